@@ -1,0 +1,42 @@
+# wan22 — build, test and benchmark entry points. See README.md.
+GO      ?= go
+BIN     ?= bin
+GPUBIN  ?= gpu-bin
+PKGS    ?= ./...
+
+.PHONY: setup build cuda test test-cuda-compile bench demo ptx gpu-test fuzz clean
+
+## setup: fetch Go modules (the CUDA build additionally needs scripts/install-cuda.sh)
+setup:
+	$(GO) mod download
+
+## build: the CPU-only engine (no cgo, no GPU needed)
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/wan22 ./cmd/wan22
+
+## cuda: the CUDA engine (needs CUDA 11.x/12.x headers and libcuda to link; see README)
+cuda:
+	$(GO) build -tags cuda -o $(BIN)/wan22-cuda ./cmd/wan22
+
+## test: the whole test suite without a GPU (what CI runs)
+test:
+	CGO_ENABLED=0 $(GO) test -count=1 $(PKGS)
+
+## bench: CPU benchmarks
+bench:
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
+
+## demo: the main job on the tiny bundled/golden models
+demo: build
+	./scripts/demo.sh $(BIN)/wan22
+
+## ptx: compile kernels/*.cu to committed PTX (needs nvcc)
+ptx:
+	./scripts/ptx.sh
+
+## gpu-test: build CUDA test binaries into $(GPUBIN) for the device machine
+gpu-test:
+	./scripts/gpu-test.sh $(GPUBIN)
+
+clean:
+	rm -rf $(BIN) $(GPUBIN)
