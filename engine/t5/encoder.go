@@ -354,10 +354,10 @@ func (e *Encoder) forward(ids []int32, keyLen int) engine.Tensor {
 // x += o(attn(norm1(x))); x += down(up(h)·gelu(gate(h))) with h = norm2(x).
 func (blk *Block) forward(b engine.Backend, c Config, x engine.Tensor, keyLen int) {
 	L := x.Shape()[0]
-	h := blk.AttnNorm.rmsNorm(b, x)  // [L, dim]
-	q := blk.AttnQ.linear(b, h)      // [L, inner]
-	k := blk.AttnK.linear(b, h)      // [L, inner]
-	v := blk.AttnV.linear(b, h)      // [L, inner]
+	h := blk.AttnNorm.rmsNorm(b, x) // [L, dim]
+	q := blk.AttnQ.linear(b, h)     // [L, inner]
+	k := blk.AttnK.linear(b, h)     // [L, inner]
+	v := blk.AttnV.linear(b, h)     // [L, inner]
 	bias := b.FromHost(positionBias(blk.relB, c.Heads, L, L), c.Heads, L, L)
 	a := b.Attention(q, k, v, engine.AttentionOpts{Heads: c.Heads, Scale: 1, KeyLen: keyLen, Bias: bias}) // [L, inner]
 	b.Free(h, q, k, v, bias)
