@@ -1,0 +1,278 @@
+package gguf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+)
+
+// readChunk is the decoder's read-ahead window for files read through an
+// io.ReaderAt.
+const readChunk = 64 << 10
+
+// decoder reads the GGUF header sequentially from an io.ReaderAt (or a
+// memory mapping), checking every read against the file size.
+type decoder struct {
+	r    io.ReaderAt
+	size int64 // file size
+	off  int64 // absolute offset of the next byte
+	// buf holds file bytes [bufOff, bufOff+len(buf)). For a mapped file it is
+	// the whole file and never refilled.
+	buf    []byte
+	bufOff int64
+	mapped bool
+}
+
+func newDecoder(r io.ReaderAt, size int64) *decoder {
+	return &decoder{r: r, size: size}
+}
+
+func newMappedDecoder(data []byte) *decoder {
+	return &decoder{buf: data, size: int64(len(data)), mapped: true}
+}
+
+// remaining is the number of bytes after the current offset.
+func (d *decoder) remaining() int64 { return d.size - d.off }
+
+// next returns the next n bytes and advances past them. The slice is only
+// valid until the next call (it may alias the read-ahead buffer).
+func (d *decoder) next(n int64, field string) ([]byte, error) {
+	if n < 0 || n > d.remaining() {
+		return nil, formatErr(d.off, field, "needs %d bytes but only %d remain in the %d-byte file", n, d.remaining(), d.size)
+	}
+	if d.off >= d.bufOff && d.off+n <= d.bufOff+int64(len(d.buf)) {
+		s := d.off - d.bufOff
+		d.off += n
+		return d.buf[s : s+n : s+n], nil
+	}
+	if d.mapped {
+		// Unreachable: a mapped buffer covers the whole file and n was checked.
+		return nil, formatErr(d.off, field, "internal error: read outside the mapping")
+	}
+	want := n
+	if want < readChunk {
+		want = min(int64(readChunk), d.remaining())
+	}
+	var p []byte
+	if n <= readChunk {
+		if cap(d.buf) < readChunk {
+			d.buf = make([]byte, readChunk)
+		}
+		p = d.buf[:want]
+	} else {
+		// A large string: read it into its own buffer (n was checked against
+		// the file size, so this allocation is bounded by the file).
+		p = make([]byte, want)
+	}
+	if m, err := d.r.ReadAt(p, d.off); m < len(p) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("gguf: reading %s at offset %d: %w", field, d.off, err)
+	}
+	if n <= readChunk {
+		d.buf, d.bufOff = p, d.off
+	}
+	d.off += n
+	return p[:n:n], nil
+}
+
+func (d *decoder) u8(field string) (uint8, error) {
+	p, err := d.next(1, field)
+	if err != nil {
+		return 0, err
+	}
+	return p[0], nil
+}
+
+func (d *decoder) u16(field string) (uint16, error) {
+	p, err := d.next(2, field)
+	if err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint16(p), nil
+}
+
+func (d *decoder) u32(field string) (uint32, error) {
+	p, err := d.next(4, field)
+	if err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint32(p), nil
+}
+
+func (d *decoder) u64(field string) (uint64, error) {
+	p, err := d.next(8, field)
+	if err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(p), nil
+}
+
+// str reads a u64 length and that many bytes.
+func (d *decoder) str(field string) (string, error) {
+	at := d.off
+	n, err := d.u64(field + ".length")
+	if err != nil {
+		return "", err
+	}
+	if n > uint64(d.remaining()) {
+		return "", formatErr(at, field+".length", "string length %d exceeds the %d bytes left in the file", n, d.remaining())
+	}
+	p, err := d.next(int64(n), field)
+	if err != nil {
+		return "", err
+	}
+	return string(p), nil
+}
+
+// maxNesting bounds nested arrays so that a hostile file cannot exhaust the
+// stack (each level costs 12 bytes of file, so the file size alone would
+// allow millions).
+const maxNesting = 64
+
+// value reads one metadata value of type t.
+func (d *decoder) value(t ValueType, field string, depth int) (Value, error) {
+	at := d.off
+	switch t {
+	case ValueUint8, ValueBool:
+		x, err := d.u8(field)
+		if t == ValueBool && x != 0 {
+			x = 1 // ggml reads any nonzero byte as true
+		}
+		return Value{typ: t, bits: uint64(x)}, err
+	case ValueInt8:
+		x, err := d.u8(field)
+		return Value{typ: t, bits: uint64(int64(int8(x)))}, err
+	case ValueUint16:
+		x, err := d.u16(field)
+		return Value{typ: t, bits: uint64(x)}, err
+	case ValueInt16:
+		x, err := d.u16(field)
+		return Value{typ: t, bits: uint64(int64(int16(x)))}, err
+	case ValueUint32, ValueFloat32:
+		x, err := d.u32(field)
+		return Value{typ: t, bits: uint64(x)}, err
+	case ValueInt32:
+		x, err := d.u32(field)
+		return Value{typ: t, bits: uint64(int64(int32(x)))}, err
+	case ValueUint64, ValueInt64, ValueFloat64:
+		x, err := d.u64(field)
+		return Value{typ: t, bits: x}, err
+	case ValueString:
+		s, err := d.str(field)
+		return Value{typ: t, str: s}, err
+	case ValueArray:
+		return d.array(field, depth+1)
+	}
+	return Value{}, formatErr(at, field, "unknown metadata value type %d", uint32(t))
+}
+
+// array reads an ARRAY value's element type, count and elements.
+func (d *decoder) array(field string, depth int) (Value, error) {
+	at := d.off
+	if depth > maxNesting {
+		return Value{}, formatErr(at, field, "arrays nested deeper than %d levels", maxNesting)
+	}
+	et32, err := d.u32(field + ".type")
+	if err != nil {
+		return Value{}, err
+	}
+	et := ValueType(et32)
+	if !et.Valid() {
+		return Value{}, formatErr(at, field+".type", "unknown array element type %d", et32)
+	}
+	at = d.off
+	cnt, err := d.u64(field + ".count")
+	if err != nil {
+		return Value{}, err
+	}
+	// Each element takes at least minSize bytes: reject counts the rest of
+	// the file cannot hold before allocating anything.
+	if ms := uint64(et.minSize()); cnt > uint64(d.remaining())/ms {
+		return Value{}, formatErr(at, field+".count", "%d %s elements need at least %d bytes but only %d remain",
+			cnt, et, satMul(cnt, ms), d.remaining())
+	}
+	n := int(cnt)
+	v := Value{typ: ValueArray, elem: et}
+	if sz := et.fixedSize(); sz > 0 {
+		v.arr, err = d.fixedArray(et, n, sz, field)
+		return v, err
+	}
+	switch et {
+	case ValueString:
+		a := make([]string, n)
+		for i := range a {
+			if a[i], err = d.str(field); err != nil {
+				return Value{}, err
+			}
+		}
+		v.arr = a
+	case ValueArray:
+		a := make([]Value, n)
+		for i := range a {
+			if a[i], err = d.array(fmt.Sprintf("%s[%d]", field, i), depth+1); err != nil {
+				return Value{}, err
+			}
+		}
+		v.arr = a
+	}
+	return v, nil
+}
+
+// fixedArray decodes n elements of a fixed-size type into a typed slice.
+func (d *decoder) fixedArray(et ValueType, n, sz int, field string) (any, error) {
+	le := binary.LittleEndian
+	switch et {
+	case ValueUint8:
+		return decodeFixed(d, n, 1, field, func(p []byte) uint8 { return p[0] })
+	case ValueInt8:
+		return decodeFixed(d, n, 1, field, func(p []byte) int8 { return int8(p[0]) })
+	case ValueBool:
+		return decodeFixed(d, n, 1, field, func(p []byte) bool { return p[0] != 0 })
+	case ValueUint16:
+		return decodeFixed(d, n, 2, field, le.Uint16)
+	case ValueInt16:
+		return decodeFixed(d, n, 2, field, func(p []byte) int16 { return int16(le.Uint16(p)) })
+	case ValueUint32:
+		return decodeFixed(d, n, 4, field, le.Uint32)
+	case ValueInt32:
+		return decodeFixed(d, n, 4, field, func(p []byte) int32 { return int32(le.Uint32(p)) })
+	case ValueFloat32:
+		return decodeFixed(d, n, 4, field, func(p []byte) float32 { return math.Float32frombits(le.Uint32(p)) })
+	case ValueUint64:
+		return decodeFixed(d, n, 8, field, le.Uint64)
+	case ValueInt64:
+		return decodeFixed(d, n, 8, field, func(p []byte) int64 { return int64(le.Uint64(p)) })
+	case ValueFloat64:
+		return decodeFixed(d, n, 8, field, func(p []byte) float64 { return math.Float64frombits(le.Uint64(p)) })
+	}
+	return nil, formatErr(d.off, field, "internal error: %s is not a fixed-size type", et)
+}
+
+// decodeFixed reads n elements of sz bytes each, in chunks of the read-ahead
+// window, converting each with conv.
+func decodeFixed[T any](d *decoder, n, sz int, field string, conv func([]byte) T) ([]T, error) {
+	out := make([]T, 0, n)
+	for left := n; left > 0; {
+		k := min(left, readChunk/sz)
+		p, err := d.next(int64(k*sz), field)
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; i < len(p); i += sz {
+			out = append(out, conv(p[i:i+sz]))
+		}
+		left -= k
+	}
+	return out, nil
+}
+
+// satMul multiplies without wrapping (saturates at MaxUint64), for messages.
+func satMul(a, b uint64) uint64 {
+	if a != 0 && b > math.MaxUint64/a {
+		return math.MaxUint64
+	}
+	return a * b
+}
