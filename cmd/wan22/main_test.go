@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wan22/wan22/internal/golden"
+)
+
+// runCLI runs the command line in-process and returns status, stdout, stderr.
+func runCLI(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsage(t *testing.T) {
+	code, _, stderr := runCLI()
+	if code != 2 || !strings.Contains(stderr, "usage: wan22") || !strings.Contains(stderr, "inspect") {
+		t.Errorf("no arguments: status %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runCLI("frobnicate")
+	if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) || !strings.Contains(stderr, "inspect") {
+		t.Errorf("unknown command: status %d, stderr %q", code, stderr)
+	}
+	code, stdout, _ := runCLI("help")
+	if code != 0 || !strings.Contains(stdout, "inspect") {
+		t.Errorf("help: status %d, stdout %q", code, stdout)
+	}
+	code, _, stderr = runCLI("inspect")
+	if code != 2 || !strings.Contains(stderr, "usage: wan22 inspect") {
+		t.Errorf("inspect without files: status %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runCLI("inspect", "-bogus", "x")
+	if code != 2 || !strings.Contains(stderr, "-bogus") {
+		t.Errorf("bad flag: status %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runCLI("inspect", "-h")
+	if code != 0 || !strings.Contains(stderr, "-v") {
+		t.Errorf("inspect -h: status %d, stderr %q", code, stderr)
+	}
+}
+
+func TestInspectGolden(t *testing.T) {
+	dir := golden.Dir(t)
+	dit := filepath.Join(dir, "dit_tiny_f32.gguf")
+	t5 := filepath.Join(dir, "t5_tiny_f32.gguf")
+	vae := filepath.Join(dir, "vae_tiny.safetensors")
+	code, stdout, stderr := runCLI("inspect", dit, t5, vae)
+	if code != 0 || stderr != "" {
+		t.Fatalf("status %d, stderr %q", code, stderr)
+	}
+	for _, want := range []string{
+		dit + "\n  format:        GGUF v3",
+		"architecture:  WAN i2v DiT: dim 256, 2 layers, 2 heads × 128, ffn 512, in_dim 36, out_dim 16, text_dim 128, freq_dim 256",
+		"general.architecture: wan",
+		"tensors:       69,",
+		"general.name [STRING] = \"wan-tiny-golden\"",
+		"architecture:  umT5 encoder: vocab 1000, dim 64, 3 layers, 4 heads",
+		"tokenizer.ggml.precompiled_charsmap [ARRAY[240007] of UINT8] = [0, 188,",
+		vae + "\n  format:        safetensors, 13.76 MiB (14429764 bytes)",
+		"architecture:  WAN 2.1 VAE: dim 16, z_dim 16",
+		"tensors:       194,",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(stdout, "blocks.0.self_attn.q.weight") {
+		t.Error("tensor list printed without -v")
+	}
+
+	code, stdout, _ = runCLI("inspect", "-v", dit)
+	if code != 0 || !strings.Contains(stdout, "patch_embedding.weight             F32  [256, 36, 1, 2, 2]  147456") ||
+		!strings.Contains(stdout, "blocks.1.ffn.0.weight") {
+		t.Errorf("-v: status %d, output:\n%s", code, stdout)
+	}
+}
+
+func TestInspectBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.gguf")
+	if err := os.WriteFile(garbage, []byte("\x00\x01 definitely not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.safetensors")
+	if src := golden.Find(); src != "" {
+		b, err := os.ReadFile(filepath.Join(src, "t5_tiny_cases.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = b[:len(b)/2]
+		if err := os.WriteFile(truncated, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := os.WriteFile(truncated, []byte("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	truncGGUF := filepath.Join(dir, "truncated.gguf")
+	if err := os.WriteFile(truncGGUF, []byte("GGUF\x03\x00\x00\x00\x02"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path string
+		want string
+	}{
+		{garbage, "unrecognised file format"},
+		{truncated, "truncated"},
+		{truncGGUF, "truncated.gguf"},
+		{filepath.Join(dir, "missing.gguf"), "no such file"},
+	} {
+		code, stdout, stderr := runCLI("inspect", c.path)
+		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+		if code != 1 || stdout != "" || len(lines) != 1 || !strings.HasPrefix(stderr, "wan22 inspect: ") || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: status %d, stdout %q, stderr %q; want status 1 and one error line containing %q", c.path, code, stdout, stderr, c.want)
+		}
+	}
+	// A bad file among good ones: the good ones are still described, status 1.
+	if gd := golden.Find(); gd != "" {
+		code, stdout, stderr := runCLI("inspect", garbage, filepath.Join(gd, "vae_tiny.safetensors"))
+		if code != 1 || !strings.Contains(stdout, "WAN 2.1 VAE") || !strings.Contains(stderr, "garbage.gguf") {
+			t.Errorf("mixed: status %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+	}
+}
