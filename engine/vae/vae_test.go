@@ -1,0 +1,178 @@
+package vae_test
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/wan22/wan22/engine/cpu"
+	"github.com/wan22/wan22/engine/vae"
+	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/golden"
+	"github.com/wan22/wan22/safetensors"
+)
+
+// relL2 is ‖got − want‖ / ‖want‖.
+func relL2(got, want []float32) float64 {
+	var d, n float64
+	for i := range want {
+		e := float64(got[i]) - float64(want[i])
+		d += e * e
+		n += float64(want[i]) * float64(want[i])
+	}
+	return math.Sqrt(d / n)
+}
+
+func openGolden(t testing.TB, name string) *safetensors.File {
+	t.Helper()
+	f, err := safetensors.Open(golden.Path(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func readF32(t testing.TB, src gguf.Source, name string) ([]float32, []int) {
+	t.Helper()
+	data, ti, err := gguf.ReadFloat32(src, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := make([]int, len(ti.Shape))
+	for i, d := range ti.Shape {
+		shape[i] = int(d)
+	}
+	return data, shape
+}
+
+func loadTiny(t testing.TB, b *cpu.Backend) *vae.VAE {
+	t.Helper()
+	v, err := vae.Load(b, openGolden(t, "vae_tiny.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Free)
+	return v
+}
+
+// decodeAll decodes z and gathers the frames into one [3, F, H, W] video,
+// checking that groups arrive in order (1 frame, then 4 at a time).
+func decodeAll(t testing.TB, v *vae.VAE, z []float32, T, h, w int) []float32 {
+	t.Helper()
+	F, H, W := 1+4*(T-1), vae.Scale*h, vae.Scale*w
+	video := make([]float32, 3*F*H*W)
+	next := 0
+	err := v.Decode(z, T, h, w, func(frames []float32, first int) error {
+		n := len(frames) / (3 * H * W)
+		if first != next || len(frames) != 3*n*H*W || (first == 0) != (n == 1) || (first > 0 && n != 4) {
+			t.Fatalf("emit: %d values at frame %d, want frame %d", len(frames), first, next)
+		}
+		for c := range 3 {
+			copy(video[(c*F+first)*H*W:(c*F+first+n)*H*W], frames[c*n*H*W:(c+1)*n*H*W])
+		}
+		next += n
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next != F {
+		t.Fatalf("decoded %d frames, want %d", next, F)
+	}
+	return video
+}
+
+// TestGoldenTiny checks encode and decode of the tiny golden VAE against the
+// PyTorch reference (float32, ≤ 1e-4 relative L2).
+func TestGoldenTiny(t *testing.T) {
+	b := cpu.New()
+	v := loadTiny(t, b)
+	if v.Config != (vae.Config{Dim: 16, ZDim: 16}) {
+		t.Fatalf("config %+v", v.Config)
+	}
+	cases := openGolden(t, "vae_tiny_cases.safetensors")
+	for _, name := range []string{"case0", "case1"} {
+		t.Run(name, func(t *testing.T) {
+			video, vs := readF32(t, cases, name+".video")
+			want, ls := readF32(t, cases, name+".latent")
+			latent, err := v.Encode(video, vs[1], vs[2], vs[3])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(latent) != len(want) {
+				t.Fatalf("latent has %d values, want %v", len(latent), ls)
+			}
+			e := relL2(latent, want)
+			t.Logf("encode: relative L2 %.3g", e)
+			if e > 1e-4 {
+				t.Errorf("encode: relative L2 error %.3g > 1e-4", e)
+			}
+
+			z, zs := readF32(t, cases, name+".z")
+			wantDec, _ := readF32(t, cases, name+".decoded")
+			dec := decodeAll(t, v, z, zs[1], zs[2], zs[3])
+			e = relL2(dec, wantDec)
+			t.Logf("decode: relative L2 %.3g", e)
+			if e > 1e-4 {
+				t.Errorf("decode: relative L2 error %.3g > 1e-4", e)
+			}
+		})
+	}
+}
+
+func TestEmitErrorStops(t *testing.T) {
+	v := loadTiny(t, cpu.New())
+	stop := errors.New("writer full")
+	calls := 0
+	z := make([]float32, 16*3*1*2)
+	err := v.Decode(z, 3, 1, 2, func([]float32, int) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("Decode returned %v after %d calls, want the emit error after 1", err, calls)
+	}
+}
+
+func TestBadInputs(t *testing.T) {
+	v := loadTiny(t, cpu.New())
+	if _, err := v.Encode(make([]float32, 3*2*8*8), 2, 8, 8); err == nil {
+		t.Error("Encode of 2 frames: no error")
+	}
+	if _, err := v.Encode(make([]float32, 3*12*8), 1, 12, 8); err == nil {
+		t.Error("Encode of height 12: no error")
+	}
+	if _, err := v.Encode(make([]float32, 5), 1, 8, 8); err == nil {
+		t.Error("Encode of a short buffer: no error")
+	}
+	if err := v.Decode(make([]float32, 5), 1, 1, 1, nil); err == nil {
+		t.Error("Decode of a short buffer: no error")
+	}
+	v.Tiling = vae.Tiling{Size: 4, Overlap: 2}
+	if err := v.Decode(make([]float32, 16*6*6), 1, 6, 6, func([]float32, int) error { return nil }); err == nil {
+		t.Error("Decode with overlap ≥ size/2: no error")
+	}
+}
+
+func TestHalvesAndNames(t *testing.T) {
+	b := cpu.New()
+	src := openGolden(t, "vae_tiny.safetensors")
+	enc, err := vae.LoadEncoder(b, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Free()
+	if err := enc.Decode(make([]float32, 16), 1, 1, 1, nil); err == nil {
+		t.Error("Decode on an encoder-only VAE: no error")
+	}
+	dec, err := vae.LoadDecoder(b, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Free()
+	if _, err := dec.Encode(make([]float32, 3*8*8), 1, 8, 8); err == nil {
+		t.Error("Encode on a decoder-only VAE: no error")
+	}
+	if !slices.Contains([]int{16}, dec.Config.Dim) {
+		t.Errorf("decoder config %+v", dec.Config)
+	}
+}
