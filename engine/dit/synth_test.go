@@ -1,0 +1,179 @@
+package dit
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wan22/wan22/engine/cpu"
+	"github.com/wan22/wan22/gguf"
+)
+
+// smallConfig is a 2-layer dim-256 i2v DiT: the synthetic generator's test size.
+var smallConfig = Config{Dim: 256, InDim: 36, OutDim: 16, FFNDim: 512, TextDim: 128, FreqDim: 256, Layers: 2, Heads: 2}
+
+func randValues(n int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+func openGGUF(t *testing.T, path string) *gguf.File {
+	t.Helper()
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// runRandom loads path and runs Forward on random inputs over a 2×4×6 grid.
+func runRandom(t *testing.T, path string) (*Model, []float32) {
+	t.Helper()
+	m, err := Load(cpu.New(), openGGUF(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Free)
+	c, g := m.Config, Grid{T: 2, H: 4, W: 6}
+	text, err := m.EmbedText(randValues(9*c.TextDim, 1), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer text.Free()
+	out, err := m.Forward(randValues(c.OutDim*g.Size(), 2), randValues((c.InDim-c.OutDim)*g.Size(), 3), g, 937, text, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, out
+}
+
+func TestSyntheticRoundTrip(t *testing.T) {
+	for _, wt := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_K, gguf.TypeBF16} {
+		t.Run(wt.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "synth.gguf")
+			if err := WriteSynthetic(path, smallConfig, wt, 7); err != nil {
+				t.Fatal(err)
+			}
+			f := openGGUF(t, path)
+			if f.Architecture() != "wan" {
+				t.Errorf("general.architecture %q, want wan", f.Architecture())
+			}
+			// The prefix is on every name in the file (the reader strips it).
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := bytes.Count(raw, []byte(Prefix)); n != len(f.Tensors()) {
+				t.Errorf("%d names carry %q, want all %d", n, Prefix, len(f.Tensors()))
+			}
+			big := gguf.TypeF16
+			if wt == gguf.TypeBF16 {
+				big = wt
+			}
+			for name, want := range map[string]gguf.Type{
+				"blocks.1.self_attn.v.weight":  wt,
+				"blocks.0.cross_attn.o.weight": wt,
+				"blocks.1.ffn.2.weight":        wt,
+				"blocks.0.ffn.0.bias":          gguf.TypeF32,
+				"blocks.0.modulation":          gguf.TypeF32,
+				"text_embedding.0.weight":      big,
+				"time_projection.1.weight":     big,
+				"head.head.weight":             big,
+				"patch_embedding.weight":       gguf.TypeF32,
+			} {
+				ti, ok := f.Lookup(name)
+				if !ok || ti.Type != want {
+					t.Errorf("%s: type %v (present %v), want %v", name, ti.Type, ok, want)
+				}
+			}
+			if ti, _ := f.Lookup("patch_embedding.weight"); !slices.Equal(ti.Shape, []int64{256, 36, 1, 2, 2}) {
+				t.Errorf("patch_embedding.weight shape %v", ti.Shape)
+			}
+			if ti, _ := f.Lookup("blocks.0.modulation"); !slices.Equal(ti.Shape, []int64{1, 6, 256}) {
+				t.Errorf("blocks.0.modulation shape %v", ti.Shape)
+			}
+
+			m, out := runRandom(t, path)
+			if m.Config != smallConfig {
+				t.Errorf("config %+v, want %+v", m.Config, smallConfig)
+			}
+			var ss float64
+			for i, v := range out {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("out[%d] = %v", i, v)
+				}
+				ss += float64(v) * float64(v)
+			}
+			if rms := math.Sqrt(ss / float64(len(out))); rms < 1e-2 || rms > 1e2 {
+				t.Errorf("output RMS %.3g: weights are badly scaled", rms)
+			}
+		})
+	}
+}
+
+func TestSyntheticDeterministic(t *testing.T) {
+	cfg := smallConfig
+	cfg.Layers = 1
+	dir := t.TempDir()
+	write := func(name string, seed int64) []byte {
+		path := filepath.Join(dir, name)
+		if err := WriteSynthetic(path, cfg, gguf.TypeQ8_0, seed); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b, c := write("a", 1), write("b", 1), write("c", 2)
+	if !bytes.Equal(a, b) {
+		t.Error("the same seed gave different files")
+	}
+	if bytes.Equal(a, c) {
+		t.Error("different seeds gave the same file")
+	}
+	f := openGGUF(t, filepath.Join(dir, "a"))
+	q, _, err := gguf.ReadFloat32(f, "blocks.0.self_attn.q.weight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := gguf.ReadFloat32(f, "blocks.0.self_attn.k.weight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	D := cfg.Dim
+	if slices.Equal(q, k) || slices.Equal(q[:D], q[D:2*D]) {
+		t.Error("tensors of one shape, or rows of one matrix, repeat each other")
+	}
+}
+
+func TestSyntheticErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.gguf")
+	bad := smallConfig
+	bad.Heads = 3
+	if err := WriteSynthetic(path, bad, gguf.TypeQ8_0, 1); err == nil || !strings.Contains(err.Error(), "heads") {
+		t.Errorf("bad config: err %v", err)
+	}
+	if err := WriteSynthetic(path, smallConfig, gguf.Type(999), 1); err == nil {
+		t.Error("unknown weight type accepted")
+	}
+}
+
+func TestPrevPrime(t *testing.T) {
+	for n, want := range map[int64]int64{1: 1, 2: 2, 3: 3, 4: 3, 10: 7, 32768: 32749, 4096: 4093} {
+		if got := prevPrime(n); got != want {
+			t.Errorf("prevPrime(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
