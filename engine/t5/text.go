@@ -1,0 +1,56 @@
+package t5
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/wan22/wan22/engine/tokenizer"
+	"github.com/wan22/wan22/gguf"
+)
+
+// TextLen is the number of token positions the Wan pipeline pads a prompt to.
+const TextLen = tokenizer.MaxLen
+
+// spieceTensor is the name of the U8 tensor in which ComfyUI stores the
+// SentencePiece model protobuf inside umT5 safetensors files.
+const spieceTensor = "spiece_model"
+
+// LoadTokenizer returns the tokenizer embedded in a text-encoder file: the
+// tokenizer.ggml.* metadata of a GGUF file (city96's umt5-xxl GGUF), or the
+// spiece_model tensor of a ComfyUI safetensors file (a SentencePiece model
+// protobuf, possibly under a name prefix). Files carrying neither (the
+// official Wan checkpoint, most ComfyUI exports) need the tokenizer's
+// spiece.model, read with tokenizer.FromProto.
+func LoadTokenizer(src gguf.Source) (*tokenizer.Tokenizer, error) {
+	if src == nil {
+		return nil, errors.New("t5: LoadTokenizer needs a model file")
+	}
+	if meta, ok := src.(tokenizer.Metadata); ok {
+		if _, ok := meta.Value("tokenizer.ggml.model"); ok {
+			tok, err := tokenizer.FromGGUF(meta)
+			if err != nil {
+				return nil, fmt.Errorf("t5: the tokenizer in the GGUF metadata: %w", err)
+			}
+			return tok, nil
+		}
+	}
+	for _, ti := range src.Tensors() {
+		if ti.Name != spieceTensor && !strings.HasSuffix(ti.Name, "."+spieceTensor) {
+			continue
+		}
+		if ti.Type != gguf.TypeU8 && ti.Type != gguf.TypeI8 {
+			return nil, fmt.Errorf("t5: tensor %q is %s, want the bytes of a SentencePiece model (U8)", ti.Name, ti.Type)
+		}
+		b, err := src.Data(ti.Name)
+		if err != nil {
+			return nil, fmt.Errorf("t5: reading tensor %q: %w", ti.Name, err)
+		}
+		tok, err := tokenizer.FromProto(b)
+		if err != nil {
+			return nil, fmt.Errorf("t5: the tokenizer in tensor %q: %w", ti.Name, err)
+		}
+		return tok, nil
+	}
+	return nil, errors.New("t5: the model file embeds no tokenizer (no tokenizer.ggml.* metadata, no spiece_model tensor); load the umT5 spiece.model with tokenizer.FromProto")
+}

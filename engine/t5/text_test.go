@@ -1,0 +1,97 @@
+package t5
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/golden"
+)
+
+type tokenizerCase struct {
+	Text string  `json:"text"`
+	IDs  []int32 `json:"ids"`
+}
+
+func tokenizerCases(t *testing.T) []tokenizerCase {
+	t.Helper()
+	b, err := os.ReadFile(golden.Path(t, "tokenizer_tiny_cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []tokenizerCase
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) == 0 {
+		t.Fatal("no tokenizer cases")
+	}
+	return cases
+}
+
+// withSpiece returns the tiny model in HF names plus the SentencePiece model
+// as a U8 tensor called name, as ComfyUI stores it.
+func withSpiece(t *testing.T, name string) *memSource {
+	t.Helper()
+	proto, err := os.ReadFile(golden.Path(t, "tokenizer_tiny.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := tinyGGUF(t).renamed(hfName)
+	s.ts = append(s.ts, memTensor{name: name, typ: gguf.TypeU8, shape: []int64{int64(len(proto))}, data: proto})
+	return s
+}
+
+// TestLoadTokenizer: the tokenizer comes from GGUF metadata or from a
+// spiece_model tensor and gives SentencePiece's exact ids either way.
+func TestLoadTokenizer(t *testing.T) {
+	cases := tokenizerCases(t)
+	g, err := gguf.Open(golden.Path(t, "t5_tiny_f32.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	sources := map[string]gguf.Source{
+		"gguf metadata":        g,
+		"spiece_model":         writeSafetensors(t, withSpiece(t, "spiece_model"), "umt5.safetensors", nil),
+		"prefixed spiece_model": withSpiece(t, "text_encoders.umt5xxl.spiece_model"),
+	}
+	for label, src := range sources {
+		t.Run(label, func(t *testing.T) {
+			tok, err := LoadTokenizer(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.Vocab() != 1000 || tok.EOS() != 1 || tok.Pad() != 0 {
+				t.Fatalf("vocab %d eos %d pad %d", tok.Vocab(), tok.EOS(), tok.Pad())
+			}
+			for _, c := range cases {
+				if got := tok.Encode(c.Text); !slices.Equal(got, c.IDs) {
+					t.Errorf("%q: ids %v, want %v", c.Text, got, c.IDs)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadTokenizerErrors(t *testing.T) {
+	if _, err := LoadTokenizer(nil); err == nil {
+		t.Error("nil source accepted")
+	}
+	none := randomModel(tinyCfg, 8)
+	if _, err := LoadTokenizer(none); err == nil || !strings.Contains(err.Error(), "embeds no tokenizer") {
+		t.Errorf("no tokenizer: err = %v", err)
+	}
+	wrongType := none.clone().set("spiece_model", []int64{4}, []float32{1, 2, 3, 4})
+	if _, err := LoadTokenizer(wrongType); err == nil || !strings.Contains(err.Error(), `"spiece_model"`) {
+		t.Errorf("F32 spiece_model: err = %v", err)
+	}
+	junk := none.clone()
+	junk.ts = append(junk.ts, memTensor{name: "spiece_model", typ: gguf.TypeU8, shape: []int64{5}, data: []byte{0xff, 0xff, 0xff, 0xff, 0xff}})
+	if _, err := LoadTokenizer(junk); err == nil || !strings.Contains(err.Error(), `"spiece_model"`) {
+		t.Errorf("corrupt spiece_model: err = %v", err)
+	}
+}
