@@ -54,3 +54,19 @@ func LoadTokenizer(src gguf.Source) (*tokenizer.Tokenizer, error) {
 	}
 	return nil, errors.New("t5: the model file embeds no tokenizer (no tokenizer.ggml.* metadata, no spiece_model tensor); load the umT5 spiece.model with tokenizer.FromProto")
 }
+
+// EncodeText turns a prompt into the DiT's text context the way the Wan
+// pipeline does: tokenizer.Clean, tokenization padded to TextLen (EOS
+// appended, truncated at 512 tokens), then the encoder. It returns the valid
+// rows, ctx [n, Dim] row-major, and n (EOS included); the DiT pads them back
+// to TextLen rows itself.
+func EncodeText(tok *tokenizer.Tokenizer, enc *Encoder, prompt string) (ctx []float32, n int, err error) {
+	if tok == nil || enc == nil {
+		return nil, 0, errors.New("t5: EncodeText needs a tokenizer and an encoder")
+	}
+	if tok.Vocab() > enc.Vocab {
+		return nil, 0, fmt.Errorf("t5: the tokenizer has %d pieces but the encoder's embedding only %d rows: they are not from the same model", tok.Vocab(), enc.Vocab)
+	}
+	ids, mask := tok.EncodePadded(tokenizer.Clean(prompt), TextLen)
+	return enc.Encode(ids, mask)
+}

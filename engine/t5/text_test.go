@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wan22/wan22/engine/cpu"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/golden"
 )
@@ -55,8 +56,8 @@ func TestLoadTokenizer(t *testing.T) {
 	}
 	defer g.Close()
 	sources := map[string]gguf.Source{
-		"gguf metadata":        g,
-		"spiece_model":         writeSafetensors(t, withSpiece(t, "spiece_model"), "umt5.safetensors", nil),
+		"gguf metadata":         g,
+		"spiece_model":          writeSafetensors(t, withSpiece(t, "spiece_model"), "umt5.safetensors", nil),
 		"prefixed spiece_model": withSpiece(t, "text_encoders.umt5xxl.spiece_model"),
 	}
 	for label, src := range sources {
@@ -93,5 +94,61 @@ func TestLoadTokenizerErrors(t *testing.T) {
 	junk.ts = append(junk.ts, memTensor{name: "spiece_model", typ: gguf.TypeU8, shape: []int64{5}, data: []byte{0xff, 0xff, 0xff, 0xff, 0xff}})
 	if _, err := LoadTokenizer(junk); err == nil || !strings.Contains(err.Error(), `"spiece_model"`) {
 		t.Errorf("corrupt spiece_model: err = %v", err)
+	}
+}
+
+// TestEncodeText: the convenience path equals Clean → EncodePadded(512) →
+// Encode, and its padding is invisible in the result.
+func TestEncodeText(t *testing.T) {
+	g, err := gguf.Open(golden.Path(t, "t5_tiny_f32.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tok, err := LoadTokenizer(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := Load(cpu.New(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Free()
+	cases := tokenizerCases(t)
+	prompt := "  A cat &amp; a dog\n\twalk on the grass,   cinematic lighting.  "
+	ctx, n, err := EncodeText(tok, enc, prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := tok.Encode("A cat & a dog walk on the grass, cinematic lighting.")
+	if n != len(ids) || len(ctx) != n*enc.Dim {
+		t.Fatalf("n = %d, %d values; want %d tokens", n, len(ctx), len(ids))
+	}
+	mask := make([]int32, len(ids))
+	for i := range mask {
+		mask[i] = 1
+	}
+	want, _, err := enc.Encode(ids, mask) // unpadded
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relL2(ctx, want); e > 1e-6 {
+		t.Errorf("EncodeText differs from encoding the cleaned ids without padding: rel L2 %.3g", e)
+	}
+	// Every golden tokenizer text, the empty one included, encodes.
+	for _, c := range cases {
+		_, n, err := EncodeText(tok, enc, c.Text)
+		if err != nil || n < 1 {
+			t.Errorf("%q: n = %d, %v", c.Text, n, err)
+		}
+	}
+	// A tokenizer larger than the embedding table is refused.
+	small, err := Load(cpu.New(), randomModel(Config{Vocab: 500, Dim: 16, Inner: 16, Heads: 2, FFN: 24, Layers: 1}, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Free()
+	if _, _, err := EncodeText(tok, small, "a cat"); err == nil || !strings.Contains(err.Error(), "1000 pieces") {
+		t.Errorf("mismatched tokenizer: err = %v", err)
 	}
 }
