@@ -223,7 +223,8 @@ func (f *File) Data(name string) ([]byte, error) {
 }
 
 // Section returns a reader over one tensor's bytes, for streaming a large
-// tensor without holding all of it.
+// tensor without holding all of it. For a memory-mapped file the reader must
+// not be used after Close.
 func (f *File) Section(name string) (*io.SectionReader, error) {
 	ti, err := f.find(name)
 	if err != nil {
@@ -439,27 +440,30 @@ func parseEntry(name string, raw json.RawMessage, off, dataLen int64) (gguf.Tens
 	bad := func(field, format string, args ...any) error {
 		return &FormatError{Offset: off, Tensor: name, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
-	var e map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &e); err != nil || e == nil {
+	// Unknown keys are ignored, as other readers do.
+	var e struct {
+		Dtype       json.RawMessage `json:"dtype"`
+		Shape       json.RawMessage `json:"shape"`
+		DataOffsets json.RawMessage `json:"data_offsets"`
+	}
+	if err := json.Unmarshal(raw, &e); err != nil || bytes.Equal(raw, []byte("null")) {
 		return gguf.TensorInfo{}, bad("header", "entry is %s, not an object with dtype, shape and data_offsets", abbreviate(raw))
 	}
 
-	rawDtype, ok := e["dtype"]
-	if !ok {
+	if e.Dtype == nil {
 		return gguf.TensorInfo{}, bad("dtype", "missing")
 	}
 	var dtype string
-	if err := json.Unmarshal(rawDtype, &dtype); err != nil {
-		return gguf.TensorInfo{}, bad("dtype", "is %s, not a string", abbreviate(rawDtype))
+	if err := json.Unmarshal(e.Dtype, &dtype); err != nil || e.Dtype[0] != '"' {
+		return gguf.TensorInfo{}, bad("dtype", "is %s, not a string", abbreviate(e.Dtype))
 	}
 	typ, ok := dtypes[dtype]
 	if !ok {
 		return gguf.TensorInfo{}, bad("dtype", "%q is not supported (supported: %s); convert the tensor to one of these", dtype, supportedDtypes())
 	}
 
-	ints := func(field string) ([]int64, error) {
-		raw, ok := e[field]
-		if !ok {
+	ints := func(field string, raw json.RawMessage) ([]int64, error) {
+		if raw == nil {
 			return nil, bad(field, "missing")
 		}
 		v, err := parseInts(raw)
@@ -468,11 +472,11 @@ func parseEntry(name string, raw json.RawMessage, off, dataLen int64) (gguf.Tens
 		}
 		return v, nil
 	}
-	shape, err := ints("shape")
+	shape, err := ints("shape", e.Shape)
 	if err != nil {
 		return gguf.TensorInfo{}, err
 	}
-	offs, err := ints("data_offsets")
+	offs, err := ints("data_offsets", e.DataOffsets)
 	if err != nil {
 		return gguf.TensorInfo{}, err
 	}
@@ -506,25 +510,28 @@ func parseEntry(name string, raw json.RawMessage, off, dataLen int64) (gguf.Tens
 	return gguf.TensorInfo{Name: name, Type: typ, Shape: shape, Offset: begin, Size: end - begin}, nil
 }
 
-// parseInts decodes a JSON array of non-negative integers that fit in int64.
+// parseInts reads a JSON array of non-negative integers that fit in int64.
+// raw is one complete JSON value (the decoder checked its syntax), so
+// splitting at commas cannot cut a nested value into valid integers.
 func parseInts(raw json.RawMessage) ([]int64, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var vals []any
-	if err := dec.Decode(&vals); err != nil || vals == nil {
+	s := bytes.TrimSpace(raw)
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
 		return nil, fmt.Errorf("is %s, not an array of integers", abbreviate(raw))
 	}
-	out := make([]int64, len(vals))
-	for i, v := range vals {
-		num, ok := v.(json.Number)
-		if !ok {
-			return nil, fmt.Errorf("element %d is %v, not an integer", i, v)
-		}
-		x, err := strconv.ParseInt(string(num), 10, 64)
+	inner := bytes.TrimSpace(s[1 : len(s)-1])
+	if len(inner) == 0 {
+		return []int64{}, nil
+	}
+	out := make([]int64, 0, bytes.Count(inner, []byte(","))+1)
+	for i := 0; len(inner) > 0; i++ {
+		elem, rest, _ := bytes.Cut(inner, []byte(","))
+		inner = rest
+		elem = bytes.TrimSpace(elem)
+		x, err := strconv.ParseInt(string(elem), 10, 64)
 		if err != nil || x < 0 {
-			return nil, fmt.Errorf("element %d is %s, not an integer in [0, 2^63)", i, num)
+			return nil, fmt.Errorf("element %d is %s, not an integer in [0, 2^63)", i, abbreviate(elem))
 		}
-		out[i] = x
+		out = append(out, x)
 	}
 	return out, nil
 }
