@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -11,22 +9,12 @@ import (
 
 // runInspect implements `wan22 inspect [-v] FILE...`.
 func runInspect(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("inspect", "wan22 inspect [-v] FILE...",
+		"Describes GGUF and safetensors model files: format, detected architecture and\n"+
+			"its dimensions, tensor count, bytes per tensor type and metadata.", stderr)
 	verbose := fs.Bool("v", false, "list every tensor: name, type, shape (PyTorch order) and bytes")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wan22 inspect [-v] FILE...")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Describes GGUF and safetensors model files: format, detected architecture and")
-		fmt.Fprintln(stderr, "its dimensions, tensor count, bytes per tensor type and metadata.")
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()

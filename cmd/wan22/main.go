@@ -7,6 +7,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -67,4 +69,32 @@ func usage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run `wan22 <command> -h` for a command's flags.")
+}
+
+// newFlagSet makes a subcommand's flag set whose -h output is the usage line,
+// the description and the flag defaults, written to stderr.
+func newFlagSet(name, usageLine, description string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: "+usageLine)
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, description)
+		fmt.Fprintln(stderr)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses a subcommand's arguments. When it returns false the
+// command should exit with the returned status: 0 after -h, 2 after a
+// usage error (the flag package has printed it).
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	return 0, true
 }
