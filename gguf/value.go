@@ -91,7 +91,7 @@ type KV struct {
 }
 
 // Value is one metadata value: a scalar, a string or an array (possibly of
-// arrays). The zero Value is invalid; values come from a File or NewValue.
+// arrays). Values come from a File or NewValue; the zero Value is UINT8 0.
 //
 // Scalars keep their file type: the typed accessors convert between widths
 // (Int64 reads any integer type) but report an error on a kind mismatch or an
@@ -347,8 +347,8 @@ func (v Value) String() string {
 // differ in length but must share the element type).
 func NewValue(x any) (Value, error) {
 	if v, ok := x.(Value); ok {
-		if !v.typ.Valid() {
-			return Value{}, fmt.Errorf("gguf: invalid Value (zero value?)")
+		if !v.typ.Valid() || (v.typ == ValueArray && !v.elem.Valid()) {
+			return Value{}, fmt.Errorf("gguf: invalid Value of type %s", v.typ)
 		}
 		return v, nil
 	}
