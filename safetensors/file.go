@@ -212,7 +212,7 @@ func (f *File) Data(name string) ([]byte, error) {
 		return f.mapped[ti.Offset:end:end], nil
 	}
 	buf := make([]byte, ti.Size)
-	if _, err := f.r.ReadAt(buf, ti.Offset); err != nil {
+	if err := readAt(f.r, buf, ti.Offset); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, &FormatError{Offset: ti.Offset, Tensor: name, Field: "data",
 				Msg: "the file ends inside this tensor's data: it is truncated"}
@@ -268,7 +268,7 @@ func (f *File) Close() error {
 // parse reads and checks the header. size is the file size, or -1 if unknown.
 func parse(r io.ReaderAt, size int64) (*File, error) {
 	var prefix [8]byte
-	if _, err := r.ReadAt(prefix[:], 0); err != nil {
+	if err := readAt(r, prefix[:], 0); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, &FormatError{Offset: 0, Field: "header length",
 				Msg: "the file is shorter than the 8-byte length prefix: it is empty or truncated"}
@@ -289,7 +289,7 @@ func parse(r io.ReaderAt, size int64) (*File, error) {
 			Msg: fmt.Sprintf("the header claims %d bytes but only %d follow the length prefix: the file is truncated or not a safetensors file", n, size-8)}
 	}
 	hdr := make([]byte, n)
-	if _, err := r.ReadAt(hdr, 8); err != nil {
+	if err := readAt(r, hdr, 8); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, &FormatError{Offset: 8, Field: "header",
 				Msg: fmt.Sprintf("the file ends inside the %d-byte header: it is truncated", n)}
@@ -312,12 +312,25 @@ func parse(r io.ReaderAt, size int64) (*File, error) {
 	if dataLen < 0 && maxEnd > 0 {
 		// Size unknown: make sure the last byte the header refers to exists.
 		var b [1]byte
-		if _, err := r.ReadAt(b[:], dataStart+maxEnd-1); err != nil {
+		if err := readAt(r, b[:], dataStart+maxEnd-1); err != nil {
 			return nil, &FormatError{Offset: dataStart + maxEnd - 1, Field: "data",
 				Msg: fmt.Sprintf("the header refers to %d bytes of data but the file ends before that: it is truncated (%v)", maxEnd, err)}
 		}
 	}
 	return f, nil
+}
+
+// readAt fills p from r at off. io.ReaderAt may report io.EOF along with a
+// full read that ends at the end of the input; that is success here.
+func readAt(r io.ReaderAt, p []byte, off int64) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // parseHeader decodes and checks the JSON header. dataStart is the absolute

@@ -317,6 +317,37 @@ type sizeless struct{ r io.ReaderAt }
 
 func (s sizeless) ReadAt(p []byte, off int64) (int, error) { return s.r.ReadAt(p, off) }
 
+// eofReader reports io.EOF with every read that reaches the end of its data,
+// as io.ReaderAt allows.
+type eofReader struct{ b []byte }
+
+func (e eofReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(e.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, e.b[off:])
+	if off+int64(n) == int64(len(e.b)) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func TestReaderAtEOFWithFullRead(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Encode(&buf, allDtypes(), nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFile(eofReader{buf.Bytes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConsistent(t, f, int64(buf.Len()))
+	// A header-only file: the header read ends exactly at the end.
+	if _, err := NewFile(eofReader{rawFile("{}", nil)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTruncations(t *testing.T) {
 	var buf bytes.Buffer
 	if err := Encode(&buf, allDtypes(), map[string]string{"k": "v"}); err != nil {
