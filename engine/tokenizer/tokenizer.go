@@ -243,6 +243,36 @@ type viterbiNode struct {
 // segment runs the unigram Viterbi search over the normalized string s and
 // returns the ids of the best segmentation with consecutive unknowns fused,
 // keeping at most limit ids. The returned slice has room for one more id.
+func (t *Tokenizer) segment(s string, limit int) []int32 {
+	if s == "" || limit <= 0 {
+		return make([]int32, 0, 1)
+	}
+	best := t.viterbi(s)
+	// Backtrack twice: count, then write the ids in order.
+	n := 0
+	for end, prevUnk := len(s), false; end > 0; end = int(best[end].start) {
+		isUnk := best[end].id == t.unk
+		if !isUnk || !prevUnk {
+			n++
+		}
+		prevUnk = isUnk
+	}
+	ids := make([]int32, n, n+1)
+	i := n
+	for end, prevUnk := len(s), false; end > 0; end = int(best[end].start) {
+		isUnk := best[end].id == t.unk
+		if !isUnk || !prevUnk {
+			i--
+			ids[i] = best[end].id
+		}
+		prevUnk = isUnk
+	}
+	return ids[:min(n, limit)]
+}
+
+// viterbi returns, for each byte position of s, the best path ending there;
+// best[len(s)] is the end of the best segmentation of s, and following the
+// start links back to 0 gives its pieces.
 //
 // Like SentencePiece's optimized encoder, the lattice is not stored: for
 // each character start (in order) every piece starting there relaxes the
@@ -252,10 +282,7 @@ type viterbiNode struct {
 // float32, a piece candidate is the float64 sum of its score and the path
 // score, compared in float64 and then rounded, while an unknown candidate is
 // a float32 sum.
-func (t *Tokenizer) segment(s string, limit int) []int32 {
-	if s == "" || limit <= 0 {
-		return make([]int32, 0, 1)
-	}
+func (t *Tokenizer) viterbi(s string) []viterbiNode {
 	best := make([]viterbiNode, len(s)+1)
 	for i := 1; i < len(best); i++ {
 		best[i].start = -1
@@ -297,26 +324,7 @@ func (t *Tokenizer) segment(s string, limit int) []int32 {
 		}
 		start += clen
 	}
-	// Backtrack twice: count, then write the ids in order.
-	n := 0
-	for end, prevUnk := len(s), false; end > 0; end = int(best[end].start) {
-		isUnk := best[end].id == t.unk
-		if !isUnk || !prevUnk {
-			n++
-		}
-		prevUnk = isUnk
-	}
-	ids := make([]int32, n, n+1)
-	i := n
-	for end, prevUnk := len(s), false; end > 0; end = int(best[end].start) {
-		isUnk := best[end].id == t.unk
-		if !isUnk || !prevUnk {
-			i--
-			ids[i] = best[end].id
-		}
-		prevUnk = isUnk
-	}
-	return ids[:min(n, limit)]
+	return best
 }
 
 // utf8Len is the length of the UTF-8 sequence a lead byte announces, as
