@@ -107,6 +107,11 @@ func (s *Solver) Coefficients(i int) (Coefficients, error) {
 // final latent after the last step. Steps must be taken in order 0, 1, …,
 // N−1; step 0 starts a new generation and allocates the history for len(x)
 // floats if needed, and later steps allocate nothing.
+//
+// The official schedulers find the first step's index by looking its timestep
+// up (taking the second match when it repeats); taking i directly agrees with
+// them whenever the integer timesteps are distinct, as in every official
+// setting. Very long schedules (hundreds of steps) can repeat timesteps.
 func (s *Solver) Step(v []float32, i int, x []float32) error {
 	n := len(s.coeffs)
 	switch {
