@@ -30,15 +30,7 @@ func BenchmarkEncodeFallback(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := parseModelProto(m)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s.charsmap = nil
-	tok, err := build(s)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tok := withoutCharsmap(b, m)
 	text := Clean(benchPrompt)
 	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()

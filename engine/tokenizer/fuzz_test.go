@@ -126,6 +126,21 @@ func TestSmallCharsmap(t *testing.T) {
 	}
 }
 
+// withoutCharsmap builds the model with its charsmap dropped, so that the
+// NFKC fallback normalizes.
+func withoutCharsmap(tb testing.TB, model []byte) *Tokenizer {
+	s, err := parseModelProto(model)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.charsmap = nil
+	tok, err := build(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
 // fuzzTokenizers returns the golden tokenizer (with its real charsmap) and
 // the same vocabulary with the NFKC fallback, or the small model when the
 // golden folder is absent.
@@ -142,19 +157,11 @@ func fuzzTokenizers(f *testing.F) []*Tokenizer {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s, err := parseModelProto(b)
+	withMap, err := FromProto(b)
 	if err != nil {
 		f.Fatal(err)
 	}
-	withMap, err := build(s)
-	if err != nil {
-		f.Fatal(err)
-	}
-	s.charsmap = nil
-	fallback, err := build(s)
-	if err != nil {
-		f.Fatal(err)
-	}
+	fallback := withoutCharsmap(f, b)
 	return []*Tokenizer{withMap, fallback}
 }
 
