@@ -177,3 +177,39 @@ func TestPrevPrime(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkForward times one Forward of the 2-layer dim-256 model on the
+// golden case0 grid (72 tokens), by weight type.
+func BenchmarkForward(b *testing.B) {
+	for _, wt := range []gguf.Type{gguf.TypeF32, gguf.TypeQ8_0, gguf.TypeQ4_K} {
+		b.Run(wt.String(), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "m.gguf")
+			if err := WriteSynthetic(path, smallConfig, wt, 1); err != nil {
+				b.Fatal(err)
+			}
+			f, err := gguf.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			m, err := Load(cpu.New(), f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Free()
+			c, g := m.Config, Grid{T: 3, H: 8, W: 12}
+			text, err := m.EmbedText(randValues(7*c.TextDim, 1), 7)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer text.Free()
+			x, y := randValues(c.OutDim*g.Size(), 2), randValues((c.InDim-c.OutDim)*g.Size(), 3)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := m.Forward(x, y, g, 937, text, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
