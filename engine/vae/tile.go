@@ -1,6 +1,10 @@
 package vae
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/wan22/wan22/engine"
+)
 
 // Tiling configures spatially tiled decoding, for frames too large to
 // decode whole. Tiles are squares of Size latent pixels (the last row and
@@ -65,24 +69,33 @@ type tile struct {
 }
 
 // decodeTiled is Decode with v.Tiling: every latent frame is decoded tile by
-// tile and blended before it is emitted.
+// tile, with one state per tile, and blended before it is emitted.
 func (v *VAE) decodeTiled(z []float32, T, h, w int, emit EmitFunc) error {
-	size, ov := v.Tiling.Size, v.Tiling.Overlap
+	return blendTiles(v.ops, v.Tiling, T, h, w, func(tl *tile, t, th, tw int) ([]float32, int) {
+		return v.decodeFrame(tl.s, z, T, h, w, t, tl.y0, tl.x0, th, tw)
+	}, emit)
+}
+
+// blendTiles runs decode for every tile of every latent frame t < T of an
+// h×w latent and emits the blended, clamped frames. decode returns a tile's
+// frames [3, n, 8th, 8tw] and n.
+func blendTiles(ops Ops, tiling Tiling, T, h, w int, decode func(tl *tile, t, th, tw int) ([]float32, int), emit EmitFunc) error {
+	size, ov := tiling.Size, tiling.Overlap
 	th, tw := min(size, h), min(size, w)
 	H, W := Scale*h, Scale*w
-	ys, xs := tileStarts(h, size, ov), tileStarts(w, size, ov)
-	var tiles []tile
+	TH, TW := Scale*th, Scale*tw
+	var tiles []*tile
 	defer func() {
 		for _, t := range tiles {
 			t.s.free()
 		}
 	}()
 	wsum := make([]float32, H*W)
-	for _, y0 := range ys {
-		for _, x0 := range xs {
-			t := tile{s: newState(v.ops), y0: y0, x0: x0,
-				wy: ramp(Scale*th, Scale*ov, y0 > 0, y0+th < h),
-				wx: ramp(Scale*tw, Scale*ov, x0 > 0, x0+tw < w)}
+	for _, y0 := range tileStarts(h, size, ov) {
+		for _, x0 := range tileStarts(w, size, ov) {
+			t := &tile{s: newState(ops), y0: y0, x0: x0,
+				wy: ramp(TH, Scale*ov, y0 > 0, y0+th < h),
+				wx: ramp(TW, Scale*ov, x0 > 0, x0+tw < w)}
 			tiles = append(tiles, t)
 			for i, a := range t.wy {
 				row := wsum[(Scale*y0+i)*W+Scale*x0:]
@@ -97,12 +110,14 @@ func (v *VAE) decodeTiled(z []float32, T, h, w int, emit EmitFunc) error {
 		var acc []float32
 		n := 0
 		for _, tl := range tiles {
-			out, m := v.decodeFrame(tl.s, z, T, h, w, t, tl.y0, tl.x0, th, tw)
+			out, m := decode(tl, t, th, tw)
 			if acc == nil {
 				n = m
 				acc = make([]float32, 3*n*H*W)
 			}
-			TH, TW := Scale*th, Scale*tw
+			if len(out) != 3*n*TH*TW {
+				engine.Failf("vae", "tile at (%d, %d) decoded %d values, want %d", tl.y0, tl.x0, len(out), 3*n*TH*TW)
+			}
 			for p := range 3 * n {
 				for i, a := range tl.wy {
 					src := out[(p*TH+i)*TW : (p*TH+i+1)*TW]
