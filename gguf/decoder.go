@@ -22,6 +22,34 @@ type decoder struct {
 	buf    []byte
 	bufOff int64
 	mapped bool
+
+	// The record being decoded, for error messages: kind "kv" or "tensor"
+	// (empty in the fixed header), its index and, once read, its name.
+	recKind string
+	recIdx  int
+	recName string
+}
+
+// record sets the record that following errors refer to.
+func (d *decoder) record(kind string, idx int) {
+	d.recKind, d.recIdx, d.recName = kind, idx, ""
+}
+
+// field names a field of the current record for an error message; it is
+// only called on error paths, so that parsing allocates no names.
+func (d *decoder) field(suffix string) string {
+	switch {
+	case d.recKind == "":
+		return suffix
+	case d.recName == "":
+		return fmt.Sprintf("%s[%d]%s", d.recKind, d.recIdx, suffix)
+	}
+	return fmt.Sprintf("%s[%d] (%s)%s", d.recKind, d.recIdx, d.recName, suffix)
+}
+
+// errAt makes a *FormatError for a field of the current record.
+func (d *decoder) errAt(off int64, suffix, format string, args ...any) *FormatError {
+	return formatErr(off, d.field(suffix), format, args...)
 }
 
 func newDecoder(r io.ReaderAt, size int64) *decoder {
@@ -35,11 +63,11 @@ func newMappedDecoder(data []byte) *decoder {
 // remaining is the number of bytes after the current offset.
 func (d *decoder) remaining() int64 { return d.size - d.off }
 
-// next returns the next n bytes and advances past them. The slice is only
-// valid until the next call (it may alias the read-ahead buffer).
+// next returns the next n bytes of field and advances past them. The slice
+// is only valid until the next call (it may alias the read-ahead buffer).
 func (d *decoder) next(n int64, field string) ([]byte, error) {
 	if n < 0 || n > d.remaining() {
-		return nil, formatErr(d.off, field, "needs %d bytes but only %d remain in the %d-byte file", n, d.remaining(), d.size)
+		return nil, d.errAt(d.off, field, "needs %d bytes but only %d remain in the %d-byte file", n, d.remaining(), d.size)
 	}
 	if d.off >= d.bufOff && d.off+n <= d.bufOff+int64(len(d.buf)) {
 		s := d.off - d.bufOff
@@ -48,7 +76,7 @@ func (d *decoder) next(n int64, field string) ([]byte, error) {
 	}
 	if d.mapped {
 		// Unreachable: a mapped buffer covers the whole file and n was checked.
-		return nil, formatErr(d.off, field, "internal error: read outside the mapping")
+		return nil, d.errAt(d.off, field, "internal error: read outside the mapping")
 	}
 	want := n
 	if want < readChunk {
@@ -56,8 +84,8 @@ func (d *decoder) next(n int64, field string) ([]byte, error) {
 	}
 	var p []byte
 	if n <= readChunk {
-		if cap(d.buf) < readChunk {
-			d.buf = make([]byte, readChunk)
+		if int64(cap(d.buf)) < want {
+			d.buf = make([]byte, want) // at most readChunk, and no more than the file holds
 		}
 		p = d.buf[:want]
 	} else {
@@ -69,7 +97,7 @@ func (d *decoder) next(n int64, field string) ([]byte, error) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("gguf: reading %s at offset %d: %w", field, d.off, err)
+		return nil, fmt.Errorf("gguf: reading %s at offset %d: %w", d.field(field), d.off, err)
 	}
 	if n <= readChunk {
 		d.buf, d.bufOff = p, d.off
@@ -113,12 +141,15 @@ func (d *decoder) u64(field string) (uint64, error) {
 // str reads a u64 length and that many bytes.
 func (d *decoder) str(field string) (string, error) {
 	at := d.off
-	n, err := d.u64(field + ".length")
+	if d.remaining() < 8 {
+		return "", d.errAt(at, field+".length", "needs 8 bytes but only %d remain in the %d-byte file", d.remaining(), d.size)
+	}
+	n, err := d.u64(field)
 	if err != nil {
 		return "", err
 	}
 	if n > uint64(d.remaining()) {
-		return "", formatErr(at, field+".length", "string length %d exceeds the %d bytes left in the file", n, d.remaining())
+		return "", d.errAt(at, field+".length", "string length %d exceeds the %d bytes left in the file", n, d.remaining())
 	}
 	p, err := d.next(int64(n), field)
 	if err != nil {
@@ -166,32 +197,35 @@ func (d *decoder) value(t ValueType, field string, depth int) (Value, error) {
 	case ValueArray:
 		return d.array(field, depth+1)
 	}
-	return Value{}, formatErr(at, field, "unknown metadata value type %d", uint32(t))
+	return Value{}, d.errAt(at, field, "unknown metadata value type %d", uint32(t))
 }
 
 // array reads an ARRAY value's element type, count and elements.
 func (d *decoder) array(field string, depth int) (Value, error) {
 	at := d.off
 	if depth > maxNesting {
-		return Value{}, formatErr(at, field, "arrays nested deeper than %d levels", maxNesting)
+		return Value{}, d.errAt(at, field, "arrays nested deeper than %d levels", maxNesting)
 	}
-	et32, err := d.u32(field + ".type")
+	if d.remaining() < 12 {
+		return Value{}, d.errAt(at, field, "array header needs 12 bytes but only %d remain in the %d-byte file", d.remaining(), d.size)
+	}
+	et32, err := d.u32(field)
 	if err != nil {
 		return Value{}, err
 	}
 	et := ValueType(et32)
 	if !et.Valid() {
-		return Value{}, formatErr(at, field+".type", "unknown array element type %d", et32)
+		return Value{}, d.errAt(at, field+".type", "unknown array element type %d", et32)
 	}
 	at = d.off
-	cnt, err := d.u64(field + ".count")
+	cnt, err := d.u64(field)
 	if err != nil {
 		return Value{}, err
 	}
 	// Each element takes at least minSize bytes: reject counts the rest of
 	// the file cannot hold before allocating anything.
 	if ms := uint64(et.minSize()); cnt > uint64(d.remaining())/ms {
-		return Value{}, formatErr(at, field+".count", "%d %s elements need at least %d bytes but only %d remain",
+		return Value{}, d.errAt(at, field+".count", "%d %s elements need at least %d bytes but only %d remain",
 			cnt, et, satMul(cnt, ms), d.remaining())
 	}
 	n := int(cnt)
@@ -248,7 +282,7 @@ func (d *decoder) fixedArray(et ValueType, n, sz int, field string) (any, error)
 	case ValueFloat64:
 		return decodeFixed(d, n, 8, field, func(p []byte) float64 { return math.Float64frombits(le.Uint64(p)) })
 	}
-	return nil, formatErr(d.off, field, "internal error: %s is not a fixed-size type", et)
+	return nil, d.errAt(d.off, field, "internal error: %s is not a fixed-size type", et)
 }
 
 // decodeFixed reads n elements of sz bytes each, in chunks of the read-ahead

@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // Dequantization follows ggml's reference to_float routines operation by
@@ -165,22 +166,60 @@ func halfAt(b []byte) float32 { return F16ToF32(binary.LittleEndian.Uint16(b)) }
 
 // ---- plain element types ----
 
+// hostLittleEndian reports whether this machine stores numbers in the
+// files' byte order, so that float32 data can be copied as bytes.
+var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 func deqF32(src []byte, dst []float32) {
+	if hostLittleEndian && len(dst) > 0 {
+		// SAFETY: dst's backing array holds len(dst) float32s, exactly
+		// 4·len(dst) bytes, viewed as bytes only for this copy; any bit
+		// pattern is a valid float32, and the host byte order is the file's.
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), src)
+		return
+	}
 	src = src[:len(dst)*4]
 	for i := range dst {
 		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 	}
 }
 
+// f16Table maps every binary16 bit pattern to float32 (256 KiB, built on
+// first use by deqF16).
+var (
+	f16TableOnce sync.Once
+	f16Table     *[1 << 16]float32
+)
+
 func deqF16(src []byte, dst []float32) {
-	src = src[:len(dst)*2]
+	f16TableOnce.Do(func() {
+		t := new([1 << 16]float32)
+		for h := range t {
+			t[h] = F16ToF32(uint16(h))
+		}
+		f16Table = t
+	})
+	tab := f16Table
+	for len(dst) >= 8 {
+		s, d := (*[16]byte)(src), (*[8]float32)(dst)
+		for k := range 8 {
+			d[k] = tab[uint16(s[2*k])|uint16(s[2*k+1])<<8]
+		}
+		src, dst = src[16:], dst[8:]
+	}
 	for i := range dst {
-		dst[i] = F16ToF32(le16(src[2*i:]))
+		dst[i] = tab[le16(src[2*i:])]
 	}
 }
 
 func deqBF16(src []byte, dst []float32) {
-	src = src[:len(dst)*2]
+	for len(dst) >= 8 {
+		s, d := (*[16]byte)(src), (*[8]float32)(dst)
+		for k := range 8 {
+			d[k] = math.Float32frombits(uint32(s[2*k])<<16 | uint32(s[2*k+1])<<24)
+		}
+		src, dst = src[16:], dst[8:]
+	}
 	for i := range dst {
 		dst[i] = math.Float32frombits(uint32(le16(src[2*i:])) << 16)
 	}

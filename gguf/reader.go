@@ -139,31 +139,32 @@ func (f *File) parse(d *decoder) error {
 	f.kvs = make([]KV, 0, nKV)
 	f.kvIndex = make(map[string]int, nKV)
 	for i := 0; i < int(nKV); i++ {
+		d.record("kv", i)
 		at := d.off
-		field := fmt.Sprintf("kv[%d].key", i)
-		key, err := d.str(field)
+		key, err := d.str(".key")
 		if err != nil {
 			return err
 		}
 		if _, dup := f.kvIndex[key]; dup {
-			return formatErr(at, field, "duplicate metadata key %q", key)
+			return d.errAt(at, ".key", "duplicate metadata key %q", key)
 		}
-		field = fmt.Sprintf("kv[%d] (%s)", i, key)
+		d.recName = key
 		tat := d.off
-		t, err := d.u32(field + ".type")
+		t, err := d.u32(".type")
 		if err != nil {
 			return err
 		}
 		if !ValueType(t).Valid() {
-			return formatErr(tat, field+".type", "unknown metadata value type %d", t)
+			return d.errAt(tat, ".type", "unknown metadata value type %d", t)
 		}
-		v, err := d.value(ValueType(t), field+".value", 0)
+		v, err := d.value(ValueType(t), ".value", 0)
 		if err != nil {
 			return err
 		}
 		f.kvIndex[key] = len(f.kvs)
 		f.kvs = append(f.kvs, KV{Key: key, Value: v})
 	}
+	d.record("", 0)
 
 	f.alignment = DefaultAlignment
 	if v, ok := f.Value(KeyAlignment); ok {
@@ -178,37 +179,39 @@ func (f *File) parse(d *decoder) error {
 	}
 
 	infos := make([]TensorInfo, 0, nTensors)
-	ats := make([]int64, 0, nTensors) // offset of each info record, for errors
+	ends := make([]int64, 0, nTensors) // end offset of each info record, for errors
 	for i := 0; i < int(nTensors); i++ {
-		ti, err := f.tensorInfo(d, i)
+		d.record("tensor", i)
+		ti, err := f.tensorInfo(d)
 		if err != nil {
 			return err
 		}
 		infos = append(infos, ti)
-		ats = append(ats, d.off)
+		ends = append(ends, d.off)
 	}
 	f.dataOffset = alignUp(d.off, f.alignment)
 
 	f.index = make(map[string]int, len(infos))
 	for i := range infos {
 		ti := &infos[i]
-		field := fmt.Sprintf("tensor[%d] (%s)", i, ti.Name)
+		d.record("tensor", i)
+		d.recName = ti.Name
 		// The offset field is the last 8 bytes of the record.
-		offAt := ats[i] - 8
+		offAt := ends[i] - 8
 		if ti.Offset%f.alignment != 0 {
-			return formatErr(offAt, field+".offset", "offset %d is not a multiple of the alignment %d", ti.Offset, f.alignment)
+			return d.errAt(offAt, ".offset", "offset %d is not a multiple of the alignment %d", ti.Offset, f.alignment)
 		}
 		if ti.Offset > f.size-f.dataOffset || ti.Size > f.size-f.dataOffset-ti.Offset {
-			return formatErr(offAt, field+".offset", "data [%d, +%d) relative to the data section at %d runs past the end of the %d-byte file",
+			return d.errAt(offAt, ".offset", "data [%d, +%d) relative to the data section at %d runs past the end of the %d-byte file",
 				ti.Offset, ti.Size, f.dataOffset, f.size)
 		}
 		ti.Offset += f.dataOffset
 		if err := f.applyOrigShape(ti); err != nil {
-			return formatErr(ats[i], field, "%v", err)
+			return d.errAt(ends[i], "", "%v", err)
 		}
 		name := strings.TrimPrefix(ti.Name, StripPrefix)
 		if _, dup := f.index[name]; dup {
-			return formatErr(ats[i], field+".name", "duplicate tensor name %q", name)
+			return d.errAt(ends[i], ".name", "duplicate tensor name %q", name)
 		}
 		ti.Name = name
 		f.index[name] = i
@@ -217,62 +220,61 @@ func (f *File) parse(d *decoder) error {
 	return nil
 }
 
-// tensorInfo reads and checks tensor-info record i (everything except the
-// file-level placement, which needs the data offset).
-func (f *File) tensorInfo(d *decoder, i int) (TensorInfo, error) {
-	field := fmt.Sprintf("tensor[%d]", i)
-	name, err := d.str(field + ".name")
+// tensorInfo reads and checks one tensor-info record (everything except the
+// placement in the file, which needs the data offset).
+func (f *File) tensorInfo(d *decoder) (TensorInfo, error) {
+	name, err := d.str(".name")
 	if err != nil {
 		return TensorInfo{}, err
 	}
-	field = fmt.Sprintf("tensor[%d] (%s)", i, name)
+	d.recName = name
 	at := d.off
-	nd, err := d.u32(field + ".n_dims")
+	nd, err := d.u32(".n_dims")
 	if err != nil {
 		return TensorInfo{}, err
 	}
 	if nd > maxDims {
-		return TensorInfo{}, formatErr(at, field+".n_dims", "%d dimensions (at most %d supported)", nd, maxDims)
+		return TensorInfo{}, d.errAt(at, ".n_dims", "%d dimensions (at most %d supported)", nd, maxDims)
 	}
 	shape := make([]int64, nd)
 	for j := 0; j < int(nd); j++ {
 		at := d.off
-		ne, err := d.u64(fmt.Sprintf("%s.ne[%d]", field, j))
+		ne, err := d.u64(".ne")
 		if err != nil {
 			return TensorInfo{}, err
 		}
 		if ne > math.MaxInt64 {
-			return TensorInfo{}, formatErr(at, fmt.Sprintf("%s.ne[%d]", field, j), "dimension %d is negative as int64", ne)
+			return TensorInfo{}, d.errAt(at, fmt.Sprintf(".ne[%d]", j), "dimension %d is negative as int64", ne)
 		}
 		shape[int(nd)-1-j] = int64(ne) // PyTorch order: reversed
 	}
 	at = d.off
-	t32, err := d.u32(field + ".type")
+	t32, err := d.u32(".type")
 	if err != nil {
 		return TensorInfo{}, err
 	}
 	typ := Type(t32)
 	if !typ.Known() || typ >= TypeF8E4M3 {
-		return TensorInfo{}, formatErr(at, field+".type", "unknown ggml tensor type %d", t32)
+		return TensorInfo{}, d.errAt(at, ".type", "unknown ggml tensor type %d", t32)
 	}
 	ne0 := int64(1)
 	if nd > 0 {
 		ne0 = shape[nd-1]
 	}
 	if ne0%int64(typ.BlockSize()) != 0 {
-		return TensorInfo{}, formatErr(at, field+".type", "ne[0] = %d is not a multiple of the %s block size %d", ne0, typ, typ.BlockSize())
+		return TensorInfo{}, d.errAt(at, ".type", "ne[0] = %d is not a multiple of the %s block size %d", ne0, typ, typ.BlockSize())
 	}
 	size, ok := tensorBytes(typ, shape)
 	if !ok {
-		return TensorInfo{}, formatErr(at, field+".ne", "shape %v of %s overflows int64 bytes", shape, typ)
+		return TensorInfo{}, d.errAt(at, ".ne", "shape %v of %s overflows int64 bytes", shape, typ)
 	}
 	offAt := d.off
-	off, err := d.u64(field + ".offset")
+	off, err := d.u64(".offset")
 	if err != nil {
 		return TensorInfo{}, err
 	}
 	if off > math.MaxInt64 {
-		return TensorInfo{}, formatErr(offAt, field+".offset", "offset %d overflows int64", off)
+		return TensorInfo{}, d.errAt(offAt, ".offset", "offset %d overflows int64", off)
 	}
 	return TensorInfo{Name: name, Type: typ, Shape: shape, Offset: int64(off), Size: size}, nil
 }
