@@ -2,6 +2,7 @@ package vae_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -198,5 +199,22 @@ func TestTiledDecode(t *testing.T) {
 	t.Logf("tiled vs untiled: relative L2 %.3g", e)
 	if e > 0.3 {
 		t.Errorf("tiled decode differs from untiled by %.3g relative L2 (> 0.3)", e)
+	}
+}
+
+func TestTrace(t *testing.T) {
+	v := loadTiny(t, cpu.New())
+	var names []string
+	v.Trace = func(name string, x engine.Tensor) { names = append(names, fmt.Sprint(name, x.Shape())) }
+	decodeAll(t, v, gaussian(16*2*1*2, 3), 2, 1, 2)
+	// Per latent frame: conv1, 3 middle layers, 15 upsamples, head.
+	if len(names) != 2*20 {
+		t.Fatalf("%d traced tensors, want 40: %v", len(names), names)
+	}
+	for _, want := range []string{"decoder.conv1[64 1 1 2]", "decoder.middle.1[64 1 1 2]", "decoder.upsamples.3[32 1 2 4]",
+		"decoder.upsamples.3[32 2 2 4]", "decoder.upsamples.7[32 4 4 8]", "decoder.head[3 4 8 16]"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("no %q among the traced tensors %v", want, names)
+		}
 	}
 }
