@@ -2,6 +2,7 @@ package dit
 
 import (
 	"math"
+	"strings"
 
 	"github.com/wan22/wan22/engine"
 )
@@ -20,6 +21,19 @@ func (p linear) forward(b engine.Backend, x engine.Tensor) engine.Tensor {
 	return b.Linear(x, p.weight, p.bias)
 }
 
+// consume returns f(x) and frees x, also when f panics, so that a failing
+// op (out of device memory) leaks no intermediate.
+func consume(b engine.Backend, x engine.Tensor, f func(engine.Tensor) engine.Tensor) engine.Tensor {
+	defer b.Free(x)
+	return f(x)
+}
+
+// addGated adds y·gate to x in place (gate nil: 1) and frees y.
+func addGated(b engine.Backend, x, y, gate engine.Tensor) {
+	defer b.Free(y)
+	b.AddGated(x, y, gate)
+}
+
 // modulation is the per-row affine map a block's adaptive LayerNorm applies,
 // and the gate of the residual it feeds. Each is [dim].
 type modulation struct {
@@ -28,16 +42,41 @@ type modulation struct {
 
 // apply: x [L, dim] → LN(x)·(1 + scale) + shift, a LayerNorm without affine.
 func (m modulation) apply(b engine.Backend, x engine.Tensor) engine.Tensor {
-	n := b.LayerNorm(x, nil, nil, Eps)
-	defer b.Free(n)
-	return b.Modulate(n, m.shift, m.scale)
+	return consume(b, b.LayerNorm(x, nil, nil, Eps), func(n engine.Tensor) engine.Tensor {
+		return b.Modulate(n, m.shift, m.scale)
+	})
 }
 
 func (m modulation) free(b engine.Backend) { b.Free(m.shift, m.scale, m.gate) }
 
-// row returns row i of t [n, dim] as a new tensor [dim].
-func row(b engine.Backend, t engine.Tensor, i, dim int) engine.Tensor {
-	return b.Reshape(b.Slice(t, i, i+1), dim)
+// reshape returns x viewed with a new shape; x is freed if that fails.
+func reshape(b engine.Backend, x engine.Tensor, shape ...int) engine.Tensor {
+	ok := false
+	defer func() {
+		if !ok {
+			b.Free(x)
+		}
+	}()
+	v := b.Reshape(x, shape...)
+	ok = true
+	return v
+}
+
+// splitRows returns the rows of t [n, dim] as n new tensors [dim]; on a
+// failure none is left allocated.
+func splitRows(b engine.Backend, t engine.Tensor, n, dim int) []engine.Tensor {
+	rows := make([]engine.Tensor, n)
+	ok := false
+	defer func() {
+		if !ok {
+			b.Free(rows...)
+		}
+	}()
+	for i := range rows {
+		rows[i] = reshape(b, b.Slice(t, i, i+1), dim)
+	}
+	ok = true
+	return rows
 }
 
 // attention is WanSelfAttention / WanCrossAttention: q, k, v, o projections
@@ -63,37 +102,47 @@ func newAttention(l *engine.Loader, prefix string, cfg Config) *attention {
 
 // project: x [L, dim] → RMSNorm(p(x)) [L, dim].
 func (a *attention) project(b engine.Backend, p linear, norm, x engine.Tensor) engine.Tensor {
-	y := p.forward(b, x)
-	defer b.Free(y)
-	return b.RMSNorm(y, norm, Eps)
+	return consume(b, p.forward(b, x), func(y engine.Tensor) engine.Tensor { return b.RMSNorm(y, norm, Eps) })
 }
 
 // self: x [L, dim] → [L, dim]; cos and sin [L, HeadDim/2] rotate q and k.
 func (a *attention) self(b engine.Backend, x, cos, sin engine.Tensor) engine.Tensor {
-	q := a.project(b, a.q, a.normQ, x)
-	k := a.project(b, a.k, a.normK, x)
-	v := a.v.forward(b, x)
-	b.RotatePairs(q, cos, sin, a.heads)
-	b.RotatePairs(k, cos, sin, a.heads)
-	L := x.Shape()[0]
-	return a.attend(b, q, k, v, L)
+	return a.output(b, func() engine.Tensor {
+		q := a.project(b, a.q, a.normQ, x)
+		defer b.Free(q)
+		k := a.project(b, a.k, a.normK, x)
+		defer b.Free(k)
+		v := a.v.forward(b, x)
+		defer b.Free(v)
+		b.RotatePairs(q, cos, sin, a.heads)
+		b.RotatePairs(k, cos, sin, a.heads)
+		return a.attend(b, q, k, v, x.Shape()[0])
+	})
 }
 
 // cross: x [L, dim] attends to ctx [TextLen, dim] (no rotary, no mask) → [L, dim].
 func (a *attention) cross(b engine.Backend, x, ctx engine.Tensor) engine.Tensor {
-	q := a.project(b, a.q, a.normQ, x)
-	k := a.project(b, a.k, a.normK, ctx)
-	v := a.v.forward(b, ctx)
-	return a.attend(b, q, k, v, 0)
+	return a.output(b, func() engine.Tensor {
+		q := a.project(b, a.q, a.normQ, x)
+		defer b.Free(q)
+		k := a.project(b, a.k, a.normK, ctx)
+		defer b.Free(k)
+		v := a.v.forward(b, ctx)
+		defer b.Free(v)
+		return a.attend(b, q, k, v, 0)
+	})
 }
 
-// attend: q [Lq, dim], k and v [Lk, dim] → o(softmax(q·kᵀ/√HeadDim)·v) [Lq, dim],
-// keys limited to keyLen (0: all). It frees q, k and v.
+// output runs attn, which frees q, k and v before it returns, and projects
+// its result [L, dim] through o, so q, k and v are gone during the projection.
+func (a *attention) output(b engine.Backend, attn func() engine.Tensor) engine.Tensor {
+	return consume(b, attn(), func(y engine.Tensor) engine.Tensor { return a.o.forward(b, y) })
+}
+
+// attend: q [Lq, dim], k and v [Lk, dim] → softmax(q·kᵀ/√HeadDim)·v [Lq, dim]
+// per head, keys limited to keyLen (0: all).
 func (a *attention) attend(b engine.Backend, q, k, v engine.Tensor, keyLen int) engine.Tensor {
-	y := b.Attention(q, k, v, engine.AttentionOpts{Heads: a.heads, Scale: float32(1 / math.Sqrt(HeadDim)), KeyLen: keyLen})
-	b.Free(q, k, v)
-	defer b.Free(y)
-	return a.o.forward(b, y)
+	return b.Attention(q, k, v, engine.AttentionOpts{Heads: a.heads, Scale: float32(1 / math.Sqrt(HeadDim)), KeyLen: keyLen})
 }
 
 // layerNorm is a LayerNorm with affine parameters.
@@ -103,7 +152,7 @@ type layerNorm struct {
 
 // block is one WanAttentionBlock ("blocks.N").
 type block struct {
-	name       string        // "blocks.N", for traces
+	tag        string        // "blockN": the prefix of its trace names
 	modulation engine.Tensor // [6, dim]: shift, scale, gate of self-attention, then of the FFN
 	selfAttn   *attention    // self_attn
 	norm3      layerNorm     // norm3, before cross-attention
@@ -116,7 +165,7 @@ type block struct {
 func newBlock(l *engine.Loader, prefix string, cfg Config) *block {
 	d := cfg.Dim
 	return &block{
-		name:       prefix,
+		tag:        "block" + strings.TrimPrefix(prefix, "blocks."),
 		modulation: l.Weight(prefix+".modulation", 6, d),
 		selfAttn:   newAttention(l, prefix+".self_attn", cfg),
 		norm3:      layerNorm{weight: l.Weight(prefix+".norm3.weight", d), bias: l.Weight(prefix+".norm3.bias", d)},
@@ -132,8 +181,8 @@ func newBlock(l *engine.Loader, prefix string, cfg Config) *block {
 func (blk *block) modulations(b engine.Backend, e0 engine.Tensor) (attn, ffn modulation) {
 	E := b.Add(blk.modulation, e0)
 	defer b.Free(E)
-	r := func(i int) engine.Tensor { return row(b, E, i, blk.dim) }
-	return modulation{r(0), r(1), r(2)}, modulation{r(3), r(4), r(5)}
+	r := splitRows(b, E, 6, blk.dim)
+	return modulation{r[0], r[1], r[2]}, modulation{r[3], r[4], r[5]}
 }
 
 // forward updates the residual stream x [L, dim] in place.
@@ -144,32 +193,27 @@ func (blk *block) forward(b engine.Backend, x, e0, ctx, cos, sin engine.Tensor, 
 	defer attnMod.free(b)
 	defer ffnMod.free(b)
 
-	a := attnMod.apply(b, x)
-	y := blk.selfAttn.self(b, a, cos, sin)
-	b.Free(a)
-	trace.Emit(blk.name+".self_attn", y)
-	b.AddGated(x, y, attnMod.gate)
-	b.Free(y)
+	y := consume(b, attnMod.apply(b, x), func(a engine.Tensor) engine.Tensor {
+		return blk.selfAttn.self(b, a, cos, sin)
+	})
+	trace.Emit(blk.tag+".self_attn", y)
+	addGated(b, x, y, attnMod.gate)
 
-	n := b.LayerNorm(x, blk.norm3.weight, blk.norm3.bias, Eps)
-	y = blk.crossAttn.cross(b, n, ctx)
-	b.Free(n)
-	trace.Emit(blk.name+".cross_attn", y)
-	b.AddGated(x, y, nil)
-	b.Free(y)
+	y = consume(b, b.LayerNorm(x, blk.norm3.weight, blk.norm3.bias, Eps), func(n engine.Tensor) engine.Tensor {
+		return blk.crossAttn.cross(b, n, ctx)
+	})
+	trace.Emit(blk.tag+".cross_attn", y)
+	addGated(b, x, y, nil)
 
 	blk.ffnResidual(b, x, ffnMod, chunk)
+	trace.Emit(blk.tag+".out", x)
 }
 
 // ffn: x [r, dim] → ffn.2(GELU(ffn.0(LN(x)·(1+scale) + shift))) [r, dim].
 func (blk *block) ffn(b engine.Backend, x engine.Tensor, mod modulation) engine.Tensor {
-	a := mod.apply(b, x)
-	h := blk.ffn0.forward(b, a)
-	b.Free(a)
-	g := b.GELU(h)
-	b.Free(h)
-	defer b.Free(g)
-	return blk.ffn2.forward(b, g)
+	h := consume(b, mod.apply(b, x), func(a engine.Tensor) engine.Tensor { return blk.ffn0.forward(b, a) })
+	g := consume(b, h, b.GELU)
+	return consume(b, g, func(g engine.Tensor) engine.Tensor { return blk.ffn2.forward(b, g) })
 }
 
 // GatedRowAdder is an optional Backend fast path for the chunked FFN.
@@ -188,31 +232,33 @@ func (blk *block) ffnResidual(b engine.Backend, x engine.Tensor, mod modulation,
 		engine.Failf("dit", "FFN chunk of %d rows", chunk)
 	}
 	if L <= chunk {
-		y := blk.ffn(b, x, mod)
-		b.AddGated(x, y, mod.gate)
-		b.Free(y)
+		addGated(b, x, blk.ffn(b, x, mod), mod.gate)
 		return
 	}
-	adder, direct := b.(GatedRowAdder)
-	var ys []engine.Tensor
-	for from := 0; from < L; from += chunk {
-		xs := b.Slice(x, from, min(from+chunk, L))
-		y := blk.ffn(b, xs, mod)
-		b.Free(xs)
-		if direct {
-			adder.AddGatedRows(x, y, mod.gate, from)
-			b.Free(y)
-			continue
+	ffnRows := func(from int) engine.Tensor {
+		return consume(b, b.Slice(x, from, min(from+chunk, L)), func(xs engine.Tensor) engine.Tensor {
+			return blk.ffn(b, xs, mod)
+		})
+	}
+	if adder, ok := b.(GatedRowAdder); ok {
+		for from := 0; from < L; from += chunk {
+			y := ffnRows(from)
+			func() {
+				defer b.Free(y)
+				adder.AddGatedRows(x, y, mod.gate, from)
+			}()
 		}
-		ys = append(ys, y)
-	}
-	if direct {
 		return
+	}
+	var ys []engine.Tensor
+	defer func() { b.Free(ys...) }()
+	for from := 0; from < L; from += chunk {
+		ys = append(ys, ffnRows(from))
 	}
 	y := b.Concat(ys...)
 	b.Free(ys...)
-	b.AddGated(x, y, mod.gate)
-	b.Free(y)
+	ys = nil
+	addGated(b, x, y, mod.gate)
 }
 
 // head is the output Head: its own two-row modulation over e, a LayerNorm
@@ -233,11 +279,12 @@ func newHead(l *engine.Loader, cfg Config) *head {
 
 // forward: x [L, dim], e [dim] (the time embedding, not e0) → [L, out·4].
 func (h *head) forward(b engine.Backend, x, e engine.Tensor) engine.Tensor {
-	E := b.Add(h.modulation, e)
-	mod := modulation{shift: row(b, E, 0, h.dim), scale: row(b, E, 1, h.dim)}
-	b.Free(E)
+	mod := func() modulation {
+		E := b.Add(h.modulation, e)
+		defer b.Free(E)
+		r := splitRows(b, E, 2, h.dim)
+		return modulation{shift: r[0], scale: r[1]}
+	}()
 	defer mod.free(b)
-	a := mod.apply(b, x)
-	defer b.Free(a)
-	return h.head.forward(b, a)
+	return consume(b, mod.apply(b, x), func(a engine.Tensor) engine.Tensor { return h.head.forward(b, a) })
 }

@@ -105,6 +105,12 @@ func (c goldenCase) run(t *testing.T, m *Model) (out []float32, traced map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	L, d := c.grid.Tokens(), m.Config.Dim
+	for name, size := range map[string]int{"patch_embedding": L * d, "block1.self_attn": L * d, "block1.cross_attn": L * d, "head": L * m.Config.OutDim * 4} {
+		if len(traced[name]) != size {
+			t.Errorf("trace %q has %d values, want %d", name, len(traced[name]), size)
+		}
+	}
 	return out, traced
 }
 

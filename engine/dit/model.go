@@ -120,13 +120,12 @@ func (m *Model) EmbedText(context []float32, rows int) (t *Text, err error) {
 	padded := make([]float32, TextLen*c.TextDim)
 	copy(padded, context)
 	b := m.b
-	x := b.FromHost(padded, TextLen, c.TextDim)
-	h := m.textEmbedding[0].forward(b, x)
-	b.Free(x)
-	g := b.GELU(h)
-	b.Free(h)
-	defer b.Free(g)
-	return &Text{m: m, emb: m.textEmbedding[1].forward(b, g)}, nil
+	h := consume(b, b.FromHost(padded, TextLen, c.TextDim), func(x engine.Tensor) engine.Tensor {
+		return m.textEmbedding[0].forward(b, x)
+	})
+	g := consume(b, h, b.GELU)
+	emb := consume(b, g, func(g engine.Tensor) engine.Tensor { return m.textEmbedding[1].forward(b, g) })
+	return &Text{m: m, emb: emb}, nil
 }
 
 // Forward predicts the flow velocity for the noisy latent x [OutDim, T, H, W]
@@ -158,27 +157,28 @@ func (m *Model) Forward(x, y []float32, g Grid, t float64, text *Text, trace eng
 	b := m.b
 	trace.Emit("context_embedding", text.emb)
 
-	e, e0 := m.timeEmbed(t)
-	defer b.Free(e, e0)
+	e := m.timeEmbed(t)
+	defer b.Free(e)
 	trace.Emit("time_embedding", e)
+	e0 := m.timeProject(e)
+	defer b.Free(e0)
 	trace.Emit("time_projection", e0)
 
 	L := g.Tokens()
 	cosH, sinH := ropeTables(g, HeadDim)
-	cos, sin := b.FromHost(cosH, L, HeadDim/2), b.FromHost(sinH, L, HeadDim/2)
-	defer b.Free(cos, sin)
+	cos := b.FromHost(cosH, L, HeadDim/2)
+	defer b.Free(cos)
+	sin := b.FromHost(sinH, L, HeadDim/2)
+	defer b.Free(sin)
 
-	tok := b.FromHost(patchify(x, y, g), L, c.InDim*4)
-	h := m.patchEmbedding.forward(b, tok)
-	b.Free(tok)
+	h := consume(b, b.FromHost(patchify(x, y, g), L, c.InDim*4), func(tok engine.Tensor) engine.Tensor {
+		return m.patchEmbedding.forward(b, tok)
+	})
 	defer b.Free(h)
 	trace.Emit("patch_embedding", h)
 
-	for i, blk := range m.blocks {
+	for _, blk := range m.blocks {
 		blk.forward(b, h, e0, text.emb, cos, sin, m.FFNChunk, trace)
-		if trace != nil {
-			trace("block"+strconv.Itoa(i)+".out", h)
-		}
 	}
 
 	o := m.head.forward(b, h, e)
@@ -187,18 +187,18 @@ func (m *Model) Forward(x, y []float32, g Grid, t float64, text *Text, trace eng
 	return unpatchify(b.ToHost(o), g, c.OutDim), nil
 }
 
-// timeEmbed returns e = time_embedding(sinusoid(t)) [dim] and
-// e0 = time_projection(SiLU(e)) [6, dim].
-func (m *Model) timeEmbed(t float64) (e, e0 engine.Tensor) {
+// timeEmbed: t → e = time_embedding(sinusoid(t)) [dim].
+func (m *Model) timeEmbed(t float64) engine.Tensor {
 	b, c := m.b, m.Config
-	s := b.FromHost(sinusoid(t, c.FreqDim), 1, c.FreqDim)
-	h := m.timeEmbedding[0].forward(b, s)
-	b.Free(s)
-	a := b.SiLU(h)
-	b.Free(h)
-	e = b.Reshape(m.timeEmbedding[1].forward(b, a), c.Dim)
-	b.Free(a)
-	se := b.SiLU(e)
-	defer b.Free(se)
-	return e, b.Reshape(m.timeProjection.forward(b, se), 6, c.Dim)
+	h := consume(b, b.FromHost(sinusoid(t, c.FreqDim), 1, c.FreqDim), func(s engine.Tensor) engine.Tensor {
+		return m.timeEmbedding[0].forward(b, s)
+	})
+	a := consume(b, h, b.SiLU)
+	return reshape(b, consume(b, a, func(a engine.Tensor) engine.Tensor { return m.timeEmbedding[1].forward(b, a) }), c.Dim)
+}
+
+// timeProject: e [dim] → e0 = time_projection(SiLU(e)) [6, dim].
+func (m *Model) timeProject(e engine.Tensor) engine.Tensor {
+	b, d := m.b, m.Config.Dim
+	return reshape(b, consume(b, b.SiLU(e), func(s engine.Tensor) engine.Tensor { return m.timeProjection.forward(b, s) }), 6, d)
 }
