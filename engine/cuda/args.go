@@ -1,0 +1,225 @@
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/wan22/wan22/gguf"
+)
+
+// Mem is a range of device memory: a whole Buffer (Buffer.Mem) or a part of one. The zero Mem means
+// "none" where an argument is optional.
+type Mem struct {
+	Ptr   uintptr
+	Bytes int64
+}
+
+// IsNil reports whether m is the zero Mem.
+func (m Mem) IsNil() bool { return m.Ptr == 0 }
+
+// Slice returns n bytes of m from byte offset off. Like slicing a Go slice, it panics when the range is
+// outside m (a programming error).
+func (m Mem) Slice(off, n int64) Mem {
+	if off < 0 || n < 0 || off+n > m.Bytes {
+		panic(fmt.Sprintf("cuda: Mem.Slice(%d, %d) out of range of %d bytes", off, n, m.Bytes))
+	}
+	return Mem{Ptr: m.Ptr + uintptr(off), Bytes: n}
+}
+
+// GemmPath selects the GEMM implementation.
+type GemmPath int
+
+const (
+	// GemmAuto uses cuBLASLt when it was loaded, the own kernel otherwise.
+	GemmAuto GemmPath = iota
+	// GemmCublasLt requires cuBLASLt.
+	GemmCublasLt
+	// GemmOwn uses the package's mma.sync kernel.
+	GemmOwn
+)
+
+func (p GemmPath) String() string {
+	switch p {
+	case GemmAuto:
+		return "auto"
+	case GemmCublasLt:
+		return "cublaslt"
+	case GemmOwn:
+		return "own"
+	}
+	return fmt.Sprintf("GemmPath(%d)", int(p))
+}
+
+// GemmOp is Y[M,N] = X[M,K] · Wᵀ + Bias, W [N,K] bf16 row-major (the GGUF layout of a linear weight).
+type GemmOp struct {
+	Y        Mem
+	YType    gguf.Type // F32 or BF16
+	X        Mem       // bf16 [M,K]
+	W        Mem       // bf16 [N,K]
+	Bias     Mem       // optional, [N]
+	BiasType gguf.Type // F32 or BF16 (ignored without Bias)
+	M, N, K  int
+	Path     GemmPath
+}
+
+// Weight is a linear layer's weight as stored in a GGUF file: N rows of K elements of a ggml type, quant
+// blocks along K.
+type Weight struct {
+	Mem  Mem
+	Type gguf.Type
+	N, K int
+}
+
+// elemBytes is the storage size of an activation element type, 0 for types this package does not take as
+// activations.
+func elemBytes(t gguf.Type) int64 {
+	switch t {
+	case gguf.TypeF32:
+		return 4
+	case gguf.TypeBF16, gguf.TypeF16:
+		return 2
+	}
+	return 0
+}
+
+// need checks that m is present and holds at least n bytes.
+func need(name string, m Mem, n int64) error {
+	if m.IsNil() {
+		return fmt.Errorf("cuda: %s: missing device memory", name)
+	}
+	if m.Bytes < n {
+		return fmt.Errorf("cuda: %s: %d bytes given, %d needed", name, m.Bytes, n)
+	}
+	return nil
+}
+
+// needOpt is need for an optional argument.
+func needOpt(name string, m Mem, n int64) error {
+	if m.IsNil() {
+		return nil
+	}
+	return need(name, m, n)
+}
+
+func checkActType(what string, t gguf.Type, allowed ...gguf.Type) error {
+	for _, a := range allowed {
+		if t == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("cuda: %s: element type %v not supported (want one of %v)", what, t, allowed)
+}
+
+func checkGemm(op GemmOp) error {
+	if op.M <= 0 || op.N <= 0 || op.K <= 0 {
+		return fmt.Errorf("cuda: gemm: bad shape M=%d N=%d K=%d", op.M, op.N, op.K)
+	}
+	if op.K%8 != 0 {
+		return fmt.Errorf("cuda: gemm: K=%d is not a multiple of 8", op.K)
+	}
+	if err := checkActType("gemm output", op.YType, gguf.TypeF32, gguf.TypeBF16); err != nil {
+		return err
+	}
+	m, n, k := int64(op.M), int64(op.N), int64(op.K)
+	if err := need("gemm X", op.X, m*k*2); err != nil {
+		return err
+	}
+	if err := need("gemm W", op.W, n*k*2); err != nil {
+		return err
+	}
+	if err := need("gemm Y", op.Y, m*n*elemBytes(op.YType)); err != nil {
+		return err
+	}
+	if !op.Bias.IsNil() {
+		if err := checkActType("gemm bias", op.BiasType, gguf.TypeF32, gguf.TypeBF16); err != nil {
+			return err
+		}
+		if err := need("gemm bias", op.Bias, n*elemBytes(op.BiasType)); err != nil {
+			return err
+		}
+	}
+	if op.X.Ptr%16 != 0 || op.W.Ptr%16 != 0 {
+		return fmt.Errorf("cuda: gemm: X and W must be 16-byte aligned (X %#x, W %#x)", op.X.Ptr, op.W.Ptr)
+	}
+	if op.Y.Ptr%8 != 0 {
+		return fmt.Errorf("cuda: gemm: Y must be 8-byte aligned (%#x)", op.Y.Ptr)
+	}
+	return nil
+}
+
+// dequantizable lists the ggml weight types with GPU dequantization kernels and their kernel name stems.
+var dequantizable = map[gguf.Type]string{
+	gguf.TypeF32:    "f32",
+	gguf.TypeF16:    "f16",
+	gguf.TypeBF16:   "bf16",
+	gguf.TypeQ4_0:   "q4_0",
+	gguf.TypeQ4_1:   "q4_1",
+	gguf.TypeQ5_0:   "q5_0",
+	gguf.TypeQ5_1:   "q5_1",
+	gguf.TypeQ8_0:   "q8_0",
+	gguf.TypeQ2_K:   "q2_k",
+	gguf.TypeQ3_K:   "q3_k",
+	gguf.TypeQ4_K:   "q4_k",
+	gguf.TypeQ5_K:   "q5_k",
+	gguf.TypeQ6_K:   "q6_k",
+	gguf.TypeIQ4_NL: "iq4_nl",
+	gguf.TypeIQ4_XS: "iq4_xs",
+}
+
+// CanDequantize reports whether the GPU has a dequantization kernel for weights of type t.
+func CanDequantize(t gguf.Type) bool { _, ok := dequantizable[t]; return ok }
+
+// checkDequant validates a dequantization of n elements of type xt into y of type yt and returns the
+// source size in bytes.
+func checkDequant(y Mem, yt gguf.Type, x Mem, xt gguf.Type, n int64) (int64, error) {
+	if _, ok := dequantizable[xt]; !ok {
+		return 0, fmt.Errorf("cuda: dequantize: no GPU kernel for ggml type %v", xt)
+	}
+	if err := checkActType("dequantize output", yt, gguf.TypeF32, gguf.TypeBF16); err != nil {
+		return 0, err
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("cuda: dequantize: %d elements", n)
+	}
+	src, err := xt.RowBytes(n)
+	if err != nil {
+		return 0, fmt.Errorf("cuda: dequantize: %w", err)
+	}
+	if err := need("dequantize source", x, src); err != nil {
+		return 0, err
+	}
+	if err := need("dequantize output", y, n*elemBytes(yt)); err != nil {
+		return 0, err
+	}
+	if y.Ptr%16 != 0 {
+		return 0, fmt.Errorf("cuda: dequantize: output must be 16-byte aligned (%#x)", y.Ptr)
+	}
+	return src, nil
+}
+
+// LayerNormArgs are the optional parts of LayerNorm: affine Weight and Bias (f32 [cols]) and the
+// modulation Scale and Shift (f32; row r reads cols values at element offset r·ModStride; ModStride 0
+// broadcasts one vector to all rows).
+type LayerNormArgs struct {
+	Weight, Bias Mem
+	Scale, Shift Mem
+	ModStride    int
+}
+
+func checkRows(what string, rows, cols int) error {
+	if rows <= 0 || cols <= 0 {
+		return fmt.Errorf("cuda: %s: bad shape rows=%d cols=%d", what, rows, cols)
+	}
+	return nil
+}
+
+// checkModulation validates a per-row vector argument of cols f32 with the given row stride.
+func checkModulation(what string, m Mem, rows, cols, stride int) error {
+	if m.IsNil() {
+		return nil
+	}
+	if stride < 0 {
+		return fmt.Errorf("cuda: %s: negative stride %d", what, stride)
+	}
+	last := int64(rows-1)*int64(stride) + int64(cols)
+	return need(what, m, last*4)
+}

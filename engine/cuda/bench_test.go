@@ -1,0 +1,296 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wan22/wan22/gguf"
+)
+
+// The benchmark report: TestBenchReport runs only with WAN22_CUDA_BENCH=1 (scripts/gpu-run.sh sets it).
+// It measures pinned host→device bandwidth, copy/compute overlap, GEMM throughput at WAN shapes on every
+// path, and dequantize+GEMM; with WAN22_TORCH_JSON (from bench/torch/reference.py) it prints ratios to
+// PyTorch measured in the same run, and with WAN22_BENCH_OUT it writes its numbers as JSON.
+
+type benchShape struct{ M, K, N int }
+
+func (s benchShape) key() string { return fmt.Sprintf("%dx%dx%d", s.M, s.K, s.N) }
+
+var wanShapes = []benchShape{{32760, 5120, 5120}, {32760, 5120, 13824}, {32760, 13824, 5120}}
+
+type torchRef struct {
+	GPU    string  `json:"gpu"`
+	Torch  string  `json:"torch"`
+	H2D    float64 `json:"h2d_pinned_GBps"`
+	Matmul map[string]struct {
+		Ms     float64 `json:"ms"`
+		TFLOPS float64 `json:"tflops"`
+	} `json:"matmul"`
+}
+
+// timeOn returns the median time of fn on stream s over reps runs after warm runs, measured with events.
+func timeOn(t testing.TB, d *Device, s *Stream, warm, reps int, fn func() error) time.Duration {
+	t.Helper()
+	for i := 0; i < warm; i++ {
+		must(t, fn())
+	}
+	evs := make([]*Event, 2*reps)
+	for i := range evs {
+		e, err := d.NewEvent(true)
+		must(t, err)
+		evs[i] = e
+		defer e.Destroy()
+	}
+	for i := 0; i < reps; i++ {
+		must(t, evs[2*i].Record(s))
+		must(t, fn())
+		must(t, evs[2*i+1].Record(s))
+	}
+	must(t, d.Synchronize())
+	ds := make([]time.Duration, reps)
+	for i := range ds {
+		el, err := evs[2*i].Elapsed(evs[2*i+1])
+		must(t, err)
+		ds[i] = el
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[reps/2]
+}
+
+// fillRandomBF16 fills m with random normal bf16 values (a random chunk, then doubled on the device).
+func fillRandomBF16(t testing.TB, d *Device, m Mem, scale float64, seed uint64) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	chunk := min(m.Bytes, 32<<20) / 2
+	h := make([]uint16, chunk)
+	for i := range h {
+		h[i] = gguf.F32ToBF16(float32(r.NormFloat64() * scale))
+	}
+	must(t, d.UploadU16(m, h))
+	for done := chunk * 2; done < m.Bytes; {
+		n := min(done, m.Bytes-done)
+		must(t, d.CopyDtoD(nil, m.Slice(done, n), m.Slice(0, n), n))
+		done += n
+	}
+	must(t, d.Synchronize())
+}
+
+func gbps(bytes int64, d time.Duration) float64 { return float64(bytes) / d.Seconds() / 1e9 }
+
+func tflops(s benchShape, d time.Duration) float64 {
+	return 2 * float64(s.M) * float64(s.K) * float64(s.N) / d.Seconds() / 1e12
+}
+
+func TestBenchReport(t *testing.T) {
+	if os.Getenv("WAN22_CUDA_BENCH") != "1" {
+		t.Skip("set WAN22_CUDA_BENCH=1 to run the benchmark report")
+	}
+	d := testDevice(t)
+	res := map[string]any{"device": d.Info()}
+	var ref *torchRef
+	if p := os.Getenv("WAN22_TORCH_JSON"); p != "" {
+		b, err := os.ReadFile(p)
+		must(t, err)
+		ref = &torchRef{}
+		must(t, json.Unmarshal(b, ref))
+	}
+	var lines []string
+	say := func(format string, a ...any) {
+		s := fmt.Sprintf(format, a...)
+		lines = append(lines, s)
+		t.Log(s)
+	}
+	say("device: %s, %d SMs, driver %d, cuBLASLt %s", d.Info().Name, d.Info().SMs, d.Info().Driver, d.Info().CublasLt)
+
+	// ---- host → device bandwidth ----
+	const copyBytes = 1 << 30
+	pinned, err := d.AllocPinned("bench", copyBytes)
+	must(t, err)
+	defer pinned.Free()
+	r := rand.New(rand.NewPCG(5, 6))
+	hb := pinned.Bytes()
+	for i := 0; i+8 <= len(hb); i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8; j++ {
+			hb[i+j] = byte(v >> (8 * j))
+		}
+	}
+	dst := alloc(t, d, copyBytes)
+	cs := d.CopyStream()
+	h2d := timeOn(t, d, cs, 2, 10, func() error { return d.CopyHtoD(cs, dst, pinned, 0, copyBytes) })
+	res["h2d_pinned_GBps"] = gbps(copyBytes, h2d)
+	line := fmt.Sprintf("H2D pinned 1 GiB: %.2f ms, %.2f GB/s", h2d.Seconds()*1e3, gbps(copyBytes, h2d))
+	if ref != nil && ref.H2D > 0 {
+		line += fmt.Sprintf(" = %.3f× PyTorch's %.2f GB/s", gbps(copyBytes, h2d)/ref.H2D, ref.H2D)
+		res["h2d_ratio_to_torch"] = gbps(copyBytes, h2d) / ref.H2D
+	}
+	say("%s", line)
+	page, err := d.allocPageable("bench", 256<<20)
+	must(t, err)
+	copy(page.Bytes(), hb[:256<<20])
+	pg := timeOn(t, d, cs, 1, 3, func() error { return d.CopyHtoD(cs, dst, page, 0, 256<<20) })
+	must(t, page.Free())
+	res["h2d_pageable_GBps"] = gbps(256<<20, pg)
+	say("H2D pageable 256 MiB: %.2f GB/s", gbps(256<<20, pg))
+
+	// ---- GEMM buffers ----
+	maxK := 13824
+	x := alloc(t, d, int64(32760*maxK*2))
+	w := alloc(t, d, int64(13824*5120*2))
+	y := alloc(t, d, int64(32760*maxK*2))
+	biasF := alloc(t, d, 13824*4)
+	fillRandomBF16(t, d, x, 1, 1)
+	fillRandomBF16(t, d, w, 0.02, 2)
+	must(t, d.UploadF32(biasF, randF32(r, 13824, 1)))
+	comp := d.ComputeStream()
+
+	// ---- copy/compute overlap ----
+	ov := benchShape{8192, 5120, 5120}
+	gemmOv := func() error {
+		return d.Gemm(comp, GemmOp{Y: y, YType: gguf.TypeBF16, X: x, W: w, M: ov.M, N: ov.N, K: ov.K})
+	}
+	one := timeOn(t, d, comp, 3, 10, gemmOv)
+	reps := int(h2d/one) + 1
+	kernelsAlone := timeOn(t, d, comp, 0, 3, func() error {
+		for i := 0; i < reps; i++ {
+			if err := gemmOv(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	start, _ := d.NewEvent(true)
+	kEnd, _ := d.NewEvent(true)
+	cStart, _ := d.NewEvent(true)
+	cEnd, _ := d.NewEvent(true)
+	var cOv, kOv, total time.Duration
+	for trial := 0; trial < 3; trial++ {
+		must(t, start.Record(comp))
+		must(t, cs.WaitEvent(start))
+		must(t, cStart.Record(cs))
+		must(t, d.CopyHtoD(cs, dst, pinned, 0, copyBytes))
+		must(t, cEnd.Record(cs))
+		for i := 0; i < reps; i++ {
+			must(t, gemmOv())
+		}
+		must(t, kEnd.Record(comp))
+		must(t, d.Synchronize())
+		cOv, _ = cStart.Elapsed(cEnd)
+		kOv, _ = start.Elapsed(kEnd)
+		cEndAt, _ := start.Elapsed(cEnd)
+		total = max(kOv, cEndAt)
+	}
+	res["overlap"] = map[string]float64{"copy_alone_ms": h2d.Seconds() * 1e3, "copy_overlapped_ms": cOv.Seconds() * 1e3,
+		"compute_alone_ms": kernelsAlone.Seconds() * 1e3, "compute_overlapped_ms": kOv.Seconds() * 1e3, "total_ms": total.Seconds() * 1e3}
+	say("overlap: 1 GiB H2D on the copy stream alone %.2f ms, during compute %.2f ms; %d GEMMs %dx%dx%d alone %.2f ms, during the copy %.2f ms; together %.2f ms < sum %.2f ms",
+		h2d.Seconds()*1e3, cOv.Seconds()*1e3, reps, ov.M, ov.K, ov.N, kernelsAlone.Seconds()*1e3, kOv.Seconds()*1e3,
+		total.Seconds()*1e3, (h2d+kernelsAlone).Seconds()*1e3)
+	if total >= h2d+kernelsAlone {
+		t.Errorf("copy and compute did not overlap")
+	}
+
+	// ---- GEMM throughput ----
+	scratch := alloc(t, d, int64(13824*5120*2))
+	gemmRes := map[string]map[string]float64{}
+	for _, s := range wanShapes {
+		row := map[string]float64{}
+		op := GemmOp{Y: y, YType: gguf.TypeBF16, X: x, W: w, M: s.M, N: s.N, K: s.K}
+		run := func(name string, path GemmPath, tile string, bias bool) time.Duration {
+			o := op
+			o.Path = path
+			if bias {
+				o.Bias, o.BiasType = biasF, gguf.TypeF32
+			}
+			ownTileOverride = tile
+			defer func() { ownTileOverride = "" }()
+			dt := timeOn(t, d, comp, 3, 10, func() error { return d.Gemm(comp, o) })
+			row[name+"_ms"] = dt.Seconds() * 1e3
+			row[name+"_tflops"] = tflops(s, dt)
+			return dt
+		}
+		var base time.Duration
+		if d.HasCublasLt() {
+			base = run("cublaslt", GemmCublasLt, "", false)
+			run("cublaslt_bias", GemmCublasLt, "", true)
+		}
+		o128 := run("own128x128", GemmOwn, "128x128", false)
+		o256 := run("own128x256", GemmOwn, "128x256", false)
+		if base == 0 {
+			base = min(o128, o256)
+		}
+		// Dequantize + GEMM (Linear with an explicit scratch), on the default path.
+		for _, qt := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_K} {
+			nb := s.N * s.K / qt.BlockSize()
+			wq := alloc(t, d, int64(nb*qt.BlockBytes()))
+			must(t, d.Upload(wq, randomBlocks(rand.New(rand.NewPCG(9, uint64(qt))), qt, nb)))
+			lin := LinearOp{Y: y, YType: gguf.TypeBF16, X: x, W: Weight{Mem: wq, Type: qt, N: s.N, K: s.K}, M: s.M, Scratch: scratch}
+			dt := timeOn(t, d, comp, 2, 10, func() error { return d.Linear(comp, lin) })
+			dq := timeOn(t, d, comp, 2, 10, func() error {
+				return d.Dequantize(comp, scratch, gguf.TypeBF16, wq, qt, int64(s.N)*int64(s.K))
+			})
+			name := strings.ToLower(qt.String())
+			row[name+"_linear_ms"] = dt.Seconds() * 1e3
+			row[name+"_dequant_ms"] = dq.Seconds() * 1e3
+			row[name+"_ratio_to_bf16"] = base.Seconds() / dt.Seconds()
+		}
+		line := fmt.Sprintf("GEMM M=%d K=%d N=%d:", s.M, s.K, s.N)
+		if d.HasCublasLt() {
+			line += fmt.Sprintf(" cuBLASLt %.1f TFLOP/s (%.3f ms), with bias %.1f;", row["cublaslt_tflops"], row["cublaslt_ms"], row["cublaslt_bias_tflops"])
+		}
+		line += fmt.Sprintf(" own 128x128 %.1f, 128x256 %.1f TFLOP/s;", row["own128x128_tflops"], row["own128x256_tflops"])
+		line += fmt.Sprintf(" Q8_0 dequant+GEMM %.3f ms (dequant %.3f ms) = %.3f× bf16, Q4_K %.3f ms (dequant %.3f ms) = %.3f× bf16",
+			row["q8_0_linear_ms"], row["q8_0_dequant_ms"], row["q8_0_ratio_to_bf16"], row["q4_k_linear_ms"], row["q4_k_dequant_ms"], row["q4_k_ratio_to_bf16"])
+		if ref != nil {
+			if tm, ok := ref.Matmul[s.key()]; ok && tm.TFLOPS > 0 {
+				if d.HasCublasLt() {
+					row["cublaslt_ratio_to_torch"] = row["cublaslt_tflops"] / tm.TFLOPS
+				}
+				row["own_best_ratio_to_torch"] = max(row["own128x128_tflops"], row["own128x256_tflops"]) / tm.TFLOPS
+				line += fmt.Sprintf("; torch.matmul %.1f TFLOP/s → cuBLASLt %.3f×, own best %.3f×", tm.TFLOPS,
+					row["cublaslt_ratio_to_torch"], row["own_best_ratio_to_torch"])
+			}
+		}
+		gemmRes[s.key()] = row
+		say("%s", line)
+	}
+	res["gemm"] = gemmRes
+
+	// ---- the own kernel agrees with cuBLASLt at a full WAN shape ----
+	if d.HasCublasLt() {
+		s := wanShapes[0]
+		n := s.M * s.N
+		y2 := alloc(t, d, int64(n*2))
+		must(t, d.Gemm(comp, GemmOp{Y: y, YType: gguf.TypeBF16, X: x, W: w, M: s.M, N: s.N, K: s.K, Path: GemmCublasLt}))
+		must(t, d.Gemm(comp, GemmOp{Y: y2, YType: gguf.TypeBF16, X: x, W: w, M: s.M, N: s.N, K: s.K, Path: GemmOwn}))
+		a := download(t, d, y, n, gguf.TypeBF16)
+		b := download(t, d, y2, n, gguf.TypeBF16)
+		wantF := make([]float64, n)
+		for i, v := range a {
+			wantF[i] = float64(v)
+		}
+		e := relL2(b, wantF)
+		res["own_vs_cublaslt_relL2"] = e
+		say("own kernel vs cuBLASLt at %s: relative L2 %.2e", s.key(), e)
+		if e > 1e-2 {
+			t.Errorf("own kernel disagrees with cuBLASLt: %.3g", e)
+		}
+	}
+
+	if p := os.Getenv("WAN22_BENCH_OUT"); p != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		must(t, err)
+		must(t, os.WriteFile(p, b, 0o644))
+	}
+	fmt.Println("==== CUDA backend benchmark summary ====")
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+}

@@ -1,0 +1,49 @@
+package cuda
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Config selects the device and its limits. The zero Config is usable.
+type Config struct {
+	// Ordinal is the CUDA device number.
+	Ordinal int
+	// MemCap caps the device-memory budget (bytes); 0 means no cap beyond free − Reserve.
+	MemCap int64
+	// Reserve is device memory left outside the budget for the driver, JIT and libraries; 0 means 512 MiB.
+	Reserve int64
+	// PinnedCap is the pinned host-memory budget; 0 means half of physical memory, < 0 disables pinning
+	// (every AllocHost is pageable, every AllocPinned fails).
+	PinnedCap int64
+	// Sync synchronizes the stream and checks for errors after every kernel launch, naming the kernel
+	// (debug). The environment variable WAN22_CUDA_SYNC=1 sets it too.
+	Sync bool
+	// CublasLt is where to load cuBLASLt from: "" tries $WAN22_CUBLASLT, then libcublasLt.so.13, .12, .11
+	// and PyTorch's copies; "off" disables cuBLASLt (the own GEMM kernel is used); anything else is the path
+	// of the library.
+	CublasLt string
+	// Logger receives the package's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+const defaultReserve = 512 << 20
+
+// withEnv applies defaults and the WAN22_* environment variables.
+func (c Config) withEnv() Config {
+	if c.Reserve == 0 {
+		c.Reserve = defaultReserve
+	}
+	if v := os.Getenv("WAN22_CUDA_SYNC"); v != "" && v != "0" && !strings.EqualFold(v, "false") {
+		c.Sync = true
+	}
+	if c.CublasLt == "" {
+		c.CublasLt = os.Getenv("WAN22_CUBLASLT")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Logger = c.Logger.With("component", "cuda")
+	return c
+}

@@ -1,0 +1,155 @@
+//go:build cuda
+
+package cuda
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"time"
+	"unsafe"
+
+	"github.com/wan22/wan22/kernels"
+)
+
+// module is a loaded PTX module (or the error loading it gave, which is kept so it is reported once per
+// use without re-running the JIT).
+type module struct {
+	name   string
+	handle C.CUmodule
+	err    error
+}
+
+// kernel is a function of a loaded module.
+type kernel struct {
+	name    string
+	fn      C.CUfunction
+	smemSet int // dynamic shared memory the function was allowed so far
+}
+
+// getKernel returns a kernel, loading its module on first use. Runs on the CUDA goroutine.
+func (d *Device) getKernel(mod, name string) (*kernel, error) {
+	if k, ok := d.kernels[name]; ok {
+		return k, nil
+	}
+	m, err := d.getModule(mod)
+	if err != nil {
+		return nil, err
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	k := &kernel{name: name}
+	if err := cuErr(fmt.Sprintf("cuModuleGetFunction(%s, %s)", mod, name), C.wan22_module_function(&k.fn, m.handle, cname)); err != nil {
+		return nil, fmt.Errorf("%w: the embedded PTX lacks this kernel: run make ptx and rebuild", err)
+	}
+	d.kernels[name] = k
+	return k, nil
+}
+
+func (d *Device) getModule(name string) (*module, error) {
+	if m, ok := d.modules[name]; ok {
+		return m, m.err
+	}
+	ptx, err := kernels.PTX(name)
+	if err != nil {
+		return nil, err
+	}
+	m := d.loadModule(name, ptx)
+	d.modules[name] = m
+	return m, m.err
+}
+
+// loadModule JIT-compiles a PTX image for the current device. Errors name the module, carry the JIT's
+// log on one line and say what to do.
+func (d *Device) loadModule(name string, ptx []byte) *module {
+	start := time.Now()
+	img := C.CString(string(ptx))
+	defer C.free(unsafe.Pointer(img))
+	const logLen = 4096
+	logBuf := (*C.char)(C.malloc(logLen))
+	defer C.free(unsafe.Pointer(logBuf))
+	m := &module{name: name}
+	code := C.wan22_module_load(&m.handle, img, logBuf, logLen)
+	if code != 0 {
+		e := cuErr(fmt.Sprintf("loading kernel module %q: cuModuleLoadDataEx", name), code)
+		jit := oneLine(C.GoString(logBuf), 300)
+		if jit != "" {
+			jit = ": " + jit
+		}
+		m.handle = nil
+		m.err = fmt.Errorf("%w%s; the embedded PTX is damaged or too new for this driver: run make ptx, rebuild, and update the NVIDIA driver if it persists", e, jit)
+		return m
+	}
+	d.log.Debug("kernel module loaded", "module", name, "jit", time.Since(start))
+	return m
+}
+
+// dim3 is a grid or block shape.
+type dim3 struct{ x, y, z uint32 }
+
+// launch launches k on s with the given arguments, which must match the kernel's parameters: Mem and
+// uintptr for pointers, int32 for int, int64 for long, float32 for float. With Config.Sync it waits for
+// the kernel and reports its failure by name. Runs on the CUDA goroutine.
+func (d *Device) launch(s *Stream, k *kernel, grid, block dim3, smem int, args ...any) error {
+	var slots [32]uint64
+	if len(args) > len(slots) {
+		return fmt.Errorf("cuda: launch %s: %d arguments, at most %d", k.name, len(args), len(slots))
+	}
+	for i, a := range args {
+		switch v := a.(type) {
+		case Mem:
+			slots[i] = uint64(v.Ptr)
+		case uintptr:
+			slots[i] = uint64(v)
+		case int32:
+			slots[i] = uint64(uint32(v))
+		case int64:
+			slots[i] = uint64(v)
+		case float32:
+			slots[i] = uint64(math.Float32bits(v))
+		default:
+			return fmt.Errorf("cuda: launch %s: argument %d has unsupported type %T", k.name, i, a)
+		}
+	}
+	if smem > k.smemSet && smem > 48<<10 {
+		if err := cuErr(fmt.Sprintf("cuFuncSetAttribute(%s, max dynamic shared memory %d)", k.name, smem), C.wan22_func_max_dynamic_smem(k.fn, C.int(smem))); err != nil {
+			return err
+		}
+		k.smemSet = smem
+	}
+	st := d.stream(s)
+	var start time.Time
+	if d.cfg.Sync {
+		start = time.Now()
+	}
+	// SAFETY: slots is Go memory without pointers, read by the driver during the call only.
+	code := C.wan22_launch(k.fn, C.uint(grid.x), C.uint(grid.y), C.uint(grid.z), C.uint(block.x), C.uint(block.y), C.uint(block.z),
+		C.uint(smem), cuStream(st.s), (*C.uint64_t)(unsafe.Pointer(&slots[0])), C.int(len(args)))
+	if err := cuErr(fmt.Sprintf("launching %s (grid %d×%d×%d, block %d, shared %d)", k.name, grid.x, grid.y, grid.z, block.x, smem), code); err != nil {
+		return err
+	}
+	if d.cfg.Sync {
+		if err := wrap(fmt.Sprintf("kernel %s (grid %d×%d×%d, block %d) on stream %s", k.name, grid.x, grid.y, grid.z, block.x, st.name), st.s.Synchronize()); err != nil {
+			return err
+		}
+		d.log.Debug("kernel", "name", k.name, "grid", grid.x, "took", time.Since(start))
+	}
+	return nil
+}
+
+// gridFor returns a 1-D grid of at most limit blocks of `block` threads covering n items.
+func gridFor(n int64, block int, limit int) uint32 {
+	g := (n + int64(block) - 1) / int64(block)
+	if g > int64(limit) {
+		g = int64(limit)
+	}
+	if g < 1 {
+		g = 1
+	}
+	return uint32(g)
+}

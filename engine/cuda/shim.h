@@ -1,0 +1,38 @@
+// C side of engine/cuda: the driver calls gorgonia.org/cu lacks, kernel launches with raw handles, and
+// cuBLASLt loaded at run time with dlopen. Everything returns a CUresult (or cublasStatus_t for wan22_lt_*).
+#ifndef WAN22_SHIM_H
+#define WAN22_SHIM_H
+
+#include <cuda.h>
+#include <stddef.h>
+#include <stdint.h>
+
+int wan22_init_status(void);
+const char* wan22_err_name(int code);
+const char* wan22_err_string(int code);
+
+int wan22_host_alloc(void** p, size_t size, unsigned int flags);
+int wan22_host_free(void* p);
+int wan22_host_register(void* p, size_t size, unsigned int flags);
+int wan22_host_unregister(void* p);
+
+int wan22_module_load(CUmodule* m, const char* image, char* errlog, unsigned int errlen);
+int wan22_module_unload(CUmodule m);
+int wan22_module_function(CUfunction* f, CUmodule m, const char* name);
+int wan22_func_max_dynamic_smem(CUfunction f, int bytes);
+int wan22_launch(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                 unsigned int bz, unsigned int smem, CUstream s, uint64_t* args, int nargs);
+
+// cuBLASLt (statuses are cublasStatus_t; -1 means the library is not loaded).
+int wan22_lt_load(const char* path, char* err, unsigned int errlen);
+size_t wan22_lt_version(void);
+int wan22_lt_create(void** handle);
+int wan22_lt_destroy(void* handle);
+int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type, int align_x, int align_w,
+                  int align_y, size_t max_workspace, void** plan, size_t* workspace);
+// Device addresses travel as integers.
+int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y, uint64_t bias, uint64_t ws,
+                    size_t ws_size, CUstream s);
+void wan22_lt_plan_free(void* plan);
+
+#endif
