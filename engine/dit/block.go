@@ -105,38 +105,31 @@ func (a *attention) project(b engine.Backend, p linear, norm, x engine.Tensor) e
 	return consume(b, p.forward(b, x), func(y engine.Tensor) engine.Tensor { return b.RMSNorm(y, norm, Eps) })
 }
 
-// self: x [L, dim] → [L, dim]; cos and sin [L, HeadDim/2] rotate q and k.
-func (a *attention) self(b engine.Backend, x, cos, sin engine.Tensor) engine.Tensor {
-	return a.output(b, func() engine.Tensor {
-		q := a.project(b, a.q, a.normQ, x)
-		defer b.Free(q)
-		k := a.project(b, a.k, a.normK, x)
-		defer b.Free(k)
-		v := a.v.forward(b, x)
-		defer b.Free(v)
-		b.RotatePairs(q, cos, sin, a.heads)
-		b.RotatePairs(k, cos, sin, a.heads)
-		return a.attend(b, q, k, v, x.Shape()[0])
-	})
-}
+// rope is the rotary embedding of self-attention: cos and sin [L, HeadDim/2].
+type rope struct{ cos, sin engine.Tensor }
 
-// cross: x [L, dim] attends to ctx [TextLen, dim] (no rotary, no mask) → [L, dim].
-func (a *attention) cross(b engine.Backend, x, ctx engine.Tensor) engine.Tensor {
-	return a.output(b, func() engine.Tensor {
-		q := a.project(b, a.q, a.normQ, x)
-		defer b.Free(q)
-		k := a.project(b, a.k, a.normK, ctx)
-		defer b.Free(k)
-		v := a.v.forward(b, ctx)
-		defer b.Free(v)
-		return a.attend(b, q, k, v, 0)
-	})
-}
-
-// output runs attn, which frees q, k and v before it returns, and projects
-// its result [L, dim] through o, so q, k and v are gone during the projection.
-func (a *attention) output(b engine.Backend, attn func() engine.Tensor) engine.Tensor {
-	return consume(b, attn(), func(y engine.Tensor) engine.Tensor { return a.o.forward(b, y) })
+// forward: queries from xq [Lq, dim], keys and values from xkv [Lk, dim] →
+// o(attention) [Lq, dim]. With r, q and k are rotated (self-attention);
+// keys are limited to keyLen (0: all). To keep the peak low, forward frees
+// xq as soon as q, k and v exist (xkv is freed only when it is xq), and q,
+// k and v before the o projection runs.
+func (a *attention) forward(b engine.Backend, xq, xkv engine.Tensor, r *rope, keyLen int) engine.Tensor {
+	y := func() engine.Tensor {
+		var q, k, v engine.Tensor
+		defer func() { b.Free(q, k, v) }()
+		func() {
+			defer b.Free(xq)
+			q = a.project(b, a.q, a.normQ, xq)
+			k = a.project(b, a.k, a.normK, xkv)
+			v = a.v.forward(b, xkv)
+		}()
+		if r != nil {
+			b.RotatePairs(q, r.cos, r.sin, a.heads)
+			b.RotatePairs(k, r.cos, r.sin, a.heads)
+		}
+		return a.attend(b, q, k, v, keyLen)
+	}()
+	return consume(b, y, func(y engine.Tensor) engine.Tensor { return a.o.forward(b, y) })
 }
 
 // attend: q [Lq, dim], k and v [Lk, dim] → softmax(q·kᵀ/√HeadDim)·v [Lq, dim]
@@ -187,21 +180,19 @@ func (blk *block) modulations(b engine.Backend, e0 engine.Tensor) (attn, ffn mod
 
 // forward updates the residual stream x [L, dim] in place.
 // e0 [6, dim] is the time projection, ctx [TextLen, dim] the embedded text,
-// cos and sin [L, HeadDim/2] the rotary tables; the FFN runs chunk rows at a time.
-func (blk *block) forward(b engine.Backend, x, e0, ctx, cos, sin engine.Tensor, chunk int, trace engine.TraceFunc) {
+// r the rotary tables of the L tokens; the FFN runs chunk rows at a time.
+func (blk *block) forward(b engine.Backend, x, e0, ctx engine.Tensor, r *rope, chunk int, trace engine.TraceFunc) {
 	attnMod, ffnMod := blk.modulations(b, e0)
 	defer attnMod.free(b)
 	defer ffnMod.free(b)
 
-	y := consume(b, attnMod.apply(b, x), func(a engine.Tensor) engine.Tensor {
-		return blk.selfAttn.self(b, a, cos, sin)
-	})
+	a := attnMod.apply(b, x)
+	y := blk.selfAttn.forward(b, a, a, r, x.Shape()[0]) // frees a
 	trace.Emit(blk.tag+".self_attn", y)
 	addGated(b, x, y, attnMod.gate)
 
-	y = consume(b, b.LayerNorm(x, blk.norm3.weight, blk.norm3.bias, Eps), func(n engine.Tensor) engine.Tensor {
-		return blk.crossAttn.cross(b, n, ctx)
-	})
+	n := b.LayerNorm(x, blk.norm3.weight, blk.norm3.bias, Eps)
+	y = blk.crossAttn.forward(b, n, ctx, nil, 0) // frees n
 	trace.Emit(blk.tag+".cross_attn", y)
 	addGated(b, x, y, nil)
 

@@ -178,7 +178,7 @@ func (m *Model) Forward(x, y []float32, g Grid, t float64, text *Text, trace eng
 	trace.Emit("patch_embedding", h)
 
 	for _, blk := range m.blocks {
-		blk.forward(b, h, e0, text.emb, cos, sin, m.FFNChunk, trace)
+		blk.forward(b, h, e0, text.emb, &rope{cos, sin}, m.FFNChunk, trace)
 	}
 
 	o := m.head.forward(b, h, e)
