@@ -268,3 +268,39 @@ func TestAcceptedVariants(t *testing.T) {
 type readerAtOnly struct{}
 
 func (readerAtOnly) ReadAt([]byte, int64) (int, error) { return 0, nil }
+
+// TestHeaderLimit: in a file far larger than any real header, a corrupt
+// length or count cannot make the reader take gigabytes as metadata.
+func TestHeaderLimit(t *testing.T) {
+	const size = MaxHeaderBytes + 64<<20
+	for _, c := range []struct {
+		name, field string
+		h           *hdr
+	}{
+		{"string", "kv[0] (k).value.length", newHdr(3, 0, 1).str("k").u32(uint32(ValueString)).u64(MaxHeaderBytes)},
+		{"array", "kv[0] (k).value.count", newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueUint8)).u64(MaxHeaderBytes)},
+		{"kv_count", "kv_count", newHdr(3, 0, MaxHeaderBytes/13)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "big.gguf")
+			fd, err := os.Create(path)
+			require.NoError(t, err)
+			_, err = fd.Write(c.h.b)
+			require.NoError(t, err)
+			require.NoError(t, fd.Truncate(size)) // sparse where the file system allows
+			require.NoError(t, fd.Close())
+			if used, ok := allocatedBytes(path); ok && used > 64<<20 {
+				t.Skipf("file system does not keep holes (%d bytes used)", used)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err = Open(path)
+			runtime.ReadMemStats(&after)
+			var fe *FormatError
+			require.ErrorAs(t, err, &fe)
+			require.Equal(t, c.field, fe.Field)
+			require.Contains(t, fe.Msg, "header limit")
+			require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20))
+		})
+	}
+}

@@ -15,8 +15,9 @@ const readChunk = 64 << 10
 // memory mapping), checking every read against the file size.
 type decoder struct {
 	r    io.ReaderAt
-	size int64 // file size
-	off  int64 // absolute offset of the next byte
+	size  int64 // file size
+	limit int64 // end of the bytes the header may occupy: min(size, MaxHeaderBytes)
+	off   int64 // absolute offset of the next byte
 	// buf holds file bytes [bufOff, bufOff+len(buf)). For a mapped file it is
 	// the whole file and never refilled.
 	buf    []byte
@@ -52,22 +53,45 @@ func (d *decoder) errAt(off int64, suffix, format string, args ...any) *FormatEr
 	return formatErr(off, d.field(suffix), format, args...)
 }
 
+// MaxHeaderBytes bounds the metadata and tensor-info sections of a file.
+// Real headers are far smaller (a 256k-token tokenizer takes a few MB); the
+// bound keeps a corrupt count or length inside a multi-gigabyte file from
+// making the reader consume gigabytes of tensor data as metadata.
+const MaxHeaderBytes = 256 << 20
+
 func newDecoder(r io.ReaderAt, size int64) *decoder {
-	return &decoder{r: r, size: size}
+	return &decoder{r: r, size: size, limit: min(size, MaxHeaderBytes)}
 }
 
 func newMappedDecoder(data []byte) *decoder {
-	return &decoder{buf: data, size: int64(len(data)), mapped: true}
+	size := int64(len(data))
+	return &decoder{buf: data, size: size, limit: min(size, MaxHeaderBytes), mapped: true}
 }
 
-// remaining is the number of bytes after the current offset.
-func (d *decoder) remaining() int64 { return d.size - d.off }
+// remaining is the number of header bytes that may still follow the
+// current offset: up to the end of the file or MaxHeaderBytes.
+func (d *decoder) remaining() int64 { return d.limit - d.off }
+
+// where describes the bound remaining() checks against, for messages.
+func (d *decoder) where() string {
+	if d.limit < d.size {
+		return fmt.Sprintf("before the %d-byte header limit", d.limit)
+	}
+	return fmt.Sprintf("in the %d-byte file", d.size)
+}
+
+// capHint is the capacity to reserve for n elements of about elemBytes
+// each: n, but at most about 1 MiB worth, so that a large count costs
+// memory only as its elements are actually read.
+func capHint(n uint64, elemBytes int) int {
+	return int(min(n, uint64((1<<20)/elemBytes+1)))
+}
 
 // next returns the next n bytes of field and advances past them. The slice
 // is only valid until the next call (it may alias the read-ahead buffer).
 func (d *decoder) next(n int64, field string) ([]byte, error) {
 	if n < 0 || n > d.remaining() {
-		return nil, d.errAt(d.off, field, "needs %d bytes but only %d remain in the %d-byte file", n, d.remaining(), d.size)
+		return nil, d.errAt(d.off, field, "needs %d bytes but only %d remain %s", n, d.remaining(), d.where())
 	}
 	if d.off >= d.bufOff && d.off+n <= d.bufOff+int64(len(d.buf)) {
 		s := d.off - d.bufOff
@@ -142,14 +166,14 @@ func (d *decoder) u64(field string) (uint64, error) {
 func (d *decoder) str(field string) (string, error) {
 	at := d.off
 	if d.remaining() < 8 {
-		return "", d.errAt(at, field+".length", "needs 8 bytes but only %d remain in the %d-byte file", d.remaining(), d.size)
+		return "", d.errAt(at, field+".length", "needs 8 bytes but only %d remain %s", d.remaining(), d.where())
 	}
 	n, err := d.u64(field)
 	if err != nil {
 		return "", err
 	}
 	if n > uint64(d.remaining()) {
-		return "", d.errAt(at, field+".length", "string length %d exceeds the %d bytes left in the file", n, d.remaining())
+		return "", d.errAt(at, field+".length", "string length %d exceeds the %d bytes left %s", n, d.remaining(), d.where())
 	}
 	p, err := d.next(int64(n), field)
 	if err != nil {
@@ -207,7 +231,7 @@ func (d *decoder) array(field string, depth int) (Value, error) {
 		return Value{}, d.errAt(at, field, "arrays nested deeper than %d levels", maxNesting)
 	}
 	if d.remaining() < 12 {
-		return Value{}, d.errAt(at, field, "array header needs 12 bytes but only %d remain in the %d-byte file", d.remaining(), d.size)
+		return Value{}, d.errAt(at, field, "array header needs 12 bytes but only %d remain %s", d.remaining(), d.where())
 	}
 	et32, err := d.u32(field)
 	if err != nil {
@@ -225,8 +249,8 @@ func (d *decoder) array(field string, depth int) (Value, error) {
 	// Each element takes at least minSize bytes: reject counts the rest of
 	// the file cannot hold before allocating anything.
 	if ms := uint64(et.minSize()); cnt > uint64(d.remaining())/ms {
-		return Value{}, d.errAt(at, field+".count", "%d %s elements need at least %d bytes but only %d remain",
-			cnt, et, satMul(cnt, ms), d.remaining())
+		return Value{}, d.errAt(at, field+".count", "%d %s elements need at least %d bytes but only %d remain %s",
+			cnt, et, satMul(cnt, ms), d.remaining(), d.where())
 	}
 	n := int(cnt)
 	v := Value{typ: ValueArray, elem: et}
@@ -236,19 +260,23 @@ func (d *decoder) array(field string, depth int) (Value, error) {
 	}
 	switch et {
 	case ValueString:
-		a := make([]string, n)
-		for i := range a {
-			if a[i], err = d.str(field); err != nil {
+		a := make([]string, 0, capHint(cnt, 16))
+		for range n {
+			s, err := d.str(field)
+			if err != nil {
 				return Value{}, err
 			}
+			a = append(a, s)
 		}
 		v.arr = a
 	case ValueArray:
-		a := make([]Value, n)
-		for i := range a {
-			if a[i], err = d.array(fmt.Sprintf("%s[%d]", field, i), depth+1); err != nil {
+		a := make([]Value, 0, capHint(cnt, 64))
+		for i := range n {
+			e, err := d.array(fmt.Sprintf("%s[%d]", field, i), depth+1)
+			if err != nil {
 				return Value{}, err
 			}
+			a = append(a, e)
 		}
 		v.arr = a
 	}
@@ -288,7 +316,7 @@ func (d *decoder) fixedArray(et ValueType, n, sz int, field string) (any, error)
 // decodeFixed reads n elements of sz bytes each, in chunks of the read-ahead
 // window, converting each with conv.
 func decodeFixed[T any](d *decoder, n, sz int, field string, conv func([]byte) T) ([]T, error) {
-	out := make([]T, 0, n)
+	out := make([]T, 0, capHint(uint64(n), sz))
 	for left := n; left > 0; {
 		k := min(left, readChunk/sz)
 		p, err := d.next(int64(k*sz), field)

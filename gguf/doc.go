@@ -44,7 +44,8 @@
 // only the header: every count, length, offset and size is checked against
 // the file size before it is used, so a corrupt or hostile header yields a
 // *FormatError naming the byte offset and field, never a panic or a huge
-// allocation. Tensor data is read lazily by Data: a view into the mapping
+// allocation (memory grows only with bytes actually read, and the header may
+// not exceed MaxHeaderBytes). Tensor data is read lazily by Data: a view into the mapping
 // for Open, a fresh buffer for NewFile. The `model.diffusion_model.` prefix
 // that some Wan exports carry is stripped from tensor names.
 //

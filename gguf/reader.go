@@ -130,14 +130,14 @@ func (f *File) parse(d *decoder) error {
 	// name length + n_dims + type + offset.
 	const minKV, minTensor = 8 + 4 + 1, 8 + 4 + 4 + 8
 	if nKV > uint64(d.remaining())/minKV {
-		return formatErr(16, "kv_count", "%d key/value pairs cannot fit in the %d bytes left", nKV, d.remaining())
+		return formatErr(16, "kv_count", "%d key/value pairs cannot fit in the %d bytes left %s", nKV, d.remaining(), d.where())
 	}
 	if nTensors > uint64(d.remaining())/minTensor {
-		return formatErr(8, "tensor_count", "%d tensor infos cannot fit in the %d bytes left", nTensors, d.remaining())
+		return formatErr(8, "tensor_count", "%d tensor infos cannot fit in the %d bytes left %s", nTensors, d.remaining(), d.where())
 	}
 
-	f.kvs = make([]KV, 0, nKV)
-	f.kvIndex = make(map[string]int, nKV)
+	f.kvs = make([]KV, 0, capHint(nKV, 128))
+	f.kvIndex = make(map[string]int, capHint(nKV, 128))
 	for i := 0; i < int(nKV); i++ {
 		d.record("kv", i)
 		at := d.off
@@ -178,8 +178,8 @@ func (f *File) parse(d *decoder) error {
 		f.alignment = a
 	}
 
-	infos := make([]TensorInfo, 0, nTensors)
-	ends := make([]int64, 0, nTensors) // end offset of each info record, for errors
+	infos := make([]TensorInfo, 0, capHint(nTensors, 128))
+	ends := make([]int64, 0, capHint(nTensors, 128)) // end offset of each info record, for errors
 	for i := 0; i < int(nTensors); i++ {
 		d.record("tensor", i)
 		ti, err := f.tensorInfo(d)
