@@ -14,7 +14,7 @@ const readChunk = 64 << 10
 // decoder reads the GGUF header sequentially from an io.ReaderAt (or a
 // memory mapping), checking every read against the file size.
 type decoder struct {
-	r    io.ReaderAt
+	r     io.ReaderAt
 	size  int64 // file size
 	limit int64 // end of the bytes the header may occupy: min(size, MaxHeaderBytes)
 	off   int64 // absolute offset of the next byte
