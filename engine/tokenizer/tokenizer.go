@@ -4,7 +4,7 @@
 // A Tokenizer is built from a SentencePiece model protobuf (FromProto: a
 // spiece.model file, or the spiece_model byte tensor of ComfyUI umT5
 // safetensors) or from the tokenizer.ggml.* metadata of a GGUF file
-// (FromGGUF, FromVocab). Encoding follows SentencePiece exactly:
+// (FromGGUF). Encoding follows SentencePiece's unigram encoder exactly:
 //
 //  1. Normalize with the model's precompiled charsmap: at each position the
 //     longest matching rule of the darts-clone double-array trie is applied;
