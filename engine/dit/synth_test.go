@@ -2,6 +2,7 @@ package dit
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/cpu"
 	"github.com/wan22/wan22/gguf"
 )
@@ -107,11 +109,11 @@ func TestSyntheticRoundTrip(t *testing.T) {
 			if m.Config != smallConfig {
 				t.Errorf("config %+v, want %+v", m.Config, smallConfig)
 			}
+			if err := finite(out); err != nil {
+				t.Fatal(err)
+			}
 			var ss float64
-			for i, v := range out {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					t.Fatalf("out[%d] = %v", i, v)
-				}
+			for _, v := range out {
 				ss += float64(v) * float64(v)
 			}
 			if rms := math.Sqrt(ss / float64(len(out))); rms < 1e-2 || rms > 1e2 {
@@ -212,4 +214,54 @@ func BenchmarkForward(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestMixedTypes: a file mixing types per tensor as a Q4_K_M file does
+// (Q6_K for v and ffn.2), with F16 and BF16 small tensors and 2-D
+// modulations, loads with every tensor keeping its own type and runs.
+func TestMixedTypes(t *testing.T) {
+	ts := syntheticTensors(smallConfig, gguf.TypeQ4_K)
+	for i := range ts {
+		s := &ts[i]
+		switch {
+		case strings.HasSuffix(s.name, ".v.weight") || strings.HasSuffix(s.name, ".ffn.2.weight"):
+			s.typ = gguf.TypeQ6_K
+		case strings.HasSuffix(s.name, ".bias"):
+			s.typ = gguf.TypeBF16
+		case strings.Contains(s.name, "norm"):
+			s.typ = gguf.TypeF16
+		case strings.HasSuffix(s.name, "modulation"):
+			s.shape = s.shape[1:]
+		}
+	}
+	path := filepath.Join(t.TempDir(), "mixed.gguf")
+	if err := writeSynthetic(path, ts, 5, smallConfig); err != nil {
+		t.Fatal(err)
+	}
+	m, out := runRandom(t, path)
+	if err := finite(out); err != nil {
+		t.Error(err)
+	}
+	blk := m.blocks[1]
+	for _, c := range []struct {
+		w    engine.Tensor
+		want gguf.Type
+	}{
+		{blk.selfAttn.v.weight, gguf.TypeQ6_K}, {blk.ffn2.weight, gguf.TypeQ6_K}, {blk.ffn0.weight, gguf.TypeQ4_K},
+		{blk.crossAttn.q.weight, gguf.TypeQ4_K}, {m.textEmbedding[0].weight, gguf.TypeF16},
+	} {
+		if got := engine.WeightType(c.w); got != c.want {
+			t.Errorf("weight %v has type %v, want %v", c.w.Shape(), got, c.want)
+		}
+	}
+}
+
+// finite reports the first NaN or infinity of v.
+func finite(v []float32) error {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("value %d is %v", i, x)
+		}
+	}
+	return nil
 }
