@@ -29,6 +29,7 @@ type command struct {
 // of its own in this folder and add one line here.
 var commands = []command{
 	{"inspect", "describe model files: format, architecture, tensor types and sizes", runInspect},
+	{"synth", "write a synthetic WAN DiT expert (random weights, real shapes) for benchmarks", runSynth},
 }
 
 func main() {
