@@ -133,12 +133,13 @@ func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o vae.ConvOpts) engine.Te
 			}
 		})
 		b.parallel(nblk*nseg, func(lo, hi int) {
+			accLen := min(convSegment, nflat)
+			if ss != 1 {
+				accLen = 8 * Wo
+			}
 			var acc [convBlock][]float32
 			for j := range acc {
-				acc[j] = make([]float32, min(convSegment, nflat))
-				if ss != 1 {
-					acc[j] = make([]float32, 8*Wo)
-				}
+				acc[j] = make([]float32, accLen)
 			}
 			for task := lo; task < hi; task++ {
 				blk, seg := task/nseg, task%nseg
