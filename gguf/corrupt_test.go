@@ -304,3 +304,30 @@ func TestHeaderLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorOffsets checks that errors point at the offending bytes.
+func TestErrorOffsets(t *testing.T) {
+	align := newHdr(3, 0, 1).str("general.alignment").u32(uint32(ValueUint32)).u32(48).b
+	dupKey := newHdr(3, 0, 2).str("a").u32(uint32(ValueUint8)).raw(1)
+	secondKey := int64(len(dupKey.b))
+	dupKey.str("a").u32(uint32(ValueUint8)).raw(2)
+	mis := newHdr(3, 1, 0).tensor("w", TypeF32, 4, 4)
+	misOff := int64(len(mis.b)) - 8
+	for _, c := range []struct {
+		name string
+		data []byte
+		off  int64
+	}{
+		{"version", newHdr(1, 0, 0).b, 4},
+		{"tensor_count", newHdr(3, 1<<40, 0).b, 8},
+		{"kv_count", newHdr(3, 0, 1<<40).b, 16},
+		{"alignment value", align, 24 + 8 + 17 + 4},
+		{"duplicate key", dupKey.b, secondKey},
+		{"misaligned offset", mis.data(64), misOff},
+	} {
+		_, err := NewFile(bytes.NewReader(c.data))
+		var fe *FormatError
+		require.ErrorAs(t, err, &fe, c.name)
+		require.Equal(t, c.off, fe.Offset, "%s: %v", c.name, err)
+	}
+}

@@ -136,6 +136,7 @@ func (f *File) parse(d *decoder) error {
 		return formatErr(8, "tensor_count", "%d tensor infos cannot fit in the %d bytes left %s", nTensors, d.remaining(), d.where())
 	}
 
+	alignAt := int64(0) // offset of the general.alignment value, for errors
 	f.kvs = make([]KV, 0, capHint(nKV, 128))
 	f.kvIndex = make(map[string]int, capHint(nKV, 128))
 	for i := 0; i < int(nKV); i++ {
@@ -157,6 +158,9 @@ func (f *File) parse(d *decoder) error {
 		if !ValueType(t).Valid() {
 			return d.errAt(tat, ".type", "unknown metadata value type %d", t)
 		}
+		if key == KeyAlignment {
+			alignAt = d.off
+		}
 		v, err := d.value(ValueType(t), ".value", 0)
 		if err != nil {
 			return err
@@ -169,24 +173,28 @@ func (f *File) parse(d *decoder) error {
 	f.alignment = DefaultAlignment
 	if v, ok := f.Value(KeyAlignment); ok {
 		if v.Type() != ValueUint32 {
-			return formatErr(24, KeyAlignment, "alignment must be a UINT32, not %s", v.Type())
+			return formatErr(alignAt, KeyAlignment, "alignment must be a UINT32, not %s", v.Type())
 		}
 		a := int64(v.bits)
 		if a == 0 || a&(a-1) != 0 {
-			return formatErr(24, KeyAlignment, "alignment %d is not a power of two", a)
+			return formatErr(alignAt, KeyAlignment, "alignment %d is not a power of two", a)
 		}
 		f.alignment = a
 	}
 
 	infos := make([]TensorInfo, 0, capHint(nTensors, 128))
-	ends := make([]int64, 0, capHint(nTensors, 128)) // end offset of each info record, for errors
+	// Start and end offset of each info record, for errors.
+	starts := make([]int64, 0, capHint(nTensors, 128))
+	ends := make([]int64, 0, capHint(nTensors, 128))
 	for i := 0; i < int(nTensors); i++ {
 		d.record("tensor", i)
+		start := d.off
 		ti, err := f.tensorInfo(d)
 		if err != nil {
 			return err
 		}
 		infos = append(infos, ti)
+		starts = append(starts, start)
 		ends = append(ends, d.off)
 	}
 	f.dataOffset = alignUp(d.off, f.alignment)
@@ -207,11 +215,11 @@ func (f *File) parse(d *decoder) error {
 		}
 		ti.Offset += f.dataOffset
 		if err := f.applyOrigShape(ti); err != nil {
-			return d.errAt(ends[i], "", "%v", err)
+			return d.errAt(starts[i], "", "%v", err)
 		}
 		name := strings.TrimPrefix(ti.Name, StripPrefix)
 		if _, dup := f.index[name]; dup {
-			return d.errAt(ends[i], ".name", "duplicate tensor name %q", name)
+			return d.errAt(starts[i], ".name", "duplicate tensor name %q", name)
 		}
 		ti.Name = name
 		f.index[name] = i

@@ -45,7 +45,9 @@ func NewWriter() *Writer {
 // SetKV sets a metadata value. v is a Value or a Go value NewValue accepts
 // (string, bool, sized integers, int/uint as INT64/UINT64, float32, float64,
 // and slices of these, nested). Setting a key again replaces its value and
-// keeps its position. An unsupported value is reported by WriteTo.
+// keeps its position. An unsupported value is reported by WriteTo. Nested
+// arrays are valid GGUF and gguf-py reads them, but ggml's C reader rejects
+// files that contain any.
 func (w *Writer) SetKV(key string, v any) {
 	val, err := NewValue(v)
 	if err != nil {
