@@ -428,23 +428,16 @@ func deqQ3_K(src []byte, dst []float32) {
 			q := (*[32]byte)(b[32+32*n:])
 			for j := range 4 {
 				shift := uint(2 * j)
-				m := byte(1) << uint(4*n+j)
-				out := y[128*n+32*j:]
-				dl := dAll * float32(s[8*n+2*j])
+				hb := uint(4*n + j) // hmask bit plane of this group
+				out := (*[32]float32)(y[128*n+32*j:])
+				dl0 := dAll * float32(s[8*n+2*j])
+				dl1 := dAll * float32(s[8*n+2*j+1])
 				for l := range 16 {
-					v := int32((q[l] >> shift) & 3)
-					if hm[l]&m == 0 {
-						v -= 4
-					}
-					out[l] = dl * float32(v)
-				}
-				dl = dAll * float32(s[8*n+2*j+1])
-				for l := range 16 {
-					v := int32((q[16+l] >> shift) & 3)
-					if hm[16+l]&m == 0 {
-						v -= 4
-					}
-					out[16+l] = dl * float32(v)
+					// q = low2 − 4, plus 4 back when the hmask bit is set.
+					v0 := int32((q[l]>>shift)&3) - 4 + 4*int32((hm[l]>>hb)&1)
+					v1 := int32((q[16+l]>>shift)&3) - 4 + 4*int32((hm[16+l]>>hb)&1)
+					out[l] = dl0 * float32(v0)
+					out[16+l] = dl1 * float32(v1)
 				}
 			}
 		}
@@ -502,17 +495,12 @@ func deqQ5_K(src []byte, dst []float32) {
 		for p := range 4 {
 			q := (*[32]byte)(b[48+32*p:])
 			d1, m1, d2, m2 := k4Pair(d, dmin, p, scales)
-			u1, u2 := byte(1)<<uint(2*p), byte(2)<<uint(2*p)
+			sh := uint(2 * p) // bits 2p and 2p+1 of qh[l] are the 5th bits
 			out := (*[64]float32)(y[64*p:])
 			for l := range 32 {
-				lo := q[l] & 0xf
-				if qh[l]&u1 != 0 {
-					lo += 16
-				}
-				hi := q[l] >> 4
-				if qh[l]&u2 != 0 {
-					hi += 16
-				}
+				h := qh[l] >> sh
+				lo := q[l]&0xf | (h&1)<<4
+				hi := q[l]>>4 | (h&2)<<3
 				out[l] = float32(d1*float32(lo)) - m1
 				out[32+l] = float32(d2*float32(hi)) - m2
 			}
@@ -532,17 +520,23 @@ func deqQ6_K(src []byte, dst []float32) {
 			qh := (*[32]byte)(b[128+32*n:])
 			sc := (*[8]byte)(b[192+8*n:])
 			out := (*[128]float32)(y[128*n:])
-			for l := range 32 {
-				is := l / 16
-				h := qh[l]
-				q1 := int32(ql[l]&0xf|(h&3)<<4) - 32
-				q2 := int32(ql[l+32]&0xf|((h>>2)&3)<<4) - 32
-				q3 := int32(ql[l]>>4|((h>>4)&3)<<4) - 32
-				q4 := int32(ql[l+32]>>4|((h>>6)&3)<<4) - 32
-				out[l] = d * float32(int8(sc[is])) * float32(q1)
-				out[l+32] = d * float32(int8(sc[is+2])) * float32(q2)
-				out[l+64] = d * float32(int8(sc[is+4])) * float32(q3)
-				out[l+96] = d * float32(int8(sc[is+6])) * float32(q4)
+			for is := range 2 { // lanes 0..15 and 16..31 have their own scales
+				// ggml computes d·scale·q left to right: (d·scale) rounded, then ·q.
+				ds1 := d * float32(int8(sc[is]))
+				ds2 := d * float32(int8(sc[is+2]))
+				ds3 := d * float32(int8(sc[is+4]))
+				ds4 := d * float32(int8(sc[is+6]))
+				for l := 16 * is; l < 16*is+16; l++ {
+					h := qh[l]
+					q1 := int32(ql[l]&0xf|(h&3)<<4) - 32
+					q2 := int32(ql[l+32]&0xf|((h>>2)&3)<<4) - 32
+					q3 := int32(ql[l]>>4|((h>>4)&3)<<4) - 32
+					q4 := int32(ql[l+32]>>4|((h>>6)&3)<<4) - 32
+					out[l] = ds1 * float32(q1)
+					out[l+32] = ds2 * float32(q2)
+					out[l+64] = ds3 * float32(q3)
+					out[l+96] = ds4 * float32(q4)
+				}
 			}
 		}
 	}
