@@ -4,7 +4,7 @@ BIN     ?= bin
 GPUBIN  ?= gpu-bin
 PKGS    ?= ./...
 
-.PHONY: setup build cuda test test-cuda-compile bench demo ptx gpu-test fuzz clean
+.PHONY: setup build cuda test check bench demo ptx gpu-test clean
 
 ## setup: fetch Go modules (the CUDA build additionally needs scripts/install-cuda.sh)
 setup:
@@ -20,6 +20,15 @@ cuda:
 
 ## test: the whole test suite without a GPU (what CI runs)
 test:
+	CGO_ENABLED=0 $(GO) test -count=1 $(PKGS)
+
+## check: what CI runs — CUDA headers if missing, vet with and without the cuda tag,
+## the cuda binary must compile, then the whole test suite without a GPU
+check:
+	./scripts/install-cuda.sh
+	CGO_ENABLED=0 $(GO) vet ./...
+	$(GO) vet -tags cuda ./...
+	$(GO) build -tags cuda -o $(BIN)/wan22-cuda ./cmd/wan22
 	CGO_ENABLED=0 $(GO) test -count=1 $(PKGS)
 
 ## bench: CPU benchmarks

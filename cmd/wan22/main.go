@@ -29,6 +29,7 @@ type command struct {
 // of its own in this folder and add one line here.
 var commands = []command{
 	{"inspect", "describe model files: format, architecture, tensor types and sizes", runInspect},
+	{"demo", "run image-to-video end to end on tiny models and write the frames", runDemo},
 	{"synth", "write a synthetic WAN DiT expert (random weights, real shapes) for benchmarks", runSynth},
 }
 
