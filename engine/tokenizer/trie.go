@@ -29,39 +29,51 @@ type trieKey struct {
 func newPieceTrie(keys []trieKey) (*pieceTrie, error) {
 	keys = slices.Clone(keys)
 	slices.SortFunc(keys, func(a, b trieKey) int { return cmp.Compare(a.s, b.s) })
-	for i := 1; i < len(keys); i++ {
-		if keys[i].s == keys[i-1].s {
-			return nil, fmt.Errorf("tokenizer: piece %q is defined twice (ids %d and %d)", keys[i].s, keys[i-1].id, keys[i].id)
+	// One node per distinct prefix: the root plus, for each sorted key, the
+	// bytes it does not share with the key before it.
+	count := 1
+	for i, k := range keys {
+		shared := 0
+		if i > 0 {
+			prev := keys[i-1]
+			if prev.s == k.s {
+				return nil, fmt.Errorf("tokenizer: piece %q is defined twice (ids %d and %d)", k.s, prev.id, k.id)
+			}
+			for shared < len(prev.s) && shared < len(k.s) && prev.s[shared] == k.s[shared] {
+				shared++
+			}
 		}
+		count += len(k.s) - shared
 	}
-	t := &pieceTrie{nodes: []trieNode{{id: -1}}}
+	t := &pieceTrie{nodes: make([]trieNode, 1, count)}
+	t.nodes[0].id = -1
 	// Breadth-first: each work item is a node and the range of sorted keys
 	// sharing its prefix of length depth. A key equal to the prefix sorts first.
 	type item struct {
-		node, lo, hi, depth int
+		node, lo, hi, depth int32
 	}
-	queue := []item{{0, 0, len(keys), 0}}
-	for len(queue) > 0 {
-		it := queue[0]
-		queue = queue[1:]
+	queue := make([]item, 1, count)
+	queue[0] = item{0, 0, int32(len(keys)), 0}
+	for q := 0; q < len(queue); q++ {
+		it := queue[q]
 		lo := it.lo
-		if lo < it.hi && len(keys[lo].s) == it.depth {
+		if lo < it.hi && len(keys[lo].s) == int(it.depth) {
 			t.nodes[it.node].id = keys[lo].id
 			lo++
 		}
-		first := len(t.nodes)
+		first := int32(len(t.nodes))
 		for i := lo; i < it.hi; {
 			c := keys[i].s[it.depth]
 			j := i + 1
 			for j < it.hi && keys[j].s[it.depth] == c {
 				j++
 			}
-			queue = append(queue, item{len(t.nodes), i, j, it.depth + 1})
+			queue = append(queue, item{int32(len(t.nodes)), i, j, it.depth + 1})
 			t.nodes = append(t.nodes, trieNode{id: -1, label: c})
 			i = j
 		}
-		t.nodes[it.node].first = int32(first)
-		t.nodes[it.node].n = int32(len(t.nodes) - first)
+		t.nodes[it.node].first = first
+		t.nodes[it.node].n = int32(len(t.nodes)) - first
 	}
 	return t, nil
 }
