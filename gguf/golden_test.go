@@ -175,7 +175,7 @@ func TestGoldenDiT(t *testing.T) {
 	require.NoError(t, err)
 	b, _, err := ReadFloat32(q8, "blocks.0.ffn.0.weight")
 	require.NoError(t, err)
-	require.Less(t, relL2(a, b), 0.01)
+	require.Less(t, golden.RelL2(a, b), 0.01)
 }
 
 func TestGoldenT5(t *testing.T) {
@@ -244,16 +244,6 @@ func TestOpenMatchesNewFile(t *testing.T) {
 			}
 		})
 	}
-}
-
-func relL2(a, b []float32) float64 {
-	var num, den float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		num += d * d
-		den += float64(a[i]) * float64(a[i])
-	}
-	return math.Sqrt(num / den)
 }
 
 // TestWriterReproducesGolden rewrites each golden GGUF (written by ggml's

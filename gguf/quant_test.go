@@ -1,6 +1,8 @@
 package gguf
 
 import (
+	"github.com/wan22/wan22/internal/golden"
+
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -226,7 +228,7 @@ func TestQuantizeRoundTrip(t *testing.T) {
 				require.Equal(t, x, y, "%s %s", name, typ)
 				continue
 			}
-			e := relL2(x, y)
+			e := golden.RelL2(x, y)
 			t.Logf("%-8s %-5s rel L2 %.3g", name, typ, e)
 			if name == "outlier" {
 				bound *= 3 // blocks with an outlier quantize the rest coarsely

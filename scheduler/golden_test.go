@@ -44,20 +44,6 @@ func readGolden(t *testing.T, src gguf.Source, name string, shape ...int64) []fl
 	return data
 }
 
-// relL2 is ‖got − ref‖ / ‖ref‖ in float64.
-func relL2(got, ref []float32) float64 {
-	var num, den float64
-	for i := range ref {
-		d := float64(got[i]) - float64(ref[i])
-		num += d * d
-		den += float64(ref[i]) * float64(ref[i])
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
-}
-
 func TestGoldenSolvers(t *testing.T) {
 	f, err := safetensors.Open(golden.Path(t, "scheduler_cases.safetensors"))
 	require.NoError(t, err)
@@ -99,7 +85,7 @@ func TestGoldenSolvers(t *testing.T) {
 			for i := range gc.steps {
 				copy(before, x)
 				require.NoError(t, s.Step(outs[i*size:(i+1)*size], i, x))
-				e := relL2(x, want[i*size:(i+1)*size])
+				e := golden.RelL2(x, want[i*size:(i+1)*size])
 				require.LessOrEqual(t, e, goldenSampleTol, "step %d: relative L2 error", i)
 				if e > worst {
 					worst, worstAt = e, i

@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"github.com/wan22/wan22/internal/golden"
+
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -150,7 +152,7 @@ func TestSolverMatchesStagedReference(t *testing.T) {
 					v := randLatent(rng, size)
 					require.NoError(t, s.Step(v, i, x))
 					xr = ref.step(v, i, xr)
-					e := relL2(x, xr)
+					e := golden.RelL2(x, xr)
 					require.LessOrEqual(t, e, 1e-6, "%s, %d steps, shift %v, step %d", kind, steps, shift, i)
 					if e > worst[kind] {
 						worst[kind] = e
@@ -187,9 +189,9 @@ func TestSolversFollowStraightFlow(t *testing.T) {
 				for j := range on {
 					on[j] = float32((1-float64(sig[i+1]))*float64(x0[j]) + float64(sig[i+1])*float64(noise[j]))
 				}
-				assert.LessOrEqual(t, relL2(x, on), 2e-6, "%s, %d steps, step %d", kind, steps, i)
+				assert.LessOrEqual(t, golden.RelL2(x, on), 2e-6, "%s, %d steps, step %d", kind, steps, i)
 			}
-			assert.LessOrEqual(t, relL2(x, x0), 2e-6, "%s, %d steps: final latent", kind, steps)
+			assert.LessOrEqual(t, golden.RelL2(x, x0), 2e-6, "%s, %d steps: final latent", kind, steps)
 		}
 	}
 }

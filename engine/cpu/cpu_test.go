@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"github.com/wan22/wan22/internal/golden"
+
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -18,19 +20,6 @@ func randVec(r *rand.Rand, n int) []float32 {
 		v[i] = float32(r.NormFloat64())
 	}
 	return v
-}
-
-func relErr(got, want []float32) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
 }
 
 func TestLinearMatchesNaive(t *testing.T) {
@@ -51,7 +40,7 @@ func TestLinearMatchesNaive(t *testing.T) {
 				want[m*s.N+n] = float32(acc) + bias[n]
 			}
 		}
-		require.Less(t, relErr(y, want), 1e-6, "shape %+v", s)
+		require.Less(t, golden.RelL2(y, want), 1e-6, "shape %+v", s)
 	}
 }
 

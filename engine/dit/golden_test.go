@@ -2,7 +2,6 @@ package dit
 
 import (
 	"fmt"
-	"math"
 	"testing"
 
 	"github.com/wan22/wan22/engine"
@@ -14,20 +13,6 @@ import (
 
 // goldenTol is the CPU reference tolerance of ../shared/golden/README.md.
 const goldenTol = 1e-4
-
-// relErr is ‖got − want‖ / ‖want‖, or +Inf when the lengths differ.
-func relErr(got, want []float32) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	var num, den float64
-	for i := range want {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(num / den)
-}
 
 // goldenCase is one input set of dit_tiny_cases.safetensors.
 type goldenCase struct {
@@ -116,7 +101,7 @@ func (c goldenCase) run(t *testing.T, m *Model) (out []float32, traced map[strin
 
 func checkClose(t *testing.T, what string, got, want []float32) {
 	t.Helper()
-	e := relErr(got, want)
+	e := golden.RelL2(got, want)
 	t.Logf("%-28s rel L2 error %.3g", what, e)
 	if !(e <= goldenTol) {
 		t.Errorf("%s: relative L2 error %.3g > %g", what, e, goldenTol)

@@ -49,7 +49,7 @@ func checkGolden(t *testing.T, label string, enc *Encoder, cases []goldenCase, t
 	for i, out := range encodeAll(t, enc, cases) {
 		c := cases[i]
 		n := countValid(c.mask)
-		e := relL2(out, c.out[:n*enc.Dim])
+		e := golden.RelL2(out, c.out[:n*enc.Dim])
 		t.Logf("%s %s (%d valid tokens): rel L2 %.3g", label, c.name, n, e)
 		if !(e <= tol) {
 			t.Errorf("%s %s: rel L2 %.3g > %.0g", label, c.name, e, tol)
@@ -138,7 +138,7 @@ func TestHFNames(t *testing.T) {
 				t.Fatalf("config %+v", enc.Config)
 			}
 			for i, got := range encodeAll(t, enc, cases) {
-				if e := relL2(got, want[i]); e > 1e-6 {
+				if e := golden.RelL2(got, want[i]); e > 1e-6 {
 					t.Errorf("%s: rel L2 %.3g against the llama.cpp-named model", cases[i].name, e)
 				}
 			}
@@ -229,7 +229,7 @@ func TestScaledFP8(t *testing.T) {
 	want := encodeAll(t, ref, cases)
 	for i, got := range encodeAll(t, enc, cases) {
 		// Only the order of the scale multiplication differs: float32 rounding.
-		e := relL2(got, want[i])
+		e := golden.RelL2(got, want[i])
 		t.Logf("%s: scaled fp8 vs dequantized-weight model: rel L2 %.3g", cases[i].name, e)
 		if e > 1e-5 {
 			t.Errorf("%s: rel L2 %.3g against the dequantized-weight model", cases[i].name, e)
@@ -238,7 +238,7 @@ func TestScaledFP8(t *testing.T) {
 		// random tiny model (unscaled attention logits amplify weight
 		// error); a scale applied twice or not at all lands far beyond 0.5.
 		nv := countValid(cases[i].mask)
-		g := relL2(got, cases[i].out[:nv*enc.Dim])
+		g := golden.RelL2(got, cases[i].out[:nv*enc.Dim])
 		t.Logf("%s: scaled fp8 vs the F32 golden: rel L2 %.3g", cases[i].name, g)
 		if g > 0.5 {
 			t.Errorf("%s: rel L2 %.3g against the F32 golden: the scale is not applied right", cases[i].name, g)
@@ -255,7 +255,7 @@ func TestScaledFP8(t *testing.T) {
 	}
 	defer bad.Free()
 	got := encodeAll(t, bad, cases[:1])
-	e := relL2(got[0], want[0])
+	e := golden.RelL2(got[0], want[0])
 	t.Logf("fp8 weights with the scales dropped: rel L2 %.3g", e)
 	if e < 0.5 {
 		t.Errorf("unscaled fp8 model is within %.3g of the scaled one; the test cannot see the scales", e)

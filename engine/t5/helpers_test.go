@@ -229,20 +229,6 @@ func loadCases(t *testing.T) []goldenCase {
 	return cases
 }
 
-// relL2 is ‖got − want‖ / ‖want‖.
-func relL2(got, want []float32) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	var num, den float64
-	for i := range got {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(num / den)
-}
-
 // randomModel builds a synthetic encoder in llama.cpp names with F32
 // weights of roughly unit-variance activations.
 func randomModel(cfg Config, seed uint64) *memSource {

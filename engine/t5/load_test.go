@@ -1,6 +1,8 @@
 package t5
 
 import (
+	"github.com/wan22/wan22/internal/golden"
+
 	"errors"
 	"fmt"
 	"strings"
@@ -246,7 +248,7 @@ func TestQuantizedEmbedding(t *testing.T) {
 		}
 		enc.Free()
 	}
-	if e := relL2(outs[0], outs[1]); e > 1e-6 {
+	if e := golden.RelL2(outs[0], outs[1]); e > 1e-6 {
 		t.Errorf("F16 embedding: rel L2 %.3g against the same values in F32", e)
 	}
 }

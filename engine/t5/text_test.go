@@ -132,7 +132,7 @@ func TestEncodeText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := relL2(ctx, want); e > 1e-6 {
+	if e := golden.RelL2(ctx, want); e > 1e-6 {
 		t.Errorf("EncodeText differs from encoding the cleaned ids without padding: rel L2 %.3g", e)
 	}
 	// Every golden tokenizer text, the empty one included, encodes.

@@ -1,6 +1,8 @@
 package vae_test
 
 import (
+	"github.com/wan22/wan22/internal/golden"
+
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,10 +133,10 @@ func TestLoadFormats(t *testing.T) {
 			defer vr.Free()
 			lat, dec := runCase1(t, v)
 			rlat, rdec := runCase1(t, vr)
-			if e1, e2 := relL2(lat, rlat), relL2(dec, rdec); e1 > 1e-6 || e2 > 1e-6 {
+			if e1, e2 := golden.RelL2(lat, rlat), golden.RelL2(dec, rdec); e1 > 1e-6 || e2 > 1e-6 {
 				t.Errorf("differs from the F32 model with the same rounded weights: encode %.3g, decode %.3g", e1, e2)
 			}
-			t.Logf("vs the F32 golden (weight rounding only): encode %.3g, decode %.3g", relL2(lat, wantLat), relL2(dec, wantDec))
+			t.Logf("vs the F32 golden (weight rounding only): encode %.3g, decode %.3g", golden.RelL2(lat, wantLat), golden.RelL2(dec, wantDec))
 		})
 	}
 }

@@ -3,7 +3,6 @@ package vae_test
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"testing"
 
@@ -14,17 +13,6 @@ import (
 	"github.com/wan22/wan22/internal/golden"
 	"github.com/wan22/wan22/safetensors"
 )
-
-// relL2 is ‖got − want‖ / ‖want‖.
-func relL2(got, want []float32) float64 {
-	var d, n float64
-	for i := range want {
-		e := float64(got[i]) - float64(want[i])
-		d += e * e
-		n += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(d / n)
-}
 
 func openGolden(t testing.TB, name string) *safetensors.File {
 	t.Helper()
@@ -106,7 +94,7 @@ func TestGoldenTiny(t *testing.T) {
 			if len(latent) != len(want) {
 				t.Fatalf("latent has %d values, want %v", len(latent), ls)
 			}
-			e := relL2(latent, want)
+			e := golden.RelL2(latent, want)
 			t.Logf("encode: relative L2 %.3g", e)
 			if e > 1e-4 {
 				t.Errorf("encode: relative L2 error %.3g > 1e-4", e)
@@ -115,7 +103,7 @@ func TestGoldenTiny(t *testing.T) {
 			z, zs := readF32(t, cases, name+".z")
 			wantDec, _ := readF32(t, cases, name+".decoded")
 			dec := decodeAll(t, v, z, zs[1], zs[2], zs[3])
-			e = relL2(dec, wantDec)
+			e = golden.RelL2(dec, wantDec)
 			t.Logf("decode: relative L2 %.3g", e)
 			if e > 1e-4 {
 				t.Errorf("decode: relative L2 error %.3g > 1e-4", e)
@@ -195,7 +183,7 @@ func TestTiledDecode(t *testing.T) {
 	whole := decodeAll(t, v, z, T, h, w)
 	v.Tiling = vae.Tiling{Size: 8, Overlap: 3}
 	tiled := decodeAll(t, v, z, T, h, w)
-	e := relL2(tiled, whole)
+	e := golden.RelL2(tiled, whole)
 	t.Logf("tiled vs untiled: relative L2 %.3g", e)
 	if e > 0.3 {
 		t.Errorf("tiled decode differs from untiled by %.3g relative L2 (> 0.3)", e)

@@ -6,6 +6,7 @@
 package golden
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,4 +54,23 @@ func Dir(t testing.TB) string {
 func Path(t testing.TB, name string) string {
 	t.Helper()
 	return filepath.Join(Dir(t), name)
+}
+
+// RelL2 is the relative L2 error ‖got − want‖ / ‖want‖ that the golden
+// tolerances are stated in (the absolute norm ‖got‖ when want is all zero,
+// +Inf when the lengths differ).
+func RelL2(got, want []float32) float64 {
+	if len(got) != len(want) {
+		return math.Inf(1)
+	}
+	var num, den float64
+	for i := range want {
+		d := float64(got[i]) - float64(want[i])
+		num += d * d
+		den += float64(want[i]) * float64(want[i])
+	}
+	if den == 0 {
+		return math.Sqrt(num)
+	}
+	return math.Sqrt(num / den)
 }
