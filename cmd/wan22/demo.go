@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"image"
 	"image/color"
@@ -30,8 +29,8 @@ import (
 // is the real one: conditioning encode, prompt encode, the two-expert UniPC
 // loop with CFG and the expert switch, and the streaming decode.
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo", "wan22 demo [flags]",
+		"Runs image-to-video end to end on tiny models (the reference tiny umT5 and VAE,\nand two random tiny DiT experts) and writes the frames as PNG files.", stderr)
 	models := fs.String("models", golden.Find(), "folder holding t5_tiny_f32.gguf and vae_tiny.safetensors")
 	out := fs.String("out", "demo-out", "folder to write the frames into (PNG); must not exist yet")
 	prompt := fs.String("prompt", "A cat surfing a wave at sunset, cinematic lighting", "prompt")
@@ -40,19 +39,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	width := fs.Int("width", 96, "width (multiple of 16)")
 	height := fs.Int("height", 64, "height (multiple of 16)")
 	seed := fs.Uint64("seed", 42, "noise seed")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wan22 demo [flags]")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Runs image-to-video end to end on tiny models (the reference tiny umT5 and VAE,")
-		fmt.Fprintln(stderr, "and two random tiny DiT experts) and writes the frames as PNG files.")
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() != 0 {
 		fs.Usage()

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +13,8 @@ import (
 // runSynth implements `wan22 synth [flags] OUT.gguf`: a WAN DiT expert with
 // random weights, the real A14B shapes by default.
 func runSynth(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("synth", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("synth", "wan22 synth [flags] OUT.gguf",
+		"Writes a WAN DiT expert with random weights laid out as a city96 GGUF (block\nlinears in -type, other matrices F16, small tensors F32), for benchmarks and\nmemory tests without the real download. Defaults: Wan2.2-I2V-A14B shapes.", stderr)
 	cfg := dit.I2VA14B()
 	typeName := fs.String("type", "Q8_0", "ggml type of the block linears (Q8_0, Q6_K, Q4_K, BF16, F16, …)")
 	seed := fs.Int64("seed", 1, "random seed; the same seed writes the same file")
@@ -27,20 +25,8 @@ func runSynth(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.OutDim, "out", cfg.OutDim, "output channels")
 	fs.IntVar(&cfg.TextDim, "text", cfg.TextDim, "context width")
 	fs.IntVar(&cfg.FreqDim, "freq", cfg.FreqDim, "time embedding width")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wan22 synth [flags] OUT.gguf")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Writes a WAN DiT expert with random weights laid out as a city96 GGUF (block")
-		fmt.Fprintln(stderr, "linears in -type, other matrices F16, small tensors F32), for benchmarks and")
-		fmt.Fprintln(stderr, "memory tests without the real download. Defaults: Wan2.2-I2V-A14B shapes.")
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
