@@ -4,17 +4,17 @@
 // contiguous; accumulation is f32 (mma.sync m16n8k16); C is f32 or bf16, row-major. The bias is f32 or
 // bf16 (bias_kind 1 or 2; 0 = none) and is added to the f32 accumulator before the final rounding.
 //
-// Structure: a CTA computes a BM×BN tile with 8 warps; K is walked in BK=32 slices through a STAGES-deep
-// cp.async ring in shared memory; fragments come from shared memory through ldmatrix. Shared-memory rows are
-// 64 bytes (four 16-byte chunks) and chunk c of row r is stored at position c ^ ((r >> 1) & 3), which makes
-// both the cp.async stores and the ldmatrix reads free of bank conflicts. CTAs are ordered in groups of 8
-// row tiles so that neighbouring CTAs share A and B tiles in L2.
+// Structure: a CTA computes a BM×BN tile with 8 warps; K is walked in BK-wide slices (32 or 64) through a
+// STAGES-deep cp.async ring in shared memory; fragments come from shared memory through ldmatrix. A
+// shared-memory row holds BK/8 16-byte chunks; chunk c of row r is stored at position c ^ ((r >> 1) & 3)
+// for 64-byte rows and c ^ (r & 7) for 128-byte rows, which makes both the cp.async stores and the ldmatrix
+// reads free of bank conflicts. CTAs are ordered in groups of 8 row tiles so that neighbouring CTAs share A
+// and B tiles in L2.
 //
 // Requirements (checked by the Go launcher): K % 8 == 0, A and B 16-byte aligned, dynamic shared memory
 // of STAGES·(BM+BN)·BK·2 bytes allowed for the kernel. M and N are arbitrary.
 #include "common.cuh"
 
-#define BK 32
 #define THREADS 256
 
 static __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -44,7 +44,11 @@ static __device__ __forceinline__ void mma_bf16(float* c, const uint32_t* a, uin
 }
 
 // Byte offset of (row r, 16-byte chunk c) inside one BK-wide tile.
-static __device__ __forceinline__ uint32_t swz(int r, int c) { return (uint32_t)(r * 64 + ((c ^ ((r >> 1) & 3)) << 4)); }
+template <int BK>
+static __device__ __forceinline__ uint32_t swz(int r, int c) {
+    if (BK == 32) return (uint32_t)(r * 64 + ((c ^ ((r >> 1) & 3)) << 4));
+    return (uint32_t)(r * 128 + ((c ^ (r & 7)) << 4));
+}
 
 template <class OUT>
 static __device__ __forceinline__ void store2(typename OUT::T* C, long idx, float v0, float v1, bool pair);
@@ -67,7 +71,7 @@ __device__ __forceinline__ void store2<BF16>(bf16* C, long idx, float v0, float 
     }
 }
 
-template <class OUT, int BM, int BN, int WM, int WN, int STAGES>
+template <class OUT, int BM, int BN, int BK, int WM, int WN, int STAGES>
 __device__ __forceinline__ void gemm_tn(typename OUT::T* __restrict__ C, const bf16* __restrict__ A,
                                         const bf16* __restrict__ B, const void* __restrict__ bias, int bias_kind,
                                         int M, int N, int K) {
@@ -77,6 +81,8 @@ __device__ __forceinline__ void gemm_tn(typename OUT::T* __restrict__ C, const b
     constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
     static_assert((BM / WM) * (BN / WN) * 32 == THREADS, "8 warps");
     static_assert(NT % 2 == 0, "B fragments load in pairs of n8 tiles");
+    static_assert(BK == 32 || BK == 64, "BK");
+    constexpr int CH = BK / 8;  // 16-byte chunks per row
 
     extern __shared__ __align__(128) uint8_t smem[];
     const uint32_t sbase = smem_addr(smem);
@@ -100,18 +106,18 @@ __device__ __forceinline__ void gemm_tn(typename OUT::T* __restrict__ C, const b
         const int k0 = kt * BK;
         const uint32_t sa = sbase + stage * STAGE_BYTES, sb = sa + A_BYTES;
 #pragma unroll
-        for (int i = 0; i < BM * 4 / THREADS; i++) {
-            const int id = tid + i * THREADS, r = id >> 2, c = id & 3;
+        for (int i = 0; i < BM * CH / THREADS; i++) {
+            const int id = tid + i * THREADS, r = id / CH, c = id % CH;
             const int gm = m0 + r, gk = k0 + c * 8;
             const bool ok = gm < M && gk < K;
-            cp_async16(sa + swz(r, c), ok ? (const void*)(A + (long)gm * K + gk) : (const void*)A, ok ? 16 : 0);
+            cp_async16(sa + swz<BK>(r, c), ok ? (const void*)(A + (long)gm * K + gk) : (const void*)A, ok ? 16 : 0);
         }
 #pragma unroll
-        for (int i = 0; i < BN * 4 / THREADS; i++) {
-            const int id = tid + i * THREADS, r = id >> 2, c = id & 3;
+        for (int i = 0; i < BN * CH / THREADS; i++) {
+            const int id = tid + i * THREADS, r = id / CH, c = id % CH;
             const int gn = n0 + r, gk = k0 + c * 8;
             const bool ok = gn < N && gk < K;
-            cp_async16(sb + swz(r, c), ok ? (const void*)(B + (long)gn * K + gk) : (const void*)B, ok ? 16 : 0);
+            cp_async16(sb + swz<BK>(r, c), ok ? (const void*)(B + (long)gn * K + gk) : (const void*)B, ok ? 16 : 0);
         }
     };
 
@@ -144,12 +150,12 @@ __device__ __forceinline__ void gemm_tn(typename OUT::T* __restrict__ C, const b
 #pragma unroll
             for (int i = 0; i < MT; i++) {
                 const int r = wm * WM + i * 16 + (lane & 15), c = kk * 2 + (lane >> 4);
-                ldmatrix_x4(sa + swz(r, c), af[i][0], af[i][1], af[i][2], af[i][3]);
+                ldmatrix_x4(sa + swz<BK>(r, c), af[i][0], af[i][1], af[i][2], af[i][3]);
             }
 #pragma unroll
             for (int j = 0; j < NT / 2; j++) {
                 const int r = wn * WN + j * 16 + (lane & 7) + ((lane >> 4) << 3), c = kk * 2 + ((lane >> 3) & 1);
-                ldmatrix_x4(sb + swz(r, c), bfr[2 * j][0], bfr[2 * j][1], bfr[2 * j + 1][0], bfr[2 * j + 1][1]);
+                ldmatrix_x4(sb + swz<BK>(r, c), bfr[2 * j][0], bfr[2 * j][1], bfr[2 * j + 1][0], bfr[2 * j + 1][1]);
             }
 #pragma unroll
             for (int i = 0; i < MT; i++)
@@ -195,20 +201,17 @@ __device__ __forceinline__ void gemm_tn(typename OUT::T* __restrict__ C, const b
     }
 }
 
-// 128×128 tiles, warps of 64×32, 4 stages: 64 KiB of shared memory.
-#define GEMM_128x128(name, OUT)                                                                                    \
-    extern "C" __global__ void __launch_bounds__(THREADS) name(OUT::T* C, const bf16* A, const bf16* B,              \
-                                                               const void* bias, int bias_kind, int M, int N, int K) { \
-        gemm_tn<OUT, 128, 128, 64, 32, 4>(C, A, B, bias, bias_kind, M, N, K);                                      \
+// Variants: <tile>_k<BK>. Shared memory = STAGES·(BM+BN)·BK·2 bytes.
+#define GEMM(name, OUT, BM, BN, BK, WM, WN, STAGES, MINB)                                                        \
+    extern "C" __global__ void __launch_bounds__(THREADS, MINB)                                                   \
+        name(OUT::T* C, const bf16* A, const bf16* B, const void* bias, int bias_kind, int M, int N, int K) {    \
+        gemm_tn<OUT, BM, BN, BK, WM, WN, STAGES>(C, A, B, bias, bias_kind, M, N, K);                             \
     }
-// 128×256 tiles, warps of 64×64, 3 stages: 72 KiB of shared memory.
-#define GEMM_128x256(name, OUT)                                                                                    \
-    extern "C" __global__ void __launch_bounds__(THREADS, 1) name(OUT::T* C, const bf16* A, const bf16* B,           \
-                                                                  const void* bias, int bias_kind, int M, int N, int K) { \
-        gemm_tn<OUT, 128, 256, 64, 64, 3>(C, A, B, bias, bias_kind, M, N, K);                                      \
-    }
+#define GEMM_BOTH(tile, BM, BN, BK, WM, WN, STAGES, MINB)                                      \
+    GEMM(gemm_bf16_##tile##_f32, F32, BM, BN, BK, WM, WN, STAGES, MINB)                       \
+    GEMM(gemm_bf16_##tile##_bf16, BF16, BM, BN, BK, WM, WN, STAGES, MINB)
 
-GEMM_128x128(gemm_bf16_128x128_f32, F32)
-GEMM_128x128(gemm_bf16_128x128_bf16, BF16)
-GEMM_128x256(gemm_bf16_128x256_f32, F32)
-GEMM_128x256(gemm_bf16_128x256_bf16, BF16)
+// Measured on an H100 at the WAN shapes (docs/BENCHMARKS.md), 128x256_k64 is the fastest (340–400 TFLOP/s);
+// 128x128_k32 keeps more CTAs in flight for small outputs. (128x128_k64 spilled, 128x256_k32 was slower.)
+GEMM_BOTH(128x128_k32, 128, 128, 32, 64, 32, 4, 2)  // 64 KiB, two CTAs per SM
+GEMM_BOTH(128x256_k64, 128, 256, 64, 64, 64, 3, 1)  // 144 KiB

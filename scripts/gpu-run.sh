@@ -35,4 +35,15 @@ WAN22_CUDA_BENCH=1 WAN22_TORCH_JSON="$out/torch.json" WAN22_BENCH_OUT="$out/go-b
   "$bin/cuda.test" -test.run '^TestBenchReport$' -test.v -test.count=1 -test.timeout 300s >"$out/bench.log" 2>&1 || status=1
 sed -n '/==== CUDA backend benchmark summary ====/,$p' "$out/bench.log" | grep -v '^=== \|^--- \|^PASS\|^ok' 
 grep -E -- '--- FAIL|panic|Error' "$out/bench.log" | head -20
+
+echo "==== cuBLASLt vs torch.matmul, alternating runs ===="
+# GEMM speed on an H100 drifts by several percent with clocks and power from run to run; alternating the two
+# programs and taking medians compares them under the same conditions.
+alt=$(mktemp -d)
+for i in 1 2 3; do
+  PYTHONUNBUFFERED=1 $py bench/torch/reference.py "$alt/torch-gemm-$i.json" --gemm-only >/dev/null || status=1
+  WAN22_CUDA_BENCH=gemm WAN22_BENCH_OUT="$alt/go-gemm-$i.json" \
+    "$bin/cuda.test" -test.run '^TestBenchGemmLt$' -test.count=1 >"$alt/go-gemm-$i.log" 2>&1 || status=1
+done
+$py bench/torch/reference.py --compare "$alt" | tee "$out/gemm-alternating.txt" || status=1
 exit $status

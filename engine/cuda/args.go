@@ -56,7 +56,7 @@ type GemmOp struct {
 	X        Mem       // bf16 [M,K]
 	W        Mem       // bf16 [N,K]
 	Bias     Mem       // optional, [N]
-	BiasType gguf.Type // F32 or BF16 (ignored without Bias)
+	BiasType gguf.Type // must equal YType (cuBLASLt's epilogue adds a bias of the output's type, as PyTorch's autocast does)
 	M, N, K  int
 	Path     GemmPath
 }
@@ -130,8 +130,8 @@ func checkGemm(op GemmOp) error {
 		return err
 	}
 	if !op.Bias.IsNil() {
-		if err := checkActType("gemm bias", op.BiasType, gguf.TypeF32, gguf.TypeBF16); err != nil {
-			return err
+		if op.BiasType != op.YType {
+			return fmt.Errorf("cuda: gemm: bias type %v differs from the output type %v (cast the bias once at load)", op.BiasType, op.YType)
 		}
 		if err := need("gemm bias", op.Bias, n*elemBytes(op.BiasType)); err != nil {
 			return err

@@ -111,12 +111,17 @@ func TestArgumentChecks(t *testing.T) {
 	if err := checkGemm(ok); err != nil {
 		t.Fatalf("valid gemm rejected: %v", err)
 	}
+	ok.Bias, ok.BiasType = big, gguf.TypeBF16
+	if err := checkGemm(ok); err != nil {
+		t.Fatalf("valid gemm with bias rejected: %v", err)
+	}
 	bad := []GemmOp{
 		{Y: big, YType: gguf.TypeBF16, X: big, W: big, M: 5, N: 7, K: 12},
 		{Y: big, YType: gguf.TypeF16, X: big, W: big, M: 5, N: 7, K: 16},
 		{Y: big, YType: gguf.TypeBF16, X: Mem{Ptr: 1 << 20, Bytes: 10}, W: big, M: 5, N: 7, K: 16},
 		{Y: big, YType: gguf.TypeBF16, X: Mem{Ptr: 1<<20 + 2, Bytes: 1 << 20}, W: big, M: 5, N: 7, K: 16},
 		{Y: big, YType: gguf.TypeBF16, X: big, W: big, Bias: big, BiasType: gguf.TypeQ8_0, M: 5, N: 7, K: 16},
+		{Y: big, YType: gguf.TypeBF16, X: big, W: big, Bias: big, BiasType: gguf.TypeF32, M: 5, N: 7, K: 16},
 		{Y: big, YType: gguf.TypeBF16, X: big, W: big, M: 0, N: 7, K: 16},
 	}
 	for i, op := range bad {

@@ -11,11 +11,14 @@ import "C"
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
+	"sort"
 	"strings"
 	"unsafe"
 
 	"github.com/wan22/wan22/gguf"
+	"gorgonia.org/cu"
 )
 
 // cuBLASLt is loaded at run time so that the binary neither links nor requires it.
@@ -34,9 +37,14 @@ type ltKey struct {
 }
 
 type ltPlan struct {
-	p  unsafe.Pointer
-	ws int64
+	p      unsafe.Pointer
+	algos  int // candidates the heuristic returned
+	chosen int
 }
+
+// Plans for GEMMs of at least this many flops time the heuristic's candidates once and keep the fastest:
+// cuBLASLt's first guess is often not its best kernel at WAN shapes.
+const ltAutotuneFlops = 1e10
 
 const ltWorkspace = 32 << 20
 
@@ -185,24 +193,105 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 	pl, ok := lt.plans[key]
 	if !ok {
 		pl = &ltPlan{}
-		var ws C.size_t
-		call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d out=%v", op.M, op.N, op.K, op.YType)
+		want := 1
+		if 2*float64(op.M)*float64(op.N)*float64(op.K) >= ltAutotuneFlops {
+			want = 8
+		}
+		var found C.int
+		call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d out=%v bias=%v", op.M, op.N, op.K, op.YType, !op.Bias.IsNil())
 		if err := ltErr(call, C.wan22_lt_plan(lt.handle, C.int(op.M), C.int(op.N), C.int(op.K), C.int(key.out), C.int(key.bias),
-			C.int(key.ax), C.int(key.aw), C.int(key.ay), ltWorkspace, &pl.p, &ws)); err != nil {
+			C.int(key.ax), C.int(key.aw), C.int(key.ay), ltWorkspace, C.int(want), &pl.p, &found)); err != nil {
 			return err
 		}
-		pl.ws = int64(ws)
+		pl.algos = int(found)
 		lt.plans[key] = pl
+		if pl.algos > 1 {
+			if err := d.ltAutotune(s, op, pl); err != nil {
+				return err
+			}
+		}
 	}
 	st := d.stream(s)
-	err := ltErr(fmt.Sprintf("cublasLtMatmul(M=%d N=%d K=%d)", op.M, op.N, op.K), C.wan22_lt_matmul(lt.handle, pl.p,
-		C.uint64_t(op.X.Ptr), C.uint64_t(op.W.Ptr), C.uint64_t(op.Y.Ptr), C.uint64_t(op.Bias.Ptr),
-		C.uint64_t(lt.ws.ptr), C.size_t(lt.ws.size), cuStream(st.s)))
-	if err != nil {
+	if err := d.ltMatmul(st, op, pl); err != nil {
 		return err
 	}
 	if d.cfg.Sync {
 		return wrap(fmt.Sprintf("cublasLtMatmul(M=%d N=%d K=%d) on stream %s", op.M, op.N, op.K, st.name), st.s.Synchronize())
 	}
+	return nil
+}
+
+func (d *Device) ltMatmul(st *Stream, op GemmOp, pl *ltPlan) error {
+	lt := d.lt
+	return ltErr(fmt.Sprintf("cublasLtMatmul(M=%d N=%d K=%d)", op.M, op.N, op.K), C.wan22_lt_matmul(lt.handle, pl.p,
+		C.uint64_t(op.X.Ptr), C.uint64_t(op.W.Ptr), C.uint64_t(op.Y.Ptr), C.uint64_t(op.Bias.Ptr),
+		C.uint64_t(lt.ws.ptr), C.size_t(lt.ws.size), cuStream(st.s)))
+}
+
+// ltAutotune times the candidate algorithms of a new plan on op's own operands (the output is written
+// again by the real call) and selects the fastest. Candidates run round-robin, three rounds after a warm-up
+// run each, and each keeps its median, so that clock changes during the search affect all alike. It waits
+// for the stream. Runs on the CUDA goroutine.
+func (d *Device) ltAutotune(s *Stream, op GemmOp, pl *ltPlan) error {
+	const rounds = 3
+	st := d.stream(s)
+	n := pl.algos
+	ev := make([]cu.Event, 2*n*rounds)
+	for i := range ev {
+		e, err := cu.MakeEvent(cu.DefaultEvent)
+		if err != nil {
+			return wrap("cuEventCreate", err)
+		}
+		ev[i] = e
+		defer cu.DestroyEvent(&ev[i])
+	}
+	run := func(i int) error {
+		C.wan22_lt_plan_select(pl.p, C.int(i))
+		return d.ltMatmul(st, op, pl)
+	}
+	for i := 0; i < n; i++ {
+		if err := run(i); err != nil {
+			return err
+		}
+	}
+	for r := 0; r < rounds; r++ {
+		for i := 0; i < n; i++ {
+			e := 2 * (r*n + i)
+			if err := wrap("cuEventRecord", ev[e].Record(st.s)); err != nil {
+				return err
+			}
+			if err := run(i); err != nil {
+				return err
+			}
+			if err := wrap("cuEventRecord", ev[e+1].Record(st.s)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := asyncErr(wrap("cuStreamSynchronize("+st.name+")", st.s.Synchronize())); err != nil {
+		return err
+	}
+	best, bestMs := 0, math.MaxFloat64
+	times := make([]string, n)
+	for i := 0; i < n; i++ {
+		var ms [rounds]float64
+		for r := 0; r < rounds; r++ {
+			e := 2 * (r*n + i)
+			v, err := ev[e].Elapsed(ev[e+1])
+			if err != nil {
+				return wrap("cuEventElapsedTime", err)
+			}
+			ms[r] = v
+		}
+		sort.Float64s(ms[:])
+		med := ms[rounds/2]
+		times[i] = fmt.Sprintf("%.3f", med)
+		if med < bestMs {
+			best, bestMs = i, med
+		}
+	}
+	C.wan22_lt_plan_select(pl.p, C.int(best))
+	pl.chosen = best
+	d.log.Info("cuBLASLt autotune", "m", op.M, "n", op.N, "k", op.K, "candidates_ms", strings.Join(times, " "), "chosen", best)
 	return nil
 }

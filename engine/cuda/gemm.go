@@ -8,34 +8,34 @@ import (
 	"github.com/wan22/wan22/gguf"
 )
 
-// Own GEMM kernel variants (kernels/gemm.cu).
+// Own GEMM kernel variants (kernels/gemm.cu): CTA tile BM×BN, K slice BK, shared memory
+// STAGES·(BM+BN)·BK·2 bytes.
 type gemmTile struct {
 	name   string
 	bm, bn int
 	smem   int
 }
 
-var (
-	tile128x128 = gemmTile{"128x128", 128, 128, 4 * (128 + 128) * 32 * 2}
-	tile128x256 = gemmTile{"128x256", 128, 256, 3 * (128 + 256) * 32 * 2}
-)
+var gemmTiles = []gemmTile{
+	{"128x128_k32", 128, 128, 4 * (128 + 128) * 32 * 2},
+	{"128x256_k64", 128, 256, 3 * (128 + 256) * 64 * 2},
+}
 
 // ownTileOverride forces one variant of the own kernel (tests and benchmarks); "" picks by shape.
 var ownTileOverride string
 
 func (d *Device) pickTile(m, n int) gemmTile {
-	switch ownTileOverride {
-	case tile128x128.name:
-		return tile128x128
-	case tile128x256.name:
-		return tile128x256
+	for _, t := range gemmTiles {
+		if t.name == ownTileOverride {
+			return t
+		}
 	}
 	// The wide tile needs enough tiles to keep every multiprocessor busy with one CTA each.
 	wide := ((m + 127) / 128) * ((n + 255) / 256)
 	if wide >= 2*d.info.SMs {
-		return tile128x256
+		return gemmTiles[1]
 	}
-	return tile128x128
+	return gemmTiles[0]
 }
 
 // Gemm computes op.Y = op.X · op.Wᵀ (+ op.Bias) on s (nil: the compute stream) with bf16 operands and f32
@@ -92,8 +92,8 @@ type LinearOp struct {
 	YType    gguf.Type // F32 or BF16
 	X        Mem       // bf16 [M,K]
 	W        Weight
-	Bias     Mem
-	BiasType gguf.Type
+	Bias     Mem       // optional, [N]
+	BiasType gguf.Type // must equal YType
 	M        int
 	// Scratch receives the bf16 copy of W when W is not bf16 (N·K·2 bytes); nil uses the device's own
 	// scratch buffer, which grows to the largest weight seen and is meant for one compute stream.

@@ -37,7 +37,10 @@ type gemmVariant struct {
 }
 
 func gemmVariants(d *Device) []gemmVariant {
-	v := []gemmVariant{{"own128x128", GemmOwn, "128x128"}, {"own128x256", GemmOwn, "128x256"}}
+	var v []gemmVariant
+	for _, t := range gemmTiles {
+		v = append(v, gemmVariant{"own" + t.name, GemmOwn, t.name})
+	}
 	if d.HasCublasLt() {
 		v = append(v, gemmVariant{"cublaslt", GemmCublasLt, ""})
 	}
@@ -58,24 +61,24 @@ func TestGemm(t *testing.T) {
 		bias := randF32(r, n, 1)
 		xd := upload(t, d, x, gguf.TypeBF16)
 		wd := upload(t, d, w, gguf.TypeBF16)
-		for _, bt := range []gguf.Type{0xffff, gguf.TypeF32, gguf.TypeBF16} {
-			var b []float32
-			var bd Mem
-			if bt != 0xffff {
-				b = bias
-				if bt == gguf.TypeBF16 {
-					b = roundBF16(bias)
-				}
-				bd = upload(t, d, b, bt)
-			}
-			want := refGemm(x, w, b, m, n, k)
+		for _, withBias := range []bool{false, true} {
 			for _, yt := range []gguf.Type{gguf.TypeBF16, gguf.TypeF32} {
+				var b []float32
+				var bd Mem
+				if withBias {
+					b = bias
+					if yt == gguf.TypeBF16 {
+						b = roundBF16(bias)
+					}
+					bd = upload(t, d, b, yt)
+				}
+				want := refGemm(x, w, b, m, n, k)
 				yd := alloc(t, d, int64(m*n)*elemBytes(yt))
 				for _, v := range gemmVariants(d) {
-					name := fmt.Sprintf("%dx%dx%d/%s/out=%v/bias=%v", m, n, k, v.name, yt, bt)
+					name := fmt.Sprintf("%dx%dx%d/%s/out=%v/bias=%v", m, n, k, v.name, yt, withBias)
 					ownTileOverride = v.tile
 					poison(t, d, yd, yt)
-					err := d.Gemm(nil, GemmOp{Y: yd, YType: yt, X: xd, W: wd, Bias: bd, BiasType: bt, M: m, N: n, K: k, Path: v.path})
+					err := d.Gemm(nil, GemmOp{Y: yd, YType: yt, X: xd, W: wd, Bias: bd, BiasType: yt, M: m, N: n, K: k, Path: v.path})
 					ownTileOverride = ""
 					if err != nil {
 						t.Errorf("%s: %v", name, err)

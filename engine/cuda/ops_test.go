@@ -90,8 +90,8 @@ func TestLayerNorm(t *testing.T) {
 					if yt == gguf.TypeF32 {
 						tol = 1e-5
 					}
-					if cols == 1 { // the normalized value is 0: compare absolutely
-						tol = 1e-3
+					if cols == 1 { // the normalized value is 0 and the output is the shift alone
+						tol = max(tol, 4e-3)
 					}
 					if e := relL2(download(t, d, yd, rows*cols, yt), want); e > tol {
 						t.Errorf("%dx%d %s %v→%v: relative L2 error %.3g > %.3g", rows, cols, v.name, xt, yt, e, tol)

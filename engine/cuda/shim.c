@@ -177,9 +177,14 @@ typedef struct {
     void* lx;  // X: column-major K×M (ld K)
     void* ly;  // Y: column-major N×M (ld N)
     int bias_type;
-    lt_algo algo;
-    size_t workspace;
+    int count, chosen;
+    lt_algo algo[8];
 } lt_plan;
+
+void wan22_lt_plan_select(void* plan, int i) {
+    lt_plan* pl = (lt_plan*)plan;
+    if (i >= 0 && i < pl->count) pl->chosen = i;
+}
 
 void wan22_lt_plan_free(void* p) {
     lt_plan* pl = (lt_plan*)p;
@@ -196,7 +201,7 @@ void wan22_lt_plan_free(void* p) {
 // Y[M,N] (row-major) = X[M,K]·Wᵀ (+bias[N]) is, in cuBLASLt's column-major terms, Yᶜ (N×M) = Wᶜᵀ·Xᶜ with
 // Wᶜ = W read as K×N and Xᶜ = X read as K×M: the "TN" GEMM. The bias runs along Yᶜ's rows, i.e. along N.
 int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type, int align_x, int align_w,
-                  int align_y, size_t max_workspace, void** out, size_t* workspace) {
+                  int align_y, size_t max_workspace, int want, void** out, int* found_out) {
     if (!lt.lib) return -1;
     lt_plan* pl = (lt_plan*)calloc(1, sizeof(lt_plan));
     if (pl == NULL) return 3;  // CUBLAS_STATUS_ALLOC_FAILED
@@ -230,21 +235,24 @@ int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type
         TRY(lt.MatmulPreferenceSetAttribute(pref, LT_PREF_MIN_ALIGNMENT_D_BYTES, &ay, sizeof ay));
     }
     {
-        lt_heuristic h;
+        lt_heuristic h[8];
         int found = 0;
-        memset(&h, 0, sizeof h);
-        TRY(lt.MatmulAlgoGetHeuristic(handle, pl->desc, pl->lw, pl->lx, pl->ly, pl->ly, pref, 1, &h, &found));
-        if (found < 1 || h.state != 0) {
+        if (want < 1) want = 1;
+        if (want > 8) want = 8;
+        memset(h, 0, sizeof h);
+        TRY(lt.MatmulAlgoGetHeuristic(handle, pl->desc, pl->lw, pl->lx, pl->ly, pl->ly, pref, want, h, &found));
+        for (int i = 0; i < found; i++) {
+            if (h[i].state == 0 && h[i].workspaceSize <= max_workspace) pl->algo[pl->count++] = h[i].algo;
+        }
+        if (pl->count == 0) {
             st = LT_NOT_SUPPORTED;
             goto fail;
         }
-        pl->algo = h.algo;
-        pl->workspace = h.workspaceSize;
     }
 #undef TRY
     lt.MatmulPreferenceDestroy(pref);
     *out = pl;
-    *workspace = pl->workspace;
+    *found_out = pl->count;
     return 0;
 fail:
     if (pref) lt.MatmulPreferenceDestroy(pref);
@@ -264,5 +272,5 @@ int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y
     }
     void* yp = (void*)(uintptr_t)y;
     return lt.Matmul(handle, pl->desc, &one, (const void*)(uintptr_t)w, pl->lw, (const void*)(uintptr_t)x, pl->lx, &zero,
-                     yp, pl->ly, yp, pl->ly, &pl->algo, (void*)(uintptr_t)ws, ws_size, s);
+                     yp, pl->ly, yp, pl->ly, &pl->algo[pl->chosen], (void*)(uintptr_t)ws, ws_size, s);
 }
