@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the CUDA build (go build -tags cuda) needs on Debian 12 (bookworm):
-# CUDA 11.8 headers and libcuda for linking (nvidia-cuda-dev, from contrib/non-free).
+# CUDA 11.8 headers and libcuda for linking (nvidia-cuda-dev, from contrib/non-free), and gcc for cgo.
 # With --nvcc it also installs nvcc 11.8 (nvidia-cuda-toolkit), which `make ptx` needs;
 # CI does not need it (the PTX is committed). Run as root. Idempotent.
 #
@@ -42,7 +42,7 @@ SRC
   echo "install-cuda.sh: added $src (contrib non-free from $mirror)"
 fi
 
-pkgs=(nvidia-cuda-dev)
+pkgs=(nvidia-cuda-dev gcc libc6-dev)
 [ "$want_nvcc" = 1 ] && pkgs+=(nvidia-cuda-toolkit)
 
 missing=()
