@@ -1,0 +1,289 @@
+//go:build cuda
+
+package dit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/engine/cuda"
+	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/cudatest"
+)
+
+// blockSource holds the tensors of one synthetic block ("blocks.0.*"), generated from syntheticTensors'
+// tiles when they are read.
+type blockSource struct {
+	infos []gguf.TensorInfo
+	gen   map[string]func() []byte
+}
+
+func (s *blockSource) Tensors() []gguf.TensorInfo { return s.infos }
+func (s *blockSource) Lookup(name string) (gguf.TensorInfo, bool) {
+	for _, ti := range s.infos {
+		if ti.Name == name {
+			return ti, true
+		}
+	}
+	return gguf.TensorInfo{}, false
+}
+func (s *blockSource) Data(name string) ([]byte, error) {
+	g, ok := s.gen[name]
+	if !ok {
+		return nil, fmt.Errorf("no tensor %q", name)
+	}
+	return g(), nil
+}
+func (s *blockSource) Close() error { return nil }
+
+// newBlockSource lists block 0 of a synthetic model of shape cfg with its linears in weightType.
+func newBlockSource(cfg Config, weightType gguf.Type, seed int64) (*blockSource, error) {
+	c := cfg
+	c.Layers = 1
+	s := &blockSource{gen: map[string]func() []byte{}}
+	tiles := map[tileKey]*tile{}
+	for _, t := range syntheticTensors(c, weightType) {
+		if !strings.HasPrefix(t.name, "blocks.0.") {
+			continue
+		}
+		k := tileKey{t.typ, t.dist}
+		tl, ok := tiles[k]
+		if !ok {
+			var err error
+			if tl, err = makeTile(k, synthTileElems, seed); err != nil {
+				return nil, err
+			}
+			tiles[k] = tl
+		}
+		size, err := t.typ.RowBytes(t.elems())
+		if err != nil {
+			return nil, err
+		}
+		h := fnv.New64a()
+		h.Write([]byte(t.name))
+		start := int(h.Sum64()%uint64(len(tl.data)/tl.blockBytes)) * tl.blockBytes
+		s.infos = append(s.infos, gguf.TensorInfo{Name: t.name, Type: t.typ, Shape: t.shape, Size: size})
+		s.gen[t.name] = func() []byte {
+			var buf bytes.Buffer
+			buf.Grow(int(size))
+			_ = tl.writeCircular(&buf, start, size)
+			return buf.Bytes()
+		}
+	}
+	return s, nil
+}
+
+// randomHost returns n values N(0, std²): a random tile of 1 Mi values repeated, cheap at any n.
+func randomHost(n int, std float64, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 3))
+	tileN := min(n, 1<<20)
+	t := make([]float32, tileN)
+	for i := range t {
+		t[i] = float32(r.NormFloat64() * std)
+	}
+	out := make([]float32, n)
+	for i := 0; i < n; i += tileN {
+		copy(out[i:], t)
+	}
+	return out
+}
+
+// bf16Random makes a BF16 activation of random values N(0, 1).
+func bf16Random(b *cuda.Backend, seed uint64, shape ...int) engine.Tensor {
+	x := b.FromHost(randomHost(engine.Numel(shape), 1, seed), shape...)
+	defer b.Free(x)
+	return b.Cast(x, engine.BF16)
+}
+
+// gpuTimer times work queued on the backend's compute stream with CUDA events.
+type gpuTimer struct {
+	b          *cuda.Backend
+	start, end *cuda.Event
+}
+
+func newGPUTimer(t testing.TB, b *cuda.Backend) *gpuTimer {
+	t.Helper()
+	start, err := b.Device().NewEvent(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, err := b.Device().NewEvent(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = start.Destroy(); _ = end.Destroy() })
+	return &gpuTimer{b: b, start: start, end: end}
+}
+
+// median runs f warm+reps times and returns the median of the last reps, in milliseconds.
+func (g *gpuTimer) median(t testing.TB, warm, reps int, f func()) float64 {
+	t.Helper()
+	var ms []float64
+	for i := range warm + reps {
+		if err := g.start.Record(nil); err != nil {
+			t.Fatal(err)
+		}
+		f()
+		if err := g.end.Record(nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.end.Synchronize(); err != nil {
+			t.Fatal(err)
+		}
+		d, err := g.start.Elapsed(g.end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= warm {
+			ms = append(ms, float64(d)/float64(time.Millisecond))
+		}
+	}
+	slices.Sort(ms)
+	return ms[len(ms)/2]
+}
+
+// benchResult is one line of the benchmark's report.
+type benchResult struct {
+	What     string  `json:"what"`
+	Tokens   int     `json:"tokens"`
+	Weights  string  `json:"weights,omitempty"`
+	FFNChunk int     `json:"ffn_chunk,omitempty"`
+	MS       float64 `json:"ms"`
+	TFLOPs   float64 `json:"tflops,omitempty"`
+	PeakGiB  float64 `json:"peak_gib,omitempty"`
+}
+
+// blockFLOPs counts the matrix work of one block at L tokens: q, k, v, o of self-attention, q and o of
+// cross-attention over L rows and k, v over the 512 text rows, the FFN, and both attentions.
+func blockFLOPs(cfg Config, L int) float64 {
+	d, f, l, txt := float64(cfg.Dim), float64(cfg.FFNDim), float64(L), float64(TextLen)
+	lin := 2*l*d*d*6 + 2*txt*d*d*2 + 2*l*d*f*2
+	return lin + 4*l*l*d + 4*l*txt*d
+}
+
+// TestCUDABlockBench times one full-size 14B block forward (dim 5120, 40 heads, FFN 13824, 512 text rows)
+// at 480p and 720p (81 frames) with bf16 and Q8_0 linears, and the flash attention alone. It runs with
+// WAN22_BACKEND_BENCH=1 (bench/torch/dit_block.py measures PyTorch on the same shapes) and writes its
+// results as JSON to $WAN22_BACKEND_BENCH_OUT/dit_block.json when that is set.
+func TestCUDABlockBench(t *testing.T) {
+	if os.Getenv("WAN22_BACKEND_BENCH") != "1" {
+		t.Skip("set WAN22_BACKEND_BENCH=1 to time a full-size DiT block on the GPU")
+	}
+	b := cudatest.Backend(t)
+	timer := newGPUTimer(t, b)
+	cfg := I2VA14B()
+	grids := []Grid{{T: 21, H: 60, W: 104}, {T: 21, H: 90, W: 160}} // 480p and 720p, 81 frames
+	var results []benchResult
+	report := func(r benchResult) {
+		results = append(results, r)
+		t.Logf("%-34s L=%6d %-5s chunk %5d: %9.3f ms %7.1f TFLOP/s peak %.2f GiB", r.What, r.Tokens, r.Weights, r.FFNChunk, r.MS, r.TFLOPs, r.PeakGiB)
+	}
+
+	// Attention alone: self-attention at L tokens and cross-attention over the 512 text rows.
+	for _, g := range grids {
+		L := g.Tokens()
+		q, k, v := bf16Random(b, 1, L, cfg.Dim), bf16Random(b, 2, L, cfg.Dim), bf16Random(b, 3, L, cfg.Dim)
+		opts := engine.AttentionOpts{Heads: cfg.Heads, Scale: float32(1 / math.Sqrt(HeadDim))}
+		for _, keys := range []int{L, TextLen} {
+			kk, vv := k, v
+			if keys != L {
+				kk, vv = b.Slice(k, 0, keys), b.Slice(v, 0, keys)
+			}
+			ms := timer.median(t, 1, 3, func() { b.Free(b.Attention(q, kk, vv, opts)) })
+			what := "attention (self)"
+			if keys != L {
+				what = "attention (cross, 512 keys)"
+				b.Free(kk, vv)
+			}
+			report(benchResult{What: what, Tokens: L, MS: ms, TFLOPs: 4 * float64(L) * float64(keys) * float64(cfg.Dim) / ms / 1e9})
+		}
+		b.Free(q, k, v)
+		if err := b.Trim(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, wt := range []gguf.Type{gguf.TypeBF16, gguf.TypeQ8_0} {
+		src, err := newBlockSource(cfg, wt, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb := b.ForModel("block")
+		l := engine.NewLoader(mb, src)
+		var blk *block
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("loading the block: %v", r)
+				}
+			}()
+			blk = newBlock(l, "blocks.0", cfg)
+		}()
+		weights := b.MemStats().ByOwner["block"]
+		t.Logf("%v block: %.2f GiB of weights on the GPU", wt, float64(weights)/(1<<30))
+		ctx := bf16Random(b, 4, TextLen, cfg.Dim)
+		e0 := b.FromHost(randomHost(6*cfg.Dim, 0.05, 5), 6, cfg.Dim)
+		for _, g := range grids {
+			L := g.Tokens()
+			cosH, sinH := ropeTables(g, HeadDim)
+			cos, sin := b.FromHost(cosH, L, HeadDim/2), b.FromHost(sinH, L, HeadDim/2)
+			x := b.FromHost(randomHost(L*cfg.Dim, 1, 6), L, cfg.Dim)
+			chunks := []int{DefaultFFNChunk}
+			if L < 40000 {
+				chunks = append(chunks, L) // the FFN in one piece, as PyTorch runs it
+			}
+			for _, chunk := range chunks {
+				reps := 5
+				if L > 40000 {
+					reps = 3
+				}
+				var peak int64
+				ms := timer.median(t, 1, reps, func() {
+					b.ResetPeak()
+					if err := catchForward(func() { blk.forward(b, x, e0, ctx, &rope{cos, sin}, chunk, nil) }); err != nil {
+						t.Fatal(err)
+					}
+					peak = b.MemStats().Peak
+				})
+				report(benchResult{What: "block forward", Tokens: L, Weights: wt.String(), FFNChunk: chunk, MS: ms,
+					TFLOPs: blockFLOPs(cfg, L) / ms / 1e9, PeakGiB: float64(peak) / (1 << 30)})
+			}
+			if v := b.ToHost(b.Slice(x, 0, 1)); math.IsNaN(float64(v[0])) || math.IsInf(float64(v[0]), 0) {
+				t.Errorf("the residual stream is not finite after the timed runs: %v", v[0])
+			}
+			b.Free(x, cos, sin)
+			if err := b.Trim(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.Free(ctx, e0)
+		l.FreeAll()
+		if left := b.MemStats().ByOwner["block"]; left != 0 {
+			t.Errorf("%d bytes of block weights left after freeing", left)
+		}
+	}
+	if dir := os.Getenv("WAN22_BACKEND_BENCH_OUT"); dir != "" {
+		js, _ := json.MarshalIndent(results, "", "  ")
+		if err := os.WriteFile(filepath.Join(dir, "dit_block.json"), js, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// catchForward runs f and returns the *engine.Error it panicked with.
+func catchForward(f func()) (err error) {
+	defer engine.Catch(&err)
+	f()
+	return nil
+}
