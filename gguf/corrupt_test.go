@@ -193,6 +193,18 @@ func TestCorruptHeaders(t *testing.T) {
 		name, field, msg string
 		data             []byte
 	}{"deep nesting", "kv[0] (k).value", "nested deeper", deep.u32(uint32(ValueUint8)).u64(0).b})
+	// 2M empty nested arrays: 24 MB of file that would take hundreds of MB of memory.
+	many := newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueArray)).u64(2 << 20).raw(make([]byte, 12*(2<<20))...)
+	cases = append(cases, struct {
+		name, field, msg string
+		data             []byte
+	}{"many nested arrays", "kv[0] (k).value.count", "nested array values", many.b})
+	badElem := newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueArray)).u64(2).
+		u32(uint32(ValueUint8)).u64(0).u32(77).u64(0)
+	cases = append(cases, struct {
+		name, field, msg string
+		data             []byte
+	}{"bad nested element", "kv[0] (k).value[1].type", "unknown array element type", badElem.b})
 
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

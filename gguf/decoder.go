@@ -2,9 +2,11 @@ package gguf
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"strings"
 )
 
 // readChunk is the decoder's read-ahead window for files read through an
@@ -29,6 +31,11 @@ type decoder struct {
 	recKind string
 	recIdx  int
 	recName string
+
+	// nested counts the array values decoded inside other arrays. Each costs
+	// far more memory than its 12 file bytes, so it has its own cap
+	// (maxNestedValues) besides MaxHeaderBytes.
+	nested int
 }
 
 // record sets the record that following errors refer to.
@@ -58,6 +65,11 @@ func (d *decoder) errAt(off int64, suffix, format string, args ...any) *FormatEr
 // bound keeps a corrupt count or length inside a multi-gigabyte file from
 // making the reader consume gigabytes of tensor data as metadata.
 const MaxHeaderBytes = 256 << 20
+
+// maxNestedValues bounds the arrays nested inside metadata arrays. Real files
+// have few or none; an empty nested array costs 12 bytes of file but over 100
+// bytes of memory, so MaxHeaderBytes alone would let a header claim gigabytes.
+const maxNestedValues = 1 << 20
 
 func newDecoder(r io.ReaderAt, size int64) *decoder {
 	return &decoder{r: r, size: size, limit: min(size, MaxHeaderBytes)}
@@ -270,10 +282,18 @@ func (d *decoder) array(field string, depth int) (Value, error) {
 		}
 		v.arr = a
 	case ValueArray:
+		if d.nested += n; d.nested > maxNestedValues {
+			return Value{}, d.errAt(at, field+".count", "more than %d nested array values in the header (a corrupt or hostile file)", maxNestedValues)
+		}
 		a := make([]Value, 0, capHint(cnt, 64))
+		sub := field + "[]" // the element's name is built only when it has an error
 		for i := range n {
-			e, err := d.array(fmt.Sprintf("%s[%d]", field, i), depth+1)
+			e, err := d.array(sub, depth+1)
 			if err != nil {
+				var fe *FormatError
+				if errors.As(err, &fe) {
+					fe.Field = strings.Replace(fe.Field, sub, fmt.Sprintf("%s[%d]", field, i), 1)
+				}
 				return Value{}, err
 			}
 			a = append(a, e)

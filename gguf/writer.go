@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Writer builds a GGUF v3 file: metadata in the order it was set, tensors
@@ -98,14 +99,18 @@ func (w *Writer) AddTensorFunc(name string, t Type, shape []int64, write func(io
 }
 
 func (w *Writer) add(wt writerTensor) {
-	w.names[wt.name] = true
+	w.names[strings.TrimPrefix(wt.name, StripPrefix)] = true
 	w.tensors = append(w.tensors, wt)
 }
 
 // newTensor validates name, type and shape and computes the data size.
 func (w *Writer) newTensor(name string, t Type, shape []int64) (writerTensor, error) {
-	if w.names[name] {
+	// Names are compared as the reader reports them, with StripPrefix removed.
+	if w.names[strings.TrimPrefix(name, StripPrefix)] {
 		return writerTensor{}, fmt.Errorf("gguf: duplicate tensor name %q", name)
+	}
+	if len(shape) > maxDims {
+		return writerTensor{}, fmt.Errorf("gguf: tensor %q: %d dimensions (at most %d supported)", name, len(shape), maxDims)
 	}
 	if !t.Known() || t >= TypeF8E4M3 {
 		return writerTensor{}, fmt.Errorf("gguf: tensor %q: %s has no ggml type id and cannot be stored in GGUF", name, t)

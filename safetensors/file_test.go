@@ -157,6 +157,7 @@ func TestWriteRejects(t *testing.T) {
 		{"duplicate", []Tensor{{Name: "a", Type: gguf.TypeU8, Shape: []int64{1}, Data: []byte{1}}, {Name: "a", Type: gguf.TypeU8, Shape: []int64{1}, Data: []byte{1}}}, "twice"},
 		{"reserved name", []Tensor{{Name: "__metadata__", Type: gguf.TypeU8, Shape: []int64{1}, Data: []byte{1}}}, "invalid tensor name"},
 		{"negative dim", []Tensor{{Name: "a", Type: gguf.TypeU8, Shape: []int64{-1}, Data: nil}}, "negative"},
+		{"element overflow", []Tensor{{Name: "a", Type: gguf.TypeF32, Shape: []int64{1 << 62, 4}, Data: nil}}, "64 bits"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

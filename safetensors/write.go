@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"sort"
@@ -145,7 +146,11 @@ func encodeHeader(tensors []Tensor, metadata map[string]string) ([]byte, error) 
 			if d < 0 {
 				return nil, fmt.Errorf("safetensors: tensor %q: negative dimension in shape %v", t.Name, t.Shape)
 			}
-			elems *= d
+			hi, lo := bits.Mul64(uint64(elems), uint64(d))
+			if hi != 0 || lo > math.MaxInt64 {
+				return nil, fmt.Errorf("safetensors: tensor %q: shape %v has more elements than fit in 64 bits", t.Name, t.Shape)
+			}
+			elems = int64(lo)
 		}
 		want, err := t.Type.RowBytes(elems)
 		if err != nil {

@@ -57,6 +57,15 @@ func demo(models, out, prompt string, steps, frames, width, height int, seed uin
 	if models == "" {
 		return errors.New("the tiny models were not found: pass -models with the folder holding t5_tiny_f32.gguf and vae_tiny.safetensors (../shared/golden)")
 	}
+	// Check the options before writing or allocating anything.
+	o := pipeline.Options{
+		Prompt: prompt, Negative: "", Frames: frames, Height: height, Width: width,
+		Steps: steps, Shift: 5, Solver: "unipc", Guidance: scheduler.I2VGuidance(), Seed: seed,
+		Log: slog.New(slog.NewTextHandler(stdout, nil)),
+	}
+	if _, _, _, err := o.Validate(); err != nil {
+		return err
+	}
 	if _, err := os.Stat(out); err == nil {
 		return fmt.Errorf("%s already exists: choose another -out or remove it", out)
 	}
@@ -87,11 +96,6 @@ func demo(models, out, prompt string, steps, frames, width, height int, seed uin
 	frameDir := filepath.Join(tmp, "frames")
 	if err := os.Mkdir(frameDir, 0o755); err != nil {
 		return err
-	}
-	o := pipeline.Options{
-		Prompt: prompt, Negative: "", Frames: frames, Height: height, Width: width,
-		Steps: steps, Shift: 5, Solver: "unipc", Guidance: scheduler.I2VGuidance(), Seed: seed,
-		Log: slog.New(slog.NewTextHandler(stdout, nil)),
 	}
 	start := time.Now()
 	written := 0

@@ -28,6 +28,13 @@ import (
 // Options.Negative is empty.
 const DefaultNegative = "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
 
+// Limits on the video size, far beyond what WAN 2.2 was trained for
+// (1280×720, 81 frames), that keep a mistyped flag from asking for terabytes.
+const (
+	MaxSide   = 4096
+	MaxFrames = 1025
+)
+
 // Models names the model files of one generation.
 type Models struct {
 	TextEncoder string // umT5 encoder (GGUF with tokenizer metadata, or safetensors with spiece_model)
@@ -54,8 +61,12 @@ func (o Options) Validate() (T, h, w int, err error) {
 	switch {
 	case o.Frames < 1 || (o.Frames-1)%4 != 0:
 		return 0, 0, 0, fmt.Errorf("frames must be 4k+1 (1, 5, …, 81), got %d", o.Frames)
+	case o.Frames > MaxFrames:
+		return 0, 0, 0, fmt.Errorf("at most %d frames, got %d", MaxFrames, o.Frames)
 	case o.Height < 16 || o.Width < 16 || o.Height%16 != 0 || o.Width%16 != 0:
 		return 0, 0, 0, fmt.Errorf("height and width must be positive multiples of 16, got %dx%d", o.Width, o.Height)
+	case o.Height > MaxSide || o.Width > MaxSide:
+		return 0, 0, 0, fmt.Errorf("height and width must be at most %d, got %dx%d", MaxSide, o.Width, o.Height)
 	case o.Steps < 1:
 		return 0, 0, 0, fmt.Errorf("steps must be at least 1, got %d", o.Steps)
 	}

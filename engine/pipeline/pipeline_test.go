@@ -26,6 +26,8 @@ func TestValidate(t *testing.T) {
 		"height":   func(o *Options) { o.Height = 40 },
 		"steps":    func(o *Options) { o.Steps = 0 },
 		"boundary": func(o *Options) { o.Guidance.Boundary = 2 },
+		"huge":     func(o *Options) { o.Width = 1 << 20 },
+		"long":     func(o *Options) { o.Frames = 4*1000 + 1 },
 	} {
 		o := baseOptions()
 		mod(&o)
