@@ -11,10 +11,17 @@
 // bk_rope_<t>(x, cos, sin, rows, heads, pairs, vec)
 //     in place on x [rows, heads·2·pairs]: the interleaved pair (x[2m], x[2m+1]) of every head of row l is
 //     rotated by the angle with cosine cos[l, m] and sine sin[l, m] (f32 [rows, pairs]).
-// bk_attn_small(out, q, k, v, bias, lq, lk, keylen, d, q_stride, k_stride, v_stride, o_stride, scale)
-//     out = softmax(scale·q·kᵀ + bias)·v per head, keys ≥ keylen masked; any head dim d ≤ 128. For the
-//     short sequences of the text encoder (relative position bias) and head dims the flash kernel
-//     (attention.cu, head dim 128, no bias) does not take.
+// bk_attn_small_<t>(out, q, k, v, bias, lq, lk, keylen, d, q_stride, k_stride, v_stride, o_stride, scale)
+//     out = softmax(scale·q·kᵀ + bias)·v per head, keys ≥ keylen masked; any head dim d ≤ 128; q, k, v and
+//     out of type t (bf16, or f32 for the f32-accuracy mode). For the short sequences of the text encoder
+//     (relative position bias) and head dims the flash kernel (attention.cu, head dim 128, no bias) does not
+//     take.
+// bk_split_f32(hi, lo, x, n)
+//     hi = bf16(x), lo = bf16(x − hi): two bf16 terms whose products carry x to about 16 bits, for GEMMs at
+//     f32 accuracy from bf16 tensor-core products (x·w ≈ hi·w_hi + lo·w_hi + hi·w_lo).
+// bk_relpos_bias(out, table, buckets, heads, lq, lk)
+//     out[h, i, j] = table[buckets[j − i + lq − 1]·heads + h]: the relative position bias of T5 from its
+//     [buckets, heads] table and the bucket of every offset.
 //
 // vec = 1 promises cols (or pairs, or bcols) a multiple of 8 (of 4 for rope) and 16-byte aligned pointers:
 // each thread then moves 8 elements with 16- or 32-byte accesses. Grid-stride loops throughout.
@@ -226,10 +233,11 @@ static __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
-    bk_attn_small(bf16* __restrict__ out, const bf16* __restrict__ q, const bf16* __restrict__ k,
-                  const bf16* __restrict__ v, const float* __restrict__ bias, int lq, int lk, int keylen, int d,
-                  int q_stride, int k_stride, int v_stride, int o_stride, float scale) {
+template <class T>
+__device__ __forceinline__ void attn_small(typename T::T* __restrict__ out, const typename T::T* __restrict__ q,
+                                           const typename T::T* __restrict__ k, const typename T::T* __restrict__ v,
+                                           const float* __restrict__ bias, int lq, int lk, int keylen, int d,
+                                           int q_stride, int k_stride, int v_stride, int o_stride, float scale) {
     extern __shared__ float smem[];
     float* qs = smem;                                  // [ATT_WARPS·ATT_ROWS][d]
     float* ks = qs + ATT_WARPS * ATT_ROWS * d;         // [ATT_KT][d + 1]
@@ -241,7 +249,7 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
 
     for (int e = lane; e < ATT_ROWS * d; e += 32) {
         const int r = e / d, c = e - r * d, i = row0 + r;
-        qs[(warp * ATT_ROWS + r) * d + c] = i < lq ? __bfloat162float(q[(long)i * q_stride + hoff + c]) : 0.0f;
+        qs[(warp * ATT_ROWS + r) * d + c] = i < lq ? T::load(q, (long)i * q_stride + hoff + c) : 0.0f;
     }
     const float* qw = qs + warp * ATT_ROWS * d;
 
@@ -259,8 +267,8 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
             const int r = e / d, c = e - r * d, j = j0 + r;
             float kv = 0.0f, vv = 0.0f;
             if (j < keylen) {
-                kv = __bfloat162float(k[(long)j * k_stride + hoff + c]);
-                vv = __bfloat162float(v[(long)j * v_stride + hoff + c]);
+                kv = T::load(k, (long)j * k_stride + hoff + c);
+                vv = T::load(v, (long)j * v_stride + hoff + c);
             }
             ks[r * (d + 1) + c] = kv;
             vs[r * d + c] = vv;
@@ -322,7 +330,41 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
 #pragma unroll
         for (int t = 0; t < ATT_DMAX / 32; t++) {
             const int c = lane + 32 * t;
-            if (c < d) out[(long)i * o_stride + hoff + c] = __float2bfloat16_rn(acc[r][t] * inv);
+            if (c < d) T::store(out, (long)i * o_stride + hoff + c, acc[r][t] * inv);
         }
+    }
+}
+
+#define ATTN_SMALL(t, TY)                                                                                          \
+    extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)                                                  \
+        bk_attn_small_##t(TY::T* out, const TY::T* q, const TY::T* k, const TY::T* v, const float* bias, int lq,      \
+                          int lk, int keylen, int d, int q_stride, int k_stride, int v_stride, int o_stride,      \
+                          float scale) {                                                                          \
+        attn_small<TY>(out, q, k, v, bias, lq, lk, keylen, d, q_stride, k_stride, v_stride, o_stride, scale);      \
+    }
+ATTN_SMALL(bf16, BF16)
+ATTN_SMALL(f32, F32)
+
+// ---- f32 accuracy from bf16 products ----------------------------------------------------------------------------
+
+extern "C" __global__ void bk_split_f32(bf16* hi, bf16* lo, const float* x, long n) {
+    GRID_STRIDE(i, n) {
+        const float v = x[i];
+        const bf16 h = __float2bfloat16_rn(v);
+        hi[i] = h;
+        lo[i] = __float2bfloat16_rn(v - __bfloat162float(h));
+    }
+}
+
+// ---- T5 relative position bias -----------------------------------------------------------------------------------
+
+extern "C" __global__ void bk_relpos_bias(float* out, const float* table, const int* buckets, int heads, int lq,
+                                          int lk) {
+    const long n = (long)heads * lq * lk;
+    GRID_STRIDE(e, n) {
+        const int j = (int)(e % lk);
+        const long hi = e / lk;
+        const int i = (int)(hi % lq), h = (int)(hi / lq);
+        out[e] = table[buckets[j - i + lq - 1] * heads + h];
     }
 }

@@ -43,7 +43,29 @@ const weightCacheLimit = 1 << 20 // elements
 // A Backend and the values ForModel returns share one state and must not be used concurrently.
 type Backend struct {
 	*backendState
-	owner string // weights made through this value belong to it
+	owner     string    // weights made through this value belong to it
+	precision Precision // of this value's GEMMs and attention
+}
+
+// Precision selects how a backend view computes its GEMMs and attention.
+type Precision int
+
+const (
+	// PrecisionBF16 is the default and the DiT's: bf16 GEMM operands and attention, f32 accumulation,
+	// softmax, norms and residual stream (spec §2.9).
+	PrecisionBF16 Precision = iota
+	// PrecisionF32 computes GEMMs to about f32 accuracy from bf16 tensor-core products (x and w split into
+	// bf16 high and low parts: two GEMMs for a bf16 weight, three otherwise) with F32 results, and attention
+	// in f32. Meant for the text encoder: its unscaled attention logits amplify bf16 rounding (its golden
+	// tiny model is 3% off in bf16), and it runs once per prompt, so the extra GEMMs cost little.
+	PrecisionF32
+)
+
+func (p Precision) String() string {
+	if p == PrecisionF32 {
+		return "f32"
+	}
+	return "bf16"
 }
 
 type backendState struct {
@@ -54,8 +76,12 @@ type backendState struct {
 	name    string
 	flash   map[bool]*flashKernel // by "short keys"; nil entry: use the fallback kernel
 	warned  bool
+	// smemOptin is the most dynamic shared memory a kernel may be allowed per block.
+	smemOptin int
 	// poison fills every new activation with NaNs (tests: an output element no kernel wrote shows).
 	poison bool
+	// noFuse turns the deferred LayerNorm/Modulate fusion off (SetFusion).
+	noFuse bool
 }
 
 var _ engine.Backend = (*Backend)(nil)
@@ -75,23 +101,38 @@ func NewBackend(cfg Config) (*Backend, error) {
 // device open.
 func NewBackendOn(d *Device) *Backend {
 	i := d.Info()
-	return &Backend{
-		backendState: &backendState{
-			d:       d,
-			pool:    newPool(d, ActivationOwner),
-			weights: map[*storage]struct{}{},
-			name:    fmt.Sprintf("cuda:%d %s", i.Ordinal, i.Name),
-			flash:   map[bool]*flashKernel{},
-		},
-		owner: DefaultWeightOwner,
+	st := &backendState{
+		d:         d,
+		pool:      newPool(d, ActivationOwner),
+		weights:   map[*storage]struct{}{},
+		name:      fmt.Sprintf("cuda:%d %s", i.Ordinal, i.Name),
+		flash:     map[bool]*flashKernel{},
+		smemOptin: 48 << 10,
 	}
+	_ = d.Do(func() error {
+		// CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN (97), which gorgonia.org/cu does not name.
+		if v, err := d.dev.Attribute(cu.DeviceAttribute(97)); err == nil && v > 0 {
+			st.smemOptin = v
+		}
+		return nil
+	})
+	return &Backend{backendState: st, owner: DefaultWeightOwner}
 }
 
 // ForModel returns a view of the backend whose Weight calls allocate under owner (say "dit.high" or "t5"),
 // so that FreeOwner(owner) releases that model to the byte. The views share everything else.
 func (b *Backend) ForModel(owner string) *Backend {
-	return &Backend{backendState: b.backendState, owner: owner}
+	return &Backend{backendState: b.backendState, owner: owner, precision: b.precision}
 }
+
+// WithPrecision returns a view of the backend whose GEMMs and attention run at precision p (the umT5
+// encoder: PrecisionF32). The views share everything else.
+func (b *Backend) WithPrecision(p Precision) *Backend {
+	return &Backend{backendState: b.backendState, owner: b.owner, precision: p}
+}
+
+// Precision is the precision of this view's GEMMs and attention.
+func (b *Backend) Precision() Precision { return b.precision }
 
 // Owner is the owner of the weights this value makes.
 func (b *Backend) Owner() string { return b.owner }
@@ -136,6 +177,7 @@ func (b *Backend) FreeOwner(owner string) (int64, error) {
 	err := b.d.Do(func() error {
 		for st := range b.weights {
 			if st.owner == owner {
+				b.settle(st)
 				st.freed = true
 				delete(b.weights, st)
 			}
@@ -172,17 +214,6 @@ func (b *Backend) run(op string, fn func() error) {
 }
 
 // ---- tensors ----------------------------------------------------------------------------------------------
-
-func (b *Backend) tensor(x engine.Tensor) (*Tensor, error) {
-	t, ok := x.(*Tensor)
-	if !ok || t == nil {
-		return nil, fmt.Errorf("not a CUDA tensor (%T)", x)
-	}
-	if t.st.freed {
-		return nil, fmt.Errorf("use of a freed tensor %v", t.shape)
-	}
-	return t, nil
-}
 
 // activation returns x as an activation (an op that writes into x cannot take a weight).
 func (b *Backend) activation(x engine.Tensor, what string) (*Tensor, error) {
@@ -312,6 +343,7 @@ func (b *Backend) vector(x engine.Tensor, cols int, what string, ts *temps) (Mem
 }
 
 func (b *Backend) freeWeight(st *storage) error {
+	b.settle(st) // deferred norms reading this weight run first
 	var errs []error
 	for _, buf := range []*Buffer{st.buf, st.f32c, st.bf16c} {
 		if buf != nil {
@@ -445,8 +477,7 @@ func (b *Backend) Free(ts ...engine.Tensor) {
 				errs = append(errs, b.freeWeight(t.st))
 				continue
 			}
-			b.pool.put(t.st.buf)
-			t.st.freed = true
+			b.release(t.st)
 		}
 		return nil
 	})
@@ -460,7 +491,7 @@ func (b *Backend) Free(ts ...engine.Tensor) {
 func (b *Backend) Reshape(x engine.Tensor, shape ...int) engine.Tensor {
 	var v *Tensor
 	b.run("Reshape", func() error {
-		t, err := b.tensor(x)
+		t, err := b.lookup(x)
 		if err != nil {
 			return err
 		}

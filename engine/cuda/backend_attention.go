@@ -3,10 +3,14 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"unsafe"
 
 	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/kernels"
 )
 
 // flashKernel is an entry point of kernels/attention.cu (head dim 128, no bias, bf16 in and out), named
@@ -20,11 +24,39 @@ type flashKernel struct {
 }
 
 // Entry points in order of preference, measured on an H100 (bench/attention): for long key sequences
-// (self-attention) and for short ones (cross-attention over the 512 text rows).
+// (self-attention) and for short ones (cross-attention over the 512 text rows). Those whose shared memory
+// exceeds the device's per-block limit are skipped; when none of them is in the module, any bf16 entry
+// point of the naming scheme is taken, the largest tiles that fit first.
 var (
-	flashLong  = []string{"attn_b256_w8_s2_bf16", "attn_b128_w4_s2_bf16", "attn_b128_w8_s3p_bf16", "attn_b128_w8_s2_bf16"}
-	flashShort = []string{"attn_b128_w4_s2_bf16", "attn_b128_w8_s4p_bf16", "attn_b128_w8_s2_bf16", "attn_b256_w8_s2_bf16"}
+	flashLong  = []string{"attn_b256_w8_s3_bf16", "attn_b256_w8_s2_bf16", "attn_b128_w4_s2_bf16", "attn_b128_w8_s2_bf16"}
+	flashShort = []string{"attn_b128_w4_s2_bf16", "attn_b256_w8_s3_bf16", "attn_b128_w8_s2_bf16"}
 )
+
+// flashEntry matches the bf16 entry points of kernels/attention.cu in its PTX.
+var flashEntry = regexp.MustCompile(`\.entry (attn_b\d+_w\d+_s\d+p?_bf16)\(`)
+
+// flashCandidates lists the preferred entry points, then every other bf16 one of the module by decreasing
+// tile area (BM·STAGES).
+func flashCandidates(prefs []string) []string {
+	out := slices.Clone(prefs)
+	ptx, err := kernels.PTX("attention")
+	if err != nil {
+		return out
+	}
+	var rest []string
+	for _, m := range flashEntry.FindAllSubmatch(ptx, -1) {
+		if name := string(m[1]); !slices.Contains(out, name) && !slices.Contains(rest, name) {
+			rest = append(rest, name)
+		}
+	}
+	area := func(name string) int {
+		var bm, w, s int
+		_, _ = fmt.Sscanf(name, "attn_b%d_w%d_s%d", &bm, &w, &s)
+		return bm * s
+	}
+	slices.SortStableFunc(rest, func(a, b string) int { return area(b) - area(a) })
+	return append(out, rest...)
+}
 
 // flashShortKeys is the key count up to which the short-sequence preference applies.
 const flashShortKeys = 2048
@@ -57,13 +89,17 @@ func (b *Backend) flashFor(keys int) *flashKernel {
 		prefs = flashShort
 	}
 	var why error
-	for _, name := range prefs {
-		k, err := b.d.getKernel("attention", name)
+	for _, name := range flashCandidates(prefs) {
+		bm, warps, smem, err := parseFlash(name)
 		if err != nil {
 			why = err
 			continue
 		}
-		bm, warps, smem, err := parseFlash(name)
+		if smem > b.smemOptin {
+			why = fmt.Errorf("%s needs %d bytes of shared memory, the device allows %d per block", name, smem, b.smemOptin)
+			continue
+		}
+		k, err := b.d.getKernel("attention", name)
 		if err != nil {
 			why = err
 			continue
@@ -81,8 +117,9 @@ func (b *Backend) flashFor(keys int) *flashKernel {
 }
 
 // Attention: q [Lq, H·D], k and v [Lk, H·D] → softmax(q·kᵀ·Scale + Bias)·v per head, keys from KeyLen on
-// masked; BF16 result. Head dim 128 without a bias runs the flash kernel (kernels/attention.cu); any head dim
-// up to 128, with or without a bias [H, Lq, Lk], runs the shared-memory kernel of kernels/backend.cu.
+// masked; BF16 result (F32 with PrecisionF32, from f32 inputs). Head dim 128 without a bias runs the flash
+// kernel (kernels/attention.cu) in bf16; any head dim up to 128, with or without a bias [H, Lq, Lk], runs
+// the shared-memory kernel of kernels/backend.cu.
 func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) engine.Tensor {
 	var y *Tensor
 	b.run("Attention", func() error {
@@ -122,25 +159,29 @@ func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) en
 				return err
 			}
 		}
+		dt := engine.BF16
+		if b.precision == PrecisionF32 {
+			dt = engine.F32
+		}
 		var m [3]Mem
 		for i, t := range qkv {
 			var err error
-			if m[i], err = b.as(t, engine.BF16, &ts); err != nil {
+			if m[i], err = b.as(t, dt, &ts); err != nil {
 				return err
 			}
 		}
 		var err error
-		if y, err = b.newAct(q.shape, engine.BF16); err != nil {
+		if y, err = b.newAct(q.shape, dt); err != nil {
 			return err
 		}
 		if Lq == 0 || HD == 0 {
 			return nil
 		}
 		if keys == 0 { // no keys at all: the empty sum, as the reference's 0/0 would not be
-			return b.d.Memset16(nil, y.mem(), 0)
+			return b.d.Memset32(nil, y.st.buf.Mem(), 0)
 		}
 		var f *flashKernel
-		if D == 128 && bias.IsNil() && aligned16(m[0], m[1], m[2], y.mem()) {
+		if dt == engine.BF16 && D == 128 && bias.IsNil() && aligned16(m[0], m[1], m[2], y.mem()) {
 			f = b.flashFor(keys)
 		}
 		switch {
@@ -149,7 +190,7 @@ func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) en
 			err = b.d.launch(nil, f.k, grid, dim3{uint32(32 * f.warps), 1, 1}, f.smem,
 				y.mem(), m[0], m[1], m[2], int32(Lq), int32(keys), int32(HD), int32(HD), int32(HD), int32(HD), o.Scale)
 		case D <= 128:
-			err = b.attnSmall(y.mem(), m[0], m[1], m[2], bias, Lq, Lk, keys, H, D, o.Scale)
+			err = b.attnSmall(dt, y.mem(), m[0], m[1], m[2], bias, Lq, Lk, keys, H, D, o.Scale)
 		default:
 			err = fmt.Errorf("head dim %d: the CUDA kernels take head dims up to 128", D)
 		}
@@ -168,10 +209,10 @@ const (
 	attnSmallKT    = 32
 )
 
-// attnSmall launches bk_attn_small: all of q, k, v, out [L, H·D] with heads interleaved per row, bias
-// [H, Lq, Lk] F32 or none. Runs on the CUDA goroutine.
-func (b *Backend) attnSmall(out, q, k, v, bias Mem, lq, lk, keys, heads, d int, scale float32) error {
-	k0, err := b.d.getKernel("backend", "bk_attn_small")
+// attnSmall launches bk_attn_small_<dt>: all of q, k, v, out [L, H·D] of type dt with heads interleaved per
+// row, bias [H, Lq, Lk] F32 or none. Runs on the CUDA goroutine.
+func (b *Backend) attnSmall(dt engine.DType, out, q, k, v, bias Mem, lq, lk, keys, heads, d int, scale float32) error {
+	k0, err := b.d.getKernel("backend", "bk_attn_small_"+suffix(dt))
 	if err != nil {
 		return err
 	}
@@ -181,4 +222,47 @@ func (b *Backend) attnSmall(out, q, k, v, bias Mem, lq, lk, keys, heads, d int, 
 	hd := int32(heads * d)
 	return b.d.launch(nil, k0, grid, dim3{attnSmallWarps * 32, 1, 1}, smem,
 		out, q, k, v, bias, int32(lq), int32(lk), int32(keys), int32(d), hd, hd, hd, hd, scale)
+}
+
+// RelPosBias builds a relative position bias on the device: out [heads, lq, lk] F32 with
+// out[h, i, j] = table[buckets[j − i + lq − 1]·heads + h], for table [nb, heads] row-major and buckets
+// holding the bucket of every offset j − i from −(lq−1) to lk−1. It is the device form of engine/t5's
+// positionBias: only the table and the lq+lk−1 bucket numbers cross the bus, instead of heads·lq·lk floats
+// (64 MiB per layer of umT5-XXL at 512 tokens), and nothing is computed on the host.
+func (b *Backend) RelPosBias(table []float32, buckets []int32, heads, lq, lk int) engine.Tensor {
+	var y *Tensor
+	b.run("RelPosBias", func() error {
+		var ts temps
+		defer ts.release(b.pool)
+		if heads <= 0 || lq <= 0 || lk <= 0 || len(table) == 0 || len(table)%heads != 0 || len(buckets) != lq+lk-1 {
+			return fmt.Errorf("table of %d values for %d heads, %d buckets for %d×%d positions", len(table), heads, len(buckets), lq, lk)
+		}
+		nb := int32(len(table) / heads)
+		for _, k := range buckets {
+			if k < 0 || k >= nb {
+				return fmt.Errorf("bucket %d out of range [0, %d)", k, nb)
+			}
+		}
+		tm, err := b.tmp(&ts, int64(len(table))*4)
+		if err != nil {
+			return err
+		}
+		bm, err := b.tmp(&ts, int64(len(buckets))*4)
+		if err != nil {
+			return err
+		}
+		// SAFETY: both slices are Go memory without pointers, staged by the driver before copyIn returns.
+		if err := errors.Join(b.copyIn(tm, unsafe.Pointer(&table[0]), tm.Bytes), b.copyIn(bm, unsafe.Pointer(&buckets[0]), bm.Bytes)); err != nil {
+			return err
+		}
+		if y, err = b.newAct([]int{heads, lq, lk}, engine.F32); err != nil {
+			return err
+		}
+		n := int64(heads) * int64(lq) * int64(lk)
+		if err = b.launchBackend("bk_relpos_bias", n, y.mem(), tm, bm, int32(heads), int32(lq), int32(lk)); err != nil {
+			b.drop(y)
+		}
+		return err
+	})
+	return y
 }

@@ -41,13 +41,13 @@ func items(n int64, vec int32) int64 {
 }
 
 // Linear: x [..., K] · wᵀ + bias → [..., N], bf16 operands, f32 accumulation. The result is BF16, or F32
-// for a single-row F32 x (see Backend).
+// for a single-row F32 x (see Backend); with PrecisionF32 it is F32 at about f32 accuracy.
 func (b *Backend) Linear(xx, ww, bb engine.Tensor) engine.Tensor {
 	var y *Tensor
 	b.run("Linear", func() error {
 		var ts temps
 		defer ts.release(b.pool)
-		x, err := b.tensor(xx)
+		x, err := b.lookup(xx)
 		if err != nil {
 			return err
 		}
@@ -61,19 +61,8 @@ func (b *Backend) Linear(xx, ww, bb engine.Tensor) engine.Tensor {
 		}
 		N := w.shape[0]
 		out := engine.BF16
-		if x.DType() == engine.F32 && M == 1 {
+		if b.precision == PrecisionF32 || (x.DType() == engine.F32 && M == 1) {
 			out = engine.F32
-		}
-		xm, err := b.as(x, engine.BF16, &ts)
-		if err != nil {
-			return err
-		}
-		wt := Weight{Mem: w.mem(), Type: w.st.wtype, N: N, K: K}
-		if !w.st.weight {
-			if wt.Mem, err = b.as(w, engine.BF16, &ts); err != nil {
-				return err
-			}
-			wt.Type = gguf.TypeBF16
 		}
 		var bias Mem
 		if bb != nil {
@@ -91,16 +80,97 @@ func (b *Backend) Linear(xx, ww, bb engine.Tensor) engine.Tensor {
 		if y, err = b.newAct(append(slices.Clone(x.shape[:len(x.shape)-1]), N), out); err != nil {
 			return err
 		}
-		if M == 0 || N == 0 {
-			return nil
+		if M > 0 && N > 0 {
+			if b.precision == PrecisionF32 {
+				err = b.linearF32(y.mem(), x, w, bias, M, N, K, &ts)
+			} else {
+				err = b.linearBF16(y.mem(), out, x, w, bias, M, N, K, &ts)
+			}
 		}
-		err = b.d.Linear(nil, LinearOp{Y: y.mem(), YType: ggmlOf(out), X: xm, W: wt, Bias: bias, BiasType: ggmlOf(out), M: M})
 		if err != nil {
 			b.drop(y)
 		}
 		return err
 	})
 	return y
+}
+
+// linearBF16 is Linear with bf16 operands into y of type out. Runs on the CUDA goroutine.
+func (b *Backend) linearBF16(y Mem, out engine.DType, x, w *Tensor, bias Mem, M, N, K int, ts *temps) error {
+	xm, err := b.gemmInput(x, ts)
+	if err != nil {
+		return err
+	}
+	wt := Weight{Mem: w.mem(), Type: w.st.wtype, N: N, K: K}
+	if !w.st.weight {
+		if wt.Mem, err = b.as(w, engine.BF16, ts); err != nil {
+			return err
+		}
+		wt.Type = gguf.TypeBF16
+	}
+	return b.d.Linear(nil, LinearOp{Y: y, YType: ggmlOf(out), X: xm, W: wt, Bias: bias, BiasType: ggmlOf(out), M: M})
+}
+
+// linearF32 is Linear at about f32 accuracy into F32 y: with x = xh + xl and w = wh + wl split into bf16
+// parts, y = xh·whᵀ + bias, += xl·whᵀ, += xh·wlᵀ (the last product is dropped when w is bf16, wl = 0; xl·wl
+// is below f32 rounding). Runs on the CUDA goroutine.
+func (b *Backend) linearF32(y Mem, x, w *Tensor, bias Mem, M, N, K int, ts *temps) error {
+	if x.st.pending != nil {
+		if err := b.materialize(x.st); err != nil {
+			return err
+		}
+	}
+	split := func(t *Tensor, n int64) (hi, lo Mem, err error) {
+		f, err := b.as(t, engine.F32, ts)
+		if err != nil {
+			return
+		}
+		if hi, err = b.tmp(ts, n*2); err != nil {
+			return
+		}
+		if lo, err = b.tmp(ts, n*2); err != nil {
+			return
+		}
+		err = b.launchBackend("bk_split_f32", n, hi, lo, f, n)
+		return
+	}
+	xh, xl, err := split(x, int64(M)*int64(K))
+	if err != nil {
+		return err
+	}
+	var wh, wl Mem
+	if w.st.weight && w.st.wtype == gguf.TypeBF16 {
+		wh = w.mem()
+	} else if wh, wl, err = split(w, int64(N)*int64(K)); err != nil {
+		return err
+	}
+	part, err := b.tmp(ts, int64(M)*int64(N)*4)
+	if err != nil {
+		return err
+	}
+	gemm := func(y, x, w, bias Mem) error {
+		return b.d.Gemm(nil, GemmOp{Y: y, YType: gguf.TypeF32, X: x, W: w, Bias: bias, BiasType: gguf.TypeF32, M: M, N: N, K: K})
+	}
+	n := int64(M) * int64(N)
+	vec := int32(0)
+	if n%8 == 0 && aligned16(y, part) {
+		vec = 1
+	}
+	if err := gemm(y, xh, wh, bias); err != nil {
+		return err
+	}
+	for _, p := range [][2]Mem{{xl, wh}, {xh, wl}} {
+		if p[1].IsNil() {
+			continue
+		}
+		if err := gemm(part, p[0], p[1], Mem{}); err != nil {
+			return err
+		}
+		if err := b.launchBackend("bk_add_f32_f32", items(n, vec), y, y, part, n, int32(0), vec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rowOp is the shape of the ops that map x [rows, cols] to a new tensor of x's type (F32 for a weight)
@@ -144,8 +214,22 @@ func (b *Backend) rowwise(op string, xx engine.Tensor, vecs []engine.Tensor, nam
 	return y
 }
 
+// lazily runs a deferred form of an op (backend_lazy.go); nil means the op runs at once.
+func (b *Backend) lazily(op string, f func() (*Tensor, error)) *Tensor {
+	var y *Tensor
+	b.run(op, func() error {
+		var err error
+		y, err = f()
+		return err
+	})
+	return y
+}
+
 // LayerNorm over the last dim in f32: (x − mean)/sqrt(var + eps)·w + b; the result has x's type.
 func (b *Backend) LayerNorm(x, w, bias engine.Tensor, eps float32) engine.Tensor {
+	if y := b.lazily("LayerNorm", func() (*Tensor, error) { return b.lazyLayerNorm(x, w, bias, eps) }); y != nil {
+		return y
+	}
 	return b.rowwise("LayerNorm", x, []engine.Tensor{w, bias}, []string{"weight", "bias"},
 		func(y, x Mem, dt engine.DType, rows, cols int, v []Mem) error {
 			g := ggmlOf(dt)
@@ -164,6 +248,9 @@ func (b *Backend) RMSNorm(x, w engine.Tensor, eps float32) engine.Tensor {
 
 // Modulate: x·(1 + scale) + shift with shift and scale [D] broadcast over the rows, in f32; x's type.
 func (b *Backend) Modulate(x, shift, scale engine.Tensor) engine.Tensor {
+	if y := b.lazily("Modulate", func() (*Tensor, error) { return b.lazyModulate(x, shift, scale) }); y != nil {
+		return y
+	}
 	return b.rowwise("Modulate", x, []engine.Tensor{shift, scale}, []string{"shift", "scale"},
 		func(y, x Mem, dt engine.DType, rows, cols int, v []Mem) error {
 			if v[0].IsNil() || v[1].IsNil() {
@@ -227,6 +314,7 @@ func (b *Backend) addGated(op string, xx, yy, gg engine.Tensor, from int) {
 		if err != nil {
 			return err
 		}
+		b.written(x.st)
 		if x.st.dtype != engine.F32 {
 			if err := b.promote(x); err != nil {
 				return err
@@ -523,6 +611,7 @@ func (b *Backend) RotatePairs(xx, cc, ss engine.Tensor, heads int) {
 				sn = m
 			}
 		}
+		b.written(x.st)
 		vec := int32(0)
 		if P%4 == 0 && aligned16(x.mem(), cs, sn) {
 			vec = 1

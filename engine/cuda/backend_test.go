@@ -453,3 +453,122 @@ func TestBackendMemory(t *testing.T) {
 		t.Error("FreeOwner(activations) succeeded")
 	}
 }
+
+// TestBackendPrecisionF32: with PrecisionF32, Linear (split bf16 products) and Attention (f32 kernel) agree
+// with the f32 reference to f32-like accuracy, for every weight type, and return F32.
+func TestBackendPrecisionF32(t *testing.T) {
+	p := newOpPair(t)
+	p.g = p.g.WithPrecision(PrecisionF32)
+	const tol = 2e-5
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_K} {
+		for _, s := range []struct{ M, K, N int }{{1, 256, 40}, {67, 512, 130}, {512, 256, 264}} {
+			name := fmt.Sprintf("Linear f32 %v %dx%dx%d", typ, s.M, s.K, s.N)
+			xg, xc := p.act(engine.F32, 1, s.M, s.K)
+			wg, wc := p.weight(typ, 1/math.Sqrt(float64(s.K)), s.N, s.K)
+			bg, bc := p.weight(gguf.TypeF32, 0.5, s.N)
+			yg := p.g.Linear(xg, wg, bg)
+			if yg.DType() != engine.F32 {
+				t.Errorf("%s: dtype %v", name, yg.DType())
+			}
+			p.check(name, yg, p.c.Linear(xc, wc, bc), tol)
+			p.g.Free(xg, wg, bg, yg)
+		}
+	}
+	for _, c := range []attnCase{{64, 64, 40, 4, 16, true}, {512, 512, 0, 4, 64, true}, {100, 100, 0, 2, 128, false}} {
+		qg, qc := p.act(engine.F32, 1, c.lq, c.heads*c.d)
+		kg, kc := p.act(engine.F32, 1, c.lk, c.heads*c.d)
+		vg, vc := p.act(engine.F32, 1, c.lk, c.heads*c.d)
+		og := engine.AttentionOpts{Heads: c.heads, Scale: 1, KeyLen: c.keyLen}
+		oc := og
+		if c.bias {
+			og.Bias, oc.Bias = p.act(engine.F32, 2, c.heads, c.lq, c.lk)
+		}
+		yg := p.g.Attention(qg, kg, vg, og)
+		if yg.DType() != engine.F32 {
+			t.Errorf("attention %+v: dtype %v", c, yg.DType())
+		}
+		p.check(fmt.Sprintf("Attention f32 %+v", c), yg, p.c.Attention(qc, kc, vc, oc), tol)
+	}
+}
+
+// TestBackendRelPosBias: the device-built bias equals the table lookup on the host.
+func TestBackendRelPosBias(t *testing.T) {
+	p := newOpPair(t)
+	const heads, nb = 4, 32
+	table := p.vals(nb*heads, 1, false)
+	for _, s := range [][2]int{{1, 1}, {7, 13}, {64, 64}, {130, 70}} {
+		lq, lk := s[0], s[1]
+		buckets := make([]int32, lq+lk-1)
+		for d := range buckets {
+			buckets[d] = int32((d*7 + 3) % nb)
+		}
+		want := make([]float32, heads*lq*lk)
+		for h := range heads {
+			for i := range lq {
+				for j := range lk {
+					want[(h*lq+i)*lk+j] = table[int(buckets[j-i+lq-1])*heads+h]
+				}
+			}
+		}
+		y := p.g.RelPosBias(table, buckets, heads, lq, lk)
+		if got := p.g.ToHost(y); !slices.Equal(got, want) || !slices.Equal(y.Shape(), []int{heads, lq, lk}) {
+			t.Errorf("RelPosBias %dx%d differs from the host table lookup", lq, lk)
+		}
+		p.g.Free(y)
+	}
+	if err := catchOp(func() { p.g.RelPosBias(table, []int32{nb}, heads, 1, 1) }); err == nil {
+		t.Error("RelPosBias accepted a bucket past the table")
+	}
+}
+
+// TestBackendFusion: a deferred LayerNorm (and Modulate) gives the eager result whatever reads it — a GEMM,
+// another op, the host — and runs before its input is written or freed; the bf16 shadow of a GEMM input
+// follows writes to it.
+func TestBackendFusion(t *testing.T) {
+	p := newOpPair(t)
+	const L, D, N = 37, 256, 72
+	xg, xc := p.act(engine.F32, 2, L, D)
+	shg, shc := p.act(engine.F32, 0.3, D)
+	scg, scc := p.act(engine.F32, 0.3, D)
+	wg, wc := p.weight(gguf.TypeBF16, 1, D)
+	bg, bc := p.weight(gguf.TypeF32, 0.2, D)
+	lw, lc := p.weight(gguf.TypeQ8_0, 1/math.Sqrt(D), N, D)
+	yg, yc := p.act(engine.F32, 1, L, D)
+
+	modRef := func(xc engine.Tensor) engine.Tensor {
+		return p.c.Modulate(p.c.LayerNorm(xc, nil, nil, 1e-6), shc, scc)
+	}
+	// Read by GEMMs (q, k, v of one input), then by the host.
+	a := p.g.Modulate(p.g.LayerNorm(xg, nil, nil, 1e-6), shg, scg)
+	for range 3 {
+		p.check("Linear of a deferred LN+Modulate", p.g.Linear(a, lw, nil), p.c.Linear(modRef(xc), lc, nil), tolBF16)
+	}
+	p.check("deferred LN+Modulate read by the host", a, modRef(xc), tolF32)
+	// With affine parameters, read by another op.
+	n := p.g.LayerNorm(xg, wg, bg, 1e-6)
+	p.check("GELU of a deferred affine LN", p.g.GELU(n), p.c.GELU(p.c.LayerNorm(xc, wc, bc, 1e-6)), 1e-6)
+	// Deferred, then its input changes in place: it keeps the value of when it was made.
+	before := p.c.LayerNorm(xc, wc, bc, 1e-6)
+	n2 := p.g.LayerNorm(xg, wg, bg, 1e-6)
+	m2 := p.g.Modulate(p.g.Reshape(n2, L, D), shg, scg)
+	p.g.AddGated(xg, yg, shg)
+	p.c.AddGated(xc, yc, shc)
+	p.check("deferred LN after its input was written", n2, before, tolF32)
+	p.check("deferred LN+Modulate after its input was written", m2, p.c.Modulate(before, shc, scc), tolF32)
+	// Deferred, then its input is freed.
+	x3g, x3c := p.act(engine.F32, 1, L, D)
+	n3 := p.g.LayerNorm(x3g, nil, nil, 1e-6)
+	p.g.Free(x3g)
+	p.check("deferred LN after its input was freed", n3, p.c.LayerNorm(x3c, nil, nil, 1e-6), tolF32)
+	// The shadow of an F32 GEMM input follows in-place writes.
+	zg, zc := p.act(engine.F32, 1, L, D)
+	p.check("Linear of an F32 input", p.g.Linear(zg, lw, nil), p.c.Linear(zc, lc, nil), tolBF16)
+	p.g.AddGated(zg, yg, nil)
+	p.c.AddGated(zc, yc, nil)
+	p.check("Linear of the same input after a write", p.g.Linear(zg, lw, nil), p.c.Linear(zc, lc, nil), tolBF16)
+	// Everything is released: nothing live but the tensors still held here.
+	p.g.Free(a, n, n2, m2, n3, zg)
+	p.g.SetFusion(false)
+	p.check("LN+Modulate without fusion", p.g.Modulate(p.g.LayerNorm(xg, nil, nil, 1e-6), shg, scg), modRef(xc), tolF32)
+	p.g.SetFusion(true)
+}

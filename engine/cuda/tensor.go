@@ -30,6 +30,17 @@ type storage struct {
 	// operands (norm weights, modulations, biases of f32 GEMMs), bf16c for biases of bf16 GEMMs.
 	f32c, bf16c *Buffer
 
+	// shadow is a bf16 copy of an F32 activation made for the GEMMs that read it (q, k and v of one input
+	// share it); a write to the storage drops it, Free releases it.
+	shadow *Buffer
+	// pending, when set, defines the activation as a normalization that has not run; buf is nil until
+	// it runs (see lazyNorm).
+	pending *lazyNorm
+	// deps are the pending activations that read this storage: they run before it is written or freed.
+	deps []*storage
+	// err marks an activation whose deferred computation failed; using it reports this.
+	err error
+
 	freed bool
 }
 
@@ -77,8 +88,13 @@ func (t *Tensor) rowsCols() (int, int) {
 	return t.numel() / c, c
 }
 
-// mem is the tensor's device memory.
-func (t *Tensor) mem() Mem { return Mem{Ptr: uintptr(t.st.buf.ptr), Bytes: t.st.size} }
+// mem is the tensor's device memory (none while a deferred computation has not run).
+func (t *Tensor) mem() Mem {
+	if t.st.buf == nil {
+		return Mem{}
+	}
+	return Mem{Ptr: uintptr(t.st.buf.ptr), Bytes: t.st.size}
+}
 
 // gtype is the ggml type of an activation's elements.
 func (t *Tensor) gtype() gguf.Type { return ggmlOf(t.st.dtype) }

@@ -153,6 +153,85 @@ func (g *gpuTimer) median(t testing.TB, warm, reps int, f func()) float64 {
 	return ms[len(ms)/2]
 }
 
+// once times one run of f in milliseconds.
+func (g *gpuTimer) once(t testing.TB, f func()) float64 { return g.median(t, 0, 1, f) }
+
+// opProfile wraps the backend and times every op of a block forward with CUDA events, synchronizing after
+// each (so the sum exceeds a normal run by the launch gaps): where the block's time goes.
+type opProfile struct {
+	*cuda.Backend
+	t     testing.TB
+	timer *gpuTimer
+	ms    map[string]float64
+	calls map[string]int
+}
+
+func (p *opProfile) time(name string, f func()) {
+	p.ms[name] += p.timer.once(p.t, f)
+	p.calls[name]++
+}
+
+func shapeKey(op string, ts ...engine.Tensor) string {
+	var parts []string
+	for _, x := range ts {
+		parts = append(parts, fmt.Sprint(x.Shape()))
+	}
+	return op + " " + strings.Join(parts, "·")
+}
+
+func (p *opProfile) Linear(x, w, bias engine.Tensor) (y engine.Tensor) {
+	p.time(shapeKey("Linear", x, w), func() { y = p.Backend.Linear(x, w, bias) })
+	return y
+}
+func (p *opProfile) LayerNorm(x, w, bias engine.Tensor, eps float32) (y engine.Tensor) {
+	p.time("LayerNorm", func() { y = p.Backend.LayerNorm(x, w, bias, eps) })
+	return y
+}
+func (p *opProfile) RMSNorm(x, w engine.Tensor, eps float32) (y engine.Tensor) {
+	p.time("RMSNorm", func() { y = p.Backend.RMSNorm(x, w, eps) })
+	return y
+}
+func (p *opProfile) Modulate(x, shift, scale engine.Tensor) (y engine.Tensor) {
+	p.time("Modulate", func() { y = p.Backend.Modulate(x, shift, scale) })
+	return y
+}
+func (p *opProfile) GELU(x engine.Tensor) (y engine.Tensor) {
+	p.time("GELU", func() { y = p.Backend.GELU(x) })
+	return y
+}
+func (p *opProfile) Slice(x engine.Tensor, from, to int) (y engine.Tensor) {
+	p.time("Slice", func() { y = p.Backend.Slice(x, from, to) })
+	return y
+}
+func (p *opProfile) Attention(q, k, v engine.Tensor, o engine.AttentionOpts) (y engine.Tensor) {
+	p.time(shapeKey("Attention", q, k), func() { y = p.Backend.Attention(q, k, v, o) })
+	return y
+}
+func (p *opProfile) RotatePairs(x, cos, sin engine.Tensor, heads int) {
+	p.time("RotatePairs", func() { p.Backend.RotatePairs(x, cos, sin, heads) })
+}
+func (p *opProfile) AddGated(x, y, gate engine.Tensor) {
+	p.time("AddGated", func() { p.Backend.AddGated(x, y, gate) })
+}
+func (p *opProfile) AddGatedRows(x, y, gate engine.Tensor, from int) {
+	p.time("AddGatedRows", func() { p.Backend.AddGatedRows(x, y, gate, from) })
+}
+
+// report logs the profile, largest first.
+func (p *opProfile) report(t testing.TB, title string) {
+	names := make([]string, 0, len(p.ms))
+	var total float64
+	for n, ms := range p.ms {
+		names = append(names, n)
+		total += ms
+	}
+	slices.SortFunc(names, func(a, b string) int { return int(math.Copysign(1, p.ms[b]-p.ms[a])) })
+	t.Logf("%s: %.2f ms in %d timed ops", title, total, len(names))
+	for _, n := range names {
+		t.Logf("  %8.3f ms %5.1f%% %3d× %s", p.ms[n], 100*p.ms[n]/total, p.calls[n], n)
+	}
+}
+
 // benchResult is one line of the benchmark's report.
 type benchResult struct {
 	What     string  `json:"what"`
@@ -243,21 +322,40 @@ func TestCUDABlockBench(t *testing.T) {
 			if L < 40000 {
 				chunks = append(chunks, L) // the FFN in one piece, as PyTorch runs it
 			}
-			for _, chunk := range chunks {
-				reps := 5
-				if L > 40000 {
-					reps = 3
+			forward := func(be engine.Backend, chunk int) {
+				if err := catchForward(func() { blk.forward(be, x, e0, ctx, &rope{cos, sin}, chunk, nil) }); err != nil {
+					t.Fatal(err)
 				}
-				var peak int64
-				ms := timer.median(t, 1, reps, func() {
-					b.ResetPeak()
-					if err := catchForward(func() { blk.forward(b, x, e0, ctx, &rope{cos, sin}, chunk, nil) }); err != nil {
-						t.Fatal(err)
+			}
+			for _, chunk := range chunks {
+				for _, fuse := range []bool{true, false} {
+					if !fuse && (chunk != DefaultFFNChunk || wt != gguf.TypeBF16) {
+						continue
 					}
-					peak = b.MemStats().Peak
-				})
-				report(benchResult{What: "block forward", Tokens: L, Weights: wt.String(), FFNChunk: chunk, MS: ms,
-					TFLOPs: blockFLOPs(cfg, L) / ms / 1e9, PeakGiB: float64(peak) / (1 << 30)})
+					reps := 5
+					if L > 40000 {
+						reps = 3
+					}
+					b.SetFusion(fuse)
+					var peak int64
+					ms := timer.median(t, 1, reps, func() {
+						b.ResetPeak()
+						forward(b, chunk)
+						peak = b.MemStats().Peak
+					})
+					what := "block forward"
+					if !fuse {
+						what += " (no LN fusion)"
+					}
+					report(benchResult{What: what, Tokens: L, Weights: wt.String(), FFNChunk: chunk, MS: ms,
+						TFLOPs: blockFLOPs(cfg, L) / ms / 1e9, PeakGiB: float64(peak) / (1 << 30)})
+				}
+			}
+			b.SetFusion(true)
+			if wt == gguf.TypeBF16 && L < 40000 {
+				prof := &opProfile{Backend: b, t: t, timer: timer, ms: map[string]float64{}, calls: map[string]int{}}
+				forward(prof, DefaultFFNChunk)
+				prof.report(t, fmt.Sprintf("profile of one %v block at L=%d (ops timed one by one)", wt, L))
 			}
 			if v := b.ToHost(b.Slice(x, 0, 1)); math.IsNaN(float64(v[0])) || math.IsInf(float64(v[0]), 0) {
 				t.Errorf("the residual stream is not finite after the timed runs: %v", v[0])

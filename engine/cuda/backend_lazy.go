@@ -1,0 +1,236 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/gguf"
+)
+
+// lazyNorm is a LayerNorm of an F32 activation, possibly followed by a Modulate, that has not run yet.
+//
+// The DiT reads LN(x)·(1 + scale) + shift only as the input of GEMMs, so the backend defers it until it is
+// read and then runs one kernel that writes what the reader needs: bf16 for a GEMM (one pass over x and one
+// bf16 write, where LayerNorm, Modulate and the cast to bf16 would make three passes over f32 tensors, and
+// the f32 result is never allocated), f32 for any other reader. The result is the same function of the same
+// inputs: the storages it reads (x, the norm's weight and bias, shift and scale) make it run before they are
+// written or freed.
+type lazyNorm struct {
+	src          Mem // x, F32 [rows, cols]
+	rows, cols   int
+	eps          float32
+	w, bias      Mem // F32 [cols] or none
+	shift, scale Mem // F32 [cols], none until a Modulate joins
+	inputs       []*storage
+}
+
+func (p *lazyNorm) args() LayerNormArgs {
+	return LayerNormArgs{Weight: p.w, Bias: p.bias, Scale: p.scale, Shift: p.shift}
+}
+
+// SetFusion turns the deferred LayerNorm/Modulate fusion on (the default) or off, for all views of the
+// backend; with it off every op runs when called.
+func (b *Backend) SetFusion(on bool) { _ = b.d.Do(func() error { b.noFuse = !on; return nil }) }
+
+// lookup resolves a tensor of this backend without running a pending normalization.
+func (b *Backend) lookup(x engine.Tensor) (*Tensor, error) {
+	t, ok := x.(*Tensor)
+	if !ok || t == nil {
+		return nil, fmt.Errorf("not a CUDA tensor (%T)", x)
+	}
+	if t.st.freed {
+		return nil, fmt.Errorf("use of a freed tensor %v", t.shape)
+	}
+	if t.st.err != nil {
+		return nil, fmt.Errorf("tensor %v: %w", t.shape, t.st.err)
+	}
+	return t, nil
+}
+
+// tensor resolves a tensor whose memory the op reads: a pending normalization runs first (into F32).
+func (b *Backend) tensor(x engine.Tensor) (*Tensor, error) {
+	t, err := b.lookup(x)
+	if err == nil && t.st.pending != nil {
+		err = b.materialize(t.st)
+	}
+	return t, err
+}
+
+// newPending makes an F32 activation defined by p, registered with the storages p reads.
+func (b *Backend) newPending(shape []int, p *lazyNorm) *Tensor {
+	st := &storage{size: int64(p.rows) * int64(p.cols) * 4, dtype: engine.F32, pending: p}
+	for _, in := range p.inputs {
+		in.deps = append(in.deps, st)
+	}
+	return &Tensor{shape: slices.Clone(shape), st: st}
+}
+
+// materialize runs a pending normalization into a new F32 buffer. Runs on the CUDA goroutine.
+func (b *Backend) materialize(st *storage) error {
+	p := st.pending
+	buf, err := b.pool.get(max(st.size, 1))
+	if err != nil {
+		return err
+	}
+	y := Mem{Ptr: uintptr(buf.ptr), Bytes: st.size}
+	if err := b.d.LayerNorm(nil, y, gguf.TypeF32, p.src, gguf.TypeF32, p.rows, p.cols, p.eps, p.args()); err != nil {
+		b.pool.put(buf)
+		return err
+	}
+	st.buf, st.pending = buf, nil
+	unlink(st, p.inputs)
+	return nil
+}
+
+// unlink removes st from the dependents of its inputs.
+func unlink(st *storage, inputs []*storage) {
+	for _, in := range inputs {
+		in.deps = slices.DeleteFunc(in.deps, func(d *storage) bool { return d == st })
+	}
+}
+
+// settle runs the pending normalizations that read st, before st is written or freed. One that cannot
+// run (out of memory) is marked failed: its users get the error instead of reading changed memory.
+func (b *Backend) settle(st *storage) {
+	for _, d := range slices.Clone(st.deps) {
+		if d.pending == nil || d.freed {
+			continue
+		}
+		if err := b.materialize(d); err != nil {
+			unlink(d, d.pending.inputs)
+			d.pending, d.err = nil, fmt.Errorf("a deferred LayerNorm could not run before its input changed: %w", err)
+		}
+	}
+	st.deps = nil
+}
+
+// written prepares st for an in-place write: pending readers run first and the bf16 shadow goes.
+func (b *Backend) written(st *storage) {
+	b.settle(st)
+	if st.shadow != nil {
+		b.pool.put(st.shadow)
+		st.shadow = nil
+	}
+}
+
+// release frees an activation's storage: pending readers run first, then its memory and shadow go back to
+// the pool (a pending one has none but its links).
+func (b *Backend) release(st *storage) {
+	b.written(st)
+	if st.pending != nil {
+		unlink(st, st.pending.inputs)
+		st.pending = nil
+	} else if st.buf != nil {
+		b.pool.put(st.buf)
+	}
+	st.freed = true
+}
+
+// gemmInput returns x as the bf16 operand of a GEMM: a bf16 activation as it is; an F32 one through its
+// bf16 shadow, made on first use (a pending normalization runs straight into it); a weight converted.
+// Runs on the CUDA goroutine.
+func (b *Backend) gemmInput(x *Tensor, ts *temps) (Mem, error) {
+	st := x.st
+	n := int64(x.numel())
+	switch {
+	case st.weight:
+		return b.as(x, engine.BF16, ts)
+	case st.pending == nil && st.dtype == engine.BF16:
+		return x.mem(), nil
+	case st.shadow != nil:
+		return Mem{Ptr: uintptr(st.shadow.ptr), Bytes: n * 2}, nil
+	}
+	buf, err := b.pool.get(max(n*2, 1))
+	if err != nil {
+		return Mem{}, err
+	}
+	m := Mem{Ptr: uintptr(buf.ptr), Bytes: n * 2}
+	if p := st.pending; p != nil {
+		err = b.d.LayerNorm(nil, m, gguf.TypeBF16, p.src, gguf.TypeF32, p.rows, p.cols, p.eps, p.args())
+	} else if n > 0 {
+		err = b.d.Cast(nil, m, gguf.TypeBF16, x.mem(), gguf.TypeF32, n)
+	}
+	if err != nil {
+		b.pool.put(buf)
+		return Mem{}, err
+	}
+	st.shadow = buf
+	return m, nil
+}
+
+// stableVector resolves an optional per-column operand to F32 memory that stays valid until its tensor is
+// written or freed (an F32 activation, an F32 weight or a weight's cached copy), with the storage holding
+// it; ok is false when it would need a temporary conversion.
+func (b *Backend) stableVector(x engine.Tensor, cols int, what string) (m Mem, st *storage, ok bool, err error) {
+	if x == nil {
+		return Mem{}, nil, true, nil
+	}
+	var ts temps
+	defer ts.release(b.pool)
+	if m, err = b.vector(x, cols, what, &ts); err != nil {
+		return Mem{}, nil, false, err
+	}
+	return m, x.(*Tensor).st, len(ts) == 0, nil
+}
+
+// lazyLayerNorm returns LN(x)·w + bias as a pending activation when x is an F32 activation and w and bias
+// are stable, or nil (the op then runs at once). Runs on the CUDA goroutine.
+func (b *Backend) lazyLayerNorm(xx, ww, bb engine.Tensor, eps float32) (*Tensor, error) {
+	if b.noFuse {
+		return nil, nil
+	}
+	x, err := b.tensor(xx)
+	if err != nil || x.st.weight || x.st.dtype != engine.F32 {
+		return nil, err
+	}
+	rows, cols := x.rowsCols()
+	if rows == 0 || cols == 0 {
+		return nil, nil
+	}
+	p := &lazyNorm{src: x.mem(), rows: rows, cols: cols, eps: eps, inputs: []*storage{x.st}}
+	for _, v := range []struct {
+		t    engine.Tensor
+		m    *Mem
+		what string
+	}{{ww, &p.w, "weight"}, {bb, &p.bias, "bias"}} {
+		m, st, ok, err := b.stableVector(v.t, cols, v.what)
+		if err != nil || !ok {
+			return nil, err
+		}
+		if st != nil {
+			*v.m = m
+			p.inputs = append(p.inputs, st)
+		}
+	}
+	return b.newPending(x.shape, p), nil
+}
+
+// lazyModulate joins a Modulate to a pending LayerNorm (with stable shift and scale) as a new pending
+// activation, or returns nil (the op then runs at once). Runs on the CUDA goroutine.
+func (b *Backend) lazyModulate(xx, shift, scale engine.Tensor) (*Tensor, error) {
+	if b.noFuse || shift == nil || scale == nil {
+		return nil, nil
+	}
+	x, err := b.lookup(xx)
+	if err != nil || x.st.pending == nil || !x.st.pending.shift.IsNil() {
+		return nil, err
+	}
+	p := *x.st.pending
+	p.inputs = slices.Clone(p.inputs)
+	for _, v := range []struct {
+		t    engine.Tensor
+		m    *Mem
+		what string
+	}{{shift, &p.shift, "shift"}, {scale, &p.scale, "scale"}} {
+		m, st, ok, err := b.stableVector(v.t, p.cols, v.what)
+		if err != nil || !ok {
+			return nil, err
+		}
+		*v.m = m
+		p.inputs = append(p.inputs, st)
+	}
+	return b.newPending(x.shape, &p), nil
+}
