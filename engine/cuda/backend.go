@@ -15,12 +15,6 @@ import (
 	"github.com/wan22/wan22/gguf"
 )
 
-// ActivationOwner is the owner of the activation pool's device memory in MemStats.
-const ActivationOwner = "activations"
-
-// DefaultWeightOwner owns the weights of a Backend made by NewBackend, until ForModel names another.
-const DefaultWeightOwner = "weights"
-
 // weightCacheLimit bounds the weights whose converted copies (f32 or bf16) are kept: norm weights, biases and
 // modulations. Larger weights used as elementwise operands are converted into a temporary for each use.
 const weightCacheLimit = 1 << 20 // elements
@@ -45,27 +39,6 @@ type Backend struct {
 	*backendState
 	owner     string    // weights made through this value belong to it
 	precision Precision // of this value's GEMMs and attention
-}
-
-// Precision selects how a backend view computes its GEMMs and attention.
-type Precision int
-
-const (
-	// PrecisionBF16 is the default and the DiT's: bf16 GEMM operands and attention, f32 accumulation,
-	// softmax, norms and residual stream (spec §2.9).
-	PrecisionBF16 Precision = iota
-	// PrecisionF32 computes GEMMs to about f32 accuracy from bf16 tensor-core products (x and w split into
-	// bf16 high and low parts: two GEMMs for a bf16 weight, three otherwise) with F32 results, and attention
-	// in f32. Meant for the text encoder: its unscaled attention logits amplify bf16 rounding (its golden
-	// tiny model is 3% off in bf16), and it runs once per prompt, so the extra GEMMs cost little.
-	PrecisionF32
-)
-
-func (p Precision) String() string {
-	if p == PrecisionF32 {
-		return "f32"
-	}
-	return "bf16"
 }
 
 type backendState struct {

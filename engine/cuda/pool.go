@@ -26,15 +26,6 @@ type pool struct {
 	misses int64               // requests that allocated
 }
 
-// PoolStats reports the activation pool's use.
-type PoolStats struct {
-	InUse  int64 // bytes of live activations (rounded up to their size classes)
-	Cached int64 // bytes of freed activations kept for reuse (still allocated, still in the budget)
-	Peak   int64 // the most InUse has been since the backend opened (or ResetPeak)
-	Hits   int64 // allocations served from the cache
-	Misses int64 // allocations that went to the driver
-}
-
 func newPool(d *Device, owner string) *pool {
 	return &pool{d: d, owner: owner, free: map[int64][]*Buffer{}}
 }
