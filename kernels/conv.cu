@@ -81,10 +81,8 @@ struct FastDiv {
     __device__ __forceinline__ unsigned div(unsigned n) const { return (unsigned)((n * m) >> 32); }
 };
 
-template <class IO>
-__device__ __forceinline__ float load_act(const typename IO::T* p, long i) {
-    return IO::load(p, i);
-}
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(bf16 v) { return __bfloat162float(v); }
 
 template <class IO, int BM, int WARPS_M>
 __device__ __forceinline__ void conv3d(typename IO::T* y, const typename IO::T* __restrict__ x,
@@ -92,7 +90,7 @@ __device__ __forceinline__ void conv3d(typename IO::T* y, const typename IO::T* 
                                        const float* __restrict__ bias, const typename IO::T* add, int Cin, int T,
                                        int H, int W, int P, int Cout, int K, int Kp, int KT, int KH, int KW,
                                        int pad_t, int pad_top, int pad_left, int stride_t, int stride, int up,
-                                       int To, int Ho, int Wo) {
+                                       int fast, int To, int Ho, int Wo) {
     typedef typename IO::T Act;
     constexpr int WARPS_N = 8 / WARPS_M;
     constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;
@@ -112,8 +110,8 @@ __device__ __forceinline__ void conv3d(typename IO::T* y, const typename IO::T* 
     const long N = (long)To * Ho * Wo;
     const long n0 = (long)tn * BN;
     const int HW = H * W, Hin = up ? 2 * H : H, Win = up ? 2 * W : W;
-    const int KHW = KH * KW, KTHW = KT * KHW;
-    const FastDiv div_kthw(KTHW), div_khw(KHW), div_kw(KW);
+    const int KHW = KH * KW;
+    const FastDiv div_cin(Cin), div_khw(KHW), div_kw(KW);
     const int nk = (K + BK - 1) / BK;
 
     // The thread's output pixels: n = 64·j + 2·lane + e. For each, the logical frame and the (upsampled,
@@ -148,41 +146,63 @@ __device__ __forceinline__ void conv3d(typename IO::T* y, const typename IO::T* 
         }
     };
 
-    // Gathered input: rows warp + 8·i of the slice, pixel pairs j.
-    uint32_t breg[4][PX];
+    // Gathered input of one slice: rows warp + 8·i, pixels 64·j + 2·lane + e. The loads go to raw registers
+    // and are only converted (store_b) after the MMAs of the previous slice, so their latency hides behind
+    // them; a load that falls in the padding reads x[0] instead and is masked to zero when stored.
+    Act raw[4][PX][2];
+    uint32_t okmask = 0;
     auto gather_b = [&](int kt) {
+        okmask = 0;
+        if (fast) {
+            // The slice is 32 channels of one kernel tap: the tap's offset and bounds are per pixel only.
+            const int k0 = kt * BK, tap = (int)div_cin.div((unsigned)k0), ci0 = k0 - tap * Cin;
+            const int kf = (int)div_khw.div((unsigned)tap), r = tap - kf * KHW;
+            const int kh = (int)div_kw.div((unsigned)r), kw = r - kh * KW;
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const int k = kt * BK + warp + 8 * i;
-            if (k >= K) {
-#pragma unroll
-                for (int j = 0; j < PX; j++) breg[i][j] = 0;
-                continue;
-            }
-            const int ci = (int)div_kthw.div((unsigned)k), rem = k - ci * KTHW;
-            const int kf = (int)div_khw.div((unsigned)rem), rem2 = rem - kf * KHW;
-            const int kh = (int)div_kw.div((unsigned)rem2), kw = rem2 - kh * KW;
-            const Act* xc = x + (long)ci * T * HW;
-            const Act* pc = prev + (long)ci * P * HW;
-#pragma unroll
-            for (int j = 0; j < PX; j++) {
-                float v[2];
+            for (int j = 0; j < PX; j++)
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
                     const int f = tb[j][e] + kf - pad_t;  // index into prev ⊕ x
                     int hi = hb[j][e] + kh, wi = wb[j][e] + kw;
-                    v[e] = 0.0f;
-                    if (f >= 0 && (unsigned)hi < (unsigned)Hin && (unsigned)wi < (unsigned)Win) {
-                        if (up) {
-                            hi >>= 1;
-                            wi >>= 1;
-                        }
-                        const int off = hi * W + wi;
-                        v[e] = f < P ? load_act<IO>(pc, (long)f * HW + off) : load_act<IO>(xc, (long)(f - P) * HW + off);
+                    const bool ok = f >= 0 && (unsigned)hi < (unsigned)Hin && (unsigned)wi < (unsigned)Win;
+                    if (up) {
+                        hi >>= 1;
+                        wi >>= 1;
                     }
+                    const long off = (long)(f < P ? f : f - P) * HW + hi * W + wi;
+                    const Act* base = f < P ? prev : x;
+                    const long cs = f < P ? (long)P * HW : (long)T * HW;
+                    const Act* pp = ok ? base + off + (long)(ci0 + warp) * cs : x;
+                    const long step = ok ? 8 * cs : 0;
+#pragma unroll
+                    for (int i = 0; i < 4; i++) raw[i][j][e] = pp[i * step];
+                    okmask |= ok ? 0x1111u << (2 * j + e) : 0u;
                 }
-                breg[i][j] = pack_bf16(v[0], v[1]);
-            }
+            return;
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int k = kt * BK + warp + 8 * i;
+            const bool krow = k < K;
+            const int tap = (int)div_cin.div((unsigned)k), ci = k - tap * Cin;
+            const int kf = (int)div_khw.div((unsigned)tap), r = tap - kf * KHW;
+            const int kh = (int)div_kw.div((unsigned)r), kw = r - kh * KW;
+#pragma unroll
+            for (int j = 0; j < PX; j++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int f = tb[j][e] + kf - pad_t;
+                    int hi = hb[j][e] + kh, wi = wb[j][e] + kw;
+                    const bool ok = krow && f >= 0 && (unsigned)hi < (unsigned)Hin && (unsigned)wi < (unsigned)Win;
+                    if (up) {
+                        hi >>= 1;
+                        wi >>= 1;
+                    }
+                    const long off = f < P ? ((long)ci * P + f) * HW : ((long)ci * T + f - P) * HW;
+                    const Act* pp = ok ? (f < P ? prev : x) + off + hi * W + wi : x;
+                    raw[i][j][e] = *pp;
+                    okmask |= ok ? 1u << (4 * i + 2 * j + e) : 0u;
+                }
         }
     };
     auto store_b = [&](int stage) {
@@ -190,8 +210,11 @@ __device__ __forceinline__ void conv3d(typename IO::T* y, const typename IO::T* 
 #pragma unroll
         for (int i = 0; i < 4; i++)
 #pragma unroll
-            for (int j = 0; j < PX; j++)
-                *reinterpret_cast<uint32_t*>(base + swz_b(warp + 8 * i, 64 * j + 2 * lane)) = breg[i][j];
+            for (int j = 0; j < PX; j++) {
+                const float v0 = (okmask >> (4 * i + 2 * j)) & 1 ? to_float(raw[i][j][0]) : 0.0f;
+                const float v1 = (okmask >> (4 * i + 2 * j + 1)) & 1 ? to_float(raw[i][j][1]) : 0.0f;
+                *reinterpret_cast<uint32_t*>(base + swz_b(warp + 8 * i, 64 * j + 2 * lane)) = pack_bf16(v0, v1);
+            }
     };
 
     float acc[MT][NT][4];
@@ -287,12 +310,13 @@ template <>
 __device__ __forceinline__ float load_any<__half>(const __half* p, long i) { return __half2float(p[i]); }
 
 template <class S>
-__device__ __forceinline__ void pack_weight(bf16* dst, const S* src, int rows, int K, int Kp) {
+__device__ __forceinline__ void pack_weight(bf16* dst, const S* src, int rows, int cin, int taps, int Kp) {
     const long n = (long)rows * Kp;
+    const int K = cin * taps;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
         const long r = i / Kp;
-        const int k = (int)(i - r * Kp);
-        dst[i] = k < K ? __float2bfloat16_rn(load_any<S>(src, r * K + k)) : __float2bfloat16_rn(0.0f);
+        const int k = (int)(i - r * Kp), tap = k / cin, ci = k - tap * cin;
+        dst[i] = __float2bfloat16_rn(k < K ? load_any<S>(src, (r * cin + ci) * taps + tap) : 0.0f);
     }
 }
 
@@ -302,9 +326,9 @@ __device__ __forceinline__ void pack_weight(bf16* dst, const S* src, int rows, i
     extern "C" __global__ void __launch_bounds__(THREADS, 2) conv3d_##io##_##bm(                                   \
         IO::T* y, const IO::T* x, const IO::T* prev, const bf16* w, const float* bias, const IO::T* add, int Cin, \
         int T, int H, int W, int P, int Cout, int K, int Kp, int KT, int KH, int KW, int pad_t, int pad_top,      \
-        int pad_left, int stride_t, int stride, int up, int To, int Ho, int Wo) {                                  \
+        int pad_left, int stride_t, int stride, int up, int fast, int To, int Ho, int Wo) {                        \
         conv3d<IO, bm, wmn>(y, x, prev, w, bias, add, Cin, T, H, W, P, Cout, K, Kp, KT, KH, KW, pad_t, pad_top,   \
-                            pad_left, stride_t, stride, up, To, Ho, Wo);                                          \
+                            pad_left, stride_t, stride, up, fast, To, Ho, Wo);                                    \
     }
 
 #define CONV3D_ALL(io, IO) \
@@ -317,12 +341,12 @@ __device__ __forceinline__ void pack_weight(bf16* dst, const S* src, int rows, i
 CONV3D_ALL(f32, F32)
 CONV3D_ALL(bf16, BF16)
 
-extern "C" __global__ void conv_pack_weight_f32(bf16* dst, const float* src, int rows, int K, int Kp) {
-    pack_weight<float>(dst, src, rows, K, Kp);
+extern "C" __global__ void conv_pack_weight_f32(bf16* dst, const float* src, int rows, int cin, int taps, int Kp) {
+    pack_weight<float>(dst, src, rows, cin, taps, Kp);
 }
-extern "C" __global__ void conv_pack_weight_bf16(bf16* dst, const bf16* src, int rows, int K, int Kp) {
-    pack_weight<bf16>(dst, src, rows, K, Kp);
+extern "C" __global__ void conv_pack_weight_bf16(bf16* dst, const bf16* src, int rows, int cin, int taps, int Kp) {
+    pack_weight<bf16>(dst, src, rows, cin, taps, Kp);
 }
-extern "C" __global__ void conv_pack_weight_f16(bf16* dst, const __half* src, int rows, int K, int Kp) {
-    pack_weight<__half>(dst, src, rows, K, Kp);
+extern "C" __global__ void conv_pack_weight_f16(bf16* dst, const __half* src, int rows, int cin, int taps, int Kp) {
+    pack_weight<__half>(dst, src, rows, cin, taps, Kp);
 }

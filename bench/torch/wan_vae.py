@@ -293,6 +293,43 @@ def check_golden(folder):
     torch.backends.cudnn.allow_tf32 = True
 
 
+# The decoder's heaviest convolutions at 832×480 (engine/cuda TestConvBench): name, Cin, Cout, frames in
+# (cache included), H, W of the conv's input frame, taps in time, upsampled.
+CONV_SHAPES = [("96-96@480x832x4", 96, 96, 6, 480, 832, 3, False), ("192-192@240x416x4", 192, 192, 6, 240, 416, 3, False),
+               ("384-384@120x208x2", 384, 384, 4, 120, 208, 3, False), ("384-384@60x104x1", 384, 384, 3, 60, 104, 3, False),
+               ("up192-96@480x832x4", 192, 96, 4, 240, 416, 1, True), ("96-3@480x832x4", 96, 3, 6, 480, 832, 3, False)]
+
+
+def bench_convs():
+    """Times F.conv3d (fp32 with TF32, and bf16) at CONV_SHAPES: median of 10 event-timed runs."""
+    def timed(fn):
+        for _ in range(2):
+            fn()
+        ts = []
+        for _ in range(10):
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            fn()
+            b.record()
+            b.synchronize()
+            ts.append(a.elapsed_time(b))
+        return sorted(ts)[len(ts) // 2]
+    for name, cin, cout, t, h, w, kt, up in CONV_SHAPES:
+        if up:
+            h, w = 2 * h, 2 * w
+        x = torch.randn(1, cin, t, h + 2, w + 2, device="cuda")
+        wt = torch.randn(cout, cin, kt, 3, 3, device="cuda") * 0.05
+        flop = 2 * cout * cin * kt * 9 * (t - kt + 1) * h * w
+        row = []
+        for dt in (torch.float32, torch.bfloat16):
+            xd, wd = x.to(dt), wt.to(dt)
+            ms = timed(lambda: F.conv3d(xd, wd))
+            row.append(f"{str(dt)[6:]} {ms:8.3f} ms {flop / ms / 1e9:6.1f} TFLOP/s")
+        print(f"torch conv {name:20s}: " + ", ".join(row), flush=True)
+        del x, wt, xd, wd
+    torch.cuda.empty_cache()
+
+
 def parse_case(c):
     kind, rest = c.split("@")
     w, h = (int(s) for s in rest.split("x"))
@@ -328,11 +365,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--save")
     ap.add_argument("--json")
+    ap.add_argument("--convs", action="store_true", help="time F.conv3d at the decoder's layer shapes")
     ap.add_argument("--golden", help="check the model on the tiny golden VAE in this folder first")
     ap.add_argument("cases", nargs="*")
     a = ap.parse_args()
     if a.golden:
         check_golden(a.golden)
+    if a.convs:
+        bench_convs()
     torch.manual_seed(0)
     model = WanVAE().eval()
     if a.save:

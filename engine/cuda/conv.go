@@ -12,12 +12,15 @@ import (
 // Launchers of the VAE kernels (kernels/conv.cu, kernels/vae.cu). The argument checks live in
 // conv_args.go, which builds without the cuda tag.
 
-// PackConvWeight converts a conv weight [rows, K] of type st (F32, F16 or BF16; PyTorch's order
-// [Cout, Cin, KT, KH, KW] flattened, K = Cin·KT·KH·KW) into the packed bf16 [rows, kp] that Conv3d reads,
-// with zeros in columns K ≤ k < kp. kp must be ConvPackedK of the conv, i.e. K rounded up to a multiple of 8.
-func (d *Device) PackConvWeight(s *Stream, dst, src Mem, st gguf.Type, rows, k, kp int) error {
-	if rows <= 0 || k <= 0 || kp < k || kp%8 != 0 {
-		return fmt.Errorf("cuda: pack conv weight: bad shape rows=%d K=%d Kp=%d (Kp must be K rounded up to a multiple of 8)", rows, k, kp)
+// PackConvWeight converts a conv weight [rows, cin, taps] of type st (F32, F16 or BF16; PyTorch's
+// [Cout, Cin, KT, KH, KW] with taps = KT·KH·KW) into the packed bf16 weight [rows, kp] that Conv3d reads:
+// column k = tap·cin + ci holds weight (ci, tap) (tap-major, so that a slice of 32 columns of a conv with
+// cin % 32 == 0 is one kernel tap), zeros in columns cin·taps ≤ k < kp. kp must be ConvPackedK of the
+// conv (cin·taps rounded up to a multiple of 8).
+func (d *Device) PackConvWeight(s *Stream, dst, src Mem, st gguf.Type, rows, cin, taps, kp int) error {
+	k := cin * taps
+	if rows <= 0 || cin <= 0 || taps <= 0 || kp < k || kp%8 != 0 || kp-k >= 8 || k >= convMaxK {
+		return fmt.Errorf("cuda: pack conv weight: bad shape rows=%d cin=%d taps=%d kp=%d (kp must be cin·taps rounded up to a multiple of 8, below %d)", rows, cin, taps, kp, convMaxK)
 	}
 	if err := checkActType("pack conv weight source", st, gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16); err != nil {
 		return err
@@ -38,7 +41,7 @@ func (d *Device) PackConvWeight(s *Stream, dst, src Mem, st gguf.Type, rows, k, 
 		if err != nil {
 			return err
 		}
-		return d.launch(s, kr, dim3{gridFor(n, 256, d.info.SMs*16), 1, 1}, dim3{256, 1, 1}, 0, dst, src, int32(rows), int32(k), int32(kp))
+		return d.launch(s, kr, dim3{gridFor(n, 256, d.info.SMs*16), 1, 1}, dim3{256, 1, 1}, 0, dst, src, int32(rows), int32(cin), int32(taps), int32(kp))
 	})
 }
 
@@ -50,9 +53,12 @@ func (d *Device) Conv3d(s *Stream, a ConvArgs) error {
 	if err != nil {
 		return err
 	}
-	up := int32(0)
+	up, fast := int32(0), int32(0)
 	if a.Upsample2x {
 		up = 1
+	}
+	if a.Cin%convTileK == 0 {
+		fast = 1 // every K slice is 32 channels of one tap
 	}
 	name := fmt.Sprintf("conv3d_%s_%d", typeSuffix(a.Type), g.bm)
 	return d.Do(func() error {
@@ -64,7 +70,7 @@ func (d *Device) Conv3d(s *Stream, a ConvArgs) error {
 			a.Y, a.X, a.Prev, a.Weight, a.Bias, a.Add,
 			int32(a.Cin), int32(a.T), int32(a.H), int32(a.W), int32(a.P), int32(a.Cout), int32(g.K), int32(g.Kp),
 			int32(a.KT), int32(a.KH), int32(a.KW), int32(a.PadT), int32(a.PadTop), int32(a.PadLeft),
-			int32(max(a.StrideT, 1)), int32(max(a.Stride, 1)), up, int32(g.To), int32(g.Ho), int32(g.Wo))
+			int32(max(a.StrideT, 1)), int32(max(a.Stride, 1)), up, fast, int32(g.To), int32(g.Ho), int32(g.Wo))
 	})
 }
 

@@ -23,7 +23,7 @@ type ConvArgs struct {
 	Y      Mem       // [Cout, To, Ho, Wo], of Type
 	X      Mem       // [Cin, T, H, W], of Type
 	Prev   Mem       // [Cin, P, H, W] of Type, or nil with P = 0
-	Weight Mem       // the packed bf16 weight [Cout, Kp] made by PackConvWeight
+	Weight Mem       // the packed (tap-major) bf16 weight [Cout, Kp] made by PackConvWeight
 	Bias   Mem       // f32 [Cout], or nil
 	Add    Mem       // of Y's shape and Type, or nil; may be Y itself (the residual added in place)
 	Type   gguf.Type // F32 or BF16: the element type of X, Prev, Y and Add
@@ -161,8 +161,11 @@ func overlaps(a, b Mem) bool {
 	return a.Ptr < b.Ptr+uintptr(b.Bytes) && b.Ptr < a.Ptr+uintptr(a.Bytes)
 }
 
-// convTileN is the number of output pixels per CTA (BN in kernels/conv.cu).
-const convTileN = 128
+// convTileN is the number of output pixels per CTA (BN in kernels/conv.cu), convTileK the K slice (BK).
+const (
+	convTileN = 128
+	convTileK = 32
+)
 
 // convTilesM are the output-channel tile heights the conv kernel is built with (conv3d_<type>_<bm>).
 var convTilesM = []int{128, 96, 64, 32, 16}
