@@ -58,14 +58,27 @@ type Weight struct {
 	scaleVec engine.Tensor
 }
 
-// scaled multiplies y [..., N] by the weight's scale (a no-op when it is 1).
+// scaled multiplies y [..., N] by the weight's scale (a no-op when it is
+// 1). It consumes y: y is freed, or returned when the scale is 1.
 func (w *Weight) scaled(b engine.Backend, y engine.Tensor) engine.Tensor {
 	if w.scaleVec == nil {
 		return y
 	}
-	z := b.Mul(y, w.scaleVec)
-	b.Free(y)
-	return z
+	defer b.Free(y)
+	return b.Mul(y, w.scaleVec)
+}
+
+// consume returns f(x) and frees x, also when f panics, so that a failing
+// op (out of device memory) leaks no intermediate.
+func consume(b engine.Backend, x engine.Tensor, f func(engine.Tensor) engine.Tensor) engine.Tensor {
+	defer b.Free(x)
+	return f(x)
+}
+
+// addTo adds y to x in place and frees y, also when the add fails.
+func addTo(b engine.Backend, x, y engine.Tensor) {
+	defer b.Free(y)
+	b.AddGated(x, y, nil)
 }
 
 // linear: x [L, K] → [L, N] = Scale·(x·Wᵀ) for W [N, K], without bias.
@@ -299,19 +312,17 @@ func (e *Encoder) Encode(ids, mask []int32) (out []float32, n int, err error) {
 		return nil, 0, err
 	}
 	defer engine.Catch(&err)
+	b := e.b
 	run := ids[:n]
 	if e.FullLength {
 		run = ids
 	}
 	x := e.forward(run, n)
 	if len(run) > n {
-		y := e.b.Slice(x, 0, n)
-		e.b.Free(x)
-		x = y
+		x = consume(b, x, func(x engine.Tensor) engine.Tensor { return b.Slice(x, 0, n) })
 	}
-	out = e.b.ToHost(x)
-	e.b.Free(x)
-	return out, n, nil
+	defer b.Free(x)
+	return b.ToHost(x), n, nil
 }
 
 // validLength checks ids and mask and returns the number of valid tokens:
@@ -339,43 +350,58 @@ func validLength(ids, mask []int32) (int, error) {
 func (e *Encoder) forward(ids []int32, keyLen int) engine.Tensor {
 	b := e.b
 	x := e.TokenEmbd.scaled(b, b.Rows(e.TokenEmbd.W, ids)) // [L, dim]
+	defer b.Free(x)
 	e.Trace.Emit("embed", x)
 	for i, blk := range e.Blocks {
 		blk.forward(b, e.Config, x, keyLen)
 		e.Trace.Emit(fmt.Sprintf("block%d.out", i), x)
 	}
 	y := e.OutputNorm.rmsNorm(b, x)
-	b.Free(x)
 	e.Trace.Emit("out", y)
 	return y
 }
 
 // forward updates the residual stream x [L, dim] in place:
 // x += o(attn(norm1(x))); x += down(up(h)·gelu(gate(h))) with h = norm2(x).
+// Every intermediate is freed as soon as it is used, and also when an op fails.
 func (blk *Block) forward(b engine.Backend, c Config, x engine.Tensor, keyLen int) {
-	L := x.Shape()[0]
-	h := blk.AttnNorm.rmsNorm(b, x) // [L, dim]
-	q := blk.AttnQ.linear(b, h)     // [L, inner]
-	k := blk.AttnK.linear(b, h)     // [L, inner]
-	v := blk.AttnV.linear(b, h)     // [L, inner]
-	bias := b.FromHost(positionBias(blk.relB, c.Heads, L, L), c.Heads, L, L)
-	a := b.Attention(q, k, v, engine.AttentionOpts{Heads: c.Heads, Scale: 1, KeyLen: keyLen, Bias: bias}) // [L, inner]
-	b.Free(h, q, k, v, bias)
-	o := blk.AttnO.linear(b, a) // [L, dim]
-	b.Free(a)
-	b.AddGated(x, o, nil)
-	b.Free(o)
+	addTo(b, x, blk.attention(b, c, x, keyLen))
+	addTo(b, x, blk.ffn(b, x))
+}
 
-	h = blk.FFNNorm.rmsNorm(b, x) // [L, dim]
-	g := blk.FFNGate.linear(b, h) // [L, ffn]
-	u := blk.FFNUp.linear(b, h)   // [L, ffn]
-	b.Free(h)
-	gg := b.GELU(g)
-	b.Free(g)
-	m := b.Mul(u, gg) // [L, ffn]
-	b.Free(u, gg)
-	d := blk.FFNDown.linear(b, m) // [L, dim]
-	b.Free(m)
-	b.AddGated(x, d, nil)
-	b.Free(d)
+// attention: x [L, dim] → o(attn(q, k, v)) [L, dim] with q, k, v projected
+// from norm1(x), the relative position bias added to the scores and keys at
+// positions ≥ keyLen masked.
+func (blk *Block) attention(b engine.Backend, c Config, x engine.Tensor, keyLen int) engine.Tensor {
+	L := x.Shape()[0]
+	a := func() engine.Tensor {
+		var q, k, v, bias engine.Tensor
+		defer func() { b.Free(q, k, v, bias) }()
+		func() {
+			h := blk.AttnNorm.rmsNorm(b, x) // [L, dim]
+			defer b.Free(h)
+			q = blk.AttnQ.linear(b, h) // [L, inner]
+			k = blk.AttnK.linear(b, h) // [L, inner]
+			v = blk.AttnV.linear(b, h) // [L, inner]
+		}()
+		bias = b.FromHost(positionBias(blk.relB, c.Heads, L, L), c.Heads, L, L)
+		return b.Attention(q, k, v, engine.AttentionOpts{Heads: c.Heads, Scale: 1, KeyLen: keyLen, Bias: bias}) // [L, inner]
+	}()
+	return consume(b, a, func(a engine.Tensor) engine.Tensor { return blk.AttnO.linear(b, a) })
+}
+
+// ffn: x [L, dim] → down(up(h)·gelu(gate(h))) [L, dim] with h = norm2(x).
+func (blk *Block) ffn(b engine.Backend, x engine.Tensor) engine.Tensor {
+	m := func() engine.Tensor {
+		var gg, u engine.Tensor
+		defer func() { b.Free(gg, u) }()
+		func() {
+			h := blk.FFNNorm.rmsNorm(b, x) // [L, dim]
+			defer b.Free(h)
+			gg = consume(b, blk.FFNGate.linear(b, h), b.GELU) // [L, ffn]
+			u = blk.FFNUp.linear(b, h)                        // [L, ffn]
+		}()
+		return b.Mul(u, gg) // [L, ffn]
+	}()
+	return consume(b, m, func(m engine.Tensor) engine.Tensor { return blk.FFNDown.linear(b, m) })
 }

@@ -2,6 +2,7 @@ package t5
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -273,60 +274,122 @@ func randomModel(cfg Config, seed uint64) *memSource {
 
 // tracking wraps a backend and counts the tensors it makes and frees, so a
 // test can check that Encode frees its intermediates and Free the weights.
+// It counts the ops it runs and can make the failAt-th fail, like a device
+// backend out of memory; freeing a tensor it does not hold (twice, or one it
+// did not make) is recorded in bad.
 type tracking struct {
 	engine.Backend
-	live map[engine.Tensor]string
+	live   map[engine.Tensor]string
+	ops    int // ops run so far
+	failAt int // the op that fails (1-based); 0: none
+	bad    []string
 }
+
+// errInjected is the failure tracking makes an op raise.
+var errInjected = errors.New("injected failure")
 
 func newTracking(b engine.Backend) *tracking {
 	return &tracking{Backend: b, live: map[engine.Tensor]string{}}
 }
 
+// op counts an op and fails it when its turn has come.
+func (t *tracking) op(name string) {
+	t.ops++
+	if t.ops == t.failAt {
+		panic(&engine.Error{Op: name, Err: errInjected})
+	}
+}
+
+// add records x, made by op (which has been counted).
 func (t *tracking) add(op string, x engine.Tensor) engine.Tensor { t.live[x] = op; return x }
 
+// run counts op, fails it when its turn has come, and records what f makes.
+func (t *tracking) run(op string, f func() engine.Tensor) engine.Tensor {
+	t.op(op)
+	return t.add(op, f())
+}
+
+// activations lists the ops that made the live tensors other than weights
+// and scale vectors (made by Weight, or by FromHost at load).
+func (t *tracking) activations(weights map[engine.Tensor]bool) []string {
+	var out []string
+	for x, op := range t.live {
+		if !weights[x] {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
 func (t *tracking) FromHost(d []float32, shape ...int) engine.Tensor {
-	return t.add("FromHost", t.Backend.FromHost(d, shape...))
+	return t.run("FromHost", func() engine.Tensor { return t.Backend.FromHost(d, shape...) })
+}
+func (t *tracking) ToHost(x engine.Tensor) []float32 {
+	t.op("ToHost")
+	return t.Backend.ToHost(x)
 }
 func (t *tracking) Weight(info gguf.TensorInfo, data []byte) engine.Tensor {
 	return t.add("Weight "+info.Name, t.Backend.Weight(info, data))
 }
 func (t *tracking) Free(ts ...engine.Tensor) {
 	for _, x := range ts {
+		if x == nil {
+			continue
+		}
+		if _, ok := t.live[x]; !ok {
+			t.bad = append(t.bad, fmt.Sprint(x.Shape()))
+		}
 		delete(t.live, x)
 	}
 	t.Backend.Free(ts...)
 }
 func (t *tracking) Reshape(x engine.Tensor, shape ...int) engine.Tensor {
-	return t.add("Reshape", t.Backend.Reshape(x, shape...))
+	return t.run("Reshape", func() engine.Tensor { return t.Backend.Reshape(x, shape...) })
 }
 func (t *tracking) Cast(x engine.Tensor, d engine.DType) engine.Tensor {
-	return t.add("Cast", t.Backend.Cast(x, d))
+	return t.run("Cast", func() engine.Tensor { return t.Backend.Cast(x, d) })
 }
 func (t *tracking) Linear(x, w, b engine.Tensor) engine.Tensor {
-	return t.add("Linear", t.Backend.Linear(x, w, b))
+	return t.run("Linear", func() engine.Tensor { return t.Backend.Linear(x, w, b) })
 }
 func (t *tracking) LayerNorm(x, w, b engine.Tensor, eps float32) engine.Tensor {
-	return t.add("LayerNorm", t.Backend.LayerNorm(x, w, b, eps))
+	return t.run("LayerNorm", func() engine.Tensor { return t.Backend.LayerNorm(x, w, b, eps) })
 }
 func (t *tracking) RMSNorm(x, w engine.Tensor, eps float32) engine.Tensor {
-	return t.add("RMSNorm", t.Backend.RMSNorm(x, w, eps))
+	return t.run("RMSNorm", func() engine.Tensor { return t.Backend.RMSNorm(x, w, eps) })
 }
 func (t *tracking) Modulate(x, shift, scale engine.Tensor) engine.Tensor {
-	return t.add("Modulate", t.Backend.Modulate(x, shift, scale))
+	return t.run("Modulate", func() engine.Tensor { return t.Backend.Modulate(x, shift, scale) })
 }
-func (t *tracking) Add(a, b engine.Tensor) engine.Tensor { return t.add("Add", t.Backend.Add(a, b)) }
-func (t *tracking) Mul(a, b engine.Tensor) engine.Tensor { return t.add("Mul", t.Backend.Mul(a, b)) }
-func (t *tracking) GELU(x engine.Tensor) engine.Tensor   { return t.add("GELU", t.Backend.GELU(x)) }
-func (t *tracking) SiLU(x engine.Tensor) engine.Tensor   { return t.add("SiLU", t.Backend.SiLU(x)) }
+func (t *tracking) AddGated(x, y, gate engine.Tensor) {
+	t.op("AddGated")
+	t.Backend.AddGated(x, y, gate)
+}
+func (t *tracking) Add(a, b engine.Tensor) engine.Tensor {
+	return t.run("Add", func() engine.Tensor { return t.Backend.Add(a, b) })
+}
+func (t *tracking) Mul(a, b engine.Tensor) engine.Tensor {
+	return t.run("Mul", func() engine.Tensor { return t.Backend.Mul(a, b) })
+}
+func (t *tracking) GELU(x engine.Tensor) engine.Tensor {
+	return t.run("GELU", func() engine.Tensor { return t.Backend.GELU(x) })
+}
+func (t *tracking) SiLU(x engine.Tensor) engine.Tensor {
+	return t.run("SiLU", func() engine.Tensor { return t.Backend.SiLU(x) })
+}
 func (t *tracking) Rows(x engine.Tensor, ids []int32) engine.Tensor {
-	return t.add("Rows", t.Backend.Rows(x, ids))
+	return t.run("Rows", func() engine.Tensor { return t.Backend.Rows(x, ids) })
 }
 func (t *tracking) Slice(x engine.Tensor, from, to int) engine.Tensor {
-	return t.add("Slice", t.Backend.Slice(x, from, to))
+	return t.run("Slice", func() engine.Tensor { return t.Backend.Slice(x, from, to) })
 }
 func (t *tracking) Concat(ts ...engine.Tensor) engine.Tensor {
-	return t.add("Concat", t.Backend.Concat(ts...))
+	return t.run("Concat", func() engine.Tensor { return t.Backend.Concat(ts...) })
 }
 func (t *tracking) Attention(q, k, v engine.Tensor, o engine.AttentionOpts) engine.Tensor {
-	return t.add("Attention", t.Backend.Attention(q, k, v, o))
+	return t.run("Attention", func() engine.Tensor { return t.Backend.Attention(q, k, v, o) })
+}
+func (t *tracking) RotatePairs(x, cos, sin engine.Tensor, heads int) {
+	t.op("RotatePairs")
+	t.Backend.RotatePairs(x, cos, sin, heads)
 }

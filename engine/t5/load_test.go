@@ -1,8 +1,6 @@
 package t5
 
 import (
-	"github.com/wan22/wan22/internal/golden"
-
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/cpu"
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/golden"
 )
 
 // tinyCfg is the golden tiny encoder's shape.
@@ -188,11 +187,54 @@ func TestFreeReleasesEverything(t *testing.T) {
 			t.Errorf("FullLength=%v: %d tensors live after Encode, %d after Load; leaked: %v", full, len(b.live), weights, leaked)
 		}
 	}
-	// An op failure mid-forward must not leak either... at least not the
-	// weights: Free still releases them all.
 	enc.Free()
-	if len(b.live) != 0 {
-		t.Errorf("%d tensors live after Free", len(b.live))
+	if len(b.live) != 0 || len(b.bad) != 0 {
+		t.Errorf("%d tensors live after Free, bad frees of %v", len(b.live), b.bad)
+	}
+}
+
+// TestNoLeakOnFailure makes every op of an Encode fail in turn, as a device
+// backend out of memory would, and checks that Encode returns the failure
+// and leaves nothing live but the weights, freeing nothing twice. Every
+// projection and the embedding are scaled fp8, so the scale
+// multiplications fail too; both lengths run, FullLength slicing its output.
+func TestNoLeakOnFailure(t *testing.T) {
+	src := randomModel(tinyCfg, 4).renamed(hfName)
+	deq := src.clone()
+	for _, ti := range src.Tensors() {
+		if len(ti.Shape) == 2 && !strings.Contains(ti.Name, "relative_attention_bias") {
+			scaledFP8(t, src, deq, ti.Name)
+		}
+	}
+	b := newTracking(cpu.New())
+	enc, err := Load(b, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Free()
+	weights := map[engine.Tensor]bool{}
+	for x := range b.live {
+		weights[x] = true
+	}
+	ids, mask := []int32{4, 8, 15, 16, 23, 42, 1, 0, 0}, []int32{1, 1, 1, 1, 1, 1, 1, 0, 0}
+	for _, full := range []bool{false, true} {
+		enc.FullLength = full
+		b.ops = 0
+		if _, _, err := enc.Encode(ids, mask); err != nil {
+			t.Fatal(err)
+		}
+		ops := b.ops
+		for n := 1; n <= ops; n++ {
+			b.ops, b.failAt = 0, n
+			_, _, err := enc.Encode(ids, mask)
+			b.failAt = 0
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("FullLength=%v, op %d of %d failing: err %v", full, n, ops, err)
+			}
+			if len(b.live) != len(weights) || len(b.bad) != 0 {
+				t.Fatalf("FullLength=%v, op %d of %d failing: left live %v, bad frees of %v", full, n, ops, b.activations(weights), b.bad)
+			}
+		}
 	}
 }
 

@@ -30,6 +30,27 @@ func (s *state) free() {
 	}
 }
 
+// consume returns f(x) and frees x, also when f panics, so that a failing
+// op (out of device memory) leaks no intermediate.
+func consume(ops Ops, x engine.Tensor, f func(engine.Tensor) engine.Tensor) engine.Tensor {
+	defer ops.Free(x)
+	return f(x)
+}
+
+// keep runs f and returns x, or frees x if f panics: for a result that is
+// handed on only once the work after it (a cache update) has succeeded.
+func keep(ops Ops, x engine.Tensor, f func()) engine.Tensor {
+	ok := false
+	defer func() {
+		if !ok {
+			ops.Free(x)
+		}
+	}()
+	f()
+	ok = true
+	return x
+}
+
 // tail returns a new tensor holding the last ≤ n frames of prev ⊕ x, where
 // prev may be nil. x: [C, T, H, W], prev: [C, P, H, W].
 func tail(ops Ops, prev, x engine.Tensor, n int) engine.Tensor {
@@ -72,7 +93,8 @@ func newCausalConv(l *engine.Loader, name string, cin, cout, kt, k int) *causalC
 // forward runs the conv on one chunk, with the cached frames of the previous
 // chunk in front, and updates the cache with the last frames of x. add, if
 // not nil, is added to the output (residual). A conv with a 1-tap time
-// kernel keeps no cache.
+// kernel keeps no cache. The new cache is made first and owned by s at once,
+// so that a failing op leaves every tensor either in s or freed.
 //
 // x: [Cin, T, H, W] → [Cout, T, H, W]
 func (c *causalConv) forward(s *state, x, add engine.Tensor) engine.Tensor {
@@ -86,10 +108,9 @@ func (c *causalConv) forward(s *state, x, add engine.Tensor) engine.Tensor {
 		P = prev.Shape()[1]
 	}
 	o.PadT = c.kt - 1 - P
-	y := s.ops.Conv3d(x, prev, c.w, c.b, o)
 	s.caches[c] = tail(s.ops, prev, x, cacheT)
-	s.ops.Free(prev)
-	return y
+	defer s.ops.Free(prev)
+	return s.ops.Conv3d(x, prev, c.w, c.b, o)
 }
 
 // rmsNorm is the VAE's RMS_norm over channels: `NAME.gamma` [C, 1, 1, 1]
@@ -115,7 +136,8 @@ func (n rmsNorm) forward(s *state, x engine.Tensor, silu bool) engine.Tensor {
 
 // layer is one entry of an encoder or decoder sequence.
 type layer interface {
-	// forward consumes nothing: the caller frees x. x: [C, T, H, W].
+	// forward consumes nothing: the caller frees x, and on a failing op no
+	// intermediate is left but the caches in s. x: [C, T, H, W].
 	forward(s *state, x engine.Tensor) engine.Tensor
 }
 
@@ -150,19 +172,17 @@ func newResidualBlock(l *engine.Loader, name string, in, out int) *residualBlock
 // forward: x [in, T, H, W] → [out, T, H, W]
 func (r *residualBlock) forward(s *state, x engine.Tensor) engine.Tensor {
 	ops := s.ops
-	h := r.residual0.forward(s, x, true)
-	a := r.residual2.forward(s, h, nil)
-	ops.Free(h)
-	h = r.residual3.forward(s, a, true)
-	ops.Free(a)
+	a := consume(ops, r.residual0.forward(s, x, true), func(h engine.Tensor) engine.Tensor {
+		return r.residual2.forward(s, h, nil)
+	})
+	h := consume(ops, a, func(a engine.Tensor) engine.Tensor { return r.residual3.forward(s, a, true) })
+	defer ops.Free(h)
 	short := x
 	if r.shortcut != nil {
 		short = r.shortcut.forward(s, x, nil)
 		defer ops.Free(short)
 	}
-	y := r.residual6.forward(s, h, short)
-	ops.Free(h)
-	return y
+	return r.residual6.forward(s, h, short)
 }
 
 // attentionBlock is an AttentionBlock(C): per-frame single-head attention
@@ -190,14 +210,13 @@ func newAttentionBlock(l *engine.Loader, name string, c int) *attentionBlock {
 // forward: x [C, T, H, W] → [C, T, H, W]
 func (a *attentionBlock) forward(s *state, x engine.Tensor) engine.Tensor {
 	ops := s.ops
-	h := a.norm.forward(s, x, false)
-	qkv := ops.Conv3d(h, nil, a.qkvW, a.qkvB, ConvOpts{})
-	ops.Free(h)
-	o := ops.FrameAttention(qkv)
-	ops.Free(qkv)
-	y := ops.Conv3d(o, nil, a.projW, a.proj, ConvOpts{Add: x})
-	ops.Free(o)
-	return y
+	qkv := consume(ops, a.norm.forward(s, x, false), func(h engine.Tensor) engine.Tensor {
+		return ops.Conv3d(h, nil, a.qkvW, a.qkvB, ConvOpts{})
+	})
+	o := consume(ops, qkv, ops.FrameAttention)
+	return consume(ops, o, func(o engine.Tensor) engine.Tensor {
+		return ops.Conv3d(o, nil, a.projW, a.proj, ConvOpts{Add: x})
+	})
 }
 
 // resampleMode is the kind of a Resample layer.
@@ -272,18 +291,18 @@ func (r *resample) forward(s *state, x engine.Tensor) engine.Tensor {
 	switch r.mode {
 	case downsample3d:
 		d := r.spatial(s, x)
-		prev := s.caches[r.timeConv]
 		T := d.Shape()[1]
 		if !s.started[r] {
 			// First chunk: frame 0 passes through; it is the history of frame 1.
 			s.started[r] = true
-			s.caches[r.timeConv] = ops.Frames(d, T-1, T)
-			return d
+			return keep(ops, d, func() { s.caches[r.timeConv] = ops.Frames(d, T-1, T) })
 		}
-		y := ops.Conv3d(d, prev, r.timeConv.w, r.timeConv.b, ConvOpts{StrideT: 2})
-		s.caches[r.timeConv] = ops.Frames(d, T-1, T)
-		ops.Free(prev, d)
-		return y
+		return consume(ops, d, func(d engine.Tensor) engine.Tensor {
+			prev := s.caches[r.timeConv]
+			s.caches[r.timeConv] = ops.Frames(d, T-1, T)
+			defer ops.Free(prev)
+			return ops.Conv3d(d, prev, r.timeConv.w, r.timeConv.b, ConvOpts{StrideT: 2})
+		})
 	case upsample3d:
 		if !s.started[r] {
 			// First chunk: no time conv, and the frame is not part of the
@@ -291,11 +310,8 @@ func (r *resample) forward(s *state, x engine.Tensor) engine.Tensor {
 			s.started[r] = true
 			return r.spatial(s, x)
 		}
-		t := r.timeConv.forward(s, x, nil)
-		u := ops.InterleaveFrames(t)
-		ops.Free(t)
-		defer ops.Free(u)
-		return r.spatial(s, u)
+		u := consume(ops, r.timeConv.forward(s, x, nil), ops.InterleaveFrames)
+		return consume(ops, u, func(u engine.Tensor) engine.Tensor { return r.spatial(s, u) })
 	}
 	return r.spatial(s, x)
 }

@@ -1,6 +1,7 @@
 package vae_test
 
 import (
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -15,28 +16,59 @@ import (
 // (weights and activations, 4 bytes an element), keeping the peak. Every
 // method the VAE calls that makes a tensor is wrapped; freeing a tensor the
 // tracker did not see, or freeing one twice, is reported, so an unwrapped
-// method or a double free cannot go unnoticed.
+// method or a double free cannot go unnoticed. It counts the ops it runs and
+// can make the failAt-th fail, like a device backend out of memory.
 type tracked struct {
 	vae.Ops
 	t          testing.TB
 	mu         sync.Mutex
 	allocs     map[engine.Tensor]*alloc
 	live, peak int64
+	ops        int // ops run so far
+	failAt     int // the op that fails (1-based); 0: none
 }
 
 type alloc struct {
+	op    string // the op that made it
 	bytes int64
 	freed bool
+}
+
+// errInjected is the failure tracked makes an op raise.
+var errInjected = errors.New("injected failure")
+
+// op counts an op and fails it when its turn has come.
+func (k *tracked) op(name string) {
+	k.mu.Lock()
+	k.ops++
+	fail := k.ops == k.failAt
+	k.mu.Unlock()
+	if fail {
+		panic(&engine.Error{Op: name, Err: errInjected})
+	}
+}
+
+// leaked lists the ops that made the activations still live.
+func (k *tracked) leaked() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []string
+	for _, a := range k.allocs {
+		if !a.freed && a.op != "Weight" {
+			out = append(out, a.op)
+		}
+	}
+	return out
 }
 
 func newTracked(t testing.TB, ops vae.Ops) *tracked {
 	return &tracked{Ops: ops, t: t, allocs: map[engine.Tensor]*alloc{}}
 }
 
-func (k *tracked) add(x engine.Tensor) engine.Tensor {
+func (k *tracked) add(op string, x engine.Tensor) engine.Tensor {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	a := &alloc{bytes: 4 * int64(engine.Numel(x.Shape()))}
+	a := &alloc{op: op, bytes: 4 * int64(engine.Numel(x.Shape()))}
 	k.allocs[x] = a
 	k.live += a.bytes
 	k.peak = max(k.peak, k.live)
@@ -69,6 +101,7 @@ func (k *tracked) Free(ts ...engine.Tensor) {
 }
 
 func (k *tracked) Reshape(x engine.Tensor, shape ...int) engine.Tensor {
+	k.op("Reshape")
 	y := k.Ops.Reshape(x, shape...)
 	k.mu.Lock()
 	k.allocs[y] = k.allocs[x] // a view: freeing either frees the data once
@@ -77,28 +110,39 @@ func (k *tracked) Reshape(x engine.Tensor, shape ...int) engine.Tensor {
 }
 
 func (k *tracked) FromHost(d []float32, shape ...int) engine.Tensor {
-	return k.add(k.Ops.FromHost(d, shape...))
+	k.op("FromHost")
+	return k.add("FromHost", k.Ops.FromHost(d, shape...))
+}
+func (k *tracked) ToHost(x engine.Tensor) []float32 {
+	k.op("ToHost")
+	return k.Ops.ToHost(x)
 }
 func (k *tracked) Weight(info gguf.TensorInfo, data []byte) engine.Tensor {
-	return k.add(k.Ops.Weight(info, data))
+	return k.add("Weight", k.Ops.Weight(info, data))
 }
 func (k *tracked) Conv3d(x, prev, w, b engine.Tensor, o vae.ConvOpts) engine.Tensor {
-	return k.add(k.Ops.Conv3d(x, prev, w, b, o))
+	k.op("Conv3d")
+	return k.add("Conv3d", k.Ops.Conv3d(x, prev, w, b, o))
 }
 func (k *tracked) ChannelNorm(x, g engine.Tensor, silu bool) engine.Tensor {
-	return k.add(k.Ops.ChannelNorm(x, g, silu))
+	k.op("ChannelNorm")
+	return k.add("ChannelNorm", k.Ops.ChannelNorm(x, g, silu))
 }
 func (k *tracked) FrameAttention(qkv engine.Tensor) engine.Tensor {
-	return k.add(k.Ops.FrameAttention(qkv))
+	k.op("FrameAttention")
+	return k.add("FrameAttention", k.Ops.FrameAttention(qkv))
 }
 func (k *tracked) Frames(x engine.Tensor, from, to int) engine.Tensor {
-	return k.add(k.Ops.Frames(x, from, to))
+	k.op("Frames")
+	return k.add("Frames", k.Ops.Frames(x, from, to))
 }
 func (k *tracked) ConcatFrames(a, b engine.Tensor) engine.Tensor {
-	return k.add(k.Ops.ConcatFrames(a, b))
+	k.op("ConcatFrames")
+	return k.add("ConcatFrames", k.Ops.ConcatFrames(a, b))
 }
 func (k *tracked) InterleaveFrames(x engine.Tensor) engine.Tensor {
-	return k.add(k.Ops.InterleaveFrames(x))
+	k.op("InterleaveFrames")
+	return k.add("InterleaveFrames", k.Ops.InterleaveFrames(x))
 }
 
 func gaussian(n int, seed uint64) []float32 {
@@ -164,5 +208,48 @@ func TestDecodeMemoryFlat(t *testing.T) {
 	v.Free()
 	if k.live != 0 {
 		t.Errorf("%d bytes live after Free", k.live)
+	}
+}
+
+// TestNoLeakOnFailure makes every op of an encode and of a decode (untiled
+// and tiled) fail in turn, as a device backend out of memory would, and
+// checks that the call returns the failure and leaves nothing live but the
+// weights (tracked reports any double free). The runs are long enough to
+// reach every layer both in the first chunk and in one with cached frames
+// (2 encoder chunks, 2 latent frames) and small enough to repeat for every
+// op (one latent pixel; two tiles of one when tiled).
+func TestNoLeakOnFailure(t *testing.T) {
+	k := newTracked(t, cpu.New())
+	v := loadTiny(t, k)
+	weights := k.live
+	const F, T = 5, 2
+	video, z := gaussian(3*F*8*8, 1), gaussian(16*T*1*1, 2)
+	discard := func([]float32, int) error { return nil }
+	for _, run := range []struct {
+		name string
+		f    func() error
+	}{
+		{"Encode", func() error { _, err := v.Encode(video, F, 8, 8); return err }},
+		{"Decode", func() error { v.Tiling = vae.Tiling{}; return v.Decode(z, T, 1, 1, discard) }},
+		// Tiles only add states to free: one latent frame (z read as 1×2) is enough.
+		{"tiled Decode", func() error { v.Tiling = vae.Tiling{Size: 1}; return v.Decode(z, 1, 1, 2, discard) }},
+	} {
+		k.ops = 0
+		if err := run.f(); err != nil {
+			t.Fatalf("%s: %v", run.name, err)
+		}
+		ops := k.ops
+		t.Logf("%s: %d ops", run.name, ops)
+		for n := 1; n <= ops; n++ {
+			k.ops, k.failAt = 0, n
+			err := run.f()
+			k.failAt = 0
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("%s, op %d failing: err %v", run.name, n, err)
+			}
+			if k.live != weights {
+				t.Fatalf("%s, op %d failing: %d bytes of %v left live", run.name, n, k.live-weights, k.leaked())
+			}
+		}
 	}
 }

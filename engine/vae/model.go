@@ -146,16 +146,12 @@ func trunk(s *state, x engine.Tensor, prefix string, conv1 *causalConv, stages [
 	trace.Emit(prefix+".conv1", h)
 	for _, st := range stages {
 		for i, ly := range st.layers {
-			y := ly.forward(s, h)
-			s.ops.Free(h)
-			h = y
+			h = consume(s.ops, h, func(h engine.Tensor) engine.Tensor { return ly.forward(s, h) })
 			trace.Emit(prefix+"."+st.name+"."+strconv.Itoa(i), h)
 		}
 	}
-	n := head0.forward(s, h, true)
-	s.ops.Free(h)
-	y := head2.forward(s, n, nil)
-	s.ops.Free(n)
+	n := consume(s.ops, h, func(h engine.Tensor) engine.Tensor { return head0.forward(s, h, true) })
+	y := consume(s.ops, n, func(n engine.Tensor) engine.Tensor { return head2.forward(s, n, nil) })
 	trace.Emit(prefix+".head", y)
 	return y
 }

@@ -145,12 +145,9 @@ func (v *VAE) Encode(video []float32, F, H, W int) (latent []float32, err error)
 			n = 1
 		}
 		x := ops.FromHost(frames(video, 3, F, H*W, f0, n), 3, n, H, W)
-		e := v.encoder.forward(s, x, v.Trace)
-		ops.Free(x)
-		mu := v.conv1.forward(s, e, nil) // [2·ZDim, 1, h, w]; the first ZDim channels are mu
-		ops.Free(e)
-		host := ops.ToHost(mu)
-		ops.Free(mu)
+		e := consume(ops, x, func(x engine.Tensor) engine.Tensor { return v.encoder.forward(s, x, v.Trace) })
+		mu := consume(ops, e, func(e engine.Tensor) engine.Tensor { return v.conv1.forward(s, e, nil) }) // [2·ZDim, 1, h, w]; the first ZDim channels are mu
+		host := toHost(ops, mu)
 		for c := range z {
 			dst := latent[(c*T+t)*h*w : (c*T+t+1)*h*w]
 			for i, m := range host[c*h*w : (c+1)*h*w] {
@@ -218,14 +215,16 @@ func (v *VAE) decodeFrame(s *state, z []float32, T, h, w, t, y0, x0, th, tw int)
 		}
 	}
 	x := ops.FromHost(in, zd, 1, th, tw)
-	x2 := v.conv2.forward(s, x, nil)
-	ops.Free(x)
-	y := v.decoder.forward(s, x2, v.Trace)
-	ops.Free(x2)
+	x2 := consume(ops, x, func(x engine.Tensor) engine.Tensor { return v.conv2.forward(s, x, nil) })
+	y := consume(ops, x2, func(x2 engine.Tensor) engine.Tensor { return v.decoder.forward(s, x2, v.Trace) })
 	n := y.Shape()[1]
-	out := ops.ToHost(y)
-	ops.Free(y)
-	return out, n
+	return toHost(ops, y), n
+}
+
+// toHost copies t to the host and frees it, also when the copy fails.
+func toHost(ops Ops, t engine.Tensor) []float32 {
+	defer ops.Free(t)
+	return ops.ToHost(t)
 }
 
 // frames copies frames [f0, f0+n) of a channel-major video [C, F, plane].
