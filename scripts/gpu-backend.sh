@@ -4,10 +4,12 @@
 #
 #   scripts/gpu-backend.sh build        here: test binaries and the golden files they read into gpu-bin/i45
 #   scripts/gpu-backend.sh [STEP ...]   there (device tool, carry gpu-bin/i45), from the repository root:
-#       test    op-by-op tests against the CPU reference, DiT and umT5 golden cases on the GPU
-#       bench   one full-size DiT block (480p, 720p; bf16 and Q8_0), flash attention alone, umT5-XXL encode
-#       torch   the PyTorch references: bench/torch/dit_block.py and bench/torch/umt5.py
-#     (default: all three). Logs and JSON land in $OUT (the device tool's output folder) or gpu-bin/i45/out.
+#       test      op-by-op tests against the CPU reference, DiT and umT5 golden cases on the GPU
+#       bench     bench-dit and bench-t5: one full-size DiT block (480p, 720p; bf16 and Q8_0) with its op
+#                 profile and flash attention alone; the umT5-XXL encoder on a 512-token prompt
+#       torch     torch-dit and torch-t5: bench/torch/dit_block.py and bench/torch/umt5.py
+#     (default: test bench torch). Logs and JSON land in $OUT (the device tool's output folder) or
+#     gpu-bin/i45/out.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -42,16 +44,23 @@ for s in "${steps[@]}"; do
       (cd engine/t5 && timeout 120 "$top/$dir/t5.test" -test.run 'TestGoldenCUDA' -test.v -test.count=1) >"$out/test_t5.log" 2>&1 || rc=1
       grep -hE '^(--- |ok|FAIL|PASS|panic)|rel L2|error|flash kernels' "$out"/test_*.log | grep -v '^=== ' | tail -80
       ;;
-    bench)
-      export WAN22_BACKEND_BENCH=1 WAN22_BACKEND_BENCH_OUT=$out
-      (cd engine/dit && timeout 300 "$top/$dir/dit.test" -test.run 'TestCUDABlockBench' -test.v -test.timeout 10m) >"$out/bench_dit.log" 2>&1 || rc=1
-      (cd engine/t5 && timeout 240 "$top/$dir/t5.test" -test.run 'TestCUDAEncoderBench' -test.v -test.timeout 10m) >"$out/bench_t5.log" 2>&1 || rc=1
-      grep -hE 'ms|GiB|^(--- |ok|FAIL|panic)' "$out"/bench_*.log | grep -v '^=== '
+    bench) set -- bench-dit bench-t5; for b in "$@"; do "$0" "$b" || rc=1; done ;;
+    torch) set -- torch-dit torch-t5; for b in "$@"; do "$0" "$b" || rc=1; done ;;
+    bench-dit | bench-t5)
+      pkg=${s#bench-}
+      test=TestCUDABlockBench
+      [ "$pkg" = t5 ] && test=TestCUDAEncoderBench
+      (cd "engine/$pkg" && WAN22_BACKEND_BENCH=1 WAN22_BACKEND_BENCH_OUT=$out timeout 300 "$top/$dir/$pkg.test" \
+        -test.run "$test" -test.v -test.timeout 10m) >"$out/bench_$pkg.log" 2>&1 || rc=1
+      grep -hE 'ms|GiB|^(--- |ok|FAIL|panic)' "$out/bench_$pkg.log" | grep -v -e '^=== ' -e 'autotune'
       ;;
-    torch)
+    torch-dit)
       PYTHONUNBUFFERED=1 timeout 300 python3 bench/torch/dit_block.py "$out/dit_block_torch.json" >"$out/torch_dit.log" 2>&1 || rc=1
+      cat "$out/torch_dit.log"
+      ;;
+    torch-t5)
       PYTHONUNBUFFERED=1 timeout 200 python3 bench/torch/umt5.py "$out/umt5_torch.json" >"$out/torch_t5.log" 2>&1 || rc=1
-      tail -n 12 "$out"/torch_*.log
+      cat "$out/torch_t5.log"
       ;;
     *) echo "gpu-backend.sh: unknown step $s" >&2; rc=2 ;;
   esac

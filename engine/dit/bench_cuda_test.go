@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/cuda"
@@ -106,130 +105,16 @@ func bf16Random(b *cuda.Backend, seed uint64, shape ...int) engine.Tensor {
 	return b.Cast(x, engine.BF16)
 }
 
-// gpuTimer times work queued on the backend's compute stream with CUDA events.
-type gpuTimer struct {
-	b          *cuda.Backend
-	start, end *cuda.Event
-}
-
-func newGPUTimer(t testing.TB, b *cuda.Backend) *gpuTimer {
-	t.Helper()
-	start, err := b.Device().NewEvent(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, err := b.Device().NewEvent(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = start.Destroy(); _ = end.Destroy() })
-	return &gpuTimer{b: b, start: start, end: end}
-}
-
-// median runs f warm+reps times and returns the median of the last reps, in milliseconds.
-func (g *gpuTimer) median(t testing.TB, warm, reps int, f func()) float64 {
-	t.Helper()
+// median runs f warm+reps times and returns the median device time of the last reps, in milliseconds.
+func median(timer *cudatest.Profiler, warm, reps int, f func()) float64 {
 	var ms []float64
 	for i := range warm + reps {
-		if err := g.start.Record(nil); err != nil {
-			t.Fatal(err)
-		}
-		f()
-		if err := g.end.Record(nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := g.end.Synchronize(); err != nil {
-			t.Fatal(err)
-		}
-		d, err := g.start.Elapsed(g.end)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i >= warm {
-			ms = append(ms, float64(d)/float64(time.Millisecond))
+		if d := timer.Time(f); i >= warm {
+			ms = append(ms, d)
 		}
 	}
 	slices.Sort(ms)
 	return ms[len(ms)/2]
-}
-
-// once times one run of f in milliseconds.
-func (g *gpuTimer) once(t testing.TB, f func()) float64 { return g.median(t, 0, 1, f) }
-
-// opProfile wraps the backend and times every op of a block forward with CUDA events, synchronizing after
-// each (so the sum exceeds a normal run by the launch gaps): where the block's time goes.
-type opProfile struct {
-	*cuda.Backend
-	t     testing.TB
-	timer *gpuTimer
-	ms    map[string]float64
-	calls map[string]int
-}
-
-func (p *opProfile) time(name string, f func()) {
-	p.ms[name] += p.timer.once(p.t, f)
-	p.calls[name]++
-}
-
-func shapeKey(op string, ts ...engine.Tensor) string {
-	var parts []string
-	for _, x := range ts {
-		parts = append(parts, fmt.Sprint(x.Shape()))
-	}
-	return op + " " + strings.Join(parts, "·")
-}
-
-func (p *opProfile) Linear(x, w, bias engine.Tensor) (y engine.Tensor) {
-	p.time(shapeKey("Linear", x, w), func() { y = p.Backend.Linear(x, w, bias) })
-	return y
-}
-func (p *opProfile) LayerNorm(x, w, bias engine.Tensor, eps float32) (y engine.Tensor) {
-	p.time("LayerNorm", func() { y = p.Backend.LayerNorm(x, w, bias, eps) })
-	return y
-}
-func (p *opProfile) RMSNorm(x, w engine.Tensor, eps float32) (y engine.Tensor) {
-	p.time("RMSNorm", func() { y = p.Backend.RMSNorm(x, w, eps) })
-	return y
-}
-func (p *opProfile) Modulate(x, shift, scale engine.Tensor) (y engine.Tensor) {
-	p.time("Modulate", func() { y = p.Backend.Modulate(x, shift, scale) })
-	return y
-}
-func (p *opProfile) GELU(x engine.Tensor) (y engine.Tensor) {
-	p.time("GELU", func() { y = p.Backend.GELU(x) })
-	return y
-}
-func (p *opProfile) Slice(x engine.Tensor, from, to int) (y engine.Tensor) {
-	p.time("Slice", func() { y = p.Backend.Slice(x, from, to) })
-	return y
-}
-func (p *opProfile) Attention(q, k, v engine.Tensor, o engine.AttentionOpts) (y engine.Tensor) {
-	p.time(shapeKey("Attention", q, k), func() { y = p.Backend.Attention(q, k, v, o) })
-	return y
-}
-func (p *opProfile) RotatePairs(x, cos, sin engine.Tensor, heads int) {
-	p.time("RotatePairs", func() { p.Backend.RotatePairs(x, cos, sin, heads) })
-}
-func (p *opProfile) AddGated(x, y, gate engine.Tensor) {
-	p.time("AddGated", func() { p.Backend.AddGated(x, y, gate) })
-}
-func (p *opProfile) AddGatedRows(x, y, gate engine.Tensor, from int) {
-	p.time("AddGatedRows", func() { p.Backend.AddGatedRows(x, y, gate, from) })
-}
-
-// report logs the profile, largest first.
-func (p *opProfile) report(t testing.TB, title string) {
-	names := make([]string, 0, len(p.ms))
-	var total float64
-	for n, ms := range p.ms {
-		names = append(names, n)
-		total += ms
-	}
-	slices.SortFunc(names, func(a, b string) int { return int(math.Copysign(1, p.ms[b]-p.ms[a])) })
-	t.Logf("%s: %.2f ms in %d timed ops", title, total, len(names))
-	for _, n := range names {
-		t.Logf("  %8.3f ms %5.1f%% %3d× %s", p.ms[n], 100*p.ms[n]/total, p.calls[n], n)
-	}
 }
 
 // benchResult is one line of the benchmark's report.
@@ -260,7 +145,7 @@ func TestCUDABlockBench(t *testing.T) {
 		t.Skip("set WAN22_BACKEND_BENCH=1 to time a full-size DiT block on the GPU")
 	}
 	b := cudatest.Backend(t)
-	timer := newGPUTimer(t, b)
+	timer := cudatest.NewProfiler(t, b)
 	cfg := I2VA14B()
 	grids := []Grid{{T: 21, H: 60, W: 104}, {T: 21, H: 90, W: 160}} // 480p and 720p, 81 frames
 	var results []benchResult
@@ -279,7 +164,7 @@ func TestCUDABlockBench(t *testing.T) {
 			if keys != L {
 				kk, vv = b.Slice(k, 0, keys), b.Slice(v, 0, keys)
 			}
-			ms := timer.median(t, 1, 3, func() { b.Free(b.Attention(q, kk, vv, opts)) })
+			ms := median(timer, 1, 3, func() { b.Free(b.Attention(q, kk, vv, opts)) })
 			what := "attention (self)"
 			if keys != L {
 				what = "attention (cross, 512 keys)"
@@ -338,7 +223,7 @@ func TestCUDABlockBench(t *testing.T) {
 					}
 					b.SetFusion(fuse)
 					var peak int64
-					ms := timer.median(t, 1, reps, func() {
+					ms := median(timer, 1, reps, func() {
 						b.ResetPeak()
 						forward(b, chunk)
 						peak = b.MemStats().Peak
@@ -353,9 +238,9 @@ func TestCUDABlockBench(t *testing.T) {
 			}
 			b.SetFusion(true)
 			if wt == gguf.TypeBF16 && L < 40000 {
-				prof := &opProfile{Backend: b, t: t, timer: timer, ms: map[string]float64{}, calls: map[string]int{}}
+				prof := cudatest.NewProfiler(t, b)
 				forward(prof, DefaultFFNChunk)
-				prof.report(t, fmt.Sprintf("profile of one %v block at L=%d (ops timed one by one)", wt, L))
+				prof.Report(fmt.Sprintf("profile of one %v block at L=%d (ops timed one by one)", wt, L))
 			}
 			if v := b.ToHost(b.Slice(x, 0, 1)); math.IsNaN(float64(v[0])) || math.IsInf(float64(v[0]), 0) {
 				t.Errorf("the residual stream is not finite after the timed runs: %v", v[0])
