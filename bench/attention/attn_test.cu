@@ -1,0 +1,412 @@
+// Correctness check and benchmark of kernels/attention.ptx, the PTX that ships, loaded through the driver API.
+//
+//   attn_test check [ptx,...]  shape table against a double-precision CPU reference (all entry points)
+//   attn_test bench [ptx,...] [out]  timings at the WAN 2.2 lengths (40 heads), CUDA events, median of runs
+//
+// Build on the device machine: nvcc -O2 -std=c++17 -arch=sm_90 -Xcompiler -fopenmp attn_test.cu -lcuda
+// (bench/attention/run.sh does it). Inputs are fresh random bf16 per case; keys at and past kv_len hold NaN
+// (masked keys must never be read); the output is poisoned with NaN first and its guard rows and padding
+// columns must stay poisoned.
+#include <cuda.h>
+#include <cuda_runtime.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#define CU(x)                                                                                         \
+    do {                                                                                              \
+        CUresult r_ = (x);                                                                            \
+        if (r_ != CUDA_SUCCESS) {                                                                     \
+            const char* s_ = "?";                                                                     \
+            cuGetErrorString(r_, &s_);                                                                \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #x, s_);                  \
+            exit(1);                                                                                  \
+        }                                                                                             \
+    } while (0)
+#define RT(x)                                                                                         \
+    do {                                                                                              \
+        cudaError_t e_ = (x);                                                                         \
+        if (e_ != cudaSuccess) {                                                                      \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+            exit(1);                                                                                  \
+        }                                                                                             \
+    } while (0)
+
+static const int HD = 128;
+
+static uint16_t f2bf(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+static float bf2f(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+// splitmix64: a small, good generator; one stream per (case, tensor, row) keeps the fill parallel.
+static inline uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+static inline float uni(uint64_t seed, uint64_t i) {  // uniform in [-1, 1)
+    return (float)((mix(seed * 0x100000001b3ull + i) >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+// Entry points, named attn_b<BM>_w<WARPS>_s<STAGES>[p]_<out> (see kernels/attention.cu).
+struct Variant {
+    std::string name, module;
+    int bm = 0, warps = 0, stages = 0, f32 = 0, smem = 0;
+    CUfunction fn = nullptr;
+};
+// Every name any module may carry; a module is tested on those it has.
+static const char* kEntries[] = {
+    "attn_b128_w8_s2_bf16", "attn_b128_w8_s2_f32", "attn_b128_w4_s2_bf16", "attn_b128_w4_s2_f32",
+    "attn_b256_w8_s3_bf16", "attn_b256_w8_s3_f32",  // kernels/attention.ptx (compute_80, mma.sync)
+    "attn_b128_w8_s2g_bf16", "attn_b128_w8_s2g_f32", "attn_b128_w8_s3g_bf16", "attn_b128_w8_s3g_f32",  // sm90a
+};
+static std::vector<Variant> variants;
+
+static Variant parse_entry(const char* name) {
+    Variant v;
+    v.name = name;
+    char rest[32] = {0};
+    if (sscanf(name, "attn_b%d_w%d_s%d%31s", &v.bm, &v.warps, &v.stages, rest) != 4) {
+        fprintf(stderr, "bad entry name %s\n", name);
+        exit(1);
+    }
+    v.f32 = strstr(rest, "f32") != nullptr;
+    if (rest[0] == 'g') {
+        v.smem = v.bm * 256 + v.stages * 65536;  // sm90a: Q, then stages of 128-key K and V tiles
+    } else {
+        // Two m16 tiles per warp (BM = 32·WARPS) keep Q in its own shared tile of BM rows × 256 bytes.
+        v.smem = v.stages * 32768 + (v.bm == 32 * v.warps ? v.bm * 256 : 0);
+    }
+    return v;
+}
+
+static void load_module(const char* path) {
+    FILE* f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(1);
+    }
+    std::string ptx;
+    char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) ptx.append(buf, n);
+    fclose(f);
+    static char log[1 << 16], elog[1 << 16];
+    CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_ERROR_LOG_BUFFER,
+                           CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void* vals[] = {log, (void*)(uintptr_t)sizeof log, elog, (void*)(uintptr_t)sizeof elog};
+    CUmodule mod;
+    CUresult r = cuModuleLoadDataEx(&mod, ptx.c_str(), 4, opts, vals);
+    if (r != CUDA_SUCCESS) {
+        fprintf(stderr, "cuModuleLoadDataEx(%s) failed (%d): %s\n", path, (int)r, elog);
+        exit(1);
+    }
+    const size_t first = variants.size();
+    for (const char* e : kEntries) {
+        Variant v = parse_entry(e);
+        if (cuModuleGetFunction(&v.fn, mod, e) != CUDA_SUCCESS) continue;
+        v.module = path;
+        variants.push_back(v);
+    }
+    for (size_t i = first; i < variants.size(); i++) {
+        Variant& v = variants[i];
+        CU(cuFuncSetAttribute(v.fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, v.smem));
+        int regs = 0, lmem = 0;
+        CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, v.fn));
+        CU(cuFuncGetAttribute(&lmem, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, v.fn));
+        int blocks = 0;
+        CU(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, v.fn, 32 * v.warps, v.smem));
+        printf("  %-22s %3d registers, %d bytes local, %3d KiB shared, %d CTAs/SM\n", v.name.c_str(), regs, lmem,
+               v.smem / 1024, blocks);
+    }
+}
+
+static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lkv,
+                   int qs, int ks, int vs, int os, float scale, int heads, CUstream st = 0) {
+    void* args[] = {&out, &q, &k, &vv, &lq, &lkv, &qs, &ks, &vs, &os, &scale};
+    CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
+}
+
+// ---------------------------------------------------------------------------------------------------- check
+
+static int check() {
+    const int Ls[] = {1, 2, 17, 64, 127, 128, 129, 255, 1000, 4096};
+    const int Hs[] = {1, 2, 40};
+    const float scale = 1.0f / sqrtf(128.0f);
+    std::vector<double> worst(variants.size(), 0.0);
+    int failures = 0, cases = 0;
+    uint64_t seed = 12345;
+    for (int H : Hs)
+        for (int lq : Ls)
+            for (int lk : Ls)
+                for (int masked = 0; masked < 2; masked++) {
+                    if (masked && lk == 1) continue;
+                    seed++;
+                    const int lkv = masked ? std::max(1, (int)(mix(seed) % (uint64_t)lk)) : lk;  // < lk when masked
+                    const int pad = (seed & 1) ? 64 : 0;  // odd cases: row strides wider than H·128
+                    const int qs = H * HD + pad, ks = H * HD + pad, vs = H * HD + 2 * pad, os = H * HD + pad;
+                    const float amp = (seed % 3 == 0) ? 2.5f : 1.0f;  // 2.5: peaky softmax (score std ≈ 6)
+                    std::vector<uint16_t> hq((size_t)lq * qs), hk((size_t)lk * ks), hv((size_t)lk * vs);
+#pragma omp parallel for schedule(static)
+                    for (int r = 0; r < lq; r++)
+                        for (int c = 0; c < qs; c++)
+                            hq[(size_t)r * qs + c] = f2bf(amp * 1.7f * uni(seed * 3 + 0, (uint64_t)r * qs + c));
+#pragma omp parallel for schedule(static)
+                    for (int r = 0; r < lk; r++) {
+                        for (int c = 0; c < ks; c++)
+                            hk[(size_t)r * ks + c] =
+                                r < lkv ? f2bf(amp * 1.7f * uni(seed * 3 + 1, (uint64_t)r * ks + c)) : 0x7fc0;
+                        for (int c = 0; c < vs; c++)
+                            hv[(size_t)r * vs + c] = r < lkv ? f2bf(1.7f * uni(seed * 3 + 2, (uint64_t)r * vs + c)) : 0x7fc0;
+                    }
+                    // Reference on a sample of (row, head) pairs: all when few, else boundary rows plus random ones.
+                    std::vector<std::pair<int, int>> pick;
+                    if ((long)lq * H <= 512) {
+                        for (int r = 0; r < lq; r++)
+                            for (int h = 0; h < H; h++) pick.push_back({r, h});
+                    } else {
+                        const int fixed[] = {0, 1, 15, 16, 63, 64, 127, 128, lq - 1, lq - 2};
+                        for (int r : fixed)
+                            if (r >= 0 && r < lq)
+                                for (int h : {0, H - 1}) pick.push_back({r, h});
+                        for (int i = 0; i < 480; i++)
+                            pick.push_back({(int)(mix(seed * 7 + i) % lq), (int)(mix(seed * 11 + i) % H)});
+                    }
+                    std::vector<double> ref(pick.size() * HD);
+#pragma omp parallel for schedule(dynamic, 4)
+                    for (size_t p = 0; p < pick.size(); p++) {
+                        const int r = pick[p].first, h = pick[p].second;
+                        std::vector<double> s(lkv), qrow(HD);
+                        for (int d = 0; d < HD; d++) qrow[d] = bf2f(hq[(size_t)r * qs + h * HD + d]);
+                        double mx = -1e300;
+                        for (int j = 0; j < lkv; j++) {
+                            double acc = 0;
+                            const uint16_t* kr = &hk[(size_t)j * ks + h * HD];
+                            for (int d = 0; d < HD; d++) acc += qrow[d] * bf2f(kr[d]);
+                            s[j] = acc * scale;
+                            mx = std::max(mx, s[j]);
+                        }
+                        double sum = 0;
+                        for (int j = 0; j < lkv; j++) sum += (s[j] = exp(s[j] - mx));
+                        double* o = &ref[p * HD];
+                        for (int d = 0; d < HD; d++) o[d] = 0;
+                        for (int j = 0; j < lkv; j++) {
+                            const uint16_t* vr = &hv[(size_t)j * vs + h * HD];
+                            const double w = s[j] / sum;
+                            for (int d = 0; d < HD; d++) o[d] += w * bf2f(vr[d]);
+                        }
+                    }
+                    CUdeviceptr dq, dk, dv, dout;
+                    const int guard = 2;
+                    const size_t out_bytes = (size_t)(lq + guard) * os * 4;
+                    CU(cuMemAlloc(&dq, hq.size() * 2));
+                    CU(cuMemAlloc(&dk, hk.size() * 2));
+                    CU(cuMemAlloc(&dv, hv.size() * 2));
+                    CU(cuMemAlloc(&dout, out_bytes));
+                    CU(cuMemcpyHtoD(dq, hq.data(), hq.size() * 2));
+                    CU(cuMemcpyHtoD(dk, hk.data(), hk.size() * 2));
+                    CU(cuMemcpyHtoD(dv, hv.data(), hv.size() * 2));
+                    std::vector<uint8_t> hout(out_bytes);
+                    for (size_t vi = 0; vi < variants.size(); vi++) {
+                        const Variant& v = variants[vi];
+                        const int esz = v.f32 ? 4 : 2;
+                        CU(cuMemsetD8(dout, 0xff, out_bytes));
+                        launch(v, dout, dq, dk, dv, lq, lkv, qs, ks, vs, os, scale, H);
+                        CU(cuCtxSynchronize());
+                        CU(cuMemcpyDtoH(hout.data(), dout, (size_t)(lq + guard) * os * esz));
+                        auto get = [&](size_t idx) -> float {
+                            if (v.f32) {
+                                float f;
+                                memcpy(&f, &hout[idx * 4], 4);
+                                return f;
+                            }
+                            uint16_t h;
+                            memcpy(&h, &hout[idx * 2], 2);
+                            return bf2f(h);
+                        };
+                        auto poisoned = [&](size_t idx) -> bool {
+                            for (int b = 0; b < esz; b++)
+                                if (hout[idx * esz + b] != 0xff) return false;
+                            return true;
+                        };
+                        // Every in-range element written and finite; guard rows and padding untouched.
+                        long bad_written = 0, bad_guard = 0;
+                        for (int r = 0; r < lq + guard; r++)
+                            for (int c = 0; c < os; c++) {
+                                const size_t idx = (size_t)r * os + c;
+                                if (r < lq && c < H * HD) {
+                                    if (!std::isfinite(get(idx))) bad_written++;
+                                } else if (!poisoned(idx)) {
+                                    bad_guard++;
+                                }
+                            }
+                        double num = 0, den = 0;
+                        for (size_t p = 0; p < pick.size(); p++)
+                            for (int d = 0; d < HD; d++) {
+                                const double got = get((size_t)pick[p].first * os + pick[p].second * HD + d);
+                                const double e = got - ref[p * HD + d];
+                                num += e * e;
+                                den += ref[p * HD + d] * ref[p * HD + d];
+                            }
+                        const double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+                        const bool ok = bad_written == 0 && bad_guard == 0 && rel <= 1e-2 && std::isfinite(rel);
+                        worst[vi] = std::max(worst[vi], std::isfinite(rel) ? rel : 1e300);
+                        if (!ok) {
+                            failures++;
+                            printf("FAIL %-18s H=%2d lq=%4d lk=%4d kv_len=%4d pad=%d amp=%.1f: rel L2 %.3e, "
+                                   "%ld non-finite outputs, %ld guard/padding elements written\n",
+                                   v.name.c_str(), H, lq, lk, lkv, pad, amp, rel, bad_written, bad_guard);
+                        }
+                    }
+                    cases++;
+                    CU(cuMemFree(dq));
+                    CU(cuMemFree(dk));
+                    CU(cuMemFree(dv));
+                    CU(cuMemFree(dout));
+                }
+    printf("check: %d cases (Lq, Lk in {1..4096}, heads {1,2,40}, full and masked kv_len) x %zu entry points\n",
+           cases, variants.size());
+    for (size_t vi = 0; vi < variants.size(); vi++) printf("  %-22s max relative L2 error %.3e\n", variants[vi].name.c_str(), worst[vi]);
+    printf("check: %s (%d failures)\n", failures ? "FAILED" : "PASSED", failures);
+    return failures ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------------- bench
+
+__global__ void fill_bf16(uint16_t* p, size_t n, uint64_t seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        uint64_t x = seed * 0x100000001b3ull + i + 0x9e3779b97f4a7c15ull;
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+        x ^= x >> 31;
+        const float f = ((float)(x >> 40) * (1.0f / 8388608.0f) - 1.0f) * 1.7f;
+        uint32_t u = __float_as_uint(f);
+        u += 0x7fffu + ((u >> 16) & 1u);
+        p[i] = (uint16_t)(u >> 16);
+    }
+}
+
+static double time_ms(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lk,
+                      int H, int warm, int iters) {
+    const int s = H * HD;
+    const float scale = 1.0f / sqrtf(128.0f);
+    for (int i = 0; i < warm; i++) launch(v, out, q, k, vv, lq, lk, s, s, s, s, scale, H);
+    RT(cudaGetLastError());
+    cudaEvent_t a, b;
+    RT(cudaEventCreate(&a));
+    RT(cudaEventCreate(&b));
+    std::vector<float> t;
+    for (int i = 0; i < iters; i++) {
+        RT(cudaEventRecord(a));
+        launch(v, out, q, k, vv, lq, lk, s, s, s, s, scale, H);
+        RT(cudaEventRecord(b));
+        RT(cudaEventSynchronize(b));
+        float ms;
+        RT(cudaEventElapsedTime(&ms, a, b));
+        t.push_back(ms);
+    }
+    RT(cudaEventDestroy(a));
+    RT(cudaEventDestroy(b));
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+static int bench(const char* outpath) {
+    const int H = 40, maxL = 75600;
+    const size_t n = (size_t)maxL * H * HD;
+    CUdeviceptr q, k, v, out;
+    CU(cuMemAlloc(&q, n * 2));
+    CU(cuMemAlloc(&k, n * 2));
+    CU(cuMemAlloc(&v, n * 2));
+    CU(cuMemAlloc(&out, n * 4));
+    fill_bf16<<<1024, 256>>>((uint16_t*)q, n, 1);
+    fill_bf16<<<1024, 256>>>((uint16_t*)k, n, 2);
+    fill_bf16<<<1024, 256>>>((uint16_t*)v, n, 3);
+    RT(cudaDeviceSynchronize());
+    FILE* f = outpath ? fopen(outpath, "w") : nullptr;
+    auto report = [&](const Variant& var, int lq, int lk, double ms) {
+        const double tf = 4.0 * lq * (double)lk * HD * H / (ms * 1e-3) / 1e12;
+        printf("  %-22s Lq=%5d Lk=%5d  %9.3f ms  %6.1f TFLOP/s\n", var.name.c_str(), lq, lk, ms, tf);
+        if (f) fprintf(f, "%s %d %d %.6f %.3f %s\n", var.name.c_str(), lq, lk, ms, tf, var.module.c_str());
+        fflush(stdout);
+    };
+    // Self-attention at 480p (32760) and cross-attention for every bf16 entry point; the two fastest at 720p
+    // (75600), and the f32-output twin of the fastest.
+    std::vector<std::pair<double, const Variant*>> self;
+    for (const auto& var : variants)
+        if (!var.f32) {
+            const double ms = time_ms(var, out, q, k, v, 32760, 32760, H, 1, 5);
+            report(var, 32760, 32760, ms);
+            self.push_back({ms, &var});
+        }
+    std::sort(self.begin(), self.end());
+    for (const auto& var : variants)
+        if (!var.f32) {
+            report(var, 32760, 512, time_ms(var, out, q, k, v, 32760, 512, H, 3, 20));
+            report(var, 75600, 512, time_ms(var, out, q, k, v, 75600, 512, H, 3, 20));
+        }
+    const Variant* best = self[0].second;
+    for (size_t i = 0; i < 2 && i < self.size(); i++)
+        report(*self[i].second, 75600, 75600, time_ms(*self[i].second, out, q, k, v, 75600, 75600, H, 1, 3));
+    for (const auto& var : variants)
+        if (var.f32 && var.name.substr(0, var.name.size() - 4) == best->name.substr(0, best->name.size() - 5)) {
+            report(var, 32760, 32760, time_ms(var, out, q, k, v, 32760, 32760, H, 1, 5));
+            report(var, 75600, 75600, time_ms(var, out, q, k, v, 75600, 75600, H, 1, 3));
+        }
+    printf("bench: fastest bf16 entry point at 32760: %s\n", best->name.c_str());
+    // Run-to-run spread: the bf16 entry points again at 32760, interleaved, three rounds.
+    for (int round = 0; round < 3; round++) {
+        printf("  round %d at 32760:", round + 1);
+        for (const auto& var : variants)
+            if (!var.f32) {
+                const double ms = time_ms(var, out, q, k, v, 32760, 32760, H, 1, 3);
+                printf("  %s %.1f", var.name.c_str() + 5, 4.0 * 32760.0 * 32760.0 * HD * H / (ms * 1e-3) / 1e12);
+            }
+        printf("\n");
+        fflush(stdout);
+    }
+    if (f) fclose(f);
+    CU(cuMemFree(q));
+    CU(cuMemFree(k));
+    CU(cuMemFree(v));
+    CU(cuMemFree(out));
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    const std::string mode = argc > 1 ? argv[1] : "check";
+    const std::string ptx = argc > 2 ? argv[2] : "kernels/attention.ptx";  // comma-separated module list
+    RT(cudaFree(0));  // creates the primary context and makes it current for the driver API too
+    cudaDeviceProp prop;
+    RT(cudaGetDeviceProperties(&prop, 0));
+    printf("device: %s, %d SMs, sm_%d%d; modules %s\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor,
+           ptx.c_str());
+    for (size_t a = 0; a <= ptx.size();) {
+        size_t b = ptx.find(',', a);
+        if (b == std::string::npos) b = ptx.size();
+        load_module(ptx.substr(a, b - a).c_str());
+        a = b + 1;
+    }
+    if (mode == "check") return check();
+    if (mode == "bench") return bench(argc > 3 ? argv[3] : nullptr);
+    fprintf(stderr, "usage: attn_test check|bench [ptx] [bench-output]\n");
+    return 2;
+}

@@ -1,0 +1,384 @@
+// Flash attention forward for Hopper (sm_90a): the same contract as kernels/attention.cu (head_dim 128,
+// non-causal, keys limited to lkv, q [lq, H·128], k/v [≥lkv, H·128], out [lq, H·128], strides in elements,
+// bf16 in, bf16 or f32 out, f32 softmax), with both products on the warpgroup tensor-core instructions.
+//
+// Built separately from the compute_80 modules (wgmma exists only on sm_90a, which Debian's nvcc 11.8 lacks):
+// bench/attention/ptx_sm90a.sh runs `nvcc -ptx -arch=compute_90a` (nvcc 12 or newer) and records the source
+// hash on the first line as scripts/ptx.sh does. It lives in a subfolder so that kernels/*.ptx, which must
+// all be compute_80, does not take it in. The engine should load it on compute capability 9.0 only and use
+// the compute_80 module elsewhere.
+//
+// Measurements (TFLOP/s against PyTorch's SDPA and the compute_80 kernels): bench/attention/README.md.
+//
+// Structure: a CTA of two warpgroups (256 threads) owns 128 query rows of one head (grid x = q tiles,
+// y = heads); warpgroup w owns rows 64w … 64w+63. Keys are walked in tiles of 128 through a cp.async ring
+// of STAGES stages (every thread loads). Per tile and warpgroup: S = Q Kᵀ is eight wgmma m64n128k16 with both
+// operands in shared memory (K-major), the online softmax runs on the S accumulators in registers (exp2,
+// scale folded in), P is packed to bf16 in registers, and O += P V is eight wgmma m64n128k16 with A = P from
+// registers and B = V read N-major (transposed) from shared memory.
+//
+// Shared memory (128-byte swizzle, the layout wgmma reads): a tile of R rows × 128 bf16 is two panels of
+// 64 columns; panel p holds row r's 128 bytes at p·R·128 + r·128, 16-byte chunk c stored at c ^ (r & 7).
+// Q: 32 KiB, then STAGES stages of K and V tiles (32 KiB each): 160 or 224 KiB per CTA, one CTA per SM.
+//
+// Masking and tails as in attention.cu: key rows ≥ lkv and query rows ≥ lq are zero-filled by cp.async and
+// never read; scores of keys ≥ lkv are −∞; lkv = 0 writes zeros.
+#include "../common.cuh"
+
+#include <type_traits>
+
+namespace {
+
+constexpr int HD = 128, BM = 128, BN = 128, NTHREADS = 256;
+constexpr int Q_BYTES = BM * HD * 2;        // 32 KiB
+constexpr int TILE_BYTES = BN * HD * 2;     // 32 KiB
+constexpr int STAGE_BYTES = 2 * TILE_BYTES; // K then V
+constexpr float LOG2E = 1.4426950408889634f;
+
+__device__ __forceinline__ uint32_t shared_addr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+// Byte offset of (row r, 16-byte chunk c of the 256-byte row) in a swizzled tile of ROWS rows.
+template <int ROWS>
+__device__ __forceinline__ uint32_t swz128(int r, int c) {
+    return (uint32_t)((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+}
+template <class T>
+__device__ __forceinline__ void st_pair(uint8_t* p, float a, float b);
+template <>
+__device__ __forceinline__ void st_pair<float>(uint8_t* p, float a, float b) {
+    *reinterpret_cast<float2*>(p) = make_float2(a, b);
+}
+template <>
+__device__ __forceinline__ void st_pair<bf16>(uint8_t* p, float a, float b) {
+    *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b);
+}
+
+// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets.
+__device__ __forceinline__ uint64_t sdesc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)((lbo & 0x3FFFF) >> 4) << 16) |
+           ((uint64_t)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Keeps the compiler from moving accesses of accumulator registers across wgmma issue and wait.
+__device__ __forceinline__ void reg_fence(float (&d)[64]) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// Operand lists of the 64 f32 accumulators of a wgmma m64n128: the register names %0 … %63 in the
+// instruction text, and the constraints (M is "+f" or "=f") binding them to d[0] … d[63].
+#define WG_REGS64 \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
+    "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, " \
+    "%43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+#define WG_D8(M, i) M(d[i]), M(d[i + 1]), M(d[i + 2]), M(d[i + 3]), M(d[i + 4]), M(d[i + 5]), M(d[i + 6]), M(d[i + 7])
+#define WG_D64(M) \
+    WG_D8(M, 0), WG_D8(M, 8), WG_D8(M, 16), WG_D8(M, 24), WG_D8(M, 32), WG_D8(M, 40), WG_D8(M, 48), WG_D8(M, 56)
+#define WG_RW(x) "+f"(x)
+#define WG_WO(x) "=f"(x)
+
+// wgmma m64n128k16, A and B from shared memory (K-major both), accumulating into d[64].
+__device__ __forceinline__ void wgmma_ss(float (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64 ", %64, %65, 1, 1, 1, 0, 0;\n"
+                 : WG_D64(WG_RW)
+                 : "l"(adesc), "l"(bdesc));
+}
+
+// The same with D = A·B (no accumulate) and write-only outputs: the first k16 step of S does not depend on the
+// previous tile's S registers, so no copies of them are made while other products are in flight.
+__device__ __forceinline__ void wgmma_ss_first(float (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64 ", %64, %65, 0, 1, 1, 0, 0;\n"
+                 : WG_D64(WG_WO)
+                 : "l"(adesc), "l"(bdesc));
+}
+
+// wgmma m64n128k16, A (4 registers of bf16 pairs, the mma.sync A layout per warp) from registers, B from shared
+// memory MN-major (transposed), accumulating into d[64].
+__device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                 : WG_D64(WG_RW)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
+}
+
+// Copies rows [row0, row0+ROWS) of one head into a swizzled tile; rows ≥ nvalid are zero-filled.
+template <int ROWS>
+__device__ __forceinline__ void load_rows(uint32_t dst, const bf16* __restrict__ src, int stride, int row0,
+                                          int nvalid, int tid) {
+#pragma unroll
+    for (int i = 0; i < ROWS * 16 / NTHREADS; i++) {
+        const int id = tid + i * NTHREADS, r = id >> 4, c = id & 15;
+        const bool ok = row0 + r < nvalid;
+        const bf16* p = ok ? src + (long)(row0 + r) * stride + c * 8 : src;
+        cp_async16(dst + swz128<ROWS>(r, c), p, ok ? 16 : 0);
+    }
+}
+
+// STAGES = 2: per tile, S = Q Kᵀ, softmax, O += P V, each product waited for at once. STAGES = 3 overlaps
+// the tensor cores with the softmax: after the softmax of tile j the warpgroup issues S = Q K(j+1) and then
+// O += P(j) V(j), waits only for S, and runs the softmax of tile j+1 while P(j) V(j) is still in flight (P is
+// double-buffered, since wgmma reads its register operand asynchronously; the third stage keeps V(j) in
+// place while tile j+2 loads).
+template <class OUT, int STAGES>
+__device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out, const bf16* __restrict__ q,
+                                              const bf16* __restrict__ k, const bf16* __restrict__ v, int lq,
+                                              int lkv, int q_stride, int k_stride, int v_stride, int o_stride,
+                                              float scale) {
+    typedef typename OUT::T T;
+    static_assert(STAGES == 2 || STAGES == 3, "two stages (serial) or three (overlapped)");
+    extern __shared__ __align__(1024) uint8_t smem[];
+    const uint32_t sbase = shared_addr(smem);
+    if (sbase & 1023) __trap();  // the swizzle atoms must start on 1024-byte boundaries
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+    const int m0 = blockIdx.x * BM;
+    const long hoff = (long)blockIdx.y * HD;
+    q += hoff;
+    k += hoff;
+    v += hoff;
+    out += hoff;
+    const int ntiles = (lkv + BN - 1) / BN;
+    const float sl2 = scale * LOG2E;
+    const uint32_t sq = sbase;
+    auto stage_addr = [&](int t) { return sbase + Q_BYTES + (uint32_t)((t % STAGES) * STAGE_BYTES); };
+    auto load_tile = [&](int t) {
+        if (t < ntiles) {
+            load_rows<BN>(stage_addr(t), k, k_stride, t * BN, lkv, tid);
+            load_rows<BN>(stage_addr(t) + TILE_BYTES, v, v_stride, t * BN, lkv, tid);
+        }
+        cp_async_commit();
+    };
+    // cp.async writes through the generic proxy and wgmma reads through the async proxy: each thread fences
+    // its landed copies, then the barrier publishes them.
+    auto publish = [&]() {
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        __syncthreads();
+    };
+
+    float o[64], s[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = 0.0f;
+    float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
+
+    // S = Q Kᵀ (this warpgroup's 64 rows × 128 keys); k16 step kk reads panel kk/4 at byte (kk%4)·32.
+    auto issue_qk = [&](uint32_t sk) {
+#pragma unroll
+        for (int kk = 0; kk < HD / 16; kk++) {
+            const uint32_t koff = (kk & 3) * 32;
+            const uint64_t ad = sdesc(sq + (kk >> 2) * (BM * 128) + wg * 64 * 128 + koff, 16, 1024);
+            const uint64_t bd = sdesc(sk + (kk >> 2) * (BN * 128) + koff, 16, 1024);
+            if (kk == 0) {
+                wgmma_ss_first(s, ad, bd);
+            } else {
+                wgmma_ss(s, ad, bd);
+            }
+        }
+        wg_commit();
+    };
+    // O += P V: k16 step kk covers keys 16kk … 16kk+15 (two 8-row groups of 1024 bytes); V is N-major, its
+    // 64-column panels BN·128 bytes apart.
+    auto issue_pv = [&](const uint32_t (&pf)[8][4], uint32_t sv) {
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], sdesc(sv + kk * 2048, BN * 128, 1024));
+        wg_commit();
+    };
+    // Online softmax of s (tile j) into P (bf16, A-fragment order) and the rescale factor of O. Accumulator
+    // i·4 + e is row 16·(warp%4) + g (+8 for e ≥ 2) of the warpgroup's rows, key 8i + 2t + (e&1).
+    // Masked scores are read through sval and never written back: non-wgmma writes to registers that wgmma
+    // uses as accumulators make ptxas serialize the wgmma pipeline (C7515).
+    auto softmax = [&](uint32_t (&pf)[8][4], int j, float (&alpha)[2], auto masked) {
+        constexpr bool MASK = decltype(masked)::value;
+        const int limit = lkv - j * BN - (lane & 3) * 2;  // keys at column offset ≥ limit are masked
+        auto sval = [&](int i, int e) {
+            if constexpr (MASK) return i * 8 + (e & 1) >= limit ? -INFINITY : s[i * 4 + e];
+            return s[i * 4 + e];
+        };
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            mx[0] = fmaxf(mx[0], fmaxf(sval(i, 0), sval(i, 1)));
+            mx[1] = fmaxf(mx[1], fmaxf(sval(i, 2), sval(i, 3)));
+        }
+        float mneg[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            const float mnew = fmaxf(mrow[r], mx[r] * sl2);
+            alpha[r] = fast_exp2(mrow[r] - mnew);
+            mrow[r] = mnew;
+            mneg[r] = -mnew;
+        }
+        float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            const float p0 = fast_exp2(fmaf(sval(i, 0), sl2, mneg[0]));
+            const float p1 = fast_exp2(fmaf(sval(i, 1), sl2, mneg[0]));
+            const float p2 = fast_exp2(fmaf(sval(i, 2), sl2, mneg[1]));
+            const float p3 = fast_exp2(fmaf(sval(i, 3), sl2, mneg[1]));
+            rs[0] += p0 + p1;
+            rs[1] += p2 + p3;
+            pf[i / 2][(i & 1) * 2 + 0] = pack_bf16(p0, p1);
+            pf[i / 2][(i & 1) * 2 + 1] = pack_bf16(p2, p3);
+        }
+        lrow[0] = fmaf(lrow[0], alpha[0], rs[0]);
+        lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
+    };
+    // The last tile is the only one that can be partial.
+    auto softmax_tile = [&](uint32_t (&pf)[8][4], int j, float (&alpha)[2]) {
+        if ((j + 1) * BN > lkv) {
+            softmax(pf, j, alpha, std::true_type());
+        } else {
+            softmax(pf, j, alpha, std::false_type());
+        }
+    };
+    auto rescale = [&](const float (&alpha)[2]) {
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            o[i * 4 + 0] *= alpha[0];
+            o[i * 4 + 1] *= alpha[0];
+            o[i * 4 + 2] *= alpha[1];
+            o[i * 4 + 3] *= alpha[1];
+        }
+    };
+
+    load_rows<BM>(sq, q, q_stride, m0, lq, tid);
+    load_tile(0);
+    if constexpr (STAGES == 2) {
+        for (int j = 0; j < ntiles; j++) {
+            cp_async_wait<0>();
+            publish();  // tile j visible; every warpgroup is done with tile j-1, whose stage refills now
+            load_tile(j + 1);
+            wg_fence();
+            issue_qk(stage_addr(j));
+            wg_wait<0>();
+            reg_fence(s);
+            uint32_t pf[8][4];
+            float alpha[2];
+            softmax_tile(pf, j, alpha);
+            rescale(alpha);
+            reg_fence(o);
+            wg_fence();
+            issue_pv(pf, stage_addr(j) + TILE_BYTES);
+            wg_wait<0>();
+            reg_fence(o);
+        }
+    } else {
+        load_tile(1);
+        if (ntiles > 0) {
+            cp_async_wait<1>();
+            publish();
+            wg_fence();
+            issue_qk(stage_addr(0));
+            wg_wait<0>();
+            reg_fence(s);
+        }
+        uint32_t pfa[8][4], pfb[8][4];
+        // One tile: s holds Q K(j); P(j-1) V(j-1) may be in flight (it reads the other P buffer).
+        auto step = [&](int j, uint32_t (&pf)[8][4]) {
+            const bool more = j + 1 < ntiles;
+            float alpha[2];
+            softmax_tile(pf, j, alpha);
+            wg_wait<0>();  // P(j-1) V(j-1) done: O may be rescaled, and its P buffer and V stage are free
+            reg_fence(o);
+            rescale(alpha);
+            reg_fence(o);
+            if (more) {
+                cp_async_wait<0>();
+                publish();  // tile j+1 visible; every warpgroup is done with tile j-1, whose stage refills now
+                load_tile(j + 2);
+            }
+            wg_fence();
+            // S is issued and waited for on every step, the last one included (it then reads a stage nothing
+            // uses and its result is dropped): with no branch around the wgmmas, ptxas can see that the
+            // wait retires S while P(j) V(j) stays in flight.
+            issue_qk(stage_addr(j + 1));
+            issue_pv(pf, stage_addr(j) + TILE_BYTES);
+            wg_wait<1>();  // S of tile j+1 is ready; P(j) V(j) keeps running
+            reg_fence(s);
+        };
+        int j = 0;
+        for (; j + 1 < ntiles; j += 2) {
+            step(j, pfa);
+            step(j + 1, pfb);
+        }
+        if (j < ntiles) step(j, pfa);
+        wg_wait<0>();
+        reg_fence(o);
+    }
+    cp_async_wait<0>();
+    __syncthreads();  // the ring and Q become the epilogue's staging memory
+
+    // Epilogue as in attention.cu: warp w holds rows 16w + g and 16w + g + 8 of the CTA's 128.
+    constexpr int PITCH = (64 + 8) * (int)sizeof(T), CPR = 64 * (int)sizeof(T) / 16;
+    uint8_t* stage = smem + warp * 16 * PITCH;
+    const int g = lane >> 2, cq = (lane & 3) * 2;
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float l = lrow[r];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        inv[r] = l > 0.0f ? 1.0f / l : 0.0f;
+    }
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const float* acc = &o[(half * 8 + i) * 4];
+            uint8_t* p = stage + g * PITCH + (i * 8 + cq) * sizeof(T);
+            st_pair<T>(p, acc[0] * inv[0], acc[1] * inv[0]);
+            st_pair<T>(p + 8 * PITCH, acc[2] * inv[1], acc[3] * inv[1]);
+        }
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < 16 * CPR / 32; i++) {
+            const int id = lane + i * 32, r = id / CPR, c = id % CPR;
+            const int row = m0 + warp * 16 + r;
+            if (row < lq) {
+                const uint4 val = *reinterpret_cast<const uint4*>(stage + r * PITCH + c * 16);
+                *reinterpret_cast<uint4*>(reinterpret_cast<uint8_t*>(out + (long)row * o_stride + half * 64) + c * 16) = val;
+            }
+        }
+        __syncwarp();
+    }
+}
+
+}  // namespace
+
+// Entry points attn_b128_w8_s<STAGES>g_<out>: grid (ceil(lq / 128), heads), 256 threads, dynamic shared
+// memory 32768 + STAGES·65536 bytes (163840 for s2g, 229376 for s3g).
+#define ATTN90(name, OUT, STAGES)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(NTHREADS, 1)                                                     \
+        name(OUT::T* out, const bf16* q, const bf16* k, const bf16* v, int lq, int lkv, int q_stride, int k_stride, \
+             int v_stride, int o_stride, float scale) {                                                              \
+        attn_fwd_sm90<OUT, STAGES>(out, q, k, v, lq, lkv, q_stride, k_stride, v_stride, o_stride, scale);         \
+    }
+ATTN90(attn_b128_w8_s2g_bf16, BF16, 2)
+ATTN90(attn_b128_w8_s2g_f32, F32, 2)
+ATTN90(attn_b128_w8_s3g_bf16, BF16, 3)
+ATTN90(attn_b128_w8_s3g_f32, F32, 3)
