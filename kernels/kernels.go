@@ -5,6 +5,11 @@
 // engine needs no CUDA compiler. The first line of each .ptx records the sha256 of the sources it was made
 // from (see SourceHash); a test fails when a source changed without regenerating the PTX.
 //
+// Architecture-specific modules live in a subfolder named after their target and are embedded beside the
+// portable ones under that prefix: sm90a/attention.ptx (wgmma, Hopper only, made with nvcc 12 or newer by
+// bench/attention/ptx_sm90a.sh) is the module "sm90a/attention". Modules lists only the portable compute_80
+// modules; ArchModules lists those of one architecture.
+//
 // This package only embeds; engine/cuda loads the modules into a CUDA context when first used.
 package kernels
 
@@ -20,24 +25,40 @@ import (
 	"strings"
 )
 
-//go:embed *.ptx
+//go:embed *.ptx sm90a/*.ptx
 var ptxFS embed.FS
 
 // HashPrefix starts the first line of every generated .ptx file; the hex sha256 of the sources follows.
 const HashPrefix = "// wan22-source-sha256: "
 
-// PTX returns the embedded PTX of a module ("dequant", "gemm", "norm", "elementwise").
+// SM90a is the subfolder (and module-name prefix) of the modules built for compute_90a (H100, H200).
+const SM90a = "sm90a"
+
+// PTX returns the embedded PTX of a module: a portable one ("dequant", "gemm", "norm", "elementwise",
+// "attention", ...) or an architecture-specific one ("sm90a/attention").
 func PTX(module string) ([]byte, error) {
 	b, err := ptxFS.ReadFile(module + ".ptx")
 	if err != nil {
-		return nil, fmt.Errorf("kernels: no embedded PTX module %q (have %s)", module, strings.Join(Modules(), ", "))
+		have := append(Modules(), ArchModules(SM90a)...)
+		return nil, fmt.Errorf("kernels: no embedded PTX module %q (have %s)", module, strings.Join(have, ", "))
 	}
 	return b, nil
 }
 
-// Modules lists the embedded modules by name, sorted.
-func Modules() []string {
-	ents, _ := fs.Glob(ptxFS, "*.ptx")
+// Modules lists the embedded portable (compute_80) modules by name, sorted.
+func Modules() []string { return globModules("*.ptx") }
+
+// ArchModules lists the embedded modules of one architecture ("sm90a") by full name ("sm90a/attention"),
+// sorted; none for an architecture without modules.
+func ArchModules(arch string) []string {
+	if arch == "" || strings.ContainsAny(arch, "/*?[\\") {
+		return nil
+	}
+	return globModules(arch + "/*.ptx")
+}
+
+func globModules(pattern string) []string {
+	ents, _ := fs.Glob(ptxFS, pattern)
 	out := make([]string, 0, len(ents))
 	for _, e := range ents {
 		out = append(out, strings.TrimSuffix(e, ".ptx"))

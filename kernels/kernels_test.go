@@ -7,11 +7,17 @@ import (
 	"testing"
 )
 
-// TestPTXUpToDate fails when a kernel source changed without `make ptx`.
+// TestPTXUpToDate fails when a kernel source changed without `make ptx` (kernels/*.cu) or
+// bench/attention/ptx_sm90a.sh (kernels/sm90a/*.cu). Both record the hash of the .cu followed by
+// kernels/*.cuh, so the check needs no compiler.
 func TestPTXUpToDate(t *testing.T) {
 	cus, err := filepath.Glob("*.cu")
 	if err != nil || len(cus) == 0 {
 		t.Fatalf("no kernel sources found (%v)", err)
+	}
+	archCUs, err := filepath.Glob(SM90a + "/*.cu")
+	if err != nil || len(archCUs) == 0 {
+		t.Fatalf("no %s kernel sources found (%v)", SM90a, err)
 	}
 	hs, _ := filepath.Glob("*.cuh")
 	headers := map[string][]byte{}
@@ -22,24 +28,26 @@ func TestPTXUpToDate(t *testing.T) {
 		}
 		headers[h] = b
 	}
-	for _, cu := range cus {
+	regen := map[bool]string{false: "run make ptx", true: "run bench/attention/ptx_sm90a.sh on a machine with nvcc 12 or newer"}
+	for _, cu := range append(cus, archCUs...) {
 		name := strings.TrimSuffix(cu, ".cu")
+		arch := strings.Contains(name, "/")
 		src, err := os.ReadFile(cu)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ptx, err := PTX(name)
 		if err != nil {
-			t.Errorf("%s has no PTX: run make ptx", cu)
+			t.Errorf("%s has no PTX: %s", cu, regen[arch])
 			continue
 		}
 		want := SourceHash(src, headers)
 		if got := RecordedHash(ptx); got != want {
-			t.Errorf("%s.ptx was made from other sources (recorded %q, sources hash %s): run make ptx and commit the PTX", name, got, want)
+			t.Errorf("%s.ptx was made from other sources (recorded %q, sources hash %s): %s and commit the PTX", name, got, want, regen[arch])
 		}
 	}
 	// Every embedded module has a source.
-	for _, m := range Modules() {
+	for _, m := range append(Modules(), ArchModules(SM90a)...) {
 		if _, err := os.Stat(m + ".cu"); err != nil {
 			t.Errorf("embedded %s.ptx has no %s.cu", m, m)
 		}
@@ -54,7 +62,32 @@ func TestPTXLooksLikePTX(t *testing.T) {
 			t.Errorf("%s.ptx lacks a .version or the compute_80 target", m)
 		}
 	}
-	if _, err := PTX("nope"); err == nil || !strings.Contains(err.Error(), "dequant") {
+	arch := ArchModules(SM90a)
+	if len(arch) == 0 {
+		t.Errorf("no %s modules embedded", SM90a)
+	}
+	for _, m := range arch {
+		b, err := PTX(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if !strings.HasPrefix(m, SM90a+"/") || !strings.Contains(s, ".version ") || !strings.Contains(s, ".target sm_90a") {
+			t.Errorf("%s.ptx lacks a .version or the sm_90a target", m)
+		}
+		if strings.Contains(s, ".target sm_80") {
+			t.Errorf("%s.ptx targets sm_80", m)
+		}
+	}
+	for _, m := range Modules() {
+		if strings.Contains(m, "/") {
+			t.Errorf("Modules lists the architecture-specific module %s", m)
+		}
+	}
+	if _, err := PTX("nope"); err == nil || !strings.Contains(err.Error(), "dequant") || !strings.Contains(err.Error(), "sm90a/attention") {
 		t.Errorf("PTX(nope) = %v, want an error listing the modules", err)
+	}
+	if got := ArchModules("../x"); got != nil {
+		t.Errorf("ArchModules(../x) = %v", got)
 	}
 }

@@ -49,6 +49,9 @@ type backendState struct {
 	name    string
 	flash   map[bool]*flashKernel // by "short keys"; nil entry: use the fallback kernel
 	warned  bool
+	// portableAttn keeps the flash attention on the compute_80 kernels (SetPortableAttention);
+	// hopperWarned: the reason the sm90a ones could not be used was logged.
+	portableAttn, hopperWarned bool
 	// smemOptin is the most dynamic shared memory a kernel may be allowed per block.
 	smemOptin int
 	// poison fills every new activation with NaNs (tests: an output element no kernel wrote shows).
@@ -75,12 +78,13 @@ func NewBackend(cfg Config) (*Backend, error) {
 func NewBackendOn(d *Device) *Backend {
 	i := d.Info()
 	st := &backendState{
-		d:         d,
-		pool:      newPool(d, ActivationOwner),
-		weights:   map[*storage]struct{}{},
-		name:      fmt.Sprintf("cuda:%d %s", i.Ordinal, i.Name),
-		flash:     map[bool]*flashKernel{},
-		smemOptin: 48 << 10,
+		d:            d,
+		pool:         newPool(d, ActivationOwner),
+		weights:      map[*storage]struct{}{},
+		name:         fmt.Sprintf("cuda:%d %s", i.Ordinal, i.Name),
+		flash:        map[bool]*flashKernel{},
+		smemOptin:    48 << 10,
+		portableAttn: d.cfg.PortableAttention,
 	}
 	_ = d.Do(func() error {
 		// CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN (97), which gorgonia.org/cu does not name.

@@ -7,39 +7,67 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"unsafe"
 
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/kernels"
 )
 
-// flashKernel is an entry point of kernels/attention.cu (head dim 128, no bias, bf16 in and out), named
-// attn_b<BM>_w<WARPS>_s<STAGES>[p]_bf16: BM query rows per CTA, 32·WARPS threads, STAGES·32 KiB of
-// dynamic shared memory plus BM·256 bytes for Q when each warp owns two m16 tiles (BM = 32·WARPS).
+// flashKernel is an entry point of a flash attention module (head dim 128, no bias, bf16 in and out):
+//
+//   - kernels/attention.cu, compute_80, every GPU from sm_80 on: attn_b<BM>_w<WARPS>_s<STAGES>_bf16, BM
+//     query rows per CTA, 32·WARPS threads, STAGES·32 KiB of dynamic shared memory (64-key K and V tiles)
+//     plus BM·256 bytes for Q when each warp owns two m16 tiles (BM = 32·WARPS);
+//   - kernels/sm90a/attention.cu, wgmma, compute capability 9.0 only: attn_b128_w8_s<STAGES>g_bf16, two
+//     warpgroups of 64 query rows, 256 threads, 32 KiB for Q plus STAGES·64 KiB (128-key K and V tiles).
+//
+// Both take (out, q, k, v, lq, lkv, q_stride, k_stride, v_stride, o_stride, scale) and a grid of
+// (ceil(lq / BM), heads).
 type flashKernel struct {
 	k         *kernel
+	module    string
 	name      string
 	bm, warps int
 	smem      int
 }
 
-// Entry points in order of preference, measured on an H100 (bench/attention): for long key sequences
-// (self-attention) and for short ones (cross-attention over the 512 text rows). Those whose shared memory
-// exceeds the device's per-block limit are skipped; when none of them is in the module, any bf16 entry
-// point of the naming scheme is taken, the largest tiles that fit first.
-var (
-	flashLong  = []string{"attn_b256_w8_s3_bf16", "attn_b256_w8_s2_bf16", "attn_b128_w4_s2_bf16", "attn_b128_w8_s2_bf16"}
-	flashShort = []string{"attn_b128_w4_s2_bf16", "attn_b256_w8_s3_bf16", "attn_b128_w8_s2_bf16"}
+// Flash attention modules: the Hopper one, loaded on compute capability 9.0 only, and the portable one.
+const (
+	flashModuleSM90a    = kernels.SM90a + "/attention"
+	flashModulePortable = "attention"
 )
 
-// flashEntry matches the bf16 entry points of kernels/attention.cu in its PTX.
-var flashEntry = regexp.MustCompile(`\.entry (attn_b\d+_w\d+_s\d+p?_bf16)\(`)
+// flashPrefs are a module's entry points in order of preference, measured on an H100 (bench/attention):
+// for long key sequences (self-attention) and for short ones (cross-attention over the 512 text rows).
+// Those whose shared memory exceeds the device's per-block limit are skipped; when none of them is in the
+// module, any bf16 entry point of the naming scheme is taken, the largest tiles that fit first.
+type flashPrefs struct{ long, short []string }
 
-// flashCandidates lists the preferred entry points, then every other bf16 one of the module by decreasing
-// tile area (BM·STAGES).
-func flashCandidates(prefs []string) []string {
+var flashPreferences = map[string]flashPrefs{
+	// s2g and s3g are level on self-attention (431–452 TFLOP/s); s2g needs 160 KiB instead of 224. On 512
+	// keys s3g was a little ahead (351–353 against 337–352).
+	flashModuleSM90a: {
+		long:  []string{"attn_b128_w8_s2g_bf16", "attn_b128_w8_s3g_bf16"},
+		short: []string{"attn_b128_w8_s3g_bf16", "attn_b128_w8_s2g_bf16"},
+	},
+	flashModulePortable: {
+		long:  []string{"attn_b256_w8_s3_bf16", "attn_b128_w4_s2_bf16", "attn_b128_w8_s2_bf16"},
+		short: []string{"attn_b128_w4_s2_bf16", "attn_b256_w8_s3_bf16", "attn_b128_w8_s2_bf16"},
+	},
+}
+
+// flashEntry matches the bf16 entry points of both attention modules in their PTX.
+var flashEntry = regexp.MustCompile(`\.entry (attn_b\d+_w\d+_s\d+g?_bf16)\(`)
+
+// flashName parses an entry point's name.
+var flashName = regexp.MustCompile(`^attn_b(\d+)_w(\d+)_s(\d+)(g?)_bf16$`)
+
+// flashCandidates lists the preferred entry points of a module, then every other bf16 one in its PTX by
+// decreasing tile area (BM·STAGES).
+func flashCandidates(module string, prefs []string) []string {
 	out := slices.Clone(prefs)
-	ptx, err := kernels.PTX("attention")
+	ptx, err := kernels.PTX(module)
 	if err != nil {
 		return out
 	}
@@ -50,9 +78,11 @@ func flashCandidates(prefs []string) []string {
 		}
 	}
 	area := func(name string) int {
-		var bm, w, s int
-		_, _ = fmt.Sscanf(name, "attn_b%d_w%d_s%d", &bm, &w, &s)
-		return bm * s
+		bm, _, stages, _, err := parseFlashName(name)
+		if err != nil {
+			return 0
+		}
+		return bm * stages
 	}
 	slices.SortStableFunc(rest, func(a, b string) int { return area(b) - area(a) })
 	return append(out, rest...)
@@ -61,10 +91,28 @@ func flashCandidates(prefs []string) []string {
 // flashShortKeys is the key count up to which the short-sequence preference applies.
 const flashShortKeys = 2048
 
+func parseFlashName(name string) (bm, warps, stages int, hopper bool, err error) {
+	m := flashName.FindStringSubmatch(name)
+	if m == nil {
+		return 0, 0, 0, false, fmt.Errorf("attention entry point %q: not of the form attn_b<BM>_w<WARPS>_s<STAGES>[g]_bf16", name)
+	}
+	bm, _ = strconv.Atoi(m[1])
+	warps, _ = strconv.Atoi(m[2])
+	stages, _ = strconv.Atoi(m[3])
+	return bm, warps, stages, m[4] == "g", nil
+}
+
+// parseFlash returns an entry point's tiling and dynamic shared memory (see flashKernel).
 func parseFlash(name string) (bm, warps, smem int, err error) {
-	var stages int
-	if _, err = fmt.Sscanf(name, "attn_b%d_w%d_s%d", &bm, &warps, &stages); err != nil {
-		return 0, 0, 0, fmt.Errorf("attention entry point %q: %v", name, err)
+	bm, warps, stages, hopper, err := parseFlashName(name)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if hopper {
+		if bm != 128 || warps != 8 || stages < 2 {
+			return 0, 0, 0, fmt.Errorf("attention entry point %q: unexpected tiling (the sm90a kernels are b128_w8)", name)
+		}
+		return bm, warps, bm*256 + stages*64<<10, nil
 	}
 	if warps <= 0 || bm <= 0 || bm%(16*warps) != 0 || stages < 2 {
 		return 0, 0, 0, fmt.Errorf("attention entry point %q: unexpected tiling", name)
@@ -76,20 +124,56 @@ func parseFlash(name string) (bm, warps, smem int, err error) {
 	return bm, warps, smem, nil
 }
 
-// flashFor returns the flash kernel for a key count, or nil when the attention module or every preferred
-// entry point is missing (the fallback kernel runs then; the reason is logged once). Runs on the CUDA
-// goroutine.
+// flashModules lists the modules flashFor tries, in order: the Hopper one first on compute capability 9.0
+// (sm_90a code runs on exactly that) unless the portable kernels were asked for.
+func (b *Backend) flashModules() []string {
+	i := b.d.Info()
+	if i.Major == 9 && i.Minor == 0 && !b.portableAttn {
+		return []string{flashModuleSM90a, flashModulePortable}
+	}
+	return []string{flashModulePortable}
+}
+
+// flashFor returns the flash kernel for a key count, or nil when no attention module or preferred entry
+// point can be used (the fallback kernel runs then; the reason is logged once). On compute capability 9.0
+// the sm90a module is tried first; when it cannot be loaded (a driver older than CUDA 13 rejects its PTX
+// ISA 9.0, say) or none of its entry points fits, the compute_80 one is used and the reason logged once.
+// Runs on the CUDA goroutine.
 func (b *Backend) flashFor(keys int) *flashKernel {
 	short := keys <= flashShortKeys
 	if f, ok := b.flash[short]; ok {
 		return f
 	}
-	prefs := flashLong
-	if short {
-		prefs = flashShort
-	}
 	var why error
-	for _, name := range flashCandidates(prefs) {
+	for _, mod := range b.flashModules() {
+		f, err := b.pickFlash(mod, short)
+		if f != nil {
+			b.flash[short] = f
+			return f
+		}
+		why = err
+		if mod == flashModuleSM90a && !b.hopperWarned {
+			b.d.log.Warn("Hopper flash attention kernels unavailable; using the portable compute_80 ones", "module", mod, "err", err)
+			b.hopperWarned = true
+		}
+	}
+	if !b.warned {
+		b.d.log.Warn("flash attention kernel unavailable; using the slower fallback attention kernel", "err", why)
+		b.warned = true
+	}
+	b.flash[short] = nil
+	return nil
+}
+
+// pickFlash returns the first usable entry point of a module for long or short key sequences, with its
+// shared memory allowed, or the reason none is. Runs on the CUDA goroutine.
+func (b *Backend) pickFlash(mod string, short bool) (*flashKernel, error) {
+	prefs := flashPreferences[mod].long
+	if short {
+		prefs = flashPreferences[mod].short
+	}
+	why := fmt.Errorf("module %s has no flash attention entry point", mod)
+	for _, name := range flashCandidates(mod, prefs) {
 		bm, warps, smem, err := parseFlash(name)
 		if err != nil {
 			why = err
@@ -99,21 +183,58 @@ func (b *Backend) flashFor(keys int) *flashKernel {
 			why = fmt.Errorf("%s needs %d bytes of shared memory, the device allows %d per block", name, smem, b.smemOptin)
 			continue
 		}
-		k, err := b.d.getKernel("attention", name)
+		k, err := b.d.getKernel(mod, name)
 		if err != nil {
+			if _, merr := b.d.getModule(mod); merr != nil {
+				return nil, merr // the module itself failed: no other entry point of it can do better
+			}
 			why = err
 			continue
 		}
-		f := &flashKernel{k: k, name: name, bm: bm, warps: warps, smem: smem}
-		b.flash[short] = f
-		return f
+		if err := b.d.allowSmem(k, smem); err != nil {
+			why = err
+			continue
+		}
+		return &flashKernel{k: k, module: mod, name: name, bm: bm, warps: warps, smem: smem}, nil
 	}
-	if !b.warned {
-		b.d.log.Warn("flash attention kernel unavailable; using the slower fallback attention kernel", "err", why)
-		b.warned = true
-	}
-	b.flash[short] = nil
-	return nil
+	return nil, why
+}
+
+// FlashKernels names the flash attention entry points the backend runs for long (self-attention) and
+// short (up to 2048 keys: cross-attention) key sequences, "" where the fallback kernel runs; each name is
+// prefixed by its module ("sm90a/attention:attn_b128_w8_s2g_bf16").
+func (b *Backend) FlashKernels() (long, short string) {
+	_ = b.d.Do(func() error {
+		name := func(f *flashKernel) string {
+			if f == nil {
+				return ""
+			}
+			return f.module + ":" + f.name
+		}
+		long, short = name(b.flashFor(flashShortKeys+1)), name(b.flashFor(flashShortKeys))
+		return nil
+	})
+	return long, short
+}
+
+// PortableAttention reports whether the flash attention is kept on the portable compute_80 kernels.
+func (b *Backend) PortableAttention() bool {
+	var on bool
+	_ = b.d.Do(func() error { on = b.portableAttn; return nil })
+	return on
+}
+
+// SetPortableAttention makes the flash attention run on the portable compute_80 kernels (on) or on the
+// device's best ones (off, the default unless Config.PortableAttention or WAN22_ATTN=portable), for all
+// views of the backend; benchmarks use it to time both. Kernels already chosen are chosen again.
+func (b *Backend) SetPortableAttention(on bool) {
+	_ = b.d.Do(func() error {
+		if b.portableAttn != on {
+			b.portableAttn = on
+			clear(b.flash)
+		}
+		return nil
+	})
 }
 
 // Attention: q [Lq, H·D], k and v [Lk, H·D] → softmax(q·kᵀ·Scale + Bias)·v per head, keys from KeyLen on

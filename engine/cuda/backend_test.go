@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/wan22/wan22/engine"
@@ -356,28 +357,76 @@ func (p *opPair) attention(c attnCase, scale float32) {
 }
 
 // TestBackendFlashAttention runs head dim 128 without a bias, the flash kernel's case, over lengths 1 to
-// 4096, odd ones and masked keys included.
+// 4096, odd ones and masked keys included: with the device's default kernels (the sm90a module on compute
+// capability 9.0) and with the portable compute_80 ones.
 func TestBackendFlashAttention(t *testing.T) {
 	p := newOpPair(t)
-	for _, c := range []attnCase{
-		{1, 1, 0, 1, 128, false}, {1, 7, 0, 2, 128, false}, {17, 33, 0, 2, 128, false}, {64, 64, 0, 1, 128, false},
-		{100, 257, 200, 2, 128, false}, {129, 513, 0, 2, 128, false}, {333, 1000, 999, 1, 128, false},
-		{1000, 777, 0, 2, 128, false}, {2000, 512, 0, 2, 128, false}, {255, 4096, 1, 1, 128, false},
-		{4096, 4096, 0, 1, 128, false}, {4095, 4096, 3001, 1, 128, false},
-	} {
-		p.attention(c, float32(1/math.Sqrt(128)))
+	defer p.g.SetPortableAttention(p.g.portableAttn)
+	i := p.g.d.Info()
+	hopper := i.Major == 9 && i.Minor == 0
+	for _, portable := range []bool{false, true} {
+		if !portable && p.g.portableAttn {
+			t.Log("WAN22_ATTN=portable: the default kernels are the portable ones")
+			continue
+		}
+		p.g.SetPortableAttention(portable)
+		long, short := p.g.FlashKernels()
+		t.Logf("flash kernels (portable %v): long keys %s, short keys %s", portable, long, short)
+		if long == "" {
+			t.Errorf("portable %v: no flash kernel: the cases below run the fallback", portable)
+		}
+		wantMod := flashModulePortable + ":"
+		if hopper && !portable {
+			wantMod = flashModuleSM90a + ":"
+		}
+		for _, name := range []string{long, short} {
+			if !strings.HasPrefix(name, wantMod) {
+				t.Errorf("portable %v on compute capability %d.%d: flash kernel %q, want one of %s", portable, i.Major, i.Minor, name, strings.TrimSuffix(wantMod, ":"))
+			}
+		}
+		for _, c := range []attnCase{
+			{1, 1, 0, 1, 128, false}, {1, 7, 0, 2, 128, false}, {17, 33, 0, 2, 128, false}, {64, 64, 0, 1, 128, false},
+			{100, 257, 200, 2, 128, false}, {129, 513, 0, 2, 128, false}, {333, 1000, 999, 1, 128, false},
+			{1000, 777, 0, 2, 128, false}, {2000, 512, 0, 2, 128, false}, {255, 4096, 1, 1, 128, false},
+			{4096, 4096, 0, 1, 128, false}, {4095, 4096, 3001, 1, 128, false}, {300, 3000, 0, 40, 128, false},
+		} {
+			p.attention(c, float32(1/math.Sqrt(128)))
+		}
 	}
-	p.g.run("test", func() error {
-		if f := p.g.flashFor(4096); f == nil {
-			t.Error("no flash kernel: the tests above ran the fallback")
-		} else {
-			t.Logf("flash kernels: long keys %s", f.name)
+}
+
+// TestFlashEntryPoints: every bf16 entry point of both attention modules parses, with the shared memory
+// their sources state, and the preference lists name only entry points that exist. Needs no GPU.
+func TestFlashEntryPoints(t *testing.T) {
+	wantSmem := map[string]int{
+		"attn_b128_w8_s2_bf16": 64 << 10, "attn_b128_w4_s2_bf16": 96 << 10, "attn_b256_w8_s3_bf16": 160 << 10,
+		"attn_b128_w8_s2g_bf16": 163840, "attn_b128_w8_s3g_bf16": 229376,
+	}
+	for _, mod := range []string{flashModulePortable, flashModuleSM90a} {
+		all := flashCandidates(mod, nil)
+		if len(all) == 0 {
+			t.Errorf("%s: no bf16 entry points in the PTX", mod)
 		}
-		if f := p.g.flashFor(512); f != nil {
-			t.Logf("flash kernels: short keys %s", f.name)
+		for _, name := range all {
+			_, _, smem, err := parseFlash(name)
+			if err != nil {
+				t.Errorf("%s: %v", mod, err)
+			} else if w, ok := wantSmem[name]; !ok || smem != w {
+				t.Errorf("%s: %s needs %d bytes of shared memory, want %d", mod, name, smem, w)
+			}
 		}
-		return nil
-	})
+		prefs := flashPreferences[mod]
+		for _, name := range append(slices.Clone(prefs.long), prefs.short...) {
+			if !slices.Contains(all, name) {
+				t.Errorf("%s: preferred entry point %s is not in the PTX", mod, name)
+			}
+		}
+	}
+	for _, bad := range []string{"attn_b128_w8_s2_f32", "attn_b96_w8_s2_bf16", "attn_b256_w8_s2g_bf16", "attn_b128_w8_s1_bf16", "attn"} {
+		if _, _, _, err := parseFlash(bad); err == nil {
+			t.Errorf("parseFlash(%q) accepted it", bad)
+		}
+	}
 }
 
 // TestBackendSmallAttention runs the shared-memory kernel: T5's relative-position bias (no scaling, masked

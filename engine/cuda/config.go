@@ -24,6 +24,10 @@ type Config struct {
 	// and PyTorch's copies; "off" disables cuBLASLt (the own GEMM kernel is used); anything else is the path
 	// of the library.
 	CublasLt string
+	// PortableAttention runs the DiT's flash attention on the portable compute_80 kernels everywhere,
+	// never the Hopper (sm90a) ones, which a device of compute capability 9.0 takes by default (to compare
+	// the two, or to step around a driver that cannot load the sm90a module). WAN22_ATTN=portable sets it.
+	PortableAttention bool
 	// Logger receives the package's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -45,5 +49,12 @@ func (c Config) withEnv() Config {
 		c.Logger = slog.Default()
 	}
 	c.Logger = c.Logger.With("component", "cuda")
+	switch v := os.Getenv("WAN22_ATTN"); strings.ToLower(v) {
+	case "", "auto":
+	case "portable", "compute_80":
+		c.PortableAttention = true
+	default:
+		c.Logger.Warn("WAN22_ATTN not understood; using the default attention kernels", "value", v, "want", "auto or portable")
+	}
 	return c
 }

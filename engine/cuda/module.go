@@ -34,7 +34,8 @@ type kernel struct {
 
 // getKernel returns a kernel, loading its module on first use. Runs on the CUDA goroutine.
 func (d *Device) getKernel(mod, name string) (*kernel, error) {
-	if k, ok := d.kernels[name]; ok {
+	key := mod + ":" + name
+	if k, ok := d.kernels[key]; ok {
 		return k, nil
 	}
 	m, err := d.getModule(mod)
@@ -47,7 +48,7 @@ func (d *Device) getKernel(mod, name string) (*kernel, error) {
 	if err := cuErr(fmt.Sprintf("cuModuleGetFunction(%s, %s)", mod, name), C.wan22_module_function(&k.fn, m.handle, cname)); err != nil {
 		return nil, fmt.Errorf("%w: the embedded PTX lacks this kernel: run make ptx and rebuild", err)
 	}
-	d.kernels[name] = k
+	d.kernels[key] = k
 	return k, nil
 }
 
@@ -116,11 +117,8 @@ func (d *Device) launch(s *Stream, k *kernel, grid, block dim3, smem int, args .
 			return fmt.Errorf("cuda: launch %s: argument %d has unsupported type %T", k.name, i, a)
 		}
 	}
-	if smem > k.smemSet && smem > 48<<10 {
-		if err := cuErr(fmt.Sprintf("cuFuncSetAttribute(%s, max dynamic shared memory %d)", k.name, smem), C.wan22_func_max_dynamic_smem(k.fn, C.int(smem))); err != nil {
-			return err
-		}
-		k.smemSet = smem
+	if err := d.allowSmem(k, smem); err != nil {
+		return err
 	}
 	st := d.stream(s)
 	var start time.Time
@@ -139,6 +137,19 @@ func (d *Device) launch(s *Stream, k *kernel, grid, block dim3, smem int, args .
 		}
 		d.log.Debug("kernel", "name", k.name, "grid", grid.x, "took", time.Since(start))
 	}
+	return nil
+}
+
+// allowSmem lets k use smem bytes of dynamic shared memory per block (cuFuncSetAttribute
+// MAX_DYNAMIC_SHARED_SIZE_BYTES, needed above the 48 KiB default). Runs on the CUDA goroutine.
+func (d *Device) allowSmem(k *kernel, smem int) error {
+	if smem <= k.smemSet || smem <= 48<<10 {
+		return nil
+	}
+	if err := cuErr(fmt.Sprintf("cuFuncSetAttribute(%s, max dynamic shared memory %d)", k.name, smem), C.wan22_func_max_dynamic_smem(k.fn, C.int(smem))); err != nil {
+		return err
+	}
+	k.smemSet = smem
 	return nil
 }
 

@@ -123,6 +123,8 @@ type benchResult struct {
 	Tokens   int     `json:"tokens"`
 	Weights  string  `json:"weights,omitempty"`
 	FFNChunk int     `json:"ffn_chunk,omitempty"`
+	Attn     string  `json:"attention,omitempty"` // the flash kernels: "sm90a" or "portable"
+	Kernel   string  `json:"kernel,omitempty"`    // attention alone: the entry point that ran
 	MS       float64 `json:"ms"`
 	TFLOPs   float64 `json:"tflops,omitempty"`
 	PeakGiB  float64 `json:"peak_gib,omitempty"`
@@ -136,10 +138,30 @@ func blockFLOPs(cfg Config, L int) float64 {
 	return lin + 4*l*l*d + 4*l*txt*d
 }
 
+// attnMode is a choice of flash attention kernels the benchmark times.
+type attnMode struct {
+	name     string // "sm90a" or "portable"
+	portable bool
+}
+
+// attnModes lists the flash kernels to time: the backend's default ones (sm90a on compute capability 9.0
+// unless WAN22_ATTN=portable) and, where those are not the portable ones, the portable compute_80 ones too.
+func attnModes(b *cuda.Backend) []attnMode {
+	if b.PortableAttention() {
+		return []attnMode{{"portable", true}}
+	}
+	if long, _ := b.FlashKernels(); strings.HasPrefix(long, "sm90a/") {
+		return []attnMode{{"sm90a", false}, {"portable", true}}
+	}
+	return []attnMode{{"portable", false}}
+}
+
 // TestCUDABlockBench times one full-size 14B block forward (dim 5120, 40 heads, FFN 13824, 512 text rows)
-// at 480p and 720p (81 frames) with bf16 and Q8_0 linears, and the flash attention alone. It runs with
-// WAN22_BACKEND_BENCH=1 (bench/torch/dit_block.py measures PyTorch on the same shapes) and writes its
-// results as JSON to $WAN22_BACKEND_BENCH_OUT/dit_block.json when that is set.
+// at 480p and 720p (81 frames) with bf16 and Q8_0 linears, and the flash attention alone, with the
+// device's default flash kernels and (bf16, fused, default FFN chunk; attention alone) the portable ones
+// where those differ (Hopper). It runs with WAN22_BACKEND_BENCH=1 (bench/torch/dit_block.py measures
+// PyTorch on the same shapes) and writes its results as JSON to $WAN22_BACKEND_BENCH_OUT/dit_block.json
+// when that is set. WAN22_ATTN=portable makes the portable kernels the only ones timed.
 func TestCUDABlockBench(t *testing.T) {
 	if os.Getenv("WAN22_BACKEND_BENCH") != "1" {
 		t.Skip("set WAN22_BACKEND_BENCH=1 to time a full-size DiT block on the GPU")
@@ -148,10 +170,12 @@ func TestCUDABlockBench(t *testing.T) {
 	timer := cudatest.NewProfiler(t, b)
 	cfg := I2VA14B()
 	grids := []Grid{{T: 21, H: 60, W: 104}, {T: 21, H: 90, W: 160}} // 480p and 720p, 81 frames
+	modes := attnModes(b)
+	defer b.SetPortableAttention(modes[0].portable)
 	var results []benchResult
 	report := func(r benchResult) {
 		results = append(results, r)
-		t.Logf("%-34s L=%6d %-5s chunk %5d: %9.3f ms %7.1f TFLOP/s peak %.2f GiB", r.What, r.Tokens, r.Weights, r.FFNChunk, r.MS, r.TFLOPs, r.PeakGiB)
+		t.Logf("%-34s L=%6d %-5s chunk %5d %-8s: %9.3f ms %7.1f TFLOP/s peak %.2f GiB %s", r.What, r.Tokens, r.Weights, r.FFNChunk, r.Attn, r.MS, r.TFLOPs, r.PeakGiB, r.Kernel)
 	}
 
 	// Attention alone: self-attention at L tokens and cross-attention over the 512 text rows.
@@ -159,19 +183,24 @@ func TestCUDABlockBench(t *testing.T) {
 		L := g.Tokens()
 		q, k, v := bf16Random(b, 1, L, cfg.Dim), bf16Random(b, 2, L, cfg.Dim), bf16Random(b, 3, L, cfg.Dim)
 		opts := engine.AttentionOpts{Heads: cfg.Heads, Scale: float32(1 / math.Sqrt(HeadDim))}
-		for _, keys := range []int{L, TextLen} {
-			kk, vv := k, v
-			if keys != L {
-				kk, vv = b.Slice(k, 0, keys), b.Slice(v, 0, keys)
+		for _, m := range modes {
+			b.SetPortableAttention(m.portable)
+			long, short := b.FlashKernels()
+			for _, keys := range []int{L, TextLen} {
+				kk, vv := k, v
+				if keys != L {
+					kk, vv = b.Slice(k, 0, keys), b.Slice(v, 0, keys)
+				}
+				ms := median(timer, 1, 3, func() { b.Free(b.Attention(q, kk, vv, opts)) })
+				what, kernel := "attention (self)", long
+				if keys != L {
+					what, kernel = "attention (cross, 512 keys)", short
+					b.Free(kk, vv)
+				}
+				report(benchResult{What: what, Tokens: L, Attn: m.name, Kernel: kernel, MS: ms, TFLOPs: 4 * float64(L) * float64(keys) * float64(cfg.Dim) / ms / 1e9})
 			}
-			ms := median(timer, 1, 3, func() { b.Free(b.Attention(q, kk, vv, opts)) })
-			what := "attention (self)"
-			if keys != L {
-				what = "attention (cross, 512 keys)"
-				b.Free(kk, vv)
-			}
-			report(benchResult{What: what, Tokens: L, MS: ms, TFLOPs: 4 * float64(L) * float64(keys) * float64(cfg.Dim) / ms / 1e9})
 		}
+		b.SetPortableAttention(modes[0].portable)
 		b.Free(q, k, v)
 		if err := b.Trim(); err != nil {
 			t.Fatal(err)
@@ -217,26 +246,33 @@ func TestCUDABlockBench(t *testing.T) {
 					if !fuse && (chunk != DefaultFFNChunk || wt != gguf.TypeBF16) {
 						continue
 					}
-					reps := 5
-					if L > 40000 {
-						reps = 3
+					for _, m := range modes {
+						if m.portable && (!fuse || chunk != DefaultFFNChunk || wt != gguf.TypeBF16) {
+							continue
+						}
+						reps := 5
+						if L > 40000 {
+							reps = 3
+						}
+						b.SetFusion(fuse)
+						b.SetPortableAttention(m.portable)
+						var peak int64
+						ms := median(timer, 1, reps, func() {
+							b.ResetPeak()
+							forward(b, chunk)
+							peak = b.MemStats().Peak
+						})
+						what := "block forward"
+						if !fuse {
+							what += " (no LN fusion)"
+						}
+						report(benchResult{What: what, Tokens: L, Weights: wt.String(), FFNChunk: chunk, Attn: m.name, MS: ms,
+							TFLOPs: blockFLOPs(cfg, L) / ms / 1e9, PeakGiB: float64(peak) / (1 << 30)})
 					}
-					b.SetFusion(fuse)
-					var peak int64
-					ms := median(timer, 1, reps, func() {
-						b.ResetPeak()
-						forward(b, chunk)
-						peak = b.MemStats().Peak
-					})
-					what := "block forward"
-					if !fuse {
-						what += " (no LN fusion)"
-					}
-					report(benchResult{What: what, Tokens: L, Weights: wt.String(), FFNChunk: chunk, MS: ms,
-						TFLOPs: blockFLOPs(cfg, L) / ms / 1e9, PeakGiB: float64(peak) / (1 << 30)})
 				}
 			}
 			b.SetFusion(true)
+			b.SetPortableAttention(modes[0].portable)
 			if wt == gguf.TypeBF16 && L < 40000 {
 				prof := cudatest.NewProfiler(t, b)
 				forward(prof, DefaultFFNChunk)

@@ -1,6 +1,10 @@
 package t5
 
-import "math"
+import (
+	"math"
+
+	"github.com/wan22/wan22/engine"
+)
 
 // Relative position buckets of the umT5 encoder (bidirectional).
 const (
@@ -38,21 +42,48 @@ func relativeBucket(rel int) int {
 	return b + min(large, half-1)
 }
 
+// offsetBuckets returns the bucket of every offset j − i from −(lq−1) to
+// lk−1, in that order: element j − i + lq − 1.
+func offsetBuckets(lq, lk int) []int32 {
+	buckets := make([]int32, lq+lk-1)
+	for d := range buckets {
+		buckets[d] = int32(relativeBucket(d - (lq - 1)))
+	}
+	return buckets
+}
+
+// relPosBiaser is the optional fast path of a backend that builds the bias
+// on the device (cuda.Backend): out [heads, lq, lk] F32 with
+// out[h, i, j] = table[buckets[j − i + lq − 1]·heads + h], for table the
+// [numBuckets, heads] row-major table and buckets from offsetBuckets. Only
+// the table and lq+lk−1 bucket numbers cross the bus instead of heads·lq·lk
+// floats, and nothing is computed on the host.
+type relPosBiaser interface {
+	RelPosBias(table []float32, buckets []int32, heads, lq, lk int) engine.Tensor
+}
+
+// layerBias returns the attention bias [heads, lq, lk] of one layer as a
+// tensor of b: built on the device when b has the fast path, else by
+// positionBias on the host and uploaded. buckets is offsetBuckets(lq, lk).
+func layerBias(b engine.Backend, relB []float32, buckets []int32, heads, lq, lk int) engine.Tensor {
+	if rb, ok := b.(relPosBiaser); ok {
+		return rb.RelPosBias(relB, buckets, heads, lq, lk)
+	}
+	return b.FromHost(positionBias(relB, heads, lq, lk), heads, lq, lk)
+}
+
 // positionBias builds the additive attention bias [heads, lq, lk] of one
 // layer on the host: bias[h, i, j] = relB[bucket(j − i), h], with relB the
 // layer's [numBuckets, heads] table in row-major order.
 func positionBias(relB []float32, heads, lq, lk int) []float32 {
 	// One bucket per offset j − i in [−(lq−1), lk−1].
-	buckets := make([]int, lq+lk-1)
-	for d := range buckets {
-		buckets[d] = relativeBucket(d - (lq - 1))
-	}
+	buckets := offsetBuckets(lq, lk)
 	out := make([]float32, heads*lq*lk)
 	for h := range heads {
 		for i := range lq {
 			row := out[(h*lq+i)*lk : (h*lq+i+1)*lk]
 			for j := range row {
-				row[j] = relB[buckets[j-i+lq-1]*heads+h]
+				row[j] = relB[int(buckets[j-i+lq-1])*heads+h]
 			}
 		}
 	}

@@ -352,8 +352,9 @@ func (e *Encoder) forward(ids []int32, keyLen int) engine.Tensor {
 	x := e.TokenEmbd.scaled(b, b.Rows(e.TokenEmbd.W, ids)) // [L, dim]
 	defer b.Free(x)
 	e.Trace.Emit("embed", x)
+	buckets := offsetBuckets(len(ids), len(ids)) // shared by every layer's bias
 	for i, blk := range e.Blocks {
-		blk.forward(b, e.Config, x, keyLen)
+		blk.forward(b, e.Config, x, keyLen, buckets)
 		e.Trace.Emit(fmt.Sprintf("block%d.out", i), x)
 	}
 	y := e.OutputNorm.rmsNorm(b, x)
@@ -364,15 +365,15 @@ func (e *Encoder) forward(ids []int32, keyLen int) engine.Tensor {
 // forward updates the residual stream x [L, dim] in place:
 // x += o(attn(norm1(x))); x += down(up(h)·gelu(gate(h))) with h = norm2(x).
 // Every intermediate is freed as soon as it is used, and also when an op fails.
-func (blk *Block) forward(b engine.Backend, c Config, x engine.Tensor, keyLen int) {
-	addTo(b, x, blk.attention(b, c, x, keyLen))
+func (blk *Block) forward(b engine.Backend, c Config, x engine.Tensor, keyLen int, buckets []int32) {
+	addTo(b, x, blk.attention(b, c, x, keyLen, buckets))
 	addTo(b, x, blk.ffn(b, x))
 }
 
 // attention: x [L, dim] → o(attn(q, k, v)) [L, dim] with q, k, v projected
-// from norm1(x), the relative position bias added to the scores and keys at
-// positions ≥ keyLen masked.
-func (blk *Block) attention(b engine.Backend, c Config, x engine.Tensor, keyLen int) engine.Tensor {
+// from norm1(x), the relative position bias (buckets: offsetBuckets(L, L))
+// added to the scores and keys at positions ≥ keyLen masked.
+func (blk *Block) attention(b engine.Backend, c Config, x engine.Tensor, keyLen int, buckets []int32) engine.Tensor {
 	L := x.Shape()[0]
 	a := func() engine.Tensor {
 		var q, k, v, bias engine.Tensor
@@ -384,7 +385,8 @@ func (blk *Block) attention(b engine.Backend, c Config, x engine.Tensor, keyLen 
 			k = blk.AttnK.linear(b, h) // [L, inner]
 			v = blk.AttnV.linear(b, h) // [L, inner]
 		}()
-		bias = b.FromHost(positionBias(blk.relB, c.Heads, L, L), c.Heads, L, L)
+		// [heads, L, L], built on the device when the backend can.
+		bias = layerBias(b, blk.relB, buckets, c.Heads, L, L)
 		return b.Attention(q, k, v, engine.AttentionOpts{Heads: c.Heads, Scale: 1, KeyLen: keyLen, Bias: bias}) // [L, inner]
 	}()
 	return consume(b, a, func(a engine.Tensor) engine.Tensor { return blk.AttnO.linear(b, a) })

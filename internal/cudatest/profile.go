@@ -16,7 +16,8 @@ import (
 
 // Profiler wraps the CUDA backend and times every op with CUDA events, synchronizing after each, so the
 // times are the device work of each op without the gaps in which the GPU waits for the host. It implements
-// engine.Backend and the DiT's row-add fast path; ops are grouped by name, Linear and Attention by shape.
+// engine.Backend, the DiT's row-add fast path and umT5's device-built position bias; ops are grouped by
+// name, Linear and Attention by shape.
 type Profiler struct {
 	*cuda.Backend
 	t          testing.TB
@@ -165,6 +166,12 @@ func (p *Profiler) Attention(q, k, v engine.Tensor, o engine.AttentionOpts) (y e
 }
 func (p *Profiler) RotatePairs(x, cos, sin engine.Tensor, heads int) {
 	p.add("RotatePairs", func() { p.Backend.RotatePairs(x, cos, sin, heads) })
+}
+
+// RelPosBias is engine/t5's device fast path for its relative-position bias.
+func (p *Profiler) RelPosBias(table []float32, buckets []int32, heads, lq, lk int) (y engine.Tensor) {
+	p.add("RelPosBias", func() { y = p.Backend.RelPosBias(table, buckets, heads, lq, lk) })
+	return y
 }
 
 var _ engine.Backend = (*Profiler)(nil)
