@@ -59,6 +59,9 @@ type GemmOp struct {
 	BiasType gguf.Type // must equal YType (cuBLASLt's epilogue adds a bias of the output's type, as PyTorch's autocast does)
 	M, N, K  int
 	Path     GemmPath
+	// GELU applies GELU with the tanh approximation to the result (after the bias, in f32): in
+	// cuBLASLt's epilogue, or as a separate pass after the own kernel.
+	GELU bool
 }
 
 // Weight is a linear layer's weight as stored in a GGUF file: N rows of K elements of a ggml type, quant

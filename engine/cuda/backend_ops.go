@@ -43,8 +43,13 @@ func items(n int64, vec int32) int64 {
 // Linear: x [..., K] · wᵀ + bias → [..., N], bf16 operands, f32 accumulation. The result is BF16, or F32
 // for a single-row F32 x (see Backend); with PrecisionF32 it is F32 at about f32 accuracy.
 func (b *Backend) Linear(xx, ww, bb engine.Tensor) engine.Tensor {
+	return b.linear("Linear", xx, ww, bb, false)
+}
+
+// linear is Linear, followed by GELU (tanh) with gelu (LinearGELU, backend_fused.go).
+func (b *Backend) linear(op string, xx, ww, bb engine.Tensor, gelu bool) engine.Tensor {
 	var y *Tensor
-	b.run("Linear", func() error {
+	b.run(op, func() error {
 		var ts temps
 		defer ts.release(b.pool)
 		x, err := b.lookup(xx)
@@ -83,8 +88,11 @@ func (b *Backend) Linear(xx, ww, bb engine.Tensor) engine.Tensor {
 		if M > 0 && N > 0 {
 			if b.precision == PrecisionF32 {
 				err = b.linearF32(y.mem(), x, w, bias, M, N, K, &ts)
+				if err == nil && gelu {
+					err = b.d.GELUTanh(nil, y.mem(), y.mem(), ggmlOf(out), int64(M)*int64(N))
+				}
 			} else {
-				err = b.linearBF16(y.mem(), out, x, w, bias, M, N, K, &ts)
+				err = b.linearBF16(y.mem(), out, x, w, bias, M, N, K, gelu, &ts)
 			}
 		}
 		if err != nil {
@@ -95,8 +103,8 @@ func (b *Backend) Linear(xx, ww, bb engine.Tensor) engine.Tensor {
 	return y
 }
 
-// linearBF16 is Linear with bf16 operands into y of type out. Runs on the CUDA goroutine.
-func (b *Backend) linearBF16(y Mem, out engine.DType, x, w *Tensor, bias Mem, M, N, K int, ts *temps) error {
+// linearBF16 is Linear with bf16 operands into y of type out (with gelu, GELU in the GEMM's epilogue). Runs on the CUDA goroutine.
+func (b *Backend) linearBF16(y Mem, out engine.DType, x, w *Tensor, bias Mem, M, N, K int, gelu bool, ts *temps) error {
 	xm, err := b.gemmInput(x, ts)
 	if err != nil {
 		return err
@@ -108,7 +116,7 @@ func (b *Backend) linearBF16(y Mem, out engine.DType, x, w *Tensor, bias Mem, M,
 		}
 		wt.Type = gguf.TypeBF16
 	}
-	return b.d.Linear(nil, LinearOp{Y: y, YType: ggmlOf(out), X: xm, W: wt, Bias: bias, BiasType: ggmlOf(out), M: M})
+	return b.d.Linear(nil, LinearOp{Y: y, YType: ggmlOf(out), X: xm, W: wt, Bias: bias, BiasType: ggmlOf(out), M: M, GELU: gelu})
 }
 
 // linearF32 is Linear at about f32 accuracy into F32 y: with x = xh + xl and w = wh + wl split into bf16
@@ -592,24 +600,9 @@ func (b *Backend) RotatePairs(xx, cc, ss engine.Tensor, heads int) {
 			return fmt.Errorf("x %v with %d heads", x.shape, heads)
 		}
 		P := HD / heads / 2
-		var cs, sn Mem
-		for i, v := range []engine.Tensor{cc, ss} {
-			t, err := b.tensor(v)
-			if err != nil {
-				return err
-			}
-			if !slices.Equal(t.shape, []int{L, P}) {
-				return fmt.Errorf("cos/sin %v, want [%d %d]", t.shape, L, P)
-			}
-			m, err := b.as(t, engine.F32, &ts)
-			if err != nil {
-				return err
-			}
-			if i == 0 {
-				cs = m
-			} else {
-				sn = m
-			}
+		cs, sn, err := b.ropeTables(cc, ss, L, P, &ts)
+		if err != nil {
+			return err
 		}
 		b.written(x.st)
 		vec := int32(0)

@@ -33,6 +33,7 @@ type cublasLt struct {
 type ltKey struct {
 	m, n, k    int
 	out, bias  int // cudaDataType; bias -1 = none
+	gelu       bool
 	ax, aw, ay int // pointer alignments the plan assumes
 }
 
@@ -185,7 +186,7 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 		}
 		lt.ws = ws
 	}
-	key := ltKey{m: op.M, n: op.N, k: op.K, out: cudaDataType(op.YType), bias: -1,
+	key := ltKey{m: op.M, n: op.N, k: op.K, out: cudaDataType(op.YType), bias: -1, gelu: op.GELU,
 		ax: alignOf(op.X.Ptr), aw: alignOf(op.W.Ptr), ay: alignOf(op.Y.Ptr)}
 	if !op.Bias.IsNil() {
 		key.bias = cudaDataType(op.BiasType)
@@ -198,8 +199,12 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 			want = 8
 		}
 		var found C.int
-		call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d out=%v bias=%v", op.M, op.N, op.K, op.YType, !op.Bias.IsNil())
-		if err := ltErr(call, C.wan22_lt_plan(lt.handle, C.int(op.M), C.int(op.N), C.int(op.K), C.int(key.out), C.int(key.bias),
+		call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d out=%v bias=%v gelu=%v", op.M, op.N, op.K, op.YType, !op.Bias.IsNil(), op.GELU)
+		gelu := C.int(0)
+		if op.GELU {
+			gelu = 1
+		}
+		if err := ltErr(call, C.wan22_lt_plan(lt.handle, C.int(op.M), C.int(op.N), C.int(op.K), C.int(key.out), C.int(key.bias), gelu,
 			C.int(key.ax), C.int(key.aw), C.int(key.ay), ltWorkspace, C.int(want), &pl.p, &found)); err != nil {
 			return err
 		}

@@ -56,7 +56,10 @@ func (d *Device) Gemm(s *Stream, op GemmOp) error {
 				return d.ltGemm(s, op)
 			}
 		}
-		return d.ownGemm(s, op)
+		if err := d.ownGemm(s, op); err != nil || !op.GELU {
+			return err
+		}
+		return d.GELUTanh(s, op.Y, op.Y, op.YType, int64(op.M)*int64(op.N))
 	})
 }
 
@@ -99,6 +102,7 @@ type LinearOp struct {
 	// scratch buffer, which grows to the largest weight seen and is meant for one compute stream.
 	Scratch Mem
 	Path    GemmPath
+	GELU    bool // GELU (tanh) on the result, as GemmOp.GELU
 }
 
 // Linear computes op on s (nil: the compute stream): a bf16 weight goes straight to the GEMM; any other
@@ -109,7 +113,7 @@ func (d *Device) Linear(s *Stream, op LinearOp) error {
 	if w.N <= 0 || w.K <= 0 {
 		return fmt.Errorf("cuda: linear: bad weight shape %d×%d", w.N, w.K)
 	}
-	g := GemmOp{Y: op.Y, YType: op.YType, X: op.X, W: w.Mem, Bias: op.Bias, BiasType: op.BiasType, M: op.M, N: w.N, K: w.K, Path: op.Path}
+	g := GemmOp{Y: op.Y, YType: op.YType, X: op.X, W: w.Mem, Bias: op.Bias, BiasType: op.BiasType, M: op.M, N: w.N, K: w.K, Path: op.Path, GELU: op.GELU}
 	if w.Type == gguf.TypeBF16 {
 		return d.Gemm(s, g)
 	}

@@ -104,6 +104,8 @@ enum {
     LT_DESC_BIAS_DATA_TYPE = 26,
     LT_EPILOGUE_DEFAULT = 1,
     LT_EPILOGUE_BIAS = 4,
+    LT_EPILOGUE_GELU = 32,
+    LT_EPILOGUE_GELU_BIAS = 36,
     LT_PREF_MAX_WORKSPACE_BYTES = 1,
     LT_PREF_MIN_ALIGNMENT_A_BYTES = 5,
     LT_PREF_MIN_ALIGNMENT_B_BYTES = 6,
@@ -200,7 +202,9 @@ void wan22_lt_plan_free(void* p) {
 
 // Y[M,N] (row-major) = X[M,K]·Wᵀ (+bias[N]) is, in cuBLASLt's column-major terms, Yᶜ (N×M) = Wᶜᵀ·Xᶜ with
 // Wᶜ = W read as K×N and Xᶜ = X read as K×M: the "TN" GEMM. The bias runs along Yᶜ's rows, i.e. along N.
-int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type, int align_x, int align_w,
+// With gelu the epilogue also applies GELU with the tanh approximation (after the bias, in f32, before the
+// output is rounded): CUBLASLT_EPILOGUE_GELU(_BIAS).
+int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type, int gelu, int align_x, int align_w,
                   int align_y, size_t max_workspace, int want, void** out, int* found_out) {
     if (!lt.lib) return -1;
     lt_plan* pl = (lt_plan*)calloc(1, sizeof(lt_plan));
@@ -218,9 +222,12 @@ int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type
     TRY(lt.MatmulDescSetAttribute(pl->desc, LT_DESC_TRANSA, &opT, sizeof opT));
     TRY(lt.MatmulDescSetAttribute(pl->desc, LT_DESC_TRANSB, &opN, sizeof opN));
     if (bias_type >= 0) {
-        uint32_t epi = LT_EPILOGUE_BIAS;
+        uint32_t epi = gelu ? LT_EPILOGUE_GELU_BIAS : LT_EPILOGUE_BIAS;
         TRY(lt.MatmulDescSetAttribute(pl->desc, LT_DESC_EPILOGUE, &epi, sizeof epi));
         TRY(lt.MatmulDescSetAttribute(pl->desc, LT_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+    } else if (gelu) {
+        uint32_t epi = LT_EPILOGUE_GELU;
+        TRY(lt.MatmulDescSetAttribute(pl->desc, LT_DESC_EPILOGUE, &epi, sizeof epi));
     }
     TRY(lt.MatrixLayoutCreate(&pl->lw, LT_R_16BF, (uint64_t)k, (uint64_t)n, (int64_t)k));
     TRY(lt.MatrixLayoutCreate(&pl->lx, LT_R_16BF, (uint64_t)k, (uint64_t)m, (int64_t)k));

@@ -29,8 +29,8 @@ size_t wan22_lt_version(void);
 int wan22_lt_create(void** handle);
 int wan22_lt_destroy(void* handle);
 // wan22_lt_plan asks the heuristic for up to `want` algorithms (at most 8) and returns how many it found;
-// the plan uses the first until wan22_lt_plan_select picks another.
-int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type, int align_x, int align_w,
+// the plan uses the first until wan22_lt_plan_select picks another. gelu != 0 adds GELU (tanh) to the epilogue.
+int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type, int gelu, int align_x, int align_w,
                   int align_y, size_t max_workspace, int want, void** plan, int* found);
 void wan22_lt_plan_select(void* plan, int i);
 // Device addresses travel as integers.

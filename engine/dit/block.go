@@ -100,9 +100,34 @@ func newAttention(l *engine.Loader, prefix string, cfg Config) *attention {
 	}
 }
 
-// project: x [L, dim] → RMSNorm(p(x)) [L, dim].
-func (a *attention) project(b engine.Backend, p linear, norm, x engine.Tensor) engine.Tensor {
-	return consume(b, p.forward(b, x), func(y engine.Tensor) engine.Tensor { return b.RMSNorm(y, norm, Eps) })
+// NormRotator is an optional Backend fast path for self-attention's q and k:
+// RMSNormRotate(x, w, cos, sin, heads, eps) is RMSNorm(x, w, eps) followed by
+// RotatePairs(·, cos, sin, heads), returned as a new tensor, in one op.
+type NormRotator interface {
+	RMSNormRotate(x, w, cos, sin engine.Tensor, heads int, eps float32) engine.Tensor
+}
+
+// project: x [L, dim] → RMSNorm(p(x)) [L, dim], rotated by r when r is not nil.
+func (a *attention) project(b engine.Backend, p linear, norm, x engine.Tensor, r *rope) engine.Tensor {
+	if nr, ok := b.(NormRotator); ok && r != nil {
+		return consume(b, p.forward(b, x), func(y engine.Tensor) engine.Tensor {
+			return nr.RMSNormRotate(y, norm, r.cos, r.sin, a.heads, Eps)
+		})
+	}
+	y := consume(b, p.forward(b, x), func(y engine.Tensor) engine.Tensor { return b.RMSNorm(y, norm, Eps) })
+	if r != nil {
+		func() {
+			ok := false
+			defer func() {
+				if !ok {
+					b.Free(y)
+				}
+			}()
+			b.RotatePairs(y, r.cos, r.sin, a.heads)
+			ok = true
+		}()
+	}
+	return y
 }
 
 // rope is the rotary embedding of self-attention: cos and sin [L, HeadDim/2].
@@ -119,14 +144,10 @@ func (a *attention) forward(b engine.Backend, xq, xkv engine.Tensor, r *rope, ke
 		defer func() { b.Free(q, k, v) }()
 		func() {
 			defer b.Free(xq)
-			q = a.project(b, a.q, a.normQ, xq)
-			k = a.project(b, a.k, a.normK, xkv)
+			q = a.project(b, a.q, a.normQ, xq, r)
+			k = a.project(b, a.k, a.normK, xkv, r)
 			v = a.v.forward(b, xkv)
 		}()
-		if r != nil {
-			b.RotatePairs(q, r.cos, r.sin, a.heads)
-			b.RotatePairs(k, r.cos, r.sin, a.heads)
-		}
 		return a.attend(b, q, k, v, keyLen)
 	}()
 	return consume(b, y, func(y engine.Tensor) engine.Tensor { return a.o.forward(b, y) })
@@ -200,10 +221,24 @@ func (blk *block) forward(b engine.Backend, x, e0, ctx engine.Tensor, r *rope, c
 	trace.Emit(blk.tag+".out", x)
 }
 
+// GELULinear is an optional Backend fast path for the FFN: LinearGELU(x, w, b)
+// is GELU(Linear(x, w, b)) with the tanh approximation in one op (in the GEMM's
+// epilogue, say).
+type GELULinear interface {
+	LinearGELU(x, w, b engine.Tensor) engine.Tensor
+}
+
 // ffn: x [r, dim] → ffn.2(GELU(ffn.0(LN(x)·(1+scale) + shift))) [r, dim].
 func (blk *block) ffn(b engine.Backend, x engine.Tensor, mod modulation) engine.Tensor {
-	h := consume(b, mod.apply(b, x), func(a engine.Tensor) engine.Tensor { return blk.ffn0.forward(b, a) })
-	g := consume(b, h, b.GELU)
+	var g engine.Tensor
+	if f, ok := b.(GELULinear); ok {
+		g = consume(b, mod.apply(b, x), func(a engine.Tensor) engine.Tensor {
+			return f.LinearGELU(a, blk.ffn0.weight, blk.ffn0.bias)
+		})
+	} else {
+		h := consume(b, mod.apply(b, x), func(a engine.Tensor) engine.Tensor { return blk.ffn0.forward(b, a) })
+		g = consume(b, h, b.GELU)
+	}
 	return consume(b, g, func(g engine.Tensor) engine.Tensor { return blk.ffn2.forward(b, g) })
 }
 
