@@ -45,10 +45,10 @@ const (
 type flashPrefs struct{ long, short []string }
 
 var flashPreferences = map[string]flashPrefs{
-	// s2g and s3g are level on self-attention (431–452 TFLOP/s); s2g needs 160 KiB instead of 224. On 512
-	// keys s3g was a little ahead (351–353 against 337–352).
+	// s3g (ping-pong of the two warpgroups) leads on self-attention (465–496 TFLOP/s against 418–448 for s2g)
+	// and on 512 keys (373–380 against 343–365); s2g needs 160 KiB instead of 224.
 	flashModuleSM90a: {
-		long:  []string{"attn_b128_w8_s2g_bf16", "attn_b128_w8_s3g_bf16"},
+		long:  []string{"attn_b128_w8_s3g_bf16", "attn_b128_w8_s2g_bf16"},
 		short: []string{"attn_b128_w8_s3g_bf16", "attn_b128_w8_s2g_bf16"},
 	},
 	flashModulePortable: {

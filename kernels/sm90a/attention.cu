@@ -11,15 +11,18 @@
 // Measurements (TFLOP/s against PyTorch's SDPA and the compute_80 kernels): bench/attention/README.md.
 //
 // Structure: a CTA of two warpgroups (256 threads) owns 128 query rows of one head (grid x = q tiles,
-// y = heads); warpgroup w owns rows 64w … 64w+63. Keys are walked in tiles of 128 through a cp.async ring
-// of STAGES stages (every thread loads). Per tile and warpgroup: S = Q Kᵀ is eight wgmma m64n128k16 with both
+// y = heads); warpgroup w owns rows 64w … 64w+63. Keys are walked in tiles of 128 through cp.async rings
+// (every thread loads its share): s2g one ring of two K+V stages published by a CTA barrier per tile, s3g
+// (ping-pong) rings of three K and three V slots published on two named barriers by which the warpgroups take
+// turns with the tensor cores. Per tile and warpgroup: S = Q Kᵀ is eight wgmma m64n128k16 with both
 // operands in shared memory (K-major), the online softmax runs on the S accumulators in registers (exp2,
 // scale folded in), P is packed to bf16 in registers, and O += P V is eight wgmma m64n128k16 with A = P from
 // registers and B = V read N-major (transposed) from shared memory.
 //
 // Shared memory (128-byte swizzle, the layout wgmma reads): a tile of R rows × 128 bf16 is two panels of
 // 64 columns; panel p holds row r's 128 bytes at p·R·128 + r·128, 16-byte chunk c stored at c ^ (r & 7).
-// Q: 32 KiB, then STAGES stages of K and V tiles (32 KiB each): 160 or 224 KiB per CTA, one CTA per SM.
+// Q: 32 KiB, then STAGES stages of K and V tiles (32 KiB each; s3g: three K slots, then three V slots):
+// 160 or 224 KiB per CTA, one CTA per SM.
 //
 // Masking and tails as in attention.cu: key rows ≥ lkv and query rows ≥ lq are zero-filled by cp.async and
 // never read; scores of keys ≥ lkv are −∞; lkv = 0 writes zeros.
@@ -140,10 +143,10 @@ __device__ __forceinline__ void load_rows(uint32_t dst, const bf16* __restrict__
 }
 
 // STAGES = 2: per tile, S = Q Kᵀ, softmax, O += P V, each product waited for at once. STAGES = 3 overlaps
-// the tensor cores with the softmax: after the softmax of tile j the warpgroup issues S = Q K(j+1) and then
-// O += P(j) V(j), waits only for S, and runs the softmax of tile j+1 while P(j) V(j) is still in flight (P is
-// double-buffered, since wgmma reads its register operand asynchronously; the third stage keeps V(j) in
-// place while tile j+2 loads).
+// the tensor cores with the softmax twice: within a warpgroup (after the softmax of tile j it issues
+// S = Q K(j+1) and then O += P(j) V(j), waits only for S, and runs the softmax of tile j+1 while P(j) V(j) is
+// still in flight; P is double-buffered, since wgmma reads its register operand asynchronously), and across
+// the two (ping-pong: one issues its products while the other runs its softmax; see the loop below).
 template <class OUT, int STAGES>
 __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out, const bf16* __restrict__ q,
                                               const bf16* __restrict__ k, const bf16* __restrict__ v, int lq,
@@ -267,8 +270,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     };
 
     load_rows<BM>(sq, q, q_stride, m0, lq, tid);
-    load_tile(0);
     if constexpr (STAGES == 2) {
+        load_tile(0);
         for (int j = 0; j < ntiles; j++) {
             cp_async_wait<0>();
             publish();  // tile j visible; every warpgroup is done with tile j-1, whose stage refills now
@@ -288,38 +291,78 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             reg_fence(o);
         }
     } else {
-        load_tile(1);
-        if (ntiles > 0) {
-            cp_async_wait<1>();
-            publish();
-            wg_fence();
-            issue_qk(stage_addr(0));
-            wg_wait<0>();
-            reg_fence(s);
+        // Ping-pong (STAGES = 3): K and V have rings of three 32 KiB slots each. Per tile j a warpgroup runs
+        // A(j) = softmax of S(j), B(j) = wait for P(j-1) V(j-1) and rescale O, then C(j) = issue S(j+1) = Q K(j+1)
+        // and O += P(j) V(j), wait for S(j+1) only. Two named barriers, P (1) and Q (2), make the warpgroups take
+        // turns: warpgroup 0 runs C(j) between P_j and Q_j while warpgroup 1 runs A(j) B(j), and the other way
+        // round between Q_j and P_j+1, so one's softmax runs under the other's products. The same code serves
+        // both: warpgroup 0 meets P before C and Q after, warpgroup 1 Q before C and P after.
+        // Loads (every thread its share): K(j+3) right after P_j, V(j+2) right after Q_j; before P_j each thread
+        // waits for its K(j+1) and V(j) (all but its latest two cp.async groups) and fences them to the async
+        // proxy. Stage reuse: K(j)'s slot is read by S(j) of both warpgroups, retired before P_j; V(j-1)'s by
+        // P(j-1) V(j-1) of both, retired before Q_j.
+        const uint32_t kring = sbase + Q_BYTES, vring = kring + 3 * TILE_BYTES;
+        auto kslot = [&](int t) { return kring + (uint32_t)((t % 3) * TILE_BYTES); };
+        auto vslot = [&](int t) { return vring + (uint32_t)((t % 3) * TILE_BYTES); };
+        auto load_k = [&](int t) {
+            if (t < ntiles) load_rows<BN>(kslot(t), k, k_stride, t * BN, lkv, tid);
+            cp_async_commit();
+        };
+        auto load_v = [&](int t) {
+            if (t < ntiles) load_rows<BN>(vslot(t), v, v_stride, t * BN, lkv, tid);
+            cp_async_commit();
+        };
+        auto named_sync = [&](int id) { asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "n"(NTHREADS) : "memory"); };
+        auto land = [&]() {
+            cp_async_wait<2>();
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        };
+        // Q and K(0) in the first group (load_rows<BM>(sq) above is not yet committed), then K1, V0, K2, V1.
+        load_k(0);
+        load_k(1);
+        load_v(0);
+        load_k(2);
+        load_v(1);
+        cp_async_wait<4>();
+        publish();
+        wg_fence();
+        issue_qk(kslot(0));
+        wg_wait<0>();
+        reg_fence(s);
+        const int bar_x = wg == 0 ? 1 : 2, bar_y = wg == 0 ? 2 : 1;
+        if (wg == 1) {
+            land();
+            named_sync(1);  // P_0
+            load_k(3);
         }
         uint32_t pfa[8][4], pfb[8][4];
-        // One tile: s holds Q K(j); P(j-1) V(j-1) may be in flight (it reads the other P buffer).
         auto step = [&](int j, uint32_t (&pf)[8][4]) {
-            const bool more = j + 1 < ntiles;
             float alpha[2];
-            softmax_tile(pf, j, alpha);
-            wg_wait<0>();  // P(j-1) V(j-1) done: O may be rescaled, and its P buffer and V stage are free
+            softmax_tile(pf, j, alpha);  // A(j)
+            wg_wait<0>();                // B(j): P(j-1) V(j-1) done
             reg_fence(o);
             rescale(alpha);
             reg_fence(o);
-            if (more) {
-                cp_async_wait<0>();
-                publish();  // tile j+1 visible; every warpgroup is done with tile j-1, whose stage refills now
-                load_tile(j + 2);
+            if (wg == 0) land();
+            named_sync(bar_x);  // warpgroup 0: P_j, 1: Q_j
+            if (wg == 0) {
+                load_k(j + 3);
+            } else {
+                load_v(j + 2);
             }
             wg_fence();
-            // S is issued and waited for on every step, the last one included (it then reads a stage nothing
-            // uses and its result is dropped): with no branch around the wgmmas, ptxas can see that the
-            // wait retires S while P(j) V(j) stays in flight.
-            issue_qk(stage_addr(j + 1));
-            issue_pv(pf, stage_addr(j) + TILE_BYTES);
-            wg_wait<1>();  // S of tile j+1 is ready; P(j) V(j) keeps running
+            // C(j); on the last tile S reads a slot nothing writes and its result is dropped.
+            issue_qk(kslot(j + 1));
+            issue_pv(pf, vslot(j));
+            wg_wait<1>();
             reg_fence(s);
+            if (wg == 1) land();
+            named_sync(bar_y);  // warpgroup 0: Q_j, 1: P_j+1
+            if (wg == 0) {
+                load_v(j + 2);
+            } else {
+                load_k(j + 4);
+            }
         };
         int j = 0;
         for (; j + 1 < ntiles; j += 2) {
@@ -327,6 +370,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             step(j + 1, pfb);
         }
         if (j < ntiles) step(j, pfa);
+        if (wg == 0) named_sync(1);  // the P after warpgroup 1's last C
         wg_wait<0>();
         reg_fence(o);
     }
