@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/wan22/wan22/engine/cpu"
 	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/engine/pipeline"
@@ -39,6 +38,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	width := fs.Int("width", 96, "width (multiple of 16)")
 	height := fs.Int("height", 64, "height (multiple of 16)")
 	seed := fs.Uint64("seed", 42, "noise seed")
+	backend := fs.String("backend", "cpu", "compute backend: cpu, or cuda in a binary built with -tags cuda")
+	vram := fs.Float64("vram", 0, "GPU memory budget in GiB for -backend cuda (0: all free memory; 32 emulates an RTX 5090)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -46,14 +47,14 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	if err := demo(*models, *out, *prompt, *steps, *frames, *width, *height, *seed, stdout); err != nil {
+	if err := demo(*models, *out, *prompt, *steps, *frames, *width, *height, *seed, *backend, *vram, stdout); err != nil {
 		fmt.Fprintln(stderr, "wan22 demo:", err)
 		return 1
 	}
 	return 0
 }
 
-func demo(models, out, prompt string, steps, frames, width, height int, seed uint64, stdout io.Writer) error {
+func demo(models, out, prompt string, steps, frames, width, height int, seed uint64, backend string, vram float64, stdout io.Writer) error {
 	if models == "" {
 		return errors.New("the tiny models were not found: pass -models with the folder holding t5_tiny_f32.gguf and vae_tiny.safetensors (../shared/golden)")
 	}
@@ -65,6 +66,9 @@ func demo(models, out, prompt string, steps, frames, width, height int, seed uin
 	}
 	if _, _, _, err := o.Validate(); err != nil {
 		return err
+	}
+	if backend != "cpu" && backend != "cuda" {
+		return fmt.Errorf("unknown backend %q: use cpu or cuda", backend)
 	}
 	if _, err := os.Stat(out); err == nil {
 		return fmt.Errorf("%s already exists: choose another -out or remove it", out)
@@ -97,9 +101,15 @@ func demo(models, out, prompt string, steps, frames, width, height int, seed uin
 	if err := os.Mkdir(frameDir, 0o755); err != nil {
 		return err
 	}
+	bc, err := openBackend(backend, vram)
+	if err != nil {
+		return err
+	}
+	defer bc.close()
+	o.BackendFor = bc.stage
 	start := time.Now()
 	written := 0
-	err = pipeline.I2V(cpu.New(), m, demoImage(width, height), o, func(f []float32, first int) error {
+	err = pipeline.I2V(bc.b, m, demoImage(width, height), o, func(f []float32, first int) error {
 		n := len(f) / (3 * width * height)
 		for i := range n {
 			if err := writePNG(filepath.Join(frameDir, fmt.Sprintf("frame_%04d.png", first+i)), f, i, n, width, height); err != nil {

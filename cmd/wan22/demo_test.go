@@ -33,7 +33,7 @@ func TestDemoWritesFrames(t *testing.T) {
 	_, err = os.Stat(bad)
 	require.True(t, os.IsNotExist(err))
 	require.Equal(t, 2, run([]string{"demo", "-frames"}, &stdout, &stderr))
-	for _, bad := range [][]string{{"-width", "-16"}, {"-width", "1000000", "-height", "1000000"}, {"-frames", "6"}} {
+	for _, bad := range [][]string{{"-backend", "tpu"}, {"-backend", "cuda"}, {"-width", "-16"}, {"-width", "1000000", "-height", "1000000"}, {"-frames", "6"}} {
 		stderr.Reset()
 		require.Equal(t, 1, run(append([]string{"demo", "-models", models, "-out", filepath.Join(t.TempDir(), "x")}, bad...), &stdout, &stderr), bad)
 		require.Contains(t, stderr.String(), "wan22 demo:")

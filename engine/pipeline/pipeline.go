@@ -54,6 +54,20 @@ type Options struct {
 	Guidance      scheduler.Guidance
 	Seed          uint64
 	Log           *slog.Logger
+	// BackendFor, if set, gives the backend each model runs on, by stage:
+	// "vae-encoder", "text-encoder", "high-noise", "low-noise", "vae-decoder"
+	// (e.g. a CUDA backend view whose allocations carry the stage as owner,
+	// or a higher-precision view for the text encoder). Nil runs everything
+	// on the backend passed to I2V.
+	BackendFor func(stage string) engine.Backend
+}
+
+// backend returns the backend of a stage.
+func (o Options) backend(b engine.Backend, stage string) engine.Backend {
+	if o.BackendFor == nil {
+		return b
+	}
+	return o.BackendFor(stage)
 }
 
 // Validate checks the options and reports the latent grid.
@@ -93,7 +107,7 @@ func I2V(b engine.Backend, m Models, image []float32, o Options, emit vae.EmitFu
 
 	// Stage 1: the conditioning latent y = mask(4) ⊕ VAE(image, zeros…).
 	start := time.Now()
-	latent, err := encodeCondition(b, m.VAE, image, o)
+	latent, err := encodeCondition(o.backend(b, "vae-encoder"), m.VAE, image, o)
 	if err != nil {
 		return err
 	}
@@ -113,7 +127,7 @@ func I2V(b engine.Backend, m Models, image []float32, o Options, emit vae.EmitFu
 	if negative == "" {
 		negative = DefaultNegative
 	}
-	cond, condN, uncond, uncondN, err := encodePrompts(b, m.TextEncoder, o.Prompt, negative)
+	cond, condN, uncond, uncondN, err := encodePrompts(o.backend(b, "text-encoder"), m.TextEncoder, o.Prompt, negative)
 	if err != nil {
 		return err
 	}
@@ -132,7 +146,7 @@ func I2V(b engine.Backend, m Models, image []float32, o Options, emit vae.EmitFu
 		return fmt.Errorf("VAE: %w", err)
 	}
 	defer src.Close()
-	dec, err := vae.LoadDecoder(b, src)
+	dec, err := vae.LoadDecoder(o.backend(b, "vae-decoder"), src)
 	if err != nil {
 		return fmt.Errorf("VAE decoder %s: %w", m.VAE, err)
 	}
@@ -258,7 +272,7 @@ func sample(b engine.Backend, m Models, y, cond []float32, condN int, uncond []f
 			cur.free() // the old expert is released completely before the new one loads
 			cur = nil
 			start := time.Now()
-			if cur, err = loadExpert(b, pass.Expert, path, cond, condN, uncond, uncondN); err != nil {
+			if cur, err = loadExpert(o.backend(b, pass.Expert.String()), pass.Expert, path, cond, condN, uncond, uncondN); err != nil {
 				return nil, err
 			}
 			log.Info("expert loaded", "expert", pass.Expert.String(), "step", i, "elapsed", time.Since(start).Round(time.Millisecond))
