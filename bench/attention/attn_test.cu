@@ -77,6 +77,7 @@ static const char* kEntries[] = {
     "attn_b128_w8_s2_bf16", "attn_b128_w8_s2_f32", "attn_b128_w4_s2_bf16", "attn_b128_w4_s2_f32",
     "attn_b256_w8_s3_bf16", "attn_b256_w8_s3_f32",  // kernels/attention.ptx (compute_80, mma.sync)
     "attn_b128_w8_s2g_bf16", "attn_b128_w8_s2g_f32", "attn_b128_w8_s3g_bf16", "attn_b128_w8_s3g_f32",  // sm90a
+    "attn_b128_w12_s3gp_bf16", "attn_b128_w12_s3gq_bf16",  // sm90a, warp-specialized (a producer warpgroup)
 };
 static std::vector<Variant> variants;
 
@@ -91,6 +92,7 @@ static Variant parse_entry(const char* name) {
     v.f32 = strstr(rest, "f32") != nullptr;
     if (rest[0] == 'g') {
         v.smem = v.bm * 256 + v.stages * 65536;  // sm90a: Q, then stages of 128-key K and V tiles
+        if (rest[1] == 'p' || rest[1] == 'q') v.smem += 256;  // warp-specialized: the mbarriers  // warp-specialized: the mbarriers
     } else {
         // Two m16 tiles per warp (BM = 32·WARPS) keep Q in its own shared tile of BM rows × 256 bytes.
         v.smem = v.stages * 32768 + (v.bm == 32 * v.warps ? v.bm * 256 : 0);
@@ -120,7 +122,9 @@ static void load_module(const char* path) {
         exit(1);
     }
     const size_t first = variants.size();
+    const char* only = getenv("ATTN_ENTRIES");  // optional comma-separated subset of the entry points
     for (const char* e : kEntries) {
+        if (only && !strstr(only, e)) continue;
         Variant v = parse_entry(e);
         if (cuModuleGetFunction(&v.fn, mod, e) != CUDA_SUCCESS) continue;
         v.module = path;
@@ -372,17 +376,18 @@ static int bench(const char* outpath) {
             report(var, 75600, 75600, time_ms(var, out, q, k, v, 75600, 75600, H, 1, 3));
         }
     printf("bench: fastest bf16 entry point at 32760: %s\n", best->name.c_str());
-    // Run-to-run spread: the bf16 entry points again at 32760, interleaved, three rounds.
-    for (int round = 0; round < 3; round++) {
-        printf("  round %d at 32760:", round + 1);
-        for (const auto& var : variants)
-            if (!var.f32) {
-                const double ms = time_ms(var, out, q, k, v, 32760, 32760, H, 1, 3);
-                printf("  %s %.1f", var.name.c_str() + 5, 4.0 * 32760.0 * 32760.0 * HD * H / (ms * 1e-3) / 1e12);
-            }
-        printf("\n");
-        fflush(stdout);
-    }
+    // Run-to-run spread: the bf16 entry points again at 32760 and 75600, interleaved, three rounds each.
+    for (int L : {32760, 75600})
+        for (int round = 0; round < 3; round++) {
+            printf("  round %d at %d:", round + 1, L);
+            for (const auto& var : variants)
+                if (!var.f32) {
+                    const double ms = time_ms(var, out, q, k, v, L, L, H, 1, 3);
+                    printf("  %s %.1f", var.name.c_str() + 5, 4.0 * L * (double)L * HD * H / (ms * 1e-3) / 1e12);
+                }
+            printf("\n");
+            fflush(stdout);
+        }
     if (f) fclose(f);
     CU(cuMemFree(q));
     CU(cuMemFree(k));

@@ -20,7 +20,8 @@ import (
 //     query rows per CTA, 32·WARPS threads, STAGES·32 KiB of dynamic shared memory (64-key K and V tiles)
 //     plus BM·256 bytes for Q when each warp owns two m16 tiles (BM = 32·WARPS);
 //   - kernels/sm90a/attention.cu, wgmma, compute capability 9.0 only: attn_b128_w8_s<STAGES>g_bf16, two
-//     warpgroups of 64 query rows, 256 threads, 32 KiB for Q plus STAGES·64 KiB (128-key K and V tiles).
+//     warpgroups of 64 query rows, 256 threads, 32 KiB for Q plus STAGES·64 KiB (128-key K and V tiles);
+//     attn_b128_w12_s3g{p,q}_bf16 add a producer warpgroup (384 threads) and 256 bytes of mbarriers.
 //
 // Both take (out, q, k, v, lq, lkv, q_stride, k_stride, v_stride, o_stride, scale) and a grid of
 // (ceil(lq / BM), heads).
@@ -45,11 +46,12 @@ const (
 type flashPrefs struct{ long, short []string }
 
 var flashPreferences = map[string]flashPrefs{
-	// s3g (ping-pong of the two warpgroups) leads on self-attention (465–496 TFLOP/s against 418–448 for s2g)
-	// and on 512 keys (373–380 against 343–365); s2g needs 160 KiB instead of 224.
+	// s3gq (the ping-pong fed by a producer warpgroup on mbarriers) leads on self-attention (514–536 TFLOP/s
+	// against 471–496 for s3g in the same runs) and on 512 keys (403–409 against 383–386); s3g (465–496)
+	// beats s2g (418–448); s2g needs 160 KiB instead of 224.
 	flashModuleSM90a: {
-		long:  []string{"attn_b128_w8_s3g_bf16", "attn_b128_w8_s2g_bf16"},
-		short: []string{"attn_b128_w8_s3g_bf16", "attn_b128_w8_s2g_bf16"},
+		long:  []string{"attn_b128_w12_s3gq_bf16", "attn_b128_w8_s3g_bf16", "attn_b128_w8_s2g_bf16"},
+		short: []string{"attn_b128_w12_s3gq_bf16", "attn_b128_w8_s3g_bf16", "attn_b128_w8_s2g_bf16"},
 	},
 	flashModulePortable: {
 		long:  []string{"attn_b256_w8_s3_bf16", "attn_b128_w4_s2_bf16", "attn_b128_w8_s2_bf16"},
@@ -58,10 +60,10 @@ var flashPreferences = map[string]flashPrefs{
 }
 
 // flashEntry matches the bf16 entry points of both attention modules in their PTX.
-var flashEntry = regexp.MustCompile(`\.entry (attn_b\d+_w\d+_s\d+g?_bf16)\(`)
+var flashEntry = regexp.MustCompile(`\.entry (attn_b\d+_w\d+_s\d+(?:g[pq]?)?_bf16)\(`)
 
 // flashName parses an entry point's name.
-var flashName = regexp.MustCompile(`^attn_b(\d+)_w(\d+)_s(\d+)(g?)_bf16$`)
+var flashName = regexp.MustCompile(`^attn_b(\d+)_w(\d+)_s(\d+)(g[pq]?)?_bf16$`)
 
 // flashCandidates lists the preferred entry points of a module, then every other bf16 one in its PTX by
 // decreasing tile area (BM·STAGES).
@@ -78,7 +80,7 @@ func flashCandidates(module string, prefs []string) []string {
 		}
 	}
 	area := func(name string) int {
-		bm, _, stages, _, err := parseFlashName(name)
+		bm, _, stages, _, _, err := parseFlashName(name)
 		if err != nil {
 			return 0
 		}
@@ -91,22 +93,30 @@ func flashCandidates(module string, prefs []string) []string {
 // flashShortKeys is the key count up to which the short-sequence preference applies.
 const flashShortKeys = 2048
 
-func parseFlashName(name string) (bm, warps, stages int, hopper bool, err error) {
+// parseFlashName parses attn_b<BM>_w<WARPS>_s<STAGES>[g[p|q]]_bf16: g marks the sm90a kernels, a following p or
+// q the warp-specialized ones (a producer warpgroup).
+func parseFlashName(name string) (bm, warps, stages int, hopper, ws bool, err error) {
 	m := flashName.FindStringSubmatch(name)
 	if m == nil {
-		return 0, 0, 0, false, fmt.Errorf("attention entry point %q: not of the form attn_b<BM>_w<WARPS>_s<STAGES>[g]_bf16", name)
+		return 0, 0, 0, false, false, fmt.Errorf("attention entry point %q: not of the form attn_b<BM>_w<WARPS>_s<STAGES>[g[p|q]]_bf16", name)
 	}
 	bm, _ = strconv.Atoi(m[1])
 	warps, _ = strconv.Atoi(m[2])
 	stages, _ = strconv.Atoi(m[3])
-	return bm, warps, stages, m[4] == "g", nil
+	return bm, warps, stages, m[4] != "", len(m[4]) == 2, nil
 }
 
 // parseFlash returns an entry point's tiling and dynamic shared memory (see flashKernel).
 func parseFlash(name string) (bm, warps, smem int, err error) {
-	bm, warps, stages, hopper, err := parseFlashName(name)
+	bm, warps, stages, hopper, ws, err := parseFlashName(name)
 	if err != nil {
 		return 0, 0, 0, err
+	}
+	if ws {
+		if bm != 128 || warps != 12 || stages != 3 {
+			return 0, 0, 0, fmt.Errorf("attention entry point %q: unexpected tiling (the warp-specialized sm90a kernels are b128_w12_s3)", name)
+		}
+		return bm, warps, bm*256 + stages*64<<10 + 256, nil // + the mbarriers
 	}
 	if hopper {
 		if bm != 128 || warps != 8 || stages < 2 {

@@ -55,6 +55,28 @@ __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
+// mbarriers (the warp-specialized s3gp): init, arrive, parity wait, and the arrive that fires once all of the
+// calling thread's earlier cp.async copies have landed (.noinc: counted in the init count).
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    uint32_t done;
+    do {
+        asm volatile(
+            "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+            : "=r"(done)
+            : "r"(bar), "r"(parity)
+            : "memory");
+    } while (!done);
+}
+__device__ __forceinline__ void cp_async_arrive(uint32_t bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+
 __device__ __forceinline__ float fast_exp2(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
@@ -130,15 +152,36 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4],
 }
 
 // Copies rows [row0, row0+ROWS) of one head into a swizzled tile; rows ≥ nvalid are zero-filled.
-template <int ROWS>
+template <int ROWS, int THREADS = NTHREADS>
 __device__ __forceinline__ void load_rows(uint32_t dst, const bf16* __restrict__ src, int stride, int row0,
                                           int nvalid, int tid) {
 #pragma unroll
-    for (int i = 0; i < ROWS * 16 / NTHREADS; i++) {
-        const int id = tid + i * NTHREADS, r = id >> 4, c = id & 15;
+    for (int i = 0; i < ROWS * 16 / THREADS; i++) {
+        const int id = tid + i * THREADS, r = id >> 4, c = id & 15;
         const bool ok = row0 + r < nvalid;
         const bf16* p = ok ? src + (long)(row0 + r) * stride + c * 8 : src;
         cp_async16(dst + swz128<ROWS>(r, c), p, ok ? 16 : 0);
+    }
+}
+
+// The producer's copy of rows [row0, row0+ROWS) by THREADS threads: thread t copies chunk t % 16 of rows
+// t / 16 + i·THREADS/16, so its destinations differ by constants; tiles wholly below nvalid skip the bounds.
+template <int ROWS, int THREADS>
+__device__ __forceinline__ void produce_rows(uint32_t dst, const bf16* __restrict__ src, int stride, int row0,
+                                             int nvalid, int tid) {
+    constexpr int RSTEP = THREADS / 16;
+    const int r0 = tid >> 4, c = tid & 15;
+    const bf16* p = src + (long)(row0 + r0) * stride + c * 8;
+    const long step = (long)RSTEP * stride;
+    if (row0 + ROWS <= nvalid) {
+#pragma unroll
+        for (int i = 0; i < ROWS / RSTEP; i++) cp_async16(dst + swz128<ROWS>(r0 + i * RSTEP, c), p + i * step, 16);
+    } else {
+#pragma unroll
+        for (int i = 0; i < ROWS / RSTEP; i++) {
+            const bool ok = row0 + r0 + i * RSTEP < nvalid;
+            cp_async16(dst + swz128<ROWS>(r0 + i * RSTEP, c), ok ? p + i * step : src, ok ? 16 : 0);
+        }
     }
 }
 
@@ -147,17 +190,28 @@ __device__ __forceinline__ void load_rows(uint32_t dst, const bf16* __restrict__
 // S = Q K(j+1) and then O += P(j) V(j), waits only for S, and runs the softmax of tile j+1 while P(j) V(j) is
 // still in flight; P is double-buffered, since wgmma reads its register operand asynchronously), and across
 // the two (ping-pong: one issues its products while the other runs its softmax; see the loop below).
-template <class OUT, int STAGES>
+//
+// PREGS > 0 (s3gp, STAGES = 3 only): warp-specialized. A third warpgroup (the first of the CTA's 384 threads)
+// is the producer: it gives up registers (setmaxnreg to PREGS; the consumers take CREGS) and issues every
+// cp.async of Q, K and V, in the order the consumers need them, each copy group signalling a "full" mbarrier of
+// its slot through cp.async.mbarrier.arrive.noinc (128 arrivals); before refilling a slot it waits on the slot's
+// "empty" mbarrier, on which each consumer warp arrives once it has retired the products that read it (8
+// arrivals). The two consumer warpgroups run the ping-pong of STAGES = 3 unchanged, less the loads: they wait on
+// the full mbarriers (parity = use of the slot & 1) and fence the landed copies to the async proxy themselves.
+template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4>
 __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out, const bf16* __restrict__ q,
                                               const bf16* __restrict__ k, const bf16* __restrict__ v, int lq,
                                               int lkv, int q_stride, int k_stride, int v_stride, int o_stride,
                                               float scale) {
     typedef typename OUT::T T;
     static_assert(STAGES == 2 || STAGES == 3, "two stages (serial) or three (overlapped)");
+    constexpr bool WS = PREGS > 0;
+    static_assert(!WS || STAGES == 3, "the producer warpgroup feeds the ping-pong");
     extern __shared__ __align__(1024) uint8_t smem[];
     const uint32_t sbase = shared_addr(smem);
     if (sbase & 1023) __trap();  // the swizzle atoms must start on 1024-byte boundaries
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+    // warp and wg count the consumer warps (WS: the producer's are -4 … -1, warpgroup -1).
+    const int tid = threadIdx.x, lane = tid & 31, warp = (tid >> 5) - (WS ? 4 : 0), wg = warp >> 2;
     const int m0 = blockIdx.x * BM;
     const long hoff = (long)blockIdx.y * HD;
     q += hoff;
@@ -167,6 +221,51 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     const int ntiles = (lkv + BN - 1) / BN;
     const float sl2 = scale * LOG2E;
     const uint32_t sq = sbase;
+    // WS: rings as in the ping-pong, then the mbarriers: full K, full V, empty K, empty V, three each.
+    const uint32_t kring = sbase + Q_BYTES, vring = kring + 3 * TILE_BYTES, bars = vring + 3 * TILE_BYTES;
+    auto kslot = [&](int t) { return kring + (uint32_t)((t % 3) * TILE_BYTES); };
+    auto vslot = [&](int t) { return vring + (uint32_t)((t % 3) * TILE_BYTES); };
+    auto full_k = [&](int t) { return bars + (uint32_t)(8 * (t % 3)); };
+    auto full_v = [&](int t) { return bars + (uint32_t)(24 + 8 * (t % 3)); };
+    auto empty_k = [&](int t) { return bars + (uint32_t)(48 + 8 * (t % 3)); };
+    auto empty_v = [&](int t) { return bars + (uint32_t)(72 + 8 * (t % 3)); };
+    if constexpr (WS) {
+        if (tid == 0) {
+            for (int i = 0; i < 3; i++) {
+                mbar_init(full_k(i), 32 * PWARPS);
+                mbar_init(full_v(i), 32 * PWARPS);
+                mbar_init(empty_k(i), 8);
+                mbar_init(empty_v(i), 8);
+            }
+        }
+        __syncthreads();
+        if (wg < 0) {
+            asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PREGS));
+            // Q with K(0), then K(1), V(0), K(2), V(1), …: K(t) and V(t-1) per step. Slot reuse t ≥ 3 waits for
+            // the retirement of tile t-3 (the slot's use t/3 - 1).
+            constexpr int PT = 32 * PWARPS;
+            const int ptid = tid;
+            if (ptid >= PT) return;  // PWARPS = 1: the other three warps have nothing to do
+            produce_rows<BM, PT>(sq, q, q_stride, m0, lq, ptid);
+            for (int t = 0; t <= ntiles; t++) {
+                if (t < ntiles) {
+                    if (t >= 3) mbar_wait(empty_k(t), ((t / 3) + 1) & 1);
+                    produce_rows<BN, PT>(kslot(t), k, k_stride, t * BN, lkv, ptid);
+                }
+                if (t < ntiles || t == 0) cp_async_arrive(full_k(t));
+                if (t >= 1) {
+                    const int u = t - 1;
+                    if (u >= 3) mbar_wait(empty_v(u), ((u / 3) + 1) & 1);
+                    produce_rows<BN, PT>(vslot(u), v, v_stride, u * BN, lkv, ptid);
+                    cp_async_arrive(full_v(u));
+                }
+            }
+            asm volatile("cp.async.wait_all;\n" ::: "memory");
+            return;
+        } else {
+            asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CREGS));
+        }
+    }
     auto stage_addr = [&](int t) { return sbase + Q_BYTES + (uint32_t)((t % STAGES) * STAGE_BYTES); };
     auto load_tile = [&](int t) {
         if (t < ntiles) {
@@ -269,7 +368,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         }
     };
 
-    load_rows<BM>(sq, q, q_stride, m0, lq, tid);
+    if constexpr (!WS) load_rows<BM>(sq, q, q_stride, m0, lq, tid);
     if constexpr (STAGES == 2) {
         load_tile(0);
         for (int j = 0; j < ntiles; j++) {
@@ -301,9 +400,6 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         // waits for its K(j+1) and V(j) (all but its latest two cp.async groups) and fences them to the async
         // proxy. Stage reuse: K(j)'s slot is read by S(j) of both warpgroups, retired before P_j; V(j-1)'s by
         // P(j-1) V(j-1) of both, retired before Q_j.
-        const uint32_t kring = sbase + Q_BYTES, vring = kring + 3 * TILE_BYTES;
-        auto kslot = [&](int t) { return kring + (uint32_t)((t % 3) * TILE_BYTES); };
-        auto vslot = [&](int t) { return vring + (uint32_t)((t % 3) * TILE_BYTES); };
         auto load_k = [&](int t) {
             if (t < ntiles) load_rows<BN>(kslot(t), k, k_stride, t * BN, lkv, tid);
             cp_async_commit();
@@ -317,23 +413,38 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             cp_async_wait<2>();
             asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         };
-        // Q and K(0) in the first group (load_rows<BM>(sq) above is not yet committed), then K1, V0, K2, V1.
-        load_k(0);
-        load_k(1);
-        load_v(0);
-        load_k(2);
-        load_v(1);
-        cp_async_wait<4>();
-        publish();
+        // WS: K(j+1) and V(j) landed (on the last tile S reads a slot nothing fills: no wait).
+        auto ws_ready = [&](int j) {
+            if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / 3) & 1);
+            mbar_wait(full_v(j), (j / 3) & 1);
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        };
+        auto release = [&](uint32_t bar) {
+            if (lane == 0) mbar_arrive(bar);
+        };
+        if constexpr (WS) {
+            mbar_wait(full_k(0), 0);  // Q and K(0)
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        } else {
+            // Q and K(0) in the first group (load_rows<BM>(sq) above is not yet committed), then K1, V0, K2, V1.
+            load_k(0);
+            load_k(1);
+            load_v(0);
+            load_k(2);
+            load_v(1);
+            cp_async_wait<4>();
+            publish();
+        }
         wg_fence();
         issue_qk(kslot(0));
         wg_wait<0>();
         reg_fence(s);
+        if constexpr (WS) release(empty_k(0));
         const int bar_x = wg == 0 ? 1 : 2, bar_y = wg == 0 ? 2 : 1;
         if (wg == 1) {
-            land();
+            if constexpr (!WS) land();
             named_sync(1);  // P_0
-            load_k(3);
+            if constexpr (!WS) load_k(3);
         }
         uint32_t pfa[8][4], pfb[8][4];
         auto step = [&](int j, uint32_t (&pf)[8][4]) {
@@ -341,14 +452,23 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             softmax_tile(pf, j, alpha);  // A(j)
             wg_wait<0>();                // B(j): P(j-1) V(j-1) done
             reg_fence(o);
+            if constexpr (WS) {
+                if (j > 0) release(empty_v(j - 1));
+            }
             rescale(alpha);
             reg_fence(o);
-            if (wg == 0) land();
+            if constexpr (WS) {
+                ws_ready(j);
+            } else if (wg == 0) {
+                land();
+            }
             named_sync(bar_x);  // warpgroup 0: P_j, 1: Q_j
-            if (wg == 0) {
-                load_k(j + 3);
-            } else {
-                load_v(j + 2);
+            if constexpr (!WS) {
+                if (wg == 0) {
+                    load_k(j + 3);
+                } else {
+                    load_v(j + 2);
+                }
             }
             wg_fence();
             // C(j); on the last tile S reads a slot nothing writes and its result is dropped.
@@ -356,12 +476,18 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             issue_pv(pf, vslot(j));
             wg_wait<1>();
             reg_fence(s);
-            if (wg == 1) land();
+            if constexpr (WS) {
+                if (j + 1 < ntiles) release(empty_k(j + 1));
+            } else if (wg == 1) {
+                land();
+            }
             named_sync(bar_y);  // warpgroup 0: Q_j, 1: P_j+1
-            if (wg == 0) {
-                load_v(j + 2);
-            } else {
-                load_k(j + 4);
+            if constexpr (!WS) {
+                if (wg == 0) {
+                    load_v(j + 2);
+                } else {
+                    load_k(j + 4);
+                }
             }
         };
         int j = 0;
@@ -374,8 +500,12 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         wg_wait<0>();
         reg_fence(o);
     }
-    cp_async_wait<0>();
-    __syncthreads();  // the ring and Q become the epilogue's staging memory
+    if constexpr (WS) {
+        asm volatile("barrier.sync 3, %0;\n" ::"n"(NTHREADS) : "memory");  // the consumers only
+    } else {
+        cp_async_wait<0>();
+        __syncthreads();  // the ring and Q become the epilogue's staging memory
+    }
 
     // Epilogue as in attention.cu: warp w holds rows 16w + g and 16w + g + 8 of the CTA's 128.
     constexpr int PITCH = (64 + 8) * (int)sizeof(T), CPR = 64 * (int)sizeof(T) / 16;
@@ -426,3 +556,17 @@ ATTN90(attn_b128_w8_s2g_bf16, BF16, 2)
 ATTN90(attn_b128_w8_s2g_f32, F32, 2)
 ATTN90(attn_b128_w8_s3g_bf16, BF16, 3)
 ATTN90(attn_b128_w8_s3g_f32, F32, 3)
+
+// Warp-specialized entry points attn_b128_w12_s3g<x>_bf16, four producer warps; x = q: producer 40 registers,
+// consumers 232 (the fastest, no spills); p: 24 / 240 (spills in the producer). One producer warp (PWARPS = 1)
+// lost badly (344–371 TFLOP/s), so no entry point has it. Grid as above, 384 threads, dynamic shared memory
+// 229376 + 256 bytes (the mbarriers after the rings).
+#define ATTN90WS(name, OUT, PREGS, CREGS, PWARPS)                                                                 \
+    extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)                                               \
+        name(OUT::T* out, const bf16* q, const bf16* k, const bf16* v, int lq, int lkv, int q_stride, int k_stride, \
+             int v_stride, int o_stride, float scale) {                                                              \
+        attn_fwd_sm90<OUT, 3, PREGS, CREGS, PWARPS>(out, q, k, v, lq, lkv, q_stride, k_stride, v_stride, o_stride, \
+                                                    scale);                                                          \
+    }
+ATTN90WS(attn_b128_w12_s3gp_bf16, BF16, 24, 240, 4)
+ATTN90WS(attn_b128_w12_s3gq_bf16, BF16, 40, 232, 4)
