@@ -106,14 +106,17 @@ func ropeSplit(headDim int) [3]int {
 func ropeTables(g Grid, headDim int) (cos, sin []float32) {
 	split := ropeSplit(headDim)
 	P := headDim / 2
-	// angle[axis][pos][m] is only needed per axis position; build the three
-	// per-axis tables first so every token is a copy.
-	axis := func(n, positions int) [][]float64 {
-		t := make([][]float64, positions)
+	// The angles depend only on a token's position along each axis, so the
+	// trigonometry runs once per axis position (float64, as the spec says)
+	// and every token is a copy.
+	type trig struct{ cos, sin []float32 }
+	axis := func(n, positions int) []trig {
+		t := make([]trig, positions)
 		for p := range positions {
-			t[p] = make([]float64, n)
+			t[p] = trig{make([]float32, n), make([]float32, n)}
 			for m := range n {
-				t[p][m] = float64(p) * math.Pow(ropeTheta, -float64(2*m)/float64(2*n))
+				ang := float64(p) * math.Pow(ropeTheta, -float64(2*m)/float64(2*n))
+				t[p].cos[m], t[p].sin[m] = float32(math.Cos(ang)), float32(math.Sin(ang))
 			}
 		}
 		return t
@@ -125,13 +128,10 @@ func ropeTables(g Grid, headDim int) (cos, sin []float32) {
 	for f := range g.T {
 		for i := range hp {
 			for j := range wp {
-				l := (f*hp+i)*wp + j
-				m := l * P
-				for _, a := range [3][]float64{tf[f], th[i], tw[j]} {
-					for _, ang := range a {
-						cos[m], sin[m] = float32(math.Cos(ang)), float32(math.Sin(ang))
-						m++
-					}
+				m := ((f*hp+i)*wp + j) * P
+				for _, a := range [3]trig{tf[f], th[i], tw[j]} {
+					copy(cos[m:], a.cos)
+					m += copy(sin[m:], a.sin)
 				}
 			}
 		}

@@ -44,6 +44,13 @@ type Model struct {
 	timeProjection linear    // time_projection.1 [6·dim, dim]
 	blocks         []*block  // blocks.N
 	head           *head     // head
+
+	// rope caches the host RoPE tables of the last grid: every step of a
+	// generation (two forwards each) uses the same one.
+	rope struct {
+		grid     Grid
+		cos, sin []float32
+	}
 }
 
 // Load reads a WAN DiT from src onto b. Names may carry the
@@ -165,7 +172,11 @@ func (m *Model) Forward(x, y []float32, g Grid, t float64, text *Text, trace eng
 	trace.Emit("time_projection", e0)
 
 	L := g.Tokens()
-	cosH, sinH := ropeTables(g, HeadDim)
+	if m.rope.cos == nil || m.rope.grid != g {
+		m.rope.cos, m.rope.sin = ropeTables(g, HeadDim)
+		m.rope.grid = g
+	}
+	cosH, sinH := m.rope.cos, m.rope.sin
 	cos := b.FromHost(cosH, L, HeadDim/2)
 	defer b.Free(cos)
 	sin := b.FromHost(sinH, L, HeadDim/2)
