@@ -5,13 +5,12 @@ import (
 	"slices"
 
 	"github.com/wan22/wan22/engine"
-	"github.com/wan22/wan22/engine/vae"
 )
 
-// This file implements vae.Ops: the video ops of the WAN VAE on [C, T, H, W]
+// This file implements engine.VideoOps: the video ops of the WAN VAE on [C, T, H, W]
 // float32 tensors.
 
-var _ vae.Ops = (*Backend)(nil)
+var _ engine.VideoOps = (*Backend)(nil)
 
 // video4 checks that x is an activation [C, T, H, W] and returns its dims.
 func (b *Backend) video4(x *Tensor, op, what string) (c, t, h, w int) {
@@ -28,7 +27,7 @@ const convBlock = 4
 // that its accumulators and the input rows they read stay in cache.
 const convSegment = 2048
 
-// Conv3d implements vae.Ops.Conv3d.
+// Conv3d implements engine.VideoOps.Conv3d.
 //
 // Each output frame is computed from a zero-padded copy of the KT input
 // frames it reads (nearest-upsampled while copying when asked), so the inner
@@ -38,7 +37,7 @@ const convSegment = 2048
 // is one long contiguous multiply-add over the plane (the Wp − Wo extra
 // columns of each row are computed and dropped). Tasks are blocks of 4
 // output channels × plane segments, run in parallel.
-func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o vae.ConvOpts) engine.Tensor {
+func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o engine.ConvOpts) engine.Tensor {
 	const op = "Conv3d"
 	x := b.t(xx, op)
 	Cin, T, H, W := b.video4(x, op, "x")
@@ -242,7 +241,7 @@ func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o vae.ConvOpts) engine.Te
 // padFrame writes the plane src [H, W] into dst [Hp, Wp] at the offset given
 // by o's top/left padding, nearest-upsampled 2× when o.Upsample2x, leaving
 // zeros around it.
-func padFrame(dst, src []float32, H, W, Wp int, o vae.ConvOpts) {
+func padFrame(dst, src []float32, H, W, Wp int, o engine.ConvOpts) {
 	clear(dst)
 	if !o.Upsample2x {
 		for h := range H {
@@ -307,7 +306,7 @@ func strided4(acc *[convBlock][]float32, w [convBlock]float32, in []float32, r0,
 	}
 }
 
-// ChannelNorm implements vae.Ops.ChannelNorm.
+// ChannelNorm implements engine.VideoOps.ChannelNorm.
 func (b *Backend) ChannelNorm(xx, gg engine.Tensor, silu bool) engine.Tensor {
 	const op = "ChannelNorm"
 	x := b.t(xx, op)
@@ -351,7 +350,7 @@ func (b *Backend) ChannelNorm(xx, gg engine.Tensor, silu bool) engine.Tensor {
 	return y
 }
 
-// FrameAttention implements vae.Ops.FrameAttention with the core Attention:
+// FrameAttention implements engine.VideoOps.FrameAttention with the core Attention:
 // each frame's q, k and v are transposed to token-major [H·W, C].
 func (b *Backend) FrameAttention(qq engine.Tensor) engine.Tensor {
 	const op = "FrameAttention"
@@ -385,7 +384,7 @@ func (b *Backend) FrameAttention(qq engine.Tensor) engine.Tensor {
 	return y
 }
 
-// Frames implements vae.Ops.Frames.
+// Frames implements engine.VideoOps.Frames.
 func (b *Backend) Frames(xx engine.Tensor, from, to int) engine.Tensor {
 	const op = "Frames"
 	x := b.t(xx, op)
@@ -401,7 +400,7 @@ func (b *Backend) Frames(xx engine.Tensor, from, to int) engine.Tensor {
 	return y
 }
 
-// ConcatFrames implements vae.Ops.ConcatFrames.
+// ConcatFrames implements engine.VideoOps.ConcatFrames.
 func (b *Backend) ConcatFrames(aa, bb engine.Tensor) engine.Tensor {
 	const op = "ConcatFrames"
 	a, c := b.t(aa, op), b.t(bb, op)
@@ -420,7 +419,7 @@ func (b *Backend) ConcatFrames(aa, bb engine.Tensor) engine.Tensor {
 	return y
 }
 
-// InterleaveFrames implements vae.Ops.InterleaveFrames.
+// InterleaveFrames implements engine.VideoOps.InterleaveFrames.
 func (b *Backend) InterleaveFrames(xx engine.Tensor) engine.Tensor {
 	const op = "InterleaveFrames"
 	x := b.t(xx, op)

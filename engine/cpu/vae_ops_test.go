@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/wan22/wan22/engine"
-	"github.com/wan22/wan22/engine/vae"
 )
 
 func randVals(r *rand.Rand, n int) []float32 {
@@ -20,10 +19,10 @@ func randVals(r *rand.Rand, n int) []float32 {
 	return x
 }
 
-// naiveConv3d is the definition of vae.Ops.Conv3d in float64: the logical
+// naiveConv3d is the definition of engine.VideoOps.Conv3d in float64: the logical
 // input zeros(PadT) ⊕ prev ⊕ x, upsampled and zero-padded, cross-correlated
 // with w.
-func naiveConv3d(x, prev []float32, P int, xs, ws []int, w, b, add []float32, o vae.ConvOpts) ([]float64, []int) {
+func naiveConv3d(x, prev []float32, P int, xs, ws []int, w, b, add []float32, o engine.ConvOpts) ([]float64, []int) {
 	Cin, T, H, W := xs[0], xs[1], xs[2], xs[3]
 	Cout, KT, KH, KW := ws[0], ws[2], ws[3], ws[4]
 	st, ss := max(o.StrideT, 1), max(o.Stride, 1)
@@ -94,20 +93,20 @@ func TestConv3d(t *testing.T) {
 	cases := []struct {
 		cin, cout, T, H, W, P int
 		k                     [3]int
-		o                     vae.ConvOpts
+		o                     engine.ConvOpts
 		add                   bool
 	}{
-		{3, 5, 1, 7, 9, 0, [3]int{3, 3, 3}, vae.ConvOpts{PadT: 2}.SamePad(1), false},                    // first chunk: 2 zero frames
-		{4, 4, 4, 5, 6, 1, [3]int{3, 3, 3}, vae.ConvOpts{PadT: 1}.SamePad(1), true},                     // 1 cached frame + residual
-		{6, 3, 1, 4, 4, 2, [3]int{3, 3, 3}, vae.ConvOpts{}.SamePad(1), false},                           // 2 cached frames, Cout 3
-		{5, 7, 3, 6, 5, 0, [3]int{1, 1, 1}, vae.ConvOpts{}, true},                                       // 1×1×1 (shortcut, qkv)
-		{8, 16, 2, 3, 4, 1, [3]int{3, 1, 1}, vae.ConvOpts{PadT: 1}, false},                              // time conv of upsample3d
-		{6, 6, 4, 5, 7, 1, [3]int{3, 1, 1}, vae.ConvOpts{StrideT: 2}, false},                            // time conv of downsample3d
-		{4, 4, 2, 8, 10, 0, [3]int{1, 3, 3}, vae.ConvOpts{PadBottom: 1, PadRight: 1, Stride: 2}, false}, // downsample2d
-		{4, 4, 2, 7, 9, 0, [3]int{1, 3, 3}, vae.ConvOpts{PadBottom: 1, PadRight: 1, Stride: 2}, false},  // odd sides
-		{6, 3, 2, 3, 5, 0, [3]int{1, 3, 3}, vae.ConvOpts{Upsample2x: true}.SamePad(1), false},           // upsample2d
-		{2, 5, 1, 50, 47, 0, [3]int{1, 3, 3}, vae.ConvOpts{}.SamePad(1), true},                          // several segments
-		{3, 4, 2, 4, 6, 0, [3]int{2, 2, 3}, vae.ConvOpts{PadT: 1, PadTop: 2, PadLeft: 1}, false},        // uneven kernel and pads
+		{3, 5, 1, 7, 9, 0, [3]int{3, 3, 3}, engine.ConvOpts{PadT: 2}.SamePad(1), false},                    // first chunk: 2 zero frames
+		{4, 4, 4, 5, 6, 1, [3]int{3, 3, 3}, engine.ConvOpts{PadT: 1}.SamePad(1), true},                     // 1 cached frame + residual
+		{6, 3, 1, 4, 4, 2, [3]int{3, 3, 3}, engine.ConvOpts{}.SamePad(1), false},                           // 2 cached frames, Cout 3
+		{5, 7, 3, 6, 5, 0, [3]int{1, 1, 1}, engine.ConvOpts{}, true},                                       // 1×1×1 (shortcut, qkv)
+		{8, 16, 2, 3, 4, 1, [3]int{3, 1, 1}, engine.ConvOpts{PadT: 1}, false},                              // time conv of upsample3d
+		{6, 6, 4, 5, 7, 1, [3]int{3, 1, 1}, engine.ConvOpts{StrideT: 2}, false},                            // time conv of downsample3d
+		{4, 4, 2, 8, 10, 0, [3]int{1, 3, 3}, engine.ConvOpts{PadBottom: 1, PadRight: 1, Stride: 2}, false}, // downsample2d
+		{4, 4, 2, 7, 9, 0, [3]int{1, 3, 3}, engine.ConvOpts{PadBottom: 1, PadRight: 1, Stride: 2}, false},  // odd sides
+		{6, 3, 2, 3, 5, 0, [3]int{1, 3, 3}, engine.ConvOpts{Upsample2x: true}.SamePad(1), false},           // upsample2d
+		{2, 5, 1, 50, 47, 0, [3]int{1, 3, 3}, engine.ConvOpts{}.SamePad(1), true},                          // several segments
+		{3, 4, 2, 4, 6, 0, [3]int{2, 2, 3}, engine.ConvOpts{PadT: 1, PadTop: 2, PadLeft: 1}, false},        // uneven kernel and pads
 	}
 	b := New()
 	for i, c := range cases {
@@ -160,18 +159,18 @@ func TestConv3dErrors(t *testing.T) {
 	b := New()
 	x := b.FromHost(make([]float32, 2*1*4*4), 2, 1, 4, 4)
 	w := b.FromHost(make([]float32, 3*2*27), 3, 2, 3, 3, 3)
-	mustFail(t, "input shorter than the kernel", func() { b.Conv3d(x, nil, w, nil, vae.ConvOpts{}) })
+	mustFail(t, "input shorter than the kernel", func() { b.Conv3d(x, nil, w, nil, engine.ConvOpts{}) })
 	mustFail(t, "channel mismatch", func() {
-		b.Conv3d(x, nil, b.FromHost(make([]float32, 27*3*3), 3, 3, 3, 3, 3), nil, vae.ConvOpts{PadT: 2})
+		b.Conv3d(x, nil, b.FromHost(make([]float32, 27*3*3), 3, 3, 3, 3, 3), nil, engine.ConvOpts{PadT: 2})
 	})
 	mustFail(t, "prev mismatch", func() {
-		b.Conv3d(x, b.FromHost(make([]float32, 2*1*4*5), 2, 1, 4, 5), w, nil, vae.ConvOpts{PadT: 1})
+		b.Conv3d(x, b.FromHost(make([]float32, 2*1*4*5), 2, 1, 4, 5), w, nil, engine.ConvOpts{PadT: 1})
 	})
-	mustFail(t, "bias mismatch", func() { b.Conv3d(x, nil, w, b.FromHost(make([]float32, 2), 2), vae.ConvOpts{PadT: 2}) })
+	mustFail(t, "bias mismatch", func() { b.Conv3d(x, nil, w, b.FromHost(make([]float32, 2), 2), engine.ConvOpts{PadT: 2}) })
 	mustFail(t, "add mismatch", func() {
-		b.Conv3d(x, nil, w, nil, vae.ConvOpts{PadT: 2, Add: x})
+		b.Conv3d(x, nil, w, nil, engine.ConvOpts{PadT: 2, Add: x})
 	})
-	mustFail(t, "3-D x", func() { b.Conv3d(b.FromHost(make([]float32, 8), 2, 2, 2), nil, w, nil, vae.ConvOpts{}) })
+	mustFail(t, "3-D x", func() { b.Conv3d(b.FromHost(make([]float32, 8), 2, 2, 2), nil, w, nil, engine.ConvOpts{}) })
 }
 
 func TestChannelNorm(t *testing.T) {
@@ -302,7 +301,7 @@ func BenchmarkConv3d(bb *testing.B) {
 	prev := b.FromHost(randVals(r, C*2*H*W), C, 2, H, W)
 	w := b.FromHost(randVals(r, C*C*27), C, C, 3, 3, 3)
 	for range bb.N {
-		b.Free(b.Conv3d(x, prev, w, nil, vae.ConvOpts{}.SamePad(1)))
+		b.Free(b.Conv3d(x, prev, w, nil, engine.ConvOpts{}.SamePad(1)))
 	}
 	bb.ReportMetric(float64(bb.N)*2*C*C*27*T*H*W/bb.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

@@ -7,11 +7,10 @@ import (
 	"slices"
 
 	"github.com/wan22/wan22/engine"
-	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/gguf"
 )
 
-// This file implements vae.Ops, the video ops of the WAN VAE on [C, T, H, W] tensors, with the kernels of
+// This file implements engine.VideoOps, the video ops of the WAN VAE on [C, T, H, W] tensors, with the kernels of
 // conv.go. Every op returns a new activation of its (first) input's dtype: the VAE's inputs come from
 // FromHost, so it runs with F32 activations (as the reference, which computes the VAE in fp32), while the
 // convolutions and the attention GEMMs take bf16 operands with f32 accumulation on the tensor cores.
@@ -20,7 +19,7 @@ import (
 // weight once costs microseconds against the milliseconds of the conv, and keeps no second copy of the
 // model in device memory.
 
-var _ vae.Ops = (*Backend)(nil)
+var _ engine.VideoOps = (*Backend)(nil)
 
 // video returns x as an activation [C, T, H, W].
 func (b *Backend) video(x engine.Tensor, what string) (*Tensor, error) {
@@ -74,8 +73,8 @@ func (b *Backend) vaeOp(op string, fn func(ts *temps) (*Tensor, error)) engine.T
 	return y
 }
 
-// Conv3d implements vae.Ops.Conv3d with the implicit-GEMM kernel.
-func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o vae.ConvOpts) engine.Tensor {
+// Conv3d implements engine.VideoOps.Conv3d with the implicit-GEMM kernel.
+func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o engine.ConvOpts) engine.Tensor {
 	return b.vaeOp("Conv3d", func(ts *temps) (*Tensor, error) {
 		x, err := b.video(xx, "x")
 		if err != nil {
@@ -139,7 +138,7 @@ func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o vae.ConvOpts) engine.Te
 	})
 }
 
-// ChannelNorm implements vae.Ops.ChannelNorm.
+// ChannelNorm implements engine.VideoOps.ChannelNorm.
 func (b *Backend) ChannelNorm(xx, gg engine.Tensor, silu bool) engine.Tensor {
 	return b.vaeOp("ChannelNorm", func(ts *temps) (*Tensor, error) {
 		x, err := b.video(xx, "x")
@@ -162,7 +161,7 @@ func (b *Backend) ChannelNorm(xx, gg engine.Tensor, silu bool) engine.Tensor {
 	})
 }
 
-// FrameAttention implements vae.Ops.FrameAttention.
+// FrameAttention implements engine.VideoOps.FrameAttention.
 func (b *Backend) FrameAttention(qq engine.Tensor) engine.Tensor {
 	return b.vaeOp("FrameAttention", func(ts *temps) (*Tensor, error) {
 		q, err := b.video(qq, "qkv")
@@ -200,7 +199,7 @@ func (b *Backend) copyFrames(dst Mem, dstT, dst0, step int, src Mem, srcT, src0 
 		SrcT: srcT, SrcT0: src0, DstT: dstT, DstT0: dst0, DstStep: step})
 }
 
-// Frames implements vae.Ops.Frames.
+// Frames implements engine.VideoOps.Frames.
 func (b *Backend) Frames(xx engine.Tensor, from, to int) engine.Tensor {
 	return b.vaeOp("Frames", func(*temps) (*Tensor, error) {
 		x, err := b.video(xx, "x")
@@ -219,7 +218,7 @@ func (b *Backend) Frames(xx engine.Tensor, from, to int) engine.Tensor {
 	})
 }
 
-// ConcatFrames implements vae.Ops.ConcatFrames; the result has a's dtype.
+// ConcatFrames implements engine.VideoOps.ConcatFrames; the result has a's dtype.
 func (b *Backend) ConcatFrames(aa, bb engine.Tensor) engine.Tensor {
 	return b.vaeOp("ConcatFrames", func(ts *temps) (*Tensor, error) {
 		a, err := b.video(aa, "a")
@@ -250,7 +249,7 @@ func (b *Backend) ConcatFrames(aa, bb engine.Tensor) engine.Tensor {
 	})
 }
 
-// InterleaveFrames implements vae.Ops.InterleaveFrames.
+// InterleaveFrames implements engine.VideoOps.InterleaveFrames.
 func (b *Backend) InterleaveFrames(xx engine.Tensor) engine.Tensor {
 	return b.vaeOp("InterleaveFrames", func(*temps) (*Tensor, error) {
 		x, err := b.video(xx, "x")
