@@ -12,9 +12,11 @@ package modelfile
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/wan22/wan22/gguf"
@@ -86,8 +88,13 @@ func describeHead(head []byte) string {
 
 // Open opens a GGUF or safetensors file, telling them apart by content, not
 // by extension. The caller closes the returned Source. A damaged file gives
-// an error that names the file and the problem.
+// an error that names the file and the problem. Anything but a regular file
+// (a directory, a named pipe, a device, a socket) is refused before it is
+// opened, since reading a pipe or a terminal would wait forever.
 func Open(path string) (gguf.Source, Format, error) {
+	if err := CheckRegular(path); err != nil {
+		return nil, FormatUnknown, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, FormatUnknown, err
@@ -97,9 +104,9 @@ func Open(path string) (gguf.Source, Format, error) {
 		f.Close()
 		return nil, FormatUnknown, err
 	}
-	if st.IsDir() {
+	if !st.Mode().IsRegular() { // replaced between the check and the open
 		f.Close()
-		return nil, FormatUnknown, fmt.Errorf("%s is a directory; pass a model file", path)
+		return nil, FormatUnknown, notRegular(path, st.Mode())
 	}
 	head := make([]byte, sniffLen)
 	n, err := io.ReadFull(f, head)
@@ -109,7 +116,12 @@ func Open(path string) (gguf.Source, Format, error) {
 	}
 	format, err := Sniff(head[:n])
 	if err != nil {
-		return nil, FormatUnknown, fmt.Errorf("%s: %w", path, err)
+		if !safetensorsLength(head[:n], st.Size()) {
+			return nil, FormatUnknown, fmt.Errorf("%s: %w", path, err)
+		}
+		// The length prefix is plausible but the header does not start
+		// with '{': a damaged safetensors file.
+		return nil, FormatSafetensors, damagedSafetensors(path, binary.LittleEndian.Uint64(head))
 	}
 	var src gguf.Source
 	switch format {
@@ -127,17 +139,126 @@ func Open(path string) (gguf.Source, Format, error) {
 		}
 	}
 	if err != nil {
-		return nil, format, withHint(err)
+		return nil, format, withHint(path, err)
 	}
 	return src, format, nil
 }
 
-// withHint adds what to do to a reader's format error.
-func withHint(err error) error {
+// CheckRegular returns nil when path names a regular file (after following
+// symbolic links), and otherwise an error saying what it is instead.
+func CheckRegular(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return notRegular(path, st.Mode())
+	}
+	return nil
+}
+
+// notRegular is the error for a path that is not a regular file.
+func notRegular(path string, m fs.FileMode) error {
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		what = "a character device"
+	case m&fs.ModeDevice != 0:
+		what = "a device"
+	}
+	return &NotRegularError{Path: path, What: what}
+}
+
+// NotRegularError reports a path that is a directory, pipe, device or
+// socket where a model file was expected.
+type NotRegularError struct {
+	Path string
+	What string // "a directory", "a named pipe (FIFO)", …
+}
+
+func (e *NotRegularError) Error() string {
+	return fmt.Sprintf("%s is %s, not a regular file; pass a model file (.gguf or .safetensors)", e.Path, e.What)
+}
+
+// safetensorsLength reports whether head starts with a little-endian length
+// that a safetensors header could have in a file of size bytes.
+func safetensorsLength(head []byte, size int64) bool {
+	if len(head) < 8 {
+		return false
+	}
+	n := binary.LittleEndian.Uint64(head)
+	return n >= 2 && n <= safetensors.MaxHeaderSize && size >= 8 && n <= uint64(size-8)
+}
+
+// hint is what to do about a damaged file.
+const hint = " (the file is damaged or truncated: download or export it again)"
+
+// withHint adds what to do to a reader's format error. A damaged safetensors
+// header says so first, since the parser's words alone read like a bug.
+func withHint(path string, err error) error {
 	var ge *gguf.FormatError
 	var se *safetensors.FormatError
-	if (errors.As(err, &se) && se.Field != "dtype") || errors.As(err, &ge) {
-		return fmt.Errorf("%w (the file is damaged or truncated: download or export it again)", err)
+	switch {
+	case errors.As(err, &se) && (se.Field == "header" || se.Field == "header length"):
+		msg := se.Msg
+		if se.Offset >= 0 {
+			msg += fmt.Sprintf(" (at byte %d)", se.Offset)
+		}
+		return &DamagedHeaderError{Path: path, Format: FormatSafetensors, Detail: msg, Err: err}
+	case errors.As(err, &se) && se.Field != "dtype", errors.As(err, &ge):
+		return fmt.Errorf("%w"+hint, err)
 	}
 	return err
+}
+
+// DamagedHeaderError reports a file whose leading bytes say which format it
+// is but whose header does not parse.
+type DamagedHeaderError struct {
+	Path   string
+	Format Format
+	Detail string // the parser's message, with the byte offset
+	Err    error  // the reader's error, if any
+}
+
+func (e *DamagedHeaderError) Error() string {
+	return fmt.Sprintf("%s: damaged %s header: %s%s", e.Path, e.Format, e.Detail, hint)
+}
+
+func (e *DamagedHeaderError) Unwrap() error { return e.Err }
+
+// damagedSafetensors describes a file whose first 8 bytes are a plausible
+// safetensors header length n but whose header does not start with '{',
+// with the JSON parser's error where there is one.
+func damagedSafetensors(path string, n uint64) error {
+	e := &DamagedHeaderError{Path: path, Format: FormatSafetensors}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	hdr := make([]byte, n) // n ≤ the file size and safetensors.MaxHeaderSize
+	if _, err := f.ReadAt(hdr, 8); err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	var obj map[string]json.RawMessage
+	err = json.Unmarshal(hdr, &obj)
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		e.Detail = fmt.Sprintf("invalid JSON: %v (at byte %d)", err, 8+syn.Offset-1)
+	case errors.As(err, &typ):
+		e.Detail = fmt.Sprintf("the %d-byte JSON header is a %s, not an object (at byte 8)", n, typ.Value)
+	case err != nil:
+		e.Detail = fmt.Sprintf("invalid JSON: %v", err)
+	default:
+		e.Detail = fmt.Sprintf("the %d-byte JSON header has bytes before its opening '{' (at byte 8)", n)
+	}
+	return e
 }
