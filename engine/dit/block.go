@@ -7,18 +7,24 @@ import (
 	"github.com/wan22/wan22/engine"
 )
 
-// linear is a Linear layer with bias (every DiT linear has one).
+// linear is a Linear layer with bias (every DiT linear has one), and the
+// low-rank adapters attached to it at run time (lora.go).
 type linear struct {
 	weight, bias engine.Tensor // [out, in], [out]
+	lora         *loraPair     // nil without LoRA
 }
 
 func newLinear(l *engine.Loader, name string, out, in int) linear {
 	return linear{weight: l.Weight(name+".weight", out, in), bias: l.Weight(name+".bias", out)}
 }
 
-// forward: x [..., in] → [..., out].
+// forward: x [..., in] → W·x + b [..., out], plus up·(down·x) with a LoRA.
 func (p linear) forward(b engine.Backend, x engine.Tensor) engine.Tensor {
-	return b.Linear(x, p.weight, p.bias)
+	y := b.Linear(x, p.weight, p.bias)
+	if p.lora != nil {
+		p.lora.addTo(b, x, y)
+	}
+	return y
 }
 
 // consume returns f(x) and frees x, also when f panics, so that a failing
@@ -231,7 +237,7 @@ type GELULinear interface {
 // ffn: x [r, dim] → ffn.2(GELU(ffn.0(LN(x)·(1+scale) + shift))) [r, dim].
 func (blk *block) ffn(b engine.Backend, x engine.Tensor, mod modulation) engine.Tensor {
 	var g engine.Tensor
-	if f, ok := b.(GELULinear); ok {
+	if f, ok := b.(GELULinear); ok && blk.ffn0.lora == nil { // the fused op has no LoRA path
 		g = consume(b, mod.apply(b, x), func(a engine.Tensor) engine.Tensor {
 			return f.LinearGELU(a, blk.ffn0.weight, blk.ffn0.bias)
 		})
