@@ -1,0 +1,150 @@
+// Package imageprep turns a user's image into the conditioning tensor of the
+// WAN 2.2 image-to-video pipeline exactly as the official code does (spec §3),
+// and holds the small image helpers the CLI needs around a run: the output size
+// rule, the 4k+1 frame rule, a synthetic test image and latent previews.
+//
+// The official preprocessing, reproduced here:
+//
+//   - the image is read with PIL and converted to RGB: alpha is dropped without
+//     compositing and EXIF orientation is NOT applied (a phone photo stored
+//     sideways with an orientation tag stays sideways; rotate it first);
+//   - pixels become float32 (v/255 − 0.5)/0.5 in [−1, 1];
+//   - the output size comes from the max area and the image's aspect ratio in
+//     multiples of 16 (Size); the image is stretched to it, never cropped;
+//   - the resize is torch's bicubic (A = −0.75, align_corners=False, no
+//     antialiasing, float32, unclamped, border-clamped taps) applied after the
+//     normalisation (Tensor).
+//
+// Known differences from PIL: Go's JPEG decoder upsamples chroma without
+// libjpeg's "fancy" smoothing (a few levels on chroma edges; use PNG input for
+// bit-level comparisons), and 16-bit PNGs keep their high byte.
+package imageprep
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // registers JPEG for image.Decode
+	_ "image/png"  // registers PNG for image.Decode
+	"io"
+	"os"
+
+	_ "golang.org/x/image/webp" // registers WebP for image.Decode
+)
+
+// MaxSide is the largest accepted width or height of an input image in pixels.
+// Larger images are refused from their header, before their pixels are decoded.
+const MaxSide = 16384
+
+// MaxPixels is the largest accepted pixel count (width × height) of an input
+// image: 128 Mpx, 512 MiB once decoded as RGBA.
+const MaxPixels = 128 << 20
+
+// LoadError is the error of Load: the file and what is wrong with it.
+type LoadError struct {
+	Path   string
+	Reason string // what is wrong, for a person: "not a PNG, JPEG or WebP image"
+	Err    error  // the underlying error, if any
+}
+
+func (e *LoadError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("image %s: %s: %v", e.Path, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("image %s: %s", e.Path, e.Reason)
+}
+
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// Load reads a PNG, JPEG or WebP image. The header is checked first: images of
+// size 0 or above MaxSide a side or MaxPixels in all are refused before their
+// pixels are decoded. EXIF orientation is not applied, like the official code.
+// Errors are *LoadError and name the file.
+func Load(path string) (image.Image, error) {
+	fail := func(reason string, err error) (image.Image, error) {
+		return nil, &LoadError{Path: path, Reason: reason, Err: err}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fail("no such file", nil)
+		}
+		return fail("cannot read it", err)
+	}
+	if st.IsDir() {
+		return fail("is a directory, not an image file", nil)
+	}
+	if !st.Mode().IsRegular() {
+		// A named pipe or device would block or never end.
+		return fail("is not a regular file (a pipe or device?); give an image file", nil)
+	}
+	if st.Size() == 0 {
+		return fail("is empty (0 bytes)", nil)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fail("cannot open it", err)
+	}
+	defer f.Close()
+
+	head := make([]byte, 16)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fail("cannot read it", err)
+	}
+	cfg, format, err := image.DecodeConfig(bufio.NewReader(f))
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return fail("not a PNG, JPEG or WebP image"+sniff(head), nil)
+		}
+		return fail(damaged(err), err)
+	}
+	if format != "png" && format != "jpeg" && format != "webp" {
+		// Another package of the program registered this decoder.
+		return fail(fmt.Sprintf("is a %s image; only PNG, JPEG and WebP are accepted: convert it to PNG", format), nil)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return fail(fmt.Sprintf("the %s header says %d×%d pixels; an image needs at least 1×1", format, cfg.Width, cfg.Height), nil)
+	}
+	if cfg.Width > MaxSide || cfg.Height > MaxSide || cfg.Width*cfg.Height > MaxPixels {
+		return fail(fmt.Sprintf("is %d×%d pixels; images above %d pixels a side or %d Mpx are refused (the video is at most 1280×720: scale it down first)",
+			cfg.Width, cfg.Height, MaxSide, MaxPixels>>20), nil)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fail("cannot read it", err)
+	}
+	img, _, err := image.Decode(bufio.NewReader(f))
+	if err != nil {
+		return fail(damaged(err), err)
+	}
+	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
+		return fail(fmt.Sprintf("decoded as %d×%d but the header says %d×%d", b.Dx(), b.Dy(), cfg.Width, cfg.Height), nil)
+	}
+	return img, nil
+}
+
+// damaged words a decoder error for a person.
+func damaged(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "truncated (the file ends early)"
+	}
+	return "damaged or truncated"
+}
+
+// sniff names a few common formats that are not accepted, from their magic.
+func sniff(head []byte) string {
+	switch {
+	case bytes.HasPrefix(head, []byte("GIF8")):
+		return " (it is a GIF: convert it to PNG)"
+	case bytes.HasPrefix(head, []byte("BM")):
+		return " (it looks like a BMP: convert it to PNG)"
+	case bytes.HasPrefix(head, []byte("II*\x00")), bytes.HasPrefix(head, []byte("MM\x00*")):
+		return " (it looks like a TIFF: convert it to PNG)"
+	case len(head) >= 12 && string(head[4:8]) == "ftyp":
+		return " (it looks like HEIC/AVIF or a video: convert it to PNG or JPEG)"
+	}
+	return ""
+}

@@ -1,0 +1,82 @@
+package imageprep
+
+import (
+	"fmt"
+	"math"
+)
+
+// SizeError reports an output size or frame count that the pipeline cannot
+// use, with the nearest values it can.
+type SizeError struct {
+	Msg string
+}
+
+func (e *SizeError) Error() string { return e.Msg }
+
+// Size returns the official output size (w, h) for an image of imgW×imgH
+// pixels and a max area in pixels (1280*720 = 921600 for 720p, 832*480 =
+// 399360 for 480p). It reproduces wan/image2video.py in float64:
+//
+//	ar    = imgH / imgW
+//	lat_h = floor(floor(sqrt(maxArea*ar) / 8) / 2) * 2
+//	lat_w = floor(floor(sqrt(maxArea/ar) / 8) / 2) * 2
+//	h, w  = 8*lat_h, 8*lat_w          (multiples of 16)
+//
+// The image keeps its aspect ratio only approximately: it is stretched to
+// (w, h), never cropped. An error says when the result would be empty.
+func Size(imgW, imgH, maxArea int) (w, h int, err error) {
+	if imgW <= 0 || imgH <= 0 {
+		return 0, 0, &SizeError{fmt.Sprintf("image size %d×%d: both sides must be positive", imgW, imgH)}
+	}
+	if maxArea <= 0 {
+		return 0, 0, &SizeError{fmt.Sprintf("max area %d: must be positive (921600 = 1280×720, 399360 = 832×480)", maxArea)}
+	}
+	ar := float64(imgH) / float64(imgW)
+	latH := math.Floor(math.Floor(math.Sqrt(float64(maxArea)*ar)/8)/2) * 2
+	latW := math.Floor(math.Floor(math.Sqrt(float64(maxArea)/ar)/8)/2) * 2
+	if latH < 2 || latW < 2 {
+		return 0, 0, &SizeError{fmt.Sprintf("image %d×%d with max area %d gives an output under 16 pixels a side; use a larger max area or a less elongated image", imgW, imgH, maxArea)}
+	}
+	if 8*latH > MaxSide || 8*latW > MaxSide {
+		return 0, 0, &SizeError{fmt.Sprintf("max area %d with image %d×%d gives an output above %d pixels a side", maxArea, imgW, imgH, MaxSide)}
+	}
+	return 8 * int(latW), 8 * int(latH), nil
+}
+
+// CheckSize checks an explicit output size: both sides positive multiples of
+// 16 (the VAE's 8× and the DiT's 2× patch). The error names the nearest valid
+// values of each wrong side.
+func CheckSize(w, h int) error {
+	var msg string
+	for _, s := range []struct {
+		name string
+		v    int
+	}{{"width", w}, {"height", h}} {
+		switch {
+		case s.v < 16:
+			msg += fmt.Sprintf("; %s %d is below 16", s.name, s.v)
+		case s.v > MaxSide:
+			msg += fmt.Sprintf("; %s %d is above %d", s.name, s.v, MaxSide)
+		case s.v%16 != 0:
+			lo := s.v / 16 * 16
+			msg += fmt.Sprintf("; %s %d is not a multiple of 16 (nearest are %d and %d)", s.name, s.v, lo, lo+16)
+		}
+	}
+	if msg == "" {
+		return nil
+	}
+	return &SizeError{fmt.Sprintf("size %d×%d%s", w, h, msg)}
+}
+
+// CheckFrames checks a frame count against the 4k+1 rule (1, 5, …, 77, 81,
+// …): the VAE packs the first frame alone and then 4 frames per latent frame.
+func CheckFrames(n int) error {
+	if n < 1 {
+		return &SizeError{fmt.Sprintf("%d frames: the frame count must be 4k+1 and at least 1 (1, 5, 9, …, 81)", n)}
+	}
+	if n%4 == 1 {
+		return nil
+	}
+	lo := (n-1)/4*4 + 1
+	return &SizeError{fmt.Sprintf("%d frames: the frame count must be 4k+1; nearest are %d and %d", n, lo, lo+4)}
+}
