@@ -3,6 +3,7 @@ package blockswap
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -138,7 +139,7 @@ func NewPlan(in Inputs) (Plan, error) {
 	}
 	n := len(in.BlockBytes)
 	p := Plan{Resident: make([]bool, n), BlockBytes: append([]int64(nil), in.BlockBytes...)}
-	if total := in.base() + sum(in.BlockBytes, nil); total <= in.VRAM {
+	if total := in.base() + total(in.BlockBytes); total <= in.VRAM {
 		for i := range p.Resident {
 			p.Resident[i] = true
 		}
@@ -177,7 +178,7 @@ func NewPlan(in Inputs) (Plan, error) {
 		return p, nil
 	}
 	return Plan{}, &BudgetError{Budget: in.VRAM, Need: MinVRAM(in), Fixed: in.FixedBytes,
-		Activations: in.Activations, Slots: minSlots * maxOf(in.BlockBytes, nil)}
+		Activations: in.Activations, Slots: minSlots * slices.Max(in.BlockBytes)}
 }
 
 // MinVRAM returns the smallest VRAM budget for which NewPlan succeeds on in:
@@ -186,7 +187,7 @@ func NewPlan(in Inputs) (Plan, error) {
 // one size that is FixedBytes + Activations + 2 × the block's bytes.
 func MinVRAM(in Inputs) int64 {
 	n := len(in.BlockBytes)
-	need := in.base() + sum(in.BlockBytes, nil)
+	need := in.base() + total(in.BlockBytes)
 	for k := 1; k <= n; k++ {
 		need = min(need, in.device(spread(n, k), minSlots))
 	}
@@ -215,7 +216,7 @@ func (in Inputs) base() int64 { return in.FixedBytes + in.Activations }
 
 // device is the device peak with the blocks sw swapped through slots slots.
 func (in Inputs) device(sw []int, slots int) int64 {
-	return in.base() + sum(in.BlockBytes, nil) - sum(in.BlockBytes, sw) + int64(slots)*maxOf(in.BlockBytes, sw)
+	return in.base() + total(in.BlockBytes) - sum(in.BlockBytes, sw) + int64(slots)*maxOf(in.BlockBytes, sw)
 }
 
 // spread returns k of n block indices spread evenly over the depth: the
@@ -229,30 +230,27 @@ func spread(n, k int) []int {
 	return s
 }
 
-// sum adds b over idx (every element when idx is nil).
+// total adds every element of b.
+func total(b []int64) int64 {
+	var t int64
+	for _, v := range b {
+		t += v
+	}
+	return t
+}
+
+// sum adds b over the indices idx.
 func sum(b []int64, idx []int) int64 {
 	var t int64
-	if idx == nil {
-		for _, v := range b {
-			t += v
-		}
-		return t
-	}
 	for _, i := range idx {
 		t += b[i]
 	}
 	return t
 }
 
-// maxOf is the largest of b over idx (every element when idx is nil).
+// maxOf is the largest of b over the indices idx (0 when idx is empty).
 func maxOf(b []int64, idx []int) int64 {
 	var m int64
-	if idx == nil {
-		for _, v := range b {
-			m = max(m, v)
-		}
-		return m
-	}
 	for _, i := range idx {
 		m = max(m, b[i])
 	}

@@ -93,7 +93,7 @@ func checkPlan(t *testing.T, in Inputs, p Plan) {
 	// As many resident as fit: one fewer swapped block does not fit with two slots.
 	if k := len(sw) - 1; k > 0 && in.device(spread(n, k), 2) <= in.VRAM {
 		t.Errorf("%d swapped, but %d would fit", len(sw), k)
-	} else if k == 0 && in.FixedBytes+in.Activations+sum(in.BlockBytes, nil) <= in.VRAM {
+	} else if k == 0 && in.FixedBytes+in.Activations+total(in.BlockBytes) <= in.VRAM {
 		t.Errorf("1 swapped, but all fit")
 	}
 	// The third slot is taken exactly when it costs no resident block.
@@ -191,7 +191,7 @@ func TestPlanBoundaryAndMonotonic(t *testing.T) {
 			t.Errorf("at MinVRAM−1: %v, want ErrBudget", err)
 		}
 		prev := -1
-		for v := min; v <= min+sum(in.BlockBytes, nil); v += max(sum(in.BlockBytes, nil)/97, 1) {
+		for v := min; v <= min+total(in.BlockBytes); v += max(total(in.BlockBytes)/97, 1) {
 			in.VRAM = v
 			p, err := NewPlan(in)
 			if err != nil {
