@@ -106,8 +106,7 @@ func (f *Fake) Uploads() []int { return slices.Clone(f.uploads) }
 // Computes returns the number of Compute calls that passed.
 func (f *Fake) Computes() int { return f.computes }
 
-// LiveBytes returns the bytes of the slots allocated and not freed; PeakBytes
-// their peak; LiveSlots their number.
+// LiveBytes returns the bytes of the slots allocated and not freed.
 func (f *Fake) LiveBytes() int64 { return f.live }
 
 // PeakBytes returns the most slot bytes allocated at once.
