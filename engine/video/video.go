@@ -1,0 +1,341 @@
+// Package video writes the frames of a generated video to a file as they are
+// decoded: MP4 (H.264, yuv420p, BT.709) through an ffmpeg subprocess, a
+// pure-Go MJPEG AVI when ffmpeg is absent, or a directory of PNG frames.
+//
+// Every output is written to a hidden temporary file (or directory) next to
+// the target, named after it and the process id, and renamed onto the target
+// by Close. Abort, or a failed Close, removes it: a failed or cancelled run
+// leaves nothing behind. The usual pattern is
+//
+//	w, err := video.Create(ctx, path, video.Options{Width: 832, Height: 480})
+//	if err != nil { return err }
+//	defer w.Abort() // no-op after a successful Close
+//	if w.Fallback() != "" { log.Print(w.Fallback()) }
+//	... w.WriteFrame(img) for each frame ...
+//	return w.Close()
+//
+// A File is not safe for concurrent use.
+package video
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/draw"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Format is an output container and codec.
+type Format int
+
+const (
+	// Auto chooses the format from the target's extension: .mp4 or .avi.
+	Auto Format = iota
+	// MP4 is H.264 yuv420p with BT.709 tags through ffmpeg; without ffmpeg on
+	// PATH it falls back to AVI (see File.Fallback).
+	MP4
+	// AVI is Motion-JPEG in an AVI 1.0 file, pure Go, limited to 1 GiB.
+	AVI
+	// PNGDir is a directory of frame_0000.png, frame_0001.png, …; the target
+	// directory must not exist.
+	PNGDir
+)
+
+func (f Format) String() string {
+	switch f {
+	case Auto:
+		return "auto"
+	case MP4:
+		return "MP4"
+	case AVI:
+		return "MJPEG AVI"
+	case PNGDir:
+		return "PNG frames"
+	}
+	return fmt.Sprintf("Format(%d)", int(f))
+}
+
+// MaxSide is the largest accepted frame width or height.
+const MaxSide = 16384
+
+// DefaultFPS is the official WAN 2.2 frame rate.
+const DefaultFPS = 16
+
+// Options configures Create.
+type Options struct {
+	Width, Height int    // frame size in pixels; even for MP4
+	FPS           int    // frames per second; 0 means DefaultFPS
+	Format        Format // Auto: from the extension
+	Overwrite     bool   // replace an existing file (never a directory)
+	CRF           int    // H.264 constant rate factor; 0 means 18 (visually lossless)
+	JPEGQuality   int    // MJPEG quality 1…100; 0 means 90
+}
+
+// Writer receives the frames of one video in order. Close finishes the file
+// and renames it onto the target; Abort stops and removes everything written.
+type Writer interface {
+	WriteFrame(img image.Image) error
+	Close() error
+	Abort() error
+}
+
+// encoder is one output format behind a File: it writes into the temporary
+// path the File chose and leaves removing it to the File.
+type encoder interface {
+	writeFrame(img *image.RGBA) error
+	finish() error // completes the temporary output
+	abort()        // stops at once; the File removes the output
+}
+
+// File is a video being written; it implements Writer.
+type File struct {
+	path     string // final target
+	tmp      string // temporary file or directory next to it
+	format   Format
+	fallback string
+	o        Options
+	ctx      context.Context
+	enc      encoder
+	frames   int
+	err      error // first error; the File is unusable after it
+	done     bool  // closed or aborted
+	scratch  *image.RGBA
+}
+
+// Create validates the options and the target, creates the temporary output
+// next to path (so an unwritable directory fails here, before any frame is
+// encoded) and starts the encoder. The ffmpeg subprocess of MP4 is tied to
+// ctx: cancelling it kills ffmpeg, and WriteFrame then fails.
+func Create(ctx context.Context, path string, o Options) (*File, error) {
+	if path == "" {
+		return nil, errors.New("video: no output path given")
+	}
+	if o.Width <= 0 || o.Height <= 0 || o.Width > MaxSide || o.Height > MaxSide {
+		return nil, fmt.Errorf("video %s: frame size %d×%d must be 1…%d pixels a side", path, o.Width, o.Height, MaxSide)
+	}
+	if o.FPS == 0 {
+		o.FPS = DefaultFPS
+	}
+	if o.FPS < 1 || o.FPS > 1000 {
+		return nil, fmt.Errorf("video %s: %d fps: must be 1…1000", path, o.FPS)
+	}
+	if o.CRF == 0 {
+		o.CRF = 18
+	}
+	if o.CRF < 0 || o.CRF > 51 {
+		return nil, fmt.Errorf("video %s: CRF %d: must be 0…51", path, o.CRF)
+	}
+	if o.JPEGQuality == 0 {
+		o.JPEGQuality = 90
+	}
+	if o.JPEGQuality < 1 || o.JPEGQuality > 100 {
+		return nil, fmt.Errorf("video %s: JPEG quality %d: must be 1…100", path, o.JPEGQuality)
+	}
+	format := o.Format
+	if format == Auto {
+		switch ext := strings.ToLower(filepath.Ext(path)); ext {
+		case ".mp4":
+			format = MP4
+		case ".avi":
+			format = AVI
+		default:
+			return nil, fmt.Errorf("video %s: unknown extension %q: use .mp4 (H.264 through ffmpeg), .avi (MJPEG) or a frames directory", path, ext)
+		}
+	}
+	if format < MP4 || format > PNGDir {
+		return nil, fmt.Errorf("video %s: unknown format %v", path, format)
+	}
+	if format == MP4 && (o.Width%2 != 0 || o.Height%2 != 0) {
+		return nil, fmt.Errorf("video %s: frame size %d×%d: H.264 yuv420p needs even width and height", path, o.Width, o.Height)
+	}
+	f := &File{path: path, format: format, o: o, ctx: ctx}
+	var ffmpeg string
+	if format == MP4 {
+		var err error
+		if ffmpeg, err = exec.LookPath("ffmpeg"); err != nil {
+			f.format = AVI
+			f.path = strings.TrimSuffix(path, filepath.Ext(path)) + ".avi"
+			f.fallback = fmt.Sprintf("ffmpeg not found: writing an MJPEG AVI (%s) instead of MP4; install ffmpeg (apt install ffmpeg, brew install ffmpeg or winget install ffmpeg) for MP4", f.path)
+		}
+	}
+	if err := checkTarget(f.path, f.format, o.Overwrite); err != nil {
+		return nil, err
+	}
+	dir, base := filepath.Split(f.path)
+	if dir == "" {
+		dir = "."
+	}
+	pattern := fmt.Sprintf(".%s.tmp-%d-*", base, os.Getpid())
+	var err error
+	if f.format == PNGDir {
+		f.tmp, err = os.MkdirTemp(dir, pattern)
+	} else {
+		var tf *os.File
+		if tf, err = os.CreateTemp(dir, pattern); err == nil {
+			f.tmp = tf.Name()
+			if f.format == AVI {
+				f.enc, err = newAVI(tf, o.Width, o.Height, o.FPS, o.JPEGQuality)
+			} else {
+				tf.Close()
+			}
+		}
+	}
+	if err != nil {
+		f.removeTemp()
+		return nil, fmt.Errorf("video %s: cannot write in directory %s: %w", f.path, dir, err)
+	}
+	switch f.format {
+	case MP4:
+		f.enc, err = startFFmpeg(ctx, ffmpeg, f.tmp, o)
+	case PNGDir:
+		f.enc = &pngDir{dir: f.tmp}
+	}
+	if err != nil {
+		f.removeTemp()
+		return nil, fmt.Errorf("video %s: %w", f.path, err)
+	}
+	return f, nil
+}
+
+// checkTarget refuses targets that Close could not or should not replace.
+func checkTarget(path string, format Format, overwrite bool) error {
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("video %s: directory %s does not exist or cannot be read: %w", path, dir, err)
+	} else if !st.IsDir() {
+		return fmt.Errorf("video %s: %s is not a directory", path, dir)
+	}
+	st, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("video %s: %w", path, err)
+	}
+	switch {
+	case format == PNGDir:
+		return fmt.Errorf("video %s: already exists; frames go into a new directory: choose a name that does not exist", path)
+	case st.IsDir():
+		return fmt.Errorf("video %s: is a directory; give a file name", path)
+	case !overwrite:
+		return fmt.Errorf("video %s: already exists; choose another name or allow overwriting", path)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("video %s: exists and is not a regular file", path)
+	}
+	return nil
+}
+
+// Path is where Close puts the video: the target, or the .avi name when MP4
+// fell back to MJPEG.
+func (f *File) Path() string { return f.path }
+
+// Format is the format actually written (AVI after a fallback).
+func (f *File) Format() Format { return f.format }
+
+// Fallback is a message for the user when MP4 was asked for but ffmpeg is not
+// on PATH and an MJPEG AVI is written instead; "" otherwise.
+func (f *File) Fallback() string { return f.fallback }
+
+// Frames is the number of frames written so far.
+func (f *File) Frames() int { return f.frames }
+
+// WriteFrame encodes the next frame. img must be Width×Height; alpha is
+// ignored (frames are expected opaque). *image.RGBA at the origin is used
+// without a copy (see FrameRGBA). After an error the File only accepts
+// Abort or Close, which remove the output.
+func (f *File) WriteFrame(img image.Image) error {
+	if f.done {
+		return fmt.Errorf("video %s: WriteFrame after Close or Abort", f.path)
+	}
+	if f.err != nil {
+		return f.err
+	}
+	if err := f.ctx.Err(); err != nil {
+		f.err = fmt.Errorf("video %s: cancelled after %d frames: %w", f.path, f.frames, err)
+		return f.err
+	}
+	if img == nil {
+		return fmt.Errorf("video %s: frame %d is nil", f.path, f.frames)
+	}
+	b := img.Bounds()
+	if b.Dx() != f.o.Width || b.Dy() != f.o.Height {
+		return fmt.Errorf("video %s: frame %d is %d×%d, the video is %d×%d", f.path, f.frames, b.Dx(), b.Dy(), f.o.Width, f.o.Height)
+	}
+	rgba, ok := img.(*image.RGBA)
+	if !ok || b.Min != (image.Point{}) || rgba.Stride != 4*b.Dx() {
+		if f.scratch == nil {
+			f.scratch = image.NewRGBA(image.Rect(0, 0, f.o.Width, f.o.Height))
+		}
+		draw.Draw(f.scratch, f.scratch.Rect, img, b.Min, draw.Src)
+		rgba = f.scratch
+	}
+	if err := f.enc.writeFrame(rgba); err != nil {
+		f.err = fmt.Errorf("video %s: frame %d: %w", f.path, f.frames, err)
+		return f.err
+	}
+	f.frames++
+	return nil
+}
+
+// Close finishes the video and renames it onto Path. On any error (including
+// an earlier one, or no frames at all) it removes the temporary output and
+// returns the error: nothing is left behind.
+func (f *File) Close() error {
+	if f.done {
+		if f.err != nil {
+			return f.err
+		}
+		return nil
+	}
+	f.done = true
+	fail := func(err error) error {
+		f.enc.abort()
+		f.removeTemp()
+		f.err = err
+		return err
+	}
+	if f.err != nil {
+		return fail(f.err)
+	}
+	if f.frames == 0 {
+		return fail(fmt.Errorf("video %s: no frames were written", f.path))
+	}
+	if err := f.enc.finish(); err != nil {
+		return fail(fmt.Errorf("video %s: %w", f.path, err))
+	}
+	if err := checkTarget(f.path, f.format, f.o.Overwrite); err != nil {
+		return fail(err) // appeared while encoding
+	}
+	if err := os.Rename(f.tmp, f.path); err != nil {
+		return fail(fmt.Errorf("video %s: %w", f.path, err))
+	}
+	return nil
+}
+
+// Abort stops the encoder (killing ffmpeg) and removes the temporary output.
+// It does nothing after a successful Close, so it can always be deferred.
+func (f *File) Abort() error {
+	if f.done {
+		return nil
+	}
+	f.done = true
+	f.enc.abort()
+	if f.err == nil {
+		f.err = fmt.Errorf("video %s: aborted", f.path)
+	}
+	if err := f.removeTemp(); err != nil {
+		return fmt.Errorf("video %s: removing the temporary output: %w", f.path, err)
+	}
+	return nil
+}
+
+func (f *File) removeTemp() error {
+	if f.tmp == "" {
+		return nil
+	}
+	return os.RemoveAll(f.tmp)
+}
