@@ -6,12 +6,13 @@ import (
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/cpu"
 	"github.com/wan22/wan22/engine/cuda"
+	"github.com/wan22/wan22/engine/pipeline"
 )
 
 // backendChoice is an opened compute backend for a command.
 type backendChoice struct {
 	b     engine.Backend
-	stage func(stage string) engine.Backend // per-stage views, or nil
+	stage func(pipeline.Stage) engine.Backend // per-stage views, or nil
 	close func() error
 }
 
@@ -34,7 +35,7 @@ func openBackend(name string, vramGiB float64) (backendChoice, error) {
 		// accounted, and can be freed, on its own.
 		return backendChoice{
 			b:     cb,
-			stage: func(stage string) engine.Backend { return cb.ForModel(stage) },
+			stage: func(s pipeline.Stage) engine.Backend { return cb.ForModel(s.String()) },
 			close: cb.Close,
 		}, nil
 	}

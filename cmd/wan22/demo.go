@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -64,7 +65,7 @@ func demo(models, out, prompt string, steps, frames, width, height int, seed uin
 		Steps: steps, Shift: 5, Solver: "unipc", Guidance: scheduler.I2VGuidance(), Seed: seed,
 		Log: slog.New(slog.NewTextHandler(stdout, nil)),
 	}
-	if _, _, _, err := o.Validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		return err
 	}
 	if backend != "cpu" && backend != "cuda" {
@@ -109,7 +110,7 @@ func demo(models, out, prompt string, steps, frames, width, height int, seed uin
 	o.BackendFor = bc.stage
 	start := time.Now()
 	written := 0
-	err = pipeline.I2V(bc.b, m, demoImage(width, height), o, func(f []float32, first int) error {
+	err = pipeline.I2V(context.Background(), bc.b, m, demoImage(width, height), o, func(f []float32, first int) error {
 		n := len(f) / (3 * width * height)
 		for i := range n {
 			if err := writePNG(filepath.Join(frameDir, fmt.Sprintf("frame_%04d.png", first+i)), f, i, n, width, height); err != nil {

@@ -5,10 +5,16 @@
 // the VAE decoder streams frames to a consumer (spec §0, §3, §4).
 //
 // Stages load their model when they start and free it when they end, so
-// peak memory is the largest stage, never the sum.
+// peak memory is the largest stage, never the sum. Every stage watches the
+// context: a cancelled run stops within one DiT block, one prompt or one
+// decoded frame group and releases everything it holds.
+//
+// Most programs use the root package wan22, which opens the backend, checks
+// the model files and prepares the image; this package is the engine room.
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +22,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/wan22/wan22/blockswap"
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/engine/modelfile"
@@ -35,6 +42,9 @@ const (
 	MaxFrames = 1025
 )
 
+// LatentChannels is the channel count of the denoised latent (the VAE's z).
+const LatentChannels = 16
+
 // Models names the model files of one generation.
 type Models struct {
 	TextEncoder string // umT5 encoder (GGUF with tokenizer metadata, or safetensors with spiece_model)
@@ -42,7 +52,8 @@ type Models struct {
 	High, Low   string // the high-noise and low-noise DiT experts
 }
 
-// Options configures one generation.
+// Options configures one generation. The root package wan22 fills in the
+// official defaults; here every field is taken as given.
 type Options struct {
 	Prompt        string
 	Negative      string // empty: DefaultNegative
@@ -51,124 +62,189 @@ type Options struct {
 	Steps         int
 	Shift         float64
 	Solver        string // "unipc", "dpm++" or "euler"
-	Guidance      scheduler.Guidance
-	Seed          uint64
-	Log           *slog.Logger
-	// BackendFor, if set, gives the backend each model runs on, by stage:
-	// "vae-encoder", "text-encoder", "high-noise", "low-noise", "vae-decoder"
-	// (e.g. a CUDA backend view whose allocations carry the stage as owner,
+	// Guidance holds the boundary and the guidance scale of each expert.
+	Guidance scheduler.Guidance
+	// SwitchStep, when positive, switches experts by step index instead of
+	// by the timestep boundary: steps [0, SwitchStep) run the high-noise
+	// expert, the rest the low-noise one (Guidance.Boundary is ignored).
+	SwitchStep int
+	// Seed seeds the initial noise, unless Noise is given.
+	Seed uint64
+	// Noise, when not nil, is the initial latent noise [16, T, h, w] with
+	// T = (Frames−1)/4+1, h = Height/8, w = Width/8. It is not modified.
+	Noise []float32
+	Log   *slog.Logger
+	// BackendFor, if set, gives the backend each model stage runs on (e.g.
+	// a CUDA backend view whose allocations carry the stage's name as owner,
 	// or a higher-precision view for the text encoder). Nil runs everything
 	// on the backend passed to I2V.
-	BackendFor func(stage string) engine.Backend
+	BackendFor func(Stage) engine.Backend
+	// Progress, if set, receives progress events.
+	Progress ProgressFunc
+	// Latent, if set, receives the latent after every denoising step.
+	Latent LatentFunc
 }
 
 // backend returns the backend of a stage.
-func (o Options) backend(b engine.Backend, stage string) engine.Backend {
+func (o Options) backend(b engine.Backend, s Stage) engine.Backend {
 	if o.BackendFor == nil {
 		return b
 	}
-	return o.BackendFor(stage)
+	if sb := o.BackendFor(s); sb != nil {
+		return sb
+	}
+	return b
 }
 
-// Validate checks the options and reports the latent grid.
-func (o Options) Validate() (T, h, w int, err error) {
+// Grid returns the latent grid of the options: T latent frames of h×w.
+func (o Options) Grid() dit.Grid {
+	return dit.Grid{T: (o.Frames-1)/4 + 1, H: o.Height / vae.Scale, W: o.Width / vae.Scale}
+}
+
+// Validate checks the options.
+func (o Options) Validate() error {
 	switch {
 	case o.Frames < 1 || (o.Frames-1)%4 != 0:
-		return 0, 0, 0, fmt.Errorf("frames must be 4k+1 (1, 5, …, 81), got %d", o.Frames)
+		lo := max((o.Frames-1)/4*4+1, 1)
+		return fmt.Errorf("frames must be 4n+1 (1, 5, …, 81), got %d: the nearest valid counts are %d and %d", o.Frames, lo, lo+4)
 	case o.Frames > MaxFrames:
-		return 0, 0, 0, fmt.Errorf("at most %d frames, got %d", MaxFrames, o.Frames)
+		return fmt.Errorf("at most %d frames, got %d", MaxFrames, o.Frames)
 	case o.Height < 16 || o.Width < 16 || o.Height%16 != 0 || o.Width%16 != 0:
-		return 0, 0, 0, fmt.Errorf("height and width must be positive multiples of 16, got %dx%d", o.Width, o.Height)
+		return fmt.Errorf("width and height must be positive multiples of 16, got %dx%d", o.Width, o.Height)
 	case o.Height > MaxSide || o.Width > MaxSide:
-		return 0, 0, 0, fmt.Errorf("height and width must be at most %d, got %dx%d", MaxSide, o.Width, o.Height)
-	case o.Steps < 1:
-		return 0, 0, 0, fmt.Errorf("steps must be at least 1, got %d", o.Steps)
+		return fmt.Errorf("width and height must be at most %d, got %dx%d", MaxSide, o.Width, o.Height)
+	case o.Steps < 1 || o.Steps > scheduler.MaxSteps:
+		return fmt.Errorf("steps must be in [1, %d], got %d", scheduler.MaxSteps, o.Steps)
+	case o.SwitchStep < 0 || o.SwitchStep > o.Steps:
+		return fmt.Errorf("switch step must be in [0, steps = %d], got %d", o.Steps, o.SwitchStep)
 	}
 	if err := o.Guidance.Validate(); err != nil {
-		return 0, 0, 0, err
+		return err
 	}
-	return (o.Frames-1)/4 + 1, o.Height / vae.Scale, o.Width / vae.Scale, nil
+	if _, err := scheduler.New(o.Solver, o.Steps, o.Shift); err != nil {
+		return err
+	}
+	if o.Noise != nil {
+		if want := LatentChannels * o.Grid().Size(); len(o.Noise) != want {
+			g := o.Grid()
+			return fmt.Errorf("noise has %d values, want %d×%d×%d×%d = %d", len(o.Noise), LatentChannels, g.T, g.H, g.W, want)
+		}
+	}
+	return nil
+}
+
+// pass returns what step i at timestep t runs.
+func (o Options) pass(i int, t int64) scheduler.Pass {
+	if o.SwitchStep <= 0 {
+		return o.Guidance.At(t)
+	}
+	p := scheduler.Pass{Expert: scheduler.LowNoise, Scale: o.Guidance.Low}
+	if i < o.SwitchStep {
+		p = scheduler.Pass{Expert: scheduler.HighNoise, Scale: o.Guidance.High}
+	}
+	p.Uncond = scheduler.NeedsUncond(p.Scale)
+	return p
+}
+
+// run is the state of one generation shared by its stages.
+type run struct {
+	ctx   context.Context
+	b     engine.Backend
+	m     Models
+	o     Options
+	log   *slog.Logger
+	start time.Time
+}
+
+// emit sends a progress event with the elapsed time and memory filled in.
+func (r *run) emit(ev Event) {
+	if r.o.Progress == nil {
+		return
+	}
+	ev.Elapsed = time.Since(r.start)
+	if mr, ok := r.b.(MemoryReporter); ok {
+		ev.Memory.PeakVRAM, ev.Memory.PeakPinned = mr.PeakMemory()
+	}
+	ev.Memory.PeakRSS = peakRSS()
+	r.o.Progress(ev)
+}
+
+// released tells a Releaser backend that stage s has freed its model.
+func (r *run) released(s Stage) error {
+	if rel, ok := r.b.(Releaser); ok {
+		if err := rel.Released(s); err != nil {
+			return fmt.Errorf("%s: releasing the stage's memory: %w", s, err)
+		}
+	}
+	return nil
 }
 
 // I2V generates a video from image [3, Height, Width] (RGB in [-1, 1]) and
-// hands the decoded frames to emit as they are produced.
-func I2V(b engine.Backend, m Models, image []float32, o Options, emit vae.EmitFunc) error {
-	T, h, w, err := o.Validate()
-	if err != nil {
+// hands the decoded frames to emit as they are produced. A cancelled ctx
+// stops the run and returns ctx's error with everything released.
+func I2V(ctx context.Context, b engine.Backend, m Models, image []float32, o Options, emit vae.EmitFunc) error {
+	if err := o.Validate(); err != nil {
 		return err
 	}
 	if len(image) != 3*o.Height*o.Width {
 		return fmt.Errorf("image has %d values, want 3×%d×%d", len(image), o.Height, o.Width)
 	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if emit == nil {
+		return errors.New("pipeline: I2V needs a frame consumer (emit)")
 	}
+	r := &run{ctx: ctx, b: b, m: m, o: o, log: o.Log, start: time.Now()}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	g := o.Grid()
 
 	// Stage 1: the conditioning latent y = mask(4) ⊕ VAE(image, zeros…).
-	start := time.Now()
-	latent, err := encodeCondition(o.backend(b, "vae-encoder"), m.VAE, image, o)
+	latent, err := r.encodeCondition(image)
 	if err != nil {
 		return err
 	}
-	plane := T * h * w
+	plane := g.T * g.H * g.W
 	y := make([]float32, 20*plane)
 	for c := range 4 {
-		for i := range h * w {
+		for i := range g.H * g.W {
 			y[c*plane+i] = 1 // latent frame 0 is given
 		}
 	}
 	copy(y[4*plane:], latent)
-	log.Info("conditioning encoded", "latent", fmt.Sprintf("16×%d×%d×%d", T, h, w), "elapsed", time.Since(start).Round(time.Millisecond))
 
 	// Stage 2: text contexts.
-	start = time.Now()
 	negative := o.Negative
 	if negative == "" {
 		negative = DefaultNegative
 	}
-	cond, condN, uncond, uncondN, err := encodePrompts(o.backend(b, "text-encoder"), m.TextEncoder, o.Prompt, negative)
-	if err != nil {
-		return err
-	}
-	log.Info("prompts encoded", "tokens", condN, "negative_tokens", uncondN, "elapsed", time.Since(start).Round(time.Millisecond))
-
-	// Stage 3: denoise with the two experts.
-	x, err := sample(b, m, y, cond, condN, uncond, uncondN, T, h, w, o, log)
+	texts, err := r.encodePrompts(o.Prompt, negative)
 	if err != nil {
 		return err
 	}
 
-	// Stage 4: decode, streaming frames.
-	start = time.Now()
-	src, _, err := modelfile.Open(m.VAE)
+	// Stages 3 and 4: denoise with the two experts.
+	x, err := r.sample(y, texts)
 	if err != nil {
-		return fmt.Errorf("VAE: %w", err)
+		return err
 	}
-	defer src.Close()
-	dec, err := vae.LoadDecoder(o.backend(b, "vae-decoder"), src)
-	if err != nil {
-		return fmt.Errorf("VAE decoder %s: %w", m.VAE, err)
-	}
-	defer dec.Free()
-	if err := dec.Decode(x, T, h, w, emit); err != nil {
-		return fmt.Errorf("VAE decode: %w", err)
-	}
-	log.Info("decoded", "frames", o.Frames, "elapsed", time.Since(start).Round(time.Millisecond))
-	return nil
+
+	// Stage 5: decode, streaming frames.
+	return r.decode(x, emit)
 }
 
-func encodeCondition(b engine.Backend, path string, image []float32, o Options) ([]float32, error) {
-	src, _, err := modelfile.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("VAE: %w", err)
+func (r *run) encodeCondition(image []float32) ([]float32, error) {
+	o := r.o
+	start := time.Now()
+	src, _, err := modelfile.Open(r.m.VAE)
+	if err := firstErr(r.ctx.Err(), err); err != nil {
+		return nil, wrapIf(err, "VAE")
 	}
 	defer src.Close()
-	enc, err := vae.LoadEncoder(b, src)
+	r.emit(Event{Stage: VAEEncode})
+	enc, err := vae.LoadEncoder(o.backend(r.b, VAEEncode), src)
 	if err != nil {
-		return nil, fmt.Errorf("VAE encoder %s: %w", path, err)
+		return nil, fmt.Errorf("VAE encoder %s: %w", r.m.VAE, err)
 	}
-	defer enc.Free()
 	// video [3, F, H, W]: frame 0 is the image, the rest are zero.
 	F, HW := o.Frames, o.Height*o.Width
 	video := make([]float32, 3*F*HW)
@@ -176,39 +252,62 @@ func encodeCondition(b engine.Backend, path string, image []float32, o Options) 
 		copy(video[c*F*HW:c*F*HW+HW], image[c*HW:(c+1)*HW])
 	}
 	latent, err := enc.Encode(video, F, o.Height, o.Width)
+	enc.Free()
 	if err != nil {
 		return nil, fmt.Errorf("VAE encode: %w", err)
 	}
+	if err := firstErr(r.released(VAEEncode), r.ctx.Err()); err != nil {
+		return nil, err
+	}
+	g := o.Grid()
+	r.log.Info("conditioning encoded", "latent", fmt.Sprintf("16×%d×%d×%d", g.T, g.H, g.W), "elapsed", time.Since(start).Round(time.Millisecond))
+	r.emit(Event{Stage: VAEEncode, Done: true})
 	return latent, nil
 }
 
-func encodePrompts(b engine.Backend, path, prompt, negative string) (cond []float32, condN int, uncond []float32, uncondN int, err error) {
+// prompts are the encoded text contexts.
+type prompts struct {
+	cond, uncond   []float32
+	condN, uncondN int
+}
+
+func (r *run) encodePrompts(prompt, negative string) (p prompts, err error) {
+	start := time.Now()
+	path := r.m.TextEncoder
 	src, _, err := modelfile.Open(path)
-	if err != nil {
-		return nil, 0, nil, 0, fmt.Errorf("text encoder: %w", err)
+	if err := firstErr(r.ctx.Err(), err); err != nil {
+		return p, wrapIf(err, "text encoder")
 	}
 	defer src.Close()
+	r.emit(Event{Stage: TextEncode})
 	tok, err := t5.LoadTokenizer(src)
 	if err != nil {
-		return nil, 0, nil, 0, fmt.Errorf("text encoder %s: %w", path, err)
+		return p, fmt.Errorf("text encoder %s: %w", path, err)
 	}
-	enc, err := t5.Load(b, src)
+	enc, err := t5.Load(r.o.backend(r.b, TextEncode), src)
 	if err != nil {
-		return nil, 0, nil, 0, fmt.Errorf("text encoder %s: %w", path, err)
+		return p, fmt.Errorf("text encoder %s: %w", path, err)
 	}
-	defer enc.Free()
-	if cond, condN, err = t5.EncodeText(tok, enc, prompt); err != nil {
-		return nil, 0, nil, 0, fmt.Errorf("encoding the prompt: %w", err)
+	p.cond, p.condN, err = t5.EncodeText(tok, enc, prompt)
+	if err != nil {
+		err = fmt.Errorf("encoding the prompt: %w", err)
+	} else if err = r.ctx.Err(); err == nil {
+		if p.uncond, p.uncondN, err = t5.EncodeText(tok, enc, negative); err != nil {
+			err = fmt.Errorf("encoding the negative prompt: %w", err)
+		}
 	}
-	if uncond, uncondN, err = t5.EncodeText(tok, enc, negative); err != nil {
-		return nil, 0, nil, 0, fmt.Errorf("encoding the negative prompt: %w", err)
+	enc.Free()
+	if err := firstErr(err, r.released(TextEncode), r.ctx.Err()); err != nil {
+		return prompts{}, err
 	}
-	return cond, condN, uncond, uncondN, nil
+	r.log.Info("prompts encoded", "tokens", p.condN, "negative_tokens", p.uncondN, "elapsed", time.Since(start).Round(time.Millisecond))
+	r.emit(Event{Stage: TextEncode, Done: true})
+	return p, nil
 }
 
 // expert is one loaded DiT with its embedded prompts.
 type expert struct {
-	which        scheduler.Expert
+	stage        Stage
 	model        *dit.Model
 	cond, uncond *dit.Text
 }
@@ -226,81 +325,223 @@ func (e *expert) free() {
 	e.model.Free()
 }
 
-func loadExpert(b engine.Backend, which scheduler.Expert, path string, cond []float32, condN int, uncond []float32, uncondN int) (*expert, error) {
+// expertStage maps a scheduler expert to its stage.
+func expertStage(e scheduler.Expert) Stage {
+	if e == scheduler.HighNoise {
+		return HighNoise
+	}
+	return LowNoise
+}
+
+func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
+	path, what := r.m.Low, "low-noise expert"
+	if s == HighNoise {
+		path, what = r.m.High, "high-noise expert"
+	}
 	src, _, err := modelfile.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s expert: %w", which, err)
+	if err := firstErr(r.ctx.Err(), err); err != nil {
+		return nil, wrapIf(err, what)
 	}
 	defer src.Close()
-	m, err := dit.Load(b, src)
+	m, err := dit.LoadForRun(r.o.backend(r.b, s), src, dit.Run{Grid: r.o.Grid(), CFG: cfg})
 	if err != nil {
-		return nil, fmt.Errorf("%s expert %s: %w", which, path, err)
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
 	}
-	e := &expert{which: which, model: m}
-	if e.cond, err = m.EmbedText(cond, condN); err == nil {
-		e.uncond, err = m.EmbedText(uncond, uncondN)
+	e := &expert{stage: s, model: m}
+	if e.cond, err = m.EmbedText(p.cond, p.condN); err == nil && cfg {
+		e.uncond, err = m.EmbedText(p.uncond, p.uncondN)
 	}
 	if err != nil {
 		e.free()
-		return nil, fmt.Errorf("%s expert: embedding the prompts: %w", which, err)
+		return nil, fmt.Errorf("%s: embedding the prompts: %w", what, err)
 	}
 	return e, nil
 }
 
-func sample(b engine.Backend, m Models, y, cond []float32, condN int, uncond []float32, uncondN, T, h, w int, o Options, log *slog.Logger) ([]float32, error) {
+// sample runs the denoising loop and returns the final latent.
+func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
+	o := r.o
 	solver, err := scheduler.New(o.Solver, o.Steps, o.Shift)
 	if err != nil {
 		return nil, err
 	}
-	n := 16 * T * h * w
-	x := make([]float32, n)
-	rng := rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
+	g := o.Grid()
+	n := LatentChannels * g.Size()
+	x = make([]float32, n)
+	if o.Noise != nil {
+		copy(x, o.Noise)
+	} else {
+		rng := rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
 	}
-	vu := make([]float32, n)
+	timesteps := solver.Timesteps()
+	// Whether each expert needs the unconditional pass at any of its steps.
+	needCFG := map[Stage]bool{}
+	for i, t := range timesteps {
+		pass := o.pass(i, t)
+		needCFG[expertStage(pass.Expert)] = needCFG[expertStage(pass.Expert)] || pass.Uncond
+	}
+
 	var cur *expert
-	defer func() { cur.free() }()
-	grid := dit.Grid{T: T, H: h, W: w}
-	for i, t := range solver.Timesteps() {
-		pass := o.Guidance.At(t)
-		if cur == nil || cur.which != pass.Expert {
-			path := m.Low
-			if pass.Expert == scheduler.HighNoise {
-				path = m.High
-			}
-			cur.free() // the old expert is released completely before the new one loads
-			cur = nil
-			start := time.Now()
-			if cur, err = loadExpert(o.backend(b, pass.Expert.String()), pass.Expert, path, cond, condN, uncond, uncondN); err != nil {
-				return nil, err
-			}
-			log.Info("expert loaded", "expert", pass.Expert.String(), "step", i, "elapsed", time.Since(start).Round(time.Millisecond))
+	// endExpert frees the current expert and reports its stage done.
+	endExpert := func(step int) error {
+		if cur == nil {
+			return nil
 		}
-		start := time.Now()
-		vc, err := cur.model.Forward(x, y, grid, float64(t), cur.cond, nil)
-		if err != nil {
-			return nil, fmt.Errorf("step %d: %w", i, err)
+		s := cur.stage
+		cur.free()
+		cur = nil
+		if err := r.released(s); err != nil {
+			return err
 		}
-		if pass.Uncond {
-			u, err := cur.model.Forward(x, y, grid, float64(t), cur.uncond, nil)
-			if err != nil {
-				return nil, fmt.Errorf("step %d (unconditional): %w", i, err)
-			}
-			copy(vu, u)
+		r.emit(Event{Stage: s, Done: true, Step: step, Steps: o.Steps})
+		return nil
+	}
+	defer func() {
+		if cur != nil {
+			cur.free()
 		}
-		if err := scheduler.CFG(vc, vc, vu, pass.Scale); err != nil {
+	}()
+	var stepTime time.Duration // denoising time so far, expert loads excluded
+	for i, t := range timesteps {
+		if err := r.ctx.Err(); err != nil {
 			return nil, err
 		}
+		pass := o.pass(i, t)
+		s := expertStage(pass.Expert)
+		if cur == nil || cur.stage != s {
+			// The old expert is released completely before the new one loads.
+			if err := endExpert(i); err != nil {
+				return nil, err
+			}
+			start := time.Now()
+			if cur, err = r.loadExpert(s, p, needCFG[s]); err != nil {
+				return nil, err
+			}
+			plan := planSummary(cur.model)
+			r.log.Info("expert loaded", "expert", s.String(), "step", i, "plan", plan, "elapsed", time.Since(start).Round(time.Millisecond))
+			r.emit(Event{Stage: s, Step: i, Steps: o.Steps, Plan: plan})
+		}
+		start := time.Now()
+		var uncond *dit.Text
+		if pass.Uncond {
+			uncond = cur.uncond
+		}
+		vc, vu, err := cur.model.ForwardCFG(r.ctx, x, y, g, float64(t), cur.cond, uncond)
+		if err != nil {
+			if ctxErr := r.ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			return nil, fmt.Errorf("step %d: %w", i+1, err)
+		}
+		if pass.Uncond {
+			if err := scheduler.CFG(vc, vc, vu, pass.Scale); err != nil {
+				return nil, err
+			}
+		}
 		if err := solver.Step(vc, i, x); err != nil {
-			return nil, fmt.Errorf("step %d: %w", i, err)
+			return nil, fmt.Errorf("step %d: %w", i+1, err)
 		}
 		if !finite(x) {
 			return nil, errors.New("the latent became non-finite (NaN or Inf): the model weights or inputs are broken")
 		}
-		log.Info("step", "i", i+1, "of", o.Steps, "t", t, "expert", pass.Expert.String(), "cfg", pass.Scale, "elapsed", time.Since(start).Round(time.Millisecond))
+		took := time.Since(start)
+		stepTime += took
+		per := stepTime / time.Duration(i+1)
+		r.log.Info("step", "i", i+1, "of", o.Steps, "t", t, "expert", s.String(), "cfg", pass.Scale, "elapsed", took.Round(time.Millisecond))
+		ev := Event{Stage: s, Step: i + 1, Steps: o.Steps, PerStep: per, ETA: per * time.Duration(o.Steps-i-1)}
+		if st := cur.model.SwapStats(); st != (blockswap.Stats{}) {
+			ev.Swap = &st
+		}
+		r.emit(ev)
+		if o.Latent != nil {
+			if err := o.Latent(i+1, o.Steps, x); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := endExpert(o.Steps); err != nil {
+		return nil, err
 	}
 	return x, nil
+}
+
+// planSummary is a one-line description of a model's block residency.
+func planSummary(m *dit.Model) string {
+	p := m.Plan()
+	resident := 0
+	for _, r := range p.Resident {
+		if r {
+			resident++
+		}
+	}
+	if resident == len(p.Resident) {
+		return fmt.Sprintf("%d blocks resident", resident)
+	}
+	return fmt.Sprintf("%d of %d blocks resident, %d swapped", resident, len(p.Resident), len(p.Resident)-resident)
+}
+
+// decode runs the VAE decoder, streaming frames to emit.
+func (r *run) decode(x []float32, emit vae.EmitFunc) error {
+	o := r.o
+	start := time.Now()
+	src, _, err := modelfile.Open(r.m.VAE)
+	if err := firstErr(r.ctx.Err(), err); err != nil {
+		return wrapIf(err, "VAE")
+	}
+	defer src.Close()
+	r.emit(Event{Stage: VAEDecode, Steps: o.Frames})
+	dec, err := vae.LoadDecoder(o.backend(r.b, VAEDecode), src)
+	if err != nil {
+		return fmt.Errorf("VAE decoder %s: %w", r.m.VAE, err)
+	}
+	g := o.Grid()
+	var emitErr error // an error of the consumer, returned as it is
+	err = dec.Decode(x, g.T, g.H, g.W, func(f []float32, first int) error {
+		if emitErr = r.ctx.Err(); emitErr != nil {
+			return emitErr
+		}
+		done := first + len(f)/(3*o.Height*o.Width)
+		r.emit(Event{Stage: VAEDecode, Step: done, Steps: o.Frames})
+		if emitErr = r.ctx.Err(); emitErr != nil {
+			return emitErr
+		}
+		emitErr = emit(f, first)
+		return emitErr
+	})
+	dec.Free()
+	switch {
+	case emitErr != nil:
+		return emitErr
+	case err != nil:
+		return fmt.Errorf("VAE decode: %w", err)
+	}
+	if err := r.released(VAEDecode); err != nil {
+		return err
+	}
+	r.log.Info("decoded", "frames", o.Frames, "elapsed", time.Since(start).Round(time.Millisecond))
+	r.emit(Event{Stage: VAEDecode, Done: true, Step: o.Frames, Steps: o.Frames})
+	return nil
+}
+
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wrapIf prefixes err with what, unless it is a context error.
+func wrapIf(err error, what string) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func finite(x []float32) bool {

@@ -1,0 +1,5 @@
+package pipeline
+
+import "runtime"
+
+var runtimeLinux = runtime.GOOS == "linux"
