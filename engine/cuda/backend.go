@@ -274,7 +274,7 @@ func (b *Backend) as(t *Tensor, d engine.DType, ts *temps) (Mem, error) {
 		return Mem{Ptr: uintptr((*cache).ptr), Bytes: n * dtypeBytes(d)}, nil
 	}
 	var m Mem
-	if n <= weightCacheLimit {
+	if n <= weightCacheLimit && !t.st.borrowed { // a borrowed weight's memory changes with its slot
 		buf, err := b.d.Alloc(t.st.owner, max(n*dtypeBytes(d), 1))
 		if err != nil {
 			return Mem{}, err
@@ -322,7 +322,11 @@ func (b *Backend) vector(x engine.Tensor, cols int, what string, ts *temps) (Mem
 func (b *Backend) freeWeight(st *storage) error {
 	b.settle(st) // deferred norms reading this weight run first
 	var errs []error
-	for _, buf := range []*Buffer{st.buf, st.f32c, st.bf16c} {
+	bufs := []*Buffer{st.buf, st.f32c, st.bf16c}
+	if st.borrowed {
+		bufs[0], st.buf = nil, nil // the slot's memory, freed with the slot
+	}
+	for _, buf := range bufs {
 		if buf != nil {
 			errs = append(errs, buf.free())
 		}

@@ -47,6 +47,9 @@ func (b *Backend) lookup(x engine.Tensor) (*Tensor, error) {
 	if t.st.err != nil {
 		return nil, fmt.Errorf("tensor %v: %w", t.shape, t.st.err)
 	}
+	if t.st.borrowed && t.st.buf == nil {
+		return nil, fmt.Errorf("weight %v of a swapped block used while the block is not in a device slot (not acquired)", t.shape)
+	}
 	return t, nil
 }
 

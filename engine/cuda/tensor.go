@@ -26,6 +26,9 @@ type storage struct {
 	weight bool
 	wtype  gguf.Type // a weight's ggml type
 	owner  string    // a weight's owner (the model)
+	// borrowed marks a weight of a swapped block: buf is a view into the device slot that holds the block,
+	// nil while no slot does (using it then is an error), and never freed through the storage.
+	borrowed bool
 	// Converted copies of a small weight, made on first use and freed with it: f32c for elementwise
 	// operands (norm weights, modulations, biases of f32 GEMMs), bf16c for biases of bf16 GEMMs.
 	f32c, bf16c *Buffer

@@ -18,9 +18,11 @@
 package dit
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
+	"github.com/wan22/wan22/blockswap"
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/gguf"
 )
@@ -35,8 +37,14 @@ type Model struct {
 	// FFNChunk is the number of token rows the FFN processes at once.
 	FFNChunk int
 
-	b      engine.Backend
-	loader *engine.Loader
+	b       engine.Backend
+	loaders []*engine.Loader // every weight, for Free: the model's loader and one per swapped block
+
+	// residency, when set, is called around every block's compute (the
+	// block schedule of a swapped model, or a test's recorder).
+	residency Residency
+	swap      *swapState // the swapped blocks' storage and schedule; nil when every block is resident
+	plan      blockswap.Plan
 
 	patchEmbedding linear    // patch_embedding: the Conv3d weight viewed as [dim, in·4]
 	textEmbedding  [2]linear // text_embedding.0 [dim, text], text_embedding.2 [dim, dim]
@@ -56,31 +64,45 @@ type Model struct {
 // Load reads a WAN DiT from src onto b. Names may carry the
 // "model.diffusion_model." prefix. Tensors are copied onto the backend, so
 // src may be closed afterwards. A missing, wrongly shaped or unexpected
-// tensor is an error naming it.
-func Load(b engine.Backend, src gguf.Source) (m *Model, err error) {
-	v := newView(src)
+// tensor is an error naming it. Every block is resident; LoadForRun plans
+// block swapping within a budget.
+func Load(b engine.Backend, src gguf.Source) (*Model, error) {
+	return load(b, newView(src), nil)
+}
+
+// load reads the model through v; blockBackend, when not nil, gives the
+// backend each block's weights are made on (a swapped block's slab view).
+func load(b engine.Backend, v *view, blockBackend func(i int) engine.Backend) (m *Model, err error) {
 	cfg, err := configFrom(v)
 	if err != nil {
 		return nil, err
 	}
 	l := engine.NewLoader(b, v)
+	model := &Model{Config: cfg, FFNChunk: DefaultFFNChunk, b: b, loaders: []*engine.Loader{l}}
+	m = model
 	defer func() {
 		if err != nil {
-			l.FreeAll()
+			model.Free()
 			m = nil
 		}
 	}()
 	defer engine.Catch(&err)
 
 	d := cfg.Dim
-	m = &Model{Config: cfg, FFNChunk: DefaultFFNChunk, b: b, loader: l}
 	pw := l.Weight("patch_embedding.weight", d, cfg.InDim, 1, 2, 2)
 	m.patchEmbedding = linear{weight: b.Reshape(pw, d, cfg.InDim*4), bias: l.Weight("patch_embedding.bias", d)}
 	m.textEmbedding = [2]linear{newLinear(l, "text_embedding.0", d, cfg.TextDim), newLinear(l, "text_embedding.2", d, d)}
 	m.timeEmbedding = [2]linear{newLinear(l, "time_embedding.0", d, cfg.FreqDim), newLinear(l, "time_embedding.2", d, d)}
 	m.timeProjection = newLinear(l, "time_projection.1", 6*d, d)
 	for i := range cfg.Layers {
-		m.blocks = append(m.blocks, newBlock(l, "blocks."+strconv.Itoa(i), cfg))
+		bl := l
+		if blockBackend != nil {
+			if bb := blockBackend(i); bb != nil {
+				bl = engine.NewLoader(bb, v)
+				m.loaders = append(m.loaders, bl)
+			}
+		}
+		m.blocks = append(m.blocks, newBlock(bl, "blocks."+strconv.Itoa(i), cfg))
 	}
 	m.head = newHead(l, cfg)
 	if name, ok := v.unused(); ok {
@@ -89,11 +111,25 @@ func Load(b engine.Backend, src gguf.Source) (m *Model, err error) {
 	return m, nil
 }
 
-// Free releases the model's weights. The model must not be used afterwards.
-func (m *Model) Free() {
-	if m.loader != nil {
-		m.loader.FreeAll()
+// Free releases the model's weights, and for a swapped model its slabs and
+// device slots. The model must not be used afterwards. Close does the same
+// and reports a failure to release the swapped blocks' storage.
+func (m *Model) Free() { _ = m.Close() }
+
+// Close releases everything the model holds, like Free, and returns the
+// error of releasing a swapped model's slabs and slots, if any.
+func (m *Model) Close() error {
+	for _, l := range m.loaders {
+		l.FreeAll()
 	}
+	m.loaders = nil
+	m.residency = nil
+	var err error
+	if m.swap != nil {
+		err = m.swap.close()
+		m.swap = nil
+	}
+	return err
 }
 
 // Text is a prompt embedded by one model's text_embedding: [TextLen, dim] on
@@ -145,7 +181,39 @@ func (m *Model) EmbedText(context []float32, rows int) (t *Text, err error) {
 // the FFN), "blockN.self_attn" and "blockN.cross_attn" [L, dim] (the branch
 // outputs before the residual), "blockN.out" [L, dim] and "head" [L, OutDim·4],
 // with tokens in (frame, row, column) order.
-func (m *Model) Forward(x, y []float32, g Grid, t float64, text *Text, trace engine.TraceFunc) (out []float32, err error) {
+func (m *Model) Forward(x, y []float32, g Grid, t float64, text *Text, trace engine.TraceFunc) ([]float32, error) {
+	outs, err := m.forward(context.Background(), x, y, g, t, []*Text{text}, trace)
+	if err != nil {
+		return nil, err
+	}
+	return outs[0], nil
+}
+
+// ForwardCFG runs the conditional pass with cond and, when uncond is not nil,
+// the unconditional pass with uncond, block by block: both residual streams
+// go through block i before block i+1 starts, so a block whose weights are
+// swapped in is moved once per step, not once per pass. The results equal
+// two Forward calls. ctx is checked before every block: a cancelled context
+// stops the pass within one block and returns its error, with every
+// intermediate released.
+func (m *Model) ForwardCFG(ctx context.Context, x, y []float32, g Grid, t float64, cond, uncond *Text) (vc, vu []float32, err error) {
+	texts := []*Text{cond}
+	if uncond != nil {
+		texts = append(texts, uncond)
+	}
+	outs, err := m.forward(ctx, x, y, g, t, texts, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if uncond != nil {
+		vu = outs[1]
+	}
+	return outs[0], vu, nil
+}
+
+// forward runs one residual stream per text through the model, block by
+// block. trace is honoured for a single stream only.
+func (m *Model) forward(ctx context.Context, x, y []float32, g Grid, t float64, texts []*Text, trace engine.TraceFunc) (outs [][]float32, err error) {
 	defer engine.Catch(&err)
 	c := m.Config
 	if err := g.validate(); err != nil {
@@ -155,14 +223,19 @@ func (m *Model) Forward(x, y []float32, g Grid, t float64, text *Text, trace eng
 		return nil, fmt.Errorf("dit: x has %d and y %d values; for a %d×%d×%d grid the model wants %d + %d",
 			len(x), len(y), g.T, g.H, g.W, c.OutDim*g.Size(), (c.InDim-c.OutDim)*g.Size())
 	}
-	if text == nil || text.m != m || text.emb == nil {
-		return nil, fmt.Errorf("dit: the text was not embedded by this model (or was freed); call EmbedText on it")
+	for _, text := range texts {
+		if text == nil || text.m != m || text.emb == nil {
+			return nil, fmt.Errorf("dit: the text was not embedded by this model (or was freed); call EmbedText on it")
+		}
 	}
 	if m.FFNChunk <= 0 {
 		return nil, fmt.Errorf("dit: FFNChunk is %d, must be positive", m.FFNChunk)
 	}
+	if len(texts) > 1 {
+		trace = nil
+	}
 	b := m.b
-	trace.Emit("context_embedding", text.emb)
+	trace.Emit("context_embedding", texts[0].emb)
 
 	e := m.timeEmbed(t)
 	defer b.Free(e)
@@ -182,20 +255,53 @@ func (m *Model) Forward(x, y []float32, g Grid, t float64, text *Text, trace eng
 	sin := b.FromHost(sinH, L, HeadDim/2)
 	defer b.Free(sin)
 
-	h := consume(b, b.FromHost(patchify(x, y, g), L, c.InDim*4), func(tok engine.Tensor) engine.Tensor {
-		return m.patchEmbedding.forward(b, tok)
-	})
-	defer b.Free(h)
-	trace.Emit("patch_embedding", h)
+	tokens := patchify(x, y, g)
+	hs := make([]engine.Tensor, len(texts)) // the residual streams [L, dim]
+	defer func() { b.Free(hs...) }()
+	for s := range hs {
+		hs[s] = consume(b, b.FromHost(tokens, L, c.InDim*4), func(tok engine.Tensor) engine.Tensor {
+			return m.patchEmbedding.forward(b, tok)
+		})
+	}
+	trace.Emit("patch_embedding", hs[0])
 
-	for _, blk := range m.blocks {
-		blk.forward(b, h, e0, text.emb, &rope{cos, sin}, m.FFNChunk, trace)
+	held := -1 // the block acquired and not yet released, released if an op fails
+	defer func() {
+		if held >= 0 && m.residency != nil {
+			_ = m.residency.Release(held)
+		}
+	}()
+	for i, blk := range m.blocks {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("dit: stopped before block %d: %w", i, err)
+		}
+		if m.residency != nil {
+			if err := m.residency.Acquire(i); err != nil {
+				return nil, fmt.Errorf("dit: making block %d resident: %w", i, err)
+			}
+			held = i
+		}
+		for s, h := range hs {
+			blk.forward(b, h, e0, texts[s].emb, &rope{cos, sin}, m.FFNChunk, trace)
+		}
+		if m.residency != nil {
+			held = -1
+			if err := m.residency.Release(i); err != nil {
+				return nil, fmt.Errorf("dit: releasing block %d: %w", i, err)
+			}
+		}
 	}
 
-	o := m.head.forward(b, h, e)
-	defer b.Free(o)
-	trace.Emit("head", o)
-	return unpatchify(b.ToHost(o), g, c.OutDim), nil
+	outs = make([][]float32, len(hs))
+	for s, h := range hs {
+		o := m.head.forward(b, h, e)
+		if s == 0 {
+			trace.Emit("head", o)
+		}
+		host := func() []float32 { defer b.Free(o); return b.ToHost(o) }()
+		outs[s] = unpatchify(host, g, c.OutDim)
+	}
+	return outs, nil
 }
 
 // timeEmbed: t → e = time_embedding(sinusoid(t)) [dim].

@@ -1,0 +1,187 @@
+package dit
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/wan22/wan22/blockswap"
+	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/gguf"
+)
+
+// Residency makes blocks' weights usable around their compute: Acquire(i)
+// before block i's first op (it may start moving later blocks in), Release(i)
+// after its last, for every stream the pass runs. The block schedule of a
+// swapped model is one.
+type Residency interface {
+	Acquire(block int) error
+	Release(block int) error
+}
+
+// SetResidency installs r to be called around every block (nil: none). A
+// model loaded with swapped blocks has its schedule installed already;
+// replacing it is for tests.
+func (m *Model) SetResidency(r Residency) { m.residency = r }
+
+// Run describes the forward passes a model will run, for planning where its
+// blocks live.
+type Run struct {
+	Grid Grid
+	CFG  bool // two residual streams (conditional and unconditional) per step
+}
+
+// swappable lists the names of a block's tensors that are swapped when the
+// block is: its ten matrices, 99.9% of its bytes. The norms, biases and
+// modulation stay resident with their converted copies.
+func swappable(prefix string) []string {
+	var names []string
+	for _, a := range []string{"self_attn", "cross_attn"} {
+		for _, p := range []string{"q", "k", "v", "o"} {
+			names = append(names, prefix+"."+a+"."+p+".weight")
+		}
+	}
+	return append(names, prefix+".ffn.0.weight", prefix+".ffn.2.weight")
+}
+
+// swapState is a swapped model's storage and schedule.
+type swapState struct {
+	set   engine.SwapSet
+	sched *blockswap.Schedule
+}
+
+func (s *swapState) close() error {
+	var errs []error
+	if s.sched != nil {
+		errs = append(errs, s.sched.Close())
+	}
+	return errors.Join(append(errs, s.set.Close())...)
+}
+
+// LoadForRun loads a DiT for the passes r describes. On a backend that can
+// swap blocks (engine.Swapper) it plans, with blockswap.NewPlan, which blocks
+// stay in device memory within the backend's budget and loads the others
+// into host slabs streamed through device slots while the model runs; when
+// everything fits, or on any other backend, it is Load. A budget too small
+// for the run is a *blockswap.BudgetError naming the minimum.
+func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
+	sw, ok := b.(engine.Swapper)
+	if !ok {
+		return Load(b, src)
+	}
+	v := newView(src)
+	cfg, err := configFrom(v)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Grid.validate(); err != nil {
+		return nil, err
+	}
+	in, layouts, err := planInputs(v, cfg, r)
+	if err != nil {
+		return nil, err
+	}
+	if in.VRAM, in.Pinned, err = sw.SwapBudgets(); err != nil {
+		return nil, err
+	}
+	plan, err := blockswap.NewPlan(in)
+	if err != nil {
+		return nil, err
+	}
+	if plan.NumResident() == cfg.Layers {
+		m, err := load(b, v, nil)
+		if err == nil {
+			m.plan = plan
+		}
+		return m, err
+	}
+	set, err := sw.NewSwap(plan, layouts)
+	if err != nil {
+		return nil, err
+	}
+	st := &swapState{set: set}
+	m, err := load(b, v, func(i int) engine.Backend {
+		if plan.Resident[i] {
+			return nil
+		}
+		return set.Backend(i)
+	})
+	if err != nil {
+		return nil, errors.Join(err, st.close())
+	}
+	m.swap, m.plan = st, plan
+	if err := set.Loaded(); err != nil {
+		m.Free()
+		return nil, err
+	}
+	if st.sched, err = blockswap.NewSchedule(plan, set); err != nil {
+		m.Free()
+		return nil, fmt.Errorf("dit: setting up the block schedule: %w", err)
+	}
+	m.residency = st.sched
+	return m, nil
+}
+
+// planInputs measures the model for the planner: the swappable bytes and slab
+// layout of every block, the bytes that stay resident, and the activation
+// peak of the run.
+func planInputs(v *view, cfg Config, r Run) (blockswap.Inputs, []engine.SlabLayout, error) {
+	var in blockswap.Inputs
+	layouts := make([]engine.SlabLayout, cfg.Layers)
+	inBlock := map[string]bool{}
+	var scratch int64
+	for i := range cfg.Layers {
+		names := swappable(fmt.Sprintf("blocks.%d", i))
+		sizes := make([]int64, len(names))
+		for j, n := range names {
+			ti, ok := v.Lookup(n)
+			if !ok {
+				return in, nil, fmt.Errorf("dit: tensor %q is missing from the model file (wrong model kind or an incomplete file?)", n)
+			}
+			sizes[j] = ti.Size
+			inBlock[n] = true
+			if ti.Type != gguf.TypeBF16 && ti.Type != gguf.TypeF32 {
+				scratch = max(scratch, ti.Elements()*2) // dequantized to bf16 before its GEMM
+			}
+		}
+		layouts[i] = engine.NewSlabLayout(names, sizes)
+		in.BlockBytes = append(in.BlockBytes, layouts[i].Bytes)
+	}
+	for _, ti := range v.Tensors() {
+		if !inBlock[ti.Name] {
+			// Small tensors also get an f32 (and for biases a bf16) copy on first use.
+			in.FixedBytes += ti.Size + ti.Elements()*6
+		}
+	}
+	streams := 1
+	if r.CFG {
+		streams = 2
+	}
+	in.FixedBytes += int64(streams) * TextLen * int64(cfg.Dim) * 4 // the embedded prompts
+	in.Activations = blockswap.ActivationPeak(blockswap.Activations{
+		Tokens: r.Grid.Tokens(), Dim: cfg.Dim, FFNDim: cfg.FFNDim, FFNChunk: DefaultFFNChunk,
+		Heads: cfg.Heads, TextLen: TextLen, Streams: streams, WeightScratch: scratch,
+	})
+	return in, layouts, nil
+}
+
+// Plan is the model's residency plan: which blocks are resident and how the
+// others are streamed (every block resident for a model made by Load).
+func (m *Model) Plan() blockswap.Plan {
+	if m.plan.Resident == nil {
+		p := blockswap.Plan{Resident: make([]bool, len(m.blocks))}
+		for i := range p.Resident {
+			p.Resident[i] = true
+		}
+		return p
+	}
+	return m.plan
+}
+
+// SwapStats reports the block schedule's counters (zero when no block is
+// swapped).
+func (m *Model) SwapStats() blockswap.Stats {
+	if m.swap == nil || m.swap.sched == nil {
+		return blockswap.Stats{}
+	}
+	return m.swap.sched.Stats()
+}
