@@ -1,0 +1,451 @@
+// Package lora reads LoRA files for the WAN DiT: low-rank adapters
+// (y = W·x + b + scale·B·(A·x)) and the full-weight deltas some WAN LoRAs
+// carry, in every key style found for WAN, normalised to the DiT's own
+// tensor names ("blocks.3.self_attn.q").
+//
+// # Key styles
+//
+// A key is a module path, then what the tensor is:
+//
+//	diffusion_model.blocks.0.self_attn.q.lora_down.weight   A [rank, in]    (ComfyUI / kohya)
+//	diffusion_model.blocks.0.self_attn.q.lora_up.weight     B [out, rank]
+//	diffusion_model.blocks.0.self_attn.q.alpha              scalar alpha
+//	lora_unet_blocks_0_self_attn_q.lora_down.weight         kohya underscore names
+//	transformer.blocks.0.attn1.to_q.lora_A.weight           A  (PEFT / diffusers)
+//	transformer.blocks.0.attn1.to_q.lora_B.weight           B
+//	diffusion_model.blocks.0.norm3.diff                     ΔW, added to norm3.weight
+//	diffusion_model.blocks.0.self_attn.q.diff_b             Δb, added to self_attn.q.bias
+//	diffusion_model.blocks.0.modulation.diff                Δ of a bare parameter
+//
+// Module paths may carry the prefixes "diffusion_model.",
+// "model.diffusion_model.", "transformer." and "base_model.model.", and use
+// the official names (self_attn.q, ffn.0, norm3, modulation) or diffusers'
+// (attn1.to_q, attn2.to_out.0, ffn.net.0.proj, ffn.net.2, norm2,
+// scale_shift_table, condition_embedder.*, proj_out). A key that fits none of
+// these is an error naming it: a file is never applied in part. LyCORIS
+// variants (LoHa, LoKr, DoRA, LoCon's mid weight) are recognised and refused.
+//
+// A File says which model it fits (see Check and Describe): WAN 2.2 A14B
+// (dim 5120, 40 blocks), Wan 2.1 1.3B (dim 1536) or the 5B (dim 3072) are
+// told apart by the adapter shapes, Wan 2.1 I2V by its image
+// cross-attention layers, t2v from i2v by patch_embedding when the file
+// adapts it (otherwise their block shapes are identical).
+package lora
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/safetensors"
+)
+
+// Adapter is one low-rank adapter: Up·Down added to a linear's weight.
+type Adapter struct {
+	// Module is the DiT module adapted, in the official naming: "blocks.3.self_attn.q".
+	Module string
+	// Down, Up and AlphaKey are the file's keys of A [Rank, In] (for the
+	// patch embedding a Conv3d [Rank, in, 1, 2, 2]), of B [Out, Rank]
+	// (trailing 1s allowed) and of alpha ("" when absent).
+	Down, Up, AlphaKey string
+	Rank, In, Out      int
+	// Alpha is the file's alpha; HasAlpha is false when it has none.
+	Alpha    float32
+	HasAlpha bool
+}
+
+// Scale returns the factor the adapter's B·A is added with at strength:
+// strength·alpha/rank, or strength when the file has no alpha.
+func (a Adapter) Scale(strength float32) float32 {
+	if !a.HasAlpha {
+		return strength
+	}
+	return float32(float64(strength) * float64(a.Alpha) / float64(a.Rank))
+}
+
+// Diff is a full-tensor delta added to one of the DiT's tensors.
+type Diff struct {
+	// Param is the DiT tensor it is added to: "blocks.3.norm3.weight",
+	// "blocks.3.self_attn.q.bias", "blocks.3.modulation".
+	Param string
+	Key   string  // the file's key
+	Shape []int64 // the delta's shape in the file
+}
+
+// Style describes how a file spells its keys.
+type Style struct {
+	// Format is "lora_down/lora_up" (ComfyUI, kohya), "lora_A/lora_B"
+	// (PEFT, diffusers), "mixed" when both occur, or "" for a file of
+	// diffs only.
+	Format     string
+	Underscore bool // kohya's lora_unet_blocks_N_… names
+	Diffusers  bool // diffusers module names (attn1.to_q, ffn.net.0.proj)
+	Diffs      bool // full-weight deltas (.diff, .diff_b)
+}
+
+func (s Style) String() string {
+	var parts []string
+	switch s.Format {
+	case "lora_down/lora_up":
+		parts = append(parts, "ComfyUI/kohya (lora_down/lora_up)")
+	case "lora_A/lora_B":
+		parts = append(parts, "PEFT/diffusers (lora_A/lora_B)")
+	case "mixed":
+		parts = append(parts, "mixed lora_down/lora_up and lora_A/lora_B")
+	}
+	if s.Underscore {
+		parts = append(parts, "kohya underscore names (lora_unet_…)")
+	}
+	if s.Diffusers {
+		parts = append(parts, "diffusers module names")
+	}
+	if s.Diffs {
+		parts = append(parts, "full-weight deltas (.diff/.diff_b)")
+	}
+	if len(parts) == 0 {
+		return "empty"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// File is an open LoRA file, checked and normalised. Its tensor data is read
+// on demand (from a memory mapping for Open), so keep it open until the
+// adapters are attached.
+type File struct {
+	// Name is the path (or the name given to NewFile), for messages.
+	Name     string
+	Style    Style
+	Adapters []Adapter // sorted by Module
+	Diffs    []Diff    // sorted by Param
+	Metadata map[string]string
+
+	src gguf.Source
+}
+
+// Open opens and checks the LoRA file at path (safetensors).
+func Open(path string) (*File, error) {
+	st, err := safetensors.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("lora: %s: %w", path, err)
+	}
+	f, err := newFile(st, st.Metadata(), path)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// NewFile reads a LoRA file (safetensors) from r; name is used in messages.
+func NewFile(r io.ReaderAt, name string) (*File, error) {
+	st, err := safetensors.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("lora: %s: %w", name, err)
+	}
+	return newFile(st, st.Metadata(), name)
+}
+
+// Close releases the file.
+func (f *File) Close() error { return f.src.Close() }
+
+// part is what a key holds.
+type part uint8
+
+const (
+	pDown part = iota
+	pUp
+	pAlpha
+	pDiff
+	pDiffB
+)
+
+// suffixes maps key endings to parts; style is the Format they imply.
+var suffixes = []struct {
+	s     string
+	p     part
+	style string
+}{
+	{".lora_down.weight", pDown, "lora_down/lora_up"},
+	{".lora_up.weight", pUp, "lora_down/lora_up"},
+	{".lora_A.default.weight", pDown, "lora_A/lora_B"},
+	{".lora_B.default.weight", pUp, "lora_A/lora_B"},
+	{".lora_A.weight", pDown, "lora_A/lora_B"},
+	{".lora_B.weight", pUp, "lora_A/lora_B"},
+	{".alpha", pAlpha, ""},
+	{".diff_b", pDiffB, ""},
+	{".diff", pDiff, ""},
+}
+
+// lycoris are key fragments of adapter kinds this package does not apply.
+var lycoris = []struct{ frag, what string }{
+	{".hada_", "LoHa (hada_*)"},
+	{".lokr_", "LoKr (lokr_*)"},
+	{".dora_scale", "DoRA (dora_scale)"},
+	{".lora_mid.", "LoCon with a Tucker mid weight (lora_mid)"},
+	{".oft_", "OFT (oft_*)"},
+}
+
+// floatTypes are the dtypes a LoRA tensor may have.
+var floatTypes = []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeF64, gguf.TypeF8E4M3, gguf.TypeF8E5M2}
+
+// newFile checks src's keys and shapes and groups them into adapters and diffs.
+func newFile(src gguf.Source, meta map[string]string, name string) (*File, error) {
+	f := &File{Name: name, Metadata: meta, src: src}
+	type group struct {
+		down, up, alpha *gguf.TensorInfo
+		res             resolved
+	}
+	groups := map[string]*group{}
+	diffs := map[string]Diff{}
+	formats := map[string]bool{}
+	var unknown []string
+	for _, ti := range src.Tensors() {
+		ti := ti
+		if !slices.Contains(floatTypes, ti.Type) {
+			return nil, fmt.Errorf("lora: %s: tensor %q is %v; LoRA tensors must be floating point (F32, F16, BF16)", name, ti.Name, ti.Type)
+		}
+		for _, l := range lycoris {
+			if strings.Contains(ti.Name, l.frag) {
+				return nil, fmt.Errorf("lora: %s: tensor %q is a %s adapter, which wan22 does not apply; convert it to a plain LoRA (lora_down/lora_up)", name, ti.Name, l.what)
+			}
+		}
+		var p part
+		path, found := "", false
+		for _, s := range suffixes {
+			if rest, ok := strings.CutSuffix(ti.Name, s.s); ok {
+				path, p, found = rest, s.p, true
+				if s.style != "" {
+					formats[s.style] = true
+				}
+				break
+			}
+		}
+		if !found {
+			unknown = append(unknown, ti.Name)
+			continue
+		}
+		// A diff may name the tensor itself ("….q.bias.diff") rather than the module.
+		param := ""
+		if p == pDiff {
+			for _, tail := range []string{".weight", ".bias"} {
+				if rest, ok := strings.CutSuffix(path, tail); ok {
+					if r, ok := resolve(rest); ok && r.mod.kind != kParam {
+						path, param = rest, tail
+					}
+				}
+			}
+		}
+		r, ok := resolve(path)
+		if !ok {
+			unknown = append(unknown, ti.Name)
+			continue
+		}
+		f.Style.Underscore = f.Style.Underscore || r.underscore
+		f.Style.Diffusers = f.Style.Diffusers || r.diffusers
+		switch p {
+		case pDiff, pDiffB:
+			f.Style.Diffs = true
+			d, err := diffTarget(r, p, param)
+			if err != nil {
+				return nil, fmt.Errorf("lora: %s: tensor %q: %v", name, ti.Name, err)
+			}
+			if prev, dup := diffs[d]; dup {
+				return nil, fmt.Errorf("lora: %s: tensors %q and %q are both deltas of %s", name, prev.Key, ti.Name, d)
+			}
+			diffs[d] = Diff{Param: d, Key: ti.Name, Shape: ti.Shape}
+			continue
+		}
+		if r.mod.kind != kLinear {
+			return nil, fmt.Errorf("lora: %s: tensor %q is a low-rank adapter of %s, which is not a linear layer", name, ti.Name, r.name)
+		}
+		g := groups[r.name]
+		if g == nil {
+			g = &group{res: r}
+			groups[r.name] = g
+		}
+		slot := map[part]**gguf.TensorInfo{pDown: &g.down, pUp: &g.up, pAlpha: &g.alpha}[p]
+		if *slot != nil {
+			return nil, fmt.Errorf("lora: %s: tensors %q and %q both adapt %s (the same module spelled two ways)", name, (*slot).Name, ti.Name, r.name)
+		}
+		*slot = &ti
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		more := ""
+		if len(unknown) > 5 {
+			more = fmt.Sprintf(" and %d more", len(unknown)-5)
+			unknown = unknown[:5]
+		}
+		return nil, fmt.Errorf("lora: %s: unknown keys %q%s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, PEFT/diffusers)", name, unknown, more)
+	}
+	if len(groups) == 0 && len(diffs) == 0 {
+		return nil, fmt.Errorf("lora: %s: the file holds no LoRA tensors", name)
+	}
+	switch len(formats) {
+	case 1:
+		for s := range formats {
+			f.Style.Format = s
+		}
+	case 2:
+		f.Style.Format = "mixed"
+	}
+	for mod, g := range groups {
+		a, err := adapterOf(f, mod, g.down, g.up, g.alpha)
+		if err != nil {
+			return nil, fmt.Errorf("lora: %s: %v", name, err)
+		}
+		f.Adapters = append(f.Adapters, a)
+	}
+	sort.Slice(f.Adapters, func(i, j int) bool { return lessName(f.Adapters[i].Module, f.Adapters[j].Module) })
+	for _, d := range diffs {
+		f.Diffs = append(f.Diffs, d)
+	}
+	sort.Slice(f.Diffs, func(i, j int) bool { return lessName(f.Diffs[i].Param, f.Diffs[j].Param) })
+	if _, err := f.dims(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// diffTarget names the tensor a delta applies to.
+func diffTarget(r resolved, p part, param string) (string, error) {
+	switch {
+	case r.mod.kind == kParam:
+		if p == pDiffB {
+			return "", fmt.Errorf("%s is a bare parameter with no bias; use .diff", r.name)
+		}
+		return r.name, nil
+	case p == pDiffB:
+		if r.mod.kind == kNormW {
+			return "", fmt.Errorf("%s (an RMSNorm) has no bias", r.name)
+		}
+		return r.name + ".bias", nil
+	case param != "":
+		if param == ".bias" && r.mod.kind == kNormW {
+			return "", fmt.Errorf("%s (an RMSNorm) has no bias", r.name)
+		}
+		return r.name + param, nil
+	}
+	return r.name + ".weight", nil
+}
+
+// adapterOf checks one module's down, up and alpha tensors.
+func adapterOf(f *File, mod string, down, up, alpha *gguf.TensorInfo) (Adapter, error) {
+	switch {
+	case down == nil && up != nil:
+		return Adapter{}, fmt.Errorf("tensor %q has no matching down (A) matrix for %s", up.Name, mod)
+	case up == nil && down != nil:
+		return Adapter{}, fmt.Errorf("tensor %q has no matching up (B) matrix for %s", down.Name, mod)
+	case up == nil:
+		return Adapter{}, fmt.Errorf("tensor %q: an alpha for %s without its matrices", alpha.Name, mod)
+	}
+	a := Adapter{Module: mod, Down: down.Name, Up: up.Name}
+	ds, us := down.Shape, up.Shape
+	if len(ds) < 2 || len(us) < 2 {
+		return a, fmt.Errorf("tensors %q %v and %q %v: a LoRA's matrices have at least 2 dimensions", down.Name, ds, up.Name, us)
+	}
+	a.Rank, a.Out = int(ds[0]), int(us[0])
+	a.In = int(product(ds[1:]))
+	if a.Rank <= 0 || a.In <= 0 || a.Out <= 0 || product(us[2:]) != 1 || int(us[1]) != a.Rank {
+		return a, fmt.Errorf("tensor %q has shape %v and %q %v: want down [rank, in…] and up [out, rank] with the same rank", down.Name, ds, up.Name, us)
+	}
+	if len(ds) > 2 && mod != "patch_embedding" {
+		return a, fmt.Errorf("tensor %q has shape %v: %s is a linear layer, want [rank, in]", down.Name, ds, mod)
+	}
+	if alpha != nil {
+		if alpha.Elements() != 1 {
+			return a, fmt.Errorf("tensor %q has shape %v, want a scalar alpha", alpha.Name, alpha.Shape)
+		}
+		v, err := f.read(alpha.Name)
+		if err != nil {
+			return a, err
+		}
+		if math.IsNaN(float64(v[0])) || math.IsInf(float64(v[0]), 0) {
+			return a, fmt.Errorf("tensor %q: alpha is %v", alpha.Name, v[0])
+		}
+		a.AlphaKey, a.Alpha, a.HasAlpha = alpha.Name, v[0], true
+	}
+	return a, nil
+}
+
+func product(s []int64) int64 {
+	n := int64(1)
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}
+
+// lessName orders DiT names with block indices numerically.
+func lessName(a, b string) bool {
+	ba, ra := blockOf(a)
+	bb, rb := blockOf(b)
+	if ba != bb {
+		return ba < bb
+	}
+	return ra < rb
+}
+
+// blockOf splits "blocks.3.rest" into 3 and "rest"; other names give -1.
+func blockOf(name string) (int, string) {
+	rest, ok := strings.CutPrefix(name, "blocks.")
+	if !ok {
+		return -1, name
+	}
+	num, local, _ := strings.Cut(rest, ".")
+	n := 0
+	for _, c := range num {
+		n = 10*n + int(c-'0')
+	}
+	return n, local
+}
+
+// read returns a tensor of the file as float32.
+func (f *File) read(key string) ([]float32, error) {
+	ti, ok := f.src.Lookup(key)
+	if !ok {
+		return nil, fmt.Errorf("lora: %s: no tensor %q", f.Name, key)
+	}
+	data, err := f.src.Data(key)
+	if err != nil {
+		return nil, fmt.Errorf("lora: %s: %w", f.Name, err)
+	}
+	out := make([]float32, ti.Elements())
+	if err := gguf.Dequantize(ti.Type, data, out); err != nil {
+		return nil, fmt.Errorf("lora: %s: tensor %q: %w", f.Name, key, err)
+	}
+	for _, v := range out {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("lora: %s: tensor %q holds %v: the file is damaged", f.Name, key, v)
+		}
+	}
+	return out, nil
+}
+
+// Matrices returns an adapter's A [Rank, In] and B [Out, Rank] as row-major float32.
+func (f *File) Matrices(a Adapter) (down, up []float32, err error) {
+	if down, err = f.read(a.Down); err != nil {
+		return nil, nil, err
+	}
+	if up, err = f.read(a.Up); err != nil {
+		return nil, nil, err
+	}
+	return down, up, nil
+}
+
+// Values returns a delta's values as row-major float32.
+func (f *File) Values(d Diff) ([]float32, error) { return f.read(d.Key) }
+
+// Type returns the stored type of a key's tensor (F32, F16, BF16, …).
+func (f *File) Type(key string) gguf.Type {
+	ti, _ := f.src.Lookup(key)
+	return ti.Type
+}
+
+// ErrWrongModel is wrapped by Check's errors when the file is for another model.
+var ErrWrongModel = errors.New("LoRA for another model")
