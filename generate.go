@@ -1,0 +1,340 @@
+package wan22
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"time"
+
+	"github.com/wan22/wan22/blockswap"
+	"github.com/wan22/wan22/engine/dit"
+	"github.com/wan22/wan22/engine/hostmem"
+	"github.com/wan22/wan22/engine/imageprep"
+	"github.com/wan22/wan22/engine/pipeline"
+	"github.com/wan22/wan22/engine/video"
+	"github.com/wan22/wan22/scheduler"
+)
+
+// The official I2V-A14B settings (spec §1), used for the zero fields of a
+// Request.
+const (
+	DefaultSteps    = 40
+	DefaultShift    = 5.0
+	DefaultGuidance = 3.5 // both experts
+	DefaultBoundary = scheduler.BoundaryI2V
+	DefaultSolver   = "unipc"
+	DefaultFrames   = 81
+	DefaultFPS      = video.DefaultFPS
+	DefaultMaxArea  = 1280 * 720
+)
+
+// DefaultNegative is the official negative prompt, used when
+// Request.Negative is empty.
+const DefaultNegative = pipeline.DefaultNegative
+
+// Stage is a stage of a generation; see the constants.
+type Stage = pipeline.Stage
+
+// The stages, in the order they run.
+const (
+	VAEEncode  = pipeline.VAEEncode
+	TextEncode = pipeline.TextEncode
+	HighNoise  = pipeline.HighNoise
+	LowNoise   = pipeline.LowNoise
+	VAEDecode  = pipeline.VAEDecode
+	VideoWrite = pipeline.VideoWrite
+)
+
+// Event is a progress report: the stage, step i of n, the pace and ETA,
+// peak memory and block-swap counters.
+type Event = pipeline.Event
+
+// Memory is the peak memory of a run so far.
+type Memory = pipeline.Memory
+
+// Request is one video to generate. Every zero field takes the official
+// I2V-A14B default, so a Request with an Image and a Prompt is complete.
+type Request struct {
+	// Image is the first frame. It is resized (bicubic, as the official
+	// code) to the output size; EXIF orientation is not applied.
+	Image image.Image
+	// Tensor, instead of Image, is a prepared image [3, Height, Width], RGB
+	// in [−1, 1]; Width and Height must then be given.
+	Tensor []float32
+
+	Prompt   string
+	Negative string // "": DefaultNegative
+
+	Frames int // 4n+1; 0: 81
+	// Width and Height give the output size (multiples of 16); when zero it
+	// follows from MaxArea and the image's aspect ratio, as the official code.
+	Width, Height int
+	MaxArea       int // pixels; 0: 1280×720
+
+	Steps  int     // 0: 40
+	Shift  float64 // 0: 5.0
+	Solver string  // "unipc" (""), "dpm++" or "euler"
+	// GuidanceHigh and GuidanceLow are the guidance scales of the high- and
+	// low-noise experts; 0: 3.5. A scale of 1 skips the unconditional pass.
+	GuidanceHigh, GuidanceLow float64
+	// Boundary is the expert switch as a fraction of the 1000 training
+	// timesteps (0: 0.9); SwitchStep > 0 switches after that many steps
+	// instead.
+	Boundary   float64
+	SwitchStep int
+
+	Seed  uint64
+	Noise []float32 // initial latent noise [16, T, h, w]; overrides Seed
+
+	FPS int // frames per second of the video written; 0: 16
+}
+
+// Output says where a generation goes. At least one of Video and Frame must
+// be set.
+type Output struct {
+	// Video receives every frame in order. Generate does not close it: on
+	// success call Close (which completes the file), on failure Abort.
+	Video video.Writer
+	// Frame receives every frame as it is decoded (i counts from 0). The
+	// image is reused for the next frame: copy it to keep it.
+	Frame func(i int, img *image.RGBA) error
+	// Progress receives progress events.
+	Progress func(Event)
+	// Latent receives the latent [16, T, h, w] after every denoising step
+	// (for previews, see imageprep.LatentPreview).
+	Latent func(step, steps int, latent []float32) error
+}
+
+// Settings is a Request with every default filled in and checked, and its
+// memory estimate.
+type Settings struct {
+	Width, Height, Frames, FPS int
+	Steps                      int
+	Shift                      float64
+	Solver                     string
+	Guidance                   scheduler.Guidance
+	SwitchStep                 int
+	Seed                       uint64
+	// Host and Device are the estimated peak memory in bytes: host memory,
+	// and device memory outside the DiT (whose blocks the block manager
+	// places within the budget); Device is 0 on the CPU.
+	Host, Device int64
+	// Budget is the host memory budget the estimate was checked against.
+	Budget int64
+}
+
+// BudgetError is a request whose memory estimate exceeds the budget.
+type BudgetError struct {
+	What           string // "host memory" or "device memory"
+	Need, Budget   int64
+	Width, Height  int
+	Frames         int
+	LargestStageOf string // the stage that needs the most
+}
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("%d frames of %dx%d need about %s of %s (the %s stage), but %s is available: use a smaller size (--size or --max-area) or fewer frames",
+		e.Frames, e.Width, e.Height, gib(e.Need), e.What, e.LargestStageOf, gib(e.Budget))
+}
+
+// Resolve fills in the defaults of r, checks it and estimates its memory
+// against the budget. Generate calls it first; call it yourself to show what
+// will run before running it.
+func (p *Pipeline) Resolve(r Request) (Settings, error) {
+	s := Settings{
+		Width: r.Width, Height: r.Height, Frames: orInt(r.Frames, DefaultFrames), FPS: orInt(r.FPS, DefaultFPS),
+		Steps: orInt(r.Steps, DefaultSteps), Shift: orFloat(r.Shift, DefaultShift), Solver: r.Solver,
+		SwitchStep: r.SwitchStep, Seed: r.Seed,
+	}
+	if s.Solver == "" {
+		s.Solver = DefaultSolver
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"shift", r.Shift}, {"high-noise guidance", r.GuidanceHigh}, {"low-noise guidance", r.GuidanceLow}, {"boundary", r.Boundary}} {
+		if !finite(f.v) || f.v < 0 {
+			return s, fmt.Errorf("wan22: the %s must be a finite non-negative number, got %v", f.name, f.v)
+		}
+	}
+	s.Guidance = scheduler.Guidance{
+		Boundary: orFloat(r.Boundary, DefaultBoundary),
+		High:     float32(orFloat(r.GuidanceHigh, DefaultGuidance)),
+		Low:      float32(orFloat(r.GuidanceLow, DefaultGuidance)),
+	}
+	if err := imageprep.CheckFrames(s.Frames); err != nil {
+		return s, err
+	}
+	if s.FPS < 1 || s.FPS > 1000 {
+		return s, fmt.Errorf("wan22: fps must be in [1, 1000], got %d", s.FPS)
+	}
+	switch {
+	case r.Image == nil && r.Tensor == nil:
+		return s, errors.New("wan22: the request has no image")
+	case r.Image != nil && r.Tensor != nil:
+		return s, errors.New("wan22: the request has both an Image and a Tensor: give one")
+	case r.Tensor != nil && (r.Width == 0 || r.Height == 0):
+		return s, errors.New("wan22: a prepared Tensor needs Width and Height")
+	}
+	if (s.Width == 0) != (s.Height == 0) {
+		return s, fmt.Errorf("wan22: give both width and height, or neither (got %dx%d)", s.Width, s.Height)
+	}
+	if s.Width == 0 {
+		b := r.Image.Bounds()
+		var err error
+		if s.Width, s.Height, err = imageprep.Size(b.Dx(), b.Dy(), orInt(r.MaxArea, DefaultMaxArea)); err != nil {
+			return s, err
+		}
+	}
+	if err := imageprep.CheckSize(s.Width, s.Height); err != nil {
+		return s, err
+	}
+	if r.Tensor != nil && len(r.Tensor) != 3*s.Width*s.Height {
+		return s, fmt.Errorf("wan22: the prepared Tensor has %d values, want 3×%d×%d", len(r.Tensor), s.Height, s.Width)
+	}
+	if err := p.options(r, s).Validate(); err != nil {
+		return s, err
+	}
+	return s, p.estimate(&s)
+}
+
+// options are the pipeline options of resolved settings s.
+func (p *Pipeline) options(r Request, s Settings) pipeline.Options {
+	return pipeline.Options{
+		Prompt: r.Prompt, Negative: r.Negative, Frames: s.Frames, Height: s.Height, Width: s.Width,
+		Steps: s.Steps, Shift: s.Shift, Solver: s.Solver, Guidance: s.Guidance, SwitchStep: s.SwitchStep,
+		Seed: s.Seed, Noise: r.Noise, Log: p.o.Log, BackendFor: p.stage,
+	}
+}
+
+// estimate sets s.Host and s.Device and checks them against the budgets.
+//
+// The model stages run one at a time, so the peak is the largest stage. Per
+// stage, on the CPU everything counts against host memory: the model's
+// weights (the file's tensor bytes: the CPU keeps the file's types) and its
+// activations. On the GPU the stages' activations count against the device
+// (the DiT's are planned by the block manager within the budget and so not
+// counted here), and the host keeps the pipeline's buffers. The VAE's
+// activations are bounded from its convolution over one chunk of 4 frames at
+// full resolution in its widest stage.
+func (p *Pipeline) estimate(s *Settings) error {
+	F, H, W := int64(s.Frames), int64(s.Height), int64(s.Width)
+	opts := pipeline.Options{Frames: s.Frames, Height: s.Height, Width: s.Width}
+	g := opts.Grid()
+	latent := 4 * int64(pipeline.LatentChannels+20) * int64(g.Size()) * 3 // x, y and the solver's history
+	buffers := 4*3*F*H*W + latent                                         // the conditioning video [3, F, H, W] and the latents
+
+	// The VAE at full resolution: its widest full-resolution stage is base
+	// width Dim (the real model: 96), 4 frames, with the input, the output,
+	// the residual, the conv's padded copy and causal caches live at once.
+	vae := 4 * 4 * int64(p.vae.Dim) * H * W * 6
+	t5 := 4 * int64(512*(p.t5.Dim*6+p.t5.FFNDim*2)) // 512 tokens
+	c := p.dit
+	ditAct := blockswap.ActivationPeak(blockswap.Activations{
+		Tokens: g.Tokens(), Dim: c.Dim, FFNDim: c.FFNDim, FFNChunk: dit.DefaultFFNChunk,
+		Heads: c.Heads, TextLen: dit.TextLen, Streams: 2,
+	})
+	stages := []struct {
+		name         string
+		host, device int64
+	}{
+		{"VAE encode", p.bytes.vae + vae, vae},
+		{"text encode", p.bytes.t5 + t5, t5},
+		{"high-noise", max(p.bytes.high, p.bytes.low) + ditAct, 0},
+		{"VAE decode", p.bytes.vae + vae, vae},
+	}
+	largest := ""
+	for _, st := range stages {
+		h := st.host
+		if p.device != DeviceCPU {
+			h = 0 // the model and its activations live on the device
+		}
+		if h+buffers > s.Host {
+			s.Host, largest = h+buffers, st.name
+		}
+		if p.device != DeviceCPU {
+			s.Device = max(s.Device, st.device)
+		}
+	}
+	s.Budget = p.o.HostBudget
+	if s.Budget == 0 {
+		s.Budget = hostmem.Available()
+	}
+	if s.Budget > 0 && s.Host > s.Budget {
+		return &BudgetError{What: "host memory", Need: s.Host, Budget: s.Budget, Width: s.Width, Height: s.Height, Frames: s.Frames, LargestStageOf: largest}
+	}
+	if p.o.VRAMBudget > 0 && s.Device > p.o.VRAMBudget {
+		return &BudgetError{What: "device memory", Need: s.Device, Budget: p.o.VRAMBudget, Width: s.Width, Height: s.Height, Frames: s.Frames, LargestStageOf: "VAE"}
+	}
+	return nil
+}
+
+// Generate makes the video of r and writes it to out. The image is prepared
+// (resized to the output size) first, then the stages run one model at a
+// time. Frames go to out as they are decoded. A cancelled ctx stops the run
+// within one DiT block, one prompt or one frame group and returns ctx's
+// error with every model released.
+func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
+	if p.closed {
+		return errors.New("wan22: Generate on a closed Pipeline")
+	}
+	if out.Video == nil && out.Frame == nil {
+		return errors.New("wan22: the output has neither a Video writer nor a Frame callback")
+	}
+	s, err := p.Resolve(r)
+	if err != nil {
+		return err
+	}
+	img := r.Tensor
+	if img == nil {
+		if img, err = imageprep.Tensor(r.Image, s.Width, s.Height); err != nil {
+			return err
+		}
+	}
+	o := p.options(r, s)
+	start := time.Now()
+	o.Progress = out.Progress
+	o.Latent = out.Latent
+	var rgba *image.RGBA
+	written := 0
+	emit := func(f []float32, first int) error {
+		n := len(f) / (3 * s.Width * s.Height)
+		for i := range n {
+			if rgba, err = video.FrameRGBA(rgba, f, n, i, s.Height, s.Width); err != nil {
+				return err
+			}
+			if out.Frame != nil {
+				if err := out.Frame(first+i, rgba); err != nil {
+					return err
+				}
+			}
+			if out.Video != nil {
+				if err := out.Video.WriteFrame(rgba); err != nil {
+					return fmt.Errorf("writing frame %d: %w", first+i, err)
+				}
+			}
+			written++
+		}
+		if out.Progress != nil {
+			out.Progress(Event{Stage: VideoWrite, Step: written, Steps: s.Frames, Elapsed: time.Since(start), Done: written == s.Frames})
+		}
+		return nil
+	}
+	m := pipeline.Models{High: p.models.High, Low: p.models.Low, TextEncoder: p.models.TextEncoder, VAE: p.models.VAE}
+	return pipeline.I2V(ctx, p.b, m, img, o, emit)
+}
+
+func orInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func orFloat(v, def float64) float64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}

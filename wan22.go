@@ -1,0 +1,299 @@
+// Package wan22 generates videos from an image and a prompt with WAN 2.2
+// image-to-video (I2V-A14B): the one import a Go program needs for the
+// common case.
+//
+//	p, err := wan22.Open(ctx, wan22.Models{High: "high.gguf", Low: "low.gguf",
+//		TextEncoder: "umt5.gguf", VAE: "vae.safetensors"}, wan22.Options{})
+//	if err != nil { ... }
+//	defer p.Close()
+//	err = p.Generate(ctx, wan22.Request{Image: img, Prompt: "a cat surfing"},
+//		wan22.Output{Video: w})
+//
+// Open checks the model files (their kinds and that they fit together)
+// before anything is loaded and opens the compute backend: the GPU when the
+// binary is built with -tags cuda and one is present, else the CPU. Generate
+// fills in the official defaults for every zero field of the request (40
+// steps, shift 5, guidance 3.5/3.5, expert boundary 0.9, UniPC, 81 frames at
+// 16 fps, max area 1280×720), checks the request and its memory estimate
+// against the budget, and then runs the stages one model at a time,
+// reporting progress and stopping when the context is cancelled.
+package wan22
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"strings"
+
+	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/engine/cpu"
+	"github.com/wan22/wan22/engine/cuda"
+	"github.com/wan22/wan22/engine/modelfile"
+	"github.com/wan22/wan22/engine/pipeline"
+)
+
+// Models names the four model files of WAN 2.2 I2V-A14B, GGUF or
+// safetensors.
+type Models struct {
+	High        string // the high-noise DiT expert (i2v)
+	Low         string // the low-noise DiT expert (i2v)
+	TextEncoder string // the umT5-XXL encoder, with its tokenizer embedded
+	VAE         string // the WAN 2.1 VAE
+}
+
+// Devices Open accepts.
+const (
+	DeviceAuto = "auto" // CUDA when the binary has it and a GPU is present, else the CPU
+	DeviceCPU  = "cpu"
+	DeviceCUDA = "cuda"
+)
+
+// Options configures Open. The zero value runs on the GPU when there is one
+// and on the CPU otherwise, with all free memory.
+type Options struct {
+	// Device is "auto" (or ""), "cpu" or "cuda" (a binary built with -tags cuda).
+	Device string
+	// VRAMBudget caps the device memory in bytes (0: all free device memory),
+	// e.g. 32 GiB to run as on an RTX 5090.
+	VRAMBudget int64
+	// PinnedBudget caps the pinned host memory for block swapping in bytes
+	// (0: half of physical memory; negative: no pinned memory).
+	PinnedBudget int64
+	// HostBudget caps the host memory a generation may use, for the memory
+	// estimate (0: the memory available now).
+	HostBudget int64
+	// TextEncoderBF16 runs the text encoder with bf16 GEMMs on the GPU
+	// instead of the default f32-accurate ones (faster, less accurate).
+	TextEncoderBF16 bool
+	// Log receives the pipeline's log lines; nil discards them.
+	Log *slog.Logger
+}
+
+// ModelError is a model file that cannot be used in its role.
+type ModelError struct {
+	Role string // "high-noise expert", "low-noise expert", "text encoder", "VAE"
+	Path string
+	Msg  string // what is wrong and what to do
+	Err  error  // the underlying error, if any
+}
+
+func (e *ModelError) Error() string {
+	s := fmt.Sprintf("%s %s: %s", e.Role, e.Path, e.Msg)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *ModelError) Unwrap() error { return e.Err }
+
+// Pipeline is an opened set of models on a device. Models are loaded by
+// Generate one stage at a time, so an open Pipeline holds no model memory.
+// A Pipeline runs one Generate at a time.
+type Pipeline struct {
+	models Models
+	o      Options
+	dit    modelfile.DiTConfig // both experts' configuration
+	t5     modelfile.T5Config
+	vae    modelfile.VAEConfig
+	bytes  struct{ high, low, t5, vae int64 }
+
+	b      engine.Backend
+	stage  func(pipeline.Stage) engine.Backend // per-stage views, or nil
+	close  func() error
+	device string
+	closed bool
+}
+
+// Open checks the model files and opens the device. Nothing is loaded yet.
+func Open(ctx context.Context, m Models, o Options) (*Pipeline, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p := &Pipeline{models: m, o: o}
+	if err := p.checkModels(); err != nil {
+		return nil, err
+	}
+	if err := p.openDevice(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// detect opens path and detects its model kind.
+func detect(role, path string) (modelfile.Info, error) {
+	if path == "" {
+		return modelfile.Info{}, &ModelError{Role: role, Path: `""`, Msg: "no file given"}
+	}
+	src, _, err := modelfile.Open(path)
+	if err != nil {
+		return modelfile.Info{}, &ModelError{Role: role, Path: path, Msg: "cannot be read", Err: err}
+	}
+	defer src.Close()
+	return modelfile.Detect(src), nil
+}
+
+// checkModels detects every file's kind and checks that they fit together.
+func (p *Pipeline) checkModels() error {
+	m := p.models
+	wrong := func(role, path string, info modelfile.Info, want string) error {
+		return &ModelError{Role: role, Path: path, Msg: fmt.Sprintf("is a %s, not %s", info.Name(), want)}
+	}
+	var experts [2]*modelfile.DiTConfig
+	for i, e := range []struct{ role, path string }{{"high-noise expert", m.High}, {"low-noise expert", m.Low}} {
+		info, err := detect(e.role, e.path)
+		if err != nil {
+			return err
+		}
+		if info.Kind != modelfile.KindWanDiT {
+			return wrong(e.role, e.path, info, "a WAN 2.2 i2v DiT expert")
+		}
+		if info.DiT.Variant != "i2v" {
+			return &ModelError{Role: e.role, Path: e.path, Msg: fmt.Sprintf("is a %s, not an i2v expert: image-to-video needs the I2V-A14B experts (input width 36)", info.Name())}
+		}
+		experts[i] = info.DiT
+		if i == 0 {
+			p.bytes.high = info.Bytes
+		} else {
+			p.bytes.low = info.Bytes
+		}
+	}
+	if same(m.High, m.Low) {
+		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: "is the same file as the high-noise expert: give the low-noise expert's file"}
+	}
+	if *experts[0] != *experts[1] {
+		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: fmt.Sprintf("has another shape (%d layers, width %d) than the high-noise expert (%d layers, width %d): both must be from one model", experts[1].Layers, experts[1].Dim, experts[0].Layers, experts[0].Dim)}
+	}
+	p.dit = *experts[0]
+
+	info, err := detect("text encoder", m.TextEncoder)
+	if err != nil {
+		return err
+	}
+	if info.Kind != modelfile.KindT5 {
+		return wrong("text encoder", m.TextEncoder, info, "a umT5 text encoder")
+	}
+	if info.T5.Tokenizer == "" {
+		return &ModelError{Role: "text encoder", Path: m.TextEncoder, Msg: "embeds no tokenizer: use a umT5 GGUF with tokenizer.ggml.* metadata (city96's umt5-xxl-encoder GGUF files have it)"}
+	}
+	if info.T5.Dim != p.dit.TextDim {
+		return &ModelError{Role: "text encoder", Path: m.TextEncoder, Msg: fmt.Sprintf("has width %d but the experts read text of width %d: they are not from one model", info.T5.Dim, p.dit.TextDim)}
+	}
+	p.t5, p.bytes.t5 = *info.T5, info.Bytes
+
+	info, err = detect("VAE", m.VAE)
+	if err != nil {
+		return err
+	}
+	if info.Kind != modelfile.KindWanVAE {
+		return wrong("VAE", m.VAE, info, "a WAN 2.1 VAE")
+	}
+	if info.VAE.Version != "2.1" || info.VAE.ZDim != pipeline.LatentChannels {
+		return &ModelError{Role: "VAE", Path: m.VAE, Msg: fmt.Sprintf("is a WAN %s VAE with %d latent channels; the A14B experts need the WAN 2.1 VAE (16)", info.VAE.Version, info.VAE.ZDim)}
+	}
+	p.vae, p.bytes.vae = *info.VAE, info.Bytes
+	return nil
+}
+
+// same reports whether two paths name one file.
+func same(a, b string) bool {
+	if a == b {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// openDevice opens the backend Options.Device names.
+func (p *Pipeline) openDevice() error {
+	o := p.o
+	for _, v := range []struct {
+		name string
+		n    int64
+	}{{"VRAM budget", o.VRAMBudget}, {"host budget", o.HostBudget}} {
+		if v.n < 0 {
+			return fmt.Errorf("wan22: the %s must not be negative, got %d", v.name, v.n)
+		}
+	}
+	device := strings.ToLower(o.Device)
+	switch device {
+	case "", DeviceAuto:
+		if cuda.Available() {
+			if err := p.openCUDA(); err == nil {
+				return nil
+			} else if o.Log != nil {
+				o.Log.Info("no usable GPU, running on the CPU", "reason", err)
+			}
+		}
+		p.openCPU()
+		return nil
+	case DeviceCPU:
+		p.openCPU()
+		return nil
+	case DeviceCUDA:
+		if !cuda.Available() {
+			return errors.New("wan22: this binary was built without CUDA: build it with `make cuda` (go build -tags cuda), or use the CPU")
+		}
+		return p.openCUDA()
+	}
+	return fmt.Errorf("wan22: unknown device %q: use cpu, cuda or auto", o.Device)
+}
+
+func (p *Pipeline) openCPU() {
+	p.b, p.device, p.close = cpu.New(), DeviceCPU, func() error { return nil }
+}
+
+func (p *Pipeline) openCUDA() error {
+	o := p.o
+	cb, err := cuda.NewBackend(cuda.Config{MemCap: o.VRAMBudget, PinnedCap: o.PinnedBudget, Logger: o.Log})
+	if err != nil {
+		return fmt.Errorf("wan22: opening the GPU: %w", err)
+	}
+	type precise interface {
+		WithPrecision(cuda.Precision) *cuda.Backend
+	}
+	// Each stage's allocations carry the stage's name as owner, so that a
+	// model is accounted, and can be freed, on its own.
+	p.b, p.device, p.close = cudaBackend{cb}, DeviceCUDA, cb.Close
+	p.stage = func(s pipeline.Stage) engine.Backend {
+		v := cb.ForModel(s.String())
+		if pr, ok := any(v).(precise); ok && s == pipeline.TextEncode && !o.TextEncoderBF16 {
+			v = pr.WithPrecision(cuda.PrecisionF32)
+		}
+		return v
+	}
+	return nil
+}
+
+// cudaBackend is the CUDA backend as the pipeline's main backend: it
+// reports the device peaks for progress events.
+type cudaBackend struct{ *cuda.Backend }
+
+// PeakMemory reports the device memory peak; pinned memory is reported by
+// the block manager's stats.
+func (c cudaBackend) PeakMemory() (vram, pinned int64) { return c.MemStats().Peak, 0 }
+
+// Device is the device the pipeline runs on: "cpu" or "cuda".
+func (p *Pipeline) Device() string { return p.device }
+
+// Backend names the backend ("cpu", "cuda:0 NVIDIA H100 …").
+func (p *Pipeline) Backend() string { return p.b.Name() }
+
+// Close releases the device. The Pipeline cannot be used afterwards.
+func (p *Pipeline) Close() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	return p.close()
+}
+
+// gib formats bytes as GiB for messages.
+func gib(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }
+
+// finite reports whether v is a finite number.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
