@@ -17,20 +17,20 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
+		return usageError(stderr, "inspect", "give at least one model file")
 	}
-	status := 0
-	for i, path := range fs.Args() {
-		if i > 0 {
-			fmt.Fprintln(stdout)
-		}
+	status, printed := 0, false
+	for _, path := range fs.Args() {
 		rep, err := modelfile.Inspect(path)
 		if err != nil {
 			fmt.Fprintf(stderr, "wan22 inspect: %v\n", err)
 			status = 1
 			continue
 		}
+		if printed {
+			fmt.Fprintln(stdout)
+		}
+		printed = true
 		if err := rep.WriteText(stdout, *verbose); err != nil {
 			fmt.Fprintf(stderr, "wan22 inspect: %v\n", err)
 			return 1

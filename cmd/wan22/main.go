@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,13 +46,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	name := args[0]
 	switch name {
-	case "help", "-h", "-help", "--help":
+	case "-h", "-help", "--help":
 		usage(stdout)
 		return 0
+	case "help":
+		return runHelp(args[1:], stdout, stderr)
 	}
 	for _, c := range commands {
 		if c.name == name {
-			return c.run(args[1:], stdout, stderr)
+			return c.run(args[1:], stdout, helpTo{stderr, stdout})
 		}
 	}
 	fmt.Fprintf(stderr, "wan22: unknown command %q\n\n", name)
@@ -70,33 +73,83 @@ func usage(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run `wan22 <command> -h` for a command's flags.")
+	fmt.Fprintln(w, "Run `wan22 help <command>` (or `wan22 <command> -h`) for a command's flags.")
+}
+
+// runHelp implements `wan22 help [COMMAND]`: the command list, or one
+// command's help, on stdout.
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stdout)
+		return 0
+	}
+	if len(args) > 1 {
+		fmt.Fprintf(stderr, "wan22 help: one command at a time, got %q\n", args)
+		return 2
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run([]string{"-h"}, stdout, helpTo{stderr, stdout})
+		}
+	}
+	fmt.Fprintf(stderr, "wan22 help: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+// helpTo is the stderr run hands every command: errors are written to the
+// Writer, and help that was asked for (-h, --help, `wan22 help CMD`) goes to
+// help, the standard output, as `wan22 -h` does. parseFlags looks for it.
+type helpTo struct {
+	io.Writer
+	help io.Writer
 }
 
 // newFlagSet makes a subcommand's flag set whose -h output is the usage line,
-// the description and the flag defaults, written to stderr.
+// the description and the flag defaults. parseFlags prints it to stdout when
+// asked for and to stderr after a usage error; fs.Usage() prints to stderr.
 func newFlagSet(name, usageLine, description string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: "+usageLine)
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, description)
-		fmt.Fprintln(stderr)
+		w := fs.Output()
+		fmt.Fprintln(w, "usage: "+usageLine)
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, description)
+		fmt.Fprintln(w)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
 // parseFlags parses a subcommand's arguments. When it returns false the
-// command should exit with the returned status: 0 after -h, 2 after a
-// usage error (the flag package has printed it).
+// command should exit with the returned status: 0 after -h (the help went to
+// stdout when the command runs under run), 2 after a usage error (the
+// message went to stderr, with where to find the help).
 func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
+	out := fs.Output()
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		if h, ok := out.(helpTo); ok {
+			out = h.help
 		}
-		return 2, false
+		out.Write(buf.Bytes())
+		return 0, false
+	case err != nil:
+		return usageError(out, fs.Name(), "%v", err), false
 	}
 	return 0, true
+}
+
+// usageError reports a usage problem found after parsing (a missing
+// argument, a value out of range): one line naming it, then where to find
+// the command's help. The command returns 2.
+func usageError(stderr io.Writer, cmd string, format string, args ...any) int {
+	fmt.Fprintf(stderr, "wan22 %s: %s\n", cmd, fmt.Sprintf(format, args...))
+	fmt.Fprintf(stderr, "Run `wan22 help %s` for its flags.\n", cmd)
+	return 2
 }

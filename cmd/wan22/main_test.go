@@ -31,16 +31,48 @@ func TestUsage(t *testing.T) {
 		t.Errorf("help: status %d, stdout %q", code, stdout)
 	}
 	code, _, stderr = runCLI("inspect")
-	if code != 2 || !strings.Contains(stderr, "usage: wan22 inspect") {
+	if code != 2 || stderr != "wan22 inspect: give at least one model file\nRun `wan22 help inspect` for its flags.\n" {
 		t.Errorf("inspect without files: status %d, stderr %q", code, stderr)
 	}
-	code, _, stderr = runCLI("inspect", "-bogus", "x")
-	if code != 2 || !strings.Contains(stderr, "-bogus") {
-		t.Errorf("bad flag: status %d, stderr %q", code, stderr)
+	code, stdout, stderr = runCLI("inspect", "-bogus", "x")
+	if code != 2 || !strings.Contains(stderr, "-bogus") || stdout != "" {
+		t.Errorf("bad flag: status %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	code, _, stderr = runCLI("inspect", "-h")
-	if code != 0 || !strings.Contains(stderr, "-v") {
-		t.Errorf("inspect -h: status %d, stderr %q", code, stderr)
+	code, stdout, stderr = runCLI("inspect", "-h")
+	if code != 0 || !strings.Contains(stdout, "-v") || stderr != "" {
+		t.Errorf("inspect -h: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestHelp checks that help asked for goes to stdout with status 0, for
+// every command and every way of asking, and that usage errors go to
+// stderr with status 2.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		code, stdout, stderr := runCLI(args...)
+		if code != 0 || !strings.Contains(stdout, "usage: wan22 <command>") || stderr != "" {
+			t.Errorf("%q: status %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+	for _, c := range commands {
+		want := "usage: wan22 " + c.name
+		for _, args := range [][]string{{"help", c.name}, {c.name, "-h"}, {c.name, "--help"}, {c.name, "-help"}} {
+			code, stdout, stderr := runCLI(args...)
+			if code != 0 || !strings.HasPrefix(stdout, want) || stderr != "" {
+				t.Errorf("%q: status %d, stderr %q, stdout starts %q; want status 0 and %q on stdout only",
+					args, code, stderr, stdout[:min(len(stdout), 60)], want)
+			}
+		}
+		code, stdout, stderr := runCLI(c.name, "-no-such-flag")
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "flag provided but not defined: -no-such-flag") {
+			t.Errorf("%s -no-such-flag: status %d, stdout %q, stderr %q", c.name, code, stdout, stderr)
+		}
+	}
+	for _, args := range [][]string{{"help", "frobnicate"}, {"help", "synth", "inspect"}} {
+		code, stdout, stderr := runCLI(args...)
+		if code != 2 || stdout != "" || !strings.HasPrefix(stderr, "wan22 help: ") {
+			t.Errorf("%q: status %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
 	}
 }
 

@@ -2,23 +2,56 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/gguf"
 )
 
-func TestRunSynth(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.gguf")
-	var stdout, stderr bytes.Buffer
-	args := []string{"-type", "Q4_K", "-dim", "256", "-layers", "2", "-ffn", "512", "-text", "128", "-seed", "3", path}
-	if rc := runSynth(args, &stdout, &stderr); rc != 0 {
-		t.Fatalf("exit %d: %s", rc, stderr.String())
+// tinyDiT is a small DiT for synth tests: a few hundred KB.
+var tinyDiT = []string{"-dim", "256", "-layers", "2", "-ffn-dim", "512", "-text-dim", "128"}
+
+// runSynthCtx runs synth in-process under ctx.
+func runSynthCtx(ctx context.Context, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := synth(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// dirEntries lists a folder's names, hidden ones included.
+func dirEntries(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(stdout.String(), "dim 256, 2 layers, 2 heads") {
-		t.Errorf("stdout %q", stdout.String())
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestRunSynth(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.gguf")
+	args := append([]string{"-type", "Q4_K", "-seed", "3"}, tinyDiT...)
+	code, stdout, stderr := runCLI(append(append([]string{"synth"}, args...), path)...)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "writing a ") ||
+		!strings.HasSuffix(lines[0], " Q4_K WAN i2v expert (2 layers, dim 256) to "+path) ||
+		!strings.HasPrefix(lines[1], "wrote "+path+" (") {
+		t.Errorf("stdout %q", stdout)
 	}
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -33,11 +66,266 @@ func TestRunSynth(t *testing.T) {
 	if ti, _ := f.Lookup("blocks.1.ffn.0.weight"); ti.Type != gguf.TypeQ4_K {
 		t.Errorf("ffn.0 type %v, want Q4_K", ti.Type)
 	}
+	if names := dirEntries(t, dir); len(names) != 1 {
+		t.Errorf("folder holds %q, want only s.gguf", names)
+	}
 
-	for _, bad := range [][]string{{"-type", "Q9_9", path}, {}, {"-dim", "200", path}} {
-		stderr.Reset()
-		if rc := runSynth(bad, &stdout, &stderr); rc == 0 {
-			t.Errorf("%q: exit 0", bad)
+	// Replacing needs -force; the same seed writes the same bytes.
+	before, _ := os.ReadFile(path)
+	code, _, stderr = runCLI(append(append([]string{"synth"}, args...), path)...)
+	if code != 1 || !strings.Contains(stderr, path+" exists (") || !strings.Contains(stderr, "pass -force to replace it") {
+		t.Errorf("existing file: status %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runCLI(append(append([]string{"synth", "-force"}, args...), path)...)
+	after, _ := os.ReadFile(path)
+	if code != 0 || !bytes.Equal(before, after) {
+		t.Errorf("-force: status %d (%s), same bytes %v", code, stderr, bytes.Equal(before, after))
+	}
+}
+
+// TestSynthSizeEstimate checks the size announced and checked against the
+// free disk space against the files dit.WriteSynthetic writes: never less,
+// and not more than the header allowance.
+func TestSynthSizeEstimate(t *testing.T) {
+	dir := t.TempDir()
+	for i, c := range []struct {
+		cfg dit.Config
+		typ gguf.Type
+	}{
+		{dit.Config{Dim: 256, InDim: 36, OutDim: 16, FFNDim: 512, TextDim: 128, FreqDim: 256, Layers: 2}, gguf.TypeQ8_0},
+		{dit.Config{Dim: 256, InDim: 16, OutDim: 16, FFNDim: 640, TextDim: 100, FreqDim: 64, Layers: 3}, gguf.TypeQ4_K},
+		{dit.Config{Dim: 128, InDim: 48, OutDim: 48, FFNDim: 300, TextDim: 64, FreqDim: 32, Layers: 1}, gguf.TypeQ6_K},
+		{dit.Config{Dim: 128, InDim: 36, OutDim: 16, FFNDim: 256, TextDim: 16, FreqDim: 8, Layers: 4}, gguf.TypeBF16},
+		{dit.Config{Dim: 128, InDim: 4, OutDim: 4, FFNDim: 128, TextDim: 8, FreqDim: 2, Layers: 2}, gguf.TypeF32},
+	} {
+		c.cfg.Heads = c.cfg.Dim / dit.HeadDim
+		path := filepath.Join(dir, fmt.Sprintf("m%d.gguf", i))
+		if err := dit.WriteSynthetic(path, c.cfg, c.typ, 1); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		est, err := ditSyntheticSize(c.cfg, c.typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allowance := 4096 + 160*int64(len(f.Tensors()))
+		f.Close()
+		if est < st.Size() || est > st.Size()+allowance {
+			t.Errorf("%v %v: estimate %d, file %d bytes: want within [file, file+%d]", c.cfg, c.typ, est, st.Size(), allowance)
 		}
 	}
+	// The default: the Wan2.2-I2V-A14B expert in Q8_0, about 15.4 GB.
+	est, err := ditSyntheticSize(dit.I2VA14B(), gguf.TypeQ8_0)
+	if err != nil || est < 15.3e9 || est > 15.5e9 {
+		t.Errorf("A14B Q8_0 estimate %d (%v), want about 15.4 GB", est, err)
+	}
+}
+
+// TestSynthBadInput: every bad input is refused before anything is written,
+// with a message naming the problem.
+func TestSynthBadInput(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "existing.gguf")
+	if err := os.WriteFile(existing, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "folder")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "new.gguf")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "missing the output file (OUT)"},
+		{[]string{out, "extra"}, 2, `want one output file, got 2 arguments`},
+		{[]string{""}, 2, "the output file name is empty"},
+		{[]string{"-in-channels", "1000000000", out}, 2, "-in-channels 1000000000 is out of range: want 1 to 1024"},
+		{[]string{"-layers", "1000000000", out}, 2, "-layers 1000000000 is out of range: want 1 to 200 (the A14B experts have 40)"},
+		{[]string{"-layers", "0", out}, 2, "-layers 0 is out of range"},
+		{[]string{"-dim", "-5", out}, 2, "-dim -5 is out of range: want 128 to 16384"},
+		{[]string{"-dim", "200", out}, 2, "-dim 200 is out of range: want a multiple of the head size 128"},
+		{[]string{"-freq-dim", "255", out}, 2, "-freq-dim 255 is out of range: want an even number"},
+		{[]string{"-ffn-dim", "0", "-text-dim", "99999", out}, 2, "-ffn-dim 0 is out of range"},
+		{[]string{"-type", "Q9_9", out}, 2, "-type Q9_9 is not one -kind dit can be written in: want one of Q8_0, F16, BF16"},
+		{[]string{"-type", "Q4_0", out}, 2, "-type Q4_0 is not one -kind dit"},
+		{[]string{"-kind", "clip", out}, 2, `unknown -kind "clip": want one of dit`},
+		{[]string{"-out", "16", out}, 2, "flag provided but not defined: -out"},
+		{append(append([]string{}, tinyDiT...), existing), 1, existing + " exists (7 bytes); pass -force to replace it"},
+		{append(append([]string{}, tinyDiT...), folder), 1, folder + " is a folder; give a file name"},
+		{append(append([]string{"-force"}, tinyDiT...), folder), 1, folder + " is a folder"},
+		{append(append([]string{}, tinyDiT...), filepath.Join(dir, "no", "such", "m.gguf")), 1, "the folder " + filepath.Join(dir, "no", "such") + " does not exist"},
+	} {
+		code, stdout, stderr := runSynthCtx(context.Background(), c.args...)
+		if code != c.code || stdout != "" || !strings.HasPrefix(stderr, "wan22 synth: ") || !strings.Contains(stderr, c.want) {
+			t.Errorf("%q: status %d, stdout %q, stderr %q; want status %d and %q", c.args, code, stdout, stderr, c.code, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "keep me" {
+		t.Errorf("existing file changed to %q", b)
+	}
+	if names := dirEntries(t, dir); len(names) != 2 {
+		t.Errorf("folder holds %q, want only existing.gguf and folder/", names)
+	}
+	if names := dirEntries(t, folder); len(names) != 0 {
+		t.Errorf("folder/ holds %q", names)
+	}
+}
+
+// TestSynthDiskFull: a model larger than the free space is refused with
+// both numbers before a byte is written.
+func TestSynthDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	free, ok, err := freeBytes(dir)
+	if err != nil || !ok {
+		t.Skipf("free space unknown here (%v)", err)
+	}
+	// The largest model the ranges allow is about 5 TB in F32.
+	args := []string{"-type", "F32", "-dim", "16384", "-layers", "200", "-ffn-dim", "131072", filepath.Join(dir, "huge.gguf")}
+	cfg := dit.Config{Dim: 16384, InDim: 36, OutDim: 16, FFNDim: 131072, TextDim: 4096, FreqDim: 256, Layers: 200, Heads: 128}
+	size, _ := ditSyntheticSize(cfg, gguf.TypeF32)
+	if free > size {
+		t.Skipf("%s free in %s: more than the largest model", formatGB(free), dir)
+	}
+	code, stdout, stderr := runSynthCtx(context.Background(), args...)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "not enough disk space in "+dir+": the file needs "+formatGB(size)+" and ") ||
+		!strings.Contains(stderr, " are free") {
+		t.Errorf("status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if names := dirEntries(t, dir); len(names) != 0 {
+		t.Errorf("folder holds %q", names)
+	}
+}
+
+// TestWriteAtomicCancel cancels a write midway, as Ctrl-C does: writeAtomic
+// returns at once, and once the writer (which, like the engine's, takes no
+// context) has finished, nothing is left in the folder.
+func TestWriteAtomicCancel(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "model.gguf")
+	ctx, cancel := context.WithCancel(context.Background())
+	started, resume := make(chan struct{}), make(chan struct{})
+	// write does what gguf.Writer.WriteFile does: a temporary file next to
+	// its path, filled, then renamed.
+	write := func(path string) error {
+		f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		chunk := make([]byte, 1<<20)
+		if _, err := f.Write(chunk); err != nil {
+			return err
+		}
+		close(started)
+		<-resume
+		for range 4 {
+			if _, err := f.Write(chunk); err != nil {
+				return err
+			}
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return os.Rename(f.Name(), path)
+	}
+	done := make(chan error, 1)
+	go func() { done <- writeAtomic(ctx, target, write) }()
+	<-started
+	if names := dirEntries(t, dir); len(names) != 1 || !strings.HasPrefix(names[0], ".model.gguf.wan22-partial-") {
+		t.Errorf("while writing, the folder holds %q", names)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("writeAtomic: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("writeAtomic did not return 5 s after the cancel")
+	}
+	if names := dirEntries(t, dir); len(names) != 0 {
+		t.Errorf("after the cancel, the folder holds %q", names)
+	}
+	close(resume)
+	synthWriters.Wait()
+	if names := dirEntries(t, dir); len(names) != 0 {
+		t.Errorf("after the writer finished, the folder holds %q", names)
+	}
+}
+
+// TestSynthCancelMidWrite interrupts a real synth while the expert is being
+// written: status 130, a message, and no file, partial or whole.
+func TestSynthCancelMidWrite(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "big.gguf")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		// About 270 MB: long enough to be caught midway.
+		code, stdout, stderr := runSynthCtx(ctx, "-type", "F16", "-dim", "1024", "-layers", "8", "-ffn-dim", "4096", "-text-dim", "256", target)
+		done <- result{code, stdout, stderr}
+	}()
+	var r result
+	deadline := time.Now().Add(30 * time.Second)
+poll:
+	for {
+		select {
+		case r = <-done:
+			t.Fatalf("synth finished before it could be interrupted: %+v", r)
+		default:
+		}
+		if partialBytes(dir) > 1<<20 {
+			break poll
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no partial file after 30 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case r = <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("synth did not return 5 s after the cancel")
+	}
+	if r.code != exitInterrupted || !strings.Contains(r.stderr, "interrupted; "+target+" was not written and the partial file was removed") {
+		t.Errorf("status %d, stderr %q", r.code, r.stderr)
+	}
+	if names := dirEntries(t, dir); len(names) != 0 {
+		t.Errorf("after the cancel, the folder holds %q", names)
+	}
+	synthWriters.Wait()
+	if names := dirEntries(t, dir); len(names) != 0 {
+		t.Errorf("after the writer finished, the folder holds %q", names)
+	}
+}
+
+// partialBytes sums the sizes of the files under dir.
+func partialBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

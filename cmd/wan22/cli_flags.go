@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// FlagRangeError reports a flag whose value is outside what the command can
+// use: it names the flag, the value given and the values accepted.
+type FlagRangeError struct {
+	Flag  string // as typed, with its dash: "-layers"
+	Value string // the value given
+	Want  string // what is accepted: "1 to 200", "a multiple of 128 from 128 to 16384"
+}
+
+func (e *FlagRangeError) Error() string {
+	return fmt.Sprintf("%s %s is out of range: want %s", e.Flag, e.Value, e.Want)
+}
+
+// checkInt checks an integer flag against [lo, hi]. name is the flag with
+// its dash; note, when not empty, is added to the accepted range (such as
+// "the real model has 40").
+func checkInt(name string, v, lo, hi int, note string) error {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	want := fmt.Sprintf("%d to %d", lo, hi)
+	if note != "" {
+		want += " (" + note + ")"
+	}
+	return &FlagRangeError{Flag: name, Value: strconv.Itoa(v), Want: want}
+}
+
+// checkFloat checks a float flag: finite (not NaN or ±Inf) and within
+// [lo, hi]. name is the flag with its dash.
+func checkFloat(name string, v, lo, hi float64) error {
+	if !math.IsNaN(v) && !math.IsInf(v, 0) && v >= lo && v <= hi {
+		return nil
+	}
+	return &FlagRangeError{Flag: name, Value: strconv.FormatFloat(v, 'g', -1, 64),
+		Want: "a number from " + strconv.FormatFloat(lo, 'g', -1, 64) + " to " + strconv.FormatFloat(hi, 'g', -1, 64)}
+}
+
+// maxGiB is the largest memory or disk amount a flag may give in GiB: more
+// than any machine wan22 runs on has, small enough that GiB × 2³⁰ fits an
+// int64 with room to spare.
+const maxGiB = 1 << 20
+
+// checkGiB checks a memory or disk budget given in GiB (-vram,
+// --vram-budget, --pinned-budget, …): finite, not negative, at most max
+// (maxGiB when max is 0 or above it). 0 is allowed; what it means (no limit,
+// all free memory) is the caller's to say.
+func checkGiB(name string, v, max float64) error {
+	if max <= 0 || max > maxGiB {
+		max = maxGiB
+	}
+	if err := checkFloat(name, v, 0, max); err != nil {
+		e := err.(*FlagRangeError)
+		e.Want = fmt.Sprintf("GiB from 0 to %g", max)
+		return e
+	}
+	return nil
+}
+
+// formatGB writes a byte count in decimal units, as disk sizes are quoted:
+// "15.42 GB", "240.13 MB", "912 bytes".
+func formatGB(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.2f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestCheckGiB(t *testing.T) {
+	for _, v := range []float64{0, 0.5, 32, 80} {
+		if err := checkGiB("-vram", v, 0); err != nil {
+			t.Errorf("%g: %v", v, err)
+		}
+	}
+	for _, c := range []struct {
+		v    float64
+		max  float64
+		want string
+	}{
+		{math.NaN(), 0, "-vram NaN is out of range: want GiB from 0 to 1.048576e+06"},
+		{math.Inf(1), 0, "-vram +Inf is out of range"},
+		{math.Inf(-1), 0, "-vram -Inf is out of range"},
+		{1e30, 0, "-vram 1e+30 is out of range"},
+		{-1, 0, "-vram -1 is out of range"},
+		{65, 64, "-vram 65 is out of range: want GiB from 0 to 64"},
+	} {
+		err := checkGiB("-vram", c.v, c.max)
+		var fe *FlagRangeError
+		if !errors.As(err, &fe) || fe.Flag != "-vram" || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%g (max %g): %v, want a FlagRangeError containing %q", c.v, c.max, err, c.want)
+		}
+	}
+}
+
+func TestCheckIntAndFloat(t *testing.T) {
+	if err := checkInt("-layers", 40, 1, 200, ""); err != nil {
+		t.Error(err)
+	}
+	err := checkInt("-layers", 1000000000, 1, 200, "the A14B experts have 40")
+	if err == nil || err.Error() != "-layers 1000000000 is out of range: want 1 to 200 (the A14B experts have 40)" {
+		t.Errorf("got %v", err)
+	}
+	if err := checkFloat("-shift", 5, 0, 100); err != nil {
+		t.Error(err)
+	}
+	if err := checkFloat("-shift", math.NaN(), 0, 100); err == nil || !strings.Contains(err.Error(), "-shift NaN") {
+		t.Errorf("NaN: %v", err)
+	}
+}
+
+func TestFormatGB(t *testing.T) {
+	for n, want := range map[int64]string{15_420_000_000: "15.42 GB", 240_130_000: "240.13 MB", 2_500: "2.50 kB", 912: "912 bytes"} {
+		if got := formatGB(n); got != want {
+			t.Errorf("formatGB(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
