@@ -67,7 +67,35 @@ func (l *Loader) load(ti gguf.TensorInfo, want []int) Tensor {
 	}
 	t := l.B.Weight(info, data)
 	l.loaded = append(l.loaded, t)
+	l.evict(ti.Name)
 	return t
+}
+
+// Evicter is implemented by sources that can drop a tensor's bytes from host
+// memory once they were copied (gguf.File: out of the process and the page
+// cache), so a loaded model does not keep a second copy of itself in RAM.
+type Evicter interface {
+	Evict(name string) error
+}
+
+// SourceRetainer is implemented by backends whose Weight keeps reading the
+// source's bytes after it returns (a block streamed from the file); the
+// loader does not evict what they load.
+type SourceRetainer interface {
+	RetainsSource() bool
+}
+
+// evict releases a loaded tensor's bytes from host memory when the source
+// can and the backend does not read them later. It is best effort.
+func (l *Loader) evict(name string) {
+	e, ok := l.Src.(Evicter)
+	if !ok {
+		return
+	}
+	if r, ok := l.B.(SourceRetainer); ok && r.RetainsSource() {
+		return
+	}
+	_ = e.Evict(name)
 }
 
 // Loaded returns every tensor loaded so far, for freeing the model.

@@ -3,6 +3,7 @@
 package gguf
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -18,7 +19,12 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
 	}
-	defer fd.Close() // the mapping outlives the descriptor
+	ok := false
+	defer func() {
+		if !ok {
+			fd.Close()
+		}
+	}()
 	st, err := fd.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
@@ -34,10 +40,31 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gguf: mmap %s: %w", path, err)
 	}
-	f, err := newMappedFile(data, func() error { return unix.Munmap(data) })
+	f, err := newMappedFile(data, func() error { return errors.Join(unix.Munmap(data), fd.Close()) })
 	if err != nil {
 		_ = unix.Munmap(data)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	f.evict = func(off, n int64) error { return evictRange(fd, data, off, n) }
+	ok = true
 	return f, nil
+}
+
+// evictRange drops the whole pages inside [off, off+n) of a mapping from the
+// process (MADV_DONTNEED) and from the page cache (POSIX_FADV_DONTNEED).
+// Partial pages at the ends stay: neighbouring tensors may still need them.
+func evictRange(fd *os.File, data []byte, off, n int64) error {
+	page := int64(unix.Getpagesize())
+	start := (off + page - 1) / page * page
+	end := (off + n) / page * page
+	if end <= start {
+		return nil
+	}
+	if err := unix.Madvise(data[start:end], unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("gguf: madvise: %w", err)
+	}
+	if err := unix.Fadvise(int(fd.Fd()), start, end-start, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("gguf: fadvise: %w", err)
+	}
+	return nil
 }

@@ -49,6 +49,8 @@ type File struct {
 	r      io.ReaderAt // nil when mapped
 	mapped []byte      // the whole file when memory-mapped
 	closer func() error
+	// evict, for a mapped file, drops a byte range's pages from the process and the page cache.
+	evict func(off, n int64) error
 	closed bool
 }
 
@@ -421,6 +423,22 @@ func (f *File) TensorData(ti TensorInfo) ([]byte, error) {
 		return nil, fmt.Errorf("gguf: reading tensor %q at offset %d: %w", ti.Name, ti.Offset, err)
 	}
 	return buf, nil
+}
+
+// Evict tells the system that the process is done with a tensor's bytes: for a
+// file from Open, its pages leave the process's resident set and the page
+// cache (a loaded model should not keep a second copy of itself in RAM). A
+// later Data still works: the pages are read from disk again. For other
+// files it does nothing.
+func (f *File) Evict(name string) error {
+	ti, ok := f.Lookup(name)
+	if !ok {
+		return fmt.Errorf("gguf: no tensor named %q", name)
+	}
+	if f.closed || f.evict == nil {
+		return nil
+	}
+	return f.evict(ti.Offset, ti.Size)
 }
 
 // Close releases the mapping (for Open) or the underlying file when it is an

@@ -58,6 +58,11 @@ type backendState struct {
 	poison bool
 	// noFuse turns the deferred LayerNorm/Modulate fusion off (SetFusion).
 	noFuse bool
+	// stage is the pinned ring resident weights are copied through (staging.go); stageRefused: pinning it failed.
+	stage        *staging
+	stageRefused bool
+	// freeAtOpen is the driver's free device memory when the backend opened (ReleaseModel's baseline).
+	freeAtOpen int64
 }
 
 var _ engine.Backend = (*Backend)(nil)
@@ -90,6 +95,9 @@ func NewBackendOn(d *Device) *Backend {
 		// CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN (97), which gorgonia.org/cu does not name.
 		if v, err := d.dev.Attribute(cu.DeviceAttribute(97)); err == nil && v > 0 {
 			st.smemOptin = v
+		}
+		if free, _, err := cu.MemInfo(); err == nil {
+			st.freeAtOpen = free
 		}
 		return nil
 	})
@@ -138,7 +146,7 @@ func (b *Backend) ResetPeak() {
 
 // Trim returns the activation pool's cached buffers (and the GEMM weight scratch) to the driver.
 func (b *Backend) Trim() error {
-	return b.d.Do(func() error { return errors.Join(b.pool.trim(), b.d.FreeScratch()) })
+	return b.d.Do(func() error { return errors.Join(b.pool.trim(), b.d.FreeScratch(), b.freeStaging(b.stage)) })
 }
 
 // Synchronize waits for the work queued so far.
@@ -175,7 +183,7 @@ func (b *Backend) Close() error {
 		for st := range b.weights {
 			errs = append(errs, b.freeWeight(st))
 		}
-		return errors.Join(append(errs, b.pool.trim())...)
+		return errors.Join(append(errs, b.pool.trim(), b.freeStaging(b.stage))...)
 	}))
 	if b.ownsDev {
 		errs = append(errs, b.d.Close())
@@ -432,8 +440,13 @@ func (b *Backend) Weight(info gguf.TensorInfo, data []byte) engine.Tensor {
 		}
 		st := &storage{buf: buf, size: size, weight: true, wtype: info.Type, owner: b.owner}
 		if size > 0 {
-			// SAFETY: as in FromHost: the bytes (Go or mapped file memory) are staged before the call returns.
-			if err := b.copyIn(Mem{Ptr: uintptr(buf.ptr), Bytes: size}, unsafe.Pointer(&data[0]), size); err != nil {
+			dst := Mem{Ptr: uintptr(buf.ptr), Bytes: size}
+			staged, err := b.stageIn(dst, data)
+			if err == nil && !staged {
+				// SAFETY: as in FromHost: the bytes (Go or mapped file memory) are staged by the driver before the call returns.
+				err = b.copyIn(dst, unsafe.Pointer(&data[0]), size)
+			}
+			if err != nil {
 				return errors.Join(err, buf.free())
 			}
 		}

@@ -25,3 +25,9 @@ func (b *Backend) Trim() error { return ErrNotBuilt }
 
 // Close does nothing.
 func (b *Backend) Close() error { return nil }
+
+// ReleaseModel returns ErrNotBuilt.
+func (b *Backend) ReleaseModel(string) (ReleaseReport, error) { return ReleaseReport{}, ErrNotBuilt }
+
+// PinnedStats reports nothing.
+func (b *Backend) PinnedStats() MemStats { return MemStats{} }

@@ -37,3 +37,14 @@ type PoolStats struct {
 	Hits   int64 // allocations served from the cache
 	Misses int64 // allocations that went to the driver
 }
+
+// ReleaseReport is what ReleaseModel found after releasing a model.
+type ReleaseReport struct {
+	Freed      int64 // device bytes of the model's weights and slots
+	FreeBefore int64 // driver free memory when the backend opened (cuMemGetInfo)
+	FreeAfter  int64 // driver free memory now
+	Pinned     int64 // pinned host bytes still held by the backend (0 expected)
+}
+
+// ReleaseTolerance is how far below the open-time free memory FreeAfter may lie.
+const ReleaseTolerance = 64 << 20

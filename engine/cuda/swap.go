@@ -164,6 +164,10 @@ type slabBackend struct {
 	block int
 }
 
+// RetainsSource reports whether the block is read from the file at every upload (staging mode), so the
+// loader must not evict its bytes.
+func (v *slabBackend) RetainsSource() bool { return v.set.slabs[v.block] == nil }
+
 // Weight copies a tensor of the block's layout into its slab (or, in staging mode, keeps the file's bytes)
 // and returns a weight that borrows the slot holding the block; other tensors are ordinary weights.
 func (v *slabBackend) Weight(info gguf.TensorInfo, data []byte) engine.Tensor {

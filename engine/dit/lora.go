@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/lora"
@@ -68,22 +67,11 @@ type loraState struct {
 	names   []string                         // "file@strength", in attach order
 }
 
-// loraStates holds each model's loraState. It lives beside Model rather than
-// in it only until Model gets a field for it (see the package's LoRA notes).
-var loraStates = struct {
-	sync.Mutex
-	m map[*Model]*loraState
-}{m: map[*Model]*loraState{}}
-
 func (m *Model) loraState(create bool) *loraState {
-	loraStates.Lock()
-	defer loraStates.Unlock()
-	s := loraStates.m[m]
-	if s == nil && create {
-		s = &loraState{orig: map[*engine.Tensor]engine.Tensor{}}
-		loraStates.m[m] = s
+	if m.lora == nil && create {
+		m.lora = &loraState{orig: map[*engine.Tensor]engine.Tensor{}}
 	}
-	return s
+	return m.lora
 }
 
 // AttachedLoRAs lists the attached LoRAs as "name@strength", in attach order.
@@ -298,10 +286,8 @@ func (m *Model) AttachLoRA(f *lora.File, strength float32) (err error) {
 // replaced and frees what the LoRAs made. Model.Free must call it before it
 // frees the weights.
 func (m *Model) DetachLoRAs() {
-	loraStates.Lock()
-	s := loraStates.m[m]
-	delete(loraStates.m, m)
-	loraStates.Unlock()
+	s := m.lora
+	m.lora = nil
 	if s == nil {
 		return
 	}

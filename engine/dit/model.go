@@ -45,6 +45,7 @@ type Model struct {
 	residency Residency
 	swap      *swapState // the swapped blocks' storage and schedule; nil when every block is resident
 	plan      blockswap.Plan
+	lora      *loraState // attached LoRAs (lora.go); nil: none
 
 	patchEmbedding linear    // patch_embedding: the Conv3d weight viewed as [dim, in·4]
 	textEmbedding  [2]linear // text_embedding.0 [dim, text], text_embedding.2 [dim, dim]
@@ -119,6 +120,7 @@ func (m *Model) Free() { _ = m.Close() }
 // Close releases everything the model holds, like Free, and returns the
 // error of releasing a swapped model's slabs and slots, if any.
 func (m *Model) Close() error {
+	m.DetachLoRAs()
 	for _, l := range m.loaders {
 		l.FreeAll()
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/gguf"
 )
 
@@ -61,6 +62,15 @@ func (v *view) Data(name string) ([]byte, error) {
 	v.used[name] = true
 	v.mu.Unlock()
 	return v.src.Data(v.prefix + name)
+}
+
+// Evict forwards to the source when it can drop a tensor's bytes from memory
+// (engine.Evicter).
+func (v *view) Evict(name string) error {
+	if e, ok := v.src.(engine.Evicter); ok {
+		return e.Evict(v.prefix + name)
+	}
+	return nil
 }
 
 // Close does nothing: the caller owns the underlying source.
