@@ -31,7 +31,7 @@ type command struct {
 var commands = []command{
 	{"inspect", "describe model files: format, architecture, tensor types and sizes", runInspect},
 	{"demo", "run image-to-video end to end on tiny models and write the frames", runDemo},
-	{"synth", "write a synthetic WAN DiT expert (random weights, real shapes) for benchmarks", runSynth},
+	{"synth", "write a synthetic DiT expert, umT5 encoder or VAE (random weights, real shapes)", runSynth},
 }
 
 func main() {

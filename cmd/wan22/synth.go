@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/wan22/wan22/engine/dit"
+	"github.com/wan22/wan22/engine/t5"
+	"github.com/wan22/wan22/engine/tokenizer"
+	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/gguf"
 )
 
-// runSynth implements `wan22 synth [flags] OUT`: a model file with random
-// weights in a real model's layout, Wan2.2-I2V-A14B sizes by default.
+// runSynth implements `wan22 synth [-kind dit|t5|vae] [flags] OUT`: a model
+// file with random weights in a real model's layout and sizes.
 func runSynth(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := commandContext()
 	defer stop()
@@ -35,14 +38,38 @@ type synthJob struct {
 // synthKind is one value of -kind.
 type synthKind struct {
 	name  string
-	flags []string    // the flags that apply to this kind only
+	flags []string    // the size flags that apply to it
 	types []gguf.Type // the weight types it can be written in, the default first
+	// plan checks the sizes given (set: the size flags on the command
+	// line, by name) and plans the file.
+	plan func(set map[string]int, wt gguf.Type, seed int64) (synthJob, error)
 }
 
 // synthKinds are the values of -kind.
 var synthKinds = []synthKind{
 	{"dit", []string{"dim", "layers", "ffn-dim", "in-channels", "out-channels", "text-dim", "freq-dim"},
-		[]gguf.Type{gguf.TypeQ8_0, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ6_K, gguf.TypeQ4_K, gguf.TypeF32}},
+		[]gguf.Type{gguf.TypeQ8_0, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ6_K, gguf.TypeQ4_K, gguf.TypeF32}, planDiT},
+	{"t5", []string{"dim", "layers", "ffn-dim", "heads", "vocab"},
+		[]gguf.Type{gguf.TypeQ8_0, gguf.TypeBF16, gguf.TypeF16, gguf.TypeQ6_K, gguf.TypeQ4_K, gguf.TypeF32}, planT5},
+	{"vae", []string{"dim"},
+		[]gguf.Type{gguf.TypeBF16, gguf.TypeF32, gguf.TypeF16}, planVAE},
+}
+
+// synthSizeFlags are synth's size flags, all kinds together; each defaults
+// to the real model of the kind.
+func synthSizeFlags() [][2]string {
+	d, t, v := dit.I2VA14B(), t5.UMT5XXL(), vae.Wan21()
+	return [][2]string{
+		{"dim", fmt.Sprintf("hidden size (dit %d, a multiple of 128; t5 %d; vae base width %d, even)", d.Dim, t.Dim, v.Dim)},
+		{"layers", fmt.Sprintf("blocks (dit %d; t5 %d)", d.Layers, t.Layers)},
+		{"ffn-dim", fmt.Sprintf("FFN hidden size (dit %d; t5 %d)", d.FFNDim, t.FFN)},
+		{"heads", fmt.Sprintf("t5: attention heads of width %d (%d)", t5HeadDim, t.Heads)},
+		{"vocab", fmt.Sprintf("t5: vocabulary size; the file carries a synthetic tokenizer (%d)", t.Vocab)},
+		{"in-channels", fmt.Sprintf("dit: latent input channels: 36 for i2v, 16 for t2v (%d)", d.InDim)},
+		{"out-channels", fmt.Sprintf("dit: latent output channels (%d)", d.OutDim)},
+		{"text-dim", fmt.Sprintf("dit: text context width, the text encoder's dim (%d)", d.TextDim)},
+		{"freq-dim", fmt.Sprintf("dit: sinusoidal time embedding width, even (%d)", d.FreqDim)},
+	}
 }
 
 // synth is runSynth under a context that cancels the write.
@@ -51,27 +78,25 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for i, k := range synthKinds {
 		kindNames[i] = k.name
 	}
-	fs := newFlagSet("synth", "wan22 synth [flags] OUT",
-		"Writes a model file with random weights in a real model's layout, for\n"+
-			"benchmarks and memory tests without the download. -kind dit writes a WAN DiT\n"+
-			"expert as a city96 GGUF (block linears in -type, other matrices F16, small\n"+
-			"tensors F32); the default sizes are Wan2.2-I2V-A14B's (a 15.4 GB Q8_0 file).\n"+
-			"The size is checked against the free disk space and announced before\n"+
-			"writing; an existing OUT is kept unless -force is given. The file is written\n"+
-			"under a temporary name and renamed when complete: an error or Ctrl-C leaves\n"+
-			"nothing behind.", stderr)
+	fs := newFlagSet("synth", "wan22 synth [-kind dit|t5|vae] [flags] OUT",
+		"Writes a model file with random weights in a real model's layout and sizes,\n"+
+			"for benchmarks and memory tests without the downloads:\n"+
+			"  dit  a Wan2.2-I2V-A14B expert as a city96 GGUF (block linears in -type, other\n"+
+			"       matrices F16, small tensors F32): 15.4 GB in Q8_0\n"+
+			"  t5   the umT5-XXL text encoder as a city96 GGUF with a synthetic tokenizer\n"+
+			"  vae  the Wan 2.1 VAE as ComfyUI's wan_2.1_vae.safetensors\n"+
+			"The size flags default to the real model's (in parentheses). The size is\n"+
+			"checked against the free disk space and announced before writing; an existing\n"+
+			"OUT is kept unless -force is given. The file is written under a temporary name\n"+
+			"and renamed when complete: an error or Ctrl-C leaves nothing behind.", stderr)
 	kind := fs.String("kind", "dit", "what to write: "+strings.Join(kindNames, ", "))
 	typeName := fs.String("type", "", "weight type (default: the first listed for the kind)\n"+synthTypeHelp())
 	seed := fs.Int64("seed", 1, "random seed; the same seed writes the same file")
 	force := fs.Bool("force", false, "replace OUT if it exists")
-	cfg := dit.I2VA14B()
-	fs.IntVar(&cfg.Dim, "dim", cfg.Dim, "dit: hidden size, a multiple of 128 (heads = dim/128)")
-	fs.IntVar(&cfg.Layers, "layers", cfg.Layers, "dit: number of blocks")
-	fs.IntVar(&cfg.FFNDim, "ffn-dim", cfg.FFNDim, "dit: FFN hidden size")
-	fs.IntVar(&cfg.InDim, "in-channels", cfg.InDim, "dit: latent input channels: 36 for i2v, 16 for t2v")
-	fs.IntVar(&cfg.OutDim, "out-channels", cfg.OutDim, "dit: latent output channels")
-	fs.IntVar(&cfg.TextDim, "text-dim", cfg.TextDim, "dit: text context width (the text encoder's dim)")
-	fs.IntVar(&cfg.FreqDim, "freq-dim", cfg.FreqDim, "dit: sinusoidal time embedding width (even)")
+	sizes := map[string]*int{}
+	for _, f := range synthSizeFlags() {
+		sizes[f[0]] = fs.Int(f[0], 0, f[1])
+	}
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -90,16 +115,19 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if k < 0 {
 		return usageError(stderr, "synth", "unknown -kind %q: want one of %s", *kind, strings.Join(kindNames, ", "))
 	}
+	set := map[string]int{}
 	var misplaced []string
 	fs.Visit(func(f *flag.Flag) {
-		for _, other := range synthKinds {
-			if other.name != *kind && slices.Contains(other.flags, f.Name) && !slices.Contains(synthKinds[k].flags, f.Name) {
+		if v, ok := sizes[f.Name]; ok {
+			set[f.Name] = *v
+			if !slices.Contains(synthKinds[k].flags, f.Name) {
 				misplaced = append(misplaced, "-"+f.Name)
 			}
 		}
 	})
 	if len(misplaced) > 0 {
-		return usageError(stderr, "synth", "%s do(es) not apply to -kind %s", strings.Join(misplaced, ", "), *kind)
+		return usageError(stderr, "synth", "%s: not a size of -kind %s, which takes -%s",
+			strings.Join(misplaced, ", "), *kind, strings.Join(synthKinds[k].flags, ", -"))
 	}
 	wt := synthKinds[k].types[0]
 	if *typeName != "" {
@@ -110,12 +138,7 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		wt = t
 	}
-	var job synthJob
-	var err error
-	switch *kind {
-	case "dit":
-		job, err = planDiT(cfg, wt, *seed)
-	}
+	job, err := synthKinds[k].plan(set, wt, *seed)
 	if err != nil {
 		return usageError(stderr, "synth", "%v", err)
 	}
@@ -144,18 +167,39 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// planDiT checks a DiT configuration against sane ranges and plans its file.
-func planDiT(cfg dit.Config, wt gguf.Type, seed int64) (synthJob, error) {
-	checks := []error{
-		checkInt("-dim", cfg.Dim, dit.HeadDim, 16384, "the A14B experts have 5120"),
-		checkInt("-layers", cfg.Layers, 1, 200, "the A14B experts have 40"),
-		checkInt("-ffn-dim", cfg.FFNDim, 1, 131072, "the A14B experts have 13824"),
-		checkInt("-in-channels", cfg.InDim, 1, 1024, "36 for i2v, 16 for t2v"),
-		checkInt("-out-channels", cfg.OutDim, 1, 1024, "16 for WAN 2.1 VAE latents"),
-		checkInt("-text-dim", cfg.TextDim, 1, 16384, "4096 for umT5-XXL"),
-		checkInt("-freq-dim", cfg.FreqDim, 2, 4096, "256 in every WAN model"),
+// sizeFlag is one size flag's value: the one given, or the real model's.
+type sizeFlag struct {
+	name   string // without the dash
+	v      *int   // the config field it sets
+	lo, hi int
+	note   string // the real model's value, for the error
+}
+
+// applySizes sets the config fields of the flags given and checks every
+// field against its range, naming the flag.
+func applySizes(set map[string]int, flags []sizeFlag) error {
+	var errs []error
+	for _, f := range flags {
+		if v, ok := set[f.name]; ok {
+			*f.v = v
+		}
+		errs = append(errs, checkInt("-"+f.name, *f.v, f.lo, f.hi, f.note))
 	}
-	if err := errors.Join(checks...); err != nil {
+	return errors.Join(errs...)
+}
+
+// planDiT checks a DiT configuration against sane ranges and plans its file.
+func planDiT(set map[string]int, wt gguf.Type, seed int64) (synthJob, error) {
+	cfg := dit.I2VA14B()
+	if err := applySizes(set, []sizeFlag{
+		{"dim", &cfg.Dim, dit.HeadDim, 16384, "the A14B experts have 5120"},
+		{"layers", &cfg.Layers, 1, 200, "the A14B experts have 40"},
+		{"ffn-dim", &cfg.FFNDim, 1, 131072, "the A14B experts have 13824"},
+		{"in-channels", &cfg.InDim, 1, 1024, "36 for i2v, 16 for t2v"},
+		{"out-channels", &cfg.OutDim, 1, 1024, "16 for WAN 2.1 VAE latents"},
+		{"text-dim", &cfg.TextDim, 1, 16384, "4096 for umT5-XXL"},
+		{"freq-dim", &cfg.FreqDim, 2, 4096, "256 in every WAN model"},
+	}); err != nil {
 		return synthJob{}, err
 	}
 	if cfg.Dim%dit.HeadDim != 0 {
@@ -180,6 +224,55 @@ func planDiT(cfg dit.Config, wt gguf.Type, seed int64) (synthJob, error) {
 		what:  fmt.Sprintf("%v WAN %s expert (%s, dim %d)", wt, variant, plural(cfg.Layers, "layer"), cfg.Dim),
 		size:  size,
 		write: func(path string) error { return dit.WriteSynthetic(path, cfg, wt, seed) },
+	}, nil
+}
+
+// t5HeadDim is the attention head width of every umT5 size; -heads sets
+// the attention width to heads × t5HeadDim.
+const t5HeadDim = 64
+
+// planT5 checks a umT5 configuration and plans its file.
+func planT5(set map[string]int, wt gguf.Type, seed int64) (synthJob, error) {
+	cfg := t5.UMT5XXL()
+	if err := applySizes(set, []sizeFlag{
+		{"dim", &cfg.Dim, 1, 16384, "umT5-XXL has 4096"},
+		{"layers", &cfg.Layers, 1, 128, "umT5-XXL has 24"},
+		{"ffn-dim", &cfg.FFN, 1, 131072, "umT5-XXL has 10240"},
+		{"heads", &cfg.Heads, 1, 256, "umT5-XXL has 64"},
+		{"vocab", &cfg.Vocab, tokenizer.SyntheticMinVocab, 1 << 20, "umT5 has 256384; the synthetic tokenizer needs the minimum"},
+	}); err != nil {
+		return synthJob{}, err
+	}
+	cfg.Inner = cfg.Heads * t5HeadDim
+	size, err := t5.SyntheticSize(cfg, wt)
+	if err != nil {
+		return synthJob{}, err
+	}
+	return synthJob{
+		what: fmt.Sprintf("%v umT5 encoder (%s, dim %d, %d heads, vocab %d)", wt, plural(cfg.Layers, "layer"),
+			cfg.Dim, cfg.Heads, cfg.Vocab),
+		size:  size,
+		write: func(path string) error { return t5.WriteSynthetic(path, cfg, wt, seed) },
+	}, nil
+}
+
+// planVAE checks a VAE configuration and plans its file.
+func planVAE(set map[string]int, wt gguf.Type, seed int64) (synthJob, error) {
+	cfg := vae.Wan21()
+	if err := applySizes(set, []sizeFlag{{"dim", &cfg.Dim, 2, 1024, "the Wan 2.1 VAE has 96"}}); err != nil {
+		return synthJob{}, err
+	}
+	if cfg.Dim%2 != 0 {
+		return synthJob{}, &FlagRangeError{Flag: "-dim", Value: fmt.Sprint(cfg.Dim), Want: "an even number for -kind vae"}
+	}
+	size, err := vae.SyntheticSize(cfg, wt)
+	if err != nil {
+		return synthJob{}, err
+	}
+	return synthJob{
+		what:  fmt.Sprintf("%v WAN 2.1 VAE (base width %d, %d latent channels, safetensors)", wt, cfg.Dim, cfg.ZDim),
+		size:  size,
+		write: func(path string) error { return vae.WriteSynthetic(path, cfg, wt, seed) },
 	}, nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/wan22/wan22/engine/dit"
+	"github.com/wan22/wan22/engine/modelfile"
+	"github.com/wan22/wan22/engine/tokenizer"
 	"github.com/wan22/wan22/gguf"
 )
 
@@ -328,4 +330,82 @@ func partialBytes(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// TestSynthKinds writes a small umT5 encoder and a small VAE through the
+// CLI: the files are what they say, of the size announced, and the flags of
+// one kind are refused for another.
+func TestSynthKinds(t *testing.T) {
+	dir := t.TempDir()
+	vocab := fmt.Sprint(tokenizer.SyntheticMinVocab)
+	for _, c := range []struct {
+		args     []string
+		announce string
+		kind     modelfile.Kind
+	}{
+		{[]string{"-kind", "t5", "-type", "BF16", "-dim", "64", "-layers", "2", "-ffn-dim", "160", "-heads", "4", "-vocab", vocab},
+			" BF16 umT5 encoder (2 layers, dim 64, 4 heads, vocab " + vocab + ")", modelfile.KindT5},
+		{[]string{"-kind", "t5", "-dim", "64", "-layers", "1", "-ffn-dim", "256", "-heads", "2", "-vocab", vocab},
+			" Q8_0 umT5 encoder (1 layer, dim 64, 2 heads, vocab " + vocab + ")", modelfile.KindT5},
+		{[]string{"-kind", "vae", "-dim", "16"}, " BF16 WAN 2.1 VAE (base width 16, 16 latent channels, safetensors)", modelfile.KindWanVAE},
+		{[]string{"-kind", "vae", "-dim", "8", "-type", "f32"}, " F32 WAN 2.1 VAE (base width 8, ", modelfile.KindWanVAE},
+	} {
+		path := filepath.Join(dir, fmt.Sprintf("m%d", len(dirEntries(t, dir))))
+		code, stdout, stderr := runSynthCtx(context.Background(), append(c.args, path)...)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, c.announce) || !strings.Contains(stdout, " to "+path+"\n") {
+			t.Errorf("%q: status %d, stdout %q, stderr %q; want %q announced", c.args, code, stdout, stderr, c.announce)
+			continue
+		}
+		rep, err := modelfile.Inspect(path)
+		if err != nil {
+			t.Errorf("%q: %v", c.args, err)
+			continue
+		}
+		if rep.Info.Kind != c.kind {
+			t.Errorf("%q: inspect says %v, want %v", c.args, rep.Info.Kind, c.kind)
+		}
+		// The announced size is exact for these kinds.
+		if want := "writing a " + formatGB(rep.FileSize) + " "; !strings.HasPrefix(stdout, want) {
+			t.Errorf("%q: stdout %q, want it to start %q", c.args, stdout, want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-kind", "vae", "-layers", "3", "-heads", "2"}, "-heads, -layers: not a size of -kind vae, which takes -dim"},
+		{[]string{"-kind", "t5", "-in-channels", "16"}, "-in-channels: not a size of -kind t5, which takes -dim, -layers, -ffn-dim, -heads, -vocab"},
+		{[]string{"-kind", "vae", "-type", "Q8_0"}, "-type Q8_0 is not one -kind vae can be written in: want one of BF16, F32, F16"},
+		{[]string{"-kind", "vae", "-dim", "15"}, "-dim 15 is out of range: want an even number for -kind vae"},
+		{[]string{"-kind", "vae", "-dim", "100000"}, "-dim 100000 is out of range: want 2 to 1024 (the Wan 2.1 VAE has 96)"},
+		{[]string{"-kind", "t5", "-vocab", "10"}, "-vocab 10 is out of range: want " + vocab + " to 1048576"},
+		{[]string{"-kind", "t5", "-layers", "1000000000", "-heads", "0"}, "-layers 1000000000 is out of range: want 1 to 128 (umT5-XXL has 24)\n-heads 0 is out of range"},
+	} {
+		code, stdout, stderr := runSynthCtx(context.Background(), append(c.args, filepath.Join(dir, "bad"))...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, c.want) {
+			t.Errorf("%q: status %d, stdout %q, stderr %q; want status 2 and %q", c.args, code, stdout, stderr, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused synth left a file: %v", err)
+	}
+}
+
+// TestSynthDefaults: the sizes announced for the real models, without
+// writing them.
+func TestSynthDefaults(t *testing.T) {
+	for _, c := range []struct {
+		kind   synthKind
+		lo, hi float64 // GB
+		what   string
+	}{
+		{synthKinds[0], 15.3e9, 15.5e9, "Q8_0 WAN i2v expert (40 layers, dim 5120)"},
+		{synthKinds[1], 6e9, 7e9, "Q8_0 umT5 encoder (24 layers, dim 4096, 64 heads, vocab 256384)"},
+		{synthKinds[2], 0.2e9, 0.3e9, "BF16 WAN 2.1 VAE (base width 96, 16 latent channels, safetensors)"},
+	} {
+		job, err := c.kind.plan(map[string]int{}, c.kind.types[0], 1)
+		if err != nil || float64(job.size) < c.lo || float64(job.size) > c.hi || job.what != c.what {
+			t.Errorf("%s: %q, %s (%v); want %q of %g to %g GB", c.kind.name, job.what, formatGB(job.size), err, c.what, c.lo/1e9, c.hi/1e9)
+		}
+	}
 }
