@@ -1,0 +1,425 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wan22/wan22"
+	"github.com/wan22/wan22/engine/imageprep"
+	"github.com/wan22/wan22/engine/video"
+)
+
+const i2vHelp = `Generates a video from an image and a prompt with WAN 2.2 I2V-A14B.
+
+Every flag left out takes the official default: 81 frames at 16 fps, the size
+from --max-area 921600 (1280×720) and the image's aspect ratio, 40 UniPC steps,
+shift 5, guidance 3.5 for both experts, expert boundary 0.9, the official
+negative prompt. Models may be GGUF or safetensors files.
+
+The image (PNG, JPEG or WebP) is resized bicubically to the output size.
+EXIF orientation is NOT applied, as in the official code: rotate a phone
+photo first if it shows sideways.
+
+The video goes to --out (MP4 through ffmpeg; a pure-Go MJPEG .avi when ffmpeg
+is missing, or when --out ends in .avi) and/or PNG frames to --frames-dir. It
+is written to a temporary file renamed at the end: a failed or interrupted run
+(Ctrl-C) leaves nothing behind. Progress goes to stderr (a bar on a terminal),
+or as JSON objects one per line on stdout with --json.`
+
+// i2vFlags are the parsed flags of wan22 i2v.
+type i2vFlags struct {
+	image, prompt, negative        string
+	high, low, textEncoder, vae    string
+	frames, maxArea, steps, fps    int
+	size, cfg, solver, device      string
+	shift, boundary                float64
+	switchStep                     int
+	seed                           uint64
+	vram, pinned, host             float64
+	out, framesDir, preview        string
+	json                           bool
+	set                            map[string]bool
+	width, height                  int
+	guidanceHigh, guidanceLow      float64
+	vramBytes, pinnedBytes, host64 int64
+}
+
+func runI2V(args []string, stdout, stderr io.Writer) int {
+	var f i2vFlags
+	fs := newFlagSet("i2v", "wan22 i2v --image IMG --prompt TEXT --high F --low F --text-encoder F --vae F --out FILE [flags]", i2vHelp, stderr)
+	fs.StringVar(&f.image, "image", "", "the first frame: a PNG, JPEG or WebP image (EXIF orientation is not applied)")
+	fs.StringVar(&f.prompt, "prompt", "", "what the video shows")
+	fs.StringVar(&f.negative, "negative", "", "negative prompt (default: the official one)")
+	fs.StringVar(&f.high, "high", "", "high-noise expert (I2V-A14B), GGUF or safetensors")
+	fs.StringVar(&f.low, "low", "", "low-noise expert (I2V-A14B), GGUF or safetensors")
+	fs.StringVar(&f.textEncoder, "text-encoder", "", "umT5-XXL encoder with its tokenizer (GGUF)")
+	fs.StringVar(&f.vae, "vae", "", "WAN 2.1 VAE")
+	fs.IntVar(&f.frames, "frames", wan22.DefaultFrames, "frames, 4n+1")
+	fs.StringVar(&f.size, "size", "", "output size WxH, multiples of 16 (default: from --max-area and the image)")
+	fs.IntVar(&f.maxArea, "max-area", wan22.DefaultMaxArea, "output area in pixels when --size is not given (399360 = 832×480)")
+	fs.IntVar(&f.steps, "steps", wan22.DefaultSteps, "sampling steps")
+	fs.Float64Var(&f.shift, "shift", wan22.DefaultShift, "sigma shift")
+	fs.StringVar(&f.cfg, "cfg", "3.5", "guidance scale: one value for both experts, or HIGH,LOW")
+	fs.Float64Var(&f.boundary, "boundary", wan22.DefaultBoundary, "expert switch as a fraction of the 1000 timesteps")
+	fs.IntVar(&f.switchStep, "switch-step", 0, "switch experts after this many steps instead of at --boundary")
+	fs.StringVar(&f.solver, "solver", wan22.DefaultSolver, "unipc, dpm++ or euler")
+	fs.Uint64Var(&f.seed, "seed", 0, "noise seed")
+	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto (the GPU when this binary has CUDA and one is present)")
+	fs.Float64Var(&f.vram, "vram-budget", 0, "GPU memory budget in GiB (0: all free memory; 32 runs as on an RTX 5090)")
+	fs.Float64Var(&f.pinned, "pinned-budget", 0, "pinned host memory for block swapping in GiB (0: half of physical memory)")
+	fs.Float64Var(&f.host, "host-budget", 0, "host memory budget in GiB for the memory check (0: the memory available now)")
+	fs.StringVar(&f.out, "out", "", "video file to write (.mp4, or .avi for MJPEG); must not exist")
+	fs.IntVar(&f.fps, "fps", wan22.DefaultFPS, "frames per second of the video")
+	fs.StringVar(&f.framesDir, "frames-dir", "", "also (or instead) write the frames as PNG files into this new folder")
+	fs.StringVar(&f.preview, "preview", "", "write a preview PNG of the current latent to this file after every step")
+	fs.BoolVar(&f.json, "json", false, "print progress as JSON objects, one per line, on stdout")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "wan22 i2v: unexpected arguments %q (every input is a flag)\n", fs.Args())
+		return 2
+	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if err := f.check(); err != nil {
+		fmt.Fprintln(stderr, "wan22 i2v:", err)
+		return 2
+	}
+	ctx, stop := commandContext()
+	defer stop()
+	if err := i2v(ctx, f, stdout, stderr); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "wan22 i2v: interrupted; nothing was written")
+			return exitInterrupted
+		}
+		fmt.Fprintln(stderr, "wan22 i2v:", err)
+		return 1
+	}
+	return 0
+}
+
+// check validates the flags on their own, before any file is read.
+func (f *i2vFlags) check() error {
+	for _, req := range []struct{ name, v string }{
+		{"--image", f.image}, {"--high", f.high}, {"--low", f.low}, {"--text-encoder", f.textEncoder}, {"--vae", f.vae},
+	} {
+		if req.v == "" {
+			return fmt.Errorf("%s is required", req.name)
+		}
+	}
+	if f.out == "" && f.framesDir == "" {
+		return errors.New("--out (a video file) or --frames-dir (a folder for PNG frames) is required")
+	}
+	if f.set["size"] && f.set["max-area"] {
+		return errors.New("give --size or --max-area, not both")
+	}
+	if f.set["boundary"] && f.set["switch-step"] {
+		return errors.New("give --boundary or --switch-step, not both")
+	}
+	if f.size != "" {
+		w, h, ok := strings.Cut(strings.ToLower(f.size), "x")
+		var err1, err2 error
+		f.width, err1 = strconv.Atoi(w)
+		f.height, err2 = strconv.Atoi(h)
+		if !ok || err1 != nil || err2 != nil {
+			return fmt.Errorf("--size %q: want WIDTHxHEIGHT, e.g. 1280x720", f.size)
+		}
+		if err := imageprep.CheckSize(f.width, f.height); err != nil {
+			return fmt.Errorf("--size: %w", err)
+		}
+	}
+	if err := imageprep.CheckFrames(f.frames); err != nil {
+		return fmt.Errorf("--frames: %w", err)
+	}
+	parts := strings.Split(f.cfg, ",")
+	if len(parts) > 2 {
+		return fmt.Errorf("--cfg %q: one value, or HIGH,LOW", f.cfg)
+	}
+	var gs []float64
+	for _, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return fmt.Errorf("--cfg %q: %q is not a number", f.cfg, p)
+		}
+		if err := checkFloat("--cfg", v, 0.01, 100); err != nil {
+			return err
+		}
+		gs = append(gs, v)
+	}
+	f.guidanceHigh, f.guidanceLow = gs[0], gs[len(gs)-1]
+	checks := []error{
+		checkInt("--max-area", f.maxArea, 256, 4096*4096, ""),
+		checkInt("--steps", f.steps, 1, 10000, "the official setting is 40"),
+		checkFloat("--shift", f.shift, 0.01, 100),
+		checkFloat("--boundary", f.boundary, 0.001, 1),
+		checkInt("--switch-step", f.switchStep, 0, f.steps, "at most --steps"),
+		checkInt("--fps", f.fps, 1, 1000, ""),
+		checkGiB("--vram-budget", f.vram, 0),
+		checkGiB("--pinned-budget", f.pinned, 0),
+		checkGiB("--host-budget", f.host, 0),
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	switch f.device {
+	case "cpu", "cuda", "auto":
+	default:
+		return fmt.Errorf("--device %q: use cpu, cuda or auto", f.device)
+	}
+	f.vramBytes, f.pinnedBytes, f.host64 = int64(f.vram*(1<<30)), int64(f.pinned*(1<<30)), int64(f.host*(1<<30))
+	for _, p := range []struct{ flag, path string }{{"--out", f.out}, {"--frames-dir", f.framesDir}, {"--preview", f.preview}} {
+		if p.path == "" {
+			continue
+		}
+		if _, err := os.Lstat(p.path); err == nil && p.flag != "--preview" {
+			return fmt.Errorf("%s %s already exists: choose another name or remove it", p.flag, p.path)
+		}
+	}
+	return nil
+}
+
+// i2v runs the generation.
+func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
+	models := wan22.Models{High: f.high, Low: f.low, TextEncoder: f.textEncoder, VAE: f.vae}
+	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, PinnedBudget: f.pinnedBytes, HostBudget: f.host64})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	img, err := imageprep.Load(f.image)
+	if err != nil {
+		return err
+	}
+	req := wan22.Request{
+		Image: img, Prompt: f.prompt, Negative: f.negative, Frames: f.frames,
+		Width: f.width, Height: f.height, MaxArea: f.maxArea, Steps: f.steps, Shift: f.shift, Solver: f.solver,
+		GuidanceHigh: f.guidanceHigh, GuidanceLow: f.guidanceLow, Boundary: f.boundary, SwitchStep: f.switchStep,
+		Seed: f.seed, FPS: f.fps,
+	}
+	if f.set["switch-step"] {
+		req.Boundary = 0
+	}
+	s, err := p.Resolve(req)
+	if err != nil {
+		return err
+	}
+	rep := newReporter(stdout, stderr, f.json)
+	rep.start(p, s, f)
+	return generateTo(ctx, p, req, s, f.out, f.framesDir, f.preview, rep)
+}
+
+// generateTo runs req on p into the video file out and/or the PNG folder
+// framesDir, writing a latent preview to preview when set. Every output is
+// removed when the run fails.
+func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan22.Settings, out, framesDir, preview string, rep *reporter) (err error) {
+	var writers multiWriter
+	defer func() {
+		if err != nil {
+			writers.Abort()
+		}
+	}()
+	for _, o := range []struct {
+		path   string
+		format video.Format
+	}{{out, video.Auto}, {framesDir, video.PNGDir}} {
+		if o.path == "" {
+			continue
+		}
+		w, err := video.Create(ctx, o.path, video.Options{Width: s.Width, Height: s.Height, FPS: s.FPS, Format: o.format})
+		if err != nil {
+			return err
+		}
+		writers = append(writers, w)
+		if fb := w.Fallback(); fb != "" {
+			rep.note(fb)
+		}
+	}
+	output := wan22.Output{Video: writers, Progress: rep.event}
+	if preview != "" {
+		g := struct{ T, h, w int }{(s.Frames-1)/4 + 1, s.Height / 8, s.Width / 8}
+		output.Latent = func(step, steps int, latent []float32) error {
+			img, err := imageprep.LatentPreview(latent, g.T, g.h, g.w, g.T/2)
+			if err != nil {
+				return err
+			}
+			return imageprep.WritePNGAtomic(preview, img)
+		}
+	}
+	start := time.Now()
+	if err := p.Generate(ctx, req, output); err != nil {
+		return err
+	}
+	if err := writers.Close(); err != nil {
+		return err
+	}
+	for _, w := range writers {
+		rep.done(w.Path(), w.Format().String(), w.Frames(), time.Since(start))
+	}
+	return nil
+}
+
+// multiWriter writes every frame to several video writers.
+type multiWriter []*video.File
+
+func (m multiWriter) WriteFrame(img image.Image) error {
+	for _, w := range m {
+		if err := w.WriteFrame(img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes every writer; if one fails, the outputs already completed
+// are removed too, so that a failed run leaves nothing.
+func (m multiWriter) Close() error {
+	for i, w := range m {
+		if err := w.Close(); err != nil {
+			for _, done := range m[:i] {
+				os.RemoveAll(done.Path())
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (m multiWriter) Abort() error {
+	var errs []error
+	for _, w := range m {
+		errs = append(errs, w.Abort())
+	}
+	return errors.Join(errs...)
+}
+
+// reporter prints progress: a bar on a terminal, log lines otherwise, or
+// JSON objects.
+type reporter struct {
+	stdout, stderr io.Writer
+	json           bool
+	tty            bool
+	last           wan22.Stage
+	bar            bool // a bar line is open (ends without a newline)
+}
+
+func newReporter(stdout, stderr io.Writer, asJSON bool) *reporter {
+	r := &reporter{stdout: stdout, stderr: stderr, json: asJSON, last: -1}
+	if f, ok := stderr.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			r.tty = true
+		}
+	}
+	return r
+}
+
+func (r *reporter) emitJSON(v any) {
+	b, err := json.Marshal(v)
+	if err == nil {
+		fmt.Fprintln(r.stdout, string(b))
+	}
+}
+
+// start prints what will run where.
+func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
+	budget := "all free device memory"
+	if f.vramBytes > 0 {
+		budget = fmt.Sprintf("%.1f GiB", f.vram)
+	}
+	if p.Device() == wan22.DeviceCPU {
+		budget = "host memory"
+	}
+	switchAt := fmt.Sprintf("boundary %g", s.Guidance.Boundary)
+	if s.SwitchStep > 0 {
+		switchAt = fmt.Sprintf("switch after step %d", s.SwitchStep)
+	}
+	if r.json {
+		r.emitJSON(map[string]any{"type": "start", "device": p.Backend(), "width": s.Width, "height": s.Height,
+			"frames": s.Frames, "fps": s.FPS, "steps": s.Steps, "solver": s.Solver, "shift": s.Shift,
+			"cfg_high": s.Guidance.High, "cfg_low": s.Guidance.Low, "boundary": s.Guidance.Boundary, "switch_step": s.SwitchStep,
+			"seed": s.Seed, "host_estimate": s.Host, "device_estimate": s.Device, "vram_budget": f.vramBytes, "pinned_budget": f.pinnedBytes})
+		return
+	}
+	fmt.Fprintf(r.stderr, "wan22 i2v: %dx%d, %d frames at %d fps, %d %s steps (shift %g, cfg %g/%g, %s), seed %d on %s (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads\n",
+		s.Width, s.Height, s.Frames, s.FPS, s.Steps, s.Solver, s.Shift, s.Guidance.High, s.Guidance.Low, switchAt, s.Seed,
+		p.Backend(), budget, float64(s.Host)/(1<<30), float64(s.Device)/(1<<30))
+}
+
+// note prints a remark (e.g. the video format fallback).
+func (r *reporter) note(msg string) {
+	if r.json {
+		r.emitJSON(map[string]any{"type": "note", "message": msg})
+		return
+	}
+	r.endBar()
+	fmt.Fprintln(r.stderr, "wan22 i2v:", msg)
+}
+
+func (r *reporter) endBar() {
+	if r.bar {
+		fmt.Fprintln(r.stderr)
+		r.bar = false
+	}
+}
+
+// event prints one progress event.
+func (r *reporter) event(ev wan22.Event) {
+	if r.json {
+		r.emitJSON(struct {
+			Type string `json:"type"`
+			wan22.Event
+		}{"progress", ev})
+		return
+	}
+	line := ev.Stage.String()
+	if ev.Steps > 0 {
+		line += fmt.Sprintf(" %d/%d", ev.Step, ev.Steps)
+	}
+	if ev.PerStep > 0 {
+		line += fmt.Sprintf("  %.2f s/it  ETA %s", ev.PerStep.Seconds(), ev.ETA.Round(time.Second))
+	}
+	if ev.Memory.PeakVRAM > 0 {
+		line += fmt.Sprintf("  VRAM peak %.2f GiB", float64(ev.Memory.PeakVRAM)/(1<<30))
+	}
+	if ev.Memory.PeakRSS > 0 {
+		line += fmt.Sprintf("  RSS peak %.2f GiB", float64(ev.Memory.PeakRSS)/(1<<30))
+	}
+	line += fmt.Sprintf("  elapsed %s", ev.Elapsed.Round(time.Second))
+	if ev.Plan != "" {
+		r.endBar()
+		fmt.Fprintf(r.stderr, "wan22 i2v: %s expert: %s\n", ev.Stage, ev.Plan)
+	}
+	if !r.tty {
+		if ev.Done || ev.PerStep > 0 || ev.Stage == wan22.VAEDecode || ev.Stage == wan22.VideoWrite {
+			fmt.Fprintln(r.stderr, line)
+		}
+		return
+	}
+	if ev.Stage != r.last {
+		r.endBar()
+		r.last = ev.Stage
+	}
+	fmt.Fprintf(r.stderr, "\r\033[K%s", line)
+	r.bar = true
+}
+
+// done reports a written output.
+func (r *reporter) done(path, format string, frames int, took time.Duration) {
+	if r.json {
+		r.emitJSON(map[string]any{"type": "done", "path": path, "format": format, "frames": frames, "elapsed_ns": took})
+		return
+	}
+	r.endBar()
+	fmt.Fprintf(r.stdout, "wrote %s (%s, %d frames) in %s\n", path, format, frames, took.Round(time.Millisecond))
+}
