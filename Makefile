@@ -35,7 +35,8 @@ check:
 bench:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
 
-## demo: the main job on the tiny bundled/golden models
+## demo: image-to-video end to end on tiny models the project writes itself; writes demo.mp4
+## (or demo-N.mp4 when that exists: nothing is overwritten or deleted)
 demo: build
 	./scripts/demo.sh $(BIN)/wan22
 

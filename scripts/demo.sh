@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The main job on the tiny models: describe them, then run image-to-video end to end
-# (tiny umT5 + VAE from the reference set, two random tiny DiT experts) into demo-out/.
+# make demo: image-to-video end to end with nothing but the repository. `wan22 demo`
+# writes tiny random-weight models into a temporary folder (removed afterwards),
+# animates a generated test image and writes the video. It never overwrites
+# anything: the video goes to the first of demo.mp4, demo-1.mp4, demo-2.mp4, …
+# for which neither that name nor its .avi fallback exists yet.
 set -euo pipefail
 bin=${1:-bin/wan22}
-top=$(cd "$(dirname "$0")/.." && pwd)
-golden=${WAN22_GOLDEN:-$top/../shared/golden}
-if [ ! -d "$golden" ]; then
-  echo "demo: the tiny reference models in $golden are missing (set WAN22_GOLDEN to their folder)" >&2
-  exit 1
-fi
-"$bin" inspect "$golden/t5_tiny_f32.gguf" "$golden/vae_tiny.safetensors"
-rm -rf demo-out
-"$bin" demo -models "$golden" -out demo-out
+name=demo
+n=0
+while [ -e "$name.mp4" ] || [ -e "$name.avi" ]; do
+  n=$((n + 1))
+  name=demo-$n
+done
+exec "$bin" demo -out "$name.mp4"
