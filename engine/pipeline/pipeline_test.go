@@ -12,8 +12,7 @@ import (
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/cpu"
 	"github.com/wan22/wan22/engine/dit"
-	"github.com/wan22/wan22/gguf"
-	"github.com/wan22/wan22/internal/golden"
+	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/scheduler"
 )
 
@@ -65,20 +64,12 @@ func TestPassBySwitchStep(t *testing.T) {
 	require.Equal(t, scheduler.HighNoise, o.pass(2, 999).Expert)
 }
 
-// tinyModels writes two tiny experts matching the tiny umT5 encoder.
+// tinyModels writes the tiny model set of engine/tinymodels (made by the
+// project's own code, so the tests need no reference files).
 func tinyModels(t *testing.T) Models {
-	g := golden.Dir(t)
-	dir := t.TempDir()
-	cfg := dit.Config{Dim: 256, InDim: 36, OutDim: 16, FFNDim: 512, TextDim: 64, FreqDim: 256, Layers: 1, Heads: 2}
-	m := Models{
-		TextEncoder: filepath.Join(g, "t5_tiny_f32.gguf"),
-		VAE:         filepath.Join(g, "vae_tiny.safetensors"),
-		High:        filepath.Join(dir, "high.gguf"),
-		Low:         filepath.Join(dir, "low.gguf"),
-	}
-	require.NoError(t, dit.WriteSynthetic(m.High, cfg, gguf.TypeQ8_0, 1))
-	require.NoError(t, dit.WriteSynthetic(m.Low, cfg, gguf.TypeF16, 2))
-	return m
+	p, err := tinymodels.Write(t.TempDir(), 1)
+	require.NoError(t, err)
+	return Models{TextEncoder: p.TextEncoder, VAE: p.VAE, High: p.High, Low: p.Low}
 }
 
 func testImage(o Options) []float32 {
@@ -151,7 +142,7 @@ func TestI2VRunsBothExpertsAndStreamsFrames(t *testing.T) {
 			}
 		}
 		if ev.Plan != "" {
-			require.Equal(t, "1 blocks resident", ev.Plan)
+			require.Equal(t, "2 blocks resident", ev.Plan)
 		}
 	}
 	require.Equal(t, []int{1, 2, 3}, steps)
