@@ -51,7 +51,8 @@ func Open(path string) (*File, error) {
 }
 
 // evictRange drops the whole pages inside [off, off+n) of a mapping from the
-// process (MADV_DONTNEED) and from the page cache (POSIX_FADV_DONTNEED).
+// process (MADV_DONTNEED) and, on Linux, from the page cache
+// (POSIX_FADV_DONTNEED).
 // Partial pages at the ends stay: neighbouring tensors may still need them.
 func evictRange(fd *os.File, data []byte, off, n int64) error {
 	page := int64(unix.Getpagesize())
@@ -63,8 +64,5 @@ func evictRange(fd *os.File, data []byte, off, n int64) error {
 	if err := unix.Madvise(data[start:end], unix.MADV_DONTNEED); err != nil {
 		return fmt.Errorf("gguf: madvise: %w", err)
 	}
-	if err := unix.Fadvise(int(fd.Fd()), start, end-start, unix.FADV_DONTNEED); err != nil {
-		return fmt.Errorf("gguf: fadvise: %w", err)
-	}
-	return nil
+	return dropCache(fd, start, end-start)
 }
