@@ -1,0 +1,85 @@
+package benchreport
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// Ratio compares one run of a new report with the run of the same key in
+// an old one: each field is new / old (0 where either is unknown or zero).
+type Ratio struct {
+	Key         string  `json:"key"` // Run.Key
+	Total       float64 `json:"total_estimate"`
+	Denoise     float64 `json:"denoise_estimate"`
+	PerStepHigh float64 `json:"per_step_high"`
+	PerStepLow  float64 `json:"per_step_low"`
+	PeakVRAM    float64 `json:"peak_vram"`
+	PeakRSS     float64 `json:"peak_rss"`
+}
+
+// Compare matches the completed runs of cur with those of old by key
+// (size, frames and budget) and returns their ratios in cur's order, and
+// the keys of cur's completed runs old does not have.
+func Compare(old, cur *Report) (ratios []Ratio, unmatched []string) {
+	prev := map[string]*Run{}
+	for i := range old.Runs {
+		if old.Runs[i].Status == StatusOK {
+			prev[old.Runs[i].Key()] = &old.Runs[i]
+		}
+	}
+	for i := range cur.Runs {
+		n := &cur.Runs[i]
+		if n.Status != StatusOK {
+			continue
+		}
+		o, ok := prev[n.Key()]
+		if !ok {
+			unmatched = append(unmatched, n.Key())
+			continue
+		}
+		ratios = append(ratios, Ratio{
+			Key: n.Key(), Total: ratio(n.Total, o.Total), Denoise: ratio(n.Denoise, o.Denoise),
+			PerStepHigh: ratio(n.PerStepHigh, o.PerStepHigh), PerStepLow: ratio(n.PerStepLow, o.PerStepLow),
+			PeakVRAM: ratio(float64(n.Peak.VRAM), float64(o.Peak.VRAM)), PeakRSS: ratio(float64(n.Peak.RSS), float64(o.Peak.RSS)),
+		})
+	}
+	return ratios, unmatched
+}
+
+func ratio(n, o float64) float64 {
+	if n <= 0 || o <= 0 {
+		return 0
+	}
+	return n / o
+}
+
+// WriteCompare prints the ratios of Compare(old, cur): below 1 is faster
+// or smaller than the old report.
+func WriteCompare(w io.Writer, oldName string, old, cur *Report) error {
+	ratios, unmatched := Compare(old, cur)
+	fmt.Fprintf(w, "compared with %s (%s, %s): new / old, below 1 is faster or smaller\n", oldName, old.Created.Format("2006-01-02 15:04"), orDash(old.Machine.Backend))
+	if old.Settings.Models.ExpertType != cur.Settings.Models.ExpertType || old.Settings.Device != cur.Settings.Device {
+		fmt.Fprintf(w, "note: the old report ran %s experts on %s, this one %s on %s\n",
+			orDash(old.Settings.Models.ExpertType), old.Settings.Device, orDash(cur.Settings.Models.ExpertType), cur.Settings.Device)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\test total\tdenoise\ts/step hi\ts/step lo\tpeak VRAM\tpeak RSS\t")
+	for _, r := range ratios {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Key, x(r.Total), x(r.Denoise), x(r.PerStepHigh), x(r.PerStepLow), x(r.PeakVRAM), x(r.PeakRSS))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, k := range unmatched {
+		fmt.Fprintf(w, "%s: not in %s\n", k, oldName)
+	}
+	return nil
+}
+
+func x(r float64) string {
+	if r == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f×", r)
+}

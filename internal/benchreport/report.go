@@ -1,0 +1,260 @@
+// Package benchreport holds the results of `wan22 bench`: the JSON schema
+// (docs/BENCH_SCHEMA.md documents it field by field), the terminal tables,
+// a self-contained HTML chart (inline SVG, no scripts), the ratios between
+// two reports (--compare), the machine the bench ran on, and the PyTorch
+// reference numbers of bench/torch/wan_e2e.py shown beside wan22's.
+//
+// Times are in seconds and memory in bytes throughout the JSON.
+package benchreport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/wan22/wan22/blockswap"
+)
+
+// Schema identifies the JSON format; a change that removes or renames a
+// field bumps the number.
+const Schema = "wan22-bench/1"
+
+// Report is the result of one `wan22 bench` invocation.
+type Report struct {
+	Schema   string    `json:"schema"` // Schema
+	Created  time.Time `json:"created"`
+	Command  []string  `json:"command"` // the arguments after `wan22 bench`
+	Machine  Machine   `json:"machine"`
+	Settings Settings  `json:"settings"`
+	Runs     []Run     `json:"runs"`
+	// Torch is the PyTorch reference read with --torch-json, if any.
+	Torch *Torch `json:"torch,omitempty"`
+}
+
+// Settings are what every run of a report shares.
+type Settings struct {
+	Device  string `json:"device"`  // "cpu" or "cuda"
+	Backend string `json:"backend"` // the backend's name, "cuda:0 NVIDIA H100 80GB HBM3"
+	Models  Models `json:"models"`
+	// MeasuredSteps denoising steps were run per expert; the times were
+	// extrapolated to ScheduleSteps (ScheduleHigh with the high-noise
+	// expert, ScheduleLow with the low-noise one).
+	MeasuredSteps int     `json:"measured_steps_per_expert"`
+	ScheduleSteps int     `json:"schedule_steps"`
+	ScheduleHigh  int     `json:"schedule_high_steps"`
+	ScheduleLow   int     `json:"schedule_low_steps"`
+	Solver        string  `json:"solver"`
+	Shift         float64 `json:"shift"`
+	GuidanceHigh  float64 `json:"guidance_high"`
+	GuidanceLow   float64 `json:"guidance_low"`
+	Boundary      float64 `json:"boundary"`
+	Seed          uint64  `json:"seed"`
+	PinnedBudget  int64   `json:"pinned_budget"` // bytes; 0: the engine's default (half of RAM)
+	// VideoFormat is the container the video-write stage wrote ("avi");
+	// VideoKept says whether the videos were kept (--out-video).
+	VideoFormat string `json:"video_format"`
+	VideoKept   bool   `json:"video_kept"`
+}
+
+// Models describes the model files of a report.
+type Models struct {
+	High        string `json:"high"`
+	Low         string `json:"low"`
+	TextEncoder string `json:"text_encoder"`
+	VAE         string `json:"vae"`
+	// Kind is "real", "synthetic" (full-size random weights) or "tiny"
+	// (engine/tinymodels).
+	Kind       string `json:"kind"`
+	ExpertType string `json:"expert_type"` // the block weight type: "Q8_0", "F16", … ("" when unknown)
+	SameExpert bool   `json:"same_expert"` // one file served as both experts
+}
+
+// Run statuses.
+const (
+	StatusOK        = "ok"
+	StatusNoFit     = "does-not-fit" // the run needs more memory than the budget; see Run.MinVRAM
+	StatusFailed    = "failed"
+	stageSwitchName = "switch"
+)
+
+// Stage names in Run.Stages, in order.
+var StageNames = []string{"vae-encode", "text-encode", "high-noise", stageSwitchName, "low-noise", "vae-decode", "video-write"}
+
+// Run is one generation: one size, frame count and VRAM budget.
+type Run struct {
+	Width  int `json:"width"`
+	Height int `json:"height"`
+	Frames int `json:"frames"`
+	// Tokens is the DiT's sequence length: latent frames × (H/16) × (W/16).
+	Tokens     int    `json:"tokens"`
+	VRAMBudget int64  `json:"vram_budget"` // bytes; 0: all free device memory
+	Status     string `json:"status"`      // StatusOK, StatusNoFit or StatusFailed
+	Error      string `json:"error,omitempty"`
+	// MinVRAM is, for StatusNoFit, the smallest budget the run needs (the
+	// planner's minimum or the memory estimate), in bytes; 0 if unknown.
+	MinVRAM int64 `json:"min_vram,omitempty"`
+
+	// Stages are the measured stages in StageNames order (see
+	// BENCH_SCHEMA.md for what each covers).
+	Stages []Stage `json:"stages,omitempty"`
+	// HighSteps and LowSteps are the measured denoising steps' wall times.
+	HighSteps []float64 `json:"high_steps,omitempty"`
+	LowSteps  []float64 `json:"low_steps,omitempty"`
+	// HighLoad and LowLoad are the experts' load times (LowLoad is the
+	// switch stage).
+	HighLoad float64 `json:"high_load"`
+	LowLoad  float64 `json:"low_load"`
+	// PerStepHigh and PerStepLow are the steady per-step times used for
+	// the extrapolation: the mean of the measured steps after the first (the
+	// first alone when only one was measured).
+	PerStepHigh float64 `json:"per_step_high"`
+	PerStepLow  float64 `json:"per_step_low"`
+	// Measured is the wall time of the measured run; Denoise and Total are
+	// the denoising time and the whole run extrapolated to the schedule.
+	Measured float64 `json:"measured"`
+	Denoise  float64 `json:"denoise_estimate"`
+	Total    float64 `json:"total_estimate"`
+
+	Peak     Memory `json:"peak"`
+	PlanHigh string `json:"plan_high,omitempty"`
+	PlanLow  string `json:"plan_low,omitempty"`
+	// SwapHigh and SwapLow are the experts' block-swap counters at their
+	// last step (absent when no block was swapped).
+	SwapHigh *blockswap.Stats `json:"swap_high,omitempty"`
+	SwapLow  *blockswap.Stats `json:"swap_low,omitempty"`
+}
+
+// Stage is one stage of a run.
+type Stage struct {
+	Name    string  `json:"name"` // one of StageNames
+	Seconds float64 `json:"seconds"`
+	// Peak is the run's peak memory when the stage ended (the peaks so far:
+	// the stage that raises a figure is the one that set it).
+	Peak Memory `json:"peak"`
+}
+
+// Memory is peak memory in bytes (0: not known on this device or system).
+type Memory struct {
+	VRAM   int64 `json:"vram"`
+	Pinned int64 `json:"pinned"`
+	RSS    int64 `json:"rss"`
+}
+
+// Stage returns the named stage of r and whether it is there.
+func (r *Run) Stage(name string) (Stage, bool) {
+	for _, s := range r.Stages {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Stage{}, false
+}
+
+// Key identifies a run across reports: size, frames and budget.
+func (r *Run) Key() string {
+	return fmt.Sprintf("%dx%d/%d/%s", r.Width, r.Height, r.Frames, BudgetLabel(r.VRAMBudget))
+}
+
+// BudgetLabel writes a VRAM budget: "32 GiB", or "all" for 0.
+func BudgetLabel(b int64) string {
+	if b == 0 {
+		return "all"
+	}
+	return trimFloat(float64(b)/(1<<30)) + " GiB"
+}
+
+// trimFloat writes v with at most two decimals and no trailing zeros.
+func trimFloat(v float64) string {
+	s := fmt.Sprintf("%.2f", v)
+	for s[len(s)-1] == '0' {
+		s = s[:len(s)-1]
+	}
+	if s[len(s)-1] == '.' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// Encode writes r as indented JSON.
+func (r *Report) Encode(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// Decode reads a report and checks its schema.
+func Decode(rd io.Reader) (*Report, error) {
+	var r Report
+	dec := json.NewDecoder(rd)
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("benchreport: not a bench report: %w", err)
+	}
+	if r.Schema != Schema {
+		return nil, fmt.Errorf("benchreport: schema %q, want %q (a report of another wan22 version: rerun the bench)", r.Schema, Schema)
+	}
+	return &r, nil
+}
+
+// ReadFile reads a report written by WriteFile.
+func ReadFile(path string) (*Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// WriteAtomic writes a file through a temporary file in the same folder
+// that is renamed to path only when write and the close succeeded: path is
+// either the complete new file or untouched.
+func WriteAtomic(path string, write func(io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".partial-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("moving the finished file into place: %w", err)
+	}
+	return nil
+}
+
+// WriteFile writes r as JSON to path atomically.
+func (r *Report) WriteFile(path string) error {
+	if r.Schema == "" {
+		return errors.New("benchreport: the report has no schema")
+	}
+	return WriteAtomic(path, r.Encode)
+}

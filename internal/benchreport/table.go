@@ -1,0 +1,136 @@
+package benchreport
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable prints the report for a terminal: what was measured and how
+// it was extrapolated, the stage times per run, then memory and block swaps
+// per run, and the PyTorch column when the report has one.
+func (r *Report) WriteTable(w io.Writer) error {
+	s := r.Settings
+	var b strings.Builder
+	fmt.Fprintf(&b, "wan22 bench on %s (%s), %s models", orDash(s.Backend), s.Device, s.Models.Kind)
+	if s.Models.ExpertType != "" {
+		fmt.Fprintf(&b, ", %s experts", s.Models.ExpertType)
+	}
+	if s.Models.SameExpert {
+		b.WriteString(" (one file for both)")
+	}
+	fmt.Fprintf(&b, "\nmeasured %d high + %d low steps, extrapolated to %d (%d high + %d low, %s, shift %g, CFG %g/%g)\n",
+		s.MeasuredSteps, s.MeasuredSteps, s.ScheduleSteps, s.ScheduleHigh, s.ScheduleLow, s.Solver, s.Shift, s.GuidanceHigh, s.GuidanceLow)
+	b.WriteString("times in seconds; high-noise includes its load; switch is the low-noise expert's load; est = the whole run at the full schedule\n\n")
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "size\tframes\tbudget\t")
+	for _, n := range StageNames {
+		fmt.Fprintf(tw, "%s\t", n)
+	}
+	fmt.Fprint(tw, "s/step hi\ts/step lo\tmeasured\test total\t")
+	if r.Torch != nil {
+		fmt.Fprint(tw, "torch denoise\tcompiled\twan22 denoise\t")
+	}
+	fmt.Fprintln(tw)
+	for i := range r.Runs {
+		run := &r.Runs[i]
+		fmt.Fprintf(tw, "%dx%d\t%d\t%s\t", run.Width, run.Height, run.Frames, BudgetLabel(run.VRAMBudget))
+		if run.Status != StatusOK {
+			fmt.Fprintf(tw, "%s\n", statusLine(run))
+			continue
+		}
+		for _, n := range StageNames {
+			if st, ok := run.Stage(n); ok {
+				fmt.Fprintf(tw, "%s\t", secs(st.Seconds))
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", secs(run.PerStepHigh), secs(run.PerStepLow), secs(run.Measured), secs(run.Total))
+		if r.Torch != nil {
+			eager, ok1 := r.Torch.Find(run.Width, run.Height, run.Frames, "eager", true)
+			comp, ok2 := r.Torch.Find(run.Width, run.Height, run.Frames, "compiled", true)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t", torchCell(eager, ok1), torchCell(comp, ok2), secs(run.Denoise))
+		}
+		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.Torch != nil {
+		fmt.Fprintf(w, "torch: %s, %s, one block scaled by %d blocks and %d steps with CFG (weights resident in bf16); wan22 denoise is the same part of wan22's run\n",
+			r.Torch.GPU, r.Torch.Torch, r.Torch.Blocks, r.Torch.ScheduleSteps)
+	}
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "size\tframes\tbudget\tpeak VRAM\tpeak pinned\tpeak RSS\thigh plan\tswapped\tmoved/step\tcopy\twait\t")
+	for i := range r.Runs {
+		run := &r.Runs[i]
+		if run.Status != StatusOK {
+			continue
+		}
+		fmt.Fprintf(tw, "%dx%d\t%d\t%s\t%s\t%s\t%s\t%s\t", run.Width, run.Height, run.Frames, BudgetLabel(run.VRAMBudget),
+			gib(run.Peak.VRAM), gib(run.Peak.Pinned), gib(run.Peak.RSS), orDash(run.PlanHigh))
+		if sw := run.SwapHigh; sw != nil && sw.Swapped > 0 {
+			steps := max(len(run.HighSteps), 1)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t", sw.Swapped, gib(sw.BytesMoved/int64(steps)), secs(sw.CopyTime.Seconds()), secs(sw.WaitedTime.Seconds()))
+		} else {
+			fmt.Fprint(tw, "0\t-\t-\t-\t")
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// statusLine describes a run that did not complete.
+func statusLine(run *Run) string {
+	if run.Status == StatusNoFit {
+		if run.MinVRAM > 0 {
+			return "does not fit: needs at least " + gib(run.MinVRAM)
+		}
+		return "does not fit: " + run.Error
+	}
+	return "failed: " + run.Error
+}
+
+func torchCell(e TorchEntry, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return secs(e.Schedule)
+}
+
+// secs writes seconds with three significant figures past the point for
+// short times.
+func secs(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v < 10:
+		return fmt.Sprintf("%.3f", v)
+	case v < 1000:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// gib writes bytes as GiB, "-" for unknown (0).
+func gib(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
