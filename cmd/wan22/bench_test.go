@@ -1,0 +1,387 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wan22/wan22"
+	"github.com/wan22/wan22/blockswap"
+	"github.com/wan22/wan22/engine/cuda"
+	"github.com/wan22/wan22/engine/tinymodels"
+	"github.com/wan22/wan22/internal/benchreport"
+	"github.com/wan22/wan22/scheduler"
+)
+
+// runBenchCtx runs `wan22 bench args` and returns the exit status, stdout
+// and stderr.
+func runBenchCtx(ctx context.Context, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := bench(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// isolateTemp points the temporary folder at a fresh one, so a test can
+// check that the bench leaves nothing in it.
+func isolateTemp(t *testing.T) string {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	return dir
+}
+
+// TestBenchTiny runs the whole bench on the tiny models on the CPU and
+// checks the report: every stage timed, the stages adding up to the
+// measured run, the extrapolation, JSON, HTML, --compare and no leftovers.
+func TestBenchTiny(t *testing.T) {
+	tmp := isolateTemp(t)
+	out := t.TempDir()
+	js, html := filepath.Join(out, "r.json"), filepath.Join(out, "r.html")
+	code, stdout, stderr := runBenchCtx(context.Background(), "--device", "cpu", "--frames", "5,9", "--size", "64x32", "--steps", "2",
+		"--json", js, "--html", html)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "measured 2 high + 2 low steps, extrapolated to 40 (15 high + 25 low") {
+		t.Errorf("the output does not say how the times were extrapolated:\n%s", stdout)
+	}
+	rep, err := benchreport.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Settings.Models.Kind != "tiny" || rep.Settings.Device != "cpu" || rep.Machine.Go == "" || len(rep.Runs) != 2 {
+		t.Fatalf("report settings %+v, machine %+v, %d runs", rep.Settings, rep.Machine, len(rep.Runs))
+	}
+	for _, r := range rep.Runs {
+		if r.Status != benchreport.StatusOK || len(r.HighSteps) != 2 || len(r.LowSteps) != 2 || len(r.Stages) != len(benchreport.StageNames) {
+			t.Fatalf("run %+v", r)
+		}
+		total := 0.0
+		for i, s := range r.Stages {
+			if s.Name != benchreport.StageNames[i] || !(s.Seconds > 0) {
+				t.Errorf("%dx%d/%d: stage %d %+v", r.Width, r.Height, r.Frames, i, s)
+			}
+			total += s.Seconds
+		}
+		// The stages cover the run but for the image preparation and the
+		// progress calls between them.
+		if total > r.Measured || total < 0.8*r.Measured {
+			t.Errorf("%d frames: stages add up to %.3f s of a %.3f s run", r.Frames, total, r.Measured)
+		}
+		high, _ := r.Stage("high-noise")
+		if r.HighLoad <= 0 || r.HighLoad+r.HighSteps[0]+r.HighSteps[1] > high.Seconds {
+			t.Errorf("high-noise %.3f s does not hold its load %.3f s and steps %v", high.Seconds, r.HighLoad, r.HighSteps)
+		}
+		wantDenoise := r.HighSteps[0] + 14*r.HighSteps[1] + r.LowSteps[0] + 24*r.LowSteps[1]
+		if math.Abs(r.Denoise-wantDenoise) > 1e-9 || r.Total <= r.Measured || r.PerStepHigh != r.HighSteps[1] {
+			t.Errorf("extrapolation: denoise %.3f (want %.3f), total %.3f, measured %.3f", r.Denoise, wantDenoise, r.Total, r.Measured)
+		}
+		if r.Peak.RSS <= 0 || r.PlanHigh != "2 blocks resident" || r.Tokens != ((r.Frames-1)/4+1)*2*4 {
+			t.Errorf("peak %+v, plan %q, tokens %d", r.Peak, r.PlanHigh, r.Tokens)
+		}
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(page, new(struct{})); err != nil || bytes.Count(page, []byte("<svg")) != 2 {
+		t.Errorf("the chart is not well-formed XML with two <svg> (%v)", err)
+	}
+
+	// --compare with the report just written: every ratio is near 1 (the
+	// same machine) and printed.
+	code, stdout, stderr = runBenchCtx(context.Background(), "--device", "cpu", "--frames", "5", "--size", "64x32", "--steps", "1", "--compare", js)
+	if code != 0 || !strings.Contains(stdout, "compared with "+js) || !strings.Contains(stdout, "64x32/5/all") || !strings.Contains(stdout, "×") {
+		t.Errorf("--compare: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("left in the temporary folder: %v", ents)
+	}
+}
+
+// tinyFiles writes the tiny models for tests that name model files.
+func tinyFiles(t *testing.T) tinymodels.Paths {
+	p, err := tinymodels.Write(t.TempDir(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBenchSameExpert: one expert file serves both experts (wan22.Open
+// refuses that, so the bench runs the engine's pipeline).
+func TestBenchSameExpert(t *testing.T) {
+	isolateTemp(t)
+	m := tinyFiles(t)
+	js := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, stderr := runBenchCtx(context.Background(), "--device", "cpu", "--high", m.High, "--text-encoder", m.TextEncoder, "--vae", m.VAE,
+		"--frames", "5", "--size", "64x32", "--steps", "1", "--json", js)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rep, err := benchreport.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Settings.Models
+	if !s.SameExpert || s.Low != m.High || s.Kind != "real" || s.ExpertType != "Q8_0" || rep.Runs[0].Status != benchreport.StatusOK || len(rep.Runs[0].LowSteps) != 1 {
+		t.Errorf("models %+v, run %+v", s, rep.Runs[0])
+	}
+	// Without --same-expert the low-noise expert is needed.
+	code, _, stderr = runBenchCtx(context.Background(), "--device", "cpu", "--high", m.High, "--same-expert=false", "--text-encoder", m.TextEncoder, "--vae", m.VAE,
+		"--frames", "5", "--size", "64x32", "--steps", "1", "--synth-dir", t.TempDir(), "--expert-type", "Q9")
+	if code != 2 || !strings.Contains(stderr, "--expert-type") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+// smallSynth makes the synthetic models small for a test.
+func smallSynth(t *testing.T) {
+	benchSynthSizes = map[string]map[string]int{
+		"dit": {"dim": 128, "layers": 1, "ffn-dim": 256, "text-dim": 64},
+		"t5":  {"dim": 64, "layers": 1, "ffn-dim": 128, "heads": 2, "vocab": 1100},
+	}
+	t.Cleanup(func() { benchSynthSizes = nil })
+}
+
+// TestBenchSynthetic writes the missing models into --synth-dir, reuses
+// them on the next run, and refuses a file of the wrong size.
+func TestBenchSynthetic(t *testing.T) {
+	isolateTemp(t)
+	smallSynth(t)
+	m := tinyFiles(t)
+	dir := t.TempDir()
+	args := []string{"--device", "cpu", "--vae", m.VAE, "--synth-dir", dir, "--frames", "5", "--size", "64x32", "--steps", "1", "--expert-type", "f16"}
+	code, stdout, stderr := runBenchCtx(context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"F16 WAN i2v expert", "(high-noise expert) to " + filepath.Join(dir, "synth-dit-i2v-F16-seed1.gguf"), "umT5 encoder", "F16 experts (one file for both)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("synth dir holds %v, want the expert and the encoder", ents)
+	}
+	code, stdout, stderr = runBenchCtx(context.Background(), args...)
+	if code != 0 || strings.Contains(stdout, "writing") || strings.Count(stdout, "reusing the synthetic") != 2 {
+		t.Errorf("second run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// A file of another size in the way is not overwritten.
+	expert := filepath.Join(dir, "synth-dit-i2v-F16-seed1.gguf")
+	if err := os.WriteFile(expert, []byte("not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runBenchCtx(context.Background(), args...)
+	if code != 1 || !strings.Contains(stderr, "exists but is not the synthetic high-noise expert") {
+		t.Errorf("wrong-size file: exit %d: %s", code, stderr)
+	}
+	if b, _ := os.ReadFile(expert); string(b) != "not a model" {
+		t.Error("the file in the way was overwritten")
+	}
+}
+
+// TestBenchCancel: Ctrl-C in the middle of a run leaves no synthetic file,
+// temporary video or folder, and no JSON or HTML.
+func TestBenchCancel(t *testing.T) {
+	tmp := isolateTemp(t)
+	smallSynth(t)
+	m := tinyFiles(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	benchProgress = func(ev wan22.Event) {
+		if ev.Stage == wan22.HighNoise && ev.Step > 0 {
+			cancel()
+		}
+	}
+	defer func() { benchProgress = nil }()
+	out := t.TempDir()
+	code, stdout, stderr := runBenchCtx(ctx, "--device", "cpu", "--vae", m.VAE, "--frames", "5,9", "--size", "64x32", "--steps", "2",
+		"--json", filepath.Join(out, "r.json"), "--html", filepath.Join(out, "r.html"))
+	if code != exitInterrupted || !strings.Contains(stderr, "interrupted") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, d := range []string{tmp, out} {
+		if ents, _ := os.ReadDir(d); len(ents) != 0 {
+			t.Errorf("left in %s: %v", d, ents)
+		}
+	}
+	// Cancelled before it starts: nothing is written either.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if code, _, _ := runBenchCtx(ctx2, "--device", "cpu", "--vae", m.VAE, "--frames", "5", "--size", "64x32", "--json", filepath.Join(out, "r.json")); code != exitInterrupted {
+		t.Errorf("cancelled before the start: exit %d", code)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("left in %s: %v", tmp, ents)
+	}
+}
+
+// fakeBudgets runs on the CPU for budgets of 32 GiB and more and fails
+// smaller ones as the GPU would: the planner's error below 20 GiB, an
+// unrelated failure at exactly 20.
+type fakeBudgets struct {
+	generator
+	budget int64
+}
+
+func (f fakeBudgets) Generate(ctx context.Context, r wan22.Request, out wan22.Output) error {
+	switch {
+	case f.budget >= 32<<30:
+		return f.generator.Generate(ctx, r, out)
+	case f.budget == 20<<30:
+		return errors.New("step 1: something broke")
+	}
+	return fmt.Errorf("high-noise expert h.gguf: %w", &blockswap.BudgetError{Budget: f.budget, Need: 24 << 30})
+}
+
+// TestBenchBudgets: a budget at which a run does not fit is recorded with
+// the minimum the planner gives, and the bench goes on; a failed run is
+// recorded and makes the exit status 1.
+func TestBenchBudgets(t *testing.T) {
+	isolateTemp(t)
+	m := tinyFiles(t)
+	saved := openGenerator
+	defer func() { openGenerator = saved }()
+	openGenerator = func(ctx context.Context, models wan22.Models, o wan22.Options) (generator, error) {
+		budget := o.VRAMBudget
+		o.Device, o.VRAMBudget = "cpu", 0
+		p, err := wan22.Open(ctx, models, o)
+		return fakeBudgets{p, budget}, err
+	}
+	js := filepath.Join(t.TempDir(), "r.json")
+	args := []string{"--device", "cuda", "--high", m.High, "--low", m.Low, "--text-encoder", m.TextEncoder, "--vae", m.VAE,
+		"--frames", "5", "--size", "64x32", "--steps", "1", "--json", js}
+	code, stdout, stderr := runBenchCtx(context.Background(), append(args, "--vram-budget", "32,16")...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rep, err := benchreport.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Runs) != 2 || rep.Runs[0].Status != benchreport.StatusOK || rep.Runs[0].VRAMBudget != 32<<30 {
+		t.Fatalf("runs %+v", rep.Runs)
+	}
+	if r := rep.Runs[1]; r.Status != benchreport.StatusNoFit || r.MinVRAM != 24<<30 || !strings.Contains(r.Error, "too small") {
+		t.Errorf("16 GiB run %+v", r)
+	}
+	if !strings.Contains(stdout, "does not fit: needs at least 24.00 GiB") {
+		t.Errorf("the table does not show the minimum:\n%s", stdout)
+	}
+	code, stdout, _ = runBenchCtx(context.Background(), append(args, "--vram-budget", "20,32")...)
+	if code != 1 || !strings.Contains(stdout, "failed: step 1: something broke") {
+		t.Errorf("a failed run: exit %d\n%s", code, stdout)
+	}
+	if rep, err := benchreport.ReadFile(js); err != nil || len(rep.Runs) != 2 || rep.Runs[1].Status != benchreport.StatusOK {
+		t.Errorf("the bench did not go on after the failed run: %v", err)
+	}
+}
+
+func TestBenchClassify(t *testing.T) {
+	for _, c := range []struct {
+		err    error
+		status string
+		need   int64
+	}{
+		{fmt.Errorf("x: %w", &blockswap.BudgetError{Need: 7}), benchreport.StatusNoFit, 7},
+		{&wan22.BudgetError{What: "device memory", Need: 9}, benchreport.StatusNoFit, 9},
+		{&wan22.BudgetError{What: "host memory", Need: 9}, benchreport.StatusNoFit, 0},
+		{fmt.Errorf("vae: %w", &cuda.BudgetError{What: "device memory"}), benchreport.StatusNoFit, 0},
+		{io.ErrUnexpectedEOF, benchreport.StatusFailed, 0},
+	} {
+		status, msg, need := classify(c.err)
+		if status != c.status || need != c.need || msg != c.err.Error() {
+			t.Errorf("classify(%v) = %s, %q, %d; want %s, %d", c.err, status, msg, need, c.status, c.need)
+		}
+	}
+}
+
+func TestExtrapolate(t *testing.T) {
+	for _, c := range []struct {
+		steps      []float64
+		n          int
+		per, total float64
+	}{
+		{[]float64{3, 1, 2}, 10, 1.5, 3 + 9*1.5},
+		{[]float64{2}, 5, 2, 10},
+		{[]float64{2, 1}, 0, 0, 0},
+		{nil, 5, 0, 0},
+	} {
+		per, total := extrapolate(c.steps, c.n)
+		if per != c.per || total != c.total {
+			t.Errorf("extrapolate(%v, %d) = %g, %g; want %g, %g", c.steps, c.n, per, total, c.per, c.total)
+		}
+	}
+	// The split of the official schedule, as the bench prints it.
+	sol, _ := scheduler.New("unipc", 40, 5)
+	g := scheduler.Guidance{Boundary: 0.9, High: 3.5, Low: 3.5}
+	if n := g.HighNoiseSteps(sol.Timesteps()); n < 1 || n >= 40 {
+		t.Errorf("high-noise steps of the official schedule: %d", n)
+	}
+}
+
+// TestBenchBadFlags: every bad flag is refused before anything runs, with
+// a message naming it.
+func TestBenchBadFlags(t *testing.T) {
+	tmp := isolateTemp(t)
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.json")
+	os.WriteFile(garbage, []byte("{not json"), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--frames", "80"}, "4k+1"},
+		{[]string{"--frames", "81,,161"}, "empty item"},
+		{[]string{"--frames", "81,81"}, "twice"},
+		{[]string{"--frames", "eighty"}, "not a whole number"},
+		{[]string{"--frames", "2049"}, "frames"},
+		{[]string{"--size", "833x480"}, "16"},
+		{[]string{"--size", "832x481"}, "16"},
+		{[]string{"--size", "832"}, "WIDTHxHEIGHT"},
+		{[]string{"--size", "8192x480"}, "at most"},
+		{[]string{"--device", "cuda", "--vram-budget", "NaN"}, "--vram-budget NaN is out of range"},
+		{[]string{"--device", "cuda", "--vram-budget", "32,-1"}, "--vram-budget -1 is out of range"},
+		{[]string{"--device", "cuda", "--vram-budget", "1e9"}, "--vram-budget 1e+09 is out of range"},
+		{[]string{"--device", "cuda", "--vram-budget", "Inf"}, "out of range"},
+		{[]string{"--device", "cuda", "--vram-budget", "lots"}, "not a number of GiB"},
+		{[]string{"--vram-budget", "32"}, "needs the GPU"},
+		{[]string{"--pinned-budget", "-3"}, "--pinned-budget -3 is out of range"},
+		{[]string{"--expert-type", "Q9_9"}, "unknown --expert-type"},
+		{[]string{"--steps", "0"}, "--steps 0 is out of range"},
+		{[]string{"--schedule-steps", "1"}, "--schedule-steps"},
+		{[]string{"--cfg", "0.5"}, "--cfg"},
+		{[]string{"--cfg", "3,4,5"}, "HIGH,LOW"},
+		{[]string{"--shift", "NaN"}, "--shift"},
+		{[]string{"--solver", "magic"}, "magic"},
+		{[]string{"--device", "tpu"}, "unknown --device"},
+		{[]string{"--tiny", "--vae", "v.safetensors"}, "--tiny"},
+		{[]string{"--device", "cuda", "--low", "l.gguf"}, "--low without --high"},
+		{[]string{"--json", filepath.Join(dir, "missing", "r.json")}, "does not exist"},
+		{[]string{"--html", dir}, "is a folder"},
+		{[]string{"--out-video", filepath.Join(dir, "missing")}, "--out-video"},
+		{[]string{"--compare", filepath.Join(dir, "missing.json")}, "--compare"},
+		{[]string{"--compare", garbage}, "not a bench report"},
+		{[]string{"--torch-json", garbage}, "wan_e2e.py"},
+		{[]string{"--bogus"}, "bogus"},
+		{[]string{"extra"}, "unexpected arguments"},
+	} {
+		code, stdout, stderr := runBenchCtx(context.Background(), c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stdout, "measuring") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("left in the temporary folder: %v", ents)
+	}
+}
