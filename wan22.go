@@ -258,7 +258,7 @@ func (p *Pipeline) openCUDA() error {
 	}
 	// Each stage's allocations carry the stage's name as owner, so that a
 	// model is accounted, and can be freed, on its own.
-	p.b, p.device, p.close = cudaBackend{cb}, DeviceCUDA, cb.Close
+	p.b, p.device, p.close = cudaBackend{Backend: cb, log: o.Log}, DeviceCUDA, cb.Close
 	p.stage = func(s pipeline.Stage) engine.Backend {
 		v := cb.ForModel(s.String())
 		if pr, ok := any(v).(precise); ok && s == pipeline.TextEncode && !o.TextEncoderBF16 {
@@ -270,12 +270,30 @@ func (p *Pipeline) openCUDA() error {
 }
 
 // cudaBackend is the CUDA backend as the pipeline's main backend: it
-// reports the device peaks for progress events.
-type cudaBackend struct{ *cuda.Backend }
+// reports the device peaks for progress events and, after each stage, frees
+// the stage's memory and checks the device is back to its baseline.
+type cudaBackend struct {
+	*cuda.Backend
+	log *slog.Logger
+}
 
-// PeakMemory reports the device memory peak; pinned memory is reported by
-// the block manager's stats.
-func (c cudaBackend) PeakMemory() (vram, pinned int64) { return c.MemStats().Peak, 0 }
+// PeakMemory reports the device and pinned host memory peaks.
+func (c cudaBackend) PeakMemory() (vram, pinned int64) {
+	return c.MemStats().Peak, c.PinnedStats().Peak
+}
+
+// Released returns every device and pinned byte of stage s (its weights,
+// slots and slabs, the activation cache, scratch and staging buffers) and
+// checks with cuMemGetInfo that the device's free memory is back to what it
+// was when the pipeline opened: the expert switch frees everything.
+func (c cudaBackend) Released(s pipeline.Stage) error {
+	rep, err := c.ReleaseModel(s.String())
+	if c.log != nil {
+		c.log.Debug("stage released", "stage", s.String(), "freed", gib(rep.Freed),
+			"device_free_at_open", gib(rep.FreeBefore), "device_free_now", gib(rep.FreeAfter), "pinned_held", gib(rep.Pinned))
+	}
+	return err
+}
 
 // Device is the device the pipeline runs on: "cpu" or "cuda".
 func (p *Pipeline) Device() string { return p.device }

@@ -1,11 +1,11 @@
 package blockswap
 
 // PoolSlack is the fraction added to the activations for the CUDA activation
-// pool's size classes: a request is served from a buffer of its class (eight
-// classes per power of two above 1 MiB, so at most 12.5% bigger), and freed
-// buffers of one class cannot serve another. 25% covers the rounding and some
-// fragmentation; calibrate it against the pool's measured peak on the device.
-const PoolSlack = 0.25
+// pool's size classes (eight per power of two above 1 MiB, so a buffer is at
+// most 12.5% bigger than asked) and fragmentation between classes.
+// Calibrated on the H100 (docs/BENCHMARKS.md): 14B, 832×480×81, CFG, the
+// pool peaked at 2.71 GB where this estimate gives 3.53 GB.
+const PoolSlack = 0.15
 
 // Activations describes one DiT run for ActivationPeak. Sizes are in elements.
 type Activations struct {
@@ -26,24 +26,25 @@ type Activations struct {
 
 // ActivationPeak estimates the device bytes the DiT's activations take at
 // their peak under the CUDA backend (its activation pool and GEMM scratch),
-// for the VRAM planner. It is deliberately an upper bound: every transient of
-// a block is counted as if alive at once. With L = Tokens, D = Dim, T =
-// TextLen, c = min(FFNChunk, L), F = FFNDim, r = Dim/Heads/2:
+// for the VRAM planner. With L = Tokens, D = Dim, T = TextLen,
+// c = min(FFNChunk, L), F = FFNDim, r = Dim/Heads/2:
 //
 //	per stream, alive for the whole pass:
 //	  residual stream x        f32  [L, D]        4·L·D
 //	  text context             f32  [T, D]        4·T·D
-//	once, for the stream whose block is computing:
-//	  modulated input          bf16 [L, D]        2·L·D
-//	  its bf16 shadow          bf16 [L, D]        2·L·D
-//	  q, k, v                  bf16 [L, D] ×3     6·L·D
-//	  attention output         bf16 [L, D]        2·L·D
-//	  o-projection output      bf16 [L, D]        2·L·D
-//	  cross-attention k, v     bf16 [T, D] ×2     4·T·D
-//	  FFN chunk: GEMM out, GELU bf16 [c, F] ×2     4·c·F (twice even when fused, to be safe)
-//	  FFN chunk output         bf16 [c, D]        2·c·D
+//	the larger phase of the block being computed, for one stream:
+//	  attention: the bf16 shadow of the normalized input, q, k, v and the
+//	  attention output (bf16 [L, D] ×5)            10·L·D
+//	  plus cross-attention k, v bf16 [T, D] ×2    4·T·D
+//	  or the FFN chunk: GEMM out and GELU bf16 [c, F] ×2 and the chunk's
+//	  input shadow and output bf16 [c, D] ×2      4·c·F + 4·c·D
 //	  rotary tables (cos, sin) f32  [L, r] ×2     8·L·r
 //	then ×(1+PoolSlack) for the pool's rounding, plus WeightScratch (not pooled).
+//
+// The modulated LayerNorm input is never materialized in f32 on the CUDA
+// backend (it is fused into the GEMM's input), and the modulated input is
+// freed as soon as q, k and v exist. Measured on the H100, 14B at L = 32760
+// with two streams: pool peak 2.71 GB, estimate 3.53 GB.
 //
 // Non-positive sizes count as zero.
 func ActivationPeak(a Activations) int64 {
@@ -58,7 +59,7 @@ func ActivationPeak(a Activations) int64 {
 		r = D / int64(a.Heads) / 2
 	}
 	perStream := 4*L*D + 4*T*D
-	transient := (2+2+6+2+2)*L*D + 4*T*D + 4*c*F + 2*c*D + 8*L*r
+	transient := max(10*L*D+4*T*D, 4*c*F+4*c*D) + 8*L*r
 	pooled := streams*perStream + transient
 	return pooled + int64(float64(pooled)*PoolSlack) + max(a.WeightScratch, 0)
 }

@@ -28,6 +28,9 @@ func (m *Model) SetResidency(r Residency) { m.residency = r }
 type Run struct {
 	Grid Grid
 	CFG  bool // two residual streams (conditional and unconditional) per step
+	// VRAM and Pinned, when positive, lower the budgets the backend reports
+	// (to plan as a smaller card would while the backend keeps its own cap).
+	VRAM, Pinned int64
 }
 
 // swappable lists the names of a block's tensors that are swapped when the
@@ -82,6 +85,12 @@ func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 	}
 	if in.VRAM, in.Pinned, err = sw.SwapBudgets(); err != nil {
 		return nil, err
+	}
+	if r.VRAM > 0 {
+		in.VRAM = min(in.VRAM, r.VRAM)
+	}
+	if r.Pinned > 0 {
+		in.Pinned = min(in.Pinned, r.Pinned)
 	}
 	plan, err := blockswap.NewPlan(in)
 	if err != nil {
