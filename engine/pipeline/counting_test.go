@@ -19,17 +19,19 @@ type counting struct {
 	root map[engine.Tensor]engine.Tensor // tensor or view → the tensor owning its storage
 	live map[engine.Tensor]string        // owning tensor → the op that made it
 	peak int
+	made map[string]int // op → tensors it made over the backend's life
 }
 
 func newCounting() *counting {
-	return &counting{VideoOps: cpu.New(), root: map[engine.Tensor]engine.Tensor{}, live: map[engine.Tensor]string{}}
+	return &counting{VideoOps: cpu.New(), root: map[engine.Tensor]engine.Tensor{}, live: map[engine.Tensor]string{}, made: map[string]int{}}
 }
 
-func (c *counting) made(op string, t engine.Tensor) engine.Tensor {
+func (c *counting) record(op string, t engine.Tensor) engine.Tensor {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.root[t] = t
 	c.live[t] = op
+	c.made[op]++
 	c.peak = max(c.peak, len(c.live))
 	return t
 }
@@ -65,57 +67,61 @@ func (c *counting) Reshape(x engine.Tensor, shape ...int) engine.Tensor {
 }
 
 func (c *counting) FromHost(d []float32, shape ...int) engine.Tensor {
-	return c.made("FromHost", c.VideoOps.FromHost(d, shape...))
+	return c.record("FromHost", c.VideoOps.FromHost(d, shape...))
 }
 func (c *counting) Weight(i gguf.TensorInfo, d []byte) engine.Tensor {
-	return c.made("Weight", c.VideoOps.Weight(i, d))
+	return c.record("Weight", c.VideoOps.Weight(i, d))
 }
 func (c *counting) Cast(t engine.Tensor, d engine.DType) engine.Tensor {
-	return c.made("Cast", c.VideoOps.Cast(t, d))
+	return c.record("Cast", c.VideoOps.Cast(t, d))
 }
 func (c *counting) Linear(x, w, b engine.Tensor) engine.Tensor {
-	return c.made("Linear", c.VideoOps.Linear(x, w, b))
+	return c.record("Linear", c.VideoOps.Linear(x, w, b))
 }
 func (c *counting) LayerNorm(x, w, b engine.Tensor, eps float32) engine.Tensor {
-	return c.made("LayerNorm", c.VideoOps.LayerNorm(x, w, b, eps))
+	return c.record("LayerNorm", c.VideoOps.LayerNorm(x, w, b, eps))
 }
 func (c *counting) RMSNorm(x, w engine.Tensor, eps float32) engine.Tensor {
-	return c.made("RMSNorm", c.VideoOps.RMSNorm(x, w, eps))
+	return c.record("RMSNorm", c.VideoOps.RMSNorm(x, w, eps))
 }
 func (c *counting) Modulate(x, shift, scale engine.Tensor) engine.Tensor {
-	return c.made("Modulate", c.VideoOps.Modulate(x, shift, scale))
+	return c.record("Modulate", c.VideoOps.Modulate(x, shift, scale))
 }
-func (c *counting) Add(a, b engine.Tensor) engine.Tensor { return c.made("Add", c.VideoOps.Add(a, b)) }
-func (c *counting) Mul(a, b engine.Tensor) engine.Tensor { return c.made("Mul", c.VideoOps.Mul(a, b)) }
-func (c *counting) GELU(x engine.Tensor) engine.Tensor   { return c.made("GELU", c.VideoOps.GELU(x)) }
-func (c *counting) SiLU(x engine.Tensor) engine.Tensor   { return c.made("SiLU", c.VideoOps.SiLU(x)) }
+func (c *counting) Add(a, b engine.Tensor) engine.Tensor {
+	return c.record("Add", c.VideoOps.Add(a, b))
+}
+func (c *counting) Mul(a, b engine.Tensor) engine.Tensor {
+	return c.record("Mul", c.VideoOps.Mul(a, b))
+}
+func (c *counting) GELU(x engine.Tensor) engine.Tensor { return c.record("GELU", c.VideoOps.GELU(x)) }
+func (c *counting) SiLU(x engine.Tensor) engine.Tensor { return c.record("SiLU", c.VideoOps.SiLU(x)) }
 func (c *counting) Rows(t engine.Tensor, ids []int32) engine.Tensor {
-	return c.made("Rows", c.VideoOps.Rows(t, ids))
+	return c.record("Rows", c.VideoOps.Rows(t, ids))
 }
 func (c *counting) Slice(t engine.Tensor, from, to int) engine.Tensor {
-	return c.made("Slice", c.VideoOps.Slice(t, from, to))
+	return c.record("Slice", c.VideoOps.Slice(t, from, to))
 }
 func (c *counting) Concat(ts ...engine.Tensor) engine.Tensor {
-	return c.made("Concat", c.VideoOps.Concat(ts...))
+	return c.record("Concat", c.VideoOps.Concat(ts...))
 }
 func (c *counting) Attention(q, k, v engine.Tensor, o engine.AttentionOpts) engine.Tensor {
-	return c.made("Attention", c.VideoOps.Attention(q, k, v, o))
+	return c.record("Attention", c.VideoOps.Attention(q, k, v, o))
 }
 func (c *counting) Conv3d(x, prev, w, b engine.Tensor, o engine.ConvOpts) engine.Tensor {
-	return c.made("Conv3d", c.VideoOps.Conv3d(x, prev, w, b, o))
+	return c.record("Conv3d", c.VideoOps.Conv3d(x, prev, w, b, o))
 }
 func (c *counting) ChannelNorm(x, g engine.Tensor, silu bool) engine.Tensor {
-	return c.made("ChannelNorm", c.VideoOps.ChannelNorm(x, g, silu))
+	return c.record("ChannelNorm", c.VideoOps.ChannelNorm(x, g, silu))
 }
 func (c *counting) FrameAttention(qkv engine.Tensor) engine.Tensor {
-	return c.made("FrameAttention", c.VideoOps.FrameAttention(qkv))
+	return c.record("FrameAttention", c.VideoOps.FrameAttention(qkv))
 }
 func (c *counting) Frames(x engine.Tensor, from, to int) engine.Tensor {
-	return c.made("Frames", c.VideoOps.Frames(x, from, to))
+	return c.record("Frames", c.VideoOps.Frames(x, from, to))
 }
 func (c *counting) ConcatFrames(a, b engine.Tensor) engine.Tensor {
-	return c.made("ConcatFrames", c.VideoOps.ConcatFrames(a, b))
+	return c.record("ConcatFrames", c.VideoOps.ConcatFrames(a, b))
 }
 func (c *counting) InterleaveFrames(x engine.Tensor) engine.Tensor {
-	return c.made("InterleaveFrames", c.VideoOps.InterleaveFrames(x))
+	return c.record("InterleaveFrames", c.VideoOps.InterleaveFrames(x))
 }

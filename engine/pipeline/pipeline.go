@@ -61,13 +61,21 @@ type Options struct {
 	Height, Width int    // multiples of 16
 	Steps         int
 	Shift         float64
-	Solver        string // "unipc", "dpm++" or "euler"
+	// Solver is "unipc", "dpm++", "euler" or "distill" (the step-distilled
+	// schedule of Timesteps, see scheduler.Distilled).
+	Solver string
+	// Timesteps is the step list of the "distill" solver (e.g. 1000, 750,
+	// 500, 250), one entry per step; empty for the other solvers.
+	Timesteps []int
 	// Guidance holds the boundary and the guidance scale of each expert.
 	Guidance scheduler.Guidance
 	// SwitchStep, when positive, switches experts by step index instead of
 	// by the timestep boundary: steps [0, SwitchStep) run the high-noise
 	// expert, the rest the low-noise one (Guidance.Boundary is ignored).
 	SwitchStep int
+	// LoRAs are attached to the experts they apply to, in order, right after
+	// each expert loads (see LoRA and CheckLoRAs).
+	LoRAs []LoRA
 	// Seed seeds the initial noise, unless Noise is given.
 	Seed uint64
 	// Noise, when not nil, is the initial latent noise [16, T, h, w] with
@@ -121,8 +129,13 @@ func (o Options) Validate() error {
 	if err := o.Guidance.Validate(); err != nil {
 		return err
 	}
-	if _, err := scheduler.New(o.Solver, o.Steps, o.Shift); err != nil {
+	if _, _, err := o.sampler(); err != nil {
 		return err
+	}
+	for _, l := range o.LoRAs {
+		if err := l.validate(); err != nil {
+			return err
+		}
 	}
 	if o.Noise != nil {
 		if want := LatentChannels * o.Grid().Size(); len(o.Noise) != want {
@@ -133,13 +146,52 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// pass returns what step i at timestep t runs.
-func (o Options) pass(i int, t int64) scheduler.Pass {
-	if o.SwitchStep <= 0 {
-		return o.Guidance.At(t)
+// sampler is the solver of the denoising loop: a scheduler.Solver or a
+// scheduler.Distilled.
+type sampler interface {
+	// Step overwrites x with the sample after step i, given the model
+	// output v at x.
+	Step(v []float32, i int, x []float32) error
+}
+
+// sampler returns the solver the options name and the timesteps it feeds
+// the model, one per step.
+func (o Options) sampler() (sampler, []float64, error) {
+	if scheduler.Kind(o.Solver) == scheduler.Distill {
+		if len(o.Timesteps) != o.Steps {
+			return nil, nil, fmt.Errorf("the distill solver runs one step per listed timestep: %d timesteps (%s) for %d steps",
+				len(o.Timesteps), scheduler.FormatTimesteps(o.Timesteps), o.Steps)
+		}
+		d, err := scheduler.NewDistilled(o.Timesteps, o.Shift)
+		if err != nil {
+			return nil, nil, err
+		}
+		return d, d.Timesteps(), nil
+	}
+	if len(o.Timesteps) > 0 {
+		return nil, nil, fmt.Errorf("a timestep list (%s) is for the distill solver, not %q", scheduler.FormatTimesteps(o.Timesteps), o.Solver)
+	}
+	s, err := scheduler.New(o.Solver, o.Steps, o.Shift)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts := make([]float64, s.Steps())
+	for i, t := range s.Timesteps() {
+		ts[i] = float64(t)
+	}
+	return s, ts, nil
+}
+
+// pass returns what step i at timestep t runs: by the timestep boundary,
+// or by step index when SwitchStep is set. Guidance 1 needs no
+// unconditional pass.
+func (o Options) pass(i int, t float64) scheduler.Pass {
+	high := t >= o.Guidance.Threshold()
+	if o.SwitchStep > 0 {
+		high = i < o.SwitchStep
 	}
 	p := scheduler.Pass{Expert: scheduler.LowNoise, Scale: o.Guidance.Low}
-	if i < o.SwitchStep {
+	if high {
 		p = scheduler.Pass{Expert: scheduler.HighNoise, Scale: o.Guidance.High}
 	}
 	p.Uncond = scheduler.NeedsUncond(p.Scale)
@@ -191,6 +243,10 @@ func I2V(ctx context.Context, b engine.Backend, m Models, image []float32, o Opt
 	}
 	if emit == nil {
 		return errors.New("pipeline: I2V needs a frame consumer (emit)")
+	}
+	// A wrong LoRA fails here, before any model loads.
+	if err := CheckLoRAs(m, o.LoRAs); err != nil {
+		return err
 	}
 	r := &run{ctx: ctx, b: b, m: m, o: o, log: o.Log, start: time.Now()}
 	if r.log == nil {
@@ -334,10 +390,7 @@ func expertStage(e scheduler.Expert) Stage {
 }
 
 func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
-	path, what := r.m.Low, "low-noise expert"
-	if s == HighNoise {
-		path, what = r.m.High, "high-noise expert"
-	}
+	path, what := r.m.expert(s)
 	src, _, err := modelfile.Open(path)
 	if err := firstErr(r.ctx.Err(), err); err != nil {
 		return nil, wrapIf(err, what)
@@ -348,6 +401,15 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 		return nil, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	e := &expert{stage: s, model: m}
+	// LoRAs go on before the prompts are embedded: one on text_embedding
+	// changes the embedded text.
+	if err := attachLoRAs(m, s, r.o.LoRAs); err != nil {
+		e.free()
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if names := m.AttachedLoRAs(); len(names) > 0 {
+		r.log.Info("LoRAs attached", "expert", s.String(), "loras", names)
+	}
 	if e.cond, err = m.EmbedText(p.cond, p.condN); err == nil && cfg {
 		e.uncond, err = m.EmbedText(p.uncond, p.uncondN)
 	}
@@ -361,7 +423,7 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 // sample runs the denoising loop and returns the final latent.
 func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 	o := r.o
-	solver, err := scheduler.New(o.Solver, o.Steps, o.Shift)
+	solver, timesteps, err := o.sampler()
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +438,6 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 			x[i] = float32(rng.NormFloat64())
 		}
 	}
-	timesteps := solver.Timesteps()
 	// Whether each expert needs the unconditional pass at any of its steps.
 	needCFG := map[Stage]bool{}
 	for i, t := range timesteps {
@@ -429,7 +490,7 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 		if pass.Uncond {
 			uncond = cur.uncond
 		}
-		vc, vu, err := cur.model.ForwardCFG(r.ctx, x, y, g, float64(t), cur.cond, uncond)
+		vc, vu, err := cur.model.ForwardCFG(r.ctx, x, y, g, t, cur.cond, uncond)
 		if err != nil {
 			if ctxErr := r.ctx.Err(); ctxErr != nil {
 				return nil, ctxErr

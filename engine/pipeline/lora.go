@@ -1,0 +1,184 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/wan22/wan22/engine/dit"
+	"github.com/wan22/wan22/engine/lora"
+	"github.com/wan22/wan22/engine/modelfile"
+	"github.com/wan22/wan22/gguf"
+)
+
+// LoRAExpert says which experts a LoRA applies to.
+type LoRAExpert int
+
+// The experts a LoRA may apply to. WAN 2.2 A14B LoRAs usually come as a
+// pair, one file per expert; style LoRAs often apply to both.
+const (
+	LoRABoth LoRAExpert = iota // both experts (the zero value)
+	LoRAHigh                   // the high-noise expert only
+	LoRALow                    // the low-noise expert only
+)
+
+// String returns "both", "high" or "low".
+func (e LoRAExpert) String() string {
+	switch e {
+	case LoRABoth:
+		return "both"
+	case LoRAHigh:
+		return "high"
+	case LoRALow:
+		return "low"
+	}
+	return "LoRAExpert(" + strconv.Itoa(int(e)) + ")"
+}
+
+// MarshalText makes a LoRAExpert appear by name in JSON.
+func (e LoRAExpert) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+
+// appliesTo reports whether a LoRA for e is attached to the expert of stage s.
+func (e LoRAExpert) appliesTo(s Stage) bool {
+	return e == LoRABoth || (e == LoRAHigh && s == HighNoise) || (e == LoRALow && s == LowNoise)
+}
+
+// LoRA is a LoRA file (safetensors, any key style engine/lora reads)
+// attached at run time to one or both experts: each adapted linear computes
+// W·x + s·B·(A·x) with s = Strength·alpha/rank, the base weights untouched.
+type LoRA struct {
+	Path string
+	// Strength multiplies the adapter; 1 is the file as trained, 0 leaves
+	// the model as it is, negative values are allowed.
+	Strength float64    `json:"strength"`
+	Expert   LoRAExpert `json:"expert"`
+}
+
+func (l LoRA) String() string {
+	return fmt.Sprintf("%s@%s (%s)", l.Path, strconv.FormatFloat(l.Strength, 'g', -1, 64), l.Expert)
+}
+
+// MaxLoRAStrength bounds |Strength|: far beyond any useful value (LoRAs are
+// trained for 1), it keeps a mistyped value from making Inf weights.
+const MaxLoRAStrength = 100
+
+// validate checks the fields of l, not its file.
+func (l LoRA) validate() error {
+	switch {
+	case l.Path == "":
+		return fmt.Errorf("a LoRA has no file path")
+	case math.IsNaN(l.Strength) || math.IsInf(l.Strength, 0) || math.Abs(l.Strength) > MaxLoRAStrength:
+		return fmt.Errorf("LoRA %s: strength %v must be a finite number from %d to %d", l.Path, l.Strength, -MaxLoRAStrength, MaxLoRAStrength)
+	case l.Expert < LoRABoth || l.Expert > LoRALow:
+		return fmt.Errorf("LoRA %s: unknown expert %v: use LoRABoth, LoRAHigh or LoRALow", l.Path, l.Expert)
+	}
+	return nil
+}
+
+// CheckLoRAs checks every LoRA against the experts it applies to before any
+// model is loaded, so that a wrong file fails in seconds rather than after
+// the VAE and the text encoder ran: it reads each expert's shapes from its
+// file header, opens each LoRA file and checks that it is a LoRA for that
+// model (the same check as attaching it does), and that its full-weight
+// deltas (.diff) are not for quantized matrices, which are applied only to
+// F32/F16/BF16 weights. The tensor data is not read.
+func CheckLoRAs(m Models, loras []LoRA) error {
+	for _, l := range loras {
+		if err := l.validate(); err != nil {
+			return err
+		}
+	}
+	for _, s := range []Stage{HighNoise, LowNoise} {
+		var mine []LoRA
+		for _, l := range loras {
+			if l.Expert.appliesTo(s) {
+				mine = append(mine, l)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		path, what := m.expert(s)
+		if err := checkExpertLoRAs(path, what, mine); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expert returns the model file and role of the expert of stage s.
+func (m Models) expert(s Stage) (path, what string) {
+	if s == HighNoise {
+		return m.High, "high-noise expert"
+	}
+	return m.Low, "low-noise expert"
+}
+
+// checkExpertLoRAs checks loras against the expert file at path.
+func checkExpertLoRAs(path, what string, loras []LoRA) error {
+	src, _, err := modelfile.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer src.Close()
+	cfg, err := dit.ConfigFrom(src)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	for _, l := range loras {
+		f, err := lora.Open(l.Path)
+		if err != nil {
+			return fmt.Errorf("LoRA for the %s: %w", what, err)
+		}
+		err = f.Check(cfg.Arch())
+		if err == nil {
+			err = checkDeltaTypes(f, src)
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("LoRA for the %s %s: %w", what, path, err)
+		}
+	}
+	return nil
+}
+
+// checkDeltaTypes refuses full-weight deltas of matrices stored quantized in
+// src (dit.Model.AttachLoRA's rule, checked here from the file header).
+func checkDeltaTypes(f *lora.File, src gguf.Source) error {
+	for _, d := range f.Diffs {
+		ti, ok := src.Lookup(d.Param)
+		if !ok {
+			ti, ok = src.Lookup(dit.Prefix + d.Param)
+		}
+		if !ok || len(ti.Shape) < 2 {
+			continue // AttachLoRA names what the model lacks
+		}
+		switch ti.Type {
+		case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16:
+			continue
+		}
+		return fmt.Errorf("tensor %q of %s is a full-weight delta of %s, which is %v in the model file: deltas apply only to F32, F16 or BF16 weights; use an F16/BF16 model file or a LoRA without .diff tensors",
+			d.Key, f.Name, d.Param, ti.Type)
+	}
+	return nil
+}
+
+// attachLoRAs attaches the LoRAs of stage s to m, in order. On an error the
+// LoRAs attached so far stay attached; the caller frees m.
+func attachLoRAs(m *dit.Model, s Stage, loras []LoRA) error {
+	for _, l := range loras {
+		if !l.Expert.appliesTo(s) {
+			continue
+		}
+		f, err := lora.Open(l.Path)
+		if err != nil {
+			return err
+		}
+		err = m.AttachLoRA(f, float32(l.Strength))
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
