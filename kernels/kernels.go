@@ -77,6 +77,42 @@ func RecordedHash(ptx []byte) string {
 	return strings.TrimSpace(strings.TrimPrefix(s, HashPrefix))
 }
 
+// Entries returns the kernel entry points of a PTX image: the names of its .entry directives, in the
+// order they appear.
+func Entries(ptx []byte) []string {
+	var out []string
+	for rest := ptx; ; {
+		i := bytes.Index(rest, []byte(".entry "))
+		if i < 0 {
+			return out
+		}
+		// A directive starts a line (after any indentation and .visible/.weak); a ".entry " inside a
+		// comment or string is not one.
+		line := rest[bytes.LastIndexByte(rest[:i], '\n')+1 : i]
+		rest = rest[i+len(".entry "):]
+		if !isDirectivePrefix(line) {
+			continue
+		}
+		end := bytes.IndexFunc(rest, func(r rune) bool {
+			return !(r == '_' || r == '$' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+		})
+		if end > 0 {
+			out = append(out, string(rest[:end]))
+		}
+	}
+}
+
+// isDirectivePrefix reports whether what precedes ".entry " on its line is only indentation and linkage
+// directives.
+func isDirectivePrefix(line []byte) bool {
+	for _, f := range strings.Fields(string(line)) {
+		if f != ".visible" && f != ".weak" && f != ".extern" {
+			return false
+		}
+	}
+	return true
+}
+
 // SourceHash is the hash scripts/ptx.sh records: the hex sha256 of the .cu source followed by every shared
 // header (*.cuh) in byte-wise name order.
 func SourceHash(cu []byte, headers map[string][]byte) string {

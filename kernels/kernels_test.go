@@ -91,3 +91,27 @@ func TestPTXLooksLikePTX(t *testing.T) {
 		t.Errorf("ArchModules(../x) = %v", got)
 	}
 }
+
+func TestEntries(t *testing.T) {
+	ptx := []byte("// .entry not_me(\n.visible .entry first(\n\t.param .u64 a\n)\n  .entry second_2$x (\n.weak .entry third()\nmov.u32 %r1, 0; // .entry nor_me(\n")
+	got := Entries(ptx)
+	want := []string{"first", "second_2$x", "third"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Entries = %q, want %q", got, want)
+	}
+	// Every embedded module has entry points, none twice.
+	for _, m := range append(Modules(), ArchModules(SM90a)...) {
+		b, _ := PTX(m)
+		es := Entries(b)
+		if len(es) == 0 {
+			t.Errorf("%s.ptx: no .entry found", m)
+		}
+		seen := map[string]bool{}
+		for _, e := range es {
+			if seen[e] {
+				t.Errorf("%s.ptx: entry %s twice", m, e)
+			}
+			seen[e] = true
+		}
+	}
+}

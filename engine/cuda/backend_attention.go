@@ -5,26 +5,13 @@ package cuda
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
 	"unsafe"
 
 	"github.com/wan22/wan22/engine"
-	"github.com/wan22/wan22/kernels"
 )
 
-// flashKernel is an entry point of a flash attention module (head dim 128, no bias, bf16 in and out):
-//
-//   - kernels/attention.cu, compute_80, every GPU from sm_80 on: attn_b<BM>_w<WARPS>_s<STAGES>_bf16, BM
-//     query rows per CTA, 32·WARPS threads, STAGES·32 KiB of dynamic shared memory (64-key K and V tiles)
-//     plus BM·256 bytes for Q when each warp owns two m16 tiles (BM = 32·WARPS);
-//   - kernels/sm90a/attention.cu, wgmma, compute capability 9.0 only: attn_b128_w8_s<STAGES>g_bf16, two
-//     warpgroups of 64 query rows, 256 threads, 32 KiB for Q plus STAGES·64 KiB (128-key K and V tiles);
-//     attn_b128_w12_s3g{p,q}_bf16 add a producer warpgroup (384 threads) and 256 bytes of mbarriers.
-//
-// Both take (out, q, k, v, lq, lkv, q_stride, k_stride, v_stride, o_stride, scale) and a grid of
-// (ceil(lq / BM), heads).
+// flashKernel is a loaded flash attention entry point (see flashTable in kernel_table.go).
 type flashKernel struct {
 	k         *kernel
 	module    string
@@ -33,115 +20,57 @@ type flashKernel struct {
 	smem      int
 }
 
-// Flash attention modules: the Hopper one, loaded on compute capability 9.0 only, and the portable one.
-const (
-	flashModuleSM90a    = kernels.SM90a + "/attention"
-	flashModulePortable = "attention"
-)
-
-// flashPrefs are a module's entry points in order of preference, measured on an H100 (bench/attention):
-// for long key sequences (self-attention) and for short ones (cross-attention over the 512 text rows).
-// Those whose shared memory exceeds the device's per-block limit are skipped; when none of them is in the
-// module, any bf16 entry point of the naming scheme is taken, the largest tiles that fit first.
+// flashPrefs are a module's entry points in order of preference for long and for short key sequences.
 type flashPrefs struct{ long, short []string }
 
-var flashPreferences = map[string]flashPrefs{
-	// s3gq (the ping-pong fed by a producer warpgroup on mbarriers) leads on self-attention (514–536 TFLOP/s
-	// against 471–496 for s3g in the same runs) and on 512 keys (403–409 against 383–386); s3g (465–496)
-	// beats s2g (418–448); s2g needs 160 KiB instead of 224.
-	flashModuleSM90a: {
-		long:  []string{"attn_b128_w12_s3gq_bf16", "attn_b128_w8_s3g_bf16", "attn_b128_w8_s2g_bf16"},
-		short: []string{"attn_b128_w12_s3gq_bf16", "attn_b128_w8_s3g_bf16", "attn_b128_w8_s2g_bf16"},
-	},
-	flashModulePortable: {
-		long:  []string{"attn_b256_w8_s3_bf16", "attn_b128_w4_s2_bf16", "attn_b128_w8_s2_bf16"},
-		short: []string{"attn_b128_w4_s2_bf16", "attn_b256_w8_s3_bf16", "attn_b128_w8_s2_bf16"},
-	},
-}
-
-// flashEntry matches the bf16 entry points of both attention modules in their PTX.
-var flashEntry = regexp.MustCompile(`\.entry (attn_b\d+_w\d+_s\d+(?:g[pq]?)?_bf16)\(`)
-
-// flashName parses an entry point's name.
-var flashName = regexp.MustCompile(`^attn_b(\d+)_w(\d+)_s(\d+)(g[pq]?)?_bf16$`)
-
-// flashCandidates lists the preferred entry points of a module, then every other bf16 one in its PTX by
-// decreasing tile area (BM·STAGES).
-func flashCandidates(module string, prefs []string) []string {
-	out := slices.Clone(prefs)
-	ptx, err := kernels.PTX(module)
-	if err != nil {
+// flashPreferences is flashTable's order by module, as names.
+var flashPreferences = func() map[string]flashPrefs {
+	names := func(ss []flashSpec) []string {
+		out := make([]string, len(ss))
+		for i, s := range ss {
+			out[i] = s.name
+		}
 		return out
 	}
-	var rest []string
-	for _, m := range flashEntry.FindAllSubmatch(ptx, -1) {
-		if name := string(m[1]); !slices.Contains(out, name) && !slices.Contains(rest, name) {
-			rest = append(rest, name)
+	m := map[string]flashPrefs{}
+	for _, mod := range []string{flashModuleSM90a, flashModulePortable} {
+		m[mod] = flashPrefs{long: names(flashOrder(mod, false)), short: names(flashOrder(mod, true))}
+	}
+	return m
+}()
+
+// flashCandidates lists prefs, then every other entry point of the module in flashTable by decreasing tile
+// area (BM·STAGES).
+func flashCandidates(module string, prefs []string) []string {
+	out := slices.Clone(prefs)
+	var rest []flashSpec
+	for _, s := range flashTable {
+		if s.module == module && !slices.Contains(out, s.name) {
+			rest = append(rest, s)
 		}
 	}
-	area := func(name string) int {
-		bm, _, stages, _, _, err := parseFlashName(name)
-		if err != nil {
-			return 0
-		}
-		return bm * stages
+	slices.SortStableFunc(rest, func(a, b flashSpec) int { return b.bm*b.stages - a.bm*a.stages })
+	for _, s := range rest {
+		out = append(out, s.name)
 	}
-	slices.SortStableFunc(rest, func(a, b string) int { return area(b) - area(a) })
-	return append(out, rest...)
+	return out
 }
 
-// flashShortKeys is the key count up to which the short-sequence preference applies.
-const flashShortKeys = 2048
-
-// parseFlashName parses attn_b<BM>_w<WARPS>_s<STAGES>[g[p|q]]_bf16: g marks the sm90a kernels, a following p or
-// q the warp-specialized ones (a producer warpgroup).
-func parseFlashName(name string) (bm, warps, stages int, hopper, ws bool, err error) {
-	m := flashName.FindStringSubmatch(name)
-	if m == nil {
-		return 0, 0, 0, false, false, fmt.Errorf("attention entry point %q: not of the form attn_b<BM>_w<WARPS>_s<STAGES>[g[p|q]]_bf16", name)
-	}
-	bm, _ = strconv.Atoi(m[1])
-	warps, _ = strconv.Atoi(m[2])
-	stages, _ = strconv.Atoi(m[3])
-	return bm, warps, stages, m[4] != "", len(m[4]) == 2, nil
-}
-
-// parseFlash returns an entry point's tiling and dynamic shared memory (see flashKernel).
+// parseFlash returns the tiling and dynamic shared memory of an entry point of either module, from
+// flashTable.
 func parseFlash(name string) (bm, warps, smem int, err error) {
-	bm, warps, stages, hopper, ws, err := parseFlashName(name)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	if ws {
-		if bm != 128 || warps != 12 || stages != 3 {
-			return 0, 0, 0, fmt.Errorf("attention entry point %q: unexpected tiling (the warp-specialized sm90a kernels are b128_w12_s3)", name)
+	for _, mod := range []string{flashModuleSM90a, flashModulePortable} {
+		if s, ok := flashSpecOf(mod, name); ok {
+			return s.bm, s.warps, s.smem, nil
 		}
-		return bm, warps, bm*256 + stages*64<<10 + 256, nil // + the mbarriers
 	}
-	if hopper {
-		if bm != 128 || warps != 8 || stages < 2 {
-			return 0, 0, 0, fmt.Errorf("attention entry point %q: unexpected tiling (the sm90a kernels are b128_w8)", name)
-		}
-		return bm, warps, bm*256 + stages*64<<10, nil
-	}
-	if warps <= 0 || bm <= 0 || bm%(16*warps) != 0 || stages < 2 {
-		return 0, 0, 0, fmt.Errorf("attention entry point %q: unexpected tiling", name)
-	}
-	smem = stages * 32 << 10
-	if bm/(16*warps) == 2 {
-		smem += bm * 256
-	}
-	return bm, warps, smem, nil
+	return 0, 0, 0, fmt.Errorf("attention entry point %q is not in flashTable (kernel_table.go)", name)
 }
 
-// flashModules lists the modules flashFor tries, in order: the Hopper one first on compute capability 9.0
-// (sm_90a code runs on exactly that) unless the portable kernels were asked for.
+// flashModules lists the modules flashFor tries, in order (flashModulesFor on this device).
 func (b *Backend) flashModules() []string {
 	i := b.d.Info()
-	if i.Major == 9 && i.Minor == 0 && !b.portableAttn {
-		return []string{flashModuleSM90a, flashModulePortable}
-	}
-	return []string{flashModulePortable}
+	return flashModulesFor(i.Major, i.Minor, b.portableAttn)
 }
 
 // flashFor returns the flash kernel for a key count, or nil when no attention module or preferred entry
@@ -175,39 +104,25 @@ func (b *Backend) flashFor(keys int) *flashKernel {
 	return nil
 }
 
-// pickFlash returns the first usable entry point of a module for long or short key sequences, with its
-// shared memory allowed, or the reason none is. Runs on the CUDA goroutine.
+// pickFlash returns the first usable entry point of a module for long or short key sequences (flashFirstFit
+// over flashTable), with its shared memory allowed, or the reason none is. Runs on the CUDA goroutine.
 func (b *Backend) pickFlash(mod string, short bool) (*flashKernel, error) {
-	prefs := flashPreferences[mod].long
-	if short {
-		prefs = flashPreferences[mod].short
-	}
-	why := fmt.Errorf("module %s has no flash attention entry point", mod)
-	for _, name := range flashCandidates(mod, prefs) {
-		bm, warps, smem, err := parseFlash(name)
-		if err != nil {
-			why = err
-			continue
-		}
-		if smem > b.smemOptin {
-			why = fmt.Errorf("%s needs %d bytes of shared memory, the device allows %d per block", name, smem, b.smemOptin)
-			continue
-		}
-		k, err := b.d.getKernel(mod, name)
+	var f *flashKernel
+	_, err := flashFirstFit(mod, short, b.smemOptin, func(s flashSpec) error {
+		k, err := b.d.getKernel(mod, s.name)
 		if err != nil {
 			if _, merr := b.d.getModule(mod); merr != nil {
-				return nil, merr // the module itself failed: no other entry point of it can do better
+				return flashModuleError{merr} // the module itself failed: no other entry point of it can do better
 			}
-			why = err
-			continue
+			return err
 		}
-		if err := b.d.allowSmem(k, smem); err != nil {
-			why = err
-			continue
+		if err := b.d.allowSmem(k, s.smem); err != nil {
+			return err
 		}
-		return &flashKernel{k: k, module: mod, name: name, bm: bm, warps: warps, smem: smem}, nil
-	}
-	return nil, why
+		f = &flashKernel{k: k, module: mod, name: s.name, bm: s.bm, warps: s.warps, smem: s.smem}
+		return nil
+	})
+	return f, err
 }
 
 // FlashKernels names the flash attention entry points the backend runs for long (self-attention) and
@@ -312,7 +227,7 @@ func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) en
 			return b.d.Memset32(nil, y.st.buf.Mem(), 0)
 		}
 		var f *flashKernel
-		if dt == engine.BF16 && D == 128 && bias.IsNil() && aligned16(m[0], m[1], m[2], y.mem()) {
+		if dt == engine.BF16 && D == flashHeadDim && bias.IsNil() && aligned16(m[0], m[1], m[2], y.mem()) {
 			f = b.flashFor(keys)
 		}
 		switch {

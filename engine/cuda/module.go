@@ -32,11 +32,15 @@ type kernel struct {
 	smemSet int // dynamic shared memory the function was allowed so far
 }
 
-// getKernel returns a kernel, loading its module on first use. Runs on the CUDA goroutine.
+// getKernel returns a kernel, loading its module on first use; the kernel must be listed in
+// launchedKernels (kernel_names.go), which CI checks against the embedded PTX. Runs on the CUDA goroutine.
 func (d *Device) getKernel(mod, name string) (*kernel, error) {
 	key := mod + ":" + name
 	if k, ok := d.kernels[key]; ok {
 		return k, nil
+	}
+	if !kernelListed(mod, name) {
+		return nil, fmt.Errorf("cuda: kernel %s of module %s is not listed in launchedKernels: add it to engine/cuda/kernel_names.go (and the kernel to kernels/%s.cu)", name, mod, mod)
 	}
 	m, err := d.getModule(mod)
 	if err != nil {

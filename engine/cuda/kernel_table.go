@@ -1,0 +1,151 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/wan22/wan22/kernels"
+)
+
+// Flash attention modules: the Hopper one, loaded on compute capability 9.0 only, and the portable one.
+const (
+	flashModuleSM90a    = kernels.SM90a + "/attention"
+	flashModulePortable = "attention"
+)
+
+// flashHeadDim is the head dimension every flash entry point is built for; other head dims run the
+// shared-memory kernel of kernels/backend.cu.
+const flashHeadDim = 128
+
+// flashShortKeys is the key count up to which the short-sequence preference (flashSpec.short) applies.
+const flashShortKeys = 2048
+
+// flashSpec is one bf16 entry point of a flash attention module (see flashTable). Every entry takes
+// (out, q, k, v, lq, lkv, q_stride, k_stride, v_stride, o_stride, scale) and a grid of (ceil(lq / bm), heads).
+type flashSpec struct {
+	module string // flashModulePortable or flashModuleSM90a (wgmma: compute capability 9.0 only)
+	name   string // entry point in the module's PTX
+	// headDim is the head dimension; bm the query rows per CTA, warps·32 the threads, stages the K/V tiles
+	// in flight.
+	headDim, bm, warps, stages int
+	// producer marks the warp-specialized sm90a kernels: a producer warpgroup feeds the two consumer
+	// warpgroups through mbarriers.
+	producer bool
+	// smem is the dynamic shared memory in bytes.
+	smem int
+	// long and short rank the entry for long key sequences (self-attention) and for short ones (up to
+	// flashShortKeys: cross-attention over the text rows), 1 first; within a module the lower rank is tried
+	// first.
+	long, short int
+}
+
+// flashTable lists every flash entry point the backend may run, the order of preference measured on an
+// H100 (bench/attention; the measurements are in docs/BENCHMARKS.md):
+//
+//   - kernels/attention.cu, compute_80, every GPU from sm_80 on: attn_b<BM>_w<WARPS>_s<STAGES>_bf16, STAGES·32
+//     KiB of dynamic shared memory (64-key K and V tiles) plus BM·256 bytes for Q when each warp owns two m16
+//     tiles (BM = 32·WARPS). b256_w8_s3 is the fastest on long keys, b128_w4_s2 on short ones; b128_w4_s2 is
+//     also the one that fits the 99 KiB of the consumer cards (sm_86, sm_89, sm_120).
+//   - kernels/sm90a/attention.cu, wgmma, compute capability 9.0 only: attn_b128_w8_s<STAGES>g_bf16, two
+//     warpgroups of 64 query rows, 32 KiB for Q plus STAGES·64 KiB (128-key K and V tiles);
+//     attn_b128_w12_s3g{p,q}_bf16 add a producer warpgroup (384 threads) and 256 bytes of mbarriers. s3gq
+//     (the ping-pong fed by the producer) leads on both, then s3g, then s2g (160 KiB instead of 224).
+//
+// kernel_table_test.go checks that the table and the PTX list the same bf16 entry points and that each
+// name spells its fields.
+var flashTable = []flashSpec{
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gq_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 1, short: 1},
+	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 2, short: 2},
+	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 3, short: 3},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 4, short: 4},
+	{module: flashModulePortable, name: "attn_b256_w8_s3_bf16", headDim: 128, bm: 256, warps: 8, stages: 3, smem: 3*32<<10 + 256*256, long: 1, short: 2},
+	{module: flashModulePortable, name: "attn_b128_w4_s2_bf16", headDim: 128, bm: 128, warps: 4, stages: 2, smem: 2*32<<10 + 128*256, long: 2, short: 1},
+	{module: flashModulePortable, name: "attn_b128_w8_s2_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 2 * 32 << 10, long: 3, short: 3},
+}
+
+// flashModulesFor lists the modules the backend tries, in order, on a device of compute capability
+// major.minor: the Hopper one first on 9.0 (sm_90a code runs on exactly that) unless portable asks for the
+// compute_80 kernels.
+func flashModulesFor(major, minor int, portable bool) []string {
+	if major == 9 && minor == 0 && !portable {
+		return []string{flashModuleSM90a, flashModulePortable}
+	}
+	return []string{flashModulePortable}
+}
+
+// flashOrder returns the entry points of a module for short or long key sequences, in order of preference.
+func flashOrder(module string, short bool) []flashSpec {
+	var out []flashSpec
+	for _, s := range flashTable {
+		if s.module == module {
+			out = append(out, s)
+		}
+	}
+	rank := func(s flashSpec) int {
+		if short {
+			return s.short
+		}
+		return s.long
+	}
+	slices.SortStableFunc(out, func(a, b flashSpec) int { return rank(a) - rank(b) })
+	return out
+}
+
+// flashModuleError is a load failure of a whole module: no other entry point of it can do better.
+type flashModuleError struct{ err error }
+
+func (e flashModuleError) Error() string { return e.err.Error() }
+func (e flashModuleError) Unwrap() error { return e.err }
+
+// flashFirstFit returns the first entry point of a module, in order of preference, whose shared memory
+// fits smemOptin bytes per block and that load accepts (nil: every one is accepted), or the reason none
+// is. A flashModuleError from load ends the search of the module.
+func flashFirstFit(module string, short bool, smemOptin int, load func(flashSpec) error) (flashSpec, error) {
+	why := fmt.Errorf("module %s has no flash attention entry point", module)
+	for _, s := range flashOrder(module, short) {
+		if s.smem > smemOptin {
+			why = fmt.Errorf("%s needs %d bytes of shared memory, the device allows %d per block", s.name, s.smem, smemOptin)
+			continue
+		}
+		if load != nil {
+			if err := load(s); err != nil {
+				if me := (flashModuleError{}); errors.As(err, &me) {
+					return flashSpec{}, me.err
+				}
+				why = err
+				continue
+			}
+		}
+		return s, nil
+	}
+	return flashSpec{}, why
+}
+
+// flashPick returns the entry point the backend runs for a head dim and key count on a device of compute
+// capability major.minor allowing smemOptin bytes of shared memory per block when every module loads, or
+// the reason there is none (the fallback kernel runs then).
+func flashPick(major, minor int, portable bool, headDim, keys, smemOptin int) (flashSpec, error) {
+	if headDim != flashHeadDim {
+		return flashSpec{}, fmt.Errorf("head dim %d: the flash kernels take %d", headDim, flashHeadDim)
+	}
+	var why error
+	for _, mod := range flashModulesFor(major, minor, portable) {
+		s, err := flashFirstFit(mod, keys <= flashShortKeys, smemOptin, nil)
+		if err == nil {
+			return s, nil
+		}
+		why = err
+	}
+	return flashSpec{}, why
+}
+
+// flashSpecOf returns the table entry of a module's entry point.
+func flashSpecOf(module, name string) (flashSpec, bool) {
+	for _, s := range flashTable {
+		if s.module == module && s.name == name {
+			return s, true
+		}
+	}
+	return flashSpec{}, false
+}

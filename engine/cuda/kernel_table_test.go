@@ -1,0 +1,157 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wan22/wan22/kernels"
+)
+
+// TestFlashTableMatchesPTX: the flash table and the PTX of both attention modules list the same bf16
+// entry points, each name spells its table fields, the shared memory is what the sources' layout needs,
+// and the ranks of a module are 1…n.
+func TestFlashTableMatchesPTX(t *testing.T) {
+	for _, mod := range []string{flashModuleSM90a, flashModulePortable} {
+		ptx, err := kernels.PTX(mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries := kernels.Entries(ptx)
+		var inPTX []string
+		for _, e := range entries {
+			if strings.HasPrefix(e, "attn_") && strings.HasSuffix(e, "_bf16") {
+				inPTX = append(inPTX, e)
+			}
+		}
+		var inTable []string
+		for _, s := range flashTable {
+			if s.module == mod {
+				inTable = append(inTable, s.name)
+			}
+		}
+		slices.Sort(inPTX)
+		slices.Sort(inTable)
+		if !slices.Equal(inPTX, inTable) {
+			t.Errorf("%s: bf16 entry points in the PTX %v, in flashTable %v", mod, inPTX, inTable)
+		}
+		for _, short := range []bool{false, true} {
+			for i, s := range flashOrder(mod, short) {
+				if r := map[bool]int{false: s.long, true: s.short}[short]; r != i+1 {
+					t.Errorf("%s: %s has rank %d (short %v), want ranks 1…n without gaps or ties", mod, s.name, r, short)
+				}
+			}
+		}
+	}
+	for _, s := range flashTable {
+		variant := ""
+		if s.module == flashModuleSM90a {
+			variant = "g"
+			if s.producer {
+				variant = "g[pq]"
+			}
+		}
+		if ok, _ := regexp.MatchString(fmt.Sprintf(`^attn_b%d_w%d_s%d%s_bf16$`, s.bm, s.warps, s.stages, variant), s.name); !ok {
+			t.Errorf("%s: the name does not spell bm %d, warps %d, stages %d, producer %v", s.name, s.bm, s.warps, s.stages, s.producer)
+		}
+		if s.headDim != flashHeadDim {
+			t.Errorf("%s: head dim %d", s.name, s.headDim)
+		}
+		// Shared memory from the kernels' layouts (see flashTable).
+		var want int
+		switch {
+		case s.module == flashModuleSM90a && s.producer:
+			want = 32<<10 + s.stages*64<<10 + 256
+		case s.module == flashModuleSM90a:
+			want = 32<<10 + s.stages*64<<10
+		default:
+			want = s.stages * 32 << 10
+			if s.bm == 32*s.warps {
+				want += s.bm * 256
+			}
+		}
+		if s.smem != want {
+			t.Errorf("%s: %d bytes of shared memory, the layout needs %d", s.name, s.smem, want)
+		}
+	}
+}
+
+// TestFlashPick: the entry point chosen for a device and a shape.
+func TestFlashPick(t *testing.T) {
+	const (
+		h100   = 227 << 10 // opt-in shared memory per block
+		a100   = 163 << 10
+		ada    = 99 << 10 // sm_86, sm_89, sm_120
+		noOpt  = 48 << 10 // the attribute could not be read
+		long   = 32760
+		short  = 512
+		border = flashShortKeys
+	)
+	for _, c := range []struct {
+		major, minor   int
+		portable       bool
+		headDim, keys  int
+		smem           int
+		module, name   string // "" when none fits
+		wantErrSubstrs string
+	}{
+		{9, 0, false, 128, long, h100, flashModuleSM90a, "attn_b128_w12_s3gq_bf16", ""},
+		{9, 0, false, 128, short, h100, flashModuleSM90a, "attn_b128_w12_s3gq_bf16", ""},
+		{9, 0, true, 128, long, h100, flashModulePortable, "attn_b256_w8_s3_bf16", ""},
+		{9, 0, true, 128, short, h100, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
+		{9, 0, true, 128, border, h100, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
+		{9, 0, true, 128, border + 1, h100, flashModulePortable, "attn_b256_w8_s3_bf16", ""},
+		// A Hopper part allowing less: the 160 KiB s2g, then the portable module.
+		{9, 0, false, 128, long, 200 << 10, flashModuleSM90a, "attn_b128_w8_s2g_bf16", ""},
+		{9, 0, false, 128, long, 150 << 10, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
+		{8, 0, false, 128, long, a100, flashModulePortable, "attn_b256_w8_s3_bf16", ""},
+		{8, 0, false, 128, short, a100, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
+		{8, 9, false, 128, long, ada, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
+		{12, 0, false, 128, long, ada, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
+		{9, 0, false, 128, long, noOpt, "", "", "attn_b128_w8_s2_bf16 needs 65536 bytes of shared memory, the device allows 49152"},
+		{9, 0, false, 64, long, h100, "", "", "head dim 64"},
+	} {
+		s, err := flashPick(c.major, c.minor, c.portable, c.headDim, c.keys, c.smem)
+		what := fmt.Sprintf("flashPick(%d.%d, portable %v, head dim %d, %d keys, %d bytes)", c.major, c.minor, c.portable, c.headDim, c.keys, c.smem)
+		if c.name == "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErrSubstrs) {
+				t.Errorf("%s = %s, %v; want an error containing %q", what, s.name, err, c.wantErrSubstrs)
+			}
+			continue
+		}
+		if err != nil || s.module != c.module || s.name != c.name {
+			t.Errorf("%s = %s:%s, %v; want %s:%s", what, s.module, s.name, err, c.module, c.name)
+		}
+	}
+}
+
+// TestFlashFirstFitLoad: an entry point the loader refuses is passed over; a module failure ends the
+// module's search with its own error.
+func TestFlashFirstFitLoad(t *testing.T) {
+	var tried []string
+	s, err := flashFirstFit(flashModuleSM90a, false, 227<<10, func(s flashSpec) error {
+		tried = append(tried, s.name)
+		if s.name == "attn_b128_w12_s3gq_bf16" {
+			return errors.New("no such function")
+		}
+		return nil
+	})
+	if err != nil || s.name != "attn_b128_w8_s3g_bf16" || len(tried) != 2 {
+		t.Errorf("after a refused entry point: %s, %v (tried %v)", s.name, err, tried)
+	}
+	tried = nil
+	jit := errors.New("PTX ISA 9.0 not supported")
+	_, err = flashFirstFit(flashModuleSM90a, false, 227<<10, func(s flashSpec) error {
+		tried = append(tried, s.name)
+		return flashModuleError{jit}
+	})
+	if err != jit || len(tried) != 1 {
+		t.Errorf("module failure: %v (tried %v), want %v after one try", err, tried, jit)
+	}
+	if _, err := flashFirstFit("nope", false, 227<<10, nil); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown module: %v", err)
+	}
+}
