@@ -40,7 +40,8 @@ bench:
 demo: build
 	./scripts/demo.sh $(BIN)/wan22
 
-## ptx: compile kernels/*.cu to committed PTX (needs nvcc)
+## ptx: compile every kernels/*.cu (compute_80, nvcc 11.8+) and kernels/sm90a/*.cu (nvcc 12+) to the
+## committed PTX; prints what it built and what it skipped and why
 ptx:
 	./scripts/ptx.sh
 

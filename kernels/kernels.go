@@ -1,14 +1,17 @@
 // Package kernels holds the CUDA C sources of wan22's GPU kernels and the PTX compiled from them.
 //
-// One .cu file per op family (dequant, gemm, norm, elementwise); common.cuh is shared by all. `make ptx`
+// One .cu file per op family (dequant, gemm, norm, elementwise, ...); common.cuh is shared by all. `make ptx`
 // (scripts/ptx.sh) compiles each to compute_80 PTX, which is committed and embedded here, so building the
 // engine needs no CUDA compiler. The first line of each .ptx records the sha256 of the sources it was made
 // from (see SourceHash); a test fails when a source changed without regenerating the PTX.
 //
 // Architecture-specific modules live in a subfolder named after their target and are embedded beside the
 // portable ones under that prefix: sm90a/attention.ptx (wgmma, Hopper only, made with nvcc 12 or newer by
-// bench/attention/ptx_sm90a.sh) is the module "sm90a/attention". Modules lists only the portable compute_80
+// bench/attention/ptx_sm90a.sh, or by make ptx where nvcc is 12 or newer) is the module "sm90a/attention". Modules lists only the portable compute_80
 // modules; ArchModules lists those of one architecture.
+//
+// The second line of a .ptx made since the scripts recorded it names the nvcc release and flags that made
+// it (see RecordedBuild); older files lack it.
 //
 // This package only embeds; engine/cuda loads the modules into a CUDA context when first used.
 package kernels
@@ -65,6 +68,23 @@ func globModules(pattern string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// BuildPrefix starts the second line of a .ptx made by scripts/ptx.sh since it records the compiler: the
+// nvcc release and the flags follow.
+const BuildPrefix = "// wan22-nvcc: "
+
+// RecordedBuild returns the nvcc release and flags written on the second line of a PTX file, or "" when
+// there is none (files made before the line was recorded).
+func RecordedBuild(ptx []byte) string {
+	r := bufio.NewReader(bytes.NewReader(ptx))
+	_, _, _ = r.ReadLine()
+	line, _, _ := r.ReadLine()
+	s := string(line)
+	if !strings.HasPrefix(s, BuildPrefix) {
+		return ""
+	}
+	return strings.TrimSpace(strings.TrimPrefix(s, BuildPrefix))
 }
 
 // RecordedHash returns the source hash written on the first line of a PTX file, or "" when there is none.

@@ -115,3 +115,30 @@ func TestEntries(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderLines: the two header lines scripts/ptx.sh writes read back, and the script writes the prefixes
+// this package reads.
+func TestHeaderLines(t *testing.T) {
+	ptx := []byte(HashPrefix + "abc123\n" + BuildPrefix + "release 12.4, V12.4.131; flags: -ptx -arch=compute_90a\n.version 8.4\n")
+	if got := RecordedHash(ptx); got != "abc123" {
+		t.Errorf("RecordedHash = %q", got)
+	}
+	if got := RecordedBuild(ptx); got != "release 12.4, V12.4.131; flags: -ptx -arch=compute_90a" {
+		t.Errorf("RecordedBuild = %q", got)
+	}
+	if got := RecordedBuild([]byte(HashPrefix + "abc\n//\n.version 7.8\n")); got != "" {
+		t.Errorf("RecordedBuild without the line = %q", got)
+	}
+	if got := RecordedBuild(nil); got != "" {
+		t.Errorf("RecordedBuild(nil) = %q", got)
+	}
+	script, err := os.ReadFile("../scripts/ptx.sh")
+	if err != nil {
+		t.Skipf("scripts/ptx.sh not found next to the package: %v", err)
+	}
+	for _, p := range []string{HashPrefix, BuildPrefix} {
+		if !strings.Contains(string(script), `echo "`+p) {
+			t.Errorf("scripts/ptx.sh does not write %q", p)
+		}
+	}
+}

@@ -90,7 +90,7 @@ func (d *Device) loadModule(name string, ptx []byte) *module {
 		m.err = fmt.Errorf("%w%s; the embedded PTX is damaged or too new for this driver: run make ptx, rebuild, and update the NVIDIA driver if it persists", e, jit)
 		return m
 	}
-	d.log.Debug("kernel module loaded", "module", name, "jit", time.Since(start))
+	d.log.Debug("kernel module loaded", "module", name, "jit", time.Since(start), "nvcc", kernels.RecordedBuild(ptx))
 	return m
 }
 
