@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"slices"
 	"time"
 
 	"github.com/wan22/wan22/blockswap"
@@ -53,6 +54,27 @@ type Event = pipeline.Event
 // Memory is the peak memory of a run so far.
 type Memory = pipeline.Memory
 
+// LoRA is a LoRA file (safetensors) attached at run time to one or both
+// experts with a strength: each adapted linear computes W·x + s·B·(A·x),
+// s = strength·alpha/rank, without touching the (quantized) base weights.
+type LoRA = pipeline.LoRA
+
+// LoRAExpert says which experts a LoRA applies to.
+type LoRAExpert = pipeline.LoRAExpert
+
+// The experts a LoRA may apply to; the zero value is both.
+const (
+	LoRABoth = pipeline.LoRABoth
+	LoRAHigh = pipeline.LoRAHigh
+	LoRALow  = pipeline.LoRALow
+)
+
+// DistillSolver is the Solver of step-distilled models and LoRAs (LightX2V's
+// 4-step schedule and its kin): the model runs at the listed timesteps of
+// the shifted 1000-step training schedule (Request.Timesteps, default
+// 1000, 750, 500, 250), with guidance 1 unless given.
+const DistillSolver = string(scheduler.Distill)
+
 // Request is one video to generate. Every zero field takes the official
 // I2V-A14B default, so a Request with an Image and a Prompt is complete.
 type Request struct {
@@ -72,17 +94,25 @@ type Request struct {
 	Width, Height int
 	MaxArea       int // pixels; 0: 1280×720
 
-	Steps  int     // 0: 40
+	Steps  int     // 0: 40, or the length of Timesteps for DistillSolver
 	Shift  float64 // 0: 5.0
-	Solver string  // "unipc" (""), "dpm++" or "euler"
+	Solver string  // "unipc" (""), "dpm++", "euler" or DistillSolver ("distill")
+	// Timesteps is DistillSolver's step list (nil: 1000, 750, 500, 250);
+	// other solvers take none.
+	Timesteps []int
 	// GuidanceHigh and GuidanceLow are the guidance scales of the high- and
-	// low-noise experts; 0: 3.5. A scale of 1 skips the unconditional pass.
+	// low-noise experts; 0: 3.5 (1 for DistillSolver). A scale of 1 skips
+	// the unconditional pass.
 	GuidanceHigh, GuidanceLow float64
 	// Boundary is the expert switch as a fraction of the 1000 training
 	// timesteps (0: 0.9); SwitchStep > 0 switches after that many steps
 	// instead.
 	Boundary   float64
 	SwitchStep int
+
+	// LoRAs are attached to the experts they apply to, in order. Each file
+	// is checked against its experts by Resolve, before anything loads.
+	LoRAs []LoRA
 
 	Seed  uint64
 	Noise []float32 // initial latent noise [16, T, h, w]; overrides Seed
@@ -113,8 +143,10 @@ type Settings struct {
 	Steps                      int
 	Shift                      float64
 	Solver                     string
+	Timesteps                  []int // DistillSolver's step list
 	Guidance                   scheduler.Guidance
 	SwitchStep                 int
+	LoRAs                      []LoRA
 	Seed                       uint64
 	// Host and Device are the estimated peak memory in bytes: host memory,
 	// and device memory outside the DiT (whose blocks the block manager
@@ -145,10 +177,19 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	s := Settings{
 		Width: r.Width, Height: r.Height, Frames: orInt(r.Frames, DefaultFrames), FPS: orInt(r.FPS, DefaultFPS),
 		Steps: orInt(r.Steps, DefaultSteps), Shift: orFloat(r.Shift, DefaultShift), Solver: r.Solver,
-		SwitchStep: r.SwitchStep, Seed: r.Seed,
+		SwitchStep: r.SwitchStep, Seed: r.Seed, LoRAs: r.LoRAs, Timesteps: r.Timesteps,
 	}
 	if s.Solver == "" {
 		s.Solver = DefaultSolver
+	}
+	guidance := DefaultGuidance
+	if s.Solver == DistillSolver {
+		// Distilled models run without CFG and one step per listed timestep.
+		guidance = 1
+		if len(s.Timesteps) == 0 {
+			s.Timesteps = slices.Clone(scheduler.DefaultDistillTimesteps)
+		}
+		s.Steps = orInt(r.Steps, len(s.Timesteps))
 	}
 	for _, f := range []struct {
 		name string
@@ -160,8 +201,8 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	}
 	s.Guidance = scheduler.Guidance{
 		Boundary: orFloat(r.Boundary, DefaultBoundary),
-		High:     float32(orFloat(r.GuidanceHigh, DefaultGuidance)),
-		Low:      float32(orFloat(r.GuidanceLow, DefaultGuidance)),
+		High:     float32(orFloat(r.GuidanceHigh, guidance)),
+		Low:      float32(orFloat(r.GuidanceLow, guidance)),
 	}
 	if err := imageprep.CheckFrames(s.Frames); err != nil {
 		return s, err
@@ -196,6 +237,9 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	if err := p.options(r, s).Validate(); err != nil {
 		return s, err
 	}
+	if err := pipeline.CheckLoRAs(p.pipelineModels(), s.LoRAs); err != nil {
+		return s, err
+	}
 	return s, p.estimate(&s)
 }
 
@@ -203,8 +247,8 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 func (p *Pipeline) options(r Request, s Settings) pipeline.Options {
 	return pipeline.Options{
 		Prompt: r.Prompt, Negative: r.Negative, Frames: s.Frames, Height: s.Height, Width: s.Width,
-		Steps: s.Steps, Shift: s.Shift, Solver: s.Solver, Guidance: s.Guidance, SwitchStep: s.SwitchStep,
-		Seed: s.Seed, Noise: r.Noise, Log: p.o.Log, BackendFor: p.stage,
+		Steps: s.Steps, Shift: s.Shift, Solver: s.Solver, Timesteps: s.Timesteps, Guidance: s.Guidance, SwitchStep: s.SwitchStep,
+		LoRAs: s.LoRAs, Seed: s.Seed, Noise: r.Noise, Log: p.o.Log, BackendFor: p.stage,
 	}
 }
 
@@ -321,8 +365,12 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 		}
 		return nil
 	}
-	m := pipeline.Models{High: p.models.High, Low: p.models.Low, TextEncoder: p.models.TextEncoder, VAE: p.models.VAE}
-	return pipeline.I2V(ctx, p.b, m, img, o, emit)
+	return pipeline.I2V(ctx, p.b, p.pipelineModels(), img, o, emit)
+}
+
+// pipelineModels are the model files as the pipeline names them.
+func (p *Pipeline) pipelineModels() pipeline.Models {
+	return pipeline.Models{High: p.models.High, Low: p.models.Low, TextEncoder: p.models.TextEncoder, VAE: p.models.VAE}
 }
 
 func orInt(v, def int) int {

@@ -17,6 +17,10 @@
 // 16 fps, max area 1280×720), checks the request and its memory estimate
 // against the budget, and then runs the stages one model at a time,
 // reporting progress and stopping when the context is cancelled.
+//
+// Request.LoRAs attaches LoRA files at run time, per expert, each checked
+// against its expert before any model loads; Solver DistillSolver with
+// guidance 1 runs the few-step schedules of the step-distillation LoRAs.
 package wan22
 
 import (

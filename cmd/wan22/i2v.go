@@ -9,13 +9,16 @@ import (
 	"image"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/engine/imageprep"
+	"github.com/wan22/wan22/engine/pipeline"
 	"github.com/wan22/wan22/engine/video"
+	"github.com/wan22/wan22/scheduler"
 )
 
 const i2vHelp = `Generates a video from an image and a prompt with WAN 2.2 I2V-A14B.
@@ -33,7 +36,20 @@ The video goes to --out (MP4 through ffmpeg; a pure-Go MJPEG .avi when ffmpeg
 is missing, or when --out ends in .avi) and/or PNG frames to --frames-dir. It
 is written to a temporary file renamed at the end: a failed or interrupted run
 (Ctrl-C) leaves nothing behind. Progress goes to stderr (a bar on a terminal),
-or as JSON objects one per line on stdout with --json.`
+or as JSON objects one per line on stdout with --json.
+
+LoRAs (safetensors, ComfyUI/kohya or PEFT/diffusers keys) are applied at run
+time, the model files untouched: --lora-high FILE[:STRENGTH] for the
+high-noise expert, --lora-low for the low-noise one, --lora for both; each may
+be repeated, the strength defaults to 1. Every LoRA is checked against its
+expert before anything loads (see wan22 inspect LORA).
+
+Few-step workflows: the 4-step distillation LoRAs (LightX2V's and others')
+run with --solver distill (timesteps 1000,750,500,250 of the shifted training
+schedule unless --timesteps says otherwise, guidance 1 unless --cfg is given),
+one LoRA per expert, and optionally --switch-step 2; --solver euler or unipc
+with --steps 4 to 8 and --cfg 1 work too. Guidance 1 skips the unconditional
+pass, halving the time per step.`
 
 // i2vFlags are the parsed flags of wan22 i2v.
 type i2vFlags struct {
@@ -41,6 +57,9 @@ type i2vFlags struct {
 	high, low, textEncoder, vae    string
 	frames, maxArea, steps, fps    int
 	size, cfg, solver, device      string
+	timestepList                   string
+	timesteps                      []int
+	loras                          []wan22.LoRA
 	shift, boundary                float64
 	switchStep                     int
 	seed                           uint64
@@ -71,7 +90,24 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.cfg, "cfg", "3.5", "guidance scale: one value for both experts, or HIGH,LOW")
 	fs.Float64Var(&f.boundary, "boundary", wan22.DefaultBoundary, "expert switch as a fraction of the 1000 timesteps")
 	fs.IntVar(&f.switchStep, "switch-step", 0, "switch experts after this many steps instead of at --boundary")
-	fs.StringVar(&f.solver, "solver", wan22.DefaultSolver, "unipc, dpm++ or euler")
+	fs.StringVar(&f.solver, "solver", wan22.DefaultSolver, "unipc, dpm++, euler, or distill (the step-distilled schedule of --timesteps)")
+	fs.StringVar(&f.timestepList, "timesteps", "", "the distill solver's steps, e.g. 1000,750,500,250 (the default)")
+	for _, l := range []struct {
+		name, usage string
+		expert      wan22.LoRAExpert
+	}{
+		{"lora-high", "LoRA FILE[:STRENGTH] for the high-noise expert (repeatable; strength 1 by default)", wan22.LoRAHigh},
+		{"lora-low", "LoRA FILE[:STRENGTH] for the low-noise expert (repeatable)", wan22.LoRALow},
+		{"lora", "LoRA FILE[:STRENGTH] for both experts (repeatable)", wan22.LoRABoth},
+	} {
+		fs.Func(l.name, l.usage, func(v string) error {
+			lo, err := parseLoRA(v, l.expert)
+			if err == nil {
+				f.loras = append(f.loras, lo)
+			}
+			return err
+		})
+	}
 	fs.Uint64Var(&f.seed, "seed", 0, "noise seed")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto (the GPU when this binary has CUDA and one is present)")
 	fs.Float64Var(&f.vram, "vram-budget", 0, "GPU memory budget in GiB (0: all free memory; 32 runs as on an RTX 5090)")
@@ -141,6 +177,14 @@ func (f *i2vFlags) check() error {
 	if err := imageprep.CheckFrames(f.frames); err != nil {
 		return fmt.Errorf("--frames: %w", err)
 	}
+	if err := f.checkSolver(); err != nil {
+		return err
+	}
+	for _, l := range f.loras {
+		if st, err := os.Stat(l.Path); err != nil || st.IsDir() {
+			return fmt.Errorf("%s %s: no such file", loraFlag(l.Expert), l.Path)
+		}
+	}
 	parts := strings.Split(f.cfg, ",")
 	if len(parts) > 2 {
 		return fmt.Errorf("--cfg %q: one value, or HIGH,LOW", f.cfg)
@@ -156,7 +200,9 @@ func (f *i2vFlags) check() error {
 		}
 		gs = append(gs, v)
 	}
-	f.guidanceHigh, f.guidanceLow = gs[0], gs[len(gs)-1]
+	if f.set["cfg"] {
+		f.guidanceHigh, f.guidanceLow = gs[0], gs[len(gs)-1]
+	}
 	checks := []error{
 		checkInt("--max-area", f.maxArea, 256, 4096*4096, ""),
 		checkInt("--steps", f.steps, 1, 10000, "the official setting is 40"),
@@ -190,6 +236,68 @@ func (f *i2vFlags) check() error {
 	return nil
 }
 
+// checkSolver reads --timesteps for --solver distill, whose step count is the
+// list's length.
+func (f *i2vFlags) checkSolver() error {
+	if f.solver != wan22.DistillSolver {
+		if f.set["timesteps"] {
+			return fmt.Errorf("--timesteps is for --solver %s, not %s", wan22.DistillSolver, f.solver)
+		}
+		return nil
+	}
+	f.timesteps = slices.Clone(scheduler.DefaultDistillTimesteps)
+	if f.set["timesteps"] {
+		var err error
+		if f.timesteps, err = scheduler.ParseTimesteps(f.timestepList); err != nil {
+			return fmt.Errorf("--timesteps: %w", err)
+		}
+	}
+	if !f.set["steps"] {
+		f.steps = len(f.timesteps)
+	} else if f.steps != len(f.timesteps) {
+		return fmt.Errorf("--steps %d: the distill solver runs one step per timestep, and --timesteps %s has %d: leave --steps out",
+			f.steps, scheduler.FormatTimesteps(f.timesteps), len(f.timesteps))
+	}
+	return nil
+}
+
+// parseLoRA reads a --lora* value, FILE or FILE:STRENGTH, for the expert e.
+// A colon followed by something that is not a number is part of the file
+// name when that file exists (C:\loras\x.safetensors), and an error
+// otherwise.
+func parseLoRA(v string, e wan22.LoRAExpert) (wan22.LoRA, error) {
+	l := wan22.LoRA{Path: v, Strength: 1, Expert: e}
+	if i := strings.LastIndexByte(v, ':'); i >= 0 {
+		st, err := strconv.ParseFloat(v[i+1:], 64)
+		switch {
+		case err == nil:
+			l.Path, l.Strength = v[:i], st
+		case !fileExists(v):
+			return l, fmt.Errorf("want FILE or FILE:STRENGTH, and %q is not a number", v[i+1:])
+		}
+	}
+	if l.Path == "" {
+		return l, errors.New("want FILE or FILE:STRENGTH: the file name is empty")
+	}
+	if err := checkFloat("strength", l.Strength, -pipeline.MaxLoRAStrength, pipeline.MaxLoRAStrength); err != nil {
+		return l, err
+	}
+	return l, nil
+}
+
+// loraFlag is the flag that gives LoRAs for e.
+func loraFlag(e wan22.LoRAExpert) string {
+	if e == wan22.LoRABoth {
+		return "--lora"
+	}
+	return "--lora-" + e.String()
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
+}
+
 // i2v runs the generation.
 func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 	models := wan22.Models{High: f.high, Low: f.low, TextEncoder: f.textEncoder, VAE: f.vae}
@@ -206,7 +314,7 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 		Image: img, Prompt: f.prompt, Negative: f.negative, Frames: f.frames,
 		Width: f.width, Height: f.height, MaxArea: f.maxArea, Steps: f.steps, Shift: f.shift, Solver: f.solver,
 		GuidanceHigh: f.guidanceHigh, GuidanceLow: f.guidanceLow, Boundary: f.boundary, SwitchStep: f.switchStep,
-		Seed: f.seed, FPS: f.fps,
+		Timesteps: f.timesteps, LoRAs: f.loras, Seed: f.seed, FPS: f.fps,
 	}
 	if f.set["switch-step"] {
 		req.Boundary = 0
@@ -348,12 +456,20 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 		r.emitJSON(map[string]any{"type": "start", "device": p.Backend(), "width": s.Width, "height": s.Height,
 			"frames": s.Frames, "fps": s.FPS, "steps": s.Steps, "solver": s.Solver, "shift": s.Shift,
 			"cfg_high": s.Guidance.High, "cfg_low": s.Guidance.Low, "boundary": s.Guidance.Boundary, "switch_step": s.SwitchStep,
-			"seed": s.Seed, "host_estimate": s.Host, "device_estimate": s.Device, "vram_budget": f.vramBytes, "pinned_budget": f.pinnedBytes})
+			"seed": s.Seed, "host_estimate": s.Host, "device_estimate": s.Device, "vram_budget": f.vramBytes, "pinned_budget": f.pinnedBytes,
+			"timesteps": s.Timesteps, "loras": s.LoRAs})
 		return
 	}
 	fmt.Fprintf(r.stderr, "wan22 i2v: %dx%d, %d frames at %d fps, %d %s steps (shift %g, cfg %g/%g, %s), seed %d on %s (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads\n",
 		s.Width, s.Height, s.Frames, s.FPS, s.Steps, s.Solver, s.Shift, s.Guidance.High, s.Guidance.Low, switchAt, s.Seed,
 		p.Backend(), budget, float64(s.Host)/(1<<30), float64(s.Device)/(1<<30))
+	if len(s.Timesteps) > 0 {
+		fmt.Fprintf(r.stderr, "wan22 i2v: distilled timesteps %s\n", scheduler.FormatTimesteps(s.Timesteps))
+	}
+	for _, l := range s.LoRAs {
+		on := map[wan22.LoRAExpert]string{wan22.LoRABoth: "both experts", wan22.LoRAHigh: "the high-noise expert", wan22.LoRALow: "the low-noise expert"}[l.Expert]
+		fmt.Fprintf(r.stderr, "wan22 i2v: LoRA %s at strength %g on %s\n", l.Path, l.Strength, on)
+	}
 }
 
 // note prints a remark (e.g. the video format fallback).

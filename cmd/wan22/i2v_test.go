@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/wan22/wan22/engine/imageprep"
 	"github.com/wan22/wan22/engine/tinymodels"
+	"github.com/wan22/wan22/safetensors"
 )
 
 // tinySet writes the tiny models into a temporary folder (well under a
@@ -188,7 +192,162 @@ func TestI2VHelp(t *testing.T) {
 	require.Equal(t, 0, code)
 	help := stdout.String() + stderr.String()
 	require.Contains(t, help, "EXIF orientation is NOT applied")
-	for _, f := range []string{"image", "prompt", "negative", "high", "low", "text-encoder", "vae", "frames", "size", "max-area", "steps", "shift", "cfg", "boundary", "switch-step", "solver", "seed", "vram-budget", "pinned-budget", "out", "fps", "frames-dir", "preview", "json", "device"} {
+	for _, f := range []string{"image", "prompt", "negative", "high", "low", "text-encoder", "vae", "frames", "size", "max-area", "steps", "shift", "cfg", "boundary", "switch-step", "solver", "seed", "vram-budget", "pinned-budget", "out", "fps", "frames-dir", "preview", "json", "device", "timesteps", "lora-high", "lora-low", "lora"} {
 		require.Regexp(t, `\n  -`+f+`[ \n]`, help, f)
 	}
+}
+
+// writeTinyLoRA writes a ComfyUI-style LoRA of rank 2 for the tiny experts
+// (tinymodels.DiT()) on the given linears of both blocks, with values drawn
+// from seed, into dir/name.
+func writeTinyLoRA(t *testing.T, dir, name string, seed uint64, linears ...string) string {
+	t.Helper()
+	c := tinymodels.DiT()
+	const rank = 2
+	r := rand.New(rand.NewPCG(seed, 11))
+	values := func(n int, std float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * std)
+		}
+		return v
+	}
+	var ts []safetensors.Tensor
+	for b := range c.Layers {
+		for _, lin := range linears {
+			out, in := c.Dim, c.Dim
+			switch lin {
+			case "ffn.0":
+				out = c.FFNDim
+			case "ffn.2":
+				in = c.FFNDim
+			}
+			key := fmt.Sprintf("diffusion_model.blocks.%d.%s", b, lin)
+			ts = append(ts,
+				safetensors.FromFloat32(key+".lora_down.weight", []int64{rank, int64(in)}, values(rank*in, 1/math.Sqrt(float64(in)))),
+				safetensors.FromFloat32(key+".lora_up.weight", []int64{int64(out), rank}, values(out*rank, 1)),
+				safetensors.FromFloat32(key+".alpha", []int64{}, []float32{rank}))
+		}
+	}
+	path := filepath.Join(dir, name)
+	require.NoError(t, safetensors.Write(path, ts, nil))
+	return path
+}
+
+// TestI2VLoRAs runs the few-step workflow of the distillation LoRAs (the
+// distill solver, guidance 1, one LoRA per expert) and checks that the LoRAs
+// change the video and that strength 0 does not.
+func TestI2VLoRAs(t *testing.T) {
+	args, out := i2vSetup(t)
+	dir := t.TempDir()
+	high := writeTinyLoRA(t, dir, "distill_high_noise.safetensors", 1, "self_attn.q", "self_attn.o", "cross_attn.v", "ffn.0", "ffn.2")
+	low := writeTinyLoRA(t, dir, "distill_low_noise.safetensors", 2, "self_attn.k", "ffn.2")
+	args = append(args, "--solver", "distill", "--timesteps", "1000,500")
+	video := func(name string, extra ...string) []byte {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		path := filepath.Join(out, name)
+		code := run(append(append(slices.Clone(args), "--out", path), extra...), &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		return b
+	}
+	plain := video("plain.avi")
+	var stdout, stderr bytes.Buffer
+	code := run(append(slices.Clone(args), "--out", filepath.Join(out, "lora.avi"), "--lora-high", high, "--lora-low", low+":0.5"), &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	for _, want := range []string{
+		"2 distill steps (shift 5, cfg 1/1",
+		"distilled timesteps 1000,500",
+		"LoRA " + high + " at strength 1 on the high-noise expert",
+		"LoRA " + low + " at strength 0.5 on the low-noise expert",
+	} {
+		require.Contains(t, stderr.String(), want)
+	}
+	withLoRA, err := os.ReadFile(filepath.Join(out, "lora.avi"))
+	require.NoError(t, err)
+	require.NotEqual(t, plain, withLoRA, "the LoRAs did not change the video")
+	require.NotEqual(t, plain, video("high.avi", "--lora", high+":1.5"))
+	require.Equal(t, plain, video("zero.avi", "--lora", high+":0", "--lora-low", low+":0"), "a LoRA at strength 0 changed the video")
+}
+
+func TestI2VLoRAFlagErrors(t *testing.T) {
+	args, out := i2vSetup(t)
+	dir := t.TempDir()
+	good := writeTinyLoRA(t, dir, "good.safetensors", 1, "self_attn.q")
+	other := filepath.Join(dir, "other.safetensors") // a LoRA for a model of width 1536
+	require.NoError(t, safetensors.Write(other, []safetensors.Tensor{
+		safetensors.FromFloat32("diffusion_model.blocks.0.self_attn.q.lora_down.weight", []int64{1, 1536}, make([]float32, 1536)),
+		safetensors.FromFloat32("diffusion_model.blocks.0.self_attn.q.lora_up.weight", []int64{1536, 1}, make([]float32, 1536)),
+	}, nil))
+	target := filepath.Join(out, "v.avi")
+	for name, c := range map[string]struct {
+		extra []string
+		code  int
+		want  string
+	}{
+		"strength syntax":  {[]string{"--lora-high", good + ":strong"}, 2, `invalid value "` + good + `:strong" for flag -lora-high: want FILE or FILE:STRENGTH, and "strong" is not a number`},
+		"strength NaN":     {[]string{"--lora-low", good + ":NaN"}, 2, "strength NaN is out of range"},
+		"strength Inf":     {[]string{"--lora", good + ":+Inf"}, 2, "strength +Inf is out of range"},
+		"strength huge":    {[]string{"--lora", good + ":1000"}, 2, "want a number from -100 to 100"},
+		"empty file":       {[]string{"--lora", ":0.5"}, 2, "the file name is empty"},
+		"missing file":     {[]string{"--lora-low", filepath.Join(dir, "nope.safetensors")}, 2, "--lora-low " + filepath.Join(dir, "nope.safetensors") + ": no such file"},
+		"folder":           {[]string{"--lora", dir}, 2, "--lora " + dir + ": no such file"},
+		"other model":      {[]string{"--lora-high", other}, 1, "is a LoRA for Wan 2.1 T2V-1.3B, not for this model"},
+		"not a LoRA":       {[]string{"--lora", args[slices.Index(args, "--vae")+1]}, 1, "LoRA for the high-noise expert"},
+		"timesteps":        {[]string{"--timesteps", "1000,500"}, 2, "--timesteps is for --solver distill, not unipc"},
+		"timesteps order":  {[]string{"--solver", "distill", "--timesteps", "500,1000"}, 2, "--timesteps: scheduler: distilled timesteps must strictly decrease"},
+		"timesteps syntax": {[]string{"--solver", "distill", "--timesteps", "1000;500"}, 2, "is not an integer"},
+		"distill steps":    {[]string{"--solver", "distill", "--steps", "3"}, 2, "--steps 3: the distill solver runs one step per timestep, and --timesteps 1000,750,500,250 has 4"},
+		"switch too late":  {[]string{"--solver", "distill", "--timesteps", "1000,500", "--switch-step", "3"}, 2, "--switch-step 3 is out of range"},
+	} {
+		var stdout, stderr bytes.Buffer
+		a := append(slices.Clone(args), "--out", target)
+		if i := slices.Index(a, "--steps"); i >= 0 && slices.Contains(c.extra, "--solver") {
+			a = slices.Delete(a, i, i+2) // the distill solver takes its step count from the list
+		}
+		code := run(append(a, c.extra...), &stdout, &stderr)
+		require.Equal(t, c.code, code, "%s: %s", name, stderr.String())
+		require.Contains(t, stderr.String(), c.want, name)
+		require.Contains(t, stderr.String(), "wan22 i2v:", name)
+		require.Empty(t, entries(t, out), "%s left files", name)
+	}
+}
+
+// TestInspectLoRA: `wan22 inspect` on a LoRA file describes it as a LoRA,
+// and on a file with LoRA keys it cannot apply says why.
+func TestInspectLoRA(t *testing.T) {
+	dir := t.TempDir()
+	path := writeTinyLoRA(t, dir, "motion_high_noise.safetensors", 3, "self_attn.q", "ffn.0")
+	code, stdout, stderr := runCLI("inspect", path)
+	require.Equal(t, 0, code, stderr)
+	for _, want := range []string{
+		path + "\n",
+		"style: ComfyUI/kohya (lora_down/lora_up)",
+		"adapters: 4, deltas: 0, stored as F32",
+		"rank: 2, alpha: 2",
+		"self_attn.q: blocks 0-1",
+		"ffn.0: blocks 0-1",
+		"model sizes from its shapes: dim 256, ffn 512",
+		"fits: no known WAN model", // the tiny model is no released one
+		"expert: high noise",
+	} {
+		require.Contains(t, stdout, want)
+	}
+	// -v adds the tensor list.
+	code, stdout, _ = runCLI("inspect", "-v", path)
+	require.Equal(t, 0, code)
+	require.Contains(t, stdout, "blocks.1.ffn.0.lora_up.weight")
+
+	// A file of LoRA keys wan22 refuses (a LyCORIS LoHa) is reported as such.
+	loha := filepath.Join(dir, "loha.safetensors")
+	require.NoError(t, safetensors.Write(loha, []safetensors.Tensor{
+		safetensors.FromFloat32("lora_unet_blocks_0_self_attn_q.hada_w1_a", []int64{2, 4}, make([]float32, 8)),
+		safetensors.FromFloat32("lora_unet_blocks_0_self_attn_q.lora_down.weight", []int64{2, 4}, make([]float32, 8)),
+	}, nil))
+	code, stdout, stderr = runCLI("inspect", loha)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "LoRA: not one wan22 can apply")
+	require.Contains(t, stdout, "architecture:")
 }

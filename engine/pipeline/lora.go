@@ -47,7 +47,7 @@ func (e LoRAExpert) appliesTo(s Stage) bool {
 // attached at run time to one or both experts: each adapted linear computes
 // W·x + s·B·(A·x) with s = Strength·alpha/rank, the base weights untouched.
 type LoRA struct {
-	Path string
+	Path string `json:"path"`
 	// Strength multiplies the adapter; 1 is the file as trained, 0 leaves
 	// the model as it is, negative values are allowed.
 	Strength float64    `json:"strength"`
