@@ -1,0 +1,237 @@
+//go:build cuda
+
+package dit
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/cudatest"
+)
+
+// loraBenchGoal is the goal for run-time LoRA: a block with LoRAs on every attention and FFN linear
+// takes at most this times the block without.
+const loraBenchGoal = 1.04
+
+// blockLinears lists a block's attention and FFN linears by their module names.
+func blockLinears(blk *block) map[string]*linear {
+	return map[string]*linear{
+		"self_attn.q": &blk.selfAttn.q, "self_attn.k": &blk.selfAttn.k, "self_attn.v": &blk.selfAttn.v, "self_attn.o": &blk.selfAttn.o,
+		"cross_attn.q": &blk.crossAttn.q, "cross_attn.k": &blk.crossAttn.k, "cross_attn.v": &blk.crossAttn.v, "cross_attn.o": &blk.crossAttn.o,
+		"ffn.0": &blk.ffn0, "ffn.2": &blk.ffn2,
+	}
+}
+
+// randomLoRAPairs makes a BF16 LoRA of rank r for every linear of lins: down [r, in] ~ N(0, 1/in) and up
+// [out, r] ~ N(0, 0.01²/r), so that the update is a small fraction of the layer's output (as trained
+// LoRAs are) and the residual stream stays finite over many timed runs.
+func randomLoRAPairs(b engine.Backend, lins map[string]*linear, r int, seed uint64) map[*linear]*loraPair {
+	pairs := map[*linear]*loraPair{}
+	names := make([]string, 0, len(lins))
+	for name := range lins {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for i, name := range names {
+		l := lins[name]
+		s := l.weight.Shape()
+		out, in := s[0], s[1]
+		p := &loraPair{rank: r, typ: gguf.TypeBF16}
+		p.down = upload(b, name+".lora_down", gguf.TypeBF16, randomHost(r*in, 1/math.Sqrt(float64(in)), seed+uint64(2*i)), r, in)
+		p.up = upload(b, name+".lora_up", gguf.TypeBF16, randomHost(out*r, 0.01/math.Sqrt(float64(r)), seed+uint64(2*i+1)), out, r)
+		pairs[l] = p
+	}
+	return pairs
+}
+
+// loraBytes is the device memory of a set of LoRA pairs.
+func loraBytes(pairs map[*linear]*loraPair) int64 {
+	var n int64
+	for _, p := range pairs {
+		n += 2 * int64(engine.Numel(p.down.Shape())+engine.Numel(p.up.Shape()))
+	}
+	return n
+}
+
+// TestLoRABenchCUDA times one full-size 14B block (bf16 linears, dim 5120, FFN 13824, 512 text rows) at
+// L = 32760 (832×480, 81 frames) without LoRA and with BF16 LoRAs of rank 32, 64 and 128 on every attention
+// and FFN linear (the run-time path: two extra GEMMs and an add per linear; a LoRA on ffn.0 also turns the
+// fused Linear+GELU off). The cases run interleaved, one forward each per round, so that clocks and
+// temperature drift alike for all; it reports the median of the timed rounds after warm-up, the ratio to
+// the block without LoRA (goal ≤ 1.04) and the peak device memory. It runs with WAN22_BACKEND_BENCH=1 and
+// writes its results as JSON to $WAN22_BACKEND_BENCH_OUT/dit_lora.json when that is set.
+func TestLoRABenchCUDA(t *testing.T) {
+	if os.Getenv("WAN22_BACKEND_BENCH") != "1" {
+		t.Skip("set WAN22_BACKEND_BENCH=1 to time run-time LoRA on a full-size DiT block on the GPU")
+	}
+	b := cudatest.Backend(t)
+	timer := cudatest.NewProfiler(t, b)
+	cfg := I2VA14B()
+	g := Grid{T: 21, H: 60, W: 104} // 832×480, 81 frames
+	L := g.Tokens()
+
+	src, err := newBlockSource(cfg, gguf.TypeBF16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := b.ForModel("block")
+	l := engine.NewLoader(mb, src)
+	var blk *block
+	if err := catchForward(func() { blk = newBlock(l, "blocks.0", cfg) }); err != nil {
+		t.Fatalf("loading the block: %v", err)
+	}
+	defer l.FreeAll()
+	lins := blockLinears(blk)
+
+	type benchCase struct {
+		rank  int
+		pairs map[*linear]*loraPair // nil: no LoRA
+		ms    []float64
+		peak  int64
+	}
+	cases := []*benchCase{{rank: 0}}
+	for i, r := range []int{32, 64, 128} {
+		c := &benchCase{rank: r}
+		if err := catchForward(func() { c.pairs = randomLoRAPairs(b.ForModel("lora"), lins, r, uint64(100*(i+1))) }); err != nil {
+			t.Fatalf("making the rank-%d LoRA: %v", r, err)
+		}
+		t.Logf("rank %3d LoRA on %d linears: %.1f MiB", r, len(c.pairs), float64(loraBytes(c.pairs))/(1<<20))
+		cases = append(cases, c)
+	}
+	defer func() {
+		for _, c := range cases {
+			for _, p := range c.pairs {
+				b.Free(p.down, p.up)
+			}
+		}
+	}()
+	attach := func(c *benchCase) {
+		for _, lin := range lins {
+			lin.lora = c.pairs[lin] // nil for the case without LoRA
+		}
+	}
+	defer attach(cases[0])
+
+	ctx := bf16Random(b, 4, TextLen, cfg.Dim)
+	e0 := b.FromHost(randomHost(6*cfg.Dim, 0.05, 5), 6, cfg.Dim)
+	cosH, sinH := ropeTables(g, HeadDim)
+	cos, sin := b.FromHost(cosH, L, HeadDim/2), b.FromHost(sinH, L, HeadDim/2)
+	x := b.FromHost(randomHost(L*cfg.Dim, 1, 6), L, cfg.Dim)
+	defer b.Free(ctx, e0, cos, sin, x)
+
+	const warm, reps = 2, 10
+	for round := range warm + reps {
+		for _, c := range cases {
+			attach(c)
+			b.ResetPeak()
+			ms := timer.Time(func() {
+				if err := catchForward(func() { blk.forward(b, x, e0, ctx, &rope{cos, sin}, DefaultFFNChunk, nil) }); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if round >= warm {
+				c.ms = append(c.ms, ms)
+				c.peak = max(c.peak, b.MemStats().Peak)
+			}
+		}
+	}
+	if v := b.ToHost(b.Slice(x, 0, 1)); math.IsNaN(float64(v[0])) || math.IsInf(float64(v[0]), 0) {
+		t.Errorf("the residual stream is not finite after the timed runs: %v", v[0])
+	}
+
+	var results []benchResult
+	var base float64
+	for _, c := range cases {
+		slices.Sort(c.ms)
+		med := c.ms[len(c.ms)/2]
+		what, tflops := "block forward, no LoRA", 0.0
+		if c.rank > 0 {
+			what = fmt.Sprintf("block forward, rank-%d LoRA on 10 linears", c.rank)
+		} else {
+			base, tflops = med, blockFLOPs(cfg, L)/med/1e9
+		}
+		ratio := med / base
+		t.Logf("%-42s L=%d: median %8.3f ms (min %.3f, max %.3f) ratio %.4f peak %.2f GiB",
+			what, L, med, c.ms[0], c.ms[len(c.ms)-1], ratio, float64(c.peak)/(1<<30))
+		if c.rank > 0 && ratio > loraBenchGoal {
+			t.Logf("rank %d: ratio %.4f is above the goal of %.2f", c.rank, ratio, loraBenchGoal)
+		}
+		results = append(results, benchResult{What: what, Tokens: L, Weights: "BF16", FFNChunk: DefaultFFNChunk, MS: med,
+			TFLOPs: tflops, PeakGiB: float64(c.peak) / (1 << 30)})
+	}
+	writeBenchJSON(t, "dit_lora.json", results)
+}
+
+// writeBenchJSON writes results to $WAN22_BACKEND_BENCH_OUT/name when that is set.
+func writeBenchJSON(t *testing.T, name string, results []benchResult) {
+	dir := os.Getenv("WAN22_BACKEND_BENCH_OUT")
+	if dir == "" {
+		return
+	}
+	js, err := json.MarshalIndent(results, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, name), js, 0o644)
+	}
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// TestLoRAGoldenCUDA checks run-time LoRA on the GPU against explicitly merged weights, as the CPU tests
+// do (lora_test.go): the small synthetic model with LoRAs on every kind of linear attached at run time
+// gives the forward of the same model with W + s·B·A merged into its tensors, within the GPU's bf16
+// tolerance, on an F32 and a Q8_0 base, with two LoRAs of different key styles stacked; and the LoRAs
+// change the output by far more than that tolerance. Every byte of both models is freed afterwards.
+func TestLoRAGoldenCUDA(t *testing.T) {
+	b := cudatest.Backend(t)
+	for _, wt := range []gguf.Type{gguf.TypeF32, gguf.TypeQ8_0} {
+		t.Run(wt.String(), func(t *testing.T) {
+			base := modelFile(t, wt)
+			dir := t.TempDir()
+			loras := []attached{
+				{newTestLoRA(smallConfig, 4, 8, 51, allLinears...), keyStyles[0], 0.75},
+				{newTestLoRA(smallConfig, 3, 0, 52, "blocks.0.self_attn.q", "blocks.1.ffn.0", "blocks.1.cross_attn.k", "head.head"), keyStyles[2], -0.5},
+			}
+			load := func(path string) *Model {
+				m, err := Load(b.ForModel("dit"), openGGUF(t, path))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			m := load(base)
+			plain := forwardOf(t, m)
+			acc := map[string][]float64{}
+			for i, a := range loras {
+				path := filepath.Join(dir, fmt.Sprintf("lora%d.safetensors", i))
+				a.l.write(t, path, a.style)
+				if err := m.AttachLoRA(openLoRA(t, path), a.strength); err != nil {
+					t.Fatal(err)
+				}
+				a.l.deltas(acc, float64(a.strength), a.style.alpha)
+			}
+			got := forwardOf(t, m)
+			m.Free()
+
+			merged := filepath.Join(dir, "merged.gguf")
+			writeMerged(t, base, merged, acc)
+			mm := load(merged)
+			want := forwardOf(t, mm)
+			mm.Free()
+			checkGPU(t, "run-time LoRA vs merged ("+wt.String()+")", got, want)
+			if d := relDiff(plain, want); d < 10*goldenTolGPU {
+				t.Errorf("the LoRAs change the output by only %.3g relative: the test cannot tell them from none", d)
+			}
+			if left := b.MemStats().ByOwner["dit"]; left != 0 {
+				t.Errorf("%d bytes of the models left after Free", left)
+			}
+		})
+	}
+}
