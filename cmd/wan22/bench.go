@@ -898,11 +898,18 @@ func openSameExpert(m wan22.Models, o wan22.Options) (generator, error) {
 	return s, nil
 }
 
-// peakReporter reports the CUDA backend's device and pinned peaks.
+// peakReporter is the CUDA backend as wan22.Open sets it up for the
+// pipeline: it reports the device and pinned peaks and releases each
+// stage's memory when the stage ends (the expert-switch check).
 type peakReporter struct{ *cuda.Backend }
 
 func (c peakReporter) PeakMemory() (vram, pinned int64) {
 	return c.MemStats().Peak, c.PinnedStats().Peak
+}
+
+func (c peakReporter) Released(s pipeline.Stage) error {
+	_, err := c.ReleaseModel(s.String())
+	return err
 }
 
 func (s *sameExpertPipeline) Backend() string { return s.b.Name() }
