@@ -61,8 +61,10 @@ type backendState struct {
 	// stage is the pinned ring resident weights are copied through (staging.go); stageRefused: pinning it failed.
 	stage        *staging
 	stageRefused bool
-	// freeAtOpen is the driver's free device memory when the backend opened (ReleaseModel's baseline).
+	// freeAtOpen is the driver's free device memory when the backend opened; preload, per owner, when
+	// SwapBudgets planned the owner's model (ReleaseModel's baselines).
 	freeAtOpen int64
+	preload    map[string]int64
 }
 
 var _ engine.Backend = (*Backend)(nil)
@@ -88,6 +90,7 @@ func NewBackendOn(d *Device) *Backend {
 		weights:      map[*storage]struct{}{},
 		name:         fmt.Sprintf("cuda:%d %s", i.Ordinal, i.Name),
 		flash:        map[bool]*flashKernel{},
+		preload:      map[string]int64{},
 		smemOptin:    48 << 10,
 		portableAttn: d.cfg.PortableAttention,
 	}

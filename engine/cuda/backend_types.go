@@ -41,7 +41,7 @@ type PoolStats struct {
 // ReleaseReport is what ReleaseModel found after releasing a model.
 type ReleaseReport struct {
 	Freed      int64 // device bytes of the model's weights and slots
-	FreeBefore int64 // driver free memory when the backend opened (cuMemGetInfo)
+	FreeBefore int64 // driver free memory before the model loaded, or when the backend opened (cuMemGetInfo)
 	FreeAfter  int64 // driver free memory now
 	Pinned     int64 // pinned host bytes still held by the backend (0 expected)
 }

@@ -38,9 +38,19 @@ const fenceRing = 64
 
 // SwapBudgets reports the device bytes left in the budget, after returning the activation pool's cached
 // buffers and the GEMM scratch to the driver (a model is planned at a stage boundary), and the pinned bytes
-// left.
+// left. It records the driver's free memory as the model's baseline for ReleaseModel.
 func (b *Backend) SwapBudgets() (vram, pinned int64, err error) {
 	if err := b.Trim(); err != nil {
+		return 0, 0, err
+	}
+	// The device's free memory before the model loads: ReleaseModel checks it comes back.
+	if err := b.d.Do(func() error {
+		free, _, err := cu.MemInfo()
+		if err == nil {
+			b.preload[b.owner] = free
+		}
+		return wrap("cuMemGetInfo", err)
+	}); err != nil {
 		return 0, 0, err
 	}
 	m, p := b.d.MemStats(), b.d.PinnedStats()
