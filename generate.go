@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"os"
 	"slices"
 	"time"
 
@@ -279,13 +280,25 @@ func (p *Pipeline) estimate(s *Settings) error {
 		Tokens: g.Tokens(), Dim: c.Dim, FFNDim: c.FFNDim, FFNChunk: dit.DefaultFFNChunk,
 		Heads: c.Heads, TextLen: dit.TextLen, Streams: 2,
 	})
+	// LoRAs are held in their file's types (F32 where stacked LoRAs of
+	// different types share a layer): at most twice their file size.
+	var loraBytes int64
+	for _, e := range []LoRAExpert{LoRAHigh, LoRALow} {
+		var n int64
+		for _, l := range s.LoRAs {
+			if st, err := os.Stat(l.Path); err == nil && (l.Expert == e || l.Expert == LoRABoth) {
+				n += 2 * st.Size()
+			}
+		}
+		loraBytes = max(loraBytes, n)
+	}
 	stages := []struct {
 		name         string
 		host, device int64
 	}{
 		{"VAE encode", p.bytes.vae + vae, vae},
 		{"text encode", p.bytes.t5 + t5, t5},
-		{"high-noise", max(p.bytes.high, p.bytes.low) + ditAct, 0},
+		{"high-noise", max(p.bytes.high, p.bytes.low) + loraBytes + ditAct, 0},
 		{"VAE decode", p.bytes.vae + vae, vae},
 	}
 	largest := ""
