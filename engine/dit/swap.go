@@ -65,7 +65,8 @@ func (s *swapState) close() error {
 // stay in device memory within the backend's budget and loads the others
 // into host slabs streamed through device slots while the model runs; when
 // everything fits, or on any other backend, it is Load. A budget too small
-// for the run is a *blockswap.BudgetError naming the minimum.
+// for the run is a *blockswap.BudgetError naming the minimum. When the model
+// ReadsSource, src must stay open until the model is freed.
 func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 	sw, ok := b.(engine.Swapper)
 	if !ok {
@@ -172,6 +173,12 @@ func planInputs(v *view, cfg Config, r Run) (blockswap.Inputs, []engine.SlabLayo
 	})
 	return in, layouts, nil
 }
+
+// ReadsSource reports whether the model reads its source file while it runs
+// (swapped blocks streamed through a staging ring when the pinned budget is
+// too small for their slabs): the source must then stay open until the model
+// is freed. Otherwise the source may be closed once LoadForRun returns.
+func (m *Model) ReadsSource() bool { return m.swap != nil && m.swap.set.FromFile() }
 
 // Plan is the model's residency plan: which blocks are resident and how the
 // others are streamed (every block resident for a model made by Load).

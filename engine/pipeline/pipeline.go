@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -366,6 +367,7 @@ type expert struct {
 	stage        Stage
 	model        *dit.Model
 	cond, uncond *dit.Text
+	src          io.Closer // the model file, while the model streams swapped blocks from it
 }
 
 func (e *expert) free() {
@@ -379,6 +381,9 @@ func (e *expert) free() {
 		e.uncond.Free()
 	}
 	e.model.Free()
+	if e.src != nil {
+		_ = e.src.Close()
+	}
 }
 
 // expertStage maps a scheduler expert to its stage.
@@ -395,12 +400,17 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 	if err := firstErr(r.ctx.Err(), err); err != nil {
 		return nil, wrapIf(err, what)
 	}
-	defer src.Close()
 	m, err := dit.LoadForRun(r.o.backend(r.b, s), src, dit.Run{Grid: r.o.Grid(), CFG: cfg})
 	if err != nil {
+		src.Close()
 		return nil, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	e := &expert{stage: s, model: m}
+	if m.ReadsSource() {
+		e.src = src // swapped blocks are copied from the file at every step
+	} else {
+		src.Close()
+	}
 	// LoRAs go on before the prompts are embedded: one on text_embedding
 	// changes the embedded text.
 	if err := attachLoRAs(m, s, r.o.LoRAs); err != nil {
