@@ -40,8 +40,11 @@ import (
 type loraPair struct {
 	down engine.Tensor // [rank, in]: the LoRAs' A matrices stacked along the rank
 	up   engine.Tensor // [out, rank]: the B matrices side by side, each times its scale
-	rank int
-	typ  gguf.Type // the stored type of down and up
+	rank int           // the LoRAs' total rank
+	// padded is rank rounded up to loraRankAlign: down has that many rows and
+	// up that many columns, the extra ones zero.
+	padded int
+	typ    gguf.Type // the stored type of down and up
 }
 
 // addTo adds up·(down·x) to y in place, for x [..., in] and y [..., out]. On
@@ -226,14 +229,20 @@ func (m *Model) AttachLoRA(f *lora.File, strength float32) (err error) {
 			if old.typ != typ {
 				typ = gguf.TypeF32
 			}
-			down = append(b.ToHost(old.down), down...)
-			up = joinColumns(b.ToHost(old.up), old.rank, up, a.Rank, a.Out)
+			// The earlier LoRAs without their zero padding, then this one.
+			down = append(b.ToHost(old.down)[:old.rank*a.In], down...)
+			up = joinColumns(firstColumns(b.ToHost(old.up), old.padded, old.rank, a.Out), old.rank, up, rank, a.Out)
 			rank += old.rank
 		}
-		p := &loraPair{rank: rank, typ: typ}
-		p.down = upload(b, a.Module+".lora_down", typ, down, rank, a.In)
+		// Zero rows of A and columns of B add nothing; the GPU GEMM over the
+		// rank needs it a multiple of loraRankAlign.
+		padded := (rank + loraRankAlign - 1) / loraRankAlign * loraRankAlign
+		down = append(down, make([]float32, (padded-rank)*a.In)...)
+		up = joinColumns(up, rank, make([]float32, (padded-rank)*a.Out), padded-rank, a.Out)
+		p := &loraPair{rank: rank, padded: padded, typ: typ}
+		p.down = upload(b, a.Module+".lora_down", typ, down, padded, a.In)
 		made = append(made, p.down)
-		p.up = upload(b, a.Module+".lora_up", typ, up, a.Out, rank)
+		p.up = upload(b, a.Module+".lora_up", typ, up, a.Out, padded)
 		made = append(made, p.up)
 		pairs = append(pairs, newPair{lin, p})
 	}
@@ -338,6 +347,19 @@ func sameElems(file []int64, model []int) bool {
 	}
 	return n == int64(engine.Numel(model))
 }
+
+// firstColumns returns the first n columns of m [rows, cols].
+func firstColumns(m []float32, cols, n, rows int) []float32 {
+	out := make([]float32, 0, rows*n)
+	for r := range rows {
+		out = append(out, m[r*cols:r*cols+n]...)
+	}
+	return out
+}
+
+// loraRankAlign is the multiple a linear's LoRA rank is padded to (with
+// zeros): the CUDA backend's GEMM takes K, here the rank, in multiples of 8.
+const loraRankAlign = 8
 
 // joinColumns puts a [rows, ra] and b [rows, rb] side by side: [rows, ra+rb].
 func joinColumns(a []float32, ra int, b []float32, rb, rows int) []float32 {

@@ -163,23 +163,23 @@ func TestSwapBenchCUDA(t *testing.T) {
 }
 
 type swapResult struct {
-	Expert, Run             string
-	BudgetGiB               float64
-	Error                   string  `json:",omitempty"`
-	Plan                    string  `json:",omitempty"`
-	LoadS                   float64 `json:",omitempty"`
-	StepS                   []float64
-	PeakVRAM, PeakPinned    int64
-	PeakActivations         int64
-	EstimatedActivations    int64
-	PeakRSS, FileBytes      int64
-	Swap                    blockswap.Stats
-	FreeAtOpen, FreeAfter   int64
-	SwitchS                 float64 `json:",omitempty"`
-	CancelS                 float64 `json:",omitempty"`
-	CancelFreeAfter         int64   `json:",omitempty"`
-	CancelErr               string  `json:",omitempty"`
-	StepsWithoutFirstMeanS  float64 `json:",omitempty"`
+	Expert, Run            string
+	BudgetGiB              float64
+	Error                  string  `json:",omitempty"`
+	Plan                   string  `json:",omitempty"`
+	LoadS                  float64 `json:",omitempty"`
+	StepS                  []float64
+	PeakVRAM, PeakPinned   int64
+	PeakActivations        int64
+	EstimatedActivations   int64
+	PeakRSS, FileBytes     int64
+	Swap                   blockswap.Stats
+	FreeAtOpen, FreeAfter  int64
+	SwitchS                float64 `json:",omitempty"`
+	CancelS                float64 `json:",omitempty"`
+	CancelFreeAfter        int64   `json:",omitempty"`
+	CancelErr              string  `json:",omitempty"`
+	StepsWithoutFirstMeanS float64 `json:",omitempty"`
 }
 
 func parseRun(t *testing.T, r string) (g Grid, cfg bool, budget float64) {
