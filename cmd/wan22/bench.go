@@ -488,10 +488,9 @@ func prepareModels(ctx context.Context, f benchFlags, p benchPlan, stdout io.Wri
 			*w.path = filepath.Join(dir, w.name)
 			j := job{want: w, synthJob: sj}
 			if st, err := os.Stat(*w.path); err == nil {
-				slack := min(1<<20+sj.size/10000, sj.size/4) // the estimate is an upper bound within a few bytes per tensor
-				if !st.Mode().IsRegular() || st.Size() > sj.size || st.Size() < sj.size-slack {
+				if !st.Mode().IsRegular() || st.Size() != sj.size { // the planned sizes are exact
 					bm.cleanup()
-					return bm, fmt.Errorf("%s exists but is not the synthetic %s (%s, want about %s): remove it or choose another --synth-dir",
+					return bm, fmt.Errorf("%s exists but is not the synthetic %s (%s, want %s): remove it or choose another --synth-dir",
 						*w.path, w.role, formatGB(st.Size()), formatGB(sj.size))
 				}
 				j.reuse = true
