@@ -50,7 +50,7 @@ type File struct {
 	mapped []byte      // the whole file when memory-mapped
 	closer func() error
 	// evict, for a mapped file, drops a byte range's pages from the process and the page cache.
-	evict func(off, n int64) error
+	evict  func(off, n int64) error
 	closed bool
 }
 

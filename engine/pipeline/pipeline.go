@@ -26,9 +26,11 @@ import (
 	"github.com/wan22/wan22/blockswap"
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/dit"
+	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/engine/t5"
 	"github.com/wan22/wan22/engine/vae"
+	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/scheduler"
 )
 
@@ -494,6 +496,15 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 			plan := planSummary(cur.model)
 			r.log.Info("expert loaded", "expert", s.String(), "step", i, "plan", plan, "elapsed", time.Since(start).Round(time.Millisecond))
 			r.emit(Event{Stage: s, Step: i, Steps: o.Steps, Plan: plan})
+		}
+		if i+1 < len(timesteps) && expertStage(o.pass(i+1, timesteps[i+1]).Expert) != s {
+			// The last step of this expert: let the disk read the next expert's
+			// file into the page cache meanwhile (as much as free host memory
+			// holds, less 2 GiB), so the switch does not wait for a cold read.
+			next, _ := r.m.expert(expertStage(o.pass(i+1, timesteps[i+1]).Expert))
+			if room := hostmem.Available() - 2<<30; room > 0 {
+				go func() { _ = gguf.Prefetch(next, room) }()
+			}
 		}
 		start := time.Now()
 		var uncond *dit.Text

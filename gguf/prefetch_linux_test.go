@@ -1,0 +1,3 @@
+package gguf
+
+const isLinux = true
