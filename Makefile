@@ -23,12 +23,15 @@ test:
 	CGO_ENABLED=0 $(GO) test -count=1 $(PKGS)
 
 ## check: what CI runs — CUDA headers if missing, vet with and without the cuda tag,
-## the cuda binary must compile, then the whole test suite without a GPU
+## the cuda binary must compile, the Windows and macOS CPU builds must compile,
+## then the whole test suite without a GPU
 check:
 	./scripts/install-cuda.sh
 	CGO_ENABLED=0 $(GO) vet ./...
 	$(GO) vet -tags cuda ./...
 	$(GO) build -tags cuda -o $(BIN)/wan22-cuda ./cmd/wan22
+	CGO_ENABLED=0 GOOS=windows $(GO) build -o /dev/null ./cmd/wan22
+	CGO_ENABLED=0 GOOS=darwin $(GO) build -o /dev/null ./cmd/wan22
 	CGO_ENABLED=0 $(GO) test -count=1 $(PKGS)
 
 ## bench: CPU benchmarks
