@@ -224,6 +224,7 @@ func TestNoLeakOnFailure(t *testing.T) {
 	weights := k.live
 	const F, T = 5, 2
 	video, z := gaussian(3*F*8*8, 1), gaussian(16*T*1*1, 2)
+	wideVideo := gaussian(3*8*16, 3) // one frame of 8×16: two tiles of one latent pixel
 	discard := func([]float32, int) error { return nil }
 	for _, run := range []struct {
 		name string
@@ -233,6 +234,18 @@ func TestNoLeakOnFailure(t *testing.T) {
 		{"Decode", func() error { v.Tiling = vae.Tiling{}; return v.Decode(z, T, 1, 1, discard) }},
 		// Tiles only add states to free: one latent frame (z read as 1×2) is enough.
 		{"tiled Decode", func() error { v.Tiling = vae.Tiling{Size: 1}; return v.Decode(z, 1, 1, 2, discard) }},
+		// Sequential tiles free their state tile by tile (TestSequentialDecode
+		// runs them over several frames).
+		{"sequential tiled Decode", func() error {
+			v.Tiling = vae.Tiling{Size: 1, Sequential: true}
+			return v.Decode(z, 1, 1, 2, discard)
+		}},
+		{"tiled Encode", func() error {
+			v.EncodeTiling = vae.Tiling{Size: 1}
+			defer func() { v.EncodeTiling = vae.Tiling{} }()
+			_, err := v.Encode(wideVideo, 1, 8, 16)
+			return err
+		}},
 	} {
 		k.ops = 0
 		if err := run.f(); err != nil {

@@ -32,7 +32,7 @@ func TestBlendTiles(t *testing.T) {
 	pixel := func(c, f, y, x int) float32 { // in (−1, 1): no clamping
 		return float32(0.9 * math.Sin(float64(c*1000+f*100+y*7+x*3)/17))
 	}
-	for _, tiling := range []Tiling{{4, 1}, {5, 2}, {3, 0}, {20, 3}} {
+	for _, tiling := range []Tiling{{Size: 4, Overlap: 1}, {Size: 5, Overlap: 2}, {Size: 3}, {Size: 20, Overlap: 3}} {
 		decode := func(tl *tile, lt, th, tw int) ([]float32, int) {
 			n, f0 := 4, 1+4*(lt-1)
 			if lt == 0 {

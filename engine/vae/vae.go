@@ -17,8 +17,10 @@
 // with the number of frames. Decoded frames are handed to a callback as soon
 // as they exist (the video writer), never gathered.
 //
-// Large frames can be decoded in overlapping spatial tiles (Tiling), each
-// with its own caches, blended linearly where they overlap.
+// Large frames can be decoded (Tiling) and encoded (EncodeTiling) in
+// overlapping spatial tiles, each with its own caches, blended linearly where
+// they overlap. PlanTiling picks the tiling that keeps a half within a device
+// budget, from the memory estimates DecodePeak and EncodePeak (budget.go).
 package vae
 
 import (
@@ -53,6 +55,9 @@ type VAE struct {
 	Trace engine.TraceFunc
 	// Tiling, when enabled, decodes in overlapping spatial tiles. Off by default.
 	Tiling Tiling
+	// EncodeTiling, when enabled, encodes in overlapping spatial tiles, one
+	// tile over the whole video at a time. Off by default.
+	EncodeTiling Tiling
 
 	ops     Ops
 	ld      *engine.Loader
@@ -133,9 +138,21 @@ func (v *VAE) Encode(video []float32, F, H, W int) (latent []float32, err error)
 	if len(video) != 3*F*H*W {
 		return nil, fmt.Errorf("vae: Encode: %d values for a video [3, %d, %d, %d]", len(video), F, H, W)
 	}
+	if err := v.EncodeTiling.check(); err != nil {
+		return nil, err
+	}
+	if h, w := H/Scale, W/Scale; v.EncodeTiling.Size > 0 && (h > v.EncodeTiling.Size || w > v.EncodeTiling.Size) {
+		return v.encodeTiled(video, F, H, W), nil
+	}
+	return v.encodeWhole(video, F, H, W), nil
+}
+
+// encodeWhole encodes a checked video [3, F, H, W] chunk by chunk into the
+// normalized latent [ZDim, T, H/8, W/8]. Errors panic (Encode catches them).
+func (v *VAE) encodeWhole(video []float32, F, H, W int) []float32 {
 	ops, z := v.ops, v.Config.ZDim
 	T, h, w := 1+(F-1)/4, H/Scale, W/Scale
-	latent = make([]float32, z*T*h*w)
+	latent := make([]float32, z*T*h*w)
 	s := newState(ops)
 	defer s.free()
 	t := 0
@@ -157,7 +174,7 @@ func (v *VAE) Encode(video []float32, F, H, W int) (latent []float32, err error)
 		f0 += n
 		t++
 	}
-	return latent, nil
+	return latent
 }
 
 // EmitFunc receives decoded frames: frames [3, n, H, W], channel-major, in
@@ -182,6 +199,9 @@ func (v *VAE) Decode(z []float32, T, h, w int, emit EmitFunc) (err error) {
 		return err
 	}
 	if v.Tiling.Size > 0 && (h > v.Tiling.Size || w > v.Tiling.Size) {
+		if v.Tiling.Sequential {
+			return v.decodeSequential(z, T, h, w, emit)
+		}
 		return v.decodeTiled(z, T, h, w, emit)
 	}
 	s := newState(v.ops)
