@@ -74,6 +74,11 @@ type Options struct {
 	TextEncoderBF16 bool
 	// Log receives the pipeline's log lines; nil discards them.
 	Log *slog.Logger
+	// AllowSameExpert lets one file serve as both experts. It is for
+	// benchmarks (wan22 bench times a synthetic expert in both roles, which
+	// does the same work and saves a 15–29 GB file); otherwise naming one
+	// file twice is a mistake, and Open refuses it.
+	AllowSameExpert bool
 }
 
 // ModelError is a model file that cannot be used in its role.
@@ -165,7 +170,7 @@ func (p *Pipeline) checkModels() error {
 			p.bytes.low = info.Bytes
 		}
 	}
-	if same(m.High, m.Low) {
+	if same(m.High, m.Low) && !p.o.AllowSameExpert {
 		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: "is the same file as the high-noise expert: give the low-noise expert's file"}
 	}
 	if *experts[0] != *experts[1] {

@@ -16,8 +16,6 @@ import (
 
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/blockswap"
-	"github.com/wan22/wan22/engine"
-	"github.com/wan22/wan22/engine/cpu"
 	"github.com/wan22/wan22/engine/cuda"
 	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/engine/imageprep"
@@ -37,7 +35,20 @@ an HTML chart of time and peak memory against frames (--html).
 Each run measures --steps denoising steps per expert (with CFG) and
 extrapolates the per-step time to the --schedule-steps schedule: the first
 measured step of each expert counts once, the mean of the others for the
-remaining steps of that expert (the output says how many were measured).
+remaining steps of that expert (the output says how many were measured). A
+schedule of at most 8 steps is measured whole, nothing extrapolated (the
+output says so).
+
+Few-step runs take the settings of wan22 i2v: --solver distill runs the
+step-distilled schedule of --timesteps (1000,750,500,250 by default: 4
+steps) with guidance 1 unless --cfg is given; --switch-step N switches the
+experts after N steps instead of at --boundary. LoRAs are given as to i2v
+(--lora-high, --lora-low, --lora FILE[:STRENGTH]); --synth-lora RANK adds a
+synthetic LoRA of that rank per expert (random BF16, ComfyUI keys, on every
+attention and FFN linear of every block), written next to the synthetic
+models, so a 4-step run with a LoRA per expert needs no download:
+
+  wan22 bench --solver distill --synth-lora 64 --vram-budget 32
 
 Models: --high/--low/--text-encoder/--vae name real files; a role without a
 file gets a synthetic one (random weights, real layout and size) written into
@@ -74,6 +85,9 @@ type benchFlags struct {
 	device                             string
 	jsonPath, htmlPath, compare, torch string
 	outVideo                           string
+	timestepList                       string
+	switchStep, synthLoRA              int
+	loras                              []wan22.LoRA
 	set                                map[string]bool
 }
 
@@ -94,7 +108,24 @@ type benchPlan struct {
 	torch         *benchreport.Torch
 	args          []string
 	outVideoFiles bool
+	loras         []wan22.LoRA // every LoRA of the runs, the synthetic ones included
+	// timesteps is the distill solver's schedule (nil for the others).
+	timesteps []int
+	// whole: the schedule is measured whole (at most wholeSchedule steps),
+	// measuredHigh and measuredLow steps; otherwise --steps per expert and
+	// extrapolated.
+	whole                     bool
+	measuredHigh, measuredLow int
+	// The measured run's request: its steps, expert switch and distilled
+	// timesteps.
+	reqSteps, reqSwitch int
+	reqTimesteps        []int
 }
+
+// wholeSchedule is the longest schedule the bench measures whole rather
+// than extrapolating from a few steps: the few-step workflows (4 to 8
+// steps).
+const wholeSchedule = 8
 
 func runBench(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := commandContext()
@@ -121,9 +152,13 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.tiny, "tiny", false, "run the tiny model set on small sizes (CI, laptops)")
 	fs.IntVar(&f.steps, "steps", 2, "denoising steps measured per expert")
 	fs.IntVar(&f.scheduleSteps, "schedule-steps", wan22.DefaultSteps, "the schedule the step times are extrapolated to")
-	fs.StringVar(&f.solver, "solver", wan22.DefaultSolver, "unipc, dpm++ or euler")
+	fs.StringVar(&f.solver, "solver", wan22.DefaultSolver, "unipc, dpm++, euler, or distill (the step-distilled schedule of --timesteps)")
+	fs.StringVar(&f.timestepList, "timesteps", "", "the distill solver's steps, e.g. 1000,750,500,250 (the default)")
+	fs.IntVar(&f.switchStep, "switch-step", 0, "switch experts after this many steps of the schedule instead of at --boundary")
+	addLoRAFlags(fs, &f.loras)
+	fs.IntVar(&f.synthLoRA, "synth-lora", 0, "add a synthetic LoRA of this rank to each expert (0: none)")
 	fs.Float64Var(&f.shift, "shift", wan22.DefaultShift, "sigma shift")
-	fs.StringVar(&f.cfg, "cfg", "3.5", "guidance scale: one value for both experts, or HIGH,LOW (1 skips the unconditional pass)")
+	fs.StringVar(&f.cfg, "cfg", "3.5", "guidance scale: one value for both experts, or HIGH,LOW (1 skips the unconditional pass; 1 by default for distill)")
 	fs.Float64Var(&f.boundary, "boundary", wan22.DefaultBoundary, "expert switch of the extrapolated schedule, as a fraction of the 1000 timesteps")
 	fs.Uint64Var(&f.seed, "seed", 0, "noise and synthetic-weight seed")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto")
@@ -217,34 +252,15 @@ func (f *benchFlags) check() (benchPlan, error) {
 	if f.low != "" && f.high == "" {
 		return p, errors.New("--low without --high: give the high-noise expert too")
 	}
-	if err := checkInt("--steps", f.steps, 1, 50, "a few steps per expert are enough to extrapolate"); err != nil {
+	if err := p.schedule(f); err != nil {
 		return p, err
 	}
-	if err := checkInt("--schedule-steps", f.scheduleSteps, 2, scheduler.MaxSteps, "the official schedule has 40"); err != nil {
+	if err := checkLoRAFiles(f.loras); err != nil {
 		return p, err
 	}
-	if p.guidanceHigh, p.guidanceLow, err = parseCFG(f.cfg); err != nil {
+	if err := checkInt("--synth-lora", f.synthLoRA, 0, 1024, "the rank of the synthetic LoRAs; 0 for none"); err != nil {
 		return p, err
 	}
-	for _, c := range []struct {
-		name   string
-		v, max float64
-	}{{"--shift", f.shift, 100}, {"--boundary", f.boundary, 1}} {
-		if err := checkFloat(c.name, c.v, 0, c.max); err != nil {
-			return p, err
-		}
-	}
-	// The extrapolated schedule's split between the experts.
-	sol, err := scheduler.New(f.solver, f.scheduleSteps, f.shift)
-	if err != nil {
-		return p, err
-	}
-	if _, err := scheduler.New(f.solver, 2*f.steps, f.shift); err != nil {
-		return p, err
-	}
-	g := scheduler.Guidance{Boundary: f.boundary, High: float32(p.guidanceHigh), Low: float32(p.guidanceLow)}
-	p.scheduleHigh = g.HighNoiseSteps(sol.Timesteps())
-	p.scheduleLow = f.scheduleSteps - p.scheduleHigh
 	for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
 		if o.path != "" {
 			if err := checkOutFile(o.flag, o.path); err != nil {
@@ -268,6 +284,102 @@ func (f *benchFlags) check() (benchPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// schedule checks the solver flags and plans the schedule and the measured
+// run: the schedule's split between the experts, and either the whole
+// schedule (at most wholeSchedule steps) or --steps per expert.
+func (p *benchPlan) schedule(f *benchFlags) error {
+	var err error
+	if p.timesteps, err = distillTimesteps(f.solver, f.timestepList, f.set["timesteps"]); err != nil {
+		return err
+	}
+	distill := p.timesteps != nil
+	if distill {
+		if f.set["schedule-steps"] && f.scheduleSteps != len(p.timesteps) {
+			return fmt.Errorf("--schedule-steps %d: the distill solver's schedule is its --timesteps %s, %d steps: leave --schedule-steps out",
+				f.scheduleSteps, scheduler.FormatTimesteps(p.timesteps), len(p.timesteps))
+		}
+		f.scheduleSteps = len(p.timesteps)
+		if !f.set["cfg"] {
+			f.cfg = "1" // distilled models run without CFG
+		}
+	} else if err := checkInt("--schedule-steps", f.scheduleSteps, 2, scheduler.MaxSteps, "the official schedule has 40"); err != nil {
+		return err
+	}
+	if p.guidanceHigh, p.guidanceLow, err = parseCFG(f.cfg); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		name   string
+		v, max float64
+	}{{"--shift", f.shift, 100}, {"--boundary", f.boundary, 1}} {
+		if err := checkFloat(c.name, c.v, 0, c.max); err != nil {
+			return err
+		}
+	}
+	if f.set["boundary"] && f.set["switch-step"] {
+		return errors.New("give --boundary or --switch-step, not both")
+	}
+	n := f.scheduleSteps
+	if err := checkInt("--switch-step", f.switchStep, 0, n-1, "a step of the schedule; 0 switches at --boundary"); err != nil {
+		return err
+	}
+	// The schedule's timesteps, and its split between the experts.
+	var ts []float64
+	if distill {
+		d, err := scheduler.NewDistilled(p.timesteps, f.shift)
+		if err != nil {
+			return err
+		}
+		ts = d.Timesteps()
+	} else {
+		sol, err := scheduler.New(f.solver, n, f.shift)
+		if err != nil {
+			return err
+		}
+		for _, t := range sol.Timesteps() {
+			ts = append(ts, float64(t))
+		}
+	}
+	p.scheduleHigh = f.switchStep
+	if p.scheduleHigh == 0 {
+		g := scheduler.Guidance{Boundary: f.boundary}
+		for _, t := range ts {
+			if t >= g.Threshold() {
+				p.scheduleHigh++
+			}
+		}
+	}
+	p.scheduleLow = n - p.scheduleHigh
+	if p.scheduleHigh == 0 || p.scheduleLow == 0 {
+		return fmt.Errorf("the %d-step %s schedule runs %d high-noise and %d low-noise steps at --boundary %g: the bench times both experts; use --switch-step or another --boundary",
+			n, f.solver, p.scheduleHigh, p.scheduleLow, f.boundary)
+	}
+	if p.whole = n <= wholeSchedule; p.whole {
+		if f.set["steps"] {
+			return fmt.Errorf("--steps: a schedule of at most %d steps is measured whole (this one has %d): leave --steps out", wholeSchedule, n)
+		}
+		p.measuredHigh, p.measuredLow = p.scheduleHigh, p.scheduleLow
+		p.reqSteps, p.reqSwitch, p.reqTimesteps = n, p.scheduleHigh, p.timesteps
+		return nil
+	}
+	if err := checkInt("--steps", f.steps, 1, 50, "a few steps per expert are enough to extrapolate"); err != nil {
+		return err
+	}
+	p.measuredHigh, p.measuredLow = f.steps, f.steps
+	p.reqSteps, p.reqSwitch = 2*f.steps, f.steps
+	if !distill {
+		_, err := scheduler.New(f.solver, 2*f.steps, f.shift)
+		return err
+	}
+	// The first --steps timesteps of each expert's part of the list.
+	if f.steps > min(p.scheduleHigh, p.scheduleLow) {
+		return fmt.Errorf("--steps %d: the distilled schedule %s has %d high-noise and %d low-noise steps; measure at most %d per expert",
+			f.steps, scheduler.FormatTimesteps(p.timesteps), p.scheduleHigh, p.scheduleLow, min(p.scheduleHigh, p.scheduleLow))
+	}
+	p.reqTimesteps = append(slices.Clone(p.timesteps[:f.steps]), p.timesteps[p.scheduleHigh:p.scheduleHigh+f.steps]...)
+	return nil
 }
 
 // checkOutFile checks that a report can be written at path: its folder
@@ -387,11 +499,13 @@ func parseCFG(s string) (high, low float64, err error) {
 	return v[0], v[1], nil
 }
 
-// benchModels are the model files of a bench and how to remove the ones it
-// made.
+// benchModels are the model files of a bench, its LoRAs, and how to remove
+// the files it made.
 type benchModels struct {
 	m       wan22.Models
 	info    benchreport.Models
+	loras   []wan22.LoRA // --lora* and the synthetic ones
+	dir     string       // the folder synthetic files go to ("" until needed)
 	cleanup func()
 }
 
@@ -399,23 +513,120 @@ type benchModels struct {
 // (tests make them small); nil writes the real models' sizes.
 var benchSynthSizes map[string]map[string]int
 
-// prepareModels finds or writes the model files.
+// folder returns the folder synthetic files go to: --synth-dir, or a
+// temporary folder made on first use and removed by cleanup unless
+// --keep-synth.
+func (bm *benchModels) folder(f benchFlags, stdout io.Writer) (string, error) {
+	if bm.dir != "" {
+		return bm.dir, nil
+	}
+	if f.synthDir != "" {
+		if st, err := os.Stat(f.synthDir); err != nil || !st.IsDir() {
+			return "", fmt.Errorf("--synth-dir %s is not an existing folder: create it first", f.synthDir)
+		}
+		bm.dir = f.synthDir
+		return bm.dir, nil
+	}
+	dir, err := os.MkdirTemp("", "wan22-bench-synth-")
+	if err != nil {
+		return "", err
+	}
+	if f.keepSynth {
+		fmt.Fprintf(stdout, "synthetic files go to %s (kept: --keep-synth)\n", dir)
+	} else {
+		bm.cleanup = func() { os.RemoveAll(dir) }
+	}
+	bm.dir = dir
+	return dir, nil
+}
+
+// synthFile is a synthetic file the bench needs at path.
+type synthFile struct {
+	role string // "high-noise expert", "LoRA of the low-noise expert"
+	path string
+	synthJob
+}
+
+// materialize writes the files that are not there yet, after checking that
+// they fit on the disk together. A file already at its path is reused when
+// it has the planned (exact) size, and refused otherwise.
+func materialize(ctx context.Context, dir string, files []synthFile, stdout io.Writer) error {
+	reuse := make([]bool, len(files))
+	var total int64
+	for i, j := range files {
+		st, err := os.Stat(j.path)
+		if err != nil {
+			total += j.size
+			continue
+		}
+		if !st.Mode().IsRegular() || st.Size() != j.size {
+			return fmt.Errorf("%s exists but is not the synthetic %s (%s, want %s): remove it or choose another --synth-dir",
+				j.path, j.role, formatGB(st.Size()), formatGB(j.size))
+		}
+		reuse[i] = true
+	}
+	if total > 0 {
+		free, ok, err := freeBytes(dir)
+		if err != nil {
+			return fmt.Errorf("checking the free space in %s: %w", dir, err)
+		}
+		const reserve = 64 << 20
+		if ok && total > free-reserve {
+			return fmt.Errorf("not enough disk space in %s for the synthetic files: they need %s and %s are free; give real files, a --synth-dir elsewhere, --same-expert, or --expert-type Q8_0",
+				dir, formatGB(total), formatGB(free))
+		}
+	}
+	for i, j := range files {
+		if reuse[i] {
+			fmt.Fprintf(stdout, "reusing the synthetic %s %s\n", j.role, j.path)
+			continue
+		}
+		fmt.Fprintf(stdout, "writing a %s %s (%s) to %s\n", formatGB(j.size), j.what, j.role, j.path)
+		start := time.Now()
+		if err := writeAtomic(ctx, j.path, j.write); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "  written in %.1f s\n", time.Since(start).Seconds())
+	}
+	return nil
+}
+
+// prepareModels finds or writes the model files and the synthetic LoRAs.
 func prepareModels(ctx context.Context, f benchFlags, p benchPlan, stdout io.Writer) (bm benchModels, err error) {
 	bm.cleanup = func() {}
+	defer func() {
+		if err != nil {
+			bm.cleanup()
+		}
+	}()
+	if err := prepareExperts(ctx, f, p, &bm, stdout); err != nil {
+		return bm, err
+	}
+	bm.loras = slices.Clone(f.loras)
+	if f.synthLoRA > 0 {
+		err = addSynthLoRAs(ctx, f, &bm, stdout)
+	}
+	return bm, err
+}
+
+// prepareExperts finds or writes the model files.
+func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchModels, stdout io.Writer) error {
 	if p.tiny {
 		dir, err := os.MkdirTemp("", "wan22-bench-tiny-")
 		if err != nil {
-			return bm, err
+			return err
 		}
 		bm.cleanup = func() { os.RemoveAll(dir) }
 		t, err := tinymodels.Write(dir, int64(f.seed)+1)
 		if err != nil {
-			bm.cleanup()
-			return bm, err
+			return err
+		}
+		if f.synthDir == "" {
+			bm.dir = dir
 		}
 		bm.m = wan22.Models{High: t.High, Low: t.Low, TextEncoder: t.TextEncoder, VAE: t.VAE}
 		bm.info = benchreport.Models{High: t.High, Low: t.Low, TextEncoder: t.TextEncoder, VAE: t.VAE, Kind: "tiny", ExpertType: expertTypeOf(t.High)}
-		return bm, nil
+		return nil
 	}
 	bm.m = wan22.Models{High: f.high, Low: f.low, TextEncoder: f.textEncoder, VAE: f.vae}
 	if bm.m.Low == "" && bm.m.High != "" && f.sameExpert {
@@ -434,12 +645,9 @@ func prepareModels(ctx context.Context, f benchFlags, p benchPlan, stdout io.Wri
 	if bm.m.High == "" {
 		wants = append(wants, want{"high-noise expert", "dit", &bm.m.High, et, seed, fmt.Sprintf("synth-dit-i2v-%v-seed%d.gguf", et, seed)})
 	}
-	if bm.m.Low == "" {
-		if f.sameExpert {
-			defer func() { bm.m.Low = bm.m.High }()
-		} else {
-			wants = append(wants, want{"low-noise expert", "dit", &bm.m.Low, et, seed + 1, fmt.Sprintf("synth-dit-i2v-%v-seed%d.gguf", et, seed+1)})
-		}
+	sameSynth := bm.m.Low == "" && f.sameExpert
+	if bm.m.Low == "" && !f.sameExpert {
+		wants = append(wants, want{"low-noise expert", "dit", &bm.m.Low, et, seed + 1, fmt.Sprintf("synth-dit-i2v-%v-seed%d.gguf", et, seed+1)})
 	}
 	if bm.m.TextEncoder == "" {
 		wants = append(wants, want{"text encoder", "t5", &bm.m.TextEncoder, gguf.TypeQ8_0, seed, fmt.Sprintf("synth-umt5-Q8_0-seed%d.gguf", seed)})
@@ -451,89 +659,81 @@ func prepareModels(ctx context.Context, f benchFlags, p benchPlan, stdout io.Wri
 	switch {
 	case synthetic == 0:
 		bm.info.Kind = "real"
-	case synthetic == 4 || (synthetic == 3 && f.sameExpert && bm.m.High == ""):
+	case synthetic == 4 || (synthetic == 3 && sameSynth && bm.m.High == ""):
 		bm.info.Kind = "synthetic"
 	default:
 		bm.info.Kind = "mixed (synthetic where no file was given)"
 	}
 	if synthetic > 0 {
-		dir := f.synthDir
-		if dir == "" {
-			if dir, err = os.MkdirTemp("", "wan22-bench-synth-"); err != nil {
-				return bm, err
-			}
-			if f.keepSynth {
-				fmt.Fprintf(stdout, "synthetic models go to %s (kept: --keep-synth)\n", dir)
-			} else {
-				bm.cleanup = func() { os.RemoveAll(dir) }
-			}
-		} else if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return bm, fmt.Errorf("--synth-dir %s is not an existing folder: create it first", dir)
+		dir, err := bm.folder(f, stdout)
+		if err != nil {
+			return err
 		}
 		// Plan every file, then check the disk for the ones to write.
-		type job struct {
-			want
-			synthJob
-			reuse bool
-		}
-		var jobs []job
-		var total int64
+		var files []synthFile
 		for _, w := range wants {
 			k := slices.IndexFunc(synthKinds, func(k synthKind) bool { return k.name == w.kind })
 			sj, err := synthKinds[k].plan(benchSynthSizes[w.kind], w.typ, w.seed)
 			if err != nil {
-				bm.cleanup()
-				return bm, fmt.Errorf("planning the synthetic %s: %w", w.role, err)
+				return fmt.Errorf("planning the synthetic %s: %w", w.role, err)
 			}
 			*w.path = filepath.Join(dir, w.name)
-			j := job{want: w, synthJob: sj}
-			if st, err := os.Stat(*w.path); err == nil {
-				if !st.Mode().IsRegular() || st.Size() != sj.size { // the planned sizes are exact
-					bm.cleanup()
-					return bm, fmt.Errorf("%s exists but is not the synthetic %s (%s, want %s): remove it or choose another --synth-dir",
-						*w.path, w.role, formatGB(st.Size()), formatGB(sj.size))
-				}
-				j.reuse = true
-			} else {
-				total += sj.size
-			}
-			jobs = append(jobs, j)
+			files = append(files, synthFile{role: w.role, path: *w.path, synthJob: sj})
 		}
-		if total > 0 {
-			free, ok, err := freeBytes(dir)
-			if err != nil {
-				bm.cleanup()
-				return bm, fmt.Errorf("checking the free space in %s: %w", dir, err)
-			}
-			const reserve = 64 << 20
-			if ok && total > free-reserve {
-				bm.cleanup()
-				return bm, fmt.Errorf("not enough disk space in %s for the synthetic models: they need %s and %s are free; give real files, a --synth-dir elsewhere, --same-expert, or --expert-type Q8_0",
-					dir, formatGB(total), formatGB(free))
-			}
-		}
-		for _, j := range jobs {
-			if j.reuse {
-				fmt.Fprintf(stdout, "reusing the synthetic %s %s\n", j.role, *j.path)
-				continue
-			}
-			fmt.Fprintf(stdout, "writing a %s %s (%s) to %s\n", formatGB(j.size), j.what, j.role, *j.path)
-			start := time.Now()
-			if err := writeAtomic(ctx, *j.path, j.write); err != nil {
-				bm.cleanup()
-				return bm, err
-			}
-			fmt.Fprintf(stdout, "  written in %.1f s\n", time.Since(start).Seconds())
+		if err := materialize(ctx, dir, files, stdout); err != nil {
+			return err
 		}
 	}
-	bm.info.High, bm.info.TextEncoder, bm.info.VAE = bm.m.High, bm.m.TextEncoder, bm.m.VAE
-	bm.info.Low = bm.m.Low
-	if bm.info.Low == "" {
-		bm.info.Low = bm.m.High
+	if sameSynth {
+		bm.m.Low = bm.m.High
 	}
+	bm.info.High, bm.info.Low, bm.info.TextEncoder, bm.info.VAE = bm.m.High, bm.m.Low, bm.m.TextEncoder, bm.m.VAE
 	bm.info.SameExpert = bm.info.Low == bm.info.High
 	bm.info.ExpertType = expertTypeOf(bm.m.High)
-	return bm, nil
+	return nil
+}
+
+// addSynthLoRAs writes (or reuses) a synthetic LoRA of rank --synth-lora
+// for each expert, shaped after the expert's file, and adds them to the
+// bench's LoRAs.
+func addSynthLoRAs(ctx context.Context, f benchFlags, bm *benchModels, stdout io.Writer) error {
+	dir, err := bm.folder(f, stdout)
+	if err != nil {
+		return err
+	}
+	var files []synthFile
+	for i, e := range []struct {
+		expert wan22.LoRAExpert
+		path   string
+	}{{wan22.LoRAHigh, bm.m.High}, {wan22.LoRALow, bm.m.Low}} {
+		info, err := detectExpert(e.path)
+		if err != nil {
+			return err
+		}
+		seed := int64(f.seed) + 1 + int64(i)
+		sj, err := planSynthLoRA(*info, f.synthLoRA, e.expert.String()+"-noise", seed)
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("synth-lora-r%d-dim%d-%dblocks-%s-seed%d.safetensors", f.synthLoRA, info.Dim, info.Layers, e.expert, seed)
+		files = append(files, synthFile{role: "LoRA of the " + e.expert.String() + "-noise expert", path: filepath.Join(dir, name), synthJob: sj})
+		bm.loras = append(bm.loras, wan22.LoRA{Path: files[i].path, Strength: 1, Expert: e.expert})
+	}
+	return materialize(ctx, dir, files, stdout)
+}
+
+// detectExpert returns the shape of the DiT expert in path.
+func detectExpert(path string) (*modelfile.DiTConfig, error) {
+	src, _, err := modelfile.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	info := modelfile.Detect(src)
+	if info.Kind != modelfile.KindWanDiT {
+		return nil, fmt.Errorf("%s is a %s, not a WAN DiT expert", path, info.Name())
+	}
+	return info.DiT, nil
 }
 
 // expertTypeOf returns the weight type of an expert's first FFN matrix
@@ -552,8 +752,8 @@ func expertTypeOf(path string) string {
 	return ""
 }
 
-// generator runs generations on one opened device: a *wan22.Pipeline, or
-// sameExpertPipeline when one file serves both experts.
+// generator runs generations on one opened device: a *wan22.Pipeline
+// (tests wrap it).
 type generator interface {
 	Backend() string
 	Device() string
@@ -564,9 +764,6 @@ type generator interface {
 // openGenerator opens the models on the device with a VRAM budget; tests
 // replace it.
 var openGenerator = func(ctx context.Context, m wan22.Models, o wan22.Options) (generator, error) {
-	if m.High == m.Low {
-		return openSameExpert(m, o)
-	}
 	return wan22.Open(ctx, m, o)
 }
 
@@ -581,15 +778,15 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 	rep := &benchreport.Report{
 		Schema: benchreport.Schema, Created: time.Now().UTC(), Command: p.args,
 		Settings: benchreport.Settings{
-			Device: p.device, Models: bm.info, MeasuredSteps: f.steps, ScheduleSteps: f.scheduleSteps,
+			Device: p.device, Models: bm.info, MeasuredSteps: max(p.measuredHigh, p.measuredLow), ScheduleSteps: f.scheduleSteps,
 			ScheduleHigh: p.scheduleHigh, ScheduleLow: p.scheduleLow, Solver: f.solver, Shift: f.shift,
 			GuidanceHigh: p.guidanceHigh, GuidanceLow: p.guidanceLow, Boundary: f.boundary, Seed: f.seed,
 			PinnedBudget: p.pinned, VideoFormat: "avi", VideoKept: f.outVideo != "",
 		},
 		Torch: p.torch,
 	}
-	fmt.Fprintf(stdout, "measuring %d high + %d low steps per run, extrapolated to %d (%d high + %d low)\n",
-		f.steps, f.steps, f.scheduleSteps, p.scheduleHigh, p.scheduleLow)
+	p.loras = bm.loras
+	printSchedule(stdout, f, p)
 	for _, budget := range p.budgets {
 		for _, size := range p.sizes {
 			for _, frames := range p.frames {
@@ -634,6 +831,34 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 	return rep, nil
 }
 
+// printSchedule says what each run measures: the steps and how they relate
+// to the schedule, the solver and guidance, the expert switch and the LoRAs.
+func printSchedule(w io.Writer, f benchFlags, p benchPlan) {
+	if p.whole {
+		fmt.Fprintf(w, "measuring the whole %d-step schedule in each run (%d high + %d low steps), nothing extrapolated\n",
+			f.scheduleSteps, p.measuredHigh, p.measuredLow)
+	} else {
+		fmt.Fprintf(w, "measuring %d high + %d low steps per run, extrapolated to %d (%d high + %d low)\n",
+			p.measuredHigh, p.measuredLow, f.scheduleSteps, p.scheduleHigh, p.scheduleLow)
+	}
+	solver := f.solver
+	if p.timesteps != nil {
+		solver += " (timesteps " + scheduler.FormatTimesteps(p.timesteps) + ")"
+	}
+	cfg := fmt.Sprintf("guidance %g/%g", p.guidanceHigh, p.guidanceLow)
+	if p.guidanceHigh == 1 && p.guidanceLow == 1 {
+		cfg = "guidance 1 (no unconditional pass)"
+	}
+	switchAt := fmt.Sprintf("experts switch at boundary %g", f.boundary)
+	if f.switchStep > 0 {
+		switchAt = fmt.Sprintf("experts switch after step %d", f.switchStep)
+	}
+	fmt.Fprintf(w, "solver %s, shift %g, %s, %s\n", solver, f.shift, cfg, switchAt)
+	for _, l := range p.loras {
+		fmt.Fprintf(w, "LoRA %s at strength %g on %s\n", l.Path, l.Strength, loraTarget(l.Expert))
+	}
+}
+
 // runSummary is a one-line result of a run.
 func runSummary(r *benchreport.Run) string {
 	switch r.Status {
@@ -658,7 +883,7 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 	w, h := size[0], size[1]
 	g := pipeline.Options{Frames: frames, Width: w, Height: h}.Grid()
 	run := benchreport.Run{Width: w, Height: h, Frames: frames, Tokens: g.Tokens(), VRAMBudget: budget}
-	gen, err := openGenerator(ctx, m, wan22.Options{Device: p.device, VRAMBudget: budget, PinnedBudget: p.pinned})
+	gen, err := openGenerator(ctx, m, wan22.Options{Device: p.device, VRAMBudget: budget, PinnedBudget: p.pinned, AllowSameExpert: true})
 	if err != nil {
 		if ctx.Err() != nil {
 			return run, "", ctx.Err()
@@ -685,8 +910,9 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 	rec := newRecorder()
 	req := wan22.Request{
 		Image: imageprep.TestImage(w, h), Prompt: "a red fox runs through fresh snow, morning light",
-		Frames: frames, Width: w, Height: h, Steps: 2 * f.steps, SwitchStep: f.steps, Shift: f.shift, Solver: f.solver,
-		GuidanceHigh: p.guidanceHigh, GuidanceLow: p.guidanceLow, Boundary: f.boundary, Seed: f.seed,
+		Frames: frames, Width: w, Height: h, Steps: p.reqSteps, SwitchStep: p.reqSwitch, Timesteps: p.reqTimesteps,
+		Shift: f.shift, Solver: f.solver, GuidanceHigh: p.guidanceHigh, GuidanceLow: p.guidanceLow, Boundary: f.boundary,
+		LoRAs: p.loras, Seed: f.seed,
 	}
 	progress := func(ev wan22.Event) {
 		rec.event(ev)
@@ -823,6 +1049,10 @@ func (r *recorder) finish(run *benchreport.Run, write, measured time.Duration, p
 	run.Measured = measured.Seconds()
 	run.Denoise = estHigh + estLow
 	run.Total = run.Measured - sum(run.HighSteps) - sum(run.LowSteps) + run.Denoise
+	if p.whole { // measured, not estimated
+		run.Denoise = sum(run.HighSteps) + sum(run.LowSteps)
+		run.Total = run.Measured
+	}
 	run.Peak = r.peak
 	run.PlanHigh, run.PlanLow = r.plan[wan22.HighNoise], r.plan[wan22.LowNoise]
 	run.SwapHigh, run.SwapLow = r.swap[wan22.HighNoise], r.swap[wan22.LowNoise]
@@ -848,96 +1078,4 @@ func sum(v []float64) float64 {
 		s += x
 	}
 	return s
-}
-
-// sameExpertPipeline runs one expert file as both experts. wan22.Open
-// refuses that (a user who names one file twice has made a mistake), but a
-// benchmark with synthetic weights does it on purpose: the work is the same
-// and it saves a 15-29 GB file. It opens the backend as wan22.Open does and
-// runs the engine's pipeline with the request as the bench fills it in
-// (every field set).
-type sameExpertPipeline struct {
-	m      pipeline.Models
-	b      engine.Backend
-	stage  func(pipeline.Stage) engine.Backend
-	close  func() error
-	device string
-}
-
-func openSameExpert(m wan22.Models, o wan22.Options) (generator, error) {
-	s := &sameExpertPipeline{m: pipeline.Models{High: m.High, Low: m.Low, TextEncoder: m.TextEncoder, VAE: m.VAE}}
-	for role, path := range map[string]string{"expert": m.High, "text encoder": m.TextEncoder, "VAE": m.VAE} {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", role, path, err)
-		}
-	}
-	switch o.Device {
-	case wan22.DeviceCPU:
-		s.b, s.close, s.device = cpu.New(), func() error { return nil }, wan22.DeviceCPU
-		return s, nil
-	case wan22.DeviceCUDA:
-	default:
-		return nil, fmt.Errorf("unknown device %q", o.Device)
-	}
-	cb, err := cuda.NewBackend(cuda.Config{MemCap: o.VRAMBudget, PinnedCap: o.PinnedBudget})
-	if err != nil {
-		return nil, fmt.Errorf("opening the GPU: %w", err)
-	}
-	type precise interface {
-		WithPrecision(cuda.Precision) *cuda.Backend
-	}
-	s.b, s.close, s.device = peakReporter{cb}, cb.Close, wan22.DeviceCUDA
-	s.stage = func(st pipeline.Stage) engine.Backend {
-		v := cb.ForModel(st.String())
-		if pr, ok := any(v).(precise); ok && st == pipeline.TextEncode {
-			v = pr.WithPrecision(cuda.PrecisionF32) // as wan22's default
-		}
-		return v
-	}
-	return s, nil
-}
-
-// peakReporter is the CUDA backend as wan22.Open sets it up for the
-// pipeline: it reports the device and pinned peaks and releases each
-// stage's memory when the stage ends (the expert-switch check).
-type peakReporter struct{ *cuda.Backend }
-
-func (c peakReporter) PeakMemory() (vram, pinned int64) {
-	return c.MemStats().Peak, c.PinnedStats().Peak
-}
-
-func (c peakReporter) Released(s pipeline.Stage) error {
-	_, err := c.ReleaseModel(s.String())
-	return err
-}
-
-func (s *sameExpertPipeline) Backend() string { return s.b.Name() }
-func (s *sameExpertPipeline) Device() string  { return s.device }
-func (s *sameExpertPipeline) Close() error    { return s.close() }
-
-// Generate runs r, whose fields the bench has all set, writing frames to
-// out.Video.
-func (s *sameExpertPipeline) Generate(ctx context.Context, r wan22.Request, out wan22.Output) error {
-	img, err := imageprep.Tensor(r.Image, r.Width, r.Height)
-	if err != nil {
-		return err
-	}
-	o := pipeline.Options{
-		Prompt: r.Prompt, Frames: r.Frames, Height: r.Height, Width: r.Width, Steps: r.Steps, Shift: r.Shift,
-		Solver: r.Solver, SwitchStep: r.SwitchStep, Seed: r.Seed, BackendFor: s.stage, Progress: out.Progress,
-		Guidance: scheduler.Guidance{Boundary: r.Boundary, High: float32(r.GuidanceHigh), Low: float32(r.GuidanceLow)},
-	}
-	var rgba *image.RGBA
-	return pipeline.I2V(ctx, s.b, s.m, img, o, func(f []float32, first int) error {
-		n := len(f) / (3 * r.Width * r.Height)
-		for i := range n {
-			if rgba, err = video.FrameRGBA(rgba, f, n, i, r.Height, r.Width); err != nil {
-				return err
-			}
-			if err := out.Video.WriteFrame(rgba); err != nil {
-				return fmt.Errorf("writing frame %d: %w", first+i, err)
-			}
-		}
-		return nil
-	})
 }

@@ -5,17 +5,21 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/blockswap"
 	"github.com/wan22/wan22/engine/cuda"
+	"github.com/wan22/wan22/engine/lora"
+	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/internal/benchreport"
 	"github.com/wan22/wan22/scheduler"
@@ -115,11 +119,15 @@ func tinyFiles(t *testing.T) tinymodels.Paths {
 	return p
 }
 
-// TestBenchSameExpert: one expert file serves both experts (wan22.Open
-// refuses that, so the bench runs the engine's pipeline).
+// TestBenchSameExpert: one expert file serves both experts, which wan22.Open
+// refuses unless asked with AllowSameExpert, as the bench does.
 func TestBenchSameExpert(t *testing.T) {
 	isolateTemp(t)
 	m := tinyFiles(t)
+	same := wan22.Models{High: m.High, Low: m.High, TextEncoder: m.TextEncoder, VAE: m.VAE}
+	if _, err := wan22.Open(context.Background(), same, wan22.Options{Device: "cpu"}); err == nil || !strings.Contains(err.Error(), "same file") {
+		t.Errorf("wan22.Open with one file as both experts: %v", err)
+	}
 	js := filepath.Join(t.TempDir(), "r.json")
 	code, stdout, stderr := runBenchCtx(context.Background(), "--device", "cpu", "--high", m.High, "--text-encoder", m.TextEncoder, "--vae", m.VAE,
 		"--frames", "5", "--size", "64x32", "--steps", "1", "--json", js)
@@ -373,6 +381,17 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--compare", filepath.Join(dir, "missing.json")}, "--compare"},
 		{[]string{"--compare", garbage}, "not a bench report"},
 		{[]string{"--torch-json", garbage}, "wan_e2e.py"},
+		{[]string{"--timesteps", "1000,500"}, "--timesteps is for --solver distill, not unipc"},
+		{[]string{"--solver", "distill", "--timesteps", "1000,1200"}, "--timesteps"},
+		{[]string{"--solver", "distill", "--schedule-steps", "5"}, "--schedule-steps 5: the distill solver's schedule is its --timesteps 1000,750,500,250"},
+		{[]string{"--solver", "distill", "--steps", "2"}, "measured whole"},
+		{[]string{"--solver", "distill", "--timesteps", "1000,900,800,700,600,500,400,300,200", "--steps", "5"}, "measure at most 4 per expert"},
+		{[]string{"--switch-step", "3", "--boundary", "0.8"}, "not both"},
+		{[]string{"--switch-step", "40"}, "--switch-step 40 is out of range"},
+		{[]string{"--boundary", "0"}, "the bench times both experts"},
+		{[]string{"--lora", filepath.Join(dir, "missing.safetensors")}, "--lora " + filepath.Join(dir, "missing.safetensors") + ": no such file"},
+		{[]string{"--lora-high", "x.safetensors:strong"}, "not a number"},
+		{[]string{"--synth-lora", "-1"}, "--synth-lora -1 is out of range"},
 		{[]string{"--bogus"}, "bogus"},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {
@@ -383,5 +402,150 @@ func TestBenchBadFlags(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("left in the temporary folder: %v", ents)
+	}
+}
+
+// TestBenchDistillLoRA: the 4-step distilled workflow with a synthetic LoRA
+// per expert on the tiny models, measured whole (nothing extrapolated),
+// reported with guidance 1, 4 steps and the LoRAs; the LoRAs are real
+// ComfyUI-style files of the rank asked, reused on the next run, and they
+// change the video.
+func TestBenchDistillLoRA(t *testing.T) {
+	tmp := isolateTemp(t)
+	dir, videos, videosPlain := t.TempDir(), t.TempDir(), t.TempDir()
+	js := filepath.Join(t.TempDir(), "r.json")
+	args := []string{"--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill", "--synth-lora", "4", "--synth-dir", dir, "--json", js}
+	code, stdout, stderr := runBenchCtx(context.Background(), append(args, "--out-video", videos)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	tiny := tinymodels.DiT()
+	high := filepath.Join(dir, fmt.Sprintf("synth-lora-r4-dim%d-%dblocks-high-seed1.safetensors", tiny.Dim, tiny.Layers))
+	low := filepath.Join(dir, fmt.Sprintf("synth-lora-r4-dim%d-%dblocks-low-seed2.safetensors", tiny.Dim, tiny.Layers))
+	for _, want := range []string{
+		"measuring the whole 4-step schedule in each run (2 high + 2 low steps), nothing extrapolated",
+		"solver distill (timesteps 1000,750,500,250), shift 5, guidance 1 (no unconditional pass), experts switch at boundary 0.9",
+		"LoRA " + high + " at strength 1 on the high-noise expert",
+		"LoRA " + low + " at strength 1 on the low-noise expert",
+		fmt.Sprintf("rank-4 BF16 LoRA (every attention and FFN linear of %d blocks) (LoRA of the high-noise expert)", tiny.Layers),
+		"measured 2 high + 2 low steps, extrapolated to 4 (2 high + 2 low, distill, shift 5, CFG 1/1)",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	rep, err := benchreport.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Settings
+	if s.Solver != "distill" || s.GuidanceHigh != 1 || s.GuidanceLow != 1 || s.ScheduleSteps != 4 || s.ScheduleHigh != 2 || s.ScheduleLow != 2 {
+		t.Errorf("settings %+v", s)
+	}
+	r := rep.Runs[0]
+	if r.Status != benchreport.StatusOK || len(r.HighSteps) != 2 || len(r.LowSteps) != 2 || r.Total != r.Measured ||
+		math.Abs(r.Denoise-(r.HighSteps[0]+r.HighSteps[1]+r.LowSteps[0]+r.LowSteps[1])) > 1e-9 {
+		t.Errorf("run %+v", r)
+	}
+	for _, c := range []struct{ path, expert string }{{high, "high"}, {low, "low"}} {
+		sum, err := lora.Inspect(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 8 attention and 2 FFN linears in each block.
+		if sum.Style.Format != "lora_down/lora_up" || sum.Adapters != 10*tiny.Layers || !slices.Equal(sum.Ranks, []int{4}) ||
+			!slices.Equal(sum.Alphas, []float32{4}) || !slices.Contains(sum.Types, "BF16") || sum.Expert != c.expert {
+			t.Errorf("%s: %+v", c.path, sum)
+		}
+	}
+
+	// Again: the LoRAs are reused. Without them the same run makes another
+	// video.
+	code, stdout, stderr = runBenchCtx(context.Background(), args...)
+	if code != 0 || strings.Count(stdout, "reusing the synthetic LoRA") != 2 || strings.Contains(stdout, "writing") {
+		t.Errorf("second run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill", "--out-video", videosPlain)
+	if code != 0 || strings.Contains(stdout, "LoRA") {
+		t.Fatalf("without LoRAs: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	name := "bench-64x32-5f-all.avi"
+	with, err1 := os.ReadFile(filepath.Join(videos, name))
+	without, err2 := os.ReadFile(filepath.Join(videosPlain, name))
+	if err1 != nil || err2 != nil {
+		t.Fatalf("videos: %v, %v (kept: %v)", err1, err2, dirEntries(t, videos))
+	}
+	if bytes.Equal(with, without) {
+		t.Error("the synthetic LoRAs do not change the video")
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("left in the temporary folder: %v", ents)
+	}
+}
+
+// TestBenchSchedulePlan: what each solver setting measures and how it maps
+// onto the schedule.
+func TestBenchSchedulePlan(t *testing.T) {
+	for _, c := range []struct {
+		args                   []string
+		whole                  bool
+		high, low              int // the schedule's split
+		steps, switchStep      int // the measured request
+		timesteps              []int
+		guidanceHigh, guidance float64
+	}{
+		{[]string{}, false, 15, 25, 4, 2, nil, 3.5, 3.5},
+		{[]string{"--solver", "distill"}, true, 2, 2, 4, 2, []int{1000, 750, 500, 250}, 1, 1},
+		{[]string{"--solver", "distill", "--switch-step", "1", "--cfg", "2,1"}, true, 1, 3, 4, 1, []int{1000, 750, 500, 250}, 2, 1},
+		{[]string{"--solver", "distill", "--timesteps", "1000,900,800,700,600,500,400,300,200,100", "--steps", "1"}, false, 4, 6, 2, 1, []int{1000, 600}, 1, 1},
+		{[]string{"--solver", "euler", "--schedule-steps", "6", "--cfg", "1"}, true, 3, 3, 6, 3, nil, 1, 1},
+		{[]string{"--schedule-steps", "8", "--switch-step", "4"}, true, 4, 4, 8, 4, nil, 3.5, 3.5},
+	} {
+		f := benchFlags{steps: 2, scheduleSteps: 40, solver: "unipc", shift: 5, boundary: 0.9, cfg: "3.5", device: "cpu", expertType: "Q8_0", frames: "5", sizes: "64x32", budgets: "0"}
+		f.set = map[string]bool{}
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.StringVar(&f.solver, "solver", f.solver, "")
+		fs.StringVar(&f.timestepList, "timesteps", "", "")
+		fs.IntVar(&f.switchStep, "switch-step", 0, "")
+		fs.IntVar(&f.steps, "steps", f.steps, "")
+		fs.IntVar(&f.scheduleSteps, "schedule-steps", f.scheduleSteps, "")
+		fs.StringVar(&f.cfg, "cfg", f.cfg, "")
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+		p, err := f.check()
+		if err != nil {
+			t.Errorf("%q: %v", c.args, err)
+			continue
+		}
+		if p.whole != c.whole || p.scheduleHigh != c.high || p.scheduleLow != c.low || p.reqSteps != c.steps || p.reqSwitch != c.switchStep ||
+			!slices.Equal(p.reqTimesteps, c.timesteps) || p.guidanceHigh != c.guidanceHigh || p.guidanceLow != c.guidance {
+			t.Errorf("%q: whole %v, split %d+%d, request %d steps switching after %d, timesteps %v, guidance %g/%g",
+				c.args, p.whole, p.scheduleHigh, p.scheduleLow, p.reqSteps, p.reqSwitch, p.reqTimesteps, p.guidanceHigh, p.guidanceLow)
+		}
+	}
+}
+
+// TestSynthLoRASize: the planned size of a synthetic LoRA is the written
+// file's, and a rank wider than the expert is refused.
+func TestSynthLoRASize(t *testing.T) {
+	c := tinymodels.DiT()
+	cfg := modelfile.DiTConfig{Dim: c.Dim, FFNDim: c.FFNDim, Layers: c.Layers}
+	for _, rank := range []int{1, 7, 64} {
+		j, err := planSynthLoRA(cfg, rank, "high-noise", 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "l.safetensors")
+		if err := j.write(path); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := os.Stat(path); err != nil || st.Size() != j.size {
+			t.Errorf("rank %d: planned %d bytes, wrote %v (%v)", rank, j.size, st.Size(), err)
+		}
+	}
+	if _, err := planSynthLoRA(cfg, c.Dim+1, "low-noise", 1); err == nil || !strings.Contains(err.Error(), "--synth-lora") {
+		t.Errorf("rank %d on width %d: %v", c.Dim+1, c.Dim, err)
 	}
 }

@@ -9,14 +9,12 @@ import (
 	"image"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/engine/imageprep"
-	"github.com/wan22/wan22/engine/pipeline"
 	"github.com/wan22/wan22/engine/video"
 	"github.com/wan22/wan22/scheduler"
 )
@@ -92,22 +90,7 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.switchStep, "switch-step", 0, "switch experts after this many steps instead of at --boundary")
 	fs.StringVar(&f.solver, "solver", wan22.DefaultSolver, "unipc, dpm++, euler, or distill (the step-distilled schedule of --timesteps)")
 	fs.StringVar(&f.timestepList, "timesteps", "", "the distill solver's steps, e.g. 1000,750,500,250 (the default)")
-	for _, l := range []struct {
-		name, usage string
-		expert      wan22.LoRAExpert
-	}{
-		{"lora-high", "LoRA FILE[:STRENGTH] for the high-noise expert (repeatable; strength 1 by default)", wan22.LoRAHigh},
-		{"lora-low", "LoRA FILE[:STRENGTH] for the low-noise expert (repeatable)", wan22.LoRALow},
-		{"lora", "LoRA FILE[:STRENGTH] for both experts (repeatable)", wan22.LoRABoth},
-	} {
-		fs.Func(l.name, l.usage, func(v string) error {
-			lo, err := parseLoRA(v, l.expert)
-			if err == nil {
-				f.loras = append(f.loras, lo)
-			}
-			return err
-		})
-	}
+	addLoRAFlags(fs, &f.loras)
 	fs.Uint64Var(&f.seed, "seed", 0, "noise seed")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto (the GPU when this binary has CUDA and one is present)")
 	fs.Float64Var(&f.vram, "vram-budget", 0, "GPU memory budget in GiB (0: all free memory; 32 runs as on an RTX 5090)")
@@ -180,10 +163,8 @@ func (f *i2vFlags) check() error {
 	if err := f.checkSolver(); err != nil {
 		return err
 	}
-	for _, l := range f.loras {
-		if st, err := os.Stat(l.Path); err != nil || st.IsDir() {
-			return fmt.Errorf("%s %s: no such file", loraFlag(l.Expert), l.Path)
-		}
+	if err := checkLoRAFiles(f.loras); err != nil {
+		return err
 	}
 	parts := strings.Split(f.cfg, ",")
 	if len(parts) > 2 {
@@ -239,18 +220,9 @@ func (f *i2vFlags) check() error {
 // checkSolver reads --timesteps for --solver distill, whose step count is the
 // list's length.
 func (f *i2vFlags) checkSolver() error {
-	if f.solver != wan22.DistillSolver {
-		if f.set["timesteps"] {
-			return fmt.Errorf("--timesteps is for --solver %s, not %s", wan22.DistillSolver, f.solver)
-		}
-		return nil
-	}
-	f.timesteps = slices.Clone(scheduler.DefaultDistillTimesteps)
-	if f.set["timesteps"] {
-		var err error
-		if f.timesteps, err = scheduler.ParseTimesteps(f.timestepList); err != nil {
-			return fmt.Errorf("--timesteps: %w", err)
-		}
+	var err error
+	if f.timesteps, err = distillTimesteps(f.solver, f.timestepList, f.set["timesteps"]); err != nil || f.timesteps == nil {
+		return err
 	}
 	if !f.set["steps"] {
 		f.steps = len(f.timesteps)
@@ -259,43 +231,6 @@ func (f *i2vFlags) checkSolver() error {
 			f.steps, scheduler.FormatTimesteps(f.timesteps), len(f.timesteps))
 	}
 	return nil
-}
-
-// parseLoRA reads a --lora* value, FILE or FILE:STRENGTH, for the expert e.
-// A colon followed by something that is not a number is part of the file
-// name when that file exists (C:\loras\x.safetensors), and an error
-// otherwise.
-func parseLoRA(v string, e wan22.LoRAExpert) (wan22.LoRA, error) {
-	l := wan22.LoRA{Path: v, Strength: 1, Expert: e}
-	if i := strings.LastIndexByte(v, ':'); i >= 0 {
-		st, err := strconv.ParseFloat(v[i+1:], 64)
-		switch {
-		case err == nil:
-			l.Path, l.Strength = v[:i], st
-		case !fileExists(v):
-			return l, fmt.Errorf("want FILE or FILE:STRENGTH, and %q is not a number", v[i+1:])
-		}
-	}
-	if l.Path == "" {
-		return l, errors.New("want FILE or FILE:STRENGTH: the file name is empty")
-	}
-	if err := checkFloat("strength", l.Strength, -pipeline.MaxLoRAStrength, pipeline.MaxLoRAStrength); err != nil {
-		return l, err
-	}
-	return l, nil
-}
-
-// loraFlag is the flag that gives LoRAs for e.
-func loraFlag(e wan22.LoRAExpert) string {
-	if e == wan22.LoRABoth {
-		return "--lora"
-	}
-	return "--lora-" + e.String()
-}
-
-func fileExists(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && !st.IsDir()
 }
 
 // i2v runs the generation.
@@ -467,8 +402,7 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 		fmt.Fprintf(r.stderr, "wan22 i2v: distilled timesteps %s\n", scheduler.FormatTimesteps(s.Timesteps))
 	}
 	for _, l := range s.LoRAs {
-		on := map[wan22.LoRAExpert]string{wan22.LoRABoth: "both experts", wan22.LoRAHigh: "the high-noise expert", wan22.LoRALow: "the low-noise expert"}[l.Expert]
-		fmt.Fprintf(r.stderr, "wan22 i2v: LoRA %s at strength %g on %s\n", l.Path, l.Strength, on)
+		fmt.Fprintf(r.stderr, "wan22 i2v: LoRA %s at strength %g on %s\n", l.Path, l.Strength, loraTarget(l.Expert))
 	}
 }
 
