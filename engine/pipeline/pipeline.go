@@ -300,9 +300,17 @@ func (r *run) encodeCondition(image []float32) ([]float32, error) {
 	}
 	defer src.Close()
 	r.emit(Event{Stage: VAEEncode})
+	budget, err := r.deviceLeft()
+	if err != nil {
+		return nil, fmt.Errorf("VAE encode: %w", err)
+	}
 	enc, err := vae.LoadEncoder(o.backend(r.b, VAEEncode), src)
 	if err != nil {
 		return nil, fmt.Errorf("VAE encoder %s: %w", r.m.VAE, err)
+	}
+	if enc.EncodeTiling, err = r.planVAE(enc.Config, vae.Encoder, budget); err != nil {
+		enc.Free()
+		return nil, err
 	}
 	// video [3, F, H, W]: frame 0 is the image, the rest are zero.
 	F, HW := o.Frames, o.Height*o.Width
@@ -342,6 +350,17 @@ func (r *run) encodePrompts(prompt, negative string) (p prompts, err error) {
 	tok, err := t5.LoadTokenizer(src)
 	if err != nil {
 		return p, fmt.Errorf("text encoder %s: %w", path, err)
+	}
+	budget, err := r.deviceLeft()
+	if err != nil {
+		return p, fmt.Errorf("text encode: %w", err)
+	}
+	stream, err := r.planText(src, budget)
+	if err != nil {
+		return p, fmt.Errorf("text encoder %s: %w", path, err)
+	}
+	if stream {
+		return r.encodePromptsStreaming(src, tok, prompt, negative, start)
 	}
 	enc, err := t5.Load(r.o.backend(r.b, TextEncode), src)
 	if err != nil {
@@ -575,9 +594,17 @@ func (r *run) decode(x []float32, emit vae.EmitFunc) error {
 	}
 	defer src.Close()
 	r.emit(Event{Stage: VAEDecode, Steps: o.Frames})
+	budget, err := r.deviceLeft()
+	if err != nil {
+		return fmt.Errorf("VAE decode: %w", err)
+	}
 	dec, err := vae.LoadDecoder(o.backend(r.b, VAEDecode), src)
 	if err != nil {
 		return fmt.Errorf("VAE decoder %s: %w", r.m.VAE, err)
+	}
+	if dec.Tiling, err = r.planVAE(dec.Config, vae.Decoder, budget); err != nil {
+		dec.Free()
+		return err
 	}
 	g := o.Grid()
 	var emitErr error // an error of the consumer, returned as it is
