@@ -786,6 +786,10 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 		Torch: p.torch,
 	}
 	p.loras = bm.loras
+	// Every LoRA against its expert, once, rather than as a failure of each run.
+	if err := pipeline.CheckLoRAs(pipeline.Models{High: bm.m.High, Low: bm.m.Low}, p.loras); err != nil {
+		return nil, err
+	}
 	printSchedule(stdout, f, p)
 	for _, budget := range p.budgets {
 		for _, size := range p.sizes {

@@ -478,6 +478,21 @@ func TestBenchDistillLoRA(t *testing.T) {
 	if bytes.Equal(with, without) {
 		t.Error("the synthetic LoRAs do not change the video")
 	}
+	// A LoRA for another model is refused before any run, naming it.
+	c2 := tiny
+	c2.Dim, c2.Heads = 2*tiny.Dim, 2*tiny.Heads
+	j, err := planSynthLoRA(modelfile.DiTConfig{Dim: c2.Dim, FFNDim: c2.FFNDim, Layers: c2.Layers}, 4, "high-noise", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wide := filepath.Join(t.TempDir(), "wide.safetensors")
+	if err := j.write(wide); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill", "--lora-low", wide+":0.5")
+	if code != 1 || !strings.Contains(stderr, "wide.safetensors") || strings.Contains(stdout, "measuring") {
+		t.Errorf("a LoRA of another width: exit %d\n%s\n%s", code, stdout, stderr)
+	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("left in the temporary folder: %v", ents)
 	}
