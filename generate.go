@@ -13,7 +13,10 @@ import (
 	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/engine/imageprep"
+	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/engine/pipeline"
+	"github.com/wan22/wan22/engine/t5"
+	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/engine/video"
 	"github.com/wan22/wan22/scheduler"
 )
@@ -321,10 +324,32 @@ func (p *Pipeline) estimate(s *Settings) error {
 	if s.Budget > 0 && s.Host > s.Budget {
 		return &BudgetError{What: "host memory", Need: s.Host, Budget: s.Budget, Width: s.Width, Height: s.Height, Frames: s.Frames, LargestStageOf: largest}
 	}
-	if p.o.VRAMBudget > 0 && s.Device > p.o.VRAMBudget {
-		return &BudgetError{What: "device memory", Need: s.Device, Budget: p.o.VRAMBudget, Width: s.Width, Height: s.Height, Frames: s.Frames, LargestStageOf: "VAE"}
+	if p.device != DeviceCPU && p.o.VRAMBudget > 0 {
+		// On the GPU the VAE tiles and umT5 streams to fit the budget: plan
+		// them as the stages will, and fail now, with the stage's minimum
+		// budget, when one cannot fit.
+		plan, err := p.planStages(s.Width, s.Height)
+		if err != nil {
+			return err
+		}
+		s.Device = max(plan.EncodePeak, plan.TextPeak, plan.DecodePeak)
 	}
 	return nil
+}
+
+// planStages plans the VAE and text-encoder stages within the VRAM budget
+// (pipeline.PlanStages) from the text encoder file's header.
+func (p *Pipeline) planStages(width, height int) (pipeline.StagePlan, error) {
+	src, _, err := modelfile.Open(p.models.TextEncoder)
+	if err != nil {
+		return pipeline.StagePlan{}, fmt.Errorf("text encoder: %w", err)
+	}
+	defer src.Close()
+	tc, tt, err := t5.Inspect(src)
+	if err != nil {
+		return pipeline.StagePlan{}, fmt.Errorf("text encoder %s: %w", p.models.TextEncoder, err)
+	}
+	return pipeline.PlanStages(p.o.VRAMBudget, vae.Config{Dim: p.vae.Dim, ZDim: 16}, tc, tt, height, width)
 }
 
 // Generate makes the video of r and writes it to out. The image is prepared

@@ -31,3 +31,6 @@ func (b *Backend) ReleaseModel(string) (ReleaseReport, error) { return ReleaseRe
 
 // PinnedStats reports nothing.
 func (b *Backend) PinnedStats() MemStats { return MemStats{} }
+
+// DeviceBudget reports no budget.
+func (b *Backend) DeviceBudget() (limit, inUse int64) { return 0, 0 }

@@ -145,3 +145,11 @@ func (b *Backend) ReleaseModel(owner string) (ReleaseReport, error) {
 
 // PinnedStats reports the pinned host-memory budget's use, per owner (each model's slabs, cuda.staging).
 func (b *Backend) PinnedStats() MemStats { return b.d.PinnedStats() }
+
+// DeviceBudget reports the device budget's limit and the bytes allocated under it now, cached activations
+// included (engine/pipeline sizes the VAE's tiles and the text encoder's streaming from it). It has no side
+// effects.
+func (b *Backend) DeviceBudget() (limit, inUse int64) {
+	m := b.d.MemStats()
+	return m.Limit, m.InUse
+}
