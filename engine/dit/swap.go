@@ -31,6 +31,9 @@ type Run struct {
 	// VRAM and Pinned, when positive, lower the budgets the backend reports
 	// (to plan as a smaller card would while the backend keeps its own cap).
 	VRAM, Pinned int64
+	// Extra is device memory the model will hold beyond its file's weights,
+	// planned as resident: the LoRAs attached after loading.
+	Extra int64
 }
 
 // swappable lists the names of a block's tensors that are swapped when the
@@ -167,6 +170,7 @@ func planInputs(v *view, cfg Config, r Run) (blockswap.Inputs, []engine.SlabLayo
 		streams = 2
 	}
 	in.FixedBytes += int64(streams) * TextLen * int64(cfg.Dim) * 4 // the embedded prompts
+	in.FixedBytes += max(r.Extra, 0)
 	in.Activations = blockswap.ActivationPeak(blockswap.Activations{
 		Tokens: r.Grid.Tokens(), Dim: cfg.Dim, FFNDim: cfg.FFNDim, FFNChunk: DefaultFFNChunk,
 		Heads: cfg.Heads, TextLen: TextLen, Streams: streams, WeightScratch: scratch,

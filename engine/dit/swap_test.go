@@ -255,3 +255,41 @@ func (c *computeCheck) Acquire(i int) error {
 	}
 	return c.fake.Compute(i)
 }
+
+// TestPlanCountsExtra: memory attached after loading (LoRAs) is planned as
+// resident, so the same budget keeps fewer blocks on the device.
+func TestPlanCountsExtra(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dit4.gguf")
+	tiny := Config{Dim: 256, InDim: 36, OutDim: 16, FFNDim: 512, TextDim: 128, FreqDim: 256, Layers: 4, Heads: 2}
+	if err := WriteSynthetic(path, tiny, gguf.TypeQ8_0, 7); err != nil {
+		t.Fatal(err)
+	}
+	src, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	run := Run{Grid: Grid{T: 3, H: 8, W: 12}, CFG: true}
+	in, _, err := planInputs(newView(src), tiny, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Extra = in.BlockBytes[0]
+	withExtra, _, err := planInputs(newView(src), tiny, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withExtra.FixedBytes != in.FixedBytes+in.BlockBytes[0] {
+		t.Fatalf("fixed bytes %d with Extra %d, want %d", withExtra.FixedBytes, run.Extra, in.FixedBytes+run.Extra)
+	}
+	budget := blockswap.MinVRAM(in) + in.BlockBytes[0]
+	in.VRAM, withExtra.VRAM, in.Pinned, withExtra.Pinned = budget, budget, 1<<40, 1<<40
+	p1, err1 := blockswap.NewPlan(in)
+	p2, err2 := blockswap.NewPlan(withExtra)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if p2.NumResident() >= p1.NumResident() {
+		t.Errorf("%d resident with the extra bytes, %d without: want fewer", p2.NumResident(), p1.NumResident())
+	}
+}

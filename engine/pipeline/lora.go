@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 
 	"github.com/wan22/wan22/engine/dit"
@@ -165,6 +166,21 @@ func checkDeltaTypes(f *lora.File, src gguf.Source) error {
 
 // attachLoRAs attaches the LoRAs of stage s to m, in order. On an error the
 // LoRAs attached so far stay attached; the caller frees m.
+// loraBytes bounds the device memory the LoRAs of stage s take once
+// attached: their tensors are uploaded in their file's types, or as F32 where
+// stacked LoRAs of different types share a layer — at most twice the files.
+func loraBytes(s Stage, loras []LoRA) int64 {
+	var n int64
+	for _, l := range loras {
+		if l.Expert.appliesTo(s) {
+			if st, err := os.Stat(l.Path); err == nil {
+				n += 2 * st.Size()
+			}
+		}
+	}
+	return n
+}
+
 func attachLoRAs(m *dit.Model, s Stage, loras []LoRA) error {
 	for _, l := range loras {
 		if !l.Expert.appliesTo(s) {

@@ -421,7 +421,8 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 	if err := firstErr(r.ctx.Err(), err); err != nil {
 		return nil, wrapIf(err, what)
 	}
-	m, err := dit.LoadForRun(r.o.backend(r.b, s), src, dit.Run{Grid: r.o.Grid(), CFG: cfg})
+	run := dit.Run{Grid: r.o.Grid(), CFG: cfg, Extra: loraBytes(s, r.o.LoRAs)}
+	m, err := dit.LoadForRun(r.o.backend(r.b, s), src, run)
 	if err != nil {
 		src.Close()
 		return nil, fmt.Errorf("%s %s: %w", what, path, err)
