@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"math"
 	"os"
@@ -33,7 +34,7 @@ func sample() *Report {
 		for i, frames := range []int{81, 161} {
 			k := float64(i + 1)
 			run := Run{Width: 832, Height: 480, Frames: frames, Tokens: 32760 * (i + 1), VRAMBudget: budget, Status: StatusOK,
-				HighSteps: []float64{10 * k, 8 * k}, LowSteps: []float64{9 * k, 8 * k}, PerStepHigh: 8 * k, PerStepLow: 8 * k,
+				MeasuredHigh: 2, MeasuredLow: 2, HighSteps: []float64{10 * k, 8 * k}, LowSteps: []float64{9 * k, 8 * k}, PerStepHigh: 8 * k, PerStepLow: 8 * k,
 				Measured: 60 * k, Denoise: 330 * k, Total: 350 * k, Peak: Memory{VRAM: int64(20+i) << 30, RSS: 10 << 30},
 				PlanHigh: "30 of 40 blocks resident, 10 swapped", SwapHigh: &blockswap.Stats{Swapped: 10, BytesMoved: 8 << 30, CopyTime: 1500 * time.Millisecond}}
 			for j, n := range StageNames {
@@ -283,5 +284,151 @@ func TestReadTorch(t *testing.T) {
 		if _, err := ReadTorch(write(name, s)); err == nil {
 			t.Errorf("%s accepted", name)
 		}
+	}
+}
+
+// fewStep is sample as a 4-step distilled run switching after step 1, with
+// a synthetic LoRA on the high-noise expert and a style LoRA on both: an
+// uneven split measured whole.
+func fewStep() *Report {
+	r := sample()
+	s := &r.Settings
+	s.Solver, s.ScheduleSteps, s.ScheduleHigh, s.ScheduleLow, s.SwitchStep = "distill", 4, 1, 3, 1
+	s.MeasuredSteps, s.GuidanceHigh, s.GuidanceLow = 3, 1, 1
+	s.Timesteps = []float64{1000, 937.5, 833.3333, 625}
+	s.LoRAs = []LoRA{{Path: "/s/synth-lora-high.safetensors", Strength: 1, Expert: "high", Synthetic: true}, {Path: "style.safetensors", Strength: 0.5, Expert: "both"}}
+	for i := range r.Runs {
+		run := &r.Runs[i]
+		if run.Status == StatusOK {
+			run.HighSteps, run.LowSteps = run.HighSteps[:1], append(run.LowSteps, 7)
+			run.MeasuredHigh, run.MeasuredLow, run.Whole = 1, 3, true
+		}
+	}
+	return r
+}
+
+// TestFewStepReport: the few-step fields survive the JSON under their
+// documented names, and the table prints the uneven split as measured (1 +
+// 3, not the larger count twice), the timesteps, the switch and the LoRAs.
+func TestFewStepReport(t *testing.T) {
+	r := fewStep()
+	var buf bytes.Buffer
+	if err := r.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	js := buf.String()
+	got, err := Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, r) {
+		t.Errorf("round trip changed the report:\n got %+v\nwant %+v", got, r)
+	}
+	for _, want := range []string{`"timesteps": [`, `"switch_step": 1`, `"measured_high": 1`, `"measured_low": 3`, `"whole": true`,
+		`"path": "/s/synth-lora-high.safetensors"`, `"strength": 0.5`, `"expert": "both"`, `"synthetic": true`} {
+		if !strings.Contains(js, want) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+	buf.Reset()
+	if err := r.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"measured 1 high + 3 low steps: the whole 4-step schedule, nothing extrapolated (distill, shift 5, CFG 1/1)",
+		"timesteps 1000,937.5,833.33,625\n",
+		"experts switch after step 1\n",
+		"LoRA /s/synth-lora-high.safetensors at strength 1 on the high-noise expert (synthetic)\n",
+		"LoRA style.safetensors at strength 0.5 on both experts\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "3 high + 3 low") || strings.Contains(out, "extrapolated to") {
+		t.Errorf("the table misstates the measured steps:\n%s", out)
+	}
+	buf.Reset()
+	if err := r.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html.UnescapeString(buf.String()), "measured 1 high + 3 low steps: the whole 4-step schedule") {
+		t.Error("the chart's subtitle misstates the measured steps")
+	}
+
+	// Runs that measured differently are listed by split; with no
+	// completed run the line gives the schedule alone.
+	r.Runs[1].MeasuredHigh, r.Runs[1].MeasuredLow, r.Runs[1].Whole = 2, 2, false
+	if line := r.scheduleLine(); !strings.HasPrefix(line, "measured 1 high + 3 low steps (whole) in 832x480/81/32 GiB, 832x480/81/24 GiB, 832x480/161/24 GiB; 2 high + 2 low steps in 832x480/161/32 GiB; the schedule: 4 steps (1 high + 3 low") {
+		t.Errorf("mixed runs: %q", line)
+	}
+	r.Runs = r.Runs[4:]
+	if line := r.scheduleLine(); !strings.HasPrefix(line, "no run completed; the schedule: 4 steps (1 high + 3 low, distill") {
+		t.Errorf("no completed run: %q", line)
+	}
+}
+
+// oldReport is a report as wan22 bench wrote it before the few-step
+// fields (timesteps, switch_step, loras, measured_high, measured_low,
+// whole): one completed run of 2 measured steps per expert.
+const oldReport = `{
+  "schema": "wan22-bench/1",
+  "created": "2026-11-20T09:00:00Z",
+  "command": ["--frames", "81"],
+  "machine": {"os": "linux", "arch": "amd64", "cpu": "Test CPU", "cores": 16, "ram": 137438953472, "gpus": null, "pcie": null,
+    "go": "go1.26", "commit": "", "modified": false, "backend": "cuda:0 Test GPU", "hostname": "h"},
+  "settings": {"device": "cuda", "backend": "cuda:0 Test GPU",
+    "models": {"high": "h.gguf", "low": "h.gguf", "text_encoder": "t.gguf", "vae": "v.safetensors", "kind": "synthetic", "expert_type": "Q8_0", "same_expert": true},
+    "measured_steps_per_expert": 2, "schedule_steps": 40, "schedule_high_steps": 15, "schedule_low_steps": 25,
+    "solver": "unipc", "shift": 5, "guidance_high": 3.5, "guidance_low": 3.5, "boundary": 0.9, "seed": 0, "pinned_budget": 0,
+    "video_format": "avi", "video_kept": false},
+  "runs": [
+    {"width": 832, "height": 480, "frames": 81, "tokens": 32760, "vram_budget": 34359738368, "status": "ok",
+     "stages": [{"name": "vae-encode", "seconds": 1, "peak": {"vram": 1, "pinned": 0, "rss": 1}}],
+     "high_steps": [20, 16], "low_steps": [18, 16], "high_load": 3, "low_load": 3, "per_step_high": 16, "per_step_low": 16,
+     "measured": 120, "denoise_estimate": 660, "total_estimate": 700,
+     "peak": {"vram": 21474836480, "pinned": 0, "rss": 10737418240}, "plan_high": "40 blocks resident"}
+  ]
+}`
+
+// TestOldReport: a report of the shape written before the few-step fields
+// still reads, prints its measured steps from its step times, and serves
+// --compare against a new few-step report, with a note that the workflows
+// differ.
+func TestOldReport(t *testing.T) {
+	old, err := Decode(strings.NewReader(oldReport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &old.Runs[0]
+	if h, l := run.MeasuredSteps(); h != 2 || l != 2 || run.Whole || old.Settings.Timesteps != nil || old.Settings.LoRAs != nil || old.Settings.SwitchStep != 0 {
+		t.Errorf("old report read as %+v, run %+v", old.Settings, run)
+	}
+	var buf bytes.Buffer
+	if err := old.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "measured 2 high + 2 low steps, extrapolated to 40 (15 high + 25 low, unipc, shift 5, CFG 3.5/3.5)") {
+		t.Errorf("old report's table:\n%s", buf.String())
+	}
+	cur := fewStep()
+	ratios, _ := Compare(old, cur)
+	if len(ratios) != 1 || ratios[0].Key != "832x480/81/32 GiB" || math.Abs(ratios[0].Total-350.0/700) > 1e-12 {
+		t.Fatalf("ratios %+v", ratios)
+	}
+	buf.Reset()
+	if err := WriteCompare(&buf, "old.json", old, cur); err != nil {
+		t.Fatal(err)
+	}
+	want := "note: the old report ran a 40-step unipc schedule, CFG 3.5/3.5, no LoRA, this one a 4-step distill schedule switching after step 1, CFG 1/1, 2 LoRAs"
+	if !strings.Contains(buf.String(), want) || !strings.Contains(buf.String(), "0.500×") {
+		t.Errorf("compare output lacks %q:\n%s", want, buf.String())
+	}
+	// The same workflow gets no note.
+	buf.Reset()
+	WriteCompare(&buf, "old.json", old, sample())
+	if strings.Contains(buf.String(), "note: the old report ran a") {
+		t.Errorf("a note for the same workflow:\n%s", buf.String())
 	}
 }

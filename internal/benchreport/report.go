@@ -41,24 +41,48 @@ type Settings struct {
 	Device  string `json:"device"`  // "cpu" or "cuda"
 	Backend string `json:"backend"` // the backend's name, "cuda:0 NVIDIA H100 80GB HBM3"
 	Models  Models `json:"models"`
-	// MeasuredSteps denoising steps were run per expert; the times were
+	// MeasuredSteps is --steps, the steps measured per expert of a run
 	// extrapolated to ScheduleSteps (ScheduleHigh with the high-noise
-	// expert, ScheduleLow with the low-noise one).
-	MeasuredSteps int     `json:"measured_steps_per_expert"`
-	ScheduleSteps int     `json:"schedule_steps"`
-	ScheduleHigh  int     `json:"schedule_high_steps"`
-	ScheduleLow   int     `json:"schedule_low_steps"`
-	Solver        string  `json:"solver"`
-	Shift         float64 `json:"shift"`
-	GuidanceHigh  float64 `json:"guidance_high"`
-	GuidanceLow   float64 `json:"guidance_low"`
-	Boundary      float64 `json:"boundary"`
-	Seed          uint64  `json:"seed"`
-	PinnedBudget  int64   `json:"pinned_budget"` // bytes; 0: the engine's default (half of RAM)
+	// expert, ScheduleLow with the low-noise one). For a schedule measured
+	// whole it is the larger expert's count; Run.MeasuredHigh and
+	// Run.MeasuredLow are exact.
+	MeasuredSteps int `json:"measured_steps_per_expert"`
+	ScheduleSteps int `json:"schedule_steps"`
+	ScheduleHigh  int `json:"schedule_high_steps"`
+	ScheduleLow   int `json:"schedule_low_steps"`
+	// Timesteps are the ScheduleSteps timesteps of the schedule, on the
+	// 0–1000 scale, as the scheduler gives them (shift applied); absent in
+	// reports of older versions.
+	Timesteps []float64 `json:"timesteps,omitempty"`
+	// SwitchStep is --switch-step: the experts switch after this many steps
+	// of the schedule; 0 (absent) switches at Boundary.
+	SwitchStep   int     `json:"switch_step,omitempty"`
+	Solver       string  `json:"solver"`
+	Shift        float64 `json:"shift"`
+	GuidanceHigh float64 `json:"guidance_high"`
+	GuidanceLow  float64 `json:"guidance_low"`
+	Boundary     float64 `json:"boundary"`
+	Seed         uint64  `json:"seed"`
+	PinnedBudget int64   `json:"pinned_budget"` // bytes; 0: the engine's default (half of RAM)
 	// VideoFormat is the container the video-write stage wrote ("avi");
 	// VideoKept says whether the videos were kept (--out-video).
 	VideoFormat string `json:"video_format"`
 	VideoKept   bool   `json:"video_kept"`
+	// LoRAs are the LoRAs of every run in the order they were attached,
+	// the synthetic ones (--synth-lora) included.
+	LoRAs []LoRA `json:"loras,omitempty"`
+}
+
+// LoRA is a LoRA file attached at run time.
+type LoRA struct {
+	Path     string  `json:"path"`
+	Strength float64 `json:"strength"`
+	// Expert is "high", "low" or "both": the experts it is attached to.
+	Expert string `json:"expert"`
+	// Synthetic is set for a LoRA of random weights the bench wrote
+	// (--synth-lora); Path names the file it wrote, which is gone unless
+	// it went to --synth-dir or --keep-synth kept it.
+	Synthetic bool `json:"synthetic,omitempty"`
 }
 
 // Models describes the model files of a report.
@@ -102,6 +126,13 @@ type Run struct {
 	// Stages are the measured stages in StageNames order (see
 	// BENCH_SCHEMA.md for what each covers).
 	Stages []Stage `json:"stages,omitempty"`
+	// MeasuredHigh and MeasuredLow are the denoising steps the run
+	// measured with each expert (absent for a run that did not complete);
+	// Whole says that they were the whole schedule, so that nothing was
+	// extrapolated.
+	MeasuredHigh int  `json:"measured_high,omitempty"`
+	MeasuredLow  int  `json:"measured_low,omitempty"`
+	Whole        bool `json:"whole"`
 	// HighSteps and LowSteps are the measured denoising steps' wall times.
 	HighSteps []float64 `json:"high_steps,omitempty"`
 	LowSteps  []float64 `json:"low_steps,omitempty"`
@@ -153,6 +184,16 @@ func (r *Run) Stage(name string) (Stage, bool) {
 		}
 	}
 	return Stage{}, false
+}
+
+// MeasuredSteps returns the steps r measured with each expert: MeasuredHigh and
+// MeasuredLow, or for a report of an older version, which lacks them, the
+// number of step times it holds.
+func (r *Run) MeasuredSteps() (high, low int) {
+	if r.MeasuredHigh > 0 || r.MeasuredLow > 0 {
+		return r.MeasuredHigh, r.MeasuredLow
+	}
+	return len(r.HighSteps), len(r.LowSteps)
 }
 
 // Key identifies a run across reports: size, frames and budget.

@@ -3,6 +3,7 @@ package benchreport
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -20,8 +21,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if s.Models.SameExpert {
 		b.WriteString(" (one file for both)")
 	}
-	fmt.Fprintf(&b, "\nmeasured %d high + %d low steps, extrapolated to %d (%d high + %d low, %s, shift %g, CFG %g/%g)\n",
-		s.MeasuredSteps, s.MeasuredSteps, s.ScheduleSteps, s.ScheduleHigh, s.ScheduleLow, s.Solver, s.Shift, s.GuidanceHigh, s.GuidanceLow)
+	fmt.Fprintf(&b, "\n%s\n", r.scheduleLine())
+	if len(s.Timesteps) > 0 && len(s.Timesteps) <= maxTimestepsShown {
+		fmt.Fprintf(&b, "timesteps %s\n", formatTimesteps(s.Timesteps))
+	}
+	if s.SwitchStep > 0 {
+		fmt.Fprintf(&b, "experts switch after step %d\n", s.SwitchStep)
+	}
+	for _, l := range s.LoRAs {
+		fmt.Fprintf(&b, "%s\n", l)
+	}
 	b.WriteString("times in seconds; high-noise includes its load; switch is the low-noise expert's load; est = the whole run at the full schedule\n\n")
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
@@ -86,6 +95,93 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// maxTimestepsShown is the longest schedule whose timesteps the table
+// lists (the few-step schedules); the JSON has them all.
+const maxTimestepsShown = 10
+
+// formatTimesteps writes timesteps with at most two decimals, comma-separated.
+func formatTimesteps(ts []float64) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = trimFloat(t)
+	}
+	return strings.Join(parts, ",")
+}
+
+// String describes the LoRA for the table: "LoRA FILE at strength 1 on
+// the high-noise expert (synthetic)".
+func (l LoRA) String() string {
+	on := "both experts"
+	if l.Expert == "high" || l.Expert == "low" {
+		on = "the " + l.Expert + "-noise expert"
+	}
+	s := fmt.Sprintf("LoRA %s at strength %g on %s", l.Path, l.Strength, on)
+	if l.Synthetic {
+		s += " (synthetic)"
+	}
+	return s
+}
+
+// measuredSplit is the steps measured per expert in a run, and whether
+// that was the whole schedule.
+type measuredSplit struct {
+	high, low int
+	whole     bool
+}
+
+// measuredSplits returns the distinct splits of the completed runs in
+// their order, and the keys of the runs of each.
+func (r *Report) measuredSplits() ([]measuredSplit, [][]string) {
+	var splits []measuredSplit
+	var keys [][]string
+	for i := range r.Runs {
+		run := &r.Runs[i]
+		if run.Status != StatusOK {
+			continue
+		}
+		h, l := run.MeasuredSteps()
+		m := measuredSplit{h, l, run.Whole}
+		j := slices.Index(splits, m)
+		if j < 0 {
+			splits, keys = append(splits, m), append(keys, nil)
+			j = len(splits) - 1
+		}
+		keys[j] = append(keys[j], run.Key())
+	}
+	return splits, keys
+}
+
+// scheduleLine says what the completed runs measured and how it relates
+// to the schedule, from the runs' own counts: "measured 2 high + 2 low
+// steps, extrapolated to 40 (15 high + 25 low, unipc, shift 5, CFG
+// 3.5/3.5)", or "measured 1 high + 3 low steps: the whole 4-step schedule,
+// nothing extrapolated (distill, shift 5, CFG 1/1)".
+func (r *Report) scheduleLine() string {
+	s := r.Settings
+	how := fmt.Sprintf("%s, shift %g, CFG %g/%g", s.Solver, s.Shift, s.GuidanceHigh, s.GuidanceLow)
+	split := fmt.Sprintf("%d high + %d low", s.ScheduleHigh, s.ScheduleLow)
+	splits, keys := r.measuredSplits()
+	switch {
+	case len(splits) == 0:
+		return fmt.Sprintf("no run completed; the schedule: %d steps (%s, %s)", s.ScheduleSteps, split, how)
+	case len(splits) == 1 && splits[0].whole:
+		return fmt.Sprintf("measured %d high + %d low steps: the whole %d-step schedule, nothing extrapolated (%s)",
+			splits[0].high, splits[0].low, s.ScheduleSteps, how)
+	case len(splits) == 1:
+		return fmt.Sprintf("measured %d high + %d low steps, extrapolated to %d (%s, %s)",
+			splits[0].high, splits[0].low, s.ScheduleSteps, split, how)
+	}
+	parts := make([]string, len(splits))
+	for i, m := range splits {
+		parts[i] = fmt.Sprintf("%d high + %d low steps", m.high, m.low)
+		if m.whole {
+			parts[i] += " (whole)"
+		}
+		parts[i] += " in " + strings.Join(keys[i], ", ")
+	}
+	return fmt.Sprintf("measured %s; the schedule: %d steps (%s, %s)", strings.Join(parts, "; "), s.ScheduleSteps, split, how)
 }
 
 // statusLine describes a run that did not complete.
