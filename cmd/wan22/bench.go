@@ -111,6 +111,9 @@ type benchPlan struct {
 	loras         []wan22.LoRA // every LoRA of the runs, the synthetic ones included
 	// timesteps is the distill solver's schedule (nil for the others).
 	timesteps []int
+	// scheduleTimesteps are the schedule's timesteps as the scheduler
+	// gives them (0–1000, shift applied), for the report.
+	scheduleTimesteps []float64
 	// whole: the schedule is measured whole (at most wholeSchedule steps),
 	// measuredHigh and measuredLow steps; otherwise --steps per expert and
 	// extrapolated.
@@ -342,6 +345,7 @@ func (p *benchPlan) schedule(f *benchFlags) error {
 			ts = append(ts, float64(t))
 		}
 	}
+	p.scheduleTimesteps = ts
 	p.scheduleHigh = f.switchStep
 	if p.scheduleHigh == 0 {
 		g := scheduler.Guidance{Boundary: f.boundary}
@@ -507,6 +511,8 @@ type benchModels struct {
 	loras   []wan22.LoRA // --lora* and the synthetic ones
 	dir     string       // the folder synthetic files go to ("" until needed)
 	cleanup func()
+	// synthetic holds the paths of the synthetic LoRAs (--synth-lora).
+	synthetic map[string]bool
 }
 
 // benchSynthSizes overrides the synthetic models' sizes per synth -kind
@@ -718,6 +724,10 @@ func addSynthLoRAs(ctx context.Context, f benchFlags, bm *benchModels, stdout io
 		name := fmt.Sprintf("synth-lora-r%d-dim%d-%dblocks-%s-seed%d.safetensors", f.synthLoRA, info.Dim, info.Layers, e.expert, seed)
 		files = append(files, synthFile{role: "LoRA of the " + e.expert.String() + "-noise expert", path: filepath.Join(dir, name), synthJob: sj})
 		bm.loras = append(bm.loras, wan22.LoRA{Path: files[i].path, Strength: 1, Expert: e.expert})
+		if bm.synthetic == nil {
+			bm.synthetic = map[string]bool{}
+		}
+		bm.synthetic[files[i].path] = true
 	}
 	return materialize(ctx, dir, files, stdout)
 }
@@ -779,9 +789,9 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 		Schema: benchreport.Schema, Created: time.Now().UTC(), Command: p.args,
 		Settings: benchreport.Settings{
 			Device: p.device, Models: bm.info, MeasuredSteps: max(p.measuredHigh, p.measuredLow), ScheduleSteps: f.scheduleSteps,
-			ScheduleHigh: p.scheduleHigh, ScheduleLow: p.scheduleLow, Solver: f.solver, Shift: f.shift,
-			GuidanceHigh: p.guidanceHigh, GuidanceLow: p.guidanceLow, Boundary: f.boundary, Seed: f.seed,
-			PinnedBudget: p.pinned, VideoFormat: "avi", VideoKept: f.outVideo != "",
+			ScheduleHigh: p.scheduleHigh, ScheduleLow: p.scheduleLow, Timesteps: p.scheduleTimesteps, SwitchStep: f.switchStep,
+			Solver: f.solver, Shift: f.shift, GuidanceHigh: p.guidanceHigh, GuidanceLow: p.guidanceLow, Boundary: f.boundary, Seed: f.seed,
+			PinnedBudget: p.pinned, VideoFormat: "avi", VideoKept: f.outVideo != "", LoRAs: reportLoRAs(bm),
 		},
 		Torch: p.torch,
 	}
@@ -833,6 +843,15 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 		fmt.Fprintln(stdout, "wrote", f.htmlPath)
 	}
 	return rep, nil
+}
+
+// reportLoRAs lists the bench's LoRAs for the report, in order.
+func reportLoRAs(bm benchModels) []benchreport.LoRA {
+	var ls []benchreport.LoRA
+	for _, l := range bm.loras {
+		ls = append(ls, benchreport.LoRA{Path: l.Path, Strength: l.Strength, Expert: l.Expert.String(), Synthetic: bm.synthetic[l.Path]})
+	}
+	return ls
 }
 
 // printSchedule says what each run measures: the steps and how they relate
@@ -1047,6 +1066,7 @@ func (r *recorder) finish(run *benchreport.Run, write, measured time.Duration, p
 	run.HighLoad = (r.loaded[wan22.HighNoise] - e[wan22.TextEncode]).Seconds()
 	run.LowLoad = (r.loaded[wan22.LowNoise] - e[wan22.HighNoise]).Seconds()
 	run.HighSteps, run.LowSteps = r.steps[wan22.HighNoise], r.steps[wan22.LowNoise]
+	run.MeasuredHigh, run.MeasuredLow, run.Whole = len(run.HighSteps), len(run.LowSteps), p.whole
 	var estHigh, estLow float64
 	run.PerStepHigh, estHigh = extrapolate(run.HighSteps, p.scheduleHigh)
 	run.PerStepLow, estLow = extrapolate(run.LowSteps, p.scheduleLow)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"flag"
@@ -63,8 +64,22 @@ func TestBenchTiny(t *testing.T) {
 	if rep.Settings.Models.Kind != "tiny" || rep.Settings.Device != "cpu" || rep.Machine.Go == "" || len(rep.Runs) != 2 {
 		t.Fatalf("report settings %+v, machine %+v, %d runs", rep.Settings, rep.Machine, len(rep.Runs))
 	}
+	// The schedule extrapolated to: its 40 timesteps as the scheduler gives
+	// them, switching at the boundary, no LoRA.
+	sol, err := scheduler.New("unipc", 40, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []float64
+	for _, ts := range sol.Timesteps() {
+		want = append(want, float64(ts))
+	}
+	if s := rep.Settings; !slices.Equal(s.Timesteps, want) || s.SwitchStep != 0 || s.LoRAs != nil {
+		t.Errorf("timesteps %v (want %v), switch step %d, LoRAs %v", s.Timesteps, want, s.SwitchStep, s.LoRAs)
+	}
 	for _, r := range rep.Runs {
-		if r.Status != benchreport.StatusOK || len(r.HighSteps) != 2 || len(r.LowSteps) != 2 || len(r.Stages) != len(benchreport.StageNames) {
+		if r.Status != benchreport.StatusOK || len(r.HighSteps) != 2 || len(r.LowSteps) != 2 || len(r.Stages) != len(benchreport.StageNames) ||
+			r.MeasuredHigh != 2 || r.MeasuredLow != 2 || r.Whole {
 			t.Fatalf("run %+v", r)
 		}
 		total := 0.0
@@ -99,14 +114,48 @@ func TestBenchTiny(t *testing.T) {
 		t.Errorf("the chart is not well-formed XML with two <svg> (%v)", err)
 	}
 
-	// --compare with the report just written: every ratio is near 1 (the
-	// same machine) and printed.
+	// --compare with the report just written, without the fields older
+	// versions did not write: it reads, and every ratio is printed.
+	stripNewFields(t, js)
 	code, stdout, stderr = runBenchCtx(context.Background(), "--device", "cpu", "--frames", "5", "--size", "64x32", "--steps", "1", "--compare", js)
 	if code != 0 || !strings.Contains(stdout, "compared with "+js) || !strings.Contains(stdout, "64x32/5/all") || !strings.Contains(stdout, "×") {
 		t.Errorf("--compare: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("left in the temporary folder: %v", ents)
+	}
+}
+
+// stripNewFields rewrites the report at path in the shape wan22 bench wrote
+// before the few-step fields (timesteps, switch_step, loras; per run
+// measured_high, measured_low, whole).
+func stripNewFields(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	settings := raw["settings"].(map[string]any)
+	for _, k := range []string{"timesteps", "switch_step", "loras"} {
+		delete(settings, k)
+	}
+	for _, r := range raw["runs"].([]any) {
+		for _, k := range []string{"measured_high", "measured_low", "whole"} {
+			delete(r.(map[string]any), k)
+		}
+	}
+	if b, err = json.Marshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("measured_high")) || bytes.Contains(b, []byte("timesteps")) {
+		t.Fatal("the new fields are still there")
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -428,7 +477,8 @@ func TestBenchDistillLoRA(t *testing.T) {
 		"LoRA " + high + " at strength 1 on the high-noise expert",
 		"LoRA " + low + " at strength 1 on the low-noise expert",
 		fmt.Sprintf("rank-4 BF16 LoRA (every attention and FFN linear of %d blocks) (LoRA of the high-noise expert)", tiny.Layers),
-		"measured 2 high + 2 low steps, extrapolated to 4 (2 high + 2 low, distill, shift 5, CFG 1/1)",
+		"measured 2 high + 2 low steps: the whole 4-step schedule, nothing extrapolated (distill, shift 5, CFG 1/1)",
+		"LoRA " + high + " at strength 1 on the high-noise expert (synthetic)\n",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
@@ -442,8 +492,17 @@ func TestBenchDistillLoRA(t *testing.T) {
 	if s.Solver != "distill" || s.GuidanceHigh != 1 || s.GuidanceLow != 1 || s.ScheduleSteps != 4 || s.ScheduleHigh != 2 || s.ScheduleLow != 2 {
 		t.Errorf("settings %+v", s)
 	}
+	d, err := scheduler.NewDistilled(scheduler.DefaultDistillTimesteps, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLoRAs := []benchreport.LoRA{{Path: high, Strength: 1, Expert: "high", Synthetic: true}, {Path: low, Strength: 1, Expert: "low", Synthetic: true}}
+	if !slices.Equal(s.Timesteps, d.Timesteps()) || s.SwitchStep != 0 || !slices.Equal(s.LoRAs, wantLoRAs) {
+		t.Errorf("timesteps %v (want %v), switch step %d, LoRAs %+v", s.Timesteps, d.Timesteps(), s.SwitchStep, s.LoRAs)
+	}
 	r := rep.Runs[0]
 	if r.Status != benchreport.StatusOK || len(r.HighSteps) != 2 || len(r.LowSteps) != 2 || r.Total != r.Measured ||
+		r.MeasuredHigh != 2 || r.MeasuredLow != 2 || !r.Whole ||
 		math.Abs(r.Denoise-(r.HighSteps[0]+r.HighSteps[1]+r.LowSteps[0]+r.LowSteps[1])) > 1e-9 {
 		t.Errorf("run %+v", r)
 	}
@@ -481,14 +540,7 @@ func TestBenchDistillLoRA(t *testing.T) {
 	// A LoRA for another model is refused before any run, naming it.
 	c2 := tiny
 	c2.Dim, c2.Heads = 2*tiny.Dim, 2*tiny.Heads
-	j, err := planSynthLoRA(modelfile.DiTConfig{Dim: c2.Dim, FFNDim: c2.FFNDim, Layers: c2.Layers}, 4, "high-noise", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wide := filepath.Join(t.TempDir(), "wide.safetensors")
-	if err := j.write(wide); err != nil {
-		t.Fatal(err)
-	}
+	wide := writeSynthLoRA(t, modelfile.DiTConfig{Dim: c2.Dim, FFNDim: c2.FFNDim, Layers: c2.Layers}, 4, "wide.safetensors")
 	code, stdout, stderr = runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill", "--lora-low", wide+":0.5")
 	if code != 1 || !strings.Contains(stderr, "wide.safetensors") || strings.Contains(stdout, "measuring") {
 		t.Errorf("a LoRA of another width: exit %d\n%s\n%s", code, stdout, stderr)
@@ -496,6 +548,21 @@ func TestBenchDistillLoRA(t *testing.T) {
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("left in the temporary folder: %v", ents)
 	}
+}
+
+// writeSynthLoRA writes a synthetic LoRA of rank for an expert of shape c
+// into a temporary folder under name and returns its path.
+func writeSynthLoRA(t *testing.T, c modelfile.DiTConfig, rank int, name string) string {
+	t.Helper()
+	j, err := planSynthLoRA(c, rank, "high-noise", 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := j.write(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestBenchSchedulePlan: what each solver setting measures and how it maps
@@ -562,5 +629,51 @@ func TestSynthLoRASize(t *testing.T) {
 	}
 	if _, err := planSynthLoRA(cfg, c.Dim+1, "low-noise", 1); err == nil || !strings.Contains(err.Error(), "--synth-lora") {
 		t.Errorf("rank %d on width %d: %v", c.Dim+1, c.Dim, err)
+	}
+}
+
+// TestBenchSwitchStep: --switch-step 1 splits the 4-step distilled schedule
+// 1 + 3; the report and the table give that uneven split as measured (not
+// the larger count for both), the switch, and the LoRAs in order, a given
+// one with its strength before the synthetic ones.
+func TestBenchSwitchStep(t *testing.T) {
+	isolateTemp(t)
+	tiny := tinymodels.DiT()
+	style := writeSynthLoRA(t, modelfile.DiTConfig{Dim: tiny.Dim, FFNDim: tiny.FFNDim, Layers: tiny.Layers}, 2, "style.safetensors")
+	dir := t.TempDir()
+	js := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill", "--switch-step", "1",
+		"--lora-low", style+":0.5", "--synth-lora", "2", "--synth-dir", dir, "--json", js)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"measured 1 high + 3 low steps: the whole 4-step schedule, nothing extrapolated (distill, shift 5, CFG 1/1)",
+		"experts switch after step 1\n",
+		"LoRA " + style + " at strength 0.5 on the low-noise expert\n",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "3 high + 3 low") {
+		t.Errorf("the larger count printed for both experts:\n%s", stdout)
+	}
+	rep, err := benchreport.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Settings
+	if s.SwitchStep != 1 || s.ScheduleHigh != 1 || s.ScheduleLow != 3 || len(s.Timesteps) != 4 {
+		t.Errorf("settings %+v", s)
+	}
+	if len(s.LoRAs) != 3 || s.LoRAs[0] != (benchreport.LoRA{Path: style, Strength: 0.5, Expert: "low"}) ||
+		!s.LoRAs[1].Synthetic || s.LoRAs[1].Expert != "high" || filepath.Dir(s.LoRAs[1].Path) != dir ||
+		!s.LoRAs[2].Synthetic || s.LoRAs[2].Expert != "low" {
+		t.Errorf("LoRAs %+v", s.LoRAs)
+	}
+	r := rep.Runs[0]
+	if r.Status != benchreport.StatusOK || r.MeasuredHigh != 1 || r.MeasuredLow != 3 || !r.Whole || len(r.HighSteps) != 1 || len(r.LowSteps) != 3 {
+		t.Errorf("run %+v", r)
 	}
 }
