@@ -149,7 +149,10 @@ func (b *Backend) ResetPeak() {
 
 // Trim returns the activation pool's cached buffers (and the GEMM weight scratch) to the driver.
 func (b *Backend) Trim() error {
-	return b.d.Do(func() error { return errors.Join(b.pool.trim(), b.d.FreeScratch(), b.freeStaging(b.stage)) })
+	return b.d.Do(func() error {
+		b.stageRefused = false // pinned memory may be free again: the next load tries the ring again
+		return errors.Join(b.pool.trim(), b.d.FreeScratch(), b.freeStaging(b.stage))
+	})
 }
 
 // Synchronize waits for the work queued so far.

@@ -43,7 +43,8 @@ type ReleaseReport struct {
 	Freed      int64 // device bytes of the model's weights and slots
 	FreeBefore int64 // driver free memory before the model loaded, or when the backend opened (cuMemGetInfo)
 	FreeAfter  int64 // driver free memory now
-	Pinned     int64 // pinned host bytes still held by the backend (0 expected)
+	Pinned     int64 // pinned host bytes still held for the model or the staging ring (0 expected)
+	Gap        int64 // FreeBefore − FreeAfter: device memory the driver has not got back
 }
 
 // ReleaseTolerance is how far below the open-time free memory FreeAfter may lie.

@@ -101,12 +101,14 @@ func (b *Backend) freeStaging(st *staging) error {
 }
 
 // ReleaseModel frees every device and pinned byte of owner (weights, slots, slabs), the activation pool's
-// cached buffers, the GEMM scratch and the staging ring, and reports the driver's free memory. For a model
-// planned through SwapBudgets (the DiT experts) it checks that the free memory is back to what it was before
-// the model loaded, within ReleaseTolerance — the expert switch's check — and fails otherwise; for other
-// owners FreeBefore is the open-time value, reported but not enforced (kernel modules and library
-// workspaces loaded since then legitimately hold some memory). Pinned memory must be back to zero either
-// way. A model's SwapSet must have been closed (Model.Free does it).
+// cached buffers, the GEMM scratch and the staging ring, and checks what is left: an error when the budget's
+// own accounts still hold device memory for owner, or pinned memory for owner or the staging ring. It also
+// reports the driver's free memory (cuMemGetInfo) against a baseline: for a model planned through
+// SwapBudgets (the DiT experts) the free memory before the model loaded, else the free memory when the
+// backend opened. The driver counts every process on the GPU (a desktop's compositor and browser come and
+// go) and the kernel modules and library workspaces loaded on first use, so a gap above ReleaseTolerance is
+// logged as a warning with both numbers rather than failing the run; callers that own the GPU (the
+// device benchmarks) check Gap themselves. A model's SwapSet must have been closed (Model.Free does it).
 func (b *Backend) ReleaseModel(owner string) (ReleaseReport, error) {
 	var strict bool
 	r := ReleaseReport{FreeBefore: b.freeAtOpen}
@@ -129,16 +131,22 @@ func (b *Backend) ReleaseModel(owner string) (ReleaseReport, error) {
 		r.FreeAfter = free
 		return errors.Join(append(errs, wrap("cuMemGetInfo", err))...)
 	}))
-	r.Pinned = b.d.PinnedStats().InUse
+	pinned := b.d.PinnedStats().ByOwner
+	r.Pinned = pinned[owner] + pinned[stagingOwner]
+	r.Gap = r.FreeBefore - r.FreeAfter
 	if err := errors.Join(errs...); err != nil {
 		return r, err
 	}
-	if strict && r.FreeBefore-r.FreeAfter > ReleaseTolerance {
-		return r, fmt.Errorf("cuda: after releasing %q the device has %s free, %s less than before it loaded (more than %s): memory leaked",
-			owner, FormatBytes(r.FreeAfter), FormatBytes(r.FreeBefore-r.FreeAfter), FormatBytes(ReleaseTolerance))
+	if left := b.d.MemStats().ByOwner[owner]; left != 0 {
+		return r, fmt.Errorf("cuda: after releasing %q it still holds %s of device memory", owner, FormatBytes(left))
 	}
 	if r.Pinned != 0 {
-		return r, fmt.Errorf("cuda: after releasing %q, %s of pinned host memory is still held (%v)", owner, FormatBytes(r.Pinned), b.d.PinnedStats().ByOwner)
+		return r, fmt.Errorf("cuda: after releasing %q, %s of pinned host memory is still held", owner, FormatBytes(r.Pinned))
+	}
+	if strict && r.Gap > ReleaseTolerance {
+		b.d.log.Warn("device free memory did not come back to where it was before the model loaded",
+			"model", owner, "free_before", FormatBytes(r.FreeBefore), "free_after", FormatBytes(r.FreeAfter),
+			"gap", FormatBytes(r.Gap), "tolerance", FormatBytes(ReleaseTolerance))
 	}
 	return r, nil
 }

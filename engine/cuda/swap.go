@@ -54,7 +54,8 @@ func (b *Backend) SwapBudgets() (vram, pinned int64, err error) {
 		return 0, 0, err
 	}
 	m, p := b.d.MemStats(), b.d.PinnedStats()
-	return max(m.Limit-m.InUse, 0), max(p.Limit-p.InUse, 0), nil
+	// The resident weights' staging ring needs its pinned buffers besides the slabs.
+	return max(m.Limit-m.InUse, 0), max(p.Limit-p.InUse-stagingDepth*stagingChunk, 0), nil
 }
 
 // NewSwap prepares the slabs (or staging buffers) of plan's swapped blocks under the backend's weight
@@ -62,6 +63,10 @@ func (b *Backend) SwapBudgets() (vram, pinned int64, err error) {
 func (b *Backend) NewSwap(plan blockswap.Plan, layouts []engine.SlabLayout) (engine.SwapSet, error) {
 	if len(layouts) != len(plan.Resident) {
 		return nil, fmt.Errorf("cuda: swap plan for %d blocks, %d layouts", len(plan.Resident), len(layouts))
+	}
+	// Each fence is used within about 2·Slots+2 fence makings; the ring must be well beyond that.
+	if 4*(plan.Slots+1) > fenceRing {
+		return nil, fmt.Errorf("cuda: swap plan with %d slots: at most %d are supported", plan.Slots, fenceRing/4-1)
 	}
 	s := &swapSet{
 		b: b, plan: plan, layouts: layouts,
@@ -72,21 +77,40 @@ func (b *Backend) NewSwap(plan blockswap.Plan, layouts []engine.SlabLayout) (eng
 		slotOf:  make([]*devSlot, len(layouts)),
 	}
 	err := b.d.Do(func() error {
-		switch {
-		case plan.Staging == 0 && !plan.PageableStaging:
+		slabs := plan.Staging == 0 && !plan.PageableStaging
+		if slabs {
 			for i, l := range layouts {
 				if plan.Resident[i] {
 					continue
 				}
 				h, err := b.d.AllocPinned(b.owner, l.Bytes)
-				if err != nil {
+				if err == nil {
+					s.slabs[i] = h
+					continue
+				}
+				var pe *PinError
+				if !errors.As(err, &pe) {
 					return fmt.Errorf("pinning the slab of block %d (%s): %w", i, FormatBytes(l.Bytes), err)
 				}
-				s.slabs[i] = h
+				// The budget allowed it but the system refused (a locked-memory limit): stream the blocks
+				// from the file through staging buffers instead of failing.
+				b.d.log.Warn("pinning the swapped blocks' slabs was refused; streaming them from the model file through staging buffers", "err", err)
+				var errs []error
+				for j, h := range s.slabs {
+					if h != nil {
+						errs = append(errs, h.free())
+						s.slabs[j] = nil
+					}
+				}
+				if err := errors.Join(errs...); err != nil {
+					return err
+				}
+				slabs = false
+				break
 			}
-		default:
-			n := max(plan.Staging, 2)
-			for range n {
+		}
+		if !slabs {
+			for range max(plan.Staging, plan.Slots, 2) {
 				var h *HostBuffer
 				var err error
 				if plan.PageableStaging {
@@ -275,6 +299,10 @@ func (s *swapSet) FreeSlot(x blockswap.Slot) error {
 		return fmt.Errorf("cuda: FreeSlot: not a CUDA slot (%T)", x)
 	}
 	return s.b.d.Do(func() error {
+		// Copies into the slot or kernels reading it may still be queued (after a cancel, say).
+		if err := s.b.d.Synchronize(); err != nil {
+			return errors.Join(err, sl.buf.free())
+		}
 		if blk, ok := s.holder[sl]; ok {
 			s.unbind(blk)
 			delete(s.holder, sl)
@@ -330,16 +358,30 @@ func (s *swapSet) Upload(x blockswap.Slot, block int, after blockswap.Fence) (bl
 			delete(s.holder, old)
 		}
 		span := s.span(false)
-		if span != nil {
-			if err := span.start.ev.Record(cp.s); err != nil {
-				return wrap("cuEventRecord(copy)", err)
+		ok := false
+		defer func() {
+			if !ok && span != nil {
+				s.mu.Lock()
+				s.spare = append(s.spare, *span)
+				s.mu.Unlock()
 			}
+		}()
+		// startSpan marks the copy's start on the copy stream, just before the transfer is queued (after the
+		// staging fallback's host copy, which is not transfer time).
+		startSpan := func() error {
+			if span == nil {
+				return nil
+			}
+			return wrap("cuEventRecord(copy)", span.start.ev.Record(cp.s))
 		}
 		if h := s.slabs[block]; h != nil {
+			if err := startSpan(); err != nil {
+				return err
+			}
 			if err := d.CopyHtoD(cp, sl.buf.Mem(), h, 0, l.Bytes); err != nil {
 				return err
 			}
-		} else if err := s.stage(sl, block); err != nil {
+		} else if err := s.stage(sl, block, startSpan); err != nil {
 			return err
 		}
 		ready = s.nextFence()
@@ -354,6 +396,7 @@ func (s *swapSet) Upload(x blockswap.Slot, block int, after blockswap.Fence) (bl
 			s.pending = append(s.pending, *span)
 			s.mu.Unlock()
 		}
+		ok = true
 		s.holder[sl] = block
 		s.slotOf[block] = sl
 		for j, st := range s.tensors[block] {
@@ -369,7 +412,7 @@ func (s *swapSet) Upload(x blockswap.Slot, block int, after blockswap.Fence) (bl
 
 // stage copies block from the file into the next staging buffer (once that buffer's previous copy has
 // completed) and queues the copy into the slot. Runs on the CUDA goroutine.
-func (s *swapSet) stage(sl *devSlot, block int) error {
+func (s *swapSet) stage(sl *devSlot, block int, beforeCopy func() error) error {
 	sb := &s.staging[s.next%len(s.staging)]
 	s.next++
 	if sb.used {
@@ -381,6 +424,9 @@ func (s *swapSet) stage(sl *devSlot, block int) error {
 	host := sb.h.Bytes()
 	for j, t := range l.Tensors {
 		parallelCopy(host[t.Offset:t.Offset+t.Bytes], s.src[block][j])
+	}
+	if err := beforeCopy(); err != nil {
+		return err
 	}
 	if err := s.b.d.CopyHtoD(s.b.d.copy, sl.buf.Mem(), sb.h, 0, l.Bytes); err != nil {
 		return err
@@ -410,6 +456,14 @@ func (s *swapSet) Wait(f blockswap.Fence) error {
 	return s.b.d.Do(func() error {
 		c := s.b.d.compute
 		span := s.span(true)
+		ok := false
+		defer func() {
+			if !ok && span != nil {
+				s.mu.Lock()
+				s.spare = append(s.spare, *span)
+				s.mu.Unlock()
+			}
+		}()
 		if span != nil {
 			if err := span.start.ev.Record(c.s); err != nil {
 				return wrap("cuEventRecord(compute)", err)
@@ -426,6 +480,7 @@ func (s *swapSet) Wait(f blockswap.Fence) error {
 			s.pending = append(s.pending, *span)
 			s.mu.Unlock()
 		}
+		ok = true
 		return nil
 	})
 }

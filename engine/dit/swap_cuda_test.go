@@ -114,6 +114,9 @@ func TestSwapCUDA(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if rep.Gap > cuda.ReleaseTolerance {
+				t.Errorf("device free memory %d bytes below its value before the model loaded", rep.Gap)
+			}
 		})
 	}
 }
@@ -293,8 +296,8 @@ func swapBenchRun(t *testing.T, typ, path, r string, steps int, extras bool) swa
 	if extras {
 		// Expert switch: from the end of the last step to the start of the next expert's first step.
 		start := time.Now()
-		if _, err := release(m, c, u); err != nil {
-			t.Fatalf("%s %s: releasing for the switch: %v", typ, r, err)
+		if rep, err := release(m, c, u); err != nil || rep.Gap > cuda.ReleaseTolerance {
+			t.Fatalf("%s %s: releasing for the switch: %v (free memory %d bytes below its baseline)", typ, r, err, rep.Gap)
 		}
 		if m, c, u, err = load(); err != nil {
 			t.Fatalf("%s %s: reloading: %v", typ, r, err)
@@ -322,6 +325,10 @@ func swapBenchRun(t *testing.T, typ, path, r string, steps int, extras bool) swa
 	}
 	if err != nil {
 		t.Errorf("%s %s: release: %v", typ, r, err)
+	}
+	// The benchmark owns the GPU: the driver must have got everything back.
+	if rep.Gap > cuda.ReleaseTolerance {
+		t.Errorf("%s %s: device free memory %d bytes below its value before the expert loaded (tolerance %d)", typ, r, rep.Gap, cuda.ReleaseTolerance)
 	}
 	return res
 }

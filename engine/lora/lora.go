@@ -131,7 +131,7 @@ type File struct {
 func Open(path string) (*File, error) {
 	st, err := safetensors.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("lora: %s: %w", path, err)
+		return nil, fmt.Errorf("lora: %w", err) // the safetensors error names the file
 	}
 	f, err := newFile(st, st.Metadata(), path)
 	if err != nil {
