@@ -350,9 +350,25 @@ func (s *swapSet) Upload(x blockswap.Slot, block int, after blockswap.Fence) (bl
 				return err
 			}
 		}
-		// The slot's previous occupant is released: its deferred readers run now, then it is unbound.
+		// The slot's previous occupant is released: its deferred readers run now, then it is unbound. Only
+		// the blocks' matrices are borrowed and no deferred LayerNorm reads a matrix, so there are none today;
+		// if there were, their kernels would be queued on the compute stream after `after`, and the copy
+		// must wait for them too.
 		if prev, ok := s.holder[sl]; ok {
+			pending := false
+			for _, st := range s.tensors[prev] {
+				pending = pending || (st != nil && len(st.deps) > 0)
+			}
 			s.unbind(prev)
+			if pending {
+				settled := s.nextFence()
+				if err := wrap("cuEventRecord(compute)", settled.ev.Record(d.compute.s)); err != nil {
+					return err
+				}
+				if err := wrap("cuStreamWaitEvent(copy)", cp.s.Wait(settled.ev, 0)); err != nil {
+					return err
+				}
+			}
 		}
 		if old := s.slotOf[block]; old != nil && old != sl {
 			delete(s.holder, old)
