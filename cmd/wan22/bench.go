@@ -75,6 +75,7 @@ type benchFlags struct {
 	high, low, textEncoder, vae        string
 	synthDir                           string
 	keepSynth, sameExpert, tiny        bool
+	noHistory                          bool // --no-history: do not keep the report for i2v's estimates
 	expertType                         string
 	steps, scheduleSteps               int
 	pinned                             float64
@@ -153,6 +154,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.sameExpert, "same-expert", true, "one expert file serves as both experts (saves disk; the timing is the same)")
 	fs.StringVar(&f.expertType, "expert-type", "Q8_0", "weight type of synthetic experts' blocks: "+typeList(synthKinds[0].types))
 	fs.BoolVar(&f.tiny, "tiny", false, "run the tiny model set on small sizes (CI, laptops)")
+	fs.BoolVar(&f.noHistory, "no-history", false, "do not keep the report in the user cache folder (wan22/bench), where i2v finds it for its time estimate")
 	fs.IntVar(&f.steps, "steps", 2, "denoising steps measured per expert")
 	fs.IntVar(&f.scheduleSteps, "schedule-steps", wan22.DefaultSteps, "the schedule the step times are extrapolated to")
 	fs.StringVar(&f.solver, "solver", wan22.DefaultSolver, "unipc, dpm++, euler, or distill (the step-distilled schedule of --timesteps)")
@@ -191,6 +193,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "wan22 bench:", err)
 		return 1
+	}
+	if !p.tiny && !f.noHistory {
+		saveBenchHistory(rep, stdout, stderr)
 	}
 	for _, r := range rep.Runs {
 		if r.Status == benchreport.StatusFailed {

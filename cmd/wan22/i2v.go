@@ -387,17 +387,26 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 	if s.SwitchStep > 0 {
 		switchAt = fmt.Sprintf("switch after step %d", s.SwitchStep)
 	}
+	estSec, estBasis, estOK := i2vEstimate(p.Backend(), p.Device(), s, f)
 	if r.json {
-		r.emitJSON(map[string]any{"type": "start", "device": p.Backend(), "width": s.Width, "height": s.Height,
+		ev := map[string]any{"type": "start", "device": p.Backend(), "width": s.Width, "height": s.Height,
 			"frames": s.Frames, "fps": s.FPS, "steps": s.Steps, "solver": s.Solver, "shift": s.Shift,
 			"cfg_high": s.Guidance.High, "cfg_low": s.Guidance.Low, "boundary": s.Guidance.Boundary, "switch_step": s.SwitchStep,
 			"seed": s.Seed, "host_estimate": s.Host, "device_estimate": s.Device, "vram_budget": f.vramBytes, "pinned_budget": f.pinnedBytes,
-			"timesteps": s.Timesteps, "loras": s.LoRAs})
+			"timesteps": s.Timesteps, "loras": s.LoRAs}
+		if estOK {
+			ev["estimate_s"], ev["estimate_basis"] = estSec, estBasis
+		}
+		r.emitJSON(ev)
 		return
 	}
-	fmt.Fprintf(r.stderr, "wan22 i2v: %dx%d, %d frames at %d fps, %d %s steps (shift %g, cfg %g/%g, %s), seed %d on %s (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads\n",
+	estimate := ""
+	if estOK {
+		estimate = "; " + estimateText(estSec, estBasis)
+	}
+	fmt.Fprintf(r.stderr, "wan22 i2v: %dx%d, %d frames at %d fps, %d %s steps (shift %g, cfg %g/%g, %s), seed %d on %s (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads%s\n",
 		s.Width, s.Height, s.Frames, s.FPS, s.Steps, s.Solver, s.Shift, s.Guidance.High, s.Guidance.Low, switchAt, s.Seed,
-		p.Backend(), budget, float64(s.Host)/(1<<30), float64(s.Device)/(1<<30))
+		p.Backend(), budget, float64(s.Host)/(1<<30), float64(s.Device)/(1<<30), estimate)
 	if len(s.Timesteps) > 0 {
 		fmt.Fprintf(r.stderr, "wan22 i2v: distilled timesteps %s\n", scheduler.FormatTimesteps(s.Timesteps))
 	}

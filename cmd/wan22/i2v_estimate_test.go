@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22/internal/benchreport"
+)
+
+// TestMain points the user cache folder of every test of this package at
+// a temporary one: a bench test must not add to the user's bench history,
+// and i2v's start line must not depend on it.
+func TestMain(m *testing.M) {
+	home, err := os.MkdirTemp("", "wan22-cmd-test-home-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("HOME", home)
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(home, "cache"))
+	os.Setenv("LocalAppData", filepath.Join(home, "cache"))
+	code := m.Run()
+	os.RemoveAll(home)
+	os.Exit(code)
+}
+
+// freshCache gives the test an empty user cache folder and returns the
+// bench history folder in it.
+func freshCache(t *testing.T) string {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(home, "cache"))
+	t.Setenv("LocalAppData", filepath.Join(home, "cache"))
+	dir, err := benchreport.HistoryDir()
+	require.NoError(t, err)
+	if !strings.HasPrefix(dir, home) {
+		t.Skipf("the cache folder %s does not follow HOME/XDG_CACHE_HOME on this system", dir)
+	}
+	return dir
+}
+
+// cpuBench is a bench report of i2vSetup's run (5 frames of 32x16, 1 + 1 steps
+// with CFG) on backend: 12 s outside the steps, 3 s per high step, 5 s per low one.
+func cpuBench(backend string) *benchreport.Report {
+	return &benchreport.Report{
+		Schema: benchreport.Schema, Created: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC),
+		Settings: benchreport.Settings{Device: "cpu", Backend: backend, ScheduleSteps: 2, ScheduleHigh: 1, ScheduleLow: 1,
+			GuidanceHigh: 3.5, GuidanceLow: 3.5, Solver: "unipc", Shift: 5, Boundary: 0.9},
+		Runs: []benchreport.Run{{Width: 32, Height: 16, Frames: 5, Tokens: 2, Status: benchreport.StatusOK,
+			HighSteps: []float64{3}, LowSteps: []float64{5}, PerStepHigh: 3, PerStepLow: 5, Denoise: 8, Total: 20, Measured: 20}},
+	}
+}
+
+func TestI2VStartLineEstimate(t *testing.T) {
+	args, out := i2vSetup(t)
+	startLine := func(asJSON bool, extra ...string) (string, map[string]any) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		name := filepath.Join(out, fmt.Sprintf("v%d.avi", time.Now().UnixNano()))
+		if asJSON {
+			extra = append(extra, "--json")
+		}
+		require.Equal(t, 0, run(append(append(args, "--out", name), extra...), &stdout, &stderr), stderr.String())
+		if !asJSON {
+			line, _, _ := strings.Cut(stderr.String(), "\n")
+			return line, nil
+		}
+		sc := bufio.NewScanner(&stdout)
+		require.True(t, sc.Scan())
+		var ev map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &ev))
+		require.Equal(t, "start", ev["type"])
+		return "", ev
+	}
+
+	// No history: no estimate.
+	dir := freshCache(t)
+	line, _ := startLine(false)
+	require.Contains(t, line, "wan22 i2v: 32x16, 5 frames")
+	require.NotContains(t, line, "about")
+	_, ev := startLine(true)
+	require.NotContains(t, ev, "estimate_s")
+
+	// A bench of another device: still none.
+	_, err := benchreport.SaveHistory(cpuBench("cuda:0 NVIDIA H100 80GB HBM3"))
+	require.NoError(t, err)
+	line, _ = startLine(false)
+	require.NotContains(t, line, "about")
+
+	// A bench of this one: 12 s + 1 × 3 s + 1 × 5 s.
+	_, err = benchreport.SaveHistory(cpuBench("cpu"))
+	require.NoError(t, err)
+	line, _ = startLine(false)
+	require.True(t, strings.HasSuffix(line, "loads; about 20s (from the bench of 2026-12-06 on this CPU: 5 frames 32x16, all memory)"), line)
+	_, ev = startLine(true)
+	require.Equal(t, 20.0, ev["estimate_s"])
+	require.Equal(t, "from the bench of 2026-12-06 on this CPU: 5 frames 32x16, all memory", ev["estimate_basis"])
+	// Another size has no run to scale from.
+	line, _ = startLine(false, "--size", "48x16")
+	require.NotContains(t, line, "about")
+	require.Len(t, entries(t, dir), 2)
+}
+
+func TestBenchHistory(t *testing.T) {
+	isolateTemp(t)
+	dir := freshCache(t)
+	// --tiny keeps nothing.
+	code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill")
+	require.Equal(t, 0, code, stdout+stderr)
+	require.NoDirExists(t, dir)
+
+	var so, se bytes.Buffer
+	rep := cpuBench("cpu")
+	saveBenchHistory(rep, &so, &se)
+	require.Empty(t, se.String())
+	require.Len(t, entries(t, dir), 1)
+	require.Contains(t, so.String(), "kept the report for i2v's time estimates as "+filepath.Join(dir, "20261206T100000.000000000Z.json"))
+	// A report without a completed run is not kept.
+	rep.Runs[0].Status = benchreport.StatusFailed
+	saveBenchHistory(rep, &so, &se)
+	require.Len(t, entries(t, dir), 1)
+
+	// The history folder's place taken by a file: a warning, not a failure.
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.WriteFile(dir, nil, 0o644))
+	rep.Runs[0].Status = benchreport.StatusOK
+	so.Reset()
+	saveBenchHistory(rep, &so, &se)
+	require.Contains(t, se.String(), "wan22 bench: warning: the report was not kept for i2v's time estimates")
+	require.Empty(t, so.String())
+}
