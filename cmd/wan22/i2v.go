@@ -355,6 +355,7 @@ type reporter struct {
 	tty            bool
 	last           wan22.Stage
 	bar            bool // a bar line is open (ends without a newline)
+	sum            stageSummary
 }
 
 func newReporter(stdout, stderr io.Writer, asJSON bool) *reporter {
@@ -434,6 +435,7 @@ func (r *reporter) endBar() {
 
 // event prints one progress event.
 func (r *reporter) event(ev wan22.Event) {
+	r.sum.add(ev)
 	if r.json {
 		r.emitJSON(struct {
 			Type string `json:"type"`
@@ -476,9 +478,11 @@ func (r *reporter) event(ev wan22.Event) {
 // done reports a written output.
 func (r *reporter) done(path, format string, frames int, took time.Duration) {
 	if r.json {
+		r.emitJSON(map[string]any{"type": "summary", "stages": r.sum.totals()})
 		r.emitJSON(map[string]any{"type": "done", "path": path, "format": format, "frames": frames, "elapsed_ns": took})
 		return
 	}
 	r.endBar()
+	r.sum.write(r.stderr)
 	fmt.Fprintf(r.stdout, "wrote %s (%s, %d frames) in %s\n", path, format, frames, took.Round(time.Millisecond))
 }
