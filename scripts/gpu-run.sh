@@ -26,6 +26,10 @@ echo "==== tests ===="
 grep -E '^(--- (FAIL|SKIP)|FAIL|ok|PASS)|relative L2|differ|Error' "$out/tests.log" | head -60
 grep -c -- '--- PASS' "$out/tests.log" | sed 's/^/tests passed: /'
 [ $status -ne 0 ] && echo "TESTS FAILED (full log in $out/tests.log)"
+if [ -x "$bin/dit.test" ]; then
+  "$bin/dit.test" -test.run 'CUDA$' -test.v -test.count=1 -test.timeout 300s >"$out/dit-tests.log" 2>&1 || status=1
+  grep -E '^(--- (FAIL|SKIP|PASS)|FAIL|ok|PASS)|rel L2|release:' "$out/dit-tests.log" | head -40
+fi
 
 echo "==== PyTorch reference ===="
 PYTHONUNBUFFERED=1 $py bench/torch/reference.py "$out/torch.json" || status=1

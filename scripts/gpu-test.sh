@@ -9,7 +9,8 @@ case "$out" in /*) ;; *) out="$top/$out" ;; esac
 mkdir -p "$out"
 cd "$top"
 go test -c -tags cuda -o "$out/cuda.test" ./engine/cuda
-echo "gpu-test.sh: built $out/cuda.test"
+go test -c -tags cuda -o "$out/dit.test" ./engine/dit
+echo "gpu-test.sh: built $out/cuda.test and $out/dit.test (DiT golden, block swapping, LoRA)"
 golden=${WAN22_GOLDEN:-$top/../shared/golden}
 if [ -f "$golden/quants.gguf" ]; then
   mkdir -p "$out/golden"
