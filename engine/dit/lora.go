@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/lora"
@@ -33,6 +35,11 @@ import (
 // and an F32 copy would double the layer's memory; merge such a LoRA into an
 // F16/BF16 model file instead. Deltas of block matrices are also refused on
 // a model with swapped blocks, whose matrices live in the swap slabs.
+//
+// On request (LoRAOptions.Merge) an adapter is merged instead: its weight is
+// replaced by W + scale·B·A, the same replace-and-keep-original way as a
+// delta, when W is F32, F16 or BF16 and not in a swap slab; the others keep
+// the run-time path.
 
 // loraPair is the low-rank path of one linear: every LoRA attached to it,
 // concatenated into one rank, with each LoRA's scale folded into its columns
@@ -142,51 +149,104 @@ func (c Config) Arch() lora.Arch {
 // for this model and that every tensor's shape matches the one it adapts,
 // naming the tensor when not, and changes nothing when it fails. Attach
 // before EmbedText: a LoRA on text_embedding changes the embedded text. f may
-// be closed afterwards.
-func (m *Model) AttachLoRA(f *lora.File, strength float32) (err error) {
+// be closed afterwards. It is AttachLoRAOpts with the zero LoRAOptions.
+func (m *Model) AttachLoRA(f *lora.File, strength float32) error {
+	_, err := m.AttachLoRAOpts(f, strength, LoRAOptions{})
+	return err
+}
+
+// LoRAOptions says how AttachLoRAOpts applies a LoRA.
+type LoRAOptions struct {
+	// Merge adds each adapter's scale·B·A into the weight it adapts, where
+	// that weight is stored F32, F16 or BF16 and lives in device memory: the
+	// layer then costs nothing more at run time. The sum is computed on the
+	// host in float32, one matrix at a time, and stored in the weight's own
+	// type (an F16/BF16 weight rounds it once). The original weight is kept
+	// in device memory, so a merged matrix costs its size again until
+	// DetachLoRAs restores it. Adapters of quantized weights, and of the
+	// matrices of swapped blocks (which live in the swap slabs), keep the
+	// run-time path; LoRAAttach.RunTime names them.
+	Merge bool
+}
+
+// LoRAAttach reports where one attached LoRA's adapters went.
+type LoRAAttach struct {
+	// Merged lists the modules ("blocks.3.ffn.0") whose weights now include
+	// the adapter.
+	Merged []string
+	// RunTime lists the modules that compute the adapter at run time, each
+	// with why when merging was asked for: "blocks.3.ffn.0 (Q8_0)",
+	// "blocks.7.self_attn.q (swapped block)". Without Merge every adapted
+	// module is here, without a reason.
+	RunTime []string
+}
+
+// AttachLoRAOpts is AttachLoRA with options: with o.Merge the adapters of
+// F32/F16/BF16 resident weights are merged into them (see LoRAOptions). It
+// reports which modules were merged and which compute the LoRA at run time;
+// on an error it changes nothing.
+func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (info LoRAAttach, err error) {
 	if math.IsNaN(float64(strength)) || math.IsInf(float64(strength), 0) {
-		return fmt.Errorf("dit: LoRA %s: strength %v is not a finite number", f.Name, strength)
+		return info, fmt.Errorf("dit: LoRA %s: strength %v is not a finite number", f.Name, strength)
 	}
 	if err := f.Check(m.Config.Arch()); err != nil {
-		return err
+		return info, err
 	}
 	targets := m.loraTargets()
 	state := m.loraState(false)
+	// baseType is the type a tensor has in the model file.
+	baseType := func(p *engine.Tensor) gguf.Type {
+		if state != nil {
+			if o, ok := state.orig[p]; ok {
+				return engine.WeightType(o)
+			}
+		}
+		return engine.WeightType(*p)
+	}
 
 	// Check everything before making anything.
-	for _, a := range f.Adapters {
+	merge := make([]bool, len(f.Adapters))
+	for k, a := range f.Adapters {
 		t, ok := targets[a.Module]
 		if !ok || t.lin == nil {
-			return fmt.Errorf("dit: LoRA %s: tensor %q adapts %s, which this model (%s) has not", f.Name, a.Down, a.Module, m.Config)
+			return info, fmt.Errorf("dit: LoRA %s: tensor %q adapts %s, which this model (%s) has not", f.Name, a.Down, a.Module, m.Config)
 		}
 		ws := t.lin.weight.Shape()
 		if ws[0] != a.Out || ws[1] != a.In {
-			return fmt.Errorf("dit: LoRA %s: tensors %q and %q make a [%d, %d] update; the model's %s.weight is %v",
+			return info, fmt.Errorf("dit: LoRA %s: tensors %q and %q make a [%d, %d] update; the model's %s.weight is %v",
 				f.Name, a.Up, a.Down, a.Out, a.In, a.Module, engine.ShapeString(ws))
+		}
+		if !o.Merge {
+			info.RunTime = append(info.RunTime, a.Module)
+			continue
+		}
+		switch typ := baseType(&t.lin.weight); {
+		case !halfOrFloat(typ):
+			info.RunTime = append(info.RunTime, a.Module+" ("+typ.String()+")")
+		case !m.residentModule(a.Module):
+			info.RunTime = append(info.RunTime, a.Module+" (swapped block)")
+		default:
+			merge[k] = true
+			info.Merged = append(info.Merged, a.Module)
 		}
 	}
 	for _, d := range f.Diffs {
 		t, ok := targets[d.Param]
 		if !ok || t.param == nil || *t.param == nil {
-			return fmt.Errorf("dit: LoRA %s: tensor %q is a delta of %s, which this model (%s) has not", f.Name, d.Key, d.Param, m.Config)
+			return info, fmt.Errorf("dit: LoRA %s: tensor %q is a delta of %s, which this model (%s) has not", f.Name, d.Key, d.Param, m.Config)
 		}
 		ws := (*t.param).Shape()
 		if !sameElems(d.Shape, ws) {
-			return fmt.Errorf("dit: LoRA %s: tensor %q has shape %v; the model's %s is %v", f.Name, d.Key, d.Shape, d.Param, engine.ShapeString(ws))
+			return info, fmt.Errorf("dit: LoRA %s: tensor %q has shape %v; the model's %s is %v", f.Name, d.Key, d.Shape, d.Param, engine.ShapeString(ws))
 		}
-		base := engine.WeightType(*t.param)
-		if state != nil {
-			if o, ok := state.orig[t.param]; ok {
-				base = engine.WeightType(o)
-			}
-		}
+		base := baseType(t.param)
 		if len(ws) >= 2 && !halfOrFloat(base) {
-			return fmt.Errorf("dit: LoRA %s: tensor %q is a full-weight delta of %s, which is %v in the model file: wan22 applies "+
+			return info, fmt.Errorf("dit: LoRA %s: tensor %q is a full-weight delta of %s, which is %v in the model file: wan22 applies "+
 				"deltas only to F32, F16 or BF16 weights (re-quantizing would change the base); use an F16/BF16 model file or a LoRA without .diff tensors",
 				f.Name, d.Key, d.Param, base)
 		}
 		if b, _ := blockIndex(d.Param); b >= 0 && len(ws) >= 2 && m.swappedBlocks() {
-			return fmt.Errorf("dit: LoRA %s: tensor %q is a full-weight delta of %s, a matrix of a swapped block: load the model without block swapping to apply it",
+			return info, fmt.Errorf("dit: LoRA %s: tensor %q is a full-weight delta of %s, a matrix of a swapped block: load the model without block swapping to apply it",
 				f.Name, d.Key, d.Param)
 		}
 	}
@@ -207,17 +267,52 @@ func (m *Model) AttachLoRA(f *lora.File, strength float32) (err error) {
 	defer func() {
 		if err != nil {
 			b.Free(made...)
+			info = LoRAAttach{}
 		}
 	}()
 	defer engine.Catch(&err)
-	for _, a := range f.Adapters {
+	// replace makes the new value of the tensor *param: edit applied to its
+	// values in float32, stored in its type (F32 for a quantized vector).
+	// A tensor this LoRA changes twice (an adapter merged into a weight
+	// that also has a .diff) is edited from its first new value.
+	pending := map[*engine.Tensor]int{} // param → its index in params
+	replace := func(param *engine.Tensor, name string, edit func(v []float32)) {
+		cur := *param
+		i, again := pending[param]
+		if again {
+			cur = params[i].t
+		}
+		v := b.ToHost(cur)
+		edit(v)
+		typ := engine.WeightType(cur)
+		if !halfOrFloat(typ) {
+			typ = gguf.TypeF32
+		}
+		t := upload(b, name, typ, v, cur.Shape()...)
+		made = append(made, t)
+		if again {
+			made = slices.DeleteFunc(made, func(x engine.Tensor) bool { return x == cur })
+			b.Free(cur)
+			params[i].t = t
+			return
+		}
+		pending[param] = len(params)
+		params = append(params, newParam{param, t})
+	}
+	for k, a := range f.Adapters {
 		down, up, err := f.Matrices(a)
 		if err != nil {
-			return err
+			return info, err
 		}
 		scale := a.Scale(strength)
 		for i := range up {
 			up[i] *= scale
+		}
+		if merge[k] {
+			replace(&targets[a.Module].lin.weight, a.Module+".weight", func(w []float32) {
+				addProduct(w, up, down, a.Out, a.Rank, a.In)
+			})
+			continue
 		}
 		typ := f.Type(a.Down)
 		if f.Type(a.Up) != typ || !halfOrFloat(typ) {
@@ -249,21 +344,13 @@ func (m *Model) AttachLoRA(f *lora.File, strength float32) (err error) {
 	for _, d := range f.Diffs {
 		delta, err := f.Values(d)
 		if err != nil {
-			return err
+			return info, err
 		}
-		param := targets[d.Param].param
-		cur := *param
-		v := b.ToHost(cur)
-		for i := range v {
-			v[i] += delta[i]
-		}
-		typ := engine.WeightType(cur)
-		if !halfOrFloat(typ) {
-			typ = gguf.TypeF32
-		}
-		t := upload(b, d.Param, typ, v, cur.Shape()...)
-		made = append(made, t)
-		params = append(params, newParam{param, t})
+		replace(targets[d.Param].param, d.Param, func(v []float32) {
+			for i := range v {
+				v[i] += delta[i]
+			}
+		})
 	}
 
 	// Commit: nothing below can fail.
@@ -288,7 +375,7 @@ func (m *Model) AttachLoRA(f *lora.File, strength float32) (err error) {
 	state.owned = slices.DeleteFunc(append(state.owned, made...), func(t engine.Tensor) bool { return slices.Contains(replaced, t) })
 	state.names = append(state.names, f.Name+"@"+strconv.FormatFloat(float64(strength), 'g', -1, 32))
 	b.Free(replaced...)
-	return nil
+	return info, nil
 }
 
 // DetachLoRAs removes every attached LoRA, restores the tensors deltas
@@ -307,6 +394,49 @@ func (m *Model) DetachLoRAs() {
 		*p = o
 	}
 	m.b.Free(s.owned...)
+}
+
+// residentModule reports whether the module's matrices are in device memory
+// as the model's own weights: every module outside the blocks, and those of
+// blocks the residency plan keeps resident.
+func (m *Model) residentModule(module string) bool {
+	i, ok := blockIndex(module)
+	if !ok {
+		return true
+	}
+	res := m.Plan().Resident
+	return i < len(res) && res[i]
+}
+
+// addProduct adds up·down to w in place, for w [out, in], up [out, rank]
+// and down [rank, in], in float32: each row's product is summed over the
+// rank first, then added to the row once. Rows are split among GOMAXPROCS
+// goroutines (a 14B FFN matrix at rank 64 is 4.5 GFLOP).
+func addProduct(w, up, down []float32, out, rank, in int) {
+	workers := max(min(runtime.GOMAXPROCS(0), out), 1)
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Go(func() {
+			acc := make([]float32, in)
+			for o := k; o < out; o += workers {
+				clear(acc)
+				for r := range rank {
+					c := up[o*rank+r]
+					if c == 0 {
+						continue
+					}
+					for i, x := range down[r*in : (r+1)*in] {
+						acc[i] += c * x
+					}
+				}
+				row := w[o*in : (o+1)*in]
+				for i, x := range acc {
+					row[i] += x
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // swappedBlocks reports whether some blocks' matrices live in swap slabs.

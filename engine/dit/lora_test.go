@@ -2,6 +2,7 @@ package dit
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -209,6 +210,13 @@ func (l testLoRA) deltas(acc map[string][]float64, strength float64, withAlpha b
 // writeMerged writes the model at base with deltas added (merged tensors as F32).
 func writeMerged(t *testing.T, base, out string, deltas map[string][]float64) {
 	t.Helper()
+	writeMergedAs(t, base, out, deltas, false)
+}
+
+// writeMergedAs is writeMerged; with keepType the merged tensors are stored
+// in their type in base (rounded once from the float32 sum) instead of F32.
+func writeMergedAs(t *testing.T, base, out string, deltas map[string][]float64, keepType bool) {
+	t.Helper()
 	src := openGGUF(t, base)
 	w := gguf.NewWriter()
 	for _, ti := range src.Tensors() {
@@ -233,11 +241,15 @@ func writeMerged(t *testing.T, base, out string, deltas map[string][]float64) {
 		for i := range v {
 			v[i] = float32(float64(v[i]) + d[i])
 		}
-		data, err := gguf.Quantize(gguf.TypeF32, v)
+		typ := gguf.TypeF32
+		if keepType {
+			typ = ti.Type
+		}
+		data, err := gguf.Quantize(typ, v)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.AddTensor(ti.Name, gguf.TypeF32, ti.Shape, data); err != nil {
+		if err := w.AddTensor(ti.Name, typ, ti.Shape, data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -515,8 +527,15 @@ func (f attachFaulty) ToHost(x engine.Tensor) []float32 {
 // every op of a forward through the LoRA paths: a failed attach leaves the
 // model as it was, and nothing either made stays alive.
 func TestLoRAFailureLeaks(t *testing.T) {
+	for _, o := range []LoRAOptions{{}, {Merge: true}} {
+		t.Run(fmt.Sprintf("merge=%v", o.Merge), func(t *testing.T) { checkLoRAFailureLeaks(t, o) })
+	}
+}
+
+// checkLoRAFailureLeaks is TestLoRAFailureLeaks with the attach options o.
+func checkLoRAFailureLeaks(t *testing.T, o LoRAOptions) {
 	base := modelFile(t, gguf.TypeF32)
-	l := withDiffs(newTestLoRA(smallConfig, 2, 1, 61, "blocks.0.self_attn.q", "blocks.1.ffn.0", "blocks.1.ffn.2"), smallConfig, true)
+	l := withDiffs(newTestLoRA(smallConfig, 2, 1, 61, "blocks.0.self_attn.q", "blocks.1.ffn.0", "blocks.1.ffn.2", "blocks.1.cross_attn.v"), smallConfig, true)
 	path := filepath.Join(t.TempDir(), "l.safetensors")
 	l.write(t, path, keyStyles[0])
 	f := openLoRA(t, path)
@@ -537,14 +556,14 @@ func TestLoRAFailureLeaks(t *testing.T) {
 	loaded := weights()
 	// The first attach succeeds, so the failing second one also meets
 	// stacked adapters and replaced tensors.
-	if err := m.AttachLoRA(f, 1); err != nil {
+	if err := attachOpts(m, f, 1, o); err != nil {
 		t.Fatal(err)
 	}
 	before := weights()
 	failures := 0
 	for n := 1; ; n++ {
 		fb.failAt, fb.ops = n, 0
-		err := m.AttachLoRA(f, 1)
+		err := attachOpts(m, f, 1, o)
 		fb.failAt = 0
 		if err == nil {
 			break

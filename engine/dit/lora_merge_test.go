@@ -1,0 +1,191 @@
+package dit
+
+import (
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wan22/wan22/blockswap"
+	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/engine/lora"
+	"github.com/wan22/wan22/gguf"
+)
+
+// The merge tests attach the same LoRAs twice, merged and at run time, and
+// compare the forwards; the merged model is also compared with the model
+// file merged by hand (writeMergedAs).
+
+// attachOpts attaches f with options o, discarding the report.
+func attachOpts(m *Model, f *lora.File, strength float32, o LoRAOptions) error {
+	_, err := m.AttachLoRAOpts(f, strength, o)
+	return err
+}
+
+// mergeCase attaches loras to a model of base merged and to one at run
+// time, and returns both forwards, the merged model, the reports of its
+// attaches and the per-tensor deltas of the LoRAs.
+func mergeCase(t *testing.T, base string, loras []attached) (merged, runtime []float32, m *Model, infos []LoRAAttach, acc map[string][]float64) {
+	t.Helper()
+	dir := t.TempDir()
+	m, rt := loadModel(t, base), loadModel(t, base)
+	acc = map[string][]float64{}
+	for i, a := range loras {
+		path := filepath.Join(dir, "lora"+string(rune('a'+i))+".safetensors")
+		a.l.write(t, path, a.style)
+		f := openLoRA(t, path)
+		info, err := m.AttachLoRAOpts(f, a.strength, LoRAOptions{Merge: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		infos = append(infos, info)
+		if err := rt.AttachLoRA(f, a.strength); err != nil {
+			t.Fatal(err)
+		}
+		a.l.deltas(acc, float64(a.strength), a.style.alpha)
+	}
+	return forwardOf(t, m), forwardOf(t, rt), m, infos, acc
+}
+
+// checkRel fails when got differs from want by more than tol relative.
+func checkRel(t *testing.T, what string, got, want []float32, tol float64) {
+	t.Helper()
+	d := relDiff(got, want)
+	if d > tol || math.IsNaN(d) {
+		t.Errorf("%s: relative difference %.3g, want ≤ %g", what, d, tol)
+	}
+	t.Logf("%s: %.3g relative", what, d)
+}
+
+// checkRestored detaches the LoRAs and checks that m's forward is plain's bit for bit.
+func checkRestored(t *testing.T, m *Model, plain []float32) {
+	t.Helper()
+	m.DetachLoRAs()
+	got := forwardOf(t, m)
+	for i := range plain {
+		if got[i] != plain[i] {
+			t.Fatalf("after DetachLoRAs output[%d] = %v, want the base model's %v exactly", i, got[i], plain[i])
+		}
+	}
+}
+
+func TestLoRAMergeF32(t *testing.T) {
+	base := modelFile(t, gguf.TypeF32)
+	plain := forwardOf(t, loadModel(t, base))
+	// The first LoRA also has deltas, one of them of a matrix it adapts
+	// (blocks.1.cross_attn.v); the second stacks on some of its modules.
+	a := withDiffs(newTestLoRA(smallConfig, 4, 8, 81, allLinears...), smallConfig, true)
+	b := newTestLoRA(smallConfig, 3, 0, 82, "blocks.0.self_attn.q", "blocks.1.ffn.0", "head.head")
+	merged, rt, m, infos, acc := mergeCase(t, base, []attached{{a, keyStyles[0], 0.75}, {b, keyStyles[2], -0.5}})
+	checkRel(t, "merged vs run-time LoRA", merged, rt, loraTol)
+	if relDiff(plain, rt) < 1e-2 {
+		t.Fatal("the LoRAs hardly change the output: the test cannot tell merged from none")
+	}
+	ref := filepath.Join(t.TempDir(), "merged.gguf")
+	writeMergedAs(t, base, ref, acc, false)
+	checkRel(t, "merged vs the file merged by hand", merged, forwardOf(t, loadModel(t, ref)), loraTol)
+
+	if len(infos[0].Merged) != len(allLinears) || len(infos[0].RunTime) != 0 || len(infos[1].Merged) != 3 {
+		t.Errorf("reports %+v: want every adapter of an F32 model merged", infos)
+	}
+	for _, l := range []*linear{&m.blocks[1].ffn0, &m.blocks[0].selfAttn.q, &m.patchEmbedding, &m.head.head} {
+		if l.lora != nil || engine.WeightType(l.weight) != gguf.TypeF32 {
+			t.Errorf("a merged linear has a run-time pair (%v) or type %v", l.lora != nil, engine.WeightType(l.weight))
+		}
+	}
+	checkRestored(t, m, plain)
+}
+
+func TestLoRAMergeBF16(t *testing.T) {
+	// On a BF16 base the merged weight is rounded to bf16 once, as the
+	// weight was: the run-time path, which adds B·(A·x) to the unrounded
+	// W·x, differs from it by that rounding (2⁻⁹ relative per weight), so
+	// the reference is the file merged by hand and stored BF16. The two
+	// sums differ only in float32 vs float64 order, which flips the bf16
+	// rounding of a few weights by one ulp; bf16Tol bounds that.
+	const bf16Tol = 1e-4
+	base := modelFile(t, gguf.TypeBF16)
+	plain := forwardOf(t, loadModel(t, base))
+	mods := slices.DeleteFunc(slices.Clone(allLinears), func(s string) bool { return s == "patch_embedding" }) // F32 in every synthetic file
+	l := newTestLoRA(smallConfig, 4, 8, 91, mods...)
+	merged, rt, m, infos, acc := mergeCase(t, base, []attached{{l, keyStyles[1], 1}})
+	if len(infos[0].Merged) != len(mods) {
+		t.Errorf("report %+v: want every adapter merged", infos[0])
+	}
+	if wt := engine.WeightType(m.blocks[1].ffn0.weight); wt != gguf.TypeBF16 || m.blocks[1].ffn0.lora != nil {
+		t.Errorf("merged blocks.1.ffn.0.weight is %v (run-time pair %v), want BF16 without one", wt, m.blocks[1].ffn0.lora != nil)
+	}
+	ref := filepath.Join(t.TempDir(), "merged.gguf")
+	writeMergedAs(t, base, ref, acc, true)
+	checkRel(t, "merged vs the file merged by hand in BF16", merged, forwardOf(t, loadModel(t, ref)), bf16Tol)
+	t.Logf("merged vs run-time (bf16 rounding of W+ΔW): %.3g relative", relDiff(merged, rt))
+	if d := relDiff(merged, rt); d > 5e-2 {
+		t.Errorf("merged vs run-time LoRA: %.3g relative, more than bf16 rounding explains", d)
+	}
+	checkRestored(t, m, plain)
+}
+
+func TestLoRAMergeQ8_0(t *testing.T) {
+	// Q8_0 block matrices keep the run-time path; the F32 patch embedding
+	// is merged.
+	base := modelFile(t, gguf.TypeQ8_0)
+	plain := forwardOf(t, loadModel(t, base))
+	mods := []string{"patch_embedding", "blocks.0.self_attn.q", "blocks.1.cross_attn.k", "blocks.1.ffn.0", "blocks.1.ffn.2"}
+	l := newTestLoRA(smallConfig, 5, 10, 101, mods...)
+	merged, rt, m, infos, _ := mergeCase(t, base, []attached{{l, keyStyles[0], 1}})
+	checkRel(t, "merged vs run-time LoRA on Q8_0", merged, rt, loraTol)
+	want := []string{"blocks.0.self_attn.q (Q8_0)", "blocks.1.cross_attn.k (Q8_0)", "blocks.1.ffn.0 (Q8_0)", "blocks.1.ffn.2 (Q8_0)"}
+	slices.Sort(infos[0].RunTime) // in the file's order
+	if !slices.Equal(infos[0].Merged, []string{"patch_embedding"}) || !slices.Equal(infos[0].RunTime, want) {
+		t.Errorf("report %+v, want patch_embedding merged and run time for %q", infos[0], want)
+	}
+	if wt := engine.WeightType(m.blocks[1].ffn0.weight); wt != gguf.TypeQ8_0 || m.blocks[1].ffn0.lora == nil {
+		t.Errorf("blocks.1.ffn.0.weight is %v (run-time pair %v), want the Q8_0 base with a run-time pair", wt, m.blocks[1].ffn0.lora != nil)
+	}
+	checkRestored(t, m, plain)
+}
+
+func TestLoRAMergeSwappedBlock(t *testing.T) {
+	// A plan that swaps block 1 (the CPU backend cannot swap, so only the
+	// plan is set): its matrices keep the run-time path.
+	base := modelFile(t, gguf.TypeF32)
+	m := loadModel(t, base)
+	plain := forwardOf(t, m)
+	m.plan = blockswap.Plan{Resident: []bool{true, false}}
+	rt := loadModel(t, base)
+	l := newTestLoRA(smallConfig, 4, 4, 111, "blocks.0.ffn.0", "blocks.1.ffn.0", "blocks.1.self_attn.o")
+	path := filepath.Join(t.TempDir(), "l.safetensors")
+	l.write(t, path, keyStyles[0])
+	f := openLoRA(t, path)
+	info, err := m.AttachLoRAOpts(f, 1, LoRAOptions{Merge: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.AttachLoRA(f, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(info.Merged, []string{"blocks.0.ffn.0"}) || len(info.RunTime) != 2 || !strings.HasSuffix(info.RunTime[0], "(swapped block)") {
+		t.Errorf("report %+v, want block 0 merged and block 1 at run time (swapped block)", info)
+	}
+	if m.blocks[1].ffn0.lora == nil || m.blocks[0].ffn0.lora != nil {
+		t.Error("want a run-time pair on blocks.1.ffn.0 only")
+	}
+	checkRel(t, "merged (block 0) vs run-time LoRA", forwardOf(t, m), forwardOf(t, rt), loraTol)
+	checkRestored(t, m, plain)
+}
+
+func TestLoRANoMergeReport(t *testing.T) {
+	m := loadModel(t, modelFile(t, gguf.TypeF32))
+	l := newTestLoRA(smallConfig, 2, 2, 121, "blocks.0.ffn.0", "head.head")
+	path := filepath.Join(t.TempDir(), "l.safetensors")
+	l.write(t, path, keyStyles[0])
+	info, err := m.AttachLoRAOpts(openLoRA(t, path), 1, LoRAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(info.RunTime) // in the file's order
+	if len(info.Merged) != 0 || !slices.Equal(info.RunTime, []string{"blocks.0.ffn.0", "head.head"}) {
+		t.Errorf("report %+v without Merge, want both modules at run time", info)
+	}
+}
