@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"strconv"
@@ -53,10 +54,20 @@ type LoRA struct {
 	// the model as it is, negative values are allowed.
 	Strength float64    `json:"strength"`
 	Expert   LoRAExpert `json:"expert"`
+	// Merge adds the adapters into the expert's F32/F16/BF16 weights when
+	// it loads (W + s·B·A, dit.LoRAOptions.Merge): no run-time cost, but
+	// each merged matrix is held twice in device memory (the original is
+	// kept) and a 14B expert's merge takes host time. Quantized weights
+	// and the matrices of swapped blocks keep the run-time path.
+	Merge bool `json:"merge,omitempty"`
 }
 
 func (l LoRA) String() string {
-	return fmt.Sprintf("%s@%s (%s)", l.Path, strconv.FormatFloat(l.Strength, 'g', -1, 64), l.Expert)
+	merged := ""
+	if l.Merge {
+		merged = ", merged"
+	}
+	return fmt.Sprintf("%s@%s (%s%s)", l.Path, strconv.FormatFloat(l.Strength, 'g', -1, 64), l.Expert, merged)
 }
 
 // MaxLoRAStrength bounds |Strength|: far beyond any useful value (LoRAs are
@@ -164,8 +175,6 @@ func checkDeltaTypes(f *lora.File, src gguf.Source) error {
 	return nil
 }
 
-// attachLoRAs attaches the LoRAs of stage s to m, in order. On an error the
-// LoRAs attached so far stay attached; the caller frees m.
 // loraBytes bounds the device memory the LoRAs of stage s take once
 // attached: their tensors are uploaded in their file's types, or as F32 where
 // stacked LoRAs of different types share a layer — at most twice the files.
@@ -181,7 +190,45 @@ func loraBytes(s Stage, loras []LoRA) int64 {
 	return n
 }
 
-func attachLoRAs(m *dit.Model, s Stage, loras []LoRA) error {
+// mergeBytes bounds the device memory merging the LoRAs of stage s into the
+// expert src takes: the size of every F32/F16/BF16 matrix one of them
+// adapts with Merge set, counted once (the merged copy is held beside the
+// original). A file that cannot be read counts nothing: attaching it fails.
+func mergeBytes(src gguf.Source, s Stage, loras []LoRA) int64 {
+	var n int64
+	seen := map[string]bool{}
+	for _, l := range loras {
+		if !l.Merge || !l.Expert.appliesTo(s) {
+			continue
+		}
+		f, err := lora.Open(l.Path)
+		if err != nil {
+			continue
+		}
+		for _, a := range f.Adapters {
+			name := a.Module + ".weight"
+			ti, ok := src.Lookup(name)
+			if !ok {
+				ti, ok = src.Lookup(dit.Prefix + name)
+			}
+			if !ok || seen[name] {
+				continue
+			}
+			switch ti.Type {
+			case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16:
+				seen[name] = true
+				n += ti.Size
+			}
+		}
+		f.Close()
+	}
+	return n
+}
+
+// attachLoRAs attaches the LoRAs of stage s to m, in order, and logs which
+// modules a LoRA with Merge could not merge. On an error the LoRAs attached
+// so far stay attached; the caller frees m.
+func attachLoRAs(m *dit.Model, s Stage, loras []LoRA, log *slog.Logger) error {
 	for _, l := range loras {
 		if !l.Expert.appliesTo(s) {
 			continue
@@ -190,10 +237,13 @@ func attachLoRAs(m *dit.Model, s Stage, loras []LoRA) error {
 		if err != nil {
 			return err
 		}
-		err = m.AttachLoRA(f, float32(l.Strength))
+		info, err := m.AttachLoRAOpts(f, float32(l.Strength), dit.LoRAOptions{Merge: l.Merge})
 		f.Close()
 		if err != nil {
 			return err
+		}
+		if l.Merge {
+			log.Info("LoRA merged", "expert", s.String(), "lora", l.Path, "merged", len(info.Merged), "run_time", info.RunTime)
 		}
 	}
 	return nil

@@ -421,7 +421,7 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 	if err := firstErr(r.ctx.Err(), err); err != nil {
 		return nil, wrapIf(err, what)
 	}
-	run := dit.Run{Grid: r.o.Grid(), CFG: cfg, Extra: loraBytes(s, r.o.LoRAs)}
+	run := dit.Run{Grid: r.o.Grid(), CFG: cfg, Extra: loraBytes(s, r.o.LoRAs) + mergeBytes(src, s, r.o.LoRAs)}
 	m, err := dit.LoadForRun(r.o.backend(r.b, s), src, run)
 	if err != nil {
 		src.Close()
@@ -435,7 +435,7 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 	}
 	// LoRAs go on before the prompts are embedded: one on text_embedding
 	// changes the embedded text.
-	if err := attachLoRAs(m, s, r.o.LoRAs); err != nil {
+	if err := attachLoRAs(m, s, r.o.LoRAs, r.log); err != nil {
 		e.free()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
