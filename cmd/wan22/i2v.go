@@ -40,7 +40,11 @@ LoRAs (safetensors, ComfyUI/kohya or PEFT/diffusers keys) are applied at run
 time, the model files untouched: --lora-high FILE[:STRENGTH] for the
 high-noise expert, --lora-low for the low-noise one, --lora for both; each may
 be repeated, the strength defaults to 1. Every LoRA is checked against its
-expert before anything loads (see wan22 inspect LORA).
+expert before anything loads (see wan22 inspect LORA). --lora-merge merges
+the LoRAs into F16/BF16/F32 weights at load instead: no run-time cost, but each
+merged matrix is held twice in GPU memory (the original is kept) and merging
+takes host time; quantized weights, and the blocks swapped to host memory,
+keep the run-time path.
 
 Few-step workflows: the 4-step distillation LoRAs (LightX2V's and others')
 run with --solver distill (timesteps 1000,750,500,250 of the shifted training
@@ -58,6 +62,7 @@ type i2vFlags struct {
 	timestepList                   string
 	timesteps                      []int
 	loras                          []wan22.LoRA
+	loraMerge                      bool
 	shift, boundary                float64
 	switchStep                     int
 	seed                           uint64
@@ -91,6 +96,7 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.solver, "solver", wan22.DefaultSolver, "unipc, dpm++, euler, or distill (the step-distilled schedule of --timesteps)")
 	fs.StringVar(&f.timestepList, "timesteps", "", "the distill solver's steps, e.g. 1000,750,500,250 (the default)")
 	addLoRAFlags(fs, &f.loras)
+	fs.BoolVar(&f.loraMerge, "lora-merge", false, "merge LoRAs into F16/BF16/F32 weights at load: no run-time cost; quantized weights keep the run-time path")
 	fs.Uint64Var(&f.seed, "seed", 0, "noise seed")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto (the GPU when this binary has CUDA and one is present)")
 	fs.Float64Var(&f.vram, "vram-budget", 0, "GPU memory budget in GiB (0: all free memory; 32 runs as on an RTX 5090)")
@@ -165,6 +171,14 @@ func (f *i2vFlags) check() error {
 	}
 	if err := checkLoRAFiles(f.loras); err != nil {
 		return err
+	}
+	if f.loraMerge {
+		if len(f.loras) == 0 {
+			return fmt.Errorf("--lora-merge merges the LoRAs given with --lora, --lora-high or --lora-low, and there are none")
+		}
+		for i := range f.loras {
+			f.loras[i].Merge = true
+		}
 	}
 	parts := strings.Split(f.cfg, ",")
 	if len(parts) > 2 {
@@ -412,7 +426,11 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 		fmt.Fprintf(r.stderr, "wan22 i2v: distilled timesteps %s\n", scheduler.FormatTimesteps(s.Timesteps))
 	}
 	for _, l := range s.LoRAs {
-		fmt.Fprintf(r.stderr, "wan22 i2v: LoRA %s at strength %g on %s\n", l.Path, l.Strength, loraTarget(l.Expert))
+		how := ""
+		if l.Merge {
+			how = ", merged into its F16/BF16/F32 weights"
+		}
+		fmt.Fprintf(r.stderr, "wan22 i2v: LoRA %s at strength %g on %s%s\n", l.Path, l.Strength, loraTarget(l.Expert), how)
 	}
 }
 

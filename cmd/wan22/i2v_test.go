@@ -192,7 +192,7 @@ func TestI2VHelp(t *testing.T) {
 	require.Equal(t, 0, code)
 	help := stdout.String() + stderr.String()
 	require.Contains(t, help, "EXIF orientation is NOT applied")
-	for _, f := range []string{"image", "prompt", "negative", "high", "low", "text-encoder", "vae", "frames", "size", "max-area", "steps", "shift", "cfg", "boundary", "switch-step", "solver", "seed", "vram-budget", "pinned-budget", "out", "fps", "frames-dir", "preview", "json", "device", "timesteps", "lora-high", "lora-low", "lora"} {
+	for _, f := range []string{"image", "prompt", "negative", "high", "low", "text-encoder", "vae", "frames", "size", "max-area", "steps", "shift", "cfg", "boundary", "switch-step", "solver", "seed", "vram-budget", "pinned-budget", "out", "fps", "frames-dir", "preview", "json", "device", "timesteps", "lora-high", "lora-low", "lora", "lora-merge"} {
 		require.Regexp(t, `\n  -`+f+`[ \n]`, help, f)
 	}
 }
@@ -234,6 +234,18 @@ func writeTinyLoRA(t *testing.T, dir, name string, seed uint64, linears ...strin
 	return path
 }
 
+// i2vVideo runs wan22 with args, --out path and extra, which must succeed,
+// and returns the video and what it printed.
+func i2vVideo(t *testing.T, args []string, path string, extra ...string) (video []byte, stdout, stderr string) {
+	t.Helper()
+	var so, se bytes.Buffer
+	code := run(append(append(slices.Clone(args), "--out", path), extra...), &so, &se)
+	require.Equal(t, 0, code, se.String())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b, so.String(), se.String()
+}
+
 // TestI2VLoRAs runs the few-step workflow of the distillation LoRAs (the
 // distill solver, guidance 1, one LoRA per expert) and checks that the LoRAs
 // change the video and that strength 0 does not.
@@ -245,12 +257,7 @@ func TestI2VLoRAs(t *testing.T) {
 	args = append(args, "--solver", "distill", "--timesteps", "1000,500")
 	video := func(name string, extra ...string) []byte {
 		t.Helper()
-		var stdout, stderr bytes.Buffer
-		path := filepath.Join(out, name)
-		code := run(append(append(slices.Clone(args), "--out", path), extra...), &stdout, &stderr)
-		require.Equal(t, 0, code, stderr.String())
-		b, err := os.ReadFile(path)
-		require.NoError(t, err)
+		b, _, _ := i2vVideo(t, args, filepath.Join(out, name), extra...)
 		return b
 	}
 	plain := video("plain.avi")
@@ -270,6 +277,35 @@ func TestI2VLoRAs(t *testing.T) {
 	require.NotEqual(t, plain, withLoRA, "the LoRAs did not change the video")
 	require.NotEqual(t, plain, video("high.avi", "--lora", high+":1.5"))
 	require.Equal(t, plain, video("zero.avi", "--lora", high+":0", "--lora-low", low+":0"), "a LoRA at strength 0 changed the video")
+}
+
+// TestI2VLoRAMerge checks that --lora-merge reaches the pipeline: the start
+// event carries merge, and since the tiny experts' block matrices are Q8_0
+// and Q4_K, which keep the run-time path, the video is the run-time one bit
+// for bit. Without a LoRA the flag is an error.
+func TestI2VLoRAMerge(t *testing.T) {
+	args, out := i2vSetup(t)
+	lo := writeTinyLoRA(t, t.TempDir(), "style.safetensors", 3, "self_attn.q", "ffn.2")
+	args = append(args, "--lora", lo+":0.8")
+	video := func(name string, extra ...string) ([]byte, string, string) {
+		t.Helper()
+		return i2vVideo(t, args, filepath.Join(out, name), extra...)
+	}
+	rt, _, rtErr := video("runtime.avi")
+	require.NotContains(t, rtErr, "merged")
+	merged, _, stderr := video("merged.avi", "--lora-merge")
+	require.Contains(t, stderr, "LoRA "+lo+" at strength 0.8 on both experts, merged into its F16/BF16/F32 weights")
+	require.Equal(t, rt, merged, "quantized experts: the merged run must be the run-time one")
+	_, stdout, _ := video("merged-json.avi", "--lora-merge", "--json")
+	require.Contains(t, stdout, `"merge":true`)
+
+	var so, se bytes.Buffer
+	a, _ := i2vSetup(t)
+	before := len(entries(t, out))
+	code := run(append(a, "--out", filepath.Join(out, "none.avi"), "--lora-merge"), &so, &se)
+	require.Equal(t, 2, code)
+	require.Contains(t, se.String(), "--lora-merge merges the LoRAs given with --lora, --lora-high or --lora-low, and there are none")
+	require.Len(t, entries(t, out), before, "a refused run left a file")
 }
 
 func TestI2VLoRAFlagErrors(t *testing.T) {
