@@ -101,6 +101,19 @@ func (l *Loader) evict(name string) {
 // Loaded returns every tensor loaded so far, for freeing the model.
 func (l *Loader) Loaded() []Tensor { return slices.Clone(l.loaded) }
 
+// Replace makes the loader own new in place of old (a weight rewritten after
+// loading, such as a merged LoRA): FreeAll frees new, not old. It reports
+// whether old was one of the loader's tensors; the caller frees old.
+func (l *Loader) Replace(old, new Tensor) bool {
+	for i, t := range l.loaded {
+		if t == old {
+			l.loaded[i] = new
+			return true
+		}
+	}
+	return false
+}
+
 // FreeAll releases every tensor this loader made.
 func (l *Loader) FreeAll() {
 	l.B.Free(l.loaded...)

@@ -41,10 +41,10 @@ time, the model files untouched: --lora-high FILE[:STRENGTH] for the
 high-noise expert, --lora-low for the low-noise one, --lora for both; each may
 be repeated, the strength defaults to 1. Every LoRA is checked against its
 expert before anything loads (see wan22 inspect LORA). --lora-merge merges
-the LoRAs into F16/BF16/F32 weights at load instead: no run-time cost, but each
-merged matrix is held twice in GPU memory (the original is kept) and merging
-takes host time; quantized weights, and the blocks swapped to host memory,
-keep the run-time path.
+the LoRAs into F16/BF16/F32 weights at load instead: no run-time cost and no
+extra GPU memory (each matrix is rewritten in turn), but merging takes host
+time; quantized weights, and the blocks swapped to host memory, keep the
+run-time path.
 
 Few-step workflows: the 4-step distillation LoRAs (LightX2V's and others')
 run with --solver distill (timesteps 1000,750,500,250 of the shifted training

@@ -161,11 +161,14 @@ type LoRAOptions struct {
 	// that weight is stored F32, F16 or BF16 and lives in device memory: the
 	// layer then costs nothing more at run time. The sum is computed on the
 	// host in float32, one matrix at a time, and stored in the weight's own
-	// type (an F16/BF16 weight rounds it once). The original weight is kept
-	// in device memory, so a merged matrix costs its size again until
-	// DetachLoRAs restores it. Adapters of quantized weights, and of the
-	// matrices of swapped blocks (which live in the swap slabs), keep the
-	// run-time path; LoRAAttach.RunTime names them.
+	// type (an F16/BF16 weight rounds it once). The merged weight replaces
+	// the model's own, which is freed at once: the merge costs one matrix of
+	// extra memory while it runs and none afterwards, and it is permanent —
+	// DetachLoRAs removes run-time adapters and restores deltas, but merged
+	// weights stay merged until the model is freed. A failure part way
+	// leaves the matrices merged so far merged. Adapters of quantized
+	// weights, and of the matrices of swapped blocks (which live in the swap
+	// slabs), keep the run-time path; LoRAAttach.RunTime names them.
 	Merge bool
 }
 
@@ -309,9 +312,10 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 			up[i] *= scale
 		}
 		if merge[k] {
-			replace(&targets[a.Module].lin.weight, a.Module+".weight", func(w []float32) {
-				addProduct(w, up, down, a.Out, a.Rank, a.In)
-			})
+			edit := func(w []float32) { addProduct(w, up, down, a.Out, a.Rank, a.In) }
+			if _, again := pending[&targets[a.Module].lin.weight]; again || !m.mergeInPlace(&targets[a.Module].lin.weight, a.Module+".weight", edit) {
+				replace(&targets[a.Module].lin.weight, a.Module+".weight", edit)
+			}
 			continue
 		}
 		typ := f.Type(a.Down)
@@ -376,6 +380,41 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 	state.names = append(state.names, f.Name+"@"+strconv.FormatFloat(float64(strength), 'g', -1, 32))
 	b.Free(replaced...)
 	return info, nil
+}
+
+// mergeInPlace rewrites the model's own weight *param with edit applied, for
+// a merged adapter: the new weight is uploaded, takes the old one's place in
+// the loader that made it, and the old one is freed at once, so a merge costs
+// one matrix of extra memory while it runs, not the merged weights' size for
+// as long as the model lives. It is permanent: DetachLoRAs does not undo it.
+// It returns false, changing nothing, when *param is not a loader's tensor
+// (a view, or a tensor an earlier delta replaced): the caller then replaces
+// it the restorable way.
+func (m *Model) mergeInPlace(param *engine.Tensor, name string, edit func([]float32)) bool {
+	cur := *param
+	if m.lora != nil {
+		if _, ok := m.lora.orig[param]; ok {
+			return false
+		}
+	}
+	var owner *engine.Loader
+	for _, l := range m.loaders {
+		if slices.Contains(l.Loaded(), cur) {
+			owner = l
+			break
+		}
+	}
+	if owner == nil {
+		return false
+	}
+	b := m.b
+	v := b.ToHost(cur)
+	edit(v)
+	t := upload(b, name, engine.WeightType(cur), v, cur.Shape()...)
+	owner.Replace(cur, t)
+	*param = t
+	b.Free(cur)
+	return true
 }
 
 // DetachLoRAs removes every attached LoRA, restores the tensors deltas

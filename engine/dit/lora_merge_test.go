@@ -58,15 +58,30 @@ func checkRel(t *testing.T, what string, got, want []float32, tol float64) {
 	t.Logf("%s: %.3g relative", what, d)
 }
 
-// checkRestored detaches the LoRAs and checks that m's forward is plain's bit for bit.
-func checkRestored(t *testing.T, m *Model, plain []float32) {
+// checkMergeKept detaches the LoRAs and checks that merges are permanent: the
+// weights of the merged linears keep their merged values (a merge rewrites the
+// model's own weight and frees the original, so it costs no memory after it
+// is done), while every run-time pair is gone. The output then differs from
+// the base model's.
+func checkMergeKept(t *testing.T, m *Model, plain []float32, merged ...*linear) {
 	t.Helper()
+	before := make([][]float32, len(merged))
+	for i, l := range merged {
+		before[i] = m.b.ToHost(l.weight)
+	}
 	m.DetachLoRAs()
-	got := forwardOf(t, m)
-	for i := range plain {
-		if got[i] != plain[i] {
-			t.Fatalf("after DetachLoRAs output[%d] = %v, want the base model's %v exactly", i, got[i], plain[i])
+	for i, l := range merged {
+		if !slices.Equal(m.b.ToHost(l.weight), before[i]) {
+			t.Errorf("merged weight %d changed by DetachLoRAs", i)
 		}
+	}
+	for _, l := range m.loraTargetsLinears() {
+		if l.lora != nil {
+			t.Fatal("a run-time LoRA pair survived DetachLoRAs")
+		}
+	}
+	if relDiff(forwardOf(t, m), plain) < 1e-3 {
+		t.Error("after DetachLoRAs the output is the base model's: the merge was undone")
 	}
 }
 
@@ -94,7 +109,7 @@ func TestLoRAMergeF32(t *testing.T) {
 			t.Errorf("a merged linear has a run-time pair (%v) or type %v", l.lora != nil, engine.WeightType(l.weight))
 		}
 	}
-	checkRestored(t, m, plain)
+	checkMergeKept(t, m, plain, &m.blocks[1].ffn0, &m.head.head)
 }
 
 func TestLoRAMergeBF16(t *testing.T) {
@@ -123,7 +138,7 @@ func TestLoRAMergeBF16(t *testing.T) {
 	if d := relDiff(merged, rt); d > 5e-2 {
 		t.Errorf("merged vs run-time LoRA: %.3g relative, more than bf16 rounding explains", d)
 	}
-	checkRestored(t, m, plain)
+	checkMergeKept(t, m, plain, &m.blocks[1].ffn0)
 }
 
 func TestLoRAMergeQ8_0(t *testing.T) {
@@ -172,7 +187,7 @@ func TestLoRAMergeSwappedBlock(t *testing.T) {
 		t.Error("want a run-time pair on blocks.1.ffn.0 only")
 	}
 	checkRel(t, "merged (block 0) vs run-time LoRA", forwardOf(t, m), forwardOf(t, rt), loraTol)
-	checkRestored(t, m, plain)
+	checkMergeKept(t, m, plain, &m.blocks[0].ffn0)
 }
 
 func TestLoRANoMergeReport(t *testing.T) {
@@ -187,5 +202,29 @@ func TestLoRANoMergeReport(t *testing.T) {
 	slices.Sort(info.RunTime) // in the file's order
 	if len(info.Merged) != 0 || !slices.Equal(info.RunTime, []string{"blocks.0.ffn.0", "head.head"}) {
 		t.Errorf("report %+v without Merge, want both modules at run time", info)
+	}
+}
+
+// loraTargetsLinears lists every linear a LoRA can adapt.
+func (m *Model) loraTargetsLinears() []*linear {
+	var out []*linear
+	for _, t := range m.loraTargets() {
+		if t.lin != nil {
+			out = append(out, t.lin)
+		}
+	}
+	return out
+}
+
+// checkRestored detaches the LoRAs and checks that m's forward is plain's bit for bit (nothing was merged in
+// place: run-time pairs and restorable replacements only).
+func checkRestored(t *testing.T, m *Model, plain []float32) {
+	t.Helper()
+	m.DetachLoRAs()
+	got := forwardOf(t, m)
+	for i := range plain {
+		if got[i] != plain[i] {
+			t.Fatalf("after DetachLoRAs output[%d] = %v, want the base model's %v exactly", i, got[i], plain[i])
+		}
 	}
 }

@@ -191,9 +191,10 @@ func loraBytes(s Stage, loras []LoRA) int64 {
 }
 
 // mergeBytes bounds the device memory merging the LoRAs of stage s into the
-// expert src takes: the size of every F32/F16/BF16 matrix one of them
-// adapts with Merge set, counted once (the merged copy is held beside the
-// original). A file that cannot be read counts nothing: attaching it fails.
+// expert src takes: a merge rewrites one matrix at a time (the merged copy is
+// uploaded, then the original freed), so the largest F32/F16/BF16 matrix one
+// of them adapts with Merge set. A file that cannot be read counts nothing:
+// attaching it fails.
 func mergeBytes(src gguf.Source, s Stage, loras []LoRA) int64 {
 	var n int64
 	seen := map[string]bool{}
@@ -217,7 +218,7 @@ func mergeBytes(src gguf.Source, s Stage, loras []LoRA) int64 {
 			switch ti.Type {
 			case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16:
 				seen[name] = true
-				n += ti.Size
+				n = max(n, ti.Size)
 			}
 		}
 		f.Close()
