@@ -89,6 +89,7 @@ type benchFlags struct {
 	timestepList                       string
 	switchStep, synthLoRA              int
 	loras                              []wan22.LoRA
+	loraMerge                          bool
 	set                                map[string]bool
 }
 
@@ -162,6 +163,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.switchStep, "switch-step", 0, "switch experts after this many steps of the schedule instead of at --boundary")
 	addLoRAFlags(fs, &f.loras)
 	fs.IntVar(&f.synthLoRA, "synth-lora", 0, "add a synthetic LoRA of this rank to each expert (0: none)")
+	fs.BoolVar(&f.loraMerge, "lora-merge", false, "merge the LoRAs into F16/BF16/F32 weights at load, as i2v --lora-merge")
 	fs.Float64Var(&f.shift, "shift", wan22.DefaultShift, "sigma shift")
 	fs.StringVar(&f.cfg, "cfg", "3.5", "guidance scale: one value for both experts, or HIGH,LOW (1 skips the unconditional pass; 1 by default for distill)")
 	fs.Float64Var(&f.boundary, "boundary", wan22.DefaultBoundary, "expert switch of the extrapolated schedule, as a fraction of the 1000 timesteps")
@@ -268,6 +270,9 @@ func (f *benchFlags) check() (benchPlan, error) {
 	}
 	if err := checkInt("--synth-lora", f.synthLoRA, 0, 1024, "the rank of the synthetic LoRAs; 0 for none"); err != nil {
 		return p, err
+	}
+	if f.loraMerge && len(f.loras) == 0 && f.synthLoRA == 0 {
+		return p, errors.New("--lora-merge merges the LoRAs given with --lora, --lora-high, --lora-low or --synth-lora, and there are none")
 	}
 	for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
 		if o.path != "" {
@@ -801,6 +806,11 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 		Torch: p.torch,
 	}
 	p.loras = bm.loras
+	if f.loraMerge {
+		for i := range p.loras {
+			p.loras[i].Merge = true
+		}
+	}
 	// Every LoRA against its expert, once, rather than as a failure of each run.
 	if err := pipeline.CheckLoRAs(pipeline.Models{High: bm.m.High, Low: bm.m.Low}, p.loras); err != nil {
 		return nil, err

@@ -441,6 +441,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--lora", filepath.Join(dir, "missing.safetensors")}, "--lora " + filepath.Join(dir, "missing.safetensors") + ": no such file"},
 		{[]string{"--lora-high", "x.safetensors:strong"}, "not a number"},
 		{[]string{"--synth-lora", "-1"}, "--synth-lora -1 is out of range"},
+		{[]string{"--lora-merge"}, "--lora-merge merges the LoRAs given with"},
 		{[]string{"--bogus"}, "bogus"},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {
