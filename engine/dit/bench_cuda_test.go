@@ -3,10 +3,8 @@
 package dit
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -17,70 +15,18 @@ import (
 
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/cuda"
+	"github.com/wan22/wan22/engine/internal/synthrand"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/cudatest"
 )
 
-// blockSource holds the tensors of one synthetic block ("blocks.0.*"), generated from syntheticTensors'
-// tiles when they are read.
-type blockSource struct {
-	infos []gguf.TensorInfo
-	gen   map[string]func() []byte
-}
-
-func (s *blockSource) Tensors() []gguf.TensorInfo { return s.infos }
-func (s *blockSource) Lookup(name string) (gguf.TensorInfo, bool) {
-	for _, ti := range s.infos {
-		if ti.Name == name {
-			return ti, true
-		}
-	}
-	return gguf.TensorInfo{}, false
-}
-func (s *blockSource) Data(name string) ([]byte, error) {
-	g, ok := s.gen[name]
-	if !ok {
-		return nil, fmt.Errorf("no tensor %q", name)
-	}
-	return g(), nil
-}
-func (s *blockSource) Close() error { return nil }
-
-// newBlockSource lists block 0 of a synthetic model of shape cfg with its linears in weightType.
-func newBlockSource(cfg Config, weightType gguf.Type, seed int64) (*blockSource, error) {
+// newBlockSource lists block 0 of a synthetic model of shape cfg with its linears in weightType, generated
+// when read.
+func newBlockSource(cfg Config, weightType gguf.Type, seed int64) (*synthrand.Source, error) {
 	c := cfg
 	c.Layers = 1
-	s := &blockSource{gen: map[string]func() []byte{}}
-	tiles := map[tileKey]*tile{}
-	for _, t := range syntheticTensors(c, weightType) {
-		if !strings.HasPrefix(t.name, "blocks.0.") {
-			continue
-		}
-		k := tileKey{t.typ, t.dist}
-		tl, ok := tiles[k]
-		if !ok {
-			var err error
-			if tl, err = makeTile(k, synthTileElems, seed); err != nil {
-				return nil, err
-			}
-			tiles[k] = tl
-		}
-		size, err := t.typ.RowBytes(t.elems())
-		if err != nil {
-			return nil, err
-		}
-		h := fnv.New64a()
-		h.Write([]byte(t.name))
-		start := int(h.Sum64()%uint64(len(tl.data)/tl.blockBytes)) * tl.blockBytes
-		s.infos = append(s.infos, gguf.TensorInfo{Name: t.name, Type: t.typ, Shape: t.shape, Size: size})
-		s.gen[t.name] = func() []byte {
-			var buf bytes.Buffer
-			buf.Grow(int(size))
-			_ = tl.writeCircular(&buf, start, size)
-			return buf.Bytes()
-		}
-	}
-	return s, nil
+	ts := slices.DeleteFunc(syntheticTensors(c, weightType), func(t synthrand.Tensor) bool { return !strings.HasPrefix(t.Name, "blocks.0.") })
+	return synthrand.NewSource(ts, seed)
 }
 
 // randomHost returns n values N(0, std²): a random tile of 1 Mi values repeated, cheap at any n.

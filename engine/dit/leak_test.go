@@ -8,6 +8,7 @@ import (
 
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/cpu"
+	"github.com/wan22/wan22/engine/internal/synthrand"
 	"github.com/wan22/wan22/gguf"
 )
 
@@ -139,7 +140,7 @@ func (f *faulty) RotatePairs(x, cos, sin engine.Tensor, heads int) {
 // TestNoLeaks: EmbedText and Forward free every intermediate, whether they
 // succeed or any one of their ops fails; Free releases everything else.
 func TestNoLeaks(t *testing.T) {
-	path := writeModified(t, func(ts []synthTensor) []synthTensor { return ts })
+	path := writeModified(t, func(ts []synthrand.Tensor) []synthrand.Tensor { return ts })
 	f := newFaulty()
 	m, err := Load(f, openGGUF(t, path))
 	if err != nil {

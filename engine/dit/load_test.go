@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wan22/wan22/engine/cpu"
+	"github.com/wan22/wan22/engine/internal/synthrand"
 	"github.com/wan22/wan22/gguf"
 )
 
@@ -14,7 +15,7 @@ import (
 var tinyConfig = Config{Dim: 128, InDim: 36, OutDim: 16, FFNDim: 256, TextDim: 64, FreqDim: 32, Layers: 2, Heads: 1}
 
 // writeModified writes tinyConfig's tensors, changed by edit, as an F32 GGUF.
-func writeModified(t *testing.T, edit func([]synthTensor) []synthTensor) string {
+func writeModified(t *testing.T, edit func([]synthrand.Tensor) []synthrand.Tensor) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "model.gguf")
 	if err := writeSynthetic(path, edit(syntheticTensors(tinyConfig, gguf.TypeF32)), 1, tinyConfig); err != nil {
@@ -23,26 +24,26 @@ func writeModified(t *testing.T, edit func([]synthTensor) []synthTensor) string 
 	return path
 }
 
-func without(name string) func([]synthTensor) []synthTensor {
-	return func(ts []synthTensor) []synthTensor {
-		return slices.DeleteFunc(ts, func(s synthTensor) bool { return s.name == name })
+func without(name string) func([]synthrand.Tensor) []synthrand.Tensor {
+	return func(ts []synthrand.Tensor) []synthrand.Tensor {
+		return slices.DeleteFunc(ts, func(s synthrand.Tensor) bool { return s.Name == name })
 	}
 }
 
-func reshaped(name string, shape ...int64) func([]synthTensor) []synthTensor {
-	return func(ts []synthTensor) []synthTensor {
+func reshaped(name string, shape ...int64) func([]synthrand.Tensor) []synthrand.Tensor {
+	return func(ts []synthrand.Tensor) []synthrand.Tensor {
 		for i := range ts {
-			if ts[i].name == name {
-				ts[i].shape = shape
+			if ts[i].Name == name {
+				ts[i].Shape = shape
 			}
 		}
 		return ts
 	}
 }
 
-func with(name string, shape ...int64) func([]synthTensor) []synthTensor {
-	return func(ts []synthTensor) []synthTensor {
-		return append(ts, synthTensor{name: name, typ: gguf.TypeF32, shape: shape, dist: dist{0, 1}})
+func with(name string, shape ...int64) func([]synthrand.Tensor) []synthrand.Tensor {
+	return func(ts []synthrand.Tensor) []synthrand.Tensor {
+		return append(ts, synthrand.Tensor{Name: name, Type: gguf.TypeF32, Shape: shape, Dist: synthrand.Dist{Mean: 0, Std: 1}})
 	}
 }
 
@@ -50,7 +51,7 @@ func TestLoadErrors(t *testing.T) {
 	d := int64(tinyConfig.Dim)
 	for _, tc := range []struct {
 		name string
-		edit func([]synthTensor) []synthTensor
+		edit func([]synthrand.Tensor) []synthrand.Tensor
 		want []string // substrings of the error
 	}{
 		{"missing", without("blocks.1.cross_attn.norm_k.weight"), []string{`"blocks.1.cross_attn.norm_k.weight"`, "missing"}},
@@ -86,8 +87,8 @@ func TestLoadErrors(t *testing.T) {
 
 func TestLoadMissingBlock(t *testing.T) {
 	// A file whose highest block is 1 but lacks all of block 0's tensors.
-	f := openGGUF(t, writeModified(t, func(ts []synthTensor) []synthTensor {
-		return slices.DeleteFunc(ts, func(s synthTensor) bool { return strings.HasPrefix(s.name, "blocks.0.") })
+	f := openGGUF(t, writeModified(t, func(ts []synthrand.Tensor) []synthrand.Tensor {
+		return slices.DeleteFunc(ts, func(s synthrand.Tensor) bool { return strings.HasPrefix(s.Name, "blocks.0.") })
 	}))
 	if _, err := Load(cpu.New(), f); err == nil || !strings.Contains(err.Error(), `"blocks.0.`) {
 		t.Errorf("err %v, want one naming a blocks.0 tensor", err)
@@ -95,7 +96,7 @@ func TestLoadMissingBlock(t *testing.T) {
 }
 
 func TestForwardInputErrors(t *testing.T) {
-	path := writeModified(t, func(ts []synthTensor) []synthTensor { return ts })
+	path := writeModified(t, func(ts []synthrand.Tensor) []synthrand.Tensor { return ts })
 	b := cpu.New()
 	m, err := Load(b, openGGUF(t, path))
 	if err != nil {

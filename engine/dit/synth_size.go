@@ -17,19 +17,8 @@ func SyntheticSize(cfg Config, weightType gguf.Type) (int64, error) {
 	if !weightType.Known() {
 		return 0, fmt.Errorf("dit: synthetic weight type %v is unknown", weightType)
 	}
-	src := syntheticTensors(cfg, weightType)
-	ts := make([]synthrand.Tensor, len(src))
-	for i, t := range src {
-		ts[i] = synthrand.Tensor{Name: Prefix + t.name, Type: t.typ, Shape: t.shape}
-	}
-	// The metadata writeSynthetic sets; the seed's value does not change
-	// its encoded length.
-	meta := func(w *gguf.Writer) {
-		w.SetKV(gguf.KeyArchitecture, "wan")
-		w.SetKV("general.name", "wan22 synthetic "+cfg.String())
-		w.SetKV("wan22.synthetic.seed", int64(0))
-	}
-	n, err := synthrand.GGUFSize(meta, ts)
+	// The seed's value does not change the metadata's encoded length.
+	n, err := synthrand.GGUFSize(syntheticMeta(cfg, 0), prefixed(syntheticTensors(cfg, weightType)))
 	if err != nil {
 		return 0, fmt.Errorf("dit: synthetic model size: %w", err)
 	}

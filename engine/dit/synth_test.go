@@ -172,14 +172,6 @@ func TestSyntheticErrors(t *testing.T) {
 	}
 }
 
-func TestPrevPrime(t *testing.T) {
-	for n, want := range map[int64]int64{1: 1, 2: 2, 3: 3, 4: 3, 10: 7, 32768: 32749, 4096: 4093} {
-		if got := prevPrime(n); got != want {
-			t.Errorf("prevPrime(%d) = %d, want %d", n, got, want)
-		}
-	}
-}
-
 // BenchmarkForward times one Forward of the 2-layer dim-256 model on the
 // golden case0 grid (72 tokens), by weight type.
 func BenchmarkForward(b *testing.B) {
@@ -224,14 +216,14 @@ func TestMixedTypes(t *testing.T) {
 	for i := range ts {
 		s := &ts[i]
 		switch {
-		case strings.HasSuffix(s.name, ".v.weight") || strings.HasSuffix(s.name, ".ffn.2.weight"):
-			s.typ = gguf.TypeQ6_K
-		case strings.HasSuffix(s.name, ".bias"):
-			s.typ = gguf.TypeBF16
-		case strings.Contains(s.name, "norm"):
-			s.typ = gguf.TypeF16
-		case strings.HasSuffix(s.name, "modulation"):
-			s.shape = s.shape[1:]
+		case strings.HasSuffix(s.Name, ".v.weight") || strings.HasSuffix(s.Name, ".ffn.2.weight"):
+			s.Type = gguf.TypeQ6_K
+		case strings.HasSuffix(s.Name, ".bias"):
+			s.Type = gguf.TypeBF16
+		case strings.Contains(s.Name, "norm"):
+			s.Type = gguf.TypeF16
+		case strings.HasSuffix(s.Name, "modulation"):
+			s.Shape = s.Shape[1:]
 		}
 	}
 	path := filepath.Join(t.TempDir(), "mixed.gguf")

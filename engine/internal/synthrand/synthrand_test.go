@@ -80,3 +80,11 @@ func TestSameKindDiffers(t *testing.T) {
 		t.Error("a quantized safetensors tensor was accepted")
 	}
 }
+
+func TestPrevPrime(t *testing.T) {
+	for n, want := range map[int64]int64{1: 1, 2: 2, 3: 3, 4: 3, 10: 7, 32768: 32749, 4096: 4093} {
+		if got := prevPrime(n); got != want {
+			t.Errorf("prevPrime(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
