@@ -90,19 +90,19 @@ func syntheticTensors(cfg Config, weightType gguf.Type) []synthrand.Tensor {
 		if bs := int64(typ.BlockSize()); bs > 1 && in%bs != 0 {
 			typ = gguf.TypeF16
 		}
-		add(name+".weight", typ, normal(0, 1 / math.Sqrt(float64(in))), out, in)
+		add(name+".weight", typ, normal(0, 1/math.Sqrt(float64(in))), out, in)
 		add(name+".bias", gguf.TypeF32, bias, out)
 	}
 	in, text, freq, ffn := int64(cfg.InDim), int64(cfg.TextDim), int64(cfg.FreqDim), int64(cfg.FFNDim)
 
 	add("patch_embedding.bias", gguf.TypeF32, bias, d)
-	add("patch_embedding.weight", gguf.TypeF32, normal(0, 1 / math.Sqrt(float64(in*4))), d, in, 1, 2, 2)
+	add("patch_embedding.weight", gguf.TypeF32, normal(0, 1/math.Sqrt(float64(in*4))), d, in, 1, 2, 2)
 	linear("text_embedding.0", big, d, text)
 	linear("text_embedding.2", big, d, d)
 	linear("time_embedding.0", big, d, freq)
 	linear("time_embedding.2", big, d, d)
 	linear("time_projection.1", big, 6*d, d)
-	modulation := normal(0, 1 / math.Sqrt(float64(d)))
+	modulation := normal(0, 1/math.Sqrt(float64(d)))
 	for i := range cfg.Layers {
 		p := "blocks." + strconv.Itoa(i)
 		add(p+".modulation", gguf.TypeF32, modulation, 1, 6, d)
