@@ -376,20 +376,13 @@ func (s *swapSet) Upload(x blockswap.Slot, block int, after blockswap.Fence) (bl
 		span := s.span(false)
 		ok := false
 		defer func() {
-			if !ok && span != nil {
-				s.mu.Lock()
-				s.spare = append(s.spare, *span)
-				s.mu.Unlock()
+			if !ok {
+				s.dropSpan(span)
 			}
 		}()
 		// startSpan marks the copy's start on the copy stream, just before the transfer is queued (after the
 		// staging fallback's host copy, which is not transfer time).
-		startSpan := func() error {
-			if span == nil {
-				return nil
-			}
-			return wrap("cuEventRecord(copy)", span.start.ev.Record(cp.s))
-		}
+		startSpan := func() error { return s.startSpan(span, cp) }
 		if h := s.slabs[block]; h != nil {
 			if err := startSpan(); err != nil {
 				return err
@@ -404,13 +397,8 @@ func (s *swapSet) Upload(x blockswap.Slot, block int, after blockswap.Fence) (bl
 		if err := wrap("cuEventRecord(copy)", ready.ev.Record(cp.s)); err != nil {
 			return err
 		}
-		if span != nil {
-			if err := span.end.ev.Record(cp.s); err != nil {
-				return wrap("cuEventRecord(copy)", err)
-			}
-			s.mu.Lock()
-			s.pending = append(s.pending, *span)
-			s.mu.Unlock()
+		if err := s.endSpan(span, cp); err != nil {
+			return err
 		}
 		ok = true
 		s.holder[sl] = block
@@ -474,27 +462,18 @@ func (s *swapSet) Wait(f blockswap.Fence) error {
 		span := s.span(true)
 		ok := false
 		defer func() {
-			if !ok && span != nil {
-				s.mu.Lock()
-				s.spare = append(s.spare, *span)
-				s.mu.Unlock()
+			if !ok {
+				s.dropSpan(span)
 			}
 		}()
-		if span != nil {
-			if err := span.start.ev.Record(c.s); err != nil {
-				return wrap("cuEventRecord(compute)", err)
-			}
+		if err := s.startSpan(span, c); err != nil {
+			return err
 		}
 		if err := wrap("cuStreamWaitEvent(compute)", c.s.Wait(ev.ev, 0)); err != nil {
 			return err
 		}
-		if span != nil {
-			if err := span.end.ev.Record(c.s); err != nil {
-				return wrap("cuEventRecord(compute)", err)
-			}
-			s.mu.Lock()
-			s.pending = append(s.pending, *span)
-			s.mu.Unlock()
+		if err := s.endSpan(span, c); err != nil {
+			return err
 		}
 		ok = true
 		return nil
@@ -538,6 +517,39 @@ func (s *swapSet) span(wait bool) *timedSpan {
 		return nil
 	}
 	return &timedSpan{start: a, end: z, wait: wait}
+}
+
+// startSpan records a span's start on st (nothing for a nil span). Runs on the CUDA goroutine.
+func (s *swapSet) startSpan(sp *timedSpan, st *Stream) error {
+	if sp == nil {
+		return nil
+	}
+	return wrap("cuEventRecord("+st.name+")", sp.start.ev.Record(st.s))
+}
+
+// endSpan records a span's end on st and queues it for Times (nothing for a nil span). Runs on the CUDA
+// goroutine.
+func (s *swapSet) endSpan(sp *timedSpan, st *Stream) error {
+	if sp == nil {
+		return nil
+	}
+	if err := wrap("cuEventRecord("+st.name+")", sp.end.ev.Record(st.s)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.pending = append(s.pending, *sp)
+	s.mu.Unlock()
+	return nil
+}
+
+// dropSpan returns an unused span's events to the pool (an operation failed before the span was queued).
+func (s *swapSet) dropSpan(sp *timedSpan) {
+	if sp == nil {
+		return
+	}
+	s.mu.Lock()
+	s.spare = append(s.spare, *sp)
+	s.mu.Unlock()
 }
 
 // Times returns the device time spent copying blocks and the time the compute stream waited for copies,
