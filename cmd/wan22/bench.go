@@ -930,7 +930,7 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 	}
 	defer gen.Close()
 	backend := gen.Backend()
-	resetPeakRSS()
+	hostmem.ResetPeakRSS()
 
 	dir := f.outVideo
 	if dir == "" {
@@ -999,10 +999,6 @@ func classify(err error) (status, msg string, need int64) {
 	return benchreport.StatusFailed, err.Error(), 0
 }
 
-// resetPeakRSS resets the process's peak resident set (VmHWM) on Linux, so
-// that each run reports its own peak; elsewhere it does nothing and the
-// peaks are the process's so far.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
 // timedWriter times a video writer's frame writes.
 type timedWriter struct {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wan22/wan22/blockswap"
 	"github.com/wan22/wan22/engine/cuda"
+	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/cudatest"
 	"github.com/wan22/wan22/internal/golden"
@@ -196,24 +197,10 @@ func parseRun(t *testing.T, r string) (g Grid, cfg bool, budget float64) {
 	return Grid{T: (F-1)/4 + 1, H: H / 8, W: W / 8}, opt != "nocfg", budget
 }
 
-// vmHWM reads the process's peak resident set; resetPeakRSS starts a new peak (Linux clear_refs 5).
-func vmHWM() int64 {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
 func swapBenchRun(t *testing.T, typ, path, r string, steps int, extras bool) swapResult {
 	g, useCFG, budget := parseRun(t, r)
 	res := swapResult{Expert: typ, Run: r, BudgetGiB: budget}
-	resetPeakRSS()
+	hostmem.ResetPeakRSS()
 	b, err := cuda.NewBackend(cuda.Config{MemCap: int64(budget * (1 << 30))})
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +279,7 @@ func swapBenchRun(t *testing.T, typ, path, r string, steps int, extras bool) swa
 	res.Swap = m.SwapStats()
 	res.PeakVRAM, res.PeakPinned = b.MemStats().Peak, b.PinnedStats().Peak
 	res.PeakActivations = b.PoolStats().Peak
-	res.PeakRSS = vmHWM()
+	res.PeakRSS = hostmem.PeakRSS()
 	if extras {
 		// Expert switch: from the end of the last step to the start of the next expert's first step.
 		start := time.Now()

@@ -220,7 +220,7 @@ func (r *run) emit(ev Event) {
 	if mr, ok := r.b.(MemoryReporter); ok {
 		ev.Memory.PeakVRAM, ev.Memory.PeakPinned = mr.PeakMemory()
 	}
-	ev.Memory.PeakRSS = peakRSS()
+	ev.Memory.PeakRSS = hostmem.PeakRSS()
 	r.o.Progress(ev)
 }
 

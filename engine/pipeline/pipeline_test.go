@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/engine/cpu"
 	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/engine/tinymodels"
@@ -146,7 +147,7 @@ func TestI2VRunsBothExpertsAndStreamsFrames(t *testing.T) {
 		}
 	}
 	require.Equal(t, []int{1, 2, 3}, steps)
-	if peakRSS() == 0 && runtimeLinux {
+	if hostmem.PeakRSS() == 0 && runtimeLinux {
 		t.Fatal("no peak RSS on Linux")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package pipeline
+package hostmem
 
 import (
 	"bytes"
@@ -8,9 +8,9 @@ import (
 	"strconv"
 )
 
-// peakRSS is the process's peak resident set in bytes (VmHWM in
+// PeakRSS is the process's peak resident set in bytes (VmHWM in
 // /proc/self/status), or 0 when it cannot be read.
-func peakRSS() int64 {
+func PeakRSS() int64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
@@ -32,3 +32,8 @@ func peakRSS() int64 {
 	}
 	return 0
 }
+
+// ResetPeakRSS starts a new peak resident set at the current one (writing 5
+// to /proc/self/clear_refs), so that each of several runs in one process
+// reports its own peak. It is best effort.
+func ResetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
