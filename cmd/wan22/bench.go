@@ -999,7 +999,6 @@ func classify(err error) (status, msg string, need int64) {
 	return benchreport.StatusFailed, err.Error(), 0
 }
 
-
 // timedWriter times a video writer's frame writes.
 type timedWriter struct {
 	w video.Writer

@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wan22/wan22/engine"
-	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/engine/cpu"
 	"github.com/wan22/wan22/engine/dit"
+	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/scheduler"
 )
