@@ -101,6 +101,9 @@ func (l *Loader) evict(name string) {
 // Loaded returns every tensor loaded so far, for freeing the model.
 func (l *Loader) Loaded() []Tensor { return slices.Clone(l.loaded) }
 
+// Holds reports whether t is one of the tensors this loader made.
+func (l *Loader) Holds(t Tensor) bool { return slices.Contains(l.loaded, t) }
+
 // Replace makes the loader own new in place of old (a weight rewritten after
 // loading, such as a merged LoRA): FreeAll frees new, not old. It reports
 // whether old was one of the loader's tensors; the caller frees old.

@@ -399,7 +399,7 @@ func (m *Model) mergeInPlace(param *engine.Tensor, name string, edit func([]floa
 	}
 	var owner *engine.Loader
 	for _, l := range m.loaders {
-		if slices.Contains(l.Loaded(), cur) {
+		if l.Holds(cur) {
 			owner = l
 			break
 		}
