@@ -152,17 +152,7 @@ func (f *fakeSet) Close() error               { f.closed = true; return nil }
 func TestLoadForRunSwapped(t *testing.T) {
 	cases := goldenCases(t)
 	c := cases[0]
-	// Four blocks, the golden model's widths, so that the golden inputs fit.
-	path := filepath.Join(t.TempDir(), "dit4.gguf")
-	tiny := Config{Dim: 256, InDim: 36, OutDim: 16, FFNDim: 512, TextDim: 128, FreqDim: 256, Layers: 4, Heads: 2}
-	if err := WriteSynthetic(path, tiny, gguf.TypeQ8_0, 7); err != nil {
-		t.Fatal(err)
-	}
-	src, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src, _ := fourBlocks(t)
 	run := Run{Grid: c.grid, CFG: true}
 	v := newView(src)
 	cfg, err := configFrom(v)
@@ -259,16 +249,7 @@ func (c *computeCheck) Acquire(i int) error {
 // TestPlanCountsExtra: memory attached after loading (LoRAs) is planned as
 // resident, so the same budget keeps fewer blocks on the device.
 func TestPlanCountsExtra(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dit4.gguf")
-	tiny := Config{Dim: 256, InDim: 36, OutDim: 16, FFNDim: 512, TextDim: 128, FreqDim: 256, Layers: 4, Heads: 2}
-	if err := WriteSynthetic(path, tiny, gguf.TypeQ8_0, 7); err != nil {
-		t.Fatal(err)
-	}
-	src, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src, tiny := fourBlocks(t)
 	run := Run{Grid: Grid{T: 3, H: 8, W: 12}, CFG: true}
 	in, _, err := planInputs(newView(src), tiny, run)
 	if err != nil {
@@ -292,4 +273,21 @@ func TestPlanCountsExtra(t *testing.T) {
 	if p2.NumResident() >= p1.NumResident() {
 		t.Errorf("%d resident with the extra bytes, %d without: want fewer", p2.NumResident(), p1.NumResident())
 	}
+}
+
+// fourBlocks writes a synthetic Q8_0 DiT of four blocks with the golden
+// model's widths (so the golden inputs fit) and opens it for the test.
+func fourBlocks(t *testing.T) (*gguf.File, Config) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dit4.gguf")
+	cfg := Config{Dim: 256, InDim: 36, OutDim: 16, FFNDim: 512, TextDim: 128, FreqDim: 256, Layers: 4, Heads: 2}
+	if err := WriteSynthetic(path, cfg, gguf.TypeQ8_0, 7); err != nil {
+		t.Fatal(err)
+	}
+	src, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src, cfg
 }
