@@ -152,6 +152,10 @@ type Settings struct {
 	SwitchStep                 int
 	LoRAs                      []LoRA
 	Seed                       uint64
+	// Attention says how the DiT's attention is computed: "bf16", "int8"
+	// or "fp8" on the GPU (Options.Attention), "f32" on the CPU. On a GPU
+	// without FP8 tensor cores "fp8" runs as "int8" (the backend logs it).
+	Attention string
 	// Host and Device are the estimated peak memory in bytes: host memory,
 	// and device memory outside the DiT (whose blocks the block manager
 	// places within the budget); Device is 0 on the CPU.
@@ -182,6 +186,7 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 		Width: r.Width, Height: r.Height, Frames: orInt(r.Frames, DefaultFrames), FPS: orInt(r.FPS, DefaultFPS),
 		Steps: orInt(r.Steps, DefaultSteps), Shift: orFloat(r.Shift, DefaultShift), Solver: r.Solver,
 		SwitchStep: r.SwitchStep, Seed: r.Seed, LoRAs: r.LoRAs, Timesteps: r.Timesteps,
+		Attention: p.attentionRuns(),
 	}
 	if s.Solver == "" {
 		s.Solver = DefaultSolver

@@ -18,6 +18,9 @@
 // against the budget, and then runs the stages one model at a time,
 // reporting progress and stopping when the context is cancelled.
 //
+// Options.Attention opts in to 8-bit attention on the GPU (AttentionINT8,
+// AttentionFP8: faster, slightly less accurate); the default is bf16.
+//
 // Request.LoRAs attaches LoRA files at run time, per expert, each checked
 // against its expert before any model loads; Solver DistillSolver with
 // guidance 1 runs the few-step schedules of the step-distillation LoRAs.
@@ -72,6 +75,12 @@ type Options struct {
 	// TextEncoderBF16 runs the text encoder with bf16 GEMMs on the GPU
 	// instead of the default f32-accurate ones (faster, less accurate).
 	TextEncoderBF16 bool
+	// Attention is the arithmetic of the DiT's attention on the GPU: ""
+	// or AttentionBF16 (the default), or the opt-in 8-bit modes
+	// AttentionINT8 and AttentionFP8 (faster, slightly less accurate). The
+	// 8-bit modes need the CUDA backend: Open refuses them on the CPU, whose
+	// attention always computes in f32.
+	Attention AttentionPrecision
 	// Log receives the pipeline's log lines; nil discards them.
 	Log *slog.Logger
 	// AllowSameExpert lets one file serve as both experts. It is for
@@ -110,12 +119,55 @@ type Pipeline struct {
 	vae    modelfile.VAEConfig
 	bytes  struct{ high, low, t5, vae int64 }
 
-	b      engine.Backend
-	stage  func(pipeline.Stage) engine.Backend // per-stage views, or nil
-	close  func() error
-	device string
-	closed bool
+	b         engine.Backend
+	stage     func(pipeline.Stage) engine.Backend // per-stage views, or nil
+	close     func() error
+	device    string
+	attention AttentionPrecision // Options.Attention, checked
+	closed    bool
 }
+
+// AttentionPrecision is the arithmetic of the DiT's attention on the GPU;
+// see the constants.
+type AttentionPrecision = engine.AttentionPrecision
+
+// The attention precisions Options.Attention accepts.
+const (
+	// AttentionBF16, the default: bf16 operands, f32 accumulation.
+	AttentionBF16 = engine.AttentionBF16
+	// AttentionINT8: Q·Kᵀ and P·V in INT8 with per-block scales (the
+	// SageAttention recipe); any CUDA GPU wan22 runs on. Opt-in: faster,
+	// slightly less accurate.
+	AttentionINT8 = engine.AttentionINT8
+	// AttentionFP8: Q·Kᵀ in INT8, P·V in FP8 where the GPU has FP8 tensor
+	// cores (sm_89 and newer), else as AttentionINT8. Opt-in: faster,
+	// slightly less accurate.
+	AttentionFP8 = engine.AttentionFP8
+)
+
+// ParseAttentionPrecision reads "bf16", "int8" or "fp8" (any case; "" is
+// bf16), as the --attention flag takes it.
+func ParseAttentionPrecision(s string) (AttentionPrecision, error) {
+	return engine.ParseAttentionPrecision(s)
+}
+
+// AttentionError is an attention precision the opened device cannot run.
+type AttentionError struct {
+	Precision AttentionPrecision
+	Device    string // the device the pipeline would run on: "cpu" or "cuda"
+	Msg       string // what is wrong and what to do
+	Err       error  // the underlying error, if any
+}
+
+func (e *AttentionError) Error() string {
+	s := fmt.Sprintf("wan22: %s attention on %s: %s", e.Precision, e.Device, e.Msg)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *AttentionError) Unwrap() error { return e.Err }
 
 // Open checks the model files and opens the device. Nothing is loaded yet.
 func Open(ctx context.Context, m Models, o Options) (*Pipeline, error) {
@@ -228,19 +280,34 @@ func (p *Pipeline) openDevice() error {
 			return fmt.Errorf("wan22: the %s must not be negative, got %d", v.name, v.n)
 		}
 	}
+	att, err := ParseAttentionPrecision(string(o.Attention))
+	if err != nil {
+		return fmt.Errorf("wan22: %w", err)
+	}
+	p.attention = att
 	device := strings.ToLower(o.Device)
 	switch device {
 	case "", DeviceAuto:
+		var why error = errors.New("this binary was built without CUDA (build it with `make cuda`)")
 		if cuda.Available() {
-			if err := p.openCUDA(); err == nil {
+			if why = p.openCUDA(); why == nil {
 				return nil
-			} else if o.Log != nil {
-				o.Log.Info("no usable GPU, running on the CPU", "reason", err)
 			}
+		}
+		if att != AttentionBF16 {
+			// Asked for a GPU mode: say why there is no GPU rather than run
+			// something else.
+			return &AttentionError{Precision: att, Device: DeviceCPU, Msg: "8-bit attention needs the CUDA backend, and no usable GPU was found; choose bf16 attention (the default) to run on the CPU", Err: why}
+		}
+		if o.Log != nil && cuda.Available() {
+			o.Log.Info("no usable GPU, running on the CPU", "reason", why)
 		}
 		p.openCPU()
 		return nil
 	case DeviceCPU:
+		if att != AttentionBF16 {
+			return &AttentionError{Precision: att, Device: DeviceCPU, Msg: "8-bit attention needs the CUDA backend; the CPU computes attention in f32: choose bf16 attention (the default) or the cuda device"}
+		}
 		p.openCPU()
 		return nil
 	case DeviceCUDA:
@@ -262,6 +329,10 @@ func (p *Pipeline) openCUDA() error {
 	if err != nil {
 		return fmt.Errorf("wan22: opening the GPU: %w", err)
 	}
+	if err := setAttention(cb, p.attention); err != nil {
+		cb.Close()
+		return err
+	}
 	type precise interface {
 		WithPrecision(cuda.Precision) *cuda.Backend
 	}
@@ -274,6 +345,22 @@ func (p *Pipeline) openCUDA() error {
 			v = pr.WithPrecision(cuda.PrecisionF32)
 		}
 		return v
+	}
+	return nil
+}
+
+// setAttention sets the attention precision of backend b, which all its
+// per-stage views share. A backend without the setter runs only bf16.
+func setAttention(b any, att AttentionPrecision) error {
+	s, ok := b.(engine.AttentionPrecisionSetter)
+	if !ok {
+		if att == AttentionBF16 {
+			return nil
+		}
+		return &AttentionError{Precision: att, Device: DeviceCUDA, Msg: "this build's CUDA backend has no 8-bit attention; choose bf16 attention (the default)"}
+	}
+	if err := s.SetAttentionPrecision(att); err != nil {
+		return &AttentionError{Precision: att, Device: DeviceCUDA, Msg: "the GPU cannot run it; choose bf16 attention (the default)", Err: err}
 	}
 	return nil
 }
@@ -306,6 +393,20 @@ func (c cudaBackend) Released(s pipeline.Stage) error {
 
 // Device is the device the pipeline runs on: "cpu" or "cuda".
 func (p *Pipeline) Device() string { return p.device }
+
+// Attention is the attention precision the pipeline was opened with
+// (Options.Attention; AttentionBF16 when not given). The CPU computes
+// attention in f32 whatever it is; Settings.Attention says what runs.
+func (p *Pipeline) Attention() AttentionPrecision { return p.attention }
+
+// attentionRuns says how attention is computed: "bf16", "int8", "fp8", or
+// "f32" on the CPU.
+func (p *Pipeline) attentionRuns() string {
+	if p.device == DeviceCPU {
+		return "f32"
+	}
+	return string(p.attention)
+}
 
 // Backend names the backend ("cpu", "cuda:0 NVIDIA H100 …").
 func (p *Pipeline) Backend() string { return p.b.Name() }

@@ -208,3 +208,72 @@ func TestGenerateCancelAndOutputErrors(t *testing.T) {
 	require.ErrorIs(t, err, stop)
 	require.ErrorContains(t, p.Generate(context.Background(), tinyRequest(), Output{}), "neither a Video writer nor a Frame callback")
 }
+
+func TestOpenAttention(t *testing.T) {
+	ctx := context.Background()
+	// The default and bf16 open on the CPU, which runs attention in f32 and says so.
+	for _, a := range []AttentionPrecision{"", AttentionBF16, "BF16"} {
+		p, err := Open(ctx, tiny, Options{Device: "cpu", Attention: a})
+		require.NoError(t, err, a)
+		require.Equal(t, AttentionBF16, p.Attention())
+		s, err := p.Resolve(Request{Image: imageprep.TestImage(32, 16), Width: 32, Height: 16, Frames: 5, Steps: 2})
+		require.NoError(t, err)
+		require.Equal(t, "f32", s.Attention)
+		require.NoError(t, p.Close())
+	}
+	// An unknown precision fails with the parser's words before the device opens.
+	_, err := Open(ctx, tiny, Options{Device: "cpu", Attention: "int4"})
+	require.ErrorContains(t, err, `attention precision "int4" not understood: use bf16 (default), int8 or fp8`)
+	// 8-bit attention is refused on the CPU, asked for or fallen back to.
+	devices := []string{"cpu"}
+	if !cuda.Available() {
+		devices = append(devices, "auto", "")
+	}
+	for _, d := range devices {
+		for _, a := range []AttentionPrecision{AttentionINT8, AttentionFP8} {
+			_, err := Open(ctx, tiny, Options{Device: d, Attention: a})
+			var ae *AttentionError
+			require.True(t, errors.As(err, &ae), "%q %s: %v", d, a, err)
+			require.Equal(t, a, ae.Precision)
+			require.ErrorContains(t, err, "8-bit attention needs the CUDA backend")
+			require.ErrorContains(t, err, "choose bf16 attention")
+		}
+	}
+	if !cuda.Available() {
+		_, err = Open(ctx, tiny, Options{Device: "cuda", Attention: AttentionINT8})
+		require.ErrorContains(t, err, "built without CUDA")
+	}
+}
+
+// attentionBackend records the precision set on it, or refuses it.
+type attentionBackend struct {
+	set    AttentionPrecision
+	refuse error
+}
+
+func (b *attentionBackend) SetAttentionPrecision(p AttentionPrecision) error {
+	if b.refuse != nil {
+		return b.refuse
+	}
+	b.set = p
+	return nil
+}
+
+func TestSetAttention(t *testing.T) {
+	for _, a := range []AttentionPrecision{AttentionBF16, AttentionINT8, AttentionFP8} {
+		var b attentionBackend
+		require.NoError(t, setAttention(&b, a))
+		require.Equal(t, a, b.set)
+	}
+	// A backend without the setter runs bf16 only.
+	require.NoError(t, setAttention(struct{}{}, AttentionBF16))
+	err := setAttention(struct{}{}, AttentionFP8)
+	require.ErrorContains(t, err, "fp8 attention on cuda: this build's CUDA backend has no 8-bit attention")
+	// A backend's refusal is passed on, wrapped.
+	refusal := errors.New("sm_75 has no INT8 mma of this shape")
+	err = setAttention(&attentionBackend{refuse: refusal}, AttentionINT8)
+	require.ErrorIs(t, err, refusal)
+	var ae *AttentionError
+	require.True(t, errors.As(err, &ae))
+	require.Equal(t, DeviceCUDA, ae.Device)
+}
