@@ -29,43 +29,13 @@
 //
 // conv_pack_weight_<src>: dst bf16 [rows, Kp] = src [rows, K] rounded to bf16, zeros in columns K ≤ k < Kp.
 #include "common.cuh"
+#include "mma.cuh"
 
 namespace {
 
 constexpr int THREADS = 256;
 constexpr int BK = 32;   // K slice
 constexpr int BN = 128;  // output pixels per CTA
-
-__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
-
-__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
-                 : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
-                 : "r"(addr));
-}
-__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-}
 
 // Weight tile: BM rows of BK bf16 (64 bytes); byte offset of (row r, 16-byte chunk c).
 __device__ __forceinline__ uint32_t swz_a(int r, int c) { return (uint32_t)(r * 64 + ((c ^ ((r >> 1) & 3)) << 4)); }
@@ -100,7 +70,7 @@ __device__ __forceinline__ void conv3d(typename IO::T* y, const typename IO::T* 
     static_assert(WM % 16 == 0 && NT % 2 == 0, "warp tile");
 
     __shared__ __align__(128) uint8_t smem[2 * (A_BYTES + B_BYTES)];
-    const uint32_t sA = smem_u32(smem), sB = sA + 2 * A_BYTES;
+    const uint32_t sA = shared_addr(smem), sB = sA + 2 * A_BYTES;
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wm = warp / WARPS_N, wn = warp % WARPS_N;
@@ -233,7 +203,7 @@ __device__ __forceinline__ void conv3d(typename IO::T* y, const typename IO::T* 
     const int b_row = (lane & 7) + (((lane >> 3) & 1) << 3), b_chunk = lane >> 4;
     for (int kt = 0; kt < nk; kt++) {
         const int st = kt & 1;
-        cp_async_wait_all();
+        cp_async_wait<0>();
         __syncthreads();  // slice kt is in stage st for everyone; everyone is done with stage st ^ 1
         const bool more = kt + 1 < nk;
         if (more) {

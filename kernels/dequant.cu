@@ -9,6 +9,7 @@
 // Kernels: dequant_<type>_f32(float* y, const uint8_t* x, long n) and dequant_<type>_bf16(bf16* y, …),
 // n = number of elements, a multiple of the type's block size; grid-stride over n/8 groups.
 #include "common.cuh"
+#include "mma.cuh"
 
 __constant__ int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
@@ -228,23 +229,6 @@ struct F32W {
     }
 };
 
-static __device__ __forceinline__ void store8(float* y, long e, const float* v) {
-    float4* p = reinterpret_cast<float4*>(y + e);
-    p[0] = make_float4(v[0], v[1], v[2], v[3]);
-    p[1] = make_float4(v[4], v[5], v[6], v[7]);
-}
-
-static __device__ __forceinline__ void store8(bf16* y, long e, const float* v) {
-    uint32_t w[4];
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const uint32_t lo = __bfloat16_as_ushort(__float2bfloat16_rn(v[2 * i]));
-        const uint32_t hi = __bfloat16_as_ushort(__float2bfloat16_rn(v[2 * i + 1]));
-        w[i] = lo | (hi << 16);
-    }
-    *reinterpret_cast<uint4*>(y + e) = make_uint4(w[0], w[1], w[2], w[3]);
-}
-
 template <class Q, class OUT>
 __device__ __forceinline__ void dequant(OUT* y, const uint8_t* x, long n) {
     const long groups = n >> 3;
@@ -253,7 +237,7 @@ __device__ __forceinline__ void dequant(OUT* y, const uint8_t* x, long n) {
         const long blk = e / Q::QK;
         float v[8];
         Q::f(x + blk * Q::BYTES, (int)(e - blk * Q::QK), v);
-        store8(y, e, v);
+        st8(y + e, v);
     }
 }
 

@@ -9,32 +9,7 @@
 //   One CTA per row, blockDim.x a multiple of 32; y must not overlap x. vec = 1 promises cols a multiple of
 //   8, pairs a multiple of 4 and 16-byte aligned pointers: each thread then moves 8 elements at a time.
 #include "common.cuh"
-
-// 8 consecutive elements to and from f32 registers.
-static __device__ __forceinline__ void fz_ld8(const float* p, float* v) {
-    const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-}
-static __device__ __forceinline__ void fz_ld8(const bf16* p, float* v) {
-    const uint4 u = *reinterpret_cast<const uint4*>(p);
-    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-        const float2 f = __bfloat1622float2(h[k]);
-        v[2 * k] = f.x, v[2 * k + 1] = f.y;
-    }
-}
-static __device__ __forceinline__ void fz_st8(float* p, const float* v) {
-    reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
-    reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
-}
-static __device__ __forceinline__ void fz_st8(bf16* p, const float* v) {
-    uint4 u;
-    __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
-#pragma unroll
-    for (int k = 0; k < 4; k++) h[k] = __floats2bfloat162_rn(v[2 * k], v[2 * k + 1]);
-    *reinterpret_cast<uint4*>(p) = u;
-}
+#include "mma.cuh"
 
 template <class IN, class OUT>
 __device__ __forceinline__ void rmsnorm_rope(typename OUT::T* y, const typename IN::T* x, int cols, float eps,
@@ -52,7 +27,7 @@ __device__ __forceinline__ void rmsnorm_rope(typename OUT::T* y, const typename 
     if (vec) {
         for (int g = threadIdx.x; g < cols / 8; g += blockDim.x) {
             float v[8];
-            fz_ld8(xr + g * 8, v);
+            ld8(xr + g * 8, v);
 #pragma unroll
             for (int e = 0; e < 8; e++) s += v[e] * v[e];
         }
@@ -68,9 +43,9 @@ __device__ __forceinline__ void rmsnorm_rope(typename OUT::T* y, const typename 
         for (int g = threadIdx.x; g < cols / 8; g += blockDim.x) {
             const int c0 = g * 8;
             float v[8], w[8];
-            fz_ld8(xr + c0, v);
+            ld8(xr + c0, v);
             if (weight) {
-                fz_ld8(weight + c0, w);
+                ld8(weight + c0, w);
             } else {
 #pragma unroll
                 for (int e = 0; e < 8; e++) w[e] = 1.0f;
@@ -87,7 +62,7 @@ __device__ __forceinline__ void rmsnorm_rope(typename OUT::T* y, const typename 
                 v[2 * p] = a * cc[p] - b * ss[p];
                 v[2 * p + 1] = a * ss[p] + b * cc[p];
             }
-            fz_st8(yr + c0, v);
+            st8(yr + c0, v);
         }
         return;
     }

@@ -14,34 +14,9 @@
 // Requirements (checked by the Go launcher): K % 8 == 0, A and B 16-byte aligned, dynamic shared memory
 // of STAGES·(BM+BN)·BK·2 bytes allowed for the kernel. M and N are arbitrary.
 #include "common.cuh"
+#include "mma.cuh"
 
 #define THREADS 256
-
-static __device__ __forceinline__ uint32_t smem_addr(const void* p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
-// 16-byte async copy global → shared; src_bytes 0 zero-fills the destination (out-of-range rows).
-static __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-static __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-static __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
-static __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
-                 : "r"(addr));
-}
-
-static __device__ __forceinline__ void mma_bf16(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 // Byte offset of (row r, 16-byte chunk c) inside one BK-wide tile.
 template <int BK>
@@ -85,7 +60,7 @@ __device__ __forceinline__ void gemm_tn(typename OUT::T* __restrict__ C, const b
     constexpr int CH = BK / 8;  // 16-byte chunks per row
 
     extern __shared__ __align__(128) uint8_t smem[];
-    const uint32_t sbase = smem_addr(smem);
+    const uint32_t sbase = shared_addr(smem);
 
     // Grouped CTA order: GROUP row tiles share the sweep over column tiles.
     const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN;
@@ -150,17 +125,17 @@ __device__ __forceinline__ void gemm_tn(typename OUT::T* __restrict__ C, const b
 #pragma unroll
             for (int i = 0; i < MT; i++) {
                 const int r = wm * WM + i * 16 + (lane & 15), c = kk * 2 + (lane >> 4);
-                ldmatrix_x4(sa + swz<BK>(r, c), af[i][0], af[i][1], af[i][2], af[i][3]);
+                ldsm_x4(sa + swz<BK>(r, c), af[i][0], af[i][1], af[i][2], af[i][3]);
             }
 #pragma unroll
             for (int j = 0; j < NT / 2; j++) {
                 const int r = wn * WN + j * 16 + (lane & 7) + ((lane >> 4) << 3), c = kk * 2 + ((lane >> 3) & 1);
-                ldmatrix_x4(sb + swz<BK>(r, c), bfr[2 * j][0], bfr[2 * j][1], bfr[2 * j + 1][0], bfr[2 * j + 1][1]);
+                ldsm_x4(sb + swz<BK>(r, c), bfr[2 * j][0], bfr[2 * j][1], bfr[2 * j + 1][0], bfr[2 * j + 1][1]);
             }
 #pragma unroll
             for (int i = 0; i < MT; i++)
 #pragma unroll
-                for (int j = 0; j < NT; j++) mma_bf16(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
+                for (int j = 0; j < NT; j++) mma16816(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
         }
     }
     cp_async_wait<0>();

@@ -27,6 +27,7 @@
 // Masking and tails as in attention.cu: key rows ≥ lkv and query rows ≥ lq are zero-filled by cp.async and
 // never read; scores of keys ≥ lkv are −∞; lkv = 0 writes zeros.
 #include "../common.cuh"
+#include "../mma.cuh"
 
 #include <type_traits>
 
@@ -38,21 +39,10 @@ constexpr int TILE_BYTES = BN * HD * 2;     // 32 KiB
 constexpr int STAGE_BYTES = 2 * TILE_BYTES; // K then V
 constexpr float LOG2E = 1.4426950408889634f;
 
-__device__ __forceinline__ uint32_t shared_addr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
 // Byte offset of (row r, 16-byte chunk c of the 256-byte row) in a swizzled tile of ROWS rows.
 template <int ROWS>
 __device__ __forceinline__ uint32_t swz128(int r, int c) {
     return (uint32_t)((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
-}
-
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
 // mbarriers (the warp-specialized s3gp): init, arrive, parity wait, and the arrive that fires once all of the
@@ -75,26 +65,6 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
 }
 __device__ __forceinline__ void cp_async_arrive(uint32_t bar) {
     asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-}
-template <class T>
-__device__ __forceinline__ void st_pair(uint8_t* p, float a, float b);
-template <>
-__device__ __forceinline__ void st_pair<float>(uint8_t* p, float a, float b) {
-    *reinterpret_cast<float2*>(p) = make_float2(a, b);
-}
-template <>
-__device__ __forceinline__ void st_pair<bf16>(uint8_t* p, float a, float b) {
-    *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b);
 }
 
 // Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets.
