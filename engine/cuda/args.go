@@ -62,6 +62,9 @@ type GemmOp struct {
 	// GELU applies GELU with the tanh approximation to the result (after the bias, in f32): in
 	// cuBLASLt's epilogue, or as a separate pass after the own kernel.
 	GELU bool
+	// Beta ≠ 0 accumulates into Y: Y = epilogue(X·Wᵀ + Beta·Y + Bias), Y read in place before the bias and
+	// GELU are applied (cuBLASLt only: the own kernel refuses it).
+	Beta float32
 }
 
 // Weight is a linear layer's weight as stored in a GGUF file: N rows of K elements of a ggml type, quant

@@ -17,7 +17,7 @@ import (
 // which applies GELU to the f32 sum before the output is rounded (the separate ops round the Linear output
 // to bf16 first); with the own GEMM kernel or PrecisionF32, a GELU pass over the Linear output.
 func (b *Backend) LinearGELU(x, w, bias engine.Tensor) engine.Tensor {
-	return b.linear("LinearGELU", x, w, bias, true)
+	return b.linear("LinearGELU", x, w, bias, true, nil)
 }
 
 // RMSNormRotate is RMSNorm(x, w, eps) followed by RotatePairs(·, cos, sin, heads) in one pass over each

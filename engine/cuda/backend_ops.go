@@ -43,11 +43,13 @@ func items(n int64, vec int32) int64 {
 // Linear: x [..., K] · wᵀ + bias → [..., N], bf16 operands, f32 accumulation. The result is BF16, or F32
 // for a single-row F32 x (see Backend); with PrecisionF32 it is F32 at about f32 accuracy.
 func (b *Backend) Linear(xx, ww, bb engine.Tensor) engine.Tensor {
-	return b.linear("Linear", xx, ww, bb, false)
+	return b.linear("Linear", xx, ww, bb, false, nil)
 }
 
-// linear is Linear, followed by GELU (tanh) with gelu (LinearGELU, backend_fused.go).
-func (b *Backend) linear(op string, xx, ww, bb engine.Tensor, gelu bool) engine.Tensor {
+// linear is Linear, followed by GELU (tanh) with gelu (LinearGELU, backend_fused.go), with lr's low-rank
+// product added before the bias and GELU when lr is not nil (LinearLoRA, backend_lora.go: the caller has
+// checked loraFusable).
+func (b *Backend) linear(op string, xx, ww, bb engine.Tensor, gelu bool, lr *loraOperands) engine.Tensor {
 	var y *Tensor
 	b.run(op, func() error {
 		var ts temps
@@ -68,6 +70,9 @@ func (b *Backend) linear(op string, xx, ww, bb engine.Tensor, gelu bool) engine.
 		out := engine.BF16
 		if b.precision == PrecisionF32 || (x.DType() == engine.F32 && M == 1) {
 			out = engine.F32
+		}
+		if lr != nil && out != engine.BF16 {
+			return fmt.Errorf("the fused low-rank path makes BF16 only, this call an %v output", out)
 		}
 		var bias Mem
 		if bb != nil {
@@ -91,8 +96,12 @@ func (b *Backend) linear(op string, xx, ww, bb engine.Tensor, gelu bool) engine.
 				if err == nil && gelu {
 					err = b.d.GELUTanh(nil, y.mem(), y.mem(), ggmlOf(out), int64(M)*int64(N))
 				}
+			} else if lr != nil {
+				if err = b.loraProduct(y.mem(), x, lr, M, N, K, &ts); err == nil {
+					err = b.linearBF16(y.mem(), out, x, w, bias, M, N, K, gelu, 1, &ts)
+				}
 			} else {
-				err = b.linearBF16(y.mem(), out, x, w, bias, M, N, K, gelu, &ts)
+				err = b.linearBF16(y.mem(), out, x, w, bias, M, N, K, gelu, 0, &ts)
 			}
 		}
 		if err != nil {
@@ -103,8 +112,10 @@ func (b *Backend) linear(op string, xx, ww, bb engine.Tensor, gelu bool) engine.
 	return y
 }
 
-// linearBF16 is Linear with bf16 operands into y of type out (with gelu, GELU in the GEMM's epilogue). Runs on the CUDA goroutine.
-func (b *Backend) linearBF16(y Mem, out engine.DType, x, w *Tensor, bias Mem, M, N, K int, gelu bool, ts *temps) error {
+// linearBF16 is Linear with bf16 operands into y of type out (with gelu, GELU in the GEMM's epilogue; with
+// beta ≠ 0, beta·y added to the product before the bias and GELU, see GemmOp.Beta). Runs on the CUDA
+// goroutine.
+func (b *Backend) linearBF16(y Mem, out engine.DType, x, w *Tensor, bias Mem, M, N, K int, gelu bool, beta float32, ts *temps) error {
 	xm, err := b.gemmInput(x, ts)
 	if err != nil {
 		return err
@@ -116,7 +127,7 @@ func (b *Backend) linearBF16(y Mem, out engine.DType, x, w *Tensor, bias Mem, M,
 		}
 		wt.Type = gguf.TypeBF16
 	}
-	return b.d.Linear(nil, LinearOp{Y: y, YType: ggmlOf(out), X: xm, W: wt, Bias: bias, BiasType: ggmlOf(out), M: M, GELU: gelu})
+	return b.d.Linear(nil, LinearOp{Y: y, YType: ggmlOf(out), X: xm, W: wt, Bias: bias, BiasType: ggmlOf(out), M: M, GELU: gelu, Beta: beta})
 }
 
 // linearF32 is Linear at about f32 accuracy into F32 y: with x = xh + xl and w = wh + wl split into bf16

@@ -211,7 +211,7 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 		pl.algos = int(found)
 		lt.plans[key] = pl
 		if pl.algos > 1 {
-			if err := d.ltAutotune(s, op, pl); err != nil {
+			if err := d.ltAutotuneOp(s, op, pl); err != nil {
 				return err
 			}
 		}
@@ -229,8 +229,27 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 func (d *Device) ltMatmul(st *Stream, op GemmOp, pl *ltPlan) error {
 	lt := d.lt
 	return ltErr(fmt.Sprintf("cublasLtMatmul(M=%d N=%d K=%d)", op.M, op.N, op.K), C.wan22_lt_matmul(lt.handle, pl.p,
-		C.uint64_t(op.X.Ptr), C.uint64_t(op.W.Ptr), C.uint64_t(op.Y.Ptr), C.uint64_t(op.Bias.Ptr),
+		C.uint64_t(op.X.Ptr), C.uint64_t(op.W.Ptr), C.uint64_t(op.Y.Ptr), C.uint64_t(op.Bias.Ptr), C.float(op.Beta),
 		C.uint64_t(lt.ws.ptr), C.size_t(lt.ws.size), cuStream(st.s)))
+}
+
+// ltAutotuneOp autotunes a new plan for op. The plan does not depend on Beta (a scalar of each call), but
+// the timed runs must not accumulate into an output that holds C: with Beta ≠ 0 they run with Beta = 0 into
+// a temporary of Y's size, and when that cannot be allocated the heuristic's first choice stays. Runs on the
+// CUDA goroutine.
+func (d *Device) ltAutotuneOp(s *Stream, op GemmOp, pl *ltPlan) error {
+	if op.Beta == 0 {
+		return d.ltAutotune(s, op, pl)
+	}
+	tmp, err := d.Alloc("cuda.cublaslt", int64(op.M)*int64(op.N)*elemBytes(op.YType))
+	if err != nil {
+		d.log.Info("cuBLASLt autotune skipped (no memory for a scratch output)", "m", op.M, "n", op.N, "k", op.K, "err", err)
+		return nil
+	}
+	// The temporary must be freed after the timed runs: ltAutotune waits for the stream.
+	defer func() { _ = tmp.free() }()
+	op.Y, op.Beta = tmp.Mem(), 0
+	return d.ltAutotune(s, op, pl)
 }
 
 // ltAutotune times the candidate algorithms of a new plan on op's own operands (the output is written

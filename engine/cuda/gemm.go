@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/wan22/wan22/gguf"
 )
@@ -38,13 +39,20 @@ func (d *Device) pickTile(m, n int) gemmTile {
 	return gemmTiles[0]
 }
 
-// Gemm computes op.Y = op.X · op.Wᵀ (+ op.Bias) on s (nil: the compute stream) with bf16 operands and f32
-// accumulation, through cuBLASLt or the own tensor-core kernel as op.Path says.
+// Gemm computes op.Y = op.X · op.Wᵀ (+ op.Beta·op.Y) (+ op.Bias) on s (nil: the compute stream) with bf16
+// operands and f32 accumulation, through cuBLASLt or the own tensor-core kernel as op.Path says. A nonzero
+// Beta needs cuBLASLt (CanAccumulate): the own kernel has no C operand, and Gemm refuses it there.
 func (d *Device) Gemm(s *Stream, op GemmOp) error {
 	if err := checkGemm(op); err != nil {
 		return err
 	}
+	if math.IsNaN(float64(op.Beta)) || math.IsInf(float64(op.Beta), 0) {
+		return fmt.Errorf("cuda: gemm: beta %v is not finite", op.Beta)
+	}
 	return d.Do(func() error {
+		if op.Beta != 0 && (op.Path == GemmOwn || d.lt == nil) {
+			return fmt.Errorf("cuda: gemm: accumulating into Y (beta %v) needs cuBLASLt, and %s", op.Beta, d.gemmOwnReason(op.Path))
+		}
 		switch op.Path {
 		case GemmCublasLt:
 			if d.lt == nil {
@@ -62,6 +70,18 @@ func (d *Device) Gemm(s *Stream, op GemmOp) error {
 		return d.GELUTanh(s, op.Y, op.Y, op.YType, int64(op.M)*int64(op.N))
 	})
 }
+
+// gemmOwnReason says why a GEMM would run on the own kernel. Runs on the CUDA goroutine.
+func (d *Device) gemmOwnReason(p GemmPath) string {
+	if p == GemmOwn {
+		return "the own kernel was requested"
+	}
+	return "cuBLASLt is " + d.ltReason
+}
+
+// CanAccumulate reports whether GEMMs on path p can take a nonzero GemmOp.Beta (cuBLASLt is loaded and p
+// may use it).
+func (d *Device) CanAccumulate(p GemmPath) bool { return d.lt != nil && p != GemmOwn }
 
 // ownGemm launches the mma.sync kernel. Runs on the CUDA goroutine.
 func (d *Device) ownGemm(s *Stream, op GemmOp) error {
@@ -102,7 +122,8 @@ type LinearOp struct {
 	// scratch buffer, which grows to the largest weight seen and is meant for one compute stream.
 	Scratch Mem
 	Path    GemmPath
-	GELU    bool // GELU (tanh) on the result, as GemmOp.GELU
+	GELU    bool    // GELU (tanh) on the result, as GemmOp.GELU
+	Beta    float32 // ≠ 0: accumulate into Y before the bias and GELU, as GemmOp.Beta
 }
 
 // Linear computes op on s (nil: the compute stream): a bf16 weight goes straight to the GEMM; any other
@@ -113,7 +134,7 @@ func (d *Device) Linear(s *Stream, op LinearOp) error {
 	if w.N <= 0 || w.K <= 0 {
 		return fmt.Errorf("cuda: linear: bad weight shape %d×%d", w.N, w.K)
 	}
-	g := GemmOp{Y: op.Y, YType: op.YType, X: op.X, W: w.Mem, Bias: op.Bias, BiasType: op.BiasType, M: op.M, N: w.N, K: w.K, Path: op.Path, GELU: op.GELU}
+	g := GemmOp{Y: op.Y, YType: op.YType, X: op.X, W: w.Mem, Bias: op.Bias, BiasType: op.BiasType, M: op.M, N: w.N, K: w.K, Path: op.Path, GELU: op.GELU, Beta: op.Beta}
 	if w.Type == gguf.TypeBF16 {
 		return d.Gemm(s, g)
 	}

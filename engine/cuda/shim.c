@@ -267,17 +267,18 @@ fail:
     return st;
 }
 
-int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y, uint64_t bias, uint64_t ws,
+// With beta != 0 the GEMM accumulates into y: y = epilogue(x·wᵀ + beta·y (+bias)), y read as C in place.
+int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y, uint64_t bias, float beta, uint64_t ws,
                     size_t ws_size, CUstream s) {
     if (!lt.lib) return -1;
     lt_plan* pl = (lt_plan*)plan;
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f;
     if (pl->bias_type >= 0) {
         const void* b = (const void*)(uintptr_t)bias;
         lt_status st = lt.MatmulDescSetAttribute(pl->desc, LT_DESC_BIAS_POINTER, &b, sizeof b);
         if (st != 0) return st;
     }
     void* yp = (void*)(uintptr_t)y;
-    return lt.Matmul(handle, pl->desc, &one, (const void*)(uintptr_t)w, pl->lw, (const void*)(uintptr_t)x, pl->lx, &zero,
+    return lt.Matmul(handle, pl->desc, &one, (const void*)(uintptr_t)w, pl->lw, (const void*)(uintptr_t)x, pl->lx, &beta,
                      yp, pl->ly, yp, pl->ly, &pl->algo[pl->chosen], (void*)(uintptr_t)ws, ws_size, s);
 }

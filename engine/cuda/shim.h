@@ -33,9 +33,10 @@ int wan22_lt_destroy(void* handle);
 int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type, int gelu, int align_x, int align_w,
                   int align_y, size_t max_workspace, int want, void** plan, int* found);
 void wan22_lt_plan_select(void* plan, int i);
-// Device addresses travel as integers.
-int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y, uint64_t bias, uint64_t ws,
-                    size_t ws_size, CUstream s);
+// Device addresses travel as integers. beta != 0 accumulates into y (C = D = y, in place): y = epilogue(
+// x·wᵀ + beta·y + bias), the bias and GELU applied after the sum.
+int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y, uint64_t bias, float beta,
+                    uint64_t ws, size_t ws_size, CUstream s);
 void wan22_lt_plan_free(void* plan);
 
 #endif

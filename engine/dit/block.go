@@ -20,11 +20,10 @@ func newLinear(l *engine.Loader, name string, out, in int) linear {
 
 // forward: x [..., in] → W·x + b [..., out], plus up·(down·x) with a LoRA.
 func (p linear) forward(b engine.Backend, x engine.Tensor) engine.Tensor {
-	y := b.Linear(x, p.weight, p.bias)
 	if p.lora != nil {
-		p.lora.addTo(b, x, y)
+		return p.lora.linear(b, p, x, false)
 	}
-	return y
+	return b.Linear(x, p.weight, p.bias)
 }
 
 // consume returns f(x) and frees x, also when f panics, so that a failing
@@ -237,11 +236,17 @@ type GELULinear interface {
 // ffn: x [r, dim] → ffn.2(GELU(ffn.0(LN(x)·(1+scale) + shift))) [r, dim].
 func (blk *block) ffn(b engine.Backend, x engine.Tensor, mod modulation) engine.Tensor {
 	var g engine.Tensor
-	if f, ok := b.(GELULinear); ok && blk.ffn0.lora == nil { // the fused op has no LoRA path
+	f, fused := b.(GELULinear)
+	switch {
+	case blk.ffn0.lora != nil: // LinearGELU has no LoRA path; LoRALinear has a GELU one
+		g = consume(b, mod.apply(b, x), func(a engine.Tensor) engine.Tensor {
+			return blk.ffn0.lora.linear(b, blk.ffn0, a, true)
+		})
+	case fused:
 		g = consume(b, mod.apply(b, x), func(a engine.Tensor) engine.Tensor {
 			return f.LinearGELU(a, blk.ffn0.weight, blk.ffn0.bias)
 		})
-	} else {
+	default:
 		h := consume(b, mod.apply(b, x), func(a engine.Tensor) engine.Tensor { return blk.ffn0.forward(b, a) })
 		g = consume(b, h, b.GELU)
 	}

@@ -24,7 +24,10 @@ import (
 // matrices side by side, each multiplied by its scale (strength·alpha/rank).
 // The adapter tensors are uploaded once, at attach, as F16 or BF16 when
 // every contributing tensor had that type and as F32 otherwise (B·scale is
-// rounded once to that type).
+// rounded once to that type); on a backend with the LoRALinear fast path,
+// whose GEMMs read them as bf16, always as BF16. That path adds the
+// low-rank product inside the layer's GEMM instead of the two extra Linear
+// calls and the add.
 //
 // Full-tensor deltas (.diff, .diff_b) replace the tensor they apply to with
 // base + delta for as long as the LoRA is attached; the original is kept and
@@ -52,6 +55,32 @@ type loraPair struct {
 	// up that many columns, the extra ones zero.
 	padded int
 	typ    gguf.Type // the stored type of down and up
+}
+
+// LoRALinear is an optional Backend fast path for a linear with a run-time
+// LoRA: LinearLoRA(x, w, bias, down, up, gelu) is Linear(x, w, bias) +
+// Linear(Linear(x, down, nil), up, nil), followed by GELU (tanh) when gelu is
+// set, as one op (the low-rank product accumulated by the layer's own GEMM,
+// say, so that no [..., out] temporary and no add pass exist and a GELU stays
+// in the GEMM's epilogue). down is [rank, in] and up [out, rank], rank a
+// multiple of loraRankAlign. A backend with it gets its adapters stored BF16.
+type LoRALinear interface {
+	LinearLoRA(x, w, bias, down, up engine.Tensor, gelu bool) engine.Tensor
+}
+
+// linear: x [..., in] → W·x + b + up·(down·x) [..., out] of the linear l
+// this pair adapts, then GELU (tanh) with gelu: the backend's LoRALinear when
+// it has one, else Linear, addTo and GELU.
+func (p *loraPair) linear(b engine.Backend, l linear, x engine.Tensor, gelu bool) engine.Tensor {
+	if f, ok := b.(LoRALinear); ok {
+		return f.LinearLoRA(x, l.weight, l.bias, p.down, p.up, gelu)
+	}
+	y := b.Linear(x, l.weight, l.bias)
+	p.addTo(b, x, y)
+	if gelu {
+		return consume(b, y, b.GELU)
+	}
+	return y
 }
 
 // addTo adds up·(down·x) to y in place, for x [..., in] and y [..., out]. On
@@ -321,6 +350,10 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 		typ := f.Type(a.Down)
 		if f.Type(a.Up) != typ || !halfOrFloat(typ) {
 			typ = gguf.TypeF32
+		}
+		if _, fused := b.(LoRALinear); fused {
+			// Its GEMMs read them as bf16: stored so, they are never converted per call.
+			typ = gguf.TypeBF16
 		}
 		lin := targets[a.Module].lin
 		rank := a.Rank

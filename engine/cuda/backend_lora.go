@@ -1,0 +1,128 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/wan22/wan22/engine"
+)
+
+// Run-time LoRA (engine/dit's LoRALinear fast path): a linear with a low-rank adapter computes
+//
+//	y = act(x·Wᵀ + bias + up·(down·x))
+//
+// in three GEMMs and no other pass: h = x·downᵀ [M, r] into a temporary, y = h·upᵀ [M, N] into the output,
+// then the layer's own GEMM accumulates into it, y = act(x·Wᵀ + 1·y + bias), cuBLASLt reading y as its C
+// operand and applying the bias and GELU in its epilogue after the sum. The separate ops this replaces also
+// wrote the [M, N] up-projection to a temporary, added it to y in one more pass (three [M, N] passes more
+// than this) and, on the FFN's first linear, lost the GELU epilogue to a separate GELU pass.
+
+// loraOperands are the adapter matrices of one LinearLoRA call: down [r, K] and up [N, r], r a multiple of 8.
+type loraOperands struct {
+	down, up engine.Tensor
+}
+
+// LinearLoRA is Linear(x, w, bias) + Linear(Linear(x, down, nil), up, nil), followed by GELU (tanh) when
+// gelu is set, for x [..., K], w [N, K], down [r, K] and up [N, r] (r a multiple of 8): the low-rank
+// product is added in the layer's GEMM (see above), so GELU stays in its epilogue and no [M, N] temporary
+// exists. Without cuBLASLt (the own GEMM kernel has no C operand), with PrecisionF32, or for a single F32
+// row (whose Linear makes F32), it runs the separate ops instead.
+func (b *Backend) LinearLoRA(x, w, bias, down, up engine.Tensor, gelu bool) engine.Tensor {
+	if !b.loraFusable(x) {
+		return b.linearLoRAOps(x, w, bias, down, up, gelu)
+	}
+	op := "LinearLoRA"
+	if gelu {
+		op = "LinearLoRAGELU"
+	}
+	return b.linear(op, x, w, bias, gelu, &loraOperands{down: down, up: up})
+}
+
+// loraFusable reports whether LinearLoRA(x, …) can add the low-rank product in the layer's GEMM: cuBLASLt
+// is loaded, the view's precision is bf16, and the Linear's output would be BF16. An x that cannot be
+// resolved counts as fusable, so that the fused op reports the error.
+func (b *Backend) loraFusable(xx engine.Tensor) bool {
+	if b.precision == PrecisionF32 || !b.d.CanAccumulate(GemmAuto) {
+		return false
+	}
+	fusable := true
+	_ = b.d.Do(func() error {
+		if x, err := b.lookup(xx); err == nil {
+			M, _ := x.rowsCols()
+			fusable = !(x.DType() == engine.F32 && M == 1)
+		}
+		return nil
+	})
+	return fusable
+}
+
+// linearLoRAOps is LinearLoRA as separate ops. On a failing op nothing it made is left allocated.
+func (b *Backend) linearLoRAOps(x, w, bias, down, up engine.Tensor, gelu bool) engine.Tensor {
+	y := b.Linear(x, w, bias)
+	ok := false
+	defer func() {
+		if !ok {
+			b.Free(y)
+		}
+	}()
+	d := func() engine.Tensor {
+		h := b.Linear(x, down, nil)
+		defer b.Free(h)
+		return b.Linear(h, up, nil)
+	}()
+	func() {
+		defer b.Free(d)
+		b.AddGated(y, d, nil)
+	}()
+	if gelu {
+		g := b.GELU(y)
+		b.Free(y)
+		y = g
+	}
+	ok = true
+	return y
+}
+
+// loraProduct writes up·(down·x) into y (BF16 [M, N]) for x [M, K]: h = x·downᵀ into a bf16 temporary
+// [M, r], then y = h·upᵀ. down and up are used as bf16 (a BF16 weight as it is, another type through the
+// weight's cached bf16 copy or a temporary). Runs on the CUDA goroutine.
+func (b *Backend) loraProduct(y Mem, x *Tensor, lr *loraOperands, M, N, K int, ts *temps) error {
+	down, err := b.tensor(lr.down)
+	if err != nil {
+		return fmt.Errorf("LoRA down: %w", err)
+	}
+	up, err := b.tensor(lr.up)
+	if err != nil {
+		return fmt.Errorf("LoRA up: %w", err)
+	}
+	if len(down.shape) != 2 || down.shape[1] != K || len(up.shape) != 2 || up.shape[0] != N || up.shape[1] != down.shape[0] {
+		return fmt.Errorf("LoRA down %v and up %v do not fit x [%d %d] and an output of %d columns (want [r %d] and [%d r])",
+			down.shape, up.shape, M, K, N, K, N)
+	}
+	r := down.shape[0]
+	if r%8 != 0 {
+		return fmt.Errorf("LoRA rank %d is not a multiple of 8 (pad down's rows and up's columns with zeros)", r)
+	}
+	xm, err := b.gemmInput(x, ts)
+	if err != nil {
+		return err
+	}
+	dm, err := b.as(down, engine.BF16, ts)
+	if err != nil {
+		return err
+	}
+	um, err := b.as(up, engine.BF16, ts)
+	if err != nil {
+		return err
+	}
+	h, err := b.tmp(ts, int64(M)*int64(r)*2)
+	if err != nil {
+		return err
+	}
+	bf := ggmlOf(engine.BF16)
+	if err := b.d.Gemm(nil, GemmOp{Y: h, YType: bf, X: xm, W: dm, M: M, N: r, K: K}); err != nil {
+		return err
+	}
+	return b.d.Gemm(nil, GemmOp{Y: y, YType: bf, X: h, W: um, M: M, N: N, K: r})
+}
