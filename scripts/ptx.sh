@@ -4,6 +4,8 @@
 #
 #   kernels/*.cu        -> kernels/*.ptx        compute_80, any nvcc from 11.8 on
 #   kernels/sm90a/*.cu  -> kernels/sm90a/*.ptx  compute_90a (wgmma, Hopper only), nvcc 12.0 or newer
+#   kernels/sm89/*.cu   -> kernels/sm89/*.ptx   compute_89 (FP8 e4m3 mma.sync m16n8k32: Ada, Hopper, Blackwell;
+#                                               PTX ISA 8.4), nvcc 12.4 or newer
 #
 # compute_80 is the portable baseline that the driver JIT-compiles for Ampere, Ada, Hopper and Blackwell.
 # The committed compute_80 PTX is made with Debian's nvcc 11.8 (scripts/install-cuda.sh --nvcc): its PTX
@@ -18,10 +20,10 @@
 #   // wan22-source-sha256: <hex>
 #   // wan22-nvcc: release <x.y>, V<x.y.z> (<build line>); flags: <flags>
 #
-# Usage: scripts/ptx.sh [file.cu | sm90a/file.cu ...]   (paths relative to kernels/; none: every module)
+# Usage: scripts/ptx.sh [file.cu | sm90a/file.cu | sm89/file.cu ...]   (paths relative to kernels/; none: every module)
 #   NVCC=/path/to/nvcc picks the compiler.
 # Exit status: 0 when every module asked for was built — with no arguments, when at least the compute_80
-# ones were (the sm90a ones skipped for an old nvcc are listed, not an error); 1 otherwise.
+# ones were (the sm90a and sm89 ones skipped for an old nvcc are listed, not an error); 1 otherwise.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 nvcc=${NVCC:-nvcc}
@@ -36,6 +38,7 @@ explicit=1
 if [ ${#srcs[@]} -eq 0 ]; then
   explicit=0
   srcs=(*.cu sm90a/*.cu)
+  for cu in sm89/*.cu; do [ -f "$cu" ] && srcs+=("$cu"); done
 fi
 for cu in "${srcs[@]}"; do
   if [ ! -f "$cu" ]; then
@@ -72,11 +75,12 @@ for cu in "${srcs[@]}"; do
   name=${cu%.cu}
   case "$cu" in
     sm90a/*) arch=compute_90a; need=1200 ;;
-    */*) skipped+=("$name.ptx: kernels/$cu is in a folder without a target (only kernels/*.cu and kernels/sm90a/*.cu are built)"); continue ;;
+    sm89/*) arch=compute_89; need=1204 ;;
+    */*) skipped+=("$name.ptx: kernels/$cu is in a folder without a target (only kernels/*.cu, kernels/sm90a/*.cu and kernels/sm89/*.cu are built)"); continue ;;
     *) arch=compute_80; need=1108 ;;
   esac
   if [ "$ver" -lt "$need" ]; then
-    skipped+=("$name.ptx: $arch needs nvcc $((need / 100)).$((need % 100)) or newer, $nvcc is $release (set NVCC, or run bench/attention/ptx_sm90a.sh where CUDA 12+ is installed)")
+    skipped+=("$name.ptx: $arch needs nvcc $((need / 100)).$((need % 100)) or newer, $nvcc is $release (set NVCC, or run scripts/ptx.sh ${cu} where CUDA $((need / 100)).$((need % 100))+ is installed)")
     continue
   fi
   flags="-ptx -arch=$arch -O3 -std=c++17"
