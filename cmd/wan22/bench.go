@@ -64,6 +64,10 @@ machine does the same work) into a temporary file deleted after the run, or
 into --out-video DIR to keep them; the stage is timed either way, and VAE
 decode is reported without it.
 
+Attention: --attention int8 or fp8 times the opt-in 8-bit attention on the
+GPU (faster, slightly less accurate) instead of bf16; the report records it,
+and --compare against a bf16 report says the two differ in it.
+
 A budget at which a size does not fit is recorded with the smallest budget
 it needs, and the bench goes on. Ctrl-C stops it: synthetic files being
 written, temporary videos and the temporary folder are removed, and no JSON or
@@ -83,7 +87,7 @@ type benchFlags struct {
 	shift, boundary                    float64
 	cfg                                string
 	seed                               uint64
-	device                             string
+	device, attention                  string
 	jsonPath, htmlPath, compare, torch string
 	outVideo                           string
 	timestepList                       string
@@ -105,6 +109,7 @@ type benchPlan struct {
 	scheduleHigh  int
 	scheduleLow   int
 	device        string // "cpu" or "cuda" (auto resolved)
+	attention     wan22.AttentionPrecision
 	tiny          bool
 	compare       *benchreport.Report
 	torch         *benchreport.Torch
@@ -169,6 +174,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&f.boundary, "boundary", wan22.DefaultBoundary, "expert switch of the extrapolated schedule, as a fraction of the 1000 timesteps")
 	fs.Uint64Var(&f.seed, "seed", 0, "noise and synthetic-weight seed")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto")
+	fs.StringVar(&f.attention, "attention", "bf16", attentionUsage)
 	fs.StringVar(&f.jsonPath, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&f.htmlPath, "html", "", "write the chart as a self-contained HTML file")
 	fs.StringVar(&f.compare, "compare", "", "a previous --json report: print the ratios of this run to it")
@@ -221,6 +227,9 @@ func (f *benchFlags) check() (benchPlan, error) {
 	case wan22.DeviceCPU, wan22.DeviceCUDA:
 	default:
 		return p, fmt.Errorf("unknown --device %q: use cpu, cuda or auto", f.device)
+	}
+	if p.attention, err = checkAttention(f.attention, p.device); err != nil {
+		return p, err
 	}
 	anyModel := f.high != "" || f.low != "" || f.textEncoder != "" || f.vae != ""
 	p.tiny = f.tiny || (p.device == wan22.DeviceCPU && !anyModel)
@@ -801,7 +810,7 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 			Device: p.device, Models: bm.info, MeasuredSteps: max(p.measuredHigh, p.measuredLow), ScheduleSteps: f.scheduleSteps,
 			ScheduleHigh: p.scheduleHigh, ScheduleLow: p.scheduleLow, Timesteps: p.scheduleTimesteps, SwitchStep: f.switchStep,
 			Solver: f.solver, Shift: f.shift, GuidanceHigh: p.guidanceHigh, GuidanceLow: p.guidanceLow, Boundary: f.boundary, Seed: f.seed,
-			PinnedBudget: p.pinned, VideoFormat: "avi", VideoKept: f.outVideo != "", LoRAs: reportLoRAs(bm),
+			PinnedBudget: p.pinned, VideoFormat: "avi", VideoKept: f.outVideo != "", LoRAs: reportLoRAs(bm), Attention: string(p.attention),
 		},
 		Torch: p.torch,
 	}
@@ -891,7 +900,7 @@ func printSchedule(w io.Writer, f benchFlags, p benchPlan) {
 	if f.switchStep > 0 {
 		switchAt = fmt.Sprintf("experts switch after step %d", f.switchStep)
 	}
-	fmt.Fprintf(w, "solver %s, shift %g, %s, %s\n", solver, f.shift, cfg, switchAt)
+	fmt.Fprintf(w, "solver %s, shift %g, %s, %s, %s attention\n", solver, f.shift, cfg, switchAt, p.attention)
 	for _, l := range p.loras {
 		fmt.Fprintf(w, "LoRA %s at strength %g on %s\n", l.Path, l.Strength, loraTarget(l.Expert))
 	}
@@ -921,7 +930,7 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 	w, h := size[0], size[1]
 	g := pipeline.Options{Frames: frames, Width: w, Height: h}.Grid()
 	run := benchreport.Run{Width: w, Height: h, Frames: frames, Tokens: g.Tokens(), VRAMBudget: budget}
-	gen, err := openGenerator(ctx, m, wan22.Options{Device: p.device, VRAMBudget: budget, PinnedBudget: p.pinned, AllowSameExpert: true})
+	gen, err := openGenerator(ctx, m, wan22.Options{Device: p.device, VRAMBudget: budget, PinnedBudget: p.pinned, Attention: p.attention, AllowSameExpert: true})
 	if err != nil {
 		if ctx.Err() != nil {
 			return run, "", ctx.Err()

@@ -422,6 +422,9 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--shift", "NaN"}, "--shift"},
 		{[]string{"--solver", "magic"}, "magic"},
 		{[]string{"--device", "tpu"}, "unknown --device"},
+		{[]string{"--attention", "int4"}, `--attention: attention precision "int4" not understood`},
+		{[]string{"--device", "cpu", "--attention", "int8"}, "--attention int8: 8-bit attention needs the CUDA backend"},
+		{[]string{"--tiny", "--device", "cpu", "--attention", "fp8"}, "8-bit attention needs the CUDA backend"},
 		{[]string{"--tiny", "--vae", "v.safetensors"}, "--tiny"},
 		{[]string{"--device", "cuda", "--low", "l.gguf"}, "--low without --high"},
 		{[]string{"--json", filepath.Join(dir, "missing", "r.json")}, "does not exist"},
@@ -452,6 +455,50 @@ func TestBenchBadFlags(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("left in the temporary folder: %v", ents)
+	}
+}
+
+// TestBenchAttention: --attention reaches the library's Options and the
+// report (JSON, table header), and --compare against a bf16 report notes
+// the difference. The device is faked: the runs go to the CPU, which takes
+// only bf16.
+func TestBenchAttention(t *testing.T) {
+	isolateTemp(t)
+	m := tinyFiles(t)
+	savedOpen, savedCUDA := openGenerator, cudaAvailable
+	t.Cleanup(func() { openGenerator, cudaAvailable = savedOpen, savedCUDA })
+	cudaAvailable = func() bool { return true }
+	var asked []wan22.AttentionPrecision
+	openGenerator = func(ctx context.Context, models wan22.Models, o wan22.Options) (generator, error) {
+		asked = append(asked, o.Attention)
+		o.Device, o.VRAMBudget, o.Attention = "cpu", 0, ""
+		return wan22.Open(ctx, models, o)
+	}
+	dir := t.TempDir()
+	args := []string{"--device", "cuda", "--high", m.High, "--low", m.Low, "--text-encoder", m.TextEncoder, "--vae", m.VAE,
+		"--frames", "5", "--size", "64x32", "--steps", "1", "--no-history"}
+	bf16 := filepath.Join(dir, "bf16.json")
+	if code, stdout, stderr := runBenchCtx(context.Background(), append(args, "--json", bf16)...); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	int8 := filepath.Join(dir, "int8.json")
+	code, stdout, stderr := runBenchCtx(context.Background(), append(args, "--attention", "INT8", "--json", int8, "--compare", bf16)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !slices.Equal(asked, []wan22.AttentionPrecision{wan22.AttentionBF16, wan22.AttentionINT8}) {
+		t.Errorf("Options.Attention of the runs: %q", asked)
+	}
+	for path, want := range map[string]string{bf16: "bf16", int8: "int8"} {
+		rep, err := benchreport.ReadFile(path)
+		if err != nil || rep.Settings.Attention != want {
+			t.Errorf("%s: attention %q, want %q (%v)", path, rep.Settings.Attention, want, err)
+		}
+	}
+	for _, want := range []string{"int8 attention\n", "Q8_0 experts, int8 attention\n", "note: the old report ran bf16 attention, this one int8"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the output lacks %q:\n%s", want, stdout)
+		}
 	}
 }
 

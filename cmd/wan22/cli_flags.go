@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/wan22/wan22"
+	"github.com/wan22/wan22/engine/cuda"
 )
 
 // FlagRangeError reports a flag whose value is outside what the command can
@@ -75,4 +78,31 @@ func formatGB(n int64) string {
 		return fmt.Sprintf("%.2f kB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// attentionUsage is the help of --attention, the same in every command.
+const attentionUsage = "attention arithmetic on the GPU: bf16, or int8 / fp8 (opt-in 8-bit attention: faster, slightly less accurate; needs the CUDA backend)"
+
+// cudaAvailable reports whether this binary has CUDA (tests replace it).
+var cudaAvailable = cuda.Available
+
+// checkAttention reads --attention (value v) for a run on device ("cpu",
+// "cuda" or "auto"). 8-bit attention needs the GPU: it is refused on the
+// CPU, and with auto when this binary has no CUDA, before any work starts.
+// With auto in a CUDA binary the library refuses it if no GPU opens.
+func checkAttention(v, device string) (wan22.AttentionPrecision, error) {
+	a, err := wan22.ParseAttentionPrecision(v)
+	if err != nil {
+		return "", fmt.Errorf("--attention: %w", err)
+	}
+	if a == wan22.AttentionBF16 {
+		return a, nil
+	}
+	switch {
+	case device == wan22.DeviceCPU:
+		return "", fmt.Errorf("--attention %s: 8-bit attention needs the CUDA backend, and --device cpu computes attention in f32: use --attention bf16 or --device cuda", a)
+	case !cudaAvailable():
+		return "", fmt.Errorf("--attention %s: 8-bit attention needs the CUDA backend, and this binary was built without CUDA: build it with `make cuda`, or use --attention bf16", a)
+	}
+	return a, nil
 }

@@ -17,7 +17,9 @@ tokenizer and a WAN 2.1 VAE) into a temporary folder, which is removed
 afterwards (also on Ctrl-C), animates a generated test image and writes the
 video to -out (MP4 through ffmpeg, or an MJPEG .avi when ffmpeg is missing).
 It runs on the GPU when this binary has CUDA and one is present (-device
-auto), else on the CPU.
+auto), else on the CPU. -attention int8 or fp8 (with -device cuda) runs the
+opt-in 8-bit attention, faster and slightly less accurate, to compare its
+frames with the default bf16 ones.
 
 Random tiny weights make coloured noise, not a real video: the demo shows
 that every stage runs. -out is never overwritten: an existing file is refused.`
@@ -37,6 +39,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 42, "noise seed")
 	device := fs.String("device", "auto", "cpu, cuda, or auto (the GPU when this binary has CUDA and one is present)")
 	vram := fs.Float64("vram-budget", 0, "GPU memory budget in GiB (0: all free memory)")
+	attention := fs.String("attention", "bf16", attentionUsage+"; with -device cuda")
 	asJSON := fs.Bool("json", false, "print progress as JSON objects, one per line, on stdout")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -48,9 +51,14 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	// The same checks as i2v, before anything is written.
 	f := i2vFlags{frames: *frames, steps: *steps, width: *width, height: *height, size: fmt.Sprintf("%dx%d", *width, *height),
 		cfg: "3.5", maxArea: wan22.DefaultMaxArea, shift: wan22.DefaultShift, boundary: wan22.DefaultBoundary,
-		fps: wan22.DefaultFPS, device: *device, vram: *vram, out: *out, json: *asJSON, seed: *seed,
+		fps: wan22.DefaultFPS, device: *device, attention: *attention, vram: *vram, out: *out, json: *asJSON, seed: *seed,
 		image: "(test image)", high: "-", low: "-", textEncoder: "-", vae: "-", set: map[string]bool{}}
-	if err := f.check(); err != nil {
+	err := f.check()
+	if err == nil && f.att != wan22.AttentionBF16 && f.device != wan22.DeviceCUDA {
+		// The demo is a first run, often on a laptop: 8-bit attention only where the GPU is asked for.
+		err = fmt.Errorf("--attention %s: 8-bit attention needs the GPU, and the demo runs on the CPU unless asked: add -device cuda", f.att)
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "wan22 demo:", err)
 		return 2
 	}
@@ -78,7 +86,7 @@ func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writ
 		return err
 	}
 	models := wan22.Models{High: paths.High, Low: paths.Low, TextEncoder: paths.TextEncoder, VAE: paths.VAE}
-	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes})
+	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, Attention: f.att})
 	if err != nil {
 		return err
 	}

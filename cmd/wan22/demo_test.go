@@ -59,6 +59,9 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"-vram-budget", "NaN"}, 2, "--vram-budget"},
 		{[]string{"-width", "4096", "-height", "4096", "-frames", "1025"}, 1, "GiB is available"},
 		{[]string{"stray"}, 2, "unexpected arguments"},
+		{[]string{"-attention", "int4"}, 2, `attention precision "int4" not understood`},
+		{[]string{"-attention", "fp8"}, 2, "8-bit attention needs the CUDA backend"},
+		{[]string{"-device", "auto", "-attention", "int8"}, 2, "8-bit attention needs the"},
 		{[]string{"-out", filepath.Join(outDir, "missing", "dir", "d.avi"), "-steps", "1", "-frames", "1", "-width", "16", "-height", "16"}, 1, "d.avi"},
 	} {
 		var stdout, stderr bytes.Buffer

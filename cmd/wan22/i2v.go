@@ -51,7 +51,13 @@ run with --solver distill (timesteps 1000,750,500,250 of the shifted training
 schedule unless --timesteps says otherwise, guidance 1 unless --cfg is given),
 one LoRA per expert, and optionally --switch-step 2; --solver euler or unipc
 with --steps 4 to 8 and --cfg 1 work too. Guidance 1 skips the unconditional
-pass, halving the time per step.`
+pass, halving the time per step.
+
+Attention runs in bf16 by default. --attention int8 or fp8 opts in to 8-bit
+attention on the GPU (SageAttention-style: INT8 Q·Kᵀ with K smoothed,
+P·V in INT8 or, on sm_89 and newer, FP8): faster, slightly less accurate;
+it needs the CUDA backend and is refused on the CPU, which computes attention
+in f32. The start line says which attention runs.`
 
 // i2vFlags are the parsed flags of wan22 i2v.
 type i2vFlags struct {
@@ -59,6 +65,8 @@ type i2vFlags struct {
 	high, low, textEncoder, vae    string
 	frames, maxArea, steps, fps    int
 	size, cfg, solver, device      string
+	attention                      string                   // --attention as given
+	att                            wan22.AttentionPrecision // --attention, checked
 	timestepList                   string
 	timesteps                      []int
 	loras                          []wan22.LoRA
@@ -99,6 +107,7 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.loraMerge, "lora-merge", false, "merge LoRAs into F16/BF16/F32 weights at load: no run-time cost; quantized weights keep the run-time path")
 	fs.Uint64Var(&f.seed, "seed", 0, "noise seed")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto (the GPU when this binary has CUDA and one is present)")
+	fs.StringVar(&f.attention, "attention", "bf16", attentionUsage)
 	fs.Float64Var(&f.vram, "vram-budget", 0, "GPU memory budget in GiB (0: all free memory; 32 runs as on an RTX 5090)")
 	fs.Float64Var(&f.pinned, "pinned-budget", 0, "pinned host memory for block swapping in GiB (0: half of physical memory)")
 	fs.Float64Var(&f.host, "host-budget", 0, "host memory budget in GiB for the memory check (0: the memory available now)")
@@ -219,6 +228,10 @@ func (f *i2vFlags) check() error {
 	default:
 		return fmt.Errorf("--device %q: use cpu, cuda or auto", f.device)
 	}
+	var err error
+	if f.att, err = checkAttention(f.attention, f.device); err != nil {
+		return err
+	}
 	f.vramBytes, f.pinnedBytes, f.host64 = int64(f.vram*(1<<30)), int64(f.pinned*(1<<30)), int64(f.host*(1<<30))
 	for _, p := range []struct{ flag, path string }{{"--out", f.out}, {"--frames-dir", f.framesDir}, {"--preview", f.preview}} {
 		if p.path == "" {
@@ -250,7 +263,7 @@ func (f *i2vFlags) checkSolver() error {
 // i2v runs the generation.
 func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 	models := wan22.Models{High: f.high, Low: f.low, TextEncoder: f.textEncoder, VAE: f.vae}
-	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, PinnedBudget: f.pinnedBytes, HostBudget: f.host64})
+	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, PinnedBudget: f.pinnedBytes, HostBudget: f.host64, Attention: f.att})
 	if err != nil {
 		return err
 	}
@@ -408,7 +421,7 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 			"frames": s.Frames, "fps": s.FPS, "steps": s.Steps, "solver": s.Solver, "shift": s.Shift,
 			"cfg_high": s.Guidance.High, "cfg_low": s.Guidance.Low, "boundary": s.Guidance.Boundary, "switch_step": s.SwitchStep,
 			"seed": s.Seed, "host_estimate": s.Host, "device_estimate": s.Device, "vram_budget": f.vramBytes, "pinned_budget": f.pinnedBytes,
-			"timesteps": s.Timesteps, "loras": s.LoRAs}
+			"timesteps": s.Timesteps, "loras": s.LoRAs, "attention": s.Attention}
 		if estOK {
 			ev["estimate_s"], ev["estimate_basis"] = estSec, estBasis
 		}
@@ -419,9 +432,9 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 	if estOK {
 		estimate = "; " + estimateText(estSec, estBasis)
 	}
-	fmt.Fprintf(r.stderr, "wan22 i2v: %dx%d, %d frames at %d fps, %d %s steps (shift %g, cfg %g/%g, %s), seed %d on %s (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads%s\n",
+	fmt.Fprintf(r.stderr, "wan22 i2v: %dx%d, %d frames at %d fps, %d %s steps (shift %g, cfg %g/%g, %s), seed %d on %s with %s attention (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads%s\n",
 		s.Width, s.Height, s.Frames, s.FPS, s.Steps, s.Solver, s.Shift, s.Guidance.High, s.Guidance.Low, switchAt, s.Seed,
-		p.Backend(), budget, float64(s.Host)/(1<<30), float64(s.Device)/(1<<30), estimate)
+		p.Backend(), s.Attention, budget, float64(s.Host)/(1<<30), float64(s.Device)/(1<<30), estimate)
 	if len(s.Timesteps) > 0 {
 		fmt.Fprintf(r.stderr, "wan22 i2v: distilled timesteps %s\n", scheduler.FormatTimesteps(s.Timesteps))
 	}

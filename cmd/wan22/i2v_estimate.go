@@ -22,7 +22,7 @@ func i2vEstimate(backend, device string, s wan22.Settings, f i2vFlags) (seconds 
 		budget = 0 // no device budget on the CPU
 	}
 	cfg := s.Guidance.High != 1 || s.Guidance.Low != 1
-	return benchreport.Estimate(hist, backend, s.Frames, s.Width, s.Height, s.Steps, cfg, budget, expertTypeOf(f.high))
+	return benchreport.Estimate(hist, backend, s.Frames, s.Width, s.Height, s.Steps, cfg, budget, expertTypeOf(f.high), string(f.att))
 }
 
 // estimateText is the start line's estimate: "about 4m27s (from the bench

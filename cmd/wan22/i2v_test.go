@@ -66,6 +66,7 @@ func TestI2VWritesVideoDeterministically(t *testing.T) {
 	require.Equal(t, 0, code, stderr.String())
 	require.Contains(t, stdout.String(), "wrote "+a+" (MJPEG AVI, 5 frames)")
 	require.Contains(t, stderr.String(), "wan22 i2v: 32x16, 5 frames at 16 fps, 2 unipc steps")
+	require.Contains(t, stderr.String(), "on cpu with f32 attention")
 	require.Contains(t, stderr.String(), "high-noise expert: 2 blocks resident")
 	require.Contains(t, stderr.String(), "s/it")
 	require.Len(t, entries(t, filepath.Join(out, "frames")), 5)
@@ -91,6 +92,9 @@ func TestI2VWritesVideoDeterministically(t *testing.T) {
 		var ev map[string]any
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &ev), sc.Text())
 		types[ev["type"].(string)]++
+		if ev["type"] == "start" {
+			require.Equal(t, "f32", ev["attention"], "the CPU computes attention in f32")
+		}
 		if ev["type"] == "progress" {
 			require.Contains(t, []string{"vae-encode", "text-encode", "high-noise", "low-noise", "vae-decode", "video-write"}, ev["stage"])
 		}
@@ -150,6 +154,8 @@ func TestI2VBadInput(t *testing.T) {
 		"vram NaN":          {set("--vram-budget", "NaN"), 2, "--vram-budget"},
 		"both switches":     {append(set("--boundary", "0.8"), "--switch-step", "1"), 2, "not both"},
 		"device":            {set("--device", "tpu"), 2, "--device"},
+		"attention":         {set("--attention", "int4"), 2, `--attention: attention precision "int4" not understood: use bf16 (default), int8 or fp8`},
+		"int8 on the CPU":   {set("--attention", "int8"), 2, "--attention int8: 8-bit attention needs the CUDA backend"},
 		"arguments":         {append(args, "stray"), 2, "unexpected arguments"},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -27,7 +27,7 @@ func sample() *Report {
 		Machine: Machine{OS: "linux", CPU: "Test CPU", Cores: 16, RAM: 128 << 30, Backend: "cuda:0 Test GPU",
 			GPUs: []GPU{{Name: "Test GPU", Driver: "580.1", CUDA: "13.0", Memory: 80 << 30}}},
 		Settings: Settings{Device: "cuda", Backend: "cuda:0 Test GPU", MeasuredSteps: 2, ScheduleSteps: 40, ScheduleHigh: 15, ScheduleLow: 25,
-			Solver: "unipc", Shift: 5, GuidanceHigh: 3.5, GuidanceLow: 3.5, Boundary: 0.9, VideoFormat: "avi",
+			Solver: "unipc", Shift: 5, GuidanceHigh: 3.5, GuidanceLow: 3.5, Boundary: 0.9, VideoFormat: "avi", Attention: "bf16",
 			Models: Models{Kind: "synthetic", ExpertType: "Q8_0", SameExpert: true}},
 	}
 	for _, budget := range []int64{32 << 30, 24 << 30} {
@@ -78,6 +78,16 @@ func TestRoundTrip(t *testing.T) {
 	if !strings.Contains(buf.String(), `"measured_steps_per_expert": 2`) {
 		t.Error("settings do not say how many steps were measured")
 	}
+	// The attention precision round-trips under its documented name.
+	r.Settings.Attention = "int8"
+	buf.Reset()
+	r.Encode(&buf)
+	if !strings.Contains(buf.String(), `"attention": "int8"`) {
+		t.Errorf("settings JSON lacks the attention precision:\n%s", buf.String())
+	}
+	if got, err := Decode(&buf); err != nil || got.Settings.Attention != "int8" || got.Settings.AttentionOrDefault() != "int8" {
+		t.Errorf("int8 attention read back as %q (%v)", got.Settings.Attention, err)
+	}
 
 	for _, bad := range []string{`{"schema":"wan22-bench/0","runs":[]}`, `not json`, `{}`} {
 		if _, err := Decode(strings.NewReader(bad)); err == nil {
@@ -125,6 +135,7 @@ func TestTable(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"measured 2 high + 2 low steps, extrapolated to 40 (15 high + 25 low",
+		"Q8_0 experts (one file for both), bf16 attention\n",
 		"832x480", "1280x720", "does not fit: needs at least 30.00 GiB", "failed: step 1: boom",
 		"vae-encode", "video-write", "350.0", "240.0", "200.0", "20.00 GiB", "30 of 40 blocks resident",
 		"4.00 GiB", // bytes moved per step: 8 GiB in the 2 measured high steps
@@ -213,6 +224,18 @@ func TestCompare(t *testing.T) {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("compare output lacks %q:\n%s", want, buf.String())
 		}
+	}
+	if strings.Contains(buf.String(), "attention") {
+		t.Errorf("a note on attention when both ran bf16:\n%s", buf.String())
+	}
+	// Another attention precision is a setting that differs: the output says so.
+	cur.Settings.Attention = "fp8"
+	buf.Reset()
+	if err := WriteCompare(&buf, "old.json", old, cur); err != nil {
+		t.Fatal(err)
+	}
+	if want := "note: the old report ran bf16 attention, this one fp8"; !strings.Contains(buf.String(), want) {
+		t.Errorf("compare output lacks %q:\n%s", want, buf.String())
 	}
 }
 
@@ -412,6 +435,10 @@ func TestOldReport(t *testing.T) {
 	if !strings.Contains(buf.String(), "measured 2 high + 2 low steps, extrapolated to 40 (15 high + 25 low, unipc, shift 5, CFG 3.5/3.5)") {
 		t.Errorf("old report's table:\n%s", buf.String())
 	}
+	// It has no attention field: it ran bf16, and says so.
+	if old.Settings.Attention != "" || old.Settings.AttentionOrDefault() != "bf16" || !strings.Contains(buf.String(), "bf16 attention") {
+		t.Errorf("old report's attention %q; table:\n%s", old.Settings.Attention, buf.String())
+	}
 	cur := fewStep()
 	ratios, _ := Compare(old, cur)
 	if len(ratios) != 1 || ratios[0].Key != "832x480/81/32 GiB" || math.Abs(ratios[0].Total-350.0/700) > 1e-12 {
@@ -428,7 +455,7 @@ func TestOldReport(t *testing.T) {
 	// The same workflow gets no note.
 	buf.Reset()
 	WriteCompare(&buf, "old.json", old, sample())
-	if strings.Contains(buf.String(), "note: the old report ran a") {
-		t.Errorf("a note for the same workflow:\n%s", buf.String())
+	if strings.Contains(buf.String(), "note: the old report ran") {
+		t.Errorf("a note for the same workflow and attention:\n%s", buf.String())
 	}
 }

@@ -165,8 +165,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		Stages   []string
 	}{
 		R: r,
-		Subtitle: fmt.Sprintf("%s models, %s experts; %s; %s",
-			s.Models.Kind, orDash(s.Models.ExpertType), r.scheduleLine(), r.Created.Format("2006-01-02 15:04 MST")),
+		Subtitle: fmt.Sprintf("%s models, %s experts, %s attention; %s; %s",
+			s.Models.Kind, orDash(s.Models.ExpertType), s.AttentionOrDefault(), r.scheduleLine(), r.Created.Format("2006-01-02 15:04 MST")),
 		Charts: []chart{
 			newChart("Estimated time of a whole run ("+strconv.Itoa(s.ScheduleSteps)+" steps)", "seconds", func(v float64) string { return trimFloat(v) }, names, times),
 			newChart(memName, "GiB", func(v float64) string { return trimFloat(v) }, names, mems),

@@ -63,6 +63,9 @@ func WriteCompare(w io.Writer, oldName string, old, cur *Report) error {
 		fmt.Fprintf(w, "note: the old report ran %s experts on %s, this one %s on %s\n",
 			orDash(old.Settings.Models.ExpertType), old.Settings.Device, orDash(cur.Settings.Models.ExpertType), cur.Settings.Device)
 	}
+	if oa, ca := old.Settings.AttentionOrDefault(), cur.Settings.AttentionOrDefault(); oa != ca {
+		fmt.Fprintf(w, "note: the old report ran %s attention, this one %s: the ratios include the attention's speed-up\n", oa, ca)
+	}
 	if ow, cw := old.Settings.workflow(), cur.Settings.workflow(); ow != cw {
 		fmt.Fprintf(w, "note: the old report ran %s, this one %s\n", ow, cw)
 	}

@@ -9,10 +9,12 @@ import (
 // Estimate predicts the wall time of one generation, in seconds, from the
 // bench history: frames of width×height with steps denoising steps, CFG
 // (two forwards per step) or not, under a VRAM budget (bytes; 0 = all free
-// device memory), with experts of expertType ("Q8_0"; "" matches any).
+// device memory), with experts of expertType ("Q8_0"; "" matches any) and
+// attention of precision attention ("bf16", "int8", "fp8"; "" is bf16).
 // device is the backend's name as Pipeline.Backend gives it ("cuda:0 NVIDIA
 // H100 80GB HBM3", "cpu"); only reports of the same GPU (or the CPU) count,
-// and of those with the same expert type when both are known. basis says in
+// and of those with the same expert type when both are known and the same
+// attention precision (a report of an older version ran bf16). basis says in
 // words what the estimate comes from; ok is false when no report matches.
 //
 // The completed run used is, in this order of preference: the same frame
@@ -31,8 +33,11 @@ import (
 // DiT's token count: an approximation for steps that attention dominates
 // (quadratic in L) mixed with the linear layers; the non-step stages are
 // taken as measured.
-func Estimate(history []Report, device string, frames, width, height int, steps int, cfg bool, budget int64, expertType string) (seconds float64, basis string, ok bool) {
+func Estimate(history []Report, device string, frames, width, height int, steps int, cfg bool, budget int64, expertType, attention string) (seconds float64, basis string, ok bool) {
 	want := DeviceName(device)
+	if attention == "" {
+		attention = "bf16"
+	}
 	var best *estimateCandidate
 	for i := range history {
 		rep := &history[i]
@@ -40,6 +45,9 @@ func Estimate(history []Report, device string, frames, width, height int, steps 
 			continue
 		}
 		if et := rep.Settings.Models.ExpertType; expertType != "" && et != "" && !strings.EqualFold(et, expertType) {
+			continue
+		}
+		if !strings.EqualFold(rep.Settings.AttentionOrDefault(), attention) {
 			continue
 		}
 		if rep.Settings.ScheduleSteps <= 0 {

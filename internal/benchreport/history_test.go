@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func findRun(t *testing.T, reps []Report, frames int, budget int64) (*Report, *R
 func TestEstimateExactRun(t *testing.T) {
 	reps := benchDocs(t)
 	_, want := findRun(t, reps, 81, 32<<30)
-	sec, basis, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 32<<30, "Q8_0")
+	sec, basis, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 32<<30, "Q8_0", "")
 	if !ok {
 		t.Fatal("no estimate for a benched run")
 	}
@@ -58,28 +59,51 @@ func TestEstimateExactRun(t *testing.T) {
 	}
 	// 16 GiB has its own run (a slower one: more blocks swapped).
 	_, want16 := findRun(t, reps, 81, 16<<30)
-	sec16, basis16, ok := Estimate(reps, "cuda:1 NVIDIA H100 80GB HBM3", 81, 832, 480, 40, true, 16<<30, "")
+	sec16, basis16, ok := Estimate(reps, "cuda:1 NVIDIA H100 80GB HBM3", 81, 832, 480, 40, true, 16<<30, "", "")
 	if !ok || math.Abs(sec16-want16.Total) > 1e-6 || !strings.HasSuffix(basis16, "16 GiB") {
 		t.Errorf("16 GiB: %.3f s (want %.3f) %q %v", sec16, want16.Total, basis16, ok)
 	}
 	// 24 GiB: the smallest budget at least that large, 32 GiB.
-	if sec24, _, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 24<<30, ""); !ok || sec24 != sec {
+	if sec24, _, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 24<<30, "", ""); !ok || sec24 != sec {
 		t.Errorf("24 GiB: %.3f s, want the 32 GiB run's %.3f", sec24, sec)
 	}
 	// All free memory: no run at 0, so the largest budget.
-	if sec0, _, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 0, ""); !ok || sec0 != sec {
+	if sec0, _, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 0, "", ""); !ok || sec0 != sec {
 		t.Errorf("all memory: %.3f s, want the 32 GiB run's %.3f", sec0, sec)
 	}
 	// Without CFG the steps take half as long; the rest is unchanged.
-	nocfg, basis, ok := Estimate(reps, h100, 81, 832, 480, 40, false, 32<<30, "")
+	nocfg, basis, ok := Estimate(reps, h100, 81, 832, 480, 40, false, 32<<30, "", "")
 	steady := (want.PerStepHigh*15 + want.PerStepLow*25) / 2
 	if !ok || math.Abs((sec-nocfg)-steady) > 1e-6 || !strings.Contains(basis, "without CFG") {
 		t.Errorf("without CFG: %.3f s, want %.3f less than %.3f (%q)", nocfg, steady, sec, basis)
 	}
 	// 20 steps: the bench's split halved, 8+12 rounded from 7.5.
-	half, basis, ok := Estimate(reps, h100, 81, 832, 480, 20, true, 32<<30, "")
+	half, basis, ok := Estimate(reps, h100, 81, 832, 480, 20, true, 32<<30, "", "")
 	if wantHalf := sec - want.PerStepHigh*7 - want.PerStepLow*13; !ok || math.Abs(half-wantHalf) > 1e-6 || !strings.Contains(basis, "8+12 steps for its 15+25") {
 		t.Errorf("20 steps: %.3f s, want %.3f (%q)", half, wantHalf, basis)
+	}
+}
+
+func TestEstimateAttention(t *testing.T) {
+	reps := benchDocs(t)
+	bf16, _, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 32<<30, "Q8_0", "bf16")
+	if !ok {
+		t.Fatal("the reports of older versions (no attention field) do not count as bf16")
+	}
+	if _, _, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 32<<30, "Q8_0", "int8"); ok {
+		t.Error("an int8 estimate from bf16 reports")
+	}
+	// The same reports as int8 benches: only an int8 run is estimated from them.
+	int8Reps := slices.Clone(reps)
+	for i := range int8Reps {
+		int8Reps[i].Settings.Attention = "int8"
+	}
+	if _, _, ok := Estimate(int8Reps, h100, 81, 832, 480, 40, true, 32<<30, "Q8_0", ""); ok {
+		t.Error("a bf16 estimate from int8 reports")
+	}
+	sec, _, ok := Estimate(int8Reps, h100, 81, 832, 480, 40, true, 32<<30, "Q8_0", "INT8")
+	if !ok || sec != bf16 {
+		t.Errorf("int8 from int8 reports: %.3f s %v, want %.3f", sec, ok, bf16)
 	}
 }
 
@@ -87,7 +111,7 @@ func TestEstimateScaledFrames(t *testing.T) {
 	reps := benchDocs(t)
 	_, r161 := findRun(t, reps, 161, 32<<30)
 	// 181 frames: 161 is the nearest at 832x480 and 32 GiB.
-	sec, basis, ok := Estimate(reps, h100, 181, 832, 480, 40, true, 32<<30, "Q8_0")
+	sec, basis, ok := Estimate(reps, h100, 181, 832, 480, 40, true, 32<<30, "Q8_0", "")
 	if !ok {
 		t.Fatal("no estimate")
 	}
@@ -107,7 +131,7 @@ func TestEstimateScaledFrames(t *testing.T) {
 			only81 = []Report{r}
 		}
 	}
-	pred, basis, ok := Estimate(only81, h100, 161, 832, 480, 40, true, 16<<30, "")
+	pred, basis, ok := Estimate(only81, h100, 161, 832, 480, 40, true, 16<<30, "", "")
 	if !ok || !strings.Contains(basis, "scaled from 81 frames") || math.Abs(pred/r161.Total-1) > 0.15 {
 		t.Errorf("161 from 81 frames: %.1f s (%q), measured %.1f s", pred, basis, r161.Total)
 	}
@@ -127,11 +151,11 @@ func TestEstimateNoMatch(t *testing.T) {
 		{"a larger budget than benched", h100, "", 832, 480, 40 << 30},
 		{"another expert type", h100, "F16", 832, 480, 32 << 30},
 	} {
-		if sec, basis, ok := Estimate(reps, c.device, 81, c.w, c.h, 40, true, c.budget, c.expert); ok {
+		if sec, basis, ok := Estimate(reps, c.device, 81, c.w, c.h, 40, true, c.budget, c.expert, ""); ok {
 			t.Errorf("%s: estimate %.1f s (%q), want none", c.name, sec, basis)
 		}
 	}
-	if _, _, ok := Estimate(nil, h100, 81, 832, 480, 40, true, 0, ""); ok {
+	if _, _, ok := Estimate(nil, h100, 81, 832, 480, 40, true, 0, "", ""); ok {
 		t.Error("an estimate from no history")
 	}
 }

@@ -68,9 +68,23 @@ type Settings struct {
 	// VideoKept says whether the videos were kept (--out-video).
 	VideoFormat string `json:"video_format"`
 	VideoKept   bool   `json:"video_kept"`
+	// Attention is --attention, the DiT's attention precision on the GPU:
+	// "bf16", "int8" or "fp8" (the CPU computes attention in f32 whatever
+	// it says). Reports of older versions lack it: they ran bf16 (see
+	// AttentionOrDefault).
+	Attention string `json:"attention"`
 	// LoRAs are the LoRAs of every run in the order they were attached,
 	// the synthetic ones (--synth-lora) included.
 	LoRAs []LoRA `json:"loras,omitempty"`
+}
+
+// AttentionOrDefault is s.Attention, or "bf16" for a report of an older
+// version, which ran bf16 attention and did not record it.
+func (s Settings) AttentionOrDefault() string {
+	if s.Attention == "" {
+		return "bf16"
+	}
+	return s.Attention
 }
 
 // LoRA is a LoRA file attached at run time.

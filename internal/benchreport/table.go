@@ -21,6 +21,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if s.Models.SameExpert {
 		b.WriteString(" (one file for both)")
 	}
+	fmt.Fprintf(&b, ", %s attention", s.AttentionOrDefault())
 	fmt.Fprintf(&b, "\n%s\n", r.scheduleLine())
 	if len(s.Timesteps) > 0 && len(s.Timesteps) <= maxTimestepsShown {
 		fmt.Fprintf(&b, "timesteps %s\n", formatTimesteps(s.Timesteps))
