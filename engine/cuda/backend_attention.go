@@ -164,7 +164,8 @@ func (b *Backend) SetPortableAttention(on bool) {
 
 // Attention: q [Lq, H·D], k and v [Lk, H·D] → softmax(q·kᵀ·Scale + Bias)·v per head, keys from KeyLen on
 // masked; BF16 result (F32 with PrecisionF32, from f32 inputs). Head dim 128 without a bias runs the flash
-// kernel (kernels/attention.cu) in bf16; any head dim up to 128, with or without a bias [H, Lq, Lk], runs
+// kernel (kernels/attention.cu) in bf16, or the 8-bit one (kernels/attention8.cu) when SetAttentionPrecision
+// asks for int8 or fp8; any head dim up to 128, with or without a bias [H, Lq, Lk], runs
 // the shared-memory kernel of kernels/backend.cu.
 func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) engine.Tensor {
 	var y *Tensor
@@ -228,6 +229,13 @@ func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) en
 		}
 		var f *flashKernel
 		if dt == engine.BF16 && D == flashHeadDim && bias.IsNil() && aligned16(m[0], m[1], m[2], y.mem()) {
+			// 8-bit attention when SetAttentionPrecision asks for it (backend_attention8.go).
+			if ran, err := b.attention8(&ts, y.mem(), m[0], m[1], m[2], Lq, keys, H, o.Scale); ran {
+				if err != nil {
+					b.drop(y)
+				}
+				return err
+			}
 			f = b.flashFor(keys)
 		}
 		switch {

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/wan22/wan22/engine"
 )
 
 // Config selects the device and its limits. The zero Config is usable.
@@ -28,6 +30,10 @@ type Config struct {
 	// never the Hopper (sm90a) ones, which a device of compute capability 9.0 takes by default (to compare
 	// the two, or to step around a driver that cannot load the sm90a module). WAN22_ATTN=portable sets it.
 	PortableAttention bool
+	// Attention is the arithmetic of head-dim-128 attention (Backend.SetAttentionPrecision changes it later):
+	// "" or engine.AttentionBF16 (the default), engine.AttentionINT8 or engine.AttentionFP8 (8-bit,
+	// kernels/attention8.cu; see backend_attention8.go). WAN22_ATTN=int8 or fp8 sets it when it is "".
+	Attention engine.AttentionPrecision
 	// Logger receives the package's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -49,12 +55,24 @@ func (c Config) withEnv() Config {
 		c.Logger = slog.Default()
 	}
 	c.Logger = c.Logger.With("component", "cuda")
-	switch v := os.Getenv("WAN22_ATTN"); strings.ToLower(v) {
-	case "", "auto":
-	case "portable", "compute_80":
-		c.PortableAttention = true
-	default:
-		c.Logger.Warn("WAN22_ATTN not understood; using the default attention kernels", "value", v, "want", "auto or portable")
+	// WAN22_ATTN: comma-separated, any of auto, portable (or compute_80), bf16, int8, fp8 ("portable,int8").
+	if v := os.Getenv("WAN22_ATTN"); v != "" {
+		for _, w := range strings.Split(v, ",") {
+			switch w = strings.ToLower(strings.TrimSpace(w)); w {
+			case "", "auto":
+			case "portable", "compute_80":
+				c.PortableAttention = true
+			default:
+				p, err := engine.ParseAttentionPrecision(w)
+				if err != nil {
+					c.Logger.Warn("WAN22_ATTN not understood; using the default attention kernels", "value", v, "want", "auto, portable, bf16, int8 or fp8, comma-separated")
+					continue
+				}
+				if c.Attention == "" {
+					c.Attention = p
+				}
+			}
+		}
 	}
 	return c
 }

@@ -56,6 +56,11 @@ func buildLaunchedKernels() map[string][]string {
 	for _, s := range flashTable {
 		m[s.module] = append(m[s.module], s.name)
 	}
+	// attention8.cu: the quantizers and the entry points of attn8Table.
+	m[attn8Module] = append(m[attn8Module], attn8Quant.stats, attn8Quant.q, attn8Quant.k, attn8Quant.v)
+	for _, s := range attn8Table {
+		m[s.module] = append(m[s.module], s.name)
+	}
 	for _, names := range m {
 		sort.Strings(names)
 	}

@@ -149,3 +149,55 @@ func flashSpecOf(module, name string) (flashSpec, bool) {
 	}
 	return flashSpec{}, false
 }
+
+// 8-bit attention modules (backend_attention8.go): the INT8 one (compute_80, every GPU from sm_80 on, with
+// the quantization kernels) and the FP8 P·V one (compute_89: sm_89 and newer; kernels/sm89, built with
+// nvcc ≥ 12.4), not written yet: AttentionFP8 runs the INT8 kernels.
+const (
+	attn8Module    = "attention8"
+	attn8FP8Module = "sm89/attention8"
+)
+
+// attn8Quant names the quantization kernels of kernels/attention8.cu, in launch order: per-channel K sums
+// and |V| maxima over slices of the keys, then Q, K and V to 8 bits.
+var attn8Quant = struct{ stats, q, k, v string }{
+	stats: "attn8_kv_stats_bf16", q: "attn8_quant_q_bf16", k: "attn8_quant_k_bf16", v: "attn8_quant_v_bf16",
+}
+
+// attn8Spec is one 8-bit attention entry point. Every entry takes (out, q8, k8, v8, qscale, kscale,
+// vscale, lq, lkv, o_stride) and a grid of (ceil(lq / bm), heads); smem is its dynamic shared memory
+// (STAGES·16 KiB of 64-key K and V tiles plus BM·128 bytes of Q). long and short rank it as flashSpec's do.
+type attn8Spec struct {
+	module            string
+	name              string
+	bm, warps, stages int
+	smem              int
+	long, short       int
+}
+
+// attn8Table lists the 8-bit entry points in order of preference. Not yet measured: b128_w8 (Q fragments in
+// registers, no spills on sm_80 … sm_90) leads; b256_w8 and b128_w4 (two m16 tiles per warp, half the
+// shared-memory reads per MMA) spill 16–60 bytes.
+var attn8Table = []attn8Spec{
+	{module: attn8Module, name: "attn8_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*16<<10 + 128*128, long: 1, short: 1},
+	{module: attn8Module, name: "attn8_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*16<<10 + 256*128, long: 2, short: 3},
+	{module: attn8Module, name: "attn8_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*16<<10 + 128*128, long: 3, short: 2},
+}
+
+// attn8Order returns a module's 8-bit entry points for short or long key sequences, in order of preference.
+func attn8Order(module string, short bool) []attn8Spec {
+	var out []attn8Spec
+	for _, s := range attn8Table {
+		if s.module == module {
+			out = append(out, s)
+		}
+	}
+	rank := func(s attn8Spec) int {
+		if short {
+			return s.short
+		}
+		return s.long
+	}
+	slices.SortStableFunc(out, func(a, b attn8Spec) int { return rank(a) - rank(b) })
+	return out
+}

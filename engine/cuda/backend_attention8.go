@@ -1,0 +1,220 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"weak"
+
+	"github.com/wan22/wan22/engine"
+)
+
+// attn8State is a backend's 8-bit attention setting and the kernels chosen for it.
+type attn8State struct {
+	prec engine.AttentionPrecision
+	// picked caches the attention entry point by (fp8, short keys); a nil entry: none is usable (logged).
+	picked map[[2]bool]*attn8Kernel
+	// fp8Warned: the reason FP8 runs as INT8 was logged; warned: the reason 8-bit runs as bf16 was.
+	fp8Warned, warned bool
+}
+
+// attn8Kernel is a loaded 8-bit attention entry point with the quantizers it takes.
+type attn8Kernel struct {
+	spec              attn8Spec
+	k                 *kernel
+	stats, qq, qk, qv *kernel
+	fp8               bool
+}
+
+// attn8States holds each backend state's attn8State, keyed weakly so that a closed backend's entry goes
+// with it. (A field of backendState would do; it lives here to keep the 8-bit path in one file.)
+var attn8States = struct {
+	sync.Mutex
+	m map[weak.Pointer[backendState]]*attn8State
+}{m: map[weak.Pointer[backendState]]*attn8State{}}
+
+// attn8 returns the backend's 8-bit attention state, made from Config.Attention on first use.
+func (b *Backend) attn8() *attn8State {
+	wp := weak.Make(b.backendState)
+	attn8States.Lock()
+	defer attn8States.Unlock()
+	if s, ok := attn8States.m[wp]; ok {
+		return s
+	}
+	p, err := engine.ParseAttentionPrecision(string(b.d.cfg.Attention))
+	if err != nil {
+		b.d.log.Warn("Config.Attention not understood; using bf16 attention", "err", err)
+		p = engine.AttentionBF16
+	}
+	s := &attn8State{prec: p, picked: map[[2]bool]*attn8Kernel{}}
+	attn8States.m[wp] = s
+	runtime.AddCleanup(b.backendState, func(wp weak.Pointer[backendState]) {
+		attn8States.Lock()
+		delete(attn8States.m, wp)
+		attn8States.Unlock()
+	}, wp)
+	return s
+}
+
+var _ engine.AttentionPrecisionSetter = (*Backend)(nil)
+
+// SetAttentionPrecision makes later head-dim-128 bf16 Attention calls of every view of the backend run in
+// p: bf16 (the flash kernels), int8 (Q·Kᵀ and P·V in INT8, kernels/attention8.cu) or fp8 (P·V in FP8 where
+// the device has it, sm_89 and newer, once the sm89 module is built in; until then INT8, logged once). Other
+// calls (a bias, another head dim, f32 precision) keep their kernels. An unknown p is an error.
+func (b *Backend) SetAttentionPrecision(p engine.AttentionPrecision) error {
+	q, err := engine.ParseAttentionPrecision(string(p))
+	if err != nil {
+		return err
+	}
+	return b.d.Do(func() error {
+		b.attn8().prec = q
+		return nil
+	})
+}
+
+// AttentionPrecision returns the precision SetAttentionPrecision (or Config.Attention) asked for.
+func (b *Backend) AttentionPrecision() engine.AttentionPrecision {
+	var p engine.AttentionPrecision
+	_ = b.d.Do(func() error { p = b.attn8().prec; return nil })
+	return p
+}
+
+// Attention8Kernel names the 8-bit attention entry point the backend runs for long (self-attention) and
+// short (up to 2048 keys) key sequences at the current precision, module-prefixed, "" where bf16 runs.
+func (b *Backend) Attention8Kernel() (long, short string) {
+	_ = b.d.Do(func() error {
+		name := func(k *attn8Kernel) string {
+			if k == nil {
+				return ""
+			}
+			return k.spec.module + ":" + k.spec.name
+		}
+		long, short = name(b.attn8For(flashShortKeys+1)), name(b.attn8For(flashShortKeys))
+		return nil
+	})
+	return long, short
+}
+
+// attn8For returns the 8-bit kernel for a key count at the current precision, or nil when bf16 runs (the
+// precision is bf16, or no 8-bit kernel can be used: logged once). Runs on the CUDA goroutine.
+func (b *Backend) attn8For(keys int) *attn8Kernel {
+	st := b.attn8()
+	if st.prec != engine.AttentionINT8 && st.prec != engine.AttentionFP8 {
+		return nil
+	}
+	short := keys <= flashShortKeys
+	fp8 := st.prec == engine.AttentionFP8
+	key := [2]bool{fp8, short}
+	if k, ok := st.picked[key]; ok {
+		return k
+	}
+	var k *attn8Kernel
+	var err error
+	if fp8 && !st.fp8Warned {
+		// The FP8 P·V module (kernels/sm89, compute_89, nvcc ≥ 12.4) is not part of this build.
+		b.d.log.Warn("FP8 attention kernels are not built in; running INT8 attention", "module", attn8FP8Module)
+		st.fp8Warned = true
+	}
+	k, err = b.pickAttn8(attn8Module, short)
+	if k == nil && !st.warned {
+		b.d.log.Warn("8-bit attention unavailable; running bf16 attention", "precision", st.prec, "err", err)
+		st.warned = true
+	}
+	st.picked[key] = k
+	return k
+}
+
+// pickAttn8 loads the first entry point of a module, in order of preference, whose shared memory the
+// device allows, with the quantizers, or returns why none can run. Runs on the CUDA goroutine.
+func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
+	var ks [4]*kernel
+	for i, n := range []string{attn8Quant.stats, attn8Quant.q, attn8Quant.k, attn8Quant.v} {
+		var err error
+		if ks[i], err = b.d.getKernel(attn8Module, n); err != nil {
+			return nil, err
+		}
+	}
+	why := fmt.Errorf("module %s has no 8-bit attention entry point", mod)
+	for _, s := range attn8Order(mod, short) {
+		if s.smem > b.smemOptin {
+			why = fmt.Errorf("%s needs %d bytes of shared memory, the device allows %d per block", s.name, s.smem, b.smemOptin)
+			continue
+		}
+		k, err := b.d.getKernel(mod, s.name)
+		if err == nil {
+			err = b.d.allowSmem(k, s.smem)
+		}
+		if err != nil {
+			why = err
+			continue
+		}
+		return &attn8Kernel{spec: s, k: k, stats: ks[0], qq: ks[1], qk: ks[2], qv: ks[3]}, nil
+	}
+	return nil, why
+}
+
+// Geometry of the 8-bit buffers (kernels/attention8.cu).
+const (
+	attn8KeyBlock   = 64   // keys per K scale block and per Vᵀ tile
+	attn8QueryBlock = 16   // query rows per Q scale block
+	attn8StatsKeys  = 1024 // keys per slice of attn8_kv_stats (at most attn8MaxSlices slices)
+	attn8MaxSlices  = 64
+)
+
+// attention8 runs softmax(scale·q·kᵀ)·v in 8 bits when the precision asks for it and a kernel is usable:
+// q [lq, heads·128], k and v [≥keys, heads·128] bf16 with row stride heads·128, out bf16 the same. It
+// quantizes q, k and v into temporaries of ts (about (lq + 2·keys)·heads·128 bytes) and launches the
+// attention kernel. ran is false when bf16 must run instead (nothing was launched). Runs on the CUDA
+// goroutine.
+func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, scale float32) (ran bool, err error) {
+	a := b.attn8For(keys)
+	if a == nil {
+		return false, nil
+	}
+	const hd = flashHeadDim
+	stride := int32(heads * hd)
+	h := int64(heads)
+	nkb := (keys + attn8KeyBlock - 1) / attn8KeyBlock
+	nqb := (lq + attn8QueryBlock - 1) / attn8QueryBlock
+	ns := min(attn8MaxSlices, (keys+attn8StatsKeys-1)/attn8StatsKeys)
+	sizes := []int64{
+		h * int64(lq) * hd,                  // q8 [H][lq][128]
+		h * int64(nqb) * 4,                  // qscale [H][nqb]
+		h * int64(nkb) * attn8KeyBlock * hd, // k8 [H][nkb·64][128]
+		h * int64(nkb) * 4,                  // kscale [H][nkb]
+		h * int64(nkb) * attn8KeyBlock * hd, // v8 [H][nkb][128][64]
+		h * int64(nkb) * hd * 4,             // vscale: [H][128] (INT8) or [H][nkb][128] (FP8)
+		h * int64(ns) * hd * 4,              // kpart [H][ns][128]
+		h * int64(ns) * hd * 4,              // vpart [H][ns][128]
+	}
+	var m [8]Mem
+	for i, n := range sizes {
+		if m[i], err = b.tmp(ts, n); err != nil {
+			return true, err
+		}
+	}
+	q8, qs, k8, ks, v8, vs, kpart, vpart := m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+	sl2 := float32(float64(scale) * math.Log2E)
+	launch := func(k *kernel, grid dim3, threads uint32, args ...any) error {
+		if err != nil {
+			return err
+		}
+		err = b.d.launch(nil, k, grid, dim3{threads, 1, 1}, 0, args...)
+		return err
+	}
+	_ = launch(a.stats, dim3{uint32(heads), uint32(ns), 1}, 256, kpart, vpart, k, v, int32(keys), stride, stride)
+	_ = launch(a.qq, dim3{uint32((lq + 63) / 64), uint32(heads), 1}, 128, q8, qs, q, int32(lq), stride, sl2)
+	_ = launch(a.qk, dim3{uint32(nkb), uint32(heads), 1}, 256, k8, ks, k, kpart, int32(ns), int32(keys), stride)
+	_ = launch(a.qv, dim3{uint32(nkb), uint32(heads), 1}, 256, v8, vs, v, vpart, int32(ns), int32(keys), stride)
+	if err != nil {
+		return true, err
+	}
+	s := a.spec
+	grid := dim3{uint32((lq + s.bm - 1) / s.bm), uint32(heads), 1}
+	return true, b.d.launch(nil, a.k, grid, dim3{uint32(32 * s.warps), 1, 1}, s.smem,
+		out, q8, k8, v8, qs, ks, vs, int32(lq), int32(keys), stride)
+}
