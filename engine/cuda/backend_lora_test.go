@@ -57,7 +57,11 @@ func TestGemmBeta(t *testing.T) {
 							}
 							want[i] = v
 						}
-						must(t, d.Upload(yd, hostBytes(c, yt)))
+						if yt == gguf.TypeBF16 {
+							must(t, d.UploadU16(yd, toBF16(c)))
+						} else {
+							must(t, d.UploadF32(yd, c))
+						}
 						op := GemmOp{Y: yd, YType: yt, X: xd, W: wd, BiasType: yt, M: m, N: n, K: k, GELU: gelu, Beta: beta}
 						if withBias {
 							op.Bias = bd
@@ -88,23 +92,6 @@ func TestGemmBeta(t *testing.T) {
 	if err := d.Gemm(nil, GemmOp{Y: y, YType: gguf.TypeBF16, X: x, W: x, M: 8, N: 8, K: 8, Beta: float32(math.NaN())}); err == nil {
 		t.Error("Gemm accepted beta = NaN")
 	}
-}
-
-// hostBytes is v stored as typ (F32 or BF16), little-endian.
-func hostBytes(v []float32, typ gguf.Type) []byte {
-	if typ == gguf.TypeBF16 {
-		out := make([]byte, 2*len(v))
-		for i, u := range toBF16(v) {
-			out[2*i], out[2*i+1] = byte(u), byte(u>>8)
-		}
-		return out
-	}
-	out := make([]byte, 4*len(v))
-	for i, f := range v {
-		u := math.Float32bits(f)
-		out[4*i], out[4*i+1], out[4*i+2], out[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
-	}
-	return out
 }
 
 // TestBackendLinearLoRA checks LinearLoRA against Linear(x, w, b) + Linear(Linear(x, down), up), then GELU
