@@ -44,8 +44,9 @@ type ltPlan struct {
 }
 
 // Plans for GEMMs of at least this many flops time the heuristic's candidates once and keep the fastest:
-// cuBLASLt's first guess is often not its best kernel at WAN shapes.
-const ltAutotuneFlops = 1e10
+// cuBLASLt's first guess is often not its best kernel at WAN shapes, nor at the skinny ones of a run-time
+// LoRA (N or K = the rank: 2·8192·5120·32 ≈ 2.7e9 flops for an FFN chunk's down-projection).
+const ltAutotuneFlops = 1e9
 
 const ltWorkspace = 32 << 20
 
