@@ -90,6 +90,12 @@ __device__ __forceinline__ uint32_t pack_bytes(uint32_t b0, uint32_t b1, uint32_
 // x rounded to the nearest integer in [-127, 127], as a byte.
 __device__ __forceinline__ uint32_t q_s8(float x) { return (uint32_t)max(-127, min(127, __float2int_rn(x))); }
 
+// Eight values times inv, rounded to int8, packed.
+__device__ __forceinline__ uint2 q8x8(const float* x, float inv) {
+    return make_uint2(pack_bytes(q_s8(x[0] * inv), q_s8(x[1] * inv), q_s8(x[2] * inv), q_s8(x[3] * inv)),
+                      pack_bytes(q_s8(x[4] * inv), q_s8(x[5] * inv), q_s8(x[6] * inv), q_s8(x[7] * inv)));
+}
+
 // Byte offsets inside the shared tiles (see the file comment).
 __device__ __forceinline__ uint32_t swq(int r, int c) { return (uint32_t)(r * HD + ((c ^ (r & 7)) << 4)); }
 __device__ __forceinline__ uint32_t swk(int r, int c) {
@@ -157,10 +163,7 @@ __device__ __forceinline__ void quant_q(int8_t* __restrict__ q8, float* __restri
     for (int i = 0; i < 8; i++) {
         const int row = blk * QBLK + (lane >> 4) + 2 * i;
         if (row < lq) {
-            uint2 w;
-            w.x = pack_bytes(q_s8(x[i][0] * inv), q_s8(x[i][1] * inv), q_s8(x[i][2] * inv), q_s8(x[i][3] * inv));
-            w.y = pack_bytes(q_s8(x[i][4] * inv), q_s8(x[i][5] * inv), q_s8(x[i][6] * inv), q_s8(x[i][7] * inv));
-            *reinterpret_cast<uint2*>(q8 + ((long)h * lq + row) * HD + c * 8) = w;
+            *reinterpret_cast<uint2*>(q8 + ((long)h * lq + row) * HD + c * 8) = q8x8(x[i], inv);
         }
     }
     if (lane == 0) qscale[(long)h * nqb + blk] = (amax > 0.0f ? amax / 127.0f : 1.0f) * sl2;
@@ -205,10 +208,7 @@ __device__ __forceinline__ void quant_k(int8_t* __restrict__ k8, float* __restri
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         const int r = warp * 8 + (lane >> 4) + 2 * i;
-        uint2 w;
-        w.x = pack_bytes(q_s8(x[i][0] * inv), q_s8(x[i][1] * inv), q_s8(x[i][2] * inv), q_s8(x[i][3] * inv));
-        w.y = pack_bytes(q_s8(x[i][4] * inv), q_s8(x[i][5] * inv), q_s8(x[i][6] * inv), q_s8(x[i][7] * inv));
-        *reinterpret_cast<uint2*>(k8 + (((long)h * nkb + blk) * BN + r) * HD + c * 8) = w;
+        *reinterpret_cast<uint2*>(k8 + (((long)h * nkb + blk) * BN + r) * HD + c * 8) = q8x8(x[i], inv);
     }
     if (tid == 0) kscale[(long)h * nkb + blk] = amax > 0.0f ? amax / 127.0f : 1.0f;
 }
