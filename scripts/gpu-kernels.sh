@@ -3,7 +3,7 @@
 # (wan22-cuda, cuda.test, dit.test, golden/ — made here by scripts/gpu-pack.sh). Logs and the rebuilt
 # sm90a PTX go to $OUT. PART=k1: attention kernels (sm90a rebuild and check, attention8 check and
 # timing), the engine/cuda GPU tests and the 8-bit attention backend timing; PART=k2: the DiT GPU tests
-# (golden bf16/int8/fp8 attention, LoRA) and the LoRA benchmarks.
+# (golden bf16/int8/fp8 attention, LoRA), the LoRA benchmarks, then gpu-e2e-table.sh's distill phase.
 set -uo pipefail
 out=${OUT:-gpu-bin/out}; mkdir -p "$out" gpu-bin/p
 [ -x gpu-bin/p/cuda.test ] || tar -C gpu-bin/p -xzf gpu-bin/pack.tgz
@@ -42,6 +42,8 @@ k2)
   grep -v "^=== RUN" "$out/lora-gemm.log" | tail -30
   t lora block bench
   (cd engine/dit && WAN22_BACKEND_BENCH=1 WAN22_BACKEND_BENCH_OUT=$out timeout 240 ../../gpu-bin/p/dit.test -test.v -test.timeout 230s -test.run 'TestLoRABenchCUDA' > "$out/lora-block.log" 2>&1; echo rc=$?)
-  grep -v "^=== RUN" "$out/lora-block.log" | tail -30 ;;
+  grep -v "^=== RUN" "$out/lora-block.log" | tail -30
+  t distill
+  GPUBIN=gpu-bin/p PHASE=distill LIMIT=$((575 - SECONDS)) TAIL=10 scripts/gpu-e2e-table.sh 2>&1 | grep -v INFO ;;
 esac
 t done

@@ -65,6 +65,8 @@ type backendState struct {
 	// SwapBudgets planned the owner's model (ReleaseModel's baselines).
 	freeAtOpen int64
 	preload    map[string]int64
+	// a8 is the 8-bit attention setting and its chosen kernels (backend_attention8.go); nil until first used.
+	a8 *attn8State
 }
 
 var _ engine.Backend = (*Backend)(nil)

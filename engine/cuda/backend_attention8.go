@@ -5,9 +5,6 @@ package cuda
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
-	"weak"
 
 	"github.com/wan22/wan22/engine"
 )
@@ -29,34 +26,19 @@ type attn8Kernel struct {
 	fp8               bool
 }
 
-// attn8States holds each backend state's attn8State, keyed weakly so that a closed backend's entry goes
-// with it. (A field of backendState would do; it lives here to keep the 8-bit path in one file.)
-var attn8States = struct {
-	sync.Mutex
-	m map[weak.Pointer[backendState]]*attn8State
-}{m: map[weak.Pointer[backendState]]*attn8State{}}
-
-// attn8 returns the backend's 8-bit attention state, made from Config.Attention on first use.
+// attn8 returns the backend's 8-bit attention state (shared by every view of the backend), made from
+// Config.Attention on first use. Runs on the CUDA goroutine.
 func (b *Backend) attn8() *attn8State {
-	wp := weak.Make(b.backendState)
-	attn8States.Lock()
-	defer attn8States.Unlock()
-	if s, ok := attn8States.m[wp]; ok {
-		return s
+	if b.a8 != nil {
+		return b.a8
 	}
 	p, err := engine.ParseAttentionPrecision(string(b.d.cfg.Attention))
 	if err != nil {
 		b.d.log.Warn("Config.Attention not understood; using bf16 attention", "err", err)
 		p = engine.AttentionBF16
 	}
-	s := &attn8State{prec: p, picked: map[[2]bool]*attn8Kernel{}}
-	attn8States.m[wp] = s
-	runtime.AddCleanup(b.backendState, func(wp weak.Pointer[backendState]) {
-		attn8States.Lock()
-		delete(attn8States.m, wp)
-		attn8States.Unlock()
-	}, wp)
-	return s
+	b.a8 = &attn8State{prec: p, picked: map[[2]bool]*attn8Kernel{}}
+	return b.a8
 }
 
 var _ engine.AttentionPrecisionSetter = (*Backend)(nil)
