@@ -55,6 +55,10 @@ type loraPair struct {
 	// up that many columns, the extra ones zero.
 	padded int
 	typ    gguf.Type // the stored type of down and up
+	// slab marks a pair packed into a swapped block's slab (LoadForRun's
+	// Run.LoRAs): its tensors borrow the block's device slot and cannot be
+	// read back while the block is not acquired.
+	slab bool
 }
 
 // LoRALinear is an optional Backend fast path for a linear with a run-time
@@ -104,6 +108,8 @@ type loraState struct {
 	orig    map[*engine.Tensor]engine.Tensor // tensors replaced by a delta → the original
 	owned   []engine.Tensor                  // every tensor the attached LoRAs made
 	names   []string                         // "file@strength", in attach order
+	loaded  []LoRAAttach                     // LoadForRun's Run.LoRAs: where each went
+	packing *loraPacking                     // set while LoadForRun packs adapters into slabs
 }
 
 func (m *Model) loraState(create bool) *loraState {
@@ -248,6 +254,10 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 			return info, fmt.Errorf("dit: LoRA %s: tensors %q and %q make a [%d, %d] update; the model's %s.weight is %v",
 				f.Name, a.Up, a.Down, a.Out, a.In, a.Module, engine.ShapeString(ws))
 		}
+		if p := t.lin.lora; p != nil && p.slab {
+			return info, fmt.Errorf("dit: LoRA %s: %s already has LoRAs packed in its swapped block's slab, which cannot be extended after loading: "+
+				"give every LoRA of a swapped model to LoadForRun (Run.LoRAs), or DetachLoRAs first", f.Name, a.Module)
+		}
 		if !o.Merge {
 			info.RunTime = append(info.RunTime, a.Module)
 			continue
@@ -294,6 +304,8 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 		t     engine.Tensor
 	}
 	var pairs []newPair
+	staged := map[*linear]*hostPair{} // swapped blocks' adapters to pack (LoadForRun)
+	packing := m.packingLoRAs()
 	var params []newParam
 	var made []engine.Tensor
 	defer func() {
@@ -347,36 +359,24 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 			}
 			continue
 		}
-		typ := f.Type(a.Down)
-		if f.Type(a.Up) != typ || !halfOrFloat(typ) {
-			typ = gguf.TypeF32
-		}
-		if _, fused := b.(LoRALinear); fused {
-			// Its GEMMs read them as bf16: stored so, they are never converted per call.
-			typ = gguf.TypeBF16
-		}
 		lin := targets[a.Module].lin
-		rank := a.Rank
-		if old := lin.lora; old != nil {
-			if old.typ != typ {
-				typ = gguf.TypeF32
+		hp := &hostPair{module: a.Module, down: down, up: up, rank: a.Rank, in: a.In, out: a.Out, typ: adapterType(f, a, b)}
+		if packing.takes(m, a.Module) {
+			// A swapped block's adapter during LoadForRun: stacked on the
+			// host and packed into the block's slab once every LoRA is in.
+			if prev := staged[lin]; prev != nil {
+				hp = prev.then(hp)
+			} else if prev := packing.pending[lin]; prev != nil {
+				hp = prev.then(hp)
 			}
-			// The earlier LoRAs without their zero padding, then this one.
-			down = append(b.ToHost(old.down)[:old.rank*a.In], down...)
-			up = joinColumns(firstColumns(b.ToHost(old.up), old.padded, old.rank, a.Out), old.rank, up, rank, a.Out)
-			rank += old.rank
+			staged[lin] = hp
+			continue
 		}
-		// Zero rows of A and columns of B add nothing; the GPU GEMM over the
-		// rank needs it a multiple of loraRankAlign.
-		padded := (rank + loraRankAlign - 1) / loraRankAlign * loraRankAlign
-		down = append(down, make([]float32, (padded-rank)*a.In)...)
-		up = joinColumns(up, rank, make([]float32, (padded-rank)*a.Out), padded-rank, a.Out)
-		p := &loraPair{rank: rank, padded: padded, typ: typ}
-		p.down = upload(b, a.Module+".lora_down", typ, down, padded, a.In)
-		made = append(made, p.down)
-		p.up = upload(b, a.Module+".lora_up", typ, up, a.Out, padded)
-		made = append(made, p.up)
-		pairs = append(pairs, newPair{lin, p})
+		if old := lin.lora; old != nil {
+			// The earlier LoRAs without their zero padding, then this one.
+			hp = old.host(b, hp.module, a.In, a.Out).then(hp)
+		}
+		pairs = append(pairs, newPair{lin, hp.make(b, &made)})
 	}
 	for _, d := range f.Diffs {
 		delta, err := f.Values(d)
@@ -392,6 +392,9 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 
 	// Commit: nothing below can fail.
 	state = m.loraState(true)
+	for lin, hp := range staged {
+		packing.pending[lin] = hp
+	}
 	var replaced []engine.Tensor
 	for _, np := range pairs {
 		if old := np.lin.lora; old != nil {
@@ -571,6 +574,79 @@ func joinColumns(a []float32, ra int, b []float32, rb, rows int) []float32 {
 		out = append(out, b[r*rb:(r+1)*rb]...)
 	}
 	return out
+}
+
+// hostPair is one linear's adapters on the host before they are padded and
+// uploaded: every LoRA attached to it so far, concatenated along the rank,
+// each LoRA's scale folded into its columns of up.
+type hostPair struct {
+	module   string    // "blocks.3.ffn.0"
+	down, up []float32 // [rank, in] and [out, rank]
+	rank     int
+	in, out  int
+	typ      gguf.Type // the type down and up are stored in
+}
+
+// adapterType is the type a's matrices are stored in on b: their file's
+// type when both are F32, F16 or BF16 and alike, else F32; always BF16 on a
+// backend with the LoRALinear fast path, whose GEMMs read them as bf16 (so
+// they are never converted per call).
+func adapterType(f *lora.File, a lora.Adapter, b engine.Backend) gguf.Type {
+	if _, fused := b.(LoRALinear); fused {
+		return gguf.TypeBF16
+	}
+	typ := f.Type(a.Down)
+	if f.Type(a.Up) != typ || !halfOrFloat(typ) {
+		typ = gguf.TypeF32
+	}
+	return typ
+}
+
+// then stacks next after h: down's rows, up's columns and the ranks are
+// concatenated; adapters of different types are stored F32.
+func (h *hostPair) then(next *hostPair) *hostPair {
+	typ := h.typ
+	if next.typ != typ {
+		typ = gguf.TypeF32
+	}
+	return &hostPair{module: h.module, down: append(slices.Clip(h.down), next.down...),
+		up: joinColumns(h.up, h.rank, next.up, next.rank, h.out), rank: h.rank + next.rank, in: h.in, out: h.out, typ: typ}
+}
+
+// host reads an uploaded pair back without its zero padding.
+func (p *loraPair) host(b engine.Backend, module string, in, out int) *hostPair {
+	return &hostPair{module: module, down: b.ToHost(p.down)[:p.rank*in], up: firstColumns(b.ToHost(p.up), p.padded, p.rank, out),
+		rank: p.rank, in: in, out: out, typ: p.typ}
+}
+
+// paddedRank rounds a rank up to loraRankAlign: zero rows of A and columns
+// of B add nothing, and the GPU GEMM over the rank needs it a multiple of 8.
+func paddedRank(rank int) int { return (rank + loraRankAlign - 1) / loraRankAlign * loraRankAlign }
+
+// pairBytes is the bytes of a stacked pair's two tensors once padded, in
+// the order they are made: down [padded, in], then up [out, padded].
+func pairBytes(rank, in, out int, typ gguf.Type) (down, up int64) {
+	size := int64(4)
+	if typ != gguf.TypeF32 {
+		size = 2
+	}
+	p := int64(paddedRank(rank))
+	return p * int64(in) * size, int64(out) * p * size
+}
+
+// make pads h and uploads it on b as module.lora_down and module.lora_up,
+// appending each tensor to *made as soon as it exists (an engine.Failf panic
+// on a failing upload leaves the earlier one there for the caller to free).
+func (h *hostPair) make(b engine.Backend, made *[]engine.Tensor) *loraPair {
+	padded := paddedRank(h.rank)
+	down := append(slices.Clip(h.down), make([]float32, (padded-h.rank)*h.in)...)
+	up := joinColumns(h.up, h.rank, make([]float32, (padded-h.rank)*h.out), padded-h.rank, h.out)
+	p := &loraPair{rank: h.rank, padded: padded, typ: h.typ}
+	p.down = upload(b, h.module+".lora_down", h.typ, down, padded, h.in)
+	*made = append(*made, p.down)
+	p.up = upload(b, h.module+".lora_up", h.typ, up, h.out, padded)
+	*made = append(*made, p.up)
+	return p
 }
 
 // upload makes a weight of type typ (F32, F16 or BF16) from float32 values.

@@ -34,6 +34,10 @@ type Run struct {
 	// Extra is device memory the model will hold beyond its file's weights,
 	// planned as resident: the LoRAs attached after loading.
 	Extra int64
+	// LoRAs are attached as the model loads (see "LoRAs given at load
+	// time"): a swapped block's adapters go into its slab. They are planned
+	// here; do not count them in Extra.
+	LoRAs []LoadLoRA
 }
 
 // swappable lists the names of a block's tensors that are swapped when the
@@ -69,11 +73,17 @@ func (s *swapState) close() error {
 // into host slabs streamed through device slots while the model runs; when
 // everything fits, or on any other backend, it is Load. A budget too small
 // for the run is a *blockswap.BudgetError naming the minimum. When the model
-// ReadsSource, src must stay open until the model is freed.
+// ReadsSource, src must stay open until the model is freed. The LoRAs of
+// r.LoRAs are attached in order (LoadedLoRAs reports where each went); a
+// LoRA that does not fit the model fails the load.
 func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 	sw, ok := b.(engine.Swapper)
 	if !ok {
-		return Load(b, src)
+		m, err := Load(b, src)
+		if err != nil {
+			return nil, err
+		}
+		return m.withLoRAs(r.LoRAs, nil)
 	}
 	v := newView(src)
 	cfg, err := configFrom(v)
@@ -83,7 +93,7 @@ func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 	if err := r.Grid.validate(); err != nil {
 		return nil, err
 	}
-	in, layouts, err := planInputs(v, cfg, r)
+	in, layouts, err := planInputs(v, cfg, r, b)
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +112,11 @@ func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 	}
 	if plan.NumResident() == cfg.Layers {
 		m, err := load(b, v, nil)
-		if err == nil {
-			m.plan = plan
+		if err != nil {
+			return nil, err
 		}
-		return m, err
+		m.plan = plan
+		return m.withLoRAs(r.LoRAs, nil)
 	}
 	set, err := sw.NewSwap(plan, layouts)
 	if err != nil {
@@ -122,6 +133,10 @@ func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 		return nil, errors.Join(err, st.close())
 	}
 	m.swap, m.plan = st, plan
+	// Before Loaded: the slabs' adapters are part of their layouts.
+	if _, err := m.withLoRAs(r.LoRAs, &loraPacking{backend: set.Backend, pending: map[*linear]*hostPair{}}); err != nil {
+		return nil, err
+	}
 	if err := set.Loaded(); err != nil {
 		m.Free()
 		return nil, err
@@ -134,11 +149,25 @@ func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 	return m, nil
 }
 
+// withLoRAs attaches loras at load (attachAtLoad) and returns m, or frees m
+// and returns the error.
+func (m *Model) withLoRAs(loras []LoadLoRA, packing *loraPacking) (*Model, error) {
+	if err := m.attachAtLoad(loras, packing); err != nil {
+		m.Free()
+		return nil, err
+	}
+	return m, nil
+}
+
 // planInputs measures the model for the planner: the swappable bytes and slab
-// layout of every block, the bytes that stay resident, and the activation
-// peak of the run.
-func planInputs(v *view, cfg Config, r Run) (blockswap.Inputs, []engine.SlabLayout, error) {
+// layout of every block (r.LoRAs' adapters of its linears included, as made
+// on b), the bytes that stay resident, and the activation peak of the run.
+func planInputs(v *view, cfg Config, r Run, b engine.Backend) (blockswap.Inputs, []engine.SlabLayout, error) {
 	var in blockswap.Inputs
+	adapters, err := loadAdapters(r.LoRAs, cfg, b)
+	if err != nil {
+		return in, nil, err
+	}
 	layouts := make([]engine.SlabLayout, cfg.Layers)
 	inBlock := map[string]bool{}
 	var scratch int64
@@ -156,7 +185,8 @@ func planInputs(v *view, cfg Config, r Run) (blockswap.Inputs, []engine.SlabLayo
 				scratch = max(scratch, ti.Elements()*2) // dequantized to bf16 before its GEMM
 			}
 		}
-		layouts[i] = engine.NewSlabLayout(names, sizes)
+		an, ab := blockAdapters(adapters, fmt.Sprintf("blocks.%d", i))
+		layouts[i] = engine.NewSlabLayout(append(names, an...), append(sizes, ab...))
 		in.BlockBytes = append(in.BlockBytes, layouts[i].Bytes)
 	}
 	for _, ti := range v.Tensors() {
@@ -170,7 +200,7 @@ func planInputs(v *view, cfg Config, r Run) (blockswap.Inputs, []engine.SlabLayo
 		streams = 2
 	}
 	in.FixedBytes += int64(streams) * TextLen * int64(cfg.Dim) * 4 // the embedded prompts
-	in.FixedBytes += max(r.Extra, 0)
+	in.FixedBytes += max(r.Extra, 0) + outsideBlocks(adapters)
 	in.Activations = blockswap.ActivationPeak(blockswap.Activations{
 		Tokens: r.Grid.Tokens(), Dim: cfg.Dim, FFNDim: cfg.FFNDim, FFNChunk: DefaultFFNChunk,
 		Heads: cfg.Heads, TextLen: TextLen, Streams: streams, WeightScratch: scratch,

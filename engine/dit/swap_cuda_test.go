@@ -41,7 +41,7 @@ func TestSwapCUDA(t *testing.T) {
 	x, y := randomHost(16*g.Size(), 1, 1), randomHost(20*g.Size(), 1, 2)
 	ctx1, ctx2 := randomHost(20*tiny.TextDim, 1, 3), randomHost(7*tiny.TextDim, 1, 4)
 	run := Run{Grid: g, CFG: true}
-	in, _, err := planInputs(newView(src), tiny, run)
+	in, _, err := planInputs(newView(src), tiny, run, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func swapBenchRun(t *testing.T, typ, path, r string, steps int, extras bool) swa
 	}
 	run := Run{Grid: g, CFG: useCFG}
 	cfg, _ := ConfigFrom(src)
-	if in, _, err := planInputs(newView(src), cfg, run); err == nil {
+	if in, _, err := planInputs(newView(src), cfg, run, nil); err == nil {
 		res.EstimatedActivations = in.Activations
 	}
 	load := func() (*Model, *Text, *Text, error) {

@@ -159,7 +159,7 @@ func TestLoadForRunSwapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, _, err := planInputs(v, cfg, run)
+	in, _, err := planInputs(v, cfg, run, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,12 +251,12 @@ func (c *computeCheck) Acquire(i int) error {
 func TestPlanCountsExtra(t *testing.T) {
 	src, tiny := fourBlocks(t)
 	run := Run{Grid: Grid{T: 3, H: 8, W: 12}, CFG: true}
-	in, _, err := planInputs(newView(src), tiny, run)
+	in, _, err := planInputs(newView(src), tiny, run, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	run.Extra = in.BlockBytes[0]
-	withExtra, _, err := planInputs(newView(src), tiny, run)
+	withExtra, _, err := planInputs(newView(src), tiny, run, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
