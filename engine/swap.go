@@ -11,7 +11,9 @@ type SlabTensor struct {
 
 // SlabLayout is the layout of one swapped block's swappable tensors in one
 // contiguous slab, identical in host memory and in a device slot, so that one
-// copy moves the whole block.
+// copy moves the whole block. Besides the block's matrices it may hold
+// tensors the model makes for the block at load time (the DiT's LoRA
+// adapters), made through SwapSet.Backend like the matrices.
 type SlabLayout struct {
 	Tensors []SlabTensor
 	Bytes   int64 // the slab's size: the end of the last tensor, 256-byte aligned

@@ -15,11 +15,12 @@ import (
 	"github.com/wan22/wan22/gguf"
 )
 
-// Block swapping (engine.Swapper): a swapped block's matrices live in one pinned host slab laid out exactly
-// as in a device slot (engine.SlabLayout), so one cuMemcpyHtoDAsync on the copy stream fills the slot. The
-// block's weight tensors borrow the slot's memory: Upload binds them to the slot (and unbinds the slot's
-// previous occupant, whose tensors then fail loudly if used), so the model code is the same for resident
-// and swapped blocks. Fences are events: the copy stream waits for the compute fence of a slot's previous
+// Block swapping (engine.Swapper): a swapped block's matrices (with the LoRA adapters the DiT packs beside
+// them at load) live in one pinned host slab laid out exactly as in a device slot (engine.SlabLayout), so
+// one cuMemcpyHtoDAsync on the copy stream fills the slot (in staging mode, the adapters' bytes are kept in
+// host memory and staged with the block's). The block's weight tensors borrow the slot's memory: Upload
+// binds them to the slot (and unbinds the slot's previous occupant, whose tensors then fail loudly if used),
+// so the model code is the same for resident and swapped blocks. Fences are events: the copy stream waits for the compute fence of a slot's previous
 // occupant before overwriting it, the compute stream waits for the copy's fence before the block's first
 // kernel. Nothing blocks the host except the staging fallback (pinned budget too small for the slabs),
 // which copies each block from the memory-mapped file into a pinned staging buffer when the buffer's
@@ -351,9 +352,9 @@ func (s *swapSet) Upload(x blockswap.Slot, block int, after blockswap.Fence) (bl
 			}
 		}
 		// The slot's previous occupant is released: its deferred readers run now, then it is unbound. Only
-		// the blocks' matrices are borrowed and no deferred LayerNorm reads a matrix, so there are none today;
-		// if there were, their kernels would be queued on the compute stream after `after`, and the copy
-		// must wait for them too.
+		// the blocks' matrices (and their LoRA adapters) are borrowed and no deferred LayerNorm reads a matrix,
+		// so there are none today; if there were, their kernels would be queued on the compute stream after
+		// `after`, and the copy must wait for them too.
 		if prev, ok := s.holder[sl]; ok {
 			pending := false
 			for _, st := range s.tensors[prev] {
