@@ -3,8 +3,6 @@
 package dit
 
 import (
-	"context"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -22,16 +20,7 @@ import (
 // output back, and releasing the model returns the device memory to its open-time baseline.
 func TestSwapLoRACUDA(t *testing.T) {
 	b := cudatest.Backend(t)
-	path := filepath.Join(t.TempDir(), "dit6.gguf")
-	tiny := Config{Dim: 256, InDim: 36, OutDim: 16, FFNDim: 512, TextDim: 128, FreqDim: 256, Layers: 6, Heads: 2}
-	if err := WriteSynthetic(path, tiny, gguf.TypeQ8_0, 11); err != nil {
-		t.Fatal(err)
-	}
-	src, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src, tiny, g, forwardN := swapCase(t)
 	var modules []string
 	for i := range tiny.Layers {
 		for _, m := range []string{"self_attn.q", "self_attn.o", "cross_attn.v", "ffn.0", "ffn.2"} {
@@ -42,28 +31,7 @@ func TestSwapLoRACUDA(t *testing.T) {
 	l2 := newTestLoRA(tiny, 8, 8, 402, modules[:7]...)
 	loras := []LoadLoRA{{File: openLoRA(t, writeLoRA(t, l1, "l1")), Strength: 0.7}, {File: openLoRA(t, writeLoRA(t, l2, "l2")), Strength: 1}}
 
-	g := Grid{T: 3, H: 8, W: 12}
-	x, y := randomHost(16*g.Size(), 1, 1), randomHost(20*g.Size(), 1, 2)
-	ctx1, ctx2 := randomHost(20*tiny.TextDim, 1, 3), randomHost(7*tiny.TextDim, 1, 4)
-	forward := func(m *Model) (vc, vu []float32) {
-		t.Helper()
-		c, err := m.EmbedText(ctx1, 20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Free()
-		u, err := m.EmbedText(ctx2, 7)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer u.Free()
-		for range 2 { // slots are reused across passes
-			if vc, vu, err = m.ForwardCFG(context.Background(), x, y, g, 0.7, c, u); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return vc, vu
-	}
+	forward := func(m *Model) (vc, vu []float32) { t.Helper(); return forwardN(m, 2) } // slots are reused across passes
 	ref, err := Load(b.ForModel("ref"), src)
 	if err != nil {
 		t.Fatal(err)

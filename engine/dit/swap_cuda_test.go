@@ -27,42 +27,12 @@ import (
 // device and pinned memory to the open-time baseline.
 func TestSwapCUDA(t *testing.T) {
 	b := cudatest.Backend(t)
-	path := filepath.Join(t.TempDir(), "dit6.gguf")
-	tiny := Config{Dim: 256, InDim: 36, OutDim: 16, FFNDim: 512, TextDim: 128, FreqDim: 256, Layers: 6, Heads: 2}
-	if err := WriteSynthetic(path, tiny, gguf.TypeQ8_0, 11); err != nil {
-		t.Fatal(err)
-	}
-	src, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	g := Grid{T: 3, H: 8, W: 12}
-	x, y := randomHost(16*g.Size(), 1, 1), randomHost(20*g.Size(), 1, 2)
-	ctx1, ctx2 := randomHost(20*tiny.TextDim, 1, 3), randomHost(7*tiny.TextDim, 1, 4)
+	src, tiny, g, forwardN := swapCase(t)
+	forward := func(m *Model) (vc, vu []float32) { t.Helper(); return forwardN(m, 3) } // slots are reused across passes
 	run := Run{Grid: g, CFG: true}
 	in, _, err := planInputs(newView(src), tiny, run, nil)
 	if err != nil {
 		t.Fatal(err)
-	}
-	forward := func(m *Model) (vc, vu []float32) {
-		t.Helper()
-		c, err := m.EmbedText(ctx1, 20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Free()
-		u, err := m.EmbedText(ctx2, 7)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer u.Free()
-		for range 3 { // three steps: slots are reused across passes
-			if vc, vu, err = m.ForwardCFG(context.Background(), x, y, g, 0.7, c, u); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return vc, vu
 	}
 	ref, err := Load(b.ForModel("ref"), src)
 	if err != nil {
@@ -119,6 +89,44 @@ func TestSwapCUDA(t *testing.T) {
 				t.Errorf("device free memory %d bytes below its value before the model loaded", rep.Gap)
 			}
 		})
+	}
+}
+
+// swapCase writes a six-block Q8_0 DiT of the golden widths and opens it for the test, with a 3×8×12 grid
+// and forward(m, steps): steps CFG passes over fixed inputs, returning the last one's outputs.
+func swapCase(t *testing.T) (*gguf.File, Config, Grid, func(m *Model, steps int) (vc, vu []float32)) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dit6.gguf")
+	tiny := Config{Dim: 256, InDim: 36, OutDim: 16, FFNDim: 512, TextDim: 128, FreqDim: 256, Layers: 6, Heads: 2}
+	if err := WriteSynthetic(path, tiny, gguf.TypeQ8_0, 11); err != nil {
+		t.Fatal(err)
+	}
+	src, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	g := Grid{T: 3, H: 8, W: 12}
+	x, y := randomHost(16*g.Size(), 1, 1), randomHost(20*g.Size(), 1, 2)
+	ctx1, ctx2 := randomHost(20*tiny.TextDim, 1, 3), randomHost(7*tiny.TextDim, 1, 4)
+	return src, tiny, g, func(m *Model, steps int) (vc, vu []float32) {
+		t.Helper()
+		c, err := m.EmbedText(ctx1, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Free()
+		u, err := m.EmbedText(ctx2, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer u.Free()
+		for range steps {
+			if vc, vu, err = m.ForwardCFG(context.Background(), x, y, g, 0.7, c, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return vc, vu
 	}
 }
 
