@@ -27,7 +27,8 @@ import (
 // rounded once to that type); on a backend with the LoRALinear fast path,
 // whose GEMMs read them as bf16, always as BF16. That path adds the
 // low-rank product inside the layer's GEMM instead of the two extra Linear
-// calls and the add.
+// calls and the add. LoRAs given to LoadForRun (Run.LoRAs) put a swapped
+// block's adapters into its slab instead (lora_load.go).
 //
 // Full-tensor deltas (.diff, .diff_b) replace the tensor they apply to with
 // base + delta for as long as the LoRA is attached; the original is kept and
