@@ -7,8 +7,12 @@
 //
 // Architecture-specific modules live in a subfolder named after their target and are embedded beside the
 // portable ones under that prefix: sm90a/attention.ptx (wgmma, Hopper only, made with nvcc 12 or newer by
-// bench/attention/ptx_sm90a.sh, or by make ptx where nvcc is 12 or newer) is the module "sm90a/attention". Modules lists only the portable compute_80
-// modules; ArchModules lists those of one architecture.
+// bench/attention/ptx_sm90a.sh, or by make ptx where nvcc is 12 or newer) is the module "sm90a/attention";
+// sm89/attention8.ptx (FP8 e4m3 mma.sync, compute_89: Ada, Hopper, Blackwell; nvcc 12.4 or newer) is
+// "sm89/attention8". The sm89 modules are optional: a checkout made where no nvcc 12.4 was at hand has none,
+// and the engine then runs their INT8 twins (sm89/README.md keeps the folder, and so the embed pattern,
+// non-empty). Modules lists only the portable compute_80 modules; ArchModules lists those of one
+// architecture.
 //
 // The second line of a .ptx made since the scripts recorded it names the nvcc release and flags that made
 // it (see RecordedBuild); older files lack it.
@@ -24,11 +28,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 )
 
-//go:embed *.ptx sm90a/*.ptx
+//go:embed *.ptx sm90a/*.ptx sm89/*
 var ptxFS embed.FS
 
 // HashPrefix starts the first line of every generated .ptx file; the hex sha256 of the sources follows.
@@ -37,12 +42,16 @@ const HashPrefix = "// wan22-source-sha256: "
 // SM90a is the subfolder (and module-name prefix) of the modules built for compute_90a (H100, H200).
 const SM90a = "sm90a"
 
+// SM89 is the subfolder (and module-name prefix) of the modules built for compute_89 (FP8 mma.sync: compute
+// capability 8.9 and newer). Its PTX may be absent from a build (see the package comment).
+const SM89 = "sm89"
+
 // PTX returns the embedded PTX of a module: a portable one ("dequant", "gemm", "norm", "elementwise",
-// "attention", ...) or an architecture-specific one ("sm90a/attention").
+// "attention", ...) or an architecture-specific one ("sm90a/attention", "sm89/attention8" when built in).
 func PTX(module string) ([]byte, error) {
 	b, err := ptxFS.ReadFile(module + ".ptx")
 	if err != nil {
-		have := append(Modules(), ArchModules(SM90a)...)
+		have := slices.Concat(Modules(), ArchModules(SM90a), ArchModules(SM89))
 		return nil, fmt.Errorf("kernels: no embedded PTX module %q (have %s)", module, strings.Join(have, ", "))
 	}
 	return b, nil

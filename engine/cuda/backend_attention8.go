@@ -5,8 +5,10 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/kernels"
 )
 
 // attn8State is a backend's 8-bit attention setting and the kernels chosen for it.
@@ -23,7 +25,9 @@ type attn8Kernel struct {
 	spec              attn8Spec
 	k                 *kernel
 	stats, qq, qk, qv *kernel
-	fp8               bool
+	// fp8: the entry point is the FP8 module's; qv is its V quantizer (e4m3, vscale per head and 64-key
+	// block), which takes no |V| partials.
+	fp8 bool
 }
 
 // attn8 returns the backend's 8-bit attention state (shared by every view of the backend), made from
@@ -44,9 +48,10 @@ func (b *Backend) attn8() *attn8State {
 var _ engine.AttentionPrecisionSetter = (*Backend)(nil)
 
 // SetAttentionPrecision makes later head-dim-128 bf16 Attention calls of every view of the backend run in
-// p: bf16 (the flash kernels), int8 (Q·Kᵀ and P·V in INT8, kernels/attention8.cu) or fp8 (P·V in FP8 where
-// the device has it, sm_89 and newer, once the sm89 module is built in; until then INT8, logged once). Other
-// calls (a bias, another head dim, f32 precision) keep their kernels. An unknown p is an error.
+// p: bf16 (the flash kernels), int8 (Q·Kᵀ and P·V in INT8, kernels/attention8.cu) or fp8 (P·V in FP8 e4m3,
+// kernels/sm89/attention8.cu, where the device has it, compute capability 8.9 and newer, and the module is
+// built in; else INT8, the reason logged once). Other calls (a bias, another head dim, f32 precision) keep
+// their kernels. An unknown p is an error.
 func (b *Backend) SetAttentionPrecision(p engine.AttentionPrecision) error {
 	q, err := engine.ParseAttentionPrecision(string(p))
 	if err != nil {
@@ -96,12 +101,20 @@ func (b *Backend) attn8For(keys int) *attn8Kernel {
 	}
 	var k *attn8Kernel
 	var err error
-	if fp8 && !st.fp8Warned {
-		// The FP8 P·V module (kernels/sm89, compute_89, nvcc ≥ 12.4) is not part of this build.
-		b.d.log.Warn("FP8 attention kernels are not built in; running INT8 attention", "module", attn8FP8Module)
+	i := b.d.Info()
+	mod, why := attn8ModuleFor(fp8, i.Major, i.Minor, slices.Contains(kernels.ArchModules(kernels.SM89), attn8FP8Module))
+	if mod == attn8FP8Module {
+		if k, err = b.pickAttn8(mod, short); k == nil {
+			why = "the FP8 attention kernels cannot run: " + err.Error()
+		}
+	}
+	if why != "" && !st.fp8Warned {
+		b.d.log.Warn("running INT8 attention for fp8", "reason", why)
 		st.fp8Warned = true
 	}
-	k, err = b.pickAttn8(attn8Module, short)
+	if k == nil {
+		k, err = b.pickAttn8(attn8Module, short)
+	}
 	if k == nil && !st.warned {
 		b.d.log.Warn("8-bit attention unavailable; running bf16 attention", "precision", st.prec, "err", err)
 		st.warned = true
@@ -111,12 +124,18 @@ func (b *Backend) attn8For(keys int) *attn8Kernel {
 }
 
 // pickAttn8 loads the first entry point of a module, in order of preference, whose shared memory the
-// device allows, with the quantizers, or returns why none can run. Runs on the CUDA goroutine.
+// device allows, with the quantizers, or returns why none can run. The FP8 module takes the INT8 module's
+// statistics, Q and K quantizers and its own V quantizer. Runs on the CUDA goroutine.
 func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
 	var ks [4]*kernel
 	for i, n := range []string{attn8Quant.stats, attn8Quant.q, attn8Quant.k, attn8Quant.v} {
 		var err error
-		if ks[i], err = b.d.getKernel(attn8Module, n); err != nil {
+		if i == 3 && mod == attn8FP8Module {
+			ks[i], err = b.d.getKernel(attn8FP8Module, attn8Quant.vFP8)
+		} else {
+			ks[i], err = b.d.getKernel(attn8Module, n)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -134,7 +153,7 @@ func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
 			why = err
 			continue
 		}
-		return &attn8Kernel{spec: s, k: k, stats: ks[0], qq: ks[1], qk: ks[2], qv: ks[3]}, nil
+		return &attn8Kernel{spec: s, k: k, stats: ks[0], qq: ks[1], qk: ks[2], qv: ks[3], fp8: mod == attn8FP8Module}, nil
 	}
 	return nil, why
 }
@@ -168,8 +187,8 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 		h * int64(nqb) * 4,                  // qscale [H][nqb]
 		h * int64(nkb) * attn8KeyBlock * hd, // k8 [H][nkb·64][128]
 		h * int64(nkb) * 4,                  // kscale [H][nkb]
-		h * int64(nkb) * attn8KeyBlock * hd, // v8 [H][nkb][128][64]
-		h * int64(nkb) * hd * 4,             // vscale: [H][128] (INT8) or [H][nkb][128] (FP8)
+		h * int64(nkb) * attn8KeyBlock * hd, // v8 [H][nkb][128][64], int8 or e4m3
+		h * int64(max(nkb, hd)) * 4,         // vscale: [H][128] (INT8) or [H][nkb] (FP8)
 		h * int64(ns) * hd * 4,              // kpart [H][ns][128]
 		h * int64(ns) * hd * 4,              // vpart [H][ns][128]
 	}
@@ -191,7 +210,11 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 	_ = launch(a.stats, dim3{uint32(heads), uint32(ns), 1}, 256, kpart, vpart, k, v, int32(keys), stride, stride)
 	_ = launch(a.qq, dim3{uint32((lq + 63) / 64), uint32(heads), 1}, 128, q8, qs, q, int32(lq), stride, sl2)
 	_ = launch(a.qk, dim3{uint32(nkb), uint32(heads), 1}, 256, k8, ks, k, kpart, int32(ns), int32(keys), stride)
-	_ = launch(a.qv, dim3{uint32(nkb), uint32(heads), 1}, 256, v8, vs, v, vpart, int32(ns), int32(keys), stride)
+	if a.fp8 {
+		_ = launch(a.qv, dim3{uint32(nkb), uint32(heads), 1}, 256, v8, vs, v, int32(keys), stride)
+	} else {
+		_ = launch(a.qv, dim3{uint32(nkb), uint32(heads), 1}, 256, v8, vs, v, vpart, int32(ns), int32(keys), stride)
+	}
 	if err != nil {
 		return true, err
 	}

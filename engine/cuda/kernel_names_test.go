@@ -26,6 +26,11 @@ func TestLaunchedKernelsInPTX(t *testing.T) {
 	}
 	for mod, names := range launchedKernels {
 		ptx, err := kernels.PTX(mod)
+		if err != nil && mod == attn8FP8Module {
+			// Optional: built by nvcc 12.4 or newer only; the backend runs INT8 attention without it.
+			t.Logf("skipping the %d kernel names of %s: its PTX is not built in (scripts/ptx.sh sm89/attention8.cu with nvcc ≥ 12.4 makes it)", len(names), mod)
+			continue
+		}
 		if err != nil {
 			t.Errorf("launchedKernels lists module %q: %v", mod, err)
 			continue

@@ -151,17 +151,36 @@ func flashSpecOf(module, name string) (flashSpec, bool) {
 }
 
 // 8-bit attention modules (backend_attention8.go): the INT8 one (compute_80, every GPU from sm_80 on, with
-// the quantization kernels) and the FP8 P·V one (compute_89: sm_89 and newer; kernels/sm89, built with
-// nvcc ≥ 12.4), not written yet: AttentionFP8 runs the INT8 kernels.
+// the quantization kernels) and the FP8 P·V one (kernels/sm89/attention8.cu, compute_89: sm_89 and newer,
+// built with nvcc ≥ 12.4; it takes Q and K from the INT8 module's quantizers and has its own V quantizer).
+// A build without kernels/sm89/attention8.ptx runs AttentionFP8 on the INT8 kernels.
 const (
 	attn8Module    = "attention8"
-	attn8FP8Module = "sm89/attention8"
+	attn8FP8Module = kernels.SM89 + "/attention8"
 )
 
-// attn8Quant names the quantization kernels of kernels/attention8.cu, in launch order: per-channel K sums
-// and |V| maxima over slices of the keys, then Q, K and V to 8 bits.
-var attn8Quant = struct{ stats, q, k, v string }{
+// attn8Quant names the quantization kernels, in launch order: per-channel K sums and |V| maxima over slices
+// of the keys, then Q, K and V to 8 bits (kernels/attention8.cu); vFP8 is the FP8 module's V quantizer
+// (e4m3, one scale per head and 64-key block), which replaces v there.
+var attn8Quant = struct{ stats, q, k, v, vFP8 string }{
 	stats: "attn8_kv_stats_bf16", q: "attn8_quant_q_bf16", k: "attn8_quant_k_bf16", v: "attn8_quant_v_bf16",
+	vFP8: "attn8_quant_v_fp8_bf16",
+}
+
+// attn8ModuleFor returns the module whose attention entry points run 8-bit attention on a device of compute
+// capability major.minor: the FP8 one when fp8 asks for it, the device has e4m3 MMA (8.9 and newer) and the
+// module is built in (fp8Built), else the INT8 one, with the reason FP8 does not run ("" when it does or
+// was not asked for).
+func attn8ModuleFor(fp8 bool, major, minor int, fp8Built bool) (module, why string) {
+	switch {
+	case !fp8:
+		return attn8Module, ""
+	case major*10+minor < 89:
+		return attn8Module, fmt.Sprintf("compute capability %d.%d has no FP8 MMA (8.9 and newer have)", major, minor)
+	case !fp8Built:
+		return attn8Module, "the FP8 attention kernels (" + attn8FP8Module + ".ptx, made with nvcc 12.4 or newer) are not built in"
+	}
+	return attn8FP8Module, ""
 }
 
 // attn8Spec is one 8-bit attention entry point. Every entry takes (out, q8, k8, v8, qscale, kscale,
@@ -177,11 +196,15 @@ type attn8Spec struct {
 
 // attn8Table lists the 8-bit entry points in order of preference. Not yet measured: b128_w8 (Q fragments in
 // registers, no spills on sm_80 … sm_90) leads; b256_w8 and b128_w4 (two m16 tiles per warp, half the
-// shared-memory reads per MMA) spill 16–60 bytes.
+// shared-memory reads per MMA) spill 16–60 bytes. The FP8 module's attn8f_* have the same tilings, grids and
+// shared memory.
 var attn8Table = []attn8Spec{
 	{module: attn8Module, name: "attn8_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*16<<10 + 128*128, long: 1, short: 1},
 	{module: attn8Module, name: "attn8_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*16<<10 + 256*128, long: 2, short: 3},
 	{module: attn8Module, name: "attn8_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*16<<10 + 128*128, long: 3, short: 2},
+	{module: attn8FP8Module, name: "attn8f_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*16<<10 + 128*128, long: 1, short: 1},
+	{module: attn8FP8Module, name: "attn8f_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*16<<10 + 256*128, long: 2, short: 3},
+	{module: attn8FP8Module, name: "attn8f_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*16<<10 + 128*128, long: 3, short: 2},
 }
 
 // attn8Order returns a module's 8-bit entry points for short or long key sequences, in order of preference.

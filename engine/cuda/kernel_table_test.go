@@ -155,3 +155,76 @@ func TestFlashFirstFitLoad(t *testing.T) {
 		t.Errorf("unknown module: %v", err)
 	}
 }
+
+// TestAttn8ModuleFor: fp8 runs the sm89 module only on compute capability 8.9 and newer with the module
+// built in, and says why otherwise.
+func TestAttn8ModuleFor(t *testing.T) {
+	for _, c := range []struct {
+		fp8          bool
+		major, minor int
+		built        bool
+		want         string
+		why          string
+	}{
+		{false, 9, 0, true, attn8Module, ""},
+		{true, 8, 9, true, attn8FP8Module, ""},
+		{true, 9, 0, true, attn8FP8Module, ""},
+		{true, 12, 0, true, attn8FP8Module, ""},
+		{true, 8, 6, true, attn8Module, "no FP8 MMA"},
+		{true, 8, 0, true, attn8Module, "no FP8 MMA"},
+		{true, 8, 9, false, attn8Module, "not built in"},
+	} {
+		got, why := attn8ModuleFor(c.fp8, c.major, c.minor, c.built)
+		if got != c.want || (c.why == "") != (why == "") || !strings.Contains(why, c.why) {
+			t.Errorf("attn8ModuleFor(%v, %d.%d, built %v) = %q, %q; want %q, a reason with %q", c.fp8, c.major, c.minor, c.built, got, why, c.want, c.why)
+		}
+	}
+}
+
+// TestAttn8Table: each 8-bit entry point's name spells its fields, both modules offer the same tilings, and
+// the table lists every attention entry point of each module's PTX that is built in (the sm89 one is
+// optional).
+func TestAttn8Table(t *testing.T) {
+	tilings := map[string][]string{}
+	for _, s := range attn8Table {
+		prefix := map[string]string{attn8Module: "attn8", attn8FP8Module: "attn8f"}[s.module]
+		if prefix == "" {
+			t.Fatalf("%s: unknown module %q", s.name, s.module)
+		}
+		tiling := fmt.Sprintf("_b%d_w%d_s%d_bf16", s.bm, s.warps, s.stages)
+		if s.name != prefix+tiling {
+			t.Errorf("%s: name does not spell module %s, bm %d, warps %d, stages %d", s.name, s.module, s.bm, s.warps, s.stages)
+		}
+		if want := s.stages*16<<10 + s.bm*128; s.smem != want {
+			t.Errorf("%s: smem %d, want %d", s.name, s.smem, want)
+		}
+		tilings[s.module] = append(tilings[s.module], fmt.Sprint(tiling, s.long, s.short))
+	}
+	if !slices.Equal(tilings[attn8Module], tilings[attn8FP8Module]) {
+		t.Errorf("INT8 tilings %v, FP8 tilings %v", tilings[attn8Module], tilings[attn8FP8Module])
+	}
+	for mod, prefix := range map[string]string{attn8Module: "attn8_b", attn8FP8Module: "attn8f_b"} {
+		ptx, err := kernels.PTX(mod)
+		if err != nil && mod == attn8FP8Module {
+			t.Logf("%s is not built in: its entry points are not checked", mod)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inPTX, inTable []string
+		for _, e := range kernels.Entries(ptx) {
+			if strings.HasPrefix(e, prefix) && strings.HasSuffix(e, "_bf16") {
+				inPTX = append(inPTX, e)
+			}
+		}
+		for _, s := range attn8Order(mod, false) {
+			inTable = append(inTable, s.name)
+		}
+		slices.Sort(inPTX)
+		slices.Sort(inTable)
+		if !slices.Equal(inPTX, inTable) {
+			t.Errorf("%s: bf16 entry points in the PTX %v, in attn8Table %v", mod, inPTX, inTable)
+		}
+	}
+}

@@ -1,0 +1,599 @@
+// Device code of the 8-bit flash attention shared by kernels/attention8.cu (INT8 P·V, compute_80) and
+// kernels/sm89/attention8.cu (FP8 e4m3 P·V, compute_89): the Q, K and V quantizers, the swizzled tile
+// layouts and the attention kernel attn8_fwd, templated on its P·V policy. Layouts, numerics and launch
+// configurations are described at the top of kernels/attention8.cu; the FP8 differences at the top of
+// kernels/sm89/attention8.cu. Every kernels/*.cuh is part of every module's source hash (scripts/ptx.sh).
+//
+// Include it once per module, after nothing else: everything is in an anonymous namespace.
+#pragma once
+
+#include "common.cuh"
+#include "mma.cuh"
+
+namespace {
+
+constexpr int HD = 128;                       // head dim
+constexpr int BN = 64;                        // keys per tile (and per K scale block)
+constexpr int QBLK = 16;                      // query rows per Q scale block
+constexpr int KT_BYTES = BN * HD;             // K tile: 64 keys × 128 int8 = 8 KiB
+constexpr int VT_BYTES = HD * BN;             // Vᵀ tile: 128 channels × 64 int8 = 8 KiB
+constexpr int STAGE_BYTES = KT_BYTES + VT_BYTES;
+constexpr float LOG2_255 = 7.9943534368588578f;
+constexpr float ROUND_MAGIC = 12582912.0f;    // 1.5·2^23: x + it has round-to-nearest(x) in its low bits (0 ≤ x < 2^22)
+constexpr float TILE_FLOOR = 32.0f;           // a tile's P scale is at least 2^-32 of the running max
+
+// 8-bit MMA helpers (candidates for mma.cuh; the rest comes from there). The m16n8k32 8-bit fragments are byte-for-byte those of the
+// bf16 m16n8k16 ones (A: rows g / g+8, bytes 4c … 4c+3 and 16+4c …; B: bytes 4c … of column g, then 16+4c …;
+// C: row g / g+8, columns 2c, 2c+1), so ldmatrix .b16 loads them from byte rows.
+// c += a · b, s8 × s8 → s32.
+__device__ __forceinline__ void mma_s8s8(int* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+// c += a · b, u8 × s8 → s32.
+__device__ __forceinline__ void mma_u8s8(int* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+// Low bytes of four words, packed little-endian into one.
+__device__ __forceinline__ uint32_t pack_bytes(uint32_t b0, uint32_t b1, uint32_t b2, uint32_t b3) {
+    return __byte_perm(__byte_perm(b0, b1, 0x0040), __byte_perm(b2, b3, 0x0040), 0x5410);
+}
+// x rounded to the nearest integer in [-127, 127], as a byte.
+__device__ __forceinline__ uint32_t q_s8(float x) { return (uint32_t)max(-127, min(127, __float2int_rn(x))); }
+
+// Eight values times inv, rounded to int8, packed.
+__device__ __forceinline__ uint2 q8x8(const float* x, float inv) {
+    return make_uint2(pack_bytes(q_s8(x[0] * inv), q_s8(x[1] * inv), q_s8(x[2] * inv), q_s8(x[3] * inv)),
+                      pack_bytes(q_s8(x[4] * inv), q_s8(x[5] * inv), q_s8(x[6] * inv), q_s8(x[7] * inv)));
+}
+
+// Byte offsets inside the shared tiles (see the file comment).
+__device__ __forceinline__ uint32_t swq(int r, int c) { return (uint32_t)(r * HD + ((c ^ (r & 7)) << 4)); }
+__device__ __forceinline__ uint32_t swk(int r, int c) {
+    return (uint32_t)(r * HD + ((c ^ (((r >> 1) & 6) | (r & 1))) << 4));
+}
+__device__ __forceinline__ uint32_t swv(int r, int c) { return (uint32_t)(r * BN + ((c ^ ((r >> 1) & 3)) << 4)); }
+
+// ------------------------------------------------------------------------------------------ quantization
+
+// Partial per-channel statistics of one head's valid keys: slice blockIdx.y of gridDim.y contiguous slices.
+// 256 threads: 16 chunks of 8 channels × 16 row lanes.
+__device__ __forceinline__ void kv_stats(float* __restrict__ kpart, float* __restrict__ vpart,
+                                         const bf16* __restrict__ k, const bf16* __restrict__ v, int lkv,
+                                         int k_stride, int v_stride) {
+    __shared__ float red[2][16][HD];
+    const int h = blockIdx.x, s = blockIdx.y, ns = gridDim.y, tid = threadIdx.x;
+    const int ch = (tid & 15) * 8, rl = tid >> 4;
+    const int per = (lkv + ns - 1) / ns, r0 = s * per, r1 = min(lkv, r0 + per);
+    float sum[8], mx[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) sum[i] = 0.0f, mx[i] = 0.0f;
+    for (int r = r0 + rl; r < r1; r += 16) {
+        float a[8], b[8];
+        ld8(k + (long)r * k_stride + h * HD + ch, a);
+        ld8(v + (long)r * v_stride + h * HD + ch, b);
+#pragma unroll
+        for (int i = 0; i < 8; i++) sum[i] += a[i], mx[i] = fmaxf(mx[i], fabsf(b[i]));
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) red[0][rl][ch + i] = sum[i], red[1][rl][ch + i] = mx[i];
+    __syncthreads();
+    if (tid < HD) {
+        float a = 0.0f, b = 0.0f;
+        for (int i = 0; i < 16; i++) a += red[0][i][tid], b = fmaxf(b, red[1][i][tid]);
+        kpart[((long)h * ns + s) * HD + tid] = a;
+        vpart[((long)h * ns + s) * HD + tid] = b;
+    }
+}
+
+// Q: one warp per 16-row block; each lane holds 8 chunks (rows lane/16 + 2i, chunk lane%16).
+__device__ __forceinline__ void quant_q(int8_t* __restrict__ q8, float* __restrict__ qscale, const bf16* __restrict__ q,
+                                        int lq, int q_stride, float sl2) {
+    const int h = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int blk = blockIdx.x * 4 + warp, nqb = (lq + QBLK - 1) / QBLK;
+    if (blk >= nqb) return;
+    const int c = lane & 15;
+    float x[8][8];
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int row = blk * QBLK + (lane >> 4) + 2 * i;
+        if (row < lq) {
+            ld8(q + (long)row * q_stride + h * HD + c * 8, x[i]);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) x[i][e] = 0.0f;
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++) amax = fmaxf(amax, fabsf(x[i][e]));
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int row = blk * QBLK + (lane >> 4) + 2 * i;
+        if (row < lq) {
+            *reinterpret_cast<uint2*>(q8 + ((long)h * lq + row) * HD + c * 8) = q8x8(x[i], inv);
+        }
+    }
+    if (lane == 0) qscale[(long)h * nqb + blk] = (amax > 0.0f ? amax / 127.0f : 1.0f) * sl2;
+}
+
+// K: one 64-key block of one head; 8 warps × 8 rows, each lane 4 chunks (rows warp·8 + lane/16 + 2i).
+__device__ __forceinline__ void quant_k(int8_t* __restrict__ k8, float* __restrict__ kscale, const bf16* __restrict__ k,
+                                        const float* __restrict__ kpart, int ns, int lkv, int k_stride) {
+    __shared__ float mean[HD];
+    __shared__ float wmax[8];
+    const int blk = blockIdx.x, h = blockIdx.y, nkb = gridDim.x, tid = threadIdx.x;
+    const int warp = tid >> 5, lane = tid & 31, c = lane & 15;
+    if (tid < HD) {
+        float s = 0.0f;
+        for (int i = 0; i < ns; i++) s += kpart[((long)h * ns + i) * HD + tid];
+        mean[tid] = s / (float)lkv;
+    }
+    __syncthreads();
+    float x[4][8];
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int row = blk * BN + warp * 8 + (lane >> 4) + 2 * i;
+        if (row < lkv) {
+            ld8(k + (long)row * k_stride + h * HD + c * 8, x[i]);
+#pragma unroll
+            for (int e = 0; e < 8; e++) x[i][e] -= mean[c * 8 + e];
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) x[i][e] = 0.0f;
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++) amax = fmaxf(amax, fabsf(x[i][e]));
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    if (lane == 0) wmax[warp] = amax;
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < 8; i++) amax = fmaxf(amax, wmax[i]);
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int r = warp * 8 + (lane >> 4) + 2 * i;
+        *reinterpret_cast<uint2*>(k8 + (((long)h * nkb + blk) * BN + r) * HD + c * 8) = q8x8(x[i], inv);
+    }
+    if (tid == 0) kscale[(long)h * nkb + blk] = amax > 0.0f ? amax / 127.0f : 1.0f;
+}
+
+// Stages one 64-key block of one head's V as f32 [64][129] (odd pitch: the column reads of the transposed
+// writes are conflict-free), keys ≥ lkv as zeros, and returns the largest |v| this thread loaded. 256 threads;
+// the caller synchronizes before reading the tile.
+__device__ __forceinline__ float load_v_tile(float (*tile)[HD + 1], const bf16* __restrict__ v, int blk, int h, int lkv,
+                                             int v_stride) {
+    const int tid = threadIdx.x;
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < BN * 16 / 256; i++) {
+        const int id = tid + i * 256, r = id >> 4, c = id & 15;
+        const int row = blk * BN + r;
+        float x[8];
+        if (row < lkv) {
+            ld8(v + (long)row * v_stride + h * HD + c * 8, x);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) x[e] = 0.0f;
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++) tile[r][c * 8 + e] = x[e], amax = fmaxf(amax, fabsf(x[e]));
+    }
+    return amax;
+}
+
+// V: one 64-key block of one head (load_v_tile), written transposed: 128 channel rows × four 16-key chunks.
+__device__ __forceinline__ void quant_v(int8_t* __restrict__ vt8, float* __restrict__ vscale, const bf16* __restrict__ v,
+                                        const float* __restrict__ vpart, int ns, int lkv, int v_stride) {
+    __shared__ float tile[BN][HD + 1];
+    __shared__ float inv[HD];
+    const int blk = blockIdx.x, h = blockIdx.y, nkb = gridDim.x, tid = threadIdx.x;
+    if (tid < HD) {
+        float m = 0.0f;
+        for (int i = 0; i < ns; i++) m = fmaxf(m, vpart[((long)h * ns + i) * HD + tid]);
+        inv[tid] = m > 0.0f ? 127.0f / m : 0.0f;
+        if (blk == 0) vscale[(long)h * HD + tid] = m > 0.0f ? m / 127.0f : 1.0f;
+    }
+    load_v_tile(tile, v, blk, h, lkv, v_stride);
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < HD * 4 / 256; i++) {
+        const int id = tid + i * 256, ch = id & (HD - 1), part = id >> 7;
+        const float s = inv[ch];
+        uint32_t w[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int r = part * 16 + j * 4;
+            w[j] = pack_bytes(q_s8(tile[r][ch] * s), q_s8(tile[r + 1][ch] * s), q_s8(tile[r + 2][ch] * s),
+                              q_s8(tile[r + 3][ch] * s));
+        }
+        *reinterpret_cast<uint4*>(vt8 + (((long)h * nkb + blk) * HD + ch) * BN + part * 16) = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+}
+
+// ------------------------------------------------------------------------------------------ attention
+
+// P·V policies of attn8_fwd. PVInt8: P̂ u8 in [0, 255], V int8 with one scale per (head, channel), mma
+// u8·s8 → s32 per pair of channel tiles, converted and added into O (this file). An FP8 policy
+// (kernels/sm89/attention8.cu) sets FP8 and supplies LOG2_PMAX (log2 of the value the tile's largest p maps
+// to), pack4 (four f32 → four e4m3 bytes, the first lowest) and mma (c += a·b, e4m3·e4m3 → f32 m16n8k32);
+// its V has one scale per (head, 64-key tile), vscale [H][nkb], which folds into O's unit so that the MMA
+// accumulates straight into O.
+struct PVInt8 {
+    static constexpr bool FP8 = false;
+};
+
+// One CTA: BM = 16·MT·WARPS query rows of head blockIdx.y. MT = 1 keeps the warp's Q fragments in registers;
+// MT = 2 gives each warp 32 rows (every K/V fragment feeds two MMAs) and re-reads Q fragments from shared
+// memory, as in attention.cu.
+template <class PV, class OUT, int WARPS, int MT, int STAGES>
+__device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, const int8_t* __restrict__ q8,
+                                          const int8_t* __restrict__ k8, const int8_t* __restrict__ vt8,
+                                          const float* __restrict__ qscale, const float* __restrict__ kscale,
+                                          const float* __restrict__ vscale, int lq, int lkv, int o_stride) {
+    typedef typename OUT::T T;
+    constexpr int WM = 16 * MT, BM = WM * WARPS, NTHREADS = 32 * WARPS;
+    constexpr bool QREG = MT == 1;
+    static_assert(MT == 1 || MT == 2, "one or two m16 tiles per warp");
+    static_assert(STAGES >= 2, "at least double buffering");
+
+    extern __shared__ __align__(128) uint8_t smem[];
+    const uint32_t sbase = shared_addr(smem);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int m0 = blockIdx.x * BM, h = blockIdx.y;
+    const int ntiles = (lkv + BN - 1) / BN, nqb = (lq + QBLK - 1) / QBLK;
+    q8 += (long)h * lq * HD;
+    k8 += (long)h * ntiles * KT_BYTES;
+    vt8 += (long)h * ntiles * VT_BYTES;
+    kscale += (long)h * ntiles;
+    out += (long)h * HD;
+
+    auto stage_addr = [&](int t) { return sbase + (uint32_t)((t % STAGES) * STAGE_BYTES); };
+    auto load_tile = [&](int t) {
+        if (t < ntiles) {
+            const uint32_t st = stage_addr(t);
+            const int8_t* ks = k8 + (long)t * KT_BYTES;
+            const int8_t* vs = vt8 + (long)t * VT_BYTES;
+#pragma unroll
+            for (int i = 0; i < KT_BYTES / 16 / NTHREADS; i++) {
+                const int id = tid + i * NTHREADS;
+                cp_async16(st + swk(id >> 3, id & 7), ks + id * 16, 16);
+            }
+#pragma unroll
+            for (int i = 0; i < VT_BYTES / 16 / NTHREADS; i++) {
+                const int id = tid + i * NTHREADS;
+                cp_async16(st + KT_BYTES + swv(id >> 2, id & 3), vs + id * 16, 16);
+            }
+        }
+        cp_async_commit();
+    };
+
+    // Prologue: Q (its own region after the ring) with tile 0, then tiles 1 … STAGES-2.
+    const uint32_t sq = sbase + STAGES * STAGE_BYTES;
+#pragma unroll
+    for (int i = 0; i < BM * 8 / NTHREADS; i++) {
+        const int id = tid + i * NTHREADS, r = id >> 3, c = id & 7;
+        const bool ok = m0 + r < lq;
+        cp_async16(sq + swq(r, c), ok ? q8 + (long)(m0 + r) * HD + c * 16 : q8, ok ? 16 : 0);
+    }
+    load_tile(0);
+#pragma unroll
+    for (int s = 1; s < STAGES - 1; s++) load_tile(s);
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    uint32_t qf[QREG ? HD / 32 : 1][4];
+    if constexpr (QREG) {
+#pragma unroll
+        for (int kk = 0; kk < HD / 32; kk++)
+            ldsm_x4(sq + swq(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)), qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3]);
+    }
+    float qsc[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        const int b = (m0 + warp * WM + mt * 16) / QBLK;
+        qsc[mt] = b < nqb ? qscale[(long)h * nqb + b] : 1.0f;
+    }
+
+    float o[MT][HD / 8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int i = 0; i < HD / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.0f;
+    // Per row (g, g+8 of each m16 tile): running max (log2 domain), this thread's part of the sum of p (in
+    // true units), and the unit u of O.
+    float mrow[MT][2], lrow[MT][2], unit[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) mrow[mt][r] = -INFINITY, lrow[mt][r] = 0.0f, unit[mt][r] = 1.0f;
+
+    // ldmatrix row addresses. K (B of Q·Kᵀ): an x4 gives (n-tile 2np, channels +0), (2np, +16), (2np+1, +0),
+    // (2np+1, +16); n-tile 2np+hh, column j ↔ key np·16 + 4·(j/2) + 2·hh + j%2. Vᵀ (B of P·V): (channels
+    // +0…7, keys +0), (+0…7, keys +16), (+8…15, +0), (+8…15, +16) of a 32-key step.
+    const int k_row = 4 * ((lane & 7) >> 1) + 2 * (lane >> 4) + (lane & 1), k_chunk = (lane >> 3) & 1;
+    const int v_row = (lane & 7) + ((lane >> 4) << 3), v_chunk = (lane >> 3) & 1;
+
+    auto qk = [&](int (&s)[MT][BN / 8][4], uint32_t sk) {
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int i = 0; i < BN / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0;
+#pragma unroll
+        for (int kk = 0; kk < HD / 32; kk++) {
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                if constexpr (QREG) {
+                    a[mt][0] = qf[kk][0], a[mt][1] = qf[kk][1], a[mt][2] = qf[kk][2], a[mt][3] = qf[kk][3];
+                } else {
+                    ldsm_x4(sq + swq(warp * WM + mt * 16 + (lane & 15), kk * 2 + (lane >> 4)), a[mt][0], a[mt][1],
+                            a[mt][2], a[mt][3]);
+                }
+            }
+#pragma unroll
+            for (int np = 0; np < BN / 16; np++) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4(sk + swk(np * 16 + k_row, kk * 2 + k_chunk), b0, b1, b2, b3);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_s8s8(s[mt][2 * np], a[mt], b0, b1);
+                    mma_s8s8(s[mt][2 * np + 1], a[mt], b2, b3);
+                }
+            }
+        }
+    };
+
+    // Masks the scores of keys ≥ lkv (mask: the tile is partial) and returns this thread's max of rows g, g+8.
+    // Accumulator (i, e) is row g (+8 for e ≥ 2), key j·64 + 16·(i/2) + 4·(lane%4) + 2·(i%2) + (e&1).
+    auto mask_max = [&](int (&s)[BN / 8][4], int j, bool mask, int (&mx)[2]) {
+        if (mask) {
+#pragma unroll
+            for (int i = 0; i < BN / 8; i++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    if (j * BN + (i >> 1) * 16 + (lane & 3) * 4 + (i & 1) * 2 + (e & 1) >= lkv) s[i][e] = INT_MIN;
+        }
+        mx[0] = mx[1] = INT_MIN;
+#pragma unroll
+        for (int i = 0; i < BN / 8; i++) {
+            mx[0] = max(mx[0], max(s[i][0], s[i][1]));
+            mx[1] = max(mx[1], max(s[i][2], s[i][3]));
+        }
+    };
+
+    // Raises row r of m-tile mt's running max to the tile's max (mx: this thread's, scaled by sc to the log2
+    // domain); returns the tile's quantization max mq (at least the new running max − TILE_FLOOR) and sets
+    // alpha to the rescale of the old max.
+    auto raise_max = [&](int mt, int r, int& mx, float sc, float& alpha) {
+        mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mtile = (float)mx * sc;
+        const float mnew = fmaxf(mrow[mt][r], mtile);
+        const float mq = fmaxf(mtile, mnew - TILE_FLOOR);
+        alpha = fast_exp2(mrow[mt][r] - mnew);
+        mrow[mt][r] = mnew;
+        return mq;
+    };
+
+    // Online softmax; P̂ (u8) lands in A-fragment order, beta is the O update factor of each row.
+    // Accumulator (i, e) is row g (+8 for e ≥ 2), key j·64 + 16·(i/2) + 4·(lane%4) + 2·(i%2) + (e&1).
+    auto softmax = [&](int (&s)[MT][BN / 8][4], uint32_t (&pf)[MT][BN / 32][4], float (&beta)[MT][2], float ksc,
+                       int j, bool mask) {
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            int mx[2];
+            mask_max(s[mt], j, mask, mx);
+            const float sc = qsc[mt] * ksc;
+            float off[2], alpha[2], pmax[2];
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const float mq = raise_max(mt, r, mx[r], sc, alpha[r]);
+                pmax[r] = fast_exp2(mq - mrow[mt][r]);
+                off[r] = LOG2_255 - mq;
+                const float unew = pmax[r] * (1.0f / 255.0f);
+                beta[mt][r] = unit[mt][r] * alpha[r] * __fdividef(1.0f, unew);
+                unit[mt][r] = unew;
+            }
+            float rs[2] = {0.0f, 0.0f};
+            uint32_t bits[BN / 8][4];
+#pragma unroll
+            for (int i = 0; i < BN / 8; i++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float p = fast_exp2(fmaf((float)s[mt][i][e], sc, off[e >> 1]));
+                    const float fr = p + ROUND_MAGIC;
+                    rs[e >> 1] += fr - ROUND_MAGIC;
+                    bits[i][e] = __float_as_uint(fr);
+                }
+#pragma unroll
+            for (int kk = 0; kk < BN / 32; kk++) {
+                const int i = kk * 4;
+                pf[mt][kk][0] = pack_bytes(bits[i][0], bits[i][1], bits[i + 1][0], bits[i + 1][1]);
+                pf[mt][kk][1] = pack_bytes(bits[i][2], bits[i][3], bits[i + 1][2], bits[i + 1][3]);
+                pf[mt][kk][2] = pack_bytes(bits[i + 2][0], bits[i + 2][1], bits[i + 3][0], bits[i + 3][1]);
+                pf[mt][kk][3] = pack_bytes(bits[i + 2][2], bits[i + 2][3], bits[i + 3][2], bits[i + 3][3]);
+            }
+#pragma unroll
+            for (int r = 0; r < 2; r++) lrow[mt][r] = fmaf(lrow[mt][r], alpha[r], rs[r] * unit[mt][r]);
+        }
+    };
+
+    // O = O·β + P̂ V8, one pair of n8 channel tiles at a time (the int32 partial lives for two k32 steps).
+    auto pv = [&](const uint32_t (&pf)[MT][BN / 32][4], const float (&beta)[MT][2], uint32_t sv) {
+#pragma unroll
+        for (int np = 0; np < HD / 16; np++) {
+            int acc[MT][2][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int t = 0; t < 2; t++) acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = 0;
+#pragma unroll
+            for (int kk = 0; kk < BN / 32; kk++) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4(sv + swv(np * 16 + v_row, kk * 2 + v_chunk), b0, b1, b2, b3);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_u8s8(acc[mt][0], pf[mt][kk], b0, b1);
+                    mma_u8s8(acc[mt][1], pf[mt][kk], b2, b3);
+                }
+            }
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int t = 0; t < 2; t++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        o[mt][2 * np + t][e] = fmaf(o[mt][2 * np + t][e], beta[mt][e >> 1], (float)acc[mt][t][e]);
+        }
+    };
+
+    // FP8 (PV::FP8): the same online softmax with P̂ = 2^LOG2_PMAX · exp2(s − m_tile) packed to e4m3 by
+    // PV::pack4; vtile, the tile's V scale, is folded into O's unit; lrow gains the unrounded p in units of
+    // pmax/2^LOG2_PMAX (one rounding per weight, unbiased, and no decode of the packed bytes).
+    // The policy comes in as an argument (a generic lambda) so that the INT8 instantiation, which never calls
+    // these, does not need its members.
+    auto softmax_fp8 = [&](auto policy, int (&s)[MT][BN / 8][4], uint32_t (&pf)[MT][BN / 32][4], float (&beta)[MT][2],
+                           float ksc, float vtile, int j, bool mask) {
+        using P = decltype(policy);
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            int mx[2];
+            mask_max(s[mt], j, mask, mx);
+            const float sc = qsc[mt] * ksc;
+            float off[2], alpha[2], punit[2];
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const float mq = raise_max(mt, r, mx[r], sc, alpha[r]);
+                punit[r] = fast_exp2(mq - mrow[mt][r] - P::LOG2_PMAX);
+                off[r] = P::LOG2_PMAX - mq;
+                const float unew = punit[r] * vtile;
+                beta[mt][r] = unit[mt][r] * alpha[r] * __fdividef(1.0f, unew);
+                unit[mt][r] = unew;
+            }
+            float rs[2] = {0.0f, 0.0f};
+            float p[BN / 8][4];
+#pragma unroll
+            for (int i = 0; i < BN / 8; i++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    p[i][e] = fast_exp2(fmaf((float)s[mt][i][e], sc, off[e >> 1]));
+                    rs[e >> 1] += p[i][e];
+                }
+#pragma unroll
+            for (int kk = 0; kk < BN / 32; kk++) {
+                const int i = kk * 4;
+                pf[mt][kk][0] = P::pack4(p[i][0], p[i][1], p[i + 1][0], p[i + 1][1]);
+                pf[mt][kk][1] = P::pack4(p[i][2], p[i][3], p[i + 1][2], p[i + 1][3]);
+                pf[mt][kk][2] = P::pack4(p[i + 2][0], p[i + 2][1], p[i + 3][0], p[i + 3][1]);
+                pf[mt][kk][3] = P::pack4(p[i + 2][2], p[i + 2][3], p[i + 3][2], p[i + 3][3]);
+            }
+#pragma unroll
+            for (int r = 0; r < 2; r++) lrow[mt][r] = fmaf(lrow[mt][r], alpha[r], rs[r] * punit[r]);
+        }
+    };
+
+    // FP8: O = O·β, then the f32 MMA accumulates P̂ V̂ straight into O.
+    auto pv_fp8 = [&](auto policy, const uint32_t (&pf)[MT][BN / 32][4], const float (&beta)[MT][2], uint32_t sv) {
+        using P = decltype(policy);
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int i = 0; i < HD / 8; i++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) o[mt][i][e] *= beta[mt][e >> 1];
+#pragma unroll
+        for (int np = 0; np < HD / 16; np++)
+#pragma unroll
+            for (int kk = 0; kk < BN / 32; kk++) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4(sv + swv(np * 16 + v_row, kk * 2 + v_chunk), b0, b1, b2, b3);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    P::mma(o[mt][2 * np], pf[mt][kk], b0, b1);
+                    P::mma(o[mt][2 * np + 1], pf[mt][kk], b2, b3);
+                }
+            }
+    };
+
+    // One barrier per tile, as attention.cu; the last tile, the only one that can be partial, is peeled off.
+    auto step = [&](int j, bool mask) {
+        const float ksc = kscale[j];
+        float vtile = 1.0f;
+        if constexpr (PV::FP8) vtile = vscale[(long)h * ntiles + j];
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        load_tile(j + STAGES - 1);
+        int s[MT][BN / 8][4];
+        uint32_t pf[MT][BN / 32][4];
+        float beta[MT][2];
+        qk(s, stage_addr(j));
+        if constexpr (PV::FP8) {
+            softmax_fp8(PV{}, s, pf, beta, ksc, vtile, j, mask);
+            pv_fp8(PV{}, pf, beta, stage_addr(j) + KT_BYTES);
+        } else {
+            softmax(s, pf, beta, ksc, j, mask);
+            pv(pf, beta, stage_addr(j) + KT_BYTES);
+        }
+    };
+    for (int j = 0; j < ntiles - 1; j++) step(j, false);
+    if (ntiles > 0) step(ntiles - 1, ntiles * BN > lkv);
+    cp_async_wait<0>();
+    __syncthreads();  // all warps are done with the ring and Q; they become the epilogue's staging memory
+
+    constexpr int PITCH = (64 + 8) * (int)sizeof(T);
+    constexpr int CPR = 64 * (int)sizeof(T) / 16;
+    static_assert(WARPS * WM * PITCH <= STAGES * STAGE_BYTES + BM * HD, "staging fits");
+    uint8_t* stage = smem + warp * WM * PITCH;
+    const int g = lane >> 2, cq = (lane & 3) * 2;
+    const float* vsc = vscale + (long)h * HD;
+    float inv[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float l = lrow[mt][r];
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            inv[mt][r] = l > 0.0f ? unit[mt][r] / l : 0.0f;
+        }
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            // FP8: the V scales are in O's unit already.
+            float2 vs = make_float2(1.0f, 1.0f);
+            if constexpr (!PV::FP8) vs = *reinterpret_cast<const float2*>(vsc + half * 64 + i * 8 + cq);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                const float* acc = o[mt][half * 8 + i];
+                uint8_t* p = stage + (mt * 16 + g) * PITCH + (i * 8 + cq) * sizeof(T);
+                st_pair<T>(p, acc[0] * inv[mt][0] * vs.x, acc[1] * inv[mt][0] * vs.y);
+                st_pair<T>(p + 8 * PITCH, acc[2] * inv[mt][1] * vs.x, acc[3] * inv[mt][1] * vs.y);
+            }
+        }
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < WM * CPR / 32; i++) {
+            const int id = lane + i * 32, r = id / CPR, c = id % CPR;
+            const int row = m0 + warp * WM + r;
+            if (row < lq) {
+                const uint4 val = *reinterpret_cast<const uint4*>(stage + r * PITCH + c * 16);
+                *reinterpret_cast<uint4*>(reinterpret_cast<uint8_t*>(out + (long)row * o_stride + half * 64) + c * 16) = val;
+            }
+        }
+        __syncwarp();
+    }
+}
+
+}  // namespace
