@@ -1,6 +1,7 @@
 // Correctness check and benchmark of kernels/attention.ptx, the PTX that ships, loaded through the driver API,
 // and of the 8-bit kernels of kernels/attention8.ptx (attn8_*: quantizers then attention; the quantizers' time
-// counts in theirs, and bench also reports it alone).
+// counts in theirs, and bench also reports it alone) and kernels/sm89/attention8.ptx (attn8f_*: FP8 P·V, sm_89
+// and newer; list it after kernels/attention8.ptx, whose statistics, Q and K quantizers it takes).
 //
 //   attn_test check [ptx,...]  shape table against a double-precision CPU reference (all entry points)
 //   attn_test bench [ptx,...] [out]  timings at the WAN 2.2 lengths (40 heads), CUDA events, median of runs
@@ -72,12 +73,13 @@ static inline float uni(uint64_t seed, uint64_t i) {  // uniform in [-1, 1)
 struct Variant {
     std::string name, module;
     int bm = 0, warps = 0, stages = 0, f32 = 0, smem = 0;
-    int q8 = 0;  // 8-bit (attention8.ptx): quant8 runs first
+    int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx): quant8 runs first
     CUfunction fn = nullptr;
 };
 // The quantizers of attention8.ptx (see kernels/attention8.cu), loaded with its first 8-bit entry point.
+// vfp8 is the FP8 V quantizer of sm89/attention8.ptx.
 static struct {
-    CUfunction stats = nullptr, q = nullptr, k = nullptr, v = nullptr;
+    CUfunction stats = nullptr, q = nullptr, k = nullptr, v = nullptr, vfp8 = nullptr;
 } quant8;
 // Every name any module may carry; a module is tested on those it has.
 static const char* kEntries[] = {
@@ -87,6 +89,8 @@ static const char* kEntries[] = {
     "attn_b128_w12_s3gp_bf16", "attn_b128_w12_s3gq_bf16",  // sm90a, warp-specialized (a producer warpgroup)
     "attn8_b128_w8_s3_bf16", "attn8_b128_w8_s3_f32", "attn8_b128_w4_s3_bf16", "attn8_b128_w4_s3_f32",
     "attn8_b256_w8_s3_bf16", "attn8_b256_w8_s3_f32",  // kernels/attention8.ptx (INT8, mma.sync)
+    "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",
+    "attn8f_b256_w8_s3_bf16", "attn8f_b256_w8_s3_f32",  // kernels/sm89/attention8.ptx (FP8 P·V, mma.sync)
 };
 static std::vector<Variant> variants;
 
@@ -94,8 +98,9 @@ static Variant parse_entry(const char* name) {
     Variant v;
     v.name = name;
     char rest[32] = {0};
-    if (sscanf(name, "attn8_b%d_w%d_s%d%31s", &v.bm, &v.warps, &v.stages, rest) == 4) {
-        v.q8 = 1;
+    const bool fp8 = strncmp(name, "attn8f_", 7) == 0;
+    if (sscanf(name, fp8 ? "attn8f_b%d_w%d_s%d%31s" : "attn8_b%d_w%d_s%d%31s", &v.bm, &v.warps, &v.stages, rest) == 4) {
+        v.q8 = fp8 ? 2 : 1;
         v.f32 = strstr(rest, "f32") != nullptr;
         v.smem = v.stages * 16384 + v.bm * 128;  // 64-key int8 K and Vᵀ tiles, then Q
         return v;
@@ -142,11 +147,18 @@ static void load_module(const char* path) {
         if (only && !strstr(only, e)) continue;
         Variant v = parse_entry(e);
         if (cuModuleGetFunction(&v.fn, mod, e) != CUDA_SUCCESS) continue;
-        if (v.q8 && !quant8.stats) {
+        if (v.q8 == 1 && !quant8.stats) {
             CU(cuModuleGetFunction(&quant8.stats, mod, "attn8_kv_stats_bf16"));
             CU(cuModuleGetFunction(&quant8.q, mod, "attn8_quant_q_bf16"));
             CU(cuModuleGetFunction(&quant8.k, mod, "attn8_quant_k_bf16"));
             CU(cuModuleGetFunction(&quant8.v, mod, "attn8_quant_v_bf16"));
+        }
+        if (v.q8 == 2) {
+            if (!quant8.stats) {
+                fprintf(stderr, "%s: the FP8 entry points take Q and K from kernels/attention8.ptx: list it first\n", path);
+                exit(1);
+            }
+            if (!quant8.vfp8) CU(cuModuleGetFunction(&quant8.vfp8, mod, "attn8_quant_v_fp8_bf16"));
         }
         v.module = path;
         variants.push_back(v);
@@ -182,9 +194,10 @@ static struct Scratch8 {
     }
 } scratch8;
 
-// The 8-bit quantizers (as engine/cuda/backend_attention8.go launches them).
+// The 8-bit quantizers (as engine/cuda/backend_attention8.go launches them); fp8: V by the FP8 module's
+// quantizer (e4m3, vscale [H][nkb]).
 static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lkv, int qs, int ks, int vs, float scale,
-                      int heads, CUstream st = 0) {
+                      int heads, CUstream st = 0, bool fp8 = false) {
     int ns = std::min(64, (lkv + 1023) / 1024);
     scratch8.ensure(lq, lkv, heads, ns);
     const int nkb = (lkv + 63) / 64;
@@ -196,6 +209,11 @@ static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int 
     CU(cuLaunchKernel(quant8.q, (lq + 63) / 64, heads, 1, 128, 1, 1, 0, st, a1, nullptr));
     void* a2[] = {&s.k8, &s.ks, &k, &s.kpart, &ns, &lkv, &ks};
     CU(cuLaunchKernel(quant8.k, nkb, heads, 1, 256, 1, 1, 0, st, a2, nullptr));
+    if (fp8) {
+        void* a3[] = {&s.v8, &s.vs, &vv, &lkv, &vs};
+        CU(cuLaunchKernel(quant8.vfp8, nkb, heads, 1, 256, 1, 1, 0, st, a3, nullptr));
+        return;
+    }
     void* a3[] = {&s.v8, &s.vs, &vv, &s.vpart, &ns, &lkv, &vs};
     CU(cuLaunchKernel(quant8.v, nkb, heads, 1, 256, 1, 1, 0, st, a3, nullptr));
 }
@@ -203,7 +221,7 @@ static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int 
 static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lkv,
                    int qs, int ks, int vs, int os, float scale, int heads, CUstream st = 0, bool quant = true) {
     if (v.q8) {
-        if (quant) quantize8(q, k, vv, lq, lkv, qs, ks, vs, scale, heads, st);
+        if (quant) quantize8(q, k, vv, lq, lkv, qs, ks, vs, scale, heads, st, v.q8 == 2);
         Scratch8& s = scratch8;
         void* args[] = {&out, &s.q8, &s.k8, &s.v8, &s.qs, &s.ks, &s.vs, &lq, &lkv, &os};
         CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
@@ -440,21 +458,24 @@ static int bench(const char* outpath) {
             self.push_back({ms, &var});
         }
     std::sort(self.begin(), self.end());
-    // The 8-bit quantizers alone (their time is included in every attn8 timing).
-    for (const auto& var : variants)
-        if (var.q8) {
+    // The 8-bit quantizers alone (their time is included in every attn8 timing), once per kind: INT8 V, then
+    // FP8 V when attn8f_* entry points are loaded.
+    for (int kind = 1; kind <= 2; kind++)
+        for (const auto& var : variants) {
+            if (var.q8 != kind) continue;
+            const bool fp8 = kind == 2;
             const std::pair<int, int> shapes[] = {{32760, 32760}, {75600, 75600}, {32760, 512}, {75600, 512}};
             for (auto shape : shapes) {
                 const int lq = shape.first, lk = shape.second, st = H * HD;
                 const float scale = 1.0f / sqrtf(128.0f);
-                for (int i = 0; i < 3; i++) quantize8(q, k, v, lq, lk, st, st, st, scale, H);
+                for (int i = 0; i < 3; i++) quantize8(q, k, v, lq, lk, st, st, st, scale, H, 0, fp8);
                 std::vector<float> t;
                 cudaEvent_t a, b;
                 RT(cudaEventCreate(&a));
                 RT(cudaEventCreate(&b));
                 for (int i = 0; i < 10; i++) {
                     RT(cudaEventRecord(a));
-                    quantize8(q, k, v, lq, lk, st, st, st, scale, H);
+                    quantize8(q, k, v, lq, lk, st, st, st, scale, H, 0, fp8);
                     RT(cudaEventRecord(b));
                     RT(cudaEventSynchronize(b));
                     float ms;
@@ -462,8 +483,8 @@ static int bench(const char* outpath) {
                     t.push_back(ms);
                 }
                 std::sort(t.begin(), t.end());
-                printf("  attn8 quantizers       Lq=%5d Lk=%5d  %9.3f ms (median of 10; included in the attn8 times)\n", lq,
-                       lk, t[t.size() / 2]);
+                printf("  %s Lq=%5d Lk=%5d  %9.3f ms (median of 10; included in the %s times)\n",
+                       fp8 ? "attn8 quantizers (FP8)" : "attn8 quantizers      ", lq, lk, t[t.size() / 2], fp8 ? "attn8f" : "attn8");
                 RT(cudaEventDestroy(a));
                 RT(cudaEventDestroy(b));
             }
