@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"strconv"
 
 	"github.com/wan22/wan22/engine/dit"
@@ -175,21 +174,6 @@ func checkDeltaTypes(f *lora.File, src gguf.Source) error {
 	return nil
 }
 
-// loraBytes bounds the device memory the LoRAs of stage s take once
-// attached: their tensors are uploaded in their file's types, or as F32 where
-// stacked LoRAs of different types share a layer — at most twice the files.
-func loraBytes(s Stage, loras []LoRA) int64 {
-	var n int64
-	for _, l := range loras {
-		if l.Expert.appliesTo(s) {
-			if st, err := os.Stat(l.Path); err == nil {
-				n += 2 * st.Size()
-			}
-		}
-	}
-	return n
-}
-
 // mergeBytes bounds the device memory merging the LoRAs of stage s into the
 // expert src takes: a merge rewrites one matrix at a time (the merged copy is
 // uploaded, then the original freed), so the largest F32/F16/BF16 matrix one
@@ -226,26 +210,42 @@ func mergeBytes(src gguf.Source, s Stage, loras []LoRA) int64 {
 	return n
 }
 
-// attachLoRAs attaches the LoRAs of stage s to m, in order, and logs which
-// modules a LoRA with Merge could not merge. On an error the LoRAs attached
-// so far stay attached; the caller frees m.
-func attachLoRAs(m *dit.Model, s Stage, loras []LoRA, log *slog.Logger) error {
+// openLoRAs opens the LoRAs of stage s, in order, for dit.Run.LoRAs; done
+// closes them (after LoadForRun returns). On an error none stays open.
+func openLoRAs(s Stage, loras []LoRA) (out []dit.LoadLoRA, done func(), err error) {
+	var files []*lora.File
+	done = func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
 	for _, l := range loras {
 		if !l.Expert.appliesTo(s) {
 			continue
 		}
 		f, err := lora.Open(l.Path)
 		if err != nil {
-			return err
+			done()
+			return nil, func() {}, err
 		}
-		info, err := m.AttachLoRAOpts(f, float32(l.Strength), dit.LoRAOptions{Merge: l.Merge})
-		f.Close()
-		if err != nil {
-			return err
-		}
-		if l.Merge {
-			log.Info("LoRA merged", "expert", s.String(), "lora", l.Path, "merged", len(info.Merged), "run_time", info.RunTime)
-		}
+		files = append(files, f)
+		out = append(out, dit.LoadLoRA{File: f, Strength: float32(l.Strength), Options: dit.LoRAOptions{Merge: l.Merge}})
 	}
-	return nil
+	return out, done, nil
+}
+
+// logMerges logs, for each LoRA of stage s that asked to be merged, how many
+// modules were merged and how many kept the run-time path; loaded is
+// dit.Model.LoadedLoRAs, in the order of the stage's LoRAs.
+func logMerges(s Stage, loras []LoRA, loaded []dit.LoRAAttach, log *slog.Logger) {
+	i := 0
+	for _, l := range loras {
+		if !l.Expert.appliesTo(s) {
+			continue
+		}
+		if i < len(loaded) && l.Merge {
+			log.Info("LoRA merged", "expert", s.String(), "lora", l.Path, "merged", len(loaded[i].Merged), "run_time", loaded[i].RunTime)
+		}
+		i++
+	}
 }

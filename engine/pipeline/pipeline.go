@@ -421,8 +421,18 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 	if err := firstErr(r.ctx.Err(), err); err != nil {
 		return nil, wrapIf(err, what)
 	}
-	run := dit.Run{Grid: r.o.Grid(), CFG: cfg, Extra: loraBytes(s, r.o.LoRAs) + mergeBytes(src, s, r.o.LoRAs)}
+	// LoRAs go on at load, before the prompts are embedded (one on
+	// text_embedding changes the embedded text): the planner counts their
+	// adapters with the blocks they belong to, and a swapped block's adapters
+	// travel in its slab.
+	loras, closeLoRAs, err := openLoRAs(s, r.o.LoRAs)
+	if err != nil {
+		src.Close()
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	run := dit.Run{Grid: r.o.Grid(), CFG: cfg, Extra: mergeBytes(src, s, r.o.LoRAs), LoRAs: loras}
 	m, err := dit.LoadForRun(r.o.backend(r.b, s), src, run)
+	closeLoRAs()
 	if err != nil {
 		src.Close()
 		return nil, fmt.Errorf("%s %s: %w", what, path, err)
@@ -433,12 +443,7 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 	} else {
 		src.Close()
 	}
-	// LoRAs go on before the prompts are embedded: one on text_embedding
-	// changes the embedded text.
-	if err := attachLoRAs(m, s, r.o.LoRAs, r.log); err != nil {
-		e.free()
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
+	logMerges(s, r.o.LoRAs, m.LoadedLoRAs(), r.log)
 	if names := m.AttachedLoRAs(); len(names) > 0 {
 		r.log.Info("LoRAs attached", "expert", s.String(), "loras", names)
 	}
