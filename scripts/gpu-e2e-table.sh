@@ -46,9 +46,9 @@ for phase in ${PHASE//,/ }; do
     bench f16-low-81 150 --expert-type F16 --frames 81 --vram-budget 24,16 --steps 1
     bench f16-low-720 200 --expert-type F16 --frames 81 --size 1280x720 --vram-budget 24,16 --steps 1 ;;
   distill)
-    bench distill-lora 90 --expert-type F16 --frames 81 --vram-budget 32 --solver distill --synth-lora 64 --steps 2 --switch-step 2 \
-      --compare "$OUT/f16-32-81.json"
-    bench distill-merge 110 --expert-type F16 --frames 81 --vram-budget 32 --solver distill --synth-lora 64 --steps 2 --switch-step 2 --lora-merge ;;
+    bench distill-lora 90 --expert-type F16 --frames 81 --vram-budget 32 --solver distill --synth-lora 64 --switch-step 2 \
+      --compare docs/bench/2026-12-06-h100-f16-32-81.json
+    bench distill-merge 110 --expert-type F16 --frames 81 --vram-budget 32 --solver distill --synth-lora 64 --switch-step 2 --lora-merge ;;
   q8-720)
     bench q8-720 250 --expert-type Q8_0 --frames 81 --size 1280x720 --vram-budget 32,24,16 --steps 1
     bench q8-24-81 70 --expert-type Q8_0 --frames 81 --vram-budget 24 --steps 1 ;;
