@@ -354,7 +354,8 @@ func TestFrameRGBA(t *testing.T) {
 	}
 }
 
-// fakeFFmpeg puts an executable "ffmpeg" shell script on PATH.
+// fakeFFmpeg puts an executable "ffmpeg" shell script first on PATH (the rest of PATH stays, so the script
+// finds cat and the like: without it a script that drains its input dies at once and the writes race its exit).
 func fakeFFmpeg(t *testing.T, script string) {
 	t.Helper()
 	if runtime.GOOS == "windows" {
@@ -364,7 +365,7 @@ func fakeFFmpeg(t *testing.T, script string) {
 	if err := os.WriteFile(filepath.Join(bin, "ffmpeg"), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PATH", bin)
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 }
 
 func TestFFmpegFailsMidStream(t *testing.T) {
