@@ -49,6 +49,8 @@ type emul8Config struct {
 	// outliers: per head, that many channels (largest amax|q|·amax|k|) taken out of the INT8 product and
 	// added in f32; the INT8 scales are then set by the other channels.
 	outliers int
+	// outByK: the outlier channels are those of largest amax|k − mean| alone (what kv_stats can give).
+	outByK bool
 	// vChan (FP8): V e4m3 with one scale per (head, channel) over the valid keys (applied in the epilogue).
 	vChan bool
 	// pU8 (FP8 V): P̂ as the INT8 kernel's u8 instead of e4m3; pE4M3 (INT8 V): P̂ as e4m3 ×448.
@@ -210,6 +212,9 @@ func emul8Quant(c *emul8Case, h int, cfg emul8Config) *emul8Head {
 		}
 		slices.SortFunc(idx, func(a, b int) int {
 			x, y := aq[a]*ak[a], aq[b]*ak[b]
+			if cfg.outByK {
+				x, y = ak[a], ak[b]
+			}
 			if x > y {
 				return -1
 			}
@@ -523,10 +528,13 @@ func (s emul8Shape) String() string {
 
 // TestAttention8Emul pins the error of the committed 8-bit scheme (emulated) at TestBackendAttention8's
 // small shapes with its model-like inputs, and checks that leaving each quantization step exact changes the
-// error as the error budget says (the Q·Kᵀ INT8 step dominates; without it the scheme is within issue 14's
-// 3e-2). The bounds are the measured errors plus about 25% (other seeds move them by less than that).
+// error as the error budget says: the INT8 Q·Kᵀ of the model-like q and k (four ×10 channels per head) is
+// what breaks issue 14's 3e-2; taking those channels out of the INT8 product brings INT8 to about 1e-2, while
+// FP8 stays at the e4m3 V floor (about 2.6%). The bounds are the measured errors with about 25% room (other
+// seeds move them by less).
 func TestAttention8Emul(t *testing.T) {
-	sh := []emul8Shape{{17, 33, 33, 2, 2}, {100, 257, 200, 2, 2}, {333, 1000, 999, 3, 3}}
+	sh := []emul8Shape{{17, 33, 33, 2, 2}, {100, 257, 200, 2, 2}, {333, 1000, 999, 3, 3}, {1000, 77, 77, 40, 4},
+		{4095, 4096, 3001, 2, 2}}
 	type check struct {
 		cfg    emul8Config
 		lo, hi float64 // the error must lie in [lo, hi] at every shape
@@ -543,6 +551,12 @@ func TestAttention8Emul(t *testing.T) {
 		c.outliers = 4
 		return c
 	}
+	onlyV := func(fp8 bool) emul8Config {
+		c := emul8Kernel(fp8)
+		c.name += ", only V quantized"
+		c.exactQ, c.exactK, c.exactP = true, true, true
+		return c
+	}
 	checks := []check{
 		{emul8Kernel(false), 2.5e-2, 6.5e-2},
 		{emul8Kernel(true), 3.0e-2, 7.5e-2},
@@ -550,6 +564,8 @@ func TestAttention8Emul(t *testing.T) {
 		{exactQK(true), 1.5e-2, 3.0e-2},
 		{out4(false), 0, 1.2e-2},
 		{out4(true), 1.5e-2, 3.5e-2},
+		{onlyV(false), 0, 1.2e-2},
+		{onlyV(true), 2.2e-2, 3.0e-2}, // e4m3 keeps 3 mantissa bits: about 2.6% of a standard normal V
 	}
 	for si, s := range sh {
 		c := emul8Inputs(uint64(si+1), s.lq, s.lk, s.keys, s.nh)
@@ -602,6 +618,8 @@ func TestAttention8EmulSweep(t *testing.T) {
 		add(k, p+" Q smoothed", func(c *emul8Config) { c.qSmooth = true })
 		add(k, p+" 4 outliers f32", func(c *emul8Config) { c.outliers = 4 })
 		add(k, p+" 8 outliers f32", func(c *emul8Config) { c.outliers = 8 })
+		add(k, p+" 16 outliers f32", func(c *emul8Config) { c.outliers = 16 })
+		add(k, p+" 4 outliers by K amax", func(c *emul8Config) { c.outliers, c.outByK = 4, true })
 		add(k, p+" 4 outliers + Q smoothed", func(c *emul8Config) { c.outliers, c.qSmooth = 4, true })
 		if fp8 {
 			add(k, p+" V per channel", func(c *emul8Config) { c.vChan = true })
@@ -617,7 +635,7 @@ func TestAttention8EmulSweep(t *testing.T) {
 		c := emul8Inputs(uint64(si+1), s.lq, s.lk, s.keys, s.nh)
 		samples := 128
 		if s.keys > 10000 {
-			samples = 32
+			samples = 64
 		}
 		for _, cfg := range cfgs {
 			e := emul8Error(&c, cfg, samples, uint64(si))
