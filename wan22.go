@@ -329,7 +329,14 @@ func (p *Pipeline) openCUDA() error {
 	if err != nil {
 		return fmt.Errorf("wan22: opening the GPU: %w", err)
 	}
-	if err := setAttention(cb, p.attention); err != nil {
+	if p.o.Attention == "" {
+		// Not asked for: the backend's own setting (bf16, or WAN22_ATTN) runs; report it.
+		if g, ok := any(cb).(interface {
+			AttentionPrecision() engine.AttentionPrecision
+		}); ok {
+			p.attention = g.AttentionPrecision()
+		}
+	} else if err := setAttention(cb, p.attention); err != nil {
 		cb.Close()
 		return err
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Device runs behind docs/BENCHMARKS.md's full end-to-end table (issue 12) and the 4-step LoRA run (issue 13).
 # Usage on the GPU machine, from the repository root, gpu-bin/ holding wan22-cuda (go build -tags cuda):
-#   OUT=results PHASE=torch,f16-32 scripts/gpu-e2e-table.sh
+#   OUT=results PHASE=torch,f16-32 scripts/gpu-e2e-table.sh   (OUT defaults to gpu-bin/out)
 # Phases (comma-separated, run in order; each is skipped when fewer than its seconds are left of LIMIT, 560 s):
 #   torch    bench/torch/wan_e2e.py at L = 32760, eager and compiled, in the background while the synthetic
 #            F16 expert, umT5-XXL and VAE are written to $SYNTH_DIR (default /tmp/bs)
@@ -13,7 +13,7 @@
 #            run-time LoRA, then --lora-merge
 #   q8-720   Q8_0 experts: 81 f 720p at 32, 24 and 16 GiB, 81 f 480p at 24 GiB (1+1 steps)
 set -uo pipefail
-B=${GPUBIN:-gpu-bin}; D=${SYNTH_DIR:-/tmp/bs}; LIMIT=${LIMIT:-560}; mkdir -p "$D" "$OUT"
+OUT=${OUT:-gpu-bin/out}; B=${GPUBIN:-gpu-bin}; D=${SYNTH_DIR:-/tmp/bs}; LIMIT=${LIMIT:-560}; mkdir -p "$D" "$OUT"
 bench() { # name, needed seconds, bench arguments…
   local name=$1 need=$2; shift 2
   if (( SECONDS + need > LIMIT )); then echo "skip $name: $((LIMIT - SECONDS)) s left, needs $need"; return; fi

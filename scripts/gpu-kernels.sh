@@ -12,10 +12,10 @@ t() { echo "== $* ($SECONDS s)"; }
 fits() { if (( SECONDS + $1 > ${DEADLINE:-450} )); then echo "== skipped: needs $1 s, $(( ${DEADLINE:-450} - SECONDS )) s left"; return 1; fi; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; nvcc --version | tail -1
 t ptx
-scripts/ptx.sh sm90a/attention.cu sm89/attention8.cu 2>&1 | tail -5
+timeout 120 scripts/ptx.sh sm90a/attention.cu sm89/attention8.cu 2>&1 | tail -5
 mkdir -p "$out/ptx/sm90a" "$out/ptx/sm89"; cp kernels/sm90a/attention.ptx "$out/ptx/sm90a/"; cp kernels/sm89/attention8.ptx "$out/ptx/sm89/" 2>/dev/null
 t attn_test build
-nvcc -O2 -std=c++17 -arch=sm_90 -Xcompiler -fopenmp -o gpu-bin/attn_test bench/attention/attn_test.cu \
+timeout 120 nvcc -O2 -std=c++17 -arch=sm_90 -Xcompiler -fopenmp -o gpu-bin/attn_test bench/attention/attn_test.cu \
   -L/usr/local/cuda/lib64/stubs -lcuda || exit 1
 mods8=kernels/attention8.ptx; [ -f kernels/sm89/attention8.ptx ] && mods8=$mods8,kernels/sm89/attention8.ptx
 t check 8-bit

@@ -58,7 +58,17 @@ func (b *Backend) SetAttentionPrecision(p engine.AttentionPrecision) error {
 		return err
 	}
 	return b.d.Do(func() error {
-		b.attn8().prec = q
+		st := b.attn8()
+		prev := st.prec
+		st.prec = q
+		if q != engine.AttentionINT8 && q != engine.AttentionFP8 {
+			return nil
+		}
+		// The setter's contract: a mode that cannot run at all is an error, not a silent bf16.
+		if b.attn8For(flashShortKeys+1) == nil || b.attn8For(flashShortKeys) == nil {
+			st.prec = prev
+			return fmt.Errorf("cuda: no %s attention kernel can run on this device (see the log for why)", q)
+		}
 		return nil
 	})
 }

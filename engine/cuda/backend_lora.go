@@ -43,11 +43,15 @@ func (b *Backend) LinearLoRA(x, w, bias, down, up engine.Tensor, gelu bool) engi
 // is loaded, the view's precision is bf16, and the Linear's output would be BF16. An x that cannot be
 // resolved counts as fusable, so that the fused op reports the error.
 func (b *Backend) loraFusable(xx engine.Tensor) bool {
-	if b.precision == PrecisionF32 || !b.d.CanAccumulate(GemmAuto) {
+	if b.precision == PrecisionF32 {
 		return false
 	}
 	fusable := true
 	_ = b.d.Do(func() error {
+		if !b.d.CanAccumulate(GemmAuto) {
+			fusable = false
+			return nil
+		}
 		if x, err := b.lookup(xx); err == nil {
 			M, _ := x.rowsCols()
 			fusable = !(x.DType() == engine.F32 && M == 1)

@@ -368,3 +368,15 @@ func TestLoadForRunLoRAsResident(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadForRunNilLoRA: a Run.LoRAs entry without a file is an error on both paths (swapping backend or
+// not), before anything loads, not a nil dereference.
+func TestLoadForRunNilLoRA(t *testing.T) {
+	src, _ := fourBlocks(t)
+	for _, b := range []engine.Backend{cpu.New(), newSlabSwapper(1 << 40)} {
+		m, err := LoadForRun(b, src, Run{Grid: Grid{T: 2, H: 4, W: 6}, LoRAs: []LoadLoRA{{Strength: 1}}})
+		if err == nil || !strings.Contains(err.Error(), "Run.LoRAs[0] has no file") {
+			t.Errorf("%T: LoadForRun = %v, %v; want the missing file named", b, m, err)
+		}
+	}
+}

@@ -77,6 +77,11 @@ func (s *swapState) close() error {
 // r.LoRAs are attached in order (LoadedLoRAs reports where each went); a
 // LoRA that does not fit the model fails the load.
 func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
+	for i, l := range r.LoRAs {
+		if l.File == nil {
+			return nil, fmt.Errorf("dit: Run.LoRAs[%d] has no file", i)
+		}
+	}
 	sw, ok := b.(engine.Swapper)
 	if !ok {
 		m, err := Load(b, src)

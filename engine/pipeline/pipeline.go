@@ -430,9 +430,9 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 		src.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	defer closeLoRAs() // LoadForRun has made the adapters by the time it returns
 	run := dit.Run{Grid: r.o.Grid(), CFG: cfg, Extra: mergeBytes(src, s, r.o.LoRAs), LoRAs: loras}
 	m, err := dit.LoadForRun(r.o.backend(r.b, s), src, run)
-	closeLoRAs()
 	if err != nil {
 		src.Close()
 		return nil, fmt.Errorf("%s %s: %w", what, path, err)
