@@ -71,7 +71,16 @@ and --compare against a bf16 report says the two differ in it.
 A budget at which a size does not fit is recorded with the smallest budget
 it needs, and the bench goes on. Ctrl-C stops it: synthetic files being
 written, temporary videos and the temporary folder are removed, and no JSON or
-HTML is written (they are only ever written complete, through a rename).`
+HTML is written (they are only ever written complete, through a rename).
+
+Merging: --from-json A.json,B.json runs nothing. It reads the reports of
+earlier benches on one machine and wan22 build (say one per expert type or
+budget), prints their runs as one table and writes one --html chart (a line
+per expert type, size and budget) and, with --json, one merged report;
+--compare works as for a run. The reports must share the workflow (solver,
+schedule, guidance, LoRAs, attention, …); only the models and the measured
+steps may differ, and each run keeps its own. A merged report is not kept
+for i2v's estimates (its runs are those of its parts).`
 
 // benchFlags are bench's flags after parsing.
 type benchFlags struct {
@@ -89,6 +98,7 @@ type benchFlags struct {
 	seed                               uint64
 	device, attention                  string
 	jsonPath, htmlPath, compare, torch string
+	fromJSON                           string // --from-json: merge these reports instead of running
 	outVideo                           string
 	timestepList                       string
 	switchStep, synthLoRA              int
@@ -180,6 +190,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.compare, "compare", "", "a previous --json report: print the ratios of this run to it")
 	fs.StringVar(&f.torch, "torch-json", "", "output of bench/torch/wan_e2e.py: show PyTorch's times beside wan22's")
 	fs.StringVar(&f.outVideo, "out-video", "", "keep each run's video in this existing folder (default: a temporary file, deleted)")
+	fs.StringVar(&f.fromJSON, "from-json", "", "run nothing: merge these --json reports (comma-separated) of one machine into one table, --html chart and --json report")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -188,6 +199,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if f.set["from-json"] {
+		return benchFromJSON(f, args, stdout, stderr)
+	}
 	p, err := f.check()
 	if err != nil {
 		return usageError(stderr, "bench", "%v", err)
@@ -841,32 +855,42 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 		}
 	}
 	rep.Machine = benchreport.CollectMachine(rep.Settings.Backend, hostmem.Total())
-	fmt.Fprintln(stdout)
-	if err := rep.WriteTable(stdout); err != nil {
+	if err := writeBenchOutputs(ctx, rep, f, p.compare, stdout); err != nil {
 		return nil, err
 	}
-	if p.compare != nil {
+	return rep, nil
+}
+
+// writeBenchOutputs prints a finished report's table and, with --compare,
+// its ratios to the old report, then writes --json and --html (unless ctx
+// was cancelled).
+func writeBenchOutputs(ctx context.Context, rep *benchreport.Report, f benchFlags, compare *benchreport.Report, stdout io.Writer) error {
+	fmt.Fprintln(stdout)
+	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	if compare != nil {
 		fmt.Fprintln(stdout)
-		if err := benchreport.WriteCompare(stdout, f.compare, p.compare, rep); err != nil {
-			return nil, err
+		if err := benchreport.WriteCompare(stdout, f.compare, compare, rep); err != nil {
+			return err
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	if f.jsonPath != "" {
 		if err := rep.WriteFile(f.jsonPath); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", f.jsonPath, err)
+			return fmt.Errorf("writing %s: %w", f.jsonPath, err)
 		}
 		fmt.Fprintln(stdout, "wrote", f.jsonPath)
 	}
 	if f.htmlPath != "" {
 		if err := benchreport.WriteAtomic(f.htmlPath, rep.WriteHTML); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", f.htmlPath, err)
+			return fmt.Errorf("writing %s: %w", f.htmlPath, err)
 		}
 		fmt.Fprintln(stdout, "wrote", f.htmlPath)
 	}
-	return rep, nil
+	return nil
 }
 
 // reportLoRAs lists the bench's LoRAs for the report, in order.

@@ -56,7 +56,11 @@ type point struct {
 
 // newChart lays out the series (named, in order) on frames × value axes.
 func newChart(title, ylabel string, unit func(float64) string, names []string, data map[string][]point) chart {
-	c := chart{Title: title, YLabel: ylabel, W: chartW + 180, H: chartH, Left: padL, Right: chartW - padR, Top: padT, Bottom: chartH - padB, LegendX: chartW + 5}
+	legend := 180.0 // room for the legend right of the plot, in SVG units
+	for _, n := range names {
+		legend = max(legend, 7.5*float64(len(n))+30)
+	}
+	c := chart{Title: title, YLabel: ylabel, W: chartW + legend, H: max(chartH, padT+18*float64(len(names))+10), Left: padL, Right: chartW - padR, Top: padT, Bottom: chartH - padB, LegendX: chartW + 5}
 	c.MidX, c.MidY = (c.Left+c.Right)/2, (c.Top+c.Bottom)/2
 	minF, maxF, maxV := math.MaxInt, 0, 0.0
 	for _, ps := range data {
@@ -125,8 +129,9 @@ func niceStep(raw float64) float64 {
 
 // WriteHTML writes a self-contained HTML page (inline SVG, no scripts or
 // external resources) with the estimated total time and the peak memory of
-// the completed runs against frames, one line per size and budget, and the
-// report's table.
+// the completed runs against frames, one line per size and budget (and
+// expert type, in a merged report whose runs have their own models), and
+// the report's table.
 func (r *Report) WriteHTML(w io.Writer) error {
 	var names []string
 	times, mems := map[string][]point{}, map[string][]point{}
@@ -145,6 +150,9 @@ func (r *Report) WriteHTML(w io.Writer) error {
 			continue
 		}
 		name := fmt.Sprintf("%dx%d, VRAM %s", run.Width, run.Height, BudgetLabel(run.VRAMBudget))
+		if r.perRunModels() {
+			name = orDash(r.ModelsOf(&run).ExpertType) + ", " + name
+		}
 		if _, ok := times[name]; !ok {
 			names = append(names, name)
 		}
@@ -163,16 +171,22 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		Charts   []chart
 		Runs     []Run
 		Stages   []string
+		Sources  string
+		Experts  bool
 	}{
 		R: r,
 		Subtitle: fmt.Sprintf("%s models, %s experts, %s attention; %s; %s",
-			s.Models.Kind, orDash(s.Models.ExpertType), s.AttentionOrDefault(), r.scheduleLine(), r.Created.Format("2006-01-02 15:04 MST")),
+			orDash(s.Models.Kind), expertsLabel(r), s.AttentionOrDefault(), r.scheduleLine(), r.Created.Format("2006-01-02 15:04 MST")),
 		Charts: []chart{
 			newChart("Estimated time of a whole run ("+strconv.Itoa(s.ScheduleSteps)+" steps)", "seconds", func(v float64) string { return trimFloat(v) }, names, times),
 			newChart(memName, "GiB", func(v float64) string { return trimFloat(v) }, names, mems),
 		},
-		Runs:   r.Runs,
-		Stages: StageNames,
+		Runs:    r.Runs,
+		Stages:  StageNames,
+		Experts: r.perRunModels(),
+	}
+	if len(r.Sources) > 0 {
+		page.Sources = r.sourcesLine()
 	}
 	return htmlPage.Execute(w, page)
 }
@@ -187,9 +201,10 @@ var htmlPage = template.Must(template.New("bench").Funcs(template.FuncMap{
 		}
 		return "-"
 	},
-	"status": func(r Run) string { return statusLine(&r) },
-	"sub":    func(a, b float64) float64 { return a - b },
-	"add":    func(a, b float64) float64 { return a + b },
+	"status":  func(r Run) string { return statusLine(&r) },
+	"sub":     func(a, b float64) float64 { return a - b },
+	"add":     func(a, b float64) float64 { return a + b },
+	"experts": func(r *Report, run Run) string { return orDash(r.ModelsOf(&run).ExpertType) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -206,7 +221,8 @@ svg text { font-size: 12px; font-family: sans-serif; }
 <h1>wan22 bench</h1>
 <p>{{.R.Machine.Backend}} · {{.R.Machine.CPU}} · {{.R.Machine.Go}} · commit {{.R.Machine.Commit}}</p>
 <p>{{.Subtitle}}</p>
-{{range .Charts}}{{$c := .}}
+{{if .Sources}}<p>{{.Sources}}</p>
+{{end}}{{range .Charts}}{{$c := .}}
 <svg xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img">
 <title>{{.Title}}</title>
 <text x="{{.Left}}" y="18" font-weight="bold">{{.Title}}</text>
@@ -226,8 +242,8 @@ svg text { font-size: 12px; font-family: sans-serif; }
 {{end}}
 <h2>Runs</h2>
 <table>
-<tr><th>size</th><th>frames</th><th>budget</th>{{range .Stages}}<th>{{.}}</th>{{end}}<th>s/step hi</th><th>s/step lo</th><th>est total</th><th>peak VRAM</th><th>peak RSS</th></tr>
-{{range .Runs}}{{$r := .}}<tr><td>{{.Width}}x{{.Height}}</td><td>{{.Frames}}</td><td>{{budget .VRAMBudget}}</td>{{if eq .Status "ok"}}{{range $.Stages}}<td>{{stage $r .}}</td>{{end}}<td>{{secs .PerStepHigh}}</td><td>{{secs .PerStepLow}}</td><td>{{secs .Total}}</td><td>{{gib .Peak.VRAM}}</td><td>{{gib .Peak.RSS}}</td>{{else}}<td colspan="12">{{status .}}</td>{{end}}</tr>
+<tr>{{if .Experts}}<th>experts</th>{{end}}<th>size</th><th>frames</th><th>budget</th>{{range .Stages}}<th>{{.}}</th>{{end}}<th>s/step hi</th><th>s/step lo</th><th>est total</th><th>peak VRAM</th><th>peak RSS</th></tr>
+{{range .Runs}}{{$r := .}}<tr>{{if $.Experts}}<td>{{experts $.R $r}}</td>{{end}}<td>{{.Width}}x{{.Height}}</td><td>{{.Frames}}</td><td>{{budget .VRAMBudget}}</td>{{if eq .Status "ok"}}{{range $.Stages}}<td>{{stage $r .}}</td>{{end}}<td>{{secs .PerStepHigh}}</td><td>{{secs .PerStepLow}}</td><td>{{secs .Total}}</td><td>{{gib .Peak.VRAM}}</td><td>{{gib .Peak.RSS}}</td>{{else}}<td colspan="12">{{status .}}</td>{{end}}</tr>
 {{end}}</table>
 </body>
 </html>

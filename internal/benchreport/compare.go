@@ -9,7 +9,7 @@ import (
 // Ratio compares one run of a new report with the run of the same key in
 // an old one: each field is new / old (0 where either is unknown or zero).
 type Ratio struct {
-	Key         string  `json:"key"` // Run.Key
+	Key         string  `json:"key"` // Report.RunLabel of the new run
 	Total       float64 `json:"total_estimate"`
 	Denoise     float64 `json:"denoise_estimate"`
 	PerStepHigh float64 `json:"per_step_high"`
@@ -18,14 +18,23 @@ type Ratio struct {
 	PeakRSS     float64 `json:"peak_rss"`
 }
 
-// Compare matches the completed runs of cur with those of old by key
-// (size, frames and budget) and returns their ratios in cur's order, and
-// the keys of cur's completed runs old does not have.
+// Compare matches the completed runs of cur with those of old by size,
+// frames and budget (Run.Key) and, when either report is a merged one whose
+// runs have their own models, by expert type too; it returns their ratios
+// in cur's order, and the labels (Report.RunLabel) of cur's completed runs
+// old does not have.
 func Compare(old, cur *Report) (ratios []Ratio, unmatched []string) {
+	byType := old.perRunModels() || cur.perRunModels()
 	prev := map[string]*Run{}
+	key := func(r *Report, run *Run) string {
+		if byType {
+			return r.ModelsOf(run).ExpertType + " " + run.Key()
+		}
+		return run.Key()
+	}
 	for i := range old.Runs {
-		if old.Runs[i].Status == StatusOK {
-			prev[old.Runs[i].Key()] = &old.Runs[i]
+		if o := &old.Runs[i]; o.Status == StatusOK {
+			prev[key(old, o)] = o
 		}
 	}
 	for i := range cur.Runs {
@@ -33,13 +42,13 @@ func Compare(old, cur *Report) (ratios []Ratio, unmatched []string) {
 		if n.Status != StatusOK {
 			continue
 		}
-		o, ok := prev[n.Key()]
+		o, ok := prev[key(cur, n)]
 		if !ok {
-			unmatched = append(unmatched, n.Key())
+			unmatched = append(unmatched, cur.RunLabel(n))
 			continue
 		}
 		ratios = append(ratios, Ratio{
-			Key: n.Key(), Total: ratio(n.Total, o.Total), Denoise: ratio(n.Denoise, o.Denoise),
+			Key: cur.RunLabel(n), Total: ratio(n.Total, o.Total), Denoise: ratio(n.Denoise, o.Denoise),
 			PerStepHigh: ratio(n.PerStepHigh, o.PerStepHigh), PerStepLow: ratio(n.PerStepLow, o.PerStepLow),
 			PeakVRAM: ratio(float64(n.Peak.VRAM), float64(o.Peak.VRAM)), PeakRSS: ratio(float64(n.Peak.RSS), float64(o.Peak.RSS)),
 		})
@@ -59,9 +68,8 @@ func ratio(n, o float64) float64 {
 func WriteCompare(w io.Writer, oldName string, old, cur *Report) error {
 	ratios, unmatched := Compare(old, cur)
 	fmt.Fprintf(w, "compared with %s (%s, %s): new / old, below 1 is faster or smaller\n", oldName, old.Created.Format("2006-01-02 15:04"), orDash(old.Machine.Backend))
-	if old.Settings.Models.ExpertType != cur.Settings.Models.ExpertType || old.Settings.Device != cur.Settings.Device {
-		fmt.Fprintf(w, "note: the old report ran %s experts on %s, this one %s on %s\n",
-			orDash(old.Settings.Models.ExpertType), old.Settings.Device, orDash(cur.Settings.Models.ExpertType), cur.Settings.Device)
+	if ot, ct := expertsLabel(old), expertsLabel(cur); ot != ct || old.Settings.Device != cur.Settings.Device {
+		fmt.Fprintf(w, "note: the old report ran %s experts on %s, this one %s on %s\n", ot, old.Settings.Device, ct, cur.Settings.Device)
 	}
 	if oa, ca := old.Settings.AttentionOrDefault(), cur.Settings.AttentionOrDefault(); oa != ca {
 		fmt.Fprintf(w, "note: the old report ran %s attention, this one %s: the ratios include the attention's speed-up\n", oa, ca)

@@ -13,7 +13,8 @@ import (
 // attention of precision attention ("bf16", "int8", "fp8"; "" is bf16).
 // device is the backend's name as Pipeline.Backend gives it ("cuda:0 NVIDIA
 // H100 80GB HBM3", "cpu"); only reports of the same GPU (or the CPU) count,
-// and of those with the same expert type when both are known and the same
+// and of those the runs with the same expert type when both are known (a
+// merged report's runs each have their own) and the same
 // attention precision (a report of an older version ran bf16). basis says in
 // words what the estimate comes from; ok is false when no report matches.
 //
@@ -44,9 +45,6 @@ func Estimate(history []Report, device string, frames, width, height int, steps 
 		if want == "" || !strings.EqualFold(reportDevice(rep), want) {
 			continue
 		}
-		if et := rep.Settings.Models.ExpertType; expertType != "" && et != "" && !strings.EqualFold(et, expertType) {
-			continue
-		}
 		if !strings.EqualFold(rep.Settings.AttentionOrDefault(), attention) {
 			continue
 		}
@@ -56,6 +54,9 @@ func Estimate(history []Report, device string, frames, width, height int, steps 
 		for j := range rep.Runs {
 			run := &rep.Runs[j]
 			if !usableRun(run) || run.Width != width || run.Height != height {
+				continue
+			}
+			if et := rep.ModelsOf(run).ExpertType; expertType != "" && et != "" && !strings.EqualFold(et, expertType) {
 				continue
 			}
 			penalty, fits := budgetPenalty(run.VRAMBudget, budget)

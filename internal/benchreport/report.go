@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/wan22/wan22/blockswap"
@@ -34,6 +35,10 @@ type Report struct {
 	Runs     []Run     `json:"runs"`
 	// Torch is the PyTorch reference read with --torch-json, if any.
 	Torch *Torch `json:"torch,omitempty"`
+	// Sources are, for a report merged with `wan22 bench --from-json`
+	// (Merge), the reports it was made of, in the order of Runs; absent for
+	// a report of one bench run.
+	Sources []SourceInfo `json:"sources,omitempty"`
 }
 
 // Settings are what every run of a report shares.
@@ -132,7 +137,11 @@ type Run struct {
 	Tokens     int    `json:"tokens"`
 	VRAMBudget int64  `json:"vram_budget"` // bytes; 0: all free device memory
 	Status     string `json:"status"`      // StatusOK, StatusNoFit or StatusFailed
-	Error      string `json:"error,omitempty"`
+	// Models are the run's own models in a merged report whose parts ran
+	// different models (see Merge); nil: Settings.Models. Read them with
+	// Report.ModelsOf.
+	Models *Models `json:"models,omitempty"`
+	Error  string  `json:"error,omitempty"`
 	// MinVRAM is, for StatusNoFit, the smallest budget the run needs (the
 	// planner's minimum or the memory estimate), in bytes; 0 if unknown.
 	MinVRAM int64 `json:"min_vram,omitempty"`
@@ -248,6 +257,12 @@ func Decode(rd io.Reader) (*Report, error) {
 	dec := json.NewDecoder(rd)
 	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("benchreport: not a bench report: %w", err)
+	}
+	if r.Schema == "" {
+		return nil, errors.New("benchreport: not a bench report (no \"schema\" field): give a file written by wan22 bench --json")
+	}
+	if !strings.HasPrefix(r.Schema, "wan22-bench/") {
+		return nil, fmt.Errorf("benchreport: not a bench report (schema %q): give a file written by wan22 bench --json", r.Schema)
 	}
 	if r.Schema != Schema {
 		return nil, fmt.Errorf("benchreport: schema %q, want %q (a report of another wan22 version: rerun the bench)", r.Schema, Schema)

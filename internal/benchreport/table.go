@@ -15,14 +15,21 @@ func (r *Report) WriteTable(w io.Writer) error {
 	s := r.Settings
 	var b strings.Builder
 	fmt.Fprintf(&b, "wan22 bench on %s (%s), %s models", orDash(s.Backend), s.Device, s.Models.Kind)
-	if s.Models.ExpertType != "" {
-		fmt.Fprintf(&b, ", %s experts", s.Models.ExpertType)
+	mixed := r.perRunModels()
+	if t := expertsLabel(r); t != "-" {
+		fmt.Fprintf(&b, ", %s experts", t)
+		if mixed {
+			b.WriteString(" (per run)")
+		}
 	}
 	if s.Models.SameExpert {
 		b.WriteString(" (one file for both)")
 	}
 	fmt.Fprintf(&b, ", %s attention", s.AttentionOrDefault())
 	fmt.Fprintf(&b, "\n%s\n", r.scheduleLine())
+	if len(r.Sources) > 0 {
+		fmt.Fprintf(&b, "%s\n", r.sourcesLine())
+	}
 	if len(s.Timesteps) > 0 && len(s.Timesteps) <= maxTimestepsShown {
 		fmt.Fprintf(&b, "timesteps %s\n", formatTimesteps(s.Timesteps))
 	}
@@ -38,7 +45,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "size\tframes\tbudget\t")
+	fmt.Fprint(tw, r.runHeader())
 	for _, n := range StageNames {
 		fmt.Fprintf(tw, "%s\t", n)
 	}
@@ -49,7 +56,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(tw)
 	for i := range r.Runs {
 		run := &r.Runs[i]
-		fmt.Fprintf(tw, "%dx%d\t%d\t%s\t", run.Width, run.Height, run.Frames, BudgetLabel(run.VRAMBudget))
+		fmt.Fprint(tw, r.runCells(run))
 		if run.Status != StatusOK {
 			fmt.Fprintf(tw, "%s\n", statusLine(run))
 			continue
@@ -79,13 +86,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "size\tframes\tbudget\tpeak VRAM\tpeak pinned\tpeak RSS\thigh plan\tswapped\tmoved/step\tcopy\twait\t")
+	fmt.Fprintln(tw, r.runHeader()+"peak VRAM\tpeak pinned\tpeak RSS\thigh plan\tswapped\tmoved/step\tcopy\twait\t")
 	for i := range r.Runs {
 		run := &r.Runs[i]
 		if run.Status != StatusOK {
 			continue
 		}
-		fmt.Fprintf(tw, "%dx%d\t%d\t%s\t%s\t%s\t%s\t%s\t", run.Width, run.Height, run.Frames, BudgetLabel(run.VRAMBudget),
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t", r.runCells(run),
 			gib(run.Peak.VRAM), gib(run.Peak.Pinned), gib(run.Peak.RSS), orDash(run.PlanHigh))
 		if sw := run.SwapHigh; sw != nil && sw.Swapped > 0 {
 			steps := max(len(run.HighSteps), 1)
@@ -149,7 +156,7 @@ func (r *Report) measuredSplits() ([]measuredSplit, [][]string) {
 			splits, keys = append(splits, m), append(keys, nil)
 			j = len(splits) - 1
 		}
-		keys[j] = append(keys[j], run.Key())
+		keys[j] = append(keys[j], r.RunLabel(run))
 	}
 	return splits, keys
 }
@@ -183,6 +190,33 @@ func (r *Report) scheduleLine() string {
 		parts[i] += " in " + strings.Join(keys[i], ", ")
 	}
 	return fmt.Sprintf("measured %s; the schedule: %d steps (%s, %s)", strings.Join(parts, "; "), s.ScheduleSteps, split, how)
+}
+
+// runHeader is the table's first columns: the experts (for a report whose
+// runs have their own models), size, frames and budget.
+func (r *Report) runHeader() string {
+	if r.perRunModels() {
+		return "experts\tsize\tframes\tbudget\t"
+	}
+	return "size\tframes\tbudget\t"
+}
+
+// runCells is run's cells of the columns of runHeader.
+func (r *Report) runCells(run *Run) string {
+	c := fmt.Sprintf("%dx%d\t%d\t%s\t", run.Width, run.Height, run.Frames, BudgetLabel(run.VRAMBudget))
+	if r.perRunModels() {
+		c = orDash(r.ModelsOf(run).ExpertType) + "\t" + c
+	}
+	return c
+}
+
+// sourcesLine says which reports a merged report was made of.
+func (r *Report) sourcesLine() string {
+	names := make([]string, len(r.Sources))
+	for i, s := range r.Sources {
+		names[i] = s.File
+	}
+	return fmt.Sprintf("merged from %d reports: %s", len(r.Sources), strings.Join(names, ", "))
 }
 
 // statusLine describes a run that did not complete.

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/wan22/wan22/internal/benchreport"
+)
+
+// mergeFlags are the flags --from-json takes: the outputs of a finished
+// report. Every other flag of bench sets up runs, which --from-json does not
+// do.
+var mergeFlags = []string{"from-json", "json", "html", "compare"}
+
+// benchFromJSON is `wan22 bench --from-json A.json,B.json,…`: it merges
+// finished reports into one (benchreport.Merge), prints its table, and
+// writes --json and --html. The merged report stays out of the bench history:
+// its runs are its parts', which may be there already.
+func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
+	var ignored []string
+	for name := range f.set {
+		if !slices.Contains(mergeFlags, name) {
+			ignored = append(ignored, "--"+name)
+		}
+	}
+	if len(ignored) > 0 {
+		slices.Sort(ignored)
+		return usageError(stderr, "bench", "--from-json merges finished reports and runs nothing, so %s would be ignored: give it to the bench runs, or leave it out (with --from-json only --json, --html and --compare apply)",
+			strings.Join(ignored, ", "))
+	}
+	files, err := parseList("--from-json", f.fromJSON)
+	if err != nil {
+		return usageError(stderr, "bench", "%v", err)
+	}
+	for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
+		if o.path == "" {
+			continue
+		}
+		if err := checkOutFile(o.flag, o.path); err != nil {
+			return usageError(stderr, "bench", "%v", err)
+		}
+		if slices.ContainsFunc(files, func(in string) bool { return samePath(in, o.path) }) {
+			return usageError(stderr, "bench", "%s %s is one of the --from-json reports: write to another file", o.flag, o.path)
+		}
+	}
+	if f.jsonPath == "" && f.htmlPath == "" {
+		fmt.Fprintln(stderr, "wan22 bench: note: no --json or --html given: the merged table is only printed")
+	}
+	srcs := make([]benchreport.Source, len(files))
+	for i, path := range files {
+		r, err := benchreport.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(stderr, "wan22 bench: --from-json:", err)
+			return 1
+		}
+		srcs[i] = benchreport.Source{File: path, Report: r}
+	}
+	var old *benchreport.Report
+	if f.compare != "" {
+		if old, err = benchreport.ReadFile(f.compare); err != nil {
+			fmt.Fprintln(stderr, "wan22 bench: --compare:", err)
+			return 1
+		}
+	}
+	rep, err := benchreport.Merge(srcs)
+	if err != nil {
+		fmt.Fprintln(stderr, "wan22 bench: --from-json:", err)
+		return 1
+	}
+	rep.Command = args
+	fmt.Fprintf(stdout, "merged %d runs of %d reports; nothing was run\n", len(rep.Runs), len(files))
+	if err := writeBenchOutputs(context.Background(), rep, f, old, stdout); err != nil {
+		fmt.Fprintln(stderr, "wan22 bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// samePath says whether two paths name the same file, as far as cleaning
+// them to absolute paths tells.
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
+}
