@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -22,46 +21,8 @@ const tol8bit = 3e-2
 // modelQKV returns bf16-exact q [lq, h·128], k and v [lk, h·128] shaped like the DiT's after RMSNorm and
 // RoPE: unit-RMS rows with four channels per head ×10, k with a per-channel offset; v standard normal.
 func modelQKV(seed uint64, lq, lk, heads int) (q, k, v []float32) {
-	const d = flashHeadDim
-	n := heads * d
-	gen := func(rows int, stream uint64, qk, offset bool) []float32 {
-		x := make([]float32, rows*n)
-		var wg sync.WaitGroup
-		workers := runtime.GOMAXPROCS(0)
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := rand.New(rand.NewPCG(seed, stream*1000+uint64(w)))
-				for row := w; row < rows; row += workers {
-					xs := x[row*n : (row+1)*n]
-					ss := 0.0
-					for i := range xs {
-						f := r.NormFloat64()
-						xs[i] = float32(f)
-						ss += f * f
-					}
-					inv := 1.0
-					if qk {
-						inv = 1 / math.Sqrt(ss/float64(n))
-					}
-					for i := range xs {
-						f := float64(xs[i]) * inv
-						if c := i % d; qk && (c == 5 || c == 37 || c == 70 || c == 101) {
-							f *= 10
-						}
-						if offset {
-							f += 0.5 * float64((i%d*7)%5-2)
-						}
-						xs[i] = float32(f)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return roundBF16(x)
-	}
-	return gen(lq, 1, true, false), gen(lk, 2, true, true), gen(lk, 3, false, false)
+	c := emul8Inputs(seed, lq, lk, lk, heads) // attention8_emul_test.go: one generator for the GPU test and the emulation
+	return c.q, c.k, c.v
 }
 
 // bf16 uploads x [rows, cols] as a BF16 activation of the GPU backend.
