@@ -447,27 +447,7 @@ func emul8Row(c *emul8Case, hd *emul8Head, i, h int, cfg emul8Config, scale floa
 	}
 	// float64 reference from the same bf16 inputs.
 	want = make([]float64, d)
-	s := make([]float64, keys)
-	mx := math.Inf(-1)
-	for j := range keys {
-		a := 0.0
-		for ch := range d {
-			a += float64(c.q[i*n+h*d+ch]) * float64(c.k[j*n+h*d+ch])
-		}
-		s[j] = a * scale
-		mx = max(mx, s[j])
-	}
-	sum := 0.0
-	for j := range keys {
-		s[j] = math.Exp(s[j] - mx)
-		sum += s[j]
-	}
-	for j := range keys {
-		w := s[j] / sum
-		for ch := range d {
-			want[ch] += w * float64(c.v[j*n+h*d+ch])
-		}
-	}
+	attnRow64(want, c.q, c.k, c.v, n, i, h, keys, scale)
 	return got, want
 }
 
@@ -640,6 +620,37 @@ func TestAttention8EmulSweep(t *testing.T) {
 		for _, cfg := range cfgs {
 			e := emul8Error(&c, cfg, samples, uint64(si))
 			t.Logf("| %v | %s | %.3e |", s, cfg.name, e)
+		}
+	}
+}
+
+// attnRow64 writes into o (zeroed, len 128) softmax(scale·q·kᵀ)·v in float64 for query row row of head h
+// over the first keys keys; q, k, v are token-major with n = heads·128 values a row. It is the reference of
+// the emulation and of the GPU test (backend_attention8_test.go).
+func attnRow64(o []float64, q, k, v []float32, n, row, h, keys int, scale float64) {
+	const d = emul8HD
+	qr := q[row*n+h*d : row*n+h*d+d]
+	s := make([]float64, keys)
+	mx := math.Inf(-1)
+	for j := range keys {
+		kr := k[j*n+h*d : j*n+h*d+d]
+		acc := 0.0
+		for c := range d {
+			acc += float64(qr[c]) * float64(kr[c])
+		}
+		s[j] = acc * scale
+		mx = max(mx, s[j])
+	}
+	sum := 0.0
+	for j := range s {
+		s[j] = math.Exp(s[j] - mx)
+		sum += s[j]
+	}
+	for j := range keys {
+		w := s[j] / sum
+		vr := v[j*n+h*d : j*n+h*d+d]
+		for c := range d {
+			o[c] += w * float64(vr[c])
 		}
 	}
 }

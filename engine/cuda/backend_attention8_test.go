@@ -51,31 +51,7 @@ func attnRef64(q, k, v, got []float32, lq, keys, heads int, scale float64, sampl
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			qr := q[p.row*n+p.h*d : p.row*n+p.h*d+d]
-			s := make([]float64, keys)
-			mx := math.Inf(-1)
-			for j := range keys {
-				kr := k[j*n+p.h*d : j*n+p.h*d+d]
-				acc := 0.0
-				for c := range d {
-					acc += float64(qr[c]) * float64(kr[c])
-				}
-				s[j] = acc * scale
-				mx = max(mx, s[j])
-			}
-			sum := 0.0
-			for j := range s {
-				s[j] = math.Exp(s[j] - mx)
-				sum += s[j]
-			}
-			o := want[i*d : (i+1)*d]
-			for j := range keys {
-				w := s[j] / sum
-				vr := v[j*n+p.h*d : j*n+p.h*d+d]
-				for c := range d {
-					o[c] += w * float64(vr[c])
-				}
-			}
+			attnRow64(want[i*d:(i+1)*d], q, k, v, n, p.row, p.h, keys, scale)
 		}()
 	}
 	wg.Wait()
