@@ -11,7 +11,11 @@
 #   f16-low  81 f 480p at 24 and 16 GiB, 81 f 720p at 24 and 16 GiB (1+1 steps)
 #   distill  4 steps, guidance 1, distill solver, a synthetic rank-64 LoRA per expert, 81 f 480p at 32 GiB:
 #            run-time LoRA, then --lora-merge
-#   q8-720   Q8_0 experts: 81 f 720p at 32, 24 and 16 GiB, 81 f 480p at 24 GiB (1+1 steps)
+#   q8-720   Q8_0 experts: 81 f 720p at 32, 24 and 16 GiB, 81 f 480p at 24 GiB (1+1 steps); then the Q8_0
+#            expert is deleted to leave disk for the F16 one
+#   f16-720-low  only the 720p half of f16-low
+#   merge    only the --lora-merge half of distill
+#   synth-f16    write the synthetic F16 expert now (it is otherwise written by the first bench that needs it)
 set -uo pipefail
 OUT=${OUT:-gpu-bin/out}; B=${GPUBIN:-gpu-bin}; D=${SYNTH_DIR:-/tmp/bs}; LIMIT=${LIMIT:-560}; mkdir -p "$D" "$OUT"
 bench() { # name, needed seconds, bench arguments…
@@ -51,7 +55,16 @@ for phase in ${PHASE//,/ }; do
     bench distill-merge 110 --expert-type F16 --frames 81 --vram-budget 32 --solver distill --synth-lora 64 --switch-step 2 --lora-merge ;;
   q8-720)
     bench q8-720 250 --expert-type Q8_0 --frames 81 --size 1280x720 --vram-budget 32,24,16 --steps 1
-    bench q8-24-81 70 --expert-type Q8_0 --frames 81 --vram-budget 24 --steps 1 ;;
+    bench q8-24-81 70 --expert-type Q8_0 --frames 81 --vram-budget 24 --steps 1
+    rm -f "$D"/synth-dit-i2v-Q8_0-*.gguf ;;
+  f16-720-low)
+    bench f16-low-720 200 --expert-type F16 --frames 81 --size 1280x720 --vram-budget 24,16 --steps 1 ;;
+  merge)
+    bench distill-merge 110 --expert-type F16 --frames 81 --vram-budget 32 --solver distill --synth-lora 64 --switch-step 2 --lora-merge ;;
+  synth-f16)
+    f=$D/synth-dit-i2v-F16-seed1.gguf
+    if [ -f "$f" ]; then echo "have $f"; elif (( SECONDS + 120 > LIMIT )); then echo "skip synth-f16: $((LIMIT - SECONDS)) s left"
+    else $B/wan22-cuda synth -kind dit -type F16 -seed 1 "$f" 2>&1 | tail -1; echo "synth-f16 done at $SECONDS s"; fi ;;
   *) echo "unknown phase $phase" ;;
   esac
 done
