@@ -34,6 +34,13 @@ func blockLinears(blk *block) map[string]*linear {
 // [out, r] ~ N(0, 0.01²/r), so that the update is a small fraction of the layer's output (as trained
 // LoRAs are) and the residual stream stays finite over many timed runs.
 func randomLoRAPairs(b engine.Backend, lins map[string]*linear, r int, seed uint64) map[*linear]*loraPair {
+	return randomPaddedLoRAPairs(b, lins, r, r, seed)
+}
+
+// randomPaddedLoRAPairs is randomLoRAPairs with the rank-r adapters zero-padded to rank padded (down's
+// rows and up's columns past r are zero), as paddedRank pads them: the product is the rank-r one, the
+// GEMMs run at rank padded.
+func randomPaddedLoRAPairs(b engine.Backend, lins map[string]*linear, r, padded int, seed uint64) map[*linear]*loraPair {
 	pairs := map[*linear]*loraPair{}
 	names := make([]string, 0, len(lins))
 	for name := range lins {
@@ -44,9 +51,11 @@ func randomLoRAPairs(b engine.Backend, lins map[string]*linear, r int, seed uint
 		l := lins[name]
 		s := l.weight.Shape()
 		out, in := s[0], s[1]
-		p := &loraPair{rank: r, typ: gguf.TypeBF16}
-		p.down = upload(b, name+".lora_down", gguf.TypeBF16, randomHost(r*in, 1/math.Sqrt(float64(in)), seed+uint64(2*i)), r, in)
-		p.up = upload(b, name+".lora_up", gguf.TypeBF16, randomHost(out*r, 0.01/math.Sqrt(float64(r)), seed+uint64(2*i+1)), out, r)
+		p := &loraPair{rank: r, padded: padded, typ: gguf.TypeBF16}
+		down := append(randomHost(r*in, 1/math.Sqrt(float64(in)), seed+uint64(2*i)), make([]float32, (padded-r)*in)...)
+		up := joinColumns(randomHost(out*r, 0.01/math.Sqrt(float64(r)), seed+uint64(2*i+1)), r, make([]float32, out*(padded-r)), padded-r, out)
+		p.down = upload(b, name+".lora_down", gguf.TypeBF16, down, padded, in)
+		p.up = upload(b, name+".lora_up", gguf.TypeBF16, up, out, padded)
 		pairs[l] = p
 	}
 	return pairs
@@ -101,6 +110,7 @@ func TestLoRABenchCUDA(t *testing.T) {
 
 	type benchCase struct {
 		rank    int
+		padded  int // the rank the GEMMs run at (rank zero-padded)
 		pairs   map[*linear]*loraPair // nil: no LoRA
 		b       engine.Backend        // b, or unfusedLoRA for the separate-op path
 		unfused bool
@@ -108,13 +118,17 @@ func TestLoRABenchCUDA(t *testing.T) {
 		peak    int64
 	}
 	cases := []*benchCase{{rank: 0, b: b}}
-	for i, r := range []int{32, 64, 128} {
-		c := &benchCase{rank: r, b: b}
-		if err := catchForward(func() { c.pairs = randomLoRAPairs(b.ForModel("lora"), lins, r, uint64(100*(i+1))) }); err != nil {
+	for i, rp := range [][2]int{{32, 32}, {32, 64}, {64, 64}, {128, 128}} {
+		r, padded := rp[0], rp[1]
+		c := &benchCase{rank: r, padded: padded, b: b}
+		if err := catchForward(func() { c.pairs = randomPaddedLoRAPairs(b.ForModel("lora"), lins, r, padded, uint64(100*(i+1))) }); err != nil {
 			t.Fatalf("making the rank-%d LoRA: %v", r, err)
 		}
-		t.Logf("rank %3d LoRA on %d linears: %.1f MiB", r, len(c.pairs), float64(loraBytes(c.pairs))/(1<<20))
-		cases = append(cases, c, &benchCase{rank: r, pairs: c.pairs, b: unfusedLoRA{Backend: b}, unfused: true})
+		t.Logf("rank %3d LoRA padded to %d on %d linears: %.1f MiB", r, padded, len(c.pairs), float64(loraBytes(c.pairs))/(1<<20))
+		cases = append(cases, c)
+		if r == padded {
+			cases = append(cases, &benchCase{rank: r, padded: padded, pairs: c.pairs, b: unfusedLoRA{Backend: b}, unfused: true})
+		}
 	}
 	defer func() {
 		for _, c := range cases {
@@ -168,6 +182,9 @@ func TestLoRABenchCUDA(t *testing.T) {
 		what, tflops := "block forward, no LoRA", 0.0
 		if c.rank > 0 {
 			what = fmt.Sprintf("block forward, rank-%d LoRA on 10 linears, fused", c.rank)
+			if c.padded != c.rank {
+				what = fmt.Sprintf("block forward, rank-%d LoRA padded to %d on 10 linears, fused", c.rank, c.padded)
+			}
 			if c.unfused {
 				what = fmt.Sprintf("block forward, rank-%d LoRA on 10 linears, separate ops", c.rank)
 			}
@@ -184,6 +201,20 @@ func TestLoRABenchCUDA(t *testing.T) {
 			TFLOPs: tflops, PeakGiB: float64(c.peak) / (1 << 30)})
 	}
 	writeBenchJSON(t, "dit_lora.json", results)
+
+	// One forward per fused case with every op timed on its own (synchronized), so that a ratio above the
+	// goal can be traced to the ops that pay it.
+	for _, c := range cases {
+		if c.unfused {
+			continue
+		}
+		attach(c)
+		p := cudatest.NewProfiler(t, b)
+		if err := catchForward(func() { blk.forward(p, x, e0, ctx, &rope{cos, sin}, DefaultFFNChunk, nil) }); err != nil {
+			t.Fatal(err)
+		}
+		p.Report(fmt.Sprintf("profile, rank %d padded to %d", c.rank, c.padded))
+	}
 }
 
 // writeBenchJSON writes results to $WAN22_BACKEND_BENCH_OUT/name when that is set.

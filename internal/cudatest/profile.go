@@ -114,6 +114,12 @@ func (p *Profiler) Linear(x, w, bias engine.Tensor) (y engine.Tensor) {
 	p.add(byShape("Linear", x, w), func() { y = p.Backend.Linear(x, w, bias) })
 	return y
 }
+// LinearLoRA times the CUDA backend's fused LoRA linear (engine/dit's LoRALinear fast path), grouped by
+// the shapes of x, w and the adapter's down matrix (its rank), so a profile tells the ranks apart.
+func (p *Profiler) LinearLoRA(x, w, bias, down, up engine.Tensor, gelu bool) (y engine.Tensor) {
+	p.add(byShape("LinearLoRA", x, w, down), func() { y = p.Backend.LinearLoRA(x, w, bias, down, up, gelu) })
+	return y
+}
 func (p *Profiler) LayerNorm(x, w, bias engine.Tensor, eps float32) (y engine.Tensor) {
 	p.add("LayerNorm", func() { y = p.Backend.LayerNorm(x, w, bias, eps) })
 	return y
