@@ -110,7 +110,7 @@ func TestLoRABenchCUDA(t *testing.T) {
 
 	type benchCase struct {
 		rank    int
-		padded  int // the rank the GEMMs run at (rank zero-padded)
+		padded  int                   // the rank the GEMMs run at (rank zero-padded)
 		pairs   map[*linear]*loraPair // nil: no LoRA
 		b       engine.Backend        // b, or unfusedLoRA for the separate-op path
 		unfused bool

@@ -114,6 +114,7 @@ func (p *Profiler) Linear(x, w, bias engine.Tensor) (y engine.Tensor) {
 	p.add(byShape("Linear", x, w), func() { y = p.Backend.Linear(x, w, bias) })
 	return y
 }
+
 // LinearLoRA times the CUDA backend's fused LoRA linear (engine/dit's LoRALinear fast path), grouped by
 // the shapes of x, w and the adapter's down matrix (its rank), so a profile tells the ranks apart.
 func (p *Profiler) LinearLoRA(x, w, bias, down, up engine.Tensor, gelu bool) (y engine.Tensor) {
