@@ -15,30 +15,16 @@ namespace {
 constexpr int HD = 128;                       // head dim
 constexpr int BN = 64;                        // keys per tile (and per K scale block)
 constexpr int QBLK = 16;                      // query rows per Q scale block
+constexpr int NOUT = 16;                      // outlier channels per head, outside the INT8 Q·Kᵀ (one bf16 k16 step)
 constexpr int KT_BYTES = BN * HD;             // K tile: 64 keys × 128 int8 = 8 KiB
 constexpr int VT_BYTES = HD * BN;             // Vᵀ tile: 128 channels × 64 int8 = 8 KiB
-constexpr int STAGE_BYTES = KT_BYTES + VT_BYTES;
+constexpr int KO_BYTES = BN * NOUT * 2;       // K outlier tile: 64 keys × 16 bf16 = 2 KiB
+constexpr int STAGE_BYTES = KT_BYTES + VT_BYTES + KO_BYTES;
 constexpr float LOG2_255 = 7.9943534368588578f;
 constexpr float ROUND_MAGIC = 12582912.0f;    // 1.5·2^23: x + it has round-to-nearest(x) in its low bits (0 ≤ x < 2^22)
 constexpr float TILE_FLOOR = 32.0f;           // a tile's P scale is at least 2^-32 of the running max
 
-// 8-bit MMA helpers (candidates for mma.cuh; the rest comes from there). The m16n8k32 8-bit fragments are byte-for-byte those of the
-// bf16 m16n8k16 ones (A: rows g / g+8, bytes 4c … 4c+3 and 16+4c …; B: bytes 4c … of column g, then 16+4c …;
-// C: row g / g+8, columns 2c, 2c+1), so ldmatrix .b16 loads them from byte rows.
-// c += a · b, s8 × s8 → s32.
-__device__ __forceinline__ void mma_s8s8(int* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-// c += a · b, u8 × s8 → s32.
-__device__ __forceinline__ void mma_u8s8(int* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+// The 8-bit MMAs (mma_s8s8, mma_u8s8, mma_e4m3) and the bf16 one are mma.cuh's.
 // Low bytes of four words, packed little-endian into one.
 __device__ __forceinline__ uint32_t pack_bytes(uint32_t b0, uint32_t b1, uint32_t b2, uint32_t b3) {
     return __byte_perm(__byte_perm(b0, b1, 0x0040), __byte_perm(b2, b3, 0x0040), 0x5410);
@@ -58,46 +44,105 @@ __device__ __forceinline__ uint32_t swk(int r, int c) {
     return (uint32_t)(r * HD + ((c ^ (((r >> 1) & 6) | (r & 1))) << 4));
 }
 __device__ __forceinline__ uint32_t swv(int r, int c) { return (uint32_t)(r * BN + ((c ^ ((r >> 1) & 3)) << 4)); }
+// K outlier tile: key r's 16-byte half c (channels 8c … 8c+7 of its 16) in slot (2r + c) ^ (bit 2 of r, as bit
+// 0 | bit 3 of r, as bit 2): the 8 keys one ldmatrix matrix reads (4a + 2h + b + 16i, a = 0…3, b = 0, 1) land
+// in 8 distinct 16-byte bank groups.
+__device__ __forceinline__ uint32_t swo(int r, int c) {
+    return (uint32_t)(((2 * r + c) ^ (((r >> 2) & 1) | (((r >> 3) & 1) << 2))) << 4);
+}
+
+// The low byte of one of eight packed bytes (e = 0…7), sign-extended.
+__device__ __forceinline__ int byte_at(uint2 w, int e) { return (int)(int8_t)((e < 4 ? w.x : w.y) >> (8 * (e & 3))); }
+
+// pos[ch] = the slot (0 … NOUT-1) of channel ch in och[0 … NOUT-1] (one head's outlier list), −1 for the
+// channels of the INT8 product. Every thread of the block calls it (two barriers); blockDim.x ≥ NOUT.
+__device__ __forceinline__ void outlier_slots(int8_t* pos, const int* __restrict__ och) {
+    for (int i = threadIdx.x; i < HD; i += blockDim.x) pos[i] = -1;
+    __syncthreads();
+    if (threadIdx.x < NOUT) pos[och[threadIdx.x]] = (int8_t)threadIdx.x;
+    __syncthreads();
+}
 
 // ------------------------------------------------------------------------------------------ quantization
 
-// Partial per-channel statistics of one head's valid keys: slice blockIdx.y of gridDim.y contiguous slices.
-// 256 threads: 16 chunks of 8 channels × 16 row lanes.
+// Partial per-channel statistics of one head's valid keys: slice blockIdx.y of gridDim.y contiguous slices,
+// kpart [H][S][3][128] (sum, max and min of k) and vpart [H][S][128] (max |v|). 256 threads: 16 chunks of 8
+// channels × 16 row lanes.
 __device__ __forceinline__ void kv_stats(float* __restrict__ kpart, float* __restrict__ vpart,
                                          const bf16* __restrict__ k, const bf16* __restrict__ v, int lkv,
                                          int k_stride, int v_stride) {
-    __shared__ float red[2][16][HD];
+    __shared__ float red[4][16][HD];
     const int h = blockIdx.x, s = blockIdx.y, ns = gridDim.y, tid = threadIdx.x;
     const int ch = (tid & 15) * 8, rl = tid >> 4;
     const int per = (lkv + ns - 1) / ns, r0 = s * per, r1 = min(lkv, r0 + per);
-    float sum[8], mx[8];
+    float sum[8], kmx[8], kmn[8], mx[8];
 #pragma unroll
-    for (int i = 0; i < 8; i++) sum[i] = 0.0f, mx[i] = 0.0f;
+    for (int i = 0; i < 8; i++) sum[i] = 0.0f, kmx[i] = -INFINITY, kmn[i] = INFINITY, mx[i] = 0.0f;
     for (int r = r0 + rl; r < r1; r += 16) {
         float a[8], b[8];
         ld8(k + (long)r * k_stride + h * HD + ch, a);
         ld8(v + (long)r * v_stride + h * HD + ch, b);
 #pragma unroll
-        for (int i = 0; i < 8; i++) sum[i] += a[i], mx[i] = fmaxf(mx[i], fabsf(b[i]));
+        for (int i = 0; i < 8; i++) {
+            sum[i] += a[i], kmx[i] = fmaxf(kmx[i], a[i]), kmn[i] = fminf(kmn[i], a[i]);
+            mx[i] = fmaxf(mx[i], fabsf(b[i]));
+        }
     }
 #pragma unroll
-    for (int i = 0; i < 8; i++) red[0][rl][ch + i] = sum[i], red[1][rl][ch + i] = mx[i];
+    for (int i = 0; i < 8; i++) {
+        red[0][rl][ch + i] = sum[i], red[1][rl][ch + i] = kmx[i], red[2][rl][ch + i] = kmn[i];
+        red[3][rl][ch + i] = mx[i];
+    }
     __syncthreads();
     if (tid < HD) {
-        float a = 0.0f, b = 0.0f;
-        for (int i = 0; i < 16; i++) a += red[0][i][tid], b = fmaxf(b, red[1][i][tid]);
-        kpart[((long)h * ns + s) * HD + tid] = a;
+        float a = 0.0f, hi = -INFINITY, lo = INFINITY, b = 0.0f;
+        for (int i = 0; i < 16; i++) {
+            a += red[0][i][tid], hi = fmaxf(hi, red[1][i][tid]), lo = fminf(lo, red[2][i][tid]);
+            b = fmaxf(b, red[3][i][tid]);
+        }
+        float* kp = kpart + ((long)h * ns + s) * 3 * HD + tid;
+        kp[0] = a, kp[HD] = hi, kp[2 * HD] = lo;
         vpart[((long)h * ns + s) * HD + tid] = b;
     }
 }
 
-// Q: one warp per 16-row block; each lane holds 8 chunks (rows lane/16 + 2i, chunk lane%16).
-__device__ __forceinline__ void quant_q(int8_t* __restrict__ q8, float* __restrict__ qscale, const bf16* __restrict__ q,
-                                        int lq, int q_stride, float sl2) {
+// One head's K mean over the valid keys, kmean [H][128], and its outlier channels, och [H][NOUT]: the NOUT
+// channels of largest amax|k − mean| = max(max − mean, mean − min), largest first (ties: the lower channel;
+// NaN counts as infinite), from kv_stats' S partials. 128 threads, one per channel.
+__device__ __forceinline__ void k_outliers(float* __restrict__ kmean, int* __restrict__ och,
+                                           const float* __restrict__ kpart, int ns, int lkv) {
+    __shared__ float am[HD];
+    const int h = blockIdx.x, tid = threadIdx.x;
+    float s = 0.0f, hi = -INFINITY, lo = INFINITY;
+    for (int i = 0; i < ns; i++) {
+        const float* kp = kpart + ((long)h * ns + i) * 3 * HD + tid;
+        s += kp[0], hi = fmaxf(hi, kp[HD]), lo = fminf(lo, kp[2 * HD]);
+    }
+    const float m = s / (float)lkv;
+    kmean[(long)h * HD + tid] = m;
+    float a = fmaxf(hi - m, m - lo);
+    a = a >= 0.0f ? a : INFINITY;
+    am[tid] = a;
+    __syncthreads();
+    int rank = 0;
+    for (int j = 0; j < HD; j++) {
+        const float b = am[j];
+        rank += b > a || (b == a && j < tid);
+    }
+    if (rank < NOUT) och[(long)h * NOUT + rank] = tid;
+}
+
+// Q: one warp per 16-row block; each lane holds 8 chunks (rows lane/16 + 2i, chunk lane%16). The outlier
+// channels och[h] go to qo [H][lq][NOUT] as they are (bf16) and count as 0 in q8 and in the block's amax.
+__device__ __forceinline__ void quant_q(int8_t* __restrict__ q8, float* __restrict__ qscale, bf16* __restrict__ qo,
+                                        const bf16* __restrict__ q, const int* __restrict__ och, int lq, int q_stride) {
+    __shared__ __align__(8) int8_t pos[HD];
     const int h = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int blk = blockIdx.x * 4 + warp, nqb = (lq + QBLK - 1) / QBLK;
+    outlier_slots(pos, och + (long)h * NOUT);
     if (blk >= nqb) return;
     const int c = lane & 15;
+    const uint2 ps = *reinterpret_cast<const uint2*>(pos + c * 8);
     float x[8][8];
     float amax = 0.0f;
 #pragma unroll
@@ -105,6 +150,11 @@ __device__ __forceinline__ void quant_q(int8_t* __restrict__ q8, float* __restri
         const int row = blk * QBLK + (lane >> 4) + 2 * i;
         if (row < lq) {
             ld8(q + (long)row * q_stride + h * HD + c * 8, x[i]);
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                const int p = byte_at(ps, e);
+                if (p >= 0) qo[((long)h * lq + row) * NOUT + p] = __float2bfloat16_rn(x[i][e]), x[i][e] = 0.0f;
+            }
         } else {
 #pragma unroll
             for (int e = 0; e < 8; e++) x[i][e] = 0.0f;
@@ -122,22 +172,23 @@ __device__ __forceinline__ void quant_q(int8_t* __restrict__ q8, float* __restri
             *reinterpret_cast<uint2*>(q8 + ((long)h * lq + row) * HD + c * 8) = q8x8(x[i], inv);
         }
     }
-    if (lane == 0) qscale[(long)h * nqb + blk] = (amax > 0.0f ? amax / 127.0f : 1.0f) * sl2;
+    if (lane == 0) qscale[(long)h * nqb + blk] = amax > 0.0f ? amax / 127.0f : 1.0f;
 }
 
-// K: one 64-key block of one head; 8 warps × 8 rows, each lane 4 chunks (rows warp·8 + lane/16 + 2i).
-__device__ __forceinline__ void quant_k(int8_t* __restrict__ k8, float* __restrict__ kscale, const bf16* __restrict__ k,
-                                        const float* __restrict__ kpart, int ns, int lkv, int k_stride) {
+// K: one 64-key block of one head; 8 warps × 8 rows, each lane 4 chunks (rows warp·8 + lane/16 + 2i). The
+// outlier channels och[h] of k − mean go to ko [H][nkb·64][NOUT] rounded to bf16 (keys ≥ lkv zero) and count
+// as 0 in k8 and in the block's amax.
+__device__ __forceinline__ void quant_k(int8_t* __restrict__ k8, float* __restrict__ kscale, bf16* __restrict__ ko,
+                                        const bf16* __restrict__ k, const float* __restrict__ kmean,
+                                        const int* __restrict__ och, int lkv, int k_stride) {
     __shared__ float mean[HD];
     __shared__ float wmax[8];
+    __shared__ __align__(8) int8_t pos[HD];
     const int blk = blockIdx.x, h = blockIdx.y, nkb = gridDim.x, tid = threadIdx.x;
     const int warp = tid >> 5, lane = tid & 31, c = lane & 15;
-    if (tid < HD) {
-        float s = 0.0f;
-        for (int i = 0; i < ns; i++) s += kpart[((long)h * ns + i) * HD + tid];
-        mean[tid] = s / (float)lkv;
-    }
-    __syncthreads();
+    if (tid < HD) mean[tid] = kmean[(long)h * HD + tid];
+    outlier_slots(pos, och + (long)h * NOUT);  // its barriers publish mean too
+    const uint2 ps = *reinterpret_cast<const uint2*>(pos + c * 8);
     float x[4][8];
     float amax = 0.0f;
 #pragma unroll
@@ -150,6 +201,12 @@ __device__ __forceinline__ void quant_k(int8_t* __restrict__ k8, float* __restri
         } else {
 #pragma unroll
             for (int e = 0; e < 8; e++) x[i][e] = 0.0f;
+        }
+        bf16* kor = ko + (((long)h * nkb + blk) * BN + warp * 8 + (lane >> 4) + 2 * i) * NOUT;
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            const int p = byte_at(ps, e);
+            if (p >= 0) kor[p] = __float2bfloat16_rn(x[i][e]), x[i][e] = 0.0f;
         }
 #pragma unroll
         for (int e = 0; e < 8; e++) amax = fmaxf(amax, fabsf(x[i][e]));
@@ -227,7 +284,8 @@ __device__ __forceinline__ void quant_v(int8_t* __restrict__ vt8, float* __restr
 // P·V policies of attn8_fwd. PVInt8: P̂ u8 in [0, 255], V int8 with one scale per (head, channel), mma
 // u8·s8 → s32 per pair of channel tiles, converted and added into O (this file). An FP8 policy
 // (kernels/sm89/attention8.cu) sets FP8 and supplies LOG2_PMAX (log2 of the value the tile's largest p maps
-// to), pack4 (four f32 → four e4m3 bytes, the first lowest) and mma (c += a·b, e4m3·e4m3 → f32 m16n8k32);
+// to), pack4 (four f32 → four e4m3 bytes, the first lowest) and mma (c += a·b, e4m3·e4m3 → f32 m16n8k32:
+// mma.cuh's mma_e4m3);
 // its V has one scale per (head, 64-key tile), vscale [H][nkb], which folds into O's unit so that the MMA
 // accumulates straight into O.
 struct PVInt8 {
@@ -240,8 +298,9 @@ struct PVInt8 {
 template <class PV, class OUT, int WARPS, int MT, int STAGES>
 __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, const int8_t* __restrict__ q8,
                                           const int8_t* __restrict__ k8, const int8_t* __restrict__ vt8,
+                                          const bf16* __restrict__ qo, const bf16* __restrict__ ko,
                                           const float* __restrict__ qscale, const float* __restrict__ kscale,
-                                          const float* __restrict__ vscale, int lq, int lkv, int o_stride) {
+                                          const float* __restrict__ vscale, int lq, int lkv, int o_stride, float sl2) {
     typedef typename OUT::T T;
     constexpr int WM = 16 * MT, BM = WM * WARPS, NTHREADS = 32 * WARPS;
     constexpr bool QREG = MT == 1;
@@ -254,6 +313,8 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
     const int m0 = blockIdx.x * BM, h = blockIdx.y;
     const int ntiles = (lkv + BN - 1) / BN, nqb = (lq + QBLK - 1) / QBLK;
     q8 += (long)h * lq * HD;
+    qo += (long)h * lq * NOUT;
+    ko += (long)h * ntiles * BN * NOUT;
     k8 += (long)h * ntiles * KT_BYTES;
     vt8 += (long)h * ntiles * VT_BYTES;
     kscale += (long)h * ntiles;
@@ -265,6 +326,7 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
             const uint32_t st = stage_addr(t);
             const int8_t* ks = k8 + (long)t * KT_BYTES;
             const int8_t* vs = vt8 + (long)t * VT_BYTES;
+            const uint8_t* os = reinterpret_cast<const uint8_t*>(ko) + (long)t * KO_BYTES;
 #pragma unroll
             for (int i = 0; i < KT_BYTES / 16 / NTHREADS; i++) {
                 const int id = tid + i * NTHREADS;
@@ -274,6 +336,12 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
             for (int i = 0; i < VT_BYTES / 16 / NTHREADS; i++) {
                 const int id = tid + i * NTHREADS;
                 cp_async16(st + KT_BYTES + swv(id >> 2, id & 3), vs + id * 16, 16);
+            }
+#pragma unroll
+            for (int i = 0; i < (KO_BYTES / 16 + NTHREADS - 1) / NTHREADS; i++) {
+                const int id = tid + i * NTHREADS;
+                if (KO_BYTES / 16 % NTHREADS == 0 || id < KO_BYTES / 16)
+                    cp_async16(st + KT_BYTES + VT_BYTES + swo(id >> 1, id & 1), os + id * 16, 16);
             }
         }
         cp_async_commit();
@@ -304,6 +372,18 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
         const int b = (m0 + warp * WM + mt * 16) / QBLK;
         qsc[mt] = b < nqb ? qscale[(long)h * nqb + b] : 1.0f;
     }
+    // Q's outlier channels: one bf16 m16n8k16 A fragment per m-tile (rows g, g+8; channels 2t, 2t+1 and
+    // 2t+8, 2t+9 of the NOUT), straight from global memory; rows ≥ lq zero.
+    uint32_t qof[MT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        const int r0 = m0 + warp * WM + mt * 16 + (lane >> 2), cc = (lane & 3) * 2;
+#pragma unroll
+        for (int x = 0; x < 4; x++) {
+            const int row = r0 + (x & 1) * 8;
+            qof[mt][x] = row < lq ? __ldg(reinterpret_cast<const unsigned int*>(qo + (long)row * NOUT + cc + (x >> 1) * 8)) : 0u;
+        }
+    }
 
     float o[MT][HD / 8][4];
 #pragma unroll
@@ -324,7 +404,10 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
     const int k_row = 4 * ((lane & 7) >> 1) + 2 * (lane >> 4) + (lane & 1), k_chunk = (lane >> 3) & 1;
     const int v_row = (lane & 7) + ((lane >> 4) << 3), v_chunk = (lane >> 3) & 1;
 
-    auto qk = [&](int (&s)[MT][BN / 8][4], uint32_t sk) {
+    // Scores of one tile, t = s32 · qscale · kscale + Qo·Koᵀ: the dequantized INT8 product plus the outlier
+    // channels' bf16 product (f32 accumulate), in the units of q·k (× sl2: log2 domain).
+    auto qk = [&](float (&t)[MT][BN / 8][4], uint32_t sk, float ksc) {
+        int s[MT][BN / 8][4];
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
 #pragma unroll
@@ -352,33 +435,54 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
                 }
             }
         }
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            const float sc = qsc[mt] * ksc;
+#pragma unroll
+            for (int i = 0; i < BN / 8; i++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) t[mt][i][e] = (float)s[mt][i][e] * sc;
+        }
+        // The outlier tile's B fragments through the same permuted key rows as K's (k_chunk: channels 0–7 or
+        // 8–15 of the 16).
+#pragma unroll
+        for (int np = 0; np < BN / 16; np++) {
+            uint32_t b0, b1, b2, b3;
+            ldsm_x4(sk + KT_BYTES + VT_BYTES + swo(np * 16 + k_row, k_chunk), b0, b1, b2, b3);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                mma16816(t[mt][2 * np], qof[mt], b0, b1);
+                mma16816(t[mt][2 * np + 1], qof[mt], b2, b3);
+            }
+        }
     };
 
-    // Masks the scores of keys ≥ lkv (mask: the tile is partial) and returns this thread's max of rows g, g+8.
+    // Masks the scores of keys ≥ lkv to −∞ (mask: the tile is partial; exp2 of them is exactly 0) and
+    // returns this thread's max of rows g, g+8.
     // Accumulator (i, e) is row g (+8 for e ≥ 2), key j·64 + 16·(i/2) + 4·(lane%4) + 2·(i%2) + (e&1).
-    auto mask_max = [&](int (&s)[BN / 8][4], int j, bool mask, int (&mx)[2]) {
+    auto mask_max = [&](float (&s)[BN / 8][4], int j, bool mask, float (&mx)[2]) {
         if (mask) {
 #pragma unroll
             for (int i = 0; i < BN / 8; i++)
 #pragma unroll
                 for (int e = 0; e < 4; e++)
-                    if (j * BN + (i >> 1) * 16 + (lane & 3) * 4 + (i & 1) * 2 + (e & 1) >= lkv) s[i][e] = INT_MIN;
+                    if (j * BN + (i >> 1) * 16 + (lane & 3) * 4 + (i & 1) * 2 + (e & 1) >= lkv) s[i][e] = -INFINITY;
         }
-        mx[0] = mx[1] = INT_MIN;
+        mx[0] = mx[1] = -INFINITY;
 #pragma unroll
         for (int i = 0; i < BN / 8; i++) {
-            mx[0] = max(mx[0], max(s[i][0], s[i][1]));
-            mx[1] = max(mx[1], max(s[i][2], s[i][3]));
+            mx[0] = fmaxf(mx[0], fmaxf(s[i][0], s[i][1]));
+            mx[1] = fmaxf(mx[1], fmaxf(s[i][2], s[i][3]));
         }
     };
 
-    // Raises row r of m-tile mt's running max to the tile's max (mx: this thread's, scaled by sc to the log2
-    // domain); returns the tile's quantization max mq (at least the new running max − TILE_FLOOR) and sets
-    // alpha to the rescale of the old max.
-    auto raise_max = [&](int mt, int r, int& mx, float sc, float& alpha) {
-        mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float mtile = (float)mx * sc;
+    // Raises row r of m-tile mt's running max to the tile's max (mx: this thread's, scaled by sl2 to the log2
+    // domain; sl2 > 0); returns the tile's quantization max mq (at least the new running max − TILE_FLOOR) and
+    // sets alpha to the rescale of the old max.
+    auto raise_max = [&](int mt, int r, float& mx, float& alpha) {
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mtile = mx * sl2;
         const float mnew = fmaxf(mrow[mt][r], mtile);
         const float mq = fmaxf(mtile, mnew - TILE_FLOOR);
         alpha = fast_exp2(mrow[mt][r] - mnew);
@@ -388,17 +492,16 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
 
     // Online softmax; P̂ (u8) lands in A-fragment order, beta is the O update factor of each row.
     // Accumulator (i, e) is row g (+8 for e ≥ 2), key j·64 + 16·(i/2) + 4·(lane%4) + 2·(i%2) + (e&1).
-    auto softmax = [&](int (&s)[MT][BN / 8][4], uint32_t (&pf)[MT][BN / 32][4], float (&beta)[MT][2], float ksc,
-                       int j, bool mask) {
+    auto softmax = [&](float (&s)[MT][BN / 8][4], uint32_t (&pf)[MT][BN / 32][4], float (&beta)[MT][2], int j,
+                       bool mask) {
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
-            int mx[2];
+            float mx[2];
             mask_max(s[mt], j, mask, mx);
-            const float sc = qsc[mt] * ksc;
             float off[2], alpha[2], pmax[2];
 #pragma unroll
             for (int r = 0; r < 2; r++) {
-                const float mq = raise_max(mt, r, mx[r], sc, alpha[r]);
+                const float mq = raise_max(mt, r, mx[r], alpha[r]);
                 pmax[r] = fast_exp2(mq - mrow[mt][r]);
                 off[r] = LOG2_255 - mq;
                 const float unew = pmax[r] * (1.0f / 255.0f);
@@ -411,7 +514,7 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
             for (int i = 0; i < BN / 8; i++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    const float p = fast_exp2(fmaf((float)s[mt][i][e], sc, off[e >> 1]));
+                    const float p = fast_exp2(fmaf(s[mt][i][e], sl2, off[e >> 1]));
                     const float fr = p + ROUND_MAGIC;
                     rs[e >> 1] += fr - ROUND_MAGIC;
                     bits[i][e] = __float_as_uint(fr);
@@ -463,18 +566,17 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
     // pmax/2^LOG2_PMAX (one rounding per weight, unbiased, and no decode of the packed bytes).
     // The policy comes in as an argument (a generic lambda) so that the INT8 instantiation, which never calls
     // these, does not need its members.
-    auto softmax_fp8 = [&](auto policy, int (&s)[MT][BN / 8][4], uint32_t (&pf)[MT][BN / 32][4], float (&beta)[MT][2],
-                           float ksc, float vtile, int j, bool mask) {
+    auto softmax_fp8 = [&](auto policy, float (&s)[MT][BN / 8][4], uint32_t (&pf)[MT][BN / 32][4],
+                           float (&beta)[MT][2], float vtile, int j, bool mask) {
         using P = decltype(policy);
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
-            int mx[2];
+            float mx[2];
             mask_max(s[mt], j, mask, mx);
-            const float sc = qsc[mt] * ksc;
             float off[2], alpha[2], punit[2];
 #pragma unroll
             for (int r = 0; r < 2; r++) {
-                const float mq = raise_max(mt, r, mx[r], sc, alpha[r]);
+                const float mq = raise_max(mt, r, mx[r], alpha[r]);
                 punit[r] = fast_exp2(mq - mrow[mt][r] - P::LOG2_PMAX);
                 off[r] = P::LOG2_PMAX - mq;
                 const float unew = punit[r] * vtile;
@@ -487,7 +589,7 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
             for (int i = 0; i < BN / 8; i++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    p[i][e] = fast_exp2(fmaf((float)s[mt][i][e], sc, off[e >> 1]));
+                    p[i][e] = fast_exp2(fmaf(s[mt][i][e], sl2, off[e >> 1]));
                     rs[e >> 1] += p[i][e];
                 }
 #pragma unroll
@@ -534,15 +636,15 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
         cp_async_wait<STAGES - 2>();
         __syncthreads();
         load_tile(j + STAGES - 1);
-        int s[MT][BN / 8][4];
+        float s[MT][BN / 8][4];
         uint32_t pf[MT][BN / 32][4];
         float beta[MT][2];
-        qk(s, stage_addr(j));
+        qk(s, stage_addr(j), ksc);
         if constexpr (PV::FP8) {
-            softmax_fp8(PV{}, s, pf, beta, ksc, vtile, j, mask);
+            softmax_fp8(PV{}, s, pf, beta, vtile, j, mask);
             pv_fp8(PV{}, pf, beta, stage_addr(j) + KT_BYTES);
         } else {
-            softmax(s, pf, beta, ksc, j, mask);
+            softmax(s, pf, beta, j, mask);
             pv(pf, beta, stage_addr(j) + KT_BYTES);
         }
     };

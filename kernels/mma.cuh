@@ -1,5 +1,6 @@
 // Device helpers shared by the tensor-core and vectorized kernels: shared-memory addresses, cp.async,
-// ldmatrix, mma.sync m16n8k16 (bf16 in, f32 accumulate), bf16 packing, exp2, and 8-wide f32/bf16 loads and
+// ldmatrix, mma.sync m16n8k16 (bf16 in, f32 accumulate) and m16n8k32 (int8 in, s32 accumulate; e4m3 in,
+// f32 accumulate, compute_89 only), bf16 packing, exp2, and 8-wide f32/bf16 loads and
 // stores. Include it after common.cuh. One definition of each, so attention, GEMM, conv and the fused
 // kernels cannot drift apart; a change here changes every module's source hash (see scripts/ptx.sh).
 //
@@ -71,6 +72,40 @@ static __device__ __forceinline__ void mma16816(float* c, const uint32_t* a, uin
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+
+// mma_s8s8 computes c += a · b for one 16×8 tile with k = 32: int8 × int8 inputs, s32 accumulators
+// (mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32, sm_80+; warp-wide). The 8-bit m16n8k32 fragments are
+// byte-for-byte mma16816's, four 8-bit values per register, the lowest k in the lowest byte:
+//   a[0] = A[g][4t..4t+3], a[1] = A[g+8][4t..], a[2] = A[g][16+4t..], a[3] = A[g+8][16+4t..]
+//   b0 = B[4t..4t+3][g], b1 = B[16+4t..16+4t+3][g];   c as mma16816's
+// so ldmatrix .b16 loads them from rows of bytes.
+static __device__ __forceinline__ void mma_s8s8(int* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// mma_u8s8 is mma_s8s8 with an unsigned A (uint8 × int8 → s32, m16n8k32, sm_80+).
+static __device__ __forceinline__ void mma_u8s8(int* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+// mma_e4m3 computes c += a · b for one 16×8 tile with k = 32: FP8 e4m3 inputs, f32 accumulators
+// (mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32: sm_89+, PTX ISA 8.4, so nvcc 12.4 or newer; only
+// the compute_89 modules, kernels/sm89, see it). Fragments as mma_s8s8's, c as mma16816's.
+static __device__ __forceinline__ void mma_e4m3(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+#endif
 
 // fast_exp2 returns 2^x by the SFU approximation (ex2.approx.ftz.f32: about 2 ulp, subnormals flushed to
 // zero, exp2(−∞) = 0). Not volatile: the compiler may hoist or drop it like arithmetic.

@@ -1,15 +1,17 @@
 // 8-bit flash attention with FP8 P·V (forward, non-causal, head dim 128), for sm_89 and newer (Ada, Hopper,
-// Blackwell): the twin of kernels/attention8.cu. Q·Kᵀ is the same INT8 product on the same quantized Q and K
-// (attn8_kv_stats_bf16, attn8_quant_q_bf16 and attn8_quant_k_bf16 of the compute_80 module "attention8"
-// produce them; this module has only what differs), P·V runs as mma.sync m16n8k32 e4m3·e4m3 → f32 (PTX ISA
+// Blackwell): the twin of kernels/attention8.cu. Q·Kᵀ is the same INT8 product plus bf16 outlier channels on
+// the same quantized Q and K (attn8_kv_stats_bf16, attn8_k_outliers_bf16, attn8_quant_q_bf16 and
+// attn8_quant_k_bf16 of the compute_80 module "attention8" produce them; this module has only what differs),
+// P·V runs as mma.sync m16n8k32 e4m3·e4m3 → f32 (mma.cuh's mma_e4m3; PTX ISA
 // 8.4: nvcc 12.4 or newer, scripts/ptx.sh builds this folder as compute_89).
 //
 //   attn8_quant_v_fp8_bf16  grid (nkb = ⌈lkv/64⌉, H), 256 threads: V per block of 64 keys of one head, one
 //                           scale per (head, block): vscale [H][nkb] = amax/448 (1 for an all-zero block), and
 //                           vt8 [H][nkb][128 channels][64 keys] e4m3 (keys ≥ lkv zero): the layout of the INT8
 //                           module's Vᵀ, so the attention kernel loads and swizzles it the same way.
-//   attn8f_b<BM>_w<WARPS>_s<STAGES>_<out>  the attention kernels, with attention8.cu's arguments, grids,
-//                           shared memory and tilings; vscale is the [H][nkb] array above.
+//   attn8f_b<BM>_w<WARPS>_s<STAGES>_<out>  the attention kernels, with attention8.cu's arguments (the outlier
+//                           channels' qo and ko included), grids, shared memory and tilings; vscale is the
+//                           [H][nkb] array above.
 //
 // Why one scale per (head, 64-key block) for V: e4m3 is a float (3 mantissa bits, 2^-9 … 448), so a channel
 // 100× smaller than the block's largest still keeps its full relative precision; a scale constant over the
@@ -51,17 +53,10 @@ struct PVFp8 {
         return r;
     }
 
-    // mma computes c += a · b for one 16×8 tile with k = 32, e4m3 inputs and f32 accumulators
-    // (mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32, sm_89+, PTX ISA 8.4; warp-wide). The fragments
-    // are byte-for-byte those of the s8/u8 m16n8k32 MMA (attention8.cuh), four e4m3 per register, the lowest
-    // k in the lowest byte: a[0] = A[g][4t..4t+3], a[1] = A[g+8][4t..], a[2] = A[g][16+4t..], a[3] =
-    // A[g+8][16+4t..]; b0 = B[4t..4t+3][g], b1 = B[16+4t..][g]; c as mma16816's.
+    // mma computes c += a · b for one 16×8 tile with k = 32, e4m3 inputs and f32 accumulators: mma.cuh's
+    // mma_e4m3 (sm_89+, PTX ISA 8.4; fragments as the s8/u8 m16n8k32 MMA's).
     static __device__ __forceinline__ void mma(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
-        asm volatile(
-            "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-            "{%0,%1,%2,%3};\n"
-            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+        mma_e4m3(c, a, b0, b1);
     }
 };
 
@@ -104,13 +99,15 @@ extern "C" __global__ void __launch_bounds__(256) attn8_quant_v_fp8_bf16(uint8_t
 }
 
 // Attention entry points: attn8f_b<BM>_w<WARPS>_s<STAGES>_<out>, out = bf16 or f32, launched as attention8.cu's
-// attn8_b<BM>_w<WARPS>_s<STAGES>_<out> (same grid, threads and dynamic shared memory: STAGES·16 KiB + BM·128
-// bytes), vt8 and vscale from attn8_quant_v_fp8_bf16.
+// attn8_b<BM>_w<WARPS>_s<STAGES>_<out> (same arguments, grid, threads and dynamic shared memory: STAGES·18 KiB
+// + BM·128 bytes), vt8 and vscale from attn8_quant_v_fp8_bf16.
 #define ATTN8F(name, OUT, WARPS, MT, STAGES, MINB)                                                                 \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, MINB)                                                 \
-        name(OUT::T* out, const int8_t* q8, const int8_t* k8, const int8_t* vt8, const float* qscale,              \
-             const float* kscale, const float* vscale, int lq, int lkv, int o_stride) {                            \
-        attn8_fwd<PVFp8, OUT, WARPS, MT, STAGES>(out, q8, k8, vt8, qscale, kscale, vscale, lq, lkv, o_stride);     \
+        name(OUT::T* out, const int8_t* q8, const int8_t* k8, const int8_t* vt8, const bf16* qo, const bf16* ko,   \
+             const float* qscale, const float* kscale, const float* vscale, int lq, int lkv, int o_stride,         \
+             float sl2) {                                                                                          \
+        attn8_fwd<PVFp8, OUT, WARPS, MT, STAGES>(out, q8, k8, vt8, qo, ko, qscale, kscale, vscale, lq, lkv,        \
+                                                 o_stride, sl2);                                                   \
     }
 
 ATTN8F(attn8f_b128_w8_s3_bf16, BF16, 8, 1, 3, 1)
