@@ -22,9 +22,9 @@ type attn8State struct {
 
 // attn8Kernel is a loaded 8-bit attention entry point with the quantizers it takes.
 type attn8Kernel struct {
-	spec              attn8Spec
-	k                 *kernel
-	stats, qq, qk, qv *kernel
+	spec                    attn8Spec
+	k                       *kernel
+	stats, outl, qq, qk, qv *kernel
 	// fp8: the entry point is the FP8 module's; qv is its V quantizer (e4m3, vscale per head and 64-key
 	// block), which takes no |V| partials.
 	fp8 bool
@@ -135,12 +135,12 @@ func (b *Backend) attn8For(keys int) *attn8Kernel {
 
 // pickAttn8 loads the first entry point of a module, in order of preference, whose shared memory the
 // device allows, with the quantizers, or returns why none can run. The FP8 module takes the INT8 module's
-// statistics, Q and K quantizers and its own V quantizer. Runs on the CUDA goroutine.
+// statistics, outlier channels, Q and K quantizers and its own V quantizer. Runs on the CUDA goroutine.
 func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
-	var ks [4]*kernel
-	for i, n := range []string{attn8Quant.stats, attn8Quant.q, attn8Quant.k, attn8Quant.v} {
+	var ks [5]*kernel
+	for i, n := range []string{attn8Quant.stats, attn8Quant.outliers, attn8Quant.q, attn8Quant.k, attn8Quant.v} {
 		var err error
-		if i == 3 && mod == attn8FP8Module {
+		if i == 4 && mod == attn8FP8Module {
 			ks[i], err = b.d.getKernel(attn8FP8Module, attn8Quant.vFP8)
 		} else {
 			ks[i], err = b.d.getKernel(attn8Module, n)
@@ -163,7 +163,8 @@ func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
 			why = err
 			continue
 		}
-		return &attn8Kernel{spec: s, k: k, stats: ks[0], qq: ks[1], qk: ks[2], qv: ks[3], fp8: mod == attn8FP8Module}, nil
+		return &attn8Kernel{spec: s, k: k, stats: ks[0], outl: ks[1], qq: ks[2], qk: ks[3], qv: ks[4],
+			fp8: mod == attn8FP8Module}, nil
 	}
 	return nil, why
 }
@@ -174,14 +175,19 @@ const (
 	attn8QueryBlock = 16   // query rows per Q scale block
 	attn8StatsKeys  = 1024 // keys per slice of attn8_kv_stats (at most attn8MaxSlices slices)
 	attn8MaxSlices  = 64
+	attn8Outliers   = 16 // channels per head outside the INT8 Q·Kᵀ (bf16), chosen by attn8_k_outliers
 )
 
 // attention8 runs softmax(scale·q·kᵀ)·v in 8 bits when the precision asks for it and a kernel is usable:
 // q [lq, heads·128], k and v [≥keys, heads·128] bf16 with row stride heads·128, out bf16 the same. It
-// quantizes q, k and v into temporaries of ts (about (lq + 2·keys)·heads·128 bytes) and launches the
-// attention kernel. ran is false when bf16 must run instead (nothing was launched). Runs on the CUDA
-// goroutine.
+// quantizes q, k and v into temporaries of ts (about 1.25·(lq + 2·keys)·heads·128 bytes: the 8-bit copies
+// and the bf16 outlier channels) and launches the attention kernel. ran is false when bf16 must run instead
+// (nothing was launched): no 8-bit kernel, or a scale that is not positive (the kernels take the row max on
+// the unscaled scores). Runs on the CUDA goroutine.
 func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, scale float32) (ran bool, err error) {
+	if !(scale > 0) {
+		return false, nil
+	}
 	a := b.attn8For(keys)
 	if a == nil {
 		return false, nil
@@ -193,22 +199,27 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 	nqb := (lq + attn8QueryBlock - 1) / attn8QueryBlock
 	ns := min(attn8MaxSlices, (keys+attn8StatsKeys-1)/attn8StatsKeys)
 	sizes := []int64{
-		h * int64(lq) * hd,                  // q8 [H][lq][128]
-		h * int64(nqb) * 4,                  // qscale [H][nqb]
-		h * int64(nkb) * attn8KeyBlock * hd, // k8 [H][nkb·64][128]
-		h * int64(nkb) * 4,                  // kscale [H][nkb]
-		h * int64(nkb) * attn8KeyBlock * hd, // v8 [H][nkb][128][64], int8 or e4m3
-		h * int64(max(nkb, hd)) * 4,         // vscale: [H][128] (INT8) or [H][nkb] (FP8)
-		h * int64(ns) * hd * 4,              // kpart [H][ns][128]
-		h * int64(ns) * hd * 4,              // vpart [H][ns][128]
+		h * int64(lq) * hd,                                 // q8 [H][lq][128]
+		h * int64(nqb) * 4,                                 // qscale [H][nqb]
+		h * int64(nkb) * attn8KeyBlock * hd,                // k8 [H][nkb·64][128]
+		h * int64(nkb) * 4,                                 // kscale [H][nkb]
+		h * int64(nkb) * attn8KeyBlock * hd,                // v8 [H][nkb][128][64], int8 or e4m3
+		h * int64(max(nkb, hd)) * 4,                        // vscale: [H][128] (INT8) or [H][nkb] (FP8)
+		h * int64(ns) * 3 * hd * 4,                         // kpart [H][ns][3][128]: sum, max, min
+		h * int64(ns) * hd * 4,                             // vpart [H][ns][128]
+		h * hd * 4,                                         // kmean [H][128]
+		h * attn8Outliers * 4,                              // och [H][16] int32
+		h * int64(lq) * attn8Outliers * 2,                  // qo [H][lq][16] bf16
+		h * int64(nkb) * attn8KeyBlock * attn8Outliers * 2, // ko [H][nkb·64][16] bf16
 	}
-	var m [8]Mem
+	var m [12]Mem
 	for i, n := range sizes {
 		if m[i], err = b.tmp(ts, n); err != nil {
 			return true, err
 		}
 	}
 	q8, qs, k8, ks, v8, vs, kpart, vpart := m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+	kmean, och, qo, ko := m[8], m[9], m[10], m[11]
 	sl2 := float32(float64(scale) * math.Log2E)
 	launch := func(k *kernel, grid dim3, threads uint32, args ...any) error {
 		if err != nil {
@@ -218,8 +229,9 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 		return err
 	}
 	_ = launch(a.stats, dim3{uint32(heads), uint32(ns), 1}, 256, kpart, vpart, k, v, int32(keys), stride, stride)
-	_ = launch(a.qq, dim3{uint32((lq + 63) / 64), uint32(heads), 1}, 128, q8, qs, q, int32(lq), stride, sl2)
-	_ = launch(a.qk, dim3{uint32(nkb), uint32(heads), 1}, 256, k8, ks, k, kpart, int32(ns), int32(keys), stride)
+	_ = launch(a.outl, dim3{uint32(heads), 1, 1}, 128, kmean, och, kpart, int32(ns), int32(keys))
+	_ = launch(a.qq, dim3{uint32((lq + 63) / 64), uint32(heads), 1}, 128, q8, qs, qo, q, och, int32(lq), stride)
+	_ = launch(a.qk, dim3{uint32(nkb), uint32(heads), 1}, 256, k8, ks, ko, k, kmean, och, int32(keys), stride)
 	if a.fp8 {
 		_ = launch(a.qv, dim3{uint32(nkb), uint32(heads), 1}, 256, v8, vs, v, int32(keys), stride)
 	} else {
@@ -231,5 +243,5 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 	s := a.spec
 	grid := dim3{uint32((lq + s.bm - 1) / s.bm), uint32(heads), 1}
 	return true, b.d.launch(nil, a.k, grid, dim3{uint32(32 * s.warps), 1, 1}, s.smem,
-		out, q8, k8, v8, qs, ks, vs, int32(lq), int32(keys), stride)
+		out, q8, k8, v8, qo, ko, qs, ks, vs, int32(lq), int32(keys), stride, sl2)
 }

@@ -159,12 +159,13 @@ const (
 	attn8FP8Module = kernels.SM89 + "/attention8"
 )
 
-// attn8Quant names the quantization kernels, in launch order: per-channel K sums and |V| maxima over slices
-// of the keys, then Q, K and V to 8 bits (kernels/attention8.cu); vFP8 is the FP8 module's V quantizer
-// (e4m3, one scale per head and 64-key block), which replaces v there.
-var attn8Quant = struct{ stats, q, k, v, vFP8 string }{
-	stats: "attn8_kv_stats_bf16", q: "attn8_quant_q_bf16", k: "attn8_quant_k_bf16", v: "attn8_quant_v_bf16",
-	vFP8: "attn8_quant_v_fp8_bf16",
+// attn8Quant names the quantization kernels, in launch order: per-channel K sums, maxima and minima and |V|
+// maxima over slices of the keys, the K mean and the 16 outlier channels per head, then Q, K and V to 8 bits
+// (kernels/attention8.cu); vFP8 is the FP8 module's V quantizer (e4m3, one scale per head and 64-key block),
+// which replaces v there.
+var attn8Quant = struct{ stats, outliers, q, k, v, vFP8 string }{
+	stats: "attn8_kv_stats_bf16", outliers: "attn8_k_outliers_bf16", q: "attn8_quant_q_bf16", k: "attn8_quant_k_bf16",
+	v: "attn8_quant_v_bf16", vFP8: "attn8_quant_v_fp8_bf16",
 }
 
 // attn8ModuleFor returns the module whose attention entry points run 8-bit attention on a device of compute
@@ -183,9 +184,10 @@ func attn8ModuleFor(fp8 bool, major, minor int, fp8Built bool) (module, why stri
 	return attn8FP8Module, ""
 }
 
-// attn8Spec is one 8-bit attention entry point. Every entry takes (out, q8, k8, v8, qscale, kscale,
-// vscale, lq, lkv, o_stride) and a grid of (ceil(lq / bm), heads); smem is its dynamic shared memory
-// (STAGES·16 KiB of 64-key K and V tiles plus BM·128 bytes of Q). long and short rank it as flashSpec's do.
+// attn8Spec is one 8-bit attention entry point. Every entry takes (out, q8, k8, v8, qo, ko, qscale, kscale,
+// vscale, lq, lkv, o_stride, sl2) and a grid of (ceil(lq / bm), heads); smem is its dynamic shared memory
+// (STAGES·18 KiB of 64-key K, Vᵀ and K-outlier tiles plus BM·128 bytes of Q). long and short rank it as
+// flashSpec's do.
 type attn8Spec struct {
 	module            string
 	name              string
@@ -196,15 +198,15 @@ type attn8Spec struct {
 
 // attn8Table lists the 8-bit entry points in order of preference. Not yet measured: b128_w8 (Q fragments in
 // registers, no spills on sm_80 … sm_90) leads; b256_w8 and b128_w4 (two m16 tiles per warp, half the
-// shared-memory reads per MMA) spill 16–60 bytes. The FP8 module's attn8f_* have the same tilings, grids and
-// shared memory.
+// shared-memory reads per MMA) sit at 255 registers (b256_w8 spills 8–16 bytes on sm_80). The FP8 module's
+// attn8f_* have the same tilings, grids and shared memory.
 var attn8Table = []attn8Spec{
-	{module: attn8Module, name: "attn8_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*16<<10 + 128*128, long: 1, short: 1},
-	{module: attn8Module, name: "attn8_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*16<<10 + 256*128, long: 2, short: 3},
-	{module: attn8Module, name: "attn8_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*16<<10 + 128*128, long: 3, short: 2},
-	{module: attn8FP8Module, name: "attn8f_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*16<<10 + 128*128, long: 1, short: 1},
-	{module: attn8FP8Module, name: "attn8f_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*16<<10 + 256*128, long: 2, short: 3},
-	{module: attn8FP8Module, name: "attn8f_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*16<<10 + 128*128, long: 3, short: 2},
+	{module: attn8Module, name: "attn8_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*18<<10 + 128*128, long: 1, short: 1},
+	{module: attn8Module, name: "attn8_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*18<<10 + 256*128, long: 2, short: 3},
+	{module: attn8Module, name: "attn8_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*18<<10 + 128*128, long: 3, short: 2},
+	{module: attn8FP8Module, name: "attn8f_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*18<<10 + 128*128, long: 1, short: 1},
+	{module: attn8FP8Module, name: "attn8f_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*18<<10 + 256*128, long: 2, short: 3},
+	{module: attn8FP8Module, name: "attn8f_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*18<<10 + 128*128, long: 3, short: 2},
 }
 
 // attn8Order returns a module's 8-bit entry points for short or long key sequences, in order of preference.
