@@ -8,24 +8,23 @@
 //   The normalized value is rounded to the input type before the weight multiply, as WanRMSNorm does
 //   (`self._norm(x.float()).type_as(x) * self.weight`); weight f32 [cols] or nil.
 //
+// add_layernorm_<r>_<out>: x += r · gate in place, then y = LN(x) [· weight + bias] [· (1 + scale) + shift]
+//   of the updated x: a gated residual add (bk_add_gated_<r>, backend.cu) and the LayerNorm that reads its
+//   result in one pass over x (read x and r, write x and y, where the two kernels read x twice). x f32, r f32
+//   or bf16 [rows, cols], gate f32 [cols] or nil (1). y must not overlap x or r.
+//
 // One CTA per row; blockDim.x a multiple of 32. y may alias x (each thread reads an element before it
 // writes the same element, after the row statistics are complete).
 #include "common.cuh"
 
+// layernorm_finish writes row `row` of y from row xr, whose mean is known: the variance (second pass), then
+// the normalized, affine and modulated values.
 template <class IN, class OUT>
-__device__ __forceinline__ void layernorm(typename OUT::T* y, const typename IN::T* x,
-                                          int cols, float eps, const float* __restrict__ weight,
-                                          const float* __restrict__ bias, const float* __restrict__ scale,
-                                          const float* __restrict__ shift, long mod_stride) {
-    __shared__ float scratch[32];
-    const long row = blockIdx.x;
-    const typename IN::T* xr = x + row * cols;
-    typename OUT::T* yr = y + row * cols;
-
-    float s = 0.0f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += IN::load(xr, c);
-    const float mean = block_sum(s, scratch) / (float)cols;
-
+__device__ __forceinline__ void layernorm_finish(typename OUT::T* yr, const typename IN::T* xr, int cols, float mean,
+                                                 float eps, const float* __restrict__ weight,
+                                                 const float* __restrict__ bias, const float* __restrict__ scale,
+                                                 const float* __restrict__ shift, long mod_stride, long row,
+                                                 float* scratch) {
     float v = 0.0f;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         const float d = IN::load(xr, c) - mean;
@@ -44,6 +43,46 @@ __device__ __forceinline__ void layernorm(typename OUT::T* y, const typename IN:
         if (sh) t = t + sh[c];
         OUT::store(yr, c, t);
     }
+}
+
+template <class IN, class OUT>
+__device__ __forceinline__ void layernorm(typename OUT::T* y, const typename IN::T* x,
+                                          int cols, float eps, const float* __restrict__ weight,
+                                          const float* __restrict__ bias, const float* __restrict__ scale,
+                                          const float* __restrict__ shift, long mod_stride) {
+    __shared__ float scratch[32];
+    const long row = blockIdx.x;
+    const typename IN::T* xr = x + row * cols;
+
+    float s = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += IN::load(xr, c);
+    const float mean = block_sum(s, scratch) / (float)cols;
+    layernorm_finish<IN, OUT>(y + row * cols, xr, cols, mean, eps, weight, bias, scale, shift, mod_stride, row,
+                              scratch);
+}
+
+// add_layernorm: see the header. Each thread re-reads only the elements it wrote itself, so no barrier is
+// needed between the update of x and the passes that read it back.
+template <class R, class OUT>
+__device__ __forceinline__ void add_layernorm(typename OUT::T* y, float* x, const typename R::T* r,
+                                              const float* __restrict__ gate, int cols, float eps,
+                                              const float* __restrict__ weight, const float* __restrict__ bias,
+                                              const float* __restrict__ scale, const float* __restrict__ shift,
+                                              long mod_stride) {
+    __shared__ float scratch[32];
+    const long row = blockIdx.x;
+    float* xr = x + row * cols;
+    const typename R::T* rr = r + row * cols;
+
+    float s = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        const float t = xr[c] + R::load(rr, c) * (gate ? gate[c] : 1.0f);
+        xr[c] = t;
+        s += t;
+    }
+    const float mean = block_sum(s, scratch) / (float)cols;
+    layernorm_finish<F32, OUT>(y + row * cols, xr, cols, mean, eps, weight, bias, scale, shift, mod_stride, row,
+                               scratch);
 }
 
 template <class IN, class OUT>
@@ -82,3 +121,16 @@ NORMS(f32, F32, f32, F32)
 NORMS(f32, F32, bf16, BF16)
 NORMS(bf16, BF16, f32, F32)
 NORMS(bf16, BF16, bf16, BF16)
+
+#define ADD_NORM(r, R, out, OUT)                                                                                   \
+    extern "C" __global__ void add_layernorm_##r##_##out(OUT::T* y, float* x, const R::T* res, const float* gate, \
+                                                         int cols, float eps, const float* weight,                 \
+                                                         const float* bias, const float* scale,                    \
+                                                         const float* shift, long mod_stride) {                    \
+        add_layernorm<R, OUT>(y, x, res, gate, cols, eps, weight, bias, scale, shift, mod_stride);                \
+    }
+
+ADD_NORM(f32, F32, f32, F32)
+ADD_NORM(f32, F32, bf16, BF16)
+ADD_NORM(bf16, BF16, f32, F32)
+ADD_NORM(bf16, BF16, bf16, BF16)

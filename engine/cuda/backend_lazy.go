@@ -18,13 +18,20 @@ import (
 // the f32 result is never allocated), f32 for any other reader. The result is the same function of the same
 // inputs: the storages it reads (x, the norm's weight and bias, shift and scale) make it run before they are
 // written or freed.
+//
+// Two more forms share the mechanism. With add, the normalization was made while a gated residual add into x
+// was pending (backend_residual.go): it runs that add in the same kernel when it is still pending. With copy,
+// it is no normalization but a Slice of x's rows (src): a LayerNorm of it reads x's rows in place, so the
+// chunked FFN's row slices of the residual stream are never copied.
 type lazyNorm struct {
 	src          Mem // x, F32 [rows, cols]
 	rows, cols   int
 	eps          float32
-	w, bias      Mem // F32 [cols] or none
-	shift, scale Mem // F32 [cols], none until a Modulate joins
-	inputs       []*storage
+	w, bias      Mem        // F32 [cols] or none
+	shift, scale Mem        // F32 [cols], none until a Modulate joins
+	inputs       []*storage // the storage of src first
+	add          *residualAdd
+	copy         bool
 }
 
 func (p *lazyNorm) args() LayerNormArgs {
@@ -59,7 +66,18 @@ func (b *Backend) tensor(x engine.Tensor) (*Tensor, error) {
 	if err == nil && t.st.pending != nil {
 		err = b.materialize(t.st)
 	}
+	if err == nil {
+		err = b.readable(t.st)
+	}
 	return t, err
+}
+
+// readable runs the residual add pending into st, if any, before st's memory is read.
+func (b *Backend) readable(st *storage) error {
+	if st.add != nil && st.add.x == st {
+		return b.flushAdd(st)
+	}
+	return nil
 }
 
 // newPending makes an F32 activation defined by p, registered with the storages p reads.
@@ -79,7 +97,7 @@ func (b *Backend) materialize(st *storage) error {
 		return err
 	}
 	y := Mem{Ptr: uintptr(buf.ptr), Bytes: st.size}
-	if err := b.d.LayerNorm(nil, y, gguf.TypeF32, p.src, gguf.TypeF32, p.rows, p.cols, p.eps, p.args()); err != nil {
+	if err := b.addNorm(p, y, gguf.TypeF32); err != nil {
 		b.pool.put(buf)
 		return err
 	}
@@ -95,8 +113,9 @@ func unlink(st *storage, inputs []*storage) {
 	}
 }
 
-// settle runs the pending normalizations that read st, before st is written or freed. One that cannot
-// run (out of memory) is marked failed: its users get the error instead of reading changed memory.
+// settle runs the pending normalizations that read st, and then the residual add pending on st, before st
+// is written or freed. One that cannot run (out of memory) is marked failed: its users get the error
+// instead of reading changed memory.
 func (b *Backend) settle(st *storage) {
 	for _, d := range slices.Clone(st.deps) {
 		if d.pending == nil || d.freed {
@@ -108,6 +127,12 @@ func (b *Backend) settle(st *storage) {
 		}
 	}
 	st.deps = nil
+	if a := st.add; a != nil && !a.done {
+		if err := b.flushAdd(st); err != nil {
+			a.x.err = errAddFailed(err)
+			b.finishAdd(a)
+		}
+	}
 }
 
 // written prepares st for an in-place write: pending readers run first and the bf16 shadow goes.
@@ -122,6 +147,9 @@ func (b *Backend) written(st *storage) {
 // release frees an activation's storage: pending readers run first, then its memory and shadow go back to
 // the pool (a pending one has none but its links).
 func (b *Backend) release(st *storage) {
+	if b.keepY(st) {
+		return
+	}
 	b.written(st)
 	if st.pending != nil {
 		unlink(st, st.pending.inputs)
@@ -138,9 +166,15 @@ func (b *Backend) release(st *storage) {
 func (b *Backend) gemmInput(x *Tensor, ts *temps) (Mem, error) {
 	st := x.st
 	n := int64(x.numel())
-	switch {
-	case st.weight:
+	if st.weight {
 		return b.as(x, engine.BF16, ts)
+	}
+	if st.pending == nil {
+		if err := b.readable(st); err != nil {
+			return Mem{}, err
+		}
+	}
+	switch {
 	case st.pending == nil && st.dtype == engine.BF16:
 		return x.mem(), nil
 	case st.shadow != nil:
@@ -152,7 +186,7 @@ func (b *Backend) gemmInput(x *Tensor, ts *temps) (Mem, error) {
 	}
 	m := Mem{Ptr: uintptr(buf.ptr), Bytes: n * 2}
 	if p := st.pending; p != nil {
-		err = b.d.LayerNorm(nil, m, gguf.TypeBF16, p.src, gguf.TypeF32, p.rows, p.cols, p.eps, p.args())
+		err = b.addNorm(p, m, gguf.TypeBF16)
 	} else if n > 0 {
 		err = b.d.Cast(nil, m, gguf.TypeBF16, x.mem(), gguf.TypeF32, n)
 	}
@@ -185,15 +219,27 @@ func (b *Backend) lazyLayerNorm(xx, ww, bb engine.Tensor, eps float32) (*Tensor,
 	if b.noFuse {
 		return nil, nil
 	}
-	x, err := b.tensor(xx)
-	if err != nil || x.st.weight || x.st.dtype != engine.F32 {
+	x, err := b.lookup(xx)
+	if err != nil {
 		return nil, err
 	}
+	var p *lazyNorm
 	rows, cols := x.rowsCols()
-	if rows == 0 || cols == 0 {
+	switch q := x.st.pending; {
+	case q != nil && q.copy: // a slice of rows: normalize them where they are
+		p = &lazyNorm{src: q.src, inputs: slices.Clone(q.inputs)}
+	case q == nil && x.st.add != nil && x.st.add.x == x.st && !x.st.add.done: // after a pending add: fuse it
+		p = &lazyNorm{src: x.mem(), inputs: []*storage{x.st}, add: x.st.add}
+	default:
+		if x, err = b.tensor(xx); err != nil {
+			return nil, err
+		}
+		p = &lazyNorm{src: x.mem(), inputs: []*storage{x.st}}
+	}
+	if x.st.weight || x.st.dtype != engine.F32 || rows == 0 || cols == 0 {
 		return nil, nil
 	}
-	p := &lazyNorm{src: x.mem(), rows: rows, cols: cols, eps: eps, inputs: []*storage{x.st}}
+	p.rows, p.cols, p.eps = rows, cols, eps
 	for _, v := range []struct {
 		t    engine.Tensor
 		m    *Mem
@@ -218,7 +264,7 @@ func (b *Backend) lazyModulate(xx, shift, scale engine.Tensor) (*Tensor, error) 
 		return nil, nil
 	}
 	x, err := b.lookup(xx)
-	if err != nil || x.st.pending == nil || !x.st.pending.shift.IsNil() {
+	if err != nil || x.st.pending == nil || x.st.pending.copy || !x.st.pending.shift.IsNil() {
 		return nil, err
 	}
 	p := *x.st.pending
@@ -236,4 +282,22 @@ func (b *Backend) lazyModulate(xx, shift, scale engine.Tensor) (*Tensor, error) 
 		p.inputs = append(p.inputs, st)
 	}
 	return b.newPending(x.shape, &p), nil
+}
+
+// lazySlice returns rows [from, to) of the F32 activation t as a pending copy (see lazyNorm), or nil (the
+// slice is then copied at once). Runs on the CUDA goroutine; t is resolved.
+func (b *Backend) lazySlice(t *Tensor, from, to int) *Tensor {
+	if b.noFuse || t.st.weight || t.st.dtype != engine.F32 || len(t.shape) < 2 || from >= to {
+		return nil
+	}
+	shape := slices.Clone(t.shape)
+	shape[0] = to - from
+	inner := int64(engine.Numel(t.shape[1:]))
+	n := int64(to-from) * inner
+	c := t.shape[len(t.shape)-1]
+	if n == 0 || c == 0 {
+		return nil
+	}
+	p := &lazyNorm{src: t.mem().Slice(int64(from)*inner*4, n*4), rows: int(n) / c, cols: c, inputs: []*storage{t.st}, copy: true}
+	return b.newPending(shape, p)
 }

@@ -55,6 +55,9 @@ func (b *Backend) linear(op string, xx, ww, bb engine.Tensor, gelu bool, lr *lor
 		var ts temps
 		defer ts.release(b.pool)
 		x, err := b.lookup(xx)
+		if err == nil && x.st.pending == nil {
+			err = b.readable(x.st)
+		}
 		if err != nil {
 			return err
 		}
@@ -325,6 +328,11 @@ func (b *Backend) addGated(op string, xx, yy, gg engine.Tensor, from int) {
 		} else if len(x.shape) != 2 || Dy != D || from+r > L {
 			return fmt.Errorf("y %v does not fit rows [%d, %d) of x %v", y.shape, from, from+r, x.shape)
 		}
+		if op == "AddGated" {
+			if deferred, err := b.deferAdd(x, y, gg); deferred || err != nil {
+				return err
+			}
+		}
 		ym, yt, err := b.input(y, &ts)
 		if err != nil {
 			return err
@@ -503,6 +511,9 @@ func (b *Backend) Slice(tt engine.Tensor, from, to int) engine.Tensor {
 		}
 		if len(t.shape) == 0 || from < 0 || to > t.shape[0] || from > to {
 			return fmt.Errorf("rows [%d, %d) of %v", from, to, t.shape)
+		}
+		if y = b.lazySlice(t, from, to); y != nil {
+			return nil
 		}
 		shape := slices.Clone(t.shape)
 		shape[0] = to - from

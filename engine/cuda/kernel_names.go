@@ -32,8 +32,8 @@ func buildLaunchedKernels() map[string][]string {
 			prefixed("bk_add_", both), prefixed("bk_mul_", both),
 			prefixed("bk_add_gated_", types), prefixed("bk_rope_", types), prefixed("bk_attn_small_", types),
 			[]string{"bk_split_f32", "bk_relpos_bias"}),
-		// norm.cu: Device.LayerNorm, Device.RMSNorm (ops.go).
-		"norm": slices.Concat(prefixed("layernorm_", both), prefixed("rmsnorm_", both)),
+		// norm.cu: Device.LayerNorm, Device.RMSNorm, Device.AddLayerNorm (ops.go).
+		"norm": slices.Concat(prefixed("layernorm_", both), prefixed("rmsnorm_", both), prefixed("add_layernorm_", both)),
 		// elementwise.cu: ops.go, and dequant.go's conversions of plain float weights.
 		"elementwise": slices.Concat(
 			prefixed("gelu_tanh_", types), prefixed("silu_", types), prefixed("add_", types), prefixed("add_gated_", types),

@@ -61,6 +61,35 @@ func (d *Device) LayerNorm(s *Stream, y Mem, yt gguf.Type, x Mem, xt gguf.Type, 
 	})
 }
 
+// AddLayerNorm adds r · gate to x in place (x f32, r f32 or bf16, both [rows, cols]; gate f32 [cols], nil:
+// 1) and writes LayerNorm's y of the updated x as LayerNorm does (kernels/norm.cu, add_layernorm): the gated
+// residual add and the norm that reads its result in one pass over x. y must not overlap x or r.
+func (d *Device) AddLayerNorm(s *Stream, y Mem, yt gguf.Type, x, r Mem, rt gguf.Type, gate Mem, rows, cols int, eps float32, a LayerNormArgs) error {
+	if err := checkRows("add_layernorm", rows, cols); err != nil {
+		return err
+	}
+	if err := firstErr(checkActType("add_layernorm residual", rt, gguf.TypeF32, gguf.TypeBF16), checkActType("add_layernorm output", yt, gguf.TypeF32, gguf.TypeBF16)); err != nil {
+		return err
+	}
+	n := int64(rows) * int64(cols)
+	if err := firstErr(need("add_layernorm x", x, n*4), need("add_layernorm r", r, n*elemBytes(rt)), need("add_layernorm y", y, n*elemBytes(yt)),
+		needOpt("add_layernorm gate", gate, int64(cols)*4), needOpt("add_layernorm weight", a.Weight, int64(cols)*4), needOpt("add_layernorm bias", a.Bias, int64(cols)*4),
+		checkModulation("add_layernorm scale", a.Scale, rows, cols, a.ModStride), checkModulation("add_layernorm shift", a.Shift, rows, cols, a.ModStride)); err != nil {
+		return err
+	}
+	if overlaps(y, x) || overlaps(y, r) {
+		return fmt.Errorf("cuda: add_layernorm: y overlaps x or r")
+	}
+	return d.Do(func() error {
+		k, err := d.getKernel("norm", "add_layernorm_"+typeSuffix(rt)+"_"+typeSuffix(yt))
+		if err != nil {
+			return err
+		}
+		return d.launch(s, k, dim3{uint32(rows), 1, 1}, dim3{normThreads(cols), 1, 1}, 0,
+			y, x, r, gate, int32(cols), eps, a.Weight, a.Bias, a.Scale, a.Shift, int64(a.ModStride))
+	})
+}
+
 // RMSNorm computes y = round_x(x · rsqrt(mean(x²) + eps)) · weight per row (weight f32 [cols], optional):
 // the normalized value is rounded to x's type before the weight multiply, as WanRMSNorm does.
 func (d *Device) RMSNorm(s *Stream, y Mem, yt gguf.Type, x Mem, xt gguf.Type, rows, cols int, eps float32, weight Mem) error {

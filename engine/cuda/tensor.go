@@ -43,6 +43,9 @@ type storage struct {
 	deps []*storage
 	// err marks an activation whose deferred computation failed; using it reports this.
 	err error
+	// add is the deferred gated residual add (backend_residual.go) that writes this storage (its x) or
+	// reads it (its y); nil when none is pending.
+	add *residualAdd
 
 	freed bool
 }
