@@ -174,23 +174,18 @@ func checkDeltaTypes(f *lora.File, src gguf.Source) error {
 	return nil
 }
 
-// mergeBytes bounds the device memory merging the LoRAs of stage s into the
-// expert src takes: a merge rewrites one matrix at a time (the merged copy is
-// uploaded, then the original freed), so the largest F32/F16/BF16 matrix one
-// of them adapts with Merge set. A file that cannot be read counts nothing:
-// attaching it fails.
-func mergeBytes(src gguf.Source, s Stage, loras []LoRA) int64 {
+// mergeBytes bounds the device memory merging the opened LoRAs of a stage
+// (openLoRAs) into the expert src takes: a merge rewrites one matrix at a
+// time (the merged copy is made, then the original freed), so the largest
+// F32/F16/BF16 matrix one of them adapts with Merge set.
+func mergeBytes(src gguf.Source, loras []dit.LoadLoRA) int64 {
 	var n int64
 	seen := map[string]bool{}
 	for _, l := range loras {
-		if !l.Merge || !l.Expert.appliesTo(s) {
+		if !l.Options.Merge || l.File == nil {
 			continue
 		}
-		f, err := lora.Open(l.Path)
-		if err != nil {
-			continue
-		}
-		for _, a := range f.Adapters {
+		for _, a := range l.File.Adapters {
 			name := a.Module + ".weight"
 			ti, ok := src.Lookup(name)
 			if !ok {
@@ -205,7 +200,6 @@ func mergeBytes(src gguf.Source, s Stage, loras []LoRA) int64 {
 				n = max(n, ti.Size)
 			}
 		}
-		f.Close()
 	}
 	return n
 }

@@ -60,13 +60,19 @@ func TestMergeBytes(t *testing.T) {
 	src, _, err := modelfile.Open(m.High)
 	require.NoError(t, err)
 	defer src.Close()
+	bytes := func(loras ...LoRA) int64 {
+		opened, done, err := openLoRAs(HighNoise, loras)
+		require.NoError(t, err)
+		defer done()
+		return mergeBytes(src, opened)
+	}
 	path := tinyLoRA(t, 4)
-	require.Zero(t, mergeBytes(src, HighNoise, []LoRA{{Path: path, Strength: 1}}), "a LoRA without Merge")
-	require.Zero(t, mergeBytes(src, HighNoise, []LoRA{{Path: path, Strength: 1, Merge: true, Expert: LoRALow}}), "a LoRA of the other expert")
+	require.Zero(t, bytes(LoRA{Path: path, Strength: 1}), "a LoRA without Merge")
+	require.Zero(t, bytes(LoRA{Path: path, Strength: 1, Merge: true, Expert: LoRALow}), "a LoRA of the other expert")
 	// text_embedding.0 is F16 in every tiny expert: at least its bytes,
 	// counted once for two LoRAs.
 	c := tinymodels.DiT()
-	one := mergeBytes(src, HighNoise, []LoRA{{Path: path, Strength: 1, Merge: true}})
+	one := bytes(LoRA{Path: path, Strength: 1, Merge: true})
 	require.GreaterOrEqual(t, one, int64(2*c.Dim*c.TextDim))
-	require.Equal(t, one, mergeBytes(src, HighNoise, []LoRA{{Path: path, Strength: 1, Merge: true}, {Path: tinyLoRA(t, 5), Strength: 1, Merge: true}}))
+	require.Equal(t, one, bytes(LoRA{Path: path, Strength: 1, Merge: true}, LoRA{Path: tinyLoRA(t, 5), Strength: 1, Merge: true}))
 }

@@ -431,7 +431,7 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer closeLoRAs() // LoadForRun has made the adapters by the time it returns
-	run := dit.Run{Grid: r.o.Grid(), CFG: cfg, Extra: mergeBytes(src, s, r.o.LoRAs), LoRAs: loras}
+	run := dit.Run{Grid: r.o.Grid(), CFG: cfg, Extra: mergeBytes(src, loras), LoRAs: loras}
 	m, err := dit.LoadForRun(r.o.backend(r.b, s), src, run)
 	if err != nil {
 		src.Close()
