@@ -26,7 +26,9 @@
 //                        which softmax ignores, and removes the channel offset that would otherwise dominate
 //                        the INT8 range), per block of 64 keys, the outlier channels counted as 0 → k8
 //                        [H][nkb·64][128] int8 (keys ≥ lkv zero) and kscale [H][nkb] = amax/127; the outlier
-//                        channels of k − mean rounded to bf16 → ko [H][nkb·64][16] (keys ≥ lkv zero).
+//                        channels of k as they are (not minus the mean: q·mean is a per-row constant, which
+//                        softmax ignores; so both outlier operands are exact) → ko [H][nkb·64][16] bf16 (keys
+//                        ≥ lkv zero).
 //   attn8_quant_v_bf16   grid (nkb, H), 256 threads: V with one scale per (head, channel) over all valid keys,
 //                        transposed per 64-key block → vt8 [H][nkb][128 channels][64 keys] int8 (keys ≥ lkv
 //                        zero) and vscale [H][128] = amax/127. A per-channel scale is constant along the P·V

@@ -1,14 +1,16 @@
 package cuda
 
 // A CPU emulation of the 8-bit flash attention of kernels/attention8.cuh (INT8 P·V: kernels/attention8.cu;
-// FP8 P·V: kernels/sm89/attention8.cu) as the GPU computes it: the quantizers (Q per 16 rows with scale·log2(e)
-// folded in, K minus its mean over the valid keys then INT8 per 64 keys, V INT8 per (head, channel) or e4m3
-// per (head, 64-key block)), and the attention kernel's per-tile recurrences in float32 (running max, the
+// FP8 P·V: kernels/sm89/attention8.cu) as the GPU computes it: the outlier channels (per head the 16 of largest
+// amax|k − mean| over the valid keys, taken out of the INT8 product: q and k as they are, bf16, their product
+// added to the dequantized INT8 one), the quantizers (Q per 16 rows, K minus its mean over the
+// valid keys then INT8 per 64 keys, both over the other channels, V INT8 per (head, channel) or e4m3 per
+// (head, 64-key block)), and the attention kernel's per-tile recurrences in float32 (running max, the
 // tile's quantization max with TILE_FLOOR, P̂ per tile and row as u8 ×255 or e4m3 ×448, the unit u of O and
 // β = u_old·α/u_new, the row sum of the rounded (INT8) or unrounded (FP8) p, the epilogue O·u/l·vscale, bf16
 // output). Two liberties, both far below the errors measured: Q·Kᵀ is summed as the float64 product of the
-// dequantized values (the kernel: exact int32 sum times the f32 scale product), and exp2 is exact (the kernel:
-// ex2.approx, 2 ulp).
+// dequantized values plus the float64 product of the bf16 outlier values (the kernel: exact int32 sum times
+// the f32 scale product, plus the bf16 MMA's f32 sum), and exp2 is exact (the kernel: ex2.approx, 2 ulp).
 //
 // It also carries the variants of the scheme that issue 14's accuracy goal calls for (each step alone, finer
 // blocks, Q smoothing, outlier channels in f32, per-channel FP8 V), so that the error budget is measured, not
@@ -34,8 +36,8 @@ const (
 	emul8Log2U8    = 7.9943534368588578 // log2(255), LOG2_255
 )
 
-// emul8Config selects the scheme the emulation runs. The zero value with fp8 false is the INT8 kernel as
-// committed, with fp8 true the FP8 one (given qBlock 16, kBlock 64: see emul8Kernel).
+// emul8Config selects the scheme the emulation runs: emul8Kernel is the committed kernels', emul8Plain the
+// scheme without outlier channels (the kernels before 2026-12-06), the base of the sweep's variants.
 type emul8Config struct {
 	name string
 	// fp8: P·V policy PVFp8 (P̂ = e4m3(448·p/p_tile), V e4m3 per (head, 64-key block), row sum of the
@@ -49,8 +51,12 @@ type emul8Config struct {
 	// outliers: per head, that many channels (largest amax|q|·amax|k|) taken out of the INT8 product and
 	// added in f32; the INT8 scales are then set by the other channels.
 	outliers int
-	// outByK: the outlier channels are those of largest amax|k − mean| alone (what kv_stats can give).
+	// outByK: the outlier channels are those of largest amax|k − mean| alone (what kv_stats can give), ties
+	// to the lower channel (attn8_k_outliers).
 	outByK bool
+	// outRaw: the outlier channels' k enters their product as it is (ko of attn8_quant_k: the bf16 input,
+	// exact) instead of as k − mean in f32; the difference, q·mean, is one constant per query row.
+	outRaw bool
 	// vChan (FP8): V e4m3 with one scale per (head, channel) over the valid keys (applied in the epilogue).
 	vChan bool
 	// pU8 (FP8 V): P̂ as the INT8 kernel's u8 instead of e4m3; pE4M3 (INT8 V): P̂ as e4m3 ×448.
@@ -59,11 +65,24 @@ type emul8Config struct {
 	rowSumRounded bool
 }
 
-// emul8Kernel returns the configuration of the committed kernels.
+// emul8Kernel returns the configuration of the committed kernels: emul8Plain plus the 16 outlier channels of
+// largest amax|k − mean| per head outside the INT8 product (q and k as they are, bf16).
 func emul8Kernel(fp8 bool) emul8Config {
-	n := "int8 kernel"
+	c := emul8Plain(fp8)
+	c.name = "int8 kernel"
 	if fp8 {
-		n = "fp8 kernel"
+		c.name = "fp8 kernel"
+	}
+	c.outliers, c.outByK, c.outRaw = 16, true, true
+	return c
+}
+
+// emul8Plain returns the scheme without outlier channels: every channel in the INT8 Q·Kᵀ (the kernels until
+// 2026-12-06).
+func emul8Plain(fp8 bool) emul8Config {
+	n := "int8 plain"
+	if fp8 {
+		n = "fp8 plain"
 	}
 	return emul8Config{name: n, fp8: fp8, qBlock: 16, kBlock: 64}
 }
@@ -165,7 +184,7 @@ func emul8Parallel(n int, f func(i int)) {
 // emul8Head is one head's quantized K and V (the output of the quantization kernels).
 type emul8Head struct {
 	kd    []float32 // [keys][128] dequantized K − mean (outlier channels zero)
-	kx    []float32 // [keys][128] K − mean in f32 (for the f32 terms)
+	kx    []float32 // [keys][128] K − mean in f32 for the outlier terms (the outlier channels' K as it is: outRaw)
 	vq    []float32 // [keys][128] quantized V in its own unit (int8 integers or e4m3 values)
 	vtile []float32 // [tiles] FP8 per-block V scale (1 where O carries no tile scale)
 	vch   []float32 // [128] per-channel V scale applied in the epilogue (1 where none)
@@ -210,7 +229,7 @@ func emul8Quant(c *emul8Case, h int, cfg emul8Config) *emul8Head {
 		for i := range idx {
 			idx[i] = i
 		}
-		slices.SortFunc(idx, func(a, b int) int {
+		slices.SortStableFunc(idx, func(a, b int) int {
 			x, y := aq[a]*ak[a], aq[b]*ak[b]
 			if cfg.outByK {
 				x, y = ak[a], ak[b]
@@ -225,6 +244,11 @@ func emul8Quant(c *emul8Case, h int, cfg emul8Config) *emul8Head {
 		})
 		for _, ch := range idx[:cfg.outliers] {
 			hd.out[ch] = true
+			if cfg.outRaw {
+				for j := range keys {
+					hd.kx[j*d+ch] = c.k[j*n+h*d+ch]
+				}
+			}
 		}
 	}
 	for b0 := 0; b0 < keys; b0 += cfg.kBlock {
@@ -364,7 +388,7 @@ func emul8Row(c *emul8Case, hd *emul8Head, i, h int, cfg emul8Config, scale floa
 		}
 		qx[ch] = float64(mu[ch])
 	}
-	// Scores in the log2 domain, as the kernel's s32 · qscale · kscale.
+	// Scores in the log2 domain, as the kernel's (s32 · qscale · kscale + Qo·Koᵀ) · sl2.
 	t := make([]float32, keys)
 	for j := range keys {
 		acc, ex := 0.0, 0.0
@@ -506,12 +530,12 @@ func (s emul8Shape) String() string {
 	return fmt.Sprintf("%d×%d keys %d, %d heads", s.lq, s.lk, s.keys, s.heads)
 }
 
-// TestAttention8Emul pins the error of the committed 8-bit scheme (emulated) at TestBackendAttention8's
-// small shapes with its model-like inputs, and checks that leaving each quantization step exact changes the
-// error as the error budget says: the INT8 Q·Kᵀ of the model-like q and k (four ×10 channels per head) is
-// what breaks issue 14's 3e-2; taking those channels out of the INT8 product brings INT8 to about 1e-2, while
-// FP8 stays at the e4m3 V floor (about 2.6%). The bounds are the measured errors with about 25% room (other
-// seeds move them by less).
+// TestAttention8Emul pins the error of the committed 8-bit kernels (emulated: 16 outlier channels per head in
+// bf16) at TestBackendAttention8's small shapes with its model-like inputs, and checks that leaving each
+// quantization step of the plain scheme exact changes the error as the error budget says: the INT8 Q·Kᵀ of
+// the model-like q and k (four ×10 channels per head) is what breaks issue 14's 3e-2 without the outlier
+// channels; taking them out of the INT8 product brings INT8 to about 1e-2, while FP8 stays at the e4m3 V
+// floor (about 2.6%). The bounds are the measured errors with about 25% room (other seeds move them by less).
 func TestAttention8Emul(t *testing.T) {
 	sh := []emul8Shape{{17, 33, 33, 2, 2}, {100, 257, 200, 2, 2}, {333, 1000, 999, 3, 3}, {1000, 77, 77, 40, 4},
 		{4095, 4096, 3001, 2, 2}}
@@ -520,26 +544,28 @@ func TestAttention8Emul(t *testing.T) {
 		lo, hi float64 // the error must lie in [lo, hi] at every shape
 	}
 	exactQK := func(fp8 bool) emul8Config {
-		c := emul8Kernel(fp8)
+		c := emul8Plain(fp8)
 		c.name += ", Q·Kᵀ exact"
 		c.exactQ, c.exactK = true, true
 		return c
 	}
 	out4 := func(fp8 bool) emul8Config {
-		c := emul8Kernel(fp8)
+		c := emul8Plain(fp8)
 		c.name += ", 4 outlier channels f32"
 		c.outliers = 4
 		return c
 	}
 	onlyV := func(fp8 bool) emul8Config {
-		c := emul8Kernel(fp8)
+		c := emul8Plain(fp8)
 		c.name += ", only V quantized"
 		c.exactQ, c.exactK, c.exactP = true, true, true
 		return c
 	}
 	checks := []check{
-		{emul8Kernel(false), 2.5e-2, 6.5e-2},
-		{emul8Kernel(true), 3.0e-2, 7.5e-2},
+		{emul8Kernel(false), 4e-3, 1.2e-2},  // measured 0.65–0.91e-2; the plain scheme's 4.1–5.0e-2 fails it
+		{emul8Kernel(true), 2.2e-2, 3.0e-2}, // measured 2.64–2.72e-2: the e4m3 V floor
+		{emul8Plain(false), 2.5e-2, 6.5e-2},
+		{emul8Plain(true), 3.0e-2, 7.5e-2},
 		{exactQK(false), 0, 1.0e-2},
 		{exactQK(true), 1.5e-2, 3.0e-2},
 		{out4(false), 0, 1.2e-2},
@@ -561,7 +587,7 @@ func TestAttention8Emul(t *testing.T) {
 
 // TestAttention8EmulSweep prints the error table of bench/attention/README.md ("8-bit attention: accuracy"):
 // every shape of TestBackendAttention8 (the 40-head ones with 4 heads and sampled rows), the committed
-// kernels, each step alone and the remedies. Minutes on 2 cores; it runs with WAN22_ATTN8_SWEEP=1.
+// kernels, the plain scheme (no outlier channels), each of its steps alone and the remedies. Minutes on 2 cores; it runs with WAN22_ATTN8_SWEEP=1.
 func TestAttention8EmulSweep(t *testing.T) {
 	if os.Getenv("WAN22_ATTN8_SWEEP") != "1" {
 		t.Skip("set WAN22_ATTN8_SWEEP=1 to print the 8-bit attention error table (minutes)")
@@ -583,12 +609,13 @@ func TestAttention8EmulSweep(t *testing.T) {
 		cfgs = append(cfgs, c)
 	}
 	for _, fp8 := range []bool{false, true} {
-		k := emul8Kernel(fp8)
+		k := emul8Plain(fp8)
 		p := "int8"
 		if fp8 {
 			p = "fp8"
 		}
-		add(k, p+" kernel", func(*emul8Config) {})
+		add(emul8Kernel(fp8), p+" kernel (16 outliers by K, bf16)", func(*emul8Config) {})
+		add(k, p+" plain (no outliers)", func(*emul8Config) {})
 		add(k, p+" only Q quantized", func(c *emul8Config) { c.exactK, c.exactV, c.exactP = true, true, true })
 		add(k, p+" only K quantized", func(c *emul8Config) { c.exactQ, c.exactV, c.exactP = true, true, true })
 		add(k, p+" only V quantized", func(c *emul8Config) { c.exactQ, c.exactK, c.exactP = true, true, true })
