@@ -4,10 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/lora"
@@ -195,11 +193,13 @@ func (m *Model) AttachLoRA(f *lora.File, strength float32) error {
 type LoRAOptions struct {
 	// Merge adds each adapter's scale·B·A into the weight it adapts, where
 	// that weight is stored F32, F16 or BF16 and lives in device memory: the
-	// layer then costs nothing more at run time. The sum is computed on the
-	// host in float32, one matrix at a time, and stored in the weight's own
-	// type (an F16/BF16 weight rounds it once). The merged weight replaces
-	// the model's own, which is freed at once: the merge costs one matrix of
-	// extra memory while it runs and none afterwards, and it is permanent —
+	// layer then costs nothing more at run time. The sum is computed in
+	// float32, one matrix at a time, and stored in the weight's own
+	// type (an F16/BF16 weight rounds it once); on a backend with the
+	// LoRAMerger fast path it is computed there, in the weight's own device
+	// memory (lora_merge.go). The merged weight replaces the model's own,
+	// which is freed at once: the merge costs at most one matrix of extra
+	// memory while it runs and none afterwards, and it is permanent —
 	// DetachLoRAs removes run-time adapters and restores deltas, but merged
 	// weights stay merged until the model is freed. A failure part way
 	// leaves the matrices merged so far merged. Adapters of quantized
@@ -316,24 +316,19 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 		}
 	}()
 	defer engine.Catch(&err)
-	// replace makes the new value of the tensor *param: edit applied to its
-	// values in float32, stored in its type (F32 for a quantized vector).
-	// A tensor this LoRA changes twice (an adapter merged into a weight
-	// that also has a .diff) is edited from its first new value.
+	// replace gives the tensor *param the value newValue(cur) returns, cur
+	// its current value (which newValue must not change), keeping the original
+	// for DetachLoRAs. A tensor this LoRA changes twice (an adapter merged
+	// into a weight that also has a .diff) is changed from its first new
+	// value.
 	pending := map[*engine.Tensor]int{} // param → its index in params
-	replace := func(param *engine.Tensor, name string, edit func(v []float32)) {
+	replace := func(param *engine.Tensor, newValue func(cur engine.Tensor) engine.Tensor) {
 		cur := *param
 		i, again := pending[param]
 		if again {
 			cur = params[i].t
 		}
-		v := b.ToHost(cur)
-		edit(v)
-		typ := engine.WeightType(cur)
-		if !halfOrFloat(typ) {
-			typ = gguf.TypeF32
-		}
-		t := upload(b, name, typ, v, cur.Shape()...)
+		t := newValue(cur)
 		made = append(made, t)
 		if again {
 			made = slices.DeleteFunc(made, func(x engine.Tensor) bool { return x == cur })
@@ -354,9 +349,10 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 			up[i] *= scale
 		}
 		if merge[k] {
-			edit := func(w []float32) { addProduct(w, up, down, a.Out, a.Rank, a.In) }
-			if _, again := pending[&targets[a.Module].lin.weight]; again || !m.mergeInPlace(&targets[a.Module].lin.weight, a.Module+".weight", edit) {
-				replace(&targets[a.Module].lin.weight, a.Module+".weight", edit)
+			w, name := &targets[a.Module].lin.weight, a.Module+".weight"
+			lr := lowRank{up: up, down: down, out: a.Out, rank: a.Rank, in: a.In}
+			if _, again := pending[w]; again || !m.mergeInPlace(w, name, lr) {
+				replace(w, func(cur engine.Tensor) engine.Tensor { return mergedCopy(b, cur, name, lr) })
 			}
 			continue
 		}
@@ -384,10 +380,12 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 		if err != nil {
 			return info, err
 		}
-		replace(targets[d.Param].param, d.Param, func(v []float32) {
-			for i := range v {
-				v[i] += delta[i]
-			}
+		replace(targets[d.Param].param, func(cur engine.Tensor) engine.Tensor {
+			return editedCopy(b, cur, d.Param, func(v []float32) {
+				for i := range v {
+					v[i] += delta[i]
+				}
+			})
 		})
 	}
 
@@ -419,41 +417,6 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 	return info, nil
 }
 
-// mergeInPlace rewrites the model's own weight *param with edit applied, for
-// a merged adapter: the new weight is uploaded, takes the old one's place in
-// the loader that made it, and the old one is freed at once, so a merge costs
-// one matrix of extra memory while it runs, not the merged weights' size for
-// as long as the model lives. It is permanent: DetachLoRAs does not undo it.
-// It returns false, changing nothing, when *param is not a loader's tensor
-// (a view, or a tensor an earlier delta replaced): the caller then replaces
-// it the restorable way.
-func (m *Model) mergeInPlace(param *engine.Tensor, name string, edit func([]float32)) bool {
-	cur := *param
-	if m.lora != nil {
-		if _, ok := m.lora.orig[param]; ok {
-			return false
-		}
-	}
-	var owner *engine.Loader
-	for _, l := range m.loaders {
-		if l.Holds(cur) {
-			owner = l
-			break
-		}
-	}
-	if owner == nil {
-		return false
-	}
-	b := m.b
-	v := b.ToHost(cur)
-	edit(v)
-	t := upload(b, name, engine.WeightType(cur), v, cur.Shape()...)
-	owner.Replace(cur, t)
-	*param = t
-	b.Free(cur)
-	return true
-}
-
 // DetachLoRAs removes every attached LoRA, restores the tensors deltas
 // replaced and frees what the LoRAs made. Model.Free must call it before it
 // frees the weights.
@@ -482,37 +445,6 @@ func (m *Model) residentModule(module string) bool {
 	}
 	res := m.Plan().Resident
 	return i < len(res) && res[i]
-}
-
-// addProduct adds up·down to w in place, for w [out, in], up [out, rank]
-// and down [rank, in], in float32: each row's product is summed over the
-// rank first, then added to the row once. Rows are split among GOMAXPROCS
-// goroutines (a 14B FFN matrix at rank 64 is 4.5 GFLOP).
-func addProduct(w, up, down []float32, out, rank, in int) {
-	workers := max(min(runtime.GOMAXPROCS(0), out), 1)
-	var wg sync.WaitGroup
-	for k := range workers {
-		wg.Go(func() {
-			acc := make([]float32, in)
-			for o := k; o < out; o += workers {
-				clear(acc)
-				for r := range rank {
-					c := up[o*rank+r]
-					if c == 0 {
-						continue
-					}
-					for i, x := range down[r*in : (r+1)*in] {
-						acc[i] += c * x
-					}
-				}
-				row := w[o*in : (o+1)*in]
-				for i, x := range acc {
-					row[i] += x
-				}
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // swappedBlocks reports whether some blocks' matrices live in swap slabs.

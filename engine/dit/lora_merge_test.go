@@ -1,6 +1,8 @@
 package dit
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/wan22/wan22/blockswap"
 	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/engine/cpu"
 	"github.com/wan22/wan22/engine/lora"
 	"github.com/wan22/wan22/gguf"
 )
@@ -226,5 +229,220 @@ func checkRestored(t *testing.T, m *Model, plain []float32) {
 		if got[i] != plain[i] {
 			t.Fatalf("after DetachLoRAs output[%d] = %v, want the base model's %v exactly", i, got[i], plain[i])
 		}
+	}
+}
+
+// mergerCPU is the CPU backend with a LoRAMerger fast path, recording its calls: it merges into an F32
+// weight in place (through the CPU tensor's values) and into a new weight of any F32/F16/BF16 one, the
+// product summed in float64. It declines (errors.ErrUnsupported) the types in declines and fails every
+// call with fail when set.
+type mergerCPU struct {
+	*cpu.Backend
+	calls    []mergeCall
+	declines map[gguf.Type]bool
+	fail     error
+}
+
+// mergeCall is one MergeLoRA call.
+type mergeCall struct {
+	name    string
+	w       engine.Tensor
+	inPlace bool
+}
+
+func (f *mergerCPU) MergeLoRA(w engine.Tensor, name string, up, down []float32, rank int, inPlace bool) (engine.Tensor, error) {
+	f.calls = append(f.calls, mergeCall{name, w, inPlace})
+	typ := engine.WeightType(w)
+	switch {
+	case f.fail != nil:
+		return nil, f.fail
+	case f.declines[typ]:
+		return nil, fmt.Errorf("test backend: %s is %v: %w", name, typ, errors.ErrUnsupported)
+	case inPlace && typ != gguf.TypeF32:
+		return nil, fmt.Errorf("test backend: %s is %v, merged in place only when F32", name, typ)
+	}
+	s := w.Shape()
+	rows, cols := s[0], s[1]
+	v := f.ToHost(w)
+	for o := range rows {
+		for n := range cols {
+			sum := float64(v[o*cols+n])
+			for r := range rank {
+				sum += float64(up[o*rank+r]) * float64(down[r*cols+n])
+			}
+			v[o*cols+n] = float32(sum)
+		}
+	}
+	if inPlace {
+		copy(w.(*cpu.Tensor).Data(), v)
+		return w, nil
+	}
+	return upload(f, name, typ, v, s...), nil
+}
+
+// mergerModel loads base on a mergerCPU.
+func mergerModel(t *testing.T, base string) (*Model, *mergerCPU) {
+	t.Helper()
+	fb := &mergerCPU{Backend: cpu.New()}
+	m, err := Load(fb, openGGUF(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Free)
+	return m, fb
+}
+
+// attachFile writes l in style to a temporary file and attaches it with o.
+func attachFile(t *testing.T, m *Model, l testLoRA, style keyStyle, strength float32, o LoRAOptions) (LoRAAttach, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "l.safetensors")
+	l.write(t, path, style)
+	return m.AttachLoRAOpts(openLoRA(t, path), strength, o)
+}
+
+// TestLoRAMergeDevicePath checks how AttachLoRAOpts uses a backend's LoRAMerger: every merged adapter goes
+// through it, given the model's weight itself; the model's own (loader) weights are merged in place and stay
+// the same tensors, the patch embedding (a view) into a copy with its original unchanged; no weight is read
+// back for the host product; and the forward equals the model merged on the host.
+func TestLoRAMergeDevicePath(t *testing.T) {
+	base := modelFile(t, gguf.TypeF32)
+	m, fb := mergerModel(t, base)
+	l := newTestLoRA(smallConfig, 4, 8, 131, allLinears...)
+	targets := m.loraTargets()
+	before := map[string]engine.Tensor{}
+	var patchValues []float32
+	for _, mod := range allLinears {
+		before[mod+".weight"] = targets[mod].lin.weight
+	}
+	patchValues = m.b.ToHost(m.patchEmbedding.weight)
+	info, err := attachFile(t, m, l, keyStyles[0], 0.75, LoRAOptions{Merge: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Merged) != len(allLinears) {
+		t.Errorf("report %+v: want every adapter merged", info)
+	}
+	seen := map[string]bool{}
+	for _, c := range fb.calls {
+		if seen[c.name] {
+			t.Errorf("%s merged twice", c.name)
+		}
+		seen[c.name] = true
+		orig, ok := before[c.name]
+		if !ok {
+			t.Errorf("MergeLoRA called for %s, which the LoRA does not adapt", c.name)
+			continue
+		}
+		if c.w != orig {
+			t.Errorf("%s: MergeLoRA was given another tensor than the model's weight", c.name)
+		}
+		now := targets[strings.TrimSuffix(c.name, ".weight")].lin.weight
+		if wantInPlace := c.name != "patch_embedding.weight"; c.inPlace != wantInPlace {
+			t.Errorf("%s: merged with inPlace %v, want %v", c.name, c.inPlace, wantInPlace)
+		}
+		if c.inPlace != (now == orig) {
+			t.Errorf("%s: inPlace %v, but the model's weight is the same tensor: %v", c.name, c.inPlace, now == orig)
+		}
+	}
+	if len(seen) != len(allLinears) {
+		t.Errorf("MergeLoRA called for %d weights, want %d", len(seen), len(allLinears))
+	}
+	if !slices.Equal(m.b.ToHost(before["patch_embedding.weight"]), patchValues) {
+		t.Error("the patch embedding's original weight changed: the restorable merge must work on a copy")
+	}
+
+	ref := loadModel(t, base)
+	if err := attachOpts(ref, openLoRAWritten(t, l, keyStyles[0]), 0.75, LoRAOptions{Merge: true}); err != nil {
+		t.Fatal(err)
+	}
+	checkRel(t, "device-path merge vs host merge", forwardOf(t, m), forwardOf(t, ref), loraTol)
+}
+
+// openLoRAWritten writes l in style to a temporary file and opens it.
+func openLoRAWritten(t *testing.T, l testLoRA, style keyStyle) *lora.File {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "l.safetensors")
+	l.write(t, path, style)
+	return openLoRA(t, path)
+}
+
+// TestLoRAMergeDeviceRestorable merges an adapter into a matrix an earlier LoRA's delta replaced: the
+// LoRAMerger gets that replacement and makes a copy (inPlace false), the original weight is never
+// changed, and DetachLoRAs restores it bit for bit.
+func TestLoRAMergeDeviceRestorable(t *testing.T) {
+	base := modelFile(t, gguf.TypeF32)
+	m, fb := mergerModel(t, base)
+	plain := forwardOf(t, m)
+	lin := &m.blocks[1].crossAttn.v
+	orig := lin.weight
+	origValues := m.b.ToHost(orig)
+	if _, err := attachFile(t, m, withDiffs(newTestLoRA(smallConfig, 2, 0, 141, "blocks.0.ffn.2"), smallConfig, true), keyStyles[0], 1, LoRAOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	replaced := lin.weight
+	if replaced == orig {
+		t.Fatal("the delta did not replace blocks.1.cross_attn.v.weight")
+	}
+	fb.calls = nil
+	info, err := attachFile(t, m, newTestLoRA(smallConfig, 3, 6, 142, "blocks.1.cross_attn.v"), keyStyles[2], 0.5, LoRAOptions{Merge: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(info.Merged, []string{"blocks.1.cross_attn.v"}) {
+		t.Errorf("report %+v, want blocks.1.cross_attn.v merged", info)
+	}
+	if len(fb.calls) != 1 || fb.calls[0].inPlace || fb.calls[0].w != replaced {
+		t.Fatalf("calls %+v, want one copy merge of the delta's tensor", fb.calls)
+	}
+	if lin.weight == replaced || lin.weight == orig {
+		t.Error("the merged copy is not the model's weight")
+	}
+	if !slices.Equal(m.b.ToHost(orig), origValues) {
+		t.Error("the original weight changed")
+	}
+	m.DetachLoRAs()
+	if lin.weight != orig {
+		t.Error("DetachLoRAs did not restore the original weight")
+	}
+	checkRestoredTo(t, m, plain)
+}
+
+// checkRestoredTo checks that m's forward is plain's bit for bit.
+func checkRestoredTo(t *testing.T, m *Model, plain []float32) {
+	t.Helper()
+	got := forwardOf(t, m)
+	for i := range plain {
+		if got[i] != plain[i] {
+			t.Fatalf("output[%d] = %v, want the base model's %v exactly", i, got[i], plain[i])
+		}
+	}
+}
+
+// TestLoRAMergeDeviceDeclines checks the fallback: a LoRAMerger that declines a weight's type
+// (errors.ErrUnsupported) leaves it to the host, with the host merge's result bit for bit; one that fails
+// otherwise fails the attach with its error.
+func TestLoRAMergeDeviceDeclines(t *testing.T) {
+	base := modelFile(t, gguf.TypeBF16)
+	mods := []string{"blocks.0.self_attn.q", "blocks.1.ffn.0", "head.head"}
+	l := newTestLoRA(smallConfig, 4, 8, 151, mods...)
+	m, fb := mergerModel(t, base)
+	fb.declines = map[gguf.Type]bool{gguf.TypeBF16: true}
+	if _, err := attachFile(t, m, l, keyStyles[1], 1, LoRAOptions{Merge: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fb.calls) != len(mods) {
+		t.Errorf("%d MergeLoRA calls, want one per adapter (%d)", len(fb.calls), len(mods))
+	}
+	ref := loadModel(t, base)
+	if err := attachOpts(ref, openLoRAWritten(t, l, keyStyles[1]), 1, LoRAOptions{Merge: true}); err != nil {
+		t.Fatal(err)
+	}
+	checkRestoredTo(t, m, forwardOf(t, ref))
+
+	failing, fb2 := mergerModel(t, base)
+	fb2.fail = errors.New("device lost")
+	_, err := attachFile(t, failing, l, keyStyles[1], 1, LoRAOptions{Merge: true})
+	if err == nil || !strings.Contains(err.Error(), "device lost") || !strings.Contains(err.Error(), "partly merged") {
+		t.Errorf("attach with a failing LoRAMerger: %v, want its error and that the weight may be partly merged", err)
 	}
 }
