@@ -118,6 +118,44 @@ func TestBackendAttention8(t *testing.T) {
 	}
 }
 
+// TestBackendAttention8MaskedTiny runs int8 and fp8 attention with q and k 1000× smaller than the model's
+// and masked keys (KeyLen < rows of k): the scores are all near 0, so every valid key weighs about the same
+// and a masked key given any weight shows in the output. The kernels until 2026-12-06 scored masked keys
+// INT_MIN · qscale · kscale, which at these magnitudes (amax|q|·amax|k| ≈ 6e-4) gave them a weight of
+// about 2^-2.6 of a valid key's.
+func TestBackendAttention8MaskedTiny(t *testing.T) {
+	p := newOpPair(t)
+	defer func() { must(t, p.g.SetAttentionPrecision(p.g.AttentionPrecision())) }()
+	const lq, lk, keys, heads = 130, 300, 201, 2
+	q, k, v := modelQKV(77, lq, lk, heads)
+	for _, x := range [][]float32{q, k} {
+		for i := range x {
+			x[i] = emul8BF16(x[i] * 0.001)
+		}
+	}
+	n := heads * flashHeadDim
+	qg, kg, vg := p.bf16(q, lq, n), p.bf16(k, lk, n), p.bf16(v, lk, n)
+	defer p.g.Free(qg, kg, vg)
+	scale := 1 / math.Sqrt(128)
+	for _, prec := range []engine.AttentionPrecision{engine.AttentionINT8, engine.AttentionFP8} {
+		must(t, p.g.SetAttentionPrecision(prec))
+		var y engine.Tensor
+		if err := catchOp(func() {
+			y = p.g.Attention(qg, kg, vg, engine.AttentionOpts{Heads: heads, Scale: float32(scale), KeyLen: keys})
+		}); err != nil {
+			t.Fatalf("%s: %v", prec, err)
+		}
+		got := p.g.ToHost(y)
+		p.g.Free(y)
+		want, have := attnRef64(q, k, v, got, lq, keys, heads, scale, 128, 5)
+		e := relL2(have, want)
+		t.Logf("%s, q and k ×0.001, %d of %d keys: relative L2 %.3e", prec, keys, lk, e)
+		if !(e <= tol8bit) {
+			t.Errorf("%s, q and k ×0.001, %d of %d keys: relative L2 %.3e > %g", prec, keys, lk, e, tol8bit)
+		}
+	}
+}
+
 // TestAttention8Bench times Attention in int8 against bf16 (portable and the device's default) at
 // 32760², 75600², 32760×512 and 75600×512 (40 heads), interleaved rounds, medians, and prints TFLOP/s and
 // ratios. It runs with WAN22_CUDA_BENCH=attn8.
