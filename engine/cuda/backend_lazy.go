@@ -27,10 +27,11 @@ type lazyNorm struct {
 	src          Mem // x, F32 [rows, cols]
 	rows, cols   int
 	eps          float32
-	w, bias      Mem        // F32 [cols] or none
-	shift, scale Mem        // F32 [cols], none until a Modulate joins
-	inputs       []*storage // the storage of src first
-	add          *residualAdd
+	w, bias      Mem          // F32 [cols] or none
+	shift, scale Mem          // F32 [cols], none until a Modulate joins
+	inputs       []*storage   // the storage of src first
+	add          *residualAdd // the add into src's storage this was made after, if any
+	row0         int          // the row of that add's x that src starts at
 	copy         bool
 }
 
@@ -127,7 +128,7 @@ func (b *Backend) settle(st *storage) {
 		}
 	}
 	st.deps = nil
-	if a := st.add; a != nil && !a.done {
+	if a := st.add; a != nil && !a.done() {
 		if err := b.flushAdd(st); err != nil {
 			a.x.err = errAddFailed(err)
 			b.finishAdd(a)
@@ -227,8 +228,8 @@ func (b *Backend) lazyLayerNorm(xx, ww, bb engine.Tensor, eps float32) (*Tensor,
 	rows, cols := x.rowsCols()
 	switch q := x.st.pending; {
 	case q != nil && q.copy: // a slice of rows: normalize them where they are
-		p = &lazyNorm{src: q.src, inputs: slices.Clone(q.inputs)}
-	case q == nil && x.st.add != nil && x.st.add.x == x.st && !x.st.add.done: // after a pending add: fuse it
+		p = &lazyNorm{src: q.src, inputs: slices.Clone(q.inputs), add: q.add, row0: q.row0}
+	case q == nil && fusableAdd(x.st, cols): // after a pending add: fuse it
 		p = &lazyNorm{src: x.mem(), inputs: []*storage{x.st}, add: x.st.add}
 	default:
 		if x, err = b.tensor(xx); err != nil {
@@ -284,11 +285,19 @@ func (b *Backend) lazyModulate(xx, shift, scale engine.Tensor) (*Tensor, error) 
 	return b.newPending(x.shape, &p), nil
 }
 
+// fusableAdd reports whether a residual add pends into st with rows of cols elements, the rows of a norm
+// that would run it.
+func fusableAdd(st *storage, cols int) bool {
+	a := st.add
+	return a != nil && a.x == st && !a.done() && a.cols == cols
+}
+
 // lazySlice returns rows [from, to) of the F32 activation t as a pending copy (see lazyNorm), or nil (the
-// slice is then copied at once). Runs on the CUDA goroutine; t is resolved.
-func (b *Backend) lazySlice(t *Tensor, from, to int) *Tensor {
+// slice is then copied at once). A residual add pending into t stays pending: a LayerNorm of the slice runs
+// it for the slice's rows. Runs on the CUDA goroutine; t is not pending.
+func (b *Backend) lazySlice(t *Tensor, from, to int) (*Tensor, error) {
 	if b.noFuse || t.st.weight || t.st.dtype != engine.F32 || len(t.shape) < 2 || from >= to {
-		return nil
+		return nil, nil
 	}
 	shape := slices.Clone(t.shape)
 	shape[0] = to - from
@@ -296,8 +305,13 @@ func (b *Backend) lazySlice(t *Tensor, from, to int) *Tensor {
 	n := int64(to-from) * inner
 	c := t.shape[len(t.shape)-1]
 	if n == 0 || c == 0 {
-		return nil
+		return nil, nil
 	}
 	p := &lazyNorm{src: t.mem().Slice(int64(from)*inner*4, n*4), rows: int(n) / c, cols: c, inputs: []*storage{t.st}, copy: true}
-	return b.newPending(shape, p)
+	if fusableAdd(t.st, c) {
+		p.add, p.row0 = t.st.add, int(int64(from)*inner/int64(c))
+	} else if err := b.readable(t.st); err != nil {
+		return nil, err
+	}
+	return b.newPending(shape, p), nil
 }

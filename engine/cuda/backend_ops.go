@@ -310,7 +310,13 @@ func (b *Backend) addGated(op string, xx, yy, gg engine.Tensor, from int) {
 	b.run(op, func() error {
 		var ts temps
 		defer ts.release(b.pool)
-		x, err := b.activation(xx, "x")
+		x, err := b.lookup(xx)
+		if err == nil && (x.st.pending != nil || from < 0) {
+			x, err = b.tensor(xx) // AddGatedRows runs an add pending into x for the rows it writes only
+		}
+		if err == nil && x.st.weight {
+			err = fmt.Errorf("x is a weight %v; the op needs an activation", x.shape)
+		}
 		if err != nil {
 			return err
 		}
@@ -341,7 +347,9 @@ func (b *Backend) addGated(op string, xx, yy, gg engine.Tensor, from int) {
 		if err != nil {
 			return err
 		}
-		b.written(x.st)
+		if err := b.writtenRows(x, from, from+r); err != nil {
+			return err
+		}
 		if x.st.dtype != engine.F32 {
 			if err := b.promote(x); err != nil {
 				return err
@@ -505,15 +513,21 @@ func (b *Backend) gather(y, t *Tensor, ids []int32, ts *temps) error {
 func (b *Backend) Slice(tt engine.Tensor, from, to int) engine.Tensor {
 	var y *Tensor
 	b.run("Slice", func() error {
-		t, err := b.tensor(tt)
+		t, err := b.lookup(tt)
+		if err == nil && t.st.pending != nil {
+			t, err = b.tensor(tt)
+		}
 		if err != nil {
 			return err
 		}
 		if len(t.shape) == 0 || from < 0 || to > t.shape[0] || from > to {
 			return fmt.Errorf("rows [%d, %d) of %v", from, to, t.shape)
 		}
-		if y = b.lazySlice(t, from, to); y != nil {
-			return nil
+		if y, err = b.lazySlice(t, from, to); y != nil || err != nil {
+			return err
+		}
+		if err := b.readable(t.st); err != nil {
+			return err
 		}
 		shape := slices.Clone(t.shape)
 		shape[0] = to - from

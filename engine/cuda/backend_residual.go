@@ -10,16 +10,19 @@ import (
 	"github.com/wan22/wan22/gguf"
 )
 
-// residualAdd is an AddGated(x, y, gate) into an F32 activation x that has not run yet.
+// residualAdd is an AddGated(x, y, gate) into an F32 activation x [rows, cols] that has not run, or not
+// for all rows yet.
 //
 // The DiT block follows its gated residual adds with a LayerNorm of the sum (norm3 before cross-attention,
-// the next block's modulated norm): deferring the add lets that norm's materialization (backend_lazy.go)
-// run both in one kernel (norm.cu, add_layernorm), which reads x and y and writes x and the normalized
-// output, where the add and the norm would read x twice — one f32 pass over the residual stream saved.
+// the FFN's modulated norm, chunk by chunk of rows, and the next block's): deferring the add lets that
+// norm's materialization (backend_lazy.go) run both in one kernel (norm.cu, add_layernorm), which reads x
+// and y and writes x and the normalized output, where the add and the norm would read x twice — one f32
+// pass over the residual stream saved. A norm of a row slice (the chunked FFN) runs the add for its rows.
 //
 // Everything else sees the added value: reading x (tensor, linear), writing or freeing x, writing y and any
-// other pending work that reads x run the add first (flushAdd, settle). Freeing y does not: the add keeps
-// y's buffer and returns it to the pool once it has run. The gate is copied, so it may change or go.
+// other pending work that reads x run the add first (flushAdd, settle); AddGatedRows runs it for the rows
+// it writes. Freeing y does not: the add keeps y's buffer and returns it to the pool once it has run for
+// every row. The gate is copied, so it may change or go.
 type residualAdd struct {
 	x, y       *storage // written; read
 	ym         Mem      // y's memory, valid while the add pends (y's buffer is kept when y is freed)
@@ -28,7 +31,37 @@ type residualAdd struct {
 	ownsY      bool
 	gate       *Buffer // a copy of the gate, f32 [cols]; nil: 1
 	rows, cols int
-	done       bool
+	todo       [][2]int // the row ranges [from, to) still to add, ascending and disjoint; none: done
+}
+
+// done reports whether the add has run for every row (or was abandoned).
+func (a *residualAdd) done() bool { return len(a.todo) == 0 }
+
+// take removes rows [from, to) from the rows still to add and reports whether they were all still to add
+// (the caller then adds them); otherwise nothing changes.
+func (a *residualAdd) take(from, to int) bool {
+	for i, r := range a.todo {
+		if r[0] <= from && to <= r[1] {
+			var rest [][2]int
+			if r[0] < from {
+				rest = append(rest, [2]int{r[0], from})
+			}
+			if to < r[1] {
+				rest = append(rest, [2]int{to, r[1]})
+			}
+			a.todo = slices.Concat(a.todo[:i], rest, a.todo[i+1:])
+			return true
+		}
+	}
+	return false
+}
+
+// rows returns the x and y memory of rows [from, to).
+func (a *residualAdd) rowsMem(from, to int) (x, y Mem) {
+	c := int64(a.cols)
+	eb := elemBytes(a.yt)
+	n := int64(to-from) * c
+	return a.xMem().Slice(int64(from)*c*4, n*4), a.ym.Slice(int64(from)*c*eb, n*eb)
 }
 
 func (a *residualAdd) gateMem() Mem {
@@ -55,7 +88,7 @@ func (b *Backend) deferAdd(x, y *Tensor, gg engine.Tensor) (ok bool, err error) 
 	if err != nil {
 		return false, err
 	}
-	a := &residualAdd{x: x.st, y: y.st, ym: y.mem(), yt: y.gtype(), yBuf: y.st.buf, rows: rows, cols: cols}
+	a := &residualAdd{x: x.st, y: y.st, ym: y.mem(), yt: y.gtype(), yBuf: y.st.buf, rows: rows, cols: cols, todo: [][2]int{{0, rows}}}
 	if !g.IsNil() {
 		if a.gate, err = b.pool.get(int64(cols) * 4); err != nil {
 			return false, err
@@ -75,19 +108,44 @@ func (b *Backend) deferAdd(x, y *Tensor, gg engine.Tensor) (ok bool, err error) 
 	return true, nil
 }
 
-// flushAdd runs the add pending on st (as its x or its y), if any. Runs on the CUDA goroutine.
+// flushAdd runs the add pending on st (as its x or its y), if any, for all its rows. Runs on the CUDA
+// goroutine.
 func (b *Backend) flushAdd(st *storage) error {
 	a := st.add
-	if a == nil || a.done {
+	if a == nil || a.done() {
 		st.add = nil
 		return nil
 	}
-	vec := vecFlag(a.cols, a.xMem(), a.ym, a.gateMem())
-	n := int64(a.rows) * int64(a.cols)
-	if err := b.launchBackend("bk_add_gated_"+typeSuffix(a.yt), items(n, vec), a.xMem(), a.ym, a.gateMem(), int64(a.rows), int32(a.cols), vec); err != nil {
-		return err
+	return b.flushRows(a, 0, a.rows)
+}
+
+// flushRows runs the add for the rows of [from, to) still to add. Runs on the CUDA goroutine.
+func (b *Backend) flushRows(a *residualAdd, from, to int) error {
+	var keep [][2]int
+	for i, r := range a.todo {
+		lo, hi := max(r[0], from), min(r[1], to)
+		if lo >= hi {
+			keep = append(keep, r)
+			continue
+		}
+		xm, ym := a.rowsMem(lo, hi)
+		vec := vecFlag(a.cols, xm, ym, a.gateMem())
+		n := int64(hi-lo) * int64(a.cols)
+		if err := b.launchBackend("bk_add_gated_"+typeSuffix(a.yt), items(n, vec), xm, ym, a.gateMem(), int64(hi-lo), int32(a.cols), vec); err != nil {
+			a.todo = append(keep, a.todo[i:]...) // the ranges before i were added
+			return err
+		}
+		if r[0] < lo {
+			keep = append(keep, [2]int{r[0], lo})
+		}
+		if hi < r[1] {
+			keep = append(keep, [2]int{hi, r[1]})
+		}
 	}
-	b.finishAdd(a)
+	a.todo = keep
+	if a.done() {
+		b.finishAdd(a)
+	}
 	return nil
 }
 
@@ -99,7 +157,7 @@ func (a *residualAdd) xMem() Mem {
 // finishAdd marks the add as run (or abandoned) and releases what it held. Stream order makes returning
 // the buffers safe while its kernel is still queued.
 func (b *Backend) finishAdd(a *residualAdd) {
-	a.done = true
+	a.todo = nil
 	for _, st := range []*storage{a.x, a.y} {
 		if st.add == a {
 			st.add = nil
@@ -118,7 +176,7 @@ func (b *Backend) finishAdd(a *residualAdd) {
 // keepY frees y's storage while an add still reads it: the add takes y's buffer. It reports whether it did.
 func (b *Backend) keepY(st *storage) bool {
 	a := st.add
-	if a == nil || a.done || a.y != st {
+	if a == nil || a.done() || a.y != st {
 		return false
 	}
 	st.add = nil
@@ -133,16 +191,25 @@ func (b *Backend) keepY(st *storage) bool {
 }
 
 // addNorm runs a pending normalization p into y (of type yt): fused with the residual add it was made
-// after when that add still pends, else after any add pending on its source.
+// after when that add still pends for all of p's rows, else after the add has run for them.
 func (b *Backend) addNorm(p *lazyNorm, y Mem, yt gguf.Type) error {
-	if a := p.add; a != nil && !a.done {
-		if err := b.d.AddLayerNorm(nil, y, yt, a.xMem(), a.ym, a.yt, a.gateMem(), p.rows, p.cols, p.eps, p.args()); err != nil {
+	if a := p.add; a != nil && !a.done() {
+		if !p.copy && a.take(p.row0, p.row0+p.rows) {
+			xm, rm := a.rowsMem(p.row0, p.row0+p.rows)
+			if err := b.d.AddLayerNorm(nil, y, yt, xm, rm, a.yt, a.gateMem(), p.rows, p.cols, p.eps, p.args()); err != nil {
+				a.todo = append(a.todo, [2]int{p.row0, p.row0 + p.rows}) // not added: still to do
+				slices.SortFunc(a.todo, func(u, v [2]int) int { return u[0] - v[0] })
+				return err
+			}
+			if a.done() {
+				b.finishAdd(a)
+			}
+			return nil
+		}
+		if err := b.flushRows(a, p.row0, p.row0+p.rows); err != nil {
 			return err
 		}
-		b.finishAdd(a)
-		return nil
-	}
-	if err := b.flushAdd(p.inputs[0]); err != nil {
+	} else if err := b.readable(p.inputs[0]); err != nil {
 		return err
 	}
 	if p.copy {
@@ -153,6 +220,26 @@ func (b *Backend) addNorm(p *lazyNorm, y Mem, yt gguf.Type) error {
 		return b.d.Cast(nil, y, yt, p.src, gguf.TypeF32, n)
 	}
 	return b.d.LayerNorm(nil, y, yt, p.src, gguf.TypeF32, p.rows, p.cols, p.eps, p.args())
+}
+
+// writtenRows prepares x for an in-place write of rows [from, to) (AddGatedRows): pending readers run and
+// the bf16 shadow goes as for any write, and the add pending into x runs for those rows only, so that the
+// norms of the later row chunks can still take theirs.
+func (b *Backend) writtenRows(x *Tensor, from, to int) error {
+	a := x.st.add
+	if a == nil || a.x != x.st {
+		b.written(x.st)
+		return nil
+	}
+	if err := b.flushRows(a, from, to); err != nil {
+		return err
+	}
+	x.st.add = nil // settle must not run the rest: the write does not touch those rows
+	b.written(x.st)
+	if !a.done() {
+		x.st.add = a
+	}
+	return nil
 }
 
 // errAddFailed marks x when its deferred add could not run before x or y changed.
