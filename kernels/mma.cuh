@@ -94,18 +94,22 @@ static __device__ __forceinline__ void mma_u8s8(int* c, const uint32_t* a, uint3
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
 // mma_e4m3 computes c += a · b for one 16×8 tile with k = 32: FP8 e4m3 inputs, f32 accumulators
 // (mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32: sm_89+, PTX ISA 8.4, so nvcc 12.4 or newer; only
-// the compute_89 modules, kernels/sm89, see it). Fragments as mma_s8s8's, c as mma16816's.
+// the compute_89 modules, kernels/sm89, may call it: a call from an older target fails to compile).
+// Fragments as mma_s8s8's, c as mma16816's.
+template <int ARCH_GUARD = 0>
 static __device__ __forceinline__ void mma_e4m3(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 890
     asm volatile(
         "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
         "{%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+#else
+    static_assert(ARCH_GUARD != 0, "mma_e4m3 needs compute_89 or newer (kernels/sm89)");
 #endif
+}
 
 // fast_exp2 returns 2^x by the SFU approximation (ex2.approx.ftz.f32: about 2 ulp, subnormals flushed to
 // zero, exp2(−∞) = 0). Not volatile: the compiler may hoist or drop it like arithmetic.
