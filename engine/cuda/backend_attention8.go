@@ -180,7 +180,7 @@ const (
 
 // attention8 runs softmax(scale·q·kᵀ)·v in 8 bits when the precision asks for it and a kernel is usable:
 // q [lq, heads·128], k and v [≥keys, heads·128] bf16 with row stride heads·128, out bf16 the same. It
-// quantizes q, k and v into temporaries of ts (about 1.25·(lq + 2·keys)·heads·128 bytes: the 8-bit copies
+// quantizes q, k and v into temporaries of ts (about (1.25·lq + 2.25·keys)·heads·128 bytes: the 8-bit copies
 // and the bf16 outlier channels) and launches the attention kernel. ran is false when bf16 must run instead
 // (nothing was launched): no 8-bit kernel, or a scale that is not positive (the kernels take the row max on
 // the unscaled scores). Runs on the CUDA goroutine.
