@@ -32,8 +32,8 @@ import (
 // mergeParts lists the products of the bf16 parts (i of up, j of down) a merge sums: i + j ≤ 2.
 var mergeParts = [][2]int{{0, 0}, {0, 1}, {1, 0}, {0, 2}, {1, 1}, {2, 0}}
 
-// mergeChunkBytes bounds the f32 temporary of an F16 merge (a variable: tests lower it to merge in many
-// chunks).
+// mergeChunkBytes bounds the f32 temporary of an F16 merge, which also takes at most a quarter of the
+// weight's rows (a variable: tests lower it to merge in many chunks).
 var mergeChunkBytes = 64 << 20
 
 // MergeLoRA is engine/dit's LoRAMerger fast path: it returns w + up·down for a weight w [out, in] stored
@@ -81,7 +81,9 @@ func (b *Backend) MergeLoRA(w engine.Tensor, name string, up, down []float32, ra
 		var chunk Mem
 		chunkRows := rows
 		if t.st.wtype == gguf.TypeF16 && !x.IsNil() {
-			chunkRows = max(1, min(rows, mergeChunkBytes/(4*cols)))
+			// At most a quarter of w's rows: the chunk and the GEMM autotune's temporary of the chunk's size
+			// stay within the one matrix of extra memory the pipeline plans for a merge.
+			chunkRows = max(1, min(rows/4, mergeChunkBytes/(4*cols)))
 			if chunk, err = b.tmp(&ts, int64(chunkRows)*int64(cols)*4); err != nil {
 				return err
 			}
@@ -135,29 +137,37 @@ func (b *Backend) cloneWeight(t *Tensor) (*Tensor, error) {
 	return &Tensor{shape: append([]int(nil), t.shape...), st: st}, nil
 }
 
-// mergeOperands uploads the merge GEMM's operands into temporaries: X [rows, k] holds, for each product
-// (i, j) of mergeParts in turn, the rank columns of part i of up, and W [cols, k] the rank columns of part
-// j of downᵀ; the columns past len(mergeParts)·rank are zero. Runs on the CUDA goroutine.
+// mergeOperands uploads the merge GEMM's operands (mergeOperandsHost) into temporaries. Runs on the CUDA
+// goroutine.
 func (b *Backend) mergeOperands(up, down []float32, rows, rank, cols, k int, ts *temps) (x, w Mem, err error) {
-	upParts, downParts := splitBF16x3(up), splitBF16x3(down)
-	xh := make([]uint16, rows*k)
-	wh := make([]uint16, cols*k)
-	for p, ij := range mergeParts {
-		u, d := upParts[ij[0]], downParts[ij[1]]
-		for o := range rows {
-			copy(xh[o*k+p*rank:o*k+(p+1)*rank], u[o*rank:(o+1)*rank])
-		}
-		for r := range rank {
-			for n, v := range d[r*cols : (r+1)*cols] {
-				wh[n*k+p*rank+r] = v
-			}
-		}
-	}
+	xh, wh := mergeOperandsHost(up, down, rows, rank, cols, k)
 	if x, err = b.uploadU16(xh, ts); err != nil {
 		return
 	}
 	w, err = b.uploadU16(wh, ts)
 	return
+}
+
+// mergeOperandsHost lays out the merge GEMM's bf16 operands for up [rows, rank] and down [rank, cols]:
+// X [rows, k] holds, for each product (i, j) of mergeParts in turn, the rank columns of part i of up, and
+// W [cols, k] the rank columns of part j of downᵀ; the columns past len(mergeParts)·rank are zero, so that
+// X·Wᵀ = up·down to about float32 accuracy.
+func mergeOperandsHost(up, down []float32, rows, rank, cols, k int) (x, w []uint16) {
+	upParts, downParts := splitBF16x3(up), splitBF16x3(down)
+	x = make([]uint16, rows*k)
+	w = make([]uint16, cols*k)
+	for p, ij := range mergeParts {
+		u, d := upParts[ij[0]], downParts[ij[1]]
+		for o := range rows {
+			copy(x[o*k+p*rank:o*k+(p+1)*rank], u[o*rank:(o+1)*rank])
+		}
+		for r := range rank {
+			for n, v := range d[r*cols : (r+1)*cols] {
+				w[n*k+p*rank+r] = v
+			}
+		}
+	}
+	return x, w
 }
 
 // uploadU16 copies 16-bit host values into a new temporary. Runs on the CUDA goroutine.
