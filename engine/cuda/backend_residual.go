@@ -227,8 +227,8 @@ func (b *Backend) addNorm(p *lazyNorm, y Mem, yt gguf.Type) error {
 // norms of the later row chunks can still take theirs.
 func (b *Backend) writtenRows(x *Tensor, from, to int) error {
 	a := x.st.add
-	if a == nil || a.x != x.st {
-		b.written(x.st)
+	if _, cols := x.rowsCols(); a == nil || a.x != x.st || a.cols != cols {
+		b.written(x.st) // runs any add on x in full
 		return nil
 	}
 	if err := b.flushRows(a, from, to); err != nil {

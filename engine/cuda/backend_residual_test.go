@@ -118,6 +118,16 @@ func TestBackendResidualFusion(t *testing.T) {
 			fresh(name+": LN after two adds (one through a view)", p.g.LayerNorm(xg, wg, bg, 1e-6), normRef(xc), tolF32)
 			p.check(name+": x after two adds", v, p.c.Reshape(xc, L, D/4, 4), tolF32)
 
+			// An add through a view of other row width, then AddGatedRows on x: the add runs in full first.
+			yg, yc = p.act(yt, 1, L, D)
+			p.g.AddGated(v, p.g.Reshape(yg, L, D/4, 4), nil)
+			p.c.AddGated(xc, yc, nil)
+			rg, rc := p.act(engine.F32, 1, 5, D)
+			p.g.AddGatedRows(xg, rg, gg, 2)
+			addRowsRef(xc, rc, gc, 2, D)
+			p.check(name+": AddGatedRows after an add through a view", xg, xc, tolF32)
+			p.g.Free(yg, rg)
+
 			// A norm made before the add keeps the old x; one made after sees the add.
 			before := normRef(xc)
 			nb := p.g.LayerNorm(xg, wg, bg, 1e-6)
