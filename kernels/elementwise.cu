@@ -6,7 +6,7 @@
 // add_gated_<t>(out, x, y, gate, rows, cols, gate_stride)
 //                             out = x + y · gate   (x, out f32 [rows, cols]; y of type t; gate f32, row r at
 //                             gate + r·gate_stride, stride 0 broadcasts one vector); out may alias x
-// cast_f32_bf16, cast_bf16_f32, convert_f16_f32, convert_f16_bf16 (y, x, n)
+// cast_f32_bf16, cast_bf16_f32, cast_f32_f16, convert_f16_f32, convert_f16_bf16 (y, x, n), rounding to nearest even
 // y may alias an input of the same type in every kernel.
 #include "common.cuh"
 
@@ -54,6 +54,9 @@ extern "C" __global__ void cast_f32_bf16(bf16* y, const float* x, long n) {
 }
 extern "C" __global__ void cast_bf16_f32(float* y, const bf16* x, long n) {
     GRID_STRIDE(i, n) y[i] = __bfloat162float(x[i]);
+}
+extern "C" __global__ void cast_f32_f16(__half* y, const float* x, long n) {
+    GRID_STRIDE(i, n) y[i] = __float2half_rn(x[i]);
 }
 extern "C" __global__ void convert_f16_f32(float* y, const __half* x, long n) {
     GRID_STRIDE(i, n) y[i] = __half2float(x[i]);

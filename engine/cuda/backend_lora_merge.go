@@ -5,8 +5,6 @@ package cuda
 import (
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
 	"unsafe"
 
 	"github.com/wan22/wan22/engine"
@@ -24,10 +22,9 @@ import (
 // dropped terms are below 2⁻²⁴ of the product, so the update is float32-accurate. f32 accumulation; the
 // epilogue adds W read in its type and rounds the sum once to it (F32 and BF16 W: in the GEMM itself).
 //
-// F16 W: the GEMM writes only F32 or BF16, and no kernel rounds f32 to f16, so W is taken in row chunks:
-// each is widened into an f32 temporary (convert_f16_f32), the GEMM accumulates into that, and the sums
-// come to the host, are rounded to f16 there (in parallel) and go back into W. Slower than the others (the
-// chunk's f32 crosses the bus once each way at half that size), still far from the host product's cost.
+// F16 W: the GEMM writes only F32 or BF16, so W is taken in row chunks: each is widened into an f32
+// temporary (convert_f16_f32), the GEMM accumulates into that, and cast_f32_f16 rounds the sums back
+// into W (once, to nearest even), all on the device.
 
 // mergeParts lists the products of the bf16 parts (i of up, j of down) a merge sums: i + j ≤ 2.
 var mergeParts = [][2]int{{0, 0}, {0, 1}, {1, 0}, {0, 2}, {1, 1}, {2, 0}}
@@ -200,11 +197,8 @@ func splitBF16x3(v []float32) [3][]uint16 {
 }
 
 // mergeF16 adds X·Wᵀ to the F16 weight y [rows, cols] chunkRows rows at a time: widen the chunk into the
-// f32 temporary chunk, accumulate the GEMM into it, bring it to the host, round to f16 there and copy it
-// back into y. Runs on the CUDA goroutine.
+// f32 temporary chunk, accumulate the GEMM into it and round it back into y. Runs on the CUDA goroutine.
 func (b *Backend) mergeF16(y, x, w, chunk Mem, rows, cols, k, chunkRows int) error {
-	host := make([]float32, chunkRows*cols)
-	half := make([]uint16, chunkRows*cols)
 	for r0 := 0; r0 < rows; r0 += chunkRows {
 		n := min(chunkRows, rows-r0)
 		elems := int64(n) * int64(cols)
@@ -217,29 +211,9 @@ func (b *Backend) mergeF16(y, x, w, chunk Mem, rows, cols, k, chunkRows int) err
 		if err := b.d.Gemm(nil, GemmOp{Y: tc, YType: gguf.TypeF32, X: xc, W: w, M: n, N: cols, K: k, Beta: 1}); err != nil {
 			return err
 		}
-		if err := b.d.DownloadF32(host[:elems], tc); err != nil {
-			return err
-		}
-		toF16(half[:elems], host[:elems])
-		if err := b.d.UploadU16(yc, half[:elems]); err != nil {
+		if err := b.d.Cast(nil, yc, gguf.TypeF16, tc, gguf.TypeF32, elems); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// toF16 rounds src to f16 bit patterns in dst, split among GOMAXPROCS goroutines.
-func toF16(dst []uint16, src []float32) {
-	workers := max(1, min(runtime.GOMAXPROCS(0), len(src)/(1<<16)))
-	per := (len(src) + workers - 1) / workers
-	var wg sync.WaitGroup
-	for lo := 0; lo < len(src); lo += per {
-		hi := min(lo+per, len(src))
-		wg.Go(func() {
-			for i, v := range src[lo:hi] {
-				dst[lo+i] = gguf.F32ToF16(v)
-			}
-		})
-	}
-	wg.Wait()
 }

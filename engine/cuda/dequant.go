@@ -3,6 +3,8 @@
 package cuda
 
 import (
+	"fmt"
+
 	"github.com/wan22/wan22/gguf"
 )
 
@@ -43,6 +45,10 @@ func (d *Device) convertPlain(s *Stream, y Mem, yt gguf.Type, x Mem, xt gguf.Typ
 		name = "cast_f32_bf16"
 	case xt == gguf.TypeBF16 && yt == gguf.TypeF32:
 		name = "cast_bf16_f32"
+	case xt == gguf.TypeF32 && yt == gguf.TypeF16:
+		name = "cast_f32_f16"
+	default:
+		return fmt.Errorf("cuda: no conversion from %v to %v", xt, yt)
 	}
 	k, err := d.getKernel("elementwise", name)
 	if err != nil {

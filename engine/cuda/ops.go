@@ -189,13 +189,13 @@ func (d *Device) Add(s *Stream, y, a, b Mem, t gguf.Type, n int64) error {
 	})
 }
 
-// Cast converts n elements from xt to yt: f32→bf16 (round to nearest even), bf16→f32, f16→f32, f16→bf16,
+// Cast converts n elements from xt to yt: f32→bf16 and f32→f16 (round to nearest even), bf16→f32, f16→f32, f16→bf16,
 // or a copy when the types agree.
 func (d *Device) Cast(s *Stream, y Mem, yt gguf.Type, x Mem, xt gguf.Type, n int64) error {
 	if n <= 0 {
 		return fmt.Errorf("cuda: cast: %d elements", n)
 	}
-	if err := firstErr(checkActType("cast input", xt, gguf.TypeF32, gguf.TypeBF16, gguf.TypeF16), checkActType("cast output", yt, gguf.TypeF32, gguf.TypeBF16)); err != nil {
+	if err := firstErr(checkActType("cast input", xt, gguf.TypeF32, gguf.TypeBF16, gguf.TypeF16), checkActType("cast output", yt, gguf.TypeF32, gguf.TypeBF16, gguf.TypeF16)); err != nil {
 		return err
 	}
 	if err := firstErr(need("cast x", x, n*elemBytes(xt)), need("cast y", y, n*elemBytes(yt))); err != nil {
