@@ -54,10 +54,11 @@ type LoRA struct {
 	Strength float64    `json:"strength"`
 	Expert   LoRAExpert `json:"expert"`
 	// Merge adds the adapters into the expert's F32/F16/BF16 weights when
-	// it loads (W + s·B·A, dit.LoRAOptions.Merge): no run-time cost, but
-	// each merged matrix is held twice in device memory (the original is
-	// kept) and a 14B expert's merge takes host time. Quantized weights
-	// and the matrices of swapped blocks keep the run-time path.
+	// it loads (W + s·B·A, dit.LoRAOptions.Merge): no run-time cost, and on
+	// the GPU the merge is one GEMM per matrix, in place (one matrix of
+	// extra memory at most while it runs); on the CPU backend it is a host
+	// product. Quantized weights and the matrices of swapped blocks keep
+	// the run-time path.
 	Merge bool `json:"merge,omitempty"`
 }
 
