@@ -31,32 +31,13 @@ type residualAdd struct {
 	ownsY      bool
 	gate       *Buffer // a copy of the gate, f32 [cols]; nil: 1
 	rows, cols int
-	todo       [][2]int // the row ranges [from, to) still to add, ascending and disjoint; none: done
+	todo       rowRanges // the rows still to add; none: done
 }
 
 // done reports whether the add has run for every row (or was abandoned).
-func (a *residualAdd) done() bool { return len(a.todo) == 0 }
+func (a *residualAdd) done() bool { return a.todo.empty() }
 
-// take removes rows [from, to) from the rows still to add and reports whether they were all still to add
-// (the caller then adds them); otherwise nothing changes.
-func (a *residualAdd) take(from, to int) bool {
-	for i, r := range a.todo {
-		if r[0] <= from && to <= r[1] {
-			var rest [][2]int
-			if r[0] < from {
-				rest = append(rest, [2]int{r[0], from})
-			}
-			if to < r[1] {
-				rest = append(rest, [2]int{to, r[1]})
-			}
-			a.todo = slices.Concat(a.todo[:i], rest, a.todo[i+1:])
-			return true
-		}
-	}
-	return false
-}
-
-// rows returns the x and y memory of rows [from, to).
+// rowsMem returns the x and y memory of rows [from, to).
 func (a *residualAdd) rowsMem(from, to int) (x, y Mem) {
 	c := int64(a.cols)
 	eb := elemBytes(a.yt)
@@ -88,7 +69,7 @@ func (b *Backend) deferAdd(x, y *Tensor, gg engine.Tensor) (ok bool, err error) 
 	if err != nil {
 		return false, err
 	}
-	a := &residualAdd{x: x.st, y: y.st, ym: y.mem(), yt: y.gtype(), yBuf: y.st.buf, rows: rows, cols: cols, todo: [][2]int{{0, rows}}}
+	a := &residualAdd{x: x.st, y: y.st, ym: y.mem(), yt: y.gtype(), yBuf: y.st.buf, rows: rows, cols: cols, todo: rowRanges{{0, rows}}}
 	if !g.IsNil() {
 		if a.gate, err = b.pool.get(int64(cols) * 4); err != nil {
 			return false, err
@@ -121,28 +102,16 @@ func (b *Backend) flushAdd(st *storage) error {
 
 // flushRows runs the add for the rows of [from, to) still to add. Runs on the CUDA goroutine.
 func (b *Backend) flushRows(a *residualAdd, from, to int) error {
-	var keep [][2]int
-	for i, r := range a.todo {
-		lo, hi := max(r[0], from), min(r[1], to)
-		if lo >= hi {
-			keep = append(keep, r)
-			continue
-		}
-		xm, ym := a.rowsMem(lo, hi)
+	cut := a.todo.cut(from, to)
+	for i, g := range cut {
+		xm, ym := a.rowsMem(g[0], g[1])
 		vec := vecFlag(a.cols, xm, ym, a.gateMem())
-		n := int64(hi-lo) * int64(a.cols)
-		if err := b.launchBackend("bk_add_gated_"+typeSuffix(a.yt), items(n, vec), xm, ym, a.gateMem(), int64(hi-lo), int32(a.cols), vec); err != nil {
-			a.todo = append(keep, a.todo[i:]...) // the ranges before i were added
+		n := int64(g[1]-g[0]) * int64(a.cols)
+		if err := b.launchBackend("bk_add_gated_"+typeSuffix(a.yt), items(n, vec), xm, ym, a.gateMem(), int64(g[1]-g[0]), int32(a.cols), vec); err != nil {
+			a.todo.restore(cut[i:]...) // the ranges before i were added
 			return err
 		}
-		if r[0] < lo {
-			keep = append(keep, [2]int{r[0], lo})
-		}
-		if hi < r[1] {
-			keep = append(keep, [2]int{hi, r[1]})
-		}
 	}
-	a.todo = keep
 	if a.done() {
 		b.finishAdd(a)
 	}
@@ -194,11 +163,10 @@ func (b *Backend) keepY(st *storage) bool {
 // after when that add still pends for all of p's rows, else after the add has run for them.
 func (b *Backend) addNorm(p *lazyNorm, y Mem, yt gguf.Type) error {
 	if a := p.add; a != nil && !a.done() {
-		if !p.copy && a.take(p.row0, p.row0+p.rows) {
+		if !p.copy && a.todo.take(p.row0, p.row0+p.rows) {
 			xm, rm := a.rowsMem(p.row0, p.row0+p.rows)
 			if err := b.d.AddLayerNorm(nil, y, yt, xm, rm, a.yt, a.gateMem(), p.rows, p.cols, p.eps, p.args()); err != nil {
-				a.todo = append(a.todo, [2]int{p.row0, p.row0 + p.rows}) // not added: still to do
-				slices.SortFunc(a.todo, func(u, v [2]int) int { return u[0] - v[0] })
+				a.todo.restore([2]int{p.row0, p.row0 + p.rows}) // not added: still to do
 				return err
 			}
 			if a.done() {
