@@ -38,12 +38,13 @@ func pendingAdd(x engine.Tensor) bool {
 // reference: fused into the LayerNorm that follows it (read by a GEMM and by the host), and every way the
 // add must run on its own first — x read, written or freed by another op, y written or freed, a Reshape
 // view and a Slice of x, two adds in a row, a norm made before the add — and the chunked FFN's row slices,
-// whose norms run the add for their rows only. Widths 256 (8-wide kernels) and 100 (scalar); y F32 and
-// BF16. At the end nothing is left allocated: the kept y buffers and gate copies went back to the pool.
+// whose norms run the add for their rows only. Widths 256 (vector kernels), 100 (the fused kernel's 4-wide
+// path, the plain add's scalar one) and 90 (scalar); y F32 and BF16. At the end nothing is left
+// allocated: the kept y buffers and gate copies went back to the pool.
 func TestBackendResidualFusion(t *testing.T) {
 	p := newOpPair(t)
 	const L, N = 37, 72
-	for _, D := range []int{256, 100} {
+	for _, D := range []int{256, 100, 90} {
 		for _, yt := range []engine.DType{engine.F32, engine.BF16} {
 			name := fmt.Sprintf("D=%d y=%v", D, yt)
 			base := p.g.PoolStats().InUse
@@ -111,16 +112,16 @@ func TestBackendResidualFusion(t *testing.T) {
 			y2g, y2c := p.act(yt, 1, L, D)
 			p.g.AddGated(xg, y1g, gg)
 			p.c.AddGated(xc, y1c, gc)
-			v := p.g.Reshape(xg, L, D/4, 4)
-			p.g.AddGated(v, p.g.Reshape(y2g, L, D/4, 4), nil)
+			v := p.g.Reshape(xg, L, D/2, 2)
+			p.g.AddGated(v, p.g.Reshape(y2g, L, D/2, 2), nil)
 			p.c.AddGated(xc, y2c, nil)
 			p.g.Free(y1g, y2g)
 			fresh(name+": LN after two adds (one through a view)", p.g.LayerNorm(xg, wg, bg, 1e-6), normRef(xc), tolF32)
-			p.check(name+": x after two adds", v, p.c.Reshape(xc, L, D/4, 4), tolF32)
+			p.check(name+": x after two adds", v, p.c.Reshape(xc, L, D/2, 2), tolF32)
 
 			// An add through a view of other row width, then AddGatedRows on x: the add runs in full first.
 			yg, yc = p.act(yt, 1, L, D)
-			p.g.AddGated(v, p.g.Reshape(yg, L, D/4, 4), nil)
+			p.g.AddGated(v, p.g.Reshape(yg, L, D/2, 2), nil)
 			p.c.AddGated(xc, yc, nil)
 			rg, rc := p.act(engine.F32, 1, 5, D)
 			p.g.AddGatedRows(xg, rg, gg, 2)
@@ -249,59 +250,61 @@ func TestBackendResidualFusion(t *testing.T) {
 func TestAddLayerNorm(t *testing.T) {
 	d := testDevice(t)
 	p := newOpPair(t)
-	const rows, cols = 13, 1000
-	for _, rt := range []gguf.Type{gguf.TypeF32, gguf.TypeBF16} {
-		for _, yt := range []gguf.Type{gguf.TypeF32, gguf.TypeBF16} {
-			for _, full := range []bool{false, true} {
-				name := fmt.Sprintf("r=%v y=%v gate+affine+mod=%v", rt, yt, full)
-				x := p.vals(rows*cols, 2, false)
-				r := p.vals(rows*cols, 1, rt == gguf.TypeBF16)
-				var g, w, bias, sc, sh []float32
-				var a LayerNormArgs
-				var gm Mem
-				if full {
-					g, w, bias, sc, sh = p.vals(cols, 1, false), p.vals(cols, 1, false), p.vals(cols, 1, false), p.vals(cols, 0.3, false), p.vals(cols, 0.3, false)
-					gm = upload(t, d, g, gguf.TypeF32)
-					a = LayerNormArgs{Weight: upload(t, d, w, gguf.TypeF32), Bias: upload(t, d, bias, gguf.TypeF32),
-						Scale: upload(t, d, sc, gguf.TypeF32), Shift: upload(t, d, sh, gguf.TypeF32)}
-				}
-				xm := upload(t, d, x, gguf.TypeF32)
-				rm := upload(t, d, r, rt)
-				ym := alloc(t, d, int64(rows*cols)*elemBytes(yt))
-				must(t, d.AddLayerNorm(nil, ym, yt, xm, rm, rt, gm, rows, cols, 1e-6, a))
-				wantX := make([]float64, rows*cols)
-				wantY := make([]float64, rows*cols)
-				for i := range rows {
-					var mean, vr float64
-					for c := range cols {
-						k := i*cols + c
-						v := float64(r[k])
-						if full {
-							v *= float64(g[c])
+	for _, sh := range [][2]int{{13, 1000}, {7, 1002}} { // the 4-wide path, the scalar one
+		rows, cols := sh[0], sh[1]
+		for _, rt := range []gguf.Type{gguf.TypeF32, gguf.TypeBF16} {
+			for _, yt := range []gguf.Type{gguf.TypeF32, gguf.TypeBF16} {
+				for _, full := range []bool{false, true} {
+					name := fmt.Sprintf("%dx%d r=%v y=%v gate+affine+mod=%v", rows, cols, rt, yt, full)
+					x := p.vals(rows*cols, 2, false)
+					r := p.vals(rows*cols, 1, rt == gguf.TypeBF16)
+					var g, w, bias, sc, sh []float32
+					var a LayerNormArgs
+					var gm Mem
+					if full {
+						g, w, bias, sc, sh = p.vals(cols, 1, false), p.vals(cols, 1, false), p.vals(cols, 1, false), p.vals(cols, 0.3, false), p.vals(cols, 0.3, false)
+						gm = upload(t, d, g, gguf.TypeF32)
+						a = LayerNormArgs{Weight: upload(t, d, w, gguf.TypeF32), Bias: upload(t, d, bias, gguf.TypeF32),
+							Scale: upload(t, d, sc, gguf.TypeF32), Shift: upload(t, d, sh, gguf.TypeF32)}
+					}
+					xm := upload(t, d, x, gguf.TypeF32)
+					rm := upload(t, d, r, rt)
+					ym := alloc(t, d, int64(rows*cols)*elemBytes(yt))
+					must(t, d.AddLayerNorm(nil, ym, yt, xm, rm, rt, gm, rows, cols, 1e-6, a))
+					wantX := make([]float64, rows*cols)
+					wantY := make([]float64, rows*cols)
+					for i := range rows {
+						var mean, vr float64
+						for c := range cols {
+							k := i*cols + c
+							v := float64(r[k])
+							if full {
+								v *= float64(g[c])
+							}
+							wantX[k] = float64(x[k]) + v
+							mean += wantX[k]
 						}
-						wantX[k] = float64(x[k]) + v
-						mean += wantX[k]
-					}
-					mean /= cols
-					for c := range cols {
-						dv := wantX[i*cols+c] - mean
-						vr += dv * dv
-					}
-					rstd := 1 / math.Sqrt(vr/cols+1e-6)
-					for c := range cols {
-						k := i*cols + c
-						v := (wantX[k] - mean) * rstd
-						if full {
-							v = (v*float64(w[c])+float64(bias[c]))*(1+float64(sc[c])) + float64(sh[c])
+						mean /= float64(cols)
+						for c := range cols {
+							dv := wantX[i*cols+c] - mean
+							vr += dv * dv
 						}
-						wantY[k] = v
+						rstd := 1 / math.Sqrt(vr/float64(cols)+1e-6)
+						for c := range cols {
+							k := i*cols + c
+							v := (wantX[k] - mean) * rstd
+							if full {
+								v = (v*float64(w[c])+float64(bias[c]))*(1+float64(sc[c])) + float64(sh[c])
+							}
+							wantY[k] = v
+						}
 					}
-				}
-				if e := relL2(download(t, d, xm, rows*cols, gguf.TypeF32), wantX); !(e <= 1e-6) {
-					t.Errorf("%s: x relative L2 error %.3g", name, e)
-				}
-				if e := relL2(download(t, d, ym, rows*cols, yt), wantY); !(e <= tolFor(yt)) {
-					t.Errorf("%s: y relative L2 error %.3g > %g", name, e, tolFor(yt))
+					if e := relL2(download(t, d, xm, rows*cols, gguf.TypeF32), wantX); !(e <= 1e-6) {
+						t.Errorf("%s: x relative L2 error %.3g", name, e)
+					}
+					if e := relL2(download(t, d, ym, rows*cols, yt), wantY); !(e <= tolFor(yt)) {
+						t.Errorf("%s: y relative L2 error %.3g > %g", name, e, tolFor(yt))
+					}
 				}
 			}
 		}

@@ -80,14 +80,23 @@ func (d *Device) AddLayerNorm(s *Stream, y Mem, yt gguf.Type, x, r Mem, rt gguf.
 	if overlaps(y, x) || overlaps(y, r) {
 		return fmt.Errorf("cuda: add_layernorm: y overlaps x or r")
 	}
+	vec, threads := int32(0), normThreads(cols)
+	if cols%4 == 0 && a.ModStride%4 == 0 && aligned16(x, gate, a.Weight, a.Bias, a.Scale, a.Shift) && aligned4x(r, rt) && aligned4x(y, yt) {
+		vec, threads = 1, normThreads(cols/4)
+	}
 	return d.Do(func() error {
 		k, err := d.getKernel("norm", "add_layernorm_"+typeSuffix(rt)+"_"+typeSuffix(yt))
 		if err != nil {
 			return err
 		}
-		return d.launch(s, k, dim3{uint32(rows), 1, 1}, dim3{normThreads(cols), 1, 1}, 0,
-			y, x, r, gate, int32(cols), eps, a.Weight, a.Bias, a.Scale, a.Shift, int64(a.ModStride))
+		return d.launch(s, k, dim3{uint32(rows), 1, 1}, dim3{threads, 1, 1}, 0,
+			y, x, r, gate, int32(cols), eps, a.Weight, a.Bias, a.Scale, a.Shift, int64(a.ModStride), vec)
 	})
+}
+
+// aligned4x reports whether m can be accessed 4 elements of type t at a time (16 bytes of f32, 8 of bf16).
+func aligned4x(m Mem, t gguf.Type) bool {
+	return m.Ptr%uintptr(4*elemBytes(t)) == 0
 }
 
 // RMSNorm computes y = round_x(x · rsqrt(mean(x²) + eps)) · weight per row (weight f32 [cols], optional):
