@@ -40,11 +40,11 @@ func benchDocs(t *testing.T) []Report {
 	return reps
 }
 
-// findRun returns the report and run of docs/bench with the given frames and budget.
+// findRun returns the report and run of docs/bench at 832×480 with the given frames and budget.
 func findRun(t *testing.T, reps []Report, frames int, budget int64) (*Report, *Run) {
 	for i := range reps {
 		for j := range reps[i].Runs {
-			if r := &reps[i].Runs[j]; r.Frames == frames && r.VRAMBudget == budget {
+			if r := &reps[i].Runs[j]; r.Frames == frames && r.VRAMBudget == budget && r.Width == 832 && r.Height == 480 {
 				return &reps[i], r
 			}
 		}
@@ -73,9 +73,14 @@ func TestEstimateExactRun(t *testing.T) {
 	if !ok || math.Abs(sec16-want16.Total) > 1e-6 || !strings.HasSuffix(basis16, "16 GiB") {
 		t.Errorf("16 GiB: %.3f s (want %.3f) %q %v", sec16, want16.Total, basis16, ok)
 	}
-	// 24 GiB: the smallest budget at least that large, 32 GiB.
-	if sec24, _, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 24<<30, "", ""); !ok || sec24 != sec {
-		t.Errorf("24 GiB: %.3f s, want the 32 GiB run's %.3f", sec24, sec)
+	// 24 GiB has its own run too.
+	_, want24 := findRun(t, reps, 81, 24<<30)
+	if sec24, _, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 24<<30, "", ""); !ok || math.Abs(sec24-want24.Total) > 1e-6 {
+		t.Errorf("24 GiB: %.3f s, want the 24 GiB run's %.3f", sec24, want24.Total)
+	}
+	// 20 GiB: the smallest budget at least that large, 24 GiB.
+	if sec20, _, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 20<<30, "", ""); !ok || math.Abs(sec20-want24.Total) > 1e-6 {
+		t.Errorf("20 GiB: %.3f s, want the 24 GiB run's %.3f", sec20, want24.Total)
 	}
 	// All free memory: no run at 0, so the largest budget.
 	if sec0, _, ok := Estimate(reps, h100, 81, 832, 480, 40, true, 0, "", ""); !ok || sec0 != sec {
@@ -157,7 +162,7 @@ func TestEstimateNoMatch(t *testing.T) {
 		{"another GPU", "cuda:0 NVIDIA GeForce RTX 5090", "", 832, 480, 32 << 30},
 		{"the CPU", "cpu", "", 832, 480, 0},
 		{"no device", "", "", 832, 480, 0},
-		{"another size", h100, "", 1280, 720, 32 << 30},
+		{"another size", h100, "", 1024, 576, 32 << 30},
 		{"a larger budget than benched", h100, "", 832, 480, 40 << 30},
 		{"another expert type", h100, "F16", 832, 480, 32 << 30},
 	} {
