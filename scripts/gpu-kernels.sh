@@ -4,7 +4,8 @@
 # go test -c -tags cuda). The PTX built with the device's nvcc (sm90a and sm89 modules) goes to $OUT/ptx, every
 # log into $OUT/logs.tgz (the device tool returns at most 8 files). Each step has its own time limit so that the
 # whole run stays under the device tool's 600 s; STEPS (default all) picks some by name:
-#   ptx check8 cuda dit demo8 lora attn8 attn8time loragemm
+#   ptx check8 cuda dit demo8 lora lora-old attn8 attn8time loragemm (lora-old: gpu-bin/p/dit-old.test, a build of
+#   an earlier commit, for an A/B of the block on the same machine)
 set -uo pipefail
 out=${OUT:-gpu-bin/out}; mkdir -p "$out" gpu-bin/p
 [ -x gpu-bin/p/cuda.test ] || tar -C gpu-bin/p -xzf gpu-bin/pack.tgz
@@ -53,6 +54,11 @@ want lora && fits 100 && {
 t lora block bench
 (cd engine/dit && WAN22_BACKEND_BENCH=1 WAN22_BACKEND_BENCH_OUT=../../$logs timeout 100 ../../gpu-bin/p/dit.test -test.v -test.timeout 95s -test.run 'TestLoRABenchCUDA' > "../../$logs/lora-block.log" 2>&1; echo rc=$?)
 grep -v "^=== RUN" "$logs/lora-block.log" | grep -E "median|profile|LinearLoRA|Linear |Attention|AddGated|LayerNorm|Modulate" | head -60
+}
+want lora-old && [ -x gpu-bin/p/dit-old.test ] && fits 100 && {
+t lora block bench, the build before in gpu-bin/p/dit-old.test, same machine
+(cd engine/dit && WAN22_BACKEND_BENCH=1 timeout 100 ../../gpu-bin/p/dit-old.test -test.v -test.timeout 95s -test.run 'TestLoRABenchCUDA' > "../../$logs/lora-block-old.log" 2>&1; echo rc=$?)
+grep "median" "$logs/lora-block-old.log" | head -10
 }
 want attn8 && fits 70 && {
 ATTN_ENTRIES=attn_b256_w8_s3_bf16,attn_b128_w12_s3gq_bf16,attn8_b128_w8_s3_bf16,attn8_b256_w8_s3_bf16,attn8f_b128_w8_s3_bf16,attn8f_b256_w8_s3_bf16 \
