@@ -20,16 +20,16 @@ import (
 // into three bf16 parts, x = x₀ + x₁ + x₂ exactly (each part the bf16 rounding of what the earlier ones
 // leave), and the rank is widened to the six products xᵢ·yⱼ with i + j ≤ 2, concatenated along K: the
 // dropped terms are below 2⁻²⁴ of the product, so the update is float32-accurate. f32 accumulation; the
-// epilogue adds W read in its type and rounds the sum once to it (F32 and BF16 W: in the GEMM itself).
+// epilogue adds W read in its type (F32 W: in the GEMM itself).
 //
-// F16 W: the GEMM writes only F32 or BF16, so W is taken in row chunks: each is widened into an f32
-// temporary (convert_f16_f32), the GEMM accumulates into that, and cast_f32_f16 rounds the sums back
-// into W (once, to nearest even), all on the device.
+// F16 and BF16 W: taken in row chunks, each widened into an f32 temporary, the GEMM accumulates into that,
+// and a cast rounds the sums back into W once, to nearest even, all on the device (the GEMM writes no F16,
+// and one accumulating into a BF16 W directly rounded more than once on an H100).
 
 // mergeParts lists the products of the bf16 parts (i of up, j of down) a merge sums: i + j ≤ 2.
 var mergeParts = [][2]int{{0, 0}, {0, 1}, {1, 0}, {0, 2}, {1, 1}, {2, 0}}
 
-// mergeChunkBytes bounds the f32 temporary of an F16 merge, which also takes at most a quarter of the
+// mergeChunkBytes bounds the f32 temporary of an F16 or BF16 merge, which also takes at most a quarter of the
 // weight's rows (a variable: tests lower it to merge in many chunks).
 var mergeChunkBytes = 64 << 20
 
@@ -77,7 +77,8 @@ func (b *Backend) MergeLoRA(w engine.Tensor, name string, up, down []float32, ra
 		}
 		var chunk Mem
 		chunkRows := rows
-		if t.st.wtype == gguf.TypeF16 && !x.IsNil() {
+		half := t.st.wtype == gguf.TypeF16 || t.st.wtype == gguf.TypeBF16
+		if half && !x.IsNil() {
 			// At most a quarter of w's rows: the chunk and the GEMM autotune's temporary of the chunk's size
 			// stay within the one matrix of extra memory the pipeline plans for a merge.
 			chunkRows = max(1, min(rows/4, mergeChunkBytes/(4*cols)))
@@ -101,8 +102,8 @@ func (b *Backend) MergeLoRA(w engine.Tensor, name string, up, down []float32, ra
 			return fmt.Errorf("cuda: merging a LoRA into a copy of %s: %w", name, err)
 		}
 		if !x.IsNil() {
-			if t.st.wtype == gguf.TypeF16 {
-				err = b.mergeF16(dst.mem(), x, wop, chunk, rows, cols, k, chunkRows)
+			if half {
+				err = b.mergeHalf(dst.mem(), t.st.wtype, x, wop, chunk, rows, cols, k, chunkRows)
 			} else {
 				err = b.d.Gemm(nil, GemmOp{Y: dst.mem(), YType: t.st.wtype, X: x, W: wop, M: rows, N: cols, K: k, Beta: 1})
 			}
@@ -196,22 +197,24 @@ func splitBF16x3(v []float32) [3][]uint16 {
 	return p
 }
 
-// mergeF16 adds X·Wᵀ to the F16 weight y [rows, cols] chunkRows rows at a time: widen the chunk into the
-// f32 temporary chunk, accumulate the GEMM into it and round it back into y. Runs on the CUDA goroutine.
-func (b *Backend) mergeF16(y, x, w, chunk Mem, rows, cols, k, chunkRows int) error {
+// mergeHalf adds X·Wᵀ to the F16 or BF16 (yt) weight y [rows, cols] chunkRows rows at a time: widen the
+// chunk into the f32 temporary chunk, accumulate the GEMM into it and round it back into y, once. (A GEMM
+// accumulating into a BF16 y directly was measured to round more than once: up to 30 ulp off on an H100.)
+// Runs on the CUDA goroutine.
+func (b *Backend) mergeHalf(y Mem, yt gguf.Type, x, w, chunk Mem, rows, cols, k, chunkRows int) error {
 	for r0 := 0; r0 < rows; r0 += chunkRows {
 		n := min(chunkRows, rows-r0)
 		elems := int64(n) * int64(cols)
 		yc := Mem{Ptr: y.Ptr + uintptr(int64(r0)*int64(cols)*2), Bytes: elems * 2}
 		xc := Mem{Ptr: x.Ptr + uintptr(int64(r0)*int64(k)*2), Bytes: int64(n) * int64(k) * 2}
 		tc := Mem{Ptr: chunk.Ptr, Bytes: elems * 4}
-		if err := b.d.Cast(nil, tc, gguf.TypeF32, yc, gguf.TypeF16, elems); err != nil {
+		if err := b.d.Cast(nil, tc, gguf.TypeF32, yc, yt, elems); err != nil {
 			return err
 		}
 		if err := b.d.Gemm(nil, GemmOp{Y: tc, YType: gguf.TypeF32, X: xc, W: w, M: n, N: cols, K: k, Beta: 1}); err != nil {
 			return err
 		}
-		if err := b.d.Cast(nil, yc, gguf.TypeF16, tc, gguf.TypeF32, elems); err != nil {
+		if err := b.d.Cast(nil, yc, yt, tc, gguf.TypeF32, elems); err != nil {
 			return err
 		}
 	}
