@@ -16,7 +16,7 @@ want() { [ -z "${STEPS:-}" ] || [[ " $STEPS " == *" $1 "* ]]; }
 # fits SECONDS: is there time for a step of that many seconds before DEADLINE (default 450 s)?
 fits() { if (( SECONDS + $1 > ${DEADLINE:-450} )); then echo "== skipped: needs $1 s, $(( ${DEADLINE:-450} - SECONDS )) s left"; return 1; fi; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; nvcc --version | tail -1
-logs=gpu-bin/logs; mkdir -p $logs
+logs=${LOGS:-$PWD/gpu-bin/logs}; mkdir -p "$logs"   # LOGS=$OUT returns each log as it is written
 want ptx && {
 t ptx
 timeout 120 scripts/ptx.sh sm90a/attention.cu sm89/attention8.cu 2>&1 | tail -5
@@ -36,13 +36,13 @@ ATTN_ENTRIES=attn_b128_w12_s3gq_bf16 OMP_NUM_THREADS=$(nproc) timeout 40 gpu-bin
 }
 want cuda && {
 t cuda.test
-(cd engine/cuda && timeout 130 ../../gpu-bin/p/cuda.test -test.v -test.count=1 -test.timeout 125s > "../../$logs/cuda-tests.log" 2>&1; echo rc=$?)
+(cd engine/cuda && timeout 130 ../../gpu-bin/p/cuda.test -test.v -test.count=1 -test.timeout 125s > "$logs/cuda-tests.log" 2>&1; echo rc=$?)
 grep -E '^(--- FAIL|FAIL|ok|PASS)|panic' "$logs/cuda-tests.log" | head -20; grep -c -- '--- PASS' "$logs/cuda-tests.log"
 grep -E 'relative|rel L2|PSNR' "$logs/cuda-tests.log" | head -30
 }
 want dit && {
 t dit.test
-(cd engine/dit && timeout 100 ../../gpu-bin/p/dit.test -test.run 'CUDA' -test.v -test.count=1 -test.timeout 95s > "../../$logs/dit-tests.log" 2>&1; echo rc=$?)
+(cd engine/dit && timeout 100 ../../gpu-bin/p/dit.test -test.run 'CUDA' -test.v -test.count=1 -test.timeout 95s > "$logs/dit-tests.log" 2>&1; echo rc=$?)
 grep -E '^(--- FAIL|FAIL|ok|PASS)|panic' "$logs/dit-tests.log" | head -20; grep -c -- '--- PASS' "$logs/dit-tests.log"
 }
 want demo8 && fits 60 && {
@@ -52,12 +52,12 @@ grep -E 'PSNR|FAIL|ok|PASS' "$logs/demo8.log" | head
 }
 want lora && fits 100 && {
 t lora block bench
-(cd engine/dit && WAN22_BACKEND_BENCH=1 WAN22_BACKEND_BENCH_OUT=../../$logs timeout 100 ../../gpu-bin/p/dit.test -test.v -test.timeout 95s -test.run 'TestLoRABenchCUDA' > "../../$logs/lora-block.log" 2>&1; echo rc=$?)
+(cd engine/dit && WAN22_BACKEND_BENCH=1 WAN22_BACKEND_BENCH_OUT=$logs timeout 100 ../../gpu-bin/p/dit.test -test.v -test.timeout 95s -test.run 'TestLoRABenchCUDA' > "$logs/lora-block.log" 2>&1; echo rc=$?)
 grep -v "^=== RUN" "$logs/lora-block.log" | grep -E "median|profile|LinearLoRA|Linear |Attention|AddGated|LayerNorm|Modulate" | head -60
 }
 want lora-old && [ -x gpu-bin/p/dit-old.test ] && fits 100 && {
 t lora block bench, the build before in gpu-bin/p/dit-old.test, same machine
-(cd engine/dit && WAN22_BACKEND_BENCH=1 timeout 100 ../../gpu-bin/p/dit-old.test -test.v -test.timeout 95s -test.run 'TestLoRABenchCUDA' > "../../$logs/lora-block-old.log" 2>&1; echo rc=$?)
+(cd engine/dit && WAN22_BACKEND_BENCH=1 timeout 100 ../../gpu-bin/p/dit-old.test -test.v -test.timeout 95s -test.run 'TestLoRABenchCUDA' > "$logs/lora-block-old.log" 2>&1; echo rc=$?)
 grep "median" "$logs/lora-block-old.log" | head -10
 }
 want attn8 && fits 70 && {
@@ -67,13 +67,13 @@ echo rc=$?; tail -30 "$logs/bench8.log"
 }
 want attn8time && fits 50 && {
 t attn8 backend timing
-(cd engine/cuda && WAN22_CUDA_BENCH=attn8 timeout 60 ../../gpu-bin/p/cuda.test -test.run TestAttention8Bench -test.v > "../../$logs/attn8-time.log" 2>&1; echo rc=$?)
+(cd engine/cuda && WAN22_CUDA_BENCH=attn8 timeout 60 ../../gpu-bin/p/cuda.test -test.run TestAttention8Bench -test.v > "$logs/attn8-time.log" 2>&1; echo rc=$?)
 grep -v "^=== RUN" "$logs/attn8-time.log" | tail -14
 }
 want loragemm && fits 35 && {
 t lora gemm bench
-(cd engine/cuda && WAN22_BACKEND_BENCH=1 timeout 40 ../../gpu-bin/p/cuda.test -test.v -test.run 'TestLoRAGemmBench' > "../../$logs/lora-gemm.log" 2>&1; echo rc=$?)
+(cd engine/cuda && WAN22_BACKEND_BENCH=1 timeout 40 ../../gpu-bin/p/cuda.test -test.v -test.run 'TestLoRAGemmBench' > "$logs/lora-gemm.log" 2>&1; echo rc=$?)
 grep -v "^=== RUN" "$logs/lora-gemm.log" | tail -20
 }
-tar -C $logs -czf "$out/logs.tgz" .
+[ "$logs" -ef "$out" ] || tar -C "$logs" -czf "$out/logs.tgz" .
 t done
