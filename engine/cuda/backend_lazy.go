@@ -130,10 +130,23 @@ func (b *Backend) settle(st *storage) {
 	st.deps = nil
 	if a := st.add; a != nil && !a.done() {
 		if err := b.flushAdd(st); err != nil {
-			a.x.err = errAddFailed(err)
-			b.finishAdd(a)
+			b.abandonAdd(a, errAddFailed(err))
 		}
 	}
+}
+
+// abandonAdd gives up an add that could not run: x and every pending norm or slice made after the add
+// (which would otherwise read x without it) carry err, and the add's buffers go back. Runs on the CUDA
+// goroutine.
+func (b *Backend) abandonAdd(a *residualAdd, err error) {
+	a.x.err = err
+	for _, d := range slices.Clone(a.x.deps) {
+		if d.pending != nil && d.pending.add == a {
+			unlink(d, d.pending.inputs)
+			d.pending, d.err = nil, err
+		}
+	}
+	b.finishAdd(a)
 }
 
 // written prepares st for an in-place write: pending readers run first and the bf16 shadow goes.
@@ -229,6 +242,11 @@ func (b *Backend) lazyLayerNorm(xx, ww, bb engine.Tensor, eps float32) (*Tensor,
 	switch q := x.st.pending; {
 	case q != nil && q.copy: // a slice of rows: normalize them where they are
 		p = &lazyNorm{src: q.src, inputs: slices.Clone(q.inputs), add: q.add, row0: q.row0}
+		if cols != q.cols {
+			// A view of another width (a Reshape of the slice): the add's rows do not map onto the
+			// norm's, so the norm does not take the add; it runs first, when the norm reads x.
+			p.add, p.row0 = nil, 0
+		}
 	case q == nil && fusableAdd(x.st, cols): // after a pending add: fuse it
 		p = &lazyNorm{src: x.mem(), inputs: []*storage{x.st}, add: x.st.add}
 	default:

@@ -24,7 +24,7 @@ import (
 //
 // F16 and BF16 W: taken in row chunks, each widened into an f32 temporary, the GEMM accumulates into that,
 // and a cast rounds the sums back into W once, to nearest even, all on the device (the GEMM writes no F16,
-// and one accumulating into a BF16 W directly rounded more than once on an H100).
+// and a GEMM accumulating into a BF16 W directly does not round once: see docs/BENCHMARKS.md).
 
 // mergeParts lists the products of the bf16 parts (i of up, j of down) a merge sums: i + j ≤ 2.
 var mergeParts = [][2]int{{0, 0}, {0, 1}, {1, 0}, {0, 2}, {1, 1}, {2, 0}}
@@ -36,10 +36,11 @@ var mergeChunkBytes = 64 << 20
 // MergeLoRA is engine/dit's LoRAMerger fast path: it returns w + up·down for a weight w [out, in] stored
 // F32, F16 or BF16 in device memory, up [out, rank] and down [rank, in] row-major host values, the sum
 // float32-accurate and rounded once to w's type. With inPlace it is written into w's own memory (converted
-// copies of w are dropped) and w is returned; otherwise a new weight named name under the backend's owner
-// is returned and w is unchanged. It declines, with an error wrapping errors.ErrUnsupported and nothing
-// changed, a weight of another type, a weight of a swapped block (its memory is a slot's), an activation,
-// and any weight when cuBLASLt is not loaded (the own GEMM kernel cannot accumulate into its output).
+// copies of w are dropped) and w is returned; otherwise a new weight under the backend's owner is returned
+// and w is unchanged. name names w in errors. It declines, with an error wrapping errors.ErrUnsupported and
+// nothing changed, a weight of another type, a weight of a swapped block (its memory is a slot's), an
+// activation, and any weight when cuBLASLt is not loaded (the own GEMM kernel cannot accumulate into its
+// output).
 func (b *Backend) MergeLoRA(w engine.Tensor, name string, up, down []float32, rank int, inPlace bool) (engine.Tensor, error) {
 	var out engine.Tensor
 	err := b.d.Do(func() error {
@@ -198,9 +199,8 @@ func splitBF16x3(v []float32) [3][]uint16 {
 }
 
 // mergeHalf adds X·Wᵀ to the F16 or BF16 (yt) weight y [rows, cols] chunkRows rows at a time: widen the
-// chunk into the f32 temporary chunk, accumulate the GEMM into it and round it back into y, once. (A GEMM
-// accumulating into a BF16 y directly was measured to round more than once: up to 30 ulp off on an H100.)
-// Runs on the CUDA goroutine.
+// chunk into the f32 temporary chunk, accumulate the GEMM into it and round it back into y, once (a GEMM
+// accumulating into a BF16 y directly does not). Runs on the CUDA goroutine.
 func (b *Backend) mergeHalf(y Mem, yt gguf.Type, x, w, chunk Mem, rows, cols, k, chunkRows int) error {
 	for r0 := 0; r0 < rows; r0 += chunkRows {
 		n := min(chunkRows, rows-r0)

@@ -82,6 +82,28 @@ func TestBackendResidualFusion(t *testing.T) {
 			})
 		}
 	}
+	t.Run("norm of a reshaped slice", func(t *testing.T) {
+		q := *p
+		q.t = t
+		p := &q
+		// A LayerNorm of a view of another width than the add's (Reshape of a lazy slice) must not take
+		// the add's rows as its own: the add runs for x first, then the view is normalized.
+		if err := catchOp(func() {
+			xg, xc := p.act(engine.F32, 2, 40, 256)
+			yg, yc := p.act(engine.BF16, 1, 40, 256)
+			gg, gc := p.act(engine.F32, 1, 256)
+			p.g.AddGated(xg, yg, gg)
+			p.c.AddGated(xc, yc, gc)
+			sg, sc := p.g.Slice(xg, 8, 16), p.c.Slice(xc, 8, 16)
+			vg, vc := p.g.Reshape(sg, 16, 128), p.c.Reshape(sc, 16, 128)
+			n := p.g.LayerNorm(vg, nil, nil, 1e-6)
+			p.check("LN of a reshaped slice after a deferred add", n, p.c.LayerNorm(vc, nil, nil, 1e-6), tolF32)
+			p.check("x after it", xg, xc, tolF32)
+			p.g.Free(n, sg, xg, yg, gg)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("fusion off", func(t *testing.T) {
 		q := *p
 		q.t = t

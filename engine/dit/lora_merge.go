@@ -27,11 +27,11 @@ import (
 // backend pads it as its GEMMs need). The product is summed to about
 // float32 accuracy and the sum rounded once to w's type. With inPlace the
 // sum is written into w's own memory and w is returned (any cached
-// conversion of w is dropped); otherwise a new weight named name, of w's
-// type and shape, is returned and w is not changed. An error that wraps
-// errors.ErrUnsupported means the backend cannot merge into this weight and
-// changed nothing: the caller merges on the host instead. After another
-// error an in-place w may be partly changed.
+// conversion of w is dropped); otherwise a new weight of w's type and
+// shape is returned and w is not changed. name names w in errors. An error
+// that wraps errors.ErrUnsupported means the backend cannot merge into this
+// weight and changed nothing: the caller merges on the host instead. After
+// another error an in-place w may be partly changed.
 type LoRAMerger interface {
 	MergeLoRA(w engine.Tensor, name string, up, down []float32, rank int, inPlace bool) (engine.Tensor, error)
 }
