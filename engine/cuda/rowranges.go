@@ -53,8 +53,18 @@ func (r *rowRanges) cut(from, to int) rowRanges {
 	return cut
 }
 
-// restore puts back ranges taken or cut from the set (disjoint from what it holds).
+// restore puts back ranges taken or cut from the set (disjoint from what it holds), joining ranges that
+// touch, so that a range taken and put back can be taken whole again.
 func (r *rowRanges) restore(gs ...[2]int) {
-	*r = append(*r, gs...)
-	slices.SortFunc(*r, func(a, b [2]int) int { return a[0] - b[0] })
+	all := append(*r, gs...)
+	slices.SortFunc(all, func(a, b [2]int) int { return a[0] - b[0] })
+	joined := all[:0]
+	for _, g := range all {
+		if n := len(joined); n > 0 && joined[n-1][1] == g[0] {
+			joined[n-1][1] = g[1]
+			continue
+		}
+		joined = append(joined, g)
+	}
+	*r = joined
 }

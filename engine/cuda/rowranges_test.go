@@ -38,4 +38,19 @@ func TestRowRanges(t *testing.T) {
 	if cut := r.cut(0, 37); len(cut) != 4 || !r.empty() {
 		t.Fatalf("cut of everything: cut %v, left %v", cut, r)
 	}
+	// Ranges put back join the ones they touch: a range taken and put back (a fused launch that failed)
+	// can be taken whole again.
+	r = rowRanges{{0, 37}}
+	if !r.take(8, 16) {
+		t.Fatal("take [8, 16)")
+	}
+	r.restore([2]int{8, 16})
+	if !slices.Equal(r, rowRanges{{0, 37}}) || !r.take(0, 37) {
+		t.Fatalf("restore of a taken range: %v", r)
+	}
+	r = rowRanges{{0, 4}, {12, 20}}
+	r.restore([2]int{4, 8}, [2]int{20, 24})
+	if !slices.Equal(r, rowRanges{{0, 8}, {12, 24}}) {
+		t.Fatalf("restore of touching ranges: %v", r)
+	}
 }
