@@ -166,8 +166,7 @@ func TestLoRABenchCUDA(t *testing.T) {
 			attach(c)
 			// One untimed forward of the same case first: the GPU's clocks follow its power draw, which
 			// differs between the fused, separate-op and plain blocks, so a timed forward right after
-			// another case would carry that case's clock state (measured: a fused case timed right
-			// after a separate-op one ran 3–4% faster than right after a plain or fused one).
+			// another case would carry that case's clock state (docs/BENCHMARKS.md).
 			forward(c)
 			b.ResetPeak()
 			ms := timer.Time(func() { forward(c) })
