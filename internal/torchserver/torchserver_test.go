@@ -224,9 +224,19 @@ func TestServerKillsGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// stderr is read apart from stdout: the line may come after the ready line.
 	var pid int
-	if _, err := fmt.Sscanf(s.Stderr(), "child pid %d", &pid); err != nil {
-		t.Fatalf("no child pid in the fake's stderr %q: %v", s.Stderr(), err)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		e := s.Stderr()
+		if strings.HasSuffix(e, "\n") {
+			if _, err := fmt.Sscanf(e, "child pid %d", &pid); err != nil {
+				t.Fatalf("no child pid in the fake's stderr %q: %v", e, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no child pid in the fake's stderr %q after 5 s", e)
+		}
 	}
 	begin := time.Now()
 	_ = s.Close()
