@@ -20,6 +20,23 @@ import (
 	"github.com/wan22/wan22/internal/cudatest"
 )
 
+// loadBenchBlock loads block 0 of a synthetic model of shape cfg with its linears in weightType on b (owner
+// "block"); the test's cleanup frees it.
+func loadBenchBlock(t *testing.T, b *cuda.Backend, cfg Config, weightType gguf.Type) *block {
+	t.Helper()
+	src, err := newBlockSource(cfg, weightType, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := engine.NewLoader(b.ForModel("block"), src)
+	t.Cleanup(l.FreeAll)
+	var blk *block
+	if err := catchForward(func() { blk = newBlock(l, "blocks.0", cfg) }); err != nil {
+		t.Fatalf("loading the block: %v", err)
+	}
+	return blk
+}
+
 // newBlockSource lists block 0 of a synthetic model of shape cfg with its linears in weightType, generated
 // when read.
 func newBlockSource(cfg Config, weightType gguf.Type, seed int64) (*synthrand.Source, error) {

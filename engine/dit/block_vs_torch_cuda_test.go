@@ -3,7 +3,6 @@
 package dit
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/cudatest"
 	"github.com/wan22/wan22/internal/torchserver"
@@ -106,21 +104,7 @@ func TestBlockVsTorchCUDA(t *testing.T) {
 
 	b := cudatest.Backend(t)
 	timer := cudatest.NewProfiler(t, b)
-	src, err := newBlockSource(cfg, gguf.TypeBF16, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := engine.NewLoader(b.ForModel("block"), src)
-	t.Cleanup(l.FreeAll)
-	var blk *block
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				t.Fatalf("loading the block: %v", r)
-			}
-		}()
-		blk = newBlock(l, "blocks.0", cfg)
-	}()
+	blk := loadBenchBlock(t, b, cfg, gguf.TypeBF16)
 	ctx := bf16Random(b, 4, TextLen, cfg.Dim)
 	e0 := b.FromHost(randomHost(6*cfg.Dim, 0.05, 5), 6, cfg.Dim)
 	defer b.Free(ctx, e0)
@@ -208,15 +192,7 @@ func TestBlockVsTorchCUDA(t *testing.T) {
 			L, float64(r.WanPeakBytes)/(1<<30), float64(r.TorchPeakBytes)/(1<<30))
 		results = append(results, r)
 	}
-	if dir := os.Getenv("WAN22_BACKEND_BENCH_OUT"); dir != "" {
-		js, err := json.MarshalIndent(results, "", "  ")
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, "block_vs_torch.json"), js, 0o644)
-		}
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	writeBenchJSON(t, "block_vs_torch.json", results)
 }
 
 // vsTorchGrids returns the 81-frame grids (480p, 720p) whose token counts spec lists (comma-separated), or

@@ -96,17 +96,7 @@ func TestLoRABenchCUDA(t *testing.T) {
 	g := Grid{T: 21, H: 60, W: 104} // 832×480, 81 frames
 	L := g.Tokens()
 
-	src, err := newBlockSource(cfg, gguf.TypeBF16, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mb := b.ForModel("block")
-	l := engine.NewLoader(mb, src)
-	var blk *block
-	if err := catchForward(func() { blk = newBlock(l, "blocks.0", cfg) }); err != nil {
-		t.Fatalf("loading the block: %v", err)
-	}
-	defer l.FreeAll()
+	blk := loadBenchBlock(t, b, cfg, gguf.TypeBF16)
 	lins := blockLinears(blk)
 
 	type benchCase struct {
@@ -223,8 +213,8 @@ func TestLoRABenchCUDA(t *testing.T) {
 	}
 }
 
-// writeBenchJSON writes results to $WAN22_BACKEND_BENCH_OUT/name when that is set.
-func writeBenchJSON(t *testing.T, name string, results []benchResult) {
+// writeBenchJSON writes results as JSON to $WAN22_BACKEND_BENCH_OUT/name when that is set.
+func writeBenchJSON(t *testing.T, name string, results any) {
 	dir := os.Getenv("WAN22_BACKEND_BENCH_OUT")
 	if dir == "" {
 		return
