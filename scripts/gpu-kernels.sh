@@ -4,7 +4,8 @@
 # go test -c -tags cuda). The PTX built with the device's nvcc (sm90a and sm89 modules) goes to $OUT/ptx, every
 # log into $OUT/logs.tgz (the device tool returns at most 8 files). Each step has its own time limit so that the
 # whole run stays under the device tool's 600 s; STEPS (default all) picks some by name:
-#   ptx check8 cuda dit demo8 lora lora-old attn8 attn8time loragemm (lora-old: gpu-bin/p/dit-old.test, a build of
+#   ptx check8 cuda dit demo8 lora lora-old vstorch attn8 attn8time loragemm (vstorch: TestBlockVsTorchCUDA at
+#   VSTORCH_L, not in the default set's time budget: run it with STEPS=vstorch alone; lora-old: gpu-bin/p/dit-old.test, a build of
 #   an earlier commit, for an A/B of the block on the same machine)
 set -uo pipefail
 out=${OUT:-gpu-bin/out}; mkdir -p "$out" gpu-bin/p
@@ -12,7 +13,7 @@ out=${OUT:-gpu-bin/out}; mkdir -p "$out" gpu-bin/p
 export WAN22_GOLDEN=$PWD/gpu-bin/p/golden
 t() { echo "== $* ($SECONDS s)"; }
 # want NAME: is step NAME asked for (STEPS unset: all)?
-want() { [ -z "${STEPS:-}" ] || [[ " $STEPS " == *" $1 "* ]]; }
+want() { if [ -z "${STEPS:-}" ]; then [ "$1" != vstorch ]; else [[ " $STEPS " == *" $1 "* ]]; fi; }
 # fits SECONDS: is there time for a step of that many seconds before DEADLINE (default 450 s)?
 fits() { if (( SECONDS + $1 > ${DEADLINE:-450} )); then echo "== skipped: needs $1 s, $(( ${DEADLINE:-450} - SECONDS )) s left"; return 1; fi; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; nvcc --version | tail -1
@@ -59,6 +60,12 @@ want lora-old && [ -x gpu-bin/p/dit-old.test ] && fits 100 && {
 t lora block bench, the build before in gpu-bin/p/dit-old.test, same machine
 (cd engine/dit && WAN22_BACKEND_BENCH=1 timeout 100 ../../gpu-bin/p/dit-old.test -test.v -test.timeout 95s -test.run 'TestLoRABenchCUDA' > "$logs/lora-block-old.log" 2>&1; echo rc=$?)
 grep "median" "$logs/lora-block-old.log" | head -10
+}
+want vstorch && {
+t "wan22 block vs the compiled PyTorch block, interleaved (L=${VSTORCH_L:-32760}; torch.compile takes minutes: run it alone)"
+(cd engine/dit && WAN22_BLOCK_VS_TORCH=1 WAN22_BLOCK_VS_TORCH_L=${VSTORCH_L:-32760} WAN22_BACKEND_BENCH_OUT=$logs \
+  timeout ${VSTORCH_TIMEOUT:-540} ../../gpu-bin/p/dit.test -test.run TestBlockVsTorchCUDA -test.v -test.timeout 30m > "$logs/block-vs-torch.log" 2>&1; echo rc=$?)
+grep -E "ratio|peak memory|FAIL|panic" "$logs/block-vs-torch.log" | head -10
 }
 want attn8 && fits 70 && {
 ATTN_ENTRIES=attn_b256_w8_s3_bf16,attn_b128_w12_s3gq_bf16,attn8_b128_w8_s3_bf16,attn8_b256_w8_s3_bf16,attn8f_b128_w8_s3_bf16,attn8f_b256_w8_s3_bf16 \
