@@ -4,15 +4,16 @@
 # go test -c -tags cuda). The PTX built with the device's nvcc (sm90a and sm89 modules) goes to $OUT/ptx, every
 # log into $OUT/logs.tgz (the device tool returns at most 8 files). Each step has its own time limit so that the
 # whole run stays under the device tool's 600 s; STEPS (default all) picks some by name:
-#   ptx check8 cuda dit demo8 lora lora-old vstorch attn8 attn8time loragemm (vstorch: TestBlockVsTorchCUDA at
-#   VSTORCH_L, not in the default set's time budget: run it with STEPS=vstorch alone; lora-old: gpu-bin/p/dit-old.test, a build of
-#   an earlier commit, for an A/B of the block on the same machine)
+#   ptx check8 cuda dit demo8 lora lora-old vstorch attn8 attn8time loragemm
+# (vstorch: TestBlockVsTorchCUDA at VSTORCH_L, not in the default set: torch.compile alone takes minutes, so
+# run it with STEPS=vstorch; lora-old: gpu-bin/p/dit-old.test, a build of an earlier commit, for an A/B of the
+# block on the same machine)
 set -uo pipefail
 out=${OUT:-gpu-bin/out}; mkdir -p "$out" gpu-bin/p
 [ -x gpu-bin/p/cuda.test ] || tar -C gpu-bin/p -xzf gpu-bin/pack.tgz
 export WAN22_GOLDEN=$PWD/gpu-bin/p/golden
 t() { echo "== $* ($SECONDS s)"; }
-# want NAME: is step NAME asked for (STEPS unset: all)?
+# want NAME: is step NAME asked for (STEPS unset: all but vstorch)?
 want() { if [ -z "${STEPS:-}" ]; then [ "$1" != vstorch ]; else [[ " $STEPS " == *" $1 "* ]]; fi; }
 # fits SECONDS: is there time for a step of that many seconds before DEADLINE (default 450 s)?
 fits() { if (( SECONDS + $1 > ${DEADLINE:-450} )); then echo "== skipped: needs $1 s, $(( ${DEADLINE:-450} - SECONDS )) s left"; return 1; fi; }
