@@ -121,9 +121,7 @@ func (m *Model) mergeInPlace(param *engine.Tensor, name string, lr lowRank) bool
 	if _, ok := deviceMerge(b, cur, name, lr, true); ok {
 		return true
 	}
-	v := b.ToHost(cur)
-	lr.addTo(v)
-	t := upload(b, name, engine.WeightType(cur), v, cur.Shape()...)
+	t := editedCopy(b, cur, name, lr.addTo) // a merged weight is F32, F16 or BF16: its type is kept
 	owner.Replace(cur, t)
 	*param = t
 	b.Free(cur)
