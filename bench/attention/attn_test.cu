@@ -73,6 +73,7 @@ static inline float uni(uint64_t seed, uint64_t i) {  // uniform in [-1, 1)
 struct Variant {
     std::string name, module;
     int bm = 0, warps = 0, stages = 0, f32 = 0, smem = 0;
+    int tma = 0;  // q, k and v passed as TMA tensor maps (sm90a s3gt)
     int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx): quant8 runs first
     CUfunction fn = nullptr;
 };
@@ -87,6 +88,7 @@ static const char* kEntries[] = {
     "attn_b256_w8_s3_bf16", "attn_b256_w8_s3_f32",  // kernels/attention.ptx (compute_80, mma.sync)
     "attn_b128_w8_s2g_bf16", "attn_b128_w8_s2g_f32", "attn_b128_w8_s3g_bf16", "attn_b128_w8_s3g_f32",  // sm90a
     "attn_b128_w12_s3gp_bf16", "attn_b128_w12_s3gq_bf16",  // sm90a, warp-specialized (a producer warpgroup)
+    "attn_b128_w12_s3gt_bf16",  // sm90a, warp-specialized, TMA loads from tensor maps
     "attn8_b128_w8_s3_bf16", "attn8_b128_w8_s3_f32", "attn8_b128_w4_s3_bf16", "attn8_b128_w4_s3_f32",
     "attn8_b256_w8_s3_bf16", "attn8_b256_w8_s3_f32",  // kernels/attention8.ptx (INT8, mma.sync)
     "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",
@@ -112,7 +114,8 @@ static Variant parse_entry(const char* name) {
     v.f32 = strstr(rest, "f32") != nullptr;
     if (rest[0] == 'g') {
         v.smem = v.bm * 256 + v.stages * 65536;  // sm90a: Q, then stages of 128-key K and V tiles
-        if (rest[1] == 'p' || rest[1] == 'q') v.smem += 256;  // warp-specialized: the mbarriers  // warp-specialized: the mbarriers
+        if (rest[1] == 'p' || rest[1] == 'q' || rest[1] == 't') v.smem += 256;  // warp-specialized: the mbarriers
+        v.tma = rest[1] == 't';
     } else {
         // Two m16 tiles per warp (BM = 32·WARPS) keep Q in its own shared tile of BM rows × 256 bytes.
         v.smem = v.stages * 32768 + (v.bm == 32 * v.warps ? v.bm * 256 : 0);
@@ -222,6 +225,19 @@ static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int 
     CU(cuLaunchKernel(quant8.v, nkb, heads, 1, 256, 1, 1, 0, st, a3, nullptr));
 }
 
+// The tensor map of a token-major bf16 tensor [rows, heads·128] with a row stride of `stride` elements, as the
+// s3gt kernels read it: boxes of 64 columns × 128 rows in the 128-byte swizzle; rows past `rows` read as zeros.
+static CUtensorMap tma_map(CUdeviceptr base, int stride, int rows, int heads) {
+    CUtensorMap m;
+    cuuint64_t dims[2] = {(cuuint64_t)heads * HD, (cuuint64_t)std::max(rows, 1)};
+    cuuint64_t strides[1] = {(cuuint64_t)stride * 2};
+    cuuint32_t box[2] = {64, 128}, estr[2] = {1, 1};
+    CU(cuTensorMapEncodeTiled(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void*)base, dims, strides, box, estr,
+                              CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+    return m;
+}
+
 static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lkv,
                    int qs, int ks, int vs, int os, float scale, int heads, CUstream st = 0, bool quant = true) {
     if (v.q8) {
@@ -229,6 +245,12 @@ static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr
         Scratch8& s = scratch8;
         float sl2 = scale * 1.4426950408889634f;
         void* args[] = {&out, &s.q8, &s.k8, &s.v8, &s.qo, &s.ko, &s.qs, &s.ks, &s.vs, &lq, &lkv, &os, &sl2};
+        CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
+        return;
+    }
+    if (v.tma) {
+        CUtensorMap tq = tma_map(q, qs, lq, heads), tk = tma_map(k, ks, lkv, heads), tv = tma_map(vv, vs, lkv, heads);
+        void* args[] = {&out, &tq, &tk, &tv, &lq, &lkv, &os, &scale};
         CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
         return;
     }

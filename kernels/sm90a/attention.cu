@@ -67,6 +67,27 @@ __device__ __forceinline__ void cp_async_arrive(uint32_t bar) {
     asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
 }
 
+// A TMA tensor map (CUtensorMap: 128 opaque bytes made on the host by cuTensorMapEncodeTiled), passed to the
+// kernel by value as a __grid_constant__ parameter; the bulk copies take its generic address.
+struct alignas(64) TmaMap {
+    unsigned long long bytes[16];
+};
+
+// The arrive of the one producer thread that also announces the bytes the barrier's phase waits for.
+__device__ __forceinline__ void mbar_expect(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+// TMA: the box at (column c0, row c1) of a 2-D tensor map into shared memory at dst (1024-byte aligned for
+// the 128-byte swizzle), completing its bytes on mbarrier bar. Rows and columns past the map's extent land
+// as zeros, and count in the bytes all the same.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const TmaMap* map, int c0, int c1, uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+        "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+        : "memory");
+}
+
 // Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets.
 __device__ __forceinline__ uint64_t sdesc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
     return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)((lbo & 0x3FFFF) >> 4) << 16) |
@@ -168,15 +189,22 @@ __device__ __forceinline__ void produce_rows(uint32_t dst, const bf16* __restric
 // "empty" mbarrier, on which each consumer warp arrives once it has retired the products that read it (8
 // arrivals). The two consumer warpgroups run the ping-pong of STAGES = 3 unchanged, less the loads: they wait on
 // the full mbarriers (parity = use of the slot & 1) and fence the landed copies to the async proxy themselves.
-template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4>
+//
+// TMA (s3gt, with PREGS > 0): the producer is one thread issuing TMA bulk copies (two 64-column boxes per tile,
+// written in the 128-byte swizzle by the copy engine) from tensor maps whose extents are lq and lkv rows, so
+// the tails land as zeros; each full mbarrier takes that thread's arrival with the phase's byte count. The
+// consumers need no proxy fence: the copies write through the async proxy that wgmma reads.
+template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4, bool TMA = false>
 __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out, const bf16* __restrict__ q,
                                               const bf16* __restrict__ k, const bf16* __restrict__ v, int lq,
                                               int lkv, int q_stride, int k_stride, int v_stride, int o_stride,
-                                              float scale) {
+                                              float scale, const TmaMap* tmq = nullptr, const TmaMap* tmk = nullptr,
+                                              const TmaMap* tmv = nullptr) {
     typedef typename OUT::T T;
     static_assert(STAGES == 2 || STAGES == 3, "two stages (serial) or three (overlapped)");
     constexpr bool WS = PREGS > 0;
     static_assert(!WS || STAGES == 3, "the producer warpgroup feeds the ping-pong");
+    static_assert(!TMA || WS, "TMA copies are issued by the producer warpgroup");
     extern __shared__ __align__(1024) uint8_t smem[];
     const uint32_t sbase = shared_addr(smem);
     if (sbase & 1023) __trap();  // the swizzle atoms must start on 1024-byte boundaries
@@ -202,17 +230,42 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     if constexpr (WS) {
         if (tid == 0) {
             for (int i = 0; i < 3; i++) {
-                mbar_init(full_k(i), 32 * PWARPS);
-                mbar_init(full_v(i), 32 * PWARPS);
+                mbar_init(full_k(i), TMA ? 1 : 32 * PWARPS);
+                mbar_init(full_v(i), TMA ? 1 : 32 * PWARPS);
                 mbar_init(empty_k(i), 8);
                 mbar_init(empty_v(i), 8);
             }
+            if constexpr (TMA) asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
         }
         __syncthreads();
         if (wg < 0) {
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PREGS));
             // Q with K(0), then K(1), V(0), K(2), V(1), …: K(t) and V(t-1) per step. Slot reuse t ≥ 3 waits for
             // the retirement of tile t-3 (the slot's use t/3 - 1).
+            if constexpr (TMA) {
+                if (tid != 0) return;
+                const int col = blockIdx.y * HD;
+                auto tile = [&](uint32_t dst, const TmaMap* map, int rows, int row0, uint32_t bar) {
+                    tma_load_2d(dst, map, col, row0, bar);
+                    tma_load_2d(dst + (uint32_t)(rows * 128), map, col + 64, row0, bar);
+                };
+                mbar_expect(full_k(0), Q_BYTES + (ntiles > 0 ? TILE_BYTES : 0));
+                tile(sq, tmq, BM, m0, full_k(0));
+                for (int t = 0; t <= ntiles; t++) {
+                    if (t < ntiles) {
+                        if (t >= 3) mbar_wait(empty_k(t), ((t / 3) + 1) & 1);
+                        if (t > 0) mbar_expect(full_k(t), TILE_BYTES);
+                        tile(kslot(t), tmk, BN, t * BN, full_k(t));
+                    }
+                    if (t >= 1) {
+                        const int u = t - 1;
+                        if (u >= 3) mbar_wait(empty_v(u), ((u / 3) + 1) & 1);
+                        mbar_expect(full_v(u), TILE_BYTES);
+                        tile(vslot(u), tmv, BN, u * BN, full_v(u));
+                    }
+                }
+                return;
+            }
             constexpr int PT = 32 * PWARPS;
             const int ptid = tid;
             if (ptid >= PT) return;  // PWARPS = 1: the other three warps have nothing to do
@@ -387,14 +440,14 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         auto ws_ready = [&](int j) {
             if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / 3) & 1);
             mbar_wait(full_v(j), (j / 3) & 1);
-            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+            if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         };
         auto release = [&](uint32_t bar) {
             if (lane == 0) mbar_arrive(bar);
         };
         if constexpr (WS) {
             mbar_wait(full_k(0), 0);  // Q and K(0)
-            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+            if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         } else {
             // Q and K(0) in the first group (load_rows<BM>(sq) above is not yet committed), then K1, V0, K2, V1.
             load_k(0);
@@ -540,3 +593,14 @@ ATTN90(attn_b128_w8_s3g_f32, F32, 3)
     }
 ATTN90WS(attn_b128_w12_s3gp_bf16, BF16, 24, 240, 4)
 ATTN90WS(attn_b128_w12_s3gq_bf16, BF16, 40, 232, 4)
+
+// TMA entry point attn_b128_w12_s3gt_bf16: the warp-specialized ping-pong with a one-thread TMA producer
+// (producer 24 registers, consumers 240). q, k and v come as tensor maps of bf16 [rows, H·128] (row stride the
+// tensor's, 16-byte multiple): box 64 columns × 128 rows, 128-byte swizzle, extents lq rows for q and lkv rows
+// for k and v. Grid and shared memory as for s3gq.
+extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
+    attn_b128_w12_s3gt_bf16(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,
+                            const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale) {
+    attn_fwd_sm90<BF16, 3, 24, 240, 4, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, o_stride, scale, &tq,
+                                             &tk, &tv);
+}
