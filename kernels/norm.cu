@@ -15,7 +15,11 @@
 //   multiple of 4, mod_stride a multiple of 4, f32 pointers 16-byte and bf16 pointers 8-byte aligned: each
 //   thread then moves 4 elements at a time (the same arithmetic per element).
 //
-// One CTA per row; blockDim.x a multiple of 32. y may alias x (each thread reads an element before it
+// layernorm and add_layernorm write row r of y at y + r·ldy (ldy ≥ cols; cols for a dense y): a bf16 GEMM
+// operand with spare columns after each row (run-time LoRA's K-concatenated GEMM, engine/cuda/lora_kcat.go),
+// whose spare columns they leave alone. add_layernorm's vec path needs ldy a multiple of 4.
+//
+// One CTA per row; blockDim.x a multiple of 32. y may alias x (with ldy = cols) (each thread reads an element before it
 // writes the same element, after the row statistics are complete).
 #include "common.cuh"
 
@@ -51,7 +55,7 @@ template <class IN, class OUT>
 __device__ __forceinline__ void layernorm(typename OUT::T* y, const typename IN::T* x,
                                           int cols, float eps, const float* __restrict__ weight,
                                           const float* __restrict__ bias, const float* __restrict__ scale,
-                                          const float* __restrict__ shift, long mod_stride) {
+                                          const float* __restrict__ shift, long mod_stride, long ldy) {
     __shared__ float scratch[32];
     const long row = blockIdx.x;
     const typename IN::T* xr = x + row * cols;
@@ -59,7 +63,7 @@ __device__ __forceinline__ void layernorm(typename OUT::T* y, const typename IN:
     float s = 0.0f;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) s += IN::load(xr, c);
     const float mean = block_sum(s, scratch) / (float)cols;
-    layernorm_finish<IN, OUT>(y + row * cols, xr, cols, mean, eps, weight, bias, scale, shift, mod_stride, row,
+    layernorm_finish<IN, OUT>(y + row * ldy, xr, cols, mean, eps, weight, bias, scale, shift, mod_stride, row,
                               scratch);
 }
 
@@ -158,13 +162,13 @@ __device__ __forceinline__ void add_layernorm(typename OUT::T* y, float* x, cons
                                               const float* __restrict__ gate, int cols, float eps,
                                               const float* __restrict__ weight, const float* __restrict__ bias,
                                               const float* __restrict__ scale, const float* __restrict__ shift,
-                                              long mod_stride, int vec) {
+                                              long mod_stride, int vec, long ldy) {
     __shared__ float scratch[32];
     const long row = blockIdx.x;
     float* xr = x + row * cols;
     const typename R::T* rr = r + row * cols;
     if (vec) {
-        add_layernorm_vec<R, OUT>(y + row * cols, xr, rr, gate, cols, eps, weight, bias,
+        add_layernorm_vec<R, OUT>(y + row * ldy, xr, rr, gate, cols, eps, weight, bias,
                                   scale ? scale + row * mod_stride : nullptr,
                                   shift ? shift + row * mod_stride : nullptr, scratch);
         return;
@@ -177,7 +181,7 @@ __device__ __forceinline__ void add_layernorm(typename OUT::T* y, float* x, cons
         s += t;
     }
     const float mean = block_sum(s, scratch) / (float)cols;
-    layernorm_finish<F32, OUT>(y + row * cols, xr, cols, mean, eps, weight, bias, scale, shift, mod_stride, row,
+    layernorm_finish<F32, OUT>(y + row * ldy, xr, cols, mean, eps, weight, bias, scale, shift, mod_stride, row,
                                scratch);
 }
 
@@ -205,8 +209,8 @@ __device__ __forceinline__ void rmsnorm(typename OUT::T* y, const typename IN::T
 #define NORMS(in, IN, out, OUT)                                                                                     \
     extern "C" __global__ void layernorm_##in##_##out(OUT::T* y, const IN::T* x, int cols, float eps,              \
                                                       const float* weight, const float* bias, const float* scale,  \
-                                                      const float* shift, long mod_stride) {                       \
-        layernorm<IN, OUT>(y, x, cols, eps, weight, bias, scale, shift, mod_stride);                              \
+                                                      const float* shift, long mod_stride, long ldy) {             \
+        layernorm<IN, OUT>(y, x, cols, eps, weight, bias, scale, shift, mod_stride, ldy);                         \
     }                                                                                                               \
     extern "C" __global__ void rmsnorm_##in##_##out(OUT::T* y, const IN::T* x, int cols, float eps,                \
                                                     const float* weight) {                                          \
@@ -222,8 +226,8 @@ NORMS(bf16, BF16, bf16, BF16)
     extern "C" __global__ void add_layernorm_##r##_##out(OUT::T* y, float* x, const R::T* res, const float* gate, \
                                                          int cols, float eps, const float* weight,                 \
                                                          const float* bias, const float* scale,                    \
-                                                         const float* shift, long mod_stride, int vec) {           \
-        add_layernorm<R, OUT>(y, x, res, gate, cols, eps, weight, bias, scale, shift, mod_stride, vec);           \
+                                                         const float* shift, long mod_stride, int vec, long ldy) { \
+        add_layernorm<R, OUT>(y, x, res, gate, cols, eps, weight, bias, scale, shift, mod_stride, vec, ldy);      \
     }
 
 ADD_NORM(f32, F32, f32, F32)

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/wan22/wan22/gguf"
@@ -65,6 +66,23 @@ type GemmOp struct {
 	// Beta ≠ 0 accumulates into Y: Y = epilogue(X·Wᵀ + Beta·Y + Bias), Y read in place before the bias and
 	// GELU are applied (cuBLASLt only: the own kernel refuses it).
 	Beta float32
+	// LdX and LdY are the row strides of X and Y in elements (0: dense, K and N): row i of X starts at
+	// element i·LdX, so a GEMM can read the first K columns of a wider matrix or write into columns of one
+	// (run-time LoRA's K-concatenated GEMM, lora_kcat.go). A strided operand needs cuBLASLt (the own
+	// kernel refuses it); a stride is at least the row width and a multiple of 8 (16-byte rows).
+	LdX, LdY int
+}
+
+// ldx and ldy are op's row strides with 0 resolved to dense.
+func (op GemmOp) ldx() int { return cmp.Or(op.LdX, op.K) }
+func (op GemmOp) ldy() int { return cmp.Or(op.LdY, op.N) }
+
+// dense reports whether X and Y are dense (no row stride beyond the row width).
+func (op GemmOp) dense() bool { return op.ldx() == op.K && op.ldy() == op.N }
+
+// stridedBytes is the extent of rows rows of cols elements of eb bytes with a row stride of ld elements.
+func stridedBytes(rows, cols, ld int, eb int64) int64 {
+	return (int64(rows-1)*int64(ld) + int64(cols)) * eb
 }
 
 // Weight is a linear layer's weight as stored in a GGUF file: N rows of K elements of a ggml type, quant
@@ -125,14 +143,17 @@ func checkGemm(op GemmOp) error {
 	if err := checkActType("gemm output", op.YType, gguf.TypeF32, gguf.TypeBF16); err != nil {
 		return err
 	}
-	m, n, k := int64(op.M), int64(op.N), int64(op.K)
-	if err := need("gemm X", op.X, m*k*2); err != nil {
+	if op.LdX < 0 || op.LdY < 0 || op.ldx() < op.K || op.ldy() < op.N || op.ldx()%8 != 0 || (op.LdY != 0 && op.LdY%8 != 0) {
+		return fmt.Errorf("cuda: gemm: row strides LdX=%d LdY=%d do not fit K=%d N=%d (want 0, or at least the row width and a multiple of 8)", op.LdX, op.LdY, op.K, op.N)
+	}
+	n, k := int64(op.N), int64(op.K)
+	if err := need("gemm X", op.X, stridedBytes(op.M, op.K, op.ldx(), 2)); err != nil {
 		return err
 	}
 	if err := need("gemm W", op.W, n*k*2); err != nil {
 		return err
 	}
-	if err := need("gemm Y", op.Y, m*n*elemBytes(op.YType)); err != nil {
+	if err := need("gemm Y", op.Y, stridedBytes(op.M, op.N, op.ldy(), elemBytes(op.YType))); err != nil {
 		return err
 	}
 	if !op.Bias.IsNil() {
@@ -209,6 +230,20 @@ type LayerNormArgs struct {
 	Weight, Bias Mem
 	Scale, Shift Mem
 	ModStride    int
+	// LdY is the output's row stride in elements (0: cols): a bf16 GEMM shadow with spare columns for
+	// run-time LoRA (lora_kcat.go) is written with LdY = cols + its spare columns. A multiple of 4 when set.
+	LdY int
+}
+
+// ldy is the output row stride of a norm of cols columns.
+func (a LayerNormArgs) ldy(cols int) int { return cmp.Or(a.LdY, cols) }
+
+// checkLdY validates a norm's output stride.
+func checkLdY(what string, a LayerNormArgs, cols int) error {
+	if a.LdY != 0 && (a.LdY < cols || a.LdY%4 != 0) {
+		return fmt.Errorf("cuda: %s: output row stride %d does not fit %d columns (want 0, or at least cols and a multiple of 4)", what, a.LdY, cols)
+	}
+	return nil
 }
 
 func checkRows(what string, rows, cols int) error {

@@ -98,7 +98,7 @@ func (b *Backend) materialize(st *storage) error {
 		return err
 	}
 	y := Mem{Ptr: uintptr(buf.ptr), Bytes: st.size}
-	if err := b.addNorm(p, y, gguf.TypeF32); err != nil {
+	if err := b.addNorm(p, y, gguf.TypeF32, 0); err != nil {
 		b.pool.put(buf)
 		return err
 	}
@@ -152,10 +152,7 @@ func (b *Backend) abandonAdd(a *residualAdd, err error) {
 // written prepares st for an in-place write: pending readers run first and the bf16 shadow goes.
 func (b *Backend) written(st *storage) {
 	b.settle(st)
-	if st.shadow != nil {
-		b.pool.put(st.shadow)
-		st.shadow = nil
-	}
+	b.dropShadow(st)
 }
 
 // release frees an activation's storage: pending readers run first, then its memory and shadow go back to
@@ -174,42 +171,68 @@ func (b *Backend) release(st *storage) {
 	st.freed = true
 }
 
-// gemmInput returns x as the bf16 operand of a GEMM: a bf16 activation as it is; an F32 one through its
-// bf16 shadow, made on first use (a pending normalization runs straight into it); a weight converted.
+// gemmInput is gemmInputLd for a reader that needs x dense: an error when x's shadow has spare columns.
 // Runs on the CUDA goroutine.
 func (b *Backend) gemmInput(x *Tensor, ts *temps) (Mem, error) {
+	m, ld, err := b.gemmInputLd(x, ts, 0)
+	if _, cols := x.rowsCols(); err == nil && ld != cols {
+		err = fmt.Errorf("x %v has a bf16 shadow with row stride %d; this reader needs it dense", x.shape, ld)
+	}
+	return m, err
+}
+
+// gemmInputLd returns x [rows, cols] as the bf16 operand of a GEMM and its row stride ld in elements (cols
+// unless the shadow has spare columns): a bf16 activation as it is; an F32 one through its bf16 shadow,
+// made on first use (a pending normalization runs straight into it); a weight converted. spare > 0 asks a
+// new shadow for that many spare columns after each row (run-time LoRA's K-concatenated GEMM, lora_kcat.go;
+// a strided shadow is made dense when memory is short); an existing shadow is used as it is. Every reader
+// of the returned memory must pass ld to its GEMM (GemmOp.LdX). Runs on the CUDA goroutine.
+func (b *Backend) gemmInputLd(x *Tensor, ts *temps, spare int) (m Mem, ld int, err error) {
 	st := x.st
 	n := int64(x.numel())
+	rows, cols := x.rowsCols()
 	if st.weight {
-		return b.as(x, engine.BF16, ts)
+		m, err = b.as(x, engine.BF16, ts)
+		return m, cols, err
 	}
 	if st.pending == nil {
 		if err := b.readable(st); err != nil {
-			return Mem{}, err
+			return Mem{}, 0, err
 		}
 	}
 	switch {
 	case st.pending == nil && st.dtype == engine.BF16:
-		return x.mem(), nil
+		return x.mem(), cols, nil
 	case st.shadow != nil:
-		return Mem{Ptr: uintptr(st.shadow.ptr), Bytes: n * 2}, nil
+		if ld := shadowStride(st, cols); ld != 0 {
+			return Mem{Ptr: uintptr(st.shadow.ptr), Bytes: int64(rows) * int64(ld) * 2}, ld, nil
+		}
+		b.dropShadow(st) // strided for a view of another width: made again, dense, for this one
 	}
-	buf, err := b.pool.get(max(n*2, 1))
+	ld = cols
+	if spare > 0 && n > 0 {
+		ld = cols + spare
+	}
+	buf, err := b.pool.get(max(int64(rows)*int64(ld)*2, 1))
+	if err != nil && ld != cols && outOfMemory(err) {
+		ld = cols
+		buf, err = b.pool.get(max(n*2, 1))
+	}
 	if err != nil {
-		return Mem{}, err
+		return Mem{}, 0, err
 	}
-	m := Mem{Ptr: uintptr(buf.ptr), Bytes: n * 2}
+	m = Mem{Ptr: uintptr(buf.ptr), Bytes: int64(rows) * int64(ld) * 2}
 	if p := st.pending; p != nil {
-		err = b.addNorm(p, m, gguf.TypeBF16)
+		err = b.addNorm(p, m, gguf.TypeBF16, ld)
 	} else if n > 0 {
-		err = b.d.Cast(nil, m, gguf.TypeBF16, x.mem(), gguf.TypeF32, n)
+		err = b.castRowsBF16(m, ld, x.mem(), rows, cols)
 	}
 	if err != nil {
 		b.pool.put(buf)
-		return Mem{}, err
+		return Mem{}, 0, err
 	}
-	st.shadow = buf
-	return m, nil
+	b.setShadow(st, buf, cols, ld)
+	return m, ld, nil
 }
 
 // stableVector resolves an optional per-column operand to F32 memory that stays valid until its tensor is

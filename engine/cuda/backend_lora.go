@@ -3,8 +3,6 @@
 package cuda
 
 import (
-	"fmt"
-
 	"github.com/wan22/wan22/engine"
 )
 
@@ -88,44 +86,16 @@ func (b *Backend) linearLoRAOps(x, w, bias, down, up engine.Tensor, gelu bool) e
 	return y
 }
 
-// loraProduct writes up·(down·x) into y (BF16 [M, N]) for x [M, K]: h = x·downᵀ into a bf16 temporary
-// [M, r], then y = h·upᵀ. down and up are used as bf16 (a BF16 weight as it is, another type through the
-// weight's cached bf16 copy or a temporary). Runs on the CUDA goroutine.
-func (b *Backend) loraProduct(y Mem, x *Tensor, lr *loraOperands, M, N, K int, ts *temps) error {
-	down, err := b.tensor(lr.down)
-	if err != nil {
-		return fmt.Errorf("LoRA down: %w", err)
-	}
-	up, err := b.tensor(lr.up)
-	if err != nil {
-		return fmt.Errorf("LoRA up: %w", err)
-	}
-	if len(down.shape) != 2 || down.shape[1] != K || len(up.shape) != 2 || up.shape[0] != N || up.shape[1] != down.shape[0] {
-		return fmt.Errorf("LoRA down %v and up %v do not fit x [%d %d] and an output of %d columns (want [r %d] and [%d r])",
-			down.shape, up.shape, M, K, N, K, N)
-	}
-	r := down.shape[0]
-	if r%8 != 0 {
-		return fmt.Errorf("LoRA rank %d is not a multiple of 8 (pad down's rows and up's columns with zeros)", r)
-	}
-	xm, err := b.gemmInput(x, ts)
-	if err != nil {
-		return err
-	}
-	dm, err := b.as(down, engine.BF16, ts)
-	if err != nil {
-		return err
-	}
-	um, err := b.as(up, engine.BF16, ts)
-	if err != nil {
-		return err
-	}
+// loraProduct writes up·(down·x) into y (BF16 [M, N]) for x's bf16 GEMM operand xm [M, K] (row stride ld)
+// and the bf16 adapter matrices dm [r, K] and um [N, r]: h = x·downᵀ into a bf16 temporary [M, r], then
+// y = h·upᵀ. Runs on the CUDA goroutine.
+func (b *Backend) loraProduct(y, xm Mem, ld int, dm, um Mem, M, N, K, r int, ts *temps) error {
 	h, err := b.tmp(ts, int64(M)*int64(r)*2)
 	if err != nil {
 		return err
 	}
 	bf := ggmlOf(engine.BF16)
-	if err := b.d.Gemm(nil, GemmOp{Y: h, YType: bf, X: xm, W: dm, M: M, N: r, K: K}); err != nil {
+	if err := b.d.Gemm(nil, GemmOp{Y: h, YType: bf, X: xm, LdX: ld, W: dm, M: M, N: r, K: K}); err != nil {
 		return err
 	}
 	return b.d.Gemm(nil, GemmOp{Y: y, YType: bf, X: h, W: um, M: M, N: N, K: r})

@@ -100,9 +100,7 @@ func (b *Backend) linear(op string, xx, ww, bb engine.Tensor, gelu bool, lr *lor
 					err = b.d.GELUTanh(nil, y.mem(), y.mem(), ggmlOf(out), int64(M)*int64(N))
 				}
 			} else if lr != nil {
-				if err = b.loraProduct(y.mem(), x, lr, M, N, K, &ts); err == nil {
-					err = b.linearBF16(y.mem(), out, x, w, bias, M, N, K, gelu, 1, &ts)
-				}
+				err = b.linearLoRA(y.mem(), x, w, bias, lr, M, N, K, gelu, &ts)
 			} else {
 				err = b.linearBF16(y.mem(), out, x, w, bias, M, N, K, gelu, 0, &ts)
 			}
@@ -119,7 +117,7 @@ func (b *Backend) linear(op string, xx, ww, bb engine.Tensor, gelu bool, lr *lor
 // beta ≠ 0, beta·y added to the product before the bias and GELU, see GemmOp.Beta). Runs on the CUDA
 // goroutine.
 func (b *Backend) linearBF16(y Mem, out engine.DType, x, w *Tensor, bias Mem, M, N, K int, gelu bool, beta float32, ts *temps) error {
-	xm, err := b.gemmInput(x, ts)
+	xm, ld, err := b.gemmInputLd(x, ts, 0)
 	if err != nil {
 		return err
 	}
@@ -130,7 +128,7 @@ func (b *Backend) linearBF16(y Mem, out engine.DType, x, w *Tensor, bias Mem, M,
 		}
 		wt.Type = gguf.TypeBF16
 	}
-	return b.d.Linear(nil, LinearOp{Y: y, YType: ggmlOf(out), X: xm, W: wt, Bias: bias, BiasType: ggmlOf(out), M: M, GELU: gelu, Beta: beta})
+	return b.d.Linear(nil, LinearOp{Y: y, YType: ggmlOf(out), X: xm, LdX: ld, W: wt, Bias: bias, BiasType: ggmlOf(out), M: M, GELU: gelu, Beta: beta})
 }
 
 // linearF32 is Linear at about f32 accuracy into F32 y: with x = xh + xl and w = wh + wl split into bf16

@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -151,22 +152,28 @@ func (b *Backend) keepY(st *storage) bool {
 	}
 	st.add = nil
 	b.settle(st) // pending norms of y run now (they read y, not the add)
-	if st.shadow != nil {
-		b.pool.put(st.shadow)
-		st.shadow = nil
-	}
+	b.dropShadow(st)
 	a.ownsY = true
 	st.freed = true
 	return true
 }
 
-// addNorm runs a pending normalization p into y (of type yt): fused with the residual add it was made
-// after when that add still pends for all of p's rows, else after the add has run for them.
-func (b *Backend) addNorm(p *lazyNorm, y Mem, yt gguf.Type) error {
+// addNorm runs a pending normalization p into y (of type yt, row stride ldy elements; 0: dense): fused
+// with the residual add it was made after when that add still pends for all of p's rows, else after the
+// add has run for them. A strided y (a GEMM shadow with spare columns, lora_kcat.go) is bf16.
+func (b *Backend) addNorm(p *lazyNorm, y Mem, yt gguf.Type, ldy int) error {
+	if ldy == p.cols {
+		ldy = 0
+	}
+	if ldy != 0 && yt != gguf.TypeBF16 {
+		return fmt.Errorf("a strided normalization output must be bf16, not %v", yt)
+	}
+	args := p.args()
+	args.LdY = ldy
 	if a := p.add; a != nil && !a.done() {
 		if !p.copy && a.todo.take(p.row0, p.row0+p.rows) {
 			xm, rm := a.rowsMem(p.row0, p.row0+p.rows)
-			if err := b.d.AddLayerNorm(nil, y, yt, xm, rm, a.yt, a.gateMem(), p.rows, p.cols, p.eps, p.args()); err != nil {
+			if err := b.d.AddLayerNorm(nil, y, yt, xm, rm, a.yt, a.gateMem(), p.rows, p.cols, p.eps, args); err != nil {
 				a.todo.restore([2]int{p.row0, p.row0 + p.rows}) // not added: still to do
 				return err
 			}
@@ -186,9 +193,9 @@ func (b *Backend) addNorm(p *lazyNorm, y Mem, yt gguf.Type) error {
 		if yt == gguf.TypeF32 {
 			return b.d.CopyDtoD(nil, y, p.src, n*4)
 		}
-		return b.d.Cast(nil, y, yt, p.src, gguf.TypeF32, n)
+		return b.castRowsBF16(y, cmp.Or(ldy, p.cols), p.src, p.rows, p.cols)
 	}
-	return b.d.LayerNorm(nil, y, yt, p.src, gguf.TypeF32, p.rows, p.cols, p.eps, p.args())
+	return b.d.LayerNorm(nil, y, yt, p.src, gguf.TypeF32, p.rows, p.cols, p.eps, args)
 }
 
 // writtenRows prepares x for an in-place write of rows [from, to) (AddGatedRows): pending readers run and

@@ -35,12 +35,34 @@ type ltKey struct {
 	out, bias  int // cudaDataType; bias -1 = none
 	gelu       bool
 	ax, aw, ay int // pointer alignments the plan assumes
+	ldx, ldy   int // row strides of X and Y in elements (dense: K and N)
 }
 
 type ltPlan struct {
 	p      unsafe.Pointer
 	algos  int // candidates the heuristic returned
 	chosen int
+	// strided marks a plan of lora_kcat_lt.go's (X or Y with a row stride beyond its width); the others
+	// are shim.c's.
+	strided bool
+}
+
+// free releases the plan's cuBLASLt objects.
+func (pl *ltPlan) free() {
+	if pl.strided {
+		ltStridedFree(pl.p)
+	} else {
+		C.wan22_lt_plan_free(pl.p)
+	}
+}
+
+// sel makes the plan run candidate i.
+func (pl *ltPlan) sel(i int) {
+	if pl.strided {
+		ltStridedSelect(pl.p, i)
+	} else {
+		C.wan22_lt_plan_select(pl.p, C.int(i))
+	}
 }
 
 // Plans for GEMMs of at least this many flops time the heuristic's candidates once and keep the fastest:
@@ -141,7 +163,7 @@ func loadCublasLt(spec string, log *slog.Logger) (*cublasLt, string) {
 
 func (lt *cublasLt) close() {
 	for _, p := range lt.plans {
-		C.wan22_lt_plan_free(p.p)
+		p.free()
 	}
 	lt.plans = nil
 	if lt.handle != nil {
@@ -188,28 +210,35 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 		lt.ws = ws
 	}
 	key := ltKey{m: op.M, n: op.N, k: op.K, out: cudaDataType(op.YType), bias: -1, gelu: op.GELU,
-		ax: alignOf(op.X.Ptr), aw: alignOf(op.W.Ptr), ay: alignOf(op.Y.Ptr)}
+		ax: alignOf(op.X.Ptr), aw: alignOf(op.W.Ptr), ay: alignOf(op.Y.Ptr), ldx: op.ldx(), ldy: op.ldy()}
 	if !op.Bias.IsNil() {
 		key.bias = cudaDataType(op.BiasType)
 	}
 	pl, ok := lt.plans[key]
 	if !ok {
-		pl = &ltPlan{}
+		pl = &ltPlan{strided: !op.dense()}
 		want := 1
 		if 2*float64(op.M)*float64(op.N)*float64(op.K) >= ltAutotuneFlops {
 			want = 8
 		}
-		var found C.int
-		call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d out=%v bias=%v gelu=%v", op.M, op.N, op.K, op.YType, !op.Bias.IsNil(), op.GELU)
-		gelu := C.int(0)
-		if op.GELU {
-			gelu = 1
+		if pl.strided {
+			var err error
+			if pl.p, pl.algos, err = lt.ltStridedPlan(op, key, want); err != nil {
+				return err
+			}
+		} else {
+			var found C.int
+			call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d out=%v bias=%v gelu=%v", op.M, op.N, op.K, op.YType, !op.Bias.IsNil(), op.GELU)
+			gelu := C.int(0)
+			if op.GELU {
+				gelu = 1
+			}
+			if err := ltErr(call, C.wan22_lt_plan(lt.handle, C.int(op.M), C.int(op.N), C.int(op.K), C.int(key.out), C.int(key.bias), gelu,
+				C.int(key.ax), C.int(key.aw), C.int(key.ay), ltWorkspace, C.int(want), &pl.p, &found)); err != nil {
+				return err
+			}
+			pl.algos = int(found)
 		}
-		if err := ltErr(call, C.wan22_lt_plan(lt.handle, C.int(op.M), C.int(op.N), C.int(op.K), C.int(key.out), C.int(key.bias), gelu,
-			C.int(key.ax), C.int(key.aw), C.int(key.ay), ltWorkspace, C.int(want), &pl.p, &found)); err != nil {
-			return err
-		}
-		pl.algos = int(found)
 		lt.plans[key] = pl
 		if pl.algos > 1 {
 			if err := d.ltAutotuneOp(s, op, pl); err != nil {
@@ -229,6 +258,9 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 
 func (d *Device) ltMatmul(st *Stream, op GemmOp, pl *ltPlan) error {
 	lt := d.lt
+	if pl.strided {
+		return ltStridedMatmul(lt, pl.p, op, st)
+	}
 	return ltErr(fmt.Sprintf("cublasLtMatmul(M=%d N=%d K=%d)", op.M, op.N, op.K), C.wan22_lt_matmul(lt.handle, pl.p,
 		C.uint64_t(op.X.Ptr), C.uint64_t(op.W.Ptr), C.uint64_t(op.Y.Ptr), C.uint64_t(op.Bias.Ptr), C.float(op.Beta),
 		C.uint64_t(lt.ws.ptr), C.size_t(lt.ws.size), cuStream(st.s)))
@@ -242,7 +274,7 @@ func (d *Device) ltAutotuneOp(s *Stream, op GemmOp, pl *ltPlan) error {
 	if op.Beta == 0 {
 		return d.ltAutotune(s, op, pl)
 	}
-	tmp, err := d.Alloc("cuda.cublaslt", int64(op.M)*int64(op.N)*elemBytes(op.YType))
+	tmp, err := d.Alloc("cuda.cublaslt", stridedBytes(op.M, op.N, op.ldy(), elemBytes(op.YType)))
 	if err != nil {
 		d.log.Info("cuBLASLt autotune skipped (no memory for a scratch output)", "m", op.M, "n", op.N, "k", op.K, "err", err)
 		return nil
@@ -271,7 +303,7 @@ func (d *Device) ltAutotune(s *Stream, op GemmOp, pl *ltPlan) error {
 		defer cu.DestroyEvent(&ev[i])
 	}
 	run := func(i int) error {
-		C.wan22_lt_plan_select(pl.p, C.int(i))
+		pl.sel(i)
 		return d.ltMatmul(st, op, pl)
 	}
 	for i := 0; i < n; i++ {
@@ -315,7 +347,7 @@ func (d *Device) ltAutotune(s *Stream, op GemmOp, pl *ltPlan) error {
 			best, bestMs = i, med
 		}
 	}
-	C.wan22_lt_plan_select(pl.p, C.int(best))
+	pl.sel(best)
 	pl.chosen = best
 	d.log.Info("cuBLASLt autotune", "m", op.M, "n", op.N, "k", op.K, "candidates_ms", strings.Join(times, " "), "chosen", best)
 	return nil

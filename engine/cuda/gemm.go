@@ -53,6 +53,9 @@ func (d *Device) Gemm(s *Stream, op GemmOp) error {
 		if op.Beta != 0 && (op.Path == GemmOwn || d.lt == nil) {
 			return fmt.Errorf("cuda: gemm: accumulating into Y (beta %v) needs cuBLASLt, and %s", op.Beta, d.gemmOwnReason(op.Path))
 		}
+		if !op.dense() && (op.Path == GemmOwn || d.lt == nil) {
+			return fmt.Errorf("cuda: gemm: strided operands (LdX %d, LdY %d for K %d, N %d) need cuBLASLt, and %s", op.LdX, op.LdY, op.K, op.N, d.gemmOwnReason(op.Path))
+		}
 		switch op.Path {
 		case GemmCublasLt:
 			if d.lt == nil {
@@ -70,6 +73,10 @@ func (d *Device) Gemm(s *Stream, op GemmOp) error {
 		return d.GELUTanh(s, op.Y, op.Y, op.YType, int64(op.M)*int64(op.N))
 	})
 }
+
+// CanStride reports whether GEMMs on path p can take strided operands (GemmOp.LdX, LdY): cuBLASLt is
+// loaded and p may use it.
+func (d *Device) CanStride(p GemmPath) bool { return d.CanAccumulate(p) }
 
 // gemmOwnReason says why a GEMM would run on the own kernel. Runs on the CUDA goroutine.
 func (d *Device) gemmOwnReason(p GemmPath) string {
@@ -113,7 +120,8 @@ func (d *Device) ownGemm(s *Stream, op GemmOp) error {
 type LinearOp struct {
 	Y        Mem
 	YType    gguf.Type // F32 or BF16
-	X        Mem       // bf16 [M,K]
+	X        Mem       // bf16 [M,K], row stride LdX
+	LdX      int       // X's row stride in elements (0: K), as GemmOp.LdX
 	W        Weight
 	Bias     Mem       // optional, [N]
 	BiasType gguf.Type // must equal YType
@@ -134,7 +142,7 @@ func (d *Device) Linear(s *Stream, op LinearOp) error {
 	if w.N <= 0 || w.K <= 0 {
 		return fmt.Errorf("cuda: linear: bad weight shape %d×%d", w.N, w.K)
 	}
-	g := GemmOp{Y: op.Y, YType: op.YType, X: op.X, W: w.Mem, Bias: op.Bias, BiasType: op.BiasType, M: op.M, N: w.N, K: w.K, Path: op.Path, GELU: op.GELU, Beta: op.Beta}
+	g := GemmOp{Y: op.Y, YType: op.YType, X: op.X, W: w.Mem, Bias: op.Bias, BiasType: op.BiasType, M: op.M, N: w.N, K: w.K, Path: op.Path, GELU: op.GELU, Beta: op.Beta, LdX: op.LdX}
 	if w.Type == gguf.TypeBF16 {
 		return d.Gemm(s, g)
 	}

@@ -34,7 +34,7 @@ func normThreads(cols int) uint32 {
 
 // LayerNorm normalizes each of rows rows of cols elements of x (f32 or bf16) into y (f32 or bf16):
 // y = LN(x) [· a.Weight + a.Bias] [· (1 + a.Scale) + a.Shift], in f32, with the biased variance. y may be x
-// itself when the types agree.
+// itself when the types agree (and a.LdY is 0). Row r of y starts at element r·a.LdY (0: dense).
 func (d *Device) LayerNorm(s *Stream, y Mem, yt gguf.Type, x Mem, xt gguf.Type, rows, cols int, eps float32, a LayerNormArgs) error {
 	if err := checkRows("layernorm", rows, cols); err != nil {
 		return err
@@ -43,13 +43,16 @@ func (d *Device) LayerNorm(s *Stream, y Mem, yt gguf.Type, x Mem, xt gguf.Type, 
 		return err
 	}
 	n := int64(rows) * int64(cols)
-	if err := firstErr(need("layernorm x", x, n*elemBytes(xt)), need("layernorm y", y, n*elemBytes(yt)),
+	if err := checkLdY("layernorm", a, cols); err != nil {
+		return err
+	}
+	if err := firstErr(need("layernorm x", x, n*elemBytes(xt)), need("layernorm y", y, stridedBytes(rows, cols, a.ldy(cols), elemBytes(yt))),
 		needOpt("layernorm weight", a.Weight, int64(cols)*4), needOpt("layernorm bias", a.Bias, int64(cols)*4),
 		checkModulation("layernorm scale", a.Scale, rows, cols, a.ModStride), checkModulation("layernorm shift", a.Shift, rows, cols, a.ModStride)); err != nil {
 		return err
 	}
-	if overlapsDifferently(y, yt, x, xt) {
-		return fmt.Errorf("cuda: layernorm: y overlaps x (only exact in-place with the same type is allowed)")
+	if overlapsDifferently(y, yt, x, xt) || (a.ldy(cols) != cols && overlaps(y, x)) {
+		return fmt.Errorf("cuda: layernorm: y overlaps x (only exact in-place with the same type and a dense y is allowed)")
 	}
 	return d.Do(func() error {
 		k, err := d.getKernel("norm", "layernorm_"+typeSuffix(xt)+"_"+typeSuffix(yt))
@@ -57,13 +60,14 @@ func (d *Device) LayerNorm(s *Stream, y Mem, yt gguf.Type, x Mem, xt gguf.Type, 
 			return err
 		}
 		return d.launch(s, k, dim3{uint32(rows), 1, 1}, dim3{normThreads(cols), 1, 1}, 0,
-			y, x, int32(cols), eps, a.Weight, a.Bias, a.Scale, a.Shift, int64(a.ModStride))
+			y, x, int32(cols), eps, a.Weight, a.Bias, a.Scale, a.Shift, int64(a.ModStride), int64(a.ldy(cols)))
 	})
 }
 
 // AddLayerNorm adds r · gate to x in place (x f32, r f32 or bf16, both [rows, cols]; gate f32 [cols], nil:
 // 1) and writes LayerNorm's y of the updated x as LayerNorm does (kernels/norm.cu, add_layernorm): the gated
-// residual add and the norm that reads its result in one pass over x. y must not overlap x or r.
+// residual add and the norm that reads its result in one pass over x. y must not overlap x or r; its row
+// stride is a.LdY (0: dense).
 func (d *Device) AddLayerNorm(s *Stream, y Mem, yt gguf.Type, x, r Mem, rt gguf.Type, gate Mem, rows, cols int, eps float32, a LayerNormArgs) error {
 	if err := checkRows("add_layernorm", rows, cols); err != nil {
 		return err
@@ -72,7 +76,10 @@ func (d *Device) AddLayerNorm(s *Stream, y Mem, yt gguf.Type, x, r Mem, rt gguf.
 		return err
 	}
 	n := int64(rows) * int64(cols)
-	if err := firstErr(need("add_layernorm x", x, n*4), need("add_layernorm r", r, n*elemBytes(rt)), need("add_layernorm y", y, n*elemBytes(yt)),
+	if err := checkLdY("add_layernorm", a, cols); err != nil {
+		return err
+	}
+	if err := firstErr(need("add_layernorm x", x, n*4), need("add_layernorm r", r, n*elemBytes(rt)), need("add_layernorm y", y, stridedBytes(rows, cols, a.ldy(cols), elemBytes(yt))),
 		needOpt("add_layernorm gate", gate, int64(cols)*4), needOpt("add_layernorm weight", a.Weight, int64(cols)*4), needOpt("add_layernorm bias", a.Bias, int64(cols)*4),
 		checkModulation("add_layernorm scale", a.Scale, rows, cols, a.ModStride), checkModulation("add_layernorm shift", a.Shift, rows, cols, a.ModStride)); err != nil {
 		return err
@@ -81,7 +88,7 @@ func (d *Device) AddLayerNorm(s *Stream, y Mem, yt gguf.Type, x, r Mem, rt gguf.
 		return fmt.Errorf("cuda: add_layernorm: y overlaps x or r")
 	}
 	vec, threads := int32(0), normThreads(cols)
-	if cols%4 == 0 && a.ModStride%4 == 0 && aligned16(x, gate, a.Weight, a.Bias, a.Scale, a.Shift) && aligned4x(r, rt) && aligned4x(y, yt) {
+	if cols%4 == 0 && a.ModStride%4 == 0 && a.ldy(cols)%4 == 0 && aligned16(x, gate, a.Weight, a.Bias, a.Scale, a.Shift) && aligned4x(r, rt) && aligned4x(y, yt) {
 		vec, threads = 1, normThreads(cols/4)
 	}
 	return d.Do(func() error {
@@ -90,7 +97,7 @@ func (d *Device) AddLayerNorm(s *Stream, y Mem, yt gguf.Type, x, r Mem, rt gguf.
 			return err
 		}
 		return d.launch(s, k, dim3{uint32(rows), 1, 1}, dim3{threads, 1, 1}, 0,
-			y, x, r, gate, int32(cols), eps, a.Weight, a.Bias, a.Scale, a.Shift, int64(a.ModStride), vec)
+			y, x, r, gate, int32(cols), eps, a.Weight, a.Bias, a.Scale, a.Shift, int64(a.ModStride), vec, int64(a.ldy(cols)))
 	})
 }
 

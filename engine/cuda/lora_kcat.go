@@ -1,0 +1,235 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/gguf"
+	"gorgonia.org/cu"
+)
+
+// Run-time LoRA as one K-concatenated GEMM (see backend_lora.go for the data flow):
+//
+//	y = act([x | h] · [W | up]ᵀ + bias),  h = x·downᵀ
+//
+// [x | h] is the input's bf16 GEMM shadow [M, K + R] (row stride K + R): x in columns 0 … K−1, written by
+// the kernel that makes the shadow (LayerNorm, AddLayerNorm or a cast), and R spare columns that the down
+// GEMM writes h into (ldc = K + R). [W | up] is a per-call bf16 temporary [N, K + r]. The shadow gets its
+// spare columns when its first GEMM reader is a LinearLoRA (R = kcatSpare(r), r rounded up to 64: M·R·2
+// bytes more, 4 MiB at M = 32760 and R = 64). Later LoRA readers of the same input with rank ≤ R reuse
+// the spare columns: each call's down GEMM overwrites them before its K-concatenated GEMM reads them, and
+// the calls run one after another on the one compute stream, so no reader sees another's h. A reader with
+// a larger rank, and plain Linear readers, read the first K columns with lda = K + R.
+
+// kcatStats counts LinearLoRA calls by path: fused through the K-concatenated GEMM, or the three-GEMM path
+// (tests check which path ran).
+var kcatStats struct{ fused, fallback atomic.Int64 }
+
+// shadowInfo is the layout of a storage's bf16 shadow with spare columns: buf [rows, ld] bf16 holding the
+// activation's cols columns in each row.
+type shadowInfo struct {
+	buf      *Buffer
+	cols, ld int
+}
+
+// stridedShadows records the shadows made with spare columns, by storage; a storage absent here (or whose
+// shadow is another buffer) has a dense one. Kept beside storage because tensor.go is not this file's;
+// the lock makes it safe for backends on several devices.
+var stridedShadows = struct {
+	sync.Mutex
+	m map[*storage]shadowInfo
+}{m: map[*storage]shadowInfo{}}
+
+// setShadow makes buf st's bf16 shadow, with cols columns in rows of ld elements.
+func (b *Backend) setShadow(st *storage, buf *Buffer, cols, ld int) {
+	st.shadow = buf
+	stridedShadows.Lock()
+	defer stridedShadows.Unlock()
+	if ld == cols {
+		delete(stridedShadows.m, st)
+		return
+	}
+	stridedShadows.m[st] = shadowInfo{buf: buf, cols: cols, ld: ld}
+}
+
+// shadowStride is the row stride of st's shadow for a reader of cols columns: cols for a dense shadow, 0
+// when the shadow is strided for another width (a view of another shape cannot use it).
+func shadowStride(st *storage, cols int) int {
+	stridedShadows.Lock()
+	si, ok := stridedShadows.m[st]
+	stridedShadows.Unlock()
+	switch {
+	case !ok || si.buf != st.shadow:
+		return cols
+	case si.cols != cols:
+		return 0
+	}
+	return si.ld
+}
+
+// dropShadow returns st's shadow, if any, to the pool (stream order makes that safe while queued GEMMs
+// still read it).
+func (b *Backend) dropShadow(st *storage) {
+	if st.shadow == nil {
+		return
+	}
+	stridedShadows.Lock()
+	delete(stridedShadows.m, st)
+	stridedShadows.Unlock()
+	b.pool.put(st.shadow)
+	st.shadow = nil
+}
+
+// castRowsBF16 writes F32 x [rows, cols] to bf16 y with a row stride of ld elements: one cast when y is
+// dense, else a cast into a temporary and a strided copy (the path of an F32 input without a pending
+// normalization, which the DiT's LoRA inputs rarely are). Runs on the CUDA goroutine.
+func (b *Backend) castRowsBF16(y Mem, ld int, x Mem, rows, cols int) error {
+	n := int64(rows) * int64(cols)
+	if ld == cols || n == 0 {
+		return b.d.Cast(nil, y, gguf.TypeBF16, x, gguf.TypeF32, n)
+	}
+	var ts temps
+	defer ts.release(b.pool)
+	t, err := b.tmp(&ts, n*2)
+	if err != nil {
+		return err
+	}
+	if err := b.d.Cast(nil, t, gguf.TypeBF16, x, gguf.TypeF32, n); err != nil {
+		return err
+	}
+	return b.d.copy2D(nil, y, int64(ld)*2, t, int64(cols)*2, int64(cols)*2, int64(rows))
+}
+
+// copy2D copies height rows of width bytes from src (rows spitch bytes apart) to dst (dpitch apart) on s
+// (nil: the compute stream). Runs on the CUDA goroutine.
+func (d *Device) copy2D(s *Stream, dst Mem, dpitch int64, src Mem, spitch int64, width, height int64) error {
+	if width <= 0 || height <= 0 {
+		return nil
+	}
+	if dpitch < width || spitch < width {
+		return fmt.Errorf("cuda: 2-D copy: pitches %d and %d are narrower than a row of %d bytes", dpitch, spitch, width)
+	}
+	if err := firstErr(need("2-D copy destination", dst, (height-1)*dpitch+width), need("2-D copy source", src, (height-1)*spitch+width)); err != nil {
+		return err
+	}
+	st := d.stream(s)
+	p := cu.Memcpy2dParam{
+		Height: height, WidthInBytes: width,
+		DstMemoryType: cu.DeviceMemory, DstDevice: cu.DevicePtr(dst.Ptr), DstPitch: dpitch,
+		SrcMemoryType: cu.DeviceMemory, SrcDevice: cu.DevicePtr(src.Ptr), SrcPitch: spitch,
+	}
+	return wrap(fmt.Sprintf("cuMemcpy2DAsync(%d rows of %s, %s)", height, FormatBytes(width), st.name), cu.Memcpy2DAsync(p, st.s))
+}
+
+// loraAdapter resolves lr's matrices for an output of N columns and an input of K: down [r, K] and up
+// [N, r], r a multiple of 8. Runs on the CUDA goroutine.
+func (b *Backend) loraAdapter(lr *loraOperands, N, K int) (down, up *Tensor, r int, err error) {
+	if down, err = b.tensor(lr.down); err != nil {
+		return nil, nil, 0, fmt.Errorf("LoRA down: %w", err)
+	}
+	if up, err = b.tensor(lr.up); err != nil {
+		return nil, nil, 0, fmt.Errorf("LoRA up: %w", err)
+	}
+	if len(down.shape) != 2 || down.shape[1] != K || len(up.shape) != 2 || up.shape[0] != N || up.shape[1] != down.shape[0] {
+		return nil, nil, 0, fmt.Errorf("LoRA down %v and up %v do not fit an input of %d columns and an output of %d (want [r %d] and [%d r])",
+			down.shape, up.shape, K, N, K, N)
+	}
+	r = down.shape[0]
+	if r%8 != 0 {
+		return nil, nil, 0, fmt.Errorf("LoRA rank %d is not a multiple of 8 (pad down's rows and up's columns with zeros)", r)
+	}
+	return down, up, r, nil
+}
+
+// linearLoRA writes act(x·Wᵀ + bias + up·(down·x)) into BF16 y [M, N] for x [M, K]: through the
+// K-concatenated GEMM when x's shadow has room for the rank, else in three GEMMs (loraProduct, then the
+// layer's GEMM accumulating into y). Runs on the CUDA goroutine.
+func (b *Backend) linearLoRA(y Mem, x, w *Tensor, bias Mem, lr *loraOperands, M, N, K int, gelu bool, ts *temps) error {
+	down, up, r, err := b.loraAdapter(lr, N, K)
+	if err != nil {
+		return err
+	}
+	spare := 0
+	if b.d.CanStride(GemmAuto) {
+		spare = kcatSpare(r)
+	}
+	xm, ld, err := b.gemmInputLd(x, ts, spare)
+	if err != nil {
+		return err
+	}
+	dm, err := b.as(down, engine.BF16, ts)
+	if err != nil {
+		return err
+	}
+	um, err := b.as(up, engine.BF16, ts)
+	if err != nil {
+		return err
+	}
+	if kcatFits(ld, K, r) {
+		done, err := b.kcatGemm(y, xm, ld, w, dm, um, bias, M, N, K, r, gelu, ts)
+		if err != nil || done {
+			return err
+		}
+	}
+	kcatStats.fallback.Add(1)
+	if err := b.loraProduct(y, xm, ld, dm, um, M, N, K, r, ts); err != nil {
+		return err
+	}
+	return b.linearBF16(y, engine.BF16, x, w, bias, M, N, K, gelu, 1, ts)
+}
+
+// kcatGemm runs the K-concatenated GEMM (see above) for x's shadow xm [M, ld] with room for rank r, and
+// the bf16 adapter matrices dm [r, K] and um [N, r]. done is false, with nothing written, when the
+// temporary [W | up] cannot be allocated (the caller takes the three-GEMM path). Runs on the CUDA goroutine.
+func (b *Backend) kcatGemm(y, xm Mem, ld int, w *Tensor, dm, um, bias Mem, M, N, K, r int, gelu bool, ts *temps) (done bool, err error) {
+	kr := K + r
+	wcat, err := b.tmp(ts, int64(N)*int64(kr)*2)
+	if err != nil {
+		if outOfMemory(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	// [W | up]: W as bf16 in columns 0 … K−1 (a BF16 weight as it is, another type dequantized into the
+	// device's weight scratch as Linear does), up in columns K … K+r−1.
+	var wm Mem
+	switch {
+	case w.st.weight && w.st.wtype != gguf.TypeBF16:
+		if !CanDequantize(w.st.wtype) {
+			return false, fmt.Errorf("weight type %v has no GPU kernel", w.st.wtype)
+		}
+		n := int64(N) * int64(K)
+		if wm, err = b.d.scratchMem(n * 2); err != nil {
+			return false, err
+		}
+		if err = b.d.Dequantize(nil, wm, gguf.TypeBF16, w.mem(), w.st.wtype, n); err != nil {
+			return false, err
+		}
+	default:
+		if wm, err = b.as(w, engine.BF16, ts); err != nil {
+			return false, err
+		}
+	}
+	row := int64(kr) * 2
+	if err := b.d.copy2D(nil, wcat, row, wm, int64(K)*2, int64(K)*2, int64(N)); err != nil {
+		return false, err
+	}
+	if err := b.d.copy2D(nil, wcat.Slice(int64(K)*2, wcat.Bytes-int64(K)*2), row, um, int64(r)*2, int64(r)*2, int64(N)); err != nil {
+		return false, err
+	}
+	bf := gguf.TypeBF16
+	// h = x·downᵀ into the spare columns: X is the first K columns of the shadow, Y starts at column K.
+	h := xm.Slice(int64(K)*2, xm.Bytes-int64(K)*2)
+	if err := b.d.Gemm(nil, GemmOp{Y: h, YType: bf, LdY: ld, X: xm, LdX: ld, W: dm, M: M, N: r, K: K}); err != nil {
+		return false, err
+	}
+	if err := b.d.Gemm(nil, GemmOp{Y: y, YType: bf, X: xm, LdX: ld, W: wcat, Bias: bias, BiasType: bf, M: M, N: N, K: kr, GELU: gelu}); err != nil {
+		return false, err
+	}
+	kcatStats.fused.Add(1)
+	return true, nil
+}
