@@ -91,24 +91,11 @@ extern "C" __global__ void __launch_bounds__(256) attn8_quant_v_bf16(int8_t* vt8
     quant_v(vt8, vscale, v, vpart, nsplit, lkv, v_stride);
 }
 
-// Attention entry points: attn8_b<BM>_w<WARPS>_s<STAGES>_<out>, out = bf16 or f32. Launch: grid (⌈lq / BM⌉,
-// heads), block 32·WARPS threads, dynamic shared memory STAGES·18 KiB + BM·128 bytes:
+// Attention entry points: attn8_b<BM>_w<WARPS>_s<STAGES>_<out>, out = bf16 or f32 (attention8.cuh's
+// ATTN8_ENTRIES). Arguments (out, q8, k8, vt8, qo, ko, qscale, kscale, vscale, lq, lkv, o_stride, sl2); launch:
+// grid (⌈lq / BM⌉, heads), block 32·WARPS threads, dynamic shared memory STAGES·18 KiB + BM·128 bytes:
 //   attn8_b128_w8_s3   70 KiB  16 rows per warp, Q fragments in registers
 //   attn8_b128_w4_s3   70 KiB  32 rows per warp (half the shared-memory reads per MMA)
 //   attn8_b256_w8_s3   86 KiB  32 rows per warp, 8 warps
 // Every one fits the 99 KiB per block of the consumer cards (sm_86, sm_89, sm_120).
-#define ATTN8(name, OUT, WARPS, MT, STAGES, MINB)                                                                  \
-    extern "C" __global__ void __launch_bounds__(32 * WARPS, MINB)                                                 \
-        name(OUT::T* out, const int8_t* q8, const int8_t* k8, const int8_t* vt8, const bf16* qo, const bf16* ko,   \
-             const float* qscale, const float* kscale, const float* vscale, int lq, int lkv, int o_stride,         \
-             float sl2) {                                                                                          \
-        attn8_fwd<PVInt8, OUT, WARPS, MT, STAGES>(out, q8, k8, vt8, qo, ko, qscale, kscale, vscale, lq, lkv,       \
-                                                  o_stride, sl2);                                                  \
-    }
-
-ATTN8(attn8_b128_w8_s3_bf16, BF16, 8, 1, 3, 1)
-ATTN8(attn8_b128_w8_s3_f32, F32, 8, 1, 3, 1)
-ATTN8(attn8_b128_w4_s3_bf16, BF16, 4, 2, 3, 2)
-ATTN8(attn8_b128_w4_s3_f32, F32, 4, 2, 3, 2)
-ATTN8(attn8_b256_w8_s3_bf16, BF16, 8, 2, 3, 1)
-ATTN8(attn8_b256_w8_s3_f32, F32, 8, 2, 3, 1)
+ATTN8_ENTRIES(attn8, PVInt8)

@@ -31,11 +31,52 @@ __device__ __forceinline__ uint32_t pack_bytes(uint32_t b0, uint32_t b1, uint32_
 }
 // x rounded to the nearest integer in [-127, 127], as a byte.
 __device__ __forceinline__ uint32_t q_s8(float x) { return (uint32_t)max(-127, min(127, __float2int_rn(x))); }
+// Four values rounded to int8, packed, the first lowest.
+__device__ __forceinline__ uint32_t q_s8x4(float x0, float x1, float x2, float x3) {
+    return pack_bytes(q_s8(x0), q_s8(x1), q_s8(x2), q_s8(x3));
+}
 
 // Eight values times inv, rounded to int8, packed.
 __device__ __forceinline__ uint2 q8x8(const float* x, float inv) {
-    return make_uint2(pack_bytes(q_s8(x[0] * inv), q_s8(x[1] * inv), q_s8(x[2] * inv), q_s8(x[3] * inv)),
-                      pack_bytes(q_s8(x[4] * inv), q_s8(x[5] * inv), q_s8(x[6] * inv), q_s8(x[7] * inv)));
+    return make_uint2(q_s8x4(x[0] * inv, x[1] * inv, x[2] * inv, x[3] * inv),
+                      q_s8x4(x[4] * inv, x[5] * inv, x[6] * inv, x[7] * inv));
+}
+
+// The scale of a block whose largest |x| is amax when that maps to qmax (127 for int8, 448 for e4m3):
+// amax/qmax, 1 for an all-zero block; q_inv is what x is multiplied by before rounding, 0 for an all-zero block.
+__device__ __forceinline__ float q_scale(float amax, float qmax) { return amax > 0.0f ? amax / qmax : 1.0f; }
+__device__ __forceinline__ float q_inv(float amax, float qmax) { return amax > 0.0f ? qmax / amax : 0.0f; }
+
+// amax raised to the largest |x| of eight values.
+__device__ __forceinline__ float absmax8(float amax, const float (&x)[8]) {
+#pragma unroll
+    for (int e = 0; e < 8; e++) amax = fmaxf(amax, fabsf(x[e]));
+    return amax;
+}
+// The largest x of the warp, in every lane.
+__device__ __forceinline__ float warp_max(float x) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+    return x;
+}
+// The largest x of a block of 8 warps, in every thread; wmax: 8 floats of shared memory. One barrier.
+__device__ __forceinline__ float block_max8(float x, float* wmax) {
+    x = warp_max(x);
+    if ((threadIdx.x & 31) == 0) wmax[threadIdx.x >> 5] = x;
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < 8; i++) x = fmaxf(x, wmax[i]);
+    return x;
+}
+
+// Eight bf16 at p as f32, or eight zeros when !ok (p is not read).
+__device__ __forceinline__ void ld8_or_zero(const bf16* p, bool ok, float (&x)[8]) {
+    if (ok) {
+        ld8(p, x);
+    } else {
+#pragma unroll
+        for (int e = 0; e < 8; e++) x[e] = 0.0f;
+    }
 }
 
 // Byte offsets inside the shared tiles (see the file comment).
@@ -53,6 +94,21 @@ __device__ __forceinline__ uint32_t swo(int r, int c) {
 
 // The low byte of one of eight packed bytes (e = 0…7), sign-extended.
 __device__ __forceinline__ int byte_at(uint2 w, int e) { return (int)(int8_t)((e < 4 ? w.x : w.y) >> (8 * (e & 3))); }
+
+// Moves the outlier channels of one 8-channel chunk x out of it: channel e with slot p = byte_at(ps, e) ≥ 0
+// goes to dst[p] as it is (bf16) and becomes 0 in x; rest(e) is called for the others.
+template <class F>
+__device__ __forceinline__ void take_outliers(float (&x)[8], uint2 ps, bf16* dst, F rest) {
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        const int p = byte_at(ps, e);
+        if (p >= 0) {
+            dst[p] = __float2bfloat16_rn(x[e]), x[e] = 0.0f;
+        } else {
+            rest(e);
+        }
+    }
+}
 
 // pos[ch] = the slot (0 … NOUT-1) of channel ch in och[0 … NOUT-1] (one head's outlier list), −1 for the
 // channels of the INT8 product. Every thread of the block calls it (two barriers); blockDim.x ≥ NOUT.
@@ -148,23 +204,12 @@ __device__ __forceinline__ void quant_q(int8_t* __restrict__ q8, float* __restri
 #pragma unroll
     for (int i = 0; i < 8; i++) {
         const int row = blk * QBLK + (lane >> 4) + 2 * i;
-        if (row < lq) {
-            ld8(q + (long)row * q_stride + h * HD + c * 8, x[i]);
-#pragma unroll
-            for (int e = 0; e < 8; e++) {
-                const int p = byte_at(ps, e);
-                if (p >= 0) qo[((long)h * lq + row) * NOUT + p] = __float2bfloat16_rn(x[i][e]), x[i][e] = 0.0f;
-            }
-        } else {
-#pragma unroll
-            for (int e = 0; e < 8; e++) x[i][e] = 0.0f;
-        }
-#pragma unroll
-        for (int e = 0; e < 8; e++) amax = fmaxf(amax, fabsf(x[i][e]));
+        ld8_or_zero(q + (long)row * q_stride + h * HD + c * 8, row < lq, x[i]);
+        if (row < lq) take_outliers(x[i], ps, qo + ((long)h * lq + row) * NOUT, [](int) {});
+        amax = absmax8(amax, x[i]);
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    amax = warp_max(amax);
+    const float inv = q_inv(amax, 127.0f);
 #pragma unroll
     for (int i = 0; i < 8; i++) {
         const int row = blk * QBLK + (lane >> 4) + 2 * i;
@@ -172,7 +217,7 @@ __device__ __forceinline__ void quant_q(int8_t* __restrict__ q8, float* __restri
             *reinterpret_cast<uint2*>(q8 + ((long)h * lq + row) * HD + c * 8) = q8x8(x[i], inv);
         }
     }
-    if (lane == 0) qscale[(long)h * nqb + blk] = amax > 0.0f ? amax / 127.0f : 1.0f;
+    if (lane == 0) qscale[(long)h * nqb + blk] = q_scale(amax, 127.0f);
 }
 
 // K: one 64-key block of one head; 8 warps × 8 rows, each lane 4 chunks (rows warp·8 + lane/16 + 2i). The
@@ -196,38 +241,21 @@ __device__ __forceinline__ void quant_k(int8_t* __restrict__ k8, float* __restri
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         const int row = blk * BN + warp * 8 + (lane >> 4) + 2 * i;
-        if (row < lkv) {
-            ld8(k + (long)row * k_stride + h * HD + c * 8, x[i]);
-        } else {
-#pragma unroll
-            for (int e = 0; e < 8; e++) x[i][e] = 0.0f;
-        }
-        bf16* kor = ko + (((long)h * nkb + blk) * BN + warp * 8 + (lane >> 4) + 2 * i) * NOUT;
-#pragma unroll
-        for (int e = 0; e < 8; e++) {
-            const int p = byte_at(ps, e);
-            if (p >= 0) {
-                kor[p] = __float2bfloat16_rn(x[i][e]), x[i][e] = 0.0f;  // k as it is: exact
-            } else if (row < lkv) {
-                x[i][e] -= mean[c * 8 + e];
-            }
-        }
-#pragma unroll
-        for (int e = 0; e < 8; e++) amax = fmaxf(amax, fabsf(x[i][e]));
+        ld8_or_zero(k + (long)row * k_stride + h * HD + c * 8, row < lkv, x[i]);
+        // The outliers as they are (exact), the other channels of valid keys minus the mean.
+        take_outliers(x[i], ps, ko + (((long)h * nkb + blk) * BN + warp * 8 + (lane >> 4) + 2 * i) * NOUT, [&](int e) {
+            if (row < lkv) x[i][e] -= mean[c * 8 + e];
+        });
+        amax = absmax8(amax, x[i]);
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    if (lane == 0) wmax[warp] = amax;
-    __syncthreads();
-#pragma unroll
-    for (int i = 0; i < 8; i++) amax = fmaxf(amax, wmax[i]);
-    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    amax = block_max8(amax, wmax);
+    const float inv = q_inv(amax, 127.0f);
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         const int r = warp * 8 + (lane >> 4) + 2 * i;
         *reinterpret_cast<uint2*>(k8 + (((long)h * nkb + blk) * BN + r) * HD + c * 8) = q8x8(x[i], inv);
     }
-    if (tid == 0) kscale[(long)h * nkb + blk] = amax > 0.0f ? amax / 127.0f : 1.0f;
+    if (tid == 0) kscale[(long)h * nkb + blk] = q_scale(amax, 127.0f);
 }
 
 // Stages one 64-key block of one head's V as f32 [64][129] (odd pitch: the column reads of the transposed
@@ -242,16 +270,32 @@ __device__ __forceinline__ float load_v_tile(float (*tile)[HD + 1], const bf16* 
         const int id = tid + i * 256, r = id >> 4, c = id & 15;
         const int row = blk * BN + r;
         float x[8];
-        if (row < lkv) {
-            ld8(v + (long)row * v_stride + h * HD + c * 8, x);
-        } else {
-#pragma unroll
-            for (int e = 0; e < 8; e++) x[e] = 0.0f;
-        }
+        ld8_or_zero(v + (long)row * v_stride + h * HD + c * 8, row < lkv, x);
 #pragma unroll
         for (int e = 0; e < 8; e++) tile[r][c * 8 + e] = x[e], amax = fmaxf(amax, fabsf(x[e]));
     }
     return amax;
+}
+
+// Writes the staged V tile (load_v_tile; synchronized) of block blockIdx.x of head blockIdx.y transposed to
+// vt8 [H][gridDim.x][128 channels][64 keys], four 16-key chunks per channel row: channel ch's values times
+// scale(ch), four consecutive keys packed into a word by pack (the first lowest). 256 threads.
+template <class S, class P>
+__device__ __forceinline__ void store_vt(void* vt8, const float (*tile)[HD + 1], S scale, P pack) {
+    const int blk = blockIdx.x, h = blockIdx.y, nkb = gridDim.x, tid = threadIdx.x;
+#pragma unroll
+    for (int i = 0; i < HD * 4 / 256; i++) {
+        const int id = tid + i * 256, ch = id & (HD - 1), part = id >> 7;
+        const float s = scale(ch);
+        uint32_t w[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int r = part * 16 + j * 4;
+            w[j] = pack(tile[r][ch] * s, tile[r + 1][ch] * s, tile[r + 2][ch] * s, tile[r + 3][ch] * s);
+        }
+        *reinterpret_cast<uint4*>(static_cast<uint8_t*>(vt8) + (((long)h * nkb + blk) * HD + ch) * BN + part * 16) =
+            make_uint4(w[0], w[1], w[2], w[3]);
+    }
 }
 
 // V: one 64-key block of one head (load_v_tile), written transposed: 128 channel rows × four 16-key chunks.
@@ -259,42 +303,63 @@ __device__ __forceinline__ void quant_v(int8_t* __restrict__ vt8, float* __restr
                                         const float* __restrict__ vpart, int ns, int lkv, int v_stride) {
     __shared__ float tile[BN][HD + 1];
     __shared__ float inv[HD];
-    const int blk = blockIdx.x, h = blockIdx.y, nkb = gridDim.x, tid = threadIdx.x;
+    const int blk = blockIdx.x, h = blockIdx.y, tid = threadIdx.x;
     if (tid < HD) {
         float m = 0.0f;
         for (int i = 0; i < ns; i++) m = fmaxf(m, vpart[((long)h * ns + i) * HD + tid]);
-        inv[tid] = m > 0.0f ? 127.0f / m : 0.0f;
-        if (blk == 0) vscale[(long)h * HD + tid] = m > 0.0f ? m / 127.0f : 1.0f;
+        inv[tid] = q_inv(m, 127.0f);
+        if (blk == 0) vscale[(long)h * HD + tid] = q_scale(m, 127.0f);
     }
     load_v_tile(tile, v, blk, h, lkv, v_stride);
     __syncthreads();
-#pragma unroll
-    for (int i = 0; i < HD * 4 / 256; i++) {
-        const int id = tid + i * 256, ch = id & (HD - 1), part = id >> 7;
-        const float s = inv[ch];
-        uint32_t w[4];
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int r = part * 16 + j * 4;
-            w[j] = pack_bytes(q_s8(tile[r][ch] * s), q_s8(tile[r + 1][ch] * s), q_s8(tile[r + 2][ch] * s),
-                              q_s8(tile[r + 3][ch] * s));
-        }
-        *reinterpret_cast<uint4*>(vt8 + (((long)h * nkb + blk) * HD + ch) * BN + part * 16) = make_uint4(w[0], w[1], w[2], w[3]);
-    }
+    store_vt(vt8, tile, [&](int ch) { return inv[ch]; }, q_s8x4);
 }
 
 // ------------------------------------------------------------------------------------------ attention
 
-// P·V policies of attn8_fwd. PVInt8: P̂ u8 in [0, 255], V int8 with one scale per (head, channel), mma
-// u8·s8 → s32 per pair of channel tiles, converted and added into O (this file). An FP8 policy
-// (kernels/sm89/attention8.cu) sets FP8 and supplies LOG2_PMAX (log2 of the value the tile's largest p maps
-// to), pack4 (four f32 → four e4m3 bytes, the first lowest) and mma (c += a·b, e4m3·e4m3 → f32 m16n8k32:
-// mma.cuh's mma_e4m3);
-// its V has one scale per (head, 64-key tile), vscale [H][nkb], which folds into O's unit so that the MMA
-// accumulates straight into O.
+// P·V policies of attn8_fwd. Each supplies:
+//   FP8        false: P·V accumulates in s32 per pair of channel tiles, converted and added into O (INT8);
+//              true: the MMA accumulates in f32 straight into O (its V scale, one per (head, 64-key tile),
+//              vscale [H][nkb], folds into O's unit), mma is c += a·b m16n8k32 with f32 c.
+//   LOG2_PMAX  log2 of the value the tile's largest p maps to: p̂ = 2^LOG2_PMAX · exp2(s − m_tile).
+//   pscale(x)  from x = m_tile − m_run: the tile's largest p in units of the running max (INT8), or that
+//              over 2^LOG2_PMAX (FP8).
+//   unit(ps, vtile, lunit)  O's unit for the tile from pscale's ps (vtile: the tile's V scale, FP8 only),
+//              and in lunit the unit of the row sum's terms.
+//   quant(p, rs)  p as it is packed, its part of the row sum added to rs.
+//   pack4(x0, x1, x2, x3)  four quant results → four bytes of an A fragment register, x0 lowest.
+// PVInt8 (this file): P̂ u8 in [0, 255] rounded by the 1.5·2^23 trick (the row sum adds the rounded p̂, in O's
+// unit), V int8 with one scale per (head, channel), mma u8·s8 → s32. PVFp8 (kernels/sm89/attention8.cu): P̂ e4m3.
 struct PVInt8 {
     static constexpr bool FP8 = false;
+    static constexpr float LOG2_PMAX = LOG2_255;
+    static __device__ __forceinline__ float pscale(float x) { return fast_exp2(x); }
+    static __device__ __forceinline__ float unit(float pmax, float, float& lunit) {
+        lunit = pmax * (1.0f / 255.0f);
+        return lunit;
+    }
+    static __device__ __forceinline__ float quant(float p, float& rs) {
+        const float fr = p + ROUND_MAGIC;
+        rs += fr - ROUND_MAGIC;
+        return fr;
+    }
+    static __device__ __forceinline__ uint32_t pack4(float x0, float x1, float x2, float x3) {
+        return pack_bytes(__float_as_uint(x0), __float_as_uint(x1), __float_as_uint(x2), __float_as_uint(x3));
+    }
 };
+
+// One ldmatrix x4 at addr gives the B fragments of two n8 tiles, (b0, b1) and (b2, b3); for each of the MT
+// m-tiles, MMA(c[mt][n], a(mt), b0, b1) and MMA(c[mt][n + 1], a(mt), b2, b3).
+template <auto MMA, int MT, int N, class C, class A>
+__device__ __forceinline__ void mma_x4(uint32_t addr, C (&c)[MT][N][4], int n, A a) {
+    uint32_t b0, b1, b2, b3;
+    ldsm_x4(addr, b0, b1, b2, b3);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        MMA(c[mt][n], a(mt), b0, b1);
+        MMA(c[mt][n + 1], a(mt), b2, b3);
+    }
+}
 
 // One CTA: BM = 16·MT·WARPS query rows of head blockIdx.y. MT = 1 keeps the warp's Q fragments in registers;
 // MT = 2 gives each warp 32 rows (every K/V fragment feeds two MMAs) and re-reads Q fragments from shared
@@ -429,15 +494,8 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
                 }
             }
 #pragma unroll
-            for (int np = 0; np < BN / 16; np++) {
-                uint32_t b0, b1, b2, b3;
-                ldsm_x4(sk + swk(np * 16 + k_row, kk * 2 + k_chunk), b0, b1, b2, b3);
-#pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    mma_s8s8(s[mt][2 * np], a[mt], b0, b1);
-                    mma_s8s8(s[mt][2 * np + 1], a[mt], b2, b3);
-                }
-            }
+            for (int np = 0; np < BN / 16; np++)
+                mma_x4<mma_s8s8>(sk + swk(np * 16 + k_row, kk * 2 + k_chunk), s, 2 * np, [&](int mt) { return a[mt]; });
         }
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
@@ -450,15 +508,9 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
         // The outlier tile's B fragments through the same permuted key rows as K's (k_chunk: channels 0–7 or
         // 8–15 of the 16).
 #pragma unroll
-        for (int np = 0; np < BN / 16; np++) {
-            uint32_t b0, b1, b2, b3;
-            ldsm_x4(sk + KT_BYTES + VT_BYTES + swo(np * 16 + k_row, k_chunk), b0, b1, b2, b3);
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++) {
-                mma16816(t[mt][2 * np], qof[mt], b0, b1);
-                mma16816(t[mt][2 * np + 1], qof[mt], b2, b3);
-            }
-        }
+        for (int np = 0; np < BN / 16; np++)
+            mma_x4<mma16816>(sk + KT_BYTES + VT_BYTES + swo(np * 16 + k_row, k_chunk), t, 2 * np,
+                             [&](int mt) { return qof[mt]; });
     };
 
     // Masks the scores of keys ≥ lkv to −∞ (mask: the tile is partial; exp2 of them is exactly 0) and
@@ -494,96 +546,23 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
         return mq;
     };
 
-    // Online softmax; P̂ (u8) lands in A-fragment order, beta is the O update factor of each row.
+    // Online softmax: P̂ = 2^LOG2_PMAX · exp2(s − m_tile), quantized by PV::quant and packed by PV::pack4 in
+    // A-fragment order; beta is the O update factor of each row, β = u_old·α/u_new, which folds the rescaling
+    // α and the change of O's unit (PV::unit; FP8: vtile, the tile's V scale, is part of it) into one factor.
     // Accumulator (i, e) is row g (+8 for e ≥ 2), key j·64 + 16·(i/2) + 4·(lane%4) + 2·(i%2) + (e&1).
-    auto softmax = [&](float (&s)[MT][BN / 8][4], uint32_t (&pf)[MT][BN / 32][4], float (&beta)[MT][2], int j,
-                       bool mask) {
+    auto softmax = [&](float (&s)[MT][BN / 8][4], uint32_t (&pf)[MT][BN / 32][4], float (&beta)[MT][2], float vtile,
+                       int j, bool mask) {
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
             float mx[2];
             mask_max(s[mt], j, mask, mx);
-            float off[2], alpha[2], pmax[2];
+            float off[2], alpha[2], lunit[2];
 #pragma unroll
             for (int r = 0; r < 2; r++) {
                 const float mq = raise_max(mt, r, mx[r], alpha[r]);
-                pmax[r] = fast_exp2(mq - mrow[mt][r]);
-                off[r] = LOG2_255 - mq;
-                const float unew = pmax[r] * (1.0f / 255.0f);
-                beta[mt][r] = unit[mt][r] * alpha[r] * __fdividef(1.0f, unew);
-                unit[mt][r] = unew;
-            }
-            float rs[2] = {0.0f, 0.0f};
-            uint32_t bits[BN / 8][4];
-#pragma unroll
-            for (int i = 0; i < BN / 8; i++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const float p = fast_exp2(fmaf(s[mt][i][e], sl2, off[e >> 1]));
-                    const float fr = p + ROUND_MAGIC;
-                    rs[e >> 1] += fr - ROUND_MAGIC;
-                    bits[i][e] = __float_as_uint(fr);
-                }
-#pragma unroll
-            for (int kk = 0; kk < BN / 32; kk++) {
-                const int i = kk * 4;
-                pf[mt][kk][0] = pack_bytes(bits[i][0], bits[i][1], bits[i + 1][0], bits[i + 1][1]);
-                pf[mt][kk][1] = pack_bytes(bits[i][2], bits[i][3], bits[i + 1][2], bits[i + 1][3]);
-                pf[mt][kk][2] = pack_bytes(bits[i + 2][0], bits[i + 2][1], bits[i + 3][0], bits[i + 3][1]);
-                pf[mt][kk][3] = pack_bytes(bits[i + 2][2], bits[i + 2][3], bits[i + 3][2], bits[i + 3][3]);
-            }
-#pragma unroll
-            for (int r = 0; r < 2; r++) lrow[mt][r] = fmaf(lrow[mt][r], alpha[r], rs[r] * unit[mt][r]);
-        }
-    };
-
-    // O = O·β + P̂ V8, one pair of n8 channel tiles at a time (the int32 partial lives for two k32 steps).
-    auto pv = [&](const uint32_t (&pf)[MT][BN / 32][4], const float (&beta)[MT][2], uint32_t sv) {
-#pragma unroll
-        for (int np = 0; np < HD / 16; np++) {
-            int acc[MT][2][4];
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-                for (int t = 0; t < 2; t++) acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = 0;
-#pragma unroll
-            for (int kk = 0; kk < BN / 32; kk++) {
-                uint32_t b0, b1, b2, b3;
-                ldsm_x4(sv + swv(np * 16 + v_row, kk * 2 + v_chunk), b0, b1, b2, b3);
-#pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    mma_u8s8(acc[mt][0], pf[mt][kk], b0, b1);
-                    mma_u8s8(acc[mt][1], pf[mt][kk], b2, b3);
-                }
-            }
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-                for (int t = 0; t < 2; t++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++)
-                        o[mt][2 * np + t][e] = fmaf(o[mt][2 * np + t][e], beta[mt][e >> 1], (float)acc[mt][t][e]);
-        }
-    };
-
-    // FP8 (PV::FP8): the same online softmax with P̂ = 2^LOG2_PMAX · exp2(s − m_tile) packed to e4m3 by
-    // PV::pack4; vtile, the tile's V scale, is folded into O's unit; lrow gains the unrounded p in units of
-    // pmax/2^LOG2_PMAX (one rounding per weight, unbiased, and no decode of the packed bytes).
-    // The policy comes in as an argument (a generic lambda) so that the INT8 instantiation, which never calls
-    // these, does not need its members.
-    auto softmax_fp8 = [&](auto policy, float (&s)[MT][BN / 8][4], uint32_t (&pf)[MT][BN / 32][4],
-                           float (&beta)[MT][2], float vtile, int j, bool mask) {
-        using P = decltype(policy);
-#pragma unroll
-        for (int mt = 0; mt < MT; mt++) {
-            float mx[2];
-            mask_max(s[mt], j, mask, mx);
-            float off[2], alpha[2], punit[2];
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                const float mq = raise_max(mt, r, mx[r], alpha[r]);
-                punit[r] = fast_exp2(mq - mrow[mt][r] - P::LOG2_PMAX);
-                off[r] = P::LOG2_PMAX - mq;
-                const float unew = punit[r] * vtile;
+                const float ps = PV::pscale(mq - mrow[mt][r]);
+                off[r] = PV::LOG2_PMAX - mq;
+                const float unew = PV::unit(ps, vtile, lunit[r]);
                 beta[mt][r] = unit[mt][r] * alpha[r] * __fdividef(1.0f, unew);
                 unit[mt][r] = unew;
             }
@@ -592,44 +571,57 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
 #pragma unroll
             for (int i = 0; i < BN / 8; i++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    p[i][e] = fast_exp2(fmaf(s[mt][i][e], sl2, off[e >> 1]));
-                    rs[e >> 1] += p[i][e];
-                }
+                for (int e = 0; e < 4; e++) p[i][e] = PV::quant(fast_exp2(fmaf(s[mt][i][e], sl2, off[e >> 1])), rs[e >> 1]);
 #pragma unroll
             for (int kk = 0; kk < BN / 32; kk++) {
                 const int i = kk * 4;
-                pf[mt][kk][0] = P::pack4(p[i][0], p[i][1], p[i + 1][0], p[i + 1][1]);
-                pf[mt][kk][1] = P::pack4(p[i][2], p[i][3], p[i + 1][2], p[i + 1][3]);
-                pf[mt][kk][2] = P::pack4(p[i + 2][0], p[i + 2][1], p[i + 3][0], p[i + 3][1]);
-                pf[mt][kk][3] = P::pack4(p[i + 2][2], p[i + 2][3], p[i + 3][2], p[i + 3][3]);
+                pf[mt][kk][0] = PV::pack4(p[i][0], p[i][1], p[i + 1][0], p[i + 1][1]);
+                pf[mt][kk][1] = PV::pack4(p[i][2], p[i][3], p[i + 1][2], p[i + 1][3]);
+                pf[mt][kk][2] = PV::pack4(p[i + 2][0], p[i + 2][1], p[i + 3][0], p[i + 3][1]);
+                pf[mt][kk][3] = PV::pack4(p[i + 2][2], p[i + 2][3], p[i + 3][2], p[i + 3][3]);
             }
 #pragma unroll
-            for (int r = 0; r < 2; r++) lrow[mt][r] = fmaf(lrow[mt][r], alpha[r], rs[r] * punit[r]);
+            for (int r = 0; r < 2; r++) lrow[mt][r] = fmaf(lrow[mt][r], alpha[r], rs[r] * lunit[r]);
         }
     };
 
-    // FP8: O = O·β, then the f32 MMA accumulates P̂ V̂ straight into O.
-    auto pv_fp8 = [&](auto policy, const uint32_t (&pf)[MT][BN / 32][4], const float (&beta)[MT][2], uint32_t sv) {
-        using P = decltype(policy);
+    // O = O·β + P̂ V̂. INT8: one pair of n8 channel tiles at a time in s32 (the partial lives for two k32
+    // steps), converted and added into O by one FMA per element. FP8: O·β first, then the f32 MMA accumulates
+    // straight into O.
+    auto pv = [&](const uint32_t (&pf)[MT][BN / 32][4], const float (&beta)[MT][2], uint32_t sv) {
+        if constexpr (PV::FP8) {
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++)
+            for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int i = 0; i < HD / 8; i++)
+                for (int i = 0; i < HD / 8; i++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) o[mt][i][e] *= beta[mt][e >> 1];
+                    for (int e = 0; e < 4; e++) o[mt][i][e] *= beta[mt][e >> 1];
 #pragma unroll
-        for (int np = 0; np < HD / 16; np++)
+            for (int np = 0; np < HD / 16; np++)
 #pragma unroll
-            for (int kk = 0; kk < BN / 32; kk++) {
-                uint32_t b0, b1, b2, b3;
-                ldsm_x4(sv + swv(np * 16 + v_row, kk * 2 + v_chunk), b0, b1, b2, b3);
+                for (int kk = 0; kk < BN / 32; kk++)
+                    mma_x4<PV::mma>(sv + swv(np * 16 + v_row, kk * 2 + v_chunk), o, 2 * np,
+                                    [&](int mt) { return pf[mt][kk]; });
+        } else {
 #pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    P::mma(o[mt][2 * np], pf[mt][kk], b0, b1);
-                    P::mma(o[mt][2 * np + 1], pf[mt][kk], b2, b3);
-                }
+            for (int np = 0; np < HD / 16; np++) {
+                int acc[MT][2][4];
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                    for (int t = 0; t < 2; t++) acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = 0;
+#pragma unroll
+                for (int kk = 0; kk < BN / 32; kk++)
+                    mma_x4<mma_u8s8>(sv + swv(np * 16 + v_row, kk * 2 + v_chunk), acc, 0, [&](int mt) { return pf[mt][kk]; });
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                    for (int t = 0; t < 2; t++)
+#pragma unroll
+                        for (int e = 0; e < 4; e++)
+                            o[mt][2 * np + t][e] = fmaf(o[mt][2 * np + t][e], beta[mt][e >> 1], (float)acc[mt][t][e]);
             }
+        }
     };
 
     // One barrier per tile, as attention.cu; the last tile, the only one that can be partial, is peeled off.
@@ -644,13 +636,8 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
         uint32_t pf[MT][BN / 32][4];
         float beta[MT][2];
         qk(s, stage_addr(j), ksc);
-        if constexpr (PV::FP8) {
-            softmax_fp8(PV{}, s, pf, beta, vtile, j, mask);
-            pv_fp8(PV{}, pf, beta, stage_addr(j) + KT_BYTES);
-        } else {
-            softmax(s, pf, beta, j, mask);
-            pv(pf, beta, stage_addr(j) + KT_BYTES);
-        }
+        softmax(s, pf, beta, vtile, j, mask);
+        pv(pf, beta, stage_addr(j) + KT_BYTES);
     };
     for (int j = 0; j < ntiles - 1; j++) step(j, false);
     if (ntiles > 0) step(ntiles - 1, ntiles * BN > lkv);
@@ -703,3 +690,22 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
 }
 
 }  // namespace
+
+// The attention entry points of a module, prefix_b<BM>_w<WARPS>_s<STAGES>_<out> (out = bf16 or f32), with P·V
+// policy PV; their arguments, grid, threads and dynamic shared memory (STAGES·18 KiB + BM·128 bytes) are
+// described at the end of kernels/attention8.cu. Every tiling fits the 99 KiB per block of the consumer cards.
+#define ATTN8_ENTRY(name, PV, OUT, WARPS, MT, STAGES, MINB)                                                       \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS, MINB)                                                 \
+        name(OUT::T* out, const int8_t* q8, const int8_t* k8, const int8_t* vt8, const bf16* qo, const bf16* ko,   \
+             const float* qscale, const float* kscale, const float* vscale, int lq, int lkv, int o_stride,         \
+             float sl2) {                                                                                          \
+        attn8_fwd<PV, OUT, WARPS, MT, STAGES>(out, q8, k8, vt8, qo, ko, qscale, kscale, vscale, lq, lkv, o_stride, \
+                                              sl2);                                                                \
+    }
+#define ATTN8_ENTRIES(prefix, PV)                                   \
+    ATTN8_ENTRY(prefix##_b128_w8_s3_bf16, PV, BF16, 8, 1, 3, 1)     \
+    ATTN8_ENTRY(prefix##_b128_w8_s3_f32, PV, F32, 8, 1, 3, 1)       \
+    ATTN8_ENTRY(prefix##_b128_w4_s3_bf16, PV, BF16, 4, 2, 3, 2)     \
+    ATTN8_ENTRY(prefix##_b128_w4_s3_f32, PV, F32, 4, 2, 3, 2)       \
+    ATTN8_ENTRY(prefix##_b256_w8_s3_bf16, PV, BF16, 8, 2, 3, 1)     \
+    ATTN8_ENTRY(prefix##_b256_w8_s3_f32, PV, F32, 8, 2, 3, 1)

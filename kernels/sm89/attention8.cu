@@ -34,10 +34,22 @@
 
 namespace {
 
-// P·V in FP8 e4m3 (see PVInt8 in attention8.cuh).
+// P·V in FP8 e4m3 (the policy's members: PVInt8 in attention8.cuh).
 struct PVFp8 {
     static constexpr bool FP8 = true;
     static constexpr float LOG2_PMAX = 8.8073549220576041f;  // log2(448): the tile's largest p becomes 448
+
+    // The tile's largest p over 448: O's unit is that times the tile's V scale; the row sum adds the
+    // unrounded p in units of it (round-to-nearest is unbiased; decoding the e4m3 bytes would cost more).
+    static __device__ __forceinline__ float pscale(float x) { return fast_exp2(x - LOG2_PMAX); }
+    static __device__ __forceinline__ float unit(float punit, float vtile, float& lunit) {
+        lunit = punit;
+        return punit * vtile;
+    }
+    static __device__ __forceinline__ float quant(float p, float& rs) {
+        rs += p;
+        return p;
+    }
 
     // pack4 rounds four f32 to e4m3 (cvt.rn.satfinite.e4m3x2.f32: sm_89+, PTX ISA 7.8; NaN stays NaN, ±inf and
     // anything beyond ±448 become ±448) and packs them little-endian, x0 in the lowest byte: four consecutive
@@ -66,28 +78,12 @@ __device__ __forceinline__ void quant_v_fp8(uint8_t* __restrict__ vt8, float* __
                                             const bf16* __restrict__ v, int lkv, int v_stride) {
     __shared__ float tile[BN][HD + 1];
     __shared__ float wmax[8];
-    const int blk = blockIdx.x, h = blockIdx.y, nkb = gridDim.x, tid = threadIdx.x;
-    const int warp = tid >> 5, lane = tid & 31;
-    float amax = load_v_tile(tile, v, blk, h, lkv, v_stride);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    if (lane == 0) wmax[warp] = amax;
-    __syncthreads();
-#pragma unroll
-    for (int i = 0; i < 8; i++) amax = fmaxf(amax, wmax[i]);
-    const float s = amax > 0.0f ? 448.0f / amax : 0.0f;
-#pragma unroll
-    for (int i = 0; i < HD * 4 / 256; i++) {
-        const int id = tid + i * 256, ch = id & (HD - 1), part = id >> 7;
-        uint32_t w[4];
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int r = part * 16 + j * 4;
-            w[j] = PVFp8::pack4(tile[r][ch] * s, tile[r + 1][ch] * s, tile[r + 2][ch] * s, tile[r + 3][ch] * s);
-        }
-        *reinterpret_cast<uint4*>(vt8 + (((long)h * nkb + blk) * HD + ch) * BN + part * 16) = make_uint4(w[0], w[1], w[2], w[3]);
-    }
-    if (tid == 0) vscale[(long)h * nkb + blk] = amax > 0.0f ? amax / 448.0f : 1.0f;
+    const int blk = blockIdx.x, h = blockIdx.y, nkb = gridDim.x;
+    // The barrier in block_max8 also publishes the tile.
+    const float amax = block_max8(load_v_tile(tile, v, blk, h, lkv, v_stride), wmax);
+    const float s = q_inv(amax, 448.0f);
+    store_vt(vt8, tile, [&](int) { return s; }, PVFp8::pack4);
+    if (threadIdx.x == 0) vscale[(long)h * nkb + blk] = q_scale(amax, 448.0f);
 }
 
 }  // namespace
@@ -98,21 +94,7 @@ extern "C" __global__ void __launch_bounds__(256) attn8_quant_v_fp8_bf16(uint8_t
     quant_v_fp8(vt8, vscale, v, lkv, v_stride);
 }
 
-// Attention entry points: attn8f_b<BM>_w<WARPS>_s<STAGES>_<out>, out = bf16 or f32, launched as attention8.cu's
-// attn8_b<BM>_w<WARPS>_s<STAGES>_<out> (same arguments, grid, threads and dynamic shared memory: STAGES·18 KiB
-// + BM·128 bytes), vt8 and vscale from attn8_quant_v_fp8_bf16.
-#define ATTN8F(name, OUT, WARPS, MT, STAGES, MINB)                                                                 \
-    extern "C" __global__ void __launch_bounds__(32 * WARPS, MINB)                                                 \
-        name(OUT::T* out, const int8_t* q8, const int8_t* k8, const int8_t* vt8, const bf16* qo, const bf16* ko,   \
-             const float* qscale, const float* kscale, const float* vscale, int lq, int lkv, int o_stride,         \
-             float sl2) {                                                                                          \
-        attn8_fwd<PVFp8, OUT, WARPS, MT, STAGES>(out, q8, k8, vt8, qo, ko, qscale, kscale, vscale, lq, lkv,        \
-                                                 o_stride, sl2);                                                   \
-    }
-
-ATTN8F(attn8f_b128_w8_s3_bf16, BF16, 8, 1, 3, 1)
-ATTN8F(attn8f_b128_w8_s3_f32, F32, 8, 1, 3, 1)
-ATTN8F(attn8f_b128_w4_s3_bf16, BF16, 4, 2, 3, 2)
-ATTN8F(attn8f_b128_w4_s3_f32, F32, 4, 2, 3, 2)
-ATTN8F(attn8f_b256_w8_s3_bf16, BF16, 8, 2, 3, 1)
-ATTN8F(attn8f_b256_w8_s3_f32, F32, 8, 2, 3, 1)
+// Attention entry points: attn8f_b<BM>_w<WARPS>_s<STAGES>_<out>, out = bf16 or f32 (attention8.cuh's
+// ATTN8_ENTRIES), launched as attention8.cu's attn8_b<BM>_w<WARPS>_s<STAGES>_<out> (same arguments, grid,
+// threads and dynamic shared memory: STAGES·18 KiB + BM·128 bytes), vt8 and vscale from attn8_quant_v_fp8_bf16.
+ATTN8_ENTRIES(attn8f, PVFp8)
