@@ -18,6 +18,7 @@ type flashKernel struct {
 	name      string
 	bm, warps int
 	smem      int
+	tma       bool // q, k and v go as TMA tensor maps (flashSpec.tma)
 }
 
 // flashPrefs are a module's entry points in order of preference for long and for short key sequences.
@@ -119,7 +120,13 @@ func (b *Backend) pickFlash(mod string, short bool) (*flashKernel, error) {
 		if err := b.d.allowSmem(k, s.smem); err != nil {
 			return err
 		}
-		f = &flashKernel{k: k, module: mod, name: s.name, bm: s.bm, warps: s.warps, smem: s.smem}
+		if s.tma {
+			// A driver without cuTensorMapEncodeTiled (before CUDA 12) refuses this; the next entry point runs.
+			if _, err := bf16TensorMap(Mem{Ptr: 1 << 20}, flashHeadDim, 1, 2*flashHeadDim, 64, 128); err != nil {
+				return err
+			}
+		}
+		f = &flashKernel{k: k, module: mod, name: s.name, bm: s.bm, warps: s.warps, smem: s.smem, tma: s.tma}
 		return nil
 	})
 	return f, err
@@ -239,6 +246,8 @@ func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) en
 			f = b.flashFor(keys)
 		}
 		switch {
+		case f != nil && f.tma:
+			err = b.flashTMA(f, y.mem(), m, Lq, keys, H, o.Scale)
 		case f != nil:
 			grid := dim3{uint32((Lq + f.bm - 1) / f.bm), uint32(H), 1}
 			err = b.d.launch(nil, f.k, grid, dim3{uint32(32 * f.warps), 1, 1}, f.smem,
@@ -254,6 +263,23 @@ func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) en
 		return err
 	})
 	return y
+}
+
+// flashTMA launches a TMA flash kernel on q, k, v (qkv, bf16 [rows, heads·128], dense): each goes as a tensor
+// map of boxes of 64 columns × 128 rows whose extent is its valid rows (lq for q, keys for k and v), so that
+// the kernel reads the tails as zeros. Runs on the CUDA goroutine.
+func (b *Backend) flashTMA(f *flashKernel, out Mem, qkv [3]Mem, lq, keys, heads int, scale float32) error {
+	cols := heads * flashHeadDim
+	var maps [3]*tensorMap
+	for i, rows := range []int{lq, keys, keys} {
+		var err error
+		if maps[i], err = bf16TensorMap(qkv[i], cols, rows, 2*cols, 64, 128); err != nil {
+			return err
+		}
+	}
+	grid := dim3{uint32((lq + f.bm - 1) / f.bm), uint32(heads), 1}
+	return b.d.launch(nil, f.k, grid, dim3{uint32(32 * f.warps), 1, 1}, f.smem,
+		out, maps[0], maps[1], maps[2], int32(lq), int32(keys), int32(cols), scale)
 }
 
 // Tiling of bk_attn_small (kernels/backend.cu).

@@ -22,7 +22,8 @@ const flashHeadDim = 128
 const flashShortKeys = 2048
 
 // flashSpec is one bf16 entry point of a flash attention module (see flashTable). Every entry takes
-// (out, q, k, v, lq, lkv, q_stride, k_stride, v_stride, o_stride, scale) and a grid of (ceil(lq / bm), heads).
+// (out, q, k, v, lq, lkv, q_stride, k_stride, v_stride, o_stride, scale), or with tma (out, tq, tk, tv, lq, lkv,
+// o_stride, scale), and a grid of (ceil(lq / bm), heads).
 type flashSpec struct {
 	module string // flashModulePortable or flashModuleSM90a (wgmma: compute capability 9.0 only)
 	name   string // entry point in the module's PTX
@@ -32,6 +33,9 @@ type flashSpec struct {
 	// producer marks the warp-specialized sm90a kernels: a producer warpgroup feeds the two consumer
 	// warpgroups through mbarriers.
 	producer bool
+	// tma marks the producer kernels that load through TMA: they take q, k and v as tensor maps
+	// (out, tq, tk, tv, lq, lkv, o_stride, scale) instead of pointers and strides.
+	tma bool
 	// smem is the dynamic shared memory in bytes.
 	smem int
 	// long and short rank the entry for long key sequences (self-attention) and for short ones (up to
@@ -49,16 +53,19 @@ type flashSpec struct {
 //     also the one that fits the 99 KiB of the consumer cards (sm_86, sm_89, sm_120).
 //   - kernels/sm90a/attention.cu, wgmma, compute capability 9.0 only: attn_b128_w8_s<STAGES>g_bf16, two
 //     warpgroups of 64 query rows, 32 KiB for Q plus STAGES·64 KiB (128-key K and V tiles);
-//     attn_b128_w12_s3g{p,q}_bf16 add a producer warpgroup (384 threads) and 256 bytes of mbarriers. s3gq
-//     (the ping-pong fed by the producer) leads on both, then s3g, then s2g (160 KiB instead of 224).
+//     attn_b128_w12_s3g{p,q,t}_bf16 add a producer warpgroup (384 threads) and 256 bytes of mbarriers. s3gt
+//     (the ping-pong fed by one thread's TMA copies; needs a driver with cuTensorMapEncodeTiled) leads on
+//     both, 598 against s3gq's 551 TFLOP/s at 32760², then s3gq (the same fed by cp.async), then s3g, then s2g
+//     (160 KiB instead of 224).
 //
 // kernel_table_test.go checks that the table and the PTX list the same bf16 entry points and that each
 // name spells its fields.
 var flashTable = []flashSpec{
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gq_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 1, short: 1},
-	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 2, short: 2},
-	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 3, short: 3},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 4, short: 4},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gt_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, smem: 128*256 + 3*64<<10 + 256, long: 1, short: 1},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gq_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 2, short: 2},
+	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 3, short: 3},
+	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 4, short: 4},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 5, short: 5},
 	{module: flashModulePortable, name: "attn_b256_w8_s3_bf16", headDim: 128, bm: 256, warps: 8, stages: 3, smem: 3*32<<10 + 256*256, long: 1, short: 2},
 	{module: flashModulePortable, name: "attn_b128_w4_s2_bf16", headDim: 128, bm: 128, warps: 4, stages: 2, smem: 2*32<<10 + 128*256, long: 2, short: 1},
 	{module: flashModulePortable, name: "attn_b128_w8_s2_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 2 * 32 << 10, long: 3, short: 3},

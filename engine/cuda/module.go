@@ -98,28 +98,45 @@ func (d *Device) loadModule(name string, ptx []byte) *module {
 type dim3 struct{ x, y, z uint32 }
 
 // launch launches k on s with the given arguments, which must match the kernel's parameters: Mem and
-// uintptr for pointers, int32 for int, int64 for long, float32 for float. With Config.Sync it waits for
-// the kernel and reports its failure by name. Runs on the CUDA goroutine.
+// uintptr for pointers, int32 for int, int64 for long, float32 for float, *tensorMap for a TMA tensor map
+// passed by value (a __grid_constant__ CUtensorMap). With Config.Sync it waits for the kernel and reports its
+// failure by name. Runs on the CUDA goroutine.
 func (d *Device) launch(s *Stream, k *kernel, grid, block dim3, smem int, args ...any) error {
-	var slots [32]uint64
-	if len(args) > len(slots) {
-		return fmt.Errorf("cuda: launch %s: %d arguments, at most %d", k.name, len(args), len(slots))
+	var slots [128]uint64
+	var at [32]C.int
+	if len(args) > len(at) {
+		return fmt.Errorf("cuda: launch %s: %d arguments, at most %d", k.name, len(args), len(at))
 	}
+	n := 0
 	for i, a := range args {
+		if m, ok := a.(*tensorMap); ok {
+			n = (n + 7) &^ 7 // 64-byte aligned, as CUtensorMap
+			if n+len(m) > len(slots) {
+				return fmt.Errorf("cuda: launch %s: arguments exceed %d bytes", k.name, 8*len(slots))
+			}
+			at[i] = C.int(n)
+			n += copy(slots[n:], m[:])
+			continue
+		}
+		if n >= len(slots) {
+			return fmt.Errorf("cuda: launch %s: arguments exceed %d bytes", k.name, 8*len(slots))
+		}
+		at[i] = C.int(n)
 		switch v := a.(type) {
 		case Mem:
-			slots[i] = uint64(v.Ptr)
+			slots[n] = uint64(v.Ptr)
 		case uintptr:
-			slots[i] = uint64(v)
+			slots[n] = uint64(v)
 		case int32:
-			slots[i] = uint64(uint32(v))
+			slots[n] = uint64(uint32(v))
 		case int64:
-			slots[i] = uint64(v)
+			slots[n] = uint64(v)
 		case float32:
-			slots[i] = uint64(math.Float32bits(v))
+			slots[n] = uint64(math.Float32bits(v))
 		default:
 			return fmt.Errorf("cuda: launch %s: argument %d has unsupported type %T", k.name, i, a)
 		}
+		n++
 	}
 	if err := d.allowSmem(k, smem); err != nil {
 		return err
@@ -129,9 +146,9 @@ func (d *Device) launch(s *Stream, k *kernel, grid, block dim3, smem int, args .
 	if d.cfg.Sync {
 		start = time.Now()
 	}
-	// SAFETY: slots is Go memory without pointers, read by the driver during the call only.
+	// SAFETY: slots and at are Go memory without pointers, read by the driver during the call only.
 	code := C.wan22_launch(k.fn, C.uint(grid.x), C.uint(grid.y), C.uint(grid.z), C.uint(block.x), C.uint(block.y), C.uint(block.z),
-		C.uint(smem), cuStream(st.s), (*C.uint64_t)(unsafe.Pointer(&slots[0])), C.int(len(args)))
+		C.uint(smem), cuStream(st.s), (*C.uint64_t)(unsafe.Pointer(&slots[0])), C.int(n), &at[0], C.int(len(args)))
 	if err := cuErr(fmt.Sprintf("launching %s (grid %d×%d×%d, block %d, shared %d)", k.name, grid.x, grid.y, grid.z, block.x, smem), code); err != nil {
 		return err
 	}
@@ -142,6 +159,24 @@ func (d *Device) launch(s *Stream, k *kernel, grid, block dim3, smem int, args .
 		d.log.Debug("kernel", "name", k.name, "grid", grid.x, "took", time.Since(start))
 	}
 	return nil
+}
+
+// tensorMap is a TMA tensor map (the driver's opaque 128-byte CUtensorMap), a kernel argument by value.
+type tensorMap [16]uint64
+
+// bf16TensorMap returns the tensor map of a row-major bf16 matrix [rows, cols] at m, rows rowBytes apart, read
+// in boxes of boxCols × boxRows with the 128-byte swizzle (what the sm90a TMA attention kernel takes); rows and
+// columns out of bounds read as zeros. m and rowBytes must be 16-byte multiples. An error when the driver
+// has no TMA (cuTensorMapEncodeTiled came with CUDA 12.0) or refuses the shape.
+func bf16TensorMap(m Mem, cols, rows, rowBytes, boxCols, boxRows int) (*tensorMap, error) {
+	var t tensorMap
+	// SAFETY: t is Go memory without pointers, written by the driver during the call only.
+	code := C.wan22_tensor_map_bf16_2d((*C.uint64_t)(unsafe.Pointer(&t[0])), C.uint64_t(m.Ptr), C.uint64_t(cols),
+		C.uint64_t(rows), C.uint64_t(rowBytes), C.uint(boxCols), C.uint(boxRows))
+	if err := cuErr(fmt.Sprintf("cuTensorMapEncodeTiled(bf16 [%d, %d], row %d bytes, box %d×%d)", rows, cols, rowBytes, boxCols, boxRows), code); err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 // allowSmem lets k use smem bytes of dynamic shared memory per block (cuFuncSetAttribute

@@ -68,11 +68,51 @@ int wan22_func_max_dynamic_smem(CUfunction f, int bytes) {
 // Every kernel parameter travels in an 8-byte slot; the driver reads as many bytes as the parameter has,
 // which on little-endian machines are the low bytes of the slot.
 int wan22_launch(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
-                 unsigned int bz, unsigned int smem, CUstream s, uint64_t* args, int nargs) {
+                 unsigned int bz, unsigned int smem, CUstream s, uint64_t* args, int nslots, const int* slot, int nargs) {
     void* params[32];
-    if (nargs < 0 || nargs > 32) return CUDA_ERROR_INVALID_VALUE;
-    for (int i = 0; i < nargs; i++) params[i] = &args[i];
+    _Alignas(64) uint64_t copy[128];  // so that a tensor map's slots (a multiple of 8) are 64-byte aligned as its type
+    if (nargs < 0 || nargs > 32 || nslots < 0 || nslots > 128) return CUDA_ERROR_INVALID_VALUE;
+    memcpy(copy, args, (size_t)nslots * sizeof(uint64_t));
+    for (int i = 0; i < nargs; i++) {
+        if (slot[i] < 0 || slot[i] >= nslots) return CUDA_ERROR_INVALID_VALUE;
+        params[i] = &copy[slot[i]];
+    }
     return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, s, params, NULL);
+}
+
+// ---- TMA tensor maps ---------------------------------------------------------------------------------------
+// cuTensorMapEncodeTiled (CUDA 12.0 on) is looked up in the driver at run time, so that the CUDA 11.8 headers
+// the build may use need not declare it; its enums are declared here with the values of cuda.h 12.x/13.x.
+enum {
+    TM_BFLOAT16 = 9,            // CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+    TM_INTERLEAVE_NONE = 0,     // CU_TENSOR_MAP_INTERLEAVE_NONE
+    TM_SWIZZLE_128B = 3,        // CU_TENSOR_MAP_SWIZZLE_128B
+    TM_L2_PROMOTION_256B = 3,   // CU_TENSOR_MAP_L2_PROMOTION_L2_256B
+    TM_OOB_FILL_ZERO = 0,       // CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE: out-of-bounds elements read as zeros
+};
+typedef CUresult (*tm_encode_fn)(void* map, int dtype, cuuint32_t rank, void* base, const cuuint64_t* dims,
+                                 const cuuint64_t* strides, const cuuint32_t* box, const cuuint32_t* estrides,
+                                 int interleave, int swizzle, int l2, int oob);
+static tm_encode_fn tm_encode;
+static int tm_looked_up;
+
+int wan22_tensor_map_bf16_2d(uint64_t* map, uint64_t base, uint64_t cols, uint64_t rows, uint64_t row_bytes,
+                             unsigned int box_cols, unsigned int box_rows) {
+    if (!tm_looked_up) {
+        void* fn = NULL;
+        if (cuGetProcAddress("cuTensorMapEncodeTiled", &fn, 12000, CU_GET_PROC_ADDRESS_DEFAULT) == CUDA_SUCCESS) {
+            tm_encode = (tm_encode_fn)fn;
+        }
+        tm_looked_up = 1;
+    }
+    if (!tm_encode) return CUDA_ERROR_NOT_FOUND;
+    cuuint64_t dims[2] = {cols, rows}, strides[1] = {row_bytes};
+    cuuint32_t box[2] = {box_cols, box_rows}, estrides[2] = {1, 1};
+    _Alignas(64) uint64_t out[16];  // CUtensorMap's alignment
+    CUresult r = tm_encode(out, TM_BFLOAT16, 2, (void*)(uintptr_t)base, dims, strides, box, estrides,
+                           TM_INTERLEAVE_NONE, TM_SWIZZLE_128B, TM_L2_PROMOTION_256B, TM_OOB_FILL_ZERO);
+    if (r == CUDA_SUCCESS) memcpy(map, out, sizeof out);
+    return r;
 }
 
 // ---- cuBLASLt ----------------------------------------------------------------------------------------------

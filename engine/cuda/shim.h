@@ -20,8 +20,15 @@ int wan22_module_load(CUmodule* m, const char* image, char* errlog, unsigned int
 int wan22_module_unload(CUmodule m);
 int wan22_module_function(CUfunction* f, CUmodule m, const char* name);
 int wan22_func_max_dynamic_smem(CUfunction f, int bytes);
+// args holds the parameter values in nslots 8-byte slots (at most 128); parameter i starts at slot[i] (a TMA
+// tensor map takes 16, starting at a multiple of 8: the copy the driver reads keeps its 64-byte alignment).
 int wan22_launch(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
-                 unsigned int bz, unsigned int smem, CUstream s, uint64_t* args, int nargs);
+                 unsigned int bz, unsigned int smem, CUstream s, uint64_t* args, int nslots, const int* slot, int nargs);
+// wan22_tensor_map_bf16_2d encodes into map (128 bytes, 64-byte aligned) the TMA tensor map of a row-major bf16
+// matrix [rows, cols] with rows row_bytes apart: boxes of box_cols × box_rows, 128-byte swizzle, elements out of
+// bounds read as zeros. CUDA_ERROR_NOT_FOUND when the driver has no cuTensorMapEncodeTiled (before CUDA 12).
+int wan22_tensor_map_bf16_2d(uint64_t* map, uint64_t base, uint64_t cols, uint64_t rows, uint64_t row_bytes,
+                             unsigned int box_cols, unsigned int box_rows);
 
 // cuBLASLt (statuses are cublasStatus_t; -1 means the library is not loaded).
 int wan22_lt_load(const char* path, char* err, unsigned int errlen);
