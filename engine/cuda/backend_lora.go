@@ -10,11 +10,19 @@ import (
 //
 //	y = act(x·Wᵀ + bias + up·(down·x))
 //
-// in three GEMMs and no other pass: h = x·downᵀ [M, r] into a temporary, y = h·upᵀ [M, N] into the output,
-// then the layer's own GEMM accumulates into it, y = act(x·Wᵀ + 1·y + bias), cuBLASLt reading y as its C
-// operand and applying the bias and GELU in its epilogue after the sum. The separate ops this replaces also
-// wrote the [M, N] up-projection to a temporary, added it to y in one more pass (three [M, N] passes more
-// than this) and, on the FFN's first linear, lost the GELU epilogue to a separate GELU pass.
+// on one of two paths, both with the bias and GELU in cuBLASLt's epilogue:
+//
+//   - K-concatenated (lora_kcat.go), when x's bf16 GEMM shadow has spare columns for the rank: the down
+//     GEMM writes h = x·downᵀ [M, r] into the shadow's spare columns (ldc = K + R), [W | up] is assembled
+//     as a bf16 temporary [N, K + r], and one GEMM over K + r computes y = act([x | h]·[W | up]ᵀ + bias).
+//     No [M, N] temporary is written or read. The shadow of an F32 input (a pending LayerNorm/Modulate,
+//     written straight into it, or a cast) gets R spare columns when its first GEMM reader is a LinearLoRA.
+//   - Three GEMMs otherwise (a BF16 input, which has no shadow; a rank larger than the shadow's spare
+//     columns; no memory for [W | up]): h = x·downᵀ into a temporary [M, r], y = h·upᵀ [M, N] into the
+//     output, then the layer's own GEMM accumulates into it, y = act(x·Wᵀ + 1·y + bias), reading y as C.
+//
+// The separate ops both replace also wrote the [M, N] up-projection to a temporary, added it to y in one
+// more pass and, on the FFN's first linear, lost the GELU epilogue to a separate GELU pass.
 
 // loraOperands are the adapter matrices of one LinearLoRA call: down [r, K] and up [N, r], r a multiple of 8.
 type loraOperands struct {
@@ -23,9 +31,9 @@ type loraOperands struct {
 
 // LinearLoRA is Linear(x, w, bias) + Linear(Linear(x, down, nil), up, nil), followed by GELU (tanh) when
 // gelu is set, for x [..., K], w [N, K], down [r, K] and up [N, r] (r a multiple of 8): the low-rank
-// product is added in the layer's GEMM (see above), so GELU stays in its epilogue and no [M, N] temporary
-// exists. Without cuBLASLt (the own GEMM kernel has no C operand), with PrecisionF32, or for a single F32
-// row (whose Linear makes F32), it runs the separate ops instead.
+// product is added in the layer's GEMM (see above), so GELU stays in its epilogue. Without cuBLASLt (the
+// own GEMM kernel has neither a C operand nor strided operands), with PrecisionF32, or for a single F32 row
+// (whose Linear makes F32), it runs the separate ops instead.
 func (b *Backend) LinearLoRA(x, w, bias, down, up engine.Tensor, gelu bool) engine.Tensor {
 	if !b.loraFusable(x) {
 		return b.linearLoRAOps(x, w, bias, down, up, gelu)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/gguf"
-	"gorgonia.org/cu"
 )
 
 // Run-time LoRA as one K-concatenated GEMM (see backend_lora.go for the data flow):
@@ -116,13 +115,7 @@ func (d *Device) copy2D(s *Stream, dst Mem, dpitch int64, src Mem, spitch int64,
 	if err := firstErr(need("2-D copy destination", dst, (height-1)*dpitch+width), need("2-D copy source", src, (height-1)*spitch+width)); err != nil {
 		return err
 	}
-	st := d.stream(s)
-	p := cu.Memcpy2dParam{
-		Height: height, WidthInBytes: width,
-		DstMemoryType: cu.DeviceMemory, DstDevice: cu.DevicePtr(dst.Ptr), DstPitch: dpitch,
-		SrcMemoryType: cu.DeviceMemory, SrcDevice: cu.DevicePtr(src.Ptr), SrcPitch: spitch,
-	}
-	return wrap(fmt.Sprintf("cuMemcpy2DAsync(%d rows of %s, %s)", height, FormatBytes(width), st.name), cu.Memcpy2DAsync(p, st.s))
+	return copy2DAsync(d.stream(s), dst, dpitch, src, spitch, width, height)
 }
 
 // loraAdapter resolves lr's matrices for an output of N columns and an input of K: down [r, K] and up

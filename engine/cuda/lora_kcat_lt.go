@@ -176,6 +176,22 @@ static int wan22_kc_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uin
     return kc.Matmul(handle, pl->desc, &one, (const void*)(uintptr_t)w, pl->lw, (const void*)(uintptr_t)x, pl->lx,
                      &beta, yp, pl->ly, yp, pl->ly, &pl->algo[pl->chosen], (void*)(uintptr_t)ws, ws_size, s);
 }
+
+// wan22_kc_copy2d copies height rows of width bytes between device buffers with the given row pitches.
+static int wan22_kc_copy2d(uint64_t dst, size_t dpitch, uint64_t src, size_t spitch, size_t width, size_t height,
+                           CUstream s) {
+    CUDA_MEMCPY2D p;
+    memset(&p, 0, sizeof p);
+    p.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    p.srcDevice = (CUdeviceptr)src;
+    p.srcPitch = spitch;
+    p.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    p.dstDevice = (CUdeviceptr)dst;
+    p.dstPitch = dpitch;
+    p.WidthInBytes = width;
+    p.Height = height;
+    return cuMemcpy2DAsync(&p, s);
+}
 */
 import "C"
 
@@ -212,6 +228,13 @@ func ltStridedMatmul(lt *cublasLt, p unsafe.Pointer, op GemmOp, st *Stream) erro
 	return ltErr(fmt.Sprintf("cublasLtMatmul(M=%d N=%d K=%d ldx=%d ldy=%d)", op.M, op.N, op.K, op.ldx(), op.ldy()), C.wan22_kc_matmul(lt.handle, p,
 		C.uint64_t(op.X.Ptr), C.uint64_t(op.W.Ptr), C.uint64_t(op.Y.Ptr), C.uint64_t(op.Bias.Ptr), C.float(op.Beta),
 		C.uint64_t(lt.ws.ptr), C.size_t(lt.ws.size), cuStream(st.s)))
+}
+
+// copy2DAsync enqueues a device-to-device 2-D copy on st (gorgonia.org/cu's Memcpy2DAsync dereferences
+// its unused array fields, so the driver is called here).
+func copy2DAsync(st *Stream, dst Mem, dpitch int64, src Mem, spitch int64, width, height int64) error {
+	return cuErr(fmt.Sprintf("cuMemcpy2DAsync(%d rows of %s, %s)", height, FormatBytes(width), st.name),
+		C.wan22_kc_copy2d(C.uint64_t(dst.Ptr), C.size_t(dpitch), C.uint64_t(src.Ptr), C.size_t(spitch), C.size_t(width), C.size_t(height), cuStream(st.s)))
 }
 
 func ltStridedSelect(p unsafe.Pointer, i int) { C.wan22_kc_plan_select(p, C.int(i)) }
