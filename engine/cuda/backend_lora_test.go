@@ -103,16 +103,7 @@ func TestBackendLinearLoRA(t *testing.T) {
 	if !p.g.d.CanAccumulate(GemmAuto) {
 		t.Logf("cuBLASLt not loaded (%s): only the separate-op fallback is tested", p.g.d.ltReason)
 	}
-	ref := func(x, w, bias, down, up engine.Tensor, gelu bool) engine.Tensor {
-		c := p.c
-		y := c.Linear(x, w, bias)
-		h := c.Linear(x, down, nil)
-		c.AddGated(y, c.Linear(h, up, nil), nil)
-		if gelu {
-			return c.GELU(y)
-		}
-		return y
-	}
+	ref := p.loraRef
 	for _, typ := range []gguf.Type{gguf.TypeBF16, gguf.TypeQ8_0} {
 		for _, s := range []struct{ M, K, N, R int }{{1, 256, 40, 8}, {5, 256, 72, 16}, {67, 512, 130, 8}, {300, 768, 264, 32}} {
 			for _, lt := range []gguf.Type{gguf.TypeBF16, gguf.TypeF32} {
@@ -178,6 +169,19 @@ func TestBackendLinearLoRA(t *testing.T) {
 		p.g.Free(dg, ug)
 	}
 	p.g.Free(xg, wg)
+}
+
+// loraRef is LinearLoRA on the CPU reference: Linear(x, w, bias) + Linear(Linear(x, down), up), then GELU
+// when gelu is set.
+func (p *opPair) loraRef(x, w, bias, down, up engine.Tensor, gelu bool) engine.Tensor {
+	c := p.c
+	y := c.Linear(x, w, bias)
+	h := c.Linear(x, down, nil)
+	c.AddGated(y, c.Linear(h, up, nil), nil)
+	if gelu {
+		return c.GELU(y)
+	}
+	return y
 }
 
 // TestLoRAGemmBench breaks one LoRA'd linear of the 14B DiT down into its GEMMs at the block's shapes

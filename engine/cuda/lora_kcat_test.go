@@ -181,15 +181,7 @@ func TestBackendLinearLoRAKcat(t *testing.T) {
 	if !p.g.d.CanStride(GemmAuto) {
 		t.Skipf("cuBLASLt not loaded (%s): LinearLoRA runs the separate ops", p.g.d.ltReason)
 	}
-	ref := func(x, w, bias, down, up engine.Tensor, gelu bool) engine.Tensor {
-		c := p.c
-		y := c.Linear(x, w, bias)
-		c.AddGated(y, c.Linear(c.Linear(x, down, nil), up, nil), nil)
-		if gelu {
-			return c.GELU(y)
-		}
-		return y
-	}
+	ref := p.loraRef
 	const M, K, N = 67, 256, 72
 	type adapter struct{ dg, dc, ug, uc engine.Tensor }
 	lora := func(r int) adapter {
