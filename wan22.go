@@ -78,8 +78,10 @@ type Options struct {
 	// Attention is the arithmetic of the DiT's attention on the GPU: ""
 	// or AttentionBF16 (the default), or the opt-in 8-bit modes
 	// AttentionINT8 and AttentionFP8 (faster, slightly less accurate). The
-	// 8-bit modes need the CUDA backend: Open refuses them on the CPU, whose
-	// attention always computes in f32.
+	// 8-bit modes apply to the self-attention: key sequences of at most 2048
+	// keys (the cross-attention) run bf16, where 8 bits would be slower. They
+	// need the CUDA backend: Open refuses them on the CPU, whose attention
+	// always computes in f32.
 	Attention AttentionPrecision
 	// Log receives the pipeline's log lines; nil discards them.
 	Log *slog.Logger

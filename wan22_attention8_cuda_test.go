@@ -58,11 +58,15 @@ func frameDiff(a, b []byte) (psnr, mean float64, largest int) {
 // the int8 and fp8 frames are from the bf16 ones, next to how far the bf16
 // frames are from the CPU backend's (f32), the GPU's own rounding, and fails
 // when an 8-bit run's frames are further than 30 dB PSNR from bf16's (a
-// broken kernel gives noise, about 10 dB).
+// broken kernel gives noise, about 10 dB), or equal to them (the 8-bit
+// kernels did not run). The tiny models' sequences are short (at most 2048
+// keys), which the 8-bit modes run in bf16 by default, so
+// WAN22_ATTN8_SHORT_KEYS=0 makes them run the 8-bit kernels at every length.
 func TestDemoAttention8CUDA(t *testing.T) {
 	if !cuda.Available() {
 		t.Skip("no CUDA GPU here: the 8-bit attention demo comparison runs on the GPU only")
 	}
+	t.Setenv("WAN22_ATTN8_SHORT_KEYS", "0")           // read by each pipeline's backend
 	paths, err := tinymodels.Write(t.TempDir(), 2025) // the demo's seed
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +82,9 @@ func TestDemoAttention8CUDA(t *testing.T) {
 		t.Logf("%s vs bf16 attention: PSNR %.2f dB, mean |Δ| %.3f, max |Δ| %d of 255", a, psnr, mean, largest)
 		if psnr < 30 {
 			t.Errorf("%s attention: frames %.2f dB from bf16's, want ≥ 30 dB", a, psnr)
+		}
+		if largest == 0 {
+			t.Errorf("%s attention: frames identical to bf16's: the 8-bit kernels did not run", a)
 		}
 	}
 }

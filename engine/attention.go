@@ -15,6 +15,9 @@ import (
 //   - AttentionFP8: Q·Kᵀ as for INT8, P·V in FP8 (e4m3) with per-block V scales where the GPU has FP8
 //     tensor cores (sm_89 and newer); elsewhere it runs as AttentionINT8.
 //
+// The CUDA backend runs the 8-bit modes for the self-attention only: key sequences of at most 2048 keys (the
+// cross-attention over the text) run bf16, where the 8-bit kernels' quantization costs more than it saves.
+//
 // The 8-bit modes trade accuracy for speed: today 3–5e-2 relative error against f64 at the model's shapes
 // (their goal is 3e-2; bf16 gets about 1.5e-3, bench/attention/README.md); they are opt-in and experimental
 // until their quality is shown on real weights.

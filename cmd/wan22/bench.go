@@ -65,8 +65,9 @@ into --out-video DIR to keep them; the stage is timed either way, and VAE
 decode is reported without it.
 
 Attention: --attention int8 or fp8 times the opt-in 8-bit attention on the
-GPU (faster, slightly less accurate) instead of bf16; the report records it,
-and --compare against a bf16 report says the two differ in it.
+GPU (faster, slightly less accurate) instead of bf16 for the self-attention
+(the cross-attention, at most 2048 keys, runs bf16 either way); the report
+records it, and --compare against a bf16 report says the two differ in it.
 
 A budget at which a size does not fit is recorded with the smallest budget
 it needs, and the bench goes on. Ctrl-C stops it: synthetic files being

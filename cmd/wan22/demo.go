@@ -19,7 +19,9 @@ video to -out (MP4 through ffmpeg, or an MJPEG .avi when ffmpeg is missing).
 It runs on the GPU when this binary has CUDA and one is present (-device
 auto), else on the CPU. -attention int8 or fp8 (with -device cuda) runs the
 opt-in 8-bit attention, faster and slightly less accurate, to compare its
-frames with the default bf16 ones.
+frames with the default bf16 ones; the tiny models' sequences are short (at
+most 2048 keys), which run bf16 even then unless WAN22_ATTN8_SHORT_KEYS=0 is
+set.
 
 Random tiny weights make coloured noise, not a real video: the demo shows
 that every stage runs. -out is never overwritten: an existing file is refused.`

@@ -57,7 +57,9 @@ Attention runs in bf16 by default. --attention int8 or fp8 opts in to 8-bit
 attention on the GPU (SageAttention-style: INT8 Q·Kᵀ with K smoothed,
 P·V in INT8 or, on sm_89 and newer, FP8): less accurate than bf16 (int8
 about 1e-2 relative, fp8 about 2.7e-2), a little faster for self-attention
-on GPUs without wgmma (not on Hopper, whose bf16 kernel is faster);
+on GPUs without wgmma (not on Hopper, whose bf16 kernel is faster); it
+applies to the self-attention only: the cross-attention (at most 2048 keys)
+runs bf16 either way, where 8 bits would be slower;
 it needs the CUDA backend and is refused on the CPU, which computes attention
 in f32. The start line says which attention runs.`
 

@@ -5,6 +5,7 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"os"
 	"slices"
 
 	"github.com/wan22/wan22/engine"
@@ -14,6 +15,9 @@ import (
 // attn8State is a backend's 8-bit attention setting and the kernels chosen for it.
 type attn8State struct {
 	prec engine.AttentionPrecision
+	// shortKeys: key sequences of at most this many keys run the bf16 kernels whatever prec says
+	// (attn8ShortKeys, or WAN22_ATTN8_SHORT_KEYS when the state was made).
+	shortKeys int
 	// picked caches the attention entry point by (fp8, short keys); a nil entry: none is usable (logged).
 	picked map[[2]bool]*attn8Kernel
 	// fp8Warned: the reason FP8 runs as INT8 was logged; warned: the reason 8-bit runs as bf16 was.
@@ -31,7 +35,7 @@ type attn8Kernel struct {
 }
 
 // attn8 returns the backend's 8-bit attention state (shared by every view of the backend), made from
-// Config.Attention on first use. Runs on the CUDA goroutine.
+// Config.Attention and WAN22_ATTN8_SHORT_KEYS on first use. Runs on the CUDA goroutine.
 func (b *Backend) attn8() *attn8State {
 	if b.a8 != nil {
 		return b.a8
@@ -41,7 +45,11 @@ func (b *Backend) attn8() *attn8State {
 		b.d.log.Warn("Config.Attention not understood; using bf16 attention", "err", err)
 		p = engine.AttentionBF16
 	}
-	b.a8 = &attn8State{prec: p, picked: map[[2]bool]*attn8Kernel{}}
+	short, err := attn8ShortKeysFrom(os.Getenv(attn8ShortKeysEnv))
+	if err != nil {
+		b.d.log.Warn("ignoring "+attn8ShortKeysEnv, "err", err)
+	}
+	b.a8 = &attn8State{prec: p, shortKeys: short, picked: map[[2]bool]*attn8Kernel{}}
 	return b.a8
 }
 
@@ -50,8 +58,10 @@ var _ engine.AttentionPrecisionSetter = (*Backend)(nil)
 // SetAttentionPrecision makes later head-dim-128 bf16 Attention calls of every view of the backend run in
 // p: bf16 (the flash kernels), int8 (Q·Kᵀ and P·V in INT8, kernels/attention8.cu) or fp8 (P·V in FP8 e4m3,
 // kernels/sm89/attention8.cu, where the device has it, compute capability 8.9 and newer, and the module is
-// built in; else INT8, the reason logged once). Other calls (a bias, another head dim, f32 precision) keep
-// their kernels. An unknown p is an error.
+// built in; else INT8, the reason logged once). In the 8-bit modes, key sequences of at most 2048 keys
+// (attn8ShortKeys: the cross-attention; WAN22_ATTN8_SHORT_KEYS changes it) still run bf16, where 8 bits
+// would be slower. Other calls (a bias, another head dim, f32 precision) keep their kernels. An unknown p is
+// an error.
 func (b *Backend) SetAttentionPrecision(p engine.AttentionPrecision) error {
 	q, err := engine.ParseAttentionPrecision(string(p))
 	if err != nil {
@@ -64,8 +74,10 @@ func (b *Backend) SetAttentionPrecision(p engine.AttentionPrecision) error {
 		if q != engine.AttentionINT8 && q != engine.AttentionFP8 {
 			return nil
 		}
-		// The setter's contract: a mode that cannot run at all is an error, not a silent bf16.
-		if b.attn8For(flashShortKeys+1) == nil || b.attn8For(flashShortKeys) == nil {
+		// The setter's contract: a mode that cannot run at all is an error, not a silent bf16. Key counts
+		// up to st.shortKeys run bf16 by design; the short-sequence kernels run only when that is below
+		// flashShortKeys.
+		if b.attn8For(max(st.shortKeys, flashShortKeys)+1) == nil || (st.shortKeys < flashShortKeys && b.attn8For(flashShortKeys) == nil) {
 			st.prec = prev
 			return fmt.Errorf("cuda: no %s attention kernel can run on this device (see the log for why)", q)
 		}
@@ -80,8 +92,10 @@ func (b *Backend) AttentionPrecision() engine.AttentionPrecision {
 	return p
 }
 
-// Attention8Kernel names the 8-bit attention entry point the backend runs for long (self-attention) and
-// short (up to 2048 keys) key sequences at the current precision, module-prefixed, "" where bf16 runs.
+// Attention8Kernel names the 8-bit attention entry point the backend runs for long (self-attention: more
+// than 2048 keys) and short (up to 2048 keys: the cross-attention) key sequences at the current precision,
+// module-prefixed, "" where bf16 runs: short is "" in every mode unless WAN22_ATTN8_SHORT_KEYS lowers the
+// key count up to which the 8-bit modes run bf16 (attn8ShortKeys) below 2048.
 func (b *Backend) Attention8Kernel() (long, short string) {
 	_ = b.d.Do(func() error {
 		name := func(k *attn8Kernel) string {
@@ -90,17 +104,18 @@ func (b *Backend) Attention8Kernel() (long, short string) {
 			}
 			return k.spec.module + ":" + k.spec.name
 		}
-		long, short = name(b.attn8For(flashShortKeys+1)), name(b.attn8For(flashShortKeys))
+		long, short = name(b.attn8For(max(b.attn8().shortKeys, flashShortKeys)+1)), name(b.attn8For(flashShortKeys))
 		return nil
 	})
 	return long, short
 }
 
 // attn8For returns the 8-bit kernel for a key count at the current precision, or nil when bf16 runs (the
-// precision is bf16, or no 8-bit kernel can be used: logged once). Runs on the CUDA goroutine.
+// precision is bf16, the keys are at most st.shortKeys, or no 8-bit kernel can be used: logged once). Runs
+// on the CUDA goroutine.
 func (b *Backend) attn8For(keys int) *attn8Kernel {
 	st := b.attn8()
-	if st.prec != engine.AttentionINT8 && st.prec != engine.AttentionFP8 {
+	if (st.prec != engine.AttentionINT8 && st.prec != engine.AttentionFP8) || keys <= st.shortKeys {
 		return nil
 	}
 	short := keys <= flashShortKeys
@@ -178,12 +193,13 @@ const (
 	attn8Outliers   = 16 // channels per head outside the INT8 Q·Kᵀ (bf16), chosen by attn8_k_outliers
 )
 
-// attention8 runs softmax(scale·q·kᵀ)·v in 8 bits when the precision asks for it and a kernel is usable:
+// attention8 runs softmax(scale·q·kᵀ)·v in 8 bits when the precision asks for it, keys is above the
+// short-sequence count (attn8ShortKeys) and a kernel is usable:
 // q [lq, heads·128], k and v [≥keys, heads·128] bf16 with row stride heads·128, out bf16 the same. It
 // quantizes q, k and v into temporaries of ts (about (1.25·lq + 2.25·keys)·heads·128 bytes: the 8-bit copies
 // and the bf16 outlier channels) and launches the attention kernel. ran is false when bf16 must run instead
-// (nothing was launched): no 8-bit kernel, or a scale that is not positive (the kernels take the row max on
-// the unscaled scores). Runs on the CUDA goroutine.
+// (nothing was launched): a short key sequence, no 8-bit kernel, or a scale that is not positive (the kernels
+// take the row max on the unscaled scores). Runs on the CUDA goroutine.
 func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, scale float32) (ran bool, err error) {
 	if !(scale > 0) {
 		return false, nil

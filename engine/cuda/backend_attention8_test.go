@@ -25,6 +25,17 @@ func modelQKV(seed uint64, lq, lk, heads int) (q, k, v []float32) {
 	return c.q, c.k, c.v
 }
 
+// setAttn8ShortKeys sets the key count up to which g's 8-bit modes run bf16 (0: the 8-bit kernels at every
+// length) and returns the one it replaces.
+func setAttn8ShortKeys(g *Backend, n int) (prev int) {
+	_ = g.d.Do(func() error {
+		st := g.attn8()
+		prev, st.shortKeys = st.shortKeys, n
+		return nil
+	})
+	return prev
+}
+
 // bf16 uploads x [rows, cols] as a BF16 activation of the GPU backend.
 func (p *opPair) bf16(x []float32, rows, cols int) engine.Tensor {
 	f := p.g.FromHost(x, rows, cols)
@@ -61,11 +72,14 @@ func attnRef64(q, k, v, got []float32, lq, keys, heads int, scale float64, sampl
 // TestBackendAttention8 runs Attention in bf16 (portable and default kernels) and in int8 and fp8 at the
 // WAN 2.2 shapes (L = 32760 self-attention, 32760 × 512 cross, 40 heads) and a few odd ones, with
 // model-like inputs, against a float64 reference: relative L2 ≤ 1e-2 for bf16, ≤ 3e-2 for 8 bits. The
-// errors are logged. WAN22_ATTN8_QUICK=1 leaves out the full-size shapes.
+// errors are logged. The 8-bit kernels run at every length here, the short key sequences included (which
+// the backend otherwise runs in bf16: TestAttention8ShortKeysBF16), so that the odd shapes test their tails.
+// WAN22_ATTN8_QUICK=1 leaves out the full-size shapes.
 func TestBackendAttention8(t *testing.T) {
 	p := newOpPair(t)
 	defer p.g.SetPortableAttention(p.g.portableAttn)
 	defer func() { must(t, p.g.SetAttentionPrecision(p.g.AttentionPrecision())) }()
+	defer setAttn8ShortKeys(p.g, setAttn8ShortKeys(p.g, 0))
 	cases := []attnCase{
 		{1, 1, 0, 1, 128, false}, {17, 33, 0, 2, 128, false}, {100, 257, 200, 2, 128, false},
 		{333, 1000, 999, 3, 128, false}, {4095, 4096, 3001, 2, 128, false}, {1000, 77, 0, 40, 128, false},
@@ -118,14 +132,63 @@ func TestBackendAttention8(t *testing.T) {
 	}
 }
 
+// TestAttention8ShortKeysBF16 checks the default routing of the 8-bit modes: over at most attn8ShortKeys keys
+// (the cross-attention, 512 keys here) int8 and fp8 run the bf16 kernels (output bit for bit bf16's, and
+// Attention8Kernel names no short kernel), above it the 8-bit kernels (output not bf16's, within 3e-2 of
+// float64, and a long kernel named).
+func TestAttention8ShortKeysBF16(t *testing.T) {
+	p := newOpPair(t)
+	defer func() { must(t, p.g.SetAttentionPrecision(p.g.AttentionPrecision())) }()
+	defer setAttn8ShortKeys(p.g, setAttn8ShortKeys(p.g, attn8ShortKeys))
+	const lq, heads = 300, 2
+	n := heads * flashHeadDim
+	scale := float32(1 / math.Sqrt(128))
+	for _, lk := range []int{512, attn8ShortKeys, attn8ShortKeys + 1} {
+		q, k, v := modelQKV(uint64(lk), lq, lk, heads)
+		qg, kg, vg := p.bf16(q, lq, n), p.bf16(k, lk, n), p.bf16(v, lk, n)
+		run := func(prec engine.AttentionPrecision) []float32 {
+			must(t, p.g.SetAttentionPrecision(prec))
+			y := p.g.Attention(qg, kg, vg, engine.AttentionOpts{Heads: heads, Scale: scale})
+			defer p.g.Free(y)
+			return p.g.ToHost(y)
+		}
+		bf := run(engine.AttentionBF16)
+		for _, prec := range []engine.AttentionPrecision{engine.AttentionINT8, engine.AttentionFP8} {
+			got := run(prec)
+			long, short := p.g.Attention8Kernel()
+			same := slices.Equal(got, bf)
+			t.Logf("%s over %d keys: output equal to bf16's %v (8-bit kernels %q, %q)", prec, lk, same, long, short)
+			if short != "" || long == "" {
+				t.Errorf("%s: Attention8Kernel() = %q, %q; want an 8-bit kernel for long sequences and \"\" (bf16) for short ones", prec, long, short)
+			}
+			if lk <= attn8ShortKeys {
+				if !same {
+					t.Errorf("%s over %d keys (≤ %d): the output differs from bf16's; the bf16 kernel should have run", prec, lk, attn8ShortKeys)
+				}
+				continue
+			}
+			if same {
+				t.Errorf("%s over %d keys (> %d): the output is bf16's bit for bit; the 8-bit kernel should have run", prec, lk, attn8ShortKeys)
+			}
+			want, have := attnRef64(q, k, v, got, lq, lk, heads, float64(scale), 64, 3)
+			if e := relL2(have, want); !(e <= tol8bit) {
+				t.Errorf("%s over %d keys: relative L2 %.3e > %g", prec, lk, e, tol8bit)
+			}
+		}
+		p.g.Free(qg, kg, vg)
+	}
+}
+
 // TestBackendAttention8MaskedTiny runs int8 and fp8 attention with q and k 1000× smaller than the model's
 // and masked keys (KeyLen < rows of k): the scores are all near 0, so every valid key weighs about the same
 // and a masked key given any weight shows in the output. The kernels until 2026-12-06 scored masked keys
 // INT_MIN · qscale · kscale, which at these magnitudes (amax|q|·amax|k| ≈ 6e-4) gave them a weight of
-// about 2^-2.6 of a valid key's.
+// about 2^-2.6 of a valid key's. The 8-bit kernels run on these 201 keys with the short-sequence count set
+// to 0.
 func TestBackendAttention8MaskedTiny(t *testing.T) {
 	p := newOpPair(t)
 	defer func() { must(t, p.g.SetAttentionPrecision(p.g.AttentionPrecision())) }()
+	defer setAttn8ShortKeys(p.g, setAttn8ShortKeys(p.g, 0))
 	const lq, lk, keys, heads = 130, 300, 201, 2
 	q, k, v := modelQKV(77, lq, lk, heads)
 	for _, x := range [][]float32{q, k} {
@@ -158,13 +221,15 @@ func TestBackendAttention8MaskedTiny(t *testing.T) {
 
 // TestAttention8Bench times Attention in int8 against bf16 (portable and the device's default) at
 // 32760², 75600², 32760×512 and 75600×512 (40 heads), interleaved rounds, medians, and prints TFLOP/s and
-// ratios. It runs with WAN22_CUDA_BENCH=attn8.
+// ratios. The 8-bit kernels run over the 512 keys too (the backend runs bf16 there by default: these are
+// the measurements behind attn8ShortKeys). It runs with WAN22_CUDA_BENCH=attn8.
 func TestAttention8Bench(t *testing.T) {
 	if os.Getenv("WAN22_CUDA_BENCH") != "attn8" {
 		t.Skip("set WAN22_CUDA_BENCH=attn8 to time the 8-bit attention against the bf16 one")
 	}
 	p := newOpPair(t)
 	p.g.poison = false
+	defer setAttn8ShortKeys(p.g, setAttn8ShortKeys(p.g, 0))
 	defer p.g.SetPortableAttention(p.g.portableAttn)
 	defer func() { must(t, p.g.SetAttentionPrecision(p.g.AttentionPrecision())) }()
 	const heads, rounds = 40, 5
