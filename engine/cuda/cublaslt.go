@@ -42,28 +42,13 @@ type ltPlan struct {
 	p      unsafe.Pointer
 	algos  int // candidates the heuristic returned
 	chosen int
-	// strided marks a plan of lora_kcat_lt.go's (X or Y with a row stride beyond its width); the others
-	// are shim.c's.
-	strided bool
 }
 
 // free releases the plan's cuBLASLt objects.
-func (pl *ltPlan) free() {
-	if pl.strided {
-		ltStridedFree(pl.p)
-	} else {
-		C.wan22_lt_plan_free(pl.p)
-	}
-}
+func (pl *ltPlan) free() { C.wan22_lt_plan_free(pl.p) }
 
 // sel makes the plan run candidate i.
-func (pl *ltPlan) sel(i int) {
-	if pl.strided {
-		ltStridedSelect(pl.p, i)
-	} else {
-		C.wan22_lt_plan_select(pl.p, C.int(i))
-	}
-}
+func (pl *ltPlan) sel(i int) { C.wan22_lt_plan_select(pl.p, C.int(i)) }
 
 // Plans for GEMMs of at least this many flops time the heuristic's candidates once and keep the fastest:
 // cuBLASLt's first guess is often not its best kernel at WAN shapes, nor at the skinny ones of a run-time
@@ -216,29 +201,22 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 	}
 	pl, ok := lt.plans[key]
 	if !ok {
-		pl = &ltPlan{strided: !op.dense()}
+		pl = &ltPlan{}
 		want := 1
 		if 2*float64(op.M)*float64(op.N)*float64(op.K) >= ltAutotuneFlops {
 			want = 8
 		}
-		if pl.strided {
-			var err error
-			if pl.p, pl.algos, err = lt.ltStridedPlan(op, key, want); err != nil {
-				return err
-			}
-		} else {
-			var found C.int
-			call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d out=%v bias=%v gelu=%v", op.M, op.N, op.K, op.YType, !op.Bias.IsNil(), op.GELU)
-			gelu := C.int(0)
-			if op.GELU {
-				gelu = 1
-			}
-			if err := ltErr(call, C.wan22_lt_plan(lt.handle, C.int(op.M), C.int(op.N), C.int(op.K), C.int(key.out), C.int(key.bias), gelu,
-				C.int(key.ax), C.int(key.aw), C.int(key.ay), ltWorkspace, C.int(want), &pl.p, &found)); err != nil {
-				return err
-			}
-			pl.algos = int(found)
+		var found C.int
+		call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d ldx=%d ldy=%d out=%v bias=%v gelu=%v", op.M, op.N, op.K, key.ldx, key.ldy, op.YType, !op.Bias.IsNil(), op.GELU)
+		gelu := C.int(0)
+		if op.GELU {
+			gelu = 1
 		}
+		if err := ltErr(call, C.wan22_lt_plan(lt.handle, C.int(op.M), C.int(op.N), C.int(op.K), C.int(key.ldx), C.int(key.ldy), C.int(key.out), C.int(key.bias), gelu,
+			C.int(key.ax), C.int(key.aw), C.int(key.ay), ltWorkspace, C.int(want), &pl.p, &found)); err != nil {
+			return err
+		}
+		pl.algos = int(found)
 		lt.plans[key] = pl
 		if pl.algos > 1 {
 			if err := d.ltAutotuneOp(s, op, pl); err != nil {
@@ -258,10 +236,7 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 
 func (d *Device) ltMatmul(st *Stream, op GemmOp, pl *ltPlan) error {
 	lt := d.lt
-	if pl.strided {
-		return ltStridedMatmul(lt, pl.p, op, st)
-	}
-	return ltErr(fmt.Sprintf("cublasLtMatmul(M=%d N=%d K=%d)", op.M, op.N, op.K), C.wan22_lt_matmul(lt.handle, pl.p,
+	return ltErr(fmt.Sprintf("cublasLtMatmul(M=%d N=%d K=%d ldx=%d ldy=%d)", op.M, op.N, op.K, op.ldx(), op.ldy()), C.wan22_lt_matmul(lt.handle, pl.p,
 		C.uint64_t(op.X.Ptr), C.uint64_t(op.W.Ptr), C.uint64_t(op.Y.Ptr), C.uint64_t(op.Bias.Ptr), C.float(op.Beta),
 		C.uint64_t(lt.ws.ptr), C.size_t(lt.ws.size), cuStream(st.s)))
 }

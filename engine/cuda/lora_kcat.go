@@ -2,9 +2,11 @@
 
 package cuda
 
+// #include "shim.h"
+import "C"
+
 import (
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/wan22/wan22/engine"
@@ -28,46 +30,21 @@ import (
 // (tests check which path ran).
 var kcatStats struct{ fused, fallback atomic.Int64 }
 
-// shadowInfo is the layout of a storage's bf16 shadow with spare columns: buf [rows, ld] bf16 holding the
-// activation's cols columns in each row.
-type shadowInfo struct {
-	buf      *Buffer
-	cols, ld int
-}
-
-// stridedShadows records the shadows made with spare columns, by storage; a storage absent here (or whose
-// shadow is another buffer) has a dense one. Kept beside storage because tensor.go is not this file's;
-// the lock makes it safe for backends on several devices.
-var stridedShadows = struct {
-	sync.Mutex
-	m map[*storage]shadowInfo
-}{m: map[*storage]shadowInfo{}}
-
 // setShadow makes buf st's bf16 shadow, with cols columns in rows of ld elements.
 func (b *Backend) setShadow(st *storage, buf *Buffer, cols, ld int) {
-	st.shadow = buf
-	stridedShadows.Lock()
-	defer stridedShadows.Unlock()
-	if ld == cols {
-		delete(stridedShadows.m, st)
-		return
-	}
-	stridedShadows.m[st] = shadowInfo{buf: buf, cols: cols, ld: ld}
+	st.shadow, st.shadowCols, st.shadowLd = buf, cols, ld
 }
 
 // shadowStride is the row stride of st's shadow for a reader of cols columns: cols for a dense shadow, 0
 // when the shadow is strided for another width (a view of another shape cannot use it).
 func shadowStride(st *storage, cols int) int {
-	stridedShadows.Lock()
-	si, ok := stridedShadows.m[st]
-	stridedShadows.Unlock()
 	switch {
-	case !ok || si.buf != st.shadow:
+	case st.shadowLd == st.shadowCols:
 		return cols
-	case si.cols != cols:
+	case st.shadowCols != cols:
 		return 0
 	}
-	return si.ld
+	return st.shadowLd
 }
 
 // dropShadow returns st's shadow, if any, to the pool (stream order makes that safe while queued GEMMs
@@ -76,11 +53,8 @@ func (b *Backend) dropShadow(st *storage) {
 	if st.shadow == nil {
 		return
 	}
-	stridedShadows.Lock()
-	delete(stridedShadows.m, st)
-	stridedShadows.Unlock()
 	b.pool.put(st.shadow)
-	st.shadow = nil
+	st.shadow, st.shadowCols, st.shadowLd = nil, 0, 0
 }
 
 // castRowsBF16 writes F32 x [rows, cols] to bf16 y with a row stride of ld elements: one cast when y is
@@ -115,7 +89,9 @@ func (d *Device) copy2D(s *Stream, dst Mem, dpitch int64, src Mem, spitch int64,
 	if err := firstErr(need("2-D copy destination", dst, (height-1)*dpitch+width), need("2-D copy source", src, (height-1)*spitch+width)); err != nil {
 		return err
 	}
-	return copy2DAsync(d.stream(s), dst, dpitch, src, spitch, width, height)
+	st := d.stream(s)
+	return cuErr(fmt.Sprintf("cuMemcpy2DAsync(%d rows of %s, %s)", height, FormatBytes(width), st.name),
+		C.wan22_copy2d(C.uint64_t(dst.Ptr), C.size_t(dpitch), C.uint64_t(src.Ptr), C.size_t(spitch), C.size_t(width), C.size_t(height), cuStream(st.s)))
 }
 
 // loraAdapter resolves lr's matrices for an output of N columns and an input of K: down [r, K] and up

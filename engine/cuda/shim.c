@@ -80,6 +80,22 @@ int wan22_launch(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz
     return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, s, params, NULL);
 }
 
+// wan22_copy2d enqueues a device-to-device copy of height rows of width bytes, rows spitch bytes apart in src
+// and dpitch apart in dst (gorgonia.org/cu's Memcpy2DAsync dereferences its unused array fields).
+int wan22_copy2d(uint64_t dst, size_t dpitch, uint64_t src, size_t spitch, size_t width, size_t height, CUstream s) {
+    CUDA_MEMCPY2D p;
+    memset(&p, 0, sizeof p);
+    p.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    p.srcDevice = (CUdeviceptr)src;
+    p.srcPitch = spitch;
+    p.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    p.dstDevice = (CUdeviceptr)dst;
+    p.dstPitch = dpitch;
+    p.WidthInBytes = width;
+    p.Height = height;
+    return cuMemcpy2DAsync(&p, s);
+}
+
 // ---- TMA tensor maps ---------------------------------------------------------------------------------------
 // cuTensorMapEncodeTiled (CUDA 12.0 on) is looked up in the driver at run time, so that the CUDA 11.8 headers
 // the build may use need not declare it; its enums are declared here with the values of cuda.h 12.x/13.x.
@@ -244,8 +260,8 @@ void wan22_lt_plan_free(void* p) {
 // Wᶜ = W read as K×N and Xᶜ = X read as K×M: the "TN" GEMM. The bias runs along Yᶜ's rows, i.e. along N.
 // With gelu the epilogue also applies GELU with the tanh approximation (after the bias, in f32, before the
 // output is rounded): CUBLASLT_EPILOGUE_GELU(_BIAS).
-int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type, int gelu, int align_x, int align_w,
-                  int align_y, size_t max_workspace, int want, void** out, int* found_out) {
+int wan22_lt_plan(void* handle, int m, int n, int k, int ldx, int ldy, int out_type, int bias_type, int gelu,
+                  int align_x, int align_w, int align_y, size_t max_workspace, int want, void** out, int* found_out) {
     if (!lt.lib) return -1;
     lt_plan* pl = (lt_plan*)calloc(1, sizeof(lt_plan));
     if (pl == NULL) return 3;  // CUBLAS_STATUS_ALLOC_FAILED
@@ -270,8 +286,8 @@ int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type
         TRY(lt.MatmulDescSetAttribute(pl->desc, LT_DESC_EPILOGUE, &epi, sizeof epi));
     }
     TRY(lt.MatrixLayoutCreate(&pl->lw, LT_R_16BF, (uint64_t)k, (uint64_t)n, (int64_t)k));
-    TRY(lt.MatrixLayoutCreate(&pl->lx, LT_R_16BF, (uint64_t)k, (uint64_t)m, (int64_t)k));
-    TRY(lt.MatrixLayoutCreate(&pl->ly, out_type, (uint64_t)n, (uint64_t)m, (int64_t)n));
+    TRY(lt.MatrixLayoutCreate(&pl->lx, LT_R_16BF, (uint64_t)k, (uint64_t)m, (int64_t)(ldx > 0 ? ldx : k)));
+    TRY(lt.MatrixLayoutCreate(&pl->ly, out_type, (uint64_t)n, (uint64_t)m, (int64_t)(ldy > 0 ? ldy : n)));
     TRY(lt.MatmulPreferenceCreate(&pref));
     TRY(lt.MatmulPreferenceSetAttribute(pref, LT_PREF_MAX_WORKSPACE_BYTES, &max_workspace, sizeof max_workspace));
     {

@@ -24,6 +24,7 @@ int wan22_func_max_dynamic_smem(CUfunction f, int bytes);
 // tensor map takes 16, starting at a multiple of 8: the copy the driver reads keeps its 64-byte alignment).
 int wan22_launch(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
                  unsigned int bz, unsigned int smem, CUstream s, uint64_t* args, int nslots, const int* slot, int nargs);
+int wan22_copy2d(uint64_t dst, size_t dpitch, uint64_t src, size_t spitch, size_t width, size_t height, CUstream s);
 // wan22_tensor_map_bf16_2d encodes into map (128 bytes, 64-byte aligned) the TMA tensor map of a row-major bf16
 // matrix [rows, cols] with rows row_bytes apart: boxes of box_cols × box_rows, 128-byte swizzle, elements out of
 // bounds read as zeros. CUDA_ERROR_NOT_FOUND when the driver has no cuTensorMapEncodeTiled (before CUDA 12).
@@ -37,8 +38,9 @@ int wan22_lt_create(void** handle);
 int wan22_lt_destroy(void* handle);
 // wan22_lt_plan asks the heuristic for up to `want` algorithms (at most 8) and returns how many it found;
 // the plan uses the first until wan22_lt_plan_select picks another. gelu != 0 adds GELU (tanh) to the epilogue.
-int wan22_lt_plan(void* handle, int m, int n, int k, int out_type, int bias_type, int gelu, int align_x, int align_w,
-                  int align_y, size_t max_workspace, int want, void** plan, int* found);
+// ldx and ldy are the row strides of X and Y in elements (0: dense, K and N).
+int wan22_lt_plan(void* handle, int m, int n, int k, int ldx, int ldy, int out_type, int bias_type, int gelu,
+                  int align_x, int align_w, int align_y, size_t max_workspace, int want, void** plan, int* found);
 void wan22_lt_plan_select(void* plan, int i);
 // Device addresses travel as integers. beta != 0 accumulates into y (C = D = y, in place): y = epilogue(
 // x·wᵀ + beta·y + bias), the bias and GELU applied after the sum.

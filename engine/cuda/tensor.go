@@ -34,8 +34,11 @@ type storage struct {
 	f32c, bf16c *Buffer
 
 	// shadow is a bf16 copy of an F32 activation made for the GEMMs that read it (q, k and v of one input
-	// share it); a write to the storage drops it, Free releases it.
-	shadow *Buffer
+	// share it); a write to the storage drops it, Free releases it. It holds shadowCols columns in rows of
+	// shadowLd elements: equal for a dense shadow, shadowLd larger for one with spare columns for a run-time
+	// LoRA's down-projection (lora_kcat.go).
+	shadow               *Buffer
+	shadowCols, shadowLd int
 	// pending, when set, defines the activation as a normalization that has not run; buf is nil until
 	// it runs (see lazyNorm).
 	pending *lazyNorm
