@@ -6,8 +6,13 @@
 // so the f32 results are bit-identical to ggml's CPU code and the bf16 results are those f32 values
 // rounded to nearest even.
 //
-// Kernels: dequant_<type>_f32(float* y, const uint8_t* x, long n) and dequant_<type>_bf16(bf16* y, …),
-// n = number of elements, a multiple of the type's block size; grid-stride over n/8 groups.
+// Kernels: dequant_<type>_f32(float* y, const uint8_t* x, long n, long cols, long ld) and
+// dequant_<type>_bf16(bf16* y, …), n = number of elements, a multiple of the type's block size; grid-stride
+// over n/8 groups. The n elements are a dense [n / cols, cols] matrix written with a row stride of ld
+// elements: element e goes to y[(e / cols)·ld + e % cols], the other ld − cols elements of each row are not
+// written (run-time LoRA builds [W | up] this way, W in the first cols columns). ld == cols is a dense
+// write (no division); otherwise cols and ld are multiples of 8, so a group never straddles a row and the
+// stores stay 16-byte aligned.
 #include "common.cuh"
 #include "mma.cuh"
 
@@ -230,20 +235,25 @@ struct F32W {
 };
 
 template <class Q, class OUT>
-__device__ __forceinline__ void dequant(OUT* y, const uint8_t* x, long n) {
+__device__ __forceinline__ void dequant(OUT* y, const uint8_t* x, long n, long cols, long ld) {
     const long groups = n >> 3;
+    const long gap = ld - cols;  // 0: dense (uniform across the grid, so the branch below costs nothing)
     for (long g = (long)blockIdx.x * blockDim.x + threadIdx.x; g < groups; g += (long)gridDim.x * blockDim.x) {
         const long e = g << 3;
         const long blk = e / Q::QK;
         float v[8];
         Q::f(x + blk * Q::BYTES, (int)(e - blk * Q::QK), v);
-        st8(y + e, v);
+        st8(y + (gap == 0 ? e : e + (e / cols) * gap), v);
     }
 }
 
-#define DEQUANT(name, Q)                                                                                        \
-    extern "C" __global__ void dequant_##name##_f32(float* y, const uint8_t* x, long n) { dequant<Q>(y, x, n); } \
-    extern "C" __global__ void dequant_##name##_bf16(bf16* y, const uint8_t* x, long n) { dequant<Q>(y, x, n); }
+#define DEQUANT(name, Q)                                                                                 \
+    extern "C" __global__ void dequant_##name##_f32(float* y, const uint8_t* x, long n, long cols, long ld) { \
+        dequant<Q>(y, x, n, cols, ld);                                                                   \
+    }                                                                                                    \
+    extern "C" __global__ void dequant_##name##_bf16(bf16* y, const uint8_t* x, long n, long cols, long ld) { \
+        dequant<Q>(y, x, n, cols, ld);                                                                   \
+    }
 
 DEQUANT(q4_0, Q4_0)
 DEQUANT(q4_1, Q4_1)

@@ -12,14 +12,18 @@ import (
 //
 // on one of two paths, both with the bias and GELU in cuBLASLt's epilogue:
 //
-//   - K-concatenated (lora_kcat.go), when x's bf16 GEMM shadow has spare columns for the rank: the down
-//     GEMM writes h = x·downᵀ [M, r] into the shadow's spare columns (ldc = K + R), [W | up] is assembled
-//     as a bf16 temporary [N, K + r], and one GEMM over K + r computes y = act([x | h]·[W | up]ᵀ + bias).
-//     No [M, N] temporary is written or read. The shadow of an F32 input (a pending LayerNorm/Modulate,
-//     written straight into it, or a cast) gets R spare columns when its first GEMM reader is a LinearLoRA.
-//   - Three GEMMs otherwise (a BF16 input, which has no shadow; a rank larger than the shadow's spare
-//     columns; no memory for [W | up]): h = x·downᵀ into a temporary [M, r], y = h·upᵀ [M, N] into the
-//     output, then the layer's own GEMM accumulates into it, y = act(x·Wᵀ + 1·y + bias), reading y as C.
+//   - K-concatenated (lora_kcat.go), when the byte-count cost model picks it (kcatPays in
+//     lora_kcat_plan.go) and x's bf16 GEMM shadow has spare columns for the rank: the down GEMM writes
+//     h = x·downᵀ [M, r] into the shadow's spare columns (ldc = K + R), [W | up] is assembled as a bf16
+//     temporary [N, K + r] (a quantized or F16 W dequantized straight into it, a BF16 W copied), and one
+//     GEMM over K + r computes y = act([x | h]·[W | up]ᵀ + bias). No [M, N] temporary is written or read.
+//     The shadow of an F32 input (a pending LayerNorm/Modulate, written straight into it, or a cast) gets
+//     R spare columns when its first GEMM reader is a LinearLoRA that takes this path.
+//   - Three GEMMs otherwise (the cost model's choice: a BF16 W that costs more to copy than the [M, N]
+//     product it saves, M ≤ K + r, or M ≤ r for any W; a BF16 input, which has no shadow; a rank larger
+//     than the shadow's spare columns; no memory for [W | up]): h = x·downᵀ into a temporary [M, r],
+//     y = h·upᵀ [M, N] into the output, then the layer's own GEMM accumulates into it,
+//     y = act(x·Wᵀ + 1·y + bias), reading y as C.
 //
 // The separate ops both replace also wrote the [M, N] up-projection to a temporary, added it to y in one
 // more pass and, on the FFN's first linear, lost the GELU epilogue to a separate GELU pass.

@@ -19,16 +19,21 @@ import (
 //
 // [x | h] is the input's bf16 GEMM shadow [M, K + R] (row stride K + R): x in columns 0 … K−1, written by
 // the kernel that makes the shadow (LayerNorm, AddLayerNorm or a cast), and R spare columns that the down
-// GEMM writes h into (ldc = K + R). [W | up] is a per-call bf16 temporary [N, K + r]. The shadow gets its
-// spare columns when its first GEMM reader is a LinearLoRA (R = kcatSpare(r), r rounded up to 64: M·R·2
-// bytes more, 4 MiB at M = 32760 and R = 64). Later LoRA readers of the same input with rank ≤ R reuse
+// GEMM writes h into (ldc = K + R). [W | up] is a per-call bf16 temporary [N, K + r]: a quantized, F16 or
+// F32 W is dequantized straight into its first K columns (Device.DequantizeRows, the same write Linear
+// makes into the weight scratch), a BF16 W is copied in (a read and a write of the weight), and up is
+// copied into the last r. Whether that build pays for itself is the cost model's choice (kcatPays in
+// lora_kcat_plan.go: the three-GEMM path writes and reads an [M, N] product instead). The shadow gets its
+// spare columns when its first GEMM reader is a LinearLoRA that takes this path (R = kcatSpare(r), r
+// rounded up to 64: M·R·2 bytes more, 4 MiB at M = 32760 and R = 64). Later LoRA readers of the same input with rank ≤ R reuse
 // the spare columns: each call's down GEMM overwrites them before its K-concatenated GEMM reads them, and
 // the calls run one after another on the one compute stream, so no reader sees another's h. A reader with
 // a larger rank, and plain Linear readers, read the first K columns with lda = K + R.
 
-// kcatStats counts LinearLoRA calls by path: fused through the K-concatenated GEMM, or the three-GEMM path
-// (tests check which path ran).
-var kcatStats struct{ fused, fallback atomic.Int64 }
+// kcatStats counts LinearLoRA calls by path (tests check which path ran): fused through the K-concatenated
+// GEMM, or the three-GEMM path (fallback); declined counts the fallback calls that took it because the
+// cost model (kcatPays) chose it, whether or not x had room for the rank.
+var kcatStats struct{ fused, fallback, declined atomic.Int64 }
 
 // setShadow makes buf st's bf16 shadow, with cols columns in rows of ld elements.
 func (b *Backend) setShadow(st *storage, buf *Buffer, cols, ld int) {
@@ -115,15 +120,18 @@ func (b *Backend) loraAdapter(lr *loraOperands, N, K int) (down, up *Tensor, r i
 }
 
 // linearLoRA writes act(x·Wᵀ + bias + up·(down·x)) into BF16 y [M, N] for x [M, K]: through the
-// K-concatenated GEMM when x's shadow has room for the rank, else in three GEMMs (loraProduct, then the
-// layer's GEMM accumulating into y). Runs on the CUDA goroutine.
+// K-concatenated GEMM when the cost model (kcatPays) picks it and x's shadow has room for the rank, else
+// in three GEMMs (loraProduct, then the layer's GEMM accumulating into y). A new shadow gets spare columns
+// only for a call that would use them. Runs on the CUDA goroutine.
 func (b *Backend) linearLoRA(y Mem, x, w *Tensor, bias Mem, lr *loraOperands, M, N, K int, gelu bool, ts *temps) error {
 	down, up, r, err := b.loraAdapter(lr, N, K)
 	if err != nil {
 		return err
 	}
+	copyW := kcatCopiesW(w.st.weight, w.st.wtype)
+	kcat := kcatPays(M, N, K, r, copyW)
 	spare := 0
-	if b.d.CanStride(GemmAuto) {
+	if kcat && b.d.CanStride(GemmAuto) {
 		spare = kcatSpare(r)
 	}
 	xm, ld, err := b.gemmInputLd(x, ts, spare)
@@ -138,11 +146,14 @@ func (b *Backend) linearLoRA(y Mem, x, w *Tensor, bias Mem, lr *loraOperands, M,
 	if err != nil {
 		return err
 	}
-	if kcatFits(ld, K, r) {
-		done, err := b.kcatGemm(y, xm, ld, w, dm, um, bias, M, N, K, r, gelu, ts)
+	if kcat && kcatFits(ld, K, r) {
+		done, err := b.kcatGemm(y, xm, ld, w, copyW, dm, um, bias, M, N, K, r, gelu, ts)
 		if err != nil || done {
 			return err
 		}
+	}
+	if !kcat {
+		kcatStats.declined.Add(1)
 	}
 	kcatStats.fallback.Add(1)
 	if err := b.loraProduct(y, xm, ld, dm, um, M, N, K, r, ts); err != nil {
@@ -152,9 +163,10 @@ func (b *Backend) linearLoRA(y Mem, x, w *Tensor, bias Mem, lr *loraOperands, M,
 }
 
 // kcatGemm runs the K-concatenated GEMM (see above) for x's shadow xm [M, ld] with room for rank r, and
-// the bf16 adapter matrices dm [r, K] and um [N, r]. done is false, with nothing written, when the
-// temporary [W | up] cannot be allocated (the caller takes the three-GEMM path). Runs on the CUDA goroutine.
-func (b *Backend) kcatGemm(y, xm Mem, ld int, w *Tensor, dm, um, bias Mem, M, N, K, r int, gelu bool, ts *temps) (done bool, err error) {
+// the bf16 adapter matrices dm [r, K] and um [N, r]; copyW says how W gets into [W | up] (kcatCopiesW).
+// done is false, with nothing written, when the temporary [W | up] cannot be allocated (the caller takes
+// the three-GEMM path). Runs on the CUDA goroutine.
+func (b *Backend) kcatGemm(y, xm Mem, ld int, w *Tensor, copyW bool, dm, um, bias Mem, M, N, K, r int, gelu bool, ts *temps) (done bool, err error) {
 	kr := K + r
 	wcat, err := b.tmp(ts, int64(N)*int64(kr)*2)
 	if err != nil {
@@ -163,30 +175,11 @@ func (b *Backend) kcatGemm(y, xm Mem, ld int, w *Tensor, dm, um, bias Mem, M, N,
 		}
 		return false, err
 	}
-	// [W | up]: W as bf16 in columns 0 … K−1 (a BF16 weight as it is, another type dequantized into the
-	// device's weight scratch as Linear does), up in columns K … K+r−1.
-	var wm Mem
-	switch {
-	case w.st.weight && w.st.wtype != gguf.TypeBF16:
-		if !CanDequantize(w.st.wtype) {
-			return false, fmt.Errorf("weight type %v has no GPU kernel", w.st.wtype)
-		}
-		n := int64(N) * int64(K)
-		if wm, err = b.d.scratchMem(n * 2); err != nil {
-			return false, err
-		}
-		if err = b.d.Dequantize(nil, wm, gguf.TypeBF16, w.mem(), w.st.wtype, n); err != nil {
-			return false, err
-		}
-	default:
-		if wm, err = b.as(w, engine.BF16, ts); err != nil {
-			return false, err
-		}
-	}
-	row := int64(kr) * 2
-	if err := b.d.copy2D(nil, wcat, row, wm, int64(K)*2, int64(K)*2, int64(N)); err != nil {
+	// [W | up]: W as bf16 in columns 0 … K−1, up in columns K … K+r−1.
+	if err := b.kcatWeight(wcat, w, copyW, N, K, r, ts); err != nil {
 		return false, err
 	}
+	row := int64(kr) * 2
 	if err := b.d.copy2D(nil, wcat.Slice(int64(K)*2, wcat.Bytes-int64(K)*2), row, um, int64(r)*2, int64(r)*2, int64(N)); err != nil {
 		return false, err
 	}
@@ -201,4 +194,22 @@ func (b *Backend) kcatGemm(y, xm Mem, ld int, w *Tensor, dm, um, bias Mem, M, N,
 	}
 	kcatStats.fused.Add(1)
 	return true, nil
+}
+
+// kcatWeight writes W [N, K] as bf16 into columns 0 … K−1 of wcat [N, K + r]: a bf16 W (copyW: a BF16
+// weight as it is, an activation as b.as makes it) with a 2-D copy, another weight dequantized or
+// converted straight into them (one kernel, the write that the three-GEMM path's Linear makes into the
+// weight scratch). Runs on the CUDA goroutine.
+func (b *Backend) kcatWeight(wcat Mem, w *Tensor, copyW bool, N, K, r int, ts *temps) error {
+	if !copyW {
+		if !CanDequantize(w.st.wtype) {
+			return fmt.Errorf("weight type %v has no GPU kernel", w.st.wtype)
+		}
+		return b.d.DequantizeRows(nil, wcat, gguf.TypeBF16, w.mem(), w.st.wtype, int64(N), int64(K), int64(K+r))
+	}
+	wm, err := b.as(w, engine.BF16, ts)
+	if err != nil {
+		return err
+	}
+	return b.d.copy2D(nil, wcat, int64(K+r)*2, wm, int64(K)*2, int64(K)*2, int64(N))
 }
