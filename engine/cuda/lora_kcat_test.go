@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/wan22/wan22/engine"
@@ -168,21 +169,90 @@ func slicesEqualF32(a, b []float32) bool {
 }
 
 // kcatCounts reads the LinearLoRA path counters.
-func kcatCounts() (fused, fallback int64) { return kcatStats.fused.Load(), kcatStats.fallback.Load() }
+func kcatCounts() [3]int64 {
+	return [3]int64{kcatStats.fused.Load(), kcatStats.fallback.Load(), kcatStats.declined.Load()}
+}
 
-// TestBackendLinearLoRAKcat checks the K-concatenated LoRA GEMM (lora_kcat.go) against the CPU reference
-// Linear(x, w, b) + Linear(Linear(x, down), up) (then GELU) and that it ran where it should: an F32 input
-// with a pending LayerNorm + Modulate read by LoRA linears of ranks 16, 64 and 128 (the shadow gets 64
-// spare columns from the first: the first two fuse, the third takes the three-GEMM path) and then by a
-// plain Linear reading the strided shadow; an F32 input without a pending norm; a BF16 input (no shadow:
-// three GEMMs); bias and GELU; Q8_0, F16 and BF16 base weights; M = 67 (not a multiple of 8 or 16).
+// TestDequantizeRows checks Device.DequantizeRows, which run-time LoRA uses to dequantize W straight into
+// [W | up]: Q8_0, Q4_K, F16 and F32 matrices written to bf16 and f32 with a row stride equal Dequantize's
+// dense output bit for bit row by row, and the columns between the rows keep their fill; strides that are
+// narrower than a row or not multiples of 8, and an output too small, are refused.
+func TestDequantizeRows(t *testing.T) {
+	d := testDevice(t)
+	r := rand.New(rand.NewPCG(45, 46))
+	const rows, cols, fill = 5, 512, 0x4060
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_K, gguf.TypeF16, gguf.TypeF32} {
+		src := randomBlocks(r, typ, rows*cols/typ.BlockSize())
+		x := alloc(t, d, int64(len(src)))
+		must(t, d.Upload(x, src))
+		for _, yt := range []gguf.Type{gguf.TypeBF16, gguf.TypeF32} {
+			es := int(elemBytes(yt)) / 2 // 16-bit words per element
+			for _, ld := range []int{cols + 8, cols + 64, 2*cols + 24} {
+				name := fmt.Sprintf("%v to %v, %d columns in rows of %d", typ, yt, cols, ld)
+				yd := alloc(t, d, int64(rows*cols*es*2))
+				ys := alloc(t, d, int64(rows*ld*es*2))
+				must(t, d.Memset16(nil, ys, fill))
+				must(t, d.Dequantize(nil, yd, yt, x, typ, rows*cols))
+				if err := d.DequantizeRows(nil, ys, yt, x, typ, rows, cols, int64(ld)); err != nil {
+					t.Errorf("%s: %v", name, err)
+					continue
+				}
+				want := make([]uint16, rows*cols*es)
+				got := make([]uint16, rows*ld*es)
+				must(t, d.DownloadU16(want, yd))
+				must(t, d.DownloadU16(got, ys))
+				for i := 0; i < rows; i++ {
+					row := got[i*ld*es : (i+1)*ld*es]
+					if !slices.Equal(row[:cols*es], want[i*cols*es:(i+1)*cols*es]) {
+						t.Errorf("%s: row %d differs from the dense dequantization", name, i)
+					}
+					if j := slices.IndexFunc(row[cols*es:], func(v uint16) bool { return v != fill }); j >= 0 {
+						t.Errorf("%s: row %d: the gap was written (16-bit word %d of it)", name, i, j)
+					}
+				}
+			}
+		}
+	}
+	x := alloc(t, d, 64*34)
+	y := alloc(t, d, 64*64*2)
+	for _, c := range []struct {
+		what           string
+		rows, cols, ld int64
+		y              Mem
+	}{
+		{"a stride narrower than the row", 2, 64, 32, y},
+		{"columns not a multiple of 8", 2, 36, 64, y},
+		{"a stride not a multiple of 8", 2, 64, 68, y},
+		{"no rows", 0, 64, 72, y},
+		{"an output too small", 2, 64, 96, y.Slice(0, (96+63)*2)},
+	} {
+		if err := d.DequantizeRows(nil, c.y, gguf.TypeBF16, x, gguf.TypeQ8_0, c.rows, c.cols, c.ld); err == nil {
+			t.Errorf("DequantizeRows accepted %s (%d rows of %d, stride %d)", c.what, c.rows, c.cols, c.ld)
+		} else {
+			singleLine(t, err)
+		}
+	}
+}
+
+// TestBackendLinearLoRAKcat checks run-time LoRA's two paths (lora_kcat.go) against the CPU reference
+// Linear(x, w, b) + Linear(Linear(x, down), up) (then GELU), and that each call took the path it should
+// (the kcatStats counters: K-concatenated, three-GEMM, and of those the cost model's choices).
+//
+// For Q8_0 and F16 base weights, dequantized straight into the strided [W | up] (Device.DequantizeRows),
+// and BF16 ones, copied into it, at an M above the cost model's bound (M > r for a dequantized W, M > K + r
+// for a copied one; M odd): an F32 input with a pending LayerNorm + Modulate read by LoRA linears of ranks
+// 16, 64 and 128 (the shadow gets 64 spare columns from the first: the first two fuse, the third has no
+// room and takes three GEMMs) and then by a plain Linear and a LinearGELU reading the strided shadow; an
+// F32 input without a pending norm; a BF16 input (no shadow: three GEMMs); bias and GELU. Then the cost
+// model's own choices: a BF16 W at M ≤ K + r and a Q8_0 W at M ≤ r take three GEMMs (and a declined
+// call gives a new shadow no spare columns), a Q8_0 W at M > r fuses.
 func TestBackendLinearLoRAKcat(t *testing.T) {
 	p := newOpPair(t)
 	if !p.g.d.CanStride(GemmAuto) {
 		t.Skipf("cuBLASLt not loaded (%s): LinearLoRA runs the separate ops", p.g.d.ltReason)
 	}
 	ref := p.loraRef
-	const M, K, N = 67, 256, 72
+	const K, N = 256, 72
 	type adapter struct{ dg, dc, ug, uc engine.Tensor }
 	lora := func(r int) adapter {
 		dg, dc := p.weight(gguf.TypeBF16, 1/math.Sqrt(K), r, K)
@@ -195,14 +265,20 @@ func TestBackendLinearLoRAKcat(t *testing.T) {
 			p.g.Free(a.dg, a.ug)
 		}
 	}()
-	expect := func(name string, f0, b0 int64, fused, fallback int64) {
+	// expect checks the counters' change since c0: fused, three-GEMM and declined (by the cost model) calls.
+	expect := func(name string, c0 [3]int64, fused, fallback, declined int64) {
 		t.Helper()
-		f1, b1 := kcatCounts()
-		if f1-f0 != fused || b1-b0 != fallback {
-			t.Errorf("%s: %d K-concatenated and %d three-GEMM calls, want %d and %d", name, f1-f0, b1-b0, fused, fallback)
+		c1 := kcatCounts()
+		if got := [3]int64{c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2]}; got != [3]int64{fused, fallback, declined} {
+			t.Errorf("%s: %d K-concatenated, %d three-GEMM (%d by the cost model) calls, want %d, %d (%d)",
+				name, got[0], got[1], got[2], fused, fallback, declined)
 		}
 	}
 	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeF16, gguf.TypeBF16} {
+		M := 139 // > 128, the largest rank: the cost model picks the K-concatenated GEMM for a dequantized W
+		if kcatCopiesW(true, typ) {
+			M = 395 // > K + 128 for a copied W
+		}
 		wg, wc := p.weight(typ, 1/math.Sqrt(K), N, K)
 		bg, bc := p.weight(gguf.TypeF32, 0.5, N)
 
@@ -223,10 +299,10 @@ func TestBackendLinearLoRAKcat(t *testing.T) {
 			if c.bias {
 				bgi, bci = bg, bc
 			}
-			name := fmt.Sprintf("%v: pending norm, reader %d (rank %d, bias %v, gelu %v)", typ, i+1, c.r, c.bias, c.gelu)
-			f0, b0 := kcatCounts()
+			name := fmt.Sprintf("%v M=%d: pending norm, reader %d (rank %d, bias %v, gelu %v)", typ, M, i+1, c.r, c.bias, c.gelu)
+			c0 := kcatCounts()
 			y := p.g.LinearLoRA(ng, wg, bgi, a.dg, a.ug, c.gelu)
-			expect(name, f0, b0, c.fused, c.back)
+			expect(name, c0, c.fused, c.back, 0)
 			p.check(name, y, ref(nc, wc, bci, a.dc, a.uc, c.gelu), tolBF16)
 			outs = append(outs, y)
 			if i == 0 {
@@ -247,27 +323,65 @@ func TestBackendLinearLoRAKcat(t *testing.T) {
 		// An F32 input without a pending norm: its shadow is a strided cast.
 		x2g, x2c := p.act(engine.F32, 1, M, K)
 		a := adapters[32]
-		f0, b0 := kcatCounts()
+		c0 := kcatCounts()
 		y2 := p.g.LinearLoRA(x2g, wg, bg, a.dg, a.ug, true)
-		expect(fmt.Sprintf("%v: F32 input", typ), f0, b0, 1, 0)
+		expect(fmt.Sprintf("%v: F32 input", typ), c0, 1, 0, 0)
 		p.check(fmt.Sprintf("%v: F32 input without a pending norm", typ), y2, ref(x2c, wc, bc, a.dc, a.uc, true), tolBF16)
 
-		// A BF16 input has no shadow: three GEMMs.
+		// A BF16 input has no shadow: three GEMMs, though the cost model would take the other path.
 		x3g, x3c := p.act(engine.BF16, 1, M, K)
-		f0, b0 = kcatCounts()
+		c0 = kcatCounts()
 		y3 := p.g.LinearLoRA(x3g, wg, bg, a.dg, a.ug, false)
-		expect(fmt.Sprintf("%v: BF16 input", typ), f0, b0, 0, 1)
+		expect(fmt.Sprintf("%v: BF16 input", typ), c0, 0, 1, 0)
 		p.check(fmt.Sprintf("%v: BF16 input", typ), y3, ref(x3c, wc, bc, a.dc, a.uc, false), tolBF16)
 
 		// A write to x drops the strided shadow; the next LoRA reader makes a new one.
 		p.g.AddGated(x2g, x3g, nil)
 		p.c.AddGated(x2c, x3c, nil)
-		f0, b0 = kcatCounts()
+		c0 = kcatCounts()
 		y4 := p.g.LinearLoRA(x2g, wg, nil, adapters[64].dg, adapters[64].ug, false)
-		expect(fmt.Sprintf("%v: after a write", typ), f0, b0, 1, 0)
+		expect(fmt.Sprintf("%v: after a write", typ), c0, 1, 0, 0)
 		p.check(fmt.Sprintf("%v: F32 input after a write", typ), y4, ref(x2c, wc, nil, adapters[64].dc, adapters[64].uc, false), tolBF16)
 
 		p.g.Free(outs...)
 		p.g.Free(wg, bg, xg, shg, scg, ng, x2g, y2, x3g, y3, y4)
+	}
+
+	// The cost model's choices on inputs whose shadows could take the rank.
+	bfg, bfc := p.weight(gguf.TypeBF16, 1/math.Sqrt(K), N, K)
+	q8g, q8c := p.weight(gguf.TypeQ8_0, 1/math.Sqrt(K), N, K)
+	defer p.g.Free(bfg, q8g)
+	a := adapters[16]
+	for _, c := range []struct {
+		what                      string
+		M                         int
+		wg, wc                    engine.Tensor
+		fused, fallback, declined int64
+		ld                        int // x's shadow's row stride after the call: dense when declined
+	}{
+		{"BF16 W, M = 67 ≤ K + r: three GEMMs", 67, bfg, bfc, 0, 1, 1, K},
+		{"Q8_0 W, M = 12 ≤ r: three GEMMs", 12, q8g, q8c, 0, 1, 1, K},
+		{"Q8_0 W, M = 24 > r: K-concatenated", 24, q8g, q8c, 1, 0, 0, K + kcatSpare(16)},
+	} {
+		xg, xc := p.act(engine.F32, 1, c.M, K)
+		c0 := kcatCounts()
+		y := p.g.LinearLoRA(xg, c.wg, nil, a.dg, a.ug, false)
+		expect(c.what, c0, c.fused, c.fallback, c.declined)
+		p.check(c.what, y, ref(xc, c.wc, nil, a.dc, a.uc, false), tolBF16)
+		st := xg.(*Tensor).st
+		if ld := shadowStride(st, K); st.shadow == nil || ld != c.ld {
+			t.Errorf("%s: shadow row stride %d, want %d", c.what, ld, c.ld)
+		}
+		outs := []engine.Tensor{xg, y}
+		if c.wg == bfg {
+			// A later reader that the cost model would fuse (Q8_0, M > r) finds no room in the dense shadow.
+			name := c.what + ", then a Q8_0 reader"
+			c0 = kcatCounts()
+			y2 := p.g.LinearLoRA(xg, q8g, nil, a.dg, a.ug, false)
+			expect(name, c0, 0, 1, 0)
+			p.check(name, y2, ref(xc, q8c, nil, a.dc, a.uc, false), tolBF16)
+			outs = append(outs, y2)
+		}
+		p.g.Free(outs...)
 	}
 }
