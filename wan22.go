@@ -19,7 +19,8 @@
 // reporting progress and stopping when the context is cancelled.
 //
 // Options.Attention opts in to 8-bit attention on the GPU (AttentionINT8,
-// AttentionFP8: faster, slightly less accurate); the default is bf16.
+// AttentionFP8: slightly less accurate, and faster only on GPUs without
+// wgmma, not on Hopper); the default is bf16.
 //
 // Request.LoRAs attaches LoRA files at run time, per expert, each checked
 // against its expert before any model loads; Solver DistillSolver with
@@ -77,7 +78,8 @@ type Options struct {
 	TextEncoderBF16 bool
 	// Attention is the arithmetic of the DiT's attention on the GPU: ""
 	// or AttentionBF16 (the default), or the opt-in 8-bit modes
-	// AttentionINT8 and AttentionFP8 (faster, slightly less accurate). The
+	// AttentionINT8 and AttentionFP8 (slightly less accurate; faster only on
+	// GPUs without wgmma, not on Hopper, whose bf16 kernel is faster). The
 	// 8-bit modes apply to the self-attention: key sequences of at most 2048
 	// keys (the cross-attention) run bf16, where 8 bits would be slower. They
 	// need the CUDA backend: Open refuses them on the CPU, whose attention
@@ -138,12 +140,13 @@ const (
 	// AttentionBF16, the default: bf16 operands, f32 accumulation.
 	AttentionBF16 = engine.AttentionBF16
 	// AttentionINT8: Q·Kᵀ and P·V in INT8 with per-block scales (the
-	// SageAttention recipe); any CUDA GPU wan22 runs on. Opt-in: faster,
-	// slightly less accurate.
+	// SageAttention recipe); any CUDA GPU wan22 runs on. Opt-in: slightly
+	// less accurate, faster only where there is no wgmma bf16 kernel.
 	AttentionINT8 = engine.AttentionINT8
 	// AttentionFP8: Q·Kᵀ in INT8, P·V in FP8 where the GPU has FP8 tensor
-	// cores (sm_89 and newer), else as AttentionINT8. Opt-in: faster,
-	// slightly less accurate.
+	// cores (sm_89 and newer), else as AttentionINT8. Opt-in: less accurate
+	// than AttentionINT8 (about 2.7e-2 relative), faster only where there is
+	// no wgmma bf16 kernel.
 	AttentionFP8 = engine.AttentionFP8
 )
 

@@ -65,7 +65,8 @@ into --out-video DIR to keep them; the stage is timed either way, and VAE
 decode is reported without it.
 
 Attention: --attention int8 or fp8 times the opt-in 8-bit attention on the
-GPU (faster, slightly less accurate) instead of bf16 for the self-attention
+GPU (slightly less accurate; faster only on GPUs without wgmma, not on Hopper)
+instead of bf16 for the self-attention
 (the cross-attention, at most 2048 keys, runs bf16 either way); the report
 records it, and --compare against a bf16 report says the two differ in it.
 

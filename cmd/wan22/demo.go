@@ -18,7 +18,8 @@ afterwards (also on Ctrl-C), animates a generated test image and writes the
 video to -out (MP4 through ffmpeg, or an MJPEG .avi when ffmpeg is missing).
 It runs on the GPU when this binary has CUDA and one is present (-device
 auto), else on the CPU. -attention int8 or fp8 (with -device cuda) runs the
-opt-in 8-bit attention, faster and slightly less accurate, to compare its
+opt-in 8-bit attention (slightly less accurate; faster only on GPUs without
+wgmma, not on Hopper) to compare its
 frames with the default bf16 ones; the tiny models' sequences are short (at
 most 2048 keys), which run bf16 even then unless WAN22_ATTN8_SHORT_KEYS=0 is
 set.

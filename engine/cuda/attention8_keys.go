@@ -26,14 +26,18 @@ const attn8ShortKeysEnv = "WAN22_ATTN8_SHORT_KEYS"
 
 // attn8ShortKeysFrom reads the value of WAN22_ATTN8_SHORT_KEYS: attn8ShortKeys when it is empty, else the
 // whole number ≥ 0 it holds, or an error naming the bad value (the caller logs it and uses the default).
+// attn8MaxShortKeys bounds the setting (a larger one means bf16 everywhere anyway) so that bound+1 cannot
+// overflow.
+const attn8MaxShortKeys = 1 << 30
+
 func attn8ShortKeysFrom(v string) (int, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return attn8ShortKeys, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return attn8ShortKeys, fmt.Errorf("%s=%q: want a whole number of keys ≥ 0 (0: 8-bit attention at every length; default %d)", attn8ShortKeysEnv, v, attn8ShortKeys)
+	if err != nil || n < 0 || n > attn8MaxShortKeys {
+		return attn8ShortKeys, fmt.Errorf("%s=%q: want a whole number of keys from 0 to %d (0: 8-bit attention at every length; default %d)", attn8ShortKeysEnv, v, attn8MaxShortKeys, attn8ShortKeys)
 	}
 	return n, nil
 }

@@ -207,10 +207,12 @@ func (b *Backend) gemmInputLd(x *Tensor, ts *temps, spare int) (m Mem, ld int, e
 		if ld := shadowStride(st, cols); ld != 0 {
 			return Mem{Ptr: uintptr(st.shadow.ptr), Bytes: int64(rows) * int64(ld) * 2}, ld, nil
 		}
-		b.dropShadow(st) // strided for a view of another width: made again, dense, for this one
+		b.dropShadow(st) // strided for a view of another width: made again for this one
 	}
 	ld = cols
-	if spare > 0 && n > 0 {
+	// Spare columns only when the view's rows are the normalization's (a Reshape to another width reads the
+	// pending result dense, as it would any other activation).
+	if spare > 0 && n > 0 && (st.pending == nil || st.pending.cols == cols) {
 		ld = cols + spare
 	}
 	buf, err := b.pool.get(max(int64(rows)*int64(ld)*2, 1))
@@ -223,7 +225,11 @@ func (b *Backend) gemmInputLd(x *Tensor, ts *temps, spare int) (m Mem, ld int, e
 	}
 	m = Mem{Ptr: uintptr(buf.ptr), Bytes: int64(rows) * int64(ld) * 2}
 	if p := st.pending; p != nil {
-		err = b.addNorm(p, m, gguf.TypeBF16, ld)
+		nld := 0 // dense: the normalization's own rows back to back, whatever the view's width
+		if ld != cols {
+			nld = ld
+		}
+		err = b.addNorm(p, m, gguf.TypeBF16, nld)
 	} else if n > 0 {
 		err = b.castRowsBF16(m, ld, x.mem(), rows, cols)
 	}

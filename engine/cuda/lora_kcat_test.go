@@ -385,3 +385,28 @@ func TestBackendLinearLoRAKcat(t *testing.T) {
 		p.g.Free(outs...)
 	}
 }
+
+// TestBackendLinearLoRAKcatReshaped: a view of a pending LayerNorm with another row width (Reshape [M, K] to
+// [M/2, 2K]) is read by a LoRA linear and a plain one; the shadow's spare columns are only for the norm's own
+// rows, so this view's shadow is made dense and both equal the CPU results.
+func TestBackendLinearLoRAKcatReshaped(t *testing.T) {
+	p := newOpPair(t)
+	if !p.g.d.CanStride(GemmAuto) {
+		t.Skipf("cuBLASLt not loaded (%s): LinearLoRA runs the separate ops", p.g.d.ltReason)
+	}
+	const M, K, N, r = 400, 128, 72, 16
+	xg, xc := p.act(engine.F32, 1, M, K)
+	ng := p.g.Reshape(p.g.LayerNorm(xg, nil, nil, 1e-6), M/2, 2*K)
+	nc := p.c.Reshape(p.c.LayerNorm(xc, nil, nil, 1e-6), M/2, 2*K)
+	wg, wc := p.weight(gguf.TypeQ8_0, 1/math.Sqrt(2*K), N, 2*K)
+	dg, dc := p.weight(gguf.TypeBF16, 1/math.Sqrt(2*K), r, 2*K)
+	ug, uc := p.weight(gguf.TypeBF16, 0.5/math.Sqrt(r), N, r)
+	defer p.g.Free(wg, dg, ug)
+	y := p.g.LinearLoRA(ng, wg, nil, dg, ug, false)
+	p.check("LoRA linear of a reshaped pending norm", y, p.loraRef(nc, wc, nil, dc, uc, false), tolBF16)
+	if st := ng.(*Tensor).st; st.shadow != nil && shadowStride(st, 2*K) != 2*K {
+		t.Errorf("the reshaped view's shadow has row stride %d, want %d (dense)", shadowStride(st, 2*K), 2*K)
+	}
+	yl := p.g.Linear(ng, wg, nil)
+	p.check("plain Linear of the reshaped pending norm", yl, p.c.Linear(nc, wc, nil), tolBF16)
+}

@@ -3,6 +3,7 @@
 #include "shim.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +66,9 @@ int wan22_func_max_dynamic_smem(CUfunction f, int bytes) {
     return cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
 }
 
-// Every kernel parameter travels in an 8-byte slot; the driver reads as many bytes as the parameter has,
-// which on little-endian machines are the low bytes of the slot.
+// Each kernel parameter starts at its slot of args: a scalar or pointer has one 8-byte slot (the driver reads as
+// many bytes as the parameter has, on little-endian machines the low bytes of the slot), a TMA tensor map 16
+// slots from a multiple of 8 (the Go caller, Device.launch, lays them out so that they fit within nslots).
 int wan22_launch(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
                  unsigned int bz, unsigned int smem, CUstream s, uint64_t* args, int nslots, const int* slot, int nargs) {
     void* params[32];
@@ -110,17 +112,15 @@ typedef CUresult (*tm_encode_fn)(void* map, int dtype, cuuint32_t rank, void* ba
                                  const cuuint64_t* strides, const cuuint32_t* box, const cuuint32_t* estrides,
                                  int interleave, int swizzle, int l2, int oob);
 static tm_encode_fn tm_encode;
-static int tm_looked_up;
+static pthread_once_t tm_once = PTHREAD_ONCE_INIT;
+
+// tm_lookup finds cuTensorMapEncodeTiled in the loaded driver library. dlsym rather than cuGetProcAddress,
+// whose signature differs between the CUDA 11 and 12+ headers (cuda.h 12+ maps it to cuGetProcAddress_v2).
+static void tm_lookup(void) { tm_encode = (tm_encode_fn)dlsym(RTLD_DEFAULT, "cuTensorMapEncodeTiled"); }
 
 int wan22_tensor_map_bf16_2d(uint64_t* map, uint64_t base, uint64_t cols, uint64_t rows, uint64_t row_bytes,
                              unsigned int box_cols, unsigned int box_rows) {
-    if (!tm_looked_up) {
-        void* fn = NULL;
-        if (cuGetProcAddress("cuTensorMapEncodeTiled", &fn, 12000, CU_GET_PROC_ADDRESS_DEFAULT) == CUDA_SUCCESS) {
-            tm_encode = (tm_encode_fn)fn;
-        }
-        tm_looked_up = 1;
-    }
+    pthread_once(&tm_once, tm_lookup);
     if (!tm_encode) return CUDA_ERROR_NOT_FOUND;
     cuuint64_t dims[2] = {cols, rows}, strides[1] = {row_bytes};
     cuuint32_t box[2] = {box_cols, box_rows}, estrides[2] = {1, 1};
