@@ -32,7 +32,9 @@ type Config struct {
 	PortableAttention bool
 	// Attention is the arithmetic of head-dim-128 attention (Backend.SetAttentionPrecision changes it later):
 	// "" or engine.AttentionBF16 (the default), engine.AttentionINT8 or engine.AttentionFP8 (8-bit,
-	// kernels/attention8.cu; see backend_attention8.go). WAN22_ATTN=int8 or fp8 sets it when it is "".
+	// kernels/attention8.cu; see backend_attention8.go). WAN22_ATTN=int8 or fp8 sets it when it is "". The
+	// 8-bit modes run key sequences of at most 2048 keys (the cross-attention) on the bf16 kernels;
+	// WAN22_ATTN8_SHORT_KEYS moves that bound (0: 8 bits at every length; attention8_keys.go).
 	Attention engine.AttentionPrecision
 	// Logger receives the package's logs; nil means slog.Default().
 	Logger *slog.Logger
