@@ -420,6 +420,7 @@ func TestCopy2D(t *testing.T) {
 	for _, c := range []struct{ rows, width, spitch, dpitch, off int }{
 		{7, 64, 64, 96, 0}, // the kernel: words of 16 bytes
 		{300, 10240, 10240, 10368, 0},
+		{5000, 16, 16, 32, 0}, // more rows than blocks: the grid-stride loop over rows
 		{5, 48, 80, 112, 0},
 		{6, 20, 20, 36, 0}, // cuMemcpy2DAsync: rows not a multiple of 16 bytes
 		{4, 64, 64, 96, 2}, // cuMemcpy2DAsync: a source off the 16-byte grid
