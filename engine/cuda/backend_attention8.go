@@ -137,6 +137,12 @@ func (b *Backend) attn8For(keys int) *attn8Kernel {
 		b.d.log.Warn("running INT8 attention for fp8", "reason", why)
 		st.fp8Warned = true
 	}
+	if k == nil && !fp8 && slices.Contains(b.flashModules(), flashModuleSM90a) {
+		// Hopper: INT8 Q·Kᵀ on the warpgroup tensor cores (bf16 P·V), when its module loads.
+		if k, err = b.pickAttn8(flashModuleSM90a, short); k == nil {
+			b.d.log.Info("Hopper INT8 attention unavailable; using the mma.sync one", "err", err)
+		}
+	}
 	if k == nil {
 		k, err = b.pickAttn8(attn8Module, short)
 	}
@@ -173,6 +179,9 @@ func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
 		k, err := b.d.getKernel(mod, s.name)
 		if err == nil {
 			err = b.d.allowSmem(k, s.smem)
+		}
+		if err == nil && s.hopper {
+			_, err = bf16TensorMap(Mem{Ptr: 1 << 20}, flashHeadDim, 1, 2*flashHeadDim, 64, 128) // the driver makes tensor maps
 		}
 		if err != nil {
 			why = err
@@ -228,6 +237,9 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 		h * int64(lq) * attn8Outliers * 2,                  // qo [H][lq][16] bf16
 		h * int64(nkb) * attn8KeyBlock * attn8Outliers * 2, // ko [H][nkb·64][16] bf16
 	}
+	if a.spec.hopper {
+		sizes[4], sizes[5] = 16, 16 // V stays bf16: no 8-bit V or its scales
+	}
 	var m [12]Mem
 	for i, n := range sizes {
 		if m[i], err = b.tmp(ts, n); err != nil {
@@ -248,6 +260,13 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 	_ = launch(a.outl, dim3{uint32(heads), 1, 1}, 128, kmean, och, kpart, int32(ns), int32(keys))
 	_ = launch(a.qq, dim3{uint32((lq + 63) / 64), uint32(heads), 1}, 128, q8, qs, qo, q, och, int32(lq), stride)
 	_ = launch(a.qk, dim3{uint32(nkb), uint32(heads), 1}, 256, k8, ks, ko, k, kmean, och, int32(keys), stride)
+	if a.spec.hopper {
+		// V stays bf16 (no V quantizer); Q8, K8 and Ko go as tensor maps over their [H·rows, cols] layouts.
+		if err != nil {
+			return true, err
+		}
+		return true, b.attention8Hopper(a, out, q8, k8, ko, v, qo, qs, ks, lq, keys, heads, nkb, sl2)
+	}
 	if a.fp8 {
 		_ = launch(a.qv, dim3{uint32(nkb), uint32(heads), 1}, 256, v8, vs, v, int32(keys), stride)
 	} else {
@@ -260,4 +279,34 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 	grid := dim3{uint32((lq + s.bm - 1) / s.bm), uint32(heads), 1}
 	return true, b.d.launch(nil, a.k, grid, dim3{uint32(32 * s.warps), 1, 1}, s.smem,
 		out, q8, k8, v8, qo, ko, qs, ks, vs, int32(lq), int32(keys), stride, sl2)
+}
+
+// attention8Hopper launches a Hopper INT8 entry point (attn8Spec.hopper) on the quantized q8 [H][lq][128],
+// k8 [H][nkb·64][128], ko [H][nkb·64][16] and the bf16 v [keys, H·128], through tensor maps: q8 and k8 as uint8
+// [H·rows, 128] in boxes of 128 × 128 with the 128-byte swizzle, ko as bf16 [H·nkb·64, 16] in boxes of 16 × 128
+// without swizzle, v as the bf16 flash kernels take it. Runs on the CUDA goroutine.
+func (b *Backend) attention8Hopper(a *attn8Kernel, out, q8, k8, ko, v, qo, qs, ks Mem, lq, keys, heads, nkb int, sl2 float32) error {
+	const hd = flashHeadDim
+	kr := heads * nkb * attn8KeyBlock
+	maps := [4]struct {
+		m                                 Mem
+		dtype, cols, rows, rowBytes, bcol int
+		swizzle                           int
+	}{
+		{q8, tmUint8, hd, heads * lq, hd, hd, tmSwizzle128},
+		{k8, tmUint8, hd, kr, hd, hd, tmSwizzle128},
+		{ko, tmBF16, attn8Outliers, kr, 2 * attn8Outliers, attn8Outliers, tmNoSwizzle},
+		{v, tmBF16, heads * hd, keys, 2 * heads * hd, 64, tmSwizzle128},
+	}
+	var tm [4]*tensorMap
+	for i, m := range maps {
+		var err error
+		if tm[i], err = tensorMap2D(m.m, m.dtype, m.cols, m.rows, m.rowBytes, m.bcol, 128, m.swizzle); err != nil {
+			return err
+		}
+	}
+	s := a.spec
+	grid := dim3{uint32((lq + s.bm - 1) / s.bm), uint32(heads), 1}
+	return b.d.launch(nil, a.k, grid, dim3{uint32(32 * s.warps), 1, 1}, s.smem,
+		out, tm[0], tm[1], tm[2], tm[3], qo, qs, ks, int32(lq), int32(keys), int32(heads*hd), sl2)
 }
