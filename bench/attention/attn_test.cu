@@ -93,7 +93,7 @@ static const char* kEntries[] = {
     "attn8_b256_w8_s3_bf16", "attn8_b256_w8_s3_f32",  // kernels/attention8.ptx (INT8, mma.sync)
     "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",
     "attn8f_b256_w8_s3_bf16", "attn8f_b256_w8_s3_f32",  // kernels/sm89/attention8.ptx (FP8 P·V, mma.sync)
-    "attn8h_b128_w12_s3gt_bf16",  // kernels/sm90a/attention.ptx (INT8 Q·Kᵀ by wgmma, bf16 P·V; TMA)
+    "attn8h_b128_w12_s3gt_bf16",  // kernels/sm90a/attention8.ptx (INT8 Q·Kᵀ by wgmma, bf16 P·V; TMA)
 };
 static std::vector<Variant> variants;
 
@@ -214,8 +214,9 @@ static struct Scratch8 {
 
 // The 8-bit quantizers (as engine/cuda/backend_attention8.go launches them); fp8: V by the FP8 module's
 // quantizer (e4m3, vscale [H][nkb]).
+// with_v false: no V quantizer (attn8h takes V in bf16, as the engine launches it).
 static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lkv, int qs, int ks, int vs, int heads,
-                      CUstream st = 0, bool fp8 = false) {
+                      CUstream st = 0, bool fp8 = false, bool with_v = true) {
     int ns = std::min(64, (lkv + 1023) / 1024);
     scratch8.ensure(lq, lkv, heads, ns);
     const int nkb = (lkv + 63) / 64;
@@ -228,6 +229,7 @@ static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int 
     CU(cuLaunchKernel(quant8.q, (lq + 63) / 64, heads, 1, 128, 1, 1, 0, st, a1, nullptr));
     void* a2[] = {&s.k8, &s.ks, &s.ko, &k, &s.kmean, &s.och, &lkv, &ks};
     CU(cuLaunchKernel(quant8.k, nkb, heads, 1, 256, 1, 1, 0, st, a2, nullptr));
+    if (!with_v) return;
     if (fp8) {
         void* a3[] = {&s.v8, &s.vs, &vv, &lkv, &vs};
         CU(cuLaunchKernel(quant8.vfp8, nkb, heads, 1, 256, 1, 1, 0, st, a3, nullptr));
@@ -265,7 +267,7 @@ static CUtensorMap tma_map_raw(CUdeviceptr base, CUtensorMapDataType dt, uint64_
 static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lkv,
                    int qs, int ks, int vs, int os, float scale, int heads, CUstream st = 0, bool quant = true) {
     if (v.q8 == 3) {
-        if (quant) quantize8(q, k, vv, lq, lkv, qs, ks, vs, heads, st, false);
+        if (quant) quantize8(q, k, vv, lq, lkv, qs, ks, vs, heads, st, false, false);
         Scratch8& s = scratch8;
         const int nkb = (lkv + 63) / 64;
         float sl2 = scale * 1.4426950408889634f;
@@ -607,6 +609,27 @@ int main(int argc, char** argv) {
         if (b == std::string::npos) b = ptx.size();
         load_module(ptx.substr(a, b - a).c_str());
         a = b + 1;
+    }
+    // An entry point ATTN_ENTRIES names that no module has is an error, not a check of nothing.
+    if (const char* only = getenv("ATTN_ENTRIES")) {
+        std::string list = only;
+        for (size_t a = 0; a <= list.size();) {
+            size_t b = list.find(',', a);
+            if (b == std::string::npos) b = list.size();
+            const std::string name = list.substr(a, b - a);
+            a = b + 1;
+            if (name.empty()) continue;
+            bool found = false;
+            for (const auto& v : variants) found = found || v.name == name;
+            if (!found) {
+                fprintf(stderr, "ATTN_ENTRIES names %s, which no module of %s has\n", name.c_str(), ptx.c_str());
+                return 1;
+            }
+        }
+    }
+    if (variants.empty()) {
+        fprintf(stderr, "no attention entry point loaded from %s\n", ptx.c_str());
+        return 1;
     }
     if (mode == "check") return check();
     if (mode == "bench") return bench(argc > 3 ? argv[3] : nullptr);

@@ -139,7 +139,7 @@ func (b *Backend) attn8For(keys int) *attn8Kernel {
 	}
 	if k == nil && !fp8 && slices.Contains(b.flashModules(), flashModuleSM90a) {
 		// Hopper: INT8 Q·Kᵀ on the warpgroup tensor cores (bf16 P·V), when its module loads.
-		if k, err = b.pickAttn8(flashModuleSM90a, short); k == nil {
+		if k, err = b.pickAttn8(attn8HopperModule, short); k == nil {
 			b.d.log.Info("Hopper INT8 attention unavailable; using the mma.sync one", "err", err)
 		}
 	}
@@ -181,7 +181,7 @@ func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
 			err = b.d.allowSmem(k, s.smem)
 		}
 		if err == nil && s.hopper {
-			_, err = bf16TensorMap(Mem{Ptr: 1 << 20}, flashHeadDim, 1, 2*flashHeadDim, 64, 128) // the driver makes tensor maps
+			err = b.probeAttn8Maps() // the driver makes the four tensor maps the kernel takes
 		}
 		if err != nil {
 			why = err
@@ -281,29 +281,48 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 		out, q8, k8, v8, qo, ko, qs, ks, vs, int32(lq), int32(keys), stride, sl2)
 }
 
+// attn8HopperMaps are the tensor maps of attention8Hopper for q8, k8, ko and v over `rows` rows each (q8 and
+// k8 as uint8 [rows, 128] in 128 × 128 boxes with the 128-byte swizzle, ko as bf16 [rows, 16] in 16 × 128
+// boxes without swizzle, v as bf16 [rows, heads·128] as the flash kernels read it).
+func attn8HopperMaps(q8, k8, ko, v Mem, qRows, kRows, vRows, heads int) ([4]*tensorMap, error) {
+	const hd = flashHeadDim
+	maps := [4]struct {
+		m                                 Mem
+		dtype, cols, rows, rowBytes, bcol int
+		swizzle                           int
+	}{
+		{q8, tmUint8, hd, qRows, hd, hd, tmSwizzle128},
+		{k8, tmUint8, hd, kRows, hd, hd, tmSwizzle128},
+		{ko, tmBF16, attn8Outliers, kRows, 2 * attn8Outliers, attn8Outliers, tmNoSwizzle},
+		{v, tmBF16, heads * hd, vRows, 2 * heads * hd, 64, tmSwizzle128},
+	}
+	var tm [4]*tensorMap
+	for i, m := range maps {
+		var err error
+		if tm[i], err = tensorMap2D(m.m, m.dtype, m.cols, m.rows, m.rowBytes, m.bcol, 128, m.swizzle); err != nil {
+			return tm, err
+		}
+	}
+	return tm, nil
+}
+
+// probeAttn8Maps checks that the driver makes the tensor maps attention8Hopper needs (at a made-up address,
+// which encoding does not read), so that a refusal picks the mma.sync kernel instead of failing every call.
+func (b *Backend) probeAttn8Maps() error {
+	m := Mem{Ptr: 1 << 20}
+	_, err := attn8HopperMaps(m, m, m, m, 128, 128, 128, 1)
+	return err
+}
+
 // attention8Hopper launches a Hopper INT8 entry point (attn8Spec.hopper) on the quantized q8 [H][lq][128],
 // k8 [H][nkb·64][128], ko [H][nkb·64][16] and the bf16 v [keys, H·128], through tensor maps: q8 and k8 as uint8
 // [H·rows, 128] in boxes of 128 × 128 with the 128-byte swizzle, ko as bf16 [H·nkb·64, 16] in boxes of 16 × 128
 // without swizzle, v as the bf16 flash kernels take it. Runs on the CUDA goroutine.
 func (b *Backend) attention8Hopper(a *attn8Kernel, out, q8, k8, ko, v, qo, qs, ks Mem, lq, keys, heads, nkb int, sl2 float32) error {
 	const hd = flashHeadDim
-	kr := heads * nkb * attn8KeyBlock
-	maps := [4]struct {
-		m                                 Mem
-		dtype, cols, rows, rowBytes, bcol int
-		swizzle                           int
-	}{
-		{q8, tmUint8, hd, heads * lq, hd, hd, tmSwizzle128},
-		{k8, tmUint8, hd, kr, hd, hd, tmSwizzle128},
-		{ko, tmBF16, attn8Outliers, kr, 2 * attn8Outliers, attn8Outliers, tmNoSwizzle},
-		{v, tmBF16, heads * hd, keys, 2 * heads * hd, 64, tmSwizzle128},
-	}
-	var tm [4]*tensorMap
-	for i, m := range maps {
-		var err error
-		if tm[i], err = tensorMap2D(m.m, m.dtype, m.cols, m.rows, m.rowBytes, m.bcol, 128, m.swizzle); err != nil {
-			return err
-		}
+	tm, err := attn8HopperMaps(q8, k8, ko, v, heads*lq, heads*nkb*attn8KeyBlock, keys, heads)
+	if err != nil {
+		return err
 	}
 	s := a.spec
 	grid := dim3{uint32((lq + s.bm - 1) / s.bm), uint32(heads), 1}

@@ -8,11 +8,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/kernels"
 )
 
 // Tolerance of the 8-bit attention against a float64 reference (relative L2), as issue 14 sets it.
@@ -125,6 +127,10 @@ func TestBackendAttention8(t *testing.T) {
 			e := relL2(have, want)
 			long, _ := p.g.Attention8Kernel()
 			t.Logf("%-13s lq=%5d lk=%5d keys=%5d heads=%2d: relative L2 %.3e (8-bit kernel %q)", vr.name, c.lq, c.lk, keys, c.heads, e, long)
+			if i := p.g.d.Info(); vr.prec == engine.AttentionINT8 && !vr.portable && i.Major == 9 && i.Minor == 0 &&
+				slices.Contains(kernels.ArchModules(kernels.SM90a), attn8HopperModule) && !strings.HasPrefix(long, attn8HopperModule+":") {
+				t.Errorf("%s on compute capability 9.0 with %s built in ran %q, not its Hopper kernel", vr.name, attn8HopperModule, long)
+			}
 			if !(e <= vr.tol) || slices.ContainsFunc(got, func(x float32) bool { return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) }) {
 				t.Errorf("%s %+v: relative L2 %.3e > %g (or non-finite output)", vr.name, c, e, vr.tol)
 			}

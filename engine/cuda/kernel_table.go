@@ -164,6 +164,9 @@ func flashSpecOf(module, name string) (flashSpec, bool) {
 const (
 	attn8Module    = "attention8"
 	attn8FP8Module = kernels.SM89 + "/attention8"
+	// attn8HopperModule holds the Hopper INT8 entry points (attn8Spec.hopper), apart from the bf16 sm90a
+	// module so that a fault in one cannot keep the other from loading. Optional while it is work in progress.
+	attn8HopperModule = kernels.SM90a + "/attention8"
 )
 
 // attn8Quant names the quantization kernels, in launch order: per-channel K sums, maxima and minima and |V|
@@ -212,7 +215,7 @@ type attn8Spec struct {
 // shared-memory reads per MMA) sit at 255 registers (b256_w8 spills 8–16 bytes on sm_80). The FP8 module's
 // attn8f_* have the same tilings, grids and shared memory.
 var attn8Table = []attn8Spec{
-	{module: flashModuleSM90a, name: "attn8h_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*32<<10 + 3*4<<10 + 256, long: 1, short: 1, hopper: true},
+	{module: attn8HopperModule, name: "attn8h_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*32<<10 + 3*4<<10 + 256, long: 1, short: 1, hopper: true},
 	{module: attn8Module, name: "attn8_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*18<<10 + 128*128, long: 1, short: 1},
 	{module: attn8Module, name: "attn8_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*18<<10 + 256*128, long: 2, short: 3},
 	{module: attn8Module, name: "attn8_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*18<<10 + 128*128, long: 3, short: 2},

@@ -1,0 +1,136 @@
+// Device helpers of the Hopper (sm_90a) attention kernels, kernels/sm90a/attention.cu (bf16) and
+// kernels/sm90a/attention8.cu (INT8 Q·Kᵀ): the tile geometry, mbarriers, TMA bulk tensor copies, shared-memory
+// matrix descriptors and the warpgroup MMA (wgmma) wrappers. Only the sm90a modules include it (after
+// common.cuh and mma.cuh); wgmma exists on sm_90a alone.
+#pragma once
+
+namespace {
+
+constexpr int HD = 128, BM = 128, BN = 128, NTHREADS = 256;
+constexpr int Q_BYTES = BM * HD * 2;        // 32 KiB
+constexpr int TILE_BYTES = BN * HD * 2;     // 32 KiB
+constexpr int STAGE_BYTES = 2 * TILE_BYTES; // K then V
+constexpr float LOG2E = 1.4426950408889634f;
+
+// Byte offset of (row r, 16-byte chunk c of the 256-byte row) in a swizzled tile of ROWS rows.
+template <int ROWS>
+__device__ __forceinline__ uint32_t swz128(int r, int c) {
+    return (uint32_t)((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+// mbarriers (the warp-specialized s3gp): init, arrive, parity wait, and the arrive that fires once all of the
+// calling thread's earlier cp.async copies have landed (.noinc: counted in the init count).
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    uint32_t done;
+    do {
+        asm volatile(
+            "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+            : "=r"(done)
+            : "r"(bar), "r"(parity)
+            : "memory");
+    } while (!done);
+}
+__device__ __forceinline__ void cp_async_arrive(uint32_t bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+
+// A TMA tensor map (CUtensorMap: 128 opaque bytes made on the host by cuTensorMapEncodeTiled), passed to the
+// kernel by value as a __grid_constant__ parameter; the bulk copies take its generic address.
+struct alignas(64) TmaMap {
+    unsigned long long bytes[16];
+};
+
+// The arrive of the one producer thread that also announces the bytes the barrier's phase waits for.
+__device__ __forceinline__ void mbar_expect(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+// TMA: the box at (column c0, row c1) of a 2-D tensor map into shared memory at dst (1024-byte aligned for
+// the 128-byte swizzle), completing its bytes on mbarrier bar. Rows and columns past the map's extent land
+// as zeros, and count in the bytes all the same.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const TmaMap* map, int c0, int c1, uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+        "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+        : "memory");
+}
+
+// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets.
+__device__ __forceinline__ uint64_t sdesc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)((lbo & 0x3FFFF) >> 4) << 16) |
+           ((uint64_t)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Keeps the compiler from moving accesses of accumulator registers across wgmma issue and wait.
+__device__ __forceinline__ void reg_fence(float (&d)[64]) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// Operand lists of the 64 f32 accumulators of a wgmma m64n128: the register names %0 … %63 in the
+// instruction text, and the constraints (M is "+f" or "=f") binding them to d[0] … d[63].
+#define WG_REGS64 \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
+    "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, " \
+    "%43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+#define WG_D8(M, i) M(d[i]), M(d[i + 1]), M(d[i + 2]), M(d[i + 3]), M(d[i + 4]), M(d[i + 5]), M(d[i + 6]), M(d[i + 7])
+#define WG_D64(M) \
+    WG_D8(M, 0), WG_D8(M, 8), WG_D8(M, 16), WG_D8(M, 24), WG_D8(M, 32), WG_D8(M, 40), WG_D8(M, 48), WG_D8(M, 56)
+#define WG_RW(x) "+f"(x)
+#define WG_WO(x) "=f"(x)
+#define WG_RWI(x) "+r"(x)
+#define WG_WOI(x) "=r"(x)
+
+// wgmma m64n128k16, A and B from shared memory (K-major both), accumulating into d[64].
+__device__ __forceinline__ void wgmma_ss(float (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64 ", %64, %65, 1, 1, 1, 0, 0;\n"
+                 : WG_D64(WG_RW)
+                 : "l"(adesc), "l"(bdesc));
+}
+
+// The same with D = A·B (no accumulate) and write-only outputs: the first k16 step of S does not depend on the
+// previous tile's S registers, so no copies of them are made while other products are in flight.
+__device__ __forceinline__ void wgmma_ss_first(float (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64 ", %64, %65, 0, 1, 1, 0, 0;\n"
+                 : WG_D64(WG_WO)
+                 : "l"(adesc), "l"(bdesc));
+}
+
+// wgmma m64n128k16, A (4 registers of bf16 pairs, the mma.sync A layout per warp) from registers, B from shared
+// memory MN-major (transposed), accumulating into d[64].
+__device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                 : WG_D64(WG_RW)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
+}
+
+// wgmma m64n128k32 s8·s8 → s32, A and B from shared memory (K-major), accumulating into d (first: d = A·B).
+__device__ __forceinline__ void wgmma_s8(int (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 " WG_REGS64 ", %64, %65, 1;\n"
+                 : WG_D64(WG_RWI)
+                 : "l"(adesc), "l"(bdesc));
+}
+__device__ __forceinline__ void wgmma_s8_first(int (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 " WG_REGS64 ", %64, %65, 0;\n"
+                 : WG_D64(WG_WOI)
+                 : "l"(adesc), "l"(bdesc));
+}
+__device__ __forceinline__ void reg_fence_i(int (&d)[64]) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) asm volatile("" : "+r"(d[i])::"memory");
+}
+
+}  // namespace

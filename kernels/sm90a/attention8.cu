@@ -1,0 +1,290 @@
+// Hopper (sm_90a) 8-bit flash attention, work in progress (branch wip/attn8-hopper: not yet run on a GPU). Its
+// own module, sm90a/attention8, so that a fault here cannot keep the bf16 kernels of sm90a/attention from
+// loading. Built like kernels/sm90a/attention.cu (scripts/ptx.sh with nvcc 12 or newer).
+#include "../common.cuh"
+#include "../mma.cuh"
+#include "../attention90.cuh"
+
+#include <type_traits>
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------------- 8-bit
+// attn8h: INT8 Q·Kᵀ on the warpgroup tensor cores, P·V in bf16 as above (work in progress, branch
+// wip/attn8-hopper: not yet run on a GPU). The same ping-pong of two consumer warpgroups fed by one TMA thread
+// as s3gt; Q and K are the 8-bit copies of kernels/attention8.cu's quantizers (q8 [H][lq][128] int8 with
+// qscale per 16 rows, k8 [H][nkb·64][128] int8 with kscale per 64 keys, the 16 outlier channels per head in
+// bf16 as qo [H][lq][16] and ko [H][nkb·64][16]), V the bf16 tensor itself. Per tile and warpgroup:
+// S = Q8 K8ᵀ is four wgmma m64n128k32 s8·s8 → s32 (both operands K-major in shared memory, one 128-byte
+// swizzled panel per row); the score t = s32 · qscale · kscale + Qo Koᵀ is made in registers, the outlier
+// product by one mma.sync m16n8k16 bf16 per n8 tile (the wgmma accumulator layout of a warp is mma.sync's C
+// layout), with Qo's fragment in registers and Ko's read by ldmatrix from the tile's slot; then the softmax
+// and O += P V as s3gt.
+//
+// Shared memory: Q8 16 KiB, three K8 slots (16 KiB), three V slots (32 KiB), three Ko slots (4 KiB, rows of
+// 32 bytes, no swizzle), then the mbarriers: 176384 bytes.
+
+constexpr int Q8_BYTES = BM * HD, K8_BYTES = BN * HD, KO_BYTES = BN * 16 * 2, V_BYTES = TILE_BYTES;
+
+__device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const TmaMap* tq8, const TmaMap* tk8,
+                                               const TmaMap* tko, const TmaMap* tv, const bf16* __restrict__ qo,
+                                               const float* __restrict__ qscale, const float* __restrict__ kscale,
+                                               int lq, int lkv, int o_stride, float sl2) {
+    extern __shared__ __align__(1024) uint8_t smem[];
+    const uint32_t sbase = shared_addr(smem);
+    if (sbase & 1023) __trap();
+    const int tid = threadIdx.x, lane = tid & 31, warp = (tid >> 5) - 4, wg = warp >> 2;
+    const int m0 = blockIdx.x * BM, h = blockIdx.y;
+    const int ntiles = (lkv + BN - 1) / BN, nkb = (lkv + 63) / 64, nqb = (lq + 15) / 16;
+    const uint32_t sq = sbase, kring = sq + Q8_BYTES, vring = kring + 3 * K8_BYTES, koring = vring + 3 * V_BYTES,
+                   bars = koring + 3 * KO_BYTES;
+    auto kslot = [&](int t) { return kring + (uint32_t)((t % 3) * K8_BYTES); };
+    auto vslot = [&](int t) { return vring + (uint32_t)((t % 3) * V_BYTES); };
+    auto koslot = [&](int t) { return koring + (uint32_t)((t % 3) * KO_BYTES); };
+    auto full_k = [&](int t) { return bars + (uint32_t)(8 * (t % 3)); };
+    auto full_v = [&](int t) { return bars + (uint32_t)(24 + 8 * (t % 3)); };
+    auto empty_k = [&](int t) { return bars + (uint32_t)(48 + 8 * (t % 3)); };
+    auto empty_v = [&](int t) { return bars + (uint32_t)(72 + 8 * (t % 3)); };
+    if (tid == 0) {
+        for (int i = 0; i < 3; i++) {
+            mbar_init(full_k(i), 1);
+            mbar_init(full_v(i), 1);
+            mbar_init(empty_k(i), 8);
+            mbar_init(empty_v(i), 8);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+    if (wg < 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+        if (tid != 0) return;
+        // K8 and Ko of tile t share full_k(t) and its slot's release (Ko is read by the softmax, after S).
+        const int krow0 = h * nkb * 64;
+        mbar_expect(full_k(0), Q8_BYTES + (ntiles > 0 ? K8_BYTES + KO_BYTES : 0));
+        tma_load_2d(sq, tq8, 0, h * lq + m0, full_k(0));
+        for (int t = 0; t <= ntiles; t++) {
+            if (t < ntiles) {
+                if (t >= 3) mbar_wait(empty_k(t), ((t / 3) + 1) & 1);
+                if (t > 0) mbar_expect(full_k(t), K8_BYTES + KO_BYTES);
+                tma_load_2d(kslot(t), tk8, 0, krow0 + t * BN, full_k(t));
+                tma_load_2d(koslot(t), tko, 0, krow0 + t * BN, full_k(t));
+            }
+            if (t >= 1) {
+                const int u = t - 1;
+                if (u >= 3) mbar_wait(empty_v(u), ((u / 3) + 1) & 1);
+                mbar_expect(full_v(u), V_BYTES);
+                tma_load_2d(vslot(u), tv, h * HD, u * BN, full_v(u));
+                tma_load_2d(vslot(u) + BN * 128, tv, h * HD + 64, u * BN, full_v(u));
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+
+    const int g = lane >> 2, tq = lane & 3;
+    // This warp's 16 query rows: their Q scale and Qo fragment (rows ≥ lq read nothing and are not stored).
+    const int wrow = m0 + 64 * wg + 16 * (warp & 3);
+    const int qb = wrow / 16;
+    const float qs = qb < nqb ? qscale[(long)h * nqb + qb] : 0.0f;
+    uint32_t qa[4];
+    {
+        auto ld2 = [&](int row, int ch) -> uint32_t {
+            return row < lq ? *reinterpret_cast<const uint32_t*>(qo + ((long)h * lq + row) * 16 + ch) : 0u;
+        };
+        qa[0] = ld2(wrow + g, 2 * tq);
+        qa[1] = ld2(wrow + g + 8, 2 * tq);
+        qa[2] = ld2(wrow + g, 2 * tq + 8);
+        qa[3] = ld2(wrow + g + 8, 2 * tq + 8);
+    }
+    auto kscales = [&](int j, float (&c)[2]) {
+        const int b = 2 * j;
+        c[0] = b < nkb ? kscale[(long)h * nkb + b] : 0.0f;
+        c[1] = b + 1 < nkb ? kscale[(long)h * nkb + b + 1] : 0.0f;
+    };
+
+    float o[64];
+    int s[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = 0.0f;
+    float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
+
+    auto issue_qk = [&](uint32_t sk) {
+#pragma unroll
+        for (int kk = 0; kk < HD / 32; kk++) {
+            const uint64_t ad = sdesc(sq + wg * 64 * 128 + kk * 32, 16, 1024);
+            const uint64_t bd = sdesc(sk + kk * 32, 16, 1024);
+            if (kk == 0) {
+                wgmma_s8_first(s, ad, bd);
+            } else {
+                wgmma_s8(s, ad, bd);
+            }
+        }
+        wg_commit();
+    };
+    auto issue_pv = [&](const uint32_t (&pf)[8][4], uint32_t sv) {
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], sdesc(sv + kk * 2048, BN * 128, 1024));
+        wg_commit();
+    };
+    // The scores of tile j: s32 · qscale · kscale (ks: tile j's two 64-key scales) plus the outlier product.
+    auto scores = [&](float (&t)[64], int j, const float (&ks)[2]) {
+        const float c0 = qs * ks[0], c1 = qs * ks[1];
+#pragma unroll
+        for (int i = 0; i < 16; i++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) t[i * 4 + e] = (float)s[i * 4 + e] * (i < 8 ? c0 : c1);
+        const uint32_t ko = koslot(j);
+        const int m = lane >> 3;
+#pragma unroll
+        for (int i2 = 0; i2 < 8; i2++) {
+            uint32_t b0, b1, b2, b3;
+            ldsm_x4(ko + (uint32_t)((16 * i2 + 8 * (m >> 1) + (lane & 7)) * 32 + (m & 1) * 16), b0, b1, b2, b3);
+            mma16816(&t[(2 * i2) * 4], qa, b0, b1);
+            mma16816(&t[(2 * i2 + 1) * 4], qa, b2, b3);
+        }
+    };
+    auto softmax = [&](const float (&t)[64], uint32_t (&pf)[8][4], int j, float (&alpha)[2], auto masked) {
+        constexpr bool MASK = decltype(masked)::value;
+        const int limit = lkv - j * BN - tq * 2;
+        auto sval = [&](int i, int e) {
+            if constexpr (MASK) return i * 8 + (e & 1) >= limit ? -INFINITY : t[i * 4 + e];
+            return t[i * 4 + e];
+        };
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            mx[0] = fmaxf(mx[0], fmaxf(sval(i, 0), sval(i, 1)));
+            mx[1] = fmaxf(mx[1], fmaxf(sval(i, 2), sval(i, 3)));
+        }
+        float mneg[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            const float mnew = fmaxf(mrow[r], mx[r] * sl2);
+            alpha[r] = fast_exp2(mrow[r] - mnew);
+            mrow[r] = mnew;
+            mneg[r] = -mnew;
+        }
+        float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            const float p0 = fast_exp2(fmaf(sval(i, 0), sl2, mneg[0]));
+            const float p1 = fast_exp2(fmaf(sval(i, 1), sl2, mneg[0]));
+            const float p2 = fast_exp2(fmaf(sval(i, 2), sl2, mneg[1]));
+            const float p3 = fast_exp2(fmaf(sval(i, 3), sl2, mneg[1]));
+            rs[0] += p0 + p1;
+            rs[1] += p2 + p3;
+            pf[i / 2][(i & 1) * 2 + 0] = pack_bf16(p0, p1);
+            pf[i / 2][(i & 1) * 2 + 1] = pack_bf16(p2, p3);
+        }
+        lrow[0] = fmaf(lrow[0], alpha[0], rs[0]);
+        lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
+    };
+    auto rescale = [&](const float (&alpha)[2]) {
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            o[i * 4 + 0] *= alpha[0];
+            o[i * 4 + 1] *= alpha[0];
+            o[i * 4 + 2] *= alpha[1];
+            o[i * 4 + 3] *= alpha[1];
+        }
+    };
+    auto named_sync = [&](int id) { asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "n"(NTHREADS) : "memory"); };
+    auto release = [&](uint32_t bar) {
+        if (lane == 0) mbar_arrive(bar);
+    };
+
+    float ks[2];
+    kscales(0, ks);
+    mbar_wait(full_k(0), 0);  // Q8, K8(0) and Ko(0)
+    wg_fence();
+    issue_qk(kslot(0));
+    wg_wait<0>();
+    reg_fence_i(s);
+    const int bar_x = wg == 0 ? 1 : 2, bar_y = wg == 0 ? 2 : 1;
+    if (wg == 1) named_sync(1);  // P_0
+    uint32_t pfa[8][4], pfb[8][4];
+    auto step = [&](int j, uint32_t (&pf)[8][4]) {
+        float alpha[2], t[64];
+        scores(t, j, ks);
+        release(empty_k(j));  // S(j) retired, Ko(j) read: the slot may refill
+        kscales(j + 1, ks);   // for the next tile, ahead of its use
+        if ((j + 1) * BN > lkv) {
+            softmax(t, pf, j, alpha, std::true_type());
+        } else {
+            softmax(t, pf, j, alpha, std::false_type());
+        }
+        wg_wait<0>();  // P(j-1) V(j-1) done
+        reg_fence(o);
+        if (j > 0) release(empty_v(j - 1));
+        rescale(alpha);
+        reg_fence(o);
+        if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / 3) & 1);
+        mbar_wait(full_v(j), (j / 3) & 1);
+        named_sync(bar_x);
+        wg_fence();
+        issue_qk(kslot(j + 1));  // on the last tile: a slot nothing fills, the result dropped
+        issue_pv(pf, vslot(j));
+        wg_wait<1>();
+        reg_fence_i(s);
+        named_sync(bar_y);
+    };
+    int j = 0;
+    for (; j + 1 < ntiles; j += 2) {
+        step(j, pfa);
+        step(j + 1, pfb);
+    }
+    if (j < ntiles) step(j, pfa);
+    if (wg == 0) named_sync(1);
+    wg_wait<0>();
+    reg_fence(o);
+    asm volatile("barrier.sync 3, %0;\n" ::"n"(NTHREADS) : "memory");
+
+    // Epilogue as s3gt's.
+    constexpr int PITCH = (64 + 8) * 2, CPR = 64 * 2 / 16;
+    uint8_t* stage = smem + warp * 16 * PITCH;
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float l = lrow[r];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        inv[r] = l > 0.0f ? 1.0f / l : 0.0f;
+    }
+    out += (long)h * HD;
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const float* acc = &o[(half * 8 + i) * 4];
+            uint8_t* p = stage + g * PITCH + (i * 8 + 2 * tq) * 2;
+            st_pair<bf16>(p, acc[0] * inv[0], acc[1] * inv[0]);
+            st_pair<bf16>(p + 8 * PITCH, acc[2] * inv[1], acc[3] * inv[1]);
+        }
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < 16 * CPR / 32; i++) {
+            const int id = lane + i * 32, r = id / CPR, c = id % CPR;
+            const int row = m0 + warp * 16 + r;
+            if (row < lq) {
+                const uint4 val = *reinterpret_cast<const uint4*>(stage + r * PITCH + c * 16);
+                *reinterpret_cast<uint4*>(reinterpret_cast<uint8_t*>(out + (long)row * o_stride + half * 64) + c * 16) = val;
+            }
+        }
+        __syncwarp();
+    }
+}
+
+}  // namespace
+
+// Entry point attn8h_b128_w12_s3gt_bf16 (Hopper, INT8 Q·Kᵀ, bf16 P·V): grid (ceil(lq / 128), heads), 384 threads,
+// 176384 bytes of dynamic shared memory. Tensor maps: q8 and k8 as uint8 [H·rows, 128] (rows lq, resp. nkb·64
+// per head; box 128 × 128, 128-byte swizzle), ko as bf16 [H·nkb·64, 16] (box 16 × 128, no swizzle), v as for
+// s3gt (bf16 [lkv, H·128], box 64 × 128, 128-byte swizzle). sl2 = scale · log2(e).
+extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
+    attn8h_b128_w12_s3gt_bf16(bf16* out, const __grid_constant__ TmaMap tq8, const __grid_constant__ TmaMap tk8,
+                              const __grid_constant__ TmaMap tko, const __grid_constant__ TmaMap tv, const bf16* qo,
+                              const float* qscale, const float* kscale, int lq, int lkv, int o_stride, float sl2) {
+    attn8_fwd_sm90(out, &tq8, &tk8, &tko, &tv, qo, qscale, kscale, lq, lkv, o_stride, sl2);
+}
