@@ -119,6 +119,15 @@ static __device__ __forceinline__ float fast_exp2(float x) {
     return y;
 }
 
+// s32_float converts an integer MMA result to float without I2F, which issues at the SFU's 16 per clock and
+// SM (one per score beside its exp2 made the 8-bit kernels SFU-bound): for |x| < 2^22 the float whose bits are
+// 0x4B400000 + x is 1.5·2^23 + x exactly. An accumulator that starts at S32_MAGIC instead of 0 holds those
+// bits already (magic_float). Every 8-bit product here stays below 2^22 (a Q·Kᵀ score: 128 · 128²; a P·V
+// tile: 255 · 127 · 128).
+constexpr int S32_MAGIC = 0x4B400000;
+static __device__ __forceinline__ float magic_float(int bits) { return __int_as_float(bits) - 12582912.0f; }
+static __device__ __forceinline__ float s32_float(int x) { return magic_float(x + S32_MAGIC); }
+
 // pack_bf16 rounds lo and hi to bf16 (round-to-nearest-even) and packs them into one register, lo in the low
 // 16 bits (cvt.rn.bf16x2.f32 on sm_80+): one mma16816 fragment register.
 static __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
