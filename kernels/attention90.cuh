@@ -128,6 +128,18 @@ __device__ __forceinline__ void wgmma_s8_first(int (&d)[64], uint64_t adesc, uin
                  : WG_D64(WG_WOI)
                  : "l"(adesc), "l"(bdesc));
 }
+// wgmma m64n128k32 u8·s8 → s32, A (4 registers of four bytes each: the mma.sync m16n8k32 A layout per warp)
+// from registers, B from shared memory (K-major), accumulating into d (first: d = A·B).
+__device__ __forceinline__ void wgmma_u8s8_rs(int (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8 " WG_REGS64 ", {%64, %65, %66, %67}, %68, 1;\n"
+                 : WG_D64(WG_RWI)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
+}
+__device__ __forceinline__ void wgmma_u8s8_rs_first(int (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8 " WG_REGS64 ", {%64, %65, %66, %67}, %68, 0;\n"
+                 : WG_D64(WG_WOI)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
+}
 __device__ __forceinline__ void reg_fence_i(int (&d)[64]) {
 #pragma unroll
     for (int i = 0; i < 64; i++) asm volatile("" : "+r"(d[i])::"memory");

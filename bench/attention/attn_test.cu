@@ -74,13 +74,13 @@ struct Variant {
     std::string name, module;
     int bm = 0, warps = 0, stages = 0, f32 = 0, smem = 0;
     int tma = 0;  // q, k and v passed as TMA tensor maps (sm90a s3gt)
-    int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx; 3: Hopper attn8h): quant8 runs first
+    int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx; 3: Hopper attn8h, 4: attn8hi): quant8 first
     CUfunction fn = nullptr;
 };
 // The quantizers of attention8.ptx (see kernels/attention8.cu), loaded with its first 8-bit entry point.
 // vfp8 is the FP8 V quantizer of sm89/attention8.ptx.
 static struct {
-    CUfunction stats = nullptr, outliers = nullptr, q = nullptr, k = nullptr, v = nullptr, vfp8 = nullptr;
+    CUfunction stats = nullptr, outliers = nullptr, q = nullptr, k = nullptr, v = nullptr, vh = nullptr, vfp8 = nullptr;
 } quant8;
 // Every name any module may carry; a module is tested on those it has.
 static const char* kEntries[] = {
@@ -94,6 +94,7 @@ static const char* kEntries[] = {
     "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",
     "attn8f_b256_w8_s3_bf16", "attn8f_b256_w8_s3_f32",  // kernels/sm89/attention8.ptx (FP8 P·V, mma.sync)
     "attn8h_b128_w12_s3gt_bf16",  // kernels/sm90a/attention8.ptx (INT8 Q·Kᵀ by wgmma, bf16 P·V; TMA)
+    "attn8hi_b128_w12_s3gt_bf16",  // kernels/sm90a/attention8.ptx (INT8 Q·Kᵀ and P·V by wgmma; TMA)
 };
 static std::vector<Variant> variants;
 
@@ -101,6 +102,11 @@ static Variant parse_entry(const char* name) {
     Variant v;
     v.name = name;
     char rest[32] = {0};
+    if (sscanf(name, "attn8hi_b%d_w%d_s%d%31s", &v.bm, &v.warps, &v.stages, rest) == 4) {
+        v.q8 = 4;  // INT8 Q·Kᵀ and P·V by wgmma; Q8, K8, Ko and the Hopper-layout V8 through TMA
+        v.smem = 16384 + 3 * 16384 + 3 * 16384 + 3 * 4096 + 256;
+        return v;
+    }
     if (sscanf(name, "attn8h_b%d_w%d_s%d%31s", &v.bm, &v.warps, &v.stages, rest) == 4) {
         v.q8 = 3;  // INT8 Q·Kᵀ by wgmma with bf16 V through TMA (sm90a); Q8, K8 and Ko through TMA too
         v.smem = 16384 + 3 * 16384 + 3 * 32768 + 3 * 4096 + 256;
@@ -159,13 +165,18 @@ static void load_module(const char* path) {
         CU(cuModuleGetFunction(&quant8.q, mod, "attn8_quant_q_bf16"));
         CU(cuModuleGetFunction(&quant8.k, mod, "attn8_quant_k_bf16"));
         CU(cuModuleGetFunction(&quant8.v, mod, "attn8_quant_v_bf16"));
+        if (cuModuleGetFunction(&probe, mod, "attn8_quant_vh_bf16") == CUDA_SUCCESS) quant8.vh = probe;
     }
     const char* only = getenv("ATTN_ENTRIES");  // optional comma-separated subset of the entry points
     for (const char* e : kEntries) {
         if (only && !strstr(only, e)) continue;
         Variant v = parse_entry(e);
         if (cuModuleGetFunction(&v.fn, mod, e) != CUDA_SUCCESS) continue;
-        if (v.q8 == 3 && !quant8.stats) {
+        if (v.q8 == 4 && !quant8.vh) {
+            fprintf(stderr, "%s: attn8hi takes V from attention8.ptx's attn8_quant_vh_bf16: list that module first\n", path);
+            exit(1);
+        }
+        if (v.q8 >= 3 && !quant8.stats) {
             fprintf(stderr, "%s: the attn8h entry points take Q and K from kernels/attention8.ptx: list it first\n", path);
             exit(1);
         }
@@ -198,7 +209,7 @@ static struct Scratch8 {
     CUdeviceptr kmean = 0, och = 0, qo = 0, ko = 0;  // the 16 outlier channels per head (bf16 qo, ko)
     size_t cap[12] = {0};
     void ensure(int lq, int lkv, int heads, int ns) {
-        const size_t nkb = (lkv + 63) / 64, nqb = (lq + 15) / 16, H = heads;
+        const size_t nkb = (lkv + 63) / 64 + 1, nqb = (lq + 15) / 16, H = heads;  // + 1: attn8hi's even count
         const size_t want[12] = {H * lq * 128,      H * nqb * 4,        H * nkb * 64 * 128, H * nkb * 4,
                                  H * nkb * 64 * 128, H * nkb * 128 * 4, H * ns * 3 * 128 * 4, H * ns * 128 * 4,
                                  H * 128 * 4,       H * 16 * 4,         H * lq * 16 * 2,    H * nkb * 64 * 16 * 2};
@@ -216,7 +227,7 @@ static struct Scratch8 {
 // quantizer (e4m3, vscale [H][nkb]).
 // with_v false: no V quantizer (attn8h takes V in bf16, as the engine launches it).
 static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lkv, int qs, int ks, int vs, int heads,
-                      CUstream st = 0, bool fp8 = false, bool with_v = true) {
+                      CUstream st = 0, bool fp8 = false, bool with_v = true, bool hopper_v = false) {
     int ns = std::min(64, (lkv + 1023) / 1024);
     scratch8.ensure(lq, lkv, heads, ns);
     const int nkb = (lkv + 63) / 64;
@@ -236,6 +247,10 @@ static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int 
         return;
     }
     void* a3[] = {&s.v8, &s.vs, &vv, &s.vpart, &ns, &lkv, &vs};
+    if (hopper_v) {
+        CU(cuLaunchKernel(quant8.vh, 2 * ((nkb + 1) / 2), heads, 1, 256, 1, 1, 0, st, a3, nullptr));
+        return;
+    }
     CU(cuLaunchKernel(quant8.v, nkb, heads, 1, 256, 1, 1, 0, st, a3, nullptr));
 }
 
@@ -266,8 +281,8 @@ static CUtensorMap tma_map_raw(CUdeviceptr base, CUtensorMapDataType dt, uint64_
 
 static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lkv,
                    int qs, int ks, int vs, int os, float scale, int heads, CUstream st = 0, bool quant = true) {
-    if (v.q8 == 3) {
-        if (quant) quantize8(q, k, vv, lq, lkv, qs, ks, vs, heads, st, false, false);
+    if (v.q8 >= 3) {
+        if (quant) quantize8(q, k, vv, lq, lkv, qs, ks, vs, heads, st, false, v.q8 == 4, v.q8 == 4);
         Scratch8& s = scratch8;
         const int nkb = (lkv + 63) / 64;
         float sl2 = scale * 1.4426950408889634f;
@@ -277,6 +292,14 @@ static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr
                                       128, CU_TENSOR_MAP_SWIZZLE_128B);
         CUtensorMap tko = tma_map_raw(s.ko, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 16, (uint64_t)heads * nkb * 64, 32, 16,
                                       128, CU_TENSOR_MAP_SWIZZLE_NONE);
+        if (v.q8 == 4) {
+            const int nt = (lkv + 127) / 128;
+            CUtensorMap tv8 = tma_map_raw(s.v8, CU_TENSOR_MAP_DATA_TYPE_UINT8, 128, (uint64_t)heads * nt * 128, 128, 128,
+                                          128, CU_TENSOR_MAP_SWIZZLE_128B);
+            void* args[] = {&out, &tq8, &tk8, &tko, &tv8, &s.qo, &s.qs, &s.ks, &s.vs, &lq, &lkv, &os, &sl2};
+            CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
+            return;
+        }
         CUtensorMap tv = tma_map(vv, vs, lkv, heads);
         void* args[] = {&out, &tq8, &tk8, &tko, &tv, &s.qo, &s.qs, &s.ks, &lq, &lkv, &os, &sl2};
         CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));

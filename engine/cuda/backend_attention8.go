@@ -183,11 +183,15 @@ func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
 		if err == nil && s.hopper {
 			err = b.probeAttn8Maps() // the driver makes the four tensor maps the kernel takes
 		}
+		qv := ks[4]
+		if err == nil && s.hopperV8 {
+			qv, err = b.d.getKernel(attn8Module, attn8Quant.vHopper)
+		}
 		if err != nil {
 			why = err
 			continue
 		}
-		return &attn8Kernel{spec: s, k: k, stats: ks[0], outl: ks[1], qq: ks[2], qk: ks[3], qv: ks[4],
+		return &attn8Kernel{spec: s, k: k, stats: ks[0], outl: ks[1], qq: ks[2], qk: ks[3], qv: qv,
 			fp8: mod == attn8FP8Module}, nil
 	}
 	return nil, why
@@ -237,7 +241,11 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 		h * int64(lq) * attn8Outliers * 2,                  // qo [H][lq][16] bf16
 		h * int64(nkb) * attn8KeyBlock * attn8Outliers * 2, // ko [H][nkb·64][16] bf16
 	}
-	if a.spec.hopper {
+	nvt := (nkb + 1) / 2 // the Hopper V layout's 128-key tiles
+	switch {
+	case a.spec.hopperV8:
+		sizes[4] = h * int64(nvt) * 2 * attn8KeyBlock * hd // v8 [H][nvt][128][128]
+	case a.spec.hopper:
 		sizes[4], sizes[5] = 16, 16 // V stays bf16: no 8-bit V or its scales
 	}
 	var m [12]Mem
@@ -261,11 +269,15 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 	_ = launch(a.qq, dim3{uint32((lq + 63) / 64), uint32(heads), 1}, 128, q8, qs, qo, q, och, int32(lq), stride)
 	_ = launch(a.qk, dim3{uint32(nkb), uint32(heads), 1}, 256, k8, ks, ko, k, kmean, och, int32(keys), stride)
 	if a.spec.hopper {
-		// V stays bf16 (no V quantizer); Q8, K8 and Ko go as tensor maps over their [H·rows, cols] layouts.
+		// Q8, K8 and Ko go as tensor maps over their [H·rows, cols] layouts; V as bf16, or quantized into the
+		// Hopper layout (hopperV8).
+		if a.spec.hopperV8 {
+			_ = launch(a.qv, dim3{uint32(2 * nvt), uint32(heads), 1}, 256, v8, vs, v, vpart, int32(ns), int32(keys), stride)
+		}
 		if err != nil {
 			return true, err
 		}
-		return true, b.attention8Hopper(a, out, q8, k8, ko, v, qo, qs, ks, lq, keys, heads, nkb, sl2)
+		return true, b.attention8Hopper(a, out, q8, k8, ko, v, v8, qo, qs, ks, vs, lq, keys, heads, nkb, sl2)
 	}
 	if a.fp8 {
 		_ = launch(a.qv, dim3{uint32(nkb), uint32(heads), 1}, 256, v8, vs, v, int32(keys), stride)
@@ -317,8 +329,9 @@ func (b *Backend) probeAttn8Maps() error {
 // attention8Hopper launches a Hopper INT8 entry point (attn8Spec.hopper) on the quantized q8 [H][lq][128],
 // k8 [H][nkb·64][128], ko [H][nkb·64][16] and the bf16 v [keys, H·128], through tensor maps: q8 and k8 as uint8
 // [H·rows, 128] in boxes of 128 × 128 with the 128-byte swizzle, ko as bf16 [H·nkb·64, 16] in boxes of 16 × 128
-// without swizzle, v as the bf16 flash kernels take it. Runs on the CUDA goroutine.
-func (b *Backend) attention8Hopper(a *attn8Kernel, out, q8, k8, ko, v, qo, qs, ks Mem, lq, keys, heads, nkb int, sl2 float32) error {
+// without swizzle, v as the bf16 flash kernels take it. A hopperV8 entry point takes v8 [H][⌈nkb/2⌉][128][128]
+// (as q8's map) and its scales vs instead of v. Runs on the CUDA goroutine.
+func (b *Backend) attention8Hopper(a *attn8Kernel, out, q8, k8, ko, v, v8, qo, qs, ks, vs Mem, lq, keys, heads, nkb int, sl2 float32) error {
 	const hd = flashHeadDim
 	tm, err := attn8HopperMaps(q8, k8, ko, v, heads*lq, heads*nkb*attn8KeyBlock, keys, heads)
 	if err != nil {
@@ -326,6 +339,15 @@ func (b *Backend) attention8Hopper(a *attn8Kernel, out, q8, k8, ko, v, qo, qs, k
 	}
 	s := a.spec
 	grid := dim3{uint32((lq + s.bm - 1) / s.bm), uint32(heads), 1}
-	return b.d.launch(nil, a.k, grid, dim3{uint32(32 * s.warps), 1, 1}, s.smem,
+	block := dim3{uint32(32 * s.warps), 1, 1}
+	if s.hopperV8 {
+		tv, err := tensorMap2D(v8, tmUint8, hd, heads*((nkb+1)/2)*2*attn8KeyBlock, hd, hd, 128, tmSwizzle128)
+		if err != nil {
+			return err
+		}
+		return b.d.launch(nil, a.k, grid, block, s.smem,
+			out, tm[0], tm[1], tm[2], tv, qo, qs, ks, vs, int32(lq), int32(keys), int32(heads*hd), sl2)
+	}
+	return b.d.launch(nil, a.k, grid, block, s.smem,
 		out, tm[0], tm[1], tm[2], tm[3], qo, qs, ks, int32(lq), int32(keys), int32(heads*hd), sl2)
 }

@@ -171,11 +171,12 @@ const (
 
 // attn8Quant names the quantization kernels, in launch order: per-channel K sums, maxima and minima and |V|
 // maxima over slices of the keys, the K mean and the 16 outlier channels per head, then Q, K and V to 8 bits
-// (kernels/attention8.cu); vFP8 is the FP8 module's V quantizer (e4m3, one scale per head and 64-key block),
+// (kernels/attention8.cu); vHopper is V's for the Hopper INT8 P·V entry points (attn8Spec.hopperV8); vFP8 is
+// the FP8 module's V quantizer (e4m3, one scale per head and 64-key block),
 // which replaces v there.
-var attn8Quant = struct{ stats, outliers, q, k, v, vFP8 string }{
+var attn8Quant = struct{ stats, outliers, q, k, v, vHopper, vFP8 string }{
 	stats: "attn8_kv_stats_bf16", outliers: "attn8_k_outliers_bf16", q: "attn8_quant_q_bf16", k: "attn8_quant_k_bf16",
-	v: "attn8_quant_v_bf16", vFP8: "attn8_quant_v_fp8_bf16",
+	v: "attn8_quant_v_bf16", vHopper: "attn8_quant_vh_bf16", vFP8: "attn8_quant_v_fp8_bf16",
 }
 
 // attn8ModuleFor returns the module whose attention entry points run 8-bit attention on a device of compute
@@ -208,6 +209,10 @@ type attn8Spec struct {
 	// qo, qscale, kscale, lq, lkv, o_stride, sl2), the four operands as TMA tensor maps (V the bf16 tensor
 	// itself, not quantized), and 384 threads.
 	hopper bool
+	// hopperV8 marks the Hopper entry points with INT8 P·V as well: V quantized by attn8Quant.vHopper into
+	// [H][⌈keys/128⌉][128][128] int8 (its tensor map uint8 rows of 128 bytes, like q8's), and vscale [H][128]
+	// after kscale in the arguments.
+	hopperV8 bool
 }
 
 // attn8Table lists the 8-bit entry points in order of preference. Not yet measured: b128_w8 (Q fragments in
@@ -215,7 +220,8 @@ type attn8Spec struct {
 // shared-memory reads per MMA) sit at 255 registers (b256_w8 spills 8–16 bytes on sm_80). The FP8 module's
 // attn8f_* have the same tilings, grids and shared memory.
 var attn8Table = []attn8Spec{
-	{module: attn8HopperModule, name: "attn8h_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*32<<10 + 3*4<<10 + 256, long: 1, short: 1, hopper: true},
+	{module: attn8HopperModule, name: "attn8hi_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*16<<10 + 3*4<<10 + 256, long: 1, short: 1, hopper: true, hopperV8: true},
+	{module: attn8HopperModule, name: "attn8h_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*32<<10 + 3*4<<10 + 256, long: 2, short: 2, hopper: true},
 	{module: attn8Module, name: "attn8_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*18<<10 + 128*128, long: 1, short: 1},
 	{module: attn8Module, name: "attn8_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*18<<10 + 256*128, long: 2, short: 3},
 	{module: attn8Module, name: "attn8_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*18<<10 + 128*128, long: 3, short: 2},

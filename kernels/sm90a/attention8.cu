@@ -24,12 +24,24 @@ namespace {
 // Shared memory: Q8 16 KiB, three K8 slots (16 KiB), three V slots (32 KiB), three Ko slots (4 KiB, rows of
 // 32 bytes, no swizzle), then the mbarriers: 176384 bytes.
 
-constexpr int Q8_BYTES = BM * HD, K8_BYTES = BN * HD, KO_BYTES = BN * 16 * 2, V_BYTES = TILE_BYTES;
+constexpr int Q8_BYTES = BM * HD, K8_BYTES = BN * HD, KO_BYTES = BN * 16 * 2, V8_BYTES = HD * BN;
 
+// PV8 (attn8hi): P·V in INT8 as well, on the V that kernels/attention8.cu's attn8_quant_vh_bf16 writes (vt8
+// [H][ntiles][128 channels][128 keys] int8, one scale per (head, channel) in vscale [H][128], keys permuted per
+// 32 so that the Q·Kᵀ accumulators of a thread are its wgmma A fragment): P̂ = round(255 · exp2(s − m_tile))
+// as u8, as kernels/attention8.cuh's INT8 P·V (m_tile at least the running max − TILE_FLOOR), and per tile
+// O_tile = P̂ V̂ by four wgmma m64n128k32 u8·s8 → s32 with A from registers. O_tile cannot be scaled in the
+// tensor cores, so it is added into the f32 O (O = O·β + O_tile, β folding the max's rescale and the change
+// of unit) after its wgmma has retired, one tile later: at the next tile's wait, or after the loop. The V slots
+// are 16 KiB; shared memory 126976 bytes.
+
+template <bool PV8>
 __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const TmaMap* tq8, const TmaMap* tk8,
                                                const TmaMap* tko, const TmaMap* tv, const bf16* __restrict__ qo,
                                                const float* __restrict__ qscale, const float* __restrict__ kscale,
-                                               int lq, int lkv, int o_stride, float sl2) {
+                                               const float* __restrict__ vscale, int lq, int lkv, int o_stride,
+                                               float sl2) {
+    constexpr int V_BYTES = PV8 ? V8_BYTES : TILE_BYTES;
     extern __shared__ __align__(1024) uint8_t smem[];
     const uint32_t sbase = shared_addr(smem);
     if (sbase & 1023) __trap();
@@ -73,8 +85,12 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
                 const int u = t - 1;
                 if (u >= 3) mbar_wait(empty_v(u), ((u / 3) + 1) & 1);
                 mbar_expect(full_v(u), V_BYTES);
-                tma_load_2d(vslot(u), tv, h * HD, u * BN, full_v(u));
-                tma_load_2d(vslot(u) + BN * 128, tv, h * HD + 64, u * BN, full_v(u));
+                if constexpr (PV8) {
+                    tma_load_2d(vslot(u), tv, 0, (h * ntiles + u) * HD, full_v(u));
+                } else {
+                    tma_load_2d(vslot(u), tv, h * HD, u * BN, full_v(u));
+                    tma_load_2d(vslot(u) + BN * 128, tv, h * HD + 64, u * BN, full_v(u));
+                }
             }
         }
         return;
@@ -104,6 +120,8 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
 
     float o[64];
     int s[64];
+    int oi[64];                                     // PV8: the last tile's P̂ V̂ (in flight until its wait)
+    float unit[2] = {1.0f, 1.0f}, bprev[2] = {0.0f, 0.0f};  // PV8: O's unit per row; the β of oi's tile
 #pragma unroll
     for (int i = 0; i < 64; i++) o[i] = 0.0f;
     float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
@@ -124,6 +142,18 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
     auto issue_pv = [&](const uint32_t (&pf)[8][4], uint32_t sv) {
 #pragma unroll
         for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], sdesc(sv + kk * 2048, BN * 128, 1024));
+        wg_commit();
+    };
+    auto issue_pv8 = [&](const uint32_t (&pf)[4][4], uint32_t sv) {
+#pragma unroll
+        for (int kk = 0; kk < BN / 32; kk++) {
+            const uint64_t bd = sdesc(sv + kk * 32, 16, 1024);
+            if (kk == 0) {
+                wgmma_u8s8_rs_first(oi, pf[kk], bd);
+            } else {
+                wgmma_u8s8_rs(oi, pf[kk], bd);
+            }
+        }
         wg_commit();
     };
     // The scores of tile j: s32 · qscale · kscale (ks: tile j's two 64-key scales) plus the outlier product.
@@ -181,6 +211,64 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
         lrow[0] = fmaf(lrow[0], alpha[0], rs[0]);
         lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
     };
+    // PV8: the online softmax of kernels/attention8.cuh's INT8 P·V (there the key order is permuted in K, here
+    // in V): P̂ in A-fragment order, the tile's β, the row sums in O's unit.
+    auto softmax8 = [&](const float (&t)[64], uint32_t (&pf)[4][4], int j, float (&beta)[2], auto masked) {
+        constexpr bool MASK = decltype(masked)::value;
+        const int limit = lkv - j * BN - tq * 2;
+        auto sval = [&](int i, int e) {
+            if constexpr (MASK) return i * 8 + (e & 1) >= limit ? -INFINITY : t[i * 4 + e];
+            return t[i * 4 + e];
+        };
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            mx[0] = fmaxf(mx[0], fmaxf(sval(i, 0), sval(i, 1)));
+            mx[1] = fmaxf(mx[1], fmaxf(sval(i, 2), sval(i, 3)));
+        }
+        float off[2], alpha[2], lunit[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            const float mtile = mx[r] * sl2;
+            const float mnew = fmaxf(mrow[r], mtile);
+            const float mq = fmaxf(mtile, mnew - TILE_FLOOR);
+            alpha[r] = fast_exp2(mrow[r] - mnew);
+            mrow[r] = mnew;
+            lunit[r] = fast_exp2(mq - mnew) * (1.0f / 255.0f);
+            beta[r] = unit[r] * alpha[r] * __fdividef(1.0f, lunit[r]);
+            unit[r] = lunit[r];
+            off[r] = LOG2_255 - mq;
+        }
+        float rs[2] = {0.0f, 0.0f};
+        float p[16][4];
+#pragma unroll
+        for (int i = 0; i < 16; i++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                p[i][e] = fast_exp2(fmaf(sval(i, e), sl2, off[e >> 1])) + ROUND_MAGIC;
+                rs[e >> 1] += p[i][e] - ROUND_MAGIC;
+            }
+        auto b = [&](int i, int e) { return __float_as_uint(p[i][e]); };
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            const int i = kk * 4;
+            pf[kk][0] = pack_bytes(b(i, 0), b(i, 1), b(i + 1, 0), b(i + 1, 1));
+            pf[kk][1] = pack_bytes(b(i, 2), b(i, 3), b(i + 1, 2), b(i + 1, 3));
+            pf[kk][2] = pack_bytes(b(i + 2, 0), b(i + 2, 1), b(i + 3, 0), b(i + 3, 1));
+            pf[kk][3] = pack_bytes(b(i + 2, 2), b(i + 2, 3), b(i + 3, 2), b(i + 3, 3));
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) lrow[r] = fmaf(lrow[r], alpha[r], rs[r] * lunit[r]);
+    };
+    // PV8: O = O·β + O_tile for the tile whose P̂ V̂ has retired into oi.
+    auto add_tile = [&]() {
+#pragma unroll
+        for (int i = 0; i < 16; i++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) o[i * 4 + e] = fmaf(o[i * 4 + e], bprev[e >> 1], s32_float(oi[i * 4 + e]));
+    };
     auto rescale = [&](const float (&alpha)[2]) {
 #pragma unroll
         for (int i = 0; i < 16; i++) {
@@ -204,28 +292,50 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
     reg_fence_i(s);
     const int bar_x = wg == 0 ? 1 : 2, bar_y = wg == 0 ? 2 : 1;
     if (wg == 1) named_sync(1);  // P_0
-    uint32_t pfa[8][4], pfb[8][4];
-    auto step = [&](int j, uint32_t (&pf)[8][4]) {
+    // bf16 P·V: P in 8 k16 fragments, added into O by the wgmma; PV8: 4 k32 fragments of u8 into oi.
+    using PF = std::conditional_t<PV8, uint32_t[4][4], uint32_t[8][4]>;
+    PF pfa, pfb;
+    auto step = [&](int j, PF& pf) {
         float alpha[2], t[64];
         scores(t, j, ks);
         release(empty_k(j));  // S(j) retired, Ko(j) read: the slot may refill
         kscales(j + 1, ks);   // for the next tile, ahead of its use
-        if ((j + 1) * BN > lkv) {
-            softmax(t, pf, j, alpha, std::true_type());
+        if constexpr (PV8) {
+            if ((j + 1) * BN > lkv) {
+                softmax8(t, pf, j, alpha, std::true_type());
+            } else {
+                softmax8(t, pf, j, alpha, std::false_type());
+            }
+            wg_wait<0>();  // P̂(j-1) V̂(j-1) done
+            reg_fence_i(oi);
+            if (j > 0) {
+                release(empty_v(j - 1));
+                add_tile();
+            }
+            bprev[0] = alpha[0];  // (softmax8 left β in alpha)
+            bprev[1] = alpha[1];
         } else {
-            softmax(t, pf, j, alpha, std::false_type());
+            if ((j + 1) * BN > lkv) {
+                softmax(t, pf, j, alpha, std::true_type());
+            } else {
+                softmax(t, pf, j, alpha, std::false_type());
+            }
+            wg_wait<0>();  // P(j-1) V(j-1) done
+            reg_fence(o);
+            if (j > 0) release(empty_v(j - 1));
+            rescale(alpha);
+            reg_fence(o);
         }
-        wg_wait<0>();  // P(j-1) V(j-1) done
-        reg_fence(o);
-        if (j > 0) release(empty_v(j - 1));
-        rescale(alpha);
-        reg_fence(o);
         if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / 3) & 1);
         mbar_wait(full_v(j), (j / 3) & 1);
         named_sync(bar_x);
         wg_fence();
         issue_qk(kslot(j + 1));  // on the last tile: a slot nothing fills, the result dropped
-        issue_pv(pf, vslot(j));
+        if constexpr (PV8) {
+            issue_pv8(pf, vslot(j));
+        } else {
+            issue_pv(pf, vslot(j));
+        }
         wg_wait<1>();
         reg_fence_i(s);
         named_sync(bar_y);
@@ -238,6 +348,10 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
     if (j < ntiles) step(j, pfa);
     if (wg == 0) named_sync(1);
     wg_wait<0>();
+    if constexpr (PV8) {
+        reg_fence_i(oi);
+        add_tile();
+    }
     reg_fence(o);
     asm volatile("barrier.sync 3, %0;\n" ::"n"(NTHREADS) : "memory");
 
@@ -250,17 +364,20 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
         float l = lrow[r];
         l += __shfl_xor_sync(0xffffffffu, l, 1);
         l += __shfl_xor_sync(0xffffffffu, l, 2);
-        inv[r] = l > 0.0f ? 1.0f / l : 0.0f;
+        inv[r] = l > 0.0f ? (PV8 ? unit[r] : 1.0f) / l : 0.0f;
     }
     out += (long)h * HD;
+    const int cq = 2 * tq;
 #pragma unroll
     for (int half = 0; half < 2; half++) {
 #pragma unroll
         for (int i = 0; i < 8; i++) {
             const float* acc = &o[(half * 8 + i) * 4];
-            uint8_t* p = stage + g * PITCH + (i * 8 + 2 * tq) * 2;
-            st_pair<bf16>(p, acc[0] * inv[0], acc[1] * inv[0]);
-            st_pair<bf16>(p + 8 * PITCH, acc[2] * inv[1], acc[3] * inv[1]);
+            uint8_t* p = stage + g * PITCH + (i * 8 + cq) * 2;
+            float2 vs = make_float2(1.0f, 1.0f);  // PV8: V's per-channel scales
+            if constexpr (PV8) vs = *reinterpret_cast<const float2*>(vscale + (long)h * HD + half * 64 + i * 8 + cq);
+            st_pair<bf16>(p, acc[0] * inv[0] * vs.x, acc[1] * inv[0] * vs.y);
+            st_pair<bf16>(p + 8 * PITCH, acc[2] * inv[1] * vs.x, acc[3] * inv[1] * vs.y);
         }
         __syncwarp();
 #pragma unroll
@@ -286,5 +403,16 @@ extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
     attn8h_b128_w12_s3gt_bf16(bf16* out, const __grid_constant__ TmaMap tq8, const __grid_constant__ TmaMap tk8,
                               const __grid_constant__ TmaMap tko, const __grid_constant__ TmaMap tv, const bf16* qo,
                               const float* qscale, const float* kscale, int lq, int lkv, int o_stride, float sl2) {
-    attn8_fwd_sm90(out, &tq8, &tk8, &tko, &tv, qo, qscale, kscale, lq, lkv, o_stride, sl2);
+    attn8_fwd_sm90<false>(out, &tq8, &tk8, &tko, &tv, qo, qscale, kscale, nullptr, lq, lkv, o_stride, sl2);
+}
+
+// Entry point attn8hi_b128_w12_s3gt_bf16 (Hopper, INT8 Q·Kᵀ and INT8 P·V): as attn8h, with tv the map of
+// attn8_quant_vh_bf16's vt8 as uint8 [H·ntiles·128, 128] (ntiles = ⌈lkv / 128⌉; box 128 × 128, 128-byte
+// swizzle) and vscale [H][128] after qscale and kscale; 126976 bytes of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
+    attn8hi_b128_w12_s3gt_bf16(bf16* out, const __grid_constant__ TmaMap tq8, const __grid_constant__ TmaMap tk8,
+                               const __grid_constant__ TmaMap tko, const __grid_constant__ TmaMap tv, const bf16* qo,
+                               const float* qscale, const float* kscale, const float* vscale, int lq, int lkv,
+                               int o_stride, float sl2) {
+    attn8_fwd_sm90<true>(out, &tq8, &tk8, &tko, &tv, qo, qscale, kscale, vscale, lq, lkv, o_stride, sl2);
 }
