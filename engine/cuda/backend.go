@@ -171,6 +171,7 @@ func (b *Backend) FreeOwner(owner string) (int64, error) {
 		for st := range b.weights {
 			if st.owner == owner {
 				b.settle(st)
+				b.pool.forgetKept(st) // a cached [W | up] of the model's weights goes back to the pool
 				st.freed = true
 				delete(b.weights, st)
 			}
@@ -336,7 +337,8 @@ func (b *Backend) vector(x engine.Tensor, cols int, what string, ts *temps) (Mem
 }
 
 func (b *Backend) freeWeight(st *storage) error {
-	b.settle(st) // deferred norms reading this weight run first
+	b.settle(st)          // deferred norms reading this weight run first
+	b.pool.forgetKept(st) // a cached [W | up] made from it goes back to the pool
 	var errs []error
 	bufs := []*Buffer{st.buf, st.f32c, st.bf16c}
 	if st.borrowed {

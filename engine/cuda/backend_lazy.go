@@ -171,16 +171,6 @@ func (b *Backend) release(st *storage) {
 	st.freed = true
 }
 
-// gemmInput is gemmInputLd for a reader that needs x dense: an error when x's shadow has spare columns.
-// Runs on the CUDA goroutine.
-func (b *Backend) gemmInput(x *Tensor, ts *temps) (Mem, error) {
-	m, ld, err := b.gemmInputLd(x, ts, 0)
-	if _, cols := x.rowsCols(); err == nil && ld != cols {
-		err = fmt.Errorf("x %v has a bf16 shadow with row stride %d; this reader needs it dense", x.shape, ld)
-	}
-	return m, err
-}
-
 // gemmInputLd returns x [rows, cols] as the bf16 operand of a GEMM and its row stride ld in elements (cols
 // unless the shadow has spare columns): a bf16 activation as it is; an F32 one through its bf16 shadow,
 // made on first use (a pending normalization runs straight into it); a weight converted. spare > 0 asks a

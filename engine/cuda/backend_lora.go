@@ -15,8 +15,10 @@ import (
 //   - K-concatenated (lora_kcat.go), when the byte-count cost model picks it (kcatPays in
 //     lora_kcat_plan.go) and x's bf16 GEMM shadow has spare columns for the rank: the down GEMM writes
 //     h = x·downᵀ [M, r] into the shadow's spare columns (ldc = K + R), [W | up] is assembled as a bf16
-//     temporary [N, K + r] (a quantized or F16 W dequantized straight into it, a BF16 W copied), and one
+//     operand [N, K + r] (a quantized or F16 W dequantized straight into it, a BF16 W copied), and one
 //     GEMM over K + r computes y = act([x | h]·[W | up]ᵀ + bias). No [M, N] temporary is written or read.
+//     The last [W | up] built stays in a one-entry cache (lora_kcat_cache.go) for the next call with the same
+//     W, up and rank, so the chunked FFN's first linear builds it once per block, not once per chunk.
 //     The shadow of an F32 input (a pending LayerNorm/Modulate, written straight into it, or a cast) gets
 //     R spare columns when its first GEMM reader is a LinearLoRA that takes this path.
 //   - Three GEMMs otherwise (the cost model's choice: a BF16 W that costs more to copy than the [M, N]

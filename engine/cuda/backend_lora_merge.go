@@ -36,11 +36,11 @@ var mergeChunkBytes = 64 << 20
 // MergeLoRA is engine/dit's LoRAMerger fast path: it returns w + up·down for a weight w [out, in] stored
 // F32, F16 or BF16 in device memory, up [out, rank] and down [rank, in] row-major host values, the sum
 // float32-accurate and rounded once to w's type. With inPlace it is written into w's own memory (converted
-// copies of w are dropped) and w is returned; otherwise a new weight under the backend's owner is returned
-// and w is unchanged. name names w in errors. It declines, with an error wrapping errors.ErrUnsupported and
-// nothing changed, a weight of another type, a weight of a swapped block (its memory is a slot's), an
-// activation, and any weight when cuBLASLt is not loaded (the own GEMM kernel cannot accumulate into its
-// output).
+// copies of w, and a cached [W | up] of run-time LoRA made from it, are dropped) and w is returned;
+// otherwise a new weight under the backend's owner is returned and w is unchanged. name names w in errors.
+// It declines, with an error wrapping errors.ErrUnsupported and nothing changed, a weight of another type,
+// a weight of a swapped block (its memory is a slot's), an activation, and any weight when cuBLASLt is not
+// loaded (the own GEMM kernel cannot accumulate into its output).
 func (b *Backend) MergeLoRA(w engine.Tensor, name string, up, down []float32, rank int, inPlace bool) (engine.Tensor, error) {
 	var out engine.Tensor
 	err := b.d.Do(func() error {
@@ -89,7 +89,8 @@ func (b *Backend) MergeLoRA(w engine.Tensor, name string, up, down []float32, ra
 		}
 		dst := t
 		if inPlace {
-			b.settle(t.st) // deferred norms reading w run before it changes
+			b.settle(t.st)          // deferred norms reading w run before it changes
+			b.pool.forgetKept(t.st) // a cached [W | up] made from w would be stale
 			for _, c := range []**Buffer{&t.st.f32c, &t.st.bf16c} {
 				if *c != nil {
 					err := (*c).free()

@@ -47,9 +47,12 @@ func gemmOperand(b *Backend, x engine.Tensor) ([]float32, error) {
 		}
 		var ts temps
 		defer ts.release(b.pool)
-		m, err := b.gemmInput(t, &ts)
+		m, ld, err := b.gemmInputLd(t, &ts, 0)
 		if err != nil {
 			return err
+		}
+		if _, cols := t.rowsCols(); ld != cols {
+			return fmt.Errorf("x %v has a bf16 shadow with row stride %d; this reader needs it dense", t.shape, ld)
 		}
 		u := make([]uint16, t.numel())
 		if err := b.d.DownloadU16(u, m); err != nil {

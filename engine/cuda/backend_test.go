@@ -76,17 +76,7 @@ func (p *opPair) act(d engine.DType, scale float64, shape ...int) (engine.Tensor
 // weight makes the same weight of ggml type typ on both sides.
 func (p *opPair) weight(typ gguf.Type, scale float64, shape ...int) (engine.Tensor, engine.Tensor) {
 	p.t.Helper()
-	v := p.vals(engine.Numel(shape), scale, false)
-	data, err := gguf.Quantize(typ, v)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	s64 := make([]int64, len(shape))
-	for i, d := range shape {
-		s64[i] = int64(d)
-	}
-	info := gguf.TensorInfo{Name: "w", Type: typ, Shape: s64}
-	return p.g.Weight(info, data), p.c.Weight(info, data)
+	return p.pairWeight(p.g, typ, p.vals(engine.Numel(shape), scale, false), shape...)
 }
 
 // check compares a GPU result with the CPU one.

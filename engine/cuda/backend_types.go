@@ -32,7 +32,7 @@ func (p Precision) String() string {
 // PoolStats reports the activation pool's use.
 type PoolStats struct {
 	InUse  int64 // bytes of live activations (rounded up to their size classes)
-	Cached int64 // bytes of freed activations kept for reuse (still allocated, still in the budget)
+	Cached int64 // bytes of freed activations kept for reuse, and run-time LoRA's cached [W | up] (still allocated, still in the budget)
 	Peak   int64 // the most InUse has been since the backend opened (or ResetPeak)
 	Hits   int64 // allocations served from the cache
 	Misses int64 // allocations that went to the driver

@@ -37,7 +37,7 @@ func buildLaunchedKernels() map[string][]string {
 		// elementwise.cu: ops.go, and dequant.go's conversions of plain float weights.
 		"elementwise": slices.Concat(
 			prefixed("gelu_tanh_", types), prefixed("silu_", types), prefixed("add_", types), prefixed("add_gated_", types),
-			[]string{"convert_f16_f32", "convert_f16_bf16", "cast_f32_bf16", "cast_bf16_f32", "cast_f32_f16"}),
+			[]string{"convert_f16_f32", "convert_f16_bf16", "cast_f32_bf16", "cast_bf16_f32", "cast_f32_f16", "copy_rows_u128"}),
 		// fused.cu: Device.RMSNormRope (input and output of one type).
 		"fused": prefixed("rmsnorm_rope_", same),
 		// dequant.cu: Device.Dequantize, one kernel per weight type of dequantizable and output type.

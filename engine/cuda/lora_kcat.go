@@ -19,21 +19,29 @@ import (
 //
 // [x | h] is the input's bf16 GEMM shadow [M, K + R] (row stride K + R): x in columns 0 … K−1, written by
 // the kernel that makes the shadow (LayerNorm, AddLayerNorm or a cast), and R spare columns that the down
-// GEMM writes h into (ldc = K + R). [W | up] is a per-call bf16 temporary [N, K + r]: a quantized, F16 or
-// F32 W is dequantized straight into its first K columns (Device.DequantizeRows, the same write Linear
-// makes into the weight scratch), a BF16 W is copied in (a read and a write of the weight), and up is
-// copied into the last r. Whether that build pays for itself is the cost model's choice (kcatPays in
-// lora_kcat_plan.go: the three-GEMM path writes and reads an [M, N] product instead). The shadow gets its
-// spare columns when its first GEMM reader is a LinearLoRA that takes this path (R = kcatSpare(r), r
-// rounded up to 64: M·R·2 bytes more, 4 MiB at M = 32760 and R = 64). Later LoRA readers of the same input with rank ≤ R reuse
-// the spare columns: each call's down GEMM overwrites them before its K-concatenated GEMM reads them, and
-// the calls run one after another on the one compute stream, so no reader sees another's h. A reader with
-// a larger rank, and plain Linear readers, read the first K columns with lda = K + R.
+// GEMM writes h into (ldc = K + R). [W | up] is a bf16 operand [N, K + r] built for the call (or found in
+// the cache below): a quantized, F16 or F32 W is dequantized straight into its first K columns
+// (Device.DequantizeRows, the same write Linear makes into the weight scratch), a BF16 W is copied in (a
+// read and a write of the weight), and up is copied into the last r. Whether that build pays for itself is
+// the cost model's choice (kcatPays in lora_kcat_plan.go: the three-GEMM path writes and reads an [M, N]
+// product instead; it counts a build for every call, as if nothing were cached). The shadow gets its spare
+// columns when its first GEMM reader is a LinearLoRA that takes this path (R = kcatSpare(r), r rounded up
+// to 64: M·R·2 bytes more, 4 MiB at M = 32760 and R = 64). Later LoRA readers of the same input with rank ≤
+// R reuse the spare columns: each call's down GEMM overwrites them before its K-concatenated GEMM reads
+// them, and the calls run one after another on the one compute stream, so no reader sees another's h. A
+// reader with a larger rank, and plain Linear readers, read the first K columns with lda = K + R.
+//
+// The last [W | up] built is kept in a one-entry cache (lora_kcat_cache.go) and used again by the next call
+// with the same W and up (their storages and bindings), types, shape and rank: the FFN's first linear, run
+// on row chunks with only three-GEMM calls in between, builds it once per block. Freeing or unbinding W or
+// up, an in-place merge into either, a call with another key and the pool's trim (Trim, Close, an
+// allocation's out-of-memory retry) drop it.
 
 // kcatStats counts LinearLoRA calls by path (tests check which path ran): fused through the K-concatenated
 // GEMM, or the three-GEMM path (fallback); declined counts the fallback calls that took it because the
-// cost model (kcatPays) chose it, whether or not x had room for the rank.
-var kcatStats struct{ fused, fallback, declined atomic.Int64 }
+// cost model (kcatPays) chose it, whether or not x had room for the rank; builds counts the [W | up]
+// operands the fused calls built (the others found theirs in the cache, lora_kcat_cache.go).
+var kcatStats struct{ fused, fallback, declined, builds atomic.Int64 }
 
 // setShadow makes buf st's bf16 shadow, with cols columns in rows of ld elements.
 func (b *Backend) setShadow(st *storage, buf *Buffer, cols, ld int) {
@@ -94,6 +102,15 @@ func (d *Device) copy2D(s *Stream, dst Mem, dpitch int64, src Mem, spitch int64,
 	if err := firstErr(need("2-D copy destination", dst, (height-1)*dpitch+width), need("2-D copy source", src, (height-1)*spitch+width)); err != nil {
 		return err
 	}
+	if aligned16(dst, src) && dpitch%16 == 0 && spitch%16 == 0 && width%16 == 0 {
+		// 16-byte words by a kernel: 0.104 against 0.171 ms for ffn.0's [13824, 5120] bf16 weight on the H100.
+		k, err := d.getKernel("elementwise", "copy_rows_u128")
+		if err != nil {
+			return err
+		}
+		return d.launch(s, k, dim3{uint32(min(height, int64(d.info.SMs)*16)), 1, 1}, dim3{256, 1, 1}, 0,
+			dst, dpitch/16, src, spitch/16, width/16, height)
+	}
 	st := d.stream(s)
 	return cuErr(fmt.Sprintf("cuMemcpy2DAsync(%d rows of %s, %s)", height, FormatBytes(width), st.name),
 		C.wan22_copy2d(C.uint64_t(dst.Ptr), C.size_t(dpitch), C.uint64_t(src.Ptr), C.size_t(spitch), C.size_t(width), C.size_t(height), cuStream(st.s)))
@@ -147,7 +164,7 @@ func (b *Backend) linearLoRA(y Mem, x, w *Tensor, bias Mem, lr *loraOperands, M,
 		return err
 	}
 	if kcat && kcatFits(ld, K, r) {
-		done, err := b.kcatGemm(y, xm, ld, w, copyW, dm, um, bias, M, N, K, r, gelu, ts)
+		done, err := b.kcatGemm(y, xm, ld, w, up, copyW, dm, um, bias, M, N, K, r, gelu, ts)
 		if err != nil || done {
 			return err
 		}
@@ -162,26 +179,52 @@ func (b *Backend) linearLoRA(y Mem, x, w *Tensor, bias Mem, lr *loraOperands, M,
 	return b.linearBF16(y, engine.BF16, x, w, bias, M, N, K, gelu, 1, ts)
 }
 
-// kcatGemm runs the K-concatenated GEMM (see above) for x's shadow xm [M, ld] with room for rank r, and
-// the bf16 adapter matrices dm [r, K] and um [N, r]; copyW says how W gets into [W | up] (kcatCopiesW).
-// done is false, with nothing written, when the temporary [W | up] cannot be allocated (the caller takes
-// the three-GEMM path). Runs on the CUDA goroutine.
-func (b *Backend) kcatGemm(y, xm Mem, ld int, w *Tensor, copyW bool, dm, um, bias Mem, M, N, K, r int, gelu bool, ts *temps) (done bool, err error) {
+// kcatGemm runs the K-concatenated GEMM (see above) for x's shadow xm [M, ld] with room for rank r, W w
+// [N, K] and up [N, r], with the bf16 adapter matrices dm [r, K] and um [N, r]; copyW says how W gets into
+// [W | up] (kcatCopiesW). [W | up] comes from the cache when it holds the operand of w, up and r
+// (lora_kcat_cache.go), else it is built into a pool buffer that the cache keeps afterwards (when w and up
+// may be cached: weights). done is false, with nothing written, when [W | up] cannot be allocated (the
+// caller takes the three-GEMM path). Runs on the CUDA goroutine.
+func (b *Backend) kcatGemm(y, xm Mem, ld int, w, up *Tensor, copyW bool, dm, um, bias Mem, M, N, K, r int, gelu bool, ts *temps) (done bool, err error) {
 	kr := K + r
-	wcat, err := b.tmp(ts, int64(N)*int64(kr)*2)
-	if err != nil {
-		if outOfMemory(err) {
-			return false, nil
+	n := int64(N) * int64(kr) * 2
+	key, cacheable := kcatKeyOf(w, up, N, K, r)
+	var buf *Buffer
+	if cacheable {
+		buf = b.pool.takeKept(key)
+	} else {
+		b.pool.evictKept() // one entry: a call that cannot be cached makes room for its own operand too
+	}
+	built := buf == nil
+	if built {
+		if buf, err = b.pool.get(max(n, 1)); err != nil {
+			if outOfMemory(err) {
+				return false, nil
+			}
+			return false, err
 		}
-		return false, err
 	}
-	// [W | up]: W as bf16 in columns 0 … K−1, up in columns K … K+r−1.
-	if err := b.kcatWeight(wcat, w, copyW, N, K, r, ts); err != nil {
-		return false, err
-	}
-	row := int64(kr) * 2
-	if err := b.d.copy2D(nil, wcat.Slice(int64(K)*2, wcat.Bytes-int64(K)*2), row, um, int64(r)*2, int64(r)*2, int64(N)); err != nil {
-		return false, err
+	// The buffer goes back to the pool, or into the cache once the GEMM that reads it is queued (a failed
+	// build may have left it half written).
+	keep := false
+	defer func() {
+		if keep {
+			b.pool.keep(key, buf)
+		} else {
+			b.pool.put(buf)
+		}
+	}()
+	wcat := Mem{Ptr: uintptr(buf.ptr), Bytes: n}
+	if built {
+		// [W | up]: W as bf16 in columns 0 … K−1, up in columns K … K+r−1.
+		if err := b.kcatWeight(wcat, w, copyW, N, K, r, ts); err != nil {
+			return false, err
+		}
+		row := int64(kr) * 2
+		if err := b.d.copy2D(nil, wcat.Slice(int64(K)*2, wcat.Bytes-int64(K)*2), row, um, int64(r)*2, int64(r)*2, int64(N)); err != nil {
+			return false, err
+		}
+		kcatStats.builds.Add(1)
 	}
 	bf := gguf.TypeBF16
 	// h = x·downᵀ into the spare columns: X is the first K columns of the shadow, Y starts at column K.
@@ -192,6 +235,7 @@ func (b *Backend) kcatGemm(y, xm Mem, ld int, w *Tensor, copyW bool, dm, um, bia
 	if err := b.d.Gemm(nil, GemmOp{Y: y, YType: bf, X: xm, LdX: ld, W: wcat, Bias: bias, BiasType: bf, M: M, N: N, K: kr, GELU: gelu}); err != nil {
 		return false, err
 	}
+	keep = cacheable
 	kcatStats.fused.Add(1)
 	return true, nil
 }

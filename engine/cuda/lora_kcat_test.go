@@ -410,3 +410,48 @@ func TestBackendLinearLoRAKcatReshaped(t *testing.T) {
 	yl := p.g.Linear(ng, wg, nil)
 	p.check("plain Linear of the reshaped pending norm", yl, p.c.Linear(nc, wc, nil), tolBF16)
 }
+
+// TestCopy2D: Device.copy2D copies each row and leaves the gaps between the destination rows alone, through
+// its copy kernel (16-byte aligned rows and pitches) and through cuMemcpy2DAsync (any other shape).
+func TestCopy2D(t *testing.T) {
+	d := testDevice(t)
+	r := rand.New(rand.NewPCG(47, 48))
+	const fill = 0x7e57
+	for _, c := range []struct{ rows, width, spitch, dpitch, off int }{
+		{7, 64, 64, 96, 0}, // the kernel: words of 16 bytes
+		{300, 10240, 10240, 10368, 0},
+		{5000, 16, 16, 32, 0}, // more rows than blocks: the grid-stride loop over rows
+		{5, 48, 80, 112, 0},
+		{6, 20, 20, 36, 0}, // cuMemcpy2DAsync: rows not a multiple of 16 bytes
+		{4, 64, 64, 96, 2}, // cuMemcpy2DAsync: a source off the 16-byte grid
+	} {
+		name := fmt.Sprintf("%d rows of %d bytes, pitches %d → %d, source offset %d", c.rows, c.width, c.spitch, c.dpitch, c.off)
+		src := make([]uint16, (c.rows*c.spitch+c.off)/2)
+		for i := range src {
+			src[i] = uint16(r.Uint32())
+		}
+		sm := alloc(t, d, int64(len(src)*2))
+		must(t, d.UploadU16(sm, src))
+		dm := alloc(t, d, int64(c.rows*c.dpitch))
+		must(t, d.Memset16(nil, dm, fill))
+		sub := Mem{Ptr: sm.Ptr + uintptr(c.off), Bytes: sm.Bytes - int64(c.off)}
+		if err := d.Do(func() error {
+			return d.copy2D(nil, dm, int64(c.dpitch), sub, int64(c.spitch), int64(c.width), int64(c.rows))
+		}); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		got := make([]uint16, c.rows*c.dpitch/2)
+		must(t, d.DownloadU16(got, dm))
+		for i := 0; i < c.rows; i++ {
+			row := got[i*c.dpitch/2 : (i+1)*c.dpitch/2]
+			want := src[(i*c.spitch+c.off)/2 : (i*c.spitch+c.off+c.width)/2]
+			if !slices.Equal(row[:c.width/2], want) {
+				t.Errorf("%s: row %d differs", name, i)
+			}
+			if j := slices.IndexFunc(row[c.width/2:], func(v uint16) bool { return v != fill }); j >= 0 {
+				t.Errorf("%s: row %d: the gap was written (16-bit word %d of it)", name, i, j)
+			}
+		}
+	}
+}

@@ -14,12 +14,17 @@ import (
 //
 // Buffers are reused in stream order: all work that uses pool memory runs on the compute stream, so a
 // buffer put back while kernels reading it are still queued is only written by kernels queued after them.
+//
+// It also holds run-time LoRA's [W | up] cache (kept, lora_kcat_cache.go): a buffer of the pool counted in
+// its cached bytes, which trim frees with the free lists, get's out-of-memory retry included.
+//
 // A pool is used on the CUDA goroutine only.
 type pool struct {
 	d      *Device
 	owner  string
 	free   map[int64][]*Buffer // by size class
-	cached int64               // bytes in the free lists
+	cached int64               // bytes in the free lists and in kept
+	kept   *kcatEntry          // the cached [W | up] operand (lora_kcat_cache.go); nil: none
 	inUse  int64               // bytes handed out (size classes)
 	peak   int64               // the most inUse has been since the last resetPeak
 	hits   int64               // requests served from a free list
@@ -45,7 +50,7 @@ func poolClass(n int64) int64 {
 }
 
 // get returns a buffer of at least n bytes. When the budget or the driver refuses, it returns the cached
-// buffers to the driver and tries once more. Runs on the CUDA goroutine.
+// buffers (the [W | up] cache's too) to the driver and tries once more. Runs on the CUDA goroutine.
 func (p *pool) get(n int64) (*Buffer, error) {
 	c := poolClass(n)
 	if l := p.free[c]; len(l) > 0 {
@@ -89,8 +94,8 @@ func (p *pool) put(b *Buffer) {
 	p.inUse -= b.size
 }
 
-// trim frees every cached buffer, after the compute stream has finished the work that may still use them.
-// Runs on the CUDA goroutine.
+// trim frees every cached buffer, the [W | up] cache's included, after the compute stream has finished the
+// work that may still use them. Runs on the CUDA goroutine.
 func (p *pool) trim() error {
 	if p.cached == 0 {
 		return nil
@@ -99,6 +104,10 @@ func (p *pool) trim() error {
 		return err
 	}
 	var errs []error
+	if p.kept != nil {
+		errs = append(errs, p.kept.buf.free())
+		p.kept = nil
+	}
 	for c, l := range p.free {
 		for _, b := range l {
 			errs = append(errs, b.free())

@@ -446,6 +446,7 @@ func (s *swapSet) unbind(block int) {
 	for _, st := range s.tensors[block] {
 		if st != nil {
 			s.b.settle(st)
+			s.b.pool.forgetKept(st) // a cached [W | up] of the block's weights goes back to the pool
 			st.buf = nil
 		}
 	}
