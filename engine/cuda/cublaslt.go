@@ -36,7 +36,7 @@ type ltKey struct {
 	gelu       bool
 	alphaVec   bool // GemmOp.Alpha: the product scaled per output column
 	ax, aw, ay int  // pointer alignments the plan assumes
-	ldx, ldy   int // row strides of X and Y in elements (dense: K and N)
+	ldx, ldy   int  // row strides of X and Y in elements (dense: K and N)
 }
 
 type ltPlan struct {
