@@ -62,6 +62,10 @@ const ltAutotuneFlops = 1e9
 
 const ltWorkspace = 32 << 20
 
+// ltRefuseAlphaVec makes every plan with a per-column alpha missing, as with a cuBLASLt that has no
+// algorithm for one (tests of the fallback); such refusals are not cached.
+var ltRefuseAlphaVec bool
+
 // cublasLtStatus names cublasStatus_t values.
 var cublasLtStatus = map[int]string{
 	1: "CUBLAS_STATUS_NOT_INITIALIZED", 3: "CUBLAS_STATUS_ALLOC_FAILED", 7: "CUBLAS_STATUS_INVALID_VALUE",
@@ -228,6 +232,9 @@ func (d *Device) ltPlanFor(op GemmOp) (*ltPlan, error) {
 		ax: alignOf(op.X.Ptr), aw: alignOf(op.W.Ptr), ay: alignOf(op.Y.Ptr), ldx: op.ldx(), ldy: op.ldy()}
 	if !op.Bias.IsNil() {
 		key.bias = cudaDataType(op.BiasType)
+	}
+	if key.alphaVec && ltRefuseAlphaVec {
+		return nil, fmt.Errorf("%w: per-column alpha refused (ltRefuseAlphaVec, a test)", ErrNoAlgorithm)
 	}
 	if pl, ok := lt.plans[key]; ok {
 		if pl.none != nil {
