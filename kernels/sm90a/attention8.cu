@@ -33,7 +33,7 @@ constexpr int Q8_BYTES = BM * HD, K8_BYTES = BN * HD, KO_BYTES = BN * 16 * 2, V8
 // O_tile = P̂ V̂ by four wgmma m64n128k32 u8·s8 → s32 with A from registers. O_tile cannot be scaled in the
 // tensor cores, so it is added into the f32 O (O = O·β + O_tile, β folding the max's rescale and the change
 // of unit) after its wgmma has retired, one tile later: at the next tile's wait, or after the loop. The V slots
-// are 16 KiB; shared memory 126976 bytes.
+// are 16 KiB; shared memory 127232 bytes (with the mbarriers).
 
 template <bool PV8>
 __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const TmaMap* tq8, const TmaMap* tk8,
@@ -349,8 +349,10 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
     if (wg == 0) named_sync(1);
     wg_wait<0>();
     if constexpr (PV8) {
-        reg_fence_i(oi);
-        add_tile();
+        if (ntiles > 0) {  // (lkv = 0: no tile, oi never written)
+            reg_fence_i(oi);
+            add_tile();
+        }
     }
     reg_fence(o);
     asm volatile("barrier.sync 3, %0;\n" ::"n"(NTHREADS) : "memory");
@@ -408,7 +410,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
 
 // Entry point attn8hi_b128_w12_s3gt_bf16 (Hopper, INT8 Q·Kᵀ and INT8 P·V): as attn8h, with tv the map of
 // attn8_quant_vh_bf16's vt8 as uint8 [H·ntiles·128, 128] (ntiles = ⌈lkv / 128⌉; box 128 × 128, 128-byte
-// swizzle) and vscale [H][128] after qscale and kscale; 126976 bytes of dynamic shared memory.
+// swizzle) and vscale [H][128] after qscale and kscale; 127232 bytes of dynamic shared memory.
 extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
     attn8hi_b128_w12_s3gt_bf16(bf16* out, const __grid_constant__ TmaMap tq8, const __grid_constant__ TmaMap tk8,
                                const __grid_constant__ TmaMap tko, const __grid_constant__ TmaMap tv, const bf16* qo,
