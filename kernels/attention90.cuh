@@ -79,6 +79,58 @@ __device__ __forceinline__ void reg_fence(float (&d)[64]) {
     for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+// Softmax helpers of the Hopper kernels over one 128-key tile held as 64 accumulators per thread (the wgmma
+// m64n128 layout: i·4 + e is row g (+8 for e ≥ 2) of the warp's 16, key 8i + 2·(lane % 4) + (e & 1)), read
+// through sval(i, e), which returns −∞ for masked keys (masked scores are never written back: non-wgmma writes
+// to registers that wgmma uses as accumulators make ptxas serialize the wgmma pipeline, C7515).
+
+// tile_rowmax returns the tile's max of rows g and g + 8 over the four threads of a row group.
+template <class SV>
+__device__ __forceinline__ void tile_rowmax(SV sval, float (&mx)[2]) {
+    mx[0] = mx[1] = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+        mx[0] = fmaxf(mx[0], fmaxf(sval(i, 0), sval(i, 1)));
+        mx[1] = fmaxf(mx[1], fmaxf(sval(i, 2), sval(i, 3)));
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    }
+}
+
+// softmax_bf16 is the online softmax of a tile into P (bf16, the A fragments of eight k16 steps): raises the
+// running max mrow (log2 domain: scores times sl2 > 0), sets alpha to O's rescale factor, adds the tile's
+// row sums into lrow.
+template <class SV>
+__device__ __forceinline__ void softmax_bf16(SV sval, float sl2, float (&mrow)[2], float (&lrow)[2],
+                                             uint32_t (&pf)[8][4], float (&alpha)[2]) {
+    float mx[2], mneg[2];
+    tile_rowmax(sval, mx);
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const float mnew = fmaxf(mrow[r], mx[r] * sl2);
+        alpha[r] = fast_exp2(mrow[r] - mnew);
+        mrow[r] = mnew;
+        mneg[r] = -mnew;
+    }
+    float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+        const float p0 = fast_exp2(fmaf(sval(i, 0), sl2, mneg[0]));
+        const float p1 = fast_exp2(fmaf(sval(i, 1), sl2, mneg[0]));
+        const float p2 = fast_exp2(fmaf(sval(i, 2), sl2, mneg[1]));
+        const float p3 = fast_exp2(fmaf(sval(i, 3), sl2, mneg[1]));
+        rs[0] += p0 + p1;
+        rs[1] += p2 + p3;
+        pf[i / 2][(i & 1) * 2 + 0] = pack_bf16(p0, p1);
+        pf[i / 2][(i & 1) * 2 + 1] = pack_bf16(p2, p3);
+    }
+    lrow[0] = fmaf(lrow[0], alpha[0], rs[0]);
+    lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
+}
+
 // Operand lists of the 64 f32 accumulators of a wgmma m64n128: the register names %0 … %63 in the
 // instruction text, and the constraints (M is "+f" or "=f") binding them to d[0] … d[63].
 #define WG_REGS64 \

@@ -223,10 +223,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], sdesc(sv + kk * 2048, BN * 128, 1024));
         wg_commit();
     };
-    // Online softmax of s (tile j) into P (bf16, A-fragment order) and the rescale factor of O. Accumulator
-    // i·4 + e is row 16·(warp%4) + g (+8 for e ≥ 2) of the warpgroup's rows, key 8i + 2t + (e&1).
-    // Masked scores are read through sval and never written back: non-wgmma writes to registers that wgmma
-    // uses as accumulators make ptxas serialize the wgmma pipeline (C7515).
+    // Online softmax of s (tile j) into P (bf16, A-fragment order) and the rescale factor of O (attention90.cuh's
+    // softmax_bf16; masked keys read as −∞ through sval).
     auto softmax = [&](uint32_t (&pf)[8][4], int j, float (&alpha)[2], auto masked) {
         constexpr bool MASK = decltype(masked)::value;
         const int limit = lkv - j * BN - (lane & 3) * 2;  // keys at column offset ≥ limit are masked
@@ -234,36 +232,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             if constexpr (MASK) return i * 8 + (e & 1) >= limit ? -INFINITY : s[i * 4 + e];
             return s[i * 4 + e];
         };
-        float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-        for (int i = 0; i < 16; i++) {
-            mx[0] = fmaxf(mx[0], fmaxf(sval(i, 0), sval(i, 1)));
-            mx[1] = fmaxf(mx[1], fmaxf(sval(i, 2), sval(i, 3)));
-        }
-        float mneg[2];
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-            const float mnew = fmaxf(mrow[r], mx[r] * sl2);
-            alpha[r] = fast_exp2(mrow[r] - mnew);
-            mrow[r] = mnew;
-            mneg[r] = -mnew;
-        }
-        float rs[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int i = 0; i < 16; i++) {
-            const float p0 = fast_exp2(fmaf(sval(i, 0), sl2, mneg[0]));
-            const float p1 = fast_exp2(fmaf(sval(i, 1), sl2, mneg[0]));
-            const float p2 = fast_exp2(fmaf(sval(i, 2), sl2, mneg[1]));
-            const float p3 = fast_exp2(fmaf(sval(i, 3), sl2, mneg[1]));
-            rs[0] += p0 + p1;
-            rs[1] += p2 + p3;
-            pf[i / 2][(i & 1) * 2 + 0] = pack_bf16(p0, p1);
-            pf[i / 2][(i & 1) * 2 + 1] = pack_bf16(p2, p3);
-        }
-        lrow[0] = fmaf(lrow[0], alpha[0], rs[0]);
-        lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
+        softmax_bf16(sval, sl2, mrow, lrow, pf, alpha);
     };
     // The last tile is the only one that can be partial.
     auto softmax_tile = [&](uint32_t (&pf)[8][4], int j, float (&alpha)[2]) {

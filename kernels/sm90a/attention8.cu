@@ -173,64 +173,27 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
             mma16816(&t[(2 * i2 + 1) * 4], qa, b2, b3);
         }
     };
-    auto softmax = [&](const float (&t)[64], uint32_t (&pf)[8][4], int j, float (&alpha)[2], auto masked) {
+    // The score of accumulator (i, e) of tile j, −∞ for masked keys (MASK: the last tile, the only partial one).
+    auto masked_scores = [&](const float (&t)[64], int j, auto masked) {
         constexpr bool MASK = decltype(masked)::value;
         const int limit = lkv - j * BN - tq * 2;
-        auto sval = [&](int i, int e) {
+        return [&t, limit](int i, int e) {
             if constexpr (MASK) return i * 8 + (e & 1) >= limit ? -INFINITY : t[i * 4 + e];
             return t[i * 4 + e];
         };
-        float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-        for (int i = 0; i < 16; i++) {
-            mx[0] = fmaxf(mx[0], fmaxf(sval(i, 0), sval(i, 1)));
-            mx[1] = fmaxf(mx[1], fmaxf(sval(i, 2), sval(i, 3)));
-        }
-        float mneg[2];
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-            const float mnew = fmaxf(mrow[r], mx[r] * sl2);
-            alpha[r] = fast_exp2(mrow[r] - mnew);
-            mrow[r] = mnew;
-            mneg[r] = -mnew;
-        }
-        float rs[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int i = 0; i < 16; i++) {
-            const float p0 = fast_exp2(fmaf(sval(i, 0), sl2, mneg[0]));
-            const float p1 = fast_exp2(fmaf(sval(i, 1), sl2, mneg[0]));
-            const float p2 = fast_exp2(fmaf(sval(i, 2), sl2, mneg[1]));
-            const float p3 = fast_exp2(fmaf(sval(i, 3), sl2, mneg[1]));
-            rs[0] += p0 + p1;
-            rs[1] += p2 + p3;
-            pf[i / 2][(i & 1) * 2 + 0] = pack_bf16(p0, p1);
-            pf[i / 2][(i & 1) * 2 + 1] = pack_bf16(p2, p3);
-        }
-        lrow[0] = fmaf(lrow[0], alpha[0], rs[0]);
-        lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
+    };
+    auto softmax = [&](const float (&t)[64], uint32_t (&pf)[8][4], int j, float (&alpha)[2], auto masked) {
+        softmax_bf16(masked_scores(t, j, masked), sl2, mrow, lrow, pf, alpha);
     };
     // PV8: the online softmax of kernels/attention8.cuh's INT8 P·V (there the key order is permuted in K, here
     // in V): P̂ in A-fragment order, the tile's β, the row sums in O's unit.
     auto softmax8 = [&](const float (&t)[64], uint32_t (&pf)[4][4], int j, float (&beta)[2], auto masked) {
-        constexpr bool MASK = decltype(masked)::value;
-        const int limit = lkv - j * BN - tq * 2;
-        auto sval = [&](int i, int e) {
-            if constexpr (MASK) return i * 8 + (e & 1) >= limit ? -INFINITY : t[i * 4 + e];
-            return t[i * 4 + e];
-        };
-        float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-        for (int i = 0; i < 16; i++) {
-            mx[0] = fmaxf(mx[0], fmaxf(sval(i, 0), sval(i, 1)));
-            mx[1] = fmaxf(mx[1], fmaxf(sval(i, 2), sval(i, 3)));
-        }
+        const auto sval = masked_scores(t, j, masked);
+        float mx[2];
+        tile_rowmax(sval, mx);
         float off[2], alpha[2], lunit[2];
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
             const float mtile = mx[r] * sl2;
             const float mnew = fmaxf(mrow[r], mtile);
             const float mq = fmaxf(mtile, mnew - TILE_FLOOR);
