@@ -131,6 +131,48 @@ __device__ __forceinline__ void softmax_bf16(SV sval, float sl2, float (&mrow)[2
     lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
 }
 
+// store_o is the epilogue of the Hopper kernels: warp w's 16 rows of O (64 accumulators per thread, the
+// wgmma layout), the row sums lrow of its four threads per row group reduced, O · num[r] / l · colscale(c)
+// (colscale: a float2 for channels c, c + 1) written to out [rows, 128] (rows ≥ lq skipped) through this warp's
+// staging memory stage (16 rows of (64 + 8)·sizeof(T) bytes, one 64-channel half at a time): 16-byte stores.
+template <class T, class CS>
+__device__ __forceinline__ void store_o(T* __restrict__ out, const float (&o)[64], const float (&lrow)[2],
+                                        const float (&num)[2], CS colscale, uint8_t* stage, int row0, int lq,
+                                        int o_stride) {
+    constexpr int PITCH = (64 + 8) * (int)sizeof(T), CPR = 64 * (int)sizeof(T) / 16;
+    const int lane = threadIdx.x & 31, g = lane >> 2, cq = (lane & 3) * 2;
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float l = lrow[r];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        inv[r] = l > 0.0f ? num[r] / l : 0.0f;
+    }
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const float* acc = &o[(half * 8 + i) * 4];
+            uint8_t* p = stage + g * PITCH + (i * 8 + cq) * sizeof(T);
+            const float2 vs = colscale(half * 64 + i * 8 + cq);
+            st_pair<T>(p, acc[0] * inv[0] * vs.x, acc[1] * inv[0] * vs.y);
+            st_pair<T>(p + 8 * PITCH, acc[2] * inv[1] * vs.x, acc[3] * inv[1] * vs.y);
+        }
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < 16 * CPR / 32; i++) {
+            const int id = lane + i * 32, r = id / CPR, c = id % CPR;
+            const int row = row0 + r;
+            if (row < lq) {
+                const uint4 val = *reinterpret_cast<const uint4*>(stage + r * PITCH + c * 16);
+                *reinterpret_cast<uint4*>(reinterpret_cast<uint8_t*>(out + (long)row * o_stride + half * 64) + c * 16) = val;
+            }
+        }
+        __syncwarp();
+    }
+}
+
 // Operand lists of the 64 f32 accumulators of a wgmma m64n128: the register names %0 … %63 in the
 // instruction text, and the constraints (M is "+f" or "=f") binding them to d[0] … d[63].
 #define WG_REGS64 \

@@ -392,38 +392,9 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     }
 
     // Epilogue as in attention.cu: warp w holds rows 16w + g and 16w + g + 8 of the CTA's 128.
-    constexpr int PITCH = (64 + 8) * (int)sizeof(T), CPR = 64 * (int)sizeof(T) / 16;
-    uint8_t* stage = smem + warp * 16 * PITCH;
-    const int g = lane >> 2, cq = (lane & 3) * 2;
-    float inv[2];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        float l = lrow[r];
-        l += __shfl_xor_sync(0xffffffffu, l, 1);
-        l += __shfl_xor_sync(0xffffffffu, l, 2);
-        inv[r] = l > 0.0f ? 1.0f / l : 0.0f;
-    }
-#pragma unroll
-    for (int half = 0; half < 2; half++) {
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const float* acc = &o[(half * 8 + i) * 4];
-            uint8_t* p = stage + g * PITCH + (i * 8 + cq) * sizeof(T);
-            st_pair<T>(p, acc[0] * inv[0], acc[1] * inv[0]);
-            st_pair<T>(p + 8 * PITCH, acc[2] * inv[1], acc[3] * inv[1]);
-        }
-        __syncwarp();
-#pragma unroll
-        for (int i = 0; i < 16 * CPR / 32; i++) {
-            const int id = lane + i * 32, r = id / CPR, c = id % CPR;
-            const int row = m0 + warp * 16 + r;
-            if (row < lq) {
-                const uint4 val = *reinterpret_cast<const uint4*>(stage + r * PITCH + c * 16);
-                *reinterpret_cast<uint4*>(reinterpret_cast<uint8_t*>(out + (long)row * o_stride + half * 64) + c * 16) = val;
-            }
-        }
-        __syncwarp();
-    }
+    constexpr float one[2] = {1.0f, 1.0f};
+    store_o(out, o, lrow, one, [](int) { return make_float2(1.0f, 1.0f); }, smem + warp * 16 * (64 + 8) * (int)sizeof(T),
+            m0 + warp * 16, lq, o_stride);
 }
 
 }  // namespace

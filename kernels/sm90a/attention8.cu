@@ -320,42 +320,12 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
     reg_fence(o);
     asm volatile("barrier.sync 3, %0;\n" ::"n"(NTHREADS) : "memory");
 
-    // Epilogue as s3gt's.
-    constexpr int PITCH = (64 + 8) * 2, CPR = 64 * 2 / 16;
-    uint8_t* stage = smem + warp * 16 * PITCH;
-    float inv[2];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        float l = lrow[r];
-        l += __shfl_xor_sync(0xffffffffu, l, 1);
-        l += __shfl_xor_sync(0xffffffffu, l, 2);
-        inv[r] = l > 0.0f ? (PV8 ? unit[r] : 1.0f) / l : 0.0f;
-    }
-    out += (long)h * HD;
-    const int cq = 2 * tq;
-#pragma unroll
-    for (int half = 0; half < 2; half++) {
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const float* acc = &o[(half * 8 + i) * 4];
-            uint8_t* p = stage + g * PITCH + (i * 8 + cq) * 2;
-            float2 vs = make_float2(1.0f, 1.0f);  // PV8: V's per-channel scales
-            if constexpr (PV8) vs = *reinterpret_cast<const float2*>(vscale + (long)h * HD + half * 64 + i * 8 + cq);
-            st_pair<bf16>(p, acc[0] * inv[0] * vs.x, acc[1] * inv[0] * vs.y);
-            st_pair<bf16>(p + 8 * PITCH, acc[2] * inv[1] * vs.x, acc[3] * inv[1] * vs.y);
-        }
-        __syncwarp();
-#pragma unroll
-        for (int i = 0; i < 16 * CPR / 32; i++) {
-            const int id = lane + i * 32, r = id / CPR, c = id % CPR;
-            const int row = m0 + warp * 16 + r;
-            if (row < lq) {
-                const uint4 val = *reinterpret_cast<const uint4*>(stage + r * PITCH + c * 16);
-                *reinterpret_cast<uint4*>(reinterpret_cast<uint8_t*>(out + (long)row * o_stride + half * 64) + c * 16) = val;
-            }
-        }
-        __syncwarp();
-    }
+    // Epilogue as s3gt's; PV8: O is in units of unit, V's per-channel scales apply.
+    const float num[2] = {PV8 ? unit[0] : 1.0f, PV8 ? unit[1] : 1.0f};
+    const float* vsh = vscale + (long)h * HD;
+    store_o(out + (long)h * HD, o, lrow, num,
+            [&](int c) { return PV8 ? *reinterpret_cast<const float2*>(vsh + c) : make_float2(1.0f, 1.0f); },
+            smem + warp * 16 * (64 + 8) * 2, m0 + warp * 16, lq, o_stride);
 }
 
 }  // namespace
