@@ -172,6 +172,9 @@ func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
 	}
 	why := fmt.Errorf("module %s has no 8-bit attention entry point", mod)
 	for _, s := range attn8Order(mod, short) {
+		if attn8Only != "" && s.module == attn8HopperModule && s.name != attn8Only {
+			continue
+		}
 		if s.smem > b.smemOptin {
 			why = fmt.Errorf("%s needs %d bytes of shared memory, the device allows %d per block", s.name, s.smem, b.smemOptin)
 			continue
@@ -196,6 +199,10 @@ func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
 	}
 	return nil, why
 }
+
+// attn8Only, when set (tests only), is the one Hopper 8-bit entry point pickAttn8 may take, so that a test can
+// run the ones ranked after the first.
+var attn8Only string
 
 // Geometry of the 8-bit buffers (kernels/attention8.cu).
 const (

@@ -220,8 +220,8 @@ type attn8Spec struct {
 // shared-memory reads per MMA) sit at 255 registers (b256_w8 spills 8–16 bytes on sm_80). The FP8 module's
 // attn8f_* have the same tilings, grids and shared memory.
 var attn8Table = []attn8Spec{
-	{module: attn8HopperModule, name: "attn8hi_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*16<<10 + 3*4<<10 + 256, long: 1, short: 1, hopper: true, hopperV8: true},
-	{module: attn8HopperModule, name: "attn8h_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*32<<10 + 3*4<<10 + 256, long: 2, short: 2, hopper: true},
+	{module: attn8HopperModule, name: "attn8h_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*32<<10 + 3*4<<10 + 256, long: 1, short: 1, hopper: true},
+	{module: attn8HopperModule, name: "attn8hi_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*16<<10 + 3*4<<10 + 256, long: 2, short: 2, hopper: true, hopperV8: true},
 	{module: attn8Module, name: "attn8_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*18<<10 + 128*128, long: 1, short: 1},
 	{module: attn8Module, name: "attn8_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*18<<10 + 256*128, long: 2, short: 3},
 	{module: attn8Module, name: "attn8_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*18<<10 + 128*128, long: 3, short: 2},
