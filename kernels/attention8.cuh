@@ -528,7 +528,7 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
 #pragma unroll
             for (int i = 0; i < BN / 8; i++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) t[mt][i][e] = s32_float(s[mt][i][e]) * sc;
+                for (int e = 0; e < 4; e++) t[mt][i][e] = (float)s[mt][i][e] * sc;
         }
         // The outlier tile's B fragments through the same permuted key rows as K's (k_chunk: channels 0–7 or
         // 8–15 of the 16).
@@ -634,7 +634,7 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
 #pragma unroll
                 for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-                    for (int t = 0; t < 2; t++) acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = S32_MAGIC;
+                    for (int t = 0; t < 2; t++) acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = 0;
 #pragma unroll
                 for (int kk = 0; kk < BN / 32; kk++)
                     mma_x4<mma_u8s8>(sv + swv(np * 16 + v_row, kk * 2 + v_chunk), acc, 0, [&](int mt) { return pf[mt][kk]; });
@@ -644,7 +644,7 @@ __device__ __forceinline__ void attn8_fwd(typename OUT::T* __restrict__ out, con
                     for (int t = 0; t < 2; t++)
 #pragma unroll
                         for (int e = 0; e < 4; e++)
-                            o[mt][2 * np + t][e] = fmaf(o[mt][2 * np + t][e], beta[mt][e >> 1], magic_float(acc[mt][t][e]));
+                            o[mt][2 * np + t][e] = fmaf(o[mt][2 * np + t][e], beta[mt][e >> 1], (float)acc[mt][t][e]);
             }
         }
     };

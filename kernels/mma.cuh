@@ -119,15 +119,7 @@ static __device__ __forceinline__ float fast_exp2(float x) {
     return y;
 }
 
-// s32_float converts an integer MMA result to float without I2F, which issues at the SFU's 16 per clock and
-// SM (one per score beside its exp2 made the 8-bit kernels SFU-bound): for |x| < 2^22 the float whose bits are
-// 0x4B400000 + x is 1.5·2^23 + x exactly. An accumulator that starts at S32_MAGIC instead of 0 holds those
-// bits already (magic_float). Every 8-bit product here stays below 2^22 (a Q·Kᵀ score: 128 · 128²; a P·V
-// tile: 255 · 127 · 128).
-constexpr int S32_MAGIC = 0x4B400000;
 constexpr float ROUND_MAGIC = 12582912.0f;  // 1.5·2^23: x + it has round-to-nearest(x) in its low bits (0 ≤ x < 2^22)
-static __device__ __forceinline__ float magic_float(int bits) { return __int_as_float(bits) - ROUND_MAGIC; }
-static __device__ __forceinline__ float s32_float(int x) { return magic_float(x + S32_MAGIC); }
 
 // The 8-bit P of the INT8 P·V kernels (kernels/attention8.cuh, kernels/sm90a/attention8.cu): a tile's p̂ =
 // round(255 · exp2(s − m_tile)) in [0, 255], m_tile at least the running max − TILE_FLOOR.

@@ -162,7 +162,7 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
 #pragma unroll
         for (int i = 0; i < 16; i++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) t[i * 4 + e] = s32_float(s[i * 4 + e]) * (i < 8 ? c0 : c1);
+            for (int e = 0; e < 4; e++) t[i * 4 + e] = (float)s[i * 4 + e] * (i < 8 ? c0 : c1);
         const uint32_t ko = koslot(j);
         const int m = lane >> 3;
 #pragma unroll
@@ -230,7 +230,7 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
 #pragma unroll
         for (int i = 0; i < 16; i++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) o[i * 4 + e] = fmaf(o[i * 4 + e], bprev[e >> 1], s32_float(oi[i * 4 + e]));
+            for (int e = 0; e < 4; e++) o[i * 4 + e] = fmaf(o[i * 4 + e], bprev[e >> 1], (float)oi[i * 4 + e]);
     };
     auto rescale = [&](const float (&alpha)[2]) {
 #pragma unroll
