@@ -242,7 +242,10 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
         }
     };
     auto named_sync = [&](int id) { asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "n"(NTHREADS) : "memory"); };
+    // One arrival per warp, after all its lanes' reads of the slot (ldmatrix of Ko included: __syncwarp orders
+    // the other lanes' shared-memory reads before lane 0's release).
     auto release = [&](uint32_t bar) {
+        __syncwarp();
         if (lane == 0) mbar_arrive(bar);
     };
 
