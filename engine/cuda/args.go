@@ -66,11 +66,6 @@ type GemmOp struct {
 	// Beta ≠ 0 accumulates into Y: Y = epilogue(X·Wᵀ + Beta·Y + Bias), Y read in place before the bias and
 	// GELU are applied (cuBLASLt only: the own kernel refuses it).
 	Beta float32
-	// Alpha, when not nil, scales the product per output column: Y = epilogue(Alpha⊙(X·Wᵀ) + Beta·Y + Bias)
-	// with Alpha f32 [N] in device memory (cuBLASLt's ALPHA_DEVICE_VECTOR_BETA_HOST pointer mode; the bias is
-	// not scaled). cuBLASLt only, and only where its heuristic finds an algorithm for it: Gemm returns an
-	// error matching ErrNoAlgorithm otherwise, before anything is written.
-	Alpha Mem
 	// LdX and LdY are the row strides of X and Y in elements (0: dense, K and N): row i of X starts at
 	// element i·LdX, so a GEMM can read the first K columns of a wider matrix or write into columns of one
 	// (run-time LoRA's K-concatenated GEMM, lora_kcat.go). A strided operand needs cuBLASLt (the own
@@ -168,9 +163,6 @@ func checkGemm(op GemmOp) error {
 		if err := need("gemm bias", op.Bias, n*elemBytes(op.BiasType)); err != nil {
 			return err
 		}
-	}
-	if err := needOpt("gemm alpha", op.Alpha, n*4); err != nil {
-		return err
 	}
 	if op.X.Ptr%16 != 0 || op.W.Ptr%16 != 0 {
 		return fmt.Errorf("cuda: gemm: X and W must be 16-byte aligned (X %#x, W %#x)", op.X.Ptr, op.W.Ptr)

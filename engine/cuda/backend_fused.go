@@ -3,7 +3,6 @@
 package cuda
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -12,123 +11,13 @@ import (
 )
 
 // Fused forms of the DiT block's elementwise work, offered to engine/dit as optional fast paths
-// (dit.GELULinear, dit.LinearGatedRowAdder, dit.NormRotator); the separate ops stay the fallback of other
-// backends.
+// (dit.LinearGELU, dit.NormRotator); the separate ops stay the fallback of other backends.
 
 // LinearGELU is GELU(Linear(x, w, bias)) with the tanh approximation: in cuBLASLt's GELU_BIAS epilogue,
 // which applies GELU to the f32 sum before the output is rounded (the separate ops round the Linear output
 // to bf16 first); with the own GEMM kernel or PrecisionF32, a GELU pass over the Linear output.
 func (b *Backend) LinearGELU(x, w, bias engine.Tensor) engine.Tensor {
 	return b.linear("LinearGELU", x, w, bias, true, nil)
-}
-
-// LinearAddGatedRows adds gate⊙(a·wᵀ + bias) in place to rows [from, from+r) of the F32 residual x [L, N],
-// for a [r, K], w a weight [N, K] of any type, bias [N] or nil and gate [N] or nil (1): the chunked FFN's
-// last linear and its gated residual add (engine/dit.LinearGatedRowAdder) in one cuBLASLt GEMM that reads
-// the rows of x as C and writes them as D, x = gate⊙(a·wᵀ) + 1·x + gate⊙bias, the gate as a per-column
-// alpha (GemmOp.Alpha) and gate⊙bias (an [N] temporary) as the epilogue's bias, which cuBLASLt does not
-// scale. The [r, N] output of Linear is never written nor read again, and the product is added in f32
-// before any rounding (the separate ops round it to bf16 first).
-//
-// It runs Linear and AddGatedRows instead where the GEMM cannot take it: without cuBLASLt, with
-// PrecisionF32, for a BF16 x (AddGatedRows promotes it to F32 first), or when cuBLASLt has no algorithm
-// for the alpha vector (ErrNoAlgorithm, found before x is written and remembered per shape).
-func (b *Backend) LinearAddGatedRows(x, a, w, bias, gate engine.Tensor, from int) {
-	if b.linearAddGatedRows(x, a, w, bias, gate, from) {
-		return
-	}
-	y := b.Linear(a, w, bias)
-	defer b.Free(y)
-	b.AddGatedRows(x, y, gate, from)
-}
-
-// linearAddGatedRows is LinearAddGatedRows in one GEMM; it reports false, having written nothing, where
-// that GEMM cannot run.
-func (b *Backend) linearAddGatedRows(xx, aa, ww, bb, gg engine.Tensor, from int) (fused bool) {
-	b.run("LinearAddGatedRows", func() error {
-		if b.precision == PrecisionF32 || !b.d.CanAccumulate(GemmAuto) {
-			return nil
-		}
-		var ts temps
-		defer ts.release(b.pool)
-		x, err := b.lookup(xx)
-		if err == nil && x.st.pending != nil {
-			x, err = b.tensor(xx)
-		}
-		if err == nil && x.st.weight {
-			err = fmt.Errorf("x is a weight %v; the op needs an activation", x.shape)
-		}
-		if err != nil {
-			return err
-		}
-		a, err := b.lookup(aa)
-		if err == nil && a.st.pending == nil {
-			err = b.readable(a.st)
-		}
-		if err != nil {
-			return err
-		}
-		w, err := b.tensor(ww)
-		if err != nil {
-			return err
-		}
-		r, K := a.rowsCols()
-		if len(x.shape) != 2 || len(a.shape) == 0 || len(w.shape) != 2 || w.shape[1] != K || w.shape[0] != x.shape[1] {
-			return fmt.Errorf("x %v, a %v and weight %v do not fit x += gate·(a·wᵀ + bias)", x.shape, a.shape, w.shape)
-		}
-		L, N := x.shape[0], x.shape[1]
-		if from < 0 || from+r > L {
-			return fmt.Errorf("a %v does not fit rows [%d, %d) of x %v", a.shape, from, from+r, x.shape)
-		}
-		if x.st.dtype != engine.F32 || a.st == x.st {
-			return nil // AddGatedRows promotes x; a GEMM must not read the rows it writes
-		}
-		g, err := b.vector(gg, N, "gate", &ts)
-		if err != nil {
-			return err
-		}
-		bias, err := b.vector(bb, N, "bias", &ts)
-		if err != nil {
-			return err
-		}
-		if r == 0 || N == 0 {
-			fused = true
-			return nil
-		}
-		if !g.IsNil() && !bias.IsNil() { // the epilogue adds its bias unscaled: give it gate⊙bias
-			gb, err := b.tmp(&ts, int64(N)*4)
-			if err != nil {
-				return err
-			}
-			vec := vecFlag(N, gb, g, bias)
-			if err := b.launchBackend("bk_mul_f32_f32", items(int64(N), vec), gb, g, bias, int64(N), int32(0), vec); err != nil {
-				return err
-			}
-			bias = gb
-		}
-		am, ld, err := b.gemmInputLd(a, &ts, 0)
-		if err != nil {
-			return err
-		}
-		wt := Weight{Mem: w.mem(), Type: w.st.wtype, N: N, K: K}
-		if !w.st.weight {
-			if wt.Mem, err = b.as(w, engine.BF16, &ts); err != nil {
-				return err
-			}
-			wt.Type = gguf.TypeBF16
-		}
-		if err := b.writtenRows(x, from, from+r); err != nil {
-			return err
-		}
-		xm := x.mem().Slice(int64(from)*int64(N)*4, int64(r)*int64(N)*4)
-		err = b.d.Linear(nil, LinearOp{Y: xm, YType: gguf.TypeF32, X: am, LdX: ld, W: wt, Bias: bias, BiasType: gguf.TypeF32, M: r, Alpha: g, Beta: 1})
-		if errors.Is(err, ErrNoAlgorithm) {
-			return nil
-		}
-		fused = err == nil
-		return err
-	})
-	return fused
 }
 
 // RMSNormRotate is RMSNorm(x, w, eps) followed by RotatePairs(·, cos, sin, heads) in one pass over each

@@ -16,7 +16,7 @@ import (
 //
 // The DiT block follows its gated residual adds with a LayerNorm of the sum (norm3 before cross-attention,
 // the FFN's modulated norm, chunk by chunk of rows, and the next block's when the FFN runs unchunked;
-// a chunked FFN's last add is AddGatedRows, or LinearAddGatedRows in ffn.2's GEMM, which run at once): deferring the add lets that
+// a chunked FFN's last add is AddGatedRows, which runs at once): deferring the add lets that
 // norm's materialization (backend_lazy.go) run both in one kernel (norm.cu, add_layernorm), which reads x
 // and y and writes x and the normalized output, where the add and the norm would read x twice — one f32
 // pass over the residual stream saved. A norm of a row slice (the chunked FFN) runs the add for its rows.

@@ -34,19 +34,14 @@ type ltKey struct {
 	m, n, k    int
 	out, bias  int // cudaDataType; bias -1 = none
 	gelu       bool
-	alphaVec   bool // GemmOp.Alpha: the product scaled per output column
-	ax, aw, ay int  // pointer alignments the plan assumes
-	ldx, ldy   int  // row strides of X and Y in elements (dense: K and N)
+	ax, aw, ay int // pointer alignments the plan assumes
+	ldx, ldy   int // row strides of X and Y in elements (dense: K and N)
 }
 
 type ltPlan struct {
 	p      unsafe.Pointer
 	algos  int // candidates the heuristic returned
 	chosen int
-	tuned  bool // the candidate is chosen (autotuned, or there was one)
-	// none, when not nil, records that cuBLASLt has no algorithm for the key (an error matching
-	// ErrNoAlgorithm), so that later calls fall back at once instead of asking the heuristic again.
-	none error
 }
 
 // free releases the plan's cuBLASLt objects.
@@ -61,10 +56,6 @@ func (pl *ltPlan) sel(i int) { C.wan22_lt_plan_select(pl.p, C.int(i)) }
 const ltAutotuneFlops = 1e9
 
 const ltWorkspace = 32 << 20
-
-// ltRefuseAlphaVec makes every plan with a per-column alpha missing, as with a cuBLASLt that has no
-// algorithm for one (tests of the fallback); such refusals are not cached.
-var ltRefuseAlphaVec bool
 
 // cublasLtStatus names cublasStatus_t values.
 var cublasLtStatus = map[int]string{
@@ -195,14 +186,42 @@ func alignOf(p uintptr) int {
 
 // ltGemm runs op through cuBLASLt. Runs on the CUDA goroutine.
 func (d *Device) ltGemm(s *Stream, op GemmOp) error {
-	pl, err := d.ltPlanFor(op)
-	if err != nil {
-		return err
+	lt := d.lt
+	if lt.ws == nil {
+		ws, err := d.Alloc("cuda.cublaslt", ltWorkspace)
+		if err != nil {
+			return fmt.Errorf("cuda: cuBLASLt workspace: %w", err)
+		}
+		lt.ws = ws
 	}
-	if !pl.tuned {
-		pl.tuned = true
-		if err := d.ltAutotuneOp(s, op, pl); err != nil {
+	key := ltKey{m: op.M, n: op.N, k: op.K, out: cudaDataType(op.YType), bias: -1, gelu: op.GELU,
+		ax: alignOf(op.X.Ptr), aw: alignOf(op.W.Ptr), ay: alignOf(op.Y.Ptr), ldx: op.ldx(), ldy: op.ldy()}
+	if !op.Bias.IsNil() {
+		key.bias = cudaDataType(op.BiasType)
+	}
+	pl, ok := lt.plans[key]
+	if !ok {
+		pl = &ltPlan{}
+		want := 1
+		if 2*float64(op.M)*float64(op.N)*float64(op.K) >= ltAutotuneFlops {
+			want = 8
+		}
+		var found C.int
+		call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d ldx=%d ldy=%d out=%v bias=%v gelu=%v", op.M, op.N, op.K, key.ldx, key.ldy, op.YType, !op.Bias.IsNil(), op.GELU)
+		gelu := C.int(0)
+		if op.GELU {
+			gelu = 1
+		}
+		if err := ltErr(call, C.wan22_lt_plan(lt.handle, C.int(op.M), C.int(op.N), C.int(op.K), C.int(key.ldx), C.int(key.ldy), C.int(key.out), C.int(key.bias), gelu,
+			C.int(key.ax), C.int(key.aw), C.int(key.ay), ltWorkspace, C.int(want), &pl.p, &found)); err != nil {
 			return err
+		}
+		pl.algos = int(found)
+		lt.plans[key] = pl
+		if pl.algos > 1 {
+			if err := d.ltAutotuneOp(s, op, pl); err != nil {
+				return err
+			}
 		}
 	}
 	st := d.stream(s)
@@ -215,96 +234,19 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 	return nil
 }
 
-// ltPlanFor returns the cached plan of op's shape, types, epilogue and alignments, making it (without
-// running or autotuning anything) on first use. A plan with a per-column alpha (GemmOp.Alpha) that cuBLASLt
-// cannot make, for want of an algorithm or of the pointer mode, is cached as missing and reported as
-// ErrNoAlgorithm on every call: the caller's unfused path takes over. Runs on the CUDA goroutine.
-func (d *Device) ltPlanFor(op GemmOp) (*ltPlan, error) {
-	lt := d.lt
-	if lt.ws == nil {
-		ws, err := d.Alloc("cuda.cublaslt", ltWorkspace)
-		if err != nil {
-			return nil, fmt.Errorf("cuda: cuBLASLt workspace: %w", err)
-		}
-		lt.ws = ws
-	}
-	key := ltKey{m: op.M, n: op.N, k: op.K, out: cudaDataType(op.YType), bias: -1, gelu: op.GELU, alphaVec: !op.Alpha.IsNil(),
-		ax: alignOf(op.X.Ptr), aw: alignOf(op.W.Ptr), ay: alignOf(op.Y.Ptr), ldx: op.ldx(), ldy: op.ldy()}
-	if !op.Bias.IsNil() {
-		key.bias = cudaDataType(op.BiasType)
-	}
-	if key.alphaVec && ltRefuseAlphaVec {
-		return nil, fmt.Errorf("%w: per-column alpha refused (ltRefuseAlphaVec, a test)", ErrNoAlgorithm)
-	}
-	if pl, ok := lt.plans[key]; ok {
-		if pl.none != nil {
-			return nil, pl.none
-		}
-		return pl, nil
-	}
-	pl := &ltPlan{}
-	want := 1
-	if 2*float64(op.M)*float64(op.N)*float64(op.K) >= ltAutotuneFlops {
-		want = 8
-	}
-	var found C.int
-	call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d ldx=%d ldy=%d out=%v bias=%v gelu=%v alpha vector=%v", op.M, op.N, op.K, key.ldx, key.ldy, op.YType, !op.Bias.IsNil(), op.GELU, key.alphaVec)
-	gelu, alphaVec := C.int(0), C.int(0)
-	if op.GELU {
-		gelu = 1
-	}
-	if key.alphaVec {
-		alphaVec = 1
-	}
-	if err := ltErr(call, C.wan22_lt_plan(lt.handle, C.int(op.M), C.int(op.N), C.int(op.K), C.int(key.ldx), C.int(key.ldy), C.int(key.out), C.int(key.bias), gelu,
-		alphaVec, C.int(key.ax), C.int(key.aw), C.int(key.ay), ltWorkspace, C.int(want), &pl.p, &found)); err != nil {
-		if !key.alphaVec {
-			return nil, err
-		}
-		none := fmt.Errorf("%w: %w", ErrNoAlgorithm, err)
-		lt.plans[key] = &ltPlan{none: none}
-		d.log.Info("cuBLASLt has no GEMM with a per-column alpha for this shape; the unfused path runs", "m", op.M, "n", op.N, "k", op.K, "err", err)
-		return nil, none
-	}
-	pl.algos = int(found)
-	pl.tuned = pl.algos <= 1
-	lt.plans[key] = pl
-	return pl, nil
-}
-
 func (d *Device) ltMatmul(st *Stream, op GemmOp, pl *ltPlan) error {
 	lt := d.lt
 	return ltErr(fmt.Sprintf("cublasLtMatmul(M=%d N=%d K=%d ldx=%d ldy=%d)", op.M, op.N, op.K, op.ldx(), op.ldy()), C.wan22_lt_matmul(lt.handle, pl.p,
-		C.uint64_t(op.X.Ptr), C.uint64_t(op.W.Ptr), C.uint64_t(op.Y.Ptr), C.uint64_t(op.Bias.Ptr), C.uint64_t(op.Alpha.Ptr), C.float(op.Beta),
+		C.uint64_t(op.X.Ptr), C.uint64_t(op.W.Ptr), C.uint64_t(op.Y.Ptr), C.uint64_t(op.Bias.Ptr), C.float(op.Beta),
 		C.uint64_t(lt.ws.ptr), C.size_t(lt.ws.size), cuStream(st.s)))
 }
 
 // ltAutotuneOp autotunes a new plan for op. The plan does not depend on Beta (a scalar of each call), but
 // the timed runs must not accumulate into an output that holds C: with Beta ≠ 0 they run with Beta = 0 into
-// a temporary of Y's size, and when that cannot be allocated the heuristic's first choice stays. A plan with
-// a per-column alpha and Beta = 1 (the gated residual add, GemmOp.Alpha) is timed in place instead, with
-// zero alpha and bias vectors, so that Y = 0·(X·Wᵀ) + Y + 0 keeps its values and no [M, N] temporary raises
-// the peak (an infinite or NaN product, which makes the real result non-finite too, would turn Y's entry
-// into NaN first). Runs on the CUDA goroutine.
+// a temporary of Y's size, and when that cannot be allocated the heuristic's first choice stays. Runs on the
+// CUDA goroutine.
 func (d *Device) ltAutotuneOp(s *Stream, op GemmOp, pl *ltPlan) error {
 	if op.Beta == 0 {
-		return d.ltAutotune(s, op, pl)
-	}
-	if !op.Alpha.IsNil() && op.Beta == 1 {
-		zero, err := d.Alloc("cuda.cublaslt", int64(op.N)*4)
-		if err != nil {
-			d.log.Info("cuBLASLt autotune skipped (no memory for a zero vector)", "m", op.M, "n", op.N, "k", op.K, "err", err)
-			return nil
-		}
-		// Freed after the timed runs: ltAutotune waits for the stream.
-		defer func() { _ = zero.free() }()
-		if err := d.Memset32(s, zero.Mem(), 0); err != nil {
-			return err
-		}
-		op.Alpha = zero.Mem()
-		if !op.Bias.IsNil() {
-			op.Bias = zero.Mem() // N f32 zeros also serve a bf16 bias
-		}
 		return d.ltAutotune(s, op, pl)
 	}
 	tmp, err := d.Alloc("cuda.cublaslt", stridedBytes(op.M, op.N, op.ldy(), elemBytes(op.YType)))

@@ -16,9 +16,6 @@ var (
 	ErrPinRefused = errors.New("cuda: pinning host memory refused")
 	// ErrClosed is returned by methods of a Device after Close.
 	ErrClosed = errors.New("cuda: device is closed")
-	// ErrNoAlgorithm is matched (errors.Is) by the error of a GEMM that cuBLASLt has no algorithm for, of a
-	// kind that callers must be ready to run another way (GemmOp.Alpha); nothing was written.
-	ErrNoAlgorithm = errors.New("cuda: cuBLASLt has no algorithm for this GEMM")
 )
 
 // Error is a failed CUDA driver or library call.

@@ -50,9 +50,6 @@ func (d *Device) Gemm(s *Stream, op GemmOp) error {
 		return fmt.Errorf("cuda: gemm: beta %v is not finite", op.Beta)
 	}
 	return d.Do(func() error {
-		if !op.Alpha.IsNil() && (op.Path == GemmOwn || d.lt == nil) {
-			return fmt.Errorf("cuda: gemm: a per-column alpha needs cuBLASLt, and %s", d.gemmOwnReason(op.Path))
-		}
 		if op.Beta != 0 && (op.Path == GemmOwn || d.lt == nil) {
 			return fmt.Errorf("cuda: gemm: accumulating into Y (beta %v) needs cuBLASLt, and %s", op.Beta, d.gemmOwnReason(op.Path))
 		}
@@ -135,7 +132,6 @@ type LinearOp struct {
 	Path    GemmPath
 	GELU    bool    // GELU (tanh) on the result, as GemmOp.GELU
 	Beta    float32 // ≠ 0: accumulate into Y before the bias and GELU, as GemmOp.Beta
-	Alpha   Mem     // optional f32 [N]: the product scaled per output column, as GemmOp.Alpha
 }
 
 // Linear computes op on s (nil: the compute stream): a bf16 weight goes straight to the GEMM; any other
@@ -146,7 +142,7 @@ func (d *Device) Linear(s *Stream, op LinearOp) error {
 	if w.N <= 0 || w.K <= 0 {
 		return fmt.Errorf("cuda: linear: bad weight shape %d×%d", w.N, w.K)
 	}
-	g := GemmOp{Y: op.Y, YType: op.YType, X: op.X, W: w.Mem, Bias: op.Bias, BiasType: op.BiasType, M: op.M, N: w.N, K: w.K, Path: op.Path, GELU: op.GELU, Beta: op.Beta, Alpha: op.Alpha, LdX: op.LdX}
+	g := GemmOp{Y: op.Y, YType: op.YType, X: op.X, W: w.Mem, Bias: op.Bias, BiasType: op.BiasType, M: op.M, N: w.N, K: w.K, Path: op.Path, GELU: op.GELU, Beta: op.Beta, LdX: op.LdX}
 	if w.Type == gguf.TypeBF16 {
 		return d.Gemm(s, g)
 	}
@@ -165,12 +161,6 @@ func (d *Device) Linear(s *Stream, op LinearOp) error {
 		g.W = scratch
 		if err := checkGemm(g); err != nil {
 			return err
-		}
-		if !g.Alpha.IsNil() && d.lt != nil && g.Path != GemmOwn {
-			// A GEMM cuBLASLt may have no algorithm for: find out before dequantizing for nothing.
-			if _, err := d.ltPlanFor(g); err != nil {
-				return err
-			}
 		}
 		if err := d.Dequantize(s, scratch, gguf.TypeBF16, w.Mem, w.Type, n); err != nil {
 			return err

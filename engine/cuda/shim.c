@@ -151,7 +151,6 @@ enum {
     LT_COMPUTE_32F = 68,
     LT_OP_N = 0,
     LT_OP_T = 1,
-    LT_DESC_POINTER_MODE = 2,
     LT_DESC_TRANSA = 3,
     LT_DESC_TRANSB = 4,
     LT_DESC_EPILOGUE = 7,
@@ -166,9 +165,6 @@ enum {
     LT_PREF_MIN_ALIGNMENT_B_BYTES = 6,
     LT_PREF_MIN_ALIGNMENT_C_BYTES = 7,
     LT_PREF_MIN_ALIGNMENT_D_BYTES = 8,
-    LT_PREF_POINTER_MODE_MASK = 10,  // cuBLAS 11 only: CUDA 12 removed it (setting it there fails, ignored)
-    LT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST = 4,
-    LT_POINTER_MODE_MASK_ALPHA_DEVICE_VECTOR_BETA_HOST = 16,
     LT_NOT_SUPPORTED = 15,
 };
 
@@ -237,7 +233,6 @@ typedef struct {
     void* lx;  // X: column-major K×M (ld K)
     void* ly;  // Y: column-major N×M (ld N)
     int bias_type;
-    int alpha_vec;  // alpha is a device vector of n floats (CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST)
     int count, chosen;
     lt_algo algo[8];
 } lt_plan;
@@ -263,17 +258,12 @@ void wan22_lt_plan_free(void* p) {
 // Wᶜ = W read as K×N and Xᶜ = X read as K×M: the "TN" GEMM. The bias runs along Yᶜ's rows, i.e. along N.
 // With gelu the epilogue also applies GELU with the tanh approximation (after the bias, in f32, before the
 // output is rounded): CUBLASLT_EPILOGUE_GELU(_BIAS).
-// With alpha_vec the product is scaled per output column: alpha points to n device floats, one per row of Yᶜ
-// (CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST, beta stays a host scalar), and cuBLASLt computes
-// Yᶜ = alpha⊙(Wᶜᵀ·Xᶜ) + beta·Yᶜ + bias: the bias is not scaled.
 int wan22_lt_plan(void* handle, int m, int n, int k, int ldx, int ldy, int out_type, int bias_type, int gelu,
-                  int alpha_vec, int align_x, int align_w, int align_y, size_t max_workspace, int want, void** out,
-                  int* found_out) {
+                  int align_x, int align_w, int align_y, size_t max_workspace, int want, void** out, int* found_out) {
     if (!lt.lib) return -1;
     lt_plan* pl = (lt_plan*)calloc(1, sizeof(lt_plan));
     if (pl == NULL) return 3;  // CUBLAS_STATUS_ALLOC_FAILED
     pl->bias_type = bias_type;
-    pl->alpha_vec = alpha_vec != 0;
     void* pref = NULL;
     lt_status st;
     int opT = LT_OP_T, opN = LT_OP_N;
@@ -285,10 +275,6 @@ int wan22_lt_plan(void* handle, int m, int n, int k, int ldx, int ldy, int out_t
     TRY(lt.MatmulDescCreate(&pl->desc, LT_COMPUTE_32F, LT_R_32F));
     TRY(lt.MatmulDescSetAttribute(pl->desc, LT_DESC_TRANSA, &opT, sizeof opT));
     TRY(lt.MatmulDescSetAttribute(pl->desc, LT_DESC_TRANSB, &opN, sizeof opN));
-    if (pl->alpha_vec) {
-        int32_t mode = LT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST;
-        TRY(lt.MatmulDescSetAttribute(pl->desc, LT_DESC_POINTER_MODE, &mode, sizeof mode));
-    }
     if (bias_type >= 0) {
         uint32_t epi = gelu ? LT_EPILOGUE_GELU_BIAS : LT_EPILOGUE_BIAS;
         TRY(lt.MatmulDescSetAttribute(pl->desc, LT_DESC_EPILOGUE, &epi, sizeof epi));
@@ -308,13 +294,6 @@ int wan22_lt_plan(void* handle, int m, int n, int k, int ldx, int ldy, int out_t
         TRY(lt.MatmulPreferenceSetAttribute(pref, LT_PREF_MIN_ALIGNMENT_B_BYTES, &ax, sizeof ax));
         TRY(lt.MatmulPreferenceSetAttribute(pref, LT_PREF_MIN_ALIGNMENT_C_BYTES, &ay, sizeof ay));
         TRY(lt.MatmulPreferenceSetAttribute(pref, LT_PREF_MIN_ALIGNMENT_D_BYTES, &ay, sizeof ay));
-    }
-    if (pl->alpha_vec) {
-        // cuBLAS 11's heuristic keeps only algorithms supporting the modes of this mask (default: host and
-        // device scalars); cuBLAS 12+ has no such preference and filters by the descriptor's pointer mode, so
-        // the status is ignored there.
-        uint32_t mask = LT_POINTER_MODE_MASK_ALPHA_DEVICE_VECTOR_BETA_HOST;
-        (void)lt.MatmulPreferenceSetAttribute(pref, LT_PREF_POINTER_MODE_MASK, &mask, sizeof mask);
     }
     {
         lt_heuristic h[8];
@@ -342,10 +321,9 @@ fail:
     return st;
 }
 
-// With beta != 0 the GEMM accumulates into y: y = epilogue(x·wᵀ + beta·y (+bias)), y read as C in place. A plan
-// made with alpha_vec takes alpha, the device address of its per-column scales; other plans ignore it.
-int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y, uint64_t bias, uint64_t alpha,
-                    float beta, uint64_t ws, size_t ws_size, CUstream s) {
+// With beta != 0 the GEMM accumulates into y: y = epilogue(x·wᵀ + beta·y (+bias)), y read as C in place.
+int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y, uint64_t bias, float beta, uint64_t ws,
+                    size_t ws_size, CUstream s) {
     if (!lt.lib) return -1;
     lt_plan* pl = (lt_plan*)plan;
     const float one = 1.0f;
@@ -355,7 +333,6 @@ int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y
         if (st != 0) return st;
     }
     void* yp = (void*)(uintptr_t)y;
-    const void* ap = pl->alpha_vec ? (const void*)(uintptr_t)alpha : (const void*)&one;
-    return lt.Matmul(handle, pl->desc, ap, (const void*)(uintptr_t)w, pl->lw, (const void*)(uintptr_t)x, pl->lx, &beta,
+    return lt.Matmul(handle, pl->desc, &one, (const void*)(uintptr_t)w, pl->lw, (const void*)(uintptr_t)x, pl->lx, &beta,
                      yp, pl->ly, yp, pl->ly, &pl->algo[pl->chosen], (void*)(uintptr_t)ws, ws_size, s);
 }

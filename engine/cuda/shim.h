@@ -39,17 +39,14 @@ int wan22_lt_create(void** handle);
 int wan22_lt_destroy(void* handle);
 // wan22_lt_plan asks the heuristic for up to `want` algorithms (at most 8) and returns how many it found;
 // the plan uses the first until wan22_lt_plan_select picks another. gelu != 0 adds GELU (tanh) to the epilogue.
-// ldx and ldy are the row strides of X and Y in elements (0: dense, K and N). alpha_vec != 0 scales the
-// product per output column by a device vector of n floats (wan22_lt_matmul's alpha); beta stays a scalar.
+// ldx and ldy are the row strides of X and Y in elements (0: dense, K and N).
 int wan22_lt_plan(void* handle, int m, int n, int k, int ldx, int ldy, int out_type, int bias_type, int gelu,
-                  int alpha_vec, int align_x, int align_w, int align_y, size_t max_workspace, int want, void** plan,
-                  int* found);
+                  int align_x, int align_w, int align_y, size_t max_workspace, int want, void** plan, int* found);
 void wan22_lt_plan_select(void* plan, int i);
 // Device addresses travel as integers. beta != 0 accumulates into y (C = D = y, in place): y = epilogue(
-// alpha·x·wᵀ + beta·y + bias), the bias and GELU applied after the sum; alpha is 1, or with a plan made with
-// alpha_vec the per-column vector at device address alpha.
-int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y, uint64_t bias, uint64_t alpha,
-                    float beta, uint64_t ws, size_t ws_size, CUstream s);
+// x·wᵀ + beta·y + bias), the bias and GELU applied after the sum.
+int wan22_lt_matmul(void* handle, void* plan, uint64_t x, uint64_t w, uint64_t y, uint64_t bias, float beta,
+                    uint64_t ws, size_t ws_size, CUstream s);
 void wan22_lt_plan_free(void* plan);
 
 #endif

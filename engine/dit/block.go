@@ -235,11 +235,6 @@ type GELULinear interface {
 
 // ffn: x [r, dim] → ffn.2(GELU(ffn.0(LN(x)·(1+scale) + shift))) [r, dim].
 func (blk *block) ffn(b engine.Backend, x engine.Tensor, mod modulation) engine.Tensor {
-	return consume(b, blk.ffnHidden(b, x, mod), func(g engine.Tensor) engine.Tensor { return blk.ffn2.forward(b, g) })
-}
-
-// ffnHidden: x [r, dim] → GELU(ffn.0(LN(x)·(1+scale) + shift)) [r, ffn], the input of ffn.2.
-func (blk *block) ffnHidden(b engine.Backend, x engine.Tensor, mod modulation) engine.Tensor {
 	var g engine.Tensor
 	f, fused := b.(GELULinear)
 	switch {
@@ -255,7 +250,7 @@ func (blk *block) ffnHidden(b engine.Backend, x engine.Tensor, mod modulation) e
 		h := consume(b, mod.apply(b, x), func(a engine.Tensor) engine.Tensor { return blk.ffn0.forward(b, a) })
 		g = consume(b, h, b.GELU)
 	}
-	return g
+	return consume(b, g, func(g engine.Tensor) engine.Tensor { return blk.ffn2.forward(b, g) })
 }
 
 // GatedRowAdder is an optional Backend fast path for the chunked FFN.
@@ -264,31 +259,6 @@ func (blk *block) ffnHidden(b engine.Backend, x engine.Tensor, mod modulation) e
 // concatenated before one AddGated, which costs one more [L, D] tensor.
 type GatedRowAdder interface {
 	AddGatedRows(x, y, gate engine.Tensor, from int)
-}
-
-// LinearGatedRowAdder is an optional Backend fast path for the chunked FFN's
-// last linear: LinearAddGatedRows(x, a, w, bias, gate, from) adds
-// gate·(a·wᵀ + bias) in place to rows [from, from+r) of x [L, N], for a
-// [r, K], w [N, K] and bias and gate [N] (bias nil: none; gate nil: 1): Linear
-// and AddGatedRows in one op (the add in the GEMM's epilogue, say), so that
-// the [r, N] output of the linear never exists. A backend with it also has
-// GatedRowAdder. Linears with a run-time LoRA do not use it.
-type LinearGatedRowAdder interface {
-	LinearAddGatedRows(x, a, w, bias, gate engine.Tensor, from int)
-}
-
-// addGatedRows adds gate·p(a) in place to rows [from, from+r) of x [L, out],
-// for a [r, in], and frees a: in one op through the backend's
-// LinearGatedRowAdder when p has no LoRA, else p's output added by adder.
-func (p linear) addGatedRows(b engine.Backend, adder GatedRowAdder, x, a, gate engine.Tensor, from int) {
-	if f, ok := b.(LinearGatedRowAdder); ok && p.lora == nil {
-		defer b.Free(a)
-		f.LinearAddGatedRows(x, a, p.weight, p.bias, gate, from)
-		return
-	}
-	y := consume(b, a, func(a engine.Tensor) engine.Tensor { return p.forward(b, a) })
-	defer b.Free(y)
-	adder.AddGatedRows(x, y, gate, from)
 }
 
 // ffnResidual adds gate·ffn(x) to x [L, dim] in place, chunk rows at a time,
@@ -309,10 +279,11 @@ func (blk *block) ffnResidual(b engine.Backend, x engine.Tensor, mod modulation,
 	}
 	if adder, ok := b.(GatedRowAdder); ok {
 		for from := 0; from < L; from += chunk {
-			g := consume(b, b.Slice(x, from, min(from+chunk, L)), func(xs engine.Tensor) engine.Tensor {
-				return blk.ffnHidden(b, xs, mod)
-			})
-			blk.ffn2.addGatedRows(b, adder, x, g, mod.gate, from) // frees g
+			y := ffnRows(from)
+			func() {
+				defer b.Free(y)
+				adder.AddGatedRows(x, y, mod.gate, from)
+			}()
 		}
 		return
 	}

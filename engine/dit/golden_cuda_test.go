@@ -13,12 +13,8 @@ import (
 // goldenTolGPU is the bf16 GPU path's tolerance for final outputs (../shared/golden/README.md).
 const goldenTolGPU = 2e-2
 
-// The CUDA backend has the chunked FFN's row-add fast paths (TestGoldenCUDA's FFN chunk of 5 runs them:
-// ffn.2 and its gated add in one GEMM, LinearAddGatedRows).
-var (
-	_ GatedRowAdder       = (*cuda.Backend)(nil)
-	_ LinearGatedRowAdder = (*cuda.Backend)(nil)
-)
+// The CUDA backend has the chunked FFN's row-add fast path.
+var _ GatedRowAdder = (*cuda.Backend)(nil)
 
 func checkGPU(t *testing.T, what string, got, want []float32) {
 	t.Helper()
