@@ -33,6 +33,9 @@
 //                        transposed per 64-key block → vt8 [H][nkb][128 channels][64 keys] int8 (keys ≥ lkv
 //                        zero) and vscale [H][128] = amax/127. A per-channel scale is constant along the P·V
 //                        reduction, so it is applied once, in the epilogue, instead of once per key tile.
+//   attn8_quant_vh_bf16  grid (2·⌈nkb/2⌉, H): the same for kernels/sm90a/attention8.cu's INT8 P·V (attn8hi),
+//                        vt8 [H][⌈nkb/2⌉][128 channels][128 keys], keys permuted per 32 (attention8.cuh's
+//                        store_vt_hopper).
 //
 // Attention (attn8_b<BM>_w<WARPS>_s<STAGES>_<out>): a CTA owns BM query rows of one head (grid: x = q tiles,
 // y = heads), walks the keys in tiles of 64 through a STAGES-deep cp.async ring (a stage: the 8 KiB K tile,
@@ -88,7 +91,12 @@ extern "C" __global__ void __launch_bounds__(256) attn8_quant_k_bf16(int8_t* k8,
 }
 extern "C" __global__ void __launch_bounds__(256) attn8_quant_v_bf16(int8_t* vt8, float* vscale, const bf16* v,
                                                                      const float* vpart, int nsplit, int lkv, int v_stride) {
-    quant_v(vt8, vscale, v, vpart, nsplit, lkv, v_stride);
+    quant_v<false>(vt8, vscale, v, vpart, nsplit, lkv, v_stride);
+}
+// The same V quantization in the Hopper INT8 P·V kernel's layout (store_vt_hopper): grid (2·⌈nkb / 2⌉, H).
+extern "C" __global__ void __launch_bounds__(256) attn8_quant_vh_bf16(int8_t* vt8, float* vscale, const bf16* v,
+                                                                      const float* vpart, int nsplit, int lkv, int v_stride) {
+    quant_v<true>(vt8, vscale, v, vpart, nsplit, lkv, v_stride);
 }
 
 // Attention entry points: attn8_b<BM>_w<WARPS>_s<STAGES>_<out>, out = bf16 or f32 (attention8.cuh's

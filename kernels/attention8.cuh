@@ -20,15 +20,9 @@ constexpr int KT_BYTES = BN * HD;             // K tile: 64 keys × 128 int8 = 8
 constexpr int VT_BYTES = HD * BN;             // Vᵀ tile: 128 channels × 64 int8 = 8 KiB
 constexpr int KO_BYTES = BN * NOUT * 2;       // K outlier tile: 64 keys × 16 bf16 = 2 KiB
 constexpr int STAGE_BYTES = KT_BYTES + VT_BYTES + KO_BYTES;
-constexpr float LOG2_255 = 7.9943534368588578f;
-constexpr float ROUND_MAGIC = 12582912.0f;    // 1.5·2^23: x + it has round-to-nearest(x) in its low bits (0 ≤ x < 2^22)
-constexpr float TILE_FLOOR = 32.0f;           // a tile's P scale is at least 2^-32 of the running max
 
-// The 8-bit MMAs (mma_s8s8, mma_u8s8, mma_e4m3) and the bf16 one are mma.cuh's.
-// Low bytes of four words, packed little-endian into one.
-__device__ __forceinline__ uint32_t pack_bytes(uint32_t b0, uint32_t b1, uint32_t b2, uint32_t b3) {
-    return __byte_perm(__byte_perm(b0, b1, 0x0040), __byte_perm(b2, b3, 0x0040), 0x5410);
-}
+// The 8-bit MMAs (mma_s8s8, mma_u8s8, mma_e4m3), the bf16 one and the 8-bit P constants (LOG2_255, ROUND_MAGIC,
+// TILE_FLOOR, pack_bytes) are mma.cuh's.
 // x rounded to the nearest integer in [-127, 127], as a byte.
 __device__ __forceinline__ uint32_t q_s8(float x) { return (uint32_t)max(-127, min(127, __float2int_rn(x))); }
 // Four values rounded to int8, packed, the first lowest.
@@ -298,7 +292,34 @@ __device__ __forceinline__ void store_vt(void* vt8, const float (*tile)[HD + 1],
     }
 }
 
-// V: one 64-key block of one head (load_v_tile), written transposed: 128 channel rows × four 16-key chunks.
+// Writes the staged V tile (load_v_tile; synchronized) of block blockIdx.x of head blockIdx.y for the Hopper
+// INT8 P·V kernel (kernels/sm90a/attention8.cu): vt8 [H][gridDim.x / 2][128 channels][128 keys], one 128-byte
+// row per channel and 128-key tile (what one TMA box in the 128-byte swizzle loads; block b fills half b % 2 of
+// tile b / 2), channel ch's values times scale(ch) as int8. The keys of each 32-key group are in the order of
+// the wgmma A fragment the kernel packs P into straight from its Q·Kᵀ accumulators: position p holds key
+// 16·(p / 16) + 8·((p / 2) % 2) + 2·((p / 4) % 4) + p % 2. 256 threads: (channel, 32-key group).
+template <class S>
+__device__ __forceinline__ void store_vt_hopper(void* vt8, const float (*tile)[HD + 1], S scale) {
+    const int blk = blockIdx.x, h = blockIdx.y, tid = threadIdx.x;
+    const int ch = tid & (HD - 1), grp = tid >> 7;
+    const float s = scale(ch);
+    uint32_t w[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        float x[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) x[e] = tile[grp * 32 + 16 * (j >> 2) + 8 * (e >> 1) + 2 * (j & 3) + (e & 1)][ch] * s;
+        w[j] = q_s8x4(x[0], x[1], x[2], x[3]);
+    }
+    uint4* dst = reinterpret_cast<uint4*>(static_cast<uint8_t*>(vt8) +
+                                          (((long)h * (gridDim.x / 2) + blk / 2) * HD + ch) * 128 + (blk & 1) * 64 + grp * 32);
+    dst[0] = make_uint4(w[0], w[1], w[2], w[3]);
+    dst[1] = make_uint4(w[4], w[5], w[6], w[7]);
+}
+
+// V: one 64-key block of one head (load_v_tile), int8 with one scale per (head, channel), written transposed:
+// for the mma.sync kernels 128 channel rows × four 16-key chunks (store_vt); HOPPER: store_vt_hopper's layout.
+template <bool HOPPER>
 __device__ __forceinline__ void quant_v(int8_t* __restrict__ vt8, float* __restrict__ vscale, const bf16* __restrict__ v,
                                         const float* __restrict__ vpart, int ns, int lkv, int v_stride) {
     __shared__ float tile[BN][HD + 1];
@@ -312,7 +333,11 @@ __device__ __forceinline__ void quant_v(int8_t* __restrict__ vt8, float* __restr
     }
     load_v_tile(tile, v, blk, h, lkv, v_stride);
     __syncthreads();
-    store_vt(vt8, tile, [&](int ch) { return inv[ch]; }, q_s8x4);
+    if constexpr (HOPPER) {
+        store_vt_hopper(vt8, tile, [&](int ch) { return inv[ch]; });
+    } else {
+        store_vt(vt8, tile, [&](int ch) { return inv[ch]; }, q_s8x4);
+    }
 }
 
 // ------------------------------------------------------------------------------------------ attention

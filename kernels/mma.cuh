@@ -119,6 +119,18 @@ static __device__ __forceinline__ float fast_exp2(float x) {
     return y;
 }
 
+constexpr float ROUND_MAGIC = 12582912.0f;  // 1.5·2^23: x + it has round-to-nearest(x) in its low bits (0 ≤ x < 2^22)
+
+// The 8-bit P of the INT8 P·V kernels (kernels/attention8.cuh, kernels/sm90a/attention8.cu): a tile's p̂ =
+// round(255 · exp2(s − m_tile)) in [0, 255], m_tile at least the running max − TILE_FLOOR.
+constexpr float LOG2_255 = 7.9943534368588578f;
+constexpr float TILE_FLOOR = 32.0f;  // a tile's P scale is at least 2^-32 of the running max
+
+// Low bytes of four words, packed little-endian into one.
+static __device__ __forceinline__ uint32_t pack_bytes(uint32_t b0, uint32_t b1, uint32_t b2, uint32_t b3) {
+    return __byte_perm(__byte_perm(b0, b1, 0x0040), __byte_perm(b2, b3, 0x0040), 0x5410);
+}
+
 // pack_bf16 rounds lo and hi to bf16 (round-to-nearest-even) and packs them into one register, lo in the low
 // 16 bits (cvt.rn.bf16x2.f32 on sm_80+): one mma16816 fragment register.
 static __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {

@@ -74,13 +74,13 @@ struct Variant {
     std::string name, module;
     int bm = 0, warps = 0, stages = 0, f32 = 0, smem = 0;
     int tma = 0;  // q, k and v passed as TMA tensor maps (sm90a s3gt)
-    int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx): quant8 runs first
+    int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx; 3: Hopper attn8h, 4: attn8hi): quant8 first
     CUfunction fn = nullptr;
 };
 // The quantizers of attention8.ptx (see kernels/attention8.cu), loaded with its first 8-bit entry point.
 // vfp8 is the FP8 V quantizer of sm89/attention8.ptx.
 static struct {
-    CUfunction stats = nullptr, outliers = nullptr, q = nullptr, k = nullptr, v = nullptr, vfp8 = nullptr;
+    CUfunction stats = nullptr, outliers = nullptr, q = nullptr, k = nullptr, v = nullptr, vh = nullptr, vfp8 = nullptr;
 } quant8;
 // Every name any module may carry; a module is tested on those it has.
 static const char* kEntries[] = {
@@ -93,6 +93,8 @@ static const char* kEntries[] = {
     "attn8_b256_w8_s3_bf16", "attn8_b256_w8_s3_f32",  // kernels/attention8.ptx (INT8, mma.sync)
     "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",
     "attn8f_b256_w8_s3_bf16", "attn8f_b256_w8_s3_f32",  // kernels/sm89/attention8.ptx (FP8 P·V, mma.sync)
+    "attn8h_b128_w12_s3gt_bf16",  // kernels/sm90a/attention8.ptx (INT8 Q·Kᵀ by wgmma, bf16 P·V; TMA)
+    "attn8hi_b128_w12_s3gt_bf16",  // kernels/sm90a/attention8.ptx (INT8 Q·Kᵀ and P·V by wgmma; TMA)
 };
 static std::vector<Variant> variants;
 
@@ -100,6 +102,16 @@ static Variant parse_entry(const char* name) {
     Variant v;
     v.name = name;
     char rest[32] = {0};
+    if (sscanf(name, "attn8hi_b%d_w%d_s%d%31s", &v.bm, &v.warps, &v.stages, rest) == 4) {
+        v.q8 = 4;  // INT8 Q·Kᵀ and P·V by wgmma; Q8, K8, Ko and the Hopper-layout V8 through TMA
+        v.smem = 16384 + 3 * 16384 + 3 * 16384 + 3 * 4096 + 256;
+        return v;
+    }
+    if (sscanf(name, "attn8h_b%d_w%d_s%d%31s", &v.bm, &v.warps, &v.stages, rest) == 4) {
+        v.q8 = 3;  // INT8 Q·Kᵀ by wgmma with bf16 V through TMA (sm90a); Q8, K8 and Ko through TMA too
+        v.smem = 16384 + 3 * 16384 + 3 * 32768 + 3 * 4096 + 256;
+        return v;
+    }
     const bool fp8 = strncmp(name, "attn8f_", 7) == 0;
     if (sscanf(name, fp8 ? "attn8f_b%d_w%d_s%d%31s" : "attn8_b%d_w%d_s%d%31s", &v.bm, &v.warps, &v.stages, rest) == 4) {
         v.q8 = fp8 ? 2 : 1;
@@ -145,17 +157,28 @@ static void load_module(const char* path) {
         exit(1);
     }
     const size_t first = variants.size();
+    // The INT8 quantizers come with kernels/attention8.ptx, whichever of its entry points ATTN_ENTRIES names.
+    CUfunction probe;
+    if (!quant8.stats && cuModuleGetFunction(&probe, mod, "attn8_kv_stats_bf16") == CUDA_SUCCESS) {
+        CU(cuModuleGetFunction(&quant8.stats, mod, "attn8_kv_stats_bf16"));
+        CU(cuModuleGetFunction(&quant8.outliers, mod, "attn8_k_outliers_bf16"));
+        CU(cuModuleGetFunction(&quant8.q, mod, "attn8_quant_q_bf16"));
+        CU(cuModuleGetFunction(&quant8.k, mod, "attn8_quant_k_bf16"));
+        CU(cuModuleGetFunction(&quant8.v, mod, "attn8_quant_v_bf16"));
+        if (cuModuleGetFunction(&probe, mod, "attn8_quant_vh_bf16") == CUDA_SUCCESS) quant8.vh = probe;
+    }
     const char* only = getenv("ATTN_ENTRIES");  // optional comma-separated subset of the entry points
     for (const char* e : kEntries) {
         if (only && !strstr(only, e)) continue;
         Variant v = parse_entry(e);
         if (cuModuleGetFunction(&v.fn, mod, e) != CUDA_SUCCESS) continue;
-        if (v.q8 == 1 && !quant8.stats) {
-            CU(cuModuleGetFunction(&quant8.stats, mod, "attn8_kv_stats_bf16"));
-            CU(cuModuleGetFunction(&quant8.outliers, mod, "attn8_k_outliers_bf16"));
-            CU(cuModuleGetFunction(&quant8.q, mod, "attn8_quant_q_bf16"));
-            CU(cuModuleGetFunction(&quant8.k, mod, "attn8_quant_k_bf16"));
-            CU(cuModuleGetFunction(&quant8.v, mod, "attn8_quant_v_bf16"));
+        if (v.q8 == 4 && !quant8.vh) {
+            fprintf(stderr, "%s: attn8hi takes V from attention8.ptx's attn8_quant_vh_bf16: list that module first\n", path);
+            exit(1);
+        }
+        if (v.q8 >= 3 && !quant8.stats) {
+            fprintf(stderr, "%s: the attn8h entry points take Q and K from kernels/attention8.ptx: list it first\n", path);
+            exit(1);
         }
         if (v.q8 == 2) {
             if (!quant8.stats) {
@@ -186,7 +209,7 @@ static struct Scratch8 {
     CUdeviceptr kmean = 0, och = 0, qo = 0, ko = 0;  // the 16 outlier channels per head (bf16 qo, ko)
     size_t cap[12] = {0};
     void ensure(int lq, int lkv, int heads, int ns) {
-        const size_t nkb = (lkv + 63) / 64, nqb = (lq + 15) / 16, H = heads;
+        const size_t nkb = (lkv + 63) / 64 + 1, nqb = (lq + 15) / 16, H = heads;  // + 1: attn8hi's even count
         const size_t want[12] = {H * lq * 128,      H * nqb * 4,        H * nkb * 64 * 128, H * nkb * 4,
                                  H * nkb * 64 * 128, H * nkb * 128 * 4, H * ns * 3 * 128 * 4, H * ns * 128 * 4,
                                  H * 128 * 4,       H * 16 * 4,         H * lq * 16 * 2,    H * nkb * 64 * 16 * 2};
@@ -202,8 +225,9 @@ static struct Scratch8 {
 
 // The 8-bit quantizers (as engine/cuda/backend_attention8.go launches them); fp8: V by the FP8 module's
 // quantizer (e4m3, vscale [H][nkb]).
+// with_v false: no V quantizer (attn8h takes V in bf16, as the engine launches it).
 static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lkv, int qs, int ks, int vs, int heads,
-                      CUstream st = 0, bool fp8 = false) {
+                      CUstream st = 0, bool fp8 = false, bool with_v = true, bool hopper_v = false) {
     int ns = std::min(64, (lkv + 1023) / 1024);
     scratch8.ensure(lq, lkv, heads, ns);
     const int nkb = (lkv + 63) / 64;
@@ -216,12 +240,17 @@ static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int 
     CU(cuLaunchKernel(quant8.q, (lq + 63) / 64, heads, 1, 128, 1, 1, 0, st, a1, nullptr));
     void* a2[] = {&s.k8, &s.ks, &s.ko, &k, &s.kmean, &s.och, &lkv, &ks};
     CU(cuLaunchKernel(quant8.k, nkb, heads, 1, 256, 1, 1, 0, st, a2, nullptr));
+    if (!with_v) return;
     if (fp8) {
         void* a3[] = {&s.v8, &s.vs, &vv, &lkv, &vs};
         CU(cuLaunchKernel(quant8.vfp8, nkb, heads, 1, 256, 1, 1, 0, st, a3, nullptr));
         return;
     }
     void* a3[] = {&s.v8, &s.vs, &vv, &s.vpart, &ns, &lkv, &vs};
+    if (hopper_v) {
+        CU(cuLaunchKernel(quant8.vh, 2 * ((nkb + 1) / 2), heads, 1, 256, 1, 1, 0, st, a3, nullptr));
+        return;
+    }
     CU(cuLaunchKernel(quant8.v, nkb, heads, 1, 256, 1, 1, 0, st, a3, nullptr));
 }
 
@@ -238,8 +267,44 @@ static CUtensorMap tma_map(CUdeviceptr base, int stride, int rows, int heads) {
     return m;
 }
 
+// A 2-D tensor map [rows, cols] with rows row_bytes apart, boxes of box_cols × box_rows.
+static CUtensorMap tma_map_raw(CUdeviceptr base, CUtensorMapDataType dt, uint64_t cols, uint64_t rows,
+                               uint64_t row_bytes, uint32_t box_cols, uint32_t box_rows, CUtensorMapSwizzle swz) {
+    CUtensorMap m;
+    cuuint64_t dims[2] = {cols, std::max<uint64_t>(rows, 1)};
+    cuuint64_t strides[1] = {row_bytes};
+    cuuint32_t box[2] = {box_cols, box_rows}, estr[2] = {1, 1};
+    CU(cuTensorMapEncodeTiled(&m, dt, 2, (void*)base, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, swz,
+                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+    return m;
+}
+
 static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int lkv,
                    int qs, int ks, int vs, int os, float scale, int heads, CUstream st = 0, bool quant = true) {
+    if (v.q8 >= 3) {
+        if (quant) quantize8(q, k, vv, lq, lkv, qs, ks, vs, heads, st, false, v.q8 == 4, v.q8 == 4);
+        Scratch8& s = scratch8;
+        const int nkb = (lkv + 63) / 64;
+        float sl2 = scale * 1.4426950408889634f;
+        CUtensorMap tq8 = tma_map_raw(s.q8, CU_TENSOR_MAP_DATA_TYPE_UINT8, 128, (uint64_t)heads * lq, 128, 128, 128,
+                                      CU_TENSOR_MAP_SWIZZLE_128B);
+        CUtensorMap tk8 = tma_map_raw(s.k8, CU_TENSOR_MAP_DATA_TYPE_UINT8, 128, (uint64_t)heads * nkb * 64, 128, 128,
+                                      128, CU_TENSOR_MAP_SWIZZLE_128B);
+        CUtensorMap tko = tma_map_raw(s.ko, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 16, (uint64_t)heads * nkb * 64, 32, 16,
+                                      128, CU_TENSOR_MAP_SWIZZLE_NONE);
+        if (v.q8 == 4) {
+            const int nt = (lkv + 127) / 128;
+            CUtensorMap tv8 = tma_map_raw(s.v8, CU_TENSOR_MAP_DATA_TYPE_UINT8, 128, (uint64_t)heads * nt * 128, 128, 128,
+                                          128, CU_TENSOR_MAP_SWIZZLE_128B);
+            void* args[] = {&out, &tq8, &tk8, &tko, &tv8, &s.qo, &s.qs, &s.ks, &s.vs, &lq, &lkv, &os, &sl2};
+            CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
+            return;
+        }
+        CUtensorMap tv = tma_map(vv, vs, lkv, heads);
+        void* args[] = {&out, &tq8, &tk8, &tko, &tv, &s.qo, &s.qs, &s.ks, &lq, &lkv, &os, &sl2};
+        CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
+        return;
+    }
     if (v.q8) {
         if (quant) quantize8(q, k, vv, lq, lkv, qs, ks, vs, heads, st, v.q8 == 2);
         Scratch8& s = scratch8;
@@ -567,6 +632,27 @@ int main(int argc, char** argv) {
         if (b == std::string::npos) b = ptx.size();
         load_module(ptx.substr(a, b - a).c_str());
         a = b + 1;
+    }
+    // An entry point ATTN_ENTRIES names that no module has is an error, not a check of nothing.
+    if (const char* only = getenv("ATTN_ENTRIES")) {
+        std::string list = only;
+        for (size_t a = 0; a <= list.size();) {
+            size_t b = list.find(',', a);
+            if (b == std::string::npos) b = list.size();
+            const std::string name = list.substr(a, b - a);
+            a = b + 1;
+            if (name.empty()) continue;
+            bool found = false;
+            for (const auto& v : variants) found = found || v.name == name;
+            if (!found) {
+                fprintf(stderr, "ATTN_ENTRIES names %s, which no module of %s has\n", name.c_str(), ptx.c_str());
+                return 1;
+            }
+        }
+    }
+    if (variants.empty()) {
+        fprintf(stderr, "no attention entry point loaded from %s\n", ptx.c_str());
+        return 1;
     }
     if (mode == "check") return check();
     if (mode == "bench") return bench(argc > 3 ? argv[3] : nullptr);

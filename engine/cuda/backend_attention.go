@@ -166,6 +166,9 @@ func (b *Backend) SetPortableAttention(on bool) {
 		if b.portableAttn != on {
 			b.portableAttn = on
 			clear(b.flash)
+			if b.a8 != nil {
+				clear(b.a8.picked) // the Hopper INT8 kernel is an sm90a one
+			}
 		}
 		return nil
 	})

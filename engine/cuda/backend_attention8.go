@@ -137,6 +137,12 @@ func (b *Backend) attn8For(keys int) *attn8Kernel {
 		b.d.log.Warn("running INT8 attention for fp8", "reason", why)
 		st.fp8Warned = true
 	}
+	if k == nil && !fp8 && slices.Contains(b.flashModules(), flashModuleSM90a) {
+		// Hopper: INT8 Q·Kᵀ on the warpgroup tensor cores (bf16 P·V), when its module loads.
+		if k, err = b.pickAttn8(attn8HopperModule, short); k == nil {
+			b.d.log.Info("Hopper INT8 attention unavailable; using the mma.sync one", "err", err)
+		}
+	}
 	if k == nil {
 		k, err = b.pickAttn8(attn8Module, short)
 	}
@@ -166,6 +172,9 @@ func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
 	}
 	why := fmt.Errorf("module %s has no 8-bit attention entry point", mod)
 	for _, s := range attn8Order(mod, short) {
+		if attn8Only != "" && s.module == attn8HopperModule && s.name != attn8Only {
+			continue
+		}
 		if s.smem > b.smemOptin {
 			why = fmt.Errorf("%s needs %d bytes of shared memory, the device allows %d per block", s.name, s.smem, b.smemOptin)
 			continue
@@ -174,15 +183,26 @@ func (b *Backend) pickAttn8(mod string, short bool) (*attn8Kernel, error) {
 		if err == nil {
 			err = b.d.allowSmem(k, s.smem)
 		}
+		if err == nil && s.hopper {
+			err = b.probeAttn8Maps() // the driver makes the four tensor maps the kernel takes
+		}
+		qv := ks[4]
+		if err == nil && s.hopperV8 {
+			qv, err = b.d.getKernel(attn8Module, attn8Quant.vHopper)
+		}
 		if err != nil {
 			why = err
 			continue
 		}
-		return &attn8Kernel{spec: s, k: k, stats: ks[0], outl: ks[1], qq: ks[2], qk: ks[3], qv: ks[4],
+		return &attn8Kernel{spec: s, k: k, stats: ks[0], outl: ks[1], qq: ks[2], qk: ks[3], qv: qv,
 			fp8: mod == attn8FP8Module}, nil
 	}
 	return nil, why
 }
+
+// attn8Only, when set (tests only), is the one Hopper 8-bit entry point pickAttn8 may take, so that a test can
+// run the ones ranked after the first.
+var attn8Only string
 
 // Geometry of the 8-bit buffers (kernels/attention8.cu).
 const (
@@ -228,6 +248,13 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 		h * int64(lq) * attn8Outliers * 2,                  // qo [H][lq][16] bf16
 		h * int64(nkb) * attn8KeyBlock * attn8Outliers * 2, // ko [H][nkb·64][16] bf16
 	}
+	nvt := (nkb + 1) / 2 // the Hopper V layout's 128-key tiles
+	switch {
+	case a.spec.hopperV8:
+		sizes[4] = h * int64(nvt) * 2 * attn8KeyBlock * hd // v8 [H][nvt][128][128]
+	case a.spec.hopper:
+		sizes[4], sizes[5] = 16, 16 // V stays bf16: no 8-bit V or its scales
+	}
 	var m [12]Mem
 	for i, n := range sizes {
 		if m[i], err = b.tmp(ts, n); err != nil {
@@ -248,6 +275,17 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 	_ = launch(a.outl, dim3{uint32(heads), 1, 1}, 128, kmean, och, kpart, int32(ns), int32(keys))
 	_ = launch(a.qq, dim3{uint32((lq + 63) / 64), uint32(heads), 1}, 128, q8, qs, qo, q, och, int32(lq), stride)
 	_ = launch(a.qk, dim3{uint32(nkb), uint32(heads), 1}, 256, k8, ks, ko, k, kmean, och, int32(keys), stride)
+	if a.spec.hopper {
+		// Q8, K8 and Ko go as tensor maps over their [H·rows, cols] layouts; V as bf16, or quantized into the
+		// Hopper layout (hopperV8).
+		if a.spec.hopperV8 {
+			_ = launch(a.qv, dim3{uint32(2 * nvt), uint32(heads), 1}, 256, v8, vs, v, vpart, int32(ns), int32(keys), stride)
+		}
+		if err != nil {
+			return true, err
+		}
+		return true, b.attention8Hopper(a, out, q8, k8, ko, v, v8, qo, qs, ks, vs, lq, keys, heads, nkb, sl2)
+	}
 	if a.fp8 {
 		_ = launch(a.qv, dim3{uint32(nkb), uint32(heads), 1}, 256, v8, vs, v, int32(keys), stride)
 	} else {
@@ -260,4 +298,63 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 	grid := dim3{uint32((lq + s.bm - 1) / s.bm), uint32(heads), 1}
 	return true, b.d.launch(nil, a.k, grid, dim3{uint32(32 * s.warps), 1, 1}, s.smem,
 		out, q8, k8, v8, qo, ko, qs, ks, vs, int32(lq), int32(keys), stride, sl2)
+}
+
+// attn8HopperMaps are the tensor maps of attention8Hopper for q8, k8, ko and v over `rows` rows each (q8 and
+// k8 as uint8 [rows, 128] in 128 × 128 boxes with the 128-byte swizzle, ko as bf16 [rows, 16] in 16 × 128
+// boxes without swizzle, v as bf16 [rows, heads·128] as the flash kernels read it).
+func attn8HopperMaps(q8, k8, ko, v Mem, qRows, kRows, vRows, heads int) ([4]*tensorMap, error) {
+	const hd = flashHeadDim
+	maps := [4]struct {
+		m                                 Mem
+		dtype, cols, rows, rowBytes, bcol int
+		swizzle                           int
+	}{
+		{q8, tmUint8, hd, qRows, hd, hd, tmSwizzle128},
+		{k8, tmUint8, hd, kRows, hd, hd, tmSwizzle128},
+		{ko, tmBF16, attn8Outliers, kRows, 2 * attn8Outliers, attn8Outliers, tmNoSwizzle},
+		{v, tmBF16, heads * hd, vRows, 2 * heads * hd, 64, tmSwizzle128},
+	}
+	var tm [4]*tensorMap
+	for i, m := range maps {
+		var err error
+		if tm[i], err = tensorMap2D(m.m, m.dtype, m.cols, m.rows, m.rowBytes, m.bcol, 128, m.swizzle); err != nil {
+			return tm, err
+		}
+	}
+	return tm, nil
+}
+
+// probeAttn8Maps checks that the driver makes the tensor maps attention8Hopper needs (at a made-up address,
+// which encoding does not read), so that a refusal picks the mma.sync kernel instead of failing every call.
+func (b *Backend) probeAttn8Maps() error {
+	m := Mem{Ptr: 1 << 20}
+	_, err := attn8HopperMaps(m, m, m, m, 128, 128, 128, 1)
+	return err
+}
+
+// attention8Hopper launches a Hopper INT8 entry point (attn8Spec.hopper) on the quantized q8 [H][lq][128],
+// k8 [H][nkb·64][128], ko [H][nkb·64][16] and the bf16 v [keys, H·128], through tensor maps: q8 and k8 as uint8
+// [H·rows, 128] in boxes of 128 × 128 with the 128-byte swizzle, ko as bf16 [H·nkb·64, 16] in boxes of 16 × 128
+// without swizzle, v as the bf16 flash kernels take it. A hopperV8 entry point takes v8 [H][⌈nkb/2⌉][128][128]
+// (as q8's map) and its scales vs instead of v. Runs on the CUDA goroutine.
+func (b *Backend) attention8Hopper(a *attn8Kernel, out, q8, k8, ko, v, v8, qo, qs, ks, vs Mem, lq, keys, heads, nkb int, sl2 float32) error {
+	const hd = flashHeadDim
+	tm, err := attn8HopperMaps(q8, k8, ko, v, heads*lq, heads*nkb*attn8KeyBlock, keys, heads)
+	if err != nil {
+		return err
+	}
+	s := a.spec
+	grid := dim3{uint32((lq + s.bm - 1) / s.bm), uint32(heads), 1}
+	block := dim3{uint32(32 * s.warps), 1, 1}
+	if s.hopperV8 {
+		tv, err := tensorMap2D(v8, tmUint8, hd, heads*((nkb+1)/2)*2*attn8KeyBlock, hd, hd, 128, tmSwizzle128)
+		if err != nil {
+			return err
+		}
+		return b.d.launch(nil, a.k, grid, block, s.smem,
+			out, tm[0], tm[1], tm[2], tv, qo, qs, ks, vs, int32(lq), int32(keys), int32(heads*hd), sl2)
+	}
+	return b.d.launch(nil, a.k, grid, block, s.smem,
+		out, tm[0], tm[1], tm[2], tm[3], qo, qs, ks, int32(lq), int32(keys), int32(heads*hd), sl2)
 }

@@ -8,11 +8,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/kernels"
 )
 
 // Tolerance of the 8-bit attention against a float64 reference (relative L2), as issue 14 sets it.
@@ -92,13 +94,18 @@ func TestBackendAttention8(t *testing.T) {
 		prec     engine.AttentionPrecision
 		portable bool
 		tol      float64
+		only     string // attn8Only: one Hopper entry point ("": the first usable)
 	}
+	const hi = "attn8hi_b128_w12_s3gt_bf16" // ranked after attn8h: run on its own
 	variants := []variant{
-		{"bf16 default", engine.AttentionBF16, false, tolBF16},
-		{"bf16 portable", engine.AttentionBF16, true, tolBF16},
-		{"int8", engine.AttentionINT8, false, tol8bit},
-		{"fp8", engine.AttentionFP8, false, tol8bit},
+		{"bf16 default", engine.AttentionBF16, false, tolBF16, ""},
+		{"bf16 portable", engine.AttentionBF16, true, tolBF16, ""},
+		{"int8", engine.AttentionINT8, false, tol8bit, ""}, // on Hopper: attn8h (sm90a), elsewhere the mma.sync kernel
+		{"int8 " + hi[:7], engine.AttentionINT8, false, tol8bit, hi},
+		{"int8 portable", engine.AttentionINT8, true, tol8bit, ""},
+		{"fp8", engine.AttentionFP8, false, tol8bit, ""},
 	}
+	defer func() { attn8Only = "" }()
 	scale := 1 / math.Sqrt(128)
 	for ci, c := range cases {
 		q, k, v := modelQKV(uint64(ci+1), c.lq, c.lk, c.heads)
@@ -110,6 +117,10 @@ func TestBackendAttention8(t *testing.T) {
 		}
 		for _, vr := range variants {
 			p.g.SetPortableAttention(vr.portable)
+			if vr.only != attn8Only && p.g.a8 != nil {
+				clear(p.g.a8.picked) // pick again under the new restriction
+			}
+			attn8Only = vr.only
 			must(t, p.g.SetAttentionPrecision(vr.prec))
 			var y engine.Tensor
 			if err := catchOp(func() {
@@ -124,6 +135,13 @@ func TestBackendAttention8(t *testing.T) {
 			e := relL2(have, want)
 			long, _ := p.g.Attention8Kernel()
 			t.Logf("%-13s lq=%5d lk=%5d keys=%5d heads=%2d: relative L2 %.3e (8-bit kernel %q)", vr.name, c.lq, c.lk, keys, c.heads, e, long)
+			if i := p.g.d.Info(); vr.prec == engine.AttentionINT8 && !vr.portable && i.Major == 9 && i.Minor == 0 &&
+				slices.Contains(kernels.ArchModules(kernels.SM90a), attn8HopperModule) && !strings.HasPrefix(long, attn8HopperModule+":") {
+				t.Errorf("%s on compute capability 9.0 with %s built in ran %q, not its Hopper kernel", vr.name, attn8HopperModule, long)
+			}
+			if vr.only != "" && strings.HasPrefix(long, attn8HopperModule+":") && long != attn8HopperModule+":"+vr.only {
+				t.Errorf("%s: ran %q, not %s", vr.name, long, vr.only)
+			}
 			if !(e <= vr.tol) || slices.ContainsFunc(got, func(x float32) bool { return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) }) {
 				t.Errorf("%s %+v: relative L2 %.3e > %g (or non-finite output)", vr.name, c, e, vr.tol)
 			}

@@ -60,7 +60,7 @@ func buildLaunchedKernels() map[string][]string {
 	// module may be absent from a build (kernels/sm89/attention8.ptx needs nvcc 12.4 or newer): its names are
 	// listed all the same, and the backend runs INT8 without it.
 	m[attn8Module] = append(m[attn8Module],
-		attn8Quant.stats, attn8Quant.outliers, attn8Quant.q, attn8Quant.k, attn8Quant.v)
+		attn8Quant.stats, attn8Quant.outliers, attn8Quant.q, attn8Quant.k, attn8Quant.v, attn8Quant.vHopper)
 	m[attn8FP8Module] = append(m[attn8FP8Module], attn8Quant.vFP8)
 	for _, s := range attn8Table {
 		m[s.module] = append(m[s.module], s.name)

@@ -164,15 +164,19 @@ func flashSpecOf(module, name string) (flashSpec, bool) {
 const (
 	attn8Module    = "attention8"
 	attn8FP8Module = kernels.SM89 + "/attention8"
+	// attn8HopperModule holds the Hopper INT8 entry points (attn8Spec.hopper), apart from the bf16 sm90a
+	// module so that a fault in one cannot keep the other from loading. Optional while it is work in progress.
+	attn8HopperModule = kernels.SM90a + "/attention8"
 )
 
 // attn8Quant names the quantization kernels, in launch order: per-channel K sums, maxima and minima and |V|
 // maxima over slices of the keys, the K mean and the 16 outlier channels per head, then Q, K and V to 8 bits
-// (kernels/attention8.cu); vFP8 is the FP8 module's V quantizer (e4m3, one scale per head and 64-key block),
+// (kernels/attention8.cu); vHopper is V's for the Hopper INT8 P·V entry points (attn8Spec.hopperV8); vFP8 is
+// the FP8 module's V quantizer (e4m3, one scale per head and 64-key block),
 // which replaces v there.
-var attn8Quant = struct{ stats, outliers, q, k, v, vFP8 string }{
+var attn8Quant = struct{ stats, outliers, q, k, v, vHopper, vFP8 string }{
 	stats: "attn8_kv_stats_bf16", outliers: "attn8_k_outliers_bf16", q: "attn8_quant_q_bf16", k: "attn8_quant_k_bf16",
-	v: "attn8_quant_v_bf16", vFP8: "attn8_quant_v_fp8_bf16",
+	v: "attn8_quant_v_bf16", vHopper: "attn8_quant_vh_bf16", vFP8: "attn8_quant_v_fp8_bf16",
 }
 
 // attn8ModuleFor returns the module whose attention entry points run 8-bit attention on a device of compute
@@ -201,13 +205,26 @@ type attn8Spec struct {
 	bm, warps, stages int
 	smem              int
 	long, short       int
+	// hopper marks the sm90a entry points (INT8 Q·Kᵀ by wgmma, bf16 P·V): they take (out, tq8, tk8, tko, tv,
+	// qo, qscale, kscale, lq, lkv, o_stride, sl2), the four operands as TMA tensor maps (V the bf16 tensor
+	// itself, not quantized), and 384 threads.
+	hopper bool
+	// hopperV8 marks the Hopper entry points with INT8 P·V as well: V quantized by attn8Quant.vHopper into
+	// [H][⌈keys/128⌉][128][128] int8 (its tensor map uint8 rows of 128 bytes, like q8's), and vscale [H][128]
+	// after kscale in the arguments.
+	hopperV8 bool
 }
 
-// attn8Table lists the 8-bit entry points in order of preference. Not yet measured: b128_w8 (Q fragments in
-// registers, no spills on sm_80 … sm_90) leads; b256_w8 and b128_w4 (two m16 tiles per warp, half the
-// shared-memory reads per MMA) sit at 255 registers (b256_w8 spills 8–16 bytes on sm_80). The FP8 module's
-// attn8f_* have the same tilings, grids and shared memory.
+// attn8Table lists the 8-bit entry points in order of preference. On the H100 at 32760² (40 heads, quantizers
+// included; docs/BENCHMARKS.md): attn8h 477–486 TFLOP/s, attn8hi 358 (its INT8 P·V keeps a second 64-register
+// accumulator and spills), the mma.sync attn8_b128_w8 394, attn8_b256_w8 364, attn8f_* 293–306 — all below the
+// bf16 s3gt's 576–595 there, so on Hopper the 8-bit modes trade speed for nothing yet; they are for the cards
+// without wgmma, where INT8 mma.sync runs at twice bf16's rate. b128_w8 (Q fragments in registers) leads the
+// mma.sync ones; b256_w8 and b128_w4 (two m16 tiles per warp) sit at 255 registers. The FP8 module's attn8f_*
+// have the same tilings, grids and shared memory.
 var attn8Table = []attn8Spec{
+	{module: attn8HopperModule, name: "attn8h_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*32<<10 + 3*4<<10 + 256, long: 1, short: 1, hopper: true},
+	{module: attn8HopperModule, name: "attn8hi_b128_w12_s3gt_bf16", bm: 128, warps: 12, stages: 3, smem: 16<<10 + 3*16<<10 + 3*16<<10 + 3*4<<10 + 256, long: 2, short: 2, hopper: true, hopperV8: true},
 	{module: attn8Module, name: "attn8_b128_w8_s3_bf16", bm: 128, warps: 8, stages: 3, smem: 3*18<<10 + 128*128, long: 1, short: 1},
 	{module: attn8Module, name: "attn8_b256_w8_s3_bf16", bm: 256, warps: 8, stages: 3, smem: 3*18<<10 + 256*128, long: 2, short: 3},
 	{module: attn8Module, name: "attn8_b128_w4_s3_bf16", bm: 128, warps: 4, stages: 3, smem: 3*18<<10 + 128*128, long: 3, short: 2},

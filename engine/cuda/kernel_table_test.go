@@ -193,6 +193,21 @@ func TestAttn8ModuleFor(t *testing.T) {
 func TestAttn8Table(t *testing.T) {
 	tilings := map[string][]string{}
 	for _, s := range attn8Table {
+		if s.hopper {
+			// sm90a: INT8 Q·Kᵀ by wgmma, TMA; Q8 16 KiB, three K8 (16 KiB), V (32 KiB bf16, 16 KiB int8 for attn8hi)
+			// and Ko (4 KiB) slots, mbarriers.
+			prefix, vKiB := "attn8h", 32
+			if s.hopperV8 {
+				prefix, vKiB = "attn8hi", 16
+			}
+			if s.module != attn8HopperModule || s.name != fmt.Sprintf("%s_b%d_w%d_s%dgt_bf16", prefix, s.bm, s.warps, s.stages) {
+				t.Errorf("%s (%s): a Hopper 8-bit entry point is %s_b<bm>_w<warps>_s<stages>gt_bf16 of %s", s.name, s.module, prefix, attn8HopperModule)
+			}
+			if want := 16<<10 + s.stages*(16+vKiB+4)<<10 + 256; s.smem != want {
+				t.Errorf("%s: smem %d, want %d", s.name, s.smem, want)
+			}
+			continue
+		}
 		prefix := map[string]string{attn8Module: "attn8", attn8FP8Module: "attn8f"}[s.module]
 		if prefix == "" {
 			t.Fatalf("%s: unknown module %q", s.name, s.module)
@@ -209,9 +224,9 @@ func TestAttn8Table(t *testing.T) {
 	if !slices.Equal(tilings[attn8Module], tilings[attn8FP8Module]) {
 		t.Errorf("INT8 tilings %v, FP8 tilings %v", tilings[attn8Module], tilings[attn8FP8Module])
 	}
-	for mod, prefix := range map[string]string{attn8Module: "attn8_b", attn8FP8Module: "attn8f_b"} {
+	for mod, prefix := range map[string]string{attn8Module: "attn8_b", attn8FP8Module: "attn8f_b", attn8HopperModule: "attn8h"} {
 		ptx, err := kernels.PTX(mod)
-		if err != nil && mod == attn8FP8Module {
+		if err != nil && (mod == attn8FP8Module || mod == attn8HopperModule) {
 			t.Logf("%s is not built in: its entry points are not checked", mod)
 			continue
 		}

@@ -164,19 +164,33 @@ func (d *Device) launch(s *Stream, k *kernel, grid, block dim3, smem int, args .
 // tensorMap is a TMA tensor map (the driver's opaque 128-byte CUtensorMap), a kernel argument by value.
 type tensorMap [16]uint64
 
-// bf16TensorMap returns the tensor map of a row-major bf16 matrix [rows, cols] at m, rows rowBytes apart, read
-// in boxes of boxCols × boxRows with the 128-byte swizzle (what the sm90a TMA attention kernel takes); rows and
-// columns out of bounds read as zeros. m and rowBytes must be 16-byte multiples. An error when the driver
-// has no TMA (cuTensorMapEncodeTiled came with CUDA 12.0) or refuses the shape.
-func bf16TensorMap(m Mem, cols, rows, rowBytes, boxCols, boxRows int) (*tensorMap, error) {
+// Element types and swizzles of tensorMap2D (CUtensorMapDataType and CUtensorMapSwizzle values).
+const (
+	tmUint8      = 0
+	tmBF16       = 9
+	tmNoSwizzle  = 0
+	tmSwizzle128 = 3
+)
+
+// tensorMap2D returns the TMA tensor map of a row-major matrix [rows, cols] of element type dtype (tmUint8,
+// tmBF16) at m, rows rowBytes apart, read in boxes of boxCols × boxRows with the given swizzle; rows and
+// columns out of bounds read as zeros. m and rowBytes must be 16-byte multiples. An error when the driver has
+// no TMA (cuTensorMapEncodeTiled came with CUDA 12.0) or refuses the shape.
+func tensorMap2D(m Mem, dtype, cols, rows, rowBytes, boxCols, boxRows, swizzle int) (*tensorMap, error) {
 	var t tensorMap
 	// SAFETY: t is Go memory without pointers, written by the driver during the call only.
-	code := C.wan22_tensor_map_bf16_2d((*C.uint64_t)(unsafe.Pointer(&t[0])), C.uint64_t(m.Ptr), C.uint64_t(cols),
-		C.uint64_t(rows), C.uint64_t(rowBytes), C.uint(boxCols), C.uint(boxRows))
-	if err := cuErr(fmt.Sprintf("cuTensorMapEncodeTiled(bf16 [%d, %d], row %d bytes, box %d×%d)", rows, cols, rowBytes, boxCols, boxRows), code); err != nil {
+	code := C.wan22_tensor_map_2d((*C.uint64_t)(unsafe.Pointer(&t[0])), C.int(dtype), C.uint64_t(m.Ptr), C.uint64_t(cols),
+		C.uint64_t(rows), C.uint64_t(rowBytes), C.uint(boxCols), C.uint(boxRows), C.int(swizzle))
+	if err := cuErr(fmt.Sprintf("cuTensorMapEncodeTiled(type %d [%d, %d], row %d bytes, box %d×%d)", dtype, rows, cols, rowBytes, boxCols, boxRows), code); err != nil {
 		return nil, err
 	}
 	return &t, nil
+}
+
+// bf16TensorMap is tensorMap2D of a bf16 matrix in the 128-byte swizzle (what the sm90a TMA attention
+// kernels read).
+func bf16TensorMap(m Mem, cols, rows, rowBytes, boxCols, boxRows int) (*tensorMap, error) {
+	return tensorMap2D(m, tmBF16, cols, rows, rowBytes, boxCols, boxRows, tmSwizzle128)
 }
 
 // allowSmem lets k use smem bytes of dynamic shared memory per block (cuFuncSetAttribute

@@ -102,9 +102,7 @@ int wan22_copy2d(uint64_t dst, size_t dpitch, uint64_t src, size_t spitch, size_
 // cuTensorMapEncodeTiled (CUDA 12.0 on) is looked up in the driver at run time, so that the CUDA 11.8 headers
 // the build may use need not declare it; its enums are declared here with the values of cuda.h 12.x/13.x.
 enum {
-    TM_BFLOAT16 = 9,            // CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
     TM_INTERLEAVE_NONE = 0,     // CU_TENSOR_MAP_INTERLEAVE_NONE
-    TM_SWIZZLE_128B = 3,        // CU_TENSOR_MAP_SWIZZLE_128B
     TM_L2_PROMOTION_256B = 3,   // CU_TENSOR_MAP_L2_PROMOTION_L2_256B
     TM_OOB_FILL_ZERO = 0,       // CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE: out-of-bounds elements read as zeros
 };
@@ -118,15 +116,15 @@ static pthread_once_t tm_once = PTHREAD_ONCE_INIT;
 // whose signature differs between the CUDA 11 and 12+ headers (cuda.h 12+ maps it to cuGetProcAddress_v2).
 static void tm_lookup(void) { tm_encode = (tm_encode_fn)dlsym(RTLD_DEFAULT, "cuTensorMapEncodeTiled"); }
 
-int wan22_tensor_map_bf16_2d(uint64_t* map, uint64_t base, uint64_t cols, uint64_t rows, uint64_t row_bytes,
-                             unsigned int box_cols, unsigned int box_rows) {
+int wan22_tensor_map_2d(uint64_t* map, int dtype, uint64_t base, uint64_t cols, uint64_t rows, uint64_t row_bytes,
+                        unsigned int box_cols, unsigned int box_rows, int swizzle) {
     pthread_once(&tm_once, tm_lookup);
     if (!tm_encode) return CUDA_ERROR_NOT_FOUND;
     cuuint64_t dims[2] = {cols, rows}, strides[1] = {row_bytes};
     cuuint32_t box[2] = {box_cols, box_rows}, estrides[2] = {1, 1};
     _Alignas(64) uint64_t out[16];  // CUtensorMap's alignment
-    CUresult r = tm_encode(out, TM_BFLOAT16, 2, (void*)(uintptr_t)base, dims, strides, box, estrides,
-                           TM_INTERLEAVE_NONE, TM_SWIZZLE_128B, TM_L2_PROMOTION_256B, TM_OOB_FILL_ZERO);
+    CUresult r = tm_encode(out, dtype, 2, (void*)(uintptr_t)base, dims, strides, box, estrides, TM_INTERLEAVE_NONE,
+                           swizzle, TM_L2_PROMOTION_256B, TM_OOB_FILL_ZERO);
     if (r == CUDA_SUCCESS) memcpy(map, out, sizeof out);
     return r;
 }

@@ -25,11 +25,12 @@ int wan22_func_max_dynamic_smem(CUfunction f, int bytes);
 int wan22_launch(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
                  unsigned int bz, unsigned int smem, CUstream s, uint64_t* args, int nslots, const int* slot, int nargs);
 int wan22_copy2d(uint64_t dst, size_t dpitch, uint64_t src, size_t spitch, size_t width, size_t height, CUstream s);
-// wan22_tensor_map_bf16_2d encodes into map (128 bytes, 64-byte aligned) the TMA tensor map of a row-major bf16
-// matrix [rows, cols] with rows row_bytes apart: boxes of box_cols × box_rows, 128-byte swizzle, elements out of
-// bounds read as zeros. CUDA_ERROR_NOT_FOUND when the driver has no cuTensorMapEncodeTiled (before CUDA 12).
-int wan22_tensor_map_bf16_2d(uint64_t* map, uint64_t base, uint64_t cols, uint64_t rows, uint64_t row_bytes,
-                             unsigned int box_cols, unsigned int box_rows);
+// wan22_tensor_map_2d encodes into map (128 bytes) the TMA tensor map of a row-major matrix [rows, cols] of
+// CUtensorMapDataType dtype (0 uint8, 9 bfloat16) with rows row_bytes apart: boxes of box_cols × box_rows, the
+// CUtensorMapSwizzle swizzle (0 none, 3 128-byte), elements out of bounds read as zeros. CUDA_ERROR_NOT_FOUND
+// when the driver has no cuTensorMapEncodeTiled (before CUDA 12).
+int wan22_tensor_map_2d(uint64_t* map, int dtype, uint64_t base, uint64_t cols, uint64_t rows, uint64_t row_bytes,
+                        unsigned int box_cols, unsigned int box_rows, int swizzle);
 
 // cuBLASLt (statuses are cublasStatus_t; -1 means the library is not loaded).
 int wan22_lt_load(const char* path, char* err, unsigned int errlen);

@@ -38,10 +38,12 @@ func TestGoldenCUDAAttention8(t *testing.T) {
 					t.Fatal(err)
 				}
 				long, short := b.Attention8Kernel()
-				// An 8-bit kernel is named module:entry, its module attention8 (INT8 P·V, compute_80) or
-				// sm89/attention8 (FP8 P·V); "" means bf16 runs.
+				// An 8-bit kernel is named module:entry, its module attention8 (INT8 P·V, compute_80),
+				// sm89/attention8 (FP8 P·V) or sm90a/attention8 (attn8h: INT8 Q·Kᵀ by wgmma, Hopper); ""
+				// means bf16 runs.
 				is8 := func(k string) bool {
-					return strings.HasPrefix(k, "attention8:") || strings.HasPrefix(k, "sm89/attention8:")
+					return strings.HasPrefix(k, "attention8:") || strings.HasPrefix(k, "sm89/attention8:") ||
+						strings.HasPrefix(k, "sm90a/attention8:")
 				}
 				if p != engine.AttentionBF16 && (!is8(long) || !is8(short)) {
 					t.Errorf("%s: 8-bit kernels %q, %q: the run below would be bf16", p, long, short)

@@ -1,0 +1,242 @@
+// Device helpers of the Hopper (sm_90a) attention kernels, kernels/sm90a/attention.cu (bf16) and
+// kernels/sm90a/attention8.cu (INT8 Q·Kᵀ): the tile geometry, mbarriers, TMA bulk tensor copies, shared-memory
+// matrix descriptors and the warpgroup MMA (wgmma) wrappers. Only the sm90a modules include it (after
+// common.cuh and mma.cuh); wgmma exists on sm_90a alone.
+#pragma once
+
+namespace {
+
+constexpr int HD = 128, BM = 128, BN = 128, NTHREADS = 256;
+constexpr int Q_BYTES = BM * HD * 2;        // 32 KiB
+constexpr int TILE_BYTES = BN * HD * 2;     // 32 KiB
+constexpr int STAGE_BYTES = 2 * TILE_BYTES; // K then V
+constexpr float LOG2E = 1.4426950408889634f;
+
+// Byte offset of (row r, 16-byte chunk c of the 256-byte row) in a swizzled tile of ROWS rows.
+template <int ROWS>
+__device__ __forceinline__ uint32_t swz128(int r, int c) {
+    return (uint32_t)((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+// mbarriers (the warp-specialized s3gp): init, arrive, parity wait, and the arrive that fires once all of the
+// calling thread's earlier cp.async copies have landed (.noinc: counted in the init count).
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    uint32_t done;
+    do {
+        asm volatile(
+            "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+            : "=r"(done)
+            : "r"(bar), "r"(parity)
+            : "memory");
+    } while (!done);
+}
+__device__ __forceinline__ void cp_async_arrive(uint32_t bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+
+// A TMA tensor map (CUtensorMap: 128 opaque bytes made on the host by cuTensorMapEncodeTiled), passed to the
+// kernel by value as a __grid_constant__ parameter; the bulk copies take its generic address.
+struct alignas(64) TmaMap {
+    unsigned long long bytes[16];
+};
+
+// The arrive of the one producer thread that also announces the bytes the barrier's phase waits for.
+__device__ __forceinline__ void mbar_expect(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+// TMA: the box at (column c0, row c1) of a 2-D tensor map into shared memory at dst (1024-byte aligned for
+// the 128-byte swizzle), completing its bytes on mbarrier bar. Rows and columns past the map's extent land
+// as zeros, and count in the bytes all the same.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const TmaMap* map, int c0, int c1, uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+        "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+        : "memory");
+}
+
+// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets.
+__device__ __forceinline__ uint64_t sdesc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)((lbo & 0x3FFFF) >> 4) << 16) |
+           ((uint64_t)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Keeps the compiler from moving accesses of accumulator registers across wgmma issue and wait.
+__device__ __forceinline__ void reg_fence(float (&d)[64]) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// Softmax helpers of the Hopper kernels over one 128-key tile held as 64 accumulators per thread (the wgmma
+// m64n128 layout: i·4 + e is row g (+8 for e ≥ 2) of the warp's 16, key 8i + 2·(lane % 4) + (e & 1)), read
+// through sval(i, e), which returns −∞ for masked keys (masked scores are never written back: non-wgmma writes
+// to registers that wgmma uses as accumulators make ptxas serialize the wgmma pipeline, C7515).
+
+// tile_rowmax returns the tile's max of rows g and g + 8 over the four threads of a row group.
+template <class SV>
+__device__ __forceinline__ void tile_rowmax(SV sval, float (&mx)[2]) {
+    mx[0] = mx[1] = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+        mx[0] = fmaxf(mx[0], fmaxf(sval(i, 0), sval(i, 1)));
+        mx[1] = fmaxf(mx[1], fmaxf(sval(i, 2), sval(i, 3)));
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    }
+}
+
+// softmax_bf16 is the online softmax of a tile into P (bf16, the A fragments of eight k16 steps): raises the
+// running max mrow (log2 domain: scores times sl2 > 0), sets alpha to O's rescale factor, adds the tile's
+// row sums into lrow.
+template <class SV>
+__device__ __forceinline__ void softmax_bf16(SV sval, float sl2, float (&mrow)[2], float (&lrow)[2],
+                                             uint32_t (&pf)[8][4], float (&alpha)[2]) {
+    float mx[2], mneg[2];
+    tile_rowmax(sval, mx);
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const float mnew = fmaxf(mrow[r], mx[r] * sl2);
+        alpha[r] = fast_exp2(mrow[r] - mnew);
+        mrow[r] = mnew;
+        mneg[r] = -mnew;
+    }
+    float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+        const float p0 = fast_exp2(fmaf(sval(i, 0), sl2, mneg[0]));
+        const float p1 = fast_exp2(fmaf(sval(i, 1), sl2, mneg[0]));
+        const float p2 = fast_exp2(fmaf(sval(i, 2), sl2, mneg[1]));
+        const float p3 = fast_exp2(fmaf(sval(i, 3), sl2, mneg[1]));
+        rs[0] += p0 + p1;
+        rs[1] += p2 + p3;
+        pf[i / 2][(i & 1) * 2 + 0] = pack_bf16(p0, p1);
+        pf[i / 2][(i & 1) * 2 + 1] = pack_bf16(p2, p3);
+    }
+    lrow[0] = fmaf(lrow[0], alpha[0], rs[0]);
+    lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
+}
+
+// store_o is the epilogue of the Hopper kernels: warp w's 16 rows of O (64 accumulators per thread, the
+// wgmma layout), the row sums lrow of its four threads per row group reduced, O · num[r] / l · colscale(c)
+// (colscale: a float2 for channels c, c + 1) written to out [rows, 128] (rows ≥ lq skipped) through this warp's
+// staging memory stage (16 rows of (64 + 8)·sizeof(T) bytes, one 64-channel half at a time): 16-byte stores.
+template <class T, class CS>
+__device__ __forceinline__ void store_o(T* __restrict__ out, const float (&o)[64], const float (&lrow)[2],
+                                        const float (&num)[2], CS colscale, uint8_t* stage, int row0, int lq,
+                                        int o_stride) {
+    constexpr int PITCH = (64 + 8) * (int)sizeof(T), CPR = 64 * (int)sizeof(T) / 16;
+    const int lane = threadIdx.x & 31, g = lane >> 2, cq = (lane & 3) * 2;
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float l = lrow[r];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        inv[r] = l > 0.0f ? num[r] / l : 0.0f;
+    }
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const float* acc = &o[(half * 8 + i) * 4];
+            uint8_t* p = stage + g * PITCH + (i * 8 + cq) * sizeof(T);
+            const float2 vs = colscale(half * 64 + i * 8 + cq);
+            st_pair<T>(p, acc[0] * inv[0] * vs.x, acc[1] * inv[0] * vs.y);
+            st_pair<T>(p + 8 * PITCH, acc[2] * inv[1] * vs.x, acc[3] * inv[1] * vs.y);
+        }
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < 16 * CPR / 32; i++) {
+            const int id = lane + i * 32, r = id / CPR, c = id % CPR;
+            const int row = row0 + r;
+            if (row < lq) {
+                const uint4 val = *reinterpret_cast<const uint4*>(stage + r * PITCH + c * 16);
+                *reinterpret_cast<uint4*>(reinterpret_cast<uint8_t*>(out + (long)row * o_stride + half * 64) + c * 16) = val;
+            }
+        }
+        __syncwarp();
+    }
+}
+
+// Operand lists of the 64 f32 accumulators of a wgmma m64n128: the register names %0 … %63 in the
+// instruction text, and the constraints (M is "+f" or "=f") binding them to d[0] … d[63].
+#define WG_REGS64 \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
+    "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, " \
+    "%43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+#define WG_D8(M, i) M(d[i]), M(d[i + 1]), M(d[i + 2]), M(d[i + 3]), M(d[i + 4]), M(d[i + 5]), M(d[i + 6]), M(d[i + 7])
+#define WG_D64(M) \
+    WG_D8(M, 0), WG_D8(M, 8), WG_D8(M, 16), WG_D8(M, 24), WG_D8(M, 32), WG_D8(M, 40), WG_D8(M, 48), WG_D8(M, 56)
+#define WG_RW(x) "+f"(x)
+#define WG_WO(x) "=f"(x)
+#define WG_RWI(x) "+r"(x)
+#define WG_WOI(x) "=r"(x)
+
+// wgmma m64n128k16, A and B from shared memory (K-major both), accumulating into d[64].
+__device__ __forceinline__ void wgmma_ss(float (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64 ", %64, %65, 1, 1, 1, 0, 0;\n"
+                 : WG_D64(WG_RW)
+                 : "l"(adesc), "l"(bdesc));
+}
+
+// The same with D = A·B (no accumulate) and write-only outputs: the first k16 step of S does not depend on the
+// previous tile's S registers, so no copies of them are made while other products are in flight.
+__device__ __forceinline__ void wgmma_ss_first(float (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64 ", %64, %65, 0, 1, 1, 0, 0;\n"
+                 : WG_D64(WG_WO)
+                 : "l"(adesc), "l"(bdesc));
+}
+
+// wgmma m64n128k16, A (4 registers of bf16 pairs, the mma.sync A layout per warp) from registers, B from shared
+// memory MN-major (transposed), accumulating into d[64].
+__device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                 : WG_D64(WG_RW)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
+}
+
+// wgmma m64n128k32 s8·s8 → s32, A and B from shared memory (K-major), accumulating into d (first: d = A·B).
+__device__ __forceinline__ void wgmma_s8(int (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 " WG_REGS64 ", %64, %65, 1;\n"
+                 : WG_D64(WG_RWI)
+                 : "l"(adesc), "l"(bdesc));
+}
+__device__ __forceinline__ void wgmma_s8_first(int (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 " WG_REGS64 ", %64, %65, 0;\n"
+                 : WG_D64(WG_WOI)
+                 : "l"(adesc), "l"(bdesc));
+}
+// wgmma m64n128k32 u8·s8 → s32, A (4 registers of four bytes each: the mma.sync m16n8k32 A layout per warp)
+// from registers, B from shared memory (K-major), accumulating into d (first: d = A·B).
+__device__ __forceinline__ void wgmma_u8s8_rs(int (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8 " WG_REGS64 ", {%64, %65, %66, %67}, %68, 1;\n"
+                 : WG_D64(WG_RWI)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
+}
+__device__ __forceinline__ void wgmma_u8s8_rs_first(int (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8 " WG_REGS64 ", {%64, %65, %66, %67}, %68, 0;\n"
+                 : WG_D64(WG_WOI)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
+}
+__device__ __forceinline__ void reg_fence_i(int (&d)[64]) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) asm volatile("" : "+r"(d[i])::"memory");
+}
+
+}  // namespace
