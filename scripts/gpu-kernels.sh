@@ -5,8 +5,8 @@
 # log into $OUT/logs.tgz (the device tool returns at most 8 files). Each step has its own time limit so that the
 # whole run stays under the device tool's 600 s; STEPS (default all) picks some by name:
 #   ptx check8 attn8h cuda dit demo8 lora lora-old vstorch attn8 attn8time loragemm
-# (attn8h: the Hopper INT8 kernel of branch wip/attn8-hopper, module sm90a/attention8; run it after ptx, which
-# builds it: then fetch $OUT/ptx, commit it and rebuild the test binaries before the engine tests)
+# (attn8h: the Hopper INT8 kernels attn8h and attn8hi, module sm90a/attention8; run it after ptx, which
+# builds it: then fetch the returned PTX, commit it and rebuild the test binaries before the engine tests)
 # (vstorch: TestBlockVsTorchCUDA at VSTORCH_L, not in the default set: torch.compile alone takes minutes, so
 # run it with STEPS=vstorch; lora-old: gpu-bin/p/dit-old.test, a build of an earlier commit, for an A/B of the
 # block on the same machine)
@@ -24,16 +24,19 @@ logs=${LOGS:-$PWD/gpu-bin/logs}; mkdir -p "$logs"   # LOGS=$OUT returns each log
 want ptx && {
 t ptx
 timeout 150 scripts/ptx.sh sm90a/attention.cu sm90a/attention8.cu sm89/attention8.cu 2>&1 | tail -5
-mkdir -p "$out/ptx/sm90a" "$out/ptx/sm89"; cp kernels/sm90a/*.ptx "$out/ptx/sm90a/"; cp kernels/sm89/attention8.ptx "$out/ptx/sm89/" 2>/dev/null
-# (the device tool returns at most 8 files: with LOGS=$OUT, fewer logs make room for the 3 PTX files)
+for f in sm90a/attention sm90a/attention8 sm89/attention8; do cp "kernels/$f.ptx" "$out/${f/\//_}.ptx" 2>/dev/null; done
+# (the device tool returns at most 8 files and nothing below a subfolder: the 3 PTX files come back flat, as
+# sm90a_attention.ptx …; with LOGS=$OUT, fewer logs make room for them)
 }
+[ -x gpu-bin/attn_test ] || nvcc -O2 -std=c++17 -arch=sm_90 -Xcompiler -fopenmp -o gpu-bin/attn_test bench/attention/attn_test.cu \
+  -L/usr/local/cuda/lib64/stubs -lcuda 2>&1 | grep -iv warn | head -3
 mods8=kernels/attention8.ptx; [ -f kernels/sm89/attention8.ptx ] && mods8=$mods8,kernels/sm89/attention8.ptx
 want check8 || want attn8 || want attn8h && {
-t "attn8h (Hopper INT8 Q·Kᵀ, module sm90a/attention8): ptxas, check, bench against s3gt"
+t "attn8h, attn8hi (Hopper INT8, module sm90a/attention8): ptxas, check, bench against s3gt"
 ptxas -arch=sm_90a -v kernels/sm90a/attention8.ptx -o /dev/null > "$logs/ptxas8h.log" 2>&1; echo "ptxas rc=$?"
 grep -iE "error|warning|C75|registers|spill" "$logs/ptxas8h.log" | head -12
-ATTN_ENTRIES=attn8h_b128_w12_s3gt_bf16 OMP_NUM_THREADS=$(nproc) timeout 100 gpu-bin/attn_test check kernels/attention8.ptx,kernels/sm90a/attention8.ptx > "$logs/check8h.log" 2>&1; echo rc=$?; tail -4 "$logs/check8h.log"
-ATTN_ENTRIES=attn8h_b128_w12_s3gt_bf16,attn_b128_w12_s3gt_bf16 timeout 120 gpu-bin/attn_test bench kernels/attention8.ptx,kernels/sm90a/attention8.ptx,kernels/sm90a/attention.ptx "$logs/attn8h_bench.txt" > "$logs/bench8h.log" 2>&1; echo rc=$?; tail -20 "$logs/bench8h.log"
+ATTN_ENTRIES=attn8h_b128_w12_s3gt_bf16,attn8hi_b128_w12_s3gt_bf16 OMP_NUM_THREADS=$(nproc) timeout 100 gpu-bin/attn_test check kernels/attention8.ptx,kernels/sm90a/attention8.ptx > "$logs/check8h.log" 2>&1; echo rc=$?; tail -4 "$logs/check8h.log"
+ATTN_ENTRIES=attn8h_b128_w12_s3gt_bf16,attn8hi_b128_w12_s3gt_bf16,attn_b128_w12_s3gt_bf16 timeout 120 gpu-bin/attn_test bench kernels/attention8.ptx,kernels/sm90a/attention8.ptx,kernels/sm90a/attention.ptx "$logs/attn8h_bench.txt" > "$logs/bench8h.log" 2>&1; echo rc=$?; tail -20 "$logs/bench8h.log"
 }
 want cuda && {
 t cuda.test

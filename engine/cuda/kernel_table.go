@@ -165,7 +165,7 @@ const (
 	attn8Module    = "attention8"
 	attn8FP8Module = kernels.SM89 + "/attention8"
 	// attn8HopperModule holds the Hopper INT8 entry points (attn8Spec.hopper), apart from the bf16 sm90a
-	// module so that a fault in one cannot keep the other from loading. Optional while it is work in progress.
+	// module so that a fault in one cannot keep the other from loading. Optional: a build without it runs the mma.sync kernels.
 	attn8HopperModule = kernels.SM90a + "/attention8"
 )
 
