@@ -28,10 +28,19 @@ for f in sm90a/attention sm90a/attention8 sm89/attention8; do cp "kernels/$f.ptx
 # (the device tool returns at most 8 files and nothing below a subfolder: the 3 PTX files come back flat, as
 # sm90a_attention.ptx …; with LOGS=$OUT, fewer logs make room for them)
 }
-[ -x gpu-bin/attn_test ] || nvcc -O2 -std=c++17 -arch=sm_90 -Xcompiler -fopenmp -o gpu-bin/attn_test bench/attention/attn_test.cu \
-  -L/usr/local/cuda/lib64/stubs -lcuda 2>&1 | grep -iv warn | head -3
 mods8=kernels/attention8.ptx; [ -f kernels/sm89/attention8.ptx ] && mods8=$mods8,kernels/sm89/attention8.ptx
-want check8 || want attn8 || want attn8h && {
+want check8 || want attn8 || want attn8h && [ bench/attention/attn_test.cu -nt gpu-bin/attn_test ] && {
+t attn_test build
+timeout 120 nvcc -O2 -std=c++17 -arch=sm_90 -Xcompiler -fopenmp -o gpu-bin/attn_test bench/attention/attn_test.cu \
+  -L/usr/local/cuda/lib64/stubs -lcuda || exit 1
+}
+want check8 && {
+t check 8-bit
+OMP_NUM_THREADS=$(nproc) timeout 100 gpu-bin/attn_test check $mods8 > "$logs/check8.log" 2>&1; echo rc=$?; tail -12 "$logs/check8.log"
+t check sm90a rebuilt
+ATTN_ENTRIES=${CHECK90:-attn_b128_w12_s3gt_bf16,attn_b128_w12_s3gq_bf16} OMP_NUM_THREADS=$(nproc) timeout 60 gpu-bin/attn_test check kernels/sm90a/attention.ptx > "$logs/check90.log" 2>&1; echo rc=$?; tail -3 "$logs/check90.log"
+}
+want attn8h && {
 t "attn8h, attn8hi (Hopper INT8, module sm90a/attention8): ptxas, check, bench against s3gt"
 ptxas -arch=sm_90a -v kernels/sm90a/attention8.ptx -o /dev/null > "$logs/ptxas8h.log" 2>&1; echo "ptxas rc=$?"
 grep -iE "error|warning|C75|registers|spill" "$logs/ptxas8h.log" | head -12

@@ -56,7 +56,8 @@ func (b *Backend) attn8() *attn8State {
 var _ engine.AttentionPrecisionSetter = (*Backend)(nil)
 
 // SetAttentionPrecision makes later head-dim-128 bf16 Attention calls of every view of the backend run in
-// p: bf16 (the flash kernels), int8 (Q·Kᵀ and P·V in INT8, kernels/attention8.cu) or fp8 (P·V in FP8 e4m3,
+// p: bf16 (the flash kernels), int8 (Q·Kᵀ and P·V in INT8, kernels/attention8.cu; on Hopper INT8 Q·Kᵀ by wgmma
+// with bf16 P·V, kernels/sm90a/attention8.cu) or fp8 (P·V in FP8 e4m3,
 // kernels/sm89/attention8.cu, where the device has it, compute capability 8.9 and newer, and the module is
 // built in; else INT8, the reason logged once). In the 8-bit modes, key sequences of at most 2048 keys
 // (attn8ShortKeys: the cross-attention; WAN22_ATTN8_SHORT_KEYS changes it) still run bf16, where 8 bits
@@ -137,8 +138,9 @@ func (b *Backend) attn8For(keys int) *attn8Kernel {
 		b.d.log.Warn("running INT8 attention for fp8", "reason", why)
 		st.fp8Warned = true
 	}
-	if k == nil && !fp8 && slices.Contains(b.flashModules(), flashModuleSM90a) {
-		// Hopper: INT8 Q·Kᵀ on the warpgroup tensor cores (bf16 P·V), when its module loads.
+	if k == nil && slices.Contains(b.flashModules(), flashModuleSM90a) {
+		// Hopper: INT8 Q·Kᵀ on the warpgroup tensor cores (bf16 P·V), when its module loads; also for fp8 when
+		// the FP8 kernels cannot run (INT8 then).
 		if k, err = b.pickAttn8(attn8HopperModule, short); k == nil {
 			b.d.log.Info("Hopper INT8 attention unavailable; using the mma.sync one", "err", err)
 		}
@@ -216,8 +218,9 @@ const (
 // attention8 runs softmax(scale·q·kᵀ)·v in 8 bits when the precision asks for it, keys is above the
 // short-sequence count (attn8ShortKeys) and a kernel is usable:
 // q [lq, heads·128], k and v [≥keys, heads·128] bf16 with row stride heads·128, out bf16 the same. It
-// quantizes q, k and v into temporaries of ts (about (1.25·lq + 2.25·keys)·heads·128 bytes: the 8-bit copies
-// and the bf16 outlier channels) and launches the attention kernel. ran is false when bf16 must run instead
+// quantizes q, k and v (attn8h: q and k only; attn8hi: v padded to an even number of 64-key blocks) into
+// temporaries of ts (about (1.25·lq + 2.25·keys)·heads·128 bytes: the 8-bit copies and the bf16 outlier
+// channels) and launches the attention kernel. ran is false when bf16 must run instead
 // (nothing was launched): a short key sequence, no 8-bit kernel, or a scale that is not positive (the kernels
 // take the row max on the unscaled scores). Runs on the CUDA goroutine.
 func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, scale float32) (ran bool, err error) {

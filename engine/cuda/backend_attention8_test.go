@@ -117,8 +117,13 @@ func TestBackendAttention8(t *testing.T) {
 		}
 		for _, vr := range variants {
 			p.g.SetPortableAttention(vr.portable)
-			if vr.only != attn8Only && p.g.a8 != nil {
-				clear(p.g.a8.picked) // pick again under the new restriction
+			if vr.only != attn8Only {
+				_ = p.g.d.Do(func() error { // pick again under the new restriction (picked lives on the CUDA goroutine)
+					if p.g.a8 != nil {
+						clear(p.g.a8.picked)
+					}
+					return nil
+				})
 			}
 			attn8Only = vr.only
 			must(t, p.g.SetAttentionPrecision(vr.prec))

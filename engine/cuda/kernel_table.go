@@ -215,10 +215,10 @@ type attn8Spec struct {
 	hopperV8 bool
 }
 
-// attn8Table lists the 8-bit entry points in order of preference. On the H100 at 32760² (40 heads, quantizers
-// included; docs/BENCHMARKS.md): attn8h 477–486 TFLOP/s, attn8hi 358 (its INT8 P·V keeps a second 64-register
-// accumulator and spills), the mma.sync attn8_b128_w8 394, attn8_b256_w8 364, attn8f_* 293–306 — all below the
-// bf16 s3gt's 576–595 there, so on Hopper the 8-bit modes trade speed for nothing yet; they are for the cards
+// attn8Table lists the 8-bit entry points in order of preference. At 32760² (40 heads, quantizers included;
+// docs/BENCHMARKS.md, H100 and H200): attn8h 476–492 TFLOP/s, attn8hi 358–377 (its INT8 P·V keeps a second
+// 64-register accumulator and spills), the mma.sync attn8_b128_w8 382–394, attn8f_* 293–306 — all below the
+// bf16 s3gt's 564–600, so on Hopper the 8-bit modes trade speed for nothing yet; they are for the cards
 // without wgmma, where INT8 mma.sync runs at twice bf16's rate. b128_w8 (Q fragments in registers) leads the
 // mma.sync ones; b256_w8 and b128_w4 (two m16 tiles per warp) sit at 255 registers. The FP8 module's attn8f_*
 // have the same tilings, grids and shared memory.
