@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # One device run for the kernel work of issues 13 and 14, from the repository root, with gpu-bin/pack.tgz
 # (wan22-cuda, cuda.test, dit.test, wan22.test (the root package) and golden/, built here: go build -tags cuda /
-# go test -c -tags cuda). The PTX built with the device's nvcc (sm90a and sm89 modules) goes to $OUT/ptx, every
-# log into $OUT/logs.tgz (the device tool returns at most 8 files). Each step has its own time limit so that the
+# go test -c -tags cuda). The PTX built with the device's nvcc (sm90a and sm89 modules) comes back as
+# $OUT/sm90a_attention.ptx, $OUT/sm90a_attention8.ptx and $OUT/sm89_attention8.ptx, every log in $OUT/logs.tgz
+# (the device tool returns at most 8 files). Each step has its own time limit so that the
 # whole run stays under the device tool's 600 s; STEPS (default all) picks some by name:
 #   ptx check8 attn8h cuda dit demo8 lora lora-old vstorch attn8 attn8time loragemm
 # (attn8h: the Hopper INT8 kernels attn8h and attn8hi, module sm90a/attention8; run it after ptx, which
-# builds it: then fetch the returned PTX, commit it and rebuild the test binaries before the engine tests)
+# builds it; after ptx the engine steps run on the new PTX through WAN22_PTX_DIR, and the returned PTX files
+# are what to commit)
 # (vstorch: TestBlockVsTorchCUDA at VSTORCH_L, not in the default set: torch.compile alone takes minutes, so
 # run it with STEPS=vstorch; lora-old: gpu-bin/p/dit-old.test, a build of an earlier commit, for an A/B of the
 # block on the same machine)
@@ -27,6 +29,8 @@ timeout 150 scripts/ptx.sh sm90a/attention.cu sm90a/attention8.cu sm89/attention
 for f in sm90a/attention sm90a/attention8 sm89/attention8; do cp "kernels/$f.ptx" "$out/${f/\//_}.ptx" 2>/dev/null; done
 # (the device tool returns at most 8 files and nothing below a subfolder: the 3 PTX files come back flat, as
 # sm90a_attention.ptx …; with LOGS=$OUT, fewer logs make room for them)
+# The engine steps below load the modules just built instead of those embedded in the pack's binaries.
+export WAN22_PTX_DIR=$PWD/kernels
 }
 mods8=kernels/attention8.ptx; [ -f kernels/sm89/attention8.ptx ] && mods8=$mods8,kernels/sm89/attention8.ptx
 want check8 || want attn8 || want attn8h && [ bench/attention/attn_test.cu -nt gpu-bin/attn_test ] && {

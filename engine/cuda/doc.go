@@ -33,7 +33,8 @@
 // for the GPU at hand. Every launcher takes its stream explicitly and checks its arguments. With
 // WAN22_CUDA_SYNC=1 (or Config.Sync) every launch is followed by a stream synchronization and an error
 // check that names the kernel; otherwise errors from asynchronous work surface at the next synchronizing
-// call.
+// call. For kernel development, WAN22_PTX_DIR names a folder laid out like kernels/ whose .ptx files replace
+// the embedded modules of the same names (PTX rebuilt on a GPU machine runs without rebuilding the binary).
 //
 // Layout conventions: activations x are [M,K] row-major; weights W are as stored in GGUF, N rows of K
 // elements with quant blocks along K; Linear computes y = x·Wᵀ + b, [M,N]. GEMMs take bf16 operands and

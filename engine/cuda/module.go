@@ -60,9 +60,13 @@ func (d *Device) getModule(name string) (*module, error) {
 	if m, ok := d.modules[name]; ok {
 		return m, m.err
 	}
-	ptx, err := kernels.PTX(name)
+	ptx, dir, err := modulePTX(name)
 	if err != nil {
 		return nil, err
+	}
+	if dir != "" {
+		d.log.Info("kernel module from "+ptxDirEnv+" instead of the embedded PTX", "module", name, "dir", dir,
+			"nvcc", kernels.RecordedBuild(ptx))
 	}
 	m := d.loadModule(name, ptx)
 	d.modules[name] = m
