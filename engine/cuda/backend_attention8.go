@@ -287,7 +287,11 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 		if err != nil {
 			return true, err
 		}
-		return true, b.attention8Hopper(a, out, q8, k8, ko, v, v8, qo, qs, ks, vs, lq, keys, heads, nkb, sl2)
+		vRows := keys
+		if a.spec.hopperV8 {
+			v, vRows = v8, heads*nvt*2*attn8KeyBlock
+		}
+		return true, b.attention8Hopper(a, out, q8, k8, ko, v, qo, qs, ks, vs, lq, keys, vRows, heads, nkb, sl2)
 	}
 	if a.fp8 {
 		_ = launch(a.qv, dim3{uint32(nkb), uint32(heads), 1}, 256, v8, vs, v, int32(keys), stride)
@@ -305,18 +309,24 @@ func (b *Backend) attention8(ts *temps, out, q, k, v Mem, lq, keys, heads int, s
 
 // attn8HopperMaps are the tensor maps of attention8Hopper for q8, k8, ko and v over `rows` rows each (q8 and
 // k8 as uint8 [rows, 128] in 128 × 128 boxes with the 128-byte swizzle, ko as bf16 [rows, 16] in 16 × 128
-// boxes without swizzle, v as bf16 [rows, heads·128] as the flash kernels read it).
-func attn8HopperMaps(q8, k8, ko, v Mem, qRows, kRows, vRows, heads int) ([4]*tensorMap, error) {
+// boxes without swizzle; v as bf16 [rows, heads·128] as the flash kernels read it, or with v8 the quantized
+// V of the hopperV8 entry points, uint8 [rows, 128] like q8).
+func attn8HopperMaps(q8, k8, ko, v Mem, qRows, kRows, vRows, heads int, v8 bool) ([4]*tensorMap, error) {
 	const hd = flashHeadDim
-	maps := [4]struct {
+	type mapSpec struct {
 		m                                 Mem
 		dtype, cols, rows, rowBytes, bcol int
 		swizzle                           int
-	}{
+	}
+	vmap := mapSpec{v, tmBF16, heads * hd, vRows, 2 * heads * hd, 64, tmSwizzle128}
+	if v8 {
+		vmap = mapSpec{v, tmUint8, hd, vRows, hd, hd, tmSwizzle128}
+	}
+	maps := [4]mapSpec{
 		{q8, tmUint8, hd, qRows, hd, hd, tmSwizzle128},
 		{k8, tmUint8, hd, kRows, hd, hd, tmSwizzle128},
 		{ko, tmBF16, attn8Outliers, kRows, 2 * attn8Outliers, attn8Outliers, tmNoSwizzle},
-		{v, tmBF16, heads * hd, vRows, 2 * heads * hd, 64, tmSwizzle128},
+		vmap,
 	}
 	var tm [4]*tensorMap
 	for i, m := range maps {
@@ -332,31 +342,27 @@ func attn8HopperMaps(q8, k8, ko, v Mem, qRows, kRows, vRows, heads int) ([4]*ten
 // which encoding does not read), so that a refusal picks the mma.sync kernel instead of failing every call.
 func (b *Backend) probeAttn8Maps() error {
 	m := Mem{Ptr: 1 << 20}
-	_, err := attn8HopperMaps(m, m, m, m, 128, 128, 128, 1)
+	_, err := attn8HopperMaps(m, m, m, m, 128, 128, 128, 1, false)
 	return err
 }
 
 // attention8Hopper launches a Hopper INT8 entry point (attn8Spec.hopper) on the quantized q8 [H][lq][128],
 // k8 [H][nkb·64][128], ko [H][nkb·64][16] and the bf16 v [keys, H·128], through tensor maps: q8 and k8 as uint8
 // [H·rows, 128] in boxes of 128 × 128 with the 128-byte swizzle, ko as bf16 [H·nkb·64, 16] in boxes of 16 × 128
-// without swizzle, v as the bf16 flash kernels take it. A hopperV8 entry point takes v8 [H][⌈nkb/2⌉][128][128]
-// (as q8's map) and its scales vs instead of v. Runs on the CUDA goroutine.
-func (b *Backend) attention8Hopper(a *attn8Kernel, out, q8, k8, ko, v, v8, qo, qs, ks, vs Mem, lq, keys, heads, nkb int, sl2 float32) error {
+// without swizzle, v (vRows rows) as the bf16 flash kernels take it. A hopperV8 entry point takes as v the
+// quantized v8 [H][⌈nkb/2⌉][128][128] (as q8's map) and its scales vs. Runs on the CUDA goroutine.
+func (b *Backend) attention8Hopper(a *attn8Kernel, out, q8, k8, ko, v, qo, qs, ks, vs Mem, lq, keys, vRows, heads, nkb int, sl2 float32) error {
 	const hd = flashHeadDim
-	tm, err := attn8HopperMaps(q8, k8, ko, v, heads*lq, heads*nkb*attn8KeyBlock, keys, heads)
+	s := a.spec
+	tm, err := attn8HopperMaps(q8, k8, ko, v, heads*lq, heads*nkb*attn8KeyBlock, vRows, heads, s.hopperV8)
 	if err != nil {
 		return err
 	}
-	s := a.spec
 	grid := dim3{uint32((lq + s.bm - 1) / s.bm), uint32(heads), 1}
 	block := dim3{uint32(32 * s.warps), 1, 1}
 	if s.hopperV8 {
-		tv, err := tensorMap2D(v8, tmUint8, hd, heads*((nkb+1)/2)*2*attn8KeyBlock, hd, hd, 128, tmSwizzle128)
-		if err != nil {
-			return err
-		}
 		return b.d.launch(nil, a.k, grid, block, s.smem,
-			out, tm[0], tm[1], tm[2], tv, qo, qs, ks, vs, int32(lq), int32(keys), int32(heads*hd), sl2)
+			out, tm[0], tm[1], tm[2], tm[3], qo, qs, ks, vs, int32(lq), int32(keys), int32(heads*hd), sl2)
 	}
 	return b.d.launch(nil, a.k, grid, block, s.smem,
 		out, tm[0], tm[1], tm[2], tm[3], qo, qs, ks, int32(lq), int32(keys), int32(heads*hd), sl2)
