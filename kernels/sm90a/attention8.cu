@@ -32,8 +32,9 @@ constexpr int Q8_BYTES = BM * HD, K8_BYTES = BN * HD, KO_BYTES = BN * 16 * 2, V8
 // as u8, as kernels/attention8.cuh's INT8 P·V (m_tile at least the running max − TILE_FLOOR), and per tile
 // O_tile = P̂ V̂ by four wgmma m64n128k32 u8·s8 → s32 with A from registers. O_tile cannot be scaled in the
 // tensor cores, so it is added into the f32 O (O = O·β + O_tile, β folding the max's rescale and the change
-// of unit) after its wgmma has retired, one tile later: at the next tile's wait, or after the loop. The V slots
-// are 16 KiB; shared memory 127232 bytes (with the mbarriers).
+// of unit) after its wgmma has retired, at the end of the same step (after the ping-pong barrier, so the other
+// warpgroup's softmax runs meanwhile), never beside a softmax's scores. The V slots are 16 KiB; shared memory
+// 127232 bytes (with the mbarriers).
 
 template <bool PV8>
 __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const TmaMap* tq8, const TmaMap* tk8,
@@ -120,7 +121,7 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
 
     float o[64];
     int s[64];
-    int oi[64];                                     // PV8: the last tile's P̂ V̂ (in flight until its wait)
+    int oi[64];                                     // PV8: the tile's P̂ V̂ (in flight until its wait)
     float unit[2] = {1.0f, 1.0f}, bprev[2] = {0.0f, 0.0f};  // PV8: O's unit per row; the β of oi's tile
 #pragma unroll
     for (int i = 0; i < 64; i++) o[i] = 0.0f;
@@ -272,13 +273,7 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
             } else {
                 softmax8(t, pf, j, alpha, std::false_type());
             }
-            wg_wait<0>();  // P̂(j-1) V̂(j-1) done
-            reg_fence_i(oi);
-            if (j > 0) {
-                release(empty_v(j - 1));
-                add_tile();
-            }
-            bprev[0] = alpha[0];  // (softmax8 left β in alpha)
+            bprev[0] = alpha[0];  // (softmax8 left β in alpha); P̂(j-1) V̂(j-1) was added in step j-1
             bprev[1] = alpha[1];
         } else {
             if ((j + 1) * BN > lkv) {
@@ -305,6 +300,15 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
         wg_wait<1>();
         reg_fence_i(s);
         named_sync(bar_y);
+        if constexpr (PV8) {
+            // O_tile(j) is added before the next softmax, so that its 64 s32 registers are never in flight beside
+            // the scores of a softmax (with them both the consumers needed ~224 registers and spilled); the
+            // other warpgroup's softmax overlaps this wait.
+            wg_wait<0>();  // P̂(j) V̂(j) done
+            reg_fence_i(oi);
+            release(empty_v(j));
+            add_tile();
+        }
     };
     int j = 0;
     for (; j + 1 < ntiles; j += 2) {
@@ -314,12 +318,6 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
     if (j < ntiles) step(j, pfa);
     if (wg == 0) named_sync(1);
     wg_wait<0>();
-    if constexpr (PV8) {
-        if (ntiles > 0) {  // (lkv = 0: no tile, oi never written)
-            reg_fence_i(oi);
-            add_tile();
-        }
-    }
     reg_fence(o);
     asm volatile("barrier.sync 3, %0;\n" ::"n"(NTHREADS) : "memory");
 
