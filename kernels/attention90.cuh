@@ -211,6 +211,15 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4],
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
 }
 
+// O += P V for one 128-key tile (wgmma_rs): k16 step kk covers keys 16kk … 16kk+15 (two 8-row groups of 1024
+// bytes) of the V tile at sv, which is read N-major, its 64-column panels BN·128 bytes apart; committed as one
+// group.
+__device__ __forceinline__ void issue_pv_bf16(float (&o)[64], const uint32_t (&pf)[8][4], uint32_t sv) {
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], sdesc(sv + kk * 2048, BN * 128, 1024));
+    wg_commit();
+}
+
 // wgmma m64n128k32 s8·s8 → s32, A and B from shared memory (K-major), accumulating into d (first: d = A·B).
 __device__ __forceinline__ void wgmma_s8(int (&d)[64], uint64_t adesc, uint64_t bdesc) {
     asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 " WG_REGS64 ", %64, %65, 1;\n"

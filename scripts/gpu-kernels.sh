@@ -5,10 +5,12 @@
 # $OUT/sm90a_attention.ptx, $OUT/sm90a_attention8.ptx and $OUT/sm89_attention8.ptx, every log in $OUT/logs.tgz
 # (the device tool returns at most 8 files). Each step has its own time limit so that the
 # whole run stays under the device tool's 600 s; STEPS (default all) picks some by name:
-#   ptx check8 attn8h cuda dit demo8 lora lora-old vstorch attn8 attn8time loragemm
+#   ptx check8 attn8h prof cuda dit demo8 lora lora-old vstorch attn8 attn8time loragemm
 # (attn8h: the Hopper INT8 kernels attn8h and attn8hi, module sm90a/attention8; run it after ptx, which
 # builds it; after ptx the engine steps run on the new PTX through WAN22_PTX_DIR, and the returned PTX files
 # are what to commit)
+# (prof: Nsight Compute profiles (--set full) of one launch at 32760² of each of PROF_ENTRIES, default s3gt and
+# attn8h: details page and the SASS with its stall samples, as text in the logs)
 # (vstorch: TestBlockVsTorchCUDA at VSTORCH_L, not in the default set: torch.compile alone takes minutes, so
 # run it with STEPS=vstorch; lora-old: gpu-bin/p/dit-old.test, a build of an earlier commit, for an A/B of the
 # block on the same machine)
@@ -50,6 +52,20 @@ ptxas -arch=sm_90a -v kernels/sm90a/attention8.ptx -o /dev/null > "$logs/ptxas8h
 grep -iE "error|warning|C75|registers|spill" "$logs/ptxas8h.log" | head -12
 ATTN_ENTRIES=attn8h_b128_w12_s3gt_bf16,attn8hi_b128_w12_s3gt_bf16 OMP_NUM_THREADS=$(nproc) timeout 100 gpu-bin/attn_test check kernels/attention8.ptx,kernels/sm90a/attention8.ptx > "$logs/check8h.log" 2>&1; echo rc=$?; tail -4 "$logs/check8h.log"
 ATTN_ENTRIES=attn8h_b128_w12_s3gt_bf16,attn8hi_b128_w12_s3gt_bf16,attn_b128_w12_s3gt_bf16 timeout 120 gpu-bin/attn_test bench kernels/attention8.ptx,kernels/sm90a/attention8.ptx,kernels/sm90a/attention.ptx "$logs/attn8h_bench.txt" > "$logs/bench8h.log" 2>&1; echo rc=$?; tail -20 "$logs/bench8h.log"
+}
+want prof && {
+t "ncu profiles at 32760²: ${PROF_ENTRIES:=attn_b128_w12_s3gt_bf16 attn8h_b128_w12_s3gt_bf16}"
+ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+[ -x gpu-bin/attn_test ] || echo "no attn_test (run attn8h or check8 first)"
+if [ -z "$ncu" ]; then echo "no ncu"; else
+for e in $PROF_ENTRIES; do
+  mods=kernels/sm90a/attention.ptx; [[ $e == attn8* ]] && mods=kernels/attention8.ptx,kernels/sm90a/attention8.ptx
+  ATTN_ENTRIES=$e timeout 150 "$ncu" --clock-control none --set full -k "regex:^$e\$" -s 1 -c 1 -f -o "gpu-bin/prof-$e" \
+    gpu-bin/attn_test one $mods 32760 32760 > "$logs/prof-$e.log" 2>&1; echo "rc=$?"; tail -3 "$logs/prof-$e.log"
+  "$ncu" -i "gpu-bin/prof-$e.ncu-rep" --page details > "$logs/prof-$e-details.txt" 2>&1
+  "$ncu" -i "gpu-bin/prof-$e.ncu-rep" --page source --csv --print-source sass > "$logs/prof-$e-sass.csv" 2>&1
+  grep -E "Duration|Compute \(SM\) Throughput|Issue Slots Busy|No Eligible|Warp Cycles Per Issued|Registers Per|Local Memory Spill" "$logs/prof-$e-details.txt" | head -12
+done; fi
 }
 want cuda && {
 t cuda.test

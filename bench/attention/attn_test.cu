@@ -636,6 +636,32 @@ static int bench(const char* outpath) {
     return 0;
 }
 
+// one: every entry point once after one warm-up launch at Lq × Lk (40 heads), for a profiler
+// (`ncu -k regex:NAME -s 1 -c 1 attn_test one …` profiles the timed launch).
+static int one(int lq, int lk) {
+    const int H = 40;
+    const size_t nq = (size_t)lq * H * HD, nk = (size_t)lk * H * HD;
+    CUdeviceptr q, k, v, out;
+    CU(cuMemAlloc(&q, nq * 2));
+    CU(cuMemAlloc(&k, nk * 2));
+    CU(cuMemAlloc(&v, nk * 2));
+    CU(cuMemAlloc(&out, nq * 4));
+    fill_bf16<<<1024, 256>>>((uint16_t*)q, nq, 1);
+    fill_bf16<<<1024, 256>>>((uint16_t*)k, nk, 2);
+    fill_bf16<<<1024, 256>>>((uint16_t*)v, nk, 3);
+    RT(cudaDeviceSynchronize());
+    for (const auto& var : variants) {
+        const double ms = time_ms(var, out, q, k, v, lq, lk, H, 1, 1);
+        printf("  %-22s Lq=%5d Lk=%5d  %9.3f ms  %6.1f TFLOP/s\n", var.name.c_str(), lq, lk, ms,
+               4.0 * lq * (double)lk * HD * H / (ms * 1e-3) / 1e12);
+    }
+    CU(cuMemFree(q));
+    CU(cuMemFree(k));
+    CU(cuMemFree(v));
+    CU(cuMemFree(out));
+    return 0;
+}
+
 int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "check";
     const std::string ptx = argc > 2 ? argv[2] : "kernels/attention.ptx";  // comma-separated module list
@@ -673,6 +699,7 @@ int main(int argc, char** argv) {
     }
     if (mode == "check") return check();
     if (mode == "bench") return bench(argc > 3 ? argv[3] : nullptr);
-    fprintf(stderr, "usage: attn_test check|bench [ptx] [bench-output]\n");
+    if (mode == "one") return one(argc > 3 ? atoi(argv[3]) : 32760, argc > 4 ? atoi(argv[4]) : 32760);
+    fprintf(stderr, "usage: attn_test check|bench [ptx] [bench-output] | one [ptx] [lq] [lk]\n");
     return 2;
 }

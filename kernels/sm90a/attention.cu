@@ -216,13 +216,6 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         }
         wg_commit();
     };
-    // O += P V: k16 step kk covers keys 16kk … 16kk+15 (two 8-row groups of 1024 bytes); V is N-major, its
-    // 64-column panels BN·128 bytes apart.
-    auto issue_pv = [&](const uint32_t (&pf)[8][4], uint32_t sv) {
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], sdesc(sv + kk * 2048, BN * 128, 1024));
-        wg_commit();
-    };
     // Online softmax of s (tile j) into P (bf16, A-fragment order) and the rescale factor of O (attention90.cuh's
     // softmax_bf16; masked keys read as −∞ through sval).
     auto softmax = [&](uint32_t (&pf)[8][4], int j, float (&alpha)[2], auto masked) {
@@ -269,7 +262,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             rescale(alpha);
             reg_fence(o);
             wg_fence();
-            issue_pv(pf, stage_addr(j) + TILE_BYTES);
+            issue_pv_bf16(o, pf, stage_addr(j) + TILE_BYTES);
             wg_wait<0>();
             reg_fence(o);
         }
@@ -357,7 +350,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             wg_fence();
             // C(j); on the last tile S reads a slot nothing writes and its result is dropped.
             issue_qk(kslot(j + 1));
-            issue_pv(pf, vslot(j));
+            issue_pv_bf16(o, pf, vslot(j));
             wg_wait<1>();
             reg_fence(s);
             if constexpr (WS) {

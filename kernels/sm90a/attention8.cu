@@ -1,6 +1,7 @@
-// Hopper (sm_90a) 8-bit flash attention, work in progress (branch wip/attn8-hopper: not yet run on a GPU). Its
-// own module, sm90a/attention8, so that a fault here cannot keep the bf16 kernels of sm90a/attention from
-// loading. Built like kernels/sm90a/attention.cu (scripts/ptx.sh with nvcc 12 or newer).
+// Hopper (sm_90a) 8-bit flash attention: INT8 Q·Kᵀ on the warpgroup tensor cores, P·V in bf16 (attn8h) or INT8
+// (attn8hi). Its own module, sm90a/attention8, so that a fault here cannot keep the bf16 kernels of
+// sm90a/attention from loading. Built like kernels/sm90a/attention.cu (scripts/ptx.sh with nvcc 12 or newer);
+// checked and timed by bench/attention/attn_test.cu, accuracy and speed in docs/BENCHMARKS.md.
 #include "../common.cuh"
 #include "../mma.cuh"
 #include "../attention90.cuh"
@@ -10,8 +11,7 @@
 namespace {
 
 // ---------------------------------------------------------------------------------------------------- 8-bit
-// attn8h: INT8 Q·Kᵀ on the warpgroup tensor cores, P·V in bf16 as above (work in progress, branch
-// wip/attn8-hopper: not yet run on a GPU). The same ping-pong of two consumer warpgroups fed by one TMA thread
+// attn8h: INT8 Q·Kᵀ on the warpgroup tensor cores, P·V in bf16 as sm90a/attention.cu's s3gt. The same ping-pong of two consumer warpgroups fed by one TMA thread
 // as s3gt; Q and K are the 8-bit copies of kernels/attention8.cu's quantizers (q8 [H][lq][128] int8 with
 // qscale per 16 rows, k8 [H][nkb·64][128] int8 with kscale per 64 keys, the 16 outlier channels per head in
 // bf16 as qo [H][lq][16] and ko [H][nkb·64][16]), V the bf16 tensor itself. Per tile and warpgroup:
@@ -138,11 +138,6 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
                 wgmma_s8(s, ad, bd);
             }
         }
-        wg_commit();
-    };
-    auto issue_pv = [&](const uint32_t (&pf)[8][4], uint32_t sv) {
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], sdesc(sv + kk * 2048, BN * 128, 1024));
         wg_commit();
     };
     auto issue_pv8 = [&](const uint32_t (&pf)[4][4], uint32_t sv) {
@@ -295,7 +290,7 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
         if constexpr (PV8) {
             issue_pv8(pf, vslot(j));
         } else {
-            issue_pv(pf, vslot(j));
+            issue_pv_bf16(o, pf, vslot(j));
         }
         wg_wait<1>();
         reg_fence_i(s);
