@@ -173,6 +173,31 @@ __device__ __forceinline__ void store_o(T* __restrict__ out, const float (&o)[64
     }
 }
 
+// store_o_direct is store_o without staging memory (the persistent kernel's epilogue, whose shared memory the
+// producer is already refilling): each thread writes its pairs of O · num[r] / l straight to out [rows, 128],
+// rows ≥ lq skipped.
+template <class T>
+__device__ __forceinline__ void store_o_direct(T* __restrict__ out, const float (&o)[64], const float (&lrow)[2],
+                                               int row0, int lq, int o_stride) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, cq = (lane & 3) * 2;
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float l = lrow[r];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        inv[r] = l > 0.0f ? 1.0f / l : 0.0f;
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int row = row0 + g + 8 * r;
+        if (row >= lq) continue;
+        uint8_t* p = reinterpret_cast<uint8_t*>(out + (long)row * o_stride + cq);
+#pragma unroll
+        for (int i = 0; i < 16; i++) st_pair<T>(p + i * 8 * sizeof(T), o[i * 4 + 2 * r] * inv[r], o[i * 4 + 2 * r + 1] * inv[r]);
+    }
+}
+
 // Operand lists of the 64 f32 accumulators of a wgmma m64n128: the register names %0 … %63 in the
 // instruction text, and the constraints (M is "+f" or "=f") binding them to d[0] … d[63].
 #define WG_REGS64 \

@@ -74,6 +74,7 @@ struct Variant {
     std::string name, module;
     int bm = 0, warps = 0, stages = 0, f32 = 0, smem = 0;
     int tma = 0;  // q, k and v passed as TMA tensor maps (sm90a s3gt)
+    int persistent = 0;  // grid of at most one CTA per multiprocessor, the head count an argument (s3gtp)
     int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx; 3: Hopper attn8h, 4: attn8hi): quant8 first
     CUfunction fn = nullptr;
 };
@@ -89,6 +90,7 @@ static const char* kEntries[] = {
     "attn_b128_w8_s2g_bf16", "attn_b128_w8_s2g_f32", "attn_b128_w8_s3g_bf16", "attn_b128_w8_s3g_f32",  // sm90a
     "attn_b128_w12_s3gp_bf16", "attn_b128_w12_s3gq_bf16",  // sm90a, warp-specialized (a producer warpgroup)
     "attn_b128_w12_s3gt_bf16",  // sm90a, warp-specialized, TMA loads from tensor maps
+    "attn_b128_w12_s3gtp_bf16",  // the same, persistent
     "attn8_b128_w8_s3_bf16", "attn8_b128_w8_s3_f32", "attn8_b128_w4_s3_bf16", "attn8_b128_w4_s3_f32",
     "attn8_b256_w8_s3_bf16", "attn8_b256_w8_s3_f32",  // kernels/attention8.ptx (INT8, mma.sync)
     "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",
@@ -97,6 +99,7 @@ static const char* kEntries[] = {
     "attn8hi_b128_w12_s3gt_bf16",  // kernels/sm90a/attention8.ptx (INT8 Q·Kᵀ and P·V by wgmma; TMA)
 };
 static std::vector<Variant> variants;
+static int num_sms = 0;  // the device's multiprocessors (the persistent grid)
 
 static Variant parse_entry(const char* name) {
     Variant v;
@@ -128,6 +131,7 @@ static Variant parse_entry(const char* name) {
         v.smem = v.bm * 256 + v.stages * 65536;  // sm90a: Q, then stages of 128-key K and V tiles
         if (rest[1] == 'p' || rest[1] == 'q' || rest[1] == 't') v.smem += 256;  // warp-specialized: the mbarriers
         v.tma = rest[1] == 't';
+        v.persistent = v.tma && rest[2] == 'p';
     } else {
         // Two m16 tiles per warp (BM = 32·WARPS) keep Q in its own shared tile of BM rows × 256 bytes.
         v.smem = v.stages * 32768 + (v.bm == 32 * v.warps ? v.bm * 256 : 0);
@@ -315,6 +319,12 @@ static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr
     }
     if (v.tma) {
         CUtensorMap tq = tma_map(q, qs, lq, heads), tk = tma_map(k, ks, lkv, heads), tv = tma_map(vv, vs, lkv, heads);
+        if (v.persistent) {
+            const int items = (lq + v.bm - 1) / v.bm * heads, grid = std::min(items, num_sms);
+            void* args[] = {&out, &tq, &tk, &tv, &lq, &lkv, &os, &scale, &heads};
+            CU(cuLaunchKernel(v.fn, grid, 1, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
+            return;
+        }
         void* args[] = {&out, &tq, &tk, &tv, &lq, &lkv, &os, &scale};
         CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
         return;
@@ -668,6 +678,7 @@ int main(int argc, char** argv) {
     RT(cudaFree(0));  // creates the primary context and makes it current for the driver API too
     cudaDeviceProp prop;
     RT(cudaGetDeviceProperties(&prop, 0));
+    num_sms = prop.multiProcessorCount;
     printf("device: %s, %d SMs, sm_%d%d; modules %s\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor,
            ptx.c_str());
     for (size_t a = 0; a <= ptx.size();) {

@@ -36,6 +36,9 @@ type flashSpec struct {
 	// tma marks the producer kernels that load through TMA: they take q, k and v as tensor maps
 	// (out, tq, tk, tv, lq, lkv, o_stride, scale) instead of pointers and strides.
 	tma bool
+	// persistent marks the TMA kernel whose CTAs loop over the (query tile, head) items: it takes the head
+	// count after scale and a grid of (min(items, multiprocessors), 1).
+	persistent bool
 	// smem is the dynamic shared memory in bytes.
 	smem int
 	// long and short rank the entry for long key sequences (self-attention) and for short ones (up to
@@ -55,17 +58,19 @@ type flashSpec struct {
 //     warpgroups of 64 query rows, 32 KiB for Q plus STAGES·64 KiB (128-key K and V tiles);
 //     attn_b128_w12_s3g{p,q,t}_bf16 add a producer warpgroup (384 threads) and 256 bytes of mbarriers. s3gt
 //     (the ping-pong fed by one thread's TMA copies; needs a driver with cuTensorMapEncodeTiled) leads on
-//     both, 598 against s3gq's 551 TFLOP/s at 32760², then s3gq (the same fed by cp.async), then s3g, then s2g
-//     (160 KiB instead of 224).
+//     long keys, 598 against s3gq's 551 TFLOP/s at 32760², then s3gq (the same fed by cp.async), then s3g, then
+//     s2g (160 KiB instead of 224). On short keys s3gtp (s3gt made persistent: each CTA loops over query
+//     tiles and heads, loading the next one's Q under the current one's last tiles) comes first.
 //
 // kernel_table_test.go checks that the table and the PTX list the same bf16 entry points and that each
 // name spells its fields.
 var flashTable = []flashSpec{
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gt_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, smem: 128*256 + 3*64<<10 + 256, long: 1, short: 1},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gq_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 2, short: 2},
-	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 3, short: 3},
-	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 4, short: 4},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 5, short: 5},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gt_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, smem: 128*256 + 3*64<<10 + 256, long: 1, short: 2},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gtp_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, persistent: true, smem: 128*256 + 3*64<<10 + 256, long: 2, short: 1},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gq_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 3, short: 3},
+	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 4, short: 4},
+	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 5, short: 5},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 6, short: 6},
 	{module: flashModulePortable, name: "attn_b256_w8_s3_bf16", headDim: 128, bm: 256, warps: 8, stages: 3, smem: 3*32<<10 + 256*256, long: 1, short: 2},
 	{module: flashModulePortable, name: "attn_b128_w4_s2_bf16", headDim: 128, bm: 128, warps: 4, stages: 2, smem: 2*32<<10 + 128*256, long: 2, short: 1},
 	{module: flashModulePortable, name: "attn_b128_w8_s2_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 2 * 32 << 10, long: 3, short: 3},

@@ -55,6 +55,9 @@ func TestFlashTableMatchesPTX(t *testing.T) {
 				if s.tma {
 					variant = "gt"
 				}
+				if s.persistent {
+					variant = "gtp"
+				}
 			}
 		}
 		if ok, _ := regexp.MatchString(fmt.Sprintf(`^attn_b%d_w%d_s%d%s_bf16$`, s.bm, s.warps, s.stages, variant), s.name); !ok {
@@ -102,7 +105,7 @@ func TestFlashPick(t *testing.T) {
 		wantErrSubstrs string
 	}{
 		{9, 0, false, 128, long, h100, flashModuleSM90a, "attn_b128_w12_s3gt_bf16", ""},
-		{9, 0, false, 128, short, h100, flashModuleSM90a, "attn_b128_w12_s3gt_bf16", ""},
+		{9, 0, false, 128, short, h100, flashModuleSM90a, "attn_b128_w12_s3gtp_bf16", ""},
 		{9, 0, true, 128, long, h100, flashModulePortable, "attn_b256_w8_s3_bf16", ""},
 		{9, 0, true, 128, short, h100, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
 		{9, 0, true, 128, border, h100, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
@@ -137,7 +140,7 @@ func TestFlashFirstFitLoad(t *testing.T) {
 	var tried []string
 	s, err := flashFirstFit(flashModuleSM90a, false, 227<<10, func(s flashSpec) error {
 		tried = append(tried, s.name)
-		if s.name == "attn_b128_w12_s3gt_bf16" {
+		if s.tma {
 			return errors.New("no TMA: cuTensorMapEncodeTiled not found")
 		}
 		if s.name == "attn_b128_w12_s3gq_bf16" {
@@ -145,7 +148,7 @@ func TestFlashFirstFitLoad(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil || s.name != "attn_b128_w8_s3g_bf16" || len(tried) != 3 {
+	if err != nil || s.name != "attn_b128_w8_s3g_bf16" || len(tried) != 4 {
 		t.Errorf("after a refused entry point: %s, %v (tried %v)", s.name, err, tried)
 	}
 	tried = nil
