@@ -131,6 +131,18 @@ __device__ __forceinline__ void softmax_bf16(SV sval, float sl2, float (&mrow)[2
     lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
 }
 
+// row_scales sets inv[r] = num[r] / l for rows g and g + 8, l the row sum over the four threads of the row group
+// (lrow: this thread's part); 0 for an empty row.
+__device__ __forceinline__ void row_scales(const float (&lrow)[2], const float (&num)[2], float (&inv)[2]) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float l = lrow[r];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        inv[r] = l > 0.0f ? num[r] / l : 0.0f;
+    }
+}
+
 // store_o is the epilogue of the Hopper kernels: warp w's 16 rows of O (64 accumulators per thread, the
 // wgmma layout), the row sums lrow of its four threads per row group reduced, O · num[r] / l · colscale(c)
 // (colscale: a float2 for channels c, c + 1) written to out [rows, 128] (rows ≥ lq skipped) through this warp's
@@ -142,13 +154,7 @@ __device__ __forceinline__ void store_o(T* __restrict__ out, const float (&o)[64
     constexpr int PITCH = (64 + 8) * (int)sizeof(T), CPR = 64 * (int)sizeof(T) / 16;
     const int lane = threadIdx.x & 31, g = lane >> 2, cq = (lane & 3) * 2;
     float inv[2];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        float l = lrow[r];
-        l += __shfl_xor_sync(0xffffffffu, l, 1);
-        l += __shfl_xor_sync(0xffffffffu, l, 2);
-        inv[r] = l > 0.0f ? num[r] / l : 0.0f;
-    }
+    row_scales(lrow, num, inv);
 #pragma unroll
     for (int half = 0; half < 2; half++) {
 #pragma unroll
@@ -180,14 +186,9 @@ template <class T>
 __device__ __forceinline__ void store_o_direct(T* __restrict__ out, const float (&o)[64], const float (&lrow)[2],
                                                int row0, int lq, int o_stride) {
     const int lane = threadIdx.x & 31, g = lane >> 2, cq = (lane & 3) * 2;
+    constexpr float one[2] = {1.0f, 1.0f};
     float inv[2];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        float l = lrow[r];
-        l += __shfl_xor_sync(0xffffffffu, l, 1);
-        l += __shfl_xor_sync(0xffffffffu, l, 2);
-        inv[r] = l > 0.0f ? 1.0f / l : 0.0f;
-    }
+    row_scales(lrow, one, inv);
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int row = row0 + g + 8 * r;
