@@ -100,6 +100,9 @@ static const char* kEntries[] = {
 };
 static std::vector<Variant> variants;
 static int num_sms = 0;  // the device's multiprocessors (the persistent grid)
+// The persistent grid's cap (0: num_sms): check runs it with 7 CTAs (ATTN_PERSIST_GRID=N for N), so that each
+// CTA takes many items and the ring positions wrap across items and heads.
+static int persist_cap = 0;
 
 static Variant parse_entry(const char* name) {
     Variant v;
@@ -320,7 +323,7 @@ static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr
     if (v.tma) {
         CUtensorMap tq = tma_map(q, qs, lq, heads), tk = tma_map(k, ks, lkv, heads), tv = tma_map(vv, vs, lkv, heads);
         if (v.persistent) {
-            const int items = (lq + v.bm - 1) / v.bm * heads, grid = std::min(items, num_sms);
+            const int items = (lq + v.bm - 1) / v.bm * heads, grid = std::min(items, persist_cap > 0 ? persist_cap : num_sms);
             void* args[] = {&out, &tq, &tk, &tv, &lq, &lkv, &os, &scale, &heads};
             CU(cuLaunchKernel(v.fn, grid, 1, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
             return;
@@ -338,6 +341,8 @@ static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr
 static int check() {
     const char* rep_env = getenv("ATTN_CHECK_REPEAT");  // launches per case and entry point, compared bytewise
     const int check_repeat = rep_env ? std::max(1, atoi(rep_env)) : 2;
+    const char* cap_env = getenv("ATTN_PERSIST_GRID");
+    persist_cap = cap_env ? atoi(cap_env) : 7;
     const int Ls[] = {1, 2, 17, 64, 127, 128, 129, 255, 1000, 4096};
     const int Hs[] = {1, 2, 40};
     const float scale = 1.0f / sqrtf(128.0f);

@@ -347,7 +347,10 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         };
         const int bar_x = wg == 0 ? 1 : 2, bar_y = wg == 0 ? 2 : 1;
         uint32_t pfa[8][4], pfb[8][4];
-        auto step = [&](int j, uint32_t (&pf)[8][4]) {
+        // LAST (the persistent kernel's last tile): no S(j+1) (the others issue it on the last tile too, on a slot
+        // nothing fills, and drop it: with few tiles that is an eighth of the products).
+        auto step = [&](int j, uint32_t (&pf)[8][4], auto last) {
+            constexpr bool LAST = decltype(last)::value;
             float alpha[2];
             softmax_tile(pf, j, alpha);  // A(j)
             wg_wait<0>();                // B(j): P(j-1) V(j-1) done
@@ -371,19 +374,22 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                 }
             }
             wg_fence();
-            // C(j); on the last tile S reads a slot nothing writes (PERSIST: one the next item's K may be landing
-            // in, and a Q being replaced) and its result is dropped.
-            issue_qk(kslot(j + 1));
-            issue_pv_bf16(o, pf, vslot(j));
-            wg_wait<1>();
-            reg_fence(s);
-            if constexpr (WS) {
-                if (j + 1 < ntiles) release(empty_k(j + 1));
-                if constexpr (PERSIST) {
-                    if (j + 2 == ntiles) release(empty_q);  // S(j+1) was the item's last Q·Kᵀ
+            // C(j); on the last tile S reads a slot nothing writes and its result is dropped (but LAST).
+            if constexpr (LAST) {
+                issue_pv_bf16(o, pf, vslot(j));
+            } else {
+                issue_qk(kslot(j + 1));
+                issue_pv_bf16(o, pf, vslot(j));
+                wg_wait<1>();
+                reg_fence(s);
+                if constexpr (WS) {
+                    if (j + 1 < ntiles) release(empty_k(j + 1));
+                    if constexpr (PERSIST) {
+                        if (j + 2 == ntiles) release(empty_q);  // S(j+1) was the item's last Q·Kᵀ
+                    }
+                } else if (wg == 1) {
+                    land();
                 }
-            } else if (wg == 1) {
-                land();
             }
             named_sync(bar_y);  // warpgroup 0: Q_j, 1: P_j+1
             if constexpr (!WS) {
@@ -427,12 +433,27 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                 named_sync(1);  // P_0
                 if constexpr (!WS) load_k(3);
             }
+            const std::false_type more;
             int j = 0;
-            for (; j + 1 < ntiles; j += 2) {
-                step(j, pfa);
-                step(j + 1, pfb);
+            if constexpr (PERSIST) {
+                const std::true_type last;
+                for (; j + 2 < ntiles; j += 2) {
+                    step(j, pfa, more);
+                    step(j + 1, pfb, more);
+                }
+                if (j + 2 == ntiles) {
+                    step(j, pfa, more);
+                    step(j + 1, pfb, last);
+                } else if (j + 1 == ntiles) {
+                    step(j, pfa, last);
+                }
+            } else {
+                for (; j + 1 < ntiles; j += 2) {
+                    step(j, pfa, more);
+                    step(j + 1, pfb, more);
+                }
+                if (j < ntiles) step(j, pfa, more);
             }
-            if (j < ntiles) step(j, pfa);
             if (wg == 0) named_sync(1);  // the P after warpgroup 1's last C
             wg_wait<0>();
             reg_fence(o);
