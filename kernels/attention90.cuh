@@ -100,12 +100,12 @@ __device__ __forceinline__ void tile_rowmax(SV sval, float (&mx)[2]) {
     }
 }
 
-// softmax_bf16 is the online softmax of a tile into P (bf16, the A fragments of eight k16 steps): raises the
-// running max mrow (log2 domain: scores times sl2 > 0), sets alpha to O's rescale factor, adds the tile's
-// row sums into lrow.
-template <class SV>
-__device__ __forceinline__ void softmax_bf16(SV sval, float sl2, float (&mrow)[2], float (&lrow)[2],
-                                             uint32_t (&pf)[8][4], float (&alpha)[2]) {
+// softmax_exp is the online softmax of a tile: raises the running max mrow (log2 domain: scores times sl2 > 0),
+// sets alpha to O's rescale factor, adds the tile's row sums into lrow, and hands the probabilities of
+// accumulators i·4 … i·4 + 3 to sink(i, p0, p1, p2, p3).
+template <class SV, class SINK>
+__device__ __forceinline__ void softmax_exp(SV sval, float sl2, float (&mrow)[2], float (&lrow)[2], float (&alpha)[2],
+                                            SINK sink) {
     float mx[2], mneg[2];
     tile_rowmax(sval, mx);
 #pragma unroll
@@ -124,11 +124,24 @@ __device__ __forceinline__ void softmax_bf16(SV sval, float sl2, float (&mrow)[2
         const float p3 = fast_exp2(fmaf(sval(i, 3), sl2, mneg[1]));
         rs[0] += p0 + p1;
         rs[1] += p2 + p3;
-        pf[i / 2][(i & 1) * 2 + 0] = pack_bf16(p0, p1);
-        pf[i / 2][(i & 1) * 2 + 1] = pack_bf16(p2, p3);
+        sink(i, p0, p1, p2, p3);
     }
     lrow[0] = fmaf(lrow[0], alpha[0], rs[0]);
     lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
+}
+
+// pack_p packs the probabilities of accumulators i·4 … i·4 + 3 into P (bf16, the A fragments of eight k16 steps).
+__device__ __forceinline__ void pack_p(uint32_t (&pf)[8][4], int i, float p0, float p1, float p2, float p3) {
+    pf[i / 2][(i & 1) * 2 + 0] = pack_bf16(p0, p1);
+    pf[i / 2][(i & 1) * 2 + 1] = pack_bf16(p2, p3);
+}
+
+// softmax_bf16 is softmax_exp straight into P.
+template <class SV>
+__device__ __forceinline__ void softmax_bf16(SV sval, float sl2, float (&mrow)[2], float (&lrow)[2],
+                                             uint32_t (&pf)[8][4], float (&alpha)[2]) {
+    softmax_exp(sval, sl2, mrow, lrow, alpha,
+                [&](int i, float p0, float p1, float p2, float p3) { pack_p(pf, i, p0, p1, p2, p3); });
 }
 
 // row_scales sets inv[r] = num[r] / l for rows g and g + 8, l the row sum over the four threads of the row group
@@ -244,6 +257,21 @@ __device__ __forceinline__ void issue_pv_bf16(float (&o)[64], const uint32_t (&p
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], sdesc(sv + kk * 2048, BN * 128, 1024));
     wg_commit();
+}
+
+// wgmma m64n128k16, A from registers as wgmma_rs, B from shared memory K-major (S = Q Kᵀ with Q held in
+// registers), accumulating into d[64]; first: d = A·B with write-only outputs.
+__device__ __forceinline__ void wgmma_rs_k(float (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 0;\n"
+                 : WG_D64(WG_RW)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
+}
+__device__ __forceinline__ void wgmma_rs_k_first(float (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64
+                 ", {%64, %65, %66, %67}, %68, 0, 1, 1, 0;\n"
+                 : WG_D64(WG_WO)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
 }
 
 // wgmma m64n128k32 s8·s8 → s32, A and B from shared memory (K-major), accumulating into d (first: d = A·B).

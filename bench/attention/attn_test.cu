@@ -91,6 +91,7 @@ static const char* kEntries[] = {
     "attn_b128_w12_s3gp_bf16", "attn_b128_w12_s3gq_bf16",  // sm90a, warp-specialized (a producer warpgroup)
     "attn_b128_w12_s3gt_bf16",  // sm90a, warp-specialized, TMA loads from tensor maps
     "attn_b128_w12_s3gtp_bf16",  // the same, persistent
+    "attn_b128_w12_s3gtr_bf16",  // the same, Q in registers
     "attn8_b128_w8_s3_bf16", "attn8_b128_w8_s3_f32", "attn8_b128_w4_s3_bf16", "attn8_b128_w4_s3_f32",
     "attn8_b256_w8_s3_bf16", "attn8_b256_w8_s3_f32",  // kernels/attention8.ptx (INT8, mma.sync)
     "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",

@@ -58,6 +58,9 @@ func TestFlashTableMatchesPTX(t *testing.T) {
 				if s.persistent {
 					variant = "gtp"
 				}
+				if s.qreg {
+					variant = "gtr"
+				}
 			}
 		}
 		if ok, _ := regexp.MatchString(fmt.Sprintf(`^attn_b%d_w%d_s%d%s_bf16$`, s.bm, s.warps, s.stages, variant), s.name); !ok {

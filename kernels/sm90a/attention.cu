@@ -94,7 +94,15 @@ __device__ __forceinline__ void produce_rows(uint32_t dst, const bf16* __restric
 // positions counting on across items) under the current item's last tiles and epilogue; the epilogue stores O
 // straight from the registers (no staging: the producer is refilling shared memory meanwhile). What it saves is
 // the per-CTA start-up and epilogue, which weigh most when there are few key tiles (cross-attention, 512 keys).
-template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4, bool TMA = false, bool PERSIST = false>
+//
+// QREG (s3gtr, with TMA, not persistent): each warp holds its 16 rows of Q in registers (32: eight k16 A fragments,
+// loaded once by ldmatrix), so S = Q Kᵀ reads only K from shared memory (wgmma with A from registers), and P is
+// single-buffered: the softmax writes the probabilities over the retired S accumulators, and they are packed to
+// bf16 once the previous P·V has retired (the 32 registers of the second P buffer hold Q instead). Per 128-key
+// tile this halves the shared-memory reads of the Q·Kᵀ phase (Q's 16 KiB per warpgroup), whose K reads, Q reads
+// and the TMA writes together approach the shared memory's bandwidth.
+template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4, bool TMA = false, bool PERSIST = false,
+          bool QREG = false>
 __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out, const bf16* __restrict__ q,
                                               const bf16* __restrict__ k, const bf16* __restrict__ v, int lq,
                                               int lkv, int q_stride, int k_stride, int v_stride, int o_stride,
@@ -106,6 +114,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     static_assert(!WS || STAGES == 3, "the producer warpgroup feeds the ping-pong");
     static_assert(!TMA || WS, "TMA copies are issued by the producer warpgroup");
     static_assert(!PERSIST || TMA, "the persistent kernel is fed by TMA");
+    static_assert(!QREG || (TMA && !PERSIST), "Q in registers: the TMA kernel");
     extern __shared__ __align__(1024) uint8_t smem[];
     const uint32_t sbase = shared_addr(smem);
     if (sbase & 1023) __trap();  // the swizzle atoms must start on 1024-byte boundaries
@@ -247,13 +256,22 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     for (int i = 0; i < 64; i++) o[i] = 0.0f;
     float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
 
+    uint32_t qf[QREG ? 8 : 1][4];  // QREG: this warp's rows of Q, the A fragments of the eight k16 steps
     // S = Q Kᵀ (this warpgroup's 64 rows × 128 keys); k16 step kk reads panel kk/4 at byte (kk%4)·32.
     auto issue_qk = [&](uint32_t sk) {
 #pragma unroll
         for (int kk = 0; kk < HD / 16; kk++) {
             const uint32_t koff = (kk & 3) * 32;
-            const uint64_t ad = sdesc(sq + (kk >> 2) * (BM * 128) + wg * 64 * 128 + koff, 16, 1024);
             const uint64_t bd = sdesc(sk + (kk >> 2) * (BN * 128) + koff, 16, 1024);
+            if constexpr (QREG) {
+                if (kk == 0) {
+                    wgmma_rs_k_first(s, qf[0], bd);
+                } else {
+                    wgmma_rs_k(s, qf[kk], bd);
+                }
+                continue;
+            }
+            const uint64_t ad = sdesc(sq + (kk >> 2) * (BM * 128) + wg * 64 * 128 + koff, 16, 1024);
             if (kk == 0) {
                 wgmma_ss_first(s, ad, bd);
             } else {
@@ -261,6 +279,14 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             }
         }
         wg_commit();
+    };
+    // QREG: Q's fragments from the landed tile (ldmatrix.x4 per k16 step: lanes 0–15 address rows 0–15 of the
+    // warp's 16 at the step's first 8 columns, lanes 16–31 at its second 8).
+    auto load_q = [&]() {
+        const int r = wg * 64 + (warp & 3) * 16 + (lane & 15);
+#pragma unroll
+        for (int kk = 0; kk < HD / 16; kk++)
+            ldsm_x4(sq + swz128<BM>(r, 2 * kk + (lane >> 4)), qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3]);
     };
     // Online softmax of s (tile j) into P (bf16, A-fragment order) and the rescale factor of O (attention90.cuh's
     // softmax_bf16; masked keys read as −∞ through sval).
@@ -271,7 +297,16 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             if constexpr (MASK) return i * 8 + (e & 1) >= limit ? -INFINITY : s[i * 4 + e];
             return s[i * 4 + e];
         };
-        softmax_bf16(sval, sl2, mrow, lrow, pf, alpha);
+        if constexpr (QREG) {  // the probabilities over the scores, packed once P is free
+            softmax_exp(sval, sl2, mrow, lrow, alpha, [&](int i, float p0, float p1, float p2, float p3) {
+                s[i * 4 + 0] = p0;
+                s[i * 4 + 1] = p1;
+                s[i * 4 + 2] = p2;
+                s[i * 4 + 3] = p3;
+            });
+        } else {
+            softmax_bf16(sval, sl2, mrow, lrow, pf, alpha);
+        }
     };
     // The last tile is the only one that can be partial.
     auto softmax_tile = [&](uint32_t (&pf)[8][4], int j, float (&alpha)[2]) {
@@ -349,14 +384,19 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         uint32_t pfa[8][4], pfb[8][4];
         // LAST (the persistent kernel's last tile): no S(j+1) (the others issue it on the last tile too, on a slot
         // nothing fills, and drop it: with few tiles that is an eighth of the products).
-        auto step = [&](int j, uint32_t (&pf)[8][4], auto last) {
+        auto step = [&](int j, uint32_t (&pfj)[8][4], auto last) {
             constexpr bool LAST = decltype(last)::value;
+            uint32_t (&pf)[8][4] = QREG ? pfa : pfj;  // QREG: one P buffer
             float alpha[2];
             softmax_tile(pf, j, alpha);  // A(j)
             wg_wait<0>();                // B(j): P(j-1) V(j-1) done
             reg_fence(o);
             if constexpr (WS) {
                 if (j > 0) release(empty_v(j - 1));
+            }
+            if constexpr (QREG) {
+#pragma unroll
+                for (int i = 0; i < 16; i++) pack_p(pf, i, s[i * 4], s[i * 4 + 1], s[i * 4 + 2], s[i * 4 + 3]);
             }
             rescale(alpha);
             reg_fence(o);
@@ -408,6 +448,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             } else if constexpr (WS) {
                 mbar_wait(full_k(0), 0);  // Q and K(0)
                 if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+                if constexpr (QREG) load_q();
             } else {
                 // Q and K(0) in the first group (load_rows<BM>(sq) above is not yet committed), then K1, V0, K2, V1.
                 load_k(0);
@@ -539,4 +580,13 @@ extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
                              const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale, int heads) {
     attn_fwd_sm90<BF16, 3, 24, 240, 4, true, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, o_stride, scale,
                                                    &tq, &tk, &tv, heads);
+}
+
+// TMA entry point attn_b128_w12_s3gtr_bf16: s3gt with Q in registers and one P buffer (attn_fwd_sm90's QREG);
+// arguments, grid and shared memory as s3gt's.
+extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
+    attn_b128_w12_s3gtr_bf16(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,
+                             const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale) {
+    attn_fwd_sm90<BF16, 3, 24, 240, 4, true, false, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, o_stride,
+                                                          scale, &tq, &tk, &tv);
 }
