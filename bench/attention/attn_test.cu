@@ -92,6 +92,8 @@ static const char* kEntries[] = {
     "attn_b128_w12_s3gt_bf16",  // sm90a, warp-specialized, TMA loads from tensor maps
     "attn_b128_w12_s3gtp_bf16",  // the same, persistent
     "attn_b128_w12_s3gtr_bf16",  // the same, Q in registers
+    "attn_b128_w12_s3gtpr_bf16",  // persistent, Q in registers
+    "attn_b128_w12_s3gtl_bf16",  // s3gt, O rescaled under the next S
     "attn8_b128_w8_s3_bf16", "attn8_b128_w8_s3_f32", "attn8_b128_w4_s3_bf16", "attn8_b128_w4_s3_f32",
     "attn8_b256_w8_s3_bf16", "attn8_b256_w8_s3_f32",  // kernels/attention8.ptx (INT8, mma.sync)
     "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",

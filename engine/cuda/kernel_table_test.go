@@ -54,12 +54,15 @@ func TestFlashTableMatchesPTX(t *testing.T) {
 				variant = "g[pq]"
 				if s.tma {
 					variant = "gt"
-				}
-				if s.persistent {
-					variant = "gtp"
-				}
-				if s.qreg {
-					variant = "gtr"
+					if s.persistent {
+						variant += "p"
+					}
+					if s.qreg {
+						variant += "r"
+					}
+					if s.late {
+						variant += "l"
+					}
 				}
 			}
 		}

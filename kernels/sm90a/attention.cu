@@ -95,14 +95,18 @@ __device__ __forceinline__ void produce_rows(uint32_t dst, const bf16* __restric
 // straight from the registers (no staging: the producer is refilling shared memory meanwhile). What it saves is
 // the per-CTA start-up and epilogue, which weigh most when there are few key tiles (cross-attention, 512 keys).
 //
-// QREG (s3gtr, with TMA, not persistent): each warp holds its 16 rows of Q in registers (32: eight k16 A fragments,
+// QREG (s3gtr, s3gtpr; with TMA): each warp holds its 16 rows of Q in registers (32: eight k16 A fragments,
 // loaded once by ldmatrix), so S = Q Kᵀ reads only K from shared memory (wgmma with A from registers), and P is
 // single-buffered: the softmax writes the probabilities over the retired S accumulators, and they are packed to
 // bf16 once the previous P·V has retired (the 32 registers of the second P buffer hold Q instead). Per 128-key
 // tile this halves the shared-memory reads of the Q·Kᵀ phase (Q's 16 KiB per warpgroup), whose K reads, Q reads
-// and the TMA writes together approach the shared memory's bandwidth.
+// and the TMA writes together approach the shared memory's bandwidth. Persistent, Q's slot is released as soon as
+// its fragments are loaded.
+//
+// LATE (s3gtl): O is rescaled after S(j+1) is issued and before P(j) V(j) is, while the tensor cores work on S,
+// instead of before the ping-pong barrier, on the path of the softmax that the other warpgroup's products cover.
 template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4, bool TMA = false, bool PERSIST = false,
-          bool QREG = false>
+          bool QREG = false, bool LATE = false>
 __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out, const bf16* __restrict__ q,
                                               const bf16* __restrict__ k, const bf16* __restrict__ v, int lq,
                                               int lkv, int q_stride, int k_stride, int v_stride, int o_stride,
@@ -114,7 +118,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     static_assert(!WS || STAGES == 3, "the producer warpgroup feeds the ping-pong");
     static_assert(!TMA || WS, "TMA copies are issued by the producer warpgroup");
     static_assert(!PERSIST || TMA, "the persistent kernel is fed by TMA");
-    static_assert(!QREG || (TMA && !PERSIST), "Q in registers: the TMA kernel");
+    static_assert(!QREG || TMA, "Q in registers: the TMA kernels");
+    static_assert(!LATE || TMA, "late rescale: the TMA kernels");
     extern __shared__ __align__(1024) uint8_t smem[];
     const uint32_t sbase = shared_addr(smem);
     if (sbase & 1023) __trap();  // the swizzle atoms must start on 1024-byte boundaries
@@ -398,8 +403,10 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
 #pragma unroll
                 for (int i = 0; i < 16; i++) pack_p(pf, i, s[i * 4], s[i * 4 + 1], s[i * 4 + 2], s[i * 4 + 3]);
             }
-            rescale(alpha);
-            reg_fence(o);
+            if constexpr (!LATE) {
+                rescale(alpha);
+                reg_fence(o);
+            }
             if constexpr (WS) {
                 ws_ready(j);
             } else if (wg == 0) {
@@ -415,16 +422,19 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             }
             wg_fence();
             // C(j); on the last tile S reads a slot nothing writes and its result is dropped (but LAST).
-            if constexpr (LAST) {
-                issue_pv_bf16(o, pf, vslot(j));
-            } else {
-                issue_qk(kslot(j + 1));
-                issue_pv_bf16(o, pf, vslot(j));
+            if constexpr (!LAST) issue_qk(kslot(j + 1));
+            if constexpr (LATE) {
+                rescale(alpha);
+                reg_fence(o);
+                wg_fence();
+            }
+            issue_pv_bf16(o, pf, vslot(j));
+            if constexpr (!LAST) {
                 wg_wait<1>();
                 reg_fence(s);
                 if constexpr (WS) {
                     if (j + 1 < ntiles) release(empty_k(j + 1));
-                    if constexpr (PERSIST) {
+                    if constexpr (PERSIST && !QREG) {
                         if (j + 2 == ntiles) release(empty_q);  // S(j+1) was the item's last Q·Kᵀ
                     }
                 } else if (wg == 1) {
@@ -444,6 +454,11 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         auto run = [&](int n) {
             if constexpr (PERSIST) {
                 mbar_wait(full_q, n & 1);
+                if constexpr (QREG) {
+                    load_q();
+                    __syncwarp();  // every lane's ldmatrix before lane 0's release
+                    release(empty_q);
+                }
                 if (ntiles > 0) mbar_wait(full_k(0), use(0) & 1);
             } else if constexpr (WS) {
                 mbar_wait(full_k(0), 0);  // Q and K(0)
@@ -465,7 +480,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             reg_fence(s);
             if constexpr (PERSIST) {
                 if (ntiles > 0) release(empty_k(0));
-                if (ntiles <= 1) release(empty_q);  // S(0) was the item's last Q·Kᵀ
+                if (!QREG && ntiles <= 1) release(empty_q);  // S(0) was the item's last Q·Kᵀ
             } else if constexpr (WS) {
                 release(empty_k(0));
             }
@@ -589,4 +604,20 @@ extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
                              const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale) {
     attn_fwd_sm90<BF16, 3, 24, 240, 4, true, false, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, o_stride,
                                                           scale, &tq, &tk, &tv);
+}
+
+// Persistent TMA entry point attn_b128_w12_s3gtpr_bf16: s3gtp with Q in registers (QREG); as s3gtp otherwise.
+extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
+    attn_b128_w12_s3gtpr_bf16(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,
+                              const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale, int heads) {
+    attn_fwd_sm90<BF16, 3, 24, 240, 4, true, true, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, o_stride,
+                                                         scale, &tq, &tk, &tv, heads);
+}
+
+// TMA entry point attn_b128_w12_s3gtl_bf16: s3gt with O rescaled under S(j+1) (LATE); as s3gt otherwise.
+extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
+    attn_b128_w12_s3gtl_bf16(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,
+                             const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale) {
+    attn_fwd_sm90<BF16, 3, 24, 240, 4, true, false, false, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0,
+                                                                 o_stride, scale, &tq, &tk, &tv);
 }
