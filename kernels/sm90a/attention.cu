@@ -288,10 +288,12 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     // QREG: Q's fragments from the landed tile (ldmatrix.x4 per k16 step: lanes 0–15 address rows 0–15 of the
     // warp's 16 at the step's first 8 columns, lanes 16–31 at its second 8).
     auto load_q = [&]() {
-        const int r = wg * 64 + (warp & 3) * 16 + (lane & 15);
+        if constexpr (QREG) {
+            const int r = wg * 64 + (warp & 3) * 16 + (lane & 15);
 #pragma unroll
-        for (int kk = 0; kk < HD / 16; kk++)
-            ldsm_x4(sq + swz128<BM>(r, 2 * kk + (lane >> 4)), qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3]);
+            for (int kk = 0; kk < HD / 16; kk++)
+                ldsm_x4(sq + swz128<BM>(r, 2 * kk + (lane >> 4)), qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3]);
+        }
     };
     // Online softmax of s (tile j) into P (bf16, A-fragment order) and the rescale factor of O (attention90.cuh's
     // softmax_bf16; masked keys read as −∞ through sval).
@@ -396,6 +398,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             softmax_tile(pf, j, alpha);  // A(j)
             wg_wait<0>();                // B(j): P(j-1) V(j-1) done
             reg_fence(o);
+            if constexpr (QREG) reg_fence(s);  // the pack below stays after the wait: one P buffer live
             if constexpr (WS) {
                 if (j > 0) release(empty_v(j - 1));
             }
@@ -424,6 +427,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             // C(j); on the last tile S reads a slot nothing writes and its result is dropped (but LAST).
             if constexpr (!LAST) issue_qk(kslot(j + 1));
             if constexpr (LATE) {
+                reg_fence(o);  // keeps the rescale after the issue of S
                 rescale(alpha);
                 reg_fence(o);
                 wg_fence();
