@@ -67,6 +67,11 @@ __device__ __forceinline__ uint64_t sdesc(uint32_t addr, uint32_t lbo, uint32_t 
            ((uint64_t)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
 }
 
+// desc_add steps a descriptor by bytes (a multiple of 16) within the same shared memory: the start address is the
+// descriptor's low 14 bits (in 16-byte units), and every CTA address stays below 256 KiB, so the add cannot carry
+// into the other fields.
+__device__ __forceinline__ uint64_t desc_add(uint64_t d, uint32_t bytes) { return d + (bytes >> 4); }
+
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>
@@ -85,14 +90,23 @@ __device__ __forceinline__ void reg_fence(float (&d)[64]) {
 // to registers that wgmma uses as accumulators make ptxas serialize the wgmma pipeline, C7515).
 
 // tile_rowmax returns the tile's max of rows g and g + 8 over the four threads of a row group.
+// Four partial maxima per row keep the dependent chain of FMNMX short (the softmax runs one warp per scheduler,
+// so its latency is not hidden by other warps).
 template <class SV>
 __device__ __forceinline__ void tile_rowmax(SV sval, float (&mx)[2]) {
-    mx[0] = mx[1] = -INFINITY;
+    float part[2][4];
 #pragma unroll
-    for (int i = 0; i < 16; i++) {
-        mx[0] = fmaxf(mx[0], fmaxf(sval(i, 0), sval(i, 1)));
-        mx[1] = fmaxf(mx[1], fmaxf(sval(i, 2), sval(i, 3)));
+    for (int k = 0; k < 4; k++) {
+        part[0][k] = fmaxf(sval(k, 0), sval(k, 1));
+        part[1][k] = fmaxf(sval(k, 2), sval(k, 3));
     }
+#pragma unroll
+    for (int i = 4; i < 16; i++) {
+        part[0][i & 3] = fmaxf(part[0][i & 3], fmaxf(sval(i, 0), sval(i, 1)));
+        part[1][i & 3] = fmaxf(part[1][i & 3], fmaxf(sval(i, 2), sval(i, 3)));
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) mx[r] = fmaxf(fmaxf(part[r][0], part[r][1]), fmaxf(part[r][2], part[r][3]));
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
@@ -115,19 +129,19 @@ __device__ __forceinline__ void softmax_exp(SV sval, float sl2, float (&mrow)[2]
         mrow[r] = mnew;
         mneg[r] = -mnew;
     }
-    float rs[2] = {0.0f, 0.0f};
+    float rs[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};  // two partial sums per row: shorter dependent chains
 #pragma unroll
     for (int i = 0; i < 16; i++) {
         const float p0 = fast_exp2(fmaf(sval(i, 0), sl2, mneg[0]));
         const float p1 = fast_exp2(fmaf(sval(i, 1), sl2, mneg[0]));
         const float p2 = fast_exp2(fmaf(sval(i, 2), sl2, mneg[1]));
         const float p3 = fast_exp2(fmaf(sval(i, 3), sl2, mneg[1]));
-        rs[0] += p0 + p1;
-        rs[1] += p2 + p3;
+        rs[0][i & 1] += p0 + p1;
+        rs[1][i & 1] += p2 + p3;
         sink(i, p0, p1, p2, p3);
     }
-    lrow[0] = fmaf(lrow[0], alpha[0], rs[0]);
-    lrow[1] = fmaf(lrow[1], alpha[1], rs[1]);
+    lrow[0] = fmaf(lrow[0], alpha[0], rs[0][0] + rs[0][1]);
+    lrow[1] = fmaf(lrow[1], alpha[1], rs[1][0] + rs[1][1]);
 }
 
 // pack_p packs the probabilities of accumulators i·4 … i·4 + 3 into P (bf16, the A fragments of eight k16 steps).
@@ -192,26 +206,6 @@ __device__ __forceinline__ void store_o(T* __restrict__ out, const float (&o)[64
     }
 }
 
-// store_o_direct is store_o without staging memory (the persistent kernel's epilogue, whose shared memory the
-// producer is already refilling): each thread writes its pairs of O · num[r] / l straight to out [rows, 128],
-// rows ≥ lq skipped.
-template <class T>
-__device__ __forceinline__ void store_o_direct(T* __restrict__ out, const float (&o)[64], const float (&lrow)[2],
-                                               int row0, int lq, int o_stride) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, cq = (lane & 3) * 2;
-    constexpr float one[2] = {1.0f, 1.0f};
-    float inv[2];
-    row_scales(lrow, one, inv);
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int row = row0 + g + 8 * r;
-        if (row >= lq) continue;
-        uint8_t* p = reinterpret_cast<uint8_t*>(out + (long)row * o_stride + cq);
-#pragma unroll
-        for (int i = 0; i < 16; i++) st_pair<T>(p + i * 8 * sizeof(T), o[i * 4 + 2 * r] * inv[r], o[i * 4 + 2 * r + 1] * inv[r]);
-    }
-}
-
 // Operand lists of the 64 f32 accumulators of a wgmma m64n128: the register names %0 … %63 in the
 // instruction text, and the constraints (M is "+f" or "=f") binding them to d[0] … d[63].
 #define WG_REGS64 \
@@ -254,8 +248,9 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4],
 // bytes) of the V tile at sv, which is read N-major, its 64-column panels BN·128 bytes apart; committed as one
 // group.
 __device__ __forceinline__ void issue_pv_bf16(float (&o)[64], const uint32_t (&pf)[8][4], uint32_t sv) {
+    const uint64_t vdesc = sdesc(sv, BN * 128, 1024);
 #pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], sdesc(sv + kk * 2048, BN * 128, 1024));
+    for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], desc_add(vdesc, kk * 2048));
     wg_commit();
 }
 

@@ -74,7 +74,6 @@ struct Variant {
     std::string name, module;
     int bm = 0, warps = 0, stages = 0, f32 = 0, smem = 0;
     int tma = 0;  // q, k and v passed as TMA tensor maps (sm90a s3gt)
-    int persistent = 0;  // grid of at most one CTA per multiprocessor, the head count an argument (s3gtp)
     int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx; 3: Hopper attn8h, 4: attn8hi): quant8 first
     CUfunction fn = nullptr;
 };
@@ -90,10 +89,7 @@ static const char* kEntries[] = {
     "attn_b128_w8_s2g_bf16", "attn_b128_w8_s2g_f32", "attn_b128_w8_s3g_bf16", "attn_b128_w8_s3g_f32",  // sm90a
     "attn_b128_w12_s3gp_bf16", "attn_b128_w12_s3gq_bf16",  // sm90a, warp-specialized (a producer warpgroup)
     "attn_b128_w12_s3gt_bf16",  // sm90a, warp-specialized, TMA loads from tensor maps
-    "attn_b128_w12_s3gtp_bf16",  // the same, persistent
     "attn_b128_w12_s3gtr_bf16",  // the same, Q in registers
-    "attn_b128_w12_s3gtpr_bf16",  // persistent, Q in registers
-    "attn_b128_w12_s3gtl_bf16",  // s3gt, O rescaled under the next S
     "attn8_b128_w8_s3_bf16", "attn8_b128_w8_s3_f32", "attn8_b128_w4_s3_bf16", "attn8_b128_w4_s3_f32",
     "attn8_b256_w8_s3_bf16", "attn8_b256_w8_s3_f32",  // kernels/attention8.ptx (INT8, mma.sync)
     "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",
@@ -102,10 +98,6 @@ static const char* kEntries[] = {
     "attn8hi_b128_w12_s3gt_bf16",  // kernels/sm90a/attention8.ptx (INT8 Q·Kᵀ and P·V by wgmma; TMA)
 };
 static std::vector<Variant> variants;
-static int num_sms = 0;  // the device's multiprocessors (the persistent grid)
-// The persistent grid's cap (0: num_sms): check runs it with 7 CTAs (ATTN_PERSIST_GRID=N for N), so that each
-// CTA takes many items and the ring positions wrap across items and heads.
-static int persist_cap = 0;
 
 static Variant parse_entry(const char* name) {
     Variant v;
@@ -137,7 +129,6 @@ static Variant parse_entry(const char* name) {
         v.smem = v.bm * 256 + v.stages * 65536;  // sm90a: Q, then stages of 128-key K and V tiles
         if (rest[1] == 'p' || rest[1] == 'q' || rest[1] == 't') v.smem += 256;  // warp-specialized: the mbarriers
         v.tma = rest[1] == 't';
-        v.persistent = v.tma && rest[2] == 'p';
     } else {
         // Two m16 tiles per warp (BM = 32·WARPS) keep Q in its own shared tile of BM rows × 256 bytes.
         v.smem = v.stages * 32768 + (v.bm == 32 * v.warps ? v.bm * 256 : 0);
@@ -325,12 +316,6 @@ static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr
     }
     if (v.tma) {
         CUtensorMap tq = tma_map(q, qs, lq, heads), tk = tma_map(k, ks, lkv, heads), tv = tma_map(vv, vs, lkv, heads);
-        if (v.persistent) {
-            const int items = (lq + v.bm - 1) / v.bm * heads, grid = std::min(items, persist_cap > 0 ? persist_cap : num_sms);
-            void* args[] = {&out, &tq, &tk, &tv, &lq, &lkv, &os, &scale, &heads};
-            CU(cuLaunchKernel(v.fn, grid, 1, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
-            return;
-        }
         void* args[] = {&out, &tq, &tk, &tv, &lq, &lkv, &os, &scale};
         CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
         return;
@@ -344,8 +329,6 @@ static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr
 static int check() {
     const char* rep_env = getenv("ATTN_CHECK_REPEAT");  // launches per case and entry point, compared bytewise
     const int check_repeat = rep_env ? std::max(1, atoi(rep_env)) : 2;
-    const char* cap_env = getenv("ATTN_PERSIST_GRID");
-    persist_cap = cap_env ? atoi(cap_env) : 7;
     const int Ls[] = {1, 2, 17, 64, 127, 128, 129, 255, 1000, 4096};
     const int Hs[] = {1, 2, 40};
     const float scale = 1.0f / sqrtf(128.0f);
@@ -686,7 +669,6 @@ int main(int argc, char** argv) {
     RT(cudaFree(0));  // creates the primary context and makes it current for the driver API too
     cudaDeviceProp prop;
     RT(cudaGetDeviceProperties(&prop, 0));
-    num_sms = prop.multiProcessorCount;
     printf("device: %s, %d SMs, sm_%d%d; modules %s\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor,
            ptx.c_str());
     for (size_t a = 0; a <= ptx.size();) {

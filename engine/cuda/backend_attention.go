@@ -19,9 +19,6 @@ type flashKernel struct {
 	bm, warps int
 	smem      int
 	tma       bool // q, k and v go as TMA tensor maps (flashSpec.tma)
-	// persistent: a grid of at most one CTA per multiprocessor looping over the items, the head count an
-	// argument (flashSpec.persistent)
-	persistent bool
 }
 
 // flashPrefs are a module's entry points in order of preference for long and for short key sequences.
@@ -131,7 +128,7 @@ func (b *Backend) pickFlash(mod string, short bool) (*flashKernel, error) {
 				return err
 			}
 		}
-		f = &flashKernel{k: k, module: mod, name: s.name, bm: s.bm, warps: s.warps, smem: s.smem, tma: s.tma, persistent: s.persistent}
+		f = &flashKernel{k: k, module: mod, name: s.name, bm: s.bm, warps: s.warps, smem: s.smem, tma: s.tma}
 		return nil
 	})
 	return f, err
@@ -286,11 +283,6 @@ func (b *Backend) flashTMA(f *flashKernel, out Mem, qkv [3]Mem, lq, keys, heads 
 		}
 	}
 	grid := dim3{uint32((lq + f.bm - 1) / f.bm), uint32(heads), 1}
-	if f.persistent {
-		items := (lq + f.bm - 1) / f.bm * heads
-		return b.d.launch(nil, f.k, dim3{uint32(min(items, b.d.info.SMs)), 1, 1}, dim3{uint32(32 * f.warps), 1, 1}, f.smem,
-			out, maps[0], maps[1], maps[2], int32(lq), int32(keys), int32(cols), scale, int32(heads))
-	}
 	return b.d.launch(nil, f.k, grid, dim3{uint32(32 * f.warps), 1, 1}, f.smem,
 		out, maps[0], maps[1], maps[2], int32(lq), int32(keys), int32(cols), scale)
 }

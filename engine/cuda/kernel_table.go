@@ -36,12 +36,8 @@ type flashSpec struct {
 	// tma marks the producer kernels that load through TMA: they take q, k and v as tensor maps
 	// (out, tq, tk, tv, lq, lkv, o_stride, scale) instead of pointers and strides.
 	tma bool
-	// persistent marks the TMA kernel whose CTAs loop over the (query tile, head) items: it takes the head
-	// count after scale and a grid of (min(items, multiprocessors), 1).
-	persistent bool
-	// qreg marks the TMA kernels that hold Q in registers (s3gtr, s3gtpr), late the one that rescales O under
-	// the next S (s3gtl); they take the arguments of the other TMA kernels.
-	qreg, late bool
+	// qreg marks the TMA kernel that holds Q in registers (s3gtr); it takes the other TMA kernels' arguments.
+	qreg bool
 	// smem is the dynamic shared memory in bytes.
 	smem int
 	// long and short rank the entry for long key sequences (self-attention) and for short ones (up to
@@ -62,22 +58,18 @@ type flashSpec struct {
 //     attn_b128_w12_s3g{p,q,t}_bf16 add a producer warpgroup (384 threads) and 256 bytes of mbarriers. s3gt
 //     (the ping-pong fed by one thread's TMA copies; needs a driver with cuTensorMapEncodeTiled) leads on
 //     long keys, 598 against s3gq's 551 TFLOP/s at 32760², then s3gq (the same fed by cp.async), then s3g, then
-//     s2g (160 KiB instead of 224). On short keys s3gtp (s3gt made persistent: each CTA loops over query
-//     tiles and heads, loading the next one's Q under the current one's last tiles) comes first. s3gtr (Q in
-//     registers, one P buffer), s3gtpr (both) and s3gtl (O rescaled under the next S) come last until measured.
+//     s2g (160 KiB instead of 224). On short keys s3gtr (s3gt with Q in registers: its Q·Kᵀ reads only K from
+//     shared memory) comes first: 425 against 382 TFLOP/s at 32760 × 512 on the H100, level at 75600 × 512.
 //
 // kernel_table_test.go checks that the table and the PTX list the same bf16 entry points and that each
 // name spells its fields.
 var flashTable = []flashSpec{
 	{module: flashModuleSM90a, name: "attn_b128_w12_s3gt_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, smem: 128*256 + 3*64<<10 + 256, long: 1, short: 2},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gtp_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, persistent: true, smem: 128*256 + 3*64<<10 + 256, long: 2, short: 1},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gtr_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, qreg: true, smem: 128*256 + 3*64<<10 + 256, long: 2, short: 1},
 	{module: flashModuleSM90a, name: "attn_b128_w12_s3gq_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 3, short: 3},
 	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 4, short: 4},
 	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 5, short: 5},
 	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 6, short: 6},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gtr_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, qreg: true, smem: 128*256 + 3*64<<10 + 256, long: 7, short: 7},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gtpr_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, persistent: true, qreg: true, smem: 128*256 + 3*64<<10 + 256, long: 8, short: 8},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gtl_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, late: true, smem: 128*256 + 3*64<<10 + 256, long: 9, short: 9},
 	{module: flashModulePortable, name: "attn_b256_w8_s3_bf16", headDim: 128, bm: 256, warps: 8, stages: 3, smem: 3*32<<10 + 256*256, long: 1, short: 2},
 	{module: flashModulePortable, name: "attn_b128_w4_s2_bf16", headDim: 128, bm: 128, warps: 4, stages: 2, smem: 2*32<<10 + 128*256, long: 2, short: 1},
 	{module: flashModulePortable, name: "attn_b128_w8_s2_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 2 * 32 << 10, long: 3, short: 3},

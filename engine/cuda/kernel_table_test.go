@@ -54,14 +54,8 @@ func TestFlashTableMatchesPTX(t *testing.T) {
 				variant = "g[pq]"
 				if s.tma {
 					variant = "gt"
-					if s.persistent {
-						variant += "p"
-					}
 					if s.qreg {
 						variant += "r"
-					}
-					if s.late {
-						variant += "l"
 					}
 				}
 			}
@@ -111,7 +105,7 @@ func TestFlashPick(t *testing.T) {
 		wantErrSubstrs string
 	}{
 		{9, 0, false, 128, long, h100, flashModuleSM90a, "attn_b128_w12_s3gt_bf16", ""},
-		{9, 0, false, 128, short, h100, flashModuleSM90a, "attn_b128_w12_s3gtp_bf16", ""},
+		{9, 0, false, 128, short, h100, flashModuleSM90a, "attn_b128_w12_s3gtr_bf16", ""},
 		{9, 0, true, 128, long, h100, flashModulePortable, "attn_b256_w8_s3_bf16", ""},
 		{9, 0, true, 128, short, h100, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
 		{9, 0, true, 128, border, h100, flashModulePortable, "attn_b128_w4_s2_bf16", ""},

@@ -87,39 +87,23 @@ __device__ __forceinline__ void produce_rows(uint32_t dst, const bf16* __restric
 // the tails land as zeros; each full mbarrier takes that thread's arrival with the phase's byte count. The
 // consumers need no proxy fence: the copies write through the async proxy that wgmma reads.
 //
-// PERSIST (s3gtp, with TMA): persistent. The grid is at most one CTA per multiprocessor; CTA c takes the work items
-// (query tile, head) c, c + gridDim.x, … of the heads·⌈lq / 128⌉ (head-major), so that the tiles of an item's
-// neighbours share K and V in L2. Q gets its own full and empty mbarriers, and the consumers release it once the
-// item's last Q·Kᵀ has retired, so the producer loads the next item's Q (and its first K and V tiles, the ring
-// positions counting on across items) under the current item's last tiles and epilogue; the epilogue stores O
-// straight from the registers (no staging: the producer is refilling shared memory meanwhile). What it saves is
-// the per-CTA start-up and epilogue, which weigh most when there are few key tiles (cross-attention, 512 keys).
-//
-// QREG (s3gtr, s3gtpr; with TMA): each warp holds its 16 rows of Q in registers (32: eight k16 A fragments,
-// loaded once by ldmatrix), so S = Q Kᵀ reads only K from shared memory (wgmma with A from registers), and P is
-// single-buffered: the softmax writes the probabilities over the retired S accumulators, and they are packed to
-// bf16 once the previous P·V has retired (the 32 registers of the second P buffer hold Q instead). Per 128-key
-// tile this halves the shared-memory reads of the Q·Kᵀ phase (Q's 16 KiB per warpgroup), whose K reads, Q reads
-// and the TMA writes together approach the shared memory's bandwidth. Persistent, Q's slot is released as soon as
-// its fragments are loaded.
-//
-// LATE (s3gtl): O is rescaled after S(j+1) is issued and before P(j) V(j) is, while the tensor cores work on S,
-// instead of before the ping-pong barrier, on the path of the softmax that the other warpgroup's products cover.
-template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4, bool TMA = false, bool PERSIST = false,
-          bool QREG = false, bool LATE = false>
+// QREG (s3gtr, with TMA): each warp holds its 16 rows of Q in registers (32: eight k16 A fragments, loaded once by
+// ldmatrix), so S = Q Kᵀ reads only K from shared memory (wgmma with A from registers), and P is single-buffered:
+// the softmax writes the probabilities over the retired S accumulators, and they are packed to bf16 once the
+// previous P·V has retired (the 32 registers of the second P buffer hold Q instead). This halves the
+// shared-memory reads of the Q·Kᵀ products (Q's 16 KiB per warpgroup and tile).
+template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4, bool TMA = false, bool QREG = false>
 __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out, const bf16* __restrict__ q,
                                               const bf16* __restrict__ k, const bf16* __restrict__ v, int lq,
                                               int lkv, int q_stride, int k_stride, int v_stride, int o_stride,
                                               float scale, const TmaMap* tmq = nullptr, const TmaMap* tmk = nullptr,
-                                              const TmaMap* tmv = nullptr, int heads = 1) {
+                                              const TmaMap* tmv = nullptr) {
     typedef typename OUT::T T;
     static_assert(STAGES == 2 || STAGES == 3, "two stages (serial) or three (overlapped)");
     constexpr bool WS = PREGS > 0;
     static_assert(!WS || STAGES == 3, "the producer warpgroup feeds the ping-pong");
     static_assert(!TMA || WS, "TMA copies are issued by the producer warpgroup");
-    static_assert(!PERSIST || TMA, "the persistent kernel is fed by TMA");
-    static_assert(!QREG || TMA, "Q in registers: the TMA kernels");
-    static_assert(!LATE || TMA, "late rescale: the TMA kernels");
+    static_assert(!QREG || TMA, "Q in registers: the TMA kernel");
     extern __shared__ __align__(1024) uint8_t smem[];
     const uint32_t sbase = shared_addr(smem);
     if (sbase & 1023) __trap();  // the swizzle atoms must start on 1024-byte boundaries
@@ -134,21 +118,14 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     const int ntiles = (lkv + BN - 1) / BN;
     const float sl2 = scale * LOG2E;
     const uint32_t sq = sbase;
-    // WS: rings as in the ping-pong, then the mbarriers: full K, full V, empty K, empty V, three each (PERSIST:
-    // then full Q and empty Q).
+    // WS: rings as in the ping-pong, then the mbarriers: full K, full V, empty K, empty V, three each.
     const uint32_t kring = sbase + Q_BYTES, vring = kring + 3 * TILE_BYTES, bars = vring + 3 * TILE_BYTES;
-    // Tile t of the current item sits at ring position t0 + t (t0 = 0 but in the persistent kernel, where the
-    // positions count on across a CTA's items); its slot's use number is (t0 + t) / 3.
-    int t0 = 0;
-    auto kslot = [&](int t) { return kring + (uint32_t)(((t0 + t) % 3) * TILE_BYTES); };
-    auto vslot = [&](int t) { return vring + (uint32_t)(((t0 + t) % 3) * TILE_BYTES); };
-    auto full_k = [&](int t) { return bars + (uint32_t)(8 * ((t0 + t) % 3)); };
-    auto full_v = [&](int t) { return bars + (uint32_t)(24 + 8 * ((t0 + t) % 3)); };
-    auto empty_k = [&](int t) { return bars + (uint32_t)(48 + 8 * ((t0 + t) % 3)); };
-    auto empty_v = [&](int t) { return bars + (uint32_t)(72 + 8 * ((t0 + t) % 3)); };
-    auto use = [&](int t) { return (t0 + t) / 3; };
-    const uint32_t full_q = bars + 96, empty_q = bars + 104;
-    const int nqt = (lq + BM - 1) / BM, nitems = PERSIST ? nqt * heads : 1;
+    auto kslot = [&](int t) { return kring + (uint32_t)((t % 3) * TILE_BYTES); };
+    auto vslot = [&](int t) { return vring + (uint32_t)((t % 3) * TILE_BYTES); };
+    auto full_k = [&](int t) { return bars + (uint32_t)(8 * (t % 3)); };
+    auto full_v = [&](int t) { return bars + (uint32_t)(24 + 8 * (t % 3)); };
+    auto empty_k = [&](int t) { return bars + (uint32_t)(48 + 8 * (t % 3)); };
+    auto empty_v = [&](int t) { return bars + (uint32_t)(72 + 8 * (t % 3)); };
     if constexpr (WS) {
         if (tid == 0) {
             for (int i = 0; i < 3; i++) {
@@ -156,10 +133,6 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                 mbar_init(full_v(i), TMA ? 1 : 32 * PWARPS);
                 mbar_init(empty_k(i), 8);
                 mbar_init(empty_v(i), 8);
-            }
-            if constexpr (PERSIST) {
-                mbar_init(full_q, 1);
-                mbar_init(empty_q, 8);
             }
             if constexpr (TMA) asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
         }
@@ -170,50 +143,24 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             // the retirement of tile t-3 (the slot's use t/3 - 1).
             if constexpr (TMA) {
                 if (tid != 0) return;
-                auto tile = [&](uint32_t dst, const TmaMap* map, int rows, int col, int row0, uint32_t bar) {
+                const int col = blockIdx.y * HD;
+                auto tile = [&](uint32_t dst, const TmaMap* map, int rows, int row0, uint32_t bar) {
                     tma_load_2d(dst, map, col, row0, bar);
                     tma_load_2d(dst + (uint32_t)(rows * 128), map, col + 64, row0, bar);
                 };
-                if constexpr (PERSIST) {
-                    // Per item: K(0), then Q once the last item's has been released, then K(t), V(t-1) as below.
-                    int n = 0;
-                    for (int it = blockIdx.x; it < nitems; it += gridDim.x, n++) {
-                        const int col = (it / nqt) * HD, mq = (it % nqt) * BM;
-                        for (int t = 0; t <= ntiles; t++) {
-                            if (t < ntiles) {
-                                if (use(t) >= 1) mbar_wait(empty_k(t), (use(t) + 1) & 1);
-                                mbar_expect(full_k(t), TILE_BYTES);
-                                tile(kslot(t), tmk, BN, col, t * BN, full_k(t));
-                            }
-                            if (t == 0) {
-                                if (n > 0) mbar_wait(empty_q, (n - 1) & 1);
-                                mbar_expect(full_q, Q_BYTES);
-                                tile(sq, tmq, BM, col, mq, full_q);
-                            }
-                            if (t >= 1) {
-                                if (use(t - 1) >= 1) mbar_wait(empty_v(t - 1), (use(t - 1) + 1) & 1);
-                                mbar_expect(full_v(t - 1), TILE_BYTES);
-                                tile(vslot(t - 1), tmv, BN, col, (t - 1) * BN, full_v(t - 1));
-                            }
-                        }
-                        t0 += ntiles;
-                    }
-                    return;
-                }
-                const int col = blockIdx.y * HD;
                 mbar_expect(full_k(0), Q_BYTES + (ntiles > 0 ? TILE_BYTES : 0));
-                tile(sq, tmq, BM, col, m0, full_k(0));
+                tile(sq, tmq, BM, m0, full_k(0));
                 for (int t = 0; t <= ntiles; t++) {
                     if (t < ntiles) {
                         if (t >= 3) mbar_wait(empty_k(t), ((t / 3) + 1) & 1);
                         if (t > 0) mbar_expect(full_k(t), TILE_BYTES);
-                        tile(kslot(t), tmk, BN, col, t * BN, full_k(t));
+                        tile(kslot(t), tmk, BN, t * BN, full_k(t));
                     }
                     if (t >= 1) {
                         const int u = t - 1;
                         if (u >= 3) mbar_wait(empty_v(u), ((u / 3) + 1) & 1);
                         mbar_expect(full_v(u), TILE_BYTES);
-                        tile(vslot(u), tmv, BN, col, u * BN, full_v(u));
+                        tile(vslot(u), tmv, BN, u * BN, full_v(u));
                     }
                 }
                 return;
@@ -262,12 +209,15 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
 
     uint32_t qf[QREG ? 8 : 1][4];  // QREG: this warp's rows of Q, the A fragments of the eight k16 steps
-    // S = Q Kᵀ (this warpgroup's 64 rows × 128 keys); k16 step kk reads panel kk/4 at byte (kk%4)·32.
+    // S = Q Kᵀ (this warpgroup's 64 rows × 128 keys); k16 step kk reads panel kk/4 at byte (kk%4)·32. The
+    // descriptors are made once per tile and stepped by constant offsets (desc_add).
+    const uint64_t qdesc = sdesc(sq + wg * 64 * 128, 16, 1024);
     auto issue_qk = [&](uint32_t sk) {
+        const uint64_t kdesc = sdesc(sk, 16, 1024);
 #pragma unroll
         for (int kk = 0; kk < HD / 16; kk++) {
             const uint32_t koff = (kk & 3) * 32;
-            const uint64_t bd = sdesc(sk + (kk >> 2) * (BN * 128) + koff, 16, 1024);
+            const uint64_t bd = desc_add(kdesc, (kk >> 2) * (BN * 128) + koff);
             if constexpr (QREG) {
                 if (kk == 0) {
                     wgmma_rs_k_first(s, qf[0], bd);
@@ -276,7 +226,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                 }
                 continue;
             }
-            const uint64_t ad = sdesc(sq + (kk >> 2) * (BM * 128) + wg * 64 * 128 + koff, 16, 1024);
+            const uint64_t ad = desc_add(qdesc, (kk >> 2) * (BM * 128) + koff);
             if (kk == 0) {
                 wgmma_ss_first(s, ad, bd);
             } else {
@@ -380,19 +330,40 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         };
         // WS: K(j+1) and V(j) landed (on the last tile S reads a slot nothing fills: no wait).
         auto ws_ready = [&](int j) {
-            if (j + 1 < ntiles) mbar_wait(full_k(j + 1), use(j + 1) & 1);
-            mbar_wait(full_v(j), use(j) & 1);
+            if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / 3) & 1);
+            mbar_wait(full_v(j), (j / 3) & 1);
             if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         };
         auto release = [&](uint32_t bar) {
             if (lane == 0) mbar_arrive(bar);
         };
+        if constexpr (WS) {
+            mbar_wait(full_k(0), 0);  // Q and K(0)
+            if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+            load_q();
+        } else {
+            // Q and K(0) in the first group (load_rows<BM>(sq) above is not yet committed), then K1, V0, K2, V1.
+            load_k(0);
+            load_k(1);
+            load_v(0);
+            load_k(2);
+            load_v(1);
+            cp_async_wait<4>();
+            publish();
+        }
+        wg_fence();
+        issue_qk(kslot(0));
+        wg_wait<0>();
+        reg_fence(s);
+        if constexpr (WS) release(empty_k(0));
         const int bar_x = wg == 0 ? 1 : 2, bar_y = wg == 0 ? 2 : 1;
+        if (wg == 1) {
+            if constexpr (!WS) land();
+            named_sync(1);  // P_0
+            if constexpr (!WS) load_k(3);
+        }
         uint32_t pfa[8][4], pfb[8][4];
-        // LAST (the persistent kernel's last tile): no S(j+1) (the others issue it on the last tile too, on a slot
-        // nothing fills, and drop it: with few tiles that is an eighth of the products).
-        auto step = [&](int j, uint32_t (&pfj)[8][4], auto last) {
-            constexpr bool LAST = decltype(last)::value;
+        auto step = [&](int j, uint32_t (&pfj)[8][4]) {
             uint32_t (&pf)[8][4] = QREG ? pfa : pfj;  // QREG: one P buffer
             float alpha[2];
             softmax_tile(pf, j, alpha);  // A(j)
@@ -406,10 +377,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
 #pragma unroll
                 for (int i = 0; i < 16; i++) pack_p(pf, i, s[i * 4], s[i * 4 + 1], s[i * 4 + 2], s[i * 4 + 3]);
             }
-            if constexpr (!LATE) {
-                rescale(alpha);
-                reg_fence(o);
-            }
+            rescale(alpha);
+            reg_fence(o);
             if constexpr (WS) {
                 ws_ready(j);
             } else if (wg == 0) {
@@ -424,26 +393,15 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                 }
             }
             wg_fence();
-            // C(j); on the last tile S reads a slot nothing writes and its result is dropped (but LAST).
-            if constexpr (!LAST) issue_qk(kslot(j + 1));
-            if constexpr (LATE) {
-                reg_fence(o);  // keeps the rescale after the issue of S
-                rescale(alpha);
-                reg_fence(o);
-                wg_fence();
-            }
+            // C(j); on the last tile S reads a slot nothing writes and its result is dropped.
+            issue_qk(kslot(j + 1));
             issue_pv_bf16(o, pf, vslot(j));
-            if constexpr (!LAST) {
-                wg_wait<1>();
-                reg_fence(s);
-                if constexpr (WS) {
-                    if (j + 1 < ntiles) release(empty_k(j + 1));
-                    if constexpr (PERSIST && !QREG) {
-                        if (j + 2 == ntiles) release(empty_q);  // S(j+1) was the item's last Q·Kᵀ
-                    }
-                } else if (wg == 1) {
-                    land();
-                }
+            wg_wait<1>();
+            reg_fence(s);
+            if constexpr (WS) {
+                if (j + 1 < ntiles) release(empty_k(j + 1));
+            } else if (wg == 1) {
+                land();
             }
             named_sync(bar_y);  // warpgroup 0: Q_j, 1: P_j+1
             if constexpr (!WS) {
@@ -454,89 +412,15 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                 }
             }
         };
-        // One item: S(0), then the tiles, then the last P·V waited for.
-        auto run = [&](int n) {
-            if constexpr (PERSIST) {
-                mbar_wait(full_q, n & 1);
-                if constexpr (QREG) {
-                    load_q();
-                    __syncwarp();  // every lane's ldmatrix before lane 0's release
-                    release(empty_q);
-                }
-                if (ntiles > 0) mbar_wait(full_k(0), use(0) & 1);
-            } else if constexpr (WS) {
-                mbar_wait(full_k(0), 0);  // Q and K(0)
-                if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-                if constexpr (QREG) load_q();
-            } else {
-                // Q and K(0) in the first group (load_rows<BM>(sq) above is not yet committed), then K1, V0, K2, V1.
-                load_k(0);
-                load_k(1);
-                load_v(0);
-                load_k(2);
-                load_v(1);
-                cp_async_wait<4>();
-                publish();
-            }
-            wg_fence();
-            issue_qk(kslot(0));
-            wg_wait<0>();
-            reg_fence(s);
-            if constexpr (PERSIST) {
-                if (ntiles > 0) release(empty_k(0));
-                if (!QREG && ntiles <= 1) release(empty_q);  // S(0) was the item's last Q·Kᵀ
-            } else if constexpr (WS) {
-                release(empty_k(0));
-            }
-            if (wg == 1) {
-                if constexpr (!WS) land();
-                named_sync(1);  // P_0
-                if constexpr (!WS) load_k(3);
-            }
-            const std::false_type more;
-            int j = 0;
-            if constexpr (PERSIST) {
-                const std::true_type last;
-                for (; j + 2 < ntiles; j += 2) {
-                    step(j, pfa, more);
-                    step(j + 1, pfb, more);
-                }
-                if (j + 2 == ntiles) {
-                    step(j, pfa, more);
-                    step(j + 1, pfb, last);
-                } else if (j + 1 == ntiles) {
-                    step(j, pfa, last);
-                }
-            } else {
-                for (; j + 1 < ntiles; j += 2) {
-                    step(j, pfa, more);
-                    step(j + 1, pfb, more);
-                }
-                if (j < ntiles) step(j, pfa, more);
-            }
-            if (wg == 0) named_sync(1);  // the P after warpgroup 1's last C
-            wg_wait<0>();
-            reg_fence(o);
-            if constexpr (PERSIST) {
-                if (ntiles > 0) release(empty_v(ntiles - 1));
-            }
-        };
-        if constexpr (PERSIST) {
-            int n = 0;
-            for (int it = blockIdx.x; it < nitems; it += gridDim.x, n++) {
-                const int head = it / nqt, mq = (it % nqt) * BM;
-#pragma unroll
-                for (int i = 0; i < 64; i++) o[i] = 0.0f;
-                mrow[0] = mrow[1] = -INFINITY;
-                lrow[0] = lrow[1] = 0.0f;
-                run(n);
-                store_o_direct(out + (long)head * HD, o, lrow, mq + warp * 16, lq, o_stride);
-                t0 += ntiles;
-            }
-            return;
-        } else {
-            run(0);
+        int j = 0;
+        for (; j + 1 < ntiles; j += 2) {
+            step(j, pfa);
+            step(j + 1, pfb);
         }
+        if (j < ntiles) step(j, pfa);
+        if (wg == 0) named_sync(1);  // the P after warpgroup 1's last C
+        wg_wait<0>();
+        reg_fence(o);
     }
     if constexpr (WS) {
         asm volatile("barrier.sync 3, %0;\n" ::"n"(NTHREADS) : "memory");  // the consumers only
@@ -591,37 +475,11 @@ extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
                                              &tk, &tv);
 }
 
-// Persistent TMA entry point attn_b128_w12_s3gtp_bf16: s3gt's arguments plus the head count; grid (at most one
-// CTA per multiprocessor, 1), each CTA looping over the (query tile, head) items as attn_fwd_sm90's PERSIST says;
-// dynamic shared memory as s3gt's (its two extra mbarriers fit the 256 bytes).
-extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
-    attn_b128_w12_s3gtp_bf16(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,
-                             const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale, int heads) {
-    attn_fwd_sm90<BF16, 3, 24, 240, 4, true, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, o_stride, scale,
-                                                   &tq, &tk, &tv, heads);
-}
-
 // TMA entry point attn_b128_w12_s3gtr_bf16: s3gt with Q in registers and one P buffer (attn_fwd_sm90's QREG);
 // arguments, grid and shared memory as s3gt's.
 extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
     attn_b128_w12_s3gtr_bf16(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,
                              const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale) {
-    attn_fwd_sm90<BF16, 3, 24, 240, 4, true, false, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, o_stride,
-                                                          scale, &tq, &tk, &tv);
-}
-
-// Persistent TMA entry point attn_b128_w12_s3gtpr_bf16: s3gtp with Q in registers (QREG); as s3gtp otherwise.
-extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
-    attn_b128_w12_s3gtpr_bf16(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,
-                              const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale, int heads) {
-    attn_fwd_sm90<BF16, 3, 24, 240, 4, true, true, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, o_stride,
-                                                         scale, &tq, &tk, &tv, heads);
-}
-
-// TMA entry point attn_b128_w12_s3gtl_bf16: s3gt with O rescaled under S(j+1) (LATE); as s3gt otherwise.
-extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
-    attn_b128_w12_s3gtl_bf16(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,
-                             const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale) {
-    attn_fwd_sm90<BF16, 3, 24, 240, 4, true, false, false, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0,
-                                                                 o_stride, scale, &tq, &tk, &tv);
+    attn_fwd_sm90<BF16, 3, 24, 240, 4, true, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, o_stride, scale,
+                                                   &tq, &tk, &tv);
 }

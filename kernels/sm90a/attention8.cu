@@ -127,11 +127,13 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
     for (int i = 0; i < 64; i++) o[i] = 0.0f;
     float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
 
+    const uint64_t qdesc = sdesc(sq + wg * 64 * 128, 16, 1024);
     auto issue_qk = [&](uint32_t sk) {
+        const uint64_t kdesc = sdesc(sk, 16, 1024);
 #pragma unroll
         for (int kk = 0; kk < HD / 32; kk++) {
-            const uint64_t ad = sdesc(sq + wg * 64 * 128 + kk * 32, 16, 1024);
-            const uint64_t bd = sdesc(sk + kk * 32, 16, 1024);
+            const uint64_t ad = desc_add(qdesc, kk * 32);
+            const uint64_t bd = desc_add(kdesc, kk * 32);
             if (kk == 0) {
                 wgmma_s8_first(s, ad, bd);
             } else {
@@ -141,9 +143,10 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
         wg_commit();
     };
     auto issue_pv8 = [&](const uint32_t (&pf)[4][4], uint32_t sv) {
+        const uint64_t vdesc = sdesc(sv, 16, 1024);
 #pragma unroll
         for (int kk = 0; kk < BN / 32; kk++) {
-            const uint64_t bd = sdesc(sv + kk * 32, 16, 1024);
+            const uint64_t bd = desc_add(vdesc, kk * 32);
             if (kk == 0) {
                 wgmma_u8s8_rs_first(oi, pf[kk], bd);
             } else {
