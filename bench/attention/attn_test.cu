@@ -617,14 +617,17 @@ static int bench(const char* outpath) {
             report(var, 75600, 75600, time_ms(var, out, q, k, v, 75600, 75600, H, 1, 3));
         }
     printf("bench: fastest bf16 entry point at 32760: %s\n", best->name.c_str());
-    // Run-to-run spread: the bf16 entry points again at 32760 and 75600, interleaved, three rounds each.
-    for (int L : {32760, 75600})
+    // Run-to-run spread: the bf16 entry points again at 32760², 75600² and over 512 keys, interleaved, three
+    // rounds each (the clocks follow the power draw, so only interleaved timings compare).
+    const std::pair<int, int> round_shapes[] = {{32760, 32760}, {75600, 75600}, {32760, 512}, {75600, 512}};
+    for (auto shape : round_shapes)
         for (int round = 0; round < 3; round++) {
-            printf("  round %d at %d:", round + 1, L);
+            const int lq = shape.first, lk = shape.second, iters = lk < 4096 ? 20 : 3;
+            printf("  round %d at %dx%d:", round + 1, lq, lk);
             for (const auto& var : variants)
                 if (!var.f32) {
-                    const double ms = time_ms(var, out, q, k, v, L, L, H, 1, 3);
-                    printf("  %s %.1f", var.name.c_str() + 5, 4.0 * L * (double)L * HD * H / (ms * 1e-3) / 1e12);
+                    const double ms = time_ms(var, out, q, k, v, lq, lk, H, 1, iters);
+                    printf("  %s %.1f", var.name.c_str() + 5, 4.0 * lq * (double)lk * HD * H / (ms * 1e-3) / 1e12);
                 }
             printf("\n");
             fflush(stdout);
