@@ -59,7 +59,8 @@ type flashSpec struct {
 //     (the ping-pong fed by one thread's TMA copies; needs a driver with cuTensorMapEncodeTiled) leads on
 //     long keys, 598 against s3gq's 551 TFLOP/s at 32760², then s3gq (the same fed by cp.async), then s3g, then
 //     s2g (160 KiB instead of 224). On short keys s3gtr (s3gt with Q in registers: its Q·Kᵀ reads only K from
-//     shared memory) comes first: 425 against 382 TFLOP/s at 32760 × 512 on the H100, level at 75600 × 512.
+//     shared memory) comes first: ahead of s3gt by 1–3 % over 512 keys in every interleaved round on the H100
+//     (403–407 against 391–396 TFLOP/s at 32760 × 512), level on self-attention.
 //
 // kernel_table_test.go checks that the table and the PTX list the same bf16 entry points and that each
 // name spells its fields.
