@@ -35,7 +35,7 @@ for f in sm90a/attention sm90a/attention8 sm89/attention8; do cp "kernels/$f.ptx
 export WAN22_PTX_DIR=$PWD/kernels
 }
 mods8=kernels/attention8.ptx; [ -f kernels/sm89/attention8.ptx ] && mods8=$mods8,kernels/sm89/attention8.ptx
-want check8 || want attn8 || want attn8h && [ bench/attention/attn_test.cu -nt gpu-bin/attn_test ] && {
+want check8 || want attn8 || want attn8h || want prof && [ bench/attention/attn_test.cu -nt gpu-bin/attn_test ] && {
 t attn_test build
 timeout 120 nvcc -O2 -std=c++17 -arch=sm_90 -Xcompiler -fopenmp -o gpu-bin/attn_test bench/attention/attn_test.cu \
   -L/usr/local/cuda/lib64/stubs -lcuda || exit 1
@@ -53,11 +53,11 @@ grep -iE "error|warning|C75|registers|spill" "$logs/ptxas8h.log" | head -12
 ATTN_ENTRIES=attn8h_b128_w12_s3gt_bf16,attn8hi_b128_w12_s3gt_bf16 OMP_NUM_THREADS=$(nproc) timeout 100 gpu-bin/attn_test check kernels/attention8.ptx,kernels/sm90a/attention8.ptx > "$logs/check8h.log" 2>&1; echo rc=$?; tail -4 "$logs/check8h.log"
 ATTN_ENTRIES=attn8h_b128_w12_s3gt_bf16,attn8hi_b128_w12_s3gt_bf16,attn_b128_w12_s3gt_bf16 timeout 120 gpu-bin/attn_test bench kernels/attention8.ptx,kernels/sm90a/attention8.ptx,kernels/sm90a/attention.ptx "$logs/attn8h_bench.txt" > "$logs/bench8h.log" 2>&1; echo rc=$?; tail -20 "$logs/bench8h.log"
 }
-want prof && {
+want prof && fits 300 && {
 t "ncu profiles at 32760²: ${PROF_ENTRIES:=attn_b128_w12_s3gt_bf16 attn8h_b128_w12_s3gt_bf16}"
 ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-[ -x gpu-bin/attn_test ] || echo "no attn_test (run attn8h or check8 first)"
-if [ -z "$ncu" ]; then echo "no ncu"; else
+if [ ! -x gpu-bin/attn_test ]; then echo "no attn_test: its build failed"
+elif [ -z "$ncu" ]; then echo "no ncu"; else
 for e in $PROF_ENTRIES; do
   mods=kernels/sm90a/attention.ptx; [[ $e == attn8* ]] && mods=kernels/attention8.ptx,kernels/sm90a/attention8.ptx
   ATTN_ENTRIES=$e timeout 150 "$ncu" --clock-control none --set full -k "regex:^$e\$" -s 1 -c 1 -f -o "gpu-bin/prof-$e" \

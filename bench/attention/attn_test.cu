@@ -73,7 +73,7 @@ static inline float uni(uint64_t seed, uint64_t i) {  // uniform in [-1, 1)
 struct Variant {
     std::string name, module;
     int bm = 0, warps = 0, stages = 0, f32 = 0, smem = 0;
-    int tma = 0;  // q, k and v passed as TMA tensor maps (sm90a s3gt)
+    int tma = 0;  // q, k and v passed as TMA tensor maps (sm90a s3gt, s3gtr)
     int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx; 3: Hopper attn8h, 4: attn8hi): quant8 first
     CUfunction fn = nullptr;
 };
@@ -618,17 +618,22 @@ static int bench(const char* outpath) {
         }
     printf("bench: fastest bf16 entry point at 32760: %s\n", best->name.c_str());
     // Run-to-run spread: the bf16 entry points again at 32760², 75600² and over 512 keys, interleaved, three
-    // rounds each (the clocks follow the power draw, so only interleaved timings compare).
+    // rounds each (the clocks follow the power draw, so only interleaved timings compare). Round r starts at
+    // entry point r, since the first one of a round runs on the coolest GPU; the line lists them in their order.
     const std::pair<int, int> round_shapes[] = {{32760, 32760}, {75600, 75600}, {32760, 512}, {75600, 512}};
     for (auto shape : round_shapes)
         for (int round = 0; round < 3; round++) {
             const int lq = shape.first, lk = shape.second, iters = lk < 4096 ? 20 : 3;
             printf("  round %d at %dx%d:", round + 1, lq, lk);
-            for (const auto& var : variants)
-                if (!var.f32) {
-                    const double ms = time_ms(var, out, q, k, v, lq, lk, H, 1, iters);
-                    printf("  %s %.1f", var.name.c_str() + 5, 4.0 * lq * (double)lk * HD * H / (ms * 1e-3) / 1e12);
-                }
+            std::vector<double> tf(variants.size(), 0.0);
+            for (size_t n = 0; n < variants.size(); n++) {
+                const size_t i = (n + round) % variants.size();
+                if (variants[i].f32) continue;
+                const double ms = time_ms(variants[i], out, q, k, v, lq, lk, H, 1, iters);
+                tf[i] = 4.0 * lq * (double)lk * HD * H / (ms * 1e-3) / 1e12;
+            }
+            for (size_t i = 0; i < variants.size(); i++)
+                if (!variants[i].f32) printf("  %s %.1f", variants[i].name.c_str() + 5, tf[i]);
             printf("\n");
             fflush(stdout);
         }
@@ -703,7 +708,10 @@ int main(int argc, char** argv) {
     }
     if (mode == "check") return check();
     if (mode == "bench") return bench(argc > 3 ? argv[3] : nullptr);
-    if (mode == "one") return one(argc > 3 ? atoi(argv[3]) : 32760, argc > 4 ? atoi(argv[4]) : 32760);
-    fprintf(stderr, "usage: attn_test check|bench [ptx] [bench-output] | one [ptx] [lq] [lk]\n");
+    if (mode == "one") {
+        const int lq = argc > 3 ? atoi(argv[3]) : 32760, lk = argc > 4 ? atoi(argv[4]) : 32760;
+        if (lq > 0 && lk > 0) return one(lq, lk);
+    }
+    fprintf(stderr, "usage: attn_test check|bench [ptx] [bench-output] | one [ptx] [lq > 0] [lk > 0]\n");
     return 2;
 }

@@ -50,8 +50,9 @@ type backendState struct {
 	flash   map[bool]*flashKernel // by "short keys"; nil entry: use the fallback kernel
 	warned  bool
 	// portableAttn keeps the flash attention on the compute_80 kernels (SetPortableAttention);
-	// hopperWarned: the reason the sm90a ones could not be used was logged.
-	portableAttn, hopperWarned bool
+	// hopperWarned: the reason the sm90a ones could not be used was logged; tmaWarned: that the TMA ones could
+	// not (once, though two entry points take tensor maps).
+	portableAttn, hopperWarned, tmaWarned bool
 	// smemOptin is the most dynamic shared memory a kernel may be allowed per block.
 	smemOptin int
 	// poison fills every new activation with NaNs (tests: an output element no kernel wrote shows).

@@ -123,8 +123,11 @@ func (b *Backend) pickFlash(mod string, short bool) (*flashKernel, error) {
 		if s.tma {
 			// A driver without cuTensorMapEncodeTiled (before CUDA 12) refuses this; the next entry point runs.
 			if _, err := bf16TensorMap(Mem{Ptr: 1 << 20}, flashHeadDim, 1, 2*flashHeadDim, 64, 128); err != nil {
-				b.d.log.Warn("TMA attention kernel unavailable (the driver cannot make tensor maps); using the cp.async one, about 8% slower",
-					"kernel", s.name, "err", err)
+				if !b.tmaWarned {
+					b.d.log.Warn("TMA attention kernels unavailable (the driver cannot make tensor maps); using the cp.async one, about 8% slower",
+						"kernel", s.name, "err", err)
+					b.tmaWarned = true
+				}
 				return err
 			}
 		}

@@ -36,7 +36,8 @@ type flashSpec struct {
 	// tma marks the producer kernels that load through TMA: they take q, k and v as tensor maps
 	// (out, tq, tk, tv, lq, lkv, o_stride, scale) instead of pointers and strides.
 	tma bool
-	// qreg marks the TMA kernel that holds Q in registers (s3gtr); it takes the other TMA kernels' arguments.
+	// qreg marks the TMA kernel that holds Q in registers (s3gtr); it takes the other TMA kernels' arguments and
+	// launches as they do, so only the name check (kernel_table_test.go) reads it.
 	qreg bool
 	// smem is the dynamic shared memory in bytes.
 	smem int
@@ -57,8 +58,8 @@ type flashSpec struct {
 //     warpgroups of 64 query rows, 32 KiB for Q plus STAGES·64 KiB (128-key K and V tiles);
 //     attn_b128_w12_s3g{p,q,t}_bf16 add a producer warpgroup (384 threads) and 256 bytes of mbarriers. s3gt
 //     (the ping-pong fed by one thread's TMA copies; needs a driver with cuTensorMapEncodeTiled) leads on
-//     long keys, 598 against s3gq's 551 TFLOP/s at 32760², then s3gq (the same fed by cp.async), then s3g, then
-//     s2g (160 KiB instead of 224). On short keys s3gtr (s3gt with Q in registers: its Q·Kᵀ reads only K from
+//     long keys, 598 against s3gq's 551 TFLOP/s at 32760², then s3gtr (below; level), s3gq (s3gt fed by
+//     cp.async), s3g, s2g (160 KiB instead of 224). On short keys s3gtr (s3gt with Q in registers: its Q·Kᵀ reads only K from
 //     shared memory) comes first: ahead of s3gt by 1–3 % over 512 keys in every interleaved round on the H100
 //     (403–407 against 391–396 TFLOP/s at 32760 × 512), level on self-attention.
 //

@@ -61,7 +61,7 @@ func TestFlashTableMatchesPTX(t *testing.T) {
 			}
 		}
 		if ok, _ := regexp.MatchString(fmt.Sprintf(`^attn_b%d_w%d_s%d%s_bf16$`, s.bm, s.warps, s.stages, variant), s.name); !ok {
-			t.Errorf("%s: the name does not spell bm %d, warps %d, stages %d, producer %v", s.name, s.bm, s.warps, s.stages, s.producer)
+			t.Errorf("%s: the name does not spell bm %d, warps %d, stages %d, producer %v, tma %v, qreg %v", s.name, s.bm, s.warps, s.stages, s.producer, s.tma, s.qreg)
 		}
 		if s.headDim != flashHeadDim {
 			t.Errorf("%s: head dim %d", s.name, s.headDim)
