@@ -543,18 +543,32 @@ static double time_ms(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdevice
     return t[t.size() / 2];
 }
 
+// The timed runs' tensors: random bf16 q [lq, 40·128] and k, v [lk, 40·128], room for an f32 out [lq, 40·128].
+struct BenchInputs {
+    CUdeviceptr q = 0, k = 0, v = 0, out = 0;
+    BenchInputs(int lq, int lk) {
+        const size_t nq = (size_t)lq * 40 * HD, nk = (size_t)lk * 40 * HD;
+        CU(cuMemAlloc(&q, nq * 2));
+        CU(cuMemAlloc(&k, nk * 2));
+        CU(cuMemAlloc(&v, nk * 2));
+        CU(cuMemAlloc(&out, nq * 4));
+        fill_bf16<<<1024, 256>>>((uint16_t*)q, nq, 1);
+        fill_bf16<<<1024, 256>>>((uint16_t*)k, nk, 2);
+        fill_bf16<<<1024, 256>>>((uint16_t*)v, nk, 3);
+        RT(cudaDeviceSynchronize());
+    }
+    ~BenchInputs() {
+        CU(cuMemFree(q));
+        CU(cuMemFree(k));
+        CU(cuMemFree(v));
+        CU(cuMemFree(out));
+    }
+};
+
 static int bench(const char* outpath) {
     const int H = 40, maxL = 75600;
-    const size_t n = (size_t)maxL * H * HD;
-    CUdeviceptr q, k, v, out;
-    CU(cuMemAlloc(&q, n * 2));
-    CU(cuMemAlloc(&k, n * 2));
-    CU(cuMemAlloc(&v, n * 2));
-    CU(cuMemAlloc(&out, n * 4));
-    fill_bf16<<<1024, 256>>>((uint16_t*)q, n, 1);
-    fill_bf16<<<1024, 256>>>((uint16_t*)k, n, 2);
-    fill_bf16<<<1024, 256>>>((uint16_t*)v, n, 3);
-    RT(cudaDeviceSynchronize());
+    const BenchInputs in(maxL, maxL);
+    const CUdeviceptr q = in.q, k = in.k, v = in.v, out = in.out;
     FILE* f = outpath ? fopen(outpath, "w") : nullptr;
     auto report = [&](const Variant& var, int lq, int lk, double ms) {
         const double tf = 4.0 * lq * (double)lk * HD * H / (ms * 1e-3) / 1e12;
@@ -638,10 +652,6 @@ static int bench(const char* outpath) {
             fflush(stdout);
         }
     if (f) fclose(f);
-    CU(cuMemFree(q));
-    CU(cuMemFree(k));
-    CU(cuMemFree(v));
-    CU(cuMemFree(out));
     return 0;
 }
 
@@ -649,25 +659,12 @@ static int bench(const char* outpath) {
 // (`ncu -k regex:NAME -s 1 -c 1 attn_test one …` profiles the timed launch).
 static int one(int lq, int lk) {
     const int H = 40;
-    const size_t nq = (size_t)lq * H * HD, nk = (size_t)lk * H * HD;
-    CUdeviceptr q, k, v, out;
-    CU(cuMemAlloc(&q, nq * 2));
-    CU(cuMemAlloc(&k, nk * 2));
-    CU(cuMemAlloc(&v, nk * 2));
-    CU(cuMemAlloc(&out, nq * 4));
-    fill_bf16<<<1024, 256>>>((uint16_t*)q, nq, 1);
-    fill_bf16<<<1024, 256>>>((uint16_t*)k, nk, 2);
-    fill_bf16<<<1024, 256>>>((uint16_t*)v, nk, 3);
-    RT(cudaDeviceSynchronize());
+    const BenchInputs in(lq, lk);
     for (const auto& var : variants) {
-        const double ms = time_ms(var, out, q, k, v, lq, lk, H, 1, 1);
+        const double ms = time_ms(var, in.out, in.q, in.k, in.v, lq, lk, H, 1, 1);
         printf("  %-22s Lq=%5d Lk=%5d  %9.3f ms  %6.1f TFLOP/s\n", var.name.c_str(), lq, lk, ms,
                4.0 * lq * (double)lk * HD * H / (ms * 1e-3) / 1e12);
     }
-    CU(cuMemFree(q));
-    CU(cuMemFree(k));
-    CU(cuMemFree(v));
-    CU(cuMemFree(out));
     return 0;
 }
 
