@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,7 @@ static inline float uni(uint64_t seed, uint64_t i) {  // uniform in [-1, 1)
 // Entry points, named attn_b<BM>_w<WARPS>_s<STAGES>[p]_<out> (see kernels/attention.cu).
 struct Variant {
     std::string name, module;
+    int module_index = 0;  // the module's position in the command line's list (0 the first)
     int bm = 0, warps = 0, stages = 0, f32 = 0, smem = 0;
     int tma = 0;  // q, k and v passed as TMA tensor maps (sm90a s3gt, s3gtr)
     int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx; 3: Hopper attn8h, 4: attn8hi): quant8 first
@@ -136,6 +138,8 @@ static Variant parse_entry(const char* name) {
     return v;
 }
 
+static int loaded_modules = 0;  // modules loaded so far
+
 static void load_module(const char* path) {
     FILE* f = fopen(path, "rb");
     if (!f) {
@@ -189,8 +193,10 @@ static void load_module(const char* path) {
             if (!quant8.vfp8) CU(cuModuleGetFunction(&quant8.vfp8, mod, "attn8_quant_v_fp8_bf16"));
         }
         v.module = path;
+        v.module_index = loaded_modules;
         variants.push_back(v);
     }
+    loaded_modules++;
     for (size_t i = first; i < variants.size(); i++) {
         Variant& v = variants[i];
         CU(cuFuncSetAttribute(v.fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, v.smem));
@@ -329,6 +335,14 @@ static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr
 static int check() {
     const char* rep_env = getenv("ATTN_CHECK_REPEAT");  // launches per case and entry point, compared bytewise
     const int check_repeat = rep_env ? std::max(1, atoi(rep_env)) : 2;
+    // ATTN_CHECK_REQUANT=0: the repeated launches of an 8-bit entry reuse the quantized tensors of its first
+    // launch, so that a difference between launches is the attention kernel's alone (default 1: every launch
+    // runs the quantizers too, as the engine does).
+    const char* requant_env = getenv("ATTN_CHECK_REQUANT");
+    const bool requant = !requant_env || atoi(requant_env) != 0;
+    // ATTN_CHECK_MINLK=N: only the cases with Lk ≥ N (the many-tile ones, where pipeline races show).
+    const char* minlk_env = getenv("ATTN_CHECK_MINLK");
+    const int min_lk = minlk_env ? atoi(minlk_env) : 0;
     const int Ls[] = {1, 2, 17, 64, 127, 128, 129, 255, 1000, 4096};
     const int Hs[] = {1, 2, 40};
     const float scale = 1.0f / sqrtf(128.0f);
@@ -340,7 +354,8 @@ static int check() {
             for (int lk : Ls)
                 for (int masked = 0; masked < 2; masked++) {
                     if (masked && lk == 1) continue;
-                    seed++;
+                    seed++;  // before the MINLK filter: a case keeps its inputs whatever the filter
+                    if (lk < min_lk) continue;
                     const int lkv = masked ? std::max(1, (int)(mix(seed) % (uint64_t)lk)) : lk;  // < lk when masked
                     const int pad = (seed & 1) ? 64 : 0;  // odd cases: row strides wider than H·128
                     const int qs = H * HD + pad, ks = H * HD + pad, vs = H * HD + 2 * pad, os = H * HD + pad;
@@ -432,13 +447,20 @@ static int check() {
                         // launches per case; a race in attn8h once showed only as run-to-run changes of the worst
                         // error).
                         long differ = 0;
+                        std::map<std::pair<int, int>, int> where;  // (16-row block, head) → differing elements
                         for (int rep = 1; rep < check_repeat; rep++) {
                             std::vector<uint8_t> again(out_bytes);
                             CU(cuMemsetD8(dout, 0xff, out_bytes));
-                            launch(v, dout, dq, dk, dv, lq, lkv, qs, ks, vs, os, scale, H);
+                            launch(v, dout, dq, dk, dv, lq, lkv, qs, ks, vs, os, scale, H, 0, requant);
                             CU(cuCtxSynchronize());
                             CU(cuMemcpyDtoH(again.data(), dout, (size_t)(lq + guard) * os * esz));
-                            for (size_t b = 0; b < (size_t)(lq + guard) * os * esz; b++) differ += again[b] != hout[b];
+                            for (size_t b = 0; b < (size_t)(lq + guard) * os * esz; b++) {
+                                if (again[b] == hout[b]) continue;
+                                differ++;
+                                const size_t idx = b / esz;
+                                if (b % esz == 0 || again[b - 1] == hout[b - 1])
+                                    where[{(int)(idx / os) / 16, (int)(idx % os) / HD}]++;
+                            }
                         }
                         auto get = [&](size_t idx) -> float {
                             if (v.f32) {
@@ -486,6 +508,15 @@ static int check() {
                                    "between repeated launches\n",
                                    v.name.c_str(), H, lq, lk, lkv, pad, amp, (int)model, rel, bad_written, bad_guard,
                                    differ);
+                            if (!where.empty()) {  // which warps' rows (16-row blocks) and heads differ
+                                printf("     differing elements by (16-row block, head), %zu blocks:", where.size());
+                                int shown = 0;
+                                for (const auto& w : where) {
+                                    if (shown++ == 8) break;
+                                    printf(" (%d, %d): %d", w.first.first, w.first.second, w.second);
+                                }
+                                printf("\n");
+                            }
                         }
                     }
                     cases++;
@@ -646,8 +677,11 @@ static int bench(const char* outpath) {
                 const double ms = time_ms(variants[i], out, q, k, v, lq, lk, H, 1, iters);
                 tf[i] = 4.0 * lq * (double)lk * HD * H / (ms * 1e-3) / 1e12;
             }
+            // name[m]: the entry point of module m (the list's position), so that the same name in two builds of a
+            // module (an A/B) stays apart.
             for (size_t i = 0; i < variants.size(); i++)
-                if (!variants[i].f32) printf("  %s %.1f", variants[i].name.c_str() + 5, tf[i]);
+                if (!variants[i].f32)
+                    printf("  %s[%d] %.1f", variants[i].name.c_str() + 5, variants[i].module_index, tf[i]);
             printf("\n");
             fflush(stdout);
         }
