@@ -62,7 +62,7 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"-attention", "int4"}, 2, `attention precision "int4" not understood`},
 		{[]string{"-attention", "fp8"}, 2, "8-bit attention needs the CUDA backend"},
 		{[]string{"-device", "auto", "-attention", "int8"}, 2, "8-bit attention needs the"},
-		{[]string{"-out", filepath.Join(outDir, "missing", "dir", "d.avi"), "-steps", "1", "-frames", "1", "-width", "16", "-height", "16"}, 1, "d.avi"},
+		{[]string{"-out", filepath.Join(outDir, "missing", "dir", "d.avi"), "-steps", "1", "-frames", "1", "-width", "16", "-height", "16"}, 2, "d.avi: the folder"},
 	} {
 		var stdout, stderr bytes.Buffer
 		args := append([]string{"demo", "-device", "cpu", "-out", filepath.Join(outDir, "d.avi")}, c.args...)

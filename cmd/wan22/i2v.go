@@ -237,12 +237,17 @@ func (f *i2vFlags) check() error {
 		return err
 	}
 	f.vramBytes, f.pinnedBytes, f.host64 = int64(f.vram*(1<<30)), int64(f.pinned*(1<<30)), int64(f.host*(1<<30))
-	for _, p := range []struct{ flag, path string }{{"--out", f.out}, {"--frames-dir", f.framesDir}, {"--preview", f.preview}} {
+	// Every output is checked here, before any model loads: a preview in a
+	// missing folder would otherwise fail only after the first step.
+	for _, p := range []struct {
+		flag, path string
+		mayExist   bool
+	}{{"--out", f.out, false}, {"--frames-dir", f.framesDir, false}, {"--preview", f.preview, true}} {
 		if p.path == "" {
 			continue
 		}
-		if _, err := os.Lstat(p.path); err == nil && p.flag != "--preview" {
-			return fmt.Errorf("%s %s already exists: choose another name or remove it", p.flag, p.path)
+		if err := checkOutputPath(p.flag, p.path, p.mayExist); err != nil {
+			return err
 		}
 	}
 	return nil
