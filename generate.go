@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"os"
+	"runtime/metrics"
 	"slices"
 	"time"
 
@@ -263,14 +265,37 @@ func (p *Pipeline) options(r Request, s Settings) pipeline.Options {
 
 // estimate sets s.Host and s.Device and checks them against the budgets.
 //
-// The model stages run one at a time, so the peak is the largest stage. Per
-// stage, on the CPU everything counts against host memory: the model's
-// weights (the file's tensor bytes: the CPU keeps the file's types) and its
-// activations. On the GPU the stages' activations count against the device
-// (the DiT's are planned by the block manager within the budget and so not
-// counted here), and the host keeps the pipeline's buffers. The VAE's
-// activations are bounded from its convolution over one chunk of 4 frames at
-// full resolution in its widest stage.
+// The model stages run one at a time, so the peak is the largest stage. On
+// the GPU the stages' activations count against the device (the DiT's are
+// planned by the block manager within the budget and so not counted here),
+// and the host keeps only the pipeline's buffers. On the CPU everything is
+// Go heap, and the host peak of a stage is
+//
+//	hostRuntimeBytes + gcPeak(weights + dequantized + activations + buffers)
+//
+// where the terms are:
+//   - hostRuntimeBytes: the Go runtime, the binary and the goroutine stacks
+//     before anything loads (measured 13–15 MiB; 16 MiB).
+//   - weights: the model's tensor bytes, as the CPU backend keeps them (a
+//     heap copy in the file's types; the mapped file's pages are page cache,
+//     which the budget, MemAvailable, counts as available).
+//   - dequantized: the CPU backend dequantizes a non-F32 weight to F32 on
+//     every use, so the largest matrix of the stage is held once more in F32
+//     (the DiT's and umT5's FFN matrices, the VAE's widest 3×3×3 conv).
+//   - activations: for the VAE, cpuVAEFloats (derived from the encoder's and
+//     decoder's structure: every causal cache plus one residual block of 4
+//     frames at full resolution); for umT5 and the DiT the existing per-token
+//     bounds.
+//   - buffers: the conditioning video [3, F, H, W], the latents and the
+//     solver's history, alive through the whole run.
+//   - gcPeak: the Go collector lets the heap grow to (1 + GOGC/100) times the
+//     live heap before it collects (garbage is not freed when a tensor is:
+//     Free drops the reference), plus gcOvershoot for what is allocated while
+//     a collection runs concurrently and the runtime's own metadata; a
+//     memory limit (GOMEMLIMIT) caps that growth.
+//
+// TestEstimateBoundsMeasuredPeak checks the CPU estimate against the peaks
+// of runs of the tiny models.
 func (p *Pipeline) estimate(s *Settings) error {
 	F, H, W := int64(s.Frames), int64(s.Height), int64(s.Width)
 	opts := pipeline.Options{Frames: s.Frames, Height: s.Height, Width: s.Width}
@@ -278,10 +303,10 @@ func (p *Pipeline) estimate(s *Settings) error {
 	latent := 4 * int64(pipeline.LatentChannels+20) * int64(g.Size()) * 3 // x, y and the solver's history
 	buffers := 4*3*F*H*W + latent                                         // the conditioning video [3, F, H, W] and the latents
 
-	// The VAE at full resolution: its widest full-resolution stage is base
-	// width Dim (the real model: 96), 4 frames, with the input, the output,
-	// the residual, the conv's padded copy and causal caches live at once.
-	vae := 4 * 4 * int64(p.vae.Dim) * H * W * 6
+	// The GPU's VAE bound: its widest full-resolution stage is base width
+	// Dim (the real model: 96), 4 frames, with the input, the output, the
+	// residual, the conv's padded copy and causal caches live at once.
+	vaeGPU := 4 * 4 * int64(p.vae.Dim) * H * W * 6
 	t5 := 4 * int64(512*(p.t5.Dim*6+p.t5.FFNDim*2)) // 512 tokens
 	c := p.dit
 	ditAct := blockswap.ActivationPeak(blockswap.Activations{
@@ -300,23 +325,29 @@ func (p *Pipeline) estimate(s *Settings) error {
 		}
 		loraBytes = max(loraBytes, n)
 	}
+	// The CPU's dequantized copies of the largest matrix of each model.
+	vd := int64(p.vae.Dim)
+	vaeDequant := 4 * 27 * (4 * vd) * (4 * vd)
+	t5Dequant := 4 * int64(p.t5.FFNDim) * int64(p.t5.Dim)
+	ditDequant := 4 * int64(c.FFNDim) * int64(c.Dim)
 	stages := []struct {
-		name         string
-		host, device int64
+		name   string
+		cpu    int64 // the stage's live heap on the CPU, without the buffers
+		device int64 // the stage's device memory on the GPU
 	}{
-		{"VAE encode", p.bytes.vae + vae, vae},
-		{"text encode", p.bytes.t5 + t5, t5},
-		{"high-noise", max(p.bytes.high, p.bytes.low) + loraBytes + ditAct, 0},
-		{"VAE decode", p.bytes.vae + vae, vae},
+		{"VAE encode", p.bytes.vae + vaeDequant + 4*cpuVAEFloats(vae.Encoder, p.vae.Dim)*H*W, vaeGPU},
+		{"text encode", p.bytes.t5 + t5Dequant + t5, t5},
+		{"high-noise", max(p.bytes.high, p.bytes.low) + loraBytes + ditDequant + ditAct, 0},
+		{"VAE decode", p.bytes.vae + vaeDequant + 4*cpuVAEFloats(vae.Decoder, p.vae.Dim)*H*W, vaeGPU},
 	}
 	largest := ""
 	for _, st := range stages {
-		h := st.host
-		if p.device != DeviceCPU {
-			h = 0 // the model and its activations live on the device
+		h := buffers // on the GPU the model and its activations live on the device
+		if p.device == DeviceCPU {
+			h = hostRuntimeBytes + gcPeak(st.cpu+buffers)
 		}
-		if h+buffers > s.Host {
-			s.Host, largest = h+buffers, st.name
+		if h > s.Host {
+			s.Host, largest = h, st.name
 		}
 		if p.device != DeviceCPU {
 			s.Device = max(s.Device, st.device)
@@ -340,6 +371,72 @@ func (p *Pipeline) estimate(s *Settings) error {
 		s.Device = max(plan.EncodePeak, plan.TextPeak, plan.DecodePeak)
 	}
 	return nil
+}
+
+// hostRuntimeBytes is the host memory of the process before any model
+// loads: the Go runtime, the binary's mapped text and data, goroutine stacks
+// (measured VmRSS 13–15 MiB for the test binary and the CLI).
+const hostRuntimeBytes = 16 << 20
+
+// gcOvershoot is the fraction of the collector's heap goal added for what is
+// allocated while a concurrent collection runs and for the runtime's own
+// metadata (spans, mark bits): measured at most 4% beyond the goal on the
+// tiny models.
+const gcOvershoot = 0.125
+
+// gcPeak is the peak heap of a live heap of live bytes: the Go collector
+// starts a collection only when the heap reaches (1 + GOGC/100)·live, so
+// freed tensors stay in memory until then. A memory limit (GOMEMLIMIT or
+// debug.SetMemoryLimit) below that makes it collect earlier, down to the live
+// heap itself. GOGC=off without a limit never collects: the peak is then
+// unbounded, and this counts GOGC=100.
+func gcPeak(live int64) int64 {
+	gogc, limit := 100.0, int64(math.MaxInt64)
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > 0 {
+		gogc = float64(s[0].Value.Uint64())
+	}
+	if s[1].Value.Kind() == metrics.KindUint64 && s[1].Value.Uint64() < math.MaxInt64 {
+		limit = int64(s[1].Value.Uint64())
+	}
+	peak := int64(float64(live) * (1 + gogc/100) * (1 + gcOvershoot))
+	if limit < peak {
+		peak = max(limit, int64(float64(live)*(1+gcOvershoot)))
+	}
+	return peak
+}
+
+// cpuVAEFloats is the number of float32 values the CPU backend holds at once
+// per output pixel (H·W) when it encodes or decodes with a VAE of base width
+// dim, derived from the structure (engine/vae: stage widths dim·[1, 2, 4, 4],
+// 2 residual blocks a stage in the encoder and 3 in the decoder, a 2-frame
+// causal cache of the input of every 3-tap conv, the video in chunks of 4
+// frames, one latent frame at a time on decode). Per output pixel, a stage
+// at 1/4ᵏ of the resolution counts 1/4ᵏ.
+//
+// Encode: the caches are 6 (conv1, 3 channels) + 8·dim (the 2 full-resolution
+// residual blocks, 2 convs of dim inputs each) + 14·dim/4 + 28·dim/16 +
+// 32·dim/64 (the lower stages) + 32·dim/64 (middle) + 8·dim/64 (head) + the
+// time-downsamples' kept frames 2·dim/16 + 4·dim/64 = 6 + 14.5625·dim. The
+// largest transient is a full-resolution residual block on 4 frames: its
+// input (kept for the shortcut), the normalized input, the conv's output
+// (4·dim each, twice over the block), the conv's new cache (2·dim) and its
+// padded window (3 frames, 3·dim): 17·dim. The chunk is copied twice on its
+// way in (frames, FromHost): 2·3·4.
+//
+// Decode: the caches are 12·dim (3 full-resolution residual blocks of dim
+// channels) + 2·dim (head) + 24·dim/4 + 52·dim/16 + 56·dim/64 (the lower
+// stages with their time-upsample convs) + 32·dim/64 (middle) + 32/64
+// (conv1, 16 latent channels) = 0.5 + 24.625·dim; the transient is the same
+// residual block, 17·dim; the decoded frames [3, 4, H, W] are copied to the
+// host (2·3·4) and converted to RGBA (1).
+func cpuVAEFloats(half vae.Half, dim int) int64 {
+	d := float64(dim)
+	if half == vae.Encoder {
+		return int64(math.Ceil(6 + 14.5625*d + 17*d + 24))
+	}
+	return int64(math.Ceil(0.5 + 24.625*d + 17*d + 25))
 }
 
 // planStages plans the VAE and text-encoder stages within the VRAM budget
