@@ -1,10 +1,21 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 // TestCommandContextSignal sends SIGINT to the test process: the context
@@ -15,6 +26,13 @@ func TestCommandContextSignal(t *testing.T) {
 	}
 	ctx, stop := commandContext()
 	defer stop()
+	interruptSelf(t)
+	waitCancelled(t, ctx)
+}
+
+// interruptSelf sends SIGINT to the test process.
+func interruptSelf(t *testing.T) {
+	t.Helper()
 	p, err := os.FindProcess(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
@@ -22,9 +40,150 @@ func TestCommandContextSignal(t *testing.T) {
 	if err := p.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitCancelled fails t unless ctx is cancelled within 5 s.
+func waitCancelled(t *testing.T, ctx context.Context) {
+	t.Helper()
 	select {
 	case <-ctx.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("context not cancelled 5 s after SIGINT")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the signal goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSecondSignal: the first SIGINT cancels the context and says how to
+// quit at once; the second removes the temporary output in progress and
+// exits with 130, while the command is still running.
+func TestSecondSignal(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("a process cannot send itself os.Interrupt on Windows")
+	}
+	var stderr syncBuffer
+	exited := make(chan int, 1)
+	ctx, stop := interruptContext(&stderr, func(code int) { exited <- code })
+	defer stop()
+	tmp, err := atomicfile.Create(filepath.Join(t.TempDir(), "o1.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Abort()
+	interruptSelf(t)
+	waitCancelled(t, ctx)
+	if got := stderr.String(); !strings.Contains(got, "interrupted; stopping") || !strings.Contains(got, "Ctrl-C again to quit at once") {
+		t.Errorf("first signal printed %q", got)
+	}
+	select {
+	case code := <-exited:
+		t.Fatalf("exited with %d after one signal", code)
+	case <-time.After(50 * time.Millisecond):
+	}
+	interruptSelf(t)
+	select {
+	case code := <-exited:
+		if code != exitInterrupted {
+			t.Errorf("exit status %d, want %d", code, exitInterrupted)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no exit 5 s after the second SIGINT")
+	}
+	if _, err := os.Stat(tmp.Name()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary output is still there: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "interrupted again; quitting now") {
+		t.Errorf("second signal printed %q", stderr.String())
+	}
+}
+
+// helperEnv names the folder in which the helper process of
+// TestSecondSignalProcess writes its temporary output.
+const helperEnv = "WAN22_TEST_SIGNAL_HELPER"
+
+// TestSignalHelperProcess is the helper process of TestSecondSignalProcess,
+// and does nothing in a normal run: a command that writes a temporary output
+// and never looks at its context, as a stage stuck in one long op would.
+func TestSignalHelperProcess(t *testing.T) {
+	dir := os.Getenv(helperEnv)
+	if dir == "" {
+		return
+	}
+	_, stop := commandContext()
+	defer stop()
+	if _, err := atomicfile.Create(filepath.Join(dir, "o1.mp4")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	fmt.Println("ready")
+	time.Sleep(time.Minute)
+	os.Exit(4)
+}
+
+// TestSecondSignalProcess runs a stuck command in its own process and
+// presses Ctrl-C twice: the process must exit with 130 at the second one,
+// leaving no ".o1.mp4.tmp-*" file.
+func TestSecondSignalProcess(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no os.Interrupt to another process on Windows")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalHelperProcess$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("helper: %q, %v; stderr %q", line, err, stderr.String())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), ".o1.mp4.tmp-") {
+		t.Fatalf("helper wrote %v", ents)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stderr.String(), "Ctrl-C again") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("helper still running 10 s after the second SIGINT; stderr %q", stderr.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Errorf("helper ended with %v, want exit status %d; stderr %q", err, exitInterrupted, stderr.String())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
 	}
 }

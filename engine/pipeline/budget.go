@@ -95,14 +95,14 @@ func (r *run) planText(src gguf.Source, budget int64) (bool, error) {
 // (t5.EncodeTextsStreaming): both prompts go through each block while it is
 // on the device.
 func (r *run) encodePromptsStreaming(src gguf.Source, tok *tokenizer.Tokenizer, prompt, negative string, start time.Time) (prompts, error) {
-	ctx, ns, err := t5.EncodeTextsStreaming(tok, r.o.backend(r.b, TextEncode), src, prompt, negative)
+	texts, ns, err := t5.EncodeTextsStreaming(r.ctx, tok, r.o.backend(r.b, TextEncode), src, prompt, negative)
 	if err != nil {
 		err = fmt.Errorf("encoding the prompts (text encoder streamed): %w", err)
 	}
 	if err := firstErr(err, r.released(TextEncode), r.ctx.Err()); err != nil {
 		return prompts{}, err
 	}
-	p := prompts{cond: ctx[0], condN: ns[0], uncond: ctx[1], uncondN: ns[1]}
+	p := prompts{cond: texts[0], condN: ns[0], uncond: texts[1], uncondN: ns[1]}
 	r.log.Info("prompts encoded", "tokens", p.condN, "negative_tokens", p.uncondN, "streamed", true, "elapsed", time.Since(start).Round(time.Millisecond))
 	r.emit(Event{Stage: TextEncode, Done: true})
 	return p, nil

@@ -318,7 +318,7 @@ func (r *run) encodeCondition(image []float32) ([]float32, error) {
 	for c := range 3 {
 		copy(video[c*F*HW:c*F*HW+HW], image[c*HW:(c+1)*HW])
 	}
-	latent, err := enc.Encode(video, F, o.Height, o.Width)
+	latent, err := enc.Encode(r.ctx, video, F, o.Height, o.Width)
 	enc.Free()
 	if err != nil {
 		return nil, fmt.Errorf("VAE encode: %w", err)
@@ -366,11 +366,11 @@ func (r *run) encodePrompts(prompt, negative string) (p prompts, err error) {
 	if err != nil {
 		return p, fmt.Errorf("text encoder %s: %w", path, err)
 	}
-	p.cond, p.condN, err = t5.EncodeText(tok, enc, prompt)
+	p.cond, p.condN, err = t5.EncodeText(r.ctx, tok, enc, prompt)
 	if err != nil {
 		err = fmt.Errorf("encoding the prompt: %w", err)
 	} else if err = r.ctx.Err(); err == nil {
-		if p.uncond, p.uncondN, err = t5.EncodeText(tok, enc, negative); err != nil {
+		if p.uncond, p.uncondN, err = t5.EncodeText(r.ctx, tok, enc, negative); err != nil {
 			err = fmt.Errorf("encoding the negative prompt: %w", err)
 		}
 	}
@@ -614,7 +614,7 @@ func (r *run) decode(x []float32, emit vae.EmitFunc) error {
 	}
 	g := o.Grid()
 	var emitErr error // an error of the consumer, returned as it is
-	err = dec.Decode(x, g.T, g.H, g.W, func(f []float32, first int) error {
+	err = dec.Decode(r.ctx, x, g.T, g.H, g.W, func(f []float32, first int) error {
 		if emitErr = r.ctx.Err(); emitErr != nil {
 			return emitErr
 		}

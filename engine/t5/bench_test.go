@@ -1,6 +1,7 @@
 package t5
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -31,7 +32,7 @@ func BenchmarkEncode(b *testing.B) {
 			}
 			ids[bc.valid-1] = 1 // EOS
 			for b.Loop() {
-				if _, _, err := enc.Encode(ids, mask); err != nil {
+				if _, _, err := enc.Encode(context.Background(), ids, mask); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,6 +1,7 @@
 package t5
 
 import (
+	"context"
 	"math"
 	"slices"
 	"testing"
@@ -108,11 +109,11 @@ func TestDeviceBiasPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		host.FullLength, dev.FullLength = full, full
-		want, nw, err := host.Encode(ids, mask)
+		want, nw, err := host.Encode(context.Background(), ids, mask)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ng, err := dev.Encode(ids, mask)
+		got, ng, err := dev.Encode(context.Background(), ids, mask)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,7 @@
 package t5
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -304,7 +305,9 @@ func (e *Encoder) Free() {
 // Encode runs the encoder on one tokenized prompt: ids and mask as the
 // tokenizer pads them (mask 1 for the valid tokens, EOS included, then 0 for
 // padding). It returns the valid rows, out [n, Dim] row-major, and n.
-func (e *Encoder) Encode(ids, mask []int32) (out []float32, n int, err error) {
+// ctx is checked before every block: once it is done, Encode stops and
+// returns an error wrapping ctx.Err(), having freed its activations.
+func (e *Encoder) Encode(ctx context.Context, ids, mask []int32) (out []float32, n int, err error) {
 	if e.b == nil {
 		return nil, 0, errors.New("t5: Encode on a freed encoder")
 	}
@@ -317,7 +320,10 @@ func (e *Encoder) Encode(ids, mask []int32) (out []float32, n int, err error) {
 	if e.FullLength {
 		run = ids
 	}
-	x := e.forward(run, n)
+	x, err := e.forward(ctx, run, n)
+	if err != nil {
+		return nil, 0, err
+	}
 	if len(run) > n {
 		x = consume(b, x, func(x engine.Tensor) engine.Tensor { return b.Slice(x, 0, n) })
 	}
@@ -347,19 +353,23 @@ func validLength(ids, mask []int32) (int, error) {
 }
 
 // forward: ids [L] → [L, dim]; keys at positions ≥ keyLen are masked.
-func (e *Encoder) forward(ids []int32, keyLen int) engine.Tensor {
+// It stops with ctx's error before the first block after ctx is done.
+func (e *Encoder) forward(ctx context.Context, ids []int32, keyLen int) (engine.Tensor, error) {
 	b := e.b
 	x := e.TokenEmbd.scaled(b, b.Rows(e.TokenEmbd.W, ids)) // [L, dim]
 	defer b.Free(x)
 	e.Trace.Emit("embed", x)
 	buckets := offsetBuckets(len(ids), len(ids)) // shared by every layer's bias
 	for i, blk := range e.Blocks {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("t5: stopped before block %d: %w", i, err)
+		}
 		blk.forward(b, e.Config, x, keyLen, buckets)
 		e.Trace.Emit(fmt.Sprintf("block%d.out", i), x)
 	}
 	y := e.OutputNorm.rmsNorm(b, x)
 	e.Trace.Emit("out", y)
-	return y
+	return y, nil
 }
 
 // forward updates the residual stream x [L, dim] in place:

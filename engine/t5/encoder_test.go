@@ -1,6 +1,7 @@
 package t5
 
 import (
+	"context"
 	"math"
 	"slices"
 	"strings"
@@ -20,7 +21,7 @@ func encodeAll(t *testing.T, enc *Encoder, cases []goldenCase) [][]float32 {
 	t.Helper()
 	var outs [][]float32
 	for _, c := range cases {
-		out, n, err := enc.Encode(c.ids, c.mask)
+		out, n, err := enc.Encode(context.Background(), c.ids, c.mask)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}

@@ -3,6 +3,7 @@
 package t5
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -190,7 +191,7 @@ func TestCUDAEncoderBench(t *testing.T) {
 		}
 		ids[L-1] = 1 // EOS
 		encode := func() {
-			out, n, err := enc.Encode(ids, mask)
+			out, n, err := enc.Encode(context.Background(), ids, mask)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package t5
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -112,7 +113,7 @@ func TestInferConfig(t *testing.T) {
 		t.Fatalf("config %+v (head dim %d, %d blocks), want %+v", enc.Config, enc.HeadDim(), len(enc.Blocks), cfg)
 	}
 	ids := []int32{5, 7, 1, 0, 0}
-	out, n, err := enc.Encode(ids, []int32{1, 1, 1, 0, 0})
+	out, n, err := enc.Encode(context.Background(), ids, []int32{1, 1, 1, 0, 0})
 	if err != nil || n != 3 || len(out) != 3*cfg.Dim {
 		t.Fatalf("Encode: %d rows, %d values, %v", n, len(out), err)
 	}
@@ -138,19 +139,19 @@ func TestEncodeErrors(t *testing.T) {
 		{"negative id", []int32{-1, 1}, []int32{1, 1}, "out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := enc.Encode(tc.ids, tc.mask)
+			_, _, err := enc.Encode(context.Background(), tc.ids, tc.mask)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
 	}
 	var ee *engine.Error
-	if _, _, err := enc.Encode([]int32{1000}, []int32{1}); !errors.As(err, &ee) {
+	if _, _, err := enc.Encode(context.Background(), []int32{1000}, []int32{1}); !errors.As(err, &ee) {
 		t.Errorf("an op failure should come back as *engine.Error, got %T", err)
 	}
 	enc.Free()
 	enc.Free() // twice is fine
-	if _, _, err := enc.Encode([]int32{1}, []int32{1}); err == nil {
+	if _, _, err := enc.Encode(context.Background(), []int32{1}, []int32{1}); err == nil {
 		t.Error("Encode after Free succeeded")
 	}
 }
@@ -174,7 +175,7 @@ func TestFreeReleasesEverything(t *testing.T) {
 	}
 	for _, full := range []bool{false, true} {
 		enc.FullLength = full
-		if _, _, err := enc.Encode([]int32{4, 8, 15, 16, 23, 42, 1, 0, 0}, []int32{1, 1, 1, 1, 1, 1, 1, 0, 0}); err != nil {
+		if _, _, err := enc.Encode(context.Background(), []int32{4, 8, 15, 16, 23, 42, 1, 0, 0}, []int32{1, 1, 1, 1, 1, 1, 1, 0, 0}); err != nil {
 			t.Fatal(err)
 		}
 		if len(b.live) != weights {
@@ -220,13 +221,13 @@ func TestNoLeakOnFailure(t *testing.T) {
 	for _, full := range []bool{false, true} {
 		enc.FullLength = full
 		b.ops = 0
-		if _, _, err := enc.Encode(ids, mask); err != nil {
+		if _, _, err := enc.Encode(context.Background(), ids, mask); err != nil {
 			t.Fatal(err)
 		}
 		ops := b.ops
 		for n := 1; n <= ops; n++ {
 			b.ops, b.failAt = 0, n
-			_, _, err := enc.Encode(ids, mask)
+			_, _, err := enc.Encode(context.Background(), ids, mask)
 			b.failAt = 0
 			if !errors.Is(err, errInjected) {
 				t.Fatalf("FullLength=%v, op %d of %d failing: err %v", full, n, ops, err)
@@ -249,7 +250,7 @@ func TestTrace(t *testing.T) {
 	enc.Trace = func(name string, x engine.Tensor) {
 		seen = append(seen, fmt.Sprintf("%s%v", name, x.Shape()))
 	}
-	if _, _, err := enc.Encode([]int32{3, 4, 1, 0}, []int32{1, 1, 1, 0}); err != nil {
+	if _, _, err := enc.Encode(context.Background(), []int32{3, 4, 1, 0}, []int32{1, 1, 1, 0}); err != nil {
 		t.Fatal(err)
 	}
 	want := "embed[3 64] block0.out[3 64] block1.out[3 64] block2.out[3 64] out[3 64]"
@@ -285,7 +286,7 @@ func TestQuantizedEmbedding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if outs[i], _, err = enc.Encode(ids, mask); err != nil {
+		if outs[i], _, err = enc.Encode(context.Background(), ids, mask); err != nil {
 			t.Fatal(err)
 		}
 		enc.Free()

@@ -1,6 +1,7 @@
 package t5
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -24,8 +25,10 @@ type Tokens struct {
 // out[i] [ns[i], Dim] row-major, the same values as Load + Encode computes
 // (the same ops in the same order on the same backend); only its default
 // mode (valid tokens only, not FullLength) is offered. The peak device memory
-// is StreamingPeak. On failure nothing stays allocated on b.
-func EncodeStreaming(b engine.Backend, src gguf.Source, prompts []Tokens) (out [][]float32, ns []int, err error) {
+// is StreamingPeak. On failure nothing stays allocated on b. ctx is checked
+// before every block is loaded: once it is done, EncodeStreaming stops and
+// returns an error wrapping ctx.Err().
+func EncodeStreaming(ctx context.Context, b engine.Backend, src gguf.Source, prompts []Tokens) (out [][]float32, ns []int, err error) {
 	if b == nil || src == nil {
 		return nil, nil, errors.New("t5: EncodeStreaming needs a backend and a model file")
 	}
@@ -61,6 +64,9 @@ func EncodeStreaming(b engine.Backend, src gguf.Source, prompts []Tokens) (out [
 		buckets[i] = offsetBuckets(ns[i], ns[i])
 	}
 	for layer := range cfg.Layers {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, fmt.Errorf("stopped before block %d: %w", layer, err)
+		}
 		withLoader(b, src, n, func(l *loader) {
 			blk := newBlock(l, cfg, layer)
 			for i, x := range xs {
@@ -133,7 +139,7 @@ func embedRows(src gguf.Source, n *names, c Config, ids []int32) []float32 {
 // EncodeTextsStreaming is EncodeText for several prompts with
 // EncodeStreaming: each prompt is cleaned and tokenized as EncodeText does,
 // and the encoder streams from src onto b one block at a time.
-func EncodeTextsStreaming(tok *tokenizer.Tokenizer, b engine.Backend, src gguf.Source, prompts ...string) (ctx [][]float32, ns []int, err error) {
+func EncodeTextsStreaming(ctx context.Context, tok *tokenizer.Tokenizer, b engine.Backend, src gguf.Source, prompts ...string) (texts [][]float32, ns []int, err error) {
 	if tok == nil {
 		return nil, nil, errors.New("t5: EncodeTextsStreaming needs a tokenizer")
 	}
@@ -148,5 +154,5 @@ func EncodeTextsStreaming(tok *tokenizer.Tokenizer, b engine.Backend, src gguf.S
 	for i, p := range prompts {
 		ts[i].IDs, ts[i].Mask = tok.EncodePadded(tokenizer.Clean(p), TextLen)
 	}
-	return EncodeStreaming(b, src, ts)
+	return EncodeStreaming(ctx, b, src, ts)
 }

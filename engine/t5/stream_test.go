@@ -1,6 +1,7 @@
 package t5
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,7 @@ func residentEncode(t *testing.T, src gguf.Source, prompts []Tokens) ([][]float3
 	var out [][]float32
 	var ns []int
 	for _, p := range prompts {
-		o, n, err := enc.Encode(p.IDs, p.Mask)
+		o, n, err := enc.Encode(context.Background(), p.IDs, p.Mask)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +70,7 @@ func TestEncodeStreamingMatches(t *testing.T) {
 
 	for _, m := range models {
 		want, wantN := residentEncode(t, m.src, streamPrompts)
-		got, gotN, err := EncodeStreaming(cpu.New(), m.src, streamPrompts)
+		got, gotN, err := EncodeStreaming(context.Background(), cpu.New(), m.src, streamPrompts)
 		if err != nil {
 			t.Fatalf("%s: %v", m.name, err)
 		}
@@ -109,7 +110,7 @@ func (p *peakWeights) Weight(info gguf.TensorInfo, data []byte) engine.Tensor {
 func TestEncodeStreamingMemory(t *testing.T) {
 	src := randomModel(tinyCfg, 4)
 	b := &peakWeights{tracking: newTracking(cpu.New())}
-	if _, _, err := EncodeStreaming(b, src, streamPrompts); err != nil {
+	if _, _, err := EncodeStreaming(context.Background(), b, src, streamPrompts); err != nil {
 		t.Fatal(err)
 	}
 	if b.peak != 10 {
@@ -121,7 +122,7 @@ func TestEncodeStreamingMemory(t *testing.T) {
 	ops := b.ops
 	for n := 1; n <= ops; n++ {
 		b.ops, b.failAt = 0, n
-		_, _, err := EncodeStreaming(b, src, streamPrompts)
+		_, _, err := EncodeStreaming(context.Background(), b, src, streamPrompts)
 		b.failAt = 0
 		if !errors.Is(err, errInjected) {
 			t.Fatalf("op %d of %d failing: err %v", n, ops, err)
@@ -149,7 +150,7 @@ func TestEncodeStreamingErrors(t *testing.T) {
 		{"not an encoder", b, &memSource{}, streamPrompts, "no umT5 encoder tensors"},
 		{"missing block tensor", b, src.clone().drop("enc.blk.1.ffn_up.weight"), streamPrompts, "enc.blk.1.ffn_up.weight"},
 	} {
-		_, _, err := EncodeStreaming(c.b, c.src, c.prompts)
+		_, _, err := EncodeStreaming(context.Background(), c.b, c.src, c.prompts)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err %v, want one mentioning %q", c.name, err, c.want)
 		}

@@ -2,6 +2,7 @@ package t5_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -90,7 +91,7 @@ func encodeBoth(t *testing.T, path string) [][]float32 {
 		if slices.Contains(ids, tok.Unk()) {
 			t.Errorf("%q: the synthetic tokenizer produced <unk>: %v", prompt, ids)
 		}
-		out, n, err := t5.EncodeText(tok, enc, prompt)
+		out, n, err := t5.EncodeText(context.Background(), tok, enc, prompt)
 		if err != nil {
 			t.Fatal(err)
 		}

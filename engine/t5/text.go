@@ -1,6 +1,7 @@
 package t5
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -59,8 +60,8 @@ func LoadTokenizer(src gguf.Source) (*tokenizer.Tokenizer, error) {
 // pipeline does: tokenizer.Clean, tokenization padded to TextLen (EOS
 // appended, truncated at 512 tokens), then the encoder. It returns the valid
 // rows, ctx [n, Dim] row-major, and n (EOS included); the DiT pads them back
-// to TextLen rows itself.
-func EncodeText(tok *tokenizer.Tokenizer, enc *Encoder, prompt string) (ctx []float32, n int, err error) {
+// to TextLen rows itself. ctx stops the encoder between blocks (Encoder.Encode).
+func EncodeText(ctx context.Context, tok *tokenizer.Tokenizer, enc *Encoder, prompt string) (text []float32, n int, err error) {
 	if tok == nil || enc == nil {
 		return nil, 0, errors.New("t5: EncodeText needs a tokenizer and an encoder")
 	}
@@ -68,5 +69,5 @@ func EncodeText(tok *tokenizer.Tokenizer, enc *Encoder, prompt string) (ctx []fl
 		return nil, 0, fmt.Errorf("t5: the tokenizer has %d pieces but the encoder's embedding only %d rows: they are not from the same model", tok.Vocab(), enc.Vocab)
 	}
 	ids, mask := tok.EncodePadded(tokenizer.Clean(prompt), TextLen)
-	return enc.Encode(ids, mask)
+	return enc.Encode(ctx, ids, mask)
 }

@@ -1,6 +1,7 @@
 package t5
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"slices"
@@ -116,7 +117,7 @@ func TestEncodeText(t *testing.T) {
 	defer enc.Free()
 	cases := tokenizerCases(t)
 	prompt := "  A cat &amp; a dog\n\twalk on the grass,   cinematic lighting.  "
-	ctx, n, err := EncodeText(tok, enc, prompt)
+	ctx, n, err := EncodeText(context.Background(), tok, enc, prompt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestEncodeText(t *testing.T) {
 	for i := range mask {
 		mask[i] = 1
 	}
-	want, _, err := enc.Encode(ids, mask) // unpadded
+	want, _, err := enc.Encode(context.Background(), ids, mask) // unpadded
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestEncodeText(t *testing.T) {
 	}
 	// Every golden tokenizer text, the empty one included, encodes.
 	for _, c := range cases {
-		_, n, err := EncodeText(tok, enc, c.Text)
+		_, n, err := EncodeText(context.Background(), tok, enc, c.Text)
 		if err != nil || n < 1 {
 			t.Errorf("%q: n = %d, %v", c.Text, n, err)
 		}
@@ -148,7 +149,7 @@ func TestEncodeText(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer small.Free()
-	if _, _, err := EncodeText(tok, small, "a cat"); err == nil || !strings.Contains(err.Error(), "1000 pieces") {
+	if _, _, err := EncodeText(context.Background(), tok, small, "a cat"); err == nil || !strings.Contains(err.Error(), "1000 pieces") {
 		t.Errorf("mismatched tokenizer: err = %v", err)
 	}
 }

@@ -3,6 +3,7 @@
 package vae_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -57,7 +58,7 @@ func (c benchCase) run(t testing.TB, v *vae.VAE, seed uint64) time.Duration {
 			video[i] = max(-1, min(1, video[i]/2))
 		}
 		start := time.Now()
-		if _, err := v.Encode(video, c.frames, c.h, c.w); err != nil {
+		if _, err := v.Encode(context.Background(), video, c.frames, c.h, c.w); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		return time.Since(start)
@@ -65,7 +66,7 @@ func (c benchCase) run(t testing.TB, v *vae.VAE, seed uint64) time.Duration {
 	z := gaussian(16*c.latentT*c.latentH*c.latentW, seed)
 	got := 0
 	start := time.Now()
-	err := v.Decode(z, c.latentT, c.latentH, c.latentW, func(f []float32, first int) error {
+	err := v.Decode(context.Background(), z, c.latentT, c.latentH, c.latentW, func(f []float32, first int) error {
 		got += len(f) / (3 * c.h * c.w)
 		return nil
 	})

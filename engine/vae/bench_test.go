@@ -1,6 +1,7 @@
 package vae_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/wan22/wan22/engine/cpu"
@@ -14,7 +15,7 @@ func BenchmarkTinyEncode(b *testing.B) {
 	video := gaussian(3*F*H*W, 1)
 	b.ResetTimer()
 	for range b.N {
-		if _, err := v.Encode(video, F, H, W); err != nil {
+		if _, err := v.Encode(context.Background(), video, F, H, W); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -29,7 +30,7 @@ func BenchmarkTinyDecode(b *testing.B) {
 	z := gaussian(16*T*h*w, 2)
 	b.ResetTimer()
 	for range b.N {
-		if err := v.Decode(z, T, h, w, func([]float32, int) error { return nil }); err != nil {
+		if err := v.Decode(context.Background(), z, T, h, w, func([]float32, int) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package vae_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -48,7 +49,7 @@ func TestMemoryModel(t *testing.T) {
 	weights := k.live
 	const T, h, w = 4, 2, 3
 	checked := 0
-	err := v.Decode(gaussian(16*T*h*w, 1), T, h, w, func(f []float32, first int) error {
+	err := v.Decode(context.Background(), gaussian(16*T*h*w, 1), T, h, w, func(f []float32, first int) error {
 		if first >= 5 { // latent frame 2 on: every cache holds 2 frames
 			checked++
 			if got, want := k.live-weights, vae.DecodeCacheBytes(c, h, w); got != want {
@@ -75,7 +76,7 @@ func TestMemoryModel(t *testing.T) {
 		}
 	}
 	defer func() { v.Trace = nil }()
-	if _, err := v.Encode(gaussian(3*F*H*W, 2), F, H, W); err != nil || chunk != 4 {
+	if _, err := v.Encode(context.Background(), gaussian(3*F*H*W, 2), F, H, W); err != nil || chunk != 4 {
 		t.Fatalf("encode: %v after %d chunks", err, chunk)
 	}
 }
@@ -204,14 +205,14 @@ func TestTiledMatchesWhole(t *testing.T) {
 
 	H, W := vae.Scale*h, vae.Scale*w
 	video := conditioningVideo(1, H, W)
-	wholeZ, err := v.Encode(video, 1, H, W)
+	wholeZ, err := v.Encode(context.Background(), video, 1, H, W)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v.EncodeTiling, err = vae.PlanTiling(c, vae.Encoder, h, w, vae.EncodePeak(c, h, w, vae.Tiling{})-1); err != nil || v.EncodeTiling.Size == 0 {
 		t.Fatalf("encode plan: %v, %v", v.EncodeTiling, err)
 	}
-	tiledZ, err := v.Encode(video, 1, H, W)
+	tiledZ, err := v.Encode(context.Background(), video, 1, H, W)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func TestSequentialDecode(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	calls := 0
-	if err := v.Decode(z, T, h, w, func([]float32, int) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+	if err := v.Decode(context.Background(), z, T, h, w, func([]float32, int) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("emit error: %v after %d calls", err, calls)
 	}
 }

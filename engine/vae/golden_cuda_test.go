@@ -3,6 +3,7 @@
 package vae_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/wan22/wan22/internal/cudatest"
@@ -20,7 +21,7 @@ func TestGoldenTinyCUDA(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			video, vs := readF32(t, cases, name+".video")
 			want, _ := readF32(t, cases, name+".latent")
-			latent, err := v.Encode(video, vs[1], vs[2], vs[3])
+			latent, err := v.Encode(context.Background(), video, vs[1], vs[2], vs[3])
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,9 @@
 package vae
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/wan22/wan22/engine"
 )
 
@@ -13,13 +16,14 @@ const cacheT = 2
 // its first chunk. A model is stateless; one state belongs to one video (or
 // one spatial tile of it), so runs and tiles never share caches.
 type state struct {
+	ctx     context.Context // checked before every conv: a cancelled run stops within one layer
 	ops     Ops
 	caches  map[*causalConv]engine.Tensor // [Cin, ≤2, H, W]
 	started map[*resample]bool
 }
 
-func newState(ops Ops) *state {
-	return &state{ops: ops, caches: map[*causalConv]engine.Tensor{}, started: map[*resample]bool{}}
+func newState(ctx context.Context, ops Ops) *state {
+	return &state{ctx: ctx, ops: ops, caches: map[*causalConv]engine.Tensor{}, started: map[*resample]bool{}}
 }
 
 // free releases every cache.
@@ -28,6 +32,32 @@ func (s *state) free() {
 		s.ops.Free(t)
 		delete(s.caches, c)
 	}
+}
+
+// check panics with a *stopped when the run's context is done. Long CPU
+// encodes spend seconds in one conv, so every conv checks before it starts.
+func (s *state) check() {
+	if err := s.ctx.Err(); err != nil {
+		panic(&stopped{err: err})
+	}
+}
+
+// stopped is the panic of a cancelled run, recovered by catchStopped.
+type stopped struct{ err error }
+
+// catchStopped recovers a *stopped panic into *err as "vae: OP stopped: CAUSE"
+// (errors.Is finds the context's error). Other panics go on, so defer it
+// before engine.Catch.
+func catchStopped(op string, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if s, ok := r.(*stopped); ok {
+		*err = fmt.Errorf("vae: %s stopped: %w", op, s.err)
+		return
+	}
+	panic(r)
 }
 
 // consume returns f(x) and frees x, also when f panics, so that a failing
@@ -98,6 +128,7 @@ func newCausalConv(l *engine.Loader, name string, cin, cout, kt, k int) *causalC
 //
 // x: [Cin, T, H, W] → [Cout, T, H, W]
 func (c *causalConv) forward(s *state, x, add engine.Tensor) engine.Tensor {
+	s.check()
 	o := ConvOpts{Add: add}.SamePad(c.pad)
 	if c.kt == 1 {
 		return s.ops.Conv3d(x, nil, c.w, c.b, o)
@@ -209,6 +240,7 @@ func newAttentionBlock(l *engine.Loader, name string, c int) *attentionBlock {
 
 // forward: x [C, T, H, W] → [C, T, H, W]
 func (a *attentionBlock) forward(s *state, x engine.Tensor) engine.Tensor {
+	s.check()
 	ops := s.ops
 	qkv := consume(ops, a.norm.forward(s, x, false), func(h engine.Tensor) engine.Tensor {
 		return ops.Conv3d(h, nil, a.qkvW, a.qkvB, ConvOpts{})

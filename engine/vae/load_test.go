@@ -1,6 +1,7 @@
 package vae_test
 
 import (
+	"context"
 	"github.com/wan22/wan22/internal/golden"
 
 	"path/filepath"
@@ -78,7 +79,7 @@ func runCase1(t testing.TB, v *vae.VAE) (latent, decoded []float32) {
 	t.Helper()
 	cases := openGolden(t, "vae_tiny_cases.safetensors")
 	video, vs := readF32(t, cases, "case1.video")
-	latent, err := v.Encode(video, vs[1], vs[2], vs[3])
+	latent, err := v.Encode(context.Background(), video, vs[1], vs[2], vs[3])
 	if err != nil {
 		t.Fatal(err)
 	}

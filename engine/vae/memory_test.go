@@ -1,6 +1,7 @@
 package vae_test
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -170,7 +171,7 @@ func TestDecodeMemoryFlat(t *testing.T) {
 		k.resetPeak()
 		z := gaussian(16*T*h*w, uint64(T))
 		frames := 0
-		err := v.Decode(z, T, h, w, func(f []float32, first int) error {
+		err := v.Decode(context.Background(), z, T, h, w, func(f []float32, first int) error {
 			frames += len(f) / (3 * 8 * h * 8 * w)
 			return nil
 		})
@@ -192,7 +193,7 @@ func TestDecodeMemoryFlat(t *testing.T) {
 
 	for _, F := range []int{9, 21} {
 		k.resetPeak()
-		if _, err := v.Encode(gaussian(3*F*16*24, uint64(F)), F, 16, 24); err != nil {
+		if _, err := v.Encode(context.Background(), gaussian(3*F*16*24, uint64(F)), F, 16, 24); err != nil {
 			t.Fatal(err)
 		}
 		if k.live != weights {
@@ -230,20 +231,23 @@ func TestNoLeakOnFailure(t *testing.T) {
 		name string
 		f    func() error
 	}{
-		{"Encode", func() error { _, err := v.Encode(video, F, 8, 8); return err }},
-		{"Decode", func() error { v.Tiling = vae.Tiling{}; return v.Decode(z, T, 1, 1, discard) }},
+		{"Encode", func() error { _, err := v.Encode(context.Background(), video, F, 8, 8); return err }},
+		{"Decode", func() error { v.Tiling = vae.Tiling{}; return v.Decode(context.Background(), z, T, 1, 1, discard) }},
 		// Tiles only add states to free: one latent frame (z read as 1×2) is enough.
-		{"tiled Decode", func() error { v.Tiling = vae.Tiling{Size: 1}; return v.Decode(z, 1, 1, 2, discard) }},
+		{"tiled Decode", func() error {
+			v.Tiling = vae.Tiling{Size: 1}
+			return v.Decode(context.Background(), z, 1, 1, 2, discard)
+		}},
 		// Sequential tiles free their state tile by tile (TestSequentialDecode
 		// runs them over several frames).
 		{"sequential tiled Decode", func() error {
 			v.Tiling = vae.Tiling{Size: 1, Sequential: true}
-			return v.Decode(z, 1, 1, 2, discard)
+			return v.Decode(context.Background(), z, 1, 1, 2, discard)
 		}},
 		{"tiled Encode", func() error {
 			v.EncodeTiling = vae.Tiling{Size: 1}
 			defer func() { v.EncodeTiling = vae.Tiling{} }()
-			_, err := v.Encode(wideVideo, 1, 8, 16)
+			_, err := v.Encode(context.Background(), wideVideo, 1, 8, 16)
 			return err
 		}},
 	} {

@@ -2,6 +2,7 @@ package vae_test
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -107,11 +108,11 @@ func TestSyntheticTinyVAE(t *testing.T) {
 	defer dec.Free()
 	const F, H, W = 5, 16, 32
 	video := conditioningVideo(F, H, W)
-	latent, err := enc.Encode(video, F, H, W)
+	latent, err := enc.Encode(context.Background(), video, F, H, W)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := enc.Encode(video, F, H, W)
+	again, err := enc.Encode(context.Background(), video, F, H, W)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestSyntheticTinyVAE(t *testing.T) {
 		t.Errorf("latent standard deviation %.3g", std)
 	}
 	var frames []float32
-	err = dec.Decode(latent, 2, H/vae.Scale, W/vae.Scale, func(fr []float32, first int) error {
+	err = dec.Decode(context.Background(), latent, 2, H/vae.Scale, W/vae.Scale, func(fr []float32, first int) error {
 		frames = append(frames, fr...)
 		return nil
 	})

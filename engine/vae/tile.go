@@ -1,6 +1,7 @@
 package vae
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/wan22/wan22/engine"
@@ -98,7 +99,7 @@ func (tl *tile) add(acc []float32, F, f0 int, out []float32, n, H, W int) {
 // each over every latent frame with its own state (freed before the next
 // tile starts), blended into the whole video on the host, which is then
 // emitted in the usual groups (1 frame, then 4).
-func (v *VAE) decodeSequential(z []float32, T, h, w int, emit EmitFunc) error {
+func (v *VAE) decodeSequential(ctx context.Context, z []float32, T, h, w int, emit EmitFunc) error {
 	size, ov := v.Tiling.Size, v.Tiling.Overlap
 	th, tw := min(size, h), min(size, w)
 	F, H, W := 1+4*(T-1), Scale*h, Scale*w
@@ -107,7 +108,7 @@ func (v *VAE) decodeSequential(z []float32, T, h, w int, emit EmitFunc) error {
 	wsum := make([]float32, H*W)
 	for _, y0 := range tileStarts(h, size, ov) {
 		for _, x0 := range tileStarts(w, size, ov) {
-			tl := &tile{s: newState(v.ops), y0: y0, x0: x0,
+			tl := &tile{s: newState(ctx, v.ops), y0: y0, x0: x0,
 				wy: ramp(TH, Scale*ov, y0 > 0, y0+th < h),
 				wx: ramp(TW, Scale*ov, x0 > 0, x0+tw < w)}
 			func() {
@@ -152,8 +153,8 @@ func (v *VAE) decodeSequential(z []float32, T, h, w int, emit EmitFunc) error {
 
 // decodeTiled is Decode with v.Tiling: every latent frame is decoded tile by
 // tile, with one state per tile, and blended before it is emitted.
-func (v *VAE) decodeTiled(z []float32, T, h, w int, emit EmitFunc) error {
-	return blendTiles(v.ops, v.Tiling, T, h, w, func(tl *tile, t, th, tw int) ([]float32, int) {
+func (v *VAE) decodeTiled(ctx context.Context, z []float32, T, h, w int, emit EmitFunc) error {
+	return blendTiles(ctx, v.ops, v.Tiling, T, h, w, func(tl *tile, t, th, tw int) ([]float32, int) {
 		return v.decodeFrame(tl.s, z, T, h, w, t, tl.y0, tl.x0, th, tw)
 	}, emit)
 }
@@ -161,7 +162,7 @@ func (v *VAE) decodeTiled(z []float32, T, h, w int, emit EmitFunc) error {
 // blendTiles runs decode for every tile of every latent frame t < T of an
 // h×w latent and emits the blended, clamped frames. decode returns a tile's
 // frames [3, n, 8th, 8tw] and n.
-func blendTiles(ops Ops, tiling Tiling, T, h, w int, decode func(tl *tile, t, th, tw int) ([]float32, int), emit EmitFunc) error {
+func blendTiles(ctx context.Context, ops Ops, tiling Tiling, T, h, w int, decode func(tl *tile, t, th, tw int) ([]float32, int), emit EmitFunc) error {
 	size, ov := tiling.Size, tiling.Overlap
 	th, tw := min(size, h), min(size, w)
 	H, W := Scale*h, Scale*w
@@ -175,7 +176,7 @@ func blendTiles(ops Ops, tiling Tiling, T, h, w int, decode func(tl *tile, t, th
 	wsum := make([]float32, H*W)
 	for _, y0 := range tileStarts(h, size, ov) {
 		for _, x0 := range tileStarts(w, size, ov) {
-			t := &tile{s: newState(ops), y0: y0, x0: x0,
+			t := &tile{s: newState(ctx, ops), y0: y0, x0: x0,
 				wy: ramp(TH, Scale*ov, y0 > 0, y0+th < h),
 				wx: ramp(TW, Scale*ov, x0 > 0, x0+tw < w)}
 			tiles = append(tiles, t)
@@ -225,7 +226,7 @@ func blendTiles(ops Ops, tiling Tiling, T, h, w int, decode func(tl *tile, t, th
 // same as normalizing the blend.
 //
 // video: [3, F, H, W] → [ZDim, T, H/8, W/8]
-func (v *VAE) encodeTiled(video []float32, F, H, W int) []float32 {
+func (v *VAE) encodeTiled(ctx context.Context, video []float32, F, H, W int) []float32 {
 	z, size, ov := v.Config.ZDim, v.EncodeTiling.Size, v.EncodeTiling.Overlap
 	T, h, w := 1+(F-1)/4, H/Scale, W/Scale
 	th, tw := min(size, h), min(size, w)
@@ -243,7 +244,7 @@ func (v *VAE) encodeTiled(video []float32, F, H, W int) []float32 {
 					copy(crop[(p*TH+i)*TW:(p*TH+i+1)*TW], src[:TW])
 				}
 			}
-			part := v.encodeWhole(crop, F, TH, TW) // [z, T, th, tw]
+			part := v.encodeWhole(ctx, crop, F, TH, TW) // [z, T, th, tw]
 			for p := range z * T {
 				for i, a := range wy {
 					src := part[(p*th+i)*tw : (p*th+i+1)*tw]

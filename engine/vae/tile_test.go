@@ -1,6 +1,7 @@
 package vae
 
 import (
+	"context"
 	"math"
 	"testing"
 )
@@ -52,7 +53,7 @@ func TestBlendTiles(t *testing.T) {
 			return out, n
 		}
 		next := 0
-		err := blendTiles(nil, tiling, T, h, w, decode, func(frames []float32, first int) error {
+		err := blendTiles(context.Background(), nil, tiling, T, h, w, decode, func(frames []float32, first int) error {
 			n := len(frames) / (3 * H * W)
 			if first != next {
 				t.Fatalf("%+v: frames at %d, want %d", tiling, first, next)

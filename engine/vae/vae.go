@@ -24,6 +24,7 @@
 package vae
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -127,7 +128,12 @@ func (v *VAE) Free() {
 // Encode encodes a video [3, F, H, W] (values in [-1, 1], channel-major)
 // into the normalized latent mean [ZDim, T, H/8, W/8] with T = 1 + (F−1)/4:
 // (mu − mean)·(1/std). F must be 1 + 4k and H, W multiples of 8.
-func (v *VAE) Encode(video []float32, F, H, W int) (latent []float32, err error) {
+//
+// ctx is checked before every convolution and attention layer: once it is
+// done, Encode stops within one layer and returns an error wrapping
+// ctx.Err(), having freed everything it allocated.
+func (v *VAE) Encode(ctx context.Context, video []float32, F, H, W int) (latent []float32, err error) {
+	defer catchStopped("Encode", &err)
 	defer engine.Catch(&err)
 	if v.encoder == nil {
 		return nil, errors.New("vae: Encode: the encoder was not loaded")
@@ -142,18 +148,18 @@ func (v *VAE) Encode(video []float32, F, H, W int) (latent []float32, err error)
 		return nil, err
 	}
 	if h, w := H/Scale, W/Scale; v.EncodeTiling.Size > 0 && (h > v.EncodeTiling.Size || w > v.EncodeTiling.Size) {
-		return v.encodeTiled(video, F, H, W), nil
+		return v.encodeTiled(ctx, video, F, H, W), nil
 	}
-	return v.encodeWhole(video, F, H, W), nil
+	return v.encodeWhole(ctx, video, F, H, W), nil
 }
 
 // encodeWhole encodes a checked video [3, F, H, W] chunk by chunk into the
 // normalized latent [ZDim, T, H/8, W/8]. Errors panic (Encode catches them).
-func (v *VAE) encodeWhole(video []float32, F, H, W int) []float32 {
+func (v *VAE) encodeWhole(ctx context.Context, video []float32, F, H, W int) []float32 {
 	ops, z := v.ops, v.Config.ZDim
 	T, h, w := 1+(F-1)/4, H/Scale, W/Scale
 	latent := make([]float32, z*T*h*w)
-	s := newState(ops)
+	s := newState(ctx, ops)
 	defer s.free()
 	t := 0
 	for f0 := 0; f0 < F; {
@@ -185,8 +191,10 @@ type EmitFunc func(frames []float32, first int) error
 // Decode decodes a normalized latent z [ZDim, T, h, w] into 1 + 4(T−1)
 // frames of 8h×8w, one latent frame at a time, calling emit with each group
 // of frames (1 for the first latent frame, then 4) as soon as it is decoded.
-// An error from emit stops decoding and is returned unchanged.
-func (v *VAE) Decode(z []float32, T, h, w int, emit EmitFunc) (err error) {
+// An error from emit stops decoding and is returned unchanged. ctx is
+// checked before every convolution and attention layer, as in Encode.
+func (v *VAE) Decode(ctx context.Context, z []float32, T, h, w int, emit EmitFunc) (err error) {
+	defer catchStopped("Decode", &err)
 	defer engine.Catch(&err)
 	if v.decoder == nil {
 		return errors.New("vae: Decode: the decoder was not loaded")
@@ -200,11 +208,11 @@ func (v *VAE) Decode(z []float32, T, h, w int, emit EmitFunc) (err error) {
 	}
 	if v.Tiling.Size > 0 && (h > v.Tiling.Size || w > v.Tiling.Size) {
 		if v.Tiling.Sequential {
-			return v.decodeSequential(z, T, h, w, emit)
+			return v.decodeSequential(ctx, z, T, h, w, emit)
 		}
-		return v.decodeTiled(z, T, h, w, emit)
+		return v.decodeTiled(ctx, z, T, h, w, emit)
 	}
-	s := newState(v.ops)
+	s := newState(ctx, v.ops)
 	defer s.free()
 	first := 0
 	for t := range T {

@@ -1,6 +1,7 @@
 package vae_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -54,7 +55,7 @@ func decodeAll(t testing.TB, v *vae.VAE, z []float32, T, h, w int) []float32 {
 	F, H, W := 1+4*(T-1), vae.Scale*h, vae.Scale*w
 	video := make([]float32, 3*F*H*W)
 	next := 0
-	err := v.Decode(z, T, h, w, func(frames []float32, first int) error {
+	err := v.Decode(context.Background(), z, T, h, w, func(frames []float32, first int) error {
 		n := len(frames) / (3 * H * W)
 		if first != next || len(frames) != 3*n*H*W || (first == 0) != (n == 1) || (first > 0 && n != 4) {
 			t.Fatalf("emit: %d values at frame %d, want frame %d", len(frames), first, next)
@@ -87,7 +88,7 @@ func TestGoldenTiny(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			video, vs := readF32(t, cases, name+".video")
 			want, ls := readF32(t, cases, name+".latent")
-			latent, err := v.Encode(video, vs[1], vs[2], vs[3])
+			latent, err := v.Encode(context.Background(), video, vs[1], vs[2], vs[3])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +118,7 @@ func TestEmitErrorStops(t *testing.T) {
 	stop := errors.New("writer full")
 	calls := 0
 	z := make([]float32, 16*3*1*2)
-	err := v.Decode(z, 3, 1, 2, func([]float32, int) error { calls++; return stop })
+	err := v.Decode(context.Background(), z, 3, 1, 2, func([]float32, int) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("Decode returned %v after %d calls, want the emit error after 1", err, calls)
 	}
@@ -125,20 +126,20 @@ func TestEmitErrorStops(t *testing.T) {
 
 func TestBadInputs(t *testing.T) {
 	v := loadTiny(t, cpu.New())
-	if _, err := v.Encode(make([]float32, 3*2*8*8), 2, 8, 8); err == nil {
+	if _, err := v.Encode(context.Background(), make([]float32, 3*2*8*8), 2, 8, 8); err == nil {
 		t.Error("Encode of 2 frames: no error")
 	}
-	if _, err := v.Encode(make([]float32, 3*12*8), 1, 12, 8); err == nil {
+	if _, err := v.Encode(context.Background(), make([]float32, 3*12*8), 1, 12, 8); err == nil {
 		t.Error("Encode of height 12: no error")
 	}
-	if _, err := v.Encode(make([]float32, 5), 1, 8, 8); err == nil {
+	if _, err := v.Encode(context.Background(), make([]float32, 5), 1, 8, 8); err == nil {
 		t.Error("Encode of a short buffer: no error")
 	}
-	if err := v.Decode(make([]float32, 5), 1, 1, 1, nil); err == nil {
+	if err := v.Decode(context.Background(), make([]float32, 5), 1, 1, 1, nil); err == nil {
 		t.Error("Decode of a short buffer: no error")
 	}
 	v.Tiling = vae.Tiling{Size: 4, Overlap: 2}
-	if err := v.Decode(make([]float32, 16*6*6), 1, 6, 6, func([]float32, int) error { return nil }); err == nil {
+	if err := v.Decode(context.Background(), make([]float32, 16*6*6), 1, 6, 6, func([]float32, int) error { return nil }); err == nil {
 		t.Error("Decode with overlap ≥ size/2: no error")
 	}
 }
@@ -151,7 +152,7 @@ func TestHalvesAndNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer enc.Free()
-	if err := enc.Decode(make([]float32, 16), 1, 1, 1, nil); err == nil {
+	if err := enc.Decode(context.Background(), make([]float32, 16), 1, 1, 1, nil); err == nil {
 		t.Error("Decode on an encoder-only VAE: no error")
 	}
 	dec, err := vae.LoadDecoder(b, src)
@@ -159,7 +160,7 @@ func TestHalvesAndNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dec.Free()
-	if _, err := dec.Encode(make([]float32, 3*8*8), 1, 8, 8); err == nil {
+	if _, err := dec.Encode(context.Background(), make([]float32, 3*8*8), 1, 8, 8); err == nil {
 		t.Error("Encode on a decoder-only VAE: no error")
 	}
 	if !slices.Contains([]int{16}, dec.Config.Dim) {
