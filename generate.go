@@ -1,15 +1,19 @@
 package wan22
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"image"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime/metrics"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/wan22/wan22/blockswap"
 	"github.com/wan22/wan22/engine/dit"
@@ -248,6 +252,9 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	if err := p.options(r, s).Validate(); err != nil {
 		return s, err
 	}
+	if err := p.checkExpertContent(); err != nil {
+		return s, err
+	}
 	if err := pipeline.CheckLoRAs(p.pipelineModels(), s.LoRAs); err != nil {
 		return s, err
 	}
@@ -470,6 +477,7 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 	if err != nil {
 		return err
 	}
+	p.warnSwappedExperts()
 	img := r.Tensor
 	if img == nil {
 		if img, err = imageprep.Tensor(r.Image, s.Width, s.Height); err != nil {
@@ -506,6 +514,134 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 		return nil
 	}
 	return pipeline.I2V(ctx, p.b, p.pipelineModels(), img, o, emit)
+}
+
+// checkExpertContent refuses two expert files with the same content (a copy
+// of one expert given as the other), unless Options.AllowSameExpert; see
+// sameContent. Naming one file twice is refused when the pipeline opens.
+func (p *Pipeline) checkExpertContent() error {
+	if p.o.AllowSameExpert {
+		return nil
+	}
+	m := p.models
+	same, err := sameContent(m.High, m.Low)
+	if err != nil {
+		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: "cannot be compared with the high-noise expert " + m.High, Err: err}
+	}
+	if same {
+		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: fmt.Sprintf("has the same content as the high-noise expert %s (a copy of one file): give the low-noise expert's file", m.High)}
+	}
+	return nil
+}
+
+// Sampling of sameContent: files up to sampleWhole bytes are compared
+// whole; larger ones in their first and last sampleEnds bytes (the header,
+// metadata and tensor table, and the last tensors) and sampleCount ranges
+// of sampleSpan bytes spread evenly between them.
+const (
+	sampleWhole = 4 << 20
+	sampleEnds  = 1 << 20
+	sampleCount = 16
+	sampleSpan  = 64 << 10
+)
+
+// sameContent reports whether files a and b hold the same bytes, as far as
+// a cheap check can tell: the same size and the same bytes in sampled
+// ranges (3 MiB of a 15 GB expert). Two different experts of one model and
+// quantization have the same size and header, but their tensor data differ
+// everywhere, so any sampled range of tensor data tells them apart.
+func sameContent(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	sa, err := fa.Stat()
+	if err != nil {
+		return false, err
+	}
+	sb, err := fb.Stat()
+	if err != nil {
+		return false, err
+	}
+	size := sa.Size()
+	if size != sb.Size() {
+		return false, nil
+	}
+	type span struct{ off, n int64 }
+	spans := []span{{0, size}}
+	if size > sampleWhole {
+		spans = []span{{0, sampleEnds}, {size - sampleEnds, sampleEnds}}
+		step := (size - 2*sampleEnds) / (sampleCount + 1)
+		for i := range int64(sampleCount) {
+			spans = append(spans, span{sampleEnds + (i+1)*step - sampleSpan/2, sampleSpan})
+		}
+	}
+	bufA, bufB := make([]byte, min(size, sampleEnds)), make([]byte, min(size, sampleEnds))
+	for _, s := range spans {
+		for off := s.off; off < s.off+s.n; off += int64(len(bufA)) {
+			n := min(int64(len(bufA)), s.off+s.n-off)
+			if _, err := fa.ReadAt(bufA[:n], off); err != nil {
+				return false, err
+			}
+			if _, err := fb.ReadAt(bufB[:n], off); err != nil {
+				return false, err
+			}
+			if !bytes.Equal(bufA[:n], bufB[:n]) {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// warnSwappedExperts logs a warning (Options.Log) when the experts' file
+// names say the other expert: "low" in the high-noise expert's base name or
+// "high" in the low-noise expert's, as in the published names
+// (wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors,
+// Wan2.2-I2V-A14B-LowNoise-Q8_0.gguf). Names are only a hint, so the run
+// goes on.
+func (p *Pipeline) warnSwappedExperts() {
+	m := p.models
+	if p.o.Log == nil || p.o.AllowSameExpert {
+		return
+	}
+	if nameSays(m.High) == "low" || nameSays(m.Low) == "high" {
+		p.o.Log.Warn("the expert files' names say they are swapped: the high-noise expert should be the high_noise file and the low-noise expert the low_noise one; running them as given",
+			"high_noise_expert", m.High, "low_noise_expert", m.Low)
+	}
+}
+
+// nameSays is the expert a file's base name names, "high" or "low", or ""
+// when it names neither or both. A word counts where no letter precedes it
+// (any case): "LowNoise" and "_high_noise" do, "flow" and "slow" do not.
+func nameSays(path string) string {
+	name := strings.ToLower(filepath.Base(path))
+	has := func(w string) bool {
+		for i := 0; ; {
+			j := strings.Index(name[i:], w)
+			if j < 0 {
+				return false
+			}
+			if i+j == 0 || !unicode.IsLetter(rune(name[i+j-1])) {
+				return true
+			}
+			i += j + 1
+		}
+	}
+	high, low := has("high"), has("low")
+	if high == low {
+		return ""
+	}
+	if high {
+		return "high"
+	}
+	return "low"
 }
 
 // pipelineModels are the model files as the pipeline names them.

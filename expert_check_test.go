@@ -1,0 +1,128 @@
+package wan22
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// copyFile copies src to dir/name and returns the new path.
+func copyFile(t *testing.T, src, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	require.NoError(t, err)
+	dst := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(dst, b, 0o644))
+	return dst
+}
+
+func TestIdenticalExpertsRefused(t *testing.T) {
+	m := tiny
+	m.Low = copyFile(t, tiny.High, t.TempDir(), "low.gguf") // a byte-identical copy of the high-noise expert
+	p := open(t, m)
+	_, err := p.Resolve(tinyRequest())
+	var me *ModelError
+	require.ErrorAs(t, err, &me)
+	require.Equal(t, m.Low, me.Path)
+	require.ErrorContains(t, err, "same content as the high-noise expert "+tiny.High)
+	err = p.Generate(context.Background(), tinyRequest(), Output{Frame: func(int, *image.RGBA) error { return nil }})
+	require.ErrorAs(t, err, &me)
+
+	// Benchmarks may run one expert in both roles.
+	q, err := Open(context.Background(), m, Options{Device: "cpu", AllowSameExpert: true})
+	require.NoError(t, err)
+	defer q.Close()
+	_, err = q.Resolve(tinyRequest())
+	require.NoError(t, err)
+
+	// The real pair differs.
+	_, err = open(t, tiny).Resolve(tinyRequest())
+	require.NoError(t, err)
+}
+
+func TestSameContent(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		f := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(f, b, 0o644))
+		return f
+	}
+	for _, size := range []int{1000, sampleWhole + 12345} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i*7 + i/251)
+		}
+		a := write("a", data)
+		same, err := sameContent(a, write("b", data))
+		require.NoError(t, err)
+		require.True(t, same, "size %d: a copy", size)
+		middle := size / 2
+		if size > sampleWhole {
+			// A large file is compared in sampled ranges: change a byte of
+			// the one nearest the middle.
+			middle = sampleEnds + 8*(size-2*sampleEnds)/(sampleCount+1)
+		}
+		for _, at := range []int{0, middle, size - 1} {
+			d := bytes.Clone(data)
+			d[at] ^= 1
+			same, err := sameContent(a, write("c", d))
+			require.NoError(t, err)
+			require.False(t, same, "size %d: one byte differs at %d", size, at)
+		}
+		same, err = sameContent(a, write("d", data[:size-1]))
+		require.NoError(t, err)
+		require.False(t, same, "size %d: shorter", size)
+	}
+	_, err := sameContent(filepath.Join(dir, "a"), filepath.Join(dir, "missing"))
+	require.True(t, errors.Is(err, os.ErrNotExist))
+}
+
+func TestNameSays(t *testing.T) {
+	for name, want := range map[string]string{
+		"/m/wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors": "high",
+		"/m/wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors":  "low",
+		"Wan2.2-I2V-A14B-HighNoise-Q4_K_M.gguf":               "high",
+		"/x/Wan2.2-I2V-A14B-LowNoise-Q8_0.gguf":               "low",
+		"/low/expert.gguf":                                    "", // only the base name counts
+		"slow_flow_yellow.gguf":                               "",
+		"high_and_low.gguf":                                   "",
+		"high.gguf":                                           "high",
+	} {
+		require.Equal(t, want, nameSays(name), name)
+	}
+}
+
+func TestSwappedExpertNamesWarn(t *testing.T) {
+	dir := t.TempDir()
+	run := func(m Models) string {
+		var log bytes.Buffer
+		p, err := Open(context.Background(), m, Options{Device: "cpu", Log: slog.New(slog.NewTextHandler(&log, nil))})
+		require.NoError(t, err)
+		defer p.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the warning comes before any stage runs
+		err = p.Generate(ctx, tinyRequest(), Output{Frame: func(int, *image.RGBA) error { return nil }})
+		require.ErrorIs(t, err, context.Canceled)
+		return log.String()
+	}
+	swapped := tiny
+	swapped.High = copyFile(t, tiny.High, dir, "wan2.2_i2v_low_noise_14B_Q8_0.gguf")
+	swapped.Low = copyFile(t, tiny.Low, dir, "Wan2.2-I2V-A14B-HighNoise-Q4_K.gguf")
+	out := run(swapped)
+	require.Contains(t, out, "level=WARN")
+	require.Contains(t, out, "swapped")
+	require.Contains(t, out, swapped.High)
+	require.Contains(t, out, swapped.Low)
+
+	right := tiny
+	right.High = copyFile(t, tiny.High, dir, "wan2.2_i2v_high_noise_14B_Q8_0.gguf")
+	right.Low = copyFile(t, tiny.Low, dir, "Wan2.2-I2V-A14B-LowNoise-Q4_K.gguf")
+	require.NotContains(t, run(right), "swapped")
+}
