@@ -36,6 +36,17 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
             : "memory");
     } while (!done);
 }
+// The consumers' named barrier id (1 … 15; 0 is __syncthreads): the NTHREADS threads of the two consumer
+// warpgroups, without the producer's.
+__device__ __forceinline__ void named_sync(int id) {
+    asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "n"(NTHREADS) : "memory");
+}
+// A warp's one arrival on an "empty" mbarrier (its init count counts warps), after all its lanes' reads of the
+// slot: __syncwarp orders the other lanes' shared-memory reads (ldmatrix included) before lane 0's release.
+__device__ __forceinline__ void warp_release(uint32_t bar) {
+    __syncwarp();
+    if ((threadIdx.x & 31) == 0) mbar_arrive(bar);
+}
 __device__ __forceinline__ void cp_async_arrive(uint32_t bar) {
     asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
 }
@@ -114,6 +125,9 @@ __device__ __forceinline__ void tile_rowmax(SV sval, float (&mx)[2]) {
     }
 }
 
+// The online softmax's slack (log2 units): the running max is raised only past it (softmax_exp).
+constexpr float MAX_SLACK = 8.0f;
+
 // softmax_exp is the online softmax of a tile: raises the running max mrow (log2 domain: scores times sl2 > 0),
 // sets alpha to O's rescale factor, adds the tile's row sums into lrow, and hands the probabilities of
 // accumulators i·4 … i·4 + 3 to sink(i, p0, p1, p2, p3).
@@ -124,10 +138,14 @@ __device__ __forceinline__ void softmax_exp(SV sval, float sl2, float (&mrow)[2]
     tile_rowmax(sval, mx);
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-        const float mnew = fmaxf(mrow[r], mx[r] * sl2);
-        alpha[r] = fast_exp2(mrow[r] - mnew);
-        mrow[r] = mnew;
-        mneg[r] = -mnew;
+        // The running max is raised only when the tile's exceeds it by more than MAX_SLACK: otherwise the tile's
+        // probabilities stay below 2^MAX_SLACK (harmless in f32 sums and in bf16 P) and O keeps its scale
+        // (alpha = 1), so that rescale_o can skip its 64 products, which it does when no row of the warp moved.
+        const float mt = mx[r] * sl2;
+        const bool up = mt > mrow[r] + MAX_SLACK;  // always on the first tile (mrow = −∞)
+        alpha[r] = up ? fast_exp2(mrow[r] - mt) : 1.0f;
+        mrow[r] = up ? mt : mrow[r];
+        mneg[r] = -mrow[r];
     }
     float rs[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};  // two partial sums per row: shorter dependent chains
 #pragma unroll
@@ -144,6 +162,19 @@ __device__ __forceinline__ void softmax_exp(SV sval, float sl2, float (&mrow)[2]
     lrow[1] = fmaf(lrow[1], alpha[1], rs[1][0] + rs[1][1]);
 }
 
+// rescale_o multiplies O (64 accumulators, rows g and g + 8) by the softmax's rescale factors alpha, unless
+// every row of the warp keeps its scale (alpha = 1: softmax_exp's slack), the usual case after a few tiles.
+__device__ __forceinline__ void rescale_o(float (&o)[64], const float (&alpha)[2]) {
+    if (!__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) return;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+        o[i * 4 + 0] *= alpha[0];
+        o[i * 4 + 1] *= alpha[0];
+        o[i * 4 + 2] *= alpha[1];
+        o[i * 4 + 3] *= alpha[1];
+    }
+}
+
 // pack_p packs the probabilities of accumulators i·4 … i·4 + 3 into P (bf16, the A fragments of eight k16 steps).
 __device__ __forceinline__ void pack_p(uint32_t (&pf)[8][4], int i, float p0, float p1, float p2, float p3) {
     pf[i / 2][(i & 1) * 2 + 0] = pack_bf16(p0, p1);
@@ -158,18 +189,6 @@ __device__ __forceinline__ void softmax_bf16(SV sval, float sl2, float (&mrow)[2
                 [&](int i, float p0, float p1, float p2, float p3) { pack_p(pf, i, p0, p1, p2, p3); });
 }
 
-// row_scales sets inv[r] = num[r] / l for rows g and g + 8, l the row sum over the four threads of the row group
-// (lrow: this thread's part); 0 for an empty row.
-__device__ __forceinline__ void row_scales(const float (&lrow)[2], const float (&num)[2], float (&inv)[2]) {
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        float l = lrow[r];
-        l += __shfl_xor_sync(0xffffffffu, l, 1);
-        l += __shfl_xor_sync(0xffffffffu, l, 2);
-        inv[r] = l > 0.0f ? num[r] / l : 0.0f;
-    }
-}
-
 // store_o is the epilogue of the Hopper kernels: warp w's 16 rows of O (64 accumulators per thread, the
 // wgmma layout), the row sums lrow of its four threads per row group reduced, O · num[r] / l · colscale(c)
 // (colscale: a float2 for channels c, c + 1) written to out [rows, 128] (rows ≥ lq skipped) through this warp's
@@ -180,8 +199,14 @@ __device__ __forceinline__ void store_o(T* __restrict__ out, const float (&o)[64
                                         int o_stride) {
     constexpr int PITCH = (64 + 8) * (int)sizeof(T), CPR = 64 * (int)sizeof(T) / 16;
     const int lane = threadIdx.x & 31, g = lane >> 2, cq = (lane & 3) * 2;
-    float inv[2];
-    row_scales(lrow, num, inv);
+    float inv[2];  // num[r] / l for rows g and g + 8 (l: the row's sum over its four threads), 0 for an empty row
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float l = lrow[r];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        inv[r] = l > 0.0f ? num[r] / l : 0.0f;
+    }
 #pragma unroll
     for (int half = 0; half < 2; half++) {
 #pragma unroll
@@ -206,8 +231,9 @@ __device__ __forceinline__ void store_o(T* __restrict__ out, const float (&o)[64
     }
 }
 
-// Operand lists of the 64 f32 accumulators of a wgmma m64n128: the register names %0 … %63 in the
-// instruction text, and the constraints (M is "+f" or "=f") binding them to d[0] … d[63].
+// Operand lists of the 64 accumulators of a wgmma m64n128: the register names %0 … %63 in the instruction
+// text, and the constraints binding them to d[0] … d[63] (M: one of the WG_RW_ / WG_WO_ makers below,
+// read-write or write-only, f32 or s32).
 #define WG_REGS64 \
     "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
     "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, " \
@@ -215,32 +241,51 @@ __device__ __forceinline__ void store_o(T* __restrict__ out, const float (&o)[64
 #define WG_D8(M, i) M(d[i]), M(d[i + 1]), M(d[i + 2]), M(d[i + 3]), M(d[i + 4]), M(d[i + 5]), M(d[i + 6]), M(d[i + 7])
 #define WG_D64(M) \
     WG_D8(M, 0), WG_D8(M, 8), WG_D8(M, 16), WG_D8(M, 24), WG_D8(M, 32), WG_D8(M, 40), WG_D8(M, 48), WG_D8(M, 56)
-#define WG_RW(x) "+f"(x)
-#define WG_WO(x) "=f"(x)
-#define WG_RWI(x) "+r"(x)
-#define WG_WOI(x) "=r"(x)
+#define WG_RW_float(x) "+f"(x)
+#define WG_WO_float(x) "=f"(x)
+#define WG_RW_int(x) "+r"(x)
+#define WG_WO_int(x) "=r"(x)
+#define WG_UNPAREN(...) __VA_ARGS__
 
-// wgmma m64n128k16, A and B from shared memory (K-major both), accumulating into d[64].
-__device__ __forceinline__ void wgmma_ss(float (&d)[64], uint64_t adesc, uint64_t bdesc) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64 ", %64, %65, 1, 1, 1, 0, 0;\n"
-                 : WG_D64(WG_RW)
-                 : "l"(adesc), "l"(bdesc));
-}
+// WGMMA_PAIR defines name(d, a, bdesc), d += A·B, and name##_first(d, a, bdesc), d = A·B with write-only outputs
+// (the first step of a product does not depend on the registers' previous values, so no copies of them are made
+// while other products are in flight): INSTR, a wgmma.mma_async instruction with D of element type D (float or
+// int, 64 registers); A_PARAM, the parameter of A in parentheses; OPERANDS, the text of A's and B's operands
+// (%64 on); TAIL, the immediates after scale-d; A_OPS, A's constraints in parentheses.
+#define WGMMA_PAIR(name, D, INSTR, A_PARAM, OPERANDS, TAIL, A_OPS)                                             \
+    __device__ __forceinline__ void name(D(&d)[64], WG_UNPAREN A_PARAM, uint64_t bdesc) {                      \
+        asm volatile(INSTR " " WG_REGS64 ", " OPERANDS ", 1" TAIL ";\n"                                        \
+                     : WG_D64(WG_RW_##D)                                                                       \
+                     : WG_UNPAREN A_OPS, "l"(bdesc));                                                          \
+    }                                                                                                          \
+    __device__ __forceinline__ void name##_first(D(&d)[64], WG_UNPAREN A_PARAM, uint64_t bdesc) {              \
+        asm volatile(INSTR " " WG_REGS64 ", " OPERANDS ", 0" TAIL ";\n"                                        \
+                     : WG_D64(WG_WO_##D)                                                                       \
+                     : WG_UNPAREN A_OPS, "l"(bdesc));                                                          \
+    }
+#define WG_A_REGS ("r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]))
 
-// The same with D = A·B (no accumulate) and write-only outputs: the first k16 step of S does not depend on the
-// previous tile's S registers, so no copies of them are made while other products are in flight.
-__device__ __forceinline__ void wgmma_ss_first(float (&d)[64], uint64_t adesc, uint64_t bdesc) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64 ", %64, %65, 0, 1, 1, 0, 0;\n"
-                 : WG_D64(WG_WO)
-                 : "l"(adesc), "l"(bdesc));
-}
+// wgmma_ss: m64n128k16 bf16 → f32, A and B from shared memory (K-major both).
+WGMMA_PAIR(wgmma_ss, float, "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", (uint64_t adesc), "%64, %65",
+           ", 1, 1, 0, 0", ("l"(adesc)))
+// wgmma_rs_k: m64n128k16 bf16 → f32, A (4 registers of bf16 pairs, the mma.sync A layout per warp) from
+// registers, B from shared memory K-major (S = Q Kᵀ with Q held in registers).
+WGMMA_PAIR(wgmma_rs_k, float, "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", (const uint32_t(&a)[4]),
+           "{%64, %65, %66, %67}, %68", ", 1, 1, 0", WG_A_REGS)
+// wgmma_s8: m64n128k32 s8·s8 → s32, A and B from shared memory (K-major).
+WGMMA_PAIR(wgmma_s8, int, "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8", (uint64_t adesc), "%64, %65", "",
+           ("l"(adesc)))
+// wgmma_u8s8_rs: m64n128k32 u8·s8 → s32, A (4 registers of four bytes each: the mma.sync m16n8k32 A layout per
+// warp) from registers, B from shared memory (K-major).
+WGMMA_PAIR(wgmma_u8s8_rs, int, "wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8", (const uint32_t(&a)[4]),
+           "{%64, %65, %66, %67}, %68", "", WG_A_REGS)
 
-// wgmma m64n128k16, A (4 registers of bf16 pairs, the mma.sync A layout per warp) from registers, B from shared
-// memory MN-major (transposed), accumulating into d[64].
+// wgmma m64n128k16, A from registers as wgmma_rs_k, B from shared memory MN-major (transposed), accumulating
+// into d[64].
 __device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
     asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64
                  ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
-                 : WG_D64(WG_RW)
+                 : WG_D64(WG_RW_float)
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
 }
 
@@ -254,44 +299,6 @@ __device__ __forceinline__ void issue_pv_bf16(float (&o)[64], const uint32_t (&p
     wg_commit();
 }
 
-// wgmma m64n128k16, A from registers as wgmma_rs, B from shared memory K-major (S = Q Kᵀ with Q held in
-// registers), accumulating into d[64]; first: d = A·B with write-only outputs.
-__device__ __forceinline__ void wgmma_rs_k(float (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64
-                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 0;\n"
-                 : WG_D64(WG_RW)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
-}
-__device__ __forceinline__ void wgmma_rs_k_first(float (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS64
-                 ", {%64, %65, %66, %67}, %68, 0, 1, 1, 0;\n"
-                 : WG_D64(WG_WO)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
-}
-
-// wgmma m64n128k32 s8·s8 → s32, A and B from shared memory (K-major), accumulating into d (first: d = A·B).
-__device__ __forceinline__ void wgmma_s8(int (&d)[64], uint64_t adesc, uint64_t bdesc) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 " WG_REGS64 ", %64, %65, 1;\n"
-                 : WG_D64(WG_RWI)
-                 : "l"(adesc), "l"(bdesc));
-}
-__device__ __forceinline__ void wgmma_s8_first(int (&d)[64], uint64_t adesc, uint64_t bdesc) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 " WG_REGS64 ", %64, %65, 0;\n"
-                 : WG_D64(WG_WOI)
-                 : "l"(adesc), "l"(bdesc));
-}
-// wgmma m64n128k32 u8·s8 → s32, A (4 registers of four bytes each: the mma.sync m16n8k32 A layout per warp)
-// from registers, B from shared memory (K-major), accumulating into d (first: d = A·B).
-__device__ __forceinline__ void wgmma_u8s8_rs(int (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8 " WG_REGS64 ", {%64, %65, %66, %67}, %68, 1;\n"
-                 : WG_D64(WG_RWI)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
-}
-__device__ __forceinline__ void wgmma_u8s8_rs_first(int (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8 " WG_REGS64 ", {%64, %65, %66, %67}, %68, 0;\n"
-                 : WG_D64(WG_WOI)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
-}
 __device__ __forceinline__ void reg_fence_i(int (&d)[64]) {
 #pragma unroll
     for (int i = 0; i < 64; i++) asm volatile("" : "+r"(d[i])::"memory");

@@ -90,8 +90,8 @@ __device__ __forceinline__ void produce_rows(uint32_t dst, const bf16* __restric
 // QREG (s3gtr, with TMA): each warp holds its 16 rows of Q in registers (32: eight k16 A fragments, loaded once by
 // ldmatrix), so S = Q Kᵀ reads only K from shared memory (wgmma with A from registers), and P is single-buffered:
 // the softmax writes the probabilities over the retired S accumulators, and they are packed to bf16 once the
-// previous P·V has retired (the 32 registers of the second P buffer hold Q instead). This halves the
-// shared-memory reads of the Q·Kᵀ products (Q's 16 KiB per warpgroup and tile).
+// previous P·V has retired (the 32 registers of the second P buffer hold Q instead). This removes a third of
+// the shared-memory reads of the Q·Kᵀ products (Q's 16 KiB of the 48 KiB a warpgroup reads per tile).
 template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4, bool TMA = false, bool QREG = false>
 __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out, const bf16* __restrict__ q,
                                               const bf16* __restrict__ k, const bf16* __restrict__ v, int lq,
@@ -211,7 +211,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     uint32_t qf[QREG ? 8 : 1][4];  // QREG: this warp's rows of Q, the A fragments of the eight k16 steps
     // S = Q Kᵀ (this warpgroup's 64 rows × 128 keys); k16 step kk reads panel kk/4 at byte (kk%4)·32. The
     // descriptors are made once per tile and stepped by constant offsets (desc_add).
-    const uint64_t qdesc = sdesc(sq + wg * 64 * 128, 16, 1024);
+    const uint64_t qdesc = QREG ? 0 : sdesc(sq + wg * 64 * 128, 16, 1024);  // QREG: Q comes from qf
     auto issue_qk = [&](uint32_t sk) {
         const uint64_t kdesc = sdesc(sk, 16, 1024);
 #pragma unroll
@@ -246,7 +246,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         }
     };
     // Online softmax of s (tile j) into P (bf16, A-fragment order) and the rescale factor of O (attention90.cuh's
-    // softmax_bf16; masked keys read as −∞ through sval).
+    // softmax_bf16; masked keys read as −∞ through sval). QREG: the probabilities go over the S accumulators
+    // instead, and step packs them into P once the previous P·V has retired (one P buffer).
     auto softmax = [&](uint32_t (&pf)[8][4], int j, float (&alpha)[2], auto masked) {
         constexpr bool MASK = decltype(masked)::value;
         const int limit = lkv - j * BN - (lane & 3) * 2;  // keys at column offset ≥ limit are masked
@@ -273,15 +274,6 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             softmax(pf, j, alpha, std::false_type());
         }
     };
-    auto rescale = [&](const float (&alpha)[2]) {
-#pragma unroll
-        for (int i = 0; i < 16; i++) {
-            o[i * 4 + 0] *= alpha[0];
-            o[i * 4 + 1] *= alpha[0];
-            o[i * 4 + 2] *= alpha[1];
-            o[i * 4 + 3] *= alpha[1];
-        }
-    };
 
     if constexpr (!WS) load_rows<BM>(sq, q, q_stride, m0, lq, tid);
     if constexpr (STAGES == 2) {
@@ -297,7 +289,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             uint32_t pf[8][4];
             float alpha[2];
             softmax_tile(pf, j, alpha);
-            rescale(alpha);
+            rescale_o(o, alpha);
             reg_fence(o);
             wg_fence();
             issue_pv_bf16(o, pf, stage_addr(j) + TILE_BYTES);
@@ -323,7 +315,6 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             if (t < ntiles) load_rows<BN>(vslot(t), v, v_stride, t * BN, lkv, tid);
             cp_async_commit();
         };
-        auto named_sync = [&](int id) { asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "n"(NTHREADS) : "memory"); };
         auto land = [&]() {
             cp_async_wait<2>();
             asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
@@ -333,9 +324,6 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / 3) & 1);
             mbar_wait(full_v(j), (j / 3) & 1);
             if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-        };
-        auto release = [&](uint32_t bar) {
-            if (lane == 0) mbar_arrive(bar);
         };
         if constexpr (WS) {
             mbar_wait(full_k(0), 0);  // Q and K(0)
@@ -355,7 +343,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         issue_qk(kslot(0));
         wg_wait<0>();
         reg_fence(s);
-        if constexpr (WS) release(empty_k(0));
+        if constexpr (WS) warp_release(empty_k(0));
         const int bar_x = wg == 0 ? 1 : 2, bar_y = wg == 0 ? 2 : 1;
         if (wg == 1) {
             if constexpr (!WS) land();
@@ -371,13 +359,13 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             reg_fence(o);
             if constexpr (QREG) reg_fence(s);  // the pack below stays after the wait: one P buffer live
             if constexpr (WS) {
-                if (j > 0) release(empty_v(j - 1));
+                if (j > 0) warp_release(empty_v(j - 1));
             }
             if constexpr (QREG) {
 #pragma unroll
                 for (int i = 0; i < 16; i++) pack_p(pf, i, s[i * 4], s[i * 4 + 1], s[i * 4 + 2], s[i * 4 + 3]);
             }
-            rescale(alpha);
+            rescale_o(o, alpha);
             reg_fence(o);
             if constexpr (WS) {
                 ws_ready(j);
@@ -399,7 +387,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             wg_wait<1>();
             reg_fence(s);
             if constexpr (WS) {
-                if (j + 1 < ntiles) release(empty_k(j + 1));
+                if (j + 1 < ntiles) warp_release(empty_k(j + 1));
             } else if (wg == 1) {
                 land();
             }
@@ -423,7 +411,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         reg_fence(o);
     }
     if constexpr (WS) {
-        asm volatile("barrier.sync 3, %0;\n" ::"n"(NTHREADS) : "memory");  // the consumers only
+        named_sync(3);  // the consumers only
     } else {
         cp_async_wait<0>();
         __syncthreads();  // the ring and Q become the epilogue's staging memory

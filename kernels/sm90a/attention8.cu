@@ -11,8 +11,8 @@
 namespace {
 
 // ---------------------------------------------------------------------------------------------------- 8-bit
-// attn8h: INT8 Q·Kᵀ on the warpgroup tensor cores, P·V in bf16 as sm90a/attention.cu's s3gt. The same ping-pong of two consumer warpgroups fed by one TMA thread
-// as s3gt; Q and K are the 8-bit copies of kernels/attention8.cu's quantizers (q8 [H][lq][128] int8 with
+// attn8h: INT8 Q·Kᵀ on the warpgroup tensor cores, P·V in bf16 as sm90a/attention.cu's s3gt. The same
+// ping-pong of two consumer warpgroups fed by one TMA thread as s3gt; Q and K are the 8-bit copies of kernels/attention8.cu's quantizers (q8 [H][lq][128] int8 with
 // qscale per 16 rows, k8 [H][nkb·64][128] int8 with kscale per 64 keys, the 16 outlier channels per head in
 // bf16 as qo [H][lq][16] and ko [H][nkb·64][16]), V the bf16 tensor itself. Per tile and warpgroup:
 // S = Q8 K8ᵀ is four wgmma m64n128k32 s8·s8 → s32 (both operands K-major in shared memory, one 128-byte
@@ -231,22 +231,6 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
 #pragma unroll
             for (int e = 0; e < 4; e++) o[i * 4 + e] = fmaf(o[i * 4 + e], bprev[e >> 1], (float)oi[i * 4 + e]);
     };
-    auto rescale = [&](const float (&alpha)[2]) {
-#pragma unroll
-        for (int i = 0; i < 16; i++) {
-            o[i * 4 + 0] *= alpha[0];
-            o[i * 4 + 1] *= alpha[0];
-            o[i * 4 + 2] *= alpha[1];
-            o[i * 4 + 3] *= alpha[1];
-        }
-    };
-    auto named_sync = [&](int id) { asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "n"(NTHREADS) : "memory"); };
-    // One arrival per warp, after all its lanes' reads of the slot (ldmatrix of Ko included: __syncwarp orders
-    // the other lanes' shared-memory reads before lane 0's release).
-    auto release = [&](uint32_t bar) {
-        __syncwarp();
-        if (lane == 0) mbar_arrive(bar);
-    };
 
     float ks[2];
     kscales(0, ks);
@@ -263,8 +247,9 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
     auto step = [&](int j, PF& pf) {
         float alpha[2], t[64];
         scores(t, j, ks);
-        release(empty_k(j));  // S(j) retired, Ko(j) read: the slot may refill
-        kscales(j + 1, ks);   // for the next tile, ahead of its use
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // RACE EXPERIMENT: Ko reads before the TMA refill
+        warp_release(empty_k(j));  // S(j) retired, Ko(j) read: the slot may refill
+        kscales(j + 1, ks);  // for the next tile, ahead of its use
         if constexpr (PV8) {
             if ((j + 1) * BN > lkv) {
                 softmax8(t, pf, j, alpha, std::true_type());
@@ -281,8 +266,8 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
             }
             wg_wait<0>();  // P(j-1) V(j-1) done
             reg_fence(o);
-            if (j > 0) release(empty_v(j - 1));
-            rescale(alpha);
+            if (j > 0) warp_release(empty_v(j - 1));
+            rescale_o(o, alpha);
             reg_fence(o);
         }
         if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / 3) & 1);
@@ -300,11 +285,12 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
         named_sync(bar_y);
         if constexpr (PV8) {
             // O_tile(j) is added before the next softmax, so that its 64 s32 registers are never in flight beside
-            // the scores of a softmax (with them both the consumers needed ~224 registers and spilled); the
-            // other warpgroup's softmax overlaps this wait.
+            // the scores of a softmax (with them both the consumers needed ~224 registers and spilled more; it
+            // still spills, 336 bytes with nvcc 13.0: docs/BENCHMARKS.md); the other warpgroup's softmax overlaps
+            // this wait.
             wg_wait<0>();  // P̂(j) V̂(j) done
             reg_fence_i(oi);
-            release(empty_v(j));
+            warp_release(empty_v(j));
             add_tile();
         }
     };
@@ -317,7 +303,7 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
     if (wg == 0) named_sync(1);
     wg_wait<0>();
     reg_fence(o);
-    asm volatile("barrier.sync 3, %0;\n" ::"n"(NTHREADS) : "memory");
+    named_sync(3);  // the consumers only
 
     // Epilogue as s3gt's; PV8: O is in units of unit, V's per-channel scales apply.
     const float num[2] = {PV8 ? unit[0] : 1.0f, PV8 ? unit[1] : 1.0f};
