@@ -9,8 +9,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 // Writer builds a GGUF v3 file: metadata in the order it was set, tensors
@@ -198,29 +199,19 @@ func (w *Writer) WriteTo(dst io.Writer) (int64, error) {
 
 // WriteFile writes the file to path through a temporary file in the same
 // folder that is renamed into place only when everything was written, so a
-// failure leaves no partial output. Zero-filled tensors become holes.
+// failure leaves no partial output (internal/atomicfile: mode 0666 less the
+// umask, like any new file). Zero-filled tensors become holes.
 func (w *Writer) WriteFile(path string) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, err := atomicfile.Create(path)
 	if err != nil {
 		return fmt.Errorf("gguf: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	s := &sink{bw: bufio.NewWriterSize(tmp, 1<<20), f: tmp}
+	defer tmp.Abort()
+	s := &sink{bw: bufio.NewWriterSize(tmp, 1<<20), f: tmp.File}
 	if err := w.write(s); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("gguf: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("gguf: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return fmt.Errorf("gguf: %w", err)
 	}
 	return nil

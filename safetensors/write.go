@@ -8,13 +8,12 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 // Tensor is one tensor to write.
@@ -36,22 +35,17 @@ func FromFloat32(name string, shape []int64, v []float32) Tensor {
 
 // Write writes a safetensors file at path: to a temporary file in the same
 // folder, renamed over path once complete, so a reader never sees half a
-// file. Tensors are stored in the order given; metadata may be nil.
+// file (internal/atomicfile; mode 0666 less the umask). Tensors are stored in the order given; metadata may be nil.
 func Write(path string, tensors []Tensor, metadata map[string]string) (err error) {
 	hdr, err := encodeHeader(tensors, metadata)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	tmp, err := atomicfile.Create(path)
 	if err != nil {
 		return fmt.Errorf("safetensors: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Abort()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	if err = writeBody(bw, hdr, tensors); err != nil {
 		return err
@@ -62,11 +56,8 @@ func Write(path string, tensors []Tensor, metadata map[string]string) (err error
 	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("safetensors: writing %s: %w", path, err)
 	}
-	if err = tmp.Close(); err != nil {
+	if err = tmp.Commit(); err != nil {
 		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil
 }

@@ -6,7 +6,8 @@ import (
 	"image"
 	"image/png"
 	"os"
-	"path/filepath"
+
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 // latentRGB maps the 16 channels of a normalised WAN 2.1 VAE latent to RGB:
@@ -84,9 +85,10 @@ func LatentPreview(latent []float32, T, h, w, frame int) (*image.RGBA, error) {
 }
 
 // WritePNGAtomic writes img as a PNG at path through a temporary file in the
-// same directory (hidden, named after the target and the process id) renamed
-// onto path, so a reader never sees a half-written file and a failure leaves
-// nothing but the previous file. An existing file at path is replaced.
+// same directory (hidden, named after the target and the process id; see
+// internal/atomicfile) renamed onto path, so a reader never sees a
+// half-written file and a failure leaves nothing but the previous file. The
+// file has mode 0666 less the umask. An existing file at path is replaced.
 func WritePNGAtomic(path string, img image.Image) (err error) {
 	if path == "" {
 		return errors.New("imageprep: WritePNGAtomic: empty path")
@@ -94,32 +96,19 @@ func WritePNGAtomic(path string, img image.Image) (err error) {
 	if img == nil {
 		return errors.New("imageprep: WritePNGAtomic: no image")
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return fmt.Errorf("preview %s: is a directory; give a file name", path)
 	}
-	f, err := os.CreateTemp(dir, fmt.Sprintf(".%s.tmp-%d-*", base, os.Getpid()))
+	f, err := atomicfile.Create(path)
 	if err != nil {
 		return fmt.Errorf("preview %s: cannot write in its directory: %w", path, err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	defer f.Abort()
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
 	if err := enc.Encode(f, img); err != nil {
 		return fmt.Errorf("preview %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("preview %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("preview %s: %w", path, err)
 	}
 	return nil

@@ -27,6 +27,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 // Format is an output container and codec.
@@ -165,20 +167,22 @@ func Create(ctx context.Context, path string, o Options) (*File, error) {
 	if err := checkTarget(f.path, f.format, o.Overwrite); err != nil {
 		return nil, err
 	}
-	dir, base := filepath.Split(f.path)
+	dir, _ := filepath.Split(f.path)
 	if dir == "" {
 		dir = "."
 	}
-	pattern := fmt.Sprintf(".%s.tmp-%d-*", base, os.Getpid())
+	// The temporary output (internal/atomicfile) has the modes of a new
+	// file or folder, 0666 or 0777 less the umask, and is registered for a
+	// process that quits at once.
 	var err error
 	if f.format == PNGDir {
-		f.tmp, err = os.MkdirTemp(dir, pattern)
+		f.tmp, err = atomicfile.TempDir(f.path)
 	} else {
-		var tf *os.File
-		if tf, err = os.CreateTemp(dir, pattern); err == nil {
+		var tf *atomicfile.File
+		if tf, err = atomicfile.Create(f.path); err == nil {
 			f.tmp = tf.Name()
 			if f.format == AVI {
-				f.enc, err = newAVI(tf, o.Width, o.Height, o.FPS, o.JPEGQuality)
+				f.enc, err = newAVI(tf.File, o.Width, o.Height, o.FPS, o.JPEGQuality)
 			} else {
 				tf.Close()
 			}
@@ -310,7 +314,8 @@ func (f *File) Close() error {
 	if err := checkTarget(f.path, f.format, f.o.Overwrite); err != nil {
 		return fail(err) // appeared while encoding
 	}
-	if err := os.Rename(f.tmp, f.path); err != nil {
+	if err := atomicfile.Rename(f.tmp, f.path); err != nil {
+		f.tmp = "" // removed
 		return fail(fmt.Errorf("video %s: %w", f.path, err))
 	}
 	return nil
@@ -337,5 +342,5 @@ func (f *File) removeTemp() error {
 	if f.tmp == "" {
 		return nil
 	}
-	return os.RemoveAll(f.tmp)
+	return atomicfile.Remove(f.tmp)
 }

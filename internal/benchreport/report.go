@@ -14,11 +14,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/wan22/wan22/blockswap"
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 // Schema identifies the JSON format; a change that removes or renames a
@@ -288,20 +288,11 @@ func ReadFile(path string) (*Report, error) {
 // that is renamed to path only when write and the close succeeded: path is
 // either the complete new file or untouched.
 func WriteAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".partial-")
+	f, err := atomicfile.Create(path)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Abort()
 	var buf bytes.Buffer
 	if err := write(&buf); err != nil {
 		return err
@@ -309,13 +300,7 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	if _, err := f.Write(buf.Bytes()); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("moving the finished file into place: %w", err)
 	}
 	return nil
