@@ -17,10 +17,12 @@ import (
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/blockswap"
 	"github.com/wan22/wan22/engine/cuda"
+	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/engine/imageprep"
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/engine/pipeline"
+	"github.com/wan22/wan22/engine/t5"
 	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/engine/video"
 	"github.com/wan22/wan22/gguf"
@@ -168,7 +170,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.textEncoder, "text-encoder", "", "umT5 encoder file with its tokenizer (default: synthetic Q8_0)")
 	fs.StringVar(&f.vae, "vae", "", "WAN 2.1 VAE file (default: synthetic BF16)")
 	fs.StringVar(&f.synthDir, "synth-dir", "", "folder for the synthetic models (default: a temporary folder, removed afterwards)")
-	fs.BoolVar(&f.keepSynth, "keep-synth", false, "keep the temporary folder of synthetic models")
+	fs.BoolVar(&f.keepSynth, "keep-synth", false, "keep the temporary folder of synthetic models (full-size runs; the tiny set is always removed)")
 	fs.BoolVar(&f.sameExpert, "same-expert", true, "one expert file serves as both experts (saves disk; the timing is the same)")
 	fs.StringVar(&f.expertType, "expert-type", "Q8_0", "weight type of synthetic experts' blocks: "+typeList(synthKinds[0].types))
 	fs.BoolVar(&f.tiny, "tiny", false, "run the tiny model set on small sizes (CI, laptops)")
@@ -184,7 +186,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&f.shift, "shift", wan22.DefaultShift, "sigma shift")
 	fs.StringVar(&f.cfg, "cfg", "3.5", "guidance scale: one value for both experts, or HIGH,LOW (1 skips the unconditional pass; 1 by default for distill)")
 	fs.Float64Var(&f.boundary, "boundary", wan22.DefaultBoundary, "expert switch of the extrapolated schedule, as a fraction of the 1000 timesteps")
-	fs.Uint64Var(&f.seed, "seed", 0, "noise and synthetic-weight seed")
+	fs.Var(seedValue{&f.seed}, "seed", "noise and synthetic-weight seed (0 to 18446744073709551615)")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto")
 	fs.StringVar(&f.attention, "attention", "bf16", attentionUsage)
 	fs.StringVar(&f.jsonPath, "json", "", "write the report as JSON to this file")
@@ -240,9 +242,10 @@ func (f *benchFlags) check() (benchPlan, error) {
 		if cuda.Available() {
 			p.device = wan22.DeviceCUDA
 		}
-	case wan22.DeviceCPU, wan22.DeviceCUDA:
 	default:
-		return p, fmt.Errorf("unknown --device %q: use cpu, cuda or auto", f.device)
+		if err := checkDevice(p.device); err != nil {
+			return p, err
+		}
 	}
 	if p.attention, err = checkAttention(f.attention, p.device); err != nil {
 		return p, err
@@ -253,6 +256,9 @@ func (f *benchFlags) check() (benchPlan, error) {
 		return p, errors.New("--tiny runs the tiny model set: give no model files with it")
 	}
 	if p.tiny {
+		if err := f.checkTinySynth(); err != nil {
+			return p, err
+		}
 		if !f.set["frames"] {
 			f.frames = "5,9"
 		}
@@ -322,6 +328,25 @@ func (f *benchFlags) check() (benchPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkTinySynth refuses the flags about synthetic full-size models that a
+// tiny run would ignore: the tiny model set is written into a temporary
+// folder of its own and always removed. --synth-dir still holds the
+// synthetic LoRAs of --synth-lora.
+func (f *benchFlags) checkTinySynth() error {
+	why := "--tiny runs the tiny model set"
+	if !f.tiny {
+		why = "--device cpu without model files runs the tiny model set"
+	}
+	why += ", written to a temporary folder and always removed"
+	switch {
+	case f.keepSynth:
+		return fmt.Errorf("--keep-synth keeps synthetic full-size models, and %s: leave --keep-synth out, or give --device cuda or model files for a full-size run", why)
+	case f.set["synth-dir"] && f.synthLoRA == 0:
+		return fmt.Errorf("--synth-dir holds synthetic full-size models and --synth-lora LoRAs, and %s: leave --synth-dir out, or give --device cuda or model files for a full-size run", why)
+	}
+	return nil
 }
 
 // schedule checks the solver flags and plans the schedule and the measured
@@ -422,15 +447,10 @@ func (p *benchPlan) schedule(f *benchFlags) error {
 }
 
 // checkOutFile checks that a report can be written at path: its folder
-// exists and path is not a folder.
+// exists and is writable, and path does not exist (a report is never
+// overwritten, as i2v, demo and synth never overwrite their outputs).
 func checkOutFile(flagName, path string) error {
-	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
-		return fmt.Errorf("%s %s: the folder %s does not exist", flagName, path, filepath.Dir(path))
-	}
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return fmt.Errorf("%s %s is a folder: give a file name", flagName, path)
-	}
-	return nil
+	return checkOutputPath(flagName, path, newFile)
 }
 
 // parseList splits a comma-separated flag value into its trimmed items.
@@ -461,11 +481,8 @@ func parseFrames(s string) ([]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--frames: %q is not a whole number", it)
 		}
-		if err := imageprep.CheckFrames(n); err != nil {
-			return nil, fmt.Errorf("--frames: %w", err)
-		}
-		if n > pipeline.MaxFrames {
-			return nil, fmt.Errorf("--frames: at most %d frames, got %d", pipeline.MaxFrames, n)
+		if err := checkFrames("--frames", n); err != nil {
+			return nil, err
 		}
 		frames = append(frames, n)
 	}
@@ -486,11 +503,8 @@ func parseSizes(s string) ([][2]int, error) {
 		if !ok || err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("--size: %q is not WIDTHxHEIGHT, such as 832x480", it)
 		}
-		if err := imageprep.CheckSize(w, h); err != nil {
-			return nil, fmt.Errorf("--size %s: %w", it, err)
-		}
-		if w > pipeline.MaxSide || h > pipeline.MaxSide {
-			return nil, fmt.Errorf("--size %s: width and height must be at most %d", it, pipeline.MaxSide)
+		if err := checkSize("--size", w, h); err != nil {
+			return nil, err
 		}
 		sizes = append(sizes, [2]int{w, h})
 	}
@@ -706,6 +720,11 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 		bm.info.Kind = "mixed (synthetic where no file was given)"
 	}
 	if synthetic > 0 {
+		// The files given and the synthetic ones must fit together: a
+		// mismatch found after writing gigabytes would waste them.
+		if err := checkSynthFits(bm.m); err != nil {
+			return err
+		}
 		dir, err := bm.folder(f, stdout)
 		if err != nil {
 			return err
@@ -781,6 +800,62 @@ func detectExpert(path string) (*modelfile.DiTConfig, error) {
 	return info.DiT, nil
 }
 
+// synthSize is a size of the synthetic model of a synth kind: the test
+// override in benchSynthSizes, else the real model's value def.
+func synthSize(kind, name string, def int) int {
+	if v, ok := benchSynthSizes[kind][name]; ok {
+		return v
+	}
+	return def
+}
+
+// checkSynthFits checks, before any synthetic file is written, that the
+// model files given in m fit the synthetic ones that will fill the empty
+// roles: an i2v expert, and text of one width on both sides (the synthetic
+// umT5 has umT5-XXL's width, the synthetic experts read it). The synthetic
+// VAE is the WAN 2.1 one every i2v expert reads.
+func checkSynthFits(m wan22.Models) error {
+	textWidth := synthSize("t5", "dim", t5.UMT5XXL().Dim)
+	what := "the synthetic umT5 encoder"
+	if m.TextEncoder != "" {
+		src, _, err := modelfile.Open(m.TextEncoder)
+		if err != nil {
+			return fmt.Errorf("--text-encoder: %w", err)
+		}
+		info := modelfile.Detect(src)
+		src.Close()
+		if info.Kind != modelfile.KindT5 {
+			return fmt.Errorf("--text-encoder %s is a %s, not a umT5 text encoder", m.TextEncoder, info.Name())
+		}
+		textWidth, what = info.T5.Dim, "--text-encoder "+m.TextEncoder
+	}
+	for _, e := range []struct{ flag, path string }{{"--high", m.High}, {"--low", m.Low}} {
+		if e.path == "" {
+			if dim := synthSize("dit", "text-dim", dit.I2VA14B().TextDim); m.TextEncoder != "" && dim != textWidth {
+				return fmt.Errorf("%s has width %d, and the synthetic experts (I2V-A14B's layout) read text of width %d: give expert files that match it, or leave --text-encoder out",
+					what, textWidth, dim)
+			}
+			continue
+		}
+		c, err := detectExpert(e.path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.flag, err)
+		}
+		if c.Variant != "i2v" {
+			return fmt.Errorf("%s %s is a WAN %s expert, not an i2v one (input width 36): the bench runs image-to-video", e.flag, e.path, c.Variant)
+		}
+		if c.TextDim != textWidth {
+			fix := fmt.Sprintf("give a --text-encoder of width %d (wan22 synth -kind t5 -dim %d writes one)", c.TextDim, c.TextDim)
+			if m.TextEncoder != "" {
+				fix = "give files of one model"
+			}
+			return fmt.Errorf("%s %s reads text of width %d, and %s has width %d: %s, or --tiny for the tiny model set",
+				e.flag, e.path, c.TextDim, what, textWidth, fix)
+		}
+	}
+	return nil
+}
+
 // expertTypeOf returns the weight type of an expert's first FFN matrix
 // ("Q8_0"), or "" when the file cannot tell.
 func expertTypeOf(path string) string {
@@ -852,7 +927,7 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 					rep.Settings.Backend = backend
 				}
 				rep.Runs = append(rep.Runs, run)
-				fmt.Fprintf(stdout, "%dx%d, %d frames, VRAM %s: %s\n", size[0], size[1], frames, benchreport.BudgetLabel(budget), runSummary(&run))
+				fmt.Fprintf(stdout, "%dx%d, %s, VRAM %s: %s\n", size[0], size[1], plural(frames, "frame"), benchreport.BudgetLabel(budget), runSummary(&run))
 			}
 		}
 	}
@@ -926,7 +1001,11 @@ func printSchedule(w io.Writer, f benchFlags, p benchPlan) {
 	if f.switchStep > 0 {
 		switchAt = fmt.Sprintf("experts switch after step %d", f.switchStep)
 	}
-	fmt.Fprintf(w, "solver %s, shift %g, %s, %s, %s attention\n", solver, f.shift, cfg, switchAt, p.attention)
+	attention := string(p.attention)
+	if p.device == wan22.DeviceCPU {
+		attention = "f32" // the CPU computes attention in f32 whatever --attention says
+	}
+	fmt.Fprintf(w, "solver %s, shift %g, %s, %s, %s attention\n", solver, f.shift, cfg, switchAt, attention)
 	for _, l := range p.loras {
 		fmt.Fprintf(w, "LoRA %s at strength %g on %s\n", l.Path, l.Strength, loraTarget(l.Expert))
 	}

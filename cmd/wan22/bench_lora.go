@@ -118,7 +118,7 @@ func planSynthLoRA(c modelfile.DiTConfig, rank int, expert string, seed int64) (
 		return synthJob{}, err
 	}
 	return synthJob{
-		what: fmt.Sprintf("rank-%d BF16 LoRA (every attention and FFN linear of %d blocks)", rank, c.Layers),
+		what: fmt.Sprintf("rank-%d BF16 LoRA (every attention and FFN linear of %s)", rank, plural(c.Layers, "block")),
 		size: int64(n),
 		write: func(path string) error {
 			// The tiles are drawn again here rather than kept from the plan:

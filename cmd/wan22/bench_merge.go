@@ -40,11 +40,11 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 		if o.path == "" {
 			continue
 		}
-		if err := checkOutFile(o.flag, o.path); err != nil {
-			return usageError(stderr, "bench", "%v", err)
-		}
 		if slices.ContainsFunc(files, func(in string) bool { return samePath(in, o.path) }) {
 			return usageError(stderr, "bench", "%s %s is one of the --from-json reports: write to another file", o.flag, o.path)
+		}
+		if err := checkOutFile(o.flag, o.path); err != nil {
+			return usageError(stderr, "bench", "%v", err)
 		}
 	}
 	if f.jsonPath == "" && f.htmlPath == "" {

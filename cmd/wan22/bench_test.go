@@ -307,8 +307,9 @@ func (f fakeBudgets) Generate(ctx context.Context, r wan22.Request, out wan22.Ou
 func TestBenchBudgets(t *testing.T) {
 	isolateTemp(t)
 	m := tinyFiles(t)
-	saved := openGenerator
-	defer func() { openGenerator = saved }()
+	saved, savedCUDA := openGenerator, cudaAvailable
+	defer func() { openGenerator, cudaAvailable = saved, savedCUDA }()
+	cudaAvailable = func() bool { return true } // --device cuda; the runs go to the CPU
 	openGenerator = func(ctx context.Context, models wan22.Models, o wan22.Options) (generator, error) {
 		budget := o.VRAMBudget
 		o.Device, o.VRAMBudget = "cpu", 0
@@ -334,6 +335,9 @@ func TestBenchBudgets(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "does not fit: needs at least 24.00 GiB") {
 		t.Errorf("the table does not show the minimum:\n%s", stdout)
+	}
+	if err := os.Remove(js); err != nil { // a report is never overwritten
+		t.Fatal(err)
 	}
 	code, stdout, _ = runBenchCtx(context.Background(), append(args, "--vram-budget", "20,32")...)
 	if code != 1 || !strings.Contains(stdout, "failed: step 1: something broke") {
@@ -391,6 +395,9 @@ func TestExtrapolate(t *testing.T) {
 // a message naming it.
 func TestBenchBadFlags(t *testing.T) {
 	tmp := isolateTemp(t)
+	savedCUDA := cudaAvailable
+	t.Cleanup(func() { cudaAvailable = savedCUDA })
+	cudaAvailable = func() bool { return true } // the --device cuda cases check other flags
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage.json")
 	os.WriteFile(garbage, []byte("{not json"), 0o644)
@@ -406,7 +413,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--size", "833x480"}, "16"},
 		{[]string{"--size", "832x481"}, "16"},
 		{[]string{"--size", "832"}, "WIDTHxHEIGHT"},
-		{[]string{"--size", "8192x480"}, "at most"},
+		{[]string{"--size", "8192x480"}, "width 8192 is above 4096"},
 		{[]string{"--device", "cuda", "--vram-budget", "NaN"}, "--vram-budget NaN is out of range"},
 		{[]string{"--device", "cuda", "--vram-budget", "32,-1"}, "--vram-budget -1 is out of range"},
 		{[]string{"--device", "cuda", "--vram-budget", "1e9"}, "--vram-budget 1e+09 is out of range"},
@@ -421,7 +428,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--cfg", "3,4,5"}, "HIGH,LOW"},
 		{[]string{"--shift", "NaN"}, "--shift"},
 		{[]string{"--solver", "magic"}, "magic"},
-		{[]string{"--device", "tpu"}, "unknown --device"},
+		{[]string{"--device", "tpu"}, `--device "tpu": use cpu, cuda or auto`},
 		{[]string{"--attention", "int4"}, `--attention: attention precision "int4" not understood`},
 		{[]string{"--device", "cpu", "--attention", "int8"}, "--attention int8: 8-bit attention needs the CUDA backend"},
 		{[]string{"--tiny", "--device", "cpu", "--attention", "fp8"}, "8-bit attention needs the CUDA backend"},
@@ -568,6 +575,9 @@ func TestBenchDistillLoRA(t *testing.T) {
 
 	// Again: the LoRAs are reused. Without them the same run makes another
 	// video.
+	if err := os.Remove(js); err != nil { // a report is never overwritten
+		t.Fatal(err)
+	}
 	code, stdout, stderr = runBenchCtx(context.Background(), args...)
 	if code != 0 || strings.Count(stdout, "reusing the synthetic LoRA") != 2 || strings.Contains(stdout, "writing") {
 		t.Errorf("second run: exit %d\n%s\n%s", code, stdout, stderr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -78,6 +79,41 @@ func formatGB(n int64) string {
 		return fmt.Sprintf("%.2f kB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// checkDevice checks --device (v): cpu, cuda or auto. cuda is refused in a
+// binary built without CUDA, before any work starts.
+func checkDevice(v string) error {
+	switch v {
+	case wan22.DeviceCPU, "auto":
+		return nil
+	case wan22.DeviceCUDA:
+		if !cudaAvailable() {
+			return errors.New("--device cuda: this binary was built without CUDA: build it with `make cuda`, or use --device cpu")
+		}
+		return nil
+	}
+	return fmt.Errorf("--device %q: use cpu, cuda or auto", v)
+}
+
+// seedValue is a --seed flag: a whole number from 0 to 2⁶⁴−1, with an error
+// that says so (the flag package's Uint64 says only "parse error").
+type seedValue struct{ p *uint64 }
+
+func (s seedValue) String() string {
+	if s.p == nil {
+		return "0"
+	}
+	return strconv.FormatUint(*s.p, 10)
+}
+
+func (s seedValue) Set(v string) error {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("a seed is a whole number from 0 to %d", uint64(math.MaxUint64))
+	}
+	*s.p = n
+	return nil
 }
 
 // attentionUsage is the help of --attention, the same in every command.

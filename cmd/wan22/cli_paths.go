@@ -7,11 +7,20 @@ import (
 	"path/filepath"
 )
 
+// outputKind is what an output path names.
+type outputKind int
+
+const (
+	newFile      outputKind = iota // a file that must not exist yet (--out, bench --json)
+	newFolder                      // a folder made by the run (--frames-dir)
+	replacedFile                   // a file replaced when it exists (--preview)
+)
+
 // checkOutputPath checks, before anything loads, that the output flagName
-// names can be written at path: its folder exists and is writable, and path
-// is not a folder. An existing file is refused unless mayExist (a preview
-// replaced at every step, a report the caller checks itself).
-func checkOutputPath(flagName, path string, mayExist bool) error {
+// names can be written at path: its folder exists and is writable, path is
+// not a folder where a file goes, and nothing is there unless kind is
+// replacedFile.
+func checkOutputPath(flagName, path string, kind outputKind) error {
 	dir := filepath.Dir(path)
 	st, err := os.Stat(dir)
 	switch {
@@ -23,11 +32,11 @@ func checkOutputPath(flagName, path string, mayExist bool) error {
 		return fmt.Errorf("%s %s: %s is not a folder", flagName, path, dir)
 	}
 	if st, err := os.Lstat(path); err == nil {
-		if !mayExist {
-			return fmt.Errorf("%s %s already exists: choose another name or remove it", flagName, path)
-		}
-		if st.IsDir() {
+		switch {
+		case st.IsDir() && kind != newFolder:
 			return fmt.Errorf("%s %s is a folder: give a file name", flagName, path)
+		case kind != replacedFile:
+			return fmt.Errorf("%s %s already exists: choose another name or remove it", flagName, path)
 		}
 	}
 	// Writable: the outputs are written through a temporary file in dir.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,11 +36,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "wan22 demo [flags]", demoHelp, stderr)
 	out := fs.String("out", "demo.mp4", "video file to write (.mp4 or .avi); must not exist")
 	prompt := fs.String("prompt", "A cat surfing a wave at sunset, cinematic lighting", "prompt")
-	steps := fs.Int("steps", 8, "sampling steps")
+	steps := fs.Int("steps", demoSteps, "sampling steps")
 	frames := fs.Int("frames", 9, "frames (4n+1)")
 	width := fs.Int("width", 96, "width (multiple of 16)")
 	height := fs.Int("height", 64, "height (multiple of 16)")
-	seed := fs.Uint64("seed", 42, "noise seed")
+	seed := new(uint64)
+	*seed = 42
+	fs.Var(seedValue{seed}, "seed", "noise seed (0 to 18446744073709551615)")
 	device := fs.String("device", "auto", "cpu, cuda, or auto (the GPU when this binary has CUDA and one is present)")
 	vram := fs.Float64("vram-budget", 0, "GPU memory budget in GiB (0: all free memory)")
 	attention := fs.String("attention", "bf16", attentionUsage+"; with -device cuda")
@@ -51,7 +54,11 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wan22 demo: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	// The same checks as i2v, before anything is written.
+	// The demo's own flags first, named as the demo spells them; then the
+	// checks of i2v, before anything is written.
+	if err := demoCheck(*width, *height, *frames, *steps); err != nil {
+		return usageError(stderr, "demo", "%v", err)
+	}
 	f := i2vFlags{frames: *frames, steps: *steps, width: *width, height: *height, size: fmt.Sprintf("%dx%d", *width, *height),
 		cfg: "3.5", maxArea: wan22.DefaultMaxArea, shift: wan22.DefaultShift, boundary: wan22.DefaultBoundary,
 		fps: wan22.DefaultFPS, device: *device, attention: *attention, vram: *vram, out: *out, json: *asJSON, seed: *seed,
@@ -72,10 +79,44 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "wan22 demo: interrupted; nothing was written")
 			return exitInterrupted
 		}
+		var be *wan22.BudgetError
+		if errors.As(err, &be) {
+			err = demoBudgetError(be)
+		}
 		fmt.Fprintln(stderr, "wan22 demo:", err)
 		return 1
 	}
 	return 0
+}
+
+// demoSteps is the demo's default step count.
+const demoSteps = 8
+
+// demoCheck checks the demo's size, frame and step flags, naming them as
+// the demo does (-width, not i2v's --size) with its defaults.
+func demoCheck(width, height, frames, steps int) error {
+	for _, s := range []struct {
+		flag string
+		v    int
+	}{{"-width", width}, {"-height", height}} {
+		if p := sideProblem(s.v); p != "" {
+			return fmt.Errorf("%s %s", s.flag, p)
+		}
+	}
+	if err := checkFrames("-frames", frames); err != nil {
+		return err
+	}
+	return checkInt("-steps", steps, 1, 10000, fmt.Sprintf("the demo's default is %d", demoSteps))
+}
+
+// demoBudgetError words the library's memory refusal with the demo's flags.
+func demoBudgetError(e *wan22.BudgetError) error {
+	verb := "need"
+	if e.Frames == 1 {
+		verb = "needs"
+	}
+	return fmt.Errorf("%s of %dx%d %s about %.2f GiB of %s (the %s stage), but %.2f GiB is available: use a smaller -width and -height, or fewer -frames",
+		plural(e.Frames, "frame"), e.Width, e.Height, verb, float64(e.Need)/(1<<30), e.What, e.LargestStageOf, float64(e.Budget)/(1<<30))
 }
 
 func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writer) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/engine/imageprep"
+	"github.com/wan22/wan22/engine/pipeline"
 	"github.com/wan22/wan22/engine/video"
 	"github.com/wan22/wan22/scheduler"
 )
@@ -95,7 +96,7 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.negative, "negative", "", "negative prompt (default: the official one)")
 	fs.StringVar(&f.high, "high", "", "high-noise expert (I2V-A14B), GGUF or safetensors")
 	fs.StringVar(&f.low, "low", "", "low-noise expert (I2V-A14B), GGUF or safetensors")
-	fs.StringVar(&f.textEncoder, "text-encoder", "", "umT5-XXL encoder with its tokenizer (GGUF)")
+	fs.StringVar(&f.textEncoder, "text-encoder", "", "umT5-XXL encoder with its tokenizer: GGUF (tokenizer.ggml.* metadata) or ComfyUI safetensors (spiece_model tensor)")
 	fs.StringVar(&f.vae, "vae", "", "WAN 2.1 VAE")
 	fs.IntVar(&f.frames, "frames", wan22.DefaultFrames, "frames, 4n+1")
 	fs.StringVar(&f.size, "size", "", "output size WxH, multiples of 16 (default: from --max-area and the image)")
@@ -109,7 +110,7 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.timestepList, "timesteps", "", "the distill solver's steps, e.g. 1000,750,500,250 (the default)")
 	addLoRAFlags(fs, &f.loras)
 	fs.BoolVar(&f.loraMerge, "lora-merge", false, "merge LoRAs into F16/BF16/F32 weights at load: no run-time cost; quantized weights keep the run-time path")
-	fs.Uint64Var(&f.seed, "seed", 0, "noise seed")
+	fs.Var(seedValue{&f.seed}, "seed", "noise seed (0 to 18446744073709551615)")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto (the GPU when this binary has CUDA and one is present)")
 	fs.StringVar(&f.attention, "attention", "bf16", attentionUsage)
 	fs.Float64Var(&f.vram, "vram-budget", 0, "GPU memory budget in GiB (0: all free memory; 32 runs as on an RTX 5090)")
@@ -172,12 +173,12 @@ func (f *i2vFlags) check() error {
 		if !ok || err1 != nil || err2 != nil {
 			return fmt.Errorf("--size %q: want WIDTHxHEIGHT, e.g. 1280x720", f.size)
 		}
-		if err := imageprep.CheckSize(f.width, f.height); err != nil {
-			return fmt.Errorf("--size: %w", err)
+		if err := checkSize("--size", f.width, f.height); err != nil {
+			return err
 		}
 	}
-	if err := imageprep.CheckFrames(f.frames); err != nil {
-		return fmt.Errorf("--frames: %w", err)
+	if err := checkFrames("--frames", f.frames); err != nil {
+		return err
 	}
 	if err := f.checkSolver(); err != nil {
 		return err
@@ -212,7 +213,7 @@ func (f *i2vFlags) check() error {
 		f.guidanceHigh, f.guidanceLow = gs[0], gs[len(gs)-1]
 	}
 	checks := []error{
-		checkInt("--max-area", f.maxArea, 256, 4096*4096, ""),
+		checkInt("--max-area", f.maxArea, 256, pipeline.MaxSide*pipeline.MaxSide, ""),
 		checkInt("--steps", f.steps, 1, 10000, "the official setting is 40"),
 		checkFloat("--shift", f.shift, 0.01, 100),
 		checkFloat("--boundary", f.boundary, 0.001, 1),
@@ -227,10 +228,8 @@ func (f *i2vFlags) check() error {
 			return err
 		}
 	}
-	switch f.device {
-	case "cpu", "cuda", "auto":
-	default:
-		return fmt.Errorf("--device %q: use cpu, cuda or auto", f.device)
+	if err := checkDevice(f.device); err != nil {
+		return err
 	}
 	var err error
 	if f.att, err = checkAttention(f.attention, f.device); err != nil {
@@ -241,12 +240,12 @@ func (f *i2vFlags) check() error {
 	// missing folder would otherwise fail only after the first step.
 	for _, p := range []struct {
 		flag, path string
-		mayExist   bool
-	}{{"--out", f.out, false}, {"--frames-dir", f.framesDir, false}, {"--preview", f.preview, true}} {
+		kind       outputKind
+	}{{"--out", f.out, newFile}, {"--frames-dir", f.framesDir, newFolder}, {"--preview", f.preview, replacedFile}} {
 		if p.path == "" {
 			continue
 		}
-		if err := checkOutputPath(p.flag, p.path, p.mayExist); err != nil {
+		if err := checkOutputPath(p.flag, p.path, p.kind); err != nil {
 			return err
 		}
 	}
@@ -441,8 +440,8 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 	if estOK {
 		estimate = "; " + estimateText(estSec, estBasis)
 	}
-	fmt.Fprintf(r.stderr, "wan22 i2v: %dx%d, %d frames at %d fps, %d %s steps (shift %g, cfg %g/%g, %s), seed %d on %s with %s attention (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads%s\n",
-		s.Width, s.Height, s.Frames, s.FPS, s.Steps, s.Solver, s.Shift, s.Guidance.High, s.Guidance.Low, switchAt, s.Seed,
+	fmt.Fprintf(r.stderr, "wan22 i2v: %dx%d, %s at %d fps, %s (shift %g, cfg %g/%g, %s), seed %d on %s with %s attention (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads%s\n",
+		s.Width, s.Height, plural(s.Frames, "frame"), s.FPS, plural(s.Steps, s.Solver+" step"), s.Shift, s.Guidance.High, s.Guidance.Low, switchAt, s.Seed,
 		p.Backend(), s.Attention, budget, float64(s.Host)/(1<<30), float64(s.Device)/(1<<30), estimate)
 	if len(s.Timesteps) > 0 {
 		fmt.Fprintf(r.stderr, "wan22 i2v: distilled timesteps %s\n", scheduler.FormatTimesteps(s.Timesteps))
@@ -524,5 +523,5 @@ func (r *reporter) done(path, format string, frames int, took time.Duration) {
 	}
 	r.endBar()
 	r.sum.write(r.stderr)
-	fmt.Fprintf(r.stdout, "wrote %s (%s, %d frames) in %s\n", path, format, frames, took.Round(time.Millisecond))
+	fmt.Fprintf(r.stdout, "wrote %s (%s, %s) in %s\n", path, format, plural(frames, "frame"), took.Round(time.Millisecond))
 }

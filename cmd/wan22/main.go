@@ -32,7 +32,7 @@ var commands = []command{
 	{"inspect", "describe model files: format, architecture, tensor types and sizes", runInspect},
 	{"i2v", "generate a video from an image and a prompt (WAN 2.2 I2V-A14B)", runI2V},
 	{"bench", "time 81/161/241-frame runs per stage and memory budget; JSON, table and chart", runBench},
-	{"demo", "run image-to-video end to end on tiny models and write the frames", runDemo},
+	{"demo", "run image-to-video end to end on tiny models and write the video", runDemo},
 	{"synth", "write a synthetic DiT expert, umT5 encoder or VAE (random weights, real shapes)", runSynth},
 }
 

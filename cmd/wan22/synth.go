@@ -115,6 +115,9 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if k < 0 {
 		return usageError(stderr, "synth", "unknown -kind %q: want one of %s", *kind, strings.Join(kindNames, ", "))
 	}
+	if err := checkSynthExt(*kind, path); err != nil {
+		return usageError(stderr, "synth", "%v", err)
+	}
 	set := map[string]int{}
 	var misplaced []string
 	fs.Visit(func(f *flag.Flag) {
@@ -274,6 +277,23 @@ func planVAE(set map[string]int, wt gguf.Type, seed int64) (synthJob, error) {
 		size:  size,
 		write: func(path string) error { return vae.WriteSynthetic(path, cfg, wt, seed) },
 	}, nil
+}
+
+// synthFormats is the file format each -kind writes, as its extension.
+var synthFormats = map[string]string{"dit": ".gguf", "t5": ".gguf", "vae": ".safetensors"}
+
+// checkSynthExt refuses an output name whose extension is the other model
+// format's (a VAE, which is written as safetensors, named .gguf), which
+// would mislabel the file; other names are the user's choice.
+func checkSynthExt(kind, path string) error {
+	ext := strings.ToLower(filepath.Ext(path))
+	want := synthFormats[kind]
+	if (ext == ".gguf" || ext == ".safetensors") && ext != want {
+		return fmt.Errorf("%s: -kind %s writes %s, not %s: name the file %s", path, kind,
+			map[string]string{".gguf": "GGUF", ".safetensors": "safetensors"}[want], strings.TrimPrefix(ext, "."),
+			strings.TrimSuffix(path, filepath.Ext(path))+want)
+	}
+	return nil
 }
 
 // plural writes "1 layer", "40 layers".

@@ -176,7 +176,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	}{
 		R: r,
 		Subtitle: fmt.Sprintf("%s models, %s experts, %s attention; %s; %s",
-			orDash(s.Models.Kind), expertsLabel(r), s.AttentionOrDefault(), r.scheduleLine(), r.Created.Format("2006-01-02 15:04 MST")),
+			orDash(s.Models.Kind), expertsLabel(r), s.AttentionRan(), r.scheduleLine(), r.Created.Format("2006-01-02 15:04 MST")),
 		Charts: []chart{
 			newChart("Estimated time of a whole run ("+strconv.Itoa(s.ScheduleSteps)+" steps)", "seconds", func(v float64) string { return trimFloat(v) }, names, times),
 			newChart(memName, "GiB", func(v float64) string { return trimFloat(v) }, names, mems),

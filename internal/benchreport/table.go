@@ -25,7 +25,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if s.Models.SameExpert {
 		b.WriteString(" (one file for both)")
 	}
-	fmt.Fprintf(&b, ", %s attention", s.AttentionOrDefault())
+	fmt.Fprintf(&b, ", %s attention", s.AttentionRan())
 	fmt.Fprintf(&b, "\n%s\n", r.scheduleLine())
 	if len(r.Sources) > 0 {
 		fmt.Fprintf(&b, "%s\n", r.sourcesLine())
