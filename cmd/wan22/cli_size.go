@@ -19,7 +19,7 @@ func sideProblem(v int) string {
 	case v < 16:
 		return fmt.Sprintf("%d is below 16", v)
 	case v > pipeline.MaxSide:
-		return fmt.Sprintf("%d is above %d, the largest side the pipeline runs", v, pipeline.MaxSide)
+		return fmt.Sprintf("%d is above %d", v, pipeline.MaxSide)
 	case v%16 != 0:
 		lo := v / 16 * 16 // at least 16, and hi at most MaxSide (a multiple of 16)
 		return fmt.Sprintf("%d is not a multiple of 16 (nearest are %d and %d)", v, lo, lo+16)
