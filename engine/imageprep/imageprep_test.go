@@ -245,6 +245,16 @@ func TestCheckSizeAndFrames(t *testing.T) {
 	if err := CheckFrames(80); err == nil || err.Error() != "80 frames: the frame count must be 4k+1; nearest are 77 and 81" {
 		t.Errorf("CheckFrames(80) = %v", err)
 	}
+	// The pipeline's limits, without overflow in the nearest values.
+	if err := CheckSize(4096, 4112); err == nil || !strings.Contains(err.Error(), "height 4112 is above 4096") {
+		t.Errorf("CheckSize(4096, 4112) = %v", err)
+	}
+	if err := CheckFrames(1025); err != nil {
+		t.Errorf("CheckFrames(1025) = %v", err)
+	}
+	if err := CheckFrames(math.MaxInt); err == nil || strings.Contains(err.Error(), "-") || !strings.Contains(err.Error(), "at most 1025") {
+		t.Errorf("CheckFrames(MaxInt) = %v", err)
+	}
 	if err := CheckFrames(0); err == nil {
 		t.Error("0 frames accepted")
 	}

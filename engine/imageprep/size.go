@@ -3,6 +3,8 @@ package imageprep
 import (
 	"fmt"
 	"math"
+
+	"github.com/wan22/wan22/engine/pipeline"
 )
 
 // SizeError reports an output size or frame count that the pipeline cannot
@@ -37,14 +39,14 @@ func Size(imgW, imgH, maxArea int) (w, h int, err error) {
 	if latH < 2 || latW < 2 {
 		return 0, 0, &SizeError{fmt.Sprintf("image %d×%d with max area %d gives an output under 16 pixels a side; use a larger max area or a less elongated image", imgW, imgH, maxArea)}
 	}
-	if 8*latH > MaxSide || 8*latW > MaxSide {
-		return 0, 0, &SizeError{fmt.Sprintf("max area %d with image %d×%d gives an output above %d pixels a side", maxArea, imgW, imgH, MaxSide)}
+	if 8*latH > pipeline.MaxSide || 8*latW > pipeline.MaxSide {
+		return 0, 0, &SizeError{fmt.Sprintf("max area %d with image %d×%d gives an output above %d pixels a side", maxArea, imgW, imgH, pipeline.MaxSide)}
 	}
 	return 8 * int(latW), 8 * int(latH), nil
 }
 
-// CheckSize checks an explicit output size: both sides positive multiples of
-// 16 (the VAE's 8× and the DiT's 2× patch). The error names the nearest valid
+// CheckSize checks an explicit output size: both sides multiples of 16 (the
+// VAE's 8× and the DiT's 2× patch) from 16 to pipeline.MaxSide. The error names the nearest valid
 // values of each wrong side.
 func CheckSize(w, h int) error {
 	var msg string
@@ -55,8 +57,8 @@ func CheckSize(w, h int) error {
 		switch {
 		case s.v < 16:
 			msg += fmt.Sprintf("; %s %d is below 16", s.name, s.v)
-		case s.v > MaxSide:
-			msg += fmt.Sprintf("; %s %d is above %d", s.name, s.v, MaxSide)
+		case s.v > pipeline.MaxSide:
+			msg += fmt.Sprintf("; %s %d is above %d", s.name, s.v, pipeline.MaxSide)
 		case s.v%16 != 0:
 			lo := s.v / 16 * 16
 			msg += fmt.Sprintf("; %s %d is not a multiple of 16 (nearest are %d and %d)", s.name, s.v, lo, lo+16)
@@ -69,10 +71,14 @@ func CheckSize(w, h int) error {
 }
 
 // CheckFrames checks a frame count against the 4k+1 rule (1, 5, …, 77, 81,
-// …): the VAE packs the first frame alone and then 4 frames per latent frame.
+// …, pipeline.MaxFrames): the VAE packs the first frame alone and then 4
+// frames per latent frame.
 func CheckFrames(n int) error {
 	if n < 1 {
 		return &SizeError{fmt.Sprintf("%d frames: the frame count must be 4k+1 and at least 1 (1, 5, 9, …, 81)", n)}
+	}
+	if n > pipeline.MaxFrames {
+		return &SizeError{fmt.Sprintf("%d frames: at most %d frames", n, pipeline.MaxFrames)}
 	}
 	if n%4 == 1 {
 		return nil
