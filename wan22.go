@@ -243,7 +243,7 @@ func (p *Pipeline) checkModels() error {
 		return wrong("text encoder", m.TextEncoder, info, "a umT5 text encoder")
 	}
 	if info.T5.Tokenizer == "" {
-		return &ModelError{Role: "text encoder", Path: m.TextEncoder, Msg: "embeds no tokenizer: use a umT5 GGUF with tokenizer.ggml.* metadata (city96's umt5-xxl-encoder GGUF files have it)"}
+		return &ModelError{Role: "text encoder", Path: m.TextEncoder, Msg: "embeds no tokenizer: use a umT5 GGUF with tokenizer.ggml.* metadata (city96's umt5-xxl-encoder GGUF files have it) or a ComfyUI umT5 safetensors with its spiece_model tensor"}
 	}
 	if info.T5.Dim != p.dit.TextDim {
 		return &ModelError{Role: "text encoder", Path: m.TextEncoder, Msg: fmt.Sprintf("has width %d but the experts read text of width %d: they are not from one model", info.T5.Dim, p.dit.TextDim)}
