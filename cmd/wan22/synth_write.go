@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 // synthWriters counts the write goroutines writeAtomic started; tests wait
@@ -35,13 +37,14 @@ func writeAtomic(ctx context.Context, path string, write func(path string) error
 	if err != nil {
 		return err
 	}
+	atomicfile.Register(tmp) // a second Ctrl-C removes it (cli_signal.go)
 	done := make(chan error, 1)
 	synthWriters.Add(1)
 	go func() {
 		defer synthWriters.Done()
 		err := write(filepath.Join(tmp, base))
 		if err != nil || ctx.Err() != nil {
-			os.RemoveAll(tmp)
+			atomicfile.Remove(tmp)
 		}
 		done <- err
 	}()
@@ -51,12 +54,12 @@ func writeAtomic(ctx context.Context, path string, write func(path string) error
 			return err
 		}
 		if err := os.Rename(filepath.Join(tmp, base), path); err != nil {
-			os.RemoveAll(tmp)
+			atomicfile.Remove(tmp)
 			return fmt.Errorf("moving the finished file into place: %w", err)
 		}
-		return os.Remove(tmp)
+		return atomicfile.Remove(tmp)
 	case <-ctx.Done():
-		os.RemoveAll(tmp)
+		atomicfile.Remove(tmp)
 		return ctx.Err()
 	}
 }
