@@ -26,6 +26,7 @@ import (
 	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/engine/video"
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/atomicfile"
 	"github.com/wan22/wan22/internal/benchreport"
 	"github.com/wan22/wan22/scheduler"
 )
@@ -589,7 +590,8 @@ func (bm *benchModels) folder(f benchFlags, stdout io.Writer) (string, error) {
 	if f.keepSynth {
 		fmt.Fprintf(stdout, "synthetic files go to %s (kept: --keep-synth)\n", dir)
 	} else {
-		bm.cleanup = func() { os.RemoveAll(dir) }
+		atomicfile.Register(dir) // a second Ctrl-C removes it too
+		bm.cleanup = func() { atomicfile.Remove(dir) }
 	}
 	bm.dir = dir
 	return dir, nil
@@ -671,7 +673,8 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 		if err != nil {
 			return err
 		}
-		bm.cleanup = func() { os.RemoveAll(dir) }
+		atomicfile.Register(dir)
+		bm.cleanup = func() { atomicfile.Remove(dir) }
 		t, err := tinymodels.Write(dir, int64(f.seed)+1)
 		if err != nil {
 			return err
@@ -1051,7 +1054,8 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 		if dir, err = os.MkdirTemp("", "wan22-bench-video-"); err != nil {
 			return run, backend, err
 		}
-		defer os.RemoveAll(dir)
+		atomicfile.Register(dir)
+		defer atomicfile.Remove(dir)
 	}
 	path := filepath.Join(dir, fmt.Sprintf("bench-%dx%d-%df-%s.avi", w, h, frames, strings.ReplaceAll(benchreport.BudgetLabel(budget), " ", "")))
 	vw, err := video.Create(ctx, path, video.Options{Width: w, Height: h, Format: video.AVI, Overwrite: true})

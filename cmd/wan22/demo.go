@@ -10,6 +10,7 @@ import (
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/engine/imageprep"
 	"github.com/wan22/wan22/engine/tinymodels"
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 const demoHelp = `Runs image-to-video end to end with nothing but this repository: it writes
@@ -124,7 +125,8 @@ func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writ
 	if err != nil {
 		return fmt.Errorf("a temporary folder for the tiny models: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	atomicfile.Register(dir) // a second Ctrl-C removes it too
+	defer atomicfile.Remove(dir)
 	paths, err := tinymodels.Write(dir, demoSeed)
 	if err != nil {
 		return err
