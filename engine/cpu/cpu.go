@@ -48,6 +48,7 @@ func rowsCols(shape []int) (int, int) {
 // Backend is the CPU reference backend. The zero value is not usable; call New.
 type Backend struct {
 	workers int
+	stop    func() error // consulted between blocks of the long kernels; nil: never stop (see WithStop)
 }
 
 // New returns a CPU backend using all CPUs.
@@ -479,10 +480,14 @@ func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) en
 		}
 	}
 	y := newTensor(q.shape)
+	stop := b.halt()
 	b.parallel(H*Lq, func(lo, hi int) {
 		s := make([]float32, keys)
 		acc := make([]float64, D)
 		for r := lo; r < hi; r++ {
+			if stop.now() {
+				return
+			}
 			h, i := r/Lq, r%Lq
 			qr := qd[i*HD+h*D : i*HD+(h+1)*D]
 			mx := float32(math.Inf(-1))
@@ -510,6 +515,7 @@ func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) en
 			}
 		}
 	})
+	stop.check("Attention")
 	return y
 }
 

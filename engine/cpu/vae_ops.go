@@ -36,7 +36,8 @@ const convSegment = 2048
 // pixel i of the flattened plane is padded pixel i + kh·Wp + kw, so every tap
 // is one long contiguous multiply-add over the plane (the Wp − Wo extra
 // columns of each row are computed and dropped). Tasks are blocks of 4
-// output channels × plane segments, run in parallel.
+// output channels × plane segments, run in parallel; a stop hook (WithStop)
+// is consulted before each task.
 func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o engine.ConvOpts) engine.Tensor {
 	const op = "Conv3d"
 	x := b.t(xx, op)
@@ -116,6 +117,7 @@ func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o engine.ConvOpts) engine
 	}
 	nblk := (Cout + convBlock - 1) / convBlock
 	yplane := Ho * Wo
+	stop := b.halt()
 	for to := range To {
 		for kt := range KT {
 			zero[kt] = to*st+kt < o.PadT
@@ -141,6 +143,9 @@ func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o engine.ConvOpts) engine
 				acc[j] = make([]float32, accLen)
 			}
 			for task := lo; task < hi; task++ {
+				if stop.now() {
+					return
+				}
 				blk, seg := task/nseg, task%nseg
 				co0 := blk * convBlock
 				ncol := min(convBlock, Cout-co0)
@@ -234,6 +239,7 @@ func (b *Backend) Conv3d(xx, pp, ww, bb engine.Tensor, o engine.ConvOpts) engine
 				}
 			}
 		})
+		stop.check(op)
 	}
 	return y
 }
@@ -320,9 +326,13 @@ func (b *Backend) ChannelNorm(xx, gg engine.Tensor, silu bool) engine.Tensor {
 	y := newTensor(x.shape)
 	sqrtC := math.Sqrt(float64(C))
 	const seg = 1024
+	stop := b.halt()
 	b.parallel((N+seg-1)/seg, func(lo, hi int) {
 		ss := make([]float64, seg)
 		for s := lo; s < hi; s++ {
+			if stop.now() {
+				return
+			}
 			p0, p1 := s*seg, min((s+1)*seg, N)
 			acc := ss[:p1-p0]
 			clear(acc)
@@ -347,6 +357,7 @@ func (b *Backend) ChannelNorm(xx, gg engine.Tensor, silu bool) engine.Tensor {
 			}
 		}
 	})
+	stop.check(op)
 	return y
 }
 

@@ -3,6 +3,10 @@ package vae_test
 import (
 	"context"
 	"errors"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wan22/wan22/engine"
@@ -83,3 +87,71 @@ func TestCancelStopsWithinOneLayer(t *testing.T) {
 
 // Tiling is vae.Tiling, short for the table above.
 type Tiling = vae.Tiling
+
+// blockCounting is the CPU backend with a WithStop that counts the blocks
+// of work its ops run and, at block at, has another goroutine cancel the
+// run (the way a Ctrl-C arrives), waiting until it has.
+type blockCounting struct {
+	*cpu.Backend
+	ran, calls atomic.Int64
+	at         int64 // 0: never cancel
+	cancel     context.CancelFunc
+}
+
+func (c *blockCounting) WithStop(stop func() error) engine.VideoOps {
+	return c.Backend.WithStop(func() error {
+		if c.calls.Add(1) == c.at {
+			done := make(chan struct{})
+			go func() { defer close(done); c.cancel() }()
+			<-done
+		}
+		if err := stop(); err != nil {
+			return err
+		}
+		c.ran.Add(1)
+		return nil
+	})
+}
+
+// TestCancelStopsWithinConv cancels an encode on the CPU backend during its
+// first convolution: the VAE binds its context to the backend's stop hook, so
+// the conv itself stops after a few blocks of work (not at its end), the
+// error matches context.Canceled and reads as the VAE's, and the next,
+// uncancelled encode gives the same latent as before.
+func TestCancelStopsWithinConv(t *testing.T) {
+	c := &blockCounting{Backend: cpu.New()}
+	v := loadSynthTiny(t, c)
+	const H, W = 128, 128
+	video := gaussian(3*H*W, 4)
+	live, stopLive := context.WithCancel(context.Background()) // cancellable, never cancelled
+	defer stopLive()
+	want, err := v.Encode(live, video, 1, H, W)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := c.ran.Load()
+	if total < 100 {
+		t.Fatalf("the encode ran only %d blocks; the test needs a larger frame", total)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.ran.Store(0)
+	c.calls.Store(0)
+	c.at, c.cancel = 3, cancel
+	_, err = v.Encode(ctx, video, 1, H, W)
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "vae: Encode stopped: ") {
+		t.Fatalf("cancelled encode: err %v, want \"vae: Encode stopped: …\" matching context.Canceled", err)
+	}
+	// The first conv of a 128×128 frame has many blocks; each worker
+	// finishes at most the block it is in.
+	if ran := c.ran.Load(); ran > c.at-1+int64(runtime.GOMAXPROCS(0)) {
+		t.Errorf("%d of %d blocks ran after a cancel at block %d", ran, total, c.at)
+	}
+
+	c.at = 0
+	got, err := v.Encode(live, video, 1, H, W)
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("encode after a cancel differs from the first (err %v)", err)
+	}
+}

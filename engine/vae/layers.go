@@ -2,6 +2,7 @@ package vae
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/wan22/wan22/engine"
@@ -16,13 +17,21 @@ const cacheT = 2
 // its first chunk. A model is stateless; one state belongs to one video (or
 // one spatial tile of it), so runs and tiles never share caches.
 type state struct {
-	ctx     context.Context // checked before every conv: a cancelled run stops within one layer
-	ops     Ops
+	ctx     context.Context               // checked before every conv: a cancelled run stops within one layer
+	ops     Ops                           // bound to ctx when the backend is stoppable: a cancel stops within an op
 	caches  map[*causalConv]engine.Tensor // [Cin, ≤2, H, W]
 	started map[*resample]bool
 }
 
 func newState(ctx context.Context, ops Ops) *state {
+	if st, ok := ops.(stoppable); ok && ctx.Done() != nil {
+		ops = st.WithStop(func() error {
+			if err := ctx.Err(); err != nil {
+				return &stopped{err: err}
+			}
+			return nil
+		})
+	}
 	return &state{ctx: ctx, ops: ops, caches: map[*causalConv]engine.Tensor{}, started: map[*resample]bool{}}
 }
 
@@ -42,15 +51,24 @@ func (s *state) check() {
 	}
 }
 
-// stopped is the panic of a cancelled run, recovered by catchStopped.
+// stopped is the panic of a cancelled run, recovered by catchStopped, and
+// the error a stoppable backend's op wraps in its *engine.Error when the run's
+// context stopped it partway.
 type stopped struct{ err error }
 
+func (s *stopped) Error() string { return "stopped: " + s.err.Error() }
+func (s *stopped) Unwrap() error { return s.err }
+
 // catchStopped recovers a *stopped panic into *err as "vae: OP stopped: CAUSE"
-// (errors.Is finds the context's error). Other panics go on, so defer it
-// before engine.Catch.
+// (errors.Is finds the context's error), and rewrites so an *engine.Error of
+// an op stopped partway that engine.Catch already recovered. Other panics go
+// on, so defer it before engine.Catch.
 func catchStopped(op string, err *error) {
 	r := recover()
 	if r == nil {
+		if s := (*stopped)(nil); errors.As(*err, &s) {
+			*err = fmt.Errorf("vae: %s stopped: %w", op, s.err)
+		}
 		return
 	}
 	if s, ok := r.(*stopped); ok {

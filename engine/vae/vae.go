@@ -130,7 +130,8 @@ func (v *VAE) Free() {
 // (mu − mean)·(1/std). F must be 1 + 4k and H, W multiples of 8.
 //
 // ctx is checked before every convolution and attention layer: once it is
-// done, Encode stops within one layer and returns an error wrapping
+// done, Encode stops within one layer (within one block of a layer on a
+// backend with WithStop, such as the CPU one) and returns an error wrapping
 // ctx.Err(), having freed everything it allocated.
 func (v *VAE) Encode(ctx context.Context, video []float32, F, H, W int) (latent []float32, err error) {
 	defer catchStopped("Encode", &err)
