@@ -1,6 +1,7 @@
 package dit
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -224,7 +225,15 @@ type LoRAAttach struct {
 // F32/F16/BF16 resident weights are merged into them (see LoRAOptions). It
 // reports which modules were merged and which compute the LoRA at run time;
 // on an error it changes nothing.
-func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (info LoRAAttach, err error) {
+func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (LoRAAttach, error) {
+	return m.attach(context.Background(), f, strength, o)
+}
+
+// attach is AttachLoRAOpts, checking ctx before every adapter and delta it
+// reads (LoadForRun's Run.LoRAs): once ctx is cancelled it frees what it made
+// and returns an error wrapping ctx.Err(). Weights merged in place so far
+// stay merged, as after any failure part way (LoadForRun then frees them).
+func (m *Model) attach(ctx context.Context, f *lora.File, strength float32, o LoRAOptions) (info LoRAAttach, err error) {
 	if math.IsNaN(float64(strength)) || math.IsInf(float64(strength), 0) {
 		return info, fmt.Errorf("dit: LoRA %s: strength %v is not a finite number", f.Name, strength)
 	}
@@ -340,6 +349,9 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 		params = append(params, newParam{param, t})
 	}
 	for k, a := range f.Adapters {
+		if err := loadStopped(ctx, "attaching LoRA "+f.Name+" at "+a.Module); err != nil {
+			return info, err
+		}
 		down, up, err := f.Matrices(a)
 		if err != nil {
 			return info, err
@@ -376,6 +388,9 @@ func (m *Model) AttachLoRAOpts(f *lora.File, strength float32, o LoRAOptions) (i
 		pairs = append(pairs, newPair{lin, hp.make(b, &made)})
 	}
 	for _, d := range f.Diffs {
+		if err := loadStopped(ctx, "attaching LoRA "+f.Name+" at "+d.Param); err != nil {
+			return info, err
+		}
 		delta, err := f.Values(d)
 		if err != nil {
 			return info, err

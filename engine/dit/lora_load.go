@@ -2,6 +2,7 @@ package dit
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 
@@ -76,8 +77,9 @@ func (p *loraPacking) takes(m *Model, module string) bool {
 
 // attachAtLoad attaches loras in order, recording where each went. With
 // packing set (a swapped model), swapped blocks' adapters are stacked on the
-// host, then packed into their slabs. On an error the caller frees m.
-func (m *Model) attachAtLoad(loras []LoadLoRA, packing *loraPacking) error {
+// host, then packed into their slabs. ctx is checked before every adapter,
+// delta and packed pair. On an error the caller frees m.
+func (m *Model) attachAtLoad(ctx context.Context, loras []LoadLoRA, packing *loraPacking) error {
 	if len(loras) == 0 {
 		return nil
 	}
@@ -85,7 +87,7 @@ func (m *Model) attachAtLoad(loras []LoadLoRA, packing *loraPacking) error {
 	state.packing = packing
 	defer func() { state.packing = nil }()
 	for _, l := range loras {
-		info, err := m.AttachLoRAOpts(l.File, l.Strength, l.Options)
+		info, err := m.attach(ctx, l.File, l.Strength, l.Options)
 		if err != nil {
 			return err
 		}
@@ -94,13 +96,13 @@ func (m *Model) attachAtLoad(loras []LoadLoRA, packing *loraPacking) error {
 	if packing == nil {
 		return nil
 	}
-	return m.pack(packing)
+	return m.pack(ctx, packing)
 }
 
 // pack uploads the pending adapters of swapped blocks through their slab
-// views, in module order, and installs them. On an error nothing it made is
-// kept and no linear is changed.
-func (m *Model) pack(p *loraPacking) (err error) {
+// views, in module order, and installs them; ctx is checked before each.
+// On an error nothing it made is kept and no linear is changed.
+func (m *Model) pack(ctx context.Context, p *loraPacking) (err error) {
 	type item struct {
 		lin *linear
 		hp  *hostPair
@@ -119,6 +121,9 @@ func (m *Model) pack(p *loraPacking) (err error) {
 	defer engine.Catch(&err)
 	pairs := make([]*loraPair, len(items))
 	for k, it := range items {
+		if err := loadStopped(ctx, "packing the LoRA adapters of "+it.hp.module); err != nil {
+			return err
+		}
 		blk, _ := blockIndex(it.hp.module)
 		pairs[k] = it.hp.make(p.backend(blk), &made)
 		pairs[k].slab = true

@@ -3,6 +3,7 @@
 package dit
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"testing"
@@ -64,7 +65,7 @@ func TestSwapLoRACUDA(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			run := run
 			run.VRAM, run.Pinned = tc.vram, tc.pin
-			m, err := LoadForRun(b.ForModel("swapped"), src, run)
+			m, err := LoadForRun(context.Background(), b.ForModel("swapped"), src, run)
 			if err != nil {
 				t.Fatal(err)
 			}

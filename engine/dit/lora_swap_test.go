@@ -1,6 +1,7 @@
 package dit
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -206,7 +207,7 @@ func TestLoRAPackedInSlabs(t *testing.T) {
 	want := forwardOf(t, ref)
 
 	b := newSlabSwapper(blockswap.MinVRAM(in) + slices.Max(in.BlockBytes))
-	m, err := LoadForRun(b, src, run)
+	m, err := LoadForRun(context.Background(), b, src, run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +342,7 @@ func TestLoadForRunLoRAsResident(t *testing.T) {
 	want := forwardOf(t, ref)
 	run := Run{Grid: Grid{T: 2, H: 4, W: 6}, LoRAs: []LoadLoRA{{File: f, Strength: 0.5}}}
 	for _, b := range []engine.Backend{cpu.New(), newSlabSwapper(1 << 40)} {
-		m, err := LoadForRun(b, src, run)
+		m, err := LoadForRun(context.Background(), b, src, run)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,7 +360,7 @@ func TestLoadForRunLoRAsResident(t *testing.T) {
 	wide.FFNDim = 1024
 	bad := openLoRA(t, writeLoRA(t, newTestLoRA(wide, 4, 4, 302, "blocks.1.ffn.0"), "bad"))
 	for _, b := range []*slabSwapper{newSlabSwapper(1 << 40), newSlabSwapper(1)} {
-		_, err := LoadForRun(b, src, Run{Grid: run.Grid, LoRAs: []LoadLoRA{{File: bad, Strength: 1}}})
+		_, err := LoadForRun(context.Background(), b, src, Run{Grid: run.Grid, LoRAs: []LoadLoRA{{File: bad, Strength: 1}}})
 		if err == nil || !strings.Contains(err.Error(), "LoRA") {
 			t.Errorf("another model's LoRA: err %v, want one naming the LoRA", err)
 		}
@@ -374,7 +375,7 @@ func TestLoadForRunLoRAsResident(t *testing.T) {
 func TestLoadForRunNilLoRA(t *testing.T) {
 	src, _ := fourBlocks(t)
 	for _, b := range []engine.Backend{cpu.New(), newSlabSwapper(1 << 40)} {
-		m, err := LoadForRun(b, src, Run{Grid: Grid{T: 2, H: 4, W: 6}, LoRAs: []LoadLoRA{{Strength: 1}}})
+		m, err := LoadForRun(context.Background(), b, src, Run{Grid: Grid{T: 2, H: 4, W: 6}, LoRAs: []LoadLoRA{{Strength: 1}}})
 		if err == nil || !strings.Contains(err.Error(), "Run.LoRAs[0] has no file") {
 			t.Errorf("%T: LoadForRun = %v, %v; want the missing file named", b, m, err)
 		}

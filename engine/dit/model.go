@@ -19,6 +19,7 @@ package dit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -68,21 +69,30 @@ type Model struct {
 // tensor is an error naming it. Every block is resident; LoadForRun plans
 // block swapping within a budget.
 func Load(b engine.Backend, src gguf.Source) (*Model, error) {
-	return load(b, newView(src), nil)
+	return load(context.Background(), b, newView(src), nil)
 }
 
 // load reads the model through v; blockBackend, when not nil, gives the
 // backend each block's weights are made on (a swapped block's slab view).
-func load(b engine.Backend, v *view, blockBackend func(i int) engine.Backend) (m *Model, err error) {
+// ctx is checked before every tensor is read: once it is cancelled, load
+// frees what it made and returns an error wrapping ctx.Err().
+func load(ctx context.Context, b engine.Backend, v *view, blockBackend func(i int) engine.Backend) (m *Model, err error) {
+	if err := loadStopped(ctx, "before the first tensor"); err != nil {
+		return nil, err
+	}
 	cfg, err := configFrom(v)
 	if err != nil {
 		return nil, err
 	}
+	defer v.loading(ctx)()
 	l := engine.NewLoader(b, v)
 	model := &Model{Config: cfg, FFNChunk: DefaultFFNChunk, b: b, loaders: []*engine.Loader{l}}
 	m = model
 	defer func() {
 		if err != nil {
+			if stop := loadStopped(ctx, "part way"); stop != nil && !errors.Is(err, ctx.Err()) {
+				err = stop // the loader reported the view's refusal to read as a plain error
+			}
 			model.Free()
 			m = nil
 		}
@@ -96,6 +106,9 @@ func load(b engine.Backend, v *view, blockBackend func(i int) engine.Backend) (m
 	m.timeEmbedding = [2]linear{newLinear(l, "time_embedding.0", d, cfg.FreqDim), newLinear(l, "time_embedding.2", d, d)}
 	m.timeProjection = newLinear(l, "time_projection.1", 6*d, d)
 	for i := range cfg.Layers {
+		if err := loadStopped(ctx, fmt.Sprintf("before block %d of %d", i, cfg.Layers)); err != nil {
+			return nil, err
+		}
 		bl := l
 		if blockBackend != nil {
 			if bb := blockBackend(i); bb != nil {
@@ -110,6 +123,15 @@ func load(b engine.Backend, v *view, blockBackend func(i int) engine.Backend) (m
 		return nil, fmt.Errorf("dit: tensor %q is not part of a WAN 2.2 DiT (%s); wrong model kind?", name, cfg)
 	}
 	return m, nil
+}
+
+// loadStopped returns nil while ctx is live, else an error wrapping
+// ctx.Err() that says where the load stopped ("before block 3 of 40").
+func loadStopped(ctx context.Context, where string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("dit: loading stopped %s: %w", where, err)
+	}
+	return nil
 }
 
 // Free releases the model's weights, and for a swapped model its slabs and

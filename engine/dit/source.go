@@ -1,6 +1,8 @@
 package dit
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -21,6 +23,9 @@ type view struct {
 
 	mu   sync.Mutex
 	used map[string]bool
+	// ctx, while a load runs (loading), stops Data once it is cancelled:
+	// the load then ends before its next tensor is read.
+	ctx context.Context
 }
 
 // newView wraps src, stripping Prefix when the file uses it.
@@ -57,11 +62,33 @@ func (v *view) Lookup(name string) (gguf.TensorInfo, bool) {
 	return ti, ok
 }
 
+// Data returns a tensor's bytes, recording that the model read it. While a
+// load runs with a cancelled context it returns that context's error.
 func (v *view) Data(name string) ([]byte, error) {
 	v.mu.Lock()
+	ctx := v.ctx
 	v.used[name] = true
 	v.mu.Unlock()
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("dit: loading stopped before tensor %q: %w", name, err)
+		}
+	}
 	return v.src.Data(v.prefix + name)
+}
+
+// loading makes Data stop once ctx is cancelled, until the returned function
+// is called (the load's end: a model that streams its blocks from the file
+// keeps reading it afterwards).
+func (v *view) loading(ctx context.Context) (done func()) {
+	v.mu.Lock()
+	v.ctx = ctx
+	v.mu.Unlock()
+	return func() {
+		v.mu.Lock()
+		v.ctx = nil
+		v.mu.Unlock()
+	}
 }
 
 // Evict forwards to the source when it can drop a tensor's bytes from memory

@@ -1,6 +1,7 @@
 package dit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -76,19 +77,27 @@ func (s *swapState) close() error {
 // ReadsSource, src must stay open until the model is freed. The LoRAs of
 // r.LoRAs are attached in order (LoadedLoRAs reports where each went); a
 // LoRA that does not fit the model fails the load.
-func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
+//
+// ctx is checked before every tensor is read and every LoRA adapter is made
+// or merged: once it is cancelled LoadForRun frees everything it made
+// (weights, adapters, the swapped blocks' slabs and slots) and returns an
+// error wrapping ctx.Err(), so errors.Is(err, context.Canceled) holds.
+func LoadForRun(ctx context.Context, b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 	for i, l := range r.LoRAs {
 		if l.File == nil {
 			return nil, fmt.Errorf("dit: Run.LoRAs[%d] has no file", i)
 		}
 	}
+	if err := loadStopped(ctx, "before it began"); err != nil {
+		return nil, err
+	}
 	sw, ok := b.(engine.Swapper)
 	if !ok {
-		m, err := Load(b, src)
+		m, err := load(ctx, b, newView(src), nil)
 		if err != nil {
 			return nil, err
 		}
-		return m.withLoRAs(r.LoRAs, nil)
+		return m.withLoRAs(ctx, r.LoRAs, nil)
 	}
 	v := newView(src)
 	cfg, err := configFrom(v)
@@ -116,19 +125,19 @@ func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 		return nil, err
 	}
 	if plan.NumResident() == cfg.Layers {
-		m, err := load(b, v, nil)
+		m, err := load(ctx, b, v, nil)
 		if err != nil {
 			return nil, err
 		}
 		m.plan = plan
-		return m.withLoRAs(r.LoRAs, nil)
+		return m.withLoRAs(ctx, r.LoRAs, nil)
 	}
 	set, err := sw.NewSwap(plan, layouts)
 	if err != nil {
 		return nil, err
 	}
 	st := &swapState{set: set}
-	m, err := load(b, v, func(i int) engine.Backend {
+	m, err := load(ctx, b, v, func(i int) engine.Backend {
 		if plan.Resident[i] {
 			return nil
 		}
@@ -139,7 +148,11 @@ func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 	}
 	m.swap, m.plan = st, plan
 	// Before Loaded: the slabs' adapters are part of their layouts.
-	if _, err := m.withLoRAs(r.LoRAs, &loraPacking{backend: set.Backend, pending: map[*linear]*hostPair{}}); err != nil {
+	if _, err := m.withLoRAs(ctx, r.LoRAs, &loraPacking{backend: set.Backend, pending: map[*linear]*hostPair{}}); err != nil {
+		return nil, err
+	}
+	if err := loadStopped(ctx, "before the block schedule"); err != nil {
+		m.Free()
 		return nil, err
 	}
 	if err := set.Loaded(); err != nil {
@@ -155,9 +168,14 @@ func LoadForRun(b engine.Backend, src gguf.Source, r Run) (*Model, error) {
 }
 
 // withLoRAs attaches loras at load (attachAtLoad) and returns m, or frees m
-// and returns the error.
-func (m *Model) withLoRAs(loras []LoadLoRA, packing *loraPacking) (*Model, error) {
-	if err := m.attachAtLoad(loras, packing); err != nil {
+// and returns the error (ctx's when it is cancelled part way).
+func (m *Model) withLoRAs(ctx context.Context, loras []LoadLoRA, packing *loraPacking) (*Model, error) {
+	err := m.attachAtLoad(ctx, loras, packing)
+	if err == nil {
+		// A cancel during the last step is honoured too: the caller asked to stop.
+		err = loadStopped(ctx, "as it ended")
+	}
+	if err != nil {
 		m.Free()
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func TestSwapCUDA(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			run := run
 			run.VRAM, run.Pinned = tc.vram, tc.pin
-			m, err := LoadForRun(b.ForModel("swapped"), src, run)
+			m, err := LoadForRun(context.Background(), b.ForModel("swapped"), src, run)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,7 +229,7 @@ func swapBenchRun(t *testing.T, typ, path, r string, steps int, extras bool) swa
 		res.EstimatedActivations = in.Activations
 	}
 	load := func() (*Model, *Text, *Text, error) {
-		m, err := LoadForRun(b.ForModel(owner), src, run)
+		m, err := LoadForRun(context.Background(), b.ForModel(owner), src, run)
 		if err != nil {
 			return nil, nil, nil, err
 		}

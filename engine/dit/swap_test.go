@@ -176,7 +176,7 @@ func TestLoadForRunSwapped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := blockswap.NewFake()
 			b := &cpuSwapper{Backend: cpu.New(), vram: tc.vram, fake: fake}
-			m, err := LoadForRun(b, src, run)
+			m, err := LoadForRun(context.Background(), b, src, run)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -432,7 +432,7 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 	}
 	defer closeLoRAs() // LoadForRun has made the adapters by the time it returns
 	run := dit.Run{Grid: r.o.Grid(), CFG: cfg, Extra: mergeBytes(src, loras), LoRAs: loras}
-	m, err := dit.LoadForRun(r.o.backend(r.b, s), src, run)
+	m, err := dit.LoadForRun(r.ctx, r.o.backend(r.b, s), src, run)
 	if err != nil {
 		src.Close()
 		return nil, fmt.Errorf("%s %s: %w", what, path, err)
