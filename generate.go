@@ -401,13 +401,14 @@ func gcPeak(live int64) int64 {
 	gogc, limit := 100.0, int64(math.MaxInt64)
 	s := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > 0 {
-		gogc = float64(s[0].Value.Uint64())
+	// GOGC=off reads as the uint64 of −1 here: it counts as 100, as does 0.
+	if v := s[0].Value; v.Kind() == metrics.KindUint64 && v.Uint64() > 0 && v.Uint64() <= math.MaxInt32 {
+		gogc = float64(v.Uint64())
 	}
 	if s[1].Value.Kind() == metrics.KindUint64 && s[1].Value.Uint64() < math.MaxInt64 {
 		limit = int64(s[1].Value.Uint64())
 	}
-	peak := int64(float64(live) * (1 + gogc/100) * (1 + gcOvershoot))
+	peak := int64(min(float64(live)*(1+gogc/100)*(1+gcOvershoot), math.MaxInt64/2))
 	if limit < peak {
 		peak = max(limit, int64(float64(live)*(1+gcOvershoot)))
 	}

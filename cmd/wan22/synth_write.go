@@ -53,6 +53,9 @@ func writeAtomic(ctx context.Context, path string, write func(path string) error
 		if err != nil {
 			return err
 		}
+		if err := ctx.Err(); err != nil { // cancelled as write finished: the goroutine removed tmp
+			return err
+		}
 		if err := os.Rename(filepath.Join(tmp, base), path); err != nil {
 			atomicfile.Remove(tmp)
 			return fmt.Errorf("moving the finished file into place: %w", err)
