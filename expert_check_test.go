@@ -26,14 +26,11 @@ func copyFile(t *testing.T, src, dir, name string) string {
 func TestIdenticalExpertsRefused(t *testing.T) {
 	m := tiny
 	m.Low = copyFile(t, tiny.High, t.TempDir(), "low.gguf") // a byte-identical copy of the high-noise expert
-	p := open(t, m)
-	_, err := p.Resolve(tinyRequest())
+	_, err := Open(context.Background(), m, Options{Device: "cpu"}) // refused when it opens, before anything loads
 	var me *ModelError
 	require.ErrorAs(t, err, &me)
 	require.Equal(t, m.Low, me.Path)
 	require.ErrorContains(t, err, "same content as the high-noise expert "+tiny.High)
-	err = p.Generate(context.Background(), tinyRequest(), Output{Frame: func(int, *image.RGBA) error { return nil }})
-	require.ErrorAs(t, err, &me)
 
 	// Benchmarks may run one expert in both roles.
 	q, err := Open(context.Background(), m, Options{Device: "cpu", AllowSameExpert: true})

@@ -252,9 +252,6 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	if err := p.options(r, s).Validate(); err != nil {
 		return s, err
 	}
-	if err := p.checkExpertContent(); err != nil {
-		return s, err
-	}
 	if err := pipeline.CheckLoRAs(p.pipelineModels(), s.LoRAs); err != nil {
 		return s, err
 	}
@@ -478,7 +475,6 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 	if err != nil {
 		return err
 	}
-	p.warnSwappedExperts()
 	img := r.Tensor
 	if img == nil {
 		if img, err = imageprep.Tensor(r.Image, s.Width, s.Height); err != nil {
@@ -519,7 +515,7 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 
 // checkExpertContent refuses two expert files with the same content (a copy
 // of one expert given as the other), unless Options.AllowSameExpert; see
-// sameContent. Naming one file twice is refused when the pipeline opens.
+// sameContent. Open runs it once, after the same-path check.
 func (p *Pipeline) checkExpertContent() error {
 	if p.o.AllowSameExpert {
 		return nil

@@ -230,6 +230,10 @@ func (p *Pipeline) checkModels() error {
 	if same(m.High, m.Low) && !p.o.AllowSameExpert {
 		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: "is the same file as the high-noise expert: give the low-noise expert's file"}
 	}
+	if err := p.checkExpertContent(); err != nil {
+		return err
+	}
+	p.warnSwappedExperts()
 	if *experts[0] != *experts[1] {
 		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: fmt.Sprintf("has another shape (%d layers, width %d) than the high-noise expert (%d layers, width %d): both must be from one model", experts[1].Layers, experts[1].Dim, experts[0].Layers, experts[0].Dim)}
 	}
