@@ -5,6 +5,7 @@ package atomictest
 import (
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 )
@@ -42,4 +43,17 @@ func CheckMode(t testing.TB, path string) {
 	if got, want := st.Mode().Perm(), base&^fs.FileMode(mask); got != want {
 		t.Errorf("%s: mode %#o, want %#o (%#o less the umask %#o)", path, got, want, base, mask)
 	}
+}
+
+// CheckWrite runs write on a new path called name in a temporary folder
+// under the umask 027 (so that a fixed 0644 or a private 0600 fails) and
+// checks the mode of what it made (CheckMode). It skips on Windows.
+func CheckWrite(t testing.TB, name string, write func(path string) error) {
+	t.Helper()
+	WithUmask(t, 0o027)
+	path := filepath.Join(t.TempDir(), name)
+	if err := write(path); err != nil {
+		t.Fatal(err)
+	}
+	CheckMode(t, path)
 }
