@@ -583,16 +583,20 @@ func (bm *benchModels) folder(f benchFlags, stdout io.Writer) (string, error) {
 		bm.dir = f.synthDir
 		return bm.dir, nil
 	}
-	dir, err := os.MkdirTemp("", "wan22-bench-synth-")
+	if f.keepSynth {
+		dir, err := os.MkdirTemp("", "wan22-bench-synth-")
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(stdout, "synthetic files go to %s (kept: --keep-synth)\n", dir)
+		bm.dir = dir
+		return dir, nil
+	}
+	dir, err := atomicfile.MkdirTemp("", "wan22-bench-synth-") // registered: a second Ctrl-C removes it too
 	if err != nil {
 		return "", err
 	}
-	if f.keepSynth {
-		fmt.Fprintf(stdout, "synthetic files go to %s (kept: --keep-synth)\n", dir)
-	} else {
-		atomicfile.Register(dir) // a second Ctrl-C removes it too
-		bm.cleanup = func() { atomicfile.Remove(dir) }
-	}
+	bm.cleanup = func() { atomicfile.Remove(dir) }
 	bm.dir = dir
 	return dir, nil
 }
@@ -669,11 +673,10 @@ func prepareModels(ctx context.Context, f benchFlags, p benchPlan, stdout io.Wri
 // prepareExperts finds or writes the model files.
 func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchModels, stdout io.Writer) error {
 	if p.tiny {
-		dir, err := os.MkdirTemp("", "wan22-bench-tiny-")
+		dir, err := atomicfile.MkdirTemp("", "wan22-bench-tiny-")
 		if err != nil {
 			return err
 		}
-		atomicfile.Register(dir)
 		bm.cleanup = func() { atomicfile.Remove(dir) }
 		t, err := tinymodels.Write(dir, int64(f.seed)+1)
 		if err != nil {
@@ -1051,10 +1054,9 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 
 	dir := f.outVideo
 	if dir == "" {
-		if dir, err = os.MkdirTemp("", "wan22-bench-video-"); err != nil {
+		if dir, err = atomicfile.MkdirTemp("", "wan22-bench-video-"); err != nil {
 			return run, backend, err
 		}
-		atomicfile.Register(dir)
 		defer atomicfile.Remove(dir)
 	}
 	path := filepath.Join(dir, fmt.Sprintf("bench-%dx%d-%df-%s.avi", w, h, frames, strings.ReplaceAll(benchreport.BudgetLabel(budget), " ", "")))

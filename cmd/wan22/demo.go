@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/engine/imageprep"
@@ -121,11 +120,10 @@ func demoBudgetError(e *wan22.BudgetError) error {
 }
 
 func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writer) error {
-	dir, err := os.MkdirTemp("", "wan22-demo-")
+	dir, err := atomicfile.MkdirTemp("", "wan22-demo-") // registered: a second Ctrl-C removes it too
 	if err != nil {
 		return fmt.Errorf("a temporary folder for the tiny models: %w", err)
 	}
-	atomicfile.Register(dir) // a second Ctrl-C removes it too
 	defer atomicfile.Remove(dir)
 	paths, err := tinymodels.Write(dir, demoSeed)
 	if err != nil {

@@ -33,11 +33,10 @@ func writeAtomic(ctx context.Context, path string, write func(path string) error
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.MkdirTemp(dir, "."+base+".wan22-partial-")
+	tmp, err := atomicfile.MkdirTemp(dir, "."+base+".wan22-partial-") // registered: a second Ctrl-C removes it (cli_signal.go)
 	if err != nil {
 		return err
 	}
-	atomicfile.Register(tmp) // a second Ctrl-C removes it (cli_signal.go)
 	done := make(chan error, 1)
 	synthWriters.Add(1)
 	go func() {

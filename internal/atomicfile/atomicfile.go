@@ -102,17 +102,39 @@ func create(target string, mk func(name string) error) (string, error) {
 	}
 	for range tries {
 		name := filepath.Join(dir, fmt.Sprintf(".%s.tmp-%d-%d", base, os.Getpid(), rand.Uint32()))
-		err := mk(name)
+		_, err := makeRegistered(func() (string, error) { return name, mk(name) })
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return "", err
 		}
-		Register(name)
 		return name, nil
 	}
 	return "", fmt.Errorf("atomicfile: no free temporary name for %s after %d tries", target, tries)
+}
+
+// makeRegistered runs mk, which makes a path and returns it, and registers
+// the path when mk succeeds, both under the lock that RemovePending takes: a
+// quit comes before or after, never between the two (which would leave the
+// path behind).
+func makeRegistered(mk func() (string, error)) (string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	name, err := mk()
+	if err != nil {
+		return "", err
+	}
+	pending[name] = true
+	return name, nil
+}
+
+// MkdirTemp is os.MkdirTemp (a new private folder in dir, "" for the system's
+// temporary folder, named from pattern), registered as a temporary path in the
+// same step. Use it for scratch folders that are removed, not renamed onto a
+// target: Remove it when done.
+func MkdirTemp(dir, pattern string) (string, error) {
+	return makeRegistered(func() (string, error) { return os.MkdirTemp(dir, pattern) })
 }
 
 // TempDir creates a new temporary folder for target, mode 0777 less the

@@ -118,3 +118,33 @@ func TestCreateErrors(t *testing.T) {
 		t.Error("Create in a missing folder succeeded")
 	}
 }
+
+// TestMkdirTemp: the folder exists and is registered in the same step, and
+// RemovePending removes it with what is in it.
+func TestMkdirTemp(t *testing.T) {
+	parent := t.TempDir()
+	d, err := atomicfile.MkdirTemp(parent, "scratch-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(filepath.Base(d), "scratch-") || filepath.Dir(d) != parent {
+		t.Errorf("folder %s is not a scratch- folder in %s", d, parent)
+	}
+	if !slices.Contains(atomicfile.Pending(), d) {
+		t.Fatalf("%s is not registered: %v", d, atomicfile.Pending())
+	}
+	if err := os.WriteFile(filepath.Join(d, "model.gguf"), []byte("x"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.RemovePending(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(d); !os.IsNotExist(err) {
+		t.Errorf("%s is still there after RemovePending (stat: %v)", d, err)
+	}
+	if _, err := atomicfile.MkdirTemp(filepath.Join(parent, "missing"), "x-"); err == nil {
+		t.Error("MkdirTemp in a folder that does not exist succeeded")
+	} else if p := atomicfile.Pending(); len(p) != 0 {
+		t.Errorf("a failed MkdirTemp registered %v", p)
+	}
+}
