@@ -13,11 +13,13 @@ import (
 )
 
 // commandContext returns the context a command runs under. The first SIGINT
-// (Ctrl-C) or SIGTERM cancels it, so the command stops its current stage
-// (the models check the context between layers), removes what it had half
-// written and returns; it prints one line saying so. A second signal, while
-// the command is still stopping or cleaning up, quits at once with status
-// 130 after removing every temporary output still in progress
+// (Ctrl-C), SIGTERM or SIGHUP (the terminal closed, the ssh session
+// dropped), or a write to a closed standard output or error (see
+// watchBroken: `wan22 i2v … | head -1`), cancels it, so the command stops its
+// current stage (the models check the context between layers), removes what
+// it had half written and returns; it prints one line saying so. A second
+// signal, while the command is still stopping or cleaning up, quits at once
+// with status 130 after removing every temporary output still in progress
 // (atomicfile.RemovePending). Call the CancelFunc when the command ends: it
 // stops catching the signals, so a later Ctrl-C kills the process the usual
 // way.
@@ -30,11 +32,12 @@ func commandContext() (context.Context, context.CancelFunc) {
 func interruptContext(stderr io.Writer, exit func(code int)) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals...)
 	done := make(chan struct{})
 	go func() {
 		select {
 		case <-sigs:
+		case <-outputBroken:
 		case <-done:
 			return
 		}
@@ -56,6 +59,60 @@ func interruptContext(stderr io.Writer, exit func(code int)) (context.Context, c
 		})
 	}
 }
+
+// stopSignals are the signals that stop a command: Ctrl-C, a polite kill, and
+// a hangup (the terminal or the ssh session went away; left alone, the
+// runtime would exit at once and leave the partial output behind). Go
+// defines them on every system it runs on; on Windows, closing the console
+// window arrives as SIGTERM.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+var (
+	// outputBroken is closed by the first write to a closed standard output or
+	// error (watchBroken): the running command is cancelled as by a signal.
+	outputBroken = make(chan struct{})
+	brokenOnce   sync.Once
+	// pipes receives SIGPIPE, so that such a write fails with EPIPE instead of
+	// the runtime ending the process on the spot (which it does for a write
+	// to file descriptor 1 or 2 when nobody asked for SIGPIPE).
+	pipes = make(chan os.Signal, 1)
+)
+
+// watchBroken returns w, a standard output or error, made so that the first
+// write it finds broken (the reader went away: `wan22 i2v … | head -1`)
+// cancels the running command: it stops and removes its partial output, as
+// after a Ctrl-C, where the process would otherwise die in the middle of a
+// write with the output half written. Later writes to the broken w fail
+// quietly. The first call also has SIGPIPE delivered to a channel that
+// nobody reads, so that broken writes fail instead of killing the process;
+// a broken pipe to a child (ffmpeg) is then reported by the write that
+// failed, as before.
+func watchBroken(w *os.File) io.Writer {
+	brokenOnce.Do(func() {
+		signal.Notify(pipes, syscall.SIGPIPE)
+		go func() {
+			for range pipes {
+			}
+		}()
+	})
+	return brokenWriter{w}
+}
+
+// brokenWriter is watchBroken's writer.
+type brokenWriter struct{ f *os.File }
+
+func (b brokenWriter) Write(p []byte) (int, error) {
+	n, err := b.f.Write(p)
+	if err != nil && isBrokenPipe(err) {
+		markOutputBroken()
+	}
+	return n, err
+}
+
+// markOutputBroken cancels the running command (once).
+func markOutputBroken() { closeBroken.Do(func() { close(outputBroken) }) }
+
+var closeBroken sync.Once
 
 // quitNow is the second signal: remove the temporary outputs in progress
 // and exit with exitInterrupted, without waiting for the command.

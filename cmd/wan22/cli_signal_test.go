@@ -6,12 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,20 +122,114 @@ const helperEnv = "WAN22_TEST_SIGNAL_HELPER"
 // TestSignalHelperProcess is the helper process of TestSecondSignalProcess,
 // and does nothing in a normal run: a command that writes a temporary output
 // and never looks at its context, as a stage stuck in one long op would.
+//
+// With WAN22_TEST_SIGNAL_MODE set it is a command that does look at its
+// context: "wait" waits for the cancel; "tick" also writes a line to its
+// standard output (through watchBroken, as main's writers) every 10 ms. Once
+// cancelled it removes its temporary output and exits with 130, as i2v does.
 func TestSignalHelperProcess(t *testing.T) {
 	dir := os.Getenv(helperEnv)
 	if dir == "" {
 		return
 	}
-	_, stop := commandContext()
+	ctx, stop := commandContext()
 	defer stop()
-	if _, err := atomicfile.Create(filepath.Join(dir, "o1.mp4")); err != nil {
+	tmp, err := atomicfile.Create(filepath.Join(dir, "o1.mp4"))
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	fmt.Println("ready")
-	time.Sleep(time.Minute)
-	os.Exit(4)
+	stdout := watchBroken(os.Stdout)
+	fmt.Fprintln(stdout, "ready")
+	mode := os.Getenv("WAN22_TEST_SIGNAL_MODE")
+	if mode == "" {
+		time.Sleep(time.Minute)
+		os.Exit(4)
+	}
+	for ctx.Err() == nil {
+		if mode == "tick" {
+			fmt.Fprintln(stdout, "tick")
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	tmp.Abort()
+	os.Exit(exitInterrupted)
+}
+
+// startSignalHelper starts TestSignalHelperProcess in mode (see there) and
+// waits for its "ready" line; the temporary output is in dir.
+func startSignalHelper(t *testing.T, dir, mode string) (*exec.Cmd, io.ReadCloser, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalHelperProcess$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+dir, "WAN22_TEST_SIGNAL_MODE="+mode)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("helper: %q, %v; stderr %q", line, err, stderr.String())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), ".o1.mp4.tmp-") {
+		t.Fatalf("helper wrote %v", ents)
+	}
+	return cmd, out, stderr
+}
+
+// waitInterrupted fails t unless cmd exits with 130 within 10 s, leaving
+// nothing in dir.
+func waitInterrupted(t *testing.T, cmd *exec.Cmd, dir string, stderr *syncBuffer) {
+	t.Helper()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("helper still running after 10 s; stderr %q", stderr.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Errorf("helper ended with %v, want exit status %d; stderr %q", err, exitInterrupted, stderr.String())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
+	}
+}
+
+// TestHangupProcess: a hangup (the terminal closed) stops the command like a
+// Ctrl-C, instead of killing it with its temporary output left.
+func TestHangupProcess(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGHUP to another process on Windows")
+	}
+	dir := t.TempDir()
+	cmd, _, stderr := startSignalHelper(t, dir, "wait")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitInterrupted(t, cmd, dir, stderr)
+}
+
+// TestBrokenStdoutProcess: the reader of the standard output goes away
+// (`wan22 i2v … | head -1`): the next write cancels the command, which stops
+// and removes its temporary output, instead of the runtime killing it.
+func TestBrokenStdoutProcess(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGPIPE is Unix's")
+	}
+	dir := t.TempDir()
+	cmd, out, stderr := startSignalHelper(t, dir, "tick")
+	out.Close()
+	waitInterrupted(t, cmd, dir, stderr)
 }
 
 // TestSecondSignalProcess runs a stuck command in its own process and

@@ -21,6 +21,11 @@ import (
 // a temporary one: a bench test must not add to the user's bench history,
 // and i2v's start line must not depend on it.
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		// TestSignalHelperProcess in a process of its own: it exits from inside
+		// the test, which would leave the home folder below behind.
+		os.Exit(m.Run())
+	}
 	home, err := os.MkdirTemp("", "wan22-cmd-test-home-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
