@@ -240,24 +240,7 @@ func TestSecondSignalProcess(t *testing.T) {
 		t.Skip("no os.Interrupt to another process on Windows")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalHelperProcess$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("helper: %q, %v; stderr %q", line, err, stderr.String())
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), ".o1.mp4.tmp-") {
-		t.Fatalf("helper wrote %v", ents)
-	}
+	cmd, _, stderr := startSignalHelper(t, dir, "")
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -268,18 +251,5 @@ func TestSecondSignalProcess(t *testing.T) {
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	select {
-	case err = <-waited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("helper still running 10 s after the second SIGINT; stderr %q", stderr.String())
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
-		t.Errorf("helper ended with %v, want exit status %d; stderr %q", err, exitInterrupted, stderr.String())
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
-		t.Errorf("left behind: %v", ents)
-	}
+	waitInterrupted(t, cmd, dir, stderr)
 }
