@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -50,5 +51,60 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
+	return nil
+}
+
+// namedPath is a path a flag gives, for messages: "--image in.png".
+type namedPath struct{ flag, path string }
+
+// sameFile reports whether a and b name the same file: the same cleaned
+// absolute path, or, when both exist, one file reached two ways (a link, a
+// hard link, another spelling) by os.SameFile.
+func sameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if aa, err1 := filepath.Abs(a); err1 == nil {
+		if ab, err2 := filepath.Abs(b); err2 == nil && aa == ab {
+			return true
+		}
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// pngMagic is the first 8 bytes of every PNG file.
+const pngMagic = "\x89PNG\r\n\x1a\n"
+
+// checkPreviewPath checks, before anything loads, the file --preview
+// replaces after every step: it must not be any of the run's inputs or
+// other outputs (others), and a file already there must be a PNG image (an
+// earlier preview), never another kind of file.
+func checkPreviewPath(path string, others []namedPath) error {
+	for _, o := range others {
+		if sameFile(path, o.path) {
+			return fmt.Errorf("--preview %s is the same file as %s %s: the preview is rewritten after every step; give it a name of its own", path, o.flag, o.path)
+		}
+	}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("--preview %s: %w", path, err)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("--preview %s exists and is not a regular file: choose another name", path)
+	}
+	head := make([]byte, len(pngMagic))
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--preview %s: %w", path, err)
+	}
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	if string(head[:n]) != pngMagic {
+		return fmt.Errorf("--preview %s exists and is not a PNG image: the preview replaces only an earlier preview; choose another name or remove it", path)
+	}
 	return nil
 }

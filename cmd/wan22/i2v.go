@@ -119,7 +119,7 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.out, "out", "", "video file to write (.mp4, or .avi for MJPEG); must not exist")
 	fs.IntVar(&f.fps, "fps", wan22.DefaultFPS, "frames per second of the video")
 	fs.StringVar(&f.framesDir, "frames-dir", "", "also (or instead) write the frames as PNG files into this new folder")
-	fs.StringVar(&f.preview, "preview", "", "write a preview PNG of the current latent to this file after every step")
+	fs.StringVar(&f.preview, "preview", "", "write a PNG of the current latent to this file after every step (an earlier preview there is replaced; never an input, another output or a file that is not a PNG)")
 	fs.BoolVar(&f.json, "json", false, "print progress as JSON objects, one per line, on stdout")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -246,6 +246,16 @@ func (f *i2vFlags) check() error {
 			continue
 		}
 		if err := checkOutputPath(p.flag, p.path, p.kind); err != nil {
+			return err
+		}
+	}
+	if f.preview != "" {
+		others := []namedPath{{"--image", f.image}, {"--high", f.high}, {"--low", f.low},
+			{"--text-encoder", f.textEncoder}, {"--vae", f.vae}, {"--out", f.out}, {"--frames-dir", f.framesDir}}
+		for _, l := range f.loras {
+			others = append(others, namedPath{loraFlag(l.Expert), l.Path})
+		}
+		if err := checkPreviewPath(f.preview, others); err != nil {
 			return err
 		}
 	}

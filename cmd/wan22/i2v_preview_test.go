@@ -1,0 +1,80 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// argValue is the value that follows flag in args.
+func argValue(t *testing.T, args []string, flag string) string {
+	t.Helper()
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	t.Fatalf("no %s in %q", flag, args)
+	return ""
+}
+
+// TestI2VPreviewNeverReplacesOtherFiles: --preview naming the input image, a
+// model, a LoRA, --out or --frames-dir (by another spelling or a link too),
+// or an existing file that is not a PNG, is a usage error before anything
+// loads, and the file is left as it was; an earlier preview (a PNG) is
+// replaced.
+func TestI2VPreviewNeverReplacesOtherFiles(t *testing.T) {
+	args, out := i2vSetup(t)
+	img, high := argValue(t, args, "--image"), argValue(t, args, "--high")
+	loraFile := writeTinyLoRA(t, t.TempDir(), "l.safetensors", 1, "blocks.0.self_attn.q")
+	notPNG := filepath.Join(out, "notes.txt")
+	require.NoError(t, os.WriteFile(notPNG, []byte("my notes"), 0o644))
+	link := filepath.Join(out, "link.png")
+	require.NoError(t, os.Symlink(img, link))
+	video := filepath.Join(out, "v.avi")
+	frames := filepath.Join(out, "frames")
+	sum := func() map[string]string {
+		m := map[string]string{}
+		for _, p := range []string{img, high, loraFile, notPNG} {
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			m[p] = string(b)
+		}
+		return m
+	}
+	before := sum()
+	for _, c := range []struct {
+		preview string
+		extra   []string
+		want    string
+	}{
+		{img, nil, "--preview " + img + " is the same file as --image " + img},
+		{filepath.Join(filepath.Dir(img), ".", filepath.Base(img)), nil, "is the same file as --image"},
+		{link, nil, "--preview " + link + " is the same file as --image"},
+		{high, nil, "is the same file as --high " + high},
+		{loraFile, []string{"--lora", loraFile}, "is the same file as --lora " + loraFile},
+		{video, nil, "is the same file as --out " + video},
+		{frames, []string{"--frames-dir", frames}, "is the same file as --frames-dir " + frames},
+		{notPNG, nil, "--preview " + notPNG + " exists and is not a PNG image"},
+	} {
+		a := append(append(append([]string{}, args...), "--out", video, "--preview", c.preview), c.extra...)
+		code, stdout, stderr := runCLI(a...)
+		require.Equal(t, 2, code, "%s: %s", c.preview, stderr)
+		require.Contains(t, stderr, c.want, c.preview)
+		require.Empty(t, stdout, c.preview)
+	}
+	require.Equal(t, before, sum(), "a refused --preview changed a file")
+	require.NoFileExists(t, video)
+	require.NoDirExists(t, frames)
+
+	// An earlier preview is replaced.
+	prev := filepath.Join(out, "prev.png")
+	require.NoError(t, os.WriteFile(prev, []byte(pngMagic+"an earlier preview"), 0o644))
+	code, _, stderr := runCLI(append(args, "--out", video, "--preview", prev)...)
+	require.Equal(t, 0, code, stderr)
+	b, err := os.ReadFile(prev)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "an earlier preview")
+}
