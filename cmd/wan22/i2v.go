@@ -17,6 +17,7 @@ import (
 	"github.com/wan22/wan22/engine/imageprep"
 	"github.com/wan22/wan22/engine/pipeline"
 	"github.com/wan22/wan22/engine/video"
+	"github.com/wan22/wan22/internal/atomicfile"
 	"github.com/wan22/wan22/scheduler"
 )
 
@@ -34,7 +35,7 @@ photo first if it shows sideways.
 The video goes to --out (MP4 through ffmpeg; a pure-Go MJPEG .avi when ffmpeg
 is missing, or when --out ends in .avi) and/or PNG frames to --frames-dir. It
 is written to a temporary file renamed at the end: a failed or interrupted run
-(Ctrl-C) leaves nothing behind. Progress goes to stderr (a bar on a terminal),
+(Ctrl-C) leaves nothing behind, not even the --preview image. Progress goes to stderr (a bar on a terminal),
 or as JSON objects one per line on stdout with --json.
 
 LoRAs (safetensors, ComfyUI/kohya or PEFT/diffusers keys) are applied at run
@@ -89,7 +90,27 @@ type i2vFlags struct {
 }
 
 func runI2V(args []string, stdout, stderr io.Writer) int {
-	var f i2vFlags
+	f, code, ok := parseI2V(args, stderr)
+	if !ok {
+		return code
+	}
+	ctx, stop := commandContext()
+	defer stop()
+	if err := i2v(ctx, f, stdout, stderr); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "wan22 i2v: interrupted; nothing was written")
+			return exitInterrupted
+		}
+		fmt.Fprintln(stderr, "wan22 i2v:", err)
+		return 1
+	}
+	return 0
+}
+
+// parseI2V parses and checks wan22 i2v's arguments. When ok is false the
+// command exits with code: 0 after -h, 2 after a usage error (reported on
+// stderr).
+func parseI2V(args []string, stderr io.Writer) (f i2vFlags, code int, ok bool) {
 	fs := newFlagSet("i2v", "wan22 i2v --image IMG --prompt TEXT --high F --low F --text-encoder F --vae F --out FILE [flags]", i2vHelp, stderr)
 	fs.StringVar(&f.image, "image", "", "the first frame: a PNG, JPEG or WebP image (EXIF orientation is not applied)")
 	fs.StringVar(&f.prompt, "prompt", "", "what the video shows")
@@ -122,29 +143,19 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.preview, "preview", "", "write a PNG of the current latent to this file after every step (an earlier preview there is replaced; never an input, another output or a file that is not a PNG)")
 	fs.BoolVar(&f.json, "json", false, "print progress as JSON objects, one per line, on stdout")
 	if code, ok := parseFlags(fs, args); !ok {
-		return code
+		return f, code, false
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(stderr, "wan22 i2v: unexpected arguments %q (every input is a flag)\n", fs.Args())
-		return 2
+		return f, 2, false
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if err := f.check(); err != nil {
 		fmt.Fprintln(stderr, "wan22 i2v:", err)
-		return 2
+		return f, 2, false
 	}
-	ctx, stop := commandContext()
-	defer stop()
-	if err := i2v(ctx, f, stdout, stderr); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "wan22 i2v: interrupted; nothing was written")
-			return exitInterrupted
-		}
-		fmt.Fprintln(stderr, "wan22 i2v:", err)
-		return 1
-	}
-	return 0
+	return f, 0, true
 }
 
 // check validates the flags on their own, before any file is read.
@@ -309,13 +320,19 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 }
 
 // generateTo runs req on p into the video file out and/or the PNG folder
-// framesDir, writing a latent preview to preview when set. Every output is
-// removed when the run fails.
+// framesDir, writing a latent preview to preview when set. Every output,
+// the preview included, is removed when the run fails or is cancelled.
 func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan22.Settings, out, framesDir, preview string, rep *reporter) (err error) {
 	var writers multiWriter
+	previewing := false // preview is registered with atomicfile: a second Ctrl-C removes it too
 	defer func() {
 		if err != nil {
 			writers.Abort()
+			if previewing {
+				atomicfile.Remove(preview)
+			}
+		} else if previewing {
+			atomicfile.Forget(preview)
 		}
 	}()
 	for _, o := range []struct {
@@ -341,6 +358,12 @@ func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan
 			img, err := imageprep.LatentPreview(latent, g.T, g.h, g.w, g.T/2)
 			if err != nil {
 				return err
+			}
+			if !previewing {
+				// Registered before the first write: the file there is
+				// replaced by it, and is this run's output from then on.
+				atomicfile.Register(preview)
+				previewing = true
 			}
 			return imageprep.WritePNGAtomic(preview, img)
 		}

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 // argValue is the value that follows flag in args.
@@ -77,4 +82,57 @@ func TestI2VPreviewNeverReplacesOtherFiles(t *testing.T) {
 	b, err := os.ReadFile(prev)
 	require.NoError(t, err)
 	require.NotContains(t, string(b), "an earlier preview")
+}
+
+// cancelOn is a stdout that cancels a run when a line containing stage is
+// printed.
+type cancelOn struct {
+	stage  string
+	cancel context.CancelFunc
+}
+
+func (c cancelOn) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(c.stage)) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// TestI2VPreviewRemovedOnFailure: the preview is one of the run's outputs:
+// a run cancelled (Ctrl-C) or failing after a preview was written leaves
+// none, so "nothing was written" is true.
+func TestI2VPreviewRemovedOnFailure(t *testing.T) {
+	args, out := i2vSetup(t)
+	preview := filepath.Join(out, "prev.png")
+
+	// Cancelled in the low-noise stage, after the high-noise step wrote
+	// the preview.
+	f, code, ok := parseI2V(append(args[1:], "--out", filepath.Join(out, "v.avi"), "--preview", preview, "--json"), io.Discard)
+	require.True(t, ok, code)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sawPreview := false
+	err := i2v(ctx, f, cancelOn{`"stage":"low-noise"`, func() {
+		_, err := os.Stat(preview)
+		sawPreview = sawPreview || err == nil
+		cancel()
+	}}, io.Discard)
+	require.Error(t, err)
+	require.True(t, sawPreview, "no preview was written before the cancel")
+	require.Empty(t, entries(t, out))
+	require.Empty(t, atomicfile.Pending())
+
+	// Failing when the video is written, after every step.
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh for the fake ffmpeg")
+	}
+	bin := t.TempDir()
+	fake := "#!/bin/sh\nhead -c 3000 >/dev/null\necho 'fake ffmpeg: disk quota exceeded' >&2\nexit 1\n"
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "ffmpeg"), []byte(fake), 0o755))
+	t.Setenv("PATH", bin)
+	code, _, stderr := runCLI(append(args, "--out", filepath.Join(out, "v.mp4"), "--preview", preview)...)
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "fake ffmpeg")
+	require.Empty(t, entries(t, out))
+	require.Empty(t, atomicfile.Pending())
 }
