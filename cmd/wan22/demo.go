@@ -70,21 +70,19 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "wan22 demo:", err)
+		if *asJSON {
+			emitJSONError(stdout, err.Error(), 2)
+		}
 		return 2
 	}
 	ctx, stop := commandContext()
 	defer stop()
 	if err := demo(ctx, f, *prompt, stdout, stderr); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "wan22 demo: interrupted; nothing was written")
-			return exitInterrupted
-		}
 		var be *wan22.BudgetError
 		if errors.As(err, &be) {
 			err = demoBudgetError(be)
 		}
-		fmt.Fprintln(stderr, "wan22 demo:", err)
-		return 1
+		return runFailed(ctx, "demo", err, f.json, stdout, stderr)
 	}
 	return 0
 }

@@ -90,27 +90,49 @@ type i2vFlags struct {
 }
 
 func runI2V(args []string, stdout, stderr io.Writer) int {
-	f, code, ok := parseI2V(args, stderr)
+	f, code, ok := parseI2V(args, stdout, stderr)
 	if !ok {
 		return code
 	}
 	ctx, stop := commandContext()
 	defer stop()
 	if err := i2v(ctx, f, stdout, stderr); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "wan22 i2v: interrupted; nothing was written")
-			return exitInterrupted
-		}
-		fmt.Fprintln(stderr, "wan22 i2v:", err)
-		return 1
+		return runFailed(ctx, "i2v", err, f.json, stdout, stderr)
 	}
 	return 0
 }
 
+// runFailed reports the error of a run that had started (i2v, demo) and
+// returns the exit status: exitInterrupted when ctx was cancelled (Ctrl-C),
+// else 1. The message goes to stderr and, with --json (asJSON), also as
+// the last JSON object on stdout.
+func runFailed(ctx context.Context, cmd string, err error, asJSON bool, stdout, stderr io.Writer) int {
+	msg, code := err.Error(), 1
+	if ctx.Err() != nil {
+		msg, code = "interrupted; nothing was written", exitInterrupted
+	}
+	fmt.Fprintf(stderr, "wan22 %s: %s\n", cmd, msg)
+	if asJSON {
+		emitJSONError(stdout, msg, code)
+	}
+	return code
+}
+
+// emitJSONError prints the JSON object that ends a --json stream after a
+// failure, shaped as the progress objects are: {"type": "error", "message":
+// "…", "exit_code": N}, on one line.
+func emitJSONError(stdout io.Writer, msg string, code int) {
+	b, err := json.Marshal(map[string]any{"type": "error", "message": msg, "exit_code": code})
+	if err == nil {
+		fmt.Fprintln(stdout, string(b))
+	}
+}
+
 // parseI2V parses and checks wan22 i2v's arguments. When ok is false the
 // command exits with code: 0 after -h, 2 after a usage error (reported on
-// stderr).
-func parseI2V(args []string, stderr io.Writer) (f i2vFlags, code int, ok bool) {
+// stderr, and with --json as a JSON error object on stdout once the flags
+// parse).
+func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok bool) {
 	fs := newFlagSet("i2v", "wan22 i2v --image IMG --prompt TEXT --high F --low F --text-encoder F --vae F --out FILE [flags]", i2vHelp, stderr)
 	fs.StringVar(&f.image, "image", "", "the first frame: a PNG, JPEG or WebP image (EXIF orientation is not applied)")
 	fs.StringVar(&f.prompt, "prompt", "", "what the video shows")
@@ -141,7 +163,7 @@ func parseI2V(args []string, stderr io.Writer) (f i2vFlags, code int, ok bool) {
 	fs.IntVar(&f.fps, "fps", wan22.DefaultFPS, "frames per second of the video")
 	fs.StringVar(&f.framesDir, "frames-dir", "", "also (or instead) write the frames as PNG files into this new folder")
 	fs.StringVar(&f.preview, "preview", "", "write a PNG of the current latent to this file after every step (an earlier preview there is replaced; never an input, another output or a file that is not a PNG)")
-	fs.BoolVar(&f.json, "json", false, "print progress as JSON objects, one per line, on stdout")
+	fs.BoolVar(&f.json, "json", false, "print progress as JSON objects, one per line, on stdout; a failure ends with an object of type \"error\"")
 	if code, ok := parseFlags(fs, args); !ok {
 		return f, code, false
 	}
@@ -153,6 +175,9 @@ func parseI2V(args []string, stderr io.Writer) (f i2vFlags, code int, ok bool) {
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if err := f.check(); err != nil {
 		fmt.Fprintln(stderr, "wan22 i2v:", err)
+		if f.json {
+			emitJSONError(stdout, err.Error(), 2)
+		}
 		return f, 2, false
 	}
 	return f, 0, true
@@ -375,9 +400,7 @@ func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan
 	if err := writers.Close(); err != nil {
 		return err
 	}
-	for _, w := range writers {
-		rep.done(w.Path(), w.Format().String(), w.Frames(), time.Since(start))
-	}
+	rep.done(writers, time.Since(start))
 	return nil
 }
 
@@ -547,14 +570,21 @@ func (r *reporter) event(ev wan22.Event) {
 	r.bar = true
 }
 
-// done reports a written output.
-func (r *reporter) done(path, format string, frames int, took time.Duration) {
+// done reports the finished run: the stage summary once, then each
+// written output.
+func (r *reporter) done(written multiWriter, took time.Duration) {
 	if r.json {
 		r.emitJSON(map[string]any{"type": "summary", "stages": r.sum.totals()})
-		r.emitJSON(map[string]any{"type": "done", "path": path, "format": format, "frames": frames, "elapsed_ns": took})
-		return
+	} else {
+		r.endBar()
+		r.sum.write(r.stderr)
 	}
-	r.endBar()
-	r.sum.write(r.stderr)
-	fmt.Fprintf(r.stdout, "wrote %s (%s, %s) in %s\n", path, format, plural(frames, "frame"), took.Round(time.Millisecond))
+	for _, w := range written {
+		path, format, frames := w.Path(), w.Format().String(), w.Frames()
+		if r.json {
+			r.emitJSON(map[string]any{"type": "done", "path": path, "format": format, "frames": frames, "elapsed_ns": took})
+			continue
+		}
+		fmt.Fprintf(r.stdout, "wrote %s (%s, %s) in %s\n", path, format, plural(frames, "frame"), took.Round(time.Millisecond))
+	}
 }

@@ -107,7 +107,7 @@ func TestI2VPreviewRemovedOnFailure(t *testing.T) {
 
 	// Cancelled in the low-noise stage, after the high-noise step wrote
 	// the preview.
-	f, code, ok := parseI2V(append(args[1:], "--out", filepath.Join(out, "v.avi"), "--preview", preview, "--json"), io.Discard)
+	f, code, ok := parseI2V(append(args[1:], "--out", filepath.Join(out, "v.avi"), "--preview", preview, "--json"), io.Discard, io.Discard)
 	require.True(t, ok, code)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// jsonLines decodes --json output: one object per line.
+func jsonLines(t *testing.T, stdout string) []map[string]any {
+	t.Helper()
+	var evs []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var ev map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &ev), sc.Text())
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// TestI2VJSONError: with --json a failure ends the stream with one error
+// object (type, message, exit_code), the message still on stderr and the
+// exit status unchanged: 1 for a failed run, 2 for a usage error.
+func TestI2VJSONError(t *testing.T) {
+	args, out := i2vSetup(t)
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh for the fake ffmpeg")
+	}
+	bin := t.TempDir()
+	fake := "#!/bin/sh\nhead -c 3000 >/dev/null\necho 'fake ffmpeg: disk quota exceeded' >&2\nexit 1\n"
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "ffmpeg"), []byte(fake), 0o755))
+	t.Setenv("PATH", bin)
+	code, stdout, stderr := runCLI(append(args, "--out", filepath.Join(out, "v.mp4"), "--json")...)
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "wan22 i2v: ")
+	require.Contains(t, stderr, "fake ffmpeg")
+	evs := jsonLines(t, stdout)
+	require.Greater(t, len(evs), 2)
+	last := evs[len(evs)-1]
+	require.Equal(t, "error", last["type"])
+	require.Contains(t, last["message"], "fake ffmpeg")
+	require.Equal(t, 1.0, last["exit_code"])
+	require.Equal(t, "start", evs[0]["type"])
+
+	// A usage error found after parsing: the same object, exit 2.
+	code, stdout, stderr = runCLI(append(args, "--out", filepath.Join(out, "v.avi"), "--json", "--frames", "6")...)
+	require.Equal(t, 2, code, stderr)
+	evs = jsonLines(t, stdout)
+	require.Len(t, evs, 1)
+	require.Equal(t, "error", evs[0]["type"])
+	require.Contains(t, evs[0]["message"], "--frames 6")
+	require.Equal(t, 2.0, evs[0]["exit_code"])
+	require.Contains(t, stderr, "--frames 6")
+}
+
+// TestI2VSummaryOnce: with --out and --frames-dir the stage summary is
+// printed once (text and JSON), then one line or object per output.
+func TestI2VSummaryOnce(t *testing.T) {
+	args, out := i2vSetup(t)
+	code, stdout, stderr := runCLI(append(args, "--out", filepath.Join(out, "a.avi"), "--frames-dir", filepath.Join(out, "fa"))...)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, 1, strings.Count(stderr, "\nstage "), stderr)
+	require.Equal(t, 2, strings.Count(stdout, "wrote "), stdout)
+
+	code, stdout, stderr = runCLI(append(args, "--out", filepath.Join(out, "b.avi"), "--frames-dir", filepath.Join(out, "fb"), "--json")...)
+	require.Equal(t, 0, code, stderr)
+	types := map[string]int{}
+	for _, ev := range jsonLines(t, stdout) {
+		types[ev["type"].(string)]++
+	}
+	require.Equal(t, 1, types["summary"])
+	require.Equal(t, 2, types["done"])
+	require.Zero(t, types["error"])
+}
