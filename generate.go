@@ -491,7 +491,7 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 		n := len(f) / (3 * s.Width * s.Height)
 		for i := range n {
 			if rgba, err = video.FrameRGBA(rgba, f, n, i, s.Height, s.Width); err != nil {
-				return err
+				return p.nonFinite(err, first+i)
 			}
 			if out.Frame != nil {
 				if err := out.Frame(first+i, rgba); err != nil {
@@ -511,6 +511,20 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 		return nil
 	}
 	return pipeline.I2V(ctx, p.b, p.pipelineModels(), img, o, emit)
+}
+
+// nonFinite words a decoded frame's NaN or Inf (a *video.NonFiniteError) as
+// the VAE's fault: the pipeline checks the latent after every denoising step,
+// so the decoder made it from a finite latent, and broken weights in the VAE
+// file are the likely cause. Other errors are returned as they are.
+func (p *Pipeline) nonFinite(err error, frame int) error {
+	var nf *video.NonFiniteError
+	if !errors.As(err, &nf) {
+		return err
+	}
+	nf.Frame = frame // the video's count, not the decoded chunk's
+	return &ModelError{Role: "VAE", Path: p.models.VAE, Err: err,
+		Msg: fmt.Sprintf("decoded frame %d holds non-finite values (NaN or Inf) from a finite latent: the VAE's weights are likely broken: download or convert the VAE again", frame)}
 }
 
 // checkExpertContent refuses two expert files with the same content (a copy

@@ -3,13 +3,31 @@ package video
 import (
 	"fmt"
 	"image"
+	"math"
 )
+
+// NonFiniteError is a frame value that is NaN or ±Inf: what made the frames
+// (the VAE decoder) is broken, and FrameRGBA refuses to write it as a black
+// or white pixel.
+type NonFiniteError struct {
+	Frame   int // the frame, as FrameRGBA's i counts it
+	Channel int // 0, 1, 2: red, green, blue
+	X, Y    int // the pixel
+	Value   float32
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("video: frame %d holds a non-finite value, %v, in channel %d at x=%d, y=%d",
+		e.Frame, e.Value, e.Channel, e.X, e.Y)
+}
 
 // FrameRGBA converts frame i of a channel-major video chunk [3, n, h, w] in
 // [−1, 1] (what the VAE decoder emits) into an opaque h×w *image.RGBA, like the
 // official save_video: clamp to [−1, 1], (x+1)/2, ×255, truncate (float32).
 // For a single frame [3, h, w] pass n = 1, i = 0. dst is reused when it has
-// the right size (pass nil to allocate).
+// the right size (pass nil to allocate). A NaN or ±Inf value is a
+// *NonFiniteError (a broken decoder, which save_video would write as black
+// or white pixels).
 func FrameRGBA(dst *image.RGBA, video []float32, n, i, h, w int) (*image.RGBA, error) {
 	if n <= 0 || h <= 0 || w <= 0 || i < 0 || i >= n {
 		return nil, fmt.Errorf("video: FrameRGBA: frame %d of [3, %d, %d, %d]", i, n, h, w)
@@ -24,6 +42,9 @@ func FrameRGBA(dst *image.RGBA, video []float32, n, i, h, w int) (*image.RGBA, e
 	for c := range 3 {
 		src := video[(c*n+i)*plane : (c*n+i+1)*plane]
 		for p, x := range src {
+			if x != x || x > math.MaxFloat32 || x < -math.MaxFloat32 { // NaN or ±Inf
+				return nil, &NonFiniteError{Frame: i, Channel: c, X: p % w, Y: p / w, Value: x}
+			}
 			dst.Pix[4*p+c] = toByte(x)
 		}
 	}
@@ -33,7 +54,8 @@ func FrameRGBA(dst *image.RGBA, video []float32, n, i, h, w int) (*image.RGBA, e
 	return dst, nil
 }
 
-// toByte maps x in [−1, 1] to 0…255 as save_video does; NaN gives 0.
+// toByte maps x in [−1, 1] to 0…255 as save_video does; NaN gives 0
+// (FrameRGBA refuses NaN before).
 func toByte(x float32) uint8 {
 	if !(x > -1) { // also NaN
 		return 0

@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -351,6 +354,33 @@ func TestFrameRGBA(t *testing.T) {
 	}
 	if _, err := FrameRGBA(nil, v[:5], 2, 1, 1, 3); err == nil {
 		t.Error("short input accepted")
+	}
+	// A NaN or ±Inf (a broken decoder) is refused, naming where it is,
+	// rather than written as a black or white pixel.
+	inf := float32(math.Inf(1))
+	for _, c := range []struct {
+		at  int // index into v, frame 1
+		val float32
+		ch  int
+		x   int
+	}{{4, float32(math.NaN()), 0, 1}, {11, inf, 1, 2}, {15, -inf, 2, 0}} {
+		bad := slices.Clone(v)
+		bad[c.at] = c.val
+		_, err := FrameRGBA(nil, bad, 2, 1, 1, 3)
+		var nf *NonFiniteError
+		if !errors.As(err, &nf) {
+			t.Fatalf("%v at %d: %v, want a *NonFiniteError", c.val, c.at, err)
+		}
+		if want := (NonFiniteError{Frame: 1, Channel: c.ch, X: c.x, Y: 0}); nf.Frame != want.Frame || nf.Channel != want.Channel || nf.X != want.X || nf.Y != want.Y {
+			t.Errorf("%v at %d: %+v, want frame 1, channel %d, x %d", c.val, c.at, *nf, c.ch, c.x)
+		}
+		if !strings.Contains(err.Error(), "non-finite") {
+			t.Errorf("message %q", err)
+		}
+		// The other frame of the chunk is sound.
+		if _, err := FrameRGBA(nil, bad, 2, 0, 1, 3); err != nil {
+			t.Errorf("frame 0 beside a broken frame 1: %v", err)
+		}
 	}
 }
 
