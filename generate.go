@@ -127,13 +127,28 @@ type Request struct {
 	Seed  uint64
 	Noise []float32 // initial latent noise [16, T, h, w]; overrides Seed
 
-	FPS int // frames per second of the video written; 0: 16
+	// FPS is the frame rate of the video in frames per second; 0: 16.
+	// Generate cannot change the rate of Output.Video: a writer has its own,
+	// fixed when it is made (video.Options.FPS). When the writer reports it
+	// (video.FrameRater, as a *video.File does), Generate refuses a rate
+	// other than this one before any model work; a writer that does not
+	// report it is not checked. With only Output.Frame, FPS is just the
+	// Settings.FPS that Resolve reports.
+	FPS int
 }
 
 // Output says where a generation goes. At least one of Video and Frame must
 // be set.
 type Output struct {
-	// Video receives every frame in order. Generate does not close it: on
+	// Video receives every frame in order, each an *image.RGBA of
+	// Settings.Width × Settings.Height. Its frame size and rate are the
+	// writer's own, fixed when it is made: create it with the Settings of
+	// Resolve, e.g. video.Create(ctx, path, video.Options{Width: s.Width,
+	// Height: s.Height, FPS: s.FPS}). A writer that reports them
+	// (video.FrameSizer, video.FrameRater: a *video.File does) is checked
+	// before any model work, and a size or rate other than the request's is
+	// refused; one that does not is not checked, and a wrong size then fails
+	// only when the first frame is written. Generate does not close it: on
 	// success call Close (which completes the file), on failure Abort.
 	Video video.Writer
 	// Frame receives every frame as it is decoded (i counts from 0). The
@@ -475,6 +490,9 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 	if err != nil {
 		return err
 	}
+	if err := checkWriter(out.Video, s, r.FPS != 0); err != nil {
+		return err
+	}
 	img := r.Tensor
 	if img == nil {
 		if img, err = imageprep.Tensor(r.Image, s.Width, s.Height); err != nil {
@@ -511,6 +529,27 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 		return nil
 	}
 	return pipeline.I2V(ctx, p.b, p.pipelineModels(), img, o, emit)
+}
+
+// checkWriter refuses a video writer that reports a frame size or rate
+// (video.FrameSizer, video.FrameRater) other than the resolved settings s;
+// fpsGiven says whether the request gave its rate (else it is the default).
+func checkWriter(w video.Writer, s Settings, fpsGiven bool) error {
+	if sz, ok := w.(video.FrameSizer); ok {
+		if ww, wh := sz.FrameSize(); ww != s.Width || wh != s.Height {
+			return fmt.Errorf("wan22: the video writer takes frames of %d×%d but the request makes %d×%d: create the writer with the size Resolve gives (Settings.Width×Settings.Height, here %d×%d), or ask for %d×%d with Request.Width and Height",
+				ww, wh, s.Width, s.Height, s.Width, s.Height, ww, wh)
+		}
+	}
+	if fr, ok := w.(video.FrameRater); ok && fr.FPS() != s.FPS {
+		rate := fmt.Sprintf("%d fps", s.FPS)
+		if !fpsGiven {
+			rate += " (the default)"
+		}
+		return fmt.Errorf("wan22: the request's frame rate is %s but the video writer's is %d fps, and Generate cannot change a writer's rate: create the writer with video.Options.FPS %d, or set Request.FPS to %d",
+			rate, fr.FPS(), s.FPS, fr.FPS())
+	}
+	return nil
 }
 
 // nonFinite words a decoded frame's NaN or Inf (a *video.NonFiniteError) as

@@ -85,6 +85,18 @@ type Writer interface {
 	Abort() error
 }
 
+// FrameSizer is a Writer that knows the size of the frames it accepts, as
+// File does: a producer can check its frames' size before making any.
+type FrameSizer interface {
+	FrameSize() (width, height int)
+}
+
+// FrameRater is a Writer that knows its frame rate in frames per second,
+// as File does: a producer can check the rate it means before writing.
+type FrameRater interface {
+	FPS() int
+}
+
 // encoder is one output format behind a File: it writes into the temporary
 // path the File chose and leaves removing it to the File.
 type encoder interface {
@@ -243,6 +255,14 @@ func (f *File) Format() Format { return f.format }
 // Fallback is a message for the user when MP4 was asked for but ffmpeg is not
 // on PATH and an MJPEG AVI is written instead; "" otherwise.
 func (f *File) Fallback() string { return f.fallback }
+
+// FrameSize is the size every frame given to WriteFrame must have
+// (Options.Width × Options.Height).
+func (f *File) FrameSize() (width, height int) { return f.o.Width, f.o.Height }
+
+// FPS is the video's frame rate in frames per second (Options.FPS, or
+// DefaultFPS when it was 0).
+func (f *File) FPS() int { return f.o.FPS }
 
 // Frames is the number of frames written so far.
 func (f *File) Frames() int { return f.frames }

@@ -384,6 +384,32 @@ func TestFrameRGBA(t *testing.T) {
 	}
 }
 
+// A File reports the frame size and rate it was created with, so that a
+// producer can check them before making frames.
+func TestFileReportsSizeAndFPS(t *testing.T) {
+	dir := t.TempDir()
+	for _, o := range []Options{{Width: 64, Height: 32}, {Width: 16, Height: 48, FPS: 30}} {
+		f, err := Create(context.Background(), filepath.Join(dir, "v.avi"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w Writer = f
+		sz, ok1 := w.(FrameSizer)
+		fr, ok2 := w.(FrameRater)
+		if !ok1 || !ok2 {
+			t.Fatal("a File is not a FrameSizer and a FrameRater")
+		}
+		wantFPS := o.FPS
+		if wantFPS == 0 {
+			wantFPS = DefaultFPS
+		}
+		if gw, gh := sz.FrameSize(); gw != o.Width || gh != o.Height || fr.FPS() != wantFPS {
+			t.Errorf("%+v: FrameSize %d×%d, FPS %d", o, gw, gh, fr.FPS())
+		}
+		f.Abort()
+	}
+}
+
 // fakeFFmpeg puts an executable "ffmpeg" shell script first on PATH (the rest of PATH stays, so the script
 // finds cat and the like: without it a script that drains its input dies at once and the writes race its exit).
 func fakeFFmpeg(t *testing.T, script string) {

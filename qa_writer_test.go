@@ -1,0 +1,66 @@
+package wan22
+
+// The QA pass's defects of the library's front door: a video writer of another size or frame rate than the request.
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22/engine/video"
+)
+
+// noWork is an Output whose Progress records the stages that started: a
+// request refused before any model work leaves it empty.
+func noWork(stages *[]Stage) Output {
+	return Output{Progress: func(ev Event) { *stages = append(*stages, ev.Stage) }}
+}
+
+// A video writer that reports its size and frame rate is checked against
+// the request before any model work: a mismatch is refused naming both
+// values, and matching ones run.
+func TestGenerateChecksWriterSizeAndFPS(t *testing.T) {
+	p := open(t, tiny)
+	dir := t.TempDir()
+	create := func(name string, o video.Options) *video.File {
+		o.Format = video.AVI
+		w, err := video.Create(context.Background(), filepath.Join(dir, name), o)
+		require.NoError(t, err)
+		t.Cleanup(func() { w.Abort() })
+		return w
+	}
+	for name, c := range map[string]struct {
+		fps  int // Request.FPS
+		o    video.Options
+		want []string
+	}{
+		"fps given, writer default":  {30, video.Options{Width: 32, Height: 16}, []string{"30 fps", "16 fps", "video.Options.FPS"}},
+		"fps default, writer 30":     {0, video.Options{Width: 32, Height: 16, FPS: 30}, []string{"16 fps (the default)", "30 fps", "Request.FPS"}},
+		"writer larger than request": {0, video.Options{Width: 64, Height: 64}, []string{"32×16", "64×64", "Settings.Width"}},
+		"writer of swapped sides":    {0, video.Options{Width: 16, Height: 32}, []string{"32×16", "16×32"}},
+	} {
+		var stages []Stage
+		out := noWork(&stages)
+		out.Video = create(strings.ReplaceAll(name, " ", "_")+".avi", c.o)
+		r := tinyRequest()
+		r.FPS = c.fps
+		err := p.Generate(context.Background(), r, out)
+		require.Error(t, err, name)
+		for _, w := range c.want {
+			require.ErrorContains(t, err, w, name)
+		}
+		require.Empty(t, stages, "%s: refused before any stage", name)
+		require.Zero(t, out.Video.(*video.File).Frames(), name)
+	}
+
+	// Matching size and rate: the run writes every frame.
+	w := create("ok.avi", video.Options{Width: 32, Height: 16, FPS: 30})
+	r := tinyRequest()
+	r.FPS = 30
+	require.NoError(t, p.Generate(context.Background(), r, Output{Video: w}))
+	require.Equal(t, 5, w.Frames())
+	require.NoError(t, w.Close())
+}
