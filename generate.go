@@ -89,7 +89,9 @@ const DistillSolver = string(scheduler.Distill)
 // I2V-A14B default, so a Request with an Image and a Prompt is complete.
 type Request struct {
 	// Image is the first frame. It is resized (bicubic, as the official
-	// code) to the output size; EXIF orientation is not applied.
+	// code) to the output size; EXIF orientation is not applied. Its bounds
+	// must be within imageprep.Load's limits (imageprep.CheckImageSize: at
+	// most 16384 pixels a side and 128 Mpx), which Resolve checks.
 	Image image.Image
 	// Tensor, instead of Image, is a prepared image [3, Height, Width], RGB
 	// in [−1, 1]; Width and Height must then be given.
@@ -247,6 +249,17 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 		return s, errors.New("wan22: the request has both an Image and a Tensor: give one")
 	case r.Tensor != nil && (r.Width == 0 || r.Height == 0):
 		return s, errors.New("wan22: a prepared Tensor needs Width and Height")
+	}
+	if r.Image != nil {
+		// Preparing the image costs memory by its width: Load's limits.
+		b := r.Image.Bounds()
+		if err := imageprep.CheckImageSize(b.Dx(), b.Dy()); err != nil {
+			hint := ""
+			if _, ok := r.Image.(*image.Uniform); ok {
+				hint = " (an image.Uniform has no size: draw it into an image.RGBA of the size you want)"
+			}
+			return s, fmt.Errorf("wan22: the request's image %w%s", err, hint)
+		}
 	}
 	if (s.Width == 0) != (s.Height == 0) {
 		return s, fmt.Errorf("wan22: give both width and height, or neither (got %dx%d)", s.Width, s.Height)

@@ -264,6 +264,57 @@ func TestCheckSizeAndFrames(t *testing.T) {
 	}
 }
 
+// boundsOnly is an image of any bounds whose pixels cost nothing: only a
+// check of the bounds keeps Tensor from allocating by its width.
+type boundsOnly image.Rectangle
+
+func (b boundsOnly) ColorModel() color.Model { return color.RGBAModel }
+func (b boundsOnly) Bounds() image.Rectangle { return image.Rectangle(b) }
+func (b boundsOnly) At(int, int) color.Color { return color.White }
+
+// Images given as values get Load's limits: CheckImageSize, applied by
+// Tensor before it allocates (an image.Uniform's bounds are ±10⁹).
+func TestImageSizeLimits(t *testing.T) {
+	for _, c := range []struct {
+		w, h int
+		want string // "": accepted
+	}{
+		{1, 1, ""}, {MaxSide, 1, ""}, {1, MaxSide, ""}, {MaxPixels / MaxSide, MaxSide, ""},
+		{0, 5, "is 0×5 pixels; an image needs at least 1×1"}, {5, -1, "at least 1×1"},
+		{MaxSide + 1, 1, "is 16385×1 pixels; images above 16384 pixels a side or 128 Mpx are refused"},
+		{1, MaxSide + 1, "above 16384 pixels a side"},
+		{MaxPixels/MaxSide + 1, MaxSide, "128 Mpx"},
+		{2e9, 2e9, "is 2000000000×2000000000 pixels"},
+	} {
+		err := CheckImageSize(c.w, c.h)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%d×%d: %v", c.w, c.h, err)
+			}
+			continue
+		}
+		var se *SizeError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%d×%d: %v, want a *SizeError with %q", c.w, c.h, err, c.want)
+		}
+	}
+	for name, img := range map[string]image.Image{
+		"uniform":  image.NewUniform(color.White),
+		"too wide": boundsOnly(image.Rect(-3, 0, MaxSide-2, 2)),
+		"empty":    image.NewRGBA(image.Rect(4, 4, 4, 8)),
+	} {
+		_, err := Tensor(img, 32, 16)
+		var se *SizeError
+		if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), "imageprep: Tensor: the image is ") {
+			t.Errorf("%s: Tensor = %v, want the image's size refused", name, err)
+		}
+	}
+	// The widest accepted image is prepared.
+	if v, err := Tensor(boundsOnly(image.Rect(-5, 0, MaxSide-5, 2)), 32, 16); err != nil || len(v) != 3*32*16 || v[0] != 1 {
+		t.Errorf("a %d×2 white image: %v", MaxSide, err)
+	}
+}
+
 func writeFile(t *testing.T, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)

@@ -42,6 +42,23 @@ const MaxSide = 16384
 // image: 128 Mpx, 512 MiB once decoded as RGBA.
 const MaxPixels = 128 << 20
 
+// CheckImageSize checks the size of an input image against the limits
+// Load applies to files: at least 1×1, at most MaxSide a side and
+// MaxPixels in all. Tensor applies them too, so that an image of enormous
+// bounds (an image.Uniform's are ±10⁹) is refused rather than allocated
+// for. The error is a *SizeError worded to follow "the image": "is 20000×20
+// pixels; …".
+func CheckImageSize(w, h int) error {
+	switch {
+	case w <= 0 || h <= 0:
+		return &SizeError{fmt.Sprintf("is %d×%d pixels; an image needs at least 1×1", w, h)}
+	case w > MaxSide || h > MaxSide || w*h > MaxPixels: // w·h cannot overflow once both sides are ≤ MaxSide
+		return &SizeError{fmt.Sprintf("is %d×%d pixels; images above %d pixels a side or %d Mpx are refused (the video is at most 1280×720: scale it down first)",
+			w, h, MaxSide, MaxPixels>>20)}
+	}
+	return nil
+}
+
 // LoadError is the error of Load: the file and what is wrong with it.
 type LoadError struct {
 	Path   string
@@ -109,9 +126,8 @@ func Load(path string) (image.Image, error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return fail(fmt.Sprintf("the %s header says %d×%d pixels; an image needs at least 1×1", format, cfg.Width, cfg.Height), nil)
 	}
-	if cfg.Width > MaxSide || cfg.Height > MaxSide || cfg.Width*cfg.Height > MaxPixels {
-		return fail(fmt.Sprintf("is %d×%d pixels; images above %d pixels a side or %d Mpx are refused (the video is at most 1280×720: scale it down first)",
-			cfg.Width, cfg.Height, MaxSide, MaxPixels>>20), nil)
+	if err := CheckImageSize(cfg.Width, cfg.Height); err != nil {
+		return fail(err.Error(), nil)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fail("cannot read it", err)

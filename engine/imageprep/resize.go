@@ -90,15 +90,16 @@ func conv2(x float32) float32 {
 // (see cubicTaps). The 16 taps of an output pixel are summed as torch's CPU
 // kernel nests them: each of the 4 source rows is interpolated along x
 // (x0·w0 + x1·w1 + x2·w2 + x3·w3, left to right), then those 4 along y.
-// Alpha is ignored (straight colour, as PIL's convert("RGB")).
+// Alpha is ignored (straight colour, as PIL's convert("RGB")). The image
+// must pass CheckImageSize (its memory goes by its width).
 func Tensor(img image.Image, w, h int) ([]float32, error) {
 	if img == nil {
 		return nil, fmt.Errorf("imageprep: Tensor: no image")
 	}
 	b := img.Bounds()
 	inW, inH := b.Dx(), b.Dy()
-	if inW <= 0 || inH <= 0 {
-		return nil, fmt.Errorf("imageprep: Tensor: the image is empty (%d×%d)", inW, inH)
+	if err := CheckImageSize(inW, inH); err != nil {
+		return nil, fmt.Errorf("imageprep: Tensor: the image %w", err)
 	}
 	if w <= 0 || h <= 0 || w > MaxSide || h > MaxSide {
 		return nil, fmt.Errorf("imageprep: Tensor: output size %d×%d must be 1…%d a side", w, h, MaxSide)
