@@ -355,6 +355,9 @@ func (f *benchFlags) checkTinySynth() error {
 // schedule (at most wholeSchedule steps) or --steps per expert.
 func (p *benchPlan) schedule(f *benchFlags) error {
 	var err error
+	if f.solver, err = parseSolver(f.solver); err != nil {
+		return err
+	}
 	if p.timesteps, err = distillTimesteps(f.solver, f.timestepList, f.set["timesteps"]); err != nil {
 		return err
 	}

@@ -96,6 +96,26 @@ func fileExists(path string) bool {
 	return err == nil && !st.IsDir()
 }
 
+// solverNames are the --solver values, as help lists them.
+func solverNames() []string {
+	var names []string
+	for _, k := range scheduler.Kinds {
+		names = append(names, string(k))
+	}
+	return append(names, wan22.DistillSolver)
+}
+
+// parseSolver reads --solver (v) in any case: "DPM++" is dpm++. It is
+// checked with the flags, a usage error naming every solver.
+func parseSolver(v string) (string, error) {
+	names := solverNames()
+	s := strings.ToLower(strings.TrimSpace(v))
+	if slices.Contains(names, s) {
+		return s, nil
+	}
+	return "", fmt.Errorf("--solver %q: want one of %s", v, strings.Join(names, ", "))
+}
+
 // distillTimesteps reads --timesteps for --solver: the distill solver's step
 // list (list when given is set, else scheduler.DefaultDistillTimesteps), or
 // nil for the other solvers, which take no list.

@@ -60,8 +60,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "demo", "%v", err)
 	}
 	f := i2vFlags{frames: *frames, steps: *steps, width: *width, height: *height, size: fmt.Sprintf("%dx%d", *width, *height),
-		cfg: "3.5", maxArea: wan22.DefaultMaxArea, shift: wan22.DefaultShift, boundary: wan22.DefaultBoundary,
-		fps: wan22.DefaultFPS, device: *device, attention: *attention, vram: *vram, out: *out, json: *asJSON, seed: *seed,
+		cfg: "3.5", solver: wan22.DefaultSolver, maxArea: wan22.DefaultMaxArea, shift: wan22.DefaultShift, boundary: wan22.DefaultBoundary,
+		fps: wan22.DefaultFPS, device: *device, attention: *attention, vram: *vram, out: *out, outFlag: "-out", json: *asJSON, seed: *seed,
 		image: "(test image)", high: "-", low: "-", textEncoder: "-", vae: "-", set: map[string]bool{}}
 	err := f.check()
 	if err == nil && f.att != wan22.AttentionBF16 && f.device != wan22.DeviceCUDA {

@@ -9,6 +9,7 @@ import (
 	"image"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +83,7 @@ type i2vFlags struct {
 	seed                           uint64
 	vram, pinned, host             float64
 	out, framesDir, preview        string
+	outFlag                        string // the name of --out in messages ("" is --out; demo's is -out)
 	json                           bool
 	set                            map[string]bool
 	width, height                  int
@@ -216,6 +218,10 @@ func (f *i2vFlags) check() error {
 	if err := checkFrames("--frames", f.frames); err != nil {
 		return err
 	}
+	var err error
+	if f.solver, err = parseSolver(f.solver); err != nil {
+		return err
+	}
 	if err := f.checkSolver(); err != nil {
 		return err
 	}
@@ -253,7 +259,7 @@ func (f *i2vFlags) check() error {
 		checkInt("--steps", f.steps, 1, 10000, "the official setting is 40"),
 		checkFloat("--shift", f.shift, 0.01, 100),
 		checkFloat("--boundary", f.boundary, 0.001, 1),
-		checkInt("--switch-step", f.switchStep, 0, f.steps, "at most --steps"),
+		checkSwitchStep(f.switchStep, f.steps, f.set["switch-step"]),
 		checkInt("--fps", f.fps, 1, 1000, ""),
 		checkGiB("--vram-budget", f.vram, 0),
 		checkGiB("--pinned-budget", f.pinned, 0),
@@ -267,17 +273,23 @@ func (f *i2vFlags) check() error {
 	if err := checkDevice(f.device); err != nil {
 		return err
 	}
-	var err error
 	if f.att, err = checkAttention(f.attention, f.device); err != nil {
 		return err
 	}
 	f.vramBytes, f.pinnedBytes, f.host64 = int64(f.vram*(1<<30)), int64(f.pinned*(1<<30)), int64(f.host*(1<<30))
 	// Every output is checked here, before any model loads: a preview in a
 	// missing folder would otherwise fail only after the first step.
+	outFlag := f.outFlag
+	if outFlag == "" {
+		outFlag = "--out"
+	}
+	if err := checkVideoExt(outFlag, f.out); err != nil {
+		return err
+	}
 	for _, p := range []struct {
 		flag, path string
 		kind       outputKind
-	}{{"--out", f.out, newFile}, {"--frames-dir", f.framesDir, newFolder}, {"--preview", f.preview, replacedFile}} {
+	}{{outFlag, f.out, newFile}, {"--frames-dir", f.framesDir, newFolder}, {"--preview", f.preview, replacedFile}} {
 		if p.path == "" {
 			continue
 		}
@@ -287,7 +299,7 @@ func (f *i2vFlags) check() error {
 	}
 	if f.preview != "" {
 		others := []namedPath{{"--image", f.image}, {"--high", f.high}, {"--low", f.low},
-			{"--text-encoder", f.textEncoder}, {"--vae", f.vae}, {"--out", f.out}, {"--frames-dir", f.framesDir}}
+			{"--text-encoder", f.textEncoder}, {"--vae", f.vae}, {outFlag, f.out}, {"--frames-dir", f.framesDir}}
 		for _, l := range f.loras {
 			others = append(others, namedPath{loraFlag(l.Expert), l.Path})
 		}
@@ -296,6 +308,32 @@ func (f *i2vFlags) check() error {
 		}
 	}
 	return nil
+}
+
+// checkSwitchStep checks --switch-step (v, given when set) against the
+// run's steps: a step from 1 to steps; 0, the library's "switch at the
+// boundary", is no value to give.
+func checkSwitchStep(v, steps int, set bool) error {
+	if !set {
+		return nil
+	}
+	return checkInt("--switch-step", v, 1, steps, "the step after which the low-noise expert takes over; leave it out to switch at --boundary")
+}
+
+// checkVideoExt checks the extension of the video file path (flagName, "" when
+// not given): .mp4 or .avi in any case, before anything loads.
+func checkVideoExt(flagName, path string) error {
+	if path == "" {
+		return nil
+	}
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".mp4", ".avi":
+		return nil
+	case "":
+		return fmt.Errorf("%s %s: the file name has no extension: end it in .mp4 (H.264 through ffmpeg) or .avi (MJPEG)", flagName, path)
+	default:
+		return fmt.Errorf("%s %s: unknown video extension %q: use .mp4 (H.264 through ffmpeg) or .avi (MJPEG); --frames-dir writes PNG frames", flagName, path, ext)
+	}
 }
 
 // checkSolver reads --timesteps for --solver distill, whose step count is the
