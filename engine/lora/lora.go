@@ -37,10 +37,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/safetensors"
 )
@@ -127,10 +129,58 @@ type File struct {
 	src gguf.Source
 }
 
-// Open opens and checks the LoRA file at path (safetensors).
+// NotSafetensorsError reports a file given as a LoRA that is not a
+// safetensors file at all: a GGUF model (a DiT expert given by mistake), a
+// PyTorch checkpoint, an HTML page saved by a failed download, ….
+type NotSafetensorsError struct {
+	Path string
+	GGUF bool   // a GGUF file
+	What string // otherwise: what its first bytes look like
+}
+
+func (e *NotSafetensorsError) Error() string {
+	if e.GGUF {
+		return fmt.Sprintf("lora: %s is a GGUF file (a WAN DiT expert?), not a LoRA: LoRAs are .safetensors files", e.Path)
+	}
+	return fmt.Sprintf("lora: %s is not a LoRA (%s): LoRAs are .safetensors files", e.Path, e.What)
+}
+
+// sniffLen is how many leading bytes notSafetensors reads.
+const sniffLen = 32
+
+// notSafetensors says, after safetensors refused the file at path, whether
+// it is another kind of file altogether: a *NotSafetensorsError then, nil
+// when it looks like a (damaged) safetensors file or cannot be read, so the
+// safetensors error stands.
+func notSafetensors(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	head := make([]byte, sniffLen)
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	format, err := modelfile.Sniff(head[:n])
+	switch {
+	case format == modelfile.FormatGGUF:
+		return &NotSafetensorsError{Path: path, GGUF: true}
+	case format == modelfile.FormatUnknown && err != nil:
+		what, _, _ := strings.Cut(err.Error(), "; ") // drop the model formats the sniffer lists
+		what = strings.TrimSuffix(strings.TrimPrefix(what, "unrecognised file format ("), ")")
+		return &NotSafetensorsError{Path: path, What: what}
+	}
+	return nil
+}
+
+// Open opens and checks the LoRA file at path (safetensors). A file of
+// another kind (a GGUF expert, a PyTorch checkpoint) gives a
+// *NotSafetensorsError saying so.
 func Open(path string) (*File, error) {
 	st, err := safetensors.Open(path)
 	if err != nil {
+		if nse := notSafetensors(path); nse != nil {
+			return nil, nse
+		}
 		return nil, fmt.Errorf("lora: %w", err) // the safetensors error names the file
 	}
 	f, err := newFile(st, st.Metadata(), path)
