@@ -128,7 +128,7 @@ func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writ
 		return err
 	}
 	models := wan22.Models{High: paths.High, Low: paths.Low, TextEncoder: paths.TextEncoder, VAE: paths.VAE}
-	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, Attention: f.att, Log: warnLog(stderr)})
+	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, Attention: f.att, Log: warnLog("demo", stderr)})
 	if err != nil {
 		return err
 	}

@@ -355,7 +355,7 @@ func (f *i2vFlags) checkSolver() error {
 // i2v runs the generation.
 func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 	models := wan22.Models{High: f.high, Low: f.low, TextEncoder: f.textEncoder, VAE: f.vae}
-	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, PinnedBudget: f.pinnedBytes, HostBudget: f.host64, Attention: f.att, Log: warnLog(stderr)})
+	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, PinnedBudget: f.pinnedBytes, HostBudget: f.host64, Attention: f.att, Log: warnLog("i2v", stderr)})
 	if err != nil {
 		return err
 	}
