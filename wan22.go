@@ -234,8 +234,8 @@ func (p *Pipeline) checkModels() error {
 		return err
 	}
 	p.warnSwappedExperts()
-	if *experts[0] != *experts[1] {
-		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: fmt.Sprintf("has another shape (%d layers, width %d) than the high-noise expert (%d layers, width %d): both must be from one model", experts[1].Layers, experts[1].Dim, experts[0].Layers, experts[0].Dim)}
+	if d := shapeDiff(*experts[1], *experts[0]); d != "" {
+		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: fmt.Sprintf("has another shape than the high-noise expert: %s: both must be from one model", d)}
 	}
 	p.dit = *experts[0]
 
@@ -265,7 +265,36 @@ func (p *Pipeline) checkModels() error {
 		return &ModelError{Role: "VAE", Path: m.VAE, Msg: fmt.Sprintf("is a WAN %s VAE with %d latent channels; the A14B experts need the WAN 2.1 VAE (16)", info.VAE.Version, info.VAE.ZDim)}
 	}
 	p.vae, p.bytes.vae = *info.VAE, info.Bytes
+	// The experts denoise the VAE's latent: they must output its channels.
+	// (Their input, noise + mask + image latent = 16 + 4 + 16, is pinned by
+	// the i2v check above: in_dim 36.)
+	if p.dit.OutDim != p.vae.ZDim {
+		return &ModelError{Role: "high-noise expert", Path: m.High, Msg: fmt.Sprintf("outputs %d latent channels (as does the low-noise expert) but the VAE %s has %d (its z_dim): these experts are not WAN 2.2 I2V-A14B ones, which output the %d channels of the WAN 2.1 VAE", p.dit.OutDim, m.VAE, p.vae.ZDim, pipeline.LatentChannels)}
+	}
 	return nil
+}
+
+// shapeDiff lists the fields in which expert configuration a differs from
+// b, as "out-channels 8, not 16; text width 128, not 64", or "" when they
+// are the same.
+func shapeDiff(a, b modelfile.DiTConfig) string {
+	var d []string
+	add := func(differs bool, format string, va, vb any) {
+		if differs {
+			d = append(d, fmt.Sprintf(format, va, vb))
+		}
+	}
+	add(a.Variant != b.Variant, "variant %s, not %s", a.Variant, b.Variant)
+	add(a.Layers != b.Layers, "%d layers, not %d", a.Layers, b.Layers)
+	add(a.Dim != b.Dim, "width %d, not %d", a.Dim, b.Dim)
+	add(a.Heads != b.Heads, "%d heads, not %d", a.Heads, b.Heads)
+	add(a.FFNDim != b.FFNDim, "FFN width %d, not %d", a.FFNDim, b.FFNDim)
+	add(a.InDim != b.InDim, "in-channels %d, not %d", a.InDim, b.InDim)
+	add(a.OutDim != b.OutDim, "out-channels %d, not %d", a.OutDim, b.OutDim)
+	add(a.TextDim != b.TextDim, "text width %d, not %d", a.TextDim, b.TextDim)
+	add(a.FreqDim != b.FreqDim, "time-embedding width %d, not %d", a.FreqDim, b.FreqDim)
+	add(a.Patch != b.Patch, "patch %v, not %v", a.Patch, b.Patch)
+	return strings.Join(d, "; ")
 }
 
 // same reports whether two paths name one file.
