@@ -663,21 +663,34 @@ func sameContent(a, b string) (bool, error) {
 	return true, nil
 }
 
-// warnSwappedExperts logs a warning (Options.Log) when the experts' file
-// names say the other expert: "low" in the high-noise expert's base name or
-// "high" in the low-noise expert's, as in the published names
-// (wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors,
-// Wan2.2-I2V-A14B-LowNoise-Q8_0.gguf). Names are only a hint, so the run
-// goes on.
-func (p *Pipeline) warnSwappedExperts() {
+// warnExpertNames logs a warning (Options.Log) when the experts' file names
+// say another expert than the role they are given, as in the published
+// names (wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors,
+// Wan2.2-I2V-A14B-LowNoise-Q8_0.gguf): both named for the other role are
+// swapped; both named for one role mean one of them is likely the wrong
+// file; one named for the other role is that file. Names are only a hint,
+// so the run goes on.
+func (p *Pipeline) warnExpertNames() {
 	m := p.models
 	if p.o.Log == nil || p.o.AllowSameExpert {
 		return
 	}
-	if nameSays(m.High) == "low" || nameSays(m.Low) == "high" {
-		p.o.Log.Warn("the expert files' names say they are swapped: the high-noise expert should be the high_noise file and the low-noise expert the low_noise one; running them as given",
-			"high_noise_expert", m.High, "low_noise_expert", m.Low)
+	var msg string
+	switch high, low := nameSays(m.High), nameSays(m.Low); {
+	case high == "low" && low == "high":
+		msg = "the expert files' names say they are swapped: the high-noise expert should be the high_noise file and the low-noise expert the low_noise one"
+	case high == "high" && low == "high":
+		msg = "both expert files are named high-noise: the low-noise expert's file looks like a second high-noise expert; give the low_noise file as the low-noise expert"
+	case high == "low" && low == "low":
+		msg = "both expert files are named low-noise: the high-noise expert's file looks like a second low-noise expert; give the high_noise file as the high-noise expert"
+	case high == "low":
+		msg = "the high-noise expert's file is named low-noise: give the high_noise file as the high-noise expert"
+	case low == "high":
+		msg = "the low-noise expert's file is named high-noise: give the low_noise file as the low-noise expert"
+	default:
+		return
 	}
+	p.o.Log.Warn(msg+"; running them as given", "high_noise_expert", m.High, "low_noise_expert", m.Low)
 }
 
 // nameSays is the expert a file's base name names, "high" or "low", or ""

@@ -233,7 +233,7 @@ func (p *Pipeline) checkModels() error {
 	if err := p.checkExpertContent(); err != nil {
 		return err
 	}
-	p.warnSwappedExperts()
+	p.warnExpertNames()
 	if d := shapeDiff(*experts[1], *experts[0]); d != "" {
 		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: fmt.Sprintf("has another shape than the high-noise expert: %s: both must be from one model", d)}
 	}
