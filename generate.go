@@ -203,8 +203,11 @@ func (e *BudgetError) Error() string {
 
 // Resolve fills in the defaults of r, checks it and estimates its memory
 // against the budget. Generate calls it first; call it yourself to show what
-// will run before running it.
+// will run before running it. After Close it returns ErrClosed.
 func (p *Pipeline) Resolve(r Request) (Settings, error) {
+	if err := p.usable(); err != nil {
+		return Settings{}, err
+	}
 	s := Settings{
 		Width: r.Width, Height: r.Height, Frames: orInt(r.Frames, DefaultFrames), FPS: orInt(r.FPS, DefaultFPS),
 		Steps: orInt(r.Steps, DefaultSteps), Shift: orFloat(r.Shift, DefaultShift), Solver: r.Solver,
@@ -491,10 +494,14 @@ func (p *Pipeline) planStages(width, height int) (pipeline.StagePlan, error) {
 // (resized to the output size) first, then the stages run one model at a
 // time. Frames go to out as they are decoded. A cancelled ctx stops the run
 // within one DiT block, one prompt or one frame group and returns ctx's
-// error with every model released.
+// error with every model released. A nil ctx is an error (ErrNilContext);
+// after Close it returns ErrClosed.
 func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
-	if p.closed {
-		return errors.New("wan22: Generate on a closed Pipeline")
+	if err := p.usable(); err != nil {
+		return err
+	}
+	if ctx == nil {
+		return nilContext("Generate")
 	}
 	if out.Video == nil && out.Frame == nil {
 		return errors.New("wan22: the output has neither a Video writer nor a Frame callback")
@@ -542,6 +549,17 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 		return nil
 	}
 	return pipeline.I2V(ctx, p.b, p.pipelineModels(), img, o, emit)
+}
+
+// usable returns ErrNilPipeline or ErrClosed when p cannot run requests.
+func (p *Pipeline) usable() error {
+	switch {
+	case p == nil:
+		return ErrNilPipeline
+	case p.closed:
+		return ErrClosed
+	}
+	return nil
 }
 
 // checkWriter refuses a video writer that reports a frame size or rate

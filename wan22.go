@@ -174,8 +174,30 @@ func (e *AttentionError) Error() string {
 
 func (e *AttentionError) Unwrap() error { return e.Err }
 
+// Errors of misusing a Pipeline.
+var (
+	// ErrNilContext: Open or Generate was given a nil context. As the
+	// context package asks, pass context.Background() (or context.TODO())
+	// rather than nil; the error names the function.
+	ErrNilContext = errors.New("wan22: nil context")
+	// ErrClosed: Resolve or Generate on a Pipeline after Close.
+	ErrClosed = errors.New("wan22: the Pipeline is closed: Open a new one")
+	// ErrNilPipeline: a method called on a nil *Pipeline (the result of a
+	// failed Open).
+	ErrNilPipeline = errors.New("wan22: nil *Pipeline (did Open fail?)")
+)
+
+// nilContext is the error of a nil context given to function fn.
+func nilContext(fn string) error {
+	return fmt.Errorf("%w given to %s: pass context.Background() or a context you cancel", ErrNilContext, fn)
+}
+
 // Open checks the model files and opens the device. Nothing is loaded yet.
+// A nil ctx is an error (ErrNilContext).
 func Open(ctx context.Context, m Models, o Options) (*Pipeline, error) {
+	if ctx == nil {
+		return nil, nilContext("Open")
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -456,8 +478,14 @@ func (p *Pipeline) attentionRuns() string {
 // Backend names the backend ("cpu", "cuda:0 NVIDIA H100 …").
 func (p *Pipeline) Backend() string { return p.b.Name() }
 
-// Close releases the device. The Pipeline cannot be used afterwards.
+// Close releases the device. The Pipeline cannot be used afterwards:
+// Resolve and Generate return ErrClosed. Closing it again does nothing and
+// returns nil; closing a nil *Pipeline returns ErrNilPipeline (as os.File's
+// Close of a nil file returns an error).
 func (p *Pipeline) Close() error {
+	if p == nil {
+		return ErrNilPipeline
+	}
 	if p.closed {
 		return nil
 	}
