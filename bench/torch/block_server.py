@@ -37,7 +37,7 @@ sys.stdout = sys.stderr
 
 import torch  # noqa: E402 (after the redirection, so nothing torch prints reaches the protocol channel)
 
-from dit_block import DIM, GRIDS, TEXT, Block, rope_freqs  # noqa: E402 (the block of the block benchmark)
+from dit_block import GRIDS, block_inputs  # noqa: E402 (the block of the block benchmark)
 
 WARMUP = 3  # forwards run before the ready line, after compilation
 
@@ -69,11 +69,7 @@ def main():
     g = torch.Generator(device="cuda").manual_seed(0)
     begin = time.perf_counter()
     with torch.inference_mode():
-        blk = Block(g)
-        ctx = torch.randn(TEXT, DIM, device="cuda", generator=g).to(torch.bfloat16)
-        e0 = torch.randn(6, DIM, device="cuda", generator=g) * 0.05
-        freqs = rope_freqs(f, h, w)
-        x = torch.randn(L, DIM, device="cuda", generator=g)
+        blk, ctx, e0, freqs, x = block_inputs(g, f, h, w)
         fwd = blk.forward
         if not args.eager:
             fwd = torch.compile(blk.forward, mode="max-autotune-no-cudagraphs", dynamic=False)

@@ -91,6 +91,18 @@ class Block:
         return x + y.float() * gate2
 
 
+def block_inputs(g, f, h, w):
+    """The block and its inputs for a (frames, rows, columns) token grid, drawn from the generator g in the
+    order TestBlockVsTorchCUDA's server and profile_block.py share: Block, ctx [512, 5120] bf16, e0 [6, 5120],
+    the rotary table, x [L, 5120] f32."""
+    blk = Block(g)
+    ctx = torch.randn(TEXT, DIM, device="cuda", generator=g).to(torch.bfloat16)
+    e0 = torch.randn(6, DIM, device="cuda", generator=g) * 0.05
+    freqs = rope_freqs(f, h, w)
+    x = torch.randn(f * h * w, DIM, device="cuda", generator=g)
+    return blk, ctx, e0, freqs, x
+
+
 def block_flops(L):
     lin = 2 * L * DIM * DIM * 6 + 2 * TEXT * DIM * DIM * 2 + 2 * L * DIM * FFN * 2
     return lin + 4 * L * L * DIM + 4 * L * TEXT * DIM
