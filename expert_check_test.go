@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"image"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,7 +23,7 @@ func copyFile(t *testing.T, src, dir, name string) string {
 
 func TestIdenticalExpertsRefused(t *testing.T) {
 	m := tiny
-	m.Low = copyFile(t, tiny.High, t.TempDir(), "low.gguf") // a byte-identical copy of the high-noise expert
+	m.Low = copyFile(t, tiny.High, t.TempDir(), "low.gguf")         // a byte-identical copy of the high-noise expert
 	_, err := Open(context.Background(), m, Options{Device: "cpu"}) // refused when it opens, before anything loads
 	var me *ModelError
 	require.ErrorAs(t, err, &me)
@@ -94,32 +92,4 @@ func TestNameSays(t *testing.T) {
 	} {
 		require.Equal(t, want, nameSays(name), name)
 	}
-}
-
-func TestSwappedExpertNamesWarn(t *testing.T) {
-	dir := t.TempDir()
-	run := func(m Models) string {
-		var log bytes.Buffer
-		p, err := Open(context.Background(), m, Options{Device: "cpu", Log: slog.New(slog.NewTextHandler(&log, nil))})
-		require.NoError(t, err)
-		defer p.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel() // the warning comes before any stage runs
-		err = p.Generate(ctx, tinyRequest(), Output{Frame: func(int, *image.RGBA) error { return nil }})
-		require.ErrorIs(t, err, context.Canceled)
-		return log.String()
-	}
-	swapped := tiny
-	swapped.High = copyFile(t, tiny.High, dir, "wan2.2_i2v_low_noise_14B_Q8_0.gguf")
-	swapped.Low = copyFile(t, tiny.Low, dir, "Wan2.2-I2V-A14B-HighNoise-Q4_K.gguf")
-	out := run(swapped)
-	require.Contains(t, out, "level=WARN")
-	require.Contains(t, out, "swapped")
-	require.Contains(t, out, swapped.High)
-	require.Contains(t, out, swapped.Low)
-
-	right := tiny
-	right.High = copyFile(t, tiny.High, dir, "wan2.2_i2v_high_noise_14B_Q8_0.gguf")
-	right.Low = copyFile(t, tiny.Low, dir, "Wan2.2-I2V-A14B-LowNoise-Q4_K.gguf")
-	require.NotContains(t, run(right), "swapped")
 }

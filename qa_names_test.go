@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -46,6 +47,9 @@ func TestExpertNameWarnings(t *testing.T) {
 			continue
 		}
 		require.Contains(t, out, "level=WARN", name)
+		require.Contains(t, out, "high_noise_expert="+filepath.Join(dir, c.high), name)
+		require.Contains(t, out, "low_noise_expert="+filepath.Join(dir, c.low), name)
+		require.Contains(t, out, "running them as given", name)
 		for _, w := range c.want {
 			require.Contains(t, out, w, name)
 		}
