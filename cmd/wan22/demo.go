@@ -62,7 +62,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	f := i2vFlags{frames: *frames, steps: *steps, width: *width, height: *height, size: fmt.Sprintf("%dx%d", *width, *height),
 		cfg: "3.5", solver: wan22.DefaultSolver, maxArea: wan22.DefaultMaxArea, shift: wan22.DefaultShift, boundary: wan22.DefaultBoundary,
 		fps: wan22.DefaultFPS, device: *device, attention: *attention, vram: *vram, out: *out, outFlag: "-out", json: *asJSON, seed: *seed,
-		image: "(test image)", high: "-", low: "-", textEncoder: "-", vae: "-", set: map[string]bool{}}
+		image: "(test image)", high: "-", low: "-", textEncoder: "-", vae: "-", set: map[string]bool{"prompt": true}}
 	err := f.check()
 	if err == nil && f.att != wan22.AttentionBF16 && f.device != wan22.DeviceCUDA {
 		// The demo is a first run, often on a laptop: 8-bit attention only where the GPU is asked for.

@@ -137,8 +137,8 @@ func emitJSONError(stdout io.Writer, msg string, code int) {
 func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok bool) {
 	fs := newFlagSet("i2v", "wan22 i2v --image IMG --prompt TEXT --high F --low F --text-encoder F --vae F --out FILE [flags]", i2vHelp, stderr)
 	fs.StringVar(&f.image, "image", "", "the first frame: a PNG, JPEG or WebP image (EXIF orientation is not applied)")
-	fs.StringVar(&f.prompt, "prompt", "", "what the video shows")
-	fs.StringVar(&f.negative, "negative", "", "negative prompt (default: the official one)")
+	fs.StringVar(&f.prompt, "prompt", "", "what the video shows (required; --prompt \"\" runs without one)")
+	fs.StringVar(&f.negative, "negative", "", "negative prompt (default: the official one; --negative \"\" runs without one)")
 	fs.StringVar(&f.high, "high", "", "high-noise expert (I2V-A14B), GGUF or safetensors")
 	fs.StringVar(&f.low, "low", "", "low-noise expert (I2V-A14B), GGUF or safetensors")
 	fs.StringVar(&f.textEncoder, "text-encoder", "", "umT5-XXL encoder with its tokenizer: GGUF (tokenizer.ggml.* metadata) or ComfyUI safetensors (spiece_model tensor)")
@@ -193,6 +193,9 @@ func (f *i2vFlags) check() error {
 		if req.v == "" {
 			return fmt.Errorf("%s is required", req.name)
 		}
+	}
+	if !f.set["prompt"] {
+		return errors.New(`--prompt is required: say what the video shows (--prompt "" runs without a prompt)`)
 	}
 	if f.out == "" && f.framesDir == "" {
 		return errors.New("--out (a video file) or --frames-dir (a folder for PNG frames) is required")
@@ -365,7 +368,7 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	req := wan22.Request{
-		Image: img, Prompt: f.prompt, Negative: f.negative, Frames: f.frames,
+		Image: img, Prompt: f.prompt, Negative: negativePrompt(f.negative, f.set["negative"]), Frames: f.frames,
 		Width: f.width, Height: f.height, MaxArea: f.maxArea, Steps: f.steps, Shift: f.shift, Solver: f.solver,
 		GuidanceHigh: f.guidanceHigh, GuidanceLow: f.guidanceLow, Boundary: f.boundary, SwitchStep: f.switchStep,
 		Timesteps: f.timesteps, LoRAs: f.loras, Seed: f.seed, FPS: f.fps,
@@ -380,6 +383,19 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 	rep := newReporter(stdout, stderr, f.json)
 	rep.start(p, s, f)
 	return generateTo(ctx, p, req, s, f.out, f.framesDir, f.preview, rep)
+}
+
+// negativePrompt is the Request.Negative of --negative (v, given when set):
+// the official negative prompt when the flag is left out, v otherwise. An
+// empty --negative asks for no negative prompt; since the library reads an
+// empty Negative as the official one, it is passed as " ", which the text
+// encoder's prompt cleaning (tokenizer.Clean: whitespace runs collapsed,
+// both ends stripped) turns into exactly the empty prompt.
+func negativePrompt(v string, set bool) string {
+	if set && v == "" {
+		return " "
+	}
+	return v
 }
 
 // generateTo runs req on p into the video file out and/or the PNG folder
