@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/wan22/wan22/engine/lora"
@@ -11,20 +14,26 @@ import (
 
 // runInspect implements `wan22 inspect [-v] FILE...`.
 func runInspect(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("inspect", "wan22 inspect [-v] FILE...",
+	fs := newFlagSet("inspect", "wan22 inspect [-v] FILE... (flags may also follow the files; -- ends them)",
 		"Describes GGUF and safetensors model files: format, detected architecture and\n"+
 			"its dimensions, tensor count, bytes per tensor type and metadata. On a LoRA\n"+
 			"file: its key style, ranks and alphas, the layers it touches and the models\n"+
 			"(and expert) it fits.", stderr)
 	verbose := fs.Bool("v", false, "list every tensor: name, type, shape (PyTorch order) and bytes")
-	if code, ok := parseFlags(fs, args); !ok {
+	files, code, ok := parseInterspersed(fs, args)
+	if !ok {
 		return code
 	}
-	if fs.NArg() == 0 {
+	if len(files) == 0 {
 		return usageError(stderr, "inspect", "give at least one model file")
 	}
 	status, printed := 0, false
-	for _, path := range fs.Args() {
+	for _, path := range files {
+		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "wan22 inspect: %s does not exist\n", path)
+			status = 1
+			continue
+		}
 		rep, err := modelfile.Inspect(path)
 		if err != nil {
 			fmt.Fprintf(stderr, "wan22 inspect: %v\n", err)
@@ -52,6 +61,27 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return status
+}
+
+// parseInterspersed parses fs's flags wherever they are among the
+// arguments (`wan22 inspect FILE -v` as well as `-v FILE`) and returns the
+// other arguments in order; after "--" every argument is one, so a file
+// named like a flag can be given. ok false: exit with code, as parseFlags.
+func parseInterspersed(fs *flag.FlagSet, args []string) (rest []string, code int, ok bool) {
+	for {
+		if code, ok := parseFlags(fs, args); !ok {
+			return nil, code, false
+		}
+		consumed := len(args) - fs.NArg()
+		if fs.NArg() == 0 {
+			return rest, 0, true
+		}
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(rest, fs.Args()...), 0, true
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // looksLikeLoRA reports whether a file has tensor names of a LoRA.

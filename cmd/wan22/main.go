@@ -34,6 +34,7 @@ var commands = []command{
 	{"bench", "time 81/161/241-frame runs per stage and memory budget; JSON, table and chart", runBench},
 	{"demo", "run image-to-video end to end on tiny models and write the video", runDemo},
 	{"synth", "write a synthetic DiT expert, umT5 encoder or VAE (random weights, real shapes)", runSynth},
+	{"version", "print the version, the Go version and whether this binary has CUDA", runVersion},
 }
 
 func main() {
@@ -53,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "help":
 		return runHelp(args[1:], stdout, stderr)
+	case "-version", "--version":
+		return runVersion(args[1:], stdout, helpTo{stderr, stdout})
 	}
 	for _, c := range commands {
 		if c.name == name {

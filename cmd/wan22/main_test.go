@@ -142,7 +142,7 @@ func TestInspectBadFiles(t *testing.T) {
 		{garbage, "unrecognised file format"},
 		{truncated, "truncated"},
 		{truncGGUF, "truncated.gguf"},
-		{filepath.Join(dir, "missing.gguf"), "no such file"},
+		{filepath.Join(dir, "missing.gguf"), "missing.gguf does not exist"},
 	} {
 		code, stdout, stderr := runCLI("inspect", c.path)
 		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
