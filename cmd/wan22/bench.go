@@ -873,6 +873,11 @@ func expertTypeOf(path string) string {
 		return ""
 	}
 	defer src.Close()
+	return blockType(src)
+}
+
+// blockType returns the weight type of an expert's first FFN matrix, or "".
+func blockType(src gguf.Source) string {
 	for _, t := range src.Tensors() {
 		if strings.HasSuffix(t.Name, "blocks.0.ffn.0.weight") {
 			return t.Type.String()

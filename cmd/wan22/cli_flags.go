@@ -61,7 +61,7 @@ func checkGiB(name string, v, max float64) error {
 	}
 	if err := checkFloat(name, v, 0, max); err != nil {
 		e := err.(*FlagRangeError)
-		e.Want = fmt.Sprintf("GiB from 0 to %g", max)
+		e.Want = "GiB from 0 to " + strconv.FormatFloat(max, 'f', -1, 64)
 		return e
 	}
 	return nil

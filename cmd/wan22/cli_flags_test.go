@@ -20,7 +20,7 @@ func TestCheckGiB(t *testing.T) {
 		max  float64
 		want string
 	}{
-		{math.NaN(), 0, "-vram NaN is out of range: want GiB from 0 to 1.048576e+06"},
+		{math.NaN(), 0, "-vram NaN is out of range: want GiB from 0 to 1048576"},
 		{math.Inf(1), 0, "-vram +Inf is out of range"},
 		{math.Inf(-1), 0, "-vram -Inf is out of range"},
 		{1e30, 0, "-vram 1e+30 is out of range"},

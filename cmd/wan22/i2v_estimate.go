@@ -6,28 +6,95 @@ import (
 	"time"
 
 	"github.com/wan22/wan22"
+	"github.com/wan22/wan22/engine/dit"
+	"github.com/wan22/wan22/engine/modelfile"
+	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/internal/benchreport"
 )
 
 // i2vEstimate estimates the run's time from the user's bench history (the
 // reports `wan22 bench` saved on this machine); ok is false when no bench
-// of this device matches.
+// of this device and of experts of this shape matches.
 func i2vEstimate(backend, device string, s wan22.Settings, f i2vFlags) (seconds float64, basis string, ok bool) {
 	hist, err := benchreport.LoadHistory()
 	if err != nil || len(hist) == 0 {
 		return 0, "", false
 	}
+	typ, shape, ok := expertOf(f.high)
+	if !ok {
+		return 0, "", false
+	}
+	hist = sameShapeRuns(hist, shape)
 	budget := f.vramBytes
 	if device == wan22.DeviceCPU {
 		budget = 0 // no device budget on the CPU
 	}
 	cfg := s.Guidance.High != 1 || s.Guidance.Low != 1
-	return benchreport.Estimate(hist, backend, s.Frames, s.Width, s.Height, s.Steps, cfg, budget, expertTypeOf(f.high), string(f.att))
+	return benchreport.Estimate(hist, backend, s.Frames, s.Width, s.Height, s.Steps, cfg, budget, typ, string(f.att))
+}
+
+// expertOf reads an expert file's block weight type ("Q8_0", "" when it
+// cannot tell) and shape; ok is false when the shape cannot be read.
+func expertOf(path string) (typ string, shape dit.Config, ok bool) {
+	src, _, err := modelfile.Open(path)
+	if err != nil {
+		return "", dit.Config{}, false
+	}
+	defer src.Close()
+	shape, err = dit.ConfigFrom(src)
+	return blockType(src), shape, err == nil
+}
+
+// sameShapeRuns keeps the bench runs whose experts had shape: a time
+// measured on the tiny models says nothing of the A14B experts, nor the
+// reverse. A report names its models' kind, not their shape, so the shape
+// is the kind's: the tiny set's for "tiny", I2V-A14B's for "synthetic",
+// the expert file's own for "real" (I2V-A14B's when the file is gone). A
+// report without a kind (written by hand) is kept.
+func sameShapeRuns(hist []benchreport.Report, shape dit.Config) []benchreport.Report {
+	real := map[string]bool{} // expert path → it has shape
+	matches := func(m benchreport.Models) bool {
+		switch m.Kind {
+		case "":
+			return true
+		case "tiny":
+			return shape == tinymodels.DiT()
+		case "synthetic":
+			return shape == dit.I2VA14B()
+		}
+		same, seen := real[m.High]
+		if !seen {
+			_, s, ok := expertOf(m.High)
+			if !ok {
+				s = dit.I2VA14B()
+			}
+			same = s == shape
+			real[m.High] = same
+		}
+		return same
+	}
+	var out []benchreport.Report
+	for i := range hist {
+		rep := hist[i]
+		rep.Runs = nil
+		for j := range hist[i].Runs {
+			if run := &hist[i].Runs[j]; matches(hist[i].ModelsOf(run)) {
+				rep.Runs = append(rep.Runs, *run)
+			}
+		}
+		if len(rep.Runs) > 0 {
+			out = append(out, rep)
+		}
+	}
+	return out
 }
 
 // estimateText is the start line's estimate: "about 4m27s (from the bench
-// of …)".
+// of …)", or "under a second (…)" when it rounds to less than 1 s.
 func estimateText(seconds float64, basis string) string {
+	if seconds < 0.5 {
+		return fmt.Sprintf("under a second (%s)", basis)
+	}
 	return fmt.Sprintf("about %s (%s)", time.Duration(seconds*float64(time.Second)).Round(time.Second), basis)
 }
 

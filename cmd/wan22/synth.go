@@ -252,8 +252,8 @@ func planT5(set map[string]int, wt gguf.Type, seed int64) (synthJob, error) {
 		return synthJob{}, err
 	}
 	return synthJob{
-		what: fmt.Sprintf("%v umT5 encoder (%s, dim %d, %d heads, vocab %d)", wt, plural(cfg.Layers, "layer"),
-			cfg.Dim, cfg.Heads, cfg.Vocab),
+		what: fmt.Sprintf("%v umT5 encoder (%s, dim %d, %s, vocab %d)", wt, plural(cfg.Layers, "layer"),
+			cfg.Dim, plural(cfg.Heads, "head"), cfg.Vocab),
 		size:  size,
 		write: func(path string) error { return t5.WriteSynthetic(path, cfg, wt, seed) },
 	}, nil

@@ -345,8 +345,8 @@ func TestSynthKinds(t *testing.T) {
 	}{
 		{[]string{"-kind", "t5", "-type", "BF16", "-dim", "64", "-layers", "2", "-ffn-dim", "160", "-heads", "4", "-vocab", vocab},
 			" BF16 umT5 encoder (2 layers, dim 64, 4 heads, vocab " + vocab + ")", modelfile.KindT5},
-		{[]string{"-kind", "t5", "-dim", "64", "-layers", "1", "-ffn-dim", "256", "-heads", "2", "-vocab", vocab},
-			" Q8_0 umT5 encoder (1 layer, dim 64, 2 heads, vocab " + vocab + ")", modelfile.KindT5},
+		{[]string{"-kind", "t5", "-dim", "64", "-layers", "1", "-ffn-dim", "256", "-heads", "1", "-vocab", vocab},
+			" Q8_0 umT5 encoder (1 layer, dim 64, 1 head, vocab " + vocab + ")", modelfile.KindT5},
 		{[]string{"-kind", "vae", "-dim", "16"}, " BF16 WAN 2.1 VAE (base width 16, 16 latent channels, safetensors)", modelfile.KindWanVAE},
 		{[]string{"-kind", "vae", "-dim", "8", "-type", "f32"}, " F32 WAN 2.1 VAE (base width 8, ", modelfile.KindWanVAE},
 	} {
