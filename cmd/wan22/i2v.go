@@ -124,7 +124,11 @@ func runFailed(ctx context.Context, cmd string, err error, asJSON bool, stdout, 
 // failure, shaped as the progress objects are: {"type": "error", "message":
 // "…", "exit_code": N}, on one line.
 func emitJSONError(stdout io.Writer, msg string, code int) {
-	b, err := json.Marshal(map[string]any{"type": "error", "message": msg, "exit_code": code})
+	b, err := json.Marshal(struct {
+		Type     string `json:"type"`
+		Message  string `json:"message"`
+		ExitCode int    `json:"exit_code"`
+	}{"error", msg, code})
 	if err == nil {
 		fmt.Fprintln(stdout, string(b))
 	}
