@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/wan22/wan22/internal/atomicfile"
 )
@@ -41,12 +42,21 @@ func interruptContext(stderr io.Writer, exit func(code int)) (context.Context, c
 		case <-done:
 			return
 		}
+		first := time.Now()
 		fmt.Fprintln(stderr, "wan22: interrupted; stopping and removing the partial output (Ctrl-C again to quit at once)")
 		cancel()
-		select {
-		case <-sigs:
-		case <-done:
-			return
+		for {
+			select {
+			case <-sigs:
+			case <-done:
+				return
+			}
+			// `timeout -s INT` and a terminal's Ctrl-C can deliver one press
+			// twice (to the process and to its group): a second signal that
+			// close to the first is the same one.
+			if time.Since(first) >= sameSignal {
+				break
+			}
 		}
 		quitNow(stderr, exit)
 	}()
@@ -59,6 +69,10 @@ func interruptContext(stderr io.Writer, exit func(code int)) (context.Context, c
 		})
 	}
 }
+
+// sameSignal is how soon after the first signal another counts as the same
+// press, not a second Ctrl-C.
+const sameSignal = 20 * time.Millisecond
 
 // stopSignals are the signals that stop a command: Ctrl-C, a polite kill, and
 // a hangup (the terminal or the ssh session went away; left alone, the

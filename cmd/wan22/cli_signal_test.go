@@ -115,6 +115,27 @@ func TestSecondSignal(t *testing.T) {
 	}
 }
 
+// TestSignalTwiceAtOnce: one press delivered twice at once (`timeout -s INT`
+// signals the process and its group) stops the command like one Ctrl-C, and
+// does not quit at once.
+func TestSignalTwiceAtOnce(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("a process cannot send itself os.Interrupt on Windows")
+	}
+	var stderr syncBuffer
+	exited := make(chan int, 1)
+	ctx, stop := interruptContext(&stderr, func(code int) { exited <- code })
+	defer stop()
+	interruptSelf(t)
+	interruptSelf(t)
+	waitCancelled(t, ctx)
+	select {
+	case code := <-exited:
+		t.Fatalf("exited with %d after one press delivered twice; stderr %q", code, stderr.String())
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
 // helperEnv names the folder in which the helper process of
 // TestSecondSignalProcess writes its temporary output.
 const helperEnv = "WAN22_TEST_SIGNAL_HELPER"
@@ -248,6 +269,7 @@ func TestSecondSignalProcess(t *testing.T) {
 	for !strings.Contains(stderr.String(), "Ctrl-C again") && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	time.Sleep(2 * sameSignal) // a second press, not the first one delivered twice
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,9 @@ var commands = []command{
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// A closed stdout or stderr (`wan22 i2v … | head -1`) stops the command
+	// and removes its partial output, as a Ctrl-C does (cli_signal.go).
+	os.Exit(run(os.Args[1:], watchBroken(os.Stdout), watchBroken(os.Stderr)))
 }
 
 // run dispatches to a subcommand and returns the exit status.

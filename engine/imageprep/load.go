@@ -32,6 +32,8 @@ import (
 	"os"
 
 	_ "golang.org/x/image/webp" // registers WebP for image.Decode
+
+	"github.com/wan22/wan22/engine/pipeline"
 )
 
 // MaxSide is the largest accepted width or height of an input image in pixels.
@@ -53,8 +55,8 @@ func CheckImageSize(w, h int) error {
 	case w <= 0 || h <= 0:
 		return &SizeError{fmt.Sprintf("is %d×%d pixels; an image needs at least 1×1", w, h)}
 	case w > MaxSide || h > MaxSide || w*h > MaxPixels: // w·h cannot overflow once both sides are ≤ MaxSide
-		return &SizeError{fmt.Sprintf("is %d×%d pixels; images above %d pixels a side or %d Mpx are refused (the video is at most 1280×720: scale it down first)",
-			w, h, MaxSide, MaxPixels>>20)}
+		return &SizeError{fmt.Sprintf("is %d×%d pixels; images above %d pixels a side or %d Mpx are refused (the video is at most %d pixels a side: scale it down first)",
+			w, h, MaxSide, MaxPixels>>20, pipeline.MaxSide)}
 	}
 	return nil
 }

@@ -585,6 +585,9 @@ func planSummary(m *dit.Model) string {
 		}
 	}
 	if resident == len(p.Resident) {
+		if resident == 1 {
+			return "1 block resident"
+		}
 		return fmt.Sprintf("%d blocks resident", resident)
 	}
 	return fmt.Sprintf("%d of %d blocks resident, %d swapped", resident, len(p.Resident), len(p.Resident)-resident)
