@@ -72,17 +72,25 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testInterruptContext is interruptContext for a test that signals itself:
+// its messages go to stderr, and its exit status is sent on exited instead of
+// ending the process. It skips on Windows.
+func testInterruptContext(t *testing.T) (ctx context.Context, stderr *syncBuffer, exited chan int) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("a process cannot send itself os.Interrupt on Windows")
+	}
+	stderr, exited = &syncBuffer{}, make(chan int, 1)
+	ctx, stop := interruptContext(stderr, func(code int) { exited <- code })
+	t.Cleanup(stop)
+	return ctx, stderr, exited
+}
+
 // TestSecondSignal: the first SIGINT cancels the context and says how to
 // quit at once; the second removes the temporary output in progress and
 // exits with 130, while the command is still running.
 func TestSecondSignal(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("a process cannot send itself os.Interrupt on Windows")
-	}
-	var stderr syncBuffer
-	exited := make(chan int, 1)
-	ctx, stop := interruptContext(&stderr, func(code int) { exited <- code })
-	defer stop()
+	ctx, stderr, exited := testInterruptContext(t)
 	tmp, err := atomicfile.Create(filepath.Join(t.TempDir(), "o1.mp4"))
 	if err != nil {
 		t.Fatal(err)
@@ -119,13 +127,7 @@ func TestSecondSignal(t *testing.T) {
 // signals the process and its group) stops the command like one Ctrl-C, and
 // does not quit at once.
 func TestSignalTwiceAtOnce(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("a process cannot send itself os.Interrupt on Windows")
-	}
-	var stderr syncBuffer
-	exited := make(chan int, 1)
-	ctx, stop := interruptContext(&stderr, func(code int) { exited <- code })
-	defer stop()
+	ctx, stderr, exited := testInterruptContext(t)
 	interruptSelf(t)
 	interruptSelf(t)
 	waitCancelled(t, ctx)
