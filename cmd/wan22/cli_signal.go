@@ -36,14 +36,19 @@ func interruptContext(stderr io.Writer, exit func(code int)) (context.Context, c
 	signal.Notify(sigs, stopSignals...)
 	done := make(chan struct{})
 	go func() {
+		why := "interrupted"
 		select {
-		case <-sigs:
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				why = "hangup (the terminal closed)"
+			}
 		case <-outputBroken:
+			why = "the standard output or error was closed"
 		case <-done:
 			return
 		}
 		first := time.Now()
-		fmt.Fprintln(stderr, "wan22: interrupted; stopping and removing the partial output (Ctrl-C again to quit at once)")
+		fmt.Fprintf(stderr, "wan22: %s; stopping and removing the partial output (Ctrl-C again to quit at once)\n", why)
 		cancel()
 		for {
 			select {
@@ -76,10 +81,26 @@ const sameSignal = 20 * time.Millisecond
 
 // stopSignals are the signals that stop a command: Ctrl-C, a polite kill, and
 // a hangup (the terminal or the ssh session went away; left alone, the
-// runtime would exit at once and leave the partial output behind). Go
-// defines them on every system it runs on; on Windows, closing the console
-// window arrives as SIGTERM.
-var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+// runtime would exit at once and leave the partial output behind) — those
+// of them the process was not started with ignored. A run under `nohup`
+// (SIGHUP ignored) or a script's background job (SIGINT ignored) must go on
+// as those tools promise, and catching the signal would undo the ignoring.
+// Go defines these signals on every system it runs on; on Windows, closing
+// the console window arrives as SIGTERM.
+var stopSignals = notIgnored(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+
+// notIgnored returns the signals of sigs that the process did not start with
+// ignored. It must run before any signal.Notify of them (package
+// initialization), after which signal.Ignored no longer tells.
+func notIgnored(sigs ...os.Signal) []os.Signal {
+	var out []os.Signal
+	for _, s := range sigs {
+		if !signal.Ignored(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 var (
 	// outputBroken is closed by the first write to a closed standard output or
@@ -97,23 +118,21 @@ var (
 // cancels the running command: it stops and removes its partial output, as
 // after a Ctrl-C, where the process would otherwise die in the middle of a
 // write with the output half written. Later writes to the broken w fail
-// quietly. The first call also has SIGPIPE delivered to a channel that
-// nobody reads, so that broken writes fail instead of killing the process;
-// a broken pipe to a child (ffmpeg) is then reported by the write that
-// failed, as before.
+// quietly. The first call also has SIGPIPE delivered to a channel (signal
+// delivery never blocks, so nothing needs to read it), so that broken writes
+// fail instead of killing the process; a broken pipe to a child (ffmpeg) is
+// reported by the write that failed, as before.
 func watchBroken(w *os.File) io.Writer {
-	brokenOnce.Do(func() {
-		signal.Notify(pipes, syscall.SIGPIPE)
-		go func() {
-			for range pipes {
-			}
-		}()
-	})
+	brokenOnce.Do(func() { signal.Notify(pipes, syscall.SIGPIPE) })
 	return brokenWriter{w}
 }
 
-// brokenWriter is watchBroken's writer.
+// brokenWriter is watchBroken's writer. It has the file's Stat, by which the
+// progress display tells a terminal (i2v.go newReporter).
 type brokenWriter struct{ f *os.File }
+
+// Stat is the file's.
+func (b brokenWriter) Stat() (os.FileInfo, error) { return b.f.Stat() }
 
 func (b brokenWriter) Write(p []byte) (int, error) {
 	n, err := b.f.Write(p)

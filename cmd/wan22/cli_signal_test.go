@@ -138,6 +138,51 @@ func TestSignalTwiceAtOnce(t *testing.T) {
 	}
 }
 
+// TestTerminalSeenThroughWrappers: main hands a command its stderr wrapped
+// twice (watchBroken, then helpTo); the progress display must still see a
+// terminal behind them. /dev/null stands in for one: a character device.
+func TestTerminalSeenThroughWrappers(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no /dev/null")
+	}
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !newReporter(io.Discard, helpTo{watchBroken(f), io.Discard}, false).tty {
+		t.Error("a character device behind watchBroken and helpTo is not seen as a terminal")
+	}
+	if newReporter(io.Discard, helpTo{&bytes.Buffer{}, io.Discard}, false).tty {
+		t.Error("a buffer is seen as a terminal")
+	}
+}
+
+// TestNohupProcess: a process started with SIGHUP ignored (nohup) keeps
+// running through a hangup, as nohup promises, and still stops on Ctrl-C.
+func TestNohupProcess(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGHUP on Windows")
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to start the helper with SIGHUP ignored")
+	}
+	dir := t.TempDir()
+	cmd, _, stderr := startSignalHelperWith(t, dir, "wait", sh, "-c", `trap '' HUP; exec "$0" -test.run='^TestSignalHelperProcess$'`, os.Args[0])
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if strings.Contains(stderr.String(), "stopping") {
+		t.Fatalf("the hangup stopped a run started under nohup: %q", stderr.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	waitInterrupted(t, cmd, dir, stderr)
+}
+
 // helperEnv names the folder in which the helper process of
 // TestSecondSignalProcess writes its temporary output.
 const helperEnv = "WAN22_TEST_SIGNAL_HELPER"
@@ -186,7 +231,14 @@ func TestSignalHelperProcess(t *testing.T) {
 // waits for its "ready" line; the temporary output is in dir.
 func startSignalHelper(t *testing.T, dir, mode string) (*exec.Cmd, io.ReadCloser, *syncBuffer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalHelperProcess$")
+	return startSignalHelperWith(t, dir, mode, os.Args[0], "-test.run=^TestSignalHelperProcess$")
+}
+
+// startSignalHelperWith is startSignalHelper with the command line given
+// (one that ends up running the helper).
+func startSignalHelperWith(t *testing.T, dir, mode, name string, args ...string) (*exec.Cmd, io.ReadCloser, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), helperEnv+"="+dir, "WAN22_TEST_SIGNAL_MODE="+mode)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr

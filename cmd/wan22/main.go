@@ -112,6 +112,15 @@ type helpTo struct {
 	help io.Writer
 }
 
+// Stat is the Writer's, when it has one (a file, or watchBroken's writer of
+// one): the progress display tells a terminal by it (i2v.go newReporter).
+func (h helpTo) Stat() (os.FileInfo, error) {
+	if f, ok := h.Writer.(interface{ Stat() (os.FileInfo, error) }); ok {
+		return f.Stat()
+	}
+	return nil, errors.New("not a file")
+}
+
 // newFlagSet makes a subcommand's flag set whose -h output is the usage line,
 // the description and the flag defaults. parseFlags prints it to stdout when
 // asked for and to stderr after a usage error; fs.Usage() prints to stderr.
