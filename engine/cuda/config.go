@@ -1,8 +1,10 @@
 package cuda
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/wan22/wan22/engine"
@@ -26,6 +28,9 @@ type Config struct {
 	// and PyTorch's copies; "off" disables cuBLASLt (the own GEMM kernel is used); anything else is the path
 	// of the library.
 	CublasLt string
+	// LtCandidates is how many of cuBLASLt's heuristic candidates a large GEMM's plan times before it keeps
+	// the fastest (cublaslt.go): 0 means 8; at most 32. WAN22_CUBLASLT_CANDIDATES sets it when it is 0.
+	LtCandidates int
 	// PortableAttention runs the DiT's flash attention on the portable compute_80 kernels everywhere,
 	// never the Hopper (sm90a) ones, which a device of compute capability 9.0 takes by default (to compare
 	// the two, or to step around a driver that cannot load the sm90a module). WAN22_ATTN=portable sets it.
@@ -42,6 +47,13 @@ type Config struct {
 
 const defaultReserve = 512 << 20
 
+// The number of cuBLASLt heuristic candidates a large GEMM's plan times (Config.LtCandidates); the most
+// must match the shim's array (shim.c wan22_lt_plan).
+const (
+	defaultLtCandidates = 8
+	maxLtCandidates     = 32
+)
+
 // withEnv applies defaults and the WAN22_* environment variables.
 func (c Config) withEnv() Config {
 	if c.Reserve == 0 {
@@ -57,6 +69,18 @@ func (c Config) withEnv() Config {
 		c.Logger = slog.Default()
 	}
 	c.Logger = c.Logger.With("component", "cuda")
+	if v := os.Getenv("WAN22_CUBLASLT_CANDIDATES"); v != "" && c.LtCandidates == 0 {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLtCandidates {
+			c.Logger.Warn("WAN22_CUBLASLT_CANDIDATES not understood; timing the default number of cuBLASLt candidates", "value", v, "want", fmt.Sprintf("1 to %d", maxLtCandidates), "default", defaultLtCandidates)
+		} else {
+			c.LtCandidates = n
+		}
+	}
+	if c.LtCandidates <= 0 {
+		c.LtCandidates = defaultLtCandidates
+	}
+	c.LtCandidates = min(c.LtCandidates, maxLtCandidates)
 	// WAN22_ATTN: comma-separated, any of auto, portable (or compute_80), bf16, int8, fp8 ("portable,int8").
 	if v := os.Getenv("WAN22_ATTN"); v != "" {
 		for _, w := range strings.Split(v, ",") {

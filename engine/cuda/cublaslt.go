@@ -204,7 +204,7 @@ func (d *Device) ltGemm(s *Stream, op GemmOp) error {
 		pl = &ltPlan{}
 		want := 1
 		if 2*float64(op.M)*float64(op.N)*float64(op.K) >= ltAutotuneFlops {
-			want = 8
+			want = d.cfg.LtCandidates
 		}
 		var found C.int
 		call := fmt.Sprintf("cuBLASLt plan for M=%d N=%d K=%d ldx=%d ldy=%d out=%v bias=%v gelu=%v", op.M, op.N, op.K, key.ldx, key.ldy, op.YType, !op.Bias.IsNil(), op.GELU)

@@ -234,7 +234,7 @@ typedef struct {
     void* ly;  // Y: column-major N×M (ld N)
     int bias_type;
     int count, chosen;
-    lt_algo algo[8];
+    lt_algo algo[32];
 } lt_plan;
 
 void wan22_lt_plan_select(void* plan, int i) {
@@ -296,10 +296,10 @@ int wan22_lt_plan(void* handle, int m, int n, int k, int ldx, int ldy, int out_t
         TRY(lt.MatmulPreferenceSetAttribute(pref, LT_PREF_MIN_ALIGNMENT_D_BYTES, &ay, sizeof ay));
     }
     {
-        lt_heuristic h[8];
+        lt_heuristic h[32];  // Config.LtCandidates' most (config.go maxLtCandidates)
         int found = 0;
         if (want < 1) want = 1;
-        if (want > 8) want = 8;
+        if (want > 32) want = 32;
         memset(h, 0, sizeof h);
         TRY(lt.MatmulAlgoGetHeuristic(handle, pl->desc, pl->lw, pl->lx, pl->ly, pl->ly, pref, want, h, &found));
         for (int i = 0; i < found; i++) {
