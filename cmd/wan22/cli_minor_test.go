@@ -31,9 +31,11 @@ func TestI2VPromptFlags(t *testing.T) {
 	code, _, stderr := runCLI(append(noPrompt, "--out", filepath.Join(out, "x.avi"))...)
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, `--prompt is required: say what the video shows (--prompt "" runs without a prompt)`)
-	_, _, stderr = runCLI("help", "i2v")
-	require.NotContains(t, stderr, "required")
-	_, stdout, _ := runCLI("help", "i2v")
+	// The help (on stdout) says both: --prompt is required, and "" is a
+	// prompt of its own.
+	code, stdout, stderr := runCLI("help", "i2v")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, `what the video shows (required; --prompt "" runs without one)`)
 	require.Contains(t, stdout, `--negative "" runs without one`)
 
 	official, _, _ := i2vVideo(t, noPrompt, filepath.Join(out, "official.avi"), "--prompt", "")
