@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,22 +28,17 @@ func jsonLines(t *testing.T, stdout string) []map[string]any {
 // exit status unchanged: 1 for a failed run, 2 for a usage error.
 func TestI2VJSONError(t *testing.T) {
 	args, out := i2vSetup(t)
-	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("needs /bin/sh for the fake ffmpeg")
-	}
-	bin := t.TempDir()
-	fake := "#!/bin/sh\nhead -c 3000 >/dev/null\necho 'fake ffmpeg: disk quota exceeded' >&2\nexit 1\n"
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "ffmpeg"), []byte(fake), 0o755))
-	t.Setenv("PATH", bin)
+	readBytes := failingFFmpeg(t)
 	code, stdout, stderr := runCLI(append(args, "--out", filepath.Join(out, "v.mp4"), "--json")...)
 	require.Equal(t, 1, code, stderr)
 	require.Contains(t, stderr, "wan22 i2v: ")
-	require.Contains(t, stderr, "fake ffmpeg")
+	requireFFmpegFailedAfterFrames(t, stderr, readBytes)
 	evs := jsonLines(t, stdout)
 	require.Greater(t, len(evs), 2)
 	last := evs[len(evs)-1]
 	require.Equal(t, "error", last["type"])
-	require.Contains(t, last["message"], "fake ffmpeg")
+	require.IsType(t, "", last["message"])
+	requireFFmpegFailedAfterFrames(t, last["message"].(string), readBytes)
 	require.Equal(t, 1.0, last["exit_code"])
 	require.Equal(t, "start", evs[0]["type"])
 

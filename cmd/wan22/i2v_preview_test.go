@@ -123,16 +123,10 @@ func TestI2VPreviewRemovedOnFailure(t *testing.T) {
 	require.Empty(t, atomicfile.Pending())
 
 	// Failing when the video is written, after every step.
-	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("needs /bin/sh for the fake ffmpeg")
-	}
-	bin := t.TempDir()
-	fake := "#!/bin/sh\nhead -c 3000 >/dev/null\necho 'fake ffmpeg: disk quota exceeded' >&2\nexit 1\n"
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "ffmpeg"), []byte(fake), 0o755))
-	t.Setenv("PATH", bin)
+	readBytes := failingFFmpeg(t)
 	code, _, stderr := runCLI(append(args, "--out", filepath.Join(out, "v.mp4"), "--preview", preview)...)
 	require.Equal(t, 1, code, stderr)
-	require.Contains(t, stderr, "fake ffmpeg")
+	requireFFmpegFailedAfterFrames(t, stderr, readBytes)
 	require.Empty(t, entries(t, out))
 	require.Empty(t, atomicfile.Pending())
 }

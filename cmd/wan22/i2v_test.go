@@ -30,6 +30,37 @@ func tinySet(t *testing.T) tinymodels.Paths {
 	return p
 }
 
+// failingFFmpeg puts a fake ffmpeg first on PATH (the rest of PATH kept, so
+// its shell finds head and wc): it reads the first 3000 bytes of the raw
+// frames (more than one frame of the tiny runs' 32x16 RGBA), records how
+// many it got in the returned file, and fails with "fake ffmpeg: disk quota
+// exceeded", as an ffmpeg that fails after some frames were written. It
+// skips the test without /bin/sh.
+func failingFFmpeg(t *testing.T) (readBytes string) {
+	t.Helper()
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh for the fake ffmpeg")
+	}
+	bin := t.TempDir()
+	readBytes = filepath.Join(bin, "read-bytes")
+	fake := fmt.Sprintf("#!/bin/sh\nhead -c 3000 | wc -c >'%s'\necho 'fake ffmpeg: disk quota exceeded' >&2\nexit 1\n", readBytes)
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "ffmpeg"), []byte(fake), 0o755))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return readBytes
+}
+
+// requireFFmpegFailedAfterFrames checks a run's failure through
+// failingFFmpeg: the fake's own message, no shell error (a command it
+// needs not found), and the 3000 bytes it reads were really written.
+func requireFFmpegFailedAfterFrames(t *testing.T, msg, readBytes string) {
+	t.Helper()
+	require.Contains(t, msg, "fake ffmpeg: disk quota exceeded")
+	require.NotContains(t, msg, "not found")
+	b, err := os.ReadFile(readBytes)
+	require.NoError(t, err, "the fake ffmpeg did not run")
+	require.Equal(t, "3000", strings.TrimSpace(string(b)), "bytes of frames the fake ffmpeg read before failing")
+}
+
 // i2vSetup writes the tiny models and a test image and returns the base
 // arguments of a small run, and the folder for outputs.
 func i2vSetup(t *testing.T) ([]string, string) {
