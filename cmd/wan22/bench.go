@@ -45,7 +45,7 @@ output says so).
 Few-step runs take the settings of wan22 i2v: --solver distill runs the
 step-distilled schedule of --timesteps (1000,750,500,250 by default: 4
 steps) with guidance 1 unless --cfg is given; --switch-step N switches the
-experts after N steps instead of at --boundary. LoRAs are given as to i2v
+experts after N steps (1 to the schedule's steps − 1) instead of at --boundary. LoRAs are given as to i2v
 (--lora-high, --lora-low, --lora FILE[:STRENGTH]); --synth-lora RANK adds a
 synthetic LoRA of that rank per expert (random BF16, ComfyUI keys, on every
 attention and FFN linear of every block), written next to the synthetic
@@ -180,7 +180,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.scheduleSteps, "schedule-steps", wan22.DefaultSteps, "the schedule the step times are extrapolated to")
 	fs.StringVar(&f.solver, "solver", wan22.DefaultSolver, "unipc, dpm++, euler, or distill (the step-distilled schedule of --timesteps)")
 	fs.StringVar(&f.timestepList, "timesteps", "", "the distill solver's steps, e.g. 1000,750,500,250 (the default)")
-	fs.IntVar(&f.switchStep, "switch-step", 0, "switch experts after this many steps of the schedule instead of at --boundary")
+	fs.IntVar(&f.switchStep, "switch-step", 0, "switch experts after this many steps of the schedule instead of at --boundary: 1 to the schedule's steps − 1 (leave it out to switch at --boundary)")
 	addLoRAFlags(fs, &f.loras)
 	fs.IntVar(&f.synthLoRA, "synth-lora", 0, "add a synthetic LoRA of this rank to each expert (0: none)")
 	fs.BoolVar(&f.loraMerge, "lora-merge", false, "merge the LoRAs into F16/BF16/F32 weights at load, as i2v --lora-merge")
@@ -389,7 +389,7 @@ func (p *benchPlan) schedule(f *benchFlags) error {
 		return errors.New("give --boundary or --switch-step, not both")
 	}
 	n := f.scheduleSteps
-	if err := checkInt("--switch-step", f.switchStep, 0, n-1, "a step of the schedule; 0 switches at --boundary"); err != nil {
+	if err := checkSwitchStep(f.switchStep, n, f.set["switch-step"]); err != nil {
 		return err
 	}
 	// The schedule's timesteps, and its split between the experts.
@@ -411,7 +411,7 @@ func (p *benchPlan) schedule(f *benchFlags) error {
 	}
 	p.scheduleTimesteps = ts
 	p.scheduleHigh = f.switchStep
-	if p.scheduleHigh == 0 {
+	if !f.set["switch-step"] {
 		g := scheduler.Guidance{Boundary: f.boundary}
 		for _, t := range ts {
 			if t >= g.Threshold() {

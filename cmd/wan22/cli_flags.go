@@ -36,6 +36,23 @@ func checkInt(name string, v, lo, hi int, note string) error {
 	return &FlagRangeError{Flag: name, Value: strconv.Itoa(v), Want: want}
 }
 
+// checkSwitchStep checks --switch-step (v, given when set) against the
+// steps of the run's schedule, alike in i2v and bench: 1 to steps − 1, so
+// that each expert runs at least one step (after the last step no
+// low-noise step would run, yet its expert would still load). Left out,
+// the experts switch at --boundary; 0, the library's "unset", is no value
+// to give.
+func checkSwitchStep(v, steps int, set bool) error {
+	if !set {
+		return nil
+	}
+	if steps < 2 {
+		return &FlagRangeError{Flag: "--switch-step", Value: strconv.Itoa(v),
+			Want: fmt.Sprintf("none: a %d-step schedule cannot switch experts; leave --switch-step out", steps)}
+	}
+	return checkInt("--switch-step", v, 1, steps-1, "the step after which the low-noise expert takes over, each expert running at least one step; leave it out to switch at --boundary")
+}
+
 // checkFloat checks a float flag: finite (not NaN or ±Inf) and within
 // [lo, hi]. name is the flag with its dash.
 func checkFloat(name string, v, lo, hi float64) error {

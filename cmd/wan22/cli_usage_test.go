@@ -8,9 +8,10 @@ import (
 )
 
 // TestUsageErrorsBeforeLoading: a value the run cannot use is a usage error
-// (exit 2) found with the flags, before any model is read: --switch-step 0,
-// an unknown --solver (every solver named, in any case accepted), an --out
-// that is no video file (i2v and demo, named as each spells it).
+// (exit 2) found with the flags, before any model is read: a --switch-step
+// outside 1 to steps − 1 (i2v and bench alike), an unknown --solver (every
+// solver named, in any case accepted), an --out that is no video file (i2v
+// and demo, named as each spells it).
 func TestUsageErrorsBeforeLoading(t *testing.T) {
 	tmp := isolateTemp(t)
 	dir := t.TempDir()
@@ -19,9 +20,14 @@ func TestUsageErrorsBeforeLoading(t *testing.T) {
 		args []string
 		want string
 	}{
-		{qaI2VArgs(dir, "--out", out, "--steps", "2", "--switch-step", "0"),
-			"--switch-step 0 is out of range: want 1 to 2 (the step after which the low-noise expert takes over; leave it out to switch at --boundary)"},
-		{qaI2VArgs(dir, "--out", out, "--steps", "2", "--switch-step", "3"), "--switch-step 3 is out of range: want 1 to 2"},
+		{qaI2VArgs(dir, "--out", out, "--steps", "3", "--switch-step", "0"),
+			"--switch-step 0 is out of range: want 1 to 2 (the step after which the low-noise expert takes over, each expert running at least one step; leave it out to switch at --boundary)"},
+		// --switch-step N of N steps would run no low-noise step, yet load its expert.
+		{qaI2VArgs(dir, "--out", out, "--steps", "3", "--switch-step", "3"), "--switch-step 3 is out of range: want 1 to 2"},
+		{qaI2VArgs(dir, "--out", out, "--steps", "1", "--switch-step", "1"), "--switch-step 1 is out of range: want none: a 1-step schedule cannot switch experts"},
+		// bench: the same range; 0 is no value to give (leave the flag out).
+		{[]string{"bench", "--tiny", "--schedule-steps", "3", "--switch-step", "0"}, "--switch-step 0 is out of range: want 1 to 2 (the step after which"},
+		{[]string{"bench", "--tiny", "--schedule-steps", "3", "--switch-step", "3"}, "--switch-step 3 is out of range: want 1 to 2"},
 		{qaI2VArgs(dir, "--out", out, "--solver", "foo"), `--solver "foo": want one of unipc, dpm++, euler, distill`},
 		{[]string{"bench", "--tiny", "--solver", "foo"}, `--solver "foo": want one of unipc, dpm++, euler, distill`},
 		{qaI2VArgs(dir, "--out", filepath.Join(dir, "a.txt")), `--out ` + filepath.Join(dir, "a.txt") + `: unknown video extension ".txt": use .mp4`},

@@ -154,7 +154,7 @@ func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok
 	fs.Float64Var(&f.shift, "shift", wan22.DefaultShift, "sigma shift")
 	fs.StringVar(&f.cfg, "cfg", "3.5", "guidance scale: one value for both experts, or HIGH,LOW")
 	fs.Float64Var(&f.boundary, "boundary", wan22.DefaultBoundary, "expert switch as a fraction of the 1000 timesteps")
-	fs.IntVar(&f.switchStep, "switch-step", 0, "switch experts after this many steps instead of at --boundary")
+	fs.IntVar(&f.switchStep, "switch-step", 0, "switch experts after this many steps instead of at --boundary: 1 to --steps − 1 (leave it out to switch at --boundary)")
 	fs.StringVar(&f.solver, "solver", wan22.DefaultSolver, "unipc, dpm++, euler, or distill (the step-distilled schedule of --timesteps)")
 	fs.StringVar(&f.timestepList, "timesteps", "", "the distill solver's steps, e.g. 1000,750,500,250 (the default)")
 	addLoRAFlags(fs, &f.loras)
@@ -315,16 +315,6 @@ func (f *i2vFlags) check() error {
 		}
 	}
 	return nil
-}
-
-// checkSwitchStep checks --switch-step (v, given when set) against the
-// run's steps: a step from 1 to steps; 0, the library's "switch at the
-// boundary", is no value to give.
-func checkSwitchStep(v, steps int, set bool) error {
-	if !set {
-		return nil
-	}
-	return checkInt("--switch-step", v, 1, steps, "the step after which the low-noise expert takes over; leave it out to switch at --boundary")
 }
 
 // checkVideoExt checks the extension of the video file path (flagName, "" when
