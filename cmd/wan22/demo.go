@@ -51,13 +51,16 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "wan22 demo: unexpected arguments %q\n", fs.Args())
-		return 2
+		return jsonUsageError(stdout, stderr, "demo", *asJSON, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	// The demo's own flags first, named as the demo spells them; then the
 	// checks of i2v, before anything is written.
 	if err := demoCheck(*width, *height, *frames, *steps); err != nil {
-		return usageError(stderr, "demo", "%v", err)
+		code := usageError(stderr, "demo", "%v", err)
+		if *asJSON {
+			emitJSONError(stdout, err.Error(), code)
+		}
+		return code
 	}
 	f := i2vFlags{frames: *frames, steps: *steps, width: *width, height: *height, size: fmt.Sprintf("%dx%d", *width, *height),
 		cfg: "3.5", solver: wan22.DefaultSolver, maxArea: wan22.DefaultMaxArea, shift: wan22.DefaultShift, boundary: wan22.DefaultBoundary,
@@ -69,11 +72,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		err = fmt.Errorf("--attention %s: 8-bit attention needs the GPU, and the demo runs on the CPU unless asked: add -device cuda", f.att)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "wan22 demo:", err)
-		if *asJSON {
-			emitJSONError(stdout, err.Error(), 2)
-		}
-		return 2
+		return jsonUsageError(stdout, stderr, "demo", *asJSON, err)
 	}
 	ctx, stop := commandContext()
 	defer stop()

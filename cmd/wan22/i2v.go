@@ -121,8 +121,10 @@ func runFailed(ctx context.Context, cmd string, err error, asJSON bool, stdout, 
 }
 
 // emitJSONError prints the JSON object that ends a --json stream after a
-// failure, shaped as the progress objects are: {"type": "error", "message":
-// "…", "exit_code": N}, on one line.
+// failure, on one line: {"type":"error","message":"…","exit_code":N}. Like
+// every --json object it has a "type"; readers go by the keys, not their
+// order (the start, summary, done and note objects are maps, whose keys
+// encoding/json sorts).
 func emitJSONError(stdout io.Writer, msg string, code int) {
 	b, err := json.Marshal(struct {
 		Type     string `json:"type"`
@@ -132,6 +134,18 @@ func emitJSONError(stdout io.Writer, msg string, code int) {
 	if err == nil {
 		fmt.Fprintln(stdout, string(b))
 	}
+}
+
+// jsonUsageError reports a usage error of cmd (i2v, demo) found once the
+// flags parsed: "wan22 CMD: err" on stderr and, with --json (asJSON), the
+// error object on stdout, so that every failure ends a --json stream with
+// one. It returns 2, the status of a usage error.
+func jsonUsageError(stdout, stderr io.Writer, cmd string, asJSON bool, err error) int {
+	fmt.Fprintf(stderr, "wan22 %s: %v\n", cmd, err)
+	if asJSON {
+		emitJSONError(stdout, err.Error(), 2)
+	}
+	return 2
 }
 
 // parseI2V parses and checks wan22 i2v's arguments. When ok is false the
@@ -174,17 +188,12 @@ func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok
 		return f, code, false
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "wan22 i2v: unexpected arguments %q (every input is a flag)\n", fs.Args())
-		return f, 2, false
+		return f, jsonUsageError(stdout, stderr, "i2v", f.json, fmt.Errorf("unexpected arguments %q (every input is a flag)", fs.Args())), false
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if err := f.check(); err != nil {
-		fmt.Fprintln(stderr, "wan22 i2v:", err)
-		if f.json {
-			emitJSONError(stdout, err.Error(), 2)
-		}
-		return f, 2, false
+		return f, jsonUsageError(stdout, stderr, "i2v", f.json, err), false
 	}
 	return f, 0, true
 }

@@ -72,3 +72,33 @@ func TestI2VSummaryOnce(t *testing.T) {
 	require.Equal(t, 2, types["done"])
 	require.Zero(t, types["error"])
 }
+
+// TestJSONUsageErrors: with --json every usage error found once the flags
+// parse ends the stream with the error object (exit 2), in i2v and demo
+// alike: unexpected arguments, and the demo's own size, frame and step
+// checks.
+func TestJSONUsageErrors(t *testing.T) {
+	args, out := i2vSetup(t)
+	tmp := isolateTemp(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{append(args, "--out", filepath.Join(out, "v.avi"), "--json", "extra"), `unexpected arguments ["extra"]`},
+		{[]string{"demo", "-device", "cpu", "-json", "-out", filepath.Join(out, "d.avi"), "extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"demo", "-device", "cpu", "-json", "-out", filepath.Join(out, "d.avi"), "-width", "17"}, "-width 17"},
+		{[]string{"demo", "-device", "cpu", "-json", "-out", filepath.Join(out, "d.avi"), "-steps", "0"}, "-steps 0 is out of range"},
+		{[]string{"demo", "-device", "cpu", "-json", "-out", filepath.Join(out, "d.txt")}, "unknown video extension"},
+	} {
+		code, stdout, stderr := runCLI(c.args...)
+		require.Equal(t, 2, code, "%q: %s", c.args, stderr)
+		require.Contains(t, stderr, c.want, c.args)
+		evs := jsonLines(t, stdout)
+		require.Len(t, evs, 1, "%q: stdout %q", c.args, stdout)
+		require.Equal(t, "error", evs[0]["type"], c.args)
+		require.Contains(t, evs[0]["message"], c.want, c.args)
+		require.Equal(t, 2.0, evs[0]["exit_code"], c.args)
+	}
+	require.Empty(t, entries(t, out))
+	require.Empty(t, entries(t, tmp), "demo wrote its tiny models")
+}
