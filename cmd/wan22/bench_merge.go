@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -40,7 +39,7 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 		if o.path == "" {
 			continue
 		}
-		if slices.ContainsFunc(files, func(in string) bool { return samePath(in, o.path) }) {
+		if slices.ContainsFunc(files, func(in string) bool { return sameFile(in, o.path) }) {
 			return usageError(stderr, "bench", "%s %s is one of the --from-json reports: write to another file", o.flag, o.path)
 		}
 		if err := checkOutFile(o.flag, o.path); err != nil {
@@ -78,12 +77,4 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// samePath says whether two paths name the same file, as far as cleaning
-// them to absolute paths tells.
-func samePath(a, b string) bool {
-	aa, err1 := filepath.Abs(a)
-	bb, err2 := filepath.Abs(b)
-	return err1 == nil && err2 == nil && aa == bb
 }

@@ -92,6 +92,10 @@ func TestBenchFromJSONRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out.json")
+	link := filepath.Join(dir, "link.json") // another name of q8.json
+	if err := os.Symlink(q8, link); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		args []string
@@ -104,6 +108,8 @@ func TestBenchFromJSONRefusals(t *testing.T) {
 		{"empty item", []string{"--from-json", f16 + ",", "--json", out}, 2, []string{"empty item"}},
 		{"twice", []string{"--from-json", f16 + "," + f16, "--json", out}, 2, []string{"twice"}},
 		{"over an input", []string{"--from-json", f16 + "," + q8, "--json", q8}, 2, []string{"is one of the --from-json reports"}},
+		{"over an input by a link", []string{"--from-json", f16 + "," + q8, "--html", link}, 2, []string{"--html " + link + " is one of the --from-json reports"}},
+		{"over a linked input", []string{"--from-json", f16 + "," + link, "--json", q8}, 2, []string{"--json " + q8 + " is one of the --from-json reports"}},
 		{"missing", []string{"--from-json", filepath.Join(dir, "none.json"), "--json", out}, 1, []string{"none.json"}},
 		{"not a report", []string{"--from-json", f16 + "," + notReport, "--json", out}, 1, []string{"torch.json", "not a bench report"}},
 		{"another machine", []string{"--from-json", f16 + "," + other, "--json", out}, 1, []string{"ran on NVIDIA H100 80GB HBM3", "5090.json on NVIDIA GeForce RTX 5090"}},
