@@ -9,7 +9,6 @@ import (
 	"image"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -327,19 +326,21 @@ func (f *i2vFlags) check() error {
 }
 
 // checkVideoExt checks the extension of the video file path (flagName, "" when
-// not given): .mp4 or .avi in any case, before anything loads.
+// not given) as video.Create will: .mp4 or .avi in any case, before anything
+// loads.
 func checkVideoExt(flagName, path string) error {
 	if path == "" {
 		return nil
 	}
-	switch ext := strings.ToLower(filepath.Ext(path)); ext {
-	case ".mp4", ".avi":
-		return nil
-	case "":
-		return fmt.Errorf("%s %s: the file name has no extension: end it in .mp4 (H.264 through ffmpeg) or .avi (MJPEG)", flagName, path)
-	default:
-		return fmt.Errorf("%s %s: unknown video extension %q: use .mp4 (H.264 through ffmpeg) or .avi (MJPEG); --frames-dir writes PNG frames", flagName, path, ext)
+	_, err := video.FormatOf(path)
+	var ee *video.ExtensionError
+	if !errors.As(err, &ee) {
+		return err // nil: a video extension
 	}
+	if ee.Ext == "" {
+		return fmt.Errorf("%s %s: the file name has no extension: end it in .mp4 (H.264 through ffmpeg) or .avi (MJPEG)", flagName, path)
+	}
+	return fmt.Errorf("%s %s: unknown video extension %q: use .mp4 (H.264 through ffmpeg) or .avi (MJPEG); --frames-dir writes PNG frames", flagName, path, ee.Ext)
 }
 
 // checkSolver reads --timesteps for --solver distill, whose step count is the

@@ -151,13 +151,9 @@ func Create(ctx context.Context, path string, o Options) (*File, error) {
 	}
 	format := o.Format
 	if format == Auto {
-		switch ext := strings.ToLower(filepath.Ext(path)); ext {
-		case ".mp4":
-			format = MP4
-		case ".avi":
-			format = AVI
-		default:
-			return nil, fmt.Errorf("video %s: unknown extension %q: use .mp4 (H.264 through ffmpeg), .avi (MJPEG) or a frames directory", path, ext)
+		var err error
+		if format, err = FormatOf(path); err != nil {
+			return nil, err
 		}
 	}
 	if format < MP4 || format > PNGDir {
@@ -215,6 +211,31 @@ func Create(ctx context.Context, path string, o Options) (*File, error) {
 		return nil, fmt.Errorf("video %s: %w", f.path, err)
 	}
 	return f, nil
+}
+
+// ExtensionError is FormatOf's error: the extension of Path names no video
+// format (Ext, in lower case, is "" when the name has none).
+type ExtensionError struct {
+	Path, Ext string
+}
+
+func (e *ExtensionError) Error() string {
+	return fmt.Sprintf("video %s: unknown extension %q: use .mp4 (H.264 through ffmpeg), .avi (MJPEG) or a frames directory", e.Path, e.Ext)
+}
+
+// FormatOf is the format Create chooses for path when Options.Format is
+// Auto, from its extension in any case: MP4 for .mp4, AVI for .avi. Any
+// other extension, or none, gives an *ExtensionError. A caller can check a
+// path with it before any frame exists.
+func FormatOf(path string) (Format, error) {
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".mp4":
+		return MP4, nil
+	case ".avi":
+		return AVI, nil
+	default:
+		return Auto, &ExtensionError{Path: path, Ext: ext}
+	}
 }
 
 // checkTarget refuses targets that Close could not or should not replace.

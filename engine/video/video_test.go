@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -555,5 +556,42 @@ func TestMP4WithRealFFmpeg(t *testing.T) {
 	writeVideo(t, avi, Options{Width: w, Height: h}, n)
 	if s := probe(t, avi); s["codec_name"] != "mjpeg" || s["nb_read_frames"] != strconv.Itoa(n) {
 		t.Errorf("ffprobe of the AVI: %v", s)
+	}
+}
+
+// TestFormatOf: the format Create's Auto picks from the extension, in any
+// case, and an *ExtensionError naming the path and the extension otherwise
+// (with Create's message).
+func TestFormatOf(t *testing.T) {
+	for _, c := range []struct {
+		path string
+		want Format
+		ext  string // of the error, when want is Auto
+	}{
+		{"clip.mp4", MP4, ""}, {"a/b.MP4", MP4, ""}, {"x.avi", AVI, ""}, {"x.AvI", AVI, ""},
+		{"x.mkv", Auto, ".mkv"}, {"x.MOV", Auto, ".mov"}, {"noext", Auto, ""}, {"dir.mp4/x", Auto, ""}, {"x.mp4.png", Auto, ".png"},
+	} {
+		got, err := FormatOf(c.path)
+		if got != c.want {
+			t.Errorf("FormatOf(%q) = %v, want %v", c.path, got, c.want)
+		}
+		if c.want != Auto {
+			if err != nil {
+				t.Errorf("FormatOf(%q): %v", c.path, err)
+			}
+			continue
+		}
+		var ee *ExtensionError
+		if !errors.As(err, &ee) || ee.Path != c.path || ee.Ext != c.ext {
+			t.Errorf("FormatOf(%q) error %#v, want an *ExtensionError with Ext %q", c.path, err, c.ext)
+			continue
+		}
+		want := fmt.Sprintf("video %s: unknown extension %q: use .mp4 (H.264 through ffmpeg), .avi (MJPEG) or a frames directory", c.path, c.ext)
+		if err.Error() != want {
+			t.Errorf("FormatOf(%q): %q, want %q", c.path, err, want)
+		}
+		if _, cerr := Create(context.Background(), c.path, Options{Width: 16, Height: 16}); cerr == nil || cerr.Error() != want {
+			t.Errorf("Create(%q) = %v, want %q", c.path, cerr, want)
+		}
 	}
 }
