@@ -160,16 +160,14 @@ func notSafetensors(path string) error {
 	head := make([]byte, sniffLen)
 	n, _ := io.ReadFull(f, head)
 	f.Close()
-	format, err := modelfile.Sniff(head[:n])
+	format, _ := modelfile.Sniff(head[:n])
 	switch {
 	case format == modelfile.FormatGGUF:
 		return &NotSafetensorsError{Path: path, GGUF: true}
-	case format == modelfile.FormatUnknown && err != nil && n > 8:
+	case format == modelfile.FormatUnknown && n > 8:
 		// (8 bytes or fewer cannot show a safetensors header's start, its
 		// length and '{': a cut file, which the safetensors error calls truncated)
-		what, _, _ := strings.Cut(err.Error(), "; ") // drop the model formats the sniffer lists
-		what = strings.TrimSuffix(strings.TrimPrefix(what, "unrecognised file format ("), ")")
-		return &NotSafetensorsError{Path: path, What: what}
+		return &NotSafetensorsError{Path: path, What: modelfile.DescribeHead(head[:n])}
 	}
 	return nil
 }

@@ -52,6 +52,14 @@ func TestSniff(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.msg) || !strings.Contains(err.Error(), "GGUF (.gguf) and safetensors") {
 				t.Errorf("error %v, want one containing %q and the supported formats", err, c.msg)
 			}
+			// DescribeHead is the error's description of the bytes, alone.
+			what := DescribeHead(c.head)
+			if !strings.Contains(what, c.msg) || strings.Contains(what, "wan22 reads") {
+				t.Errorf("DescribeHead = %q, want it to contain %q and not the supported formats", what, c.msg)
+			}
+			if want := "unrecognised file format (" + what + "); " + supported; err != nil && err.Error() != want {
+				t.Errorf("error %q, want %q", err, want)
+			}
 		})
 	}
 }

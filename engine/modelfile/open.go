@@ -61,12 +61,16 @@ func Sniff(head []byte) (Format, error) {
 			return FormatSafetensors, nil
 		}
 	}
-	return FormatUnknown, fmt.Errorf("unrecognised file format (%s); %s", describeHead(head), supported)
+	return FormatUnknown, fmt.Errorf("unrecognised file format (%s); %s", DescribeHead(head), supported)
 }
 
-// describeHead guesses what a file that is not a model file is, so the error
-// can say what to do.
-func describeHead(head []byte) string {
+// DescribeHead says, from its first bytes (head, up to 32 are looked at),
+// what a file that is neither GGUF nor safetensors probably is and what to
+// do about it: "the file is empty", "a zip archive, such as a PyTorch
+// .pt/.pth checkpoint: convert it to safetensors first", "text that looks
+// like HTML or XML: …", or "it starts with 01 02 …". Sniff's error for such
+// a file holds this text.
+func DescribeHead(head []byte) string {
 	switch {
 	case len(head) == 0:
 		return "the file is empty"
