@@ -54,8 +54,18 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 	return nil
 }
 
-// namedPath is a path a flag gives, for messages: "--image in.png".
-type namedPath struct{ flag, path string }
+// namedPath is a path a flag gives, for messages: "--image in.png". A path
+// the run may write in place of the flag's own (the .avi of an --out .mp4
+// without ffmpeg) is described by as instead.
+type namedPath struct{ flag, path, as string }
+
+// String is the path for messages: "--image in.png", or as.
+func (n namedPath) String() string {
+	if n.as != "" {
+		return n.as
+	}
+	return n.flag + " " + n.path
+}
 
 // sameFile reports whether a and b name the same file: the same cleaned
 // absolute path, or, when both exist, one file reached two ways (a link, a
@@ -84,7 +94,7 @@ const pngMagic = "\x89PNG\r\n\x1a\n"
 func checkPreviewPath(path string, others []namedPath) error {
 	for _, o := range others {
 		if sameFile(path, o.path) {
-			return fmt.Errorf("--preview %s is the same file as %s %s: the preview is rewritten after every step; give it a name of its own", path, o.flag, o.path)
+			return fmt.Errorf("--preview %s is the same file as %s: the preview is rewritten after every step; give it a name of its own", path, o)
 		}
 	}
 	st, err := os.Stat(path)

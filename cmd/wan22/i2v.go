@@ -313,10 +313,16 @@ func (f *i2vFlags) check() error {
 		}
 	}
 	if f.preview != "" {
-		others := []namedPath{{"--image", f.image}, {"--high", f.high}, {"--low", f.low},
-			{"--text-encoder", f.textEncoder}, {"--vae", f.vae}, {outFlag, f.out}, {"--frames-dir", f.framesDir}}
+		others := []namedPath{{"--image", f.image, ""}, {"--high", f.high, ""}, {"--low", f.low, ""},
+			{"--text-encoder", f.textEncoder, ""}, {"--vae", f.vae, ""}, {outFlag, f.out, ""}, {"--frames-dir", f.framesDir, ""}}
+		if format, _ := video.FormatOf(f.out); format == video.MP4 {
+			// Without ffmpeg (even one removed while the models load) the
+			// video goes to the .avi instead.
+			fb := video.FallbackPath(f.out)
+			others = append(others, namedPath{outFlag, fb, fmt.Sprintf("%s, the MJPEG AVI that %s %s is written as when ffmpeg is missing", fb, outFlag, f.out)})
+		}
 		for _, l := range f.loras {
-			others = append(others, namedPath{loraFlag(l.Expert), l.Path})
+			others = append(others, namedPath{loraFlag(l.Expert), l.Path, ""})
 		}
 		if err := checkPreviewPath(f.preview, others); err != nil {
 			return err
@@ -407,7 +413,7 @@ func negativePrompt(v string, set bool) string {
 // the preview included, is removed when the run fails or is cancelled.
 func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan22.Settings, out, framesDir, preview string, rep *reporter) (err error) {
 	var writers multiWriter
-	previewing := false // preview is registered with atomicfile: a second Ctrl-C removes it too
+	previewing := false // preview was written by this run and is registered with atomicfile: a second Ctrl-C removes it too
 	defer func() {
 		if err != nil {
 			writers.Abort()
@@ -442,13 +448,19 @@ func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan
 			if err != nil {
 				return err
 			}
+			if err := imageprep.WritePNGAtomic(preview, img); err != nil {
+				return err
+			}
 			if !previewing {
-				// Registered before the first write: the file there is
-				// replaced by it, and is this run's output from then on.
+				// Registered once the first write has replaced the file
+				// there: from then on it is this run's output, removed
+				// when the run fails. Before, it may be an earlier
+				// preview the user keeps, which a failed first write (or
+				// a second Ctrl-C while it is written) must leave alone.
 				atomicfile.Register(preview)
 				previewing = true
 			}
-			return imageprep.WritePNGAtomic(preview, img)
+			return nil
 		}
 	}
 	start := time.Now()

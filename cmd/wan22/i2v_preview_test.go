@@ -26,10 +26,10 @@ func argValue(t *testing.T, args []string, flag string) string {
 }
 
 // TestI2VPreviewNeverReplacesOtherFiles: --preview naming the input image, a
-// model, a LoRA, --out or --frames-dir (by another spelling or a link too),
-// or an existing file that is not a PNG, is a usage error before anything
-// loads, and the file is left as it was; an earlier preview (a PNG) is
-// replaced.
+// model, a LoRA, --out (or the .avi an --out .mp4 becomes without ffmpeg)
+// or --frames-dir (by another spelling or a link too), or an existing file
+// that is not a PNG, is a usage error before anything loads, and the file is
+// left as it was; an earlier preview (a PNG) is replaced.
 func TestI2VPreviewNeverReplacesOtherFiles(t *testing.T) {
 	args, out := i2vSetup(t)
 	img, high := argValue(t, args, "--image"), argValue(t, args, "--high")
@@ -39,6 +39,7 @@ func TestI2VPreviewNeverReplacesOtherFiles(t *testing.T) {
 	link := filepath.Join(out, "link.png")
 	require.NoError(t, os.Symlink(img, link))
 	video := filepath.Join(out, "v.avi")
+	mp4 := filepath.Join(out, "v.MP4")
 	frames := filepath.Join(out, "frames")
 	sum := func() map[string]string {
 		m := map[string]string{}
@@ -63,6 +64,8 @@ func TestI2VPreviewNeverReplacesOtherFiles(t *testing.T) {
 		{video, nil, "is the same file as --out " + video},
 		{frames, []string{"--frames-dir", frames}, "is the same file as --frames-dir " + frames},
 		{notPNG, nil, "--preview " + notPNG + " exists and is not a PNG image"},
+		// Without ffmpeg an --out .mp4 is written as the .avi of its name.
+		{video, []string{"--out", mp4}, "--preview " + video + " is the same file as " + video + ", the MJPEG AVI that --out " + mp4 + " is written as when ffmpeg is missing"},
 	} {
 		a := append(append(append([]string{}, args...), "--out", video, "--preview", c.preview), c.extra...)
 		code, stdout, stderr := runCLI(a...)
@@ -72,6 +75,7 @@ func TestI2VPreviewNeverReplacesOtherFiles(t *testing.T) {
 	}
 	require.Equal(t, before, sum(), "a refused --preview changed a file")
 	require.NoFileExists(t, video)
+	require.NoFileExists(t, mp4)
 	require.NoDirExists(t, frames)
 
 	// An earlier preview is replaced.
@@ -128,5 +132,26 @@ func TestI2VPreviewRemovedOnFailure(t *testing.T) {
 	require.Equal(t, 1, code, stderr)
 	requireFFmpegFailedAfterFrames(t, stderr, readBytes)
 	require.Empty(t, entries(t, out))
+	require.Empty(t, atomicfile.Pending())
+}
+
+// TestI2VPreviewFirstWriteFails: what is at --preview becomes the run's
+// output only once the first preview has replaced it: when that write
+// fails (here a folder has taken the name since the flags were checked),
+// the run fails and leaves what was there alone.
+func TestI2VPreviewFirstWriteFails(t *testing.T) {
+	args, out := i2vSetup(t)
+	preview := filepath.Join(out, "prev.png")
+	f, code, ok := parseI2V(append(args[1:], "--out", filepath.Join(out, "v.avi"), "--preview", preview), io.Discard, io.Discard)
+	require.True(t, ok, code)
+	require.NoError(t, os.Mkdir(preview, 0o755))
+	kept := filepath.Join(preview, "kept.txt")
+	require.NoError(t, os.WriteFile(kept, []byte("the user's"), 0o644))
+	err := i2v(context.Background(), f, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "preview "+preview+": is a directory")
+	b, rerr := os.ReadFile(kept)
+	require.NoError(t, rerr, "the failed first preview removed what was at --preview")
+	require.Equal(t, "the user's", string(b))
+	require.Equal(t, []string{"prev.png"}, entries(t, out))
 	require.Empty(t, atomicfile.Pending())
 }

@@ -168,7 +168,7 @@ func Create(ctx context.Context, path string, o Options) (*File, error) {
 		var err error
 		if ffmpeg, err = exec.LookPath("ffmpeg"); err != nil {
 			f.format = AVI
-			f.path = strings.TrimSuffix(path, filepath.Ext(path)) + ".avi"
+			f.path = FallbackPath(path)
 			f.fallback = fmt.Sprintf("ffmpeg not found: writing an MJPEG AVI (%s) instead of MP4; install ffmpeg (apt install ffmpeg, brew install ffmpeg or winget install ffmpeg) for MP4", f.path)
 		}
 	}
@@ -236,6 +236,14 @@ func FormatOf(path string) (Format, error) {
 	default:
 		return Auto, &ExtensionError{Path: path, Ext: ext}
 	}
+}
+
+// FallbackPath is the file Create writes instead of the MP4 path when
+// ffmpeg is missing: the same name ending in .avi, an MJPEG AVI (see
+// File.Fallback). A caller that must keep other files apart from the video
+// checks both.
+func FallbackPath(path string) string {
+	return strings.TrimSuffix(path, filepath.Ext(path)) + ".avi"
 }
 
 // checkTarget refuses targets that Close could not or should not replace.

@@ -474,7 +474,7 @@ func TestFallbackWithoutFFmpeg(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	dir := t.TempDir()
 	f := writeVideo(t, filepath.Join(dir, "clip.mp4"), Options{Width: 16, Height: 16}, 2)
-	if f.Format() != AVI || f.Path() != filepath.Join(dir, "clip.avi") || !strings.Contains(f.Fallback(), "install ffmpeg") {
+	if f.Format() != AVI || f.Path() != filepath.Join(dir, "clip.avi") || f.Path() != FallbackPath(filepath.Join(dir, "clip.mp4")) || !strings.Contains(f.Fallback(), "install ffmpeg") {
 		t.Errorf("fallback: format %v path %s message %q", f.Format(), f.Path(), f.Fallback())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "clip.avi")); err != nil {
@@ -592,6 +592,16 @@ func TestFormatOf(t *testing.T) {
 		}
 		if _, cerr := Create(context.Background(), c.path, Options{Width: 16, Height: 16}); cerr == nil || cerr.Error() != want {
 			t.Errorf("Create(%q) = %v, want %q", c.path, cerr, want)
+		}
+	}
+}
+
+// TestFallbackPath: an MP4 without ffmpeg goes to the name ending in .avi,
+// whatever the case of .mp4.
+func TestFallbackPath(t *testing.T) {
+	for in, want := range map[string]string{"a/clip.mp4": "a/clip.avi", "x.MP4": "x.avi", "v.1.mp4": "v.1.avi"} {
+		if got := FallbackPath(in); got != want {
+			t.Errorf("FallbackPath(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
