@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+
+	"github.com/wan22/wan22/engine/video"
 )
 
 // outputKind is what an output path names.
@@ -52,6 +55,44 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 	probe.Close()
 	os.Remove(probe.Name())
 	return nil
+}
+
+// ffmpegMissing reports whether ffmpeg is not on PATH, the test video.Create
+// makes (exec.LookPath) before it writes an .mp4 as an MJPEG .avi.
+func ffmpegMissing() bool {
+	_, err := exec.LookPath("ffmpeg")
+	return err != nil
+}
+
+// videoTarget is the file video.Create (with the Auto format) writes for
+// the video path: path itself or, for an .mp4 while ffmpeg is missing, its
+// .avi (video.FallbackPath), which fellBack reports.
+func videoTarget(path string) (target string, fellBack bool) {
+	if format, _ := video.FormatOf(path); format == video.MP4 && ffmpegMissing() {
+		return video.FallbackPath(path), true
+	}
+	return path, false
+}
+
+// checkVideoTarget checks, before anything loads and again just before the
+// video is created, that nothing is at the file the video flagName names
+// (path) is written to: path itself (checkOutputPath says so first), or the
+// .avi an .mp4 is written as without ffmpeg. The message names both paths
+// and why, in the CLI's words (the library's speaks of an overwrite option
+// the CLI does not have).
+func checkVideoTarget(flagName, path string) error {
+	if path == "" {
+		return nil
+	}
+	target, fellBack := videoTarget(path)
+	if _, err := os.Lstat(target); err != nil {
+		return nil // nothing there; an unreadable folder is checkOutputPath's and Create's to report
+	}
+	if fellBack {
+		return fmt.Errorf("%s %s: ffmpeg is missing, so the video would be written as the MJPEG AVI %s, and %s already exists: choose another name, remove %s, or install ffmpeg (apt install ffmpeg, brew install ffmpeg or winget install ffmpeg) for MP4",
+			flagName, path, target, target, target)
+	}
+	return fmt.Errorf("%s %s already exists: choose another name or remove it", flagName, path)
 }
 
 // namedPath is a path a flag gives, for messages: "--image in.png". A path

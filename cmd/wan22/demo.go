@@ -142,7 +142,7 @@ func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writ
 	}
 	rep := newReporter(stdout, stderr, f.json)
 	rep.start(p, s, f)
-	if err := generateTo(ctx, p, req, s, f.out, "", "", rep); err != nil {
+	if err := generateTo(ctx, p, req, s, f.outName(), f.out, "", "", rep); err != nil {
 		return err
 	}
 	if !f.json {

@@ -294,10 +294,7 @@ func (f *i2vFlags) check() error {
 	f.vramBytes, f.pinnedBytes, f.host64 = int64(f.vram*(1<<30)), int64(f.pinned*(1<<30)), int64(f.host*(1<<30))
 	// Every output is checked here, before any model loads: a preview in a
 	// missing folder would otherwise fail only after the first step.
-	outFlag := f.outFlag
-	if outFlag == "" {
-		outFlag = "--out"
-	}
+	outFlag := f.outName()
 	if err := checkVideoExt(outFlag, f.out); err != nil {
 		return err
 	}
@@ -311,6 +308,9 @@ func (f *i2vFlags) check() error {
 		if err := checkOutputPath(p.flag, p.path, p.kind); err != nil {
 			return err
 		}
+	}
+	if err := checkVideoTarget(outFlag, f.out); err != nil {
+		return err
 	}
 	if f.preview != "" {
 		others := []namedPath{{"--image", f.image, ""}, {"--high", f.high, ""}, {"--low", f.low, ""},
@@ -329,6 +329,14 @@ func (f *i2vFlags) check() error {
 		}
 	}
 	return nil
+}
+
+// outName is the name of --out in messages: --out, or demo's -out.
+func (f *i2vFlags) outName() string {
+	if f.outFlag == "" {
+		return "--out"
+	}
+	return f.outFlag
 }
 
 // checkVideoExt checks the extension of the video file path (flagName, "" when
@@ -392,7 +400,7 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 	}
 	rep := newReporter(stdout, stderr, f.json)
 	rep.start(p, s, f)
-	return generateTo(ctx, p, req, s, f.out, f.framesDir, f.preview, rep)
+	return generateTo(ctx, p, req, s, f.outName(), f.out, f.framesDir, f.preview, rep)
 }
 
 // negativePrompt is the Request.Negative of --negative (v, given when set):
@@ -408,10 +416,11 @@ func negativePrompt(v string, set bool) string {
 	return v
 }
 
-// generateTo runs req on p into the video file out and/or the PNG folder
+// generateTo runs req on p into the video file out (given by the flag
+// outFlag, for messages) and/or the PNG folder
 // framesDir, writing a latent preview to preview when set. Every output,
 // the preview included, is removed when the run fails or is cancelled.
-func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan22.Settings, out, framesDir, preview string, rep *reporter) (err error) {
+func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan22.Settings, outFlag, out, framesDir, preview string, rep *reporter) (err error) {
 	var writers multiWriter
 	previewing := false // preview was written by this run and is registered with atomicfile: a second Ctrl-C removes it too
 	defer func() {
@@ -430,6 +439,13 @@ func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan
 	}{{out, video.Auto}, {framesDir, video.PNGDir}} {
 		if o.path == "" {
 			continue
+		}
+		if o.format == video.Auto {
+			// Checked before loading too; a file made there meanwhile
+			// is refused in the CLI's words, not the library's.
+			if err := checkVideoTarget(outFlag, o.path); err != nil {
+				return err
+			}
 		}
 		w, err := video.Create(ctx, o.path, video.Options{Width: s.Width, Height: s.Height, FPS: s.FPS, Format: o.format})
 		if err != nil {

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// noFFmpeg puts PATH on an empty folder: video.Create then writes an .mp4
+// as its MJPEG .avi.
+func noFFmpeg(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+}
+
+// TestFallbackAVIExists: without ffmpeg an --out .mp4 is written as the
+// .avi beside it; an .avi already there is refused before anything loads
+// (i2v: its models are never opened; demo: its tiny models never written),
+// as a usage error naming both paths and why, without the library's
+// "allow overwriting" (the CLI has no such option).
+func TestFallbackAVIExists(t *testing.T) {
+	tmp := isolateTemp(t)
+	dir := t.TempDir()
+	noFFmpeg(t)
+	mp4, avi := filepath.Join(dir, "nf.mp4"), filepath.Join(dir, "nf.avi")
+	require.NoError(t, os.WriteFile(avi, []byte("keep"), 0o644))
+	for _, args := range [][]string{
+		qaI2VArgs(dir, "--out", mp4),
+		{"demo", "-device", "cpu", "-out", mp4},
+	} {
+		code, stdout, stderr := runCLI(args...)
+		require.Equal(t, 2, code, "%q: %s", args, stderr)
+		flagName := "--out"
+		if args[0] == "demo" {
+			flagName = "-out"
+		}
+		require.Contains(t, stderr, "wan22 "+args[0]+": "+flagName+" "+mp4+": ffmpeg is missing, so the video would be written as the MJPEG AVI "+avi+", and "+avi+" already exists", args)
+		require.NotContains(t, stderr, "absent.gguf", args) // nothing was opened
+		require.NotContains(t, stderr, "allow overwriting", args)
+		require.Empty(t, stdout, args)
+		b, err := os.ReadFile(avi)
+		require.NoError(t, err)
+		require.Equal(t, "keep", string(b))
+		require.Empty(t, entries(t, tmp), "%q wrote into the temporary folder", args)
+	}
+	// The same check runs again just before the video is created (a file
+	// made while the models loaded), in the same words.
+	require.ErrorContains(t, checkVideoTarget("--out", mp4), "ffmpeg is missing")
+	require.NoError(t, os.Remove(avi))
+	require.NoError(t, checkVideoTarget("--out", mp4))
+	// An .avi --out is itself the target.
+	require.NoError(t, os.WriteFile(avi, nil, 0o644))
+	require.EqualError(t, checkVideoTarget("--out", avi), "--out "+avi+" already exists: choose another name or remove it")
+}
