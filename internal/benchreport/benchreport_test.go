@@ -144,6 +144,39 @@ func TestTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
+	// A run that did not complete: its status is set off from the budget
+	// column, not glued to it ("16 GiBdoes not fit").
+	for _, want := range []string{"16 GiB  does not fit", "16 GiB  failed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestBuildLine: the chart's build line names only what the machine
+// recorded: no "commit " with nothing after it.
+func TestBuildLine(t *testing.T) {
+	for _, c := range []struct {
+		m    Machine
+		want string
+	}{
+		{Machine{Backend: "cpu", CPU: "Test CPU", Go: "go1.26", Commit: "abc123"}, "cpu · Test CPU · go1.26 · commit abc123"},
+		{Machine{Backend: "cpu", Go: "go1.26", Commit: "abc123", Modified: true}, "cpu · go1.26 · commit abc123 (modified)"},
+		{Machine{Backend: "cpu", CPU: "Test CPU", Go: "go1.26"}, "cpu · Test CPU · go1.26"},
+		{Machine{}, ""},
+	} {
+		if got := buildLine(c.m); got != c.want {
+			t.Errorf("buildLine(%+v) = %q, want %q", c.m, got, c.want)
+		}
+	}
+	r := sample() // no commit recorded
+	var buf bytes.Buffer
+	if err := r.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "commit") {
+		t.Errorf("the page mentions a commit the report lacks:\n%s", buf.String())
+	}
 }
 
 func TestHTML(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // The chart's plot area in SVG user units.
@@ -167,6 +168,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	s := r.Settings
 	page := struct {
 		R        *Report
+		Build    string
 		Subtitle string
 		Charts   []chart
 		Runs     []Run
@@ -174,7 +176,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		Sources  string
 		Experts  bool
 	}{
-		R: r,
+		R:     r,
+		Build: buildLine(r.Machine),
 		Subtitle: fmt.Sprintf("%s models, %s experts, %s attention; %s; %s",
 			orDash(s.Models.Kind), expertsLabel(r), s.AttentionRan(), r.scheduleLine(), r.Created.Format("2006-01-02 15:04 MST")),
 		Charts: []chart{
@@ -189,6 +192,26 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		page.Sources = r.sourcesLine()
 	}
 	return htmlPage.Execute(w, page)
+}
+
+// buildLine is the chart's line about the machine and the binary: the
+// backend, the CPU, the Go version and the commit, each only when known
+// ("" when none is).
+func buildLine(m Machine) string {
+	var parts []string
+	for _, p := range []string{m.Backend, m.CPU, m.Go} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if m.Commit != "" {
+		c := "commit " + m.Commit
+		if m.Modified {
+			c += " (modified)"
+		}
+		parts = append(parts, c)
+	}
+	return strings.Join(parts, " · ")
 }
 
 var htmlPage = template.Must(template.New("bench").Funcs(template.FuncMap{
@@ -219,7 +242,8 @@ svg text { font-size: 12px; font-family: sans-serif; }
 </head>
 <body>
 <h1>wan22 bench</h1>
-<p>{{.R.Machine.Backend}} · {{.R.Machine.CPU}} · {{.R.Machine.Go}} · commit {{.R.Machine.Commit}}</p>
+{{if .Build}}<p>{{.Build}}</p>
+{{end}}
 <p>{{.Subtitle}}</p>
 {{if .Sources}}<p>{{.Sources}}</p>
 {{end}}{{range .Charts}}{{$c := .}}

@@ -44,7 +44,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, len(columnGap), ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, r.runHeader())
 	for _, n := range StageNames {
 		fmt.Fprintf(tw, "%s\t", n)
@@ -58,7 +58,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		run := &r.Runs[i]
 		fmt.Fprint(tw, r.runCells(run))
 		if run.Status != StatusOK {
-			fmt.Fprintf(tw, "%s\n", statusLine(run))
+			// The status is text after the last right-aligned cell, which
+			// the tabwriter does not pad: the column gap goes before it.
+			fmt.Fprintf(tw, "%s%s\n", columnGap, statusLine(run))
 			continue
 		}
 		for _, n := range StageNames {
@@ -85,7 +87,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw = tabwriter.NewWriter(w, 0, 0, len(columnGap), ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, r.runHeader()+"peak VRAM\tpeak pinned\tpeak RSS\thigh plan\tswapped\tmoved/step\tcopy\twait\t")
 	for i := range r.Runs {
 		run := &r.Runs[i]
@@ -104,6 +106,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	return tw.Flush()
 }
+
+// columnGap is the space between the tables' columns.
+const columnGap = "  "
 
 // maxTimestepsShown is the longest schedule whose timesteps the table
 // lists (the few-step schedules); the JSON has them all.
@@ -216,7 +221,11 @@ func (r *Report) sourcesLine() string {
 	for i, s := range r.Sources {
 		names[i] = s.File
 	}
-	return fmt.Sprintf("merged from %d reports: %s", len(r.Sources), strings.Join(names, ", "))
+	n := "1 report"
+	if len(r.Sources) != 1 {
+		n = fmt.Sprintf("%d reports", len(r.Sources))
+	}
+	return fmt.Sprintf("merged from %s: %s", n, strings.Join(names, ", "))
 }
 
 // statusLine describes a run that did not complete.
