@@ -915,7 +915,7 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 			Device: p.device, Models: bm.info, MeasuredSteps: max(p.measuredHigh, p.measuredLow), ScheduleSteps: f.scheduleSteps,
 			ScheduleHigh: p.scheduleHigh, ScheduleLow: p.scheduleLow, Timesteps: p.scheduleTimesteps, SwitchStep: f.switchStep,
 			Solver: f.solver, Shift: f.shift, GuidanceHigh: p.guidanceHigh, GuidanceLow: p.guidanceLow, Boundary: f.boundary, Seed: f.seed,
-			PinnedBudget: p.pinned, VideoFormat: "avi", VideoKept: f.outVideo != "", LoRAs: reportLoRAs(bm), Attention: string(p.attention),
+			PinnedBudget: p.pinned, VideoFormat: "avi", VideoKept: f.outVideo != "", LoRAs: reportLoRAs(bm, f.synthLoRA), LoRAMerge: f.loraMerge, Attention: string(p.attention),
 		},
 		Torch: p.torch,
 	}
@@ -984,11 +984,16 @@ func writeBenchOutputs(ctx context.Context, rep *benchreport.Report, f benchFlag
 	return nil
 }
 
-// reportLoRAs lists the bench's LoRAs for the report, in order.
-func reportLoRAs(bm benchModels) []benchreport.LoRA {
+// reportLoRAs lists the bench's LoRAs for the report, in order; the
+// synthetic ones are of rank synthRank (--synth-lora).
+func reportLoRAs(bm benchModels, synthRank int) []benchreport.LoRA {
 	var ls []benchreport.LoRA
 	for _, l := range bm.loras {
-		ls = append(ls, benchreport.LoRA{Path: l.Path, Strength: l.Strength, Expert: l.Expert.String(), Synthetic: bm.synthetic[l.Path]})
+		rl := benchreport.LoRA{Path: l.Path, Strength: l.Strength, Expert: l.Expert.String(), Synthetic: bm.synthetic[l.Path]}
+		if rl.Synthetic {
+			rl.Rank = synthRank
+		}
+		ls = append(ls, rl)
 	}
 	return ls
 }

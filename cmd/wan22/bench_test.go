@@ -533,7 +533,7 @@ func TestBenchDistillLoRA(t *testing.T) {
 		"LoRA " + low + " at strength 1 on the low-noise expert",
 		fmt.Sprintf("rank-4 BF16 LoRA (every attention and FFN linear of %d blocks) (LoRA of the high-noise expert)", tiny.Layers),
 		"measured 2 high + 2 low steps: the whole 4-step schedule, nothing extrapolated (distill, shift 5, CFG 1/1)",
-		"LoRA " + high + " at strength 1 on the high-noise expert (synthetic)\n",
+		"LoRA " + high + " at strength 1 on the high-noise expert (synthetic, rank 4)\n",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
@@ -551,8 +551,8 @@ func TestBenchDistillLoRA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLoRAs := []benchreport.LoRA{{Path: high, Strength: 1, Expert: "high", Synthetic: true}, {Path: low, Strength: 1, Expert: "low", Synthetic: true}}
-	if !slices.Equal(s.Timesteps, d.Timesteps()) || s.SwitchStep != 0 || !slices.Equal(s.LoRAs, wantLoRAs) {
+	wantLoRAs := []benchreport.LoRA{{Path: high, Strength: 1, Expert: "high", Synthetic: true, Rank: 4}, {Path: low, Strength: 1, Expert: "low", Synthetic: true, Rank: 4}}
+	if !slices.Equal(s.Timesteps, d.Timesteps()) || s.SwitchStep != 0 || !slices.Equal(s.LoRAs, wantLoRAs) || s.LoRAMerge {
 		t.Errorf("timesteps %v (want %v), switch step %d, LoRAs %+v", s.Timesteps, d.Timesteps(), s.SwitchStep, s.LoRAs)
 	}
 	r := rep.Runs[0]
@@ -578,9 +578,14 @@ func TestBenchDistillLoRA(t *testing.T) {
 	if err := os.Remove(js); err != nil { // a report is never overwritten
 		t.Fatal(err)
 	}
-	code, stdout, stderr = runBenchCtx(context.Background(), args...)
+	// Merged at load this time: the report says so (--from-json keeps it
+	// apart from the run-time LoRAs' reports).
+	code, stdout, stderr = runBenchCtx(context.Background(), append(slices.Clone(args), "--lora-merge")...)
 	if code != 0 || strings.Count(stdout, "reusing the synthetic LoRA") != 2 || strings.Contains(stdout, "writing") {
 		t.Errorf("second run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if rep, err := benchreport.ReadFile(js); err != nil || !rep.Settings.LoRAMerge {
+		t.Errorf("--lora-merge's report: %v, lora_merge %v", err, err == nil && rep.Settings.LoRAMerge)
 	}
 	code, stdout, stderr = runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill", "--out-video", videosPlain)
 	if code != 0 || strings.Contains(stdout, "LoRA") {

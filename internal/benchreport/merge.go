@@ -192,6 +192,7 @@ func mergeCheck(a, b Source) error {
 		{"pinned budget", BudgetLabel(sa.PinnedBudget), BudgetLabel(sb.PinnedBudget)},
 		{"video", fmt.Sprintf("%s (kept %t)", sa.VideoFormat, sa.VideoKept), fmt.Sprintf("%s (kept %t)", sb.VideoFormat, sb.VideoKept)},
 		{"LoRAs", loraLabel(sa.LoRAs), loraLabel(sb.LoRAs)},
+		{"LoRA mode", loraMode(sa), loraMode(sb)},
 	} {
 		if f.a != f.b {
 			return &MergeError{A: a.File, B: b.File, What: f.what, AValue: fmt.Sprint(f.a), BValue: fmt.Sprint(f.b)}
@@ -225,7 +226,10 @@ func buildLabel(m Machine) string {
 	return s
 }
 
-// loraLabel lists LoRAs for a comparison: "none" or their descriptions.
+// loraLabel lists LoRAs for a comparison: "none" or their descriptions. A
+// synthetic LoRA is described by its rank, strength and expert, not its
+// file, which the bench wrote into a folder of its own (a temporary one by
+// default), so two benches with --synth-lora 64 ran the same LoRAs.
 func loraLabel(ls []LoRA) string {
 	if len(ls) == 0 {
 		return "none"
@@ -233,8 +237,27 @@ func loraLabel(ls []LoRA) string {
 	parts := make([]string, len(ls))
 	for i, l := range ls {
 		parts[i] = l.String()
+		if l.Synthetic {
+			rank := "of unknown rank"
+			if r := l.SyntheticRank(); r > 0 {
+				rank = fmt.Sprintf("of rank %d", r)
+			}
+			parts[i] = fmt.Sprintf("synthetic LoRA %s at strength %g on %s", rank, l.Strength, l.target())
+		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// loraMode says how a report's LoRAs were applied: "none", "at run time"
+// or "merged at load" (--lora-merge).
+func loraMode(s Settings) string {
+	switch {
+	case len(s.LoRAs) == 0:
+		return "none"
+	case s.LoRAMerge:
+		return "merged at load"
+	}
+	return "at run time"
 }
 
 func torchLabel(t *Torch) string {

@@ -160,16 +160,7 @@ func TestMergeRefusals(t *testing.T) {
 		}
 		c.change(b)
 		_, err := Merge([]Source{{"a.json", a}, {"b.json", b}})
-		var me *MergeError
-		if !errors.As(err, &me) || me.What != c.what {
-			t.Errorf("%s: error %v, want a MergeError about %s", c.name, err, c.what)
-			continue
-		}
-		for _, s := range c.say {
-			if !strings.Contains(err.Error(), s) {
-				t.Errorf("%s: %q does not say %q", c.name, err, s)
-			}
-		}
+		checkMergeError(t, c.name, err, c.what, c.say)
 	}
 	if _, err := Merge(nil); err == nil {
 		t.Error("a merge of nothing")
@@ -222,6 +213,72 @@ func TestDecodeNotAReport(t *testing.T) {
 	for _, in := range []string{`{"gpu": "H100", "entries": []}`, `{"schema": "wan22-torch-e2e/1"}`, `[1, 2]`, `not json`} {
 		if _, err := Decode(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), "not a bench report") {
 			t.Errorf("%s: error %v, want one saying it is not a bench report", in, err)
+		}
+	}
+}
+
+// TestMergeSyntheticLoRAs: synthetic LoRAs (--synth-lora) are compared by
+// rank, strength and expert, not by the temporary folder the bench wrote
+// them into (an older report's rank is read from the file's name), and
+// LoRAs merged at load (--lora-merge) are another workflow than LoRAs
+// applied at run time.
+func TestMergeSyntheticLoRAs(t *testing.T) {
+	synth := func(dir string, rank int, strength float64) []LoRA {
+		var ls []LoRA
+		for _, e := range []string{"high", "low"} {
+			name := fmt.Sprintf("%s/synth-lora-r64-dim5120-40blocks-%s-seed1.safetensors", dir, e)
+			ls = append(ls, LoRA{Path: name, Strength: strength, Expert: e, Synthetic: true, Rank: rank})
+		}
+		return ls
+	}
+	withLoRAs := func(frames int, ls []LoRA, merge bool) *Report {
+		r := mergeReport("Q8_0", 32, 2, frames)
+		r.Settings.LoRAs, r.Settings.LoRAMerge = ls, merge
+		return r
+	}
+	// Two runs in temporary folders of their own; one an older report without Rank.
+	m, err := Merge([]Source{
+		{"a.json", withLoRAs(81, synth("/tmp/wan22-bench-synth-1", 64, 1), false)},
+		{"b.json", withLoRAs(161, synth("/tmp/wan22-bench-synth-2", 0, 1), false)},
+	})
+	if err != nil {
+		t.Fatalf("synthetic LoRAs of one rank in two folders: %v", err)
+	}
+	if len(m.Runs) != 2 {
+		t.Errorf("%d runs, want 2", len(m.Runs))
+	}
+	for _, c := range []struct {
+		name string
+		b    *Report
+		what string
+		say  []string
+	}{
+		{"another rank", withLoRAs(161, synth("/tmp/x", 16, 1), false), "LoRAs", []string{"synthetic LoRA of rank 64", "synthetic LoRA of rank 16"}},
+		{"another strength", withLoRAs(161, synth("/tmp/x", 64, 0.5), false), "LoRAs", []string{"at strength 0.5"}},
+		{"merged at load", withLoRAs(161, synth("/tmp/x", 64, 1), true), "LoRA mode", []string{"LoRA mode at run time", "LoRA mode merged at load"}},
+	} {
+		_, err := Merge([]Source{{"a.json", withLoRAs(81, synth("/tmp/y", 64, 1), false)}, {"b.json", c.b}})
+		checkMergeError(t, c.name, err, c.what, c.say)
+	}
+	// A LoRA file given is still compared by its path.
+	a, b := withLoRAs(81, []LoRA{{Path: "a.safetensors", Strength: 1, Expert: "both"}}, false), withLoRAs(161, []LoRA{{Path: "b.safetensors", Strength: 1, Expert: "both"}}, false)
+	if _, err := Merge([]Source{{"a.json", a}, {"b.json", b}}); err == nil || !strings.Contains(err.Error(), "b.safetensors") {
+		t.Errorf("two LoRA files merged: %v", err)
+	}
+}
+
+// checkMergeError checks that err, of the merge of case name, is a
+// MergeError about what whose message says every string of say.
+func checkMergeError(t *testing.T, name string, err error, what string, say []string) {
+	t.Helper()
+	var me *MergeError
+	if !errors.As(err, &me) || me.What != what {
+		t.Errorf("%s: error %v, want a MergeError about %s", name, err, what)
+		return
+	}
+	for _, s := range say {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%s: %q does not say %q", name, err, s)
 		}
 	}
 }

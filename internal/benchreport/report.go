@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -81,6 +82,10 @@ type Settings struct {
 	// LoRAs are the LoRAs of every run in the order they were attached,
 	// the synthetic ones (--synth-lora) included.
 	LoRAs []LoRA `json:"loras,omitempty"`
+	// LoRAMerge is --lora-merge: the LoRAs were merged into the weights at
+	// load instead of applied at run time (absent: at run time, as in
+	// reports of older versions, which did not record it).
+	LoRAMerge bool `json:"lora_merge,omitempty"`
 }
 
 // AttentionOrDefault is s.Attention, or "bf16" for a report of an older
@@ -102,6 +107,26 @@ type LoRA struct {
 	// (--synth-lora); Path names the file it wrote, which is gone unless
 	// it went to --synth-dir or --keep-synth kept it.
 	Synthetic bool `json:"synthetic,omitempty"`
+	// Rank is a synthetic LoRA's rank (--synth-lora); absent for a file
+	// given and in reports of older versions (see SyntheticRank).
+	Rank int `json:"rank,omitempty"`
+}
+
+// SyntheticRank is the rank of a synthetic LoRA: Rank, or for a report of
+// an older version, which lacks it, the rank in the name the bench gave the
+// file ("synth-lora-r64-…"); 0 when neither tells.
+func (l LoRA) SyntheticRank() int {
+	if !l.Synthetic {
+		return 0
+	}
+	if l.Rank > 0 {
+		return l.Rank
+	}
+	var r int
+	if _, err := fmt.Sscanf(filepath.Base(l.Path), "synth-lora-r%d-", &r); err == nil && r > 0 {
+		return r
+	}
+	return 0
 }
 
 // Models describes the model files of a report.

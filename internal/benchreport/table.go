@@ -126,15 +126,24 @@ func formatTimesteps(ts []float64) string {
 // String describes the LoRA for the table: "LoRA FILE at strength 1 on
 // the high-noise expert (synthetic)".
 func (l LoRA) String() string {
-	on := "both experts"
-	if l.Expert == "high" || l.Expert == "low" {
-		on = "the " + l.Expert + "-noise expert"
-	}
-	s := fmt.Sprintf("LoRA %s at strength %g on %s", l.Path, l.Strength, on)
+	s := fmt.Sprintf("LoRA %s at strength %g on %s", l.Path, l.Strength, l.target())
 	if l.Synthetic {
-		s += " (synthetic)"
+		s += " (synthetic"
+		if r := l.SyntheticRank(); r > 0 {
+			s += fmt.Sprintf(", rank %d", r)
+		}
+		s += ")"
 	}
 	return s
+}
+
+// target names the experts l is attached to: "the high-noise expert",
+// "the low-noise expert" or "both experts".
+func (l LoRA) target() string {
+	if l.Expert == "high" || l.Expert == "low" {
+		return "the " + l.Expert + "-noise expert"
+	}
+	return "both experts"
 }
 
 // measuredSplit is the steps measured per expert in a run, and whether
