@@ -19,6 +19,7 @@ import (
 	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/engine/imageprep"
+	"github.com/wan22/wan22/engine/lora"
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/engine/pipeline"
 	"github.com/wan22/wan22/engine/t5"
@@ -286,6 +287,7 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	if err := pipeline.CheckLoRAs(p.pipelineModels(), s.LoRAs); err != nil {
 		return s, err
 	}
+	p.warnLoRAExperts(s.LoRAs)
 	return s, p.estimate(&s)
 }
 
@@ -709,6 +711,67 @@ func (p *Pipeline) warnExpertNames() {
 		return
 	}
 	p.o.Log.Warn(msg+"; running them as given", "high_noise_expert", m.High, "low_noise_expert", m.Low)
+}
+
+// warnLoRAExperts logs a warning (Options.Log) for the LoRAs given to one
+// expert while their name or metadata mark them for the other
+// (lora.File.ExpertHint, what wan22 inspect reports), as warnExpertNames
+// does for the experts' files: LoRAs marked for each other's expert are
+// swapped, one marked for the other expert is that LoRA. A LoRA for both
+// experts is never warned about. Marks are only a hint, so the run goes on.
+// Each warning is logged once per Pipeline: Generate resolves a request
+// that the caller may have resolved already.
+func (p *Pipeline) warnLoRAExperts(loras []LoRA) {
+	if p.o.Log == nil {
+		return
+	}
+	var onHigh, onLow []string // LoRAs given to the high-noise expert marked low-noise, and the reverse
+	for _, l := range loras {
+		if l.Expert == LoRABoth {
+			continue
+		}
+		f, err := lora.Open(l.Path)
+		if err != nil {
+			continue // CheckLoRAs read it: a file gone since fails when it loads
+		}
+		hint := f.ExpertHint()
+		f.Close()
+		switch {
+		case l.Expert == LoRAHigh && hint == "low":
+			onHigh = append(onHigh, l.Path)
+		case l.Expert == LoRALow && hint == "high":
+			onLow = append(onLow, l.Path)
+		}
+	}
+	type warning struct {
+		msg  string
+		args []any
+	}
+	var ws []warning
+	if len(onHigh) > 0 && len(onLow) > 0 {
+		ws = append(ws, warning{"the LoRAs' names or metadata say they are swapped: the high-noise expert's are marked low-noise and the low-noise expert's high-noise; give each LoRA to the expert it is marked for; running them as given",
+			[]any{"high_noise_lora", strings.Join(onHigh, ", "), "low_noise_lora", strings.Join(onLow, ", ")}})
+	} else {
+		for _, path := range onHigh {
+			ws = append(ws, warning{"a LoRA given to the high-noise expert is marked low-noise by its name or metadata: give it to the low-noise expert; running it as given", []any{"high_noise_lora", path}})
+		}
+		for _, path := range onLow {
+			ws = append(ws, warning{"a LoRA given to the low-noise expert is marked high-noise by its name or metadata: give it to the high-noise expert; running it as given", []any{"low_noise_lora", path}})
+		}
+	}
+	p.warnMu.Lock()
+	defer p.warnMu.Unlock()
+	for _, w := range ws {
+		key := fmt.Sprint(w.msg, w.args)
+		if p.warned[key] {
+			continue
+		}
+		if p.warned == nil {
+			p.warned = map[string]bool{}
+		}
+		p.warned[key] = true
+		p.o.Log.Warn(w.msg, w.args...)
+	}
 }
 
 // nameSays is the expert a file's base name names, "high" or "low", or ""

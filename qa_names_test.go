@@ -1,6 +1,6 @@
 package wan22
 
-// The QA pass's defects of the library's front door: the experts' name warnings.
+// The QA pass's defects of the library's front door: the experts' and the LoRAs' name warnings.
 
 import (
 	"bytes"
@@ -8,9 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22/engine/tinymodels"
+	"github.com/wan22/wan22/safetensors"
 )
 
 // Each naming mistake of the expert files gets its own warning; a real swap
@@ -57,4 +61,55 @@ func TestExpertNameWarnings(t *testing.T) {
 			require.NotContains(t, out, "swapped", name)
 		}
 	}
+}
+
+// zeroLoRA writes a rank-1 LoRA of zeros on block 0's self_attn.q of the
+// tiny experts into dir/name, with metadata meta.
+func zeroLoRA(t *testing.T, dir, name string, meta map[string]string) string {
+	t.Helper()
+	d := int64(tinymodels.DiT().Dim)
+	key := "diffusion_model.blocks.0.self_attn.q"
+	path := filepath.Join(dir, name)
+	require.NoError(t, safetensors.Write(path, []safetensors.Tensor{
+		safetensors.FromFloat32(key+".lora_down.weight", []int64{1, d}, make([]float32, d)),
+		safetensors.FromFloat32(key+".lora_up.weight", []int64{d, 1}, make([]float32, d)),
+	}, meta))
+	return path
+}
+
+// A LoRA given to one expert while its name or metadata mark it for the
+// other is warned about, as the expert files are: once per Pipeline (the
+// CLI resolves, then Generate resolves again), a swap called one.
+func TestLoRAExpertWarnings(t *testing.T) {
+	dir := t.TempDir()
+	var log bytes.Buffer
+	p, err := Open(context.Background(), tiny, Options{Device: "cpu", Log: slog.New(slog.NewTextHandler(&log, nil))})
+	require.NoError(t, err)
+	defer p.Close()
+	low := zeroLoRA(t, dir, "wan_low_noise_lora.safetensors", nil)
+	high := zeroLoRA(t, dir, "comfy_high.safetensors", nil)
+	meta := zeroLoRA(t, dir, "style.safetensors", map[string]string{"ss_output_name": "motion_HIGH_NOISE"})
+	plain := zeroLoRA(t, dir, "plain.safetensors", nil)
+	resolve := func(ls ...LoRA) string {
+		log.Reset()
+		r := tinyRequest()
+		r.LoRAs = ls
+		_, err := p.Resolve(r)
+		require.NoError(t, err)
+		return log.String()
+	}
+	out := resolve(LoRA{Path: low, Expert: LoRAHigh, Strength: 1}, LoRA{Path: high, Expert: LoRALow, Strength: 1})
+	require.Equal(t, 1, strings.Count(out, "level=WARN"), out)
+	require.Contains(t, out, "swapped")
+	require.Contains(t, out, "high_noise_lora="+low)
+	require.Contains(t, out, "low_noise_lora="+high)
+	require.Empty(t, resolve(LoRA{Path: low, Expert: LoRAHigh, Strength: 1}, LoRA{Path: high, Expert: LoRALow, Strength: 1}), "warned twice")
+
+	out = resolve(LoRA{Path: meta, Expert: LoRALow, Strength: 1})
+	require.Contains(t, out, "a LoRA given to the low-noise expert is marked high-noise by its name or metadata")
+	require.Contains(t, out, "low_noise_lora="+meta)
+	require.NotContains(t, out, "swapped")
+	out = resolve(LoRA{Path: high, Expert: LoRAHigh, Strength: 1}, LoRA{Path: low, Expert: LoRABoth, Strength: 1},
+		LoRA{Path: plain, Expert: LoRALow, Strength: 1}, LoRA{Path: low, Expert: LoRALow, Strength: 1})
+	require.Empty(t, out, "LoRAs given as marked, for both experts or unmarked")
 }

@@ -35,6 +35,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/wan22/wan22/engine"
 	"github.com/wan22/wan22/engine/cpu"
@@ -129,6 +130,9 @@ type Pipeline struct {
 	device    string
 	attention AttentionPrecision // Options.Attention, checked
 	closed    bool
+
+	warnMu sync.Mutex
+	warned map[string]bool // the LoRA warnings logged (warnLoRAExperts), by message and files
 }
 
 // AttentionPrecision is the arithmetic of the DiT's attention on the GPU;

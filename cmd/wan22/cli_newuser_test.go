@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -52,4 +53,19 @@ func TestFallbackAVIExists(t *testing.T) {
 	// An .avi --out is itself the target.
 	require.NoError(t, os.WriteFile(avi, nil, 0o644))
 	require.EqualError(t, checkVideoTarget("--out", avi), "--out "+avi+" already exists: choose another name or remove it")
+}
+
+// TestI2VLoRAMarkedForOtherExpert: LoRAs whose names mark them for the
+// other expert are warned about on stderr, once, as swapped expert files
+// are; the run goes on.
+func TestI2VLoRAMarkedForOtherExpert(t *testing.T) {
+	args, out := i2vSetup(t)
+	dir := t.TempDir()
+	low := writeTinyLoRA(t, dir, "wan_low_noise_lora.safetensors", 1, "self_attn.q")
+	high := writeTinyLoRA(t, dir, "comfy_high.safetensors", 2, "self_attn.q")
+	_, _, stderr := i2vVideo(t, append(args, "--steps", "2", "--lora-high", low, "--lora-low", high), filepath.Join(out, "v.avi"))
+	want := "wan22 i2v: warning: the LoRAs' names or metadata say they are swapped"
+	require.Equal(t, 1, strings.Count(stderr, want), stderr)
+	require.Contains(t, stderr, "high noise lora: "+low)
+	require.Contains(t, stderr, "low noise lora: "+high)
 }

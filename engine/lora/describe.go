@@ -84,7 +84,7 @@ func (f *File) Describe() Summary {
 		}
 		s.Layers = append(s.Layers, line)
 	}
-	s.Expert = expertHint(f)
+	s.Expert = f.ExpertHint()
 	return s
 }
 
@@ -112,9 +112,12 @@ func ranges(bs []int) string {
 	return word + strings.Join(parts, ", ")
 }
 
-// expertHint looks for "high"/"low" noise markers in the file name and the
-// metadata values.
-func expertHint(f *File) string {
+// ExpertHint is the WAN 2.2 A14B expert the file is marked for: "high" or
+// "low" when its name or a metadata value carries a high- or low-noise
+// marker (high_noise, HighNoise, _low., …) and not the other, else "" (no
+// marker, or both). Shapes cannot tell the two experts apart; this is the
+// hint Describe reports and callers may warn with.
+func (f *File) ExpertHint() string {
 	texts := []string{strings.ToLower(filepath.Base(f.Name))}
 	for _, v := range f.Metadata {
 		texts = append(texts, strings.ToLower(v))
