@@ -306,16 +306,23 @@ func (f *benchFlags) check() (benchPlan, error) {
 	if f.loraMerge && len(f.loras) == 0 && f.synthLoRA == 0 {
 		return p, errors.New("--lora-merge merges the LoRAs given with --lora, --lora-high, --lora-low or --synth-lora, and there are none")
 	}
-	for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
-		if o.path != "" {
-			if err := checkOutFile(o.flag, o.path); err != nil {
-				return p, err
-			}
-		}
+	if err := f.checkReportOutputs(); err != nil {
+		return p, err
 	}
 	if f.outVideo != "" {
 		if st, err := os.Stat(f.outVideo); err != nil || !st.IsDir() {
 			return p, fmt.Errorf("--out-video %s is not an existing folder: create it first", f.outVideo)
+		}
+		// Every run's video is a new file, as every other output.
+		for _, budget := range p.budgets {
+			for _, size := range p.sizes {
+				for _, frames := range p.frames {
+					path := benchVideoPath(f.outVideo, size, frames, budget)
+					if _, err := os.Lstat(path); err == nil {
+						return p, fmt.Errorf("--out-video: %s exists (a video of an earlier bench?): remove it or give another folder", path)
+					}
+				}
+			}
 		}
 	}
 	if f.compare != "" {
@@ -331,6 +338,22 @@ func (f *benchFlags) check() (benchPlan, error) {
 	return p, nil
 }
 
+// checkReportOutputs checks --json and --html: each can be written as a
+// new file, and they are not one file (the HTML would replace the JSON).
+func (f *benchFlags) checkReportOutputs() error {
+	if sameFile(f.jsonPath, f.htmlPath) {
+		return fmt.Errorf("--json and --html name one file, %s: give each its own file", f.jsonPath)
+	}
+	for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
+		if o.path != "" {
+			if err := checkOutFile(o.flag, o.path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // checkTinySynth refuses the flags about synthetic full-size models that a
 // tiny run would ignore: the tiny model set is written into a temporary
 // folder of its own and always removed. --synth-dir still holds the
@@ -342,6 +365,10 @@ func (f *benchFlags) checkTinySynth() error {
 	}
 	why += ", written to a temporary folder and always removed"
 	switch {
+	case f.set["expert-type"]:
+		return fmt.Errorf("--expert-type sets the type of synthetic full-size experts, and %s in its own types: leave --expert-type out, or give --device cuda or model files for a full-size run", strings.TrimSuffix(why, ", written to a temporary folder and always removed"))
+	case f.set["same-expert"]:
+		return fmt.Errorf("--same-expert chooses between one and two synthetic full-size expert files, and %s, which has both experts: leave --same-expert out, or give --device cuda or model files for a full-size run", strings.TrimSuffix(why, ", written to a temporary folder and always removed"))
 	case f.keepSynth:
 		return fmt.Errorf("--keep-synth keeps synthetic full-size models, and %s: leave --keep-synth out, or give --device cuda or model files for a full-size run", why)
 	case f.set["synth-dir"] && f.synthLoRA == 0:
@@ -1072,8 +1099,10 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 		}
 		defer atomicfile.Remove(dir)
 	}
-	path := filepath.Join(dir, fmt.Sprintf("bench-%dx%d-%df-%s.avi", w, h, frames, strings.ReplaceAll(benchreport.BudgetLabel(budget), " ", "")))
-	vw, err := video.Create(ctx, path, video.Options{Width: w, Height: h, Format: video.AVI, Overwrite: true})
+	path := benchVideoPath(dir, size, frames, budget)
+	// Never over an existing file: check refused those in --out-video, and
+	// one made since is refused here (the run is recorded as failed).
+	vw, err := video.Create(ctx, path, video.Options{Width: w, Height: h, Format: video.AVI})
 	if err != nil {
 		return run, backend, err
 	}
@@ -1111,6 +1140,12 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 	}
 	rec.finish(&run, tw.d, measured, p)
 	return run, backend, nil
+}
+
+// benchVideoPath is the video file of a run in folder dir:
+// "bench-832x480-81f-32GiB.avi".
+func benchVideoPath(dir string, size [2]int, frames int, budget int64) string {
+	return filepath.Join(dir, fmt.Sprintf("bench-%dx%d-%df-%s.avi", size[0], size[1], frames, strings.ReplaceAll(benchreport.BudgetLabel(budget), " ", "")))
 }
 
 // classify turns a failed run's error into its status, message and, for a

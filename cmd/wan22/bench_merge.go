@@ -36,39 +36,35 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "bench", "%v", err)
 	}
 	for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
-		if o.path == "" {
-			continue
-		}
-		if slices.ContainsFunc(files, func(in string) bool { return sameFile(in, o.path) }) {
+		if o.path != "" && slices.ContainsFunc(files, func(in string) bool { return sameFile(in, o.path) }) {
 			return usageError(stderr, "bench", "%s %s is one of the --from-json reports: write to another file", o.flag, o.path)
 		}
-		if err := checkOutFile(o.flag, o.path); err != nil {
-			return usageError(stderr, "bench", "%v", err)
-		}
 	}
-	if f.jsonPath == "" && f.htmlPath == "" {
-		fmt.Fprintln(stderr, "wan22 bench: note: no --json or --html given: the merged table is only printed")
+	if err := f.checkReportOutputs(); err != nil {
+		return usageError(stderr, "bench", "%v", err)
 	}
+	// A report named on the command line that cannot be read or merged is
+	// a usage error (exit 2), as --compare's is for a bench run.
 	srcs := make([]benchreport.Source, len(files))
 	for i, path := range files {
 		r, err := benchreport.ReadFile(path)
 		if err != nil {
-			fmt.Fprintln(stderr, "wan22 bench: --from-json:", err)
-			return 1
+			return usageError(stderr, "bench", "--from-json: %v", err)
 		}
 		srcs[i] = benchreport.Source{File: path, Report: r}
 	}
 	var old *benchreport.Report
 	if f.compare != "" {
 		if old, err = benchreport.ReadFile(f.compare); err != nil {
-			fmt.Fprintln(stderr, "wan22 bench: --compare:", err)
-			return 1
+			return usageError(stderr, "bench", "--compare: %v", err)
 		}
 	}
 	rep, err := benchreport.Merge(srcs)
 	if err != nil {
-		fmt.Fprintln(stderr, "wan22 bench: --from-json:", err)
-		return 1
+		return usageError(stderr, "bench", "--from-json: %v", err)
+	}
+	if f.jsonPath == "" && f.htmlPath == "" {
+		fmt.Fprintln(stderr, "wan22 bench: note: no --json or --html given: the merged table is only printed")
 	}
 	rep.Command = args
 	fmt.Fprintf(stdout, "merged %d runs of %d reports; nothing was run\n", len(rep.Runs), len(files))

@@ -110,10 +110,17 @@ func TestBenchFromJSONRefusals(t *testing.T) {
 		{"over an input", []string{"--from-json", f16 + "," + q8, "--json", q8}, 2, []string{"is one of the --from-json reports"}},
 		{"over an input by a link", []string{"--from-json", f16 + "," + q8, "--html", link}, 2, []string{"--html " + link + " is one of the --from-json reports"}},
 		{"over a linked input", []string{"--from-json", f16 + "," + link, "--json", q8}, 2, []string{"--json " + q8 + " is one of the --from-json reports"}},
-		{"missing", []string{"--from-json", filepath.Join(dir, "none.json"), "--json", out}, 1, []string{"none.json"}},
-		{"not a report", []string{"--from-json", f16 + "," + notReport, "--json", out}, 1, []string{"torch.json", "not a bench report"}},
-		{"another machine", []string{"--from-json", f16 + "," + other, "--json", out}, 1, []string{"ran on NVIDIA H100 80GB HBM3", "5090.json on NVIDIA GeForce RTX 5090"}},
-		{"another workflow", []string{"--from-json", f16 + "," + distill, "--json", out}, 1, []string{"solver unipc", "solver distill", "merge them separately"}},
+		// A report named on the command line that cannot be used is a
+		// usage error, for --from-json as for --compare.
+		{"missing", []string{"--from-json", filepath.Join(dir, "none.json"), "--json", out}, 2, []string{"none.json"}},
+		{"not a report", []string{"--from-json", f16 + "," + notReport, "--json", out}, 2, []string{"torch.json", "not a bench report"}},
+		{"--compare missing", []string{"--from-json", f16, "--compare", filepath.Join(dir, "none.json"), "--json", out}, 2, []string{"--compare", "none.json"}},
+		{"another machine", []string{"--from-json", f16 + "," + other, "--json", out}, 2, []string{"ran on NVIDIA H100 80GB HBM3", "5090.json on NVIDIA GeForce RTX 5090"}},
+		{"another workflow", []string{"--from-json", f16 + "," + distill, "--json", out}, 2, []string{"solver unipc", "solver distill", "merge them separately"}},
+		{"one output for both", []string{"--from-json", f16, "--json", out, "--html", out}, 2, []string{"--json and --html name one file"}},
+		// Without an output the note comes only after the inputs were
+		// checked: none for a command that fails.
+		{"no note before an error", []string{"--from-json", filepath.Join(dir, "none.json")}, 2, []string{"none.json"}},
 	} {
 		code, stdout, stderr := runBenchCtx(t.Context(), c.args...)
 		if code != c.code {
@@ -123,6 +130,9 @@ func TestBenchFromJSONRefusals(t *testing.T) {
 			if !strings.Contains(stderr, s) {
 				t.Errorf("%s: stderr does not say %q:\n%s", c.name, s, stderr)
 			}
+		}
+		if strings.Contains(stderr, "note:") {
+			t.Errorf("%s: a note before the error:\n%s", c.name, stderr)
 		}
 		if _, err := os.Stat(out); err == nil {
 			t.Fatalf("%s: wrote %s", c.name, out)

@@ -401,6 +401,20 @@ func TestBenchBadFlags(t *testing.T) {
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage.json")
 	os.WriteFile(garbage, []byte("{not json"), 0o644)
+	// A video of an earlier bench in --out-video is never replaced.
+	videos := filepath.Join(dir, "videos")
+	oldVideo := filepath.Join(videos, "bench-64x32-9f-all.avi")
+	if err := os.MkdirAll(videos, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(oldVideo, []byte("an earlier video"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if b, err := os.ReadFile(oldVideo); err != nil || string(b) != "an earlier video" {
+			t.Errorf("the earlier video in --out-video was changed: %q, %v", b, err)
+		}
+	}()
 	for _, c := range []struct {
 		args []string
 		want string
@@ -421,7 +435,13 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--device", "cuda", "--vram-budget", "lots"}, "not a number of GiB"},
 		{[]string{"--vram-budget", "32"}, "needs the GPU"},
 		{[]string{"--pinned-budget", "-3"}, "--pinned-budget -3 is out of range"},
-		{[]string{"--expert-type", "Q9_9"}, "unknown --expert-type"},
+		{[]string{"--device", "cuda", "--expert-type", "Q9_9"}, "unknown --expert-type"},
+		// The tiny model set has experts of its own: the synthetic experts' flags are refused.
+		{[]string{"--tiny", "--expert-type", "F16"}, "--expert-type sets the type of synthetic full-size experts, and --tiny runs the tiny model set"},
+		{[]string{"--tiny", "--same-expert=false"}, "--same-expert chooses between one and two synthetic full-size expert files, and --tiny"},
+		{[]string{"--device", "cpu", "--same-expert=false"}, "--device cpu without model files runs the tiny model set"},
+		// One file for both reports, however spelled.
+		{[]string{"--json", filepath.Join(dir, "r.out"), "--html", filepath.Join(dir, "sub", "..", "r.out")}, "--json and --html name one file"},
 		{[]string{"--steps", "0"}, "--steps 0 is out of range"},
 		{[]string{"--schedule-steps", "1"}, "--schedule-steps"},
 		{[]string{"--cfg", "0.5"}, "--cfg"},
@@ -437,6 +457,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--json", filepath.Join(dir, "missing", "r.json")}, "does not exist"},
 		{[]string{"--html", dir}, "is a folder"},
 		{[]string{"--out-video", filepath.Join(dir, "missing")}, "--out-video"},
+		{[]string{"--tiny", "--frames", "5,9", "--size", "64x32", "--out-video", videos}, "--out-video: " + oldVideo + " exists"},
 		{[]string{"--compare", filepath.Join(dir, "missing.json")}, "--compare"},
 		{[]string{"--compare", garbage}, "not a bench report"},
 		{[]string{"--torch-json", garbage}, "wan_e2e.py"},
