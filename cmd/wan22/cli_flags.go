@@ -2,9 +2,12 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/engine/cuda"
@@ -158,4 +161,52 @@ func checkAttention(v, device string) (wan22.AttentionPrecision, error) {
 		return "", fmt.Errorf("--attention %s: 8-bit attention needs the CUDA backend, and this binary was built without CUDA: build it with `make cuda`, or use --attention bf16", a)
 	}
 	return a, nil
+}
+
+// parseFlagsJSON is parseFlags for a command with a --json flag (i2v,
+// demo): when the flags fail to parse while the arguments ask for --json,
+// the error also goes to stdout as the JSON error object that ends every
+// failed --json stream (emitJSONError), though --json itself may never
+// have been parsed.
+func parseFlagsJSON(fs *flag.FlagSet, args []string, stdout io.Writer) (int, bool) {
+	code, ok := parseFlags(fs, args)
+	if ok || code != 2 || !jsonAsked(fs, args) {
+		return code, ok
+	}
+	// parseFlags reported the error on stderr; parsing again, silently,
+	// gives its text (the command ends here: values set twice are unused).
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		emitJSONError(stdout, err.Error(), code)
+	}
+	return code, false
+}
+
+// jsonAsked reports whether args, the flags of fs, ask for --json (or
+// -json, -json=true, …; the last one given counts), read as the flag
+// package reads them up to the first argument that is no flag: a value
+// that follows a flag (--prompt --json) is that flag's. An unknown flag is
+// taken to have no value.
+func jsonAsked(fs *flag.FlagSet, args []string) bool {
+	asked := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		if name == "json" {
+			v, err := strconv.ParseBool(value)
+			asked = !hasValue || (err == nil && v)
+			continue
+		}
+		fl := fs.Lookup(name)
+		if fl == nil || hasValue {
+			continue
+		}
+		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			i++ // the next argument is the flag's value
+		}
+	}
+	return asked
 }

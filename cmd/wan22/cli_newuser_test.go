@@ -69,3 +69,38 @@ func TestI2VLoRAMarkedForOtherExpert(t *testing.T) {
 	require.Contains(t, stderr, "high noise lora: "+low)
 	require.Contains(t, stderr, "low noise lora: "+high)
 }
+
+// TestJSONFlagParseError: flags that fail to parse while the arguments ask
+// for --json still end stdout with the error object (exit_code 2), the
+// message on stderr as before; without --json stdout stays empty.
+func TestJSONFlagParseError(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string // the error object's message; "" for no object
+	}{
+		{[]string{"i2v", "--json", "--steps", "abc", "--image", "img.png"}, `invalid value "abc" for flag -steps: parse error`},
+		{[]string{"i2v", "--json", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"i2v", "--bogus", "--json"}, "flag provided but not defined: -bogus"},
+		{[]string{"i2v", "-json=true", "--seed", "-1"}, `invalid value "-1" for flag -seed: a seed is a whole number from 0 to 18446744073709551615`},
+		{[]string{"demo", "-json", "-steps", "abc"}, `invalid value "abc" for flag -steps: parse error`},
+		{[]string{"i2v", "--steps", "abc"}, ""},
+		{[]string{"i2v", "--json=false", "--steps", "abc"}, ""},
+		{[]string{"i2v", "--prompt", "--json", "--steps", "abc"}, ""}, // --json is the prompt
+		{[]string{"i2v", "--steps", "abc", "--json"}, `invalid value "abc" for flag -steps: parse error`},
+	} {
+		code, stdout, stderr := runCLI(c.args...)
+		require.Equal(t, 2, code, "%q", c.args)
+		if c.want == "" {
+			require.Empty(t, stdout, "%q", c.args)
+			continue
+		}
+		require.Contains(t, stderr, "wan22 "+c.args[0]+": "+c.want, "%q", c.args)
+		evs := jsonLines(t, stdout)
+		require.Len(t, evs, 1, "%q", c.args)
+		require.Equal(t, map[string]any{"type": "error", "message": c.want, "exit_code": 2.0}, evs[0], "%q", c.args)
+	}
+	// -h is no failure: help on stdout, no error object.
+	code, stdout, _ := runCLI("i2v", "--json", "-h")
+	require.Equal(t, 0, code)
+	require.NotContains(t, stdout, `"type":"error"`)
+}

@@ -47,7 +47,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	vram := fs.Float64("vram-budget", 0, "GPU memory budget in GiB (0: all free memory)")
 	attention := fs.String("attention", "bf16", attentionUsage+"; with -device cuda")
 	asJSON := fs.Bool("json", false, "print progress as JSON objects, one per line, on stdout")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlagsJSON(fs, args, stdout); !ok {
 		return code
 	}
 	if fs.NArg() != 0 {

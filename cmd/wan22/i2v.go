@@ -149,8 +149,8 @@ func jsonUsageError(stdout, stderr io.Writer, cmd string, asJSON bool, err error
 
 // parseI2V parses and checks wan22 i2v's arguments. When ok is false the
 // command exits with code: 0 after -h, 2 after a usage error (reported on
-// stderr, and with --json as a JSON error object on stdout once the flags
-// parse).
+// stderr and, when the arguments ask for --json, as a JSON error object on
+// stdout, even when the flags fail to parse).
 func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok bool) {
 	fs := newFlagSet("i2v", "wan22 i2v --image IMG --prompt TEXT --high F --low F --text-encoder F --vae F --out FILE [flags]", i2vHelp, stderr)
 	fs.StringVar(&f.image, "image", "", "the first frame: a PNG, JPEG or WebP image (EXIF orientation is not applied)")
@@ -183,7 +183,7 @@ func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok
 	fs.StringVar(&f.framesDir, "frames-dir", "", "also (or instead) write the frames as PNG files into this new folder")
 	fs.StringVar(&f.preview, "preview", "", "write a PNG of the current latent to this file after every step (an earlier preview there is replaced; never an input, another output or a file that is not a PNG)")
 	fs.BoolVar(&f.json, "json", false, "print progress as JSON objects, one per line, on stdout; a failure ends with an object of type \"error\"")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlagsJSON(fs, args, stdout); !ok {
 		return f, code, false
 	}
 	if fs.NArg() != 0 {
