@@ -215,7 +215,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rep, err := runBenchPlan(ctx, f, p, stdout, stderr)
 	if err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "wan22 bench: interrupted; the synthetic and temporary files were removed and no report was written")
+			fmt.Fprintln(stderr, "wan22 bench: interrupted;", interruptedCleanup(f), "and no report was written")
 			return exitInterrupted
 		}
 		fmt.Fprintln(stderr, "wan22 bench:", err)
@@ -230,6 +230,19 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// interruptedCleanup says what a bench stopped by Ctrl-C removed: the
+// temporary files and the synthetic files, except the finished ones in
+// --synth-dir (kept for reuse) or the --keep-synth folder.
+func interruptedCleanup(f benchFlags) string {
+	switch {
+	case f.synthDir != "":
+		return "the temporary files and any synthetic file being written were removed (the finished synthetic files stay in " + f.synthDir + " for reuse)"
+	case f.keepSynth:
+		return "the temporary files and any synthetic file being written were removed (the finished synthetic files stay in the folder kept for --keep-synth)"
+	}
+	return "the synthetic and temporary files were removed"
 }
 
 // check validates the flags on their own, before anything is read or written.
@@ -638,10 +651,14 @@ type synthFile struct {
 	synthJob
 }
 
+// diskReserve is the disk space the bench leaves free when it writes
+// synthetic files.
+const diskReserve = 64 << 20
+
 // materialize writes the files that are not there yet, after checking that
 // they fit on the disk together. A file already at its path is reused when
 // it has the planned (exact) size, and refused otherwise.
-func materialize(ctx context.Context, dir string, files []synthFile, stdout io.Writer) error {
+func materialize(ctx context.Context, dir string, files []synthFile, advice string, stdout io.Writer) error {
 	reuse := make([]bool, len(files))
 	var total int64
 	for i, j := range files {
@@ -661,10 +678,9 @@ func materialize(ctx context.Context, dir string, files []synthFile, stdout io.W
 		if err != nil {
 			return fmt.Errorf("checking the free space in %s: %w", dir, err)
 		}
-		const reserve = 64 << 20
-		if ok && total > free-reserve {
-			return fmt.Errorf("not enough disk space in %s for the synthetic files: they need %s and %s are free; give real files, a --synth-dir elsewhere, --same-expert, or --expert-type Q8_0",
-				dir, formatGB(total), formatGB(free))
+		if ok && total > free-diskReserve {
+			return fmt.Errorf("not enough disk space in %s for the synthetic files: they need %s, and %s are free of which %s stay free for the system; %s",
+				dir, formatGB(total), formatGB(free), formatGB(diskReserve), advice)
 		}
 	}
 	for i, j := range files {
@@ -776,7 +792,7 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 			*w.path = filepath.Join(dir, w.name)
 			files = append(files, synthFile{role: w.role, path: *w.path, synthJob: sj})
 		}
-		if err := materialize(ctx, dir, files, stdout); err != nil {
+		if err := materialize(ctx, dir, files, expertSpaceAdvice(f, p), stdout); err != nil {
 			return err
 		}
 	}
@@ -819,8 +835,24 @@ func addSynthLoRAs(ctx context.Context, f benchFlags, bm *benchModels, stdout io
 		}
 		bm.synthetic[files[i].path] = true
 	}
-	return materialize(ctx, dir, files, stdout)
+	return materialize(ctx, dir, files, "free some space, give a --synth-dir elsewhere, or a smaller --synth-lora rank", stdout)
 }
+
+// expertSpaceAdvice is what to do when the synthetic models do
+// not fit on the disk: only what would change something with these flags.
+func expertSpaceAdvice(f benchFlags, p benchPlan) string {
+	ways := []string{"free some space", "give real model files", "give a --synth-dir elsewhere"}
+	if !f.sameExpert && f.low == "" && f.high == "" {
+		ways = append(ways, "leave --same-expert on (one expert file for both)")
+	}
+	if f.high == "" && p.expertType != smallestExpertType {
+		ways = append(ways, "--expert-type "+smallestExpertType.String()+" (a smaller expert)")
+	}
+	return strings.Join(ways[:len(ways)-1], ", ") + ", or " + ways[len(ways)-1]
+}
+
+// smallestExpertType is the synthetic experts' type of the smallest file.
+const smallestExpertType = gguf.TypeQ4_K
 
 // detectExpert returns the shape of the DiT expert in path.
 func detectExpert(path string) (*modelfile.DiTConfig, error) {

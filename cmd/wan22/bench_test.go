@@ -22,6 +22,7 @@ import (
 	"github.com/wan22/wan22/engine/lora"
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/engine/tinymodels"
+	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/benchreport"
 	"github.com/wan22/wan22/scheduler"
 )
@@ -759,5 +760,61 @@ func TestBenchSwitchStep(t *testing.T) {
 	r := rep.Runs[0]
 	if r.Status != benchreport.StatusOK || r.MeasuredHigh != 1 || r.MeasuredLow != 3 || !r.Whole || len(r.HighSteps) != 1 || len(r.LowSteps) != 3 {
 		t.Errorf("run %+v", r)
+	}
+}
+
+// TestBenchDiskAdvice: the bench's disk-space refusal names the space it
+// leaves free, and advises only flags that would change something.
+func TestBenchDiskAdvice(t *testing.T) {
+	dir := t.TempDir()
+	huge := synthFile{role: "high-noise expert", path: filepath.Join(dir, "x.gguf"), synthJob: synthJob{what: "expert", size: 1 << 60}}
+	err := materialize(context.Background(), dir, []synthFile{huge}, "free some space", io.Discard)
+	if err == nil {
+		t.Skip("the file system reports no free space (or an exabyte of it)")
+	}
+	for _, want := range []string{"not enough disk space in " + dir, "of which " + formatGB(diskReserve) + " stay free for the system", "; free some space"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+	if _, err := os.Stat(huge.path); err == nil {
+		t.Error("the file was written")
+	}
+	for _, c := range []struct {
+		f    benchFlags
+		et   gguf.Type
+		want []string
+		not  []string
+	}{
+		{benchFlags{sameExpert: true}, gguf.TypeQ8_0, []string{"--expert-type Q4_K"}, []string{"--same-expert"}},
+		{benchFlags{sameExpert: false}, gguf.TypeF16, []string{"leave --same-expert on", "--expert-type Q4_K"}, nil},
+		{benchFlags{sameExpert: true}, gguf.TypeQ4_K, nil, []string{"--same-expert", "--expert-type"}},
+		{benchFlags{sameExpert: false, high: "h.gguf"}, gguf.TypeQ8_0, nil, []string{"--same-expert", "--expert-type"}},
+	} {
+		got := expertSpaceAdvice(c.f, benchPlan{expertType: c.et})
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%+v, %v: %q lacks %q", c.f, c.et, got, w)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(got, n) {
+				t.Errorf("%+v, %v: %q advises %q, which changes nothing", c.f, c.et, got, n)
+			}
+		}
+	}
+}
+
+// TestBenchInterruptedMessage: the message of a stopped bench says which
+// synthetic files stay.
+func TestBenchInterruptedMessage(t *testing.T) {
+	if got := interruptedCleanup(benchFlags{}); got != "the synthetic and temporary files were removed" {
+		t.Errorf("default: %q", got)
+	}
+	if got := interruptedCleanup(benchFlags{synthDir: "/s"}); !strings.Contains(got, "the finished synthetic files stay in /s for reuse") {
+		t.Errorf("--synth-dir: %q", got)
+	}
+	if got := interruptedCleanup(benchFlags{keepSynth: true}); !strings.Contains(got, "--keep-synth") {
+		t.Errorf("--keep-synth: %q", got)
 	}
 }
