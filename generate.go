@@ -195,11 +195,54 @@ type BudgetError struct {
 	Width, Height  int
 	Frames         int
 	LargestStageOf string // the stage that needs the most
+	// BudgetGiven says that Budget is the caller's limit (Options.HostBudget
+	// for host memory), not the memory available when the run was checked.
+	BudgetGiven bool
+	// Weights is the most any stage needs for its models alone, in bytes:
+	// the weights with their dequantized copies and LoRAs, and the runtime,
+	// with no video. Above Budget, no smaller video fits. WeightsStage names
+	// that stage.
+	Weights      int64
+	WeightsStage string
 }
 
+// WeightsExceed reports whether the models alone (Weights) exceed the
+// budget, so that only a larger budget or smaller (quantized) model files,
+// not a smaller or shorter video, can make the request fit.
+func (e *BudgetError) WeightsExceed() bool { return e.Weights > e.Budget }
+
 func (e *BudgetError) Error() string {
-	return fmt.Sprintf("%d frames of %dx%d need about %s of %s (the %s stage), but %s is available: use a smaller size (--size or --max-area) or fewer frames",
-		e.Frames, e.Width, e.Height, gib(e.Need), e.What, e.LargestStageOf, gib(e.Budget))
+	verb := "need"
+	if e.Frames == 1 {
+		verb = "needs"
+	}
+	frames := fmt.Sprintf("%d frames", e.Frames)
+	if e.Frames == 1 {
+		frames = "1 frame"
+	}
+	limit := fmt.Sprintf("the %s budget of %s", e.What, memSize(e.Budget))
+	if !e.BudgetGiven {
+		limit = fmt.Sprintf("the %s of %s available", memSize(e.Budget), e.What)
+	}
+	msg := fmt.Sprintf("%s of %dx%d %s about %s of %s (the %s stage), more than %s", frames, e.Width, e.Height, verb, memSize(e.Need), e.What, e.LargestStageOf, limit)
+	more := "raise the budget"
+	if !e.BudgetGiven {
+		more = "free memory"
+	}
+	if e.WeightsExceed() {
+		return fmt.Sprintf("%s; the models alone, without any video, need about %s (the %s stage), so no smaller video fits: %s or use smaller (quantized) model files",
+			msg, memSize(e.Weights), e.WeightsStage, more)
+	}
+	return fmt.Sprintf("%s: make the video smaller or use fewer frames, or %s", msg, more)
+}
+
+// memSize writes a memory size for messages: "2.35 GiB", or "1.0 MiB" below
+// a tenth of a GiB, which would round to "0.00 GiB" or near.
+func memSize(n int64) string {
+	if n >= 1<<30/10 {
+		return gib(n)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 // Resolve fills in the defaults of r, checks it and estimates its memory
@@ -368,20 +411,26 @@ func (p *Pipeline) estimate(s *Settings) error {
 	t5Dequant := 4 * int64(p.t5.FFNDim) * int64(p.t5.Dim)
 	ditDequant := 4 * int64(c.FFNDim) * int64(c.Dim)
 	stages := []struct {
-		name   string
-		cpu    int64 // the stage's live heap on the CPU, without the buffers
-		device int64 // the stage's device memory on the GPU
+		name    string
+		weights int64 // the stage's model weights on the CPU: tensors, dequantized copy, LoRAs
+		act     int64 // the stage's live activations on the CPU, without the buffers
+		device  int64 // the stage's device memory on the GPU
 	}{
-		{"VAE encode", p.bytes.vae + vaeDequant + 4*cpuVAEFloats(vae.Encoder, p.vae.Dim)*H*W, vaeGPU},
-		{"text encode", p.bytes.t5 + t5Dequant + t5, t5},
-		{"high-noise", max(p.bytes.high, p.bytes.low) + loraBytes + ditDequant + ditAct, 0},
-		{"VAE decode", p.bytes.vae + vaeDequant + 4*cpuVAEFloats(vae.Decoder, p.vae.Dim)*H*W, vaeGPU},
+		{"VAE encode", p.bytes.vae + vaeDequant, 4 * cpuVAEFloats(vae.Encoder, p.vae.Dim) * H * W, vaeGPU},
+		{"text encode", p.bytes.t5 + t5Dequant, t5, t5},
+		{"high-noise", max(p.bytes.high, p.bytes.low) + loraBytes + ditDequant, ditAct, 0},
+		{"VAE decode", p.bytes.vae + vaeDequant, 4 * cpuVAEFloats(vae.Decoder, p.vae.Dim) * H * W, vaeGPU},
 	}
 	largest := ""
+	var weights int64 // the most a stage needs with its weights alone (no video), on the CPU
+	weightsStage := ""
 	for _, st := range stages {
 		h := buffers // on the GPU the model and its activations live on the device
 		if p.device == DeviceCPU {
-			h = hostRuntimeBytes + gcPeak(st.cpu+buffers)
+			h = hostRuntimeBytes + gcPeak(st.weights+st.act+buffers)
+			if w := hostRuntimeBytes + gcPeak(st.weights); w > weights {
+				weights, weightsStage = w, st.name
+			}
 		}
 		if h > s.Host {
 			s.Host, largest = h, st.name
@@ -395,7 +444,8 @@ func (p *Pipeline) estimate(s *Settings) error {
 		s.Budget = hostmem.Available()
 	}
 	if s.Budget > 0 && s.Host > s.Budget {
-		return &BudgetError{What: "host memory", Need: s.Host, Budget: s.Budget, Width: s.Width, Height: s.Height, Frames: s.Frames, LargestStageOf: largest}
+		return &BudgetError{What: "host memory", Need: s.Host, Budget: s.Budget, Width: s.Width, Height: s.Height, Frames: s.Frames,
+			LargestStageOf: largest, BudgetGiven: p.o.HostBudget > 0, Weights: weights, WeightsStage: weightsStage}
 	}
 	if p.device != DeviceCPU && p.o.VRAMBudget > 0 {
 		// On the GPU the VAE tiles and umT5 streams to fit the budget: plan

@@ -145,7 +145,10 @@ func TestResolveDefaultsAndErrors(t *testing.T) {
 	require.True(t, errors.As(err, &be))
 	require.Greater(t, be.Need, be.Budget)
 	require.Equal(t, int64(8<<30), be.Budget)
-	require.ErrorContains(t, err, "8.00 GiB is available")
+	require.True(t, be.BudgetGiven)
+	require.False(t, be.WeightsExceed())
+	require.ErrorContains(t, err, "more than the host memory budget of 8.00 GiB: make the video smaller or use fewer frames, or raise the budget")
+	require.NotContains(t, err.Error(), "--", "the library names no CLI flag")
 }
 
 func nan() float64 { var z float64; return z / z }

@@ -104,3 +104,24 @@ func TestJSONFlagParseError(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.NotContains(t, stdout, `"type":"error"`)
 }
+
+// TestI2VBudgetAdvice: the library's memory refusal gets i2v's own flags
+// added: --host-budget when one was given (never "0.00 GiB ... available"
+// for a budget), quantized models when the models alone do not fit, --size
+// or --frames when the video's memory is what does not fit.
+func TestI2VBudgetAdvice(t *testing.T) {
+	args, out := i2vSetup(t)
+	code, stdout, stderr := runCLI(append(args, "--host-budget", "0.001", "--out", filepath.Join(out, "v.avi"), "--json")...)
+	require.Equal(t, 1, code, stderr)
+	for _, want := range []string{
+		"more than the host memory budget of 1.0 MiB; the models alone, without any video, need about",
+		"With wan22 i2v: raise --host-budget (0.001 GiB given), or leave it out to check against the memory available; or give smaller quantized model files",
+	} {
+		require.Contains(t, stderr, want)
+	}
+	require.NotContains(t, stderr, "is available")
+	evs := jsonLines(t, stdout)
+	require.Equal(t, "error", evs[len(evs)-1]["type"])
+	require.Contains(t, evs[len(evs)-1]["message"], "--host-budget (0.001 GiB given)")
+	require.Empty(t, entries(t, out))
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -77,11 +76,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := commandContext()
 	defer stop()
 	if err := demo(ctx, f, *prompt, stdout, stderr); err != nil {
-		var be *wan22.BudgetError
-		if errors.As(err, &be) {
-			err = demoBudgetError(be)
-		}
-		return runFailed(ctx, "demo", err, f.json, stdout, stderr)
+		return runFailed(ctx, "demo", withBudgetAdvice(err, &f), f.json, stdout, stderr)
 	}
 	return 0
 }
@@ -104,16 +99,6 @@ func demoCheck(width, height, frames, steps int) error {
 		return err
 	}
 	return checkInt("-steps", steps, 1, 10000, fmt.Sprintf("the demo's default is %d", demoSteps))
-}
-
-// demoBudgetError words the library's memory refusal with the demo's flags.
-func demoBudgetError(e *wan22.BudgetError) error {
-	verb := "need"
-	if e.Frames == 1 {
-		verb = "needs"
-	}
-	return fmt.Errorf("%s of %dx%d %s about %.2f GiB of %s (the %s stage), but %.2f GiB is available: use a smaller -width and -height, or fewer -frames",
-		plural(e.Frames, "frame"), e.Width, e.Height, verb, float64(e.Need)/(1<<30), e.What, e.LargestStageOf, float64(e.Budget)/(1<<30))
 }
 
 func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writer) error {

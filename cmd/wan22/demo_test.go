@@ -57,7 +57,7 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"-frames", "6"}, 2, "5 and 9"},
 		{[]string{"-steps", "20000"}, 2, "-steps 20000 is out of range"},
 		{[]string{"-vram-budget", "NaN"}, 2, "--vram-budget"},
-		{[]string{"-width", "4096", "-height", "4096", "-frames", "1025"}, 1, "GiB is available"},
+		{[]string{"-width", "4096", "-height", "4096", "-frames", "1025"}, 1, "GiB of host memory available: make the video smaller or use fewer frames, or free memory. With wan22 demo: use a smaller -width and -height, or fewer -frames"},
 		{[]string{"stray"}, 2, "unexpected arguments"},
 		{[]string{"-attention", "int4"}, 2, `attention precision "int4" not understood`},
 		{[]string{"-attention", "fp8"}, 2, "8-bit attention needs the CUDA backend"},

@@ -98,7 +98,7 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := commandContext()
 	defer stop()
 	if err := i2v(ctx, f, stdout, stderr); err != nil {
-		return runFailed(ctx, "i2v", err, f.json, stdout, stderr)
+		return runFailed(ctx, "i2v", withBudgetAdvice(err, &f), f.json, stdout, stderr)
 	}
 	return 0
 }

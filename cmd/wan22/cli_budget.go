@@ -1,0 +1,48 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/wan22/wan22"
+)
+
+// withBudgetAdvice adds to err, when it is (or wraps) the library's memory
+// refusal, *wan22.BudgetError, what to change among the flags of the run f
+// (i2v's, or the demo's when f.outFlag is -out): the library's message
+// says what needs how much against which limit, in no command's words.
+// Other errors come back as they are.
+func withBudgetAdvice(err error, f *i2vFlags) error {
+	var be *wan22.BudgetError
+	if !errors.As(err, &be) {
+		return err
+	}
+	demo := f.outFlag == "-out"
+	dash, cmd := "--", "wan22 i2v"
+	if demo {
+		dash, cmd = "-", "wan22 demo"
+	}
+	var advice []string
+	switch {
+	case be.What == "device memory" && f.vram > 0:
+		advice = append(advice, fmt.Sprintf("raise %svram-budget (%s GiB given), or leave it out to use all free GPU memory", dash, formatGiB(f.vram)))
+	case be.What == "host memory" && !demo && f.host > 0:
+		advice = append(advice, fmt.Sprintf("raise --host-budget (%s GiB given), or leave it out to check against the memory available", formatGiB(f.host)))
+	}
+	switch {
+	case be.WeightsExceed() && demo:
+		advice = append(advice, "the demo's models are tiny, so free host memory")
+	case be.WeightsExceed():
+		advice = append(advice, "give smaller quantized model files (Q8_0 or Q4_K_M GGUF experts and text encoder)")
+	case demo:
+		advice = append(advice, "use a smaller -width and -height, or fewer -frames")
+	default:
+		advice = append(advice, "use a smaller --size or --max-area, or fewer --frames")
+	}
+	return fmt.Errorf("%w. With %s: %s", err, cmd, strings.Join(advice, "; or "))
+}
+
+// formatGiB writes a GiB amount as given on the command line: 0.001, 32.
+func formatGiB(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
