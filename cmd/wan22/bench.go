@@ -35,7 +35,8 @@ const benchHelp = `Times image-to-video end to end, per stage, for each frame co
 VRAM budget, and reports it as a table, JSON (--json, docs/BENCH_SCHEMA.md) and
 an HTML chart of time and peak memory against frames (--html).
 
-Each run measures --steps denoising steps per expert (with CFG) and
+Each run measures --steps denoising steps per expert (with CFG; at most the
+expert's share of the schedule, which the output then says) and
 extrapolates the per-step time to the --schedule-steps schedule: the first
 measured step of each expert counts once, the mean of the others for the
 remaining steps of that expert (the output says how many were measured). A
@@ -475,19 +476,37 @@ func (p *benchPlan) schedule(f *benchFlags) error {
 	if err := checkInt("--steps", f.steps, 1, 50, "a few steps per expert are enough to extrapolate"); err != nil {
 		return err
 	}
-	p.measuredHigh, p.measuredLow = f.steps, f.steps
-	p.reqSteps, p.reqSwitch = 2*f.steps, f.steps
+	// --steps per expert, at most the expert's share of the schedule:
+	// more would measure steps the schedule does not run.
+	p.measuredHigh, p.measuredLow = min(f.steps, p.scheduleHigh), min(f.steps, p.scheduleLow)
+	p.reqSteps, p.reqSwitch = p.measuredHigh+p.measuredLow, p.measuredHigh
 	if !distill {
-		_, err := scheduler.New(f.solver, 2*f.steps, f.shift)
+		_, err := scheduler.New(f.solver, p.reqSteps, f.shift)
 		return err
 	}
-	// The first --steps timesteps of each expert's part of the list.
-	if f.steps > min(p.scheduleHigh, p.scheduleLow) {
-		return fmt.Errorf("--steps %d: the distilled schedule %s has %d high-noise and %d low-noise steps; measure at most %d per expert",
-			f.steps, scheduler.FormatTimesteps(p.timesteps), p.scheduleHigh, p.scheduleLow, min(p.scheduleHigh, p.scheduleLow))
-	}
-	p.reqTimesteps = append(slices.Clone(p.timesteps[:f.steps]), p.timesteps[p.scheduleHigh:p.scheduleHigh+f.steps]...)
+	// The first measured timesteps of each expert's part of the list.
+	p.reqTimesteps = append(slices.Clone(p.timesteps[:p.measuredHigh]), p.timesteps[p.scheduleHigh:p.scheduleHigh+p.measuredLow]...)
 	return nil
+}
+
+// stepsCapped says, when --steps is more than an expert's share of the
+// schedule, that the bench measures that share instead: "(--steps 20 is
+// more than the high-noise expert's 4 steps of the schedule: 4 measured)";
+// "" otherwise.
+func (p *benchPlan) stepsCapped(steps int) string {
+	var parts []string
+	for _, e := range []struct {
+		name              string
+		measured, ofSched int
+	}{{"high-noise", p.measuredHigh, p.scheduleHigh}, {"low-noise", p.measuredLow, p.scheduleLow}} {
+		if steps > e.ofSched {
+			parts = append(parts, fmt.Sprintf("the %s expert's %s of the schedule: %d measured", e.name, plural(e.ofSched, "step"), e.measured))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (--steps %d is more than %s)", steps, strings.Join(parts, ", and "))
 }
 
 // checkOutFile checks that a report can be written at path: its folder
@@ -1064,8 +1083,8 @@ func printSchedule(w io.Writer, f benchFlags, p benchPlan) {
 		fmt.Fprintf(w, "measuring the whole %d-step schedule in each run (%d high + %d low steps), nothing extrapolated\n",
 			f.scheduleSteps, p.measuredHigh, p.measuredLow)
 	} else {
-		fmt.Fprintf(w, "measuring %d high + %d low steps per run, extrapolated to %d (%d high + %d low)\n",
-			p.measuredHigh, p.measuredLow, f.scheduleSteps, p.scheduleHigh, p.scheduleLow)
+		fmt.Fprintf(w, "measuring %d high + %d low steps per run, extrapolated to %d (%d high + %d low)%s\n",
+			p.measuredHigh, p.measuredLow, f.scheduleSteps, p.scheduleHigh, p.scheduleLow, p.stepsCapped(f.steps))
 	}
 	solver := f.solver
 	if p.timesteps != nil {

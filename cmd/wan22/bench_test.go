@@ -466,7 +466,6 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--solver", "distill", "--timesteps", "1000,1200"}, "--timesteps"},
 		{[]string{"--solver", "distill", "--schedule-steps", "5"}, "--schedule-steps 5: the distill solver's schedule is its --timesteps 1000,750,500,250"},
 		{[]string{"--solver", "distill", "--steps", "2"}, "measured whole"},
-		{[]string{"--solver", "distill", "--timesteps", "1000,900,800,700,600,500,400,300,200", "--steps", "5"}, "measure at most 4 per expert"},
 		{[]string{"--switch-step", "3", "--boundary", "0.8"}, "not both"},
 		{[]string{"--switch-step", "40"}, "--switch-step 40 is out of range"},
 		{[]string{"--boundary", "0"}, "the bench times both experts"},
@@ -667,6 +666,10 @@ func TestBenchSchedulePlan(t *testing.T) {
 		{[]string{"--solver", "distill", "--timesteps", "1000,900,800,700,600,500,400,300,200,100", "--steps", "1"}, false, 4, 6, 2, 1, []int{1000, 600}, 1, 1},
 		{[]string{"--solver", "euler", "--schedule-steps", "6", "--cfg", "1"}, true, 3, 3, 6, 3, nil, 1, 1},
 		{[]string{"--schedule-steps", "8", "--switch-step", "4"}, true, 4, 4, 8, 4, nil, 3.5, 3.5},
+		// --steps beyond an expert's share of the schedule measures the share.
+		{[]string{"--steps", "20", "--schedule-steps", "10", "--switch-step", "4"}, false, 4, 6, 10, 4, nil, 3.5, 3.5},
+		{[]string{"--switch-step", "39"}, false, 39, 1, 3, 2, nil, 3.5, 3.5},
+		{[]string{"--solver", "distill", "--timesteps", "1000,900,800,700,600,500,400,300,200", "--steps", "5"}, false, 4, 5, 9, 4, []int{1000, 900, 800, 700, 600, 500, 400, 300, 200}, 1, 1},
 	} {
 		f := benchFlags{steps: 2, scheduleSteps: 40, solver: "unipc", shift: 5, boundary: 0.9, cfg: "3.5", device: "cpu", expertType: "Q8_0", frames: "5", sizes: "64x32", budgets: "0"}
 		f.set = map[string]bool{}
@@ -816,5 +819,26 @@ func TestBenchInterruptedMessage(t *testing.T) {
 	}
 	if got := interruptedCleanup(benchFlags{keepSynth: true}); !strings.Contains(got, "--keep-synth") {
 		t.Errorf("--keep-synth: %q", got)
+	}
+}
+
+// TestBenchStepsCapped: --steps beyond an expert's share of the schedule
+// measures the share (the steps the schedule runs), and the output says so.
+func TestBenchStepsCapped(t *testing.T) {
+	isolateTemp(t)
+	js := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "1", "--size", "32x32", "--steps", "20", "--schedule-steps", "10", "--json", js)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rep := mustRead(t, js)
+	s, r := rep.Settings, rep.Runs[0]
+	want := fmt.Sprintf("measuring %d high + %d low steps per run, extrapolated to 10 (%d high + %d low) (--steps 20 is more than the high-noise expert's %d steps of the schedule: %d measured, and the low-noise expert's %d steps of the schedule: %d measured)",
+		s.ScheduleHigh, s.ScheduleLow, s.ScheduleHigh, s.ScheduleLow, s.ScheduleHigh, s.ScheduleHigh, s.ScheduleLow, s.ScheduleLow)
+	if !strings.Contains(stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, stdout)
+	}
+	if r.MeasuredHigh != s.ScheduleHigh || r.MeasuredLow != s.ScheduleLow || len(r.HighSteps) != s.ScheduleHigh || len(r.LowSteps) != s.ScheduleLow {
+		t.Errorf("measured %d+%d (%d+%d step times) of a %d+%d schedule", r.MeasuredHigh, r.MeasuredLow, len(r.HighSteps), len(r.LowSteps), s.ScheduleHigh, s.ScheduleLow)
 	}
 }
