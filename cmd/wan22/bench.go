@@ -751,7 +751,7 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 			bm.dir = dir
 		}
 		bm.m = wan22.Models{High: t.High, Low: t.Low, TextEncoder: t.TextEncoder, VAE: t.VAE}
-		bm.info = benchreport.Models{High: t.High, Low: t.Low, TextEncoder: t.TextEncoder, VAE: t.VAE, Kind: "tiny", ExpertType: expertTypeOf(t.High)}
+		bm.info = reportModels(bm.m, "tiny")
 		return nil
 	}
 	bm.m = wan22.Models{High: f.high, Low: f.low, TextEncoder: f.textEncoder, VAE: f.vae}
@@ -782,13 +782,12 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 		wants = append(wants, want{"VAE", "vae", &bm.m.VAE, gguf.TypeBF16, seed, fmt.Sprintf("synth-vae-wan21-BF16-seed%d.safetensors", seed)})
 	}
 	synthetic := len(wants)
+	kind := "mixed (synthetic where no file was given)"
 	switch {
 	case synthetic == 0:
-		bm.info.Kind = "real"
+		kind = "real"
 	case synthetic == 4 || (synthetic == 3 && sameSynth && bm.m.High == ""):
-		bm.info.Kind = "synthetic"
-	default:
-		bm.info.Kind = "mixed (synthetic where no file was given)"
+		kind = "synthetic"
 	}
 	if synthetic > 0 {
 		// The files given and the synthetic ones must fit together: a
@@ -818,10 +817,32 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 	if sameSynth {
 		bm.m.Low = bm.m.High
 	}
-	bm.info.High, bm.info.Low, bm.info.TextEncoder, bm.info.VAE = bm.m.High, bm.m.Low, bm.m.TextEncoder, bm.m.VAE
-	bm.info.SameExpert = bm.info.Low == bm.info.High
-	bm.info.ExpertType = expertTypeOf(bm.m.High)
+	bm.info = reportModels(bm.m, kind)
 	return nil
+}
+
+// reportModels describes the model files m for the report: their absolute
+// paths (a report read from another folder still names them), the
+// high-noise expert's block type and shape from its header, and kind.
+func reportModels(m wan22.Models, kind string) benchreport.Models {
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	info := benchreport.Models{High: abs(m.High), Low: abs(m.Low), TextEncoder: abs(m.TextEncoder), VAE: abs(m.VAE), Kind: kind}
+	info.SameExpert = info.Low == info.High
+	if src, _, err := modelfile.Open(m.High); err == nil {
+		info.ExpertType = blockType(src)
+		if d := modelfile.Detect(src); d.Kind == modelfile.KindWanDiT {
+			c := d.DiT
+			info.ExpertShape = benchreport.ExpertShape{Layers: c.Layers, Dim: c.Dim, FFNDim: c.FFNDim, Heads: c.Heads,
+				InDim: c.InDim, OutDim: c.OutDim, TextDim: c.TextDim, FreqDim: c.FreqDim}
+		}
+		src.Close()
+	}
+	return info
 }
 
 // addSynthLoRAs writes (or reuses) a synthetic LoRA of rank --synth-lora
@@ -941,17 +962,6 @@ func checkSynthFits(m wan22.Models) error {
 		}
 	}
 	return nil
-}
-
-// expertTypeOf returns the weight type of an expert's first FFN matrix
-// ("Q8_0"), or "" when the file cannot tell.
-func expertTypeOf(path string) string {
-	src, _, err := modelfile.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer src.Close()
-	return blockType(src)
 }
 
 // blockType returns the weight type of an expert's first FFN matrix, or "".

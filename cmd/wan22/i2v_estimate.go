@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/wan22/wan22"
@@ -47,28 +48,36 @@ func expertOf(path string) (typ string, shape dit.Config, ok bool) {
 
 // sameShapeRuns keeps the bench runs whose experts had shape: a time
 // measured on the tiny models says nothing of the A14B experts, nor the
-// reverse. A report names its models' kind, not their shape, so the shape
-// is the kind's: the tiny set's for "tiny", I2V-A14B's for "synthetic",
-// the expert file's own for "real" (I2V-A14B's when the file is gone). A
-// report without a kind (written by hand) is kept.
+// reverse. A report records its expert's shape (models.expert_shape); for
+// a report of an older version, without it, the shape is the kind's (the
+// tiny set's for "tiny", I2V-A14B's for "synthetic", which the bench
+// writes in that shape) or, for "real", the expert file's own when the
+// report names it by an absolute path that can still be read. A run whose
+// shape cannot be told (a relative path, a file gone, no kind) is left out:
+// an estimate from experts of another shape would be wrong.
 func sameShapeRuns(hist []benchreport.Report, shape dit.Config) []benchreport.Report {
+	want := shapeOf(shape)
 	real := map[string]bool{} // expert path → it has shape
 	matches := func(m benchreport.Models) bool {
+		if m.ExpertShape != (benchreport.ExpertShape{}) {
+			return m.ExpertShape == want
+		}
 		switch m.Kind {
-		case "":
-			return true
 		case "tiny":
 			return shape == tinymodels.DiT()
 		case "synthetic":
 			return shape == dit.I2VA14B()
+		case "real":
+		default:
+			return false
+		}
+		if !filepath.IsAbs(m.High) { // relative to a folder the report does not name
+			return false
 		}
 		same, seen := real[m.High]
 		if !seen {
 			_, s, ok := expertOf(m.High)
-			if !ok {
-				s = dit.I2VA14B()
-			}
-			same = s == shape
+			same = ok && s == shape
 			real[m.High] = same
 		}
 		return same
@@ -87,6 +96,12 @@ func sameShapeRuns(hist []benchreport.Report, shape dit.Config) []benchreport.Re
 		}
 	}
 	return out
+}
+
+// shapeOf is an expert configuration as a report records it.
+func shapeOf(c dit.Config) benchreport.ExpertShape {
+	return benchreport.ExpertShape{Layers: c.Layers, Dim: c.Dim, FFNDim: c.FFNDim, Heads: c.Heads,
+		InDim: c.InDim, OutDim: c.OutDim, TextDim: c.TextDim, FreqDim: c.FreqDim}
 }
 
 // estimateText is the start line's estimate: "about 4m27s (from the bench

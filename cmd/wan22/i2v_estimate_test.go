@@ -14,6 +14,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wan22/wan22"
+	"github.com/wan22/wan22/engine/dit"
+	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/internal/benchreport"
 )
 
@@ -55,12 +58,14 @@ func freshCache(t *testing.T) string {
 }
 
 // cpuBench is a bench report of i2vSetup's run (5 frames of 32x16, 1 + 1 steps
-// with CFG) on backend: 12 s outside the steps, 3 s per high step, 5 s per low one.
+// with CFG, the tiny experts) on backend: 12 s outside the steps, 3 s per
+// high step, 5 s per low one.
 func cpuBench(backend string) *benchreport.Report {
 	return &benchreport.Report{
 		Schema: benchreport.Schema, Created: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC),
 		Settings: benchreport.Settings{Device: "cpu", Backend: backend, ScheduleSteps: 2, ScheduleHigh: 1, ScheduleLow: 1,
-			GuidanceHigh: 3.5, GuidanceLow: 3.5, Solver: "unipc", Shift: 5, Boundary: 0.9},
+			GuidanceHigh: 3.5, GuidanceLow: 3.5, Solver: "unipc", Shift: 5, Boundary: 0.9,
+			Models: benchreport.Models{Kind: "real", ExpertShape: shapeOf(tinymodels.DiT())}},
 		Runs: []benchreport.Run{{Width: 32, Height: 16, Frames: 5, Tokens: 2, Status: benchreport.StatusOK,
 			HighSteps: []float64{3}, LowSteps: []float64{5}, PerStepHigh: 3, PerStepLow: 5, Denoise: 8, Total: 20, Measured: 20}},
 	}
@@ -143,4 +148,43 @@ func TestBenchHistory(t *testing.T) {
 	saveBenchHistory(rep, &so, &se)
 	require.Contains(t, se.String(), "wan22 bench: warning: the report was not kept for i2v's time estimates")
 	require.Empty(t, so.String())
+}
+
+// TestI2VEstimateRecordedShape: the bench records its experts' absolute
+// paths and shape (from the header), and i2v's estimate goes by the
+// recorded shape; a report of an older version without it is used only
+// when its expert's shape is known for sure, never assumed (a relative
+// path depends on the folder i2v runs in; a file gone tells nothing).
+func TestI2VEstimateRecordedShape(t *testing.T) {
+	m := tinySet(t)
+	t.Chdir(filepath.Dir(m.High))
+	rel := wan22.Models{High: filepath.Base(m.High), Low: m.Low, TextEncoder: m.TextEncoder, VAE: m.VAE}
+	info := reportModels(rel, "real")
+	require.Equal(t, shapeOf(tinymodels.DiT()), info.ExpertShape)
+	require.Equal(t, m.High, info.High, "the report's path is absolute")
+	require.True(t, filepath.IsAbs(info.VAE))
+
+	tiny, a14b := tinymodels.DiT(), dit.I2VA14B()
+	rep := func(models benchreport.Models) []benchreport.Report {
+		return []benchreport.Report{{Settings: benchreport.Settings{Models: models},
+			Runs: []benchreport.Run{{Width: 32, Height: 16, Frames: 5, Status: benchreport.StatusOK}}}}
+	}
+	// The recorded shape decides, whatever the kind or path.
+	require.Len(t, sameShapeRuns(rep(info), tiny), 1)
+	require.Empty(t, sameShapeRuns(rep(info), a14b))
+	gone := info
+	gone.High = filepath.Join(t.TempDir(), "gone.gguf")
+	require.Len(t, sameShapeRuns(rep(gone), tiny), 1)
+	// Older reports: the kind's shape, or the file's when its absolute path is there.
+	require.Len(t, sameShapeRuns(rep(benchreport.Models{Kind: "tiny"}), tiny), 1)
+	require.Len(t, sameShapeRuns(rep(benchreport.Models{Kind: "synthetic"}), a14b), 1)
+	require.Len(t, sameShapeRuns(rep(benchreport.Models{Kind: "real", High: m.High}), tiny), 1)
+	for _, old := range []benchreport.Models{
+		{Kind: "real", High: filepath.Base(m.High)}, // relative: not assumed to be the tiny file here
+		{Kind: "real", High: gone.High},             // gone: not assumed to be I2V-A14B
+		{},                                          // no kind
+	} {
+		require.Empty(t, sameShapeRuns(rep(old), a14b), "%+v", old)
+		require.Empty(t, sameShapeRuns(rep(old), tiny), "%+v", old)
+	}
 }

@@ -159,6 +159,9 @@ func sharedModels(r *Report) Models {
 		keep(&s.Kind, m.Kind)
 		keep(&s.ExpertType, m.ExpertType)
 		s.SameExpert = s.SameExpert && m.SameExpert
+		if s.ExpertShape != m.ExpertShape {
+			s.ExpertShape = ExpertShape{}
+		}
 	}
 	return s
 }

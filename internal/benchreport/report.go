@@ -140,6 +140,23 @@ type Models struct {
 	Kind       string `json:"kind"`
 	ExpertType string `json:"expert_type"` // the block weight type: "Q8_0", "F16", … ("" when unknown)
 	SameExpert bool   `json:"same_expert"` // one file served as both experts
+	// ExpertShape is the high-noise expert's shape, read from its file's
+	// header: what a time measured with it applies to (i2v's estimates);
+	// absent in reports of older versions.
+	ExpertShape ExpertShape `json:"expert_shape,omitzero"`
+}
+
+// ExpertShape is the shape of a DiT expert, as its file's header gives it
+// (the zero value: unknown).
+type ExpertShape struct {
+	Layers  int `json:"layers"`
+	Dim     int `json:"dim"`
+	FFNDim  int `json:"ffn_dim"`
+	Heads   int `json:"heads"`
+	InDim   int `json:"in_dim"`
+	OutDim  int `json:"out_dim"`
+	TextDim int `json:"text_dim"`
+	FreqDim int `json:"freq_dim"`
 }
 
 // Run statuses.
