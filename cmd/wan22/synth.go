@@ -86,8 +86,8 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"  t5   the umT5-XXL text encoder as a city96 GGUF with a synthetic tokenizer\n"+
 			"  vae  the Wan 2.1 VAE as ComfyUI's wan_2.1_vae.safetensors\n"+
 			"The size flags default to the real model's (in parentheses). The size is\n"+
-			"checked against the free disk space and announced before writing; an existing\n"+
-			"OUT is kept unless -force is given. The file is written under a temporary name\n"+
+			"checked against the free disk space (64 MiB of it left free) and announced\n"+
+			"before writing; an existing OUT is kept unless -force is given. The file is written under a temporary name\n"+
 			"and renamed when complete: an error or Ctrl-C leaves nothing behind.", stderr)
 	kind := fs.String("kind", "dit", "what to write: "+strings.Join(kindNames, ", "))
 	typeName := fs.String("type", "", "weight type (default: the first listed for the kind)\n"+synthTypeHelp())
@@ -145,7 +145,10 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stderr, "synth", "%v", err)
 	}
-	if err := checkTarget(path, job.size, *force); err != nil {
+	if err := checkTargetPath(path, *force); err != nil {
+		return usageError(stderr, "synth", "%v", err)
+	}
+	if err := checkTargetSpace(path, job.size); err != nil {
 		fmt.Fprintf(stderr, "wan22 synth: %v\n", err)
 		return 1
 	}
@@ -325,10 +328,11 @@ func typeList(ts []gguf.Type) string {
 	return strings.Join(s, ", ")
 }
 
-// checkTarget checks that a file of size bytes can be written at path: the
-// folder exists, path is not a folder or anything but a regular file, an
-// existing file is replaced only with force, and the file system has room.
-func checkTarget(path string, size int64, force bool) error {
+// checkTargetPath checks OUT (path), a usage problem when it fails: its
+// folder exists, and nothing is at path (any directory entry: a dangling
+// symbolic link too) unless force replaces it, which is never a folder
+// (or a link to one) or anything but a regular file.
+func checkTargetPath(path string, force bool) error {
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -338,27 +342,48 @@ func checkTarget(path string, size int64, force bool) error {
 	} else if !st.IsDir() {
 		return fmt.Errorf("%s is not a folder", dir)
 	}
-	if st, err := os.Stat(path); err == nil {
-		switch {
-		case st.IsDir():
-			return fmt.Errorf("%s is a folder; give a file name, such as %s", path, filepath.Join(path, "model.gguf"))
-		case !st.Mode().IsRegular():
-			return fmt.Errorf("%s exists and is not a regular file", path)
-		case !force:
-			return fmt.Errorf("%s exists (%s); pass -force to replace it", path, formatGB(st.Size()))
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	st, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
 		return err
 	}
+	if st.Mode()&os.ModeSymlink != 0 {
+		if target, err := os.Stat(path); err == nil {
+			st = target // what the link names; a dangling link stays a link
+		}
+	}
+	switch {
+	case st.IsDir():
+		return fmt.Errorf("%s is a folder; give a file name, such as %s", path, filepath.Join(path, "model.gguf"))
+	case st.Mode()&os.ModeSymlink != 0:
+		if !force {
+			to, _ := os.Readlink(path)
+			return fmt.Errorf("%s exists (a symbolic link to %s, which does not exist); pass -force to replace the link", path, to)
+		}
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s exists and is not a regular file", path)
+	case !force:
+		return fmt.Errorf("%s exists (%s); pass -force to replace it", path, formatGB(st.Size()))
+	}
+	return nil
+}
+
+// synthDiskReserve is the free space synth leaves on the disk it writes to,
+// for the rest of the system.
+const synthDiskReserve = 64 << 20
+
+// checkTargetSpace checks that the file system of path has room for a file
+// of size bytes, synthDiskReserve left over.
+func checkTargetSpace(path string, size int64) error {
+	dir := filepath.Dir(path)
 	free, ok, err := freeBytes(dir)
 	if err != nil {
 		return fmt.Errorf("checking the free space in %s: %w", dir, err)
 	}
-	// Keep a little room for the rest of the system.
-	const reserve = 64 << 20
-	if ok && size > free-reserve {
-		return fmt.Errorf("not enough disk space in %s: the file needs %s and %s are free; free some space, write elsewhere, or make the model smaller (-layers, -type Q4_K)",
-			dir, formatGB(size), formatGB(max(free, 0)))
+	if ok && size > free-synthDiskReserve {
+		return fmt.Errorf("not enough disk space in %s: the file needs %s, and of the %s free synth keeps %s for the rest of the system; free some space, write elsewhere, or make the model smaller (-layers, -type Q4_K)",
+			dir, formatGB(size), formatGB(max(free, 0)), formatGB(synthDiskReserve))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,8 @@ func TestRunSynth(t *testing.T) {
 	// Replacing needs -force; the same seed writes the same bytes.
 	before, _ := os.ReadFile(path)
 	code, _, stderr = runCLI(append(append([]string{"synth"}, args...), path)...)
-	if code != 1 || !strings.Contains(stderr, path+" exists (") || !strings.Contains(stderr, "pass -force to replace it") {
+	if code != 2 || !strings.Contains(stderr, path+" exists (") || !strings.Contains(stderr, "pass -force to replace it") ||
+		!strings.Contains(stderr, "Run `wan22 help synth` for its flags.") {
 		t.Errorf("existing file: status %d, stderr %q", code, stderr)
 	}
 	code, _, stderr = runCLI(append(append([]string{"synth", "-force"}, args...), path)...)
@@ -162,10 +164,10 @@ func TestSynthBadInput(t *testing.T) {
 		{[]string{"-type", "Q4_0", out}, 2, "-type Q4_0 is not one -kind dit"},
 		{[]string{"-kind", "clip", out}, 2, `unknown -kind "clip": want one of dit`},
 		{[]string{"-out", "16", out}, 2, "flag provided but not defined: -out"},
-		{append(append([]string{}, tinyDiT...), existing), 1, existing + " exists (7 bytes); pass -force to replace it"},
-		{append(append([]string{}, tinyDiT...), folder), 1, folder + " is a folder; give a file name"},
-		{append(append([]string{"-force"}, tinyDiT...), folder), 1, folder + " is a folder"},
-		{append(append([]string{}, tinyDiT...), filepath.Join(dir, "no", "such", "m.gguf")), 1, "the folder " + filepath.Join(dir, "no", "such") + " does not exist"},
+		{append(append([]string{}, tinyDiT...), existing), 2, existing + " exists (7 bytes); pass -force to replace it"},
+		{append(append([]string{}, tinyDiT...), folder), 2, folder + " is a folder; give a file name"},
+		{append(append([]string{"-force"}, tinyDiT...), folder), 2, folder + " is a folder"},
+		{append(append([]string{}, tinyDiT...), filepath.Join(dir, "no", "such", "m.gguf")), 2, "the folder " + filepath.Join(dir, "no", "such") + " does not exist"},
 	} {
 		code, stdout, stderr := runSynthCtx(context.Background(), c.args...)
 		if code != c.code || stdout != "" || !strings.HasPrefix(stderr, "wan22 synth: ") || !strings.Contains(stderr, c.want) {
@@ -199,8 +201,8 @@ func TestSynthDiskFull(t *testing.T) {
 		t.Skipf("%s free in %s: more than the largest model", formatGB(free), dir)
 	}
 	code, stdout, stderr := runSynthCtx(context.Background(), args...)
-	if code != 1 || stdout != "" || !strings.Contains(stderr, "not enough disk space in "+dir+": the file needs "+formatGB(size)+" and ") ||
-		!strings.Contains(stderr, " are free") {
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "not enough disk space in "+dir+": the file needs "+formatGB(size)+", and of the ") ||
+		!strings.Contains(stderr, " free synth keeps 67.11 MB for the rest of the system") {
 		t.Errorf("status %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	if names := dirEntries(t, dir); len(names) != 0 {
@@ -407,5 +409,29 @@ func TestSynthDefaults(t *testing.T) {
 		if err != nil || float64(job.size) < c.lo || float64(job.size) > c.hi || job.what != c.what {
 			t.Errorf("%s: %q, %s (%v); want %q of %g to %g GB", c.kind.name, job.what, formatGB(job.size), err, c.what, c.lo/1e9, c.hi/1e9)
 		}
+	}
+}
+
+// TestSynthDanglingLink: a symbolic link at OUT is an existing OUT even when
+// it names nothing: kept without -force (a usage error), replaced with it.
+func TestSynthDanglingLink(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "dangling.gguf")
+	if err := os.Symlink("nowhere.gguf", link); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	code, stdout, stderr := runSynthCtx(context.Background(), append(slices.Clone(tinyDiT), link)...)
+	if code != 2 || stdout != "" || !strings.Contains(stderr, link+" exists (a symbolic link to nowhere.gguf, which does not exist); pass -force to replace the link") {
+		t.Errorf("status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if to, err := os.Readlink(link); err != nil || to != "nowhere.gguf" {
+		t.Errorf("the link became %q (%v)", to, err)
+	}
+	code, _, stderr = runSynthCtx(context.Background(), append(append([]string{"-force"}, tinyDiT...), link)...)
+	if st, err := os.Lstat(link); code != 0 || err != nil || !st.Mode().IsRegular() {
+		t.Errorf("-force: status %d (%s), %v", code, stderr, err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "nowhere.gguf")); err == nil {
+		t.Error("-force wrote through the link instead of replacing it")
 	}
 }
