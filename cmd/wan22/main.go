@@ -84,9 +84,10 @@ func usage(w io.Writer) {
 }
 
 // runHelp implements `wan22 help [COMMAND]`: the command list, or one
-// command's help, on stdout.
+// command's help, on stdout. Help about help itself (`wan22 help help`,
+// `wan22 help -h`) is the command list.
 func runHelp(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
+	if len(args) == 0 || (len(args) == 1 && isHelpArg(args[0])) {
 		usage(stdout)
 		return 0
 	}
@@ -102,6 +103,16 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "wan22 help: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// isHelpArg reports whether a is a request for help: help, -h, -help or
+// --help.
+func isHelpArg(a string) bool {
+	switch a {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
 }
 
 // helpTo is the stderr run hands every command: errors are written to the

@@ -48,7 +48,7 @@ func TestUsage(t *testing.T) {
 // every command and every way of asking, and that usage errors go to
 // stderr with status 2.
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"help", "help"}, {"help", "-h"}, {"help", "--help"}, {"help", "-help"}} {
 		code, stdout, stderr := runCLI(args...)
 		if code != 0 || !strings.Contains(stdout, "usage: wan22 <command>") || stderr != "" {
 			t.Errorf("%q: status %d, stdout %q, stderr %q", args, code, stdout, stderr)
