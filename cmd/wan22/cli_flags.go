@@ -66,6 +66,17 @@ func checkFloat(name string, v, lo, hi float64) error {
 		Want: "a number from " + strconv.FormatFloat(lo, 'g', -1, 64) + " to " + strconv.FormatFloat(hi, 'g', -1, 64)}
 }
 
+// checkPositive checks a float flag that must be greater than 0 and at
+// most hi, such as --shift: finite, 0 itself refused. name is the flag with
+// its dash.
+func checkPositive(name string, v, hi float64) error {
+	if !math.IsNaN(v) && v > 0 && v <= hi {
+		return nil
+	}
+	return &FlagRangeError{Flag: name, Value: strconv.FormatFloat(v, 'g', -1, 64),
+		Want: "a number greater than 0, at most " + strconv.FormatFloat(hi, 'g', -1, 64)}
+}
+
 // maxGiB is the largest memory or disk amount a flag may give in GiB: more
 // than any machine wan22 runs on has, small enough that GiB × 2³⁰ fits an
 // int64 with room to spare.

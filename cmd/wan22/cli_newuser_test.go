@@ -125,3 +125,17 @@ func TestI2VBudgetAdvice(t *testing.T) {
 	require.Contains(t, evs[len(evs)-1]["message"], "--host-budget (0.001 GiB given)")
 	require.Empty(t, entries(t, out))
 }
+
+// TestShiftRange: --shift says the range it takes, 0 excluded, and takes
+// any positive value up to 100.
+func TestShiftRange(t *testing.T) {
+	dir := t.TempDir()
+	for _, v := range []string{"-1", "0", "NaN", "101", "+Inf"} {
+		code, _, stderr := runCLI(qaI2VArgs(dir, "--out", filepath.Join(dir, "v.avi"), "--shift", v)...)
+		require.Equal(t, 2, code, v)
+		require.Contains(t, stderr, "--shift "+v+" is out of range: want a number greater than 0, at most 100", v)
+	}
+	for _, v := range []float64{0.005, 5, 100} {
+		require.NoError(t, checkPositive("--shift", v, 100), v)
+	}
+}
