@@ -58,7 +58,10 @@ Models: --high/--low/--text-encoder/--vae name real files; a role without a
 file gets a synthetic one (random weights, real layout and size) written into
 --synth-dir (default: a temporary folder removed afterwards unless
 --keep-synth; files already there with the right size are reused). The size
-is checked against the free disk space and announced before writing. With
+is checked against the free disk space and announced before writing; the
+files given are checked first (each must exist and be of its role's kind),
+and on the CPU an expert too large for the available memory is refused
+before it is written. With
 --same-expert (the default) one expert file serves both experts, which saves
 15-29 GB of disk. --tiny, or --device cpu without model files, runs the tiny
 model set (engine/tinymodels) at small sizes instead.
@@ -75,7 +78,7 @@ instead of bf16 for the self-attention
 records it, and --compare against a bf16 report says the two differ in it.
 
 A budget at which a size does not fit is recorded with the smallest budget
-it needs, and the bench goes on. Ctrl-C stops it: synthetic files being
+it needs, and the bench goes on; when no run completed the exit status is 1. Ctrl-C stops it: synthetic files being
 written, temporary videos and the temporary folder are removed, and no JSON or
 HTML is written (they are only ever written complete, through a rename).
 
@@ -225,10 +228,16 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !p.tiny && !f.noHistory {
 		saveBenchHistory(rep, stdout, stderr)
 	}
+	completed := false
 	for _, r := range rep.Runs {
 		if r.Status == benchreport.StatusFailed {
 			return 1
 		}
+		completed = completed || r.Status == benchreport.StatusOK
+	}
+	if !completed {
+		fmt.Fprintln(stderr, "wan22 bench: no run completed: none fits in this memory (the table says what each needs)")
+		return 1
 	}
 	return 0
 }
@@ -308,6 +317,10 @@ func (f *benchFlags) check() (benchPlan, error) {
 	if f.low != "" && f.high == "" {
 		return p, errors.New("--low without --high: give the high-noise expert too")
 	}
+	// The model files given, before any synthetic one is written.
+	if err := checkGivenModels(f); err != nil {
+		return p, err
+	}
 	if err := p.schedule(f); err != nil {
 		return p, err
 	}
@@ -350,6 +363,42 @@ func (f *benchFlags) check() (benchPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkGivenModels checks that each model file given exists and is of its
+// role's kind (as wan22.Open will), so that a typo or a wrong file is
+// refused before the bench writes gigabytes of synthetic models.
+func checkGivenModels(f *benchFlags) error {
+	for _, m := range []struct {
+		flag, path string
+		ok         func(modelfile.Info) bool
+		want       string
+	}{
+		{"--high", f.high, isI2VExpert, "a WAN 2.2 i2v DiT expert"},
+		{"--low", f.low, isI2VExpert, "a WAN 2.2 i2v DiT expert"},
+		{"--text-encoder", f.textEncoder, func(i modelfile.Info) bool { return i.Kind == modelfile.KindT5 && i.T5.Tokenizer != "" },
+			"a umT5 text encoder with its tokenizer"},
+		{"--vae", f.vae, func(i modelfile.Info) bool { return i.Kind == modelfile.KindWanVAE && i.VAE.Version == "2.1" }, "the WAN 2.1 VAE"},
+	} {
+		if m.path == "" {
+			continue
+		}
+		src, _, err := modelfile.Open(m.path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.flag, err)
+		}
+		info := modelfile.Detect(src)
+		src.Close()
+		if !m.ok(info) {
+			return fmt.Errorf("%s %s is a %s, not %s", m.flag, m.path, info.Name(), m.want)
+		}
+	}
+	return nil
+}
+
+// isI2VExpert reports whether a model file is an image-to-video DiT expert.
+func isI2VExpert(i modelfile.Info) bool {
+	return i.Kind == modelfile.KindWanDiT && i.DiT.Variant == "i2v"
 }
 
 // checkReportOutputs checks --json and --html: each can be written as a
@@ -670,6 +719,28 @@ type synthFile struct {
 	synthJob
 }
 
+// benchHostAvailable is the host memory available now (tests replace it).
+var benchHostAvailable = hostmem.Available
+
+// checkSynthHostMemory refuses, before they are written, synthetic experts
+// that no CPU run can hold: the CPU backend keeps an expert's weights in
+// host memory (wan22's estimate counts them with the activations and the
+// collector's headroom, which only the opened models tell, at each run).
+// On the GPU the weights stream from pinned memory and disk instead.
+func checkSynthHostMemory(p benchPlan, files []synthFile) error {
+	if p.device != wan22.DeviceCPU {
+		return nil
+	}
+	avail := benchHostAvailable()
+	for _, j := range files {
+		if strings.HasSuffix(j.role, "expert") && avail > 0 && j.size > avail {
+			return fmt.Errorf("the synthetic %s would be %s, and on the CPU its weights are held in host memory, of which %s is available: no run can fit; give smaller expert files, --tiny, or --device cuda",
+				j.role, formatGB(j.size), formatGB(avail))
+		}
+	}
+	return nil
+}
+
 // diskReserve is the disk space the bench leaves free when it writes
 // synthetic files.
 const diskReserve = 64 << 20
@@ -809,6 +880,9 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 			}
 			*w.path = filepath.Join(dir, w.name)
 			files = append(files, synthFile{role: w.role, path: *w.path, synthJob: sj})
+		}
+		if err := checkSynthHostMemory(p, files); err != nil {
+			return err
 		}
 		if err := materialize(ctx, dir, files, expertSpaceAdvice(f, p), stdout); err != nil {
 			return err

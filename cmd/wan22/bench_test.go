@@ -347,6 +347,54 @@ func TestBenchBudgets(t *testing.T) {
 	if rep, err := benchreport.ReadFile(js); err != nil || len(rep.Runs) != 2 || rep.Runs[1].Status != benchreport.StatusOK {
 		t.Errorf("the bench did not go on after the failed run: %v", err)
 	}
+	// No run fits: the report is written, and the exit status says that
+	// nothing was measured.
+	if err := os.Remove(js); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runBenchCtx(context.Background(), append(args, "--vram-budget", "16")...)
+	if code != 1 || !strings.Contains(stderr, "no run completed") || !strings.Contains(stdout, "does not fit") {
+		t.Errorf("nothing fits: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// TestBenchChecksFilesFirst: a model file given that is missing or of the
+// wrong kind, and synthetic experts too large for the CPU's memory, are
+// refused before any synthetic file is written.
+func TestBenchChecksFilesFirst(t *testing.T) {
+	tmp := isolateTemp(t)
+	smallSynth(t)
+	m := tinyFiles(t)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--vae", filepath.Join(dir, "typo.safetensors")}, "--vae: "},
+		{[]string{"--vae", m.TextEncoder}, "--vae " + m.TextEncoder + " is a "},
+		{[]string{"--text-encoder", m.VAE}, "not a umT5 text encoder"},
+		{[]string{"--high", m.VAE}, "not a WAN 2.2 i2v DiT expert"},
+		{[]string{"--high", m.High, "--low", filepath.Join(dir, "typo.gguf")}, "--low: "},
+	} {
+		args := append([]string{"--device", "cpu", "--synth-dir", dir, "--frames", "5", "--size", "64x32"}, c.args...)
+		code, stdout, stderr := runBenchCtx(context.Background(), args...)
+		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stdout, "writing") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q, nothing written\n%s", c.args, code, stderr, c.want, stdout)
+		}
+	}
+	// Synthetic experts larger than the host memory available.
+	saved := benchHostAvailable
+	t.Cleanup(func() { benchHostAvailable = saved })
+	benchHostAvailable = func() int64 { return 1 << 10 }
+	code, stdout, stderr := runBenchCtx(context.Background(), "--device", "cpu", "--vae", m.VAE, "--synth-dir", dir, "--frames", "5", "--size", "64x32")
+	if code != 1 || !strings.Contains(stderr, "the synthetic high-noise expert would be") || !strings.Contains(stderr, "no run can fit") || strings.Contains(stdout, "writing") {
+		t.Errorf("too large for the CPU: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, d := range []string{dir, tmp} {
+		if ents, _ := os.ReadDir(d); len(ents) != 0 {
+			t.Errorf("left in %s: %v", d, ents)
+		}
+	}
 }
 
 func TestBenchClassify(t *testing.T) {
