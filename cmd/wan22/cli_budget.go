@@ -11,7 +11,7 @@ import (
 
 // withBudgetAdvice adds to err, when it is (or wraps) the library's memory
 // refusal, *wan22.BudgetError, what to change among the flags of the run f
-// (i2v's, or the demo's when f.outFlag is -out): the library's message
+// (i2v's, or the demo's): the library's message
 // says what needs how much against which limit, in no command's words.
 // Other errors come back as they are.
 func withBudgetAdvice(err error, f *i2vFlags) error {
@@ -19,15 +19,11 @@ func withBudgetAdvice(err error, f *i2vFlags) error {
 	if !errors.As(err, &be) {
 		return err
 	}
-	demo := f.outFlag == "-out"
-	dash, cmd := "--", "wan22 i2v"
-	if demo {
-		dash, cmd = "-", "wan22 demo"
-	}
+	demo := f.demo
 	var advice []string
 	switch {
 	case be.What == "device memory" && f.vram > 0:
-		advice = append(advice, fmt.Sprintf("raise %svram-budget (%s GiB given), or leave it out to use all free GPU memory", dash, formatGiB(f.vram)))
+		advice = append(advice, fmt.Sprintf("raise %s (%s GiB given), or leave it out to use all free GPU memory", f.flag("vram-budget"), formatGiB(f.vram)))
 	case be.What == "host memory" && !demo && f.host > 0:
 		advice = append(advice, fmt.Sprintf("raise --host-budget (%s GiB given), or leave it out to check against the memory available", formatGiB(f.host)))
 	}
@@ -41,7 +37,7 @@ func withBudgetAdvice(err error, f *i2vFlags) error {
 	default:
 		advice = append(advice, "use a smaller --size or --max-area, or fewer --frames")
 	}
-	return fmt.Errorf("%w. With %s: %s", err, cmd, strings.Join(advice, "; or "))
+	return fmt.Errorf("%w. With wan22 %s: %s", err, f.cmd(), strings.Join(advice, "; or "))
 }
 
 // formatGiB writes a GiB amount as given on the command line: 0.001, 32.

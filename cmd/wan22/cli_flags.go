@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -114,17 +113,21 @@ func formatGB(n int64) string {
 
 // checkDevice checks --device (v): cpu, cuda or auto. cuda is refused in a
 // binary built without CUDA, before any work starts.
-func checkDevice(v string) error {
+func checkDevice(v string) error { return checkDeviceIn("--", v) }
+
+// checkDeviceIn is checkDevice for a command whose flags start with dash
+// ("--", or the demo's "-"), as its messages name them.
+func checkDeviceIn(dash, v string) error {
 	switch v {
 	case wan22.DeviceCPU, "auto":
 		return nil
 	case wan22.DeviceCUDA:
 		if !cudaAvailable() {
-			return errors.New("--device cuda: this binary was built without CUDA: build it with `make cuda`, or use --device cpu")
+			return fmt.Errorf("%sdevice cuda: this binary was built without CUDA: build it with `make cuda`, or use %sdevice cpu", dash, dash)
 		}
 		return nil
 	}
-	return fmt.Errorf("--device %q: use cpu, cuda or auto", v)
+	return fmt.Errorf("%sdevice %q: use cpu, cuda or auto", dash, v)
 }
 
 // seedValue is a --seed flag: a whole number from 0 to 2⁶⁴−1, with an error
@@ -158,20 +161,43 @@ var cudaAvailable = cuda.Available
 // CPU, and with auto when this binary has no CUDA, before any work starts.
 // With auto in a CUDA binary the library refuses it if no GPU opens.
 func checkAttention(v, device string) (wan22.AttentionPrecision, error) {
+	return checkAttentionIn("--", v, device)
+}
+
+// checkAttentionIn is checkAttention for a command whose flags start with
+// dash ("--", or the demo's "-"), as its messages name them.
+func checkAttentionIn(dash, v, device string) (wan22.AttentionPrecision, error) {
 	a, err := wan22.ParseAttentionPrecision(v)
 	if err != nil {
-		return "", fmt.Errorf("--attention: %w", err)
+		return "", fmt.Errorf("%sattention: %w", dash, err)
 	}
 	if a == wan22.AttentionBF16 {
 		return a, nil
 	}
 	switch {
 	case device == wan22.DeviceCPU:
-		return "", fmt.Errorf("--attention %s: 8-bit attention needs the CUDA backend, and --device cpu computes attention in f32: use --attention bf16 or --device cuda", a)
+		return "", fmt.Errorf("%sattention %s: 8-bit attention needs the CUDA backend, and %sdevice cpu computes attention in f32: use %sattention bf16 or %sdevice cuda", dash, a, dash, dash, dash)
 	case !cudaAvailable():
-		return "", fmt.Errorf("--attention %s: 8-bit attention needs the CUDA backend, and this binary was built without CUDA: build it with `make cuda`, or use --attention bf16", a)
+		return "", fmt.Errorf("%sattention %s: 8-bit attention needs the CUDA backend, and this binary was built without CUDA: build it with `make cuda`, or use %sattention bf16", dash, a, dash)
 	}
 	return a, nil
+}
+
+// checkVRAMBudget refuses a VRAM budget (in GiB, flag name) for a run that
+// is on the CPU before anything opens: device cpu, or auto in a binary
+// without CUDA. The CPU has no device memory to budget, and a budget taken
+// silently would read as one that applies. dash is how the command's flags
+// start ("--", or the demo's "-").
+func checkVRAMBudget(dash string, gib float64, device string) error {
+	switch {
+	case gib == 0:
+		return nil
+	case device == wan22.DeviceCPU:
+		return fmt.Errorf("%svram-budget needs the GPU (%sdevice cuda): the CPU has no device memory to budget; leave %svram-budget out", dash, dash, dash)
+	case device == "auto" && !cudaAvailable():
+		return fmt.Errorf("%svram-budget needs the GPU, and this binary was built without CUDA, so it runs on the CPU, which has no device memory to budget: leave %svram-budget out, or build with `make cuda`", dash, dash)
+	}
+	return nil
 }
 
 // parseFlagsJSON is parseFlags for a command with a --json flag (i2v,

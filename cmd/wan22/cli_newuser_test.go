@@ -139,3 +139,47 @@ func TestShiftRange(t *testing.T) {
 		require.NoError(t, checkPositive("--shift", v, 100), v)
 	}
 }
+
+// TestVRAMBudgetOnCPU: a --vram-budget for a run that is on the CPU before
+// anything opens (--device cpu, or auto without CUDA) is refused, as bench
+// refuses it, instead of being taken silently.
+func TestVRAMBudgetOnCPU(t *testing.T) {
+	dir := t.TempDir()
+	saved := cudaAvailable
+	t.Cleanup(func() { cudaAvailable = saved })
+	cudaAvailable = func() bool { return false }
+	out := filepath.Join(dir, "v.avi")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{qaI2VArgs(dir, "--out", out, "--vram-budget", "4"), "wan22 i2v: --vram-budget needs the GPU (--device cuda): the CPU has no device memory to budget"},
+		{qaI2VArgs(dir, "--out", out, "--device", "auto", "--vram-budget", "4"), "wan22 i2v: --vram-budget needs the GPU, and this binary was built without CUDA"},
+		{[]string{"demo", "-out", out, "-vram-budget", "4"}, "wan22 demo: -vram-budget needs the GPU, and this binary was built without CUDA, so it runs on the CPU, which has no device memory to budget: leave -vram-budget out"},
+	} {
+		code, _, stderr := runCLI(c.args...)
+		require.Equal(t, 2, code, "%q: %s", c.args, stderr)
+		require.Contains(t, stderr, c.want, c.args)
+	}
+	// 0, all free memory, is no budget to refuse.
+	require.NoError(t, checkVRAMBudget("--", 0, "cpu"))
+	cudaAvailable = func() bool { return true }
+	require.NoError(t, checkVRAMBudget("--", 4, "auto"), "auto in a CUDA binary: the GPU when one opens")
+	require.NoError(t, checkVRAMBudget("--", 4, "cuda"))
+}
+
+// TestDemoNamesItself: the demo's lines on stderr start "wan22 demo:", not
+// i2v's prefix, and its refusals name its own -flags.
+func TestDemoNamesItself(t *testing.T) {
+	isolateTemp(t)
+	dir := t.TempDir()
+	code, _, stderr := runCLI("demo", "-device", "cpu", "-out", filepath.Join(dir, "d.avi"), "-steps", "1", "-frames", "1", "-width", "16", "-height", "16")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "wan22 demo: 16x16, 1 frame at 16 fps")
+	require.NotContains(t, stderr, "wan22 i2v")
+	for _, args := range [][]string{{"-device", "tpu"}, {"-device", "cpu", "-attention", "int8"}, {"-attention", "fp8"}, {"-vram-budget", "-1"}} {
+		code, _, stderr := runCLI(append([]string{"demo", "-out", filepath.Join(dir, "e.avi")}, args...)...)
+		require.Equal(t, 2, code, "%q", args)
+		require.NotContains(t, stderr, "--", "%q: %s", args, stderr)
+	}
+}

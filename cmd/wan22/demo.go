@@ -63,12 +63,12 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	f := i2vFlags{frames: *frames, steps: *steps, width: *width, height: *height, size: fmt.Sprintf("%dx%d", *width, *height),
 		cfg: "3.5", solver: wan22.DefaultSolver, maxArea: wan22.DefaultMaxArea, shift: wan22.DefaultShift, boundary: wan22.DefaultBoundary,
-		fps: wan22.DefaultFPS, device: *device, attention: *attention, vram: *vram, out: *out, outFlag: "-out", json: *asJSON, seed: *seed,
+		fps: wan22.DefaultFPS, device: *device, attention: *attention, vram: *vram, out: *out, demo: true, json: *asJSON, seed: *seed,
 		image: "(test image)", high: "-", low: "-", textEncoder: "-", vae: "-", set: map[string]bool{"prompt": true}}
 	err := f.check()
 	if err == nil && f.att != wan22.AttentionBF16 && f.device != wan22.DeviceCUDA {
 		// The demo is a first run, often on a laptop: 8-bit attention only where the GPU is asked for.
-		err = fmt.Errorf("--attention %s: 8-bit attention needs the GPU, and the demo runs on the CPU unless asked: add -device cuda", f.att)
+		err = fmt.Errorf("-attention %s: 8-bit attention needs the GPU, and the demo runs on the CPU unless asked: add -device cuda", f.att)
 	}
 	if err != nil {
 		return jsonUsageError(stdout, stderr, "demo", *asJSON, err)
@@ -126,6 +126,7 @@ func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writ
 		return err
 	}
 	rep := newReporter(stdout, stderr, f.json)
+	rep.prefix = "wan22 " + f.cmd() + ":"
 	rep.start(p, s, f)
 	if err := generateTo(ctx, p, req, s, f.outName(), f.out, "", "", rep); err != nil {
 		return err

@@ -52,15 +52,16 @@ func TestDemoBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"-device", "tpu"}, 2, "--device"},
+		{[]string{"-device", "tpu"}, 2, `wan22 demo: -device "tpu": use cpu, cuda or auto`},
 		{[]string{"-width", "-16"}, 2, "width -16 is below 16"},
 		{[]string{"-frames", "6"}, 2, "5 and 9"},
 		{[]string{"-steps", "20000"}, 2, "-steps 20000 is out of range"},
-		{[]string{"-vram-budget", "NaN"}, 2, "--vram-budget"},
+		{[]string{"-vram-budget", "NaN"}, 2, "wan22 demo: -vram-budget NaN is out of range"},
+		{[]string{"-vram-budget", "4"}, 2, "wan22 demo: -vram-budget needs the GPU (-device cuda): the CPU has no device memory to budget"},
 		{[]string{"-width", "4096", "-height", "4096", "-frames", "1025"}, 1, "GiB of host memory available: make the video smaller or use fewer frames, or free memory. With wan22 demo: use a smaller -width and -height, or fewer -frames"},
 		{[]string{"stray"}, 2, "unexpected arguments"},
 		{[]string{"-attention", "int4"}, 2, `attention precision "int4" not understood`},
-		{[]string{"-attention", "fp8"}, 2, "8-bit attention needs the CUDA backend"},
+		{[]string{"-attention", "fp8"}, 2, "wan22 demo: -attention fp8: 8-bit attention needs the CUDA backend, and -device cpu computes attention in f32: use -attention bf16 or -device cuda"},
 		{[]string{"-device", "auto", "-attention", "int8"}, 2, "8-bit attention needs the"},
 		{[]string{"-out", filepath.Join(outDir, "missing", "dir", "d.avi"), "-steps", "1", "-frames", "1", "-width", "16", "-height", "16"}, 2, "d.avi: the folder"},
 	} {

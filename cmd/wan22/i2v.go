@@ -82,7 +82,7 @@ type i2vFlags struct {
 	seed                           uint64
 	vram, pinned, host             float64
 	out, framesDir, preview        string
-	outFlag                        string // the name of --out in messages ("" is --out; demo's is -out)
+	demo                           bool // the demo's flags: named -flag in messages, not --flag
 	json                           bool
 	set                            map[string]bool
 	width, height                  int
@@ -276,7 +276,7 @@ func (f *i2vFlags) check() error {
 		checkFloat("--boundary", f.boundary, 0.001, 1),
 		checkSwitchStep(f.switchStep, f.steps, f.set["switch-step"]),
 		checkInt("--fps", f.fps, 1, 1000, ""),
-		checkGiB("--vram-budget", f.vram, 0),
+		checkGiB(f.flag("vram-budget"), f.vram, 0),
 		checkGiB("--pinned-budget", f.pinned, 0),
 		checkGiB("--host-budget", f.host, 0),
 	}
@@ -285,10 +285,14 @@ func (f *i2vFlags) check() error {
 			return err
 		}
 	}
-	if err := checkDevice(f.device); err != nil {
+	dash := f.flag("")
+	if err := checkDeviceIn(dash, f.device); err != nil {
 		return err
 	}
-	if f.att, err = checkAttention(f.attention, f.device); err != nil {
+	if err := checkVRAMBudget(dash, f.vram, f.device); err != nil {
+		return err
+	}
+	if f.att, err = checkAttentionIn(dash, f.attention, f.device); err != nil {
 		return err
 	}
 	f.vramBytes, f.pinnedBytes, f.host64 = int64(f.vram*(1<<30)), int64(f.pinned*(1<<30)), int64(f.host*(1<<30))
@@ -331,13 +335,25 @@ func (f *i2vFlags) check() error {
 	return nil
 }
 
-// outName is the name of --out in messages: --out, or demo's -out.
-func (f *i2vFlags) outName() string {
-	if f.outFlag == "" {
-		return "--out"
+// cmd is the command the flags are of: i2v, or demo.
+func (f *i2vFlags) cmd() string {
+	if f.demo {
+		return "demo"
 	}
-	return f.outFlag
+	return "i2v"
 }
+
+// flag is the flag name (without dashes) as the command spells it in
+// messages: --name for i2v, -name for the demo.
+func (f *i2vFlags) flag(name string) string {
+	if f.demo {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// outName is the name of --out in messages: --out, or demo's -out.
+func (f *i2vFlags) outName() string { return f.flag("out") }
 
 // checkVideoExt checks the extension of the video file path (flagName, "" when
 // not given) as video.Create will: .mp4 or .avi in any case, before anything
@@ -399,6 +415,7 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	rep := newReporter(stdout, stderr, f.json)
+	rep.prefix = "wan22 " + f.cmd() + ":"
 	rep.start(p, s, f)
 	return generateTo(ctx, p, req, s, f.outName(), f.out, f.framesDir, f.preview, rep)
 }
@@ -528,6 +545,7 @@ func (m multiWriter) Abort() error {
 // JSON objects.
 type reporter struct {
 	stdout, stderr io.Writer
+	prefix         string // "wan22 i2v:" or "wan22 demo:", before every line on stderr
 	json           bool
 	tty            bool
 	last           wan22.Stage
@@ -535,8 +553,9 @@ type reporter struct {
 	sum            stageSummary
 }
 
+// newReporter is a reporter for i2v; the demo sets its prefix.
 func newReporter(stdout, stderr io.Writer, asJSON bool) *reporter {
-	r := &reporter{stdout: stdout, stderr: stderr, json: asJSON, last: -1}
+	r := &reporter{stdout: stdout, stderr: stderr, prefix: "wan22 i2v:", json: asJSON, last: -1}
 	if f, ok := stderr.(interface{ Stat() (os.FileInfo, error) }); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			r.tty = true
@@ -582,18 +601,18 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 	if estOK {
 		estimate = "; " + estimateText(estSec, estBasis)
 	}
-	fmt.Fprintf(r.stderr, "wan22 i2v: %dx%d, %s at %d fps, %s (shift %g, cfg %g/%g, %s), seed %d on %s with %s attention (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads%s\n",
-		s.Width, s.Height, plural(s.Frames, "frame"), s.FPS, plural(s.Steps, s.Solver+" step"), s.Shift, s.Guidance.High, s.Guidance.Low, switchAt, s.Seed,
+	fmt.Fprintf(r.stderr, "%s %dx%d, %s at %d fps, %s (shift %g, cfg %g/%g, %s), seed %d on %s with %s attention (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads%s\n",
+		r.prefix, s.Width, s.Height, plural(s.Frames, "frame"), s.FPS, plural(s.Steps, s.Solver+" step"), s.Shift, s.Guidance.High, s.Guidance.Low, switchAt, s.Seed,
 		p.Backend(), s.Attention, budget, float64(s.Host)/(1<<30), float64(s.Device)/(1<<30), estimate)
 	if len(s.Timesteps) > 0 {
-		fmt.Fprintf(r.stderr, "wan22 i2v: distilled timesteps %s\n", scheduler.FormatTimesteps(s.Timesteps))
+		fmt.Fprintf(r.stderr, "%s distilled timesteps %s\n", r.prefix, scheduler.FormatTimesteps(s.Timesteps))
 	}
 	for _, l := range s.LoRAs {
 		how := ""
 		if l.Merge {
 			how = ", merged into its F16/BF16/F32 weights"
 		}
-		fmt.Fprintf(r.stderr, "wan22 i2v: LoRA %s at strength %g on %s%s\n", l.Path, l.Strength, loraTarget(l.Expert), how)
+		fmt.Fprintf(r.stderr, "%s LoRA %s at strength %g on %s%s\n", r.prefix, l.Path, l.Strength, loraTarget(l.Expert), how)
 	}
 }
 
@@ -604,7 +623,7 @@ func (r *reporter) note(msg string) {
 		return
 	}
 	r.endBar()
-	fmt.Fprintln(r.stderr, "wan22 i2v:", msg)
+	fmt.Fprintln(r.stderr, r.prefix, msg)
 }
 
 func (r *reporter) endBar() {
@@ -640,7 +659,7 @@ func (r *reporter) event(ev wan22.Event) {
 	line += fmt.Sprintf("  elapsed %s", ev.Elapsed.Round(time.Second))
 	if ev.Plan != "" {
 		r.endBar()
-		fmt.Fprintf(r.stderr, "wan22 i2v: %s expert: %s\n", ev.Stage, ev.Plan)
+		fmt.Fprintf(r.stderr, "%s %s expert: %s\n", r.prefix, ev.Stage, ev.Plan)
 	}
 	if !r.tty {
 		if ev.Done || ev.PerStep > 0 || ev.Stage == wan22.VAEDecode || ev.Stage == wan22.VideoWrite {
