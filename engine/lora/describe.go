@@ -174,7 +174,11 @@ func (s Summary) String() string {
 			sizes = append(sizes, fmt.Sprintf("%s %d", c.n, c.v))
 		}
 	}
-	fmt.Fprintf(&b, "  model sizes from its shapes: %s, at least %d blocks\n", strings.Join(sizes, ", "), d.Blocks)
+	blocks := fmt.Sprintf("at least %d blocks", d.Blocks)
+	if d.Blocks == 1 {
+		blocks = "at least 1 block"
+	}
+	fmt.Fprintf(&b, "  model sizes from its shapes: %s, %s\n", strings.Join(sizes, ", "), blocks)
 	if len(s.Fits) > 0 {
 		fmt.Fprintf(&b, "  fits: %s\n", strings.Join(s.Fits, "; "))
 	} else {

@@ -205,6 +205,16 @@ func TestDescribe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if text := small.Describe().String(); !strings.Contains(text, "at least 30 blocks") {
+		t.Errorf("String() of a LoRA on block 29:\n%s", text)
+	}
+	one, err := fileOf(t, "one.safetensors", zeros("lora_unet_blocks_0_self_attn_v.lora_down.weight", 16, 1536), zeros("lora_unet_blocks_0_self_attn_v.lora_up.weight", 1536, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := one.Describe().String(); !strings.Contains(text, ", at least 1 block\n") {
+		t.Errorf("String() of a LoRA on block 0:\n%s", text)
+	}
 	if fits := small.Fits(); !slices.Equal(fits, []string{"Wan 2.1 T2V-1.3B"}) {
 		t.Errorf("a dim-1536 LoRA fits %q, want only Wan 2.1 T2V-1.3B", fits)
 	}

@@ -93,7 +93,7 @@ func TestOpenErrors(t *testing.T) {
 		{"safetensors brace lost", write("brace.safetensors", stFile(`x"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4)),
 			[]string{"brace.safetensors: damaged safetensors header: invalid JSON: invalid character 'x'", "(at byte 8)"}},
 		{"safetensors header an array", write("array.safetensors", stFile(`["w", 1]`, 4)),
-			[]string{"damaged safetensors header: the 8-byte JSON header is a array, not an object"}},
+			[]string{"damaged safetensors header: the 8-byte JSON header is an array, not an object"}},
 		{"safetensors header zeroed", write("zero.safetensors", stFile("\x00\x00\x00\x00\x00\x00", 4)),
 			[]string{"zero.safetensors: damaged safetensors header: invalid JSON"}},
 		{"safetensors header cut", write("cut.safetensors", stFile(`{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4)[:30]),
@@ -413,6 +413,23 @@ func TestHumanBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.00 KiB", 15400000000: "14.34 GiB", 1 << 62: "4.00 EiB"} {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestSummaryCounts: one layer, one head, one tensor of a type read in the
+// singular; JSON's "array" takes "an".
+func TestSummaryCounts(t *testing.T) {
+	info := Detect(fakeDiT("", 128, 36, 1, 256, nil))
+	if s := info.Summary(); !strings.Contains(s, "dim 128, 1 layer, 1 head × 128, ffn 256") {
+		t.Errorf("summary %q", s)
+	}
+	if s := Detect(fakeDiT("", 256, 36, 2, 512, nil)).Summary(); !strings.Contains(s, "2 layers, 2 heads × 128") {
+		t.Errorf("summary %q", s)
+	}
+	for w, want := range map[string]string{"array": "an", "object": "an", "string": "a", "number": "a", "bool": "a"} {
+		if got := article(w); got != want {
+			t.Errorf("article(%q) = %q, want %q", w, got, want)
 		}
 	}
 }

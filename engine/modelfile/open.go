@@ -258,7 +258,7 @@ func damagedSafetensors(path string, n uint64) error {
 	case errors.As(err, &syn):
 		e.Detail = fmt.Sprintf("invalid JSON: %v (at byte %d)", err, 8+syn.Offset-1)
 	case errors.As(err, &typ):
-		e.Detail = fmt.Sprintf("the %d-byte JSON header is a %s, not an object (at byte 8)", n, typ.Value)
+		e.Detail = fmt.Sprintf("the %d-byte JSON header is %s %s, not an object (at byte 8)", n, article(typ.Value), typ.Value)
 	case err != nil:
 		e.Detail = fmt.Sprintf("invalid JSON: %v", err)
 	default:

@@ -110,15 +110,11 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 	ew.printf("  bytes by type:\n")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, tt := range r.Info.Types {
-		noun := "tensors"
-		if tt.Count == 1 {
-			noun = "tensor"
-		}
-		fmt.Fprintf(tw, "    %s\t%d %s\t%d bytes\t%s\t\n", tt.Type, tt.Count, noun, tt.Bytes, humanBytes(tt.Bytes))
+		fmt.Fprintf(tw, "    %s\t%s\t%d bytes\t%s\t\n", tt.Type, count(tt.Count, "tensor"), tt.Bytes, humanBytes(tt.Bytes))
 	}
 	tw.Flush()
 	if len(r.Metadata) > 0 {
-		ew.printf("  metadata (%d keys):\n", len(r.Metadata))
+		ew.printf("  metadata (%s):\n", count(len(r.Metadata), "key"))
 		for _, m := range r.Metadata {
 			ew.printf("    %s [%s] = %s\n", m.Key, m.Type, m.Value)
 		}
