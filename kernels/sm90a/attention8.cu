@@ -247,7 +247,9 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
     auto step = [&](int j, PF& pf) {
         float alpha[2], t[64];
         scores(t, j, ks);
-        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // RACE EXPERIMENT: Ko reads before the TMA refill
+        // Ko(j) was read by ldmatrix (generic proxy) and the TMA (async proxy) refills the slot after the release:
+        // without this fence the refill could land before those reads (attn8h differed between launches).
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         warp_release(empty_k(j));  // S(j) retired, Ko(j) read: the slot may refill
         kscales(j + 1, ks);  // for the next tile, ahead of its use
         if constexpr (PV8) {
