@@ -104,11 +104,11 @@ func TestI2VEstimateShape(t *testing.T) {
 		}
 		return ks
 	}
-	require.Equal(t, []string{"tiny", ""}, kinds(sameShapeRuns(hist, tiny)))
-	require.Equal(t, []string{"synthetic", ""}, kinds(sameShapeRuns(hist, a14b)))
+	require.Equal(t, []string{"tiny"}, kinds(sameShapeRuns(hist, tiny)))
+	require.Equal(t, []string{"synthetic"}, kinds(sameShapeRuns(hist, a14b)))
 	other := tiny
 	other.Layers = 1
-	require.Equal(t, []string{""}, kinds(sameShapeRuns(hist, other)))
+	require.Empty(t, sameShapeRuns(hist, other)) // a report without a kind is left out, never assumed
 
 	// A real expert's file is read for its shape.
 	m := tinySet(t)
@@ -118,7 +118,7 @@ func TestI2VEstimateShape(t *testing.T) {
 	require.Empty(t, sameShapeRuns([]benchreport.Report{r}, a14b))
 	r.Settings.Models.High = filepath.Join(t.TempDir(), "gone.gguf")
 	require.Empty(t, sameShapeRuns([]benchreport.Report{r}, tiny))
-	require.Len(t, sameShapeRuns([]benchreport.Report{r}, a14b), 1)
+	require.Empty(t, sameShapeRuns([]benchreport.Report{r}, a14b)) // a file gone is not assumed to be I2V-A14B
 
 	require.Equal(t, "under a second (b)", estimateText(0.3, "b"))
 	require.Equal(t, "about 1s (b)", estimateText(0.7, "b"))
