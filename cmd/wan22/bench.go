@@ -1267,7 +1267,7 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 		if ctx.Err() != nil {
 			return run, backend, ctx.Err()
 		}
-		run.Status, run.Error, run.MinVRAM = classify(err)
+		run.Status, run.Error, run.MinVRAM = classify(withBenchBudgetAdvice(err, f, p, m, budget))
 		return run, backend, nil
 	}
 	if f.outVideo == "" {
@@ -1300,6 +1300,64 @@ func classify(err error) (status, msg string, need int64) {
 		return benchreport.StatusNoFit, err.Error(), 0
 	}
 	return benchreport.StatusFailed, err.Error(), 0
+}
+
+// withBenchBudgetAdvice adds to err, when it is (or wraps) the library's
+// memory refusal, *wan22.BudgetError, what to change among the bench's
+// flags for the run of m at budget (bytes of VRAM, 0 for all free memory),
+// as withBudgetAdvice does for i2v: the library's message names no flag.
+// A flag is advised only where it would change the run. Other errors, and
+// a refusal no flag can help, come back as they are.
+func withBenchBudgetAdvice(err error, f benchFlags, p benchPlan, m wan22.Models, budget int64) error {
+	var be *wan22.BudgetError
+	if !errors.As(err, &be) {
+		return err
+	}
+	var advice []string
+	if be.What == "device memory" && budget > 0 {
+		advice = append(advice, fmt.Sprintf("raise --vram-budget (%s in this run), or give 0 to use all free GPU memory", benchreport.BudgetLabel(budget)))
+	}
+	switch {
+	case !be.WeightsExceed():
+		advice = append(advice, "use a smaller --size or fewer --frames")
+	case be.WeightsStage == "high-noise": // the experts' stage
+		advice = append(advice, expertAdvice(f, p, m)...)
+	case be.WeightsStage == "text encode" && f.textEncoder != "":
+		advice = append(advice, "give a smaller quantized --text-encoder file (Q8_0 or Q4_K_M GGUF)")
+	}
+	if len(advice) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w. With wan22 bench: %s", err, strings.Join(advice, "; or "))
+}
+
+// expertAdvice is what shrinks the larger expert of m, whose weights alone
+// do not fit: a smaller --expert-type when that expert is synthetic and not
+// already of the smallest type, --same-expert when the low-noise expert is
+// a synthetic file larger than the --high file that would replace it, and
+// smaller --high/--low files when the larger expert is a file given.
+func expertAdvice(f benchFlags, p benchPlan, m wan22.Models) []string {
+	size := func(path string) int64 {
+		if st, err := os.Stat(path); err == nil {
+			return st.Size()
+		}
+		return 0
+	}
+	high, low := size(m.High), size(m.Low)
+	synthHigh := f.high == ""
+	synthLow := f.low == "" && (f.high == "" || !f.sameExpert)
+	largerSynth := (synthHigh && high >= low) || (synthLow && low >= high)
+	var advice []string
+	if largerSynth && p.expertType != gguf.TypeQ4_K {
+		advice = append(advice, fmt.Sprintf("give a smaller --expert-type, Q4_K (%v now)", p.expertType))
+	}
+	if f.high != "" && f.low == "" && !f.sameExpert && high < low {
+		advice = append(advice, fmt.Sprintf("give --same-expert, so that --high %s serves as the low-noise expert too, not a synthetic %v one", f.high, p.expertType))
+	}
+	if !largerSynth {
+		advice = append(advice, "give smaller quantized expert files (--high, --low: Q8_0 or Q4_K_M GGUF)")
+	}
+	return advice
 }
 
 // timedWriter times a video writer's frame writes.

@@ -298,6 +298,9 @@ func (f fakeBudgets) Generate(ctx context.Context, r wan22.Request, out wan22.Ou
 		return f.generator.Generate(ctx, r, out)
 	case f.budget == 20<<30:
 		return errors.New("step 1: something broke")
+	case f.budget == 8<<30: // the library's estimate, before the planner
+		return &wan22.BudgetError{What: "device memory", Need: 10 << 30, Budget: f.budget, BudgetGiven: true,
+			Width: r.Width, Height: r.Height, Frames: r.Frames, LargestStageOf: "VAE decode"}
 	}
 	return fmt.Errorf("high-noise expert h.gguf: %w", &blockswap.BudgetError{Budget: f.budget, Need: 24 << 30})
 }
@@ -355,6 +358,92 @@ func TestBenchBudgets(t *testing.T) {
 	code, stdout, stderr = runBenchCtx(context.Background(), append(args, "--vram-budget", "16")...)
 	if code != 1 || !strings.Contains(stderr, "no run completed") || !strings.Contains(stdout, "does not fit") {
 		t.Errorf("nothing fits: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// The library's refusal is recorded with the bench's own flags added.
+	if err := os.Remove(js); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runBenchCtx(context.Background(), append(args, "--vram-budget", "8")...)
+	if code != 1 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rep, err = benchreport.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "more than the device memory budget of 8.00 GiB: make the video smaller or use fewer frames, or raise the budget. " +
+		"With wan22 bench: raise --vram-budget (8 GiB in this run), or give 0 to use all free GPU memory; or use a smaller --size or fewer --frames"
+	if r := rep.Runs[0]; r.Status != benchreport.StatusNoFit || r.MinVRAM != 10<<30 || !strings.HasSuffix(r.Error, want) {
+		t.Errorf("8 GiB run %+v\nwant the error to end %q", r, want)
+	}
+}
+
+// TestBenchBudgetAdvice: the library's memory refusal, which names no flag,
+// gets the bench's flags that would change the run: --vram-budget for
+// device memory when the run had one; when the models alone do not fit, a
+// smaller --expert-type or --same-expert for synthetic experts (only where
+// they would shrink the larger expert) or smaller files given; else a
+// smaller --size or fewer --frames.
+func TestBenchBudgetAdvice(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string, size int) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	small, big := file("small.gguf", 10), file("big.gguf", 20)
+	q8 := benchPlan{expertType: gguf.TypeQ8_0}
+	host := &wan22.BudgetError{What: "host memory", Need: 3 << 30, Budget: 1 << 30, Width: 832, Height: 480, Frames: 81, LargestStageOf: "VAE decode"}
+	weights := func(stage string) *wan22.BudgetError {
+		e := *host
+		e.Weights, e.WeightsStage = 2<<30, stage
+		return &e
+	}
+	device := &wan22.BudgetError{What: "device memory", Need: 20 << 30, Budget: 16 << 30, BudgetGiven: true, Width: 832, Height: 480, Frames: 81, LargestStageOf: "VAE decode"}
+	const (
+		size       = "use a smaller --size or fewer --frames"
+		expertType = "give a smaller --expert-type, Q4_K (Q8_0 now)"
+		files      = "give smaller quantized expert files (--high, --low: Q8_0 or Q4_K_M GGUF)"
+	)
+	for _, c := range []struct {
+		name   string
+		err    error
+		f      benchFlags
+		p      benchPlan
+		m      wan22.Models
+		budget int64
+		want   string // the advice; "" for the error unchanged
+	}{
+		{"video", host, benchFlags{sameExpert: true}, q8, wan22.Models{High: small, Low: small}, 0, size},
+		{"device memory at a budget", device, benchFlags{sameExpert: true}, q8, wan22.Models{}, 16 << 30,
+			"raise --vram-budget (16 GiB in this run), or give 0 to use all free GPU memory; or " + size},
+		{"device memory, all free", device, benchFlags{sameExpert: true}, q8, wan22.Models{}, 0, size},
+		{"synthetic experts", weights("high-noise"), benchFlags{sameExpert: true}, q8, wan22.Models{High: big, Low: big}, 0, expertType},
+		{"synthetic experts already Q4_K", weights("high-noise"), benchFlags{sameExpert: true}, benchPlan{expertType: gguf.TypeQ4_K},
+			wan22.Models{High: big, Low: big}, 0, ""},
+		{"a synthetic low expert larger than --high", weights("high-noise"), benchFlags{high: small}, q8, wan22.Models{High: small, Low: big}, 0,
+			expertType + "; or give --same-expert, so that --high " + small + " serves as the low-noise expert too, not a synthetic Q8_0 one"},
+		{"a synthetic low expert smaller than --high", weights("high-noise"), benchFlags{high: big}, q8, wan22.Models{High: big, Low: small}, 0, files},
+		{"both experts given", weights("high-noise"), benchFlags{high: big, low: small, sameExpert: true}, q8, wan22.Models{High: big, Low: small}, 0, files},
+		{"text encoder given", weights("text encode"), benchFlags{textEncoder: small, sameExpert: true}, q8, wan22.Models{}, 0,
+			"give a smaller quantized --text-encoder file (Q8_0 or Q4_K_M GGUF)"},
+		{"synthetic text encoder", weights("text encode"), benchFlags{sameExpert: true}, q8, wan22.Models{}, 0, ""},
+		{"the VAE", weights("VAE decode"), benchFlags{sameExpert: true}, q8, wan22.Models{}, 0, ""},
+		{"no budget error", io.ErrUnexpectedEOF, benchFlags{}, q8, wan22.Models{}, 16 << 30, ""},
+	} {
+		err := withBenchBudgetAdvice(fmt.Errorf("run: %w", c.err), c.f, c.p, c.m, c.budget)
+		want := "run: " + c.err.Error()
+		if c.want != "" {
+			want += ". With wan22 bench: " + c.want
+		}
+		if err.Error() != want {
+			t.Errorf("%s:\n got %q\nwant %q", c.name, err, want)
+		}
+		if !errors.Is(err, c.err) {
+			t.Errorf("%s: %v does not wrap the library's error", c.name, err)
+		}
 	}
 }
 
