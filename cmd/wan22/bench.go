@@ -263,7 +263,7 @@ func (f *benchFlags) check() (benchPlan, error) {
 	switch p.device {
 	case "auto":
 		p.device = wan22.DeviceCPU
-		if cuda.Available() {
+		if cudaAvailable() {
 			p.device = wan22.DeviceCUDA
 		}
 	default:
@@ -299,8 +299,12 @@ func (f *benchFlags) check() (benchPlan, error) {
 	if p.budgets, err = parseBudgets(f.budgets); err != nil {
 		return p, err
 	}
-	if p.device == wan22.DeviceCPU && slices.ContainsFunc(p.budgets, func(b int64) bool { return b != 0 }) {
-		return p, errors.New("--vram-budget needs the GPU (--device cuda): the CPU has no device memory to budget")
+	// A budget for a run on the CPU (--device cpu, or auto in a binary
+	// without CUDA) is refused as i2v and the demo refuse it.
+	if i := slices.IndexFunc(p.budgets, func(b int64) bool { return b != 0 }); i >= 0 {
+		if err := checkVRAMBudget("--", float64(p.budgets[i])/(1<<30), strings.ToLower(f.device)); err != nil {
+			return p, err
+		}
 	}
 	if err := checkGiB("--pinned-budget", f.pinned, 0); err != nil {
 		return p, err
@@ -467,13 +471,13 @@ func (p *benchPlan) schedule(f *benchFlags) error {
 	if p.guidanceHigh, p.guidanceLow, err = parseCFG(f.cfg); err != nil {
 		return err
 	}
-	for _, c := range []struct {
-		name   string
-		v, max float64
-	}{{"--shift", f.shift, 100}, {"--boundary", f.boundary, 1}} {
-		if err := checkFloat(c.name, c.v, 0, c.max); err != nil {
-			return err
-		}
+	// A shift of 0 would reach the scheduler's error: refused here as i2v
+	// refuses it.
+	if err := checkPositive("--shift", f.shift, 100); err != nil {
+		return err
+	}
+	if err := checkFloat("--boundary", f.boundary, 0, 1); err != nil {
+		return err
 	}
 	if f.set["boundary"] && f.set["switch-step"] {
 		return errors.New("give --boundary or --switch-step, not both")

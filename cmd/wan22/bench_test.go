@@ -378,6 +378,41 @@ func TestBenchBudgets(t *testing.T) {
 	}
 }
 
+// TestBenchVRAMBudgetOnCPU: a --vram-budget for a bench that runs on the
+// CPU before anything opens (--device cpu, or auto in a binary without
+// CUDA) is refused, as i2v and the demo refuse it, with the reason that
+// applies; 0 (all free memory) is no budget, and a CUDA binary takes one.
+func TestBenchVRAMBudgetOnCPU(t *testing.T) {
+	isolateTemp(t)
+	saved := cudaAvailable
+	t.Cleanup(func() { cudaAvailable = saved })
+	cudaAvailable = func() bool { return false }
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--vram-budget", "4"}, "wan22 bench: --vram-budget needs the GPU, and this binary was built without CUDA, so it runs on the CPU, which has no device memory to budget: leave --vram-budget out"},
+		{[]string{"--device", "AUTO", "--vram-budget", "0,4"}, "wan22 bench: --vram-budget needs the GPU, and this binary was built without CUDA"},
+		{[]string{"--device", "cpu", "--vram-budget", "4"}, "wan22 bench: --vram-budget needs the GPU (--device cuda): the CPU has no device memory to budget"},
+	} {
+		code, stdout, stderr := runBenchCtx(context.Background(), c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) || stdout != "" {
+			t.Errorf("%q: exit %d, stderr %q, stdout %q; want 2 and %q", c.args, code, stderr, stdout, c.want)
+		}
+	}
+	for _, c := range []struct {
+		device, budgets string
+		cuda            bool
+	}{{"auto", "0", false}, {"cpu", "0", false}, {"auto", "0,4", true}, {"cuda", "4", true}} {
+		cudaAvailable = func() bool { return c.cuda }
+		f := benchFlags{steps: 2, scheduleSteps: 40, solver: "unipc", shift: 5, boundary: 0.9, cfg: "3.5", device: c.device, expertType: "Q8_0",
+			frames: "5", sizes: "64x32", budgets: c.budgets, sameExpert: true, set: map[string]bool{}}
+		if _, err := f.check(); err != nil {
+			t.Errorf("--device %s --vram-budget %s (CUDA %v): %v", c.device, c.budgets, c.cuda, err)
+		}
+	}
+}
+
 // TestBenchBudgetAdvice: the library's memory refusal, which names no flag,
 // gets the bench's flags that would change the run: --vram-budget for
 // device memory when the run had one; when the models alone do not fit, a
@@ -571,7 +606,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--device", "cuda", "--vram-budget", "1e9"}, "--vram-budget 1e+09 is out of range"},
 		{[]string{"--device", "cuda", "--vram-budget", "Inf"}, "out of range"},
 		{[]string{"--device", "cuda", "--vram-budget", "lots"}, "not a number of GiB"},
-		{[]string{"--vram-budget", "32"}, "needs the GPU"},
+		{[]string{"--device", "cpu", "--vram-budget", "0,32"}, "--vram-budget needs the GPU (--device cuda): the CPU has no device memory to budget; leave --vram-budget out"},
 		{[]string{"--pinned-budget", "-3"}, "--pinned-budget -3 is out of range"},
 		{[]string{"--device", "cuda", "--expert-type", "Q9_9"}, "unknown --expert-type"},
 		// The tiny model set has experts of its own: the synthetic experts' flags are refused.
@@ -584,7 +619,11 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--schedule-steps", "1"}, "--schedule-steps"},
 		{[]string{"--cfg", "0.5"}, "--cfg"},
 		{[]string{"--cfg", "3,4,5"}, "HIGH,LOW"},
-		{[]string{"--shift", "NaN"}, "--shift"},
+		{[]string{"--shift", "NaN"}, "--shift NaN is out of range: want a number greater than 0, at most 100"},
+		{[]string{"--shift", "0"}, "--shift 0 is out of range: want a number greater than 0, at most 100"},
+		{[]string{"--shift", "-1"}, "--shift -1 is out of range: want a number greater than 0, at most 100"},
+		{[]string{"--shift", "101"}, "--shift 101 is out of range: want a number greater than 0, at most 100"},
+		{[]string{"--shift", "+Inf"}, "--shift +Inf is out of range: want a number greater than 0, at most 100"},
 		{[]string{"--solver", "magic"}, "magic"},
 		{[]string{"--device", "tpu"}, `--device "tpu": use cpu, cuda or auto`},
 		{[]string{"--attention", "int4"}, `--attention: attention precision "int4" not understood`},
