@@ -24,6 +24,7 @@ import (
 	"github.com/wan22/wan22/engine/pipeline"
 	"github.com/wan22/wan22/engine/t5"
 	"github.com/wan22/wan22/engine/tinymodels"
+	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/engine/video"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/atomicfile"
@@ -388,6 +389,9 @@ func checkGivenModels(f *benchFlags) error {
 			continue
 		}
 		src, _, err := modelfile.Open(m.path)
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s %s does not exist: check the path", m.flag, m.path)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.flag, err)
 		}
@@ -773,8 +777,8 @@ func materialize(ctx context.Context, dir string, files []synthFile, advice stri
 			return fmt.Errorf("checking the free space in %s: %w", dir, err)
 		}
 		if ok && total > free-diskReserve {
-			return fmt.Errorf("not enough disk space in %s for the synthetic files: they need %s, and %s are free of which %s stay free for the system; %s",
-				dir, formatGB(total), formatGB(free), formatGB(diskReserve), advice)
+			return fmt.Errorf("not enough disk space in %s for the synthetic files: they need %s, and %s are free of which %d MiB stay free for the system; %s",
+				dir, formatGB(total), formatGB(free), diskReserve>>20, advice)
 		}
 	}
 	for i, j := range files {
@@ -1290,37 +1294,54 @@ func benchVideoPath(dir string, size [2]int, frames int, budget int64) string {
 // classify turns a failed run's error into its status, message and, for a
 // run that does not fit, the smallest VRAM budget it needs (0 if unknown).
 func classify(err error) (status, msg string, need int64) {
-	var plan *blockswap.BudgetError
-	var est *wan22.BudgetError
-	switch {
-	case errors.As(err, &plan):
-		return benchreport.StatusNoFit, err.Error(), plan.Need
-	case errors.As(err, &est):
-		if est.What == "device memory" {
-			need = est.Need
-		}
+	if need, ok := deviceNeed(err); ok {
 		return benchreport.StatusNoFit, err.Error(), need
-	case errors.Is(err, cuda.ErrOutOfBudget):
+	}
+	var est *wan22.BudgetError
+	if errors.As(err, &est) || errors.Is(err, cuda.ErrOutOfBudget) {
 		return benchreport.StatusNoFit, err.Error(), 0
 	}
 	return benchreport.StatusFailed, err.Error(), 0
 }
 
-// withBenchBudgetAdvice adds to err, when it is (or wraps) the library's
-// memory refusal, *wan22.BudgetError, what to change among the bench's
-// flags for the run of m at budget (bytes of VRAM, 0 for all free memory),
-// as withBudgetAdvice does for i2v: the library's message names no flag.
-// A flag is advised only where it would change the run. Other errors, and
-// a refusal no flag can help, come back as they are.
+// deviceNeed reports whether err is (or wraps) a stage's refusal of the
+// VRAM budget — the block planner's, the VAE's tiling or the text encoder's
+// streaming — and the smallest budget that stage needs.
+func deviceNeed(err error) (int64, bool) {
+	var plan *blockswap.BudgetError
+	var v *vae.BudgetError
+	var te *t5.BudgetError
+	switch {
+	case errors.As(err, &plan):
+		return plan.Need, true
+	case errors.As(err, &v):
+		return v.Need, true
+	case errors.As(err, &te):
+		return te.Need, true
+	}
+	return 0, false
+}
+
+// withBenchBudgetAdvice adds to err, when it is (or wraps) a memory
+// refusal, what to change among the bench's flags for the run of m at
+// budget (bytes of VRAM, 0 for all free memory), as withBudgetAdvice does for
+// i2v: a stage's refusal of the VRAM budget (deviceNeed) gets --vram-budget
+// when the run had one; the library's host-memory refusal,
+// *wan22.BudgetError, which names no flag, gets the flags that shrink what
+// did not fit. A flag is advised only where it would change the run. Other
+// errors, and a refusal no flag can help, come back as they are.
 func withBenchBudgetAdvice(err error, f benchFlags, p benchPlan, m wan22.Models, budget int64) error {
+	if _, ok := deviceNeed(err); ok {
+		if budget <= 0 {
+			return err
+		}
+		return fmt.Errorf("%w. With wan22 bench: raise --vram-budget (%s in this run), or give 0 to use all free GPU memory", err, benchreport.BudgetLabel(budget))
+	}
 	var be *wan22.BudgetError
 	if !errors.As(err, &be) {
 		return err
 	}
 	var advice []string
-	if be.What == "device memory" && budget > 0 {
-		advice = append(advice, fmt.Sprintf("raise --vram-budget (%s in this run), or give 0 to use all free GPU memory", benchreport.BudgetLabel(budget)))
-	}
 	switch {
 	case !be.WeightsExceed():
 		advice = append(advice, "use a smaller --size or fewer --frames")

@@ -21,7 +21,9 @@ import (
 	"github.com/wan22/wan22/engine/cuda"
 	"github.com/wan22/wan22/engine/lora"
 	"github.com/wan22/wan22/engine/modelfile"
+	"github.com/wan22/wan22/engine/t5"
 	"github.com/wan22/wan22/engine/tinymodels"
+	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/benchreport"
 	"github.com/wan22/wan22/scheduler"
@@ -298,9 +300,8 @@ func (f fakeBudgets) Generate(ctx context.Context, r wan22.Request, out wan22.Ou
 		return f.generator.Generate(ctx, r, out)
 	case f.budget == 20<<30:
 		return errors.New("step 1: something broke")
-	case f.budget == 8<<30: // the library's estimate, before the planner
-		return &wan22.BudgetError{What: "device memory", Need: 10 << 30, Budget: f.budget, BudgetGiven: true,
-			Width: r.Width, Height: r.Height, Frames: r.Frames, LargestStageOf: "VAE decode"}
+	case f.budget == 8<<30: // the VAE's tiling plan, which pipeline.PlanStages returns as it is
+		return &vae.BudgetError{Half: vae.Decoder, Width: r.Width, Height: r.Height, Need: 10 << 30, Budget: f.budget}
 	}
 	return fmt.Errorf("high-noise expert h.gguf: %w", &blockswap.BudgetError{Budget: f.budget, Need: 24 << 30})
 }
@@ -371,8 +372,8 @@ func TestBenchBudgets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "more than the device memory budget of 8.00 GiB: make the video smaller or use fewer frames, or raise the budget. " +
-		"With wan22 bench: raise --vram-budget (8 GiB in this run), or give 0 to use all free GPU memory; or use a smaller --size or fewer --frames"
+	want := "raise the VRAM budget to at least 10.00 GiB or lower the resolution. " +
+		"With wan22 bench: raise --vram-budget (8 GiB in this run), or give 0 to use all free GPU memory"
 	if r := rep.Runs[0]; r.Status != benchreport.StatusNoFit || r.MinVRAM != 10<<30 || !strings.HasSuffix(r.Error, want) {
 		t.Errorf("8 GiB run %+v\nwant the error to end %q", r, want)
 	}
@@ -436,7 +437,7 @@ func TestBenchBudgetAdvice(t *testing.T) {
 		e.Weights, e.WeightsStage = 2<<30, stage
 		return &e
 	}
-	device := &wan22.BudgetError{What: "device memory", Need: 20 << 30, Budget: 16 << 30, BudgetGiven: true, Width: 832, Height: 480, Frames: 81, LargestStageOf: "VAE decode"}
+	device := fmt.Errorf("high-noise expert h.gguf: %w", &blockswap.BudgetError{Budget: 16 << 30, Need: 20 << 30})
 	const (
 		size       = "use a smaller --size or fewer --frames"
 		expertType = "give a smaller --expert-type, Q4_K (Q8_0 now)"
@@ -453,8 +454,8 @@ func TestBenchBudgetAdvice(t *testing.T) {
 	}{
 		{"video", host, benchFlags{sameExpert: true}, q8, wan22.Models{High: small, Low: small}, 0, size},
 		{"device memory at a budget", device, benchFlags{sameExpert: true}, q8, wan22.Models{}, 16 << 30,
-			"raise --vram-budget (16 GiB in this run), or give 0 to use all free GPU memory; or " + size},
-		{"device memory, all free", device, benchFlags{sameExpert: true}, q8, wan22.Models{}, 0, size},
+			"raise --vram-budget (16 GiB in this run), or give 0 to use all free GPU memory"},
+		{"device memory, all free", device, benchFlags{sameExpert: true}, q8, wan22.Models{}, 0, ""},
 		{"synthetic experts", weights("high-noise"), benchFlags{sameExpert: true}, q8, wan22.Models{High: big, Low: big}, 0, expertType},
 		{"synthetic experts already Q4_K", weights("high-noise"), benchFlags{sameExpert: true}, benchPlan{expertType: gguf.TypeQ4_K},
 			wan22.Models{High: big, Low: big}, 0, ""},
@@ -494,11 +495,11 @@ func TestBenchChecksFilesFirst(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--vae", filepath.Join(dir, "typo.safetensors")}, "--vae: "},
+		{[]string{"--vae", filepath.Join(dir, "typo.safetensors")}, "--vae " + filepath.Join(dir, "typo.safetensors") + " does not exist: check the path"},
 		{[]string{"--vae", m.TextEncoder}, "--vae " + m.TextEncoder + " is a "},
 		{[]string{"--text-encoder", m.VAE}, "not a umT5 text encoder"},
 		{[]string{"--high", m.VAE}, "not a WAN 2.2 i2v DiT expert"},
-		{[]string{"--high", m.High, "--low", filepath.Join(dir, "typo.gguf")}, "--low: "},
+		{[]string{"--high", m.High, "--low", filepath.Join(dir, "typo.gguf")}, "--low " + filepath.Join(dir, "typo.gguf") + " does not exist: check the path"},
 	} {
 		args := append([]string{"--device", "cpu", "--synth-dir", dir, "--frames", "5", "--size", "64x32"}, c.args...)
 		code, stdout, stderr := runBenchCtx(context.Background(), args...)
@@ -528,7 +529,8 @@ func TestBenchClassify(t *testing.T) {
 		need   int64
 	}{
 		{fmt.Errorf("x: %w", &blockswap.BudgetError{Need: 7}), benchreport.StatusNoFit, 7},
-		{&wan22.BudgetError{What: "device memory", Need: 9}, benchreport.StatusNoFit, 9},
+		{fmt.Errorf("vae decode: %w", &vae.BudgetError{Need: 8}), benchreport.StatusNoFit, 8},
+		{&t5.BudgetError{Need: 6}, benchreport.StatusNoFit, 6},
 		{&wan22.BudgetError{What: "host memory", Need: 9}, benchreport.StatusNoFit, 0},
 		{fmt.Errorf("vae: %w", &cuda.BudgetError{What: "device memory"}), benchreport.StatusNoFit, 0},
 		{io.ErrUnexpectedEOF, benchreport.StatusFailed, 0},
@@ -951,7 +953,7 @@ func TestBenchDiskAdvice(t *testing.T) {
 	if err == nil {
 		t.Skip("the file system reports no free space (or an exabyte of it)")
 	}
-	for _, want := range []string{"not enough disk space in " + dir, "of which " + formatGB(diskReserve) + " stay free for the system", "; free some space"} {
+	for _, want := range []string{"not enough disk space in " + dir, "of which 64 MiB stay free for the system", "; free some space"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
 		}

@@ -15,6 +15,13 @@ import (
 // says what needs how much against which limit, in no command's words.
 // Other errors come back as they are.
 func withBudgetAdvice(err error, f *i2vFlags) error {
+	if _, ok := deviceNeed(err); ok {
+		// A stage's refusal of the VRAM budget says how much it needs.
+		if f.vram <= 0 {
+			return err
+		}
+		return fmt.Errorf("%w. With wan22 %s: raise %s (%s GiB given), or leave it out to use all free GPU memory", err, f.cmd(), f.flag("vram-budget"), formatGiB(f.vram))
+	}
 	var be *wan22.BudgetError
 	if !errors.As(err, &be) {
 		return err
@@ -22,8 +29,6 @@ func withBudgetAdvice(err error, f *i2vFlags) error {
 	demo := f.demo
 	var advice []string
 	switch {
-	case be.What == "device memory" && f.vram > 0:
-		advice = append(advice, fmt.Sprintf("raise %s (%s GiB given), or leave it out to use all free GPU memory", f.flag("vram-budget"), formatGiB(f.vram)))
 	case be.What == "host memory" && !demo && f.host > 0:
 		advice = append(advice, fmt.Sprintf("raise --host-budget (%s GiB given), or leave it out to check against the memory available", formatGiB(f.host)))
 	}

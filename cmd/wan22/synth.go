@@ -382,8 +382,8 @@ func checkTargetSpace(path string, size int64) error {
 		return fmt.Errorf("checking the free space in %s: %w", dir, err)
 	}
 	if ok && size > free-synthDiskReserve {
-		return fmt.Errorf("not enough disk space in %s: the file needs %s, and of the %s free synth keeps %s for the rest of the system; free some space, write elsewhere, or make the model smaller (-layers, -type Q4_K)",
-			dir, formatGB(size), formatGB(max(free, 0)), formatGB(synthDiskReserve))
+		return fmt.Errorf("not enough disk space in %s: the file needs %s, and of the %s free synth keeps %d MiB for the rest of the system; free some space, write elsewhere, or make the model smaller (-layers, -type Q4_K)",
+			dir, formatGB(size), formatGB(max(free, 0)), synthDiskReserve>>20)
 	}
 	return nil
 }

@@ -202,7 +202,7 @@ func TestSynthDiskFull(t *testing.T) {
 	}
 	code, stdout, stderr := runSynthCtx(context.Background(), args...)
 	if code != 1 || stdout != "" || !strings.Contains(stderr, "not enough disk space in "+dir+": the file needs "+formatGB(size)+", and of the ") ||
-		!strings.Contains(stderr, " free synth keeps 67.11 MB for the rest of the system") {
+		!strings.Contains(stderr, " free synth keeps 64 MiB for the rest of the system") {
 		t.Errorf("status %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	if names := dirEntries(t, dir); len(names) != 0 {
