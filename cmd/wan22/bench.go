@@ -742,8 +742,13 @@ func checkSynthHostMemory(p benchPlan, files []synthFile) error {
 	avail := benchHostAvailable()
 	for _, j := range files {
 		if strings.HasSuffix(j.role, "expert") && avail > 0 && j.size > avail {
-			return fmt.Errorf("the synthetic %s would be %s, and on the CPU its weights are held in host memory, of which %s is available: no run can fit; give smaller expert files, --tiny, or --device cuda",
-				j.role, formatGB(j.size), formatGB(avail))
+			// (Only a bench given some model files gets here: without any, the CPU runs the tiny set.)
+			advice := "give both experts as smaller files (--high, --low), or leave out the model files for the tiny set"
+			if cudaAvailable() {
+				advice += ", or run on the GPU (--device cuda)"
+			}
+			return fmt.Errorf("the synthetic %s would be %s, and on the CPU its weights are held in host memory, of which %s is available: no run can fit; %s",
+				j.role, formatGB(j.size), formatGB(avail), advice)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -53,6 +54,14 @@ func TestFallbackAVIExists(t *testing.T) {
 	// An .avi --out is itself the target.
 	require.NoError(t, os.WriteFile(avi, nil, 0o644))
 	require.EqualError(t, checkVideoTarget("--out", avi), "--out "+avi+" already exists: choose another name or remove it")
+	// With ffmpeg present the .mp4 is written as such: an .avi beside it is
+	// none of the run's business.
+	if runtime.GOOS != "windows" {
+		bin := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(bin, "ffmpeg"), []byte("#!/bin/sh\nexit 0\n"), 0o755))
+		t.Setenv("PATH", bin)
+		require.NoError(t, checkVideoTarget("--out", mp4))
+	}
 }
 
 // TestI2VLoRAMarkedForOtherExpert: LoRAs whose names mark them for the
