@@ -348,9 +348,11 @@ func checkTargetPath(path string, force bool) error {
 	} else if err != nil {
 		return err
 	}
+	link := ""
 	if st.Mode()&os.ModeSymlink != 0 {
 		if target, err := os.Stat(path); err == nil {
 			st = target // what the link names; a dangling link stays a link
+			link, _ = os.Readlink(path)
 		}
 	}
 	switch {
@@ -363,6 +365,8 @@ func checkTargetPath(path string, force bool) error {
 		}
 	case !st.Mode().IsRegular():
 		return fmt.Errorf("%s exists and is not a regular file", path)
+	case !force && link != "":
+		return fmt.Errorf("%s exists (a symbolic link to %s, %s); pass -force to replace the link (%s itself is left as it is)", path, link, formatGB(st.Size()), link)
 	case !force:
 		return fmt.Errorf("%s exists (%s); pass -force to replace it", path, formatGB(st.Size()))
 	}

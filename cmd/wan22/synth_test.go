@@ -434,4 +434,21 @@ func TestSynthDanglingLink(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(dir, "nowhere.gguf")); err == nil {
 		t.Error("-force wrote through the link instead of replacing it")
 	}
+	// A link to an existing file: the message says the link is what -force
+	// replaces, and -force leaves the file it names as it is.
+	real, link2 := filepath.Join(dir, "real.gguf"), filepath.Join(dir, "l.gguf")
+	if err := os.WriteFile(real, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real.gguf", link2); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runSynthCtx(context.Background(), append(slices.Clone(tinyDiT), link2)...)
+	if want := link2 + " exists (a symbolic link to real.gguf, 3 bytes); pass -force to replace the link (real.gguf itself is left as it is)"; code != 2 || !strings.Contains(stderr, want) {
+		t.Errorf("status %d, stderr %q; want 2 and %q", code, stderr, want)
+	}
+	code, _, stderr = runSynthCtx(context.Background(), append(append([]string{"-force"}, tinyDiT...), link2)...)
+	if b, err := os.ReadFile(real); code != 0 || err != nil || string(b) != "abc" {
+		t.Errorf("-force over a link: status %d (%s); real.gguf now %q, %v", code, stderr, b, err)
+	}
 }
