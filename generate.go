@@ -160,7 +160,9 @@ type Output struct {
 	// Progress receives progress events.
 	Progress func(Event)
 	// Latent receives the latent [16, T, h, w] after every denoising step
-	// (for previews, see imageprep.LatentPreview).
+	// (for previews, see imageprep.LatentPreview; with the Settings,
+	// T = (Frames−1)/4 + 1, h = Height/8, w = Width/8). The slice is a copy, valid until the callback
+	// returns: changing it does not change the video; copy it to keep it.
 	Latent func(step, steps int, latent []float32) error
 }
 
@@ -545,9 +547,10 @@ func (p *Pipeline) planStages(width, height int) (pipeline.StagePlan, error) {
 // Generate makes the video of r and writes it to out. The image is prepared
 // (resized to the output size) first, then the stages run one model at a
 // time. Frames go to out as they are decoded. A cancelled ctx stops the run
-// within one DiT block, one prompt or one frame group and returns ctx's
-// error with every model released. A nil ctx is an error (ErrNilContext);
-// after Close it returns ErrClosed.
+// within one DiT block, one prompt or one frame group and returns an error
+// that wraps ctx's (test it with errors.Is(err, context.Canceled) or
+// context.DeadlineExceeded) with every model released. A nil ctx is an
+// error (ErrNilContext); after Close it returns ErrClosed.
 func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 	if err := p.usable(); err != nil {
 		return err
@@ -557,6 +560,9 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 	}
 	if out.Video == nil && out.Frame == nil {
 		return errors.New("wan22: the output has neither a Video writer nor a Frame callback")
+	}
+	if f, ok := out.Video.(*video.File); ok && f == nil {
+		return errors.New("wan22: Output.Video is a nil *video.File (did video.Create fail? check its error)")
 	}
 	s, err := p.Resolve(r)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22/engine/video"
 )
 
 // Misuse of the Pipeline is an error, never a panic.
@@ -34,4 +36,41 @@ func TestPipelineMisuse(t *testing.T) {
 	_, err = nilp.Resolve(tinyRequest())
 	require.ErrorIs(t, err, ErrNilPipeline)
 	require.ErrorIs(t, nilp.Generate(context.Background(), tinyRequest(), frame), ErrNilPipeline)
+}
+
+// TestLatentCallbackSeesACopy: the Latent callback gets the latent of every
+// step, [16, T, h, w] with T = (Frames−1)/4 + 1, h = Height/8, w =
+// Width/8, and what it does to the slice does not change the video.
+func TestLatentCallbackSeesACopy(t *testing.T) {
+	p := open(t, tiny)
+	r := tinyRequest()
+	want, err := generate(t, p, context.Background(), r)
+	require.NoError(t, err)
+	var frames [][]uint8
+	var steps []int
+	err = p.Generate(context.Background(), r, Output{
+		Frame: func(i int, img *image.RGBA) error {
+			frames = append(frames, append([]uint8(nil), img.Pix...))
+			return nil
+		},
+		Latent: func(step, n int, l []float32) error {
+			require.Len(t, l, 16*((r.Frames-1)/4+1)*(r.Height/8)*(r.Width/8))
+			steps = append(steps, step)
+			for i := range l {
+				l[i] = 1e30 // would make the video non-finite, were it the run's own latent
+			}
+			return nil
+		},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2}, steps)
+	require.Equal(t, want, frames)
+}
+
+// TestNilVideoFile: a nil *video.File as the writer (video.Create failed and
+// its error went unchecked) is an error, not a panic.
+func TestNilVideoFile(t *testing.T) {
+	p := open(t, tiny)
+	var f *video.File
+	require.ErrorContains(t, p.Generate(context.Background(), tinyRequest(), Output{Video: f}), "Output.Video is a nil *video.File")
 }

@@ -115,7 +115,9 @@ func (e *ModelError) Unwrap() error { return e.Err }
 
 // Pipeline is an opened set of models on a device. Models are loaded by
 // Generate one stage at a time, so an open Pipeline holds no model memory.
-// A Pipeline runs one Generate at a time.
+// A Pipeline is not safe for concurrent use: run one Generate at a time, and
+// to stop one, cancel its context and wait for it to return before calling
+// Close (Close during a Generate would free what the run is using).
 type Pipeline struct {
 	models Models
 	o      Options

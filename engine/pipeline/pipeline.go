@@ -503,6 +503,7 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 		}
 	}()
 	var stepTime time.Duration // denoising time so far, expert loads excluded
+	var latentCopy []float32   // what o.Latent is shown, reused step to step
 	for i, t := range timesteps {
 		if err := r.ctx.Err(); err != nil {
 			return nil, err
@@ -564,7 +565,9 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 		}
 		r.emit(ev)
 		if o.Latent != nil {
-			if err := o.Latent(i+1, o.Steps, x); err != nil {
+			// A copy: what the callback does to it cannot change the run.
+			latentCopy = append(latentCopy[:0], x...)
+			if err := o.Latent(i+1, o.Steps, latentCopy); err != nil {
 				return nil, err
 			}
 		}

@@ -18,7 +18,7 @@ const (
 	HighNoise               // the high-noise expert denoises the first steps
 	LowNoise                // the low-noise expert denoises the rest
 	VAEDecode               // the VAE decoder streams frames out
-	VideoWrite              // the frames are written out (by the caller of I2V)
+	VideoWrite              // the frames are written out (by the caller of I2V) as VAEDecode makes them: its events interleave with VAEDecode's, with no start event (Step 0) of its own
 )
 
 // Stages lists every stage in order.
@@ -84,8 +84,9 @@ type Event struct {
 type ProgressFunc func(Event)
 
 // LatentFunc receives the latent x [16, T, h, w] after denoising step
-// step (1-based) of steps, for previews. It must not modify or keep x. An
-// error stops the run and is returned.
+// step (1-based) of steps, for previews. x is a copy, valid until the call
+// returns (the next step reuses it): changing it does not change the run;
+// copy it to keep it. An error stops the run and is returned.
 type LatentFunc func(step, steps int, x []float32) error
 
 // Releaser is an optional interface of the backend passed to I2V: after a
