@@ -273,11 +273,11 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 		s.Steps = orInt(r.Steps, len(s.Timesteps))
 	}
 	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"shift", r.Shift}, {"high-noise guidance", r.GuidanceHigh}, {"low-noise guidance", r.GuidanceLow}, {"boundary", r.Boundary}} {
+		field, name string
+		v           float64
+	}{{"Shift", "shift", r.Shift}, {"GuidanceHigh", "high-noise guidance", r.GuidanceHigh}, {"GuidanceLow", "low-noise guidance", r.GuidanceLow}, {"Boundary", "boundary", r.Boundary}} {
 		if !finite(f.v) || f.v < 0 {
-			return s, fmt.Errorf("wan22: the %s must be a finite non-negative number, got %v", f.name, f.v)
+			return s, requestErr(f.field, fmt.Errorf("wan22: the %s must be a finite non-negative number, got %v", f.name, f.v))
 		}
 	}
 	s.Guidance = scheduler.Guidance{
@@ -286,18 +286,18 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 		Low:      float32(orFloat(r.GuidanceLow, guidance)),
 	}
 	if err := imageprep.CheckFrames(s.Frames); err != nil {
-		return s, err
+		return s, requestErr("Frames", err)
 	}
 	if s.FPS < 1 || s.FPS > 1000 {
-		return s, fmt.Errorf("wan22: fps must be in [1, 1000], got %d", s.FPS)
+		return s, requestErr("FPS", fmt.Errorf("wan22: fps must be in [1, 1000], got %d", s.FPS))
 	}
 	switch {
 	case r.Image == nil && r.Tensor == nil:
-		return s, errors.New("wan22: the request has no image")
+		return s, requestErr("Image", errors.New("wan22: the request has no image"))
 	case r.Image != nil && r.Tensor != nil:
-		return s, errors.New("wan22: the request has both an Image and a Tensor: give one")
+		return s, requestErr("Tensor", errors.New("wan22: the request has both an Image and a Tensor: give one"))
 	case r.Tensor != nil && (r.Width == 0 || r.Height == 0):
-		return s, errors.New("wan22: a prepared Tensor needs Width and Height")
+		return s, requestErr("Width", errors.New("wan22: a prepared Tensor needs Width and Height"))
 	}
 	if r.Image != nil {
 		// Preparing the image costs memory by its width: Load's limits.
@@ -307,27 +307,27 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 			if _, ok := r.Image.(*image.Uniform); ok {
 				hint = " (an image.Uniform has no size: draw it into an image.RGBA of the size you want)"
 			}
-			return s, fmt.Errorf("wan22: the request's image %w%s", err, hint)
+			return s, requestErr("Image", fmt.Errorf("wan22: the request's image %w%s", err, hint))
 		}
 	}
 	if (s.Width == 0) != (s.Height == 0) {
-		return s, fmt.Errorf("wan22: give both width and height, or neither (got %dx%d)", s.Width, s.Height)
+		return s, requestErr("Width", fmt.Errorf("wan22: give both width and height, or neither (got %dx%d)", s.Width, s.Height))
 	}
 	if s.Width == 0 {
 		b := r.Image.Bounds()
 		var err error
 		if s.Width, s.Height, err = imageprep.Size(b.Dx(), b.Dy(), orInt(r.MaxArea, DefaultMaxArea)); err != nil {
-			return s, err
+			return s, requestErr("MaxArea", err)
 		}
 	}
 	if err := imageprep.CheckSize(s.Width, s.Height); err != nil {
-		return s, err
+		return s, requestErr("Width", err)
 	}
 	if r.Tensor != nil && len(r.Tensor) != 3*s.Width*s.Height {
-		return s, fmt.Errorf("wan22: the prepared Tensor has %d values, want 3×%d×%d", len(r.Tensor), s.Height, s.Width)
+		return s, requestErr("Tensor", fmt.Errorf("wan22: the prepared Tensor has %d values, want 3×%d×%d", len(r.Tensor), s.Height, s.Width))
 	}
 	if err := p.options(r, s).Validate(); err != nil {
-		return s, err
+		return s, requestErr("", err)
 	}
 	if err := pipeline.CheckLoRAs(p.pipelineModels(), s.LoRAs); err != nil {
 		return s, err
@@ -559,10 +559,10 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 		return nilContext("Generate")
 	}
 	if out.Video == nil && out.Frame == nil {
-		return errors.New("wan22: the output has neither a Video writer nor a Frame callback")
+		return requestErr("Output", errors.New("wan22: the output has neither a Video writer nor a Frame callback"))
 	}
 	if f, ok := out.Video.(*video.File); ok && f == nil {
-		return errors.New("wan22: Output.Video is a nil *video.File (did video.Create fail? check its error)")
+		return requestErr("Output.Video", errors.New("wan22: Output.Video is a nil *video.File (did video.Create fail? check its error)"))
 	}
 	s, err := p.Resolve(r)
 	if err != nil {
@@ -620,14 +620,32 @@ func (p *Pipeline) usable() error {
 	return nil
 }
 
+// RequestError is a Request, or an Output, that cannot run as given; Resolve
+// and Generate return it (errors.As) before any model work. Field names the
+// field at fault ("Frames", "Width", "Image", "Output.Video", …; "" when the
+// fault is in how fields combine, e.g. timesteps for a solver that takes
+// none), and Err says why and what to do (and wraps the engine's own error
+// where there is one, e.g. an *imageprep.SizeError).
+type RequestError struct {
+	Field string
+	Err   error
+}
+
+func (e *RequestError) Error() string { return e.Err.Error() }
+
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// requestErr makes a *RequestError.
+func requestErr(field string, err error) error { return &RequestError{Field: field, Err: err} }
+
 // checkWriter refuses a video writer that reports a frame size or rate
 // (video.FrameSizer, video.FrameRater) other than the resolved settings s;
 // fpsGiven says whether the request gave its rate (else it is the default).
 func checkWriter(w video.Writer, s Settings, fpsGiven bool) error {
 	if sz, ok := w.(video.FrameSizer); ok {
 		if ww, wh := sz.FrameSize(); ww != s.Width || wh != s.Height {
-			return fmt.Errorf("wan22: the video writer takes frames of %d×%d but the request makes %d×%d: create the writer with the size Resolve gives (Settings.Width×Settings.Height, here %d×%d), or ask for %d×%d with Request.Width and Height",
-				ww, wh, s.Width, s.Height, s.Width, s.Height, ww, wh)
+			return requestErr("Output.Video", fmt.Errorf("wan22: the video writer takes frames of %d×%d but the request makes %d×%d: create the writer with the size Resolve gives (Settings.Width×Settings.Height, here %d×%d), or ask for %d×%d with Request.Width and Height",
+				ww, wh, s.Width, s.Height, s.Width, s.Height, ww, wh))
 		}
 	}
 	if fr, ok := w.(video.FrameRater); ok && fr.FPS() != s.FPS {
@@ -635,8 +653,8 @@ func checkWriter(w video.Writer, s Settings, fpsGiven bool) error {
 		if !fpsGiven {
 			rate += " (the default)"
 		}
-		return fmt.Errorf("wan22: the request's frame rate is %s but the video writer's is %d fps, and Generate cannot change a writer's rate: create the writer with video.Options.FPS %d, or set Request.FPS to %d",
-			rate, fr.FPS(), s.FPS, fr.FPS())
+		return requestErr("Output.Video", fmt.Errorf("wan22: the request's frame rate is %s but the video writer's is %d fps, and Generate cannot change a writer's rate: create the writer with video.Options.FPS %d, or set Request.FPS to %d",
+			rate, fr.FPS(), s.FPS, fr.FPS()))
 	}
 	return nil
 }

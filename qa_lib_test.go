@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wan22/wan22/engine/imageprep"
 	"github.com/wan22/wan22/engine/video"
 )
 
@@ -73,4 +74,39 @@ func TestNilVideoFile(t *testing.T) {
 	p := open(t, tiny)
 	var f *video.File
 	require.ErrorContains(t, p.Generate(context.Background(), tinyRequest(), Output{Video: f}), "Output.Video is a nil *video.File")
+}
+
+// TestRequestErrors: every request or output Resolve and Generate refuse
+// before any work is a *RequestError naming the field at fault, whose
+// message is the check's own and which still wraps the engine's error.
+func TestRequestErrors(t *testing.T) {
+	p := open(t, tiny)
+	good := tinyRequest()
+	for _, c := range []struct {
+		field string
+		edit  func(r *Request)
+	}{
+		{"Frames", func(r *Request) { r.Frames = 6 }},
+		{"FPS", func(r *Request) { r.FPS = 5000 }},
+		{"Image", func(r *Request) { r.Image = nil }},
+		{"Width", func(r *Request) { r.Height = 0 }},
+		{"Width", func(r *Request) { r.Width, r.Height = 33, 16 }},
+		{"Shift", func(r *Request) { r.Shift = -1 }},
+		{"Boundary", func(r *Request) { r.Boundary = nan() }},
+	} {
+		r := good
+		c.edit(&r)
+		_, err := p.Resolve(r)
+		var re *RequestError
+		require.ErrorAs(t, err, &re, c.field)
+		require.Equal(t, c.field, re.Field, err.Error())
+		require.Equal(t, re.Err.Error(), err.Error())
+	}
+	_, err := p.Resolve(func() Request { r := good; r.Width, r.Height = 33, 16; return r }())
+	var se *imageprep.SizeError
+	require.ErrorAs(t, err, &se, "the engine's own error is still reachable")
+	var re *RequestError
+	err = p.Generate(context.Background(), good, Output{})
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "Output", re.Field)
 }
