@@ -110,3 +110,17 @@ func TestRequestErrors(t *testing.T) {
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, "Output", re.Field)
 }
+
+// TestNilPipelineAccessors: Device, Attention and Backend of a nil Pipeline
+// return "", and Backend still answers after Close; none panics.
+func TestNilPipelineAccessors(t *testing.T) {
+	var p *Pipeline
+	require.Equal(t, "", p.Device())
+	require.Equal(t, AttentionPrecision(""), p.Attention())
+	require.Equal(t, "", p.Backend())
+	q, err := Open(context.Background(), tiny, Options{Device: "cpu"})
+	require.NoError(t, err)
+	require.Equal(t, "cpu", q.Device())
+	require.NoError(t, q.Close())
+	require.NotPanics(t, func() { _ = q.Backend() })
+}

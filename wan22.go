@@ -464,13 +464,25 @@ func (c cudaBackend) Released(s pipeline.Stage) error {
 	return err
 }
 
-// Device is the device the pipeline runs on: "cpu" or "cuda".
-func (p *Pipeline) Device() string { return p.device }
+// Device is the device the pipeline runs on: "cpu" or "cuda" ("" for a
+// nil Pipeline).
+func (p *Pipeline) Device() string {
+	if p == nil {
+		return ""
+	}
+	return p.device
+}
 
 // Attention is the attention precision the pipeline was opened with
 // (Options.Attention; AttentionBF16 when not given). The CPU computes
-// attention in f32 whatever it is; Settings.Attention says what runs.
-func (p *Pipeline) Attention() AttentionPrecision { return p.attention }
+// attention in f32 whatever it is; Settings.Attention says what runs. It is
+// "" for a nil Pipeline.
+func (p *Pipeline) Attention() AttentionPrecision {
+	if p == nil {
+		return ""
+	}
+	return p.attention
+}
 
 // attentionRuns says how attention is computed: "bf16", "int8", "fp8", or
 // "f32" on the CPU.
@@ -481,8 +493,14 @@ func (p *Pipeline) attentionRuns() string {
 	return string(p.attention)
 }
 
-// Backend names the backend ("cpu", "cuda:0 NVIDIA H100 …").
-func (p *Pipeline) Backend() string { return p.b.Name() }
+// Backend names the backend ("cpu", "cuda:0 NVIDIA H100 …"; "" for a nil
+// Pipeline, and after Close when the backend is gone).
+func (p *Pipeline) Backend() string {
+	if p == nil || p.b == nil {
+		return ""
+	}
+	return p.b.Name()
+}
 
 // Close releases the device. The Pipeline cannot be used afterwards:
 // Resolve and Generate return ErrClosed. Closing it again does nothing and
