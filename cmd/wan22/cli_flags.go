@@ -206,17 +206,11 @@ func checkVRAMBudget(dash string, gib float64, device string) error {
 // failed --json stream (emitJSONError), though --json itself may never
 // have been parsed.
 func parseFlagsJSON(fs *flag.FlagSet, args []string, stdout io.Writer) (int, bool) {
-	code, ok := parseFlags(fs, args)
-	if ok || code != 2 || !jsonAsked(fs, args) {
-		return code, ok
-	}
-	// parseFlags reported the error on stderr; parsing again, silently,
-	// gives its text (the command ends here: values set twice are unused).
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
+	code, ok, err := parseFlagsErr(fs, args)
+	if err != nil && jsonAsked(fs, args) {
 		emitJSONError(stdout, err.Error(), code)
 	}
-	return code, false
+	return code, ok
 }
 
 // jsonAsked reports whether args, the flags of fs, ask for --json (or

@@ -154,6 +154,13 @@ func newFlagSet(name, usageLine, description string, stderr io.Writer) *flag.Fla
 // stdout when the command runs under run), 2 after a usage error (the
 // message went to stderr, with where to find the help).
 func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	code, ok, _ := parseFlagsErr(fs, args)
+	return code, ok
+}
+
+// parseFlagsErr is parseFlags that also returns the usage error it
+// reported (nil after -h).
+func parseFlagsErr(fs *flag.FlagSet, args []string) (int, bool, error) {
 	out := fs.Output()
 	var buf bytes.Buffer
 	fs.SetOutput(&buf)
@@ -165,11 +172,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 			out = h.help
 		}
 		out.Write(buf.Bytes())
-		return 0, false
+		return 0, false, nil
 	case err != nil:
-		return usageError(out, fs.Name(), "%v", err), false
+		return usageError(out, fs.Name(), "%v", err), false, err
 	}
-	return 0, true
+	return 0, true, nil
 }
 
 // usageError reports a usage problem found after parsing (a missing
