@@ -203,9 +203,10 @@ type BudgetError struct {
 	// Weights is the most any stage needs for its models alone, in bytes:
 	// the weights with their dequantized copies and LoRAs, and the runtime,
 	// with no video. Above Budget, no smaller video fits. WeightsStage names
-	// that stage.
+	// that stage in messages, WeightsIn is it (to branch on).
 	Weights      int64
 	WeightsStage string
+	WeightsIn    Stage
 }
 
 // WeightsExceed reports whether the models alone (Weights) exceed the
@@ -413,25 +414,26 @@ func (p *Pipeline) estimate(s *Settings) error {
 	t5Dequant := 4 * int64(p.t5.FFNDim) * int64(p.t5.Dim)
 	ditDequant := 4 * int64(c.FFNDim) * int64(c.Dim)
 	stages := []struct {
+		stage   Stage
 		name    string
 		weights int64 // the stage's model weights on the CPU: tensors, dequantized copy, LoRAs
 		act     int64 // the stage's live activations on the CPU, without the buffers
 		device  int64 // the stage's device memory on the GPU
 	}{
-		{"VAE encode", p.bytes.vae + vaeDequant, 4 * cpuVAEFloats(vae.Encoder, p.vae.Dim) * H * W, vaeGPU},
-		{"text encode", p.bytes.t5 + t5Dequant, t5, t5},
-		{"high-noise", max(p.bytes.high, p.bytes.low) + loraBytes + ditDequant, ditAct, 0},
-		{"VAE decode", p.bytes.vae + vaeDequant, 4 * cpuVAEFloats(vae.Decoder, p.vae.Dim) * H * W, vaeGPU},
+		{VAEEncode, "VAE encode", p.bytes.vae + vaeDequant, 4 * cpuVAEFloats(vae.Encoder, p.vae.Dim) * H * W, vaeGPU},
+		{TextEncode, "text encode", p.bytes.t5 + t5Dequant, t5, t5},
+		{HighNoise, "high-noise", max(p.bytes.high, p.bytes.low) + loraBytes + ditDequant, ditAct, 0},
+		{VAEDecode, "VAE decode", p.bytes.vae + vaeDequant, 4 * cpuVAEFloats(vae.Decoder, p.vae.Dim) * H * W, vaeGPU},
 	}
 	largest := ""
 	var weights int64 // the most a stage needs with its weights alone (no video), on the CPU
-	weightsStage := ""
+	weightsStage, weightsIn := "", Stage(0)
 	for _, st := range stages {
 		h := buffers // on the GPU the model and its activations live on the device
 		if p.device == DeviceCPU {
 			h = hostRuntimeBytes + gcPeak(st.weights+st.act+buffers)
 			if w := hostRuntimeBytes + gcPeak(st.weights); w > weights {
-				weights, weightsStage = w, st.name
+				weights, weightsStage, weightsIn = w, st.name, st.stage
 			}
 		}
 		if h > s.Host {
@@ -447,7 +449,7 @@ func (p *Pipeline) estimate(s *Settings) error {
 	}
 	if s.Budget > 0 && s.Host > s.Budget {
 		return &BudgetError{What: "host memory", Need: s.Host, Budget: s.Budget, Width: s.Width, Height: s.Height, Frames: s.Frames,
-			LargestStageOf: largest, BudgetGiven: p.o.HostBudget > 0, Weights: weights, WeightsStage: weightsStage}
+			LargestStageOf: largest, BudgetGiven: p.o.HostBudget > 0, Weights: weights, WeightsStage: weightsStage, WeightsIn: weightsIn}
 	}
 	if p.device != DeviceCPU && p.o.VRAMBudget > 0 {
 		// On the GPU the VAE tiles and umT5 streams to fit the budget: plan

@@ -22,6 +22,7 @@ func TestBudgetErrorWording(t *testing.T) {
 	require.True(t, be.BudgetGiven)
 	require.True(t, be.WeightsExceed())
 	require.Greater(t, be.Need, be.Weights)
+	require.Equal(t, map[Stage]string{VAEEncode: "VAE encode", TextEncode: "text encode", HighNoise: "high-noise", VAEDecode: "VAE decode"}[be.WeightsIn], be.WeightsStage)
 	require.Contains(t, err.Error(), "5 frames of 32x16 need about ")
 	require.Contains(t, err.Error(), "more than the host memory budget of 1.0 MiB; the models alone, without any video, need about ")
 	require.Contains(t, err.Error(), "so no smaller video fits: raise the budget or use smaller (quantized) model files")

@@ -1350,9 +1350,9 @@ func withBenchBudgetAdvice(err error, f benchFlags, p benchPlan, m wan22.Models,
 	switch {
 	case !be.WeightsExceed():
 		advice = append(advice, "use a smaller --size or fewer --frames")
-	case be.WeightsStage == "high-noise": // the experts' stage
+	case be.WeightsIn == wan22.HighNoise: // the experts' stage
 		advice = append(advice, expertAdvice(f, p, m)...)
-	case be.WeightsStage == "text encode" && f.textEncoder != "":
+	case be.WeightsIn == wan22.TextEncode && f.textEncoder != "":
 		advice = append(advice, "give a smaller quantized --text-encoder file (Q8_0 or Q4_K_M GGUF)")
 	}
 	if len(advice) == 0 {

@@ -432,9 +432,9 @@ func TestBenchBudgetAdvice(t *testing.T) {
 	small, big := file("small.gguf", 10), file("big.gguf", 20)
 	q8 := benchPlan{expertType: gguf.TypeQ8_0}
 	host := &wan22.BudgetError{What: "host memory", Need: 3 << 30, Budget: 1 << 30, Width: 832, Height: 480, Frames: 81, LargestStageOf: "VAE decode"}
-	weights := func(stage string) *wan22.BudgetError {
+	weights := func(stage wan22.Stage, name string) *wan22.BudgetError {
 		e := *host
-		e.Weights, e.WeightsStage = 2<<30, stage
+		e.Weights, e.WeightsStage, e.WeightsIn = 2<<30, name, stage
 		return &e
 	}
 	device := fmt.Errorf("high-noise expert h.gguf: %w", &blockswap.BudgetError{Budget: 16 << 30, Need: 20 << 30})
@@ -456,17 +456,17 @@ func TestBenchBudgetAdvice(t *testing.T) {
 		{"device memory at a budget", device, benchFlags{sameExpert: true}, q8, wan22.Models{}, 16 << 30,
 			"raise --vram-budget (16 GiB in this run), or give 0 to use all free GPU memory"},
 		{"device memory, all free", device, benchFlags{sameExpert: true}, q8, wan22.Models{}, 0, ""},
-		{"synthetic experts", weights("high-noise"), benchFlags{sameExpert: true}, q8, wan22.Models{High: big, Low: big}, 0, expertType},
-		{"synthetic experts already Q4_K", weights("high-noise"), benchFlags{sameExpert: true}, benchPlan{expertType: gguf.TypeQ4_K},
+		{"synthetic experts", weights(wan22.HighNoise, "high-noise"), benchFlags{sameExpert: true}, q8, wan22.Models{High: big, Low: big}, 0, expertType},
+		{"synthetic experts already Q4_K", weights(wan22.HighNoise, "high-noise"), benchFlags{sameExpert: true}, benchPlan{expertType: gguf.TypeQ4_K},
 			wan22.Models{High: big, Low: big}, 0, ""},
-		{"a synthetic low expert larger than --high", weights("high-noise"), benchFlags{high: small}, q8, wan22.Models{High: small, Low: big}, 0,
+		{"a synthetic low expert larger than --high", weights(wan22.HighNoise, "high-noise"), benchFlags{high: small}, q8, wan22.Models{High: small, Low: big}, 0,
 			expertType + "; or give --same-expert, so that --high " + small + " serves as the low-noise expert too, not a synthetic Q8_0 one"},
-		{"a synthetic low expert smaller than --high", weights("high-noise"), benchFlags{high: big}, q8, wan22.Models{High: big, Low: small}, 0, files},
-		{"both experts given", weights("high-noise"), benchFlags{high: big, low: small, sameExpert: true}, q8, wan22.Models{High: big, Low: small}, 0, files},
-		{"text encoder given", weights("text encode"), benchFlags{textEncoder: small, sameExpert: true}, q8, wan22.Models{}, 0,
+		{"a synthetic low expert smaller than --high", weights(wan22.HighNoise, "high-noise"), benchFlags{high: big}, q8, wan22.Models{High: big, Low: small}, 0, files},
+		{"both experts given", weights(wan22.HighNoise, "high-noise"), benchFlags{high: big, low: small, sameExpert: true}, q8, wan22.Models{High: big, Low: small}, 0, files},
+		{"text encoder given", weights(wan22.TextEncode, "text encode"), benchFlags{textEncoder: small, sameExpert: true}, q8, wan22.Models{}, 0,
 			"give a smaller quantized --text-encoder file (Q8_0 or Q4_K_M GGUF)"},
-		{"synthetic text encoder", weights("text encode"), benchFlags{sameExpert: true}, q8, wan22.Models{}, 0, ""},
-		{"the VAE", weights("VAE decode"), benchFlags{sameExpert: true}, q8, wan22.Models{}, 0, ""},
+		{"synthetic text encoder", weights(wan22.TextEncode, "text encode"), benchFlags{sameExpert: true}, q8, wan22.Models{}, 0, ""},
+		{"the VAE", weights(wan22.VAEDecode, "VAE decode"), benchFlags{sameExpert: true}, q8, wan22.Models{}, 0, ""},
 		{"no budget error", io.ErrUnexpectedEOF, benchFlags{}, q8, wan22.Models{}, 16 << 30, ""},
 	} {
 		err := withBenchBudgetAdvice(fmt.Errorf("run: %w", c.err), c.f, c.p, c.m, c.budget)
