@@ -45,17 +45,29 @@ func TestGemmGELU(t *testing.T) {
 				}
 				yd := alloc(t, d, int64(m*n)*elemBytes(yt))
 				for _, v := range gemmVariants(d) {
-					name := fmt.Sprintf("%dx%dx%d/%s/out=%v/bias=%v", m, n, k, v.name, yt, withBias)
-					ownTileOverride = v.tile
-					poison(t, d, yd, yt)
-					must(t, d.Gemm(nil, GemmOp{Y: yd, YType: yt, X: xd, W: wd, Bias: bd, BiasType: yt, M: m, N: n, K: k, Path: v.path, GELU: true}))
-					if e := relL2(download(t, d, yd, m*n, yt), want); !(e <= tolFor(yt)) {
-						t.Errorf("%s: relative L2 error %.3g > %g", name, e, tolFor(yt))
+					for _, separate := range []bool{false, true} { // Config.SeparateGELU: the GELU as its own pass after cuBLASLt
+						if separate && (v.path == GemmOwn || !d.HasCublasLt()) {
+							continue
+						}
+						name := fmt.Sprintf("%dx%dx%d/%s/out=%v/bias=%v/separate=%v", m, n, k, v.name, yt, withBias, separate)
+						ownTileOverride = v.tile
+						setSeparateGELU(d, separate)
+						poison(t, d, yd, yt)
+						must(t, d.Gemm(nil, GemmOp{Y: yd, YType: yt, X: xd, W: wd, Bias: bd, BiasType: yt, M: m, N: n, K: k, Path: v.path, GELU: true}))
+						setSeparateGELU(d, false)
+						if e := relL2(download(t, d, yd, m*n, yt), want); !(e <= tolFor(yt)) {
+							t.Errorf("%s: relative L2 error %.3g > %g", name, e, tolFor(yt))
+						}
 					}
 				}
 			}
 		}
 	}
+}
+
+// setSeparateGELU sets the shared test device's Config.SeparateGELU on its CUDA goroutine.
+func setSeparateGELU(d *Device, on bool) {
+	_ = d.Do(func() error { d.cfg.SeparateGELU = on; return nil })
 }
 
 // TestBackendLinearGELU checks LinearGELU against GELU(Linear) of the CPU reference: weight types, odd

@@ -381,15 +381,46 @@ func TestBenchGemmLt(t *testing.T) {
 	x := alloc(t, d, int64(32760*13824*2))
 	w := alloc(t, d, int64(13824*5120*2))
 	y := alloc(t, d, int64(32760*13824*2))
+	bias := alloc(t, d, int64(13824*2))
 	fillRandomBF16(t, d, x, 1, 1)
 	fillRandomBF16(t, d, w, 0.02, 2)
+	fillRandomBF16(t, d, bias, 0.1, 3)
 	comp := d.ComputeStream()
 	out := map[string]map[string]map[string]float64{"matmul": {}}
+	// The block's GEMMs as engine/dit runs them: the 5120² linears and ffn.2 with the bias epilogue, ffn.0 with
+	// GELU_BIAS in 8192-row chunks; without bias as the plain shapes; and the alternatives for ffn.0.
+	type variant struct {
+		name       string
+		s          benchShape
+		bias, gelu bool
+	}
+	var variants []variant
 	for _, s := range wanShapes {
-		op := GemmOp{Y: y, YType: gguf.TypeBF16, X: x, W: w, M: s.M, N: s.N, K: s.K, Path: GemmCublasLt}
+		variants = append(variants, variant{"plain", s, false, false}, variant{"bias", s, true, false})
+	}
+	ffn0 := wanShapes[1]
+	chunk := benchShape{8192, ffn0.K, ffn0.N}
+	variants = append(variants, variant{"gelu_bias", ffn0, true, true}, variant{"gelu_bias", chunk, true, true}, variant{"bias", chunk, true, false})
+	for _, v := range variants {
+		s := v.s
+		op := GemmOp{Y: y, YType: gguf.TypeBF16, X: x, W: w, M: s.M, N: s.N, K: s.K, Path: GemmCublasLt, GELU: v.gelu}
+		if v.bias {
+			op.Bias, op.BiasType = bias, gguf.TypeBF16
+		}
 		dt := timeOn(t, d, comp, warmGemm, 20, func() error { return d.Gemm(comp, op) })
-		out["matmul"][s.key()] = map[string]float64{"ms": dt.Seconds() * 1e3, "tflops": tflops(s, dt)}
-		fmt.Printf("wan22 cuBLASLt bf16 M=%d K=%d N=%d: %.3f ms, %.1f TFLOP/s\n", s.M, s.K, s.N, dt.Seconds()*1e3, tflops(s, dt))
+		chosen, algos := -1, 0
+		for k, pl := range d.lt.plans {
+			if k.m == s.M && k.n == s.N && k.k == s.K && k.gelu == v.gelu && (k.bias >= 0) == v.bias {
+				chosen, algos = pl.chosen, pl.algos
+			}
+		}
+		key := s.key() // reference.py --compare reads the plain shapes under their bare key
+		if v.name != "plain" {
+			key += "_" + v.name
+		}
+		out["matmul"][key] = map[string]float64{"ms": dt.Seconds() * 1e3, "tflops": tflops(s, dt), "chosen": float64(chosen), "candidates": float64(algos)}
+		fmt.Printf("wan22 cuBLASLt bf16 M=%d K=%d N=%d %-9s: %.3f ms, %.1f TFLOP/s (candidate %d of %d)\n", s.M, s.K, s.N, v.name,
+			dt.Seconds()*1e3, tflops(s, dt), chosen, algos)
 	}
 	if p := os.Getenv("WAN22_BENCH_OUT"); p != "" {
 		b, err := json.Marshal(out)

@@ -31,6 +31,10 @@ type Config struct {
 	// LtCandidates is how many of cuBLASLt's heuristic candidates a large GEMM's plan times before it keeps
 	// the fastest (cublaslt.go): 0 means 8; at most 32. WAN22_CUBLASLT_CANDIDATES sets it when it is 0.
 	LtCandidates int
+	// SeparateGELU runs a GEMM's GELU as a pass over its output after cuBLASLt's BIAS epilogue instead of in
+	// the GELU_BIAS epilogue (the heuristic offers the two epilogues different kernels; a tuning knob, see
+	// docs/BENCHMARKS.md). WAN22_CUBLASLT_GELU=separate sets it.
+	SeparateGELU bool
 	// PortableAttention runs the DiT's flash attention on the portable compute_80 kernels everywhere,
 	// never the Hopper (sm90a) ones, which a device of compute capability 9.0 takes by default (to compare
 	// the two, or to step around a driver that cannot load the sm90a module). WAN22_ATTN=portable sets it.
@@ -76,6 +80,14 @@ func (c Config) withEnv() Config {
 		} else {
 			c.LtCandidates = n
 		}
+	}
+	switch v := strings.ToLower(os.Getenv("WAN22_CUBLASLT_GELU")); v {
+	case "":
+	case "separate":
+		c.SeparateGELU = true
+	case "epilogue":
+	default:
+		c.Logger.Warn("WAN22_CUBLASLT_GELU not understood; GELU stays in the GEMM's epilogue", "value", v, "want", "epilogue or separate")
 	}
 	if c.LtCandidates <= 0 {
 		c.LtCandidates = defaultLtCandidates

@@ -38,3 +38,30 @@ func TestLtCandidatesEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestSeparateGELUEnv: WAN22_CUBLASLT_GELU=separate (any case) sets SeparateGELU, "epilogue" and "" leave it
+// off, anything else warns and leaves it off; a Config that sets it keeps it.
+func TestSeparateGELUEnv(t *testing.T) {
+	for _, c := range []struct {
+		env       string
+		cfg, want bool
+		warned    bool
+	}{
+		{"", false, false, false},
+		{"separate", false, true, false},
+		{"Separate", false, true, false},
+		{"epilogue", false, false, false},
+		{"fused", false, false, true},
+		{"", true, true, false},
+	} {
+		t.Setenv("WAN22_CUBLASLT_GELU", c.env)
+		var log bytes.Buffer
+		got := Config{SeparateGELU: c.cfg, Logger: slog.New(slog.NewTextHandler(&log, nil))}.withEnv()
+		if got.SeparateGELU != c.want {
+			t.Errorf("env %q, Config %v: SeparateGELU %v, want %v", c.env, c.cfg, got.SeparateGELU, c.want)
+		}
+		if warned := strings.Contains(log.String(), "WAN22_CUBLASLT_GELU"); warned != c.warned {
+			t.Errorf("env %q: warned %v, want %v (log %q)", c.env, warned, c.warned, log.String())
+		}
+	}
+}

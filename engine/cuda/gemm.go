@@ -61,10 +61,10 @@ func (d *Device) Gemm(s *Stream, op GemmOp) error {
 			if d.lt == nil {
 				return fmt.Errorf("cuda: gemm: cuBLASLt requested but %s", d.ltReason)
 			}
-			return d.ltGemm(s, op)
+			return d.ltGemmGELU(s, op)
 		case GemmAuto:
 			if d.lt != nil {
-				return d.ltGemm(s, op)
+				return d.ltGemmGELU(s, op)
 			}
 		}
 		if err := d.ownGemm(s, op); err != nil || !op.GELU {
@@ -72,6 +72,19 @@ func (d *Device) Gemm(s *Stream, op GemmOp) error {
 		}
 		return d.GELUTanh(s, op.Y, op.Y, op.YType, int64(op.M)*int64(op.N))
 	})
+}
+
+// ltGemmGELU is ltGemm, with a dense GEMM's GELU as a separate pass over Y when Config.SeparateGELU says so.
+// Runs on the CUDA goroutine.
+func (d *Device) ltGemmGELU(s *Stream, op GemmOp) error {
+	if !op.GELU || !d.cfg.SeparateGELU || !op.dense() {
+		return d.ltGemm(s, op)
+	}
+	op.GELU = false
+	if err := d.ltGemm(s, op); err != nil {
+		return err
+	}
+	return d.GELUTanh(s, op.Y, op.Y, op.YType, int64(op.M)*int64(op.N))
 }
 
 // CanStride reports whether GEMMs on path p can take strided operands (GemmOp.LdX, LdY): cuBLASLt is
