@@ -6,14 +6,21 @@
 // The official preprocessing, reproduced here:
 //
 //   - the image is read with PIL and converted to RGB: alpha is dropped without
-//     compositing and EXIF orientation is NOT applied (a phone photo stored
-//     sideways with an orientation tag stays sideways; rotate it first);
+//     compositing;
 //   - pixels become float32 (v/255 − 0.5)/0.5 in [−1, 1];
 //   - the output size comes from the max area and the image's aspect ratio in
 //     multiples of 16 (Size); the image is stretched to it, never cropped;
 //   - the resize is torch's bicubic (A = −0.75, align_corners=False, no
 //     antialiasing, float32, unclamped, border-clamped taps) applied after the
 //     normalisation (Tensor).
+//
+// One deliberate difference: Load applies the file's EXIF orientation
+// (Orientation, read by OrientationOf) before anything else, as ComfyUI's
+// LoadImage does (ImageOps.exif_transpose), so that a phone photo stored
+// sideways becomes an upright video whose size follows the upright picture.
+// The official code opens the image with PIL and does not, and would make
+// that photo a sideways video; LoadWith with LoadOptions.IgnoreOrientation
+// keeps the stored pixels as it does.
 //
 // Known differences from PIL: Go's JPEG decoder upsamples chroma without
 // libjpeg's "fancy" smoothing (a few levels on chroma edges; use PNG input for
@@ -77,13 +84,72 @@ func (e *LoadError) Error() string {
 
 func (e *LoadError) Unwrap() error { return e.Err }
 
-// Load reads a PNG, JPEG or WebP image. The header is checked first: images of
-// size 0 or above MaxSide a side or MaxPixels in all are refused before their
-// pixels are decoded. EXIF orientation is not applied, like the official code.
-// Errors are *LoadError and name the file.
+// Load reads a PNG, JPEG or WebP image, upright: the file's EXIF
+// orientation is applied (see LoadWith). The header is checked first:
+// images of size 0 or above MaxSide a side or MaxPixels in all are refused
+// before their pixels are decoded. Errors are *LoadError and name the file.
 func Load(path string) (image.Image, error) {
-	fail := func(reason string, err error) (image.Image, error) {
-		return nil, &LoadError{Path: path, Reason: reason, Err: err}
+	l, err := LoadWith(path, LoadOptions{})
+	return l.Image, err
+}
+
+// LoadOptions change how LoadWith reads an image. The zero value is Load's
+// behaviour.
+type LoadOptions struct {
+	// IgnoreOrientation keeps the pixels as the file stores them, without
+	// applying its EXIF orientation: the official code's behaviour (PIL's
+	// Image.open without ImageOps.exif_transpose), for comparisons with it.
+	IgnoreOrientation bool
+}
+
+// Loaded is an image read by LoadWith, and what was done about the EXIF
+// orientation of its file.
+type Loaded struct {
+	// Image is the picture: upright when Applied, else as stored. Its
+	// bounds start at (0, 0) when Applied.
+	Image image.Image
+	// StoredWidth and StoredHeight are the size the file stores (its
+	// header's); Image is that size, or its transpose when Applied and
+	// Orientation.Swaps().
+	StoredWidth, StoredHeight int
+	// Orientation is the file's EXIF orientation: OrientNone when it has
+	// none, or EXIF that cannot be read.
+	Orientation Orientation
+	// Applied says that Orientation changed Image (a value other than 1,
+	// and LoadOptions.IgnoreOrientation not set).
+	Applied bool
+}
+
+// OrientationNote says, for a person, what was done about a file's EXIF
+// orientation that changes the picture: "EXIF orientation 6 (rotate 90°
+// clockwise) applied: the 4032×3024 stored pixels are used upright, as
+// 3024×4032", or "… ignored: the 4032×3024 stored pixels are used as
+// stored". It is "" when the file has no orientation, or 1 (upright).
+func (l *Loaded) OrientationNote() string {
+	if !l.Orientation.Changes() {
+		return ""
+	}
+	w, h := l.StoredWidth, l.StoredHeight
+	if !l.Applied {
+		return fmt.Sprintf("EXIF orientation %s ignored: the %d×%d stored pixels are used as stored", l.Orientation, w, h)
+	}
+	uw, uh := l.Orientation.Size(w, h)
+	return fmt.Sprintf("EXIF orientation %s applied: the %d×%d stored pixels are used upright, as %d×%d", l.Orientation, w, h, uw, uh)
+}
+
+// LoadWith reads a PNG, JPEG or WebP image and its EXIF orientation
+// (OrientationOf: the JPEG's EXIF APP1 segment, the PNG's eXIf chunk, the
+// WebP's EXIF chunk), and applies it to the decoded pixels (Orientation.Apply)
+// unless o.IgnoreOrientation. An orientation that cannot be read never fails
+// the load: it reads as none. The header is checked first: images of size 0
+// or above MaxSide a side or MaxPixels in all are refused before their
+// pixels are decoded, the size named as the image shows (upright when the
+// orientation is applied; the limits are the same either way). Decoded
+// pixels take 4 bytes each (1.5 for a JPEG's YCbCr) and twice that while an
+// orientation is applied. Errors are *LoadError and name the file.
+func LoadWith(path string, o LoadOptions) (Loaded, error) {
+	fail := func(reason string, err error) (Loaded, error) {
+		return Loaded{}, &LoadError{Path: path, Reason: reason, Err: err}
 	}
 	st, err := os.Stat(path)
 	if err != nil {
@@ -128,7 +194,13 @@ func Load(path string) (image.Image, error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return fail(fmt.Sprintf("the %s header says %d×%d pixels; an image needs at least 1×1", format, cfg.Width, cfg.Height), nil)
 	}
-	if err := CheckImageSize(cfg.Width, cfg.Height); err != nil {
+	l := Loaded{StoredWidth: cfg.Width, StoredHeight: cfg.Height, Orientation: OrientationOf(f, st.Size())}
+	l.Applied = l.Orientation.Changes() && !o.IgnoreOrientation
+	w, h := cfg.Width, cfg.Height
+	if l.Applied {
+		w, h = l.Orientation.Size(w, h)
+	}
+	if err := CheckImageSize(w, h); err != nil {
 		return fail(err.Error(), nil)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -141,7 +213,11 @@ func Load(path string) (image.Image, error) {
 	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
 		return fail(fmt.Sprintf("decoded as %d×%d but the header says %d×%d", b.Dx(), b.Dy(), cfg.Width, cfg.Height), nil)
 	}
-	return img, nil
+	l.Image = img
+	if l.Applied {
+		l.Image = l.Orientation.Apply(img)
+	}
+	return l, nil
 }
 
 // damaged words a decoder error for a person.
