@@ -3,16 +3,24 @@
 //
 // An output is written to a hidden temporary file (or folder) beside its
 // target, named ".BASE.tmp-PID-RANDOM", and renamed onto the target only when
-// it is complete; a failure removes it. Temporary files are created with mode
-// 0666 and folders with 0777, both less the process umask (normally 0644 and
-// 0755), as os.Create and os.Mkdir do — unlike os.CreateTemp and
-// os.MkdirTemp, which make them private (0600, 0700) and would hand that mode
-// on to the finished output.
+// it is complete; a failure before that removes it. Temporary files are
+// created with mode 0666 and folders with 0777, both less the process umask
+// (normally 0644 and 0755), as os.Create and os.Mkdir do — unlike
+// os.CreateTemp and os.MkdirTemp, which make them private (0600, 0700) and
+// would hand that mode on to the finished output.
+//
+// A finished output is never thrown away because its last rename failed.
+// On Windows a rename fails while any program has the file (or, for a
+// folder, a file in it) open — an antivirus or the search indexer reading a
+// new file, Explorer's preview pane, a player showing the previous video —
+// so Rename retries for a few seconds, and if the file stays held it keeps
+// the finished output and returns a *KeptError naming it.
 //
 // Every temporary path in progress is registered until it is renamed or
 // removed, so that a process quitting at once (a second Ctrl-C, see
 // cmd/wan22) can remove them all with RemovePending without waiting for the
-// writers to unwind.
+// writers to unwind. A path's writer may register a closer with it (see
+// RegisterCloser): Windows cannot remove a file that is still open.
 package atomicfile
 
 import (
@@ -21,20 +29,68 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 )
 
 var (
-	mu      sync.Mutex
-	pending = map[string]bool{} // the temporary paths in progress
+	mu sync.Mutex
+	// pending maps the temporary paths in progress to their closers (nil:
+	// nothing to close), each wrapped to run at most once.
+	pending = map[string]func() error{}
+)
+
+// Injection points for the tests (Windows' failures cannot be made on
+// Linux): the rename and removal that Rename and Remove use, the predicate
+// that tells a rename failure worth retrying, and the retry's sleep.
+var (
+	rename      = os.Rename
+	removeAll   = os.RemoveAll
+	isTransient = transientRenameError // per system: rename_windows.go, rename_other.go
+	sleep       = time.Sleep
+)
+
+// Rename's retry of a transient failure: the first wait, the longest, and
+// the most it waits in all. A virus scan of a new video or a thumbnail
+// being made takes well under a second; a program that keeps the file open
+// is not waited for longer than this.
+const (
+	firstWait = 10 * time.Millisecond
+	maxWait   = time.Second
+	totalWait = 5 * time.Second
 )
 
 // Register adds a temporary path (file or folder) made by other means to the
 // ones RemovePending removes. Call Forget once it is renamed or removed.
+// A path already registered keeps its closer.
 func Register(path string) {
 	mu.Lock()
-	pending[path] = true
+	if _, ok := pending[path]; !ok {
+		pending[path] = nil
+	}
 	mu.Unlock()
+}
+
+// RegisterCloser registers path as Register does, with close, which closes
+// what its writer holds open in it: the file, a subprocess writing it (by
+// killing it and waiting for it to exit). Remove and RemovePending call it
+// before removing path, at most once over all calls, since Windows cannot
+// remove a file that is open. It replaces an earlier closer of path. close
+// may run on another goroutine while the writer is still writing (a second
+// Ctrl-C), and after the writer closed the file itself: it must allow both.
+func RegisterCloser(path string, close func() error) {
+	mu.Lock()
+	pending[path] = once(close)
+	mu.Unlock()
+}
+
+// once wraps a closer to run at most once, all callers waiting for it.
+func once(close func() error) func() error {
+	if close == nil {
+		return nil
+	}
+	return sync.OnceValue(close)
 }
 
 // Forget drops path from the registered temporary paths.
@@ -56,9 +112,10 @@ func Pending() []string {
 }
 
 // RemovePending removes every registered temporary file and folder (with
-// what is in it) and forgets them. It is meant for a process about to exit
-// while writers are still running; it returns the first error, having tried
-// every path.
+// what is in it), calling each one's closer first, and forgets those it
+// removed. It is meant for a process about to exit while writers are still
+// running; it returns the first error, having tried every path. A path it
+// could not remove stays registered, so that a later call tries again.
 func RemovePending() error {
 	var first error
 	for _, p := range Pending() {
@@ -69,30 +126,98 @@ func RemovePending() error {
 	return first
 }
 
-// Remove removes the temporary path (and what is in it) and forgets it. A
-// path that is already gone is no error.
+// Remove calls the closer registered with path, if any and not yet called,
+// then removes path (and what is in it) and forgets it. A path that is
+// already gone is no error. When the removal fails, path stays registered
+// (if it was), so that RemovePending tries again.
 func Remove(path string) error {
-	err := os.RemoveAll(path)
-	Forget(path)
-	return err
-}
-
-// Rename renames the temporary path onto target and forgets it. When the
-// rename fails the temporary path is removed.
-func Rename(path, target string) error {
-	if err := os.Rename(path, target); err != nil {
-		Remove(path)
+	mu.Lock()
+	close := pending[path]
+	mu.Unlock()
+	if close != nil {
+		close() // its error shows again, and better, in the removal's
+	}
+	if err := removeAll(path); err != nil {
 		return err
 	}
 	Forget(path)
 	return nil
 }
 
+// KeptError is the error of Rename (and File.Commit) when a finished output
+// could not be renamed onto its target, most likely because another program
+// had the file open: the output is kept at Kept (a visible name beside the
+// target when that rename worked, else the temporary name), no longer
+// registered, for the user to rename once the other program lets go.
+type KeptError struct {
+	Target string // where the output was to go
+	Kept   string // where the finished output is
+	Err    error  // the last error renaming it onto Target
+}
+
+func (e *KeptError) Error() string {
+	return fmt.Sprintf("cannot rename the finished output onto %s: %v; it is kept as %s: close the program that has either file open (a video player, Explorer's preview pane, an antivirus scan), then rename it to %s",
+		e.Target, e.Err, e.Kept, filepath.Base(e.Target))
+}
+
+func (e *KeptError) Unwrap() error { return e.Err }
+
+// Rename renames the temporary path onto target and forgets it. A failure
+// that another program's open handle can cause (on Windows: access denied,
+// sharing or lock violation) is retried with growing waits for up to
+// totalWait; if it persists, the finished output is kept — renamed to a
+// free visible name beside target (see keptName) if it can be, else left
+// at path — and forgotten, and the error is a *KeptError naming it. Any
+// other failure (the target's folder is gone, a folder is at the target)
+// removes the temporary path and returns the error.
+func Rename(path, target string) error {
+	err := rename(path, target)
+	for wait, waited := firstWait, time.Duration(0); err != nil && isTransient(err) && waited+wait <= totalWait; wait = min(2*wait, maxWait) {
+		sleep(wait)
+		waited += wait
+		err = rename(path, target)
+	}
+	switch {
+	case err == nil:
+		Forget(path)
+		return nil
+	case !isTransient(err):
+		Remove(path)
+		return err
+	}
+	kept := path
+	if name, ok := keptName(target); ok && rename(path, name) == nil {
+		kept = name
+	}
+	Forget(path)
+	return &KeptError{Target: target, Kept: kept, Err: err}
+}
+
+// keptName is a free name beside target for an output that could not be
+// renamed onto it: "clip.finished.mp4", then "clip.finished-2.mp4" and on
+// ("frames.finished" for a folder without an extension). It reports false
+// when none of the first hundred is free.
+func keptName(target string) (string, bool) {
+	ext := filepath.Ext(target)
+	stem := strings.TrimSuffix(target, ext)
+	for i := 1; i <= 100; i++ {
+		name := stem + ".finished" + ext
+		if i > 1 {
+			name = fmt.Sprintf("%s.finished-%d%s", stem, i, ext)
+		}
+		if _, err := os.Lstat(name); errors.Is(err, os.ErrNotExist) {
+			return name, true
+		}
+	}
+	return "", false
+}
+
 // tries is how many random names create tries before it gives up.
 const tries = 10000
 
-// create makes a new temporary path for target with mk, registered.
-func create(target string, mk func(name string) error) (string, error) {
+// create makes a new temporary path for target with mk, registered with the
+// closer mk returns (nil: none).
+func create(target string, mk func(name string) (close func() error, err error)) (string, error) {
 	if target == "" {
 		return "", errors.New("atomicfile: empty target path")
 	}
@@ -102,7 +227,10 @@ func create(target string, mk func(name string) error) (string, error) {
 	}
 	for range tries {
 		name := filepath.Join(dir, fmt.Sprintf(".%s.tmp-%d-%d", base, os.Getpid(), rand.Uint32()))
-		_, err := makeRegistered(func() (string, error) { return name, mk(name) })
+		_, err := makeRegistered(func() (string, func() error, error) {
+			close, err := mk(name)
+			return name, close, err
+		})
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}
@@ -114,18 +242,18 @@ func create(target string, mk func(name string) error) (string, error) {
 	return "", fmt.Errorf("atomicfile: no free temporary name for %s after %d tries", target, tries)
 }
 
-// makeRegistered runs mk, which makes a path and returns it, and registers
-// the path when mk succeeds, both under the lock that RemovePending takes: a
-// quit comes before or after, never between the two (which would leave the
-// path behind).
-func makeRegistered(mk func() (string, error)) (string, error) {
+// makeRegistered runs mk, which makes a path and returns it with its closer
+// (nil: none), and registers the path when mk succeeds, both under the lock
+// that RemovePending takes: a quit comes before or after, never between the
+// two (which would leave the path behind).
+func makeRegistered(mk func() (string, func() error, error)) (string, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	name, err := mk()
+	name, close, err := mk()
 	if err != nil {
 		return "", err
 	}
-	pending[name] = true
+	pending[name] = once(close)
 	return name, nil
 }
 
@@ -134,13 +262,16 @@ func makeRegistered(mk func() (string, error)) (string, error) {
 // same step. Use it for scratch folders that are removed, not renamed onto a
 // target: Remove it when done.
 func MkdirTemp(dir, pattern string) (string, error) {
-	return makeRegistered(func() (string, error) { return os.MkdirTemp(dir, pattern) })
+	return makeRegistered(func() (string, func() error, error) {
+		name, err := os.MkdirTemp(dir, pattern)
+		return name, nil, err
+	})
 }
 
 // TempDir creates a new temporary folder for target, mode 0777 less the
 // umask, registered. Rename it onto target when complete, or Remove it.
 func TempDir(target string) (string, error) {
-	return create(target, func(name string) error { return os.Mkdir(name, 0o777) })
+	return create(target, func(name string) (func() error, error) { return nil, os.Mkdir(name, 0o777) })
 }
 
 // File is a temporary file being written for its target. Write to the
@@ -152,13 +283,17 @@ type File struct {
 }
 
 // Create creates a new temporary file for target, open for reading and
-// writing, mode 0666 less the umask, registered.
+// writing, mode 0666 less the umask, registered with the file's Close as its
+// closer (RemovePending closes it before removing it).
 func Create(target string) (*File, error) {
 	var f *os.File
-	_, err := create(target, func(name string) error {
+	_, err := create(target, func(name string) (func() error, error) {
 		var err error
 		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		return err
+		if err != nil {
+			return nil, err
+		}
+		return f.Close, nil
 	})
 	if err != nil {
 		return nil, err
@@ -170,7 +305,9 @@ func Create(target string) (*File, error) {
 func (f *File) Target() string { return f.target }
 
 // Commit closes the file and renames it onto its target, replacing a file
-// there. On failure the temporary file is removed.
+// there (see Rename). When closing fails, or the rename fails for a reason
+// other than another program holding a file, the temporary file is removed;
+// a *KeptError says where a finished file that could not be renamed is.
 func (f *File) Commit() error {
 	if f.done {
 		return errors.New("atomicfile: Commit after Commit or Abort")
