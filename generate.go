@@ -90,7 +90,11 @@ const DistillSolver = string(scheduler.Distill)
 // I2V-A14B default, so a Request with an Image and a Prompt is complete.
 type Request struct {
 	// Image is the first frame. It is resized (bicubic, as the official
-	// code) to the output size; EXIF orientation is not applied. Its bounds
+	// code) to the output size, as given: an image.Image carries no EXIF,
+	// so a file's orientation is applied when it is loaded
+	// (imageprep.Load turns it upright; imageprep.LoadWith with
+	// LoadOptions.IgnoreOrientation keeps the stored pixels, as the
+	// official code), and the size follows the image as given. Its bounds
 	// must be within imageprep.Load's limits (imageprep.CheckImageSize: at
 	// most 16384 pixels a side and 128 Mpx), which Resolve checks.
 	Image image.Image

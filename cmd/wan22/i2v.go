@@ -29,8 +29,11 @@ shift 5, guidance 3.5 for both experts, expert boundary 0.9, the official
 negative prompt. Models may be GGUF or safetensors files.
 
 The image (PNG, JPEG or WebP) is resized bicubically to the output size.
-EXIF orientation is NOT applied, as in the official code: rotate a phone
-photo first if it shows sideways.
+Its EXIF orientation is applied first, as ComfyUI's LoadImage does: a phone
+photo stored sideways makes an upright video, its size from the upright
+picture, and a line says so. With --ignore-exif-orientation the
+EXIF orientation is NOT applied, as in the official code: the pixels are
+used as stored.
 
 The video goes to --out (MP4 through ffmpeg; a pure-Go MJPEG .avi when ffmpeg
 is missing, or when --out ends in .avi) and/or PNG frames to --frames-dir. It
@@ -77,6 +80,7 @@ type i2vFlags struct {
 	timesteps                      []int
 	loras                          []wan22.LoRA
 	loraMerge                      bool
+	ignoreOrientation              bool // --ignore-exif-orientation
 	shift, boundary                float64
 	switchStep                     int
 	seed                           uint64
@@ -153,7 +157,8 @@ func jsonUsageError(stdout, stderr io.Writer, cmd string, asJSON bool, err error
 // stdout, even when the flags fail to parse).
 func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok bool) {
 	fs := newFlagSet("i2v", "wan22 i2v --image IMG --prompt TEXT --high F --low F --text-encoder F --vae F --out FILE [flags]", i2vHelp, stderr)
-	fs.StringVar(&f.image, "image", "", "the first frame: a PNG, JPEG or WebP image (EXIF orientation is not applied)")
+	fs.StringVar(&f.image, "image", "", "the first frame: a PNG, JPEG or WebP image, turned upright by its EXIF orientation")
+	fs.BoolVar(&f.ignoreOrientation, "ignore-exif-orientation", false, "use the --image pixels as stored, without applying its EXIF orientation (as the official code)")
 	fs.StringVar(&f.prompt, "prompt", "", "what the video shows (required; --prompt \"\" runs without one)")
 	fs.StringVar(&f.negative, "negative", "", "negative prompt (default: the official one; --negative \"\" runs without one)")
 	fs.StringVar(&f.high, "high", "", "high-noise expert (I2V-A14B), GGUF or safetensors")
@@ -397,12 +402,12 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer p.Close()
-	img, err := imageprep.Load(f.image)
+	img, err := imageprep.LoadWith(f.image, imageprep.LoadOptions{IgnoreOrientation: f.ignoreOrientation})
 	if err != nil {
 		return err
 	}
 	req := wan22.Request{
-		Image: img, Prompt: f.prompt, Negative: negativePrompt(f.negative, f.set["negative"]), Frames: f.frames,
+		Image: img.Image, Prompt: f.prompt, Negative: negativePrompt(f.negative, f.set["negative"]), Frames: f.frames,
 		Width: f.width, Height: f.height, MaxArea: f.maxArea, Steps: f.steps, Shift: f.shift, Solver: f.solver,
 		GuidanceHigh: f.guidanceHigh, GuidanceLow: f.guidanceLow, Boundary: f.boundary, SwitchStep: f.switchStep,
 		Timesteps: f.timesteps, LoRAs: f.loras, Seed: f.seed, FPS: f.fps,
@@ -417,6 +422,13 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 	rep := newReporter(stdout, stderr, f.json)
 	rep.prefix = "wan22 " + f.cmd() + ":"
 	rep.start(p, s, f)
+	if note := img.OrientationNote(); note != "" {
+		how := " (--ignore-exif-orientation keeps them as stored)"
+		if !img.Applied {
+			how = " (--ignore-exif-orientation)"
+		}
+		rep.note(fmt.Sprintf("--image %s: %s%s", f.image, note, how))
+	}
 	return generateTo(ctx, p, req, s, f.outName(), f.out, f.framesDir, f.preview, rep)
 }
 
