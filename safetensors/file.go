@@ -20,8 +20,11 @@
 //
 // # Reading
 //
-// [Open] memory-maps a file; [NewFile] reads from any io.ReaderAt. Both check
-// the whole header before returning: the header length against the file, the
+// [Open] memory-maps a file (on unix and Windows; elsewhere it reads tensors
+// from the file on demand); [NewFile] reads from any io.ReaderAt. Neither
+// reads the data region to open a file, so a header-only use (listing the
+// tensors, detecting the model kind) costs the header's bytes, not the file's.
+// Both check the whole header before returning: the header length against the file, the
 // JSON, every dtype, that each tensor's byte range matches dtype × shape
 // (without integer overflow), lies inside the data region and overlaps no other
 // tensor. Problems are reported as a *[FormatError] naming the tensor and the
@@ -102,8 +105,9 @@ type File struct {
 
 	r      io.ReaderAt // used when mapped is nil
 	mapped []byte      // the whole file when memory-mapped
-	unmap  func() error
-	closed bool
+	// release unmaps mapped, or closes the file Open reads r from; nil for NewFile.
+	release func() error
+	closed  bool
 }
 
 // compile-time check that *File is a gguf.Source.
@@ -134,15 +138,24 @@ func NewFile(r io.ReaderAt) (*File, error) {
 	return f, nil
 }
 
-// Open memory-maps the safetensors file at path and checks its header. The
-// views returned by Data stay valid until Close. On systems without mmap the
-// file is read into memory instead.
+// Open memory-maps the safetensors file at path and checks its header. Only
+// the pages of the length prefix and the header are read: tensor data is paged
+// in when Data or Section is used, so opening a file to look at its header
+// costs the same for a 100 KB file as for a 28 GB one. The views returned by
+// Data stay valid until Close. On platforms where this package cannot map
+// files (neither unix nor Windows), the file stays open and each tensor is read
+// from it on demand, as with [NewFile]; Close closes it.
 func Open(path string) (*File, error) {
 	osf, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	defer osf.Close()
+	keepOpen := false
+	defer func() {
+		if !keepOpen {
+			osf.Close()
+		}
+	}()
 	st, err := osf.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
@@ -151,7 +164,7 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("safetensors: %s is not a regular file", path)
 	}
 	size := st.Size()
-	if size < 8 {
+	if size < 8 { // also keeps an empty file from being mapped, which Windows refuses
 		return nil, fmt.Errorf("safetensors: %s: %w", path, &FormatError{Offset: 0, Field: "header length",
 			Msg: fmt.Sprintf("the file has %d bytes, fewer than the 8-byte length prefix: it is empty or truncated", size)})
 	}
@@ -159,16 +172,39 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("safetensors: %s: %d bytes is too large to map on this platform", path, size)
 	}
 	data, unmap, err := mapFile(osf, int(size))
+	if errors.Is(err, errors.ErrUnsupported) {
+		f, err := fromFile(osf, size)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		keepOpen = true
+		return f, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
+	// The mapping outlives osf's descriptor or handle, which the deferred
+	// Close releases.
 	f, err := parse(bytes.NewReader(data), size)
 	if err != nil {
 		_ = unmap()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f.mapped = data
-	f.unmap = unmap
+	f.release = unmap
+	return f, nil
+}
+
+// fromFile checks the header of osf, a regular file of size bytes, and
+// returns a File that reads tensors from osf on demand and closes it on
+// Close. It reads nothing of the data region. On error osf stays open.
+func fromFile(osf *os.File, size int64) (*File, error) {
+	f, err := parse(osf, size)
+	if err != nil {
+		return nil, err
+	}
+	f.r = osf
+	f.release = osf.Close
 	return f, nil
 }
 
@@ -201,7 +237,8 @@ func (f *File) DataOffset() int64 { return f.dataStart }
 
 // Data returns a tensor's bytes. For a memory-mapped file it is a view into
 // the mapping, valid until Close, that must not be modified; for a file
-// opened with NewFile it is a fresh copy read from the reader.
+// opened with NewFile (or with Open where files are not mapped) it is a fresh
+// copy read from the reader.
 func (f *File) Data(name string) ([]byte, error) {
 	ti, err := f.find(name)
 	if err != nil {
@@ -248,18 +285,18 @@ func (f *File) find(name string) (gguf.TensorInfo, error) {
 	return ti, nil
 }
 
-// Close releases the memory mapping, if any. Views returned by Data must not
-// be used afterwards. Closing a File made by NewFile does not close its
-// reader. Close is idempotent.
+// Close releases the memory mapping or the file that Open opened. Views
+// returned by Data must not be used afterwards. Closing a File made by
+// NewFile does not close its reader. Close is idempotent.
 func (f *File) Close() error {
 	if f.closed {
 		return nil
 	}
 	f.closed = true
 	f.mapped = nil
-	if f.unmap != nil {
-		err := f.unmap()
-		f.unmap = nil
+	if f.release != nil {
+		err := f.release()
+		f.release = nil
 		return err
 	}
 	return nil

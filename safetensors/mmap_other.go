@@ -1,19 +1,16 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package safetensors
 
 import (
-	"fmt"
-	"io"
+	"errors"
 	"os"
 )
 
-// mapFile reads the whole file into memory on systems without mmap support
-// in this package; the release function is a no-op.
-func mapFile(f *os.File, size int) ([]byte, func() error, error) {
-	data := make([]byte, size)
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, nil, fmt.Errorf("reading file: %w", err)
-	}
-	return data, func() error { return nil }, nil
+// mapFile does not map files on this platform: it returns
+// errors.ErrUnsupported, and Open reads tensors from the file on demand
+// instead (reading the whole file here would cost its full size in heap for
+// every open, header-only ones included).
+func mapFile(*os.File, int) ([]byte, func() error, error) {
+	return nil, nil, errors.ErrUnsupported
 }
