@@ -156,8 +156,8 @@ type KeptError struct {
 }
 
 func (e *KeptError) Error() string {
-	return fmt.Sprintf("cannot rename the finished output onto %s: %v; it is kept as %s: close the program that has either file open (a video player, Explorer's preview pane, an antivirus scan), then rename it to %s",
-		e.Target, e.Err, e.Kept, filepath.Base(e.Target))
+	return fmt.Sprintf("the finished output could not be renamed onto %s (%v), most likely as another program has it or %s open; it is kept as %s: close that program (a video player, Explorer's preview pane, an antivirus scan), then rename it to %s",
+		e.Target, e.Err, filepath.Base(e.Target), e.Kept, filepath.Base(e.Target))
 }
 
 func (e *KeptError) Unwrap() error { return e.Err }

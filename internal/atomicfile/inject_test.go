@@ -107,7 +107,7 @@ func TestRenameKeepsHeldOutput(t *testing.T) {
 	if ke.Kept != want || ke.Target != target {
 		t.Errorf("kept %s for %s, want %s for %s", ke.Kept, ke.Target, want, target)
 	}
-	for _, s := range []string{want, target, "rename it to clip.mp4", "close the program"} {
+	for _, s := range []string{want, target, "rename it to clip.mp4", "close that program"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("the error does not say %q: %v", s, err)
 		}
