@@ -38,33 +38,60 @@ func ffmpegArgs(out string, o Options) []string {
 // ffmpegEnc feeds frames to an ffmpeg subprocess writing the temporary file.
 type ffmpegEnc struct {
 	cmd    *exec.Cmd
-	stdin  io.WriteCloser
+	bin    string
+	stdin  io.WriteCloser // set by start
 	stderr *tail
-	waited bool
-	werr   error
+	wait   func() error // cmd.Wait, run once; every caller gets its result
+
+	mu     sync.Mutex // orders start and kill, which may run on another goroutine
+	killed bool       // kill ran: start must not start ffmpeg
 }
 
-func startFFmpeg(ctx context.Context, bin, out string, o Options) (*ffmpegEnc, error) {
+// newFFmpeg prepares the ffmpeg subprocess that writes the MP4 out from the
+// frames on its stdin; start starts it. Register kill as out's closer first
+// (atomicfile.RegisterCloser), so that a quit from then on stops it.
+func newFFmpeg(ctx context.Context, bin, out string, o Options) *ffmpegEnc {
 	cmd := exec.CommandContext(ctx, bin, ffmpegArgs(out, o)...)
-	e := &ffmpegEnc{cmd: cmd, stderr: &tail{max: 4096}}
+	e := &ffmpegEnc{cmd: cmd, bin: bin, stderr: &tail{max: 4096}, wait: sync.OnceValue(cmd.Wait)}
 	cmd.Stderr = e.stderr
 	cmd.WaitDelay = 5 * time.Second // do not hang on a child holding stderr open
-	var err error
-	if e.stdin, err = cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting ffmpeg (%s): %w", bin, err)
-	}
-	return e, nil
+	return e
 }
 
-func (e *ffmpegEnc) wait() error {
-	if !e.waited {
-		e.waited = true
-		e.werr = e.cmd.Wait()
+// start starts ffmpeg, unless kill came first.
+func (e *ffmpegEnc) start() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.killed {
+		return errors.New("stopped before ffmpeg started")
 	}
-	return e.werr
+	var err error
+	if e.stdin, err = e.cmd.StdinPipe(); err != nil {
+		return err
+	}
+	if err := e.cmd.Start(); err != nil {
+		return fmt.Errorf("starting ffmpeg (%s): %w", e.bin, err)
+	}
+	return nil
+}
+
+// kill is the temporary file's closer (atomicfile.RegisterCloser): it kills
+// ffmpeg and waits for it to exit, so that nothing has the file open when
+// it is removed (Windows cannot remove an open file). It may run on another
+// goroutine while the writer writes, whose writes then fail, and after
+// ffmpeg exited.
+func (e *ffmpegEnc) kill() error {
+	e.mu.Lock()
+	e.killed = true
+	started := e.cmd.Process != nil
+	if started {
+		e.cmd.Process.Kill() // os.ErrProcessDone after an exit: nothing to do
+	}
+	e.mu.Unlock()
+	if started {
+		e.wait()
+	}
+	return nil
 }
 
 // failure describes ffmpeg's exit with the last lines it printed.
@@ -99,13 +126,7 @@ func (e *ffmpegEnc) finish() error {
 	return nil
 }
 
-func (e *ffmpegEnc) abort() {
-	if !e.waited && e.cmd.Process != nil {
-		e.cmd.Process.Kill()
-	}
-	e.stdin.Close()
-	e.wait()
-}
+func (e *ffmpegEnc) abort() { e.kill() }
 
 // tail keeps the last max bytes written to it (ffmpeg's stderr).
 type tail struct {

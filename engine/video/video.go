@@ -5,7 +5,9 @@
 // Every output is written to a hidden temporary file (or directory) next to
 // the target, named after it and the process id, and renamed onto the target
 // by Close. Abort, or a failed Close, removes it: a failed or cancelled run
-// leaves nothing behind. The usual pattern is
+// leaves nothing behind. The one exception is a finished video that another
+// program keeps Close from renaming (on Windows, one with the file open):
+// it is kept, and Close's *KeptError says where. The usual pattern is
 //
 //	w, err := video.Create(ctx, path, video.Options{Width: 832, Height: 480})
 //	if err != nil { return err }
@@ -24,7 +26,6 @@ import (
 	"image"
 	"image/draw"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -37,8 +38,8 @@ type Format int
 const (
 	// Auto chooses the format from the target's extension: .mp4 or .avi.
 	Auto Format = iota
-	// MP4 is H.264 yuv420p with BT.709 tags through ffmpeg; without ffmpeg on
-	// PATH it falls back to AVI (see File.Fallback).
+	// MP4 is H.264 yuv420p with BT.709 tags through ffmpeg; without ffmpeg
+	// (see FindFFmpeg) it falls back to AVI (see File.Fallback).
 	MP4
 	// AVI is Motion-JPEG in an AVI 1.0 file, pure Go, limited to 1 GiB.
 	AVI
@@ -166,10 +167,10 @@ func Create(ctx context.Context, path string, o Options) (*File, error) {
 	var ffmpeg string
 	if format == MP4 {
 		var err error
-		if ffmpeg, err = exec.LookPath("ffmpeg"); err != nil {
+		if ffmpeg, err = FindFFmpeg(); err != nil {
 			f.format = AVI
 			f.path = FallbackPath(path)
-			f.fallback = fmt.Sprintf("ffmpeg not found: writing an MJPEG AVI (%s) instead of MP4; install ffmpeg (apt install ffmpeg, brew install ffmpeg or winget install ffmpeg) for MP4", f.path)
+			f.fallback = fmt.Sprintf("writing an MJPEG AVI (%s) instead of MP4: %v", f.path, err)
 		}
 	}
 	if err := checkTarget(f.path, f.format, o.Overwrite); err != nil {
@@ -200,11 +201,21 @@ func Create(ctx context.Context, path string, o Options) (*File, error) {
 		f.removeTemp()
 		return nil, fmt.Errorf("video %s: cannot write in directory %s: %w", f.path, dir, err)
 	}
+	// Each writer registers what it holds open in the temporary output as
+	// its closer (the AVI's file is the one atomicfile.Create registered):
+	// a quit closes it before removing the output, which Windows cannot
+	// remove while it is open.
 	switch f.format {
 	case MP4:
-		f.enc, err = startFFmpeg(ctx, ffmpeg, f.tmp, o)
+		e := newFFmpeg(ctx, ffmpeg, f.tmp, o)
+		atomicfile.RegisterCloser(f.tmp, e.kill) // before the start: a quit from now on stops ffmpeg first
+		if err = e.start(); err == nil {
+			f.enc = e
+		}
 	case PNGDir:
-		f.enc = &pngDir{dir: f.tmp}
+		p := &pngDir{dir: f.tmp}
+		atomicfile.RegisterCloser(f.tmp, p.closeFrame)
+		f.enc = p
 	}
 	if err != nil {
 		f.removeTemp()
@@ -212,6 +223,19 @@ func Create(ctx context.Context, path string, o Options) (*File, error) {
 	}
 	return f, nil
 }
+
+// renameOutput is Close's rename of the finished temporary output onto the
+// target (a variable for the tests: the failures it retries and keeps the
+// output after happen on Windows only).
+var renameOutput = atomicfile.Rename
+
+// KeptError is Close's error when the finished video could not be renamed
+// onto its path, most likely because another program had the file (or a
+// file in the frames folder, or the older file at the path) open — on
+// Windows an antivirus or indexer scan, Explorer's preview pane, a player.
+// Close retries for a few seconds first. The video is kept, complete, at
+// Kept: the user renames it to Target once the other program lets go.
+type KeptError = atomicfile.KeptError
 
 // ExtensionError is FormatOf's error: the extension of Path names no video
 // format (Ext, in lower case, is "" when the name has none).
@@ -281,8 +305,9 @@ func (f *File) Path() string { return f.path }
 // Format is the format actually written (AVI after a fallback).
 func (f *File) Format() Format { return f.format }
 
-// Fallback is a message for the user when MP4 was asked for but ffmpeg is not
-// on PATH and an MJPEG AVI is written instead; "" otherwise.
+// Fallback is a message for the user when MP4 was asked for but ffmpeg was
+// not found (FindFFmpeg's error says where it looked and what to do) and an
+// MJPEG AVI is written instead; "" otherwise.
 func (f *File) Fallback() string { return f.fallback }
 
 // FrameSize is the size every frame given to WriteFrame must have
@@ -336,7 +361,9 @@ func (f *File) WriteFrame(img image.Image) error {
 
 // Close finishes the video and renames it onto Path. On any error (including
 // an earlier one, or no frames at all) it removes the temporary output and
-// returns the error: nothing is left behind.
+// returns the error: nothing is left behind — except when the finished video
+// cannot be renamed onto Path because another program keeps it (see
+// KeptError): it is kept, and the error, a *KeptError, names it.
 func (f *File) Close() error {
 	if f.done {
 		if f.err != nil {
@@ -363,8 +390,12 @@ func (f *File) Close() error {
 	if err := checkTarget(f.path, f.format, f.o.Overwrite); err != nil {
 		return fail(err) // appeared while encoding
 	}
-	if err := atomicfile.Rename(f.tmp, f.path); err != nil {
-		f.tmp = "" // removed
+	if err := renameOutput(f.tmp, f.path); err != nil {
+		f.tmp = "" // kept or removed by Rename
+		if _, kept := errors.AsType[*KeptError](err); kept {
+			f.err = fmt.Errorf("video %s: %w", f.path, err)
+			return f.err
+		}
 		return fail(fmt.Errorf("video %s: %w", f.path, err))
 	}
 	return nil
