@@ -6,6 +6,8 @@
 // (v2 memory.max, or v1 memory.limit_in_bytes), and Available reads
 // MemAvailable from /proc/meminfo (which, unlike MemFree, counts
 // reclaimable page cache — what a memory-mapped model file sits in).
+// On Windows, which does not overcommit, Available is also bounded by the
+// memory that can still be committed (GlobalMemoryStatusEx's ullAvailPageFile).
 package hostmem
 
 import (
@@ -31,8 +33,11 @@ func Limit() int64 {
 
 // Available estimates the memory that can still be allocated without
 // swapping: MemAvailable from /proc/meminfo, bounded by what is left under
-// the cgroup limit. It falls back to pbnjay/memory's free memory (which
-// excludes page cache) where /proc is missing.
+// the cgroup limit. It falls back to pbnjay/memory's free memory where /proc
+// is missing (on macOS it excludes page cache; on Windows it is
+// ullAvailPhys, which counts the standby list). On Windows it is further
+// bounded by the memory left to commit, because there a heap allocation fails
+// beyond the commit limit even while physical memory is free.
 func Available() int64 {
 	avail := int64(-1)
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
@@ -40,6 +45,9 @@ func Available() int64 {
 	}
 	if avail < 0 {
 		avail = int64(memory.FreeMemory())
+	}
+	if c := commitAvailable(); c >= 0 && c < avail {
+		avail = c
 	}
 	if c := cgroupLimit(); c > 0 {
 		if used := cgroupUsage(); used >= 0 && c-used < avail {
