@@ -38,20 +38,13 @@ func addLoRAFlags(fs *flag.FlagSet, into *[]wan22.LoRA) {
 	}
 }
 
-// parseLoRA reads a --lora* value, FILE or FILE:STRENGTH, for the expert e.
-// A colon followed by something that is not a number is part of the file
-// name when that file exists (C:\loras\x.safetensors), and an error
-// otherwise.
+// parseLoRA reads a --lora* value, FILE or FILE:STRENGTH, for the expert e
+// (splitLoRA says which).
 func parseLoRA(v string, e wan22.LoRAExpert) (wan22.LoRA, error) {
-	l := wan22.LoRA{Path: v, Strength: 1, Expert: e}
-	if i := strings.LastIndexByte(v, ':'); i >= 0 {
-		st, err := strconv.ParseFloat(v[i+1:], 64)
-		switch {
-		case err == nil:
-			l.Path, l.Strength = v[:i], st
-		case !fileExists(v):
-			return l, fmt.Errorf("want FILE or FILE:STRENGTH, and %q is not a number", v[i+1:])
-		}
+	path, strength, err := splitLoRA(v, fileExists)
+	l := wan22.LoRA{Path: path, Strength: strength, Expert: e}
+	if err != nil {
+		return l, err
 	}
 	if l.Path == "" {
 		return l, errors.New("want FILE or FILE:STRENGTH: the file name is empty")
@@ -60,6 +53,35 @@ func parseLoRA(v string, e wan22.LoRAExpert) (wan22.LoRA, error) {
 		return l, err
 	}
 	return l, nil
+}
+
+// splitLoRA splits a --lora* value v into its file and strength (1 when v
+// gives none), the same way on every system. The last colon starts the
+// strength when what follows it is a number. Otherwise the colon belongs to
+// the file name when it looks like part of a path — a drive letter before
+// it (C:\loras\x.safetensors, C:x) or a slash or backslash after it, which
+// no number has (/data/a:b/x.safetensors) — or when the whole value names an
+// existing file (exists); then v is the file, and a missing one is reported
+// as missing by checkLoRAFiles. Any other colon is an error naming the bad
+// strength.
+func splitLoRA(v string, exists func(string) bool) (path string, strength float64, err error) {
+	i := strings.LastIndexByte(v, ':')
+	if i < 0 {
+		return v, 1, nil
+	}
+	after := v[i+1:]
+	if st, err := strconv.ParseFloat(after, 64); err == nil && !isDriveLetter(v[:i]) {
+		return v[:i], st, nil
+	}
+	if isDriveLetter(v[:i]) || strings.ContainsAny(after, `/\`) || exists(v) {
+		return v, 1, nil
+	}
+	return v, 1, fmt.Errorf("want FILE or FILE:STRENGTH, and %q is not a number", after)
+}
+
+// isDriveLetter reports whether s is one ASCII letter, a Windows drive.
+func isDriveLetter(s string) bool {
+	return len(s) == 1 && ('a' <= s[0] && s[0] <= 'z' || 'A' <= s[0] && s[0] <= 'Z')
 }
 
 // checkLoRAFiles checks that every LoRA names an existing file.

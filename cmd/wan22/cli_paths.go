@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 
 	"github.com/wan22/wan22/engine/video"
 )
@@ -21,10 +23,14 @@ const (
 )
 
 // checkOutputPath checks, before anything loads, that the output flagName
-// names can be written at path: its folder exists and is writable, path is
-// not a folder where a file goes, and nothing is there unless kind is
+// names can be written at path: its name is one the system allows
+// (checkOutputName), its folder exists and is writable, path is not a
+// folder where a file goes, and nothing is there unless kind is
 // replacedFile.
 func checkOutputPath(flagName, path string, kind outputKind) error {
+	if err := checkOutputName(flagName, path, runtime.GOOS); err != nil {
+		return err
+	}
 	dir := filepath.Dir(path)
 	st, err := os.Stat(dir)
 	switch {
@@ -55,6 +61,72 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 	probe.Close()
 	os.Remove(probe.Name())
 	return nil
+}
+
+// checkOutputName checks the last element of the output path that flagName
+// gives, as the system goos (runtime.GOOS) will name the file: on Windows it
+// must not be a device name (CON, PRN, AUX, NUL, COM1–COM9, LPT1–LPT9,
+// CONIN$ or CONOUT$, in any case, with any extension: aux.mp4, NUL.png),
+// end in a dot or a space (which Windows drops), or hold a character Windows
+// refuses in names (<>:"|?* and control characters; a colon would write an
+// alternate data stream). Each of these passes the other checks and fails
+// only when the finished output is renamed into place, after the whole
+// generation, or writes somewhere else than asked. Other systems take any
+// name.
+func checkOutputName(flagName, path, goos string) error {
+	if goos != "windows" {
+		return nil
+	}
+	name := windowsBase(path)
+	if name == "" || name == "." || name == ".." {
+		return nil // a folder; the existence checks speak of it
+	}
+	if dev := windowsDevice(name); dev != "" {
+		return fmt.Errorf("%s %s: %s is a device name on Windows (CON, PRN, AUX, NUL, COM1–COM9 and LPT1–LPT9, with any extension), not a file: choose another name", flagName, path, dev)
+	}
+	if i := strings.IndexFunc(name, func(r rune) bool { return r < 32 || strings.ContainsRune(`<>:"|?*`, r) }); i >= 0 {
+		return fmt.Errorf("%s %s: Windows does not allow %q in a file name: choose another name", flagName, path, name[i:i+1])
+	}
+	if last := name[len(name)-1]; last == '.' || last == ' ' {
+		return fmt.Errorf("%s %s: Windows drops a dot or space at the end of a file name, so the output would not get this name: remove it", flagName, path)
+	}
+	return nil
+}
+
+// windowsBase is the last element of a Windows path: after the last slash
+// or backslash (trailing ones ignored) and after a drive (C:name).
+func windowsBase(path string) string {
+	path = strings.TrimRight(path, `\/`)
+	if i := strings.LastIndexAny(path, `\/`); i >= 0 {
+		return path[i+1:]
+	}
+	if len(path) >= 2 && path[1] == ':' && isDriveLetter(path[:1]) {
+		return path[2:]
+	}
+	return path
+}
+
+// windowsDevice returns the device a Windows file name opens instead of a
+// file, in capitals ("AUX" for aux.mp4), or "" when it names a file: the
+// name up to its first dot or colon, trailing spaces dropped, is a device.
+func windowsDevice(name string) string {
+	stem := name
+	if i := strings.IndexAny(stem, ".:"); i >= 0 {
+		stem = stem[:i]
+	}
+	stem = strings.ToUpper(strings.TrimRight(stem, " "))
+	switch stem {
+	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
+		return stem
+	}
+	if len(stem) > 3 && (stem[:3] == "COM" || stem[:3] == "LPT") {
+		// COM1…COM9 and LPT1…LPT9; Windows counts ¹, ² and ³ as digits too.
+		switch n := stem[3:]; n {
+		case "1", "2", "3", "4", "5", "6", "7", "8", "9", "¹", "²", "³":
+			return stem
+		}
+	}
+	return ""
 }
 
 // ffmpegMissing reports whether ffmpeg is not on PATH, the test video.Create
@@ -109,14 +181,26 @@ func (n namedPath) String() string {
 }
 
 // sameFile reports whether a and b name the same file: the same cleaned
-// absolute path, or, when both exist, one file reached two ways (a link, a
-// hard link, another spelling) by os.SameFile.
-func sameFile(a, b string) bool {
+// absolute path (in any case where the file system ignores case, see
+// foldCase), or, when both exist, one file reached two ways (a link, a hard
+// link, another spelling) by os.SameFile.
+func sameFile(a, b string) bool { return sameFileFold(a, b, foldCase) }
+
+// foldCase is whether the usual file system of this system ignores the case
+// of names: NTFS on Windows and APFS on macOS (as formatted by default) take
+// R.json and r.JSON for one file, so two outputs spelled so would overwrite
+// each other. A case-sensitive volume there only makes the check refuse a
+// pair it could have allowed.
+const foldCase = runtime.GOOS == "windows" || runtime.GOOS == "darwin"
+
+// sameFileFold is sameFile with the case folding given: fold compares the
+// absolute paths of files that need not exist yet in any case.
+func sameFileFold(a, b string, fold bool) bool {
 	if a == "" || b == "" {
 		return false
 	}
 	if aa, err1 := filepath.Abs(a); err1 == nil {
-		if ab, err2 := filepath.Abs(b); err2 == nil && aa == ab {
+		if ab, err2 := filepath.Abs(b); err2 == nil && (aa == ab || fold && strings.EqualFold(aa, ab)) {
 			return true
 		}
 	}

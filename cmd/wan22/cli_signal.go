@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -21,9 +22,10 @@ import (
 // it had half written and returns; it prints one line saying so. A second
 // signal, while the command is still stopping or cleaning up, quits at once
 // with status 130 after removing every temporary output still in progress
-// (atomicfile.RemovePending). Call the CancelFunc when the command ends: it
-// stops catching the signals, so a later Ctrl-C kills the process the usual
-// way.
+// (atomicfile.RemovePending); so does the end of the time the first signal
+// leaves, when it leaves one (quitDeadline: Windows closing the console).
+// Call the CancelFunc when the command ends: it stops catching the signals,
+// so a later Ctrl-C kills the process the usual way.
 func commandContext() (context.Context, context.CancelFunc) {
 	return interruptContext(os.Stderr, os.Exit)
 }
@@ -31,16 +33,57 @@ func commandContext() (context.Context, context.CancelFunc) {
 // interruptContext is commandContext with the writer of its messages and the
 // exit function given (for tests).
 func interruptContext(stderr io.Writer, exit func(code int)) (context.Context, context.CancelFunc) {
+	return interruptContextFor(stderr, exit, func(s os.Signal) time.Duration { return quitDeadline(s, runtime.GOOS) })
+}
+
+// quitDeadline is how long after the signal s the command may take to stop
+// on the system goos (runtime.GOOS) before the process quits at once as on
+// a second signal, or 0 for no limit. On Windows, SIGTERM is the console
+// window closing, the user logging off or the system shutting down, and
+// Windows ends the process a few seconds later (about 5 s after the console
+// closed) with no chance to remove anything. Removing the partial output at
+// once would fail too: Go opens files without FILE_SHARE_DELETE, so Windows
+// refuses to delete a file the writers still hold open. So the command gets
+// windowsCloseGrace to stop and remove its partial output itself, its
+// writers closing their files as they unwind, and then the process removes
+// what is left and quits. Elsewhere SIGTERM is a polite kill with no
+// deadline.
+func quitDeadline(s os.Signal, goos string) time.Duration {
+	if goos == "windows" && s == syscall.SIGTERM {
+		return windowsCloseGrace
+	}
+	return 0
+}
+
+// windowsCloseGrace is the time a command has to stop after the console
+// window closed, before the process quits at once: well inside the 5 s
+// Windows waits before it ends the process.
+const windowsCloseGrace = 3 * time.Second
+
+// interruptContextFor is interruptContext with the deadline each first
+// signal leaves given (quitDeadline, for tests).
+func interruptContextFor(stderr io.Writer, exit func(code int), deadline func(os.Signal) time.Duration) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, stopSignals...)
 	done := make(chan struct{})
 	go func() {
 		why := "interrupted"
+		var limit <-chan time.Time // the end of the deadline the first signal leaves, if any
 		select {
 		case s := <-sigs:
-			if s == syscall.SIGHUP {
+			switch {
+			case s == syscall.SIGHUP:
 				why = "hangup (the terminal closed)"
+			case s == syscall.SIGTERM && runtime.GOOS == "windows":
+				why = "the console is closing"
+			case s == syscall.SIGTERM:
+				why = "terminated"
+			}
+			if d := deadline(s); d > 0 {
+				t := time.NewTimer(d)
+				defer t.Stop()
+				limit = t.C
 			}
 		case <-outputBroken:
 			why = "the standard output or error was closed"
@@ -53,6 +96,9 @@ func interruptContext(stderr io.Writer, exit func(code int)) (context.Context, c
 		for {
 			select {
 			case <-sigs:
+			case <-limit:
+				quitNow(stderr, exit, "out of time to stop")
+				return
 			case <-done:
 				return
 			}
@@ -63,7 +109,7 @@ func interruptContext(stderr io.Writer, exit func(code int)) (context.Context, c
 				break
 			}
 		}
-		quitNow(stderr, exit)
+		quitNow(stderr, exit, "interrupted again")
 	}()
 	var once sync.Once
 	return ctx, func() {
@@ -85,8 +131,11 @@ const sameSignal = 20 * time.Millisecond
 // of them the process was not started with ignored. A run under `nohup`
 // (SIGHUP ignored) or a script's background job (SIGINT ignored) must go on
 // as those tools promise, and catching the signal would undo the ignoring.
-// Go defines these signals on every system it runs on; on Windows, closing
-// the console window arrives as SIGTERM.
+// Go defines these signals on every system it runs on. On Windows, closing
+// the console window, logging off and shutting down arrive as SIGTERM, and
+// Windows ends the process a few seconds later: such a SIGTERM leaves the
+// command only windowsCloseGrace to stop before the process quits at once
+// (quitDeadline).
 var stopSignals = notIgnored(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 
 // notIgnored returns the signals of sigs that the process did not start with
@@ -147,13 +196,14 @@ func markOutputBroken() { closeBroken.Do(func() { close(outputBroken) }) }
 
 var closeBroken sync.Once
 
-// quitNow is the second signal: remove the temporary outputs in progress
-// and exit with exitInterrupted, without waiting for the command.
-func quitNow(stderr io.Writer, exit func(code int)) {
+// quitNow is the second signal, or the end of the first one's deadline
+// (why, for the message): remove the temporary outputs in progress and exit
+// with exitInterrupted, without waiting for the command.
+func quitNow(stderr io.Writer, exit func(code int), why string) {
 	if err := atomicfile.RemovePending(); err != nil {
-		fmt.Fprintf(stderr, "wan22: interrupted again; quitting, but a temporary output could not be removed: %v\n", err)
+		fmt.Fprintf(stderr, "wan22: %s; quitting, but a temporary output could not be removed: %v\n", why, err)
 	} else {
-		fmt.Fprintln(stderr, "wan22: interrupted again; quitting now (the partial output was removed)")
+		fmt.Fprintf(stderr, "wan22: %s; quitting now (the partial output was removed)\n", why)
 	}
 	exit(exitInterrupted)
 }

@@ -33,13 +33,16 @@ func TestCommandContextSignal(t *testing.T) {
 }
 
 // interruptSelf sends SIGINT to the test process.
-func interruptSelf(t *testing.T) {
+func interruptSelf(t *testing.T) { t.Helper(); signalSelf(t, os.Interrupt) }
+
+// signalSelf sends s to the test process, which must be catching it.
+func signalSelf(t *testing.T, s os.Signal) {
 	t.Helper()
 	p, err := os.FindProcess(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Signal(os.Interrupt); err != nil {
+	if err := p.Signal(s); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -77,13 +80,47 @@ func (s *syncBuffer) String() string {
 // ending the process. It skips on Windows.
 func testInterruptContext(t *testing.T) (ctx context.Context, stderr *syncBuffer, exited chan int) {
 	t.Helper()
+	ctx, _, stderr, exited = testInterruptContextFor(t, func(os.Signal) time.Duration { return 0 })
+	return ctx, stderr, exited
+}
+
+// testInterruptContextFor is testInterruptContext with the deadline each
+// first signal leaves given, as interruptContextFor takes it, and the
+// command's end (stop) returned too.
+func testInterruptContextFor(t *testing.T, deadline func(os.Signal) time.Duration) (ctx context.Context, stop context.CancelFunc, stderr *syncBuffer, exited chan int) {
+	t.Helper()
 	if runtime.GOOS == "windows" {
-		t.Skip("a process cannot send itself os.Interrupt on Windows")
+		t.Skip("a process cannot send itself a signal on Windows")
 	}
 	stderr, exited = &syncBuffer{}, make(chan int, 1)
-	ctx, stop := interruptContext(stderr, func(code int) { exited <- code })
+	ctx, stop = interruptContextFor(stderr, func(code int) { exited <- code }, deadline)
 	t.Cleanup(stop)
-	return ctx, stderr, exited
+	return ctx, stop, stderr, exited
+}
+
+// waitQuit fails t unless the context's exit is called with
+// exitInterrupted within 5 s of what (for the message), after which the
+// temporary output tmp is gone and stderr has said msg. It returns when the
+// exit came.
+func waitQuit(t *testing.T, exited chan int, what, tmp string, stderr *syncBuffer, msg string) time.Time {
+	t.Helper()
+	var at time.Time
+	select {
+	case code := <-exited:
+		at = time.Now()
+		if code != exitInterrupted {
+			t.Errorf("exit status %d, want %d", code, exitInterrupted)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no exit 5 s after %s", what)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary output is still there: %v", err)
+	}
+	if !strings.Contains(stderr.String(), msg) {
+		t.Errorf("after %s: printed %q, want %q", what, stderr.String(), msg)
+	}
+	return at
 }
 
 // TestSecondSignal: the first SIGINT cancels the context and says how to
@@ -107,20 +144,7 @@ func TestSecondSignal(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	interruptSelf(t)
-	select {
-	case code := <-exited:
-		if code != exitInterrupted {
-			t.Errorf("exit status %d, want %d", code, exitInterrupted)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no exit 5 s after the second SIGINT")
-	}
-	if _, err := os.Stat(tmp.Name()); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the temporary output is still there: %v", err)
-	}
-	if !strings.Contains(stderr.String(), "interrupted again; quitting now") {
-		t.Errorf("second signal printed %q", stderr.String())
-	}
+	waitQuit(t, exited, "the second SIGINT", tmp.Name(), stderr, "interrupted again; quitting now")
 }
 
 // TestSignalTwiceAtOnce: one press delivered twice at once (`timeout -s INT`

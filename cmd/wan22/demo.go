@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
+	"strings"
 
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/engine/imageprep"
@@ -132,15 +134,38 @@ func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writ
 		return err
 	}
 	if !f.json {
-		fmt.Fprint(stdout, `
+		fmt.Fprint(stdout, demoEpilogue(runtime.GOOS))
+	}
+	return nil
+}
+
+// realRunArgs are the arguments of the i2v command the demo suggests for
+// the real weights, in the lines a Unix shell prints them in.
+var realRunArgs = [][]string{
+	{"--image", "photo.png", "--prompt", `"a cat surfing a wave at sunset"`},
+	{"--high", "wan2.2_i2v_high_noise_14B_Q8_0.gguf", "--low", "wan2.2_i2v_low_noise_14B_Q8_0.gguf"},
+	{"--text-encoder", "umt5-xxl-encoder-Q8_0.gguf", "--vae", "wan_2.1_vae.safetensors", "--out", "video.mp4"},
+}
+
+// demoEpilogue is what the demo prints after its video: why it is noise,
+// and the command to run with the real weights, for the shells of goos
+// (runtime.GOOS). Unix shells get it over several lines joined by a
+// backslash; cmd.exe and PowerShell do not continue a line with one, so on
+// Windows it is one line, which both run as it is.
+func demoEpilogue(goos string) string {
+	lines := make([]string, len(realRunArgs))
+	for i, a := range realRunArgs {
+		lines[i] = strings.Join(a, " ")
+	}
+	lines[0] = "wan22 i2v " + lines[0]
+	cmd := strings.Join(lines, " \\\n    ")
+	if goos == "windows" {
+		cmd = strings.Join(lines, " ")
+	}
+	return `
 The tiny models have random weights, so the video is coloured noise, not a
 real video: the demo shows that every stage runs. With the real WAN 2.2
 I2V-A14B weights, run for example:
 
-  wan22 i2v --image photo.png --prompt "a cat surfing a wave at sunset" \
-    --high wan2.2_i2v_high_noise_14B_Q8_0.gguf --low wan2.2_i2v_low_noise_14B_Q8_0.gguf \
-    --text-encoder umt5-xxl-encoder-Q8_0.gguf --vae wan_2.1_vae.safetensors --out video.mp4
-`)
-	}
-	return nil
+  ` + cmd + "\n"
 }
