@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -129,10 +128,11 @@ func windowsDevice(name string) string {
 	return ""
 }
 
-// ffmpegMissing reports whether ffmpeg is not on PATH, the test video.Create
-// makes (exec.LookPath) before it writes an .mp4 as an MJPEG .avi.
+// ffmpegMissing reports whether video.Create would write an .mp4 as an
+// MJPEG .avi: the same test, video.FindFFmpeg (PATH, then the running
+// program's folder; never an ffmpeg found only through the current folder).
 func ffmpegMissing() bool {
-	_, err := exec.LookPath("ffmpeg")
+	_, err := video.FindFFmpeg()
 	return err != nil
 }
 
