@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -145,7 +146,7 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stderr, "synth", "%v", err)
 	}
-	if err := checkTargetPath(path, *force); err != nil {
+	if err := checkTargetPath(path, *force, runtime.GOOS); err != nil {
 		return usageError(stderr, "synth", "%v", err)
 	}
 	if err := checkTargetSpace(path, job.size); err != nil {
@@ -328,11 +329,17 @@ func typeList(ts []gguf.Type) string {
 	return strings.Join(s, ", ")
 }
 
-// checkTargetPath checks OUT (path), a usage problem when it fails: its
-// folder exists, and nothing is at path (any directory entry: a dangling
-// symbolic link too) unless force replaces it, which is never a folder
-// (or a link to one) or anything but a regular file.
-func checkTargetPath(path string, force bool) error {
+// checkTargetPath checks OUT (path), a usage problem when it fails: the
+// system goos (runtime.GOOS) allows its name (checkOutputName: on Windows
+// no device name such as aux.gguf, which would fail only once the whole
+// file is written), its folder exists, and nothing is at path (any
+// directory entry: a dangling symbolic link too) unless force replaces it,
+// which is never a folder (or a link to one) or anything but a regular
+// file.
+func checkTargetPath(path string, force bool, goos string) error {
+	if err := checkOutputName("OUT", path, goos); err != nil {
+		return err
+	}
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {

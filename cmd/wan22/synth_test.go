@@ -452,3 +452,38 @@ func TestSynthDanglingLink(t *testing.T) {
 		t.Errorf("-force over a link: status %d (%s); real.gguf now %q, %v", code, stderr, b, err)
 	}
 }
+
+// TestSynthWindowsName: on Windows (goos given, so it runs everywhere) an
+// OUT that names a device (aux.gguf, NUL), or that ends in a dot, is a
+// usage error before anything else is looked at, with or without -force;
+// the same names are files elsewhere and pass.
+func TestSynthWindowsName(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ name, want string }{
+		{"aux.gguf", "OUT " + filepath.Join(dir, "aux.gguf") + ": AUX is a device name on Windows"},
+		{"NUL", "NUL is a device name on Windows"},
+		{"com1.tokenizer.gguf", "COM1 is a device name on Windows"},
+		{"model.gguf.", "Windows drops a dot or space at the end of a file name"},
+		{"a:b.gguf", `Windows does not allow ":" in a file name`},
+	} {
+		path := filepath.Join(dir, c.name)
+		for _, force := range []bool{false, true} {
+			err := checkTargetPath(path, force, "windows")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s (force %v) on windows: %v; want %q", c.name, force, err, c.want)
+			}
+			if err := checkTargetPath(path, force, "linux"); err != nil {
+				t.Errorf("%s (force %v) on linux: %v", c.name, force, err)
+			}
+		}
+	}
+	// The name is checked first: a folder that does not exist is not what
+	// a device name is reported as.
+	err := checkTargetPath(filepath.Join(dir, "no", "such", "aux.gguf"), false, "windows")
+	if err == nil || !strings.Contains(err.Error(), "AUX is a device name") {
+		t.Errorf("aux.gguf in a missing folder on windows: %v", err)
+	}
+	if names := dirEntries(t, dir); len(names) != 0 {
+		t.Errorf("the checks wrote %q", names)
+	}
+}
