@@ -115,12 +115,26 @@ func runFailed(ctx context.Context, cmd string, err error, asJSON bool, stdout, 
 	msg, code := err.Error(), 1
 	if ctx.Err() != nil {
 		msg, code = "interrupted; nothing was written", exitInterrupted
+		if keptOutputs(err) {
+			msg = "interrupted; " + err.Error()
+		}
 	}
 	fmt.Fprintf(stderr, "wan22 %s: %s\n", cmd, msg)
 	if asJSON {
 		emitJSONError(stdout, msg, code)
 	}
 	return code
+}
+
+// keptOutputs reports whether err, a run's error, leaves outputs behind on
+// purpose: complete outputs written while another failed (*outputsError),
+// or a finished one kept under another name (*video.KeptError).
+func keptOutputs(err error) bool {
+	if oe, ok := errors.AsType[*outputsError](err); ok && len(oe.written) > 0 {
+		return true
+	}
+	_, ok := errors.AsType[*video.KeptError](err)
+	return ok
 }
 
 // emitJSONError prints the JSON object that ends a --json stream after a
@@ -513,14 +527,27 @@ func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan
 		return err
 	}
 	if err := writers.Close(); err != nil {
+		if oe, ok := errors.AsType[*outputsError](err); ok && len(oe.written) > 0 {
+			rep.done(oe.written, time.Since(start)) // the outputs that are complete, as after a success
+		}
 		return err
 	}
 	rep.done(writers, time.Since(start))
 	return nil
 }
 
-// multiWriter writes every frame to several video writers.
-type multiWriter []*video.File
+// output is one of a run's outputs as multiWriter drives it: a
+// *video.File, or a fake in the tests (Close failing in ways that cannot be
+// made on Linux).
+type output interface {
+	video.Writer
+	Path() string         // where Close puts the output
+	Format() video.Format // the format written
+	Frames() int          // the frames written so far
+}
+
+// multiWriter writes every frame to several outputs.
+type multiWriter []output
 
 func (m multiWriter) WriteFrame(img image.Image) error {
 	for _, w := range m {
@@ -531,18 +558,30 @@ func (m multiWriter) WriteFrame(img image.Image) error {
 	return nil
 }
 
-// Close closes every writer; if one fails, the outputs already completed
-// are removed too, so that a failed run leaves nothing.
+// Close closes every output, the rest too after one fails: each that
+// closes is complete at its path and is kept — a finished video is not a
+// partial file, and may be hours of work — and one that fails removed what
+// it had written, or kept it under another name (a *video.KeptError, when
+// another program held the file). The error is then the one failure, or,
+// with several failures or a complete output kept, an *outputsError that
+// names each.
 func (m multiWriter) Close() error {
-	for i, w := range m {
+	var errs []error
+	var written []output
+	for _, w := range m {
 		if err := w.Close(); err != nil {
-			for _, done := range m[:i] {
-				os.RemoveAll(done.Path())
-			}
-			return err
+			errs = append(errs, err)
+		} else {
+			written = append(written, w)
 		}
 	}
-	return nil
+	switch {
+	case len(errs) == 0:
+		return nil
+	case len(errs) == 1 && len(written) == 0:
+		return errs[0]
+	}
+	return &outputsError{errs: errs, written: written}
 }
 
 func (m multiWriter) Abort() error {
@@ -552,6 +591,30 @@ func (m multiWriter) Abort() error {
 	}
 	return errors.Join(errs...)
 }
+
+// outputsError is multiWriter.Close's error when some outputs failed while
+// others were written: one line per failure (a *video.KeptError's says
+// where its finished output is kept), then the outputs written, which are
+// complete and kept. errors.Is and errors.As see each failure.
+type outputsError struct {
+	errs    []error  // one per output that failed, in the outputs' order
+	written []output // the outputs complete at their paths
+}
+
+func (e *outputsError) Error() string {
+	var b strings.Builder
+	b.WriteString(errors.Join(e.errs...).Error())
+	if len(e.written) > 0 {
+		names := make([]string, len(e.written))
+		for i, w := range e.written {
+			names[i] = fmt.Sprintf("%s (%s, %s)", w.Path(), w.Format(), plural(w.Frames(), "frame"))
+		}
+		fmt.Fprintf(&b, "\nwritten, complete and kept: %s", strings.Join(names, ", "))
+	}
+	return b.String()
+}
+
+func (e *outputsError) Unwrap() []error { return e.errs }
 
 // reporter prints progress: a bar on a terminal, log lines otherwise, or
 // JSON objects.
