@@ -38,8 +38,11 @@ used as stored.
 The video goes to --out (MP4 through ffmpeg; a pure-Go MJPEG .avi when ffmpeg
 is missing, or when --out ends in .avi) and/or PNG frames to --frames-dir. It
 is written to a temporary file renamed at the end: a failed or interrupted run
-(Ctrl-C) leaves nothing behind, not even the --preview image. Progress goes to stderr (a bar on a terminal),
-or as JSON objects one per line on stdout with --json.
+(Ctrl-C) leaves nothing partial behind, not even the --preview image; when one
+of --out and --frames-dir fails at the end, the other, complete, is kept. A
+preview that cannot be written is a warning, not a failure. Progress goes to
+stderr (a bar on a terminal), or as JSON objects one per line on stdout with
+--json.
 
 LoRAs (safetensors, ComfyUI/kohya or PEFT/diffusers keys) are applied at run
 time, the model files untouched: --lora-high FILE[:STRENGTH] for the
@@ -140,7 +143,7 @@ func keptOutputs(err error) bool {
 // emitJSONError prints the JSON object that ends a --json stream after a
 // failure, on one line: {"type":"error","message":"…","exit_code":N}. Like
 // every --json object it has a "type"; readers go by the keys, not their
-// order (the start, summary, done and note objects are maps, whose keys
+// order (the start, summary, done, note and warning objects are maps, whose keys
 // encoding/json sorts).
 func emitJSONError(stdout io.Writer, msg string, code int) {
 	b, err := json.Marshal(struct {
@@ -460,19 +463,21 @@ func negativePrompt(v string, set bool) string {
 }
 
 // generateTo runs req on p into the video file out (given by the flag
-// outFlag, for messages) and/or the PNG folder
-// framesDir, writing a latent preview to preview when set. Every output,
-// the preview included, is removed when the run fails or is cancelled.
+// outFlag, for messages) and/or the PNG folder framesDir, writing a latent
+// preview to preview when set (see previewWriter). Every output, the
+// preview included, is removed when the run fails or is cancelled — except
+// the outputs that finish when another fails to (multiWriter.Close).
 func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan22.Settings, outFlag, out, framesDir, preview string, rep *reporter) (err error) {
 	var writers multiWriter
-	previewing := false // preview was written by this run and is registered with atomicfile: a second Ctrl-C removes it too
+	var pw *previewWriter // nil without a preview
 	defer func() {
+		previewed := pw != nil && pw.written // registered with atomicfile: a second Ctrl-C removes it too
 		if err != nil {
 			writers.Abort()
-			if previewing {
+			if previewed {
 				atomicfile.Remove(preview)
 			}
-		} else if previewing {
+		} else if previewed {
 			atomicfile.Forget(preview)
 		}
 	}()
@@ -501,26 +506,8 @@ func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan
 	}
 	output := wan22.Output{Video: writers, Progress: rep.event}
 	if preview != "" {
-		g := struct{ T, h, w int }{(s.Frames-1)/4 + 1, s.Height / 8, s.Width / 8}
-		output.Latent = func(step, steps int, latent []float32) error {
-			img, err := imageprep.LatentPreview(latent, g.T, g.h, g.w, g.T/2)
-			if err != nil {
-				return err
-			}
-			if err := imageprep.WritePNGAtomic(preview, img); err != nil {
-				return err
-			}
-			if !previewing {
-				// Registered once the first write has replaced the file
-				// there: from then on it is this run's output, removed
-				// when the run fails. Before, it may be an earlier
-				// preview the user keeps, which a failed first write (or
-				// a second Ctrl-C while it is written) must leave alone.
-				atomicfile.Register(preview)
-				previewing = true
-			}
-			return nil
-		}
+		pw = &previewWriter{path: preview, rep: rep, T: (s.Frames-1)/4 + 1, h: s.Height / 8, w: s.Width / 8}
+		output.Latent = pw.write
 	}
 	start := time.Now()
 	if err := p.Generate(ctx, req, output); err != nil {
@@ -544,6 +531,52 @@ type output interface {
 	Path() string         // where Close puts the output
 	Format() video.Format // the format written
 	Frames() int          // the frames written so far
+}
+
+// writePNG writes the preview (a variable for the tests: the failures of
+// Windows, another program holding the file, cannot be made on Linux).
+var writePNG = imageprep.WritePNGAtomic
+
+// previewWriter is the Latent callback of --preview. A preview is a
+// convenience: when one cannot be written the generation goes on, with one
+// warning for the run, and the next step tries again. The file at path
+// becomes this run's output once a write has replaced it (written): then
+// it is registered with atomicfile, so that a failed run (and a second
+// Ctrl-C) removes it. Before, it may be an earlier preview the user keeps,
+// which a failed write (or a quit while one is written) leaves alone.
+type previewWriter struct {
+	path    string
+	rep     *reporter
+	T, h, w int  // the latent's frames, height and width
+	written bool // a preview of this run is at path
+	warned  bool // the warning was printed
+}
+
+// write writes the preview of the latent [16, T, h, w] after step of steps.
+// It returns no error: a failed preview must not end the run.
+func (p *previewWriter) write(step, steps int, latent []float32) error {
+	img, err := imageprep.LatentPreview(latent, p.T, p.h, p.w, p.T/2)
+	if err == nil {
+		err = writePNG(p.path, img)
+	}
+	if err != nil {
+		// A finished preview another program kept from being renamed
+		// (Windows) is a stray file beside the user's: the next one
+		// replaces the preview anyway.
+		if ke, ok := errors.AsType[*atomicfile.KeptError](err); ok && ke.Kept != p.path {
+			os.Remove(ke.Kept)
+		}
+		if !p.warned {
+			p.warned = true
+			p.rep.warn(fmt.Sprintf("--preview %s: the preview after step %d of %d could not be written (%v); generating on, trying again after each step", p.path, step, steps, err))
+		}
+		return nil
+	}
+	if !p.written {
+		atomicfile.Register(p.path)
+		p.written = true
+	}
+	return nil
 }
 
 // multiWriter writes every frame to several outputs.
@@ -699,6 +732,16 @@ func (r *reporter) note(msg string) {
 	}
 	r.endBar()
 	fmt.Fprintln(r.stderr, r.prefix, msg)
+}
+
+// warn prints a warning: something went wrong that does not end the run.
+func (r *reporter) warn(msg string) {
+	if r.json {
+		r.emitJSON(map[string]any{"type": "warning", "message": msg})
+		return
+	}
+	r.endBar()
+	fmt.Fprintln(r.stderr, r.prefix, "warning:", msg)
 }
 
 func (r *reporter) endBar() {

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -135,23 +139,86 @@ func TestI2VPreviewRemovedOnFailure(t *testing.T) {
 	require.Empty(t, atomicfile.Pending())
 }
 
-// TestI2VPreviewFirstWriteFails: what is at --preview becomes the run's
-// output only once the first preview has replaced it: when that write
-// fails (here a folder has taken the name since the flags were checked),
-// the run fails and leaves what was there alone.
-func TestI2VPreviewFirstWriteFails(t *testing.T) {
+// TestI2VPreviewWriteFails: a preview that cannot be written is a
+// warning, printed once, and the run goes on to write its video. Here a
+// folder has taken --preview's name since the flags were checked, so every
+// write fails: what is at --preview is not this run's output, and the run
+// leaves it alone.
+func TestI2VPreviewWriteFails(t *testing.T) {
 	args, out := i2vSetup(t)
 	preview := filepath.Join(out, "prev.png")
-	f, code, ok := parseI2V(append(args[1:], "--out", filepath.Join(out, "v.avi"), "--preview", preview), io.Discard, io.Discard)
-	require.True(t, ok, code)
-	require.NoError(t, os.Mkdir(preview, 0o755))
-	kept := filepath.Join(preview, "kept.txt")
-	require.NoError(t, os.WriteFile(kept, []byte("the user's"), 0o644))
-	err := i2v(context.Background(), f, io.Discard, io.Discard)
-	require.ErrorContains(t, err, "preview "+preview+": is a directory")
-	b, rerr := os.ReadFile(kept)
-	require.NoError(t, rerr, "the failed first preview removed what was at --preview")
-	require.Equal(t, "the user's", string(b))
-	require.Equal(t, []string{"prev.png"}, entries(t, out))
+	for _, asJSON := range []bool{false, true} {
+		a := append(args[1:], "--out", filepath.Join(out, "v.avi"), "--preview", preview)
+		if asJSON {
+			a = append(a, "--json")
+		}
+		f, code, ok := parseI2V(a, io.Discard, io.Discard)
+		require.True(t, ok, code)
+		require.NoError(t, os.Mkdir(preview, 0o755))
+		kept := filepath.Join(preview, "kept.txt")
+		require.NoError(t, os.WriteFile(kept, []byte("the user's"), 0o644))
+		var stdout, stderr bytes.Buffer
+		require.NoError(t, i2v(context.Background(), f, &stdout, &stderr))
+		warning := "--preview " + preview + ": the preview after step 1 of 2 could not be written (preview " + preview + ": is a directory; give a file name); generating on, trying again after each step"
+		if asJSON {
+			require.Equal(t, 1, strings.Count(stdout.String(), `"type":"warning"`), stdout.String())
+			require.Contains(t, stdout.String(), `"message":"`+warning+`"`)
+			require.Contains(t, stdout.String(), `"type":"done"`)
+		} else {
+			require.Equal(t, 1, strings.Count(stderr.String(), "warning:"), stderr.String())
+			require.Contains(t, stderr.String(), "wan22 i2v: warning: "+warning+"\n")
+			require.Contains(t, stdout.String(), "wrote "+filepath.Join(out, "v.avi"))
+		}
+		b, rerr := os.ReadFile(kept)
+		require.NoError(t, rerr, "the failed preview removed what was at --preview")
+		require.Equal(t, "the user's", string(b))
+		require.ElementsMatch(t, []string{"prev.png", "v.avi"}, entries(t, out))
+		require.Empty(t, atomicfile.Pending())
+		require.NoError(t, os.RemoveAll(preview))
+		require.NoError(t, os.Remove(filepath.Join(out, "v.avi")))
+	}
+}
+
+// TestI2VPreviewKeptRemoved: a preview that another program kept from
+// being renamed (Windows; made here through writePNG) is not left beside
+// the user's as prev.finished.png; the next step's preview replaces the
+// earlier one; one warning; the run succeeds with the last preview at
+// --preview.
+func TestI2VPreviewKeptRemoved(t *testing.T) {
+	args, out := i2vSetup(t)
+	preview := filepath.Join(out, "prev.png")
+	var steps []int
+	var previews [][]byte
+	real := writePNG
+	t.Cleanup(func() { writePNG = real })
+	writePNG = func(path string, img image.Image) error {
+		steps = append(steps, len(steps)+1)
+		if len(steps) == 2 {
+			// What WritePNGAtomic returns when atomicfile.Rename keeps the file.
+			finished := strings.TrimSuffix(path, ".png") + ".finished.png"
+			require.NoError(t, os.WriteFile(finished, []byte(pngMagic+"finished"), 0o644))
+			return fmt.Errorf("preview %s: %w", path, &atomicfile.KeptError{Target: path, Kept: finished, Err: errors.New("Access is denied.")})
+		}
+		if err := real(path, img); err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		previews = append(previews, b)
+		return nil
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(append(args, "--steps", "3", "--out", filepath.Join(out, "v.avi"), "--preview", preview), &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	require.Equal(t, []int{1, 2, 3}, steps)
+	require.Equal(t, 1, strings.Count(stderr.String(), "warning:"), stderr.String())
+	require.Contains(t, stderr.String(), "the preview after step 2 of 3 could not be written (preview "+preview+": the finished output could not be renamed")
+	require.ElementsMatch(t, []string{"prev.png", "v.avi"}, entries(t, out))
+	require.Len(t, previews, 2)
+	b, err := os.ReadFile(preview)
+	require.NoError(t, err)
+	require.Equal(t, previews[1], b, "the last step's preview is not at --preview")
+	require.NotEqual(t, previews[0], previews[1])
 	require.Empty(t, atomicfile.Pending())
 }
+
