@@ -221,4 +221,3 @@ func TestI2VPreviewKeptRemoved(t *testing.T) {
 	require.NotEqual(t, previews[0], previews[1])
 	require.Empty(t, atomicfile.Pending())
 }
-
