@@ -14,6 +14,8 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 // command is one subcommand. run gets the arguments after the command name
@@ -40,7 +42,27 @@ var commands = []command{
 func main() {
 	// A closed stdout or stderr (`wan22 i2v … | head -1`) stops the command
 	// and removes its partial output, as a Ctrl-C does (cli_signal.go).
-	os.Exit(run(os.Args[1:], watchBroken(os.Stdout), watchBroken(os.Stderr)))
+	stderr := watchBroken(os.Stderr)
+	code := run(os.Args[1:], watchBroken(os.Stdout), stderr)
+	removeLeftovers(stderr)
+	os.Exit(code)
+}
+
+// removeLeftovers removes the temporary outputs still registered once a
+// command has returned (atomicfile.RemovePending): those whose removal
+// failed while the command unwound after a failure or a Ctrl-C — on
+// Windows a file cannot be removed while it is open, and an antivirus scan
+// or an ffmpeg not yet exited may still hold it then — are tried once more,
+// now that the command has closed what it wrote (after a success, a scratch
+// folder whose removal failed, if any). Only temporary paths are
+// registered: a finished output is forgotten when it is renamed into place
+// or kept under another name (a *atomicfile.KeptError), and --preview is
+// registered only once this run has replaced what was there (i2v.go
+// previewWriter). It prints a line for what it still could not remove.
+func removeLeftovers(stderr io.Writer) {
+	if err := atomicfile.RemovePending(); err != nil {
+		fmt.Fprintf(stderr, "wan22: a temporary output could not be removed, remove it by hand: %v\n", err)
+	}
 }
 
 // run dispatches to a subcommand and returns the exit status.
