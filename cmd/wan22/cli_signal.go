@@ -183,6 +183,10 @@ type brokenWriter struct{ f *os.File }
 // Stat is the file's.
 func (b brokenWriter) Stat() (os.FileInfo, error) { return b.f.Stat() }
 
+// Fd is the file's: the progress display sets the Windows console's mode
+// through it (terminal_windows.go).
+func (b brokenWriter) Fd() uintptr { return b.f.Fd() }
+
 func (b brokenWriter) Write(p []byte) (int, error) {
 	n, err := b.f.Write(p)
 	if err != nil && isBrokenPipe(err) {

@@ -657,7 +657,8 @@ type reporter struct {
 	json           bool
 	tty            bool
 	last           wan22.Stage
-	bar            bool // a bar line is open (ends without a newline)
+	bar            bool    // a bar line is open (ends without a newline)
+	line           barLine // draws the bar on a terminal
 	sum            stageSummary
 }
 
@@ -667,6 +668,7 @@ func newReporter(stdout, stderr io.Writer, asJSON bool) *reporter {
 	if f, ok := stderr.(interface{ Stat() (os.FileInfo, error) }); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			r.tty = true
+			r.line.vt = vtTerminal(stderr)
 		}
 	}
 	return r
@@ -748,6 +750,7 @@ func (r *reporter) endBar() {
 	if r.bar {
 		fmt.Fprintln(r.stderr)
 		r.bar = false
+		r.line.reset()
 	}
 }
 
@@ -789,7 +792,7 @@ func (r *reporter) event(ev wan22.Event) {
 		r.endBar()
 		r.last = ev.Stage
 	}
-	fmt.Fprintf(r.stderr, "\r\033[K%s", line)
+	fmt.Fprint(r.stderr, r.line.draw(line))
 	r.bar = true
 }
 

@@ -154,6 +154,16 @@ func (h helpTo) Stat() (os.FileInfo, error) {
 	return nil, errors.New("not a file")
 }
 
+// Fd is the Writer's, when it has one (a file, or watchBroken's writer of
+// one), else the invalid descriptor ^uintptr(0): the progress display sets
+// the Windows console's mode through it (terminal_windows.go).
+func (h helpTo) Fd() uintptr {
+	if f, ok := h.Writer.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
+}
+
 // newFlagSet makes a subcommand's flag set whose -h output is the usage line,
 // the description and the flag defaults. parseFlags prints it to stdout when
 // asked for and to stderr after a usage error; fs.Usage() prints to stderr.

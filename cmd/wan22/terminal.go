@@ -1,0 +1,33 @@
+package main
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// barLine draws the progress bar: each line over the one before, on one
+// line of the terminal. Where the terminal takes escape sequences (vt, see
+// vtTerminal) a line is "\r", "\033[K" (erase to the end of the line) and
+// the text. The classic Windows console without virtual terminal
+// processing would print the escape as it is, so there a line is "\r" and
+// the text, padded with spaces to the length of the line before, which
+// would otherwise show through at its end.
+type barLine struct {
+	vt   bool
+	prev int // the length of the line drawn last, in characters; 0 on a fresh line
+}
+
+// draw returns what to write to draw line over the line drawn last.
+func (b *barLine) draw(line string) string {
+	n := utf8.RuneCountInString(line)
+	pad := max(0, b.prev-n)
+	b.prev = n
+	if b.vt {
+		return "\r\033[K" + line
+	}
+	return "\r" + line + strings.Repeat(" ", pad)
+}
+
+// reset says the bar's line was ended (a newline): the next draw starts on
+// a fresh line.
+func (b *barLine) reset() { b.prev = 0 }
