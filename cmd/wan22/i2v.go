@@ -143,8 +143,8 @@ func keptOutputs(err error) bool {
 // emitJSONError prints the JSON object that ends a --json stream after a
 // failure, on one line: {"type":"error","message":"…","exit_code":N}. Like
 // every --json object it has a "type"; readers go by the keys, not their
-// order (the start, summary, done, note and warning objects are maps, whose keys
-// encoding/json sorts).
+// order (the start, summary, done, note and warning objects are maps,
+// whose keys encoding/json sorts).
 func emitJSONError(stdout io.Writer, msg string, code int) {
 	b, err := json.Marshal(struct {
 		Type     string `json:"type"`
@@ -562,9 +562,11 @@ func (p *previewWriter) write(step, steps int, latent []float32) error {
 	if err != nil {
 		// A finished preview another program kept from being renamed
 		// (Windows) is a stray file beside the user's: the next one
-		// replaces the preview anyway.
+		// replaces the preview anyway. Registered, so that main tries
+		// again at exit if it cannot be removed now (removeLeftovers).
 		if ke, ok := errors.AsType[*atomicfile.KeptError](err); ok && ke.Kept != p.path {
-			os.Remove(ke.Kept)
+			atomicfile.Register(ke.Kept)
+			atomicfile.Remove(ke.Kept)
 		}
 		if !p.warned {
 			p.warned = true
