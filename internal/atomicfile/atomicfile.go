@@ -24,11 +24,13 @@
 package atomicfile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,13 +114,38 @@ func Pending() []string {
 }
 
 // RemovePending removes every registered temporary file and folder (with
-// what is in it), calling each one's closer first, and forgets those it
-// removed. It is meant for a process about to exit while writers are still
-// running; it returns the first error, having tried every path. A path it
-// could not remove stays registered, so that a later call tries again.
+// what is in it), and forgets those it removed. It is meant for a process
+// about to exit while writers are still running. It first calls every
+// registered closer, then removes the paths deepest first: a registered
+// folder may hold a registered file (a writer's temporary output inside a
+// scratch folder), and Windows cannot remove a folder while a file in it is
+// open. A removal that fails is tried once more after the others, then the
+// path stays registered, so that a later call tries again. It returns the
+// first error of those last tries, having tried every path.
 func RemovePending() error {
+	mu.Lock()
+	paths := make([]string, 0, len(pending))
+	closers := make([]func() error, 0, len(pending))
+	for p, close := range pending {
+		paths = append(paths, p)
+		if close != nil {
+			closers = append(closers, close)
+		}
+	}
+	mu.Unlock()
+	for _, close := range closers {
+		close() // its error shows again, and better, in the removal's
+	}
+	// Deepest first: a path inside a folder is longer than the folder's.
+	slices.SortFunc(paths, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
+	var failed []string
+	for _, p := range paths {
+		if err := Remove(p); err != nil {
+			failed = append(failed, p)
+		}
+	}
 	var first error
-	for _, p := range Pending() {
+	for _, p := range failed {
 		if err := Remove(p); err != nil && first == nil {
 			first = err
 		}

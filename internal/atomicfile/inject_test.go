@@ -2,6 +2,7 @@ package atomicfile
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -253,5 +254,87 @@ func TestRemoveKeepsFailed(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) || len(Pending()) != 0 || closes != 1 {
 		t.Errorf("after the retry: stat %v, pending %v, %d closes (want gone, none, 1)", err, Pending(), closes)
+	}
+}
+
+// TestRemovePendingFolderWithOpenFile: a registered scratch folder holding a
+// registered file that is still open (synth writing a model inside its
+// private folder, bench a video inside its own) is removed as Windows
+// allows: every file closed before any folder is removed, whatever order
+// the paths are visited in. Eight such pairs: visiting each folder before
+// its file by chance would pass one in 256 runs.
+func TestRemovePendingFolderWithOpenFile(t *testing.T) {
+	var dirs []string
+	var files []*File
+	for range 8 {
+		dir, err := MkdirTemp(t.TempDir(), "scratch-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := Create(filepath.Join(dir, "model.gguf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		dirs, files = append(dirs, dir), append(files, f)
+	}
+	// A folder (or file) with a file in it still open cannot be removed.
+	injectRemove(t, func(p string) error {
+		for _, f := range files {
+			if _, err := f.Stat(); err == nil && (p == f.Name() || p == filepath.Dir(f.Name())) {
+				return errors.New("remove " + p + ": " + errHeld.Error())
+			}
+		}
+		return os.RemoveAll(p)
+	})
+	if err := RemovePending(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there: %v", d, err)
+		}
+	}
+	if p := Pending(); len(p) != 0 {
+		t.Errorf("still registered: %v", p)
+	}
+}
+
+// TestRemovePendingRetriesOnce: a removal that fails once (a scanner
+// letting go a moment later) is tried again in the same call; one that
+// keeps failing is tried twice, reported and stays registered, and the
+// others are removed all the same.
+func TestRemovePendingRetriesOnce(t *testing.T) {
+	dir := t.TempDir()
+	flaky, stuck, fine := filepath.Join(dir, ".a.tmp"), filepath.Join(dir, ".b.tmp"), filepath.Join(dir, ".c.tmp")
+	for _, p := range []string{flaky, stuck, fine} {
+		if err := os.WriteFile(p, nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		Register(p)
+	}
+	t.Cleanup(func() { Forget(stuck) })
+	tries := map[string]int{}
+	injectRemove(t, func(p string) error {
+		tries[p]++
+		if p == stuck || p == flaky && tries[p] == 1 {
+			return errors.New("remove " + p + ": " + errHeld.Error())
+		}
+		return os.RemoveAll(p)
+	})
+	err := RemovePending()
+	if err == nil || !strings.Contains(err.Error(), stuck) {
+		t.Fatalf("RemovePending = %v, want the error of %s", err, stuck)
+	}
+	if want := map[string]int{flaky: 2, stuck: 2, fine: 1}; !maps.Equal(tries, want) {
+		t.Errorf("removals tried %v, want %v", tries, want)
+	}
+	if p := Pending(); !slices.Equal(p, []string{stuck}) {
+		t.Errorf("registered after the call: %v, want only %s", p, stuck)
+	}
+	for _, p := range []string{flaky, fine} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there: %v", p, err)
+		}
 	}
 }
