@@ -175,16 +175,58 @@ func Remove(path string) error {
 // could not be renamed onto its target, most likely because another program
 // had the file open: the output is kept at Kept (a visible name beside the
 // target when that rename worked, else the temporary name), no longer
-// registered, for the user to rename once the other program lets go.
+// registered, for the user to rename once what is in the way is gone.
 type KeptError struct {
-	Target string // where the output was to go
-	Kept   string // where the finished output is
-	Err    error  // the last error renaming it onto Target
+	Target string  // where the output was to go
+	Kept   string  // where the finished output is
+	Err    error   // the last error renaming it onto Target
+	Found  Blocker // what Rename found at Target after its retries
+}
+
+// Blocker is what stood at a KeptError's target when its rename had failed
+// for good. Windows answers "access denied" alike for a file another
+// program has open, a folder at the target and a read-only file there, so
+// Rename looks.
+type Blocker int
+
+const (
+	// BlockedByProgram: a file or nothing is at the target, so most likely
+	// another program has it (or the new output) open.
+	BlockedByProgram Blocker = iota
+	// BlockedByFolder: a folder is at the target.
+	BlockedByFolder
+	// BlockedByReadOnly: the file at the target is read-only.
+	BlockedByReadOnly
+)
+
+// blockerAt says what is at target, for a rename onto it that kept failing.
+func blockerAt(target string) Blocker {
+	st, err := os.Lstat(target)
+	switch {
+	case err != nil:
+		return BlockedByProgram
+	case st.IsDir():
+		return BlockedByFolder
+	case st.Mode().IsRegular() && st.Mode().Perm()&0o222 == 0:
+		return BlockedByReadOnly
+	}
+	return BlockedByProgram
 }
 
 func (e *KeptError) Error() string {
-	return fmt.Sprintf("the finished output could not be renamed onto %s (%v), most likely as another program has it or %s open; it is kept as %s: close that program (a video player, Explorer's preview pane, an antivirus scan), then rename it to %s",
-		e.Target, e.Err, filepath.Base(e.Target), e.Kept, filepath.Base(e.Target))
+	name := filepath.Base(e.Target)
+	var why, fix string
+	switch e.Found {
+	case BlockedByFolder:
+		why, fix = "a folder is there", "move that folder away"
+	case BlockedByReadOnly:
+		why, fix = "the file there is read-only", "remove "+name+" or make it writable"
+	default:
+		why = "most likely as another program has " + name + " or the new file open"
+		fix = "close that program (a video player, Explorer's preview pane, an antivirus scan)"
+	}
+	return fmt.Sprintf("the finished output could not be renamed onto %s (%v): %s; it is kept as %s: %s, then rename it to %s",
+		e.Target, e.Err, why, e.Kept, fix, name)
 }
 
 func (e *KeptError) Unwrap() error { return e.Err }
@@ -194,9 +236,10 @@ func (e *KeptError) Unwrap() error { return e.Err }
 // sharing or lock violation) is retried with growing waits for up to
 // totalWait; if it persists, the finished output is kept — renamed to a
 // free visible name beside target (see keptName) if it can be, else left
-// at path — and forgotten, and the error is a *KeptError naming it. Any
-// other failure (the target's folder is gone, a folder is at the target)
-// removes the temporary path and returns the error.
+// at path — and forgotten, and the error is a *KeptError naming it and
+// what is at target. Any other failure (the target's folder is gone; on
+// Unix, a folder at the target) removes the temporary path and returns the
+// error.
 func Rename(path, target string) error {
 	err := rename(path, target)
 	for wait, waited := firstWait, time.Duration(0); err != nil && isTransient(err) && waited+wait <= totalWait; wait = min(2*wait, maxWait) {
@@ -212,12 +255,32 @@ func Rename(path, target string) error {
 		Remove(path)
 		return err
 	}
+	found := blockerAt(target)
 	kept := path
 	if name, ok := keptName(target); ok && rename(path, name) == nil {
 		kept = name
 	}
 	Forget(path)
-	return &KeptError{Target: target, Kept: kept, Err: err}
+	return &KeptError{Target: target, Kept: kept, Err: err, Found: found}
+}
+
+// RenameOrDiscard renames the temporary path onto target and forgets it,
+// for an output that is soon written again anyway (a preview): a failure
+// another program can cause is retried once, firstWait later, and any
+// failure then removes the temporary path and returns the rename's error.
+// It never waits for seconds or keeps a finished output as Rename does.
+func RenameOrDiscard(path, target string) error {
+	err := rename(path, target)
+	if err != nil && isTransient(err) {
+		sleep(firstWait)
+		err = rename(path, target)
+	}
+	if err != nil {
+		Remove(path)
+		return err
+	}
+	Forget(path)
+	return nil
 }
 
 // keptName is a free name beside target for an output that could not be
@@ -336,6 +399,18 @@ func (f *File) Target() string { return f.target }
 // other than another program holding a file, the temporary file is removed;
 // a *KeptError says where a finished file that could not be renamed is.
 func (f *File) Commit() error {
+	return f.commit(Rename)
+}
+
+// CommitOrDiscard is Commit through RenameOrDiscard, for a file that is soon
+// written again (a preview): at most one short retry, and any failure
+// removes the temporary file.
+func (f *File) CommitOrDiscard() error {
+	return f.commit(RenameOrDiscard)
+}
+
+// commit closes the file and renames it onto its target with rn.
+func (f *File) commit(rn func(path, target string) error) error {
 	if f.done {
 		return errors.New("atomicfile: Commit after Commit or Abort")
 	}
@@ -344,7 +419,7 @@ func (f *File) Commit() error {
 		Remove(f.Name())
 		return err
 	}
-	return Rename(f.Name(), f.target)
+	return rn(f.Name(), f.target)
 }
 
 // Abort closes and removes the temporary file. It does nothing after

@@ -338,3 +338,122 @@ func TestRemovePendingRetriesOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptErrorSaysWhatIsThere: Windows refuses a rename onto a folder or a
+// read-only file with the same "access denied" as onto a file another
+// program holds; after the retries Rename looks, and the message names what
+// is in the way and what to do, blaming another program only when a plain
+// file (or nothing) is there. The file it blames is one the user knows.
+func TestKeptErrorSaysWhatIsThere(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		setup func(t *testing.T, target string)
+		found Blocker
+		say   []string
+		not   []string
+	}{
+		{"held", func(t *testing.T, target string) {
+			if err := os.WriteFile(target, []byte("old"), 0o666); err != nil {
+				t.Fatal(err)
+			}
+		}, BlockedByProgram,
+			[]string{"another program has clip.mp4 or the new file open", "close that program"},
+			[]string{"has it or", "folder", "read-only"}},
+		{"folder", func(t *testing.T, target string) {
+			if err := os.Mkdir(target, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}, BlockedByFolder,
+			[]string{"a folder is there", "move that folder away"},
+			[]string{"another program", "read-only"}},
+		{"read-only", func(t *testing.T, target string) {
+			if err := os.WriteFile(target, []byte("old"), 0o444); err != nil {
+				t.Fatal(err)
+			}
+		}, BlockedByReadOnly,
+			[]string{"the file there is read-only", "remove clip.mp4 or make it writable"},
+			[]string{"another program", "folder"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			target := filepath.Join(t.TempDir(), "clip.mp4")
+			c.setup(t, target)
+			tmp := finished(t, target)
+			inject(t, func(from, to string) error {
+				if to == target {
+					return &os.LinkError{Op: "rename", Old: from, New: to, Err: errHeld}
+				}
+				return os.Rename(from, to)
+			})
+			err := Rename(tmp, target)
+			ke, ok := errors.AsType[*KeptError](err)
+			if !ok || ke.Found != c.found {
+				t.Fatalf("Rename = %#v, want a *KeptError finding %d", err, c.found)
+			}
+			msg := err.Error()
+			for _, s := range append(c.say, ke.Kept, "then rename it to clip.mp4") {
+				if !strings.Contains(msg, s) {
+					t.Errorf("the error does not say %q: %s", s, msg)
+				}
+			}
+			for _, s := range c.not {
+				if strings.Contains(msg, s) {
+					t.Errorf("the error says %q: %s", s, msg)
+				}
+			}
+		})
+	}
+}
+
+// TestRenameOrDiscard: the rename for previews tries once more, one short
+// wait later, after a failure another program may cause; when that fails
+// too, the temporary file is removed at once (no seconds of waiting, no
+// kept copy), the old target is untouched and the error is the rename's.
+func TestRenameOrDiscard(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "preview.png")
+	if err := os.WriteFile(target, []byte("older"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	tmp := finished(t, target)
+	calls := 0
+	waits := inject(t, func(from, to string) error {
+		calls++
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: errHeld}
+	})
+	err := RenameOrDiscard(tmp, target)
+	if _, kept := errors.AsType[*KeptError](err); !errors.Is(err, errHeld) || kept {
+		t.Fatalf("RenameOrDiscard = %v, want the rename's error, no KeptError", err)
+	}
+	if calls != 2 || !slices.Equal(*waits, []time.Duration{firstWait}) {
+		t.Errorf("%d renames after waits %v, want 2 after [%v]", calls, *waits, firstWait)
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 1 {
+		t.Errorf("the folder holds %v, want only the old preview", names)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "older" {
+		t.Errorf("old preview changed to %q", b)
+	}
+	checkNotPending(t, tmp)
+
+	// A second try that works commits it; File.CommitOrDiscard goes the
+	// same way.
+	f, err := Create(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("hours of work"); err != nil {
+		t.Fatal(err)
+	}
+	calls = 0
+	inject(t, func(from, to string) error {
+		if calls++; calls == 1 {
+			return &os.LinkError{Op: "rename", Old: from, New: to, Err: errHeld}
+		}
+		return os.Rename(from, to)
+	})
+	if err := f.CommitOrDiscard(); err != nil {
+		t.Fatal(err)
+	}
+	checkContent(t, target)
+	checkNotPending(t, f.Name())
+}
