@@ -560,10 +560,13 @@ func (p *previewWriter) write(step, steps int, latent []float32) error {
 		err = writePNG(p.path, img)
 	}
 	if err != nil {
-		// A finished preview another program kept from being renamed
-		// (Windows) is a stray file beside the user's: the next one
-		// replaces the preview anyway. Registered, so that main tries
-		// again at exit if it cannot be removed now (removeLeftovers).
+		// WritePNGAtomic drops a preview another program keeps from being
+		// renamed (Windows) after one short retry, so that a held preview
+		// costs the run no time. A writer that keeps such a finished
+		// preview (a *KeptError) leaves a stray file beside the user's,
+		// which the next preview replaces anyway: remove it. Registered,
+		// so that main tries again at exit if it cannot be removed now
+		// (removeLeftovers).
 		if ke, ok := errors.AsType[*atomicfile.KeptError](err); ok && ke.Kept != p.path {
 			atomicfile.Register(ke.Kept)
 			atomicfile.Remove(ke.Kept)

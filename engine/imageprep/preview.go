@@ -89,6 +89,9 @@ func LatentPreview(latent []float32, T, h, w, frame int) (*image.RGBA, error) {
 // internal/atomicfile) renamed onto path, so a reader never sees a
 // half-written file and a failure leaves nothing but the previous file. The
 // file has mode 0666 less the umask. An existing file at path is replaced.
+// It is meant for a preview, written again soon: a rename another program
+// refuses (Windows) is tried once more a moment later, not for seconds, and
+// then the new file is dropped (atomicfile.File.CommitOrDiscard).
 func WritePNGAtomic(path string, img image.Image) (err error) {
 	if path == "" {
 		return errors.New("imageprep: WritePNGAtomic: empty path")
@@ -108,7 +111,7 @@ func WritePNGAtomic(path string, img image.Image) (err error) {
 	if err := enc.Encode(f, img); err != nil {
 		return fmt.Errorf("preview %s: %w", path, err)
 	}
-	if err := f.Commit(); err != nil {
+	if err := f.CommitOrDiscard(); err != nil {
 		return fmt.Errorf("preview %s: %w", path, err)
 	}
 	return nil
