@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/wan22/wan22/internal/atomicfile"
@@ -25,6 +26,12 @@ var synthWriters sync.WaitGroup
 // finishes or the process exits — which the CLI does right away — and then
 // cleans up after itself. On systems that cannot remove an open file
 // (Windows) the folder is removed when write returns.
+//
+// A finished file is never deleted because a rename failed: the final move
+// is renameOutput's (atomicfile.Rename: retried while another program holds
+// a file, then kept beside path as a *atomicfile.KeptError says), and a
+// file write kept in the private folder (its own rename inside the folder
+// refused) is moved on to path the same way.
 func writeAtomic(ctx context.Context, path string, write func(path string) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -42,26 +49,58 @@ func writeAtomic(ctx context.Context, path string, write func(path string) error
 	go func() {
 		defer synthWriters.Done()
 		err := write(filepath.Join(tmp, base))
-		if err != nil || ctx.Err() != nil {
+		if _, kept := errors.AsType[*atomicfile.KeptError](err); (err != nil && !kept) || ctx.Err() != nil {
 			atomicfile.Remove(tmp)
 		}
 		done <- err
 	}()
 	select {
 	case err := <-done:
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil { // cancelled as write finished: the goroutine removed tmp
-			return err
-		}
-		if err := os.Rename(filepath.Join(tmp, base), path); err != nil {
+		if ctx.Err() != nil { // cancelled as write finished
 			atomicfile.Remove(tmp)
-			return fmt.Errorf("moving the finished file into place: %w", err)
+			return ctx.Err()
 		}
-		return atomicfile.Remove(tmp)
+		finished := filepath.Join(tmp, base)
+		if err != nil {
+			ke, ok := errors.AsType[*atomicfile.KeptError](err)
+			if !ok {
+				return err
+			}
+			finished = ke.Kept // complete, and in tmp or beside it
+		}
+		return moveFinished(tmp, finished, path)
 	case <-ctx.Done():
 		atomicfile.Remove(tmp)
 		return ctx.Err()
 	}
+}
+
+// renameOutput renames a finished file onto its target (a variable for the
+// tests: Windows' refusals cannot be made on Linux).
+var renameOutput = atomicfile.Rename
+
+// moveFinished renames the finished file onto path and removes the private
+// folder tmp, unless the file had to be kept in it: then tmp is forgotten
+// (RemovePending must not delete it) and the error names the kept file.
+func moveFinished(tmp, finished, path string) error {
+	err := renameOutput(finished, path)
+	if ke, ok := errors.AsType[*atomicfile.KeptError](err); ok {
+		if inside(tmp, ke.Kept) {
+			atomicfile.Forget(tmp)
+		} else {
+			atomicfile.Remove(tmp)
+		}
+		return err
+	}
+	if err != nil {
+		atomicfile.Remove(tmp)
+		return fmt.Errorf("moving the finished file into place: %w", err)
+	}
+	return atomicfile.Remove(tmp)
+}
+
+// inside reports whether path is dir or in it.
+func inside(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
