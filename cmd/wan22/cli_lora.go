@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,7 +42,7 @@ func addLoRAFlags(fs *flag.FlagSet, into *[]wan22.LoRA) {
 // parseLoRA reads a --lora* value, FILE or FILE:STRENGTH, for the expert e
 // (splitLoRA says which).
 func parseLoRA(v string, e wan22.LoRAExpert) (wan22.LoRA, error) {
-	path, strength, err := splitLoRA(v, fileExists)
+	path, strength, err := splitLoRA(v, runtime.GOOS, fileExists)
 	l := wan22.LoRA{Path: path, Strength: strength, Expert: e}
 	if err != nil {
 		return l, err
@@ -56,24 +57,32 @@ func parseLoRA(v string, e wan22.LoRAExpert) (wan22.LoRA, error) {
 }
 
 // splitLoRA splits a --lora* value v into its file and strength (1 when v
-// gives none), the same way on every system. The last colon starts the
-// strength when what follows it is a number. Otherwise the colon belongs to
-// the file name when it looks like part of a path — a drive letter before
-// it (C:\loras\x.safetensors, C:x) or a slash or backslash after it, which
-// no number has (/data/a:b/x.safetensors) — or when the whole value names an
-// existing file (exists); then v is the file, and a missing one is reported
-// as missing by checkLoRAFiles. Any other colon is an error naming the bad
+// gives none) as the system goos (runtime.GOOS) names files. When a number
+// follows the last colon, v is either a file and that strength or, as a
+// whole, a file: the reading that names an existing file (exists) wins, and
+// when both or neither do, the strength — except on Windows after a lone
+// letter, which is a drive there (D:0.5 is the file 0.5 on drive D; on other
+// systems a file D). Otherwise the colon belongs to the file name when it
+// looks like part of a path — a drive letter before it
+// (C:\loras\x.safetensors, C:x) or a slash or backslash after it, which no
+// number has (/data/a:b/x.safetensors) — or when the whole value names an
+// existing file; then v is the file, and a missing one is reported as
+// missing by checkLoRAFiles. Any other colon is an error naming the bad
 // strength.
-func splitLoRA(v string, exists func(string) bool) (path string, strength float64, err error) {
+func splitLoRA(v, goos string, exists func(string) bool) (path string, strength float64, err error) {
 	i := strings.LastIndexByte(v, ':')
 	if i < 0 {
 		return v, 1, nil
 	}
-	after := v[i+1:]
-	if st, err := strconv.ParseFloat(after, 64); err == nil && !isDriveLetter(v[:i]) {
-		return v[:i], st, nil
+	before, after := v[:i], v[i+1:]
+	whole := goos == "windows" && isDriveLetter(before)
+	if a, b := exists(v), exists(before); a != b {
+		whole = a
 	}
-	if isDriveLetter(v[:i]) || strings.ContainsAny(after, `/\`) || exists(v) {
+	if st, err := strconv.ParseFloat(after, 64); err == nil && !whole {
+		return before, st, nil
+	}
+	if isDriveLetter(before) || strings.ContainsAny(after, `/\`) || exists(v) {
 		return v, 1, nil
 	}
 	return v, 1, fmt.Errorf("want FILE or FILE:STRENGTH, and %q is not a number", after)

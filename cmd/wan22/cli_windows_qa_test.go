@@ -20,12 +20,15 @@ import (
 
 // TestSplitLoRA: a colon in a --lora* value starts the strength only when a
 // number follows it; a Windows drive or a path after the colon keeps the
-// whole value as the file (reported missing later, not as a bad number), on
-// every system alike.
+// whole value as the file (reported missing later, not as a bad number).
+// A lone letter before a number is a drive only on Windows, and there too
+// it is the file when that file exists and the whole value does not;
+// whichever reading names an existing file wins.
 func TestSplitLoRA(t *testing.T) {
-	existing := map[string]bool{"odd:name.safetensors": true}
+	existing := map[string]bool{"odd:name.safetensors": true, "a": true, "b": true, "b:0.5": true, "odd:1.5": true}
 	exists := func(p string) bool { return existing[p] }
 	for _, c := range []struct {
+		goos     string // "" for both linux and windows
 		v        string
 		path     string
 		strength float64
@@ -40,7 +43,13 @@ func TestSplitLoRA(t *testing.T) {
 		{v: `C:/loras/x.safetensors`, path: `C:/loras/x.safetensors`, strength: 1},
 		{v: `C:/loras/x.safetensors:2`, path: `C:/loras/x.safetensors`, strength: 2},
 		{v: `C:x.safetensors`, path: `C:x.safetensors`, strength: 1},
-		{v: `D:0.5`, path: `D:0.5`, strength: 1}, // drive-relative file "0.5", not a file "D"
+		{goos: "windows", v: `D:0.5`, path: `D:0.5`, strength: 1}, // drive-relative file "0.5", not a file "D"
+		{goos: "linux", v: `D:0.5`, path: `D`, strength: 0.5},     // no drives: the file "D"
+		{v: `a:0.5`, path: `a`, strength: 0.5},                    // the file "a" exists, "a:0.5" does not
+		{goos: "linux", v: `b:0.5`, path: `b`, strength: 0.5},     // both exist: the strength…
+		{goos: "windows", v: `b:0.5`, path: `b:0.5`, strength: 1}, // …or the drive
+		{goos: "windows", v: `c:0.5`, path: `c:0.5`, strength: 1}, // neither: the drive
+		{v: "odd:1.5", path: "odd:1.5", strength: 1},              // only the whole value exists
 		{v: `\\server\share\x.safetensors:0.25`, path: `\\server\share\x.safetensors`, strength: 0.25},
 		{v: `\\server\share\x.safetensors`, path: `\\server\share\x.safetensors`, strength: 1},
 		{v: "/data/run:2/x.safetensors", path: "/data/run:2/x.safetensors", strength: 1},
@@ -52,15 +61,20 @@ func TestSplitLoRA(t *testing.T) {
 		{v: "x.safetensors:", err: `"" is not a number`},
 		{v: ":0.5", path: "", strength: 0.5}, // parseLoRA reports the empty name
 	} {
-		path, strength, err := splitLoRA(c.v, exists)
-		if c.err != "" {
-			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Errorf("splitLoRA(%q): error %v, want one with %q", c.v, err, c.err)
+		for _, goos := range []string{"linux", "windows"} {
+			if c.goos != "" && c.goos != goos {
+				continue
 			}
-			continue
-		}
-		if err != nil || path != c.path || strength != c.strength {
-			t.Errorf("splitLoRA(%q) = %q, %g, %v; want %q, %g", c.v, path, strength, err, c.path, c.strength)
+			path, strength, err := splitLoRA(c.v, goos, exists)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Errorf("%s: splitLoRA(%q): error %v, want one with %q", goos, c.v, err, c.err)
+				}
+				continue
+			}
+			if err != nil || path != c.path || strength != c.strength {
+				t.Errorf("%s: splitLoRA(%q) = %q, %g, %v; want %q, %g", goos, c.v, path, strength, err, c.path, c.strength)
+			}
 		}
 	}
 }
