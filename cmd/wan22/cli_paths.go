@@ -70,8 +70,9 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 // refuses in names (<>:"|?* and control characters; a colon would write an
 // alternate data stream). Each of these passes the other checks and fails
 // only when the finished output is renamed into place, after the whole
-// generation, or writes somewhere else than asked. Other systems take any
-// name.
+// generation, or writes somewhere else than asked. (Windows 11 accepts
+// some device names with an extension; they are refused on every version
+// alike.) Other systems take any name.
 func checkOutputName(flagName, path, goos string) error {
 	if goos != "windows" {
 		return nil
@@ -81,7 +82,7 @@ func checkOutputName(flagName, path, goos string) error {
 		return nil // a folder; the existence checks speak of it
 	}
 	if dev := windowsDevice(name); dev != "" {
-		return fmt.Errorf("%s %s: %s is a device name on Windows (CON, PRN, AUX, NUL, COM1–COM9 and LPT1–LPT9, with any extension), not a file: choose another name", flagName, path, dev)
+		return fmt.Errorf("%s %s: %s is a reserved device name on Windows (CON, PRN, AUX, NUL, COM1–COM9, LPT1–LPT9, also with an extension on most versions); wan22 refuses it up front so the run cannot fail at the end: choose another name", flagName, path, dev)
 	}
 	if i := strings.IndexFunc(name, func(r rune) bool { return r < 32 || strings.ContainsRune(`<>:"|?*`, r) }); i >= 0 {
 		return fmt.Errorf("%s %s: Windows does not allow %q in a file name: choose another name", flagName, path, name[i:i+1])

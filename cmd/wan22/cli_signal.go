@@ -91,7 +91,13 @@ func interruptContextFor(stderr io.Writer, exit func(code int), deadline func(os
 			return
 		}
 		first := time.Now()
-		fmt.Fprintf(stderr, "wan22: %s; stopping and removing the partial output (Ctrl-C again to quit at once)\n", why)
+		// With a deadline (Windows closing the console) the process quits
+		// by itself soon, and no one is left to press Ctrl-C.
+		hint := " (Ctrl-C again to quit at once)"
+		if limit != nil {
+			hint = ""
+		}
+		fmt.Fprintf(stderr, "wan22: %s; stopping and removing the partial output%s\n", why, hint)
 		cancel()
 		for {
 			select {

@@ -133,19 +133,19 @@ func TestSameFileFold(t *testing.T) {
 // look alike are not; other systems accept them all.
 func TestCheckOutputNameWindows(t *testing.T) {
 	refused := map[string]string{ // path: a part of the error
-		"aux.mp4":              "AUX is a device name on Windows",
-		"con.avi":              "CON is a device name",
-		"NUL.png":              "NUL is a device name",
-		"lpt1.json":            "LPT1 is a device name",
-		"Com9.tar.gz":          "COM9 is a device name",
-		"prn":                  "PRN is a device name",
-		`C:\out\Aux.MP4`:       "AUX is a device name",
-		`out/frames/nul\`:      "NUL is a device name",
-		"C:aux.mp4":            "AUX is a device name",
-		"aux .mp4":             "AUX is a device name",
-		"CONOUT$.txt":          "CONOUT$ is a device name",
-		"com¹.png":             "COM¹ is a device name",
-		"nul:stream":           "NUL is a device name",
+		"aux.mp4":              "AUX is a reserved device name on Windows",
+		"con.avi":              "CON is a reserved device name",
+		"NUL.png":              "NUL is a reserved device name",
+		"lpt1.json":            "LPT1 is a reserved device name",
+		"Com9.tar.gz":          "COM9 is a reserved device name",
+		"prn":                  "PRN is a reserved device name",
+		`C:\out\Aux.MP4`:       "AUX is a reserved device name",
+		`out/frames/nul\`:      "NUL is a reserved device name",
+		"C:aux.mp4":            "AUX is a reserved device name",
+		"aux .mp4":             "AUX is a reserved device name",
+		"CONOUT$.txt":          "CONOUT$ is a reserved device name",
+		"com¹.png":             "COM¹ is a reserved device name",
+		"nul:stream":           "NUL is a reserved device name",
 		"video.mp4.":           "Windows drops a dot or space at the end",
 		"video.mp4 ":           "Windows drops a dot or space at the end",
 		`out\frames. `:         "Windows drops a dot or space at the end",
@@ -156,7 +156,7 @@ func TestCheckOutputNameWindows(t *testing.T) {
 		"a<b>.json":            `Windows does not allow "<"`,
 		"a|b.json":             `Windows does not allow "|"`,
 		"tab\there.mp4":        `Windows does not allow "\t"`,
-		`C:\Users\me\lpt3.avi`: "LPT3 is a device name",
+		`C:\Users\me\lpt3.avi`: "LPT3 is a reserved device name",
 	}
 	for path, want := range refused {
 		err := checkOutputName("--out", path, "windows")
@@ -188,7 +188,7 @@ func TestCheckOutputPathDeviceName(t *testing.T) {
 	for _, kind := range []outputKind{newFile, newFolder, replacedFile} {
 		err := checkOutputPath("--out", filepath.Join(dir, "aux.mp4"), kind)
 		if runtime.GOOS == "windows" {
-			if err == nil || !strings.Contains(err.Error(), "AUX is a device name") {
+			if err == nil || !strings.Contains(err.Error(), "AUX is a reserved device name") {
 				t.Errorf("kind %d: %v, want the device name refused", kind, err)
 			}
 		} else if err != nil {
@@ -314,8 +314,8 @@ func TestDeadlineQuits(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("context not cancelled 5 s after SIGTERM")
 	}
-	if !strings.Contains(stderr.String(), "terminated; stopping and removing the partial output") {
-		t.Errorf("SIGTERM printed %q", stderr.String())
+	if got := stderr.String(); !strings.Contains(got, "terminated; stopping and removing the partial output") || strings.Contains(got, "Ctrl-C") {
+		t.Errorf("SIGTERM printed %q, want no Ctrl-C hint (the console is closing)", got)
 	}
 	at := waitQuit(t, exited, "SIGTERM with a 300 ms deadline", tmp.Name(), stderr, "out of time to stop; quitting now (the partial output was removed)")
 	if waited := at.Sub(start); waited < 250*time.Millisecond {

@@ -460,9 +460,9 @@ func TestSynthDanglingLink(t *testing.T) {
 func TestSynthWindowsName(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct{ name, want string }{
-		{"aux.gguf", "OUT " + filepath.Join(dir, "aux.gguf") + ": AUX is a device name on Windows"},
-		{"NUL", "NUL is a device name on Windows"},
-		{"com1.tokenizer.gguf", "COM1 is a device name on Windows"},
+		{"aux.gguf", "OUT " + filepath.Join(dir, "aux.gguf") + ": AUX is a reserved device name on Windows"},
+		{"NUL", "NUL is a reserved device name on Windows"},
+		{"com1.tokenizer.gguf", "COM1 is a reserved device name on Windows"},
 		{"model.gguf.", "Windows drops a dot or space at the end of a file name"},
 		{"a:b.gguf", `Windows does not allow ":" in a file name`},
 	} {
@@ -480,7 +480,7 @@ func TestSynthWindowsName(t *testing.T) {
 	// The name is checked first: a folder that does not exist is not what
 	// a device name is reported as.
 	err := checkTargetPath(filepath.Join(dir, "no", "such", "aux.gguf"), false, "windows")
-	if err == nil || !strings.Contains(err.Error(), "AUX is a device name") {
+	if err == nil || !strings.Contains(err.Error(), "AUX is a reserved device name") {
 		t.Errorf("aux.gguf in a missing folder on windows: %v", err)
 	}
 	if names := dirEntries(t, dir); len(names) != 0 {
