@@ -52,7 +52,7 @@ func TestBenchTiny(t *testing.T) {
 	tmp := isolateTemp(t)
 	out := t.TempDir()
 	js, html := filepath.Join(out, "r.json"), filepath.Join(out, "r.html")
-	code, stdout, stderr := runBenchCtx(context.Background(), "--device", "cpu", "--frames", "5,9", "--size", "64x32", "--steps", "2",
+	code, stdout, stderr := runBenchCtx(context.Background(), "--device", "cpu", "--frames", "5,9", "--size", "32x16", "--steps", "2",
 		"--json", js, "--html", html)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -105,7 +105,7 @@ func TestBenchTiny(t *testing.T) {
 		if math.Abs(r.Denoise-wantDenoise) > 1e-9 || r.Total <= r.Measured || r.PerStepHigh != r.HighSteps[1] {
 			t.Errorf("extrapolation: denoise %.3f (want %.3f), total %.3f, measured %.3f", r.Denoise, wantDenoise, r.Total, r.Measured)
 		}
-		if r.Peak.RSS <= 0 || r.PlanHigh != "2 blocks resident" || r.Tokens != ((r.Frames-1)/4+1)*2*4 {
+		if r.Peak.RSS <= 0 || r.PlanHigh != "2 blocks resident" || r.Tokens != ((r.Frames-1)/4+1)*(r.Width/16)*(r.Height/16) { // a token per 2×2 patch of the 8× smaller latent
 			t.Errorf("peak %+v, plan %q, tokens %d", r.Peak, r.PlanHigh, r.Tokens)
 		}
 	}
@@ -120,8 +120,8 @@ func TestBenchTiny(t *testing.T) {
 	// --compare with the report just written, without the fields older
 	// versions did not write: it reads, and every ratio is printed.
 	stripNewFields(t, js)
-	code, stdout, stderr = runBenchCtx(context.Background(), "--device", "cpu", "--frames", "5", "--size", "64x32", "--steps", "1", "--compare", js)
-	if code != 0 || !strings.Contains(stdout, "compared with "+js) || !strings.Contains(stdout, "64x32/5/all") || !strings.Contains(stdout, "×") {
+	code, stdout, stderr = runBenchCtx(context.Background(), "--device", "cpu", "--frames", "5", "--size", "32x16", "--steps", "1", "--compare", js)
+	if code != 0 || !strings.Contains(stdout, "compared with "+js) || !strings.Contains(stdout, "32x16/5/all") || !strings.Contains(stdout, "×") {
 		t.Errorf("--compare: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
@@ -182,7 +182,7 @@ func TestBenchSameExpert(t *testing.T) {
 	}
 	js := filepath.Join(t.TempDir(), "r.json")
 	code, stdout, stderr := runBenchCtx(context.Background(), "--device", "cpu", "--high", m.High, "--text-encoder", m.TextEncoder, "--vae", m.VAE,
-		"--frames", "5", "--size", "64x32", "--steps", "1", "--json", js)
+		"--frames", "5", "--size", "32x16", "--steps", "1", "--json", js)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -196,7 +196,7 @@ func TestBenchSameExpert(t *testing.T) {
 	}
 	// Without --same-expert the low-noise expert is needed.
 	code, _, stderr = runBenchCtx(context.Background(), "--device", "cpu", "--high", m.High, "--same-expert=false", "--text-encoder", m.TextEncoder, "--vae", m.VAE,
-		"--frames", "5", "--size", "64x32", "--steps", "1", "--synth-dir", t.TempDir(), "--expert-type", "Q9")
+		"--frames", "5", "--size", "32x16", "--steps", "1", "--synth-dir", t.TempDir(), "--expert-type", "Q9")
 	if code != 2 || !strings.Contains(stderr, "--expert-type") {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
@@ -218,7 +218,7 @@ func TestBenchSynthetic(t *testing.T) {
 	smallSynth(t)
 	m := tinyFiles(t)
 	dir := t.TempDir()
-	args := []string{"--device", "cpu", "--vae", m.VAE, "--synth-dir", dir, "--frames", "5", "--size", "64x32", "--steps", "1", "--expert-type", "f16"}
+	args := []string{"--device", "cpu", "--vae", m.VAE, "--synth-dir", dir, "--frames", "5", "--size", "32x16", "--steps", "1", "--expert-type", "f16"}
 	code, stdout, stderr := runBenchCtx(context.Background(), args...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -265,7 +265,7 @@ func TestBenchCancel(t *testing.T) {
 	}
 	defer func() { benchProgress = nil }()
 	out := t.TempDir()
-	code, stdout, stderr := runBenchCtx(ctx, "--device", "cpu", "--vae", m.VAE, "--frames", "5,9", "--size", "64x32", "--steps", "2",
+	code, stdout, stderr := runBenchCtx(ctx, "--device", "cpu", "--vae", m.VAE, "--frames", "5,9", "--size", "32x16", "--steps", "2",
 		"--json", filepath.Join(out, "r.json"), "--html", filepath.Join(out, "r.html"))
 	if code != exitInterrupted || !strings.Contains(stderr, "interrupted") {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -278,7 +278,7 @@ func TestBenchCancel(t *testing.T) {
 	// Cancelled before it starts: nothing is written either.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	if code, _, _ := runBenchCtx(ctx2, "--device", "cpu", "--vae", m.VAE, "--frames", "5", "--size", "64x32", "--json", filepath.Join(out, "r.json")); code != exitInterrupted {
+	if code, _, _ := runBenchCtx(ctx2, "--device", "cpu", "--vae", m.VAE, "--frames", "5", "--size", "32x16", "--json", filepath.Join(out, "r.json")); code != exitInterrupted {
 		t.Errorf("cancelled before the start: exit %d", code)
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
@@ -323,7 +323,7 @@ func TestBenchBudgets(t *testing.T) {
 	}
 	js := filepath.Join(t.TempDir(), "r.json")
 	args := []string{"--device", "cuda", "--high", m.High, "--low", m.Low, "--text-encoder", m.TextEncoder, "--vae", m.VAE,
-		"--frames", "5", "--size", "64x32", "--steps", "1", "--json", js}
+		"--frames", "5", "--size", "32x16", "--steps", "1", "--json", js}
 	code, stdout, stderr := runBenchCtx(context.Background(), append(args, "--vram-budget", "32,16")...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -407,7 +407,7 @@ func TestBenchVRAMBudgetOnCPU(t *testing.T) {
 	}{{"auto", "0", false}, {"cpu", "0", false}, {"auto", "0,4", true}, {"cuda", "4", true}} {
 		cudaAvailable = func() bool { return c.cuda }
 		f := benchFlags{steps: 2, scheduleSteps: 40, solver: "unipc", shift: 5, boundary: 0.9, cfg: "3.5", device: c.device, expertType: "Q8_0",
-			frames: "5", sizes: "64x32", budgets: c.budgets, sameExpert: true, set: map[string]bool{}}
+			frames: "5", sizes: "32x16", budgets: c.budgets, sameExpert: true, set: map[string]bool{}}
 		if _, err := f.check(); err != nil {
 			t.Errorf("--device %s --vram-budget %s (CUDA %v): %v", c.device, c.budgets, c.cuda, err)
 		}
@@ -501,7 +501,7 @@ func TestBenchChecksFilesFirst(t *testing.T) {
 		{[]string{"--high", m.VAE}, "not a WAN 2.2 i2v DiT expert"},
 		{[]string{"--high", m.High, "--low", filepath.Join(dir, "typo.gguf")}, "--low " + filepath.Join(dir, "typo.gguf") + " does not exist: check the path"},
 	} {
-		args := append([]string{"--device", "cpu", "--synth-dir", dir, "--frames", "5", "--size", "64x32"}, c.args...)
+		args := append([]string{"--device", "cpu", "--synth-dir", dir, "--frames", "5", "--size", "32x16"}, c.args...)
 		code, stdout, stderr := runBenchCtx(context.Background(), args...)
 		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stdout, "writing") {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and %q, nothing written\n%s", c.args, code, stderr, c.want, stdout)
@@ -511,7 +511,7 @@ func TestBenchChecksFilesFirst(t *testing.T) {
 	saved := benchHostAvailable
 	t.Cleanup(func() { benchHostAvailable = saved })
 	benchHostAvailable = func() int64 { return 1 << 10 }
-	code, stdout, stderr := runBenchCtx(context.Background(), "--device", "cpu", "--vae", m.VAE, "--synth-dir", dir, "--frames", "5", "--size", "64x32")
+	code, stdout, stderr := runBenchCtx(context.Background(), "--device", "cpu", "--vae", m.VAE, "--synth-dir", dir, "--frames", "5", "--size", "32x16")
 	if code != 1 || !strings.Contains(stderr, "the synthetic high-noise expert would be") || !strings.Contains(stderr, "no run can fit; give both experts as smaller files (--high, --low), or leave out the model files for the tiny set") ||
 		strings.Contains(stderr, "--tiny") || strings.Contains(stdout, "writing") {
 		t.Errorf("too large for the CPU: exit %d\n%s\n%s", code, stdout, stderr)
@@ -579,7 +579,7 @@ func TestBenchBadFlags(t *testing.T) {
 	os.WriteFile(garbage, []byte("{not json"), 0o644)
 	// A video of an earlier bench in --out-video is never replaced.
 	videos := filepath.Join(dir, "videos")
-	oldVideo := filepath.Join(videos, "bench-64x32-9f-all.avi")
+	oldVideo := filepath.Join(videos, "bench-32x16-9f-all.avi")
 	if err := os.MkdirAll(videos, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -637,7 +637,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--json", filepath.Join(dir, "missing", "r.json")}, "does not exist"},
 		{[]string{"--html", dir}, "is a folder"},
 		{[]string{"--out-video", filepath.Join(dir, "missing")}, "--out-video"},
-		{[]string{"--tiny", "--frames", "5,9", "--size", "64x32", "--out-video", videos}, "--out-video: " + oldVideo + " exists"},
+		{[]string{"--tiny", "--frames", "5,9", "--size", "32x16", "--out-video", videos}, "--out-video: " + oldVideo + " exists"},
 		{[]string{"--compare", filepath.Join(dir, "missing.json")}, "--compare"},
 		{[]string{"--compare", garbage}, "not a bench report"},
 		{[]string{"--torch-json", garbage}, "wan_e2e.py"},
@@ -683,7 +683,7 @@ func TestBenchAttention(t *testing.T) {
 	}
 	dir := t.TempDir()
 	args := []string{"--device", "cuda", "--high", m.High, "--low", m.Low, "--text-encoder", m.TextEncoder, "--vae", m.VAE,
-		"--frames", "5", "--size", "64x32", "--steps", "1", "--no-history"}
+		"--frames", "5", "--size", "32x16", "--steps", "1", "--no-history"}
 	bf16 := filepath.Join(dir, "bf16.json")
 	if code, stdout, stderr := runBenchCtx(context.Background(), append(args, "--json", bf16)...); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -718,7 +718,7 @@ func TestBenchDistillLoRA(t *testing.T) {
 	tmp := isolateTemp(t)
 	dir, videos, videosPlain := t.TempDir(), t.TempDir(), t.TempDir()
 	js := filepath.Join(t.TempDir(), "r.json")
-	args := []string{"--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill", "--synth-lora", "4", "--synth-dir", dir, "--json", js}
+	args := []string{"--tiny", "--frames", "5", "--size", "32x16", "--solver", "distill", "--synth-lora", "4", "--synth-dir", dir, "--json", js}
 	code, stdout, stderr := runBenchCtx(context.Background(), append(args, "--out-video", videos)...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -787,11 +787,11 @@ func TestBenchDistillLoRA(t *testing.T) {
 	if rep, err := benchreport.ReadFile(js); err != nil || !rep.Settings.LoRAMerge {
 		t.Errorf("--lora-merge's report: %v, lora_merge %v", err, err == nil && rep.Settings.LoRAMerge)
 	}
-	code, stdout, stderr = runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill", "--out-video", videosPlain)
+	code, stdout, stderr = runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "32x16", "--solver", "distill", "--out-video", videosPlain)
 	if code != 0 || strings.Contains(stdout, "LoRA") {
 		t.Fatalf("without LoRAs: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	name := "bench-64x32-5f-all.avi"
+	name := "bench-32x16-5f-all.avi"
 	with, err1 := os.ReadFile(filepath.Join(videos, name))
 	without, err2 := os.ReadFile(filepath.Join(videosPlain, name))
 	if err1 != nil || err2 != nil {
@@ -804,7 +804,7 @@ func TestBenchDistillLoRA(t *testing.T) {
 	c2 := tiny
 	c2.Dim, c2.Heads = 2*tiny.Dim, 2*tiny.Heads
 	wide := writeSynthLoRA(t, modelfile.DiTConfig{Dim: c2.Dim, FFNDim: c2.FFNDim, Layers: c2.Layers}, 4, "wide.safetensors")
-	code, stdout, stderr = runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill", "--lora-low", wide+":0.5")
+	code, stdout, stderr = runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "32x16", "--solver", "distill", "--lora-low", wide+":0.5")
 	if code != 1 || !strings.Contains(stderr, "wide.safetensors") || strings.Contains(stdout, "measuring") {
 		t.Errorf("a LoRA of another width: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -850,7 +850,7 @@ func TestBenchSchedulePlan(t *testing.T) {
 		{[]string{"--switch-step", "39"}, false, 39, 1, 3, 2, nil, 3.5, 3.5},
 		{[]string{"--solver", "distill", "--timesteps", "1000,900,800,700,600,500,400,300,200", "--steps", "5"}, false, 4, 5, 9, 4, []int{1000, 900, 800, 700, 600, 500, 400, 300, 200}, 1, 1},
 	} {
-		f := benchFlags{steps: 2, scheduleSteps: 40, solver: "unipc", shift: 5, boundary: 0.9, cfg: "3.5", device: "cpu", expertType: "Q8_0", frames: "5", sizes: "64x32", budgets: "0"}
+		f := benchFlags{steps: 2, scheduleSteps: 40, solver: "unipc", shift: 5, boundary: 0.9, cfg: "3.5", device: "cpu", expertType: "Q8_0", frames: "5", sizes: "32x16", budgets: "0"}
 		f.set = map[string]bool{}
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.StringVar(&f.solver, "solver", f.solver, "")
@@ -909,7 +909,7 @@ func TestBenchSwitchStep(t *testing.T) {
 	style := writeSynthLoRA(t, modelfile.DiTConfig{Dim: tiny.Dim, FFNDim: tiny.FFNDim, Layers: tiny.Layers}, 2, "style.safetensors")
 	dir := t.TempDir()
 	js := filepath.Join(t.TempDir(), "r.json")
-	code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill", "--switch-step", "1",
+	code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "32x16", "--solver", "distill", "--switch-step", "1",
 		"--lora-low", style+":0.5", "--synth-lora", "2", "--synth-dir", dir, "--json", js)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)

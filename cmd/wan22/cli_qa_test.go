@@ -288,7 +288,7 @@ func TestI2VStartLinePlurals(t *testing.T) {
 	require.Contains(t, stderr, "with f32 attention")
 	require.Contains(t, stdout, "(MJPEG AVI, 1 frame)")
 
-	code, stdout, stderr = runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--steps", "1", "--no-history")
+	code, stdout, stderr = runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "32x16", "--steps", "1", "--no-history")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, ", f32 attention\n")
 	require.NotContains(t, stdout, "bf16 attention")

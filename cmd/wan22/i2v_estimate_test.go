@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -71,21 +72,52 @@ func cpuBench(backend string) *benchreport.Report {
 	}
 }
 
+// cancelOnLine is a writer that cancels a run once a whole first line has
+// been written to it: the start line is all TestI2VStartLineEstimate reads.
+type cancelOnLine struct {
+	bytes.Buffer
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnLine) Write(b []byte) (int, error) {
+	n, err := w.Buffer.Write(b)
+	if bytes.IndexByte(w.Bytes(), '\n') >= 0 {
+		w.cancel()
+	}
+	return n, err
+}
+
+// TestI2VStartLineEstimate: the start line's estimate comes from a bench of
+// this device at this size in the history, and from nothing else. Each run
+// is stopped once its start line is out (printed before the generation):
+// the line is what is checked, and the runs to the end cost minutes under
+// the race detector.
 func TestI2VStartLineEstimate(t *testing.T) {
 	args, out := i2vSetup(t)
 	startLine := func(asJSON bool, extra ...string) (string, map[string]any) {
 		t.Helper()
-		var stdout, stderr bytes.Buffer
 		name := filepath.Join(out, fmt.Sprintf("v%d.avi", time.Now().UnixNano()))
 		if asJSON {
 			extra = append(extra, "--json")
 		}
-		require.Equal(t, 0, run(append(append(args, "--out", name), extra...), &stdout, &stderr), stderr.String())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		stdout, stderr := &cancelOnLine{cancel: func() {}}, &cancelOnLine{cancel: func() {}}
+		if asJSON {
+			stdout.cancel = cancel
+		} else {
+			stderr.cancel = cancel
+		}
+		f, code, ok := parseI2V(append(append(args[1:], "--out", name), extra...), stdout, stderr)
+		require.True(t, ok, "exit %d: %s", code, stderr.String())
+		err := i2v(ctx, f, stdout, stderr)
+		require.True(t, err == nil || errors.Is(err, context.Canceled), "%v", err)
+		require.NoFileExists(t, name) // stopped before the end, and nothing left
 		if !asJSON {
 			line, _, _ := strings.Cut(stderr.String(), "\n")
 			return line, nil
 		}
-		sc := bufio.NewScanner(&stdout)
+		sc := bufio.NewScanner(stdout)
 		require.True(t, sc.Scan())
 		var ev map[string]any
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &ev))
@@ -119,13 +151,14 @@ func TestI2VStartLineEstimate(t *testing.T) {
 	line, _ = startLine(false, "--size", "48x16")
 	require.NotContains(t, line, "about")
 	require.Len(t, entries(t, dir), 2)
+	require.Empty(t, entries(t, out), "the stopped runs left files")
 }
 
 func TestBenchHistory(t *testing.T) {
 	isolateTemp(t)
 	dir := freshCache(t)
 	// --tiny keeps nothing.
-	code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "64x32", "--solver", "distill")
+	code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "32x16", "--solver", "distill")
 	require.Equal(t, 0, code, stdout+stderr)
 	require.NoDirExists(t, dir)
 
