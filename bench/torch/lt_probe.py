@@ -119,10 +119,14 @@ class Lt:
     def config(self, h):
         out = {}
         for name, attr in CFG_ATTRS:
-            v = ctypes.c_uint32(0)
-            written = ctypes.c_size_t(0)
-            st = self.lib.cublasLtMatmulAlgoConfigGetAttribute(ctypes.byref(h.algo), attr, ctypes.byref(v), ctypes.c_size_t(ctypes.sizeof(v)), ctypes.byref(written))
-            out[name] = v.value if st == 0 else None
+            out[name] = None
+            for ctype in (ctypes.c_uint32, ctypes.c_uint16):  # the inner and cluster shape ids are 16-bit
+                v = ctype(0)
+                written = ctypes.c_size_t(0)
+                st = self.lib.cublasLtMatmulAlgoConfigGetAttribute(ctypes.byref(h.algo), attr, ctypes.byref(v), ctypes.c_size_t(ctypes.sizeof(v)), ctypes.byref(written))
+                if st == 0:
+                    out[name] = v.value
+                    break
         out["workspace"] = h.workspace
         out["waves"] = round(h.waves, 3)
         return out
@@ -151,11 +155,19 @@ def burst_ms(fns, rounds=3):
 
 
 def kernel_names(fn):
+    """The GPU kernels fn launches (as bench/torch/profile_block.py reads them: rows with device time)."""
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
         fn()
         torch.cuda.synchronize()
-    return [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    names = []
+    for a in prof.key_averages():
+        dev_us = getattr(a, "device_time_total", None)
+        if dev_us is None:
+            dev_us = a.cuda_time_total
+        if dev_us > 0:
+            names.append(a.key)
+    return names
 
 
 def main():
