@@ -408,12 +408,15 @@ func TestBenchGemmLt(t *testing.T) {
 			op.Bias, op.BiasType = bias, gguf.TypeBF16
 		}
 		dt := timeOn(t, d, comp, warmGemm, 20, func() error { return d.Gemm(comp, op) })
-		chosen, algos := -1, 0
-		for k, pl := range d.lt.plans {
-			if k.m == s.M && k.n == s.N && k.k == s.K && k.gelu == v.gelu && (k.bias >= 0) == v.bias {
-				chosen, algos = pl.chosen, pl.algos
+		chosen, algos := -1, 0 // the plan's, read on the CUDA goroutine that owns the plans
+		must(t, d.Do(func() error {
+			for k, pl := range d.lt.plans {
+				if k.m == s.M && k.n == s.N && k.k == s.K && k.gelu == v.gelu && (k.bias >= 0) == v.bias {
+					chosen, algos = pl.chosen, pl.algos
+				}
 			}
-		}
+			return nil
+		}))
 		key := s.key() // reference.py --compare reads the plain shapes under their bare key
 		if v.name != "plain" {
 			key += "_" + v.name
