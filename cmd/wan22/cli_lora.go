@@ -64,11 +64,13 @@ func parseLoRA(v string, e wan22.LoRAExpert) (wan22.LoRA, error) {
 // letter, which is a drive there (D:0.5 is the file 0.5 on drive D; on other
 // systems a file D). Otherwise the colon belongs to the file name when it
 // looks like part of a path — a drive letter before it
-// (C:\loras\x.safetensors, C:x) or a slash or backslash after it, which no
-// number has (/data/a:b/x.safetensors) — or when the whole value names an
-// existing file; then v is the file, and a missing one is reported as
-// missing by checkLoRAFiles. Any other colon is an error naming the bad
-// strength.
+// (C:\loras\x.safetensors, C:x), unless that letter names an existing file
+// and v does not (a:abc is the file a with a bad strength), or a slash or
+// backslash after it, which no number has (/data/a:b/x.safetensors) — or
+// when the whole value names an existing file; then v is the file, and a
+// missing one is reported as missing by checkLoRAFiles. Any other colon is
+// an error naming the bad strength; a number too large for a float64
+// (1e400) is a strength out of range.
 func splitLoRA(v, goos string, exists func(string) bool) (path string, strength float64, err error) {
 	i := strings.LastIndexByte(v, ':')
 	if i < 0 {
@@ -79,10 +81,20 @@ func splitLoRA(v, goos string, exists func(string) bool) (path string, strength 
 	if a, b := exists(v), exists(before); a != b {
 		whole = a
 	}
-	if st, err := strconv.ParseFloat(after, 64); err == nil && !whole {
+	st, perr := strconv.ParseFloat(after, 64)
+	if perr == nil && !whole {
 		return before, st, nil
 	}
-	if isDriveLetter(before) || strings.ContainsAny(after, `/\`) || exists(v) {
+	if errors.Is(perr, strconv.ErrRange) && !whole {
+		// A number beyond float64 (st is ±Inf): named as typed.
+		re := checkFloat("strength", st, -pipeline.MaxLoRAStrength, pipeline.MaxLoRAStrength).(*FlagRangeError)
+		re.Value = after
+		return before, 1, re
+	}
+	// An existing file before the colon, the whole value none: the rest was
+	// meant as its strength, even after a lone letter.
+	fileThenWord := exists(before) && !exists(v)
+	if (isDriveLetter(before) && !fileThenWord) || strings.ContainsAny(after, `/\`) || exists(v) {
 		return v, 1, nil
 	}
 	return v, 1, fmt.Errorf("want FILE or FILE:STRENGTH, and %q is not a number", after)

@@ -146,7 +146,7 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stderr, "synth", "%v", err)
 	}
-	if err := checkTargetPath(path, *force, runtime.GOOS); err != nil {
+	if err := checkTargetPath(path, synthFormats[*kind], *force, runtime.GOOS); err != nil {
 		return usageError(stderr, "synth", "%v", err)
 	}
 	if err := checkTargetSpace(path, job.size); err != nil {
@@ -335,8 +335,9 @@ func typeList(ts []gguf.Type) string {
 // file is written), its folder exists, and nothing is at path (any
 // directory entry: a dangling symbolic link too) unless force replaces it,
 // which is never a folder (or a link to one) or anything but a regular
-// file.
-func checkTargetPath(path string, force bool, goos string) error {
+// file. ext is the extension of the file name a folder's refusal suggests
+// (".gguf").
+func checkTargetPath(path, ext string, force bool, goos string) error {
 	if err := checkOutputName("OUT", path, goos); err != nil {
 		return err
 	}
@@ -364,7 +365,7 @@ func checkTargetPath(path string, force bool, goos string) error {
 	}
 	switch {
 	case st.IsDir():
-		return fmt.Errorf("%s is a folder; give a file name, such as %s", path, filepath.Join(path, "model.gguf"))
+		return fmt.Errorf("%s is a folder; give a file name, such as %s", path, filepath.Join(path, "model"+ext))
 	case st.Mode()&os.ModeSymlink != 0:
 		if !force {
 			to, _ := os.Readlink(path)

@@ -468,18 +468,18 @@ func TestSynthWindowsName(t *testing.T) {
 	} {
 		path := filepath.Join(dir, c.name)
 		for _, force := range []bool{false, true} {
-			err := checkTargetPath(path, force, "windows")
+			err := checkTargetPath(path, ".gguf", force, "windows")
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("%s (force %v) on windows: %v; want %q", c.name, force, err, c.want)
 			}
-			if err := checkTargetPath(path, force, "linux"); err != nil {
+			if err := checkTargetPath(path, ".gguf", force, "linux"); err != nil {
 				t.Errorf("%s (force %v) on linux: %v", c.name, force, err)
 			}
 		}
 	}
 	// The name is checked first: a folder that does not exist is not what
 	// a device name is reported as.
-	err := checkTargetPath(filepath.Join(dir, "no", "such", "aux.gguf"), false, "windows")
+	err := checkTargetPath(filepath.Join(dir, "no", "such", "aux.gguf"), ".gguf", false, "windows")
 	if err == nil || !strings.Contains(err.Error(), "AUX is a reserved device name") {
 		t.Errorf("aux.gguf in a missing folder on windows: %v", err)
 	}
