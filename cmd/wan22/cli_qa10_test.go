@@ -71,3 +71,28 @@ func TestSynthFolderSuggestsKindExtension(t *testing.T) {
 		}
 	}
 }
+
+// TestI2VFramesDirSameAsOut: --frames-dir naming the --out video (by
+// another spelling too, or the .avi an --out .mp4 becomes without ffmpeg)
+// is a usage error before anything loads, not a whole run that ends with
+// one of the two outputs failing (exit status 1).
+func TestI2VFramesDirSameAsOut(t *testing.T) {
+	args, out := i2vSetup(t)
+	avi, mp4 := filepath.Join(out, "v.avi"), filepath.Join(out, "v.mp4")
+	for _, c := range []struct{ out, frames, want string }{
+		{avi, avi, "--frames-dir " + avi + " is the same path as --out " + avi},
+		{avi, filepath.Join(out, ".", "v.avi"), "is the same path as --out " + avi},
+		{mp4, avi, "--frames-dir " + avi + " is the same path as " + avi + ", the MJPEG AVI that --out " + mp4 + " is written as when ffmpeg is missing"},
+	} {
+		code, stdout, stderr := runCLI(append(append([]string{}, args...), "--out", c.out, "--frames-dir", c.frames)...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, c.want) {
+			t.Errorf("--out %s --frames-dir %s: status %d, stdout %q, stderr %q; want status 2 and %q", c.out, c.frames, code, stdout, stderr, c.want)
+		}
+		if names := entries(t, out); len(names) != 0 {
+			t.Errorf("--out %s --frames-dir %s left %q", c.out, c.frames, names)
+			for _, n := range names {
+				os.RemoveAll(filepath.Join(out, n))
+			}
+		}
+	}
+}

@@ -338,15 +338,23 @@ func (f *i2vFlags) check() error {
 	if err := checkVideoTarget(outFlag, f.out); err != nil {
 		return err
 	}
-	if f.preview != "" {
-		others := []namedPath{{"--image", f.image, ""}, {"--high", f.high, ""}, {"--low", f.low, ""},
-			{"--text-encoder", f.textEncoder, ""}, {"--vae", f.vae, ""}, {outFlag, f.out, ""}, {"--frames-dir", f.framesDir, ""}}
-		if format, _ := video.FormatOf(f.out); format == video.MP4 {
-			// Without ffmpeg (even one removed while the models load) the
-			// video goes to the .avi instead.
-			fb := video.FallbackPath(f.out)
-			others = append(others, namedPath{outFlag, fb, fmt.Sprintf("%s, the MJPEG AVI that %s %s is written as when ffmpeg is missing", fb, outFlag, f.out)})
+	videos := []namedPath{{outFlag, f.out, ""}}
+	if format, _ := video.FormatOf(f.out); format == video.MP4 {
+		// Without ffmpeg (even one removed while the models load) the
+		// video goes to the .avi instead.
+		fb := video.FallbackPath(f.out)
+		videos = append(videos, namedPath{outFlag, fb, fmt.Sprintf("%s, the MJPEG AVI that %s %s is written as when ffmpeg is missing", fb, outFlag, f.out)})
+	}
+	for _, v := range videos {
+		// Both are new, so nothing on disk refuses the pair: one of them
+		// would fail only after the whole run.
+		if sameFile(f.framesDir, v.path) {
+			return fmt.Errorf("--frames-dir %s is the same path as %s: the video is a file and the frames a folder; give each a name of its own", f.framesDir, v)
 		}
+	}
+	if f.preview != "" {
+		others := append([]namedPath{{"--image", f.image, ""}, {"--high", f.high, ""}, {"--low", f.low, ""},
+			{"--text-encoder", f.textEncoder, ""}, {"--vae", f.vae, ""}, {"--frames-dir", f.framesDir, ""}}, videos...)
 		for _, l := range f.loras {
 			others = append(others, namedPath{loraFlag(l.Expert), l.Path, ""})
 		}
