@@ -103,7 +103,10 @@ type Request struct {
 	Tensor []float32
 
 	Prompt   string
-	Negative string // "": DefaultNegative
+	Negative string // "": DefaultNegative, unless NoNegative
+	// NoNegative asks for an empty negative prompt instead of DefaultNegative
+	// (Negative must then be ""): the unconditional pass sees no text.
+	NoNegative bool
 
 	Frames int // 4n+1; 0: 81
 	// Width and Height give the output size (multiples of 16); when zero it
@@ -296,6 +299,9 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	if s.FPS < 1 || s.FPS > 1000 {
 		return s, requestErr("FPS", fmt.Errorf("wan22: fps must be in [1, 1000], got %d", s.FPS))
 	}
+	if r.NoNegative && r.Negative != "" {
+		return s, requestErr("NoNegative", errors.New("wan22: the request has both a Negative prompt and NoNegative: give one"))
+	}
 	switch {
 	case r.Image == nil && r.Tensor == nil:
 		return s, requestErr("Image", errors.New("wan22: the request has no image"))
@@ -344,7 +350,7 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 // options are the pipeline options of resolved settings s.
 func (p *Pipeline) options(r Request, s Settings) pipeline.Options {
 	return pipeline.Options{
-		Prompt: r.Prompt, Negative: r.Negative, Frames: s.Frames, Height: s.Height, Width: s.Width,
+		Prompt: r.Prompt, Negative: r.Negative, NoNegative: r.NoNegative, Frames: s.Frames, Height: s.Height, Width: s.Width,
 		Steps: s.Steps, Shift: s.Shift, Solver: s.Solver, Timesteps: s.Timesteps, Guidance: s.Guidance, SwitchStep: s.SwitchStep,
 		LoRAs: s.LoRAs, Seed: s.Seed, Noise: r.Noise, Log: p.o.Log, BackendFor: p.stage,
 	}

@@ -68,6 +68,23 @@ func TestLatentCallbackSeesACopy(t *testing.T) {
 	require.Equal(t, want, frames)
 }
 
+// TestNoNegative: NoNegative runs with an empty negative prompt, which a
+// prompt of blanks also cleans to, not with DefaultNegative.
+func TestNoNegative(t *testing.T) {
+	p := open(t, tiny)
+	r := tinyRequest()
+	official, err := generate(t, p, context.Background(), r)
+	require.NoError(t, err)
+	r.NoNegative = true
+	none, err := generate(t, p, context.Background(), r)
+	require.NoError(t, err)
+	r.NoNegative, r.Negative = false, " \t "
+	blank, err := generate(t, p, context.Background(), r)
+	require.NoError(t, err)
+	require.NotEqual(t, official, none, "NoNegative ran the official negative prompt")
+	require.Equal(t, blank, none, "NoNegative is not the empty negative prompt")
+}
+
 // TestNilVideoFile: a nil *video.File as the writer (video.Create failed and
 // its error went unchecked) is an error, not a panic.
 func TestNilVideoFile(t *testing.T) {
@@ -93,6 +110,7 @@ func TestRequestErrors(t *testing.T) {
 		{"Width", func(r *Request) { r.Width, r.Height = 33, 16 }},
 		{"Shift", func(r *Request) { r.Shift = -1 }},
 		{"Boundary", func(r *Request) { r.Boundary = nan() }},
+		{"NoNegative", func(r *Request) { r.NoNegative, r.Negative = true, "blurry" }},
 	} {
 		r := good
 		c.edit(&r)

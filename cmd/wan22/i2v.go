@@ -432,7 +432,7 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	req := wan22.Request{
-		Image: img.Image, Prompt: f.prompt, Negative: negativePrompt(f.negative, f.set["negative"]), Frames: f.frames,
+		Image: img.Image, Prompt: f.prompt, Negative: f.negative, NoNegative: f.set["negative"] && f.negative == "", Frames: f.frames,
 		Width: f.width, Height: f.height, MaxArea: f.maxArea, Steps: f.steps, Shift: f.shift, Solver: f.solver,
 		GuidanceHigh: f.guidanceHigh, GuidanceLow: f.guidanceLow, Boundary: f.boundary, SwitchStep: f.switchStep,
 		Timesteps: f.timesteps, LoRAs: f.loras, Seed: f.seed, FPS: f.fps,
@@ -455,19 +455,6 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 		rep.note(fmt.Sprintf("--image %s: %s%s", f.image, note, how))
 	}
 	return generateTo(ctx, p, req, s, f.outName(), f.out, f.framesDir, f.preview, rep)
-}
-
-// negativePrompt is the Request.Negative of --negative (v, given when set):
-// the official negative prompt when the flag is left out, v otherwise. An
-// empty --negative asks for no negative prompt; since the library reads an
-// empty Negative as the official one, it is passed as " ", which the text
-// encoder's prompt cleaning (tokenizer.Clean: whitespace runs collapsed,
-// both ends stripped) turns into exactly the empty prompt.
-func negativePrompt(v string, set bool) string {
-	if set && v == "" {
-		return " "
-	}
-	return v
 }
 
 // generateTo runs req on p into the video file out (given by the flag

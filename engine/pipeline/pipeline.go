@@ -58,10 +58,13 @@ type Models struct {
 // Options configures one generation. The root package wan22 fills in the
 // official defaults; here every field is taken as given.
 type Options struct {
-	Prompt        string
-	Negative      string // empty: DefaultNegative
-	Frames        int    // pixel frames F; (F−1) must be a multiple of 4
-	Height, Width int    // multiples of 16
+	Prompt   string
+	Negative string // empty: DefaultNegative, unless NoNegative
+	// NoNegative makes the negative prompt empty instead of DefaultNegative
+	// (Negative must then be empty).
+	NoNegative    bool
+	Frames        int // pixel frames F; (F−1) must be a multiple of 4
+	Height, Width int // multiples of 16
 	Steps         int
 	Shift         float64
 	// Solver is "unipc", "dpm++", "euler" or "distill" (the step-distilled
@@ -273,7 +276,7 @@ func I2V(ctx context.Context, b engine.Backend, m Models, image []float32, o Opt
 
 	// Stage 2: text contexts.
 	negative := o.Negative
-	if negative == "" {
+	if negative == "" && !o.NoNegative {
 		negative = DefaultNegative
 	}
 	texts, err := r.encodePrompts(o.Prompt, negative)
