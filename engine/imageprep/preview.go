@@ -91,7 +91,8 @@ func LatentPreview(latent []float32, T, h, w, frame int) (*image.RGBA, error) {
 // file has mode 0666 less the umask. An existing file at path is replaced.
 // It is meant for a preview, written again soon: a rename another program
 // refuses (Windows) is tried once more a moment later, not for seconds, and
-// then the new file is dropped (atomicfile.File.CommitOrDiscard).
+// then the new file is removed and the rename's error returned (never a
+// *video.KeptError-like kept file: nothing is left beside path).
 func WritePNGAtomic(path string, img image.Image) (err error) {
 	if path == "" {
 		return errors.New("imageprep: WritePNGAtomic: empty path")

@@ -235,7 +235,39 @@ var renameOutput = atomicfile.Rename
 // Windows an antivirus or indexer scan, Explorer's preview pane, a player.
 // Close retries for a few seconds first. The video is kept, complete, at
 // Kept: the user renames it to Target once the other program lets go.
+//
+// It is an alias of a type in an internal package, so its fields are listed
+// here (go doc does not show an alias's fields):
+//
+//	Target string  // where the video was to go: File.Path
+//	Kept   string  // where the finished video is (a visible name beside Target, or the temporary one)
+//	Err    error   // the last error renaming it onto Target (Unwrap returns it)
+//	Found  Blocker // what stood at Target: BlockedByProgram, BlockedByFolder or BlockedByReadOnly
+//
+// Inspect it with errors.As (or errors.AsType[*video.KeptError]):
+//
+//	if ke, ok := errors.AsType[*video.KeptError](w.Close()); ok {
+//		log.Printf("the video is at %s; rename it to %s", ke.Kept, ke.Target)
+//	}
 type KeptError = atomicfile.KeptError
+
+// Blocker is KeptError.Found: what stood at the target when the rename had
+// failed for good. Windows answers "access denied" alike for a file another
+// program has open, a folder at the target and a read-only file there, so
+// Close looks. It is an alias of the internal package's type, so that a
+// caller can name it and its values.
+type Blocker = atomicfile.Blocker
+
+// The values of Blocker.
+const (
+	// BlockedByProgram: a file or nothing is at the target, so most likely
+	// another program has it (or the new video) open.
+	BlockedByProgram = atomicfile.BlockedByProgram
+	// BlockedByFolder: a folder is at the target.
+	BlockedByFolder = atomicfile.BlockedByFolder
+	// BlockedByReadOnly: the file at the target is read-only.
+	BlockedByReadOnly = atomicfile.BlockedByReadOnly
+)
 
 // ExtensionError is FormatOf's error: the extension of Path names no video
 // format (Ext, in lower case, is "" when the name has none).
