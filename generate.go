@@ -42,7 +42,7 @@ const (
 )
 
 // DefaultNegative is the official negative prompt, used when
-// Request.Negative is empty.
+// Request.Negative is empty and Request.NoNegative is not set.
 const DefaultNegative = pipeline.DefaultNegative
 
 // Stage is a stage of a generation; see the constants.
@@ -185,6 +185,11 @@ type Settings struct {
 	SwitchStep                 int
 	LoRAs                      []LoRA
 	Seed                       uint64
+	// Negative is the negative prompt the unconditional pass sees:
+	// Request.Negative, DefaultNegative when that is empty, or "" with
+	// Request.NoNegative. With guidance 1 on both experts there is no
+	// unconditional pass, and it is unused.
+	Negative string
 	// Attention says how the DiT's attention is computed: "bf16", "int8"
 	// or "fp8" on the GPU (Options.Attention), "f32" on the CPU. On a GPU
 	// without FP8 tensor cores "fp8" runs as "int8" (the backend logs it).
@@ -301,6 +306,14 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	}
 	if r.NoNegative && r.Negative != "" {
 		return s, requestErr("NoNegative", errors.New("wan22: the request has both a Negative prompt and NoNegative: give one"))
+	}
+	switch {
+	case r.NoNegative:
+		s.Negative = ""
+	case r.Negative == "":
+		s.Negative = DefaultNegative
+	default:
+		s.Negative = r.Negative
 	}
 	switch {
 	case r.Image == nil && r.Tensor == nil:
