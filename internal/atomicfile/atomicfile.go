@@ -199,6 +199,20 @@ const (
 	BlockedByReadOnly
 )
 
+// String names b for messages and %v: "another program", "a folder", "a
+// read-only file".
+func (b Blocker) String() string {
+	switch b {
+	case BlockedByProgram:
+		return "another program"
+	case BlockedByFolder:
+		return "a folder"
+	case BlockedByReadOnly:
+		return "a read-only file"
+	}
+	return fmt.Sprintf("Blocker(%d)", int(b))
+}
+
 // blockerAt says what is at target, for a rename onto it that kept failing.
 func blockerAt(target string) Blocker {
 	st, err := os.Lstat(target)
