@@ -363,7 +363,7 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 // options are the pipeline options of resolved settings s.
 func (p *Pipeline) options(r Request, s Settings) pipeline.Options {
 	return pipeline.Options{
-		Prompt: r.Prompt, Negative: r.Negative, NoNegative: r.NoNegative, Frames: s.Frames, Height: s.Height, Width: s.Width,
+		Prompt: r.Prompt, Negative: s.Negative, NoNegative: s.Negative == "", Frames: s.Frames, Height: s.Height, Width: s.Width,
 		Steps: s.Steps, Shift: s.Shift, Solver: s.Solver, Timesteps: s.Timesteps, Guidance: s.Guidance, SwitchStep: s.SwitchStep,
 		LoRAs: s.LoRAs, Seed: s.Seed, Noise: r.Noise, Log: p.o.Log, BackendFor: p.stage,
 	}
