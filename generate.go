@@ -99,7 +99,8 @@ type Request struct {
 	// most 16384 pixels a side and 128 Mpx), which Resolve checks.
 	Image image.Image
 	// Tensor, instead of Image, is a prepared image [3, Height, Width], RGB
-	// in [−1, 1]; Width and Height must then be given.
+	// in [−1, 1] (finite: Resolve refuses NaN and Inf); Width and Height
+	// must then be given.
 	Tensor []float32
 
 	Prompt   string
@@ -135,7 +136,7 @@ type Request struct {
 	LoRAs []LoRA
 
 	Seed  uint64
-	Noise []float32 // initial latent noise [16, T, h, w]; overrides Seed
+	Noise []float32 // initial latent noise [16, T, h, w], finite; overrides Seed
 
 	// FPS is the frame rate of the video in frames per second; 0: 16.
 	// Generate cannot change the rate of Output.Video: a writer has its own,
@@ -350,14 +351,63 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	if r.Tensor != nil && len(r.Tensor) != 3*s.Width*s.Height {
 		return s, requestErr("Tensor", fmt.Errorf("wan22: the prepared Tensor has %d values, want 3×%d×%d", len(r.Tensor), s.Height, s.Width))
 	}
-	if err := p.options(r, s).Validate(); err != nil {
-		return s, requestErr("", err)
+	if err := checkFields(r, s); err != nil {
+		return s, err
+	}
+	o := p.options(r, s)
+	o.LoRAs = nil // CheckLoRAs checks them, as the field at fault
+	if err := o.Validate(); err != nil {
+		return s, requestErr("", err) // what is left: fields that fail only together
 	}
 	if err := pipeline.CheckLoRAs(p.pipelineModels(), s.LoRAs); err != nil {
-		return s, err
+		return s, requestErr("LoRAs", err)
 	}
 	p.warnLoRAExperts(s.LoRAs)
 	return s, p.estimate(&s)
+}
+
+// checkFields checks the fields of r whose faults the pipeline's own
+// validation would report without naming the field (settings s resolved
+// up to the size), so that each is a *RequestError with its Field.
+func checkFields(r Request, s Settings) error {
+	if s.Guidance.Boundary > 1 {
+		return requestErr("Boundary", fmt.Errorf("wan22: the boundary must be in [0, 1] (a fraction of the 1000 training timesteps), got %v", s.Guidance.Boundary))
+	}
+	if s.Steps < 1 || s.Steps > scheduler.MaxSteps {
+		return requestErr("Steps", fmt.Errorf("wan22: steps must be in [1, %d], got %d", scheduler.MaxSteps, s.Steps))
+	}
+	if s.SwitchStep < 0 || s.SwitchStep > s.Steps {
+		return requestErr("SwitchStep", fmt.Errorf("wan22: the switch step must be in [0, steps = %d] (0: switch at the boundary), got %d", s.Steps, s.SwitchStep))
+	}
+	known := s.Solver == DistillSolver
+	for _, k := range scheduler.Kinds {
+		known = known || s.Solver == string(k)
+	}
+	if !known {
+		return requestErr("Solver", fmt.Errorf("wan22: unknown solver %q: use unipc (the default), dpm++, euler or distill (DistillSolver)", s.Solver))
+	}
+	if s.Solver == DistillSolver && len(s.Timesteps) == s.Steps {
+		if _, err := scheduler.NewDistilled(s.Timesteps, s.Shift); err != nil {
+			return requestErr("Timesteps", err)
+		}
+	}
+	if r.Noise != nil {
+		g := (pipeline.Options{Frames: s.Frames, Height: s.Height, Width: s.Width}).Grid()
+		if want := pipeline.LatentChannels * g.Size(); len(r.Noise) != want {
+			return requestErr("Noise", fmt.Errorf("wan22: the noise has %d values, want %d×%d×%d×%d = %d", len(r.Noise), pipeline.LatentChannels, g.T, g.H, g.W, want))
+		}
+	}
+	for _, f := range []struct {
+		field string
+		v     []float32
+	}{{"Tensor", r.Tensor}, {"Noise", r.Noise}} {
+		for i, v := range f.v {
+			if !finite(float64(v)) {
+				return requestErr(f.field, fmt.Errorf("wan22: the %s holds a value that is not finite (%v at index %d): every value must be a finite number", f.field, v, i))
+			}
+		}
+	}
+	return nil
 }
 
 // options are the pipeline options of resolved settings s.
@@ -641,6 +691,8 @@ func (p *Pipeline) usable() error {
 		return ErrNilPipeline
 	case p.closed:
 		return ErrClosed
+	case p.close == nil:
+		return ErrNotOpened
 	}
 	return nil
 }

@@ -112,13 +112,8 @@ func TestRequestErrors(t *testing.T) {
 		{"Boundary", func(r *Request) { r.Boundary = nan() }},
 		{"NoNegative", func(r *Request) { r.NoNegative, r.Negative = true, "blurry" }},
 	} {
-		r := good
-		c.edit(&r)
-		_, err := p.Resolve(r)
-		var re *RequestError
-		require.ErrorAs(t, err, &re, c.field)
-		require.Equal(t, c.field, re.Field, err.Error())
-		require.Equal(t, re.Err.Error(), err.Error())
+		re := resolveField(t, p, good, c.edit, c.field)
+		require.Equal(t, re.Err.Error(), re.Error())
 	}
 	_, err := p.Resolve(func() Request { r := good; r.Width, r.Height = 33, 16; return r }())
 	var se *imageprep.SizeError
@@ -127,6 +122,19 @@ func TestRequestErrors(t *testing.T) {
 	err = p.Generate(context.Background(), good, Output{})
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, "Output", re.Field)
+}
+
+// resolveField resolves good changed by edit and requires a *RequestError
+// naming field, which it returns.
+func resolveField(t *testing.T, p *Pipeline, good Request, edit func(*Request), field string) *RequestError {
+	t.Helper()
+	r := good
+	edit(&r)
+	_, err := p.Resolve(r)
+	var re *RequestError
+	require.ErrorAs(t, err, &re, field)
+	require.Equal(t, field, re.Field, err.Error())
+	return re
 }
 
 // TestNilPipelineAccessors: Device, Attention and Backend of a nil Pipeline

@@ -191,6 +191,10 @@ var (
 	// ErrNilPipeline: a method called on a nil *Pipeline (the result of a
 	// failed Open).
 	ErrNilPipeline = errors.New("wan22: nil *Pipeline (did Open fail?)")
+	// ErrNotOpened: a method called on a Pipeline that Open did not make (a
+	// zero value, e.g. a struct field of type Pipeline): it has no models
+	// and no device. Keep the *Pipeline Open returns instead.
+	ErrNotOpened = errors.New("wan22: the Pipeline was not made by Open (a zero Pipeline has no models): use the *Pipeline Open returns")
 )
 
 // nilContext is the error of a nil context given to function fn.
@@ -505,13 +509,16 @@ func (p *Pipeline) Backend() string {
 // Close releases the device. The Pipeline cannot be used afterwards:
 // Resolve and Generate return ErrClosed. Closing it again does nothing and
 // returns nil; closing a nil *Pipeline returns ErrNilPipeline (as os.File's
-// Close of a nil file returns an error).
+// Close of a nil file returns an error), and a zero Pipeline ErrNotOpened.
 func (p *Pipeline) Close() error {
 	if p == nil {
 		return ErrNilPipeline
 	}
 	if p.closed {
 		return nil
+	}
+	if p.close == nil {
+		return ErrNotOpened
 	}
 	p.closed = true
 	return p.close()
