@@ -345,6 +345,9 @@ func (f *benchFlags) check() (benchPlan, error) {
 		if st, err := os.Stat(f.outVideo); err != nil || !st.IsDir() {
 			return p, fmt.Errorf("--out-video %s is not an existing folder: create it first", f.outVideo)
 		}
+		if err := checkWritable(f.outVideo); err != nil {
+			return p, fmt.Errorf("--out-video %s: cannot write in the folder: %w", f.outVideo, err)
+		}
 		// Every run's video is a new file, as every other output.
 		for _, budget := range p.budgets {
 			for _, size := range p.sizes {

@@ -49,13 +49,24 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 		}
 	}
 	// Writable: the outputs are written through a temporary file in dir.
+	if err := checkWritable(dir); err != nil {
+		return fmt.Errorf("%s %s: cannot write in the folder %s: %w", flagName, path, dir, err)
+	}
+	return nil
+}
+
+// checkWritable checks that a file can be made in the existing folder dir,
+// as every output is made there under a temporary name first (a read-only
+// folder or file system, no permission); the error is the system's, without
+// the probe's name, which says nothing to the user.
+func checkWritable(dir string) error {
 	probe, err := os.CreateTemp(dir, ".wan22-write-check-*")
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
-			err = pe.Err // the probe's own name says nothing to the user
+			err = pe.Err
 		}
-		return fmt.Errorf("%s %s: cannot write in the folder %s: %w", flagName, path, dir, err)
+		return err
 	}
 	probe.Close()
 	os.Remove(probe.Name())

@@ -335,8 +335,9 @@ func typeList(ts []gguf.Type) string {
 // file is written), its folder exists, and nothing is at path (any
 // directory entry: a dangling symbolic link too) unless force replaces it,
 // which is never a folder (or a link to one) or anything but a regular
-// file. ext is the extension of the file name a folder's refusal suggests
-// (".gguf").
+// file, and the folder can be written in (a read-only folder would fail
+// only after the announcement, naming synth's temporary file). ext is the
+// extension of the file name a folder's refusal suggests (".gguf").
 func checkTargetPath(path, ext string, force bool, goos string) error {
 	if err := checkOutputName("OUT", path, goos); err != nil {
 		return err
@@ -349,6 +350,8 @@ func checkTargetPath(path, ext string, force bool, goos string) error {
 		return err
 	} else if !st.IsDir() {
 		return fmt.Errorf("%s is not a folder", dir)
+	} else if err := checkWritable(dir); err != nil {
+		return fmt.Errorf("cannot write in the folder %s: %w", dir, err)
 	}
 	st, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
