@@ -780,6 +780,9 @@ func materialize(ctx context.Context, dir string, files []synthFile, advice stri
 		reuse[i] = true
 	}
 	if total > 0 {
+		if err := checkWritable(dir); err != nil {
+			return fmt.Errorf("cannot write the synthetic files in the folder %s: %w; give a --synth-dir you can write in", dir, err)
+		}
 		free, ok, err := freeBytes(dir)
 		if err != nil {
 			return fmt.Errorf("checking the free space in %s: %w", dir, err)

@@ -56,3 +56,14 @@ func TestBenchOutVideoUnwritable(t *testing.T) {
 		t.Errorf("bench --out-video %s: status %d, stdout %q, stderr %q; want status 2 and \"cannot write in the folder\"", dir, code, stdout, stderr)
 	}
 }
+
+// TestBenchSynthDirUnwritable: synthetic files to write into a --synth-dir
+// that cannot be written in are refused before the first is announced, and
+// the message names the folder, not a temporary file in it.
+func TestBenchSynthDirUnwritable(t *testing.T) {
+	dir := unwritableDir(t)
+	code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--synth-lora", "4", "--synth-dir", dir, "--frames", "5", "--size", "32x16", "--schedule-steps", "2")
+	if code == 0 || strings.Contains(stdout, "writing") || !strings.Contains(stderr, "cannot write the synthetic files in the folder "+dir) || strings.Contains(stderr, "partial") {
+		t.Errorf("bench --synth-dir %s: status %d, stdout %q, stderr %q; want a failure naming the folder before anything is announced", dir, code, stdout, stderr)
+	}
+}
