@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/wan22/wan22/engine/lora"
 	"github.com/wan22/wan22/engine/modelfile"
@@ -20,6 +23,9 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 			"file: its key style, ranks and alphas, the layers it touches and the models\n"+
 			"(and expert) it fits.", stderr)
 	verbose := fs.Bool("v", false, "list every tensor: name, type, shape (PyTorch order) and bytes")
+	// The names and keys printed come from the files, which may be crafted
+	// or damaged: their control characters are escaped.
+	stdout, stderr = controlEscaper{stdout}, controlEscaper{stderr}
 	files, code, ok := parseInterspersed(fs, args)
 	if !ok {
 		return code
@@ -92,4 +98,52 @@ func looksLikeLoRA(rep *modelfile.Report) bool {
 		}
 	}
 	return false
+}
+
+// controlEscaper writes to w what it is given with every control character
+// but newline and tab (ESC, CR, NUL, the C1 controls such as U+009B CSI) and
+// every byte that is not UTF-8 escaped as Go does in a quoted string (\x1b,
+// \r, \u009b), so that a tensor name or metadata key of a model file cannot
+// recolour, move the cursor or clear the terminal. Newlines and tabs pass:
+// the report's layout is made of them. Each Write is escaped on its own (a
+// rune split across two writes shows as two escaped bytes).
+type controlEscaper struct{ w io.Writer }
+
+func (e controlEscaper) Write(p []byte) (int, error) {
+	clean := true
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRune(p[i:])
+		if escapeRune(r, n) {
+			clean = false
+			break
+		}
+		i += n
+	}
+	if clean {
+		return e.w.Write(p)
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRune(p[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", p[i])
+		case escapeRune(r, n):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.Write(p[i : i+n])
+		}
+		i += n
+	}
+	if _, err := io.WriteString(e.w, b.String()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// escapeRune reports whether controlEscaper escapes rune r, decoded from n
+// bytes (a byte that is not UTF-8 decodes as utf8.RuneError of 1 byte).
+func escapeRune(r rune, n int) bool {
+	return r == utf8.RuneError && n == 1 || r != '\n' && r != '\t' && unicode.IsControl(r)
 }
