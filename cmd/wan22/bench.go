@@ -310,6 +310,9 @@ func (f *benchFlags) check() (benchPlan, error) {
 	if err := checkGiB("--pinned-budget", f.pinned, 0); err != nil {
 		return p, err
 	}
+	if err := checkPinnedBudget("--", f.pinned, strings.ToLower(f.device)); err != nil {
+		return p, err
+	}
 	p.pinned = int64(f.pinned * (1 << 30))
 	t, ok := gguf.TypeByName(strings.ToUpper(f.expertType))
 	if !ok || !slices.Contains(synthKinds[0].types, t) {

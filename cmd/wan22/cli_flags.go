@@ -189,13 +189,27 @@ func checkAttentionIn(dash, v, device string) (wan22.AttentionPrecision, error) 
 // silently would read as one that applies. dash is how the command's flags
 // start ("--", or the demo's "-").
 func checkVRAMBudget(dash string, gib float64, device string) error {
+	return checkGPUOnly(dash, "vram-budget", gib != 0, device, "has no device memory to budget")
+}
+
+// checkPinnedBudget refuses a pinned-memory budget (GiB) for a run on the
+// CPU, as checkVRAMBudget a VRAM budget: pinned memory holds the DiT blocks
+// swapped to the GPU, and the CPU swaps none.
+func checkPinnedBudget(dash string, gib float64, device string) error {
+	return checkGPUOnly(dash, "pinned-budget", gib != 0, device, "swaps no blocks and so uses no pinned memory to budget")
+}
+
+// checkGPUOnly refuses the flag name, given, of a setting only the GPU
+// uses, for a run that is on the CPU before anything opens (device cpu, or
+// auto in a binary without CUDA); why completes "the CPU …".
+func checkGPUOnly(dash, name string, given bool, device, why string) error {
 	switch {
-	case gib == 0:
+	case !given:
 		return nil
 	case device == wan22.DeviceCPU:
-		return fmt.Errorf("%svram-budget needs the GPU (%sdevice cuda): the CPU has no device memory to budget; leave %svram-budget out", dash, dash, dash)
+		return fmt.Errorf("%s%s needs the GPU (%sdevice cuda): the CPU %s; leave %s%s out", dash, name, dash, why, dash, name)
 	case device == "auto" && !cudaAvailable():
-		return fmt.Errorf("%svram-budget needs the GPU, and this binary was built without CUDA, so it runs on the CPU, which has no device memory to budget: leave %svram-budget out, or build with `make cuda`", dash, dash)
+		return fmt.Errorf("%s%s needs the GPU, and this binary was built without CUDA, so it runs on the CPU, which %s: leave %s%s out, or build with `make cuda`", dash, name, why, dash, name)
 	}
 	return nil
 }

@@ -149,9 +149,9 @@ func TestShiftRange(t *testing.T) {
 	}
 }
 
-// TestVRAMBudgetOnCPU: a --vram-budget for a run that is on the CPU before
-// anything opens (--device cpu, or auto without CUDA) is refused, as bench
-// refuses it, instead of being taken silently.
+// TestVRAMBudgetOnCPU: a --vram-budget or --pinned-budget for a run that is
+// on the CPU before anything opens (--device cpu, or auto without CUDA) is
+// refused, as bench refuses it, instead of being taken silently.
 func TestVRAMBudgetOnCPU(t *testing.T) {
 	dir := t.TempDir()
 	saved := cudaAvailable
@@ -165,6 +165,10 @@ func TestVRAMBudgetOnCPU(t *testing.T) {
 		{qaI2VArgs(dir, "--out", out, "--vram-budget", "4"), "wan22 i2v: --vram-budget needs the GPU (--device cuda): the CPU has no device memory to budget"},
 		{qaI2VArgs(dir, "--out", out, "--device", "auto", "--vram-budget", "4"), "wan22 i2v: --vram-budget needs the GPU, and this binary was built without CUDA"},
 		{[]string{"demo", "-out", out, "-vram-budget", "4"}, "wan22 demo: -vram-budget needs the GPU, and this binary was built without CUDA, so it runs on the CPU, which has no device memory to budget: leave -vram-budget out"},
+		// --pinned-budget alike: the CPU swaps no blocks through pinned memory.
+		{qaI2VArgs(dir, "--out", out, "--pinned-budget", "4"), "wan22 i2v: --pinned-budget needs the GPU (--device cuda): the CPU swaps no blocks"},
+		{qaI2VArgs(dir, "--out", out, "--device", "auto", "--pinned-budget", "4"), "wan22 i2v: --pinned-budget needs the GPU, and this binary was built without CUDA"},
+		{[]string{"bench", "--tiny", "--pinned-budget", "4"}, "wan22 bench: --pinned-budget needs the GPU, and this binary was built without CUDA"},
 	} {
 		code, _, stderr := runCLI(c.args...)
 		require.Equal(t, 2, code, "%q: %s", c.args, stderr)
@@ -175,6 +179,7 @@ func TestVRAMBudgetOnCPU(t *testing.T) {
 	cudaAvailable = func() bool { return true }
 	require.NoError(t, checkVRAMBudget("--", 4, "auto"), "auto in a CUDA binary: the GPU when one opens")
 	require.NoError(t, checkVRAMBudget("--", 4, "cuda"))
+	require.NoError(t, checkPinnedBudget("--", 4, "auto"))
 }
 
 // TestDemoNamesItself: the demo's lines on stderr start "wan22 demo:", not

@@ -314,6 +314,9 @@ func (f *i2vFlags) check() error {
 	if err := checkVRAMBudget(dash, f.vram, f.device); err != nil {
 		return err
 	}
+	if err := checkPinnedBudget(dash, f.pinned, f.device); err != nil {
+		return err
+	}
 	if f.att, err = checkAttentionIn(dash, f.attention, f.device); err != nil {
 		return err
 	}
