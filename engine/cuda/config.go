@@ -29,8 +29,7 @@ type Config struct {
 	// of the library.
 	CublasLt string
 	// LtCandidates is how many of cuBLASLt's heuristic candidates a large GEMM's plan times before it keeps
-	// the fastest, when it is clearly faster than the first (cublaslt.go, ltPick): 0 means 8; at most 32.
-	// WAN22_CUBLASLT_CANDIDATES sets it when it is 0.
+	// the fastest (cublaslt.go): 0 means 8; at most 32. WAN22_CUBLASLT_CANDIDATES sets it when it is 0.
 	LtCandidates int
 	// SeparateGELU runs a GEMM's GELU as a pass over its output after cuBLASLt's BIAS epilogue instead of in
 	// the GELU_BIAS epilogue: the heuristic offers the two epilogues different kernels, and PyTorch's compiled

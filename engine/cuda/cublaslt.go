@@ -11,6 +11,7 @@ import "C"
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -49,9 +50,9 @@ func (pl *ltPlan) free() { C.wan22_lt_plan_free(pl.p) }
 // sel makes the plan run candidate i.
 func (pl *ltPlan) sel(i int) { C.wan22_lt_plan_select(pl.p, C.int(i)) }
 
-// Plans for GEMMs of at least this many flops time the heuristic's candidates once and keep the fastest when
-// it is clearly faster than the first (ltPick): cuBLASLt's first guess can be far off at the skinny shapes
-// of a run-time LoRA (N or K = the rank: 2·8192·5120·32 ≈ 2.7e9 flops for an FFN chunk's down-projection).
+// Plans for GEMMs of at least this many flops time the heuristic's candidates once and keep the fastest:
+// cuBLASLt's first guess is often not its best kernel at WAN shapes, nor at the skinny ones of a run-time
+// LoRA (N or K = the rank: 2·8192·5120·32 ≈ 2.7e9 flops for an FFN chunk's down-projection).
 const ltAutotuneFlops = 1e9
 
 const ltWorkspace = 32 << 20
@@ -260,10 +261,9 @@ func (d *Device) ltAutotuneOp(s *Stream, op GemmOp, pl *ltPlan) error {
 }
 
 // ltAutotune times the candidate algorithms of a new plan on op's own operands (the output is written
-// again by the real call) and selects the fastest, unless it beats the heuristic's first by no more than
-// ltAutotuneMargin (ltPick). Candidates run round-robin, three rounds after a warm-up run each, and each keeps
-// its median, so that clock changes during the search affect all alike. It waits for the stream. Runs on the
-// CUDA goroutine.
+// again by the real call) and selects the fastest. Candidates run round-robin, three rounds after a warm-up
+// run each, and each keeps its median, so that clock changes during the search affect all alike. It waits
+// for the stream. Runs on the CUDA goroutine.
 func (d *Device) ltAutotune(s *Stream, op GemmOp, pl *ltPlan) error {
 	const rounds = 3
 	st := d.stream(s)
@@ -303,8 +303,8 @@ func (d *Device) ltAutotune(s *Stream, op GemmOp, pl *ltPlan) error {
 	if err := asyncErr(wrap("cuStreamSynchronize("+st.name+")", st.s.Synchronize())); err != nil {
 		return err
 	}
+	best, bestMs := 0, math.MaxFloat64
 	times := make([]string, n)
-	meds := make([]float64, n)
 	for i := 0; i < n; i++ {
 		var ms [rounds]float64
 		for r := 0; r < rounds; r++ {
@@ -316,10 +316,12 @@ func (d *Device) ltAutotune(s *Stream, op GemmOp, pl *ltPlan) error {
 			ms[r] = v
 		}
 		sort.Float64s(ms[:])
-		meds[i] = ms[rounds/2]
-		times[i] = fmt.Sprintf("%.3f", meds[i])
+		med := ms[rounds/2]
+		times[i] = fmt.Sprintf("%.3f", med)
+		if med < bestMs {
+			best, bestMs = i, med
+		}
 	}
-	best := ltPick(meds)
 	pl.sel(best)
 	pl.chosen = best
 	d.log.Info("cuBLASLt autotune", "m", op.M, "n", op.N, "k", op.K, "candidates_ms", strings.Join(times, " "), "chosen", best)
