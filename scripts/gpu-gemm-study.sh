@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine, from the repository root: why compiled PyTorch's block GEMMs run faster than
-# wan22's (issue 14; docs/BENCHMARKS.md, "Where the compiled PyTorch block's time goes").
+# Runs on the GPU machine, from the repository root: wan22's block GEMMs against compiled PyTorch's (issue 14;
+# docs/BENCHMARKS.md, "The GEMM question answered", which has this study's results on an H100).
 #   1. bench/torch/lt_probe.py: the kernels and times of cuBLASLt's heuristic candidates for wan22's own
 #      matmul recipe, next to PyTorch's F.linear, at the block's shapes and epilogues;
 #   2. engine/cuda TestBenchGemmLt with the default plan, with the heuristic's first candidate only

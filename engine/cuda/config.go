@@ -32,10 +32,10 @@ type Config struct {
 	// the fastest (cublaslt.go): 0 means 8; at most 32. WAN22_CUBLASLT_CANDIDATES sets it when it is 0.
 	LtCandidates int
 	// SeparateGELU runs a GEMM's GELU as a pass over its output after cuBLASLt's BIAS epilogue instead of in
-	// the GELU_BIAS epilogue: the heuristic offers the two epilogues different kernels, and PyTorch's compiled
-	// block runs ffn.0 the separate way. A tuning knob, off by default and not yet timed on a GPU (TestBenchGemmLt
-	// with WAN22_CUBLASLT_GELU=separate and bench/torch/lt_probe.py compare the two). WAN22_CUBLASLT_GELU=separate
-	// sets it.
+	// the GELU_BIAS epilogue, the way PyTorch's compiled block runs ffn.0. Off by default: on the H100 it is
+	// slower (ffn.0 at L = 32760: 7.98 against 6.75–6.89 ms fused; the block 1.014× compiled PyTorch against
+	// 0.994×; docs/BENCHMARKS.md, tenth session). Kept to compare the two where cuBLASLt's kernels differ
+	// (another GPU or library version). WAN22_CUBLASLT_GELU=separate sets it.
 	SeparateGELU bool
 	// PortableAttention runs the DiT's flash attention on the portable compute_80 kernels everywhere,
 	// never the Hopper (sm90a) ones, which a device of compute capability 9.0 takes by default (to compare
