@@ -239,7 +239,7 @@ func TestCUDABlockBench(t *testing.T) {
 			if wt == gguf.TypeBF16 && L < 40000 {
 				prof := cudatest.NewProfiler(t, b)
 				forward(prof, DefaultFFNChunk)
-				prof.Report(fmt.Sprintf("profile of one %v block at L=%d (ops timed one by one)", wt, L))
+				prof.Report(fmt.Sprintf("profile of one %v block at L=%d (ops timed one by one, each synchronized: the split of the time, not a comparison; an op alone runs at other clocks than in the block, so compare whole forwards)", wt, L))
 			}
 			if v := b.ToHost(b.Slice(x, 0, 1)); math.IsNaN(float64(v[0])) || math.IsInf(float64(v[0]), 0) {
 				t.Errorf("the residual stream is not finite after the timed runs: %v", v[0])
