@@ -162,28 +162,28 @@ func TestCorruptHeaders(t *testing.T) {
 		{"huge kv_count", "kv_count", "cannot fit", newHdr(3, 0, math.MaxUint64).b},
 		{"huge tensor_count", "tensor_count", "cannot fit", newHdr(3, 1<<62, 0).b},
 		{"huge key length", "kv[0].key.length", "exceeds", newHdr(3, 0, 1).u64(1 << 60).raw(make([]byte, 20)...).b},
-		{"huge string", "kv[0] (k).value.length", "exceeds", newHdr(3, 0, 1).str("k").u32(uint32(ValueString)).u64(math.MaxUint64).raw(make([]byte, 8)...).b},
-		{"huge array", "kv[0] (k).value.count", "cannot|need", newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueUint64)).u64(1 << 61).raw(make([]byte, 64)...).b},
-		{"huge string array", "kv[0] (k).value.count", "need", newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueString)).u64(100).raw(make([]byte, 64)...).b},
-		{"bad value type", "kv[0] (k).type", "unknown metadata value type 13", newHdr(3, 0, 1).str("k").u32(13).raw(0).b},
-		{"bad element type", "kv[0] (k).value.type", "unknown array element type", newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(77).u64(0).b},
+		{"huge string", `kv[0] ("k").value.length`, "exceeds", newHdr(3, 0, 1).str("k").u32(uint32(ValueString)).u64(math.MaxUint64).raw(make([]byte, 8)...).b},
+		{"huge array", `kv[0] ("k").value.count`, "cannot|need", newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueUint64)).u64(1 << 61).raw(make([]byte, 64)...).b},
+		{"huge string array", `kv[0] ("k").value.count`, "need", newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueString)).u64(100).raw(make([]byte, 64)...).b},
+		{"bad value type", `kv[0] ("k").type`, "unknown metadata value type 13", newHdr(3, 0, 1).str("k").u32(13).raw(0).b},
+		{"bad element type", `kv[0] ("k").value.type`, "unknown array element type", newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(77).u64(0).b},
 		{"duplicate key", "kv[1].key", "duplicate metadata key", kvStr(kvStr(newHdr(3, 0, 2), "a", "x"), "a", "y").b},
 		{"alignment type", "general.alignment", "UINT32", newHdr(3, 0, 1).str("general.alignment").u32(uint32(ValueUint64)).u64(32).b},
 		{"alignment value", "general.alignment", "power of two", newHdr(3, 0, 1).str("general.alignment").u32(uint32(ValueUint32)).u32(48).b},
-		{"unknown tensor type", "tensor[0] (w).type", "unknown ggml tensor type 4", newHdr(3, 1, 0).tensor("w", Type(4), 0, 32).data(64)},
-		{"extension type", "tensor[0] (w).type", "unknown ggml tensor type 1000", newHdr(3, 1, 0).tensor("w", TypeF8E4M3, 0, 32).data(64)},
-		{"block size", "tensor[0] (w).type", "not a multiple of the Q8_0 block size", newHdr(3, 1, 0).tensor("w", TypeQ8_0, 0, 48).data(64)},
-		{"too many dims", "tensor[0] (w).n_dims", "dimensions", newHdr(3, 1, 0).str("w").u32(17).data(512)},
-		{"negative dim", "tensor[0] (w).ne[1]", "negative", newHdr(3, 1, 0).tensor("w", TypeF32, 0, 1, 1<<63).data(64)},
-		{"size overflow", "tensor[0] (w).ne", "overflows", newHdr(3, 1, 0).tensor("w", TypeF32, 0, 1<<32, 1<<32).data(64)},
-		{"misaligned", "tensor[0] (w).offset", "not a multiple of the alignment", newHdr(3, 1, 0).tensor("w", TypeF32, 4, 4).data(64)},
-		{"past EOF", "tensor[0] (w).offset", "past the end", newHdr(3, 1, 0).tensor("w", TypeF32, 0, 64).data(255)},
-		{"offset past EOF", "tensor[0] (w).offset", "past the end", newHdr(3, 1, 0).tensor("w", TypeF32, 1<<40, 1).data(4)},
-		{"offset overflow", "tensor[0] (w).offset", "overflows", newHdr(3, 1, 0).tensor("w", TypeF32, 1<<63, 1).data(4)},
-		{"duplicate tensor", "tensor[1] (w).name", "duplicate tensor name", newHdr(3, 2, 0).tensor("w", TypeF32, 0, 1).tensor("w", TypeF32, 32, 1).data(64)},
-		{"duplicate after prefix strip", "tensor[1] (model.diffusion_model.w).name", "duplicate tensor name", newHdr(3, 2, 0).tensor("w", TypeF32, 0, 1).tensor(StripPrefix+"w", TypeF32, 32, 1).data(64)},
-		{"orig_shape count", "tensor[0] (w)", "does not have the 4 elements", newHdr(3, 1, 1).str(origShapePrefix+"w").u32(uint32(ValueArray)).u32(uint32(ValueInt32)).u64(1).u32(5).tensor("w", TypeF32, 0, 4).data(16)},
-		{"orig_shape type", "tensor[0] (w)", "ARRAY of INT32", newHdr(3, 1, 1).str(origShapePrefix+"w").u32(uint32(ValueString)).str("4").tensor("w", TypeF32, 0, 4).data(16)},
+		{"unknown tensor type", `tensor[0] ("w").type`, "unknown ggml tensor type 4", newHdr(3, 1, 0).tensor("w", Type(4), 0, 32).data(64)},
+		{"extension type", `tensor[0] ("w").type`, "unknown ggml tensor type 1000", newHdr(3, 1, 0).tensor("w", TypeF8E4M3, 0, 32).data(64)},
+		{"block size", `tensor[0] ("w").type`, "not a multiple of the Q8_0 block size", newHdr(3, 1, 0).tensor("w", TypeQ8_0, 0, 48).data(64)},
+		{"too many dims", `tensor[0] ("w").n_dims`, "dimensions", newHdr(3, 1, 0).str("w").u32(17).data(512)},
+		{"negative dim", `tensor[0] ("w").ne[1]`, "negative", newHdr(3, 1, 0).tensor("w", TypeF32, 0, 1, 1<<63).data(64)},
+		{"size overflow", `tensor[0] ("w").ne`, "overflows", newHdr(3, 1, 0).tensor("w", TypeF32, 0, 1<<32, 1<<32).data(64)},
+		{"misaligned", `tensor[0] ("w").offset`, "not a multiple of the alignment", newHdr(3, 1, 0).tensor("w", TypeF32, 4, 4).data(64)},
+		{"past EOF", `tensor[0] ("w").offset`, "past the end", newHdr(3, 1, 0).tensor("w", TypeF32, 0, 64).data(255)},
+		{"offset past EOF", `tensor[0] ("w").offset`, "past the end", newHdr(3, 1, 0).tensor("w", TypeF32, 1<<40, 1).data(4)},
+		{"offset overflow", `tensor[0] ("w").offset`, "overflows", newHdr(3, 1, 0).tensor("w", TypeF32, 1<<63, 1).data(4)},
+		{"duplicate tensor", `tensor[1] ("w").name`, "duplicate tensor name", newHdr(3, 2, 0).tensor("w", TypeF32, 0, 1).tensor("w", TypeF32, 32, 1).data(64)},
+		{"duplicate after prefix strip", `tensor[1] ("model.diffusion_model.w").name`, "duplicate tensor name", newHdr(3, 2, 0).tensor("w", TypeF32, 0, 1).tensor(StripPrefix+"w", TypeF32, 32, 1).data(64)},
+		{"orig_shape count", `tensor[0] ("w")`, "does not have the 4 elements", newHdr(3, 1, 1).str(origShapePrefix+"w").u32(uint32(ValueArray)).u32(uint32(ValueInt32)).u64(1).u32(5).tensor("w", TypeF32, 0, 4).data(16)},
+		{"orig_shape type", `tensor[0] ("w")`, "ARRAY of INT32", newHdr(3, 1, 1).str(origShapePrefix+"w").u32(uint32(ValueString)).str("4").tensor("w", TypeF32, 0, 4).data(16)},
 	}
 	deep := newHdr(3, 0, 1).str("k").u32(uint32(ValueArray))
 	for range 100 {
@@ -192,19 +192,27 @@ func TestCorruptHeaders(t *testing.T) {
 	cases = append(cases, struct {
 		name, field, msg string
 		data             []byte
-	}{"deep nesting", "kv[0] (k).value", "nested deeper", deep.u32(uint32(ValueUint8)).u64(0).b})
+	}{"deep nesting", `kv[0] ("k").value`, "nested deeper", deep.u32(uint32(ValueUint8)).u64(0).b})
 	// 2M empty nested arrays: 24 MB of file that would take hundreds of MB of memory.
 	many := newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueArray)).u64(2 << 20).raw(make([]byte, 12*(2<<20))...)
 	cases = append(cases, struct {
 		name, field, msg string
 		data             []byte
-	}{"many nested arrays", "kv[0] (k).value.count", "nested array values", many.b})
+	}{"many nested arrays", `kv[0] ("k").value.count`, "nested array values", many.b})
 	badElem := newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueArray)).u64(2).
 		u32(uint32(ValueUint8)).u64(0).u32(77).u64(0)
 	cases = append(cases, struct {
 		name, field, msg string
 		data             []byte
-	}{"bad nested element", "kv[0] (k).value[1].type", "unknown array element type", badElem.b})
+	}{"bad nested element", `kv[0] ("k").value[1].type`, "unknown array element type", badElem.b})
+	// A key that contains the field's own name: the element is numbered
+	// after the key, not inside it.
+	trickyElem := newHdr(3, 0, 1).str("k.value[]").u32(uint32(ValueArray)).u32(uint32(ValueArray)).u64(2).
+		u32(uint32(ValueUint8)).u64(0).u32(77).u64(0)
+	cases = append(cases, struct {
+		name, field, msg string
+		data             []byte
+	}{"bad nested element, key like the field", `kv[0] ("k.value[]").value[1].type`, "unknown array element type", trickyElem.b})
 
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -289,8 +297,8 @@ func TestHeaderLimit(t *testing.T) {
 		name, field string
 		h           *hdr
 	}{
-		{"string", "kv[0] (k).value.length", newHdr(3, 0, 1).str("k").u32(uint32(ValueString)).u64(MaxHeaderBytes)},
-		{"array", "kv[0] (k).value.count", newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueUint8)).u64(MaxHeaderBytes)},
+		{"string", `kv[0] ("k").value.length`, newHdr(3, 0, 1).str("k").u32(uint32(ValueString)).u64(MaxHeaderBytes)},
+		{"array", `kv[0] ("k").value.count`, newHdr(3, 0, 1).str("k").u32(uint32(ValueArray)).u32(uint32(ValueUint8)).u64(MaxHeaderBytes)},
 		{"kv_count", "kv_count", newHdr(3, 0, MaxHeaderBytes/13)},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -52,7 +52,7 @@ func (d *decoder) field(suffix string) string {
 	case d.recName == "":
 		return fmt.Sprintf("%s[%d]%s", d.recKind, d.recIdx, suffix)
 	}
-	return fmt.Sprintf("%s[%d] (%s)%s", d.recKind, d.recIdx, d.recName, suffix)
+	return fmt.Sprintf("%s[%d] (%s)%s", d.recKind, d.recIdx, Quote(d.recName), suffix)
 }
 
 // errAt makes a *FormatError for a field of the current record.
@@ -292,7 +292,12 @@ func (d *decoder) array(field string, depth int) (Value, error) {
 			if err != nil {
 				var fe *FormatError
 				if errors.As(err, &fe) {
-					fe.Field = strings.Replace(fe.Field, sub, fmt.Sprintf("%s[%d]", field, i), 1)
+					// Number the element in the part after the record's
+					// name, which may itself contain sub.
+					rec := d.field("")
+					if rest, ok := strings.CutPrefix(fe.Field, rec); ok {
+						fe.Field = rec + strings.Replace(rest, sub, fmt.Sprintf("%s[%d]", field, i), 1)
+					}
 				}
 				return Value{}, err
 			}

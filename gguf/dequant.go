@@ -142,11 +142,11 @@ func DequantizeParallel(t Type, src []byte, dst []float32) error {
 func ReadFloat32(src Source, name string) ([]float32, TensorInfo, error) {
 	ti, ok := src.Lookup(name)
 	if !ok {
-		return nil, TensorInfo{}, fmt.Errorf("gguf: tensor %q not found", name)
+		return nil, TensorInfo{}, fmt.Errorf("gguf: tensor %s not found", Quote(name))
 	}
 	n := ti.Elements()
 	if want, err := ti.Type.RowBytes(n); err != nil || want != ti.Size || n > math.MaxInt32*16 {
-		return nil, ti, fmt.Errorf("gguf: tensor %q: %s %v does not match its %d data bytes", name, ti.Type, ti.Shape, ti.Size)
+		return nil, ti, fmt.Errorf("gguf: tensor %s: %s %v does not match its %d data bytes", Quote(name), ti.Type, ti.Shape, ti.Size)
 	}
 	data, err := src.Data(name)
 	if err != nil {
@@ -154,7 +154,7 @@ func ReadFloat32(src Source, name string) ([]float32, TensorInfo, error) {
 	}
 	out := make([]float32, n)
 	if err := DequantizeParallel(ti.Type, data, out); err != nil {
-		return nil, ti, fmt.Errorf("gguf: tensor %q: %w", name, err)
+		return nil, ti, fmt.Errorf("gguf: tensor %s: %w", Quote(name), err)
 	}
 	return out, ti, nil
 }

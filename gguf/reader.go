@@ -103,7 +103,7 @@ func (f *File) parse(d *decoder) error {
 	case "FUGG":
 		return formatErr(0, "magic", "big-endian GGUF files are not supported")
 	default:
-		return formatErr(0, "magic", "not a GGUF file (starts with %q)", magic)
+		return formatErr(0, "magic", "not a GGUF file (starts with %s)", Quote(string(magic)))
 	}
 	ver, err := d.u32("version")
 	if err != nil {
@@ -149,7 +149,7 @@ func (f *File) parse(d *decoder) error {
 			return err
 		}
 		if _, dup := f.kvIndex[key]; dup {
-			return d.errAt(at, ".key", "duplicate metadata key %q", key)
+			return d.errAt(at, ".key", "duplicate metadata key %s", Quote(key))
 		}
 		d.recName = key
 		tat := d.off
@@ -221,7 +221,7 @@ func (f *File) parse(d *decoder) error {
 		}
 		name := strings.TrimPrefix(ti.Name, StripPrefix)
 		if _, dup := f.index[name]; dup {
-			return d.errAt(starts[i], ".name", "duplicate tensor name %q", name)
+			return d.errAt(starts[i], ".name", "duplicate tensor name %s", Quote(name))
 		}
 		ti.Name = name
 		f.index[name] = i
@@ -321,24 +321,26 @@ func tensorBytes(t Type, shape []int64) (int64, bool) {
 // ARRAY of INT32 giving the logical PyTorch shape of a tensor stored
 // reshaped. The element count must match.
 func (f *File) applyOrigShape(ti *TensorInfo) error {
-	v, ok := f.Value(origShapePrefix + ti.Name)
+	key := origShapePrefix + ti.Name
+	v, ok := f.Value(key)
 	if !ok {
 		return nil
 	}
 	dims, err := v.Int32s()
 	if err != nil || v.ElemType() != ValueInt32 {
-		return fmt.Errorf("%s%s must be an ARRAY of INT32, not %s", origShapePrefix, ti.Name, v.String())
+		// The type, not the value: a string or a nested array can be long.
+		return fmt.Errorf("%s must be an ARRAY of INT32, not %s", Quote(key), v.typeString())
 	}
 	shape := make([]int64, len(dims))
 	for i, d := range dims {
 		if d < 0 {
-			return fmt.Errorf("%s%s has a negative dimension %d", origShapePrefix, ti.Name, d)
+			return fmt.Errorf("%s has a negative dimension %d", Quote(key), d)
 		}
 		shape[i] = int64(d)
 	}
 	want := TensorInfo{Shape: shape}
 	if _, ok := tensorBytes(TypeF32, shape); !ok || want.Elements() != ti.Elements() {
-		return fmt.Errorf("%s%s = %v does not have the %d elements of the stored shape %v", origShapePrefix, ti.Name, shape, ti.Elements(), ti.Shape)
+		return fmt.Errorf("%s = %v does not have the %d elements of the stored shape %v", Quote(key), shape, ti.Elements(), ti.Shape)
 	}
 	ti.Shape = shape
 	return nil
@@ -399,7 +401,7 @@ func (f *File) Lookup(name string) (TensorInfo, bool) {
 func (f *File) Data(name string) ([]byte, error) {
 	ti, ok := f.Lookup(name)
 	if !ok {
-		return nil, fmt.Errorf("gguf: no tensor named %q", name)
+		return nil, fmt.Errorf("gguf: no tensor named %s", Quote(name))
 	}
 	return f.TensorData(ti)
 }
@@ -407,10 +409,10 @@ func (f *File) Data(name string) ([]byte, error) {
 // TensorData returns the bytes of a tensor described by one of f's infos.
 func (f *File) TensorData(ti TensorInfo) ([]byte, error) {
 	if f.closed {
-		return nil, fmt.Errorf("gguf: Data(%q) on a closed file", ti.Name)
+		return nil, fmt.Errorf("gguf: Data(%s) on a closed file", Quote(ti.Name))
 	}
 	if ti.Offset < f.dataOffset || ti.Size < 0 || ti.Offset > f.size || ti.Size > f.size-ti.Offset {
-		return nil, fmt.Errorf("gguf: tensor %q [%d, +%d) is outside the file", ti.Name, ti.Offset, ti.Size)
+		return nil, fmt.Errorf("gguf: tensor %s [%d, +%d) is outside the file", Quote(ti.Name), ti.Offset, ti.Size)
 	}
 	if f.mapped != nil {
 		return f.mapped[ti.Offset : ti.Offset+ti.Size : ti.Offset+ti.Size], nil
@@ -420,7 +422,7 @@ func (f *File) TensorData(ti TensorInfo) ([]byte, error) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("gguf: reading tensor %q at offset %d: %w", ti.Name, ti.Offset, err)
+		return nil, fmt.Errorf("gguf: reading tensor %s at offset %d: %w", Quote(ti.Name), ti.Offset, err)
 	}
 	return buf, nil
 }
@@ -433,7 +435,7 @@ func (f *File) TensorData(ti TensorInfo) ([]byte, error) {
 func (f *File) Evict(name string) error {
 	ti, ok := f.Lookup(name)
 	if !ok {
-		return fmt.Errorf("gguf: no tensor named %q", name)
+		return fmt.Errorf("gguf: no tensor named %s", Quote(name))
 	}
 	if f.closed || f.evict == nil {
 		return nil

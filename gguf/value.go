@@ -124,11 +124,15 @@ func (v Value) Len() int {
 }
 
 func (v Value) mismatch(want string) error {
-	got := v.typ.String()
+	return fmt.Errorf("gguf: metadata value is %s, not %s", v.typeString(), want)
+}
+
+// typeString names v's type for messages: "STRING", "ARRAY of INT32".
+func (v Value) typeString() string {
 	if v.typ == ValueArray {
-		got = "ARRAY of " + v.elem.String()
+		return "ARRAY of " + v.elem.String()
 	}
-	return fmt.Errorf("gguf: metadata value is %s, not %s", got, want)
+	return v.typ.String()
 }
 
 // Str returns a STRING value.
@@ -304,11 +308,7 @@ const maxShown = 8
 func (v Value) String() string {
 	switch v.typ {
 	case ValueString:
-		s := v.str
-		if len(s) > 200 {
-			return strconv.Quote(s[:200]) + fmt.Sprintf("… (%d bytes)", len(s))
-		}
-		return strconv.Quote(s)
+		return Quote(v.str)
 	case ValueBool:
 		return strconv.FormatBool(v.bits != 0)
 	case ValueFloat32:

@@ -54,7 +54,7 @@ func (w *Writer) SetKV(key string, v any) {
 	val, err := NewValue(v)
 	if err != nil {
 		if w.err == nil {
-			w.err = fmt.Errorf("gguf: metadata %q: %w", key, err)
+			w.err = fmt.Errorf("gguf: metadata %s: %w", Quote(key), err)
 		}
 		return
 	}
@@ -75,7 +75,7 @@ func (w *Writer) AddTensor(name string, t Type, shape []int64, data []byte) erro
 		return err
 	}
 	if int64(len(data)) != wt.size {
-		return fmt.Errorf("gguf: tensor %q: %d data bytes, want %d for %s %v", name, len(data), wt.size, t, shape)
+		return fmt.Errorf("gguf: tensor %s: %d data bytes, want %d for %s %v", Quote(name), len(data), wt.size, t, shape)
 	}
 	wt.data = data
 	if wt.data == nil {
@@ -108,18 +108,18 @@ func (w *Writer) add(wt writerTensor) {
 func (w *Writer) newTensor(name string, t Type, shape []int64) (writerTensor, error) {
 	// Names are compared as the reader reports them, with StripPrefix removed.
 	if w.names[strings.TrimPrefix(name, StripPrefix)] {
-		return writerTensor{}, fmt.Errorf("gguf: duplicate tensor name %q", name)
+		return writerTensor{}, fmt.Errorf("gguf: duplicate tensor name %s", Quote(name))
 	}
 	if len(shape) > maxDims {
-		return writerTensor{}, fmt.Errorf("gguf: tensor %q: %d dimensions (at most %d supported)", name, len(shape), maxDims)
+		return writerTensor{}, fmt.Errorf("gguf: tensor %s: %d dimensions (at most %d supported)", Quote(name), len(shape), maxDims)
 	}
 	if !t.Known() || t >= TypeF8E4M3 {
-		return writerTensor{}, fmt.Errorf("gguf: tensor %q: %s has no ggml type id and cannot be stored in GGUF", name, t)
+		return writerTensor{}, fmt.Errorf("gguf: tensor %s: %s has no ggml type id and cannot be stored in GGUF", Quote(name), t)
 	}
 	ne := make([]int64, len(shape))
 	for i, d := range shape {
 		if d < 0 {
-			return writerTensor{}, fmt.Errorf("gguf: tensor %q: negative dimension in shape %v", name, shape)
+			return writerTensor{}, fmt.Errorf("gguf: tensor %s: negative dimension in shape %v", Quote(name), shape)
 		}
 		ne[len(shape)-1-i] = d
 	}
@@ -128,11 +128,11 @@ func (w *Writer) newTensor(name string, t Type, shape []int64) (writerTensor, er
 		ne0 = ne[0]
 	}
 	if ne0%int64(t.BlockSize()) != 0 {
-		return writerTensor{}, fmt.Errorf("gguf: tensor %q: innermost dimension %d is not a multiple of the %s block size %d", name, ne0, t, t.BlockSize())
+		return writerTensor{}, fmt.Errorf("gguf: tensor %s: innermost dimension %d is not a multiple of the %s block size %d", Quote(name), ne0, t, t.BlockSize())
 	}
 	size, ok := tensorBytes(t, shape)
 	if !ok {
-		return writerTensor{}, fmt.Errorf("gguf: tensor %q: %s %v overflows int64 bytes", name, t, shape)
+		return writerTensor{}, fmt.Errorf("gguf: tensor %s: %s %v overflows int64 bytes", Quote(name), t, shape)
 	}
 	return writerTensor{name: name, typ: t, ne: ne, size: size}, nil
 }
@@ -181,7 +181,7 @@ func (w *Writer) header() ([]byte, int64, error) {
 		e.u32(uint32(t.typ))
 		e.u64(uint64(off))
 		if off > math.MaxInt64-t.size-align {
-			return nil, 0, fmt.Errorf("gguf: tensor data exceeds int64 bytes at %q", t.name)
+			return nil, 0, fmt.Errorf("gguf: tensor data exceeds int64 bytes at %s", Quote(t.name))
 		}
 		off += alignUp(t.size, align)
 	}
@@ -243,7 +243,7 @@ func (w *Writer) write(s *sink) error {
 			err = s.zeros(alignUp(t.size, align) - t.size)
 		}
 		if err != nil {
-			return fmt.Errorf("gguf: tensor %q: %w", t.name, err)
+			return fmt.Errorf("gguf: tensor %s: %w", Quote(t.name), err)
 		}
 	}
 	return s.finish()

@@ -79,7 +79,7 @@ type FormatError struct {
 func (e *FormatError) Error() string {
 	s := "safetensors: "
 	if e.Tensor != "" {
-		s += fmt.Sprintf("tensor %q: ", e.Tensor)
+		s += "tensor " + gguf.Quote(e.Tensor) + ": "
 	}
 	if e.Field != "" {
 		s += e.Field + ": "
@@ -254,7 +254,7 @@ func (f *File) Data(name string) ([]byte, error) {
 			return nil, &FormatError{Offset: ti.Offset, Tensor: name, Field: "data",
 				Msg: "the file ends inside this tensor's data: it is truncated"}
 		}
-		return nil, fmt.Errorf("safetensors: reading tensor %q: %w", name, err)
+		return nil, fmt.Errorf("safetensors: reading tensor %s: %w", gguf.Quote(name), err)
 	}
 	return buf, nil
 }
@@ -280,7 +280,7 @@ func (f *File) find(name string) (gguf.TensorInfo, error) {
 	}
 	ti, ok := f.Lookup(name)
 	if !ok {
-		return gguf.TensorInfo{}, fmt.Errorf("safetensors: no tensor named %q in this file", name)
+		return gguf.TensorInfo{}, fmt.Errorf("safetensors: no tensor named %s in this file", gguf.Quote(name))
 	}
 	return ti, nil
 }
@@ -458,8 +458,8 @@ func parseHeader(hdr []byte, dataStart, dataLen int64) (*File, int64, error) {
 		}
 		if ti.Offset < covered {
 			return nil, 0, &FormatError{Offset: -1, Tensor: ti.Name, Field: "data_offsets",
-				Msg: fmt.Sprintf("bytes [%d, %d) of the data region overlap tensor %q",
-					ti.Offset-dataStart, ti.Offset-dataStart+ti.Size, prev)}
+				Msg: fmt.Sprintf("bytes [%d, %d) of the data region overlap tensor %s",
+					ti.Offset-dataStart, ti.Offset-dataStart+ti.Size, gguf.Quote(prev))}
 		}
 		covered = ti.Offset + ti.Size
 		prev = ti.Name
@@ -477,7 +477,7 @@ func parseMetadata(raw json.RawMessage, off int64, into map[string]string) error
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
 			return &FormatError{Offset: off, Field: metadataKey,
-				Msg: fmt.Sprintf("value of key %q is %s, not a string", k, abbreviate(v))}
+				Msg: fmt.Sprintf("value of key %s is not a string %s", gguf.Quote(k), jsonText(v))}
 		}
 		into[k] = s
 	}
@@ -497,7 +497,7 @@ func parseEntry(name string, raw json.RawMessage, off, dataLen int64) (gguf.Tens
 		DataOffsets json.RawMessage `json:"data_offsets"`
 	}
 	if err := json.Unmarshal(raw, &e); err != nil || bytes.Equal(raw, []byte("null")) {
-		return gguf.TensorInfo{}, bad("header", "entry is %s, not an object with dtype, shape and data_offsets", abbreviate(raw))
+		return gguf.TensorInfo{}, bad("header", "entry is not an object with dtype, shape and data_offsets %s", jsonText(raw))
 	}
 
 	if e.Dtype == nil {
@@ -505,11 +505,11 @@ func parseEntry(name string, raw json.RawMessage, off, dataLen int64) (gguf.Tens
 	}
 	var dtype string
 	if err := json.Unmarshal(e.Dtype, &dtype); err != nil || e.Dtype[0] != '"' {
-		return gguf.TensorInfo{}, bad("dtype", "is %s, not a string", abbreviate(e.Dtype))
+		return gguf.TensorInfo{}, bad("dtype", "is not a string %s", jsonText(e.Dtype))
 	}
 	typ, ok := dtypes[dtype]
 	if !ok {
-		return gguf.TensorInfo{}, bad("dtype", "%q is not supported (supported: %s); convert the tensor to one of these", dtype, supportedDtypes())
+		return gguf.TensorInfo{}, bad("dtype", "%s is not supported (supported: %s); convert the tensor to one of these", gguf.Quote(dtype), supportedDtypes())
 	}
 
 	ints := func(field string, raw json.RawMessage) ([]int64, error) {
@@ -566,7 +566,7 @@ func parseEntry(name string, raw json.RawMessage, off, dataLen int64) (gguf.Tens
 func parseInts(raw json.RawMessage) ([]int64, error) {
 	s := bytes.TrimSpace(raw)
 	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
-		return nil, fmt.Errorf("is %s, not an array of integers", abbreviate(raw))
+		return nil, fmt.Errorf("is not an array of integers %s", jsonText(raw))
 	}
 	inner := bytes.TrimSpace(s[1 : len(s)-1])
 	if len(inner) == 0 {
@@ -579,18 +579,16 @@ func parseInts(raw json.RawMessage) ([]int64, error) {
 		elem = bytes.TrimSpace(elem)
 		x, err := strconv.ParseInt(string(elem), 10, 64)
 		if err != nil || x < 0 {
-			return nil, fmt.Errorf("element %d is %s, not an integer in [0, 2^63)", i, abbreviate(elem))
+			return nil, fmt.Errorf("element %d is not an integer in [0, 2^63) %s", i, jsonText(elem))
 		}
 		out = append(out, x)
 	}
 	return out, nil
 }
 
-// abbreviate shortens a JSON value for an error message.
-func abbreviate(raw []byte) string {
-	const max = 40
-	if len(raw) <= max {
-		return string(raw)
-	}
-	return string(raw[:max]) + "…"
+// jsonText shows a JSON value of the header in an error message, quoted
+// and cut by gguf.Quote: (JSON text: "[1, 2]"). JSON strings may hold C1
+// controls and invalid UTF-8, which must not reach a terminal.
+func jsonText(raw []byte) string {
+	return "(JSON text: " + gguf.Quote(string(raw)) + ")"
 }

@@ -122,33 +122,33 @@ func encodeHeader(tensors []Tensor, metadata map[string]string) ([]byte, error) 
 	var off int64
 	for _, t := range tensors {
 		if t.Name == "" || t.Name == metadataKey {
-			return nil, fmt.Errorf("safetensors: invalid tensor name %q", t.Name)
+			return nil, fmt.Errorf("safetensors: invalid tensor name %s", gguf.Quote(t.Name))
 		}
 		if seen[t.Name] {
-			return nil, fmt.Errorf("safetensors: tensor %q given twice", t.Name)
+			return nil, fmt.Errorf("safetensors: tensor %s given twice", gguf.Quote(t.Name))
 		}
 		seen[t.Name] = true
 		dtype, ok := dtypeNames[t.Type]
 		if !ok {
-			return nil, fmt.Errorf("safetensors: tensor %q: type %v has no safetensors dtype (use F32, F16, BF16, F64, F8_E4M3, F8_E5M2, I64, I32, I16, I8 or U8)", t.Name, t.Type)
+			return nil, fmt.Errorf("safetensors: tensor %s: type %v has no safetensors dtype (use F32, F16, BF16, F64, F8_E4M3, F8_E5M2, I64, I32, I16, I8 or U8)", gguf.Quote(t.Name), t.Type)
 		}
 		elems := int64(1)
 		for _, d := range t.Shape {
 			if d < 0 {
-				return nil, fmt.Errorf("safetensors: tensor %q: negative dimension in shape %v", t.Name, t.Shape)
+				return nil, fmt.Errorf("safetensors: tensor %s: negative dimension in shape %v", gguf.Quote(t.Name), t.Shape)
 			}
 			hi, lo := bits.Mul64(uint64(elems), uint64(d))
 			if hi != 0 || lo > math.MaxInt64 {
-				return nil, fmt.Errorf("safetensors: tensor %q: shape %v has more elements than fit in 64 bits", t.Name, t.Shape)
+				return nil, fmt.Errorf("safetensors: tensor %s: shape %v has more elements than fit in 64 bits", gguf.Quote(t.Name), t.Shape)
 			}
 			elems = int64(lo)
 		}
 		want, err := t.Type.RowBytes(elems)
 		if err != nil {
-			return nil, fmt.Errorf("safetensors: tensor %q: %w", t.Name, err)
+			return nil, fmt.Errorf("safetensors: tensor %s: %w", gguf.Quote(t.Name), err)
 		}
 		if int64(len(t.Data)) != want {
-			return nil, fmt.Errorf("safetensors: tensor %q: %d bytes of data, but %s %v needs %d", t.Name, len(t.Data), dtype, t.Shape, want)
+			return nil, fmt.Errorf("safetensors: tensor %s: %d bytes of data, but %s %v needs %d", gguf.Quote(t.Name), len(t.Data), dtype, t.Shape, want)
 		}
 		sep()
 		sb.Write(jsonString(t.Name))
