@@ -86,7 +86,9 @@ type Options struct {
 	// need the CUDA backend: Open refuses them on the CPU, whose attention
 	// always computes in f32.
 	Attention AttentionPrecision
-	// Log receives the pipeline's log lines; nil discards them.
+	// Log receives the pipeline's log lines; nil discards them. Its
+	// warnings are for the user (expert or LoRA files whose names contradict
+	// their roles, a prompt longer than the 512 tokens umT5 reads, …).
 	Log *slog.Logger
 	// AllowSameExpert lets one file serve as both experts. It is for
 	// benchmarks (wan22 bench times a synthetic expert in both roles, which

@@ -29,6 +29,7 @@ import (
 	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/engine/t5"
+	"github.com/wan22/wan22/engine/tokenizer"
 	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/scheduler"
@@ -354,6 +355,7 @@ func (r *run) encodePrompts(prompt, negative string) (p prompts, err error) {
 	if err != nil {
 		return p, fmt.Errorf("text encoder %s: %w", path, err)
 	}
+	r.warnTruncated(tok, prompt, negative)
 	budget, err := r.deviceLeft()
 	if err != nil {
 		return p, fmt.Errorf("text encode: %w", err)
@@ -384,6 +386,31 @@ func (r *run) encodePrompts(prompt, negative string) (p prompts, err error) {
 	r.log.Info("prompts encoded", "tokens", p.condN, "negative_tokens", p.uncondN, "elapsed", time.Since(start).Round(time.Millisecond))
 	r.emit(Event{Stage: TextEncode, Done: true})
 	return p, nil
+}
+
+// warnTruncated logs a warning (Options.Log) for each prompt longer than
+// umT5 reads, before either encoder path (resident or streamed) runs: both
+// truncate it to t5.TextLen tokens as the official pipeline does, which is
+// kept, but the words past the limit have no effect and the user should
+// know. The negative prompt is not warned about when no pass uses it
+// (guidance 1 on both experts).
+func (r *run) warnTruncated(tok *tokenizer.Tokenizer, prompt, negative string) {
+	g := r.o.Guidance
+	for _, pr := range []struct {
+		name, text string
+		used       bool
+	}{
+		{"prompt", prompt, true},
+		{"negative prompt", negative, scheduler.NeedsUncond(g.High) || scheduler.NeedsUncond(g.Low)},
+	} {
+		if !pr.used {
+			continue
+		}
+		if n := t5.PromptLength(tok, pr.text); n > t5.TextLen {
+			r.log.Warn(fmt.Sprintf("the %s is %d tokens long; umT5 reads only the first %d (the official pipeline truncates the same way): the rest has no effect — shorten it",
+				pr.name, n, t5.TextLen))
+		}
+	}
 }
 
 // expert is one loaded DiT with its embedded prompts.

@@ -138,7 +138,9 @@ func embedRows(src gguf.Source, n *names, c Config, ids []int32) []float32 {
 
 // EncodeTextsStreaming is EncodeText for several prompts with
 // EncodeStreaming: each prompt is cleaned and tokenized as EncodeText does,
-// and the encoder streams from src onto b one block at a time.
+// and the encoder streams from src onto b one block at a time. Prompts
+// longer than TextLen tokens are truncated as EncodeText truncates them
+// (PromptLength tells which).
 func EncodeTextsStreaming(ctx context.Context, tok *tokenizer.Tokenizer, b engine.Backend, src gguf.Source, prompts ...string) (texts [][]float32, ns []int, err error) {
 	if tok == nil {
 		return nil, nil, errors.New("t5: EncodeTextsStreaming needs a tokenizer")

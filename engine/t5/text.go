@@ -56,11 +56,22 @@ func LoadTokenizer(src gguf.Source) (*tokenizer.Tokenizer, error) {
 	return nil, errors.New("t5: the model file embeds no tokenizer (no tokenizer.ggml.* metadata, no spiece_model tensor); load the umT5 spiece.model with tokenizer.FromProto")
 }
 
+// PromptLength returns the number of tokens of prompt as EncodeText and
+// EncodeTextsStreaming tokenize it — cleaned by tokenizer.Clean, EOS
+// included — before their truncation to TextLen. Above TextLen the encoder
+// reads only the first TextLen tokens, as the official pipeline does, and
+// the rest of the prompt has no effect: the caller should tell the user so
+// (the pipeline logs a warning). Encoding is not changed by asking.
+func PromptLength(tok *tokenizer.Tokenizer, prompt string) int {
+	return tok.Length(tokenizer.Clean(prompt))
+}
+
 // EncodeText turns a prompt into the DiT's text context the way the Wan
 // pipeline does: tokenizer.Clean, tokenization padded to TextLen (EOS
-// appended, truncated at 512 tokens), then the encoder. It returns the valid
-// rows, ctx [n, Dim] row-major, and n (EOS included); the DiT pads them back
-// to TextLen rows itself. ctx stops the encoder between blocks (Encoder.Encode).
+// appended, truncated at 512 tokens silently: PromptLength tells when), then
+// the encoder. It returns the valid rows, ctx [n, Dim] row-major, and n (EOS
+// included); the DiT pads them back to TextLen rows itself. ctx stops the
+// encoder between blocks (Encoder.Encode).
 func EncodeText(ctx context.Context, tok *tokenizer.Tokenizer, enc *Encoder, prompt string) (text []float32, n int, err error) {
 	if tok == nil || enc == nil {
 		return nil, 0, errors.New("t5: EncodeText needs a tokenizer and an encoder")

@@ -166,9 +166,10 @@ func fuzzTokenizers(f *testing.F) []*Tokenizer {
 }
 
 // FuzzEncode checks, for any byte string, that encoding does not panic,
-// returns 1..MaxLen ids within the vocabulary ending in EOS, produces only
-// matchable or unknown pieces before it, and, when nothing was unknown or
-// cut, that the pieces spell the normalized text.
+// returns 1..MaxLen ids within the vocabulary ending in EOS (Length of them
+// when Length is at most MaxLen), produces only matchable or unknown pieces
+// before it, and, when nothing was unknown or cut, that the pieces spell the
+// normalized text.
 func FuzzEncode(f *testing.F) {
 	toks := fuzzTokenizers(f)
 	for _, s := range []string{"", " ", "A cat walks.", "ｶﾞ a\u0301 \t\n", "\xff\xfe\x00", "&amp;lt;", strings.Repeat("ab ", 300), negativePrompt} {
@@ -202,6 +203,9 @@ func FuzzEncode(f *testing.F) {
 			}
 			if !unknown && len(ids) < MaxLen && spelled.String() != norm {
 				t.Fatalf("pieces spell %+q, normalized text is %+q", spelled.String(), norm)
+			}
+			if n := tok.Length(text); n < len(ids) || (n <= MaxLen) != (n == len(ids)) {
+				t.Fatalf("Length %d, Encode %d ids", n, len(ids))
 			}
 			padded, mask := tok.EncodePadded(text, 24)
 			if n := min(len(ids), 24); !slices.Equal(padded[:n-1], ids[:n-1]) || padded[n-1] != tok.EOS() ||

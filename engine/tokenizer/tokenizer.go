@@ -17,7 +17,8 @@
 //     pieces with the highest total score. Characters no piece covers cost
 //     min_score − 10 and map to the unknown id; consecutive unknowns are fused
 //     into one.
-//  4. Truncate to MaxLen−1 pieces and append EOS.
+//  4. Truncate to MaxLen−1 pieces and append EOS (Length tells the count
+//     before truncation).
 //
 // Byte fallback (TrainerSpec.byte_fallback) is not applied: the Wan reference
 // uses the Hugging Face fast T5 tokenizer, whose converter ignores it and
@@ -224,6 +225,15 @@ func (t *Tokenizer) EncodePadded(text string, n int) (ids, mask []int32) {
 		}
 	}
 	return ids, mask
+}
+
+// Length returns the number of ids text tokenizes to before truncation:
+// its pieces plus EOS, as Encode would return them without the MaxLen limit.
+// Above MaxLen, Encode and EncodePadded(text, MaxLen) keep only the first
+// MaxLen−1 pieces and EOS, and the rest of text reaches no encoder; Length
+// lets a caller tell the user so. It does not change what Encode returns.
+func (t *Tokenizer) Length(text string) int {
+	return len(t.segment(t.norm.normalize(text), math.MaxInt)) + 1
 }
 
 // encode segments text and returns at most limit ids, the last being EOS.
