@@ -226,8 +226,9 @@ const pngMagic = "\x89PNG\r\n\x1a\n"
 
 // checkPreviewPath checks, before anything loads, the file --preview
 // replaces after every step: it must not be any of the run's inputs or
-// other outputs (others), and a file already there must be a PNG image (an
-// earlier preview), never another kind of file.
+// other outputs (others), a file already there must be a PNG image (an
+// earlier preview), never another kind of file, and its name must end in
+// .png (checkPreviewExt).
 func checkPreviewPath(path string, others []namedPath) error {
 	for _, o := range others {
 		if sameFile(path, o.path) {
@@ -237,7 +238,7 @@ func checkPreviewPath(path string, others []namedPath) error {
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return nil
+		return checkPreviewExt(path)
 	case err != nil:
 		return fmt.Errorf("--preview %s: %w", path, err)
 	case !st.Mode().IsRegular():
@@ -253,5 +254,25 @@ func checkPreviewPath(path string, others []namedPath) error {
 	if string(head[:n]) != pngMagic {
 		return fmt.Errorf("--preview %s exists and is not a PNG image: the preview replaces only an earlier preview; choose another name or remove it", path)
 	}
-	return nil
+	return checkPreviewExt(path)
+}
+
+// checkPreviewExt refuses a --preview name that does not end in .png (in
+// any case): the preview is PNG data, which a .jpg name would misname, and
+// a name without an extension neither a viewer nor the system's file
+// associations would open as an image (--out without an extension is
+// refused alike).
+func checkPreviewExt(path string) error {
+	ext := filepath.Ext(path)
+	if strings.EqualFold(ext, ".png") {
+		return nil
+	}
+	fix := strings.TrimSuffix(path, ext)
+	if !strings.EqualFold(filepath.Ext(fix), ".png") {
+		fix += ".png" // p.png.txt: p.png
+	}
+	if ext == "" || ext == "." {
+		return fmt.Errorf("--preview %s: the preview is a PNG image, so its name must end in .png: name it %s", path, fix)
+	}
+	return fmt.Errorf("--preview %s: the preview is a PNG image, so its name must end in .png, not %s: name it %s", path, ext, fix)
 }

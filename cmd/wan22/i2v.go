@@ -203,7 +203,7 @@ func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok
 	fs.StringVar(&f.out, "out", "", "video file to write (.mp4, or .avi for MJPEG); must not exist")
 	fs.IntVar(&f.fps, "fps", wan22.DefaultFPS, "frames per second of the video")
 	fs.StringVar(&f.framesDir, "frames-dir", "", "also (or instead) write the frames as PNG files into this new folder")
-	fs.StringVar(&f.preview, "preview", "", "write a PNG of the current latent to this file after every step (an earlier preview there is replaced; never an input, another output or a file that is not a PNG)")
+	fs.StringVar(&f.preview, "preview", "", "write a PNG of the current latent to this file, whose name ends in .png, after every step (an earlier preview there is replaced; never an input, another output or a file that is not a PNG)")
 	fs.BoolVar(&f.json, "json", false, "print progress as JSON objects, one per line, on stdout; a failure ends with an object of type \"error\"")
 	if code, ok := parseFlagsJSON(fs, args, stdout); !ok {
 		return f, code, false

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -220,4 +221,31 @@ func TestI2VPreviewKeptRemoved(t *testing.T) {
 	require.Equal(t, previews[1], b, "the last step's preview is not at --preview")
 	require.NotEqual(t, previews[0], previews[1])
 	require.Empty(t, atomicfile.Pending())
+}
+
+// TestI2VPreviewNeedsPNGName: a --preview name that does not end in .png (in
+// any case) — another extension, none, a bare dot — is a usage error before
+// anything loads, naming the flag and the name to give; nothing is written.
+// .png in any case is accepted.
+func TestI2VPreviewNeedsPNGName(t *testing.T) {
+	args, out := i2vSetup(t)
+	video := filepath.Join(out, "v.avi")
+	in := func(name string) string { return filepath.Join(out, name) }
+	for _, c := range []struct{ name, want string }{
+		{"p.jpg", "--preview " + in("p.jpg") + ": the preview is a PNG image, so its name must end in .png, not .jpg: name it " + in("p.png")},
+		{"p.JPEG", "must end in .png, not .JPEG: name it " + in("p.png")},
+		{"p.png.txt", "must end in .png, not .txt: name it " + in("p.png")},
+		{"p", "--preview " + in("p") + ": the preview is a PNG image, so its name must end in .png: name it " + in("p.png")},
+		{"p.", "so its name must end in .png: name it " + in("p.png")},
+	} {
+		code, stdout, stderr := runCLI(append(slices.Clone(args), "--out", video, "--preview", in(c.name))...)
+		require.Equal(t, 2, code, "%s: %s", c.name, stderr)
+		require.Contains(t, stderr, c.want, c.name)
+		require.Empty(t, stdout, c.name)
+		require.NoFileExists(t, in(c.name))
+		require.NoFileExists(t, video)
+	}
+	for _, name := range []string{"p.png", "p.PNG", "p.Png", ".png"} {
+		require.NoError(t, checkPreviewPath(in(name), nil), name)
+	}
 }
