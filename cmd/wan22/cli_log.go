@@ -3,41 +3,39 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 )
 
-// warnLog is the library log (wan22.Options.Log) of the command cmd ("i2v")
-// that runs the pipeline: its warnings (experts whose file names say they
-// are swapped, …) reach the user on w as the CLI's other messages do, one
-// plain line each: "wan22 i2v: warning: MESSAGE (key: value, …)". Its
-// information lines stay quiet, since the commands print their own
-// progress.
-func warnLog(cmd string, w io.Writer) *slog.Logger {
-	return slog.New(&warnHandler{prefix: "wan22 " + cmd + ": warning: ", w: w, mu: new(sync.Mutex)})
+// reporterLog is the library log (wan22.Options.Log) of a command that runs
+// the pipeline (i2v, demo): its warnings (experts whose file names say they
+// are swapped, a prompt longer than umT5 reads, …) reach the user through
+// r.warn as the command's own warnings do — "wan22 i2v: warning: MESSAGE
+// (key: value, …)" on standard error, after ending an open progress bar, or
+// with --json a "warning" object on standard output. Its information lines
+// stay quiet, since the commands print their own progress.
+func reporterLog(r *reporter) *slog.Logger {
+	return slog.New(&warnHandler{emit: r.warn, mu: new(sync.Mutex)})
 }
 
-// warnHandler is warnLog's slog.Handler. It follows slog's handler rules
+// warnHandler is reporterLog's slog.Handler. It follows slog's handler rules
 // (checked with testing/slogtest) except that, printing only warnings as
 // plain lines, it leaves out the time and the level: an attribute prints as
 // "key: value" (underscores in the key as spaces), one in a group as
 // "group.key: value", a group's attributes one by one.
 type warnHandler struct {
-	prefix string
-	w      io.Writer
-	mu     *sync.Mutex // one line at a time, shared by the handlers WithAttrs makes
-	parts  []string    // from WithAttrs, "key: value" each, with the groups open then
-	group  string      // from WithGroup, "a.b." prefixed to the keys of later attributes
+	emit  func(msg string) // takes each warning: the message, then its attributes in parentheses
+	mu    *sync.Mutex      // one line at a time, shared by the handlers WithAttrs makes
+	parts []string         // from WithAttrs, "key: value" each, with the groups open then
+	group string           // from WithGroup, "a.b." prefixed to the keys of later attributes
 }
 
 func (h *warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
 
 func (h *warnHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
-	b.WriteString(h.prefix)
 	b.WriteString(r.Message)
 	parts := slices.Clone(h.parts)
 	r.Attrs(func(a slog.Attr) bool {
@@ -47,11 +45,10 @@ func (h *warnHandler) Handle(_ context.Context, r slog.Record) error {
 	if len(parts) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
 	}
-	b.WriteByte('\n')
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, err := io.WriteString(h.w, b.String())
-	return err
+	h.emit(b.String())
+	return nil
 }
 
 // appendAttr appends attribute a, its value resolved, to parts as "key:

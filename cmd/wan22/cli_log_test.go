@@ -3,19 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"testing/slogtest"
 )
 
-// TestWarnLog: the library's warnings print as the CLI's other messages
-// do, one plain line on the writer with the command's prefix; its
+// TestWarnLog: the library's warnings print as the CLI's other warnings
+// do, one plain line on standard error with the command's prefix; its
 // information lines stay quiet. Attributes given before a group are not in
 // it.
 func TestWarnLog(t *testing.T) {
 	var b bytes.Buffer
-	l := warnLog("i2v", &b)
+	l := reporterLog(newReporter(io.Discard, &b, false))
 	l.Info("loading", "file", "x.gguf")
 	l.Warn("the experts' file names say they are swapped", "high_noise_expert", "a_low_noise.gguf", "low_noise_expert", "b_high_noise.gguf")
 	l.With("file", "c.gguf").Warn("second")
@@ -63,7 +64,9 @@ func TestWarnLogSlogtest(t *testing.T) {
 	const prefix = "wan22 t: warning: "
 	slogtest.Run(t, func(*testing.T) slog.Handler {
 		b.Reset()
-		return recordTime{warnLog("t", &b).Handler(), &hadTime}
+		r := newReporter(io.Discard, &b, false)
+		r.prefix = "wan22 t:"
+		return recordTime{reporterLog(r).Handler(), &hadTime}
 	}, func(t *testing.T) map[string]any {
 		line, ok := strings.CutPrefix(b.String(), prefix)
 		if !ok || strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
@@ -96,4 +99,33 @@ func TestWarnLogSlogtest(t *testing.T) {
 		}
 		return m
 	})
+}
+
+// TestWarnLogJSON: with --json the library's warnings are "warning" objects
+// on standard output, as the command's own are, and nothing reaches standard
+// error (they were plain lines there, outside the JSON stream).
+func TestWarnLogJSON(t *testing.T) {
+	var out, errs bytes.Buffer
+	l := reporterLog(newReporter(&out, &errs, true))
+	l.Info("loading")
+	l.Warn("the prompt is 801 tokens long", "file", "x.gguf")
+	if want := `{"message":"the prompt is 801 tokens long (file: x.gguf)","type":"warning"}` + "\n"; out.String() != want {
+		t.Errorf("stdout = %q, want %q", out.String(), want)
+	}
+	if errs.Len() != 0 {
+		t.Errorf("stderr = %q, want nothing", errs.String())
+	}
+}
+
+// TestWarnLogEndsBar: a library warning during a progress bar on a terminal
+// ends the bar's line first instead of being written into it.
+func TestWarnLogEndsBar(t *testing.T) {
+	var errs bytes.Buffer
+	r := newReporter(io.Discard, &errs, false)
+	errs.WriteString("\rdenoise high 1/8")
+	r.bar = true
+	reporterLog(r).Warn("late")
+	if want := "\rdenoise high 1/8\nwan22 i2v: warning: late\n"; errs.String() != want {
+		t.Errorf("stderr = %q, want %q", errs.String(), want)
+	}
 }

@@ -114,7 +114,9 @@ func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writ
 		return err
 	}
 	models := wan22.Models{High: paths.High, Low: paths.Low, TextEncoder: paths.TextEncoder, VAE: paths.VAE}
-	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, Attention: f.att, Log: warnLog("demo", stderr)})
+	rep := newReporter(stdout, stderr, f.json)
+	rep.prefix = "wan22 " + f.cmd() + ":"
+	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, Attention: f.att, Log: reporterLog(rep)})
 	if err != nil {
 		return err
 	}
@@ -127,8 +129,6 @@ func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	rep := newReporter(stdout, stderr, f.json)
-	rep.prefix = "wan22 " + f.cmd() + ":"
 	rep.start(p, s, f)
 	if err := generateTo(ctx, p, req, s, f.outName(), f.out, "", "", rep); err != nil {
 		return err

@@ -425,7 +425,9 @@ func (f *i2vFlags) checkSolver() error {
 // i2v runs the generation.
 func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 	models := wan22.Models{High: f.high, Low: f.low, TextEncoder: f.textEncoder, VAE: f.vae}
-	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, PinnedBudget: f.pinnedBytes, HostBudget: f.host64, Attention: f.att, Log: warnLog("i2v", stderr)})
+	rep := newReporter(stdout, stderr, f.json)
+	rep.prefix = "wan22 " + f.cmd() + ":"
+	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, PinnedBudget: f.pinnedBytes, HostBudget: f.host64, Attention: f.att, Log: reporterLog(rep)})
 	if err != nil {
 		return err
 	}
@@ -447,8 +449,6 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := newReporter(stdout, stderr, f.json)
-	rep.prefix = "wan22 " + f.cmd() + ":"
 	rep.start(p, s, f)
 	if note := img.OrientationNote(); note != "" {
 		how := " (--ignore-exif-orientation keeps them as stored)"
