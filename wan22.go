@@ -80,8 +80,8 @@ type Options struct {
 	// Attention is the arithmetic of the DiT's attention on the GPU: ""
 	// or AttentionBF16 (the default), or the opt-in 8-bit modes
 	// AttentionINT8 and AttentionFP8 (slightly less accurate; faster only on
-	// GPUs without wgmma, not on Hopper, whose bf16 kernel is faster). The
-	// 8-bit modes apply to the self-attention: key sequences of at most 2048
+	// GPUs without wgmma, not on Hopper, whose bf16 kernel is faster: Log
+	// gets a warning when one is chosen there). The 8-bit modes apply to the self-attention: key sequences of at most 2048
 	// keys (the cross-attention) run bf16, where 8 bits would be slower. They
 	// need the CUDA backend: Open refuses them on the CPU, whose attention
 	// always computes in f32.

@@ -20,8 +20,9 @@ type attn8State struct {
 	shortKeys int
 	// picked caches the attention entry point by (fp8, short keys); a nil entry: none is usable (logged).
 	picked map[[2]bool]*attn8Kernel
-	// fp8Warned: the reason FP8 runs as INT8 was logged; warned: the reason 8-bit runs as bf16 was.
-	fp8Warned, warned bool
+	// fp8Warned: the reason FP8 runs as INT8 was logged; warned: the reason 8-bit runs as bf16 was;
+	// slowWarned: that 8 bits run slower than bf16 on this device was (attn8SlowerThanBF16).
+	fp8Warned, warned, slowWarned bool
 }
 
 // attn8Kernel is a loaded 8-bit attention entry point with the quantizers it takes.
@@ -81,6 +82,12 @@ func (b *Backend) SetAttentionPrecision(p engine.AttentionPrecision) error {
 		if b.attn8For(max(st.shortKeys, flashShortKeys)+1) == nil || (st.shortKeys < flashShortKeys && b.attn8For(flashShortKeys) == nil) {
 			st.prec = prev
 			return fmt.Errorf("cuda: no %s attention kernel can run on this device (see the log for why)", q)
+		}
+		if bf := b.flashFor(flashShortKeys + 1); bf != nil && !st.slowWarned {
+			if why := attn8SlowerThanBF16(q, bf.module); why != "" {
+				b.d.log.Warn(why)
+				st.slowWarned = true
+			}
 		}
 		return nil
 	})
