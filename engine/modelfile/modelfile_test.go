@@ -97,7 +97,7 @@ func TestOpenErrors(t *testing.T) {
 		{"safetensors header zeroed", write("zero.safetensors", stFile("\x00\x00\x00\x00\x00\x00", 4)),
 			[]string{"zero.safetensors: damaged safetensors header: invalid JSON"}},
 		{"safetensors header cut", write("cut.safetensors", stFile(`{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4)[:30]),
-			[]string{"cut.safetensors: damaged safetensors header: the header claims 54 bytes but only 22 follow", "truncated"}},
+			[]string{"cut.safetensors: truncated safetensors file (30 bytes): its first 8 bytes announce a 54-byte JSON header, but 22 bytes follow; download or export it again"}},
 		{"gguf bad version", write("ver.gguf", []byte("GGUF\x09\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")),
 			[]string{"ver.gguf", "gguf: ", "version 9", "download or export it again"}},
 		{"gguf absurd tensor count", write("count.gguf", []byte("GGUF\x03\x00\x00\x00\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")),

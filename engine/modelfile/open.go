@@ -64,35 +64,104 @@ func Sniff(head []byte) (Format, error) {
 	return FormatUnknown, fmt.Errorf("unrecognised file format (%s); %s", DescribeHead(head), supported)
 }
 
-// DescribeHead says, from its first bytes (head, up to 32 are looked at),
-// what a file that is neither GGUF nor safetensors probably is and what to
-// do about it: "the file is empty", "a zip archive, such as a PyTorch
-// .pt/.pth checkpoint: convert it to safetensors first", "text that looks
-// like HTML or XML: …", or "it starts with 01 02 …". Sniff's error for such
-// a file holds this text.
+// DescribeHead says, from its first bytes (head, up to 32 are looked at; a
+// shorter head is taken to be the whole file), what a file that is neither
+// GGUF nor safetensors probably is and what to do about it: "the file is
+// empty", "a zip archive, such as a PyTorch .pt/.pth checkpoint: convert it
+// to safetensors first", "text that looks like HTML or XML: …", "only 3
+// bytes, a truncated GGUF file: …", or "it starts with 01 02 …". Sniff's
+// error for such a file holds this text.
 func DescribeHead(head []byte) string {
-	switch {
-	case len(head) == 0:
+	if len(head) == 0 {
 		return "the file is empty"
-	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
-		return "a zip archive, such as a PyTorch .pt/.pth checkpoint: convert it to safetensors first"
-	case len(head) >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5:
-		return "a Python pickle, such as an old PyTorch checkpoint: convert it to safetensors first"
-	case bytes.HasPrefix(head, []byte("version https://git-lfs")):
-		return "a Git LFS pointer, not the model itself: fetch the real file with `git lfs pull`"
-	case bytes.HasPrefix(head, []byte("lmgg")), bytes.HasPrefix(head, []byte("tjgg")), bytes.HasPrefix(head, []byte("fmgg")):
-		return "an old GGML/GGJT file: convert it to GGUF"
-	case len(head) < 9 && bytes.HasPrefix(head, []byte(gguf.Magic[:min(len(head), 4)])):
-		return fmt.Sprintf("only %d bytes: the file is truncated", len(head))
-	case bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n\xef\xbb\xbf"), []byte("<")):
-		return "text that looks like HTML or XML: the download probably failed"
+	}
+	if what, ok := knownHead(head); ok {
+		return what
+	}
+	if len(head) < sniffLen {
+		if f, what, ok := truncation(head, int64(len(head))); ok {
+			kind := "a truncated file"
+			if f != FormatUnknown {
+				kind = "a truncated " + f.String() + " file"
+			}
+			return fmt.Sprintf("only %s, %s: %s", count(len(head), "byte"), kind, what)
+		}
 	}
 	return fmt.Sprintf("it starts with % x", head[:min(len(head), 8)])
 }
 
+// knownHead recognises the leading bytes of files that are often given
+// by mistake for a model file, and says what to do about them.
+func knownHead(head []byte) (string, bool) {
+	switch {
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		return "a zip archive, such as a PyTorch .pt/.pth checkpoint: convert it to safetensors first", true
+	case len(head) >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5:
+		return "a Python pickle, such as an old PyTorch checkpoint: convert it to safetensors first", true
+	case bytes.HasPrefix(head, []byte("version https://git-lfs")):
+		return "a Git LFS pointer, not the model itself: fetch the real file with `git lfs pull`", true
+	case bytes.HasPrefix(head, []byte("lmgg")), bytes.HasPrefix(head, []byte("tjgg")), bytes.HasPrefix(head, []byte("fmgg")):
+		return "an old GGML/GGJT file: convert it to GGUF", true
+	case bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n\xef\xbb\xbf"), []byte("<")):
+		return "text that looks like HTML or XML: the download probably failed", true
+	}
+	return "", false
+}
+
+// ggufFixedHeader is the size of a GGUF file's fixed header: magic,
+// version, tensor count and metadata count.
+const ggufFixedHeader = 4 + 4 + 8 + 8
+
+// minSafetensors is the size of the smallest safetensors file: the 8-byte
+// header length and the header "{}".
+const minSafetensors = 8 + 2
+
+// truncation tells whether a file of size bytes that starts with head (its
+// first min(size, sniffLen) bytes) ends before the end of the part that
+// says what it is: a GGUF file (of version 2 or 3, when the version is
+// there) shorter than its fixed header; a safetensors file that ends after
+// its 8-byte header length (nothing follows, or '{' and less than the JSON
+// header it announces); or fewer than 8 bytes that could start a
+// safetensors file (FormatUnknown then: too short to tell). what says what
+// is missing. An empty file is none of these.
+func truncation(head []byte, size int64) (f Format, what string, ok bool) {
+	switch {
+	case size <= 0 || len(head) == 0:
+	case size < ggufFixedHeader && bytes.HasPrefix([]byte(gguf.Magic), head[:min(len(head), len(gguf.Magic))]):
+		if len(head) >= 8 {
+			if v := binary.LittleEndian.Uint32(head[4:]); v != 2 && v != 3 {
+				break // a version the reader does not support: it says so
+			}
+		}
+		return FormatGGUF, fmt.Sprintf("a GGUF file starts with a %d-byte fixed header (magic, version, tensor and metadata counts)", ggufFixedHeader), true
+	case size >= 8 && len(head) >= 8:
+		n := binary.LittleEndian.Uint64(head)
+		if n >= 2 && n <= safetensors.MaxHeaderSize && n > uint64(size-8) && (size == 8 || len(head) > 8 && head[8] == '{') {
+			return FormatSafetensors, fmt.Sprintf("its first 8 bytes announce a %d-byte JSON header, but %s %s", n, count(int(size-8), "byte"), follow(size-8)), true
+		}
+	case size < 8 && !bytes.ContainsFunc(head[min(len(head), 4):], func(r rune) bool { return r != 0 }):
+		// A safetensors header length (at most MaxHeaderSize) has its
+		// bytes 4 to 7 zero: only such a start can be a cut safetensors file.
+		if _, known := knownHead(head); !known {
+			return FormatUnknown, fmt.Sprintf("a model file has at least %d bytes (safetensors) or %d (GGUF)", minSafetensors, ggufFixedHeader), true
+		}
+	}
+	return FormatUnknown, "", false
+}
+
+// follow is "follows" after one byte, else "follow".
+func follow(n int64) string {
+	if n == 1 {
+		return "follows"
+	}
+	return "follow"
+}
+
 // Open opens a GGUF or safetensors file, telling them apart by content, not
 // by extension. The caller closes the returned Source. A damaged file gives
-// an error that names the file and the problem. Anything but a regular file
+// an error that names the file and the problem; an empty one, or one cut
+// before the end of the bytes that tell its format and its header's length,
+// a *TruncatedError. Anything but a regular file
 // (a directory, a named pipe, a device, a socket) is refused before it is
 // opened, since reading a pipe or a terminal would wait forever.
 func Open(path string) (gguf.Source, Format, error) {
@@ -117,6 +186,12 @@ func Open(path string) (gguf.Source, Format, error) {
 	f.Close()
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, FormatUnknown, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if n == 0 {
+		return nil, FormatUnknown, &TruncatedError{Path: path}
+	}
+	if tf, what, ok := truncation(head[:n], st.Size()); ok {
+		return nil, tf, &TruncatedError{Path: path, Format: tf, Size: st.Size(), Detail: what}
 	}
 	format, err := Sniff(head[:n])
 	if err != nil {
@@ -190,6 +265,28 @@ func (e *NotRegularError) Error() string {
 	return fmt.Sprintf("%s is %s, not a regular file; pass a model file (.gguf or .safetensors)", e.Path, e.What)
 }
 
+// TruncatedError reports a file that ends before the part that says what it
+// is and how long its header is: an empty file, a GGUF file shorter than its
+// fixed header, a safetensors file cut inside its JSON header, or a few bytes
+// too short to tell.
+type TruncatedError struct {
+	Path   string
+	Format Format // FormatUnknown when the file is empty or too short to tell
+	Size   int64  // the file's size in bytes
+	Detail string // what is missing; "" for an empty file
+}
+
+func (e *TruncatedError) Error() string {
+	if e.Size == 0 {
+		return fmt.Sprintf("%s: the file is empty (0 bytes): download or export it again", e.Path)
+	}
+	what := "truncated file"
+	if e.Format != FormatUnknown {
+		what = "truncated " + e.Format.String() + " file"
+	}
+	return fmt.Sprintf("%s: %s (%s): %s; download or export it again", e.Path, what, count(int(e.Size), "byte"), e.Detail)
+}
+
 // safetensorsLength reports whether head starts with a little-endian length
 // that a safetensors header could have in a file of size bytes.
 func safetensorsLength(head []byte, size int64) bool {
@@ -211,6 +308,9 @@ func withHint(path string, err error) error {
 	switch {
 	case errors.As(err, &se) && (se.Field == "header" || se.Field == "header length"):
 		msg := se.Msg
+		if se.Tensor != "" {
+			msg = "tensor " + gguf.Quote(se.Tensor) + ": " + msg
+		}
 		if se.Offset >= 0 {
 			msg += fmt.Sprintf(" (at byte %d)", se.Offset)
 		}

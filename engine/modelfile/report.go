@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/safetensors"
@@ -101,10 +103,10 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 		if arch == "" {
 			arch = "(absent)"
 		}
-		ew.printf("  general.architecture: %s\n", arch)
+		ew.printf("  general.architecture: %s\n", display(arch))
 	}
 	if r.Info.Prefix != "" {
-		ew.printf("  name prefix:   %s\n", r.Info.Prefix)
+		ew.printf("  name prefix:   %s\n", display(r.Info.Prefix))
 	}
 	ew.printf("  tensors:       %d, %s of data, %s parameters\n", r.Info.Tensors, sizeString(r.Info.Bytes), countString(r.Info.Params))
 	ew.printf("  bytes by type:\n")
@@ -116,7 +118,7 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 	if len(r.Metadata) > 0 {
 		ew.printf("  metadata (%s):\n", count(len(r.Metadata), "key"))
 		for _, m := range r.Metadata {
-			ew.printf("    %s [%s] = %s\n", m.Key, m.Type, m.Value)
+			ew.printf("    %s [%s] = %s\n", display(m.Key), m.Type, m.Value)
 		}
 	} else {
 		ew.printf("  metadata:      none\n")
@@ -125,12 +127,26 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 		ew.printf("  tensor list (name, type, shape in PyTorch order, bytes):\n")
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		for _, ti := range r.Tensors {
-			fmt.Fprintf(tw, "    %s\t%s\t%s\t%d\n", ti.Name, ti.Type, shapeString(ti.Shape), ti.Size)
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%d\n", display(ti.Name), ti.Type, shapeString(ti.Shape), ti.Size)
 		}
 		tw.Flush()
 	}
 	return ew.err
 }
+
+// display prints a name or key from the file as it is when it is short
+// printable UTF-8, and quoted by gguf.Quote otherwise: a newline or a tab in
+// a crafted name must not forge report lines or break the columns, nor a
+// control character reach the terminal, nor a 5000-byte name fill it.
+func display(s string) string {
+	if len(s) <= maxNameLen && utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return s
+	}
+	return gguf.Quote(s)
+}
+
+// maxNameLen bounds a name or key that display prints as it is.
+const maxNameLen = 200
 
 // errWriter remembers the first write error so WriteText can report it once.
 type errWriter struct {

@@ -1,0 +1,118 @@
+package modelfile
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/wan22/wan22/gguf"
+)
+
+// checkPrintable fails unless text is UTF-8 without control characters
+// other than newlines, and has no line longer than 600 bytes.
+func checkPrintable(t *testing.T, what, text string) {
+	t.Helper()
+	if !utf8.ValidString(text) {
+		t.Errorf("%s is not UTF-8: %.300q", what, text)
+	}
+	if i := strings.IndexFunc(text, func(r rune) bool { return r != '\n' && unicode.IsControl(r) }); i >= 0 {
+		t.Errorf("%s has the control character %q at %d: %.300q", what, text[i], i, text)
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if len(line) > 600 {
+			t.Errorf("%s has a line of %d bytes: %.300q…", what, len(line), line)
+		}
+	}
+}
+
+// TestWriteTextHostileNames: names and keys of a crafted file cannot forge
+// report lines, break the tensor list's columns or reach the terminal with
+// control characters; ordinary names print as they are.
+func TestWriteTextHostileNames(t *testing.T) {
+	forged := "x\n  architecture:  WAN i2v DiT (14B)"
+	long := "\x1b[2J\x00" + strings.Repeat("A", 5000)
+	w := gguf.NewWriter()
+	w.SetKV("general.architecture", "wan\r\x1b[31m")
+	w.SetKV("evil\x1b[2Jkey\n  metadata:      none", "v")
+	w.SetKV(long, "v")
+	for _, name := range []string{"blocks.0.w", forged, "t\tx\u009b", long} {
+		if err := w.AddTensor(name, gguf.TypeF32, []int64{4}, make([]byte, 16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "evil.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := rep.WriteText(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	checkPrintable(t, "the report", out)
+	if n := strings.Count(out, "\n  architecture:  "); n != 1 {
+		t.Errorf("%d architecture lines, want 1:\n%s", n, out)
+	}
+	if strings.Contains(out, "metadata:      none") && !strings.Contains(out, `\n  metadata:      none`) {
+		t.Errorf("a key forged a line:\n%s", out)
+	}
+	for _, want := range []string{
+		"\n    blocks.0.w  ", // an ordinary name, as it is
+		`"x\n  architecture:  WAN i2v DiT (14B)"`,
+		`"t\tx\u009b"`,
+		`"evil\x1b[2Jkey\n  metadata:      none" [STRING] = "v"`,
+		`general.architecture: "wan\r\x1b[31m"`,
+		`"\x1b[2J\x00AAAA`, `… (5005 bytes)`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestOpenHostileNames: a damaged file whose names are crafted gives a
+// short, printable error through Open.
+func TestOpenHostileNames(t *testing.T) {
+	name := "\x1b[2J\x00evil" + strings.Repeat("A", 5000)
+	dir := t.TempDir()
+	// GGUF: a tensor of an unknown type.
+	g := []byte("GGUF\x03\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	g = binary.LittleEndian.AppendUint64(g, uint64(len(name)))
+	g = append(g, name...)
+	g = binary.LittleEndian.AppendUint32(g, 1)
+	g = binary.LittleEndian.AppendUint64(g, 32)
+	g = binary.LittleEndian.AppendUint32(g, 4) // a removed ggml type
+	g = binary.LittleEndian.AppendUint64(g, 0)
+	// safetensors: the same name twice, and a metadata key with a number.
+	jsonName := `"\u001b[2J\u0000evil` + strings.Repeat("A", 5000) + `"`
+	entry := `{"dtype":"F32","shape":[1],"data_offsets":[0,4]}`
+	for file, data := range map[string][]byte{
+		"type.gguf":        g,
+		"dup.safetensors":  stFile(`{`+jsonName+`:`+entry+`,`+jsonName+`:`+entry+`}`, 4),
+		"meta.safetensors": stFile(`{"__metadata__":{`+jsonName+`:1}}`, 0),
+		"f4.safetensors":   stFile(`{`+jsonName+`:{"dtype":"F4","shape":[1],"data_offsets":[0,1]}}`, 1),
+	} {
+		path := filepath.Join(dir, file)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Open(path)
+		if err == nil {
+			t.Fatalf("%s: no error", file)
+		}
+		msg := err.Error()
+		checkPrintable(t, file+"'s error", msg)
+		if strings.Contains(msg, "\n") || !strings.Contains(msg, `\x1b[2J\x00evil`) {
+			t.Errorf("%s: %q; want one line showing the name escaped", file, msg)
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package modelfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/safetensors"
+)
+
+// TestOpenCutFiles cuts a GGUF and a safetensors file at every length: a
+// cut inside the bytes that say which format the file is reports a
+// truncated file of that format (an empty one, that it is empty), never an
+// unrecognised format; every other cut is the reader's error, with what to
+// do.
+func TestOpenCutFiles(t *testing.T) {
+	w := gguf.NewWriter()
+	w.SetKV("general.architecture", "wan")
+	if err := w.AddTensor("w", gguf.TypeF32, []int64{4}, make([]byte, 16)); err != nil {
+		t.Fatal(err)
+	}
+	var g bytes.Buffer
+	if _, err := w.WriteTo(&g); err != nil {
+		t.Fatal(err)
+	}
+	// The writer pads the file after the data; a cut in the padding is no damage.
+	gf, err := gguf.NewFile(bytes.NewReader(g.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti := gf.Tensors()[0]
+	gData := g.Bytes()[:ti.Offset+ti.Size]
+	var st bytes.Buffer
+	if err := safetensors.Encode(&st, []safetensors.Tensor{safetensors.FromFloat32("w", []int64{4}, []float32{1, 2, 3, 4})}, nil); err != nil {
+		t.Fatal(err)
+	}
+	stHeader := int(st.Bytes()[0]) // the JSON header's length, under 256 bytes here
+	dir := t.TempDir()
+	for _, file := range []struct {
+		format string
+		data   []byte
+		// want says what a cut to n bytes must report ("" for the reader's error).
+		want func(n int) string
+	}{
+		{"GGUF", gData, func(n int) string {
+			if n < 24 {
+				return fmt.Sprintf("truncated GGUF file (%s): a GGUF file starts with a 24-byte fixed header", count(n, "byte"))
+			}
+			return ""
+		}},
+		{"safetensors", st.Bytes(), func(n int) string {
+			switch {
+			case n < 8:
+				return fmt.Sprintf("truncated file (%s): a model file has at least 10 bytes (safetensors) or 24 (GGUF)", count(n, "byte"))
+			case n < 8+stHeader:
+				return fmt.Sprintf("truncated safetensors file (%s): its first 8 bytes announce a %d-byte JSON header, but %s %s", count(n, "byte"), stHeader, count(n-8, "byte"), follow(int64(n-8)))
+			}
+			return ""
+		}},
+	} {
+		for n := 0; n < len(file.data); n++ {
+			path := filepath.Join(dir, fmt.Sprintf("%s-%d", file.format, n))
+			if err := os.WriteFile(path, file.data[:n], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			src, _, err := Open(path)
+			if err == nil {
+				src.Close()
+				t.Errorf("%s cut to %d bytes: no error", file.format, n)
+				continue
+			}
+			msg := err.Error()
+			want := file.want(n)
+			if n == 0 {
+				want = "the file is empty (0 bytes)"
+			}
+			if !strings.HasPrefix(msg, path+": ") || !strings.Contains(msg, want) || !strings.Contains(msg, "download or export it again") ||
+				strings.Contains(msg, "unrecognised") {
+				t.Errorf("%s cut to %d bytes: %q; want the path, %q and what to do", file.format, n, msg, want)
+			}
+			var te *TruncatedError
+			if isTrunc := errors.As(err, &te); isTrunc != (want != "") {
+				t.Errorf("%s cut to %d bytes: a *TruncatedError is %v, want %v: %v", file.format, n, isTrunc, want != "", err)
+			}
+		}
+	}
+}
+
+// TestDescribeShortHeads: DescribeHead, given a whole file of a few bytes,
+// names the format it was cut from.
+func TestDescribeShortHeads(t *testing.T) {
+	for _, c := range []struct {
+		head []byte
+		want string
+	}{
+		{[]byte("GGU"), "only 3 bytes, a truncated GGUF file: a GGUF file starts with a 24-byte fixed header"},
+		{[]byte("GGUF\x03\x00\x00\x00\x01"), "only 9 bytes, a truncated GGUF file"},
+		{[]byte("GGUF\x09\x00\x00\x00\x01"), "it starts with 47 47 55 46 09"}, // version 9: the reader's error says so
+		{[]byte{0x80, 0, 0, 0, 0, 0, 0, 0}, "only 8 bytes, a truncated safetensors file: its first 8 bytes announce a 128-byte JSON header, but 0 bytes follow"},
+		{[]byte{0x80, 0, 0, 0, 0, 0, 0, 0, '{', '"'}, "only 10 bytes, a truncated safetensors file: its first 8 bytes announce a 128-byte JSON header, but 2 bytes follow"},
+		{[]byte{0x80, 0, 0}, "only 3 bytes, a truncated file: a model file has at least 10 bytes"},
+		{[]byte{0x80, 0, 0, 0, 0, 0, 0, 0, 'x'}, "it starts with 80 00"}, // not '{': not cut, damaged
+		{[]byte("hello"), "it starts with 68 65 6c 6c 6f"},
+		{[]byte("<"), "HTML"},
+		{[]byte("PK\x03\x04"), "zip"},
+	} {
+		if got := DescribeHead(c.head); !strings.Contains(got, c.want) {
+			t.Errorf("DescribeHead(%q) = %q, want it to contain %q", c.head, got, c.want)
+		}
+	}
+}
