@@ -595,6 +595,14 @@ func parseList(flagName, s string) ([]string, error) {
 	return items, nil
 }
 
+// sameValueTwice is the error of a list flag whose items a and b are
+// spelled differently but mean one value (--frames 05,5; --size
+// 832x480,832X480; --vram-budget 0,0.0): the bench would run it twice,
+// and --compare could match only one of the two runs.
+func sameValueTwice(flagName, list, a, b string) error {
+	return fmt.Errorf("%s %q lists one value twice, as %s and %s: give each once", flagName, list, a, b)
+}
+
 // parseFrames parses --frames: counts 4n+1 up to pipeline.MaxFrames.
 func parseFrames(s string) ([]int, error) {
 	items, err := parseList("--frames", s)
@@ -609,6 +617,9 @@ func parseFrames(s string) ([]int, error) {
 		}
 		if err := checkFrames("--frames", n); err != nil {
 			return nil, err
+		}
+		if i := slices.Index(frames, n); i >= 0 {
+			return nil, sameValueTwice("--frames", s, items[i], it)
 		}
 		frames = append(frames, n)
 	}
@@ -632,6 +643,9 @@ func parseSizes(s string) ([][2]int, error) {
 		if err := checkSize("--size", w, h); err != nil {
 			return nil, err
 		}
+		if i := slices.Index(sizes, [2]int{w, h}); i >= 0 {
+			return nil, sameValueTwice("--size", s, items[i], it)
+		}
 		sizes = append(sizes, [2]int{w, h})
 	}
 	return sizes, nil
@@ -652,7 +666,11 @@ func parseBudgets(s string) ([]int64, error) {
 		if err := checkGiB("--vram-budget", v, 4096); err != nil {
 			return nil, err
 		}
-		budgets = append(budgets, int64(v*(1<<30)))
+		b := int64(v * (1 << 30))
+		if i := slices.Index(budgets, b); i >= 0 {
+			return nil, sameValueTwice("--vram-budget", s, items[i], it)
+		}
+		budgets = append(budgets, b)
 	}
 	return budgets, nil
 }

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestBenchListSameValue: a list flag whose items are spelled differently
+// but mean one value is a usage error naming the flag and both spellings,
+// before any run (the bench ran such a value twice, and --compare matched
+// only one of the two runs).
+func TestBenchListSameValue(t *testing.T) {
+	tmp := isolateTemp(t)
+	smallSynth(t) // were a list run, its synthetic models would be small
+	savedCUDA := cudaAvailable
+	t.Cleanup(func() { cudaAvailable = savedCUDA })
+	cudaAvailable = func() bool { return true } // --vram-budget is checked for the GPU
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tiny", "--frames", "05,5"}, `--frames "05,5" lists one value twice, as 05 and 5`},
+		{[]string{"--tiny", "--frames", "5,9,+9"}, `--frames "5,9,+9" lists one value twice, as 9 and +9`},
+		{[]string{"--tiny", "--size", "96x64,96X64"}, `--size "96x64,96X64" lists one value twice, as 96x64 and 96X64`},
+		{[]string{"--tiny", "--size", "96x64,096x64"}, `as 96x64 and 096x64`},
+		{[]string{"--device", "cuda", "--vram-budget", "0,0.0"}, `--vram-budget "0,0.0" lists one value twice, as 0 and 0.0`},
+		{[]string{"--device", "cuda", "--vram-budget", "32,24,32.00"}, `as 32 and 32.00`},
+	} {
+		code, stdout, stderr := runBenchCtx(context.Background(), c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stdout, "measuring") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and %q", c.args, code, stdout, stderr, c.want)
+		}
+	}
+	assertEmptyDir(t, tmp)
+}
+
+// assertEmptyDir fails t when dir holds anything.
+func assertEmptyDir(t *testing.T, dir string) {
+	t.Helper()
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("left in %s: %v", dir, names)
+	}
+}
