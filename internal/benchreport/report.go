@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/wan22/wan22/blockswap"
@@ -293,23 +292,12 @@ func (r *Report) Encode(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// Decode reads a report and checks its schema.
+// Decode reads a report: one JSON object of the schema (Schema), with
+// every field it requires, no field it lacks and values of its types, runs
+// of known status, each once. A file that is not such a report is a
+// *FormatError saying where and what is wrong.
 func Decode(rd io.Reader) (*Report, error) {
-	var r Report
-	dec := json.NewDecoder(rd)
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("benchreport: not a bench report: %w", err)
-	}
-	if r.Schema == "" {
-		return nil, errors.New("benchreport: not a bench report (no \"schema\" field): give a file written by wan22 bench --json")
-	}
-	if !strings.HasPrefix(r.Schema, "wan22-bench/") {
-		return nil, fmt.Errorf("benchreport: not a bench report (schema %q): give a file written by wan22 bench --json", r.Schema)
-	}
-	if r.Schema != Schema {
-		return nil, fmt.Errorf("benchreport: schema %q, want %q (a report of another wan22 version: rerun the bench)", r.Schema, Schema)
-	}
-	return &r, nil
+	return decodeStrict(rd)
 }
 
 // ReadFile reads a report written by WriteFile.
