@@ -359,6 +359,13 @@ func (f *benchFlags) check() (benchPlan, error) {
 					if _, err := os.Lstat(path); err == nil {
 						return p, fmt.Errorf("--out-video: %s exists (a video of an earlier bench?): remove it or give another folder", path)
 					}
+					// A report there would replace the video (or it the report).
+					for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
+						if sameFile(o.path, path) {
+							return p, fmt.Errorf("%s %s is the video file of the %dx%d, %d-frame run in --out-video %s: give the report another name",
+								o.flag, o.path, size[0], size[1], frames, f.outVideo)
+						}
+					}
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -46,4 +47,22 @@ func assertEmptyDir(t *testing.T, dir string) {
 		}
 		t.Errorf("left in %s: %v", dir, names)
 	}
+}
+
+// TestBenchReportIsNotAVideo: --json or --html naming the file a run's
+// video goes to in --out-video is a usage error before any run (the report
+// replaced the video, which the bench had just written).
+func TestBenchReportIsNotAVideo(t *testing.T) {
+	tmp := isolateTemp(t)
+	videos := t.TempDir()
+	for _, flagName := range []string{"--json", "--html"} {
+		out := filepath.Join(videos, "bench-32x16-9f-all.avi")
+		code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "5,9", "--size", "32x16", "--out-video", videos, flagName, out)
+		want := flagName + " " + out + " is the video file of the 32x16, 9-frame run in --out-video " + videos
+		if code != 2 || !strings.Contains(stderr, want) || strings.Contains(stdout, "measuring") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 2 and %q", flagName, code, stdout, stderr, want)
+		}
+	}
+	assertEmptyDir(t, videos)
+	assertEmptyDir(t, tmp)
 }
