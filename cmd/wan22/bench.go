@@ -221,6 +221,10 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "wan22 bench: interrupted;", interruptedCleanup(f), "and no report was written")
+			if kept := keptBenchVideos(f.outVideo, p); len(kept) > 0 {
+				fmt.Fprintf(stderr, "wan22 bench: the videos of the runs that finished stay in --out-video %s: %s (remove them before a bench into that folder)\n",
+					f.outVideo, strings.Join(kept, ", "))
+			}
 			return exitInterrupted
 		}
 		fmt.Fprintln(stderr, "wan22 bench:", err)
@@ -241,6 +245,28 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// keptBenchVideos lists the base names of the run videos in --out-video dir
+// that a bench planned as p wrote before it stopped (the one being written
+// is removed): complete videos, kept, which a later bench into dir refuses
+// to replace. Nil without --out-video.
+func keptBenchVideos(dir string, p benchPlan) []string {
+	if dir == "" {
+		return nil
+	}
+	var kept []string
+	for _, budget := range p.budgets {
+		for _, size := range p.sizes {
+			for _, frames := range p.frames {
+				path := benchVideoPath(dir, size, frames, budget)
+				if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() {
+					kept = append(kept, filepath.Base(path))
+				}
+			}
+		}
+	}
+	return kept
 }
 
 // interruptedCleanup says what a bench stopped by Ctrl-C removed: the
