@@ -35,6 +35,13 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stderr, "bench", "%v", err)
 	}
+	for i, a := range files {
+		for _, b := range files[:i] {
+			if sameFile(a, b) {
+				return usageError(stderr, "bench", "--from-json names one report twice (%s and %s): give each once", b, a)
+			}
+		}
+	}
 	for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
 		if o.path != "" && slices.ContainsFunc(files, func(in string) bool { return sameFile(in, o.path) }) {
 			return usageError(stderr, "bench", "%s %s is one of the --from-json reports: write to another file", o.flag, o.path)

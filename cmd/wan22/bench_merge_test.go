@@ -107,6 +107,8 @@ func TestBenchFromJSONRefusals(t *testing.T) {
 		{"tiny", []string{"--tiny", "--from-json", f16}, 2, []string{"--tiny would be ignored"}},
 		{"empty item", []string{"--from-json", f16 + ",", "--json", out}, 2, []string{"empty item"}},
 		{"twice", []string{"--from-json", f16 + "," + f16, "--json", out}, 2, []string{"twice"}},
+		{"twice by another name", []string{"--from-json", q8 + "," + link, "--json", out}, 2, []string{"--from-json names one report twice (" + q8 + " and " + link + ")"}},
+		{"twice by a longer path", []string{"--from-json", f16 + "," + dir + "/./" + filepath.Base(f16), "--json", out}, 2, []string{"names one report twice"}},
 		{"over an input", []string{"--from-json", f16 + "," + q8, "--json", q8}, 2, []string{"is one of the --from-json reports"}},
 		{"over an input by a link", []string{"--from-json", f16 + "," + q8, "--html", link}, 2, []string{"--html " + link + " is one of the --from-json reports"}},
 		{"over a linked input", []string{"--from-json", f16 + "," + link, "--json", q8}, 2, []string{"--json " + q8 + " is one of the --from-json reports"}},
