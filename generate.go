@@ -149,7 +149,11 @@ type Request struct {
 }
 
 // Output says where a generation goes. At least one of Video and Frame must
-// be set.
+// be set. Generate calls the writer and the callbacks on its own goroutine,
+// one at a time, and none after the run's context has ended or Close has
+// returned. One that returns an error or panics stops the run: Generate
+// returns an *OutputError naming it (a panic's value and stack in a
+// *PanicError), with every model released.
 type Output struct {
 	// Video receives every frame in order, each an *image.RGBA of
 	// Settings.Width × Settings.Height. Its frame size and rate are the
@@ -165,7 +169,8 @@ type Output struct {
 	// Frame receives every frame as it is decoded (i counts from 0). The
 	// image is reused for the next frame: copy it to keep it.
 	Frame func(i int, img *image.RGBA) error
-	// Progress receives progress events.
+	// Progress receives progress events. It returns no error; a panic in
+	// it stops the run as a failing output does.
 	Progress func(Event)
 	// Latent receives the latent [16, T, h, w] after every denoising step
 	// (for previews, see imageprep.LatentPreview; with the Settings,
@@ -625,8 +630,19 @@ func (p *Pipeline) planStages(width, height int) (pipeline.StagePlan, error) {
 // within one DiT block, one prompt or one frame group and returns an error
 // that wraps ctx's (test it with errors.Is(err, context.Canceled) or
 // context.DeadlineExceeded) with every model released. A nil ctx is an
-// error (ErrNilContext); after Close it returns ErrClosed.
-func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
+// error (ErrNilContext); after Close it returns ErrClosed, and a run that
+// Close stops returns an error wrapping ErrClosed.
+//
+// Generates on one Pipeline run one at a time: called while another runs,
+// Generate waits for it to return before it checks r (the memory estimate
+// needs the memory the other run frees) and starts; while it waits, the end
+// of ctx returns ctx's error (wrapped) and Close returns ErrClosed.
+//
+// The outputs (out's writer and callbacks) are called on the goroutine of
+// Generate, one at a time, between the steps of the run: a slow one slows
+// the run, and a cancellation takes effect when it returns. One that
+// returns an error or panics stops the run with an *OutputError naming it.
+func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err error) {
 	if err := p.usable(); err != nil {
 		return err
 	}
@@ -639,6 +655,14 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 	if f, ok := out.Video.(*video.File); ok && f == nil {
 		return requestErr("Output.Video", errors.New("wan22: Output.Video is a nil *video.File (did video.Create fail? check its error)"))
 	}
+	// The run stops when ctx ends, when Close is called, or when
+	// Output.Progress fails (g.stop).
+	run, stop, err := p.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, p.finish()) }()
+	defer stop(nil)
 	s, err := p.Resolve(r)
 	if err != nil {
 		return err
@@ -652,47 +676,61 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) error {
 			return err
 		}
 	}
+	g := &guard{run: run, stop: stop}
 	o := p.options(r, s)
 	start := time.Now()
-	o.Progress = out.Progress
-	o.Latent = out.Latent
+	o.Progress = g.progress(out.Progress)
+	o.Latent = g.latent(out.Latent)
 	var rgba *image.RGBA
 	written := 0
 	emit := func(f []float32, first int) error {
 		n := len(f) / (3 * s.Width * s.Height)
 		for i := range n {
+			var err error
 			if rgba, err = video.FrameRGBA(rgba, f, n, i, s.Height, s.Width); err != nil {
 				return p.nonFinite(err, first+i)
 			}
 			if out.Frame != nil {
-				if err := out.Frame(first+i, rgba); err != nil {
+				if err := g.call("Frame", first+i, -1, func() error { return out.Frame(first+i, rgba) }); err != nil {
 					return err
 				}
 			}
 			if out.Video != nil {
-				if err := out.Video.WriteFrame(rgba); err != nil {
-					return fmt.Errorf("writing frame %d: %w", first+i, err)
+				if err := g.call("Video", first+i, -1, func() error { return out.Video.WriteFrame(rgba) }); err != nil {
+					return err
 				}
 			}
 			written++
 		}
-		if out.Progress != nil {
-			out.Progress(Event{Stage: VideoWrite, Step: written, Steps: s.Frames, Elapsed: time.Since(start), Done: written == s.Frames})
+		if o.Progress != nil {
+			o.Progress(Event{Stage: VideoWrite, Step: written, Steps: s.Frames, Elapsed: time.Since(start), Done: written == s.Frames})
 		}
 		return nil
 	}
-	return pipeline.I2V(ctx, p.b, p.pipelineModels(), img, o, emit)
+	err = pipeline.I2V(run, p.b, p.pipelineModels(), img, o, emit)
+	switch {
+	case g.failed != nil:
+		// Progress failed: the run stopped for it (or had just ended).
+		return g.failed
+	case err != nil && ctx.Err() == nil && errors.Is(context.Cause(run), ErrClosed):
+		return fmt.Errorf("%w: Close stopped this Generate", ErrClosed)
+	}
+	return err
 }
 
-// usable returns ErrNilPipeline or ErrClosed when p cannot run requests.
+// usable returns ErrNilPipeline, ErrNotOpened or ErrClosed when p cannot
+// run requests.
 func (p *Pipeline) usable() error {
 	switch {
 	case p == nil:
 		return ErrNilPipeline
-	case p.closed:
-		return ErrClosed
 	case p.close == nil:
 		return ErrNotOpened
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
 	}
 	return nil
 }

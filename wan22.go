@@ -117,9 +117,14 @@ func (e *ModelError) Unwrap() error { return e.Err }
 
 // Pipeline is an opened set of models on a device. Models are loaded by
 // Generate one stage at a time, so an open Pipeline holds no model memory.
-// A Pipeline is not safe for concurrent use: run one Generate at a time, and
-// to stop one, cancel its context and wait for it to return before calling
-// Close (Close during a Generate would free what the run is using).
+//
+// A Pipeline is safe for concurrent use by several goroutines (a GUI, a web
+// service's handlers): its methods may be called at any time, and
+// Generates run one at a time, in turn (each run needs the device and the
+// memory budget to itself): a Generate called while another runs waits for
+// it to return, or for its own context to end, or for Close. Close stops a
+// running Generate without waiting for it (it may be called from one of the
+// run's callbacks), and the device is released when that Generate returns.
 type Pipeline struct {
 	models Models
 	o      Options
@@ -133,7 +138,16 @@ type Pipeline struct {
 	close     func() error
 	device    string
 	attention AttentionPrecision // Options.Attention, checked
-	closed    bool
+
+	// One Generate runs at a time, and Close stops it. running holds a
+	// token while a Generate runs, and for good once Close has released the
+	// device (or left that to the running Generate, which then keeps it).
+	mu      sync.Mutex // guards closed, and the release of the device
+	closed  bool
+	running chan struct{}           // capacity 1
+	stopRun context.CancelCauseFunc // cancels the running Generate's context; nil when none runs
+	life    context.Context         // done once Close is called: wakes the waiting Generates
+	end     context.CancelFunc      // cancels life
 
 	warnMu sync.Mutex
 	warned map[string]bool // the LoRA warnings logged (warnLoRAExperts), by message and files
@@ -188,7 +202,8 @@ var (
 	// context package asks, pass context.Background() (or context.TODO())
 	// rather than nil; the error names the function.
 	ErrNilContext = errors.New("wan22: nil context")
-	// ErrClosed: Resolve or Generate on a Pipeline after Close.
+	// ErrClosed: Resolve or Generate on a Pipeline after Close; a Generate
+	// that Close stopped, or kept from starting, returns it (errors.Is).
 	ErrClosed = errors.New("wan22: the Pipeline is closed: Open a new one")
 	// ErrNilPipeline: a method called on a nil *Pipeline (the result of a
 	// failed Open).
@@ -213,7 +228,8 @@ func Open(ctx context.Context, m Models, o Options) (*Pipeline, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p := &Pipeline{models: m, o: o}
+	p := &Pipeline{models: m, o: o, running: make(chan struct{}, 1)}
+	p.life, p.end = context.WithCancel(context.Background())
 	if err := p.checkModels(); err != nil {
 		return nil, err
 	}
@@ -500,7 +516,7 @@ func (p *Pipeline) attentionRuns() string {
 }
 
 // Backend names the backend ("cpu", "cuda:0 NVIDIA H100 …"; "" for a nil
-// Pipeline, and after Close when the backend is gone).
+// Pipeline). After Close it still names the backend that was closed.
 func (p *Pipeline) Backend() string {
 	if p == nil || p.b == nil {
 		return ""
@@ -509,21 +525,87 @@ func (p *Pipeline) Backend() string {
 }
 
 // Close releases the device. The Pipeline cannot be used afterwards:
-// Resolve and Generate return ErrClosed. Closing it again does nothing and
-// returns nil; closing a nil *Pipeline returns ErrNilPipeline (as os.File's
-// Close of a nil file returns an error), and a zero Pipeline ErrNotOpened.
+// Resolve and Generate return ErrClosed. Close during a Generate stops the
+// run at its next check (within one DiT block, one prompt or one frame
+// group; that Generate returns an error wrapping ErrClosed) and returns at
+// once, without waiting for it, so that a callback of the run may call it:
+// the device is released when that Generate returns (wait for it before
+// opening another Pipeline on the same GPU). A Generate waiting for its turn
+// returns ErrClosed. Closing it again does nothing and returns nil; closing
+// a nil *Pipeline returns ErrNilPipeline (as os.File's Close of a nil file
+// returns an error), and a zero Pipeline ErrNotOpened.
 func (p *Pipeline) Close() error {
 	if p == nil {
 		return ErrNilPipeline
 	}
-	if p.closed {
-		return nil
-	}
 	if p.close == nil {
 		return ErrNotOpened
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
 	p.closed = true
-	return p.close()
+	p.end() // wakes the waiting Generates
+	if p.stopRun != nil {
+		p.stopRun(ErrClosed) // at once: no output is called after Close returns
+	}
+	select {
+	case p.running <- struct{}{}:
+		// None runs: release the device now, and keep the token, so that none will.
+		return p.close()
+	default:
+		return nil // the running Generate releases the device when it returns (finish)
+	}
+}
+
+// begin waits for the turn of a Generate: until no other runs (it then
+// holds the token), ctx ends, or the Pipeline is closed. It returns the
+// run's context, which ends with ctx or when Close is called (its cause is
+// then ErrClosed), and its cancel function.
+func (p *Pipeline) begin(ctx context.Context) (context.Context, context.CancelCauseFunc, error) {
+	select {
+	case p.running <- struct{}{}: // none runs
+	default:
+		select {
+		case p.running <- struct{}{}:
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("wan22: waiting for the running Generate: %w", ctx.Err())
+		case <-p.life.Done():
+			return nil, nil, ErrClosed
+		}
+	}
+	run, stop := context.WithCancelCause(ctx)
+	p.mu.Lock()
+	closed := p.closed
+	if !closed {
+		p.stopRun = stop
+	}
+	p.mu.Unlock()
+	if closed {
+		// Close came as the turn did, and left the release to this run.
+		stop(ErrClosed)
+		return nil, nil, errors.Join(ErrClosed, p.finish())
+	}
+	return run, stop, nil
+}
+
+// finish ends the turn of a Generate that begin started: it gives the token
+// back, or, when Close was called meanwhile, releases the device in Close's
+// stead (and keeps the token).
+func (p *Pipeline) finish() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopRun = nil
+	if p.closed {
+		if err := p.close(); err != nil {
+			return fmt.Errorf("wan22: releasing the device after Close: %w", err)
+		}
+		return nil
+	}
+	<-p.running
+	return nil
 }
 
 // gib formats bytes as GiB for messages.
