@@ -15,9 +15,10 @@ import (
 )
 
 // tinyModels writes the tiny random-weight models into a temporary folder,
-// so that the examples run with nothing but the repository. With real
-// weights, name the four files instead.
-func tinyModels() (wan22.Models, func()) {
+// so that the examples run with nothing but the repository, and returns
+// them, the folder (for the examples' outputs) and what removes it. With
+// real weights, name the four files instead.
+func tinyModels() (wan22.Models, string, func()) {
 	dir, err := os.MkdirTemp("", "wan22-example-")
 	if err != nil {
 		log.Fatal(err)
@@ -26,17 +27,20 @@ func tinyModels() (wan22.Models, func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	return wan22.Models{High: p.High, Low: p.Low, TextEncoder: p.TextEncoder, VAE: p.VAE}, func() { os.RemoveAll(dir) }
+	return wan22.Models{High: p.High, Low: p.Low, TextEncoder: p.TextEncoder, VAE: p.VAE}, dir, func() { os.RemoveAll(dir) }
 }
 
-// Generate a short video into a file. Random tiny weights make coloured
+// Generate a short video into a file, the common path: Open the models,
+// Resolve the request to learn the video's size and frame rate, create the
+// video writer with them, Generate into it, and Close the writer (which
+// completes the file) and the Pipeline. Random tiny weights make coloured
 // noise; with the real I2V-A14B files the same program makes the video.
 func Example() {
-	models, cleanup := tinyModels()
+	models, dir, cleanup := tinyModels()
 	defer cleanup()
-	ctx := context.Background()
+	ctx := context.Background() // cancel it (e.g. on Ctrl-C) to stop the run
 
-	p, err := wan22.Open(ctx, models, wan22.Options{Device: "cpu"})
+	p, err := wan22.Open(ctx, models, wan22.Options{Device: "cpu"}) // Device "" (auto): the GPU when there is one
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -47,15 +51,21 @@ func Example() {
 	req := wan22.Request{
 		Image:  imageprep.TestImage(64, 32), // or imageprep.Load("cat.png")
 		Prompt: "a cat surfing a wave at sunset",
-		Frames: 5, Width: 64, Height: 32, Steps: 2, Seed: 42,
+		Frames: 5, MaxArea: 64 * 32, Steps: 2, Seed: 42,
 	}
-	path := filepath.Join(os.TempDir(), "wan22-example.avi")
-	w, err := video.Create(ctx, path, video.Options{Width: 64, Height: 32, Format: video.AVI, Overwrite: true})
+	s, err := p.Resolve(req)
+	if err != nil {
+		log.Fatal(err) // a *wan22.RequestError names the field at fault, a *wan22.BudgetError the memory
+	}
+	fmt.Printf("%dx%d, %d frames at %d fps, %d steps of %s\n", s.Width, s.Height, s.Frames, s.FPS, s.Steps, s.Solver)
+
+	// .avi is written by Go alone; .mp4 needs ffmpeg on the PATH.
+	path := filepath.Join(dir, "surf.avi")
+	w, err := video.Create(ctx, path, video.Options{Width: s.Width, Height: s.Height, FPS: s.FPS})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.Remove(path)
-	defer w.Abort() // removes the partial file unless Close succeeded
+	defer w.Abort() // on failure, removes the partial file; after Close, does nothing
 	err = p.Generate(ctx, req, wan22.Output{Video: w, Progress: func(ev wan22.Event) {
 		if ev.Done && ev.Stage != wan22.VideoWrite {
 			fmt.Println(ev.Stage, "done")
@@ -67,8 +77,12 @@ func Example() {
 	if err := w.Close(); err != nil {
 		log.Fatal(err)
 	}
+	if _, err := os.Stat(path); err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println("frames written:", w.Frames())
 	// Output:
+	// 64x32, 5 frames at 16 fps, 2 steps of unipc
 	// vae-encode done
 	// text-encode done
 	// high-noise done
@@ -80,7 +94,7 @@ func Example() {
 // Resolve shows the settings a request runs with: here the official
 // defaults for a 1280×720 image.
 func ExamplePipeline_Resolve() {
-	models, cleanup := tinyModels()
+	models, _, cleanup := tinyModels()
 	defer cleanup()
 	p, err := wan22.Open(context.Background(), models, wan22.Options{Device: "cpu", HostBudget: 64 << 30})
 	if err != nil {
@@ -99,7 +113,7 @@ func ExamplePipeline_Resolve() {
 
 // Frames can be taken one by one as they are decoded, e.g. to show them.
 func ExampleOutput_frame() {
-	models, cleanup := tinyModels()
+	models, _, cleanup := tinyModels()
 	defer cleanup()
 	ctx := context.Background()
 	p, err := wan22.Open(ctx, models, wan22.Options{Device: "cpu"})
