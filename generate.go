@@ -276,7 +276,8 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	s := Settings{
 		Width: r.Width, Height: r.Height, Frames: orInt(r.Frames, DefaultFrames), FPS: orInt(r.FPS, DefaultFPS),
 		Steps: orInt(r.Steps, DefaultSteps), Shift: orFloat(r.Shift, DefaultShift), Solver: r.Solver,
-		SwitchStep: r.SwitchStep, Seed: r.Seed, LoRAs: r.LoRAs, Timesteps: r.Timesteps,
+		// Copies: the Settings are the caller's to keep, apart from the request.
+		SwitchStep: r.SwitchStep, Seed: r.Seed, LoRAs: slices.Clone(r.LoRAs), Timesteps: slices.Clone(r.Timesteps),
 		Attention: p.attentionRuns(),
 	}
 	if s.Solver == "" {
