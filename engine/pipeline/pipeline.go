@@ -240,8 +240,15 @@ func (r *run) released(s Stage) error {
 
 // I2V generates a video from image [3, Height, Width] (RGB in [-1, 1]) and
 // hands the decoded frames to emit as they are produced. A cancelled ctx
-// stops the run and returns ctx's error with everything released.
+// stops the run and returns ctx's error with everything released. A nil ctx
+// or backend is an error.
 func I2V(ctx context.Context, b engine.Backend, m Models, image []float32, o Options, emit vae.EmitFunc) error {
+	switch {
+	case ctx == nil:
+		return errors.New("pipeline: I2V needs a context: pass context.Background() or a context you cancel")
+	case b == nil:
+		return errors.New("pipeline: I2V needs a backend (cpu.New(), or a CUDA backend)")
+	}
 	if err := o.Validate(); err != nil {
 		return err
 	}
