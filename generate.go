@@ -704,7 +704,7 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 			written++
 		}
 		if o.Progress != nil {
-			o.Progress(Event{Stage: VideoWrite, Step: written, Steps: s.Frames, Elapsed: time.Since(start), Done: written == s.Frames})
+			o.Progress(Event{Stage: VideoWrite, Step: written, Steps: s.Frames, Elapsed: time.Since(start), Done: written == s.Frames, Memory: pipeline.Peaks(p.b)})
 		}
 		return nil
 	}

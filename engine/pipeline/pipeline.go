@@ -221,11 +221,20 @@ func (r *run) emit(ev Event) {
 		return
 	}
 	ev.Elapsed = time.Since(r.start)
-	if mr, ok := r.b.(MemoryReporter); ok {
-		ev.Memory.PeakVRAM, ev.Memory.PeakPinned = mr.PeakMemory()
-	}
-	ev.Memory.PeakRSS = hostmem.PeakRSS()
+	ev.Memory = Peaks(r.b)
 	r.o.Progress(ev)
+}
+
+// Peaks is the peak memory so far of a run on backend b, as events carry
+// it: the device peaks when b is a MemoryReporter, and the process's peak
+// resident set.
+func Peaks(b engine.Backend) Memory {
+	var m Memory
+	if mr, ok := b.(MemoryReporter); ok {
+		m.PeakVRAM, m.PeakPinned = mr.PeakMemory()
+	}
+	m.PeakRSS = hostmem.PeakRSS()
+	return m
 }
 
 // released tells a Releaser backend that stage s has freed its model.
