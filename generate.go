@@ -153,7 +153,10 @@ type Request struct {
 // one at a time, and none after the run's context has ended or Close has
 // returned. One that returns an error or panics stops the run: Generate
 // returns an *OutputError naming it (a panic's value and stack in a
-// *PanicError), with every model released.
+// *PanicError), with every model released. A callback may call the
+// Pipeline's Resolve, Device, Backend and Close, but not Generate, which
+// would wait for its turn, after the run that calls it, until its context
+// ends.
 type Output struct {
 	// Video receives every frame in order, each an *image.RGBA of
 	// Settings.Width × Settings.Height. Its frame size and rate are the
