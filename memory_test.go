@@ -28,6 +28,9 @@ func TestEstimateBoundsMeasuredPeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the tiny pipeline at two sizes; skipped with -short")
 	}
+	if raceDetector {
+		t.Skip("the race detector's shadow memory multiplies the heap and resident set the estimate bounds")
+	}
 	if hostmem.PeakRSS() == 0 {
 		t.Skip("no peak resident set on this platform (VmHWM in /proc/self/status)")
 	}
