@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,6 +120,7 @@ type benchFlags struct {
 
 // benchPlan is what the flags ask for, checked.
 type benchPlan struct {
+	log           *slog.Logger // the library log of every run (benchLog); nil: none
 	frames        []int
 	sizes         [][2]int // width, height
 	budgets       []int64  // bytes; 0: all free memory
@@ -700,7 +702,10 @@ func parseBudgets(s string) ([]int64, error) {
 			return nil, err
 		}
 		b := int64(v * (1 << 30))
-		if i := slices.Index(budgets, b); i >= 0 {
+		// Runs are told apart by their budget's label (2 decimals: the
+		// report's run key, --compare's matching, the video's name), so 8
+		// and 8.001 are one budget twice.
+		if i := slices.IndexFunc(budgets, func(o int64) bool { return benchreport.BudgetLabel(o) == benchreport.BudgetLabel(b) }); i >= 0 {
 			return nil, sameValueTwice("--vram-budget", s, items[i], it)
 		}
 		budgets = append(budgets, b)
@@ -1155,6 +1160,7 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 		Torch: p.torch,
 	}
 	p.loras = bm.loras
+	p.log = benchLog(stderr)
 	if f.loraMerge {
 		for i := range p.loras {
 			p.loras[i].Merge = true
@@ -1289,7 +1295,7 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 	w, h := size[0], size[1]
 	g := pipeline.Options{Frames: frames, Width: w, Height: h}.Grid()
 	run := benchreport.Run{Width: w, Height: h, Frames: frames, Tokens: g.Tokens(), VRAMBudget: budget}
-	gen, err := openGenerator(ctx, m, wan22.Options{Device: p.device, VRAMBudget: budget, PinnedBudget: p.pinned, Attention: p.attention, AllowSameExpert: true})
+	gen, err := openGenerator(ctx, m, wan22.Options{Device: p.device, VRAMBudget: budget, PinnedBudget: p.pinned, Attention: p.attention, AllowSameExpert: true, Log: p.log})
 	if err != nil {
 		if ctx.Err() != nil {
 			return run, "", ctx.Err()

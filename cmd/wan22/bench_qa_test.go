@@ -28,6 +28,8 @@ func TestBenchListSameValue(t *testing.T) {
 		{[]string{"--tiny", "--size", "96x64,096x64"}, `as 96x64 and 096x64`},
 		{[]string{"--device", "cuda", "--vram-budget", "0,0.0"}, `--vram-budget "0,0.0" lists one value twice, as 0 and 0.0`},
 		{[]string{"--device", "cuda", "--vram-budget", "32,24,32.00"}, `as 32 and 32.00`},
+		// Runs are told apart by the budget's 2-decimal label: 8.001 is 8 GiB.
+		{[]string{"--device", "cuda", "--vram-budget", "8,8.001"}, `as 8 and 8.001`},
 	} {
 		code, stdout, stderr := runBenchCtx(context.Background(), c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stdout, "measuring") {
@@ -62,6 +64,17 @@ func TestBenchReportIsNotAVideo(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, want) || strings.Contains(stdout, "measuring") {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 2 and %q", flagName, code, stdout, stderr, want)
 		}
+	}
+	assertEmptyDir(t, videos)
+	// The same video file through a link to its folder.
+	link := filepath.Join(t.TempDir(), "videos")
+	if err := os.Symlink(videos, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	out := filepath.Join(videos, "bench-32x16-5f-all.avi")
+	code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "32x16", "--out-video", link, "--json", out)
+	if want := "--json " + out + " is the video file of the 32x16, 5-frame run in --out-video " + link; code != 2 || !strings.Contains(stderr, want) {
+		t.Errorf("through a linked folder: exit %d, stdout %q, stderr %q; want 2 and %q", code, stdout, stderr, want)
 	}
 	assertEmptyDir(t, videos)
 	assertEmptyDir(t, tmp)

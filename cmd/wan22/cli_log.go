@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -20,7 +21,21 @@ func reporterLog(r *reporter) *slog.Logger {
 	return slog.New(&warnHandler{emit: r.warn, mu: new(sync.Mutex)})
 }
 
-// warnHandler is reporterLog's slog.Handler. It follows slog's handler rules
+// benchLog is the library log of wan22 bench's runs: each warning prints once
+// as "wan22 bench: warning: MESSAGE (key: value, …)" on w, however many of
+// the bench's runs give it (every run opens the models again: an 8-bit
+// attention warning would otherwise repeat per run).
+func benchLog(w io.Writer) *slog.Logger {
+	seen := map[string]bool{}
+	return slog.New(&warnHandler{mu: new(sync.Mutex), emit: func(msg string) {
+		if !seen[msg] {
+			seen[msg] = true
+			fmt.Fprintln(w, "wan22 bench: warning:", msg)
+		}
+	}})
+}
+
+// warnHandler is reporterLog's and benchLog's slog.Handler. It follows slog's handler rules
 // (checked with testing/slogtest) except that, printing only warnings as
 // plain lines, it leaves out the time and the level: an attribute prints as
 // "key: value" (underscores in the key as spaces), one in a group as

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/slogtest"
+
+	"github.com/wan22/wan22"
 )
 
 // TestWarnLog: the library's warnings print as the CLI's other warnings
@@ -127,5 +129,29 @@ func TestWarnLogEndsBar(t *testing.T) {
 	reporterLog(r).Warn("late")
 	if want := "\rdenoise high 1/8\nwan22 i2v: warning: late\n"; errs.String() != want {
 		t.Errorf("stderr = %q, want %q", errs.String(), want)
+	}
+}
+
+// TestWarnLogConcurrentWithEvents: a library warning logged from another
+// goroutine while progress events draw the bar is safe (slog handlers may be
+// called concurrently): run with -race.
+func TestWarnLogConcurrentWithEvents(t *testing.T) {
+	var errs bytes.Buffer
+	r := newReporter(io.Discard, &errs, false)
+	r.tty = true
+	l := reporterLog(r)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 50 {
+			l.Warn("from another goroutine")
+		}
+	}()
+	for i := range 50 {
+		r.event(wan22.Event{Stage: wan22.HighNoise, Step: i, Steps: 50})
+	}
+	<-done
+	if n := strings.Count(errs.String(), "wan22 i2v: warning: from another goroutine\n"); n != 50 {
+		t.Errorf("%d whole warning lines of 50 in:\n%q", n, errs.String())
 	}
 }

@@ -206,7 +206,8 @@ func sameFile(a, b string) bool { return sameFileFold(a, b, foldCase) }
 const foldCase = runtime.GOOS == "windows" || runtime.GOOS == "darwin"
 
 // sameFileFold is sameFile with the case folding given: fold compares the
-// absolute paths of files that need not exist yet in any case.
+// absolute paths, and the names of files that need not exist yet, in any
+// case.
 func sameFileFold(a, b string, fold bool) bool {
 	if a == "" || b == "" {
 		return false
@@ -218,7 +219,22 @@ func sameFileFold(a, b string, fold bool) bool {
 	}
 	sa, err1 := os.Stat(a)
 	sb, err2 := os.Stat(b)
-	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+	if err1 == nil && err2 == nil {
+		return os.SameFile(sa, sb)
+	}
+	// Files not there yet (outputs) are one file when their names match in
+	// one folder reached by two paths (a link to it, a junction, another
+	// drive letter for it).
+	if err1 == nil || err2 == nil {
+		return false
+	}
+	na, nb := filepath.Base(a), filepath.Base(b)
+	if na != nb && !(fold && strings.EqualFold(na, nb)) {
+		return false
+	}
+	da, err1 := os.Stat(filepath.Dir(a))
+	db, err2 := os.Stat(filepath.Dir(b))
+	return err1 == nil && err2 == nil && os.SameFile(da, db)
 }
 
 // pngMagic is the first 8 bytes of every PNG file.

@@ -125,6 +125,20 @@ func TestSameFileFold(t *testing.T) {
 	if sameFile(a, b) != foldCase {
 		t.Errorf("sameFile(%s, %s) = %v on %s", a, b, !foldCase, runtime.GOOS)
 	}
+	// Files not there yet in one folder reached by two paths (a link to it).
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	if !sameFileFold(a, filepath.Join(link, "R.json"), false) {
+		t.Errorf("%s and the same name through a link to its folder: not the same file", a)
+	}
+	if !sameFileFold(a, filepath.Join(link, "r.JSON"), true) || sameFileFold(a, filepath.Join(link, "r.JSON"), false) {
+		t.Error("through a linked folder, case folding is not applied as asked")
+	}
+	if sameFileFold(a, filepath.Join(link, "S.json"), true) {
+		t.Error("R.json and S.json through a linked folder: the same file")
+	}
 }
 
 // TestCheckOutputNameWindows: on Windows an output named after a device

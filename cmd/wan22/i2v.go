@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wan22/wan22"
@@ -655,6 +656,10 @@ func (e *outputsError) Unwrap() []error { return e.errs }
 // reporter prints progress: a bar on a terminal, log lines otherwise, or
 // JSON objects.
 type reporter struct {
+	// mu makes each of start, note, warn, event and done one whole print: a
+	// library warning (reporterLog) may come from another goroutine than the
+	// progress events one day, and both touch the bar.
+	mu             sync.Mutex
 	stdout, stderr io.Writer
 	prefix         string // "wan22 i2v:" or "wan22 demo:", before every line on stderr
 	json           bool
@@ -686,6 +691,8 @@ func (r *reporter) emitJSON(v any) {
 
 // start prints what will run where.
 func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	budget := "all free device memory"
 	if f.vramBytes > 0 {
 		budget = fmt.Sprintf("%.1f GiB", f.vram)
@@ -731,6 +738,8 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 
 // note prints a remark (e.g. the video format fallback).
 func (r *reporter) note(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.json {
 		r.emitJSON(map[string]any{"type": "note", "message": msg})
 		return
@@ -741,6 +750,8 @@ func (r *reporter) note(msg string) {
 
 // warn prints a warning: something went wrong that does not end the run.
 func (r *reporter) warn(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.json {
 		r.emitJSON(map[string]any{"type": "warning", "message": msg})
 		return
@@ -759,6 +770,8 @@ func (r *reporter) endBar() {
 
 // event prints one progress event.
 func (r *reporter) event(ev wan22.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.sum.add(ev)
 	if r.json {
 		r.emitJSON(struct {
@@ -802,6 +815,8 @@ func (r *reporter) event(ev wan22.Event) {
 // done reports the finished run: the stage summary once, then each
 // written output.
 func (r *reporter) done(written multiWriter, took time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.json {
 		r.emitJSON(map[string]any{"type": "summary", "stages": r.sum.totals()})
 	} else {
