@@ -22,7 +22,9 @@ type Ratio struct {
 // frames and budget (Run.Key) and, when either report is a merged one whose
 // runs have their own models, by expert type too; it returns their ratios
 // in cur's order, and the labels (Report.RunLabel) of cur's completed runs
-// old does not have.
+// old does not have. Of a run twice in one report (older builds wrote
+// such reports) the first counts: old's first is matched, and cur's later
+// ones are left out.
 func Compare(old, cur *Report) (ratios []Ratio, unmatched []string) {
 	byType := old.perRunModels() || cur.perRunModels()
 	prev := map[string]*Run{}
@@ -33,17 +35,21 @@ func Compare(old, cur *Report) (ratios []Ratio, unmatched []string) {
 		return run.Key()
 	}
 	for i := range old.Runs {
-		if o := &old.Runs[i]; o.Status == StatusOK {
-			prev[key(old, o)] = o
+		if k := key(old, &old.Runs[i]); prev[k] == nil {
+			prev[k] = &old.Runs[i]
 		}
 	}
+	done := map[string]bool{}
 	for i := range cur.Runs {
 		n := &cur.Runs[i]
-		if n.Status != StatusOK {
+		k := key(cur, n)
+		first := !done[k]
+		done[k] = true
+		if !first || n.Status != StatusOK {
 			continue
 		}
-		o, ok := prev[key(cur, n)]
-		if !ok {
+		o := prev[k]
+		if o == nil || o.Status != StatusOK {
 			unmatched = append(unmatched, cur.RunLabel(n))
 			continue
 		}

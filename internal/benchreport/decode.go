@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/wan22/wan22/gguf"
 )
 
 // FormatError says why a file is not a readable bench report: the place in
@@ -32,6 +35,11 @@ func (e *FormatError) Error() string {
 // giveReport is the advice of a file that is not a report at all.
 const giveReport = "give a file written by wan22 bench --json"
 
+// byteOrderMark is the UTF-8 encoding of U+FEFF, which some editors (on
+// Windows) put at the start of a text file they save; a report may start
+// with it.
+const byteOrderMark = "\xEF\xBB\xBF"
+
 // optionalFields are the fields of the report's types that a report may
 // lack although this version always writes them: added within the schema
 // after its first version (docs/BENCH_SCHEMA.md, Versions), so older
@@ -44,22 +52,25 @@ var optionalFields = map[reflect.Type][]string{
 // timeType is the type of the report's RFC 3339 times.
 var timeType = reflect.TypeFor[time.Time]()
 
-// decodeStrict reads one report from rd: one JSON object and nothing after
-// it, of the schema's field names and types, with every field the schema
-// requires (checkValue), then the values' own rules (Report.check).
+// decodeStrict reads one report from rd: one JSON object (after a UTF-8
+// byte order mark, if any) and nothing after it, with the schema's types
+// for the fields it knows and every field the schema requires (checkValue;
+// fields it does not know are ignored), then the values' own rules
+// (Report.check).
 func decodeStrict(rd io.Reader) (*Report, error) {
 	cr := &countingReader{r: rd}
 	br := bufio.NewReader(cr)
-	if err := checkStart(br); err != nil {
+	skipped, err := checkStart(br)
+	if err != nil {
 		return nil, err
 	}
 	dec := json.NewDecoder(br)
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
-		return nil, syntaxProblem(err, cr.n)
+		return nil, syntaxProblem(err, cr.n, skipped)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, &FormatError{Problem: fmt.Sprintf("not a bench report: the file goes on after the report's JSON object, at byte %d: one report per file (merge several with wan22 bench --from-json)", dec.InputOffset())}
+		return nil, &FormatError{Problem: fmt.Sprintf("not a bench report: the file goes on after the report's JSON object, at byte %d: one report per file (merge several with wan22 bench --from-json)", skipped+dec.InputOffset())}
 	}
 	// The schema first: a file of another kind or version is said to be
 	// one, rather than its first unknown field.
@@ -71,15 +82,15 @@ func decodeStrict(rd io.Reader) (*Report, error) {
 	}
 	var schema string
 	if len(head.Schema) > 0 && json.Unmarshal(head.Schema, &schema) != nil {
-		return nil, &FormatError{Field: "schema", Problem: fmt.Sprintf("is %s, not a string: %s", head.Schema, giveReport)}
+		return nil, &FormatError{Field: "schema", Problem: fmt.Sprintf("is %s, not a string: %s", preview(head.Schema), giveReport)}
 	}
 	switch {
 	case schema == "":
 		return nil, &FormatError{Problem: "not a bench report (no \"schema\" field): " + giveReport}
 	case !strings.HasPrefix(schema, "wan22-bench/"):
-		return nil, &FormatError{Problem: fmt.Sprintf("not a bench report (schema %q): %s", schema, giveReport)}
+		return nil, &FormatError{Problem: fmt.Sprintf("not a bench report (schema %s): %s", gguf.Quote(schema), giveReport)}
 	case schema != Schema:
-		return nil, &FormatError{Problem: fmt.Sprintf("schema %q, want %q (a report of another wan22 version: rerun the bench)", schema, Schema)}
+		return nil, &FormatError{Problem: fmt.Sprintf("schema %s, want %q (a report of another wan22 version: rerun the bench)", gguf.Quote(schema), Schema)}
 	}
 	if err := checkValue("", raw, reflect.TypeFor[Report]()); err != nil {
 		return nil, err
@@ -107,39 +118,64 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // checkStart refuses a file that is empty or whose JSON is not an object,
-// before reading it whole (a model file given by mistake is not read).
-func checkStart(br *bufio.Reader) error {
-	for {
+// before reading it whole (a model file given by mistake is not read). It
+// skips a UTF-8 byte order mark and the white space before the object, and
+// returns how many bytes it skipped.
+func checkStart(br *bufio.Reader) (skipped int64, err error) {
+	if bom, _ := br.Peek(len(byteOrderMark)); string(bom) == byteOrderMark {
+		br.Discard(len(bom))
+		skipped = int64(len(bom))
+	}
+	for ; ; skipped++ {
 		b, err := br.ReadByte()
 		if err == io.EOF {
-			return &FormatError{Problem: "not a bench report: the file is empty: " + giveReport}
+			return 0, &FormatError{Problem: "not a bench report: the file is empty: " + giveReport}
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 		switch b {
 		case ' ', '\t', '\r', '\n':
 			continue
 		case '{':
-			return br.UnreadByte()
+			return skipped, br.UnreadByte()
 		case '[':
-			return &FormatError{Problem: "not a bench report: it holds a JSON array, and a report is one JSON object: " + giveReport + " (one report per file)"}
+			return 0, &FormatError{Problem: "not a bench report: it holds a JSON array, and a report is one JSON object: " + giveReport + " (one report per file)"}
 		case '"', 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-			return &FormatError{Problem: fmt.Sprintf("not a bench report: it holds a JSON %s, and a report is one JSON object: %s", jsonKind(b), giveReport)}
+			return 0, &FormatError{Problem: fmt.Sprintf("not a bench report: it holds a JSON %s, and a report is one JSON object: %s", jsonKind(b), giveReport)}
 		}
-		return &FormatError{Problem: fmt.Sprintf("not a bench report: it is not JSON (it starts with %q): %s", b, giveReport)}
+		return 0, &FormatError{Problem: fmt.Sprintf("not a bench report: it is not JSON (it starts with %s): %s", firstChar(br, b), giveReport)}
 	}
 }
 
+// firstChar names the character starting with b, just read from br, that
+// a file starts with: 'G', '\x00', 'é', the byte 0xFF when b starts no
+// UTF-8 character, or the UTF-16 byte order mark.
+func firstChar(br *bufio.Reader, b byte) string {
+	if b < utf8.RuneSelf {
+		return strconv.QuoteRune(rune(b))
+	}
+	next, _ := br.Peek(utf8.UTFMax - 1)
+	if b == 0xFF && len(next) > 0 && next[0] == 0xFE || b == 0xFE && len(next) > 0 && next[0] == 0xFF {
+		return fmt.Sprintf("the UTF-16 byte order mark %02X %02X: it is UTF-16 text; save it as UTF-8", b, next[0])
+	}
+	r, size := utf8.DecodeRune(append([]byte{b}, next...))
+	if r == utf8.RuneError && size == 1 {
+		return fmt.Sprintf("the byte 0x%02X", b)
+	}
+	return strconv.QuoteRune(r)
+}
+
 // syntaxProblem describes a JSON decoding error of a report's text; size
-// is the bytes read.
-func syntaxProblem(err error, size int64) error {
+// is the bytes read, skipped those before the JSON object (the decoder's
+// offsets start after them).
+func syntaxProblem(err error, size, skipped int64) error {
 	var se *json.SyntaxError
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &FormatError{Problem: fmt.Sprintf("the file ends inside the report's JSON, after %d bytes: it was cut short (copied or written in part?); write it again with wan22 bench --json", size)}
 	case errors.As(err, &se):
-		return &FormatError{Problem: fmt.Sprintf("not a bench report: its JSON is invalid at byte %d: %v (a damaged or hand-edited file?)", se.Offset, strings.TrimPrefix(se.Error(), "json: "))}
+		return &FormatError{Problem: fmt.Sprintf("not a bench report: its JSON is invalid at byte %d: %v (a damaged or hand-edited file?)", skipped+se.Offset, strings.TrimPrefix(se.Error(), "json: "))}
 	}
 	return &FormatError{Problem: "not a bench report: " + err.Error()}
 }
@@ -189,10 +225,12 @@ func want(t reflect.Type) string {
 
 // checkValue checks that raw, the JSON value at path, is of Go type t as
 // the schema writes it: the JSON kind, whole numbers in range, RFC 3339
-// times, and for objects no field the schema lacks and every field it
-// requires (those without omitempty or omitzero, less optionalFields, of
-// this package's types; blockswap.Stats is the engine's, and its fields
-// come and go with it).
+// times, and for objects every field the schema requires (those without
+// omitempty or omitzero, less optionalFields, of this package's types;
+// blockswap.Stats is the engine's, and its fields come and go with it).
+// An object's fields that t lacks are not checked: a newer wan22 may add
+// fields within the schema (docs/BENCH_SCHEMA.md, Versions), and reading
+// ignores them.
 func checkValue(path string, raw json.RawMessage, t reflect.Type) error {
 	raw = bytes.TrimSpace(raw)
 	at := path
@@ -206,18 +244,14 @@ func checkValue(path string, raw json.RawMessage, t reflect.Type) error {
 	if got == "null" && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice) {
 		return nil
 	}
-	shown := string(raw)
-	if len(shown) > 40 {
-		shown = shown[:37] + "..."
-	}
-	mismatch := func() error { return bad("is %s, want %s", shown, want(t)) }
+	mismatch := func() error { return bad("is %s, want %s", preview(raw), want(t)) }
 	if t == timeType {
 		var s string
 		if got != "string" || json.Unmarshal(raw, &s) != nil {
 			return mismatch()
 		}
 		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
-			return bad("is %q, want an RFC 3339 time such as 2026-12-06T10:00:00Z", s)
+			return bad("is %s, want an RFC 3339 time such as 2026-12-06T10:00:00Z", gguf.Quote(s))
 		}
 		return nil
 	}
@@ -267,10 +301,9 @@ func checkValue(path string, raw json.RawMessage, t reflect.Type) error {
 }
 
 // checkObject checks the fields of the JSON object at path (at: its name in
-// messages) against the struct type t.
+// messages) that the struct type t has; the others are ignored.
 func checkObject(path, at string, fields map[string]json.RawMessage, t reflect.Type) error {
 	ours := t.PkgPath() == reflect.TypeFor[Report]().PkgPath()
-	known := map[string]bool{}
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
@@ -280,7 +313,6 @@ func checkObject(path, at string, fields map[string]json.RawMessage, t reflect.T
 		if name == "" {
 			name = sf.Name
 		}
-		known[name] = true
 		v, ok := fields[name]
 		if !ok {
 			optional := !ours || strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero") || slices.Contains(optionalFields[t], name)
@@ -297,39 +329,44 @@ func checkObject(path, at string, fields map[string]json.RawMessage, t reflect.T
 			return err
 		}
 	}
-	var unknown []string
-	for name := range fields {
-		if !known[name] {
-			unknown = append(unknown, name)
-		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return &FormatError{Field: at, Problem: fmt.Sprintf("has %s, not a field of %s as this wan22 reads it (a misspelt field, or a report of a newer wan22?); docs/BENCH_SCHEMA.md lists the fields",
-			quoteList(unknown), Schema)}
-	}
 	return nil
 }
 
-// quoteList writes names (at least one) as "a", "b" and "c".
-func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
+// preview shows raw, a JSON value's text from a report, in a message: at
+// most 40 bytes (longer text is cut at a character's boundary and ends in
+// "..."), with every character that is not printable (C1 controls, line
+// separators, invalid UTF-8) escaped as Go's strconv.Quote escapes it, so
+// that a damaged file cannot put control sequences on a terminal.
+func preview(raw []byte) string {
+	const most = 40
+	var b strings.Builder
+	cut := -1 // where the text is cut if it is longer than most
+	for i := 0; i < len(raw); {
+		r, w := utf8.DecodeRune(raw[i:])
+		c := string(raw[i : i+w])
+		if r == utf8.RuneError && w == 1 || !strconv.IsPrint(r) {
+			q := strconv.Quote(c)
+			c = q[1 : len(q)-1]
+		}
+		if cut < 0 && b.Len()+len(c) > most-len("...") {
+			cut = b.Len()
+		}
+		if b.Len()+len(c) > most {
+			return b.String()[:cut] + "..."
+		}
+		b.WriteString(c)
+		i += w
 	}
-	if len(q) == 1 {
-		return q[0]
-	}
-	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
+	return b.String()
 }
 
 // check checks the rules of a report's values that the JSON types do not
-// tell: every run has a size, a frame count and a known
-// status, and is there once (--compare matches runs by expert type, size,
-// frames and budget); a completed run's stages are the schema's, in its
-// order, each at most once, and no time is negative.
+// tell: every run has a size, a frame count and a known status; a
+// completed run's stages are the schema's, in its order, each at most once,
+// and no time is negative. A run may be there twice (same expert type,
+// size, frames and budget: older builds ran bench --frames 5,05 so); the
+// first counts (Compare, Merge).
 func (r *Report) check() error {
-	seen := map[string]int{}
 	for i := range r.Runs {
 		run := &r.Runs[i]
 		at := fmt.Sprintf("runs[%d]", i)
@@ -343,13 +380,8 @@ func (r *Report) check() error {
 			return bad("has vram_budget %d: want bytes, 0 or more", run.VRAMBudget)
 		}
 		if !slices.Contains([]string{StatusOK, StatusNoFit, StatusFailed}, run.Status) {
-			return bad("has status %q: want %q, %q or %q", run.Status, StatusOK, StatusNoFit, StatusFailed)
+			return bad("has status %s: want %q, %q or %q", gguf.Quote(run.Status), StatusOK, StatusNoFit, StatusFailed)
 		}
-		key := r.ModelsOf(run).ExpertType + " " + run.Key()
-		if j, ok := seen[key]; ok {
-			return bad("is the run of runs[%d] again (%s): each expert type, size, frame count and budget is run once", j, r.RunLabel(run))
-		}
-		seen[key] = i
 		if run.Status != StatusOK {
 			continue
 		}
@@ -360,7 +392,7 @@ func (r *Report) check() error {
 			case i < 0 && slices.Contains(StageNames, s.Name):
 				return bad("has stage %q twice or out of order: want them in the order %s", s.Name, strings.Join(StageNames, ", "))
 			case i < 0:
-				return bad("stages[%d] is %q: want one of %s", k, s.Name, strings.Join(StageNames, ", "))
+				return bad("stages[%d] is %s: want one of %s", k, gguf.Quote(s.Name), strings.Join(StageNames, ", "))
 			case s.Seconds < 0:
 				return bad("stage %q took %g s: a time is not negative", s.Name, s.Seconds)
 			}

@@ -56,7 +56,9 @@ func (e *MergeError) Error() string {
 // reports of older versions, are exact), and Timesteps, absent in older
 // reports. At most one PyTorch reference may be among them, or several
 // equal ones. Two reports holding the same run (experts, size, frames and
-// budget) are refused, so a merged report never counts a run twice.
+// budget) are refused, so a merged report never counts a run twice; of a
+// run twice within one report (older builds wrote such reports) the first
+// is kept and the others are left out, also of the source's Runs count.
 // Created is the newest report's. Merge does not modify the reports.
 func Merge(srcs []Source) (*Report, error) {
 	if len(srcs) == 0 {
@@ -91,11 +93,14 @@ func Merge(srcs []Source) (*Report, error) {
 			}
 			out.Torch, torchFrom = r.Torch, s.File
 		}
+		before := len(out.Sources)
 		if len(r.Sources) > 0 { // an earlier merge: keep its parts
 			out.Sources = append(out.Sources, r.Sources...)
 		} else {
 			out.Sources = append(out.Sources, SourceInfo{File: s.File, Created: r.Created, Command: slices.Clone(r.Command), Runs: len(r.Runs)})
 		}
+		parts := partOfRuns(out.Sources[before:])
+		mine := map[string]bool{} // this report's runs
 		for i := range r.Runs {
 			run := r.Runs[i]
 			if run.Status == StatusOK && run.MeasuredHigh == 0 && run.MeasuredLow == 0 {
@@ -107,6 +112,13 @@ func Merge(srcs []Source) (*Report, error) {
 				run.Models = &m
 			}
 			label := m.ExpertType + " " + run.Key()
+			if mine[label] { // the first counts
+				if i < len(parts) {
+					out.Sources[before+parts[i]].Runs--
+				}
+				continue
+			}
+			mine[label] = true
 			if other, dup := seen[label]; dup {
 				return nil, &MergeError{A: other, B: s.File, What: "run", AValue: strings.TrimSpace(label)}
 			}
@@ -120,6 +132,18 @@ func Merge(srcs []Source) (*Report, error) {
 		out.Settings.Models = sharedModels(out)
 	}
 	return out, nil
+}
+
+// partOfRuns returns, for each run of a report made of parts, the index
+// of its part: the first parts[0].Runs runs are of part 0, and so on.
+func partOfRuns(parts []SourceInfo) []int {
+	var of []int
+	for p, s := range parts {
+		for range max(s.Runs, 0) {
+			of = append(of, p)
+		}
+	}
+	return of
 }
 
 // allModels returns the models every run of r ran with, and false when its
