@@ -122,7 +122,8 @@ const minSafetensors = 8 + 2
 // there) shorter than its fixed header; a safetensors file that ends after
 // its 8-byte header length (nothing follows, or '{' and less than the JSON
 // header it announces); or fewer than 8 bytes that could start a
-// safetensors file (FormatUnknown then: too short to tell). what says what
+// safetensors file's header length (shortSafetensors; FormatUnknown then:
+// too short to tell). what says what
 // is missing. An empty file is none of these.
 func truncation(head []byte, size int64) (f Format, what string, ok bool) {
 	switch {
@@ -139,14 +140,22 @@ func truncation(head []byte, size int64) (f Format, what string, ok bool) {
 		if n >= 2 && n <= safetensors.MaxHeaderSize && n > uint64(size-8) && (size == 8 || len(head) > 8 && head[8] == '{') {
 			return FormatSafetensors, fmt.Sprintf("its first 8 bytes announce a %d-byte JSON header, but %s %s", n, count(int(size-8), "byte"), follow(size-8)), true
 		}
-	case size < 8 && !bytes.ContainsFunc(head[min(len(head), 4):], func(r rune) bool { return r != 0 }):
-		// A safetensors header length (at most MaxHeaderSize) has its
-		// bytes 4 to 7 zero: only such a start can be a cut safetensors file.
+	case size < 8 && len(head) < 8 && shortSafetensors(head):
 		if _, known := knownHead(head); !known {
 			return FormatUnknown, fmt.Sprintf("a model file has at least %d bytes (safetensors) or %d (GGUF)", minSafetensors, ggufFixedHeader), true
 		}
 	}
 	return FormatUnknown, "", false
+}
+
+// shortSafetensors tells whether head, fewer than 8 bytes, can be the
+// start of a safetensors file's 8-byte little-endian header length: the
+// smallest length it can start, head padded with zeros, is at most
+// safetensors.MaxHeaderSize. Text such as "abc\n" or "test" cannot.
+func shortSafetensors(head []byte) bool {
+	var n [8]byte
+	copy(n[:], head)
+	return binary.LittleEndian.Uint64(n[:]) <= safetensors.MaxHeaderSize
 }
 
 // follow is "follows" after one byte, else "follow".

@@ -2,6 +2,7 @@ package modelfile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -111,6 +112,48 @@ func TestDescribeShortHeads(t *testing.T) {
 	} {
 		if got := DescribeHead(c.head); !strings.Contains(got, c.want) {
 			t.Errorf("DescribeHead(%q) = %q, want it to contain %q", c.head, got, c.want)
+		}
+	}
+}
+
+// TestOpenShortText: a file of fewer than 8 bytes is a cut safetensors file
+// only when its bytes, padded with zeros to an 8-byte header length (the
+// smallest length they can start), give at most safetensors.MaxHeaderSize;
+// short text such as "abc\n" cannot start one and is an unrecognised
+// format, not a truncated file to download again.
+func TestOpenShortText(t *testing.T) {
+	le := func(n uint64) []byte { b := make([]byte, 8); binary.LittleEndian.PutUint64(b, n); return b }
+	dir := t.TempDir()
+	for _, c := range []struct {
+		data      []byte
+		truncated bool
+	}{
+		{[]byte("abc\n"), false},
+		{[]byte("test"), false},
+		{[]byte("hello!!"), false},
+		{[]byte("hello"), false},
+		{le(safetensors.MaxHeaderSize + 1)[:4], false},
+		{le(safetensors.MaxHeaderSize)[:4], true},
+		{le(safetensors.MaxHeaderSize)[:7], true},
+		{[]byte("\x80\x00\x00"), true},
+		{[]byte("hi\n"), true}, // 0x0a6968 bytes of header: a cut safetensors file could start so
+	} {
+		path := filepath.Join(dir, "short")
+		if err := os.WriteFile(path, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		src, _, err := Open(path)
+		if err == nil {
+			src.Close()
+			t.Errorf("%q: no error", c.data)
+			continue
+		}
+		var te *TruncatedError
+		if errors.As(err, &te) != c.truncated || c.truncated != !strings.Contains(err.Error(), "unrecognised file format") {
+			t.Errorf("%q: %v; want truncated %v, else an unrecognised format", c.data, err, c.truncated)
+		}
+		if d := DescribeHead(c.data); strings.Contains(d, "truncated") != c.truncated {
+			t.Errorf("DescribeHead(%q) = %q; want truncated %v", c.data, d, c.truncated)
 		}
 	}
 }
