@@ -31,8 +31,9 @@ const maxQuoted = 200
 // metadata key or value, a dtype) for an error message: in double quotes
 // with Go's escapes (strconv.Quote), so that control characters such as
 // ESC, CR or NUL, C1 controls and invalid UTF-8 cannot reach a terminal, and
-// cut after at most 200 bytes of escaped text, with the string's full
-// length, as in "blocks.0.att…"… (5003 bytes). The packages that read model
+// cut after at most 200 bytes of escaped text, then closed and followed by
+// the string's full length, as in "blocks.0.att"… (5003 bytes) (the cut
+// never splits a character or an escape). The packages that read model
 // files (gguf, safetensors, engine/modelfile) quote every such string with
 // it, so a damaged or crafted file cannot make an error long or unprintable.
 func Quote(s string) string {
