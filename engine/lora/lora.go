@@ -257,11 +257,11 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 	for _, ti := range src.Tensors() {
 		ti := ti
 		if !slices.Contains(floatTypes, ti.Type) {
-			return nil, fmt.Errorf("lora: %s: tensor %q is %v; LoRA tensors must be floating point (F32, F16, BF16)", name, ti.Name, ti.Type)
+			return nil, fmt.Errorf("lora: %s: tensor %s is %v; LoRA tensors must be floating point (F32, F16, BF16)", name, gguf.Quote(ti.Name), ti.Type)
 		}
 		for _, l := range lycoris {
 			if strings.Contains(ti.Name, l.frag) {
-				return nil, fmt.Errorf("lora: %s: tensor %q is a %s adapter, which wan22 does not apply; convert it to a plain LoRA (lora_down/lora_up)", name, ti.Name, l.what)
+				return nil, fmt.Errorf("lora: %s: tensor %s is a %s adapter, which wan22 does not apply; convert it to a plain LoRA (lora_down/lora_up)", name, gguf.Quote(ti.Name), l.what)
 			}
 		}
 		var p part
@@ -302,16 +302,16 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 			f.Style.Diffs = true
 			d, err := diffTarget(r, p, param)
 			if err != nil {
-				return nil, fmt.Errorf("lora: %s: tensor %q: %v", name, ti.Name, err)
+				return nil, fmt.Errorf("lora: %s: tensor %s: %v", name, gguf.Quote(ti.Name), err)
 			}
 			if prev, dup := diffs[d]; dup {
-				return nil, fmt.Errorf("lora: %s: tensors %q and %q are both deltas of %s", name, prev.Key, ti.Name, d)
+				return nil, fmt.Errorf("lora: %s: tensors %s and %s are both deltas of %s", name, gguf.Quote(prev.Key), gguf.Quote(ti.Name), d)
 			}
 			diffs[d] = Diff{Param: d, Key: ti.Name, Shape: ti.Shape}
 			continue
 		}
 		if r.mod.kind != kLinear {
-			return nil, fmt.Errorf("lora: %s: tensor %q is a low-rank adapter of %s, which is not a linear layer", name, ti.Name, r.name)
+			return nil, fmt.Errorf("lora: %s: tensor %s is a low-rank adapter of %s, which is not a linear layer", name, gguf.Quote(ti.Name), r.name)
 		}
 		g := groups[r.name]
 		if g == nil {
@@ -320,7 +320,7 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 		}
 		slot := map[part]**gguf.TensorInfo{pDown: &g.down, pUp: &g.up, pAlpha: &g.alpha}[p]
 		if *slot != nil {
-			return nil, fmt.Errorf("lora: %s: tensors %q and %q both adapt %s (the same module spelled two ways)", name, (*slot).Name, ti.Name, r.name)
+			return nil, fmt.Errorf("lora: %s: tensors %s and %s both adapt %s (the same module spelled two ways)", name, gguf.Quote((*slot).Name), gguf.Quote(ti.Name), r.name)
 		}
 		*slot = &ti
 	}
@@ -331,7 +331,10 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 			more = fmt.Sprintf(" and %d more", len(unknown)-5)
 			unknown = unknown[:5]
 		}
-		return nil, fmt.Errorf("lora: %s: unknown keys %q%s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, PEFT/diffusers)", name, unknown, more)
+		for i, k := range unknown {
+			unknown[i] = gguf.Quote(k)
+		}
+		return nil, fmt.Errorf("lora: %s: unknown keys %s%s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, PEFT/diffusers)", name, strings.Join(unknown, ", "), more)
 	}
 	if len(groups) == 0 && len(diffs) == 0 {
 		return nil, fmt.Errorf("lora: %s: the file holds no LoRA tensors", name)
@@ -388,35 +391,35 @@ func diffTarget(r resolved, p part, param string) (string, error) {
 func adapterOf(f *File, mod string, down, up, alpha *gguf.TensorInfo) (Adapter, error) {
 	switch {
 	case down == nil && up != nil:
-		return Adapter{}, fmt.Errorf("tensor %q has no matching down (A) matrix for %s", up.Name, mod)
+		return Adapter{}, fmt.Errorf("tensor %s has no matching down (A) matrix for %s", gguf.Quote(up.Name), mod)
 	case up == nil && down != nil:
-		return Adapter{}, fmt.Errorf("tensor %q has no matching up (B) matrix for %s", down.Name, mod)
+		return Adapter{}, fmt.Errorf("tensor %s has no matching up (B) matrix for %s", gguf.Quote(down.Name), mod)
 	case up == nil:
-		return Adapter{}, fmt.Errorf("tensor %q: an alpha for %s without its matrices", alpha.Name, mod)
+		return Adapter{}, fmt.Errorf("tensor %s: an alpha for %s without its matrices", gguf.Quote(alpha.Name), mod)
 	}
 	a := Adapter{Module: mod, Down: down.Name, Up: up.Name}
 	ds, us := down.Shape, up.Shape
 	if len(ds) < 2 || len(us) < 2 {
-		return a, fmt.Errorf("tensors %q %v and %q %v: a LoRA's matrices have at least 2 dimensions", down.Name, ds, up.Name, us)
+		return a, fmt.Errorf("tensors %s %v and %s %v: a LoRA's matrices have at least 2 dimensions", gguf.Quote(down.Name), ds, gguf.Quote(up.Name), us)
 	}
 	a.Rank, a.Out = int(ds[0]), int(us[0])
 	a.In = int(product(ds[1:]))
 	if a.Rank <= 0 || a.In <= 0 || a.Out <= 0 || product(us[2:]) != 1 || int(us[1]) != a.Rank {
-		return a, fmt.Errorf("tensor %q has shape %v and %q %v: want down [rank, in…] and up [out, rank] with the same rank", down.Name, ds, up.Name, us)
+		return a, fmt.Errorf("tensor %s has shape %v and %s %v: want down [rank, in…] and up [out, rank] with the same rank", gguf.Quote(down.Name), ds, gguf.Quote(up.Name), us)
 	}
 	if len(ds) > 2 && mod != "patch_embedding" {
-		return a, fmt.Errorf("tensor %q has shape %v: %s is a linear layer, want [rank, in]", down.Name, ds, mod)
+		return a, fmt.Errorf("tensor %s has shape %v: %s is a linear layer, want [rank, in]", gguf.Quote(down.Name), ds, mod)
 	}
 	if alpha != nil {
 		if alpha.Elements() != 1 {
-			return a, fmt.Errorf("tensor %q has shape %v, want a scalar alpha", alpha.Name, alpha.Shape)
+			return a, fmt.Errorf("tensor %s has shape %v, want a scalar alpha", gguf.Quote(alpha.Name), alpha.Shape)
 		}
 		v, err := f.read(alpha.Name)
 		if err != nil {
 			return a, err
 		}
 		if math.IsNaN(float64(v[0])) || math.IsInf(float64(v[0]), 0) {
-			return a, fmt.Errorf("tensor %q: alpha is %v", alpha.Name, v[0])
+			return a, fmt.Errorf("tensor %s: alpha is %v", gguf.Quote(alpha.Name), v[0])
 		}
 		a.AlphaKey, a.Alpha, a.HasAlpha = alpha.Name, v[0], true
 	}
@@ -459,7 +462,7 @@ func blockOf(name string) (int, string) {
 func (f *File) read(key string) ([]float32, error) {
 	ti, ok := f.src.Lookup(key)
 	if !ok {
-		return nil, fmt.Errorf("lora: %s: no tensor %q", f.Name, key)
+		return nil, fmt.Errorf("lora: %s: no tensor %s", f.Name, gguf.Quote(key))
 	}
 	data, err := f.src.Data(key)
 	if err != nil {
@@ -467,11 +470,11 @@ func (f *File) read(key string) ([]float32, error) {
 	}
 	out := make([]float32, ti.Elements())
 	if err := gguf.Dequantize(ti.Type, data, out); err != nil {
-		return nil, fmt.Errorf("lora: %s: tensor %q: %w", f.Name, key, err)
+		return nil, fmt.Errorf("lora: %s: tensor %s: %w", f.Name, gguf.Quote(key), err)
 	}
 	for _, v := range out {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("lora: %s: tensor %q holds %v: the file is damaged", f.Name, key, v)
+			return nil, fmt.Errorf("lora: %s: tensor %s holds %v: the file is damaged", f.Name, gguf.Quote(key), v)
 		}
 	}
 	return out, nil

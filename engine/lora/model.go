@@ -3,6 +3,8 @@ package lora
 import (
 	"fmt"
 	"strings"
+
+	"github.com/wan22/wan22/gguf"
 )
 
 // Arch is the shape of a WAN DiT, as far as a LoRA can tell it.
@@ -89,11 +91,11 @@ func (f *File) dims() (Dims, error) {
 			return nil
 		}
 		if v%int64(s.factor) != 0 {
-			return fmt.Errorf("lora: %s: tensor %q: %d is not a multiple of %d (%s·%d)", f.Name, key, v, s.factor, s.name, s.factor)
+			return fmt.Errorf("lora: %s: tensor %s: %d is not a multiple of %d (%s·%d)", f.Name, gguf.Quote(key), v, s.factor, s.name, s.factor)
 		}
 		n := int(v) / s.factor
 		if prev, ok := vals[s.name]; ok && prev != n {
-			return fmt.Errorf("lora: %s: tensors %q and %q disagree on the model's %s (%d and %d): the file mixes two models", f.Name, d.from[s.name], key, s.name, prev, n)
+			return fmt.Errorf("lora: %s: tensors %s and %s disagree on the model's %s (%d and %d): the file mixes two models", f.Name, gguf.Quote(d.from[s.name]), gguf.Quote(key), s.name, prev, n)
 		}
 		if _, ok := vals[s.name]; !ok {
 			vals[s.name], d.from[s.name] = n, key
@@ -138,7 +140,7 @@ func (f *File) dims() (Dims, error) {
 		case r.mod.kind == kLinear && tensor == "weight":
 			out, in := moduleShape(mod)
 			if len(s) < 2 {
-				return d, fmt.Errorf("lora: %s: tensor %q has shape %v, want the [out, in] delta of %s", f.Name, df.Key, df.Shape, df.Param)
+				return d, fmt.Errorf("lora: %s: tensor %s has shape %v, want the [out, in] delta of %s", f.Name, gguf.Quote(df.Key), df.Shape, df.Param)
 			}
 			if err = see(out, s[0], df.Key); err == nil {
 				err = see(in, product(s[1:]), df.Key)
@@ -171,7 +173,7 @@ func (d Dims) mismatch(a Arch) string {
 	}{{"dim", d.Dim, a.Dim}, {"ffn", d.FFNDim, a.FFNDim}, {"in", d.InDim, a.InDim}, {"out", d.OutDim, a.OutDim},
 		{"text", d.TextDim, a.TextDim}, {"freq", d.FreqDim, a.FreqDim}} {
 		if c.got != 0 && c.got != c.want {
-			return fmt.Sprintf("its %s is %d (from tensor %q), the model's is %d", label(c.name), c.got, d.from[c.name], c.want)
+			return fmt.Sprintf("its %s is %d (from tensor %s), the model's is %d", label(c.name), c.got, gguf.Quote(d.from[c.name]), c.want)
 		}
 	}
 	if d.Blocks > a.Layers {
