@@ -84,9 +84,11 @@ func TestStopMidOp(t *testing.T) {
 		sc.ran.Store(0)
 		sc.calls.Store(0)
 		done := make(chan struct{})
+		var before int64 // blocks let run when the cancel came
 		go func() {
 			defer close(done)
 			<-sc.fire
+			before = sc.ran.Load()
 			cancel()
 		}()
 		_, err = run()
@@ -95,9 +97,13 @@ func TestStopMidOp(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || !errors.As(err, &ee) {
 			t.Fatalf("%s: cancelled run: err %v, want an *engine.Error matching context.Canceled", op.name, err)
 		}
-		// Every worker finishes at most its current block after the cancel.
-		if ran := sc.ran.Load(); ran > sc.at-1+int64(plain.workers) || ran >= total/2 {
-			t.Errorf("%s: %d of %d blocks ran after a cancel at block %d", op.name, ran, total, sc.at)
+		// Every worker starts at most one more block after the cancel (one
+		// that passed its check just before it). Blocks the other workers ran
+		// between the firing call and the cancel (the canceller goroutine may
+		// wait for a core on a loaded machine) are not the op's fault.
+		if ran := sc.ran.Load(); ran-before > int64(plain.workers) || ran >= total/2 {
+			t.Errorf("%s: %d of %d blocks ran, %d of them after the cancel (fired at call %d); want at most %d after it",
+				op.name, ran, total, ran-before, sc.at, plain.workers)
 		}
 
 		sc.ctx, sc.at = context.Background(), 0
