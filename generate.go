@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/metrics"
 	"slices"
 	"strings"
@@ -150,8 +151,10 @@ type Request struct {
 
 // Output says where a generation goes. At least one of Video and Frame must
 // be set. Generate calls the writer and the callbacks on its own goroutine,
-// one at a time, and none after the run's context has ended or Close has
-// returned. One that returns an error or panics stops the run: Generate
+// one at a time, and starts none once it has seen the run's context end or
+// Close: a call already under way when Close returns on another goroutine
+// finishes, and at most one more may start, so close or abort the writer
+// only after Generate returns. One that returns an error or panics stops the run: Generate
 // returns an *OutputError naming it (a panic's value and stack in a
 // *PanicError), with every model released. A callback may call the
 // Pipeline's Resolve, Device, Backend and Close, but not Generate, which
@@ -324,6 +327,9 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 		s.Negative = DefaultNegative
 	default:
 		s.Negative = r.Negative
+	}
+	if nilImage(r.Image) {
+		return s, requestErr("Image", errors.New("wan22: the request's Image is a nil pointer (a failed decode?): give a decoded image"))
 	}
 	switch {
 	case r.Image == nil && r.Tensor == nil:
@@ -716,7 +722,9 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 	case g.failed != nil:
 		// Progress failed: the run stopped for it (or had just ended).
 		return g.failed
-	case err != nil && ctx.Err() == nil && errors.Is(context.Cause(run), ErrClosed):
+	case err != nil && errors.Is(context.Cause(run), ErrClosed):
+		// Close came first (the cause keeps the first), even if ctx ended
+		// after it.
 		return fmt.Errorf("%w: Close stopped this Generate", ErrClosed)
 	}
 	return err
@@ -1011,4 +1019,15 @@ func orFloat(v, def float64) float64 {
 		return def
 	}
 	return v
+}
+
+// nilImage reports whether img is an interface holding a nil pointer (a
+// typed nil such as a (*image.RGBA)(nil) from a failed decode), whose Bounds
+// would panic.
+func nilImage(img image.Image) bool {
+	if img == nil {
+		return false
+	}
+	v := reflect.ValueOf(img)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }

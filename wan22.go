@@ -549,7 +549,7 @@ func (p *Pipeline) Close() error {
 	p.closed = true
 	p.end() // wakes the waiting Generates
 	if p.stopRun != nil {
-		p.stopRun(ErrClosed) // at once: no output is called after Close returns
+		p.stopRun(ErrClosed) // at once: the run starts no further output call (one under way finishes)
 	}
 	select {
 	case p.running <- struct{}{}:
