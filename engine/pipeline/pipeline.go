@@ -311,7 +311,7 @@ func I2V(ctx context.Context, b engine.Backend, m Models, image []float32, o Opt
 	return r.decode(x, emit)
 }
 
-func (r *run) encodeCondition(image []float32) ([]float32, error) {
+func (r *run) encodeCondition(image []float32) (cond []float32, err error) {
 	o := r.o
 	start := time.Now()
 	src, _, err := modelfile.Open(r.m.VAE)
@@ -320,6 +320,14 @@ func (r *run) encodeCondition(image []float32) ([]float32, error) {
 	}
 	defer src.Close()
 	r.emit(Event{Stage: VAEEncode})
+	// A stage that fails or is stopped is released too (the backend frees
+	// what it left and trims its caches), the run's error first.
+	released := false
+	defer func() {
+		if !released {
+			err = firstErr(err, r.released(VAEEncode))
+		}
+	}()
 	budget, err := r.deviceLeft()
 	if err != nil {
 		return nil, fmt.Errorf("VAE encode: %w", err)
@@ -343,6 +351,7 @@ func (r *run) encodeCondition(image []float32) ([]float32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VAE encode: %w", err)
 	}
+	released = true
 	if err := firstErr(r.released(VAEEncode), r.ctx.Err()); err != nil {
 		return nil, err
 	}
@@ -529,6 +538,8 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 	}
 
 	var cur *expert
+	var loading Stage // the expert stage loaded or being loaded, not yet released (holding)
+	var holding bool
 	// endExpert frees the current expert and reports its stage done.
 	endExpert := func(step int) error {
 		if cur == nil {
@@ -536,7 +547,7 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 		}
 		s := cur.stage
 		cur.free()
-		cur = nil
+		cur, holding = nil, false
 		if err := r.released(s); err != nil {
 			return err
 		}
@@ -546,6 +557,9 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 	defer func() {
 		if cur != nil {
 			cur.free()
+		}
+		if holding { // failed or stopped while loading or running it: released too, the run's error first
+			err = firstErr(err, r.released(loading))
 		}
 	}()
 	var stepTime time.Duration // denoising time so far, expert loads excluded
@@ -562,6 +576,7 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 				return nil, err
 			}
 			start := time.Now()
+			loading, holding = s, true
 			if cur, err = r.loadExpert(s, p, needCFG[s]); err != nil {
 				return nil, err
 			}
@@ -643,7 +658,7 @@ func planSummary(m *dit.Model) string {
 }
 
 // decode runs the VAE decoder, streaming frames to emit.
-func (r *run) decode(x []float32, emit vae.EmitFunc) error {
+func (r *run) decode(x []float32, emit vae.EmitFunc) (err error) {
 	o := r.o
 	start := time.Now()
 	src, _, err := modelfile.Open(r.m.VAE)
@@ -652,6 +667,12 @@ func (r *run) decode(x []float32, emit vae.EmitFunc) error {
 	}
 	defer src.Close()
 	r.emit(Event{Stage: VAEDecode, Steps: o.Frames})
+	released := false // as in encodeCondition
+	defer func() {
+		if !released {
+			err = firstErr(err, r.released(VAEDecode))
+		}
+	}()
 	budget, err := r.deviceLeft()
 	if err != nil {
 		return fmt.Errorf("VAE decode: %w", err)
@@ -685,6 +706,7 @@ func (r *run) decode(x []float32, emit vae.EmitFunc) error {
 	case err != nil:
 		return fmt.Errorf("VAE decode: %w", err)
 	}
+	released = true
 	if err := r.released(VAEDecode); err != nil {
 		return err
 	}
