@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/wan22/wan22/internal/safetext"
 )
 
 func TestQuote(t *testing.T) {
@@ -45,14 +45,8 @@ var hostileName = hostile + strings.Repeat("A", 5000)
 // characters, and shows the start of hostileName escaped.
 func checkSafeMessage(t *testing.T, msg string) {
 	t.Helper()
-	if len(msg) > 1000 {
-		t.Errorf("message is %d bytes long: %.300q…", len(msg), msg)
-	}
-	if !utf8.ValidString(msg) {
-		t.Errorf("message is not UTF-8: %.300q", msg)
-	}
-	if i := strings.IndexFunc(msg, unicode.IsControl); i >= 0 {
-		t.Errorf("message has the control character %q at %d: %.300q", msg[i], i, msg)
+	if p := safetext.Problem(msg, false, 1000); p != "" {
+		t.Errorf("message %s: %.300q", p, msg)
 	}
 	if !strings.Contains(msg, `\x1b[2J\x00evil`) || !strings.Contains(msg, "bytes)") {
 		t.Errorf("message does not show the name escaped and its length: %.300q", msg)

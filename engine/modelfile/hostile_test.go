@@ -7,26 +7,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/safetext"
 )
 
 // checkPrintable fails unless text is UTF-8 without control characters
 // other than newlines, and has no line longer than 600 bytes.
 func checkPrintable(t *testing.T, what, text string) {
 	t.Helper()
-	if !utf8.ValidString(text) {
-		t.Errorf("%s is not UTF-8: %.300q", what, text)
-	}
-	if i := strings.IndexFunc(text, func(r rune) bool { return r != '\n' && unicode.IsControl(r) }); i >= 0 {
-		t.Errorf("%s has the control character %q at %d: %.300q", what, text[i], i, text)
-	}
-	for _, line := range strings.Split(text, "\n") {
-		if len(line) > 600 {
-			t.Errorf("%s has a line of %d bytes: %.300q…", what, len(line), line)
-		}
+	if p := safetext.Problem(text, true, 600); p != "" {
+		t.Errorf("%s %s: %.300q", what, p, text)
 	}
 }
 
