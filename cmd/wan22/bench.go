@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -258,17 +259,36 @@ func keptBenchVideos(dir string, p benchPlan) []string {
 		return nil
 	}
 	var kept []string
-	for _, budget := range p.budgets {
-		for _, size := range p.sizes {
-			for _, frames := range p.frames {
-				path := benchVideoPath(dir, size, frames, budget)
-				if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() {
-					kept = append(kept, filepath.Base(path))
+	for c := range p.cells() {
+		path := benchVideoPath(dir, c.size, c.frames, c.budget)
+		if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() {
+			kept = append(kept, filepath.Base(path))
+		}
+	}
+	return kept
+}
+
+// benchCell is one run of a bench plan: a VRAM budget, a size and a frame count.
+type benchCell struct {
+	budget int64
+	size   [2]int
+	frames int
+}
+
+// cells yields the plan's runs in the order the bench runs them: by budget,
+// then size, then frame count.
+func (p benchPlan) cells() iter.Seq[benchCell] {
+	return func(yield func(benchCell) bool) {
+		for _, budget := range p.budgets {
+			for _, size := range p.sizes {
+				for _, frames := range p.frames {
+					if !yield(benchCell{budget, size, frames}) {
+						return
+					}
 				}
 			}
 		}
 	}
-	return kept
 }
 
 // interruptedCleanup says what a bench stopped by Ctrl-C removed: the
@@ -380,20 +400,16 @@ func (f *benchFlags) check() (benchPlan, error) {
 			return p, fmt.Errorf("--out-video %s: cannot write in the folder: %w", f.outVideo, err)
 		}
 		// Every run's video is a new file, as every other output.
-		for _, budget := range p.budgets {
-			for _, size := range p.sizes {
-				for _, frames := range p.frames {
-					path := benchVideoPath(f.outVideo, size, frames, budget)
-					if _, err := os.Lstat(path); err == nil {
-						return p, fmt.Errorf("--out-video: %s exists (a video of an earlier bench?): remove it or give another folder", path)
-					}
-					// A report there would replace the video (or it the report).
-					for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
-						if sameFile(o.path, path) {
-							return p, fmt.Errorf("%s %s is the video file of the %dx%d, %d-frame run in --out-video %s: give the report another name",
-								o.flag, o.path, size[0], size[1], frames, f.outVideo)
-						}
-					}
+		for c := range p.cells() {
+			path := benchVideoPath(f.outVideo, c.size, c.frames, c.budget)
+			if _, err := os.Lstat(path); err == nil {
+				return p, fmt.Errorf("--out-video: %s exists (a video of an earlier bench?): remove it or give another folder", path)
+			}
+			// A report there would replace the video (or it the report).
+			for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
+				if sameFile(o.path, path) {
+					return p, fmt.Errorf("%s %s is the video file of the %dx%d, %d-frame run in --out-video %s: give the report another name",
+						o.flag, o.path, c.size[0], c.size[1], c.frames, f.outVideo)
 				}
 			}
 		}
@@ -1171,20 +1187,16 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 		return nil, err
 	}
 	printSchedule(stdout, f, p)
-	for _, budget := range p.budgets {
-		for _, size := range p.sizes {
-			for _, frames := range p.frames {
-				run, backend, err := benchRun(ctx, f, p, bm.m, budget, size, frames, stdout)
-				if err != nil {
-					return nil, err
-				}
-				if rep.Settings.Backend == "" {
-					rep.Settings.Backend = backend
-				}
-				rep.Runs = append(rep.Runs, run)
-				fmt.Fprintf(stdout, "%dx%d, %s, VRAM %s: %s\n", size[0], size[1], plural(frames, "frame"), benchreport.BudgetLabel(budget), runSummary(&run))
-			}
+	for c := range p.cells() {
+		run, backend, err := benchRun(ctx, f, p, bm.m, c.budget, c.size, c.frames, stdout)
+		if err != nil {
+			return nil, err
 		}
+		if rep.Settings.Backend == "" {
+			rep.Settings.Backend = backend
+		}
+		rep.Runs = append(rep.Runs, run)
+		fmt.Fprintf(stdout, "%dx%d, %s, VRAM %s: %s\n", c.size[0], c.size[1], plural(c.frames, "frame"), benchreport.BudgetLabel(c.budget), runSummary(&run))
 	}
 	rep.Machine = benchreport.CollectMachine(rep.Settings.Backend, hostmem.Total())
 	if err := writeBenchOutputs(ctx, rep, f, p.compare, stdout); err != nil {
