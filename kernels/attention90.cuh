@@ -90,20 +90,22 @@ __device__ __forceinline__ void wg_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 // Keeps the compiler from moving accesses of accumulator registers across wgmma issue and wait.
-__device__ __forceinline__ void reg_fence(float (&d)[64]) {
+template <int N>
+__device__ __forceinline__ void reg_fence(float (&d)[N]) {
 #pragma unroll
-    for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-// Softmax helpers of the Hopper kernels over one 128-key tile held as 64 accumulators per thread (the wgmma
-// m64n128 layout: i·4 + e is row g (+8 for e ≥ 2) of the warp's 16, key 8i + 2·(lane % 4) + (e & 1)), read
+// Softmax helpers of the Hopper kernels over one key tile of NI·8 keys (128 unless a kernel's tile is wider) held as
+// NI·4 accumulators per thread (the wgmma m64n(8·NI) layout: i·4 + e is row g (+8 for e ≥ 2) of the warp's 16, key
+// 8i + 2·(lane % 4) + (e & 1)), read
 // through sval(i, e), which returns −∞ for masked keys (masked scores are never written back: non-wgmma writes
 // to registers that wgmma uses as accumulators make ptxas serialize the wgmma pipeline, C7515).
 
 // tile_rowmax returns the tile's max of rows g and g + 8 over the four threads of a row group.
 // Four partial maxima per row keep the dependent chain of FMNMX short (the softmax runs one warp per scheduler,
 // so its latency is not hidden by other warps).
-template <class SV>
+template <int NI = 16, class SV>
 __device__ __forceinline__ void tile_rowmax(SV sval, float (&mx)[2]) {
     float part[2][4];
 #pragma unroll
@@ -112,7 +114,7 @@ __device__ __forceinline__ void tile_rowmax(SV sval, float (&mx)[2]) {
         part[1][k] = fmaxf(sval(k, 2), sval(k, 3));
     }
 #pragma unroll
-    for (int i = 4; i < 16; i++) {
+    for (int i = 4; i < NI; i++) {
         part[0][i & 3] = fmaxf(part[0][i & 3], fmaxf(sval(i, 0), sval(i, 1)));
         part[1][i & 3] = fmaxf(part[1][i & 3], fmaxf(sval(i, 2), sval(i, 3)));
     }
@@ -131,11 +133,11 @@ constexpr float MAX_SLACK = 8.0f;
 // softmax_exp is the online softmax of a tile: raises the running max mrow (log2 domain: scores times sl2 > 0),
 // sets alpha to O's rescale factor, adds the tile's row sums into lrow, and hands the probabilities of
 // accumulators i·4 … i·4 + 3 to sink(i, p0, p1, p2, p3).
-template <class SV, class SINK>
+template <int NI = 16, class SV, class SINK>
 __device__ __forceinline__ void softmax_exp(SV sval, float sl2, float (&mrow)[2], float (&lrow)[2], float (&alpha)[2],
                                             SINK sink) {
     float mx[2], mneg[2];
-    tile_rowmax(sval, mx);
+    tile_rowmax<NI>(sval, mx);
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         // The running max is raised only when the tile's exceeds it by more than MAX_SLACK: otherwise the tile's
@@ -149,7 +151,7 @@ __device__ __forceinline__ void softmax_exp(SV sval, float sl2, float (&mrow)[2]
     }
     float rs[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};  // two partial sums per row: shorter dependent chains
 #pragma unroll
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < NI; i++) {
         const float p0 = fast_exp2(fmaf(sval(i, 0), sl2, mneg[0]));
         const float p1 = fast_exp2(fmaf(sval(i, 1), sl2, mneg[0]));
         const float p2 = fast_exp2(fmaf(sval(i, 2), sl2, mneg[1]));
@@ -175,17 +177,18 @@ __device__ __forceinline__ void rescale_o(float (&o)[64], const float (&alpha)[2
     }
 }
 
-// pack_p packs the probabilities of accumulators i·4 … i·4 + 3 into P (bf16, the A fragments of eight k16 steps).
-__device__ __forceinline__ void pack_p(uint32_t (&pf)[8][4], int i, float p0, float p1, float p2, float p3) {
+// pack_p packs the probabilities of accumulators i·4 … i·4 + 3 into P (bf16, the A fragments of KS k16 steps).
+template <int KS>
+__device__ __forceinline__ void pack_p(uint32_t (&pf)[KS][4], int i, float p0, float p1, float p2, float p3) {
     pf[i / 2][(i & 1) * 2 + 0] = pack_bf16(p0, p1);
     pf[i / 2][(i & 1) * 2 + 1] = pack_bf16(p2, p3);
 }
 
 // softmax_bf16 is softmax_exp straight into P.
-template <class SV>
+template <int KS = 8, class SV>
 __device__ __forceinline__ void softmax_bf16(SV sval, float sl2, float (&mrow)[2], float (&lrow)[2],
-                                             uint32_t (&pf)[8][4], float (&alpha)[2]) {
-    softmax_exp(sval, sl2, mrow, lrow, alpha,
+                                             uint32_t (&pf)[KS][4], float (&alpha)[2]) {
+    softmax_exp<2 * KS>(sval, sl2, mrow, lrow, alpha,
                 [&](int i, float p0, float p1, float p2, float p3) { pack_p(pf, i, p0, p1, p2, p3); });
 }
 
@@ -280,6 +283,32 @@ WGMMA_PAIR(wgmma_s8, int, "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8", (
 WGMMA_PAIR(wgmma_u8s8_rs, int, "wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8", (const uint32_t(&a)[4]),
            "{%64, %65, %66, %67}, %68", "", WG_A_REGS)
 
+// 176-key tiles (kernels/sm90a/attention.cu's KN = 176): S = Q Kᵀ over 176 keys as one wgmma m64n176k16 with 88
+// accumulators, an overload of wgmma_ss on the accumulator array's size. (144, 160 and 192 keys, and 176 with Q in
+// registers, were measured and lost: bench/attention/README.md, tuning note 12.)
+#define WG_REGS88 \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
+    "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, " \
+    "%44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, " \
+    "%66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87}"
+#define WG_D88(M) WG_D64(M), WG_D8(M, 64), WG_D8(M, 72), WG_D8(M, 80)
+
+// WGMMA_WIDE defines name(d, a, bdesc) and name##_first as WGMMA_PAIR does, for an f32 accumulator of NR registers
+// (REGS, DN: the operand list and constraint maker of that many); OPERANDS numbers A and B from %NR on.
+#define WGMMA_WIDE(name, NR, REGS, DN, INSTR, A_PARAM, OPERANDS, TAIL, A_OPS)                 \
+    __device__ __forceinline__ void name(float(&d)[NR], WG_UNPAREN A_PARAM, uint64_t bdesc) {  \
+        asm volatile(INSTR " " REGS ", " OPERANDS ", 1" TAIL ";\n"                            \
+                     : DN(WG_RW_float)                                                         \
+                     : WG_UNPAREN A_OPS, "l"(bdesc));                                          \
+    }                                                                                          \
+    __device__ __forceinline__ void name##_first(float(&d)[NR], WG_UNPAREN A_PARAM, uint64_t bdesc) { \
+        asm volatile(INSTR " " REGS ", " OPERANDS ", 0" TAIL ";\n"                            \
+                     : DN(WG_WO_float)                                                         \
+                     : WG_UNPAREN A_OPS, "l"(bdesc));                                          \
+    }
+WGMMA_WIDE(wgmma_ss, 88, WG_REGS88, WG_D88, "wgmma.mma_async.sync.aligned.m64n176k16.f32.bf16.bf16", (uint64_t adesc),
+           "%88, %89", ", 1, 1, 0, 0", ("l"(adesc)))
+
 // wgmma m64n128k16, A from registers as wgmma_rs_k, B from shared memory MN-major (transposed), accumulating
 // into d[64].
 __device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
@@ -289,13 +318,14 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4],
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
 }
 
-// O += P V for one 128-key tile (wgmma_rs): k16 step kk covers keys 16kk … 16kk+15 (two 8-row groups of 1024
-// bytes) of the V tile at sv, which is read N-major, its 64-column panels BN·128 bytes apart; committed as one
-// group.
-__device__ __forceinline__ void issue_pv_bf16(float (&o)[64], const uint32_t (&pf)[8][4], uint32_t sv) {
-    const uint64_t vdesc = sdesc(sv, BN * 128, 1024);
+// O += P V for one tile of KS·16 keys (wgmma_rs; 128 unless the kernel's tile is wider): k16 step kk covers keys
+// 16kk … 16kk+15 (two 8-row groups of 1024 bytes) of the V tile at sv, which is read N-major, its 64-column panels
+// KS·16·128 bytes apart; committed as one group.
+template <int KS>
+__device__ __forceinline__ void issue_pv_bf16(float (&o)[64], const uint32_t (&pf)[KS][4], uint32_t sv) {
+    const uint64_t vdesc = sdesc(sv, KS * 16 * 128, 1024);
 #pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++) wgmma_rs(o, pf[kk], desc_add(vdesc, kk * 2048));
+    for (int kk = 0; kk < KS; kk++) wgmma_rs(o, pf[kk], desc_add(vdesc, kk * 2048));
     wg_commit();
 }
 

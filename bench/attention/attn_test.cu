@@ -70,11 +70,12 @@ static inline float uni(uint64_t seed, uint64_t i) {  // uniform in [-1, 1)
     return (float)((mix(seed * 0x100000001b3ull + i) >> 40) * (1.0 / 8388608.0)) - 1.0f;
 }
 
-// Entry points, named attn_b<BM>_w<WARPS>_s<STAGES>[p]_<out> (see kernels/attention.cu).
+// Entry points, named attn_b<BM>[n<BN>]_w<WARPS>_s<STAGES>[p]_<out> (see kernels/attention.cu; n<BN>: sm90a key
+// tiles of BN rows instead of 128).
 struct Variant {
     std::string name, module;
     int module_index = 0;  // the module's position in the command line's list (0 the first)
-    int bm = 0, warps = 0, stages = 0, f32 = 0, smem = 0;
+    int bm = 0, bn = 128, warps = 0, stages = 0, f32 = 0, smem = 0;
     int tma = 0;  // q, k and v passed as TMA tensor maps (sm90a s3gt, s3gtr)
     int q8 = 0;  // 8-bit (attention8.ptx; 2: FP8 P·V, sm89/attention8.ptx; 3: Hopper attn8h, 4: attn8hi): quant8 first
     CUfunction fn = nullptr;
@@ -92,6 +93,7 @@ static const char* kEntries[] = {
     "attn_b128_w12_s3gp_bf16", "attn_b128_w12_s3gq_bf16",  // sm90a, warp-specialized (a producer warpgroup)
     "attn_b128_w12_s3gt_bf16",  // sm90a, warp-specialized, TMA loads from tensor maps
     "attn_b128_w12_s3gtr_bf16",  // the same, Q in registers
+    "attn_b128n176_w12_s2gt_bf16",  // sm90a TMA, 176-key tiles, two slots per ring
     "attn8_b128_w8_s3_bf16", "attn8_b128_w8_s3_f32", "attn8_b128_w4_s3_bf16", "attn8_b128_w4_s3_f32",
     "attn8_b256_w8_s3_bf16", "attn8_b256_w8_s3_f32",  // kernels/attention8.ptx (INT8, mma.sync)
     "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",
@@ -120,6 +122,11 @@ static Variant parse_entry(const char* name) {
         v.q8 = fp8 ? 2 : 1;
         v.f32 = strstr(rest, "f32") != nullptr;
         v.smem = v.stages * 18432 + v.bm * 128;  // 64-key int8 K and Vᵀ tiles and the bf16 K-outlier tile, then Q
+        return v;
+    }
+    if (sscanf(name, "attn_b%dn%d_w%d_s%d%31s", &v.bm, &v.bn, &v.warps, &v.stages, rest) == 5) {
+        v.smem = v.bm * 256 + v.stages * v.bn * 512 + 256;  // sm90a TMA: Q, K and V rings of BN-key slots, mbarriers
+        v.tma = 1;
         return v;
     }
     if (sscanf(name, "attn_b%d_w%d_s%d%31s", &v.bm, &v.warps, &v.stages, rest) != 4) {
@@ -262,12 +269,12 @@ static void quantize8(CUdeviceptr q, CUdeviceptr k, CUdeviceptr vv, int lq, int 
 }
 
 // The tensor map of a token-major bf16 tensor [rows, heads·128] with a row stride of `stride` elements, as the
-// s3gt kernels read it: boxes of 64 columns × 128 rows in the 128-byte swizzle; rows past `rows` read as zeros.
-static CUtensorMap tma_map(CUdeviceptr base, int stride, int rows, int heads) {
+// s3gt kernels read it: boxes of 64 columns × box_rows rows in the 128-byte swizzle; rows past `rows` read as zeros.
+static CUtensorMap tma_map(CUdeviceptr base, int stride, int rows, int heads, int box_rows = 128) {
     CUtensorMap m;
     cuuint64_t dims[2] = {(cuuint64_t)heads * HD, (cuuint64_t)std::max(rows, 1)};
     cuuint64_t strides[1] = {(cuuint64_t)stride * 2};
-    cuuint32_t box[2] = {64, 128}, estr[2] = {1, 1};
+    cuuint32_t box[2] = {64, (cuuint32_t)box_rows}, estr[2] = {1, 1};
     CU(cuTensorMapEncodeTiled(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void*)base, dims, strides, box, estr,
                               CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                               CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
@@ -321,7 +328,8 @@ static void launch(const Variant& v, CUdeviceptr out, CUdeviceptr q, CUdeviceptr
         return;
     }
     if (v.tma) {
-        CUtensorMap tq = tma_map(q, qs, lq, heads), tk = tma_map(k, ks, lkv, heads), tv = tma_map(vv, vs, lkv, heads);
+        CUtensorMap tq = tma_map(q, qs, lq, heads), tk = tma_map(k, ks, lkv, heads, v.bn),
+                    tv = tma_map(vv, vs, lkv, heads, v.bn);
         void* args[] = {&out, &tq, &tk, &tv, &lq, &lkv, &os, &scale};
         CU(cuLaunchKernel(v.fn, (lq + v.bm - 1) / v.bm, heads, 1, 32 * v.warps, 1, 1, v.smem, st, args, nullptr));
         return;

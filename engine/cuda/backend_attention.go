@@ -13,12 +13,13 @@ import (
 
 // flashKernel is a loaded flash attention entry point (see flashTable in kernel_table.go).
 type flashKernel struct {
-	k         *kernel
-	module    string
-	name      string
-	bm, warps int
-	smem      int
-	tma       bool // q, k and v go as TMA tensor maps (flashSpec.tma)
+	k      *kernel
+	module string
+	name   string
+	bm, bn int // query rows per CTA, keys per K/V tile (the TMA maps' box rows for k and v)
+	warps  int
+	smem   int
+	tma    bool // q, k and v go as TMA tensor maps (flashSpec.tma)
 }
 
 // flashPrefs are a module's entry points in order of preference for long and for short key sequences.
@@ -109,7 +110,7 @@ func (b *Backend) flashFor(keys int) *flashKernel {
 // over flashTable), with its shared memory allowed, or the reason none is. Runs on the CUDA goroutine.
 func (b *Backend) pickFlash(mod string, short bool) (*flashKernel, error) {
 	var f *flashKernel
-	_, err := flashFirstFit(mod, short, b.smemOptin, func(s flashSpec) error {
+	_, err := flashFirstFit(mod, short, b.smemOptin, b.d.cfg.FlashKernel, func(s flashSpec) error {
 		k, err := b.d.getKernel(mod, s.name)
 		if err != nil {
 			if _, merr := b.d.getModule(mod); merr != nil {
@@ -131,7 +132,7 @@ func (b *Backend) pickFlash(mod string, short bool) (*flashKernel, error) {
 				return err
 			}
 		}
-		f = &flashKernel{k: k, module: mod, name: s.name, bm: s.bm, warps: s.warps, smem: s.smem, tma: s.tma}
+		f = &flashKernel{k: k, module: mod, name: s.name, bm: s.bm, bn: s.bn, warps: s.warps, smem: s.smem, tma: s.tma}
 		return nil
 	})
 	return f, err
@@ -274,14 +275,18 @@ func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) en
 }
 
 // flashTMA launches a TMA flash kernel on q, k, v (qkv, bf16 [rows, heads·128], dense): each goes as a tensor
-// map of boxes of 64 columns × 128 rows whose extent is its valid rows (lq for q, keys for k and v), so that
-// the kernel reads the tails as zeros. Runs on the CUDA goroutine.
+// map of boxes of 64 columns × 128 rows (k and v: × the kernel's key tile, f.bn) whose extent is its valid rows
+// (lq for q, keys for k and v), so that the kernel reads the tails as zeros. Runs on the CUDA goroutine.
 func (b *Backend) flashTMA(f *flashKernel, out Mem, qkv [3]Mem, lq, keys, heads int, scale float32) error {
 	cols := heads * flashHeadDim
 	var maps [3]*tensorMap
 	for i, rows := range []int{lq, keys, keys} {
+		box := f.bn
+		if i == 0 {
+			box = f.bm
+		}
 		var err error
-		if maps[i], err = bf16TensorMap(qkv[i], cols, rows, 2*cols, 64, 128); err != nil {
+		if maps[i], err = bf16TensorMap(qkv[i], cols, rows, 2*cols, 64, box); err != nil {
 			return err
 		}
 	}

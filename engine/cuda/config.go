@@ -47,6 +47,10 @@ type Config struct {
 	// 8-bit modes run key sequences of at most 2048 keys (the cross-attention) on the bf16 kernels;
 	// WAN22_ATTN8_SHORT_KEYS moves that bound (0: 8 bits at every length; attention8_keys.go).
 	Attention engine.AttentionPrecision
+	// FlashKernel names a flash attention entry point (flashTable, kernel_table.go) to try before the table's
+	// order for both key lengths, where the device runs its module; one it cannot run is passed over as the
+	// table's own are. A development aid to compare entry points in the engine (WAN22_FLASH_KERNEL sets it).
+	FlashKernel string
 	// Logger receives the package's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -95,6 +99,17 @@ func (c Config) withEnv() Config {
 		c.LtCandidates = defaultLtCandidates
 	}
 	c.LtCandidates = min(c.LtCandidates, maxLtCandidates)
+	if c.FlashKernel == "" {
+		c.FlashKernel = strings.TrimSpace(os.Getenv("WAN22_FLASH_KERNEL"))
+	}
+	if c.FlashKernel != "" {
+		_, sm90a := flashSpecOf(flashModuleSM90a, c.FlashKernel)
+		_, portable := flashSpecOf(flashModulePortable, c.FlashKernel)
+		if !sm90a && !portable {
+			c.Logger.Warn("WAN22_FLASH_KERNEL (Config.FlashKernel) names no flash attention entry point; using the default order",
+				"value", c.FlashKernel, "want", "a name from flashTable in engine/cuda/kernel_table.go, e.g. attn_b128_w12_s3gt_bf16")
+		}
+	}
 	// WAN22_ATTN: comma-separated, any of auto, portable (or compute_80), bf16, int8, fp8 ("portable,int8").
 	if v := os.Getenv("WAN22_ATTN"); v != "" {
 		for _, w := range strings.Split(v, ",") {

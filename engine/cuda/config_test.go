@@ -65,3 +65,28 @@ func TestSeparateGELUEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestFlashKernelEnv: WAN22_FLASH_KERNEL sets FlashKernel (trimmed) when the Config leaves it empty; a name no
+// flash table entry has is kept (flashFirstFit passes it over) but warned about.
+func TestFlashKernelEnv(t *testing.T) {
+	for _, c := range []struct {
+		env, cfg, want string
+		warned         bool
+	}{
+		{"", "", "", false},
+		{" attn_b128_w12_s3gt_bf16 ", "", "attn_b128_w12_s3gt_bf16", false},
+		{"attn_b256_w8_s3_bf16", "", "attn_b256_w8_s3_bf16", false},
+		{"attn_b128_w12_s3gt", "", "attn_b128_w12_s3gt", true},
+		{"attn_b256_w8_s3_bf16", "attn_b128n176_w12_s2gt_bf16", "attn_b128n176_w12_s2gt_bf16", false},
+	} {
+		t.Setenv("WAN22_FLASH_KERNEL", c.env)
+		var log bytes.Buffer
+		got := Config{FlashKernel: c.cfg, Logger: slog.New(slog.NewTextHandler(&log, nil))}.withEnv()
+		if got.FlashKernel != c.want {
+			t.Errorf("env %q, Config %q: FlashKernel %q, want %q", c.env, c.cfg, got.FlashKernel, c.want)
+		}
+		if warned := strings.Contains(log.String(), "WAN22_FLASH_KERNEL"); warned != c.warned {
+			t.Errorf("env %q: warned %v, want %v (log %q)", c.env, warned, c.warned, log.String())
+		}
+	}
+}

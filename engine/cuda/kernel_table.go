@@ -27,9 +27,9 @@ const flashShortKeys = 2048
 type flashSpec struct {
 	module string // flashModulePortable or flashModuleSM90a (wgmma: compute capability 9.0 only)
 	name   string // entry point in the module's PTX
-	// headDim is the head dimension; bm the query rows per CTA, warps·32 the threads, stages the K/V tiles
-	// in flight.
-	headDim, bm, warps, stages int
+	// headDim is the head dimension; bm the query rows per CTA, bn the keys per K/V tile (128 unless the name
+	// says n<bn>: the sm90a wide-tile TMA kernels), warps·32 the threads, stages the K/V tiles in flight.
+	headDim, bm, bn, warps, stages int
 	// producer marks the warp-specialized sm90a kernels: a producer warpgroup feeds the two consumer
 	// warpgroups through mbarriers.
 	producer bool
@@ -56,25 +56,27 @@ type flashSpec struct {
 //     also the one that fits the 99 KiB of the consumer cards (sm_86, sm_89, sm_120).
 //   - kernels/sm90a/attention.cu, wgmma, compute capability 9.0 only: attn_b128_w8_s<STAGES>g_bf16, two
 //     warpgroups of 64 query rows, 32 KiB for Q plus STAGES·64 KiB (128-key K and V tiles);
-//     attn_b128_w12_s3g{p,q,t}_bf16 add a producer warpgroup (384 threads) and 256 bytes of mbarriers. s3gt
-//     (the ping-pong fed by one thread's TMA copies; needs a driver with cuTensorMapEncodeTiled) leads on
-//     long keys, 598 against s3gq's 551 TFLOP/s at 32760², then s3gtr (below; level), s3gq (s3gt fed by
-//     cp.async), s3g, s2g (160 KiB instead of 224). On short keys s3gtr (s3gt with Q in registers: its Q·Kᵀ reads only K from
-//     shared memory) comes first: ahead of s3gt by 1–3 % over 512 keys in every interleaved round on the H100
-//     (403–407 against 391–396 TFLOP/s at 32760 × 512), level on self-attention.
+//     attn_b128_w12_s3g{p,q,t}_bf16 add a producer warpgroup (384 threads) and 256 bytes of mbarriers.
+//     attn_b128n176_w12_s2gt_bf16 (FA3's tile: 176-key tiles, two K and two V slots of 44 KiB, one P buffer) leads
+//     at both lengths: 607–626 TFLOP/s at 32760² and 75600² against s3gt's 550–600 in the same interleaved rounds,
+//     and 398–418 against s3gtr's 387–412 over 512 keys (eleventh session). Then s3gt (the ping-pong fed by one
+//     thread's TMA copies; the TMA kernels need a driver with cuTensorMapEncodeTiled), s3gtr (s3gt with Q in
+//     registers: its Q·Kᵀ reads only K from shared memory; ahead of s3gt by 1–3 % over 512 keys, level on
+//     self-attention), s3gq (s3gt fed by cp.async), s3g, s2g (160 KiB instead of 224).
 //
 // kernel_table_test.go checks that the table and the PTX list the same bf16 entry points and that each
 // name spells its fields.
 var flashTable = []flashSpec{
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gt_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, smem: 128*256 + 3*64<<10 + 256, long: 1, short: 2},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gtr_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, tma: true, qreg: true, smem: 128*256 + 3*64<<10 + 256, long: 2, short: 1},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gq_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 3, short: 3},
-	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 4, short: 4},
-	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 5, short: 5},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 6, short: 6},
-	{module: flashModulePortable, name: "attn_b256_w8_s3_bf16", headDim: 128, bm: 256, warps: 8, stages: 3, smem: 3*32<<10 + 256*256, long: 1, short: 2},
-	{module: flashModulePortable, name: "attn_b128_w4_s2_bf16", headDim: 128, bm: 128, warps: 4, stages: 2, smem: 2*32<<10 + 128*256, long: 2, short: 1},
-	{module: flashModulePortable, name: "attn_b128_w8_s2_bf16", headDim: 128, bm: 128, warps: 8, stages: 2, smem: 2 * 32 << 10, long: 3, short: 3},
+	{module: flashModuleSM90a, name: "attn_b128n176_w12_s2gt_bf16", headDim: 128, bm: 128, bn: 176, warps: 12, stages: 2, producer: true, tma: true, smem: 128*256 + 2*2*176*256 + 256, long: 1, short: 1},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gt_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, tma: true, smem: 128*256 + 3*64<<10 + 256, long: 2, short: 3},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gtr_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, tma: true, qreg: true, smem: 128*256 + 3*64<<10 + 256, long: 3, short: 2},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gq_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 4, short: 4},
+	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, bn: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 5, short: 5},
+	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, bn: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 6, short: 6},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 7, short: 7},
+	{module: flashModulePortable, name: "attn_b256_w8_s3_bf16", headDim: 128, bm: 256, bn: 128, warps: 8, stages: 3, smem: 3*32<<10 + 256*256, long: 1, short: 2},
+	{module: flashModulePortable, name: "attn_b128_w4_s2_bf16", headDim: 128, bm: 128, bn: 128, warps: 4, stages: 2, smem: 2*32<<10 + 128*256, long: 2, short: 1},
+	{module: flashModulePortable, name: "attn_b128_w8_s2_bf16", headDim: 128, bm: 128, bn: 128, warps: 8, stages: 2, smem: 2 * 32 << 10, long: 3, short: 3},
 }
 
 // flashModulesFor lists the modules the backend tries, in order, on a device of compute capability
@@ -114,9 +116,16 @@ func (e flashModuleError) Unwrap() error { return e.err }
 // flashFirstFit returns the first entry point of a module, in order of preference, whose shared memory
 // fits smemOptin bytes per block and that load accepts (nil: every one is accepted), or the reason none
 // is. A flashModuleError from load ends the search of the module.
-func flashFirstFit(module string, short bool, smemOptin int, load func(flashSpec) error) (flashSpec, error) {
+//
+// prefer, when it names an entry point of the module, is tried first (Config.FlashKernel: a development aid to
+// compare entry points in the engine).
+func flashFirstFit(module string, short bool, smemOptin int, prefer string, load func(flashSpec) error) (flashSpec, error) {
 	why := fmt.Errorf("module %s has no flash attention entry point", module)
-	for _, s := range flashOrder(module, short) {
+	order := flashOrder(module, short)
+	if i := slices.IndexFunc(order, func(s flashSpec) bool { return s.name == prefer }); i > 0 {
+		order = slices.Concat(order[i:i+1], order[:i], order[i+1:])
+	}
+	for _, s := range order {
 		if s.smem > smemOptin {
 			why = fmt.Errorf("%s needs %d bytes of shared memory, the device allows %d per block", s.name, s.smem, smemOptin)
 			continue
@@ -144,7 +153,7 @@ func flashPick(major, minor int, portable bool, headDim, keys, smemOptin int) (f
 	}
 	var why error
 	for _, mod := range flashModulesFor(major, minor, portable) {
-		s, err := flashFirstFit(mod, keys <= flashShortKeys, smemOptin, nil)
+		s, err := flashFirstFit(mod, keys <= flashShortKeys, smemOptin, "", nil)
 		if err == nil {
 			return s, nil
 		}

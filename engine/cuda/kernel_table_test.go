@@ -60,8 +60,15 @@ func TestFlashTableMatchesPTX(t *testing.T) {
 				}
 			}
 		}
-		if ok, _ := regexp.MatchString(fmt.Sprintf(`^attn_b%d_w%d_s%d%s_bf16$`, s.bm, s.warps, s.stages, variant), s.name); !ok {
-			t.Errorf("%s: the name does not spell bm %d, warps %d, stages %d, producer %v, tma %v, qreg %v", s.name, s.bm, s.warps, s.stages, s.producer, s.tma, s.qreg)
+		tile := fmt.Sprintf("b%d", s.bm)
+		if s.bn != 128 {
+			tile += fmt.Sprintf("n%d", s.bn)
+		}
+		if ok, _ := regexp.MatchString(fmt.Sprintf(`^attn_%s_w%d_s%d%s_bf16$`, tile, s.warps, s.stages, variant), s.name); !ok {
+			t.Errorf("%s: the name does not spell bm %d, bn %d, warps %d, stages %d, producer %v, tma %v, qreg %v", s.name, s.bm, s.bn, s.warps, s.stages, s.producer, s.tma, s.qreg)
+		}
+		if s.bn != 128 && !(s.module == flashModuleSM90a && s.tma && s.bn == 176) {
+			t.Errorf("%s: key tiles of %d rows: only the sm90a TMA kernels have other tiles than 128 keys, of 176", s.name, s.bn)
 		}
 		if s.headDim != flashHeadDim {
 			t.Errorf("%s: head dim %d", s.name, s.headDim)
@@ -70,7 +77,7 @@ func TestFlashTableMatchesPTX(t *testing.T) {
 		var want int
 		switch {
 		case s.module == flashModuleSM90a && s.producer:
-			want = 32<<10 + s.stages*64<<10 + 256
+			want = 32<<10 + s.stages*2*s.bn*256 + 256 // Q, then stages of K and V tiles, then the mbarriers
 		case s.module == flashModuleSM90a:
 			want = 32<<10 + s.stages*64<<10
 		default:
@@ -104,8 +111,10 @@ func TestFlashPick(t *testing.T) {
 		module, name   string // "" when none fits
 		wantErrSubstrs string
 	}{
-		{9, 0, false, 128, long, h100, flashModuleSM90a, "attn_b128_w12_s3gt_bf16", ""},
-		{9, 0, false, 128, short, h100, flashModuleSM90a, "attn_b128_w12_s3gtr_bf16", ""},
+		{9, 0, false, 128, long, h100, flashModuleSM90a, "attn_b128n176_w12_s2gt_bf16", ""},
+		{9, 0, false, 128, short, h100, flashModuleSM90a, "attn_b128n176_w12_s2gt_bf16", ""},
+		// Less than n176's 208.25 KiB: s3gt's 224.25 KiB does not fit either.
+		{9, 0, false, 128, long, 208 << 10, flashModuleSM90a, "attn_b128_w8_s2g_bf16", ""},
 		{9, 0, true, 128, long, h100, flashModulePortable, "attn_b256_w8_s3_bf16", ""},
 		{9, 0, true, 128, short, h100, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
 		{9, 0, true, 128, border, h100, flashModulePortable, "attn_b128_w4_s2_bf16", ""},
@@ -138,7 +147,7 @@ func TestFlashPick(t *testing.T) {
 // module's search with its own error.
 func TestFlashFirstFitLoad(t *testing.T) {
 	var tried []string
-	s, err := flashFirstFit(flashModuleSM90a, false, 227<<10, func(s flashSpec) error {
+	s, err := flashFirstFit(flashModuleSM90a, false, 227<<10, "", func(s flashSpec) error {
 		tried = append(tried, s.name)
 		if s.tma {
 			return errors.New("no TMA: cuTensorMapEncodeTiled not found")
@@ -148,20 +157,48 @@ func TestFlashFirstFitLoad(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil || s.name != "attn_b128_w8_s3g_bf16" || len(tried) != 4 {
+	if err != nil || s.name != "attn_b128_w8_s3g_bf16" || len(tried) != 5 {
 		t.Errorf("after a refused entry point: %s, %v (tried %v)", s.name, err, tried)
 	}
 	tried = nil
 	jit := errors.New("PTX ISA 9.0 not supported")
-	_, err = flashFirstFit(flashModuleSM90a, false, 227<<10, func(s flashSpec) error {
+	_, err = flashFirstFit(flashModuleSM90a, false, 227<<10, "", func(s flashSpec) error {
 		tried = append(tried, s.name)
 		return flashModuleError{jit}
 	})
 	if err != jit || len(tried) != 1 {
 		t.Errorf("module failure: %v (tried %v), want %v after one try", err, tried, jit)
 	}
-	if _, err := flashFirstFit("nope", false, 227<<10, nil); err == nil || !strings.Contains(err.Error(), "nope") {
+	if _, err := flashFirstFit("nope", false, 227<<10, "", nil); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("unknown module: %v", err)
+	}
+	// Config.FlashKernel: the preferred entry point first, then the table's order; a name the module lacks
+	// changes nothing.
+	for _, c := range []struct{ prefer, want string }{
+		{"attn_b128_w8_s2g_bf16", "attn_b128_w8_s2g_bf16"},
+		{"attn_b128_w12_s3gtr_bf16", "attn_b128_w12_s3gtr_bf16"},
+		{"attn_b256_w8_s3_bf16", "attn_b128n176_w12_s2gt_bf16"}, // the portable module's
+		{"attn_nope", "attn_b128n176_w12_s2gt_bf16"},
+	} {
+		tried = nil
+		s, err := flashFirstFit(flashModuleSM90a, false, 227<<10, c.prefer, func(s flashSpec) error {
+			tried = append(tried, s.name)
+			return nil
+		})
+		if err != nil || s.name != c.want || len(tried) != 1 {
+			t.Errorf("prefer %s: %s, %v (tried %v), want %s", c.prefer, s.name, err, tried, c.want)
+		}
+	}
+	tried = nil
+	s, err = flashFirstFit(flashModuleSM90a, false, 227<<10, "attn_b128_w8_s3g_bf16", func(s flashSpec) error {
+		tried = append(tried, s.name)
+		if s.name == "attn_b128_w8_s3g_bf16" {
+			return errors.New("no such function")
+		}
+		return nil
+	})
+	if err != nil || s.name != "attn_b128n176_w12_s2gt_bf16" || len(tried) != 2 {
+		t.Errorf("a refused preferred entry point: %s, %v (tried %v), want the table's first next", s.name, err, tried)
 	}
 }
 

@@ -92,7 +92,15 @@ __device__ __forceinline__ void produce_rows(uint32_t dst, const bf16* __restric
 // the softmax writes the probabilities over the retired S accumulators, and they are packed to bf16 once the
 // previous P·V has retired (the 32 registers of the second P buffer hold Q instead). This removes a third of
 // the shared-memory reads of the Q·Kᵀ products (Q's 16 KiB of the 48 KiB a warpgroup reads per tile).
-template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4, bool TMA = false, bool QREG = false>
+//
+// KN, RING, ONEP (TMA only; n176_s2gt, FA3's tile for head dim 128): key tiles of KN rows (128 or 176; S = Q Kᵀ is
+// one wgmma m64n<KN>k16 per k16 step, KN/2 accumulators, and P·V takes KN/16 k16 steps), rings of RING slots for K
+// and for V (three 32 KiB slots each at KN = 128; two 44 KiB ones at 176: 32 + 4·44 KiB), and ONEP the single P
+// buffer of QREG without Q in registers (S 88 + O 64 + P 44 registers at KN = 176: Q stays in shared memory). The
+// per-tile costs of the softmax (row maxima across the four threads of a row, the rescale test, the barriers and
+// mbarrier waits) are spread over 37 % more keys: 4–8 % faster than s3gt at 32760² and 75600² (tuning note 12).
+template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4, bool TMA = false, bool QREG = false,
+          int KN = 128, int RING = 3, bool ONEP = QREG>
 __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out, const bf16* __restrict__ q,
                                               const bf16* __restrict__ k, const bf16* __restrict__ v, int lq,
                                               int lkv, int q_stride, int k_stride, int v_stride, int o_stride,
@@ -104,6 +112,10 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     static_assert(!WS || STAGES == 3, "the producer warpgroup feeds the ping-pong");
     static_assert(!TMA || WS, "TMA copies are issued by the producer warpgroup");
     static_assert(!QREG || TMA, "Q in registers: the TMA kernel");
+    static_assert(KN == 128 || KN == 176, "key tiles of 128 or 176 rows (wgmma_ss has those two shapes)");
+    static_assert((KN == 128 && RING == 3) || TMA, "other key tiles and rings: the TMA kernel");
+    static_assert(!QREG || ONEP, "Q in registers leaves room for one P buffer only");
+    constexpr int KT_BYTES = KN * HD * 2;  // one K or V slot
     extern __shared__ __align__(1024) uint8_t smem[];
     const uint32_t sbase = shared_addr(smem);
     if (sbase & 1023) __trap();  // the swizzle atoms must start on 1024-byte boundaries
@@ -115,20 +127,20 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     k += hoff;
     v += hoff;
     out += hoff;
-    const int ntiles = (lkv + BN - 1) / BN;
+    const int ntiles = (lkv + KN - 1) / KN;
     const float sl2 = scale * LOG2E;
     const uint32_t sq = sbase;
-    // WS: rings as in the ping-pong, then the mbarriers: full K, full V, empty K, empty V, three each.
-    const uint32_t kring = sbase + Q_BYTES, vring = kring + 3 * TILE_BYTES, bars = vring + 3 * TILE_BYTES;
-    auto kslot = [&](int t) { return kring + (uint32_t)((t % 3) * TILE_BYTES); };
-    auto vslot = [&](int t) { return vring + (uint32_t)((t % 3) * TILE_BYTES); };
-    auto full_k = [&](int t) { return bars + (uint32_t)(8 * (t % 3)); };
-    auto full_v = [&](int t) { return bars + (uint32_t)(24 + 8 * (t % 3)); };
-    auto empty_k = [&](int t) { return bars + (uint32_t)(48 + 8 * (t % 3)); };
-    auto empty_v = [&](int t) { return bars + (uint32_t)(72 + 8 * (t % 3)); };
+    // WS: rings as in the ping-pong, then the mbarriers: full K, full V, empty K, empty V, RING each.
+    const uint32_t kring = sbase + Q_BYTES, vring = kring + RING * KT_BYTES, bars = vring + RING * KT_BYTES;
+    auto kslot = [&](int t) { return kring + (uint32_t)((t % RING) * KT_BYTES); };
+    auto vslot = [&](int t) { return vring + (uint32_t)((t % RING) * KT_BYTES); };
+    auto full_k = [&](int t) { return bars + (uint32_t)(8 * (t % RING)); };
+    auto full_v = [&](int t) { return bars + (uint32_t)(8 * RING + 8 * (t % RING)); };
+    auto empty_k = [&](int t) { return bars + (uint32_t)(16 * RING + 8 * (t % RING)); };
+    auto empty_v = [&](int t) { return bars + (uint32_t)(24 * RING + 8 * (t % RING)); };
     if constexpr (WS) {
         if (tid == 0) {
-            for (int i = 0; i < 3; i++) {
+            for (int i = 0; i < RING; i++) {
                 mbar_init(full_k(i), TMA ? 1 : 32 * PWARPS);
                 mbar_init(full_v(i), TMA ? 1 : 32 * PWARPS);
                 mbar_init(empty_k(i), 8);
@@ -139,8 +151,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         __syncthreads();
         if (wg < 0) {
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PREGS));
-            // Q with K(0), then K(1), V(0), K(2), V(1), …: K(t) and V(t-1) per step. Slot reuse t ≥ 3 waits for
-            // the retirement of tile t-3 (the slot's use t/3 - 1).
+            // Q with K(0), then K(1), V(0), K(2), V(1), …: K(t) and V(t-1) per step. Slot reuse t ≥ RING waits for
+            // the retirement of tile t-RING (the slot's use t/RING - 1).
             if constexpr (TMA) {
                 if (tid != 0) return;
                 const int col = blockIdx.y * HD;
@@ -148,19 +160,19 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                     tma_load_2d(dst, map, col, row0, bar);
                     tma_load_2d(dst + (uint32_t)(rows * 128), map, col + 64, row0, bar);
                 };
-                mbar_expect(full_k(0), Q_BYTES + (ntiles > 0 ? TILE_BYTES : 0));
+                mbar_expect(full_k(0), Q_BYTES + (ntiles > 0 ? KT_BYTES : 0));
                 tile(sq, tmq, BM, m0, full_k(0));
                 for (int t = 0; t <= ntiles; t++) {
                     if (t < ntiles) {
-                        if (t >= 3) mbar_wait(empty_k(t), ((t / 3) + 1) & 1);
-                        if (t > 0) mbar_expect(full_k(t), TILE_BYTES);
-                        tile(kslot(t), tmk, BN, t * BN, full_k(t));
+                        if (t >= RING) mbar_wait(empty_k(t), ((t / RING) + 1) & 1);
+                        if (t > 0) mbar_expect(full_k(t), KT_BYTES);
+                        tile(kslot(t), tmk, KN, t * KN, full_k(t));
                     }
                     if (t >= 1) {
                         const int u = t - 1;
-                        if (u >= 3) mbar_wait(empty_v(u), ((u / 3) + 1) & 1);
-                        mbar_expect(full_v(u), TILE_BYTES);
-                        tile(vslot(u), tmv, BN, u * BN, full_v(u));
+                        if (u >= RING) mbar_wait(empty_v(u), ((u / RING) + 1) & 1);
+                        mbar_expect(full_v(u), KT_BYTES);
+                        tile(vslot(u), tmv, KN, u * KN, full_v(u));
                     }
                 }
                 return;
@@ -171,14 +183,14 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             produce_rows<BM, PT>(sq, q, q_stride, m0, lq, ptid);
             for (int t = 0; t <= ntiles; t++) {
                 if (t < ntiles) {
-                    if (t >= 3) mbar_wait(empty_k(t), ((t / 3) + 1) & 1);
-                    produce_rows<BN, PT>(kslot(t), k, k_stride, t * BN, lkv, ptid);
+                    if (t >= RING) mbar_wait(empty_k(t), ((t / RING) + 1) & 1);
+                    produce_rows<KN, PT>(kslot(t), k, k_stride, t * KN, lkv, ptid);
                 }
                 if (t < ntiles || t == 0) cp_async_arrive(full_k(t));
                 if (t >= 1) {
                     const int u = t - 1;
-                    if (u >= 3) mbar_wait(empty_v(u), ((u / 3) + 1) & 1);
-                    produce_rows<BN, PT>(vslot(u), v, v_stride, u * BN, lkv, ptid);
+                    if (u >= RING) mbar_wait(empty_v(u), ((u / RING) + 1) & 1);
+                    produce_rows<KN, PT>(vslot(u), v, v_stride, u * KN, lkv, ptid);
                     cp_async_arrive(full_v(u));
                 }
             }
@@ -203,7 +215,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         __syncthreads();
     };
 
-    float o[64], s[64];
+    constexpr int KS = KN / 16;  // k16 steps of P·V; P's A fragments
+    float o[64], s[KN / 2];
 #pragma unroll
     for (int i = 0; i < 64; i++) o[i] = 0.0f;
     float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
@@ -217,7 +230,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
 #pragma unroll
         for (int kk = 0; kk < HD / 16; kk++) {
             const uint32_t koff = (kk & 3) * 32;
-            const uint64_t bd = desc_add(kdesc, (kk >> 2) * (BN * 128) + koff);
+            const uint64_t bd = desc_add(kdesc, (kk >> 2) * (KN * 128) + koff);
             if constexpr (QREG) {
                 if (kk == 0) {
                     wgmma_rs_k_first(s, qf[0], bd);
@@ -246,17 +259,18 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         }
     };
     // Online softmax of s (tile j) into P (bf16, A-fragment order) and the rescale factor of O (attention90.cuh's
-    // softmax_bf16; masked keys read as −∞ through sval). QREG: the probabilities go over the S accumulators
-    // instead, and step packs them into P once the previous P·V has retired (one P buffer).
-    auto softmax = [&](uint32_t (&pf)[8][4], int j, float (&alpha)[2], auto masked) {
+    // softmax_bf16; masked keys read as −∞ through sval). ONEP: the probabilities go over the S accumulators
+    // instead, and step packs them into P once the previous P·V has retired (one P buffer). pf is uint32_t[KS][4],
+    // taken as auto&: a lambda parameter declared with that type crashes nvcc 11.8's front end.
+    auto softmax = [&](auto& pf, int j, float (&alpha)[2], auto masked) {
         constexpr bool MASK = decltype(masked)::value;
-        const int limit = lkv - j * BN - (lane & 3) * 2;  // keys at column offset ≥ limit are masked
+        const int limit = lkv - j * KN - (lane & 3) * 2;  // keys at column offset ≥ limit are masked
         auto sval = [&](int i, int e) {
             if constexpr (MASK) return i * 8 + (e & 1) >= limit ? -INFINITY : s[i * 4 + e];
             return s[i * 4 + e];
         };
-        if constexpr (QREG) {  // the probabilities over the scores, packed once P is free
-            softmax_exp(sval, sl2, mrow, lrow, alpha, [&](int i, float p0, float p1, float p2, float p3) {
+        if constexpr (ONEP) {  // the probabilities over the scores, packed once P is free
+            softmax_exp<KN / 8>(sval, sl2, mrow, lrow, alpha, [&](int i, float p0, float p1, float p2, float p3) {
                 s[i * 4 + 0] = p0;
                 s[i * 4 + 1] = p1;
                 s[i * 4 + 2] = p2;
@@ -267,8 +281,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         }
     };
     // The last tile is the only one that can be partial.
-    auto softmax_tile = [&](uint32_t (&pf)[8][4], int j, float (&alpha)[2]) {
-        if ((j + 1) * BN > lkv) {
+    auto softmax_tile = [&](auto& pf, int j, float (&alpha)[2]) {
+        if ((j + 1) * KN > lkv) {
             softmax(pf, j, alpha, std::true_type());
         } else {
             softmax(pf, j, alpha, std::false_type());
@@ -286,7 +300,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             issue_qk(stage_addr(j));
             wg_wait<0>();
             reg_fence(s);
-            uint32_t pf[8][4];
+            uint32_t pf[KS][4];
             float alpha[2];
             softmax_tile(pf, j, alpha);
             rescale_o(o, alpha);
@@ -308,11 +322,11 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         // proxy. Stage reuse: K(j)'s slot is read by S(j) of both warpgroups, retired before P_j; V(j-1)'s by
         // P(j-1) V(j-1) of both, retired before Q_j.
         auto load_k = [&](int t) {
-            if (t < ntiles) load_rows<BN>(kslot(t), k, k_stride, t * BN, lkv, tid);
+            if (t < ntiles) load_rows<KN>(kslot(t), k, k_stride, t * KN, lkv, tid);
             cp_async_commit();
         };
         auto load_v = [&](int t) {
-            if (t < ntiles) load_rows<BN>(vslot(t), v, v_stride, t * BN, lkv, tid);
+            if (t < ntiles) load_rows<KN>(vslot(t), v, v_stride, t * KN, lkv, tid);
             cp_async_commit();
         };
         auto land = [&]() {
@@ -321,8 +335,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         };
         // WS: K(j+1) and V(j) landed (on the last tile S reads a slot nothing fills: no wait).
         auto ws_ready = [&](int j) {
-            if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / 3) & 1);
-            mbar_wait(full_v(j), (j / 3) & 1);
+            if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / RING) & 1);
+            mbar_wait(full_v(j), (j / RING) & 1);
             if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         };
         if constexpr (WS) {
@@ -350,20 +364,20 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             named_sync(1);  // P_0
             if constexpr (!WS) load_k(3);
         }
-        uint32_t pfa[8][4], pfb[8][4];
-        auto step = [&](int j, uint32_t (&pfj)[8][4]) {
-            uint32_t (&pf)[8][4] = QREG ? pfa : pfj;  // QREG: one P buffer
+        uint32_t pfa[KS][4], pfb[KS][4];  // ONEP: pfb unused
+        auto step = [&](int j, uint32_t (&pfj)[KS][4]) {
+            uint32_t (&pf)[KS][4] = ONEP ? pfa : pfj;  // ONEP: one P buffer
             float alpha[2];
             softmax_tile(pf, j, alpha);  // A(j)
             wg_wait<0>();                // B(j): P(j-1) V(j-1) done
             reg_fence(o);
-            if constexpr (QREG) reg_fence(s);  // the pack below stays after the wait: one P buffer live
+            if constexpr (ONEP) reg_fence(s);  // the pack below stays after the wait: one P buffer live
             if constexpr (WS) {
                 if (j > 0) warp_release(empty_v(j - 1));
             }
-            if constexpr (QREG) {
+            if constexpr (ONEP) {
 #pragma unroll
-                for (int i = 0; i < 16; i++) pack_p(pf, i, s[i * 4], s[i * 4 + 1], s[i * 4 + 2], s[i * 4 + 3]);
+                for (int i = 0; i < KN / 8; i++) pack_p(pf, i, s[i * 4], s[i * 4 + 1], s[i * 4 + 2], s[i * 4 + 3]);
             }
             rescale_o(o, alpha);
             reg_fence(o);
@@ -471,3 +485,16 @@ extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
     attn_fwd_sm90<BF16, 3, 24, 240, 4, true, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, o_stride, scale,
                                                    &tq, &tk, &tv);
 }
+
+// Wide key tiles, TMA entry point attn_b128n176_w12_s2gt_bf16: the s3gt ping-pong over 176-key tiles (attn_fwd_sm90's
+// KN) with rings of two K and two V slots and one P buffer (QREG: Q in registers, which spills at 176). Arguments
+// and grid as s3gt's; the k and v tensor maps' boxes are 64 columns × 176 rows (q's stay 128 rows). Dynamic shared
+// memory 32768 + 4·176·256 + 256 = 213248 bytes.
+#define ATTN90W(name, KN, QREG)                                                                                      \
+    extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)                                                  \
+        name(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,                     \
+             const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale) {                        \
+        attn_fwd_sm90<BF16, 3, 24, 240, 4, true, QREG, KN, 2, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, \
+                                                                    o_stride, scale, &tq, &tk, &tv);                 \
+    }
+ATTN90W(attn_b128n176_w12_s2gt_bf16, 176, false)
