@@ -36,6 +36,20 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
             : "memory");
     } while (!done);
 }
+// mbar_wait_sleep is mbar_wait for the producers, which have nothing else to do: try_wait with a suspend-time hint of
+// 10 ms, so that the thread sleeps until the phase completes (it is woken then) instead of retrying every few cycles.
+// The n176 profile counted 725 million retries of the TMA producer's wait, 17 % of the kernel's issued instructions,
+// each taking an issue slot from the consumer warp on the same scheduler.
+__device__ __forceinline__ void mbar_wait_sleep(uint32_t bar, uint32_t parity) {
+    uint32_t done;
+    do {
+        asm volatile(
+            "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2, %3;\n selp.u32 %0, 1, 0, p;\n}\n"
+            : "=r"(done)
+            : "r"(bar), "r"(parity), "r"(10000000u)
+            : "memory");
+    } while (!done);
+}
 // The consumers' named barrier id (1 … 15; 0 is __syncthreads): the NTHREADS threads of the two consumer
 // warpgroups, without the producer's.
 __device__ __forceinline__ void named_sync(int id) {
