@@ -39,24 +39,52 @@ func benchLog(w io.Writer) *slog.Logger {
 // (checked with testing/slogtest) except that, printing only warnings as
 // plain lines, it leaves out the time and the level: an attribute prints as
 // "key: value" (underscores in the key as spaces), one in a group as
-// "group.key: value", a group's attributes one by one.
+// "group.key: value", a group's attributes one by one. The one exception is
+// the library's "component" attribute outside any group (engine/cuda's
+// logger adds component=cuda to each of its lines): it prefixes the message
+// ("cuda: MESSAGE") instead of ending the line as "(…, component: cuda)".
 type warnHandler struct {
-	emit  func(msg string) // takes each warning: the message, then its attributes in parentheses
-	mu    *sync.Mutex      // one line at a time, shared by the handlers WithAttrs makes
-	parts []string         // from WithAttrs, "key: value" each, with the groups open then
-	group string           // from WithGroup, "a.b." prefixed to the keys of later attributes
+	emit      func(msg string) // takes each warning: the message, then its attributes in parentheses
+	mu        *sync.Mutex      // one line at a time, shared by the handlers WithAttrs makes
+	parts     []string         // from WithAttrs, "key: value" each, with the groups open then
+	group     string           // from WithGroup, "a.b." prefixed to the keys of later attributes
+	component string           // from WithAttrs: the "component" attribute outside any group
+}
+
+// componentKey is the attribute that names the part of the library a line comes from.
+const componentKey = "component"
+
+// componentOf returns a's value when a is a "component" attribute outside any group (group ""), and
+// whether it is.
+func componentOf(group string, a slog.Attr) (string, bool) {
+	if group != "" || a.Key != componentKey {
+		return "", false
+	}
+	v := a.Value.Resolve()
+	if v.Kind() != slog.KindString || v.String() == "" {
+		return "", false
+	}
+	return v.String(), true
 }
 
 func (h *warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
 
 func (h *warnHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
-	b.WriteString(r.Message)
+	component := h.component
 	parts := slices.Clone(h.parts)
 	r.Attrs(func(a slog.Attr) bool {
+		if c, ok := componentOf(h.group, a); ok {
+			component = c
+			return true
+		}
 		parts = appendAttr(parts, h.group, a)
 		return true
 	})
+	if component != "" {
+		b.WriteString(component + ": ")
+	}
+	b.WriteString(r.Message)
 	if len(parts) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
 	}
@@ -93,6 +121,10 @@ func (h *warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	c := *h
 	c.parts = slices.Clone(h.parts)
 	for _, a := range as {
+		if comp, ok := componentOf(h.group, a); ok {
+			c.component = comp
+			continue
+		}
 		c.parts = appendAttr(c.parts, h.group, a)
 	}
 	return &c

@@ -31,6 +31,27 @@ func TestWarnLog(t *testing.T) {
 	}
 }
 
+// TestWarnLogComponent: the library's "component" attribute (engine/cuda's
+// logger has component=cuda) prefixes the message instead of ending the
+// line; inside a group, or not a string, it is an attribute as any other.
+func TestWarnLogComponent(t *testing.T) {
+	var b bytes.Buffer
+	l := reporterLog(newReporter(io.Discard, &b, false))
+	l.With("component", "cuda").Warn("pinning host memory refused", "err", "budget exceeded")
+	l.Warn("one-off", "component", "vae", "tile", 3)
+	l.WithGroup("G").With("component", "x").Warn("grouped")
+	l.Warn("numeric", "component", 7)
+	l.With("component", "cuda").Warn("record wins", "component", "dit")
+	want := "wan22 i2v: warning: cuda: pinning host memory refused (err: budget exceeded)\n" +
+		"wan22 i2v: warning: vae: one-off (tile: 3)\n" +
+		"wan22 i2v: warning: grouped (G.component: x)\n" +
+		"wan22 i2v: warning: numeric (component: 7)\n" +
+		"wan22 i2v: warning: dit: record wins\n"
+	if got := b.String(); got != want {
+		t.Errorf("log =\n%q\nwant\n%q", got, want)
+	}
+}
+
 // recordTime is a handler under test that lets every level through (the
 // warnHandler's are Warn and above; slogtest logs at Info) and notes
 // whether the record had a time, which the warnHandler leaves out.
