@@ -65,7 +65,7 @@ func TestBenchShowsLibraryWarningsOnce(t *testing.T) {
 	if code != 0 || opened != 2 {
 		t.Fatalf("exit %d, %d runs opened, want 0 and 2\n%s\n%s", code, opened, stdout, stderr)
 	}
-	if n := strings.Count(stderr, "wan22 bench: warning: int8 attention runs slower than bf16 attention on this GPU (component: cuda)\n"); n != 1 {
+	if n := strings.Count(stderr, "wan22 bench: warning: cuda: int8 attention runs slower than bf16 attention on this GPU\n"); n != 1 {
 		t.Errorf("the warning printed %d times, want once:\n%s", n, stderr)
 	}
 }
