@@ -72,7 +72,7 @@ func parseFlash(name string) (bm, warps, smem int, err error) {
 // flashModules lists the modules flashFor tries, in order (flashModulesFor on this device).
 func (b *Backend) flashModules() []string {
 	i := b.d.Info()
-	return flashModulesFor(i.Major, i.Minor, b.portableAttn)
+	return flashModulesFor(i.Major, i.Minor, b.portableAttn, b.d.cfg.FlashKernel)
 }
 
 // flashFor returns the flash kernel for a key count, or nil when no attention module or preferred entry
@@ -123,7 +123,12 @@ func (b *Backend) pickFlash(mod string, short bool) (*flashKernel, error) {
 		}
 		if s.tma {
 			// A driver without cuTensorMapEncodeTiled (before CUDA 12) refuses this; the next entry point runs.
-			if _, err := bf16TensorMap(Mem{Ptr: 1 << 20}, flashHeadDim, 1, 2*flashHeadDim, 64, 128); err != nil {
+			// The probe's boxes are the kernel's: bm rows for q, bn for k and v.
+			_, err := bf16TensorMap(Mem{Ptr: 1 << 20}, flashHeadDim, 1, 2*flashHeadDim, 64, s.bm)
+			if err == nil {
+				_, err = bf16TensorMap(Mem{Ptr: 1 << 20}, flashHeadDim, 1, 2*flashHeadDim, 64, s.bn)
+			}
+			if err != nil {
 				if !b.tmaWarned {
 					b.d.log.Warn("TMA attention kernels unavailable (the driver cannot make tensor maps); using the cp.async one, about 8% slower",
 						"kernel", s.name, "err", err)

@@ -47,9 +47,11 @@ type Config struct {
 	// 8-bit modes run key sequences of at most 2048 keys (the cross-attention) on the bf16 kernels;
 	// WAN22_ATTN8_SHORT_KEYS moves that bound (0: 8 bits at every length; attention8_keys.go).
 	Attention engine.AttentionPrecision
-	// FlashKernel names a flash attention entry point (flashTable, kernel_table.go) to try before the table's
-	// order for both key lengths, where the device runs its module; one it cannot run is passed over as the
-	// table's own are. A development aid to compare entry points in the engine (WAN22_FLASH_KERNEL sets it).
+	// FlashKernel names a flash attention entry point (flashTable, kernel_table.go) to try first for both key
+	// lengths, its module before the other (on a Hopper GPU a portable entry point is tried before the sm90a
+	// module, unless PortableAttention already keeps to the portable one); one the device cannot run is passed
+	// over as the table's own are. A development aid to compare entry points in the engine (WAN22_FLASH_KERNEL
+	// sets it).
 	FlashKernel string
 	// Logger receives the package's logs; nil means slog.Default().
 	Logger *slog.Logger

@@ -27,8 +27,10 @@ const flashShortKeys = 2048
 type flashSpec struct {
 	module string // flashModulePortable or flashModuleSM90a (wgmma: compute capability 9.0 only)
 	name   string // entry point in the module's PTX
-	// headDim is the head dimension; bm the query rows per CTA, bn the keys per K/V tile (128 unless the name
-	// says n<bn>: the sm90a wide-tile TMA kernels), warps·32 the threads, stages the K/V tiles in flight.
+	// headDim is the head dimension; bm the query rows per CTA, bn the keys per K/V tile (the portable kernels
+	// 64; the sm90a ones 128 unless the name says n<bn>: the wide-tile TMA kernel, whose k and v tensor maps
+	// have boxes of bn rows), warps·32 the threads, stages the K/V tiles in flight (n176: the slots of each of
+	// its K and V rings).
 	headDim, bm, bn, warps, stages int
 	// producer marks the warp-specialized sm90a kernels: a producer warpgroup feeds the two consumer
 	// warpgroups through mbarriers.
@@ -74,16 +76,19 @@ var flashTable = []flashSpec{
 	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, bn: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 5, short: 5},
 	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, bn: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 6, short: 6},
 	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 7, short: 7},
-	{module: flashModulePortable, name: "attn_b256_w8_s3_bf16", headDim: 128, bm: 256, bn: 128, warps: 8, stages: 3, smem: 3*32<<10 + 256*256, long: 1, short: 2},
-	{module: flashModulePortable, name: "attn_b128_w4_s2_bf16", headDim: 128, bm: 128, bn: 128, warps: 4, stages: 2, smem: 2*32<<10 + 128*256, long: 2, short: 1},
-	{module: flashModulePortable, name: "attn_b128_w8_s2_bf16", headDim: 128, bm: 128, bn: 128, warps: 8, stages: 2, smem: 2 * 32 << 10, long: 3, short: 3},
+	{module: flashModulePortable, name: "attn_b256_w8_s3_bf16", headDim: 128, bm: 256, bn: 64, warps: 8, stages: 3, smem: 3*32<<10 + 256*256, long: 1, short: 2},
+	{module: flashModulePortable, name: "attn_b128_w4_s2_bf16", headDim: 128, bm: 128, bn: 64, warps: 4, stages: 2, smem: 2*32<<10 + 128*256, long: 2, short: 1},
+	{module: flashModulePortable, name: "attn_b128_w8_s2_bf16", headDim: 128, bm: 128, bn: 64, warps: 8, stages: 2, smem: 2 * 32 << 10, long: 3, short: 3},
 }
 
 // flashModulesFor lists the modules the backend tries, in order, on a device of compute capability
 // major.minor: the Hopper one first on 9.0 (sm_90a code runs on exactly that) unless portable asks for the
-// compute_80 kernels.
-func flashModulesFor(major, minor int, portable bool) []string {
+// compute_80 kernels, or prefer (Config.FlashKernel) names an entry point of the portable module.
+func flashModulesFor(major, minor int, portable bool, prefer string) []string {
 	if major == 9 && minor == 0 && !portable {
+		if _, ok := flashSpecOf(flashModulePortable, prefer); ok {
+			return []string{flashModulePortable, flashModuleSM90a}
+		}
 		return []string{flashModuleSM90a, flashModulePortable}
 	}
 	return []string{flashModulePortable}
@@ -152,7 +157,7 @@ func flashPick(major, minor int, portable bool, headDim, keys, smemOptin int) (f
 		return flashSpec{}, fmt.Errorf("head dim %d: the flash kernels take %d", headDim, flashHeadDim)
 	}
 	var why error
-	for _, mod := range flashModulesFor(major, minor, portable) {
+	for _, mod := range flashModulesFor(major, minor, portable, "") {
 		s, err := flashFirstFit(mod, keys <= flashShortKeys, smemOptin, "", nil)
 		if err == nil {
 			return s, nil

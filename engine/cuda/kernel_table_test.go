@@ -61,14 +61,17 @@ func TestFlashTableMatchesPTX(t *testing.T) {
 			}
 		}
 		tile := fmt.Sprintf("b%d", s.bm)
-		if s.bn != 128 {
+		if s.module == flashModuleSM90a && s.bn != 128 {
 			tile += fmt.Sprintf("n%d", s.bn)
 		}
 		if ok, _ := regexp.MatchString(fmt.Sprintf(`^attn_%s_w%d_s%d%s_bf16$`, tile, s.warps, s.stages, variant), s.name); !ok {
 			t.Errorf("%s: the name does not spell bm %d, bn %d, warps %d, stages %d, producer %v, tma %v, qreg %v", s.name, s.bm, s.bn, s.warps, s.stages, s.producer, s.tma, s.qreg)
 		}
-		if s.bn != 128 && !(s.module == flashModuleSM90a && s.tma && s.bn == 176) {
-			t.Errorf("%s: key tiles of %d rows: only the sm90a TMA kernels have other tiles than 128 keys, of 176", s.name, s.bn)
+		switch {
+		case s.module == flashModulePortable && s.bn != 64:
+			t.Errorf("%s: key tiles of %d rows; the portable kernels' are 64 (kernels/attention.cu BN)", s.name, s.bn)
+		case s.module == flashModuleSM90a && s.bn != 128 && !(s.tma && s.bn == 176):
+			t.Errorf("%s: key tiles of %d rows: the sm90a kernels' are 128, or 176 for a TMA one", s.name, s.bn)
 		}
 		if s.headDim != flashHeadDim {
 			t.Errorf("%s: head dim %d", s.name, s.headDim)
@@ -286,6 +289,32 @@ func TestAttn8Table(t *testing.T) {
 		slices.Sort(inTable)
 		if !slices.Equal(inPTX, inTable) {
 			t.Errorf("%s: bf16 entry points in the PTX %v, in attn8Table %v", mod, inPTX, inTable)
+		}
+	}
+}
+
+// TestFlashModulesFor: the Hopper module first on compute capability 9.0 unless the portable kernels are
+// asked for, or Config.FlashKernel names a portable entry point (which the sm90a module's search would
+// otherwise never reach); elsewhere the portable module only.
+func TestFlashModulesFor(t *testing.T) {
+	both, portableFirst := []string{flashModuleSM90a, flashModulePortable}, []string{flashModulePortable, flashModuleSM90a}
+	portableOnly := []string{flashModulePortable}
+	for _, c := range []struct {
+		major, minor int
+		portable     bool
+		prefer       string
+		want         []string
+	}{
+		{9, 0, false, "", both},
+		{9, 0, false, "attn_b128_w12_s3gt_bf16", both},
+		{9, 0, false, "attn_b256_w8_s3_bf16", portableFirst},
+		{9, 0, false, "attn_nope", both},
+		{9, 0, true, "attn_b128_w12_s3gt_bf16", portableOnly},
+		{8, 9, false, "attn_b128_w12_s3gt_bf16", portableOnly},
+		{10, 0, false, "", portableOnly},
+	} {
+		if got := flashModulesFor(c.major, c.minor, c.portable, c.prefer); !slices.Equal(got, c.want) {
+			t.Errorf("flashModulesFor(%d.%d, portable %v, prefer %q) = %v, want %v", c.major, c.minor, c.portable, c.prefer, got, c.want)
 		}
 	}
 }

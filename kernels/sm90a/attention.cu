@@ -11,18 +11,19 @@
 // Measurements (TFLOP/s against PyTorch's SDPA and the compute_80 kernels): bench/attention/README.md.
 //
 // Structure: a CTA of two warpgroups (256 threads) owns 128 query rows of one head (grid x = q tiles,
-// y = heads); warpgroup w owns rows 64w … 64w+63. Keys are walked in tiles of 128 through cp.async rings
-// (every thread loads its share): s2g one ring of two K+V stages published by a CTA barrier per tile, s3g
-// (ping-pong) rings of three K and three V slots published on two named barriers by which the warpgroups take
-// turns with the tensor cores. Per tile and warpgroup: S = Q Kᵀ is eight wgmma m64n128k16 with both
-// operands in shared memory (K-major), the online softmax runs on the S accumulators in registers (exp2,
-// scale folded in), P is packed to bf16 in registers, and O += P V is eight wgmma m64n128k16 with A = P from
-// registers and B = V read N-major (transposed) from shared memory.
+// y = heads); warpgroup w owns rows 64w … 64w+63. Keys are walked in tiles of 128 (176 for n176) through rings
+// (cp.async, every thread its share; or a producer warpgroup: see attn_fwd_sm90): s2g one ring of two K+V stages
+// published by a CTA barrier per tile, s3g (ping-pong) rings of three K and three V slots (n176: two of each)
+// published on two named barriers by which the warpgroups take turns with the tensor cores. Per tile and
+// warpgroup: S = Q Kᵀ is eight wgmma m64n<KN>k16 (KN the tile's keys) with K in shared memory (K-major) and Q
+// there or in registers, the online softmax runs on the S accumulators in registers (exp2, scale folded in), P
+// is packed to bf16 in registers, and O += P V is KN/16 wgmma m64n128k16 with A = P from registers and B = V read
+// N-major (transposed) from shared memory.
 //
 // Shared memory (128-byte swizzle, the layout wgmma reads): a tile of R rows × 128 bf16 is two panels of
 // 64 columns; panel p holds row r's 128 bytes at p·R·128 + r·128, 16-byte chunk c stored at c ^ (r & 7).
-// Q: 32 KiB, then STAGES stages of K and V tiles (32 KiB each; s3g: three K slots, then three V slots):
-// 160 or 224 KiB per CTA, one CTA per SM.
+// Q: 32 KiB, then STAGES stages of K and V tiles (32 KiB each; s3g: three K slots, then three V slots;
+// n176: two K slots, then two V slots, 44 KiB each): 160, 224 or 208 KiB per CTA, one CTA per SM.
 //
 // Masking and tails as in attention.cu: key rows ≥ lkv and query rows ≥ lq are zero-filled by cp.async and
 // never read; scores of keys ≥ lkv are −∞; lkv = 0 writes zeros.
@@ -115,6 +116,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     static_assert(KN == 128 || KN == 176, "key tiles of 128 or 176 rows (wgmma_ss has those two shapes)");
     static_assert((KN == 128 && RING == 3) || TMA, "other key tiles and rings: the TMA kernel");
     static_assert(!QREG || ONEP, "Q in registers leaves room for one P buffer only");
+    static_assert(!QREG || KN == 128, "Q in registers: 128-key tiles only (wgmma_rs_k has the m64n128 shape; n176 spills)");
     constexpr int KT_BYTES = KN * HD * 2;  // one K or V slot
     extern __shared__ __align__(1024) uint8_t smem[];
     const uint32_t sbase = shared_addr(smem);
@@ -222,7 +224,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
 
     uint32_t qf[QREG ? 8 : 1][4];  // QREG: this warp's rows of Q, the A fragments of the eight k16 steps
-    // S = Q Kᵀ (this warpgroup's 64 rows × 128 keys); k16 step kk reads panel kk/4 at byte (kk%4)·32. The
+    // S = Q Kᵀ (this warpgroup's 64 rows × KN keys); k16 step kk reads panel kk/4 at byte (kk%4)·32. The
     // descriptors are made once per tile and stepped by constant offsets (desc_add).
     const uint64_t qdesc = QREG ? 0 : sdesc(sq + wg * 64 * 128, 16, 1024);  // QREG: Q comes from qf
     auto issue_qk = [&](uint32_t sk) {
@@ -311,7 +313,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             reg_fence(o);
         }
     } else {
-        // Ping-pong (STAGES = 3): K and V have rings of three 32 KiB slots each. Per tile j a warpgroup runs
+        // Ping-pong (STAGES = 3): K and V have rings of RING slots of KT_BYTES each (three of 32 KiB; n176: two of
+        // 44 KiB; the cp.async loads below assume three). Per tile j a warpgroup runs
         // A(j) = softmax of S(j), B(j) = wait for P(j-1) V(j-1) and rescale O, then C(j) = issue S(j+1) = Q K(j+1)
         // and O += P(j) V(j), wait for S(j+1) only. Two named barriers, P (1) and Q (2), make the warpgroups take
         // turns: warpgroup 0 runs C(j) between P_j and Q_j while warpgroup 1 runs A(j) B(j), and the other way
@@ -333,7 +336,8 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             cp_async_wait<2>();
             asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         };
-        // WS: K(j+1) and V(j) landed (on the last tile S reads a slot nothing fills: no wait).
+        // WS: K(j+1) and V(j) landed (on the last tile S reads a slot nothing refills, K(ntiles - RING)'s or, with
+        // fewer tiles, one never filled, and drops the result: no wait).
         auto ws_ready = [&](int j) {
             if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / RING) & 1);
             mbar_wait(full_v(j), (j / RING) & 1);
@@ -487,14 +491,15 @@ extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
 }
 
 // Wide key tiles, TMA entry point attn_b128n176_w12_s2gt_bf16: the s3gt ping-pong over 176-key tiles (attn_fwd_sm90's
-// KN) with rings of two K and two V slots and one P buffer (QREG: Q in registers, which spills at 176). Arguments
+// KN) with rings of two K and two V slots ("s2": the slots per ring, not the serial s2g) and one P buffer, Q in
+// shared memory (in registers it spills at 176; wgmma_rs_k has no 176-key overload since). Arguments
 // and grid as s3gt's; the k and v tensor maps' boxes are 64 columns × 176 rows (q's stay 128 rows). Dynamic shared
 // memory 32768 + 4·176·256 + 256 = 213248 bytes.
-#define ATTN90W(name, KN, QREG)                                                                                      \
+#define ATTN90W(name, KN)                                                                                            \
     extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)                                                  \
         name(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,                     \
              const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale) {                        \
-        attn_fwd_sm90<BF16, 3, 24, 240, 4, true, QREG, KN, 2, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, \
+        attn_fwd_sm90<BF16, 3, 24, 240, 4, true, false, KN, 2, true>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, 0, \
                                                                     o_stride, scale, &tq, &tk, &tv);                 \
     }
-ATTN90W(attn_b128n176_w12_s2gt_bf16, 176, false)
+ATTN90W(attn_b128n176_w12_s2gt_bf16, 176)
