@@ -99,7 +99,7 @@ func (r *run) encodePromptsStreaming(src gguf.Source, tok *tokenizer.Tokenizer, 
 	if err != nil {
 		err = fmt.Errorf("encoding the prompts (text encoder streamed): %w", err)
 	}
-	if err := firstErr(err, r.released(TextEncode), r.ctx.Err()); err != nil {
+	if err := firstErr(r.releaseAfter(err, TextEncode), r.ctx.Err()); err != nil {
 		return prompts{}, err
 	}
 	p := prompts{cond: texts[0], condN: ns[0], uncond: texts[1], uncondN: ns[1]}

@@ -247,6 +247,21 @@ func (r *run) released(s Stage) error {
 	return nil
 }
 
+// releaseAfter reports stage s released once it has ended with err: the
+// release's error when err is nil; else err, the run's own error, and the
+// release's error, which would be lost behind it (the backend could not free
+// or trim what the stopped stage left), goes to the log as a warning.
+func (r *run) releaseAfter(err error, s Stage) error {
+	rerr := r.released(s)
+	if err == nil {
+		return rerr
+	}
+	if rerr != nil {
+		r.log.Warn("a stage that failed or was stopped could not release its memory: the next run may have less device memory", "stage", s.String(), "err", rerr)
+	}
+	return err
+}
+
 // I2V generates a video from image [3, Height, Width] (RGB in [-1, 1]) and
 // hands the decoded frames to emit as they are produced. A cancelled ctx
 // stops the run and returns ctx's error with everything released. A nil ctx
@@ -325,7 +340,7 @@ func (r *run) encodeCondition(image []float32) (cond []float32, err error) {
 	released := false
 	defer func() {
 		if !released {
-			err = firstErr(err, r.released(VAEEncode))
+			err = r.releaseAfter(err, VAEEncode)
 		}
 	}()
 	budget, err := r.deviceLeft()
@@ -405,7 +420,7 @@ func (r *run) encodePrompts(prompt, negative string) (p prompts, err error) {
 		}
 	}
 	enc.Free()
-	if err := firstErr(err, r.released(TextEncode), r.ctx.Err()); err != nil {
+	if err := firstErr(r.releaseAfter(err, TextEncode), r.ctx.Err()); err != nil {
 		return prompts{}, err
 	}
 	r.log.Info("prompts encoded", "tokens", p.condN, "negative_tokens", p.uncondN, "elapsed", time.Since(start).Round(time.Millisecond))
@@ -559,7 +574,7 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 			cur.free()
 		}
 		if holding { // failed or stopped while loading or running it: released too, the run's error first
-			err = firstErr(err, r.released(loading))
+			err = r.releaseAfter(err, loading)
 		}
 	}()
 	var stepTime time.Duration // denoising time so far, expert loads excluded
@@ -670,7 +685,7 @@ func (r *run) decode(x []float32, emit vae.EmitFunc) (err error) {
 	released := false // as in encodeCondition
 	defer func() {
 		if !released {
-			err = firstErr(err, r.released(VAEDecode))
+			err = r.releaseAfter(err, VAEDecode)
 		}
 	}()
 	budget, err := r.deviceLeft()

@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -107,6 +110,69 @@ func TestReleasedOnceOnSuccess(t *testing.T) {
 	for _, s := range []Stage{VAEEncode, TextEncode, HighNoise, LowNoise, VAEDecode} {
 		if count[s] != 1 {
 			t.Errorf("stage %s released %d times (%v), want once", s, count[s], b.got)
+		}
+	}
+}
+
+// releaseFailing fails the Released call of one stage, as a CUDA backend
+// that cannot free or trim what the stage left would.
+type releaseFailing struct {
+	engine.VideoOps
+	at  Stage
+	err error
+}
+
+func (r *releaseFailing) Released(s Stage) error {
+	if s == r.at {
+		return r.err
+	}
+	return nil
+}
+
+// TestReleaseErrorAfterStop: when a stopped stage's release fails too, the run
+// returns its own error (the callback's, the cancel) and the release's error
+// is logged as a warning naming the stage, not lost; a release failing after a
+// stage that succeeded is the run's error.
+func TestReleaseErrorAfterStop(t *testing.T) {
+	m := tinyModels(t)
+	freeErr := errors.New("cuMemFree: an illegal memory access")
+	boom := errors.New("boom")
+	for name, c := range map[string]struct {
+		at      Stage
+		mod     func(*Options, context.CancelFunc)
+		want    error // errors.Is the run's error
+		logged  bool  // the release's error logged as a warning
+		wantLog string
+	}{
+		"latent fails in high-noise": {HighNoise, func(o *Options, _ context.CancelFunc) {
+			o.Latent = func(int, int, []float32) error { return boom }
+		}, boom, true, "stage=high-noise"},
+		"cancel in low-noise": {LowNoise, func(o *Options, cancel context.CancelFunc) {
+			o.Progress = func(ev Event) {
+				if ev.Stage == LowNoise && ev.Step > 0 {
+					cancel()
+				}
+			}
+		}, context.Canceled, true, "stage=low-noise"},
+		"vae encode finished": {VAEEncode, func(*Options, context.CancelFunc) {}, freeErr, false, ""},
+	} {
+		var log bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		o := baseOptions()
+		o.Log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		c.mod(&o, cancel)
+		b := &releaseFailing{VideoOps: cpu.New(), at: c.at, err: freeErr}
+		err := I2V(ctx, b, m, testImage(o), o, func([]float32, int) error { return nil })
+		cancel()
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+		got := log.String()
+		if logged := strings.Contains(got, "could not release its memory"); logged != c.logged {
+			t.Errorf("%s: release error logged %v, want %v:\n%s", name, logged, c.logged, got)
+		}
+		if c.logged && (!strings.Contains(got, c.wantLog) || !strings.Contains(got, freeErr.Error())) {
+			t.Errorf("%s: the warning does not name %s and the release's error:\n%s", name, c.wantLog, got)
 		}
 	}
 }
