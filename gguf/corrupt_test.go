@@ -158,7 +158,8 @@ func TestCorruptHeaders(t *testing.T) {
 		{"big-endian magic", "magic", "big-endian", []byte("FUGG\x00\x00\x00\x03")},
 		{"big-endian version", "version", "big-endian", []byte("GGUF\x00\x00\x00\x03")},
 		{"version 1", "version", "version 1", newHdr(1, 0, 0).b},
-		{"version 4", "version", "unsupported GGUF version 4", newHdr(4, 0, 0).b},
+		{"version 4", "version", "GGUF version 4 is newer", newHdr(4, 0, 0).b},
+		{"version garbage", "version", "not a GGUF version", newHdr(0x7fff0001, 0, 0).b},
 		{"huge kv_count", "kv_count", "cannot fit", newHdr(3, 0, math.MaxUint64).b},
 		{"huge tensor_count", "tensor_count", "cannot fit", newHdr(3, 1<<62, 0).b},
 		{"huge key length", "kv[0].key.length", "exceeds", newHdr(3, 0, 1).u64(1 << 60).raw(make([]byte, 20)...).b},
@@ -349,5 +350,32 @@ func TestErrorOffsets(t *testing.T) {
 		var fe *FormatError
 		require.ErrorAs(t, err, &fe, c.name)
 		require.Equal(t, c.off, fe.Offset, "%s: %v", c.name, err)
+	}
+}
+
+// TestUnsupportedVersions: a GGUF file of another version or byte order is
+// not damaged, and its error says so (Unsupported) and what to do; a
+// version field no GGUF writer makes is damage.
+func TestUnsupportedVersions(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		data        []byte
+		unsupported bool
+		msg         string
+	}{
+		{"version 1", newHdr(1, 0, 0).b, true, "convert it to GGUF v3"},
+		{"version 4", newHdr(4, 0, 0).b, true, "update wan22"},
+		{"big-endian version", []byte("GGUF\x00\x00\x00\x03"), true, "little-endian"},
+		{"big-endian magic", []byte("FUGG\x00\x00\x00\x03"), true, "little-endian"},
+		{"garbage version", newHdr(0x7fff0001, 0, 0).b, false, "not a GGUF version"},
+		{"version 0", newHdr(0, 0, 0).b, false, "not a GGUF version"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := exercise(t, c.data)
+			var fe *FormatError
+			require.ErrorAs(t, err, &fe)
+			require.Equal(t, c.unsupported, fe.Unsupported, "%v", err)
+			require.Contains(t, fe.Msg, c.msg)
+		})
 	}
 }

@@ -14,6 +14,10 @@ type FormatError struct {
 	Offset int64  // absolute byte offset of the offending field
 	Field  string // e.g. "tensor_count", "kv[3].value", `tensor[12] ("blocks.0.ffn.0.weight").offset`
 	Msg    string
+	// Unsupported is set when the file is not damaged but in a GGUF
+	// version or byte order this reader does not read: Msg says what to do,
+	// and re-downloading the same file would not help.
+	Unsupported bool
 }
 
 func (e *FormatError) Error() string {
@@ -22,6 +26,17 @@ func (e *FormatError) Error() string {
 
 func formatErr(off int64, field, format string, args ...any) *FormatError {
 	return &FormatError{Offset: off, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// maxFutureVersion is the largest version field read as a GGUF version
+// newer than this reader's rather than as damage.
+const maxFutureVersion = 16
+
+// unsupported is formatErr for a well-formed file this reader does not read.
+func unsupported(off int64, field, format string, args ...any) *FormatError {
+	e := formatErr(off, field, format, args...)
+	e.Unsupported = true
+	return e
 }
 
 // maxQuoted bounds the escaped text that Quote shows between the quotes, in bytes.

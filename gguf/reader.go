@@ -101,7 +101,7 @@ func (f *File) parse(d *decoder) error {
 	switch string(magic) {
 	case Magic:
 	case "FUGG":
-		return formatErr(0, "magic", "big-endian GGUF files are not supported")
+		return unsupported(0, "magic", "big-endian GGUF files are not supported; convert it to a little-endian GGUF (llama.cpp's gguf-py can)")
 	default:
 		return formatErr(0, "magic", "not a GGUF file (starts with %s)", Quote(string(magic)))
 	}
@@ -112,11 +112,13 @@ func (f *File) parse(d *decoder) error {
 	switch {
 	case ver == 2 || ver == 3:
 	case ver == 1:
-		return formatErr(4, "version", "GGUF version 1 is not supported (only 2 and 3)")
-	case ver&0xffff == 0 && bits.ReverseBytes32(ver) <= 3:
-		return formatErr(4, "version", "big-endian GGUF files are not supported (version reads as %#x)", ver)
+		return unsupported(4, "version", "GGUF version 1 is not supported (only 2 and 3); convert it to GGUF v3 with a current llama.cpp or download it again")
+	case ver != 0 && ver&0xffff == 0 && bits.ReverseBytes32(ver) <= 3:
+		return unsupported(4, "version", "big-endian GGUF files are not supported (version reads as %#x); convert it to a little-endian GGUF (llama.cpp's gguf-py can)", ver)
+	case ver > 3 && ver <= maxFutureVersion:
+		return unsupported(4, "version", "GGUF version %d is newer than this wan22 reads (only 2 and 3): update wan22, or export the file as GGUF v3", ver)
 	default:
-		return formatErr(4, "version", "unsupported GGUF version %d (only 2 and 3)", ver)
+		return formatErr(4, "version", "version field reads %d (GGUF has versions 1 to 3): not a GGUF version", ver)
 	}
 	f.version = ver
 

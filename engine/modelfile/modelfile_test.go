@@ -98,8 +98,8 @@ func TestOpenErrors(t *testing.T) {
 			[]string{"zero.safetensors: damaged safetensors header: invalid JSON"}},
 		{"safetensors header cut", write("cut.safetensors", stFile(`{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4)[:30]),
 			[]string{"cut.safetensors: truncated safetensors file (30 bytes): its first 8 bytes announce a 54-byte JSON header, but 22 bytes follow; download or export it again"}},
-		{"gguf bad version", write("ver.gguf", []byte("GGUF\x09\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")),
-			[]string{"ver.gguf", "gguf: ", "version 9", "download or export it again"}},
+		{"gguf damaged version", write("ver.gguf", []byte("GGUF\x09\x00\x00\x7f\x00\x00\x00\x00\x00\x00\x00\x00")),
+			[]string{"ver.gguf", "gguf: ", "not a GGUF version", "download or export it again"}},
 		{"gguf absurd tensor count", write("count.gguf", []byte("GGUF\x03\x00\x00\x00\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")),
 			[]string{"count.gguf", "tensor_count", "download or export it again"}},
 		{"unsupported dtype", write("f4.safetensors", stFile(`{"w":{"dtype":"F4","shape":[1],"data_offsets":[0,1]}}`, 1)), []string{`"w"`, "F4", "not supported"}},
@@ -120,6 +120,30 @@ func TestOpenErrors(t *testing.T) {
 				t.Error("Inspect gave no error")
 			}
 		})
+	}
+}
+
+// TestOpenUnsupportedGGUF: a GGUF file of a version or byte order the
+// reader does not read is not called damaged (downloading it again would
+// give the same file); the error says what to do instead.
+func TestOpenUnsupportedGGUF(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ name, head, want string }{
+		{"v1.gguf", "GGUF\x01\x00\x00\x00", "convert it to GGUF v3"},
+		{"v4.gguf", "GGUF\x04\x00\x00\x00", "GGUF version 4 is newer than this wan22 reads"},
+		{"be.gguf", "GGUF\x00\x00\x00\x03", "convert it to a little-endian GGUF"},
+	} {
+		p := filepath.Join(dir, c.name)
+		if err := os.WriteFile(p, []byte(c.head+strings.Repeat("\x00", 32)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Inspect(p)
+		if err == nil {
+			t.Fatalf("%s: no error", c.name)
+		}
+		if !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "damaged") {
+			t.Errorf("%s: error %q: want %q and no word of damage", c.name, err, c.want)
+		}
 	}
 }
 

@@ -324,6 +324,8 @@ func withHint(path string, err error) error {
 			msg += fmt.Sprintf(" (at byte %d)", se.Offset)
 		}
 		return &DamagedHeaderError{Path: path, Format: FormatSafetensors, Detail: msg, Err: err}
+	case errors.As(err, &ge) && ge.Unsupported:
+		return err // not damaged: the message says what to do
 	case errors.As(err, &se) && se.Field != "dtype", errors.As(err, &ge):
 		return fmt.Errorf("%w"+hint, err)
 	}
