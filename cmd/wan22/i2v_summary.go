@@ -14,7 +14,7 @@ type stageTotals struct {
 	Stage      string           `json:"stage"`
 	Seconds    float64          `json:"seconds"`              // from the stage's first event to its end (loads included)
 	Steps      int              `json:"steps,omitempty"`      // denoising steps (experts) or frames (decode, write)
-	PerStep    float64          `json:"per_step_s,omitempty"` // mean denoising step of the stage
+	PerStep    float64          `json:"per_step_s,omitempty"` // mean denoising step of the stage (of this expert alone)
 	PeakVRAM   int64            `json:"peak_vram,omitempty"`
 	PeakPinned int64            `json:"peak_pinned,omitempty"`
 	PeakRSS    int64            `json:"peak_rss,omitempty"`
@@ -23,6 +23,7 @@ type stageTotals struct {
 
 	first, end  time.Duration
 	stepAtStart int
+	timeAtStart time.Duration // the run's denoising time (all steps so far) when the stage began
 	seen        bool
 }
 
@@ -31,6 +32,12 @@ type stageTotals struct {
 type stageSummary struct {
 	order  []wan22.Stage
 	stages map[wan22.Stage]*stageTotals
+	// stepTime is the run's denoising time so far: an event's PerStep is the
+	// mean step over the whole run (both experts), so PerStep × Step is the
+	// time of all steps up to it. A stage's own mean is its share of that
+	// over its own steps: with --cfg 3.5,1 the low-noise expert's step takes
+	// half the high-noise one's, which the run's mean would hide.
+	stepTime time.Duration
 }
 
 func (s *stageSummary) add(ev wan22.Event) {
@@ -39,7 +46,7 @@ func (s *stageSummary) add(ev wan22.Event) {
 	}
 	t := s.stages[ev.Stage]
 	if t == nil {
-		t = &stageTotals{Stage: ev.Stage.String(), first: ev.Elapsed, stepAtStart: ev.Step}
+		t = &stageTotals{Stage: ev.Stage.String(), first: ev.Elapsed, stepAtStart: ev.Step, timeAtStart: s.stepTime}
 		s.stages[ev.Stage] = t
 		s.order = append(s.order, ev.Stage)
 	}
@@ -50,8 +57,11 @@ func (s *stageSummary) add(ev wan22.Event) {
 	} else if ev.Steps > 0 {
 		t.Steps = ev.Step
 	}
-	if ev.PerStep > 0 {
-		t.PerStep = ev.PerStep.Seconds()
+	if ev.PerStep > 0 && ev.Step > 0 {
+		s.stepTime = ev.PerStep * time.Duration(ev.Step)
+		if n := ev.Step - t.stepAtStart; n > 0 {
+			t.PerStep = (s.stepTime - t.timeAtStart).Seconds() / float64(n)
+		}
 	}
 	t.PeakVRAM = max(t.PeakVRAM, ev.Memory.PeakVRAM)
 	t.PeakPinned = max(t.PeakPinned, ev.Memory.PeakPinned)

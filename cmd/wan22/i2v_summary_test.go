@@ -52,3 +52,35 @@ func TestStageSummary(t *testing.T) {
 	require.Contains(t, lines[0], "moved GB")
 	require.Regexp(t, `^high-noise\s+12\.00\s+2\s+6\.10\s+22\.00\s+9\.00\s+-\s+20\.0\s+0\.400\s+0\.013\s+26 of 40`, lines[2])
 }
+
+// TestStageSummaryPerExpertPace: an event's PerStep is the mean step of the
+// whole run so far, so the low-noise row's s/step is its own steps' mean, not
+// the run's: with guidance 1 on the low-noise expert (--cfg 3.5,1) its steps
+// take half as long, and the summary says so.
+func TestStageSummaryPerExpertPace(t *testing.T) {
+	var s stageSummary
+	sec := func(x float64) time.Duration { return time.Duration(x * float64(time.Second)) }
+	evs := []wan22.Event{{Stage: wan22.HighNoise, Step: 0, Steps: 8}}
+	run := 0.0
+	for i := 1; i <= 8; i++ {
+		stage, took := wan22.HighNoise, 1.0
+		if i > 4 {
+			stage, took = wan22.LowNoise, 0.5
+		}
+		if i == 5 {
+			evs = append(evs, wan22.Event{Stage: wan22.HighNoise, Done: true, Step: 4, Steps: 8},
+				wan22.Event{Stage: wan22.LowNoise, Step: 4, Steps: 8})
+		}
+		run += took
+		evs = append(evs, wan22.Event{Stage: stage, Step: i, Steps: 8, PerStep: sec(run / float64(i))})
+	}
+	evs = append(evs, wan22.Event{Stage: wan22.LowNoise, Done: true, Step: 8, Steps: 8})
+	for _, ev := range evs {
+		s.add(ev)
+	}
+	tot := s.totals()
+	require.Len(t, tot, 2)
+	require.InDelta(t, 1, tot[0].PerStep, 1e-6)
+	require.Equal(t, 4, tot[1].Steps)
+	require.InDelta(t, 0.5, tot[1].PerStep, 1e-6)
+}
