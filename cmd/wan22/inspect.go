@@ -50,6 +50,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout)
 		}
 		printed = true
+		var notApplied error // a LoRA wan22 refuses, said after the report
 		if rep.Info.Kind == modelfile.KindUnknown && rep.Format == modelfile.FormatSafetensors {
 			sum, err := lora.Inspect(path)
 			if err == nil {
@@ -58,12 +59,17 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 					continue
 				}
 			} else if looksLikeLoRA(rep) {
-				fmt.Fprintf(stdout, "%s\n  LoRA: not one wan22 can apply: %v\n", path, err)
+				notApplied = err
 			}
 		}
 		if err := rep.WriteText(stdout, *verbose); err != nil {
 			fmt.Fprintf(stderr, "wan22 inspect: %v\n", err)
 			return 1
+		}
+		if notApplied != nil {
+			// The report names the file above: the error's "lora: PATH: " is not repeated.
+			msg := strings.TrimPrefix(notApplied.Error(), "lora: "+path+": ")
+			fmt.Fprintf(stdout, "  LoRA: not one wan22 can apply: %s\n", msg)
 		}
 	}
 	return status
@@ -90,10 +96,11 @@ func parseInterspersed(fs *flag.FlagSet, args []string) (rest []string, code int
 	}
 }
 
-// looksLikeLoRA reports whether a file has tensor names of a LoRA.
+// looksLikeLoRA reports whether a file has tensor names of a LoRA or of a
+// LyCORIS adapter (LoHa hada_*, LoKr lokr_*, …) in any naming.
 func looksLikeLoRA(rep *modelfile.Report) bool {
 	for _, t := range rep.Tensors {
-		if strings.Contains(t.Name, "lora") || strings.HasSuffix(t.Name, ".diff") || strings.HasSuffix(t.Name, ".diff_b") {
+		if strings.Contains(t.Name, "lora") || lora.AdapterKey(t.Name) {
 			return true
 		}
 	}

@@ -223,3 +223,28 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("Check against the A14B: %v, want an error naming the 1.3B and the tensor", err)
 	}
 }
+
+// TestAdapterKey: the keys of every adapter style, applied or refused, are
+// adapter keys; a model's weights and a bare alpha are not.
+func TestAdapterKey(t *testing.T) {
+	for _, k := range []string{
+		"diffusion_model.blocks.0.self_attn.q.lora_down.weight",
+		"transformer.blocks.0.attn1.to_q.lora_B.weight",
+		"lora_unet_blocks_0_self_attn_q.alpha",
+		"diffusion_model.blocks.0.self_attn.q.diff",
+		"diffusion_model.blocks.0.self_attn.q.diff_b",
+		"diffusion_model.blocks.0.self_attn.q.hada_w1_a",
+		"diffusion_model.blocks.0.self_attn.q.lokr_w1",
+		"diffusion_model.blocks.0.self_attn.q.dora_scale",
+		"diffusion_model.blocks.0.ffn.0.oft_blocks",
+	} {
+		if !AdapterKey(k) {
+			t.Errorf("AdapterKey(%q) = false", k)
+		}
+	}
+	for _, k := range []string{"blocks.0.self_attn.q.weight", "model.diffusion_model.head.head.bias", "encoder.alpha", "decoder.conv1.weight"} {
+		if AdapterKey(k) {
+			t.Errorf("AdapterKey(%q) = true", k)
+		}
+	}
+}
