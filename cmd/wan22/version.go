@@ -19,7 +19,10 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 0 {
 		return usageError(stderr, "version", "unexpected arguments %q", fs.Args())
 	}
-	fmt.Fprintln(stdout, versionLine(readBuildInfo, cudaAvailable()))
+	if _, err := fmt.Fprintln(stdout, versionLine(readBuildInfo, cudaAvailable())); err != nil {
+		fmt.Fprintf(stderr, "wan22 version: %v\n", err) // a full disk or a closed pipe: the line was lost
+		return 1
+	}
 	return 0
 }
 
