@@ -100,7 +100,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) (rest []string, code int
 // LyCORIS adapter (LoHa hada_*, LoKr lokr_*, …) in any naming.
 func looksLikeLoRA(rep *modelfile.Report) bool {
 	for _, t := range rep.Tensors {
-		if strings.Contains(t.Name, "lora") || lora.AdapterKey(t.Name) {
+		if strings.Contains(t.Name, "lora") || modelfile.AdapterKey(t.Name) {
 			return true
 		}
 	}

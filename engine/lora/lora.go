@@ -240,25 +240,6 @@ var lycoris = []struct{ frag, what string }{
 	{".oft_", "OFT (oft_*)"},
 }
 
-// AdapterKey reports whether a tensor name is one of an adapter file: a
-// key of a style this package applies (lora_down/lora_up, lora_A/lora_B,
-// .diff deltas; in any naming) or of a LyCORIS kind it refuses (hada_,
-// lokr_, dora_scale, lora_mid, oft_). `wan22 inspect` uses it to tell an
-// adapter wan22 cannot apply from a model it does not know.
-func AdapterKey(name string) bool {
-	for _, s := range suffixes {
-		if s.p != pAlpha && strings.HasSuffix(name, s.s) {
-			return true
-		}
-	}
-	for _, l := range lycoris {
-		if strings.Contains(name, l.frag) {
-			return true
-		}
-	}
-	return strings.HasPrefix(name, "lora_unet_")
-}
-
 // floatTypes are the dtypes a LoRA tensor may have.
 var floatTypes = []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeF64, gguf.TypeF8E4M3, gguf.TypeF8E5M2}
 

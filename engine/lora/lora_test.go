@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -224,27 +225,18 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
-// TestAdapterKey: the keys of every adapter style, applied or refused, are
-// adapter keys; a model's weights and a bare alpha are not.
-func TestAdapterKey(t *testing.T) {
-	for _, k := range []string{
-		"diffusion_model.blocks.0.self_attn.q.lora_down.weight",
-		"transformer.blocks.0.attn1.to_q.lora_B.weight",
-		"lora_unet_blocks_0_self_attn_q.alpha",
-		"diffusion_model.blocks.0.self_attn.q.diff",
-		"diffusion_model.blocks.0.self_attn.q.diff_b",
-		"diffusion_model.blocks.0.self_attn.q.hada_w1_a",
-		"diffusion_model.blocks.0.self_attn.q.lokr_w1",
-		"diffusion_model.blocks.0.self_attn.q.dora_scale",
-		"diffusion_model.blocks.0.ffn.0.oft_blocks",
-	} {
-		if !AdapterKey(k) {
-			t.Errorf("AdapterKey(%q) = false", k)
+// TestAdapterKeysKnown: modelfile.AdapterKey, which tells `wan22 inspect`
+// and the model checks that a file is an adapter, knows every key ending
+// and LyCORIS fragment this package reads or refuses.
+func TestAdapterKeysKnown(t *testing.T) {
+	for _, s := range suffixes {
+		if k := "diffusion_model.blocks.0.self_attn.q" + s.s; s.p != pAlpha && !modelfile.AdapterKey(k) {
+			t.Errorf("modelfile.AdapterKey(%q) = false", k)
 		}
 	}
-	for _, k := range []string{"blocks.0.self_attn.q.weight", "model.diffusion_model.head.head.bias", "encoder.alpha", "decoder.conv1.weight"} {
-		if AdapterKey(k) {
-			t.Errorf("AdapterKey(%q) = true", k)
+	for _, l := range lycoris {
+		if k := "diffusion_model.blocks.0.self_attn.q" + l.frag + "w1"; !modelfile.AdapterKey(k) {
+			t.Errorf("modelfile.AdapterKey(%q) = false", k)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package modelfile
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +42,11 @@ type Info struct {
 	DiT    *DiTConfig // set when Kind is KindWanDiT
 	T5     *T5Config  // set when Kind is KindT5
 	VAE    *VAEConfig // set when Kind is KindWanVAE
+
+	// Adapter is set when Kind is KindUnknown and the tensor names are an
+	// adapter's (a LoRA, .diff deltas or a LyCORIS kind; see AdapterKey):
+	// a file that attaches to a model, not one.
+	Adapter bool
 
 	Tensors int   // tensor count
 	Bytes   int64 // bytes of tensor data
@@ -140,7 +146,37 @@ func (i Info) Name() string {
 		}
 		return "WAN-style VAE"
 	}
-	return "unknown model"
+	if i.Adapter {
+		return "LoRA or other adapter file (it attaches to a DiT expert at run time; it is not a model)"
+	}
+	return "model of no known kind (no WAN DiT, T5 encoder or WAN VAE tensor names)"
+}
+
+// adapterEndings and adapterFragments make a tensor name an adapter's:
+// the key endings of the LoRA styles engine/lora applies and the key
+// fragments of the LyCORIS kinds it refuses (its tests check that these
+// lists hold all of them).
+var (
+	adapterEndings   = []string{".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora_B.weight", ".lora_A.default.weight", ".lora_B.default.weight", ".diff", ".diff_b"}
+	adapterFragments = []string{".hada_", ".lokr_", ".dora_scale", ".lora_mid.", ".oft_"}
+)
+
+// AdapterKey reports whether a tensor name is one of an adapter file: a
+// key of a LoRA style (lora_down/lora_up, lora_A/lora_B, .diff deltas; in
+// any naming, kohya's lora_unet_… included) or of a LyCORIS kind (hada_,
+// lokr_, dora_scale, lora_mid, oft_).
+func AdapterKey(name string) bool {
+	for _, e := range adapterEndings {
+		if strings.HasSuffix(name, e) {
+			return true
+		}
+	}
+	for _, f := range adapterFragments {
+		if strings.Contains(name, f) {
+			return true
+		}
+	}
+	return strings.HasPrefix(name, "lora_unet_")
 }
 
 // ditSize names the published model size a configuration matches.
@@ -218,6 +254,8 @@ func Detect(src gguf.Source) Info {
 		}
 	} else if c, prefix, ok := detectVAE(names); ok {
 		info.Kind, info.VAE, info.Prefix = KindWanVAE, c, prefix
+	} else {
+		info.Adapter = slices.ContainsFunc(names.all, func(ti gguf.TensorInfo) bool { return AdapterKey(ti.Name) })
 	}
 	return info
 }

@@ -297,6 +297,34 @@ func TestDetectT5Layouts(t *testing.T) {
 	}
 }
 
+// TestDetectAdapter: a LoRA or LyCORIS file is an unknown model marked
+// Adapter, and its Name says it attaches to an expert, so that "is a %s,
+// not a WAN 2.2 i2v DiT expert" reads right; another unknown file's Name
+// fits after "a" too (it was "a unknown model").
+func TestDetectAdapter(t *testing.T) {
+	for _, key := range []string{
+		"diffusion_model.blocks.0.self_attn.q.lora_down.weight",
+		"transformer.blocks.0.attn1.to_q.lora_B.weight",
+		"lora_unet_blocks_0_self_attn_q.alpha",
+		"diffusion_model.blocks.0.self_attn.q.diff",
+		"diffusion_model.blocks.0.self_attn.q.lokr_w1",
+		"diffusion_model.blocks.0.ffn.0.oft_blocks",
+	} {
+		f := &fakeSource{}
+		f.add(key, gguf.TypeF32, 4, 4)
+		info := Detect(f)
+		if info.Kind != KindUnknown || !info.Adapter || !strings.HasPrefix(info.Name(), "LoRA or other adapter file") {
+			t.Errorf("%s: kind %v, adapter %v, name %q", key, info.Kind, info.Adapter, info.Name())
+		}
+	}
+	f := &fakeSource{}
+	f.add("encoder.layer.0.weight", gguf.TypeF32, 4, 4)
+	f.add("encoder.alpha", gguf.TypeF32, 1)
+	if info := Detect(f); info.Adapter || info.Name() != "model of no known kind (no WAN DiT, T5 encoder or WAN VAE tensor names)" {
+		t.Errorf("adapter %v, name %q", info.Adapter, info.Name())
+	}
+}
+
 func TestDetectVAEAndUnknown(t *testing.T) {
 	v := &fakeSource{}
 	v.add("first_stage_model.encoder.conv1.weight", gguf.TypeF32, 160, 12, 3, 3, 3)
