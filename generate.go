@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/wan22/wan22/blockswap"
 	"github.com/wan22/wan22/engine/dit"
@@ -328,6 +329,11 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	default:
 		s.Negative = r.Negative
 	}
+	for _, t := range []struct{ field, name, v string }{{"Prompt", "prompt", r.Prompt}, {"Negative", "negative prompt", r.Negative}} {
+		if err := checkUTF8(t.name, t.v); err != nil {
+			return s, requestErr(t.field, err)
+		}
+	}
 	if nilImage(r.Image) {
 		return s, requestErr("Image", errors.New("wan22: the request's Image is a nil pointer (a failed decode?): give a decoded image"))
 	}
@@ -423,6 +429,25 @@ func checkFields(r Request, s Settings) error {
 		}
 	}
 	return nil
+}
+
+// checkUTF8 refuses a prompt that is not UTF-8 text (e.g. Latin-1 or
+// Windows-1252 bytes read from a file or a terminal set to another
+// encoding): the tokenizer would read every invalid byte as a space, so
+// "café" in Latin-1 would silently become "caf ".
+func checkUTF8(name, text string) error {
+	if utf8.ValidString(text) {
+		return nil
+	}
+	i := 0
+	for i < len(text) {
+		r, n := utf8.DecodeRuneInString(text[i:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		i += n
+	}
+	return fmt.Errorf("wan22: the %s is not UTF-8 text (byte 0x%02x at offset %d; in another encoding, e.g. Latin-1?): umT5 would read each such byte as a space; give it in UTF-8 (convert it, e.g. iconv -f LATIN1 -t UTF-8)", name, text[i], i)
 }
 
 // options are the pipeline options of resolved settings s.
