@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/engine/cuda"
@@ -109,6 +110,19 @@ func formatGB(n int64) string {
 		return fmt.Sprintf("%.2f kB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// checkText refuses a prompt flag's value that is not UTF-8 text (a
+// terminal, script or file in Latin-1 or Windows-1252): umT5 would read each
+// invalid byte as a space, so "café" would silently become "caf ". name is
+// the flag with its dash.
+func checkText(name, v string) error {
+	for i, r := range v {
+		if r == utf8.RuneError && !strings.HasPrefix(v[i:], "\uFFFD") {
+			return fmt.Errorf("%s is not UTF-8 text (byte 0x%02x at offset %d; in another encoding, e.g. Latin-1?): umT5 would read each such byte as a space; give it in UTF-8 (set the terminal to UTF-8, or convert the text, e.g. iconv -f LATIN1 -t UTF-8)", name, v[i], i)
+		}
+	}
+	return nil
 }
 
 // checkDevice checks --device (v): cpu, cuda or auto. cuda is refused in a

@@ -56,7 +56,11 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	// The demo's own flags first, named as the demo spells them; then the
 	// checks of i2v, before anything is written.
-	if err := demoCheck(*width, *height, *frames, *steps); err != nil {
+	err := demoCheck(*width, *height, *frames, *steps)
+	if err == nil {
+		err = checkText("-prompt", *prompt)
+	}
+	if err != nil {
 		code := usageError(stderr, "demo", "%v", err)
 		if *asJSON {
 			emitJSONError(stdout, err.Error(), code)
@@ -67,7 +71,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		cfg: "3.5", solver: wan22.DefaultSolver, maxArea: wan22.DefaultMaxArea, shift: wan22.DefaultShift, boundary: wan22.DefaultBoundary,
 		fps: wan22.DefaultFPS, device: *device, attention: *attention, vram: *vram, out: *out, demo: true, json: *asJSON, seed: *seed,
 		image: "(test image)", high: "-", low: "-", textEncoder: "-", vae: "-", set: map[string]bool{"prompt": true}}
-	err := f.check()
+	err = f.check()
 	if err == nil && f.att != wan22.AttentionBF16 && f.device != wan22.DeviceCUDA {
 		// The demo is a first run, often on a laptop: 8-bit attention only where the GPU is asked for.
 		err = fmt.Errorf("-attention %s: 8-bit attention needs the GPU, and the demo runs on the CPU unless asked: add -device cuda", f.att)

@@ -60,6 +60,7 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"-vram-budget", "4"}, 2, "wan22 demo: -vram-budget needs the GPU (-device cuda): the CPU has no device memory to budget"},
 		{[]string{"-width", "4096", "-height", "4096", "-frames", "1025"}, 1, "GiB of host memory available: make the video smaller or use fewer frames, or free memory. With wan22 demo: use a smaller -width and -height, or fewer -frames"},
 		{[]string{"stray"}, 2, "unexpected arguments"},
+		{[]string{"-prompt", "un caf\xe9"}, 2, "wan22 demo: -prompt is not UTF-8 text (byte 0xe9 at offset 6"},
 		{[]string{"-attention", "int4"}, 2, `attention precision "int4" not understood`},
 		{[]string{"-attention", "fp8"}, 2, "wan22 demo: -attention fp8: 8-bit attention needs the CUDA backend, and -device cpu computes attention in f32: use -attention bf16 or -device cuda"},
 		{[]string{"-device", "auto", "-attention", "int8"}, 2, "8-bit attention needs the"},

@@ -232,6 +232,11 @@ func (f *i2vFlags) check() error {
 	if !f.set["prompt"] {
 		return errors.New(`--prompt is required: say what the video shows (--prompt "" runs without a prompt)`)
 	}
+	for _, t := range []struct{ name, v string }{{"--prompt", f.prompt}, {"--negative", f.negative}} {
+		if err := checkText(t.name, t.v); err != nil {
+			return err
+		}
+	}
 	if f.out == "" && f.framesDir == "" {
 		return errors.New("--out (a video file) or --frames-dir (a folder for PNG frames) is required")
 	}

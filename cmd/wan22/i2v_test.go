@@ -188,6 +188,8 @@ func TestI2VBadInput(t *testing.T) {
 		"attention":         {set("--attention", "int4"), 2, `--attention: attention precision "int4" not understood: use bf16 (default), int8 or fp8`},
 		"int8 on the CPU":   {set("--attention", "int8"), 2, "--attention int8: 8-bit attention needs the CUDA backend"},
 		"arguments":         {append(args, "stray"), 2, "unexpected arguments"},
+		"prompt Latin-1":    {set("--prompt", "a caf\xe9"), 2, "--prompt is not UTF-8 text (byte 0xe9 at offset 5"},
+		"negative Latin-1":  {set("--negative", "flou \xe0 gauche"), 2, "--negative is not UTF-8 text (byte 0xe0 at offset 5"},
 	} {
 		var stdout, stderr bytes.Buffer
 		a := c.args
