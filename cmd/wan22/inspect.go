@@ -35,7 +35,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	}
 	status, printed := 0, false
 	for _, path := range files {
-		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Lstat(path); path != "" && errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(stderr, "wan22 inspect: %s does not exist\n", path)
 			status = 1
 			continue

@@ -40,3 +40,12 @@ func TestInspectLyCORISWithoutLoRANames(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.NotContains(t, stdout, "LoRA:")
 }
+
+// TestInspectEmptyName: `wan22 inspect ""` says the name is empty; it
+// printed "wan22 inspect:  does not exist".
+func TestInspectEmptyName(t *testing.T) {
+	code, stdout, stderr := runCLI("inspect", "")
+	require.Equal(t, 1, code)
+	require.Empty(t, stdout)
+	require.Equal(t, "wan22 inspect: the file name is empty (\"\"): give the path of a model file\n", stderr)
+}

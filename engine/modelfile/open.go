@@ -18,6 +18,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
+	"syscall"
 
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/safetensors"
@@ -233,17 +235,48 @@ func Open(path string) (gguf.Source, Format, error) {
 }
 
 // CheckRegular returns nil when path names a regular file (after following
-// symbolic links), and otherwise an error saying what it is instead.
+// symbolic links), and otherwise an error saying what it is instead: an
+// empty name, a symbolic link to nothing or a loop of links are named as
+// such (the error still matches fs.ErrNotExist, or wraps the stat error).
 func CheckRegular(path string) error {
+	if path == "" {
+		return &statError{"the file name is empty (\"\"): give the path of a model file", fs.ErrNotExist}
+	}
 	st, err := os.Stat(path)
 	if err != nil {
-		return err
+		return explainStat(path, err)
 	}
 	if !st.Mode().IsRegular() {
 		return notRegular(path, st.Mode())
 	}
 	return nil
 }
+
+// explainStat names what is wrong when path cannot be stat'ed through its
+// symbolic links: a dangling link (the target it names is missing) or a
+// loop of links; other errors are returned as they are.
+func explainStat(path string, err error) error {
+	if errors.Is(err, syscall.ELOOP) {
+		return &statError{path + " is a loop of symbolic links; point the link at the model file", err}
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if lst, lerr := os.Lstat(path); lerr == nil && lst.Mode()&fs.ModeSymlink != 0 {
+		target, _ := os.Readlink(path)
+		return &statError{fmt.Sprintf("%s is a symbolic link to %s, which does not exist; point the link at the model file", path, strconv.Quote(target)), err}
+	}
+	return err
+}
+
+// statError is explainStat's error: its own words, matching the stat error.
+type statError struct {
+	msg string
+	err error
+}
+
+func (e *statError) Error() string { return e.msg }
+func (e *statError) Unwrap() error { return e.err }
 
 // notRegular is the error for a path that is not a regular file.
 func notRegular(path string, m fs.FileMode) error {

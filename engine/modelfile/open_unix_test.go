@@ -4,6 +4,8 @@ package modelfile
 
 import (
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -34,5 +36,36 @@ func TestOpenRefusesPipe(t *testing.T) {
 	}
 	if _, _, err := Open("/dev/null"); err == nil || !strings.Contains(err.Error(), "/dev/null is a character device") {
 		t.Errorf("/dev/null: %v", err)
+	}
+}
+
+// TestCheckRegularLinks: a symbolic link to nothing, a loop of links and an
+// empty name are named as such (they were "stat X: no such file or
+// directory", "stat X: too many levels of symbolic links" and " does not
+// exist"), and still match the stat error.
+func TestCheckRegularLinks(t *testing.T) {
+	dir := t.TempDir()
+	dangling, loop := filepath.Join(dir, "high.gguf"), filepath.Join(dir, "a.gguf")
+	if err := os.Symlink(filepath.Join(dir, "gone.gguf"), dangling); err != nil {
+		t.Skipf("cannot make a symbolic link here: %v", err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "b.gguf"), loop); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(loop, filepath.Join(dir, "b.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path, want string
+		is         error
+	}{
+		{dangling, dangling + ` is a symbolic link to "` + filepath.Join(dir, "gone.gguf") + `", which does not exist; point the link at the model file`, fs.ErrNotExist},
+		{loop, loop + " is a loop of symbolic links; point the link at the model file", syscall.ELOOP},
+		{"", `the file name is empty (""): give the path of a model file`, fs.ErrNotExist},
+	} {
+		_, _, err := Open(c.path)
+		if err == nil || err.Error() != c.want || !errors.Is(err, c.is) {
+			t.Errorf("Open(%q): %v, want %q matching %v", c.path, err, c.want, c.is)
+		}
 	}
 }
