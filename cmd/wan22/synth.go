@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/wan22/wan22/engine/dit"
@@ -161,7 +162,7 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "wan22 synth: interrupted; %s was not written and the partial file was removed\n", path)
 			return exitInterrupted
 		}
-		fmt.Fprintf(stderr, "wan22 synth: %v\n", err)
+		fmt.Fprintf(stderr, "wan22 synth: %s\n", synthWriteFailure(path, err))
 		return 1
 	}
 	st, err := os.Stat(path)
@@ -401,4 +402,17 @@ func checkTargetSpace(path string, size int64) error {
 			dir, formatGB(size), formatGB(max(free, 0)), synthDiskReserve>>20)
 	}
 	return nil
+}
+
+// synthWriteFailure is the message for a write that failed: a full disk or
+// a file size limit is said in words with what to do, and, the partial file
+// being gone, the write's error (which names it) follows in parentheses.
+func synthWriteFailure(path string, err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Sprintf("%s was not written: the disk became full while writing (another program may have filled it); free some space or write elsewhere, and nothing was left behind (%v)", path, err)
+	case errors.Is(err, syscall.EFBIG):
+		return fmt.Sprintf("%s was not written: the file is larger than this file system or the process's file size limit (ulimit -f) allows; write elsewhere or make the model smaller, and nothing was left behind (%v)", path, err)
+	}
+	return err.Error()
 }

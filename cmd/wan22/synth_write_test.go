@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/wan22/wan22/internal/atomicfile"
@@ -115,5 +116,28 @@ func TestWriteAtomicMoveFails(t *testing.T) {
 	}
 	if p := atomicfile.Pending(); len(p) != 0 {
 		t.Errorf("still registered: %q", p)
+	}
+}
+
+// TestSynthWriteFailure: a full disk (ENOSPC) or a file size limit (EFBIG)
+// met while writing is said in words with what to do, not only as the
+// write error that names the removed temporary file; other errors pass.
+func TestSynthWriteFailure(t *testing.T) {
+	wrap := func(errno syscall.Errno) error {
+		return fmt.Errorf("dit: writing synthetic model: gguf: tensor \"x\": %w",
+			&os.PathError{Op: "write", Path: ".m.gguf.wan22-partial-1/.m.gguf.tmp-2", Err: errno})
+	}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{wrap(syscall.ENOSPC), "m.gguf was not written: the disk became full while writing"},
+		{wrap(syscall.EFBIG), "m.gguf was not written: the file is larger than this file system or the process's file size limit"},
+		{errors.New("other"), "other"},
+	} {
+		got := synthWriteFailure("m.gguf", c.err)
+		if !strings.HasPrefix(got, c.want) {
+			t.Errorf("synthWriteFailure(%v) = %q, want it to start %q", c.err, got, c.want)
+		}
 	}
 }
