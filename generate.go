@@ -265,10 +265,15 @@ func (e *BudgetError) Error() string {
 }
 
 // memSize writes a memory size for messages: "2.35 GiB", or "1.0 MiB" below
-// a tenth of a GiB, which would round to "0.00 GiB" or near.
+// a tenth of a GiB, which would round to "0.00 GiB" or near, or "16 bytes"
+// below a MiB (a budget given in GiB where bytes are wanted, e.g.
+// Options.HostBudget 16, would read "0.0 MiB" and hide the mistake).
 func memSize(n int64) string {
-	if n >= 1<<30/10 {
+	switch {
+	case n >= 1<<30/10:
 		return gib(n)
+	case n < 1<<20:
+		return fmt.Sprintf("%d bytes", n)
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }

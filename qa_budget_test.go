@@ -39,4 +39,10 @@ func TestBudgetErrorWording(t *testing.T) {
 	} {
 		require.EqualError(t, &c.e, c.want)
 	}
+
+	// A budget given in GiB where bytes are wanted (HostBudget: 16) is
+	// written in bytes, not "0.0 MiB", so the mistake shows.
+	p.o.HostBudget = 16
+	_, err = p.Resolve(tinyRequest())
+	require.ErrorContains(t, err, "more than the host memory budget of 16 bytes;")
 }
