@@ -170,8 +170,11 @@ type Output struct {
 	// (video.FrameSizer, video.FrameRater: a *video.File does) is checked
 	// before any model work, and a size or rate other than the request's is
 	// refused; one that does not is not checked, and a wrong size then fails
-	// only when the first frame is written. Generate does not close it: on
-	// success call Close (which completes the file), on failure Abort.
+	// only when the first frame is written. A writer takes one video: one
+	// that already holds frames (a *video.File's Frames, e.g. from an
+	// earlier Generate) is refused before any model work too. Generate does
+	// not close it: on success call Close (which completes the file), on
+	// failure Abort.
 	Video video.Writer
 	// Frame receives every frame as it is decoded (i counts from 0). The
 	// image is reused for the next frame: copy it to keep it.
@@ -796,7 +799,8 @@ func (e *RequestError) Unwrap() error { return e.Err }
 func requestErr(field string, err error) error { return &RequestError{Field: field, Err: err} }
 
 // checkWriter refuses a video writer that reports a frame size or rate
-// (video.FrameSizer, video.FrameRater) other than the resolved settings s;
+// (video.FrameSizer, video.FrameRater) other than the resolved settings s,
+// or that already holds frames (a *video.File's Frames);
 // fpsGiven says whether the request gave its rate (else it is the default).
 func checkWriter(w video.Writer, s Settings, fpsGiven bool) error {
 	if sz, ok := w.(video.FrameSizer); ok {
@@ -804,6 +808,12 @@ func checkWriter(w video.Writer, s Settings, fpsGiven bool) error {
 			return requestErr("Output.Video", fmt.Errorf("wan22: the video writer takes frames of %d×%d but the request makes %d×%d: create the writer with the size Resolve gives (Settings.Width×Settings.Height, here %d×%d), or ask for %d×%d with Request.Width and Height",
 				ww, wh, s.Width, s.Height, s.Width, s.Height, ww, wh))
 		}
+	}
+	if fc, ok := w.(interface{ Frames() int }); ok && fc.Frames() > 0 {
+		// A writer is one video: reused for a second Generate (after Close
+		// of the first, or a failed run), it would take no more frames, and
+		// the run would fail at its first frame after all the model work.
+		return requestErr("Output.Video", fmt.Errorf("wan22: the video writer already holds %d frames (of an earlier Generate?): a writer takes one video; create a new one (video.Create) for each Generate", fc.Frames()))
 	}
 	if fr, ok := w.(video.FrameRater); ok && fr.FPS() != s.FPS {
 		rate := fmt.Sprintf("%d fps", s.FPS)

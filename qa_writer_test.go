@@ -64,3 +64,24 @@ func TestGenerateChecksWriterSizeAndFPS(t *testing.T) {
 	require.Equal(t, 5, w.Frames())
 	require.NoError(t, w.Close())
 }
+
+// A video writer reused for a second Generate (one writer per video) is
+// refused before any model work, naming the frames it holds, instead of
+// failing at its first frame once every stage has run: after Close of the
+// first video, and after a run that failed partway.
+func TestGenerateRefusesUsedWriter(t *testing.T) {
+	p := open(t, tiny)
+	w, err := video.Create(context.Background(), filepath.Join(t.TempDir(), "one.avi"), video.Options{Width: 32, Height: 16, Format: video.AVI})
+	require.NoError(t, err)
+	t.Cleanup(func() { w.Abort() })
+	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Video: w}))
+	require.NoError(t, w.Close())
+	var stages []Stage
+	out := noWork(&stages)
+	out.Video = w
+	re := new(RequestError)
+	require.ErrorAs(t, p.Generate(context.Background(), tinyRequest(), out), &re)
+	require.Equal(t, "Output.Video", re.Field)
+	require.ErrorContains(t, re, "already holds 5 frames")
+	require.Empty(t, stages, "refused before any stage")
+}
