@@ -670,9 +670,14 @@ type reporter struct {
 	json           bool
 	tty            bool
 	last           wan22.Stage
-	bar            bool    // a bar line is open (ends without a newline)
-	line           barLine // draws the bar on a terminal
-	sum            stageSummary
+	// decodeWrite is the last "stage i/n" of the VAE decode and of the
+	// video write, which alternate frame group by frame group: on a
+	// terminal they share one bar line that shows both, instead of ending
+	// a line at every switch.
+	decodeWrite [2]string
+	bar         bool    // a bar line is open (ends without a newline)
+	line        barLine // draws the bar on a terminal
+	sum         stageSummary
 }
 
 // newReporter is a reporter for i2v; the demo sets its prefix.
@@ -789,6 +794,16 @@ func (r *reporter) event(ev wan22.Event) {
 	if ev.Steps > 0 {
 		line += fmt.Sprintf(" %d/%d", ev.Step, ev.Steps)
 	}
+	stage := ev.Stage
+	if r.tty && (stage == wan22.VAEDecode || stage == wan22.VideoWrite) {
+		i := 0
+		if stage == wan22.VideoWrite {
+			i = 1
+		}
+		r.decodeWrite[i] = line
+		line = strings.TrimSpace(r.decodeWrite[0] + "  " + r.decodeWrite[1])
+		stage = wan22.VAEDecode // one bar for both
+	}
 	if ev.PerStep > 0 {
 		line += fmt.Sprintf("  %.2f s/it  ETA %s", ev.PerStep.Seconds(), ev.ETA.Round(time.Second))
 	}
@@ -809,9 +824,9 @@ func (r *reporter) event(ev wan22.Event) {
 		}
 		return
 	}
-	if ev.Stage != r.last {
+	if stage != r.last {
 		r.endBar()
-		r.last = ev.Stage
+		r.last = stage
 	}
 	fmt.Fprint(r.stderr, r.line.draw(line))
 	r.bar = true
