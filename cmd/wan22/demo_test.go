@@ -76,6 +76,12 @@ func TestDemoBadInput(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 2, run([]string{"demo", "-frames"}, &stdout, &stderr))
+
+	// The demo has no -frames-dir: a wrong -out extension does not suggest one.
+	stderr.Reset()
+	require.Equal(t, 2, run([]string{"demo", "-device", "cpu", "-out", filepath.Join(outDir, "d.mkv")}, &stdout, &stderr))
+	require.Contains(t, stderr.String(), `unknown video extension ".mkv": use .mp4 (H.264 through ffmpeg) or .avi (MJPEG)`)
+	require.NotContains(t, stderr.String(), "frames-dir")
 }
 
 // TestDemoMP4Deterministic checks that the MP4 path is deterministic too,

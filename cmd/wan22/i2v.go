@@ -409,7 +409,11 @@ func checkVideoExt(flagName, path string) error {
 	if ee.Ext == "" {
 		return fmt.Errorf("%s %s: the file name has no extension: end it in .mp4 (H.264 through ffmpeg) or .avi (MJPEG)", flagName, path)
 	}
-	return fmt.Errorf("%s %s: unknown video extension %q: use .mp4 (H.264 through ffmpeg) or .avi (MJPEG); --frames-dir writes PNG frames", flagName, path, ee.Ext)
+	frames := ""
+	if flagName == "--out" { // i2v's; the demo has no --frames-dir
+		frames = "; --frames-dir writes PNG frames"
+	}
+	return fmt.Errorf("%s %s: unknown video extension %q: use .mp4 (H.264 through ffmpeg) or .avi (MJPEG)%s", flagName, path, ee.Ext, frames)
 }
 
 // checkSolver reads --timesteps for --solver distill, whose step count is the
