@@ -578,6 +578,7 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 		}
 	}()
 	var stepTime time.Duration // denoising time so far, expert loads excluded
+	var pace paceTracker       // the same per expert and model forward, for the ETA
 	var latentCopy []float32   // what o.Latent is shown, reused step to step
 	for i, t := range timesteps {
 		if err := r.ctx.Err(); err != nil {
@@ -633,9 +634,15 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 		}
 		took := time.Since(start)
 		stepTime += took
+		pace.add(s, forwards(pass), took)
 		per := stepTime / time.Duration(i+1)
 		r.log.Info("step", "i", i+1, "of", o.Steps, "t", t, "expert", s.String(), "cfg", pass.Scale, "elapsed", took.Round(time.Millisecond))
-		ev := Event{Stage: s, Step: i + 1, Steps: o.Steps, PerStep: per, ETA: per * time.Duration(o.Steps-i-1)}
+		eta := time.Duration(0)
+		for j := i + 1; j < len(timesteps); j++ {
+			pj := o.pass(j, timesteps[j])
+			eta += pace.step(expertStage(pj.Expert), forwards(pj))
+		}
+		ev := Event{Stage: s, Step: i + 1, Steps: o.Steps, PerStep: per, ETA: eta}
 		if st := cur.model.SwapStats(); st != (blockswap.Stats{}) {
 			ev.Swap = &st
 		}
@@ -728,6 +735,46 @@ func (r *run) decode(x []float32, emit vae.EmitFunc) (err error) {
 	r.log.Info("decoded", "frames", o.Frames, "elapsed", time.Since(start).Round(time.Millisecond))
 	r.emit(Event{Stage: VAEDecode, Done: true, Step: o.Frames, Steps: o.Frames})
 	return nil
+}
+
+// forwards is the number of DiT forwards a step makes: two with classifier-free guidance.
+func forwards(p scheduler.Pass) int {
+	if p.Uncond {
+		return 2
+	}
+	return 1
+}
+
+// paceTracker is the denoising time so far per expert and per DiT forward, from which the ETA estimates the
+// remaining steps: the two experts may differ in speed (a quantized expert, or one with blocks swapped) and in
+// forwards per step (--cfg 3.5,1: the low-noise expert runs without guidance, half the work of a step).
+type paceTracker struct {
+	time     map[Stage]time.Duration
+	forwards map[Stage]int
+	all      time.Duration // over both experts
+	allFwd   int
+}
+
+func (p *paceTracker) add(s Stage, fwd int, took time.Duration) {
+	if p.time == nil {
+		p.time, p.forwards = map[Stage]time.Duration{}, map[Stage]int{}
+	}
+	p.time[s] += took
+	p.forwards[s] += fwd
+	p.all += took
+	p.allFwd += fwd
+}
+
+// step estimates a step of expert s making fwd forwards: at s's pace per forward so far, or at the run's for an
+// expert not run yet; 0 before any step.
+func (p *paceTracker) step(s Stage, fwd int) time.Duration {
+	if n := p.forwards[s]; n > 0 {
+		return p.time[s] / time.Duration(n) * time.Duration(fwd)
+	}
+	if p.allFwd == 0 {
+		return 0
+	}
+	return p.all / time.Duration(p.allFwd) * time.Duration(fwd)
 }
 
 // firstErr returns the first non-nil error.

@@ -67,8 +67,11 @@ type Event struct {
 	// LowNoise; frames done of all frames in VAEDecode and VideoWrite.
 	Step  int `json:"step"`
 	Steps int `json:"steps"`
-	// PerStep is the mean time of a denoising step so far, and ETA the time
-	// the remaining steps will take at that pace (0 before the first step).
+	// PerStep is the mean time of a denoising step so far (over both
+	// experts), and ETA the time the remaining steps will take, each at the
+	// pace per DiT forward of its expert so far (a step with classifier-free
+	// guidance makes two forwards; an expert not run yet goes at the run's
+	// pace); both 0 before the first step.
 	PerStep time.Duration `json:"per_step_ns,omitempty"`
 	ETA     time.Duration `json:"eta_ns,omitempty"`
 	// Elapsed is the time since the generation started.
