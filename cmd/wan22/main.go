@@ -72,23 +72,50 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := args[0]
+	// Help goes to standard output through help, which notes a failed write (a full disk, /dev/full): the
+	// command then exits 1 saying so instead of 0 with nothing written.
+	help := &writeCheck{w: stdout}
 	switch name {
 	case "-h", "-help", "--help":
-		usage(stdout)
-		return 0
+		usage(help)
+		return helpWritten(0, help, stderr)
 	case "help":
-		return runHelp(args[1:], stdout, stderr)
+		return helpWritten(runHelp(args[1:], help, stderr), help, stderr)
 	case "-version", "--version":
-		return runVersion(args[1:], stdout, helpTo{stderr, stdout})
+		return runVersion(args[1:], stdout, helpTo{stderr, help})
 	}
 	for _, c := range commands {
 		if c.name == name {
-			return c.run(args[1:], stdout, helpTo{stderr, stdout})
+			return helpWritten(c.run(args[1:], stdout, helpTo{stderr, help}), help, stderr)
 		}
 	}
 	fmt.Fprintf(stderr, "wan22: unknown command %q\n\n", name)
 	usage(stderr)
 	return 2
+}
+
+// writeCheck is a writer that keeps the first error of its writes.
+type writeCheck struct {
+	w   io.Writer
+	err error
+}
+
+func (c *writeCheck) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// helpWritten is the exit status of a command that succeeded (code 0) but whose help could not be written to
+// standard output: 1, with the reason on stderr; code otherwise.
+func helpWritten(code int, help *writeCheck, stderr io.Writer) int {
+	if code == 0 && help.err != nil {
+		fmt.Fprintf(stderr, "wan22: the help could not be written to standard output: %v\n", help.err)
+		return 1
+	}
+	return code
 }
 
 // usage lists the commands.

@@ -158,3 +158,20 @@ func TestInspectBadFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpWriteFails: help that cannot be written to standard output (a full disk, /dev/full) is an error,
+// exit status 1 with the reason on stderr, for every way of asking; it exited 0 with nothing written.
+func TestHelpWriteFails(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "synth"}, {"i2v", "-h"}, {"bench", "--help"}, {"inspect", "-h"}} {
+		var stderr bytes.Buffer
+		code := run(args, fullWriter{}, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), "the help could not be written to standard output") {
+			t.Errorf("%q to a full stdout: status %d, stderr %q; want 1 and the reason", args, code, stderr.String())
+		}
+	}
+	// A usage error keeps its status 2; its message goes to stderr, not through the help writer.
+	var stderr bytes.Buffer
+	if code := run([]string{"help", "nope"}, fullWriter{}, &stderr); code != 2 {
+		t.Errorf("help nope: status %d, want 2", code)
+	}
+}
