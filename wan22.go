@@ -256,7 +256,11 @@ func detect(role, path string) (modelfile.Info, error) {
 func (p *Pipeline) checkModels() error {
 	m := p.models
 	wrong := func(role, path string, info modelfile.Info, want string) error {
-		return &ModelError{Role: role, Path: path, Msg: fmt.Sprintf("is a %s, not %s", info.Name(), want)}
+		msg := fmt.Sprintf("is a %s, not %s", info.Name(), want)
+		if a := info.Advice(); a != "" {
+			msg += ": " + a
+		}
+		return &ModelError{Role: role, Path: path, Msg: msg}
 	}
 	var experts [2]*modelfile.DiTConfig
 	for i, e := range []struct{ role, path string }{{"high-noise expert", m.High}, {"low-noise expert", m.Low}} {

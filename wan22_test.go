@@ -15,6 +15,7 @@ import (
 	"github.com/wan22/wan22/engine/imageprep"
 	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/safetensors"
 )
 
 var tiny Models // written once by TestMain
@@ -51,6 +52,11 @@ func TestOpenRefusesWrongModels(t *testing.T) {
 	require.NoError(t, os.WriteFile(corrupt, []byte("GGUF\x03\x00\x00\x00garbage"), 0o644))
 	sameLink := filepath.Join(dir, "high-again.gguf")
 	require.NoError(t, os.Symlink(tiny.High, sameLink))
+	lora := filepath.Join(dir, "style_lora.safetensors")
+	require.NoError(t, safetensors.Write(lora, []safetensors.Tensor{
+		safetensors.FromFloat32("diffusion_model.blocks.0.self_attn.q.lora_down.weight", []int64{1, 2}, []float32{1, 2}),
+		safetensors.FromFloat32("diffusion_model.blocks.0.self_attn.q.lora_up.weight", []int64{2, 1}, []float32{1, 2}),
+	}, nil))
 
 	for name, c := range map[string]struct {
 		mod  func(*Models)
@@ -65,6 +71,7 @@ func TestOpenRefusesWrongModels(t *testing.T) {
 		"missing":             {func(m *Models) { m.Low = filepath.Join(dir, "nope.gguf") }, "low-noise expert " + filepath.Join(dir, "nope.gguf") + ": cannot be read"},
 		"corrupt":             {func(m *Models) { m.High = corrupt }, "high-noise expert " + corrupt + ": cannot be read"},
 		"empty path":          {func(m *Models) { m.VAE = "" }, `VAE "": no file given`},
+		"LoRA as expert":      {func(m *Models) { m.High = lora }, "attach it to an expert as a LoRA instead (wan22 i2v and bench: --lora-high"},
 	} {
 		m := tiny
 		c.mod(&m)

@@ -455,7 +455,7 @@ func checkGivenModels(f *benchFlags) error {
 		info := modelfile.Detect(src)
 		src.Close()
 		if !m.ok(info) {
-			return fmt.Errorf("%s %s is a %s, not %s", m.flag, m.path, info.Name(), m.want)
+			return fmt.Errorf("%s %s is a %s, not %s%s", m.flag, m.path, info.Name(), m.want, adviceSuffix(info))
 		}
 	}
 	return nil
@@ -1071,7 +1071,7 @@ func detectExpert(path string) (*modelfile.DiTConfig, error) {
 	defer src.Close()
 	info := modelfile.Detect(src)
 	if info.Kind != modelfile.KindWanDiT {
-		return nil, fmt.Errorf("%s is a %s, not a WAN DiT expert", path, info.Name())
+		return nil, fmt.Errorf("%s is a %s, not a WAN DiT expert%s", path, info.Name(), adviceSuffix(info))
 	}
 	return info.DiT, nil
 }
@@ -1581,4 +1581,12 @@ func sum(v []float64) float64 {
 		s += x
 	}
 	return s
+}
+
+// adviceSuffix is ": " and what to do with a file of info's kind given as a model (modelfile.Info.Advice), or "".
+func adviceSuffix(info modelfile.Info) string {
+	if a := info.Advice(); a != "" {
+		return ": " + a
+	}
+	return ""
 }

@@ -152,6 +152,15 @@ func (i Info) Name() string {
 	return "model of no known kind (no WAN DiT, T5 encoder or WAN VAE tensor names)"
 }
 
+// Advice is what to do with a file given where a model is wanted, when its kind says where it goes instead
+// (an adapter: as a LoRA), or "".
+func (i Info) Advice() string {
+	if i.Kind == KindUnknown && i.Adapter {
+		return "attach it to an expert as a LoRA instead (wan22 i2v and bench: --lora-high, --lora-low or --lora FILE[:STRENGTH]; the library: Request.LoRAs)"
+	}
+	return ""
+}
+
 // adapterEndings and adapterFragments make a tensor name an adapter's:
 // the key endings of the LoRA styles engine/lora applies and the key
 // fragments of the LyCORIS kinds it refuses (its tests check that these

@@ -313,15 +313,16 @@ func TestDetectAdapter(t *testing.T) {
 		f := &fakeSource{}
 		f.add(key, gguf.TypeF32, 4, 4)
 		info := Detect(f)
-		if info.Kind != KindUnknown || !info.Adapter || !strings.HasPrefix(info.Name(), "LoRA or other adapter file") {
-			t.Errorf("%s: kind %v, adapter %v, name %q", key, info.Kind, info.Adapter, info.Name())
+		if info.Kind != KindUnknown || !info.Adapter || !strings.HasPrefix(info.Name(), "LoRA or other adapter file") ||
+			!strings.Contains(info.Advice(), "--lora-high") {
+			t.Errorf("%s: kind %v, adapter %v, name %q, advice %q", key, info.Kind, info.Adapter, info.Name(), info.Advice())
 		}
 	}
 	f := &fakeSource{}
 	f.add("encoder.layer.0.weight", gguf.TypeF32, 4, 4)
 	f.add("encoder.alpha", gguf.TypeF32, 1)
-	if info := Detect(f); info.Adapter || info.Name() != "model of no known kind (no WAN DiT, T5 encoder or WAN VAE tensor names)" {
-		t.Errorf("adapter %v, name %q", info.Adapter, info.Name())
+	if info := Detect(f); info.Adapter || info.Name() != "model of no known kind (no WAN DiT, T5 encoder or WAN VAE tensor names)" || info.Advice() != "" {
+		t.Errorf("adapter %v, name %q, advice %q", info.Adapter, info.Name(), info.Advice())
 	}
 }
 
