@@ -172,7 +172,8 @@ type Output struct {
 	// refused; one that does not is not checked, and a wrong size then fails
 	// only when the first frame is written. A writer takes one video: one
 	// that already holds frames (a *video.File's Frames, e.g. from an
-	// earlier Generate) is refused before any model work too. Generate does
+	// earlier Generate) or takes no more (its Err: closed, aborted, failed
+	// or cancelled) is refused before any model work too. Generate does
 	// not close it: on success call Close (which completes the file), on
 	// failure Abort.
 	Video video.Writer
@@ -800,7 +801,7 @@ func requestErr(field string, err error) error { return &RequestError{Field: fie
 
 // checkWriter refuses a video writer that reports a frame size or rate
 // (video.FrameSizer, video.FrameRater) other than the resolved settings s,
-// or that already holds frames (a *video.File's Frames);
+// or that already holds frames (a *video.File's Frames) or takes no more (its Err);
 // fpsGiven says whether the request gave its rate (else it is the default).
 func checkWriter(w video.Writer, s Settings, fpsGiven bool) error {
 	if sz, ok := w.(video.FrameSizer); ok {
@@ -814,6 +815,13 @@ func checkWriter(w video.Writer, s Settings, fpsGiven bool) error {
 		// of the first, or a failed run), it would take no more frames, and
 		// the run would fail at its first frame after all the model work.
 		return requestErr("Output.Video", fmt.Errorf("wan22: the video writer already holds %d frames (of an earlier Generate?): a writer takes one video; create a new one (video.Create) for each Generate", fc.Frames()))
+	}
+	if e, ok := w.(interface{ Err() error }); ok {
+		if err := e.Err(); err != nil {
+			// Closed, aborted, failed or cancelled (video.File.Err): it would
+			// refuse the first frame, after all the model work.
+			return requestErr("Output.Video", fmt.Errorf("wan22: the video writer takes no more frames (%w): create a new one (video.Create) for each Generate", err))
+		}
 	}
 	if fr, ok := w.(video.FrameRater); ok && fr.FPS() != s.FPS {
 		rate := fmt.Sprintf("%d fps", s.FPS)

@@ -85,3 +85,26 @@ func TestGenerateRefusesUsedWriter(t *testing.T) {
 	require.ErrorContains(t, re, "already holds 5 frames")
 	require.Empty(t, stages, "refused before any stage")
 }
+
+// TestGenerateRefusesFinishedWriter: a video writer that takes no more
+// frames (aborted, or closed without frames) is refused before any work,
+// naming why; it failed at its first frame after all the model work.
+func TestGenerateRefusesFinishedWriter(t *testing.T) {
+	p := open(t, tiny)
+	for name, finish := range map[string]func(*video.File){
+		"aborted": func(w *video.File) { w.Abort() },
+		"closed":  func(w *video.File) { _ = w.Close() }, // no frames: Close fails, and the File is done
+	} {
+		w, err := video.Create(context.Background(), filepath.Join(t.TempDir(), name+".avi"), video.Options{Width: 32, Height: 16, Format: video.AVI})
+		require.NoError(t, err)
+		finish(w)
+		var stages []Stage
+		out := noWork(&stages)
+		out.Video = w
+		re := new(RequestError)
+		require.ErrorAs(t, p.Generate(context.Background(), tinyRequest(), out), &re, name)
+		require.Equal(t, "Output.Video", re.Field, name)
+		require.ErrorContains(t, re, "takes no more frames", name)
+		require.Empty(t, stages, "%s: refused before any stage", name)
+	}
+}

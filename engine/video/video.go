@@ -353,6 +353,23 @@ func (f *File) FPS() int { return f.o.FPS }
 // Frames is the number of frames written so far.
 func (f *File) Frames() int { return f.frames }
 
+// Err is nil while the File takes frames, and otherwise why it takes no
+// more: Close or Abort was called, a frame failed to encode, or the context
+// it was created with has ended. A caller handing the File to long work
+// (wan22's Generate) checks it first.
+func (f *File) Err() error {
+	switch {
+	case f.err != nil:
+		return f.err
+	case f.done:
+		return fmt.Errorf("video %s: closed", f.path)
+	}
+	if err := f.ctx.Err(); err != nil {
+		return fmt.Errorf("video %s: its context has ended: %w", f.path, err)
+	}
+	return nil
+}
+
 // WriteFrame encodes the next frame. img must be Width×Height; alpha is
 // ignored (frames are expected opaque). *image.RGBA at the origin is used
 // without a copy (see FrameRGBA). After an error the File only accepts

@@ -605,3 +605,53 @@ func TestFallbackPath(t *testing.T) {
 		}
 	}
 }
+
+// TestFileErr: a File takes frames until Close or Abort, a failed frame or the end of its context, and Err
+// says which; it is nil before.
+func TestFileErr(t *testing.T) {
+	dir := t.TempDir()
+	create := func(ctx context.Context, name string) *File {
+		f, err := Create(ctx, filepath.Join(dir, name), Options{Width: 4, Height: 2, Format: AVI})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Abort() })
+		return f
+	}
+	frame := image.NewRGBA(image.Rect(0, 0, 4, 2))
+
+	f := create(context.Background(), "open.avi")
+	if err := f.Err(); err != nil {
+		t.Errorf("a new File: %v", err)
+	}
+	if err := f.WriteFrame(frame); err != nil || f.Err() != nil {
+		t.Fatalf("after a frame: %v, %v", err, f.Err())
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Err(); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("after Close: %v, want closed", err)
+	}
+
+	f = create(context.Background(), "aborted.avi")
+	if err := f.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Err(); err == nil || !strings.Contains(err.Error(), "aborted") {
+		t.Errorf("after Abort: %v, want aborted", err)
+	}
+
+	f = create(context.Background(), "empty-closed.avi")
+	_ = f.Close() // no frames: an error, and the File is done
+	if f.Err() == nil {
+		t.Error("after a failed Close: nil")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	f = create(ctx, "cancelled.avi")
+	cancel()
+	if err := f.Err(); !errors.Is(err, context.Canceled) {
+		t.Errorf("after its context ended: %v, want context.Canceled", err)
+	}
+}
