@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help":
 		return helpWritten(runHelp(args[1:], help, stderr), help, stderr)
 	case "-version", "--version":
-		return runVersion(args[1:], stdout, helpTo{stderr, help})
+		return helpWritten(runVersion(args[1:], stdout, helpTo{stderr, help}), help, stderr)
 	}
 	for _, c := range commands {
 		if c.name == name {
@@ -109,9 +109,10 @@ func (c *writeCheck) Write(p []byte) (int, error) {
 }
 
 // helpWritten is the exit status of a command that succeeded (code 0) but whose help could not be written to
-// standard output: 1, with the reason on stderr; code otherwise.
+// standard output: 1, with the reason on stderr; code otherwise. A reader that went away (`wan22 help | head
+// -1`: a broken pipe) is no error, as for other command-line tools.
 func helpWritten(code int, help *writeCheck, stderr io.Writer) int {
-	if code == 0 && help.err != nil {
+	if code == 0 && help.err != nil && !isBrokenPipe(help.err) {
 		fmt.Fprintf(stderr, "wan22: the help could not be written to standard output: %v\n", help.err)
 		return 1
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/wan22/wan22/internal/golden"
@@ -162,7 +163,7 @@ func TestInspectBadFiles(t *testing.T) {
 // TestHelpWriteFails: help that cannot be written to standard output (a full disk, /dev/full) is an error,
 // exit status 1 with the reason on stderr, for every way of asking; it exited 0 with nothing written.
 func TestHelpWriteFails(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "synth"}, {"i2v", "-h"}, {"bench", "--help"}, {"inspect", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "synth"}, {"i2v", "-h"}, {"bench", "--help"}, {"inspect", "-h"}, {"--version", "-h"}, {"version", "-h"}} {
 		var stderr bytes.Buffer
 		code := run(args, fullWriter{}, &stderr)
 		if code != 1 || !strings.Contains(stderr.String(), "the help could not be written to standard output") {
@@ -174,4 +175,16 @@ func TestHelpWriteFails(t *testing.T) {
 	if code := run([]string{"help", "nope"}, fullWriter{}, &stderr); code != 2 {
 		t.Errorf("help nope: status %d, want 2", code)
 	}
+	// A reader that went away (wan22 help | head -1) is not an error.
+	stderr.Reset()
+	if code := run([]string{"help"}, brokenPipe{}, &stderr); code != 0 || stderr.Len() != 0 {
+		t.Errorf("help to a closed pipe: status %d, stderr %q; want 0 and nothing", code, stderr.String())
+	}
+}
+
+// brokenPipe fails every write as a pipe whose reader has gone does.
+type brokenPipe struct{}
+
+func (brokenPipe) Write([]byte) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}
 }
