@@ -691,6 +691,7 @@ func newReporter(stdout, stderr io.Writer, asJSON bool) *reporter {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			r.tty = true
 			r.line.vt = vtTerminal(stderr)
+			r.line.width = func() int { return terminalWidth(stderr) }
 		}
 	}
 	return r

@@ -12,14 +12,24 @@ import (
 // processing would print the escape as it is, so there a line is "\r" and
 // the text, padded with spaces to the length of the line before, which
 // would otherwise show through at its end.
+//
+// A line as wide as the terminal or wider is cut to one character less than its width (width, when set and
+// it knows it): a line that wraps leaves its first part behind at every redraw.
 type barLine struct {
-	vt   bool
-	prev int // the length of the line drawn last, in characters; 0 on a fresh line
+	vt    bool
+	width func() int // the terminal's columns, 0 when unknown; nil: not known
+	prev  int        // the length of the line drawn last, in characters; 0 on a fresh line
 }
 
 // draw returns what to write to draw line over the line drawn last.
 func (b *barLine) draw(line string) string {
 	n := utf8.RuneCountInString(line)
+	if b.width != nil {
+		if w := b.width(); w > 1 && n >= w {
+			line = string([]rune(line)[:w-1])
+			n = w - 1
+		}
+	}
 	pad := max(0, b.prev-n)
 	b.prev = n
 	if b.vt {

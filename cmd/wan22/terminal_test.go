@@ -59,6 +59,18 @@ func TestBarLine(t *testing.T) {
 	require.Equal(t, "\rétape 1/"+" ", b.draw("étape 1/"))
 	b.reset()
 	require.Equal(t, "\rab", b.draw("ab"))
+
+	// A line as wide as the terminal or wider is cut to one column less; an unknown width (0) cuts nothing.
+	cols := 10
+	b = barLine{vt: true, width: func() int { return cols }}
+	require.Equal(t, "\r\033[Khigh-nois", b.draw("high-noise 1/40"))
+	require.Equal(t, "\r\033[Kétape 1/2", b.draw("étape 1/2"))
+	require.Equal(t, "\r\033[Kétape 1/2", b.draw("étape 1/20"))
+	cols = 0
+	require.Equal(t, "\r\033[Khigh-noise 1/40", b.draw("high-noise 1/40"))
+	b = barLine{width: func() int { return 8 }}
+	require.Equal(t, "\rhigh-no", b.draw("high-noise 1/40"))
+	require.Equal(t, "\rab"+strings.Repeat(" ", 5), b.draw("ab"))
 }
 
 // TestReporterBarWithoutEscapes: the bar of a reporter on a console
