@@ -170,10 +170,11 @@ type Output struct {
 	// (video.FrameSizer, video.FrameRater: a *video.File does) is checked
 	// before any model work, and a size or rate other than the request's is
 	// refused; one that does not is not checked, and a wrong size then fails
-	// only when the first frame is written. A writer takes one video: one
-	// that already holds frames (a *video.File's Frames, e.g. from an
-	// earlier Generate) or takes no more (its Err: closed, aborted, failed
-	// or cancelled) is refused before any model work too. Generate does
+	// only when the first frame is written. A writer that takes no more
+	// frames (a *video.File's Err: closed, aborted, failed or cancelled) is
+	// refused before any model work too; one still open takes a second
+	// Generate's frames after the first's (clips chained into one video, the
+	// last frame of one the image of the next). Generate does
 	// not close it: on success call Close (which completes the file), on
 	// failure Abort.
 	Video video.Writer
@@ -801,7 +802,7 @@ func requestErr(field string, err error) error { return &RequestError{Field: fie
 
 // checkWriter refuses a video writer that reports a frame size or rate
 // (video.FrameSizer, video.FrameRater) other than the resolved settings s,
-// or that already holds frames (a *video.File's Frames) or takes no more (its Err);
+// or that takes no more frames (a *video.File's Err);
 // fpsGiven says whether the request gave its rate (else it is the default).
 func checkWriter(w video.Writer, s Settings, fpsGiven bool) error {
 	if sz, ok := w.(video.FrameSizer); ok {
@@ -810,17 +811,11 @@ func checkWriter(w video.Writer, s Settings, fpsGiven bool) error {
 				ww, wh, s.Width, s.Height, s.Width, s.Height, ww, wh))
 		}
 	}
-	if fc, ok := w.(interface{ Frames() int }); ok && fc.Frames() > 0 {
-		// A writer is one video: reused for a second Generate (after Close
-		// of the first, or a failed run), it would take no more frames, and
-		// the run would fail at its first frame after all the model work.
-		return requestErr("Output.Video", fmt.Errorf("wan22: the video writer already holds %d frames (of an earlier Generate?): a writer takes one video; create a new one (video.Create) for each Generate", fc.Frames()))
-	}
 	if e, ok := w.(interface{ Err() error }); ok {
 		if err := e.Err(); err != nil {
 			// Closed, aborted, failed or cancelled (video.File.Err): it would
 			// refuse the first frame, after all the model work.
-			return requestErr("Output.Video", fmt.Errorf("wan22: the video writer takes no more frames (%w): create a new one (video.Create) for each Generate", err))
+			return requestErr("Output.Video", fmt.Errorf("wan22: the video writer takes no more frames (%w): create a new one (video.Create), or keep it open until the last Generate that writes to it", err))
 		}
 	}
 	if fr, ok := w.(video.FrameRater); ok && fr.FPS() != s.FPS {

@@ -65,16 +65,18 @@ func TestGenerateChecksWriterSizeAndFPS(t *testing.T) {
 	require.NoError(t, w.Close())
 }
 
-// A video writer reused for a second Generate (one writer per video) is
-// refused before any model work, naming the frames it holds, instead of
-// failing at its first frame once every stage has run: after Close of the
-// first video, and after a run that failed partway.
+// A video writer closed after one Generate is refused by a second before any
+// model work, saying it is closed, instead of failing at its first frame once
+// every stage has run; one kept open takes the second Generate's frames after
+// the first's (clips chained into one video).
 func TestGenerateRefusesUsedWriter(t *testing.T) {
 	p := open(t, tiny)
 	w, err := video.Create(context.Background(), filepath.Join(t.TempDir(), "one.avi"), video.Options{Width: 32, Height: 16, Format: video.AVI})
 	require.NoError(t, err)
 	t.Cleanup(func() { w.Abort() })
 	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Video: w}))
+	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Video: w}), "a second clip into the open writer")
+	require.Equal(t, 10, w.Frames(), "both clips' frames")
 	require.NoError(t, w.Close())
 	var stages []Stage
 	out := noWork(&stages)
@@ -82,7 +84,8 @@ func TestGenerateRefusesUsedWriter(t *testing.T) {
 	re := new(RequestError)
 	require.ErrorAs(t, p.Generate(context.Background(), tinyRequest(), out), &re)
 	require.Equal(t, "Output.Video", re.Field)
-	require.ErrorContains(t, re, "already holds 5 frames")
+	require.ErrorContains(t, re, "takes no more frames")
+	require.ErrorContains(t, re, "closed")
 	require.Empty(t, stages, "refused before any stage")
 }
 
