@@ -19,6 +19,7 @@ import (
 	"github.com/wan22/wan22/engine/tokenizer"
 	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/atomicfile"
 )
 
 // runSynth implements `wan22 synth [-kind dit|t5|vae] [flags] OUT`: a model
@@ -408,6 +409,9 @@ func checkTargetSpace(path string, size int64) error {
 // a file size limit is said in words with what to do, and, the partial file
 // being gone, the write's error (which names it) follows in parentheses.
 func synthWriteFailure(path string, err error) string {
+	if _, kept := errors.AsType[*atomicfile.KeptError](err); kept {
+		return err.Error() // the finished file was kept under another name, which the error gives
+	}
 	switch {
 	case errors.Is(err, syscall.ENOSPC):
 		return fmt.Sprintf("%s was not written: the disk became full while writing (another program may have filled it); free some space or write elsewhere, and nothing was left behind (%v)", path, err)

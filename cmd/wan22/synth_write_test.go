@@ -134,6 +134,9 @@ func TestSynthWriteFailure(t *testing.T) {
 		{wrap(syscall.ENOSPC), "m.gguf was not written: the disk became full while writing"},
 		{wrap(syscall.EFBIG), "m.gguf was not written: the file is larger than this file system or the process's file size limit"},
 		{errors.New("other"), "other"},
+		// The finished file kept under another name when its rename failed for want of space: not "nothing was
+		// left behind".
+		{&atomicfile.KeptError{Target: "m.gguf", Kept: ".m.gguf.kept", Err: syscall.ENOSPC}, (&atomicfile.KeptError{Target: "m.gguf", Kept: ".m.gguf.kept", Err: syscall.ENOSPC}).Error()},
 	} {
 		got := synthWriteFailure("m.gguf", c.err)
 		if !strings.HasPrefix(got, c.want) {

@@ -264,7 +264,7 @@ func explainStat(path string, err error) error {
 	}
 	if lst, lerr := os.Lstat(path); lerr == nil && lst.Mode()&fs.ModeSymlink != 0 {
 		target, _ := os.Readlink(path)
-		return &statError{fmt.Sprintf("%s is a symbolic link to %s, which does not exist; point the link at the model file", path, strconv.Quote(target)), err}
+		return &statError{fmt.Sprintf("%s is a symbolic link to %s, which does not lead to an existing file; point the link at the model file", path, strconv.Quote(target)), err}
 	}
 	return err
 }

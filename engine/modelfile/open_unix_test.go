@@ -59,7 +59,7 @@ func TestCheckRegularLinks(t *testing.T) {
 		path, want string
 		is         error
 	}{
-		{dangling, dangling + ` is a symbolic link to "` + filepath.Join(dir, "gone.gguf") + `", which does not exist; point the link at the model file`, fs.ErrNotExist},
+		{dangling, dangling + ` is a symbolic link to "` + filepath.Join(dir, "gone.gguf") + `", which does not lead to an existing file; point the link at the model file`, fs.ErrNotExist},
 		{loop, loop + " is a loop of symbolic links; point the link at the model file", syscall.ELOOP},
 		{"", `the file name is empty (""): give the path of a model file`, fs.ErrNotExist},
 	} {
