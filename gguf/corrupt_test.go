@@ -181,6 +181,8 @@ func TestCorruptHeaders(t *testing.T) {
 		{"past EOF", `tensor[0] ("w").offset`, "past the end", newHdr(3, 1, 0).tensor("w", TypeF32, 0, 64).data(255)},
 		{"offset past EOF", `tensor[0] ("w").offset`, "past the end", newHdr(3, 1, 0).tensor("w", TypeF32, 1<<40, 1).data(4)},
 		{"offset overflow", `tensor[0] ("w").offset`, "overflows", newHdr(3, 1, 0).tensor("w", TypeF32, 1<<63, 1).data(4)},
+		{"empty tensor name", "tensor[1].name", "empty name", newHdr(3, 2, 0).tensor("w", TypeF32, 0, 1).tensor("", TypeF32, 32, 1).data(64)},
+		{"name only the prefix", `tensor[0] ("model.diffusion_model.").name`, "empty name", newHdr(3, 1, 0).tensor(StripPrefix, TypeF32, 0, 1).data(64)},
 		{"duplicate tensor", `tensor[1] ("w").name`, "duplicate tensor name", newHdr(3, 2, 0).tensor("w", TypeF32, 0, 1).tensor("w", TypeF32, 32, 1).data(64)},
 		{"duplicate after prefix strip", `tensor[1] ("model.diffusion_model.w").name`, "duplicate tensor name", newHdr(3, 2, 0).tensor("w", TypeF32, 0, 1).tensor(StripPrefix+"w", TypeF32, 32, 1).data(64)},
 		{"orig_shape count", `tensor[0] ("w")`, "does not have the 4 elements", newHdr(3, 1, 1).str(origShapePrefix+"w").u32(uint32(ValueArray)).u32(uint32(ValueInt32)).u64(1).u32(5).tensor("w", TypeF32, 0, 4).data(16)},
@@ -334,6 +336,9 @@ func TestErrorOffsets(t *testing.T) {
 	dupKey.str("a").u32(uint32(ValueUint8)).raw(2)
 	mis := newHdr(3, 1, 0).tensor("w", TypeF32, 4, 4)
 	misOff := int64(len(mis.b)) - 8
+	emptyName := newHdr(3, 2, 0).tensor("w", TypeF32, 0, 1)
+	emptyAt := int64(len(emptyName.b)) // the name's length field
+	emptyName.tensor("", TypeF32, 32, 1)
 	for _, c := range []struct {
 		name string
 		data []byte
@@ -345,6 +350,7 @@ func TestErrorOffsets(t *testing.T) {
 		{"alignment value", align, 24 + 8 + 17 + 4},
 		{"duplicate key", dupKey.b, secondKey},
 		{"misaligned offset", mis.data(64), misOff},
+		{"empty tensor name", emptyName.data(64), emptyAt},
 	} {
 		_, err := NewFile(bytes.NewReader(c.data))
 		var fe *FormatError

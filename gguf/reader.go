@@ -235,11 +235,18 @@ func (f *File) parse(d *decoder) error {
 // tensorInfo reads and checks one tensor-info record (everything except the
 // placement in the file, which needs the data offset).
 func (f *File) tensorInfo(d *decoder) (TensorInfo, error) {
+	nameAt := d.off
 	name, err := d.str(".name")
 	if err != nil {
 		return TensorInfo{}, err
 	}
 	d.recName = name
+	switch name {
+	case "":
+		return TensorInfo{}, d.errAt(nameAt, ".name", "a tensor has an empty name")
+	case StripPrefix:
+		return TensorInfo{}, d.errAt(nameAt, ".name", "a tensor has an empty name after the %s prefix", Quote(StripPrefix))
+	}
 	at := d.off
 	nd, err := d.u32(".n_dims")
 	if err != nil {

@@ -107,6 +107,9 @@ func (w *Writer) add(wt writerTensor) {
 // newTensor validates name, type and shape and computes the data size.
 func (w *Writer) newTensor(name string, t Type, shape []int64) (writerTensor, error) {
 	// Names are compared as the reader reports them, with StripPrefix removed.
+	if strings.TrimPrefix(name, StripPrefix) == "" {
+		return writerTensor{}, fmt.Errorf("gguf: tensor %s: a tensor has an empty name", Quote(name))
+	}
 	if w.names[strings.TrimPrefix(name, StripPrefix)] {
 		return writerTensor{}, fmt.Errorf("gguf: duplicate tensor name %s", Quote(name))
 	}

@@ -356,11 +356,14 @@ func TestValueAccessors(t *testing.T) {
 	require.ErrorContains(t, err, "element 1")
 }
 
-// The writer refuses what the reader would reject: too many dimensions, and
-// two names that are the same once the reader strips StripPrefix.
+// The writer refuses what the reader would reject: too many dimensions, an
+// empty name (before or after StripPrefix), and two names that are the same
+// once the reader strips StripPrefix.
 func TestWriterRefusesUnreadable(t *testing.T) {
 	w := NewWriter()
 	require.Error(t, w.AddTensor("w", TypeF32, make([]int64, maxDims+1), nil))
+	require.ErrorContains(t, w.AddTensor("", TypeF32, []int64{1}, make([]byte, 4)), "empty name")
+	require.ErrorContains(t, w.AddTensor(StripPrefix, TypeF32, []int64{1}, make([]byte, 4)), "empty name")
 	require.NoError(t, w.AddTensor("x", TypeF32, []int64{1}, make([]byte, 4)))
 	require.ErrorContains(t, w.AddTensor(StripPrefix+"x", TypeF32, []int64{1}, make([]byte, 4)), "duplicate")
 }
