@@ -185,6 +185,10 @@ func TestCorruptHeaders(t *testing.T) {
 		{"name only the prefix", `tensor[0] ("model.diffusion_model.").name`, "empty name", newHdr(3, 1, 0).tensor(StripPrefix, TypeF32, 0, 1).data(64)},
 		{"duplicate tensor", `tensor[1] ("w").name`, "duplicate tensor name", newHdr(3, 2, 0).tensor("w", TypeF32, 0, 1).tensor("w", TypeF32, 32, 1).data(64)},
 		{"duplicate after prefix strip", `tensor[1] ("model.diffusion_model.w").name`, "duplicate tensor name", newHdr(3, 2, 0).tensor("w", TypeF32, 0, 1).tensor(StripPrefix+"w", TypeF32, 32, 1).data(64)},
+		{"overlapping data", `tensor[1] ("b").offset`, `data \[32, \+64\) .* overlaps tensor "a"'s data \[0, \+40\)`, newHdr(3, 2, 0).tensor("a", TypeF32, 0, 10).tensor("b", TypeF32, 32, 16).data(96)},
+		{"same offset", `tensor[1] ("b").offset`, `overlaps tensor "a"`, newHdr(3, 2, 0).tensor("a", TypeF32, 0, 1).tensor("b", TypeF32, 0, 1).data(32)},
+		{"overlap out of file order", `tensor[0] ("b").offset`, `overlaps tensor "a"`, newHdr(3, 2, 0).tensor("b", TypeF32, 32, 16).tensor("a", TypeF32, 0, 10).data(96)},
+		{"overlap inside", `tensor[2] ("c").offset`, `overlaps tensor "a"`, newHdr(3, 3, 0).tensor("a", TypeF32, 0, 64).tensor("b", TypeF32, 256, 1).tensor("c", TypeF32, 128, 8).data(288)},
 		{"orig_shape count", `tensor[0] ("w")`, "does not have the 4 elements", newHdr(3, 1, 1).str(origShapePrefix+"w").u32(uint32(ValueArray)).u32(uint32(ValueInt32)).u64(1).u32(5).tensor("w", TypeF32, 0, 4).data(16)},
 		{"orig_shape type", `tensor[0] ("w")`, "ARRAY of INT32", newHdr(3, 1, 1).str(origShapePrefix+"w").u32(uint32(ValueString)).str("4").tensor("w", TypeF32, 0, 4).data(16)},
 	}
@@ -263,6 +267,14 @@ func TestAcceptedVariants(t *testing.T) {
 	require.EqualValues(t, 4, ti.Size)
 	ti, _ = f.Lookup("v")
 	require.Equal(t, f.DataOffset()+64, ti.Offset)
+
+	// Tensors out of offset order, each ending in the padding before the
+	// next one's offset; zero-size tensors anywhere, even inside another's
+	// data, overlap nothing.
+	h = newHdr(3, 4, 0).tensor("b", TypeF32, 96, 3).tensor("a", TypeF32, 0, 20).tensor("z", TypeF32, 32, 0).tensor("y", TypeF32, 96, 2, 0)
+	f, err = exercise(t, h.data(108))
+	require.NoError(t, err)
+	require.Equal(t, []string{"b", "a", "z", "y"}, []string{f.Tensors()[0].Name, f.Tensors()[1].Name, f.Tensors()[2].Name, f.Tensors()[3].Name}, "file order is kept")
 
 	// The prefix is stripped; lookups of unknown names fail clearly.
 	f, err = exercise(t, smallFile(t))

@@ -1,12 +1,14 @@
 package gguf
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 )
 
@@ -228,7 +230,38 @@ func (f *File) parse(d *decoder) error {
 		ti.Name = name
 		f.index[name] = i
 	}
+	if err := checkOverlap(d, infos, ends, f.dataOffset); err != nil {
+		return err
+	}
 	f.tensors = infos
+	return nil
+}
+
+// checkOverlap refuses two tensors whose data share a byte. Tensors are
+// taken in offset order (not necessarily the file's); the alignment padding
+// after a tensor is not its data, and a zero-size tensor has no bytes, so it
+// overlaps nothing wherever it lies. ends[i] is the end of tensor i's info
+// record, whose last 8 bytes are its offset field.
+func checkOverlap(d *decoder, infos []TensorInfo, ends []int64, dataOffset int64) error {
+	order := make([]int, 0, len(infos))
+	for i := range infos {
+		if infos[i].Size > 0 {
+			order = append(order, i)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(infos[a].Offset, infos[b].Offset) })
+	for k := 1; k < len(order); k++ {
+		p, ti := &infos[order[k-1]], &infos[order[k]]
+		// Offsets are sorted and sizes positive: only the previous tensor
+		// can reach furthest if no earlier pair overlapped.
+		if ti.Offset < p.Offset+p.Size {
+			i := order[k]
+			d.record("tensor", i)
+			d.recName = ti.Name
+			return d.errAt(ends[i]-8, ".offset", "data [%d, +%d) relative to the data section overlaps tensor %s's data [%d, +%d)",
+				ti.Offset-dataOffset, ti.Size, Quote(p.Name), p.Offset-dataOffset, p.Size)
+		}
+	}
 	return nil
 }
 
