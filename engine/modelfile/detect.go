@@ -202,7 +202,7 @@ func ditSize(c *DiTConfig) string {
 }
 
 // count writes n and the noun, plural unless n is 1: "1 layer", "40 layers".
-func count(n int, noun string) string {
+func count[N int | int64](n N, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}

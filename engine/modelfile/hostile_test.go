@@ -21,6 +21,24 @@ func checkPrintable(t *testing.T, what, text string) {
 	}
 }
 
+// writtenReport writes w's file and returns wan22 inspect's report of it.
+func writtenReport(t *testing.T, w *gguf.Writer, verbose bool) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := rep.WriteText(&b, verbose); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
 // TestWriteTextHostileNames: names and keys of a crafted file cannot forge
 // report lines, break the tensor list's columns or reach the terminal with
 // control characters; ordinary names print as they are.
@@ -36,19 +54,7 @@ func TestWriteTextHostileNames(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(t.TempDir(), "evil.gguf")
-	if err := w.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Inspect(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := rep.WriteText(&b, true); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
+	out := writtenReport(t, w, true)
 	checkPrintable(t, "the report", out)
 	if n := strings.Count(out, "\n  architecture:  "); n != 1 {
 		t.Errorf("%d architecture lines, want 1:\n%s", n, out)

@@ -486,3 +486,21 @@ func TestSummaryCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestReportTextSingular: a file of one 1-byte, one-element tensor reads
+// "1 parameter" and "1 byte", not "1 parameters" and "1 bytes".
+func TestReportTextSingular(t *testing.T) {
+	w := gguf.NewWriter()
+	if err := w.AddTensor("x", gguf.TypeI8, []int64{1}, []byte{7}); err != nil {
+		t.Fatal(err)
+	}
+	out := writtenReport(t, w, false)
+	for _, want := range []string{"tensors:       1, 1 B (1 byte) of data, 1 parameter\n", "I8  1 tensor  1 byte  1 B"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, " 1 parameters") || strings.Contains(out, " 1 bytes") {
+		t.Errorf("a plural for 1:\n%s", out)
+	}
+}

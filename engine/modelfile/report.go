@@ -108,11 +108,11 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 	if r.Info.Prefix != "" {
 		ew.printf("  name prefix:   %s\n", display(r.Info.Prefix))
 	}
-	ew.printf("  tensors:       %d, %s of data, %s parameters\n", r.Info.Tensors, sizeString(r.Info.Bytes), countString(r.Info.Params))
+	ew.printf("  tensors:       %d, %s of data, %s\n", r.Info.Tensors, sizeString(r.Info.Bytes), paramString(r.Info.Params))
 	ew.printf("  bytes by type:\n")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, tt := range r.Info.Types {
-		fmt.Fprintf(tw, "    %s\t%s\t%d bytes\t%s\t\n", tt.Type, count(tt.Count, "tensor"), tt.Bytes, humanBytes(tt.Bytes))
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t\n", tt.Type, count(tt.Count, "tensor"), count(tt.Bytes, "byte"), humanBytes(tt.Bytes))
 	}
 	tw.Flush()
 	if len(r.Metadata) > 0 {
@@ -176,7 +176,7 @@ func shapeString(s []int64) string {
 
 // sizeString prints an exact byte count with a human-readable size.
 func sizeString(n int64) string {
-	return fmt.Sprintf("%s (%d bytes)", humanBytes(n), n)
+	return fmt.Sprintf("%s (%s)", humanBytes(n), count(n, "byte"))
 }
 
 // humanBytes prints a byte count in binary units.
@@ -191,6 +191,15 @@ func humanBytes(n int64) string {
 		i++
 	}
 	return fmt.Sprintf("%.2f %ciB", v, "KMGTPE"[i-1])
+}
+
+// paramString prints a parameter count with its noun: "14.29 B parameters",
+// "2.21 M parameters", "1 parameter".
+func paramString(n int64) string {
+	if n == 1 {
+		return "1 parameter"
+	}
+	return countString(n) + " parameters"
 }
 
 // countString prints a parameter count as 14.29 B, 2.21 M, …
