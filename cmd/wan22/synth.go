@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/engine/t5"
@@ -88,6 +89,7 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"       matrices F16, small tensors F32): 15.4 GB in Q8_0\n"+
 			"  t5   the umT5-XXL text encoder as a city96 GGUF with a synthetic tokenizer\n"+
 			"  vae  the Wan 2.1 VAE as ComfyUI's wan_2.1_vae.safetensors\n"+
+			"OUT ends in the format's extension: .gguf for dit and t5, .safetensors for vae.\n"+
 			"The size flags default to the real model's (in parentheses). The size is\n"+
 			"checked against the free disk space (64 MiB of it left free) and announced\n"+
 			"before writing; an existing OUT is kept unless -force is given. The file is written under a temporary name\n"+
@@ -118,9 +120,6 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if k < 0 {
 		return usageError(stderr, "synth", "unknown -kind %q: want one of %s", *kind, strings.Join(kindNames, ", "))
 	}
-	if err := checkSynthExt(*kind, path); err != nil {
-		return usageError(stderr, "synth", "%v", err)
-	}
 	set := map[string]int{}
 	var misplaced []string
 	fs.Visit(func(f *flag.Flag) {
@@ -146,6 +145,9 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	job, err := synthKinds[k].plan(set, wt, *seed)
 	if err != nil {
+		return usageError(stderr, "synth", "%v", err)
+	}
+	if err := checkSynthExt(*kind, path); err != nil {
 		return usageError(stderr, "synth", "%v", err)
 	}
 	if err := checkTargetPath(path, synthFormats[*kind], *force, runtime.GOOS); err != nil {
@@ -288,18 +290,32 @@ func planVAE(set map[string]int, wt gguf.Type, seed int64) (synthJob, error) {
 // synthFormats is the file format each -kind writes, as its extension.
 var synthFormats = map[string]string{"dit": ".gguf", "t5": ".gguf", "vae": ".safetensors"}
 
-// checkSynthExt refuses an output name whose extension is the other model
-// format's (a VAE, which is written as safetensors, named .gguf), which
-// would mislabel the file; other names are the user's choice.
+// checkSynthExt refuses an output name that does not end in the extension
+// of the format -kind writes (in any case): a DiT or encoder named .txt or
+// .safetensors, or a VAE named .gguf, would be mislabelled. The refusal
+// names the extension wanted and a file name that has it. An existing
+// folder is left to checkTargetPath, which suggests a file name inside it.
 func checkSynthExt(kind, path string) error {
-	ext := strings.ToLower(filepath.Ext(path))
 	want := synthFormats[kind]
-	if (ext == ".gguf" || ext == ".safetensors") && ext != want {
-		return fmt.Errorf("%s: -kind %s writes %s, not %s: name the file %s", path, kind,
-			map[string]string{".gguf": "GGUF", ".safetensors": "safetensors"}[want], strings.TrimPrefix(ext, "."),
-			strings.TrimSuffix(path, filepath.Ext(path))+want)
+	ext := filepath.Ext(path)
+	if strings.EqualFold(ext, want) {
+		return nil
 	}
-	return nil
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return nil
+	}
+	format := map[string]string{".gguf": "GGUF", ".safetensors": "safetensors"}[want]
+	if strings.EqualFold(ext, ".gguf") || strings.EqualFold(ext, ".safetensors") {
+		return fmt.Errorf("%s: -kind %s writes %s, not %s: name the file %s", path, kind,
+			format, strings.ToLower(ext[1:]), strings.TrimSuffix(path, ext)+want)
+	}
+	// The suggestion replaces an extension of letters and digits (x.txt,
+	// enc.bin) and keeps anything else (wan2.2-tiny); trailing dots go.
+	base := strings.TrimRight(path, ".")
+	if e := filepath.Ext(base); len(e) > 1 && !strings.ContainsFunc(e[1:], func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		base = strings.TrimSuffix(base, e)
+	}
+	return fmt.Errorf("%s: -kind %s writes %s, which wants the extension %s: name the file %s", path, kind, format, want, base+want)
 }
 
 // plural writes "1 layer", "40 layers".

@@ -352,7 +352,7 @@ func TestSynthKinds(t *testing.T) {
 		{[]string{"-kind", "vae", "-dim", "16"}, " BF16 WAN 2.1 VAE (base width 16, 16 latent channels, safetensors)", modelfile.KindWanVAE},
 		{[]string{"-kind", "vae", "-dim", "8", "-type", "f32"}, " F32 WAN 2.1 VAE (base width 8, ", modelfile.KindWanVAE},
 	} {
-		path := filepath.Join(dir, fmt.Sprintf("m%d", len(dirEntries(t, dir))))
+		path := filepath.Join(dir, fmt.Sprintf("m%d%s", len(dirEntries(t, dir)), synthFormats[c.args[1]]))
 		code, stdout, stderr := runSynthCtx(context.Background(), append(c.args, path)...)
 		if code != 0 || stderr != "" || !strings.Contains(stdout, c.announce) || !strings.Contains(stdout, " to "+path+"\n") {
 			t.Errorf("%q: status %d, stdout %q, stderr %q; want %q announced", c.args, code, stdout, stderr, c.announce)
@@ -450,6 +450,39 @@ func TestSynthDanglingLink(t *testing.T) {
 	code, _, stderr = runSynthCtx(context.Background(), append(append([]string{"-force"}, tinyDiT...), link2)...)
 	if b, err := os.ReadFile(real); code != 0 || err != nil || string(b) != "abc" {
 		t.Errorf("-force over a link: status %d (%s); real.gguf now %q, %v", code, stderr, b, err)
+	}
+}
+
+// TestSynthExtension: OUT must end in the extension of the format -kind
+// writes (.gguf for dit and t5, .safetensors for vae, in any case); the
+// refusal names the extension and a name that has it, and writes nothing.
+// A folder is left to its own refusal, which suggests a file name in it.
+func TestSynthExtension(t *testing.T) {
+	dir := t.TempDir()
+	sizes := map[string][]string{"dit": tinyDiT, "t5": {"-dim", "64", "-layers", "1", "-ffn-dim", "64", "-heads", "1", "-vocab", fmt.Sprint(tokenizer.SyntheticMinVocab)}, "vae": {"-dim", "2"}}
+	for _, c := range []struct{ kind, name, want string }{
+		{"dit", "x.txt", "x.txt: -kind dit writes GGUF, which wants the extension .gguf: name the file " + filepath.Join(dir, "x.gguf")},
+		{"t5", "umt5", "umt5: -kind t5 writes GGUF, which wants the extension .gguf: name the file " + filepath.Join(dir, "umt5.gguf")},
+		{"t5", "enc.bin", "-kind t5 writes GGUF, which wants the extension .gguf: name the file " + filepath.Join(dir, "enc.gguf")},
+		{"dit", "wan2.2-tiny", "name the file " + filepath.Join(dir, "wan2.2-tiny.gguf")},
+		{"dit", "x.gguf.", "name the file " + filepath.Join(dir, "x.gguf")},
+		{"vae", "vae.txt", "-kind vae writes safetensors, which wants the extension .safetensors: name the file " + filepath.Join(dir, "vae.safetensors")},
+		{"vae", "x.gguf", "x.gguf: -kind vae writes safetensors, not gguf: name the file " + filepath.Join(dir, "x.safetensors")},
+		{"dit", "x.safetensors", "-kind dit writes GGUF, not safetensors: name the file " + filepath.Join(dir, "x.gguf")},
+	} {
+		code, stdout, stderr := runSynthCtx(context.Background(), append(append([]string{"-kind", c.kind}, sizes[c.kind]...), filepath.Join(dir, c.name))...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, c.want) {
+			t.Errorf("-kind %s %s: status %d, stdout %q, stderr %q; want status 2 and %q", c.kind, c.name, code, stdout, stderr, c.want)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("refused names left %v", left)
+	}
+	for _, c := range []struct{ kind, name string }{{"dit", "X.GGUF"}, {"t5", "t.Gguf"}, {"vae", "V.SafeTensors"}} {
+		code, _, stderr := runSynthCtx(context.Background(), append(append([]string{"-kind", c.kind}, sizes[c.kind]...), filepath.Join(dir, c.name))...)
+		if code != 0 {
+			t.Errorf("-kind %s %s: status %d, stderr %q", c.kind, c.name, code, stderr)
+		}
 	}
 }
 
