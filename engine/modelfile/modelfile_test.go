@@ -36,6 +36,16 @@ func TestSniff(t *testing.T) {
 		{"ggjt", []byte("tjgg\x01\x00\x00\x00"), FormatUnknown, "GGUF"},
 		{"huge st header", append([]byte{0, 0, 0, 0, 0, 0, 0, 0xff}, '{'), FormatUnknown, "starts with"},
 		{"random", []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, FormatUnknown, "01 02 03"},
+		// ModelProto.pieces[0] = {piece "<pad>", score 0, type CONTROL}
+		{"sentencepiece", []byte("\x0a\x0e\x0a\x05<pad>\x15\x00\x00\x00\x00\x18\x03\x0a\x0d\x0a\x04</s>"), FormatUnknown, "a SentencePiece tokenizer model"},
+		{"sentencepiece, no score", []byte("\x0a\x09\x0a\x05<unk>\x18\x02\x0a"), FormatUnknown, "SentencePiece"},
+		{"sentencepiece, piece only", []byte("\x0a\x07\x0a\x05<unk>\x0a"), FormatUnknown, "SentencePiece"},
+		// Lengths that look like whitespace to the HTML check.
+		{"sentencepiece, like html", []byte("\x0a\x0d\x0a\x09<unknown>\x18\x02\x0a"), FormatUnknown, "SentencePiece"},
+		{"newlines", []byte("\n\n\n\nhello\n"), FormatUnknown, "starts with"},
+		{"newline text", []byte("\nz\nAbcdefghijklmnopqrstuvwxyz0123456789"), FormatUnknown, "starts with"},
+		{"piece past its message", []byte("\x0a\x05\x0a\x05<pad>\x15\x00\x00\x00\x00"), FormatUnknown, "starts with"},
+		{"piece not UTF-8", []byte("\x0a\x09\x0a\x05<\xffd>\x18\x02"), FormatUnknown, "starts with"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -502,5 +512,15 @@ func TestReportTextSingular(t *testing.T) {
 	}
 	if strings.Contains(out, " 1 parameters") || strings.Contains(out, " 1 bytes") {
 		t.Errorf("a plural for 1:\n%s", out)
+	}
+}
+
+// TestSentencePieceModel: a SentencePiece tokenizer .model file is named as
+// one, with where wan22 takes umT5's tokenizer from instead.
+func TestSentencePieceModel(t *testing.T) {
+	_, err := Inspect(golden.Path(t, "tokenizer_tiny.model"))
+	if err == nil || !strings.Contains(err.Error(), "a SentencePiece tokenizer model") ||
+		!strings.Contains(err.Error(), "which is not needed") || !strings.Contains(err.Error(), "spiece_model tensor") {
+		t.Errorf("error %v, want a SentencePiece tokenizer model named", err)
 	}
 }

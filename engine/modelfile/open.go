@@ -20,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/safetensors"
@@ -96,6 +97,9 @@ func DescribeHead(head []byte) string {
 // by mistake for a model file, and says what to do about them.
 func knownHead(head []byte) (string, bool) {
 	switch {
+	case sentencePieceHead(head): // before the HTML check: its lengths can be whitespace bytes
+		return "a SentencePiece tokenizer model, such as umT5's spiece.model, which is not needed: umT5's tokenizer is taken from the text encoder file itself " +
+			"(the tokenizer.ggml.* metadata of a GGUF, the spiece_model tensor of a ComfyUI safetensors)", true
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
 		return "a zip archive, such as a PyTorch .pt/.pth checkpoint: convert it to safetensors first", true
 	case len(head) >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5:
@@ -108,6 +112,37 @@ func knownHead(head []byte) (string, bool) {
 		return "text that looks like HTML or XML: the download probably failed", true
 	}
 	return "", false
+}
+
+// sentencePieceHead tells whether head starts a SentencePiece model
+// protobuf (ModelProto): field 1, its first piece, a length-delimited
+// message whose own field 1, the piece's text, is valid UTF-8 that ends
+// inside head and inside the piece's message, followed by the piece's
+// score (field 2, a float), its type (field 3, a varint) or the end of the
+// message. A text file that starts with two newlines fails one of these.
+func sentencePieceHead(head []byte) bool {
+	const pieces, piece, score, typ = 1<<3 | 2, 1<<3 | 2, 2<<3 | 5, 3<<3 | 0 // tag bytes: field<<3 | wire type
+	if len(head) < 2 || head[0] != pieces {
+		return false
+	}
+	n, k := binary.Uvarint(head[1:])
+	if k <= 0 {
+		return false
+	}
+	start := 1 + k // of the first piece's message
+	if start >= len(head) || head[start] != piece {
+		return false
+	}
+	m, j := binary.Uvarint(head[start+1:])
+	if j <= 0 || m == 0 || m > uint64(len(head)) || uint64(1+j)+m > n {
+		return false
+	}
+	text := start + 1 + j
+	end := text + int(m)
+	if end > len(head) || !utf8.Valid(head[text:end]) {
+		return false
+	}
+	return uint64(end-start) == n || end < len(head) && (head[end] == score || head[end] == typ)
 }
 
 // ggufFixedHeader is the size of a GGUF file's fixed header: magic,
