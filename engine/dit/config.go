@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // Fixed parts of the WAN 2.x DiT that no shape in the file varies.
@@ -53,8 +54,8 @@ func (c Config) Variant() string {
 }
 
 func (c Config) String() string {
-	return fmt.Sprintf("WAN DiT %s: dim %d, %d layers, %d heads, ffn %d, in %d, out %d, text %d, freq %d",
-		c.Variant(), c.Dim, c.Layers, c.Heads, c.FFNDim, c.InDim, c.OutDim, c.TextDim, c.FreqDim)
+	return fmt.Sprintf("WAN DiT %s: dim %d, %s, %s, ffn %d, in %d, out %d, text %d, freq %d",
+		c.Variant(), c.Dim, plural.Count(c.Layers, "layer"), plural.Count(c.Heads, "head"), c.FFNDim, c.InDim, c.OutDim, c.TextDim, c.FreqDim)
 }
 
 // Validate checks that the sizes describe a model this package can run.
@@ -69,7 +70,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Dim != c.Heads*HeadDim {
-		return fmt.Errorf("dit: config dim %d with %d heads: the head size must be %d", c.Dim, c.Heads, HeadDim)
+		return fmt.Errorf("dit: config dim %d with %s: the head size must be %d", c.Dim, plural.Count(c.Heads, "head"), HeadDim)
 	}
 	if c.FreqDim%2 != 0 {
 		return fmt.Errorf("dit: config freq_dim %d must be even (cos and sin halves)", c.FreqDim)

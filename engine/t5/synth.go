@@ -8,6 +8,7 @@ import (
 	"github.com/wan22/wan22/engine/internal/synthrand"
 	"github.com/wan22/wan22/engine/tokenizer"
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // Synthetic encoders: random weights in the layout of city96's umT5 GGUF
@@ -112,8 +113,8 @@ func syntheticMeta(cfg Config, seed int64) (func(*gguf.Writer), error) {
 	return func(w *gguf.Writer) {
 		const a = "t5encoder"
 		w.SetKV(gguf.KeyArchitecture, a)
-		w.SetKV("general.name", fmt.Sprintf("wan22 synthetic umT5: vocab %d, dim %d, %d layers, %d heads, ffn %d",
-			cfg.Vocab, cfg.Dim, cfg.Layers, cfg.Heads, cfg.FFN))
+		w.SetKV("general.name", fmt.Sprintf("wan22 synthetic umT5: vocab %d, dim %d, %s, %s, ffn %d",
+			cfg.Vocab, cfg.Dim, plural.Count(cfg.Layers, "layer"), plural.Count(cfg.Heads, "head"), cfg.FFN))
 		w.SetKV("wan22.synthetic.seed", seed)
 		w.SetKV(a+".context_length", uint32(TextLen))
 		w.SetKV(a+".embedding_length", uint32(cfg.Dim))
