@@ -685,10 +685,8 @@ func parseSizes(s string) ([][2]int, error) {
 	}
 	var sizes [][2]int
 	for _, it := range items {
-		ws, hs, ok := strings.Cut(strings.ToLower(it), "x")
-		w, err1 := strconv.Atoi(ws)
-		h, err2 := strconv.Atoi(hs)
-		if !ok || err1 != nil || err2 != nil {
+		w, h, ok := parseWxH(it)
+		if !ok {
 			return nil, fmt.Errorf("--size: %q is not WIDTHxHEIGHT, such as 832x480", it)
 		}
 		if err := checkSize("--size", w, h); err != nil {

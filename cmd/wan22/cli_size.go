@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/wan22/wan22/engine/pipeline"
 )
@@ -25,6 +27,21 @@ func sideProblem(v int) string {
 		return fmt.Sprintf("%d is not a multiple of 16 (nearest are %d and %d)", v, lo, lo+16)
 	}
 	return ""
+}
+
+// parseWxH splits a size given as WIDTHxHEIGHT into its sides: whole
+// numbers separated by x, X or the multiplication sign × (U+00D7, as in
+// "1280×720" pasted from a page or typed on a keyboard that has it). ok is
+// false for anything else; checkSize checks the values.
+func parseWxH(s string) (w, h int, ok bool) {
+	i := strings.IndexAny(s, "xX×")
+	if i < 0 {
+		return 0, 0, false
+	}
+	_, n := utf8.DecodeRuneInString(s[i:])
+	w, err1 := strconv.Atoi(s[:i])
+	h, err2 := strconv.Atoi(s[i+n:])
+	return w, h, err1 == nil && err2 == nil
 }
 
 // checkSize checks an output size given as WxH by flagName ("--size"),

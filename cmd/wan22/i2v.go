@@ -247,11 +247,8 @@ func (f *i2vFlags) check() error {
 		return errors.New("give --boundary or --switch-step, not both")
 	}
 	if f.size != "" {
-		w, h, ok := strings.Cut(strings.ToLower(f.size), "x")
-		var err1, err2 error
-		f.width, err1 = strconv.Atoi(w)
-		f.height, err2 = strconv.Atoi(h)
-		if !ok || err1 != nil || err2 != nil {
+		var ok bool
+		if f.width, f.height, ok = parseWxH(f.size); !ok {
 			return fmt.Errorf("--size %q: want WIDTHxHEIGHT, e.g. 1280x720", f.size)
 		}
 		if err := checkSize("--size", f.width, f.height); err != nil {
