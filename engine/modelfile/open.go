@@ -54,7 +54,9 @@ const sniffLen = 32
 
 // Sniff tells the format from a file's first bytes (at least 9 for
 // safetensors, 4 for GGUF). For anything else the error says what the bytes
-// look like and which formats are supported.
+// look like and which formats are supported; for a SentencePiece tokenizer
+// model, which is no model file in an unknown format but another kind of
+// file altogether, it opens by naming it.
 func Sniff(head []byte) (Format, error) {
 	if len(head) >= 4 && string(head[:4]) == gguf.Magic {
 		return FormatGGUF, nil
@@ -63,6 +65,9 @@ func Sniff(head []byte) (Format, error) {
 		if n := binary.LittleEndian.Uint64(head); n >= 2 && n <= safetensors.MaxHeaderSize {
 			return FormatSafetensors, nil
 		}
+	}
+	if sentencePieceHead(head) {
+		return FormatUnknown, fmt.Errorf("%s; %s", DescribeHead(head), supported)
 	}
 	return FormatUnknown, fmt.Errorf("unrecognised file format (%s); %s", DescribeHead(head), supported)
 }
