@@ -60,7 +60,9 @@ models, so a 4-step run with a LoRA per expert needs no download:
 Models: --high/--low/--text-encoder/--vae name real files; a role without a
 file gets a synthetic one (random weights, real layout and size) written into
 --synth-dir (default: a temporary folder removed afterwards unless
---keep-synth; files already there with the right size are reused). The size
+--keep-synth; files already there with the right size are reused, and a
+--json or --html report there may not take their names, synth-*.gguf and
+synth-*.safetensors). The size
 is checked against the free disk space and announced before writing; the
 files given are checked first (each must exist and be of its role's kind),
 and on the CPU an expert too large for the available memory is refused
@@ -467,19 +469,48 @@ func isI2VExpert(i modelfile.Info) bool {
 }
 
 // checkReportOutputs checks --json and --html: each can be written as a
-// new file, and they are not one file (the HTML would replace the JSON).
+// new file, not named as a synthetic model in --synth-dir, and they are not
+// one file (the HTML would replace the JSON).
 func (f *benchFlags) checkReportOutputs() error {
 	if sameFile(f.jsonPath, f.htmlPath) {
 		return fmt.Errorf("--json and --html name one file, %s: give each its own file", f.jsonPath)
 	}
 	for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
-		if o.path != "" {
-			if err := checkOutFile(o.flag, o.path); err != nil {
-				return err
-			}
+		if o.path == "" {
+			continue
+		}
+		if namedAsSynth(o.path, f.synthDir) {
+			return fmt.Errorf("%s %s is named as the synthetic models the bench writes into --synth-dir %s (synth-*.gguf, synth-*.safetensors), and would replace one: give the report another name",
+				o.flag, o.path, f.synthDir)
+		}
+		if err := checkOutFile(o.flag, o.path); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// namedAsSynth reports whether path, a report to write, is in synthDir
+// (--synth-dir, "" for none) and named as the bench names the synthetic
+// files it writes and reuses there: synth-….gguf (the experts, the
+// encoder) or synth-….safetensors (the VAE, the LoRAs), in any case where
+// the file system ignores it (foldCase). Such a report is refused whether
+// or not the bench would write that very file in this run: one that is not
+// there yet passes checkOutFile, and the bench would write a model there,
+// run, and replace the model with the report; one that is there is a
+// synthetic model, not a report to refuse as an earlier one.
+func namedAsSynth(path, synthDir string) bool {
+	if synthDir == "" {
+		return false
+	}
+	name := filepath.Base(path)
+	if foldCase {
+		name = strings.ToLower(name)
+	}
+	if ext := filepath.Ext(name); !strings.HasPrefix(name, "synth-") || ext != ".gguf" && ext != ".safetensors" {
+		return false
+	}
+	return sameFile(filepath.Dir(path), synthDir)
 }
 
 // checkTinySynth refuses the flags about synthetic full-size models that a
