@@ -31,6 +31,7 @@ import (
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/atomicfile"
 	"github.com/wan22/wan22/internal/benchreport"
+	"github.com/wan22/wan22/internal/plural"
 	"github.com/wan22/wan22/scheduler"
 )
 
@@ -645,7 +646,7 @@ func (p *benchPlan) stepsCapped(steps int) string {
 		measured, ofSched int
 	}{{"high-noise", p.measuredHigh, p.scheduleHigh}, {"low-noise", p.measuredLow, p.scheduleLow}} {
 		if steps > e.ofSched {
-			parts = append(parts, fmt.Sprintf("the %s expert's %s of the schedule: %d measured", e.name, plural(e.ofSched, "step"), e.measured))
+			parts = append(parts, fmt.Sprintf("the %s expert's %s of the schedule: %d measured", e.name, plural.Count(e.ofSched, "step"), e.measured))
 		}
 	}
 	if len(parts) == 0 {
@@ -1225,7 +1226,7 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 			rep.Settings.Backend = backend
 		}
 		rep.Runs = append(rep.Runs, run)
-		fmt.Fprintf(stdout, "%dx%d, %s, VRAM %s: %s\n", c.size[0], c.size[1], plural(c.frames, "frame"), benchreport.BudgetLabel(c.budget), runSummary(&run))
+		fmt.Fprintf(stdout, "%dx%d, %s, VRAM %s: %s\n", c.size[0], c.size[1], plural.Count(c.frames, "frame"), benchreport.BudgetLabel(c.budget), runSummary(&run))
 	}
 	rep.Machine = benchreport.CollectMachine(rep.Settings.Backend, hostmem.Total())
 	if err := writeBenchOutputs(ctx, rep, f, p.compare, stdout); err != nil {

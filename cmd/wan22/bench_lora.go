@@ -9,6 +9,7 @@ import (
 
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/plural"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -118,7 +119,7 @@ func planSynthLoRA(c modelfile.DiTConfig, rank int, expert string, seed int64) (
 		return synthJob{}, err
 	}
 	return synthJob{
-		what: fmt.Sprintf("rank-%d BF16 LoRA (every attention and FFN linear of %s)", rank, plural(c.Layers, "block")),
+		what: fmt.Sprintf("rank-%d BF16 LoRA (every attention and FFN linear of %s)", rank, plural.Count(c.Layers, "block")),
 		size: int64(n),
 		write: func(path string) error {
 			// The tiles are drawn again here rather than kept from the plan:

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wan22/wan22"
+
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // qaI2VArgs are i2v arguments whose model files do not exist: a check that
@@ -263,8 +265,8 @@ func TestCLIText(t *testing.T) {
 	require.Empty(t, entries(t, dir))
 
 	// Plurals.
-	require.Equal(t, "1 frame", plural(1, "frame"))
-	require.Equal(t, "1 unipc step", plural(1, "unipc step"))
+	require.Equal(t, "1 frame", plural.Count(1, "frame"))
+	require.Equal(t, "1 unipc step", plural.Count(1, "unipc step"))
 }
 
 // TestI2VStartLinePlurals: a 1-frame, 1-step run says "1 frame" and "1

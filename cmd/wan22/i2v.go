@@ -19,6 +19,7 @@ import (
 	"github.com/wan22/wan22/engine/pipeline"
 	"github.com/wan22/wan22/engine/video"
 	"github.com/wan22/wan22/internal/atomicfile"
+	"github.com/wan22/wan22/internal/plural"
 	"github.com/wan22/wan22/scheduler"
 )
 
@@ -650,7 +651,7 @@ func (e *outputsError) Error() string {
 	if len(e.written) > 0 {
 		names := make([]string, len(e.written))
 		for i, w := range e.written {
-			names[i] = fmt.Sprintf("%s (%s, %s)", w.Path(), w.Format(), plural(w.Frames(), "frame"))
+			names[i] = fmt.Sprintf("%s (%s, %s)", w.Path(), w.Format(), plural.Count(w.Frames(), "frame"))
 		}
 		fmt.Fprintf(&b, "\nwritten, complete and kept: %s", strings.Join(names, ", "))
 	}
@@ -734,7 +735,7 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 		estimate = "; " + estimateText(estSec, estBasis)
 	}
 	fmt.Fprintf(r.stderr, "%s %dx%d, %s at %d fps, %s (shift %g, cfg %g/%g, %s), seed %d on %s with %s attention (budget: %s; estimated peak: host %.2f GiB, device outside the DiT %.2f GiB); the DiT plan is printed when each expert loads%s\n",
-		r.prefix, s.Width, s.Height, plural(s.Frames, "frame"), s.FPS, plural(s.Steps, s.Solver+" step"), s.Shift, s.Guidance.High, s.Guidance.Low, switchAt, s.Seed,
+		r.prefix, s.Width, s.Height, plural.Count(s.Frames, "frame"), s.FPS, plural.Count(s.Steps, s.Solver+" step"), s.Shift, s.Guidance.High, s.Guidance.Low, switchAt, s.Seed,
 		p.Backend(), s.Attention, budget, float64(s.Host)/(1<<30), float64(s.Device)/(1<<30), estimate)
 	if len(s.Timesteps) > 0 {
 		fmt.Fprintf(r.stderr, "%s distilled timesteps %s\n", r.prefix, scheduler.FormatTimesteps(s.Timesteps))
@@ -851,6 +852,6 @@ func (r *reporter) done(written multiWriter, took time.Duration) {
 			r.emitJSON(map[string]any{"type": "done", "path": path, "format": format, "frames": frames, "elapsed_ns": took})
 			continue
 		}
-		fmt.Fprintf(r.stdout, "wrote %s (%s, %s) in %s\n", path, format, plural(frames, "frame"), took.Round(time.Millisecond))
+		fmt.Fprintf(r.stdout, "wrote %s (%s, %s) in %s\n", path, format, plural.Count(frames, "frame"), took.Round(time.Millisecond))
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/atomicfile"
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // runSynth implements `wan22 synth [-kind dit|t5|vae] [flags] OUT`: a model
@@ -232,7 +233,7 @@ func planDiT(set map[string]int, wt gguf.Type, seed int64) (synthJob, error) {
 		variant = fmt.Sprintf("%d-channel", cfg.InDim)
 	}
 	return synthJob{
-		what:  fmt.Sprintf("%v WAN %s expert (%s, dim %d)", wt, variant, plural(cfg.Layers, "layer"), cfg.Dim),
+		what:  fmt.Sprintf("%v WAN %s expert (%s, dim %d)", wt, variant, plural.Count(cfg.Layers, "layer"), cfg.Dim),
 		size:  size,
 		write: func(path string) error { return dit.WriteSynthetic(path, cfg, wt, seed) },
 	}, nil
@@ -260,8 +261,8 @@ func planT5(set map[string]int, wt gguf.Type, seed int64) (synthJob, error) {
 		return synthJob{}, err
 	}
 	return synthJob{
-		what: fmt.Sprintf("%v umT5 encoder (%s, dim %d, %s, vocab %d)", wt, plural(cfg.Layers, "layer"),
-			cfg.Dim, plural(cfg.Heads, "head"), cfg.Vocab),
+		what: fmt.Sprintf("%v umT5 encoder (%s, dim %d, %s, vocab %d)", wt, plural.Count(cfg.Layers, "layer"),
+			cfg.Dim, plural.Count(cfg.Heads, "head"), cfg.Vocab),
 		size:  size,
 		write: func(path string) error { return t5.WriteSynthetic(path, cfg, wt, seed) },
 	}, nil
@@ -316,14 +317,6 @@ func checkSynthExt(kind, path string) error {
 		base = strings.TrimSuffix(base, e)
 	}
 	return fmt.Errorf("%s: -kind %s writes %s, which wants the extension %s: name the file %s", path, kind, format, want, base+want)
-}
-
-// plural writes "1 layer", "40 layers".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // synthTypeHelp lists the weight types of every kind for -type's help.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // Kind is the kind of model a file holds.
@@ -201,14 +202,6 @@ func ditSize(c *DiTConfig) string {
 	return ""
 }
 
-// count writes n and the noun, plural unless n is 1: "1 layer", "40 layers".
-func count[N int | int64](n N, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
 // article is "a" or "an" for the word w, as its first letter sounds in the
 // words messages use (JSON's "array", "object"; "string", "number").
 func article(w string) string {
@@ -224,14 +217,14 @@ func (i Info) Summary() string {
 	case KindWanDiT:
 		c := i.DiT
 		return fmt.Sprintf("%s: dim %d, %s, %s × %d, ffn %d, in_dim %d, out_dim %d, text_dim %d, freq_dim %d, patch %d×%d×%d",
-			i.Name(), c.Dim, count(c.Layers, "layer"), count(c.Heads, "head"), HeadDim, c.FFNDim, c.InDim, c.OutDim, c.TextDim, c.FreqDim, c.Patch[0], c.Patch[1], c.Patch[2])
+			i.Name(), c.Dim, plural.Count(c.Layers, "layer"), plural.Count(c.Heads, "head"), HeadDim, c.FFNDim, c.InDim, c.OutDim, c.TextDim, c.FreqDim, c.Patch[0], c.Patch[1], c.Patch[2])
 	case KindT5:
 		c := i.T5
-		s := fmt.Sprintf("%s: vocab %d, dim %d, %s, %s", i.Name(), c.Vocab, c.Dim, count(c.Layers, "layer"), count(c.Heads, "head"))
+		s := fmt.Sprintf("%s: vocab %d, dim %d, %s, %s", i.Name(), c.Vocab, c.Dim, plural.Count(c.Layers, "layer"), plural.Count(c.Heads, "head"))
 		if c.Heads > 0 && c.AttnDim%c.Heads == 0 {
 			s += fmt.Sprintf(" × %d", c.AttnDim/c.Heads)
 		}
-		s += fmt.Sprintf(", ffn %d, %s, %s names", c.FFNDim, count(c.Buckets, "position bucket"), c.Naming)
+		s += fmt.Sprintf(", ffn %d, %s, %s names", c.FFNDim, plural.Count(c.Buckets, "position bucket"), c.Naming)
 		if c.ScaledFP8 {
 			s += ", scaled fp8"
 		}
@@ -258,7 +251,7 @@ func Detect(src gguf.Source) Info {
 		info.Kind, info.T5, info.Prefix = KindT5, c, prefix
 		if gf, ok := src.(*gguf.File); ok && c.Tokenizer == "" {
 			if v, ok := gf.Value("tokenizer.ggml.tokens"); ok {
-				c.Tokenizer = fmt.Sprintf("GGUF metadata (%s)", count(v.Len(), "token"))
+				c.Tokenizer = fmt.Sprintf("GGUF metadata (%s)", plural.Count(v.Len(), "token"))
 			}
 		}
 	} else if c, prefix, ok := detectVAE(names); ok {

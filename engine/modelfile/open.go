@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/plural"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -92,7 +93,7 @@ func DescribeHead(head []byte) string {
 			if f != FormatUnknown {
 				kind = "a truncated " + f.String() + " file"
 			}
-			return fmt.Sprintf("only %s, %s: %s", count(len(head), "byte"), kind, what)
+			return fmt.Sprintf("only %s, %s: %s", plural.Count(len(head), "byte"), kind, what)
 		}
 	}
 	return fmt.Sprintf("it starts with % x", head[:min(len(head), 8)])
@@ -180,7 +181,7 @@ func truncation(head []byte, size int64) (f Format, what string, ok bool) {
 	case size >= 8 && len(head) >= 8:
 		n := binary.LittleEndian.Uint64(head)
 		if n >= 2 && n <= safetensors.MaxHeaderSize && n > uint64(size-8) && (size == 8 || len(head) > 8 && head[8] == '{') {
-			return FormatSafetensors, fmt.Sprintf("its first 8 bytes announce a %d-byte JSON header, but %s %s", n, count(int(size-8), "byte"), follow(size-8)), true
+			return FormatSafetensors, fmt.Sprintf("its first 8 bytes announce a %d-byte JSON header, but %s %s", n, plural.Count(int(size-8), "byte"), follow(size-8)), true
 		}
 	case size < 8 && len(head) < 8 && shortSafetensors(head):
 		if _, known := knownHead(head); !known {
@@ -366,7 +367,7 @@ func (e *TruncatedError) Error() string {
 	if e.Format != FormatUnknown {
 		what = "truncated " + e.Format.String() + " file"
 	}
-	return fmt.Sprintf("%s: %s (%s): %s; download or export it again", e.Path, what, count(int(e.Size), "byte"), e.Detail)
+	return fmt.Sprintf("%s: %s (%s): %s; download or export it again", e.Path, what, plural.Count(int(e.Size), "byte"), e.Detail)
 }
 
 // safetensorsLength reports whether head starts with a little-endian length

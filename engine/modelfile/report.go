@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/plural"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -112,11 +113,11 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 	ew.printf("  bytes by type:\n")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, tt := range r.Info.Types {
-		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t\n", tt.Type, count(tt.Count, "tensor"), count(tt.Bytes, "byte"), humanBytes(tt.Bytes))
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t\n", tt.Type, plural.Count(tt.Count, "tensor"), plural.Count(tt.Bytes, "byte"), humanBytes(tt.Bytes))
 	}
 	tw.Flush()
 	if len(r.Metadata) > 0 {
-		ew.printf("  metadata (%s):\n", count(len(r.Metadata), "key"))
+		ew.printf("  metadata (%s):\n", plural.Count(len(r.Metadata), "key"))
 		for _, m := range r.Metadata {
 			ew.printf("    %s [%s] = %s\n", display(m.Key), m.Type, m.Value)
 		}
@@ -176,7 +177,7 @@ func shapeString(s []int64) string {
 
 // sizeString prints an exact byte count with a human-readable size.
 func sizeString(n int64) string {
-	return fmt.Sprintf("%s (%s)", humanBytes(n), count(n, "byte"))
+	return fmt.Sprintf("%s (%s)", humanBytes(n), plural.Count(n, "byte"))
 }
 
 // humanBytes prints a byte count in binary units.

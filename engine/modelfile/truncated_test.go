@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/plural"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -50,16 +51,16 @@ func TestOpenCutFiles(t *testing.T) {
 	}{
 		{"GGUF", gData, func(n int) string {
 			if n < 24 {
-				return fmt.Sprintf("truncated GGUF file (%s): a GGUF file starts with a 24-byte fixed header", count(n, "byte"))
+				return fmt.Sprintf("truncated GGUF file (%s): a GGUF file starts with a 24-byte fixed header", plural.Count(n, "byte"))
 			}
 			return ""
 		}},
 		{"safetensors", st.Bytes(), func(n int) string {
 			switch {
 			case n < 8:
-				return fmt.Sprintf("truncated file (%s): a model file has at least 10 bytes (safetensors) or 24 (GGUF)", count(n, "byte"))
+				return fmt.Sprintf("truncated file (%s): a model file has at least 10 bytes (safetensors) or 24 (GGUF)", plural.Count(n, "byte"))
 			case n < 8+stHeader:
-				return fmt.Sprintf("truncated safetensors file (%s): its first 8 bytes announce a %d-byte JSON header, but %s %s", count(n, "byte"), stHeader, count(n-8, "byte"), follow(int64(n-8)))
+				return fmt.Sprintf("truncated safetensors file (%s): its first 8 bytes announce a %d-byte JSON header, but %s %s", plural.Count(n, "byte"), stHeader, plural.Count(n-8, "byte"), follow(int64(n-8)))
 			}
 			return ""
 		}},
