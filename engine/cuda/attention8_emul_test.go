@@ -63,6 +63,9 @@ type emul8Config struct {
 	pU8, pE4M3 bool
 	// rowSumRounded (FP8): the row sum adds the e4m3-rounded p̂ instead of the unrounded p.
 	rowSumRounded bool
+	// qkE4M3: Q and K − mean rounded to e4m3 (largest |x| of a block → 448) instead of INT8, as the Hopper FP8
+	// kernel attn8hf quantizes them (kernels/sm89/attention8.cu's QE4m3; K per 128-key tile there).
+	qkE4M3 bool
 }
 
 // emul8Kernel returns the configuration of the committed kernels: emul8Plain plus the 16 outlier channels of
@@ -261,9 +264,13 @@ func emul8Quant(c *emul8Case, h int, cfg emul8Config) *emul8Head {
 				}
 			}
 		}
+		top := float32(127)
+		if cfg.qkE4M3 {
+			top = 448
+		}
 		inv, sc := float32(0), float32(1)
 		if amax > 0 {
-			inv, sc = 127/amax, amax/127
+			inv, sc = top/amax, amax/top
 		}
 		for j := b0; j < b1; j++ {
 			for ch := range d {
@@ -273,6 +280,8 @@ func emul8Quant(c *emul8Case, h int, cfg emul8Config) *emul8Head {
 					hd.kd[j*d+ch] = 0
 				case cfg.exactK:
 					hd.kd[j*d+ch] = x
+				case cfg.qkE4M3:
+					hd.kd[j*d+ch] = emul8E4M3(x*inv) * sc
 				default:
 					hd.kd[j*d+ch] = emul8S8(x*inv) * sc
 				}
@@ -370,9 +379,13 @@ func emul8Row(c *emul8Case, hd *emul8Head, i, h int, cfg emul8Config, scale floa
 			}
 		}
 	}
+	top := float32(127)
+	if cfg.qkE4M3 {
+		top = 448
+	}
 	inv, qs := float32(0), float32(1)
 	if amax > 0 {
-		inv, qs = 127/amax, amax/127
+		inv, qs = top/amax, amax/top
 	}
 	var qd, qx [d]float64 // dequantized int8 part; f32 part (outlier channels and the smoothing mean)
 	for ch := range d {
@@ -383,6 +396,8 @@ func emul8Row(c *emul8Case, hd *emul8Head, i, h int, cfg emul8Config, scale floa
 			continue
 		case cfg.exactQ:
 			qd[ch] = float64(x - mu[ch])
+		case cfg.qkE4M3:
+			qd[ch] = float64(emul8E4M3((x-mu[ch])*inv) * qs)
 		default:
 			qd[ch] = float64(emul8S8((x-mu[ch])*inv) * qs)
 		}
@@ -634,6 +649,16 @@ func TestAttention8EmulSweep(t *testing.T) {
 			add(k, p+" row sum of rounded P", func(c *emul8Config) { c.rowSumRounded = true })
 			add(k, p+" 4 outliers, V per channel", func(c *emul8Config) { c.outliers, c.vChan = 4, true })
 			add(k, p+" 4 outliers, V per ch., P u8", func(c *emul8Config) { c.outliers, c.vChan, c.pU8 = 4, true, true })
+			add(k, p+" Q, K e4m3, K per 128, V per channel (attn8hf)", func(c *emul8Config) {
+				c.qkE4M3, c.kBlock, c.vChan = true, 128, true
+			})
+			add(k, p+" Q, K e4m3 only", func(c *emul8Config) { c.qkE4M3, c.kBlock, c.exactV, c.exactP = true, 128, true, true })
+			add(k, p+" Q, K e4m3 + 16 outliers by K, bf16", func(c *emul8Config) {
+				c.qkE4M3, c.kBlock, c.outliers, c.outByK, c.outRaw = true, 128, 16, true, true
+			})
+			add(k, p+" Q, K e4m3 + 16 outliers, exact V, P", func(c *emul8Config) {
+				c.qkE4M3, c.kBlock, c.outliers, c.outByK, c.outRaw, c.exactV, c.exactP = true, 128, 16, true, true, true, true
+			})
 		} else {
 			add(k, p+" P e4m3", func(c *emul8Config) { c.pE4M3 = true })
 		}
