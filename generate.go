@@ -712,7 +712,12 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 	if err != nil {
 		return err
 	}
-	if err := checkWriter(out.Video, s, r.FPS != 0); err != nil {
+	// checkWriter calls the writer's methods: a panic there is the writer's,
+	// as in WriteFrame.
+	if err := catch(func() error { return checkWriter(out.Video, s, r.FPS != 0) }); err != nil {
+		if pe, ok := err.(*PanicError); ok {
+			return &OutputError{Output: "Video", Frame: -1, Step: -1, Err: pe}
+		}
 		return err
 	}
 	img := r.Tensor

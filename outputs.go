@@ -73,19 +73,24 @@ type guard struct {
 // call runs f, the Output field output handling frame or step (-1 where
 // it does not apply), unless the run has ended: then it returns the run
 // context's error.
-func (g *guard) call(output string, frame, step int, f func() error) (err error) {
+func (g *guard) call(output string, frame, step int, f func() error) error {
 	if err := g.run.Err(); err != nil {
 		return err
 	}
-	defer func() {
-		if v := recover(); v != nil {
-			err = &OutputError{Output: output, Frame: frame, Step: step, Err: &PanicError{Value: v, Stack: debug.Stack()}}
-		}
-	}()
-	if err := f(); err != nil {
+	if err := catch(f); err != nil {
 		return &OutputError{Output: output, Frame: frame, Step: step, Err: err}
 	}
 	return nil
+}
+
+// catch runs f and returns its error, or a *PanicError when it panics.
+func catch(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return f()
 }
 
 // progress wraps Output.Progress (nil stays nil).

@@ -1,0 +1,50 @@
+package wan22
+
+// The front-door review's defects: what a Go program embedding wan22 (a GUI,
+// a server) runs into.
+
+import (
+	"context"
+	"image"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// sizedWriter is a video writer that reports its frame size (and so is
+// checked before the run); a nil *sizedWriter panics there, as would a
+// writer whose FrameSize is broken.
+type sizedWriter struct{ w, h int }
+
+func (w *sizedWriter) WriteFrame(image.Image) error { return nil }
+func (w *sizedWriter) Close() error                 { return nil }
+func (w *sizedWriter) Abort() error                 { return nil }
+func (w *sizedWriter) FrameSize() (int, int)        { return w.w, w.h }
+
+// TestGenerateRecoversWriterCheckPanics: a video writer that panics when
+// Generate asks its size, rate or state before the run (a typed nil of the
+// caller's own writer type, a broken FrameSize) makes Generate return an
+// *OutputError holding a *PanicError, as a panic in WriteFrame does, before
+// any model work; the panic went through Generate to its caller.
+func TestGenerateRecoversWriterCheckPanics(t *testing.T) {
+	p := open(t, tiny)
+	for name, w := range map[string]*sizedWriter{"nil *sizedWriter": nil} {
+		var stages []Stage
+		out := noWork(&stages)
+		out.Video = w
+		var err error
+		require.NotPanics(t, func() { err = p.Generate(context.Background(), tinyRequest(), out) }, name)
+		var oe *OutputError
+		require.ErrorAs(t, err, &oe, name)
+		require.Equal(t, "Video", oe.Output)
+		require.Equal(t, -1, oe.Frame)
+		require.Equal(t, -1, oe.Step)
+		var pe *PanicError
+		require.ErrorAs(t, err, &pe, name)
+		require.NotEmpty(t, pe.Stack)
+		require.ErrorContains(t, err, "Output.Video panicked")
+		require.Empty(t, stages, "%s: refused before any stage", name)
+	}
+	// The Pipeline runs the next request.
+	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Frame: frames}))
+}
