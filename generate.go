@@ -722,7 +722,16 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 	}
 	img := r.Tensor
 	if img == nil {
-		if img, err = imageprep.Tensor(r.Image, s.Width, s.Height); err != nil {
+		err := catch(func() (err error) {
+			img, err = imageprep.Tensor(r.Image, s.Width, s.Height)
+			return err
+		})
+		if pe, ok := err.(*PanicError); ok {
+			// The image's own methods, or pixels the reader cannot take (an
+			// image.Paletted whose palette lacks an index).
+			return requestErr("Image", fmt.Errorf("wan22: reading the request's image panicked: %w: give a well-formed image (e.g. draw it into an image.RGBA)", pe))
+		}
+		if err != nil {
 			return err
 		}
 	}

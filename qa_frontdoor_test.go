@@ -48,3 +48,26 @@ func TestGenerateRecoversWriterCheckPanics(t *testing.T) {
 	// The Pipeline runs the next request.
 	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Frame: frames}))
 }
+
+// TestGenerateRecoversImagePanics: an image whose pixels cannot be read (an
+// image.Paletted with an empty palette, whose At the standard library
+// answers with nil) is a *RequestError naming Image, holding a *PanicError,
+// returned before any model work; the panic of reading it went through
+// Generate.
+func TestGenerateRecoversImagePanics(t *testing.T) {
+	p := open(t, tiny)
+	r := tinyRequest()
+	r.Image = image.NewPaletted(r.Image.Bounds(), nil)
+	var stages []Stage
+	out := noWork(&stages)
+	out.Frame = frames
+	var err error
+	require.NotPanics(t, func() { err = p.Generate(context.Background(), r, out) })
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "Image", re.Field)
+	var pe *PanicError
+	require.ErrorAs(t, err, &pe)
+	require.Empty(t, stages, "refused before any stage")
+	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Frame: frames}))
+}
