@@ -309,12 +309,17 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 		}
 		s.Steps = orInt(r.Steps, len(s.Timesteps))
 	}
+	// Each at most most: the experts scale in float32, where a larger guidance is +Inf.
 	for _, f := range []struct {
 		field, name string
-		v           float64
-	}{{"Shift", "shift", r.Shift}, {"GuidanceHigh", "high-noise guidance", r.GuidanceHigh}, {"GuidanceLow", "low-noise guidance", r.GuidanceLow}, {"Boundary", "boundary", r.Boundary}} {
+		v, most     float64
+	}{{"Shift", "shift", r.Shift, math.MaxFloat64}, {"GuidanceHigh", "high-noise guidance", r.GuidanceHigh, math.MaxFloat32},
+		{"GuidanceLow", "low-noise guidance", r.GuidanceLow, math.MaxFloat32}, {"Boundary", "boundary", r.Boundary, math.MaxFloat64}} {
 		if !finite(f.v) || f.v < 0 {
 			return s, requestErr(f.field, fmt.Errorf("wan22: the %s must be a finite non-negative number, got %v", f.name, f.v))
+		}
+		if f.v > f.most {
+			return s, requestErr(f.field, fmt.Errorf("wan22: the %s must be at most %g (the largest float32), got %v", f.name, f.most, f.v))
 		}
 	}
 	s.Guidance = scheduler.Guidance{

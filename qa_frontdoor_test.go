@@ -6,6 +6,7 @@ package wan22
 import (
 	"context"
 	"image"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -70,4 +71,27 @@ func TestGenerateRecoversImagePanics(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	require.Empty(t, stages, "refused before any stage")
 	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Frame: frames}))
+}
+
+// TestGuidanceBeyondFloat32: a guidance scale too large for the float32 the
+// experts compute in (1e39; a finite float64) is a *RequestError naming its
+// field and the value given; it was refused with Field "" as an infinite
+// scale the request did not hold ("got (low 3.5, high +Inf)").
+func TestGuidanceBeyondFloat32(t *testing.T) {
+	p := open(t, tiny)
+	for _, c := range []struct {
+		field string
+		edit  func(r *Request)
+	}{
+		{"GuidanceHigh", func(r *Request) { r.GuidanceHigh = 1e39 }},
+		{"GuidanceLow", func(r *Request) { r.GuidanceLow = 1e300 }},
+	} {
+		re := resolveField(t, p, tinyRequest(), c.edit, c.field)
+		require.NotContains(t, re.Error(), "Inf", c.field)
+		require.ErrorContains(t, re, "e+", c.field)
+	}
+	r := tinyRequest()
+	r.GuidanceHigh, r.GuidanceLow = math.MaxFloat32, 1
+	_, err := p.Resolve(r)
+	require.NoError(t, err, "the largest float32 is a scale")
 }
