@@ -220,24 +220,44 @@ type Settings struct {
 	Budget int64
 }
 
-// BudgetError is a request whose memory estimate exceeds the budget.
+// BudgetError is a request whose memory estimate exceeds the budget:
+// Resolve (and Generate, before any model work) returns it for host memory
+// (Options.HostBudget, or the memory available), and on the GPU for device
+// memory when a stage Resolve plans within Options.VRAMBudget, the VAE's
+// encode or decode in its smallest tiles or the text encoder streamed
+// block by block, cannot fit it.
+//
+// The experts' blocks are planned when each expert loads: a VRAM budget
+// too small for them even with every block swapped fails the run there with
+// an error matching blockswap.ErrBudget (errors.Is), and an allocation that
+// the budget refuses matches cuda.ErrOutOfBudget.
 type BudgetError struct {
 	What           string // "host memory" or "device memory"
 	Need, Budget   int64
 	Width, Height  int
 	Frames         int
-	LargestStageOf string // the stage that needs the most
+	LargestStageOf string // the stage that needs the most (for device memory: the one that does not fit)
 	// BudgetGiven says that Budget is the caller's limit (Options.HostBudget
-	// for host memory), not the memory available when the run was checked.
+	// for host memory, Options.VRAMBudget for device memory), not the memory
+	// available when the run was checked.
 	BudgetGiven bool
 	// Weights is the most any stage needs for its models alone, in bytes:
 	// the weights with their dequantized copies and LoRAs, and the runtime,
 	// with no video. Above Budget, no smaller video fits. WeightsStage names
-	// that stage in messages, WeightsIn is it (to branch on).
+	// that stage in messages, WeightsIn is it (to branch on). For device
+	// memory it is what the stage needs for the smallest video (16×16), set
+	// only when that does not fit either.
 	Weights      int64
 	WeightsStage string
 	WeightsIn    Stage
+	// Err is the stage's own refusal of device memory (a *vae.BudgetError or
+	// *t5.BudgetError, which name the smallest budget that fits), whose
+	// message Error returns; nil for host memory.
+	Err error
 }
+
+// Unwrap returns Err.
+func (e *BudgetError) Unwrap() error { return e.Err }
 
 // WeightsExceed reports whether the models alone (Weights) exceed the
 // budget, so that only a larger budget or smaller (quantized) model files,
@@ -245,6 +265,9 @@ type BudgetError struct {
 func (e *BudgetError) WeightsExceed() bool { return e.Weights > e.Budget }
 
 func (e *BudgetError) Error() string {
+	if e.Err != nil {
+		return e.Err.Error()
+	}
 	verb := "need"
 	if e.Frames == 1 {
 		verb = "needs"
@@ -543,15 +566,14 @@ func (p *Pipeline) estimate(s *Settings) error {
 	ditDequant := 4 * int64(c.FFNDim) * int64(c.Dim)
 	stages := []struct {
 		stage   Stage
-		name    string
 		weights int64 // the stage's model weights on the CPU: tensors, dequantized copy, LoRAs
 		act     int64 // the stage's live activations on the CPU, without the buffers
 		device  int64 // the stage's device memory on the GPU
 	}{
-		{VAEEncode, "VAE encode", p.bytes.vae + vaeDequant, 4 * cpuVAEFloats(vae.Encoder, p.vae.Dim) * H * W, vaeGPU},
-		{TextEncode, "text encode", p.bytes.t5 + t5Dequant, t5, t5},
-		{HighNoise, "high-noise", max(p.bytes.high, p.bytes.low) + loraBytes + ditDequant, ditAct, 0},
-		{VAEDecode, "VAE decode", p.bytes.vae + vaeDequant, 4 * cpuVAEFloats(vae.Decoder, p.vae.Dim) * H * W, vaeGPU},
+		{VAEEncode, p.bytes.vae + vaeDequant, 4 * cpuVAEFloats(vae.Encoder, p.vae.Dim) * H * W, vaeGPU},
+		{TextEncode, p.bytes.t5 + t5Dequant, t5, t5},
+		{HighNoise, max(p.bytes.high, p.bytes.low) + loraBytes + ditDequant, ditAct, 0},
+		{VAEDecode, p.bytes.vae + vaeDequant, 4 * cpuVAEFloats(vae.Decoder, p.vae.Dim) * H * W, vaeGPU},
 	}
 	largest := ""
 	var weights int64 // the most a stage needs with its weights alone (no video), on the CPU
@@ -561,11 +583,11 @@ func (p *Pipeline) estimate(s *Settings) error {
 		if p.device == DeviceCPU {
 			h = hostRuntimeBytes + gcPeak(st.weights+st.act+buffers)
 			if w := hostRuntimeBytes + gcPeak(st.weights); w > weights {
-				weights, weightsStage, weightsIn = w, st.name, st.stage
+				weights, weightsStage, weightsIn = w, estimateNames[st.stage], st.stage
 			}
 		}
 		if h > s.Host {
-			s.Host, largest = h, st.name
+			s.Host, largest = h, estimateNames[st.stage]
 		}
 		if p.device != DeviceCPU {
 			s.Device = max(s.Device, st.device)
@@ -585,11 +607,51 @@ func (p *Pipeline) estimate(s *Settings) error {
 		// budget, when one cannot fit.
 		plan, err := p.planStages(s.Width, s.Height)
 		if err != nil {
-			return err
+			return p.deviceRefusal(err, *s)
 		}
 		s.Device = max(plan.EncodePeak, plan.TextPeak, plan.DecodePeak)
 	}
 	return nil
+}
+
+// estimateNames name the stages of the estimate in messages (HighNoise
+// stands for both experts' stages).
+var estimateNames = map[Stage]string{VAEEncode: "VAE encode", TextEncode: "text encode", HighNoise: "high-noise", VAEDecode: "VAE decode"}
+
+// planRefusal returns the stage and need of a stage's refusal of the VRAM
+// budget by planStages (a *vae.BudgetError or *t5.BudgetError), and whether
+// err is one.
+func planRefusal(err error) (Stage, int64, bool) {
+	var ve *vae.BudgetError
+	var te *t5.BudgetError
+	switch {
+	case errors.As(err, &ve) && ve.Half == vae.Decoder:
+		return VAEDecode, ve.Need, true
+	case ve != nil:
+		return VAEEncode, ve.Need, true
+	case errors.As(err, &te):
+		return TextEncode, te.Need, true
+	}
+	return 0, 0, false
+}
+
+// deviceRefusal turns planStages' refusal err of the VRAM budget for the
+// video of settings s into a *BudgetError wrapping it, with the models'
+// share (Weights) from planning the smallest video (16×16); other errors come back
+// as they are.
+func (p *Pipeline) deviceRefusal(err error, s Settings) error {
+	stage, need, ok := planRefusal(err)
+	if !ok {
+		return err
+	}
+	be := &BudgetError{What: "device memory", Need: need, Budget: p.o.VRAMBudget, BudgetGiven: true,
+		Width: s.Width, Height: s.Height, Frames: s.Frames, LargestStageOf: estimateNames[stage], Err: err}
+	if _, small := p.planStages(16, 16); small != nil {
+		if st, n, ok := planRefusal(small); ok {
+			be.Weights, be.WeightsStage, be.WeightsIn = n, estimateNames[st], st
+		}
+	}
+	return be
 }
 
 // hostRuntimeBytes is the host memory of the process before any model

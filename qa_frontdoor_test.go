@@ -5,11 +5,15 @@ package wan22
 
 import (
 	"context"
+	"errors"
 	"image"
 	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22/engine/t5"
+	"github.com/wan22/wan22/engine/vae"
 )
 
 // sizedWriter is a video writer that reports its frame size (and so is
@@ -94,4 +98,50 @@ func TestGuidanceBeyondFloat32(t *testing.T) {
 	r.GuidanceHigh, r.GuidanceLow = math.MaxFloat32, 1
 	_, err := p.Resolve(r)
 	require.NoError(t, err, "the largest float32 is a scale")
+}
+
+// TestDeviceBudgetIsBudgetError: on the GPU, Resolve plans the VAE and the
+// text encoder within Options.VRAMBudget; a budget they cannot fit is a
+// *BudgetError for "device memory" (as its doc says What may be, and as
+// the examples tell a caller to test), wrapping the stage's own refusal
+// (*vae.BudgetError here) with its message; it was that refusal alone, which
+// errors.As(err, &*BudgetError) missed. The plan needs no GPU: the Pipeline
+// is a CPU one made to plan as a CUDA one.
+func TestDeviceBudgetIsBudgetError(t *testing.T) {
+	p := open(t, tiny)
+	p.device = DeviceCUDA
+	for _, c := range []struct {
+		budget  int64
+		weights bool // the models alone exceed it: no smaller video fits
+	}{{1 << 10, true}, {0, false}} {
+		r := tinyRequest()
+		if c.budget == 0 {
+			// The smallest budget the tiny set's 16×16 video fits, with a
+			// larger video that does not fit it.
+			p.o.VRAMBudget = 1 << 40
+			small, err := p.planStages(16, 16)
+			require.NoError(t, err)
+			c.budget = max(small.EncodePeak, small.TextPeak, small.DecodePeak)
+			r.Width, r.Height = 512, 512
+		}
+		p.o.VRAMBudget = c.budget
+		_, err := p.Resolve(r)
+		var be *BudgetError
+		require.ErrorAs(t, err, &be, "budget %d", c.budget)
+		require.Equal(t, "device memory", be.What)
+		require.Equal(t, c.budget, be.Budget)
+		require.True(t, be.BudgetGiven)
+		require.Greater(t, be.Need, be.Budget)
+		require.Equal(t, r.Width, be.Width)
+		require.Equal(t, r.Frames, be.Frames)
+		require.NotEmpty(t, be.LargestStageOf)
+		require.Equal(t, c.weights, be.WeightsExceed(), "budget %d: %+v", c.budget, be)
+		if c.weights {
+			require.NotEmpty(t, be.WeightsStage)
+		}
+		var ve *vae.BudgetError
+		var te *t5.BudgetError
+		require.True(t, errors.As(err, &ve) || errors.As(err, &te), "the stage's own refusal is still reachable: %v", err)
+		require.Equal(t, be.Err.Error(), err.Error(), "the stage's message, which names its minimum budget")
+	}
 }
