@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wan22/wan22/engine/cuda"
 	"github.com/wan22/wan22/engine/t5"
 	"github.com/wan22/wan22/engine/vae"
 )
@@ -144,4 +145,46 @@ func TestDeviceBudgetIsBudgetError(t *testing.T) {
 		require.True(t, errors.As(err, &ve) || errors.As(err, &te), "the stage's own refusal is still reachable: %v", err)
 		require.Equal(t, be.Err.Error(), err.Error(), "the stage's message, which names its minimum budget")
 	}
+}
+
+// TestOptionsErrors: every Options field Open refuses is an *OptionsError
+// naming it, with the message it had (a GUI marks the field; a program
+// falls back to the CPU on ErrNoCUDA); they were plain errors, told apart
+// only by their words.
+func TestOptionsErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		field string
+		o     Options
+		msg   string
+	}{
+		{"Device", Options{Device: "tpu"}, `unknown device "tpu"`},
+		{"VRAMBudget", Options{Device: "cpu", VRAMBudget: -1}, "the VRAM budget must not be negative"},
+		{"HostBudget", Options{Device: "cpu", HostBudget: -5}, "the host budget must not be negative"},
+		{"Attention", Options{Device: "cpu", Attention: "int4"}, `attention precision "int4" not understood`},
+	} {
+		_, err := Open(ctx, tiny, c.o)
+		var oe *OptionsError
+		require.ErrorAs(t, err, &oe, c.field)
+		require.Equal(t, c.field, oe.Field)
+		require.ErrorContains(t, err, c.msg)
+		require.Equal(t, oe.Err.Error(), err.Error())
+		require.NotErrorIs(t, err, ErrNoCUDA, c.field)
+	}
+	if cuda.Available() {
+		return
+	}
+	_, err := Open(ctx, tiny, Options{Device: "CUDA"})
+	var oe *OptionsError
+	require.ErrorAs(t, err, &oe)
+	require.Equal(t, "Device", oe.Field)
+	require.ErrorIs(t, err, ErrNoCUDA)
+	require.EqualError(t, err, "wan22: this binary was built without CUDA: build it with `make cuda` (go build -tags cuda), or use the CPU")
+	// 8-bit attention with the device left to Open: the AttentionError says
+	// why there is no GPU, ErrNoCUDA among it.
+	_, err = Open(ctx, tiny, Options{Attention: AttentionINT8})
+	var ae *AttentionError
+	require.ErrorAs(t, err, &ae)
+	require.ErrorIs(t, err, ErrNoCUDA)
+	require.ErrorContains(t, err, "8-bit attention needs the CUDA backend, and no usable GPU was found; choose bf16 attention (the default) to run on the CPU: this binary was built without CUDA (build it with `make cuda`)")
 }

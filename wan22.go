@@ -214,13 +214,42 @@ var (
 	ErrNotOpened = errors.New("wan22: the Pipeline was not made by Open (a zero Pipeline has no models): use the *Pipeline Open returns")
 )
 
+// ErrNoCUDA is the error of Options.Device "cuda" in a binary built without
+// CUDA (build it with -tags cuda; cuda.Available in engine/cuda tells
+// before Open), wrapped in an *OptionsError, and the reason an
+// *AttentionError gives for an 8-bit mode with no GPU to run it.
+var ErrNoCUDA = errors.New("wan22: this binary was built without CUDA")
+
+// noCUDA is ErrNoCUDA in words that follow another message (as an
+// AttentionError's reason): it matches it (errors.Is) without its prefix.
+type noCUDA string
+
+func (e noCUDA) Error() string      { return string(e) }
+func (noCUDA) Is(target error) bool { return target == ErrNoCUDA }
+
+// OptionsError is an Options field that Open cannot take: Field names it
+// ("Device", "VRAMBudget", "HostBudget" or "Attention") and Err says why
+// (ErrNoCUDA for the cuda device in a binary without CUDA). An attention
+// precision that the device cannot run is an *AttentionError instead, and a
+// GPU that fails to open is the backend's error.
+type OptionsError struct {
+	Field string
+	Err   error
+}
+
+func (e *OptionsError) Error() string { return e.Err.Error() }
+
+func (e *OptionsError) Unwrap() error { return e.Err }
+
 // nilContext is the error of a nil context given to function fn.
 func nilContext(fn string) error {
 	return fmt.Errorf("%w given to %s: pass context.Background() or a context you cancel", ErrNilContext, fn)
 }
 
 // Open checks the model files and opens the device. Nothing is loaded yet.
-// A nil ctx is an error (ErrNilContext).
+// A nil ctx is an error (ErrNilContext). A model file that cannot serve its
+// role is a *ModelError, an option Open cannot take an *OptionsError, and
+// an attention precision the device cannot run an *AttentionError.
 func Open(ctx context.Context, m Models, o Options) (*Pipeline, error) {
 	if ctx == nil {
 		return nil, nilContext("Open")
@@ -365,22 +394,22 @@ func same(a, b string) bool {
 func (p *Pipeline) openDevice() error {
 	o := p.o
 	for _, v := range []struct {
-		name string
-		n    int64
-	}{{"VRAM budget", o.VRAMBudget}, {"host budget", o.HostBudget}} {
+		field, name string
+		n           int64
+	}{{"VRAMBudget", "VRAM budget", o.VRAMBudget}, {"HostBudget", "host budget", o.HostBudget}} {
 		if v.n < 0 {
-			return fmt.Errorf("wan22: the %s must not be negative, got %d", v.name, v.n)
+			return &OptionsError{Field: v.field, Err: fmt.Errorf("wan22: the %s must not be negative, got %d", v.name, v.n)}
 		}
 	}
 	att, err := ParseAttentionPrecision(string(o.Attention))
 	if err != nil {
-		return fmt.Errorf("wan22: %w", err)
+		return &OptionsError{Field: "Attention", Err: fmt.Errorf("wan22: %w", err)}
 	}
 	p.attention = att
 	device := strings.ToLower(o.Device)
 	switch device {
 	case "", DeviceAuto:
-		var why error = errors.New("this binary was built without CUDA (build it with `make cuda`)")
+		var why error = noCUDA("this binary was built without CUDA (build it with `make cuda`)")
 		if cuda.Available() {
 			if why = p.openCUDA(); why == nil {
 				return nil
@@ -404,11 +433,11 @@ func (p *Pipeline) openDevice() error {
 		return nil
 	case DeviceCUDA:
 		if !cuda.Available() {
-			return errors.New("wan22: this binary was built without CUDA: build it with `make cuda` (go build -tags cuda), or use the CPU")
+			return &OptionsError{Field: "Device", Err: fmt.Errorf("%w: build it with `make cuda` (go build -tags cuda), or use the CPU", ErrNoCUDA)}
 		}
 		return p.openCUDA()
 	}
-	return fmt.Errorf("wan22: unknown device %q: use cpu, cuda or auto", o.Device)
+	return &OptionsError{Field: "Device", Err: fmt.Errorf("wan22: unknown device %q: use cpu, cuda or auto", o.Device)}
 }
 
 func (p *Pipeline) openCPU() {
