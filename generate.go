@@ -68,8 +68,10 @@ type Event = pipeline.Event
 type Memory = pipeline.Memory
 
 // LoRA is a LoRA file (safetensors) attached at run time to one or both
-// experts with a strength: each adapted linear computes W·x + s·B·(A·x),
-// s = strength·alpha/rank, without touching the (quantized) base weights.
+// experts (Expert; the zero value, LoRABoth, is both) with a Strength: each
+// adapted linear computes W·x + s·B·(A·x), s = Strength·alpha/rank, without
+// touching the (quantized) base weights. Strength 1 is the LoRA as trained;
+// the zero value, 0, leaves the expert as it is, so set it.
 type LoRA = pipeline.LoRA
 
 // LoRAExpert says which experts a LoRA applies to.
@@ -134,7 +136,10 @@ type Request struct {
 	SwitchStep int
 
 	// LoRAs are attached to the experts they apply to, in order. Each file
-	// is checked against its experts by Resolve, before anything loads.
+	// is checked against its experts by Resolve, before anything loads. A
+	// LoRA's Strength is taken as given, not defaulted as the Request's
+	// zero fields are: 0 leaves its expert as it is; 1 is the file as
+	// trained.
 	LoRAs []LoRA
 
 	Seed  uint64
