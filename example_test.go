@@ -2,6 +2,7 @@ package wan22_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"log"
@@ -12,6 +13,7 @@ import (
 	"github.com/wan22/wan22/engine/imageprep"
 	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/engine/video"
+	"github.com/wan22/wan22/safetensors"
 )
 
 // tinyModels writes the tiny random-weight models into a temporary folder,
@@ -59,7 +61,9 @@ func Example() {
 	}
 	fmt.Printf("%dx%d, %d frames at %d fps, %d steps of %s\n", s.Width, s.Height, s.Frames, s.FPS, s.Steps, s.Solver)
 
-	// .avi is written by Go alone; .mp4 needs ffmpeg on the PATH.
+	// .avi is written by Go alone; .mp4 needs ffmpeg on the PATH (without
+	// it, Create writes an MJPEG .avi instead: w.Fallback says so, w.Path
+	// is the file).
 	path := filepath.Join(dir, "surf.avi")
 	w, err := video.Create(ctx, path, video.Options{Width: s.Width, Height: s.Height, FPS: s.FPS})
 	if err != nil {
@@ -135,4 +139,175 @@ func ExampleOutput_frame() {
 	// frame 2 32 x 16
 	// frame 3 32 x 16
 	// frame 4 32 x 16
+}
+
+// A run stops when its context ends: cancel it from another goroutine (a
+// GUI's Stop button, signal.NotifyContext for Ctrl-C, a request's
+// deadline). Generate returns within one DiT block, one prompt or one frame
+// group, with every model released, an error that wraps the context's, and
+// the Pipeline ready for the next request; Abort the writer to remove the
+// partial file.
+func ExamplePipeline_Generate_cancel() {
+	models, dir, cleanup := tinyModels()
+	defer cleanup()
+	p, err := wan22.Open(context.Background(), models, wan22.Options{Device: "cpu"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	req := wan22.Request{Image: imageprep.TestImage(32, 32), Prompt: "a kite", Frames: 5, Width: 32, Height: 32, Steps: 4}
+	path := filepath.Join(dir, "kite.avi")
+	w, err := video.Create(ctx, path, video.Options{Width: 32, Height: 32})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Abort()
+	err = p.Generate(ctx, req, wan22.Output{Video: w, Progress: func(ev wan22.Event) {
+		if ev.Stage == wan22.HighNoise && ev.Step == 1 {
+			stop() // here after the first denoising step; in a program, whenever the user asks
+		}
+	}})
+	fmt.Println("cancelled:", errors.Is(err, context.Canceled))
+	w.Abort() // the partial file is removed
+	_, err = os.Stat(path)
+	fmt.Println("file left:", err == nil)
+	// Output:
+	// cancelled: true
+	// file left: false
+}
+
+// Progress events drive a progress bar: the model stages report their start
+// and their end (Done); the denoising steps count Step of Steps over both
+// experts, with PerStep and ETA (the time left), and the decoded and
+// written frames count frames. Events come on the goroutine of Generate,
+// between the steps: a slow callback slows the run.
+func ExampleOutput_progress() {
+	models, _, cleanup := tinyModels()
+	defer cleanup()
+	ctx := context.Background()
+	p, err := wan22.Open(ctx, models, wan22.Options{Device: "cpu"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	req := wan22.Request{Image: imageprep.TestImage(32, 32), Prompt: "a kite", Frames: 5, Width: 32, Height: 32, Steps: 3}
+	err = p.Generate(ctx, req, wan22.Output{
+		Frame: func(int, *image.RGBA) error { return nil },
+		Progress: func(ev wan22.Event) {
+			switch {
+			case ev.Done:
+				fmt.Println(ev.Stage, "done")
+			case (ev.Stage == wan22.HighNoise || ev.Stage == wan22.LowNoise) && ev.PerStep > 0:
+				// A step's event; the expert's start (its block plan in
+				// ev.Plan) comes before its first step, with no pace yet.
+				fmt.Printf("%s: step %d of %d\n", ev.Stage, ev.Step, ev.Steps) // and ev.ETA, ev.Memory.PeakVRAM, …
+			}
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// vae-encode done
+	// text-encode done
+	// high-noise: step 1 of 3
+	// high-noise: step 2 of 3
+	// high-noise done
+	// low-noise: step 3 of 3
+	// low-noise done
+	// video-write done
+	// vae-decode done
+}
+
+// Options choose the device and its memory: Device "" (DeviceAuto) takes the
+// GPU when the binary has CUDA and there is one; VRAMBudget holds the run to
+// fewer bytes of device memory than the card has (e.g. 32 GiB, to run as
+// on a 32 GB card: blocks that do not fit are streamed from pinned host
+// memory, PinnedBudget); Attention opts in to 8-bit attention, which only
+// the GPU runs: Open refuses it elsewhere with an *AttentionError.
+func ExampleOptions() {
+	models, _, cleanup := tinyModels()
+	defer cleanup()
+	ctx := context.Background()
+	att, err := wan22.ParseAttentionPrecision("int8") // e.g. from a flag or a settings dialog
+	if err != nil {
+		log.Fatal(err)
+	}
+	o := wan22.Options{
+		Device:     wan22.DeviceCPU, // here, so that the example runs alike everywhere
+		VRAMBudget: 32 << 30,        // bytes; the CPU has no device memory to budget
+		Attention:  att,
+	}
+	p, err := wan22.Open(ctx, models, o)
+	var ae *wan22.AttentionError
+	if errors.As(err, &ae) {
+		fmt.Printf("no %s attention on %s, running bf16\n", ae.Precision, ae.Device)
+		o.Attention = wan22.AttentionBF16
+		p, err = wan22.Open(ctx, models, o)
+	}
+	if err != nil {
+		log.Fatal(err) // a *wan22.ModelError names the file at fault, a *wan22.OptionsError the option
+	}
+	defer p.Close()
+	fmt.Println(p.Device(), p.Attention())
+	// Output:
+	// no int8 attention on cpu, running bf16
+	// cpu bf16
+}
+
+// tinyLoRA writes a stand-in LoRA for the tiny experts (rank 1 on block 0's
+// self-attention query, all zeros) into dir/name and returns its path.
+func tinyLoRA(dir, name string) string {
+	d := int64(tinymodels.DiT().Dim)
+	key := "diffusion_model.blocks.0.self_attn.q"
+	path := filepath.Join(dir, name)
+	err := safetensors.Write(path, []safetensors.Tensor{
+		safetensors.FromFloat32(key+".lora_down.weight", []int64{1, d}, make([]float32, d)),
+		safetensors.FromFloat32(key+".lora_up.weight", []int64{d, 1}, make([]float32, d)),
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return path
+}
+
+// LoRAs attach to the experts at run time, without touching the model files:
+// WAN 2.2 LoRAs mostly come as a pair, one file per expert (LoRABoth, the
+// zero Expert, gives one file to both). The Strength is taken as given: the
+// zero value leaves the expert as it is, so set it; 1 is the LoRA as
+// trained. Resolve checks every LoRA against its expert before any model
+// loads: a LoRA for another model is a *wan22.RequestError on LoRAs. The
+// step-distillation LoRAs (LightX2V's) run with Solver wan22.DistillSolver.
+func ExampleLoRA() {
+	models, dir, cleanup := tinyModels()
+	defer cleanup()
+	ctx := context.Background()
+	p, err := wan22.Open(ctx, models, wan22.Options{Device: "cpu"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	req := wan22.Request{
+		Image: imageprep.TestImage(32, 32), Prompt: "a paper boat", Frames: 5, Width: 32, Height: 32, Steps: 2,
+		LoRAs: []wan22.LoRA{
+			{Path: tinyLoRA(dir, "style_high_noise.safetensors"), Strength: 1, Expert: wan22.LoRAHigh},
+			{Path: tinyLoRA(dir, "style_low_noise.safetensors"), Strength: 0.8, Expert: wan22.LoRALow},
+		},
+	}
+	s, err := p.Resolve(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, l := range s.LoRAs {
+		fmt.Printf("%s at strength %g on the %s-noise expert\n", filepath.Base(l.Path), l.Strength, l.Expert)
+	}
+	if err := p.Generate(ctx, req, wan22.Output{Frame: func(int, *image.RGBA) error { return nil }}); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// style_high_noise.safetensors at strength 1 on the high-noise expert
+	// style_low_noise.safetensors at strength 0.8 on the low-noise expert
 }
