@@ -77,14 +77,17 @@ type Options struct {
 	// TextEncoderBF16 runs the text encoder with bf16 GEMMs on the GPU
 	// instead of the default f32-accurate ones (faster, less accurate).
 	TextEncoderBF16 bool
-	// Attention is the arithmetic of the DiT's attention on the GPU: ""
-	// or AttentionBF16 (the default), or the opt-in 8-bit modes
-	// AttentionINT8 and AttentionFP8 (slightly less accurate; faster only on
-	// GPUs without wgmma, not on Hopper, whose bf16 kernel is faster: Log
-	// gets a warning when one is chosen there). The 8-bit modes apply to the self-attention: key sequences of at most 2048
-	// keys (the cross-attention) run bf16, where 8 bits would be slower. They
-	// need the CUDA backend: Open refuses them on the CPU, whose attention
-	// always computes in f32.
+	// Attention is the arithmetic of the DiT's attention on the GPU:
+	// AttentionBF16, or the opt-in 8-bit modes AttentionINT8 and
+	// AttentionFP8 (slightly less accurate; faster only on GPUs without
+	// wgmma, not on Hopper, whose bf16 kernel is faster: Log gets a warning
+	// when one is chosen there). "" is the backend's default: bf16, unless
+	// the environment variable WAN22_ATTN names int8 or fp8 (as the CLI
+	// does; Pipeline.Attention says which runs). The 8-bit modes apply to
+	// the self-attention: key sequences of at most 2048 keys (the
+	// cross-attention) run bf16, where 8 bits would be slower. They need the
+	// CUDA backend: Open refuses them on the CPU, whose attention always
+	// computes in f32.
 	Attention AttentionPrecision
 	// Log receives the pipeline's log lines; nil discards them. Its
 	// warnings are for the user (expert or LoRA files whose names contradict
@@ -528,10 +531,11 @@ func (p *Pipeline) Device() string {
 	return p.device
 }
 
-// Attention is the attention precision the pipeline was opened with
-// (Options.Attention; AttentionBF16 when not given). The CPU computes
-// attention in f32 whatever it is; Settings.Attention says what runs. It is
-// "" for a nil Pipeline.
+// Attention is the attention precision the pipeline was opened with:
+// Options.Attention, or when not given the backend's default, AttentionBF16
+// (on the GPU, the precision WAN22_ATTN names when it names one). The CPU
+// computes attention in f32 whatever it is; Settings.Attention says what
+// runs. It is "" for a nil Pipeline.
 func (p *Pipeline) Attention() AttentionPrecision {
 	if p == nil {
 		return ""
