@@ -314,6 +314,11 @@ func memSize(n int64) string {
 // Resolve fills in the defaults of r, checks it and estimates its memory
 // against the budget. Generate calls it first; call it yourself to show what
 // will run before running it. After Close it returns ErrClosed.
+//
+// Without Options.HostBudget the host budget is the memory available when
+// Resolve is called: called while a Generate runs, it counts what that run
+// holds as taken, and may refuse with a *BudgetError a request that fits
+// once the run has returned. Generate resolves again when its turn comes.
 func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	if err := p.usable(); err != nil {
 		return Settings{}, err
