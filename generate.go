@@ -884,7 +884,7 @@ type RequestError struct {
 	Err   error
 }
 
-func (e *RequestError) Error() string { return e.Err.Error() }
+func (e *RequestError) Error() string { return refusal(e.Err, e.Field, "the request is refused") }
 
 func (e *RequestError) Unwrap() error { return e.Err }
 

@@ -188,3 +188,19 @@ func TestOptionsErrors(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoCUDA)
 	require.ErrorContains(t, err, "8-bit attention needs the CUDA backend, and no usable GPU was found; choose bf16 attention (the default) to run on the CPU: this binary was built without CUDA (build it with `make cuda`)")
 }
+
+// TestZeroErrorsDoNotPanic: the package's error types, made by a caller
+// (a test double, a GUI's own check) with some fields left zero, say what
+// they can; RequestError's and OptionsError's Error panicked on a nil Err,
+// while the others' did not.
+func TestZeroErrorsDoNotPanic(t *testing.T) {
+	for _, err := range []error{
+		&RequestError{}, &RequestError{Field: "Prompt"}, &OptionsError{}, &OptionsError{Field: "Device"},
+		&ModelError{}, &AttentionError{}, &OutputError{}, &PanicError{}, &BudgetError{},
+	} {
+		require.NotPanics(t, func() { _ = err.Error() }, "%T", err)
+		require.NotEmpty(t, err.Error(), "%T", err)
+	}
+	require.Equal(t, "wan22: Prompt is refused", (&RequestError{Field: "Prompt"}).Error())
+	require.Equal(t, "wan22: the options are refused", (&OptionsError{}).Error())
+}

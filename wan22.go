@@ -240,7 +240,20 @@ type OptionsError struct {
 	Err   error
 }
 
-func (e *OptionsError) Error() string { return e.Err.Error() }
+func (e *OptionsError) Error() string { return refusal(e.Err, e.Field, "the options are refused") }
+
+// refusal is the message of a *RequestError or *OptionsError: its Err's, or,
+// for one a caller made without an Err, the field's, or whole when it names
+// none.
+func refusal(err error, field, whole string) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case field == "":
+		return "wan22: " + whole
+	}
+	return "wan22: " + field + " is refused"
+}
 
 func (e *OptionsError) Unwrap() error { return e.Err }
 
