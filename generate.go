@@ -443,6 +443,10 @@ func checkFields(r Request, s Settings) error {
 		return requestErr("Boundary", fmt.Errorf("wan22: the boundary must be in [0, 1] (a fraction of the 1000 training timesteps), got %v", s.Guidance.Boundary))
 	}
 	if s.Steps < 1 || s.Steps > scheduler.MaxSteps {
+		if s.Solver == DistillSolver && r.Steps == 0 {
+			// The steps are the timesteps listed.
+			return requestErr("Timesteps", fmt.Errorf("wan22: the distill solver runs one step per timestep, at most %d, and %d are listed", scheduler.MaxSteps, s.Steps))
+		}
 		return requestErr("Steps", fmt.Errorf("wan22: steps must be in [1, %d], got %d", scheduler.MaxSteps, s.Steps))
 	}
 	if s.SwitchStep < 0 || s.SwitchStep > s.Steps {

@@ -204,3 +204,18 @@ func TestZeroErrorsDoNotPanic(t *testing.T) {
 	require.Equal(t, "wan22: Prompt is refused", (&RequestError{Field: "Prompt"}).Error())
 	require.Equal(t, "wan22: the options are refused", (&OptionsError{}).Error())
 }
+
+// TestDistillStepsFromTimesteps: with DistillSolver and Steps left 0, the
+// steps are the timesteps listed, so too many of them is a *RequestError on
+// Timesteps, the field the caller gave; it named Steps, which the caller
+// left empty.
+func TestDistillStepsFromTimesteps(t *testing.T) {
+	p := open(t, tiny)
+	many := make([]int, 20000)
+	for i := range many {
+		many[i] = 1000 - i/20
+	}
+	re := resolveField(t, p, tinyRequest(), func(r *Request) { r.Solver, r.Steps, r.Timesteps = DistillSolver, 0, many }, "Timesteps")
+	require.ErrorContains(t, re, "20000")
+	resolveField(t, p, tinyRequest(), func(r *Request) { r.Solver, r.Steps, r.Timesteps = DistillSolver, 20000, many }, "Steps")
+}
