@@ -91,7 +91,10 @@ func conv2(x float32) float32 {
 // kernel nests them: each of the 4 source rows is interpolated along x
 // (x0·w0 + x1·w1 + x2·w2 + x3·w3, left to right), then those 4 along y.
 // Alpha is ignored (straight colour, as PIL's convert("RGB")). The image
-// must pass CheckImageSize (its memory goes by its width).
+// must pass CheckImageSize (its memory goes by its width), and every pixel
+// must have a colour: a pixel of an image.Paletted whose palette lacks its
+// index (or an empty palette), or whose At returns nil, is an error naming
+// the pixel, not a panic. Panics of the image's own methods are not caught.
 func Tensor(img image.Image, w, h int) ([]float32, error) {
 	if img == nil {
 		return nil, fmt.Errorf("imageprep: Tensor: no image")
@@ -123,7 +126,9 @@ func Tensor(img image.Image, w, h int) ([]float32, error) {
 	rgb := make([]uint8, 3*inW)
 	plane := make([]float32, inW)
 	for s, y := range rows {
-		readRow(img, b.Min.Y+y, rgb)
+		if err := readRow(img, b.Min.Y+y, rgb); err != nil {
+			return nil, fmt.Errorf("imageprep: Tensor: the image's %w", err)
+		}
 		for c := range 3 {
 			for x := range inW {
 				plane[x] = norm[rgb[3*x+c]]
@@ -168,7 +173,11 @@ func dot4(v []float32, idx [4]int, w [4]float32) float32 {
 
 // readRow writes row y (absolute) of img as 8-bit RGB into dst [3·width],
 // dropping alpha without compositing (straight, not premultiplied, colour).
-func readRow(img image.Image, y int, dst []uint8) {
+// A pixel without a colour is an error naming it: an image.Paletted pixel
+// whose index its palette lacks (which image.Paletted.At would panic on, or
+// answer nil for with an empty palette) or holds as nil, or an At that
+// returns nil.
+func readRow(img image.Image, y int, dst []uint8) error {
 	b := img.Bounds()
 	switch m := img.(type) {
 	case *image.NRGBA:
@@ -176,7 +185,7 @@ func readRow(img image.Image, y int, dst []uint8) {
 		for x := range b.Dx() {
 			dst[3*x], dst[3*x+1], dst[3*x+2] = p[4*x], p[4*x+1], p[4*x+2]
 		}
-		return
+		return nil
 	case *image.RGBA:
 		p := m.Pix[m.PixOffset(b.Min.X, y):]
 		for x := range b.Dx() {
@@ -187,40 +196,52 @@ func readRow(img image.Image, y int, dst []uint8) {
 			}
 			dst[3*x], dst[3*x+1], dst[3*x+2] = p[4*x], p[4*x+1], p[4*x+2]
 		}
-		return
+		return nil
 	case *image.YCbCr:
 		for x := range b.Dx() {
 			c := m.YCbCrAt(b.Min.X+x, y)
 			dst[3*x], dst[3*x+1], dst[3*x+2] = color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
 		}
-		return
+		return nil
 	case *image.NYCbCrA:
 		for x := range b.Dx() {
 			c := m.YCbCrAt(b.Min.X+x, y)
 			dst[3*x], dst[3*x+1], dst[3*x+2] = color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
 		}
-		return
+		return nil
 	case *image.NRGBA64:
 		for x := range b.Dx() {
 			c := m.NRGBA64At(b.Min.X+x, y)
 			dst[3*x], dst[3*x+1], dst[3*x+2] = uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8)
 		}
-		return
+		return nil
 	case *image.Paletted:
 		for x := range b.Dx() {
-			dst[3*x], dst[3*x+1], dst[3*x+2] = straightRGB(m.Palette[m.ColorIndexAt(b.Min.X+x, y)])
+			i := m.ColorIndexAt(b.Min.X+x, y)
+			if int(i) >= len(m.Palette) {
+				return fmt.Errorf("pixel (%d, %d) uses palette index %d, the palette has %d colours", b.Min.X+x, y, i, len(m.Palette))
+			}
+			if m.Palette[i] == nil {
+				return fmt.Errorf("pixel (%d, %d) uses palette index %d, a nil colour", b.Min.X+x, y, i)
+			}
+			dst[3*x], dst[3*x+1], dst[3*x+2] = straightRGB(m.Palette[i])
 		}
-		return
+		return nil
 	case *image.Gray:
 		p := m.Pix[m.PixOffset(b.Min.X, y):]
 		for x := range b.Dx() {
 			dst[3*x], dst[3*x+1], dst[3*x+2] = p[x], p[x], p[x]
 		}
-		return
+		return nil
 	}
 	for x := range b.Dx() {
-		dst[3*x], dst[3*x+1], dst[3*x+2] = straightRGB(img.At(b.Min.X+x, y))
+		c := img.At(b.Min.X+x, y)
+		if c == nil {
+			return fmt.Errorf("pixel (%d, %d) has no colour (At returned nil)", b.Min.X+x, y)
+		}
+		dst[3*x], dst[3*x+1], dst[3*x+2] = straightRGB(c)
 	}
+	return nil
 }
 
 // straightRGB returns the 8-bit straight (not premultiplied) colour of c:
