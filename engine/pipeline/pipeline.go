@@ -264,8 +264,9 @@ func (r *run) releaseAfter(err error, s Stage) error {
 
 // I2V generates a video from image [3, Height, Width] (RGB in [-1, 1]) and
 // hands the decoded frames to emit as they are produced. A cancelled ctx
-// stops the run and returns ctx's error with everything released. A nil ctx
-// or backend is an error.
+// stops the run and returns ctx's error with everything released. A latent
+// that turns NaN or Inf stops it with a *NonFiniteError naming the expert and
+// the step. A nil ctx or backend is an error.
 func I2V(ctx context.Context, b engine.Backend, m Models, image []float32, o Options, emit vae.EmitFunc) error {
 	switch {
 	case ctx == nil:
@@ -630,7 +631,7 @@ func (r *run) sample(y []float32, p prompts) (x []float32, err error) {
 			return nil, fmt.Errorf("step %d: %w", i+1, err)
 		}
 		if !finite(x) {
-			return nil, errors.New("the latent became non-finite (NaN or Inf): the model weights or inputs are broken")
+			return nil, &NonFiniteError{Stage: s, Step: i + 1, Steps: o.Steps}
 		}
 		took := time.Since(start)
 		stepTime += took
@@ -795,6 +796,23 @@ func wrapIf(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// NonFiniteError is the latent turning NaN or ±Inf at a denoising step:
+// the expert that ran the step (its weights, a LoRA attached to it), the
+// backend or the inputs are broken, and the run stops there rather than
+// decode a broken video. The latent is checked after every step, so Stage is
+// the expert whose step made it non-finite from a finite one. Callers test
+// for it with errors.As.
+type NonFiniteError struct {
+	Stage       Stage // HighNoise or LowNoise
+	Step, Steps int   // the step, 1-based, of the run's steps (counted over both experts)
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("the latent became non-finite (NaN or Inf) at step %d of %d, in the %s expert: its weights (or a LoRA on it) or the inputs are broken",
+		e.Step, e.Steps, e.Stage)
+}
+
+// finite reports whether x holds no NaN or ±Inf.
 func finite(x []float32) bool {
 	for _, v := range x {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
