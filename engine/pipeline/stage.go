@@ -18,7 +18,7 @@ const (
 	HighNoise               // the high-noise expert denoises the first steps
 	LowNoise                // the low-noise expert denoises the rest
 	VAEDecode               // the VAE decoder streams frames out
-	VideoWrite              // the frames are written out (by the caller of I2V) as VAEDecode makes them: its events interleave with VAEDecode's, with no start event (Step 0) of its own
+	VideoWrite              // the frames are written out (by the caller of I2V) as VAEDecode makes them: its events interleave with VAEDecode's, with no start event of its own
 )
 
 // Stages lists every stage in order.
@@ -61,17 +61,25 @@ type Memory struct {
 type Event struct {
 	Stage Stage `json:"stage"`
 	// Done is set on the event that ends a stage; the others report its
-	// start (Step 0) or its progress.
+	// start (a stage's first event, before any of its work; an expert's
+	// carries Plan) or its progress.
 	Done bool `json:"done,omitempty"`
 	// Step of Steps: denoising steps done over both experts in HighNoise and
-	// LowNoise; frames done of all frames in VAEDecode and VideoWrite.
+	// LowNoise; frames done of all frames in VAEDecode and VideoWrite; 0 of
+	// 0 in VAEEncode and TextEncode. Step counts the run, not the stage: a
+	// stage starts at the steps done before it, so LowNoise starts at the
+	// steps HighNoise ran (e.g. Step 2 of 3), not at 0, and one progress bar
+	// over both experts never goes back; a stage's own steps are its Step
+	// less the Step of its start. HighNoise and VAEDecode start at Step 0.
 	Step  int `json:"step"`
 	Steps int `json:"steps"`
 	// PerStep is the mean time of a denoising step so far (over both
 	// experts), and ETA the time the remaining steps will take, each at the
 	// pace per DiT forward of its expert so far (a step with classifier-free
 	// guidance makes two forwards; an expert not run yet goes at the run's
-	// pace); both 0 before the first step.
+	// pace). Both are set on the events of denoising steps only: PerStep is
+	// 0 on the start and the end of every stage, so PerStep > 0 tells a
+	// step's event apart.
 	PerStep time.Duration `json:"per_step_ns,omitempty"`
 	ETA     time.Duration `json:"eta_ns,omitempty"`
 	// Elapsed is the time since the generation started.
