@@ -813,7 +813,9 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 			return requestErr("Image", fmt.Errorf("wan22: reading the request's image panicked: %w: give a well-formed image (e.g. draw it into an image.RGBA)", pe))
 		}
 		if err != nil {
-			return err
+			// A pixel without a colour (an image.Paletted index its palette
+			// lacks); the size was checked by Resolve.
+			return requestErr("Image", fmt.Errorf("wan22: %w: give a well-formed image (e.g. draw it into an image.RGBA)", err))
 		}
 	}
 	g := &guard{run: run, stop: stop}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"image"
+	"image/color"
 	"math"
 	"testing"
 
@@ -72,11 +73,26 @@ func TestGenerateRecoversImagePanics(t *testing.T) {
 	var re *RequestError
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, "Image", re.Field)
+	require.ErrorContains(t, err, "pixel (0, 0) uses palette index 0, the palette has 0 colours")
+	require.Empty(t, stages, "refused before any stage")
+	// An image whose own At panics is a *RequestError holding a *PanicError.
+	r.Image = panicAt{r.Image.Bounds()}
+	err = nil
+	require.NotPanics(t, func() { err = p.Generate(context.Background(), r, out) })
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "Image", re.Field)
 	var pe *PanicError
 	require.ErrorAs(t, err, &pe)
 	require.Empty(t, stages, "refused before any stage")
 	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Frame: frames}))
 }
+
+// panicAt is an image whose At panics.
+type panicAt struct{ image.Rectangle }
+
+func (panicAt) ColorModel() color.Model   { return color.RGBAModel }
+func (m panicAt) Bounds() image.Rectangle { return m.Rectangle }
+func (panicAt) At(int, int) color.Color   { panic("broken image") }
 
 // TestGuidanceBeyondFloat32: a guidance scale too large for the float32 the
 // experts compute in (1e39; a finite float64) is a *RequestError naming its
