@@ -859,7 +859,36 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 		// after it.
 		return fmt.Errorf("%w: Close stopped this Generate", ErrClosed)
 	}
-	return err
+	return p.expertNonFinite(err, s.LoRAs)
+}
+
+// expertNonFinite words a latent that became NaN or Inf during denoising (a
+// *pipeline.NonFiniteError, which names the expert and the step) as that
+// expert's fault, a *ModelError naming its file: the image, the text and the
+// VAE's encoding were finite when the expert took them, so broken weights in
+// the expert file, or a LoRA attached to it, are the likely cause. Other
+// errors are returned as they are.
+func (p *Pipeline) expertNonFinite(err error, loras []LoRA) error {
+	var nf *pipeline.NonFiniteError
+	if !errors.As(err, &nf) {
+		return err
+	}
+	role, path, mine := "high-noise expert", p.models.High, pipeline.LoRAHigh
+	if nf.Stage == pipeline.LowNoise {
+		role, path, mine = "low-noise expert", p.models.Low, pipeline.LoRALow
+	}
+	var attached []string
+	for _, l := range loras {
+		if l.Expert == mine || l.Expert == pipeline.LoRABoth {
+			attached = append(attached, l.Path)
+		}
+	}
+	msg := "its weights are likely broken: download or convert it again"
+	if len(attached) > 0 {
+		msg = fmt.Sprintf("its weights or a LoRA attached to it (%s) are likely broken: run without the LoRAs (Request.LoRAs) to tell which, and download or convert the broken file again",
+			strings.Join(attached, ", "))
+	}
+	return &ModelError{Role: role, Path: path, Msg: msg, Err: err}
 }
 
 // usable returns ErrNilPipeline, ErrNotOpened or ErrClosed when p cannot
