@@ -414,12 +414,9 @@ func adapterOf(f *File, mod string, down, up, alpha *gguf.TensorInfo) (Adapter, 
 		if alpha.Elements() != 1 {
 			return a, fmt.Errorf("tensor %s has shape %v, want a scalar alpha", gguf.Quote(alpha.Name), alpha.Shape)
 		}
-		v, err := f.read(alpha.Name)
+		v, err := f.values(alpha.Name) // (not NaN or Inf: values refuses them)
 		if err != nil {
 			return a, err
-		}
-		if math.IsNaN(float64(v[0])) || math.IsInf(float64(v[0]), 0) {
-			return a, fmt.Errorf("tensor %s: alpha is %v", gguf.Quote(alpha.Name), v[0])
 		}
 		a.AlphaKey, a.Alpha, a.HasAlpha = alpha.Name, v[0], true
 	}
@@ -458,23 +455,33 @@ func blockOf(name string) (int, string) {
 	return n, local
 }
 
-// read returns a tensor of the file as float32.
+// read returns a tensor of the file as float32 (values, its errors naming the file).
 func (f *File) read(key string) ([]float32, error) {
-	ti, ok := f.src.Lookup(key)
-	if !ok {
-		return nil, fmt.Errorf("lora: %s: no tensor %s", f.Name, gguf.Quote(key))
-	}
-	data, err := f.src.Data(key)
+	v, err := f.values(key)
 	if err != nil {
 		return nil, fmt.Errorf("lora: %s: %w", f.Name, err)
 	}
+	return v, nil
+}
+
+// values returns a tensor of the file as float32; an error names the
+// tensor, not the file (newFile's and read's callers add it once).
+func (f *File) values(key string) ([]float32, error) {
+	ti, ok := f.src.Lookup(key)
+	if !ok {
+		return nil, fmt.Errorf("no tensor %s", gguf.Quote(key))
+	}
+	data, err := f.src.Data(key)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]float32, ti.Elements())
 	if err := gguf.Dequantize(ti.Type, data, out); err != nil {
-		return nil, fmt.Errorf("lora: %s: tensor %s: %w", f.Name, gguf.Quote(key), err)
+		return nil, fmt.Errorf("tensor %s: %w", gguf.Quote(key), err)
 	}
 	for _, v := range out {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("lora: %s: tensor %s holds %v: the file is damaged", f.Name, gguf.Quote(key), v)
+			return nil, fmt.Errorf("tensor %s holds %v: the file is damaged", gguf.Quote(key), v)
 		}
 	}
 	return out, nil
