@@ -33,6 +33,7 @@
 package lora
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -479,12 +480,86 @@ func (f *File) values(key string) ([]float32, error) {
 	if err := gguf.Dequantize(ti.Type, data, out); err != nil {
 		return nil, fmt.Errorf("tensor %s: %w", gguf.Quote(key), err)
 	}
-	for _, v := range out {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("tensor %s holds %v: the file is damaged", gguf.Quote(key), v)
-		}
+	if err := finite(key, out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// finite fails, naming the tensor key, when v holds a NaN or an infinity.
+func finite(key string, v []float32) error {
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("tensor %s holds %v: the file is damaged; download or export it again", gguf.Quote(key), x)
+		}
+	}
+	return nil
+}
+
+// nonFiniteBits reports, for the types whose bits it knows (F32, F16, BF16:
+// known), whether data holds a NaN or an infinity (an exponent of all ones),
+// without converting it: eight bytes at a time, a lane at fault when its
+// exponent bits xor the mask are zero (the classic has-zero-lane test,
+// exact here since a lane holds no bits below the exponent's after masking).
+func nonFiniteBits(t gguf.Type, data []byte) (bad, known bool) {
+	var mask, ones, high uint64 // the exponent bits, the lowest bit and the top bit of every lane
+	switch t {
+	case gguf.TypeF32:
+		mask, ones, high = 0x7f800000_7f800000, 0x00000001_00000001, 0x80000000_80000000
+	case gguf.TypeF16:
+		mask, ones, high = 0x7c00_7c00_7c00_7c00, 0x0001_0001_0001_0001, 0x8000_8000_8000_8000
+	case gguf.TypeBF16:
+		mask, ones, high = 0x7f80_7f80_7f80_7f80, 0x0001_0001_0001_0001, 0x8000_8000_8000_8000
+	default:
+		return false, false
+	}
+	word := func(b []byte) bool {
+		v := binary.LittleEndian.Uint64(b)&mask ^ mask
+		return (v-ones)&^v&high != 0
+	}
+	n := len(data) &^ 7
+	for i := 0; i < n; i += 8 {
+		if word(data[i:]) {
+			return true, true
+		}
+	}
+	var tail [8]byte // the last values (fewer than 8 bytes), padded with finite zeros
+	copy(tail[:], data[n:])
+	return word(tail[:]), true
+}
+
+// checkChunk is how many values CheckValues converts at a time.
+const checkChunk = 1 << 16
+
+// CheckValues reads every tensor of the file and fails, naming the file and
+// the first tensor that holds a NaN or an infinity, when one does. Open
+// reads only the header; the adapters' values are otherwise read when the
+// expert they adapt loads, after the text encoder (and, for the low-noise
+// expert, the whole high-noise stage) ran: this finds a damaged file in the
+// time it takes to read it.
+func (f *File) CheckValues() error {
+	buf := make([]float32, checkChunk)
+	for _, ti := range f.src.Tensors() {
+		data, err := f.src.Data(ti.Name)
+		if err != nil {
+			return fmt.Errorf("lora: %s: %w", f.Name, err)
+		}
+		if bad, known := nonFiniteBits(ti.Type, data); known && !bad {
+			continue
+		}
+		size := ti.Type.BlockBytes() // every LoRA type (floatTypes) is one value per block
+		for len(data) >= size {
+			n := min(len(data)/size, checkChunk)
+			if err := gguf.Dequantize(ti.Type, data[:n*size], buf[:n]); err != nil {
+				return fmt.Errorf("lora: %s: tensor %s: %w", f.Name, gguf.Quote(ti.Name), err)
+			}
+			if err := finite(ti.Name, buf[:n]); err != nil {
+				return fmt.Errorf("lora: %s: %w", f.Name, err)
+			}
+			data = data[n*size:]
+		}
+	}
+	return nil
 }
 
 // Matrices returns an adapter's A [Rank, In] and B [Out, Rank] as row-major float32.

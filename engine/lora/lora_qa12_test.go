@@ -1,10 +1,12 @@
 package lora
 
 import (
+	"encoding/binary"
 	"math"
 	"strings"
 	"testing"
 
+	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -19,5 +21,84 @@ func TestBadAlphaNamesFileOnce(t *testing.T) {
 	}
 	if n := strings.Count(err.Error(), "x.safetensors"); n != 1 || !strings.HasPrefix(err.Error(), "lora: x.safetensors: tensor ") || !strings.Contains(err.Error(), "NaN") {
 		t.Errorf("error %q: want it to start \"lora: x.safetensors: tensor \", name the file once (%d times) and say NaN", err, n)
+	}
+}
+
+// TestCheckValues: CheckValues reads every tensor and names the first one
+// holding a NaN or an infinity, in any stored type, past the first chunk of
+// a large tensor too; a finite file passes.
+func TestCheckValues(t *testing.T) {
+	const in = 70000 // more than one chunk of CheckValues' buffer
+	down := "diffusion_model.blocks.0.self_attn.q.lora_down.weight"
+	up := "diffusion_model.blocks.0.self_attn.q.lora_up.weight"
+	good := func() []safetensors.Tensor {
+		return []safetensors.Tensor{zeros(down, 2, in), zeros(up, in, 2)}
+	}
+	f, err := fileOf(t, "good.safetensors", good()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CheckValues(); err != nil {
+		t.Errorf("a finite LoRA: %v", err)
+	}
+	bf16 := func(name string, n int, bad uint16, at int) safetensors.Tensor {
+		b := make([]byte, 2*2*n)
+		binary.LittleEndian.PutUint16(b[2*at:], bad)
+		return safetensors.Tensor{Name: name, Type: gguf.TypeBF16, Shape: []int64{int64(n), 2}, Data: b}
+	}
+	f16 := func(name string, n int, bad uint16, at int) safetensors.Tensor {
+		t := bf16(name, n, bad, at)
+		t.Type = gguf.TypeF16
+		return t
+	}
+	// The largest finite values and negative ones are not taken for infinities.
+	edge := bf16(up, in, 0xff7f, 1)
+	binary.LittleEndian.PutUint16(edge.Data[2*in:], 0x7f7f)
+	half := f16(down, in, 0xfbff, 0)
+	half.Shape = []int64{2, in}
+	binary.LittleEndian.PutUint16(half.Data[10:], 0x7bff)
+	f, err = fileOf(t, "edge.safetensors", half, edge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CheckValues(); err != nil {
+		t.Errorf("a LoRA of the largest finite BF16 and F16 values: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		ts   []safetensors.Tensor
+		want string
+	}{
+		{"F32 NaN late", func() []safetensors.Tensor {
+			ts := good()
+			v := make([]float32, 2*in)
+			v[2*in-1] = float32(math.NaN())
+			ts[1] = safetensors.FromFloat32(up, []int64{in, 2}, v)
+			return ts
+		}(), "NaN"},
+		{"BF16 +Inf", []safetensors.Tensor{zeros(down, 2, in), bf16(up, in, 0x7f80, 3)}, "+Inf"},
+		{"F16 Inf in the tail", []safetensors.Tensor{func() safetensors.Tensor { // 6 bytes: a tail only
+			d := f16("diffusion_model.blocks.0.norm3.diff", 2, 0x7c00, 2)
+			d.Shape, d.Data = []int64{3}, d.Data[:6]
+			return d
+		}()}, "+Inf"},
+		{"F16 NaN", []safetensors.Tensor{zeros(down, 2, in), f16(up, in, 0xfe00, 9)}, "NaN"},
+		{"F32 delta -Inf", []safetensors.Tensor{safetensors.FromFloat32("diffusion_model.blocks.0.norm3.diff", []int64{4}, []float32{0, 0, float32(math.Inf(-1)), 0})}, "-Inf"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := fileOf(t, "bad.safetensors", c.ts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = f.CheckValues()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range []string{"lora: bad.safetensors: tensor ", c.want, "damaged", "download"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -93,13 +93,16 @@ func (l LoRA) validate() error {
 // file header, opens each LoRA file and checks that it is a LoRA for that
 // model (the same check as attaching it does), and that its full-weight
 // deltas (.diff) are not for quantized matrices, which are applied only to
-// F32/F16/BF16 weights. The tensor data is not read.
+// F32/F16/BF16 weights. Each file's values are read once, for NaNs and
+// infinities (lora.File.CheckValues): a LoRA is small beside the experts, and
+// a damaged one would otherwise fail only when its expert loads.
 func CheckLoRAs(m Models, loras []LoRA) error {
 	for _, l := range loras {
 		if err := l.validate(); err != nil {
 			return err
 		}
 	}
+	read := map[string]bool{} // the paths whose values were checked
 	for _, s := range []Stage{HighNoise, LowNoise} {
 		var mine []LoRA
 		for _, l := range loras {
@@ -111,7 +114,7 @@ func CheckLoRAs(m Models, loras []LoRA) error {
 			continue
 		}
 		path, what := m.expert(s)
-		if err := checkExpertLoRAs(path, what, mine); err != nil {
+		if err := checkExpertLoRAs(path, what, mine, read); err != nil {
 			return err
 		}
 	}
@@ -126,8 +129,9 @@ func (m Models) expert(s Stage) (path, what string) {
 	return m.Low, "low-noise expert"
 }
 
-// checkExpertLoRAs checks loras against the expert file at path.
-func checkExpertLoRAs(path, what string, loras []LoRA) error {
+// checkExpertLoRAs checks loras against the expert file at path, and the
+// values of those whose path is not in read yet (adding it).
+func checkExpertLoRAs(path, what string, loras []LoRA, read map[string]bool) error {
 	src, _, err := modelfile.Open(path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -145,6 +149,10 @@ func checkExpertLoRAs(path, what string, loras []LoRA) error {
 		err = f.Check(cfg.Arch())
 		if err == nil {
 			err = checkDeltaTypes(f, src)
+		}
+		if err == nil && !read[l.Path] {
+			read[l.Path] = true
+			err = f.CheckValues()
 		}
 		f.Close()
 		if err != nil {
