@@ -102,3 +102,24 @@ func TestCheckValues(t *testing.T) {
 		})
 	}
 }
+
+// TestHugeBlockIndex: a LoRA on block 9223372036854775807 (the largest int)
+// is one for a model with more blocks than any, refused by Check, not one
+// whose block count wrapped around to 0, which every model passed.
+func TestHugeBlockIndex(t *testing.T) {
+	for _, p := range []string{"diffusion_model.blocks.9223372036854775807.self_attn.q", "lora_unet_blocks_9223372036854775807_self_attn_q"} {
+		f, err := fileOf(t, "deep.safetensors", zeros(p+".lora_down.weight", 2, 5120), zeros(p+".lora_up.weight", 5120, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := f.Dims(); d.Blocks <= 0 {
+			t.Errorf("%s: Dims().Blocks = %d, want a positive count", p, d.Blocks)
+		}
+		if err := f.Check(Known[0]); err == nil || !strings.Contains(err.Error(), "the model has 40 blocks") {
+			t.Errorf("%s: Check against the A14B: %v, want an error saying the model has 40 blocks", p, err)
+		}
+		if fits := f.Fits(); len(fits) != 0 {
+			t.Errorf("%s fits %q, want none", p, fits)
+		}
+	}
+}

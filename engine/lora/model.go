@@ -2,6 +2,7 @@ package lora
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/wan22/wan22/gguf"
@@ -103,8 +104,8 @@ func (f *File) dims() (Dims, error) {
 		return nil
 	}
 	block := func(name string) {
-		if b, _ := blockOf(name); b+1 > d.Blocks {
-			d.Blocks = b + 1
+		if b, _ := blockOf(name); b >= d.Blocks {
+			d.Blocks = min(b, math.MaxInt-1) + 1 // (block MaxInt would wrap around to no block)
 		}
 		if r, ok := resolve(strings.TrimSuffix(strings.TrimSuffix(name, ".weight"), ".bias")); ok && r.mod.wan21 {
 			d.ImageCrossAttn = true
