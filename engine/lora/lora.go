@@ -23,7 +23,8 @@
 // (attn1.to_q, attn2.to_out.0, ffn.net.0.proj, ffn.net.2, norm2,
 // scale_shift_table, condition_embedder.*, proj_out). A key that fits none of
 // these is an error naming it: a file is never applied in part. LyCORIS
-// variants (LoHa, LoKr, DoRA, LoCon's mid weight) are recognised and refused.
+// variants (LoHa, LoKr, DoRA, LoCon's mid weight) and text-encoder keys
+// (lora_te_…, text_encoder.…) are recognised and refused as such.
 //
 // A File says which model it fits (see Check and Describe): WAN 2.2 A14B
 // (dim 5120, 40 blocks), Wan 2.1 1.3B (dim 1536) or the 5B (dim 3072) are
@@ -45,6 +46,7 @@ import (
 
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/plural"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -327,15 +329,14 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		more := ""
-		if len(unknown) > 5 {
-			more = fmt.Sprintf(" and %d more", len(unknown)-5)
-			unknown = unknown[:5]
+		if !slices.ContainsFunc(unknown, func(k string) bool { return !textEncoderKey(k) }) {
+			if len(groups) > 0 || len(diffs) > 0 {
+				return nil, fmt.Errorf("lora: %s: besides the DiT it also adapts the text encoder (%s: %s), which wan22 does not: a file is never applied in part; remove them to use its DiT part, as ComfyUI's LoraLoaderModelOnly leaves them out",
+					name, plural.Count(len(unknown), "tensor"), keyList(unknown))
+			}
+			return nil, fmt.Errorf("lora: %s: tensors %s adapt the text encoder, not the WAN DiT: wan22 attaches LoRAs to the DiT experts only; use a LoRA made for the WAN DiT", name, keyList(unknown))
 		}
-		for i, k := range unknown {
-			unknown[i] = gguf.Quote(k)
-		}
-		return nil, fmt.Errorf("lora: %s: unknown keys %s%s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, PEFT/diffusers)", name, strings.Join(unknown, ", "), more)
+		return nil, fmt.Errorf("lora: %s: unknown keys %s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, PEFT/diffusers)", name, keyList(unknown))
 	}
 	if len(groups) == 0 && len(diffs) == 0 {
 		return nil, fmt.Errorf("lora: %s: the file holds no LoRA tensors", name)
@@ -364,6 +365,35 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 		return nil, err
 	}
 	return f, nil
+}
+
+// keyList quotes the first 5 of the sorted keys, saying how many more there are.
+func keyList(keys []string) string {
+	more := ""
+	if len(keys) > 5 {
+		more = fmt.Sprintf(" and %d more", len(keys)-5)
+		keys = keys[:5]
+	}
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = gguf.Quote(k)
+	}
+	return strings.Join(q, ", ") + more
+}
+
+// textEncoderPrefixes start the keys of a text-encoder LoRA: kohya's
+// lora_te_… (lora_te1_… for a second encoder), and the text_encoder.… and
+// text_encoders.… of diffusers and ComfyUI.
+var textEncoderPrefixes = []string{"lora_te_", "lora_te1_", "lora_te2_", "lora_te3_", "text_encoder.", "text_encoders.", "text_encoder_2."}
+
+// textEncoderKey reports whether a key adapts a text encoder.
+func textEncoderKey(k string) bool {
+	for _, p := range textEncoderPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // diffTarget names the tensor a delta applies to.

@@ -123,3 +123,40 @@ func TestHugeBlockIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestTextEncoderKeys: a LoRA of the text encoder (kohya's lora_te_…, or
+// text_encoder.… keys), alone or beside a DiT LoRA in one file, is refused
+// saying that it adapts the text encoder, which wan22 does not, and what
+// to do — not as keys in no known style.
+func TestTextEncoderKeys(t *testing.T) {
+	dit := []safetensors.Tensor{zeros("diffusion_model.blocks.0.self_attn.q.lora_down.weight", 2, 64), zeros("diffusion_model.blocks.0.self_attn.q.lora_up.weight", 64, 2)}
+	te := []safetensors.Tensor{zeros("lora_te_encoder_block_0_layer_0_SelfAttention_q.lora_down.weight", 2, 32),
+		zeros("lora_te_encoder_block_0_layer_0_SelfAttention_q.lora_up.weight", 32, 2),
+		safetensors.FromFloat32("lora_te_encoder_block_0_layer_0_SelfAttention_q.alpha", nil, []float32{2})}
+	dotted := []safetensors.Tensor{zeros("text_encoder.encoder.block.0.layer.0.SelfAttention.q.lora_A.weight", 2, 32),
+		zeros("text_encoder.encoder.block.0.layer.0.SelfAttention.q.lora_B.weight", 32, 2)}
+	for _, c := range []struct {
+		name string
+		ts   []safetensors.Tensor
+		want []string
+	}{
+		{"kohya", te, []string{`"lora_te_encoder_block_0_layer_0_SelfAttention_q.alpha"`, "adapt the text encoder", "the DiT experts only", "a LoRA made for the WAN DiT"}},
+		{"dotted", dotted, []string{`"text_encoder.encoder.block.0.layer.0.SelfAttention.q.lora_A.weight"`, "adapt the text encoder"}},
+		{"DiT and text encoder", append(append([]safetensors.Tensor{}, dit...), te...), []string{"also adapts the text encoder", "3 tensors", "remove them"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := fileOf(t, "te.safetensors", c.ts...)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range append(c.want, "lora: te.safetensors: ") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "unknown keys") {
+				t.Errorf("error %q: the keys are known, as the text encoder's", err)
+			}
+		})
+	}
+}
