@@ -139,9 +139,15 @@ type NotSafetensorsError struct {
 	Path string
 	GGUF bool   // a GGUF file
 	What string // otherwise: what its first bytes look like
+	// Model names the model a GGUF file holds ("umT5 encoder",
+	// modelfile.Info.Name), "" when its tensors tell none.
+	Model string
 }
 
 func (e *NotSafetensorsError) Error() string {
+	if e.GGUF && e.Model != "" {
+		return fmt.Sprintf("lora: %s is a GGUF %s, not a LoRA: LoRAs are .safetensors files", e.Path, e.Model)
+	}
 	if e.GGUF {
 		return fmt.Sprintf("lora: %s is a GGUF file (a WAN DiT expert?), not a LoRA: LoRAs are .safetensors files", e.Path)
 	}
@@ -166,13 +172,27 @@ func notSafetensors(path string) error {
 	format, _ := modelfile.Sniff(head[:n])
 	switch {
 	case format == modelfile.FormatGGUF:
-		return &NotSafetensorsError{Path: path, GGUF: true}
+		e := &NotSafetensorsError{Path: path, GGUF: true}
+		if gf, err := gguf.Open(path); err == nil {
+			e.Model = modelName(gf)
+			gf.Close()
+		}
+		return e
 	case format == modelfile.FormatUnknown && n > 8:
 		// (8 bytes or fewer cannot show a safetensors header's start, its
 		// length and '{': a cut file, which the safetensors error calls truncated)
 		return &NotSafetensorsError{Path: path, What: modelfile.DescribeHead(head[:n])}
 	}
 	return nil
+}
+
+// modelName is the name of the model src holds (modelfile.Detect), or ""
+// when its tensors are none that Detect knows.
+func modelName(src gguf.Source) string {
+	if info := modelfile.Detect(src); info.Kind != modelfile.KindUnknown {
+		return info.Name()
+	}
+	return ""
 }
 
 // Open opens and checks the LoRA file at path (safetensors). A file of
@@ -335,6 +355,11 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 					name, plural.Count(len(unknown), "tensor"), keyList(unknown))
 			}
 			return nil, fmt.Errorf("lora: %s: tensors %s adapt the text encoder, not the WAN DiT: wan22 attaches LoRAs to the DiT experts only; use a LoRA made for the WAN DiT", name, keyList(unknown))
+		}
+		if len(groups) == 0 && len(diffs) == 0 {
+			if model := modelName(src); model != "" {
+				return nil, fmt.Errorf("lora: %s is a %s, not a LoRA: it holds no LoRA tensors (lora_down/lora_up or lora_A/lora_B pairs); give it where that model is wanted", name, model)
+			}
 		}
 		return nil, fmt.Errorf("lora: %s: unknown keys %s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, PEFT/diffusers)", name, keyList(unknown))
 	}

@@ -34,3 +34,20 @@ func TestNaNLoRAFailsBeforeLoading(t *testing.T) {
 	require.Empty(t, events, "a stage started before the LoRA was refused")
 	require.Zero(t, b.made["Weight"], "a model was loaded before the LoRA was refused")
 }
+
+// TestModelGivenAsLoRA: a model file given as a LoRA — the VAE
+// (safetensors), the text encoder or an expert (GGUF) — is named for the
+// model it is, not reported as a LoRA of unknown keys or guessed to be a
+// DiT expert.
+func TestModelGivenAsLoRA(t *testing.T) {
+	m := tinyModels(t)
+	for _, c := range []struct{ path, want string }{
+		{m.VAE, "is a WAN 2.1 VAE, not a LoRA"},
+		{m.TextEncoder, "is a GGUF umT5 encoder, not a LoRA"},
+		{m.High, "is a GGUF WAN i2v DiT, not a LoRA"},
+	} {
+		err := CheckLoRAs(m, []LoRA{{Path: c.path, Strength: 1}})
+		require.ErrorContains(t, err, c.path+" "+c.want)
+		require.NotContains(t, err.Error(), "unknown keys")
+	}
+}
