@@ -37,7 +37,8 @@ import (
 
 const benchHelp = `Times image-to-video end to end, per stage, for each frame count, size and
 VRAM budget, and reports it as a table, JSON (--json, docs/BENCH_SCHEMA.md) and
-an HTML chart of time and peak memory against frames (--html).
+an HTML page (--html): the table, and charts of time and peak memory against
+frames.
 
 Each run measures --steps denoising steps per expert (with CFG; at most the
 expert's share of the schedule, which the output then says) and

@@ -131,8 +131,9 @@ func niceStep(raw float64) float64 {
 // WriteHTML writes a self-contained HTML page (inline SVG, no scripts or
 // external resources) with the estimated total time and the peak memory of
 // the completed runs against frames, one line per size and budget (and
-// expert type, in a merged report whose runs have their own models), and
-// the report's table.
+// expert type, in a merged report whose runs have their own models), under
+// the machine (buildLine) and the lines and above the tables that
+// WriteTable prints.
 func (r *Report) WriteHTML(w io.Writer) error {
 	var names []string
 	times, mems := map[string][]point{}, map[string][]point{}
@@ -167,42 +168,55 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	}
 	s := r.Settings
 	page := struct {
-		R        *Report
-		Build    string
-		Subtitle string
-		Charts   []chart
-		Runs     []Run
-		Stages   []string
-		Sources  string
-		Experts  bool
+		Build  string
+		Title  string
+		Lines  []string
+		Charts []chart
+		Times  table
+		Torch  string
+		Memory table
 	}{
-		R:     r,
 		Build: buildLine(r.Machine),
-		Subtitle: fmt.Sprintf("%s models, %s experts, %s attention; %s; %s",
-			orDash(s.Models.Kind), expertsLabel(r), s.AttentionRan(), r.scheduleLine(), r.Created.Format("2006-01-02 15:04 MST")),
+		Title: r.titleLine() + "; " + r.Created.Format("2006-01-02 15:04 MST"),
+		Lines: r.headerLines(),
 		Charts: []chart{
 			newChart("Estimated time of a whole run ("+strconv.Itoa(s.ScheduleSteps)+" steps)", "seconds", func(v float64) string { return trimFloat(v) }, names, times),
 			newChart(memName, "GiB", func(v float64) string { return trimFloat(v) }, names, mems),
 		},
-		Runs:    r.Runs,
-		Stages:  StageNames,
-		Experts: r.perRunModels(),
-	}
-	if len(r.Sources) > 0 {
-		page.Sources = r.sourcesLine()
+		Times:  r.timesTable(),
+		Torch:  r.torchLine(),
+		Memory: r.memoryTable(),
 	}
 	return htmlPage.Execute(w, page)
 }
 
 // buildLine is the chart's line about the machine and the binary: the
-// backend, the CPU, the Go version and the commit, each only when known
-// ("" when none is).
+// backend, the CPU with its cores, the RAM, the GPUs with their driver and
+// CUDA version, the Go version and the commit, each only when known ("" when
+// none is).
 func buildLine(m Machine) string {
 	var parts []string
-	for _, p := range []string{m.Backend, m.CPU, m.Go} {
+	for _, p := range []string{m.Backend, m.CPU} {
 		if p != "" {
 			parts = append(parts, p)
 		}
+	}
+	if m.Cores > 0 {
+		cores := fmt.Sprintf("%d cores", m.Cores)
+		if m.CPU != "" {
+			parts[len(parts)-1] += " (" + cores + ")"
+		} else {
+			parts = append(parts, cores)
+		}
+	}
+	if m.RAM > 0 {
+		parts = append(parts, trimFloat(float64(m.RAM)/(1<<30))+" GiB RAM")
+	}
+	for _, g := range m.GPUs {
+		parts = append(parts, gpuLabel(g))
+	}
+	if m.Go != "" {
+		parts = append(parts, m.Go)
 	}
 	if m.Commit != "" {
 		c := "commit " + m.Commit
@@ -214,20 +228,15 @@ func buildLine(m Machine) string {
 	return strings.Join(parts, " · ")
 }
 
+// gpuLabel names a GPU with its driver and CUDA version:
+// "NVIDIA H100 80GB HBM3 (driver 580.1, CUDA 13.0)".
+func gpuLabel(g GPU) string {
+	return fmt.Sprintf("%s (driver %s, CUDA %s)", g.Name, g.Driver, g.CUDA)
+}
+
 var htmlPage = template.Must(template.New("bench").Funcs(template.FuncMap{
-	"secs":   secs,
-	"gib":    gib,
-	"budget": BudgetLabel,
-	"stage": func(r Run, name string) string {
-		if s, ok := r.Stage(name); ok {
-			return secs(s.Seconds)
-		}
-		return "-"
-	},
-	"status":  func(r Run) string { return statusLine(&r) },
-	"sub":     func(a, b float64) float64 { return a - b },
-	"add":     func(a, b float64) float64 { return a + b },
-	"experts": func(r *Report, run Run) string { return orDash(r.ModelsOf(&run).ExpertType) },
+	"add": func(a, b float64) float64 { return a + b },
+	"sub": func(a, b float64) float64 { return a - b },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -235,7 +244,8 @@ var htmlPage = template.Must(template.New("bench").Funcs(template.FuncMap{
 <title>wan22 bench</title>
 <style>
 body { font-family: sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; font-size: 0.85em; }
+p { margin: 0.3em 0; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 td, th { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
 svg text { font-size: 12px; font-family: sans-serif; }
 </style>
@@ -243,9 +253,8 @@ svg text { font-size: 12px; font-family: sans-serif; }
 <body>
 <h1>wan22 bench</h1>
 {{if .Build}}<p>{{.Build}}</p>
-{{end}}
-<p>{{.Subtitle}}</p>
-{{if .Sources}}<p>{{.Sources}}</p>
+{{end}}<p>{{.Title}}</p>
+{{range .Lines}}<p>{{.}}</p>
 {{end}}{{range .Charts}}{{$c := .}}
 <svg xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img">
 <title>{{.Title}}</title>
@@ -265,10 +274,13 @@ svg text { font-size: 12px; font-family: sans-serif; }
 {{end}}</svg>
 {{end}}
 <h2>Runs</h2>
-<table>
-<tr>{{if .Experts}}<th>experts</th>{{end}}<th>size</th><th>frames</th><th>budget</th>{{range .Stages}}<th>{{.}}</th>{{end}}<th>s/step hi</th><th>s/step lo</th><th>est total</th><th>peak VRAM</th><th>peak RSS</th></tr>
-{{range .Runs}}{{$r := .}}<tr>{{if $.Experts}}<td>{{experts $.R $r}}</td>{{end}}<td>{{.Width}}x{{.Height}}</td><td>{{.Frames}}</td><td>{{budget .VRAMBudget}}</td>{{if eq .Status "ok"}}{{range $.Stages}}<td>{{stage $r .}}</td>{{end}}<td>{{secs .PerStepHigh}}</td><td>{{secs .PerStepLow}}</td><td>{{secs .Total}}</td><td>{{gib .Peak.VRAM}}</td><td>{{gib .Peak.RSS}}</td>{{else}}<td colspan="12">{{status .}}</td>{{end}}</tr>
-{{end}}</table>
-</body>
+{{template "table" .Times}}{{if .Torch}}<p>{{.Torch}}</p>
+{{end}}
+<h2>Memory and block swaps</h2>
+{{template "table" .Memory}}</body>
 </html>
-`))
+{{define "table"}}{{$t := .}}<table>
+<tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range .Cells}}<td>{{.}}</td>{{end}}{{if .Status}}<td colspan="{{$t.Span}}">{{.Status}}</td>{{end}}</tr>
+{{end}}</table>
+{{end}}`))

@@ -238,7 +238,7 @@ func machineLabel(r *Report) string {
 	m := r.Machine
 	var gpus []string
 	for _, g := range m.GPUs {
-		gpus = append(gpus, fmt.Sprintf("%s (driver %s, CUDA %s)", g.Name, g.Driver, g.CUDA))
+		gpus = append(gpus, gpuLabel(g))
 	}
 	return fmt.Sprintf("%s on host %q (%s/%s, %s, %d cores, %s RAM, GPUs: %s)", orDash(reportDevice(r)), m.Hostname, m.OS, m.Arch,
 		orDash(m.CPU), m.Cores, BudgetLabel(m.RAM), orDash(strings.Join(gpus, "; ")))

@@ -1,8 +1,9 @@
 // Package benchreport holds the results of `wan22 bench`: the JSON schema
 // (docs/BENCH_SCHEMA.md documents it field by field), the terminal tables,
-// a self-contained HTML chart (inline SVG, no scripts), the ratios between
-// two reports (--compare), the machine the bench ran on, and the PyTorch
-// reference numbers of bench/torch/wan_e2e.py shown beside wan22's.
+// a self-contained HTML page of the same tables with charts (inline SVG, no
+// scripts), the ratios between two reports (--compare), the machine the
+// bench ran on, and the PyTorch reference numbers of bench/torch/wan_e2e.py
+// shown beside wan22's.
 //
 // Times are in seconds and memory in bytes throughout the JSON.
 package benchreport

@@ -4,21 +4,46 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
 
 // WriteTable prints the report for a terminal: what was measured and how
 // it was extrapolated, the stage times per run, then memory and block swaps
-// per run, and the PyTorch column when the report has one.
+// per run, and the PyTorch column when the report has one. The HTML page
+// (WriteHTML) shows the same lines and tables.
 func (r *Report) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString(r.titleLine() + "\n")
+	for _, l := range r.headerLines() {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString("\n")
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	times := r.timesTable()
+	if err := times.write(w); err != nil {
+		return err
+	}
+	if l := r.torchLine(); l != "" {
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintln(w)
+	mem := r.memoryTable()
+	return mem.write(w)
+}
+
+// titleLine is the table's first line: the device, the models, the experts'
+// types and the attention.
+func (r *Report) titleLine() string {
 	s := r.Settings
 	var b strings.Builder
 	fmt.Fprintf(&b, "wan22 bench on %s (%s), %s models", orDash(s.Backend), s.Device, s.Models.Kind)
-	mixed := r.perRunModels()
 	if t := expertsLabel(r); t != "-" {
 		fmt.Fprintf(&b, ", %s experts", t)
-		if mixed {
+		if r.perRunModels() {
 			b.WriteString(" (per run)")
 		}
 	}
@@ -26,85 +51,135 @@ func (r *Report) WriteTable(w io.Writer) error {
 		b.WriteString(" (one file for both)")
 	}
 	fmt.Fprintf(&b, ", %s attention", s.AttentionRan())
-	fmt.Fprintf(&b, "\n%s\n", r.scheduleLine())
+	return b.String()
+}
+
+// unitsLine says what the columns of the times table hold.
+const unitsLine = "times in seconds; high-noise includes its load; switch is the low-noise expert's load; est = the whole run at the full schedule"
+
+// headerLines are the lines under the title: what the runs measured of the
+// schedule, the reports a merged report was made of, the timesteps, the
+// expert switch, the LoRAs, and what the columns hold.
+func (r *Report) headerLines() []string {
+	s := r.Settings
+	lines := []string{r.scheduleLine()}
 	if len(r.Sources) > 0 {
-		fmt.Fprintf(&b, "%s\n", r.sourcesLine())
+		lines = append(lines, r.sourcesLine())
 	}
 	if len(s.Timesteps) > 0 && len(s.Timesteps) <= maxTimestepsShown {
-		fmt.Fprintf(&b, "timesteps %s\n", formatTimesteps(s.Timesteps))
+		lines = append(lines, "timesteps "+formatTimesteps(s.Timesteps))
 	}
 	if s.SwitchStep > 0 {
-		fmt.Fprintf(&b, "experts switch after step %d\n", s.SwitchStep)
+		lines = append(lines, fmt.Sprintf("experts switch after step %d", s.SwitchStep))
 	}
 	for _, l := range s.LoRAs {
-		fmt.Fprintf(&b, "%s\n", l)
+		lines = append(lines, l.String())
 	}
-	b.WriteString("times in seconds; high-noise includes its load; switch is the low-noise expert's load; est = the whole run at the full schedule\n\n")
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return err
-	}
+	return append(lines, unitsLine)
+}
 
+// torchLine says where the PyTorch columns come from; "" without them.
+func (r *Report) torchLine() string {
+	if r.Torch == nil {
+		return ""
+	}
+	return fmt.Sprintf("torch: %s, %s, one block scaled by %d blocks and %d steps with CFG (weights resident in bf16); wan22 denoise is the same part of wan22's run",
+		r.Torch.GPU, r.Torch.Torch, r.Torch.Blocks, r.Torch.ScheduleSteps)
+}
+
+// table is one of the report's tables as text cells, which the terminal
+// and the HTML page lay out alike.
+type table struct {
+	keys   int // the first columns, which name the run (runHeader)
+	header []string
+	rows   []tableRow
+}
+
+// tableRow is a run's row: its cells, or for a run that did not complete
+// its key cells and its status.
+type tableRow struct {
+	Cells  []string
+	Status string
+}
+
+// Header is the table's column names.
+func (t table) Header() []string { return t.header }
+
+// Rows are the table's rows.
+func (t table) Rows() []tableRow { return t.rows }
+
+// Span is the number of columns after the key columns: those a status spans.
+func (t table) Span() int { return len(t.header) - t.keys }
+
+// write lays the table out for a terminal, right-aligned.
+func (t table) write(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, len(columnGap), ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, r.runHeader())
-	for _, n := range StageNames {
-		fmt.Fprintf(tw, "%s\t", n)
-	}
-	fmt.Fprint(tw, "s/step hi\ts/step lo\tmeasured\test total\t")
-	if r.Torch != nil {
-		fmt.Fprint(tw, "torch denoise\tcompiled\twan22 denoise\t")
-	}
-	fmt.Fprintln(tw)
-	for i := range r.Runs {
-		run := &r.Runs[i]
-		fmt.Fprint(tw, r.runCells(run))
-		if run.Status != StatusOK {
+	fmt.Fprintln(tw, strings.Join(t.header, "\t")+"\t")
+	for _, row := range t.rows {
+		if row.Status != "" {
 			// The status is text after the last right-aligned cell, which
 			// the tabwriter does not pad: the column gap goes before it.
-			fmt.Fprintf(tw, "%s%s\n", columnGap, statusLine(run))
+			fmt.Fprintf(tw, "%s\t%s%s\n", strings.Join(row.Cells, "\t"), columnGap, row.Status)
+			continue
+		}
+		fmt.Fprintln(tw, strings.Join(row.Cells, "\t")+"\t")
+	}
+	return tw.Flush()
+}
+
+// timesTable is the stage times of every run, with the PyTorch columns
+// when the report has them; a run that did not complete says why.
+func (r *Report) timesTable() table {
+	t := table{keys: len(r.runHeader()), header: append(r.runHeader(), StageNames...)}
+	t.header = append(t.header, "s/step hi", "s/step lo", "measured", "est total")
+	if r.Torch != nil {
+		t.header = append(t.header, "torch denoise", "compiled", "wan22 denoise")
+	}
+	for i := range r.Runs {
+		run := &r.Runs[i]
+		cells := r.runCells(run)
+		if run.Status != StatusOK {
+			t.rows = append(t.rows, tableRow{Cells: cells, Status: statusLine(run)})
 			continue
 		}
 		for _, n := range StageNames {
 			if st, ok := run.Stage(n); ok {
-				fmt.Fprintf(tw, "%s\t", secs(st.Seconds))
+				cells = append(cells, secs(st.Seconds))
 			} else {
-				fmt.Fprint(tw, "-\t")
+				cells = append(cells, "-")
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", secs(run.PerStepHigh), secs(run.PerStepLow), secs(run.Measured), secs(run.Total))
+		cells = append(cells, secs(run.PerStepHigh), secs(run.PerStepLow), secs(run.Measured), secs(run.Total))
 		if r.Torch != nil {
 			eager, ok1 := r.Torch.Find(run.Width, run.Height, run.Frames, "eager", true)
 			comp, ok2 := r.Torch.Find(run.Width, run.Height, run.Frames, "compiled", true)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t", torchCell(eager, ok1), torchCell(comp, ok2), secs(run.Denoise))
+			cells = append(cells, torchCell(eager, ok1), torchCell(comp, ok2), secs(run.Denoise))
 		}
-		fmt.Fprintln(tw)
+		t.rows = append(t.rows, tableRow{Cells: cells})
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if r.Torch != nil {
-		fmt.Fprintf(w, "torch: %s, %s, one block scaled by %d blocks and %d steps with CFG (weights resident in bf16); wan22 denoise is the same part of wan22's run\n",
-			r.Torch.GPU, r.Torch.Torch, r.Torch.Blocks, r.Torch.ScheduleSteps)
-	}
+	return t
+}
 
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, len(columnGap), ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, r.runHeader()+"peak VRAM\tpeak pinned\tpeak RSS\thigh plan\tswapped\tmoved/step\tcopy\twait\t")
+// memoryTable is the peak memory, the high-noise expert's block plan and
+// its block swaps of every completed run.
+func (r *Report) memoryTable() table {
+	t := table{keys: len(r.runHeader()),
+		header: append(r.runHeader(), "peak VRAM", "peak pinned", "peak RSS", "high plan", "swapped", "moved/step", "copy", "wait")}
 	for i := range r.Runs {
 		run := &r.Runs[i]
 		if run.Status != StatusOK {
 			continue
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t", r.runCells(run),
-			gib(run.Peak.VRAM), gib(run.Peak.Pinned), gib(run.Peak.RSS), orDash(run.PlanHigh))
+		cells := append(r.runCells(run), gib(run.Peak.VRAM), gib(run.Peak.Pinned), gib(run.Peak.RSS), orDash(run.PlanHigh))
 		if sw := run.SwapHigh; sw != nil && sw.Swapped > 0 {
 			steps := max(len(run.HighSteps), 1)
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t", sw.Swapped, gib(sw.BytesMoved/int64(steps)), secs(sw.CopyTime.Seconds()), secs(sw.WaitedTime.Seconds()))
+			cells = append(cells, strconv.Itoa(sw.Swapped), gib(sw.BytesMoved/int64(steps)), secs(sw.CopyTime.Seconds()), secs(sw.WaitedTime.Seconds()))
 		} else {
-			fmt.Fprint(tw, "0\t-\t-\t-\t")
+			cells = append(cells, "0", "-", "-", "-")
 		}
-		fmt.Fprintln(tw)
+		t.rows = append(t.rows, tableRow{Cells: cells})
 	}
-	return tw.Flush()
+	return t
 }
 
 // columnGap is the space between the tables' columns.
@@ -206,20 +281,20 @@ func (r *Report) scheduleLine() string {
 	return fmt.Sprintf("measured %s; the schedule: %d steps (%s, %s)", strings.Join(parts, "; "), s.ScheduleSteps, split, how)
 }
 
-// runHeader is the table's first columns: the experts (for a report whose
+// runHeader is the tables' first columns: the experts (for a report whose
 // runs have their own models), size, frames and budget.
-func (r *Report) runHeader() string {
+func (r *Report) runHeader() []string {
 	if r.perRunModels() {
-		return "experts\tsize\tframes\tbudget\t"
+		return []string{"experts", "size", "frames", "budget"}
 	}
-	return "size\tframes\tbudget\t"
+	return []string{"size", "frames", "budget"}
 }
 
 // runCells is run's cells of the columns of runHeader.
-func (r *Report) runCells(run *Run) string {
-	c := fmt.Sprintf("%dx%d\t%d\t%s\t", run.Width, run.Height, run.Frames, BudgetLabel(run.VRAMBudget))
+func (r *Report) runCells(run *Run) []string {
+	c := []string{fmt.Sprintf("%dx%d", run.Width, run.Height), strconv.Itoa(run.Frames), BudgetLabel(run.VRAMBudget)}
 	if r.perRunModels() {
-		c = orDash(r.ModelsOf(run).ExpertType) + "\t" + c
+		c = append([]string{orDash(r.ModelsOf(run).ExpertType)}, c...)
 	}
 	return c
 }
