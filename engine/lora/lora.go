@@ -474,6 +474,11 @@ func adapterOf(f *File, mod string, down, up, alpha *gguf.TensorInfo) (Adapter, 
 		if err != nil {
 			return a, err
 		}
+		if v[0] == 0 {
+			// ComfyUI scales by alpha/rank, so the adapter adds nothing;
+			// kohya's scripts take 0 for alpha = rank. Either is a guess.
+			return a, fmt.Errorf("tensor %s: alpha is 0, which makes the adapter of %s add nothing (kohya's scripts read it as alpha = rank instead): set the alpha the LoRA was trained with, or remove the alpha tensors for scale = strength", gguf.Quote(alpha.Name), mod)
+		}
 		a.AlphaKey, a.Alpha, a.HasAlpha = alpha.Name, v[0], true
 	}
 	return a, nil

@@ -160,3 +160,27 @@ func TestTextEncoderKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestZeroAlpha: an alpha of 0 makes the adapter add nothing (ComfyUI's
+// reading: scale alpha/rank) or, in kohya's scripts, means alpha = rank: it
+// is refused, naming the tensor, rather than run as a LoRA that silently
+// changes nothing.
+func TestZeroAlpha(t *testing.T) {
+	_, err := fileOf(t, "zero.safetensors",
+		zeros("diffusion_model.blocks.0.self_attn.q.lora_down.weight", 2, 64), zeros("diffusion_model.blocks.0.self_attn.q.lora_up.weight", 64, 2),
+		safetensors.FromFloat32("diffusion_model.blocks.0.self_attn.q.alpha", nil, []float32{0}))
+	if err == nil {
+		t.Fatal("an alpha of 0 was accepted")
+	}
+	for _, w := range []string{"lora: zero.safetensors: ", `"diffusion_model.blocks.0.self_attn.q.alpha"`, "alpha is 0", "nothing"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+	// A negative alpha is a LoRA subtracted, as a negative strength is.
+	if _, err := fileOf(t, "neg.safetensors",
+		zeros("diffusion_model.blocks.0.self_attn.q.lora_down.weight", 2, 64), zeros("diffusion_model.blocks.0.self_attn.q.lora_up.weight", 64, 2),
+		safetensors.FromFloat32("diffusion_model.blocks.0.self_attn.q.alpha", nil, []float32{-2})); err != nil {
+		t.Errorf("a negative alpha: %v", err)
+	}
+}
