@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // Ratio compares one run of a new report with the run of the same key in
@@ -105,19 +107,18 @@ func x(r float64) string {
 }
 
 // workflow describes the schedule, guidance and LoRAs of s in a few words,
-// "a 40-step unipc schedule, CFG 3.5/3.5, no LoRA", to tell two reports'
-// workflows apart (a 4-step distilled run against the 40-step one).
+// "a 40-step unipc schedule, CFG 3.5/3.5, no LoRA", "…, 2 LoRAs merged at
+// load", to tell two reports' workflows apart (a 4-step distilled run
+// against the 40-step one; LoRAs merged against the same applied at run
+// time).
 func (s Settings) workflow() string {
 	w := fmt.Sprintf("a %d-step %s schedule", s.ScheduleSteps, s.Solver)
 	if s.SwitchStep > 0 {
 		w += fmt.Sprintf(" switching after step %d", s.SwitchStep)
 	}
 	w += fmt.Sprintf(", CFG %g/%g", s.GuidanceHigh, s.GuidanceLow)
-	switch len(s.LoRAs) {
-	case 0:
+	if len(s.LoRAs) == 0 {
 		return w + ", no LoRA"
-	case 1:
-		return w + ", 1 LoRA"
 	}
-	return fmt.Sprintf("%s, %d LoRAs", w, len(s.LoRAs))
+	return fmt.Sprintf("%s, %s %s", w, plural.Count(len(s.LoRAs), "LoRA"), loraMode(s))
 }

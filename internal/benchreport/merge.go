@@ -275,16 +275,22 @@ func loraLabel(ls []LoRA) string {
 	return strings.Join(parts, "; ")
 }
 
-// loraMode says how a report's LoRAs were applied: "none", "at run time"
-// or "merged at load" (--lora-merge).
+// How a report's LoRAs were applied (loraMode).
+const (
+	loraRunTime = "at run time"
+	loraMerged  = "merged at load" // --lora-merge
+)
+
+// loraMode says how a report's LoRAs were applied: "none", loraRunTime or
+// loraMerged.
 func loraMode(s Settings) string {
 	switch {
 	case len(s.LoRAs) == 0:
 		return "none"
 	case s.LoRAMerge:
-		return "merged at load"
+		return loraMerged
 	}
-	return "at run time"
+	return loraRunTime
 }
 
 func torchLabel(t *Torch) string {

@@ -108,3 +108,57 @@ func TestHTMLHasTheTable(t *testing.T) {
 		t.Errorf("the page's machine line %q, want %q", paras[0], want)
 	}
 }
+
+// TestLoRAMergeShown: a report of --lora-merge says so in its table and
+// on its page, and --compare against a report of the same LoRAs applied at
+// run time notes the difference. The table and the page of the two were the
+// same, while a merged LoRA's step costs what a step without it costs, and
+// --compare gave their ratios without a word.
+func TestLoRAMergeShown(t *testing.T) {
+	merged := fewStep()
+	merged.Settings.LoRAMerge = true
+	const line = "LoRAs merged at load (--lora-merge): into F16/BF16/F32 weights; quantized weights and blocks swapped to host memory keep them at run time"
+	var text, page bytes.Buffer
+	if err := merged.WriteTable(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := merged.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "\n"+line+"\n") {
+		t.Errorf("the table lacks %q:\n%s", line, text.String())
+	}
+	if !strings.Contains(html.UnescapeString(page.String()), "<p>"+line+"</p>") {
+		t.Errorf("the page lacks %q", line)
+	}
+	text.Reset()
+	if err := fewStep().WriteTable(&text); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text.String(), "merged") {
+		t.Errorf("the table of LoRAs applied at run time says merged:\n%s", text.String())
+	}
+
+	for _, c := range []struct {
+		old, cur *Report
+		want     string
+	}{
+		{fewStep(), merged, "note: the old report ran a 4-step distill schedule switching after step 1, CFG 1/1, 2 LoRAs at run time, this one a 4-step distill schedule switching after step 1, CFG 1/1, 2 LoRAs merged at load\n"},
+		{merged, fewStep(), "note: the old report ran a 4-step distill schedule switching after step 1, CFG 1/1, 2 LoRAs merged at load, this one a 4-step distill schedule switching after step 1, CFG 1/1, 2 LoRAs at run time\n"},
+	} {
+		var out bytes.Buffer
+		if err := WriteCompare(&out, "old.json", c.old, c.cur); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), c.want) {
+			t.Errorf("compare:\n%s\nwant %q", out.String(), c.want)
+		}
+	}
+	var out bytes.Buffer
+	if err := WriteCompare(&out, "old.json", merged, merged); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "note:") {
+		t.Errorf("compare of one workflow notes a difference:\n%s", out.String())
+	}
+}

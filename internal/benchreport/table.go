@@ -75,6 +75,9 @@ func (r *Report) headerLines() []string {
 	for _, l := range s.LoRAs {
 		lines = append(lines, l.String())
 	}
+	if loraMode(s) == loraMerged {
+		lines = append(lines, "LoRAs "+loraMerged+" (--lora-merge): into F16/BF16/F32 weights; quantized weights and blocks swapped to host memory keep them at run time")
+	}
 	return append(lines, unitsLine)
 }
 
