@@ -108,11 +108,30 @@ func isDriveLetter(s string) bool {
 // checkLoRAFiles checks that every LoRA names an existing file.
 func checkLoRAFiles(loras []wan22.LoRA) error {
 	for _, l := range loras {
-		if !fileExists(l.Path) {
-			return fmt.Errorf("%s %s: no such file", loraFlag(l.Expert), l.Path)
+		if err := checkLoRAFile(l); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkLoRAFile checks that l names an existing file. A folder is called
+// one, and FILE@STRENGTH where FILE exists (other tools' spelling, and the
+// one LoRA values print in logs) gets the colon to use.
+func checkLoRAFile(l wan22.LoRA) error {
+	name := loraFlag(l.Expert)
+	if fileExists(l.Path) {
+		return nil
+	}
+	if st, err := os.Stat(l.Path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s %s is a folder: give the LoRA's .safetensors file", name, l.Path)
+	}
+	if i := strings.LastIndexByte(l.Path, '@'); i > 0 && fileExists(l.Path[:i]) {
+		if _, err := strconv.ParseFloat(l.Path[i+1:], 64); err == nil {
+			return fmt.Errorf("%s %s: no such file; the strength follows a colon: %s %s:%s", name, l.Path, name, l.Path[:i], l.Path[i+1:])
+		}
+	}
+	return fmt.Errorf("%s %s: no such file", name, l.Path)
 }
 
 // loraFlag is the flag that gives LoRAs for e.

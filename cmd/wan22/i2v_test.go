@@ -368,7 +368,7 @@ func TestI2VLoRAFlagErrors(t *testing.T) {
 		"strength huge":    {[]string{"--lora", good + ":1000"}, 2, "want a number from -100 to 100"},
 		"empty file":       {[]string{"--lora", ":0.5"}, 2, "the file name is empty"},
 		"missing file":     {[]string{"--lora-low", filepath.Join(dir, "nope.safetensors")}, 2, "--lora-low " + filepath.Join(dir, "nope.safetensors") + ": no such file"},
-		"folder":           {[]string{"--lora", dir}, 2, "--lora " + dir + ": no such file"},
+		"folder":           {[]string{"--lora", dir}, 2, "--lora " + dir + " is a folder"},
 		"other model":      {[]string{"--lora-high", other}, 1, "is a LoRA for Wan 2.1 T2V-1.3B, not for this model"},
 		"not a LoRA":       {[]string{"--lora", args[slices.Index(args, "--vae")+1]}, 1, "LoRA for the high-noise expert"},
 		"timesteps":        {[]string{"--timesteps", "1000,500"}, 2, "--timesteps is for --solver distill, not unipc"},
