@@ -105,14 +105,39 @@ func isDriveLetter(s string) bool {
 	return len(s) == 1 && ('a' <= s[0] && s[0] <= 'z' || 'A' <= s[0] && s[0] <= 'Z')
 }
 
-// checkLoRAFiles checks that every LoRA names an existing file.
+// checkLoRAFiles checks that every LoRA names an existing file, given once
+// for each expert: a file given twice for one expert (a flag repeated,
+// --lora beside --lora-high, two spellings of one file) would stack at the
+// sum of its strengths, which is rarely what was meant.
 func checkLoRAFiles(loras []wan22.LoRA) error {
-	for _, l := range loras {
+	for i, l := range loras {
 		if err := checkLoRAFile(l); err != nil {
 			return err
 		}
+		for _, prev := range loras[:i] {
+			both, ok := sharedExpert(prev.Expert, l.Expert)
+			if !ok || !sameFile(prev.Path, l.Path) {
+				continue
+			}
+			return fmt.Errorf("%s %s: the file is already given for %s (%s %s); the strengths of a LoRA given twice add up (%g there): give it once per expert, with the strength you want",
+				loraFlag(l.Expert), l.Path, loraTarget(both), loraFlag(prev.Expert), prev.Path, prev.Strength+l.Strength)
+		}
 	}
 	return nil
+}
+
+// sharedExpert returns the experts LoRAs for a and for b both apply to, and
+// whether there are any.
+func sharedExpert(a, b wan22.LoRAExpert) (wan22.LoRAExpert, bool) {
+	switch {
+	case a == b:
+		return a, true
+	case a == wan22.LoRABoth:
+		return b, true
+	case b == wan22.LoRABoth:
+		return a, true
+	}
+	return 0, false
 }
 
 // checkLoRAFile checks that l names an existing file. A folder is called

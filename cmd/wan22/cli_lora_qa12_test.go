@@ -46,3 +46,35 @@ func TestLoRAAtStrengthHint(t *testing.T) {
 		t.Errorf("--lora gone@0.5: status %d, stderr %q", code, stderr)
 	}
 }
+
+// TestLoRAGivenTwice: one file given twice for the same expert (the same
+// flag repeated, --lora beside --lora-high, another spelling or a link) is
+// a usage error saying that their strengths would add up, not a run at
+// the sum of them; the same file for each expert on its own is fine.
+func TestLoRAGivenTwice(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("a.safetensors", []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("a.safetensors", "link.safetensors"); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--lora", "a.safetensors", "--lora", "a.safetensors"},
+			"--lora a.safetensors: the file is already given for both experts (--lora a.safetensors); the strengths of a LoRA given twice add up (2 there): give it once per expert, with the strength you want"},
+		{[]string{"--lora", "a.safetensors:0.8", "--lora-high", "./a.safetensors:0.5"},
+			"--lora-high ./a.safetensors: the file is already given for the high-noise expert (--lora a.safetensors); the strengths of a LoRA given twice add up (1.3 there)"},
+		{[]string{"--lora-low", "a.safetensors", "--lora-low", "link.safetensors:-1"}, "(0 there)"},
+	} {
+		code, stderr := loraUsage(c.flags...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%q: status %d, stderr %q; want a usage error with %q", c.flags, code, stderr, c.want)
+		}
+	}
+	if _, stderr := loraUsage("--lora-high", "a.safetensors", "--lora-low", "a.safetensors:0.5"); strings.Contains(stderr, "already given") {
+		t.Errorf("the same LoRA for each expert on its own: %q", stderr)
+	}
+}
