@@ -1024,13 +1024,7 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 // paths (a report read from another folder still names them), the
 // high-noise expert's block type and shape from its header, and kind.
 func reportModels(m wan22.Models, kind string) benchreport.Models {
-	abs := func(p string) string {
-		if a, err := filepath.Abs(p); err == nil {
-			return a
-		}
-		return p
-	}
-	info := benchreport.Models{High: abs(m.High), Low: abs(m.Low), TextEncoder: abs(m.TextEncoder), VAE: abs(m.VAE), Kind: kind}
+	info := benchreport.Models{High: absPath(m.High), Low: absPath(m.Low), TextEncoder: absPath(m.TextEncoder), VAE: absPath(m.VAE), Kind: kind}
 	info.SameExpert = info.Low == info.High
 	if src, _, err := modelfile.Open(m.High); err == nil {
 		info.ExpertType = blockType(src)
@@ -1042,6 +1036,15 @@ func reportModels(m wan22.Models, kind string) benchreport.Models {
 		src.Close()
 	}
 	return info
+}
+
+// absPath is path made absolute for a report, which names the files it
+// ran wherever it is read (path as given when that fails).
+func absPath(path string) string {
+	if a, err := filepath.Abs(path); err == nil {
+		return a
+	}
+	return path
 }
 
 // addSynthLoRAs writes (or reuses) a synthetic LoRA of rank --synth-lora
@@ -1268,12 +1271,13 @@ func writeBenchOutputs(ctx context.Context, rep *benchreport.Report, f benchFlag
 	return nil
 }
 
-// reportLoRAs lists the bench's LoRAs for the report, in order; the
+// reportLoRAs lists the bench's LoRAs for the report, in order, by their
+// absolute paths as the models are (--from-json compares them by path); the
 // synthetic ones are of rank synthRank (--synth-lora).
 func reportLoRAs(bm benchModels, synthRank int) []benchreport.LoRA {
 	var ls []benchreport.LoRA
 	for _, l := range bm.loras {
-		rl := benchreport.LoRA{Path: l.Path, Strength: l.Strength, Expert: l.Expert.String(), Synthetic: bm.synthetic[l.Path]}
+		rl := benchreport.LoRA{Path: absPath(l.Path), Strength: l.Strength, Expert: l.Expert.String(), Synthetic: bm.synthetic[l.Path]}
 		if rl.Synthetic {
 			rl.Rank = synthRank
 		}

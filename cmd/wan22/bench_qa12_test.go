@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wan22/wan22/engine/modelfile"
+	"github.com/wan22/wan22/engine/tinymodels"
+	"github.com/wan22/wan22/internal/benchreport"
+)
+
+// TestBenchLoRAPathAbsolute: a LoRA given by a relative path is recorded
+// in the report by its absolute path, as the models are, so that the report
+// names the file wherever it is read, and --from-json merges two benches of
+// one LoRA given from two folders (it compares the LoRAs by their paths).
+// The report kept the path as given: "style.safetensors" from one folder
+// and "lora/style.safetensors" from its parent were refused as two
+// workflows, and two different files given as "style.safetensors" in two
+// folders passed as one.
+func TestBenchLoRAPathAbsolute(t *testing.T) {
+	tmp := isolateTemp(t)
+	tiny := tinymodels.DiT()
+	style := writeSynthLoRA(t, modelfile.DiTConfig{Dim: tiny.Dim, FFNDim: tiny.FFNDim, Layers: tiny.Layers}, 2, "style.safetensors")
+	dir, out := filepath.Dir(style), t.TempDir()
+	a, b := filepath.Join(out, "a.json"), filepath.Join(out, "b.json")
+	for _, c := range []struct {
+		cwd, lora, frames, json string
+	}{
+		{dir, "style.safetensors:0.5", "5", a},
+		{filepath.Dir(dir), filepath.Join(filepath.Base(dir), "style.safetensors") + ":0.5", "9", b},
+	} {
+		t.Chdir(c.cwd)
+		code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", c.frames, "--size", "32x16", "--schedule-steps", "2",
+			"--lora", c.lora, "--json", c.json)
+		if code != 0 {
+			t.Fatalf("--lora %s: exit %d\n%s\n%s", c.lora, code, stdout, stderr)
+		}
+		rep, err := benchreport.ReadFile(c.json)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Settings.LoRAs) != 1 {
+			t.Fatalf("--lora %s: LoRAs %+v", c.lora, rep.Settings.LoRAs)
+		}
+		got := rep.Settings.LoRAs[0].Path
+		st1, err1 := os.Stat(got)
+		st2, err2 := os.Stat(style)
+		if !filepath.IsAbs(got) || err1 != nil || err2 != nil || !os.SameFile(st1, st2) {
+			t.Errorf("--lora %s from %s: the report names %q, want the absolute path of %s", c.lora, c.cwd, got, style)
+		}
+	}
+	code, stdout, stderr := runBenchCtx(context.Background(), "--from-json", a+","+b)
+	if code != 0 || !strings.Contains(stdout, "merged 2 runs of 2 reports") {
+		t.Errorf("--from-json of one LoRA given from two folders: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	assertEmptyDir(t, tmp)
+}
