@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/engine/lora"
@@ -238,8 +240,10 @@ func openLoRAs(s Stage, loras []LoRA) (out []dit.LoadLoRA, done func(), err erro
 }
 
 // logMerges logs, for each LoRA of stage s that asked to be merged, how many
-// modules were merged and how many kept the run-time path; loaded is
-// dit.Model.LoadedLoRAs, in the order of the stage's LoRAs.
+// modules were merged and how many kept the run-time path, and warns when
+// some kept it for being quantized (the common Q8_0 GGUF experts merge none
+// of a LoRA of the blocks); loaded is dit.Model.LoadedLoRAs, in the order of
+// the stage's LoRAs.
 func logMerges(s Stage, loras []LoRA, loaded []dit.LoRAAttach, log *slog.Logger) {
 	i := 0
 	for _, l := range loras {
@@ -247,8 +251,32 @@ func logMerges(s Stage, loras []LoRA, loaded []dit.LoRAAttach, log *slog.Logger)
 			continue
 		}
 		if i < len(loaded) && l.Merge {
-			log.Info("LoRA merged", "expert", s.String(), "lora", l.Path, "merged", len(loaded[i].Merged), "run_time", loaded[i].RunTime)
+			a := loaded[i]
+			log.Info("LoRA merged", "expert", s.String(), "lora", l.Path, "merged", len(a.Merged), "run_time", a.RunTime)
+			if n, types := quantizedRunTime(a.RunTime); n > 0 {
+				log.Warn(fmt.Sprintf("LoRA %s not merged into %d of the %d weights it adapts in the %s expert: the %s ones keep the run-time path; only an F16/BF16/F32 model file merges them",
+					l.Path, n, len(a.RunTime)+len(a.Merged), s, strings.Join(types, " and ")))
+			}
 		}
 		i++
 	}
+}
+
+// quantizedRunTime counts the modules of a dit.LoRAAttach.RunTime list
+// ("blocks.3.ffn.0 (Q8_0)", "blocks.7.ffn.0 (swapped block)") kept at run
+// time for their weight type, and returns those types ("Q8_0") in order of
+// first appearance.
+func quantizedRunTime(runTime []string) (n int, types []string) {
+	for _, m := range runTime {
+		_, why, _ := strings.Cut(m, " (")
+		why = strings.TrimSuffix(why, ")")
+		if why == "" || why == "swapped block" {
+			continue
+		}
+		n++
+		if !slices.Contains(types, why) {
+			types = append(types, why)
+		}
+	}
+	return n, types
 }

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"bytes"
+	"log/slog"
 	"math"
 	"testing"
 
@@ -50,4 +52,33 @@ func TestModelGivenAsLoRA(t *testing.T) {
 		require.ErrorContains(t, err, c.path+" "+c.want)
 		require.NotContains(t, err.Error(), "unknown keys")
 	}
+}
+
+// TestMergeQuantizedWarns: a LoRA given to merge into weights the expert
+// stores quantized (the tiny experts' block matrices are Q8_0 and Q4_K, as
+// in the common GGUF files) keeps the run-time path there, which a warning
+// says, with the types and what would merge them — not only an Info line
+// a front end does not show.
+func TestMergeQuantizedWarns(t *testing.T) {
+	m := tinyModels(t)
+	c := tinymodels.DiT()
+	path := writeFile(t, "style.safetensors", loraTensors(2, 3, map[string][2]int{"blocks.0.self_attn.q": {c.Dim, c.Dim}, "blocks.1.ffn.2": {c.Dim, c.FFNDim}})...)
+	o := baseOptions()
+	o.Steps = 2
+	var logs bytes.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.LoRAs = []LoRA{{Path: path, Strength: 1, Merge: true}}
+	_, _, err := collect(t, newCounting(), m, o)
+	require.NoError(t, err)
+	log := logs.String()
+	for _, want := range []string{"level=WARN", "style.safetensors not merged into 2 of the 2 weights it adapts in the high-noise expert", "Q8_0",
+		"in the low-noise expert", "Q4_K", "F16/BF16/F32 model file"} {
+		require.Contains(t, log, want)
+	}
+	// Without Merge, nothing to warn about.
+	logs.Reset()
+	o.LoRAs[0].Merge = false
+	_, _, err = collect(t, newCounting(), m, o)
+	require.NoError(t, err)
+	require.Empty(t, logs.String())
 }
