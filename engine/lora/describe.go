@@ -174,8 +174,14 @@ func (s Summary) String() string {
 			sizes = append(sizes, fmt.Sprintf("%s %d", c.n, c.v))
 		}
 	}
+	if len(sizes) == 0 {
+		sizes = []string{"none"} // (only Wan 2.1's image embedding, whose sizes are not checked)
+	}
 	blocks := fmt.Sprintf("at least %d blocks", d.Blocks)
-	if d.Blocks == 1 {
+	switch d.Blocks {
+	case 0:
+		blocks = "adapts no block"
+	case 1:
 		blocks = "at least 1 block"
 	}
 	fmt.Fprintf(&b, "  model sizes from its shapes: %s, %s\n", strings.Join(sizes, ", "), blocks)

@@ -184,3 +184,22 @@ func TestZeroAlpha(t *testing.T) {
 		t.Errorf("a negative alpha: %v", err)
 	}
 }
+
+// TestDescribeNoBlock: a LoRA adapting no block (only the text embedding,
+// or only Wan 2.1's image embedding, whose sizes are not checked) is not
+// described as "at least 0 blocks", nor with an empty list of sizes.
+func TestDescribeNoBlock(t *testing.T) {
+	text, err := fileOf(t, "text.safetensors", zeros("diffusion_model.text_embedding.0.lora_down.weight", 4, 4096), zeros("diffusion_model.text_embedding.0.lora_up.weight", 5120, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := fileOf(t, "img.safetensors", zeros("diffusion_model.img_emb.proj.1.lora_down.weight", 4, 1280), zeros("diffusion_model.img_emb.proj.1.lora_up.weight", 1280, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[*File]string{text: "  model sizes from its shapes: dim 5120, text 4096, adapts no block\n", img: "  model sizes from its shapes: none, adapts no block\n"} {
+		if s := f.Describe().String(); !strings.Contains(s, want) || strings.Contains(s, "0 blocks") {
+			t.Errorf("%s:\n%s\nwant the line %q", f.Name, s, want)
+		}
+	}
+}
