@@ -177,7 +177,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		Memory table
 	}{
 		Build: buildLine(r.Machine),
-		Title: r.titleLine() + "; " + r.Created.Format("2006-01-02 15:04 MST"),
+		Title: r.titleLine() + "; " + createdLabel(r),
 		Lines: r.headerLines(),
 		Charts: []chart{
 			newChart("Estimated time of a whole run ("+strconv.Itoa(s.ScheduleSteps)+" steps)", "seconds", func(v float64) string { return trimFloat(v) }, names, times),

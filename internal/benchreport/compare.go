@@ -75,7 +75,7 @@ func ratio(n, o float64) float64 {
 // or smaller than the old report.
 func WriteCompare(w io.Writer, oldName string, old, cur *Report) error {
 	ratios, unmatched := Compare(old, cur)
-	fmt.Fprintf(w, "compared with %s (%s, %s): new / old, below 1 is faster or smaller\n", oldName, old.Created.Format("2006-01-02 15:04"), orDash(old.Machine.Backend))
+	fmt.Fprintf(w, "compared with %s (%s, %s): new / old, below 1 is faster or smaller\n", oldName, createdLabel(old), orDash(old.Machine.Backend))
 	if ot, ct := expertsLabel(old), expertsLabel(cur); ot != ct || old.Settings.Device != cur.Settings.Device {
 		fmt.Fprintf(w, "note: the old report ran %s experts on %s, this one %s on %s\n", ot, old.Settings.Device, ct, cur.Settings.Device)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // htmlRows returns the text of every row of the page's tables (th and td
@@ -160,5 +161,29 @@ func TestLoRAMergeShown(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "note:") {
 		t.Errorf("compare of one workflow notes a difference:\n%s", out.String())
+	}
+}
+
+// TestCompareDateHasZone: --compare dates the old report with its time
+// zone, UTC as the page dates a report ("2026-12-06 10:00 UTC"); it printed
+// "2026-12-06 10:00", the report's UTC time with no zone, which a reader
+// elsewhere takes for the local time of the bench.
+func TestCompareDateHasZone(t *testing.T) {
+	old := sample()
+	old.Created = time.Date(2026, 12, 6, 12, 0, 0, 0, time.FixedZone("CET-1", 2*3600)) // a report written with an offset
+	for _, c := range []struct {
+		old  *Report
+		want string
+	}{
+		{sample(), "compared with old.json (2026-12-06 10:00 UTC, cuda:0 Test GPU)"},
+		{old, "compared with old.json (2026-12-06 10:00 UTC, cuda:0 Test GPU)"},
+	} {
+		var out bytes.Buffer
+		if err := WriteCompare(&out, "old.json", c.old, sample()); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(out.String(), c.want) {
+			t.Errorf("compare:\n%s\nwant it to start %q", out.String(), c.want)
+		}
 	}
 }

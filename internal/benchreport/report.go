@@ -266,6 +266,12 @@ func (r *Run) Key() string {
 	return fmt.Sprintf("%dx%d/%d/%s", r.Width, r.Height, r.Frames, BudgetLabel(r.VRAMBudget))
 }
 
+// createdLabel dates r for the page and --compare, in UTC as the bench
+// records it and with the zone named: "2026-12-06 10:00 UTC".
+func createdLabel(r *Report) string {
+	return r.Created.UTC().Format("2006-01-02 15:04 MST")
+}
+
 // BudgetLabel writes a VRAM budget: "32 GiB", or "all" for 0.
 func BudgetLabel(b int64) string {
 	if b == 0 {
