@@ -55,8 +55,8 @@ type Adapter struct {
 	// Module is the DiT module adapted, in the official naming: "blocks.3.self_attn.q".
 	Module string
 	// Down, Up and AlphaKey are the file's keys of A [Rank, In] (for the
-	// patch embedding a Conv3d [Rank, in, 1, 2, 2]), of B [Out, Rank]
-	// (trailing 1s allowed) and of alpha ("" when absent).
+	// patch embedding a Conv3d [Rank, in, 1, 2, 2]), of B [Out, Rank] (both
+	// with trailing 1s allowed) and of alpha ("" when absent).
 	Down, Up, AlphaKey string
 	Rank, In, Out      int
 	// Alpha is the file's alpha; HasAlpha is false when it has none.
@@ -463,7 +463,7 @@ func adapterOf(f *File, mod string, down, up, alpha *gguf.TensorInfo) (Adapter, 
 	if a.Rank <= 0 || a.In <= 0 || a.Out <= 0 || product(us[2:]) != 1 || int(us[1]) != a.Rank {
 		return a, fmt.Errorf("tensor %s has shape %v and %s %v: want down [rank, in…] and up [out, rank] with the same rank", gguf.Quote(down.Name), ds, gguf.Quote(up.Name), us)
 	}
-	if len(ds) > 2 && mod != "patch_embedding" {
+	if len(ds) > 2 && mod != "patch_embedding" && product(ds[2:]) != 1 { // (trailing 1s: a 1×1 conv's, read as [rank, in])
 		return a, fmt.Errorf("tensor %s has shape %v: %s is a linear layer, want [rank, in]", gguf.Quote(down.Name), ds, mod)
 	}
 	if alpha != nil {

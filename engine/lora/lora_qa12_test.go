@@ -203,3 +203,22 @@ func TestDescribeNoBlock(t *testing.T) {
 		}
 	}
 }
+
+// TestLinearDownTrailingOnes: a linear's down matrix stored with trailing
+// 1s ([rank, in, 1, 1], as LoRAs extracted from 1×1 convolutions are, and
+// as ComfyUI flattens them) is read as [rank, in], as the up matrix's
+// trailing 1s already were; other extra dimensions are still refused.
+func TestLinearDownTrailingOnes(t *testing.T) {
+	p := "diffusion_model.blocks.0.self_attn.q"
+	f, err := fileOf(t, "conv.safetensors", zeros(p+".lora_down.weight", 2, 64, 1, 1), zeros(p+".lora_up.weight", 64, 2, 1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := f.Adapters[0]; a.Rank != 2 || a.In != 64 || a.Out != 64 {
+		t.Errorf("adapter %+v, want rank 2, in 64, out 64", a)
+	}
+	_, err = fileOf(t, "conv.safetensors", zeros(p+".lora_down.weight", 2, 32, 2), zeros(p+".lora_up.weight", 64, 2))
+	if err == nil || !strings.Contains(err.Error(), "want [rank, in]") {
+		t.Errorf("down [2 32 2]: %v, want it refused", err)
+	}
+}
