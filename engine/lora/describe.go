@@ -29,13 +29,18 @@ type Summary struct {
 	Expert string
 }
 
-// Inspect opens the LoRA file at path and describes it.
+// Inspect opens the LoRA file at path and describes it. It reads the values
+// too (CheckValues): a file with a NaN or an infinity in them is the error
+// wan22 i2v refuses it with, not a description.
 func Inspect(path string) (Summary, error) {
 	f, err := Open(path)
 	if err != nil {
 		return Summary{}, err
 	}
 	defer f.Close()
+	if err := f.CheckValues(); err != nil {
+		return Summary{}, err
+	}
 	return f.Describe(), nil
 }
 

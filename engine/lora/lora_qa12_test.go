@@ -3,6 +3,7 @@ package lora
 import (
 	"encoding/binary"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -220,5 +221,20 @@ func TestLinearDownTrailingOnes(t *testing.T) {
 	_, err = fileOf(t, "conv.safetensors", zeros(p+".lora_down.weight", 2, 32, 2), zeros(p+".lora_up.weight", 64, 2))
 	if err == nil || !strings.Contains(err.Error(), "want [rank, in]") {
 		t.Errorf("down [2 32 2]: %v, want it refused", err)
+	}
+}
+
+// TestInspectDamagedValues: Inspect (wan22 inspect) reports a LoRA whose
+// weights hold a NaN as the damaged file i2v refuses, not as a good LoRA.
+func TestInspectDamagedValues(t *testing.T) {
+	v := make([]float32, 2*64)
+	v[7] = float32(math.NaN())
+	path := filepath.Join(t.TempDir(), "nan.safetensors")
+	if err := safetensors.Write(path, []safetensors.Tensor{zeros("diffusion_model.blocks.0.self_attn.q.lora_down.weight", 2, 64),
+		safetensors.FromFloat32("diffusion_model.blocks.0.self_attn.q.lora_up.weight", []int64{64, 2}, v)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Inspect(path); err == nil || !strings.Contains(err.Error(), `"diffusion_model.blocks.0.self_attn.q.lora_up.weight" holds NaN`) {
+		t.Errorf("Inspect: %v, want an error naming the NaN tensor", err)
 	}
 }
