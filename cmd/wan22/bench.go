@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -696,6 +697,15 @@ func parseFrames(s string) ([]int, error) {
 	var frames []int
 	for _, it := range items {
 		n, err := strconv.Atoi(it)
+		if errors.Is(err, strconv.ErrRange) {
+			// A whole number beyond an int is out of range, as one within
+			// it is: checkFrames says so of the limit, naming the item.
+			var re *FlagRangeError
+			if errors.As(checkFrames("--frames", math.MaxInt), &re) {
+				re.Value = it
+				return nil, re
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("--frames: %q is not a whole number", it)
 		}

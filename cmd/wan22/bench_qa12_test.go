@@ -58,3 +58,18 @@ func TestBenchLoRAPathAbsolute(t *testing.T) {
 	}
 	assertEmptyDir(t, tmp)
 }
+
+// TestBenchFramesTooLarge: a --frames item that is a whole number too large
+// for an integer is out of range, as 2000 is, not "not a whole number"
+// (what strconv's range error read as).
+func TestBenchFramesTooLarge(t *testing.T) {
+	tmp := isolateTemp(t)
+	for _, it := range []string{"99999999999999999999", "-99999999999999999999"} {
+		code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "5,"+it)
+		want := "--frames " + it + " is out of range: want a count 4k+1 from 1 to "
+		if code != 2 || !strings.Contains(stderr, want) || strings.Contains(stdout, "measuring") {
+			t.Errorf("--frames 5,%s: exit %d, stdout %q, stderr %q; want 2 and %q", it, code, stdout, stderr, want)
+		}
+	}
+	assertEmptyDir(t, tmp)
+}
