@@ -393,7 +393,7 @@ func TestFewStepReport(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"measured 1 high + 3 low steps: the whole 4-step schedule, nothing extrapolated (distill, shift 5, CFG 1/1)",
-		"timesteps 1000,937.5,833.33,625\n",
+		"timesteps 1000,937.5,833.33,625 (shift 5 applied)\n",
 		"experts switch after step 1\n",
 		"LoRA /s/synth-lora-high.safetensors at strength 1 on the high-noise expert (synthetic)\n",
 		"LoRA style.safetensors at strength 0.5 on both experts\n",

@@ -187,3 +187,26 @@ func TestCompareDateHasZone(t *testing.T) {
 		}
 	}
 }
+
+// TestTimestepsLineSaysShift: the table's timesteps, the schedule's as the
+// scheduler gives them, say that the shift is applied: the bench's first
+// line names the distill solver's --timesteps (1000,750,500,250) and the
+// table then listed other numbers (1000,937.5,833.33,625) under the same
+// word.
+func TestTimestepsLineSaysShift(t *testing.T) {
+	var text, page bytes.Buffer
+	r := fewStep()
+	if err := r.WriteTable(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	const want = "timesteps 1000,937.5,833.33,625 (shift 5 applied)"
+	if !strings.Contains(text.String(), "\n"+want+"\n") {
+		t.Errorf("the table lacks %q:\n%s", want, text.String())
+	}
+	if !strings.Contains(page.String(), "<p>"+want+"</p>") {
+		t.Errorf("the page lacks %q", want)
+	}
+}

@@ -67,7 +67,9 @@ func (r *Report) headerLines() []string {
 		lines = append(lines, r.sourcesLine())
 	}
 	if len(s.Timesteps) > 0 && len(s.Timesteps) <= maxTimestepsShown {
-		lines = append(lines, "timesteps "+formatTimesteps(s.Timesteps))
+		// The scheduler's timesteps, not the distill solver's --timesteps
+		// that the bench's first line names.
+		lines = append(lines, fmt.Sprintf("timesteps %s (shift %g applied)", formatTimesteps(s.Timesteps), s.Shift))
 	}
 	if s.SwitchStep > 0 {
 		lines = append(lines, fmt.Sprintf("experts switch after step %d", s.SwitchStep))
