@@ -808,8 +808,8 @@ type benchModels struct {
 var benchSynthSizes map[string]map[string]int
 
 // folder returns the folder synthetic files go to: --synth-dir, or a
-// temporary folder made on first use and removed by cleanup unless
-// --keep-synth.
+// temporary folder made on first use and removed by cleanup (with
+// --keep-synth only while it is empty).
 func (bm *benchModels) folder(f benchFlags, stdout io.Writer) (string, error) {
 	if bm.dir != "" {
 		return bm.dir, nil
@@ -827,6 +827,9 @@ func (bm *benchModels) folder(f benchFlags, stdout io.Writer) (string, error) {
 			return "", err
 		}
 		fmt.Fprintf(stdout, "synthetic files go to %s (kept: --keep-synth)\n", dir)
+		// Kept with its files; a bench that stops before one is there
+		// (a refusal, Ctrl-C during the first) leaves no empty folder.
+		bm.cleanup = func() { os.Remove(dir) }
 		bm.dir = dir
 		return dir, nil
 	}

@@ -73,3 +73,41 @@ func TestBenchFramesTooLarge(t *testing.T) {
 	}
 	assertEmptyDir(t, tmp)
 }
+
+// TestBenchKeepSynthNothingWritten: the folder --keep-synth keeps is
+// removed again when the bench stops before a synthetic file is in it (a
+// refusal after it was made: the disk space, the host memory; Ctrl-C during
+// the first file): it was left empty in the temporary folder. A folder with
+// files stays, as before.
+func TestBenchKeepSynthNothingWritten(t *testing.T) {
+	tmp := isolateTemp(t)
+	smallSynth(t)
+	m := tinyFiles(t)
+	args := []string{"--device", "cpu", "--vae", m.VAE, "--keep-synth", "--frames", "5", "--size", "32x16", "--steps", "1", "--no-history"}
+
+	saved := benchHostAvailable
+	benchHostAvailable = func() int64 { return 1 << 10 }
+	code, stdout, stderr := runBenchCtx(context.Background(), args...)
+	benchHostAvailable = saved
+	if code != 1 || !strings.Contains(stderr, "host memory") {
+		t.Errorf("an expert too large for the memory: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	assertEmptyDir(t, tmp)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code, stdout, stderr = runBenchCtx(ctx, args...)
+	if code != exitInterrupted || !strings.Contains(stderr, "interrupted") {
+		t.Errorf("Ctrl-C: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	assertEmptyDir(t, tmp)
+
+	code, stdout, stderr = runBenchCtx(context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	kept, _ := filepath.Glob(filepath.Join(tmp, "wan22-bench-synth-*", "synth-*.gguf"))
+	if len(kept) != 2 { // the expert and the text encoder
+		t.Errorf("kept %v, want the synthetic expert and text encoder", kept)
+	}
+}
