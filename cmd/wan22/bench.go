@@ -397,6 +397,11 @@ func (f *benchFlags) check() (benchPlan, error) {
 	if err := f.checkReportOutputs(); err != nil {
 		return p, err
 	}
+	if f.synthDir != "" {
+		if err := checkSynthDir(f.synthDir); err != nil {
+			return p, err
+		}
+	}
 	if f.outVideo != "" {
 		if st, err := os.Stat(f.outVideo); err != nil || !st.IsDir() {
 			return p, fmt.Errorf("--out-video %s is not an existing folder: create it first", f.outVideo)
@@ -815,8 +820,8 @@ func (bm *benchModels) folder(f benchFlags, stdout io.Writer) (string, error) {
 		return bm.dir, nil
 	}
 	if f.synthDir != "" {
-		if st, err := os.Stat(f.synthDir); err != nil || !st.IsDir() {
-			return "", fmt.Errorf("--synth-dir %s is not an existing folder: create it first", f.synthDir)
+		if err := checkSynthDir(f.synthDir); err != nil { // gone since check
+			return "", err
 		}
 		bm.dir = f.synthDir
 		return bm.dir, nil
@@ -840,6 +845,16 @@ func (bm *benchModels) folder(f benchFlags, stdout io.Writer) (string, error) {
 	bm.cleanup = func() { atomicfile.Remove(dir) }
 	bm.dir = dir
 	return dir, nil
+}
+
+// checkSynthDir checks that --synth-dir is an existing folder. Whether the
+// bench can write in it is checked when it has files to write there: a
+// folder it cannot write in serves a bench that reuses all of its files.
+func checkSynthDir(dir string) error {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("--synth-dir %s is not an existing folder: create it first", dir)
+	}
+	return nil
 }
 
 // synthFile is a synthetic file the bench needs at path.

@@ -111,3 +111,31 @@ func TestBenchKeepSynthNothingWritten(t *testing.T) {
 		t.Errorf("kept %v, want the synthetic expert and text encoder", kept)
 	}
 }
+
+// TestBenchSynthDirMissing: a --synth-dir that is not an existing folder
+// is a usage error (exit 2) before any work, as an --out-video that is not
+// one is; it was found when the first synthetic file was due (exit 1, after
+// the tiny set's models were written).
+func TestBenchSynthDirMissing(t *testing.T) {
+	tmp := isolateTemp(t)
+	smallSynth(t)
+	m := tinyFiles(t)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Join(t.TempDir(), "missing"), file} {
+		for _, args := range [][]string{
+			{"--tiny", "--synth-lora", "4", "--schedule-steps", "2"},
+			{"--device", "cpu", "--vae", m.VAE, "--steps", "1"},
+		} {
+			args = append(args, "--frames", "5", "--size", "32x16", "--no-history", "--synth-dir", dir)
+			code, stdout, stderr := runBenchCtx(context.Background(), args...)
+			want := "wan22 bench: --synth-dir " + dir + " is not an existing folder: create it first"
+			if code != 2 || stdout != "" || !strings.HasPrefix(stderr, want) {
+				t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and %q", args, code, stdout, stderr, want)
+			}
+		}
+	}
+	assertEmptyDir(t, tmp)
+}
