@@ -210,3 +210,41 @@ func TestTimestepsLineSaysShift(t *testing.T) {
 		t.Errorf("the page lacks %q", want)
 	}
 }
+
+// TestTableAlignedAfterStatus: the rows of completed runs that come after a
+// run that did not complete (a budget too small for one size, then the
+// next size or budget) stay aligned with the header. The tabwriter ended its
+// columns at the status line, which has cells only under the run's key
+// columns, so the rows after it were laid out on their own, under no header.
+func TestTableAlignedAfterStatus(t *testing.T) {
+	r := sample()
+	// The run that does not fit and the one that failed first, then the
+	// completed ones.
+	r.Runs = append(r.Runs[4:], r.Runs[:4]...)
+	var text bytes.Buffer
+	if err := r.WriteTable(&text); err != nil {
+		t.Fatal(err)
+	}
+	_, tables, _ := strings.Cut(text.String(), "\n\n")
+	times, _, _ := strings.Cut(tables, "\n\n")
+	lines := strings.Split(times, "\n")
+	header := lines[0]
+	// Where each header cell ends (cells are apart by two spaces at least).
+	var ends []int
+	for i := 1; i <= len(header); i++ {
+		if header[i-1] != ' ' && (i == len(header) || strings.HasPrefix(header[i:], "  ")) {
+			ends = append(ends, i)
+		}
+	}
+	for _, l := range lines[1:] {
+		if strings.Contains(l, "does not fit") || strings.Contains(l, "failed") {
+			continue
+		}
+		for _, e := range ends {
+			if e > len(l) || l[e-1] == ' ' || e < len(l) && l[e] != ' ' {
+				t.Errorf("row not aligned with the header at column %d:\n%s\n%s", e, header, l)
+				break
+			}
+		}
+	}
+}

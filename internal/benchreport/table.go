@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 )
 
 // WriteTable prints the report for a terminal: what was measured and how
@@ -116,20 +116,38 @@ func (t table) Rows() []tableRow { return t.rows }
 // Span is the number of columns after the key columns: those a status spans.
 func (t table) Span() int { return len(t.header) - t.keys }
 
-// write lays the table out for a terminal, right-aligned.
+// write lays the table out for a terminal: each column as wide as its
+// widest cell and right-aligned, columnGap before every cell, a status after
+// its run's key cells. (A tabwriter ends its columns at a status line, which
+// has no cell under them, and laid out the rows after it on their own.)
 func (t table) write(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, len(columnGap), ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, strings.Join(t.header, "\t")+"\t")
-	for _, row := range t.rows {
-		if row.Status != "" {
-			// The status is text after the last right-aligned cell, which
-			// the tabwriter does not pad: the column gap goes before it.
-			fmt.Fprintf(tw, "%s\t%s%s\n", strings.Join(row.Cells, "\t"), columnGap, row.Status)
-			continue
+	width := make([]int, len(t.header))
+	measure := func(cells []string) {
+		for i, c := range cells {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
 		}
-		fmt.Fprintln(tw, strings.Join(row.Cells, "\t")+"\t")
 	}
-	return tw.Flush()
+	measure(t.header)
+	for _, row := range t.rows {
+		measure(row.Cells)
+	}
+	var b strings.Builder
+	line := func(cells []string, status string) {
+		for i, c := range cells {
+			b.WriteString(strings.Repeat(" ", len(columnGap)+width[i]-utf8.RuneCountInString(c)))
+			b.WriteString(c)
+		}
+		if status != "" {
+			b.WriteString(columnGap + status)
+		}
+		b.WriteByte('\n')
+	}
+	line(t.header, "")
+	for _, row := range t.rows {
+		line(row.Cells, row.Status)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // timesTable is the stage times of every run, with the PyTorch columns
