@@ -524,22 +524,37 @@ func namedAsSynth(path, synthDir string) bool {
 // checkTinySynth refuses the flags about synthetic full-size models that a
 // tiny run would ignore: the tiny model set is written into a temporary
 // folder of its own and always removed. --synth-dir still holds the
-// synthetic LoRAs of --synth-lora.
+// synthetic LoRAs of --synth-lora. The message says why in the words of the
+// command given (--tiny, --device cpu, or neither in a binary without CUDA)
+// and how to get a full-size run: --device cuda only where the binary has
+// it, model files only without --tiny, which refuses them.
 func (f *benchFlags) checkTinySynth() error {
 	why := "--tiny runs the tiny model set"
-	if !f.tiny {
+	switch {
+	case f.tiny:
+	case strings.ToLower(f.device) == wan22.DeviceCPU:
 		why = "--device cpu without model files runs the tiny model set"
+	default:
+		why = "a bench on the CPU without model files (this binary has no CUDA) runs the tiny model set"
 	}
-	why += ", written to a temporary folder and always removed"
+	const removed = ", written to a temporary folder and always removed"
+	fullSize := "model files"
+	if cudaAvailable() {
+		fullSize = "--device cuda or model files"
+	}
+	fullSize = "give " + fullSize + " for a full-size run"
+	if f.tiny {
+		fullSize = "leave --tiny out and " + fullSize
+	}
 	switch {
 	case f.set["expert-type"]:
-		return fmt.Errorf("--expert-type sets the type of synthetic full-size experts, and %s in its own types: leave --expert-type out, or give --device cuda or model files for a full-size run", strings.TrimSuffix(why, ", written to a temporary folder and always removed"))
+		return fmt.Errorf("--expert-type sets the type of synthetic full-size experts, and %s in its own types: leave --expert-type out, or %s", why, fullSize)
 	case f.set["same-expert"]:
-		return fmt.Errorf("--same-expert chooses between one and two synthetic full-size expert files, and %s, which has both experts: leave --same-expert out, or give --device cuda or model files for a full-size run", strings.TrimSuffix(why, ", written to a temporary folder and always removed"))
+		return fmt.Errorf("--same-expert chooses between one and two synthetic full-size expert files, and %s, which has both experts: leave --same-expert out, or %s", why, fullSize)
 	case f.keepSynth:
-		return fmt.Errorf("--keep-synth keeps synthetic full-size models, and %s: leave --keep-synth out, or give --device cuda or model files for a full-size run", why)
+		return fmt.Errorf("--keep-synth keeps synthetic full-size models, and %s%s: leave --keep-synth out, or %s", why, removed, fullSize)
 	case f.set["synth-dir"] && f.synthLoRA == 0:
-		return fmt.Errorf("--synth-dir holds synthetic full-size models and --synth-lora LoRAs, and %s: leave --synth-dir out, or give --device cuda or model files for a full-size run", why)
+		return fmt.Errorf("--synth-dir holds synthetic full-size models and --synth-lora LoRAs, and %s%s: leave --synth-dir out, or %s", why, removed, fullSize)
 	}
 	return nil
 }

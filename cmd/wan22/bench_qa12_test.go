@@ -139,3 +139,42 @@ func TestBenchSynthDirMissing(t *testing.T) {
 	}
 	assertEmptyDir(t, tmp)
 }
+
+// TestBenchTinySynthFlagsAdvice: the refusal of a synthetic-model flag
+// (--keep-synth, --expert-type, --same-expert, --synth-dir) in a bench that
+// runs the tiny set says why in the words of the command given and advises
+// --device cuda only where the binary has CUDA. A CPU-only binary, whose
+// default device is the CPU, said "--device cpu without model files runs
+// the tiny model set" to a command without --device and advised "give
+// --device cuda", which that binary refuses; with --tiny it advised giving
+// model files, which --tiny refuses.
+func TestBenchTinySynthFlagsAdvice(t *testing.T) {
+	tmp := isolateTemp(t)
+	saved := cudaAvailable
+	t.Cleanup(func() { cudaAvailable = saved })
+	for _, c := range []struct {
+		cuda       bool
+		args       []string
+		want, then string
+	}{
+		{false, []string{"--keep-synth"}, "--keep-synth keeps synthetic full-size models, and a bench on the CPU without model files (this binary has no CUDA) runs the tiny model set",
+			": leave --keep-synth out, or give model files for a full-size run"},
+		{false, []string{"--expert-type", "f16"}, "and a bench on the CPU without model files (this binary has no CUDA) runs the tiny model set in its own types",
+			": leave --expert-type out, or give model files for a full-size run"},
+		{false, []string{"--device", "cpu", "--same-expert"}, "and --device cpu without model files runs the tiny model set",
+			": leave --same-expert out, or give model files for a full-size run"},
+		{false, []string{"--tiny", "--keep-synth"}, "and --tiny runs the tiny model set",
+			": leave --keep-synth out, or leave --tiny out and give model files for a full-size run"},
+		{true, []string{"--device", "cpu", "--synth-dir", t.TempDir()}, "and --device cpu without model files runs the tiny model set",
+			": leave --synth-dir out, or give --device cuda or model files for a full-size run"},
+		{true, []string{"--tiny", "--expert-type", "f16"}, "and --tiny runs the tiny model set",
+			": leave --expert-type out, or leave --tiny out and give --device cuda or model files for a full-size run"},
+	} {
+		cudaAvailable = func() bool { return c.cuda }
+		code, stdout, stderr := runBenchCtx(context.Background(), c.args...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, c.then) {
+			t.Errorf("%q (CUDA %t): exit %d, stderr %q; want 2 and %q … %q", c.args, c.cuda, code, stderr, c.want, c.then)
+		}
+	}
+	assertEmptyDir(t, tmp)
+}
