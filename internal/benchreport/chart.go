@@ -180,7 +180,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		Title: r.titleLine() + "; " + createdLabel(r),
 		Lines: r.headerLines(),
 		Charts: []chart{
-			newChart("Estimated time of a whole run ("+strconv.Itoa(s.ScheduleSteps)+" steps)", "seconds", func(v float64) string { return trimFloat(v) }, names, times),
+			newChart(r.timeKind()+" time of a whole run ("+strconv.Itoa(s.ScheduleSteps)+" steps)", "seconds", func(v float64) string { return trimFloat(v) }, names, times),
 			newChart(memName, "GiB", func(v float64) string { return trimFloat(v) }, names, mems),
 		},
 		Times:  r.timesTable(),
@@ -188,6 +188,25 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		Memory: r.memoryTable(),
 	}
 	return htmlPage.Execute(w, page)
+}
+
+// timeKind says how the chart's times were had: "Measured" when the
+// completed runs, one at least, all measured their whole schedule (nothing
+// extrapolated), else "Estimated".
+func (r *Report) timeKind() string {
+	whole := false
+	for _, run := range r.Runs {
+		if run.Status == StatusOK {
+			if !run.Whole {
+				return "Estimated"
+			}
+			whole = true
+		}
+	}
+	if whole {
+		return "Measured"
+	}
+	return "Estimated"
 }
 
 // buildLine is the chart's line about the machine and the binary: the

@@ -248,3 +248,34 @@ func TestTableAlignedAfterStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestChartTitleMeasuredWhole: the time chart of runs that measured their
+// whole schedule (a few-step run) calls its times measured, as the table's
+// line says ("nothing extrapolated"); it titled them "Estimated time of a
+// whole run". A chart with an extrapolated run keeps "Estimated".
+func TestChartTitleMeasuredWhole(t *testing.T) {
+	for _, c := range []struct {
+		r    *Report
+		want string
+	}{
+		{fewStep(), "<title>Measured time of a whole run (4 steps)</title>"},
+		{sample(), "<title>Estimated time of a whole run (40 steps)</title>"},
+	} {
+		var page bytes.Buffer
+		if err := c.r.WriteHTML(&page); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(page.String(), c.want) {
+			t.Errorf("the page lacks %q", c.want)
+		}
+	}
+	mixed := fewStep()
+	mixed.Runs[1].Whole = false
+	var page bytes.Buffer
+	if err := mixed.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "<title>Estimated time of a whole run (4 steps)</title>") {
+		t.Error("a chart with an extrapolated run is not titled as estimated")
+	}
+}
