@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // The chart's plot area in SVG user units.
@@ -158,7 +160,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		if _, ok := times[name]; !ok {
 			names = append(names, name)
 		}
-		label := fmt.Sprintf("%s, %d frames", name, run.Frames)
+		label := name + ", " + plural.Count(run.Frames, "frame")
 		times[name] = append(times[name], point{run.Frames, run.Total, fmt.Sprintf("%s: %s s", label, secs(run.Total))})
 		m := run.Peak.VRAM
 		if useRSS {

@@ -279,3 +279,17 @@ func TestChartTitleMeasuredWhole(t *testing.T) {
 		t.Error("a chart with an extrapolated run is not titled as estimated")
 	}
 }
+
+// TestChartOneFrame: a point of a 1-frame run is labelled "1 frame", as
+// the bench's own lines say, not "1 frames".
+func TestChartOneFrame(t *testing.T) {
+	r := sample()
+	r.Runs[0].Frames = 1
+	var page bytes.Buffer
+	if err := r.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if doc := page.String(); !strings.Contains(doc, "<title>832x480, VRAM 32 GiB, 1 frame: 350.0 s</title>") || strings.Contains(doc, ", 1 frames") {
+		t.Errorf("the 1-frame point's label:\n%s", doc)
+	}
+}
