@@ -171,13 +171,8 @@ func notSafetensors(path string) error {
 	f.Close()
 	format, _ := modelfile.Sniff(head[:n])
 	switch {
-	case format == modelfile.FormatGGUF:
-		e := &NotSafetensorsError{Path: path, GGUF: true}
-		if gf, err := gguf.Open(path); err == nil {
-			e.Model = modelName(gf)
-			gf.Close()
-		}
-		return e
+	case format == modelfile.FormatGGUF: // (one that does not open: Open names the model of one that does)
+		return &NotSafetensorsError{Path: path, GGUF: true}
 	case format == modelfile.FormatUnknown && n > 8:
 		// (8 bytes or fewer cannot show a safetensors header's start, its
 		// length and '{': a cut file, which the safetensors error calls truncated)
@@ -199,12 +194,20 @@ func modelName(src gguf.Source) string {
 // another kind (a GGUF expert, a PyTorch checkpoint) gives a
 // *NotSafetensorsError saying so.
 func Open(path string) (*File, error) {
-	st, err := safetensors.Open(path)
+	src, _, err := modelfile.Open(path)
 	if err != nil {
 		if nse := notSafetensors(path); nse != nil {
 			return nil, nse
 		}
-		return nil, fmt.Errorf("lora: %w", err) // the safetensors error names the file
+		// modelfile's error names the file and, for an empty, cut or
+		// damaged one, says to download or export it again, as for a model.
+		return nil, fmt.Errorf("lora: %w", err)
+	}
+	st, ok := src.(*safetensors.File)
+	if !ok { // a GGUF file
+		e := &NotSafetensorsError{Path: path, GGUF: true, Model: modelName(src)}
+		src.Close()
+		return nil, e
 	}
 	f, err := newFile(st, st.Metadata(), path)
 	if err != nil {

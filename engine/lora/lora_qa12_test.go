@@ -3,6 +3,7 @@ package lora
 import (
 	"encoding/binary"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -236,5 +237,44 @@ func TestInspectDamagedValues(t *testing.T) {
 	}
 	if _, err := Inspect(path); err == nil || !strings.Contains(err.Error(), `"diffusion_model.blocks.0.self_attn.q.lora_up.weight" holds NaN`) {
 		t.Errorf("Inspect: %v, want an error naming the NaN tensor", err)
+	}
+}
+
+// TestOpenDamagedSaysWhatToDo: an empty, cut or damaged LoRA file is
+// reported as the same file given as a model is (modelfile.Open's words),
+// saying to download or export it again, and naming the file once.
+func TestOpenDamagedSaysWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	if err := safetensors.Write(good, []safetensors.Tensor{zeros("diffusion_model.blocks.0.self_attn.q.lora_down.weight", 2, 64),
+		zeros("diffusion_model.blocks.0.self_attn.q.lora_up.weight", 64, 2)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		content []byte
+		want    string
+	}{
+		"empty.safetensors":  {nil, "the file is empty (0 bytes)"},
+		"four.safetensors":   {data[:4], "truncated file (4 bytes)"},
+		"cut.safetensors":    {data[:len(data)-100], "truncated"},
+		"broken.safetensors": {[]byte("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": broken json}"), "damaged safetensors header"},
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, c.content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(path)
+		if err == nil {
+			t.Fatalf("%s opened", name)
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "lora: "+path+": ") || strings.Count(msg, path) != 1 || !strings.Contains(msg, c.want) ||
+			!strings.Contains(msg, "download or export it again") {
+			t.Errorf("%s: %q, want \"lora: %s: …%s…\" saying to download or export it again", name, msg, path, c.want)
+		}
 	}
 }
