@@ -196,8 +196,12 @@ func modelName(src gguf.Source) string {
 func Open(path string) (*File, error) {
 	src, _, err := modelfile.Open(path)
 	if err != nil {
-		if nse := notSafetensors(path); nse != nil {
-			return nil, nse
+		// (not reading a pipe or a device, which modelfile refused unread:
+		// opening one waits for a writer)
+		if nr := (*modelfile.NotRegularError)(nil); !errors.As(err, &nr) {
+			if nse := notSafetensors(path); nse != nil {
+				return nil, nse
+			}
 		}
 		// modelfile's error names the file and, for an empty, cut or
 		// damaged one, says to download or export it again, as for a model.
