@@ -26,6 +26,8 @@ func (nilColour) At(x, y int) color.Color {
 func TestTensorPixelsWithoutColour(t *testing.T) {
 	short := image.NewPaletted(image.Rect(2, 1, 8, 5), color.Palette{color.Black, color.White})
 	short.SetColorIndex(5, 3, 9)
+	single := image.NewPaletted(image.Rect(0, 0, 4, 4), color.Palette{color.Black})
+	single.SetColorIndex(2, 1, 3)
 	holed := image.NewPaletted(image.Rect(0, 0, 4, 4), color.Palette{color.Black, nil})
 	holed.SetColorIndex(1, 2, 1)
 	for name, c := range map[string]struct {
@@ -33,6 +35,7 @@ func TestTensorPixelsWithoutColour(t *testing.T) {
 		want string
 	}{
 		"index past the palette": {short, "pixel (5, 3) uses palette index 9, the palette has 2 colours"},
+		"one colour":             {single, "pixel (2, 1) uses palette index 3, the palette has 1 colour"},
 		"empty palette":          {image.NewPaletted(image.Rect(0, 0, 4, 4), nil), "pixel (0, 0) uses palette index 0, the palette has 0 colours"},
 		"nil palette colour":     {holed, "pixel (1, 2) uses palette index 1, a nil colour"},
 		"At returns nil":         {nilColour{image.Rect(0, 0, 6, 4)}, "pixel (3, 2) has no colour (At returned nil)"},

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // cubicA is the cubic convolution coefficient of torch's bicubic mode.
@@ -219,7 +221,7 @@ func readRow(img image.Image, y int, dst []uint8) error {
 		for x := range b.Dx() {
 			i := m.ColorIndexAt(b.Min.X+x, y)
 			if int(i) >= len(m.Palette) {
-				return fmt.Errorf("pixel (%d, %d) uses palette index %d, the palette has %d colours", b.Min.X+x, y, i, len(m.Palette))
+				return fmt.Errorf("pixel (%d, %d) uses palette index %d, the palette has %s", b.Min.X+x, y, i, plural.Count(len(m.Palette), "colour"))
 			}
 			if m.Palette[i] == nil {
 				return fmt.Errorf("pixel (%d, %d) uses palette index %d, a nil colour", b.Min.X+x, y, i)
