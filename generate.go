@@ -866,8 +866,10 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 // *pipeline.NonFiniteError, which names the expert and the step) as that
 // expert's fault, a *ModelError naming its file: the image, the text and the
 // VAE's encoding were finite when the expert took them, so broken weights in
-// the expert file, or a LoRA attached to it, are the likely cause. Other
-// errors are returned as they are.
+// the expert file, or a LoRA attached to it, are the likely cause (the
+// message also names what else can overflow a sound expert: a guidance or
+// shift far from the defaults, 8-bit attention). Other errors are returned
+// as they are.
 func (p *Pipeline) expertNonFinite(err error, loras []LoRA) error {
 	var nf *pipeline.NonFiniteError
 	if !errors.As(err, &nf) {
@@ -883,10 +885,12 @@ func (p *Pipeline) expertNonFinite(err error, loras []LoRA) error {
 			attached = append(attached, l.Path)
 		}
 	}
-	msg := "its weights are likely broken: download or convert it again"
+	// A request far from the defaults can overflow a sound expert too.
+	const other = "; if the guidance or shift is far from the defaults, or the attention is int8 or fp8, try the defaults first"
+	msg := "its weights are likely broken: download or convert it again" + other
 	if len(attached) > 0 {
-		msg = fmt.Sprintf("its weights or a LoRA attached to it (%s) are likely broken: run without the LoRAs (Request.LoRAs) to tell which, and download or convert the broken file again",
-			strings.Join(attached, ", "))
+		msg = fmt.Sprintf("its weights or a LoRA attached to it (%s) are likely broken: run without the LoRAs (Request.LoRAs) to tell which, and download or convert the broken file again%s",
+			strings.Join(attached, ", "), other)
 	}
 	return &ModelError{Role: role, Path: path, Msg: msg, Err: err}
 }
