@@ -194,11 +194,12 @@ func modelName(src gguf.Source) string {
 // another kind (a GGUF expert, a PyTorch checkpoint) gives a
 // *NotSafetensorsError saying so.
 func Open(path string) (*File, error) {
-	src, _, err := modelfile.Open(path)
+	src, format, err := modelfile.Open(path)
 	if err != nil {
 		// (not reading a pipe or a device, which modelfile refused unread:
-		// opening one waits for a writer)
-		if nr := (*modelfile.NotRegularError)(nil); !errors.As(err, &nr) {
+		// opening one waits for a writer; nor a file modelfile took for a
+		// damaged or cut safetensors one, which its error says to replace)
+		if nr := (*modelfile.NotRegularError)(nil); !errors.As(err, &nr) && format != modelfile.FormatSafetensors {
 			if nse := notSafetensors(path); nse != nil {
 				return nil, nse
 			}

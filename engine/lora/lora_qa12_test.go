@@ -262,6 +262,8 @@ func TestOpenDamagedSaysWhatToDo(t *testing.T) {
 		"four.safetensors":   {data[:4], "truncated file (4 bytes)"},
 		"cut.safetensors":    {data[:len(data)-100], "truncated"},
 		"broken.safetensors": {[]byte("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": broken json}"), "damaged safetensors header"},
+		// a plausible header length, but byte 8 is no '{': damaged too, not "another kind of file"
+		"nobrace.safetensors": {[]byte("\x10\x00\x00\x00\x00\x00\x00\x00xxxxxxxxxxxxxxxxxxxxxxxx"), "damaged safetensors header"},
 	} {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, c.content, 0o644); err != nil {
