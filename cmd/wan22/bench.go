@@ -203,7 +203,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(seedValue{&f.seed}, "seed", "noise and synthetic-weight seed (0 to 18446744073709551615)")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto")
 	fs.StringVar(&f.attention, "attention", "bf16", attentionUsage)
-	fs.StringVar(&f.jsonPath, "json", "", "write the report as JSON to this file; must not exist")
+	fs.StringVar(&f.jsonPath, "json", "", "write the report as JSON to this file (not \"-\": no standard output); must not exist")
 	fs.StringVar(&f.htmlPath, "html", "", "write the chart as a self-contained HTML file; must not exist")
 	fs.StringVar(&f.compare, "compare", "", "a previous --json report: print the ratios of this run to it")
 	fs.StringVar(&f.torch, "torch-json", "", "output of bench/torch/wan_e2e.py: show PyTorch's times beside wan22's")
@@ -486,6 +486,13 @@ func (f *benchFlags) checkReportOutputs() error {
 	for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
 		if o.path == "" {
 			continue
+		}
+		if o.path == "-" {
+			// The report is a file: the terminal gets the table, and a
+			// file named "-" is what a user asking for standard output
+			// does not want.
+			return fmt.Errorf("%s -: the report is written to a file, not to standard output: give a file name (e.g. %s report%s)",
+				o.flag, o.flag, map[string]string{"--json": ".json", "--html": ".html"}[o.flag])
 		}
 		if namedAsSynth(o.path, f.synthDir) {
 			return fmt.Errorf("%s %s is named as the synthetic models the bench writes into --synth-dir %s (synth-*.gguf, synth-*.safetensors), and would replace one: give the report another name",

@@ -182,3 +182,19 @@ func TestBenchTinySynthFlagsAdvice(t *testing.T) {
 	}
 	assertEmptyDir(t, tmp)
 }
+
+// TestBenchReportDashRefused: --json - or --html - (standard output, as
+// many tools read "-") is a usage error before any work; the bench wrote
+// the report to a file named "-" in the working folder.
+func TestBenchReportDashRefused(t *testing.T) {
+	tmp := isolateTemp(t)
+	t.Chdir(tmp)
+	for _, flag := range []string{"--json", "--html"} {
+		code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", flag, "-")
+		want := flag + " -: the report is written to a file, not to standard output"
+		if code != 2 || !strings.Contains(stderr, want) || strings.Contains(stdout, "measuring") {
+			t.Errorf("%s -: exit %d, stdout %q, stderr %q; want 2 and %q", flag, code, stdout, stderr, want)
+		}
+	}
+	assertEmptyDir(t, tmp)
+}
