@@ -27,22 +27,36 @@ func poisonDecoder(t *testing.T, src, dir string) string {
 	require.NoError(t, err)
 	tensors := f.Tensors()
 	require.NoError(t, f.Close())
-	b, err := os.ReadFile(dst)
+	n := poisonF32(t, dst, tensors, func(ti gguf.TensorInfo) bool {
+		if !strings.HasPrefix(ti.Name, "decoder.") {
+			return false
+		}
+		require.Equal(t, gguf.TypeF32, ti.Type, ti.Name)
+		return true
+	})
+	require.Positive(t, n, "the VAE has decoder tensors")
+	return dst
+}
+
+// poisonF32 sets every value of the F32 tensors of the file at path that
+// pick chooses (tensors: the file's list, absolute offsets) to NaN, and
+// returns how many tensors it poisoned.
+func poisonF32(t *testing.T, path string, tensors []gguf.TensorInfo, pick func(gguf.TensorInfo) bool) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	n := 0
 	for _, ti := range tensors {
-		if !strings.HasPrefix(ti.Name, "decoder.") {
+		if !pick(ti) {
 			continue
 		}
-		require.Equal(t, gguf.TypeF32, ti.Type, ti.Name)
 		for o := ti.Offset; o < ti.Offset+ti.Size; o += 4 {
 			binary.LittleEndian.PutUint32(b[o:], math.Float32bits(float32(math.NaN())))
 		}
 		n++
 	}
-	require.Positive(t, n, "the VAE has decoder tensors")
-	require.NoError(t, os.WriteFile(dst, b, 0o644))
-	return dst
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	return n
 }
 
 // A VAE whose decoder makes NaN frames fails the run naming the VAE file,
@@ -70,20 +84,10 @@ func poisonExpert(t *testing.T, src, dir, name string) string {
 	require.NoError(t, err)
 	tensors := f.Tensors()
 	require.NoError(t, f.Close())
-	b, err := os.ReadFile(dst)
-	require.NoError(t, err)
-	n := 0
-	for _, ti := range tensors {
-		if !strings.HasPrefix(ti.Name, "blocks.0.") || ti.Type != gguf.TypeF32 {
-			continue
-		}
-		for o := ti.Offset; o < ti.Offset+ti.Size; o += 4 {
-			binary.LittleEndian.PutUint32(b[o:], math.Float32bits(float32(math.NaN())))
-		}
-		n++
-	}
+	n := poisonF32(t, dst, tensors, func(ti gguf.TensorInfo) bool {
+		return strings.HasPrefix(ti.Name, "blocks.0.") && ti.Type == gguf.TypeF32
+	})
 	require.Positive(t, n, "the expert has F32 tensors in its first block")
-	require.NoError(t, os.WriteFile(dst, b, 0o644))
 	return dst
 }
 
