@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/engine/lora"
@@ -154,13 +157,47 @@ func checkExpertLoRAs(path, what string, loras []LoRA, read map[string]bool) err
 		}
 		if err == nil && !read[l.Path] {
 			read[l.Path] = true
-			err = f.CheckValues()
+			err = checkValuesOnce(f, l.Path)
 		}
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("LoRA for the %s %s: %w", what, path, err)
 		}
 	}
+	return nil
+}
+
+// fileID is a file as it stands: its path, size and modification time.
+type fileID struct {
+	path string
+	size int64
+	mod  time.Time
+}
+
+// valuesChecked holds the LoRA files whose values checkValuesOnce found
+// finite, as they stood then: a Generate checks its LoRAs when it resolves
+// the request and again in I2V (and the CLI resolves once more to print its
+// estimate), and reading a large LoRA three times would be work done twice.
+var valuesChecked sync.Map // fileID → struct{}
+
+// checkValues is lora.File.CheckValues (a variable for the tests).
+var checkValues = (*lora.File).CheckValues
+
+// checkValuesOnce runs f's CheckValues unless the file at path, unchanged
+// since (size and modification time), already passed it.
+func checkValuesOnce(f *lora.File, path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return checkValues(f)
+	}
+	id := fileID{path, st.Size(), st.ModTime()}
+	if _, ok := valuesChecked.Load(id); ok {
+		return nil
+	}
+	if err := checkValues(f); err != nil {
+		return err
+	}
+	valuesChecked.Store(id, struct{}{})
 	return nil
 }
 

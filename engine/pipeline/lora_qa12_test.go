@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"log/slog"
 	"math"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wan22/wan22/engine/lora"
 	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/safetensors"
 )
@@ -81,4 +84,25 @@ func TestMergeQuantizedWarns(t *testing.T) {
 	_, _, err = collect(t, newCounting(), m, o)
 	require.NoError(t, err)
 	require.Empty(t, logs.String())
+}
+
+// TestLoRAValuesReadOnce: a LoRA file's values are read once while it stands
+// unchanged, however often its LoRAs are checked (a Generate resolves the
+// request, then I2V checks again), and again once the file has changed.
+func TestLoRAValuesReadOnce(t *testing.T) {
+	m := tinyModels(t)
+	c := tinymodels.DiT()
+	path := writeFile(t, "once.safetensors", loraTensors(2, 3, map[string][2]int{"blocks.1.ffn.2": {c.Dim, c.FFNDim}})...)
+	reads := 0
+	saved := checkValues
+	checkValues = func(f *lora.File) error { reads++; return saved(f) }
+	defer func() { checkValues = saved }()
+	loras := []LoRA{{Path: path, Strength: 1}} // both experts: one read already within a call
+	require.NoError(t, CheckLoRAs(m, loras))
+	require.NoError(t, CheckLoRAs(m, loras))
+	require.Equal(t, 1, reads)
+	later := time.Now().Add(time.Minute)
+	require.NoError(t, os.Chtimes(path, later, later)) // a file changed since
+	require.NoError(t, CheckLoRAs(m, loras))
+	require.Equal(t, 2, reads)
 }
