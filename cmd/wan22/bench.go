@@ -953,7 +953,9 @@ func materialize(ctx context.Context, dir string, files []synthFile, advice stri
 			fmt.Fprintf(stdout, "reusing the synthetic %s %s\n", j.role, j.path)
 			continue
 		}
-		fmt.Fprintf(stdout, "writing a %s %s (%s) to %s\n", formatGB(j.size), j.what, j.role, j.path)
+		// The description ends in its own parenthesis ("… (40 layers, dim
+		// 5120)"): it comes last, after the role and the path.
+		fmt.Fprintf(stdout, "writing the synthetic %s to %s: %s, %s\n", j.role, j.path, formatGB(j.size), j.what)
 		start := time.Now()
 		if err := writeAtomic(ctx, j.path, j.write); err != nil {
 			return err

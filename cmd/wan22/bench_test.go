@@ -223,7 +223,7 @@ func TestBenchSynthetic(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"F16 WAN i2v expert", "(high-noise expert) to " + filepath.Join(dir, "synth-dit-i2v-F16-seed1.gguf"), "umT5 encoder", "F16 experts (one file for both)"} {
+	for _, want := range []string{"F16 WAN i2v expert", "synthetic high-noise expert to " + filepath.Join(dir, "synth-dit-i2v-F16-seed1.gguf") + ": ", "umT5 encoder", "F16 experts (one file for both)"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
