@@ -459,10 +459,8 @@ func checkFields(r Request, s Settings) error {
 	if !known {
 		return requestErr("Solver", fmt.Errorf("wan22: unknown solver %q: use unipc (the default), dpm++, euler or distill (DistillSolver)", s.Solver))
 	}
-	if s.Solver == DistillSolver && len(s.Timesteps) == s.Steps {
-		if _, err := scheduler.NewDistilled(s.Timesteps, s.Shift); err != nil {
-			return requestErr("Timesteps", err)
-		}
+	if err := checkSchedule(r, s); err != nil {
+		return err
 	}
 	if r.Noise != nil {
 		g := (pipeline.Options{Frames: s.Frames, Height: s.Height, Width: s.Width}).Grid()
@@ -481,6 +479,39 @@ func checkFields(r Request, s Settings) error {
 		}
 	}
 	return nil
+}
+
+// checkSchedule builds the sampling schedule of settings s, whose faults
+// the pipeline's own check reports without naming a field: a shift that
+// makes it degenerate (float32 sigmas that do not strictly decrease, or
+// solver coefficients that are not finite: a shift of 1e300, or of 1e-300)
+// is the Shift's fault when the same schedule with the default shift is
+// sound; otherwise the fault is the steps' (or the distill solver's
+// timesteps'). A distill solver whose steps and timesteps differ in number,
+// or timesteps given to another solver, are left to the pipeline's check,
+// as fields that fail only together.
+func checkSchedule(r Request, s Settings) error {
+	field, build := "Steps", func(shift float64) error {
+		_, err := scheduler.New(s.Solver, s.Steps, shift)
+		return err
+	}
+	switch {
+	case s.Solver == DistillSolver && len(s.Timesteps) == s.Steps:
+		field, build = "Timesteps", func(shift float64) error {
+			_, err := scheduler.NewDistilled(s.Timesteps, shift)
+			return err
+		}
+	case s.Solver == DistillSolver || len(s.Timesteps) > 0:
+		return nil
+	}
+	err := build(s.Shift)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, scheduler.ErrDegenerateSchedule) && r.Shift != 0 && build(DefaultShift) == nil {
+		return requestErr("Shift", fmt.Errorf("wan22: the shift %v makes the schedule unusable (%w): give a shift nearer the default, %v", r.Shift, err, DefaultShift))
+	}
+	return requestErr(field, err)
 }
 
 // checkUTF8 refuses a prompt that is not UTF-8 text (e.g. Latin-1 or
