@@ -415,7 +415,13 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 		}
 	}
 	if err := imageprep.CheckSize(s.Width, s.Height); err != nil {
-		return s, requestErr("Width", err)
+		// The size is the request's own (Size makes only sound ones): the
+		// side at fault, the width when both are.
+		field := "Height"
+		if imageprep.CheckSize(s.Width, 16) != nil {
+			field = "Width"
+		}
+		return s, requestErr(field, err)
 	}
 	if r.Tensor != nil && len(r.Tensor) != 3*s.Width*s.Height {
 		return s, requestErr("Tensor", fmt.Errorf("wan22: the prepared Tensor has %d values, want 3×%d×%d", len(r.Tensor), s.Height, s.Width))
@@ -945,9 +951,9 @@ func (p *Pipeline) usable() error {
 
 // RequestError is a Request, or an Output, that cannot run as given; Resolve
 // and Generate return it (errors.As) before any model work. Field names the
-// field at fault ("Frames", "Width", "Image", "Output.Video", …; "" when the
-// fault is in how fields combine, e.g. timesteps for a solver that takes
-// none), and Err says why and what to do (and wraps the engine's own error
+// field at fault ("Frames", "Width", "Height", "Image", "Output.Video", …;
+// "Width" too for a size given by one side only; "" when the fault is in
+// how fields combine, e.g. timesteps for a solver that takes none), and Err says why and what to do (and wraps the engine's own error
 // where there is one, e.g. an *imageprep.SizeError).
 type RequestError struct {
 	Field string

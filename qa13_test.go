@@ -47,6 +47,11 @@ func absurdRequests() []absurd {
 		{"Width", func(r *Request) { r.Width = math.MaxInt }},
 		{"Width", func(r *Request) { r.Width = -16 }},
 		{"Width", func(r *Request) { r.Width = 33 }},
+		// A wrong height was refused as the width's fault.
+		{"Height", func(r *Request) { r.Height = math.MaxInt }},
+		{"Height", func(r *Request) { r.Height = -16 }},
+		{"Height", func(r *Request) { r.Height = 17 }},
+		{"Width", func(r *Request) { r.Width, r.Height = 17, 17 }},
 		{"MaxArea", func(r *Request) { r.Width, r.Height, r.MaxArea = 0, 0, math.MaxInt }},
 		{"MaxArea", func(r *Request) { r.Width, r.Height, r.MaxArea = 0, 0, -1 }},
 		{"Steps", func(r *Request) { r.Steps = math.MaxInt }},
