@@ -35,6 +35,7 @@ package lora
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -382,14 +383,19 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 	case 2:
 		f.Style.Format = "mixed"
 	}
-	for mod, g := range groups {
+	mods := make([]string, 0, len(groups))
+	for mod := range groups {
+		mods = append(mods, mod)
+	}
+	sort.Slice(mods, func(i, j int) bool { return lessName(mods[i], mods[j]) }) // (the first at fault is named, the same each time)
+	for _, mod := range mods {
+		g := groups[mod]
 		a, err := adapterOf(f, mod, g.down, g.up, g.alpha)
 		if err != nil {
 			return nil, fmt.Errorf("lora: %s: %v", name, err)
 		}
 		f.Adapters = append(f.Adapters, a)
 	}
-	sort.Slice(f.Adapters, func(i, j int) bool { return lessName(f.Adapters[i].Module, f.Adapters[j].Module) })
 	for _, d := range diffs {
 		f.Diffs = append(f.Diffs, d)
 	}
@@ -466,6 +472,10 @@ func adapterOf(f *File, mod string, down, up, alpha *gguf.TensorInfo) (Adapter, 
 	if len(ds) < 2 || len(us) < 2 {
 		return a, fmt.Errorf("tensors %s %v and %s %v: a LoRA's matrices have at least 2 dimensions", gguf.Quote(down.Name), ds, gguf.Quote(up.Name), us)
 	}
+	if swappedShapes(ds, us) {
+		return a, fmt.Errorf("tensors %s %v and %s %v look swapped: a LoRA's down (A) matrix is [rank, in] and its up (B) [out, rank], the rank the small dimension, but here the rank %d is on the other side of each: down and up were probably exchanged by %s; write the file again with them the right way round, or ask its author for a fixed one",
+			gguf.Quote(down.Name), ds, gguf.Quote(up.Name), us, ds[1], writer(f.Metadata))
+	}
 	a.Rank, a.Out = int(ds[0]), int(us[0])
 	a.In = int(product(ds[1:]))
 	if a.Rank <= 0 || a.In <= 0 || a.Out <= 0 || product(us[2:]) != 1 || int(us[1]) != a.Rank {
@@ -490,6 +500,44 @@ func adapterOf(f *File, mod string, down, up, alpha *gguf.TensorInfo) (Adapter, 
 		a.AlphaKey, a.Alpha, a.HasAlpha = alpha.Name, v[0], true
 	}
 	return a, nil
+}
+
+// swappedShapes reports whether down ds and up us are the shapes of an
+// adapter whose matrices were exchanged: down [out, rank] and up [rank, in]
+// (trailing 1s allowed), the rank they share smaller than the other
+// dimension of each. A real adapter's shared dimension is the rank on the
+// other side (down [rank, in], up [out, rank]), so this holds for one only
+// if its rank exceeded both in and out, which no LoRA's does; for a square
+// module (in = out) an exchanged pair would otherwise pass the shape check
+// as one of rank dim, and the file be called a LoRA for a model of hidden
+// size rank.
+func swappedShapes(ds, us []int64) bool {
+	if len(ds) < 2 || len(us) < 2 || product(ds[2:]) != 1 || product(us[2:]) != 1 {
+		return false
+	}
+	r := ds[1]
+	return r > 0 && r == us[0] && r < ds[0] && r < us[1]
+}
+
+// writer names what probably wrote a LoRA file, from its metadata: the
+// "software" name ai-toolkit records, the ss_* keys of kohya's sd-scripts
+// and musubi-tuner (with ss_network_module), or a conversion script when
+// none tells.
+func writer(meta map[string]string) string {
+	var sw struct{ Name string }
+	if json.Unmarshal([]byte(meta["software"]), &sw) == nil && sw.Name != "" {
+		return fmt.Sprintf("the tool that wrote it (%s, says its metadata) or a script that converted it since", sw.Name)
+	}
+	kohya := "kohya's sd-scripts or musubi-tuner (its ss_* metadata)"
+	if m := meta["ss_network_module"]; m != "" {
+		kohya = fmt.Sprintf("kohya's sd-scripts or musubi-tuner (its metadata names the network module %s)", m)
+	}
+	for k := range meta {
+		if strings.HasPrefix(k, "ss_") {
+			return kohya + " or a script that converted it since"
+		}
+	}
+	return "the script that wrote or converted it, most likely one between the PEFT (lora_A/lora_B) and the kohya (lora_down/lora_up) names"
 }
 
 func product(s []int64) int64 {
