@@ -117,7 +117,7 @@ type Request struct {
 	// Width and Height give the output size (multiples of 16); when zero it
 	// follows from MaxArea and the image's aspect ratio, as the official code.
 	Width, Height int
-	MaxArea       int // pixels; 0: 1280×720
+	MaxArea       int // pixels; 0: 1280×720; negative is refused, even with Width and Height
 
 	Steps  int     // 0: 40, or the length of Timesteps for DistillSolver
 	Shift  float64 // 0: 5.0
@@ -403,6 +403,11 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 			}
 			return s, requestErr("Image", fmt.Errorf("wan22: the request's image %w%s", err, hint))
 		}
+	}
+	if r.MaxArea < 0 {
+		// Refused even where the size is given and MaxArea unused: no
+		// request means it.
+		return s, requestErr("MaxArea", fmt.Errorf("wan22: the max area must be a positive number of pixels (0: 1280×720), got %d", r.MaxArea))
 	}
 	if (s.Width == 0) != (s.Height == 0) {
 		return s, requestErr("Width", fmt.Errorf("wan22: give both width and height, or neither (got %dx%d)", s.Width, s.Height))

@@ -54,6 +54,8 @@ func absurdRequests() []absurd {
 		{"Width", func(r *Request) { r.Width, r.Height = 17, 17 }},
 		{"MaxArea", func(r *Request) { r.Width, r.Height, r.MaxArea = 0, 0, math.MaxInt }},
 		{"MaxArea", func(r *Request) { r.Width, r.Height, r.MaxArea = 0, 0, -1 }},
+		// Negative with the size given, where it is unused: it was ignored.
+		{"MaxArea", func(r *Request) { r.MaxArea = -1 }},
 		{"Steps", func(r *Request) { r.Steps = math.MaxInt }},
 		{"Steps", func(r *Request) { r.Steps = -1 }},
 		{"SwitchStep", func(r *Request) { r.SwitchStep = math.MaxInt }},
