@@ -829,7 +829,13 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, p.finish()) }()
+	defer func() {
+		// Joined only with an error of its own: the run's error comes back
+		// as it is, for a caller's type switch or comparison.
+		if ferr := p.finish(); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+	}()
 	defer stop(nil)
 	s, err := p.Resolve(r)
 	if err != nil {

@@ -1,6 +1,7 @@
 package wan22
 
 import (
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -117,4 +118,33 @@ func TestAbsurdFieldsNameTheirField(t *testing.T) {
 	r.Shift = 1e-10 // extreme, yet a sound UniPC schedule of 2 steps
 	_, err = p.Resolve(r)
 	require.NoError(t, err)
+}
+
+// TestGenerateErrorsAsReturned: Generate returns its refusals and failures
+// as they are, so that a type switch or a comparison finds them as a
+// Resolve's does; they came back inside an errors.Join with the (nil)
+// error of ending the run's turn, a *errors.joinError for every failure.
+func TestGenerateErrorsAsReturned(t *testing.T) {
+	p := open(t, tiny)
+	frames := Output{Frame: func(int, *image.RGBA) error { return nil }}
+	r := tinyRequest()
+	r.Frames = 6
+	err := p.Generate(context.Background(), r, frames)
+	re, ok := err.(*RequestError)
+	require.True(t, ok, "%T: %v", err, err)
+	require.Equal(t, "Frames", re.Field)
+
+	broken := errors.New("disk full")
+	err = p.Generate(context.Background(), tinyRequest(), Output{Frame: func(int, *image.RGBA) error { return broken }})
+	oe, ok := err.(*OutputError)
+	require.True(t, ok, "%T: %v", err, err)
+	require.Equal(t, "Frame", oe.Output)
+	require.Same(t, broken, oe.Err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = p.Generate(ctx, tinyRequest(), frames)
+	require.ErrorIs(t, err, context.Canceled)
+	_, joined := err.(interface{ Unwrap() []error })
+	require.False(t, joined, "%T: %v", err, err)
 }

@@ -636,7 +636,10 @@ func (p *Pipeline) begin(ctx context.Context) (context.Context, context.CancelCa
 	if closed {
 		// Close came as the turn did, and left the release to this run.
 		stop(ErrClosed)
-		return nil, nil, errors.Join(ErrClosed, p.finish())
+		if err := p.finish(); err != nil {
+			return nil, nil, errors.Join(ErrClosed, err)
+		}
+		return nil, nil, ErrClosed
 	}
 	return run, stop, nil
 }
