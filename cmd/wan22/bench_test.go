@@ -731,7 +731,8 @@ func TestBenchDistillLoRA(t *testing.T) {
 		"solver distill (timesteps 1000,750,500,250), shift 5, guidance 1 (no unconditional pass), experts switch at boundary 0.9",
 		"LoRA " + high + " at strength 1 on the high-noise expert",
 		"LoRA " + low + " at strength 1 on the low-noise expert",
-		fmt.Sprintf("rank-4 BF16 LoRA (every attention and FFN linear of %d blocks) (LoRA of the high-noise expert)", tiny.Layers),
+		fmt.Sprintf("writing the synthetic LoRA of the high-noise expert to %s: ", high),
+		fmt.Sprintf(", rank-4 BF16 LoRA (every attention and FFN linear of %d blocks)\n", tiny.Layers),
 		"measured 2 high + 2 low steps: the whole 4-step schedule, nothing extrapolated (distill, shift 5, CFG 1/1)",
 		"LoRA " + high + " at strength 1 on the high-noise expert (synthetic, rank 4)\n",
 	} {
