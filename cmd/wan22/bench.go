@@ -426,12 +426,12 @@ func (f *benchFlags) check() (benchPlan, error) {
 	}
 	if f.compare != "" {
 		if p.compare, err = benchreport.ReadFile(f.compare); err != nil {
-			return p, fmt.Errorf("--compare: %w", err)
+			return p, fmt.Errorf("--compare %w", err) // "--compare r.json does not exist: …"
 		}
 	}
 	if f.torch != "" {
 		if p.torch, err = benchreport.ReadTorch(f.torch); err != nil {
-			return p, fmt.Errorf("--torch-json: %w", err)
+			return p, fmt.Errorf("--torch-json %w", err)
 		}
 	}
 	return p, nil

@@ -56,14 +56,15 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 	for i, path := range files {
 		r, err := benchreport.ReadFile(path)
 		if err != nil {
-			return usageError(stderr, "bench", "--from-json: %v", err)
+			// The error names the file: "--from-json r.json does not exist: …".
+			return usageError(stderr, "bench", "--from-json %v", err)
 		}
 		srcs[i] = benchreport.Source{File: path, Report: r}
 	}
 	var old *benchreport.Report
 	if f.compare != "" {
 		if old, err = benchreport.ReadFile(f.compare); err != nil {
-			return usageError(stderr, "bench", "--compare: %v", err)
+			return usageError(stderr, "bench", "--compare %v", err)
 		}
 	}
 	rep, err := benchreport.Merge(srcs)

@@ -25,11 +25,13 @@ type FormatError struct {
 	Problem string // what is wrong, and where useful what to do
 }
 
+// Error is the problem in words for the user, who reads it after the
+// file's name (ReadFile): no package prefix.
 func (e *FormatError) Error() string {
 	if e.Field == "" {
-		return "benchreport: " + e.Problem
+		return e.Problem
 	}
-	return "benchreport: " + e.Field + " " + e.Problem
+	return e.Field + " " + e.Problem
 }
 
 // giveReport is the advice of a file that is not a report at all.

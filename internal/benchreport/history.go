@@ -22,7 +22,7 @@ const historyStamp = "20060102T150405.000000000Z"
 func HistoryDir() (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("benchreport: no cache folder for the bench history: %w", err)
+		return "", fmt.Errorf("no cache folder for the bench history: %w", err)
 	}
 	return filepath.Join(cache, "wan22", "bench"), nil
 }
@@ -36,7 +36,7 @@ func SaveHistory(r *Report) (string, error) {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("benchreport: bench history: %w", err)
+		return "", fmt.Errorf("bench history: %w", err)
 	}
 	base := r.Created.UTC().Format(historyStamp)
 	path := filepath.Join(dir, base+".json")
@@ -47,7 +47,7 @@ func SaveHistory(r *Report) (string, error) {
 		path = filepath.Join(dir, fmt.Sprintf("%s_%d.json", base, i)) // sorts after base.json
 	}
 	if err := r.WriteFile(path); err != nil {
-		return "", fmt.Errorf("benchreport: bench history: %w", err)
+		return "", fmt.Errorf("bench history: %w", err)
 	}
 	return path, rotateHistory(dir, HistoryKeep)
 }
@@ -73,12 +73,12 @@ func historyFiles(dir string) ([]string, error) {
 func rotateHistory(dir string, keep int) error {
 	names, err := historyFiles(dir)
 	if err != nil {
-		return fmt.Errorf("benchreport: bench history: %w", err)
+		return fmt.Errorf("bench history: %w", err)
 	}
 	var errs []error
 	for len(names) > keep {
 		if err := os.Remove(filepath.Join(dir, names[0])); err != nil {
-			errs = append(errs, fmt.Errorf("benchreport: removing an old bench report: %w", err))
+			errs = append(errs, fmt.Errorf("removing an old bench report: %w", err))
 		}
 		names = names[1:]
 	}
@@ -98,7 +98,7 @@ func LoadHistory() ([]Report, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("benchreport: bench history: %w", err)
+		return nil, fmt.Errorf("bench history: %w", err)
 	}
 	var reps []Report
 	for _, n := range names {

@@ -1,6 +1,7 @@
 package benchreport
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -26,7 +27,8 @@ type SourceInfo struct {
 
 // MergeError is Merge's refusal: reports A and B (file names) cannot be
 // one report because they differ in What, A's value being AValue and B's
-// BValue; or, with What "run", both hold the run AValue.
+// BValue; or, with What "run", both hold the run AValue. Its message is
+// for the user: it names both files and says what to do.
 type MergeError struct {
 	A, B           string
 	What           string
@@ -36,12 +38,12 @@ type MergeError struct {
 func (e *MergeError) Error() string {
 	switch e.What {
 	case "run":
-		return fmt.Sprintf("benchreport: %s and %s both have the run %s: merge only one of them", e.A, e.B, e.AValue)
+		return fmt.Sprintf("%s and %s both have the run %s: merge only one of them", e.A, e.B, e.AValue)
 	case "machine", "build":
-		return fmt.Sprintf("benchreport: %s ran on %s, %s on %s: merge reports of one machine and wan22 build only (the merged report has one %s)",
+		return fmt.Sprintf("%s ran on %s, %s on %s: merge reports of one machine and wan22 build only (the merged report has one %s)",
 			e.A, e.AValue, e.B, e.BValue, e.What)
 	}
-	return fmt.Sprintf("benchreport: %s ran %s %s, %s ran %s %s: one report holds one workflow (only the models and the measured steps may differ per run): merge them separately",
+	return fmt.Sprintf("%s ran %s %s, %s ran %s %s: one report holds one workflow (only the models and the measured steps may differ per run): merge them separately",
 		e.A, e.What, e.AValue, e.B, e.What, e.BValue)
 }
 
@@ -62,7 +64,7 @@ func (e *MergeError) Error() string {
 // Created is the newest report's. Merge does not modify the reports.
 func Merge(srcs []Source) (*Report, error) {
 	if len(srcs) == 0 {
-		return nil, fmt.Errorf("benchreport: no report to merge")
+		return nil, errors.New("no report to merge")
 	}
 	first := srcs[0]
 	out := &Report{Schema: Schema, Machine: first.Report.Machine, Settings: first.Report.Settings}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -307,9 +308,10 @@ func Decode(rd io.Reader) (*Report, error) {
 	return decodeStrict(rd)
 }
 
-// ReadFile reads a report written by WriteFile.
+// ReadFile reads a report written by WriteFile. Its errors are for the
+// user: each names path once and says what to do.
 func ReadFile(path string) (*Report, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, giveReport)
 	if err != nil {
 		return nil, err
 	}
@@ -319,6 +321,40 @@ func ReadFile(path string) (*Report, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return r, nil
+}
+
+// inputError is a file that cannot be read, in words that name it once
+// (the system's error, which names it too, is kept for errors.Is).
+type inputError struct {
+	msg string
+	err error
+}
+
+func (e *inputError) Error() string { return e.msg }
+func (e *inputError) Unwrap() error { return e.err }
+
+// openInput opens the file at path to read: a report, or a PyTorch
+// reference. A missing file, a folder and a file the system will not open
+// are errors that name path once and say what to do (give: what file to
+// give instead of a folder).
+func openInput(path, give string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		cause := err
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			cause = pe.Err // the path is said once, in the message
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &inputError{path + " does not exist: check the path", err}
+		}
+		return nil, &inputError{fmt.Sprintf("%s cannot be opened: %v", path, cause), err}
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s is a folder: %s", path, give)
+	}
+	return f, nil
 }
 
 // WriteAtomic writes a file through a temporary file in the same folder
@@ -346,7 +382,7 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 // WriteFile writes r as JSON to path atomically.
 func (r *Report) WriteFile(path string) error {
 	if r.Schema == "" {
-		return errors.New("benchreport: the report has no schema")
+		return errors.New("the report has no schema")
 	}
 	return WriteAtomic(path, r.Encode)
 }

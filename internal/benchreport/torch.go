@@ -3,7 +3,7 @@ package benchreport
 import (
 	"encoding/json"
 	"fmt"
-	"os"
+	"io"
 )
 
 // TorchSchema identifies the JSON that bench/torch/wan_e2e.py prints.
@@ -39,9 +39,14 @@ type TorchEntry struct {
 
 // ReadTorch reads and checks a wan_e2e.py output file.
 func ReadTorch(path string) (*Torch, error) {
-	b, err := os.ReadFile(path)
+	f, err := openInput(path, "give the output of bench/torch/wan_e2e.py")
 	if err != nil {
 		return nil, err
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	var t Torch
 	if err := json.Unmarshal(b, &t); err != nil {
