@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"math"
@@ -100,30 +101,75 @@ func (l LoRA) validate() error {
 // deltas (.diff) are not for quantized matrices, which are applied only to
 // F32/F16/BF16 weights. Each file's values are read once, for NaNs and
 // infinities (lora.File.CheckValues): a LoRA is small beside the experts, and
-// a damaged one would otherwise fail only when its expert loads.
+// a damaged one would otherwise fail only when its expert loads. A LoRA for
+// both experts is checked against both at once, and its error says so: the
+// experts it was given for, or the one that refuses it.
 func CheckLoRAs(m Models, loras []LoRA) error {
 	for _, l := range loras {
 		if err := l.validate(); err != nil {
 			return err
 		}
 	}
+	experts := map[Stage]*expertHeader{}
+	defer func() {
+		for _, e := range experts {
+			e.src.Close()
+		}
+	}()
 	read := map[string]bool{} // the paths whose values were checked
+	// The high-noise expert's LoRAs (those for both included), then the
+	// low-noise expert's own.
 	for _, s := range []Stage{HighNoise, LowNoise} {
-		var mine []LoRA
 		for _, l := range loras {
-			if l.Expert.appliesTo(s) {
-				mine = append(mine, l)
+			if !l.Expert.appliesTo(s) || (s == LowNoise && l.Expert == LoRABoth) {
+				continue
 			}
-		}
-		if len(mine) == 0 {
-			continue
-		}
-		path, what := m.expert(s)
-		if err := checkExpertLoRAs(path, what, mine, read); err != nil {
-			return err
+			var hs []*expertHeader
+			for _, st := range []Stage{HighNoise, LowNoise} {
+				if !l.Expert.appliesTo(st) {
+					continue
+				}
+				h, err := openExpertHeader(m, st, experts)
+				if err != nil {
+					return err
+				}
+				hs = append(hs, h)
+			}
+			if err := checkLoRA(l, hs, read); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// expertHeader is an expert's file opened for its header: its path, role
+// ("high-noise expert"), tensors and shape.
+type expertHeader struct {
+	path, what string
+	src        gguf.Source
+	arch       lora.Arch
+}
+
+// openExpertHeader opens the expert of stage s of m, once: open keeps those
+// opened, for the caller to close.
+func openExpertHeader(m Models, s Stage, open map[Stage]*expertHeader) (*expertHeader, error) {
+	if h, ok := open[s]; ok {
+		return h, nil
+	}
+	path, what := m.expert(s)
+	src, _, err := modelfile.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	cfg, err := dit.ConfigFrom(src)
+	if err != nil {
+		src.Close()
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	h := &expertHeader{path: path, what: what, src: src, arch: cfg.Arch()}
+	open[s] = h
+	return h, nil
 }
 
 // expert returns the model file and role of the expert of stage s.
@@ -134,34 +180,51 @@ func (m Models) expert(s Stage) (path, what string) {
 	return m.Low, "low-noise expert"
 }
 
-// checkExpertLoRAs checks loras against the expert file at path, and the
-// values of those whose path is not in read yet (adding it).
-func checkExpertLoRAs(path, what string, loras []LoRA, read map[string]bool) error {
-	src, _, err := modelfile.Open(path)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+// checkLoRA checks l against the experts hs it applies to (one, or both for
+// LoRABoth), and its values unless its path is in read (adding it). An
+// error of the file itself (it does not open, its values are damaged) says
+// which experts it was given for; one of an expert (the LoRA is for another
+// model, a delta of a quantized matrix) names the expert file, or both when
+// both refuse it.
+func checkLoRA(l LoRA, hs []*expertHeader, read map[string]bool) error {
+	given := "the " + hs[0].what
+	if len(hs) > 1 {
+		given = "the high-noise expert and the low-noise expert"
 	}
-	defer src.Close()
-	cfg, err := dit.ConfigFrom(src)
+	f, err := lora.Open(l.Path)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", what, path, err)
+		return fmt.Errorf("LoRA for %s: %w", given, err)
 	}
-	for _, l := range loras {
-		f, err := lora.Open(l.Path)
-		if err != nil {
-			return fmt.Errorf("LoRA for the %s: %w", what, err)
-		}
-		err = f.Check(cfg.Arch())
+	defer f.Close()
+	var first error
+	var refused, took []*expertHeader
+	for _, h := range hs {
+		err := f.Check(h.arch)
 		if err == nil {
-			err = checkDeltaTypes(f, src)
+			err = checkDeltaTypes(f, h.src)
 		}
-		if err == nil && !read[l.Path] {
-			read[l.Path] = true
-			err = checkValuesOnce(f, l.Path)
+		if err == nil {
+			took = append(took, h)
+			continue
 		}
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("LoRA for the %s %s: %w", what, path, err)
+		refused = append(refused, h)
+		first = cmp.Or(first, err)
+	}
+	switch {
+	case len(refused) == 0:
+	case len(hs) == 1:
+		return fmt.Errorf("LoRA for the %s %s: %w", refused[0].what, refused[0].path, first)
+	case len(took) == 1:
+		return fmt.Errorf("LoRA for both experts, refused by the %s %s (the %s %s accepts it): %w", refused[0].what, refused[0].path, took[0].what, took[0].path, first)
+	case hs[0].path == hs[1].path:
+		return fmt.Errorf("LoRA for the high-noise expert and the low-noise expert (both %s): %w", hs[0].path, first)
+	default:
+		return fmt.Errorf("LoRA for the high-noise expert %s and the low-noise expert %s: %w", hs[0].path, hs[1].path, first)
+	}
+	if !read[l.Path] {
+		read[l.Path] = true
+		if err := checkValuesOnce(f, l.Path); err != nil {
+			return fmt.Errorf("LoRA for %s: %w", given, err)
 		}
 	}
 	return nil
