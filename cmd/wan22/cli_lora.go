@@ -81,7 +81,7 @@ func splitLoRA(v, goos string, exists func(string) bool) (path string, strength 
 	if a, b := exists(v), exists(before); a != b {
 		whole = a
 	}
-	st, perr := strconv.ParseFloat(after, 64)
+	st, perr := parseStrength(after)
 	if perr == nil && !whole {
 		return before, st, nil
 	}
@@ -91,6 +91,13 @@ func splitLoRA(v, goos string, exists func(string) bool) (path string, strength 
 		re.Value = after
 		return before, 1, re
 	}
+	// Go's syntax but not a plain number (1_0, 0x1p-2, Inf): a strength
+	// unless the whole value names a file.
+	var re *FlagRangeError
+	var se *strengthError
+	if (errors.As(perr, &re) || errors.As(perr, &se)) && !whole && !exists(v) {
+		return before, 1, perr
+	}
 	// An existing file before the colon, the whole value none: the rest was
 	// meant as its strength, even after a lone letter.
 	fileThenWord := exists(before) && !exists(v)
@@ -98,6 +105,66 @@ func splitLoRA(v, goos string, exists func(string) bool) (path string, strength 
 		return v, 1, nil
 	}
 	return v, 1, fmt.Errorf("want FILE or FILE:STRENGTH, and %q is not a number", after)
+}
+
+// strengthError is parseStrength's error for a strength Go's number syntax
+// reads but wan22 does not: 1_0, 0x1p-2, Inf, NaN.
+type strengthError struct {
+	value, why string
+}
+
+func (e *strengthError) Error() string {
+	return fmt.Sprintf("strength %s: %s", e.value, e.why)
+}
+
+// parseStrength reads a LoRA strength, a plain decimal number: an optional
+// sign, digits with at most one dot among them, and an optional exponent
+// (e or E, an optional sign, digits), as 1, 0.8, -.5 or 5e-1. What Go's
+// strconv.ParseFloat reads besides is refused, saying what is wrong: 1_0,
+// which it reads as 10 (an underscore between digits), and a hexadecimal
+// 0x1p-2 are a *strengthError; Inf, Infinity and NaN a *FlagRangeError (a
+// finite number is wanted). A plain number beyond float64 (1e400) is
+// ParseFloat's range error; anything else its syntax error.
+func parseStrength(s string) (float64, error) {
+	v, err := strconv.ParseFloat(s, 64)
+	if plainDecimal(s) || (err != nil && !errors.Is(err, strconv.ErrRange)) {
+		return v, err
+	}
+	lo, hi := -pipeline.MaxLoRAStrength, pipeline.MaxLoRAStrength
+	want := fmt.Sprintf("want a plain decimal number from %d to %d (digits, one dot, an optional sign and exponent: 1, 0.8, -0.5, 5e-1)", lo, hi)
+	switch t := strings.ToLower(strings.TrimLeft(s, "+-")); {
+	case t == "inf" || t == "infinity" || t == "nan":
+		return v, &FlagRangeError{Flag: "strength", Value: s, Want: fmt.Sprintf("a finite number from %d to %d", lo, hi)}
+	case strings.Contains(s, "_"):
+		return v, &strengthError{s, "an underscore is no decimal point (write 1.0 for one, 10 for ten); " + want}
+	case strings.HasPrefix(t, "0x"):
+		return v, &strengthError{s, fmt.Sprintf("a hexadecimal number (%s is %s); %s", s, strconv.FormatFloat(v, 'g', -1, 64), want)}
+	}
+	return v, &strengthError{s, want}
+}
+
+// plainDecimal reports whether s is a number in plain decimal (see
+// parseStrength).
+func plainDecimal(s string) bool {
+	mant, exp, hasExp := strings.Cut(strings.ToLower(trimSign(s)), "e")
+	whole, frac, _ := strings.Cut(mant, ".")
+	if hasExp && (trimSign(exp) == "" || !digits(trimSign(exp))) {
+		return false
+	}
+	return (whole != "" || frac != "") && digits(whole) && digits(frac)
+}
+
+// trimSign removes one leading + or - from s.
+func trimSign(s string) string {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		return s[1:]
+	}
+	return s
+}
+
+// digits reports whether s holds ASCII digits only.
+func digits(s string) bool {
+	return strings.Trim(s, "0123456789") == ""
 }
 
 // isDriveLetter reports whether s is one ASCII letter, a Windows drive.
@@ -152,7 +219,7 @@ func checkLoRAFile(l wan22.LoRA) error {
 		return fmt.Errorf("%s %s is a folder: give the LoRA's .safetensors file", name, l.Path)
 	}
 	if i := strings.LastIndexByte(l.Path, '@'); i > 0 && fileExists(l.Path[:i]) {
-		if _, err := strconv.ParseFloat(l.Path[i+1:], 64); err == nil {
+		if _, err := parseStrength(l.Path[i+1:]); err == nil {
 			return fmt.Errorf("%s %s: no such file; the strength follows a colon: %s %s:%s", name, l.Path, name, l.Path[:i], l.Path[i+1:])
 		}
 	}

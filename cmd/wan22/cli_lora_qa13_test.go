@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -65,4 +66,44 @@ func TestLoRAForBothRefused(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run(append(slices.Clone(args), "--out", filepath.Join(out, "ok.avi"), "--lora-low", delta), &stdout, &stderr)
 	require.Equal(t, 0, code, stderr.String())
+}
+
+// TestLoRAStrengthPlainDecimal: a --lora strength is a plain decimal
+// number. 1_0, which Go's number syntax reads as 10, is refused saying an
+// underscore is no decimal point; a hexadecimal 0x1p-2 (0.25), Inf, NaN
+// and 1e400 are refused saying what is wrong, before any work; plain
+// numbers, signs, a lone dot's sides and exponents included, still read.
+func TestLoRAStrengthPlainDecimal(t *testing.T) {
+	for v, want := range map[string]string{
+		"1_0":       "strength 1_0: an underscore is no decimal point (write 1.0 for one, 10 for ten); want a plain decimal number from -100 to 100",
+		"-0_5":      "strength -0_5: an underscore is no decimal point",
+		"0x1p-2":    "strength 0x1p-2: a hexadecimal number (0x1p-2 is 0.25); want a plain decimal number from -100 to 100",
+		"Inf":       "strength Inf is out of range: want a finite number from -100 to 100",
+		"-infinity": "strength -infinity is out of range: want a finite number",
+		"NaN":       "strength NaN is out of range: want a finite number",
+		"1e400":     "strength 1e400 is out of range: want a number from -100 to 100",
+		"1.2.3":     `"1.2.3" is not a number`,
+		"+-1":       `"+-1" is not a number`,
+	} {
+		code, stderr := loraUsage("--lora", "x.safetensors:"+v)
+		if code != 2 || !strings.Contains(stderr, want) {
+			t.Errorf("--lora x.safetensors:%s: status %d, stderr %q; want a usage error with %q", v, code, stderr, want)
+		}
+	}
+	for v, want := range map[string]float64{"1": 1, "0.8": 0.8, "-.5": -0.5, "+2": 2, "5.": 5, "5e-1": 0.5, "1E+1": 10, "-2.5e-1": -0.25} {
+		path, st, err := splitLoRA("x.safetensors:"+v, "linux", func(string) bool { return false })
+		if err != nil || path != "x.safetensors" || st != want {
+			t.Errorf("splitLoRA(x.safetensors:%s) = %q, %g, %v; want x.safetensors, %g", v, path, st, err, want)
+		}
+	}
+	for _, v := range []string{"e1", "1e", "1e+", ".", "-", "1_0e1", "0x10"} {
+		if st, err := parseStrength(v); err == nil {
+			t.Errorf("parseStrength(%q) = %g, want an error", v, st)
+		}
+	}
+	// A whole value that names a file is that file, whatever follows its colon.
+	exists := func(p string) bool { return p == "odd:1_0" }
+	if path, st, err := splitLoRA("odd:1_0", "linux", exists); err != nil || path != "odd:1_0" || st != 1 {
+		t.Errorf("splitLoRA(odd:1_0) with that file = %q, %g, %v", path, st, err)
+	}
 }
