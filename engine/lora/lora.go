@@ -11,6 +11,7 @@
 //	diffusion_model.blocks.0.self_attn.q.lora_up.weight     B [out, rank]
 //	diffusion_model.blocks.0.self_attn.q.alpha              scalar alpha
 //	lora_unet_blocks_0_self_attn_q.lora_down.weight         kohya underscore names
+//	lycoris_blocks_0_self_attn_q.lora_down.weight           LyCORIS (LoRA/LoCon), the same after lycoris_
 //	transformer.blocks.0.attn1.to_q.lora_A.weight           A  (PEFT / diffusers)
 //	transformer.blocks.0.attn1.to_q.lora_B.weight           B
 //	diffusion_model.blocks.0.norm3.diff                     ΔW, added to norm3.weight
@@ -90,6 +91,7 @@ type Style struct {
 	// diffs only.
 	Format     string
 	Underscore bool // kohya's lora_unet_blocks_N_… names
+	Lycoris    bool // LyCORIS's lycoris_blocks_N_… names (kohya's underscores after lycoris_)
 	Diffusers  bool // diffusers module names (attn1.to_q, ffn.net.0.proj)
 	Diffs      bool // full-weight deltas (.diff, .diff_b)
 }
@@ -106,6 +108,9 @@ func (s Style) String() string {
 	}
 	if s.Underscore {
 		parts = append(parts, "kohya underscore names (lora_unet_…)")
+	}
+	if s.Lycoris {
+		parts = append(parts, "LyCORIS underscore names (lycoris_…)")
 	}
 	if s.Diffusers {
 		parts = append(parts, "diffusers module names")
@@ -328,6 +333,7 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 			continue
 		}
 		f.Style.Underscore = f.Style.Underscore || r.underscore
+		f.Style.Lycoris = f.Style.Lycoris || r.lycoris
 		f.Style.Diffusers = f.Style.Diffusers || r.diffusers
 		switch p {
 		case pDiff, pDiffB:
@@ -370,7 +376,7 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 				return nil, fmt.Errorf("lora: %s is a %s, not a LoRA: it holds no LoRA tensors (lora_down/lora_up or lora_A/lora_B pairs); give it where that model is wanted", name, model)
 			}
 		}
-		return nil, fmt.Errorf("lora: %s: unknown keys %s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, PEFT/diffusers)", name, keyList(unknown))
+		return nil, fmt.Errorf("lora: %s: unknown keys %s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, LyCORIS, PEFT/diffusers)", name, keyList(unknown))
 	}
 	if len(groups) == 0 && len(diffs) == 0 {
 		return nil, fmt.Errorf("lora: %s: the file holds no LoRA tensors", name)

@@ -102,8 +102,12 @@ func underscored(official map[string]module, aliases map[string]string) map[stri
 // prefixes are stripped, repeatedly, from the front of a dotted module path.
 var prefixes = []string{"base_model.model.", "model.diffusion_model.", "diffusion_model.", "transformer."}
 
-// underscorePrefixes start kohya's underscore names.
-var underscorePrefixes = []string{"lora_unet_", "lora_transformer_"}
+// underscorePrefixes start kohya's underscore names, and lycorisPrefix
+// LyCORIS's (its LoRA/LoCon networks for WAN, as kohya's sd-scripts and
+// musubi-tuner write them): the same module names after it.
+var underscorePrefixes = []string{"lora_unet_", "lora_transformer_", lycorisPrefix}
+
+const lycorisPrefix = "lycoris_"
 
 // resolved is a module path mapped to the official DiT name.
 type resolved struct {
@@ -111,7 +115,8 @@ type resolved struct {
 	block      int    // the block index, or -1 outside the blocks
 	mod        module
 	diffusers  bool // spelled with diffusers module names
-	underscore bool // spelled with kohya underscores
+	underscore bool // spelled with kohya underscores (lora_unet_…)
+	lycoris    bool // spelled with LyCORIS's underscores (lycoris_…)
 }
 
 // resolve maps a module path as a LoRA file spells it to the DiT's own name.
@@ -119,7 +124,7 @@ func resolve(path string) (resolved, bool) {
 	for _, p := range underscorePrefixes {
 		if rest, ok := strings.CutPrefix(path, p); ok {
 			r, ok := resolveUnderscore(rest)
-			r.underscore = true
+			r.underscore, r.lycoris = p != lycorisPrefix, p == lycorisPrefix
 			return r, ok
 		}
 	}
@@ -155,7 +160,7 @@ func resolve(path string) (resolved, bool) {
 }
 
 // resolveUnderscore maps kohya's "blocks_3_self_attn_q" (the part after
-// lora_unet_) to the official name.
+// lora_unet_ or lycoris_) to the official name.
 func resolveUnderscore(rest string) (resolved, bool) {
 	if tail, ok := strings.CutPrefix(rest, "blocks_"); ok {
 		num, local, ok := strings.Cut(tail, "_")

@@ -65,3 +65,55 @@ func TestSwappedDownUp(t *testing.T) {
 		t.Errorf("a rank-128 adapter of time_embedding.0 (in 256): %v", err)
 	}
 }
+
+// TestLycorisKeys: LyCORIS's LoRA/LoCon files for WAN (lycoris_ and kohya's
+// underscore module names) read as the same file with lora_unet_ keys does:
+// the same modules, ranks and alphas, official and diffusers names, deltas
+// too; the style says LyCORIS. Its LoHa and LoKr are refused by name.
+func TestLycorisKeys(t *testing.T) {
+	tensors := func(prefix string) []safetensors.Tensor {
+		var ts []safetensors.Tensor
+		for _, m := range []struct {
+			name    string
+			out, in int64
+		}{{"blocks_0_self_attn_q", 5120, 5120}, {"blocks_0_ffn_0", 13824, 5120}, {"blocks_3_cross_attn_o", 5120, 5120}, {"blocks_12_attn1_to_q", 5120, 5120}} {
+			ts = append(ts, zeros(prefix+m.name+".lora_down.weight", 4, m.in), zeros(prefix+m.name+".lora_up.weight", m.out, 4),
+				safetensors.FromFloat32(prefix+m.name+".alpha", nil, []float32{2}))
+		}
+		return append(ts, zeros(prefix+"blocks_1_norm3.diff", 5120))
+	}
+	kohya, err := fileOf(t, "kohya.safetensors", tensors("lora_unet_")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ly, err := fileOf(t, "lycoris.safetensors", tensors("lycoris_")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ly.Adapters) != 4 || len(ly.Diffs) != 1 || ly.Diffs[0].Param != kohya.Diffs[0].Param {
+		t.Fatalf("%d adapters, diffs %+v; want 4 and the delta of %s", len(ly.Adapters), ly.Diffs, kohya.Diffs[0].Param)
+	}
+	for i, a := range ly.Adapters {
+		k := kohya.Adapters[i]
+		if a.Module != k.Module || a.Rank != k.Rank || a.In != k.In || a.Out != k.Out || a.Alpha != k.Alpha || !a.HasAlpha {
+			t.Errorf("adapter %+v, want it as the lora_unet_ file's %+v", a, k)
+		}
+	}
+	if want := (Style{Format: "lora_down/lora_up", Lycoris: true, Diffusers: true, Diffs: true}); ly.Style != want {
+		t.Errorf("style %+v, want %+v", ly.Style, want)
+	}
+	if s := ly.Style.String(); !strings.Contains(s, "LyCORIS underscore names (lycoris_…)") || strings.Contains(s, "lora_unet_") {
+		t.Errorf("style %q", s)
+	}
+	if err := ly.Check(Known[0]); err != nil {
+		t.Errorf("Check against the A14B: %v", err)
+	}
+	for key, want := range map[string]string{
+		"lycoris_blocks_0_self_attn_q.hada_w1_a": "is a LoHa (hada_*) adapter, which wan22 does not apply",
+		"lycoris_blocks_0_self_attn_q.lokr_w1":   "is a LoKr (lokr_*) adapter, which wan22 does not apply",
+	} {
+		if _, err := fileOf(t, "x.safetensors", zeros(key, 4, 5120)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error with %q", key, err, want)
+		}
+	}
+}
