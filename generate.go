@@ -13,11 +13,14 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/wan22/wan22/blockswap"
+	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/engine/cuda"
 	"github.com/wan22/wan22/engine/dit"
 	"github.com/wan22/wan22/engine/hostmem"
 	"github.com/wan22/wan22/engine/imageprep"
@@ -225,19 +228,31 @@ type Settings struct {
 	Budget int64
 }
 
-// BudgetError is a request whose memory estimate exceeds the budget:
-// Resolve (and Generate, before any model work) returns it for host memory
-// (Options.HostBudget, or the memory available), and on the GPU for device
-// memory when a stage Resolve plans within Options.VRAMBudget, the VAE's
-// encode or decode in its smallest tiles or the text encoder streamed
-// block by block, cannot fit it.
+// BudgetError is a request that does not fit the memory budget. Resolve
+// (and Generate, before any model work) returns it when the memory
+// estimate exceeds the budget: for host memory (Options.HostBudget, or the
+// memory available), and on the GPU for device memory when a stage Resolve
+// plans within Options.VRAMBudget, the VAE's encode or decode in its
+// smallest tiles or the text encoder streamed block by block, cannot fit
+// it.
 //
-// The experts' blocks are planned when each expert loads: a VRAM budget
-// too small for them even with every block swapped fails the run there with
-// an error matching blockswap.ErrBudget (errors.Is), and an allocation that
-// the budget refuses matches cuda.ErrOutOfBudget.
+// Generate also returns it, for device memory, when the run finds the
+// budget too small only as a stage loads or runs: an expert, whose blocks
+// are planned when it loads, that does not fit even with every block
+// swapped (Err wraps a *blockswap.BudgetError: errors.Is(err,
+// blockswap.ErrBudget)); a device allocation the budget refuses (a
+// *cuda.BudgetError: errors.Is(err, cuda.ErrOutOfBudget)); or, without
+// Options.VRAMBudget, the VAE or the text encoder planned within the free
+// memory that the budget leaves them. The models already loaded are
+// released, as for any failed run.
 type BudgetError struct {
-	What           string // "host memory" or "device memory"
+	What string // "host memory" or "device memory"
+	// Need is the memory the request needs, in bytes, and Budget the budget
+	// it was checked against. For device memory both count the whole device
+	// budget (Options.VRAMBudget, or the free memory less a reserve when the
+	// pipeline opened) with what the run held when the stage started, so
+	// that a budget of Need fits the stage; for an allocation the budget
+	// refused, Need is what was allocated with it: at least that.
 	Need, Budget   int64
 	Width, Height  int
 	Frames         int
@@ -250,14 +265,18 @@ type BudgetError struct {
 	// the weights with their dequantized copies and LoRAs, and the runtime,
 	// with no video. Above Budget, no smaller video fits. WeightsStage names
 	// that stage in messages, WeightsIn is it (to branch on). For device
-	// memory it is what the stage needs for the smallest video (16×16), set
-	// only when that does not fit either.
+	// memory it is what the stage needs for the smallest video (16×16; for
+	// an expert, its weights that stay on the device and two block slots,
+	// without activations), set only when that does not fit either, and
+	// where the stage tells it (not for a refused allocation).
 	Weights      int64
 	WeightsStage string
 	WeightsIn    Stage
-	// Err is the stage's own refusal of device memory (a *vae.BudgetError or
-	// *t5.BudgetError, which name the smallest budget that fits), whose
-	// message Error returns; nil for host memory.
+	// Err is the engine's own refusal of device memory, whose message Error
+	// returns: the stage's plan (a *vae.BudgetError or *t5.BudgetError,
+	// which name the smallest budget that fits), and from Generate the run's
+	// error that wraps it, a *blockswap.BudgetError (naming the smallest
+	// budget the expert needs) or a *cuda.BudgetError; nil for host memory.
 	Err error
 }
 
@@ -663,49 +682,109 @@ func (p *Pipeline) estimate(s *Settings) error {
 		// budget, when one cannot fit.
 		plan, err := p.planStages(s.Width, s.Height)
 		if err != nil {
-			return p.deviceRefusal(err, *s)
+			return p.deviceRefusal(err, *s, 0)
 		}
 		s.Device = max(plan.EncodePeak, plan.TextPeak, plan.DecodePeak)
 	}
 	return nil
 }
 
-// estimateNames name the stages of the estimate in messages (HighNoise
+// estimateNames name the stages in messages (in the estimate, HighNoise
 // stands for both experts' stages).
-var estimateNames = map[Stage]string{VAEEncode: "VAE encode", TextEncode: "text encode", HighNoise: "high-noise", VAEDecode: "VAE decode"}
+var estimateNames = map[Stage]string{VAEEncode: "VAE encode", TextEncode: "text encode", HighNoise: "high-noise", LowNoise: "low-noise", VAEDecode: "VAE decode"}
 
-// planRefusal returns the stage and need of a stage's refusal of the VRAM
-// budget by planStages (a *vae.BudgetError or *t5.BudgetError), and whether
-// err is one.
-func planRefusal(err error) (Stage, int64, bool) {
-	var ve *vae.BudgetError
-	var te *t5.BudgetError
-	switch {
-	case errors.As(err, &ve) && ve.Half == vae.Decoder:
-		return VAEDecode, ve.Need, true
-	case ve != nil:
-		return VAEEncode, ve.Need, true
-	case errors.As(err, &te):
-		return TextEncode, te.Need, true
-	}
-	return 0, 0, false
+// shortage is a stage's refusal of device memory, as the engine reports it.
+type shortage struct {
+	stage  Stage
+	staged bool  // stage was read from the error (else it is the stage that ran)
+	need   int64 // the device bytes the stage needs (at least, for an allocation)
+	left   int64 // the device bytes the budget left it
+	// models is the part of need that no smaller video lowers (an expert's
+	// resident weights and two block slots), or 0 where the error does not
+	// tell it.
+	models int64
+	// whole: need and left count the whole device budget (an allocation's
+	// limit), not what it left to the stage.
+	whole bool
 }
 
-// deviceRefusal turns planStages' refusal err of the VRAM budget for the
-// video of settings s into a *BudgetError wrapping it, with the models'
-// share (Weights) from planning the smallest video (16×16); other errors come back
-// as they are.
-func (p *Pipeline) deviceRefusal(err error, s Settings) error {
-	stage, need, ok := planRefusal(err)
+// shortageOf reads a refusal of device memory from err: a *vae.BudgetError or
+// *t5.BudgetError (a stage planned within what the budget leaves), a
+// *blockswap.BudgetError (an expert whose blocks do not fit even with every
+// block swapped), or a *cuda.BudgetError for device memory (an allocation
+// the budget refused, whose owner is the stage's name).
+func shortageOf(err error) (shortage, bool) {
+	var (
+		ve *vae.BudgetError
+		te *t5.BudgetError
+		be *blockswap.BudgetError
+		ce *cuda.BudgetError
+	)
+	switch {
+	case errors.As(err, &ve):
+		st := VAEEncode
+		if ve.Half == vae.Decoder {
+			st = VAEDecode
+		}
+		return shortage{stage: st, staged: true, need: ve.Need, left: ve.Budget}, true
+	case errors.As(err, &te):
+		return shortage{stage: TextEncode, staged: true, need: te.Need, left: te.Budget}, true
+	case errors.As(err, &be):
+		return shortage{need: be.Need, left: be.Budget, models: be.Need - be.Activations}, true
+	case errors.As(err, &ce) && ce.What == "device memory":
+		sh := shortage{need: ce.InUse + ce.Request, left: ce.Limit, whole: true}
+		for _, st := range pipeline.Stages {
+			if st.String() == ce.Owner {
+				sh.stage, sh.staged = st, true
+			}
+		}
+		return sh, true
+	}
+	return shortage{}, false
+}
+
+// deviceRefusal turns err, a refusal of device memory (shortageOf) for the
+// video of settings s, into a *BudgetError for "device memory" wrapping it:
+// Resolve's, from planning the VAE and text-encoder stages within
+// Options.VRAMBudget (planStages), and Generate's, met while the run loads
+// or runs a stage, at (which names the stage when the error does not).
+// Need and Budget count the whole device budget: when the backend tells its
+// limit (pipeline.DeviceBudgeter), what was held when the stage started is
+// added to both the stage's need and what it was left. Weights is the
+// models' share: for the VAE and the text encoder, planning the smallest
+// video (16×16) within what the stage was left; for an expert, its resident
+// weights and two block slots. Other errors come back as they are.
+func (p *Pipeline) deviceRefusal(err error, s Settings, at Stage) error {
+	var done *BudgetError
+	if errors.As(err, &done) {
+		return err
+	}
+	sh, ok := shortageOf(err)
 	if !ok {
 		return err
 	}
-	be := &BudgetError{What: "device memory", Need: need, Budget: p.o.VRAMBudget, BudgetGiven: true,
-		Width: s.Width, Height: s.Height, Frames: s.Frames, LargestStageOf: estimateNames[stage], Err: err}
-	if _, small := p.planStages(16, 16); small != nil {
-		if st, n, ok := planRefusal(small); ok {
-			be.Weights, be.WeightsStage, be.WeightsIn = n, estimateNames[st], st
+	if !sh.staged {
+		sh.stage = at
+	}
+	budget, held := sh.left, int64(0)
+	if db, ok := p.b.(pipeline.DeviceBudgeter); ok && !sh.whole {
+		if limit, _ := db.DeviceBudget(); limit > sh.left {
+			budget, held = limit, limit-sh.left
 		}
+	}
+	be := &BudgetError{What: "device memory", Need: sh.need + held, Budget: budget, BudgetGiven: p.o.VRAMBudget > 0 && budget == p.o.VRAMBudget,
+		Width: s.Width, Height: s.Height, Frames: s.Frames, LargestStageOf: estimateNames[sh.stage], Err: err}
+	models, in := sh.models, sh.stage
+	if sh.staged && !sh.whole {
+		// The VAE or the text encoder: the smallest video within what it had.
+		if _, small := p.planStagesWithin(sh.left, 16, 16); small != nil {
+			if ss, ok := shortageOf(small); ok {
+				models, in = ss.need, ss.stage
+			}
+		}
+	}
+	if models > 0 && models+held > budget {
+		be.Weights, be.WeightsStage, be.WeightsIn = models+held, estimateNames[in], in
 	}
 	return be
 }
@@ -780,6 +859,11 @@ func cpuVAEFloats(half vae.Half, dim int) int64 {
 // planStages plans the VAE and text-encoder stages within the VRAM budget
 // (pipeline.PlanStages) from the text encoder file's header.
 func (p *Pipeline) planStages(width, height int) (pipeline.StagePlan, error) {
+	return p.planStagesWithin(p.o.VRAMBudget, width, height)
+}
+
+// planStagesWithin is planStages within budget device bytes.
+func (p *Pipeline) planStagesWithin(budget int64, width, height int) (pipeline.StagePlan, error) {
 	src, _, err := modelfile.Open(p.models.TextEncoder)
 	if err != nil {
 		return pipeline.StagePlan{}, fmt.Errorf("text encoder: %w", err)
@@ -789,7 +873,7 @@ func (p *Pipeline) planStages(width, height int) (pipeline.StagePlan, error) {
 	if err != nil {
 		return pipeline.StagePlan{}, fmt.Errorf("text encoder %s: %w", p.models.TextEncoder, err)
 	}
-	return pipeline.PlanStages(p.o.VRAMBudget, vae.Config{Dim: p.vae.Dim, ZDim: 16}, tc, tt, height, width)
+	return pipeline.PlanStages(budget, vae.Config{Dim: p.vae.Dim, ZDim: 16}, tc, tt, height, width)
 }
 
 // Generate makes the video of r and writes it to out. The image is prepared
@@ -868,6 +952,17 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 	}
 	g := &guard{run: run, stop: stop}
 	o := p.options(r, s)
+	// at is the stage whose model loaded last, to name it in a refusal of
+	// device memory that does not.
+	var at atomic.Int32
+	stageFor := o.BackendFor
+	o.BackendFor = func(st Stage) engine.Backend {
+		at.Store(int32(st))
+		if stageFor == nil {
+			return nil // the pipeline's backend
+		}
+		return stageFor(st)
+	}
 	start := time.Now()
 	o.Progress = g.progress(out.Progress)
 	o.Latent = g.latent(out.Latent)
@@ -907,7 +1002,7 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 		// after it.
 		return fmt.Errorf("%w: Close stopped this Generate", ErrClosed)
 	}
-	return p.expertNonFinite(err, s.LoRAs)
+	return p.expertNonFinite(p.deviceRefusal(err, s, Stage(at.Load())), s.LoRAs)
 }
 
 // expertNonFinite words a latent that became NaN or Inf during denoising (a

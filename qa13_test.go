@@ -9,6 +9,13 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22/blockswap"
+	"github.com/wan22/wan22/engine"
+	"github.com/wan22/wan22/engine/cpu"
+	"github.com/wan22/wan22/engine/cuda"
+	"github.com/wan22/wan22/engine/vae"
+	"github.com/wan22/wan22/gguf"
 )
 
 // absurd is a request field given an absurd value, and the field the
@@ -147,4 +154,141 @@ func TestGenerateErrorsAsReturned(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	_, joined := err.(interface{ Unwrap() []error })
 	require.False(t, joined, "%T: %v", err, err)
+}
+
+// swapCPU is the CPU backend made to plan an expert as the CUDA backend
+// does (engine.Swapper), with left device bytes left by the budget.
+type swapCPU struct {
+	*cpu.Backend
+	left int64
+}
+
+func (b swapCPU) SwapBudgets() (vram, pinned int64, err error) { return b.left, 1 << 40, nil }
+
+func (swapCPU) NewSwap(blockswap.Plan, []engine.SlabLayout) (engine.SwapSet, error) {
+	return nil, errors.New("swapCPU: no swapping on the CPU")
+}
+
+// refuseCPU is the CPU backend whose weight allocations the device budget
+// refuses, as the CUDA backend's do: with an *engine.Error wrapping err.
+type refuseCPU struct {
+	*cpu.Backend
+	err error
+}
+
+func (b refuseCPU) Weight(gguf.TensorInfo, []byte) engine.Tensor {
+	panic(&engine.Error{Op: "Weight", Err: b.err})
+}
+
+// budgetCPU is the CPU backend with a device budget of limit bytes, of
+// which none is in use (pipeline.DeviceBudgeter, as the CUDA backend tells
+// it).
+type budgetCPU struct {
+	*cpu.Backend
+	limit int64
+}
+
+func (b budgetCPU) DeviceBudget() (limit, inUse int64) { return b.limit, 0 }
+
+// TestRunBudgetIsBudgetError: a VRAM budget found too small only during
+// Generate is the documented *BudgetError for "device memory", with what
+// was needed, the budget, the stage and whether the models alone exceed it,
+// wrapping the engine's refusal (errors.Is finds blockswap.ErrBudget or
+// cuda.ErrOutOfBudget, errors.As the engine's error, whose message it
+// keeps); it was the engine's error alone, which errors.As(err,
+// &*BudgetError) missed. The Pipeline is a CPU one made to plan as a CUDA
+// one: its stages' views (p.stage) plan the experts within a budget, or
+// refuse an allocation.
+func TestRunBudgetIsBudgetError(t *testing.T) {
+	p := open(t, tiny)
+	cb := p.b.(*cpu.Backend)
+	const limit = 2 << 30 // the tiny VAE and text encoder plan within it
+	p.device, p.o.VRAMBudget, p.b = DeviceCUDA, limit, budgetCPU{cb, limit}
+	view := func(st Stage, b engine.Backend) {
+		p.stage = func(s Stage) engine.Backend {
+			if s == st {
+				return b
+			}
+			return nil
+		}
+	}
+	ctx := context.Background()
+	frames := Output{Frame: func(int, *image.RGBA) error { return nil }}
+	r := tinyRequest()
+	r.SwitchStep = 1 // both experts run
+	run := func() (*BudgetError, error) {
+		t.Helper()
+		err := p.Generate(ctx, r, frames)
+		var be *BudgetError
+		require.ErrorAs(t, err, &be)
+		require.Equal(t, "device memory", be.What)
+		require.Equal(t, [3]int{r.Width, r.Height, r.Frames}, [3]int{be.Width, be.Height, be.Frames})
+		require.Equal(t, be.Err.Error(), err.Error(), "the engine's message")
+		return be, err
+	}
+
+	// The high-noise expert left 1 KiB (the rest held): no plan fits, and
+	// its resident weights and slots alone do not.
+	view(HighNoise, swapCPU{cb, 1 << 10})
+	be, err := run()
+	require.ErrorIs(t, err, blockswap.ErrBudget)
+	var plan *blockswap.BudgetError
+	require.ErrorAs(t, err, &plan)
+	held := limit - plan.Budget
+	require.Equal(t, int64(1<<10), plan.Budget)
+	require.Equal(t, int64(limit), be.Budget)
+	require.True(t, be.BudgetGiven)
+	require.Equal(t, plan.Need+held, be.Need, "the expert's need with what was held: a budget that fits it")
+	require.Equal(t, "high-noise", be.LargestStageOf)
+	require.True(t, be.WeightsExceed())
+	require.Equal(t, plan.Need-plan.Activations+held, be.Weights)
+	require.Equal(t, HighNoise, be.WeightsIn)
+	require.Equal(t, "high-noise", be.WeightsStage)
+	require.ErrorContains(t, err, "high-noise expert "+tiny.High+": blockswap: a VRAM budget of 1.00 KiB is too small")
+
+	// The low-noise expert (a file of its own: another plan) left 1 KiB,
+	// then a byte less than it needs, more than its weights: a smaller
+	// video fits.
+	view(LowNoise, swapCPU{cb, 1 << 10})
+	be, err = run()
+	require.ErrorAs(t, err, &plan)
+	require.Equal(t, "low-noise", be.LargestStageOf)
+	require.Equal(t, LowNoise, be.WeightsIn)
+	need := plan.Need
+	view(LowNoise, swapCPU{cb, need - 1})
+	be, err = run()
+	require.ErrorIs(t, err, blockswap.ErrBudget)
+	require.Equal(t, "low-noise", be.LargestStageOf)
+	require.Equal(t, need+limit-(need-1), be.Need)
+	require.False(t, be.WeightsExceed())
+	require.Zero(t, be.Weights)
+
+	// An allocation of the low-noise expert the budget refuses.
+	refused := &cuda.BudgetError{What: "device memory", Owner: "low-noise", Request: 3 << 20, InUse: limit - 1<<20, Limit: limit}
+	view(LowNoise, refuseCPU{cb, refused})
+	be, err = run()
+	require.ErrorIs(t, err, cuda.ErrOutOfBudget)
+	var ce *cuda.BudgetError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "low-noise", be.LargestStageOf)
+	require.Equal(t, int64(limit+2<<20), be.Need)
+	require.Equal(t, int64(limit), be.Budget)
+	require.True(t, be.BudgetGiven)
+	require.Zero(t, be.Weights)
+
+	// Without Options.VRAMBudget Resolve plans nothing: the VAE encoder,
+	// planned at the run within the free memory (1 MiB), refuses it.
+	p.o.VRAMBudget, p.b, p.stage = 0, budgetCPU{cb, 1 << 20}, nil
+	be, err = run()
+	var ve *vae.BudgetError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "VAE encode", be.LargestStageOf)
+	require.Equal(t, ve.Need, be.Need)
+	require.Equal(t, int64(1<<20), be.Budget)
+	require.False(t, be.BudgetGiven, "the free memory, not the caller's limit")
+	require.True(t, be.WeightsExceed(), "no video fits the tiny VAE in 1 MiB")
+
+	// The Pipeline runs the next request.
+	p.device, p.b = DeviceCPU, cb
+	require.NoError(t, p.Generate(ctx, r, frames))
 }
