@@ -883,7 +883,10 @@ func (p *Pipeline) planStagesWithin(budget int64, width, height int) (pipeline.S
 // that wraps ctx's (test it with errors.Is(err, context.Canceled) or
 // context.DeadlineExceeded) with every model released. A nil ctx is an
 // error (ErrNilContext); after Close it returns ErrClosed, and a run that
-// Close stops returns an error wrapping ErrClosed.
+// Close stops returns an error wrapping ErrClosed. Besides Resolve's
+// refusals, a VRAM budget that a stage finds too small only as it loads or
+// runs (an expert's blocks, an allocation) stops the run with a
+// *BudgetError for "device memory", with every model released.
 //
 // Generates on one Pipeline run one at a time: called while another runs,
 // Generate waits for it to return before it checks r (the memory estimate
