@@ -187,6 +187,20 @@ func notSafetensors(path string) error {
 	return nil
 }
 
+// tooShort returns, for a file at path of 1 to 8 bytes, the error that
+// says it is too short to be a LoRA: it cannot even hold a safetensors
+// header's length and its opening '{', and modelfile's words for it are a
+// model file's ("a model file has at least 10 bytes", "unrecognised file
+// format"). It returns nil for any other file (an empty one modelfile calls
+// empty).
+func tooShort(path string) error {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 || st.Size() > 8 {
+		return nil
+	}
+	return &modelfile.TruncatedError{Path: path, Size: st.Size(), Detail: "too short to be a LoRA (.safetensors) file: it is damaged or was cut short"}
+}
+
 // modelName is the name of the model src holds (modelfile.Detect), or ""
 // when its tensors are none that Detect knows.
 func modelName(src gguf.Source) string {
@@ -205,9 +219,14 @@ func Open(path string) (*File, error) {
 		// (not reading a pipe or a device, which modelfile refused unread:
 		// opening one waits for a writer; nor a file modelfile took for a
 		// damaged or cut safetensors one, which its error says to replace)
-		if nr := (*modelfile.NotRegularError)(nil); !errors.As(err, &nr) && format != modelfile.FormatSafetensors {
-			if nse := notSafetensors(path); nse != nil {
-				return nil, nse
+		if nr := (*modelfile.NotRegularError)(nil); !errors.As(err, &nr) {
+			if te := tooShort(path); te != nil {
+				return nil, fmt.Errorf("lora: %w", te)
+			}
+			if format != modelfile.FormatSafetensors {
+				if nse := notSafetensors(path); nse != nil {
+					return nil, nse
+				}
 			}
 		}
 		// modelfile's error names the file and, for an empty, cut or

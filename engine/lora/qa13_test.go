@@ -2,9 +2,14 @@ package lora
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -115,5 +120,48 @@ func TestLycorisKeys(t *testing.T) {
 		if _, err := fileOf(t, "x.safetensors", zeros(key, 4, 5120)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error with %q", key, err, want)
 		}
+	}
+}
+
+// TestOpenTooShort: a LoRA file of 1 to 8 bytes, whatever they are, is too
+// short to be a LoRA (.safetensors) file, which the error says with what
+// to do, not in a model file's words ("a model file has at least 10
+// bytes", "unrecognised file format … model files", "a truncated GGUF
+// file"); an empty file is called empty, and one of 9 bytes is sniffed.
+func TestOpenTooShort(t *testing.T) {
+	dir := t.TempDir()
+	for i, content := range []string{"\x00", "\x10\x00\x00\x00", "abc\n", "GGUF", "<html>", "GGUF\x03\x00\x00\x00",
+		"\x00\x00\x00\x00\x00\x00\x00\x00", "\x10\x00\x00\x00\x00\x00\x00\x00"} {
+		path := filepath.Join(dir, fmt.Sprintf("short%d.safetensors", i))
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(path)
+		if err == nil {
+			t.Fatalf("%q opened", content)
+		}
+		msg := err.Error()
+		unit := "bytes"
+		if len(content) == 1 {
+			unit = "byte"
+		}
+		want := fmt.Sprintf("lora: %s: truncated file (%d %s): too short to be a LoRA (.safetensors) file: it is damaged or was cut short; download or export it again", path, len(content), unit)
+		if msg != want {
+			t.Errorf("%q: %q, want %q", content, msg, want)
+		}
+		if te := (*modelfile.TruncatedError)(nil); !errors.As(err, &te) {
+			t.Errorf("%q: %T, want a *modelfile.TruncatedError", content, err)
+		}
+	}
+	empty := filepath.Join(dir, "empty.safetensors")
+	nine := filepath.Join(dir, "nine.safetensors")
+	if os.WriteFile(empty, nil, 0o644) != nil || os.WriteFile(nine, make([]byte, 9), 0o644) != nil {
+		t.Fatal("cannot write the files")
+	}
+	if _, err := Open(empty); err == nil || !strings.Contains(err.Error(), "the file is empty (0 bytes): download or export it again") {
+		t.Errorf("an empty file: %v", err)
+	}
+	if _, err := Open(nine); err == nil || !strings.Contains(err.Error(), "is not a LoRA (it starts with 00") {
+		t.Errorf("9 zero bytes: %v", err)
 	}
 }
