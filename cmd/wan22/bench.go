@@ -1074,10 +1074,17 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 
 // reportModels describes the model files m for the report: their absolute
 // paths (a report read from another folder still names them), the
-// high-noise expert's block type and shape from its header, and kind.
+// experts' block types (the low-noise one's where it differs) and the
+// high-noise expert's shape from their headers, and kind.
 func reportModels(m wan22.Models, kind string) benchreport.Models {
 	info := benchreport.Models{High: absPath(m.High), Low: absPath(m.Low), TextEncoder: absPath(m.TextEncoder), VAE: absPath(m.VAE), Kind: kind}
 	info.SameExpert = info.Low == info.High
+	if !info.SameExpert {
+		if src, _, err := modelfile.Open(m.Low); err == nil {
+			info.ExpertTypeLow = blockType(src)
+			src.Close()
+		}
+	}
 	if src, _, err := modelfile.Open(m.High); err == nil {
 		info.ExpertType = blockType(src)
 		if d := modelfile.Detect(src); d.Kind == modelfile.KindWanDiT {
@@ -1086,6 +1093,9 @@ func reportModels(m wan22.Models, kind string) benchreport.Models {
 				InDim: c.InDim, OutDim: c.OutDim, TextDim: c.TextDim, FreqDim: c.FreqDim}
 		}
 		src.Close()
+	}
+	if info.ExpertTypeLow == info.ExpertType {
+		info.ExpertTypeLow = "" // one type: the report says it once
 	}
 	return info
 }

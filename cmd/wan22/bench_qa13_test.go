@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wan22/wan22"
+	"github.com/wan22/wan22/blockswap"
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/benchreport"
 )
 
 // planSynth plans the synthetic file of synth -kind kind at the sizes
@@ -101,7 +104,7 @@ func TestBenchFromJSONPlainErrors(t *testing.T) {
 		{[]string{"--from-json", "a.json,text.json"}, "wan22 bench: --from-json text.json: not a bench report: it is not JSON (it starts with 'h'): give a file written by wan22 bench --json\n"},
 		{[]string{"--from-json", "cut.json"}, "wan22 bench: --from-json cut.json: the file ends inside the report's JSON"},
 		{[]string{"--from-json", "a.json,b.json"}, "wan22 bench: --from-json: a.json ran guidance 3.5/3.5, b.json ran guidance 2/2: one report holds one workflow"},
-		{[]string{"--from-json", "a.json,c.json"}, "wan22 bench: --from-json: a.json and c.json both have the run Q8_0 32x16/5/all: merge only one of them\n"},
+		{[]string{"--from-json", "a.json,c.json"}, "wan22 bench: --from-json: a.json and c.json both have the run Q8_0 high/Q4_K low 32x16/5/all: merge only one of them\n"},
 		{[]string{"--from-json", "a.json", "--compare", "bad.json"}, "wan22 bench: --compare bad.json: not a bench report (no \"schema\" field)"},
 		{[]string{"--from-json", "a.json", "--compare", "none.json"}, "wan22 bench: --compare none.json does not exist: check the path\n"},
 		{[]string{"--tiny", "--compare", "none.json"}, "wan22 bench: --compare none.json does not exist: check the path\n"},
@@ -111,5 +114,106 @@ func TestBenchFromJSONPlainErrors(t *testing.T) {
 		if code != 2 || !strings.HasPrefix(stderr, c.want) || strings.Contains(stderr, "benchreport") {
 			t.Errorf("%q: exit %d, stdout %q,\nstderr %q\nwant 2 and a message that starts %q", c.args, code, stdout, stderr, c.want)
 		}
+	}
+}
+
+// lowPlanGenerator is a generator whose low-noise expert is planned (and
+// swaps blocks) as a larger one would be on a small GPU: its progress
+// events carry another plan and swap counters than the high-noise
+// expert's.
+type lowPlanGenerator struct{ generator }
+
+func (g lowPlanGenerator) Generate(ctx context.Context, r wan22.Request, out wan22.Output) error {
+	progress := out.Progress
+	out.Progress = func(ev wan22.Event) {
+		if ev.Stage == wan22.LowNoise {
+			if ev.Plan != "" {
+				ev.Plan = "1 of 2 blocks resident, 1 swapped"
+			}
+			ev.Swap = &blockswap.Stats{Resident: 1, Swapped: 1, BytesMoved: 3 << 30}
+		}
+		progress(ev)
+	}
+	return g.generator.Generate(ctx, r, out)
+}
+
+// TestBenchExpertsOfTwoTypes: a bench of a high-noise and a low-noise
+// expert of different types shows both types, and both experts' block
+// plans and swaps where they differ, in the terminal table, the JSON
+// report and the HTML page alike. Only the high-noise expert's type
+// (Q8_0 for a Q8_0 and a Q4_K expert) and plan were shown.
+func TestBenchExpertsOfTwoTypes(t *testing.T) {
+	isolateTemp(t)
+	m := tinyFiles(t) // high.gguf is Q8_0, low.gguf Q4_K
+	saved := openGenerator
+	t.Cleanup(func() { openGenerator = saved })
+	openGenerator = func(ctx context.Context, models wan22.Models, o wan22.Options) (generator, error) {
+		p, err := wan22.Open(ctx, models, o)
+		return lowPlanGenerator{p}, err
+	}
+	out := t.TempDir()
+	js, html := filepath.Join(out, "r.json"), filepath.Join(out, "r.html")
+	code, stdout, stderr := runBenchCtx(context.Background(), "--device", "cpu", "--high", m.High, "--low", m.Low, "--text-encoder", m.TextEncoder, "--vae", m.VAE,
+		"--frames", "5", "--size", "32x16", "--steps", "1", "--no-history", "--json", js, "--html", html)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rep, err := benchreport.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mo := rep.Settings.Models; mo.ExpertType != "Q8_0" || mo.ExpertTypeLow != "Q4_K" || mo.SameExpert {
+		t.Errorf("report models %+v, want expert types Q8_0 and Q4_K", mo)
+	}
+	if r := rep.Runs[0]; r.PlanHigh != "2 blocks resident" || r.PlanLow != "1 of 2 blocks resident, 1 swapped" || r.SwapLow == nil {
+		t.Errorf("run plans %q and %q, low swaps %+v", r.PlanHigh, r.PlanLow, r.SwapLow)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for where, text := range map[string]string{"the table": stdout, "the page": string(page)} {
+		for _, want := range []string{"Q8_0 high/Q4_K low experts", "low plan", "2 blocks resident", "1 of 2 blocks resident, 1 swapped", "swapped lo", "3.00 GiB"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q:\n%s", where, want, text)
+			}
+		}
+	}
+
+	// One type, one plan: the table is as before, without the low-noise
+	// expert's columns.
+	openGenerator = saved
+	js2 := filepath.Join(out, "same.json")
+	code, stdout, stderr = runBenchCtx(context.Background(), "--device", "cpu", "--high", m.High, "--text-encoder", m.TextEncoder, "--vae", m.VAE,
+		"--frames", "5", "--size", "32x16", "--steps", "1", "--no-history", "--json", js2)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "Q8_0 experts (one file for both)") || strings.Contains(stdout, "low plan") {
+		t.Errorf("one expert file:\n%s", stdout)
+	}
+	if b, err := os.ReadFile(js2); err != nil || bytes.Contains(b, []byte("expert_type_low")) {
+		t.Errorf("one expert file: the report has expert_type_low (%v)", err)
+	}
+
+	// The two merge: their runs differ in the low-noise expert's type, so
+	// they are two runs, each labelled with both types where they differ
+	// (they were refused as one run twice, "Q8_0 32x16/5/all").
+	merged := filepath.Join(out, "merged.json")
+	code, stdout, stderr = runBenchCtx(context.Background(), "--from-json", js+","+js2, "--json", merged)
+	if code != 0 {
+		t.Fatalf("--from-json: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"Q8_0 high/Q4_K low and Q8_0 experts (per run)", "Q8_0 high/Q4_K low  32x16", "low plan"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("--from-json: the table lacks %q:\n%s", want, stdout)
+		}
+	}
+	rep, err = benchreport.ReadFile(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mo := rep.Settings.Models; len(rep.Runs) != 2 || mo.ExpertType != "" || mo.ExpertTypeLow != "" {
+		t.Errorf("merged: %d runs, shared models %+v (want no types: the pairs differ)", len(rep.Runs), mo)
 	}
 }

@@ -702,7 +702,7 @@ func TestBenchAttention(t *testing.T) {
 			t.Errorf("%s: attention %q, want %q (%v)", path, rep.Settings.Attention, want, err)
 		}
 	}
-	for _, want := range []string{"int8 attention\n", "Q8_0 experts, int8 attention\n", "note: the old report ran bf16 attention, this one int8"} {
+	for _, want := range []string{"int8 attention\n", "Q8_0 high/Q4_K low experts, int8 attention\n", "note: the old report ran bf16 attention, this one int8"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the output lacks %q:\n%s", want, stdout)
 		}

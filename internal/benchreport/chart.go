@@ -155,7 +155,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		}
 		name := fmt.Sprintf("%dx%d, VRAM %s", run.Width, run.Height, BudgetLabel(run.VRAMBudget))
 		if r.perRunModels() {
-			name = orDash(r.ModelsOf(&run).ExpertType) + ", " + name
+			name = orDash(r.ModelsOf(&run).ExpertsLabel()) + ", " + name
 		}
 		if _, ok := times[name]; !ok {
 			names = append(names, name)

@@ -32,7 +32,7 @@ func Compare(old, cur *Report) (ratios []Ratio, unmatched []string) {
 	prev := map[string]*Run{}
 	key := func(r *Report, run *Run) string {
 		if byType {
-			return r.ModelsOf(run).ExpertType + " " + run.Key()
+			return r.ModelsOf(run).ExpertsLabel() + " " + run.Key()
 		}
 		return run.Key()
 	}

@@ -113,7 +113,7 @@ func Merge(srcs []Source) (*Report, error) {
 			if !sameModels {
 				run.Models = &m
 			}
-			label := m.ExpertType + " " + run.Key()
+			label := m.ExpertsLabel() + " " + run.Key()
 			if mine[label] { // the first counts
 				if i < len(parts) {
 					out.Sources[before+parts[i]].Runs--
@@ -183,7 +183,9 @@ func sharedModels(r *Report) Models {
 		keep(&s.TextEncoder, m.TextEncoder)
 		keep(&s.VAE, m.VAE)
 		keep(&s.Kind, m.Kind)
-		keep(&s.ExpertType, m.ExpertType)
+		if s.ExpertsLabel() != m.ExpertsLabel() { // the pair of types, not the high-noise one alone
+			s.ExpertType, s.ExpertTypeLow = "", ""
+		}
 		s.SameExpert = s.SameExpert && m.SameExpert
 		if s.ExpertShape != m.ExpertShape {
 			s.ExpertShape = ExpertShape{}
@@ -315,27 +317,27 @@ func (r *Report) perRunModels() bool {
 }
 
 // RunLabel names a run of r for tables and comparisons: its Key, after
-// its expert type when the report's runs differ in their models
-// ("F16 832x480/81/32 GiB").
+// its experts' types when the report's runs differ in their models
+// ("F16 832x480/81/32 GiB", "Q8_0 high/F16 low 832x480/81/32 GiB").
 func (r *Report) RunLabel(run *Run) string {
 	if r.perRunModels() {
-		return orDash(r.ModelsOf(run).ExpertType) + " " + run.Key()
+		return orDash(r.ModelsOf(run).ExpertsLabel()) + " " + run.Key()
 	}
 	return run.Key()
 }
 
-// expertTypes lists the expert types of r's runs in order of appearance,
-// "" left out.
+// expertTypes lists the experts' types of r's runs (Models.ExpertsLabel)
+// in order of appearance, "" left out.
 func (r *Report) expertTypes() []string {
 	var ts []string
 	if !r.perRunModels() {
-		if t := r.Settings.Models.ExpertType; t != "" {
+		if t := r.Settings.Models.ExpertsLabel(); t != "" {
 			ts = append(ts, t)
 		}
 		return ts
 	}
 	for i := range r.Runs {
-		if t := r.ModelsOf(&r.Runs[i]).ExpertType; t != "" && !slices.Contains(ts, t) {
+		if t := r.ModelsOf(&r.Runs[i]).ExpertsLabel(); t != "" && !slices.Contains(ts, t) {
 			ts = append(ts, t)
 		}
 	}
@@ -343,7 +345,7 @@ func (r *Report) expertTypes() []string {
 }
 
 // expertsLabel names the expert types of r's runs: "Q8_0", "F16 and Q8_0",
-// or "-" when unknown.
+// "Q8_0 high/F16 low", or "-" when unknown.
 func expertsLabel(r *Report) string {
 	ts := r.expertTypes()
 	switch len(ts) {

@@ -138,13 +138,29 @@ type Models struct {
 	VAE         string `json:"vae"`
 	// Kind is "real", "synthetic" (full-size random weights) or "tiny"
 	// (engine/tinymodels).
-	Kind       string `json:"kind"`
-	ExpertType string `json:"expert_type"` // the block weight type: "Q8_0", "F16", … ("" when unknown)
-	SameExpert bool   `json:"same_expert"` // one file served as both experts
+	Kind string `json:"kind"`
+	// ExpertType is the high-noise expert's block weight type: "Q8_0",
+	// "F16", … ("" when unknown); ExpertTypeLow the low-noise expert's when
+	// it differs (experts of two types), absent when it is the same, when
+	// it is unknown, and in reports of older versions, which recorded the
+	// high-noise expert's only. Read both with ExpertsLabel.
+	ExpertType    string `json:"expert_type"`
+	ExpertTypeLow string `json:"expert_type_low,omitempty"`
+	SameExpert    bool   `json:"same_expert"` // one file served as both experts
 	// ExpertShape is the high-noise expert's shape, read from its file's
 	// header: what a time measured with it applies to (i2v's estimates);
 	// absent in reports of older versions.
 	ExpertShape ExpertShape `json:"expert_shape,omitzero"`
+}
+
+// ExpertsLabel names the experts' block types for the tables, the chart
+// and run labels: "Q8_0", or "Q8_0 high/F16 low" for experts of two types;
+// "" when unknown.
+func (m Models) ExpertsLabel() string {
+	if m.ExpertTypeLow == "" || m.ExpertTypeLow == m.ExpertType {
+		return m.ExpertType
+	}
+	return orDash(m.ExpertType) + " high/" + m.ExpertTypeLow + " low"
 }
 
 // ExpertShape is the shape of a DiT expert, as its file's header gives it

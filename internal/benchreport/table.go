@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/wan22/wan22/blockswap"
 )
 
 // WriteTable prints the report for a terminal: what was measured and how
@@ -184,25 +186,56 @@ func (r *Report) timesTable() table {
 }
 
 // memoryTable is the peak memory, the high-noise expert's block plan and
-// its block swaps of every completed run.
+// its block swaps of every completed run, and the low-noise expert's too
+// when a run's low-noise expert differs from its high-noise one (lowDiffers).
 func (r *Report) memoryTable() table {
-	t := table{keys: len(r.runHeader()),
-		header: append(r.runHeader(), "peak VRAM", "peak pinned", "peak RSS", "high plan", "swapped", "moved/step", "copy", "wait")}
+	swaps := []string{"swapped", "moved/step", "copy", "wait"}
+	header := append(r.runHeader(), "peak VRAM", "peak pinned", "peak RSS", "high plan")
+	low := slices.ContainsFunc(r.Runs, func(run Run) bool { return run.Status == StatusOK && r.lowDiffers(&run) })
+	if low {
+		for _, s := range swaps {
+			header = append(header, s+" hi")
+		}
+		header = append(header, "low plan")
+		for _, s := range swaps {
+			header = append(header, s+" lo")
+		}
+	} else {
+		header = append(header, swaps...)
+	}
+	t := table{keys: len(r.runHeader()), header: header}
 	for i := range r.Runs {
 		run := &r.Runs[i]
 		if run.Status != StatusOK {
 			continue
 		}
 		cells := append(r.runCells(run), gib(run.Peak.VRAM), gib(run.Peak.Pinned), gib(run.Peak.RSS), orDash(run.PlanHigh))
-		if sw := run.SwapHigh; sw != nil && sw.Swapped > 0 {
-			steps := max(len(run.HighSteps), 1)
-			cells = append(cells, strconv.Itoa(sw.Swapped), gib(sw.BytesMoved/int64(steps)), secs(sw.CopyTime.Seconds()), secs(sw.WaitedTime.Seconds()))
-		} else {
-			cells = append(cells, "0", "-", "-", "-")
+		cells = append(cells, swapCells(run.SwapHigh, len(run.HighSteps))...)
+		if low {
+			cells = append(cells, orDash(run.PlanLow))
+			cells = append(cells, swapCells(run.SwapLow, len(run.LowSteps))...)
 		}
 		t.rows = append(t.rows, tableRow{Cells: cells})
 	}
 	return t
+}
+
+// lowDiffers says whether run's low-noise expert differs from its
+// high-noise one in what the memory table shows: its block type or its
+// block plan.
+func (r *Report) lowDiffers(run *Run) bool {
+	m := r.ModelsOf(run)
+	return (m.ExpertTypeLow != "" && m.ExpertTypeLow != m.ExpertType) || (run.PlanLow != "" && run.PlanLow != run.PlanHigh)
+}
+
+// swapCells are an expert's block-swap cells of the memory table: the
+// blocks swapped, the bytes moved per step over its steps measured, the
+// copy and the wait time; "0" and dashes when it swapped none.
+func swapCells(sw *blockswap.Stats, steps int) []string {
+	if sw == nil || sw.Swapped == 0 {
+		return []string{"0", "-", "-", "-"}
+	}
+	return []string{strconv.Itoa(sw.Swapped), gib(sw.BytesMoved / int64(max(steps, 1))), secs(sw.CopyTime.Seconds()), secs(sw.WaitedTime.Seconds())}
 }
 
 // columnGap is the space between the tables' columns.
@@ -317,7 +350,7 @@ func (r *Report) runHeader() []string {
 func (r *Report) runCells(run *Run) []string {
 	c := []string{fmt.Sprintf("%dx%d", run.Width, run.Height), strconv.Itoa(run.Frames), BudgetLabel(run.VRAMBudget)}
 	if r.perRunModels() {
-		c = append([]string{orDash(r.ModelsOf(run).ExpertType)}, c...)
+		c = append([]string{orDash(r.ModelsOf(run).ExpertsLabel())}, c...)
 	}
 	return c
 }
