@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"io/fs"
 	"iter"
 	"log/slog"
 	"math"
@@ -88,7 +89,10 @@ records it, and --compare against a bf16 report says the two differ in it.
 A budget at which a size does not fit is recorded with the smallest budget
 it needs, and the bench goes on; when no run completed the exit status is 1. Ctrl-C stops it: synthetic files being
 written, temporary videos and the temporary folder are removed, and no JSON or
-HTML is written (they are only ever written complete, through a rename).
+HTML is written (they are only ever written complete, through a rename). The
+--json and --html files are reserved when the bench starts (each made new and
+empty, so a second bench given the same file is refused then) and removed
+again if it fails or stops.
 
 Merging: --from-json A.json,B.json runs nothing. It reads the reports of
 earlier benches on one machine and wan22 build (say one per expert type or
@@ -141,6 +145,7 @@ type benchPlan struct {
 	tiny          bool
 	compare       *benchreport.Report
 	torch         *benchreport.Torch
+	reports       *reportReservation // --json and --html, reserved at the start
 	args          []string
 	outVideoFiles bool
 	loras         []wan22.LoRA // every LoRA of the runs, the synthetic ones included
@@ -225,6 +230,13 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "bench", "%v", err)
 	}
 	p.args = args
+	// The report files are reserved now, so that a bench started
+	// meanwhile with the same --json or --html is refused at its start
+	// rather than one report replacing the other at the end.
+	if p.reports, err = reserveReports(f); err != nil {
+		return usageError(stderr, "bench", "%v", err)
+	}
+	defer p.reports.release()
 	rep, err := runBenchPlan(ctx, f, p, stdout, stderr)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -686,9 +698,81 @@ func (p *benchPlan) stepsCapped(steps int) string {
 
 // checkOutFile checks that a report can be written at path: its folder
 // exists and is writable, and path does not exist (a report is never
-// overwritten, as i2v, demo and synth never overwrite their outputs).
+// overwritten, as i2v, demo and synth never overwrite their outputs). An
+// empty file there is most likely another bench's reservation
+// (reserveReports), which the message says.
 func checkOutFile(flagName, path string) error {
+	if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+		return reservedError(flagName, path)
+	}
 	return checkOutputPath(flagName, path, newFile)
+}
+
+// reservedError refuses a report path that another bench has taken.
+func reservedError(flagName, path string) error {
+	return fmt.Errorf("%s %s already exists, empty: a bench running now reserves its report's file so when it starts: choose another name (or remove the file if no bench is running)",
+		flagName, path)
+}
+
+// reportReservation is the --json and --html files of a bench, created
+// new and empty when it starts (reserveReports) and replaced by the
+// finished reports (written), or removed when the bench fails or stops
+// (release).
+type reportReservation struct {
+	paths []string // reserved and not yet replaced by a report
+}
+
+// reserveReports creates each report file f names as a new, empty file
+// (O_EXCL: it fails if the file is there, whoever made it, so of two
+// benches given one --json only one gets it). A second Ctrl-C removes the
+// reservations too (they are registered as temporary paths).
+func reserveReports(f benchFlags) (*reportReservation, error) {
+	r := &reportReservation{}
+	for _, o := range []struct{ flag, path string }{{"--json", f.jsonPath}, {"--html", f.htmlPath}} {
+		if o.path == "" {
+			continue
+		}
+		file, err := os.OpenFile(o.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if err != nil {
+			r.release()
+			if errors.Is(err, fs.ErrExist) { // made since the check
+				return nil, reservedError(o.flag, o.path)
+			}
+			return nil, fmt.Errorf("%s %s: %w", o.flag, o.path, err)
+		}
+		file.Close()
+		atomicfile.Register(o.path) // only once it is this bench's own
+		r.paths = append(r.paths, o.path)
+	}
+	return r, nil
+}
+
+// written records that the report at path replaced its reservation: it
+// stays.
+func (r *reportReservation) written(path string) {
+	if r == nil {
+		return
+	}
+	if i := slices.Index(r.paths, path); i >= 0 {
+		atomicfile.Forget(path)
+		r.paths = slices.Delete(r.paths, i, i+1)
+	}
+}
+
+// release removes the reservations no report replaced. A file that is no
+// longer empty (replaced all the same) is left.
+func (r *reportReservation) release() {
+	if r == nil {
+		return
+	}
+	for _, p := range r.paths {
+		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+			atomicfile.Remove(p)
+		} else {
+			atomicfile.Forget(p)
+		}
+	}
+	r.paths = nil
 }
 
 // parseList splits a comma-separated flag value into its trimmed items.
@@ -1295,7 +1379,7 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 		fmt.Fprintf(stdout, "%dx%d, %s, VRAM %s: %s\n", c.size[0], c.size[1], plural.Count(c.frames, "frame"), benchreport.BudgetLabel(c.budget), runSummary(&run))
 	}
 	rep.Machine = benchreport.CollectMachine(rep.Settings.Backend, hostmem.Total())
-	if err := writeBenchOutputs(ctx, rep, f, p.compare, stdout); err != nil {
+	if err := writeBenchOutputs(ctx, rep, f, p.compare, p.reports, stdout); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -1303,8 +1387,9 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 
 // writeBenchOutputs prints a finished report's table and, with --compare,
 // its ratios to the old report, then writes --json and --html (unless ctx
-// was cancelled).
-func writeBenchOutputs(ctx context.Context, rep *benchreport.Report, f benchFlags, compare *benchreport.Report, stdout io.Writer) error {
+// was cancelled), each through a temporary file renamed over its
+// reservation in res.
+func writeBenchOutputs(ctx context.Context, rep *benchreport.Report, f benchFlags, compare *benchreport.Report, res *reportReservation, stdout io.Writer) error {
 	fmt.Fprintln(stdout)
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
@@ -1322,12 +1407,14 @@ func writeBenchOutputs(ctx context.Context, rep *benchreport.Report, f benchFlag
 		if err := rep.WriteFile(f.jsonPath); err != nil {
 			return fmt.Errorf("writing %s: %w", f.jsonPath, err)
 		}
+		res.written(f.jsonPath)
 		fmt.Fprintln(stdout, "wrote", f.jsonPath)
 	}
 	if f.htmlPath != "" {
 		if err := benchreport.WriteAtomic(f.htmlPath, rep.WriteHTML); err != nil {
 			return fmt.Errorf("writing %s: %w", f.htmlPath, err)
 		}
+		res.written(f.htmlPath)
 		fmt.Fprintln(stdout, "wrote", f.htmlPath)
 	}
 	return nil

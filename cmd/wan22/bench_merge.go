@@ -50,6 +50,11 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 	if err := f.checkReportOutputs(); err != nil {
 		return usageError(stderr, "bench", "%v", err)
 	}
+	res, err := reserveReports(f) // as a bench run does (bench.go)
+	if err != nil {
+		return usageError(stderr, "bench", "%v", err)
+	}
+	defer res.release()
 	// A report named on the command line that cannot be read or merged is
 	// a usage error (exit 2), as --compare's is for a bench run.
 	srcs := make([]benchreport.Source, len(files))
@@ -76,7 +81,7 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 	}
 	rep.Command = args
 	fmt.Fprintf(stdout, "merged %d runs of %d reports; nothing was run\n", len(rep.Runs), len(files))
-	if err := writeBenchOutputs(context.Background(), rep, f, old, stdout); err != nil {
+	if err := writeBenchOutputs(context.Background(), rep, f, old, res, stdout); err != nil {
 		fmt.Fprintln(stderr, "wan22 bench:", err)
 		return 1
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,4 +217,88 @@ func TestBenchExpertsOfTwoTypes(t *testing.T) {
 	if mo := rep.Settings.Models; len(rep.Runs) != 2 || mo.ExpertType != "" || mo.ExpertTypeLow != "" {
 		t.Errorf("merged: %d runs, shared models %+v (want no types: the pairs differ)", len(rep.Runs), mo)
 	}
+}
+
+// TestBenchReportReserved: a bench reserves its --json and --html files
+// when it starts (a new empty file each), so a second bench given one of
+// them while the first runs is refused at its start, and the first
+// bench's report is the one written: both passed the "must not exist"
+// check, and the one that finished last replaced the other's report. A
+// bench that fails or is stopped removes its reservations: no empty file
+// is left.
+func TestBenchReportReserved(t *testing.T) {
+	tmp := isolateTemp(t)
+	out := t.TempDir()
+	js, html := filepath.Join(out, "r.json"), filepath.Join(out, "r.html")
+	args := []string{"--tiny", "--frames", "5", "--size", "32x16", "--schedule-steps", "2", "--no-history"}
+	t.Cleanup(func() { benchProgress = nil })
+	var second struct {
+		code           int
+		stdout, stderr string
+		reserved       bool
+	}
+	benchProgress = func(wan22.Event) {
+		benchProgress = nil // the second bench runs without this hook
+		second.reserved = true
+		for _, p := range []string{js, html} {
+			st, err := os.Lstat(p)
+			second.reserved = second.reserved && err == nil && st.Mode().IsRegular() && st.Size() == 0
+		}
+		second.code, second.stdout, second.stderr = runBenchCtx(context.Background(), append(args, "--json", js, "--seed", "7")...)
+	}
+	code, stdout, stderr := runBenchCtx(context.Background(), append(args, "--json", js, "--html", html)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !second.reserved {
+		t.Error("the report files were not there, empty, while the bench ran")
+	}
+	if second.code != 2 || !strings.Contains(second.stderr, "--json "+js+" already exists") || strings.Contains(second.stdout, "measuring") {
+		t.Errorf("a second bench with the same --json: exit %d, stdout %q, stderr %q; want 2 and a refusal before any work", second.code, second.stdout, second.stderr)
+	}
+	rep, err := benchreport.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Settings.Seed != 0 {
+		t.Errorf("the report is of seed %d: the second bench's", rep.Settings.Seed)
+	}
+	if st, err := os.Stat(html); err != nil || st.Size() == 0 {
+		t.Errorf("the page: %v", err)
+	}
+
+	// Stopped, or failed: the reservations are removed.
+	for _, c := range []struct {
+		name string
+		ctx  func() context.Context
+		open func(context.Context, wan22.Models, wan22.Options) (generator, error)
+		code int
+	}{
+		{"cancelled", func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		}, openGenerator, exitInterrupted},
+		{"failed", context.Background, func(context.Context, wan22.Models, wan22.Options) (generator, error) {
+			return nil, errors.New("no device")
+		}, 1},
+	} {
+		dir := t.TempDir()
+		saved := openGenerator
+		openGenerator = c.open
+		code, stdout, stderr := runBenchCtx(c.ctx(), append(args, "--json", filepath.Join(dir, "r.json"), "--html", filepath.Join(dir, "r.html"))...)
+		openGenerator = saved
+		if code != c.code {
+			t.Errorf("%s: exit %d, want %d\n%s\n%s", c.name, code, c.code, stdout, stderr)
+		}
+		assertEmptyDir(t, dir)
+	}
+	// A merge that is refused leaves no reservation either.
+	dir := t.TempDir()
+	code, _, stderr = runBenchCtx(context.Background(), "--from-json", js+","+filepath.Join(dir, "none.json"), "--json", filepath.Join(dir, "m.json"))
+	if code != 2 {
+		t.Errorf("--from-json of a missing report: exit %d\n%s", code, stderr)
+	}
+	assertEmptyDir(t, dir)
+	assertEmptyDir(t, tmp)
 }
