@@ -64,8 +64,9 @@ models, so a 4-step run with a LoRA per expert needs no download:
 Models: --high/--low/--text-encoder/--vae name real files; a role without a
 file gets a synthetic one (random weights, real layout and size) written into
 --synth-dir (default: a temporary folder removed afterwards unless
---keep-synth; files already there with the right size are reused, and a
---json or --html report there may not take their names, synth-*.gguf and
+--keep-synth; files already there, complete (their size and header), are
+reused, also one that another bench in the same folder finished first, and
+a --json or --html report there may not take their names, synth-*.gguf and
 synth-*.safetensors). The size
 is checked against the free disk space and announced before writing; the
 files given are checked first (each must exist and be of its role's kind),
@@ -967,6 +968,7 @@ func checkSynthDir(dir string) error {
 type synthFile struct {
 	role string // "high-noise expert", "LoRA of the low-noise expert"
 	path string
+	kind modelfile.Kind // what its header reads as; KindUnknown: a LoRA (an adapter)
 	synthJob
 }
 
@@ -1003,19 +1005,18 @@ const diskReserve = 64 << 20
 
 // materialize writes the files that are not there yet, after checking that
 // they fit on the disk together. A file already at its path is reused when
-// it has the planned (exact) size, and refused otherwise.
+// it is complete (synthReady), and refused otherwise. Benches sharing a
+// --synth-dir may write one file at the same time: see writeSynthFile.
 func materialize(ctx context.Context, dir string, files []synthFile, advice string, stdout io.Writer) error {
 	reuse := make([]bool, len(files))
 	var total int64
 	for i, j := range files {
-		st, err := os.Stat(j.path)
-		if err != nil {
+		if _, err := os.Stat(j.path); err != nil {
 			total += j.size
 			continue
 		}
-		if !st.Mode().IsRegular() || st.Size() != j.size {
-			return fmt.Errorf("%s exists but is not the synthetic %s (%s, want %s): remove it or choose another --synth-dir",
-				j.path, j.role, formatGB(st.Size()), formatGB(j.size))
+		if err := synthReady(j); err != nil {
+			return err
 		}
 		reuse[i] = true
 	}
@@ -1041,12 +1042,84 @@ func materialize(ctx context.Context, dir string, files []synthFile, advice stri
 		// 5120)"): it comes last, after the role and the path.
 		fmt.Fprintf(stdout, "writing the synthetic %s to %s: %s, %s\n", j.role, j.path, formatGB(j.size), j.what)
 		start := time.Now()
-		if err := writeAtomic(ctx, j.path, j.write); err != nil {
+		theirs, err := writeSynthFile(ctx, dir, j)
+		if err != nil {
 			return err
+		}
+		if theirs {
+			fmt.Fprintln(stdout, "  another bench wrote it meanwhile: reusing it")
+			continue
 		}
 		fmt.Fprintf(stdout, "  written in %.1f s\n", time.Since(start).Seconds())
 	}
 	return nil
+}
+
+// synthReady checks that the file at j.path is the synthetic file j,
+// complete: a regular file of its exact planned size whose header reads as
+// a model file of its kind. The error says what is there instead.
+func synthReady(j synthFile) error {
+	st, err := os.Stat(j.path)
+	if err != nil {
+		return err
+	}
+	notIt := func(why string) error {
+		return fmt.Errorf("%s exists but is not the synthetic %s (%s): remove it or choose another --synth-dir", j.path, j.role, why)
+	}
+	if !st.Mode().IsRegular() || st.Size() != j.size {
+		return notIt(fmt.Sprintf("%s, want %s", formatGB(st.Size()), formatGB(j.size)))
+	}
+	src, _, err := modelfile.Open(j.path)
+	if err != nil {
+		return notIt("of its size, but its header does not read as a model file")
+	}
+	info := modelfile.Detect(src)
+	src.Close()
+	if info.Kind != j.kind || (j.kind == modelfile.KindUnknown && !info.Adapter) {
+		return notIt("of its size, but a " + info.Name())
+	}
+	return nil
+}
+
+// linkSynth makes a second name for a file, failing if the name is taken
+// (a variable for the tests: a file system without hard links).
+var linkSynth = os.Link
+
+// writeSynthFile writes the synthetic file j into a private folder in dir
+// and moves it to j.path only if no file is there, so that of benches
+// sharing a --synth-dir the first to finish puts its file in place and the
+// others reuse it (theirs is true) once it checks as complete, rather than
+// replacing a file another bench may be running on. The move is a hard
+// link, which fails where a file is (atomically); on a file system without
+// hard links it is a rename after a last look. Nothing partial ever stands
+// at j.path, and the private folder is removed, on Ctrl-C too (registered).
+func writeSynthFile(ctx context.Context, dir string, j synthFile) (theirs bool, err error) {
+	base := filepath.Base(j.path)
+	tmp, err := atomicfile.MkdirTemp(dir, "."+base+".wan22-bench-")
+	if err != nil {
+		return false, err
+	}
+	defer atomicfile.Remove(tmp)
+	own := filepath.Join(tmp, base)
+	if err := writeAtomic(ctx, own, j.write); err != nil {
+		if ke, ok := errors.AsType[*atomicfile.KeptError](err); ok && inside(tmp, ke.Kept) {
+			// Kept in the private folder, which goes: say so, not where.
+			return false, fmt.Errorf("writing the synthetic %s: the finished file could not be moved into place (%v): run the bench again", j.role, ke.Err)
+		}
+		return false, err
+	}
+	err = linkSynth(own, j.path)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		if _, serr := os.Lstat(j.path); serr == nil {
+			err = fs.ErrExist
+		} else {
+			err = os.Rename(own, j.path)
+		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return true, synthReady(j)
+	}
+	return false, err
 }
 
 // prepareModels finds or writes the model files and the synthetic LoRAs.
@@ -1096,22 +1169,23 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 		typ        gguf.Type
 		seed       int64
 		name       string
+		is         modelfile.Kind
 	}
 	seed := int64(f.seed) + 1
 	et := p.expertType
 	var wants []want
 	if bm.m.High == "" {
-		wants = append(wants, want{"high-noise expert", "dit", &bm.m.High, et, seed, fmt.Sprintf("synth-dit-i2v-%v-seed%d.gguf", et, seed)})
+		wants = append(wants, want{"high-noise expert", "dit", &bm.m.High, et, seed, fmt.Sprintf("synth-dit-i2v-%v-seed%d.gguf", et, seed), modelfile.KindWanDiT})
 	}
 	sameSynth := bm.m.Low == "" && f.sameExpert
 	if bm.m.Low == "" && !f.sameExpert {
-		wants = append(wants, want{"low-noise expert", "dit", &bm.m.Low, et, seed + 1, fmt.Sprintf("synth-dit-i2v-%v-seed%d.gguf", et, seed+1)})
+		wants = append(wants, want{"low-noise expert", "dit", &bm.m.Low, et, seed + 1, fmt.Sprintf("synth-dit-i2v-%v-seed%d.gguf", et, seed+1), modelfile.KindWanDiT})
 	}
 	if bm.m.TextEncoder == "" {
-		wants = append(wants, want{"text encoder", "t5", &bm.m.TextEncoder, gguf.TypeQ8_0, seed, fmt.Sprintf("synth-umt5-Q8_0-seed%d.gguf", seed)})
+		wants = append(wants, want{"text encoder", "t5", &bm.m.TextEncoder, gguf.TypeQ8_0, seed, fmt.Sprintf("synth-umt5-Q8_0-seed%d.gguf", seed), modelfile.KindT5})
 	}
 	if bm.m.VAE == "" {
-		wants = append(wants, want{"VAE", "vae", &bm.m.VAE, gguf.TypeBF16, seed, fmt.Sprintf("synth-vae-wan21-BF16-seed%d.safetensors", seed)})
+		wants = append(wants, want{"VAE", "vae", &bm.m.VAE, gguf.TypeBF16, seed, fmt.Sprintf("synth-vae-wan21-BF16-seed%d.safetensors", seed), modelfile.KindWanVAE})
 	}
 	synthetic := len(wants)
 	kind := "mixed (synthetic where no file was given)"
@@ -1140,7 +1214,7 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 				return fmt.Errorf("planning the synthetic %s: %w", w.role, err)
 			}
 			*w.path = filepath.Join(dir, w.name)
-			files = append(files, synthFile{role: w.role, path: *w.path, synthJob: sj})
+			files = append(files, synthFile{role: w.role, path: *w.path, kind: w.is, synthJob: sj})
 		}
 		if err := checkSynthHostMemory(p, files); err != nil {
 			return err

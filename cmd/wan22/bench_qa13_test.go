@@ -302,3 +302,76 @@ func TestBenchReportReserved(t *testing.T) {
 	assertEmptyDir(t, dir)
 	assertEmptyDir(t, tmp)
 }
+
+// TestBenchSynthDirShared: two benches writing the same synthetic files
+// into one --synth-dir at the same time. Each writes into a private folder
+// of its own and moves its file into place only where none is: the first
+// to finish puts its file there, and the other reuses that one (once it
+// reads as complete) instead of replacing it under the first bench, which
+// runs on it. Nothing else stays in the folder. The second bench's rename
+// replaced the first's files.
+func TestBenchSynthDirShared(t *testing.T) {
+	tmp := isolateTemp(t)
+	smallSynth(t)
+	m := tinyFiles(t)
+	dir := t.TempDir()
+	args := []string{"--device", "cpu", "--vae", m.VAE, "--synth-dir", dir, "--frames", "5", "--size", "32x16", "--steps", "1", "--no-history"}
+	expert := filepath.Join(dir, "synth-dit-i2v-Q8_0-seed1.gguf")
+	for _, link := range []bool{true, false} {
+		for _, e := range dirEntries(t, dir) {
+			os.Remove(filepath.Join(dir, e))
+		}
+		if !link { // a file system without hard links
+			saved := linkSynth
+			linkSynth = func(string, string) error { return errors.New("operation not permitted") }
+			t.Cleanup(func() { linkSynth = saved })
+		}
+		// As the first bench finishes its first file, the second runs
+		// whole.
+		var second struct {
+			code           int
+			stdout, stderr string
+			expert         os.FileInfo
+		}
+		saved := renameOutput
+		renameOutput = func(from, to string) error {
+			renameOutput = saved
+			second.code, second.stdout, second.stderr = runBenchCtx(context.Background(), args...)
+			second.expert, _ = os.Stat(expert)
+			return saved(from, to)
+		}
+		code, stdout, stderr := runBenchCtx(context.Background(), args...)
+		renameOutput = saved
+		if second.code != 0 || code != 0 {
+			t.Fatalf("links %t: exit %d and %d\n%s\n%s\n%s\n%s", link, second.code, code, second.stdout, second.stderr, stdout, stderr)
+		}
+		if strings.Count(stdout, "another bench wrote it meanwhile: reusing it") != 2 || strings.Count(second.stdout, "written in") != 2 {
+			t.Errorf("links %t: the second bench wrote, the first reused:\n%s\n%s", link, second.stdout, stdout)
+		}
+		if st, err := os.Stat(expert); err != nil || second.expert == nil || !os.SameFile(st, second.expert) {
+			t.Errorf("links %t: the expert the second bench wrote was replaced (%v)", link, err)
+		}
+		if got := dirEntries(t, dir); len(got) != 2 {
+			t.Errorf("links %t: --synth-dir holds %v, want the expert and the encoder", link, got)
+		}
+	}
+
+	// A file of the right size that does not read as the model is not
+	// reused (nor replaced): it was taken for the synthetic file.
+	st, err := os.Stat(expert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(expert, make([]byte, st.Size()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runBenchCtx(context.Background(), args...)
+	want := expert + " exists but is not the synthetic high-noise expert (of its size, but its header does not read as a model file): remove it or choose another --synth-dir"
+	if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stdout, "reusing the synthetic high-noise") {
+		t.Errorf("zeros of the expert's size: exit %d\n%s\n%s\nwant %q", code, stdout, stderr, want)
+	}
+	if b, _ := os.ReadFile(expert); !bytes.Equal(b, make([]byte, st.Size())) {
+		t.Error("the file in the way was overwritten")
+	}
+	assertEmptyDir(t, tmp)
+}
