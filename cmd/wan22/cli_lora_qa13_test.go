@@ -107,3 +107,33 @@ func TestLoRAStrengthPlainDecimal(t *testing.T) {
 		t.Errorf("splitLoRA(odd:1_0) with that file = %q, %g, %v", path, st, err)
 	}
 }
+
+// TestHugeLoRAWeightsRefusedBeforeRun: a LoRA whose weights are finite but
+// of a magnitude no LoRA has (1e30) is refused with the other LoRA checks,
+// naming the file and the tensor, before any model loads — not found as a
+// NaN latent at step 1 after the text encoder and the VAE ran — and
+// `wan22 inspect` says it is no LoRA wan22 can apply, for that reason.
+func TestHugeLoRAWeightsRefusedBeforeRun(t *testing.T) {
+	args, out := i2vSetup(t)
+	c := tinymodels.DiT()
+	huge := filepath.Join(t.TempDir(), "huge.safetensors")
+	v := make([]float32, 2*c.Dim)
+	for i := range v {
+		v[i] = 0.01
+	}
+	v[5] = 1e30
+	key := "diffusion_model.blocks.0.self_attn.q.lora_"
+	require.NoError(t, safetensors.Write(huge, []safetensors.Tensor{
+		safetensors.FromFloat32(key+"down.weight", []int64{2, int64(c.Dim)}, v),
+		safetensors.FromFloat32(key+"up.weight", []int64{int64(c.Dim), 2}, v),
+	}, nil))
+	want := "lora: " + huge + `: tensor "` + key + `down.weight" holds 1e+30, which no LoRA's weights come near`
+	var stdout, stderr bytes.Buffer
+	code := run(append(slices.Clone(args), "--out", filepath.Join(out, "v.avi"), "--lora", huge), &stdout, &stderr)
+	require.Equal(t, 1, code, stderr.String())
+	require.Contains(t, stderr.String(), want)
+	require.NotContains(t, stderr.String(), "step 1")
+	require.Empty(t, entries(t, out))
+	_, report, _ := runCLI("inspect", huge)
+	require.Contains(t, report, "LoRA: not one wan22 can apply: "+strings.TrimPrefix(want, "lora: "+huge+": "))
+}

@@ -30,15 +30,15 @@ type Summary struct {
 }
 
 // Inspect opens the LoRA file at path and describes it. It reads the values
-// too (CheckValues): a file with a NaN or an infinity in them is the error
-// wan22 i2v refuses it with, not a description.
+// too (CheckWeights): a file with a NaN, an infinity or a weight no LoRA has
+// in them is the error wan22 i2v refuses it with, not a description.
 func Inspect(path string) (Summary, error) {
 	f, err := Open(path)
 	if err != nil {
 		return Summary{}, err
 	}
 	defer f.Close()
-	if err := f.CheckValues(); err != nil {
+	if err := f.CheckWeights(); err != nil {
 		return Summary{}, err
 	}
 	return f.Describe(), nil

@@ -513,7 +513,7 @@ func adapterOf(f *File, mod string, down, up, alpha *gguf.TensorInfo) (Adapter, 
 		if alpha.Elements() != 1 {
 			return a, fmt.Errorf("tensor %s has shape %v, want a scalar alpha", gguf.Quote(alpha.Name), alpha.Shape)
 		}
-		v, err := f.values(alpha.Name) // (not NaN or Inf: values refuses them)
+		v, err := f.values(alpha.Name, noLimit) // (not NaN or Inf: values refuses them)
 		if err != nil {
 			return a, err
 		}
@@ -597,18 +597,36 @@ func blockOf(name string) (int, string) {
 	return n, local
 }
 
-// read returns a tensor of the file as float32 (values, its errors naming the file).
+// MaxWeight bounds the magnitude of a LoRA's weights: CheckWeights, Matrices
+// and Values refuse a value of MaxWeight or more (an alpha is a scale, not a
+// weight: only a NaN or an infinity is refused there). Trained adapters and
+// deltas hold values below 10 or so; one of 1e4 and more is a damaged or
+// wrongly written file, and B·A of such values swamps the expert's
+// activations or overflows them (a NaN latent at the first step, after the
+// text encoder and the VAE ran). 2^14 is above any real weight by three orders of
+// magnitude, and a power of two, so that the check on F32/F16/BF16 data is
+// one on the exponent bits, exact whatever the rounding; F16's and BF16's
+// largest finite values (65504, 3.4e38) are above it, which in a LoRA are
+// saturated overflows, not weights.
+const MaxWeight = 1 << 14
+
+// noLimit is the bound of values that only refuses NaNs and infinities.
+var noLimit = float32(math.Inf(1))
+
+// read returns a weight tensor of the file as float32 (values, bounded by
+// MaxWeight, its errors naming the file).
 func (f *File) read(key string) ([]float32, error) {
-	v, err := f.values(key)
+	v, err := f.values(key, MaxWeight)
 	if err != nil {
 		return nil, fmt.Errorf("lora: %s: %w", f.Name, err)
 	}
 	return v, nil
 }
 
-// values returns a tensor of the file as float32; an error names the
+// values returns a tensor of the file as float32, refusing a NaN, an
+// infinity or a magnitude of limit or more (inRange); an error names the
 // tensor, not the file (newFile's and read's callers add it once).
-func (f *File) values(key string) ([]float32, error) {
+func (f *File) values(key string, limit float32) ([]float32, error) {
 	ti, ok := f.src.Lookup(key)
 	if !ok {
 		return nil, fmt.Errorf("no tensor %s", gguf.Quote(key))
@@ -621,42 +639,58 @@ func (f *File) values(key string) ([]float32, error) {
 	if err := gguf.Dequantize(ti.Type, data, out); err != nil {
 		return nil, fmt.Errorf("tensor %s: %w", gguf.Quote(key), err)
 	}
-	if err := finite(key, out); err != nil {
+	if err := inRange(key, out, limit); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// finite fails, naming the tensor key, when v holds a NaN or an infinity.
-func finite(key string, v []float32) error {
+// inRange fails, naming the tensor key, when v holds a NaN, an infinity or
+// a value of magnitude limit or more.
+func inRange(key string, v []float32, limit float32) error {
 	for _, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+		switch {
+		case math.IsNaN(float64(x)) || math.IsInf(float64(x), 0):
 			return fmt.Errorf("tensor %s holds %v: the file is damaged; download or export it again", gguf.Quote(key), x)
+		case x >= limit || -x >= limit:
+			return fmt.Errorf("tensor %s holds %g, which no LoRA's weights come near (they stay below 10 or so; wan22 refuses %g and more, which overflow the model's activations): the file is damaged or was written wrong; download or export it again",
+				gguf.Quote(key), x, limit)
 		}
 	}
 	return nil
 }
 
-// nonFiniteBits reports, for the types whose bits it knows (F32, F16, BF16:
-// known), whether data holds a NaN or an infinity (an exponent of all ones),
-// without converting it: eight bytes at a time, a lane at fault when its
-// exponent bits xor the mask are zero (the classic has-zero-lane test,
-// exact here since a lane holds no bits below the exponent's after masking).
-func nonFiniteBits(t gguf.Type, data []byte) (bad, known bool) {
-	var mask, ones, high uint64 // the exponent bits, the lowest bit and the top bit of every lane
+// exponentAtLeast reports, for the types whose bits it knows (F32, F16,
+// BF16: known), whether data may hold a NaN, an infinity or a value of
+// magnitude limit or more, without converting it: whether a value's
+// exponent is at least that of limit (of the largest power of two not above
+// it; all ones, a NaN's or an infinity's, for an infinite limit or one
+// beyond the type), so that a value it flags is to be compared exactly and
+// one it passes is in range. Eight bytes at a time: each lane's exponent
+// bits plus the lane's top bit less the threshold reach the top bit exactly
+// when the exponent is at least the threshold, and no lane carries into the
+// next, since the exponent bits stop below the top (sign) bit.
+func exponentAtLeast(t gguf.Type, data []byte, limit float32) (hit, known bool) {
+	var mask, high, low uint64 // the exponent bits, the top bit and the lowest bit of every lane
+	var shift, bias, inf int   // where the exponent starts, its bias, and its value for NaN and Inf
 	switch t {
 	case gguf.TypeF32:
-		mask, ones, high = 0x7f800000_7f800000, 0x00000001_00000001, 0x80000000_80000000
+		mask, high, low, shift, bias, inf = 0x7f800000_7f800000, 0x80000000_80000000, 0x00000001_00000001, 23, 127, 0xff
 	case gguf.TypeF16:
-		mask, ones, high = 0x7c00_7c00_7c00_7c00, 0x0001_0001_0001_0001, 0x8000_8000_8000_8000
+		mask, high, low, shift, bias, inf = 0x7c00_7c00_7c00_7c00, 0x8000_8000_8000_8000, 0x0001_0001_0001_0001, 10, 15, 0x1f
 	case gguf.TypeBF16:
-		mask, ones, high = 0x7f80_7f80_7f80_7f80, 0x0001_0001_0001_0001, 0x8000_8000_8000_8000
+		mask, high, low, shift, bias, inf = 0x7f80_7f80_7f80_7f80, 0x8000_8000_8000_8000, 0x0001_0001_0001_0001, 7, 127, 0xff
 	default:
 		return false, false
 	}
+	e := inf
+	if !math.IsInf(float64(limit), 1) {
+		_, exp := math.Frexp(float64(limit)) // limit = frac·2^exp, frac in [0.5, 1)
+		e = max(1, min(inf, bias+exp-1))
+	}
+	add := high - uint64(e)<<shift*low // each lane's top bit less the threshold, at the exponent's place
 	word := func(b []byte) bool {
-		v := binary.LittleEndian.Uint64(b)&mask ^ mask
-		return (v-ones)&^v&high != 0
+		return (binary.LittleEndian.Uint64(b)&mask+add)&high != 0
 	}
 	n := len(data) &^ 7
 	for i := 0; i < n; i += 8 {
@@ -664,7 +698,7 @@ func nonFiniteBits(t gguf.Type, data []byte) (bad, known bool) {
 			return true, true
 		}
 	}
-	var tail [8]byte // the last values (fewer than 8 bytes), padded with finite zeros
+	var tail [8]byte // the last values (fewer than 8 bytes), padded with zeros
 	copy(tail[:], data[n:])
 	return word(tail[:]), true
 }
@@ -677,15 +711,31 @@ const checkChunk = 1 << 16
 // reads only the header; the adapters' values are otherwise read when the
 // expert they adapt loads, after the text encoder (and, for the low-noise
 // expert, the whole high-noise stage) ran: this finds a damaged file in the
-// time it takes to read it.
-func (f *File) CheckValues() error {
+// time it takes to read it. CheckWeights refuses magnitudes too.
+func (f *File) CheckValues() error { return f.checkValues(false) }
+
+// CheckWeights is CheckValues that refuses, in the same single read, a
+// weight (any tensor but an alpha) of magnitude MaxWeight or more too, as
+// Matrices and Values do: wan22 i2v's check before any model loads.
+func (f *File) CheckWeights() error { return f.checkValues(true) }
+
+// checkValues is CheckValues, and with bounded CheckWeights.
+func (f *File) checkValues(bounded bool) error {
+	alphas := map[string]bool{}
+	for _, a := range f.Adapters {
+		alphas[a.AlphaKey] = true
+	}
 	buf := make([]float32, checkChunk)
 	for _, ti := range f.src.Tensors() {
+		limit := noLimit
+		if bounded && !alphas[ti.Name] {
+			limit = MaxWeight
+		}
 		data, err := f.src.Data(ti.Name)
 		if err != nil {
 			return fmt.Errorf("lora: %s: %w", f.Name, err)
 		}
-		if bad, known := nonFiniteBits(ti.Type, data); known && !bad {
+		if hit, known := exponentAtLeast(ti.Type, data, limit); known && !hit {
 			continue
 		}
 		size := ti.Type.BlockBytes() // every LoRA type (floatTypes) is one value per block
@@ -694,7 +744,7 @@ func (f *File) CheckValues() error {
 			if err := gguf.Dequantize(ti.Type, data[:n*size], buf[:n]); err != nil {
 				return fmt.Errorf("lora: %s: tensor %s: %w", f.Name, gguf.Quote(ti.Name), err)
 			}
-			if err := finite(ti.Name, buf[:n]); err != nil {
+			if err := inRange(ti.Name, buf[:n], limit); err != nil {
 				return fmt.Errorf("lora: %s: %w", f.Name, err)
 			}
 			data = data[n*size:]

@@ -2,14 +2,18 @@ package lora
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/wan22/wan22/engine/modelfile"
+	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -163,5 +167,131 @@ func TestOpenTooShort(t *testing.T) {
 	}
 	if _, err := Open(nine); err == nil || !strings.Contains(err.Error(), "is not a LoRA (it starts with 00") {
 		t.Errorf("9 zero bytes: %v", err)
+	}
+}
+
+// TestCheckWeightsMagnitude: CheckWeights refuses, naming the file and the
+// tensor, a weight of magnitude MaxWeight (2^14) or more in every stored
+// type and at any place (past the first chunk, in a tail of fewer than 8
+// bytes), which CheckValues (NaN and Inf only) lets pass and which B·A turns
+// into a NaN latent at the first step; Matrices refuses it too. The largest
+// values below the bound, real weights and a large alpha (a scale, not a
+// weight) pass; NaN is still called damaged.
+func TestCheckWeightsMagnitude(t *testing.T) {
+	const in = 70000 // more than one chunk of checkValues' buffer
+	q := "diffusion_model.blocks.0.self_attn.q"
+	down, up := q+".lora_down.weight", q+".lora_up.weight"
+	typed := func(name string, typ gguf.Type, shape []int64, bits []uint16) safetensors.Tensor {
+		b := make([]byte, 2*len(bits))
+		for i, v := range bits {
+			binary.LittleEndian.PutUint16(b[2*i:], v)
+		}
+		return safetensors.Tensor{Name: name, Type: typ, Shape: shape, Data: b}
+	}
+	at := func(n, i int, v, fill uint16) []uint16 {
+		bits := make([]uint16, n)
+		for j := range bits {
+			bits[j] = fill
+		}
+		bits[i] = v
+		return bits
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	weights := make([]float32, 2*in)
+	for i := range weights {
+		weights[i] = float32(r.NormFloat64() * 0.05)
+	}
+	f32 := func(name string, shape []int64, i int, v float32) safetensors.Tensor {
+		w := make([]float32, shape[0]*shape[1])
+		copy(w, weights)
+		w[i] = v
+		return safetensors.FromFloat32(name, shape, w)
+	}
+	for _, c := range []struct {
+		name string
+		ts   []safetensors.Tensor
+		want string // "" for a file that passes
+	}{
+		{"F32 1e30", []safetensors.Tensor{f32(down, []int64{2, in}, 7, 1e30), zeros(up, in, 2)}, `tensor "` + down + `" holds 1e+30, which no LoRA's weights come near`},
+		{"F32 -2^14 late", []safetensors.Tensor{zeros(down, 2, in), f32(up, []int64{in, 2}, 2*in-1, -MaxWeight)}, "holds -16384"},
+		{"F32 below", []safetensors.Tensor{f32(down, []int64{2, in}, 3, math.Nextafter32(MaxWeight, 0)), f32(up, []int64{in, 2}, 5, -math.Nextafter32(MaxWeight, 0))}, ""},
+		{"F16 2^14", []safetensors.Tensor{typed(down, gguf.TypeF16, []int64{2, in}, at(2*in, 99999, 0x7400, 0x2e66)), zeros(up, in, 2)}, "holds 16384"},
+		{"F16 largest", []safetensors.Tensor{typed(down, gguf.TypeF16, []int64{2, in}, at(2*in, 0, 0xfbff, 0)), zeros(up, in, 2)}, "holds -65504"},
+		{"F16 below", []safetensors.Tensor{typed(down, gguf.TypeF16, []int64{2, in}, at(2*in, 1, 0x73ff, 0x2e66)), zeros(up, in, 2)}, ""},
+		{"BF16 2^14 in a tail", []safetensors.Tensor{typed("diffusion_model.blocks.0.norm3.diff", gguf.TypeBF16, []int64{3}, []uint16{0x3c00, 0, 0x4680})}, "holds 16384"},
+		{"BF16 largest", []safetensors.Tensor{zeros(down, 2, in), typed(up, gguf.TypeBF16, []int64{in, 2}, at(2*in, 12345, 0x7f7f, 0))}, "holds 3.3895"},
+		{"BF16 below", []safetensors.Tensor{zeros(down, 2, in), typed(up, gguf.TypeBF16, []int64{in, 2}, at(2*in, 12345, 0xc67f, 0x3d4c))}, ""},
+		{"F8_E5M2 57344", []safetensors.Tensor{zeros(down, 2, 64), {Name: up, Type: gguf.TypeF8E5M2, Shape: []int64{64, 2}, Data: append(make([]byte, 127), 0x7b)}}, "holds 57344"},
+		{"large alpha", []safetensors.Tensor{zeros(down, 2, 64), zeros(up, 64, 2), safetensors.FromFloat32(q+".alpha", nil, []float32{20000})}, ""},
+		{"NaN", []safetensors.Tensor{f32(down, []int64{2, in}, 9, float32(math.NaN())), zeros(up, in, 2)}, "holds NaN: the file is damaged"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := fileOf(t, "w.safetensors", c.ts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = f.CheckWeights()
+			if c.want == "" {
+				if err != nil {
+					t.Errorf("CheckWeights: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("CheckWeights passed it")
+			}
+			for _, w := range []string{"lora: w.safetensors: tensor ", c.want, "download or export it again"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("CheckWeights: %q does not mention %q", err, w)
+				}
+			}
+			if c.name == "NaN" {
+				return
+			}
+			if !strings.Contains(err.Error(), "16384 and more") {
+				t.Errorf("CheckWeights: %q does not give the bound", err)
+			}
+			if err := f.CheckValues(); err != nil {
+				t.Errorf("CheckValues (NaN and Inf only): %v", err)
+			}
+			if len(f.Adapters) == 1 {
+				if _, _, err := f.Matrices(f.Adapters[0]); err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("Matrices: %v, want an error with %q", err, c.want)
+				}
+			}
+		})
+	}
+}
+
+// TestExponentAtLeast: CheckWeights' bit test flags F32, F16 and BF16 data
+// exactly when a value is a NaN, an infinity or of magnitude limit or more
+// (limit a power of two, or +Inf for NaN and Inf only), for random bit
+// patterns of every exponent, the 8-byte words and the tail alike.
+func TestExponentAtLeast(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16} {
+		size := typ.BlockBytes()
+		for _, limit := range []float32{MaxWeight, noLimit, 1, 0.5, 1 << 20} {
+			for range 2000 {
+				n := 1 + r.IntN(9)
+				data := make([]byte, n*size)
+				for i := range data {
+					data[i] = byte(r.Uint32())
+				}
+				if r.IntN(2) == 0 { // mostly small values, as in a LoRA
+					for i := 0; i < len(data); i += size {
+						data[i+size-1] &= 0xbf
+					}
+				}
+				v := make([]float32, n)
+				if err := gguf.Dequantize(typ, data, v); err != nil {
+					t.Fatal(err)
+				}
+				want := inRange("k", v, limit) != nil
+				if hit, known := exponentAtLeast(typ, data, limit); !known || hit != want {
+					t.Fatalf("%v limit %g: exponentAtLeast(% x) = %v, %v; want %v (values %v)", typ, limit, data, hit, known, want, v)
+				}
+			}
+		}
 	}
 }

@@ -99,9 +99,10 @@ func (l LoRA) validate() error {
 // file header, opens each LoRA file and checks that it is a LoRA for that
 // model (the same check as attaching it does), and that its full-weight
 // deltas (.diff) are not for quantized matrices, which are applied only to
-// F32/F16/BF16 weights. Each file's values are read once, for NaNs and
-// infinities (lora.File.CheckValues): a LoRA is small beside the experts, and
-// a damaged one would otherwise fail only when its expert loads. A LoRA for
+// F32/F16/BF16 weights. Each file's values are read once, for NaNs,
+// infinities and magnitudes no LoRA has (lora.File.CheckWeights): a LoRA is
+// small beside the experts, and a damaged one would otherwise fail only when
+// its expert loads, or as a NaN latent at the first step. A LoRA for
 // both experts is checked against both at once, and its error says so: the
 // experts it was given for, or the one that refuses it.
 func CheckLoRAs(m Models, loras []LoRA) error {
@@ -238,15 +239,15 @@ type fileID struct {
 }
 
 // valuesChecked holds the LoRA files whose values checkValuesOnce found
-// finite, as they stood then: a Generate checks its LoRAs when it resolves
+// finite and in range, as they stood then: a Generate checks its LoRAs when it resolves
 // the request and again in I2V (and the CLI resolves once more to print its
 // estimate), and reading a large LoRA three times would be work done twice.
 var valuesChecked sync.Map // fileID → struct{}
 
-// checkValues is lora.File.CheckValues (a variable for the tests).
-var checkValues = (*lora.File).CheckValues
+// checkValues is lora.File.CheckWeights (a variable for the tests).
+var checkValues = (*lora.File).CheckWeights
 
-// checkValuesOnce runs f's CheckValues unless the file at path, unchanged
+// checkValuesOnce runs f's CheckWeights unless the file at path, unchanged
 // since (size and modification time), already passed it.
 func checkValuesOnce(f *lora.File, path string) error {
 	st, err := os.Stat(path)
