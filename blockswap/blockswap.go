@@ -54,7 +54,9 @@
 // the memory-mapped file, as many as slots (or two) if they fit; else
 // PageableStaging (pageable copies: slow, but no failure). A budget below
 // MinVRAM — fixed + activations + two slots of the largest block, for blocks
-// of one size — is a *BudgetError naming the minimum. ActivationPeak
+// of one size — is a *BudgetError naming the minimum; its advice is a
+// smaller or shorter video, or, when the weights alone exceed the budget
+// (WeightsExceed), a larger budget or a smaller expert file. ActivationPeak
 // estimates the activations of a run.
 package blockswap
 

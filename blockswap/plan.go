@@ -114,11 +114,23 @@ type BudgetError struct {
 }
 
 func (e *BudgetError) Error() string {
+	advice := "generate fewer frames or a smaller frame size, or raise the VRAM budget (free GPU memory or a bigger cap)"
+	if e.WeightsExceed() {
+		advice = fmt.Sprintf("the weights alone, without activations, need at least %s, so no smaller video fits: "+
+			"raise the VRAM budget (free GPU memory or a bigger cap) or use a smaller (more quantized) expert file",
+			formatBytes(e.Need-e.Activations))
+	}
 	return fmt.Sprintf("blockswap: a VRAM budget of %s is too small for this run: it needs at least %s "+
-		"(always-resident weights %s, activations %s, two block slots %s); "+
-		"generate fewer frames or a smaller frame size, or raise the VRAM budget (free GPU memory or a bigger cap)",
-		formatBytes(e.Budget), formatBytes(e.Need), formatBytes(e.Fixed), formatBytes(e.Activations), formatBytes(e.Slots))
+		"(always-resident weights %s, activations %s, two block slots %s); %s",
+		formatBytes(e.Budget), formatBytes(e.Need), formatBytes(e.Fixed), formatBytes(e.Activations), formatBytes(e.Slots), advice)
 }
+
+// WeightsExceed reports whether the weights alone exceed the budget: Need
+// less Activations (MinVRAM of the same blocks without activations: the
+// always-resident weights and two block slots, for blocks of one size) is
+// more than Budget. No smaller or shorter video then fits; only a larger
+// budget or a smaller (more quantized) expert file does.
+func (e *BudgetError) WeightsExceed() bool { return e.Need-e.Activations > e.Budget }
 
 // Is makes errors.Is(err, ErrBudget) true.
 func (e *BudgetError) Is(target error) bool { return target == ErrBudget }
