@@ -24,6 +24,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -66,6 +67,15 @@ type emul8Config struct {
 	// qkE4M3: Q and K − mean rounded to e4m3 (largest |x| of a block → 448) instead of INT8, as the Hopper FP8
 	// kernel attn8hf quantizes them (kernels/sm89/attention8.cu's QE4m3; K per 128-key tile there).
 	qkE4M3 bool
+	// accBits: P̂·V̂ added to O inside the tensor cores, as a Hopper FP8 wgmma chain that carries O as its
+	// accumulator across key tiles does (attn8hfo): per 32 keys (one m64n128k32 step) O and the 32 products are
+	// aligned to the largest of their exponents and cut (towards zero) to accBits bits below it before they add.
+	// 0: each tile's products add in f32 and the tile adds to O in f32 (attn8hfp, and every other kernel).
+	accBits int
+	// slack > 0: P̂ as the Hopper FP8 kernel scales it (attn8hfo/attn8hfp): the running max m is raised only when a
+	// tile's max passes it by more than slack (log2 units), and P̂ = 2^(t − m + log2(448) − slack) for every tile,
+	// instead of each tile's own max mapped to 448.
+	slack float32
 }
 
 // emul8Kernel returns the configuration of the committed kernels: emul8Plain plus the 16 outlier channels of
@@ -435,6 +445,13 @@ func emul8Row(c *emul8Case, hd *emul8Head, i, h int, cfg emul8Config, scale floa
 		}
 		mnew := max(mrow, mtile)
 		mq := max(mtile, mnew-emul8TileFloor)
+		if cfg.slack > 0 { // the running max with slack: p̂ = 2^(t − m + lpmax − slack)
+			mnew = mrow
+			if mtile > mrow+cfg.slack {
+				mnew = mtile
+			}
+			mq = mnew + cfg.slack
+		}
 		alpha := exp2(mrow - mnew)
 		mrow = mnew
 		punit := exp2(mq - mrow - lpmax) // p̂ = 1 is worth punit true units
@@ -462,6 +479,13 @@ func emul8Row(c *emul8Case, hd *emul8Head, i, h int, cfg emul8Config, scale floa
 			}
 		}
 		lrow = lrow*alpha + rs*punit
+		if cfg.accBits > 0 {
+			for ch := range d {
+				o[ch] *= beta
+			}
+			emul8TruncAdd(o[:], p[:j1-j0], hd.vq[j0*d:j1*d], cfg.accBits)
+			continue
+		}
 		clear(acc[:])
 		for j := j0; j < j1; j++ {
 			if p[j-j0] == 0 {
@@ -488,6 +512,37 @@ func emul8Row(c *emul8Case, hd *emul8Head, i, h int, cfg emul8Config, scale floa
 	want = make([]float64, d)
 	attnRow64(want, c.q, c.k, c.v, n, i, h, keys, scale)
 	return got, want
+}
+
+// emul8TruncAdd adds p[j]·v[j·128 + ch] to o[ch] over the keys j in steps of 32, each step as emul8Config.accBits
+// describes: o and the step's products cut towards zero to bits bits below the largest leading bit among them, then
+// summed (exactly) and rounded to f32.
+func emul8TruncAdd(o, p, v []float32, bits int) {
+	const d = emul8HD
+	for g := 0; g < len(p); g += 32 {
+		ge := min(len(p), g+32)
+		for ch := range d {
+			_, emax := math.Frexp(float64(o[ch]))
+			if o[ch] == 0 {
+				emax = math.MinInt32
+			}
+			for j := g; j < ge; j++ {
+				if x := float64(p[j]) * float64(v[j*d+ch]); x != 0 {
+					_, e := math.Frexp(x)
+					emax = max(emax, e)
+				}
+			}
+			if emax == math.MinInt32 {
+				continue
+			}
+			q := math.Ldexp(1, emax-1-bits)
+			sum := math.Trunc(float64(o[ch])/q) * q
+			for j := g; j < ge; j++ {
+				sum += math.Trunc(float64(p[j])*float64(v[j*d+ch])/q) * q
+			}
+			o[ch] = float32(sum)
+		}
+	}
 }
 
 // emul8Error runs cfg on c for samples (row, head) pairs — (0, 0), (lq−1, last head) and random ones, as
@@ -605,7 +660,7 @@ func TestAttention8Emul(t *testing.T) {
 // kernels, the plain scheme (no outlier channels), each of its steps alone and the remedies. Minutes on 2 cores; it runs with WAN22_ATTN8_SWEEP=1.
 func TestAttention8EmulSweep(t *testing.T) {
 	if os.Getenv("WAN22_ATTN8_SWEEP") != "1" {
-		t.Skip("set WAN22_ATTN8_SWEEP=1 to print the 8-bit attention error table (minutes)")
+		t.Skip("set WAN22_ATTN8_SWEEP=1 to print the 8-bit attention error table (minutes; WAN22_ATTN8_SWEEP_SHAPES=n the first n shapes, WAN22_ATTN8_SWEEP_ONLY=text the configurations named with it)")
 	}
 	shapes := []emul8Shape{
 		{17, 33, 33, 2, 2}, {100, 257, 200, 2, 2}, {333, 1000, 999, 3, 3}, {4095, 4096, 3001, 2, 2},
@@ -656,12 +711,33 @@ func TestAttention8EmulSweep(t *testing.T) {
 			add(k, p+" Q, K e4m3 + 16 outliers by K, bf16", func(c *emul8Config) {
 				c.qkE4M3, c.kBlock, c.outliers, c.outByK, c.outRaw = true, 128, 16, true, true
 			})
+			for _, sl := range []float32{1, 8} {
+				add(k, fmt.Sprintf("%s Q, K e4m3 + 16 outliers, running max slack %g (attn8hfp)", p, sl), func(c *emul8Config) {
+					c.qkE4M3, c.kBlock, c.outliers, c.outByK, c.outRaw, c.vChan, c.slack = true, 128, 16, true, true, true, sl
+				})
+				for _, bits := range []int{11, 12, 13} {
+					add(k, fmt.Sprintf("%s Q, K e4m3 + 16 outliers, running max slack %g, O in the tensor cores (%d bits)", p, sl, bits), func(c *emul8Config) {
+						c.qkE4M3, c.kBlock, c.outliers, c.outByK, c.outRaw, c.vChan, c.slack, c.accBits = true, 128, 16, true, true, true, sl, bits
+					})
+				}
+			}
+			for _, bits := range []int{12, 13, 14, 16} {
+				add(k, fmt.Sprintf("%s Q, K e4m3 + 16 outliers, O accumulated in the tensor cores (%d bits)", p, bits), func(c *emul8Config) {
+					c.qkE4M3, c.kBlock, c.outliers, c.outByK, c.outRaw, c.vChan, c.accBits = true, 128, 16, true, true, true, bits
+				})
+			}
+			add(k, p+" Q, K e4m3 + 16 outliers, V per channel (attn8hfo, attn8hfp: f32 O)", func(c *emul8Config) {
+				c.qkE4M3, c.kBlock, c.outliers, c.outByK, c.outRaw, c.vChan = true, 128, 16, true, true, true
+			})
 			add(k, p+" Q, K e4m3 + 16 outliers, exact V, P", func(c *emul8Config) {
 				c.qkE4M3, c.kBlock, c.outliers, c.outByK, c.outRaw, c.exactV, c.exactP = true, 128, 16, true, true, true, true
 			})
 		} else {
 			add(k, p+" P e4m3", func(c *emul8Config) { c.pE4M3 = true })
 		}
+	}
+	if only := os.Getenv("WAN22_ATTN8_SWEEP_ONLY"); only != "" { // a substring of the configurations' names
+		cfgs = slices.DeleteFunc(cfgs, func(c emul8Config) bool { return !strings.Contains(c.name, only) })
 	}
 	for si, s := range shapes {
 		c := emul8Inputs(uint64(si+1), s.lq, s.lk, s.keys, s.nh)
