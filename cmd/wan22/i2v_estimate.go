@@ -15,7 +15,9 @@ import (
 
 // i2vEstimate estimates the run's time from the user's bench history (the
 // reports `wan22 bench` saved on this machine); ok is false when no bench
-// of this device and of experts of this shape matches.
+// of this device and of experts of this shape matches. The runs used had
+// experts of the same pair of types as f's (a Q8_0 high-noise expert with a
+// Q4_K low-noise one is not timed by a bench of two Q8_0 experts).
 func i2vEstimate(backend, device string, s wan22.Settings, f i2vFlags) (seconds float64, basis string, ok bool) {
 	hist, err := benchreport.LoadHistory()
 	if err != nil || len(hist) == 0 {
@@ -25,13 +27,17 @@ func i2vEstimate(backend, device string, s wan22.Settings, f i2vFlags) (seconds 
 	if !ok {
 		return 0, "", false
 	}
+	typLow := typ
+	if f.low != f.high {
+		typLow, _, _ = expertOf(f.low) // "" when it cannot tell: any type matches
+	}
 	hist = sameShapeRuns(hist, shape)
 	budget := f.vramBytes
 	if device == wan22.DeviceCPU {
 		budget = 0 // no device budget on the CPU
 	}
 	cfg := s.Guidance.High != 1 || s.Guidance.Low != 1
-	return benchreport.Estimate(hist, backend, s.Frames, s.Width, s.Height, s.Steps, cfg, budget, typ, string(f.att))
+	return benchreport.EstimateExperts(hist, backend, s.Frames, s.Width, s.Height, s.Steps, cfg, budget, typ, typLow, string(f.att))
 }
 
 // expertOf reads an expert file's block weight type ("Q8_0", "" when it

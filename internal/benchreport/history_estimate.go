@@ -6,17 +6,26 @@ import (
 	"strings"
 )
 
-// Estimate predicts the wall time of one generation, in seconds, from the
-// bench history: frames of width×height with steps denoising steps, CFG
-// (two forwards per step) or not, under a VRAM budget (bytes; 0 = all free
-// device memory), with experts of expertType ("Q8_0"; "" matches any) and
-// attention of precision attention ("bf16", "int8", "fp8"; "" is bf16).
-// device is the backend's name as Pipeline.Backend gives it ("cuda:0 NVIDIA
-// H100 80GB HBM3", "cpu"); only reports of the same GPU (or the CPU) count,
-// and of those the runs with the same expert type when both are known (a
-// merged report's runs each have their own) and the same
-// attention precision (a report of an older version ran bf16). basis says in
-// words what the estimate comes from; ok is false when no report matches.
+// Estimate is EstimateExperts for two experts of one type, expertType
+// ("Q8_0"; "" matches any).
+func Estimate(history []Report, device string, frames, width, height int, steps int, cfg bool, budget int64, expertType, attention string) (seconds float64, basis string, ok bool) {
+	return EstimateExperts(history, device, frames, width, height, steps, cfg, budget, expertType, expertType, attention)
+}
+
+// EstimateExperts predicts the wall time of one generation, in seconds,
+// from the bench history: frames of width×height with steps denoising
+// steps, CFG (two forwards per step) or not, under a VRAM budget (bytes; 0
+// = all free device memory), with a high-noise expert of typeHigh and a
+// low-noise expert of typeLow ("Q8_0"; "" matches any) and attention of
+// precision attention ("bf16", "int8", "fp8"; "" is bf16). device is the
+// backend's name as Pipeline.Backend gives it ("cuda:0 NVIDIA H100 80GB
+// HBM3", "cpu"); only reports of the same GPU (or the CPU) count, and of
+// those the runs whose experts have the same types, each compared where
+// both are known (a merged report's runs each have their own; a report
+// without models.expert_type_low ran both experts of expert_type, see
+// runExpertTypes), and the same attention precision (a report of an older
+// version ran bf16). basis says in words what the estimate comes from; ok
+// is false when no report matches.
 //
 // The completed run used is, in this order of preference: the same frame
 // count (else the nearest at the same size), the smallest budget at least
@@ -34,7 +43,7 @@ import (
 // DiT's token count: an approximation for steps that attention dominates
 // (quadratic in L) mixed with the linear layers; the non-step stages are
 // taken as measured.
-func Estimate(history []Report, device string, frames, width, height int, steps int, cfg bool, budget int64, expertType, attention string) (seconds float64, basis string, ok bool) {
+func EstimateExperts(history []Report, device string, frames, width, height int, steps int, cfg bool, budget int64, typeHigh, typeLow, attention string) (seconds float64, basis string, ok bool) {
 	want := DeviceName(device)
 	if attention == "" {
 		attention = "bf16"
@@ -56,7 +65,7 @@ func Estimate(history []Report, device string, frames, width, height int, steps 
 			if !usableRun(run) || run.Width != width || run.Height != height {
 				continue
 			}
-			if et := rep.ModelsOf(run).ExpertType; expertType != "" && et != "" && !strings.EqualFold(et, expertType) {
+			if high, low := runExpertTypes(rep.ModelsOf(run)); !sameType(high, typeHigh) || !sameType(low, typeLow) {
 				continue
 			}
 			penalty, fits := budgetPenalty(run.VRAMBudget, budget)
@@ -74,6 +83,23 @@ func Estimate(history []Report, device string, frames, width, height int, steps 
 	}
 	return best.estimate(frames, steps, cfg, device)
 }
+
+// runExpertTypes are the block types of the high-noise and the low-noise
+// expert of a run of models m ("" when unknown). A report records the
+// low-noise expert's type (expert_type_low) only where it differs, so
+// without it both experts had the high-noise expert's type; a report of an
+// older version, which recorded the high-noise expert's only, reads so too.
+func runExpertTypes(m Models) (high, low string) {
+	high, low = m.ExpertType, m.ExpertTypeLow
+	if low == "" {
+		low = high
+	}
+	return high, low
+}
+
+// sameType says whether the expert types a and b may be the same: equal
+// (in any case), or either unknown ("").
+func sameType(a, b string) bool { return a == "" || b == "" || strings.EqualFold(a, b) }
 
 // DeviceName is the device part of a backend's name: the GPU's name of
 // "cuda:0 NVIDIA H100 80GB HBM3", or the name itself ("cpu").
