@@ -1091,15 +1091,23 @@ var linkSynth = os.Link
 // others reuse it (theirs is true) once it checks as complete, rather than
 // replacing a file another bench may be running on. The move is a hard
 // link, which fails where a file is (atomically); on a file system without
-// hard links it is a rename after a last look. Nothing partial ever stands
-// at j.path, and the private folder is removed, on Ctrl-C too (registered).
+// hard links (FAT32, exFAT) it is a rename after a last look, made as
+// writeAtomic's (moveFinished: retried while another program holds the
+// file, and a finished file that still cannot be moved is kept, as the
+// *atomicfile.KeptError says, not deleted). Nothing partial ever stands at
+// j.path, and the private folder is removed, on Ctrl-C too (registered).
 func writeSynthFile(ctx context.Context, dir string, j synthFile) (theirs bool, err error) {
 	base := filepath.Base(j.path)
 	tmp, err := atomicfile.MkdirTemp(dir, "."+base+".wan22-bench-")
 	if err != nil {
 		return false, err
 	}
-	defer atomicfile.Remove(tmp)
+	moved := false // moveFinished disposed of tmp
+	defer func() {
+		if !moved {
+			atomicfile.Remove(tmp)
+		}
+	}()
 	own := filepath.Join(tmp, base)
 	if err := writeAtomic(ctx, own, j.write); err != nil {
 		if ke, ok := errors.AsType[*atomicfile.KeptError](err); ok && inside(tmp, ke.Kept) {
@@ -1110,11 +1118,11 @@ func writeSynthFile(ctx context.Context, dir string, j synthFile) (theirs bool, 
 	}
 	err = linkSynth(own, j.path)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
-		if _, serr := os.Lstat(j.path); serr == nil {
-			err = fs.ErrExist
-		} else {
-			err = os.Rename(own, j.path)
+		if _, serr := os.Lstat(j.path); serr != nil {
+			moved = true
+			return false, moveFinished(tmp, own, j.path)
 		}
+		err = fs.ErrExist
 	}
 	if errors.Is(err, fs.ErrExist) {
 		return true, synthReady(j)
