@@ -1006,19 +1006,21 @@ const diskReserve = 64 << 20
 // materialize writes the files that are not there yet, after checking that
 // they fit on the disk together. A file already at its path is reused when
 // it is complete (synthReady), and refused otherwise. Benches sharing a
-// --synth-dir may write one file at the same time: see writeSynthFile.
+// --synth-dir may write one file at the same time: see writeSynthFile; and
+// a file another bench put in place while this one wrote the files before
+// it is reused, not written again.
 func materialize(ctx context.Context, dir string, files []synthFile, advice string, stdout io.Writer) error {
 	reuse := make([]bool, len(files))
 	var total int64
 	for i, j := range files {
-		if _, err := os.Stat(j.path); err != nil {
-			total += j.size
-			continue
-		}
-		if err := synthReady(j); err != nil {
+		there, err := synthThere(j)
+		if err != nil {
 			return err
 		}
-		reuse[i] = true
+		reuse[i] = there
+		if !there {
+			total += j.size
+		}
 	}
 	if total > 0 {
 		if err := checkWritable(dir); err != nil {
@@ -1038,6 +1040,12 @@ func materialize(ctx context.Context, dir string, files []synthFile, advice stri
 			fmt.Fprintf(stdout, "reusing the synthetic %s %s\n", j.role, j.path)
 			continue
 		}
+		if there, err := synthThere(j); err != nil {
+			return err
+		} else if there { // put there since the look above
+			fmt.Fprintf(stdout, "reusing the synthetic %s %s (another bench wrote it meanwhile)\n", j.role, j.path)
+			continue
+		}
 		// The description ends in its own parenthesis ("… (40 layers, dim
 		// 5120)"): it comes last, after the role and the path.
 		fmt.Fprintf(stdout, "writing the synthetic %s to %s: %s, %s\n", j.role, j.path, formatGB(j.size), j.what)
@@ -1053,6 +1061,15 @@ func materialize(ctx context.Context, dir string, files []synthFile, advice stri
 		fmt.Fprintf(stdout, "  written in %.1f s\n", time.Since(start).Seconds())
 	}
 	return nil
+}
+
+// synthThere reports whether a file is at j.path, and if so whether it is
+// the synthetic file j, complete (synthReady's error when not).
+func synthThere(j synthFile) (bool, error) {
+	if _, err := os.Stat(j.path); err != nil {
+		return false, nil
+	}
+	return true, synthReady(j)
 }
 
 // synthReady checks that the file at j.path is the synthetic file j,

@@ -69,3 +69,44 @@ func TestSynthMoveWithoutLinksKeepsFinished(t *testing.T) {
 		})
 	}
 }
+
+// TestSynthReusedWhenAnotherBenchFinishedIt: a bench sharing a --synth-dir
+// reuses a synthetic file that another bench put in place after this
+// bench's first look and before this bench got to writing it, instead of
+// writing the whole file again (15 GB for a Q8_0 expert, 28 GB for F16) and
+// throwing it away: the look was made once, before the first file, so the
+// files after it were written in full, then found taken.
+func TestSynthReusedWhenAnotherBenchFinishedIt(t *testing.T) {
+	isolateTemp(t)
+	dir := t.TempDir()
+	files := []synthFile{
+		{role: "VAE", path: filepath.Join(dir, "synth-vae.safetensors"), kind: modelfile.KindWanVAE,
+			synthJob: planSynth(t, "vae", map[string]int{"dim": 8}, gguf.TypeBF16)},
+		{role: "text encoder", path: filepath.Join(dir, "synth-umt5.gguf"), kind: modelfile.KindT5,
+			synthJob: planSynth(t, "t5", map[string]int{"dim": 64, "layers": 1, "ffn-dim": 128, "heads": 2, "vocab": 1100}, gguf.TypeQ8_0)},
+	}
+	saved := renameOutput
+	t.Cleanup(func() { renameOutput = saved })
+	var other strings.Builder
+	renameOutput = func(from, to string) error {
+		// As this bench finishes its first file, another writes the second.
+		renameOutput = saved
+		if err := materialize(context.Background(), dir, files[1:], "", &other); err != nil {
+			t.Errorf("the other bench: %v", err)
+		}
+		return saved(from, to)
+	}
+	var out strings.Builder
+	if err := materialize(context.Background(), dir, files, "", &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(other.String(), "writing the synthetic text encoder") {
+		t.Fatalf("the other bench did not write the encoder:\n%s", other.String())
+	}
+	if strings.Contains(out.String(), "writing the synthetic text encoder") || !strings.Contains(out.String(), "reusing the synthetic text encoder "+files[1].path) {
+		t.Errorf("the encoder another bench had put in place was written again:\n%s", out.String())
+	}
+	if got := dirEntries(t, dir); len(got) != 2 {
+		t.Errorf("%s holds %v, want the two files", dir, got)
+	}
+}
