@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	// The names and keys printed come from the files, which may be crafted
 	// or damaged: their control characters are escaped.
 	stdout, stderr = controlEscaper{stdout}, controlEscaper{stderr}
+	out := &writeCheck{w: stdout} // the first failed write ends the command (unwritten)
 	files, code, ok := parseInterspersed(fs, args)
 	if !ok {
 		return code
@@ -47,14 +49,17 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		if printed {
-			fmt.Fprintln(stdout)
+			fmt.Fprintln(out)
 		}
 		printed = true
 		var notApplied error // a LoRA wan22 refuses, said after the report
 		if rep.Info.Kind == modelfile.KindUnknown && rep.Format == modelfile.FormatSafetensors {
 			sum, err := lora.Inspect(path)
 			if err == nil {
-				fmt.Fprint(stdout, sum)
+				fmt.Fprint(out, sum)
+				if out.err != nil {
+					return unwritten(out.err, status, stderr)
+				}
 				if !*verbose {
 					continue
 				}
@@ -62,17 +67,34 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 				notApplied = err
 			}
 		}
-		if err := rep.WriteText(stdout, *verbose); err != nil {
-			fmt.Fprintf(stderr, "wan22 inspect: %v\n", err)
-			return 1
-		}
-		if notApplied != nil {
+		rep.WriteText(out, *verbose) // its error is out.err
+		if notApplied != nil && out.err == nil {
 			// The report names the file above: the error's "lora: PATH: " is not repeated.
 			msg := strings.TrimPrefix(notApplied.Error(), "lora: "+path+": ")
-			fmt.Fprintf(stdout, "  LoRA: not one wan22 can apply: %s\n", msg)
+			fmt.Fprintf(out, "  LoRA: not one wan22 can apply: %s\n", msg)
+		}
+		if out.err != nil {
+			return unwritten(out.err, status, stderr)
 		}
 	}
 	return status
+}
+
+// unwritten is the exit status once the report could not be written to
+// standard output (err): a reader that went away (`wan22 inspect -v FILE |
+// head`: a broken pipe) ends the command quietly with the status so far, as
+// it ends other command-line tools; any other failure (a full disk) is said,
+// without Go's "write /dev/stdout: ", and is status 1.
+func unwritten(err error, status int, stderr io.Writer) int {
+	if isBrokenPipe(err) {
+		return status
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	fmt.Fprintf(stderr, "wan22 inspect: the report could not be written to standard output: %v\n", err)
+	return 1
 }
 
 // parseInterspersed parses fs's flags wherever they are among the

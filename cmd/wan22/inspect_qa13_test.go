@@ -1,0 +1,65 @@
+package main
+
+// The thirteenth QA pass over wan22 inspect, run as a new user would run it.
+
+import (
+	"bytes"
+	"io/fs"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/wan22/wan22/safetensors"
+)
+
+// failingStdout is a standard output whose every write fails with err, as
+// os.File's writes fail: wrapped in a *fs.PathError naming /dev/stdout.
+type failingStdout struct{ err error }
+
+func (w failingStdout) Write([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "write", Path: "/dev/stdout", Err: w.err}
+}
+
+// inspectQAFiles writes a small model of no known kind and a LoRA, the two
+// ways inspect prints a file (the report, and lora's summary).
+func inspectQAFiles(t *testing.T) (model, lora string) {
+	t.Helper()
+	dir := t.TempDir()
+	model = filepath.Join(dir, "model.safetensors")
+	if err := safetensors.Write(model, []safetensors.Tensor{
+		safetensors.FromFloat32("encoder.layer.0.weight", []int64{2, 2}, make([]float32, 4)),
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return model, writeTinyLoRA(t, dir, "lora.safetensors", 1, "self_attn.q")
+}
+
+// TestInspectBrokenPipe: `wan22 inspect -v FILE | head` stops quietly when
+// head has read enough, with the status of what was inspected, as other
+// command-line tools do; it printed "wan22 inspect: write /dev/stdout:
+// broken pipe" and exited 1. A LoRA's summary is no exception.
+func TestInspectBrokenPipe(t *testing.T) {
+	model, lora := inspectQAFiles(t)
+	for _, files := range [][]string{{model, lora}, {lora, model}, {"-v", lora}} {
+		var stderr bytes.Buffer
+		code := run(append([]string{"inspect"}, files...), failingStdout{syscall.EPIPE}, &stderr)
+		if code != 0 || stderr.Len() != 0 {
+			t.Errorf("inspect %q into a closed pipe: status %d, stderr %q; want 0 and nothing said", files, code, stderr.String())
+		}
+	}
+}
+
+// TestInspectStdoutFull: a report that cannot be written (a full disk,
+// /dev/full) is an error saying so, for a LoRA's summary too, which was
+// dropped with status 0; the message is not Go's "write /dev/stdout: …".
+func TestInspectStdoutFull(t *testing.T) {
+	model, lora := inspectQAFiles(t)
+	for _, path := range []string{model, lora} {
+		var stderr bytes.Buffer
+		code := run([]string{"inspect", path}, failingStdout{syscall.ENOSPC}, &stderr)
+		want := "wan22 inspect: the report could not be written to standard output: " + syscall.ENOSPC.Error() + "\n"
+		if code != 1 || stderr.String() != want {
+			t.Errorf("inspect %s into a full disk: status %d, stderr %q; want 1 and %q", path, code, stderr.String(), want)
+		}
+	}
+}
