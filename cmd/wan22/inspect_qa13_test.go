@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -60,6 +61,24 @@ func TestInspectStdoutFull(t *testing.T) {
 		want := "wan22 inspect: the report could not be written to standard output: " + syscall.ENOSPC.Error() + "\n"
 		if code != 1 || stderr.String() != want {
 			t.Errorf("inspect %s into a full disk: status %d, stderr %q; want 1 and %q", path, code, stderr.String(), want)
+		}
+	}
+}
+
+// TestInspectPathErrors: a name too long for the system and a path through
+// a file say so and what to do, not Go's "stat X: file name too long" or
+// "stat X: not a directory".
+func TestInspectPathErrors(t *testing.T) {
+	model, _ := inspectQAFiles(t)
+	long := filepath.Join(filepath.Dir(model), strings.Repeat("a", 300)+".gguf")
+	through := filepath.Join(model, "low.gguf")
+	for _, c := range []struct{ path, want string }{
+		{long, "wan22 inspect: " + long + ": the name is too long for this system"},
+		{through, "wan22 inspect: " + through + ": a part of the path before the file name is a file, not a folder (" + model + "); check the path\n"},
+	} {
+		code, stdout, stderr := runCLI("inspect", c.path)
+		if code != 1 || stdout != "" || !strings.HasPrefix(stderr, c.want) || strings.Contains(stderr, "stat ") {
+			t.Errorf("inspect %.80q…: status %d, stdout %q, stderr %q; want 1 and %q", c.path, code, stdout, stderr, c.want)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"unicode/utf8"
@@ -222,12 +223,12 @@ func Open(path string) (gguf.Source, Format, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, FormatUnknown, err
+		return nil, FormatUnknown, explainOS(path, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, FormatUnknown, err
+		return nil, FormatUnknown, explainOS(path, err)
 	}
 	if !st.Mode().IsRegular() { // replaced between the check and the open
 		f.Close()
@@ -237,7 +238,7 @@ func Open(path string) (gguf.Source, Format, error) {
 	n, err := io.ReadFull(f, head)
 	f.Close()
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, FormatUnknown, fmt.Errorf("reading %s: %w", path, err)
+		return nil, FormatUnknown, explainOS(path, err)
 	}
 	if n == 0 {
 		return nil, FormatUnknown, &TruncatedError{Path: path}
@@ -277,15 +278,16 @@ func Open(path string) (gguf.Source, Format, error) {
 
 // CheckRegular returns nil when path names a regular file (after following
 // symbolic links), and otherwise an error saying what it is instead: an
-// empty name, a symbolic link to nothing or a loop of links are named as
-// such (the error still matches fs.ErrNotExist, or wraps the stat error).
+// empty name, a symbolic link to nothing, a loop of links and the other
+// cases explainOS knows are named as such (the error still matches
+// fs.ErrNotExist, or wraps the stat error).
 func CheckRegular(path string) error {
 	if path == "" {
-		return &statError{"the file name is empty (\"\"): give the path of a model file", fs.ErrNotExist}
+		return &osError{"the file name is empty (\"\"): give the path of a model file", fs.ErrNotExist}
 	}
 	st, err := os.Stat(path)
 	if err != nil {
-		return explainStat(path, err)
+		return explainOS(path, err)
 	}
 	if !st.Mode().IsRegular() {
 		return notRegular(path, st.Mode())
@@ -293,31 +295,65 @@ func CheckRegular(path string) error {
 	return nil
 }
 
-// explainStat names what is wrong when path cannot be stat'ed through its
-// symbolic links: a dangling link (the target it names is missing) or a
-// loop of links; other errors are returned as they are.
-func explainStat(path string, err error) error {
-	if errors.Is(err, syscall.ELOOP) {
-		return &statError{path + " is a loop of symbolic links; point the link at the model file", err}
+// explainOS names what is wrong when path cannot be stat'ed (through its
+// symbolic links), opened or read, err being the os package's error, and
+// what to do: a dangling link (the target it names is missing), a loop of
+// links, no permission, a name too long, a file where the path needs a
+// folder, a read error of the disk. Other errors are returned as they are.
+// The error says the path once and matches err (errors.Is, errors.As).
+func explainOS(path string, err error) error {
+	var why string
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return &osError{path + " is a loop of symbolic links; point the link at the model file", err}
+	case errors.Is(err, fs.ErrPermission):
+		why = "permission denied: this user may not read the file, or may not enter a folder on its path; " +
+			"give it read access (on Unix: chmod a+r on the file, a+x on its folders) or run wan22 as a user who may read it"
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		why = "the name is too long for this system (most allow 255 bytes for a file or folder name and 4096 for a whole path); rename the file or move it up"
+	case errors.Is(err, syscall.ENOTDIR):
+		why = "a part of the path before the file name is a file, not a folder"
+		if file := fileOnPath(path); file != "" {
+			why += " (" + file + ")"
+		}
+		why += "; check the path"
+	case errors.Is(err, syscall.EIO):
+		why = "input/output error: the disk or network drive could not read it (it may be failing or disconnected); copy or download the file again"
+	case errors.Is(err, fs.ErrNotExist):
+		if lst, lerr := os.Lstat(path); lerr == nil && lst.Mode()&fs.ModeSymlink != 0 {
+			target, _ := os.Readlink(path)
+			return &osError{fmt.Sprintf("%s is a symbolic link to %s, which does not lead to an existing file; point the link at the model file", path, strconv.Quote(target)), err}
+		}
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	if why == "" {
 		return err
 	}
-	if lst, lerr := os.Lstat(path); lerr == nil && lst.Mode()&fs.ModeSymlink != 0 {
-		target, _ := os.Readlink(path)
-		return &statError{fmt.Sprintf("%s is a symbolic link to %s, which does not lead to an existing file; point the link at the model file", path, strconv.Quote(target)), err}
-	}
-	return err
+	return &osError{path + ": " + why, err}
 }
 
-// statError is explainStat's error: its own words, matching the stat error.
-type statError struct {
+// fileOnPath returns the part of path that makes opening it fail with
+// ENOTDIR: the nearest leading part that exists, when it is not a folder;
+// else "".
+func fileOnPath(path string) string {
+	for p := filepath.Dir(path); p != filepath.Dir(p); p = filepath.Dir(p) {
+		if st, err := os.Stat(p); err == nil {
+			if st.IsDir() {
+				return ""
+			}
+			return p
+		}
+	}
+	return ""
+}
+
+// osError is explainOS's error: its own words, matching the os error.
+type osError struct {
 	msg string
 	err error
 }
 
-func (e *statError) Error() string { return e.msg }
-func (e *statError) Unwrap() error { return e.err }
+func (e *osError) Error() string { return e.msg }
+func (e *osError) Unwrap() error { return e.err }
 
 // notRegular is the error for a path that is not a regular file.
 func notRegular(path string, m fs.FileMode) error {
@@ -428,12 +464,12 @@ func damagedSafetensors(path string, n uint64) error {
 	e := &DamagedHeaderError{Path: path, Format: FormatSafetensors}
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return explainOS(path, err)
 	}
 	defer f.Close()
 	hdr := make([]byte, n) // n ≤ the file size and safetensors.MaxHeaderSize
 	if _, err := f.ReadAt(hdr, 8); err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
+		return explainOS(path, err)
 	}
 	var obj map[string]json.RawMessage
 	err = json.Unmarshal(hdr, &obj)
