@@ -9,6 +9,7 @@ import (
 	"image"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -394,10 +395,19 @@ func (f *i2vFlags) outName() string { return f.flag("out") }
 
 // checkVideoExt checks the extension of the video file path (flagName, "" when
 // not given) as video.Create will: .mp4 or .avi in any case, before anything
-// loads.
+// loads. A path that names a folder (one that exists, or a name ending in a
+// separator) is said to be one, with a file name in it to give instead:
+// "no extension: end it in .mp4" would put the video beside the folder.
 func checkVideoExt(flagName, path string) error {
 	if path == "" {
 		return nil
+	}
+	example := filepath.Join(path, "video.mp4")
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s %s is a folder: give a file name in it, such as %s", flagName, path, example)
+	}
+	if last := path[len(path)-1]; os.IsPathSeparator(last) {
+		return fmt.Errorf("%s %s ends in %c, which names a folder: give a file name, such as %s", flagName, path, last, example)
 	}
 	_, err := video.FormatOf(path)
 	var ee *video.ExtensionError
