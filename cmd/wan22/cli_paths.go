@@ -44,6 +44,10 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 		switch {
 		case st.IsDir() && kind != newFolder:
 			return fmt.Errorf("%s %s is a folder: give a file name", flagName, path)
+		case st.IsDir():
+			// A folder of the user's, maybe full of other files: never
+			// advise removing it.
+			return fmt.Errorf("%s %s already exists: the frames go into a new folder that the run makes, so that no earlier file is mixed in or replaced: name one that does not exist yet, such as %s", flagName, path, freeName(path, "frames"))
 		case kind != replacedFile:
 			return fmt.Errorf("%s %s already exists: choose another name or remove it", flagName, path)
 		}
@@ -53,6 +57,19 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 		return fmt.Errorf("%s %s: cannot write in the folder %s: %w", flagName, path, dir, err)
 	}
 	return nil
+}
+
+// freeName is a name for a new entry in the folder dir: dir/base, or
+// dir/base-2, dir/base-3, … when that is taken.
+func freeName(dir, base string) string {
+	p := filepath.Join(dir, base)
+	for i := 2; i < 100; i++ {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		p = filepath.Join(dir, fmt.Sprintf("%s-%d", base, i))
+	}
+	return p
 }
 
 // checkWritable checks that a file can be made in the existing folder dir,

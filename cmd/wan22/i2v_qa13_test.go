@@ -34,3 +34,28 @@ func TestI2VOutIsAFolder(t *testing.T) {
 	_, err := os.Stat(filepath.Join(dir, "video.mp4"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// TestI2VFramesDirExists: an existing --frames-dir is refused without the
+// advice to remove it (a folder of the user's, perhaps full of other
+// files): the frames go into a new folder, and a name inside it that is
+// free is suggested. A file there is still "choose another name or remove
+// it".
+func TestI2VFramesDirExists(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := runCLI(qaI2VArgs(dir, "--frames-dir", dir)...)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "--frames-dir "+dir+" already exists: the frames go into a new folder that the run makes, so that no earlier file is mixed in or replaced: name one that does not exist yet, such as "+filepath.Join(dir, "frames"))
+	require.NotContains(t, stderr, "remove")
+
+	// frames, taken, gives frames-2.
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "frames"), 0o755))
+	code, _, stderr = runCLI(qaI2VArgs(dir, "--frames-dir", dir)...)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "such as "+filepath.Join(dir, "frames-2"))
+
+	file := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	code, _, stderr = runCLI(qaI2VArgs(dir, "--frames-dir", file)...)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "--frames-dir "+file+" already exists: choose another name or remove it")
+}
