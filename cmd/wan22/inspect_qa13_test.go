@@ -4,7 +4,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -80,5 +82,26 @@ func TestInspectPathErrors(t *testing.T) {
 		if code != 1 || stdout != "" || !strings.HasPrefix(stderr, c.want) || strings.Contains(stderr, "stat ") {
 			t.Errorf("inspect %.80q…: status %d, stdout %q, stderr %q; want 1 and %q", c.path, code, stdout, stderr, c.want)
 		}
+	}
+}
+
+// TestInspectCutInData: a file cut in its tensor data, as an interrupted
+// download leaves it, is said to be truncated, with how much is missing,
+// not in the reader's words ("safetensors: tensor …: data_offsets: end …
+// is beyond the …-byte data region").
+func TestInspectCutInData(t *testing.T) {
+	_, lora := inspectQAFiles(t)
+	b, err := os.ReadFile(lora)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.safetensors")
+	if err := os.WriteFile(cut, b[:len(b)-100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("inspect", cut)
+	want := fmt.Sprintf("wan22 inspect: %s: truncated safetensors file (%d bytes): its tensor data runs to byte %d, so 100 bytes are missing, from tensor ", cut, len(b)-100, len(b))
+	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, want) || !strings.HasSuffix(stderr, " on; download or export it again\n") {
+		t.Errorf("inspect %s: status %d, stdout %q, stderr %q; want 1 and %q…", cut, code, stdout, stderr, want)
 	}
 }

@@ -213,8 +213,8 @@ func follow(n int64) string {
 // Open opens a GGUF or safetensors file, telling them apart by content, not
 // by extension. The caller closes the returned Source. A damaged file gives
 // an error that names the file and the problem; an empty one, or one cut
-// before the end of the bytes that tell its format and its header's length,
-// a *TruncatedError. Anything but a regular file
+// short anywhere (in the bytes that tell its format, in its header, in its
+// tensor data), a *TruncatedError. Anything but a regular file
 // (a directory, a named pipe, a device, a socket) is refused before it is
 // opened, since reading a pipe or a terminal would wait forever.
 func Open(path string) (gguf.Source, Format, error) {
@@ -271,6 +271,9 @@ func Open(path string) (gguf.Source, Format, error) {
 		}
 	}
 	if err != nil {
+		if cut := cutShort(path, format, st.Size()); cut != nil {
+			return nil, format, cut
+		}
 		return nil, format, withHint(path, err)
 	}
 	return src, format, nil
@@ -384,10 +387,11 @@ func (e *NotRegularError) Error() string {
 	return fmt.Sprintf("%s is %s, not a regular file; pass a model file (.gguf or .safetensors)", e.Path, e.What)
 }
 
-// TruncatedError reports a file that ends before the part that says what it
-// is and how long its header is: an empty file, a GGUF file shorter than its
-// fixed header, a safetensors file cut inside its JSON header, or a few bytes
-// too short to tell.
+// TruncatedError reports a file that ends too soon: an empty file, a GGUF
+// file shorter than its fixed header or cut inside the rest of its header,
+// a safetensors file cut inside its JSON header, a few bytes too short to
+// tell, or a file whose header is whole but whose tensor data runs past its
+// end (Detail says how much is missing).
 type TruncatedError struct {
 	Path   string
 	Format Format // FormatUnknown when the file is empty or too short to tell

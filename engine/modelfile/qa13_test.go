@@ -4,13 +4,17 @@ package modelfile
 // cannot stat, open or read.
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/wan22/wan22/safetensors"
 )
 
 // TestOpenOSErrors: a name too long for the system, a path through a file,
@@ -69,5 +73,65 @@ func TestOpenOSErrors(t *testing.T) {
 		if !strings.HasPrefix(got.Error(), c.want) || !errors.Is(got, c.err) || strings.Contains(got.Error(), c.op+" "+locked) {
 			t.Errorf("explainOS(%v) = %v; want it to start %q and match %v", perr, got, c.want, c.err)
 		}
+	}
+}
+
+// TestOpenCutInData: a file cut short after its header, as an interrupted
+// download leaves it, is a *TruncatedError that says where its tensor data
+// should end and how much is missing, and a GGUF file cut inside its
+// header says so; they were the readers' "gguf: invalid file at offset 303
+// (tensor[0] (…).offset): data [0, +1024) relative to the data section at
+// 5952 runs past the end…" and "safetensors: tensor …: data_offsets: end
+// 5184 is beyond the 0-byte data region…". A file whose tensor data is all
+// there but whose header is damaged is not called cut.
+func TestOpenCutInData(t *testing.T) {
+	g, gf := zeroGGUF(t, 1024, "a", "b", "c")
+	gEnd := gf.DataOffset() + 3*4096
+	var st bytes.Buffer
+	if err := safetensors.Encode(&st, []safetensors.Tensor{
+		safetensors.FromFloat32("a", []int64{1024}, make([]float32, 1024)),
+		safetensors.FromFloat32("b", []int64{1024}, make([]float32, 1024)),
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sEnd := int64(st.Len())
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"data.gguf", g[:gf.DataOffset()+100], fmt.Sprintf("truncated GGUF file (%d bytes): its tensor data runs to byte %d, so %d bytes (11.90 KiB) are missing, from tensor \"a\" on; download or export it again", gf.DataOffset()+100, gEnd, gEnd-gf.DataOffset()-100)},
+		{"last.gguf", g[:gEnd-1], fmt.Sprintf("truncated GGUF file (%d bytes): its tensor data runs to byte %d, so 1 byte is missing, from tensor \"c\" on;", gEnd-1, gEnd)},
+		{"header.gguf", g[:40], "truncated GGUF file (40 bytes): it ends inside its header (the metadata and the tensor list), before any tensor data; download or export it again"},
+		{"data.safetensors", st.Bytes()[:sEnd-5000], fmt.Sprintf("truncated safetensors file (%d bytes): its tensor data runs to byte %d, so 5000 bytes (4.88 KiB) are missing, from tensor \"a\" on;", sEnd-5000, sEnd)},
+	} {
+		path := filepath.Join(dir, c.name)
+		if err := os.WriteFile(path, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Open(path)
+		var te *TruncatedError
+		if err == nil || !errors.As(err, &te) || !strings.HasPrefix(err.Error(), path+": "+c.want) {
+			t.Errorf("%s: %v; want a *TruncatedError %q", c.name, err, c.want)
+		}
+	}
+
+	// A tensor's offset damaged to lie far past the end: no layout without
+	// holes ends there, so the file is damaged, not cut.
+	bad := bytes.Clone(g[:gEnd])
+	off := bytes.LastIndex(bad[:gf.DataOffset()], []byte{'c'}) + 1 + 4 + 8 + 4 // "c", n_dims, ne[0], type
+	bad[off+5] = 1                                                             // offset += 1 TiB
+	path := filepath.Join(dir, "offset.gguf")
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Open(path)
+	var te *TruncatedError
+	if err == nil || errors.As(err, &te) || !strings.Contains(err.Error(), "download or export it again") {
+		t.Fatalf("offset.gguf: %v; want a damaged file, not a truncated one", err)
+	}
+	if !strings.Contains(err.Error(), `("c").offset`) {
+		t.Errorf("offset.gguf: %v; want the error of tensor c's offset", err)
 	}
 }

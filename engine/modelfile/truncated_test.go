@@ -18,25 +18,13 @@ import (
 // TestOpenCutFiles cuts a GGUF and a safetensors file at every length: a
 // cut inside the bytes that say which format the file is reports a
 // truncated file of that format (an empty one, that it is empty), never an
-// unrecognised format; every other cut is the reader's error, with what to
-// do.
+// unrecognised format; so does every other cut, saying where: inside the
+// GGUF header, or in the tensor data, with how much is missing.
 func TestOpenCutFiles(t *testing.T) {
-	w := gguf.NewWriter()
-	w.SetKV("general.architecture", "wan")
-	if err := w.AddTensor("w", gguf.TypeF32, []int64{4}, make([]byte, 16)); err != nil {
-		t.Fatal(err)
-	}
-	var g bytes.Buffer
-	if _, err := w.WriteTo(&g); err != nil {
-		t.Fatal(err)
-	}
+	g, gf := zeroGGUF(t, 4, "w")
 	// The writer pads the file after the data; a cut in the padding is no damage.
-	gf, err := gguf.NewFile(bytes.NewReader(g.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ti := gf.Tensors()[0]
-	gData := g.Bytes()[:ti.Offset+ti.Size]
+	gData := g[:ti.Offset+ti.Size]
 	var st bytes.Buffer
 	if err := safetensors.Encode(&st, []safetensors.Tensor{safetensors.FromFloat32("w", []int64{4}, []float32{1, 2, 3, 4})}, nil); err != nil {
 		t.Fatal(err)
@@ -46,14 +34,17 @@ func TestOpenCutFiles(t *testing.T) {
 	for _, file := range []struct {
 		format string
 		data   []byte
-		// want says what a cut to n bytes must report ("" for the reader's error).
+		// want says what a cut to n bytes must report.
 		want func(n int) string
 	}{
 		{"GGUF", gData, func(n int) string {
-			if n < 24 {
+			switch {
+			case n < 24:
 				return fmt.Sprintf("truncated GGUF file (%s): a GGUF file starts with a 24-byte fixed header", plural.Count(n, "byte"))
+			case int64(n) < gf.DataOffset():
+				return fmt.Sprintf("truncated GGUF file (%d bytes): it ends inside its header", n)
 			}
-			return ""
+			return fmt.Sprintf("truncated GGUF file (%d bytes): its tensor data runs to byte %d, so %s", n, len(gData), plural.Count(len(gData)-n, "byte"))
 		}},
 		{"safetensors", st.Bytes(), func(n int) string {
 			switch {
@@ -62,7 +53,7 @@ func TestOpenCutFiles(t *testing.T) {
 			case n < 8+stHeader:
 				return fmt.Sprintf("truncated safetensors file (%s): its first 8 bytes announce a %d-byte JSON header, but %s %s", plural.Count(n, "byte"), stHeader, plural.Count(n-8, "byte"), follow(int64(n-8)))
 			}
-			return ""
+			return fmt.Sprintf("truncated safetensors file (%d bytes): its tensor data runs to byte %d, so %s", n, st.Len(), plural.Count(st.Len()-n, "byte"))
 		}},
 	} {
 		for n := 0; n < len(file.data); n++ {
@@ -86,11 +77,33 @@ func TestOpenCutFiles(t *testing.T) {
 				t.Errorf("%s cut to %d bytes: %q; want the path, %q and what to do", file.format, n, msg, want)
 			}
 			var te *TruncatedError
-			if isTrunc := errors.As(err, &te); isTrunc != (want != "") {
-				t.Errorf("%s cut to %d bytes: a *TruncatedError is %v, want %v: %v", file.format, n, isTrunc, want != "", err)
+			if !errors.As(err, &te) {
+				t.Errorf("%s cut to %d bytes: %T, want a *TruncatedError: %v", file.format, n, err, err)
 			}
 		}
 	}
+}
+
+// zeroGGUF returns a GGUF file of F32 tensors of n zeros with the given
+// names, as the writer makes it (padded after the data), and its reading.
+func zeroGGUF(t *testing.T, n int64, names ...string) ([]byte, *gguf.File) {
+	t.Helper()
+	w := gguf.NewWriter()
+	w.SetKV("general.architecture", "wan")
+	for _, name := range names {
+		if err := w.AddTensor(name, gguf.TypeF32, []int64{n}, make([]byte, 4*n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var g bytes.Buffer
+	if _, err := w.WriteTo(&g); err != nil {
+		t.Fatal(err)
+	}
+	gf, err := gguf.NewFile(bytes.NewReader(g.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Bytes(), gf
 }
 
 // TestDescribeShortHeads: DescribeHead, given a whole file of a few bytes,
