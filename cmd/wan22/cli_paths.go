@@ -34,6 +34,10 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 	st, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		if a := tildeAdvice(flagName, path, runtime.GOOS); a != "" {
+			// "Create it first" would make a folder named ~.
+			return fmt.Errorf("%s %s: the folder %s does not exist: %s", flagName, path, dir, a)
+		}
 		return fmt.Errorf("%s %s: the folder %s does not exist: create it first", flagName, path, dir)
 	case err != nil:
 		return fmt.Errorf("%s %s: %w", flagName, path, err)
@@ -57,6 +61,44 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 		return fmt.Errorf("%s %s: cannot write in the folder %s: %w", flagName, path, dir, err)
 	}
 	return nil
+}
+
+// tildeAdvice says what to write instead of path, given by flagName, when
+// it starts with a ~ that no shell expanded to a home folder: bash expands
+// ~ and ~user only at the start of a word, so --out=~/v.mp4 or "~/v.mp4"
+// reach the program as typed, and Windows's command line never expands
+// it. It is "" for any other path, and for one whose first element (~, or
+// ~user) is there: a folder really named so. goos is runtime.GOOS.
+func tildeAdvice(flagName, path, goos string) string {
+	if !strings.HasPrefix(path, "~") {
+		return ""
+	}
+	seps := "/"
+	if goos == "windows" {
+		seps = `\/`
+	}
+	first, rest := path, ""
+	if i := strings.IndexAny(path, seps); i >= 0 {
+		first, rest = path[:i], path[i+1:]
+	}
+	if _, err := os.Lstat(first); !errors.Is(err, os.ErrNotExist) {
+		return ""
+	}
+	full := ""
+	if home, err := os.UserHomeDir(); err == nil && first == "~" {
+		full = filepath.Join(home, rest)
+	}
+	if goos == "windows" {
+		if full == "" {
+			return "Windows's command line does not expand ~ to a home folder: write the full path"
+		}
+		return "Windows's command line does not expand ~ to your home folder: write the full path, such as " + full
+	}
+	msg := fmt.Sprintf("the shell did not expand ~ to a home folder: it does so only at the start of a word, not after = or in quotes; write %s %s (with a space, no quotes)", flagName, path)
+	if full != "" {
+		msg += " or the full path " + full
+	}
+	return msg
 }
 
 // freeName is a name for a new entry in the folder dir: dir/base, or

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -229,6 +230,15 @@ func (f *i2vFlags) check() error {
 	} {
 		if req.v == "" {
 			return fmt.Errorf("%s is required", req.name)
+		}
+	}
+	inputs := []namedPath{{"--image", f.image, ""}, {"--high", f.high, ""}, {"--low", f.low, ""}, {"--text-encoder", f.textEncoder, ""}, {"--vae", f.vae, ""}}
+	for _, l := range f.loras {
+		inputs = append(inputs, namedPath{loraFlag(l.Expert), l.Path, ""})
+	}
+	for _, in := range inputs {
+		if a := tildeAdvice(in.flag, in.path, runtime.GOOS); a != "" {
+			return fmt.Errorf("%s %s: no such file: %s", in.flag, in.path, a)
 		}
 	}
 	if !f.set["prompt"] {
