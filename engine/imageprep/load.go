@@ -144,7 +144,8 @@ func (l *Loaded) OrientationNote() string {
 // the load: it reads as none. The header is checked first: images of size 0
 // or above MaxSide a side or MaxPixels in all are refused before their
 // pixels are decoded, the size named as the image shows (upright when the
-// orientation is applied; the limits are the same either way). Decoded
+// orientation is applied; the limits are the same either way). An animated
+// WebP is refused as one (the decoder reads still images only). Decoded
 // pixels take 4 bytes each (1.5 for a JPEG's YCbCr) and twice that while an
 // orientation is applied. Errors are *LoadError and name the file.
 func LoadWith(path string, o LoadOptions) (Loaded, error) {
@@ -174,11 +175,16 @@ func LoadWith(path string, o LoadOptions) (Loaded, error) {
 	}
 	defer f.Close()
 
-	head := make([]byte, 16)
+	head := make([]byte, 32)
 	n, _ := io.ReadFull(f, head)
 	head = head[:n]
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fail("cannot read it", err)
+	}
+	if animatedWebP(head) {
+		// The WebP decoder reads still images only, and says "invalid
+		// format" of an animation, as of a damaged file.
+		return fail("is an animated WebP, and only still images are read: save the frame to start from as a PNG or JPEG image", nil)
 	}
 	cfg, format, err := image.DecodeConfig(bufio.NewReader(f))
 	if err != nil {
@@ -226,6 +232,13 @@ func damaged(err error) string {
 		return "truncated (the file ends early)"
 	}
 	return "damaged or truncated"
+}
+
+// animatedWebP reports whether head, a file's first bytes, starts a WebP
+// whose VP8X chunk (the first, at offset 12) says it is an animation: bit 1
+// of the flags byte at offset 20.
+func animatedWebP(head []byte) bool {
+	return len(head) > 20 && string(head[:4]) == "RIFF" && string(head[8:16]) == "WEBPVP8X" && head[20]&0x02 != 0
 }
 
 // sniff names a few common formats that are not accepted, from their magic.
