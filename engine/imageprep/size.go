@@ -33,16 +33,77 @@ func Size(imgW, imgH, maxArea int) (w, h int, err error) {
 	if maxArea <= 0 {
 		return 0, 0, &SizeError{fmt.Sprintf("max area %d: must be positive (921600 = 1280×720, 399360 = 832×480)", maxArea)}
 	}
+	latW, latH := latentSize(imgW, imgH, maxArea)
+	small, big := min(latW, latH) < 2, 8*max(latW, latH) > pipeline.MaxSide
+	if !small && !big {
+		return 8 * latW, 8 * latH, nil
+	}
+	var msg string
+	if small {
+		msg = fmt.Sprintf("image %d×%d with max area %d gives an output under 16 pixels a side", imgW, imgH, maxArea)
+	} else {
+		msg = fmt.Sprintf("max area %d with image %d×%d gives an output above %d pixels a side", maxArea, imgW, imgH, pipeline.MaxSide)
+	}
+	// The sides grow with the max area: the areas that fit, if any, run
+	// from the smallest whose short side is 16 to the largest whose long
+	// side is MaxSide.
+	lo, hi := smallestArea(imgW, imgH), largestArea(imgW, imgH)
+	switch {
+	case lo == 0 || hi == 0 || lo > hi:
+		msg += fmt.Sprintf(", and no max area gives both sides from 16 to %d for an image this elongated: crop it, or give the output size", pipeline.MaxSide)
+	case small:
+		msg += fmt.Sprintf("; a max area of %d or more fits, or give the output size", lo)
+	default:
+		msg += fmt.Sprintf("; a max area of %d or less fits, or give the output size", hi)
+	}
+	return 0, 0, &SizeError{msg}
+}
+
+// latentSize is Size's latent width and height (an eighth of the output's)
+// for an image of imgW×imgH and maxArea, without the checks.
+func latentSize(imgW, imgH, maxArea int) (latW, latH int) {
 	ar := float64(imgH) / float64(imgW)
-	latH := math.Floor(math.Floor(math.Sqrt(float64(maxArea)*ar)/8)/2) * 2
-	latW := math.Floor(math.Floor(math.Sqrt(float64(maxArea)/ar)/8)/2) * 2
-	if latH < 2 || latW < 2 {
-		return 0, 0, &SizeError{fmt.Sprintf("image %d×%d with max area %d gives an output under 16 pixels a side; use a larger max area or a less elongated image", imgW, imgH, maxArea)}
+	latH = int(math.Floor(math.Floor(math.Sqrt(float64(maxArea)*ar)/8)/2) * 2)
+	latW = int(math.Floor(math.Floor(math.Sqrt(float64(maxArea)/ar)/8)/2) * 2)
+	return latW, latH
+}
+
+// areaLimit bounds the max areas smallestArea and largestArea search: an
+// output of pipeline.MaxSide a side, whatever the image, has less.
+const areaLimit = 4 * pipeline.MaxSide * pipeline.MaxSide
+
+// smallestArea is the smallest max area that gives the image imgW×imgH an
+// output of at least 16 pixels a side, or 0 when none below areaLimit
+// does. The sides grow with the max area, so a binary search finds it.
+func smallestArea(imgW, imgH int) int {
+	lo, hi := 0, areaLimit // lo does not fit, hi does (checked)
+	if latW, latH := latentSize(imgW, imgH, hi); min(latW, latH) < 2 {
+		return 0
 	}
-	if 8*latH > pipeline.MaxSide || 8*latW > pipeline.MaxSide {
-		return 0, 0, &SizeError{fmt.Sprintf("max area %d with image %d×%d gives an output above %d pixels a side", maxArea, imgW, imgH, pipeline.MaxSide)}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if latW, latH := latentSize(imgW, imgH, mid); min(latW, latH) >= 2 {
+			hi = mid
+		} else {
+			lo = mid
+		}
 	}
-	return 8 * int(latW), 8 * int(latH), nil
+	return hi
+}
+
+// largestArea is the largest max area that gives the image imgW×imgH an
+// output of at most pipeline.MaxSide a side, or 0 when none from 1 does.
+func largestArea(imgW, imgH int) int {
+	lo, hi := 0, areaLimit // lo fits (or is 0), hi does not
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if latW, latH := latentSize(imgW, imgH, mid); 8*max(latW, latH) <= pipeline.MaxSide {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // CheckSize checks an explicit output size: both sides multiples of 16 (the
