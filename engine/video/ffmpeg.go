@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -94,14 +95,40 @@ func (e *ffmpegEnc) kill() error {
 	return nil
 }
 
-// failure describes ffmpeg's exit with the last lines it printed.
+// failure describes ffmpeg's exit with the last lines it printed. When
+// they say the disk is full (ffmpegCause), the error is also that
+// system error (errors.Is syscall.ENOSPC or EDQUOT), as the AVI and PNG
+// writers' errors are.
 func (e *ffmpegEnc) failure(err error) error {
 	msg := e.stderr.lastLines(5)
 	if msg == "" {
 		return fmt.Errorf("ffmpeg failed: %w", err)
 	}
+	if cause := ffmpegCause(msg); cause != nil {
+		err = alsoError{err, cause}
+	}
 	return fmt.Errorf("ffmpeg failed: %w: %s", err, msg)
 }
+
+// ffmpegCause is the system error that ffmpeg's last lines msg report in
+// its words (C's strerror, the same on every system): a full disk or an
+// exceeded disk quota; nil for any other failure.
+func ffmpegCause(msg string) error {
+	switch {
+	case strings.Contains(msg, "No space left on device"):
+		return syscall.ENOSPC
+	case strings.Contains(msg, "Disk quota exceeded"):
+		return syscall.EDQUOT
+	}
+	return nil
+}
+
+// alsoError is an error that is also another: its message is the first's,
+// and errors.Is and errors.As see both.
+type alsoError struct{ err, also error }
+
+func (e alsoError) Error() string   { return e.err.Error() }
+func (e alsoError) Unwrap() []error { return []error{e.err, e.also} }
 
 func (e *ffmpegEnc) writeFrame(img *image.RGBA) error {
 	if _, err := e.stdin.Write(img.Pix); err != nil {
