@@ -114,7 +114,7 @@ func TestOpenErrors(t *testing.T) {
 		{"safetensors header cut", write("cut.safetensors", stFile(`{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4)[:30]),
 			[]string{"cut.safetensors: truncated safetensors file (30 bytes): its first 8 bytes announce a 54-byte JSON header, but 22 bytes follow; download or export it again"}},
 		{"gguf damaged version", write("ver.gguf", []byte("GGUF\x09\x00\x00\x7f\x00\x00\x00\x00\x00\x00\x00\x00")),
-			[]string{"ver.gguf", "gguf: ", "not a GGUF version", "download or export it again"}},
+			[]string{"ver.gguf: damaged GGUF header: version: ", "not a GGUF version", "download or export it again"}},
 		{"gguf absurd tensor count", write("count.gguf", []byte("GGUF\x03\x00\x00\x00\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")),
 			[]string{"count.gguf", "tensor_count", "download or export it again"}},
 		{"unsupported dtype", write("f4.safetensors", stFile(`{"w":{"dtype":"F4","shape":[1],"data_offsets":[0,1]}}`, 1)), []string{`"w"`, "F4", "not supported"}},

@@ -286,7 +286,7 @@ func Open(path string) (gguf.Source, Format, error) {
 // fs.ErrNotExist, or wraps the stat error).
 func CheckRegular(path string) error {
 	if path == "" {
-		return &osError{"the file name is empty (\"\"): give the path of a model file", fs.ErrNotExist}
+		return &explainedError{"the file name is empty (\"\"): give the path of a model file", fs.ErrNotExist}
 	}
 	st, err := os.Stat(path)
 	if err != nil {
@@ -308,7 +308,7 @@ func explainOS(path string, err error) error {
 	var why string
 	switch {
 	case errors.Is(err, syscall.ELOOP):
-		return &osError{path + " is a loop of symbolic links; point the link at the model file", err}
+		return &explainedError{path + " is a loop of symbolic links; point the link at the model file", err}
 	case errors.Is(err, fs.ErrPermission):
 		why = "permission denied: this user may not read the file, or may not enter a folder on its path; " +
 			"give it read access (on Unix: chmod a+r on the file, a+x on its folders) or run wan22 as a user who may read it"
@@ -325,13 +325,13 @@ func explainOS(path string, err error) error {
 	case errors.Is(err, fs.ErrNotExist):
 		if lst, lerr := os.Lstat(path); lerr == nil && lst.Mode()&fs.ModeSymlink != 0 {
 			target, _ := os.Readlink(path)
-			return &osError{fmt.Sprintf("%s is a symbolic link to %s, which does not lead to an existing file; point the link at the model file", path, strconv.Quote(target)), err}
+			return &explainedError{fmt.Sprintf("%s is a symbolic link to %s, which does not lead to an existing file; point the link at the model file", path, strconv.Quote(target)), err}
 		}
 	}
 	if why == "" {
 		return err
 	}
-	return &osError{path + ": " + why, err}
+	return &explainedError{path + ": " + why, err}
 }
 
 // fileOnPath returns the part of path that makes opening it fail with
@@ -349,14 +349,15 @@ func fileOnPath(path string) string {
 	return ""
 }
 
-// osError is explainOS's error: its own words, matching the os error.
-type osError struct {
+// explainedError is an error in this package's words (explainOS's, or a
+// reader's message without its prefix), matching the error it explains.
+type explainedError struct {
 	msg string
 	err error
 }
 
-func (e *osError) Error() string { return e.msg }
-func (e *osError) Unwrap() error { return e.err }
+func (e *explainedError) Error() string { return e.msg }
+func (e *explainedError) Unwrap() error { return e.err }
 
 // notRegular is the error for a path that is not a regular file.
 func notRegular(path string, m fs.FileMode) error {
@@ -423,31 +424,42 @@ func safetensorsLength(head []byte, size int64) bool {
 // hint is what to do about a damaged file.
 const hint = " (the file is damaged or truncated: download or export it again)"
 
-// withHint adds what to do to a reader's format error. A damaged safetensors
-// header says so first, since the parser's words alone read like a bug.
+// withHint says a reader's format error in this package's words: the
+// path once, without the reader's package prefix ("gguf: invalid file at
+// offset …", "safetensors: …"). Damage is a *DamagedHeaderError, which says
+// what to do; what the readers do not read (a GGUF version or byte order, a
+// safetensors dtype) is the reader's message, which says what to do
+// instead. Other errors are returned as they are.
 func withHint(path string, err error) error {
 	var ge *gguf.FormatError
 	var se *safetensors.FormatError
 	switch {
-	case errors.As(err, &se) && (se.Field == "header" || se.Field == "header length"):
+	case errors.As(err, &ge) && ge.Unsupported:
+		return &explainedError{path + ": " + ge.Msg, err}
+	case errors.As(err, &ge):
+		detail := fmt.Sprintf("%s: %s (at byte %d)", ge.Field, ge.Msg, ge.Offset)
+		return &DamagedHeaderError{Path: path, Format: FormatGGUF, Detail: detail, Err: err}
+	case errors.As(err, &se):
 		msg := se.Msg
+		if se.Field != "" && se.Field != "header" && se.Field != "header length" {
+			msg = se.Field + ": " + msg
+		}
 		if se.Tensor != "" {
 			msg = "tensor " + gguf.Quote(se.Tensor) + ": " + msg
 		}
 		if se.Offset >= 0 {
 			msg += fmt.Sprintf(" (at byte %d)", se.Offset)
 		}
+		if se.Field == "dtype" { // not damaged: the message says what to do
+			return &explainedError{path + ": " + msg, err}
+		}
 		return &DamagedHeaderError{Path: path, Format: FormatSafetensors, Detail: msg, Err: err}
-	case errors.As(err, &ge) && ge.Unsupported:
-		return err // not damaged: the message says what to do
-	case errors.As(err, &se) && se.Field != "dtype", errors.As(err, &ge):
-		return fmt.Errorf("%w"+hint, err)
 	}
 	return err
 }
 
 // DamagedHeaderError reports a file whose leading bytes say which format it
-// is but whose header does not parse.
+// is but whose header does not parse, or lays out tensors that cannot be.
 type DamagedHeaderError struct {
 	Path   string
 	Format Format

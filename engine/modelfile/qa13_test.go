@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -133,5 +134,61 @@ func TestOpenCutInData(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `("c").offset`) {
 		t.Errorf("offset.gguf: %v; want the error of tensor c's offset", err)
+	}
+}
+
+// TestOpenReaderErrorsWithoutPrefix: what the GGUF and safetensors readers
+// find wrong in a header is said without their package prefixes ("gguf:
+// invalid file at offset 299 (…): …", "safetensors: tensor …"): damage as
+// a damaged header with the field, the reader's words and the byte, what
+// the readers do not read (GGUF version 1, a dtype) in the reader's words,
+// which say what to do, and not called damage.
+func TestOpenReaderErrorsWithoutPrefix(t *testing.T) {
+	dir := t.TempDir()
+	g, gf := zeroGGUF(t, 4, "w")
+	typ := bytes.LastIndexByte(g[:gf.DataOffset()], 'w') + 1 + 4 + 8 // "w", n_dims, ne[0]
+	badType := bytes.Clone(g)
+	badType[typ] = 99
+	v1 := bytes.Clone(g)
+	v1[4] = 1
+	entry := func(name, dtype, shape, offsets string) string {
+		return `"` + name + `":{"dtype":"` + dtype + `","shape":[` + shape + `],"data_offsets":[` + offsets + `]}`
+	}
+	const damaged = " (the file is damaged or truncated: download or export it again)"
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string // after "PATH: "
+	}{
+		{"type.gguf", badType, fmt.Sprintf(`damaged GGUF header: tensor[0] ("w").type: unknown ggml tensor type 99 (at byte %d)`, typ) + damaged},
+		{"v1.gguf", v1, "GGUF version 1 is not supported (only 2 and 3); convert it to GGUF v3 with a current llama.cpp or download it again"},
+		{"overlap.safetensors", stFile(`{`+entry("a", "F32", "2", "0,8")+`,`+entry("b", "F32", "2", "4,12")+`}`, 12),
+			`damaged safetensors header: tensor "b": data_offsets: bytes [4, 12) of the data region overlap tensor "a"` + damaged},
+		{"shape.safetensors", stFile(`{`+entry("w", "F32", "3", "0,8")+`}`, 8),
+			`damaged safetensors header: tensor "w": data_offsets: [0, 8] spans 8 bytes but F32 [3] needs 12 (at byte 13)` + damaged},
+		{"meta.safetensors", stFile(`{"__metadata__":{"a":1}}`, 0),
+			`damaged safetensors header: __metadata__: value of key "a" is not a string (JSON text: "1") (at byte 24)` + damaged},
+		{"dtype.safetensors", stFile(`{`+entry("w", "F4", "2", "0,1")+`}`, 1),
+			`tensor "w": dtype: "F4" is not supported (supported: `},
+	} {
+		path := filepath.Join(dir, c.name)
+		if err := os.WriteFile(path, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Open(path)
+		if err == nil {
+			t.Fatalf("%s: no error", c.name)
+		}
+		msg := err.Error()
+		rest := strings.TrimPrefix(msg, path+": ")
+		if !strings.HasPrefix(rest, c.want) || strings.Contains(rest, "gguf:") || strings.Contains(rest, "safetensors:") ||
+			strings.Contains(rest, path) || strings.Contains(msg, "damaged") != strings.Contains(c.want, "damaged") {
+			t.Errorf("%s: %q; want %q after the path, once, and no package prefix", c.name, msg, c.want)
+		}
+		var ge *gguf.FormatError
+		var se *safetensors.FormatError
+		if !errors.As(err, &ge) && !errors.As(err, &se) {
+			t.Errorf("%s: %v does not match the reader's *FormatError", c.name, err)
+		}
 	}
 }
