@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wan22/wan22"
@@ -537,16 +538,70 @@ func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan
 	}
 	start := time.Now()
 	if err := p.Generate(ctx, req, output); err != nil {
-		return err
+		return explainWriteError(err)
 	}
 	if err := writers.Close(); err != nil {
 		if oe, ok := errors.AsType[*outputsError](err); ok && len(oe.written) > 0 {
 			rep.done(oe.written, time.Since(start)) // the outputs that are complete, as after a success
 		}
-		return err
+		return explainWriteError(err)
 	}
 	rep.done(writers, time.Since(start))
 	return nil
+}
+
+// explainWriteError is the error of a run whose outputs failed, for the
+// user: a video writer's failure that the library wraps (a
+// *wan22.OutputError: "wan22: Output.Video failed at frame 4: …") reads as
+// the writer's own error, which names the output, and a full disk or an
+// exceeded quota (diskFull) is said first, with what to do. A panic keeps
+// the library's words, and any other error is err itself. errors.Is and
+// errors.As see err whole.
+func explainWriteError(err error) error {
+	msg := err.Error()
+	if oe, ok := errors.AsType[*wan22.OutputError](err); ok && oe.Output == "Video" {
+		if _, panicked := errors.AsType[*wan22.PanicError](oe.Err); !panicked {
+			msg = oe.Err.Error()
+		}
+	}
+	if what, note := diskFull(err); what != "" {
+		format := "%s while the outputs were written%s: free some space there or write them to another disk, and run again (%s)"
+		if strings.Contains(msg, "\n") { // an *outputsError's lines: one per failure, then the outputs kept
+			format = "%s while the outputs were written%s: free some space there or write them to another disk, and run again:\n%s"
+		}
+		msg = fmt.Sprintf(format, what, note, msg)
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &writeError{msg: msg, err: err}
+}
+
+// writeError is explainWriteError's error: its message, and the error it
+// explains.
+type writeError struct {
+	msg string
+	err error
+}
+
+func (e *writeError) Error() string { return e.msg }
+func (e *writeError) Unwrap() error { return e.err }
+
+// diskFull says what err, a write's, reports when the file system had no
+// room for it, and a note to follow "while …": "the disk became full" and
+// " (another program may have filled it)", or "the disk quota was
+// exceeded"; "" for any other error. Windows says a full disk with its own
+// codes (ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL), which Go's
+// syscall.ENOSPC is not.
+func diskFull(err error) (what, note string) {
+	switch {
+	case errors.Is(err, syscall.ENOSPC),
+		runtime.GOOS == "windows" && (errors.Is(err, syscall.Errno(112)) || errors.Is(err, syscall.Errno(39))):
+		return "the disk became full", " (another program may have filled it)"
+	case errors.Is(err, syscall.EDQUOT):
+		return "the disk quota was exceeded", ""
+	}
+	return "", ""
 }
 
 // output is one of a run's outputs as multiWriter drives it: a

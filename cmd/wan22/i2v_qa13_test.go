@@ -1,11 +1,16 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22"
 )
 
 // TestI2VOutIsAFolder: --out naming a folder (an existing one, or a name
@@ -113,4 +118,59 @@ func TestTildeAdviceWindows(t *testing.T) {
 		tildeAdvice("--out", "~/v.mp4", "windows"))
 	require.Empty(t, tildeAdvice("--out", "v~.mp4", "windows"))
 	require.Empty(t, tildeAdvice("--out", "v.mp4", "linux"))
+}
+
+// TestI2VDiskFullSaysSo: a run whose outputs fill the disk (here ffmpeg
+// failing with "No space left on device" as it writes the MP4) is told
+// that the disk became full and what to do, first, then the writer's own
+// error, which names the file: it was the library's "wan22: Output.Video
+// failed at frame 1: …" with ffmpeg's words at the end. Nothing is left.
+func TestI2VDiskFullSaysSo(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh for the fake ffmpeg")
+	}
+	args, out := i2vSetup(t)
+	bin := t.TempDir()
+	fake := "#!/bin/sh\nhead -c 3000 >/dev/null\necho 'Could not write header for output file #0 (incorrect codec parameters ?): No space left on device' >&2\nexit 1\n"
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "ffmpeg"), []byte(fake), 0o755))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	v := filepath.Join(out, "v.mp4")
+	code, _, stderr := runCLI(append(args, "--out", v)...)
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "wan22 i2v: the disk became full while the outputs were written (another program may have filled it): free some space there or write them to another disk, and run again (video "+v+": ")
+	require.Contains(t, stderr, "No space left on device")
+	require.NotContains(t, stderr, "Output.Video")
+	require.Empty(t, entries(t, out))
+}
+
+// TestExplainWriteError: a full disk or an exceeded quota under any
+// writer (the AVI's or PNG folder's system error) gets the advice; the
+// library's wrapping of an output's failure gives way to the writer's
+// error, which names the output, except for a panic (a bug: its words
+// are kept); other errors are unchanged, and errors.Is and errors.As
+// still see everything.
+func TestExplainWriteError(t *testing.T) {
+	full := &os.PathError{Op: "write", Path: "/d/.v.avi.tmp-1", Err: syscall.ENOSPC}
+	video := &wan22.OutputError{Output: "Video", Frame: 4, Step: -1, Err: full}
+	err := explainWriteError(video)
+	require.Equal(t, "the disk became full while the outputs were written (another program may have filled it): free some space there or write them to another disk, and run again (write /d/.v.avi.tmp-1: no space left on device)", err.Error())
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	_, ok := errors.AsType[*wan22.OutputError](err)
+	require.True(t, ok)
+
+	quota := explainWriteError(&os.PathError{Op: "write", Path: "/d/f", Err: syscall.EDQUOT})
+	require.True(t, strings.HasPrefix(quota.Error(), "the disk quota was exceeded while the outputs were written: free some space there or write them to another disk, and run again (write /d/f: "), quota.Error())
+
+	// Several lines (an *outputsError: a failure, the outputs kept) follow
+	// the advice on lines of their own.
+	kept := &outputsError{errs: []error{full}, written: []output{&fakeOutput{path: "/d/frames"}}}
+	require.Equal(t, "the disk became full while the outputs were written (another program may have filled it): free some space there or write them to another disk, and run again:\n"+kept.Error(), explainWriteError(kept).Error())
+	require.True(t, keptOutputs(explainWriteError(kept)))
+
+	other := &wan22.OutputError{Output: "Video", Frame: 1, Step: -1, Err: errors.New("video /d/v.mp4: frame 1: ffmpeg failed: exit status 1: bad")}
+	require.Equal(t, "video /d/v.mp4: frame 1: ffmpeg failed: exit status 1: bad", explainWriteError(other).Error())
+	panicked := &wan22.OutputError{Output: "Video", Frame: 1, Step: -1, Err: &wan22.PanicError{Value: "boom"}}
+	require.Equal(t, panicked.Error(), explainWriteError(panicked).Error())
+	plain := errors.New("something else")
+	require.Same(t, plain, explainWriteError(plain))
 }
