@@ -105,3 +105,15 @@ func TestInspectCutInData(t *testing.T) {
 		t.Errorf("inspect %s: status %d, stdout %q, stderr %q; want 1 and %q…", cut, code, stdout, stderr, want)
 	}
 }
+
+// TestInspectLoRAArchitecture: the report of a LoRA (with -v, after its
+// summary) names it as an adapter on its architecture line, not as an
+// unknown model.
+func TestInspectLoRAArchitecture(t *testing.T) {
+	_, lora := inspectQAFiles(t)
+	code, stdout, stderr := runCLI("inspect", "-v", lora)
+	want := "\n  architecture:  LoRA or other adapter file (it attaches to a DiT expert at run time; it is not a model)\n"
+	if code != 0 || !strings.Contains(stdout, want) || strings.Contains(stdout, "unknown model") {
+		t.Errorf("inspect -v %s: status %d, stderr %q, stdout %q; want %q", lora, code, stderr, stdout, want)
+	}
+}

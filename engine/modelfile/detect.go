@@ -211,7 +211,8 @@ func article(w string) string {
 	return "a"
 }
 
-// Summary is one line naming the model and its dimensions.
+// Summary is one line naming the model and its dimensions (an adapter file:
+// naming it as one).
 func (i Info) Summary() string {
 	switch i.Kind {
 	case KindWanDiT:
@@ -235,6 +236,9 @@ func (i Info) Summary() string {
 	case KindWanVAE:
 		c := i.VAE
 		return fmt.Sprintf("%s: dim %d, z_dim %d, %d input channels", i.Name(), c.Dim, c.ZDim, c.InChans)
+	}
+	if i.Adapter {
+		return i.Name()
 	}
 	return "unknown model (no WAN DiT, T5 encoder or WAN VAE tensor names found)"
 }

@@ -192,3 +192,20 @@ func TestOpenReaderErrorsWithoutPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryAdapter: the architecture line of an adapter file (a LoRA, a
+// LyCORIS kind) names it as one, as Name does; it said "unknown model (no
+// WAN DiT, T5 encoder or WAN VAE tensor names found)" above the LoRA's
+// description.
+func TestSummaryAdapter(t *testing.T) {
+	f := &fakeSource{}
+	f.add("diffusion_model.blocks.0.self_attn.q.lora_down.weight", gguf.TypeF32, 4, 4)
+	if info := Detect(f); info.Summary() != info.Name() || !strings.HasPrefix(info.Summary(), "LoRA or other adapter file") {
+		t.Errorf("Summary %q, Name %q; want the adapter named", info.Summary(), info.Name())
+	}
+	f = &fakeSource{}
+	f.add("encoder.layer.0.weight", gguf.TypeF32, 4, 4)
+	if got := Detect(f).Summary(); got != "unknown model (no WAN DiT, T5 encoder or WAN VAE tensor names found)" {
+		t.Errorf("Summary of an unknown model %q", got)
+	}
+}
