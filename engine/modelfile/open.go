@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/wan22/wan22/gguf"
@@ -97,7 +98,40 @@ func DescribeHead(head []byte) string {
 			return fmt.Sprintf("only %s, %s: %s", plural.Count(len(head), "byte"), kind, what)
 		}
 	}
+	if text, ok := textHead(head, len(head) < sniffLen); ok {
+		return "text: it starts with " + text
+	}
 	return fmt.Sprintf("it starts with % x", head[:min(len(head), 8)])
+}
+
+// textHead tells whether head, a file's first bytes (whole: the whole
+// file), is text: UTF-8 of printable characters, tabs and line ends (a
+// character cut at the end of a head that is not whole is allowed). It
+// returns its first characters quoted (strconv.Quote), with "…" after them
+// when the file goes on.
+func textHead(head []byte, whole bool) (string, bool) {
+	const shown = 24 // characters
+	text := head
+	if !whole {
+		for i := 1; i < utf8.UTFMax && i <= len(text); i++ {
+			if utf8.RuneStart(text[len(text)-i]) {
+				if !utf8.FullRune(text[len(text)-i:]) {
+					text = text[:len(text)-i]
+				}
+				break
+			}
+		}
+	}
+	if len(text) == 0 || !utf8.Valid(text) || bytes.ContainsFunc(text, func(r rune) bool {
+		return r != '\t' && r != '\n' && r != '\r' && !unicode.IsPrint(r)
+	}) {
+		return "", false
+	}
+	r := []rune(string(text))
+	if len(r) <= shown && whole {
+		return strconv.Quote(string(r)), true
+	}
+	return strconv.Quote(string(r[:min(len(r), shown)])) + "…", true
 }
 
 // knownHead recognises the leading bytes of files that are often given
@@ -118,7 +152,39 @@ func knownHead(head []byte) (string, bool) {
 	case bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n\xef\xbb\xbf"), []byte("<")):
 		return "text that looks like HTML or XML: the download probably failed", true
 	}
+	if what := mediaHead(head); what != "" {
+		return what, true
+	}
 	return "", false
+}
+
+// mediaHead names the image or video format whose signature head starts
+// with (an image or a video given for a model file: the input image, a
+// preview downloaded with a LoRA, a generated video), or "".
+func mediaHead(head []byte) string {
+	switch {
+	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")):
+		return "a PNG image, not a model file"
+	case bytes.HasPrefix(head, []byte("\xff\xd8\xff")):
+		return "a JPEG image, not a model file"
+	case bytes.HasPrefix(head, []byte("GIF87a")), bytes.HasPrefix(head, []byte("GIF89a")):
+		return "a GIF image, not a model file"
+	case len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WEBP":
+		return "a WebP image, not a model file"
+	case len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "AVI ":
+		return "an AVI video, not a model file"
+	case bytes.HasPrefix(head, []byte("\x1a\x45\xdf\xa3")):
+		return "a WebM or Matroska video, not a model file"
+	case len(head) >= 12 && string(head[4:8]) == "ftyp":
+		switch string(head[8:12]) {
+		case "avif", "avis":
+			return "an AVIF image, not a model file"
+		case "heic", "heix", "mif1", "msf1":
+			return "a HEIC image, not a model file"
+		}
+		return "an MP4 or MOV video, not a model file"
+	}
+	return ""
 }
 
 // sentencePieceHead tells whether head starts a SentencePiece model

@@ -209,3 +209,41 @@ func TestSummaryAdapter(t *testing.T) {
 		t.Errorf("Summary of an unknown model %q", got)
 	}
 }
+
+// TestDescribeTextAndMedia: a text file, an image and a video given for a
+// model file are named as such, not by their first bytes in hex ("it
+// starts with 68 65 6c 6c 6f 20 77 6f", "89 50 4e 47 0d 0a 1a 0a").
+func TestDescribeTextAndMedia(t *testing.T) {
+	for _, c := range []struct {
+		head []byte
+		want string
+	}{
+		{[]byte("hello world, this is a text file\n"), `text: it starts with "hello world, this is a t"…`},
+		{[]byte("Name:\twan22\n"), `text: it starts with "Name:\twan22\n"`},
+		{[]byte("café au lait"), `text: it starts with "café au lait"`},
+		{[]byte("# Notes about the model files: \xc3"), `text: it starts with "# Notes about the model "…`}, // 32 bytes cut inside "à"
+		{[]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "a PNG image, not a model file"},
+		{[]byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00"), "a JPEG image, not a model file"},
+		{[]byte("GIF89a\x01\x00\x01\x00"), "a GIF image, not a model file"},
+		{[]byte("RIFF\x00\x00\x00\x00WEBPVP8 "), "a WebP image, not a model file"},
+		{[]byte("RIFF\x00\x00\x00\x00AVI LIST"), "an AVI video, not a model file"},
+		{[]byte("\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2"), "an MP4 or MOV video, not a model file"},
+		{[]byte("\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00"), "an MP4 or MOV video, not a model file"},
+		{[]byte("\x00\x00\x00\x1cftypavif\x00\x00\x00\x00"), "an AVIF image, not a model file"},
+		{[]byte("\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01"), "a WebM or Matroska video, not a model file"},
+		{[]byte("\x01\x02\x03\x04\x05\x06\x07\x08\x09"), "it starts with 01 02 03 04 05 06 07 08"},
+	} {
+		if got := DescribeHead(c.head); got != c.want {
+			t.Errorf("DescribeHead(%q) = %q, want %q", c.head, got, c.want)
+		}
+	}
+	// Through Open, with the supported formats.
+	path := filepath.Join(t.TempDir(), "video.mp4")
+	if err := os.WriteFile(path, []byte("\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41\x00\x00\x00\x08free"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Open(path)
+	if want := path + ": unrecognised file format (an MP4 or MOV video, not a model file); " + supported; err == nil || err.Error() != want {
+		t.Errorf("Open(%s): %v, want %q", path, err, want)
+	}
+}

@@ -120,7 +120,8 @@ func TestDescribeShortHeads(t *testing.T) {
 		{[]byte{0x80, 0, 0, 0, 0, 0, 0, 0, '{', '"'}, "only 10 bytes, a truncated safetensors file: its first 8 bytes announce a 128-byte JSON header, but 2 bytes follow"},
 		{[]byte{0x80, 0, 0}, "only 3 bytes, a truncated file: a model file has at least 10 bytes"},
 		{[]byte{0x80, 0, 0, 0, 0, 0, 0, 0, 'x'}, "it starts with 80 00"}, // not '{': not cut, damaged
-		{[]byte("hello"), "it starts with 68 65 6c 6c 6f"},
+		{[]byte("hello"), `text: it starts with "hello"`},
+		{[]byte("\x01\x02hello"), "it starts with 01 02 68 65 6c 6c 6f"},
 		{[]byte("<"), "HTML"},
 		{[]byte("PK\x03\x04"), "zip"},
 	} {
