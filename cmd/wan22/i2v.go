@@ -45,7 +45,9 @@ is missing, or when --out ends in .avi) and/or PNG frames to --frames-dir. It
 is written to a temporary file renamed at the end: a failed or interrupted run
 (Ctrl-C) leaves nothing partial behind, not even the --preview image; when one
 of --out and --frames-dir fails at the end, the other, complete, is kept. A
-preview that cannot be written is a warning, not a failure. Progress goes to
+preview that cannot be written is a warning, not a failure. A disk without
+room for the outputs is refused before any model loads, and one with less
+than they typically take is warned of. Progress goes to
 stderr (a bar on a terminal), or as JSON objects one per line on stdout with
 --json.
 
@@ -508,6 +510,14 @@ func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan
 			atomicfile.Forget(preview)
 		}
 	}()
+	// Before any model loads: a disk without room fails only at the end.
+	warning, err := checkOutputSpace(s, outFlag, out, framesDir)
+	if err != nil {
+		return err
+	}
+	if warning != "" {
+		rep.warn(warning)
+	}
 	for _, o := range []struct {
 		path   string
 		format video.Format
@@ -548,6 +558,90 @@ func generateTo(ctx context.Context, p *wan22.Pipeline, req wan22.Request, s wan
 	}
 	rep.done(writers, time.Since(start))
 	return nil
+}
+
+// outputFree is freeBytes, the space left on the disk of a folder (a
+// variable for the tests, which cannot fill a disk).
+var outputFree = freeBytes
+
+// spaceNeed is the disk space one output of a run takes: at least least
+// (the smallest such an output can be: a run with less free fails for
+// sure, and only at its end) and typically typical (a real video's).
+type spaceNeed struct {
+	what           string // "the MP4 video (--out v.mp4)"
+	folder         string // where it is written
+	least, typical int64
+}
+
+// outputNeeds is the space each output of a run of s takes: the video
+// file out (flagName; as the MJPEG AVI when it is an .mp4 and ffmpeg is
+// missing) and the PNG frames in framesDir. least is sound for any
+// picture: deflate compresses at most 1032:1 and a JPEG spends some bits
+// on every 8×8 block, plus each file's headers; an H.264 MP4 of a still
+// picture is almost nothing. typical is about what WAN's videos take: PNG
+// frames 2 bytes a pixel, an MJPEG AVI at quality 90 0.15 (10 MiB for 81
+// frames of 1280×720), an MP4 at CRF 18 0.1.
+func outputNeeds(s wan22.Settings, flagName, out, framesDir string) []spaceNeed {
+	px, n := int64(s.Width)*int64(s.Height), int64(s.Frames)
+	var needs []spaceNeed
+	if out != "" {
+		target, fellBack := videoTarget(out)
+		format, _ := video.FormatOf(target)
+		what := fmt.Sprintf("the %s video (%s %s)", format, flagName, out)
+		if fellBack {
+			what = fmt.Sprintf("the %s video %s (%s %s without ffmpeg)", format, target, flagName, out)
+		}
+		need := spaceNeed{what: what, folder: filepath.Dir(target), least: 1024 + 16*n, typical: 16<<10 + px*n/10}
+		if format == video.AVI {
+			need.least, need.typical = 1024+n*(px/256+600), 16<<10+px*n*3/20
+		}
+		needs = append(needs, need)
+	}
+	if framesDir != "" {
+		needs = append(needs, spaceNeed{what: fmt.Sprintf("the %d PNG frames (--frames-dir %s)", n, framesDir),
+			folder: filepath.Dir(filepath.Clean(framesDir)), least: n * (px/344 + 70), typical: n * (2*px + 4096)})
+	}
+	return needs
+}
+
+// checkOutputSpace checks, before any model loads, that the disks the
+// outputs of a run of s go to (outputNeeds) have room for them: less free
+// space than they take at least is an error, which says how much they
+// need; less than they typically take is a warning that the run may fail
+// at its end. Outputs in one folder add up. A disk whose free space
+// cannot be read is not checked.
+func checkOutputSpace(s wan22.Settings, flagName, out, framesDir string) (warning string, err error) {
+	needs := outputNeeds(s, flagName, out, framesDir)
+	var warnings []string
+	for i, n := range needs {
+		if n.folder == "" {
+			continue // counted with an earlier output in the same folder
+		}
+		whats := []string{n.what}
+		for j := i + 1; j < len(needs); j++ {
+			if needs[j].folder != "" && sameFile(needs[j].folder, n.folder) {
+				whats = append(whats, needs[j].what)
+				n.least += needs[j].least
+				n.typical += needs[j].typical
+				needs[j].folder = ""
+			}
+		}
+		free, ok, err := outputFree(n.folder)
+		if err != nil || !ok || free >= n.typical {
+			continue
+		}
+		what := strings.Join(whats, " and ")
+		if abs, err := filepath.Abs(n.folder); err == nil {
+			n.folder = abs // not "the disk holding ."
+		}
+		if free < n.least {
+			return "", fmt.Errorf("not enough disk space: the disk holding %s has %s free, and writing %s needs at least %s (typically about %s): free some space there or write to another disk",
+				n.folder, formatGB(max(free, 0)), what, formatGB(n.least), formatGB(n.typical))
+		}
+		warnings = append(warnings, fmt.Sprintf("the disk holding %s has %s free, and writing %s typically needs about %s: the run may fail at its end for want of space; free some space there first",
+			n.folder, formatGB(free), what, formatGB(n.typical)))
+	}
+	return strings.Join(warnings, "; "), nil
 }
 
 // explainWriteError is the error of a run whose outputs failed, for the

@@ -174,3 +174,61 @@ func TestExplainWriteError(t *testing.T) {
 	plain := errors.New("something else")
 	require.Same(t, plain, explainWriteError(plain))
 }
+
+// TestI2VOutputSpace: a disk without room for the outputs is refused
+// before any model loads (it passed every check, an empty file fits
+// anywhere, and the run failed at its end); one with less than the
+// outputs typically take is a warning, and the run goes on. Outputs in one
+// folder add up; a disk whose free space cannot be read is not checked.
+func TestI2VOutputSpace(t *testing.T) {
+	args, out := i2vSetup(t) // 32×16, 5 frames
+	free, known := int64(0), true
+	var asked []string
+	outputFree = func(dir string) (int64, bool, error) {
+		asked = append(asked, dir)
+		return free, known, nil
+	}
+	t.Cleanup(func() { outputFree = freeBytes })
+	v, frames := filepath.Join(out, "v.avi"), filepath.Join(out, "frames")
+	run := func(extra ...string) (int, string, string) {
+		asked = nil
+		return runCLI(append(append([]string(nil), args...), extra...)...)
+	}
+
+	code, stdout, stderr := run("--out", v, "--frames-dir", frames)
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "wan22 i2v: not enough disk space: the disk holding "+out+" has 0 bytes free, and writing the MJPEG AVI video (--out "+v+") and the 5 PNG frames (--frames-dir "+frames+") needs at least 4.39 kB (typically about 42.37 kB): free some space there or write to another disk")
+	require.NotContains(t, stderr, "expert:", "a model loaded")
+	require.Empty(t, stdout)
+	require.Equal(t, []string{out}, asked, "one folder, asked once")
+	require.Empty(t, entries(t, out))
+
+	// Room for the least but not the typical: a warning.
+	free = 10000
+	code, _, stderr = run("--out", v)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "wan22 i2v: warning: the disk holding "+out+" has 10.00 kB free, and writing the MJPEG AVI video (--out "+v+") typically needs about 16.77 kB: the run may fail at its end for want of space; free some space there first")
+	require.NoError(t, os.Remove(v))
+
+	free = 1 << 30
+	code, _, stderr = run("--out", v)
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "disk")
+	require.NoError(t, os.Remove(v))
+
+	free, known = 0, false
+	code, _, stderr = run("--out", v)
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "disk")
+}
+
+// TestOutputSpaceRelativeFolder: the disk is named by its folder's whole
+// path, not "the disk holding .".
+func TestOutputSpaceRelativeFolder(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	outputFree = func(string) (int64, bool, error) { return 0, true, nil }
+	t.Cleanup(func() { outputFree = freeBytes })
+	_, err := checkOutputSpace(wan22.Settings{Width: 32, Height: 16, Frames: 5}, "--out", "v.avi", "")
+	require.ErrorContains(t, err, "the disk holding "+dir+" has 0 bytes free, and writing the MJPEG AVI video (--out v.avi) needs")
+}
