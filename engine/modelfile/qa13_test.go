@@ -247,3 +247,24 @@ func TestDescribeTextAndMedia(t *testing.T) {
 		t.Errorf("Open(%s): %v, want %q", path, err, want)
 	}
 }
+
+// TestWriteTextNoTensors: a file without tensors says "bytes by type: none"
+// as it says "metadata: none", and -v prints no tensor list heading, instead
+// of headings with nothing under them.
+func TestWriteTextNoTensors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.safetensors")
+	if err := os.WriteFile(path, stFile("{}", 0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := rep.WriteText(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(b.String(), "\n  tensors:       0, 0 B (0 bytes) of data, 0 parameters\n  bytes by type: none\n  metadata:      none\n") {
+		t.Errorf("report of a file without tensors:\n%s", b.String())
+	}
+}

@@ -110,7 +110,11 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 		ew.printf("  name prefix:   %s\n", display(r.Info.Prefix))
 	}
 	ew.printf("  tensors:       %d, %s of data, %s\n", r.Info.Tensors, sizeString(r.Info.Bytes), paramString(r.Info.Params))
-	ew.printf("  bytes by type:\n")
+	if len(r.Info.Types) == 0 {
+		ew.printf("  bytes by type: none\n")
+	} else {
+		ew.printf("  bytes by type:\n")
+	}
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, tt := range r.Info.Types {
 		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t\n", tt.Type, plural.Count(tt.Count, "tensor"), plural.Count(tt.Bytes, "byte"), humanBytes(tt.Bytes))
@@ -124,7 +128,7 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 	} else {
 		ew.printf("  metadata:      none\n")
 	}
-	if verbose {
+	if verbose && len(r.Tensors) > 0 { // "tensors: 0" said there are none
 		ew.printf("  tensor list (name, type, shape in PyTorch order, bytes):\n")
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		for _, ti := range r.Tensors {
