@@ -28,6 +28,12 @@ func writtenReport(t *testing.T, w *gguf.Writer, verbose bool) string {
 	if err := w.WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
+	return reportOf(t, path, verbose)
+}
+
+// reportOf returns wan22 inspect's report of the file at path.
+func reportOf(t *testing.T, path string, verbose bool) string {
+	t.Helper()
 	rep, err := Inspect(path)
 	if err != nil {
 		t.Fatal(err)

@@ -256,15 +256,7 @@ func TestWriteTextNoTensors(t *testing.T) {
 	if err := os.WriteFile(path, stFile("{}", 0), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Inspect(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	if err := rep.WriteText(&b, true); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasSuffix(b.String(), "\n  tensors:       0, 0 B (0 bytes) of data, 0 parameters\n  bytes by type: none\n  metadata:      none\n") {
-		t.Errorf("report of a file without tensors:\n%s", b.String())
+	if out := reportOf(t, path, true); !strings.HasSuffix(out, "\n  tensors:       0, 0 B (0 bytes) of data, 0 parameters\n  bytes by type: none\n  metadata:      none\n") {
+		t.Errorf("report of a file without tensors:\n%s", out)
 	}
 }
