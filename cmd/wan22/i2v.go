@@ -430,6 +430,20 @@ func checkVideoExt(flagName, path string) error {
 	if ee.Ext == "" {
 		return fmt.Errorf("%s %s: the file name has no extension: end it in .mp4 (H.264 through ffmpeg) or .avi (MJPEG)", flagName, path)
 	}
+	if name := strings.TrimRight(path, ". "); name != path {
+		// "v.mp4 " (a stray space from a script) or "v.mp4.": Windows
+		// would drop the end and write another name.
+		if _, err := video.FormatOf(name); err == nil {
+			tail := fmt.Sprintf("%q", path[len(name):])
+			switch tail {
+			case `" "`:
+				tail = "a space"
+			case `"."`:
+				tail = "a dot"
+			}
+			return fmt.Errorf("%s %s: the name ends in %s after its extension: remove it", flagName, path, tail)
+		}
+	}
 	frames := ""
 	if flagName == "--out" { // i2v's; the demo has no --frames-dir
 		frames = "; --frames-dir writes PNG frames"

@@ -232,3 +232,23 @@ func TestOutputSpaceRelativeFolder(t *testing.T) {
 	_, err := checkOutputSpace(wan22.Settings{Width: 32, Height: 16, Frames: 5}, "--out", "v.avi", "")
 	require.ErrorContains(t, err, "the disk holding "+dir+" has 0 bytes free, and writing the MJPEG AVI video (--out v.avi) needs")
 }
+
+// TestI2VOutTrailingDotOrSpace: --out "v.mp4 " or "v.mp4." (a stray
+// space from a script, a dot typed on) says what follows the extension
+// and to remove it, on every system (Windows would drop it and write
+// another name); it said 'unknown video extension ".mp4 "'.
+func TestI2VOutTrailingDotOrSpace(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ name, says string }{
+		{"v.mp4 ", `a space`}, {"v.MP4.", `a dot`}, {"v.avi .", `" ."`}, {"v.mp4  ", `"  "`},
+	} {
+		out := filepath.Join(dir, c.name)
+		code, _, stderr := runCLI(qaI2VArgs(dir, "--out", out)...)
+		require.Equal(t, 2, code, stderr)
+		require.Contains(t, stderr, "--out "+out+": the name ends in "+c.says+" after its extension: remove it", c.name)
+		require.NotContains(t, stderr, "unknown video extension", c.name)
+	}
+	out := filepath.Join(dir, "v.mov ")
+	_, _, stderr := runCLI(qaI2VArgs(dir, "--out", out)...)
+	require.Contains(t, stderr, `unknown video extension ".mov "`)
+}
