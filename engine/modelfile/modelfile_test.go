@@ -472,7 +472,7 @@ func TestReportText(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rep.Metadata) != 3 || rep.Metadata[0].Key != "format" || rep.Metadata[2].Value != `"last"` ||
-		!strings.HasSuffix(rep.Metadata[1].Value, "… (502 characters)") {
+		!strings.HasSuffix(rep.Metadata[1].Value, `x"… (500 characters)`) { // the string's characters, its quote closed
 		t.Errorf("metadata %+v", rep.Metadata)
 	}
 }

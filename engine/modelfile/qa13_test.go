@@ -260,3 +260,32 @@ func TestWriteTextNoTensors(t *testing.T) {
 		t.Errorf("report of a file without tensors:\n%s", out)
 	}
 }
+
+// TestMetadataLongStrings: a long string value (a CivitAI LoRA's
+// ss_tag_frequency, a long general.name) is cut after 100 characters with
+// its quote closed and its length in characters of the string itself; it
+// was cut inside the quotes, counting them and their escapes:
+// "wan22 … freq… (105 characters).
+func TestMetadataLongStrings(t *testing.T) {
+	long := strings.Repeat("é", 90) + "\n" + strings.Repeat("x", 209) // 300 characters, one escaped
+	want := `"` + strings.Repeat("é", 90) + `\n` + strings.Repeat("x", 9) + `"… (300 characters)`
+	dir := t.TempDir()
+	st := filepath.Join(dir, "lora.safetensors")
+	if err := safetensors.Write(st, []safetensors.Tensor{safetensors.FromFloat32("w", []int64{1}, []float32{1})},
+		map[string]string{"ss_tag_frequency": long, "short": "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	w := gguf.NewWriter()
+	w.SetKV("general.name", long)
+	w.SetKV("general.architecture", "wan")
+	for path, out := range map[string]string{st: reportOf(t, st, false), "m.gguf": writtenReport(t, w, false)} {
+		for _, line := range []string{`    short [string] = "ok"`, `    ss_tag_frequency [string] = ` + want} {
+			if strings.HasSuffix(path, ".gguf") {
+				line = strings.NewReplacer("ss_tag_frequency [string]", "general.name [STRING]", "short [string]", "general.architecture [STRING]", `"ok"`, `"wan"`).Replace(line)
+			}
+			if !strings.Contains(out, "\n"+line+"\n") {
+				t.Errorf("%s: report lacks %q:\n%s", path, line, out)
+			}
+		}
+	}
+}

@@ -36,7 +36,7 @@ type Report struct {
 type MetaEntry struct {
 	Key   string
 	Type  string // GGUF value type (ARRAY[n] of T for arrays), "string" for safetensors
-	Value string // abbreviated to at most maxValueLen characters
+	Value string // abbreviated to at most maxValueLen characters (a string's, between its quotes)
 }
 
 // maxValueLen bounds a metadata value as printed.
@@ -60,11 +60,18 @@ func Inspect(path string) (*Report, error) {
 		r.GGUFVersion = f.Version()
 		r.GGUFArch = f.Architecture()
 		for _, kv := range f.Metadata() {
-			typ := kv.Value.Type().String()
-			if kv.Value.Type() == gguf.ValueArray {
+			typ, value := kv.Value.Type().String(), ""
+			switch kv.Value.Type() {
+			case gguf.ValueString:
+				str, _ := kv.Value.Str()
+				value = quoteShort(str)
+			case gguf.ValueArray:
 				typ = fmt.Sprintf("ARRAY[%d] of %s", kv.Value.Len(), kv.Value.ElemType())
+				fallthrough
+			default:
+				value = abbreviate(kv.Value.String())
 			}
-			r.Metadata = append(r.Metadata, MetaEntry{Key: kv.Key, Type: typ, Value: abbreviate(kv.Value.String())})
+			r.Metadata = append(r.Metadata, MetaEntry{Key: kv.Key, Type: typ, Value: value})
 		}
 	case *safetensors.File:
 		md := f.Metadata()
@@ -74,7 +81,7 @@ func Inspect(path string) (*Report, error) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			r.Metadata = append(r.Metadata, MetaEntry{Key: k, Type: "string", Value: abbreviate(strconv.Quote(md[k]))})
+			r.Metadata = append(r.Metadata, MetaEntry{Key: k, Type: "string", Value: quoteShort(md[k])})
 		}
 	}
 	return r, nil
@@ -87,6 +94,23 @@ func abbreviate(s string) string {
 		return s
 	}
 	return string(r[:maxValueLen]) + fmt.Sprintf("… (%d characters)", len(r))
+}
+
+// quoteShort quotes the string value s (strconv.Quote: control characters
+// and bytes that are not UTF-8 escaped) cut after maxValueLen characters,
+// with its quote closed and its length in characters after it:
+// "ss_tag_frequency …"… (5210 characters).
+func quoteShort(s string) string {
+	n := utf8.RuneCountInString(s)
+	if n <= maxValueLen {
+		return strconv.Quote(s)
+	}
+	cut := 0
+	for range maxValueLen {
+		_, w := utf8.DecodeRuneInString(s[cut:])
+		cut += w
+	}
+	return strconv.Quote(s[:cut]) + fmt.Sprintf("… (%d characters)", n)
 }
 
 // WriteText prints the report for a person. verbose adds one line per tensor.
