@@ -243,6 +243,9 @@ func (f *i2vFlags) check() error {
 		if a := tildeAdvice(in.flag, in.path, runtime.GOOS); a != "" {
 			return fmt.Errorf("%s %s: no such file: %s", in.flag, in.path, a)
 		}
+		if lower := strings.ToLower(in.path); (strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://")) && !fileExists(in.path) {
+			return fmt.Errorf("%s %s: a web address; wan22 reads local files only: download it first and give the file's path", in.flag, in.path)
+		}
 	}
 	if !f.set["prompt"] {
 		return errors.New(`--prompt is required: say what the video shows (--prompt "" runs without a prompt)`)

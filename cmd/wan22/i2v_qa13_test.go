@@ -252,3 +252,21 @@ func TestI2VOutTrailingDotOrSpace(t *testing.T) {
 	_, _, stderr := runCLI(qaI2VArgs(dir, "--out", out)...)
 	require.Contains(t, stderr, `unknown video extension ".mov "`)
 }
+
+// TestI2VInputURL: an input given as a web address (a model's download
+// link pasted from its page, an image's) is refused before anything is
+// read, saying that only local files are read; it was "no such file".
+func TestI2VInputURL(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "v.mp4")
+	for _, c := range []struct{ flag, url string }{
+		{"--image", "https://example.com/cat.png"},
+		{"--high", "https://huggingface.co/x/y/resolve/main/high.gguf"},
+		{"--vae", "HTTP://example.com/vae.safetensors"},
+		{"--lora", "https://example.com/l.safetensors"},
+	} {
+		code, _, stderr := runCLI(qaI2VArgs(dir, "--out", out, c.flag, c.url)...)
+		require.Equal(t, 2, code, stderr)
+		require.Contains(t, stderr, c.flag+" "+c.url+": a web address; wan22 reads local files only: download it first and give the file's path", c.url)
+	}
+}
