@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"unicode"
@@ -97,6 +98,9 @@ func DescribeHead(head []byte) string {
 			}
 			return fmt.Sprintf("only %s, %s: %s", plural.Count(len(head), "byte"), kind, what)
 		}
+	}
+	if len(head) >= sniffLen && !slices.ContainsFunc(head, func(b byte) bool { return b != 0 }) {
+		return fmt.Sprintf("its first %d bytes are all zero, as a download that reserved the file's space but did not finish leaves it: download it again", len(head))
 	}
 	if text, ok := textHead(head, len(head) < sniffLen); ok {
 		return "text: it starts with " + text

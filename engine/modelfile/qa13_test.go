@@ -289,3 +289,23 @@ func TestMetadataLongStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeZeros: a file whose first 32 bytes are zero, as a
+// download that reserved the file's space and did not finish leaves it, is
+// said to be one, with what to do, not "it starts with 00 00 00 00 00 00 00
+// 00".
+func TestDescribeZeros(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "high.gguf")
+	if err := os.WriteFile(path, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Open(path)
+	want := path + ": unrecognised file format (its first 32 bytes are all zero, as a download that reserved the file's space but did not finish leaves it: download it again); " + supported
+	if err == nil || err.Error() != want {
+		t.Errorf("Open: %v, want %q", err, want)
+	}
+	// A short file of zeros is too short to tell.
+	if got := DescribeHead(make([]byte, 12)); got != "it starts with 00 00 00 00 00 00 00 00" {
+		t.Errorf("DescribeHead of 12 zero bytes: %q", got)
+	}
+}
