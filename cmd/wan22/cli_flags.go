@@ -11,6 +11,8 @@ import (
 
 	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/engine/cuda"
+	"github.com/wan22/wan22/engine/pipeline"
+	"github.com/wan22/wan22/scheduler"
 )
 
 // FlagRangeError reports a flag whose value is outside what the command can
@@ -268,4 +270,103 @@ func jsonAsked(fs *flag.FlagSet, args []string) bool {
 		}
 	}
 	return asked
+}
+
+// flagRanges is what a number flag accepts, by command and flag name, as
+// the command checks it after parsing: said when the value does not parse
+// as a number at all (TestFlagRangesMatchChecks keeps the two alike).
+var flagRanges = map[string]string{
+	"i2v frames":           framesWant,
+	"i2v steps":            "1 to 10000",
+	"i2v max-area":         fmt.Sprintf("256 to %d", pipeline.MaxSide*pipeline.MaxSide),
+	"i2v fps":              "1 to 1000",
+	"i2v switch-step":      "1 to --steps − 1",
+	"i2v shift":            "greater than 0, at most 100",
+	"i2v boundary":         "0.001 to 1",
+	"i2v vram-budget":      gibWant,
+	"i2v pinned-budget":    gibWant,
+	"i2v host-budget":      gibWant,
+	"bench steps":          "1 to 50",
+	"bench schedule-steps": fmt.Sprintf("2 to %d", scheduler.MaxSteps),
+	"bench switch-step":    "1 to --schedule-steps − 1",
+	"bench synth-lora":     "0 to 1024",
+	"bench shift":          "greater than 0, at most 100",
+	"bench boundary":       "0 to 1",
+	"bench pinned-budget":  gibWant,
+	"demo frames":          framesWant,
+	"demo steps":           "1 to 10000",
+	"demo width":           fmt.Sprintf("a multiple of 16 from 16 to %d", pipeline.MaxSide),
+	"demo height":          fmt.Sprintf("a multiple of 16 from 16 to %d", pipeline.MaxSide),
+	"demo vram-budget":     gibWant,
+}
+
+var (
+	framesWant = fmt.Sprintf("a count 4k+1 from 1 to %d", pipeline.MaxFrames)
+	gibWant    = fmt.Sprintf("GiB from 0 to %d", maxGiB)
+)
+
+// flagDash is how the command's flags start in its messages: "--" for i2v
+// and bench, "-" for the others (the demo, synth, inspect).
+func flagDash(cmd string) string {
+	if cmd == "i2v" || cmd == "bench" {
+		return "--"
+	}
+	return "-"
+}
+
+// flagValueError rewrites the flag package's error for a number flag whose
+// value does not parse ('invalid value "1.5" for flag -steps: parse
+// error', or 'value out of range' for a whole number too large for any
+// integer) to name the flag as the command does, with what it accepts:
+// "--steps 1.5: give a whole number (1 to 10000)", and a FlagRangeError
+// for a number out of the type's range, as for one out of the command's.
+// Other errors are returned as they are.
+func flagValueError(fs *flag.FlagSet, err error) error {
+	rest, ok := strings.CutPrefix(err.Error(), "invalid value ")
+	if !ok {
+		return err
+	}
+	q, qerr := strconv.QuotedPrefix(rest)
+	if qerr != nil {
+		return err
+	}
+	rest, ok = strings.CutPrefix(rest[len(q):], " for flag -")
+	name, why, _ := strings.Cut(rest, ": ")
+	fl := fs.Lookup(name)
+	if !ok || fl == nil {
+		return err
+	}
+	var want string
+	switch v := fl.Value.(type) {
+	case seedValue:
+		want = fmt.Sprintf("a whole number from 0 to %d", uint64(math.MaxUint64))
+	case flag.Getter:
+		switch v.Get().(type) {
+		case int, int64:
+			want = "a whole number"
+		case uint, uint64:
+			want = "a whole number, 0 or more"
+		case float64:
+			want = "a number"
+		}
+	}
+	if want == "" {
+		return err
+	}
+	r := flagRanges[fs.Name()+" "+name]
+	value, _ := strconv.Unquote(q)
+	if value == "" || strings.ContainsFunc(value, func(r rune) bool { return r <= ' ' || r == '"' }) {
+		value = q
+	}
+	flagName := flagDash(fs.Name()) + name
+	if why == "value out of range" { // a number, too large (or small) for the flag's type
+		if r == "" {
+			r = want
+		}
+		return &FlagRangeError{Flag: flagName, Value: value, Want: r}
+	}
+	if r != "" {
+		want += " (" + r + ")"
+	}
+	return fmt.Errorf("%s %s: give %s", flagName, value, want)
 }

@@ -234,6 +234,7 @@ func parseFlagsErr(fs *flag.FlagSet, args []string) (int, bool, error) {
 		out.Write(buf.Bytes())
 		return 0, false, nil
 	case err != nil:
+		err = flagValueError(fs, err)
 		return usageError(out, fs.Name(), "%v", err), false, err
 	}
 	return 0, true, nil
