@@ -87,15 +87,15 @@ func TestJSONFlagParseError(t *testing.T) {
 		args []string
 		want string // the error object's message; "" for no object
 	}{
-		{[]string{"i2v", "--json", "--steps", "abc", "--image", "img.png"}, `invalid value "abc" for flag -steps: parse error`},
+		{[]string{"i2v", "--json", "--steps", "abc", "--image", "img.png"}, `--steps abc: give a whole number (1 to 10000)`},
 		{[]string{"i2v", "--json", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"i2v", "--bogus", "--json"}, "flag provided but not defined: -bogus"},
-		{[]string{"i2v", "-json=true", "--seed", "-1"}, `invalid value "-1" for flag -seed: a seed is a whole number from 0 to 18446744073709551615`},
-		{[]string{"demo", "-json", "-steps", "abc"}, `invalid value "abc" for flag -steps: parse error`},
+		{[]string{"i2v", "-json=true", "--seed", "-1"}, `--seed -1: give a whole number from 0 to 18446744073709551615`},
+		{[]string{"demo", "-json", "-steps", "abc"}, `-steps abc: give a whole number (1 to 10000)`},
 		{[]string{"i2v", "--steps", "abc"}, ""},
 		{[]string{"i2v", "--json=false", "--steps", "abc"}, ""},
 		{[]string{"i2v", "--prompt", "--json", "--steps", "abc"}, ""}, // --json is the prompt
-		{[]string{"i2v", "--steps", "abc", "--json"}, `invalid value "abc" for flag -steps: parse error`},
+		{[]string{"i2v", "--steps", "abc", "--json"}, `--steps abc: give a whole number (1 to 10000)`},
 	} {
 		code, stdout, stderr := runCLI(c.args...)
 		require.Equal(t, 2, code, "%q", c.args)

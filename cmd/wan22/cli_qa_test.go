@@ -227,7 +227,7 @@ func TestCLIText(t *testing.T) {
 	for _, cmd := range []string{"i2v", "bench", "demo"} {
 		code, _, stderr := runCLI(cmd, "--seed", "-1")
 		require.Equal(t, 2, code, cmd)
-		require.Contains(t, stderr, `invalid value "-1" for flag -seed: a seed is a whole number from 0 to 18446744073709551615`, cmd)
+		require.Contains(t, stderr, flagDash(cmd)+"seed -1: give a whole number from 0 to 18446744073709551615", cmd)
 	}
 	var f i2vFlags
 	fs := newFlagSet("i2v", "", "", os.Stderr)
