@@ -866,6 +866,11 @@ type reporter struct {
 	bar         bool    // a bar line is open (ends without a newline)
 	line        barLine // draws the bar on a terminal
 	sum         stageSummary
+
+	// logged is the last "i/n" printed for each stage without a terminal:
+	// a stage's end (Done) repeats its last step without the rate, and
+	// is not printed again when that line is already in the log.
+	logged map[wan22.Stage][2]int
 }
 
 // newReporter is a reporter for i2v; the demo sets its prefix.
@@ -1008,7 +1013,15 @@ func (r *reporter) event(ev wan22.Event) {
 		fmt.Fprintf(r.stderr, "%s %s expert: %s\n", r.prefix, ev.Stage, ev.Plan)
 	}
 	if !r.tty {
+		at := [2]int{ev.Step, ev.Steps}
+		if ev.Done && ev.Steps > 0 && r.logged[ev.Stage] == at {
+			return
+		}
 		if ev.Done || ev.PerStep > 0 || ev.Stage == wan22.VAEDecode || ev.Stage == wan22.VideoWrite {
+			if r.logged == nil {
+				r.logged = map[wan22.Stage][2]int{}
+			}
+			r.logged[ev.Stage] = at
 			fmt.Fprintln(r.stderr, line)
 		}
 		return
