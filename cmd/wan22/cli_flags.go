@@ -277,7 +277,7 @@ func jsonAsked(fs *flag.FlagSet, args []string) bool {
 // as a number at all (TestFlagRangesMatchChecks keeps the two alike).
 var flagRanges = map[string]string{
 	"i2v frames":           framesWant,
-	"i2v steps":            "1 to 10000",
+	"i2v steps":            stepsWant,
 	"i2v max-area":         fmt.Sprintf("256 to %d", pipeline.MaxSide*pipeline.MaxSide),
 	"i2v fps":              "1 to 1000",
 	"i2v switch-step":      "1 to --steps − 1",
@@ -294,7 +294,7 @@ var flagRanges = map[string]string{
 	"bench boundary":       "0 to 1",
 	"bench pinned-budget":  gibWant,
 	"demo frames":          framesWant,
-	"demo steps":           "1 to 10000",
+	"demo steps":           stepsWant,
 	"demo width":           fmt.Sprintf("a multiple of 16 from 16 to %d", pipeline.MaxSide),
 	"demo height":          fmt.Sprintf("a multiple of 16 from 16 to %d", pipeline.MaxSide),
 	"demo vram-budget":     gibWant,
@@ -302,6 +302,7 @@ var flagRanges = map[string]string{
 
 var (
 	framesWant = fmt.Sprintf("a count 4k+1 from 1 to %d", pipeline.MaxFrames)
+	stepsWant  = fmt.Sprintf("1 to %d", scheduler.MaxSteps)
 	gibWant    = fmt.Sprintf("GiB from 0 to %d", maxGiB)
 )
 

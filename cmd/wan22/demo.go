@@ -11,6 +11,7 @@ import (
 	"github.com/wan22/wan22/engine/imageprep"
 	"github.com/wan22/wan22/engine/tinymodels"
 	"github.com/wan22/wan22/internal/atomicfile"
+	"github.com/wan22/wan22/scheduler"
 )
 
 const demoHelp = `Runs image-to-video end to end with nothing but this repository: it writes
@@ -104,7 +105,7 @@ func demoCheck(width, height, frames, steps int) error {
 	if err := checkFrames("-frames", frames); err != nil {
 		return err
 	}
-	return checkInt("-steps", steps, 1, 10000, fmt.Sprintf("the demo's default is %d", demoSteps))
+	return checkInt("-steps", steps, 1, scheduler.MaxSteps, fmt.Sprintf("the demo's default is %d", demoSteps))
 }
 
 func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writer) error {

@@ -314,7 +314,7 @@ func (f *i2vFlags) check() error {
 	}
 	checks := []error{
 		checkInt("--max-area", f.maxArea, 256, pipeline.MaxSide*pipeline.MaxSide, ""),
-		checkInt("--steps", f.steps, 1, 10000, "the official setting is 40"),
+		checkInt("--steps", f.steps, 1, scheduler.MaxSteps, "the official setting is 40"),
 		checkPositive("--shift", f.shift, 100),
 		checkFloat("--boundary", f.boundary, 0.001, 1),
 		checkSwitchStep(f.switchStep, f.steps, f.set["switch-step"]),
