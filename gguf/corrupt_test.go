@@ -171,7 +171,7 @@ func TestCorruptHeaders(t *testing.T) {
 		{"duplicate key", "kv[1].key", "duplicate metadata key", kvStr(kvStr(newHdr(3, 0, 2), "a", "x"), "a", "y").b},
 		{"alignment type", "general.alignment", "UINT32", newHdr(3, 0, 1).str("general.alignment").u32(uint32(ValueUint64)).u64(32).b},
 		{"alignment value", "general.alignment", "power of two", newHdr(3, 0, 1).str("general.alignment").u32(uint32(ValueUint32)).u32(48).b},
-		{"unknown tensor type", `tensor[0] ("w").type`, "unknown ggml tensor type 4", newHdr(3, 1, 0).tensor("w", Type(4), 0, 32).data(64)},
+		{"unknown tensor type", `tensor[0] ("w").type`, "unknown ggml tensor type 500", newHdr(3, 1, 0).tensor("w", Type(500), 0, 32).data(64)},
 		{"extension type", `tensor[0] ("w").type`, "unknown ggml tensor type 1000", newHdr(3, 1, 0).tensor("w", TypeF8E4M3, 0, 32).data(64)},
 		{"block size", `tensor[0] ("w").type`, "not a multiple of the Q8_0 block size", newHdr(3, 1, 0).tensor("w", TypeQ8_0, 0, 48).data(64)},
 		{"too many dims", `tensor[0] ("w").n_dims`, "dimensions", newHdr(3, 1, 0).str("w").u32(17).data(512)},

@@ -307,7 +307,7 @@ func (f *File) tensorInfo(d *decoder) (TensorInfo, error) {
 	}
 	typ := Type(t32)
 	if !typ.Known() || typ >= TypeF8E4M3 {
-		return TensorInfo{}, d.errAt(at, ".type", "unknown ggml tensor type %d", t32)
+		return TensorInfo{}, unknownType(d, at, name, t32)
 	}
 	ne0 := int64(1)
 	if nd > 0 {

@@ -145,3 +145,48 @@ func TypeByName(name string) (Type, bool) {
 	}
 	return 0, false
 }
+
+// maxPlausibleType bounds the type ids not in the table that are read as
+// a ggml type of another llama.cpp (a newer one, or an older one that
+// wrote a type since removed) rather than as damage. ggml numbers its
+// types upward from 0 (42 is the newest this reader knows), so a larger id
+// is bytes that are no type field.
+const maxPlausibleType = 64
+
+// retiredTypes are ggml type ids that llama.cpp once wrote and has since
+// removed: a file with them is old, and a newer wan22 would not read it
+// either.
+var retiredTypes = map[uint32]string{
+	4:  "Q4_2",
+	5:  "Q4_3",
+	31: "Q4_0_4_4",
+	32: "Q4_0_4_8",
+	33: "Q4_0_8_8",
+	36: "IQ4_NL_4_4",
+	37: "IQ4_NL_4_8",
+	38: "IQ4_NL_8_8",
+}
+
+// otherQuantizations is what to download instead of a file whose tensor
+// type this reader does not know.
+const otherQuantizations = "use another quantization of the model (Q8_0, Q6_K, Q5_K_M, Q4_K_M, F16, …)"
+
+// unknownType is the error for tensor name's type field t32 (at offset
+// at), which is no type this reader knows. An id below maxPlausibleType is
+// a ggml type this reader does not know (a quantization newer than it, or
+// one llama.cpp has retired): the file is not damaged, and the error
+// (Unsupported) says what to use instead; a larger id, or one of wan22's
+// own extensions (never written to a GGUF file), is damage.
+func unknownType(d *decoder, at int64, name string, t32 uint32) *FormatError {
+	if t32 >= maxPlausibleType {
+		return d.errAt(at, ".type", "unknown ggml tensor type %d", t32)
+	}
+	e := d.errAt(at, ".type", "tensor %s uses ggml type %d, which this version of wan22 does not know (probably a newer quantization): %s, or a newer wan22",
+		Quote(name), t32, otherQuantizations)
+	if old, ok := retiredTypes[t32]; ok {
+		e.Msg = fmt.Sprintf("tensor %s uses ggml type %d (%s, a layout llama.cpp no longer has), which wan22 does not read: %s",
+			Quote(name), t32, old, otherQuantizations)
+	}
+	e.Unsupported = true
+	return e
+}
