@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/wan22/wan22/engine/video"
 )
@@ -22,11 +25,14 @@ const (
 )
 
 // checkOutputPath checks, before anything loads, that the output flagName
-// names can be written at path: its name is one the system allows
-// (checkOutputName), its folder exists and is writable, path is not a
-// folder where a file goes, and nothing is there unless kind is
-// replacedFile.
+// names can be written at path: its name holds no control character
+// (checkNameChars) and is one the system allows (checkOutputName), its
+// folder exists and is writable, path is not a folder where a file goes,
+// and nothing is there unless kind is replacedFile.
 func checkOutputPath(flagName, path string, kind outputKind) error {
+	if err := checkNameChars(flagName, path); err != nil {
+		return err
+	}
 	if err := checkOutputName(flagName, path, runtime.GOOS); err != nil {
 		return err
 	}
@@ -132,6 +138,51 @@ func checkWritable(dir string) error {
 	return nil
 }
 
+// checkNameChars refuses, on every system, an output path that flagName
+// gives holding a control character (C0 such as a newline, a tab or ESC;
+// DEL; C1) or bytes that are not UTF-8 text: Linux makes such a file, which
+// ls shows as ? or across two lines and a shell command can hardly name,
+// and every message naming it would print it raw (an ESC drives the
+// terminal). The path is quoted in the message (strconv.Quote), so that
+// the message shows what the name holds and holds no such character itself.
+func checkNameChars(flagName, path string) error {
+	for i := 0; i < len(path); {
+		r, size := utf8.DecodeRuneInString(path[i:])
+		var what string
+		switch {
+		case r == utf8.RuneError && size == 1:
+			what = fmt.Sprintf(`a byte that is not UTF-8 text (\x%02x)`, path[i])
+		case unicode.IsControl(r):
+			what = "a control character (" + controlName(r) + ")"
+		}
+		if what != "" {
+			return fmt.Errorf("%s %s: the name contains %s; choose a name without it", flagName, strconv.Quote(path), what)
+		}
+		i += size
+	}
+	return nil
+}
+
+// controlName names the control character r for a person: "newline",
+// "escape, ESC", or its code point ("U+0001") for the rarer ones.
+func controlName(r rune) string {
+	switch r {
+	case '\n':
+		return "newline"
+	case '\r':
+		return "carriage return"
+	case '\t':
+		return "tab"
+	case 0:
+		return "NUL"
+	case 0x1b:
+		return "escape, ESC"
+	case 0x7f:
+		return "delete, DEL"
+	}
+	return fmt.Sprintf("U+%04X", r)
+}
+
 // checkOutputName checks the last element of the output path that flagName
 // gives, as the system goos (runtime.GOOS) will name the file: on Windows it
 // must not be a device name (CON, PRN, AUX, NUL, COM1–COM9, LPT1–LPT9,
@@ -142,7 +193,8 @@ func checkWritable(dir string) error {
 // only when the finished output is renamed into place, after the whole
 // generation, or writes somewhere else than asked. (Windows 11 accepts
 // some device names with an extension; they are refused on every version
-// alike.) Other systems take any name.
+// alike.) Other systems take any name here; control characters are
+// checkNameChars's to refuse, on every system, with their own message.
 func checkOutputName(flagName, path, goos string) error {
 	if goos != "windows" {
 		return nil

@@ -345,13 +345,20 @@ func (f *i2vFlags) check() error {
 	// Every output is checked here, before any model loads: a preview in a
 	// missing folder would otherwise fail only after the first step.
 	outFlag := f.outName()
+	outputs := []struct {
+		flag, path string
+		kind       outputKind
+	}{{outFlag, f.out, newFile}, {"--frames-dir", f.framesDir, newFolder}, {"--preview", f.preview, replacedFile}}
+	for _, p := range outputs {
+		// First: every later message prints the names raw.
+		if err := checkNameChars(p.flag, p.path); err != nil {
+			return err
+		}
+	}
 	if err := checkVideoExt(outFlag, f.out); err != nil {
 		return err
 	}
-	for _, p := range []struct {
-		flag, path string
-		kind       outputKind
-	}{{outFlag, f.out, newFile}, {"--frames-dir", f.framesDir, newFolder}, {"--preview", f.preview, replacedFile}} {
+	for _, p := range outputs {
 		if p.path == "" {
 			continue
 		}
