@@ -33,7 +33,8 @@ from --max-area 921600 (1280×720) and the image's aspect ratio, 40 UniPC steps,
 shift 5, guidance 3.5 for both experts, expert boundary 0.9, the official
 negative prompt. Models may be GGUF or safetensors files.
 
-The image (PNG, JPEG or WebP) is resized bicubically to the output size.
+The image (PNG, JPEG or WebP) is resized bicubically to the output size;
+--image - reads it from standard input (a pipe, or < photo.png).
 Its EXIF orientation is applied first, as ComfyUI's LoadImage does: a phone
 photo stored sideways makes an upright video, its size from the upright
 picture, and a line says so. With --ignore-exif-orientation the
@@ -181,7 +182,7 @@ func jsonUsageError(stdout, stderr io.Writer, cmd string, asJSON bool, err error
 // stdout, even when the flags fail to parse).
 func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok bool) {
 	fs := newFlagSet("i2v", "wan22 i2v --image IMG --prompt TEXT --high F --low F --text-encoder F --vae F --out FILE [flags]", i2vHelp, stderr)
-	fs.StringVar(&f.image, "image", "", "the first frame: a PNG, JPEG or WebP image, turned upright by its EXIF orientation")
+	fs.StringVar(&f.image, "image", "", "the first frame: a PNG, JPEG or WebP image (- reads it from standard input), turned upright by its EXIF orientation")
 	fs.BoolVar(&f.ignoreOrientation, "ignore-exif-orientation", false, "use the --image pixels as stored, without applying its EXIF orientation (as the official code)")
 	fs.StringVar(&f.prompt, "prompt", "", "what the video shows (required; --prompt \"\" runs without one)")
 	fs.StringVar(&f.negative, "negative", "", "negative prompt (default: the official one; --negative \"\" runs without one)")
@@ -245,6 +246,11 @@ func (f *i2vFlags) check() error {
 		}
 		if lower := strings.ToLower(in.path); (strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://")) && !fileExists(in.path) {
 			return fmt.Errorf("%s %s: a web address; wan22 reads local files only: download it first and give the file's path", in.flag, in.path)
+		}
+	}
+	if f.image == "-" {
+		if err := checkImageStdin(); err != nil {
+			return err
 		}
 	}
 	if !f.set["prompt"] {
@@ -487,7 +493,7 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer p.Close()
-	img, err := imageprep.LoadWith(f.image, imageprep.LoadOptions{IgnoreOrientation: f.ignoreOrientation})
+	img, err := loadImage(f.image, imageprep.LoadOptions{IgnoreOrientation: f.ignoreOrientation})
 	if err != nil {
 		return err
 	}
@@ -513,6 +519,74 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 		rep.note(fmt.Sprintf("--image %s: %s%s", f.image, note, how))
 	}
 	return generateTo(ctx, p, req, s, f.outName(), f.out, f.framesDir, f.preview, rep)
+}
+
+// imageStdin is the standard input that --image - reads (a variable for
+// the tests).
+var imageStdin io.Reader = os.Stdin
+
+// maxStdinImage is the most --image - reads from standard input: more than
+// any image wan22 takes is likely to be, as a file, and a bound on what an
+// endless stream (a device, a program gone wrong) fills the temporary
+// folder with. A variable for the tests.
+var maxStdinImage int64 = 1e9
+
+// stdinImageName names the image of --image - in messages, where a file's
+// path would be.
+const stdinImageName = "(standard input)"
+
+// checkImageStdin refuses --image - before anything loads when standard
+// input is a terminal (or another character device): nothing was piped in,
+// and the run would wait, after loading, for an image to be typed.
+func checkImageStdin() error {
+	if st, ok := imageStdin.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return errors.New("--image -: standard input is a terminal (or another device), not a pipe or a file: pipe the image in (wan22 i2v --image - … < photo.png) or give the image file's path")
+		}
+	}
+	return nil
+}
+
+// loadImage reads the image of --image (path) as imageprep.LoadWith does,
+// from standard input when path is "-": read whole (at most maxStdinImage
+// bytes) into a registered temporary folder, which a Ctrl-C removes too,
+// it is loaded from there with every check a file gets, and its errors
+// name it "(standard input)".
+func loadImage(path string, o imageprep.LoadOptions) (imageprep.Loaded, error) {
+	if path != "-" {
+		return imageprep.LoadWith(path, o)
+	}
+	dir, err := atomicfile.MkdirTemp("", "wan22-stdin-*")
+	if err != nil {
+		return imageprep.Loaded{}, fmt.Errorf("--image -: cannot make a temporary folder for the image from standard input: %w", err)
+	}
+	defer atomicfile.Remove(dir)
+	tmp := filepath.Join(dir, "image")
+	switch n, err := copyStdin(tmp, maxStdinImage+1); {
+	case err != nil:
+		return imageprep.Loaded{}, fmt.Errorf("--image -: copying standard input to a temporary file: %w", err)
+	case n > maxStdinImage:
+		return imageprep.Loaded{}, fmt.Errorf("--image -: standard input gave more than %s, more than wan22 reads from it: save the image to a file and give its path", formatGB(maxStdinImage))
+	}
+	img, err := imageprep.LoadWith(tmp, o)
+	if le, ok := errors.AsType[*imageprep.LoadError](err); ok {
+		le.Path = stdinImageName
+	}
+	return img, err
+}
+
+// copyStdin writes what standard input gives, to its end or to its first
+// limit bytes, to the new file path, and returns how many bytes it wrote.
+func copyStdin(path string, limit int64) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(f, io.LimitReader(imageStdin, limit))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }
 
 // generateTo runs req on p into the video file out (given by the flag
