@@ -678,7 +678,12 @@ type spaceNeed struct {
 // on every 8×8 block, plus each file's headers; an H.264 MP4 of a still
 // picture is almost nothing. typical is about what WAN's videos take: PNG
 // frames 2 bytes a pixel, an MJPEG AVI at quality 90 0.15 (10 MiB for 81
-// frames of 1280×720), an MP4 at CRF 18 0.1.
+// frames of 1280×720), an MP4 at CRF 18 0.1. The MP4 needs no room for a
+// second copy: ffmpeg's +faststart moves the moov atom to the front by
+// shifting the data within the same file (libavformat's movenc reopens it
+// for reading and rewrites it in place, buffering twice the moov's size in
+// memory), so the file never grows past its final size; and each output is
+// written under a temporary name in its own folder and renamed, not copied.
 func outputNeeds(s wan22.Settings, flagName, out, framesDir string) []spaceNeed {
 	px, n := int64(s.Width)*int64(s.Height), int64(s.Frames)
 	var needs []spaceNeed
