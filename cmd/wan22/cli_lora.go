@@ -187,7 +187,7 @@ func checkLoRAFiles(loras []wan22.LoRA) error {
 				continue
 			}
 			return fmt.Errorf("%s %s: the file is already given for %s (%s %s); the strengths of a LoRA given twice add up (%g there): give it once per expert, with the strength you want",
-				loraFlag(l.Expert), l.Path, loraTarget(both), loraFlag(prev.Expert), prev.Path, prev.Strength+l.Strength)
+				loraFlag(l.Expert), displayName(l.Path), loraTarget(both), loraFlag(prev.Expert), displayName(prev.Path), prev.Strength+l.Strength)
 		}
 	}
 	return nil
@@ -216,14 +216,14 @@ func checkLoRAFile(l wan22.LoRA) error {
 		return nil
 	}
 	if st, err := os.Stat(l.Path); err == nil && st.IsDir() {
-		return fmt.Errorf("%s %s is a folder: give the LoRA's .safetensors file", name, l.Path)
+		return fmt.Errorf("%s %s is a folder: give the LoRA's .safetensors file", name, displayName(l.Path))
 	}
 	if i := strings.LastIndexByte(l.Path, '@'); i > 0 && fileExists(l.Path[:i]) {
 		if _, err := parseStrength(l.Path[i+1:]); err == nil {
-			return fmt.Errorf("%s %s: no such file; the strength follows a colon: %s %s:%s", name, l.Path, name, l.Path[:i], l.Path[i+1:])
+			return fmt.Errorf("%s %s: no such file; the strength follows a colon: %s %s", name, displayName(l.Path), name, displayName(l.Path[:i]+":"+l.Path[i+1:]))
 		}
 	}
-	return fmt.Errorf("%s %s: no such file", name, l.Path)
+	return fmt.Errorf("%s %s: no such file", name, displayName(l.Path))
 }
 
 // loraFlag is the flag that gives LoRAs for e.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -98,11 +99,11 @@ func tildeAdvice(flagName, path, goos string) string {
 		if full == "" {
 			return "Windows's command line does not expand ~ to a home folder: write the full path"
 		}
-		return "Windows's command line does not expand ~ to your home folder: write the full path, such as " + full
+		return "Windows's command line does not expand ~ to your home folder: write the full path, such as " + displayName(full)
 	}
-	msg := fmt.Sprintf("the shell did not expand ~ to a home folder: it does so only at the start of a word, not after = or in quotes; write %s %s (with a space, no quotes)", flagName, path)
+	msg := fmt.Sprintf("the shell did not expand ~ to a home folder: it does so only at the start of a word, not after = or in quotes; write %s %s (with a space, no quotes)", flagName, displayName(path))
 	if full != "" {
-		msg += " or the full path " + full
+		msg += " or the full path " + displayName(full)
 	}
 	return msg
 }
@@ -140,27 +141,99 @@ func checkWritable(dir string) error {
 
 // checkNameChars refuses, on every system, an output path that flagName
 // gives holding a control character (C0 such as a newline, a tab or ESC;
-// DEL; C1) or bytes that are not UTF-8 text: Linux makes such a file, which
-// ls shows as ? or across two lines and a shell command can hardly name,
-// and every message naming it would print it raw (an ESC drives the
-// terminal). The path is quoted in the message (strconv.Quote), so that
-// the message shows what the name holds and holds no such character itself.
+// DEL; C1) or bytes that are not UTF-8 text (nameProblem): Linux makes such
+// a file, which ls shows as ? or across two lines and a shell command can
+// hardly name, and every message naming it would print it raw (an ESC
+// drives the terminal). The path is quoted in the message (displayName),
+// so that the message shows what the name holds and holds no such
+// character itself.
 func checkNameChars(flagName, path string) error {
+	if what := nameProblem(path); what != "" {
+		return fmt.Errorf("%s %s: the name contains %s; choose a name without it", flagName, displayName(path), what)
+	}
+	return nil
+}
+
+// nameProblem says, for a person, the first thing in path that a message
+// must not print raw: "a control character (newline)", "a byte that is not
+// UTF-8 text (\xff)"; "" when there is none (spaces, accents and every
+// script are printed as they are).
+func nameProblem(path string) string {
 	for i := 0; i < len(path); {
 		r, size := utf8.DecodeRuneInString(path[i:])
-		var what string
 		switch {
 		case r == utf8.RuneError && size == 1:
-			what = fmt.Sprintf(`a byte that is not UTF-8 text (\x%02x)`, path[i])
+			return fmt.Sprintf(`a byte that is not UTF-8 text (\x%02x)`, path[i])
 		case unicode.IsControl(r):
-			what = "a control character (" + controlName(r) + ")"
-		}
-		if what != "" {
-			return fmt.Errorf("%s %s: the name contains %s; choose a name without it", flagName, strconv.Quote(path), what)
+			return "a control character (" + controlName(r) + ")"
 		}
 		i += size
 	}
-	return nil
+	return ""
+}
+
+// displayName is path as a message prints it: as it is when nameProblem
+// finds nothing in it, else Go-quoted (strconv.Quote: "a\x1b[31m.png"), so
+// that the message shows what the name holds and holds no control
+// character itself. Output names holding one are refused
+// (checkNameChars); input names are not, the file being there, and are
+// printed so.
+func displayName(path string) string {
+	if nameProblem(path) == "" {
+		return path
+	}
+	return strconv.Quote(path)
+}
+
+// displayPaths is msg with each of paths that displayName quotes replaced
+// by its quoted form, as it is and in the other forms messages name it in
+// (cleaned, absolute, its last element): the library's messages print the
+// paths they were given raw ("high-noise expert PATH: cannot be read: stat
+// PATH: no such file or directory", "image PATH: not a PNG, JPEG or WebP
+// image").
+func displayPaths(msg string, paths []string) string {
+	var forms []string
+	for _, p := range paths {
+		if nameProblem(p) == "" {
+			continue
+		}
+		forms = append(forms, p, filepath.Clean(p), filepath.Base(p))
+		if abs, err := filepath.Abs(p); err == nil {
+			forms = append(forms, abs)
+		}
+	}
+	// The longest first: a path holds its last element, and an absolute
+	// path the relative one.
+	slices.SortStableFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	for _, f := range forms {
+		if nameProblem(f) != "" {
+			msg = strings.ReplaceAll(msg, f, displayName(f))
+		}
+	}
+	return msg
+}
+
+// displayedError is err with the message displayPaths makes of its own;
+// errors.Is and errors.As see err.
+type displayedError struct {
+	err error
+	msg string
+}
+
+func (e *displayedError) Error() string { return e.msg }
+func (e *displayedError) Unwrap() error { return e.err }
+
+// displayPathsErr is err with its message through displayPaths (err
+// itself when that changes nothing, nil for nil).
+func displayPathsErr(err error, paths []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := displayPaths(err.Error(), paths)
+	if msg == err.Error() {
+		return err
+	}
+	return &displayedError{err, msg}
 }
 
 // controlName names the control character r for a person: "newline",
@@ -295,12 +368,13 @@ func checkVideoTarget(flagName, path string) error {
 // without ffmpeg) is described by as instead.
 type namedPath struct{ flag, path, as string }
 
-// String is the path for messages: "--image in.png", or as.
+// String is the path for messages: "--image in.png" (the path as
+// displayName prints it), or as.
 func (n namedPath) String() string {
 	if n.as != "" {
 		return n.as
 	}
-	return n.flag + " " + n.path
+	return n.flag + " " + displayName(n.path)
 }
 
 // sameFile reports whether a and b name the same file: the same cleaned

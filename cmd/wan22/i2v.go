@@ -113,7 +113,7 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := commandContext()
 	defer stop()
 	if err := i2v(ctx, f, stdout, stderr); err != nil {
-		return runFailed(ctx, "i2v", withBudgetAdvice(err, &f), f.json, stdout, stderr)
+		return runFailed(ctx, "i2v", displayPathsErr(withBudgetAdvice(err, &f), f.inputPaths()), f.json, stdout, stderr)
 	}
 	return 0
 }
@@ -222,7 +222,7 @@ func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if err := f.check(); err != nil {
-		return f, jsonUsageError(stdout, stderr, "i2v", f.json, err), false
+		return f, jsonUsageError(stdout, stderr, "i2v", f.json, displayPathsErr(err, f.inputPaths())), false
 	}
 	return f, 0, true
 }
@@ -242,10 +242,10 @@ func (f *i2vFlags) check() error {
 	}
 	for _, in := range inputs {
 		if a := tildeAdvice(in.flag, in.path, runtime.GOOS); a != "" {
-			return fmt.Errorf("%s %s: no such file: %s", in.flag, in.path, a)
+			return fmt.Errorf("%s: no such file: %s", in, a)
 		}
 		if lower := strings.ToLower(in.path); (strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://")) && !fileExists(in.path) {
-			return fmt.Errorf("%s %s: a web address; wan22 reads local files only: download it first and give the file's path", in.flag, in.path)
+			return fmt.Errorf("%s: a web address; wan22 reads local files only: download it first and give the file's path", in)
 		}
 	}
 	if f.image == "-" {
@@ -402,6 +402,17 @@ func (f *i2vFlags) check() error {
 	return nil
 }
 
+// inputPaths are the files the flags name to be read (--image, the
+// models, the LoRAs), for displayPaths: the messages of the library print
+// them raw.
+func (f *i2vFlags) inputPaths() []string {
+	paths := []string{f.image, f.high, f.low, f.textEncoder, f.vae}
+	for _, l := range f.loras {
+		paths = append(paths, l.Path)
+	}
+	return paths
+}
+
 // cmd is the command the flags are of: i2v, or demo.
 func (f *i2vFlags) cmd() string {
 	if f.demo {
@@ -488,6 +499,7 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 	models := wan22.Models{High: f.high, Low: f.low, TextEncoder: f.textEncoder, VAE: f.vae}
 	rep := newReporter(stdout, stderr, f.json)
 	rep.prefix = "wan22 " + f.cmd() + ":"
+	rep.inputs = f.inputPaths()
 	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, PinnedBudget: f.pinnedBytes, HostBudget: f.host64, Attention: f.att, Log: reporterLog(rep)})
 	if err != nil {
 		return err
@@ -516,7 +528,7 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 		if !img.Applied {
 			how = " (--ignore-exif-orientation)"
 		}
-		rep.note(fmt.Sprintf("--image %s: %s%s", f.image, note, how))
+		rep.note(fmt.Sprintf("--image %s: %s%s", displayName(f.image), note, how))
 	}
 	return generateTo(ctx, p, req, s, f.outName(), f.out, f.framesDir, f.preview, rep)
 }
@@ -940,7 +952,8 @@ type reporter struct {
 	// progress events one day, and both touch the bar.
 	mu             sync.Mutex
 	stdout, stderr io.Writer
-	prefix         string // "wan22 i2v:" or "wan22 demo:", before every line on stderr
+	prefix         string   // "wan22 i2v:" or "wan22 demo:", before every line on stderr
+	inputs         []string // the input paths, which note and warn print through displayPaths
 	json           bool
 	tty            bool
 	last           wan22.Stage
@@ -1022,7 +1035,7 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 		if l.Merge {
 			how = ", merged into its F16/BF16/F32 weights"
 		}
-		fmt.Fprintf(r.stderr, "%s LoRA %s at strength %g on %s%s\n", r.prefix, l.Path, l.Strength, loraTarget(l.Expert), how)
+		fmt.Fprintf(r.stderr, "%s LoRA %s at strength %g on %s%s\n", r.prefix, displayName(l.Path), l.Strength, loraTarget(l.Expert), how)
 	}
 }
 
@@ -1030,6 +1043,7 @@ func (r *reporter) start(p *wan22.Pipeline, s wan22.Settings, f i2vFlags) {
 func (r *reporter) note(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	msg = displayPaths(msg, r.inputs)
 	if r.json {
 		r.emitJSON(map[string]any{"type": "note", "message": msg})
 		return
@@ -1042,6 +1056,7 @@ func (r *reporter) note(msg string) {
 func (r *reporter) warn(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	msg = displayPaths(msg, r.inputs)
 	if r.json {
 		r.emitJSON(map[string]any{"type": "warning", "message": msg})
 		return
