@@ -139,6 +139,19 @@ func checkWritable(dir string) error {
 	return nil
 }
 
+// checkOutputDash refuses "-" as the output flagName names (path), which
+// other programs read as standard output: wan22 writes none of its
+// outputs there, and took it as the name of a file or folder "-" in the
+// current folder. is says what the output is instead ("the video is
+// written to a file"), name what to give ("a file name, such as --out
+// video.mp4"). ./- still names a file so.
+func checkOutputDash(flagName, path, is, name string) error {
+	if path != "-" {
+		return nil
+	}
+	return fmt.Errorf("%s -: - would mean standard output, but %s: give %s", flagName, is, name)
+}
+
 // checkNameChars refuses, on every system, an output path that flagName
 // gives holding a control character (C0 such as a newline, a tab or ESC;
 // DEL; C1) or bytes that are not UTF-8 text (nameProblem): Linux makes such

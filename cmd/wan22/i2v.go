@@ -354,8 +354,16 @@ func (f *i2vFlags) check() error {
 	outputs := []struct {
 		flag, path string
 		kind       outputKind
-	}{{outFlag, f.out, newFile}, {"--frames-dir", f.framesDir, newFolder}, {"--preview", f.preview, replacedFile}}
+		is, name   string // what the output is, and a name to give it, for - (checkOutputDash)
+	}{
+		{outFlag, f.out, newFile, "the video is written to a file", "a file name, such as " + outFlag + " video.mp4"},
+		{"--frames-dir", f.framesDir, newFolder, "the frames are PNG files written into a new folder", "a folder name, such as --frames-dir frames"},
+		{"--preview", f.preview, replacedFile, "the preview is a PNG file replaced after every step", "a file name, such as --preview preview.png"},
+	}
 	for _, p := range outputs {
+		if err := checkOutputDash(p.flag, p.path, p.is, p.name); err != nil {
+			return err
+		}
 		// First: every later message prints the names raw.
 		if err := checkNameChars(p.flag, p.path); err != nil {
 			return err

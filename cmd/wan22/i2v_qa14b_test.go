@@ -101,3 +101,34 @@ func TestQA14InputNameControlChars(t *testing.T) {
 		require.Contains(t, stderr, "image "+path+": no such file")
 	}
 }
+
+// TestQA14OutputDash: "-" for --out, --frames-dir, --preview and the
+// demo's -out, which other programs read as standard output, is refused
+// before anything loads, saying what - would mean and what to give; it
+// made a folder named - (--frames-dir) or was called a name without an
+// extension. ./- still names a file so.
+func TestQA14OutputDash(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ flag, want string }{
+		{"--out", "--out -: - would mean standard output, but the video is written to a file: give a file name, such as --out video.mp4"},
+		{"--frames-dir", "--frames-dir -: - would mean standard output, but the frames are PNG files written into a new folder: give a folder name, such as --frames-dir frames"},
+		{"--preview", "--preview -: - would mean standard output, but the preview is a PNG file replaced after every step: give a file name, such as --preview preview.png"},
+	} {
+		args := qaI2VArgs(dir, c.flag, "-")
+		if c.flag != "--out" {
+			args = append(args, "--out", filepath.Join(dir, "v.avi"))
+		}
+		code, stdout, stderr := runCLI(args...)
+		require.Equal(t, 2, code, stderr)
+		require.Empty(t, stdout)
+		require.Equal(t, "wan22 i2v: "+c.want+"\n", stderr)
+		_, err := os.Lstat("-")
+		require.ErrorIs(t, err, os.ErrNotExist, "a file or folder named - was made")
+	}
+	code, _, stderr := runCLI("demo", "-out", "-")
+	require.Equal(t, 2, code, stderr)
+	require.Equal(t, "wan22 demo: -out -: - would mean standard output, but the video is written to a file: give a file name, such as -out video.mp4\n", stderr)
+
+	// ./- is a name.
+	require.NoError(t, checkOutputDash("--frames-dir", "."+string(filepath.Separator)+"-", "", ""))
+}
