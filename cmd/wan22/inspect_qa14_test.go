@@ -319,3 +319,24 @@ func TestInspectJSONErrorsQA14(t *testing.T) {
 	require.Equal(t, 1, run([]string{"inspect", "--json", model}, failingStdout{os.ErrClosed}, &errb))
 	require.Contains(t, errb.String(), "the report could not be written to standard output")
 }
+
+// TestInspectSmallSizesOnceQA14: a size under 1 KiB is printed once, as
+// the byte count ("86 bytes"), not "86 B (86 bytes)", in the format and
+// tensors lines; from 1 KiB on the size keeps its count beside it. (The
+// bytes-by-type table keeps its two columns, count and size, on every row.)
+func TestInspectSmallSizesOnceQA14(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "small.safetensors")
+	require.NoError(t, safetensors.Write(path, []safetensors.Tensor{
+		safetensors.FromFloat32("encoder.layer.0.weight", []int64{2, 2}, make([]float32, 4)),
+	}, nil))
+	code, stdout, stderr := runCLI("inspect", path)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "  format:        safetensors, 104 bytes\n")
+	require.Contains(t, stdout, "  tensors:       1, 16 bytes of data, 4 parameters\n")
+	require.NotRegexp(t, `\d B \(`, stdout)
+
+	m := tinyFiles(t)
+	code, stdout, stderr = runCLI("inspect", m.VAE)
+	require.Equal(t, 0, code, stderr)
+	require.Regexp(t, `  format:        safetensors, \d+\.\d\d MiB \(\d+ bytes\)\n`, stdout)
+}

@@ -510,7 +510,7 @@ func TestReportTextSingular(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := writtenReport(t, w, false)
-	for _, want := range []string{"tensors:       1, 1 B (1 byte) of data, 1 parameter\n", "I8  1 tensor  1 byte  1 B"} {
+	for _, want := range []string{"tensors:       1, 1 byte of data, 1 parameter\n", "I8  1 tensor  1 byte  1 B"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

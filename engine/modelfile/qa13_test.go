@@ -256,7 +256,7 @@ func TestWriteTextNoTensors(t *testing.T) {
 	if err := os.WriteFile(path, stFile("{}", 0), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out := reportOf(t, path, true); !strings.HasSuffix(out, "\n  tensors:       0, 0 B (0 bytes) of data, 0 parameters\n  bytes by type: none\n  metadata:      none\n") {
+	if out := reportOf(t, path, true); !strings.HasSuffix(out, "\n  tensors:       0, 0 bytes of data, 0 parameters\n  bytes by type: none\n  metadata:      none\n") {
 		t.Errorf("report of a file without tensors:\n%s", out)
 	}
 }

@@ -203,8 +203,13 @@ func shapeString(s []int64) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-// sizeString prints an exact byte count with a human-readable size.
+// sizeString prints an exact byte count with a human-readable size: 1.04
+// MiB (1088608 bytes). Under 1 KiB the size would say the count again (86
+// B (86 bytes)): the count alone, 86 bytes.
 func sizeString(n int64) string {
+	if n < 1024 {
+		return plural.Count(n, "byte")
+	}
 	return fmt.Sprintf("%s (%s)", humanBytes(n), plural.Count(n, "byte"))
 }
 
