@@ -340,3 +340,34 @@ func TestInspectSmallSizesOnceQA14(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Regexp(t, `  format:        safetensors, \d+\.\d\d MiB \(\d+ bytes\)\n`, stdout)
 }
+
+// TestInspectAlignedQA14: every line of a report's top level (two spaces,
+// a label) has its value in one column, the GGUF general.architecture line
+// included ("  general.architecture: wan" stood out by seven columns); a
+// GGUF without the key says so in the same place.
+func TestInspectAlignedQA14(t *testing.T) {
+	m := tinyFiles(t)
+	noArch := gguf.NewWriter()
+	require.NoError(t, noArch.AddTensor("w", gguf.TypeF32, []int64{2}, make([]byte, 8)))
+	bare := filepath.Join(t.TempDir(), "bare.gguf")
+	require.NoError(t, noArch.WriteFile(bare))
+	code, stdout, stderr := runCLI("inspect", m.High, m.VAE, bare)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "\n  GGUF arch:     wan (general.architecture)\n")
+	require.Contains(t, stdout, "\n  GGUF arch:     none (no general.architecture key)\n")
+	labels := 0
+	for _, line := range strings.Split(stdout, "\n") {
+		if !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "   ") {
+			continue // a file's path, a blank line, a table or list row
+		}
+		label, _, _ := strings.Cut(line, ":")
+		if strings.HasSuffix(line, ":") { // "  bytes by type:", "  metadata (3 keys):": a list follows
+			continue
+		}
+		labels++
+		require.Greater(t, len(line), 17, "line %q", line)
+		require.Equal(t, strings.Repeat(" ", 17-len(label)-1), line[len(label)+1:17], "line %q: its value does not start in column 18", line)
+		require.NotEqual(t, byte(' '), line[17], "line %q: its value does not start in column 18", line)
+	}
+	require.GreaterOrEqual(t, labels, 3*4)
+}

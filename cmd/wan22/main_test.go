@@ -89,7 +89,7 @@ func TestInspectGolden(t *testing.T) {
 	for _, want := range []string{
 		dit + "\n  format:        GGUF v3",
 		"architecture:  WAN i2v DiT: dim 256, 2 layers, 2 heads × 128, ffn 512, in_dim 36, out_dim 16, text_dim 128, freq_dim 256",
-		"general.architecture: wan",
+		"\n  GGUF arch:     wan (general.architecture)\n",
 		"tensors:       69,",
 		"general.name [STRING] = \"wan-tiny-golden\"",
 		"architecture:  umT5 encoder: vocab 1000, dim 64, 3 layers, 4 heads",

@@ -73,7 +73,7 @@ func TestWriteTextHostileNames(t *testing.T) {
 		`"x\n  architecture:  WAN i2v DiT (14B)"`,
 		`"t\tx\u009b"`,
 		`"evil\x1b[2Jkey\n  metadata:      none" [STRING] = "v"`,
-		`general.architecture: "wan\r\x1b[31m"`,
+		`GGUF arch:     "wan\r\x1b[31m" (general.architecture)`,
 		`"\x1b[2J\x00AAAA`, `… (5005 bytes)`,
 	} {
 		if !strings.Contains(out, want) {

@@ -442,7 +442,7 @@ func TestReportText(t *testing.T) {
 	for _, want := range []string{
 		"format:        GGUF v3, 1.04 MiB (1088608 bytes)",
 		"umT5 encoder: vocab 1000, dim 64, 3 layers, 4 heads × 16, ffn 160",
-		"general.architecture: t5encoder",
+		"\n  GGUF arch:     t5encoder (general.architecture)\n",
 		"tensors:       32,",
 		"F32  32 tensors  824576 bytes",
 		"tokenizer.ggml.tokens [ARRAY[1000] of STRING] = [\"<pad>\"",

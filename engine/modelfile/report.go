@@ -123,12 +123,12 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 	}
 	ew.printf("  format:        %s, %s\n", format, sizeString(r.FileSize))
 	ew.printf("  architecture:  %s\n", r.Info.Summary())
-	if r.Format == FormatGGUF {
-		arch := r.GGUFArch
-		if arch == "" {
-			arch = "(absent)"
+	if r.Format == FormatGGUF { // the key's name is too long a label: it follows the value
+		arch := "none (no general.architecture key)"
+		if r.GGUFArch != "" {
+			arch = display(r.GGUFArch) + " (general.architecture)"
 		}
-		ew.printf("  general.architecture: %s\n", display(arch))
+		ew.printf("  GGUF arch:     %s\n", arch)
 	}
 	if r.Info.Prefix != "" {
 		ew.printf("  name prefix:   %s\n", display(r.Info.Prefix))
