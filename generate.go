@@ -412,9 +412,15 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	case r.Tensor != nil && (r.Width == 0 || r.Height == 0):
 		return s, requestErr("Width", errors.New("wan22: a prepared Tensor needs Width and Height"))
 	}
+	var b image.Rectangle // the image's bounds
 	if r.Image != nil {
+		// Bounds is the caller's code (an image type of their own, a struct
+		// embedding a nil *image.RGBA): its panic is the image's fault, as
+		// one of At is when Generate reads the pixels.
+		if err := catch(func() error { b = r.Image.Bounds(); return nil }); err != nil {
+			return s, requestErr("Image", fmt.Errorf("wan22: the request's image panicked when asked its size (Bounds): %w: give a well-formed image (e.g. draw it into an image.RGBA)", err))
+		}
 		// Preparing the image costs memory by its width: Load's limits.
-		b := r.Image.Bounds()
 		if err := imageprep.CheckImageSize(b.Dx(), b.Dy()); err != nil {
 			hint := ""
 			if _, ok := r.Image.(*image.Uniform); ok {
@@ -432,7 +438,6 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 		return s, requestErr("Width", fmt.Errorf("wan22: give both width and height, or neither (got %dx%d)", s.Width, s.Height))
 	}
 	if s.Width == 0 {
-		b := r.Image.Bounds()
 		var err error
 		if s.Width, s.Height, err = imageprep.Size(b.Dx(), b.Dy(), orInt(r.MaxArea, DefaultMaxArea)); err != nil {
 			return s, requestErr("MaxArea", err)

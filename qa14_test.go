@@ -1,0 +1,51 @@
+package wan22
+
+// The fourteenth QA pass over the library's front door: a Go program of a
+// new user's, written against the public API.
+
+import (
+	"context"
+	"image"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// nilEmbedded is an image type of a caller's own that embeds a nil
+// *image.RGBA: its Bounds (promoted from the nil pointer) panics.
+type nilEmbedded struct{ *image.RGBA }
+
+// TestImageBoundsPanic: an image whose Bounds panics (a caller's type
+// embedding a nil *image.RGBA, which nilImage does not see as a nil
+// pointer) is a *RequestError naming Image, holding a *PanicError, from
+// Resolve and from Generate before any model work, as a panic of its At
+// already was; the panic went through Resolve and Generate to the caller.
+func TestImageBoundsPanic(t *testing.T) {
+	p := open(t, tiny)
+	r := tinyRequest()
+	r.Image = nilEmbedded{}
+	for _, sized := range []bool{true, false} {
+		if !sized {
+			r.Width, r.Height = 0, 0 // the size then follows from the image's
+		}
+		var err error
+		require.NotPanics(t, func() { _, err = p.Resolve(r) })
+		var re *RequestError
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, "Image", re.Field)
+		var pe *PanicError
+		require.ErrorAs(t, err, &pe)
+		require.ErrorContains(t, err, "panicked when asked its size (Bounds)")
+
+		var stages []Stage
+		out := noWork(&stages)
+		out.Frame = frames
+		require.NotPanics(t, func() { err = p.Generate(context.Background(), r, out) })
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, "Image", re.Field)
+		require.ErrorAs(t, err, &pe)
+		require.Empty(t, stages, "refused before any stage")
+	}
+	// The Pipeline runs the next request.
+	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Frame: frames}))
+}
