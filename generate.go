@@ -954,8 +954,14 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 		}
 		if err != nil {
 			// A pixel without a colour (an image.Paletted index its palette
-			// lacks); the size was checked by Resolve.
-			return requestErr("Image", fmt.Errorf("wan22: %w: give a well-formed image (e.g. draw it into an image.RGBA)", err))
+			// lacks); the size was checked by Resolve. Tensor's error names
+			// its package and function ("imageprep: Tensor: the image's
+			// pixel …"), which the caller did not call: say the pixel's fault
+			// as the request's.
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner
+			}
+			return requestErr("Image", fmt.Errorf("wan22: the request's image: %w: give a well-formed image (e.g. draw it into an image.RGBA)", err))
 		}
 	}
 	g := &guard{run: run, stop: stop}

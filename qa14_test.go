@@ -6,6 +6,7 @@ package wan22
 import (
 	"context"
 	"image"
+	"image/color"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -48,4 +49,22 @@ func TestImageBoundsPanic(t *testing.T) {
 	}
 	// The Pipeline runs the next request.
 	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Frame: frames}))
+}
+
+// TestImagePixelErrorWording: an image with a pixel that has no colour (an
+// image.Paletted index its palette lacks) is refused in the library's
+// words, naming the request's image and the pixel, without the engine's
+// "imageprep: Tensor: " inside "wan22: " (it read "wan22: imageprep:
+// Tensor: the image's pixel (3, 0) uses palette index 5, …").
+func TestImagePixelErrorWording(t *testing.T) {
+	p := open(t, tiny)
+	r := tinyRequest()
+	pal := image.NewPaletted(r.Image.Bounds(), color.Palette{color.Black})
+	pal.Pix[3] = 5
+	r.Image = pal
+	err := p.Generate(context.Background(), r, Output{Frame: frames})
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "Image", re.Field)
+	require.EqualError(t, err, "wan22: the request's image: pixel (3, 0) uses palette index 5, the palette has 1 colour: give a well-formed image (e.g. draw it into an image.RGBA)")
 }
