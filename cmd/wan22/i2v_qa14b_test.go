@@ -132,3 +132,82 @@ func TestQA14OutputDash(t *testing.T) {
 	// ./- is a name.
 	require.NoError(t, checkOutputDash("--frames-dir", "."+string(filepath.Separator)+"-", "", ""))
 }
+
+// requireOutputNameRefused runs i2v with the name (in dir) for --out,
+// --frames-dir and --preview, each with its extension, and requires that
+// each is refused before anything loads with one line that quotes it and
+// says that it contains what. It returns the lines.
+func requireOutputNameRefused(t *testing.T, dir, name, what string) (msgs []string) {
+	t.Helper()
+	for _, fl := range []struct{ flag, ext string }{{"--out", ".mp4"}, {"--frames-dir", ""}, {"--preview", ".png"}} {
+		path := filepath.Join(dir, name+fl.ext)
+		args := qaI2VArgs(dir, fl.flag, path)
+		if fl.flag == "--preview" {
+			args = append(args, "--out", filepath.Join(dir, "v.avi"))
+		}
+		code, stdout, stderr := runCLI(args...)
+		require.Equal(t, 2, code, stderr)
+		require.Empty(t, stdout)
+		require.Equal(t, "wan22 i2v: "+fl.flag+" "+strconv.Quote(path)+": the name contains "+what+"; choose a name without it\n", stderr)
+		requirePrintable(t, stderr)
+		msgs = append(msgs, stderr)
+	}
+	return msgs
+}
+
+// TestQA14OutputNameInvisible: an output name holding a bidirectional
+// override or isolate (U+202A–U+202E, U+2066–U+2069) or a zero-width
+// character (U+200B–U+200D, U+2060, U+FEFF) is refused as one holding a
+// control character is, naming the character: such a name shows in
+// another order than its letters, or alike to another name. Input names
+// holding one are printed quoted. Other non-ASCII names are taken.
+func TestQA14OutputNameInvisible(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		r    rune
+		what string
+	}{
+		{0x202A, "a left-to-right embedding (U+202A), an invisible character that changes the order in which the name is shown"},
+		{0x202B, "a right-to-left embedding (U+202B), an invisible character that changes the order in which the name is shown"},
+		{0x202C, "a pop directional formatting (U+202C), an invisible character that changes the order in which the name is shown"},
+		{0x202D, "a left-to-right override (U+202D), an invisible character that changes the order in which the name is shown"},
+		{0x202E, "a right-to-left override (U+202E), an invisible character that changes the order in which the name is shown"},
+		{0x2066, "a left-to-right isolate (U+2066), an invisible character that changes the order in which the name is shown"},
+		{0x2067, "a right-to-left isolate (U+2067), an invisible character that changes the order in which the name is shown"},
+		{0x2068, "a first strong isolate (U+2068), an invisible character that changes the order in which the name is shown"},
+		{0x2069, "a pop directional isolate (U+2069), an invisible character that changes the order in which the name is shown"},
+		{0x200B, "a zero width space (U+200B), an invisible character"},
+		{0x200C, "a zero width non-joiner (U+200C), an invisible character"},
+		{0x200D, "a zero width joiner (U+200D), an invisible character"},
+		{0x2060, "a word joiner (U+2060), an invisible character"},
+		{0xFEFF, "a byte order mark (U+FEFF), an invisible character"},
+	} {
+		name := "clip" + string(c.r) + "4pm"
+		for _, stderr := range requireOutputNameRefused(t, dir, name, c.what) {
+			require.NotContains(t, stderr, string(c.r))
+		}
+		err := checkOutputPath("--json", filepath.Join(dir, name+".json"), newFile)
+		require.ErrorContains(t, err, c.what)
+
+		// An input so named is printed quoted.
+		in := filepath.Join(dir, name+".gguf")
+		args := qaI2VArgs(dir, "--out", filepath.Join(dir, "v.avi"))
+		args[slices.Index(args, "--high")+1] = in
+		code, _, stderr := runCLI(args...)
+		require.NotEqual(t, 0, code)
+		require.Contains(t, stderr, "high-noise expert "+strconv.Quote(in)+": cannot be read")
+		require.NotContains(t, stderr, string(c.r))
+	}
+	code, _, stderr := runCLI("demo", "-out", "v\u202e4pm.avi")
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, `-out "v\u202e4pm.avi": the name contains a right-to-left override (U+202E)`)
+	require.Empty(t, entries(t, dir), "nothing is made")
+
+	// Other names outside ASCII are taken: accents, other scripts, Arabic
+	// and Hebrew letters (right to left on their own), emoji, a
+	// no-break space, a left-to-right mark.
+	for _, name := range []string{"été.mp4", "видео.mp4", "视频.mp4", "فيديو.mp4", "סרטון.mp4", "☃🎬.mp4", "a\u00a0b.mp4", "a\u200eb.mp4"} {
+		require.NoError(t, checkOutputPath("--out", filepath.Join(dir, name), newFile), name)
+		require.Equal(t, name, displayName(name))
+	}
+}
