@@ -170,21 +170,24 @@ type Request struct {
 // would wait for its turn, after the run that calls it, until its context
 // ends.
 type Output struct {
-	// Video receives every frame in order, each an *image.RGBA of
-	// Settings.Width × Settings.Height. Its frame size and rate are the
-	// writer's own, fixed when it is made: create it with the Settings of
-	// Resolve, e.g. video.Create(ctx, path, video.Options{Width: s.Width,
-	// Height: s.Height, FPS: s.FPS}). A writer that reports them
-	// (video.FrameSizer, video.FrameRater: a *video.File does) is checked
-	// before any model work, and a size or rate other than the request's is
-	// refused; one that does not is not checked, and a wrong size then fails
-	// only when the first frame is written. A writer that takes no more
-	// frames (a *video.File's Err: closed, aborted, failed or cancelled) is
-	// refused before any model work too; one still open takes a second
-	// Generate's frames after the first's (clips chained into one video, the
-	// last frame of one the image of the next). Generate does
-	// not close it: on success call Close (which completes the file), on
-	// failure Abort.
+	// Video receives every frame in order, each an *image.RGBA of Settings.Width
+	// × Settings.Height. The image is reused for the next frame (it is the one
+	// Frame gets), so a writer of your own must not keep it after WriteFrame
+	// returns, as io.Writer's Write must not keep its slice: encode it there, or
+	// copy it (a writer that collects the frames to encode them at Close would
+	// hold the last frame N times). Its frame size and rate are the writer's
+	// own, fixed when it is made: create it with the Settings of Resolve, e.g.
+	// video.Create(ctx, path, video.Options{Width: s.Width, Height: s.Height,
+	// FPS: s.FPS}). A writer that reports them (video.FrameSizer,
+	// video.FrameRater: a *video.File does) is checked before any model work,
+	// and a size or rate other than the request's is refused; one that does not
+	// is not checked, and a wrong size then fails only when the first frame is
+	// written. A writer that takes no more frames (a *video.File's Err: closed,
+	// aborted, failed or cancelled) is refused before any model work too; one
+	// still open takes a second Generate's frames after the first's (clips
+	// chained into one video, the last frame of one the image of the next).
+	// Generate does not close it: on success call Close (which completes the
+	// file), on failure Abort.
 	Video video.Writer
 	// Frame receives every frame as it is decoded (i counts from 0). The
 	// image is reused for the next frame: copy it to keep it.

@@ -68,3 +68,31 @@ func TestImagePixelErrorWording(t *testing.T) {
 	require.Equal(t, "Image", re.Field)
 	require.EqualError(t, err, "wan22: the request's image: pixel (3, 0) uses palette index 5, the palette has 1 colour: give a well-formed image (e.g. draw it into an image.RGBA)")
 }
+
+// keepWriter is a video writer of a caller's own that keeps the images it
+// is handed, to encode them at Close (as an in-memory GIF would).
+type keepWriter struct{ frames []image.Image }
+
+func (w *keepWriter) WriteFrame(img image.Image) error { w.frames = append(w.frames, img); return nil }
+func (w *keepWriter) Close() error                     { return nil }
+func (w *keepWriter) Abort() error                     { return nil }
+
+// TestVideoFrameReused pins what Output.Video's documentation now says (it
+// said it for Frame only): the image handed to WriteFrame is reused for the
+// next frame, the one Frame gets, so a writer that keeps it instead of
+// encoding or copying it holds the last frame every time.
+func TestVideoFrameReused(t *testing.T) {
+	p := open(t, tiny)
+	w := &keepWriter{}
+	var seen []*image.RGBA
+	err := p.Generate(context.Background(), tinyRequest(), Output{Video: w, Frame: func(_ int, img *image.RGBA) error {
+		seen = append(seen, img)
+		return nil
+	}})
+	require.NoError(t, err)
+	require.Len(t, w.frames, 5)
+	for i, img := range w.frames {
+		require.Same(t, seen[i], img, "frame %d: Frame's image", i)
+		require.Same(t, w.frames[0], img, "frame %d: one image, reused", i)
+	}
+}
