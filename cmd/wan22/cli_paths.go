@@ -128,15 +128,21 @@ func freeName(dir, base string) string {
 func checkWritable(dir string) error {
 	probe, err := os.CreateTemp(dir, ".wan22-write-check-*")
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return err
+		return pathless(err)
 	}
 	probe.Close()
 	os.Remove(probe.Name())
 	return nil
+}
+
+// pathless is err without the path that an *os.PathError in it names: the
+// system's reason ("permission denied"), for a message that names the file
+// its own way or should not name it (a temporary file).
+func pathless(err error) error {
+	if pe, ok := errors.AsType[*os.PathError](err); ok {
+		return pe.Err
+	}
+	return err
 }
 
 // checkOutputDash refuses "-" as the output flagName names (path), which

@@ -571,40 +571,77 @@ func checkImageStdin() error {
 // from standard input when path is "-": read whole (at most maxStdinImage
 // bytes) into a registered temporary folder, which a Ctrl-C removes too,
 // it is loaded from there with every check a file gets, and its errors
-// name it "(standard input)".
+// name it "(standard input)", never the temporary file, which the user
+// did not name.
 func loadImage(path string, o imageprep.LoadOptions) (imageprep.Loaded, error) {
 	if path != "-" {
 		return imageprep.LoadWith(path, o)
 	}
+	const failed = "--image -: reading the image from standard input failed: %w"
 	dir, err := atomicfile.MkdirTemp("", "wan22-stdin-*")
 	if err != nil {
-		return imageprep.Loaded{}, fmt.Errorf("--image -: cannot make a temporary folder for the image from standard input: %w", err)
+		return imageprep.Loaded{}, fmt.Errorf(failed, tempSaveError(err))
 	}
 	defer atomicfile.Remove(dir)
 	tmp := filepath.Join(dir, "image")
 	switch n, err := copyStdin(tmp, maxStdinImage+1); {
 	case err != nil:
-		return imageprep.Loaded{}, fmt.Errorf("--image -: copying standard input to a temporary file: %w", err)
+		return imageprep.Loaded{}, fmt.Errorf(failed, err)
 	case n > maxStdinImage:
 		return imageprep.Loaded{}, fmt.Errorf("--image -: standard input gave more than %s, more than wan22 reads from it: save the image to a file and give its path", formatGB(maxStdinImage))
 	}
 	img, err := imageprep.LoadWith(tmp, o)
 	if le, ok := errors.AsType[*imageprep.LoadError](err); ok {
 		le.Path = stdinImageName
+		if pe, ok := le.Err.(*os.PathError); ok {
+			le.Err = pe.Err // not "read /tmp/wan22-stdin-…/image: …"
+		}
 	}
 	return img, err
 }
 
 // copyStdin writes what standard input gives, to its end or to its first
 // limit bytes, to the new file path, and returns how many bytes it wrote.
+// Its errors, for loadImage's message, never name path: a read's is the
+// system's reason ("input/output error"), a write's says that the image
+// could not be saved in the temporary folder (tempSaveError).
 func copyStdin(path string, limit int64) (int64, error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return 0, err
+		return 0, tempSaveError(err)
 	}
-	n, err := io.Copy(f, io.LimitReader(imageStdin, limit))
+	src := &readErrors{r: io.LimitReader(imageStdin, limit)}
+	n, err := io.Copy(f, src)
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	switch {
+	case src.err != nil:
+		return n, pathless(src.err) // "read /dev/stdin: …"
+	case err != nil:
+		return n, tempSaveError(err)
+	}
+	return n, nil
+}
+
+// tempSaveError says that the image from standard input could not be
+// saved in the system's temporary folder, and the system's reason, without
+// the temporary file's name.
+func tempSaveError(err error) error {
+	return fmt.Errorf("it could not be saved in the temporary folder %s: %w", displayName(os.TempDir()), pathless(err))
+}
+
+// readErrors is r, keeping the error of its reads other than io.EOF: tells
+// a failed read from a failed write in io.Copy.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrors) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
 	}
 	return n, err
 }

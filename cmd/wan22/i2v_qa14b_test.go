@@ -1,12 +1,16 @@
 package main
 
 import (
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 )
@@ -210,4 +214,40 @@ func TestQA14OutputNameInvisible(t *testing.T) {
 		require.NoError(t, checkOutputPath("--out", filepath.Join(dir, name), newFile), name)
 		require.Equal(t, name, displayName(name))
 	}
+}
+
+// TestQA14ImageStdinCopyFails: when the image cannot be read from standard
+// input, or saved in the temporary folder, the message says that reading
+// it from standard input failed and why, without the temporary file's
+// name (it said "copying standard input to a temporary file: write
+// /tmp/wan22-stdin-…/image: …").
+func TestQA14ImageStdinCopyFails(t *testing.T) {
+	args, out := i2vSetup(t)
+	args[slices.Index(args, "--image")+1] = "-"
+	tmp := withImageStdin(t, io.MultiReader(strings.NewReader("\x89PNG\r\n"), iotest.ErrReader(errors.New("connection reset by peer"))))
+	code, _, stderr := runCLI(append(args, "--out", filepath.Join(out, "v.avi"))...)
+	require.Equal(t, 1, code, stderr)
+	require.Equal(t, "wan22 i2v: --image -: reading the image from standard input failed: connection reset by peer\n", stderr)
+	require.Empty(t, entries(t, tmp))
+
+	// No temporary folder to save it in.
+	missing := filepath.Join(tmp, "missing")
+	t.Setenv("TMPDIR", missing)
+	t.Setenv("TMP", missing)
+	imageStdin = strings.NewReader("\x89PNG\r\n")
+	code, _, stderr = runCLI(append(args, "--out", filepath.Join(out, "v.avi"))...)
+	require.Equal(t, 1, code, stderr)
+	require.True(t, strings.HasPrefix(stderr, "wan22 i2v: --image -: reading the image from standard input failed: it could not be saved in the temporary folder "+missing+": "), stderr)
+	require.NotContains(t, stderr, "wan22-stdin")
+	require.Empty(t, entries(t, tmp))
+
+	// A write that fails (a full disk) names the temporary folder, not the
+	// file.
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full to fail a write:", err)
+	}
+	imageStdin = strings.NewReader("\x89PNG\r\n")
+	_, err := copyStdin("/dev/full", 100)
+	require.EqualError(t, err, "it could not be saved in the temporary folder "+missing+": "+syscall.ENOSPC.Error())
+	require.ErrorIs(t, err, syscall.ENOSPC)
 }
