@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"runtime/metrics"
 	"slices"
 	"strings"
@@ -341,6 +342,9 @@ func memSize(n int64) string {
 // Resolve is called: called while a Generate runs, it counts what that run
 // holds as taken, and may refuse with a *BudgetError a request that fits
 // once the run has returned. Generate resolves again when its turn comes.
+// Before it refuses, the memory this process's heap holds unused (an
+// earlier run's models, freed but not yet returned to the system) is
+// returned (debug.FreeOSMemory) and the memory available read again.
 func (p *Pipeline) Resolve(r Request) (Settings, error) {
 	if err := p.usable(); err != nil {
 		return Settings{}, err
@@ -678,7 +682,17 @@ func (p *Pipeline) estimate(s *Settings) error {
 	}
 	s.Budget = p.o.HostBudget
 	if s.Budget == 0 {
-		s.Budget = hostmem.Available()
+		s.Budget = availableMemory()
+		if s.Budget > 0 && s.Host > s.Budget {
+			// The system counts the heap this process keeps as taken: an
+			// earlier run's models, freed but not yet collected, or
+			// collected but not yet returned (the runtime returns memory
+			// slowly), lower the figure by up to that run's peak, and the
+			// next request of a program that makes several videos would be
+			// refused. Return it, and look again, before refusing.
+			debug.FreeOSMemory()
+			s.Budget = availableMemory()
+		}
 	}
 	if s.Budget > 0 && s.Host > s.Budget {
 		return &BudgetError{What: "host memory", Need: s.Host, Budget: s.Budget, Width: s.Width, Height: s.Height, Frames: s.Frames,
@@ -696,6 +710,10 @@ func (p *Pipeline) estimate(s *Settings) error {
 	}
 	return nil
 }
+
+// availableMemory is the host memory available now (hostmem.Available); a
+// variable for tests.
+var availableMemory = hostmem.Available
 
 // estimateNames name the stages in messages (in the estimate, HighNoise
 // stands for both experts' stages).

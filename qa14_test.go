@@ -4,9 +4,14 @@ package wan22
 // new user's, written against the public API.
 
 import (
+	"bytes"
 	"context"
 	"image"
 	"image/color"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -95,4 +100,74 @@ func TestVideoFrameReused(t *testing.T) {
 		require.Same(t, seen[i], img, "frame %d: Frame's image", i)
 		require.Same(t, w.frames[0], img, "frame %d: one image, reused", i)
 	}
+}
+
+// vmRSS is the process's resident set in bytes (VmRSS in
+// /proc/self/status), or 0 where it cannot be read.
+func vmRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range bytes.Lines(data) {
+		if rest, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
+			f := bytes.Fields(rest)
+			if kb, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil && len(f) == 2 {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// garbage is what a run left: memory the heap has used and dropped.
+var garbage [][]float32
+
+// TestBudgetCountsOwnFreedHeap: the host memory available, which the
+// system lowers by this process's resident heap, is read again after the
+// heap's unused memory is returned before a request is refused. A program
+// that makes several videos kept its first run's freed models (up to that
+// run's peak) resident, as the Go runtime returns memory slowly, and the
+// next request that fits the machine was refused with a *BudgetError, "more
+// than the … of host memory available: … free memory". Here a machine whose
+// available memory is what this process does not hold resident has room for
+// the request and a margin; a run's garbage, 512 MiB, is dropped before it
+// resolves.
+func TestBudgetCountsOwnFreedHeap(t *testing.T) {
+	if vmRSS() == 0 {
+		t.Skip("no /proc/self/status to read the resident set from")
+	}
+	if raceDetector {
+		t.Skip("the race detector's shadow memory of the dropped heap stays resident")
+	}
+	p := open(t, tiny)
+	s, err := p.Resolve(tinyRequest())
+	require.NoError(t, err)
+	debug.FreeOSMemory()
+	machine := vmRSS() + s.Host + 128<<20 // what the process holds now, the request and a margin
+	old := availableMemory
+	availableMemory = func() int64 { return max(machine-vmRSS(), 1) } // 0 or less reads as unknown
+	t.Cleanup(func() { availableMemory = old })
+
+	for range 4 {
+		g := make([]float32, 32<<20) // 128 MiB, touched so that it is resident
+		for i := range g {
+			g[i] = 1
+		}
+		garbage = append(garbage, g)
+	}
+	garbage = nil
+	require.Less(t, availableMemory(), s.Host, "the dropped heap is still resident")
+	s, err = p.Resolve(tinyRequest())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, s.Budget, s.Host)
+	runtime.KeepAlive(garbage)
+
+	// A request that does not fit the machine is still refused.
+	availableMemory = func() int64 { return s.Host / 2 }
+	_, err = p.Resolve(tinyRequest())
+	var be *BudgetError
+	require.ErrorAs(t, err, &be)
+	require.False(t, be.BudgetGiven)
+	require.Equal(t, s.Host/2, be.Budget)
 }
