@@ -216,11 +216,11 @@ var bidiControls = map[rune]string{
 }
 
 // zeroWidth are the characters that take no room on the screen, by name:
-// a name holding one shows as another name without it.
+// a name holding one shows as another name without it. The zero width
+// joiner and non-joiner (U+200D, U+200C) are not among them: Persian and
+// Indic words and emoji sequences (👩‍💻) hold them as part of their text.
 var zeroWidth = map[rune]string{
 	0x200B: "zero width space",
-	0x200C: "zero width non-joiner",
-	0x200D: "zero width joiner",
 	0x2060: "word joiner",
 	0xFEFF: "byte order mark", // also called zero width no-break space
 }
