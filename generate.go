@@ -107,8 +107,9 @@ type Request struct {
 	// most 16384 pixels a side and 128 Mpx), which Resolve checks.
 	Image image.Image
 	// Tensor, instead of Image, is a prepared image [3, Height, Width], RGB
-	// in [−1, 1] (finite: Resolve refuses NaN and Inf); Width and Height
-	// must then be given.
+	// in [−1, 1] (imageprep.Tensor makes it; finite: Resolve refuses NaN
+	// and Inf, and values beyond ±4, which are pixels of another scale such
+	// as 0–255); Width and Height must then be given.
 	Tensor []float32
 
 	Prompt   string
@@ -518,10 +519,20 @@ func checkFields(r Request, s Settings) error {
 			if !finite(float64(v)) {
 				return requestErr(f.field, fmt.Errorf("wan22: the %s holds a value that is not finite (%v at index %d): every value must be a finite number", f.field, v, i))
 			}
+			if f.field == "Tensor" && math.Abs(float64(v)) > tensorBound {
+				return requestErr(f.field, fmt.Errorf("wan22: the Tensor holds %v at index %d, far outside the [−1, 1] of a prepared image (pixels of 0–255 map to v/127.5 − 1): prepare it with imageprep.Tensor, or give the Image instead", v, i))
+			}
 		}
 	}
 	return nil
 }
+
+// tensorBound is the largest magnitude Resolve takes in Request.Tensor. A
+// prepared image is RGB in [−1, 1], and bicubic resizing overshoots it by at
+// most 1.375² ≈ 1.9 (the kernel's largest sum of absolute weights, squared
+// over the two passes); values beyond the bound are pixels of another scale
+// (0–255), which would run to the end and make a video of noise.
+const tensorBound = 4
 
 // checkSchedule builds the sampling schedule of settings s, whose faults
 // the pipeline's own check reports without naming a field: a shift that

@@ -8,6 +8,7 @@ import (
 	"context"
 	"image"
 	"image/color"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -15,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22/engine/imageprep"
 )
 
 // nilEmbedded is an image type of a caller's own that embeds a nil
@@ -170,4 +173,51 @@ func TestBudgetCountsOwnFreedHeap(t *testing.T) {
 	require.ErrorAs(t, err, &be)
 	require.False(t, be.BudgetGiven)
 	require.Equal(t, s.Host/2, be.Budget)
+}
+
+// TestTensorOfAnotherScale: a prepared Tensor of pixels in 0–255 (or any
+// value beyond ±4) is a *RequestError on Tensor before any model work,
+// naming the value and the scale wanted; it ran to the end and made a video
+// of noise. imageprep.Tensor's own output of the harshest image, whose
+// bicubic resize overshoots [−1, 1] most, stays within the bound, and runs.
+func TestTensorOfAnotherScale(t *testing.T) {
+	p := open(t, tiny)
+	r := tinyRequest()
+	r.Image = nil
+	r.Tensor = make([]float32, 3*16*32)
+	for i := range r.Tensor {
+		r.Tensor[i] = float32(i % 256) // 0–255
+	}
+	var stages []Stage
+	out := noWork(&stages)
+	out.Frame = frames
+	err := p.Generate(context.Background(), r, out)
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "Tensor", re.Field)
+	require.ErrorContains(t, err, "the Tensor holds 5 at index 5, far outside the [−1, 1] of a prepared image")
+	require.Empty(t, stages, "refused before any stage")
+
+	// The harshest image for the bicubic resize: halving a pattern whose
+	// signs match the taps' weights (−, +, +, − across and down) sums
+	// their absolute values, 1.375 a pass.
+	harsh := image.NewGray(image.Rect(0, 0, 64, 32))
+	sign := func(v int) int { return 1 - 2*(v%4/2) } // + + − −
+	for y := range 32 {
+		for x := range 64 {
+			if sign(x)*sign(y) > 0 {
+				harsh.Pix[y*harsh.Stride+x] = 255
+			}
+		}
+	}
+	tensor, err := imageprep.Tensor(harsh, 32, 16)
+	require.NoError(t, err)
+	var most float64
+	for _, v := range tensor {
+		most = max(most, math.Abs(float64(v)))
+	}
+	require.InDelta(t, 1.375*1.375, most, 1e-5, "the largest overshoot")
+	require.Less(t, most, float64(tensorBound))
+	r.Tensor = tensor
+	require.NoError(t, p.Generate(context.Background(), r, Output{Frame: frames}))
 }
