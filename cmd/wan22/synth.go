@@ -121,6 +121,13 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if k < 0 {
 		return usageError(stderr, "synth", "unknown -kind %q: want one of %s", *kind, strings.Join(kindNames, ", "))
 	}
+	// Before the other checks of OUT, whose messages print it raw.
+	if err := checkOutputDash("OUT", path, "the model is written to a file", "a file name, such as model"+synthFormats[*kind]); err != nil {
+		return usageError(stderr, "synth", "%v", err)
+	}
+	if err := checkNameChars("OUT", path); err != nil {
+		return usageError(stderr, "synth", "%v", err)
+	}
 	set := map[string]int{}
 	var misplaced []string
 	fs.Visit(func(f *flag.Flag) {
