@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -326,6 +327,9 @@ func interruptedCleanup(f benchFlags) string {
 func (f *benchFlags) check() (benchPlan, error) {
 	var p benchPlan
 	var err error
+	if err := f.checkTilde(); err != nil {
+		return p, err
+	}
 	p.device = strings.ToLower(f.device)
 	switch p.device {
 	case "auto":
@@ -448,6 +452,54 @@ func (f *benchFlags) check() (benchPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkTilde refuses, before anything is read or written, an input path of
+// the bench (a model file, a LoRA, --synth-dir, --out-video, --compare,
+// --torch-json, a --from-json report) that starts with a ~ no shell
+// expanded to a home folder (tildeAdvice), as i2v refuses its inputs: the
+// path is said not to exist with the spelling that works, where it said
+// "does not exist: check the path", "no such file" or, for a folder,
+// "create it first", which makes a folder named ~.
+func (f *benchFlags) checkTilde() error {
+	inputs := []struct{ flag, path, what string }{
+		{"--high", f.high, "file"}, {"--low", f.low, "file"}, {"--text-encoder", f.textEncoder, "file"}, {"--vae", f.vae, "file"},
+	}
+	for _, l := range f.loras {
+		inputs = append(inputs, struct{ flag, path, what string }{loraFlag(l.Expert), l.Path, "file"})
+	}
+	inputs = append(inputs, []struct{ flag, path, what string }{
+		{"--synth-dir", f.synthDir, "folder"}, {"--out-video", f.outVideo, "folder"}, {"--compare", f.compare, "file"}, {"--torch-json", f.torch, "file"},
+	}...)
+	for i, in := range strings.Split(f.fromJSON, ",") {
+		in = strings.TrimSpace(in)
+		if i > 0 && tildeAdvice("--from-json", in, runtime.GOOS) != "" {
+			// The shell expands no ~ after a comma: the full path is the
+			// spelling that works.
+			msg := fmt.Sprintf("--from-json %s: no such file: the shell expands ~ to a home folder only at the start of a word, not after a comma: write the full path", displayName(in))
+			if full := homePath(in); full != "" {
+				msg += " " + displayName(full)
+			}
+			return errors.New(msg)
+		}
+		inputs = append(inputs, struct{ flag, path, what string }{"--from-json", in, "file"})
+	}
+	for _, in := range inputs {
+		if a := tildeAdvice(in.flag, in.path, runtime.GOOS); a != "" {
+			return fmt.Errorf("%s %s: no such %s: %s", in.flag, displayName(in.path), in.what, a)
+		}
+	}
+	return nil
+}
+
+// homePath is path, which starts with a ~ no shell expanded, with ~ as the
+// home folder: "/home/ann/b.json" for "~/b.json"; "" for ~user or without a
+// home folder.
+func homePath(path string) string {
+	if home, err := os.UserHomeDir(); err == nil && (path == "~" || strings.HasPrefix(path, "~/") || strings.HasPrefix(path, "~"+string(filepath.Separator))) {
+		return filepath.Join(home, path[1:])
+	}
+	return ""
 }
 
 // checkGivenModels checks that each model file given exists and is of its

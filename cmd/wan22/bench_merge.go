@@ -31,6 +31,9 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "bench", "--from-json merges finished reports and runs nothing, so %s would be ignored: give it to the bench runs, or leave it out (with --from-json only --json, --html and --compare apply)",
 			strings.Join(ignored, ", "))
 	}
+	if err := f.checkTilde(); err != nil {
+		return usageError(stderr, "bench", "%v", err)
+	}
 	files, err := parseList("--from-json", f.fromJSON)
 	if err != nil {
 		return usageError(stderr, "bench", "%v", err)

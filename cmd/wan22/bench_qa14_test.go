@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestQA14SynthOutName: synth's OUT is refused as i2v's outputs are when it
@@ -41,4 +44,55 @@ func TestQA14SynthOutName(t *testing.T) {
 	if names := dirEntries(t, dir); len(names) != 0 {
 		t.Errorf("the folder holds %q, want nothing", names)
 	}
+}
+
+// TestQA14Tilde: a path that starts with a ~ the shell left alone
+// (--high=~/m.gguf, "~/v.gguf") is said to be one, with the spelling that
+// works, as i2v says it (TestI2VTildeNotExpanded): bench said "--high
+// ~/m.gguf does not exist: check the path" of its models and reports,
+// "no such file" of a LoRA, "create it first" of --out-video, and synth
+// "the folder ~ does not exist; create it first", which makes a folder
+// named ~. A ~ after the comma of a --from-json list, which no shell
+// expands, gets the full path.
+func TestQA14Tilde(t *testing.T) {
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("USERPROFILE", home)
+	report := filepath.Join(t.TempDir(), "r.json")
+	require.NoError(t, os.WriteFile(report, []byte("{}"), 0o644))
+	const shell = ": the shell did not expand ~ to a home folder: it does so only at the start of a word, not after = or in quotes; write "
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--high", "~/m/high.gguf"}, "wan22 bench: --high ~/m/high.gguf: no such file" + shell + "--high ~/m/high.gguf (with a space, no quotes) or the full path " + filepath.Join(home, "m", "high.gguf") + "\n"},
+		{[]string{"bench", "--vae", "~bob/vae.safetensors"}, "wan22 bench: --vae ~bob/vae.safetensors: no such file" + shell + "--vae ~bob/vae.safetensors (with a space, no quotes)\n"},
+		{[]string{"bench", "--lora-low", "~/l.safetensors:0.5"}, "wan22 bench: --lora-low ~/l.safetensors: no such file" + shell},
+		{[]string{"bench", "--out-video", "~/videos"}, "wan22 bench: --out-video ~/videos: no such folder" + shell},
+		{[]string{"bench", "--synth-lora", "2", "--synth-dir", "~/synth"}, "wan22 bench: --synth-dir ~/synth: no such folder" + shell},
+		{[]string{"bench", "--compare", "~/old.json"}, "wan22 bench: --compare ~/old.json: no such file" + shell},
+		{[]string{"bench", "--torch-json", "~/t.json"}, "wan22 bench: --torch-json ~/t.json: no such file" + shell},
+		{[]string{"bench", "--from-json", "~/a.json"}, "wan22 bench: --from-json ~/a.json: no such file" + shell},
+		{[]string{"bench", "--from-json", report + ",~/b.json"}, "wan22 bench: --from-json ~/b.json: no such file: the shell expands ~ to a home folder only at the start of a word, not after a comma: write the full path " + filepath.Join(home, "b.json") + "\n"},
+		{[]string{"synth", "-kind", "vae", "~/v.safetensors"}, "wan22 synth: the folder ~ does not exist: the shell did not expand ~ to a home folder: it does so only at the start of a word, not in quotes; write ~/v.safetensors without quotes, or the full path " + filepath.Join(home, "v.safetensors") + "\n"},
+		{[]string{"synth", "-kind", "vae", "~bob/v.safetensors"}, "wan22 synth: the folder ~bob does not exist: the shell did not expand ~ to a home folder: it does so only at the start of a word, not in quotes; write ~bob/v.safetensors without quotes\n"},
+	} {
+		code, _, stderr := runCLI(c.args...)
+		require.Equal(t, 2, code, "%q: %s", c.args, stderr)
+		require.Contains(t, stderr, c.want, "%q", c.args)
+		require.NotContains(t, stderr, "create it first")
+	}
+	require.Empty(t, dirEntries(t, cwd))
+
+	// A folder really named ~ is an ordinary folder.
+	require.NoError(t, os.Mkdir(filepath.Join(cwd, "~"), 0o755))
+	code, _, stderr := runCLI("synth", "-kind", "vae", filepath.Join("~", "sub", "v.safetensors"))
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "does not exist; create it first")
+	code, _, stderr = runCLI("bench", "--compare", filepath.Join("~", "old.json"))
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "does not exist: check the path")
+	require.NotContains(t, stderr, "expand")
 }

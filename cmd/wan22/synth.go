@@ -363,6 +363,17 @@ func checkTargetPath(path, ext string, force bool, goos string) error {
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			if a := tildeAdvice("OUT", path, goos); a != "" {
+				// "Create it first" would make a folder named ~.
+				if goos != "windows" { // tildeAdvice's spelling is a flag's
+					a = "the shell did not expand ~ to a home folder: it does so only at the start of a word, not in quotes; write " +
+						displayName(path) + " without quotes"
+					if full := homePath(path); full != "" {
+						a += ", or the full path " + displayName(full)
+					}
+				}
+				return fmt.Errorf("the folder %s does not exist: %s", dir, a)
+			}
 			return fmt.Errorf("the folder %s does not exist; create it first", dir)
 		}
 		return err
