@@ -4,10 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22/gguf"
 )
 
 // TestQA14SynthOutName: synth's OUT is refused as i2v's outputs are when it
@@ -95,4 +98,46 @@ func TestQA14Tilde(t *testing.T) {
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, "does not exist: check the path")
 	require.NotContains(t, stderr, "expand")
+}
+
+// TestQA14SynthSpaceAdvice: synth's disk-space refusal advises only the
+// flags of the kind written that make it smaller, and none where the disk
+// has less free than synth keeps for the system. It advised "-layers,
+// -type Q4_K" for every kind: -kind vae refuses -layers and cannot be
+// written in Q4_K, a Q4_K model is Q4_K already, and on a disk with 1 MB
+// free no smaller model fits.
+func TestQA14SynthSpaceAdvice(t *testing.T) {
+	for _, c := range []struct {
+		kind string
+		wt   gguf.Type
+		want string
+	}{
+		{"dit", gguf.TypeQ8_0, "-layers, -type Q4_K"},
+		{"dit", gguf.TypeQ4_K, "-layers"},
+		{"t5", gguf.TypeBF16, "-layers, -type Q4_K"},
+		{"vae", gguf.TypeBF16, "-dim"},
+		{"vae", gguf.TypeF16, "-dim"},
+		{"vae", gguf.TypeF32, "-dim, -type BF16"},
+	} {
+		require.Equal(t, c.want, synthSmaller(c.kind, c.wt), "%s %v", c.kind, c.wt)
+	}
+	// Every flag advised is one the kind takes.
+	for _, k := range synthKinds {
+		for _, wt := range k.types {
+			for _, fl := range strings.Split(synthSmaller(k.name, wt), ", ") {
+				name, typ, _ := strings.Cut(strings.TrimPrefix(fl, "-"), " ")
+				switch name {
+				case "type":
+					tt, ok := gguf.TypeByName(typ)
+					require.True(t, ok && slices.Contains(k.types, tt) && tt != wt, "%s %v: %s", k.name, wt, fl)
+				default:
+					require.Contains(t, k.flags, name, "%s %v: %s", k.name, wt, fl)
+				}
+			}
+		}
+	}
+	err := synthSpaceError("/d", 500<<30, 100<<30, "-dim")
+	require.EqualError(t, err, "not enough disk space in /d: the file needs 536.87 GB, and of the 107.37 GB free synth keeps 64 MiB for the rest of the system; free some space, write elsewhere, or make the model smaller (-dim)")
+	err = synthSpaceError("/d", 507062, 1<<20, "-dim")
+	require.EqualError(t, err, "not enough disk space in /d: the file needs 507.06 kB, and of the 1.05 MB free synth keeps 64 MiB for the rest of the system; free some space or write elsewhere")
 }

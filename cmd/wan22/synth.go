@@ -161,7 +161,7 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := checkTargetPath(path, synthFormats[*kind], *force, runtime.GOOS); err != nil {
 		return usageError(stderr, "synth", "%v", err)
 	}
-	if err := checkTargetSpace(path, job.size); err != nil {
+	if err := checkTargetSpace(path, job.size, synthSmaller(*kind, wt)); err != nil {
 		fmt.Fprintf(stderr, "wan22 synth: %v\n", err)
 		return 1
 	}
@@ -418,18 +418,47 @@ func checkTargetPath(path, ext string, force bool, goos string) error {
 const synthDiskReserve = 64 << 20
 
 // checkTargetSpace checks that the file system of path has room for a file
-// of size bytes, synthDiskReserve left over.
-func checkTargetSpace(path string, size int64) error {
+// of size bytes, synthDiskReserve left over; smaller names the flags that
+// make the file smaller (synthSmaller).
+func checkTargetSpace(path string, size int64, smaller string) error {
 	dir := filepath.Dir(path)
 	free, ok, err := freeBytes(dir)
 	if err != nil {
 		return fmt.Errorf("checking the free space in %s: %w", dir, err)
 	}
 	if ok && size > free-synthDiskReserve {
-		return fmt.Errorf("not enough disk space in %s: the file needs %s, and of the %s free synth keeps %d MiB for the rest of the system; free some space, write elsewhere, or make the model smaller (-layers, -type Q4_K)",
-			dir, formatGB(size), formatGB(max(free, 0)), synthDiskReserve>>20)
+		return synthSpaceError(dir, size, free, smaller)
 	}
 	return nil
+}
+
+// synthSpaceError refuses a file of size bytes in dir, whose disk has free
+// bytes free: what to do is to free space or write elsewhere, and to make
+// the model smaller with the flags smaller names only where some room is
+// left (a disk with less free than synthDiskReserve takes no model at all).
+func synthSpaceError(dir string, size, free int64, smaller string) error {
+	advice := "free some space or write elsewhere"
+	if free > synthDiskReserve {
+		advice = "free some space, write elsewhere, or make the model smaller (" + smaller + ")"
+	}
+	return fmt.Errorf("not enough disk space in %s: the file needs %s, and of the %s free synth keeps %d MiB for the rest of the system; %s",
+		dir, formatGB(size), formatGB(max(free, 0)), synthDiskReserve>>20, advice)
+}
+
+// synthSmaller names the flags that make a file of -kind kind in weight type
+// wt smaller: fewer layers or a smaller type for an expert or an encoder
+// (Q4_K, the smallest, unless it is Q4_K already), a smaller base width for
+// the VAE, which has no -layers and no type smaller than BF16.
+func synthSmaller(kind string, wt gguf.Type) string {
+	switch {
+	case kind == "vae" && wt == gguf.TypeF32:
+		return "-dim, -type BF16"
+	case kind == "vae":
+		return "-dim"
+	case wt == gguf.TypeQ4_K:
+		return "-layers"
+	}
+	return "-layers, -type Q4_K"
 }
 
 // synthWriteFailure is the message for a write that failed: a full disk or
