@@ -1,0 +1,42 @@
+package benchreport
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestQA14ReadTorchWords: a --torch-json file that is not wan_e2e.py's
+// output is said to be so in words, as a report given to --compare is:
+// empty, not JSON, a JSON array, cut short, a field of the wrong kind, no
+// schema, a bench report. ReadTorch printed the decoder's errors ("json:
+// cannot unmarshal array into Go value of type benchreport.Torch",
+// "unexpected end of JSON input" for an empty file, "schema \"\"").
+func TestQA14ReadTorchWords(t *testing.T) {
+	dir := t.TempDir()
+	good := `{"schema":"wan22-torch-e2e/1","gpu":"G","blocks":40,"schedule_steps":40,"entries":[` +
+		`{"width":832,"height":480,"frames":81,"tokens":32760,"mode":"eager","cfg":true,"block_ms":150,"step_seconds":12,"schedule_seconds":480}]}`
+	const not = ": not the output of bench/torch/wan_e2e.py: "
+	for _, c := range []struct{ name, text, want string }{
+		{"empty.json", "", not + "the file is empty: give the JSON it prints"},
+		{"blank.json", "\ufeff \n", not + "the file is empty: give the JSON it prints"},
+		{"model.gguf", "GGUF\x03\x00", not + "it is not JSON (it starts with 'G'): give the JSON it prints"},
+		{"array.json", "[1, 2]", not + "it holds a JSON array, and the output is one JSON object: give the JSON it prints"},
+		{"cut.json", good[:60], not + "the file ends inside its JSON, after 60 bytes: it was cut short: give the JSON it prints"},
+		{"comma.json", `{"schema":1,}`, not + "its JSON is invalid at byte 13: invalid character '}' looking for beginning of object key string: give the JSON it prints"},
+		{"blocks.json", strings.Replace(good, `"blocks":40`, `"blocks":"forty"`, 1), not + "blocks is a string, want a whole number: give the JSON it prints"},
+		{"entries.json", strings.Replace(good, `"entries":[`, `"entries":{"x":[`, 1) + "}", not + "entries is an object, want an array: give the JSON it prints"},
+		{"noschema.json", "{}", ": not the output of bench/torch/wan_e2e.py (no \"schema\" field): give the JSON it prints"},
+		{"report.json", `{"schema":"wan22-bench/1"}`, ": a wan22 bench report, not the output of bench/torch/wan_e2e.py: give the JSON it prints (--compare compares with an earlier bench report)"},
+	} {
+		p := filepath.Join(dir, c.name)
+		if err := os.WriteFile(p, []byte(c.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadTorch(p)
+		if err == nil || err.Error() != p+c.want {
+			t.Errorf("%s: %v\nwant %s", c.name, err, p+c.want)
+		}
+	}
+}
