@@ -648,6 +648,12 @@ func (p *benchPlan) schedule(f *benchFlags) error {
 			return fmt.Errorf("--schedule-steps %d: the distill solver's schedule is its --timesteps %s, %d steps: leave --schedule-steps out",
 				f.scheduleSteps, scheduler.FormatTimesteps(p.timesteps), len(p.timesteps))
 		}
+		if len(p.timesteps) < 2 {
+			// Neither --switch-step nor --boundary can give each expert a
+			// step of one.
+			return fmt.Errorf("--timesteps %s: the bench times both experts, and a 1-step schedule runs one of them: give at least 2 timesteps, such as 1000,500",
+				scheduler.FormatTimesteps(p.timesteps))
+		}
 		f.scheduleSteps = len(p.timesteps)
 		if !f.set["cfg"] {
 			f.cfg = "1" // distilled models run without CFG

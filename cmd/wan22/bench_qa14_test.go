@@ -141,3 +141,18 @@ func TestQA14SynthSpaceAdvice(t *testing.T) {
 	err = synthSpaceError("/d", 507062, 1<<20, "-dim")
 	require.EqualError(t, err, "not enough disk space in /d: the file needs 507.06 kB, and of the 1.05 MB free synth keeps 64 MiB for the rest of the system; free some space or write elsewhere")
 }
+
+// TestQA14DistillOneStep: a distill schedule of one timestep, which runs
+// one expert, is refused with what to give; the refusal advised "use
+// --switch-step or another --boundary", neither of which gives each expert
+// a step of a 1-step schedule (--switch-step 1 was then "out of range: want
+// 1 to 0").
+func TestQA14DistillOneStep(t *testing.T) {
+	for _, extra := range [][]string{nil, {"--switch-step", "1"}, {"--boundary", "0.5"}} {
+		code, _, stderr := runCLI(append([]string{"bench", "--solver", "distill", "--timesteps", "1000"}, extra...)...)
+		require.Equal(t, 2, code, stderr)
+		require.Contains(t, stderr, "wan22 bench: --timesteps 1000: the bench times both experts, and a 1-step schedule runs one of them: give at least 2 timesteps, such as 1000,500\n")
+	}
+	code, _, stderr := runCLI("bench", "--solver", "distill", "--timesteps", "1000,500", "--frames", "1", "--json", filepath.Join(t.TempDir(), "r.json"), "--no-history")
+	require.Equal(t, 0, code, stderr)
+}
