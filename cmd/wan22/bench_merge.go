@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wan22/wan22/internal/benchreport"
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // mergeFlags are the flags --from-json takes: the outputs of a finished
@@ -28,8 +29,12 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 	}
 	if len(ignored) > 0 {
 		slices.Sort(ignored)
-		return usageError(stderr, "bench", "--from-json merges finished reports and runs nothing, so %s would be ignored: give it to the bench runs, or leave it out (with --from-json only --json, --html and --compare apply)",
-			strings.Join(ignored, ", "))
+		it := "it"
+		if len(ignored) > 1 {
+			it = "them"
+		}
+		return usageError(stderr, "bench", "--from-json merges finished reports and runs nothing, so %s would be ignored: give %s to the bench runs, or leave %s out (with --from-json only --json, --html and --compare apply)",
+			strings.Join(ignored, ", "), it, it)
 	}
 	if err := f.checkTilde(); err != nil {
 		return usageError(stderr, "bench", "%v", err)
@@ -83,7 +88,7 @@ func benchFromJSON(f benchFlags, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wan22 bench: note: no --json or --html given: the merged table is only printed")
 	}
 	rep.Command = args
-	fmt.Fprintf(stdout, "merged %d runs of %d reports; nothing was run\n", len(rep.Runs), len(files))
+	fmt.Fprintf(stdout, "merged %s of %s; nothing was run\n", plural.Count(len(rep.Runs), "run"), plural.Count(len(files), "report"))
 	if err := writeBenchOutputs(context.Background(), rep, f, old, res, stdout); err != nil {
 		fmt.Fprintln(stderr, "wan22 bench:", err)
 		return 1

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/benchreport"
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // TestQA14SynthOutName: synth's OUT is refused as i2v's outputs are when it
@@ -155,4 +157,27 @@ func TestQA14DistillOneStep(t *testing.T) {
 	}
 	code, _, stderr := runCLI("bench", "--solver", "distill", "--timesteps", "1000,500", "--frames", "1", "--json", filepath.Join(t.TempDir(), "r.json"), "--no-history")
 	require.Equal(t, 0, code, stderr)
+}
+
+// TestQA14FromJSONWording: --from-json's line and refusal agree in number
+// with what they count: "merged 1 run of 1 report" (it said "1 reports"),
+// and flags it would ignore are "them" when there are several ("so
+// --frames, --size would be ignored: give them to the bench runs"; it said
+// "give it").
+func TestQA14FromJSONWording(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	_, f16, q8 := writeMergeInputs(t)
+	for _, in := range []string{f16, q8} {
+		rep, err := benchreport.ReadFile(in)
+		require.NoError(t, err)
+		code, stdout, stderr := runBenchCtx(t.Context(), "--from-json", in)
+		require.Equal(t, 0, code, stderr)
+		require.Contains(t, stdout, "merged "+plural.Count(len(rep.Runs), "run")+" of 1 report; nothing was run\n")
+	}
+	code, _, stderr := runBenchCtx(t.Context(), "--from-json", f16, "--frames", "5")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "so --frames would be ignored: give it to the bench runs, or leave it out (")
+	code, _, stderr = runBenchCtx(t.Context(), "--from-json", f16, "--frames", "5", "--size", "96x64")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "so --frames, --size would be ignored: give them to the bench runs, or leave them out (")
 }
