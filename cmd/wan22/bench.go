@@ -462,6 +462,9 @@ func (f *benchFlags) check() (benchPlan, error) {
 // "does not exist: check the path", "no such file" or, for a folder,
 // "create it first", which makes a folder named ~.
 func (f *benchFlags) checkTilde() error {
+	if err := f.checkEmptyPaths(); err != nil {
+		return err
+	}
 	inputs := []struct{ flag, path, what string }{
 		{"--high", f.high, "file"}, {"--low", f.low, "file"}, {"--text-encoder", f.textEncoder, "file"}, {"--vae", f.vae, "file"},
 	}
@@ -487,6 +490,27 @@ func (f *benchFlags) checkTilde() error {
 	for _, in := range inputs {
 		if a := tildeAdvice(in.flag, in.path, runtime.GOOS); a != "" {
 			return fmt.Errorf("%s %s: no such %s: %s", in.flag, displayName(in.path), in.what, a)
+		}
+	}
+	return nil
+}
+
+// checkEmptyPaths refuses a path flag given with an empty name
+// (--high "$HIGH" with HIGH unset): the bench took it as left out, and ran
+// synthetic models for --high "", or no report for --json "", without a
+// word. --from-json's list says so of its empty items itself.
+func (f *benchFlags) checkEmptyPaths() error {
+	for _, p := range []struct {
+		flag, path, without string
+	}{
+		{"high", f.high, "a synthetic expert"}, {"low", f.low, "the default low-noise expert"},
+		{"text-encoder", f.textEncoder, "a synthetic encoder"}, {"vae", f.vae, "a synthetic VAE"},
+		{"synth-dir", f.synthDir, "a temporary folder"}, {"out-video", f.outVideo, "no video kept"},
+		{"json", f.jsonPath, "no JSON report"}, {"html", f.htmlPath, "no HTML page"},
+		{"compare", f.compare, "no comparison"}, {"torch-json", f.torch, "no PyTorch times"},
+	} {
+		if f.set[p.flag] && strings.TrimSpace(p.path) == "" {
+			return fmt.Errorf("--%s %q: the name is empty (an unset shell variable?): give a name, or leave --%s out for %s", p.flag, p.path, p.flag, p.without)
 		}
 	}
 	return nil

@@ -181,3 +181,31 @@ func TestQA14FromJSONWording(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "so --frames, --size would be ignored: give them to the bench runs, or leave them out (")
 }
+
+// TestQA14EmptyPathFlag: a path flag given an empty name (--high "$HIGH"
+// with HIGH unset) is refused, naming the flag; the bench took it as left
+// out and, without a word, ran synthetic models for --high "" (a full-size
+// one of 15 GB on a GPU), wrote no report for --json "", and kept no
+// videos for --out-video "".
+func TestQA14EmptyPathFlag(t *testing.T) {
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--high", ""}, `--high "": the name is empty (an unset shell variable?): give a name, or leave --high out for a synthetic expert`},
+		{[]string{"--vae", " "}, `--vae " ": the name is empty`},
+		{[]string{"--json", ""}, `--json "": the name is empty (an unset shell variable?): give a name, or leave --json out for no JSON report`},
+		{[]string{"--out-video", ""}, `--out-video "": the name is empty`},
+		{[]string{"--compare", ""}, `--compare "": the name is empty`},
+		{[]string{"--torch-json", ""}, `--torch-json "": the name is empty`},
+		{[]string{"--from-json", filepath.Join(cwd, "r.json"), "--html", ""}, `--html "": the name is empty`},
+	} {
+		code, stdout, stderr := runBenchCtx(t.Context(), c.args...)
+		require.Equal(t, 2, code, "%q: %s%s", c.args, stdout, stderr)
+		require.Contains(t, stderr, "wan22 bench: "+c.want, "%q", c.args)
+	}
+	require.Empty(t, dirEntries(t, cwd))
+}
