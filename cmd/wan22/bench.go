@@ -222,6 +222,10 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 0 {
 		return usageError(stderr, "bench", "unexpected arguments %q (every input is a flag)", fs.Args())
 	}
+	// Every message prints the input paths quoted where displayName
+	// quotes them: the library's messages, and many of the bench's own,
+	// print them raw.
+	stdout, stderr = displayWriter(stdout, f.inputPaths()), displayWriter(stderr, f.inputPaths())
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if f.set["from-json"] {
@@ -452,6 +456,45 @@ func (f *benchFlags) check() (benchPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// inputPaths are the paths the flags name to be read (the models, the
+// LoRAs, the folders, the reports), for displayPaths. The report outputs
+// need none: checkNameChars refuses the names it would quote.
+func (f *benchFlags) inputPaths() []string {
+	paths := []string{f.high, f.low, f.textEncoder, f.vae, f.synthDir, f.outVideo, f.compare, f.torch}
+	for _, l := range f.loras {
+		paths = append(paths, l.Path)
+	}
+	return append(paths, strings.Split(f.fromJSON, ",")...)
+}
+
+// displayWriter returns w, or, when one of paths is a name displayName
+// quotes (a control character, bytes that are not UTF-8), a writer to w
+// that writes each write's text through displayPaths: a message that
+// prints such a path raw would drive the terminal (an ESC) or break a line.
+func displayWriter(w io.Writer, paths []string) io.Writer {
+	if !slices.ContainsFunc(paths, func(p string) bool { return nameProblem(p) != "" }) {
+		return w
+	}
+	return &pathsWriter{w, paths}
+}
+
+// pathsWriter is displayWriter's writer.
+type pathsWriter struct {
+	w     io.Writer
+	paths []string
+}
+
+func (d *pathsWriter) Write(p []byte) (int, error) {
+	s := displayPaths(string(p), d.paths)
+	if s == string(p) {
+		return d.w.Write(p)
+	}
+	if _, err := io.WriteString(d.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // checkTilde refuses, before anything is read or written, an input path of

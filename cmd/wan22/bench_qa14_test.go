@@ -209,3 +209,34 @@ func TestQA14EmptyPathFlag(t *testing.T) {
 	}
 	require.Empty(t, dirEntries(t, cwd))
 }
+
+// TestQA14BenchInputNameControlChars: bench prints an input path holding a
+// control character quoted in every message, as i2v does (ff6b4ec): its own
+// messages and the library's printed "--high no\x1b[31m.gguf does not
+// exist", and the ESC drove the terminal. Such a file can exist, so it is
+// not refused.
+func TestQA14BenchInputNameControlChars(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	bad := "no\x1b[31m"
+	dit := filepath.Join(dir, "x\x1b[31m.gguf")
+	code, _, stderr := runSynthCtx(t.Context(), append(append([]string{"-kind", "dit"}, tinyDiT...), "x.gguf")...)
+	require.Equal(t, 0, code, stderr)
+	require.NoError(t, os.Rename("x.gguf", dit)) // synth refuses such a name
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--high", bad + ".gguf"}, `--high "no\x1b[31m.gguf" does not exist: check the path`},
+		{[]string{"--vae", dit, "--high", dit}, `--vae "` + strings.ReplaceAll(dit, "\x1b", `\x1b`) + `" is a WAN i2v DiT, not the WAN 2.1 VAE`},
+		{[]string{"--compare", bad + ".json"}, `--compare "no\x1b[31m.json" does not exist: check the path`},
+		{[]string{"--out-video", bad}, `--out-video "no\x1b[31m" is not an existing folder`},
+		{[]string{"--from-json", bad + ".json"}, `--from-json "no\x1b[31m.json" does not exist: check the path`},
+	} {
+		code, stdout, stderr := runBenchCtx(t.Context(), c.args...)
+		require.Equal(t, 2, code, "%q: %s%s", c.args, stdout, stderr)
+		require.Contains(t, stderr, "wan22 bench: "+c.want, "%q", c.args)
+		require.NotContains(t, stdout+stderr, "\x1b")
+	}
+}
