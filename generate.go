@@ -1039,6 +1039,12 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 		return nil
 	}
 	err = pipeline.I2V(run, p.b, p.pipelineModels(), img, o, emit)
+	// The run's models and activations were Go heap (on the CPU, all of
+	// them), freed but still resident: the runtime collects and returns them
+	// only over the next minutes, during which the program held up to the
+	// run's peak and a waiting Generate's Resolve counted it as taken. Give
+	// it back now, while the turn is still this run's.
+	debug.FreeOSMemory()
 	switch {
 	case g.failed != nil:
 		// Progress failed: the run stopped for it (or had just ended).

@@ -119,7 +119,9 @@ func (e *ModelError) Error() string {
 func (e *ModelError) Unwrap() error { return e.Err }
 
 // Pipeline is an opened set of models on a device. Models are loaded by
-// Generate one stage at a time, so an open Pipeline holds no model memory.
+// Generate one stage at a time, so an open Pipeline holds no model memory:
+// Generate releases each model after its stage, and before it returns gives
+// the memory of the run back to the system (debug.FreeOSMemory).
 //
 // A Pipeline is safe for concurrent use by several goroutines (a GUI, a web
 // service's handlers): its methods may be called at any time, and
