@@ -26,28 +26,27 @@ __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
+// mbar_wait waits for the phase of parity to complete. SLEEP (the producers, which have nothing else to do): try_wait
+// with a suspend-time hint of 10 ms, so that the thread sleeps until the phase completes (it is woken then) instead of
+// retrying every few cycles. The n176 profile counted 725 million retries of the TMA producer's wait, 17 % of the
+// kernel's issued instructions, each taking an issue slot from the consumer warp on the same scheduler.
+template <bool SLEEP = false>
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
     uint32_t done;
     do {
-        asm volatile(
-            "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-            : "=r"(done)
-            : "r"(bar), "r"(parity)
-            : "memory");
-    } while (!done);
-}
-// mbar_wait_sleep is mbar_wait for the producers, which have nothing else to do: try_wait with a suspend-time hint of
-// 10 ms, so that the thread sleeps until the phase completes (it is woken then) instead of retrying every few cycles.
-// The n176 profile counted 725 million retries of the TMA producer's wait, 17 % of the kernel's issued instructions,
-// each taking an issue slot from the consumer warp on the same scheduler.
-__device__ __forceinline__ void mbar_wait_sleep(uint32_t bar, uint32_t parity) {
-    uint32_t done;
-    do {
-        asm volatile(
-            "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2, %3;\n selp.u32 %0, 1, 0, p;\n}\n"
-            : "=r"(done)
-            : "r"(bar), "r"(parity), "r"(10000000u)
-            : "memory");
+        if constexpr (SLEEP) {
+            asm volatile(
+                "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2, %3;\n selp.u32 %0, 1, 0, p;\n}\n"
+                : "=r"(done)
+                : "r"(bar), "r"(parity), "r"(10000000u)
+                : "memory");
+        } else {
+            asm volatile(
+                "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+                : "=r"(done)
+                : "r"(bar), "r"(parity)
+                : "memory");
+        }
     } while (!done);
 }
 // The consumers' named barrier id (1 … 15; 0 is __syncthreads): the NTHREADS threads of the two consumer

@@ -166,13 +166,13 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                 tile(sq, tmq, BM, m0, full_k(0));
                 for (int t = 0; t <= ntiles; t++) {
                     if (t < ntiles) {
-                        if (t >= RING) mbar_wait_sleep(empty_k(t), ((t / RING) + 1) & 1);
+                        if (t >= RING) mbar_wait<true>(empty_k(t), ((t / RING) + 1) & 1);
                         if (t > 0) mbar_expect(full_k(t), KT_BYTES);
                         tile(kslot(t), tmk, KN, t * KN, full_k(t));
                     }
                     if (t >= 1) {
                         const int u = t - 1;
-                        if (u >= RING) mbar_wait_sleep(empty_v(u), ((u / RING) + 1) & 1);
+                        if (u >= RING) mbar_wait<true>(empty_v(u), ((u / RING) + 1) & 1);
                         mbar_expect(full_v(u), KT_BYTES);
                         tile(vslot(u), tmv, KN, u * KN, full_v(u));
                     }
@@ -185,13 +185,13 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             produce_rows<BM, PT>(sq, q, q_stride, m0, lq, ptid);
             for (int t = 0; t <= ntiles; t++) {
                 if (t < ntiles) {
-                    if (t >= RING) mbar_wait_sleep(empty_k(t), ((t / RING) + 1) & 1);
+                    if (t >= RING) mbar_wait<true>(empty_k(t), ((t / RING) + 1) & 1);
                     produce_rows<KN, PT>(kslot(t), k, k_stride, t * KN, lkv, ptid);
                 }
                 if (t < ntiles || t == 0) cp_async_arrive(full_k(t));
                 if (t >= 1) {
                     const int u = t - 1;
-                    if (u >= RING) mbar_wait_sleep(empty_v(u), ((u / RING) + 1) & 1);
+                    if (u >= RING) mbar_wait<true>(empty_v(u), ((u / RING) + 1) & 1);
                     produce_rows<KN, PT>(vslot(u), v, v_stride, u * KN, lkv, ptid);
                     cp_async_arrive(full_v(u));
                 }

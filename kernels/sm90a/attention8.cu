@@ -77,14 +77,14 @@ __device__ __forceinline__ void attn8_fwd_sm90(bf16* __restrict__ out, const Tma
         tma_load_2d(sq, tq8, 0, h * lq + m0, full_k(0));
         for (int t = 0; t <= ntiles; t++) {
             if (t < ntiles) {
-                if (t >= 3) mbar_wait_sleep(empty_k(t), ((t / 3) + 1) & 1);
+                if (t >= 3) mbar_wait<true>(empty_k(t), ((t / 3) + 1) & 1);
                 if (t > 0) mbar_expect(full_k(t), K8_BYTES + KO_BYTES);
                 tma_load_2d(kslot(t), tk8, 0, krow0 + t * BN, full_k(t));
                 tma_load_2d(koslot(t), tko, 0, krow0 + t * BN, full_k(t));
             }
             if (t >= 1) {
                 const int u = t - 1;
-                if (u >= 3) mbar_wait_sleep(empty_v(u), ((u / 3) + 1) & 1);
+                if (u >= 3) mbar_wait<true>(empty_v(u), ((u / 3) + 1) & 1);
                 mbar_expect(full_v(u), V_BYTES);
                 if constexpr (PV8) {
                     tma_load_2d(vslot(u), tv, 0, (h * ntiles + u) * HD, full_v(u));
