@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wan22/wan22"
@@ -88,6 +89,9 @@ instead of bf16 for the self-attention
 (the cross-attention, at most 2048 keys, runs bf16 either way); the report
 records it, and --compare against a bf16 report says the two differ in it.
 
+Progress: on a terminal, one line of standard error shows the run going on,
+its stage and step, and is erased when the run's result is printed.
+
 A budget at which a size does not fit is recorded with the smallest budget
 it needs, and the bench goes on; when no run completed the exit status is 1. Ctrl-C stops it: synthetic files being
 written, temporary videos and the temporary folder are removed, and no JSON or
@@ -148,6 +152,7 @@ type benchPlan struct {
 	compare       *benchreport.Report
 	torch         *benchreport.Torch
 	reports       *reportReservation // --json and --html, reserved at the start
+	bar           *benchBar          // the progress line on a terminal; nil: none
 	args          []string
 	outVideoFiles bool
 	loras         []wan22.LoRA // every LoRA of the runs, the synthetic ones included
@@ -225,6 +230,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Every message prints the input paths quoted where displayName
 	// quotes them: the library's messages, and many of the bench's own,
 	// print them raw.
+	bar := newBenchBar(stderr) // the terminal itself, not a writer around it
 	stdout, stderr = displayWriter(stdout, f.inputPaths()), displayWriter(stderr, f.inputPaths())
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
@@ -236,6 +242,11 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "bench", "%v", err)
 	}
 	p.args = args
+	if bar != nil {
+		// Whatever else is printed clears the progress line first.
+		p.bar = bar
+		stdout, stderr = bar.clearing(stdout), bar.clearing(stderr)
+	}
 	// The report files are reserved now, so that a bench started
 	// meanwhile with the same --json or --html is refused at its start
 	// rather than one report replacing the other at the end.
@@ -1592,6 +1603,7 @@ func runBenchPlan(ctx context.Context, f benchFlags, p benchPlan, stdout, stderr
 	}
 	printSchedule(stdout, f, p)
 	for c := range p.cells() {
+		p.bar.show(fmt.Sprintf("%dx%d, %s, VRAM %s: opening the models", c.size[0], c.size[1], plural.Count(c.frames, "frame"), benchreport.BudgetLabel(c.budget)))
 		run, backend, err := benchRun(ctx, f, p, bm.m, c.budget, c.size, c.frames, stdout)
 		if err != nil {
 			return nil, err
@@ -1748,8 +1760,10 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 		Shift: f.shift, Solver: f.solver, GuidanceHigh: p.guidanceHigh, GuidanceLow: p.guidanceLow, Boundary: f.boundary,
 		LoRAs: p.loras, Seed: f.seed,
 	}
+	label := fmt.Sprintf("%dx%d, %s, VRAM %s", w, h, plural.Count(frames, "frame"), benchreport.BudgetLabel(budget))
 	progress := func(ev wan22.Event) {
 		rec.event(ev)
+		p.bar.event(label, ev)
 		if benchProgress != nil {
 			benchProgress(ev)
 		}
@@ -1874,6 +1888,96 @@ func expertAdvice(f benchFlags, p benchPlan, m wan22.Models) []string {
 		advice = append(advice, "give smaller quantized expert files (--high, --low: Q8_0 or Q4_K_M GGUF)")
 	}
 	return advice
+}
+
+// benchBar is the bench's progress line on a terminal: the run going on and
+// its last progress event ("832x480, 81 frames, VRAM 32 GiB: high-noise 3/4,
+// 6.20 s/step, ETA 1m10s, elapsed 2m3s"), drawn over itself on standard
+// error and erased before anything else is printed, so that the run's
+// result line and the table stay as they are without a terminal. A run
+// takes minutes on the full-size models (the first includes loading 15 GB
+// of experts), and the bench printed nothing from its start to its end.
+// Without a terminal (a log, a pipe) there is no progress line: the result
+// line of each run says what it did.
+type benchBar struct {
+	mu    sync.Mutex
+	w     io.Writer // the terminal
+	line  barLine
+	drawn bool // a line is shown
+}
+
+// benchIsTerminal reports whether w is a terminal (a variable for the
+// tests).
+var benchIsTerminal = func(w io.Writer) bool {
+	f, ok := w.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// newBenchBar returns the progress line on stderr, or nil when stderr is
+// not a terminal.
+func newBenchBar(stderr io.Writer) *benchBar {
+	if !benchIsTerminal(stderr) {
+		return nil
+	}
+	return &benchBar{w: stderr, line: barLine{vt: vtTerminal(stderr), width: func() int { return terminalWidth(stderr) }}}
+}
+
+// show draws text as the progress line.
+func (b *benchBar) show(text string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	io.WriteString(b.w, b.line.draw(text))
+	b.drawn = true
+}
+
+// event shows a run's progress event; label names the run.
+func (b *benchBar) event(label string, ev wan22.Event) {
+	if b == nil {
+		return
+	}
+	text := label + ": " + ev.Stage.String()
+	switch {
+	case ev.Steps > 0 && ev.PerStep > 0:
+		text += fmt.Sprintf(" %d/%d, %.2f s/step, ETA %s", ev.Step, ev.Steps, ev.PerStep.Seconds(), ev.ETA.Round(time.Second))
+	case ev.Steps > 0:
+		text += fmt.Sprintf(" %d/%d", ev.Step, ev.Steps)
+	case ev.Done:
+		text += " done"
+	}
+	b.show(text + fmt.Sprintf(", elapsed %s", ev.Elapsed.Round(time.Second)))
+}
+
+// clear erases the progress line, if one is shown.
+func (b *benchBar) clear() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drawn {
+		io.WriteString(b.w, b.line.draw("")+"\r")
+		b.line.reset()
+		b.drawn = false
+	}
+}
+
+// clearing returns a writer to w that erases the progress line before each
+// write.
+func (b *benchBar) clearing(w io.Writer) io.Writer { return &barClearing{w, b} }
+
+// barClearing is benchBar.clearing's writer.
+type barClearing struct {
+	w io.Writer
+	b *benchBar
+}
+
+func (c *barClearing) Write(p []byte) (int, error) {
+	c.b.clear()
+	return c.w.Write(p)
 }
 
 // timedWriter times a video writer's frame writes.

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -239,4 +242,46 @@ func TestQA14BenchInputNameControlChars(t *testing.T) {
 		require.Contains(t, stderr, "wan22 bench: "+c.want, "%q", c.args)
 		require.NotContains(t, stdout+stderr, "\x1b")
 	}
+}
+
+// TestQA14BenchProgressLine: on a terminal the bench shows each run's
+// progress on one line of standard error, drawn over itself ("96x64, 1
+// frame, VRAM all: high-noise 1/4, 0.31 s/step, ETA 1s, elapsed 1s") and
+// erased before the run's result line; it printed nothing between the
+// schedule line and the end of each run, which on the full-size models
+// takes minutes (the first run loads 15 GB of experts) and looks hung.
+// Without a terminal nothing is added: the output is the same with and
+// without the line, less the line.
+func TestQA14BenchProgressLine(t *testing.T) {
+	isolateTemp(t)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	run := func(tty bool) string {
+		t.Helper()
+		defer func(old func(io.Writer) bool) { benchIsTerminal = old }(benchIsTerminal)
+		benchIsTerminal = func(io.Writer) bool { return tty }
+		var out bytes.Buffer
+		// One writer for both, as on a terminal: the order shows that the
+		// line is erased before the result.
+		code := bench(t.Context(), []string{"--frames", "1", "--no-history"}, &out, &out)
+		require.Equal(t, 0, code, out.String())
+		return out.String()
+	}
+	plain := run(false)
+	require.NotContains(t, plain, "\r")
+	got := run(true)
+	for _, want := range []string{
+		"\r\x1b[K96x64, 1 frame, VRAM all: opening the models",
+		"\r\x1b[K96x64, 1 frame, VRAM all: text-encode done, elapsed ",
+		"\r\x1b[K96x64, 1 frame, VRAM all: high-noise 1/4, ",
+		" s/step, ETA ",
+		"\r\x1b[K96x64, 1 frame, VRAM all: low-noise 4/4",
+		"\r\x1b[K\r96x64, 1 frame, VRAM all: measured ",
+	} {
+		require.Contains(t, got, want)
+	}
+	// Less the progress line, the output is the one without a terminal
+	// (but for the times measured).
+	strip := regexp.MustCompile(`\r\x1b\[K[^\r\n]*`)
+	digits := regexp.MustCompile(` *[0-9.]+ *`) // the table's columns are as wide as their numbers
+	require.Equal(t, digits.ReplaceAllString(plain, "N "), digits.ReplaceAllString(strings.ReplaceAll(strip.ReplaceAllString(got, ""), "\r", ""), "N "))
 }
