@@ -1049,6 +1049,7 @@ type benchModels struct {
 	cleanup func()
 	// synthetic holds the paths of the synthetic LoRAs (--synth-lora).
 	synthetic map[string]bool
+	bar       *benchBar // the progress line of the files written; nil: none
 }
 
 // benchSynthSizes overrides the synthetic models' sizes per synth -kind
@@ -1106,6 +1107,7 @@ type synthFile struct {
 	path string
 	kind modelfile.Kind // what its header reads as; KindUnknown: a LoRA (an adapter)
 	synthJob
+	bar *benchBar // shows the bytes written on a terminal; nil: not shown
 }
 
 // benchHostAvailable is the host memory available now (tests replace it).
@@ -1262,7 +1264,7 @@ func writeSynthFile(ctx context.Context, dir string, j synthFile) (theirs bool, 
 		}
 	}()
 	own := filepath.Join(tmp, base)
-	if err := writeAtomic(ctx, own, j.write); err != nil {
+	if err := writeAtomicProgress(ctx, own, j.write, j.bar.written(j.size)); err != nil {
 		if ke, ok := errors.AsType[*atomicfile.KeptError](err); ok && inside(tmp, ke.Kept) {
 			// Kept in the private folder, which goes: say so, not where.
 			return false, fmt.Errorf("writing the synthetic %s: the finished file could not be moved into place (%v): run the bench again", j.role, ke.Err)
@@ -1286,6 +1288,7 @@ func writeSynthFile(ctx context.Context, dir string, j synthFile) (theirs bool, 
 // prepareModels finds or writes the model files and the synthetic LoRAs.
 func prepareModels(ctx context.Context, f benchFlags, p benchPlan, stdout io.Writer) (bm benchModels, err error) {
 	bm.cleanup = func() {}
+	bm.bar = p.bar
 	defer func() {
 		if err != nil {
 			bm.cleanup()
@@ -1375,7 +1378,7 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 				return fmt.Errorf("planning the synthetic %s: %w", w.role, err)
 			}
 			*w.path = filepath.Join(dir, w.name)
-			files = append(files, synthFile{role: w.role, path: *w.path, kind: w.is, synthJob: sj})
+			files = append(files, synthFile{role: w.role, path: *w.path, kind: w.is, synthJob: sj, bar: p.bar})
 		}
 		if err := checkSynthHostMemory(p, files); err != nil {
 			return err
@@ -1451,7 +1454,7 @@ func addSynthLoRAs(ctx context.Context, f benchFlags, bm *benchModels, stdout io
 			return err
 		}
 		name := fmt.Sprintf("synth-lora-r%d-dim%d-%dblocks-%s-seed%d.safetensors", f.synthLoRA, info.Dim, info.Layers, e.expert, seed)
-		files = append(files, synthFile{role: "LoRA of the " + e.expert.String() + "-noise expert", path: filepath.Join(dir, name), synthJob: sj})
+		files = append(files, synthFile{role: "LoRA of the " + e.expert.String() + "-noise expert", path: filepath.Join(dir, name), synthJob: sj, bar: bm.bar})
 		bm.loras = append(bm.loras, wan22.LoRA{Path: files[i].path, Strength: 1, Expert: e.expert})
 		if bm.synthetic == nil {
 			bm.synthetic = map[string]bool{}
@@ -1954,8 +1957,25 @@ func (b *benchBar) event(label string, ev wan22.Event) {
 	b.show(text + fmt.Sprintf(", elapsed %s", ev.Elapsed.Round(time.Second)))
 }
 
+// written returns the progress function of a file of size bytes being
+// written (writeAtomicProgress), which shows "  1.05 GB of 15.42 GB written
+// (6%), 580 MB/s"; nil without a line.
+func (b *benchBar) written(size int64) func(int64) {
+	if b == nil {
+		return nil
+	}
+	start := time.Now()
+	return func(n int64) {
+		secs := max(time.Since(start).Seconds(), 1e-3)
+		b.show(fmt.Sprintf("  %s of %s written (%d%%), %.0f MB/s", formatGB(n), formatGB(size), n*100/max(size, 1), float64(n)/1e6/secs))
+	}
+}
+
 // clear erases the progress line, if one is shown.
 func (b *benchBar) clear() {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.drawn {

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -284,4 +287,60 @@ func TestQA14BenchProgressLine(t *testing.T) {
 	strip := regexp.MustCompile(`\r\x1b\[K[^\r\n]*`)
 	digits := regexp.MustCompile(` *[0-9.]+ *`) // the table's columns are as wide as their numbers
 	require.Equal(t, digits.ReplaceAllString(plain, "N "), digits.ReplaceAllString(strings.ReplaceAll(strip.ReplaceAllString(got, ""), "\r", ""), "N "))
+}
+
+// TestQA14SynthProgress: on a terminal, synth and the bench's synthetic
+// files show the bytes written on a line of standard error, erased before
+// the next line; a 15 GB model took from half a minute to minutes with
+// nothing on the screen. writeAtomicProgress reports the bytes in its
+// private folder and never after it returns.
+func TestQA14SynthProgress(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var seen []int64
+	returned, late := false, false
+	write := func(path string) error {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		for range 3 {
+			if _, err := f.Write(make([]byte, 1000)); err != nil {
+				return err
+			}
+			time.Sleep(400 * time.Millisecond)
+		}
+		return nil
+	}
+	err := writeAtomicProgress(t.Context(), filepath.Join(dir, "m.gguf"), write, func(n int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		late = late || returned
+		seen = append(seen, n)
+	})
+	mu.Lock()
+	returned = true
+	mu.Unlock()
+	time.Sleep(300 * time.Millisecond) // a tick that would come after
+	mu.Lock()
+	require.False(t, late, "progress after the write returned")
+	mu.Unlock()
+	require.NoError(t, err)
+	require.NotEmpty(t, seen)
+	require.True(t, slices.IsSorted(seen), "%v", seen)
+	require.Contains(t, seen, int64(2000), "%v", seen)
+	require.Equal(t, []string{"m.gguf"}, dirEntries(t, dir))
+
+	// The line as synth shows it, erased before "wrote".
+	defer func(old func(io.Writer) bool) { benchIsTerminal = old }(benchIsTerminal)
+	benchIsTerminal = func(io.Writer) bool { return true }
+	var out bytes.Buffer
+	bar := newBenchBar(&out)
+	bar.written(15_420_000_000)(1_050_000_000)
+	fmt.Fprint(bar.clearing(&out), "wrote m.gguf\n")
+	require.Regexp(t, `^\r\x1b\[K  1\.05 GB of 15\.42 GB written \(6%\), [0-9]+ MB/s\r\x1b\[K\rwrote m\.gguf\n$`, out.String())
+	code, stdout, stderr := runSynthCtx(t.Context(), "-kind", "vae", "-dim", "4", filepath.Join(dir, "v.safetensors"))
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "wrote ")
 }

@@ -93,7 +93,8 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"OUT ends in the format's extension: .gguf for dit and t5, .safetensors for vae.\n"+
 			"The size flags default to the real model's (in parentheses). The size is\n"+
 			"checked against the free disk space (64 MiB of it left free) and announced\n"+
-			"before writing; an existing OUT is kept unless -force is given. The file is written under a temporary name\n"+
+			"before writing (on a terminal, a line shows the bytes written as it goes);\n"+
+			"an existing OUT is kept unless -force is given. The file is written under a temporary name\n"+
 			"and renamed when complete: an error or Ctrl-C leaves nothing behind.", stderr)
 	kind := fs.String("kind", "dit", "what to write: "+strings.Join(kindNames, ", "))
 	typeName := fs.String("type", "", "weight type (default: the first listed for the kind)\n"+synthTypeHelp())
@@ -168,7 +169,13 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintf(stdout, "writing a %s %s to %s\n", formatGB(job.size), job.what, path)
 	start := time.Now()
-	if err := writeAtomic(ctx, path, job.write); err != nil {
+	// On a terminal, a line of standard error shows the bytes written: the
+	// real models take from seconds to minutes.
+	bar := newBenchBar(stderr)
+	if bar != nil {
+		stdout, stderr = bar.clearing(stdout), bar.clearing(stderr)
+	}
+	if err := writeAtomicProgress(ctx, path, job.write, bar.written(job.size)); err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintf(stderr, "wan22 synth: interrupted; %s was not written and the partial file was removed\n", path)
 			return exitInterrupted

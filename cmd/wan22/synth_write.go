@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wan22/wan22/internal/atomicfile"
 )
@@ -33,6 +35,13 @@ var synthWriters sync.WaitGroup
 // file write kept in the private folder (its own rename inside the folder
 // refused) is moved on to path the same way.
 func writeAtomic(ctx context.Context, path string, write func(path string) error) error {
+	return writeAtomicProgress(ctx, path, write, nil)
+}
+
+// writeAtomicProgress is writeAtomic that, when progress is not nil, calls
+// it about four times a second with the bytes written so far (the size of
+// the files in the private folder), never after it returns.
+func writeAtomicProgress(ctx context.Context, path string, write func(path string) error, progress func(written int64)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -45,6 +54,25 @@ func writeAtomic(ctx context.Context, path string, write func(path string) error
 		return err
 	}
 	done := make(chan error, 1)
+	if progress != nil {
+		stop := make(chan struct{})
+		var polling sync.WaitGroup
+		defer func() { close(stop); polling.Wait() }()
+		polling.Add(1)
+		go func() {
+			defer polling.Done()
+			tick := time.NewTicker(250 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					progress(folderBytes(tmp))
+				}
+			}
+		}()
+	}
 	synthWriters.Add(1)
 	go func() {
 		defer synthWriters.Done()
@@ -103,4 +131,18 @@ func moveFinished(tmp, finished, path string) error {
 func inside(dir, path string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// folderBytes is the size of the regular files in dir (not its folders').
+func folderBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
