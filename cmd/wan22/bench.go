@@ -1784,6 +1784,9 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 			return run, backend, ctx.Err()
 		}
 		run.Status, run.Error, run.MinVRAM = classify(withBenchBudgetAdvice(err, f, p, m, budget))
+		if what, note := diskFull(err); what != "" {
+			run.Error = videoDiskFull(f.outVideo, what, note)
+		}
 		return run, backend, nil
 	}
 	if f.outVideo == "" {
@@ -1791,6 +1794,20 @@ func benchRun(ctx context.Context, f benchFlags, p benchPlan, m wan22.Models, bu
 	}
 	rec.finish(&run, tw.d, measured, p)
 	return run, backend, nil
+}
+
+// videoDiskFull is the error of a run whose video found no room on the
+// disk (what and note: diskFull's), in words with what to do, for the line
+// of the run and the report. The write's own message named the video's
+// temporary file ("write out/.bench-96x64-5f-all.avi.tmp-8381-3067255403:
+// no space left on device"), which is gone.
+func videoDiskFull(outVideo, what, note string) string {
+	if outVideo == "" {
+		return fmt.Sprintf("writing the run's video in the temporary folder %s, %s%s: free some space there, or set TMPDIR to a folder on another disk",
+			os.TempDir(), what, note)
+	}
+	return fmt.Sprintf("writing the run's video in --out-video %s, %s%s: free some space there, or give --out-video a folder on another disk (or leave it out: the videos are then temporary files)",
+		outVideo, what, note)
 }
 
 // benchVideoPath is the video file of a run in folder dir:

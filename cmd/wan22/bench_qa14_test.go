@@ -11,11 +11,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wan22/wan22"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/benchreport"
 	"github.com/wan22/wan22/internal/plural"
@@ -343,4 +345,39 @@ func TestQA14SynthProgress(t *testing.T) {
 	code, stdout, stderr := runSynthCtx(t.Context(), "-kind", "vae", "-dim", "4", filepath.Join(dir, "v.safetensors"))
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "wrote ")
+}
+
+// fullDiskGenerator is a generator whose video writes find the disk full.
+type fullDiskGenerator struct{ *wan22.Pipeline }
+
+func (g fullDiskGenerator) Generate(ctx context.Context, r wan22.Request, out wan22.Output) error {
+	return fmt.Errorf("video out/bench.avi: %w", &os.PathError{Op: "write", Path: "out/.bench.avi.tmp-8381-3067255403", Err: syscall.ENOSPC})
+}
+
+// TestQA14VideoDiskFull: a run whose video finds the disk full says so in
+// words with what to do, in its line, the table and the report; it said
+// "video out/bench-96x64-5f-all.avi: write out/.bench-96x64-5f-all.avi.tmp-8381-3067255403:
+// no space left on device", naming a temporary file that is gone.
+func TestQA14VideoDiskFull(t *testing.T) {
+	tmp := isolateTemp(t)
+	saved := openGenerator
+	t.Cleanup(func() { openGenerator = saved })
+	openGenerator = func(ctx context.Context, models wan22.Models, o wan22.Options) (generator, error) {
+		p, err := wan22.Open(ctx, models, o)
+		return fullDiskGenerator{p}, err
+	}
+	videos := t.TempDir()
+	js := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, stderr := runBenchCtx(t.Context(), "--frames", "1", "--no-history", "--out-video", videos, "--json", js)
+	require.Equal(t, 1, code, stderr)
+	want := "writing the run's video in --out-video " + videos + ", the disk became full (another program may have filled it): free some space there, or give --out-video a folder on another disk (or leave it out: the videos are then temporary files)"
+	require.Contains(t, stdout, "96x64, 1 frame, VRAM all: failed: "+want+"\n")
+	require.NotContains(t, stdout, ".tmp-")
+	rep, err := benchreport.ReadFile(js)
+	require.NoError(t, err)
+	require.Equal(t, want, rep.Runs[0].Error)
+
+	code, stdout, stderr = runBenchCtx(t.Context(), "--frames", "1", "--no-history")
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stdout, "failed: writing the run's video in the temporary folder "+tmp+", the disk became full (another program may have filled it): free some space there, or set TMPDIR to a folder on another disk\n")
 }
