@@ -297,8 +297,8 @@ svg text { font-size: 12px; font-family: sans-serif; }
 <h2>Runs</h2>
 {{template "table" .Times}}{{if .Torch}}<p>{{.Torch}}</p>
 {{end}}
-<h2>Memory and block swaps</h2>
-{{template "table" .Memory}}</body>
+{{if .Memory.Rows}}<h2>Memory and block swaps</h2>
+{{template "table" .Memory}}{{end}}</body>
 </html>
 {{define "table"}}{{$t := .}}<table>
 <tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>

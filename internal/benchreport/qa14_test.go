@@ -1,6 +1,7 @@
 package benchreport
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,5 +39,42 @@ func TestQA14ReadTorchWords(t *testing.T) {
 		if err == nil || err.Error() != p+c.want {
 			t.Errorf("%s: %v\nwant %s", c.name, err, p+c.want)
 		}
+	}
+}
+
+// TestQA14NoMemoryTableWithoutRuns: a report in which no run completed has
+// no memory table in the terminal's text or the HTML page; it had the
+// table's header line alone ("size  frames  budget  peak VRAM  …") under
+// the failed runs, and an empty "Memory and block swaps" table.
+func TestQA14NoMemoryTableWithoutRuns(t *testing.T) {
+	r := sample()
+	for i := range r.Runs {
+		r.Runs[i] = Run{Width: r.Runs[i].Width, Height: r.Runs[i].Height, Frames: r.Runs[i].Frames, Status: StatusFailed, Error: "video: no space left on device"}
+	}
+	var text, page bytes.Buffer
+	if err := r.WriteTable(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text.String(), "peak VRAM") || !strings.HasSuffix(text.String(), "no space left on device\n") {
+		t.Errorf("the text has a memory table, or ends otherwise than with the last failed run:\n%s", text.String())
+	}
+	if strings.Contains(page.String(), "Memory and block swaps") || strings.Contains(page.String(), "peak VRAM") {
+		t.Errorf("the page has a memory table:\n%s", page.String())
+	}
+	// With a completed run, both have it.
+	text.Reset()
+	page.Reset()
+	r = sample()
+	if err := r.WriteTable(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "\n\n") || !strings.Contains(text.String(), "peak VRAM") || !strings.Contains(page.String(), "<h2>Memory and block swaps</h2>") {
+		t.Errorf("a report of completed runs lacks its memory table:\n%s\n%s", text.String(), page.String())
 	}
 }

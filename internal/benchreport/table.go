@@ -32,8 +32,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if l := r.torchLine(); l != "" {
 		fmt.Fprintln(w, l)
 	}
-	fmt.Fprintln(w)
 	mem := r.memoryTable()
+	if len(mem.rows) == 0 {
+		return nil // no run completed: no memory to show, not a header alone
+	}
+	fmt.Fprintln(w)
 	return mem.write(w)
 }
 
