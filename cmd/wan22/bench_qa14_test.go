@@ -381,3 +381,17 @@ func TestQA14VideoDiskFull(t *testing.T) {
 	require.Equal(t, 1, code, stderr)
 	require.Contains(t, stdout, "failed: writing the run's video in the temporary folder "+tmp+", the disk became full (another program may have filled it): free some space there, or set TMPDIR to a folder on another disk\n")
 }
+
+// TestQA14SynthKindCase: -kind takes any case, as -type does (-type q4_k)
+// and bench's --solver and --device do; "-kind VAE" was refused as
+// 'unknown -kind "VAE": want one of dit, t5, vae'.
+func TestQA14SynthKindCase(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "v.safetensors")
+	code, stdout, stderr := runSynthCtx(t.Context(), "-kind", "VAE", "-dim", "4", "-type", "f16", out)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "writing a ")
+	require.Contains(t, stdout, "F16 WAN 2.1 VAE (base width 4")
+	code, _, stderr = runSynthCtx(t.Context(), "-kind", "Vae", "-dim", "4", filepath.Join(t.TempDir(), "v.gguf"))
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "-kind vae writes safetensors, not gguf")
+}

@@ -118,6 +118,7 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "synth", "the output file name is empty")
 	}
 	path := fs.Arg(0)
+	*kind = strings.ToLower(*kind) // as -type, bench's --solver and --device take any case
 	k := slices.IndexFunc(synthKinds, func(k synthKind) bool { return k.name == *kind })
 	if k < 0 {
 		return usageError(stderr, "synth", "unknown -kind %q: want one of %s", *kind, strings.Join(kindNames, ", "))
