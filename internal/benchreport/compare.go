@@ -3,6 +3,7 @@ package benchreport
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/wan22/wan22/internal/plural"
@@ -84,6 +85,24 @@ func WriteCompare(w io.Writer, oldName string, old, cur *Report) error {
 	}
 	if ow, cw := old.Settings.workflow(), cur.Settings.workflow(); ow != cw {
 		fmt.Fprintf(w, "note: the old report ran %s, this one %s\n", ow, cw)
+	}
+	if len(ratios) == 0 {
+		// No ratio to show: a header alone would say nothing.
+		var theirs []string
+		for i := range old.Runs {
+			if old.Runs[i].Status == StatusOK {
+				theirs = append(theirs, old.RunLabel(&old.Runs[i]))
+			}
+		}
+		switch {
+		case len(unmatched) == 0:
+			fmt.Fprintln(w, "nothing to compare: no run of this bench completed")
+		case len(theirs) == 0:
+			fmt.Fprintf(w, "nothing to compare: no run of %s completed\n", oldName)
+		default:
+			fmt.Fprintf(w, "nothing to compare: %s has none of these runs (%s), only %s\n", oldName, strings.Join(unmatched, ", "), strings.Join(theirs, ", "))
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\test total\tdenoise\ts/step hi\ts/step lo\tpeak VRAM\tpeak RSS\t")

@@ -78,3 +78,47 @@ func TestQA14NoMemoryTableWithoutRuns(t *testing.T) {
 		t.Errorf("a report of completed runs lacks its memory table:\n%s\n%s", text.String(), page.String())
 	}
 }
+
+// TestQA14CompareNothingInCommon: --compare against a report that has none
+// of the bench's runs, or of which no run completed, says there is nothing
+// to compare and what each has, instead of the ratio table's header alone
+// over "96x64/1/all: not in old.json".
+func TestQA14CompareNothingInCommon(t *testing.T) {
+	old, cur := sample(), sample()
+	for i := range cur.Runs {
+		cur.Runs[i].Width = 1280
+	}
+	var b bytes.Buffer
+	if err := WriteCompare(&b, "old.json", old, cur); err != nil {
+		t.Fatal(err)
+	}
+	var theirs, ours []string
+	for i := range old.Runs {
+		if old.Runs[i].Status == StatusOK {
+			theirs = append(theirs, old.RunLabel(&old.Runs[i]))
+			ours = append(ours, cur.RunLabel(&cur.Runs[i]))
+		}
+	}
+	want := "nothing to compare: old.json has none of these runs (" + strings.Join(ours, ", ") + "), only " + strings.Join(theirs, ", ") + "\n"
+	if got := b.String(); strings.Contains(got, "est total") || !strings.HasSuffix(got, want) {
+		t.Errorf("got\n%s\nwant it to end in\n%s", got, want)
+	}
+
+	for i := range old.Runs {
+		old.Runs[i].Status = StatusNoFit
+	}
+	b.Reset()
+	if err := WriteCompare(&b, "old.json", old, sample()); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.HasSuffix(got, "nothing to compare: no run of old.json completed\n") {
+		t.Errorf("got\n%s", got)
+	}
+	b.Reset()
+	if err := WriteCompare(&b, "old.json", sample(), old); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.HasSuffix(got, "nothing to compare: no run of this bench completed\n") {
+		t.Errorf("got\n%s", got)
+	}
+}
