@@ -336,8 +336,9 @@ func memSize(n int64) string {
 }
 
 // Resolve fills in the defaults of r, checks it and estimates its memory
-// against the budget. Generate calls it first; call it yourself to show what
-// will run before running it. After Close it returns ErrClosed.
+// against the budget. Generate calls it before any model work; call it
+// yourself to show what will run before running it. After Close it returns
+// ErrClosed.
 //
 // Without Options.HostBudget the host budget is the memory available when
 // Resolve is called: called while a Generate runs, it counts what that run
@@ -347,6 +348,16 @@ func memSize(n int64) string {
 // earlier run's models, freed but not yet returned to the system) is
 // returned (debug.FreeOSMemory) and the memory available read again.
 func (p *Pipeline) Resolve(r Request) (Settings, error) {
+	s, err := p.settings(r)
+	if err != nil {
+		return s, err
+	}
+	return s, p.estimate(&s)
+}
+
+// settings is Resolve without the memory estimate: r's defaults filled in
+// and every field checked, the LoRAs against their experts.
+func (p *Pipeline) settings(r Request) (Settings, error) {
 	if err := p.usable(); err != nil {
 		return Settings{}, err
 	}
@@ -475,7 +486,7 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 		return s, requestErr("LoRAs", err)
 	}
 	p.warnLoRAExperts(s.LoRAs)
-	return s, p.estimate(&s)
+	return s, nil
 }
 
 // checkFields checks the fields of r whose faults the pipeline's own
@@ -926,9 +937,11 @@ func (p *Pipeline) planStagesWithin(budget int64, width, height int) (pipeline.S
 // *BudgetError for "device memory", with every model released.
 //
 // Generates on one Pipeline run one at a time: called while another runs,
-// Generate waits for it to return before it checks r (the memory estimate
-// needs the memory the other run frees) and starts; while it waits, the end
-// of ctx returns ctx's error (wrapped) and Close returns ErrClosed.
+// Generate checks r at once (a *RequestError does not wait), then waits for
+// the other to return before it estimates the memory (which needs the
+// memory the other run frees), checks out's writer (which the other may be
+// writing to) and starts; while it waits, the end of ctx returns ctx's
+// error (wrapped) and Close returns ErrClosed.
 //
 // The outputs (out's writer and callbacks) are called on the goroutine of
 // Generate, one at a time, between the steps of the run: a slow one slows
@@ -947,6 +960,13 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 	if f, ok := out.Video.(*video.File); ok && f == nil {
 		return requestErr("Output.Video", errors.New("wan22: Output.Video is a nil *video.File (did video.Create fail? check its error)"))
 	}
+	// A request that cannot run is refused now, not after the running
+	// Generate it would wait for: only the memory estimate needs the turn
+	// (and the writer, which the running Generate may be writing to, is
+	// checked on this one's turn).
+	if _, err := p.settings(r); err != nil {
+		return err
+	}
 	// The run stops when ctx ends, when Close is called, or when
 	// Output.Progress fails (g.stop).
 	run, stop, err := p.begin(ctx)
@@ -961,7 +981,7 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 		}
 	}()
 	defer stop(nil)
-	s, err := p.Resolve(r)
+	s, err := p.Resolve(r) // again: the files may have changed while this Generate waited
 	if err != nil {
 		return err
 	}

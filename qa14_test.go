@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -250,4 +251,62 @@ func TestGenerateReturnsMemory(t *testing.T) {
 	held := after - vmRSS()
 	t.Logf("resident: %d MiB before the run, %d MiB after it, of which %d MiB freed heap", before>>20, after>>20, held>>20)
 	require.Less(t, held, int64(8<<20), "the run's freed heap is still resident when Generate returns")
+}
+
+// TestGenerateRefusesWithoutWaiting: a request that cannot run (a frame
+// count that is not 4k+1, no image) is refused while another Generate
+// runs, without waiting for it: Generate waited for the
+// running one to return (a whole video, minutes to hours) before it checked
+// anything, so a GUI or a web service learnt of a typo only then, and
+// Resolve, which answers at once, may refuse a sound request for the memory
+// the running one holds. A sound request still waits its turn.
+func TestGenerateRefusesWithoutWaiting(t *testing.T) {
+	p := open(t, tiny)
+	started, release := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		var once bool
+		first <- p.Generate(context.Background(), tinyRequest(), Output{Frame: frames, Progress: func(Event) {
+			if !once {
+				once = true
+				close(started)
+				<-release // holds the turn
+			}
+		}})
+	}()
+	<-started
+	bad := tinyRequest()
+	bad.Frames = 6
+	noImage := tinyRequest()
+	noImage.Image = nil
+	for name, c := range map[string]struct {
+		r     Request
+		field string
+	}{
+		"frames":   {bad, "Frames"},
+		"no image": {noImage, "Image"},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- p.Generate(context.Background(), c.r, Output{Frame: frames}) }()
+		select {
+		case err := <-done:
+			var re *RequestError
+			require.ErrorAs(t, err, &re, name)
+			require.Equal(t, c.field, re.Field, name)
+		case <-time.After(10 * time.Second):
+			close(release)
+			t.Fatalf("%s: Generate waited for the running one to return before it refused the request", name)
+		}
+	}
+	// A sound request waits for its turn.
+	second := make(chan error, 1)
+	go func() { second <- p.Generate(context.Background(), tinyRequest(), Output{Frame: frames}) }()
+	select {
+	case err := <-second:
+		t.Fatalf("a sound request ran while another held the turn: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	require.NoError(t, <-first)
+	require.NoError(t, <-second)
 }
