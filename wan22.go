@@ -126,10 +126,12 @@ func (e *ModelError) Unwrap() error { return e.Err }
 // A Pipeline is safe for concurrent use by several goroutines (a GUI, a web
 // service's handlers): its methods may be called at any time, and
 // Generates run one at a time, in turn (each run needs the device and the
-// memory budget to itself): a Generate called while another runs waits for
-// it to return, or for its own context to end, or for Close. Close stops a
-// running Generate without waiting for it (it may be called from one of the
-// run's callbacks), and the device is released when that Generate returns.
+// memory budget to itself): a Generate called while another runs checks
+// its request at once (one that cannot run is refused without waiting),
+// then waits for it to return, or for its own context to end, or for
+// Close. Close stops a running Generate without waiting for it (it may be
+// called from one of the run's callbacks), and the device is released when
+// that Generate returns.
 type Pipeline struct {
 	models Models
 	o      Options
