@@ -1644,19 +1644,30 @@ func writeBenchOutputs(ctx context.Context, rep *benchreport.Report, f benchFlag
 	}
 	if f.jsonPath != "" {
 		if err := rep.WriteFile(f.jsonPath); err != nil {
-			return fmt.Errorf("writing %s: %w", f.jsonPath, err)
+			return reportWriteError("--json", f.jsonPath, err)
 		}
 		res.written(f.jsonPath)
 		fmt.Fprintln(stdout, "wrote", f.jsonPath)
 	}
 	if f.htmlPath != "" {
 		if err := benchreport.WriteAtomic(f.htmlPath, rep.WriteHTML); err != nil {
-			return fmt.Errorf("writing %s: %w", f.htmlPath, err)
+			return reportWriteError("--html", f.htmlPath, err)
 		}
 		res.written(f.htmlPath)
 		fmt.Fprintln(stdout, "wrote", f.htmlPath)
 	}
 	return nil
+}
+
+// reportWriteError is the error of a report (flagName, path) that could not
+// be written: the write's reason without the temporary file it names (the
+// report is written through one, which is gone), and for a full disk what
+// to do. The table printed above holds the results either way.
+func reportWriteError(flagName, path string, err error) error {
+	if what, note := diskFull(err); what != "" {
+		return fmt.Errorf("%s %s was not written: %s%s; the table above has the results: free some space, or write the report to another disk", flagName, path, what, note)
+	}
+	return fmt.Errorf("%s %s was not written: %w", flagName, path, pathless(err))
 }
 
 // reportLoRAs lists the bench's LoRAs for the report, in order, by their

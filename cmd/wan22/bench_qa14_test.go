@@ -395,3 +395,18 @@ func TestQA14SynthKindCase(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "-kind vae writes safetensors, not gguf")
 }
+
+// TestQA14ReportWriteError: a report that cannot be written (a full disk,
+// at the end of a bench of an hour) is said in words, with the flag, what
+// to do and that the table printed has the results, without the temporary
+// file it was written through: it said "writing r.json: write
+// .r.json.tmp-21667-3146669403: no space left on device".
+func TestQA14ReportWriteError(t *testing.T) {
+	full := fmt.Errorf("closing: %w", &os.PathError{Op: "write", Path: "out/.r.json.tmp-21667-3146669403", Err: syscall.ENOSPC})
+	require.EqualError(t, reportWriteError("--json", "out/r.json", full),
+		"--json out/r.json was not written: the disk became full (another program may have filled it); the table above has the results: free some space, or write the report to another disk")
+	denied := &os.PathError{Op: "open", Path: "out/.r.html.tmp-1-2", Err: syscall.EACCES}
+	err := reportWriteError("--html", "out/r.html", denied)
+	require.EqualError(t, err, "--html out/r.html was not written: permission denied")
+	require.ErrorIs(t, err, syscall.EACCES)
+}
