@@ -1189,6 +1189,11 @@ func materialize(ctx context.Context, dir string, files []synthFile, advice stri
 		fmt.Fprintf(stdout, "writing the synthetic %s to %s: %s, %s\n", j.role, j.path, formatGB(j.size), j.what)
 		start := time.Now()
 		theirs, err := writeSynthFile(ctx, dir, j)
+		if what, note := diskFull(err); what != "" && ctx.Err() == nil {
+			// The write's message names a temporary file that is gone.
+			return fmt.Errorf("the synthetic %s was not written to %s: %s while writing it%s, and nothing was left behind; %s",
+				j.role, dir, what, note, advice)
+		}
 		if err != nil {
 			return err
 		}

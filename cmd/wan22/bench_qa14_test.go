@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wan22/wan22"
+	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/benchreport"
 	"github.com/wan22/wan22/internal/plural"
@@ -409,4 +410,24 @@ func TestQA14ReportWriteError(t *testing.T) {
 	err := reportWriteError("--html", "out/r.html", denied)
 	require.EqualError(t, err, "--html out/r.html was not written: permission denied")
 	require.ErrorIs(t, err, syscall.EACCES)
+}
+
+// TestQA14SynthFileDiskFull: a synthetic file whose write fills the disk
+// (another program took the space the check saw) is said in words with
+// the bench's advice, and nothing is left; the bench printed the engine
+// writer's "write DIR/.synth-….wan22-bench-…/.synth-….tmp-…: no space
+// left on device".
+func TestQA14SynthFileDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	j := synthFile{role: "VAE", path: filepath.Join(dir, "synth-vae.safetensors"), kind: modelfile.KindWanVAE,
+		synthJob: synthJob{what: "VAE", size: 1000, write: func(path string) error {
+			if err := os.WriteFile(path+".tmp-1-2", make([]byte, 500), 0o644); err != nil {
+				return err
+			}
+			os.Remove(path + ".tmp-1-2")
+			return &os.PathError{Op: "write", Path: path + ".tmp-1-2", Err: syscall.ENOSPC}
+		}}}
+	err := materialize(t.Context(), dir, []synthFile{j}, "free some space, or give a --synth-dir elsewhere", io.Discard)
+	require.EqualError(t, err, "the synthetic VAE was not written to "+dir+": the disk became full while writing it (another program may have filled it), and nothing was left behind; free some space, or give a --synth-dir elsewhere")
+	require.Empty(t, dirEntries(t, dir))
 }
