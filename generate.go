@@ -191,8 +191,10 @@ type Output struct {
 	// Generate does not close it: on success call Close (which completes the
 	// file), on failure Abort.
 	Video video.Writer
-	// Frame receives every frame as it is decoded (i counts from 0). The
-	// image is reused for the next frame: copy it to keep it.
+	// Frame receives every frame as it is decoded (i counts from 0), after
+	// Video has written it: changing the image (drawing an overlay on a
+	// preview) does not change the video. The image is reused for the next
+	// frame: copy it to keep it.
 	Frame func(i int, img *image.RGBA) error
 	// Progress receives progress events. It returns no error; a panic in
 	// it stops the run as a failing output does.
@@ -1041,13 +1043,15 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 			if rgba, err = video.FrameRGBA(rgba, f, n, i, s.Height, s.Width); err != nil {
 				return p.nonFinite(err, first+i)
 			}
-			if out.Frame != nil {
-				if err := g.call("Frame", first+i, -1, func() error { return out.Frame(first+i, rgba) }); err != nil {
+			// The writer first: Frame may draw on the image (an overlay
+			// for a preview), which must not reach the video.
+			if out.Video != nil {
+				if err := g.call("Video", first+i, -1, func() error { return out.Video.WriteFrame(rgba) }); err != nil {
 					return err
 				}
 			}
-			if out.Video != nil {
-				if err := g.call("Video", first+i, -1, func() error { return out.Video.WriteFrame(rgba) }); err != nil {
+			if out.Frame != nil {
+				if err := g.call("Frame", first+i, -1, func() error { return out.Frame(first+i, rgba) }); err != nil {
 					return err
 				}
 			}

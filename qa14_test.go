@@ -8,10 +8,12 @@ import (
 	"context"
 	"image"
 	"image/color"
+	"image/draw"
 	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -309,4 +311,34 @@ func TestGenerateRefusesWithoutWaiting(t *testing.T) {
 	close(release)
 	require.NoError(t, <-first)
 	require.NoError(t, <-second)
+}
+
+// copyWriter is a video writer that keeps a copy of every frame's pixels.
+type copyWriter struct{ frames [][]uint8 }
+
+func (w *copyWriter) WriteFrame(img image.Image) error {
+	w.frames = append(w.frames, slices.Clone(img.(*image.RGBA).Pix))
+	return nil
+}
+func (w *copyWriter) Close() error { return nil }
+func (w *copyWriter) Abort() error { return nil }
+
+// TestFrameDrawingSparesVideo: a Frame callback that draws on its image
+// (an overlay on a preview: the image is the caller's until the next
+// frame) leaves the video as it was: Frame was called before Video with
+// the one image, and the video got the overlay.
+func TestFrameDrawingSparesVideo(t *testing.T) {
+	p := open(t, tiny)
+	plain := &copyWriter{}
+	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Video: plain}))
+	drawn := &copyWriter{}
+	var shown int
+	require.NoError(t, p.Generate(context.Background(), tinyRequest(), Output{Video: drawn, Frame: func(_ int, img *image.RGBA) error {
+		draw.Draw(img, image.Rect(0, 0, 8, 8), image.NewUniform(color.RGBA{255, 0, 0, 255}), image.Point{}, draw.Src)
+		shown++
+		return nil
+	}}))
+	require.Equal(t, 5, shown)
+	require.Len(t, plain.frames, 5)
+	require.Equal(t, plain.frames, drawn.frames, "the overlay reached the video")
 }
