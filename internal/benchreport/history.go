@@ -3,6 +3,7 @@ package benchreport
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -36,7 +37,7 @@ func SaveHistory(r *Report) (string, error) {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("bench history: %w", err)
+		return "", fmt.Errorf("the folder %s cannot be made: %w", dir, withoutPath(err))
 	}
 	base := r.Created.UTC().Format(historyStamp)
 	path := filepath.Join(dir, base+".json")
@@ -47,7 +48,8 @@ func SaveHistory(r *Report) (string, error) {
 		path = filepath.Join(dir, fmt.Sprintf("%s_%d.json", base, i)) // sorts after base.json
 	}
 	if err := r.WriteFile(path); err != nil {
-		return "", fmt.Errorf("bench history: %w", err)
+		// The error names the temporary file the report went through.
+		return "", fmt.Errorf("%s cannot be written: %w", path, withoutPath(err))
 	}
 	return path, rotateHistory(dir, HistoryKeep)
 }
@@ -107,4 +109,14 @@ func LoadHistory() ([]Report, error) {
 		}
 	}
 	return reps, nil
+}
+
+// withoutPath is err's reason without the path an *fs.PathError names
+// ("read-only file system" of "mkdir /x: read-only file system"), for a
+// message that names the file its own way.
+func withoutPath(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err
+	}
+	return err
 }

@@ -122,3 +122,41 @@ func TestQA14CompareNothingInCommon(t *testing.T) {
 		t.Errorf("got\n%s", got)
 	}
 }
+
+// TestQA14HistoryErrorWords: a report that cannot be kept in the bench
+// history says which folder or file failed and why, without the package's
+// prefix or the temporary file the report goes through: it said "bench
+// history: mkdir /home/ann/.cache: read-only file system".
+func TestQA14HistoryErrorWords(t *testing.T) {
+	dir := cacheHome(t)
+	// A file where the cache folder goes: the history folder cannot be made.
+	cache := filepath.Dir(filepath.Dir(dir))
+	if err := os.WriteFile(cache, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := SaveHistory(sample())
+	if err == nil || !strings.HasPrefix(err.Error(), "the folder "+dir+" cannot be made: ") || strings.Contains(err.Error(), "bench history") ||
+		strings.Count(err.Error(), cache) != 1 {
+		t.Errorf("SaveHistory = %v", err)
+	}
+	// A folder where the report goes: it cannot be written.
+	if err := os.Remove(cache); err != nil {
+		t.Fatal(err)
+	}
+	r := sample()
+	path := filepath.Join(dir, r.Created.UTC().Format(historyStamp)+".json")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(dir, 0o755)
+	if _, err := os.Create(filepath.Join(dir, "probe")); err == nil {
+		t.Skip("the folder can be written although read-only (root)")
+	}
+	_, err = SaveHistory(r)
+	if err == nil || err.Error() != path+" cannot be written: permission denied" {
+		t.Errorf("SaveHistory = %v", err)
+	}
+}
