@@ -37,7 +37,7 @@ func SaveHistory(r *Report) (string, error) {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("the folder %s cannot be made: %w", dir, withoutPath(err))
+		return "", fmt.Errorf("the bench history folder %s cannot be made: %w", dir, withoutPath(err))
 	}
 	base := r.Created.UTC().Format(historyStamp)
 	path := filepath.Join(dir, base+".json")
@@ -49,7 +49,7 @@ func SaveHistory(r *Report) (string, error) {
 	}
 	if err := r.WriteFile(path); err != nil {
 		// The error names the temporary file the report went through.
-		return "", fmt.Errorf("%s cannot be written: %w", path, withoutPath(err))
+		return "", fmt.Errorf("the bench history's %s cannot be written: %w", path, withoutPath(err))
 	}
 	return path, rotateHistory(dir, HistoryKeep)
 }

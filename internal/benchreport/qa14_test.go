@@ -124,8 +124,8 @@ func TestQA14CompareNothingInCommon(t *testing.T) {
 }
 
 // TestQA14HistoryErrorWords: a report that cannot be kept in the bench
-// history says which folder or file failed and why, without the package's
-// prefix or the temporary file the report goes through: it said "bench
+// history says which folder or file failed and why, without the system
+// call or the temporary file the report goes through: it said "bench
 // history: mkdir /home/ann/.cache: read-only file system".
 func TestQA14HistoryErrorWords(t *testing.T) {
 	dir := cacheHome(t)
@@ -135,7 +135,7 @@ func TestQA14HistoryErrorWords(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := SaveHistory(sample())
-	if err == nil || !strings.HasPrefix(err.Error(), "the folder "+dir+" cannot be made: ") || strings.Contains(err.Error(), "bench history") ||
+	if err == nil || !strings.HasPrefix(err.Error(), "the bench history folder "+dir+" cannot be made: ") || strings.Contains(err.Error(), "mkdir") ||
 		strings.Count(err.Error(), cache) != 1 {
 		t.Errorf("SaveHistory = %v", err)
 	}
@@ -156,7 +156,7 @@ func TestQA14HistoryErrorWords(t *testing.T) {
 		t.Skip("the folder can be written although read-only (root)")
 	}
 	_, err = SaveHistory(r)
-	if err == nil || err.Error() != path+" cannot be written: permission denied" {
+	if err == nil || err.Error() != "the bench history's "+path+" cannot be written: permission denied" {
 		t.Errorf("SaveHistory = %v", err)
 	}
 }
