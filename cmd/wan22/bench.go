@@ -357,7 +357,9 @@ func (f *benchFlags) check() (benchPlan, error) {
 			return p, err
 		}
 	}
-	if p.attention, err = checkAttention(f.attention, p.device); err != nil {
+	// The device as given, as i2v checks it: auto in a binary without
+	// CUDA is told so, not advised --device cuda.
+	if p.attention, err = checkAttention(f.attention, strings.ToLower(f.device)); err != nil {
 		return p, err
 	}
 	anyModel := f.high != "" || f.low != "" || f.textEncoder != "" || f.vae != ""

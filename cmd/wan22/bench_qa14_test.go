@@ -431,3 +431,20 @@ func TestQA14SynthFileDiskFull(t *testing.T) {
 	require.EqualError(t, err, "the synthetic VAE was not written to "+dir+": the disk became full while writing it (another program may have filled it), and nothing was left behind; free some space, or give a --synth-dir elsewhere")
 	require.Empty(t, dirEntries(t, dir))
 }
+
+// TestQA14AttentionAuto: bench --attention int8 without --device, in a
+// binary without CUDA, says that the binary has none, as i2v does; it said
+// "--device cpu computes attention in f32: use --attention bf16 or --device
+// cuda", of a --device the user did not give, advising one the binary
+// refuses.
+func TestQA14AttentionAuto(t *testing.T) {
+	saved := cudaAvailable
+	t.Cleanup(func() { cudaAvailable = saved })
+	cudaAvailable = func() bool { return false }
+	code, _, stderr := runBenchCtx(t.Context(), "--attention", "int8")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "wan22 bench: --attention int8: 8-bit attention needs the CUDA backend, and this binary was built without CUDA: build it with `make cuda`, or use --attention bf16\n")
+	code, _, stderr = runBenchCtx(t.Context(), "--attention", "fp8", "--device", "cpu")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "--device cpu computes attention in f32")
+}
