@@ -270,12 +270,18 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !p.tiny && !f.noHistory {
 		saveBenchHistory(rep, stdout, stderr)
 	}
-	completed := false
+	completed, failed := false, 0
 	for _, r := range rep.Runs {
 		if r.Status == benchreport.StatusFailed {
-			return 1
+			failed++
 		}
 		completed = completed || r.Status == benchreport.StatusOK
+	}
+	if failed > 0 {
+		// Said on standard error too: with the table in a file, the exit
+		// status alone said that something went wrong.
+		fmt.Fprintf(stderr, "wan22 bench: %d of %s failed (the table says why)\n", failed, plural.Count(len(rep.Runs), "run"))
+		return 1
 	}
 	if !completed {
 		fmt.Fprintln(stderr, "wan22 bench: no run completed: none fits in this memory (the table says what each needs)")

@@ -383,6 +383,22 @@ func TestQA14VideoDiskFull(t *testing.T) {
 	require.Contains(t, stdout, "failed: writing the run's video in the temporary folder "+tmp+", the disk became full (another program may have filled it): free some space there, or set TMPDIR to a folder on another disk\n")
 }
 
+// TestQA14FailedRunsSaid: a bench in which a run failed says so on standard
+// error as it ends with status 1; with the table in a file (> bench.txt) it
+// ended with status 1 and nothing on the screen.
+func TestQA14FailedRunsSaid(t *testing.T) {
+	isolateTemp(t)
+	saved := openGenerator
+	t.Cleanup(func() { openGenerator = saved })
+	openGenerator = func(ctx context.Context, models wan22.Models, o wan22.Options) (generator, error) {
+		p, err := wan22.Open(ctx, models, o)
+		return fullDiskGenerator{p}, err
+	}
+	code, stdout, stderr := runBenchCtx(t.Context(), "--frames", "1,5", "--no-history")
+	require.Equal(t, 1, code, stdout)
+	require.Equal(t, "wan22 bench: 2 of 2 runs failed (the table says why)\n", stderr)
+}
+
 // TestQA14SynthKindCase: -kind takes any case, as -type does (-type q4_k)
 // and bench's --solver and --device do; "-kind VAE" was refused as
 // 'unknown -kind "VAE": want one of dit, t5, vae'.
