@@ -464,3 +464,21 @@ func TestQA14AttentionAuto(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "--device cpu computes attention in f32")
 }
+
+// TestQA14SynthTrailingSpace: an OUT that ends in a space (a name copied
+// with the space after it) is refused with the name without it; synth
+// advised "name the file v.safetensors .safetensors" for "v.safetensors ".
+func TestQA14SynthTrailingSpace(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ kind, out, want string }{
+		{"vae", "v.safetensors ", `"` + filepath.Join(dir, "v.safetensors ") + `": the name ends in a space after its extension .safetensors: name the file ` + filepath.Join(dir, "v.safetensors") + "\n"},
+		{"dit", "d.GGUF\u00a0", `: the name ends in a space after its extension .GGUF: name the file ` + filepath.Join(dir, "d.GGUF") + "\n"},
+		{"dit", "d.txt ", ": -kind dit writes GGUF, which wants the extension .gguf: name the file " + filepath.Join(dir, "d.gguf") + "\n"},
+		{"dit", "d ", ": -kind dit writes GGUF, which wants the extension .gguf: name the file " + filepath.Join(dir, "d.gguf") + "\n"},
+	} {
+		code, _, stderr := runSynthCtx(t.Context(), "-kind", c.kind, filepath.Join(dir, c.out))
+		require.Equal(t, 2, code, stderr)
+		require.Contains(t, stderr, c.want)
+	}
+	require.Empty(t, dirEntries(t, dir))
+}

@@ -321,13 +321,18 @@ func checkSynthExt(kind, path string) error {
 		return nil
 	}
 	format := map[string]string{".gguf": "GGUF", ".safetensors": "safetensors"}[want]
+	if trimmed := strings.TrimRightFunc(path, unicode.IsSpace); trimmed != path && strings.EqualFold(filepath.Ext(trimmed), want) {
+		// "m.gguf " (a name copied with the space after it): not a file
+		// name to suggest an extension after.
+		return fmt.Errorf("%q: the name ends in a space after its extension %s: name the file %s", path, filepath.Ext(trimmed), trimmed)
+	}
 	if strings.EqualFold(ext, ".gguf") || strings.EqualFold(ext, ".safetensors") {
 		return fmt.Errorf("%s: -kind %s writes %s, not %s: name the file %s", path, kind,
 			format, strings.ToLower(ext[1:]), strings.TrimSuffix(path, ext)+want)
 	}
 	// The suggestion replaces an extension of letters and digits (x.txt,
 	// enc.bin) and keeps anything else (wan2.2-tiny); trailing dots go.
-	base := strings.TrimRight(path, ".")
+	base := strings.TrimRight(strings.TrimRightFunc(path, unicode.IsSpace), ".")
 	if e := filepath.Ext(base); len(e) > 1 && !strings.ContainsFunc(e[1:], func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
 		base = strings.TrimSuffix(base, e)
 	}
