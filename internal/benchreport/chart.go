@@ -189,6 +189,11 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		Torch:  r.torchLine(),
 		Memory: r.memoryTable(),
 	}
+	if len(names) == 0 {
+		// No run completed (the lines say so): empty axes would chart
+		// nothing.
+		page.Charts = nil
+	}
 	return htmlPage.Execute(w, page)
 }
 

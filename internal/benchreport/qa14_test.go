@@ -43,9 +43,11 @@ func TestQA14ReadTorchWords(t *testing.T) {
 }
 
 // TestQA14NoMemoryTableWithoutRuns: a report in which no run completed has
-// no memory table in the terminal's text or the HTML page; it had the
-// table's header line alone ("size  frames  budget  peak VRAM  …") under
-// the failed runs, and an empty "Memory and block swaps" table.
+// no memory table in the terminal's text or the HTML page, and no charts
+// on the page; it had the table's header line alone ("size  frames
+// budget  peak VRAM  …") under the failed runs, an empty "Memory and block
+// swaps" table, and two charts of empty axes from 0 to 1 (the page's
+// charts are a later fix than the tables').
 func TestQA14NoMemoryTableWithoutRuns(t *testing.T) {
 	r := sample()
 	for i := range r.Runs {
@@ -64,6 +66,9 @@ func TestQA14NoMemoryTableWithoutRuns(t *testing.T) {
 	if strings.Contains(page.String(), "Memory and block swaps") || strings.Contains(page.String(), "peak VRAM") {
 		t.Errorf("the page has a memory table:\n%s", page.String())
 	}
+	if strings.Contains(page.String(), "<svg") || !strings.Contains(page.String(), "no run completed") {
+		t.Errorf("the page has charts with nothing on them, or does not say that no run completed:\n%s", page.String())
+	}
 	// With a completed run, both have it.
 	text.Reset()
 	page.Reset()
@@ -74,7 +79,8 @@ func TestQA14NoMemoryTableWithoutRuns(t *testing.T) {
 	if err := r.WriteHTML(&page); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(text.String(), "\n\n") || !strings.Contains(text.String(), "peak VRAM") || !strings.Contains(page.String(), "<h2>Memory and block swaps</h2>") {
+	if !strings.Contains(text.String(), "\n\n") || !strings.Contains(text.String(), "peak VRAM") || !strings.Contains(page.String(), "<h2>Memory and block swaps</h2>") ||
+		strings.Count(page.String(), "<svg") != 2 {
 		t.Errorf("a report of completed runs lacks its memory table:\n%s\n%s", text.String(), page.String())
 	}
 }
