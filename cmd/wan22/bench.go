@@ -227,10 +227,10 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 0 {
 		return usageError(stderr, "bench", "unexpected arguments %q (every input is a flag)", fs.Args())
 	}
+	bar := newBenchBar(stderr) // the terminal itself, not a writer around it
 	// Every message prints the input paths quoted where displayName
 	// quotes them: the library's messages, and many of the bench's own,
 	// print them raw.
-	bar := newBenchBar(stderr) // the terminal itself, not a writer around it
 	stdout, stderr = displayWriter(stdout, f.inputPaths()), displayWriter(stderr, f.inputPaths())
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
