@@ -443,8 +443,8 @@ func (f *benchFlags) check() (benchPlan, error) {
 		}
 	}
 	if f.outVideo != "" {
-		if st, err := os.Stat(f.outVideo); err != nil || !st.IsDir() {
-			return p, fmt.Errorf("--out-video %s is not an existing folder: create it first", f.outVideo)
+		if err := checkExistingFolder("--out-video", f.outVideo, "the videos"); err != nil {
+			return p, err
 		}
 		if err := checkWritable(f.outVideo); err != nil {
 			return p, fmt.Errorf("--out-video %s: cannot write in the folder: %w", f.outVideo, err)
@@ -1103,8 +1103,19 @@ func (bm *benchModels) folder(f benchFlags, stdout io.Writer) (string, error) {
 // bench can write in it is checked when it has files to write there: a
 // folder it cannot write in serves a bench that reuses all of its files.
 func checkSynthDir(dir string) error {
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("--synth-dir %s is not an existing folder: create it first", dir)
+	return checkExistingFolder("--synth-dir", dir, "the synthetic model files")
+}
+
+// checkExistingFolder checks that the folder flag names, in which the bench
+// writes what (a plural), exists. A file of that name is said to be one:
+// "create it first" cannot be done with the file in the way.
+func checkExistingFolder(flag, dir, what string) error {
+	st, err := os.Stat(dir)
+	if err == nil && !st.IsDir() {
+		return fmt.Errorf("%s %s is a file, not a folder: give a folder for %s", flag, dir, what)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s is not an existing folder: create it first", flag, dir)
 	}
 	return nil
 }

@@ -136,6 +136,9 @@ func TestBenchSynthDirMissing(t *testing.T) {
 			args = append(args, "--frames", "5", "--size", "32x16", "--no-history", "--synth-dir", dir)
 			code, stdout, stderr := runBenchCtx(context.Background(), args...)
 			want := "wan22 bench: --synth-dir " + dir + " is not an existing folder: create it first"
+			if dir == file { // TestQA14BenchFolderIsFile
+				want = "wan22 bench: --synth-dir " + dir + " is a file, not a folder: give a folder"
+			}
 			if code != 2 || stdout != "" || !strings.HasPrefix(stderr, want) {
 				t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and %q", args, code, stdout, stderr, want)
 			}
