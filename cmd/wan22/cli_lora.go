@@ -40,7 +40,10 @@ func addLoRAFlags(fs *flag.FlagSet, into *[]wan22.LoRA) {
 }
 
 // parseLoRA reads a --lora* value, FILE or FILE:STRENGTH, for the expert e
-// (splitLoRA says which).
+// (splitLoRA says which). An empty file name ("", ":0.5") is no error here:
+// the flag package would put its own words before it ('invalid value "" for
+// flag -lora: …'), so checkLoRAFiles says it, as i2v and bench check the
+// flags before reading any file.
 func parseLoRA(v string, e wan22.LoRAExpert) (wan22.LoRA, error) {
 	path, strength, err := splitLoRA(v, runtime.GOOS, fileExists)
 	l := wan22.LoRA{Path: path, Strength: strength, Expert: e}
@@ -48,7 +51,7 @@ func parseLoRA(v string, e wan22.LoRAExpert) (wan22.LoRA, error) {
 		return l, err
 	}
 	if l.Path == "" {
-		return l, errors.New("want FILE or FILE:STRENGTH: the file name is empty")
+		return l, nil
 	}
 	if err := checkFloat("strength", l.Strength, -pipeline.MaxLoRAStrength, pipeline.MaxLoRAStrength); err != nil {
 		return l, err
@@ -212,6 +215,13 @@ func sharedExpert(a, b wan22.LoRAExpert) (wan22.LoRAExpert, bool) {
 // one LoRA values print in logs) gets the colon to use.
 func checkLoRAFile(l wan22.LoRA) error {
 	name := loraFlag(l.Expert)
+	if l.Path == "" {
+		typed := `""` // the value as given: "" or :STRENGTH
+		if l.Strength != 1 {
+			typed = strconv.Quote(":" + strconv.FormatFloat(l.Strength, 'g', -1, 64))
+		}
+		return fmt.Errorf("%s %s: the file name is empty: give a LoRA file, optionally with a strength: %s style.safetensors:0.8", name, typed, name)
+	}
 	if fileExists(l.Path) {
 		return nil
 	}
