@@ -34,6 +34,9 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 	if err := checkNameChars(flagName, path); err != nil {
 		return err
 	}
+	if err := checkTrailingSpace(flagName, path, kind); err != nil {
+		return err
+	}
 	if err := checkOutputName(flagName, path, runtime.GOOS); err != nil {
 		return err
 	}
@@ -68,6 +71,40 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 		return fmt.Errorf("%s %s: cannot write in the folder %s: %w", flagName, path, dir, err)
 	}
 	return nil
+}
+
+// checkTrailingSpace refuses, on every system, an output name (the last
+// element of path, which flagName gives) that ends in a space, a no-break
+// space too: a name copied with the space after it ("r.json "), which would
+// make a file or folder whose name shows no space and which a shell can
+// hardly name (Windows drops the space: checkOutputName). The message
+// quotes the name, so that the space shows, and gives it without the
+// space, in synth's words (checkSynthExt): '--json "r.json ": the name ends
+// in a space after its extension .json: name the file r.json'.
+func checkTrailingSpace(flagName, path string, kind outputKind) error {
+	name := strings.TrimRightFunc(path, func(r rune) bool { return r < utf8.RuneSelf && os.IsPathSeparator(byte(r)) })
+	trimmed := strings.TrimRightFunc(name, unicode.IsSpace)
+	if trimmed == name {
+		return nil
+	}
+	quoted := `"` + path + `"`
+	if strings.ContainsFunc(path, func(r rune) bool { return r == '"' || !unicode.IsPrint(r) }) {
+		quoted = strconv.Quote(path) // a no-break space shows as \u00a0
+	}
+	if trimmed == "" || os.IsPathSeparator(trimmed[len(trimmed)-1]) {
+		return fmt.Errorf("%s %s: the name is only spaces: choose a name", flagName, quoted)
+	}
+	spaces := "a space"
+	if utf8.RuneCountInString(name[len(trimmed):]) > 1 {
+		spaces = "spaces"
+	}
+	what, after := "file", ""
+	if kind == newFolder {
+		what = "folder"
+	} else if ext := filepath.Ext(trimmed); ext != "" {
+		after = " after its extension " + ext
+	}
+	return fmt.Errorf("%s %s: the name ends in %s%s: name the %s %s", flagName, quoted, spaces, after, what, trimmed)
 }
 
 // tildeAdvice says what to write instead of path, given by flagName, when
@@ -336,7 +373,11 @@ func checkOutputName(flagName, path, goos string) error {
 		return fmt.Errorf("%s %s: Windows does not allow %q in a file name: choose another name", flagName, path, name[i:i+1])
 	}
 	if last := name[len(name)-1]; last == '.' || last == ' ' {
-		return fmt.Errorf("%s %s: Windows drops a dot or space at the end of a file name, so the output would not get this name: remove it", flagName, path)
+		fix := "choose another name"
+		if stem := strings.TrimRight(name, ". "); stem != "" {
+			fix = "name it " + strings.TrimRight(strings.TrimRight(path, `\/`), ". ")
+		}
+		return fmt.Errorf("%s %s: Windows drops a dot or space at the end of a file name, so the output would not get this name: %s", flagName, path, fix)
 	}
 	return nil
 }
