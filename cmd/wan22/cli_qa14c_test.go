@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/wan22/wan22"
 )
 
 // TestQA14BenchFolderIsFile: --out-video or --synth-dir naming an existing
@@ -112,4 +118,86 @@ func TestQA14OutputTrailingSpace(t *testing.T) {
 	} {
 		require.EqualError(t, checkOutputName("--out", path, "windows"), want, "%q", path)
 	}
+}
+
+// signalStderr is the standard error as main hands it to a command
+// (watchBroken, then helpTo) over a file the test reads back, with the
+// signal handler of a command (interruptContextFor) writing to it as
+// commandContext's does to the real one. It skips on Windows.
+func signalStderr(t *testing.T) (stderr io.Writer, ctx context.Context, read func() string) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("a process cannot send itself a signal on Windows")
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	w := watchBroken(f)
+	ctx, stop := interruptContextFor(w, func(int) {}, func(os.Signal) time.Duration { return 0 })
+	t.Cleanup(stop)
+	return helpTo{w, io.Discard}, ctx, func() string {
+		b, err := os.ReadFile(f.Name())
+		require.NoError(t, err)
+		return string(b)
+	}
+}
+
+// TestQA14SignalEndsProgressLine: a Ctrl-C while a progress line is shown
+// on the terminal (i2v's bar, bench's and synth's line) says
+// "wan22: interrupted; …" on a line of its own, the progress line ended
+// before it (the last progress stays, saying how far the run got); it was
+// printed on the progress line, after its text. The signal handler runs on
+// its own goroutine: the standard error's writer, which both write
+// through, keeps what is on the line. A message written after a progress
+// line is redrawn (the command's "wan22 i2v: interrupted; nothing was
+// written") starts on a line of its own too, and the bar's own newline
+// that ends it later leaves no empty line.
+func TestQA14SignalEndsProgressLine(t *testing.T) {
+	const msg = "wan22: interrupted; stopping and removing the partial output (Ctrl-C again to quit at once)\n"
+
+	t.Run("i2v", func(t *testing.T) {
+		stderr, ctx, read := signalStderr(t)
+		r := newReporter(io.Discard, stderr, false)
+		r.tty, r.line.vt = true, true // as on a terminal
+		r.event(wan22.Event{Stage: wan22.HighNoise, Step: 3, Steps: 40, Elapsed: time.Second})
+		interruptSelf(t)
+		waitCancelled(t, ctx)
+		// Another step ends as the run stops, then the command fails.
+		r.event(wan22.Event{Stage: wan22.HighNoise, Step: 4, Steps: 40, Elapsed: 2 * time.Second})
+		fmt.Fprintf(stderr, "wan22 i2v: interrupted; nothing was written\n")
+		require.Equal(t, "\r\033[Khigh-noise 3/40  elapsed 1s\n"+msg+
+			"\r\033[Khigh-noise 4/40  elapsed 2s\nwan22 i2v: interrupted; nothing was written\n", read())
+	})
+
+	t.Run("bar ended after", func(t *testing.T) {
+		stderr, ctx, read := signalStderr(t)
+		r := newReporter(io.Discard, stderr, false)
+		r.tty, r.line.vt = true, true
+		r.event(wan22.Event{Stage: wan22.HighNoise, Step: 3, Steps: 40, Elapsed: time.Second})
+		interruptSelf(t)
+		waitCancelled(t, ctx)
+		r.warn("something") // ends the bar first, which the signal ended
+		require.Equal(t, "\r\033[Khigh-noise 3/40  elapsed 1s\n"+msg+"wan22 i2v: warning: something\n", read())
+	})
+
+	t.Run("bench", func(t *testing.T) {
+		defer func(old func(io.Writer) bool) { benchIsTerminal = old }(benchIsTerminal)
+		benchIsTerminal = func(io.Writer) bool { return true }
+		stderr, ctx, read := signalStderr(t)
+		bar := newBenchBar(stderr)
+		bar.show("96x64, 1 frame, VRAM all: high-noise 1/4")
+		interruptSelf(t)
+		waitCancelled(t, ctx)
+		fmt.Fprintf(bar.clearing(stderr), "wan22 bench: interrupted\n")
+		require.Equal(t, "\r\033[K96x64, 1 frame, VRAM all: high-noise 1/4\n"+msg+"\r\033[K\rwan22 bench: interrupted\n", read())
+	})
+
+	t.Run("no line", func(t *testing.T) {
+		stderr, ctx, read := signalStderr(t)
+		fmt.Fprintf(stderr, "a message\n")
+		interruptSelf(t)
+		waitCancelled(t, ctx)
+		fmt.Fprintf(stderr, "\n")
+		require.Equal(t, "a message\n"+msg+"\n", read())
+	})
 }

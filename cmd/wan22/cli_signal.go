@@ -26,8 +26,12 @@ import (
 // leaves, when it leaves one (quitDeadline: Windows closing the console).
 // Call the CancelFunc when the command ends: it stops catching the signals,
 // so a later Ctrl-C kills the process the usual way.
+//
+// The messages go to the standard error through the state of its line that
+// main's writer of it keeps (watchBroken), so that a progress line shown
+// there is ended before them (lineState).
 func commandContext() (context.Context, context.CancelFunc) {
-	return interruptContext(os.Stderr, os.Exit)
+	return interruptContext(brokenWriter{os.Stderr, lineOf(os.Stderr)}, os.Exit)
 }
 
 // interruptContext is commandContext with the writer of its messages and the
@@ -177,14 +181,21 @@ var (
 // delivery never blocks, so nothing needs to read it), so that broken writes
 // fail instead of killing the process; a broken pipe to a child (ffmpeg) is
 // reported by the write that failed, as before.
+//
+// The writer also keeps what the progress lines drawn on w have left on its
+// current line, shared by every writer of w (lineOf), so that a message
+// written there never follows a progress line on the same line (lineState).
 func watchBroken(w *os.File) io.Writer {
 	brokenOnce.Do(func() { signal.Notify(pipes, syscall.SIGPIPE) })
-	return brokenWriter{w}
+	return brokenWriter{w, lineOf(w)}
 }
 
 // brokenWriter is watchBroken's writer. It has the file's Stat, by which the
 // progress display tells a terminal (i2v.go newReporter).
-type brokenWriter struct{ f *os.File }
+type brokenWriter struct {
+	f    *os.File
+	line *lineState // the file's line, shared by its writers
+}
 
 // Stat is the file's.
 func (b brokenWriter) Stat() (os.FileInfo, error) { return b.f.Stat() }
@@ -194,11 +205,83 @@ func (b brokenWriter) Stat() (os.FileInfo, error) { return b.f.Stat() }
 func (b brokenWriter) Fd() uintptr { return b.f.Fd() }
 
 func (b brokenWriter) Write(p []byte) (int, error) {
-	n, err := b.f.Write(p)
+	return b.line.write(fileWriter{b.f}, p)
+}
+
+// fileWriter writes to f, marking the output broken (markOutputBroken)
+// when its reader has gone.
+type fileWriter struct{ f *os.File }
+
+func (w fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
 	if err != nil && isBrokenPipe(err) {
 		markOutputBroken()
 	}
 	return n, err
+}
+
+// lineState is what the progress lines drawn on a terminal (i2v's bar,
+// bench's and synth's line: barLine) have left on its current line, kept by
+// the writer of the file (brokenWriter) for all who write there: the
+// command, its reporter, and the signal handler, which says
+// "wan22: interrupted; …" from a goroutine of its own while the reporter
+// may be drawing. A progress line is drawn over itself by a write that
+// starts with \r and ends without a newline; a write that starts with
+// anything else while one is shown is a message, which would follow the
+// progress text on its line, so the line is ended first ("\n": the last
+// progress stays on the screen, saying how far the run got). The reporter
+// does not know that its line was ended: the newline alone with which it
+// ends the line later (reporter.endBar) is dropped, as it would leave an
+// empty line, until the progress line is drawn again. The mutex makes each
+// write whole and the state that of the bytes written, in their order.
+type lineState struct {
+	mu    sync.Mutex
+	shown bool // a progress line is on the current line, not ended
+	ended bool // a progress line was ended for a message: its own "\n" is dropped
+}
+
+// write writes p to w, ending a progress line shown first when p is a
+// message (see lineState). A nil l writes p as it is.
+func (l *lineState) write(w io.Writer, p []byte) (int, error) {
+	if l == nil || len(p) == 0 {
+		return w.Write(p)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.ended && string(p) == "\n":
+		l.ended = false
+		return len(p), nil
+	case l.shown && p[0] != '\r' && p[0] != '\n':
+		if _, err := w.Write([]byte{'\n'}); err != nil {
+			return 0, err
+		}
+		l.ended = true
+	}
+	n, err := w.Write(p)
+	last := p[len(p)-1]
+	l.shown = p[0] == '\r' && last != '\n' && last != '\r'
+	if p[0] == '\r' {
+		l.ended = false // drawn again: its owner ends it
+	}
+	return n, err
+}
+
+var (
+	linesMu sync.Mutex
+	lines   = map[*os.File]*lineState{}
+)
+
+// lineOf is the state of f's line, one for all the writers of f.
+func lineOf(f *os.File) *lineState {
+	linesMu.Lock()
+	defer linesMu.Unlock()
+	l := lines[f]
+	if l == nil {
+		l = &lineState{}
+		lines[f] = l
+	}
+	return l
 }
 
 // markOutputBroken cancels the running command (once).
