@@ -94,6 +94,7 @@ static const char* kEntries[] = {
     "attn_b128_w12_s3gt_bf16",  // sm90a, warp-specialized, TMA loads from tensor maps
     "attn_b128_w12_s3gtr_bf16",  // the same, Q in registers
     "attn_b128n176_w12_s2gt_bf16",  // sm90a TMA, 176-key tiles, two slots per ring
+    "attn_b256n128_w12_s2gtr_bf16", "attn_b512n128_w12_s2gtr_bf16",  // sm90a TMA, Q in registers, 2 / 4 query tiles
     "attn8_b128_w8_s3_bf16", "attn8_b128_w8_s3_f32", "attn8_b128_w4_s3_bf16", "attn8_b128_w4_s3_f32",
     "attn8_b256_w8_s3_bf16", "attn8_b256_w8_s3_f32",  // kernels/attention8.ptx (INT8, mma.sync)
     "attn8f_b128_w8_s3_bf16", "attn8f_b128_w8_s3_f32", "attn8f_b128_w4_s3_bf16", "attn8f_b128_w4_s3_f32",
@@ -126,6 +127,8 @@ static Variant parse_entry(const char* name) {
     }
     if (sscanf(name, "attn_b%dn%d_w%d_s%d%31s", &v.bm, &v.bn, &v.warps, &v.stages, rest) == 5) {
         v.smem = v.bm * 256 + v.stages * v.bn * 512 + 256;  // sm90a TMA: Q, K and V rings of BN-key slots, mbarriers
+        // BM > 128: BM / 128 query tiles per CTA, one 128-row Q tile, then the epilogue's staging after the mbarriers
+        if (v.bm > 128) v.smem = 128 * 256 + v.stages * v.bn * 512 + 128 + 8 * 16 * 72 * 2;
         v.tma = 1;
         return v;
     }

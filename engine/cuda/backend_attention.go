@@ -17,6 +17,7 @@ type flashKernel struct {
 	module string
 	name   string
 	bm, bn int // query rows per CTA, keys per K/V tile (the TMA maps' box rows for k and v)
+	qbox   int // the q tensor map's box rows (flashSpec.qBox)
 	warps  int
 	smem   int
 	tma    bool // q, k and v go as TMA tensor maps (flashSpec.tma)
@@ -123,8 +124,8 @@ func (b *Backend) pickFlash(mod string, short bool) (*flashKernel, error) {
 		}
 		if s.tma {
 			// A driver without cuTensorMapEncodeTiled (before CUDA 12) refuses this; the next entry point runs.
-			// The probe's boxes are the kernel's: bm rows for q, bn for k and v.
-			_, err := bf16TensorMap(Mem{Ptr: 1 << 20}, flashHeadDim, 1, 2*flashHeadDim, 64, s.bm)
+			// The probe's boxes are the kernel's: qBox rows for q, bn for k and v.
+			_, err := bf16TensorMap(Mem{Ptr: 1 << 20}, flashHeadDim, 1, 2*flashHeadDim, 64, s.qBox())
 			if err == nil {
 				_, err = bf16TensorMap(Mem{Ptr: 1 << 20}, flashHeadDim, 1, 2*flashHeadDim, 64, s.bn)
 			}
@@ -137,7 +138,7 @@ func (b *Backend) pickFlash(mod string, short bool) (*flashKernel, error) {
 				return err
 			}
 		}
-		f = &flashKernel{k: k, module: mod, name: s.name, bm: s.bm, bn: s.bn, warps: s.warps, smem: s.smem, tma: s.tma}
+		f = &flashKernel{k: k, module: mod, name: s.name, bm: s.bm, bn: s.bn, qbox: s.qBox(), warps: s.warps, smem: s.smem, tma: s.tma}
 		return nil
 	})
 	return f, err
@@ -280,7 +281,7 @@ func (b *Backend) Attention(qq, kk, vv engine.Tensor, o engine.AttentionOpts) en
 }
 
 // flashTMA launches a TMA flash kernel on q, k, v (qkv, bf16 [rows, heads·128], dense): each goes as a tensor
-// map of boxes of 64 columns × 128 rows (k and v: × the kernel's key tile, f.bn) whose extent is its valid rows
+// map of boxes of 64 columns × 128 rows (q: f.qbox; k and v: the kernel's key tile, f.bn) whose extent is its valid rows
 // (lq for q, keys for k and v), so that the kernel reads the tails as zeros. Runs on the CUDA goroutine.
 func (b *Backend) flashTMA(f *flashKernel, out Mem, qkv [3]Mem, lq, keys, heads int, scale float32) error {
 	cols := heads * flashHeadDim
@@ -288,7 +289,7 @@ func (b *Backend) flashTMA(f *flashKernel, out Mem, qkv [3]Mem, lq, keys, heads 
 	for i, rows := range []int{lq, keys, keys} {
 		box := f.bn
 		if i == 0 {
-			box = f.bm
+			box = f.qbox
 		}
 		var err error
 		if maps[i], err = bf16TensorMap(qkv[i], cols, rows, 2*cols, 64, box); err != nil {

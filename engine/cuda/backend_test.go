@@ -393,6 +393,7 @@ func TestFlashEntryPoints(t *testing.T) {
 		"attn_b128_w8_s2g_bf16": 163840, "attn_b128_w8_s3g_bf16": 229376,
 		"attn_b128_w12_s3gp_bf16": 229632, "attn_b128_w12_s3gq_bf16": 229632, "attn_b128_w12_s3gt_bf16": 229632,
 		"attn_b128_w12_s3gtr_bf16": 229632, "attn_b128n176_w12_s2gt_bf16": 213248,
+		"attn_b256n128_w12_s2gtr_bf16": 182400, "attn_b512n128_w12_s2gtr_bf16": 182400,
 	}
 	for _, mod := range []string{flashModulePortable, flashModuleSM90a} {
 		all := flashCandidates(mod, nil)

@@ -41,6 +41,10 @@ type flashSpec struct {
 	// qreg marks the TMA kernel that holds Q in registers (s3gtr); it takes the other TMA kernels' arguments and
 	// launches as they do, so only the name check (kernel_table_test.go) reads it.
 	qreg bool
+	// qtiles (sm90a TMA kernels with qreg) is the number of 128-row query tiles a CTA runs one after the
+	// other (bm = 128·qtiles), so that the producer loads the next tile's Q and first K/V tiles under the last
+	// tiles and the epilogue of the one before; 0 means one.
+	qtiles int
 	// smem is the dynamic shared memory in bytes.
 	smem int
 	// long and short rank the entry for long key sequences (self-attention) and for short ones (up to
@@ -65,21 +69,35 @@ type flashSpec struct {
 //     thread's TMA copies; the TMA kernels need a driver with cuTensorMapEncodeTiled), s3gtr (s3gt with Q in
 //     registers: its Q·Kᵀ reads only K from shared memory; ahead of s3gt by 1–3 % over 512 keys, level on
 //     self-attention), s3gq (s3gt fed by cp.async), s3g, s2g (160 KiB instead of 224).
+//     For short keys (cross-attention over 512 text tokens) attn_b<128·Q>n128_w12_s2gtr_bf16 come first: s3gtr
+//     over Q = 4 or 2 query tiles per CTA (qtiles) with two K and two V slots, the producer loading the next
+//     tile's Q and first K/V under the one before: b512 410–417 TFLOP/s at 32760 × 512 and 75600 × 512 against
+//     n176's 377–405 and cuDNN's 508–560 (fourteenth session); on long keys they lose (533–551 against 571–619).
 //
 // kernel_table_test.go checks that the table and the PTX list the same bf16 entry points and that each
 // name spells its fields.
 var flashTable = []flashSpec{
-	{module: flashModuleSM90a, name: "attn_b128n176_w12_s2gt_bf16", headDim: 128, bm: 128, bn: 176, warps: 12, stages: 2, producer: true, tma: true, smem: 128*256 + 2*2*176*256 + 256, long: 1, short: 1},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gt_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, tma: true, smem: 128*256 + 3*64<<10 + 256, long: 2, short: 3},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gtr_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, tma: true, qreg: true, smem: 128*256 + 3*64<<10 + 256, long: 3, short: 2},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gq_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 4, short: 4},
-	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, bn: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 5, short: 5},
-	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, bn: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 6, short: 6},
-	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 7, short: 7},
+	{module: flashModuleSM90a, name: "attn_b128n176_w12_s2gt_bf16", headDim: 128, bm: 128, bn: 176, warps: 12, stages: 2, producer: true, tma: true, smem: 128*256 + 2*2*176*256 + 256, long: 1, short: 3},
+	{module: flashModuleSM90a, name: "attn_b512n128_w12_s2gtr_bf16", headDim: 128, bm: 512, bn: 128, warps: 12, stages: 2, producer: true, tma: true, qreg: true, qtiles: 4, smem: qtilesSmem(2, 128), long: 8, short: 1},
+	{module: flashModuleSM90a, name: "attn_b256n128_w12_s2gtr_bf16", headDim: 128, bm: 256, bn: 128, warps: 12, stages: 2, producer: true, tma: true, qreg: true, qtiles: 2, smem: qtilesSmem(2, 128), long: 9, short: 2},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gt_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, tma: true, smem: 128*256 + 3*64<<10 + 256, long: 2, short: 5},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gtr_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, tma: true, qreg: true, smem: 128*256 + 3*64<<10 + 256, long: 3, short: 4},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gq_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 4, short: 6},
+	{module: flashModuleSM90a, name: "attn_b128_w8_s3g_bf16", headDim: 128, bm: 128, bn: 128, warps: 8, stages: 3, smem: 128*256 + 3*64<<10, long: 5, short: 7},
+	{module: flashModuleSM90a, name: "attn_b128_w8_s2g_bf16", headDim: 128, bm: 128, bn: 128, warps: 8, stages: 2, smem: 128*256 + 2*64<<10, long: 6, short: 8},
+	{module: flashModuleSM90a, name: "attn_b128_w12_s3gp_bf16", headDim: 128, bm: 128, bn: 128, warps: 12, stages: 3, producer: true, smem: 128*256 + 3*64<<10 + 256, long: 7, short: 9},
 	{module: flashModulePortable, name: "attn_b256_w8_s3_bf16", headDim: 128, bm: 256, bn: 64, warps: 8, stages: 3, smem: 3*32<<10 + 256*256, long: 1, short: 2},
 	{module: flashModulePortable, name: "attn_b128_w4_s2_bf16", headDim: 128, bm: 128, bn: 64, warps: 4, stages: 2, smem: 2*32<<10 + 128*256, long: 2, short: 1},
 	{module: flashModulePortable, name: "attn_b128_w8_s2_bf16", headDim: 128, bm: 128, bn: 64, warps: 8, stages: 2, smem: 2 * 32 << 10, long: 3, short: 3},
 }
+
+// qBox is the row count of the q tensor map's box for a TMA entry point: one query tile of bm / qtiles rows.
+func (s flashSpec) qBox() int { return s.bm / max(s.qtiles, 1) }
+
+// qtilesSmem is the dynamic shared memory of an entry point with several query tiles per CTA (flashSpec.qtiles):
+// one 128-row Q tile, rings of `slots` K and V slots of bn keys, the mbarriers (rounded to 128 bytes) and the
+// epilogue's staging (eight warps × 16 rows × (64 + 8) bf16), which the one-tile kernels do in Q's tile.
+func qtilesSmem(slots, bn int) int { return 128*256 + slots*2*bn*256 + 128 + 8*16*72*2 }
 
 // flashModulesFor lists the modules the backend tries, in order, on a device of compute capability
 // major.minor: the Hopper one first on 9.0 (sm_90a code runs on exactly that) unless portable asks for the

@@ -61,8 +61,11 @@ func TestFlashTableMatchesPTX(t *testing.T) {
 			}
 		}
 		tile := fmt.Sprintf("b%d", s.bm)
-		if s.module == flashModuleSM90a && s.bn != 128 {
+		if s.module == flashModuleSM90a && (s.bn != 128 || s.qtiles > 1) {
 			tile += fmt.Sprintf("n%d", s.bn)
+		}
+		if s.qtiles > 1 && (!s.qreg || s.bm != 128*s.qtiles) {
+			t.Errorf("%s: %d query tiles per CTA need Q in registers and bm = 128·qtiles (bm %d, qreg %v)", s.name, s.qtiles, s.bm, s.qreg)
 		}
 		if ok, _ := regexp.MatchString(fmt.Sprintf(`^attn_%s_w%d_s%d%s_bf16$`, tile, s.warps, s.stages, variant), s.name); !ok {
 			t.Errorf("%s: the name does not spell bm %d, bn %d, warps %d, stages %d, producer %v, tma %v, qreg %v", s.name, s.bm, s.bn, s.warps, s.stages, s.producer, s.tma, s.qreg)
@@ -79,6 +82,8 @@ func TestFlashTableMatchesPTX(t *testing.T) {
 		// Shared memory from the kernels' layouts (see flashTable).
 		var want int
 		switch {
+		case s.module == flashModuleSM90a && s.qtiles > 1:
+			want = 32<<10 + s.stages*2*s.bn*256 + 128 + 8*16*72*2 // Q, the rings, the mbarriers, the epilogue's staging
 		case s.module == flashModuleSM90a && s.producer:
 			want = 32<<10 + s.stages*2*s.bn*256 + 256 // Q, then stages of K and V tiles, then the mbarriers
 		case s.module == flashModuleSM90a:
@@ -115,7 +120,11 @@ func TestFlashPick(t *testing.T) {
 		wantErrSubstrs string
 	}{
 		{9, 0, false, 128, long, h100, flashModuleSM90a, "attn_b128n176_w12_s2gt_bf16", ""},
-		{9, 0, false, 128, short, h100, flashModuleSM90a, "attn_b128n176_w12_s2gt_bf16", ""},
+		{9, 0, false, 128, short, h100, flashModuleSM90a, "attn_b512n128_w12_s2gtr_bf16", ""},
+		{9, 0, false, 128, border, h100, flashModuleSM90a, "attn_b512n128_w12_s2gtr_bf16", ""},
+		{9, 0, false, 128, border + 1, h100, flashModuleSM90a, "attn_b128n176_w12_s2gt_bf16", ""},
+		// Four query tiles per CTA need 178.1 KiB: short keys still take them where n176 does not fit.
+		{9, 0, false, 128, short, 200 << 10, flashModuleSM90a, "attn_b512n128_w12_s2gtr_bf16", ""},
 		// Less than n176's 208.25 KiB: s3gt's 224.25 KiB does not fit either.
 		{9, 0, false, 128, long, 208 << 10, flashModuleSM90a, "attn_b128_w8_s2g_bf16", ""},
 		{9, 0, true, 128, long, h100, flashModulePortable, "attn_b256_w8_s3_bf16", ""},

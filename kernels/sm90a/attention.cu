@@ -101,7 +101,7 @@ __device__ __forceinline__ void produce_rows(uint32_t dst, const bf16* __restric
 // per-tile costs of the softmax (row maxima across the four threads of a row, the rescale test, the barriers and
 // mbarrier waits) are spread over 37 % more keys: 4–8 % faster than s3gt at 32760² and 75600² (tuning note 12).
 template <class OUT, int STAGES, int PREGS = 0, int CREGS = 0, int PWARPS = 4, bool TMA = false, bool QREG = false,
-          int KN = 128, int RING = 3, bool ONEP = QREG>
+          int KN = 128, int RING = 3, bool ONEP = QREG, int NQT = 1>
 __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out, const bf16* __restrict__ q,
                                               const bf16* __restrict__ k, const bf16* __restrict__ v, int lq,
                                               int lkv, int q_stride, int k_stride, int v_stride, int o_stride,
@@ -117,23 +117,31 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     static_assert((KN == 128 && RING == 3) || TMA, "other key tiles and rings: the TMA kernel");
     static_assert(!QREG || ONEP, "Q in registers leaves room for one P buffer only");
     static_assert(!QREG || KN == 128, "Q in registers: 128-key tiles only (wgmma_rs_k has the m64n128 shape; n176 spills)");
+    static_assert(NQT == 1 || QREG, "several query tiles per CTA: Q in registers (its shared tile is free after load_q)");
     constexpr int KT_BYTES = KN * HD * 2;  // one K or V slot
     extern __shared__ __align__(1024) uint8_t smem[];
     const uint32_t sbase = shared_addr(smem);
     if (sbase & 1023) __trap();  // the swizzle atoms must start on 1024-byte boundaries
     // warp and wg count the consumer warps (WS: the producer's are -4 … -1, warpgroup -1).
     const int tid = threadIdx.x, lane = tid & 31, warp = (tid >> 5) - (WS ? 4 : 0), wg = warp >> 2;
-    const int m0 = blockIdx.x * BM;
+    // NQT > 1: the CTA runs query tiles item0 … item0 + nitems - 1 one after the other (m0 per item below).
+    const int item0 = blockIdx.x * NQT, nitems = min(NQT, (lq + BM - 1) / BM - item0);
+    int m0 = item0 * BM;
     const long hoff = (long)blockIdx.y * HD;
     q += hoff;
     k += hoff;
     v += hoff;
     out += hoff;
     const int ntiles = (lkv + KN - 1) / KN;
+    const int nt1 = max(ntiles, 1);  // NQT > 1: item it's tiles are the ring's uses it·nt1 … (Q rides on the first)
     const float sl2 = scale * LOG2E;
     const uint32_t sq = sbase;
     // WS: rings as in the ping-pong, then the mbarriers: full K, full V, empty K, empty V, RING each.
     const uint32_t kring = sbase + Q_BYTES, vring = kring + RING * KT_BYTES, bars = vring + RING * KT_BYTES;
+    // NQT > 1: q_empty (each consumer warp arrives once its Q fragments are loaded), then the epilogue's staging
+    // (the Q tile, which the one-item kernels stage in, holds the next item's Q by then).
+    const uint32_t q_empty = bars + 32 * RING;
+    uint8_t* const stage_smem = NQT > 1 ? smem + (32 * RING + 8 + 127) / 128 * 128 + (bars - sbase) : smem;
     auto kslot = [&](int t) { return kring + (uint32_t)((t % RING) * KT_BYTES); };
     auto vslot = [&](int t) { return vring + (uint32_t)((t % RING) * KT_BYTES); };
     auto full_k = [&](int t) { return bars + (uint32_t)(8 * (t % RING)); };
@@ -148,6 +156,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                 mbar_init(empty_k(i), 8);
                 mbar_init(empty_v(i), 8);
             }
+            if constexpr (NQT > 1) mbar_init(q_empty, 8);
             if constexpr (TMA) asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
         }
         __syncthreads();
@@ -162,19 +171,46 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                     tma_load_2d(dst, map, col, row0, bar);
                     tma_load_2d(dst + (uint32_t)(rows * 128), map, col + 64, row0, bar);
                 };
-                mbar_expect(full_k(0), Q_BYTES + (ntiles > 0 ? KT_BYTES : 0));
-                tile(sq, tmq, BM, m0, full_k(0));
-                for (int t = 0; t <= ntiles; t++) {
-                    if (t < ntiles) {
-                        if (t >= RING) mbar_wait<true>(empty_k(t), ((t / RING) + 1) & 1);
-                        if (t > 0) mbar_expect(full_k(t), KT_BYTES);
-                        tile(kslot(t), tmk, KN, t * KN, full_k(t));
+                if constexpr (NQT == 1) {
+                    mbar_expect(full_k(0), Q_BYTES + (ntiles > 0 ? KT_BYTES : 0));
+                    tile(sq, tmq, BM, m0, full_k(0));
+                    for (int t = 0; t <= ntiles; t++) {
+                        if (t < ntiles) {
+                            if (t >= RING) mbar_wait<true>(empty_k(t), ((t / RING) + 1) & 1);
+                            if (t > 0) mbar_expect(full_k(t), KT_BYTES);
+                            tile(kslot(t), tmk, KN, t * KN, full_k(t));
+                        }
+                        if (t >= 1) {
+                            const int u = t - 1;
+                            if (u >= RING) mbar_wait<true>(empty_v(u), ((u / RING) + 1) & 1);
+                            mbar_expect(full_v(u), KT_BYTES);
+                            tile(vslot(u), tmv, KN, u * KN, full_v(u));
+                        }
                     }
-                    if (t >= 1) {
-                        const int u = t - 1;
-                        if (u >= RING) mbar_wait<true>(empty_v(u), ((u / RING) + 1) & 1);
-                        mbar_expect(full_v(u), KT_BYTES);
-                        tile(vslot(u), tmv, KN, u * KN, full_v(u));
+                } else {
+                    // NQT > 1: item after item, the ring's uses counted on across items; item it's Q waits for the
+                    // consumers to hold item it-1's in registers (q_empty), and rides on its first K tile's barrier.
+#pragma unroll 1
+                    for (int it = 0; it < nitems; it++) {
+                        const int gb = it * nt1;  // ring use of the item's first tile
+                        if (it > 0) mbar_wait<true>(q_empty, (it - 1) & 1);  // the consumers hold item it-1's Q
+                        if (ntiles > 0 && gb >= RING) mbar_wait<true>(empty_k(gb), ((gb / RING) + 1) & 1);
+                        mbar_expect(full_k(gb), Q_BYTES + (ntiles > 0 ? KT_BYTES : 0));
+                        tile(sq, tmq, BM, m0 + it * BM, full_k(gb));
+                        for (int t = 0; t <= ntiles; t++) {
+                            if (t < ntiles) {
+                                const int g = gb + t;
+                                if (t > 0 && g >= RING) mbar_wait<true>(empty_k(g), ((g / RING) + 1) & 1);
+                                if (t > 0) mbar_expect(full_k(g), KT_BYTES);
+                                tile(kslot(g), tmk, KN, t * KN, full_k(g));
+                            }
+                            if (t >= 1) {
+                                const int u = t - 1, g = gb + u;
+                                if (g >= RING) mbar_wait<true>(empty_v(g), ((g / RING) + 1) & 1);
+                                mbar_expect(full_v(g), KT_BYTES);
+                                tile(vslot(g), tmv, KN, u * KN, full_v(g));
+                            }
+                        }
                     }
                 }
                 return;
@@ -218,6 +254,11 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     };
 
     constexpr int KS = KN / 16;  // k16 steps of P·V; P's A fragments
+    // NQT > 1: one pass of this loop per query tile (item); gb is the ring use of the item's first key tile.
+#pragma unroll 1
+    for (int it = 0; it < (NQT > 1 ? nitems : 1); it++) {
+    const int gb = NQT > 1 ? it * nt1 : 0;
+    m0 = (item0 + it) * BM;
     float o[64], s[KN / 2];
 #pragma unroll
     for (int i = 0; i < 64; i++) o[i] = 0.0f;
@@ -339,14 +380,18 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         // WS: K(j+1) and V(j) landed (on the last tile S reads a slot nothing refills, K(ntiles - RING)'s or, with
         // fewer tiles, one never filled, and drops the result: no wait).
         auto ws_ready = [&](int j) {
-            if (j + 1 < ntiles) mbar_wait(full_k(j + 1), ((j + 1) / RING) & 1);
-            mbar_wait(full_v(j), (j / RING) & 1);
+            if (j + 1 < ntiles) mbar_wait(full_k(gb + j + 1), ((gb + j + 1) / RING) & 1);
+            mbar_wait(full_v(gb + j), ((gb + j) / RING) & 1);
             if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         };
         if constexpr (WS) {
-            mbar_wait(full_k(0), 0);  // Q and K(0)
+            mbar_wait(full_k(gb), (gb / RING) & 1);  // Q and K(0)
             if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
             load_q();
+            if constexpr (NQT > 1) {  // Q's tile is free for the next item's (ldmatrix read it: generic proxy)
+                asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+                warp_release(q_empty);
+            }
         } else {
             // Q and K(0) in the first group (load_rows<BM>(sq) above is not yet committed), then K1, V0, K2, V1.
             load_k(0);
@@ -358,10 +403,10 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             publish();
         }
         wg_fence();
-        issue_qk(kslot(0));
+        issue_qk(kslot(gb));
         wg_wait<0>();
         reg_fence(s);
-        if constexpr (WS) warp_release(empty_k(0));
+        if constexpr (WS) warp_release(empty_k(gb));
         const int bar_x = wg == 0 ? 1 : 2, bar_y = wg == 0 ? 2 : 1;
         if (wg == 1) {
             if constexpr (!WS) land();
@@ -377,7 +422,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             reg_fence(o);
             if constexpr (ONEP) reg_fence(s);  // the pack below stays after the wait: one P buffer live
             if constexpr (WS) {
-                if (j > 0) warp_release(empty_v(j - 1));
+                if (j > 0) warp_release(empty_v(gb + j - 1));
             }
             if constexpr (ONEP) {
 #pragma unroll
@@ -400,12 +445,12 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             }
             wg_fence();
             // C(j); on the last tile S reads a slot nothing writes and its result is dropped.
-            issue_qk(kslot(j + 1));
-            issue_pv_bf16(o, pf, vslot(j));
+            issue_qk(kslot(gb + j + 1));
+            issue_pv_bf16(o, pf, vslot(gb + j));
             wg_wait<1>();
             reg_fence(s);
             if constexpr (WS) {
-                if (j + 1 < ntiles) warp_release(empty_k(j + 1));
+                if (j + 1 < ntiles) warp_release(empty_k(gb + j + 1));
             } else if (wg == 1) {
                 land();
             }
@@ -427,6 +472,9 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         if (wg == 0) named_sync(1);  // the P after warpgroup 1's last C
         wg_wait<0>();
         reg_fence(o);
+        if constexpr (NQT > 1) {
+            if (ntiles > 0) warp_release(empty_v(gb + ntiles - 1));  // the next item's V tiles reuse its slot
+        }
     }
     if constexpr (WS) {
         named_sync(3);  // the consumers only
@@ -437,8 +485,9 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
 
     // Epilogue as in attention.cu: warp w holds rows 16w + g and 16w + g + 8 of the CTA's 128.
     constexpr float one[2] = {1.0f, 1.0f};
-    store_o(out, o, lrow, one, [](int) { return make_float2(1.0f, 1.0f); }, smem + warp * 16 * (64 + 8) * (int)sizeof(T),
-            m0 + warp * 16, lq, o_stride);
+    store_o(out, o, lrow, one, [](int) { return make_float2(1.0f, 1.0f); },
+            stage_smem + warp * 16 * (64 + 8) * (int)sizeof(T), m0 + warp * 16, lq, o_stride);
+    }  // items
 }
 
 }  // namespace
@@ -503,3 +552,19 @@ extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)
                                                                     o_stride, scale, &tq, &tk, &tv);                 \
     }
 ATTN90W(attn_b128n176_w12_s2gt_bf16, 176)
+
+// Several query tiles per CTA, TMA entry points attn_b<128·NQT>n128_w12_s2gtr_bf16: s3gtr (Q in registers, one P buffer)
+// over NQT query tiles of 128 rows one after the other (attn_fwd_sm90's NQT), two K and two V slots of 32 KiB, so
+// that the producer loads the next tile's Q and first K/V under the last tiles and the epilogue of the one before:
+// for short keys (the 512 text tokens of cross-attention), where a one-tile CTA exposes its loads and its epilogue.
+// Grid (ceil(lq / (128·NQT)), heads); the q tensor map's box stays 128 rows. Dynamic shared memory 32768 + 4·32768
+// + 128 + 18432 = 182400 bytes (Q, the rings, the mbarriers, the epilogue's staging).
+#define ATTN90Q(name, NQT)                                                                                            \
+    extern "C" __global__ void __launch_bounds__(NTHREADS + 128, 1)                                                  \
+        name(BF16::T* out, const __grid_constant__ TmaMap tq, const __grid_constant__ TmaMap tk,                     \
+             const __grid_constant__ TmaMap tv, int lq, int lkv, int o_stride, float scale) {                        \
+        attn_fwd_sm90<BF16, 3, 24, 240, 4, true, true, 128, 2, true, NQT>(out, nullptr, nullptr, nullptr, lq, lkv, 0, 0, \
+                                                                         0, o_stride, scale, &tq, &tk, &tv);         \
+    }
+ATTN90Q(attn_b256n128_w12_s2gtr_bf16, 2)
+ATTN90Q(attn_b512n128_w12_s2gtr_bf16, 4)
