@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"slices"
@@ -152,12 +153,12 @@ type NotSafetensorsError struct {
 
 func (e *NotSafetensorsError) Error() string {
 	if e.GGUF && e.Model != "" {
-		return fmt.Sprintf("lora: %s is a GGUF %s, not a LoRA: LoRAs are .safetensors files", e.Path, e.Model)
+		return fmt.Sprintf("%s is a GGUF %s, not a LoRA: LoRAs are .safetensors files", e.Path, e.Model)
 	}
 	if e.GGUF {
-		return fmt.Sprintf("lora: %s is a GGUF file (a WAN DiT expert?), not a LoRA: LoRAs are .safetensors files", e.Path)
+		return fmt.Sprintf("%s is a GGUF file (a WAN DiT expert?), not a LoRA: LoRAs are .safetensors files", e.Path)
 	}
-	return fmt.Sprintf("lora: %s is not a LoRA (%s): LoRAs are .safetensors files", e.Path, e.What)
+	return fmt.Sprintf("%s is not a LoRA (%s): LoRAs are .safetensors files", e.Path, e.What)
 }
 
 // sniffLen is how many leading bytes notSafetensors reads.
@@ -210,6 +211,25 @@ func modelName(src gguf.Source) string {
 	return ""
 }
 
+// pathWords returns err, the error of opening the file at path, with an
+// error of the os package about that path (a *fs.PathError, which
+// modelfile returns as it is: "stat PATH: no such file or directory")
+// worded "PATH: no such file or directory": the path once, without the
+// system call, which the user did not make. The reworded error wraps the
+// *fs.PathError (errors.Is, errors.As).
+func pathWords(path string, err error) error {
+	if pe, ok := err.(*fs.PathError); ok && pe.Path == path {
+		return &pathError{pe}
+	}
+	return err
+}
+
+// pathError is a *fs.PathError said as "PATH: CAUSE" (pathWords).
+type pathError struct{ pe *fs.PathError }
+
+func (e *pathError) Error() string { return e.pe.Path + ": " + e.pe.Err.Error() }
+func (e *pathError) Unwrap() error { return e.pe }
+
 // Open opens and checks the LoRA file at path (safetensors). A file of
 // another kind (a GGUF expert, a PyTorch checkpoint) gives a
 // *NotSafetensorsError saying so.
@@ -221,7 +241,7 @@ func Open(path string) (*File, error) {
 		// damaged or cut safetensors one, which its error says to replace)
 		if nr := (*modelfile.NotRegularError)(nil); !errors.As(err, &nr) {
 			if te := tooShort(path); te != nil {
-				return nil, fmt.Errorf("lora: %w", te)
+				return nil, te
 			}
 			if format != modelfile.FormatSafetensors {
 				if nse := notSafetensors(path); nse != nil {
@@ -230,8 +250,10 @@ func Open(path string) (*File, error) {
 			}
 		}
 		// modelfile's error names the file and, for an empty, cut or
-		// damaged one, says to download or export it again, as for a model.
-		return nil, fmt.Errorf("lora: %w", err)
+		// damaged one, says to download or export it again, as for a model:
+		// it is returned without a prefix of this package, and an error of
+		// the os package in the same words (pathWords).
+		return nil, pathWords(path, err)
 	}
 	st, ok := src.(*safetensors.File)
 	if !ok { // a GGUF file

@@ -274,9 +274,9 @@ func TestOpenDamagedSaysWhatToDo(t *testing.T) {
 			t.Fatalf("%s opened", name)
 		}
 		msg := err.Error()
-		if !strings.HasPrefix(msg, "lora: "+path+": ") || strings.Count(msg, path) != 1 || !strings.Contains(msg, c.want) ||
+		if !strings.HasPrefix(msg, path+": ") || strings.Count(msg, path) != 1 || !strings.Contains(msg, c.want) ||
 			!strings.Contains(msg, "download or export it again") {
-			t.Errorf("%s: %q, want \"lora: %s: …%s…\" saying to download or export it again", name, msg, path, c.want)
+			t.Errorf("%s: %q, want \"%s: …%s…\" saying to download or export it again", name, msg, path, c.want)
 		}
 	}
 }

@@ -37,7 +37,7 @@ func TestOpenNotSafetensors(t *testing.T) {
 		path, want string
 		typed      bool
 	}{
-		{ggufPath, "lora: " + ggufPath + " is a GGUF file (a WAN DiT expert?), not a LoRA: LoRAs are .safetensors files", true},
+		{ggufPath, ggufPath + " is a GGUF file (a WAN DiT expert?), not a LoRA: LoRAs are .safetensors files", true},
 		{write("x.pt", "PK\x03\x04rest of a zip archive"), "is not a LoRA (a zip archive, such as a PyTorch .pt/.pth checkpoint: convert it to safetensors first): LoRAs are .safetensors files", true},
 		{write("page.safetensors", "<!DOCTYPE html><html>Not found</html>"), "is not a LoRA (text that looks like HTML", true},
 		{write("bad.safetensors", "\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": broken json}"), "damaged safetensors header: invalid JSON", false},

@@ -149,7 +149,7 @@ func TestOpenTooShort(t *testing.T) {
 		if len(content) == 1 {
 			unit = "byte"
 		}
-		want := fmt.Sprintf("lora: %s: truncated file (%d %s): too short to be a LoRA (.safetensors) file: it is damaged or was cut short; download or export it again", path, len(content), unit)
+		want := fmt.Sprintf("%s: truncated file (%d %s): too short to be a LoRA (.safetensors) file: it is damaged or was cut short; download or export it again", path, len(content), unit)
 		if msg != want {
 			t.Errorf("%q: %q, want %q", content, msg, want)
 		}
