@@ -5,13 +5,16 @@
 // knows about containers, so Limit also reads the cgroup memory limit
 // (v2 memory.max, or v1 memory.limit_in_bytes), and Available reads
 // MemAvailable from /proc/meminfo (which, unlike MemFree, counts
-// reclaimable page cache — what a memory-mapped model file sits in).
+// reclaimable page cache — what a memory-mapped model file sits in), and
+// what is left under the cgroup limit, counting the cgroup's reclaimable
+// page cache as free too (see cgroupMemory).
 // On Windows, which does not overcommit, Available is also bounded by the
 // memory that can still be committed (GlobalMemoryStatusEx's ullAvailPageFile).
 package hostmem
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -25,7 +28,7 @@ func Total() int64 { return int64(memory.TotalMemory()) }
 // cgroup limit, if any (0 when neither is known).
 func Limit() int64 {
 	t := Total()
-	if c := cgroupLimit(); c > 0 && (t == 0 || c < t) {
+	if c, _ := cgroupMemory(); c > 0 && (t == 0 || c < t) {
 		return c
 	}
 	return t
@@ -40,7 +43,7 @@ func Limit() int64 {
 // beyond the commit limit even while physical memory is free.
 func Available() int64 {
 	avail := int64(-1)
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+	if b, err := readFile("proc/meminfo"); err == nil {
 		avail = meminfoField(string(b), "MemAvailable:")
 	}
 	if avail < 0 {
@@ -49,10 +52,8 @@ func Available() int64 {
 	if c := commitAvailable(); c >= 0 && c < avail {
 		avail = c
 	}
-	if c := cgroupLimit(); c > 0 {
-		if used := cgroupUsage(); used >= 0 && c-used < avail {
-			avail = max(c-used, 0)
-		}
+	if c, used := cgroupMemory(); c > 0 && used >= 0 && c-used < avail {
+		avail = max(c-used, 0)
 	}
 	return avail
 }
@@ -72,39 +73,99 @@ func meminfoField(meminfo, key string) int64 {
 	return -1
 }
 
-// Files of the cgroup (v2 first, then v1); variables so tests can point them elsewhere.
-var (
-	limitFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
-	usageFiles = []string{"/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory/memory.usage_in_bytes"}
-)
+// root is the directory under which the system's files (proc/meminfo,
+// sys/fs/cgroup) are read: "/", or in tests a fake tree.
+var root = "/"
 
-// cgroupLimit is the cgroup memory limit in bytes, or 0 when unlimited or unknown.
-func cgroupLimit() int64 {
-	for _, f := range limitFiles {
-		if v, ok := readBytes(f); ok {
-			// v1 reports "unlimited" as a huge page-rounded number.
-			if v <= 0 || v >= 1<<62 {
-				return 0
+// readFile reads the file at path (slash-separated) under root.
+func readFile(path string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(root, filepath.FromSlash(path)))
+}
+
+// cgroupFiles are a cgroup version's memory files, under root, and the
+// fields of its memory.stat that count the page cache the kernel reclaims
+// before it lets the cgroup exceed its limit.
+type cgroupFiles struct {
+	limit, usage, stat string
+	reclaimable        []string
+}
+
+// cgroups are the cgroup versions' files, v2 first, then v1 (whose
+// hierarchical total_ fields match memory.usage_in_bytes, which counts the
+// cgroup's children too).
+var cgroups = []cgroupFiles{
+	{"sys/fs/cgroup/memory.max", "sys/fs/cgroup/memory.current", "sys/fs/cgroup/memory.stat",
+		[]string{"inactive_file", "active_file"}},
+	{"sys/fs/cgroup/memory/memory.limit_in_bytes", "sys/fs/cgroup/memory/memory.usage_in_bytes", "sys/fs/cgroup/memory/memory.stat",
+		[]string{"total_inactive_file", "total_active_file"}},
+}
+
+// cgroupMemory reads the memory cgroup of the first version whose limit file
+// is there: its limit in bytes (0 when unlimited or unknown), and the memory
+// its processes use against it (-1 when unknown).
+//
+// The cgroup's usage (memory.current, memory.usage_in_bytes) counts the page
+// cache of the files its processes read — after the model files are read,
+// tens of GB — which the kernel reclaims when the cgroup reaches its limit
+// rather than failing an allocation or killing a process. So the page cache
+// on the file LRU lists of memory.stat, inactive_file and active_file
+// (total_ in v1), is not counted as used: the same measure as MemAvailable,
+// which counts the machine's page cache as available, so that a container
+// is not refused what the same machine without one accepts. Kubernetes and
+// cAdvisor's "working set" (usage less inactive_file alone) keeps
+// active_file as used; it is what the kubelet weighs before evicting a pod,
+// not what the kernel reclaims under the limit, and recently read files'
+// pages soon become active (read twice, or refaulted; the multi-gen LRU
+// reports its two youngest generations as active), so it would still count
+// the model files just read as used. Shared memory (tmpfs, shmem) lies on the anon
+// lists and stays used, as do unevictable (mlocked) pages. Without a
+// readable memory.stat all of the usage counts as used.
+func cgroupMemory() (limit, used int64) {
+	for _, c := range cgroups {
+		l, ok := readBytes(c.limit)
+		if !ok {
+			continue
+		}
+		// v1 reports "unlimited" as a huge page-rounded number.
+		if l <= 0 || l >= 1<<62 {
+			return 0, -1
+		}
+		u, ok := readBytes(c.usage)
+		if !ok || u < 0 {
+			return l, -1
+		}
+		if b, err := readFile(c.stat); err == nil {
+			u -= min(statBytes(string(b), c.reclaimable), u)
+		}
+		return l, u
+	}
+	return 0, -1
+}
+
+// statBytes sums the fields keys of a memory.stat (lines "key bytes"); a
+// field absent or unreadable counts as 0.
+func statBytes(stat string, keys []string) int64 {
+	var sum int64
+	for _, line := range strings.Split(stat, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		for _, k := range keys {
+			if f[0] == k {
+				if v, err := strconv.ParseInt(f[1], 10, 64); err == nil && v > 0 {
+					sum += v
+				}
 			}
-			return v
 		}
 	}
-	return 0
+	return sum
 }
 
-// cgroupUsage is the cgroup's current memory use in bytes, or -1 when unknown.
-func cgroupUsage() int64 {
-	for _, f := range usageFiles {
-		if v, ok := readBytes(f); ok {
-			return v
-		}
-	}
-	return -1
-}
-
-// readBytes reads a file holding one integer ("max" reads as 0, meaning no limit).
+// readBytes reads a file under root holding one integer ("max" reads as 0,
+// meaning no limit).
 func readBytes(path string) (int64, bool) {
-	b, err := os.ReadFile(path)
+	b, err := readFile(path)
 	if err != nil {
 		return 0, false
 	}

@@ -16,14 +16,14 @@ func TestMeminfoField(t *testing.T) {
 }
 
 func TestCgroupLimitBoundsTotalAndAvailable(t *testing.T) {
-	dir := t.TempDir()
-	limit, usage := filepath.Join(dir, "memory.max"), filepath.Join(dir, "memory.current")
-	oldL, oldU := limitFiles, usageFiles
-	t.Cleanup(func() { limitFiles, usageFiles = oldL, oldU })
-	limitFiles, usageFiles = []string{limit}, []string{usage}
+	dir := fakeRoot(t)
+	cg := filepath.Join(dir, "sys", "fs", "cgroup")
+	require.NoError(t, os.MkdirAll(cg, 0o755))
+	limit, usage := filepath.Join(cg, "memory.max"), filepath.Join(cg, "memory.current")
 
 	require.NoError(t, os.WriteFile(limit, []byte("max\n"), 0o644))
-	require.Equal(t, int64(0), cgroupLimit())
+	c, _ := cgroupMemory()
+	require.Equal(t, int64(0), c)
 	require.Equal(t, Total(), Limit())
 
 	require.NoError(t, os.WriteFile(limit, []byte("1073741824\n"), 0o644))
