@@ -97,7 +97,7 @@ func (r *run) planText(src gguf.Source, budget int64) (bool, error) {
 func (r *run) encodePromptsStreaming(src gguf.Source, tok *tokenizer.Tokenizer, prompt, negative string, start time.Time) (prompts, error) {
 	texts, ns, err := t5.EncodeTextsStreaming(r.ctx, tok, r.o.backend(r.b, TextEncode), src, prompt, negative)
 	if err != nil {
-		err = fmt.Errorf("encoding the prompts (text encoder streamed): %w", err)
+		err = r.stageErr(err, "encoding the prompts (text encoder streamed)")
 	}
 	if err := firstErr(r.releaseAfter(err, TextEncode), r.ctx.Err()); err != nil {
 		return prompts{}, err

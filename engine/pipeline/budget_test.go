@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/engine/t5"
 	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/gguf"
@@ -42,15 +41,9 @@ func TestStageBudgets(t *testing.T) {
 	want, _, err := collect(t, newCounting(), m, o)
 	require.NoError(t, err)
 
-	src, _, err := modelfile.Open(m.TextEncoder)
-	require.NoError(t, err)
-	c, typ, err := t5.Inspect(src)
-	src.Close()
-	require.NoError(t, err)
-
 	var logs bytes.Buffer
 	o.Log = slog.New(slog.NewTextHandler(&logs, nil))
-	b := &budgeted{counting: newCounting(), left: []int64{0, t5.Peak(c, typ) - 1, 0}}
+	b := &budgeted{counting: newCounting(), left: streamTextBudget(t, m)}
 	got, _, err := collect(t, b, m, o)
 	require.NoError(t, err)
 	require.Equal(t, 3, b.calls, "one budget question per stage outside the DiT")

@@ -365,7 +365,7 @@ func (r *run) encodeCondition(image []float32) (cond []float32, err error) {
 	latent, err := enc.Encode(r.ctx, video, F, o.Height, o.Width)
 	enc.Free()
 	if err != nil {
-		return nil, fmt.Errorf("VAE encode: %w", err)
+		return nil, r.stageErr(err, "VAE encode")
 	}
 	released = true
 	if err := firstErr(r.released(VAEEncode), r.ctx.Err()); err != nil {
@@ -414,10 +414,10 @@ func (r *run) encodePrompts(prompt, negative string) (p prompts, err error) {
 	}
 	p.cond, p.condN, err = t5.EncodeText(r.ctx, tok, enc, prompt)
 	if err != nil {
-		err = fmt.Errorf("encoding the prompt: %w", err)
+		err = r.stageErr(err, "encoding the prompt")
 	} else if err = r.ctx.Err(); err == nil {
 		if p.uncond, p.uncondN, err = t5.EncodeText(r.ctx, tok, enc, negative); err != nil {
-			err = fmt.Errorf("encoding the negative prompt: %w", err)
+			err = r.stageErr(err, "encoding the negative prompt")
 		}
 	}
 	enc.Free()
@@ -506,7 +506,7 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 	m, err := dit.LoadForRun(r.ctx, r.o.backend(r.b, s), src, run)
 	if err != nil {
 		src.Close()
-		return nil, fmt.Errorf("%s %s: %w", what, path, err)
+		return nil, r.stageErr(err, what+" "+path)
 	}
 	e := &expert{stage: s, model: m}
 	if m.ReadsSource() {
@@ -727,7 +727,7 @@ func (r *run) decode(x []float32, emit vae.EmitFunc) (err error) {
 	case emitErr != nil:
 		return emitErr
 	case err != nil:
-		return fmt.Errorf("VAE decode: %w", err)
+		return r.stageErr(err, "VAE decode")
 	}
 	released = true
 	if err := r.released(VAEDecode); err != nil {
@@ -787,6 +787,27 @@ func firstErr(errs ...error) error {
 	}
 	return nil
 }
+
+// stageErr is err, the error of a stage's model work (what: "VAE encode"),
+// as the run returns it: "what: err"; or, when err is the end of the run's
+// context that stopped the work partway ("vae: Encode stopped: context
+// canceled"), the context's error in its own words ("context canceled"), as
+// a run stopped between the denoising steps or the stages returns it: where
+// it stopped is no news to the caller who stopped it. Either way err stays
+// in the chain (errors.Is, errors.As).
+func (r *run) stageErr(err error, what string) error {
+	if ctxErr := r.ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+		return &stoppedError{ctx: ctxErr, err: err}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// stoppedError is a stage stopped by the end of the run's context (stageErr):
+// said as the context's error, it wraps the stage's.
+type stoppedError struct{ ctx, err error }
+
+func (e *stoppedError) Error() string { return e.ctx.Error() }
+func (e *stoppedError) Unwrap() error { return e.err }
 
 // wrapIf prefixes err with what, unless it is a context error.
 func wrapIf(err error, what string) error {

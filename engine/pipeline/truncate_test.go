@@ -9,8 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wan22/wan22/engine/modelfile"
-	"github.com/wan22/wan22/engine/t5"
 	"github.com/wan22/wan22/scheduler"
 )
 
@@ -53,11 +51,6 @@ func (r *recorder) warnings() []string {
 // gets none, nor does a negative prompt no pass uses.
 func TestI2VWarnsTruncatedPrompt(t *testing.T) {
 	m := tinyModels(t)
-	src, _, err := modelfile.Open(m.TextEncoder)
-	require.NoError(t, err)
-	c, typ, err := t5.Inspect(src)
-	src.Close()
-	require.NoError(t, err)
 
 	// 8 tokens a repeat in the tiny tokenizer, 800 in all, then EOS.
 	long := strings.Repeat("a cat surfing a wave at sunset, ", 100)
@@ -89,7 +82,7 @@ func TestI2VWarnsTruncatedPrompt(t *testing.T) {
 			o.Log, o.Progress = slog.New(rec), rec.progress
 			b := &budgeted{counting: newCounting()}
 			if tc.stream {
-				b.left = []int64{0, t5.Peak(c, typ) - 1, 0}
+				b.left = streamTextBudget(t, m)
 			}
 			err := I2V(context.Background(), b, m, testImage(o), o, func([]float32, int) error { return nil })
 			require.NoError(t, err)
