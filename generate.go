@@ -706,8 +706,8 @@ func (p *Pipeline) estimate(s *Settings) error {
 	}
 	s.Budget = p.o.HostBudget
 	if s.Budget == 0 {
-		s.Budget = availableMemory()
-		if s.Budget > 0 && s.Host > s.Budget {
+		s.Budget = availableMemory() // -1: unknown, not checked; 0: none left
+		if s.Budget >= 0 && s.Host > s.Budget {
 			// The system counts the heap this process keeps as taken: an
 			// earlier run's models, freed but not yet collected, or
 			// collected but not yet returned (the runtime returns memory
@@ -718,10 +718,11 @@ func (p *Pipeline) estimate(s *Settings) error {
 			s.Budget = availableMemory()
 		}
 	}
-	if s.Budget > 0 && s.Host > s.Budget {
+	if s.Budget >= 0 && s.Host > s.Budget {
 		return &BudgetError{What: "host memory", Need: s.Host, Budget: s.Budget, Width: s.Width, Height: s.Height, Frames: s.Frames,
 			LargestStageOf: largest, BudgetGiven: p.o.HostBudget > 0, Weights: weights, WeightsStage: weightsStage, WeightsIn: weightsIn}
 	}
+	s.Budget = max(s.Budget, 0) // unknown reads 0 in Settings, as it did
 	if p.device != DeviceCPU && p.o.VRAMBudget > 0 {
 		// On the GPU the VAE tiles and umT5 streams to fit the budget: plan
 		// them as the stages will, and fail now, with the stage's minimum
@@ -735,8 +736,8 @@ func (p *Pipeline) estimate(s *Settings) error {
 	return nil
 }
 
-// availableMemory is the host memory available now (hostmem.Available); a
-// variable for tests.
+// availableMemory is the host memory available now (hostmem.Available: -1
+// when unknown); a variable for tests.
 var availableMemory = hostmem.Available
 
 // estimateNames name the stages in messages (in the estimate, HighNoise

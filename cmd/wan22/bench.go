@@ -1143,7 +1143,7 @@ func checkSynthHostMemory(p benchPlan, files []synthFile) error {
 	}
 	avail := benchHostAvailable()
 	for _, j := range files {
-		if strings.HasSuffix(j.role, "expert") && avail > 0 && j.size > avail {
+		if strings.HasSuffix(j.role, "expert") && avail >= 0 && j.size > avail { // avail -1: unknown
 			// (Only a bench given some model files gets here: without any, the CPU runs the tiny set.)
 			advice := "give both experts as smaller files (--high, --low), or leave out the model files for the tiny set"
 			if cudaAvailable() {

@@ -41,22 +41,37 @@ func Limit() int64 {
 // ullAvailPhys, which counts the standby list). On Windows it is further
 // bounded by the memory left to commit, because there a heap allocation fails
 // beyond the commit limit even while physical memory is free.
+//
+// It is -1 when none of these is known, and 0 when one of them leaves
+// nothing (a container at its limit): callers skip their memory checks only
+// on -1, and read 0 as no memory left.
 func Available() int64 {
 	avail := int64(-1)
 	if b, err := readFile("proc/meminfo"); err == nil {
 		avail = meminfoField(string(b), "MemAvailable:")
 	}
 	if avail < 0 {
-		avail = int64(memory.FreeMemory())
+		// pbnjay/memory says 0 when it cannot tell.
+		if f := int64(freeMemory()); f > 0 {
+			avail = f
+		}
 	}
-	if c := commitAvailable(); c >= 0 && c < avail {
-		avail = c
+	// The other figures bound it, or stand in for it when it is unknown.
+	bound := func(b int64) {
+		if b >= 0 && (avail < 0 || b < avail) {
+			avail = b
+		}
 	}
-	if c, used := cgroupMemory(); c > 0 && used >= 0 && c-used < avail {
-		avail = max(c-used, 0)
+	bound(commitAvailable())
+	if c, used := cgroupMemory(); c > 0 && used >= 0 {
+		bound(max(c-used, 0))
 	}
 	return avail
 }
+
+// freeMemory is pbnjay/memory's free memory in bytes (0 when unknown); a
+// variable for tests.
+var freeMemory = memory.FreeMemory
 
 // meminfoField returns a /proc/meminfo field in bytes, or -1 when absent.
 func meminfoField(meminfo, key string) int64 {

@@ -110,3 +110,48 @@ func TestQA14MeminfoUnderRoot(t *testing.T) {
 	})
 	require.Equal(t, 60*gib, Available())
 }
+
+// TestQA14ExhaustedIsNotUnknown: Available is -1 when nothing tells the
+// memory available, and 0 when a machine, or a container at its limit (v2,
+// v1), has none left. Both read 0, and the callers, which skip their memory
+// checks when the memory is unknown, skipped them in a container with no
+// memory left. Where neither /proc/meminfo nor pbnjay/memory tells, the
+// cgroup's figure stands in; it read 0 too.
+func TestQA14ExhaustedIsNotUnknown(t *testing.T) {
+	if commitAvailable() >= 0 {
+		t.Skip("Windows bounds Available by the commit limit")
+	}
+	oldFree := freeMemory
+	t.Cleanup(func() { freeMemory = oldFree })
+	freeMemory = func() uint64 { return 0 } // pbnjay/memory cannot tell
+
+	dir := fakeRoot(t)
+	require.Equal(t, int64(-1), Available(), "nothing known")
+
+	writeTree(t, dir, map[string]string{"proc/meminfo": "MemTotal: 67108864 kB\nMemFree: 0 kB\nMemAvailable: 0 kB\n"})
+	require.Equal(t, int64(0), Available(), "a machine with nothing available")
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "proc", "meminfo")))
+	for _, files := range []map[string]string{{
+		"sys/fs/cgroup/memory.max":     "34359738368\n",
+		"sys/fs/cgroup/memory.current": "34359738368\n",
+		"sys/fs/cgroup/memory.stat":    "anon 34359738368\ninactive_file 0\nactive_file 0\n",
+	}, {
+		"sys/fs/cgroup/memory/memory.limit_in_bytes": "34359738368\n",
+		"sys/fs/cgroup/memory/memory.usage_in_bytes": "34363932672\n", // v1's usage is approximate, and may pass the limit
+		"sys/fs/cgroup/memory/memory.stat":           "total_rss 34359738368\ntotal_inactive_file 0\ntotal_active_file 0\n",
+	}} {
+		dir := fakeRoot(t)
+		writeTree(t, dir, files)
+		require.Equal(t, int64(0), Available(), "a container at its limit, /proc/meminfo unknown")
+		writeTree(t, dir, map[string]string{"proc/meminfo": meminfo60})
+		require.Equal(t, int64(0), Available(), "a container at its limit")
+	}
+
+	dir = fakeRoot(t)
+	writeTree(t, dir, map[string]string{
+		"sys/fs/cgroup/memory.max":     "34359738368\n",
+		"sys/fs/cgroup/memory.current": "8589934592\n",
+	})
+	require.Equal(t, 24*gib, Available(), "the cgroup's figure, /proc/meminfo unknown")
+}
