@@ -498,8 +498,10 @@ func (r *run) loadExpert(s Stage, p prompts, cfg bool) (*expert, error) {
 	// travel in its slab.
 	loras, closeLoRAs, err := openLoRAs(s, r.o.LoRAs)
 	if err != nil {
+		// (a file gone or changed since CheckLoRAs: lora.Open's error names
+		// the file, and the words are CheckLoRAs')
 		src.Close()
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("LoRA for the %s: %w", what, err)
 	}
 	defer closeLoRAs() // LoadForRun has made the adapters by the time it returns
 	run := dit.Run{Grid: r.o.Grid(), CFG: cfg, Extra: mergeBytes(src, loras), LoRAs: loras}

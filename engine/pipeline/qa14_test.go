@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -25,6 +26,28 @@ func TestQA14LoRAMissingWords(t *testing.T) {
 	require.ErrorIs(t, err, fs.ErrNotExist)
 	var pe *fs.PathError
 	require.True(t, errors.As(err, &pe), "%#v", err)
+}
+
+// TestQA14LoRAGoneBeforeLoad: a LoRA file removed after the run checked it
+// and before its expert loads is named as a LoRA of that expert, in the
+// words of the check: "LoRA for the low-noise expert: PATH: no such file or
+// directory", not as the expert's own file ("low-noise expert: PATH: …").
+func TestQA14LoRAGoneBeforeLoad(t *testing.T) {
+	m := tinyModels(t)
+	o := baseOptions()
+	path := tinyLoRA(t, 1)
+	o.LoRAs = []LoRA{{Path: path, Strength: 1, Expert: LoRALow}}
+	o.Progress = func(ev Event) {
+		if ev.Stage == TextEncode && ev.Done {
+			require.NoError(t, os.Remove(path))
+		}
+	}
+	b := newCounting()
+	err := I2V(context.Background(), b, m, testImage(o), o, func([]float32, int) error { return nil })
+	require.EqualError(t, err, "LoRA for the low-noise expert: "+path+": no such file or directory")
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	n, ops := b.alive()
+	require.Zero(t, n, "tensors left alive: %v", ops)
 }
 
 // TestQA14CancelSaidOnce: a run stopped inside a stage (the VAE's encode or
