@@ -476,7 +476,9 @@ func checkVideoExt(flagName, path string) error {
 			case `"."`:
 				tail = "a dot"
 			}
-			return fmt.Errorf("%s %s: the name ends in %s after its extension: remove it", flagName, path, tail)
+			// In checkTrailingSpace's words: the name quoted, so that the
+			// space shows, and given as it should be.
+			return fmt.Errorf("%s %q: the name ends in %s after its extension %s: name the file %s", flagName, path, tail, filepath.Ext(name), name)
 		}
 	}
 	frames := ""

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,7 +236,7 @@ func TestOutputSpaceRelativeFolder(t *testing.T) {
 
 // TestI2VOutTrailingDotOrSpace: --out "v.mp4 " or "v.mp4." (a stray
 // space from a script, a dot typed on) says what follows the extension
-// and to remove it, on every system (Windows would drop it and write
+// and the name without it, on every system (Windows would drop it and write
 // another name); it said 'unknown video extension ".mp4 "'.
 func TestI2VOutTrailingDotOrSpace(t *testing.T) {
 	dir := t.TempDir()
@@ -245,7 +246,8 @@ func TestI2VOutTrailingDotOrSpace(t *testing.T) {
 		out := filepath.Join(dir, c.name)
 		code, _, stderr := runCLI(qaI2VArgs(dir, "--out", out)...)
 		require.Equal(t, 2, code, stderr)
-		require.Contains(t, stderr, "--out "+out+": the name ends in "+c.says+" after its extension: remove it", c.name)
+		name := strings.TrimRight(out, ". ")
+		require.Contains(t, stderr, "--out "+strconv.Quote(out)+": the name ends in "+c.says+" after its extension "+filepath.Ext(name)+": name the file "+name, c.name)
 		require.NotContains(t, stderr, "unknown video extension", c.name)
 	}
 	out := filepath.Join(dir, "v.mov ")
