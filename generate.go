@@ -231,7 +231,9 @@ type Settings struct {
 	// and device memory outside the DiT (whose blocks the block manager
 	// places within the budget); Device is 0 on the CPU.
 	Host, Device int64
-	// Budget is the host memory budget the estimate was checked against.
+	// Budget is the host memory budget the estimate was checked against;
+	// 0 when no Options.HostBudget was given and the available memory could
+	// not be read (the estimate was then not checked).
 	Budget int64
 }
 

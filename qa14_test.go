@@ -160,7 +160,7 @@ func TestBudgetCountsOwnFreedHeap(t *testing.T) {
 	debug.FreeOSMemory()
 	machine := vmRSS() + s.Host + 128<<20 // what the process holds now, the request and a margin
 	old := availableMemory
-	availableMemory = func() int64 { return max(machine-vmRSS(), 1) } // 0 or less reads as unknown
+	availableMemory = func() int64 { return max(machine-vmRSS(), 1) } // less than 0 reads as unknown, 0 as none left
 	t.Cleanup(func() { availableMemory = old })
 
 	for range 4 {
