@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -60,6 +61,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	err := demoCheck(*width, *height, *frames, *steps)
 	if err == nil {
 		err = checkText("-prompt", *prompt)
+	}
+	if err == nil && *out == "" {
+		// i2v's check would ask for "--out or --frames-dir", a flag the demo does not have.
+		err = errors.New(`-out "": give the video file to write, such as -out demo.mp4 (.mp4 or .avi)`)
 	}
 	if err != nil {
 		code := usageError(stderr, "demo", "%v", err)
