@@ -4,7 +4,13 @@ BIN     ?= bin
 GPUBIN  ?= gpu-bin
 PKGS    ?= ./...
 
-.PHONY: setup build cuda test check bench demo ptx gpu-test clean
+.PHONY: help setup build cuda test check bench demo ptx gpu-test clean
+
+## help: list these targets (what `make` alone does); start with `make setup demo`
+help:
+	@echo 'usage: make TARGET (first run: make setup demo)'
+	@echo
+	@awk '/^## [a-z-]+: / { t = $$2; sub(/:$$/, "", t); sub(/^## [a-z-]+: /, ""); printf "  %-10s%s\n", t, $$0; next } /^## / { sub(/^## /, ""); printf "            %s\n", $$0 }' $(firstword $(MAKEFILE_LIST))
 
 ## setup: fetch Go modules (the CUDA build additionally needs scripts/install-cuda.sh)
 setup:
@@ -48,9 +54,10 @@ demo: build
 ptx:
 	./scripts/ptx.sh
 
-## gpu-test: build CUDA test binaries into $(GPUBIN) for the device machine
+## gpu-test: build CUDA test binaries into gpu-bin/ (GPUBIN) for the device machine
 gpu-test:
 	./scripts/gpu-test.sh $(GPUBIN)
 
+## clean: remove bin/ and gpu-bin/ (the demo's videos stay)
 clean:
 	rm -rf $(BIN) $(GPUBIN)
