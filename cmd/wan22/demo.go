@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 
@@ -144,7 +146,7 @@ func demo(ctx context.Context, f i2vFlags, prompt string, stdout, stderr io.Writ
 		return err
 	}
 	if !f.json {
-		fmt.Fprint(stdout, demoEpilogue(runtime.GOOS))
+		fmt.Fprint(stdout, demoEpilogueFor(runtime.GOOS, demoProgram(runtime.GOOS, os.Args[0], exec.LookPath)))
 	}
 	return nil
 }
@@ -163,11 +165,16 @@ var realRunArgs = [][]string{
 // backslash; cmd.exe and PowerShell do not continue a line with one, so on
 // Windows it is one line, which both run as it is.
 func demoEpilogue(goos string) string {
+	return demoEpilogueFor(goos, "wan22")
+}
+
+// demoEpilogueFor is demoEpilogue with the command run as prog (demoProgram).
+func demoEpilogueFor(goos, prog string) string {
 	lines := make([]string, len(realRunArgs))
 	for i, a := range realRunArgs {
 		lines[i] = strings.Join(a, " ")
 	}
-	lines[0] = "wan22 i2v " + lines[0]
+	lines[0] = prog + " i2v " + lines[0]
 	cmd := strings.Join(lines, " \\\n    ")
 	if goos == "windows" {
 		cmd = strings.Join(lines, " ")
@@ -178,4 +185,69 @@ real video: the demo shows that every stage runs. With the real WAN 2.2
 I2V-A14B weights, run for example:
 
   ` + cmd + "\n"
+}
+
+// demoProgram is how the demo's suggested command runs wan22, for a binary
+// started as arg0 (os.Args[0]) on goos: "wan22" (or "wan22-cuda") when that
+// name on PATH is this binary, else the path it was started by, so that the
+// command runs as printed: `make demo` runs bin/wan22, which is not on PATH,
+// and "wan22 i2v …" would be "command not found". A name other than wan22's
+// (a test binary, a renamed copy) gives "wan22", as the README spells it.
+func demoProgram(goos, arg0 string, lookPath func(string) (string, error)) string {
+	base := arg0
+	if i := strings.LastIndexAny(base, pathSeparators(goos)); i >= 0 {
+		base = base[i+1:]
+	}
+	if goos == "windows" {
+		base = strings.TrimSuffix(strings.TrimSuffix(base, ".exe"), ".EXE")
+	}
+	if base != "wan22" && base != "wan22-cuda" {
+		return "wan22"
+	}
+	if base == arg0 || arg0 == base+".exe" {
+		return base // found on PATH by that name
+	}
+	if p, err := lookPath(base); err == nil && sameBinary(p, arg0) {
+		return base
+	}
+	return shellWord(goos, arg0)
+}
+
+// pathSeparators are the characters that end a folder name in a path on goos.
+func pathSeparators(goos string) string {
+	if goos == "windows" {
+		return `/\:`
+	}
+	return "/"
+}
+
+// sameBinary reports whether the paths a and b name the same file.
+func sameBinary(a, b string) bool {
+	ia, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	ib, err := os.Stat(b)
+	return err == nil && os.SameFile(ia, ib)
+}
+
+// shellWord is s as one word of a command line on goos: as it is when it
+// has only characters no shell treats specially, else quoted (single quotes
+// for Unix shells, double quotes for cmd.exe and PowerShell).
+func shellWord(goos, s string) string {
+	plain := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-", r) ||
+			goos == "windows" && strings.ContainsRune(`\:`, r)) {
+			plain = false
+			break
+		}
+	}
+	switch {
+	case plain:
+		return s
+	case goos == "windows":
+		return `"` + s + `"`
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

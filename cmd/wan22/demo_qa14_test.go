@@ -1,6 +1,10 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,5 +27,47 @@ func TestQA14DemoEmptyOut(t *testing.T) {
 			require.Contains(t, stdout, `"exit_code":2`)
 		}
 		require.Empty(t, entries(t, dir), "%q left files", args)
+	}
+}
+
+// TestQA14DemoSuggestsRunnableCommand: the command the demo suggests for the
+// real weights starts with the binary as it can be run: `make demo` runs
+// bin/wan22, which is not on PATH, and the suggested "wan22 i2v …" was
+// "command not found". The name alone when that name on PATH is this
+// binary; "wan22" for any other name (a test binary).
+func TestQA14DemoSuggestsRunnableCommand(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin", "wan22")
+	require.NoError(t, os.MkdirAll(filepath.Dir(bin), 0o755))
+	require.NoError(t, os.WriteFile(bin, []byte("x"), 0o755))
+	other := filepath.Join(dir, "wan22")
+	require.NoError(t, os.WriteFile(other, []byte("y"), 0o755))
+	notFound := func(string) (string, error) { return "", exec.ErrNotFound }
+	onPath := func(p string) func(string) (string, error) {
+		return func(string) (string, error) { return p, nil }
+	}
+	for _, c := range []struct {
+		goos, arg0 string
+		look       func(string) (string, error)
+		want       string
+	}{
+		{"linux", "bin/wan22", notFound, "bin/wan22"},
+		{"linux", "./bin/wan22-cuda", notFound, "./bin/wan22-cuda"},
+		{"linux", "wan22", notFound, "wan22"},
+		{"linux", bin, onPath(bin), "wan22"},
+		{"linux", bin, onPath(other), bin}, // another wan22 comes first on PATH
+		{"linux", "/home/ann/my tools/wan22", notFound, "'/home/ann/my tools/wan22'"},
+		{"linux", "/tmp/go-build1/b001/wan22.test", notFound, "wan22"},
+		{"linux", "/usr/local/bin/video", notFound, "wan22"},
+		{"windows", `bin\wan22.exe`, notFound, `bin\wan22.exe`},
+		{"windows", `C:\Program Files\wan22\wan22.exe`, notFound, `"C:\Program Files\wan22\wan22.exe"`},
+		{"windows", "wan22.exe", notFound, "wan22"},
+	} {
+		require.Equal(t, c.want, demoProgram(c.goos, c.arg0, c.look), "%s %q", c.goos, c.arg0)
+	}
+	for _, goos := range []string{"linux", "windows"} {
+		e := demoEpilogueFor(goos, "bin/wan22")
+		require.Contains(t, e, "\n  bin/wan22 i2v --image photo.png", goos)
+		require.Equal(t, strings.ReplaceAll(demoEpilogue(goos), "wan22 i2v", "bin/wan22 i2v"), e, goos)
 	}
 }
