@@ -71,3 +71,20 @@ func TestQA14DemoSuggestsRunnableCommand(t *testing.T) {
 		require.Equal(t, strings.ReplaceAll(demoEpilogue(goos), "wan22 i2v", "bin/wan22 i2v"), e, goos)
 	}
 }
+
+// TestQA14FlagBeforeCommand: a flag given before the command (wan22 -out
+// v.mp4 demo, wan22 -v) says that flags follow the command; it said
+// 'unknown command "-out"'. A word that is not a flag keeps its words.
+func TestQA14FlagBeforeCommand(t *testing.T) {
+	for _, args := range [][]string{{"-out", "v.mp4", "demo"}, {"-v"}, {"--device=cpu", "i2v"}} {
+		code, stdout, stderr := runCLI(args...)
+		require.Equal(t, 2, code, "%q", args)
+		require.Empty(t, stdout, "%q", args)
+		require.Contains(t, stderr, "wan22: unknown flag "+args[0]+": a command comes first, its flags after it (wan22 demo -out v.mp4)", "%q", args)
+		require.NotContains(t, stderr, "unknown command", "%q", args)
+		require.Contains(t, stderr, "commands:", "%q", args)
+	}
+	code, _, stderr := runCLI("-")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, `wan22: unknown command "-"`)
+}

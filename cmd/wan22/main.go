@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/wan22/wan22/internal/atomicfile"
@@ -89,7 +90,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return helpWritten(c.run(args[1:], stdout, helpTo{stderr, help}), help, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "wan22: unknown command %q\n\n", name)
+	if strings.HasPrefix(name, "-") && name != "-" {
+		// A flag before the command (wan22 -out v.mp4 demo): flags are the command's.
+		fmt.Fprintf(stderr, "wan22: unknown flag %s: a command comes first, its flags after it (wan22 demo -out v.mp4)\n\n", name)
+	} else {
+		fmt.Fprintf(stderr, "wan22: unknown command %q\n\n", name)
+	}
 	usage(stderr)
 	return 2
 }
