@@ -25,13 +25,13 @@ video to -out (MP4 through ffmpeg, or an MJPEG .avi when ffmpeg is missing).
 It runs on the GPU when this binary has CUDA and one is present (-device
 auto), else on the CPU. -attention int8 or fp8 (with -device cuda) runs the
 opt-in 8-bit attention (slightly less accurate; faster only on GPUs without
-wgmma, not on Hopper) to compare its
-frames with the default bf16 ones; the tiny models' sequences are short (at
-most 2048 keys), which run bf16 even then unless WAN22_ATTN8_SHORT_KEYS=0 is
-set.
+wgmma, not on Hopper) to compare its frames with the default bf16 ones; the
+tiny models' sequences are short (at most 2048 keys), which run bf16 even
+then unless WAN22_ATTN8_SHORT_KEYS=0 is set.
 
 Random tiny weights make coloured noise, not a real video: the demo shows
-that every stage runs. -out is never overwritten: an existing file is refused.`
+that every stage runs. -out is never overwritten: an existing file is
+refused.`
 
 // demoSeed is the seed of the tiny models: the same every run, so the demo
 // is reproducible.

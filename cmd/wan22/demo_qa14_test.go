@@ -88,3 +88,22 @@ func TestQA14FlagBeforeCommand(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, `wan22: unknown command "-"`)
 }
+
+// TestQA14DemoHelpWrapped: `wan22 help demo`'s description is wrapped as
+// paragraphs (no line over 80 columns, none cut short mid-paragraph); a
+// line ended at "to compare its" in the middle of a sentence.
+func TestQA14DemoHelpWrapped(t *testing.T) {
+	for _, para := range strings.Split(demoHelp, "\n\n") {
+		lines := strings.Split(para, "\n")
+		for i, l := range lines {
+			require.LessOrEqual(t, len(l), 80, "%q", l)
+			if i < len(lines)-1 {
+				next := strings.Fields(lines[i+1])[0]
+				require.Greater(t, len(l)+1+len(next), 76, "line %q is cut short: %q fits on it", l, next)
+			}
+		}
+	}
+	code, stdout, _ := runCLI("help", "demo")
+	require.Equal(t, 0, code)
+	require.Contains(t, stdout, "wgmma, not on Hopper) to compare its frames with the default bf16 ones")
+}
