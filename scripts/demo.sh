@@ -6,6 +6,10 @@
 # for which neither that name nor its .avi fallback exists yet.
 set -euo pipefail
 bin=${1:-bin/wan22}
+if [ ! -x "$bin" ]; then
+  echo "demo.sh: $bin is missing (or not executable): build it with make build, or run make demo, which builds it first" >&2
+  exit 1
+fi
 name=demo
 n=0
 while [ -e "$name.mp4" ] || [ -e "$name.avi" ]; do
