@@ -167,7 +167,7 @@ func (s seedValue) Set(v string) error {
 }
 
 // attentionUsage is the help of --attention, the same in every command.
-const attentionUsage = "attention arithmetic on the GPU: bf16, or int8 / fp8 (opt-in 8-bit attention: faster, slightly less accurate; needs the CUDA backend)"
+const attentionUsage = "attention arithmetic on the GPU: bf16, or int8 / fp8 (opt-in 8-bit attention, slightly less accurate; needs the CUDA backend; int8 is faster on GPUs without Hopper's warpgroup tensor cores, such as the RTX 30/40/50 cards; on an H100 both are slower than bf16)"
 
 // cudaAvailable reports whether this binary has CUDA (tests replace it).
 var cudaAvailable = cuda.Available
