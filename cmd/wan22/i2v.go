@@ -123,7 +123,9 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 // else 1. The message goes to stderr and, with --json (asJSON), also as
 // the last JSON object on stdout.
 func runFailed(ctx context.Context, cmd string, err error, asJSON bool, stdout, stderr io.Writer) int {
-	msg, code := err.Error(), 1
+	// The library's errors start with its package's name, as Go's do
+	// ("wan22: opening the GPU: …"), which the line's own "wan22 CMD:" says.
+	msg, code := strings.TrimPrefix(err.Error(), "wan22: "), 1
 	if ctx.Err() != nil {
 		msg, code = "interrupted; nothing was written", exitInterrupted
 		if keptOutputs(err) {
