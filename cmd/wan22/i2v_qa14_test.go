@@ -47,18 +47,7 @@ func TestQA14OutputNameControlChars(t *testing.T) {
 		{"a\u009bb", "a control character (U+009B)"},
 		{"a\xffb", `a byte that is not UTF-8 text (\xff)`},
 	} {
-		for _, fl := range []struct{ flag, ext string }{{"--out", ".mp4"}, {"--frames-dir", ""}, {"--preview", ".png"}} {
-			path := filepath.Join(dir, c.name+fl.ext)
-			args := qaI2VArgs(dir, fl.flag, path)
-			if fl.flag == "--preview" {
-				args = append(args, "--out", filepath.Join(dir, "v.avi"))
-			}
-			code, stdout, stderr := runCLI(args...)
-			require.Equal(t, 2, code, stderr)
-			require.Empty(t, stdout)
-			require.Equal(t, "wan22 i2v: "+fl.flag+" "+strconv.Quote(path)+": the name contains "+c.what+"; choose a name without it\n", stderr)
-			requirePrintable(t, stderr)
-		}
+		requireOutputNameRefused(t, dir, c.name, c.what)
 	}
 	code, _, stderr := runCLI("demo", "-out", "v\n.mp4")
 	require.Equal(t, 2, code, stderr)
