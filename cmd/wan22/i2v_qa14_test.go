@@ -10,12 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/wan22/wan22/engine/imageprep"
+	"github.com/wan22/wan22/internal/safetext"
 )
 
 // requirePrintable fails when msg, a message for the terminal, holds a
@@ -23,9 +22,7 @@ import (
 // UTF-8: a name printed raw would break the line or drive the terminal.
 func requirePrintable(t *testing.T, msg string) {
 	t.Helper()
-	body := strings.TrimSuffix(msg, "\n")
-	require.True(t, utf8.ValidString(body), "the message is not UTF-8: %q", msg)
-	require.Equal(t, -1, strings.IndexFunc(body, unicode.IsControl), "the message holds a control character: %q", msg)
+	require.Empty(t, safetext.Problem(strings.TrimSuffix(msg, "\n"), false, 1<<20), "the message %q", msg)
 }
 
 // TestQA14OutputNameControlChars: an output name (--out, --frames-dir,
