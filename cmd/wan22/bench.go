@@ -1963,14 +1963,7 @@ type benchBar struct {
 
 // benchIsTerminal reports whether w is a terminal (a variable for the
 // tests).
-var benchIsTerminal = func(w io.Writer) bool {
-	f, ok := w.(interface{ Stat() (os.FileInfo, error) })
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+var benchIsTerminal = func(w io.Writer) bool { return isCharDevice(w) }
 
 // newBenchBar returns the progress line on stderr, or nil when stderr is
 // not a terminal.

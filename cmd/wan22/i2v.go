@@ -563,10 +563,8 @@ const stdinImageName = "(standard input)"
 // input is a terminal (or another character device): nothing was piped in,
 // and the run would wait, after loading, for an image to be typed.
 func checkImageStdin() error {
-	if st, ok := imageStdin.(interface{ Stat() (os.FileInfo, error) }); ok {
-		if fi, err := st.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return errors.New("--image -: standard input is a terminal (or another device), not a pipe or a file: pipe the image in (wan22 i2v --image - … < photo.png) or give the image file's path")
-		}
+	if isCharDevice(imageStdin) {
+		return errors.New("--image -: standard input is a terminal (or another device), not a pipe or a file: pipe the image in (wan22 i2v --image - … < photo.png) or give the image file's path")
 	}
 	return nil
 }
@@ -1024,12 +1022,10 @@ type reporter struct {
 // newReporter is a reporter for i2v; the demo sets its prefix.
 func newReporter(stdout, stderr io.Writer, asJSON bool) *reporter {
 	r := &reporter{stdout: stdout, stderr: stderr, prefix: "wan22 i2v:", json: asJSON, last: -1}
-	if f, ok := stderr.(interface{ Stat() (os.FileInfo, error) }); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			r.tty = true
-			r.line.vt = vtTerminal(stderr)
-			r.line.width = func() int { return terminalWidth(stderr) }
-		}
+	if isCharDevice(stderr) {
+		r.tty = true
+		r.line.vt = vtTerminal(stderr)
+		r.line.width = func() int { return terminalWidth(stderr) }
 	}
 	return r
 }

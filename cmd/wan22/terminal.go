@@ -1,9 +1,22 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"unicode/utf8"
 )
+
+// isCharDevice reports whether v is a file (it has Stat, as *os.File and
+// watchBroken's writer do) that is a character device: a terminal, or
+// another device such as /dev/null.
+func isCharDevice(v any) bool {
+	f, ok := v.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
 
 // barLine draws the progress bar: each line over the one before, on one
 // line of the terminal. Where the terminal takes escape sequences (vt, see
