@@ -126,7 +126,7 @@ type Request struct {
 
 	Steps  int     // 0: 40, or the length of Timesteps for DistillSolver
 	Shift  float64 // 0: 5.0
-	Solver string  // "unipc" (""), "dpm++", "euler" or DistillSolver ("distill")
+	Solver string  // "unipc" (""), "dpm++", "euler" or DistillSolver ("distill"), any case
 	// Timesteps is DistillSolver's step list (nil: 1000, 750, 500, 250);
 	// other solvers take none.
 	Timesteps []int
@@ -212,8 +212,8 @@ type Settings struct {
 	Width, Height, Frames, FPS int
 	Steps                      int
 	Shift                      float64
-	Solver                     string
-	Timesteps                  []int // DistillSolver's step list
+	Solver                     string // in lower case: "unipc", "dpm++", "euler" or "distill"
+	Timesteps                  []int  // DistillSolver's step list
 	Guidance                   scheduler.Guidance
 	SwitchStep                 int
 	LoRAs                      []LoRA
@@ -367,7 +367,8 @@ func (p *Pipeline) settings(r Request) (Settings, error) {
 	}
 	s := Settings{
 		Width: r.Width, Height: r.Height, Frames: orInt(r.Frames, DefaultFrames), FPS: orInt(r.FPS, DefaultFPS),
-		Steps: orInt(r.Steps, DefaultSteps), Shift: orFloat(r.Shift, DefaultShift), Solver: r.Solver,
+		// The solver's name is taken in any case, as Options.Device is.
+		Steps: orInt(r.Steps, DefaultSteps), Shift: orFloat(r.Shift, DefaultShift), Solver: strings.ToLower(r.Solver),
 		// Copies: the Settings are the caller's to keep, apart from the request.
 		SwitchStep: r.SwitchStep, Seed: r.Seed, LoRAs: slices.Clone(r.LoRAs), Timesteps: slices.Clone(r.Timesteps),
 		Attention: p.attentionRuns(),
@@ -515,7 +516,7 @@ func checkFields(r Request, s Settings) error {
 		known = known || s.Solver == string(k)
 	}
 	if !known {
-		return requestErr("Solver", fmt.Errorf("wan22: unknown solver %q: use unipc (the default), dpm++, euler or distill (DistillSolver)", s.Solver))
+		return requestErr("Solver", fmt.Errorf("wan22: unknown solver %q: use unipc (the default), dpm++, euler or distill (DistillSolver)", r.Solver))
 	}
 	if err := checkSchedule(r, s); err != nil {
 		return err

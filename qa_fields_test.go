@@ -27,7 +27,7 @@ func TestRequestErrorFields(t *testing.T) {
 		{"Steps", "steps", func(r *Request) { r.Steps = 1 << 20 }},
 		{"SwitchStep", "switch", func(r *Request) { r.SwitchStep = -1 }},
 		{"SwitchStep", "switch", func(r *Request) { r.SwitchStep = 3 }},
-		{"Solver", "distill", func(r *Request) { r.Solver = "UniPC" }},
+		{"Solver", "distill", func(r *Request) { r.Solver = "ddim" }},
 		{"Boundary", "boundary", func(r *Request) { r.Boundary = 1.5 }},
 		{"Timesteps", "decrease", func(r *Request) { r.Solver, r.Steps, r.Timesteps = DistillSolver, 0, []int{500, 1000} }},
 		{"Noise", "noise", func(r *Request) { r.Noise = make([]float32, 7) }},
