@@ -146,6 +146,13 @@ func checkDeviceIn(dash, v string) error {
 	return fmt.Errorf("%sdevice %q: use cpu, cuda or auto", dash, v)
 }
 
+// addSeedFlag adds the flag --seed to fs, stored in p: what says what it
+// seeds. Its help names the value as its range does ("-seed number"),
+// where the flag package would print "value" for a type of its own.
+func addSeedFlag(fs *flag.FlagSet, p *uint64, what string) {
+	fs.Var(seedValue{p}, "seed", fmt.Sprintf("%s: a whole `number` from 0 to %d", what, uint64(math.MaxUint64)))
+}
+
 // seedValue is a --seed flag: a whole number from 0 to 2⁶⁴−1, with an error
 // that says so (the flag package's Uint64 says only "parse error").
 type seedValue struct{ p *uint64 }
