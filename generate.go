@@ -147,8 +147,10 @@ type Request struct {
 	// trained.
 	LoRAs []LoRA
 
-	Seed  uint64
-	Noise []float32 // initial latent noise [16, T, h, w], finite; overrides Seed
+	Seed uint64
+	// Noise is the initial latent noise [16, T, h, w], finite; it
+	// overrides Seed (Settings.NoiseGiven, with Settings.Seed 0).
+	Noise []float32
 
 	// FPS is the frame rate of the video in frames per second; 0: 16.
 	// Generate cannot change the rate of Output.Video: a writer has its own,
@@ -217,7 +219,12 @@ type Settings struct {
 	Guidance                   scheduler.Guidance
 	SwitchStep                 int
 	LoRAs                      []LoRA
-	Seed                       uint64
+	// Seed is the seed the initial noise is drawn from, Request.Seed; 0
+	// when NoiseGiven, as no seed is used then.
+	Seed uint64
+	// NoiseGiven says that the initial noise is Request.Noise, which
+	// overrides the seed: the video is not the one of any seed.
+	NoiseGiven bool
 	// Negative is the negative prompt the unconditional pass sees:
 	// Request.Negative, DefaultNegative when that is empty, or "" with
 	// Request.NoNegative. With guidance 1 on both experts there is no
@@ -375,6 +382,10 @@ func (p *Pipeline) settings(r Request) (Settings, error) {
 	}
 	if s.Solver == "" {
 		s.Solver = DefaultSolver
+	}
+	if r.Noise != nil {
+		// The noise is the request's: no seed is drawn from.
+		s.Seed, s.NoiseGiven = 0, true
 	}
 	guidance := DefaultGuidance
 	if s.Solver == DistillSolver {
