@@ -40,7 +40,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"slices"
@@ -211,25 +210,6 @@ func modelName(src gguf.Source) string {
 	return ""
 }
 
-// pathWords returns err, the error of opening the file at path, with an
-// error of the os package about that path (a *fs.PathError, which
-// modelfile returns as it is: "stat PATH: no such file or directory")
-// worded "PATH: no such file or directory": the path once, without the
-// system call, which the user did not make. The reworded error wraps the
-// *fs.PathError (errors.Is, errors.As).
-func pathWords(path string, err error) error {
-	if pe, ok := err.(*fs.PathError); ok && pe.Path == path {
-		return &pathError{pe}
-	}
-	return err
-}
-
-// pathError is a *fs.PathError said as "PATH: CAUSE" (pathWords).
-type pathError struct{ pe *fs.PathError }
-
-func (e *pathError) Error() string { return e.pe.Path + ": " + e.pe.Err.Error() }
-func (e *pathError) Unwrap() error { return e.pe }
-
 // Open opens and checks the LoRA file at path (safetensors). A file of
 // another kind (a GGUF expert, a PyTorch checkpoint) gives a
 // *NotSafetensorsError saying so.
@@ -249,11 +229,11 @@ func Open(path string) (*File, error) {
 				}
 			}
 		}
-		// modelfile's error names the file and, for an empty, cut or
-		// damaged one, says to download or export it again, as for a model:
-		// it is returned without a prefix of this package, and an error of
-		// the os package in the same words (pathWords).
-		return nil, pathWords(path, err)
+		// modelfile's error names the file once ("PATH: no such file or
+		// directory") and, for an empty, cut or damaged one, says to
+		// download or export it again, as for a model: it is returned as
+		// it is, without a prefix of this package.
+		return nil, err
 	}
 	st, ok := src.(*safetensors.File)
 	if !ok { // a GGUF file

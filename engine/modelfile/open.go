@@ -372,8 +372,12 @@ func CheckRegular(path string) error {
 // symbolic links), opened or read, err being the os package's error, and
 // what to do: a dangling link (the target it names is missing), a loop of
 // links, no permission, a name too long, a file where the path needs a
-// folder, a read error of the disk. Other errors are returned as they are.
-// The error says the path once and matches err (errors.Is, errors.As).
+// folder, a read error of the disk. Any other error of the os package about
+// path (a *fs.PathError) is said "PATH: CAUSE" ("PATH: no such file or
+// directory"), without the system call and the path again that the os
+// package's words have ("stat PATH: no such file or directory"). Other
+// errors are returned as they are. The error says the path once and
+// matches err (errors.Is, errors.As).
 func explainOS(path string, err error) error {
 	var why string
 	switch {
@@ -397,6 +401,9 @@ func explainOS(path string, err error) error {
 			target, _ := os.Readlink(path)
 			return &explainedError{fmt.Sprintf("%s is a symbolic link to %s, which does not lead to an existing file; point the link at the model file", path, strconv.Quote(target)), err}
 		}
+	}
+	if pe := (*fs.PathError)(nil); why == "" && errors.As(err, &pe) && pe.Path == path {
+		why = pe.Err.Error()
 	}
 	if why == "" {
 		return err
@@ -499,7 +506,9 @@ const hint = " (the file is damaged or truncated: download or export it again)"
 // offset …", "safetensors: …"). Damage is a *DamagedHeaderError, which says
 // what to do; what the readers do not read (a GGUF version or byte order, a
 // safetensors dtype) is the reader's message, which says what to do
-// instead. Other errors are returned as they are.
+// instead. An error of the os package (the file went away or changed after
+// Open's checks) is said as explainOS says it; other errors are returned
+// as they are.
 func withHint(path string, err error) error {
 	var ge *gguf.FormatError
 	var se *safetensors.FormatError
@@ -525,7 +534,7 @@ func withHint(path string, err error) error {
 		}
 		return &DamagedHeaderError{Path: path, Format: FormatSafetensors, Detail: msg, Err: err}
 	}
-	return err
+	return explainOS(path, err)
 }
 
 // DamagedHeaderError reports a file whose leading bytes say which format it
