@@ -466,7 +466,7 @@ func (p *Pipeline) openCPU() {
 
 func (p *Pipeline) openCUDA() error {
 	o := p.o
-	cb, err := cuda.NewBackend(cuda.Config{MemCap: o.VRAMBudget, PinnedCap: o.PinnedBudget, Logger: o.Log})
+	cb, err := cuda.NewBackend(cudaConfig(o))
 	if err != nil {
 		return fmt.Errorf("wan22: opening the GPU: %w", err)
 	}
@@ -496,6 +496,84 @@ func (p *Pipeline) openCUDA() error {
 	}
 	return nil
 }
+
+// cudaConfig is the CUDA backend's configuration of options o. Its log is
+// o.Log with the backend's names of settings turned into the Options
+// fields a library user sets (optionsLog).
+func cudaConfig(o Options) cuda.Config {
+	return cuda.Config{MemCap: o.VRAMBudget, PinnedCap: o.PinnedBudget, Logger: optionsLog(o.Log)}
+}
+
+// optionNames turns the names the CUDA backend gives its settings in its
+// log lines into the Options fields that set them: a refused pin's
+// warning says to raise Config.PinnedCap (engine/cuda's PinError), which a
+// library user sets as Options.PinnedBudget.
+var optionNames = strings.NewReplacer("Config.PinnedCap", "Options.PinnedBudget")
+
+// optionsLog is log for the CUDA backend: its messages, and its attributes'
+// strings and errors, name the Options fields (optionNames). nil stays nil.
+func optionsLog(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return nil
+	}
+	return slog.New(optionsHandler{log.Handler()})
+}
+
+// optionsHandler is a slog.Handler that renames settings (optionNames) in
+// what it passes on to h.
+type optionsHandler struct{ h slog.Handler }
+
+func (o optionsHandler) Enabled(ctx context.Context, l slog.Level) bool { return o.h.Enabled(ctx, l) }
+
+func (o optionsHandler) Handle(ctx context.Context, r slog.Record) error {
+	n := slog.NewRecord(r.Time, r.Level, optionNames.Replace(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		n.AddAttrs(optionsAttr(a))
+		return true
+	})
+	return o.h.Handle(ctx, n)
+}
+
+func (o optionsHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	renamed := make([]slog.Attr, len(as))
+	for i, a := range as {
+		renamed[i] = optionsAttr(a)
+	}
+	return optionsHandler{o.h.WithAttrs(renamed)}
+}
+
+func (o optionsHandler) WithGroup(name string) slog.Handler {
+	return optionsHandler{o.h.WithGroup(name)}
+}
+
+// optionsAttr is a with the settings renamed (optionNames) in its string,
+// or in its error's message (the error stays reachable: optionsError
+// unwraps to it), or in the attributes of its group.
+func optionsAttr(a slog.Attr) slog.Attr {
+	switch v := a.Value.Resolve(); v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, optionNames.Replace(v.String()))
+	case slog.KindGroup:
+		g := v.Group()
+		renamed := make([]slog.Attr, len(g))
+		for i, ga := range g {
+			renamed[i] = optionsAttr(ga)
+		}
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(renamed...)}
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok && optionNames.Replace(err.Error()) != err.Error() {
+			return slog.Any(a.Key, optionsError{err})
+		}
+	}
+	return a
+}
+
+// optionsError is an error of the CUDA backend whose message names the
+// Options fields (optionNames).
+type optionsError struct{ err error }
+
+func (e optionsError) Error() string { return optionNames.Replace(e.err.Error()) }
+func (e optionsError) Unwrap() error { return e.err }
 
 // setAttention sets the attention precision of backend b, which all its
 // per-stage views share. A backend without the setter runs only bf16.
