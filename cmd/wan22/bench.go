@@ -1895,7 +1895,7 @@ func withBenchBudgetAdvice(err error, f benchFlags, p benchPlan, m wan22.Models,
 		if budget <= 0 {
 			return err
 		}
-		return fmt.Errorf("%w. With wan22 bench: raise --vram-budget (%s in this run), or give 0 to use all free GPU memory", err, benchreport.BudgetLabel(budget))
+		return withAdvice(err, "bench", fmt.Sprintf("raise --vram-budget (%s in this run), or give 0 to use all free GPU memory", benchreport.BudgetLabel(budget)))
 	}
 	var be *wan22.BudgetError
 	if !errors.As(err, &be) {
@@ -1913,7 +1913,7 @@ func withBenchBudgetAdvice(err error, f benchFlags, p benchPlan, m wan22.Models,
 	if len(advice) == 0 {
 		return err
 	}
-	return fmt.Errorf("%w. With wan22 bench: %s", err, strings.Join(advice, "; or "))
+	return withAdvice(err, "bench", strings.Join(advice, "; or "))
 }
 
 // expertAdvice is what shrinks the larger expert of m, whose weights alone

@@ -373,7 +373,7 @@ func TestBenchBudgets(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "raise the VRAM budget to at least 10.00 GiB or lower the resolution. " +
-		"With wan22 bench: raise --vram-budget (8 GiB in this run), or give 0 to use all free GPU memory"
+		"In wan22 bench, raise --vram-budget (8 GiB in this run), or give 0 to use all free GPU memory"
 	if r := rep.Runs[0]; r.Status != benchreport.StatusNoFit || r.MinVRAM != 10<<30 || !strings.HasSuffix(r.Error, want) {
 		t.Errorf("8 GiB run %+v\nwant the error to end %q", r, want)
 	}
@@ -472,7 +472,7 @@ func TestBenchBudgetAdvice(t *testing.T) {
 		err := withBenchBudgetAdvice(fmt.Errorf("run: %w", c.err), c.f, c.p, c.m, c.budget)
 		want := "run: " + c.err.Error()
 		if c.want != "" {
-			want += ". With wan22 bench: " + c.want
+			want += ". In wan22 bench, " + c.want
 		}
 		if err.Error() != want {
 			t.Errorf("%s:\n got %q\nwant %q", c.name, err, want)

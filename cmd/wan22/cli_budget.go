@@ -20,7 +20,7 @@ func withBudgetAdvice(err error, f *i2vFlags) error {
 		if f.vram <= 0 {
 			return err
 		}
-		return fmt.Errorf("%w. With wan22 %s: raise %s (%s GiB given), or leave it out to use all free GPU memory", err, f.cmd(), f.flag("vram-budget"), formatGiB(f.vram))
+		return withAdvice(err, f.cmd(), fmt.Sprintf("raise %s (%s GiB given), or leave it out to use all free GPU memory", f.flag("vram-budget"), formatGiB(f.vram)))
 	}
 	var be *wan22.BudgetError
 	if !errors.As(err, &be) {
@@ -34,7 +34,7 @@ func withBudgetAdvice(err error, f *i2vFlags) error {
 	}
 	switch {
 	case be.WeightsExceed() && demo:
-		advice = append(advice, "the demo's models are tiny, so free host memory")
+		advice = append(advice, "the models are tiny, so free host memory")
 	case be.WeightsExceed():
 		advice = append(advice, "give smaller quantized model files (Q8_0 or Q4_K_M GGUF experts and text encoder)")
 	case demo:
@@ -42,7 +42,15 @@ func withBudgetAdvice(err error, f *i2vFlags) error {
 	default:
 		advice = append(advice, "use a smaller --size or --max-area, or fewer --frames")
 	}
-	return fmt.Errorf("%w. With wan22 %s: %s", err, f.cmd(), strings.Join(advice, "; or "))
+	return withAdvice(err, f.cmd(), strings.Join(advice, "; or "))
+}
+
+// withAdvice is err followed by a sentence of advice for the command cmd
+// (i2v, demo, bench), which names its flags: "… or free memory. In wan22
+// demo, use a smaller -width and -height, or fewer -frames". errors.Is and
+// errors.As see err.
+func withAdvice(err error, cmd, advice string) error {
+	return fmt.Errorf("%w. In wan22 %s, %s", err, cmd, advice)
 }
 
 // formatGiB writes a GiB amount as given on the command line: 0.001, 32.

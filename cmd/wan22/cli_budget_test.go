@@ -23,9 +23,9 @@ func TestBudgetAdviceDevice(t *testing.T) {
 	} {
 		got := withBudgetAdvice(err, &i2vFlags{vram: 8})
 		require.ErrorIs(t, got, err)
-		require.Equal(t, err.Error()+". With wan22 i2v: raise --vram-budget (8 GiB given), or leave it out to use all free GPU memory", got.Error())
+		require.Equal(t, err.Error()+". In wan22 i2v, raise --vram-budget (8 GiB given), or leave it out to use all free GPU memory", got.Error())
 		got = withBudgetAdvice(err, &i2vFlags{vram: 8, demo: true})
-		require.Contains(t, got.Error(), "With wan22 demo: raise -vram-budget (8 GiB given)")
+		require.Contains(t, got.Error(), "In wan22 demo, raise -vram-budget (8 GiB given)")
 		require.Equal(t, err, withBudgetAdvice(err, &i2vFlags{}))
 	}
 }

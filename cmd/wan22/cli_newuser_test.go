@@ -124,7 +124,7 @@ func TestI2VBudgetAdvice(t *testing.T) {
 	require.Equal(t, 1, code, stderr)
 	for _, want := range []string{
 		"more than the host memory budget of 1.0 MiB; the models alone, without any video, need about",
-		"With wan22 i2v: raise --host-budget (0.001 GiB given), or leave it out to check against the memory available; or give smaller quantized model files",
+		"In wan22 i2v, raise --host-budget (0.001 GiB given), or leave it out to check against the memory available; or give smaller quantized model files",
 	} {
 		require.Contains(t, stderr, want)
 	}

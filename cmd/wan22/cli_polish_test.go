@@ -1,9 +1,12 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22"
 )
 
 // TestSeedFlagPlaceholder: the help names the seed's value as its range
@@ -17,4 +20,30 @@ func TestSeedFlagPlaceholder(t *testing.T) {
 		require.Contains(t, stdout, "seed: a whole number from 0 to 18446744073709551615", cmd)
 		require.NotContains(t, stdout, "-seed value", cmd)
 	}
+}
+
+// TestBudgetAdviceSentence: the advice added to a memory refusal is a
+// sentence naming the command ("… or free memory. In wan22 demo, use a
+// smaller -width and -height, or fewer -frames"); it read "With wan22 demo:
+// use …", which looked like another message's "wan22 demo:" prefix.
+func TestBudgetAdviceSentence(t *testing.T) {
+	frames := &wan22.BudgetError{What: "host memory", Need: 3 << 30, Budget: 1 << 30, Width: 4096, Height: 4096, Frames: 1, LargestStageOf: "VAE decode"}
+	weights := *frames
+	weights.Weights, weights.WeightsStage, weights.WeightsIn = 2<<30, "high-noise", wan22.HighNoise
+	for _, c := range []struct {
+		err  *wan22.BudgetError
+		f    i2vFlags
+		want string
+	}{
+		{frames, i2vFlags{demo: true}, ". In wan22 demo, use a smaller -width and -height, or fewer -frames"},
+		{&weights, i2vFlags{demo: true}, ". In wan22 demo, the models are tiny, so free host memory"},
+		{frames, i2vFlags{}, ". In wan22 i2v, use a smaller --size or --max-area, or fewer --frames"},
+		{frames, i2vFlags{host: 1}, ". In wan22 i2v, raise --host-budget (1 GiB given), or leave it out to check against the memory available; or use a smaller --size"},
+	} {
+		got := withBudgetAdvice(c.err, &c.f).Error()
+		require.Contains(t, got, c.err.Error()+c.want)
+		require.Equal(t, 1, strings.Count(got, "wan22"), got)
+	}
+	got := withBenchBudgetAdvice(frames, benchFlags{}, benchPlan{}, wan22.Models{}, 0).Error()
+	require.Equal(t, frames.Error()+". In wan22 bench, use a smaller --size or fewer --frames", got)
 }

@@ -194,7 +194,7 @@ func TestDemoMessagesNameDemoFlags(t *testing.T) {
 	// The library's memory refusal gets the demo's flags added.
 	err := withBudgetAdvice(&wan22.BudgetError{What: "host memory", Need: 3 << 30, Budget: 1 << 30, Width: 4096, Height: 4096, Frames: 1, LargestStageOf: "VAE decode", Weights: 1 << 20},
 		&i2vFlags{demo: true})
-	require.EqualError(t, err, "1 frame of 4096x4096 needs about 3.00 GiB of host memory (the VAE decode stage), more than the 1.00 GiB of host memory available: make the video smaller or use fewer frames, or free memory. With wan22 demo: use a smaller -width and -height, or fewer -frames")
+	require.EqualError(t, err, "1 frame of 4096x4096 needs about 3.00 GiB of host memory (the VAE decode stage), more than the 1.00 GiB of host memory available: make the video smaller or use fewer frames, or free memory. In wan22 demo, use a smaller -width and -height, or fewer -frames")
 	require.Empty(t, entries(t, dir))
 }
 

@@ -58,7 +58,7 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"-steps", "20000"}, 2, "-steps 20000 is out of range"},
 		{[]string{"-vram-budget", "NaN"}, 2, "wan22 demo: -vram-budget NaN is out of range"},
 		{[]string{"-vram-budget", "4"}, 2, "wan22 demo: -vram-budget needs the GPU (-device cuda): the CPU has no device memory to budget"},
-		{[]string{"-width", "4096", "-height", "4096", "-frames", "1025"}, 1, "GiB of host memory available: make the video smaller or use fewer frames, or free memory. With wan22 demo: use a smaller -width and -height, or fewer -frames"},
+		{[]string{"-width", "4096", "-height", "4096", "-frames", "1025"}, 1, "GiB of host memory available: make the video smaller or use fewer frames, or free memory. In wan22 demo, use a smaller -width and -height, or fewer -frames"},
 		{[]string{"stray"}, 2, "unexpected arguments"},
 		{[]string{"-prompt", "un caf\xe9"}, 2, "wan22 demo: -prompt is not UTF-8 text (byte 0xe9 at offset 6"},
 		{[]string{"-attention", "int4"}, 2, `attention precision "int4" not understood`},

@@ -179,7 +179,7 @@ func TestI2VBadInput(t *testing.T) {
 		"no output":         {args, 2, "--out (a video file) or --frames-dir"},
 		"output exists":     {set("--out", existing), 2, "already exists"},
 		"unwritable":        {set("--out", filepath.Join(out, "no", "such", "dir", "v.mp4")), 2, "v.mp4: the folder"},
-		"budget":            {append(set("--size", "2048x2048"), "--host-budget", "0.5", "--frames", "81"), 1, "more than the host memory budget of 0.50 GiB: make the video smaller or use fewer frames, or raise the budget. With wan22 i2v: raise --host-budget (0.5 GiB given)"},
+		"budget":            {append(set("--size", "2048x2048"), "--host-budget", "0.5", "--frames", "81"), 1, "more than the host memory budget of 0.50 GiB: make the video smaller or use fewer frames, or raise the budget. In wan22 i2v, raise --host-budget (0.5 GiB given)"},
 		"cfg":               {set("--cfg", "3,4,5"), 2, "HIGH,LOW"},
 		"cfg NaN":           {set("--cfg", "NaN"), 2, "--cfg NaN is out of range"},
 		"vram NaN":          {set("--vram-budget", "NaN"), 2, "--vram-budget"},
