@@ -1,7 +1,8 @@
 // Package scheduler holds the flow-matching samplers of WAN 2.2: the sigma
 // schedules with their shift, the FlowUniPC (bh2, order 2, predictor +
-// corrector), Flow DPM++ 2M (midpoint) and flow Euler solvers, the choice of
-// expert by timestep, and classifier-free guidance (spec §4).
+// corrector), Flow DPM++ 2M (midpoint) and flow Euler solvers, the sampler of
+// step-distilled models and LoRAs, the choice of expert by timestep, and
+// classifier-free guidance (spec §4).
 //
 // # Schedules
 //
@@ -27,6 +28,13 @@
 // lists them, and the []float32 path applies exactly those weights, so a GPU
 // backend can drive the same solver by running one elementwise kernel with
 // the weights of Coefficients(i).
+//
+// The few-step workflows of step-distilled models and LoRAs (the [Distill]
+// kind, which [New] does not build) run [Distilled] instead, made by
+// [NewDistilled] from a list of timesteps of the shifted 1000-step training
+// schedule ([DefaultDistillTimesteps]: 1000, 750, 500, 250). Its Timesteps
+// are float (937.5 for 750 at shift 5), it keeps no history between steps,
+// and it has no Coefficients.
 //
 // # Arithmetic
 //
