@@ -40,14 +40,15 @@
 //
 // # Reading
 //
-// Open memory-maps a file; NewFile reads from any io.ReaderAt. Both parse
+// Open memory-maps a file (on Unix; elsewhere, Windows included, it reads
+// the file as NewFile does); NewFile reads from any io.ReaderAt. Both parse
 // only the header: every count, length, offset and size is checked against
 // the file size before it is used, so a corrupt or hostile header yields a
 // *FormatError naming the byte offset and field, never a panic or a huge
 // allocation (memory grows only with bytes actually read, and the header may
 // not exceed MaxHeaderBytes). Tensor names must be non-empty and unique, and
 // no two tensors' data may share a byte (as safetensors requires). Tensor data is read lazily by Data: a view into the mapping
-// for Open, a fresh buffer for NewFile. The `model.diffusion_model.` prefix
+// for a mapped file, a fresh buffer otherwise. The `model.diffusion_model.` prefix
 // that some Wan exports carry is stripped from tensor names.
 //
 // # Converting
