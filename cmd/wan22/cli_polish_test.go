@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,4 +47,46 @@ func TestBudgetAdviceSentence(t *testing.T) {
 	}
 	got := withBenchBudgetAdvice(frames, benchFlags{}, benchPlan{}, wan22.Models{}, 0).Error()
 	require.Equal(t, frames.Error()+". In wan22 bench, use a smaller --size or fewer --frames", got)
+}
+
+// TestDemoRefusalsPointToHelp: every refusal of the demo's flags ends with
+// where its help is, as its own checks' did: those of i2v's checks it
+// shares (-out's folder, -device, -attention), its unexpected arguments and
+// its -attention on the CPU ended without it. With -json the error object
+// still ends the stream.
+func TestDemoRefusalsPointToHelp(t *testing.T) {
+	tmp := isolateTemp(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "d.avi")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-out", filepath.Join(dir, "nodir", "d.avi")}, "the folder"},
+		{[]string{"-out", out, "-device", "tpu"}, `-device "tpu": use cpu, cuda or auto`},
+		{[]string{"-out", out, "-attention", "int4"}, "-attention"},
+		{[]string{"-out", out, "-attention", "int8", "-device", "cpu"}, "-attention int8"},
+		{[]string{"-out", out, "-vram-budget", "-1"}, "-vram-budget"},
+		{[]string{"-out", out, "extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"-out", out, "-width", "17"}, "-width 17"},
+	} {
+		for _, asJSON := range []bool{false, true} {
+			args := append([]string{"demo"}, c.args...)
+			if asJSON {
+				args = append([]string{"demo", "-json"}, c.args...)
+			}
+			code, stdout, stderr := runCLI(args...)
+			require.Equal(t, 2, code, "%q: %s", args, stderr)
+			require.Contains(t, stderr, c.want, args)
+			require.True(t, strings.HasSuffix(stderr, "\nRun `wan22 help demo` for its flags.\n"), "%q: %q", args, stderr)
+			if asJSON {
+				evs := jsonLines(t, stdout)
+				require.Len(t, evs, 1, "%q: %q", args, stdout)
+				require.Equal(t, "error", evs[0]["type"], args)
+				require.NotContains(t, evs[0]["message"], "wan22 help", args)
+			}
+		}
+	}
+	require.Empty(t, entries(t, dir))
+	require.Empty(t, entries(t, tmp), "demo wrote its tiny models")
 }

@@ -55,8 +55,17 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlagsJSON(fs, args, stdout); !ok {
 		return code
 	}
+	// Every refusal, the demo's own and i2v's checks alike, ends with where
+	// the help is, and with -json an error object.
+	refuse := func(err error) int {
+		code := usageError(stderr, "demo", "%v", err)
+		if *asJSON {
+			emitJSONError(stdout, err.Error(), code)
+		}
+		return code
+	}
 	if fs.NArg() != 0 {
-		return jsonUsageError(stdout, stderr, "demo", *asJSON, fmt.Errorf("unexpected arguments %q", fs.Args()))
+		return refuse(fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	// The demo's own flags first, named as the demo spells them; then the
 	// checks of i2v, before anything is written.
@@ -69,11 +78,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		err = errors.New(`-out "": give the video file to write, such as -out demo.mp4 (.mp4 or .avi)`)
 	}
 	if err != nil {
-		code := usageError(stderr, "demo", "%v", err)
-		if *asJSON {
-			emitJSONError(stdout, err.Error(), code)
-		}
-		return code
+		return refuse(err)
 	}
 	f := i2vFlags{frames: *frames, steps: *steps, width: *width, height: *height, size: fmt.Sprintf("%dx%d", *width, *height),
 		cfg: "3.5", solver: wan22.DefaultSolver, maxArea: wan22.DefaultMaxArea, shift: wan22.DefaultShift, boundary: wan22.DefaultBoundary,
@@ -85,7 +90,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		err = fmt.Errorf("-attention %s: 8-bit attention needs the GPU, and the demo runs on the CPU unless asked: add -device cuda", f.att)
 	}
 	if err != nil {
-		return jsonUsageError(stdout, stderr, "demo", *asJSON, err)
+		return refuse(err)
 	}
 	ctx, stop := commandContext()
 	defer stop()

@@ -166,7 +166,7 @@ func emitJSONError(stdout io.Writer, msg string, code int) {
 	}
 }
 
-// jsonUsageError reports a usage error of cmd (i2v, demo) found once the
+// jsonUsageError reports a usage error of cmd (i2v) found once the
 // flags parsed: "wan22 CMD: err" on stderr and, with --json (asJSON), the
 // error object on stdout, so that every failure ends a --json stream with
 // one. It returns 2, the status of a usage error.
