@@ -144,7 +144,9 @@ type Request struct {
 	// is checked against its experts by Resolve, before anything loads. A
 	// LoRA's Strength is taken as given, not defaulted as the Request's
 	// zero fields are: 0 leaves its expert as it is; 1 is the file as
-	// trained.
+	// trained. A LoRA given to an expert the schedule runs no step on (see
+	// Boundary and SwitchStep) has no effect either: Options.Log gets a
+	// warning.
 	LoRAs []LoRA
 
 	Seed uint64
@@ -502,6 +504,7 @@ func (p *Pipeline) settings(r Request) (Settings, error) {
 		return s, requestErr("LoRAs", err)
 	}
 	p.warnLoRAExperts(s.LoRAs)
+	p.warnLoRAsUnused(o, s.LoRAs)
 	return s, nil
 }
 
@@ -1367,19 +1370,60 @@ func (p *Pipeline) warnLoRAExperts(loras []LoRA) {
 			ws = append(ws, warning{"a LoRA given to the low-noise expert is marked high-noise by its name or metadata: give it to the high-noise expert; running it as given", []any{"low_noise_lora", path}})
 		}
 	}
-	p.warnMu.Lock()
-	defer p.warnMu.Unlock()
 	for _, w := range ws {
-		key := fmt.Sprint(w.msg, w.args)
-		if p.warned[key] {
+		p.warnOnce(w.msg, w.args...)
+	}
+}
+
+// warnLoRAsUnused logs a warning (Options.Log) for each LoRA given to one
+// expert alone while the schedule of options o runs no step on that expert
+// (a boundary or switch step that leaves it out): the expert never loads,
+// and the LoRA has no effect. A run without an expert's steps can be meant
+// (a sweep of switch steps, a schedule tried with a pair of LoRAs), and
+// leaving a LoRA out changes nothing else, so it is not refused, as a
+// Strength of 0 is not; the user learns that the file is not used. A LoRA
+// for both experts always reaches the one that runs. Each warning is logged
+// once per Pipeline, as warnLoRAExperts's.
+func (p *Pipeline) warnLoRAsUnused(o pipeline.Options, loras []LoRA) {
+	if p.o.Log == nil || len(loras) == 0 {
+		return
+	}
+	high, low, err := o.ExpertSteps()
+	if err != nil {
+		return // settings checked the schedule
+	}
+	for _, l := range loras {
+		name, other, key := "high-noise", "low-noise", "high_noise_lora"
+		if l.Expert == LoRALow {
+			name, other, key = "low-noise", "high-noise", "low_noise_lora"
+		}
+		if l.Expert == LoRABoth || (l.Expert == LoRAHigh && high > 0) || (l.Expert == LoRALow && low > 0) {
 			continue
 		}
-		if p.warned == nil {
-			p.warned = map[string]bool{}
+		by := fmt.Sprintf("Boundary %v", o.Guidance.Boundary)
+		if o.SwitchStep > 0 {
+			by = fmt.Sprintf("SwitchStep %d", o.SwitchStep)
 		}
-		p.warned[key] = true
-		p.o.Log.Warn(w.msg, w.args...)
+		p.warnOnce(fmt.Sprintf("a LoRA given to the %s expert has no effect: the schedule runs all %d steps on the %s expert (%s), so the %s expert never loads; change Boundary or SwitchStep to give it steps, or leave the LoRA out; running without it",
+			name, o.Steps, other, by, name), key, l.Path)
 	}
+}
+
+// warnOnce logs warning msg with args (Options.Log, which must be set)
+// unless this Pipeline has logged it already: Generate resolves a request
+// that the caller may have resolved already.
+func (p *Pipeline) warnOnce(msg string, args ...any) {
+	p.warnMu.Lock()
+	defer p.warnMu.Unlock()
+	key := fmt.Sprint(msg, args)
+	if p.warned[key] {
+		return
+	}
+	if p.warned == nil {
+		p.warned = map[string]bool{}
+	}
+	p.warned[key] = true
+	p.o.Log.Warn(msg, args...)
 }
 
 // nameSays is the expert a file's base name names, "high" or "low", or ""

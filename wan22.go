@@ -91,7 +91,8 @@ type Options struct {
 	Attention AttentionPrecision
 	// Log receives the pipeline's log lines; nil discards them. Its
 	// warnings are for the user (expert or LoRA files whose names contradict
-	// their roles, a prompt longer than the 512 tokens umT5 reads, …).
+	// their roles, a LoRA for an expert the schedule gives no step, a prompt
+	// longer than the 512 tokens umT5 reads, …).
 	Log *slog.Logger
 	// AllowSameExpert lets one file serve as both experts. It is for
 	// benchmarks (wan22 bench times a synthetic expert in both roles, which
@@ -157,7 +158,7 @@ type Pipeline struct {
 	end     context.CancelFunc      // cancels life
 
 	warnMu sync.Mutex
-	warned map[string]bool // the LoRA warnings logged (warnLoRAExperts), by message and files
+	warned map[string]bool // the LoRA warnings logged (warnOnce), by message and files
 }
 
 // AttentionPrecision is the arithmetic of the DiT's attention on the GPU;

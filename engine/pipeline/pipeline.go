@@ -205,6 +205,26 @@ func (o Options) pass(i int, t float64) scheduler.Pass {
 	return p
 }
 
+// ExpertSteps returns how many denoising steps each expert runs with the
+// options, as a run assigns them (by Guidance.Boundary, or SwitchStep, over
+// the schedule of Steps, Shift, Solver and Timesteps). An expert given no
+// step is never loaded: the LoRAs given to it alone have no effect. A
+// schedule Validate refuses is its error.
+func (o Options) ExpertSteps() (high, low int, err error) {
+	_, timesteps, err := o.sampler()
+	if err != nil {
+		return 0, 0, err
+	}
+	for i, t := range timesteps {
+		if o.pass(i, t).Expert == scheduler.HighNoise {
+			high++
+		} else {
+			low++
+		}
+	}
+	return high, low, nil
+}
+
 // run is the state of one generation shared by its stages.
 type run struct {
 	ctx   context.Context
