@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/wan22/wan22/internal/safetext"
 )
 
 // Summary describes a LoRA file for `wan22 inspect`.
@@ -150,7 +152,7 @@ func (f *File) ExpertHint() string {
 
 func (s Summary) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n  style: %s\n", s.Name, s.Style)
+	fmt.Fprintf(&b, "%s\n  style: %s\n", safetext.Path(s.Name), s.Style)
 	fmt.Fprintf(&b, "  adapters: %d, deltas: %d, stored as %s\n", s.Adapters, s.Diffs, strings.Join(s.Types, ", "))
 	if len(s.Ranks) > 0 {
 		fmt.Fprintf(&b, "  rank: %s", joinInts(s.Ranks))

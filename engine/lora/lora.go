@@ -49,6 +49,7 @@ import (
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/plural"
+	"github.com/wan22/wan22/internal/safetext"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -128,7 +129,9 @@ func (s Style) String() string {
 // on demand (from a memory mapping for Open), so keep it open until the
 // adapters are attached.
 type File struct {
-	// Name is the path (or the name given to NewFile), for messages.
+	// Name is the path (or the name given to NewFile), for messages,
+	// which print it as it is, or Go-quoted when it holds a control
+	// character or bytes that are not UTF-8 (safetext.Path).
 	Name     string
 	Style    Style
 	Adapters []Adapter // sorted by Module
@@ -152,12 +155,12 @@ type NotSafetensorsError struct {
 
 func (e *NotSafetensorsError) Error() string {
 	if e.GGUF && e.Model != "" {
-		return fmt.Sprintf("%s is a GGUF %s, not a LoRA: LoRAs are .safetensors files", e.Path, e.Model)
+		return fmt.Sprintf("%s is a GGUF %s, not a LoRA: LoRAs are .safetensors files", safetext.Path(e.Path), e.Model)
 	}
 	if e.GGUF {
-		return fmt.Sprintf("%s is a GGUF file (a WAN DiT expert?), not a LoRA: LoRAs are .safetensors files", e.Path)
+		return fmt.Sprintf("%s is a GGUF file (a WAN DiT expert?), not a LoRA: LoRAs are .safetensors files", safetext.Path(e.Path))
 	}
-	return fmt.Sprintf("%s is not a LoRA (%s): LoRAs are .safetensors files", e.Path, e.What)
+	return fmt.Sprintf("%s is not a LoRA (%s): LoRAs are .safetensors files", safetext.Path(e.Path), e.What)
 }
 
 // sniffLen is how many leading bytes notSafetensors reads.
@@ -253,7 +256,7 @@ func Open(path string) (*File, error) {
 func NewFile(r io.ReaderAt, name string) (*File, error) {
 	st, err := safetensors.NewFile(r)
 	if err != nil {
-		return nil, fmt.Errorf("lora: %s: %w", name, err)
+		return nil, fmt.Errorf("lora: %s: %w", safetext.Path(name), err)
 	}
 	return newFile(st, st.Metadata(), name)
 }
@@ -304,6 +307,7 @@ var floatTypes = []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.Typ
 // newFile checks src's keys and shapes and groups them into adapters and diffs.
 func newFile(src gguf.Source, meta map[string]string, name string) (*File, error) {
 	f := &File{Name: name, Metadata: meta, src: src}
+	shown := safetext.Path(name) // name as the errors print it
 	type group struct {
 		down, up, alpha *gguf.TensorInfo
 		res             resolved
@@ -315,11 +319,11 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 	for _, ti := range src.Tensors() {
 		ti := ti
 		if !slices.Contains(floatTypes, ti.Type) {
-			return nil, fmt.Errorf("lora: %s: tensor %s is %v; LoRA tensors must be floating point (F32, F16, BF16)", name, gguf.Quote(ti.Name), ti.Type)
+			return nil, fmt.Errorf("lora: %s: tensor %s is %v; LoRA tensors must be floating point (F32, F16, BF16)", shown, gguf.Quote(ti.Name), ti.Type)
 		}
 		for _, l := range lycoris {
 			if strings.Contains(ti.Name, l.frag) {
-				return nil, fmt.Errorf("lora: %s: tensor %s is a %s adapter, which wan22 does not apply; convert it to a plain LoRA (lora_down/lora_up)", name, gguf.Quote(ti.Name), l.what)
+				return nil, fmt.Errorf("lora: %s: tensor %s is a %s adapter, which wan22 does not apply; convert it to a plain LoRA (lora_down/lora_up)", shown, gguf.Quote(ti.Name), l.what)
 			}
 		}
 		var p part
@@ -361,16 +365,16 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 			f.Style.Diffs = true
 			d, err := diffTarget(r, p, param)
 			if err != nil {
-				return nil, fmt.Errorf("lora: %s: tensor %s: %v", name, gguf.Quote(ti.Name), err)
+				return nil, fmt.Errorf("lora: %s: tensor %s: %v", shown, gguf.Quote(ti.Name), err)
 			}
 			if prev, dup := diffs[d]; dup {
-				return nil, fmt.Errorf("lora: %s: tensors %s and %s are both deltas of %s", name, gguf.Quote(prev.Key), gguf.Quote(ti.Name), d)
+				return nil, fmt.Errorf("lora: %s: tensors %s and %s are both deltas of %s", shown, gguf.Quote(prev.Key), gguf.Quote(ti.Name), d)
 			}
 			diffs[d] = Diff{Param: d, Key: ti.Name, Shape: ti.Shape}
 			continue
 		}
 		if r.mod.kind != kLinear {
-			return nil, fmt.Errorf("lora: %s: tensor %s is a low-rank adapter of %s, which is not a linear layer", name, gguf.Quote(ti.Name), r.name)
+			return nil, fmt.Errorf("lora: %s: tensor %s is a low-rank adapter of %s, which is not a linear layer", shown, gguf.Quote(ti.Name), r.name)
 		}
 		g := groups[r.name]
 		if g == nil {
@@ -379,7 +383,7 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 		}
 		slot := map[part]**gguf.TensorInfo{pDown: &g.down, pUp: &g.up, pAlpha: &g.alpha}[p]
 		if *slot != nil {
-			return nil, fmt.Errorf("lora: %s: tensors %s and %s both adapt %s (the same module spelled two ways)", name, gguf.Quote((*slot).Name), gguf.Quote(ti.Name), r.name)
+			return nil, fmt.Errorf("lora: %s: tensors %s and %s both adapt %s (the same module spelled two ways)", shown, gguf.Quote((*slot).Name), gguf.Quote(ti.Name), r.name)
 		}
 		*slot = &ti
 	}
@@ -388,19 +392,19 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 		if !slices.ContainsFunc(unknown, func(k string) bool { return !textEncoderKey(k) }) {
 			if len(groups) > 0 || len(diffs) > 0 {
 				return nil, fmt.Errorf("lora: %s: besides the DiT it also adapts the text encoder (%s: %s), which wan22 does not: a file is never applied in part; remove them to use its DiT part, as ComfyUI's LoraLoaderModelOnly leaves them out",
-					name, plural.Count(len(unknown), "tensor"), keyList(unknown))
+					shown, plural.Count(len(unknown), "tensor"), keyList(unknown))
 			}
-			return nil, fmt.Errorf("lora: %s: tensors %s adapt the text encoder, not the WAN DiT: wan22 attaches LoRAs to the DiT experts only; use a LoRA made for the WAN DiT", name, keyList(unknown))
+			return nil, fmt.Errorf("lora: %s: tensors %s adapt the text encoder, not the WAN DiT: wan22 attaches LoRAs to the DiT experts only; use a LoRA made for the WAN DiT", shown, keyList(unknown))
 		}
 		if len(groups) == 0 && len(diffs) == 0 {
 			if model := modelName(src); model != "" {
-				return nil, fmt.Errorf("lora: %s is a %s, not a LoRA: it holds no LoRA tensors (lora_down/lora_up or lora_A/lora_B pairs); give it where that model is wanted", name, model)
+				return nil, fmt.Errorf("lora: %s is a %s, not a LoRA: it holds no LoRA tensors (lora_down/lora_up or lora_A/lora_B pairs); give it where that model is wanted", shown, model)
 			}
 		}
-		return nil, fmt.Errorf("lora: %s: unknown keys %s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, LyCORIS, PEFT/diffusers)", name, keyList(unknown))
+		return nil, fmt.Errorf("lora: %s: unknown keys %s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, LyCORIS, PEFT/diffusers)", shown, keyList(unknown))
 	}
 	if len(groups) == 0 && len(diffs) == 0 {
-		return nil, fmt.Errorf("lora: %s: the file holds no LoRA tensors", name)
+		return nil, fmt.Errorf("lora: %s: the file holds no LoRA tensors", shown)
 	}
 	switch len(formats) {
 	case 1:
@@ -419,7 +423,7 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 		g := groups[mod]
 		a, err := adapterOf(f, mod, g.down, g.up, g.alpha)
 		if err != nil {
-			return nil, fmt.Errorf("lora: %s: %v", name, err)
+			return nil, fmt.Errorf("lora: %s: %v", shown, err)
 		}
 		f.Adapters = append(f.Adapters, a)
 	}
@@ -620,7 +624,7 @@ var noLimit = float32(math.Inf(1))
 func (f *File) read(key string) ([]float32, error) {
 	v, err := f.values(key, MaxWeight)
 	if err != nil {
-		return nil, fmt.Errorf("lora: %s: %w", f.Name, err)
+		return nil, fmt.Errorf("lora: %s: %w", safetext.Path(f.Name), err)
 	}
 	return v, nil
 }
@@ -735,7 +739,7 @@ func (f *File) checkValues(bounded bool) error {
 		}
 		data, err := f.src.Data(ti.Name)
 		if err != nil {
-			return fmt.Errorf("lora: %s: %w", f.Name, err)
+			return fmt.Errorf("lora: %s: %w", safetext.Path(f.Name), err)
 		}
 		if hit, known := exponentAtLeast(ti.Type, data, limit); known && !hit {
 			continue
@@ -744,10 +748,10 @@ func (f *File) checkValues(bounded bool) error {
 		for len(data) >= size {
 			n := min(len(data)/size, checkChunk)
 			if err := gguf.Dequantize(ti.Type, data[:n*size], buf[:n]); err != nil {
-				return fmt.Errorf("lora: %s: tensor %s: %w", f.Name, gguf.Quote(ti.Name), err)
+				return fmt.Errorf("lora: %s: tensor %s: %w", safetext.Path(f.Name), gguf.Quote(ti.Name), err)
 			}
 			if err := inRange(ti.Name, buf[:n], limit); err != nil {
-				return fmt.Errorf("lora: %s: %w", f.Name, err)
+				return fmt.Errorf("lora: %s: %w", safetext.Path(f.Name), err)
 			}
 			data = data[n*size:]
 		}

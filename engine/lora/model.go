@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/safetext"
 )
 
 // Arch is the shape of a WAN DiT, as far as a LoRA can tell it.
@@ -92,11 +93,11 @@ func (f *File) dims() (Dims, error) {
 			return nil
 		}
 		if v%int64(s.factor) != 0 {
-			return fmt.Errorf("lora: %s: tensor %s: %d is not a multiple of %d (%s·%d)", f.Name, gguf.Quote(key), v, s.factor, s.name, s.factor)
+			return fmt.Errorf("lora: %s: tensor %s: %d is not a multiple of %d (%s·%d)", safetext.Path(f.Name), gguf.Quote(key), v, s.factor, s.name, s.factor)
 		}
 		n := int(v) / s.factor
 		if prev, ok := vals[s.name]; ok && prev != n {
-			return fmt.Errorf("lora: %s: tensors %s and %s disagree on the model's %s (%d and %d): the file mixes two models", f.Name, gguf.Quote(d.from[s.name]), gguf.Quote(key), s.name, prev, n)
+			return fmt.Errorf("lora: %s: tensors %s and %s disagree on the model's %s (%d and %d): the file mixes two models", safetext.Path(f.Name), gguf.Quote(d.from[s.name]), gguf.Quote(key), s.name, prev, n)
 		}
 		if _, ok := vals[s.name]; !ok {
 			vals[s.name], d.from[s.name] = n, key
@@ -141,7 +142,7 @@ func (f *File) dims() (Dims, error) {
 		case r.mod.kind == kLinear && tensor == "weight":
 			out, in := moduleShape(mod)
 			if len(s) < 2 {
-				return d, fmt.Errorf("lora: %s: tensor %s has shape %v, want the [out, in] delta of %s", f.Name, gguf.Quote(df.Key), df.Shape, df.Param)
+				return d, fmt.Errorf("lora: %s: tensor %s has shape %v, want the [out, in] delta of %s", safetext.Path(f.Name), gguf.Quote(df.Key), df.Shape, df.Param)
 			}
 			if err = see(out, s[0], df.Key); err == nil {
 				err = see(in, product(s[1:]), df.Key)
@@ -218,5 +219,5 @@ func (f *File) Check(a Arch) error {
 	if name == "" {
 		name = fmt.Sprintf("dim %d, %d blocks", a.Dim, a.Layers)
 	}
-	return fmt.Errorf("lora: %s is a LoRA for %s, not for this model (%s): %s: %w", f.Name, is, name, why, ErrWrongModel)
+	return fmt.Errorf("lora: %s is a LoRA for %s, not for this model (%s): %s: %w", safetext.Path(f.Name), is, name, why, ErrWrongModel)
 }

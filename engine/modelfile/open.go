@@ -7,6 +7,11 @@
 // metadata): a WAN DiT expert, a umT5 text encoder, a WAN VAE, or unknown,
 // with the dimensions the loaders need. [Inspect] gathers both into a
 // [Report] for `wan22 inspect`.
+//
+// Errors and reports name a file by its path as it is, or Go-quoted when it
+// holds a control character, bytes that are not UTF-8 or an invisible
+// character that deceives (safetext.Path): a terminal escape in a file's
+// name does not reach the terminal. The errors' Path fields hold it as given.
 package modelfile
 
 import (
@@ -27,6 +32,7 @@ import (
 
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/plural"
+	"github.com/wan22/wan22/internal/safetext"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -319,7 +325,7 @@ func Open(path string) (gguf.Source, Format, error) {
 	format, err := Sniff(head[:n])
 	if err != nil {
 		if !safetensorsLength(head[:n], st.Size()) {
-			return nil, FormatUnknown, fmt.Errorf("%s: %w", path, err)
+			return nil, FormatUnknown, fmt.Errorf("%s: %w", safetext.Path(path), err)
 		}
 		// The length prefix is plausible but the header does not start
 		// with '{': a damaged safetensors file.
@@ -382,7 +388,7 @@ func explainOS(path string, err error) error {
 	var why string
 	switch {
 	case errors.Is(err, syscall.ELOOP):
-		return &explainedError{path + " is a loop of symbolic links; point the link at the model file", err}
+		return &explainedError{safetext.Path(path) + " is a loop of symbolic links; point the link at the model file", err}
 	case errors.Is(err, fs.ErrPermission):
 		why = "permission denied: this user may not read the file, or may not enter a folder on its path; " +
 			"give it read access (on Unix: chmod a+r on the file, a+x on its folders) or run wan22 as a user who may read it"
@@ -391,7 +397,7 @@ func explainOS(path string, err error) error {
 	case errors.Is(err, syscall.ENOTDIR):
 		why = "a part of the path before the file name is a file, not a folder"
 		if file := fileOnPath(path); file != "" {
-			why += " (" + file + ")"
+			why += " (" + safetext.Path(file) + ")"
 		}
 		why += "; check the path"
 	case errors.Is(err, syscall.EIO):
@@ -399,7 +405,7 @@ func explainOS(path string, err error) error {
 	case errors.Is(err, fs.ErrNotExist):
 		if lst, lerr := os.Lstat(path); lerr == nil && lst.Mode()&fs.ModeSymlink != 0 {
 			target, _ := os.Readlink(path)
-			return &explainedError{fmt.Sprintf("%s is a symbolic link to %s, which does not lead to an existing file; point the link at the model file", path, strconv.Quote(target)), err}
+			return &explainedError{fmt.Sprintf("%s is a symbolic link to %s, which does not lead to an existing file; point the link at the model file", safetext.Path(path), strconv.Quote(target)), err}
 		}
 	}
 	if pe := (*fs.PathError)(nil); why == "" && errors.As(err, &pe) && pe.Path == path {
@@ -408,7 +414,7 @@ func explainOS(path string, err error) error {
 	if why == "" {
 		return err
 	}
-	return &explainedError{path + ": " + why, err}
+	return &explainedError{safetext.Path(path) + ": " + why, err}
 }
 
 // fileOnPath returns the part of path that makes opening it fail with
@@ -462,7 +468,7 @@ type NotRegularError struct {
 }
 
 func (e *NotRegularError) Error() string {
-	return fmt.Sprintf("%s is %s, not a regular file; pass a model file (.gguf or .safetensors)", e.Path, e.What)
+	return fmt.Sprintf("%s is %s, not a regular file; pass a model file (.gguf or .safetensors)", safetext.Path(e.Path), e.What)
 }
 
 // TruncatedError reports a file that ends too soon: an empty file, a GGUF
@@ -479,13 +485,13 @@ type TruncatedError struct {
 
 func (e *TruncatedError) Error() string {
 	if e.Size == 0 {
-		return fmt.Sprintf("%s: the file is empty (0 bytes): download or export it again", e.Path)
+		return fmt.Sprintf("%s: the file is empty (0 bytes): download or export it again", safetext.Path(e.Path))
 	}
 	what := "truncated file"
 	if e.Format != FormatUnknown {
 		what = "truncated " + e.Format.String() + " file"
 	}
-	return fmt.Sprintf("%s: %s (%s): %s; download or export it again", e.Path, what, plural.Count(int(e.Size), "byte"), e.Detail)
+	return fmt.Sprintf("%s: %s (%s): %s; download or export it again", safetext.Path(e.Path), what, plural.Count(int(e.Size), "byte"), e.Detail)
 }
 
 // safetensorsLength reports whether head starts with a little-endian length
@@ -514,7 +520,7 @@ func withHint(path string, err error) error {
 	var se *safetensors.FormatError
 	switch {
 	case errors.As(err, &ge) && ge.Unsupported:
-		return &explainedError{path + ": " + ge.Msg, err}
+		return &explainedError{safetext.Path(path) + ": " + ge.Msg, err}
 	case errors.As(err, &ge):
 		detail := fmt.Sprintf("%s: %s (at byte %d)", ge.Field, ge.Msg, ge.Offset)
 		return &DamagedHeaderError{Path: path, Format: FormatGGUF, Detail: detail, Err: err}
@@ -530,7 +536,7 @@ func withHint(path string, err error) error {
 			msg += fmt.Sprintf(" (at byte %d)", se.Offset)
 		}
 		if se.Field == "dtype" { // not damaged: the message says what to do
-			return &explainedError{path + ": " + msg, err}
+			return &explainedError{safetext.Path(path) + ": " + msg, err}
 		}
 		return &DamagedHeaderError{Path: path, Format: FormatSafetensors, Detail: msg, Err: err}
 	}
@@ -547,7 +553,7 @@ type DamagedHeaderError struct {
 }
 
 func (e *DamagedHeaderError) Error() string {
-	return fmt.Sprintf("%s: damaged %s header: %s%s", e.Path, e.Format, e.Detail, hint)
+	return fmt.Sprintf("%s: damaged %s header: %s%s", safetext.Path(e.Path), e.Format, e.Detail, hint)
 }
 
 func (e *DamagedHeaderError) Unwrap() error { return e.Err }

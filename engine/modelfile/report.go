@@ -13,6 +13,7 @@ import (
 
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/plural"
+	"github.com/wan22/wan22/internal/safetext"
 	"github.com/wan22/wan22/safetensors"
 )
 
@@ -116,7 +117,7 @@ func quoteShort(s string) string {
 // WriteText prints the report for a person. verbose adds one line per tensor.
 func (r *Report) WriteText(w io.Writer, verbose bool) error {
 	ew := &errWriter{w: w}
-	ew.printf("%s\n", r.Path)
+	ew.printf("%s\n", safetext.Path(r.Path))
 	format := r.Format.String()
 	if r.Format == FormatGGUF {
 		format += fmt.Sprintf(" v%d", r.GGUFVersion)
