@@ -8,8 +8,13 @@ import (
 var (
 	// ErrNotBuilt is returned by Open in a binary built without the cuda build tag.
 	ErrNotBuilt = errors.New("cuda: this binary was built without CUDA support: rebuild with `go build -tags cuda` (needs CUDA 11.x/12.x headers, see README), or use the CPU backend")
-	// ErrNoDevice means the driver is there but reports no usable GPU.
-	ErrNoDevice = errors.New("cuda: no usable NVIDIA GPU")
+	// ErrNoDevice means the driver is there but reports no usable GPU. Open's
+	// error wraps it with the reason (errors.Is). Unlike this package's other
+	// errors its text has no "cuda: " prefix: it names the NVIDIA GPU itself,
+	// and is said to the user after the caller's words ("opening the GPU: no
+	// usable NVIDIA GPU: the driver reports 0 devices; …"), where the prefix
+	// only repeated what the line says.
+	ErrNoDevice = errors.New("no usable NVIDIA GPU")
 	// ErrOutOfBudget is matched (errors.Is) by every *BudgetError.
 	ErrOutOfBudget = errors.New("cuda: memory budget exceeded")
 	// ErrPinRefused is matched (errors.Is) by every *PinError.
