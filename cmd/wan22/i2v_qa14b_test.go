@@ -131,7 +131,7 @@ func TestQA14OutputDash(t *testing.T) {
 	}
 	code, _, stderr := runCLI("demo", "-out", "-")
 	require.Equal(t, 2, code, stderr)
-	require.Equal(t, "wan22 demo: -out -: - would mean standard output, but the video is written to a file: give a file name, such as -out video.mp4\n", stderr)
+	require.Equal(t, "wan22 demo: -out -: - would mean standard output, but the video is written to a file: give a file name, such as -out video.mp4\nRun `wan22 help demo` for its flags.\n", stderr)
 
 	// ./- is a name.
 	require.NoError(t, checkOutputDash("--frames-dir", "."+string(filepath.Separator)+"-", "", ""))
