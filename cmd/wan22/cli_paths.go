@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wan22/wan22/engine/video"
+	"github.com/wan22/wan22/internal/safetext"
 )
 
 // outputKind is what an output path names.
@@ -198,14 +199,15 @@ func checkOutputDash(flagName, path, is, name string) error {
 // checkNameChars refuses, on every system, an output path that flagName
 // gives holding a control character (C0 such as a newline, a tab or ESC;
 // DEL; C1), bytes that are not UTF-8 text, or an invisible character that
-// deceives (a bidirectional override or isolate, a zero-width character;
-// see nameProblem): Linux makes such a file, which ls shows as ? or across
-// two lines, in another order than its letters (a right-to-left override
-// shows "clip\u202e4pm.exe" as clipexe.mp4) or alike to another name, and
-// which a shell command can hardly name, and every message naming it would
-// print it raw (an ESC drives the terminal). The path is quoted in the
-// message (displayName), so that the message shows what the name holds and
-// holds no such character itself.
+// deceives (a bidirectional override or isolate, a zero-width character,
+// a soft hyphen, a line separator; see nameProblem): Linux makes such a
+// file, which ls shows as ? or across two lines, in another order than its
+// letters (a right-to-left override shows "clip\u202e4pm.exe" as
+// clipexe.mp4) or alike to another name, and which a shell command can
+// hardly name, and every message naming it would print it raw (an ESC
+// drives the terminal). The path is quoted in the message (displayName),
+// so that the message shows what the name holds and holds no such
+// character itself.
 func checkNameChars(flagName, path string) error {
 	if what := nameProblem(path); what != "" {
 		return fmt.Errorf("%s %s: the name contains %s; choose a name without it", flagName, displayName(path), what)
@@ -217,49 +219,28 @@ func checkNameChars(flagName, path string) error {
 // must not print raw: "a control character (newline)", "a byte that is not
 // UTF-8 text (\xff)", "a right-to-left override (U+202E), an invisible
 // character that changes the order in which the name is shown", "a zero
-// width space (U+200B), an invisible character"; "" when there is none
-// (spaces, accents and every script are printed as they are).
+// width space (U+200B), an invisible character" (safetext.Invisible's
+// characters: also the soft hyphen, the line and paragraph separators, …);
+// "" when there is none (spaces, accents, every script, the zero width
+// joiner and non-joiner of Persian words and emoji sequences are printed
+// as they are).
 func nameProblem(path string) string {
 	for i := 0; i < len(path); {
 		r, size := utf8.DecodeRuneInString(path[i:])
+		what, reorders := safetext.Invisible(r)
 		switch {
 		case r == utf8.RuneError && size == 1:
 			return fmt.Sprintf(`a byte that is not UTF-8 text (\x%02x)`, path[i])
 		case unicode.IsControl(r):
 			return "a control character (" + controlName(r) + ")"
-		case bidiControls[r] != "":
-			return fmt.Sprintf("a %s (U+%04X), an invisible character that changes the order in which the name is shown", bidiControls[r], r)
-		case zeroWidth[r] != "":
-			return fmt.Sprintf("a %s (U+%04X), an invisible character", zeroWidth[r], r)
+		case reorders:
+			return fmt.Sprintf("%s (U+%04X), an invisible character that changes the order in which the name is shown", what, r)
+		case what != "":
+			return fmt.Sprintf("%s (U+%04X), an invisible character", what, r)
 		}
 		i += size
 	}
 	return ""
-}
-
-// bidiControls are the invisible characters that reorder the text around
-// them (Unicode's explicit embeddings, overrides and isolates, which the
-// "Trojan Source" attacks use), by name.
-var bidiControls = map[rune]string{
-	0x202A: "left-to-right embedding",
-	0x202B: "right-to-left embedding",
-	0x202C: "pop directional formatting",
-	0x202D: "left-to-right override",
-	0x202E: "right-to-left override",
-	0x2066: "left-to-right isolate",
-	0x2067: "right-to-left isolate",
-	0x2068: "first strong isolate",
-	0x2069: "pop directional isolate",
-}
-
-// zeroWidth are the characters that take no room on the screen, by name:
-// a name holding one shows as another name without it. The zero width
-// joiner and non-joiner (U+200D, U+200C) are not among them: Persian and
-// Indic words and emoji sequences (👩‍💻) hold them as part of their text.
-var zeroWidth = map[rune]string{
-	0x200B: "zero width space",
-	0x2060: "word joiner",
-	0xFEFF: "byte order mark", // also called zero width no-break space
 }
 
 // displayName is path as a message prints it: as it is when nameProblem

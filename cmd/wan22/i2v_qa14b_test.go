@@ -160,11 +160,14 @@ func requireOutputNameRefused(t *testing.T, dir, name, what string) (msgs []stri
 }
 
 // TestQA14OutputNameInvisible: an output name holding a bidirectional
-// override or isolate (U+202A–U+202E, U+2066–U+2069) or a zero-width
-// character (U+200B, U+2060, U+FEFF) is refused as one holding a
-// control character is, naming the character: such a name shows in
-// another order than its letters, or alike to another name. Input names
-// holding one are printed quoted. Other non-ASCII names are taken.
+// override or isolate (U+202A–U+202E, U+2066–U+2069) or another invisible
+// character (U+200B, U+2060, U+FEFF; the soft hyphen U+00AD, the line and
+// paragraph separators U+2028, U+2029, U+180E, U+2061–U+2064, the
+// deprecated U+206A–U+206F, U+FFF9–U+FFFB: safetext.Invisible) is refused
+// as one holding a control character is, naming the character: such a
+// name shows in another order than its letters, or alike to another name.
+// Input names holding one are printed quoted. Other non-ASCII names are
+// taken.
 func TestQA14OutputNameInvisible(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct {
@@ -183,6 +186,18 @@ func TestQA14OutputNameInvisible(t *testing.T) {
 		{0x200B, "a zero width space (U+200B), an invisible character"},
 		{0x2060, "a word joiner (U+2060), an invisible character"},
 		{0xFEFF, "a byte order mark (U+FEFF), an invisible character"},
+		{0x00AD, "a soft hyphen (U+00AD), an invisible character"},
+		{0x2028, "a line separator (U+2028), an invisible character"},
+		{0x2029, "a paragraph separator (U+2029), an invisible character"},
+		{0x180E, "a Mongolian vowel separator (U+180E), an invisible character"},
+		{0x2061, "a function application (U+2061), an invisible character"},
+		{0x2062, "an invisible times (U+2062), an invisible character"},
+		{0x2063, "an invisible separator (U+2063), an invisible character"},
+		{0x2064, "an invisible plus (U+2064), an invisible character"},
+		{0x206A, "a deprecated format character (U+206A), an invisible character"},
+		{0xFFF9, "an interlinear annotation anchor (U+FFF9), an invisible character"},
+		{0xFFFA, "an interlinear annotation separator (U+FFFA), an invisible character"},
+		{0xFFFB, "an interlinear annotation terminator (U+FFFB), an invisible character"},
 	} {
 		name := "clip" + string(c.r) + "4pm"
 		for _, stderr := range requireOutputNameRefused(t, dir, name, c.what) {
