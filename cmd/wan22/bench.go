@@ -212,7 +212,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&f.shift, "shift", wan22.DefaultShift, "sigma shift")
 	fs.StringVar(&f.cfg, "cfg", "3.5", "guidance scale: one value for both experts, or HIGH,LOW (1 skips the unconditional pass; 1 by default for distill)")
 	fs.Float64Var(&f.boundary, "boundary", wan22.DefaultBoundary, "expert switch of the extrapolated schedule, as a fraction of the 1000 timesteps")
-	addSeedFlag(fs, &f.seed, "noise and synthetic-weight seed")
+	addSeedFlag(fs, &f.seed, maxSeed, "noise and synthetic-weight seed")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto")
 	fs.StringVar(&f.attention, "attention", "bf16", attentionUsage)
 	fs.StringVar(&f.jsonPath, "json", "", "write the report as JSON to this file (not \"-\": no standard output); must not exist")

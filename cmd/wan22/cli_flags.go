@@ -146,16 +146,27 @@ func checkDeviceIn(dash, v string) error {
 	return fmt.Errorf("%sdevice %q: use cpu, cuda or auto", dash, v)
 }
 
-// addSeedFlag adds the flag --seed to fs, stored in p: what says what it
-// seeds. Its help names the value as its range does ("-seed number"),
+// The largest seeds: of the noise (wan22.Request.Seed, a uint64), and of
+// synthetic weights (the engine's WriteSynthetic take an int64).
+const (
+	maxSeed      uint64 = math.MaxUint64
+	maxSynthSeed uint64 = math.MaxInt64
+)
+
+// addSeedFlag adds the flag --seed to fs, stored in p: a whole number from
+// 0 to max (maxSeed, or synth's maxSynthSeed); what says what it seeds. Its help names the value as its range does ("-seed number"),
 // where the flag package would print "value" for a type of its own.
-func addSeedFlag(fs *flag.FlagSet, p *uint64, what string) {
-	fs.Var(seedValue{p}, "seed", fmt.Sprintf("%s: a whole `number` from 0 to %d", what, uint64(math.MaxUint64)))
+func addSeedFlag(fs *flag.FlagSet, p *uint64, max uint64, what string) {
+	fs.Var(seedValue{p, max}, "seed", fmt.Sprintf("%s: a whole `number` from 0 to %d", what, max))
 }
 
-// seedValue is a --seed flag: a whole number from 0 to 2⁶⁴−1, with an error
-// that says so (the flag package's Uint64 says only "parse error").
-type seedValue struct{ p *uint64 }
+// seedValue is a --seed flag: a whole number from 0 to max, with an error
+// that says so (the flag package's Uint64 says only "parse error", and its
+// Int64 takes negative numbers).
+type seedValue struct {
+	p   *uint64
+	max uint64
+}
 
 func (s seedValue) String() string {
 	if s.p == nil {
@@ -166,8 +177,8 @@ func (s seedValue) String() string {
 
 func (s seedValue) Set(v string) error {
 	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return fmt.Errorf("a seed is a whole number from 0 to %d", uint64(math.MaxUint64))
+	if err != nil || n > s.max {
+		return fmt.Errorf("a seed is a whole number from 0 to %d", s.max)
 	}
 	*s.p = n
 	return nil
@@ -347,7 +358,7 @@ func flagValueError(fs *flag.FlagSet, err error) error {
 	var want string
 	switch v := fl.Value.(type) {
 	case seedValue:
-		want = fmt.Sprintf("a whole number from 0 to %d", uint64(math.MaxUint64))
+		want = fmt.Sprintf("a whole number from 0 to %d", v.max)
 	case flag.Getter:
 		switch v.Get().(type) {
 		case int, int64:

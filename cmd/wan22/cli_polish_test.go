@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,4 +90,32 @@ func TestDemoRefusalsPointToHelp(t *testing.T) {
 	}
 	require.Empty(t, entries(t, dir))
 	require.Empty(t, entries(t, tmp), "demo wrote its tiny models")
+}
+
+// TestSynthSeedFromZero: synth's -seed is a whole number from 0, as the
+// other commands' seeds, to the largest of the int64 its synthetic weights
+// take, refused otherwise before anything is written in the words of
+// theirs; it took negative numbers (-seed -1 wrote a file), and its help
+// read "-seed int".
+func TestSynthSeedFromZero(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.gguf")
+	for _, v := range []string{"-1", "-9223372036854775808", "9223372036854775808", "x"} {
+		code, stdout, stderr := runCLI("synth", "-kind", "vae", "-dim", "8", "-seed", v, out)
+		require.Equal(t, 2, code, "%s: %s", v, stderr)
+		require.Empty(t, stdout, v)
+		require.Contains(t, stderr, "wan22 synth: -seed "+v+": give a whole number from 0 to 9223372036854775807\n", v)
+	}
+	require.Empty(t, entries(t, dir))
+	code, stdout, stderr := runCLI("synth", "-h")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "  -seed number\n")
+	require.Contains(t, stdout, "a whole number from 0 to 9223372036854775807 (default 1)")
+
+	// The largest is taken.
+	var seed uint64
+	fs := newFlagSet("synth", "", "", io.Discard)
+	addSeedFlag(fs, &seed, maxSynthSeed, "")
+	require.NoError(t, fs.Parse([]string{"-seed", "9223372036854775807"}))
+	require.Equal(t, uint64(9223372036854775807), seed)
 }

@@ -231,7 +231,7 @@ func TestCLIText(t *testing.T) {
 	}
 	var f i2vFlags
 	fs := newFlagSet("i2v", "", "", os.Stderr)
-	fs.Var(seedValue{&f.seed}, "seed", "")
+	addSeedFlag(fs, &f.seed, maxSeed, "")
 	require.NoError(t, fs.Parse([]string{"--seed", "18446744073709551615"}))
 	require.Equal(t, uint64(18446744073709551615), f.seed)
 

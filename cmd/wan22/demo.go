@@ -47,7 +47,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	height := fs.Int("height", 64, "height (multiple of 16)")
 	seed := new(uint64)
 	*seed = 42
-	addSeedFlag(fs, seed, "noise seed")
+	addSeedFlag(fs, seed, maxSeed, "noise seed")
 	device := fs.String("device", "auto", "cpu, cuda, or auto (the GPU when this binary has CUDA and one is present)")
 	vram := fs.Float64("vram-budget", 0, "GPU memory budget in GiB (0: all free memory)")
 	attention := fs.String("attention", "bf16", attentionUsage+"; with -device cuda")

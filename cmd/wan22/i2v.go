@@ -204,7 +204,7 @@ func parseI2V(args []string, stdout, stderr io.Writer) (f i2vFlags, code int, ok
 	fs.StringVar(&f.timestepList, "timesteps", "", "the distill solver's steps, e.g. 1000,750,500,250 (the default)")
 	addLoRAFlags(fs, &f.loras)
 	fs.BoolVar(&f.loraMerge, "lora-merge", false, "merge LoRAs into F16/BF16/F32 weights at load: no run-time cost; quantized weights keep the run-time path")
-	addSeedFlag(fs, &f.seed, "noise seed")
+	addSeedFlag(fs, &f.seed, maxSeed, "noise seed")
 	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, or auto (the GPU when this binary has CUDA and one is present)")
 	fs.StringVar(&f.attention, "attention", "bf16", attentionUsage)
 	fs.Float64Var(&f.vram, "vram-budget", 0, "GPU memory budget in GiB (0: all free memory; 32 runs as on an RTX 5090)")

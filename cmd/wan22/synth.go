@@ -98,7 +98,11 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"and renamed when complete: an error or Ctrl-C leaves nothing behind.", stderr)
 	kind := fs.String("kind", "dit", "what to write: "+strings.Join(kindNames, ", "))
 	typeName := fs.String("type", "", "weight type (default: the first listed for the kind)\n"+synthTypeHelp())
-	seed := fs.Int64("seed", 1, "random seed; the same seed writes the same file")
+	seed := new(uint64)
+	*seed = 1
+	// From 0, as the other commands' seeds, to the largest of the int64
+	// the synthetic weights take.
+	addSeedFlag(fs, seed, maxSynthSeed, "random seed (the same seed writes the same file)")
 	force := fs.Bool("force", false, "replace OUT if it exists")
 	sizes := map[string]*int{}
 	for _, f := range synthSizeFlags() {
@@ -153,7 +157,7 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		wt = t
 	}
-	job, err := synthKinds[k].plan(set, wt, *seed)
+	job, err := synthKinds[k].plan(set, wt, int64(*seed))
 	if err != nil {
 		return usageError(stderr, "synth", "%v", err)
 	}
