@@ -12,11 +12,10 @@ import (
 // message shows what the name holds and holds no such character itself. A
 // path is not printable when it holds bytes that are not UTF-8, a control
 // character (C0, DEL, C1: an ESC drives the terminal, a newline forges a
-// line), or an invisible character that deceives: a bidirectional
-// embedding, override or isolate (U+202A–U+202E, U+2066–U+2069), which
-// shows the name in another order than its letters, or a zero width space,
-// word joiner or byte order mark (U+200B, U+2060, U+FEFF), which shows it
-// alike to another name. Spaces, accents, every script, the zero width
+// line), or an invisible character that deceives (Invisible: a
+// bidirectional override or isolate, which shows the name in another order
+// than its letters; a zero width space, a soft hyphen, …, which shows it
+// alike to another name). Spaces, accents, every script, the zero width
 // (non-)joiners of Persian words and emoji sequences, quotes and the
 // backslashes of Windows paths are printed as they are. These are the
 // names wan22's command line quotes too (its displayName), so that a
@@ -30,11 +29,6 @@ func Path(path string) string {
 
 // deceives reports whether r must not reach a message raw (Path).
 func deceives(r rune) bool {
-	switch {
-	case unicode.IsControl(r),
-		0x202A <= r && r <= 0x202E, 0x2066 <= r && r <= 0x2069, // bidirectional embeddings, overrides, isolates
-		r == 0x200B, r == 0x2060, r == 0xFEFF: // zero width space, word joiner, byte order mark
-		return true
-	}
-	return false
+	what, _ := Invisible(r)
+	return unicode.IsControl(r) || what != ""
 }

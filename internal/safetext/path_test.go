@@ -16,7 +16,7 @@ func TestPath(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"a\x1b[31mb.gguf", "a\nb", "a\tb", "a\x7fb", "a\u009bb", "a\xffb", "/d\x00/m",
-		"clip\u202e4pm.gguf", "a\u2066b", "a\u200bb", "a\u2060b", "\ufeffm.gguf"} {
+		"clip\u202e4pm.gguf", "a\u2066b", "a\u200bb", "a\u2060b", "\ufeffm.gguf", "a\u00adb", "a\u2028b"} {
 		got := Path(p)
 		if got != strconv.Quote(p) {
 			t.Errorf("Path(%q) = %s, want it quoted", p, got)
