@@ -49,7 +49,8 @@ expert's share of the schedule, which the output then says) and
 extrapolates the per-step time to the --schedule-steps schedule: the first
 measured step of each expert counts once, the mean of the others for the
 remaining steps of that expert (the output says how many were measured). A
-schedule of at most 8 steps is measured whole, nothing extrapolated (the
+schedule of at most 8 steps is measured whole, nothing extrapolated, and so
+is a longer one when --steps is at least each expert's share of it (the
 output says so).
 
 Few-step runs take the settings of wan22 i2v: --solver distill runs the
@@ -161,9 +162,9 @@ type benchPlan struct {
 	// scheduleTimesteps are the schedule's timesteps as the scheduler
 	// gives them (0–1000, shift applied), for the report.
 	scheduleTimesteps []float64
-	// whole: the schedule is measured whole (at most wholeSchedule steps),
-	// measuredHigh and measuredLow steps; otherwise --steps per expert and
-	// extrapolated.
+	// whole: the schedule is measured whole (at most wholeSchedule steps,
+	// or --steps covers each expert's share), measuredHigh and measuredLow
+	// steps; otherwise --steps per expert and extrapolated.
 	whole                     bool
 	measuredHigh, measuredLow int
 	// The measured run's request: its steps, expert switch and distilled
@@ -812,6 +813,9 @@ func (p *benchPlan) schedule(f *benchFlags) error {
 	// more would measure steps the schedule does not run.
 	p.measuredHigh, p.measuredLow = min(f.steps, p.scheduleHigh), min(f.steps, p.scheduleLow)
 	p.reqSteps, p.reqSwitch = p.measuredHigh+p.measuredLow, p.measuredHigh
+	// --steps as many as each expert's share: the whole schedule is
+	// measured, nothing extrapolated, as a short one is.
+	p.whole = p.measuredHigh == p.scheduleHigh && p.measuredLow == p.scheduleLow
 	if !distill {
 		_, err := scheduler.New(f.solver, p.reqSteps, f.shift)
 		return err
@@ -1713,8 +1717,12 @@ func reportLoRAs(bm benchModels, synthRank int) []benchreport.LoRA {
 // to the schedule, the solver and guidance, the expert switch and the LoRAs.
 func printSchedule(w io.Writer, f benchFlags, p benchPlan) {
 	if p.whole {
-		fmt.Fprintf(w, "measuring the whole %d-step schedule in each run (%d high + %d low steps), nothing extrapolated\n",
-			f.scheduleSteps, p.measuredHigh, p.measuredLow)
+		capped := ""
+		if f.scheduleSteps > wholeSchedule { // measured whole as --steps covers it
+			capped = p.stepsCapped(f.steps)
+		}
+		fmt.Fprintf(w, "measuring the whole %d-step schedule in each run (%d high + %d low steps), nothing extrapolated%s\n",
+			f.scheduleSteps, p.measuredHigh, p.measuredLow, capped)
 	} else {
 		fmt.Fprintf(w, "measuring %d high + %d low steps per run, extrapolated to %d (%d high + %d low)%s\n",
 			p.measuredHigh, p.measuredLow, f.scheduleSteps, p.scheduleHigh, p.scheduleLow, p.stepsCapped(f.steps))
@@ -1745,6 +1753,9 @@ func printSchedule(w io.Writer, f benchFlags, p benchPlan) {
 func runSummary(r *benchreport.Run) string {
 	switch r.Status {
 	case benchreport.StatusOK:
+		if r.Whole { // nothing estimated
+			return fmt.Sprintf("measured %.1f s for the whole schedule, %.2f + %.2f s/step", r.Measured, r.PerStepHigh, r.PerStepLow)
+		}
 		return fmt.Sprintf("measured %.1f s, %.2f + %.2f s/step, about %.1f s at the full schedule", r.Measured, r.PerStepHigh, r.PerStepLow, r.Total)
 	case benchreport.StatusNoFit:
 		if r.MinVRAM > 0 {

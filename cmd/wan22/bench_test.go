@@ -846,10 +846,12 @@ func TestBenchSchedulePlan(t *testing.T) {
 		{[]string{"--solver", "distill", "--timesteps", "1000,900,800,700,600,500,400,300,200,100", "--steps", "1"}, false, 4, 6, 2, 1, []int{1000, 600}, 1, 1},
 		{[]string{"--solver", "euler", "--schedule-steps", "6", "--cfg", "1"}, true, 3, 3, 6, 3, nil, 1, 1},
 		{[]string{"--schedule-steps", "8", "--switch-step", "4"}, true, 4, 4, 8, 4, nil, 3.5, 3.5},
-		// --steps beyond an expert's share of the schedule measures the share.
-		{[]string{"--steps", "20", "--schedule-steps", "10", "--switch-step", "4"}, false, 4, 6, 10, 4, nil, 3.5, 3.5},
+		// --steps beyond an expert's share of the schedule measures the
+		// share; both shares so are the whole schedule.
+		{[]string{"--steps", "20", "--schedule-steps", "10", "--switch-step", "4"}, true, 4, 6, 10, 4, nil, 3.5, 3.5},
 		{[]string{"--switch-step", "39"}, false, 39, 1, 3, 2, nil, 3.5, 3.5},
-		{[]string{"--solver", "distill", "--timesteps", "1000,900,800,700,600,500,400,300,200", "--steps", "5"}, false, 4, 5, 9, 4, []int{1000, 900, 800, 700, 600, 500, 400, 300, 200}, 1, 1},
+		{[]string{"--solver", "distill", "--timesteps", "1000,900,800,700,600,500,400,300,200", "--steps", "5"}, true, 4, 5, 9, 4, []int{1000, 900, 800, 700, 600, 500, 400, 300, 200}, 1, 1},
+		{[]string{"--solver", "distill", "--timesteps", "1000,900,800,700,600,500,400,300,200", "--steps", "4"}, false, 4, 5, 8, 4, []int{1000, 900, 800, 700, 600, 500, 400, 300}, 1, 1},
 	} {
 		f := benchFlags{steps: 2, scheduleSteps: 40, solver: "unipc", shift: 5, boundary: 0.9, cfg: "3.5", device: "cpu", expertType: "Q8_0", frames: "5", sizes: "32x16", budgets: "0"}
 		f.set = map[string]bool{}
@@ -1003,7 +1005,8 @@ func TestBenchInterruptedMessage(t *testing.T) {
 }
 
 // TestBenchStepsCapped: --steps beyond an expert's share of the schedule
-// measures the share (the steps the schedule runs), and the output says so.
+// measures the share (the steps the schedule runs), and the output says so;
+// both shares measured so are the whole schedule, nothing extrapolated.
 func TestBenchStepsCapped(t *testing.T) {
 	isolateTemp(t)
 	js := filepath.Join(t.TempDir(), "r.json")
@@ -1013,12 +1016,12 @@ func TestBenchStepsCapped(t *testing.T) {
 	}
 	rep := mustRead(t, js)
 	s, r := rep.Settings, rep.Runs[0]
-	want := fmt.Sprintf("measuring %d high + %d low steps per run, extrapolated to 10 (%d high + %d low) (--steps 20 is more than the high-noise expert's %d steps of the schedule: %d measured, and the low-noise expert's %d steps of the schedule: %d measured)",
-		s.ScheduleHigh, s.ScheduleLow, s.ScheduleHigh, s.ScheduleLow, s.ScheduleHigh, s.ScheduleHigh, s.ScheduleLow, s.ScheduleLow)
+	want := fmt.Sprintf("measuring the whole 10-step schedule in each run (%d high + %d low steps), nothing extrapolated (--steps 20 is more than the high-noise expert's %d steps of the schedule: %d measured, and the low-noise expert's %d steps of the schedule: %d measured)",
+		s.ScheduleHigh, s.ScheduleLow, s.ScheduleHigh, s.ScheduleHigh, s.ScheduleLow, s.ScheduleLow)
 	if !strings.Contains(stdout, want) {
 		t.Errorf("output lacks %q:\n%s", want, stdout)
 	}
-	if r.MeasuredHigh != s.ScheduleHigh || r.MeasuredLow != s.ScheduleLow || len(r.HighSteps) != s.ScheduleHigh || len(r.LowSteps) != s.ScheduleLow {
+	if r.MeasuredHigh != s.ScheduleHigh || r.MeasuredLow != s.ScheduleLow || len(r.HighSteps) != s.ScheduleHigh || len(r.LowSteps) != s.ScheduleLow || !r.Whole {
 		t.Errorf("measured %d+%d (%d+%d step times) of a %d+%d schedule", r.MeasuredHigh, r.MeasuredLow, len(r.HighSteps), len(r.LowSteps), s.ScheduleHigh, s.ScheduleLow)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wan22/wan22"
+	"github.com/wan22/wan22/internal/benchreport"
 )
 
 // TestSeedFlagPlaceholder: the help names the seed's value as its range
@@ -118,4 +120,43 @@ func TestSynthSeedFromZero(t *testing.T) {
 	addSeedFlag(fs, &seed, maxSynthSeed, "")
 	require.NoError(t, fs.Parse([]string{"-seed", "9223372036854775807"}))
 	require.Equal(t, uint64(9223372036854775807), seed)
+}
+
+// TestBenchWholeBySteps: a schedule longer than 8 steps whose every step
+// --steps covers (9 steps, 4 high + 5 low, --steps 5) is measured whole:
+// the output, the table and the report say so, nothing extrapolated; it
+// said "measuring 4 high + 5 low steps per run, extrapolated to 9" of the
+// very steps it measured, and the report counted the run as estimated. A
+// whole run's line says "measured 1.8 s for the whole schedule", not
+// "about 1.8 s at the full schedule" as of an estimate.
+func TestBenchWholeBySteps(t *testing.T) {
+	isolateTemp(t)
+	js := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, stderr := runBenchCtx(context.Background(), "--tiny", "--frames", "5", "--size", "32x16", "--schedule-steps", "9",
+		"--switch-step", "4", "--steps", "5", "--cfg", "1", "--no-history", "--json", js)
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	for _, want := range []string{
+		"measuring the whole 9-step schedule in each run (4 high + 5 low steps), nothing extrapolated (--steps 5 is more than the high-noise expert's 4 steps of the schedule: 4 measured)\n",
+		"measured 4 high + 5 low steps: the whole 9-step schedule, nothing extrapolated (",
+		"32x16, 5 frames, VRAM all: measured ", " s for the whole schedule, ",
+	} {
+		require.Contains(t, stdout, want)
+	}
+	require.NotContains(t, stdout, "extrapolated to")
+	require.NotContains(t, stdout, " s at the full schedule")
+	rep, err := benchreport.ReadFile(js)
+	require.NoError(t, err)
+	r := rep.Runs[0]
+	require.True(t, r.Whole, "%+v", r)
+	require.Equal(t, r.Measured, r.Total)
+	require.Len(t, r.HighSteps, 4)
+	require.Len(t, r.LowSteps, 5)
+
+	// --steps short of a share still extrapolates.
+	var p benchPlan
+	f := benchFlags{solver: "unipc", cfg: "1", shift: 5, boundary: 0.9, scheduleSteps: 9, switchStep: 4, steps: 4,
+		set: map[string]bool{"switch-step": true, "steps": true, "schedule-steps": true}}
+	require.NoError(t, p.schedule(&f))
+	require.False(t, p.whole)
+	require.Equal(t, [2]int{4, 4}, [2]int{p.measuredHigh, p.measuredLow})
 }
