@@ -35,6 +35,7 @@ import (
 	"github.com/wan22/wan22/gguf"
 	"github.com/wan22/wan22/internal/atomicfile"
 	"github.com/wan22/wan22/internal/benchreport"
+	"github.com/wan22/wan22/internal/fserr"
 	"github.com/wan22/wan22/internal/plural"
 	"github.com/wan22/wan22/scheduler"
 )
@@ -1695,7 +1696,7 @@ func reportWriteError(flagName, path string, err error) error {
 	if what, note := diskFull(err); what != "" {
 		return fmt.Errorf("%s %s was not written: %s%s; the table above has the results: free some space, or write the report to another disk", flagName, path, what, note)
 	}
-	return fmt.Errorf("%s %s was not written: %w", flagName, path, pathless(err))
+	return fmt.Errorf("%s %s was not written: %w", flagName, path, fserr.WithoutPath(err))
 }
 
 // reportLoRAs lists the bench's LoRAs for the report, in order, by their

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wan22/wan22/engine/video"
+	"github.com/wan22/wan22/internal/fserr"
 	"github.com/wan22/wan22/internal/safetext"
 )
 
@@ -166,21 +167,11 @@ func freeName(dir, base string) string {
 func checkWritable(dir string) error {
 	probe, err := os.CreateTemp(dir, ".wan22-write-check-*")
 	if err != nil {
-		return pathless(err)
+		return fserr.WithoutPath(err)
 	}
 	probe.Close()
 	os.Remove(probe.Name())
 	return nil
-}
-
-// pathless is err without the path that an *os.PathError in it names: the
-// system's reason ("permission denied"), for a message that names the file
-// its own way or should not name it (a temporary file).
-func pathless(err error) error {
-	if pe, ok := errors.AsType[*os.PathError](err); ok {
-		return pe.Err
-	}
-	return err
 }
 
 // checkOutputDash refuses "-" as the output flagName names (path), which

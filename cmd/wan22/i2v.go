@@ -22,6 +22,7 @@ import (
 	"github.com/wan22/wan22/engine/pipeline"
 	"github.com/wan22/wan22/engine/video"
 	"github.com/wan22/wan22/internal/atomicfile"
+	"github.com/wan22/wan22/internal/fserr"
 	"github.com/wan22/wan22/internal/plural"
 	"github.com/wan22/wan22/scheduler"
 )
@@ -619,7 +620,7 @@ func copyStdin(path string, limit int64) (int64, error) {
 	}
 	switch {
 	case src.err != nil:
-		return n, pathless(src.err) // "read /dev/stdin: …"
+		return n, fserr.WithoutPath(src.err) // "read /dev/stdin: …"
 	case err != nil:
 		return n, tempSaveError(err)
 	}
@@ -630,7 +631,7 @@ func copyStdin(path string, limit int64) (int64, error) {
 // saved in the system's temporary folder, and the system's reason, without
 // the temporary file's name.
 func tempSaveError(err error) error {
-	return fmt.Errorf("it could not be saved in the temporary folder %s: %w", displayName(os.TempDir()), pathless(err))
+	return fmt.Errorf("it could not be saved in the temporary folder %s: %w", displayName(os.TempDir()), fserr.WithoutPath(err))
 }
 
 // readErrors is r, keeping the error of its reads other than io.EOF: tells

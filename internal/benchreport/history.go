@@ -3,11 +3,12 @@ package benchreport
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/wan22/wan22/internal/fserr"
 )
 
 // HistoryKeep is how many reports the per-user bench history keeps: saving
@@ -37,7 +38,7 @@ func SaveHistory(r *Report) (string, error) {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("the bench history folder %s cannot be made: %w", dir, withoutPath(err))
+		return "", fmt.Errorf("the bench history folder %s cannot be made: %w", dir, fserr.WithoutPath(err))
 	}
 	base := r.Created.UTC().Format(historyStamp)
 	path := filepath.Join(dir, base+".json")
@@ -49,7 +50,7 @@ func SaveHistory(r *Report) (string, error) {
 	}
 	if err := r.WriteFile(path); err != nil {
 		// The error names the temporary file the report went through.
-		return "", fmt.Errorf("the bench history's %s cannot be written: %w", path, withoutPath(err))
+		return "", fmt.Errorf("the bench history's %s cannot be written: %w", path, fserr.WithoutPath(err))
 	}
 	return path, rotateHistory(dir, HistoryKeep)
 }
@@ -109,14 +110,4 @@ func LoadHistory() ([]Report, error) {
 		}
 	}
 	return reps, nil
-}
-
-// withoutPath is err's reason without the path an *fs.PathError names
-// ("read-only file system" of "mkdir /x: read-only file system"), for a
-// message that names the file its own way.
-func withoutPath(err error) error {
-	if pe, ok := errors.AsType[*fs.PathError](err); ok {
-		return pe.Err
-	}
-	return err
 }
