@@ -449,12 +449,18 @@ func (r *run) encodePrompts(prompt, negative string) (p prompts, err error) {
 	return p, nil
 }
 
+// warnCount is how far warnTruncated counts a prompt's tokens: a longer
+// one is said to be longer than that, so that a prompt of megabytes is
+// tokenized only as far as the count (as the encoders tokenize only as far
+// as they read).
+const warnCount = 16 * t5.TextLen
+
 // warnTruncated logs a warning (Options.Log) for each prompt longer than
 // umT5 reads, before either encoder path (resident or streamed) runs: both
 // truncate it to t5.TextLen tokens as the official pipeline does, which is
 // kept, but the words past the limit have no effect and the user should
-// know. The negative prompt is not warned about when no pass uses it
-// (guidance 1 on both experts).
+// know: how many tokens it has, up to warnCount. The negative prompt is not
+// warned about when no pass uses it (guidance 1 on both experts).
 func (r *run) warnTruncated(tok *tokenizer.Tokenizer, prompt, negative string) {
 	g := r.o.Guidance
 	for _, pr := range []struct {
@@ -467,9 +473,13 @@ func (r *run) warnTruncated(tok *tokenizer.Tokenizer, prompt, negative string) {
 		if !pr.used {
 			continue
 		}
-		if n := t5.PromptLength(tok, pr.text); n > t5.TextLen {
-			r.log.Warn(fmt.Sprintf("the %s is %d tokens long; umT5 reads only the first %d (the official pipeline truncates the same way): the rest has no effect — shorten it",
-				pr.name, n, t5.TextLen))
+		if n := t5.PromptLengthUpTo(tok, pr.text, warnCount); n > t5.TextLen {
+			length := fmt.Sprintf("%d tokens", n)
+			if n > warnCount {
+				length = fmt.Sprintf("more than %d tokens", warnCount)
+			}
+			r.log.Warn(fmt.Sprintf("the %s is %s long; umT5 reads only the first %d (the official pipeline truncates the same way): the rest has no effect — shorten it",
+				pr.name, length, t5.TextLen))
 		}
 	}
 }

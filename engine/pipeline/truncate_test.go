@@ -46,9 +46,10 @@ func (r *recorder) warnings() []string {
 }
 
 // TestI2VWarnsTruncatedPrompt: a prompt umT5 cannot read whole gets one
-// warning naming it and its length, logged when the text is encoded, before
-// the DiT runs, on both encoder paths (resident, streamed); a short prompt
-// gets none, nor does a negative prompt no pass uses.
+// warning naming it and its length (counted up to 8192 tokens), logged when
+// the text is encoded, before the DiT runs, on both encoder paths
+// (resident, streamed); a short prompt gets none, nor does a negative
+// prompt no pass uses.
 func TestI2VWarnsTruncatedPrompt(t *testing.T) {
 	m := tinyModels(t)
 
@@ -57,6 +58,9 @@ func TestI2VWarnsTruncatedPrompt(t *testing.T) {
 	msg := func(which string) string {
 		return fmt.Sprintf("the %s is 801 tokens long; umT5 reads only the first 512 (the official pipeline truncates the same way): the rest has no effect — shorten it", which)
 	}
+	// 16000 tokens, counted only up to 8192.
+	huge := strings.Repeat("a cat surfing a wave at sunset, ", 2000)
+	hugeMsg := "the prompt is more than 8192 tokens long; umT5 reads only the first 512 (the official pipeline truncates the same way): the rest has no effect — shorten it"
 	for _, tc := range []struct {
 		name             string
 		prompt, negative string
@@ -65,6 +69,7 @@ func TestI2VWarnsTruncatedPrompt(t *testing.T) {
 		want             []string
 	}{
 		{"long prompt", long, "", false, false, []string{msg("prompt")}},
+		{"huge prompt", huge, "", false, false, []string{hugeMsg}},
 		{"long negative streamed", "a cat", long, false, true, []string{msg("negative prompt")}},
 		{"both long streamed", long, long, false, true, []string{msg("prompt"), msg("negative prompt")}},
 		{"short", "a cat", "", false, false, nil},

@@ -31,6 +31,15 @@ func TestPromptLength(t *testing.T) {
 	if got := t5.PromptLength(tok, long); got != 801 {
 		t.Errorf("long prompt: PromptLength %d, want 801", got)
 	}
+	// Counted up to a bound: the count, or one more than the bound.
+	for _, c := range []struct{ prompt, name string }{{short, "short"}, {long, "long"}} {
+		length := t5.PromptLength(tok, c.prompt)
+		for _, n := range []int{0, 1, 7, 511, 512, 800, 801, 802, 4096} {
+			if got := t5.PromptLengthUpTo(tok, c.prompt, n); got != min(length, n+1) {
+				t.Errorf("%s prompt: PromptLengthUpTo(_, %d) = %d; PromptLength is %d", c.name, n, got, length)
+			}
+		}
+	}
 
 	enc, err := t5.Load(cpu.New(), f)
 	if err != nil {

@@ -62,14 +62,24 @@ func LoadTokenizer(src gguf.Source) (*tokenizer.Tokenizer, error) {
 // reads only the first TextLen tokens, as the official pipeline does, and
 // the rest of the prompt has no effect: the caller should tell the user so
 // (the pipeline logs a warning). Encoding is not changed by asking.
+// It tokenizes the whole prompt: PromptLengthUpTo stops at a count.
 func PromptLength(tok *tokenizer.Tokenizer, prompt string) int {
 	return tok.Length(tokenizer.Clean(prompt))
 }
 
+// PromptLengthUpTo is PromptLength for a caller that needs the count only up
+// to n ≥ 0: it returns PromptLength(tok, prompt) when that is at most n,
+// else n+1, tokenizing only as much of the prompt as that needs, as
+// EncodeText does, so that a prompt of megabytes costs what its first n
+// tokens do.
+func PromptLengthUpTo(tok *tokenizer.Tokenizer, prompt string, n int) int {
+	return tok.LengthUpTo(tokenizer.Clean(prompt), n)
+}
+
 // EncodeText turns a prompt into the DiT's text context the way the Wan
 // pipeline does: tokenizer.Clean, tokenization padded to TextLen (EOS
-// appended, truncated at 512 tokens silently: PromptLength tells when), then
-// the encoder. It returns the valid rows, ctx [n, Dim] row-major, and n (EOS
+// appended, truncated at 512 tokens silently: PromptLength tells when; the
+// tokenizer stops at the 512th), then the encoder. It returns the valid rows, ctx [n, Dim] row-major, and n (EOS
 // included); the DiT pads them back to TextLen rows itself. ctx stops the
 // encoder between blocks (Encoder.Encode).
 func EncodeText(ctx context.Context, tok *tokenizer.Tokenizer, enc *Encoder, prompt string) (text []float32, n int, err error) {

@@ -52,6 +52,25 @@ func (n *normalizer) prefix(s string) (repl string, consumed int) {
 //   - with add_dummy_prefix, one space is put in front of a non-empty result;
 //   - with escape_whitespaces, every space becomes "▁".
 func (n *normalizer) normalize(s string) string {
+	ns := n.stream(s, len(s)+len(s)/2+len(spaceSymbol))
+	for !ns.read(len(s) + 1) {
+	}
+	return ns.text()
+}
+
+// normStream is normalize run piece by piece, for a caller that needs only
+// the start of the normalized text: read normalizes more of the input, and
+// text is the normalized text so far, always a prefix of normalize's.
+type normStream struct {
+	n         *normalizer
+	rest      string // the input not read yet
+	space     string // a space as written: "▁" with escape_whitespaces
+	out       strings.Builder
+	prevSpace bool // out ends with a space that the next replacement's leading spaces join
+}
+
+// stream starts normalizing s, with room for size bytes of output.
+func (n *normalizer) stream(s string, size int) *normStream {
 	if n.removeExtraWS {
 		for len(s) > 0 {
 			r, l := n.prefix(s)
@@ -61,40 +80,53 @@ func (n *normalizer) normalize(s string) string {
 			s = s[l:]
 		}
 	}
-	if s == "" {
-		return ""
-	}
-	space := " "
+	ns := &normStream{n: n, rest: s, space: " ", prevSpace: n.removeExtraWS}
 	if n.escapeWS {
-		space = spaceSymbol
+		ns.space = spaceSymbol
 	}
-	var b strings.Builder
-	b.Grow(len(s) + len(s)/2 + len(space))
+	if s == "" {
+		return ns
+	}
+	ns.out.Grow(size)
 	if n.addDummyPrefix {
-		b.WriteString(space)
+		ns.out.WriteString(ns.space)
 	}
-	prevSpace := n.removeExtraWS
-	for len(s) > 0 {
-		r, l := n.prefix(s)
-		s = s[l:]
-		if prevSpace {
+	return ns
+}
+
+// read normalizes the input until at least more bytes have been written
+// out, or to its end, and reports whether the input has ended.
+func (ns *normStream) read(more int) bool {
+	n, goal := ns.n, ns.out.Len()+more
+	for len(ns.rest) > 0 && ns.out.Len() < goal {
+		r, l := n.prefix(ns.rest)
+		ns.rest = ns.rest[l:]
+		if ns.prevSpace {
 			r = strings.TrimLeft(r, " ")
 		}
 		if r != "" {
-			prevSpace = r[len(r)-1] == ' '
+			ns.prevSpace = r[len(r)-1] == ' '
 			if n.escapeWS {
 				r = strings.ReplaceAll(r, " ", spaceSymbol)
 			}
-			b.WriteString(r)
+			ns.out.WriteString(r)
 		}
 		if !n.removeExtraWS {
-			prevSpace = false
+			ns.prevSpace = false
 		}
 	}
-	out := b.String()
-	if n.removeExtraWS {
-		for strings.HasSuffix(out, space) {
-			out = out[:len(out)-len(space)]
+	return ns.rest == ""
+}
+
+// text returns the normalized text so far, less the spaces at its end,
+// which remove_extra_whitespaces drops when the input ends there: once read
+// has reported the end, it is normalize's whole result, and before, a
+// prefix of it.
+func (ns *normStream) text() string {
+	out := ns.out.String()
+	if ns.n.removeExtraWS {
+		for strings.HasSuffix(out, ns.space) {
+			out = out[:len(out)-len(ns.space)]
 		}
 	}
 	return out

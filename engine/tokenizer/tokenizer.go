@@ -18,7 +18,9 @@
 //     min_score − 10 and map to the unknown id; consecutive unknowns are fused
 //     into one.
 //  4. Truncate to MaxLen−1 pieces and append EOS (Length tells the count
-//     before truncation).
+//     before truncation). Encode normalizes and searches only as far as
+//     the kept pieces are settled, the same whatever text follows
+//     (segmentStart): a prompt of megabytes costs what its first pieces do.
 //
 // Byte fallback (TrainerSpec.byte_fallback) is not applied: the Wan reference
 // uses the Hugging Face fast T5 tokenizer, whose converter ignores it and
@@ -30,6 +32,8 @@ package tokenizer
 import (
 	"fmt"
 	"math"
+	"slices"
+	"unicode/utf8"
 )
 
 // MaxLen is umT5's text length: Encode returns at most this many ids,
@@ -232,13 +236,22 @@ func (t *Tokenizer) EncodePadded(text string, n int) (ids, mask []int32) {
 // Above MaxLen, Encode and EncodePadded(text, MaxLen) keep only the first
 // MaxLen−1 pieces and EOS, and the rest of text reaches no encoder; Length
 // lets a caller tell the user so. It does not change what Encode returns.
+// It tokenizes all of text: LengthUpTo stops at a count.
 func (t *Tokenizer) Length(text string) int {
 	return len(t.segment(t.norm.normalize(text), math.MaxInt)) + 1
 }
 
+// LengthUpTo is Length for a caller that needs the count only up to n ≥ 0
+// (whether text is cut, and by how much when not by far): it returns
+// Length(text) when that is at most n, else n+1, and tokenizes only as much
+// of text as that needs, as Encode does.
+func (t *Tokenizer) LengthUpTo(text string, n int) int {
+	return len(t.segmentStart(text, n)) + 1
+}
+
 // encode segments text and returns at most limit ids, the last being EOS.
 func (t *Tokenizer) encode(text string, limit int) []int32 {
-	ids := t.segment(t.norm.normalize(text), limit-1)
+	ids := t.segmentStart(text, limit-1)
 	return append(ids, t.eos)
 }
 
@@ -257,48 +270,108 @@ func (t *Tokenizer) segment(s string, limit int) []int32 {
 	if s == "" || limit <= 0 {
 		return make([]int32, 0, 1)
 	}
-	best := t.viterbi(s)
-	// Backtrack twice: count, then write the ids in order.
-	n := 0
-	for end, prevUnk := len(s), false; end > 0; end = int(best[end].start) {
-		isUnk := best[end].id == t.unk
-		if !isUnk || !prevUnk {
-			n++
-		}
-		prevUnk = isUnk
+	return t.path(t.viterbi(s), len(s), limit)
+}
+
+// Reading for segmentStart: the normalized text is made readChunk bytes at
+// a time, and a settled start of the segmentation is looked for first when
+// the search has passed settleFirst bytes a wanted id, then at every
+// doubling of the length searched.
+const (
+	readChunk   = 1024
+	settleFirst = 4
+)
+
+// segmentStart is segment(t.norm.normalize(text), limit), made by
+// normalizing and searching text only as far as its first limit ids need,
+// so that a prompt of megabytes costs what its first ids do.
+//
+// The Viterbi search runs over the normalized text as it is made, from
+// each character start whose pieces the text made so far holds (a piece is
+// at most window bytes long). With every start before k searched, the best
+// paths ending at k and before are final, and the best segmentation of the
+// whole text passes through one of the reached positions in
+// (k − window, k] (the last of its positions not after k: a piece crossing
+// k starts less than window bytes before it). When the best paths to all of
+// those positions pass through one position q, the segmentation of the
+// whole text begins with the best path to q, whatever follows; once that
+// path holds limit ids (a run of unknowns fused across q is one unknown id
+// on both sides), they are the result.
+func (t *Tokenizer) segmentStart(text string, limit int) []int32 {
+	if limit <= 0 {
+		return make([]int32, 0, 1)
 	}
-	ids := make([]int32, n, n+1)
-	i := n
-	for end, prevUnk := len(s), false; end > 0; end = int(best[end].start) {
-		isUnk := best[end].id == t.unk
-		if !isUnk || !prevUnk {
-			i--
-			ids[i] = best[end].id
+	ns := t.norm.stream(text, min(len(text), readChunk)*3/2+len(spaceSymbol))
+	l := lattice{t: t, best: make([]viterbiNode, 1, readChunk+1)}
+	window := max(t.trie.maxLen, utf8.UTFMax)
+	look, floor := settleFirst*limit, 0
+	base, baseN := 0, 0 // the last settled position and the ids of the path to it
+	for {
+		done := ns.read(readChunk)
+		s := ns.text()
+		if done {
+			if s == "" {
+				return make([]int32, 0, 1)
+			}
+			l.relax(s, len(s))
+			return t.path(l.best, len(s), limit)
 		}
-		prevUnk = isUnk
+		l.relax(s, len(s)-window+1)
+		if l.next < look {
+			continue
+		}
+		look = 2 * l.next
+		q, ok := l.settled(window, floor)
+		if floor = l.next; !ok {
+			continue
+		}
+		// The ids after base (the path to q passes it), and those before.
+		n, unkFirst := t.count(l.best, q, base)
+		if unkFirst && base > 0 && l.best[base].id == t.unk {
+			n-- // one run of unknowns across base
+		}
+		if base, baseN = q, baseN+n; baseN >= limit {
+			return t.path(l.best, q, limit)
+		}
 	}
-	return ids[:min(n, limit)]
+}
+
+// lattice is the unigram Viterbi search over a normalized text that may
+// grow at its end: best[i] is the best path ending at byte i, final for
+// every i up to next. Like SentencePiece's optimized encoder, the lattice is
+// not stored: for each character start (in order) every piece starting
+// there relaxes the node at its end, ties keeping the earlier candidate. A
+// character no single-character piece covers gets an unknown edge. The
+// arithmetic is SentencePiece's too, which decides exact ties: path scores
+// are stored as float32, a piece candidate is the float64 sum of its score
+// and the path score, compared in float64 and then rounded, while an
+// unknown candidate is a float32 sum.
+type lattice struct {
+	t    *Tokenizer
+	best []viterbiNode
+	next int // the next character start to search from
 }
 
 // viterbi returns, for each byte position of s, the best path ending there;
 // best[len(s)] is the end of the best segmentation of s, and following the
 // start links back to 0 gives its pieces.
-//
-// Like SentencePiece's optimized encoder, the lattice is not stored: for
-// each character start (in order) every piece starting there relaxes the
-// node at its end, ties keeping the earlier candidate. A character no
-// single-character piece covers gets an unknown edge. The arithmetic is
-// SentencePiece's too, which decides exact ties: path scores are stored as
-// float32, a piece candidate is the float64 sum of its score and the path
-// score, compared in float64 and then rounded, while an unknown candidate is
-// a float32 sum.
 func (t *Tokenizer) viterbi(s string) []viterbiNode {
-	best := make([]viterbiNode, len(s)+1)
-	for i := 1; i < len(best); i++ {
-		best[i].start = -1
+	l := lattice{t: t, best: make([]viterbiNode, 1, len(s)+1)}
+	l.relax(s, len(s))
+	return l.best
+}
+
+// relax searches from every character start of s from next up to upto: s
+// is the text searched so far, grown, and must hold every piece starting
+// before upto (all of the text's, or upto at most len(s) − the longest
+// piece + 1).
+func (l *lattice) relax(s string, upto int) {
+	for len(l.best) <= len(s) {
+		l.best = append(l.best, viterbiNode{start: -1})
 	}
-	nodes := t.trie.nodes
-	for start := 0; start < len(s); {
+	t, best, nodes := l.t, l.best, l.t.trie.nodes
+	start := l.next
+	for start < upto {
 		here := best[start].score
 		clen := min(utf8Len(s[start]), len(s)-start)
 		single := false
@@ -334,7 +407,67 @@ func (t *Tokenizer) viterbi(s string) []viterbiNode {
 		}
 		start += clen
 	}
-	return best
+	l.next = start
+}
+
+// settled returns the last position that the best paths to every reached
+// position in (next − window, next] pass through, when it is after floor
+// (where the last look ended: the paths meet there or before, at a
+// position that look found too early or not at all). Walking no further
+// back than floor keeps the looks' cost in proportion to the text: a text
+// whose start stays undecided for long ("aaaa…" in a vocabulary of a, aa
+// and aaa) is searched to its end instead.
+func (l *lattice) settled(window, floor int) (int, bool) {
+	var ends []int
+	for j := max(l.next-window+1, 0); j <= l.next; j++ {
+		if j == 0 || l.best[j].start >= 0 {
+			ends = append(ends, j)
+		}
+	}
+	for {
+		slices.Sort(ends)
+		if ends = slices.Compact(ends); len(ends) == 1 {
+			return ends[0], true
+		}
+		last := len(ends) - 1
+		if ends[last] <= floor {
+			return 0, false
+		}
+		ends[last] = int(l.best[ends[last]].start)
+	}
+}
+
+// count returns the number of ids of the best path to end (best as
+// viterbi makes it) after position from, which the path passes (0: all of
+// its ids), consecutive unknowns fused, and whether the first of them is an
+// unknown.
+func (t *Tokenizer) count(best []viterbiNode, end, from int) (n int, unkFirst bool) {
+	prevUnk := false
+	for ; end > from; end = int(best[end].start) {
+		isUnk := best[end].id == t.unk
+		if !isUnk || !prevUnk {
+			n++
+		}
+		prevUnk = isUnk
+	}
+	return n, prevUnk
+}
+
+// path returns the first limit ids of the best path to end (best as
+// viterbi makes it), consecutive unknowns fused, with room for one more id.
+func (t *Tokenizer) path(best []viterbiNode, end, limit int) []int32 {
+	n, _ := t.count(best, end, 0)
+	ids := make([]int32, n, n+1)
+	i := n
+	for prevUnk := false; end > 0; end = int(best[end].start) {
+		isUnk := best[end].id == t.unk
+		if !isUnk || !prevUnk {
+			i--
+			ids[i] = best[end].id
+		}
+		prevUnk = isUnk
+	}
+	return ids[:min(n, limit)]
 }
 
 // utf8Len is the length of the UTF-8 sequence a lead byte announces, as

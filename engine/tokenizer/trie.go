@@ -10,7 +10,8 @@ import (
 // pieces. The children of a node are contiguous in nodes and sorted by
 // label, so a step is a binary search over at most 256 entries.
 type pieceTrie struct {
-	nodes []trieNode // nodes[0] is the root
+	nodes  []trieNode // nodes[0] is the root
+	maxLen int        // the longest key's length in bytes
 }
 
 type trieNode struct {
@@ -46,6 +47,9 @@ func newPieceTrie(keys []trieKey) (*pieceTrie, error) {
 		count += len(k.s) - shared
 	}
 	t := &pieceTrie{nodes: make([]trieNode, 1, count)}
+	for _, k := range keys {
+		t.maxLen = max(t.maxLen, len(k.s))
+	}
 	t.nodes[0].id = -1
 	// Breadth-first: each work item is a node and the range of sorted keys
 	// sharing its prefix of length depth. A key equal to the prefix sorts first.
