@@ -254,17 +254,21 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
     };
 
     constexpr int KS = KN / 16;  // k16 steps of P·V; P's A fragments
-    // NQT > 1: one pass of this loop per query tile (item); gb is the ring use of the item's first key tile.
+    // NQT > 1: one pass of this loop per query tile (item); gb is the ring use of the item's first key tile. The last
+    // step of an item loads the next item's Q into qf and issues its S(0) into s (the product a one-item kernel drops),
+    // so both outlive the loop's body.
+    float o[64], s[KN / 2];
+    uint32_t qf[QREG ? 8 : 1][4];  // QREG: this warp's rows of Q, the A fragments of the eight k16 steps
 #pragma unroll 1
     for (int it = 0; it < (NQT > 1 ? nitems : 1); it++) {
     const int gb = NQT > 1 ? it * nt1 : 0;
     m0 = (item0 + it) * BM;
-    float o[64], s[KN / 2];
+    // NQT > 1: whether this item's last step starts the next item (its Q and S(0)), and whether the previous one did.
+    const bool next = NQT > 1 && ntiles > 0 && it + 1 < nitems, started = NQT > 1 && ntiles > 0 && it > 0;
 #pragma unroll
     for (int i = 0; i < 64; i++) o[i] = 0.0f;
     float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
 
-    uint32_t qf[QREG ? 8 : 1][4];  // QREG: this warp's rows of Q, the A fragments of the eight k16 steps
     // S = Q Kᵀ (this warpgroup's 64 rows × KN keys); k16 step kk reads panel kk/4 at byte (kk%4)·32. The
     // descriptors are made once per tile and stepped by constant offsets (desc_add).
     const uint64_t qdesc = QREG ? 0 : sdesc(sq + wg * 64 * 128, 16, 1024);  // QREG: Q comes from qf
@@ -377,21 +381,27 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             cp_async_wait<2>();
             asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         };
-        // WS: K(j+1) and V(j) landed (on the last tile S reads a slot nothing refills, K(ntiles - RING)'s or, with
-        // fewer tiles, one never filled, and drops the result: no wait).
+        // WS: K(j+1) and V(j) landed. On the last tile S reads a slot nothing refills, K(ntiles - RING)'s or, with
+        // fewer tiles, one never filled, and drops the result (no wait); NQT > 1 with a next item: that slot is the
+        // next item's K(0), which arrives with its Q, and S is the next item's S(0).
         auto ws_ready = [&](int j) {
-            if (j + 1 < ntiles) mbar_wait(full_k(gb + j + 1), ((gb + j + 1) / RING) & 1);
+            if (j + 1 < ntiles || next) mbar_wait(full_k(gb + j + 1), ((gb + j + 1) / RING) & 1);
             mbar_wait(full_v(gb + j), ((gb + j) / RING) & 1);
             if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         };
-        if constexpr (WS) {
+        // NQT > 1: Q's tile is free for the next item's once this warp holds its fragments (ldmatrix read them through
+        // the generic proxy, the TMA writes through the async one).
+        auto release_q = [&]() {
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+            warp_release(q_empty);
+        };
+        if (started) {
+            // s holds S(0) and qf Q, from the previous item's last step
+        } else if constexpr (WS) {
             mbar_wait(full_k(gb), (gb / RING) & 1);  // Q and K(0)
             if constexpr (!TMA) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
             load_q();
-            if constexpr (NQT > 1) {  // Q's tile is free for the next item's (ldmatrix read it: generic proxy)
-                asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-                warp_release(q_empty);
-            }
+            if constexpr (NQT > 1) release_q();
         } else {
             // Q and K(0) in the first group (load_rows<BM>(sq) above is not yet committed), then K1, V0, K2, V1.
             load_k(0);
@@ -402,11 +412,13 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             cp_async_wait<4>();
             publish();
         }
-        wg_fence();
-        issue_qk(kslot(gb));
-        wg_wait<0>();
-        reg_fence(s);
-        if constexpr (WS) warp_release(empty_k(gb));
+        if (!started) {
+            wg_fence();
+            issue_qk(kslot(gb));
+            wg_wait<0>();
+            reg_fence(s);
+            if constexpr (WS) warp_release(empty_k(gb));
+        }
         const int bar_x = wg == 0 ? 1 : 2, bar_y = wg == 0 ? 2 : 1;
         if (wg == 1) {
             if constexpr (!WS) land();
@@ -432,6 +444,12 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
             reg_fence(o);
             if constexpr (WS) {
                 ws_ready(j);
+                if constexpr (NQT > 1) {
+                    if (next && j + 1 == ntiles) {  // S(j+1) below is the next item's S(0)
+                        load_q();
+                        release_q();
+                    }
+                }
             } else if (wg == 0) {
                 land();
             }
@@ -444,13 +462,14 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
                 }
             }
             wg_fence();
-            // C(j); on the last tile S reads a slot nothing writes and its result is dropped.
+            // C(j); on the last tile S reads a slot nothing writes and its result is dropped (NQT > 1 with a next
+            // item: the next item's S(0)).
             issue_qk(kslot(gb + j + 1));
             issue_pv_bf16(o, pf, vslot(gb + j));
             wg_wait<1>();
             reg_fence(s);
             if constexpr (WS) {
-                if (j + 1 < ntiles) warp_release(empty_k(gb + j + 1));
+                if (j + 1 < ntiles || next) warp_release(empty_k(gb + j + 1));
             } else if (wg == 1) {
                 land();
             }
@@ -477,7 +496,7 @@ __device__ __forceinline__ void attn_fwd_sm90(typename OUT::T* __restrict__ out,
         }
     }
     if constexpr (WS) {
-        named_sync(3);  // the consumers only
+        if constexpr (NQT == 1) named_sync(3);  // the consumers only (NQT > 1 stages per warp, away from Q's tile)
     } else {
         cp_async_wait<0>();
         __syncthreads();  // the ring and Q become the epilogue's staging memory
