@@ -31,6 +31,7 @@ import (
 	"github.com/wan22/wan22/engine/t5"
 	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/engine/video"
+	"github.com/wan22/wan22/internal/safetext"
 	"github.com/wan22/wan22/scheduler"
 )
 
@@ -1119,7 +1120,7 @@ func (p *Pipeline) expertNonFinite(err error, loras []LoRA) error {
 	var attached []string
 	for _, l := range loras {
 		if l.Expert == mine || l.Expert == pipeline.LoRABoth {
-			attached = append(attached, l.Path)
+			attached = append(attached, safetext.Path(l.Path))
 		}
 	}
 	// A request far from the defaults can overflow a sound expert too.
@@ -1220,10 +1221,10 @@ func (p *Pipeline) checkExpertContent() error {
 	m := p.models
 	same, err := sameContent(m.High, m.Low)
 	if err != nil {
-		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: "cannot be compared with the high-noise expert " + m.High, Err: err}
+		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: "cannot be compared with the high-noise expert " + safetext.Path(m.High), Err: err}
 	}
 	if same {
-		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: fmt.Sprintf("has the same content as the high-noise expert %s (a copy of one file): give the low-noise expert's file", m.High)}
+		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: fmt.Sprintf("has the same content as the high-noise expert %s (a copy of one file): give the low-noise expert's file", safetext.Path(m.High))}
 	}
 	return nil
 }

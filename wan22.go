@@ -42,6 +42,7 @@ import (
 	"github.com/wan22/wan22/engine/cuda"
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/engine/pipeline"
+	"github.com/wan22/wan22/internal/safetext"
 )
 
 // Models names the four model files of WAN 2.2 I2V-A14B, GGUF or
@@ -101,7 +102,11 @@ type Options struct {
 	AllowSameExpert bool
 }
 
-// ModelError is a model file that cannot be used in its role.
+// ModelError is a model file that cannot be used in its role. Its message
+// names the file by its path as it is, or Go-quoted when the path holds a
+// control character, bytes that are not UTF-8 or an invisible character
+// that deceives (safetext.Path, as engine/modelfile names it); Path holds
+// it as given.
 type ModelError struct {
 	Role string // "high-noise expert", "low-noise expert", "text encoder", "VAE"
 	Path string
@@ -109,12 +114,30 @@ type ModelError struct {
 	Err  error  // the underlying error, if any
 }
 
+// Error names the path once: an underlying error that starts with the same
+// path, as engine/modelfile's do ("P: no such file or directory", "P is a
+// directory, …"), is printed without it ("no such file or directory", "it
+// is a directory, …").
 func (e *ModelError) Error() string {
-	s := fmt.Sprintf("%s %s: %s", e.Role, e.Path, e.Msg)
+	path := safetext.Path(e.Path)
+	s := fmt.Sprintf("%s %s: %s", e.Role, path, e.Msg)
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + causeAfter(e.Err.Error(), path)
 	}
 	return s
+}
+
+// causeAfter is msg without its leading path, as printed: "P: CAUSE"
+// becomes "CAUSE" and "P is …" "it is …"; msg as it is when it starts
+// otherwise.
+func causeAfter(msg, path string) string {
+	if rest, ok := strings.CutPrefix(msg, path+": "); ok && rest != "" {
+		return rest
+	}
+	if rest, ok := strings.CutPrefix(msg, path+" is "); ok {
+		return "it is " + rest
+	}
+	return msg
 }
 
 func (e *ModelError) Unwrap() error { return e.Err }
@@ -373,7 +396,7 @@ func (p *Pipeline) checkModels() error {
 	// (Their input, noise + mask + image latent = 16 + 4 + 16, is pinned by
 	// the i2v check above: in_dim 36.)
 	if p.dit.OutDim != p.vae.ZDim {
-		return &ModelError{Role: "high-noise expert", Path: m.High, Msg: fmt.Sprintf("outputs %d latent channels (as does the low-noise expert) but the VAE %s has %d (its z_dim): these experts are not WAN 2.2 I2V-A14B ones, which output the %d channels of the WAN 2.1 VAE", p.dit.OutDim, m.VAE, p.vae.ZDim, pipeline.LatentChannels)}
+		return &ModelError{Role: "high-noise expert", Path: m.High, Msg: fmt.Sprintf("outputs %d latent channels (as does the low-noise expert) but the VAE %s has %d (its z_dim): these experts are not WAN 2.2 I2V-A14B ones, which output the %d channels of the WAN 2.1 VAE", p.dit.OutDim, safetext.Path(m.VAE), p.vae.ZDim, pipeline.LatentChannels)}
 	}
 	return nil
 }

@@ -1,0 +1,72 @@
+package wan22
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22/engine/modelfile"
+)
+
+// TestModelErrorPathOnce: a model file that cannot be read is named once,
+// by the *ModelError, where the modelfile error it wraps names it too
+// ("high-noise expert P: cannot be read: P: no such file or directory");
+// a path holding a control character or an invisible character is
+// Go-quoted (safetext.Path) as modelfile quotes it, and the wrapped error
+// is still reachable (errors.Is, errors.As).
+func TestModelErrorPathOnce(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope.gguf")
+	escaped := filepath.Join(dir, "m\x1b[31m.gguf")
+	invisible := filepath.Join(dir, "clip\u202e4pm.gguf")
+	for name, c := range map[string]struct {
+		path, shown, want string
+		is                error
+	}{
+		"missing":        {missing, missing, "high-noise expert " + missing + ": cannot be read: no such file or directory", fs.ErrNotExist},
+		"directory":      {dir, dir, "high-noise expert " + dir + ": cannot be read: it is a directory, not a regular file; pass a model file (.gguf or .safetensors)", nil},
+		"control":        {escaped, strconv.Quote(escaped), "high-noise expert " + strconv.Quote(escaped) + ": cannot be read: no such file or directory", fs.ErrNotExist},
+		"invisible char": {invisible, strconv.Quote(invisible), "high-noise expert " + strconv.Quote(invisible) + ": cannot be read: no such file or directory", fs.ErrNotExist},
+	} {
+		m := tiny
+		m.High = c.path
+		_, err := Open(context.Background(), m, Options{Device: "cpu"})
+		require.EqualError(t, err, c.want, name)
+		require.Equal(t, 1, strings.Count(err.Error(), c.shown), name)
+		var me *ModelError
+		require.True(t, errors.As(err, &me), name)
+		require.Equal(t, c.path, me.Path, name)
+		if c.is != nil {
+			require.ErrorIs(t, err, c.is, name)
+		}
+		if name == "directory" {
+			var nr *modelfile.NotRegularError
+			require.True(t, errors.As(err, &nr), name)
+		}
+	}
+
+	// A cause naming another path, or none, is printed whole.
+	other := &ModelError{Role: "VAE", Path: "v.safetensors", Msg: "cannot be read", Err: errors.New("w.safetensors: gone")}
+	require.EqualError(t, other, "VAE v.safetensors: cannot be read: w.safetensors: gone")
+	prefix := &ModelError{Role: "VAE", Path: "v", Msg: "cannot be read", Err: errors.New("v.safetensors: gone")}
+	require.EqualError(t, prefix, "VAE v: cannot be read: v.safetensors: gone")
+	require.EqualError(t, &ModelError{Role: "VAE", Path: "v\x1b", Msg: "is wrong"}, `VAE "v\x1b": is wrong`)
+
+	// The other expert's path in the message is quoted too.
+	copyOf := filepath.Join(dir, "h\x1b.gguf")
+	b, err := os.ReadFile(tiny.Low)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(copyOf, b, 0o644))
+	m := tiny
+	m.High = copyOf
+	_, err = Open(context.Background(), m, Options{Device: "cpu"})
+	require.ErrorContains(t, err, "has the same content as the high-noise expert "+strconv.Quote(copyOf))
+	require.NotContains(t, err.Error(), "\x1b")
+}
