@@ -1,13 +1,22 @@
 // Package wan22 generates videos from an image and a prompt with WAN 2.2
-// image-to-video (I2V-A14B): the one import a Go program needs for the
-// common case.
+// image-to-video (I2V-A14B): it opens the models and runs the generation.
+// A program that reads its image from a file and writes the video to one
+// also imports engine/imageprep (Load: a PNG, JPEG or WebP, turned
+// upright) and engine/video (Create: an .avi or .mp4 writer), as below; one
+// that has an image.Image and takes the frames through Output.Frame needs
+// wan22 alone.
 //
 //	p, err := wan22.Open(ctx, wan22.Models{High: "high.gguf", Low: "low.gguf",
 //		TextEncoder: "umt5.gguf", VAE: "vae.safetensors"}, wan22.Options{})
 //	if err != nil { ... }
 //	defer p.Close()
-//	err = p.Generate(ctx, wan22.Request{Image: img, Prompt: "a cat surfing"},
-//		wan22.Output{Video: w})
+//	img, err := imageprep.Load("cat.png")
+//	req := wan22.Request{Image: img, Prompt: "a cat surfing"}
+//	s, err := p.Resolve(req) // the video's size and frame rate
+//	w, err := video.Create(ctx, "cat.mp4",
+//		video.Options{Width: s.Width, Height: s.Height, FPS: s.FPS})
+//	err = p.Generate(ctx, req, wan22.Output{Video: w})
+//	err = w.Close() // completes the file (w.Abort on failure)
 //
 // Open checks the model files (their kinds and that they fit together)
 // before anything is loaded and opens the compute backend: the GPU when the
@@ -83,8 +92,10 @@ type Options struct {
 	// AttentionFP8 (slightly less accurate; faster only on GPUs without
 	// wgmma, not on Hopper, whose bf16 kernel is faster: Log gets a warning
 	// when one is chosen there). "" is the backend's default: bf16, unless
-	// the environment variable WAN22_ATTN names int8 or fp8 (as the CLI
-	// does; Pipeline.Attention says which runs). The 8-bit modes apply to
+	// the environment variable WAN22_ATTN names int8 or fp8
+	// (Pipeline.Attention says which runs). The commands (wan22 i2v, demo,
+	// bench) always pass their --attention, bf16 by default, so WAN22_ATTN's
+	// int8 and fp8 do not change what they run. The 8-bit modes apply to
 	// the self-attention: key sequences of at most 2048 keys (the
 	// cross-attention) run bf16, where 8 bits would be slower. They need the
 	// CUDA backend: Open refuses them on the CPU, whose attention always
