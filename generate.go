@@ -1097,6 +1097,9 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 		// after it.
 		return fmt.Errorf("%w: Close stopped this Generate", ErrClosed)
 	}
+	// The CUDA backend's errors name its Config's settings: the Options
+	// fields instead (optionsErr), inside the errors that wrap them here.
+	err, _ = optionsErr(err)
 	return p.expertNonFinite(p.deviceRefusal(err, s, Stage(at.Load())), s.LoRAs)
 }
 

@@ -503,7 +503,8 @@ func (p *Pipeline) openCUDA() error {
 	o := p.o
 	cb, err := cuda.NewBackend(cudaConfig(o))
 	if err != nil {
-		return fmt.Errorf("wan22: opening the GPU: %w", err)
+		named, _ := optionsErr(err)
+		return fmt.Errorf("wan22: opening the GPU: %w", named)
 	}
 	if p.o.Attention == "" {
 		// Not asked for: the backend's own setting (bf16, or WAN22_ATTN) runs; report it.
@@ -540,10 +541,20 @@ func cudaConfig(o Options) cuda.Config {
 }
 
 // optionNames turns the names the CUDA backend gives its settings in its
-// log lines into the Options fields that set them: a refused pin's
-// warning says to raise Config.PinnedCap (engine/cuda's PinError), which a
-// library user sets as Options.PinnedBudget.
-var optionNames = strings.NewReplacer("Config.PinnedCap", "Options.PinnedBudget")
+// log lines and errors into the Options fields that set them: a refused
+// pin's warning says to raise Config.PinnedCap (engine/cuda's PinError),
+// which a library user sets as Options.PinnedBudget, and a device
+// allocation that the driver refuses while the budget allowed it (other
+// processes took the memory since Open) says to lower Config.MemCap,
+// Options.VRAMBudget, or raise Config.Reserve, the memory left outside the
+// budget, which Options does not set: the user stops the other processes,
+// or gives a budget below what they leave free.
+var optionNames = strings.NewReplacer(
+	"Config.PinnedCap", "Options.PinnedBudget",
+	"lower Config.MemCap or raise Config.Reserve",
+	"stop them, or set Options.VRAMBudget below what they leave free (0, the default, takes what was free at Open less 512 MiB)",
+	"Config.MemCap", "Options.VRAMBudget",
+)
 
 // optionsLog is log for the CUDA backend: its messages, and its attributes'
 // strings and errors, name the Options fields (optionNames). nil stays nil.
@@ -596,11 +607,23 @@ func optionsAttr(a slog.Attr) slog.Attr {
 		}
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(renamed...)}
 	case slog.KindAny:
-		if err, ok := v.Any().(error); ok && optionNames.Replace(err.Error()) != err.Error() {
-			return slog.Any(a.Key, optionsError{err})
+		if err, ok := v.Any().(error); ok {
+			if named, ok := optionsErr(err); ok {
+				return slog.Any(a.Key, named)
+			}
 		}
 	}
 	return a
+}
+
+// optionsErr is err, an error of the CUDA backend, with its message naming
+// the Options fields (optionNames), and true, when it names a setting the
+// backend's way; else err and false. nil stays nil.
+func optionsErr(err error) (error, bool) {
+	if err == nil || optionNames.Replace(err.Error()) == err.Error() {
+		return err, false
+	}
+	return optionsError{err}, true
 }
 
 // optionsError is an error of the CUDA backend whose message names the
