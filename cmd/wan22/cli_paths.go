@@ -249,10 +249,14 @@ func displayName(path string) string {
 
 // displayPaths is msg with each of paths that displayName quotes replaced
 // by its quoted form, as it is and in the other forms messages name it in
-// (cleaned, absolute, its last element): the library's messages print the
-// paths they were given raw ("high-noise expert PATH: cannot be read: stat
-// PATH: no such file or directory", "image PATH: not a PNG, JPEG or WebP
-// image").
+// (cleaned, absolute, its last element), for the library's messages that
+// print the paths they were given raw: engine/imageprep's ("image PATH: not
+// a PNG, JPEG or WebP image"), the paths in the wan22 package's log lines
+// and in what bench prints. A *wan22.ModelError ("high-noise expert PATH:
+// cannot be read: no such file or directory") and the errors of
+// engine/modelfile and engine/lora quote such a path themselves
+// (safetext.Path, displayName's criteria): their quoted form no longer holds
+// the raw path, and passes through unchanged.
 func displayPaths(msg string, paths []string) string {
 	var forms []string
 	for _, p := range paths {

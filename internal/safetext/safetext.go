@@ -1,7 +1,13 @@
-// Package safetext checks, for tests, that text taken from a file on its way
-// to a terminal (an error message, a report) is safe to print: UTF-8, no
-// control characters that could move the cursor or recolour the terminal, and
-// no line long enough to flood it.
+// Package safetext keeps text taken from a file safe on its way to a
+// terminal (an error message, a report). Path prints a file's path as it
+// is, or Go-quoted when it holds a control character, bytes that are not
+// UTF-8 or an invisible character that deceives: the errors and reports of
+// engine/modelfile and engine/lora and the wan22 package's ModelError name
+// files through it. Invisible names those invisible characters, for Path
+// and for the command line's checks of output names. Problem, which the
+// tests use, checks that text is safe to print: UTF-8, no control
+// characters that could move the cursor or recolour the terminal, and no
+// line long enough to flood it.
 package safetext
 
 import (

@@ -1,0 +1,92 @@
+package wan22
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestPathComments checks the comments that describe how paths reach
+// messages against the code.
+//
+// internal/safetext's package comment does not say the package is for
+// tests alone, and names each of its functions that code outside tests
+// uses (Path, in the errors of engine/modelfile, engine/lora and this
+// package; Invisible, in the CLI's name checks).
+//
+// cmd/wan22's displayPaths says which library messages print paths raw; it
+// does not quote the library's unreadable model file as printed raw with
+// the os package's words ("cannot be read: stat PATH: …"), which a
+// *ModelError no longer says (it quotes the path with safetext.Path and
+// names it once).
+func TestPathComments(t *testing.T) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, filepath.Join("internal", "safetext"), func(fi fs.FileInfo) bool {
+		return !strings.HasSuffix(fi.Name(), "_test.go")
+	}, parser.ParseComments)
+	require.NoError(t, err)
+	var doc string
+	exported := map[string]bool{}
+	for _, f := range pkgs["safetext"].Files {
+		if f.Doc != nil {
+			doc += f.Doc.Text()
+		}
+		for _, d := range f.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && fn.Name.IsExported() {
+				exported[fn.Name.Name] = true
+			}
+		}
+	}
+	doc = strings.Join(strings.Fields(doc), " ")
+	require.NotEmpty(t, doc)
+
+	used := map[string]bool{}
+	require.NoError(t, filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && path != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return nil // not this test's to judge
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if s, ok := n.(*ast.SelectorExpr); ok {
+				if id, ok := s.X.(*ast.Ident); ok && id.Name == "safetext" && exported[s.Sel.Name] {
+					used[s.Sel.Name] = true
+				}
+			}
+			return true
+		})
+		return nil
+	}))
+	require.True(t, used["Path"] && used["Invisible"], "used outside tests: %v", used)
+	first, _, _ := strings.Cut(doc, ". ")
+	require.NotContains(t, first, "for tests", "the package comment's first sentence: %s", first)
+	for name := range used {
+		require.Regexp(t, `\b`+name+`\b`, doc, "the package comment does not name %s, which code outside tests uses", name)
+	}
+
+	cli, err := parser.ParseFile(fset, filepath.Join("cmd", "wan22", "cli_paths.go"), nil, parser.ParseComments)
+	require.NoError(t, err)
+	var dp string
+	for _, d := range cli.Decls {
+		if fn, ok := d.(*ast.FuncDecl); ok && fn.Name.Name == "displayPaths" {
+			dp = strings.Join(strings.Fields(fn.Doc.Text()), " ")
+		}
+	}
+	require.NotEmpty(t, dp)
+	require.NotContains(t, dp, "cannot be read: stat")
+	require.Contains(t, dp, "ModelError")
+}
