@@ -266,7 +266,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 			return exitInterrupted
 		}
-		fmt.Fprintln(stderr, "wan22 bench:", err)
+		fmt.Fprintln(stderr, "wan22 bench:", flagWords("bench", err.Error()))
 		return 1
 	}
 	if !p.tiny && !f.noHistory {
@@ -1863,17 +1863,19 @@ func benchVideoPath(dir string, size [2]int, frames int, budget int64) string {
 	return filepath.Join(dir, fmt.Sprintf("bench-%dx%d-%df-%s.avi", size[0], size[1], frames, strings.ReplaceAll(benchreport.BudgetLabel(budget), " ", "")))
 }
 
-// classify turns a failed run's error into its status, message and, for a
+// classify turns a failed run's error into its status, message (naming the
+// bench's flags where the library names Options fields: flagWords) and, for a
 // run that does not fit, the smallest VRAM budget it needs (0 if unknown).
 func classify(err error) (status, msg string, need int64) {
+	msg = flagWords("bench", err.Error())
 	if need, ok := deviceNeed(err); ok {
-		return benchreport.StatusNoFit, err.Error(), need
+		return benchreport.StatusNoFit, msg, need
 	}
 	var est *wan22.BudgetError
 	if errors.As(err, &est) || errors.Is(err, cuda.ErrOutOfBudget) {
-		return benchreport.StatusNoFit, err.Error(), 0
+		return benchreport.StatusNoFit, msg, 0
 	}
-	return benchreport.StatusFailed, err.Error(), 0
+	return benchreport.StatusFailed, msg, 0
 }
 
 // deviceNeed reports whether err is (or wraps) a stage's refusal of the

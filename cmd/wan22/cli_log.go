@@ -18,7 +18,13 @@ import (
 // with --json a "warning" object on standard output. Its information lines
 // stay quiet, since the commands print their own progress.
 func reporterLog(r *reporter) *slog.Logger {
-	return slog.New(&warnHandler{emit: r.warn, mu: new(sync.Mutex)})
+	return slog.New(&warnHandler{emit: r.warn, cmd: r.command(), mu: new(sync.Mutex)})
+}
+
+// command is the command r reports for ("i2v", "demo"), which its prefix
+// ("wan22 i2v:") names.
+func (r *reporter) command() string {
+	return strings.TrimSuffix(strings.TrimPrefix(r.prefix, "wan22 "), ":")
 }
 
 // benchLog is the library log of wan22 bench's runs: each warning prints once
@@ -27,7 +33,7 @@ func reporterLog(r *reporter) *slog.Logger {
 // attention warning would otherwise repeat per run).
 func benchLog(w io.Writer) *slog.Logger {
 	seen := map[string]bool{}
-	return slog.New(&warnHandler{mu: new(sync.Mutex), emit: func(msg string) {
+	return slog.New(&warnHandler{mu: new(sync.Mutex), cmd: "bench", emit: func(msg string) {
 		if !seen[msg] {
 			seen[msg] = true
 			fmt.Fprintln(w, "wan22 bench: warning:", msg)
@@ -43,8 +49,11 @@ func benchLog(w io.Writer) *slog.Logger {
 // the library's "component" attribute outside any group (engine/cuda's
 // logger adds component=cuda to each of its lines): it prefixes the message
 // ("cuda: MESSAGE") instead of ending the line as "(…, component: cuda)".
+// The line names the command's flags where the library names the Options
+// fields they set (flagWords).
 type warnHandler struct {
 	emit      func(msg string) // takes each warning: the message, then its attributes in parentheses
+	cmd       string           // the command whose flags the line names (flagWords)
 	mu        *sync.Mutex      // one line at a time, shared by the handlers WithAttrs makes
 	parts     []string         // from WithAttrs, "key: value" each, with the groups open then
 	group     string           // from WithGroup, "a.b." prefixed to the keys of later attributes
@@ -90,7 +99,7 @@ func (h *warnHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.emit(b.String())
+	h.emit(flagWords(h.cmd, b.String()))
 	return nil
 }
 

@@ -122,7 +122,8 @@ func runI2V(args []string, stdout, stderr io.Writer) int {
 // runFailed reports the error of a run that had started (i2v, demo) and
 // returns the exit status: exitInterrupted when ctx was cancelled (Ctrl-C),
 // else 1. The message goes to stderr and, with --json (asJSON), also as
-// the last JSON object on stdout.
+// the last JSON object on stdout, in cmd's words: the flags where the
+// library's message names the Options fields they set (flagWords).
 func runFailed(ctx context.Context, cmd string, err error, asJSON bool, stdout, stderr io.Writer) int {
 	// The library's errors start with its package's name, as Go's do
 	// ("wan22: opening the GPU: …"), which the line's own "wan22 CMD:" says.
@@ -133,6 +134,7 @@ func runFailed(ctx context.Context, cmd string, err error, asJSON bool, stdout, 
 			msg = "interrupted; " + err.Error()
 		}
 	}
+	msg = flagWords(cmd, msg) // the command's flags where the library names its Options fields
 	fmt.Fprintf(stderr, "wan22 %s: %s\n", cmd, msg)
 	if asJSON {
 		emitJSONError(stdout, msg, code)
