@@ -405,6 +405,9 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 			if model := modelName(src); model != "" {
 				return nil, fmt.Errorf("lora: %s is a %s, not a LoRA: it holds no LoRA tensors (lora_down/lora_up or lora_A/lora_B pairs); give it where that model is wanted", shown, model)
 			}
+			if model, keys := otherModel(unknown); model != "" {
+				return nil, fmt.Errorf("lora: %s is a LoRA for %s, not for the WAN DiT (its keys %s): wan22 applies LoRAs made for WAN 2.2 A14B; the model a LoRA is for is on its download page", shown, model, keyList(keys))
+			}
 		}
 		return nil, fmt.Errorf("lora: %s: unknown keys %s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, LyCORIS, PEFT/diffusers)", shown, keyList(unknown))
 	}
@@ -454,6 +457,37 @@ func keyList(keys []string) string {
 		q[i] = gguf.Quote(k)
 	}
 	return strings.Join(q, ", ") + more
+}
+
+// otherModels are fragments of the keys of LoRAs for other diffusion
+// models, which users keep beside their WAN ones, and what those models
+// are; the first that a key holds names the model (an SD UNet's keys hold
+// transformer_blocks too).
+var otherModels = []struct {
+	frags []string
+	what  string
+}{
+	{[]string{"down_blocks", "up_blocks", "mid_block", "input_blocks", "output_blocks", "middle_block"}, "a Stable Diffusion UNet (SD 1.x, SD 2.x, SDXL)"},
+	{[]string{"double_blocks", "single_blocks", "single_transformer_blocks"}, "FLUX or HunyuanVideo"},
+	{[]string{"transformer_blocks"}, "another model's transformer (SD3, FLUX, LTX-Video, CogVideoX, …)"},
+}
+
+// otherModel names the model other than WAN that the unknown keys of a file
+// without WAN adapters are for, with the keys that tell it (text-encoder
+// keys left out), or "" when none tells.
+func otherModel(unknown []string) (string, []string) {
+	for _, m := range otherModels {
+		var keys []string
+		for _, k := range unknown {
+			if !textEncoderKey(k) && slices.ContainsFunc(m.frags, func(f string) bool { return strings.Contains(k, f) }) {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > 0 {
+			return m.what, keys
+		}
+	}
+	return "", nil
 }
 
 // textEncoderPrefixes start the keys of a text-encoder LoRA: kohya's

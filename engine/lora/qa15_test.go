@@ -50,3 +50,37 @@ func TestIntegerAlpha(t *testing.T) {
 		t.Errorf("an I8 up matrix: err %v, want it refused as not floating point", err)
 	}
 }
+
+// TestOtherModelLoRA: a LoRA for another model (an SDXL LoRA with its text
+// encoder keys, a FLUX one) is called one, not a WAN LoRA in an unknown key
+// style, which sends the user looking for a converter.
+func TestOtherModelLoRA(t *testing.T) {
+	cases := []struct {
+		keys []string
+		want string
+	}{
+		{[]string{"lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q", "lora_te1_text_model_encoder_layers_0_self_attn_q_proj"}, "Stable Diffusion UNet"},
+		{[]string{"lora_unet_input_blocks_4_1_proj_in"}, "Stable Diffusion UNet"},
+		{[]string{"lora_unet_double_blocks_0_img_attn_qkv", "lora_unet_single_blocks_3_linear1"}, "FLUX"},
+		{[]string{"transformer.single_transformer_blocks.0.attn.to_q"}, "FLUX"},
+		{[]string{"transformer.transformer_blocks.0.attn1.to_q"}, "another model's transformer"},
+	}
+	for _, c := range cases {
+		var ts []safetensors.Tensor
+		for _, k := range c.keys {
+			ts = append(ts, zeros(k+".lora_down.weight", 4, 64), zeros(k+".lora_up.weight", 64, 4))
+		}
+		_, err := fileOf(t, "other.safetensors", ts...)
+		if err == nil || !strings.Contains(err.Error(), "is a LoRA for") || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "key style") || strings.Contains(err.Error(), "lora_te1") {
+			t.Errorf("keys %q: err %v, want it called a LoRA for %s (no key-style talk, no text-encoder key)", c.keys, err, c.want)
+		}
+	}
+	// A WAN file with one odd key is still an unknown key in a WAN LoRA.
+	_, err := fileOf(t, "wan.safetensors",
+		zeros("diffusion_model.blocks.0.self_attn.q.lora_down.weight", 4, 5120),
+		zeros("diffusion_model.blocks.0.self_attn.q.lora_up.weight", 5120, 4),
+		zeros("lora_unet_down_blocks_0_x.lora_down.weight", 4, 8))
+	if err == nil || !strings.Contains(err.Error(), "unknown keys") {
+		t.Errorf("a WAN LoRA with an odd key: err %v, want unknown keys", err)
+	}
+}
