@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"slices"
@@ -177,8 +179,9 @@ func isDriveLetter(s string) bool {
 
 // checkLoRAFiles checks that every LoRA names an existing file, given once
 // for each expert: a file given twice for one expert (a flag repeated,
-// --lora beside --lora-high, two spellings of one file) would stack at the
-// sum of its strengths, which is rarely what was meant.
+// --lora beside --lora-high, two spellings of one file, a copy of it under
+// another name) would stack at the sum of its strengths, which is rarely
+// what was meant.
 func checkLoRAFiles(loras []wan22.LoRA) error {
 	for i, l := range loras {
 		if err := checkLoRAFile(l); err != nil {
@@ -186,14 +189,55 @@ func checkLoRAFiles(loras []wan22.LoRA) error {
 		}
 		for _, prev := range loras[:i] {
 			both, ok := sharedExpert(prev.Expert, l.Expert)
-			if !ok || !sameFile(prev.Path, l.Path) {
+			if !ok {
 				continue
 			}
-			return fmt.Errorf("%s %s: the file is already given for %s (%s %s); the strengths of a LoRA given twice add up (%g there): give it once per expert, with the strength you want",
-				loraFlag(l.Expert), displayName(l.Path), loraTarget(both), loraFlag(prev.Expert), displayName(prev.Path), prev.Strength+l.Strength)
+			what := "the file is"
+			if !sameFile(prev.Path, l.Path) {
+				if !sameContent(prev.Path, l.Path) {
+					continue
+				}
+				what = fmt.Sprintf("it holds the same bytes as %s, which is", displayName(prev.Path))
+			}
+			return fmt.Errorf("%s %s: %s already given for %s (%s %s); the strengths of a LoRA given twice add up (%g there): give it once per expert, with the strength you want",
+				loraFlag(l.Expert), displayName(l.Path), what, loraTarget(both), loraFlag(prev.Expert), displayName(prev.Path), prev.Strength+l.Strength)
 		}
 	}
 	return nil
+}
+
+// sameContent reports whether the files at a and b hold the same bytes: a
+// copy of one LoRA under another name. Files of different sizes are not
+// read, and the comparison stops at the first difference (two LoRAs of one
+// size differ in their header or their first tensor).
+func sameContent(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	if err1 != nil || err2 != nil || sa.Size() != sb.Size() {
+		return false
+	}
+	fa, err := os.Open(a)
+	if err != nil {
+		return false
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false
+	}
+	defer fb.Close()
+	ended := func(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) }
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for {
+		na, erra := io.ReadFull(fa, ba)
+		nb, errb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false
+		}
+		if erra != nil || errb != nil { // the same only when both ended, not at a read error
+			return ended(erra) && ended(errb)
+		}
+	}
 }
 
 // sharedExpert returns the experts LoRAs for a and for b both apply to, and

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wan22/wan22"
+)
+
+// TestLoRACopyGivenTwice: a copy of a LoRA (the same bytes under another
+// name: a download saved twice, "x (1).safetensors") given beside it for
+// one expert stacks at the sum of the strengths as the file given twice
+// does, and is refused as that is; a copy for the other expert alone, and
+// a different file of the same size, are not.
+func TestLoRACopyGivenTwice(t *testing.T) {
+	dir := t.TempDir()
+	data := []byte(`{"a":1}` + strings.Repeat("x", 3<<20)) // (longer than one comparison chunk)
+	a, b, other := filepath.Join(dir, "a.safetensors"), filepath.Join(dir, "a (1).safetensors"), filepath.Join(dir, "b.safetensors")
+	require.NoError(t, os.WriteFile(a, data, 0o644))
+	require.NoError(t, os.WriteFile(b, data, 0o644))
+	changed := append([]byte(nil), data...)
+	changed[len(changed)-1] = 'y'
+	require.NoError(t, os.WriteFile(other, changed, 0o644))
+
+	err := checkLoRAFiles([]wan22.LoRA{{Path: a, Strength: 1, Expert: wan22.LoRABoth}, {Path: b, Strength: 0.5, Expert: wan22.LoRAHigh}})
+	require.Error(t, err)
+	for _, w := range []string{"--lora-high " + b, "same bytes as", a, "the high-noise expert", "add up (1.5 there)"} {
+		require.Contains(t, err.Error(), w)
+	}
+	require.NoError(t, checkLoRAFiles([]wan22.LoRA{{Path: a, Strength: 1, Expert: wan22.LoRAHigh}, {Path: b, Strength: 1, Expert: wan22.LoRALow}}))
+	require.NoError(t, checkLoRAFiles([]wan22.LoRA{{Path: a, Strength: 1, Expert: wan22.LoRABoth}, {Path: other, Strength: 1, Expert: wan22.LoRABoth}}))
+}
