@@ -542,6 +542,10 @@ func adapterOf(f *File, mod string, down, up, alpha *gguf.TensorInfo) (Adapter, 
 	if len(ds) < 2 || len(us) < 2 {
 		return a, fmt.Errorf("tensors %s %v and %s %v: a LoRA's matrices have at least 2 dimensions", gguf.Quote(down.Name), ds, gguf.Quote(up.Name), us)
 	}
+	if product(ds) == 0 || product(us) == 0 {
+		return a, fmt.Errorf("tensors %s %v and %s %v: a dimension of 0 leaves the adapter empty, which no LoRA is: the file is damaged or was written wrong; download or export it again",
+			gguf.Quote(down.Name), ds, gguf.Quote(up.Name), us)
+	}
 	if swappedShapes(ds, us) {
 		return a, fmt.Errorf("tensors %s %v and %s %v look swapped: a LoRA's down (A) matrix is [rank, in] and its up (B) [out, rank], the rank the small dimension, but here the rank %d is on the other side of each: down and up were probably exchanged by %s; write the file again with them the right way round, or ask its author for a fixed one",
 			gguf.Quote(down.Name), ds, gguf.Quote(up.Name), us, ds[1], writer(f.Metadata))

@@ -84,3 +84,16 @@ func TestOtherModelLoRA(t *testing.T) {
 		t.Errorf("a WAN LoRA with an odd key: err %v, want unknown keys", err)
 	}
 }
+
+// TestEmptyAdapter: an adapter with a dimension of 0 (rank 0) is called
+// empty, not told to have "the same rank" that its matrices already share.
+func TestEmptyAdapter(t *testing.T) {
+	for _, shapes := range [][2][]int64{{{0, 5120}, {5120, 0}}, {{4, 0}, {5120, 4}}, {{4, 5120}, {0, 4}}} {
+		_, err := fileOf(t, "empty.safetensors",
+			zeros("diffusion_model.blocks.0.self_attn.q.lora_down.weight", shapes[0]...),
+			zeros("diffusion_model.blocks.0.self_attn.q.lora_up.weight", shapes[1]...))
+		if err == nil || !strings.Contains(err.Error(), "a dimension of 0") || strings.Contains(err.Error(), "same rank") {
+			t.Errorf("shapes %v: err %v, want the adapter called empty", shapes, err)
+		}
+	}
+}
