@@ -121,26 +121,47 @@ func ranges(bs []int) string {
 
 // ExpertHint is the WAN 2.2 A14B expert the file is marked for: "high" or
 // "low" when its name or a metadata value carries a high- or low-noise
-// marker (high_noise, HighNoise, _low., …) and not the other, else "" (no
-// marker, or both). Shapes cannot tell the two experts apart; this is the
-// hint Describe reports and callers may warn with.
+// marker and not the other, else "" (no marker, or both). Shapes cannot
+// tell the two experts apart; this is the hint Describe reports and callers
+// may warn with.
+//
+// The file name, and a metadata value without spaces (a name: the output
+// name, the base model's file), is split into words at every character
+// that is not a letter or digit, and marks an expert with the word high,
+// low, highnoise, lownoise, hn or ln, or h or l as its last word
+// ("Wan2_2-I2V-HIGH_4steps", "style_low-v2", "HIGH_lightx2v", "style_h"),
+// but not where those letters are part of a word ("john_doe", "highlight").
+// A longer metadata value (a comment, the tag counts) marks one only with
+// high_noise, high-noise, highnoise or high noise (low alike): its words
+// "high" and "low" describe the pictures ("high heels", "low angle").
 func (f *File) ExpertHint() string {
-	texts := []string{strings.ToLower(filepath.Base(f.Name))}
-	for _, v := range f.Metadata {
-		texts = append(texts, strings.ToLower(v))
-	}
-	has := func(words ...string) bool {
-		for _, t := range texts {
-			for _, w := range words {
-				if strings.Contains(t, w) {
-					return true
+	var high, low bool
+	mark := func(text string, words bool) {
+		t := strings.ToLower(text)
+		for _, m := range []struct {
+			on   *bool
+			word string
+		}{{&high, "high"}, {&low, "low"}} {
+			for _, sep := range []string{"_", "-", "", " "} {
+				if strings.Contains(t, m.word+sep+"noise") {
+					*m.on = true
 				}
 			}
 		}
-		return false
+		if !words {
+			return
+		}
+		ws := strings.FieldsFunc(t, func(r rune) bool { return !('a' <= r && r <= 'z' || '0' <= r && r <= '9') })
+		for i, w := range ws {
+			last := i == len(ws)-1
+			high = high || w == "high" || w == "hn" || (last && w == "h")
+			low = low || w == "low" || w == "ln" || (last && w == "l")
+		}
 	}
-	high := has("high_noise", "high-noise", "highnoise", "high noise", "_high_", "_high.", "-high.", "-high-", "_h.", "hn_")
-	low := has("low_noise", "low-noise", "lownoise", "low noise", "_low_", "_low.", "-low.", "-low-", "_l.", "ln_")
+	mark(strings.TrimSuffix(filepath.Base(f.Name), filepath.Ext(f.Name)), true)
+	for _, v := range f.Metadata {
+		mark(v, !strings.ContainsAny(v, " \t\n"))
+	}
 	switch {
 	case high && !low:
 		return "high"

@@ -97,3 +97,38 @@ func TestEmptyAdapter(t *testing.T) {
 		}
 	}
 }
+
+// TestExpertHintWords: the expert marks of names as users and publishers
+// write them, whatever separates the word (HIGH_4steps after a dash, a name
+// that starts with it), and no mark in words that only hold the letters
+// (john_, kiln_) or in a dataset path or tag counts.
+func TestExpertHintWords(t *testing.T) {
+	cases := []struct {
+		name string
+		meta map[string]string
+		want string
+	}{
+		{"Wan2_2-I2V-A14B-HIGH_4steps_lora.safetensors", nil, "high"},
+		{"style_low-v2.safetensors", nil, "low"},
+		{"HIGH_lightx2v.safetensors", nil, "high"},
+		{"low.safetensors", nil, "low"},
+		{"style_h.safetensors", nil, "high"},
+		{"wan22_i2v_lightning_HIGH_noise.safetensors", nil, "high"},
+		{"wan2.2_i2v_A14b_low_noise_lora_rank64.safetensors", nil, "low"},
+		{"MotionHighNoise.safetensors", nil, "high"},
+		{"john_doe_style.safetensors", nil, ""},
+		{"kiln_style.safetensors", nil, ""},
+		{"highlight_style.safetensors", nil, ""},
+		{"style.safetensors", map[string]string{"ss_dataset_dirs": `{"/home/john_smith/data": {"n_repeats": 1}}`}, ""},
+		{"style.safetensors", map[string]string{"ss_tag_frequency": `{"img": {"high heels": 3, "outdoors": 2}}`}, ""},
+		{"style.safetensors", map[string]string{"ss_output_name": "mystyle-HIGH"}, "high"},
+		{"style.safetensors", map[string]string{"ss_sd_model_name": "wan2.2_i2v_low_noise_14B_fp16.safetensors"}, "low"},
+		{"style_high.safetensors", map[string]string{"ss_output_name": "style_low"}, ""},
+	}
+	for _, c := range cases {
+		f := &File{Name: "/loras/" + c.name, Metadata: c.meta}
+		if got := f.ExpertHint(); got != c.want {
+			t.Errorf("%s %v: hint %q, want %q", c.name, c.meta, got, c.want)
+		}
+	}
+}
