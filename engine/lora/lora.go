@@ -406,7 +406,7 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 				return nil, fmt.Errorf("lora: %s is a %s, not a LoRA: it holds no LoRA tensors (lora_down/lora_up or lora_A/lora_B pairs); give it where that model is wanted", shown, model)
 			}
 			if model, keys := otherModel(unknown); model != "" {
-				return nil, fmt.Errorf("lora: %s is a LoRA for %s, not for the WAN DiT (its keys %s): wan22 applies LoRAs made for WAN 2.2 A14B; the model a LoRA is for is on its download page", shown, model, keyList(keys))
+				return nil, fmt.Errorf("lora: %s: a LoRA for %s, not for the WAN DiT (its keys %s): wan22 applies LoRAs made for WAN 2.2 A14B; the model a LoRA is for is on its download page", shown, model, keyList(keys))
 			}
 		}
 		return nil, fmt.Errorf("lora: %s: unknown keys %s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, LyCORIS, PEFT/diffusers)", shown, keyList(unknown))
