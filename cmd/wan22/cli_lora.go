@@ -256,7 +256,8 @@ func sharedExpert(a, b wan22.LoRAExpert) (wan22.LoRAExpert, bool) {
 
 // checkLoRAFile checks that l names an existing file. A folder is called
 // one, and FILE@STRENGTH where FILE exists (other tools' spelling, and the
-// one LoRA values print in logs) gets the colon to use.
+// one LoRA values print in logs) gets the colon to use, as do FILE=STRENGTH,
+// FILE,STRENGTH and "FILE STRENGTH" (both quoted as one argument).
 func checkLoRAFile(l wan22.LoRA) error {
 	name := loraFlag(l.Expert)
 	if l.Path == "" {
@@ -272,9 +273,14 @@ func checkLoRAFile(l wan22.LoRA) error {
 	if st, err := os.Stat(l.Path); err == nil && st.IsDir() {
 		return fmt.Errorf("%s %s is a folder: give the LoRA's .safetensors file", name, displayName(l.Path))
 	}
-	if i := strings.LastIndexByte(l.Path, '@'); i > 0 && fileExists(l.Path[:i]) {
-		if _, err := parseStrength(l.Path[i+1:]); err == nil {
-			return fmt.Errorf("%s %s: no such file; the strength follows a colon: %s %s", name, displayName(l.Path), name, displayName(l.Path[:i]+":"+l.Path[i+1:]))
+	i := strings.LastIndexAny(l.Path, "@=,")
+	if i < 0 {
+		i = strings.LastIndexByte(l.Path, ' ')
+	}
+	// (spaces around the separator dropped: "x.safetensors , 0.5")
+	if file, st := strings.TrimRight(l.Path[:max(i, 0)], " "), strings.TrimSpace(l.Path[i+1:]); file != "" && fileExists(file) {
+		if _, err := parseStrength(st); err == nil {
+			return fmt.Errorf("%s %s: no such file; the strength follows a colon: %s %s", name, displayName(l.Path), name, displayName(file+":"+st))
 		}
 	}
 	return fmt.Errorf("%s %s: no such file", name, displayName(l.Path))

@@ -34,3 +34,21 @@ func TestLoRACopyGivenTwice(t *testing.T) {
 	require.NoError(t, checkLoRAFiles([]wan22.LoRA{{Path: a, Strength: 1, Expert: wan22.LoRAHigh}, {Path: b, Strength: 1, Expert: wan22.LoRALow}}))
 	require.NoError(t, checkLoRAFiles([]wan22.LoRA{{Path: a, Strength: 1, Expert: wan22.LoRABoth}, {Path: other, Strength: 1, Expert: wan22.LoRABoth}}))
 }
+
+// TestLoRAOtherSeparatorHint: FILE=STRENGTH, FILE,STRENGTH and "FILE
+// STRENGTH" (one quoted argument) where FILE exists get the colon to use,
+// as FILE@STRENGTH does, not a bare "no such file".
+func TestLoRAOtherSeparatorHint(t *testing.T) {
+	t.Chdir(t.TempDir())
+	require.NoError(t, os.WriteFile("style.safetensors", []byte("x"), 0o644))
+	for _, v := range []string{"style.safetensors=0.5", "style.safetensors,0.5", "style.safetensors 0.5", "style.safetensors , 0.5"} {
+		code, stderr := loraUsage("--lora", v)
+		want := "--lora " + v + ": no such file; the strength follows a colon: --lora style.safetensors:0.5"
+		if code != 2 || !strings.Contains(stderr, want) {
+			t.Errorf("--lora %q: status %d, stderr %q; want %q", v, code, stderr, want)
+		}
+	}
+	if code, stderr := loraUsage("--lora", "gone=0.5"); code != 2 || !strings.Contains(stderr, "--lora gone=0.5: no such file\n") {
+		t.Errorf("--lora gone=0.5: status %d, stderr %q", code, stderr)
+	}
+}
