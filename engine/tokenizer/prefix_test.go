@@ -20,7 +20,7 @@ import (
 // runs ("aaaa…" with a, aa and aaa of close scores, and long pieces), and,
 // when the golden folder is there, the golden model with its charsmap and
 // with the NFKC fallback.
-func prefixTokenizers(t *testing.T) map[string]*Tokenizer {
+func prefixTokenizers(t testing.TB) map[string]*Tokenizer {
 	toks := map[string]*Tokenizer{
 		"synthetic": syntheticTokenizer(t, SyntheticMinVocab),
 		"small":     mustProto(t, smallModel()),

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func syntheticTokenizer(t *testing.T, n int) *Tokenizer {
+func syntheticTokenizer(t testing.TB, n int) *Tokenizer {
 	t.Helper()
 	kvs, err := SyntheticMetadata(n)
 	if err != nil {

@@ -63,7 +63,7 @@ var specials = []testPiece{{"<pad>", 0, Control}, {"</s>", 0, Control}, {"<unk>"
 // identityNorm is a normalizer spec with no charsmap and no normalization.
 var identityNorm = pb(nil).bytes(1, []byte("identity"))
 
-func mustProto(t *testing.T, b []byte) *Tokenizer {
+func mustProto(t testing.TB, b []byte) *Tokenizer {
 	t.Helper()
 	tok, err := FromProto(b)
 	if err != nil {
