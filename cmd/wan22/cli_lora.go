@@ -109,7 +109,20 @@ func splitLoRA(v, goos string, exists func(string) bool) (path string, strength 
 	if (isDriveLetter(before) && !fileThenWord) || strings.ContainsAny(after, `/\`) || exists(v) {
 		return v, 1, nil
 	}
-	return v, 1, fmt.Errorf("want FILE or FILE:STRENGTH, and %q is not a number", after)
+	return v, 1, fmt.Errorf("want FILE or FILE:STRENGTH, and %q is not a number%s", after, strengthHint(before, after))
+}
+
+// strengthHint says how to write the strength s of file that is a number
+// but for a decimal comma (0,8) or spaces around it (" 0.5"), "" for
+// anything else.
+func strengthHint(file, s string) string {
+	if t := strings.TrimSpace(s); t != s && plainDecimal(t) {
+		return " (no spaces around it: " + displayName(file+":"+t) + ")"
+	}
+	if t := strings.Replace(s, ",", ".", 1); strings.Count(s, ",") == 1 && plainDecimal(t) {
+		return " (the decimal point is a dot: " + displayName(file+":"+t) + ")"
+	}
+	return ""
 }
 
 // strengthError is parseStrength's error for a strength Go's number syntax

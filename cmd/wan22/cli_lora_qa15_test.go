@@ -52,3 +52,21 @@ func TestLoRAOtherSeparatorHint(t *testing.T) {
 		t.Errorf("--lora gone=0.5: status %d, stderr %q", code, stderr)
 	}
 }
+
+// TestLoRAStrengthHint: a strength written with a decimal comma (0,8, as
+// many locales write it) or with spaces around it is told how to write it,
+// not only that it "is not a number".
+func TestLoRAStrengthHint(t *testing.T) {
+	for _, c := range []struct{ v, want string }{
+		{"style.safetensors:0,8", `"0,8" is not a number (the decimal point is a dot: style.safetensors:0.8)`},
+		{"style.safetensors:-1,5", `"-1,5" is not a number (the decimal point is a dot: style.safetensors:-1.5)`},
+		{"style.safetensors: 0.5", `" 0.5" is not a number (no spaces around it: style.safetensors:0.5)`},
+		{"style.safetensors:0.5 ", `"0.5 " is not a number (no spaces around it: style.safetensors:0.5)`},
+		{"style.safetensors:abc", `"abc" is not a number`},
+	} {
+		_, _, err := splitLoRA(c.v, "linux", func(string) bool { return false })
+		if err == nil || !strings.HasSuffix(err.Error(), c.want) {
+			t.Errorf("%q: err %v, want it to end %q", c.v, err, c.want)
+		}
+	}
+}
