@@ -132,6 +132,9 @@ func (f *File) dims() (Dims, error) {
 		}
 		r, _ := resolve(mod)
 		s := df.Shape
+		if len(s) == 0 { // (a scalar: no size to take, and no tensor of the model is one)
+			return d, fmt.Errorf("lora: %s: tensor %s is a scalar, want the delta of %s, shaped as that tensor", safetext.Path(f.Name), gguf.Quote(df.Key), df.Param)
+		}
 		for len(s) > 1 && s[0] == 1 {
 			s = s[1:]
 		}

@@ -133,3 +133,22 @@ func TestExpertHintWords(t *testing.T) {
 		}
 	}
 }
+
+// TestScalarDelta: a delta stored as a scalar (shape []) is refused naming
+// it: for a bare parameter (a modulation) it panicked, indexing the last
+// dimension of no dimension, and for a norm it read as a model of dim 1.
+func TestScalarDelta(t *testing.T) {
+	for _, key := range []string{"diffusion_model.blocks.0.modulation.diff", "diffusion_model.head.modulation.diff", "diffusion_model.blocks.0.norm3.diff", "diffusion_model.blocks.0.self_attn.q.diff_b"} {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s: panic %v", key, p)
+				}
+			}()
+			_, err := fileOf(t, "scalar.safetensors", safetensors.FromFloat32(key, nil, []float32{0.1}))
+			if err == nil || !strings.Contains(err.Error(), "is a scalar") {
+				t.Errorf("%s: err %v, want it refused as a scalar", key, err)
+			}
+		}()
+	}
+}
