@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/wan22/wan22/engine/video"
+	"github.com/wan22/wan22/internal/atomicfile"
 	"github.com/wan22/wan22/internal/fserr"
 	"github.com/wan22/wan22/internal/safetext"
 )
@@ -332,9 +334,13 @@ func controlName(r rune) string {
 // only when the finished output is renamed into place, after the whole
 // generation, or writes somewhere else than asked. (Windows 11 accepts
 // some device names with an extension; they are refused on every version
-// alike.) Other systems take any name here; control characters are
+// alike.) Other systems take any name here but one too long
+// (checkNameLength, on every system); control characters are
 // checkNameChars's to refuse, on every system, with their own message.
 func checkOutputName(flagName, path, goos string) error {
+	if err := checkNameLength(flagName, path, goos); err != nil {
+		return err
+	}
 	if goos != "windows" {
 		return nil
 	}
@@ -356,6 +362,52 @@ func checkOutputName(flagName, path, goos string) error {
 		return fmt.Errorf("%s %s: Windows drops a dot or space at the end of a file name, so the output would not get this name: %s", flagName, path, fix)
 	}
 	return nil
+}
+
+// maxNameLen is the longest name (one element of a path) the usual file
+// systems take: 255 bytes on Linux (ext4, btrfs, XFS, tmpfs) and macOS,
+// 255 UTF-16 units on Windows (NTFS, exFAT).
+const maxNameLen = 255
+
+// checkNameLength refuses, on every system goos (runtime.GOOS), an output
+// name (the last element of path, which flagName gives) too long for the
+// temporary name it is written under first (atomicfile.LongestTempName:
+// some 25 characters more): the system refuses that name only when the
+// output is created, after the whole generation for a video or a report,
+// where the folder's check (checkWritable) made a short name of its own.
+// The length counts as the system does: UTF-16 units on Windows (a letter
+// each, an emoji two), bytes elsewhere (an accented or CJK letter two to
+// four).
+func checkNameLength(flagName, path, goos string) error {
+	name := windowsBase(path)
+	if goos != "windows" {
+		name = strings.TrimRight(path, "/")
+		name = name[strings.LastIndex(name, "/")+1:]
+	}
+	size, unit := len(name), "bytes"
+	if goos == "windows" {
+		size, unit = utf16Len(name), "characters"
+	}
+	tmp := atomicfile.LongestTempName(name)
+	extra := len(tmp) - len(name) // ASCII: the same in both units
+	if size+extra <= maxNameLen {
+		return nil
+	}
+	msg := fmt.Sprintf("%s %s: the name is too long: %d %s, and the output is written first under a temporary name %d %s longer, where the system takes at most %d: shorten the name to %d %s or fewer",
+		flagName, displayName(path), size, unit, extra, unit, maxNameLen, maxNameLen-extra, unit)
+	if unit == "bytes" && size != utf8.RuneCountInString(name) {
+		msg += " (a letter outside ASCII takes 2 to 4 bytes)"
+	}
+	return errors.New(msg)
+}
+
+// utf16Len is the length of s in UTF-16 units, as Windows counts a name.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
 }
 
 // windowsBase is the last element of a Windows path: after the last slash

@@ -27,6 +27,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -316,6 +317,21 @@ func keptName(target string) (string, bool) {
 	return "", false
 }
 
+// tempBase is the name of a temporary path for a target named base (its
+// last element), with the random part r: ".BASE.tmp-PID-R".
+func tempBase(base string, r uint32) string {
+	return fmt.Sprintf(".%s.tmp-%d-%d", base, os.Getpid(), r)
+}
+
+// LongestTempName is the longest name (last element) the temporary file or
+// folder of a target named base (its last element) can have in this
+// process: base and some 20 to 30 characters more. A file system refuses a
+// name longer than its limit (255 bytes on Linux, 255 UTF-16 units on
+// Windows), so a target name that fits by a few characters still fails,
+// at Create or TempDir, where its writer starts: check this one instead,
+// before the work that writer waits for.
+func LongestTempName(base string) string { return tempBase(base, math.MaxUint32) }
+
 // tries is how many random names create tries before it gives up.
 const tries = 10000
 
@@ -330,7 +346,7 @@ func create(target string, mk func(name string) (close func() error, err error))
 		dir = "."
 	}
 	for range tries {
-		name := filepath.Join(dir, fmt.Sprintf(".%s.tmp-%d-%d", base, os.Getpid(), rand.Uint32()))
+		name := filepath.Join(dir, tempBase(base, rand.Uint32()))
 		_, err := makeRegistered(func() (string, func() error, error) {
 			close, err := mk(name)
 			return name, close, err

@@ -148,3 +148,30 @@ func TestMkdirTemp(t *testing.T) {
 		t.Errorf("a failed MkdirTemp registered %v", p)
 	}
 }
+
+// TestLongestTempName: the temporary names Create and TempDir make are no
+// longer than LongestTempName's, which is base with the same wrapping.
+func TestLongestTempName(t *testing.T) {
+	dir := t.TempDir()
+	longest := atomicfile.LongestTempName("clip.mp4")
+	if !strings.HasPrefix(longest, ".clip.mp4.tmp-") {
+		t.Errorf("LongestTempName(clip.mp4) = %q", longest)
+	}
+	for range 20 {
+		f, err := atomicfile.Create(filepath.Join(dir, "clip.mp4"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := atomicfile.TempDir(filepath.Join(dir, "clip.mp4"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{filepath.Base(f.Name()), filepath.Base(d)} {
+			if len(name) > len(longest) || !strings.HasPrefix(name, ".clip.mp4.tmp-") {
+				t.Errorf("temporary name %q, longer than %q or not alike", name, longest)
+			}
+		}
+		f.Abort()
+		atomicfile.Remove(d)
+	}
+}

@@ -1,0 +1,90 @@
+package main
+
+// Tests of the output names a Windows user (and others) can give, on any
+// system: the checks take the system as a parameter, or apply on every one.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wan22/wan22/internal/atomicfile"
+)
+
+// TestCheckNameLength: an output name that fits the system's 255 but not
+// with the temporary name's 25 or so characters more was accepted up
+// front, and failed when the output was created, after the whole
+// generation; now every name the checks accept can be created under its
+// temporary name, and a longer one is refused, saying how long it may be.
+func TestCheckNameLength(t *testing.T) {
+	dir := t.TempDir()
+	extra := len(atomicfile.LongestTempName("")) // the temporary name's characters
+	fits := maxNameLen - extra
+	for _, n := range []int{fits - 1, fits, fits + 1, fits + 10, maxNameLen - 4} {
+		path := filepath.Join(dir, strings.Repeat("v", n-4)+".mp4")
+		err := checkOutputPath("--out", path, newFile)
+		if n > fits {
+			if err == nil || !strings.Contains(err.Error(), "the name is too long") || !strings.Contains(err.Error(), "shorten the name to") {
+				t.Errorf("a %d-character name: %v, want it refused as too long", n, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("a %d-character name: %v", n, err)
+			continue
+		}
+		// What the checks accept, the writers can make.
+		f, err := atomicfile.Create(path)
+		if err != nil {
+			t.Errorf("a %d-character name, accepted: %v", n, err)
+			continue
+		}
+		f.Abort()
+		d, err := atomicfile.TempDir(path)
+		if err != nil {
+			t.Errorf("a %d-character folder name, accepted: %v", n, err)
+			continue
+		}
+		atomicfile.Remove(d)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the checks left %d files", len(entries))
+	}
+}
+
+// TestCheckNameLengthUnits: Windows counts a name in UTF-16 units (a CJK
+// letter one, an emoji two), other systems in bytes (a CJK letter three);
+// the folders before the name do not count, nor a trailing separator.
+func TestCheckNameLengthUnits(t *testing.T) {
+	extra := len(atomicfile.LongestTempName(""))
+	cjk := strings.Repeat("视", 200) + ".mp4" // 204 UTF-16 units, 604 bytes
+	emoji := strings.Repeat("🎬", 120) + ".mp4"
+	for _, c := range []struct {
+		goos, path string
+		refused    bool
+	}{
+		{"windows", cjk, false},
+		{"linux", cjk, true},
+		{"darwin", cjk, true},
+		{"windows", emoji, true}, // 244 UTF-16 units
+		{"windows", `C:\` + strings.Repeat("d", 250) + `\v.mp4`, false},
+		{"linux", "/" + strings.Repeat("d", 250) + "/v.mp4", false},
+		{"linux", strings.Repeat("f", 255-extra) + "/", false},
+		{"linux", strings.Repeat("f", 256-extra) + "/", true},
+		{"windows", `C:` + strings.Repeat("f", 256-extra), true}, // drive-relative
+		{"windows", `C:` + strings.Repeat("f", 255-extra), false},
+	} {
+		err := checkOutputName("--frames-dir", c.path, c.goos)
+		if got := err != nil && strings.Contains(err.Error(), "the name is too long"); got != c.refused {
+			t.Errorf("%s %.20q… (%d bytes): %v, want refused %v", c.goos, c.path, len(c.path), err, c.refused)
+		}
+	}
+	err := checkOutputName("--out", cjk, "linux")
+	if err == nil || !strings.Contains(err.Error(), "604 bytes") || !strings.Contains(err.Error(), "2 to 4 bytes") {
+		t.Errorf("linux, CJK: %v, want the length in bytes and why", err)
+	}
+	if err := checkOutputName("--out", emoji, "windows"); err == nil || !strings.Contains(err.Error(), "244 characters") {
+		t.Errorf("windows, emoji: %v, want the length in UTF-16 units", err)
+	}
+}
