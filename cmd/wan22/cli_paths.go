@@ -330,7 +330,8 @@ func controlName(r rune) string {
 // CONIN$ or CONOUT$, in any case, with any extension: aux.mp4, NUL.png),
 // end in a dot or a space (which Windows drops), or hold a character Windows
 // refuses in names (<>:"|?* and control characters; a colon would write an
-// alternate data stream). Each of these passes the other checks and fails
+// alternate data stream; a quote most likely from a backslash before the
+// closing one is explained, escapedQuoteAdvice). Each of these passes the other checks and fails
 // only when the finished output is renamed into place, after the whole
 // generation, or writes somewhere else than asked. (Windows 11 accepts
 // some device names with an extension; they are refused on every version
@@ -343,6 +344,9 @@ func checkOutputName(flagName, path, goos string) error {
 	}
 	if goos != "windows" {
 		return nil
+	}
+	if a := escapedQuoteAdvice(path); a != "" {
+		return fmt.Errorf("%s %s: Windows does not allow a quote (\") in a file name: %s", flagName, path, a)
 	}
 	name := windowsBase(path)
 	if name == "" || name == "." || name == ".." {
@@ -362,6 +366,30 @@ func checkOutputName(flagName, path, goos string) error {
 		return fmt.Errorf("%s %s: Windows drops a dot or space at the end of a file name, so the output would not get this name: %s", flagName, path, fix)
 	}
 	return nil
+}
+
+// escapedQuoteAdvice explains a quote in a Windows path (the value of a
+// flag) that most likely comes from a backslash before the closing quote:
+// cmd.exe and PowerShell pass "C:\out\frames\" on as typed, and a program's
+// command line (Go's os.Args, as the C runtime's) reads \" as a quote inside
+// the word, so the path arrives as C:\out\frames" and, when the word was
+// followed by others, with those joined to it (C:\out" --out v.mp4). It
+// says so and what to type, for a quote at the end of path or before a
+// space; "" for any other path (a"b.png: a quote typed in the name).
+func escapedQuoteAdvice(path string) string {
+	i := strings.IndexByte(path, '"')
+	if i < 0 || i+1 < len(path) && path[i+1] != ' ' {
+		return ""
+	}
+	typed, fixed := `"`+path[:i]+`\"`, `"`+strings.TrimRight(path[:i], `\/`)+`"`
+	if d := path[:i]; len(d) == 2 && d[1] == ':' && isDriveLetter(d[:1]) {
+		fixed = d + `\` // "C:" would be the current folder of drive C
+	}
+	joined := ""
+	if i+1 < len(path) {
+		joined = ", with the words after it (" + strings.TrimSpace(path[i+1:]) + ") joined to it"
+	}
+	return fmt.Sprintf("it was most likely typed as %s, and a backslash just before the closing quote makes the quote part of the path%s: leave that backslash out, as in %s", typed, joined, fixed)
 }
 
 // maxNameLen is the longest name (one element of a path) the usual file

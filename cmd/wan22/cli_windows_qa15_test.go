@@ -88,3 +88,44 @@ func TestCheckNameLengthUnits(t *testing.T) {
 		t.Errorf("windows, emoji: %v, want the length in UTF-16 units", err)
 	}
 }
+
+// TestEscapedQuoteAdvice: on Windows a path typed with a backslash before
+// its closing quote ("C:\out\frames\") arrives with the quote in it, and
+// the words after it joined to it when it was not the last; the refusal
+// said only that Windows does not allow the quote, which the user did not
+// mean as part of the name. It now says how it came there and what to
+// type. A quote inside a name keeps the plain refusal; other systems take
+// the quote.
+func TestEscapedQuoteAdvice(t *testing.T) {
+	for _, c := range []struct {
+		path string
+		want []string
+	}{
+		{`C:\out\frames"`, []string{`typed as "C:\out\frames\"`, `leave that backslash out, as in "C:\out\frames"`}},
+		{`C:\My Videos\frames"`, []string{`as in "C:\My Videos\frames"`}},
+		{`C:\out" --out v.mp4`, []string{`typed as "C:\out\"`, "(--out v.mp4) joined to it", `as in "C:\out"`}},
+		{`C:\out" --out D:\v.mp4 --steps 4`, []string{"(--out D:\\v.mp4 --steps 4) joined", `as in "C:\out"`}},
+		{`C:"`, []string{`typed as "C:\"`, `as in C:\`}},
+		{`frames"`, []string{`typed as "frames\"`, `as in "frames"`}},
+	} {
+		err := checkOutputName("--frames-dir", c.path, "windows")
+		if err == nil || !strings.HasPrefix(err.Error(), "--frames-dir "+c.path+": Windows does not allow a quote") {
+			t.Errorf("windows %q: %v, want the quote refused", c.path, err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("windows %q: %v, want %q in it", c.path, err, w)
+			}
+		}
+		if err := checkOutputName("--frames-dir", c.path, "linux"); err != nil {
+			t.Errorf("linux %q: %v", c.path, err)
+		}
+	}
+	for _, path := range []string{`a"b.png`, `"x".png`, `C:\out\"quoted".mp4`} {
+		err := checkOutputName("--out", path, "windows")
+		if err == nil || !strings.Contains(err.Error(), `Windows does not allow "\"" in a file name: choose another name`) {
+			t.Errorf("windows %q: %v, want the plain refusal", path, err)
+		}
+	}
+}
