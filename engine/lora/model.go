@@ -138,23 +138,39 @@ func (f *File) dims() (Dims, error) {
 		for len(s) > 1 && s[0] == 1 {
 			s = s[1:]
 		}
+		shapeErr := func(want string) error {
+			return fmt.Errorf("lora: %s: tensor %s has shape %v, want the %s delta of %s", safetext.Path(f.Name), gguf.Quote(df.Key), df.Shape, want, df.Param)
+		}
 		var err error
 		switch {
 		case r.mod.kind == kParam:
-			err = see(sDim, s[len(s)-1], df.Key)
+			rows := int64(6) // a block's modulation [1, 6, dim]; the head's is [1, 2, dim]
+			if r.block < 0 {
+				rows = 2
+			}
+			if len(s) < 2 || s[0] != rows {
+				return d, shapeErr(fmt.Sprintf("[1, %d, dim]", rows))
+			}
+			err = see(sDim, product(s[1:]), df.Key)
 		case r.mod.kind == kLinear && tensor == "weight":
 			out, in := moduleShape(mod)
 			if len(s) < 2 {
-				return d, fmt.Errorf("lora: %s: tensor %s has shape %v, want the [out, in] delta of %s", safetext.Path(f.Name), gguf.Quote(df.Key), df.Shape, df.Param)
+				return d, shapeErr("[out, in]")
 			}
 			if err = see(out, s[0], df.Key); err == nil {
 				err = see(in, product(s[1:]), df.Key)
 			}
+		case len(s) != 1: // (a bias or a norm's weight is a vector, as engine/dit's attach checks)
+			want := "[dim]"
+			if r.mod.kind == kLinear {
+				want = "[out]"
+			}
+			return d, shapeErr(want)
 		case r.mod.kind == kLinear:
 			out, _ := moduleShape(mod)
-			err = see(out, product(s), df.Key)
+			err = see(out, s[0], df.Key)
 		default: // norms
-			err = see(sDim, product(s), df.Key)
+			err = see(sDim, s[0], df.Key)
 		}
 		if err != nil {
 			return d, err

@@ -108,3 +108,33 @@ func TestScalarDelta(t *testing.T) {
 		}()
 	}
 }
+
+// TestDeltaShapes: a delta of a modulation, a norm or a bias shaped unlike
+// its tensor is refused when the file opens, as wan22 i2v checks its LoRAs
+// before any model loads: it passed that check (only its last dimension, or
+// its size, was read) and failed when the expert loaded, after the text
+// encoder and, for the low-noise expert, the whole high-noise stage ran.
+func TestDeltaShapes(t *testing.T) {
+	for _, c := range []struct {
+		key   string
+		shape []int64
+		want  string // "" for a delta that fits
+	}{
+		{"diffusion_model.blocks.0.modulation.diff", []int64{1, 6, 5120}, ""},
+		{"diffusion_model.blocks.0.modulation.diff", []int64{6, 5120}, ""},
+		{"diffusion_model.blocks.0.modulation.diff", []int64{1, 5, 5120}, "want the [1, 6, dim] delta of blocks.0.modulation"},
+		{"diffusion_model.blocks.0.modulation.diff", []int64{5120}, "want the [1, 6, dim] delta"},
+		{"diffusion_model.head.modulation.diff", []int64{1, 2, 5120}, ""},
+		{"diffusion_model.head.modulation.diff", []int64{1, 6, 5120}, "want the [1, 2, dim] delta of head.modulation"},
+		{"diffusion_model.blocks.0.norm3.diff", []int64{5120}, ""},
+		{"diffusion_model.blocks.0.norm3.diff", []int64{1, 5120}, ""},
+		{"diffusion_model.blocks.0.norm3.diff", []int64{2, 2560}, "want the [dim] delta of blocks.0.norm3.weight"},
+		{"diffusion_model.blocks.0.self_attn.q.diff_b", []int64{5120, 1}, "want the [out] delta of blocks.0.self_attn.q.bias"},
+		{"diffusion_model.blocks.0.self_attn.q.diff", []int64{5120, 5120}, ""},
+	} {
+		_, err := fileOf(t, "delta.safetensors", zeros(c.key, c.shape...))
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s %v: err %v, want %q", c.key, c.shape, err, c.want)
+		}
+	}
+}
