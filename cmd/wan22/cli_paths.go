@@ -336,14 +336,23 @@ func controlName(r rune) string {
 // generation, or writes somewhere else than asked. (Windows 11 accepts
 // some device names with an extension; they are refused on every version
 // alike.) Other systems take any name here but one too long
-// (checkNameLength, on every system); control characters are
+// (checkNameLength) or wrapped in quotes (wrappedQuotesAdvice), refused on
+// every system; a path starting with a single quote is refused on Windows,
+// where cmd.exe takes it as a letter. Control characters are
 // checkNameChars's to refuse, on every system, with their own message.
 func checkOutputName(flagName, path, goos string) error {
+	if a := wrappedQuotesAdvice(path); a != "" {
+		return fmt.Errorf("%s %s: %s", flagName, path, a)
+	}
 	if err := checkNameLength(flagName, path, goos); err != nil {
 		return err
 	}
 	if goos != "windows" {
 		return nil
+	}
+	if strings.HasPrefix(path, "'") {
+		// 'C:\my videos\v.mp4' reaches wan22 as two words in cmd.exe.
+		return fmt.Errorf("%s %s: the path starts with a single quote, which cmd.exe takes as a letter, not as a quote (a path in single quotes with a space in it arrives cut in two there): put the path in double quotes", flagName, path)
 	}
 	if a := escapedQuoteAdvice(path); a != "" {
 		return fmt.Errorf("%s %s: Windows does not allow a quote (\") in a file name: %s", flagName, path, a)
@@ -366,6 +375,31 @@ func checkOutputName(flagName, path, goos string) error {
 		return fmt.Errorf("%s %s: Windows drops a dot or space at the end of a file name, so the output would not get this name: %s", flagName, path, fix)
 	}
 	return nil
+}
+
+// wrappedQuotesAdvice explains, on every system, a path wrapped in quotes
+// that reached wan22 as part of it: straight ones ("C:\out\v.mp4", as
+// Explorer's "Copy as path" gives it, put inside other quotes or a
+// variable that is quoted again), which Windows refuses in a name and
+// Linux makes a file of, under a folder named with the quote, or
+// typographic ones (“v.mp4”, from a page or a document), which no shell
+// takes for quotes and every system takes as letters of the name. It
+// says what to give instead; "" for a path not wrapped so.
+func wrappedQuotesAdvice(path string) string {
+	for _, q := range []struct{ open, close string }{{`"`, `"`}, {"'", "'"}, {"“", "”"}, {"”", "”"}, {"„", "“"}, {"‘", "’"}, {"«", "»"}} {
+		inner, opened := strings.CutPrefix(path, q.open)
+		inner, closed := strings.CutSuffix(inner, q.close)
+		switch {
+		case !opened || !closed || inner == "":
+			continue
+		case q.open == "'":
+			return "the path is wrapped in single quotes that are part of it (cmd.exe takes single quotes as letters, not as quotes): give it in double quotes or none: " + inner
+		case q.open == `"`:
+			return "the path is wrapped in quotes that are part of it (quoted twice, or copied with its quotes into a quoted string or variable): give it without them: " + inner
+		}
+		return "the path is wrapped in typographic quotes (" + q.open + " " + q.close + "), as a page or a document shows them, which are letters of the name to every shell and system: give it with straight quotes or none: " + inner
+	}
+	return ""
 }
 
 // escapedQuoteAdvice explains a quote in a Windows path (the value of a

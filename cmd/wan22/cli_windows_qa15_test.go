@@ -129,3 +129,52 @@ func TestEscapedQuoteAdvice(t *testing.T) {
 		}
 	}
 }
+
+// TestWrappedQuotesAdvice: an output path wrapped in quotes that reached
+// wan22 as part of it (Explorer's "Copy as path" inside other quotes,
+// single quotes in cmd.exe, typographic quotes from a page) was refused on
+// Windows only as a name with a quote, or as one whose folder ("C:\out)
+// does not exist, to be created, and taken on Linux as a name with the
+// quotes; it is refused on every system with the path to give. On Windows
+// a path starting with a single quote (cut in two by cmd.exe at its space)
+// is refused as such.
+func TestWrappedQuotesAdvice(t *testing.T) {
+	for _, c := range []struct{ path, want string }{
+		{`"C:\out\v.mp4"`, `wrapped in quotes that are part of it (quoted twice, or copied with its quotes into a quoted string or variable): give it without them: C:\out\v.mp4`},
+		{`"v.mp4"`, "give it without them: v.mp4"},
+		{`'C:\out\v.mp4'`, `cmd.exe takes single quotes as letters, not as quotes): give it in double quotes or none: C:\out\v.mp4`},
+		{"“clip.mp4”", "typographic quotes (“ ”)"},
+		{"”clip.mp4”", "give it with straight quotes or none: clip.mp4"},
+		{"„out/clip.mp4“", "give it with straight quotes or none: out/clip.mp4"},
+		{"‘clip.mp4’", "typographic quotes (‘ ’)"},
+		{"«clip.mp4»", "typographic quotes (« »)"},
+	} {
+		for _, goos := range []string{"windows", "linux", "darwin"} {
+			err := checkOutputName("--out", c.path, goos)
+			if err == nil || !strings.HasPrefix(err.Error(), "--out "+c.path+": ") || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s %q: %v, want %q in it", goos, c.path, err, c.want)
+			}
+		}
+	}
+	// Before the folder's check, which said to create the folder "C:\out.
+	dir := t.TempDir()
+	if err := checkOutputPath("--out", `"`+filepath.Join(dir, "v.mp4")+`"`, newFile); err == nil || !strings.Contains(err.Error(), "give it without them: "+filepath.Join(dir, "v.mp4")) {
+		t.Errorf("checkOutputPath: %v", err)
+	}
+	for _, path := range []string{`'C:\my`, "'v.mp4"} {
+		err := checkOutputName("--out", path, "windows")
+		if err == nil || !strings.Contains(err.Error(), "starts with a single quote, which cmd.exe takes as a letter") {
+			t.Errorf("windows %q: %v", path, err)
+		}
+	}
+	for _, path := range []string{"it's.mp4", `"`, `""`, "“", "a“b”.mp4", "'v.mp4"} {
+		if err := checkOutputName("--out", path, "linux"); err != nil {
+			t.Errorf("linux %q: %v", path, err)
+		}
+	}
+	for _, path := range []string{"it's.mp4", "“", "a“b”.mp4", "don't stop.mp4"} {
+		if err := checkOutputName("--out", path, "windows"); err != nil {
+			t.Errorf("windows %q: %v", path, err)
+		}
+	}
+}
