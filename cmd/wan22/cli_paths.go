@@ -337,8 +337,9 @@ func controlName(r rune) string {
 // some device names with an extension; they are refused on every version
 // alike.) Other systems take any name here but one too long
 // (checkNameLength) or wrapped in quotes (wrappedQuotesAdvice), refused on
-// every system; a path starting with a single quote is refused on Windows,
-// where cmd.exe takes it as a letter. Control characters are
+// every system; a drive or server path after a single quote ('C:\my) is
+// refused on Windows, where cmd.exe takes the quote as a letter. Control
+// characters are
 // checkNameChars's to refuse, on every system, with their own message.
 func checkOutputName(flagName, path, goos string) error {
 	if a := wrappedQuotesAdvice(path); a != "" {
@@ -350,8 +351,10 @@ func checkOutputName(flagName, path, goos string) error {
 	if goos != "windows" {
 		return nil
 	}
-	if strings.HasPrefix(path, "'") {
-		// 'C:\my videos\v.mp4' reaches wan22 as two words in cmd.exe.
+	if rest, ok := strings.CutPrefix(path, "'"); ok && (len(rest) >= 2 && rest[1] == ':' && isDriveLetter(rest[:1]) || strings.HasPrefix(rest, `\\`)) {
+		// 'C:\my videos\v.mp4' reaches wan22 as two words in cmd.exe. A
+		// name of its own may start with an apostrophe ('90s.mp4), a
+		// drive or a server's name cannot.
 		return fmt.Errorf("%s %s: the path starts with a single quote, which cmd.exe takes as a letter, not as a quote (a path in single quotes with a space in it arrives cut in two there): put the path in double quotes", flagName, path)
 	}
 	if a := escapedQuoteAdvice(path); a != "" {

@@ -136,8 +136,8 @@ func TestEscapedQuoteAdvice(t *testing.T) {
 // Windows only as a name with a quote, or as one whose folder ("C:\out)
 // does not exist, to be created, and taken on Linux as a name with the
 // quotes; it is refused on every system with the path to give. On Windows
-// a path starting with a single quote (cut in two by cmd.exe at its space)
-// is refused as such.
+// a drive or server path after a single quote (cut in two by cmd.exe at
+// its space) is refused as such; a name starting with an apostrophe is not.
 func TestWrappedQuotesAdvice(t *testing.T) {
 	for _, c := range []struct{ path, want string }{
 		{`"C:\out\v.mp4"`, `wrapped in quotes that are part of it (quoted twice, or copied with its quotes into a quoted string or variable): give it without them: C:\out\v.mp4`},
@@ -161,7 +161,7 @@ func TestWrappedQuotesAdvice(t *testing.T) {
 	if err := checkOutputPath("--out", `"`+filepath.Join(dir, "v.mp4")+`"`, newFile); err == nil || !strings.Contains(err.Error(), "give it without them: "+filepath.Join(dir, "v.mp4")) {
 		t.Errorf("checkOutputPath: %v", err)
 	}
-	for _, path := range []string{`'C:\my`, "'v.mp4"} {
+	for _, path := range []string{`'C:\my`, `'d:\videos\my`, `'\\server\share\my`, `'C:my`} {
 		err := checkOutputName("--out", path, "windows")
 		if err == nil || !strings.Contains(err.Error(), "starts with a single quote, which cmd.exe takes as a letter") {
 			t.Errorf("windows %q: %v", path, err)
@@ -172,7 +172,7 @@ func TestWrappedQuotesAdvice(t *testing.T) {
 			t.Errorf("linux %q: %v", path, err)
 		}
 	}
-	for _, path := range []string{"it's.mp4", "“", "a“b”.mp4", "don't stop.mp4"} {
+	for _, path := range []string{"it's.mp4", "“", "a“b”.mp4", "don't stop.mp4", "'90s.mp4", `C:\out\'90s.mp4`, "'a"} {
 		if err := checkOutputName("--out", path, "windows"); err != nil {
 			t.Errorf("windows %q: %v", path, err)
 		}
