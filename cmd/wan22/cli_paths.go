@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -50,6 +51,10 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 	case errors.Is(err, os.ErrNotExist):
 		if a := tildeAdvice(flagName, path, runtime.GOOS); a != "" {
 			// "Create it first" would make a folder named ~.
+			return fmt.Errorf("%s %s: the folder %s does not exist: %s", flagName, path, dir, a)
+		}
+		if a := envVarAdvice(path, runtime.GOOS, os.Getenv); a != "" {
+			// Nor one named %USERPROFILE%.
 			return fmt.Errorf("%s %s: the folder %s does not exist: %s", flagName, path, dir, a)
 		}
 		return fmt.Errorf("%s %s: the folder %s does not exist: create it first", flagName, path, dir)
@@ -147,6 +152,50 @@ func tildeAdvice(flagName, path, goos string) string {
 		msg += " or the full path " + displayName(full)
 	}
 	return msg
+}
+
+// envVar finds a variable that no shell expanded in a path: cmd.exe's
+// %NAME%, PowerShell's $env:NAME, a Unix shell's ${NAME} or $NAME.
+var envVar = regexp.MustCompile(`%([A-Za-z_][A-Za-z0-9_()]*)%|\$env:([A-Za-z_][A-Za-z0-9_]*)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+
+// envVarAdvice says, for an output path whose folder does not exist,
+// why it holds a variable's name where its value was meant, and what to
+// write, as tildeAdvice does for ~: cmd.exe's %USERPROFILE% typed in
+// PowerShell (which leaves it as it is), PowerShell's $env:USERPROFILE or a
+// Unix shell's $HOME in cmd.exe, $HOME in single quotes. Advising to create
+// the folder would make one named %USERPROFILE%. It gives the path with
+// the variable's value when getenv knows it. "" when the folder holds no
+// variable.
+// goos is runtime.GOOS.
+func envVarAdvice(path, goos string, getenv func(string) string) string {
+	dir := path[:strings.LastIndex(path, "/")+1] // the base may hold a % or $ of its own
+	if goos == "windows" {
+		dir = strings.TrimSuffix(strings.TrimRight(path, `\/`), windowsBase(path))
+	}
+	m := envVar.FindStringSubmatch(dir)
+	if m == nil {
+		return ""
+	}
+	name := m[1] + m[2] + m[3] + m[4]
+	var msg string
+	switch {
+	case m[1] != "" && goos == "windows":
+		msg = fmt.Sprintf("%s is how cmd.exe names a variable, and PowerShell leaves it as it is: there write $env:%s", m[0], name)
+	case m[1] != "":
+		msg = fmt.Sprintf("%s is how cmd.exe names a variable; the shell here writes $%s", m[0], name)
+	case m[2] != "" && goos == "windows":
+		msg = fmt.Sprintf("%s is how PowerShell names a variable, and cmd.exe leaves it as it is: there write %%%s%%", m[0], name)
+	case m[2] != "":
+		msg = fmt.Sprintf("%s is how PowerShell names a variable; the shell here writes $%s", m[0], name)
+	case goos == "windows":
+		msg = fmt.Sprintf("%s is how a Unix shell names a variable: cmd.exe writes %%%s%%, PowerShell $env:%s", m[0], name, name)
+	default:
+		msg = fmt.Sprintf("the shell did not expand %s: it does not in single quotes; use double quotes", m[0])
+	}
+	if v := getenv(name); v != "" {
+		msg += ", or write the full path " + displayName(strings.Replace(path, m[0], v, 1))
+	}
+	return "it holds the variable's name, not its value: " + msg
 }
 
 // freeName is a name for a new entry in the folder dir: dir/base, or

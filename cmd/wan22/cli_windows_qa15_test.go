@@ -178,3 +178,42 @@ func TestWrappedQuotesAdvice(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvVarAdvice: an output whose folder holds a variable no shell
+// expanded (%USERPROFILE% typed in PowerShell, $env:USERPROFILE or $HOME in
+// cmd.exe, $HOME in single quotes) was told to create the folder, which
+// would make one named %USERPROFILE%; it is told why and what to write,
+// with the full path where the variable is set.
+func TestEnvVarAdvice(t *testing.T) {
+	env := map[string]string{"USERPROFILE": `C:\Users\me`, "HOME": "/home/me"}
+	getenv := func(k string) string { return env[k] }
+	for _, c := range []struct {
+		goos, path string
+		want       []string
+	}{
+		{"windows", `%USERPROFILE%\Videos\v.mp4`, []string{"not its value", "%USERPROFILE% is how cmd.exe names a variable, and PowerShell leaves it as it is: there write $env:USERPROFILE", `or write the full path C:\Users\me\Videos\v.mp4`}},
+		{"windows", `$env:USERPROFILE\v.mp4`, []string{"PowerShell names a variable, and cmd.exe leaves it as it is: there write %USERPROFILE%", `C:\Users\me\v.mp4`}},
+		{"windows", `$HOME\v.mp4`, []string{"how a Unix shell names a variable: cmd.exe writes %HOME%, PowerShell $env:HOME"}},
+		{"windows", `%OUTDIR%\v.mp4`, []string{"PowerShell leaves it as it is: there write $env:OUTDIR"}},
+		{"linux", "$HOME/videos/v.mp4", []string{"the shell did not expand $HOME: it does not in single quotes; use double quotes, or write the full path /home/me/videos/v.mp4"}},
+		{"linux", "${HOME}/v.mp4", []string{"did not expand ${HOME}"}},
+		{"linux", "%USERPROFILE%/v.mp4", []string{"cmd.exe names a variable; the shell here writes $USERPROFILE"}},
+	} {
+		got := envVarAdvice(c.path, c.goos, getenv)
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s %q: %q, want %q in it", c.goos, c.path, got, w)
+			}
+		}
+	}
+	for _, path := range []string{"v.mp4", `C:\out\v.mp4`, "out/100%.mp4", "out/$HOME.mp4", "a%b/v.mp4"} {
+		if got := envVarAdvice(path, "windows", getenv); got != "" {
+			t.Errorf("%q: %q", path, got)
+		}
+	}
+	// checkOutputPath says so in place of "create it first".
+	err := checkOutputPath("--out", "%WAN22_QA15_NOT_SET%/v.mp4", newFile)
+	if err == nil || !strings.Contains(err.Error(), "does not exist: it holds the variable's name") || strings.Contains(err.Error(), "create it") {
+		t.Errorf("checkOutputPath: %v", err)
+	}
+}
