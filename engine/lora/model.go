@@ -201,7 +201,10 @@ func (d Dims) mismatch(a Arch) string {
 		return fmt.Sprintf("it adapts block %d, the model has %d blocks", d.Blocks-1, a.Layers)
 	}
 	if d.ImageCrossAttn && !a.ImageCrossAttn {
-		return "it adapts the CLIP image cross-attention (k_img, v_img, img_emb) of Wan 2.1 I2V, which this model has not"
+		// (Wan 2.1 I2V LoRAs, the 4-step distill ones above all, are used on
+		// WAN 2.2 in ComfyUI, which skips these tensors with a "lora key not
+		// loaded" line per tensor)
+		return "it adapts the CLIP image cross-attention (k_img, v_img, img_emb) of Wan 2.1 I2V, which this model has not; ComfyUI skips those tensors, wan22 applies a file whole: to use the rest of it on this model, write it again without its tensors whose names hold k_img, v_img or img_emb"
 	}
 	return ""
 }

@@ -138,3 +138,22 @@ func TestDeltaShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestWan21ImageBranchSaysWhatToDo: a Wan 2.1 I2V LoRA (the 4-step distill
+// one is used on WAN 2.2 in ComfyUI, which skips its image-branch tensors)
+// given for WAN 2.2 says how to use the rest of it, not only that it does
+// not fit.
+func TestWan21ImageBranchSaysWhatToDo(t *testing.T) {
+	f, err := fileOf(t, "lightx2v_I2V_14B_480p.safetensors",
+		zeros("diffusion_model.blocks.0.self_attn.q.lora_down.weight", 4, 5120), zeros("diffusion_model.blocks.0.self_attn.q.lora_up.weight", 5120, 4),
+		zeros("diffusion_model.blocks.0.cross_attn.k_img.lora_down.weight", 4, 5120), zeros("diffusion_model.blocks.0.cross_attn.k_img.lora_up.weight", 5120, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Check(Known[0])
+	for _, w := range []string{"Wan 2.1 I2V-14B", "ComfyUI skips those tensors", "without its tensors whose names hold k_img, v_img or img_emb"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("err %v, want %q", err, w)
+		}
+	}
+}
