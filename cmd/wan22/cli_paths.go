@@ -53,6 +53,10 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 			// "Create it first" would make a folder named ~.
 			return fmt.Errorf("%s %s: the folder %s does not exist: %s", flagName, path, dir, a)
 		}
+		if a := missingVolumeAdvice(path, runtime.GOOS, dirExists); a != "" {
+			// A drive cannot be created as a folder can.
+			return fmt.Errorf("%s %s: the folder %s does not exist: %s", flagName, path, dir, a)
+		}
 		if a := envVarAdvice(path, runtime.GOOS, os.Getenv); a != "" {
 			// Nor one named %USERPROFILE%.
 			return fmt.Errorf("%s %s: the folder %s does not exist: %s", flagName, path, dir, a)
@@ -152,6 +156,50 @@ func tildeAdvice(flagName, path, goos string) string {
 		msg += " or the full path " + displayName(full)
 	}
 	return msg
+}
+
+// missingVolumeAdvice says, on Windows (goos), why the folder of the output
+// path cannot be made when the drive (Z:) or network share
+// (\\server\share) it is on is not there, as exists (dirExists) finds its
+// root: a USB disk unplugged, a network drive not connected. Told to create
+// the folder, the user could not. "" where the volume is there, or the
+// path names none (a relative path, another system).
+func missingVolumeAdvice(path, goos string, exists func(string) bool) string {
+	if goos != "windows" {
+		return ""
+	}
+	vol := windowsVolume(path)
+	if vol == "" || exists(vol+`\`) {
+		return ""
+	}
+	if len(vol) == 2 {
+		return fmt.Sprintf("there is no drive %s (a disk not plugged in, a network drive not connected): connect it or choose a folder on another drive", strings.ToUpper(vol))
+	}
+	return fmt.Sprintf("the network share %s cannot be reached (the computer is off or the share's name is wrong): check it in Explorer or choose a folder on a drive", vol)
+}
+
+// windowsVolume is the drive (C:) or network share (\\server\share) a
+// Windows path starts with, or "" for a relative path, a path from the
+// current drive's root (\out), or one with a \\?\ or \\.\ prefix.
+func windowsVolume(path string) string {
+	if len(path) >= 2 && path[1] == ':' && isDriveLetter(path[:1]) {
+		return path[:2]
+	}
+	isSep := func(r rune) bool { return r == '\\' || r == '/' }
+	if len(path) < 3 || !isSep(rune(path[0])) || !isSep(rune(path[1])) || path[2] == '?' || path[2] == '.' {
+		return ""
+	}
+	parts := strings.FieldsFunc(path[2:], isSep)
+	if len(parts) < 2 {
+		return ""
+	}
+	return `\\` + parts[0] + `\` + parts[1]
+}
+
+// dirExists reports whether path is a folder.
+func dirExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // envVar finds a variable that no shell expanded in a path: cmd.exe's

@@ -217,3 +217,32 @@ func TestEnvVarAdvice(t *testing.T) {
 		t.Errorf("checkOutputPath: %v", err)
 	}
 }
+
+// TestMissingVolumeAdvice: an output on a drive or network share that is
+// not there (Z:\videos\v.mp4 with no Z:, a share that cannot be reached)
+// was told to create the folder, which the user cannot; it is told that the
+// drive or share is missing. Volumes that are there, relative paths and
+// other systems are left to the other messages.
+func TestMissingVolumeAdvice(t *testing.T) {
+	there := map[string]bool{`C:\`: true, `\\nas\media\`: true}
+	exists := func(p string) bool { return there[p] }
+	for _, c := range []struct{ path, want string }{
+		{`Z:\videos\v.mp4`, "there is no drive Z: (a disk not plugged in, a network drive not connected)"},
+		{`z:v.mp4`, "there is no drive Z:"},
+		{`e:/out/frames`, "there is no drive E:"},
+		{`\\server\share\out\v.mp4`, `the network share \\server\share cannot be reached`},
+		{`//server/share/v.mp4`, `the network share \\server\share cannot be reached`},
+	} {
+		if got := missingVolumeAdvice(c.path, "windows", exists); !strings.Contains(got, c.want) {
+			t.Errorf("%q: %q, want %q in it", c.path, got, c.want)
+		}
+		if got := missingVolumeAdvice(c.path, "linux", exists); got != "" {
+			t.Errorf("linux %q: %q", c.path, got)
+		}
+	}
+	for _, path := range []string{`C:\missing\v.mp4`, `c:\missing\v.mp4`, `\\nas\media\missing\v.mp4`, `out\v.mp4`, `\out\v.mp4`, `\\?\Z:\v.mp4`, `\\.\Z:\v.mp4`, `\\server`, "v.mp4"} {
+		if got := missingVolumeAdvice(path, "windows", func(p string) bool { return there[strings.ToUpper(p[:1])+p[1:]] }); got != "" {
+			t.Errorf("%q: %q", path, got)
+		}
+	}
+}
