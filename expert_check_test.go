@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -55,7 +57,7 @@ func TestSameContent(t *testing.T) {
 			data[i] = byte(i*7 + i/251)
 		}
 		a := write("a", data)
-		same, err := sameContent(a, write("b", data))
+		same, _, err := sameContent(a, write("b", data))
 		require.NoError(t, err)
 		require.True(t, same, "size %d: a copy", size)
 		middle := size / 2
@@ -67,16 +69,17 @@ func TestSameContent(t *testing.T) {
 		for _, at := range []int{0, middle, size - 1} {
 			d := bytes.Clone(data)
 			d[at] ^= 1
-			same, err := sameContent(a, write("c", d))
+			same, _, err := sameContent(a, write("c", d))
 			require.NoError(t, err)
 			require.False(t, same, "size %d: one byte differs at %d", size, at)
 		}
-		same, err = sameContent(a, write("d", data[:size-1]))
+		same, _, err = sameContent(a, write("d", data[:size-1]))
 		require.NoError(t, err)
 		require.False(t, same, "size %d: shorter", size)
 	}
-	_, err := sameContent(filepath.Join(dir, "a"), filepath.Join(dir, "missing"))
+	_, failed, err := sameContent(filepath.Join(dir, "a"), filepath.Join(dir, "missing"))
 	require.True(t, errors.Is(err, os.ErrNotExist))
+	require.Equal(t, filepath.Join(dir, "missing"), failed)
 }
 
 func TestNameSays(t *testing.T) {
@@ -91,5 +94,31 @@ func TestNameSays(t *testing.T) {
 		"high.gguf":                                           "high",
 	} {
 		require.Equal(t, want, nameSays(name), name)
+	}
+}
+
+// TestExpertContentReadError: an expert file that cannot be read while
+// the experts' contents are compared (gone since Open's checks, or a read
+// error of the disk) is named once by a *ModelError for its own role, its
+// path Go-quoted when it holds a control character, not again, raw, in
+// the os package's words; the os package's error is still reachable.
+func TestExpertContentReadError(t *testing.T) {
+	dir := t.TempDir()
+	for _, highGone := range []bool{true, false} {
+		gone := filepath.Join(dir, "gone\x1b[31m.gguf")
+		p := &Pipeline{models: Models{High: tiny.High, Low: gone}}
+		role := "low-noise expert"
+		if highGone {
+			p.models = Models{High: gone, Low: tiny.Low}
+			role = "high-noise expert"
+		}
+		err := p.checkExpertContent()
+		require.EqualError(t, err, role+" "+strconv.Quote(gone)+": cannot be read to compare it with the other expert: no such file or directory")
+		var me *ModelError
+		require.ErrorAs(t, err, &me)
+		require.Equal(t, gone, me.Path)
+		require.ErrorIs(t, err, fs.ErrNotExist)
+		var pe *fs.PathError
+		require.ErrorAs(t, err, &pe)
 	}
 }

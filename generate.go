@@ -31,6 +31,7 @@ import (
 	"github.com/wan22/wan22/engine/t5"
 	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/engine/video"
+	"github.com/wan22/wan22/internal/fserr"
 	"github.com/wan22/wan22/internal/safetext"
 	"github.com/wan22/wan22/scheduler"
 )
@@ -1222,9 +1223,16 @@ func (p *Pipeline) checkExpertContent() error {
 		return nil
 	}
 	m := p.models
-	same, err := sameContent(m.High, m.Low)
+	same, failed, err := sameContent(m.High, m.Low)
 	if err != nil {
-		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: "cannot be compared with the high-noise expert " + safetext.Path(m.High), Err: err}
+		role := "low-noise expert"
+		if failed == m.High {
+			role = "high-noise expert"
+		}
+		// The path once, as the other ModelErrors name it (fserr.Named's
+		// "PATH: CAUSE", whose path Error drops), not the os package's
+		// "open PATH: CAUSE" with the path raw.
+		return &ModelError{Role: role, Path: failed, Msg: "cannot be read to compare it with the other expert", Err: fserr.Named(failed, err)}
 	}
 	if same {
 		return &ModelError{Role: "low-noise expert", Path: m.Low, Msg: fmt.Sprintf("has the same content as the high-noise expert %s (a copy of one file): give the low-noise expert's file", safetext.Path(m.High))}
@@ -1247,29 +1255,30 @@ const (
 // a cheap check can tell: the same size and the same bytes in sampled
 // ranges (3 MiB of a 15 GB expert). Two different experts of one model and
 // quantization have the same size and header, but their tensor data differ
-// everywhere, so any sampled range of tensor data tells them apart.
-func sameContent(a, b string) (bool, error) {
+// everywhere, so any sampled range of tensor data tells them apart. An
+// error comes with the file it is about, failed (a or b).
+func sameContent(a, b string) (same bool, failed string, err error) {
 	fa, err := os.Open(a)
 	if err != nil {
-		return false, err
+		return false, a, err
 	}
 	defer fa.Close()
 	fb, err := os.Open(b)
 	if err != nil {
-		return false, err
+		return false, b, err
 	}
 	defer fb.Close()
 	sa, err := fa.Stat()
 	if err != nil {
-		return false, err
+		return false, a, err
 	}
 	sb, err := fb.Stat()
 	if err != nil {
-		return false, err
+		return false, b, err
 	}
 	size := sa.Size()
 	if size != sb.Size() {
-		return false, nil
+		return false, "", nil
 	}
 	type span struct{ off, n int64 }
 	spans := []span{{0, size}}
@@ -1285,17 +1294,17 @@ func sameContent(a, b string) (bool, error) {
 		for off := s.off; off < s.off+s.n; off += int64(len(bufA)) {
 			n := min(int64(len(bufA)), s.off+s.n-off)
 			if _, err := fa.ReadAt(bufA[:n], off); err != nil {
-				return false, err
+				return false, a, err
 			}
 			if _, err := fb.ReadAt(bufB[:n], off); err != nil {
-				return false, err
+				return false, b, err
 			}
 			if !bytes.Equal(bufA[:n], bufB[:n]) {
-				return false, nil
+				return false, "", nil
 			}
 		}
 	}
-	return true, nil
+	return true, "", nil
 }
 
 // warnExpertNames logs a warning (Options.Log) when the experts' file names
