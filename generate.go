@@ -941,7 +941,7 @@ func (p *Pipeline) planStagesWithin(budget int64, width, height int) (pipeline.S
 	defer src.Close()
 	tc, tt, err := t5.Inspect(src)
 	if err != nil {
-		return pipeline.StagePlan{}, fmt.Errorf("text encoder %s: %w", p.models.TextEncoder, err)
+		return pipeline.StagePlan{}, fmt.Errorf("text encoder %s: %w", safetext.Path(p.models.TextEncoder), err)
 	}
 	return pipeline.PlanStages(budget, vae.Config{Dim: p.vae.Dim, ZDim: 16}, tc, tt, height, width)
 }
