@@ -581,11 +581,7 @@ func (o optionsHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (o optionsHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	renamed := make([]slog.Attr, len(as))
-	for i, a := range as {
-		renamed[i] = optionsAttr(a)
-	}
-	return optionsHandler{o.h.WithAttrs(renamed)}
+	return optionsHandler{o.h.WithAttrs(optionsAttrs(as))}
 }
 
 func (o optionsHandler) WithGroup(name string) slog.Handler {
@@ -600,12 +596,7 @@ func optionsAttr(a slog.Attr) slog.Attr {
 	case slog.KindString:
 		return slog.String(a.Key, optionNames.Replace(v.String()))
 	case slog.KindGroup:
-		g := v.Group()
-		renamed := make([]slog.Attr, len(g))
-		for i, ga := range g {
-			renamed[i] = optionsAttr(ga)
-		}
-		return slog.Attr{Key: a.Key, Value: slog.GroupValue(renamed...)}
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(optionsAttrs(v.Group())...)}
 	case slog.KindAny:
 		if err, ok := v.Any().(error); ok {
 			if named, ok := optionsErr(err); ok {
@@ -614,6 +605,15 @@ func optionsAttr(a slog.Attr) slog.Attr {
 		}
 	}
 	return a
+}
+
+// optionsAttrs is as with the settings renamed (optionsAttr), in a new slice.
+func optionsAttrs(as []slog.Attr) []slog.Attr {
+	renamed := make([]slog.Attr, len(as))
+	for i, a := range as {
+		renamed[i] = optionsAttr(a)
+	}
+	return renamed
 }
 
 // optionsErr is err, an error of the CUDA backend, with its message naming
