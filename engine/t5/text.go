@@ -70,8 +70,8 @@ func PromptLength(tok *tokenizer.Tokenizer, prompt string) int {
 // PromptLengthUpTo is PromptLength for a caller that needs the count only up
 // to n ≥ 0: it returns PromptLength(tok, prompt) when that is at most n,
 // else n+1, tokenizing only as much of the prompt as that needs, as
-// EncodeText does, so that a prompt of megabytes costs what its first n
-// tokens do.
+// EncodeText does, so that the tokenization of a prompt of megabytes costs
+// what its first n tokens do (tokenizer.Clean still reads all of it).
 func PromptLengthUpTo(tok *tokenizer.Tokenizer, prompt string, n int) int {
 	return tok.LengthUpTo(tokenizer.Clean(prompt), n)
 }
@@ -79,9 +79,10 @@ func PromptLengthUpTo(tok *tokenizer.Tokenizer, prompt string, n int) int {
 // EncodeText turns a prompt into the DiT's text context the way the Wan
 // pipeline does: tokenizer.Clean, tokenization padded to TextLen (EOS
 // appended, truncated at 512 tokens silently: PromptLength tells when; the
-// tokenizer stops at the 512th), then the encoder. It returns the valid rows, ctx [n, Dim] row-major, and n (EOS
-// included); the DiT pads them back to TextLen rows itself. ctx stops the
-// encoder between blocks (Encoder.Encode).
+// tokenizer stops at the 512th), then the encoder. It returns the valid
+// rows, ctx [n, Dim] row-major, and n (EOS included); the DiT pads them
+// back to TextLen rows itself. ctx stops the encoder between blocks
+// (Encoder.Encode).
 func EncodeText(ctx context.Context, tok *tokenizer.Tokenizer, enc *Encoder, prompt string) (text []float32, n int, err error) {
 	if tok == nil || enc == nil {
 		return nil, 0, errors.New("t5: EncodeText needs a tokenizer and an encoder")
