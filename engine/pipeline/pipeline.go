@@ -208,8 +208,10 @@ func (o Options) pass(i int, t float64) scheduler.Pass {
 // ExpertSteps returns how many denoising steps each expert runs with the
 // options, as a run assigns them (by Guidance.Boundary, or SwitchStep, over
 // the schedule of Steps, Shift, Solver and Timesteps). An expert given no
-// step is never loaded: the LoRAs given to it alone have no effect. A
-// schedule Validate refuses is its error.
+// step is never loaded: the LoRAs given to it alone have no effect. Its
+// error is the sampler's, for Steps, Shift, Solver and Timesteps that make
+// no schedule; the other options are not checked (Validate checks them: a
+// SwitchStep past Steps counts every step as the high-noise expert's).
 func (o Options) ExpertSteps() (high, low int, err error) {
 	_, timesteps, err := o.sampler()
 	if err != nil {
