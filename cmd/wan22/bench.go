@@ -524,7 +524,10 @@ func (d *pathsWriter) Write(p []byte) (int, error) {
 // expanded to a home folder (tildeAdvice), as i2v refuses its inputs: the
 // path is said not to exist with the spelling that works, where it said
 // "does not exist: check the path", "no such file" or, for a folder,
-// "create it first", which makes a folder named ~.
+// "create it first", which makes a folder named ~. An input file that is
+// not there wrapped in quotes or with a variable's name in it is refused
+// so too (missingInputAdvice), where it said "does not exist: check the
+// path" or, on Windows, that the syntax is incorrect.
 func (f *benchFlags) checkTilde() error {
 	if err := f.checkEmptyPaths(); err != nil {
 		return err
@@ -554,6 +557,12 @@ func (f *benchFlags) checkTilde() error {
 	for _, in := range inputs {
 		if a := tildeAdvice(in.flag, in.path, runtime.GOOS); a != "" {
 			return fmt.Errorf("%s %s: no such %s: %s", in.flag, displayName(in.path), in.what, a)
+		}
+		if in.what != "file" {
+			continue // the folders are checkExistingFolder's
+		}
+		if a := missingInputAdvice(in.path, runtime.GOOS, os.Getenv); a != "" {
+			return fmt.Errorf("%s %s: no such file: %s", in.flag, displayName(in.path), a)
 		}
 	}
 	return nil

@@ -249,6 +249,9 @@ func (f *i2vFlags) check() error {
 		if a := tildeAdvice(in.flag, in.path, runtime.GOOS); a != "" {
 			return fmt.Errorf("%s: no such file: %s", in, a)
 		}
+		if a := missingInputAdvice(in.path, runtime.GOOS, os.Getenv); a != "" {
+			return fmt.Errorf("%s: no such file: %s", in, a)
+		}
 		if lower := strings.ToLower(in.path); (strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://")) && !fileExists(in.path) {
 			return fmt.Errorf("%s: a web address; wan22 reads local files only: download it first and give the file's path", in)
 		}
@@ -445,6 +448,28 @@ func (f *i2vFlags) flag(name string) string {
 
 // outName is the name of --out in messages: --out, or demo's -out.
 func (f *i2vFlags) outName() string { return f.flag("out") }
+
+// missingInputAdvice says why the input file path (a model, an image, a
+// LoRA) cannot be opened when it is not there and was most likely meant
+// otherwise: it is wrapped in quotes that reached wan22 as part of it
+// (wrappedQuotesAdvice: "C:\m\high.gguf" quoted twice, 'x.gguf' in cmd.exe,
+// typographic quotes), which Windows refuses as a name where it would say
+// only that the syntax is incorrect, or its folder holds a variable no
+// shell expanded (envVarAdvice: %USERPROFILE% in PowerShell, $HOME in single
+// quotes). "" for a path that is there (a file really named so is read) or
+// holds neither. goos is runtime.GOOS; getenv is os.Getenv.
+func missingInputAdvice(path, goos string, getenv func(string) string) string {
+	if path == "" || path == "-" {
+		return ""
+	}
+	if _, err := os.Stat(path); err == nil {
+		return ""
+	}
+	if a := wrappedQuotesAdvice(path); a != "" {
+		return a
+	}
+	return envVarAdvice(path, goos, getenv)
+}
 
 // checkVideoExt checks the extension of the video file path (flagName, "" when
 // not given) as video.Create will: .mp4 or .avi in any case, before anything

@@ -1,0 +1,68 @@
+package main
+
+// Tests of the advice for paths a Windows user (and others) can give, where
+// only the output paths (checkOutputPath) had it: i2v's and bench's inputs,
+// bench's folders and synth's OUT.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestMissingInputAdvice: an input file wrapped in quotes that reached
+// wan22 as part of it ("C:\m\high.gguf" quoted twice, 'x.gguf' in cmd.exe,
+// typographic quotes), or whose folder holds a variable no shell expanded,
+// got no advice: on Windows the system says only that the syntax is
+// incorrect, elsewhere that there is no such file. i2v and bench now say
+// why and what to give, before anything is read; a file really named so is
+// read as any other.
+func TestMissingInputAdvice(t *testing.T) {
+	env := map[string]string{"USERPROFILE": `C:\Users\me`}
+	getenv := func(k string) string { return env[k] }
+	for _, c := range []struct {
+		goos, path, want string
+	}{
+		{"windows", `"C:\m\high.gguf"`, `give it without them: C:\m\high.gguf`},
+		{"windows", `'x.gguf'`, "give it in double quotes or none: x.gguf"},
+		{"windows", "“C:\\m\\high.gguf”", "typographic quotes (“ ”)"},
+		{"linux", `"/m/high.gguf"`, "give it without them: /m/high.gguf"},
+		{"windows", `%USERPROFILE%\m\high.gguf`, `PowerShell leaves it as it is: there write $env:USERPROFILE, or write the full path C:\Users\me\m\high.gguf`},
+		{"linux", "$WAN22_QA15B_UNSET/high.gguf", "the shell did not expand $WAN22_QA15B_UNSET"},
+	} {
+		if got := missingInputAdvice(c.path, c.goos, getenv); !strings.Contains(got, c.want) {
+			t.Errorf("%s %q: %q, want %q in it", c.goos, c.path, got, c.want)
+		}
+	}
+	for _, path := range []string{"", "-", "high.gguf", `C:\m\high.gguf`} {
+		if got := missingInputAdvice(path, "windows", getenv); got != "" {
+			t.Errorf("%q: %q", path, got)
+		}
+	}
+	// A file really named with the quotes is there.
+	dir := t.TempDir()
+	quoted := filepath.Join(dir, `"m.gguf"`)
+	require.NoError(t, os.WriteFile(quoted, nil, 0o644))
+	require.Empty(t, missingInputAdvice(quoted, "linux", getenv))
+
+	m := `"` + filepath.Join(dir, "high.gguf") + `"`
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{qaI2VArgs(dir, "--out", filepath.Join(dir, "v.mp4"), "--high", m), "--high " + m + ": no such file: the path is wrapped in quotes that are part of it"},
+		{qaI2VArgs(dir, "--out", filepath.Join(dir, "v.mp4"), "--image", "'in.png'"), "--image 'in.png': no such file: the path is wrapped in single quotes"},
+		{qaI2VArgs(dir, "--out", filepath.Join(dir, "v.mp4"), "--vae", "$WAN22_QA15B_UNSET/vae.safetensors"), "--vae $WAN22_QA15B_UNSET/vae.safetensors: no such file: it holds the variable's name, not its value"},
+		{[]string{"bench", "--high", m}, "wan22 bench: --high " + m + ": no such file: the path is wrapped in quotes that are part of it (quoted twice, or copied with its quotes into a quoted string or variable): give it without them: " + filepath.Join(dir, "high.gguf") + "\n"},
+		{[]string{"bench", "--text-encoder", "“t5.gguf”"}, "wan22 bench: --text-encoder “t5.gguf”: no such file: the path is wrapped in typographic quotes"},
+		{[]string{"bench", "--vae", "'vae.safetensors'"}, "wan22 bench: --vae 'vae.safetensors': no such file: the path is wrapped in single quotes"},
+		{[]string{"bench", "--low", "%WAN22_QA15B_UNSET%/low.gguf"}, "wan22 bench: --low %WAN22_QA15B_UNSET%/low.gguf: no such file: it holds the variable's name, not its value"},
+	} {
+		code, _, stderr := runCLI(c.args...)
+		require.Equal(t, 2, code, "%q: %s", c.args, stderr)
+		require.Contains(t, stderr, c.want, "%q", c.args)
+	}
+}
