@@ -70,3 +70,15 @@ func TestModelErrorPathOnce(t *testing.T) {
 	require.ErrorContains(t, err, "has the same content as the high-noise expert "+strconv.Quote(copyOf))
 	require.NotContains(t, err.Error(), "\x1b")
 }
+
+// TestModelErrorNoPath: a role given no file is a *ModelError whose Path
+// holds what was given, "", while its message shows the empty name as "".
+func TestModelErrorNoPath(t *testing.T) {
+	m := tiny
+	m.VAE = ""
+	_, err := Open(context.Background(), m, Options{Device: "cpu"})
+	require.EqualError(t, err, `VAE "": no file given`)
+	var me *ModelError
+	require.ErrorAs(t, err, &me)
+	require.Equal(t, "", me.Path)
+}

@@ -116,8 +116,8 @@ type Options struct {
 // ModelError is a model file that cannot be used in its role. Its message
 // names the file by its path as it is, or Go-quoted when the path holds a
 // control character, bytes that are not UTF-8 or an invisible character
-// that deceives (safetext.Path, as engine/modelfile names it); Path holds
-// it as given.
+// that deceives (safetext.Path, as engine/modelfile names it), and an
+// empty path as ""; Path holds it as given.
 type ModelError struct {
 	Role string // "high-noise expert", "low-noise expert", "text encoder", "VAE"
 	Path string
@@ -131,6 +131,9 @@ type ModelError struct {
 // is a directory, …").
 func (e *ModelError) Error() string {
 	path := safetext.Path(e.Path)
+	if path == "" {
+		path = `""` // no file given
+	}
 	s := fmt.Sprintf("%s %s: %s", e.Role, path, e.Msg)
 	if e.Err != nil {
 		s += ": " + causeAfter(e.Err.Error(), path)
@@ -326,7 +329,7 @@ func Open(ctx context.Context, m Models, o Options) (*Pipeline, error) {
 // detect opens path and detects its model kind.
 func detect(role, path string) (modelfile.Info, error) {
 	if path == "" {
-		return modelfile.Info{}, &ModelError{Role: role, Path: `""`, Msg: "no file given"}
+		return modelfile.Info{}, &ModelError{Role: role, Path: "", Msg: "no file given"}
 	}
 	src, _, err := modelfile.Open(path)
 	if err != nil {
