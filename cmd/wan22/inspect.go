@@ -81,7 +81,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprint(out, *sum)
 			}
 			if (sum == nil || *verbose) && out.err == nil {
-				rep.WriteText(out, *verbose) // its error is out.err
+				writeReportText(out, rep, *verbose, otherModelLoRA(path, notApplied)) // its error is out.err
 				if notApplied != nil && out.err == nil {
 					fmt.Fprintf(out, "  %s\n", loraProblem(path, notApplied))
 				}
@@ -180,6 +180,37 @@ func loraProblem(path string, err error) string {
 	return "LoRA: not one wan22 can apply: " + strings.TrimPrefix(err.Error(), "lora: "+path+": ")
 }
 
+// otherModelLoRA is what the file at path is when lora's error for it
+// (notApplied, from inspectLoRA) refuses it as a LoRA for another model
+// than WAN (an SDXL UNet's, FLUX's, …), naming that model as lora does; ""
+// for any other error or none. The report says it where modelfile's
+// architecture line calls it a LoRA that attaches to a DiT expert.
+func otherModelLoRA(path string, notApplied error) string {
+	if notApplied == nil {
+		return ""
+	}
+	msg := strings.TrimPrefix(notApplied.Error(), "lora: "+path+": ")
+	rest, ok := strings.CutPrefix(msg, "a LoRA for ")
+	model, _, found := strings.Cut(rest, ", not for the WAN DiT")
+	if !ok || !found {
+		return ""
+	}
+	return "LoRA for " + model + ", not for WAN: it attaches to no WAN DiT expert"
+}
+
+// writeReportText writes rep's text report (modelfile's WriteText) to w,
+// its architecture line saying arch instead where arch is not "".
+func writeReportText(w io.Writer, rep *modelfile.Report, verbose bool, arch string) {
+	if arch == "" {
+		rep.WriteText(w, verbose)
+		return
+	}
+	var b bytes.Buffer
+	rep.WriteText(&b, verbose)
+	line := "  architecture:  "
+	w.Write(bytes.Replace(b.Bytes(), []byte(line+rep.Info.Summary()+"\n"), []byte(line+arch+"\n"), 1))
+}
+
 // looksLikeLoRA reports whether a file has tensor names of a LoRA or of a
 // LyCORIS adapter (LoHa hada_*, LoKr lokr_*, …) in any naming.
 func looksLikeLoRA(rep *modelfile.Report) bool {
@@ -254,7 +285,9 @@ func escapeRune(r rune, n int) bool {
 //     adapter's tensor names, not a LoRA wan22 applies: problems says why
 //     when wan22 tried it) or "unknown"
 //   - model_kind: "wan_dit", "t5_encoder", "wan_vae" or "unknown"
-//   - model: the name of what the file holds, as "WAN i2v DiT (14B)"
+//   - model: the name of what the file holds, as "WAN i2v DiT (14B)"; a
+//     LoRA that wan22 refuses as another model's names that model, in
+//     model and architecture alike (otherModelLoRA)
 //   - architecture: the architecture line: that name and its dimensions
 //   - general_architecture: GGUF only: the general.architecture key's
 //     value, "" when the file has none
@@ -419,6 +452,9 @@ func writeInspectJSON(w io.Writer, rep *modelfile.Report, verbose bool) error {
 		}
 	case notApplied != nil || info.Adapter:
 		j.FileKind = "adapter"
+		if arch := otherModelLoRA(rep.Path, notApplied); arch != "" {
+			j.Model, j.Arch = arch, arch
+		}
 	}
 	if notApplied != nil {
 		j.Problems = append(j.Problems, loraProblem(rep.Path, notApplied))
