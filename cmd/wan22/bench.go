@@ -1122,16 +1122,45 @@ func checkSynthDir(dir string) error {
 
 // checkExistingFolder checks that the folder flag names, in which the bench
 // writes what (a plural), exists. A file of that name is said to be one:
-// "create it first" cannot be done with the file in the way.
+// "create it first" cannot be done with the file in the way, nor for a
+// folder that missingFolderAdvice explains.
 func checkExistingFolder(flag, dir, what string) error {
 	st, err := os.Stat(dir)
 	if err == nil && !st.IsDir() {
 		return fmt.Errorf("%s %s is a file, not a folder: give a folder for %s", flag, dir, what)
 	}
 	if err != nil {
+		if a := missingFolderAdvice(dir, runtime.GOOS, dirExists, os.Getenv); a != "" {
+			return fmt.Errorf("%s %s is not an existing folder: %s", flag, displayName(dir), a)
+		}
 		return fmt.Errorf("%s %s is not an existing folder: create it first", flag, dir)
 	}
 	return nil
+}
+
+// missingFolderAdvice says why the folder dir, given to a flag and not
+// there, was most likely meant otherwise, as checkOutputPath says of an
+// output's folder: it is wrapped in quotes that are part of it
+// (wrappedQuotesAdvice), on Windows (goos) it ends in a quote from a
+// backslash before the closing one (escapedQuoteAdvice: --out-video
+// "C:\videos\" arrives as C:\videos"), its drive or network share is not
+// there (missingVolumeAdvice, as exists finds it), or it holds a variable no
+// shell expanded (envVarAdvice, with getenv). Told to create the folder,
+// the user would make one with the quote or the variable's name in it, or
+// could not. "" for any other folder.
+func missingFolderAdvice(dir, goos string, exists func(string) bool, getenv func(string) string) string {
+	if a := wrappedQuotesAdvice(dir); a != "" {
+		return a
+	}
+	if goos == "windows" {
+		if a := escapedQuoteAdvice(dir); a != "" {
+			return a
+		}
+	}
+	if a := missingVolumeAdvice(dir, goos, exists); a != "" {
+		return a
+	}
+	return envVarAdvice(dir, goos, getenv)
 }
 
 // synthFile is a synthetic file the bench needs at path.

@@ -66,3 +66,56 @@ func TestMissingInputAdvice(t *testing.T) {
 		require.Contains(t, stderr, c.want, "%q", c.args)
 	}
 }
+
+// TestMissingFolderAdvice: bench's folders --out-video and --synth-dir,
+// which must exist, were told "create it first" whatever the reason:
+// --out-video "C:\videos\" arrives as C:\videos" (a backslash before the
+// closing quote), a path wrapped in quotes, a drive not there, a variable
+// no shell expanded. Each is now said what it is and what to give, as an
+// output's folder is (checkOutputPath).
+func TestMissingFolderAdvice(t *testing.T) {
+	there := map[string]bool{`C:\`: true}
+	exists := func(p string) bool { return there[p] }
+	env := map[string]string{"USERPROFILE": `C:\Users\me`}
+	getenv := func(k string) string { return env[k] }
+	for _, c := range []struct {
+		goos, path, want string
+	}{
+		{"windows", `C:\videos"`, `typed as "C:\videos\", and a backslash just before the closing quote makes the quote part of the path: leave that backslash out, as in "C:\videos"`},
+		{"windows", `C:\videos" --json r.json`, "(--json r.json) joined to it"},
+		{"windows", `"C:\videos"`, `give it without them: C:\videos`},
+		{"linux", `'/videos'`, "give it in double quotes or none: /videos"},
+		{"windows", `Z:\videos`, "there is no drive Z:"},
+		{"windows", `\\nas\media\videos`, `the network share \\nas\media cannot be reached`},
+		{"windows", `%USERPROFILE%\videos`, `there write $env:USERPROFILE, or write the full path C:\Users\me\videos`},
+		{"linux", "$WAN22_QA15B_UNSET/videos", "the shell did not expand $WAN22_QA15B_UNSET"},
+	} {
+		if got := missingFolderAdvice(c.path, c.goos, exists, getenv); !strings.Contains(got, c.want) {
+			t.Errorf("%s %q: %q, want %q in it", c.goos, c.path, got, c.want)
+		}
+	}
+	for _, c := range []struct{ goos, path string }{
+		{"windows", `C:\videos`}, {"windows", `videos`}, {"linux", `videos"`}, {"linux", "/videos"},
+	} {
+		if got := missingFolderAdvice(c.path, c.goos, exists, getenv); got != "" {
+			t.Errorf("%s %q: %q", c.goos, c.path, got)
+		}
+	}
+
+	dir := t.TempDir()
+	quoted := `"` + dir + `"`
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--out-video", quoted}, "wan22 bench: --out-video " + quoted + " is not an existing folder: the path is wrapped in quotes that are part of it (quoted twice, or copied with its quotes into a quoted string or variable): give it without them: " + dir + "\n"},
+		{[]string{"bench", "--out-video", "$WAN22_QA15B_UNSET/videos"}, "wan22 bench: --out-video $WAN22_QA15B_UNSET/videos is not an existing folder: it holds the variable's name, not its value"},
+		{[]string{"bench", "--synth-lora", "2", "--synth-dir", "'" + dir + "'"}, "wan22 bench: --synth-dir '" + dir + "' is not an existing folder: the path is wrapped in single quotes"},
+		{[]string{"bench", "--synth-lora", "2", "--synth-dir", "%WAN22_QA15B_UNSET%/synth"}, "wan22 bench: --synth-dir %WAN22_QA15B_UNSET%/synth is not an existing folder: it holds the variable's name, not its value"},
+	} {
+		code, _, stderr := runCLI(c.args...)
+		require.Equal(t, 2, code, "%q: %s", c.args, stderr)
+		require.Contains(t, stderr, c.want, "%q", c.args)
+		require.NotContains(t, stderr, "create it first", "%q", c.args)
+	}
+}
