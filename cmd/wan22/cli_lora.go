@@ -219,6 +219,29 @@ func checkLoRAFiles(loras []wan22.LoRA) error {
 	return nil
 }
 
+// zeroStrengthWarning is the warning, said once, for the LoRAs given at
+// strength 0 (FILE:0, :0.0, :-0): such a LoRA changes nothing, yet it is
+// read, checked and attached (or merged) like any other, which costs time
+// and memory; "" when there is none. i2v gives it with its other warnings
+// (on standard error, and as a warning object with --json), bench on
+// standard error.
+func zeroStrengthWarning(loras []wan22.LoRA) string {
+	var given []string
+	for _, l := range loras {
+		if l.Strength == 0 && l.Path != "" {
+			given = append(given, loraFlag(l.Expert)+" "+displayName(l.Path))
+		}
+	}
+	switch len(given) {
+	case 0:
+		return ""
+	case 1:
+		return given[0] + " at strength 0 changes nothing, yet the LoRA is still read and applied: leave that flag out, or give the strength you meant (FILE:0.8)"
+	}
+	return strings.Join(given[:len(given)-1], ", ") + " and " + given[len(given)-1] +
+		" at strength 0 change nothing, yet the LoRAs are still read and applied: leave those flags out, or give the strengths you meant (FILE:0.8)"
+}
+
 // sameContent reports whether the files at a and b hold the same bytes: a
 // copy of one LoRA under another name. Files of different sizes are not
 // read, and the comparison stops at the first difference (two LoRAs of one
