@@ -119,3 +119,46 @@ func TestMissingFolderAdvice(t *testing.T) {
 		require.NotContains(t, stderr, "create it first", "%q", c.args)
 	}
 }
+
+// TestSynthFolderAdvice: synth's OUT in a folder that does not exist
+// because its drive or network share is not there, or because it holds a
+// variable no shell expanded, was told "create it first", which the user
+// cannot, or which makes a folder named %VAR%; it is told what it is, as
+// an output of i2v is (checkOutputPath). OUT's name is checked for control
+// and invisible characters and a trailing space as the outputs' are.
+func TestSynthFolderAdvice(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, c := range []struct{ goos, path, want string }{
+		{"windows", "Z:/models/m.gguf", "the folder Z:/models does not exist: there is no drive Z: (a disk not plugged in, a network drive not connected)"},
+		{"windows", "//server/share/models/m.gguf", `the network share \\server\share cannot be reached`},
+		{"windows", "%WAN22_QA15B_UNSET%/m.gguf", "the folder %WAN22_QA15B_UNSET% does not exist: it holds the variable's name, not its value: %WAN22_QA15B_UNSET% is how cmd.exe names a variable, and PowerShell leaves it as it is: there write $env:WAN22_QA15B_UNSET"},
+		{"linux", "$WAN22_QA15B_UNSET/m.gguf", "the folder $WAN22_QA15B_UNSET does not exist: it holds the variable's name, not its value: the shell did not expand $WAN22_QA15B_UNSET"},
+	} {
+		err := checkTargetPath(c.path, ".gguf", false, c.goos)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "create it first") {
+			t.Errorf("%s %q: %v, want %q in it", c.goos, c.path, err, c.want)
+		}
+	}
+	if err := checkTargetPath("nodir/m.gguf", ".gguf", false, "windows"); err == nil || !strings.Contains(err.Error(), "create it first") {
+		t.Errorf("nodir/m.gguf: %v, want to create the folder", err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"synth", "-kind", "vae", "$WAN22_QA15B_UNSET/v.safetensors"}, "wan22 synth: the folder $WAN22_QA15B_UNSET does not exist: it holds the variable's name, not its value"},
+		{[]string{"synth", "-kind", "vae", "%WAN22_QA15B_UNSET%/v.safetensors"}, "wan22 synth: the folder %WAN22_QA15B_UNSET% does not exist: it holds the variable's name, not its value"},
+		{[]string{"synth", "-kind", "vae", "v\x1b[31m.safetensors"}, `wan22 synth: OUT "v\x1b[31m.safetensors": the name contains a control character (escape, ESC)`},
+		{[]string{"synth", "-kind", "vae", "v\u202e.safetensors"}, "a right-to-left override (U+202E)"},
+		{[]string{"synth", "-kind", "vae", "v.safetensors "}, `wan22 synth: "v.safetensors ": the name ends in a space after its extension .safetensors: name the file v.safetensors`},
+		{[]string{"synth", "-kind", "vae", "v.safetensors\u00a0"}, `the name ends in a space after its extension .safetensors: name the file v.safetensors`},
+	} {
+		code, _, stderr := runCLI(c.args...)
+		require.Equal(t, 2, code, "%q: %s", c.args, stderr)
+		require.Contains(t, stderr, c.want, "%q", c.args)
+		require.NotContains(t, stderr, "create it first", "%q", c.args)
+	}
+	entries, err := os.ReadDir(".")
+	require.NoError(t, err)
+	require.Empty(t, entries)
+}

@@ -367,7 +367,9 @@ func typeList(ts []gguf.Type) string {
 // checkTargetPath checks OUT (path), a usage problem when it fails: the
 // system goos (runtime.GOOS) allows its name (checkOutputName: on Windows
 // no device name such as aux.gguf, which would fail only once the whole
-// file is written), its folder exists, and nothing is at path (any
+// file is written), its folder exists (where it does not, a ~, a drive or
+// share not there and a variable no shell expanded are said to be so:
+// tildeAdvice, missingVolumeAdvice, envVarAdvice), and nothing is at path (any
 // directory entry: a dangling symbolic link too) unless force replaces it,
 // which is never a folder (or a link to one) or anything but a regular
 // file, and the folder can be written in (a read-only folder would fail
@@ -389,6 +391,13 @@ func checkTargetPath(path, ext string, force bool, goos string) error {
 						a += ", or the full path " + displayName(full)
 					}
 				}
+				return fmt.Errorf("the folder %s does not exist: %s", dir, a)
+			}
+			// Nor a drive, or one named %USERPROFILE%, as checkOutputPath says.
+			if a := missingVolumeAdvice(path, goos, dirExists); a != "" {
+				return fmt.Errorf("the folder %s does not exist: %s", dir, a)
+			}
+			if a := envVarAdvice(path, goos, os.Getenv); a != "" {
 				return fmt.Errorf("the folder %s does not exist: %s", dir, a)
 			}
 			return fmt.Errorf("the folder %s does not exist; create it first", dir)
