@@ -249,6 +249,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		p.bar = bar
 		stdout, stderr = bar.clearing(stdout), bar.clearing(stderr)
 	}
+	if w := zeroStrengthWarning(f.loras); w != "" {
+		fmt.Fprintln(stderr, "wan22 bench: warning:", w)
+	}
 	// The report files are reserved now, so that a bench started
 	// meanwhile with the same --json or --html is refused at its start
 	// rather than one report replacing the other at the end.
