@@ -1422,9 +1422,16 @@ func (p *Pipeline) warnLoRAsUnused(o pipeline.Options, loras []LoRA) {
 	}
 }
 
+// warnOnceKeys is how many warnings a Pipeline remembers (warnOnce): a
+// server that runs one Pipeline for its life, with ever new LoRA files,
+// keeps no more. Past it the oldest is forgotten, and is logged again if it
+// comes back; no request warns about that many files.
+const warnOnceKeys = 1024
+
 // warnOnce logs warning msg with args (Options.Log, which must be set)
 // unless this Pipeline has logged it already: Generate resolves a request
-// that the caller may have resolved already.
+// that the caller may have resolved already. It remembers the last
+// warnOnceKeys warnings.
 func (p *Pipeline) warnOnce(msg string, args ...any) {
 	p.warnMu.Lock()
 	defer p.warnMu.Unlock()
@@ -1435,7 +1442,12 @@ func (p *Pipeline) warnOnce(msg string, args ...any) {
 	if p.warned == nil {
 		p.warned = map[string]bool{}
 	}
+	if len(p.warnedKeys) >= warnOnceKeys {
+		delete(p.warned, p.warnedKeys[0])
+		p.warnedKeys = p.warnedKeys[1:] // append copies the rest to a new array once this one is full
+	}
 	p.warned[key] = true
+	p.warnedKeys = append(p.warnedKeys, key)
 	p.o.Log.Warn(msg, args...)
 }
 

@@ -194,8 +194,9 @@ type Pipeline struct {
 	life    context.Context         // done once Close is called: wakes the waiting Generates
 	end     context.CancelFunc      // cancels life
 
-	warnMu sync.Mutex
-	warned map[string]bool // the LoRA warnings logged (warnOnce), by message and files
+	warnMu     sync.Mutex
+	warned     map[string]bool // the LoRA warnings logged (warnOnce), by message and files
+	warnedKeys []string        // warned's keys, oldest first; at most warnOnceKeys
 }
 
 // AttentionPrecision is the arithmetic of the DiT's attention on the GPU;
