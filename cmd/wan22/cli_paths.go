@@ -333,17 +333,16 @@ func nameProblem(path string) string {
 	return ""
 }
 
-// displayName is path as a message prints it: as it is when nameProblem
-// finds nothing in it, else Go-quoted (strconv.Quote: "a\x1b[31m.png"), so
-// that the message shows what the name holds and holds no control
-// character itself. Output names holding one are refused
-// (checkNameChars); input names are not, the file being there, and are
-// printed so.
+// displayName is path as a message prints it: safetext.Path, as the
+// library's messages print it, so that both name a file alike: as it is
+// when nameProblem finds nothing in it, else Go-quoted (strconv.Quote:
+// "a\x1b[31m.png"), so that the message shows what the name holds and holds
+// no control character itself (TestDisplayNameIsSafetextPath checks that
+// nameProblem finds something in just the names Path quotes). Output names
+// holding one are refused (checkNameChars); input names are not, the file
+// being there, and are printed so.
 func displayName(path string) string {
-	if nameProblem(path) == "" {
-		return path
-	}
-	return strconv.Quote(path)
+	return safetext.Path(path)
 }
 
 // displayPaths is msg with each of paths that displayName quotes replaced
@@ -359,7 +358,7 @@ func displayName(path string) string {
 func displayPaths(msg string, paths []string) string {
 	var forms []string
 	for _, p := range paths {
-		if nameProblem(p) == "" {
+		if displayName(p) == p {
 			continue
 		}
 		forms = append(forms, p, filepath.Clean(p), filepath.Base(p))
@@ -371,8 +370,8 @@ func displayPaths(msg string, paths []string) string {
 	// path the relative one.
 	slices.SortStableFunc(forms, func(a, b string) int { return len(b) - len(a) })
 	for _, f := range forms {
-		if nameProblem(f) != "" {
-			msg = strings.ReplaceAll(msg, f, displayName(f))
+		if q := displayName(f); q != f {
+			msg = strings.ReplaceAll(msg, f, q)
 		}
 	}
 	return msg
