@@ -681,8 +681,12 @@ func TestBadLoRAs(t *testing.T) {
 			[]string{"diffusion_model.blocks.0.ffn.2.diff", "Q8_0", "F16/BF16"}, false},
 		{"LoHa", 1, []safetensors.Tensor{zeros("lora_unet_blocks_0_self_attn_q.hada_w1_a", 2, d)},
 			[]string{"LoHa", "lora_unet_blocks_0_self_attn_q.hada_w1_a"}, false},
-		{"integer tensor", 1, []safetensors.Tensor{{Name: "diffusion_model.blocks.0.self_attn.q.alpha", Type: gguf.TypeI32, Shape: []int64{}, Data: make([]byte, 4)}},
-			[]string{"I32", "floating point"}, false},
+		// An integer matrix: engine/lora reads an integer alpha as its value, as
+		// ComfyUI does, but the matrices must be floating point.
+		{"integer tensor", 1, []safetensors.Tensor{
+			{Name: "diffusion_model.blocks.0.self_attn.q.lora_down.weight", Type: gguf.TypeI32, Shape: []int64{2, d}, Data: make([]byte, 4*2*d)},
+			zeros("diffusion_model.blocks.0.self_attn.q.lora_up.weight", d, 2)},
+			[]string{"diffusion_model.blocks.0.self_attn.q.lora_down.weight", "I32", "floating point"}, false},
 		{"non-finite strength", float32(math.Inf(1)), []safetensors.Tensor{
 			zeros("diffusion_model.blocks.0.self_attn.q.lora_down.weight", 2, d), zeros("diffusion_model.blocks.0.self_attn.q.lora_up.weight", d, 2)},
 			[]string{"strength", "finite"}, false},
