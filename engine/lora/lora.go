@@ -304,6 +304,11 @@ var lycoris = []struct{ frag, what string }{
 // floatTypes are the dtypes a LoRA tensor may have.
 var floatTypes = []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeF64, gguf.TypeF8E4M3, gguf.TypeF8E5M2}
 
+// intTypes are the further dtypes an alpha may have: torch.tensor(16) is an
+// int64, which some scripts save as the alpha, and ComfyUI reads any
+// scalar's value.
+var intTypes = []gguf.Type{gguf.TypeI64, gguf.TypeI32, gguf.TypeI16, gguf.TypeI8}
+
 // newFile checks src's keys and shapes and groups them into adapters and diffs.
 func newFile(src gguf.Source, meta map[string]string, name string) (*File, error) {
 	f := &File{Name: name, Metadata: meta, src: src}
@@ -318,7 +323,7 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 	var unknown []string
 	for _, ti := range src.Tensors() {
 		ti := ti
-		if !slices.Contains(floatTypes, ti.Type) {
+		if !slices.Contains(floatTypes, ti.Type) && !(slices.Contains(intTypes, ti.Type) && strings.HasSuffix(ti.Name, ".alpha")) {
 			return nil, fmt.Errorf("lora: %s: tensor %s is %v; LoRA tensors must be floating point (F32, F16, BF16)", shown, gguf.Quote(ti.Name), ti.Type)
 		}
 		for _, l := range lycoris {
