@@ -14,6 +14,9 @@
 //	lycoris_blocks_0_self_attn_q.lora_down.weight           LyCORIS (LoRA/LoCon), the same after lycoris_
 //	transformer.blocks.0.attn1.to_q.lora_A.weight           A  (PEFT / diffusers)
 //	transformer.blocks.0.attn1.to_q.lora_B.weight           B
+//	transformer.blocks.0.attn1.to_q.lora.down.weight        A  (diffusers' older LoRAAttnProcessor)
+//	transformer.blocks.0.attn1.to_q.lora.up.weight          B
+//	transformer.blocks.0.attn1.to_q.lora_linear_layer.down.weight   A, and .lora_linear_layer.up.weight B
 //	diffusion_model.blocks.0.norm3.diff                     ΔW, added to norm3.weight
 //	diffusion_model.blocks.0.self_attn.q.diff_b             Δb, added to self_attn.q.bias
 //	diffusion_model.blocks.0.modulation.diff                Δ of a bare parameter
@@ -88,8 +91,10 @@ type Diff struct {
 // Style describes how a file spells its keys.
 type Style struct {
 	// Format is "lora_down/lora_up" (ComfyUI, kohya), "lora_A/lora_B"
-	// (PEFT, diffusers), "mixed" when both occur, or "" for a file of
-	// diffs only.
+	// (PEFT, diffusers), "lora.down/lora.up" (diffusers' older
+	// LoRAAttnProcessor: .lora.down/.lora.up or
+	// .lora_linear_layer.down/.up), "mixed" when more than one occurs, or
+	// "" for a file of diffs only.
 	Format     string
 	Underscore bool // kohya's lora_unet_blocks_N_… names
 	Lycoris    bool // LyCORIS's lycoris_blocks_N_… names (kohya's underscores after lycoris_)
@@ -104,8 +109,10 @@ func (s Style) String() string {
 		parts = append(parts, "ComfyUI/kohya (lora_down/lora_up)")
 	case "lora_A/lora_B":
 		parts = append(parts, "PEFT/diffusers (lora_A/lora_B)")
+	case "lora.down/lora.up":
+		parts = append(parts, "older diffusers (lora.down/lora.up, lora_linear_layer.down/up)")
 	case "mixed":
-		parts = append(parts, "mixed lora_down/lora_up and lora_A/lora_B")
+		parts = append(parts, "mixed key styles (lora_down/lora_up, lora_A/lora_B, lora.down/lora.up)")
 	}
 	if s.Underscore {
 		parts = append(parts, "kohya underscore names (lora_unet_…)")
@@ -287,6 +294,10 @@ var suffixes = []struct {
 	{".lora_B.default.weight", pUp, "lora_A/lora_B"},
 	{".lora_A.weight", pDown, "lora_A/lora_B"},
 	{".lora_B.weight", pUp, "lora_A/lora_B"},
+	{".lora.down.weight", pDown, "lora.down/lora.up"},
+	{".lora.up.weight", pUp, "lora.down/lora.up"},
+	{".lora_linear_layer.down.weight", pDown, "lora.down/lora.up"},
+	{".lora_linear_layer.up.weight", pUp, "lora.down/lora.up"},
 	{".alpha", pAlpha, ""},
 	{".diff_b", pDiffB, ""},
 	{".diff", pDiff, ""},

@@ -53,6 +53,14 @@ func TestKeyStyles(t *testing.T) {
 			"text_embedding.0", Style{Format: "lora_down/lora_up", Underscore: true}},
 		{"model.diffusion_model.head.head.lora_down.weight", "model.diffusion_model.head.head.lora_up.weight", "",
 			"head.head", Style{Format: "lora_down/lora_up"}},
+		{"transformer.blocks.4.attn1.to_k.lora.down.weight", "transformer.blocks.4.attn1.to_k.lora.up.weight", "transformer.blocks.4.attn1.to_k.alpha",
+			"blocks.4.self_attn.k", Style{Format: "lora.down/lora.up", Diffusers: true}},
+		{"diffusion_model.blocks.5.cross_attn.v.lora.down.weight", "diffusion_model.blocks.5.cross_attn.v.lora.up.weight", "",
+			"blocks.5.cross_attn.v", Style{Format: "lora.down/lora.up"}},
+		{"transformer.blocks.6.ffn.net.0.proj.lora_linear_layer.down.weight", "transformer.blocks.6.ffn.net.0.proj.lora_linear_layer.up.weight", "",
+			"blocks.6.ffn.0", Style{Format: "lora.down/lora.up", Diffusers: true}},
+		{"diffusion_model.blocks.8.self_attn.o.lora_linear_layer.down.weight", "diffusion_model.blocks.8.self_attn.o.lora_linear_layer.up.weight", "diffusion_model.blocks.8.self_attn.o.alpha",
+			"blocks.8.self_attn.o", Style{Format: "lora.down/lora.up"}},
 	}
 	for _, c := range cases {
 		t.Run(c.module, func(t *testing.T) {
@@ -238,5 +246,27 @@ func TestAdapterKeysKnown(t *testing.T) {
 		if k := "diffusion_model.blocks.0.self_attn.q" + l.frag + "w1"; !modelfile.AdapterKey(k) {
 			t.Errorf("modelfile.AdapterKey(%q) = false", k)
 		}
+	}
+}
+
+// TestOlderDiffusersStyleString checks how Style names the older diffusers
+// keys (.lora.down/.lora.up) alone and mixed with kohya's.
+func TestOlderDiffusersStyleString(t *testing.T) {
+	f, err := fileOf(t, "x.safetensors",
+		zeros("transformer.blocks.0.attn1.to_q.lora.down.weight", 4, 5120), zeros("transformer.blocks.0.attn1.to_q.lora.up.weight", 5120, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Style.String(); !strings.Contains(s, "lora.down/lora.up") {
+		t.Errorf("style %q does not name lora.down/lora.up", s)
+	}
+	f, err = fileOf(t, "x.safetensors",
+		zeros("transformer.blocks.0.attn1.to_q.lora.down.weight", 4, 5120), zeros("transformer.blocks.0.attn1.to_q.lora.up.weight", 5120, 4),
+		zeros("diffusion_model.blocks.1.self_attn.q.lora_down.weight", 4, 5120), zeros("diffusion_model.blocks.1.self_attn.q.lora_up.weight", 5120, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Style.Format != "mixed" || !strings.Contains(f.Style.String(), "lora.down/lora.up") {
+		t.Errorf("style %+v (%q), want mixed, naming lora.down/lora.up", f.Style, f.Style.String())
 	}
 }

@@ -167,12 +167,14 @@ func (i Info) Advice() string {
 // fragments of the LyCORIS kinds it refuses (its tests check that these
 // lists hold all of them).
 var (
-	adapterEndings   = []string{".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora_B.weight", ".lora_A.default.weight", ".lora_B.default.weight", ".diff", ".diff_b"}
+	adapterEndings = []string{".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora_B.weight", ".lora_A.default.weight", ".lora_B.default.weight",
+		".lora.down.weight", ".lora.up.weight", ".lora_linear_layer.down.weight", ".lora_linear_layer.up.weight", ".diff", ".diff_b"}
 	adapterFragments = []string{".hada_", ".lokr_", ".dora_scale", ".lora_mid.", ".oft_"}
 )
 
 // AdapterKey reports whether a tensor name is one of an adapter file: a
-// key of a LoRA style (lora_down/lora_up, lora_A/lora_B, .diff deltas; in
+// key of a LoRA style (lora_down/lora_up, lora_A/lora_B, lora.down/lora.up and
+// lora_linear_layer's, .diff deltas; in
 // any naming, kohya's lora_unet_… included) or of a LyCORIS kind (hada_,
 // lokr_, dora_scale, lora_mid, oft_).
 func AdapterKey(name string) bool {
