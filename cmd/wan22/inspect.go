@@ -81,7 +81,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprint(out, *sum)
 			}
 			if (sum == nil || *verbose) && out.err == nil {
-				writeReportText(out, rep, *verbose, otherModelLoRA(path, notApplied)) // its error is out.err
+				writeReportText(out, rep, *verbose, otherModelLoRA(notApplied)) // its error is out.err
 				if notApplied != nil && out.err == nil {
 					fmt.Fprintf(out, "  %s\n", loraProblem(path, notApplied))
 				}
@@ -180,22 +180,17 @@ func loraProblem(path string, err error) string {
 	return "LoRA: not one wan22 can apply: " + strings.TrimPrefix(err.Error(), "lora: "+path+": ")
 }
 
-// otherModelLoRA is what the file at path is when lora's error for it
-// (notApplied, from inspectLoRA) refuses it as a LoRA for another model
-// than WAN (an SDXL UNet's, FLUX's, …), naming that model as lora does; ""
-// for any other error or none. The report says it where modelfile's
+// otherModelLoRA is what a file is when lora's error for it (notApplied,
+// from inspectLoRA) refuses it as a LoRA for another model than WAN (an
+// SDXL UNet's, FLUX's, …: a *lora.WrongModelError), naming that model as
+// lora does; "" for any other error or none. The report says it where modelfile's
 // architecture line calls it a LoRA that attaches to a DiT expert.
-func otherModelLoRA(path string, notApplied error) string {
-	if notApplied == nil {
+func otherModelLoRA(notApplied error) string {
+	var wrong *lora.WrongModelError
+	if !errors.As(notApplied, &wrong) {
 		return ""
 	}
-	msg := strings.TrimPrefix(notApplied.Error(), "lora: "+path+": ")
-	rest, ok := strings.CutPrefix(msg, "a LoRA for ")
-	model, _, found := strings.Cut(rest, ", not for the WAN DiT")
-	if !ok || !found {
-		return ""
-	}
-	return "LoRA for " + model + ", not for WAN: it attaches to no WAN DiT expert"
+	return "LoRA for " + wrong.Model + ", not for WAN: it attaches to no WAN DiT expert"
 }
 
 // writeReportText writes rep's text report (modelfile's WriteText) to w,
@@ -452,7 +447,7 @@ func writeInspectJSON(w io.Writer, rep *modelfile.Report, verbose bool) error {
 		}
 	case notApplied != nil || info.Adapter:
 		j.FileKind = "adapter"
-		if arch := otherModelLoRA(rep.Path, notApplied); arch != "" {
+		if arch := otherModelLoRA(notApplied); arch != "" {
 			j.Model, j.Arch = arch, arch
 		}
 	}

@@ -417,7 +417,7 @@ func newFile(src gguf.Source, meta map[string]string, name string) (*File, error
 				return nil, fmt.Errorf("lora: %s is a %s, not a LoRA: it holds no LoRA tensors (lora_down/lora_up or lora_A/lora_B pairs); give it where that model is wanted", shown, model)
 			}
 			if model, keys := otherModel(unknown); model != "" {
-				return nil, fmt.Errorf("lora: %s: a LoRA for %s, not for the WAN DiT (its keys %s): wan22 applies LoRAs made for WAN 2.2 A14B; the model a LoRA is for is on its download page", shown, model, keyList(keys))
+				return nil, &WrongModelError{Model: model, msg: fmt.Sprintf("lora: %s: a LoRA for %s, not for the WAN DiT (its keys %s): wan22 applies LoRAs made for WAN 2.2 A14B; the model a LoRA is for is on its download page", shown, model, keyList(keys))}
 			}
 		}
 		return nil, fmt.Errorf("lora: %s: unknown keys %s: not a WAN DiT LoRA in a known key style (ComfyUI/kohya, LyCORIS, PEFT/diffusers)", shown, keyList(unknown))
@@ -833,5 +833,20 @@ func (f *File) Type(key string) gguf.Type {
 	return ti.Type
 }
 
-// ErrWrongModel is wrapped by Check's errors when the file is for another model.
+// ErrWrongModel is wrapped by Check's errors when the file is for another
+// model, and matches (errors.Is) Open's *WrongModelError.
 var ErrWrongModel = errors.New("LoRA for another model")
+
+// WrongModelError is Open's error (and so Load's and Inspect's) for a LoRA
+// whose keys are another model's (an SDXL UNet's, FLUX's, HunyuanVideo's,
+// …), not the WAN DiT's. errors.Is(err, ErrWrongModel) holds for it, and
+// errors.As gives the model it is for.
+type WrongModelError struct {
+	Model string // the model the keys are for, as the message names it
+	msg   string
+}
+
+func (e *WrongModelError) Error() string { return e.msg }
+
+// Is reports whether target is ErrWrongModel.
+func (e *WrongModelError) Is(target error) bool { return target == ErrWrongModel }
