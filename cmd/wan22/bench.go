@@ -1148,7 +1148,8 @@ func checkExistingFolder(flag, dir, what string) error {
 // backslash before the closing one (escapedQuoteAdvice: --out-video
 // "C:\videos\" arrives as C:\videos"), its drive or network share is not
 // there (missingVolumeAdvice, as exists finds it), or it holds a variable no
-// shell expanded (envVarAdvice, with getenv). Told to create the folder,
+// shell expanded (envVarFolderAdvice, with getenv: dir itself may be one,
+// --out-video %VIDEOS%). Told to create the folder,
 // the user would make one with the quote or the variable's name in it, or
 // could not. "" for any other folder.
 func missingFolderAdvice(dir, goos string, exists func(string) bool, getenv func(string) string) string {
@@ -1163,7 +1164,7 @@ func missingFolderAdvice(dir, goos string, exists func(string) bool, getenv func
 	if a := missingVolumeAdvice(dir, goos, exists); a != "" {
 		return a
 	}
-	return envVarAdvice(dir, goos, getenv)
+	return envVarFolderAdvice(dir, goos, getenv) // dir's last element is a folder too
 }
 
 // synthFile is a synthetic file the bench needs at path.

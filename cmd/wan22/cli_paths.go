@@ -67,6 +67,16 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 	case !st.IsDir():
 		return fmt.Errorf("%s %s: %s is not a folder", flagName, path, dir)
 	}
+	if kind == newFolder && envVarAdvice(path, runtime.GOOS, os.Getenv) == "" {
+		// The new folder's own name is a variable (--frames-dir %FRAMES%
+		// in PowerShell): the run would make a folder named so. dir, which
+		// exists, is its own even where it holds a variable's name.
+		if a := envVarFolderAdvice(path, runtime.GOOS, os.Getenv); a != "" {
+			if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%s %s: %s", flagName, path, a)
+			}
+		}
+	}
 	if st, err := os.Lstat(path); err == nil {
 		switch {
 		case st.IsDir() && kind != newFolder:
@@ -216,11 +226,35 @@ var envVar = regexp.MustCompile(`%([A-Za-z_][A-Za-z0-9_()]*)%|\$env:([A-Za-z_][A
 // variable.
 // goos is runtime.GOOS.
 func envVarAdvice(path, goos string, getenv func(string) string) string {
+	return envVarAdviceIn(path, goos, false, getenv)
+}
+
+// envVarFolderAdvice is envVarAdvice for a path that names a folder (bench
+// --out-video, --synth-dir, i2v --frames-dir), whose last element is a
+// folder too: it is also considered, when it is a variable's name as a
+// whole (--out-video %VIDEOS%, --frames-dir $HOME in cmd.exe), where
+// envVarAdvice skips it as an output file's name. A last element with a %
+// or $ inside other characters (100%, a$b) may be the folder's own name.
+func envVarFolderAdvice(path, goos string, getenv func(string) string) string {
+	return envVarAdviceIn(path, goos, true, getenv)
+}
+
+// wholeEnvVar is envVar matching a whole path element.
+var wholeEnvVar = regexp.MustCompile(`^(?:` + envVar.String() + `)$`)
+
+// envVarAdviceIn is envVarAdvice, considering path's last element too when
+// folder is set (envVarFolderAdvice).
+func envVarAdviceIn(path, goos string, folder bool, getenv func(string) string) string {
 	dir := path[:strings.LastIndex(path, "/")+1] // the base may hold a % or $ of its own
+	base := path[len(dir):]
 	if goos == "windows" {
-		dir = strings.TrimSuffix(strings.TrimRight(path, `\/`), windowsBase(path))
+		base = windowsBase(path)
+		dir = strings.TrimSuffix(strings.TrimRight(path, `\/`), base)
 	}
 	m := envVar.FindStringSubmatch(dir)
+	if m == nil && folder && wholeEnvVar.MatchString(base) {
+		m = envVar.FindStringSubmatch(base)
+	}
 	if m == nil {
 		return ""
 	}
