@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/wan22/wan22"
+	"github.com/wan22/wan22/engine/lora"
 	"github.com/wan22/wan22/engine/pipeline"
 	"github.com/wan22/wan22/scheduler"
 )
@@ -240,6 +241,33 @@ func zeroStrengthWarning(loras []wan22.LoRA) string {
 	}
 	return strings.Join(given[:len(given)-1], ", ") + " and " + given[len(given)-1] +
 		" at strength 0 change nothing, yet the LoRAs are still read and applied: leave those flags out, or give the strengths you meant (FILE:0.8)"
+}
+
+// untrainedLoRAWarning is the warning for the LoRAs whose every up matrix
+// is zero (lora.File.Untrained: a LoRA saved before training), which
+// change nothing at any strength, one sentence a file, each file said
+// once; "" when there is none. A file that cannot be opened is left to the
+// run's own check, which names what is wrong with it. i2v gives it with its
+// other warnings, bench on standard error, as zeroStrengthWarning.
+func untrainedLoRAWarning(loras []wan22.LoRA) string {
+	var said []string
+	seen := map[string]bool{}
+	for _, l := range loras {
+		if l.Path == "" || seen[l.Path] {
+			continue
+		}
+		seen[l.Path] = true
+		f, err := lora.Open(l.Path)
+		if err != nil {
+			continue
+		}
+		zero, err := f.Untrained()
+		f.Close()
+		if err == nil && zero {
+			said = append(said, displayName(l.Path)+" changes nothing: every up matrix is zero (a LoRA saved before training?)")
+		}
+	}
+	return strings.Join(said, "; ")
 }
 
 // sameContent reports whether the files at a and b hold the same bytes: a

@@ -813,6 +813,49 @@ func (f *File) checkValues(bounded bool) error {
 	return nil
 }
 
+// Untrained reports whether the file changes nothing whatever its strength:
+// it has adapters, every up matrix (B) is zero, and so is every delta, as
+// a LoRA saved before training is (B starts at zero). wan22 warns of it;
+// it is not refused. The stored bits are read, the read of a trained file
+// stopping at its first non-zero value.
+func (f *File) Untrained() (bool, error) {
+	if len(f.Adapters) == 0 {
+		return false, nil
+	}
+	keys := make([]string, 0, len(f.Adapters)+len(f.Diffs))
+	for _, a := range f.Adapters {
+		keys = append(keys, a.Up)
+	}
+	for _, d := range f.Diffs {
+		keys = append(keys, d.Key)
+	}
+	for _, key := range keys {
+		data, err := f.src.Data(key)
+		if err != nil {
+			return false, fmt.Errorf("lora: %s: %w", safetext.Path(f.Name), err)
+		}
+		if !zeroBits(data, f.Type(key).BlockBytes()) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// zeroBits reports whether data, little-endian floats of size bytes each
+// (F32, F16, BF16, F64, F8: sign in the top bit of the last byte), holds
+// only +0 and -0.
+func zeroBits(data []byte, size int) bool {
+	for i, b := range data {
+		if size > 0 && i%size == size-1 {
+			b &= 0x7f
+		}
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Matrices returns an adapter's A [Rank, In] and B [Out, Rank] as row-major float32.
 func (f *File) Matrices(a Adapter) (down, up []float32, err error) {
 	if down, err = f.read(a.Down); err != nil {
