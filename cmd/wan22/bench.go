@@ -1375,6 +1375,19 @@ func prepareModels(ctx context.Context, f benchFlags, p benchPlan, stdout io.Wri
 	return bm, err
 }
 
+// benchSynthSeed is the seed of the bench's synthetic file i (0 the high-noise
+// expert, the text encoder and the VAE, 1 the low-noise expert; the LoRAs'
+// 0 and 1) for the --seed seed: seed+1+i, taken modulo 2^63. --seed is the
+// noise seed, a uint64 from 0 to maxSeed as i2v's and wan22.Request.Seed
+// are, so that a bench runs any seed a generation does; the synthetic
+// weights take an int64, and synth's --seed, with which a file's
+// "-seedN" name writes the same file again, goes from 0 to maxSynthSeed.
+// int64(seed)+1+i made a negative seed from 2^63-1-i on; the modulo keeps
+// every seed below that as it was, and the two experts' seeds apart.
+func benchSynthSeed(seed uint64, i int) int64 {
+	return int64((seed + 1 + uint64(i)) & maxSynthSeed)
+}
+
 // prepareExperts finds or writes the model files.
 func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchModels, stdout io.Writer) error {
 	if p.tiny {
@@ -1383,7 +1396,7 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 			return err
 		}
 		bm.cleanup = func() { atomicfile.Remove(dir) }
-		t, err := tinymodels.Write(dir, int64(f.seed)+1)
+		t, err := tinymodels.Write(dir, benchSynthSeed(f.seed, 0))
 		if err != nil {
 			return err
 		}
@@ -1406,7 +1419,7 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 		name       string
 		is         modelfile.Kind
 	}
-	seed := int64(f.seed) + 1
+	seed, lowSeed := benchSynthSeed(f.seed, 0), benchSynthSeed(f.seed, 1)
 	et := p.expertType
 	var wants []want
 	if bm.m.High == "" {
@@ -1414,7 +1427,7 @@ func prepareExperts(ctx context.Context, f benchFlags, p benchPlan, bm *benchMod
 	}
 	sameSynth := bm.m.Low == "" && f.sameExpert
 	if bm.m.Low == "" && !f.sameExpert {
-		wants = append(wants, want{"low-noise expert", "dit", &bm.m.Low, et, seed + 1, fmt.Sprintf("synth-dit-i2v-%v-seed%d.gguf", et, seed+1), modelfile.KindWanDiT})
+		wants = append(wants, want{"low-noise expert", "dit", &bm.m.Low, et, lowSeed, fmt.Sprintf("synth-dit-i2v-%v-seed%d.gguf", et, lowSeed), modelfile.KindWanDiT})
 	}
 	if bm.m.TextEncoder == "" {
 		wants = append(wants, want{"text encoder", "t5", &bm.m.TextEncoder, gguf.TypeQ8_0, seed, fmt.Sprintf("synth-umt5-Q8_0-seed%d.gguf", seed), modelfile.KindT5})
@@ -1519,7 +1532,7 @@ func addSynthLoRAs(ctx context.Context, f benchFlags, bm *benchModels, stdout io
 		if err != nil {
 			return err
 		}
-		seed := int64(f.seed) + 1 + int64(i)
+		seed := benchSynthSeed(f.seed, i)
 		sj, err := planSynthLoRA(*info, f.synthLoRA, e.expert.String()+"-noise", seed)
 		if err != nil {
 			return err
