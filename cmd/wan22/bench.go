@@ -252,6 +252,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if w := zeroStrengthWarning(f.loras); w != "" {
 		fmt.Fprintln(stderr, "wan22 bench: warning:", w)
 	}
+	if w := untrainedLoRAWarning(f.loras); w != "" {
+		fmt.Fprintln(stderr, "wan22 bench: warning:", w)
+	}
 	// The report files are reserved now, so that a bench started
 	// meanwhile with the same --json or --html is refused at its start
 	// rather than one report replacing the other at the end.

@@ -543,6 +543,9 @@ func i2v(ctx context.Context, f i2vFlags, stdout, stderr io.Writer) error {
 	if w := zeroStrengthWarning(f.loras); w != "" {
 		rep.warn(w)
 	}
+	if w := untrainedLoRAWarning(f.loras); w != "" {
+		rep.warn(w)
+	}
 	p, err := wan22.Open(ctx, models, wan22.Options{Device: f.device, VRAMBudget: f.vramBytes, PinnedBudget: f.pinnedBytes, HostBudget: f.host64, Attention: f.att, Log: reporterLog(rep)})
 	if err != nil {
 		return err
