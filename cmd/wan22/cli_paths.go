@@ -53,12 +53,7 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 			// "Create it first" would make a folder named ~.
 			return fmt.Errorf("%s %s: the folder %s does not exist: %s", flagName, path, dir, a)
 		}
-		if a := missingVolumeAdvice(path, runtime.GOOS, dirExists); a != "" {
-			// A drive cannot be created as a folder can.
-			return fmt.Errorf("%s %s: the folder %s does not exist: %s", flagName, path, dir, a)
-		}
-		if a := envVarAdvice(path, runtime.GOOS, os.Getenv); a != "" {
-			// Nor one named %USERPROFILE%.
+		if a := uncreatableFolderAdvice(path, runtime.GOOS); a != "" {
 			return fmt.Errorf("%s %s: the folder %s does not exist: %s", flagName, path, dir, a)
 		}
 		return fmt.Errorf("%s %s: the folder %s does not exist: create it first", flagName, path, dir)
@@ -278,6 +273,18 @@ func envVarAdviceIn(path, goos string, folder bool, getenv func(string) string) 
 		msg += ", or write the full path " + displayName(strings.Replace(path, m[0], v, 1))
 	}
 	return "it holds the variable's name, not its value: " + msg
+}
+
+// uncreatableFolderAdvice says why "create it first" is the wrong advice for
+// the missing folder of an output path: its drive or network share is not
+// there (missingVolumeAdvice), which cannot be created as a folder can, or
+// it holds a variable no shell expanded (envVarAdvice), which would make a
+// folder named %USERPROFILE%. "" for any other folder.
+func uncreatableFolderAdvice(path, goos string) string {
+	if a := missingVolumeAdvice(path, goos, dirExists); a != "" {
+		return a
+	}
+	return envVarAdvice(path, goos, os.Getenv)
 }
 
 // freeName is a name for a new entry in the folder dir: dir/base, or

@@ -394,10 +394,7 @@ func checkTargetPath(path, ext string, force bool, goos string) error {
 				return fmt.Errorf("the folder %s does not exist: %s", dir, a)
 			}
 			// Nor a drive, or one named %USERPROFILE%, as checkOutputPath says.
-			if a := missingVolumeAdvice(path, goos, dirExists); a != "" {
-				return fmt.Errorf("the folder %s does not exist: %s", dir, a)
-			}
-			if a := envVarAdvice(path, goos, os.Getenv); a != "" {
+			if a := uncreatableFolderAdvice(path, goos); a != "" {
 				return fmt.Errorf("the folder %s does not exist: %s", dir, a)
 			}
 			return fmt.Errorf("the folder %s does not exist; create it first", dir)
