@@ -17,6 +17,7 @@ import (
 	"github.com/wan22/wan22/engine/lora"
 	"github.com/wan22/wan22/engine/modelfile"
 	"github.com/wan22/wan22/gguf"
+	"github.com/wan22/wan22/internal/safetext"
 )
 
 // runInspect implements `wan22 inspect [-v] [--json] FILE...`.
@@ -175,9 +176,11 @@ func inspectLoRA(path string, rep *modelfile.Report) (sum *lora.Summary, notAppl
 
 // loraProblem is the line that says why a file with LoRA names is not a
 // LoRA wan22 can apply (err, lora's error for the file at path). The
-// report names the file: the error's "lora: PATH: " is not repeated.
+// report names the file: the error's "lora: PATH: " is not repeated, PATH
+// as lora prints it (safetext.Path: quoted where the name holds a control
+// or invisible character).
 func loraProblem(path string, err error) string {
-	return "LoRA: not one wan22 can apply: " + strings.TrimPrefix(err.Error(), "lora: "+path+": ")
+	return "LoRA: not one wan22 can apply: " + strings.TrimPrefix(err.Error(), "lora: "+safetext.Path(path)+": ")
 }
 
 // otherModelLoRA is what a file is when lora's error for it (notApplied,
