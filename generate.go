@@ -1413,11 +1413,13 @@ func (p *Pipeline) warnLoRAsUnused(o pipeline.Options, loras []LoRA) {
 		if l.Expert == LoRABoth || (l.Expert == LoRAHigh && high > 0) || (l.Expert == LoRALow && low > 0) {
 			continue
 		}
-		by := fmt.Sprintf("Boundary %v", o.Guidance.Boundary)
+		// The fields named as Request.X, which the commands turn into
+		// their flags (--boundary, --switch-step).
+		by := fmt.Sprintf("Request.Boundary %v", o.Guidance.Boundary)
 		if o.SwitchStep > 0 {
-			by = fmt.Sprintf("SwitchStep %d", o.SwitchStep)
+			by = fmt.Sprintf("Request.SwitchStep %d", o.SwitchStep)
 		}
-		p.warnOnce(fmt.Sprintf("a LoRA given to the %s expert has no effect: the schedule runs all %d steps on the %s expert (%s), so the %s expert never loads; change Boundary or SwitchStep to give it steps, or leave the LoRA out; running without it",
+		p.warnOnce(fmt.Sprintf("a LoRA given to the %s expert has no effect: the schedule runs all %d steps on the %s expert (%s), so the %s expert never loads; change Request.Boundary or Request.SwitchStep to give it steps, or leave the LoRA out; running without it",
 			name, o.Steps, other, by, name), key, l.Path)
 	}
 }

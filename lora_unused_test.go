@@ -40,14 +40,14 @@ func TestLoRAUnusedWarning(t *testing.T) {
 
 	out := resolve(func(r *Request) { r.SwitchStep = 2 }, pair...)
 	require.Equal(t, 1, strings.Count(out, "level=WARN"), out)
-	require.Contains(t, out, "a LoRA given to the low-noise expert has no effect: the schedule runs all 2 steps on the high-noise expert (SwitchStep 2), so the low-noise expert never loads")
+	require.Contains(t, out, "a LoRA given to the low-noise expert has no effect: the schedule runs all 2 steps on the high-noise expert (Request.SwitchStep 2), so the low-noise expert never loads")
 	require.Contains(t, out, "low_noise_lora="+low)
 	require.NotContains(t, out, high)
 	require.Empty(t, resolve(func(r *Request) { r.SwitchStep = 2 }, pair...), "warned twice")
 
 	out = resolve(func(r *Request) { r.Boundary = 1 }, pair...)
 	require.Equal(t, 1, strings.Count(out, "level=WARN"), out)
-	require.Contains(t, out, "a LoRA given to the high-noise expert has no effect: the schedule runs all 2 steps on the low-noise expert (Boundary 1)")
+	require.Contains(t, out, "a LoRA given to the high-noise expert has no effect: the schedule runs all 2 steps on the low-noise expert (Request.Boundary 1)")
 	require.Contains(t, out, "high_noise_lora="+high)
 
 	out = resolve(func(r *Request) { r.Solver, r.Steps, r.Timesteps = DistillSolver, 0, []int{500, 250} }, pair[0])

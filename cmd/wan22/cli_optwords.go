@@ -8,7 +8,9 @@ import "strings"
 // default, takes what was free at Open less 512 MiB)", and a refused pin's
 // warning to "raise Options.PinnedBudget" (the wan22 package's optionNames,
 // in its errors and in its log lines), and an expert whose latent turns NaN
-// with LoRAs attached to "run without the LoRAs (Request.LoRAs)". On the
+// with LoRAs attached to "run without the LoRAs (Request.LoRAs)", and a
+// LoRA given to an expert that runs no step to "change Request.Boundary or
+// Request.SwitchStep". On the
 // command line those fields are
 // flags, which flagWords names instead. runFailed (standard error and the
 // --json error object), the library log's handler (warnHandler, i2v's and
@@ -28,7 +30,7 @@ var optionFlags = map[string]*strings.Replacer{
 
 // optionReplacer is the replacer of command cmd, whose flags include
 // vram-budget, when hasPinned pinned-budget, and when hasLoRA lora-high,
-// lora-low and lora. A phrase that contains a field's bare name starts
+// lora-low and lora, and boundary and switch-step. A phrase that contains a field's bare name starts
 // before it, so strings.Replacer, which replaces at the earliest position
 // that matches, takes the phrase.
 func optionReplacer(cmd string, hasPinned, hasLoRA bool) *strings.Replacer {
@@ -40,11 +42,17 @@ func optionReplacer(cmd string, hasPinned, hasLoRA bool) *strings.Replacer {
 		raisePinned = "run wan22 i2v with a larger --pinned-budget (the " + cmd + " has none: it pins at most half of physical memory)"
 	}
 	loras := d + "lora-high, " + d + "lora-low and " + d + "lora"
+	// The expert switch, which a LoRA given to an expert without steps is
+	// told to change: the demo, which has neither, never gets that warning.
+	boundary, switchStep := d+"boundary", d+"switch-step"
 	if !hasLoRA {
 		loras = "wan22 i2v's --lora-high, --lora-low and --lora; the " + cmd + " has none"
+		boundary, switchStep = "wan22 i2v's --boundary", "wan22 i2v's --switch-step"
 	}
 	return strings.NewReplacer(
 		"Request.LoRAs", loras,
+		"Request.Boundary", boundary,
+		"Request.SwitchStep", switchStep,
 		"set Options.VRAMBudget", "give "+vram,
 		// Open is the library's call; the command opens the models when it starts a run.
 		"what was free at Open", "what was free when the models were opened,",
