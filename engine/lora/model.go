@@ -135,6 +135,12 @@ func (f *File) dims() (Dims, error) {
 		if len(s) == 0 { // (a scalar: no size to take, and no tensor of the model is one)
 			return d, fmt.Errorf("lora: %s: tensor %s is a scalar, want the delta of %s, shaped as that tensor", safetext.Path(f.Name), gguf.Quote(df.Key), df.Param)
 		}
+		if product(s) == 0 {
+			// (its 0 would be read as a model size of 0, which Check takes as
+			// unknown: the file would fit every model and fail as an expert loads)
+			return d, fmt.Errorf("lora: %s: tensor %s has shape %v: a dimension of 0 leaves the delta of %s empty, which no LoRA's is: the file is damaged or was written wrong; download or export it again",
+				safetext.Path(f.Name), gguf.Quote(df.Key), df.Shape, df.Param)
+		}
 		for len(s) > 1 && s[0] == 1 {
 			s = s[1:]
 		}
