@@ -476,8 +476,11 @@ func missingInputAdvice(path, goos string, getenv func(string) string) string {
 // loads. A path that names a folder (one that exists, or a name ending in a
 // separator) is said to be one, with a file name in it to give instead:
 // "no extension: end it in .mp4" would put the video beside the folder.
+// A path wrapped in quotes that are part of it ("v.mp4" quoted twice) is
+// left to checkOutputPath, which says so (wrappedQuotesAdvice): its
+// extension is no video's only because of the closing quote.
 func checkVideoExt(flagName, path string) error {
-	if path == "" {
+	if path == "" || wrappedQuotesAdvice(path) != "" {
 		return nil
 	}
 	example := filepath.Join(path, "video.mp4")
