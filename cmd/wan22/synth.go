@@ -314,11 +314,14 @@ var synthFormats = map[string]string{"dit": ".gguf", "t5": ".gguf", "vae": ".saf
 // of the format -kind writes (in any case): a DiT or encoder named .txt or
 // .safetensors, or a VAE named .gguf, would be mislabelled. The refusal
 // names the extension wanted and a file name that has it. An existing
-// folder is left to checkTargetPath, which suggests a file name inside it.
+// folder is left to checkTargetPath, which suggests a file name inside it,
+// and so is a path wrapped in quotes that are part of it ("m.gguf" quoted
+// twice), which it says is (checkOutputName's wrappedQuotesAdvice): the
+// extension is wrong only by the closing quote.
 func checkSynthExt(kind, path string) error {
 	want := synthFormats[kind]
 	ext := filepath.Ext(path)
-	if strings.EqualFold(ext, want) {
+	if strings.EqualFold(ext, want) || wrappedQuotesAdvice(path) != "" {
 		return nil
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
