@@ -167,8 +167,9 @@ func tildeAdvice(flagName, path, goos string) string {
 // path cannot be made when the drive (Z:) or network share
 // (\\server\share) it is on is not there, as exists (dirExists) finds its
 // root: a USB disk unplugged, a network drive not connected. Told to create
-// the folder, the user could not. "" where the volume is there, or the
-// path names none (a relative path, another system).
+// the folder, the user could not. The volume is named as displayName
+// prints it. "" where the volume is there, or the path names none (a
+// relative path, another system).
 func missingVolumeAdvice(path, goos string, exists func(string) bool) string {
 	if goos != "windows" {
 		return ""
@@ -180,7 +181,7 @@ func missingVolumeAdvice(path, goos string, exists func(string) bool) string {
 	if len(vol) == 2 {
 		return fmt.Sprintf("there is no drive %s (a disk not plugged in, a network drive not connected): connect it or choose a folder on another drive", strings.ToUpper(vol))
 	}
-	return fmt.Sprintf("the network share %s cannot be reached (the computer is off or the share's name is wrong): check it in Explorer or choose a folder on a drive", vol)
+	return fmt.Sprintf("the network share %s cannot be reached (the computer is off or the share's name is wrong): check it in Explorer or choose a folder on a drive", displayName(vol))
 }
 
 // windowsVolume is the drive (C:) or network share (\\server\share) a
@@ -524,7 +525,8 @@ func checkOutputName(flagName, path, goos string) error {
 // Linux makes a file of, under a folder named with the quote, or
 // typographic ones (“v.mp4”, from a page or a document), which no shell
 // takes for quotes and every system takes as letters of the name. It
-// says what to give instead; "" for a path not wrapped so.
+// says what to give instead, the path as displayName prints it (an input's
+// name may hold a control character); "" for a path not wrapped so.
 func wrappedQuotesAdvice(path string) string {
 	for _, q := range []struct{ open, close string }{{`"`, `"`}, {"'", "'"}, {"“", "”"}, {"”", "”"}, {"„", "“"}, {"‘", "’"}, {"«", "»"}} {
 		inner, opened := strings.CutPrefix(path, q.open)
@@ -533,11 +535,11 @@ func wrappedQuotesAdvice(path string) string {
 		case !opened || !closed || inner == "":
 			continue
 		case q.open == "'":
-			return "the path is wrapped in single quotes that are part of it (cmd.exe takes single quotes as letters, not as quotes): give it in double quotes or none: " + inner
+			return "the path is wrapped in single quotes that are part of it (cmd.exe takes single quotes as letters, not as quotes): give it in double quotes or none: " + displayName(inner)
 		case q.open == `"`:
-			return "the path is wrapped in quotes that are part of it (quoted twice, or copied with its quotes into a quoted string or variable): give it without them: " + inner
+			return "the path is wrapped in quotes that are part of it (quoted twice, or copied with its quotes into a quoted string or variable): give it without them: " + displayName(inner)
 		}
-		return "the path is wrapped in typographic quotes (" + q.open + " " + q.close + "), as a page or a document shows them, which are letters of the name to every shell and system: give it with straight quotes or none: " + inner
+		return "the path is wrapped in typographic quotes (" + q.open + " " + q.close + "), as a page or a document shows them, which are letters of the name to every shell and system: give it with straight quotes or none: " + displayName(inner)
 	}
 	return ""
 }
@@ -548,8 +550,9 @@ func wrappedQuotesAdvice(path string) string {
 // command line (Go's os.Args, as the C runtime's) reads \" as a quote inside
 // the word, so the path arrives as C:\out\frames" and, when the word was
 // followed by others, with those joined to it (C:\out" --out v.mp4). It
-// says so and what to type, for a quote at the end of path or before a
-// space; "" for any other path (a"b.png: a quote typed in the name).
+// says so and what to type (each as displayName prints it), for a quote at
+// the end of path or before a space; "" for any other path (a"b.png: a
+// quote typed in the name).
 func escapedQuoteAdvice(path string) string {
 	i := strings.IndexByte(path, '"')
 	if i < 0 || i+1 < len(path) && path[i+1] != ' ' {
@@ -561,9 +564,9 @@ func escapedQuoteAdvice(path string) string {
 	}
 	joined := ""
 	if i+1 < len(path) {
-		joined = ", with the words after it (" + strings.TrimSpace(path[i+1:]) + ") joined to it"
+		joined = ", with the words after it (" + displayName(strings.TrimSpace(path[i+1:])) + ") joined to it"
 	}
-	return fmt.Sprintf("it was most likely typed as %s, and a backslash just before the closing quote makes the quote part of the path%s: leave that backslash out, as in %s", typed, joined, fixed)
+	return fmt.Sprintf("it was most likely typed as %s, and a backslash just before the closing quote makes the quote part of the path%s: leave that backslash out, as in %s", displayName(typed), joined, displayName(fixed))
 }
 
 // maxNameLen is the longest name (one element of a path) the usual file
