@@ -50,6 +50,10 @@ func optionReplacer(cmd string, hasPinned, hasLoRA bool) *strings.Replacer {
 		boundary, switchStep = "wan22 i2v's --boundary", "wan22 i2v's --switch-step"
 	}
 	return strings.NewReplacer(
+		// engine/modelfile's advice for a LoRA given as a model names the
+		// commands' flags and then the library's field, which on the
+		// command line is left out rather than turned into flags.
+		"; the library: Request.LoRAs", "",
 		"Request.LoRAs", loras,
 		"Request.Boundary", boundary,
 		"Request.SwitchStep", switchStep,
