@@ -75,8 +75,10 @@ func parseLoRA(v string, e wan22.LoRAExpert) (wan22.LoRA, error) {
 // backslash after it, which no number has (/data/a:b/x.safetensors) — or
 // when the whole value names an existing file; then v is the file, and a
 // missing one is reported as missing by checkLoRAFiles. Any other colon is
-// an error naming the bad strength; a number too large for a float64
-// (1e400) is a strength out of range.
+// an error naming the bad strength, or the quotes wrapping v where it is
+// wrapped in quotes that are part of it (wrappedQuotesAdvice: its strength
+// ends in the closing quote); a number too large for a float64 (1e400) is a
+// strength out of range.
 func splitLoRA(v, goos string, exists func(string) bool) (path string, strength float64, err error) {
 	i := strings.LastIndexByte(v, ':')
 	if i < 0 {
@@ -109,6 +111,11 @@ func splitLoRA(v, goos string, exists func(string) bool) (path string, strength 
 	fileThenWord := exists(before) && !exists(v)
 	if (isDriveLetter(before) && !fileThenWord) || strings.ContainsAny(after, `/\`) || exists(v) {
 		return v, 1, nil
+	}
+	if a := wrappedQuotesAdvice(v); a != "" {
+		// '"x.safetensors:0.8"' quoted twice: the quotes are wrong, not
+		// the strength, as missingInputAdvice tells of a wrapped FILE.
+		return v, 1, errors.New(a)
 	}
 	return v, 1, fmt.Errorf("want FILE or FILE:STRENGTH, and %q is not a number%s", after, strengthHint(before, after))
 }
