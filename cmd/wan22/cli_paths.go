@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -48,7 +50,7 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 	dir := filepath.Dir(path)
 	st, err := os.Stat(dir)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case folderNotThere(err, runtime.GOOS):
 		if a := tildeAdvice(flagName, path, runtime.GOOS); a != "" {
 			// "Create it first" would make a folder named ~.
 			return fmt.Errorf("%s %s: the folder %s does not exist: %s", flagName, path, dir, a)
@@ -182,6 +184,28 @@ func missingVolumeAdvice(path, goos string, exists func(string) bool) string {
 		return fmt.Sprintf("there is no drive %s (a disk not plugged in, a network drive not connected): connect it or choose a folder on another drive", strings.ToUpper(vol))
 	}
 	return fmt.Sprintf("the network share %s cannot be reached (the computer is off or the share's name is wrong): check it in Explorer or choose a folder on a drive", displayName(vol))
+}
+
+// Windows's errors for a network path whose server (ERROR_BAD_NETPATH) or
+// share on a server that answers (ERROR_BAD_NET_NAME) is not there.
+const (
+	errorBadNetpath = syscall.Errno(53)
+	errorBadNetName = syscall.Errno(67)
+)
+
+// folderNotThere reports whether err, from os.Stat of an output's folder,
+// says that the folder is not there: fs.ErrNotExist, or on Windows (goos)
+// a network share that is not there, so that missingVolumeAdvice says so
+// where the bare system error was printed: ERROR_BAD_NET_NAME, a share
+// whose name is wrong (\\nas\vidoes\out), which Go does not count as
+// fs.ErrNotExist, and ERROR_BAD_NETPATH, a server that is not there, which
+// Go does count so. Elsewhere these numbers are other errors.
+func folderNotThere(err error, goos string) bool {
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	var errno syscall.Errno
+	return goos == "windows" && errors.As(err, &errno) && (errno == errorBadNetpath || errno == errorBadNetName)
 }
 
 // windowsVolume is the drive (C:) or network share (\\server\share) a

@@ -384,7 +384,7 @@ func checkTargetPath(path, ext string, force bool, goos string) error {
 	}
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if folderNotThere(err, goos) {
 			if a := tildeAdvice("OUT", path, goos); a != "" {
 				// "Create it first" would make a folder named ~.
 				if goos != "windows" { // tildeAdvice's spelling is a flag's
