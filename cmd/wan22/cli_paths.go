@@ -64,15 +64,11 @@ func checkOutputPath(flagName, path string, kind outputKind) error {
 	case !st.IsDir():
 		return fmt.Errorf("%s %s: %s is not a folder", flagName, path, dir)
 	}
-	if kind == newFolder && envVarAdvice(path, runtime.GOOS, os.Getenv) == "" {
-		// The new folder's own name is a variable (--frames-dir %FRAMES%
-		// in PowerShell): the run would make a folder named so. dir, which
-		// exists, is its own even where it holds a variable's name.
-		if a := envVarFolderAdvice(path, runtime.GOOS, os.Getenv); a != "" {
-			if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("%s %s: %s", flagName, path, a)
-			}
-		}
+	if a := wholeVarNameAdvice(path, runtime.GOOS, os.Getenv); a != "" {
+		// The output's own name is a variable (--out %VIDEO%, --frames-dir
+		// %FRAMES% in PowerShell): the run would write a file or make a
+		// folder named so.
+		return fmt.Errorf("%s %s: %s", flagName, path, a)
 	}
 	if st, err := os.Lstat(path); err == nil {
 		switch {
@@ -298,6 +294,26 @@ func envVarAdviceIn(path, goos string, folder bool, getenv func(string) string) 
 		msg += ", or write the full path " + displayName(strings.Replace(path, m[0], v, 1))
 	}
 	return "it holds the variable's name, not its value: " + msg
+}
+
+// wholeVarNameAdvice says, for an output path (a file or a new folder) that
+// is not there and whose own name, its last element, is wholly a variable
+// no shell expanded (--out %VIDEO%, synth '$OUT', --frames-dir %FRAMES%),
+// that it holds the variable's name, not its value (envVarFolderAdvice):
+// the run would write a file or make a folder named so, and a file's
+// refusal for its extension (checkVideoExt, checkSynthExt) would miss the
+// point. "" where something is at path, the name is not wholly a variable
+// (v%N%.mp4 may be the user's), or the path's folder holds one: a missing
+// folder is said to hold it (uncreatableFolderAdvice), and one that is there
+// is the user's, whatever its name.
+func wholeVarNameAdvice(path, goos string, getenv func(string) string) string {
+	if envVarAdvice(path, goos, getenv) != "" {
+		return ""
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	return envVarFolderAdvice(path, goos, getenv)
 }
 
 // uncreatableFolderAdvice says why "create it first" is the wrong advice for

@@ -478,9 +478,13 @@ func missingInputAdvice(path, goos string, getenv func(string) string) string {
 // "no extension: end it in .mp4" would put the video beside the folder.
 // A path wrapped in quotes that are part of it ("v.mp4" quoted twice) is
 // left to checkOutputPath, which says so (wrappedQuotesAdvice): its
-// extension is no video's only because of the closing quote.
+// extension is no video's only because of the closing quote. So is a name
+// that is wholly a variable no shell expanded (--out %VIDEO% in
+// PowerShell, '$OUT'), which checkOutputPath says holds the variable's name
+// (wholeVarNameAdvice), where "no extension" would have the user add one
+// to the variable's name.
 func checkVideoExt(flagName, path string) error {
-	if path == "" || wrappedQuotesAdvice(path) != "" {
+	if path == "" || wrappedQuotesAdvice(path) != "" || wholeVarNameAdvice(path, runtime.GOOS, os.Getenv) != "" {
 		return nil
 	}
 	example := filepath.Join(path, "video.mp4")

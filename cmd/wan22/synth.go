@@ -317,11 +317,14 @@ var synthFormats = map[string]string{"dit": ".gguf", "t5": ".gguf", "vae": ".saf
 // folder is left to checkTargetPath, which suggests a file name inside it,
 // and so is a path wrapped in quotes that are part of it ("m.gguf" quoted
 // twice), which it says is (checkOutputName's wrappedQuotesAdvice): the
-// extension is wrong only by the closing quote.
+// extension is wrong only by the closing quote. So is a name that is
+// wholly a variable no shell expanded ('$OUT', %OUT% in PowerShell), which
+// it says holds the variable's name (wholeVarNameAdvice), where "name the
+// file $OUT.gguf" would keep the variable's name in it.
 func checkSynthExt(kind, path string) error {
 	want := synthFormats[kind]
 	ext := filepath.Ext(path)
-	if strings.EqualFold(ext, want) || wrappedQuotesAdvice(path) != "" {
+	if strings.EqualFold(ext, want) || wrappedQuotesAdvice(path) != "" || wholeVarNameAdvice(path, runtime.GOOS, os.Getenv) != "" {
 		return nil
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
@@ -372,7 +375,9 @@ func typeList(ts []gguf.Type) string {
 // no device name such as aux.gguf, which would fail only once the whole
 // file is written), its folder exists (where it does not, a ~, a drive or
 // share not there and a variable no shell expanded are said to be so:
-// tildeAdvice, missingVolumeAdvice, envVarAdvice), and nothing is at path (any
+// tildeAdvice, missingVolumeAdvice, envVarAdvice), its name is not wholly a
+// variable no shell expanded where nothing is there (wholeVarNameAdvice:
+// '$OUT'), and nothing is at path (any
 // directory entry: a dangling symbolic link too) unless force replaces it,
 // which is never a folder (or a link to one) or anything but a regular
 // file, and the folder can be written in (a read-only folder would fail
@@ -407,6 +412,10 @@ func checkTargetPath(path, ext string, force bool, goos string) error {
 		return fmt.Errorf("%s is not a folder", dir)
 	} else if err := checkWritable(dir); err != nil {
 		return fmt.Errorf("cannot write in the folder %s: %w", dir, err)
+	}
+	if a := wholeVarNameAdvice(path, goos, os.Getenv); a != "" {
+		// Nor a file named $OUT, as checkOutputPath says.
+		return fmt.Errorf("%s: %s", path, a)
 	}
 	st, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
