@@ -124,7 +124,9 @@ type File struct {
 // Create validates the options and the target, creates the temporary output
 // next to path (so an unwritable directory fails here, before any frame is
 // encoded) and starts the encoder. The ffmpeg subprocess of MP4 is tied to
-// ctx: cancelling it kills ffmpeg, and WriteFrame then fails.
+// ctx: cancelling it kills ffmpeg, and WriteFrame then fails. In every
+// format, once ctx has ended WriteFrame and Close fail (errors.Is the
+// context's error), and Close removes the output.
 func Create(ctx context.Context, path string, o Options) (*File, error) {
 	if path == "" {
 		return nil, errors.New("video: no output path given")
@@ -409,10 +411,11 @@ func (f *File) WriteFrame(img image.Image) error {
 }
 
 // Close finishes the video and renames it onto Path. On any error (including
-// an earlier one, or no frames at all) it removes the temporary output and
-// returns the error: nothing is left behind — except when the finished video
-// cannot be renamed onto Path because another program keeps it (see
-// KeptError): it is kept, and the error, a *KeptError, names it.
+// an earlier one, the end of the context it was created with, or no frames
+// at all) it removes the temporary output and returns the error: nothing is
+// left behind — except when the finished video cannot be renamed onto Path
+// because another program keeps it (see KeptError): it is kept, and the
+// error, a *KeptError, names it.
 func (f *File) Close() error {
 	if f.done {
 		if f.err != nil {
@@ -433,7 +436,17 @@ func (f *File) Close() error {
 	if f.frames == 0 {
 		return fail(fmt.Errorf("video %s: no frames were written", f.path))
 	}
+	// A File whose context has ended takes no more frames (Err), and its
+	// video is not completed either, whatever the format: MP4's ffmpeg is
+	// killed by it, and an AVI or PNG folder would be renamed onto Path
+	// with the frames written so far, a partial video of a cancelled run.
+	if err := f.ctx.Err(); err != nil {
+		return fail(fmt.Errorf("video %s: cancelled after %d frames: %w", f.path, f.frames, err))
+	}
 	if err := f.enc.finish(); err != nil {
+		if cerr := f.ctx.Err(); cerr != nil { // ended during finish: ffmpeg was killed by it
+			return fail(fmt.Errorf("video %s: cancelled after %d frames: %w (%w)", f.path, f.frames, cerr, err))
+		}
 		return fail(fmt.Errorf("video %s: %w", f.path, err))
 	}
 	if err := checkTarget(f.path, f.format, f.o.Overwrite); err != nil {

@@ -183,18 +183,24 @@ func TestAVIDeterministic(t *testing.T) {
 	}
 }
 
-func TestAbortLeavesNothing(t *testing.T) {
-	formats := []struct {
-		name string
-		f    Format
-	}{{"a.avi", Auto}, {"frames", PNGDir}}
+// namedFormat is an output name of a test and the Format it is written in.
+type namedFormat struct {
+	name string
+	f    Format
+}
+
+// everyFormat is a name for each format: an AVI, a PNG folder and, when
+// ffmpeg is installed, an MP4.
+func everyFormat() []namedFormat {
+	formats := []namedFormat{{"a.avi", Auto}, {"frames", PNGDir}}
 	if _, err := exec.LookPath("ffmpeg"); err == nil {
-		formats = append(formats, struct {
-			name string
-			f    Format
-		}{"a.mp4", Auto})
+		formats = append(formats, namedFormat{"a.mp4", Auto})
 	}
-	for _, c := range formats {
+	return formats
+}
+
+func TestAbortLeavesNothing(t *testing.T) {
+	for _, c := range everyFormat() {
 		dir := t.TempDir()
 		f, err := Create(context.Background(), filepath.Join(dir, c.name), Options{Width: 32, Height: 16, Format: c.f})
 		if err != nil {
@@ -653,5 +659,33 @@ func TestFileErr(t *testing.T) {
 	cancel()
 	if err := f.Err(); !errors.Is(err, context.Canceled) {
 		t.Errorf("after its context ended: %v, want context.Canceled", err)
+	}
+}
+
+// TestCloseAfterCancelLeavesNothing: a File whose context ends after its
+// frames and before Close (a run cancelled between frames, or Ctrl-C as the
+// caller closes it) fails to close in every format and leaves nothing, as
+// the MP4's killed ffmpeg always did; the AVI and PNG writers renamed the
+// partial video onto the target.
+func TestCloseAfterCancelLeavesNothing(t *testing.T) {
+	for _, c := range everyFormat() {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		f, err := Create(ctx, filepath.Join(dir, c.name), Options{Width: 32, Height: 16, Format: c.f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range 3 {
+			if err := f.WriteFrame(testFrame(32, 16, k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		if err := f.Close(); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: Close after its context ended: %v, want context.Canceled", c.name, err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s: Close after its context ended left %v", c.name, ents)
+		}
 	}
 }
