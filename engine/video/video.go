@@ -124,9 +124,9 @@ type File struct {
 // Create validates the options and the target, creates the temporary output
 // next to path (so an unwritable directory fails here, before any frame is
 // encoded) and starts the encoder. The ffmpeg subprocess of MP4 is tied to
-// ctx: cancelling it kills ffmpeg, and WriteFrame then fails. In every
-// format, once ctx has ended WriteFrame and Close fail (errors.Is the
-// context's error), and Close removes the output.
+// ctx: cancelling it kills ffmpeg, and a WriteFrame under way then fails.
+// In every format, once ctx has ended WriteFrame and Close fail (errors.Is
+// the context's error), and Close removes the output.
 func Create(ctx context.Context, path string, o Options) (*File, error) {
 	if path == "" {
 		return nil, errors.New("video: no output path given")
@@ -403,6 +403,10 @@ func (f *File) WriteFrame(img image.Image) error {
 		rgba = f.scratch
 	}
 	if err := f.enc.writeFrame(rgba); err != nil {
+		if cerr := f.ctx.Err(); cerr != nil { // ended during the write: ffmpeg was killed by it
+			f.err = fmt.Errorf("video %s: cancelled after %d frames: %w (%w)", f.path, f.frames, cerr, err)
+			return f.err
+		}
 		f.err = fmt.Errorf("video %s: frame %d: %w", f.path, f.frames, err)
 		return f.err
 	}

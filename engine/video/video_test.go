@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testFrame is frame k of a moving gradient with a bright square.
@@ -687,5 +688,35 @@ func TestCloseAfterCancelLeavesNothing(t *testing.T) {
 		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 			t.Errorf("%s: Close after its context ended left %v", c.name, ents)
 		}
+	}
+}
+
+// TestWriteFrameCancelledMidFrame: a cancel while WriteFrame waits on
+// ffmpeg (a frame of 1280×720 is larger than a pipe) kills ffmpeg, and the
+// failed write is the cancellation (errors.Is context.Canceled), not only
+// 'ffmpeg failed: signal: killed', so that Generate's error wraps ctx's.
+func TestWriteFrameCancelledMidFrame(t *testing.T) {
+	fakeFFmpeg(t, "exec sleep 30\n") // reads nothing: the first frame fills the pipe
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	f, err := Create(ctx, filepath.Join(dir, "a.mp4"), Options{Width: 256, Height: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	if f.Fallback() != "" {
+		t.Fatal("the fake ffmpeg was not used")
+	}
+	time.AfterFunc(100*time.Millisecond, cancel)
+	err = f.WriteFrame(testFrame(256, 256, 0))
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "cancelled") {
+		t.Errorf("WriteFrame cancelled while ffmpeg reads nothing: %v, want context.Canceled", err)
+	}
+	if err := f.Close(); err == nil {
+		t.Error("Close after the cancel succeeded")
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left %v", ents)
 	}
 }
