@@ -2233,9 +2233,12 @@ func sum(v []float64) float64 {
 }
 
 // adviceSuffix is ": " and what to do with a file of info's kind given as a model (modelfile.Info.Advice), or "".
+// The advice is in bench's words (flagWords): for a LoRA it names the
+// commands' flags and then the library's Request.LoRAs, which a refusal of
+// bench's own, printed before any run, would show as it is.
 func adviceSuffix(info modelfile.Info) string {
 	if a := info.Advice(); a != "" {
-		return ": " + a
+		return ": " + flagWords("bench", a)
 	}
 	return ""
 }
