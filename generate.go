@@ -1052,6 +1052,7 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 		return stageFor(st)
 	}
 	start := time.Now()
+	o.Start = start // one clock for the pipeline's events and the VideoWrite ones
 	o.Progress = g.progress(out.Progress)
 	o.Latent = g.latent(out.Latent)
 	var rgba *image.RGBA

@@ -2,6 +2,7 @@ package wan22
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -28,5 +29,27 @@ func TestVideoWriteEventsCarryMemory(t *testing.T) {
 	}
 	for _, ev := range write {
 		require.Positive(t, ev.Memory.PeakRSS, "%+v", ev)
+	}
+}
+
+// Event.Elapsed is the time since the generation started on one clock for
+// every event: the VideoWrite events, which Generate sends, counted from
+// an earlier start than the pipeline's own events (by the time the
+// pipeline took to check the request and its LoRAs before it started its
+// clock), so that the VideoWrite stage's last event said a later time than
+// the VAEDecode end that follows it, and a display of the latest event's
+// Elapsed went back.
+func TestEventsElapsedNeverGoesBack(t *testing.T) {
+	p := open(t, tiny)
+	r := tinyRequest()
+	dir := t.TempDir()
+	for i := range 8 { // checked before the pipeline's clock starts
+		r.LoRAs = append(r.LoRAs, LoRA{Path: zeroLoRA(t, dir, fmt.Sprintf("l%d.safetensors", i), nil), Strength: 1})
+	}
+	var events []Event
+	err := p.Generate(context.Background(), r, Output{Frame: frames, Progress: func(ev Event) { events = append(events, ev) }})
+	require.NoError(t, err)
+	for i := 1; i < len(events); i++ {
+		require.GreaterOrEqual(t, events[i].Elapsed, events[i-1].Elapsed, "event %d %+v after %+v", i, events[i], events[i-1])
 	}
 }

@@ -96,6 +96,11 @@ type Options struct {
 	BackendFor func(Stage) engine.Backend
 	// Progress, if set, receives progress events.
 	Progress ProgressFunc
+	// Start is when the generation started, the origin of Event.Elapsed
+	// (zero: when I2V is called). A caller that sends events of its own
+	// in the same stream (wan22's VideoWrite) gives the start of its
+	// clock, so that Elapsed never goes back from one event to the next.
+	Start time.Time
 	// Latent, if set, receives the latent after every denoising step.
 	Latent LatentFunc
 }
@@ -309,7 +314,10 @@ func I2V(ctx context.Context, b engine.Backend, m Models, image []float32, o Opt
 	if err := CheckLoRAs(m, o.LoRAs); err != nil {
 		return err
 	}
-	r := &run{ctx: ctx, b: b, m: m, o: o, log: o.Log, start: time.Now()}
+	r := &run{ctx: ctx, b: b, m: m, o: o, log: o.Log, start: o.Start}
+	if r.start.IsZero() {
+		r.start = time.Now()
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
