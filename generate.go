@@ -1007,6 +1007,15 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 	if err != nil {
 		return err
 	}
+	if run.Err() != nil {
+		// Ended before the run started (Ctrl-C as it waited, or before it
+		// was called): the context's error, not checkWriter's refusal of
+		// a *video.File made with that context, which it ended too.
+		if errors.Is(context.Cause(run), ErrClosed) {
+			return fmt.Errorf("%w: Close stopped this Generate", ErrClosed)
+		}
+		return ctx.Err()
+	}
 	// checkWriter calls the writer's methods: a panic there is the writer's,
 	// as in WriteFrame.
 	if err := catch(func() error { return checkWriter(out.Video, s, r.FPS != 0) }); err != nil {

@@ -4,6 +4,7 @@ package wan22
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,4 +111,27 @@ func TestGenerateRefusesFinishedWriter(t *testing.T) {
 		require.ErrorContains(t, re, "takes no more frames", name)
 		require.Empty(t, stages, "%s: refused before any stage", name)
 	}
+}
+
+// A Generate whose context has ended before it starts (Ctrl-C between
+// video.Create and Generate) returns the context's error, not a
+// *RequestError on Output.Video for the writer made with that context
+// (which takes no more frames because of it) telling the caller to create
+// a new one: a caller that reports a refused request before a cancellation
+// told the user that their writer was wrong.
+func TestGenerateCancelledBeforeStartIsNoWriterRefusal(t *testing.T) {
+	p := open(t, tiny)
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := video.Create(ctx, filepath.Join(t.TempDir(), "v.avi"), video.Options{Width: 32, Height: 16, Format: video.AVI})
+	require.NoError(t, err)
+	defer w.Abort()
+	cancel()
+	var stages []Stage
+	out := noWork(&stages)
+	out.Video = w
+	err = p.Generate(ctx, tinyRequest(), out)
+	require.ErrorIs(t, err, context.Canceled)
+	_, refused := errors.AsType[*RequestError](err)
+	require.False(t, refused, "%v", err)
+	require.Empty(t, stages)
 }
