@@ -353,7 +353,8 @@ func memSize(n int64) string {
 // Resolve fills in the defaults of r, checks it and estimates its memory
 // against the budget. Generate calls it before any model work; call it
 // yourself to show what will run before running it. After Close it returns
-// ErrClosed.
+// ErrClosed. A model file that can no longer be read as Open read it
+// (moved, deleted or cut short since) is a *ModelError, as from Open.
 //
 // Without Options.HostBudget the host budget is the memory available when
 // Resolve is called: called while a Generate runs, it counts what that run
@@ -374,6 +375,9 @@ func (p *Pipeline) Resolve(r Request) (Settings, error) {
 // and every field checked, the LoRAs against their experts.
 func (p *Pipeline) settings(r Request) (Settings, error) {
 	if err := p.usable(); err != nil {
+		return Settings{}, err
+	}
+	if err := p.modelsReadable(); err != nil {
 		return Settings{}, err
 	}
 	s := Settings{
@@ -508,6 +512,22 @@ func (p *Pipeline) settings(r Request) (Settings, error) {
 	p.warnLoRAExperts(s.LoRAs)
 	p.warnLoRAsUnused(o, s.LoRAs)
 	return s, nil
+}
+
+// modelsReadable opens each model file again, as Open did (its header, and
+// that its data is all there): a file moved, deleted, cut short or replaced
+// by a folder since Open is the *ModelError Open would have returned, before
+// any stage runs, not a stage's plain error after the stages before it.
+func (p *Pipeline) modelsReadable() error {
+	m := p.models
+	for _, f := range []struct{ role, path string }{
+		{"high-noise expert", m.High}, {"low-noise expert", m.Low}, {"text encoder", m.TextEncoder}, {"VAE", m.VAE},
+	} {
+		if _, err := detect(f.role, f.path); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkFields checks the fields of r whose faults the pipeline's own

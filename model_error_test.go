@@ -82,3 +82,43 @@ func TestModelErrorNoPath(t *testing.T) {
 	require.ErrorAs(t, err, &me)
 	require.Equal(t, "", me.Path)
 }
+
+// TestModelGoneAfterOpen: a model file moved, deleted, cut short or replaced
+// by a folder after Open (a long-lived Pipeline of a GUI or a service) is a
+// *ModelError naming its role from Resolve and Generate, before any stage
+// runs, as Open reports the same file; it was a stage's plain error ("VAE:
+// P: no such file or directory"), after the stages before it had run.
+func TestModelGoneAfterOpen(t *testing.T) {
+	dir := t.TempDir()
+	m := Models{High: copyFile(t, tiny.High, dir, "high.gguf"), Low: copyFile(t, tiny.Low, dir, "low.gguf"),
+		TextEncoder: copyFile(t, tiny.TextEncoder, dir, "t5.gguf"), VAE: copyFile(t, tiny.VAE, dir, "vae.safetensors")}
+	for _, c := range []struct {
+		role, path string
+		spoil      func(path string) error
+		want       string
+	}{
+		{"VAE", m.VAE, os.Remove, "no such file"},
+		{"text encoder", m.TextEncoder, func(p string) error { return os.Truncate(p, 1000) }, "truncated"},
+		{"low-noise expert", m.Low, func(p string) error { return errors.Join(os.Remove(p), os.Mkdir(p, 0o755)) }, "directory"},
+	} {
+		p := open(t, m)
+		b, err := os.ReadFile(c.path)
+		require.NoError(t, err)
+		require.NoError(t, c.spoil(c.path))
+		_, rerr := p.Resolve(tinyRequest())
+		var stages []Stage
+		out := noWork(&stages)
+		out.Frame = frames
+		gerr := p.Generate(context.Background(), tinyRequest(), out)
+		for _, err := range []error{rerr, gerr} {
+			var me *ModelError
+			require.ErrorAs(t, err, &me, c.role)
+			require.Equal(t, c.role, me.Role)
+			require.Equal(t, c.path, me.Path)
+			require.ErrorContains(t, err, c.want)
+		}
+		require.Empty(t, stages, c.role)
+		require.NoError(t, os.RemoveAll(c.path))
+		require.NoError(t, os.WriteFile(c.path, b, 0o644))
+	}
+}
