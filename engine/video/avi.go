@@ -8,6 +8,8 @@ import (
 	"image"
 	"image/jpeg"
 	"os"
+
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // MaxAVIBytes is the size limit of the MJPEG AVI writer: AVI 1.0 without the
@@ -146,7 +148,7 @@ func (a *aviEnc) writeFrame(img *image.RGBA) error {
 	// This chunk, its index entry, the idx1 header.
 	end := a.pos + 8 + padded + 16*int64(len(a.index)+1) + 8
 	if end > MaxAVIBytes {
-		return fmt.Errorf("the MJPEG AVI would pass %d MiB after %d frames (its limit without OpenDML); install ffmpeg for MP4, or write PNG frames", MaxAVIBytes>>20, len(a.index))
+		return fmt.Errorf("the MJPEG AVI would pass %d MiB after %s (its limit without OpenDML); install ffmpeg for MP4, or write PNG frames", MaxAVIBytes>>20, plural.Count(len(a.index), "frame"))
 	}
 	var hdr [8]byte
 	copy(hdr[:], "00dc")

@@ -30,6 +30,7 @@ import (
 	"strings"
 
 	"github.com/wan22/wan22/internal/atomicfile"
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // Format is an output container and codec.
@@ -384,7 +385,7 @@ func (f *File) WriteFrame(img image.Image) error {
 		return f.err
 	}
 	if err := f.ctx.Err(); err != nil {
-		f.err = fmt.Errorf("video %s: cancelled after %d frames: %w", f.path, f.frames, err)
+		f.err = fmt.Errorf("video %s: cancelled after %s: %w", f.path, plural.Count(f.frames, "frame"), err)
 		return f.err
 	}
 	if img == nil {
@@ -404,7 +405,7 @@ func (f *File) WriteFrame(img image.Image) error {
 	}
 	if err := f.enc.writeFrame(rgba); err != nil {
 		if cerr := f.ctx.Err(); cerr != nil { // ended during the write: ffmpeg was killed by it
-			f.err = fmt.Errorf("video %s: cancelled after %d frames: %w (%w)", f.path, f.frames, cerr, err)
+			f.err = fmt.Errorf("video %s: cancelled after %s: %w (%w)", f.path, plural.Count(f.frames, "frame"), cerr, err)
 			return f.err
 		}
 		f.err = fmt.Errorf("video %s: frame %d: %w", f.path, f.frames, err)
@@ -445,11 +446,11 @@ func (f *File) Close() error {
 	// killed by it, and an AVI or PNG folder would be renamed onto Path
 	// with the frames written so far, a partial video of a cancelled run.
 	if err := f.ctx.Err(); err != nil {
-		return fail(fmt.Errorf("video %s: cancelled after %d frames: %w", f.path, f.frames, err))
+		return fail(fmt.Errorf("video %s: cancelled after %s: %w", f.path, plural.Count(f.frames, "frame"), err))
 	}
 	if err := f.enc.finish(); err != nil {
 		if cerr := f.ctx.Err(); cerr != nil { // ended during finish: ffmpeg was killed by it
-			return fail(fmt.Errorf("video %s: cancelled after %d frames: %w (%w)", f.path, f.frames, cerr, err))
+			return fail(fmt.Errorf("video %s: cancelled after %s: %w (%w)", f.path, plural.Count(f.frames, "frame"), cerr, err))
 		}
 		return fail(fmt.Errorf("video %s: %w", f.path, err))
 	}

@@ -720,3 +720,46 @@ func TestWriteFrameCancelledMidFrame(t *testing.T) {
 		t.Errorf("left %v", ents)
 	}
 }
+
+// TestCancelledAfterOneFrame: the cancel messages of WriteFrame and Close
+// count the frames written in English: "after 1 frame", not "1 frames".
+func TestCancelledAfterOneFrame(t *testing.T) {
+	dir := t.TempDir()
+	for _, atClose := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		f, err := Create(ctx, filepath.Join(dir, "a.avi"), Options{Width: 16, Height: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.WriteFrame(testFrame(16, 16, 0)); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if atClose {
+			err = f.Close()
+		} else {
+			err = f.WriteFrame(testFrame(16, 16, 1))
+			f.Abort()
+		}
+		if err == nil || !strings.Contains(err.Error(), "cancelled after 1 frame:") {
+			t.Errorf("at Close %v: %v, want 'cancelled after 1 frame:'", atClose, err)
+		}
+	}
+}
+
+// TestAVILimitAfterOneFrame: the AVI size limit counts the frames written
+// in English too.
+func TestAVILimitAfterOneFrame(t *testing.T) {
+	f, err := Create(context.Background(), filepath.Join(t.TempDir(), "a.avi"), Options{Width: 16, Height: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	if err := f.WriteFrame(testFrame(16, 16, 0)); err != nil {
+		t.Fatal(err)
+	}
+	f.enc.(*aviEnc).pos = MaxAVIBytes - 100
+	if err := f.WriteFrame(testFrame(16, 16, 1)); err == nil || !strings.Contains(err.Error(), "after 1 frame (") {
+		t.Errorf("write past the AVI limit after one frame: %v", err)
+	}
+}
