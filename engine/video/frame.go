@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 	"math"
+
+	"github.com/wan22/wan22/internal/plural"
 )
 
 // NonFiniteError is a frame value that is NaN or ±Inf: what made the frames
@@ -32,6 +34,9 @@ func FrameRGBA(dst *image.RGBA, video []float32, n, i, h, w int) (*image.RGBA, e
 	if n <= 0 || h <= 0 || w <= 0 || i < 0 || i >= n {
 		return nil, fmt.Errorf("video: FrameRGBA: frame %d of [3, %d, %d, %d]", i, n, h, w)
 	}
+	if !productFits(4, h, w) || !productFits(3, n, h*w) {
+		return nil, fmt.Errorf("video: FrameRGBA: %s of %d×%d (width×height) hold more values than an int can count: check the sides", plural.Count(n, "frame"), w, h)
+	}
 	if len(video) != 3*n*h*w {
 		return nil, fmt.Errorf("video: FrameRGBA: %d values for frames [3, %d, %d, %d] (want %d)", len(video), n, h, w, 3*n*h*w)
 	}
@@ -52,6 +57,11 @@ func FrameRGBA(dst *image.RGBA, video []float32, n, i, h, w int) (*image.RGBA, e
 		dst.Pix[4*p+3] = 255
 	}
 	return dst, nil
+}
+
+// productFits reports whether a×b×c of positive a, b and c fits an int.
+func productFits(a, b, c int) bool {
+	return b <= math.MaxInt/a && c <= math.MaxInt/(a*b)
 }
 
 // toByte maps x in [−1, 1] to 0…255 as save_video does; NaN gives 0

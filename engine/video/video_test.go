@@ -763,3 +763,18 @@ func TestAVILimitAfterOneFrame(t *testing.T) {
 		t.Errorf("write past the AVI limit after one frame: %v", err)
 	}
 }
+
+// TestFrameRGBAHugeSides: sides whose product overflows an int are refused
+// naming them, not with a size computed past the overflow ("want 0").
+func TestFrameRGBAHugeSides(t *testing.T) {
+	for _, c := range []struct{ n, h, w int }{
+		{1, 1 << 32, 1 << 32}, // h×w wraps to 0
+		{1 << 62, 1, 1},       // 3×n overflows
+		{1, 1 << 31, 1 << 31}, // 4×h×w overflows
+	} {
+		_, err := FrameRGBA(nil, make([]float32, 3), c.n, 0, c.h, c.w)
+		if err == nil || strings.Contains(err.Error(), "want") || !strings.Contains(err.Error(), fmt.Sprintf("%d×%d", c.w, c.h)) {
+			t.Errorf("FrameRGBA of [3, %d, %d, %d]: %v, want a refusal naming the sides", c.n, c.h, c.w, err)
+		}
+	}
+}
