@@ -32,6 +32,7 @@ import (
 	"github.com/wan22/wan22/engine/vae"
 	"github.com/wan22/wan22/engine/video"
 	"github.com/wan22/wan22/internal/fserr"
+	"github.com/wan22/wan22/internal/plural"
 	"github.com/wan22/wan22/internal/safetext"
 	"github.com/wan22/wan22/scheduler"
 )
@@ -345,7 +346,7 @@ func memSize(n int64) string {
 	case n >= 1<<30/10:
 		return gib(n)
 	case n < 1<<20:
-		return fmt.Sprintf("%d bytes", n)
+		return plural.Count(n, "byte")
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
