@@ -157,6 +157,11 @@ func Create(ctx context.Context, path string, o Options) (*File, error) {
 	if format == Auto {
 		var err error
 		if format, err = FormatOf(path); err != nil {
+			// A folder's name has no video extension: say that it is a
+			// folder, not that its extension is unknown.
+			if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+				return nil, fmt.Errorf("video %s: is a directory, not a video file: name a file inside it, such as %s", path, filepath.Join(path, "video.mp4"))
+			}
 			return nil, err
 		}
 	}

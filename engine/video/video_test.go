@@ -778,3 +778,18 @@ func TestFrameRGBAHugeSides(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateOnFolder: Create (format Auto) on an existing folder says that
+// it is one and to name a file inside it, not that its extension is
+// unknown.
+func TestCreateOnFolder(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Create(context.Background(), dir, Options{Width: 16, Height: 16})
+	if err == nil || strings.Contains(err.Error(), "extension") || !strings.Contains(err.Error(), "is a directory") ||
+		!strings.Contains(err.Error(), filepath.Join(dir, "video.mp4")) {
+		t.Errorf("Create(a folder): %v, want it called a directory, with a file inside it to name", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left %v", ents)
+	}
+}
