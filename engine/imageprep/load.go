@@ -76,6 +76,9 @@ type LoadError struct {
 }
 
 func (e *LoadError) Error() string {
+	if e.Path == "" { // no path was given: there is none to name
+		return "image: " + e.Reason
+	}
 	if e.Err != nil {
 		return fmt.Sprintf("image %s: %s: %v", e.Path, e.Reason, e.Err)
 	}
@@ -151,6 +154,9 @@ func (l *Loaded) OrientationNote() string {
 func LoadWith(path string, o LoadOptions) (Loaded, error) {
 	fail := func(reason string, err error) (Loaded, error) {
 		return Loaded{}, &LoadError{Path: path, Reason: reason, Err: err}
+	}
+	if path == "" {
+		return fail("no image path given: give the path of a PNG, JPEG or WebP image", nil)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
