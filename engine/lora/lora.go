@@ -226,10 +226,13 @@ func modelName(src gguf.Source) string {
 func Open(path string) (*File, error) {
 	src, format, err := modelfile.Open(path)
 	if err != nil {
-		// (not reading a pipe or a device, which modelfile refused unread:
-		// opening one waits for a writer; nor a file modelfile took for a
-		// damaged or cut safetensors one, which its error says to replace)
-		if nr := (*modelfile.NotRegularError)(nil); !errors.As(err, &nr) {
+		// A folder, pipe or device, which modelfile refused unread (opening
+		// one waits for a writer), is told to be a LoRA file instead; others
+		// are looked at again (not a file modelfile took for a damaged or cut
+		// safetensors one, which its error says to replace).
+		if nr := (*modelfile.NotRegularError)(nil); errors.As(err, &nr) {
+			nr.Want = "a LoRA file (.safetensors)"
+		} else {
 			if te := tooShort(path); te != nil {
 				return nil, te
 			}

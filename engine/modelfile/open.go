@@ -465,10 +465,17 @@ func notRegular(path string, m fs.FileMode) error {
 type NotRegularError struct {
 	Path string
 	What string // "a directory", "a named pipe (FIFO)", …
+	// Want is what the slot takes, for the advice ("a LoRA file
+	// (.safetensors)"); "" says a model file (.gguf or .safetensors).
+	Want string
 }
 
 func (e *NotRegularError) Error() string {
-	return fmt.Sprintf("%s is %s, not a regular file; pass a model file (.gguf or .safetensors)", safetext.Path(e.Path), e.What)
+	want := e.Want
+	if want == "" {
+		want = "a model file (.gguf or .safetensors)"
+	}
+	return fmt.Sprintf("%s is %s, not a regular file; pass %s", safetext.Path(e.Path), e.What, want)
 }
 
 // TruncatedError reports a file that ends too soon: an empty file, a GGUF
