@@ -989,7 +989,9 @@ func (p *Pipeline) planStagesWithin(budget int64, width, height int) (pipeline.S
 // The outputs (out's writer and callbacks) are called on the goroutine of
 // Generate, one at a time, between the steps of the run: a slow one slows
 // the run, and a cancellation takes effect when it returns. One that
-// returns an error or panics stops the run with an *OutputError naming it.
+// returns an error or panics stops the run with an *OutputError naming it;
+// when ctx had ended by then (a writer that watches ctx and fails for it),
+// that error wraps ctx's too.
 func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err error) {
 	if err := p.usable(); err != nil {
 		return err
@@ -1068,7 +1070,7 @@ func (p *Pipeline) Generate(ctx context.Context, r Request, out Output) (err err
 			return requestErr("Image", fmt.Errorf("wan22: the request's image: %w: give a well-formed image (e.g. draw it into an image.RGBA)", err))
 		}
 	}
-	g := &guard{run: run, stop: stop}
+	g := &guard{ctx: ctx, run: run, stop: stop}
 	o := p.options(r, s)
 	// at is the stage whose model loaded last, to name it in a refusal of
 	// device memory that does not.

@@ -20,13 +20,20 @@ type OutputError struct {
 	// not apply.
 	Frame, Step int
 	// Err is what the writer or callback returned, or a *PanicError when
-	// it panicked.
+	// it panicked. When the run's context had ended by the time it failed
+	// (a writer that watches the context, whose ffmpeg the cancel killed),
+	// Err wraps that error and the context's, so that errors.Is finds
+	// context.Canceled or context.DeadlineExceeded as Generate promises.
 	Err error
 }
 
 func (e *OutputError) Error() string {
 	verb := "failed"
-	if _, ok := e.Err.(*PanicError); ok {
+	cause := e.Err
+	if c, ok := cause.(*cancelledError); ok {
+		cause = c.err
+	}
+	if _, ok := cause.(*PanicError); ok {
 		verb = "panicked"
 	}
 	at := ""
@@ -65,6 +72,7 @@ func (e *PanicError) Unwrap() error {
 // failure) no output is called any more. The pipeline calls the outputs on
 // the goroutine of Generate, one at a time, so failed needs no lock.
 type guard struct {
+	ctx    context.Context // the caller's, which run derives from
 	run    context.Context // the run's context
 	stop   context.CancelCauseFunc
 	failed error // the *OutputError of Progress
@@ -72,16 +80,38 @@ type guard struct {
 
 // call runs f, the Output field output handling frame or step (-1 where
 // it does not apply), unless the run has ended: then it returns the run
-// context's error.
+// context's error. When f fails after the caller's context has ended (f
+// watched it, or ran as it ended), the *OutputError wraps the context's
+// error too: the output's own error ("signal: killed") need not. The
+// caller's context is asked, not the run's: a cancel sets its error before
+// its Done channel closes, and the run's only after, so an output that
+// wakes on the caller's Done may return before the run has ended. (A run
+// ended by Close or Progress's failure only returns ErrClosed or that
+// failure.)
 func (g *guard) call(output string, frame, step int, f func() error) error {
 	if err := g.run.Err(); err != nil {
 		return err
 	}
 	if err := catch(f); err != nil {
+		if ended := g.ctx.Err(); ended != nil {
+			err = &cancelledError{err: err, ctx: ended}
+		}
 		return &OutputError{Output: output, Frame: frame, Step: step, Err: err}
 	}
 	return nil
 }
+
+// cancelledError is the error of an output that failed once the run's
+// context had ended: what the output returned, and the context's error.
+type cancelledError struct {
+	err, ctx error
+}
+
+func (e *cancelledError) Error() string {
+	return fmt.Sprintf("%v (the run was cancelled: %v)", e.err, e.ctx)
+}
+
+func (e *cancelledError) Unwrap() []error { return []error{e.err, e.ctx} }
 
 // catch runs f and returns its error, or a *PanicError when it panics.
 func catch(f func() error) (err error) {
