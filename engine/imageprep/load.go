@@ -41,6 +41,7 @@ import (
 	_ "golang.org/x/image/webp" // registers WebP for image.Decode
 
 	"github.com/wan22/wan22/engine/pipeline"
+	"github.com/wan22/wan22/internal/safetext"
 )
 
 // MaxSide is the largest accepted width or height of an input image in pixels.
@@ -80,9 +81,9 @@ func (e *LoadError) Error() string {
 		return "image: " + e.Reason
 	}
 	if e.Err != nil {
-		return fmt.Sprintf("image %s: %s: %v", e.Path, e.Reason, e.Err)
+		return fmt.Sprintf("image %s: %s: %v", safetext.Path(e.Path), e.Reason, e.Err)
 	}
-	return fmt.Sprintf("image %s: %s", e.Path, e.Reason)
+	return fmt.Sprintf("image %s: %s", safetext.Path(e.Path), e.Reason)
 }
 
 func (e *LoadError) Unwrap() error { return e.Err }
