@@ -390,7 +390,7 @@ func (f *File) WriteFrame(img image.Image) error {
 		return f.err
 	}
 	if err := f.ctx.Err(); err != nil {
-		f.err = fmt.Errorf("video %s: cancelled after %s: %w", f.path, plural.Count(f.frames, "frame"), err)
+		f.err = f.cancelled(err, nil)
 		return f.err
 	}
 	if img == nil {
@@ -410,7 +410,7 @@ func (f *File) WriteFrame(img image.Image) error {
 	}
 	if err := f.enc.writeFrame(rgba); err != nil {
 		if cerr := f.ctx.Err(); cerr != nil { // ended during the write: ffmpeg was killed by it
-			f.err = fmt.Errorf("video %s: cancelled after %s: %w (%w)", f.path, plural.Count(f.frames, "frame"), cerr, err)
+			f.err = f.cancelled(cerr, err)
 			return f.err
 		}
 		f.err = fmt.Errorf("video %s: frame %d: %w", f.path, f.frames, err)
@@ -418,6 +418,16 @@ func (f *File) WriteFrame(img image.Image) error {
 	}
 	f.frames++
 	return nil
+}
+
+// cancelled is the error of a File whose context has ended (ctxErr): the
+// frames written so far, and cause, the error the end brought about (ffmpeg
+// killed by it), when there is one.
+func (f *File) cancelled(ctxErr, cause error) error {
+	if cause != nil {
+		return fmt.Errorf("video %s: cancelled after %s: %w (%w)", f.path, plural.Count(f.frames, "frame"), ctxErr, cause)
+	}
+	return fmt.Errorf("video %s: cancelled after %s: %w", f.path, plural.Count(f.frames, "frame"), ctxErr)
 }
 
 // Close finishes the video and renames it onto Path. On any error (including
@@ -451,11 +461,11 @@ func (f *File) Close() error {
 	// killed by it, and an AVI or PNG folder would be renamed onto Path
 	// with the frames written so far, a partial video of a cancelled run.
 	if err := f.ctx.Err(); err != nil {
-		return fail(fmt.Errorf("video %s: cancelled after %s: %w", f.path, plural.Count(f.frames, "frame"), err))
+		return fail(f.cancelled(err, nil))
 	}
 	if err := f.enc.finish(); err != nil {
 		if cerr := f.ctx.Err(); cerr != nil { // ended during finish: ffmpeg was killed by it
-			return fail(fmt.Errorf("video %s: cancelled after %s: %w (%w)", f.path, plural.Count(f.frames, "frame"), cerr, err))
+			return fail(f.cancelled(cerr, err))
 		}
 		return fail(fmt.Errorf("video %s: %w", f.path, err))
 	}
